@@ -1,0 +1,76 @@
+import { z } from 'zod';
+
+/** The event types of SPEC §3.1. */
+export const EVENT_TYPES = ['follow', 'unfollow', 'click', 'dwell', 'like', 'comment', 'share', 'favorite', 'purchase'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const TARGET_TYPES = ['shop', 'product', 'creator', 'content'] as const;
+export type TargetType = (typeof TARGET_TYPES)[number];
+
+export const CHANNELS = ['search', 'homepage', 'weitao', 'live', 'external', 'campaign'] as const;
+
+export const MAX_TAGS = 32;
+/** How far in the future an event time may lie before it is refused (clock skew allowance). */
+export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
+
+export const eventIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+export const personIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+/** `dimension:value` — dimension `[a-z][a-z0-9_]{0,31}`, value 1-64 printable characters. */
+export const tagSchema = z
+  .string()
+  .regex(
+    /^[a-z][a-z0-9_]{0,31}:[^\p{C}]{1,64}$/u,
+    'must be "dimension:value": dimension [a-z][a-z0-9_]{0,31}, value 1-64 printable characters',
+  );
+export const targetSchema = z.strictObject({
+  type: z.enum(TARGET_TYPES),
+  id: z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters'),
+});
+export const contextSchema = z.looseObject({
+  channel: z.enum(CHANNELS).optional(),
+  device: z.record(z.string(), z.unknown()).optional(),
+  geo: z
+    .looseObject({ country: z.string().max(64).optional(), region: z.string().max(64).optional(), city: z.string().max(64).optional() })
+    .optional(),
+});
+
+/**
+ * The native envelope of SPEC §3.2 as a client posts it. Unknown fields are refused so a typo
+ * ("dwel_ms") is reported instead of silently ignored. Rules that span fields (which type needs
+ * which field, the future-time limit) are checked in `normalizeEvent`.
+ */
+export const nativeEventSchema = z
+  .strictObject({
+    eventId: eventIdSchema.optional(),
+    type: z.enum(EVENT_TYPES),
+    userId: personIdSchema.optional(),
+    anonymousId: personIdSchema.optional(),
+    occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
+    target: targetSchema,
+    tags: z.array(tagSchema).max(MAX_TAGS, `at most ${MAX_TAGS} tags`).default([]),
+    dwellMs: z.number().int('must be a whole number of milliseconds').min(0).max(86_400_000).optional(),
+    amount: z.number().min(0).max(1e12).optional(),
+    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO-4217 code such as CNY').optional(),
+    quantity: z.number().int().min(1).max(1_000_000).optional(),
+    context: contextSchema.optional(),
+  })
+  .superRefine((e, ctx) => {
+    if (e.userId === undefined && e.anonymousId === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['userId'], message: 'userId or anonymousId is required' });
+    }
+    if (e.type === 'dwell' && e.dwellMs === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['dwellMs'], message: 'is required for dwell events' });
+    }
+    if (e.type !== 'dwell' && e.dwellMs !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['dwellMs'], message: 'is only allowed on dwell events' });
+    }
+    if (e.type === 'purchase') {
+      if (e.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required for purchase events' });
+      if (e.currency === undefined) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required for purchase events' });
+    } else {
+      for (const field of ['amount', 'currency', 'quantity'] as const) {
+        if (e[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'is only allowed on purchase events' });
+      }
+    }
+  });
+export type NativeEvent = z.output<typeof nativeEventSchema>;

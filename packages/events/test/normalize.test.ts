@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import { normalizeEvent } from '../src';
+
+const now = Date.parse('2026-11-20T00:00:00Z');
+const base = { type: 'click', userId: 'u-1', target: { type: 'product', id: 'p-1' } };
+const errorsOf = (input: unknown) => {
+  const r = normalizeEvent(input, { source: 'web', now });
+  return r.ok ? [] : r.errors;
+};
+
+describe('normalizeEvent', () => {
+  it('stamps source, received time, profile key and an event id when absent', () => {
+    const r = normalizeEvent(base, { source: 'web', now });
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.value).toMatchObject({ v: 1, kind: 'event', source: 'web', profileKey: 'u-1', occurredAt: '2026-11-20T00:00:00.000Z', receivedAt: '2026-11-20T00:00:00.000Z', tags: [] });
+    expect(r.value.eventId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('keys by userId, else anonymousId', () => {
+    const r = normalizeEvent({ ...base, userId: undefined, anonymousId: 'dev-9' }, { source: 'web', now });
+    expect(r.ok && r.value.profileKey).toBe('dev-9');
+  });
+
+  it('converts the event time to UTC', () => {
+    const r = normalizeEvent({ ...base, occurredAt: '2026-11-20T08:15:00+08:00' }, { source: 'web', now });
+    expect(r.ok && r.value.occurredAt).toBe('2026-11-20T00:15:00.000Z');
+  });
+
+  it.each([
+    ['no person id', { ...base, userId: undefined }, 'userId'],
+    ['a bad event id', { ...base, eventId: 'has space' }, 'eventId'],
+    ['an unknown type', { ...base, type: 'visit' }, 'type'],
+    ['a tag without dimension', { ...base, tags: ['dress'] }, 'tags.0'],
+    ['an upper-case dimension', { ...base, tags: ['Category:dress'] }, 'tags.0'],
+    ['a 65-character tag value', { ...base, tags: [`brand:${'x'.repeat(65)}`] }, 'tags.0'],
+    ['33 tags', { ...base, tags: Array.from({ length: 33 }, (_, i) => `t:${i}`) }, 'tags'],
+    ['dwell without dwellMs', { ...base, type: 'dwell' }, 'dwellMs'],
+    ['dwellMs on a click', { ...base, dwellMs: 5 }, 'dwellMs'],
+    ['a negative dwell', { ...base, type: 'dwell', dwellMs: -1 }, 'dwellMs'],
+    ['a purchase without amount', { ...base, type: 'purchase', currency: 'CNY' }, 'amount'],
+    ['an amount on a like', { ...base, type: 'like', amount: 3 }, 'amount'],
+    ['an unknown field', { ...base, dwel_ms: 3 }, ''],
+    ['a target of unknown type', { ...base, target: { type: 'page', id: 'x' } }, 'target.type'],
+    ['a time more than 24 h ahead', { ...base, occurredAt: '2026-11-21T00:00:01Z' }, 'occurredAt'],
+    ['a time without zone', { ...base, occurredAt: '2026-11-20T00:00:00' }, 'occurredAt'],
+  ])('refuses %s, naming the field', (_name, input, path) => {
+    expect(errorsOf(input).map((e) => e.path)).toContain(path);
+  });
+
+  it('accepts a time exactly 24 h ahead and Chinese tag values', () => {
+    expect(errorsOf({ ...base, occurredAt: '2026-11-21T00:00:00Z', tags: ['category:连衣裙'] })).toEqual([]);
+  });
+
+  it('never throws, whatever the input', () => {
+    fc.assert(
+      fc.property(fc.anything(), (input) => {
+        const r = normalizeEvent(input, { source: 's', now });
+        return r.ok || r.errors.length > 0;
+      }),
+    );
+  });
+});

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { AppError, PlatformErrors } from './errors';
+
+/**
+ * Booleans from the environment: only "true"/"1" are true and "false"/"0" false.
+ * z.coerce.boolean() would read "false" as true, so it is never used.
+ */
+export const envBoolean = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default(fallback ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1');
+
+/** A positive integer read from an environment string. */
+export const envInt = (fallback: number, min = 0) => z.coerce.number().int().min(min).default(fallback);
+
+/** A comma-separated list; blanks are dropped. */
+export const envList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) =>
+      v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    );
+
+/** Settings every service shares: where the servers are and how to log. */
+export const commonEnv = {
+  /** Comma-separated Kafka bootstrap servers. */
+  KAFKA_BROKERS: envList('127.0.0.1:9092').pipe(z.array(z.string()).min(1)),
+  /** Topic of accepted, normalized events (SPEC §3.4). */
+  EVENTS_TOPIC: z.string().min(1).default('profile.events.v1'),
+  /** Topic for messages a consumer could not use. */
+  DLQ_TOPIC: z.string().min(1).default('profile.events.dlq.v1'),
+  /** Topic of lifecycle transitions. */
+  LIFECYCLE_TOPIC: z.string().min(1).default('profile.lifecycle.v1'),
+  /** Redis connection URL. */
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
+  /** Prefix of every Redis key; lets several deployments (or tests) share one Redis. */
+  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]*$/).default('ps'),
+  /** Postgres connection URL. */
+  DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/profiles'),
+  /** Postgres schema holding our tables; lets several deployments (or tests) share one database. */
+  PG_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
+  /** ISO-4217 code that monetary totals are kept in (SPEC §4.2). */
+  BASE_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
+  /** pino level. */
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Half-life of interest decay in days (SPEC §4.1). */
+  DECAY_HALF_LIFE_DAYS: z.coerce.number().positive().default(30),
+  /** Forward-decay landmark L as an ISO time; fixed for the life of the stored data. */
+  DECAY_LANDMARK: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z'),
+} as const;
+
+/**
+ * Parses the environment with a service's schema. Every problem is reported at once, naming
+ * the variable, so a bad deployment fails at start-up with one readable message.
+ */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
+  const result = schema.safeParse(env);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
+  throw new AppError(PlatformErrors.CONFIG_INVALID, `invalid configuration: ${problems.join('; ')}`);
+}

@@ -1,0 +1,133 @@
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+
+/** A message that passed validation, with where it came from. */
+export type Consumed<T> = { value: T; partition: number; offset: string };
+
+/** A message a consumer could not use, as written to the DLQ topic (SPEC §3.4). */
+export type DeadLetter = {
+  reason: string;
+  consumerGroup: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string | null;
+  failedAt: string;
+};
+
+export type BatchConsumerOptions<S extends z.ZodType> = {
+  kafka: Kafka;
+  log: Logger;
+  groupId: string;
+  topic: string;
+  dlqTopic: string;
+  schema: S;
+  /** Applies a batch of valid messages; must make their effects durable before resolving. */
+  apply: (messages: Consumed<z.output<S>>[], partition: number) => Promise<void>;
+  /** Read the topic from the beginning when the group has no committed offset. */
+  fromBeginning?: boolean;
+  /** How many messages one `apply` call gets at most; heartbeats are sent between chunks. */
+  chunkSize?: number;
+};
+
+/**
+ * The consume loop both stream processors share: kafkajs `eachBatch` with manual offset
+ * resolution. Each message is validated at the boundary with `safeParse`; an unusable one goes
+ * to the DLQ with its reason and the loop carries on. Offsets are resolved (and committed) only
+ * after `apply` made the chunk's effects durable, so a crash redelivers rather than skips; the
+ * apply side dedupes, so a redelivery never counts twice.
+ */
+export class BatchConsumer<S extends z.ZodType> {
+  private consumer: Consumer | undefined;
+  private dlq: Producer | undefined;
+  private stopped: Promise<void> | undefined;
+  private readonly log: Logger;
+
+  constructor(private readonly options: BatchConsumerOptions<S>) {
+    this.log = options.log.child({ component: 'consumer', groupId: options.groupId, topic: options.topic });
+  }
+
+  async start(): Promise<void> {
+    const { kafka, groupId, topic } = this.options;
+    this.dlq = kafka.producer({ allowAutoTopicCreation: true });
+    await this.dlq.connect();
+    this.consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
+    await this.consumer.run({
+      autoCommit: true,
+      eachBatchAutoResolve: false,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    this.log.info('consuming');
+  }
+
+  /** True while the group member is connected and has not crashed. */
+  isRunning(): boolean {
+    return this.consumer !== undefined && this.stopped === undefined;
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+    const chunkSize = this.options.chunkSize ?? 500;
+    for (let i = 0; i < batch.messages.length; i += chunkSize) {
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(i, i + chunkSize);
+      const valid: Consumed<z.output<S>>[] = [];
+      for (const message of chunk) {
+        const parsed = this.parse(message);
+        if (parsed.ok) valid.push({ value: parsed.value, partition: batch.partition, offset: message.offset });
+        else await this.deadLetter(batch.topic, batch.partition, message, parsed.reason);
+      }
+      if (valid.length > 0) await this.options.apply(valid, batch.partition);
+      const last = chunk[chunk.length - 1];
+      if (last) resolveOffset(last.offset);
+      await commitOffsetsIfNecessary();
+      await heartbeat();
+    }
+  }
+
+  private parse(message: KafkaMessage): { ok: true; value: z.output<S> } | { ok: false; reason: string } {
+    if (message.value === null) return { ok: false, reason: 'empty message value' };
+    let json: unknown;
+    try {
+      json = JSON.parse(message.value.toString('utf8'));
+    } catch (err) {
+      return { ok: false, reason: `value is not JSON: ${(err as Error).message}` };
+    }
+    const result = this.options.schema.safeParse(json);
+    if (result.success) return { ok: true, value: result.data };
+    const reason = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    return { ok: false, reason: `invalid message: ${reason}` };
+  }
+
+  private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
+    const record: DeadLetter = {
+      reason,
+      consumerGroup: this.options.groupId,
+      topic,
+      partition,
+      offset: message.offset,
+      key: message.key?.toString('utf8') ?? null,
+      value: message.value?.toString('utf8') ?? null,
+      failedAt: new Date().toISOString(),
+    };
+    this.log.warn({ partition, offset: message.offset, reason }, 'message sent to DLQ');
+    await this.dlq!.send({
+      topic: this.options.dlqTopic,
+      acks: -1,
+      messages: [{ key: message.key, value: JSON.stringify(record) }],
+    });
+  }
+
+  /** Leaves the group after the batch in hand is applied; safe to call twice. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      await this.consumer?.disconnect();
+      await this.dlq?.disconnect();
+    })();
+    return this.stopped;
+  }
+}

@@ -1,0 +1,59 @@
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Registry } from 'prom-client';
+
+export type { Registry } from 'prom-client';
+
+/** A named dependency check: resolves when the dependency answers, rejects otherwise. */
+export type ReadinessCheck = { name: string; check: () => Promise<unknown> };
+
+/** A metrics registry with the process' default metrics, one per service. */
+export function createMetrics(service: string): Registry {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `/healthz` (the process is up), `/readyz` (every dependency answers; 503 names the ones that
+ * do not) and `/metrics` (Prometheus text) — the same three routes on every service.
+ */
+export function registerOpsRoutes(
+  app: FastifyInstance,
+  options: { checks: ReadinessCheck[]; metrics: Registry; timeoutMs?: number },
+): void {
+  const timeoutMs = options.timeoutMs ?? 2000;
+  const hide = { schema: { hide: true } };
+  app.get('/healthz', hide, async () => ({ status: 'ok' }));
+  app.get('/readyz', hide, async (_request, reply) => {
+    const results = await Promise.all(
+      options.checks.map(async ({ name, check }) => {
+        try {
+          await withTimeout(check(), timeoutMs);
+          return { name, ok: true as const };
+        } catch (err) {
+          return { name, ok: false as const, error: (err as Error).message };
+        }
+      }),
+    );
+    const ready = results.every((r) => r.ok);
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unready', checks: results });
+  });
+  app.get('/metrics', hide, async (_request, reply) => {
+    return reply.type(options.metrics.contentType).send(await options.metrics.metrics());
+  });
+}

@@ -1,0 +1,23 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import { registerOpsRoutes, type ReadinessCheck, type Registry } from './health';
+
+/**
+ * A Fastify instance logging through our pino logger, refusing prototype-poisoning bodies
+ * (`__proto__`, `constructor.prototype`) with a 400 rather than stripping them silently.
+ */
+export function createHttp(log: Logger, options: Omit<FastifyServerOptions, 'logger' | 'loggerInstance'> = {}): FastifyInstance {
+  return Fastify({
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+    ...options,
+    loggerInstance: log as FastifyBaseLogger,
+  });
+}
+
+/** The HTTP face of a stream processor: health, readiness and metrics only. */
+export async function buildOpsApp(deps: { log: Logger; checks: ReadinessCheck[]; metrics: Registry }): Promise<FastifyInstance> {
+  const app = createHttp(deps.log);
+  registerOpsRoutes(app, deps);
+  return app;
+}

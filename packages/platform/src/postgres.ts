@@ -1,0 +1,26 @@
+import pg from 'pg';
+
+export type { Pool, PoolClient } from 'pg';
+
+// BIGINT counters and NUMERIC money arrive as strings by default; ours fit a double.
+pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+
+/** A connection pool whose sessions see `schema` first, so tests can each own a schema. */
+export function createPool(url: string, schema: string, name: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    application_name: name,
+    options: `-c search_path=${schema},public`,
+  });
+  // An idle client losing its server must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Ends a pool once; a second call is a no-op. */
+export async function closePool(pool: pg.Pool): Promise<void> {
+  if (pool.ended) return;
+  await pool.end();
+}

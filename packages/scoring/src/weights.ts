@@ -1,0 +1,66 @@
+import type { EventType } from '@pstream/events';
+
+/** Behaviour weights of SPEC §4.1; every one is configuration with these defaults. */
+export type Weights = {
+  visitBase: number;
+  comment: number;
+  like: number;
+  share: number;
+  favorite: number;
+  follow: number;
+  purchase: number;
+  /** Dwell factor below `dwellShortMs`, between the bounds, and above `dwellLongMs`. */
+  dwellShort: number;
+  dwellMid: number;
+  dwellLong: number;
+  dwellShortMs: number;
+  dwellLongMs: number;
+};
+
+export const DEFAULT_WEIGHTS: Weights = {
+  visitBase: 1,
+  comment: 0.5,
+  like: 0.5,
+  share: 2,
+  favorite: 1,
+  follow: 3,
+  purchase: 4,
+  dwellShort: 0.5,
+  dwellMid: 1,
+  dwellLong: 2,
+  dwellShortMs: 10_000,
+  dwellLongMs: 60_000,
+};
+
+/** f(total dwell): 0.5 below 10 s, 1 from 10 s to 60 s, 2 above 60 s, 1 while none was reported. */
+export function dwellFactor(totalDwellMs: number | undefined, w: Weights = DEFAULT_WEIGHTS): number {
+  if (totalDwellMs === undefined) return w.dwellMid;
+  if (totalDwellMs < w.dwellShortMs) return w.dwellShort;
+  if (totalDwellMs <= w.dwellLongMs) return w.dwellMid;
+  return w.dwellLong;
+}
+
+/**
+ * The weight of one event taken on its own. This is the thin-path model: each event scores by
+ * itself. The visit model of §4.1 (actions and dwell joining an open visit) replaces it in the
+ * scorer issue; unfollow is left at zero here because cancelling needs the follow's history.
+ */
+export function singleEventWeight(type: EventType, dwellMs: number | undefined, w: Weights = DEFAULT_WEIGHTS): number {
+  switch (type) {
+    case 'follow':
+      return w.follow;
+    case 'purchase':
+      return w.purchase;
+    case 'click':
+      return w.visitBase;
+    case 'dwell':
+      return w.visitBase * dwellFactor(dwellMs, w);
+    case 'like':
+    case 'comment':
+    case 'share':
+    case 'favorite':
+      return w.visitBase + w[type];
+    case 'unfollow':
+      return 0;
+  }
+}

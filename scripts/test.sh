@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `pnpm test` / `npm test`: install, bring up the real servers, then lint, typecheck, unit and
+# integration tests. Infrastructure this run started is stopped again at the end.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+ensure_deps
+load_env
+
+already_up=no
+if bash scripts/infra.sh status >/dev/null 2>&1; then already_up=yes; fi
+bash scripts/infra.sh up
+if [ "$already_up" = no ] && [ "${KEEP_INFRA:-}" != 1 ]; then
+  trap 'bash scripts/infra.sh down' EXIT
+fi
+
+echo "== lint"
+node_modules/.bin/eslint .
+echo "== typecheck"
+node_modules/.bin/tsc -p tsconfig.json --noEmit
+echo "== unit and integration tests"
+node_modules/.bin/jest --ci --runInBand "$@"

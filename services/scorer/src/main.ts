@@ -1,0 +1,32 @@
+import { closeRedis, createKafka, createLogger, createMetrics, createRedis, handleSignals } from '@pstream/platform';
+import { buildApp } from './app';
+import { loadConfig } from './config';
+import { createScorerConsumer } from './processor';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('scorer', config.LOG_LEVEL);
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer', log });
+  const redis = createRedis(config.REDIS_URL, 'scorer');
+  const consumer = createScorerConsumer(config, { kafka, redis, log });
+  const app = await buildApp({
+    log,
+    metrics: createMetrics('scorer'),
+    checks: [
+      { name: 'redis', check: () => redis.ping() },
+      { name: 'consumer', check: async () => { if (!consumer.isRunning()) throw new Error('consumer not running'); } },
+    ],
+  });
+  handleSignals(log, async () => {
+    await consumer.stop();
+    await app.close();
+    await closeRedis(redis);
+  });
+  await consumer.start();
+  await app.listen({ host: config.SCORER_HOST, port: config.SCORER_PORT });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
