@@ -45,5 +45,22 @@ export const identifyMessageSchema = z.object({
 });
 export type IdentifyMessage = z.output<typeof identifyMessageSchema>;
 
-export const topicMessageSchema = z.discriminatedUnion('kind', [profileEventSchema, identifyMessageSchema]);
+/**
+ * Segment-style alias: `previousId` (an anonymousId or an older userId) is the same person as
+ * `userId`. Like identify with both ids, it merges the two profiles (SPEC §4.4). Keyed by userId.
+ */
+export const aliasMessageSchema = z.object({
+  v: z.literal(1),
+  kind: z.literal('alias'),
+  eventId: eventIdSchema,
+  source: z.string().min(1),
+  userId: personIdSchema,
+  previousId: personIdSchema,
+  profileKey: personIdSchema,
+  occurredAt: z.iso.datetime(),
+  receivedAt: z.iso.datetime(),
+});
+export type AliasMessage = z.output<typeof aliasMessageSchema>;
+
+export const topicMessageSchema = z.discriminatedUnion('kind', [profileEventSchema, identifyMessageSchema, aliasMessageSchema]);
 export type TopicMessage = z.output<typeof topicMessageSchema>;
