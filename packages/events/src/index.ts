@@ -1,3 +1,4 @@
 export * from './envelope';
 export * from './message';
 export * from './normalize';
+export * from './identity';

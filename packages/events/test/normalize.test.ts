@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { normalizeEvent } from '../src';
+import { isPlaceholderId, normalizeEvent } from '../src';
 
 const now = Date.parse('2026-11-20T00:00:00Z');
 const base = { type: 'click', userId: 'u-1', target: { type: 'product', id: 'p-1' } };
@@ -60,4 +60,11 @@ describe('normalizeEvent', () => {
       }),
     );
   });
+});
+
+describe('isPlaceholderId', () => {
+  it.each(['anonymous', 'null', 'undefined', '0', '000', '', ' Null '])('treats %p as a placeholder', (id) => {
+    expect(isPlaceholderId(id)).toBe(true);
+  });
+  it.each(['u-1', 'dev-9f2c', '10'])('treats %p as a real id', (id) => expect(isPlaceholderId(id)).toBe(false));
 });
