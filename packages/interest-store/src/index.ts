@@ -1,3 +1,6 @@
-export * from './apply';
+export * from './catalog';
 export * from './keys';
 export * from './read';
+export * from './scripts';
+export * from './store';
+export * from './errors';

@@ -1,18 +1,50 @@
 /**
  * Redis key layout. Every key of one person carries the profile key as a hash tag `{…}`, so on
  * Redis Cluster all of a person's keys live in one slot and one script can touch them together.
+ * A script never touches two people's keys: a merge is a sequence of single-person steps
+ * (see merge.ts), so the layout stays Cluster-ready.
  */
-export type Keys = {
+export type PersonKeys = {
   /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H). */
-  interests(profileKey: string): string;
+  interests: string;
   /** Sorted set: `source|eventId` → receive time (ms); the dedupe record of applied events. */
+  seen: string;
+  /** Hash: `type:id` of a target → the open visit on it (packed, see apply.ts). */
+  visits: string;
+  /** Hash: `type:id` of a followed target → what the follow added (packed parts). */
+  follows: string;
+  /** String: the profile this one was merged into (§4.4); never expires. */
+  alias: string;
+  /** Set: profile keys merged into this one (their state was imported here). */
+  merged: string;
+};
+
+export type Keys = {
+  person(profileKey: string): PersonKeys;
+  /** Sorted set of a person's interests (shortcut for reads). */
+  interests(profileKey: string): string;
   seen(profileKey: string): string;
+  /** String: JSON array of the tags of a catalog target `type:id` (§5.6). */
+  catalog(targetKey: string): string;
+  /** Pattern matching every per-person key of this prefix (the scorer's derived state). */
+  personPattern: string;
 };
 
 export function keys(prefix: string): Keys {
   const base = (k: string) => `${prefix}:p:{${k}}`;
   return {
+    person: (k) => {
+      const b = base(k);
+      return { interests: `${b}:int`, seen: `${b}:seen`, visits: `${b}:vis`, follows: `${b}:fol`, alias: `${b}:alias`, merged: `${b}:merged` };
+    },
     interests: (k) => `${base(k)}:int`,
     seen: (k) => `${base(k)}:seen`,
+    catalog: (t) => `${prefix}:cat:{${t}}`,
+    personPattern: `${prefix}:p:*`,
   };
+}
+
+/** The keys of a person in the order the scripts take them (KEYS[1..6]). */
+export function personKeyList(p: PersonKeys): string[] {
+  return [p.seen, p.interests, p.visits, p.follows, p.alias, p.merged];
 }

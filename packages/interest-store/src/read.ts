@@ -4,22 +4,45 @@ import type { Keys } from './keys';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
+/** How many alias hops a read follows (merges chain only when a user id is itself aliased). */
+const MAX_HOPS = 8;
+
 /**
  * A person's top interests decayed to `nowMs`. All stored scores share one landmark, so the
- * stored order is the decayed order and the top N is a plain ZREVRANGE.
+ * stored order is the decayed order and the top N is a plain ZREVRANGE. An id merged into
+ * another (§4.4) reads the profile it was merged into. With `dimension`, only that dimension's
+ * tags count (the set is bounded per person, so filtering after the read is cheap).
  */
 export async function readInterests(
   redis: Redis,
   k: Keys,
   profileKey: string,
-  options: { nowMs: number; limit: number; decay: DecayParams; valueScale: number },
+  options: { nowMs: number; limit: number; decay: DecayParams; valueScale: number; dimension?: string },
 ): Promise<Interest[]> {
-  const flat = await redis.zrevrange(k.interests(profileKey), 0, options.limit - 1, 'WITHSCORES');
+  const stop = options.dimension === undefined ? options.limit - 1 : -1;
+  let id = profileKey;
+  let flat: string[] = [];
+  for (let hop = 0; hop <= MAX_HOPS; hop++) {
+    const p = k.person(id);
+    const [[aliasErr, alias], [rangeErr, range]] = ((await redis.pipeline().get(p.alias).zrevrange(p.interests, 0, stop, 'WITHSCORES').exec()) ?? []) as [
+      [Error | null, string | null],
+      [Error | null, string[]],
+    ];
+    if (aliasErr) throw aliasErr;
+    if (rangeErr) throw rangeErr;
+    if (alias === null) {
+      flat = range;
+      break;
+    }
+    id = alias;
+  }
   const out: Interest[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
+  for (let i = 0; i + 1 < flat.length && out.length < options.limit; i += 2) {
     const tag = flat[i] as string;
+    const dimension = tagDimension(tag);
+    if (options.dimension !== undefined && dimension !== options.dimension) continue;
     const score = decayedScore(Number(flat[i + 1]), options.nowMs, options.decay);
-    out.push({ tag, dimension: tagDimension(tag), score, value: tagValue(score, options.valueScale) });
+    out.push({ tag, dimension, score, value: tagValue(score, options.valueScale) });
   }
   return out;
 }

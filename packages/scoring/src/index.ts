@@ -1,3 +1,4 @@
 export * from './decay';
+export * from './model';
 export * from './tags';
 export * from './weights';

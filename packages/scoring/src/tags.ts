@@ -1,7 +1,5 @@
-import type { ProfileEvent } from '@pstream/events';
-
 /** The implicit tag every event carries for its own target, e.g. `product:p-778`. */
-export function targetTag(target: ProfileEvent['target']): string {
+export function targetTag(target: { type: string; id: string }): string {
   return `${target.type}:${target.id}`;
 }
 
@@ -11,7 +9,11 @@ export function tagDimension(tag: string): string {
   return i < 0 ? tag : tag.slice(0, i);
 }
 
-/** The tags an event's weight goes to: its own tags plus the implicit target tag, once each. */
-export function eventTags(event: Pick<ProfileEvent, 'tags' | 'target'>): string[] {
-  return [...new Set([...event.tags, targetTag(event.target)])];
+/**
+ * An event's explicit tags as the model uses them: once each, without the implicit target tag
+ * (which the model adds itself, and which is the key of the target's visit and follow records).
+ */
+export function explicitTags(tags: readonly string[], target: { type: string; id: string }): string[] {
+  const implicit = targetTag(target);
+  return [...new Set(tags)].filter((t) => t !== implicit);
 }

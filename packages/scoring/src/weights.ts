@@ -1,5 +1,3 @@
-import type { EventType } from '@pstream/events';
-
 /** Behaviour weights of SPEC §4.1; every one is configuration with these defaults. */
 export type Weights = {
   visitBase: number;
@@ -38,29 +36,4 @@ export function dwellFactor(totalDwellMs: number | undefined, w: Weights = DEFAU
   if (totalDwellMs < w.dwellShortMs) return w.dwellShort;
   if (totalDwellMs <= w.dwellLongMs) return w.dwellMid;
   return w.dwellLong;
-}
-
-/**
- * The weight of one event taken on its own. This is the thin-path model: each event scores by
- * itself. The visit model of §4.1 (actions and dwell joining an open visit) replaces it in the
- * scorer issue; unfollow is left at zero here because cancelling needs the follow's history.
- */
-export function singleEventWeight(type: EventType, dwellMs: number | undefined, w: Weights = DEFAULT_WEIGHTS): number {
-  switch (type) {
-    case 'follow':
-      return w.follow;
-    case 'purchase':
-      return w.purchase;
-    case 'click':
-      return w.visitBase;
-    case 'dwell':
-      return w.visitBase * dwellFactor(dwellMs, w);
-    case 'like':
-    case 'comment':
-    case 'share':
-    case 'favorite':
-      return w.visitBase + w[type];
-    case 'unfollow':
-      return 0;
-  }
 }

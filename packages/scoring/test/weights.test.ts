@@ -1,4 +1,4 @@
-import { dwellFactor, eventTags, singleEventWeight } from '../src';
+import { dwellFactor, explicitTags } from '../src';
 
 describe('dwellFactor', () => {
   it.each([
@@ -11,16 +11,8 @@ describe('dwellFactor', () => {
   ])('f(%p) = %p', (ms, f) => expect(dwellFactor(ms)).toBe(f));
 });
 
-describe('single-event weights', () => {
-  it('weighs follow 3, purchase 4, a share 1 + 2', () => {
-    expect(singleEventWeight('follow', undefined)).toBe(3);
-    expect(singleEventWeight('purchase', undefined)).toBe(4);
-    expect(singleEventWeight('share', undefined)).toBe(3);
-  });
-});
-
-describe('eventTags', () => {
-  it('adds the implicit target tag once', () => {
-    expect(eventTags({ tags: ['category:dress', 'product:p-1'], target: { type: 'product', id: 'p-1' } })).toEqual(['category:dress', 'product:p-1']);
+describe('explicitTags', () => {
+  it('keeps each tag once and leaves the implicit target tag to the model', () => {
+    expect(explicitTags(['category:dress', 'product:p-1', 'category:dress'], { type: 'product', id: 'p-1' })).toEqual(['category:dress']);
   });
 });

@@ -11,6 +11,7 @@ import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
 import { createFactsReader } from './profiles';
+import { registerInterestRoutes } from './routes/interests';
 import { registerProfileRoutes } from './routes/profiles';
 
 export type QueryDeps = { log: Logger; redis: Redis; pool: Pool; checks: ReadinessCheck[]; metrics: Registry };
@@ -49,5 +50,6 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     baseCurrency: config.BASE_CURRENCY,
     guard: guard('profiles:read'),
   });
+  registerInterestRoutes(app, { redis: deps.redis, keys: keys(config.REDIS_PREFIX), decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), valueScale: config.INTEREST_VALUE_SCALE, guard: guard('profiles:read') });
   return app;
 }

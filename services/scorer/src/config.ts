@@ -1,5 +1,8 @@
 import { commonEnv, envInt, parseEnv } from '@pstream/platform';
+import { decayParams, type ScoringParams } from '@pstream/scoring';
 import { z } from 'zod';
+
+const weight = (fallback: number) => z.coerce.number().min(0).default(fallback);
 
 const schema = z.object({
   ...commonEnv,
@@ -10,10 +13,75 @@ const schema = z.object({
   SCORER_GROUP: z.string().min(1).default('scorer'),
   /** How long an applied event id is remembered for dedupe (SPEC §3.3: at least 24 h). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
+  /** Base weight of a visit (SPEC §4.1: "doing nothing" scores 1). */
+  WEIGHT_VISIT: weight(1),
+  /** Added to a visit's behaviour weight per comment. */
+  WEIGHT_COMMENT: weight(0.5),
+  /** Added per like. */
+  WEIGHT_LIKE: weight(0.5),
+  /** Added per share. */
+  WEIGHT_SHARE: weight(2),
+  /** Added per favorite. */
+  WEIGHT_FAVORITE: weight(1),
+  /** Weight of a follow (not a visit). */
+  WEIGHT_FOLLOW: weight(3),
+  /** Weight of a purchase (not a visit). */
+  WEIGHT_PURCHASE: weight(4),
+  /** Dwell factor of a visit whose total dwell is below DWELL_SHORT_MS. */
+  DWELL_FACTOR_SHORT: weight(0.5),
+  /** Dwell factor from DWELL_SHORT_MS to DWELL_LONG_MS inclusive, and while no dwell was reported. */
+  DWELL_FACTOR_MID: weight(1),
+  /** Dwell factor above DWELL_LONG_MS. */
+  DWELL_FACTOR_LONG: weight(2),
+  /** Lower dwell bound in ms (10 s). */
+  DWELL_SHORT_MS: envInt(10_000),
+  /** Upper dwell bound in ms (60 s). */
+  DWELL_LONG_MS: envInt(60_000),
+  /** An event joins a visit whose last event is less than this many minutes earlier (event time). */
+  VISIT_GAP_MINUTES: z.coerce.number().positive().default(30),
+  /** Open visits kept per person; beyond it closed ones, then the least recent, are forgotten. */
+  MAX_OPEN_VISITS: envInt(100, 1),
+  /** Interest tags kept per person; beyond it the lowest-scored tags are dropped (≥ 200, the read limit). */
+  MAX_TAGS_PER_PERSON: envInt(1000, 200),
+  /** A person's open visits are forgotten after this many hours without events (wall clock). */
+  VISIT_STATE_TTL_HOURS: envInt(48, 1),
 });
 
 export type ScorerConfig = z.output<typeof schema>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ScorerConfig {
   return parseEnv(schema, env);
+}
+
+/** The §4.1 parameters from the configuration. */
+export function scoringParams(c: ScorerConfig): ScoringParams {
+  return {
+    weights: {
+      visitBase: c.WEIGHT_VISIT,
+      comment: c.WEIGHT_COMMENT,
+      like: c.WEIGHT_LIKE,
+      share: c.WEIGHT_SHARE,
+      favorite: c.WEIGHT_FAVORITE,
+      follow: c.WEIGHT_FOLLOW,
+      purchase: c.WEIGHT_PURCHASE,
+      dwellShort: c.DWELL_FACTOR_SHORT,
+      dwellMid: c.DWELL_FACTOR_MID,
+      dwellLong: c.DWELL_FACTOR_LONG,
+      dwellShortMs: c.DWELL_SHORT_MS,
+      dwellLongMs: c.DWELL_LONG_MS,
+    },
+    visitGapMs: c.VISIT_GAP_MINUTES * 60_000,
+    maxOpenVisits: c.MAX_OPEN_VISITS,
+    decay: decayParams(c.DECAY_LANDMARK, c.DECAY_HALF_LIFE_DAYS),
+  };
+}
+
+/** Everything the interest store needs from the configuration. */
+export function storeOptions(c: ScorerConfig) {
+  return {
+    scoring: scoringParams(c),
+    maxTagsPerPerson: c.MAX_TAGS_PER_PERSON,
+    visitTtlMs: c.VISIT_STATE_TTL_HOURS * 3_600_000,
+    dedupeWindowMs: c.DEDUPE_WINDOW_HOURS * 3_600_000,
+  };
 }

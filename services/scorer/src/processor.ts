@@ -1,36 +1,79 @@
-import { topicMessageSchema, type TopicMessage } from '@pstream/events';
-import { applyDeltas, keys, type InterestDelta } from '@pstream/interest-store';
-import { BatchConsumer, type Consumed } from '@pstream/platform';
-import { decayParams } from '@pstream/scoring';
+import { isPlaceholderId, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
+import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
+import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
-import type { Logger } from '@pstream/platform';
-import type { ScorerConfig } from './config';
-import { toDelta } from './score';
+import { storeOptions, type ScorerConfig } from './config';
+import { prepareEvent } from './score';
+
+export type ScorerDeps = { kafka: Kafka; redis: Redis; log: Logger };
+
+export type ScorerOptions = {
+  /** Consumer group (default SCORER_GROUP); the rebuild uses a temporary one. */
+  groupId?: string;
+};
+
+/** The pair of ids a message merges (§4.4), or undefined: identify with a real anonymousId, or alias. */
+export function mergeOf(m: TopicMessage): { source: string; target: string } | undefined {
+  if (m.kind === 'identify' && m.anonymousId !== undefined) return realPair(m.anonymousId, m.userId);
+  if (m.kind === 'alias') return realPair(m.previousId, m.userId);
+  return undefined;
+}
+
+function realPair(source: string, target: string) {
+  if (source === target || isPlaceholderId(source) || isPlaceholderId(target)) return undefined;
+  return { source, target };
+}
+
+/**
+ * Applies one chunk of messages in partition order: runs of events go to Redis in one pipeline
+ * (catalog tags fetched first, in one round trip, for events without tags); an identify or alias
+ * that links two ids is a merge, done between the events before and after it.
+ */
+export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger) {
+  const { decay } = storeOptions(config).scoring;
+  const applyEvents = async (events: ProfileEvent[]) => {
+    if (events.length === 0) return;
+    const tagless = events.filter((e) => e.tags.length === 0).map((e) => targetTag(e.target));
+    const catalog = await lookupCatalog(redis, store.keys, tagless);
+    await store.apply(events.map((e) => prepareEvent(e, decay, catalog)));
+  };
+  return async (messages: TopicMessage[]): Promise<void> => {
+    let run: ProfileEvent[] = [];
+    for (const m of messages) {
+      if (m.kind === 'event') {
+        run.push(m);
+        continue;
+      }
+      const pair = mergeOf(m);
+      if (!pair) continue;
+      await applyEvents(run);
+      run = [];
+      const { mergedInto } = await store.merge(pair.source, pair.target);
+      if (mergedInto !== undefined && mergedInto !== pair.target) {
+        log.info({ source: pair.source, target: pair.target, mergedInto }, 'profile already merged elsewhere');
+      }
+    }
+    await applyEvents(run);
+  };
+}
 
 /**
  * The scorer's stream processor: read (BatchConsumer) → validate (schema at the boundary) →
- * score (toDelta) → write (one pipelined, per-event atomic script) → commit (after the write).
+ * prepare (score.ts: catalog tags, forward factor) → write (one pipelined, per-event atomic
+ * script; merges in between) → commit (after the write).
  */
-export function createScorerConsumer(config: ScorerConfig, deps: { kafka: Kafka; redis: Redis; log: Logger }) {
-  const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
-  const k = keys(config.REDIS_PREFIX);
-  const dedupeWindowMs = config.DEDUPE_WINDOW_HOURS * 3_600_000;
+export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, options: ScorerOptions = {}) {
+  const store = createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config));
+  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log);
   return new BatchConsumer({
     kafka: deps.kafka,
     log: deps.log,
-    groupId: config.SCORER_GROUP,
+    groupId: options.groupId ?? config.SCORER_GROUP,
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
-    apply: async (messages: Consumed<TopicMessage>[]) => {
-      const deltas: InterestDelta[] = [];
-      for (const { value } of messages) {
-        if (value.kind !== 'event') continue;
-        const delta = toDelta(value, decay);
-        if (delta) deltas.push(delta);
-      }
-      if (deltas.length > 0) await applyDeltas(deps.redis, k, deltas, dedupeWindowMs);
-    },
+    apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
   });
 }

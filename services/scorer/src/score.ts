@@ -1,23 +1,35 @@
 import type { ProfileEvent } from '@pstream/events';
-import type { InterestDelta } from '@pstream/interest-store';
-import { eventTags, forwardWeight, singleEventWeight, type DecayParams } from '@pstream/scoring';
+import type { PreparedEvent } from '@pstream/interest-store';
+import { explicitTags, forwardWeight, targetTag, type DecayParams, type ScoringEvent } from '@pstream/scoring';
 
 /**
- * Turns a validated event into its Redis delta: the event's weight, forward-decayed from its
- * occurrence time, on each of its tags and its implicit target tag. Events of weight 0 give none.
+ * Turns a validated event into what the apply script needs: its dedupe member, the forward
+ * factor of its time, its target key and its explicit tags — the event's own, or the catalog's
+ * when it has none (§5.6). Pure; the catalog lookup happens before, in one round trip per batch.
  */
-export function toDelta(event: ProfileEvent, decay: DecayParams): InterestDelta | undefined {
-  const weight = singleEventWeight(event.type, event.dwellMs);
-  const increments = new Map<string, number>();
-  if (weight !== 0) {
-    const inc = forwardWeight(weight, Date.parse(event.occurredAt), decay);
-    for (const tag of eventTags(event)) increments.set(tag, inc);
-  }
+export function prepareEvent(event: ProfileEvent, decay: DecayParams, catalog: ReadonlyMap<string, string[]>): PreparedEvent {
+  const key = targetTag(event.target);
+  const occurredMs = Date.parse(event.occurredAt);
   return {
     profileKey: event.profileKey,
-    source: event.source,
-    eventId: event.eventId,
+    member: `${event.source}|${event.eventId}`,
     receivedMs: Date.parse(event.receivedAt),
-    increments,
+    type: event.type,
+    occurredMs,
+    forwardFactor: forwardWeight(1, occurredMs, decay),
+    targetKey: key,
+    dwellMs: event.dwellMs,
+    tags: explicitTags(event.tags.length > 0 ? event.tags : (catalog.get(key) ?? []), event.target),
+  };
+}
+
+/** The same event as the pure model sees it (for tests and tools that replay through packages/scoring). */
+export function toScoringEvent(event: ProfileEvent, catalog: ReadonlyMap<string, string[]> = new Map()): ScoringEvent {
+  return {
+    type: event.type,
+    target: event.target,
+    tags: event.tags.length > 0 ? event.tags : (catalog.get(targetTag(event.target)) ?? []),
+    occurredMs: Date.parse(event.occurredAt),
+    ...(event.dwellMs !== undefined && { dwellMs: event.dwellMs }),
   };
 }

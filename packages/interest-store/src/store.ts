@@ -1,0 +1,202 @@
+import type { ScoringParams } from '@pstream/scoring';
+import type { Redis, Result } from 'ioredis';
+import { aliasLoop } from './errors';
+import { keys as keyLayout, personKeyList, type Keys } from './keys';
+import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type StoreLimits } from './scripts';
+
+/** One event ready for the apply script: classified, tagged, its forward factor computed (pure, in the scorer). */
+export type PreparedEvent = {
+  profileKey: string;
+  /** Dedupe member `source|eventId`. */
+  member: string;
+  receivedMs: number;
+  type: string;
+  occurredMs: number;
+  /** 2^((occurredMs − L)/H). */
+  forwardFactor: number;
+  /** `type:id` of the target: its implicit tag and the key of its visit / follow records. */
+  targetKey: string;
+  dwellMs: number | undefined;
+  /** Explicit tags (event's own or the catalog's), once each, without the implicit tag. */
+  tags: string[];
+};
+
+export type StoreOptions = StoreLimits & {
+  scoring: ScoringParams;
+  /** How long applied event ids are remembered (dedupe window). */
+  dedupeWindowMs: number;
+};
+
+export type ApplyResult = { applied: number; duplicates: number; redirected: number };
+
+type ScriptReply = number | [number, string];
+
+/** How many alias hops a lookup follows before giving up (a loop can only come from a bug or a cross-merge). */
+const MAX_HOPS = 8;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pstreamApplyEvent(...args: (string | number)[]): Result<ScriptReply, Context>;
+    pstreamImport(...args: (string | number)[]): Result<ScriptReply, Context>;
+    pstreamFreeze(alias: string, target: string): Result<string, Context>;
+    pstreamReadState(...keys: string[]): Result<[string[], string[], string[], string[]], Context>;
+  }
+}
+
+/**
+ * The scorer's Redis model (see README for the key layout and the exactly-once argument).
+ * Scripts are registered per client with the scoring parameters baked in; the command names
+ * carry a hash of the parameters so two stores with different settings can share one client.
+ */
+export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
+  const k = keyLayout(prefix);
+  const suffix = hashOf(JSON.stringify([options.scoring.weights, options.scoring.visitGapMs, options.scoring.maxOpenVisits, options.maxTagsPerPerson, options.visitTtlMs]));
+  const applyName = `pstreamApplyEvent_${suffix}`;
+  const importName = `pstreamImport_${suffix}`;
+  const r = redis as unknown as Record<string, (...args: (string | number)[]) => Promise<ScriptReply>>;
+  if (typeof r[applyName] !== 'function') {
+    redis.defineCommand(applyName, { numberOfKeys: 6, lua: applyScript(options.scoring, options) });
+    redis.defineCommand(importName, { numberOfKeys: 6, lua: importScript(options.scoring, options) });
+  }
+  if (typeof (redis as Partial<Redis>).pstreamFreeze !== 'function') {
+    redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
+    redis.defineCommand('pstreamReadState', { numberOfKeys: 4, lua: READ_STATE_SCRIPT });
+  }
+
+  const argsOf = (e: PreparedEvent, profileKey: string, requireMerged: string): (string | number)[] => [
+    ...personKeyList(k.person(profileKey)),
+    e.member,
+    e.receivedMs,
+    e.receivedMs - options.dedupeWindowMs,
+    options.dedupeWindowMs,
+    e.type,
+    e.occurredMs,
+    e.forwardFactor,
+    e.targetKey,
+    e.dwellMs ?? -1,
+    requireMerged,
+    ...e.tags,
+  ];
+
+  /** Follows alias records from `id` to the profile that holds its state now. */
+  async function resolve(id: string): Promise<string> {
+    let current = id;
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      const next = await redis.get(k.person(current).alias);
+      if (next === null) return current;
+      current = next;
+    }
+    throw aliasLoop(`alias chain from ${id} longer than ${MAX_HOPS} hops`);
+  }
+
+  /**
+   * Imports `source`'s frozen state into `into` (or wherever `into` was merged since). Safe to
+   * repeat and to race: the import script records `source` in the receiver's merged set in the
+   * same step, and a frozen state never changes, so every attempt carries the same data.
+   */
+  async function importFrozen(source: string, into: string): Promise<void> {
+    const s = k.person(source);
+    const [interests, visits, follows, merged] = await redis.pstreamReadState(s.interests, s.visits, s.follows, s.merged);
+    const payload = [source, interests.length / 2, visits.length / 2, follows.length / 2, merged.length, ...interests, ...visits, ...follows, ...merged];
+    let target = into;
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      const reply = await r[importName]!(...personKeyList(k.person(target)), ...payload);
+      if (typeof reply === 'number') return;
+      target = reply[1];
+    }
+    throw aliasLoop(`import of ${source} followed more than ${MAX_HOPS} aliases`);
+  }
+
+  /** Applies one event that met an alias (rare): follow the chain, importing on the way when needed. */
+  async function applyRedirected(e: PreparedEvent, first: [number, string]): Promise<number> {
+    let reply: ScriptReply = first;
+    let at = e.profileKey;
+    let require = '';
+    for (let hop = 0; hop < 2 * MAX_HOPS; hop++) {
+      if (typeof reply === 'number') return reply;
+      const [code, id] = reply;
+      if (code === 2) {
+        require = at;
+        at = id;
+      } else {
+        await importFrozen(id, at);
+      }
+      reply = await r[applyName]!(...argsOf(e, at, require));
+    }
+    throw aliasLoop(`event ${e.member} followed more than ${MAX_HOPS} aliases`);
+  }
+
+  return {
+    keys: k,
+
+    /**
+     * Applies events in one pipeline (one round trip), each atomically with its dedupe record.
+     * Events of merged profiles are then re-sent, in order, to the profile they were merged into.
+     */
+    async apply(events: PreparedEvent[]): Promise<ApplyResult> {
+      const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0 };
+      if (events.length === 0) return result;
+      const pipeline = redis.pipeline();
+      const p = pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>;
+      for (const e of events) p[applyName]!(...argsOf(e, e.profileKey, ''));
+      const replies = (await pipeline.exec()) ?? [];
+      for (let i = 0; i < events.length; i++) {
+        const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
+        if (err) throw err;
+        let reply = value as ScriptReply;
+        if (typeof reply !== 'number') {
+          result.redirected++;
+          reply = await applyRedirected(events[i]!, reply);
+        }
+        if (reply === 1) result.applied++;
+        else result.duplicates++;
+      }
+      return result;
+    },
+
+    /**
+     * Merges profile `source` into `target` (§4.4) in single-person steps, each atomic:
+     * 1. freeze: `source` gets its alias record — from then on every event of `source` is applied
+     *    to the target (the apply script checks the alias in the same step as the dedupe), so
+     *    `source`'s state never changes again;
+     * 2. import: the frozen state is added to the target's, recording `source` as merged there;
+     * 3. clean up `source`'s interests, visits and follows (its dedupe record and alias stay).
+     * Returns where `source` now points (an earlier alias wins over a later, different one).
+     */
+    async merge(source: string, target: string): Promise<{ mergedInto: string | undefined }> {
+      const root = await resolve(target);
+      if (root === source) return { mergedInto: undefined };
+      const into = await redis.pstreamFreeze(k.person(source).alias, root);
+      await importFrozen(source, into);
+      const s = k.person(source);
+      await redis.del(s.interests, s.visits, s.follows);
+      return { mergedInto: into };
+    },
+
+    resolve,
+
+    /** Removes every per-person key of this prefix (the rebuild starts from nothing). Catalog entries stay. */
+    async clear(): Promise<number> {
+      let removed = 0;
+      const stream = redis.scanStream({ match: k.personPattern, count: 1000 });
+      for await (const batch of stream as AsyncIterable<string[]>) {
+        if (batch.length === 0) continue;
+        const pipeline = redis.pipeline();
+        for (const key of batch) pipeline.unlink(key);
+        await pipeline.exec();
+        removed += batch.length;
+      }
+      return removed;
+    },
+  };
+}
+
+export type InterestStore = ReturnType<typeof createInterestStore>;
+
+function hashOf(s: string): string {
+  let h = 2166136261;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(36);
+}
+
+export type { Keys };

@@ -1,0 +1,219 @@
+import type { EventType, TargetType } from '@pstream/events';
+import { forwardWeight, type DecayParams } from './decay';
+import { explicitTags, targetTag } from './tags';
+import { DEFAULT_WEIGHTS, dwellFactor, type Weights } from './weights';
+
+/**
+ * The streaming interest model of SPEC §4.1 as a pure state machine over one person's events in
+ * processing order. This is the reference the Redis script (packages/interest-store) follows
+ * step for step; the scorer's tests hold the two against each other on random streams.
+ *
+ * Rules beyond the SPEC's text (written down in packages/scoring/README.md):
+ * - A non-click visit event joins the open visit on its target when
+ *   `start − gap < t < last + gap`: a late event (older than the visit's last event, e.g. a dwell
+ *   report that overtook nothing but was stamped earlier) still joins the visit it belongs to.
+ * - A new visit becomes the target's open visit unless the current open visit's last event is
+ *   later than it; a late event that cannot join therefore counts as a one-event visit of its own
+ *   without hijacking the visit in progress.
+ * - The visit keeps its opening event's time as its start: the weight counts there.
+ */
+export type ScoringParams = {
+  weights: Weights;
+  /** Visit gap: a joining event must be less than this after the visit's last event (ms). */
+  visitGapMs: number;
+  decay: DecayParams;
+  /** Open visits kept per person; beyond it closed ones, then the least recent, are dropped. */
+  maxOpenVisits: number;
+};
+
+export const VISIT_ACTIONS = ['comment', 'like', 'share', 'favorite'] as const;
+export type VisitAction = (typeof VISIT_ACTIONS)[number];
+
+/** What the model needs of one event; tags are the event's own (or the catalog's), without the implicit tag. */
+export type ScoringEvent = {
+  type: EventType;
+  target: { type: TargetType; id: string };
+  tags: readonly string[];
+  occurredMs: number;
+  dwellMs?: number;
+};
+
+export type Visit = {
+  start: number;
+  /** 2^((start − L)/H), computed once when the visit opens. */
+  fstart: number;
+  last: number;
+  comment: number;
+  like: number;
+  share: number;
+  favorite: number;
+  /** Total dwell reported so far; undefined while none was. */
+  dwellMs: number | undefined;
+  /** Union of the explicit tags of the visit's events (the implicit target tag is implied). */
+  tags: string[];
+};
+
+/** What one follow added: its forward-decayed weight on each of its tags (implicit tag included). */
+export type FollowPart = { inc: number; tags: string[] };
+
+export type PersonModel = {
+  /** tag → forward-decayed score Σ w·2^((t−L)/H). */
+  interests: Map<string, number>;
+  /** `type:id` of the target → its open visit. */
+  visits: Map<string, Visit>;
+  /** `type:id` → what the follow(s) of it added (several after a merge of two followers). */
+  follows: Map<string, FollowPart[]>;
+};
+
+export function emptyModel(): PersonModel {
+  return { interests: new Map(), visits: new Map(), follows: new Map() };
+}
+
+/** Visit weight `(1 + 0.5·comments + 0.5·likes + 2·shares + 1·favorites) × f(total dwell)`. */
+export function visitWeight(v: Pick<Visit, VisitAction | 'dwellMs'>, w: Weights = DEFAULT_WEIGHTS): number {
+  const behaviour = w.visitBase + w.comment * v.comment + w.like * v.like + w.share * v.share + w.favorite * v.favorite;
+  return behaviour * dwellFactor(v.dwellMs, w);
+}
+
+function add(interests: Map<string, number>, tag: string, inc: number): void {
+  interests.set(tag, (interests.get(tag) ?? 0) + inc);
+}
+
+/**
+ * A change of a visit's weight on a tag it already gave weight to. A tag that is no longer
+ * stored (dropped by the per-person tag cap) is not revived by a bare difference.
+ */
+function addDelta(interests: Map<string, number>, tag: string, delta: number): void {
+  const before = interests.get(tag);
+  if (before !== undefined && delta !== 0) interests.set(tag, before + delta);
+}
+
+/** Removes `inc` from a tag; a tag left at (float) zero by the removal disappears. */
+function subtract(interests: Map<string, number>, tag: string, inc: number): void {
+  const before = interests.get(tag);
+  if (before === undefined) return;
+  const after = before - inc;
+  if (Math.abs(after) <= 1e-9 * Math.abs(inc)) interests.delete(tag);
+  else interests.set(tag, after);
+}
+
+/** Applies one event to a person's model (mutating it) and returns the tag increments it made. */
+export function applyEvent(m: PersonModel, e: ScoringEvent, p: ScoringParams): Map<string, number> {
+  const before = new Map(m.interests);
+  applyInPlace(m, e, p);
+  const changes = new Map<string, number>();
+  for (const [tag, v] of m.interests) if (v !== before.get(tag)) changes.set(tag, v - (before.get(tag) ?? 0));
+  for (const [tag, v] of before) if (!m.interests.has(tag)) changes.set(tag, -v);
+  return changes;
+}
+
+function applyInPlace(m: PersonModel, e: ScoringEvent, p: ScoringParams): void {
+  const key = targetTag(e.target);
+  const w = p.weights;
+  const t = e.occurredMs;
+  const tags = explicitTags(e.tags, e.target);
+  switch (e.type) {
+    case 'purchase': {
+      const inc = forwardWeight(w.purchase, t, p.decay);
+      for (const tag of [...tags, key]) add(m.interests, tag, inc);
+      return;
+    }
+    case 'follow': {
+      if (m.follows.has(key)) return;
+      const part = { inc: forwardWeight(w.follow, t, p.decay), tags: [...tags, key] };
+      for (const tag of part.tags) add(m.interests, tag, part.inc);
+      m.follows.set(key, [part]);
+      return;
+    }
+    case 'unfollow': {
+      const parts = m.follows.get(key);
+      if (!parts) return;
+      for (const part of parts) for (const tag of part.tags) subtract(m.interests, tag, part.inc);
+      m.follows.delete(key);
+      return;
+    }
+    default:
+      applyVisitEvent(m, e, key, tags, p);
+  }
+}
+
+function applyVisitEvent(m: PersonModel, e: ScoringEvent, key: string, tags: string[], p: ScoringParams): void {
+  const t = e.occurredMs;
+  const open = m.visits.get(key);
+  const joins = e.type !== 'click' && open !== undefined && t > open.start - p.visitGapMs && t - open.last < p.visitGapMs;
+  if (joins) {
+    const oldWeight = visitWeight(open, p.weights);
+    record(open, e);
+    open.last = Math.max(open.last, t);
+    const newWeight = visitWeight(open, p.weights);
+    const delta = (newWeight - oldWeight) * open.fstart;
+    const known = new Set(open.tags);
+    for (const tag of [...open.tags, key]) addDelta(m.interests, tag, delta);
+    for (const tag of tags) {
+      if (known.has(tag)) continue;
+      known.add(tag);
+      open.tags.push(tag);
+      add(m.interests, tag, newWeight * open.fstart);
+    }
+    return;
+  }
+  const visit: Visit = {
+    start: t,
+    fstart: forwardWeight(1, t, p.decay),
+    last: t,
+    comment: 0,
+    like: 0,
+    share: 0,
+    favorite: 0,
+    dwellMs: undefined,
+    tags: [...tags],
+  };
+  record(visit, e);
+  const inc = visitWeight(visit, p.weights) * visit.fstart;
+  for (const tag of [...visit.tags, key]) add(m.interests, tag, inc);
+  if (open === undefined || t >= open.last) {
+    m.visits.set(key, visit);
+    pruneVisits(m, t, p.visitGapMs, p.maxOpenVisits);
+  }
+}
+
+function record(v: Visit, e: ScoringEvent): void {
+  if (e.type === 'dwell') v.dwellMs = (v.dwellMs ?? 0) + (e.dwellMs ?? 0);
+  else if (e.type !== 'click') v[e.type as VisitAction] += 1;
+}
+
+/** Keeps at most `maxOpenVisits`: visits closed at `t` go first, then the least recent. */
+function pruneVisits(m: PersonModel, t: number, gapMs: number, max: number): void {
+  if (m.visits.size <= max) return;
+  for (const [k, v] of m.visits) if (t - v.last >= gapMs) m.visits.delete(k);
+  while (m.visits.size > max) {
+    // least recent first; ties by key so the Redis script (which sees no insertion order) agrees
+    let oldest: string | undefined;
+    let oldestLast = Infinity;
+    for (const [k, v] of m.visits) {
+      if (v.last < oldestLast || (v.last === oldestLast && k < oldest!)) {
+        oldest = k;
+        oldestLast = v.last;
+      }
+    }
+    m.visits.delete(oldest!);
+  }
+}
+
+/**
+ * Folds an anonymous person's model into a known person's (SPEC §4.4). Interests add up, which
+ * is exact under forward decay; follows of the same target keep both parts, so an unfollow
+ * removes both; of two open visits on one target the more recent stays open (the other's weight
+ * is already counted and stays).
+ */
+export function mergeModels(into: PersonModel, from: PersonModel, p: Pick<ScoringParams, 'maxOpenVisits' | 'visitGapMs'>): void {
+  for (const [tag, v] of from.interests) add(into.interests, tag, v);
+  for (const [k, parts] of from.follows) into.follows.set(k, [...(into.follows.get(k) ?? []), ...parts]);
+  let latest = -Infinity;
+  for (const [k, v] of from.visits) {
+    const mine = into.visits.get(k);
+    if (mine === undefined || v.last > mine.last) into.visits.set(k, v);
+    latest = Math.max(latest, v.last);
+  }
+  if (latest > -Infinity) pruneVisits(into, latest, p.visitGapMs, p.maxOpenVisits);
+}
