@@ -1,0 +1,26 @@
+import { closeRedis, createKafka, createLogger, createRedis } from '@pstream/platform';
+import { loadConfig } from './config';
+import { progressPrinter, rebuild } from './rebuild';
+
+/** `pnpm scorer:rebuild`: clears the scorer's Redis state and replays the events topic (see rebuild.ts). */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const log = createLogger('scorer-rebuild', config.LOG_LEVEL);
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer-rebuild', log });
+  const redis = createRedis(config.REDIS_URL, 'scorer-rebuild');
+  const started = Date.now();
+  try {
+    const result = await rebuild(config, { kafka, redis, log }, progressPrinter());
+    log.info({ events: result.total, partitions: result.partitions, seconds: (Date.now() - started) / 1000 }, 'rebuild done');
+  } finally {
+    await closeRedis(redis);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,145 @@
+import { keys, writeCatalog } from '@pstream/interest-store';
+import { createRedis, type Redis } from '@pstream/platform';
+import { buildApp as buildQuery } from '@pstream/query-api/src/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
+import { createPool, createMetrics } from '@pstream/platform';
+import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
+import { loadConfig, scoringParams, type ScorerConfig } from '../src/config';
+import { createScorerConsumer } from '../src/processor';
+import { rebuild } from '../src/rebuild';
+import { appliedCount, expectSameScores, generateStream, modelScores, produceEvents, produceRaw, storedScores } from './support';
+
+const DAY = 86_400_000;
+
+describe('the scorer against real Kafka and Redis', () => {
+  let box: Sandbox;
+  let config: ScorerConfig;
+  let redis: Redis;
+  const stops: (() => Promise<unknown>)[] = [];
+
+  async function startScorer(overrides: Partial<NodeJS.ProcessEnv> = {}) {
+    const c = loadConfig({ ...box.env, ...overrides });
+    const consumer = createScorerConsumer(c, { kafka: box.kafka, redis, log: silentLog });
+    await consumer.start();
+    stops.push(() => consumer.stop());
+    return consumer;
+  }
+
+  beforeAll(async () => {
+    box = await createSandbox(4);
+    config = loadConfig(box.env);
+    redis = createRedis(config.REDIS_URL, 'test-scorer');
+  }, 60_000);
+
+  afterAll(async () => {
+    for (const stop of stops.reverse()) await stop();
+    // the second prefix and group of the two-scorer test
+    const stream = redis.scanStream({ match: `${config.REDIS_PREFIX}*`, count: 500 });
+    for await (const batch of stream as AsyncIterable<string[]>) if (batch.length > 0) await redis.del(...batch);
+    const admin = box.kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([`${config.SCORER_GROUP}-pair`]).catch(() => undefined);
+    await admin.disconnect();
+    redis.disconnect();
+    await box?.cleanup();
+  }, 60_000);
+
+  it('one scorer, two scorers in one group and a rebuild all give the pure model’s scores', async () => {
+    const now = Date.now();
+    const { events, people } = generateStream(11, 120, now - 20 * DAY, now - 3_600_000);
+    await writeCatalog(redis, keys(config.REDIS_PREFIX), 'product:p-0', ['category:catalogued']);
+    const messages = await produceEvents(box.kafka, config.EVENTS_TOPIC, events);
+    const catalog = new Map([['product:p-0', ['category:catalogued']]]);
+    const want = modelScores(messages, scoringParams(config), catalog);
+    const unique = new Set(messages.map((m) => m.eventId)).size;
+
+    await startScorer();
+    const pairPrefix = `${config.REDIS_PREFIX}-pair`;
+    await writeCatalog(redis, keys(pairPrefix), 'product:p-0', ['category:catalogued']);
+    await startScorer({ REDIS_PREFIX: pairPrefix, SCORER_GROUP: `${config.SCORER_GROUP}-pair` });
+    await startScorer({ REDIS_PREFIX: pairPrefix, SCORER_GROUP: `${config.SCORER_GROUP}-pair` });
+
+    await waitFor('one scorer applied everything', async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined), 60_000);
+    await waitFor('two scorers applied everything', async () => ((await appliedCount(redis, pairPrefix, people)) === unique ? true : undefined), 60_000);
+    const one = await storedScores(redis, config.REDIS_PREFIX, people);
+    expectSameScores(one, want);
+    expectSameScores(await storedScores(redis, pairPrefix, people), want);
+    // the catalog tag reached tagless events on p-0 (some person has it)
+    expect([...one.values()].some((m) => m.has('category:catalogued'))).toBe(true);
+
+    // rebuild the single scorer's prefix: same scores afterwards
+    for (const stop of stops.splice(0)) await stop();
+    const lines: number[] = [];
+    const result = await rebuild(config, { kafka: box.kafka, redis, log: silentLog }, (p) => lines.push(p.done), 100);
+    expect(result.done).toBe(result.total);
+    expect(result.total).toBe(messages.length);
+    expectSameScores(await storedScores(redis, config.REDIS_PREFIX, people), one, 1e-12);
+  }, 90_000);
+
+  it('counts the same event delivered twice once, sends unusable messages to the DLQ and carries on, and gives tagless events their catalog tags', async () => {
+    await startScorer();
+    const k = keys(config.REDIS_PREFIX);
+    await writeCatalog(redis, k, 'product:cat-1', ['category:bags', 'brand:acme']);
+    const occurredAt = new Date(Date.now() - DAY).toISOString();
+    const share = { eventId: 'twice', type: 'share', userId: 'u-twice', occurredAt, target: { type: 'product', id: 'x' }, tags: ['style:casual'] };
+    await produceEvents(box.kafka, config.EVENTS_TOPIC, [share]);
+    await produceRaw(box.kafka, config.EVENTS_TOPIC, [{ key: 'u-twice', value: '{not json' }, { key: 'u-twice', value: JSON.stringify({ v: 1, kind: 'event' }) }]);
+    await produceEvents(box.kafka, config.EVENTS_TOPIC, [share, { eventId: 'tagless', type: 'click', userId: 'u-twice', occurredAt, target: { type: 'product', id: 'cat-1' } }]);
+    const scores = await waitFor('both events applied', async () => {
+      const s = (await storedScores(redis, config.REDIS_PREFIX, ['u-twice'])).get('u-twice')!;
+      return s.has('brand:acme') ? s : undefined;
+    });
+    const factor = 2 ** ((Date.parse(occurredAt) - Date.parse(config.DECAY_LANDMARK)) / (config.DECAY_HALF_LIFE_DAYS * DAY));
+    expect(scores.get('style:casual')).toBeCloseTo(3 * factor, 9); // one share visit: 1 + 2, once
+    expect(scores.get('category:bags')).toBeCloseTo(factor, 9);
+    expect(scores.get('product:cat-1')).toBeCloseTo(factor, 9);
+    const dlq = box.kafka.consumer({ groupId: `${box.id}-dlq-reader` });
+    await dlq.connect();
+    await dlq.subscribe({ topic: config.DLQ_TOPIC, fromBeginning: true });
+    const reasons: string[] = [];
+    await dlq.run({ eachMessage: async ({ message }) => void reasons.push(JSON.parse(message.value!.toString()).reason) });
+    await waitFor('two dead letters', async () => (reasons.length >= 2 ? true : undefined));
+    await dlq.disconnect();
+    expect(reasons[0]).toMatch(/not JSON/);
+    expect(reasons[1]).toMatch(/invalid message/);
+  }, 60_000);
+
+  it('merges an anonymous profile into the user on identify, and reads the anonymous id as the user', async () => {
+    await startScorer();
+    const t = new Date(Date.now() - DAY).toISOString();
+    await produceEvents(box.kafka, config.EVENTS_TOPIC, [
+      { eventId: 'm1', type: 'click', anonymousId: 'dev-merge', occurredAt: t, target: { type: 'product', id: 'm' }, tags: ['category:dress'] },
+    ]);
+    await waitFor('anonymous click applied', async () => ((await appliedCount(redis, config.REDIS_PREFIX, ['dev-merge'])) === 1 ? true : undefined));
+    const identify = { v: 1, kind: 'identify', eventId: 'id-1', source: 'test', userId: 'u-merge', anonymousId: 'dev-merge', profileKey: 'u-merge', occurredAt: t, receivedAt: t, traits: {} };
+    const placeholder = { ...identify, eventId: 'id-2', userId: 'u-other', profileKey: 'u-other', anonymousId: 'anonymous' };
+    await produceRaw(box.kafka, config.EVENTS_TOPIC, [{ key: 'u-merge', value: JSON.stringify(identify) }, { key: 'u-other', value: JSON.stringify(placeholder) }]);
+    await produceEvents(box.kafka, config.EVENTS_TOPIC, [
+      { eventId: 'u1', type: 'follow', userId: 'u-merge', occurredAt: t, target: { type: 'shop', id: 's' }, tags: ['category:dress'] },
+      { eventId: 'm2', type: 'dwell', dwellMs: 61_000, anonymousId: 'dev-merge', occurredAt: t, target: { type: 'product', id: 'm' } },
+    ]);
+    const qCfg = queryConfig(box.env);
+    const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
+    const query = await buildQuery(qCfg, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+    try {
+      const factor = 2 ** ((Date.parse(t) - Date.parse(config.DECAY_LANDMARK)) / (config.DECAY_HALF_LIFE_DAYS * DAY));
+      const body = await waitFor('merged interests', async () => {
+        const res = await query.inject({ method: 'GET', url: '/v1/profiles/dev-merge/interests?dimension=category', headers: { authorization: 'Bearer dev-api-token' } });
+        const b = res.json() as { interests: { tag: string; score: number }[]; computedAt: string };
+        const dress = b.interests.find((i) => i.tag === 'category:dress');
+        // the later anonymous dwell joined the anonymous click's visit on the user: 1 × 2, plus the follow 3
+        return dress && Math.abs(dress.score / 2 ** (-(Date.parse(b.computedAt) - Date.parse(config.DECAY_LANDMARK)) / (config.DECAY_HALF_LIFE_DAYS * DAY)) - 5 * factor) < 1e-9 * 5 * factor ? b : undefined;
+      });
+      expect(body.interests.map((i) => i.tag)).toEqual(['category:dress']);
+      const user = await query.inject({ method: 'GET', url: '/v1/profiles/u-merge/interests?limit=200', headers: { authorization: 'Bearer dev-api-token' } });
+      expect((user.json() as { interests: { tag: string }[] }).interests.map((i) => i.tag).sort()).toEqual(['category:dress', 'product:m', 'shop:s']);
+      expect(await redis.get(`${config.REDIS_PREFIX}:p:{anonymous}:alias`)).toBeNull();
+      expect(await redis.get(`${config.REDIS_PREFIX}:p:{u-other}:alias`)).toBeNull();
+      const bad = await query.inject({ method: 'GET', url: '/v1/profiles/u-merge/interests?limit=201', headers: { authorization: 'Bearer dev-api-token' } });
+      expect(bad.statusCode).toBe(400);
+    } finally {
+      await query.close();
+      await pool.end();
+    }
+  }, 60_000);
+});

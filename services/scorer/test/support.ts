@@ -1,0 +1,173 @@
+import { normalizeEvent, type ProfileEvent } from '@pstream/events';
+import { applyEvent, emptyModel, type PersonModel, type ScoringParams } from '@pstream/scoring';
+import type { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
+import { toScoringEvent } from '../src/score';
+
+/** A small seeded PRNG (mulberry32), so a failing stream can be replayed from its seed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const MIN = 60_000;
+const TAGS = ['category:dress', 'category:shoes', 'brand:acme', 'brand:zed', 'style:casual', 'style:formal', 'color:red', 'topic:summer'];
+const TARGETS = [
+  ...Array.from({ length: 12 }, (_, i) => ({ type: 'product' as const, id: `p-${i}` })),
+  ...Array.from({ length: 4 }, (_, i) => ({ type: 'shop' as const, id: `s-${i}` })),
+  ...Array.from({ length: 4 }, (_, i) => ({ type: 'content' as const, id: `c-${i}` })),
+  ...Array.from({ length: 3 }, (_, i) => ({ type: 'creator' as const, id: `cr-${i}` })),
+];
+/** Dwell values at and around the §4.1 boundaries, and some ordinary ones. */
+const DWELLS = [9_999, 10_000, 60_000, 60_001, 3_000, 25_000, 90_000];
+/** Gaps between a visit's events: short ones, just under and exactly at the 30-minute gap, and a late second look. */
+const GAPS = [5_000, 2 * MIN, 10 * MIN, 30 * MIN - 1, 30 * MIN, 31 * MIN, 45 * MIN];
+
+export type Generated = {
+  /** Native envelopes in per-person time order (a person's events are generated together). */
+  events: Record<string, unknown>[];
+  /** Profile keys of the people. */
+  people: string[];
+};
+
+/**
+ * A seeded stream of valid events for `people` people between `fromMs` and `toMs`: visits on a
+ * pool of targets with clicks (and visits opened without one), dwell at the boundaries, actions,
+ * second looks across the gap, visits on two targets interleaved, follows, repeated follows,
+ * unfollows and re-follows, purchases, tagless events (for the catalog), and resent duplicates.
+ */
+export function generateStream(seed: number, people: number, fromMs: number, toMs: number, perPerson = 24): Generated {
+  const rand = prng(seed);
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+  const events: Record<string, unknown>[] = [];
+  const keys: string[] = [];
+  for (let p = 0; p < people; p++) {
+    const anonymous = p % 4 === 3;
+    const id = anonymous ? `anon-${seed}-${p}` : `u-${seed}-${p}`;
+    keys.push(id);
+    const who = anonymous ? { anonymousId: id } : { userId: id };
+    let t = fromMs + Math.floor(rand() * (toMs - fromMs) * 0.3);
+    let n = 0;
+    const emit = (type: string, target: { type: string; id: string }, extra: Record<string, unknown> = {}) => {
+      const tags = rand() < 0.15 ? [] : TAGS.filter(() => rand() < 0.25);
+      const e = { eventId: `${id}-${n++}`, type, ...who, occurredAt: new Date(Math.min(t, toMs)).toISOString(), target, tags, ...extra };
+      events.push(e);
+      if (rand() < 0.03) events.push({ ...e }); // a client retry: same event id
+    };
+    while (n < perPerson) {
+      const target = pick(TARGETS);
+      const r = rand();
+      if (r < 0.6) {
+        // a visit, sometimes with a second target's visit interleaved
+        const other = pick(TARGETS);
+        if (rand() < 0.85) emit('click', target);
+        else if (rand() < 0.5) emit('dwell', target, { dwellMs: pick(DWELLS) });
+        else emit('like', target);
+        for (let k = Math.floor(rand() * 4); k > 0; k--) {
+          t += pick(GAPS);
+          const type = pick(['dwell', 'dwell', 'like', 'comment', 'share', 'favorite'] as const);
+          emit(type, rand() < 0.2 ? other : target, type === 'dwell' ? { dwellMs: pick(DWELLS) } : {});
+        }
+      } else if (r < 0.8) {
+        emit('follow', target);
+        if (rand() < 0.3) {
+          t += MIN;
+          emit('follow', target); // already followed: adds nothing
+        }
+        if (rand() < 0.5) {
+          t += pick(GAPS);
+          emit('unfollow', target);
+          if (rand() < 0.5) {
+            t += pick(GAPS);
+            emit('follow', target); // re-follow counts anew
+          }
+        }
+      } else if (r < 0.9) {
+        emit('unfollow', target); // often of a target not followed: nothing
+      } else {
+        emit('purchase', target, { amount: 99, currency: 'CNY' });
+      }
+      t += Math.floor(rand() * 6 * 60 * MIN);
+      if (events.length > 0 && t > toMs) break;
+    }
+  }
+  return { events, people: keys };
+}
+
+/** Normalizes native envelopes as ingest does and produces them (acks=all), keyed by profile key. */
+export async function produceEvents(kafka: Kafka, topic: string, natives: Record<string, unknown>[], source = 'test'): Promise<ProfileEvent[]> {
+  const now = Date.now();
+  const messages: ProfileEvent[] = natives.map((n) => {
+    const r = normalizeEvent(n, { source, now });
+    if (!r.ok) throw new Error(`generated an invalid event: ${JSON.stringify(r.errors)}`);
+    return r.value;
+  });
+  await produceRaw(kafka, topic, messages.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })));
+  return messages;
+}
+
+export async function produceRaw(kafka: Kafka, topic: string, messages: { key: string; value: string }[]): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Every stored (forward) score of every person under `prefix`, read straight from Redis. */
+export async function storedScores(redis: Redis, prefix: string, people: string[]): Promise<Map<string, Map<string, number>>> {
+  const pipeline = redis.pipeline();
+  for (const id of people) pipeline.zrange(`${prefix}:p:{${id}}:int`, 0, -1, 'WITHSCORES');
+  const replies = (await pipeline.exec()) ?? [];
+  const out = new Map<string, Map<string, number>>();
+  people.forEach((id, i) => {
+    const flat = (replies[i]?.[1] ?? []) as string[];
+    const m = new Map<string, number>();
+    for (let j = 0; j < flat.length; j += 2) m.set(flat[j]!, Number(flat[j + 1]));
+    out.set(id, m);
+  });
+  return out;
+}
+
+/** How many events the scorer has recorded as applied for these people (their dedupe records). */
+export async function appliedCount(redis: Redis, prefix: string, people: string[]): Promise<number> {
+  const pipeline = redis.pipeline();
+  for (const id of people) pipeline.zcard(`${prefix}:p:{${id}}:seen`);
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.reduce((s, [, n]) => s + Number(n), 0);
+}
+
+/** Throws naming the first tag whose scores differ by more than `rel` relative. */
+export function expectSameScores(got: Map<string, Map<string, number>>, want: Map<string, Map<string, number>>, rel = 1e-9): void {
+  for (const [id, w] of want) {
+    const g = got.get(id) ?? new Map<string, number>();
+    for (const tag of new Set([...g.keys(), ...w.keys()])) {
+      const a = g.get(tag) ?? 0;
+      const b = w.get(tag) ?? 0;
+      if (Math.abs(a - b) > rel * Math.max(Math.abs(b), 1e-6)) throw new Error(`${id} ${tag}: got ${a}, want ${b}`);
+    }
+  }
+}
+
+/** What the pure model (packages/scoring) gives for these messages, per person, deduped by event id. */
+export function modelScores(messages: ProfileEvent[], params: ScoringParams, catalog: ReadonlyMap<string, string[]> = new Map()): Map<string, Map<string, number>> {
+  const models = new Map<string, PersonModel>();
+  const seen = new Set<string>();
+  for (const m of messages) {
+    const id = `${m.source}|${m.eventId}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    let model = models.get(m.profileKey);
+    if (!model) models.set(m.profileKey, (model = emptyModel()));
+    applyEvent(model, toScoringEvent(m, catalog), params);
+  }
+  return new Map([...models].map(([id, model]) => [id, model.interests]));
+}
