@@ -1,6 +1,6 @@
 import { buildApp as buildIngest } from '@pstream/ingest/src/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
-import { createPublisher } from '@pstream/ingest/src/publisher';
+import { KafkaPublisher } from '@pstream/ingest/src/publisher';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { createMetrics, createPool, createRedis, migrate } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';
@@ -32,12 +32,12 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
   beforeAll(async () => {
     box = await createSandbox();
     const iCfg = ingestConfig(box.env);
-    const producer = box.kafka.producer();
-    await producer.connect();
-    closers.push(() => producer.disconnect());
+    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
+    await publisher.start();
+    closers.push(() => publisher.stop());
     ingest = await buildIngest(iCfg, {
       log: silentLog,
-      publisher: createPublisher(producer, iCfg.EVENTS_TOPIC, iCfg.PRODUCE_TIMEOUT_MS),
+      publisher,
       checks: [],
       metrics: createMetrics('ingest'),
     });

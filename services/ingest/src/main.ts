@@ -1,25 +1,27 @@
 import { createKafka, createLogger, createMetrics, handleSignals } from '@pstream/platform';
 import { buildApp } from './app';
 import { loadConfig } from './config';
-import { createPublisher } from './publisher';
+import { KafkaPublisher } from './publisher';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('ingest', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'ingest', log });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
+  const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS });
+  await publisher.start();
   const admin = kafka.admin();
-  await admin.connect();
   const app = await buildApp(config, {
     log,
-    publisher: createPublisher(producer, config.EVENTS_TOPIC, config.PRODUCE_TIMEOUT_MS),
+    publisher,
     metrics: createMetrics('ingest'),
-    checks: [{ name: 'kafka', check: () => admin.fetchTopicMetadata({ topics: [config.EVENTS_TOPIC] }) }],
+    checks: [
+      { name: 'kafka', check: () => admin.connect().then(() => admin.fetchTopicMetadata({ topics: [config.EVENTS_TOPIC] })) },
+      { name: 'producer', check: () => publisher.check() },
+    ],
   });
   handleSignals(log, async () => {
     await app.close();
-    await producer.disconnect();
+    await publisher.stop();
     await admin.disconnect();
   });
   await app.listen({ host: config.INGEST_HOST, port: config.INGEST_PORT });
