@@ -7,6 +7,7 @@ import { createWriteKeyCheck, presentedWriteKey } from './auth';
 import type { IngestConfig } from './config';
 import { decompressBody } from './decompress';
 import { IngestErrors, type IngestErrorCode } from './errors';
+import { parseJsonBody } from './json';
 import type { Publisher } from './publisher';
 import { createTokenBuckets } from './rate-limit';
 import { registerEventRoutes } from './routes/events';
@@ -40,9 +41,10 @@ const REASONS: Record<number, string> = {
 /** Builds the ingest app without listening; main.ts listens, tests use `inject`. */
 export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<FastifyInstance> {
   const app = createHttp(deps.log, {
-    // Passed to http.createServer by Fastify (not in its option types): Node checks request
-    // deadlines every 30 s by default; check often enough to honour ours.
-    ...({ http: { connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT_MS) } } as object),
+    // Passed to http.createServer by Fastify (not in its option types). Node only tracks request
+    // deadlines when the server is created with one, and checks them every 30 s by default;
+    // check often enough to honour ours.
+    ...({ http: { requestTimeout: config.REQUEST_TIMEOUT_MS, connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT_MS) } } as object),
     bodyLimit: BODY_LIMIT,
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     clientErrorHandler: (err, socket) => {
@@ -89,7 +91,8 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
 
   // Browser SDKs (analytics.js) post JSON as text/plain to avoid a CORS preflight.
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, parseJsonBody);
   app.addHook('preParsing', decompressBody);
 
   const sourceOf = createWriteKeyCheck(config.WRITE_KEYS);

@@ -2,6 +2,7 @@ import { createKafka, createLogger, createMetrics, handleSignals } from '@pstrea
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { KafkaPublisher } from './publisher';
+import { kafkaReadiness } from './readiness';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -9,20 +10,17 @@ async function main(): Promise<void> {
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'ingest', log });
   const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS });
   await publisher.start();
-  const admin = kafka.admin();
+  const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
   const app = await buildApp(config, {
     log,
     publisher,
     metrics: createMetrics('ingest'),
-    checks: [
-      { name: 'kafka', check: () => admin.connect().then(() => admin.fetchTopicMetadata({ topics: [config.EVENTS_TOPIC] })) },
-      { name: 'producer', check: () => publisher.check() },
-    ],
+    checks: readiness.checks,
   });
   handleSignals(log, async () => {
     await app.close();
     await publisher.stop();
-    await admin.disconnect();
+    await readiness.close();
   });
   await app.listen({ host: config.INGEST_HOST, port: config.INGEST_PORT });
 }
