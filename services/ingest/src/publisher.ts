@@ -18,7 +18,26 @@ export type PublisherOptions = {
   timeoutMs: number;
   /** After a failed send, refuse at once for this long instead of making every request wait. */
   breakerMs: number;
+  /** Sends under way at once; requests arriving meanwhile share the next send (default 2). */
+  maxInFlight?: number;
 };
+
+/** Records of several requests waiting for the next send, and the promise they all wait on. */
+type Pending = { records: Record[]; promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
+/** A shared send never grows past this many records; a full one goes out at once. */
+const MAX_COALESCED = 5000;
+
+function deferred(): Pending {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  // A caller that timed out no longer listens; the rejection must not become "unhandled".
+  promise.catch(() => undefined);
+  return { records: [], promise, resolve, reject };
+}
 
 const unavailable = (message: string, cause?: unknown) => new AppError(IngestErrors.KAFKA_UNAVAILABLE, message, { cause, retryable: true });
 
@@ -34,6 +53,8 @@ const unavailable = (message: string, cause?: unknown) => new AppError(IngestErr
  *   inside a send and reconnects lazily, but a producer whose send exhausted its retries against
  *   a dead broker can keep stale connection and metadata state; a new producer starts clean, and
  *   the old one's background retries are cut by disconnecting it.
+ * Under load, requests that arrive while sends are under way share the next send (see
+ * `enqueue`); each still gets its 202 only once the send holding its records was acknowledged.
  * A send that timed out may still land later (Kafka got it, the ack was slow): that event was
  * answered 503, the client retries it with the same eventId, and the consumers' dedupe keeps
  * the effect single. Events without a client eventId cannot be recognised on retry — clients
@@ -45,10 +66,14 @@ export class KafkaPublisher implements Publisher {
   private openUntil = 0;
   private lastError: string | undefined;
   private stopped = false;
+  private inFlight = 0;
+  private pending: Pending | undefined;
+  private readonly maxInFlight: number;
   private readonly log: Logger;
 
   constructor(private readonly options: PublisherOptions) {
     this.log = options.log.child({ component: 'publisher', topic: options.topic });
+    this.maxInFlight = options.maxInFlight ?? 2;
   }
 
   /** Connects eagerly; a broker that is down at start only makes us unready, it does not stop the service. */
@@ -62,20 +87,49 @@ export class KafkaPublisher implements Publisher {
   async publish(records: Record[]): Promise<void> {
     if (this.stopped) throw unavailable('ingest is shutting down');
     if (Date.now() < this.openUntil) throw unavailable(`Kafka is unavailable (${this.lastError ?? 'recent send failed'}); retry later`);
-    let producer: Producer | undefined;
     try {
-      await this.withTimeout(
-        (async () => {
-          producer = await this.connected();
-          await producer.send({ topic: this.options.topic, acks: -1, timeout: this.options.timeoutMs, messages: records });
-        })(),
-      );
+      await this.withTimeout(this.enqueue(records));
       this.openUntil = 0;
       this.lastError = undefined;
     } catch (err) {
-      this.trip(err, producer);
+      this.trip(err);
       if (err instanceof AppError) throw err;
       throw unavailable(`Kafka refused the events: ${(err as Error).message}`, err);
+    }
+  }
+
+  /**
+   * Requests that arrive while `maxInFlight` sends are under way share the next send, so under
+   * load Kafka gets fewer, larger produce requests (less work per event for the broker and for
+   * kafkajs) and each request still waits for the acks of its own records.
+   */
+  private enqueue(records: Record[]): Promise<void> {
+    if (this.inFlight < this.maxInFlight) return this.sendNow(records);
+    const next = (this.pending ??= deferred());
+    next.records.push(...records);
+    if (next.records.length >= MAX_COALESCED) {
+      this.pending = undefined;
+      this.sendNow(next.records).then(next.resolve, next.reject);
+    }
+    return next.promise;
+  }
+
+  private async sendNow(records: Record[]): Promise<void> {
+    this.inFlight += 1;
+    let producer: Producer | undefined;
+    try {
+      producer = await this.connected();
+      await producer.send({ topic: this.options.topic, acks: -1, timeout: this.options.timeoutMs, messages: records });
+    } catch (err) {
+      this.trip(err, producer);
+      throw err;
+    } finally {
+      this.inFlight -= 1;
+      const next = this.pending;
+      if (next !== undefined) {
+        this.pending = undefined;
+        this.sendNow(next.records).then(next.resolve, next.reject);
+      }
     }
   }
 

@@ -50,6 +50,19 @@ describe('ingest HTTP API', () => {
       });
     });
 
+    it('answers concurrent requests each with its own 202, their records sharing sends to Kafka', async () => {
+      const responses = await Promise.all(
+        Array.from({ length: 40 }, (_, r) => post('/v1/events', { events: Array.from({ length: 5 }, (_, i) => ({ ...click, eventId: `c-${r}-${i}` })) })),
+      );
+      expect(responses.map((res) => res.statusCode)).toEqual(Array(40).fill(202));
+      const want = Array.from({ length: 200 }, (_, n) => `c-${Math.floor(n / 5)}-${n % 5}`);
+      const onTopic = await readTopic<{ eventId: string }>(box.kafka, box.env.EVENTS_TOPIC!, (v) => {
+        const ids = new Set(v.map((m) => m.eventId));
+        return want.every((id) => ids.has(id));
+      });
+      expect(onTopic.filter((m) => m.eventId.startsWith('c-'))).toHaveLength(200);
+    });
+
     it('accepts gzip and deflate bodies and JSON sent as text/plain', async () => {
       const payload = JSON.stringify({ events: [click, click] });
       for (const [encoding, data] of [['gzip', gzipSync(payload)], ['deflate', deflateSync(payload)]] as const) {
