@@ -20,4 +20,9 @@ node_modules/.bin/eslint .
 echo "== typecheck"
 node_modules/.bin/tsc -p tsconfig.json --noEmit
 echo "== unit and integration tests"
-node_modules/.bin/jest --ci --runInBand "$@"
+mkdir -p .data
+status=0
+node_modules/.bin/jest --ci --runInBand --json --outputFile=.data/jest-results.json "$@" || status=$?
+# One plain closing line that any CI reader understands, whatever Jest printed above it.
+node -e 'const r = require("./.data/jest-results.json"); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' || true
+exit "$status"
