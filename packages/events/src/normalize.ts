@@ -25,6 +25,17 @@ function eventTime(occurredAt: string | undefined, now: number): number | undefi
 }
 const FUTURE = 'is more than 24 h in the future';
 
+/** The fields every message on the topic starts with: its id (the client's, else a new one), source and times. */
+function stamp(eventId: string | undefined, options: NormalizeOptions, occurred: number) {
+  return {
+    v: 1 as const,
+    eventId: eventId ?? randomUUID(),
+    source: options.source,
+    occurredAt: new Date(occurred).toISOString(),
+    receivedAt: new Date(options.now).toISOString(),
+  };
+}
+
 /** Drops ids SDKs send when they have none ("anonymous", "0", …): they must never name a profile. */
 const real = (id: string | undefined): string | undefined => (id === undefined || isPlaceholderId(id) ? undefined : id);
 
@@ -48,16 +59,12 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
   return {
     ok: true,
     value: {
-      v: 1,
+      ...stamp(e.eventId, options, occurred),
       kind: 'event',
-      eventId: e.eventId ?? randomUUID(),
-      source: options.source,
       type: e.type,
       ...(userId !== undefined && { userId }),
       ...(anonymousId !== undefined && { anonymousId }),
       profileKey,
-      occurredAt: new Date(occurred).toISOString(),
-      receivedAt: new Date(options.now).toISOString(),
       target: e.target,
       tags: [...new Set(e.tags)],
       ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
@@ -86,15 +93,11 @@ export function normalizeIdentify(input: unknown, options: NormalizeOptions): No
   return {
     ok: true,
     value: {
-      v: 1,
+      ...stamp(e.eventId, options, occurred),
       kind: 'identify',
-      eventId: e.eventId ?? randomUUID(),
-      source: options.source,
       userId: e.userId,
       ...(anonymousId !== undefined && anonymousId !== e.userId && { anonymousId }),
       profileKey: e.userId,
-      occurredAt: new Date(occurred).toISOString(),
-      receivedAt: new Date(options.now).toISOString(),
       traits: e.traits,
     },
   };
@@ -116,16 +119,6 @@ export function normalizeAlias(input: unknown, options: NormalizeOptions): Norma
   if (occurred === undefined) return fail('occurredAt', FUTURE);
   return {
     ok: true,
-    value: {
-      v: 1,
-      kind: 'alias',
-      eventId: e.eventId ?? randomUUID(),
-      source: options.source,
-      userId: e.userId,
-      previousId: e.previousId,
-      profileKey: e.userId,
-      occurredAt: new Date(occurred).toISOString(),
-      receivedAt: new Date(options.now).toISOString(),
-    },
+    value: { ...stamp(e.eventId, options, occurred), kind: 'alias', userId: e.userId, previousId: e.previousId, profileKey: e.userId },
   };
 }

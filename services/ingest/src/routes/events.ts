@@ -2,9 +2,9 @@ import { normalizeEvent } from '@pstream/events';
 import type { FastifyInstance } from 'fastify';
 import { MAX_BATCH, sortItems } from '../accept';
 import type { Publisher } from '../publisher';
-import { eventsBodySchema, trackingResponses, writeKeySecurity } from '../schemas';
+import { eventsBodySchema } from '../schemas';
 import { isObject, malformed, publishAndRespond } from './respond';
-import { documentOnly } from './document-only';
+import { trackingRoute } from './route-options';
 
 /**
  * `POST /v1/events` (SPEC §3.3): one native event, or `{ events: [...] }` with at most 500. Each
@@ -14,16 +14,7 @@ import { documentOnly } from './document-only';
 export function registerEventRoutes(app: FastifyInstance, deps: { publisher: Publisher }): void {
   app.post(
     '/v1/events',
-    {
-      ...documentOnly,
-      schema: {
-        tags: ['native'],
-        summary: 'Track one event or a batch of up to 500',
-        security: writeKeySecurity,
-        body: eventsBodySchema,
-        response: trackingResponses,
-      },
-    },
+    trackingRoute(['native'], 'Track one event or a batch of up to 500', eventsBodySchema),
     async (request, reply) => {
       const body = request.body;
       if (!isObject(body)) return malformed(reply, 'the body must be an event object or { "events": [...] }');

@@ -2,8 +2,8 @@ import { mapSegmentIdentify, normalizeIdentify } from '@pstream/events';
 import type { FastifyInstance } from 'fastify';
 import { sortItems } from '../accept';
 import type { Publisher } from '../publisher';
-import { identifyBodySchema, trackingResponses, writeKeySecurity } from '../schemas';
-import { documentOnly } from './document-only';
+import { identifyBodySchema } from '../schemas';
+import { trackingRoute } from './route-options';
 import { wrap } from './events';
 import { isObject, malformed, publishAndRespond } from './respond';
 
@@ -18,16 +18,7 @@ const SEGMENT_MARKERS = ['messageId', 'type', 'timestamp', 'context', 'integrati
 export function registerIdentifyRoute(app: FastifyInstance, deps: { publisher: Publisher }): void {
   app.post(
     '/v1/identify',
-    {
-      ...documentOnly,
-      schema: {
-        tags: ['native', 'segment'],
-        summary: 'Traits of a known user, and the anonymous→known link when both ids are real (native or Segment body)',
-        security: writeKeySecurity,
-        body: identifyBodySchema,
-        response: trackingResponses,
-      },
-    },
+    trackingRoute(['native', 'segment'], 'Traits of a known user, and the anonymous→known link when both ids are real (native or Segment body)', identifyBodySchema),
     async (request, reply) => {
       const body = request.body;
       if (!isObject(body)) return malformed(reply, 'the body must be an identify object');

@@ -3,8 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { MAX_BATCH, sortItems } from '../accept';
 import type { Publisher } from '../publisher';
-import { segmentAliasSchema, segmentBatchSchema, segmentTrackSchema, trackingResponses, writeKeySecurity } from '../schemas';
-import { documentOnly } from './document-only';
+import { segmentAliasSchema, segmentBatchSchema, segmentTrackSchema } from '../schemas';
+import { trackingRoute } from './route-options';
 import { isObject, malformed, publishAndRespond } from './respond';
 
 /**
@@ -13,10 +13,7 @@ import { isObject, malformed, publishAndRespond } from './respond';
  * API, see identify.ts). Each call is mapped to native events (packages/events/src/segment.ts).
  */
 export function registerSegmentRoutes(app: FastifyInstance, deps: { publisher: Publisher }): void {
-  const common = (summary: string, body: z.ZodType) => ({
-    ...documentOnly,
-    schema: { tags: ['segment'], summary, security: writeKeySecurity, body, response: trackingResponses },
-  });
+  const common = (summary: string, body: z.ZodType) => trackingRoute(['segment'], summary, body);
 
   app.post('/v1/track', common('Segment track: one event, or one purchase per product of an Order Completed', segmentTrackSchema), async (request, reply) => {
     if (!isObject(request.body)) return malformed(reply, 'the body must be a track object');
