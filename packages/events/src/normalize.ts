@@ -25,16 +25,16 @@ function eventTime(occurredAt: string | undefined, now: number): number | undefi
 }
 const FUTURE = 'is more than 24 h in the future';
 
-/** The fields every message on the topic starts with: its id (the client's, else a new one), source and times. */
-function stamp(eventId: string | undefined, options: NormalizeOptions, occurred: number) {
-  return {
-    v: 1 as const,
-    eventId: eventId ?? randomUUID(),
-    source: options.source,
-    occurredAt: new Date(occurred).toISOString(),
-    receivedAt: new Date(options.now).toISOString(),
-  };
+/**
+ * ISO text of an epoch-ms time, remembering the last one: every event of a request shares its
+ * receiving time (and most their event time), and formatting dates showed up in ingest's CPU profile.
+ */
+let lastIso = { ms: Number.NaN, text: '' };
+function isoTime(ms: number): string {
+  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
+  return lastIso.text;
 }
+
 
 /** Drops ids SDKs send when they have none ("anonymous", "0", …): they must never name a profile. */
 const real = (id: string | undefined): string | undefined => (id === undefined || isPlaceholderId(id) ? undefined : id);
@@ -59,12 +59,18 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
   return {
     ok: true,
     value: {
-      ...stamp(e.eventId, options, occurred),
+      // Fields written out, not spread from a helper: a leading spread made V8 build these objects
+      // on a slow path (14 µs per event, the top of ingest's CPU profile).
+      v: 1,
       kind: 'event',
+      eventId: e.eventId ?? randomUUID(),
+      source: options.source,
       type: e.type,
       ...(userId !== undefined && { userId }),
       ...(anonymousId !== undefined && { anonymousId }),
       profileKey,
+      occurredAt: isoTime(occurred),
+      receivedAt: isoTime(options.now),
       target: e.target,
       tags: [...new Set(e.tags)],
       ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
@@ -93,11 +99,15 @@ export function normalizeIdentify(input: unknown, options: NormalizeOptions): No
   return {
     ok: true,
     value: {
-      ...stamp(e.eventId, options, occurred),
+      v: 1,
       kind: 'identify',
+      eventId: e.eventId ?? randomUUID(),
+      source: options.source,
       userId: e.userId,
       ...(anonymousId !== undefined && anonymousId !== e.userId && { anonymousId }),
       profileKey: e.userId,
+      occurredAt: isoTime(occurred),
+      receivedAt: isoTime(options.now),
       traits: e.traits,
     },
   };
@@ -119,6 +129,16 @@ export function normalizeAlias(input: unknown, options: NormalizeOptions): Norma
   if (occurred === undefined) return fail('occurredAt', FUTURE);
   return {
     ok: true,
-    value: { ...stamp(e.eventId, options, occurred), kind: 'alias', userId: e.userId, previousId: e.previousId, profileKey: e.userId },
+    value: {
+      v: 1,
+      kind: 'alias',
+      eventId: e.eventId ?? randomUUID(),
+      source: options.source,
+      userId: e.userId,
+      previousId: e.previousId,
+      profileKey: e.userId,
+      occurredAt: isoTime(occurred),
+      receivedAt: isoTime(options.now),
+    },
   };
 }
