@@ -194,7 +194,9 @@ async function main(): Promise<void> {
     console.log('\n| measure | median of ' + ROUNDS + ' | rounds |\n|---|---|---|');
     console.log(`| ingest, events/s accepted (202) through /v1/events, batches of ${BATCH} | ${mo.toFixed(0)} | ${ours.map((x) => x.toFixed(0)).join(', ')} |`);
     console.log(`| ProducerPerformance, records/s, ${size} B, acks=all | ${mt.toFixed(0)} | ${theirs.map((x) => x.toFixed(0)).join(', ')} |`);
-    console.log(`| ratio | ${((100 * mo) / mt).toFixed(1)}% | |`);
+    const ratios = ours.map((o, i) => (100 * o) / theirs[i]!);
+    console.log(`| ratio of the medians | ${((100 * mo) / mt).toFixed(1)}% | |`);
+    console.log(`| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`);
 
     if (profile) {
       const dir = mkdtempSync(path.join(tmpdir(), 'ingest-prof-'));

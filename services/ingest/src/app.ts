@@ -128,6 +128,10 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     return reply.code(status).send({ error: REASONS[status] ?? 'Error', code: codeOf(status), message: err.message });
   });
 
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: REASONS[404], code: IngestErrors.NOT_FOUND, message: `no route ${request.method} ${request.url.split('?')[0]}` }),
+  );
+
   registerEventRoutes(app, { publisher: deps.publisher });
   registerIdentifyRoute(app, { publisher: deps.publisher });
   registerSegmentRoutes(app, { publisher: deps.publisher });

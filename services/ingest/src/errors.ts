@@ -16,7 +16,9 @@ export const IngestErrors = {
   NOTHING_ACCEPTED: 'ING_NOTHING_ACCEPTED',
   /** The whole request did not arrive within REQUEST_TIMEOUT_MS: 408. */
   REQUEST_TIMEOUT: 'ING_REQUEST_TIMEOUT',
-  /** Any other 4xx (unknown route, …). */
+  /** No such route (ingest has no read routes at all). */
+  NOT_FOUND: 'ING_NOT_FOUND',
+  /** Any other 4xx. */
   BAD_REQUEST: 'ING_BAD_REQUEST',
   /** A bug: 500 with a fixed body. */
   INTERNAL: 'ING_INTERNAL',

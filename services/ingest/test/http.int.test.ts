@@ -134,7 +134,7 @@ describe('ingest HTTP API', () => {
     it('offers no way to read with a write key', async () => {
       for (const url of ['/v1/events', '/v1/identify', '/v1/profiles/u-1']) {
         const res = await app.inject({ method: 'GET', url, headers: key });
-        expect(res.statusCode).toBe(404);
+        expect([res.statusCode, body(res).code]).toEqual([404, 'ING_NOT_FOUND']);
       }
     });
   });
