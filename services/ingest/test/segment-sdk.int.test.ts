@@ -90,4 +90,13 @@ describe('the official @segment/analytics-node client against ingest', () => {
     });
     expect(interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-42', 'product:p-43', 'category:dress', 'brand:acme']));
   });
+
+  it('a write key reads nothing from the query API, as a bearer token or as Basic auth', async () => {
+    for (const authorization of ['Bearer test-key', `Basic ${Buffer.from('test-key:').toString('base64')}`]) {
+      const res = await query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { authorization } });
+      expect(res.statusCode).toBe(401);
+    }
+    const viaHeader = await query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { 'x-write-key': 'test-key' } });
+    expect(viaHeader.statusCode).toBe(401);
+  });
 });
