@@ -28,6 +28,7 @@ export const trackingResponses = {
   202: acceptedSchema,
   400: err('Malformed body, or nothing accepted (then `rejected` names every problem)'),
   401: err('Missing or unknown write key'),
+  408: err('The request did not fully arrive within REQUEST_TIMEOUT_MS'),
   413: err('Body over 512 KB after decompression, or a single event over 32 KB'),
   415: err('Content-Type not JSON, or Content-Encoding not gzip/deflate'),
   429: err('Past the write key’s rate; see the Retry-After header'),

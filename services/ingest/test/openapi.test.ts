@@ -15,7 +15,7 @@ describe('the OpenAPI document', () => {
     };
     expect(Object.keys(doc.paths).sort()).toEqual(['/v1/alias', '/v1/batch', '/v1/events', '/v1/identify', '/v1/track']);
     for (const [path, { post }] of Object.entries(doc.paths)) {
-      expect([path, Object.keys(post.responses).sort()]).toEqual([path, ['202', '400', '401', '413', '415', '429', '503']]);
+      expect([path, Object.keys(post.responses).sort()]).toEqual([path, ['202', '400', '401', '408', '413', '415', '429', '503']]);
       expect(post.requestBody?.content['application/json']?.schema).toBeDefined();
       expect(post.security).toEqual([{ basicAuth: [] }, { writeKey: [] }]);
     }
