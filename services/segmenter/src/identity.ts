@@ -78,7 +78,6 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
        updated_at = now()`,
     p,
   );
-  await client.query('DELETE FROM people WHERE profile_key = $1', [from]);
   await client.query(
     `INSERT INTO event_counts AS c (profile_key, type, n) SELECT $2, type, n FROM event_counts WHERE profile_key = $1
      ON CONFLICT (profile_key, type) DO UPDATE SET n = c.n + excluded.n`,
@@ -113,6 +112,8 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
   );
   await client.query('DELETE FROM tag_activity_daily WHERE profile_key = $1', [from]);
   await client.query('UPDATE lifecycle_transitions SET profile_key = $2 WHERE profile_key = $1', p);
+  // Last: event_counts and purchases reference people ON DELETE CASCADE.
+  await client.query('DELETE FROM people WHERE profile_key = $1', [from]);
 }
 
 /** Traits from identify: stored on the person, newer values per trait win (arrival order). */
