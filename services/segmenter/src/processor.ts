@@ -31,6 +31,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
   const now = deps.now ?? Date.now;
   const log = deps.log;
   let stopping = false;
+  // A server that goes away emits 'error' on checked-out clients too; without a listener that
+  // would crash the process. The failed query rejects anyway, and inTransaction retries it.
+  deps.pool.on('connect', (client) => client.on('error', (err) => log.warn({ err: err.message }, 'Postgres connection lost')));
   const store = createSegmentStore({
     pool: deps.pool,
     rules,
