@@ -14,6 +14,8 @@ ALTER TABLE people
   ADD COLUMN next_review_at         timestamptz;                        -- when stage or a tier next changes by time alone
 -- The sweep reads only people who are due: its cost follows their number, not everyone's.
 CREATE INDEX people_next_review ON people (next_review_at) WHERE next_review_at IS NOT NULL;
+-- People written under 001 get their tiers and next review from the first sweep.
+UPDATE people SET next_review_at = now();
 CREATE INDEX people_stage ON people (stage);
 
 -- Every id we have seen and the profile it belongs to. Merging B into A points all of B's ids
