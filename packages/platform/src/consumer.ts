@@ -53,6 +53,7 @@ export class BatchConsumer<S extends z.ZodType> {
   private consumer: Consumer | undefined;
   private dlq: Producer | undefined;
   private stopped: Promise<void> | undefined;
+  private crashed: Error | undefined;
   private readonly log: Logger;
 
   constructor(private readonly options: BatchConsumerOptions<S>) {
@@ -64,6 +65,12 @@ export class BatchConsumer<S extends z.ZodType> {
     this.dlq = kafka.producer({ allowAutoTopicCreation: true });
     await this.dlq.connect();
     this.consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    // kafkajs restarts the consumer after retriable errors by itself; one it gives up on makes
+    // the service unready (so an orchestrator restarts it) instead of idling silently.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+      if (!payload.restart) this.crashed = payload.error;
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
     const storedOffsets = this.options.storedOffsets;
@@ -89,9 +96,9 @@ export class BatchConsumer<S extends z.ZodType> {
     this.log.info('consuming');
   }
 
-  /** True while the group member is connected and has not crashed. */
+  /** True while the group member is connected and has not crashed for good. */
   isRunning(): boolean {
-    return this.consumer !== undefined && this.stopped === undefined;
+    return this.consumer !== undefined && this.stopped === undefined && this.crashed === undefined;
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
