@@ -121,4 +121,38 @@ describe('segmenter under faults: nothing lost, nothing counted twice', () => {
       own.destroy();
     }
   }, 90_000);
+
+  it('counts nothing twice when Kafka forgot the group’s offsets: it seeks to the positions stored in Postgres', async () => {
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const cfg = loadConfig(box.env);
+    const pool = createPool(cfg.DATABASE_URL, cfg.PG_SCHEMA, 'test-seek', 4);
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const admin = box.kafka.admin();
+    await admin.connect();
+    try {
+      await migrate(pool, cfg.PG_SCHEMA);
+      const first = createSegmenter(cfg, { kafka: box.kafka, pool, producer, log });
+      await first.start();
+      await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('s1', 1000) });
+      await waitFor('the first wave applied', async () => ((await total(pool, cfg.PG_SCHEMA)) === 1000 ? true : undefined), 30_000);
+      await first.stop();
+      await admin.resetOffsets({ groupId: cfg.SEGMENTER_GROUP, topic: cfg.EVENTS_TOPIC, earliest: true });
+      const second = createSegmenter(cfg, { kafka: box.kafka, pool, producer, log });
+      await second.start();
+      try {
+        await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('s2', 500) });
+        await waitFor('the second wave applied', async () => ((await total(pool, cfg.PG_SCHEMA)) >= 1500 ? true : undefined), 30_000);
+        await waitFor('the seek logged', async () => (lines.some((l) => l.includes('seeked to stored offsets')) ? true : undefined));
+        expect(await countsOf(pool, cfg.PG_SCHEMA)).toEqual(wantCounts([1000, 500]));
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await admin.disconnect();
+      await producer.disconnect();
+      await pool.end();
+    }
+  }, 60_000);
 });
