@@ -1,14 +1,13 @@
 import { buildApp as buildIngest } from '@pstream/ingest/src/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
 import { KafkaPublisher } from '@pstream/ingest/src/publisher';
-import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { createMetrics, createPool, createRedis, migrate } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';
 import { createScorerConsumer } from '@pstream/scorer/src/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
-import { createSegmenterConsumer } from '@pstream/segmenter/src/processor';
+import { createSegmenter } from '@pstream/segmenter/src/processor';
 import { decayParams, forwardWeight, decayedScore, tagValue } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
@@ -53,7 +52,7 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
     await migrate(pool, gCfg.PG_SCHEMA);
     const lifecycleProducer = box.kafka.producer();
     await lifecycleProducer.connect();
-    const segmenter = createSegmenterConsumer(gCfg, { kafka: box.kafka, pool, producer: lifecycleProducer, log: silentLog, rules: DEFAULT_RULES });
+    const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer: lifecycleProducer, log: silentLog });
     await segmenter.start();
     closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect(), () => pool.end());
 

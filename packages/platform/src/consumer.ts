@@ -24,8 +24,18 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   topic: string;
   dlqTopic: string;
   schema: S;
-  /** Applies a batch of valid messages; must make their effects durable before resolving. */
-  apply: (messages: Consumed<z.output<S>>[], partition: number) => Promise<void>;
+  /**
+   * Applies a batch of valid messages; must make their effects durable before resolving.
+   * `chunk` names the topic and the chunk's last offset (DLQ'd messages included), for a
+   * consumer that stores its position together with its effects.
+   */
+  apply: (messages: Consumed<z.output<S>>[], partition: number, chunk: { topic: string; lastOffset: string }) => Promise<void>;
+  /**
+   * Positions kept outside Kafka (e.g. in Postgres with the effects): on each assignment the
+   * consumer seeks every assigned partition that has one. Optional; without it Kafka's
+   * committed offsets are used.
+   */
+  storedOffsets?: (topic: string, partitions: number[]) => Promise<Map<number, string>>;
   /** Read the topic from the beginning when the group has no committed offset. */
   fromBeginning?: boolean;
   /** How many messages one `apply` call gets at most; heartbeats are sent between chunks. */
@@ -63,6 +73,21 @@ export class BatchConsumer<S extends z.ZodType> {
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
+    const storedOffsets = this.options.storedOffsets;
+    if (storedOffsets) {
+      const consumer = this.consumer;
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        const partitions = payload.memberAssignment[topic] ?? [];
+        storedOffsets(topic, partitions).then(
+          (offsets) => {
+            for (const [partition, offset] of offsets) consumer.seek({ topic, partition, offset });
+            this.log.info({ offsets: Object.fromEntries(offsets) }, 'seeked to stored offsets');
+          },
+          // Not fatal: the apply side skips what it already has; seeking only saves refetching.
+          (err: unknown) => this.log.warn({ err }, 'could not read stored offsets'),
+        );
+      });
+    }
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
@@ -88,8 +113,8 @@ export class BatchConsumer<S extends z.ZodType> {
         if (parsed.ok) valid.push({ value: parsed.value, partition: batch.partition, offset: message.offset });
         else await this.deadLetter(batch.topic, batch.partition, message, parsed.reason);
       }
-      if (valid.length > 0) await this.options.apply(valid, batch.partition);
       const last = chunk[chunk.length - 1];
+      if (valid.length > 0) await this.options.apply(valid, batch.partition, { topic: batch.topic, lastOffset: last!.offset });
       if (last) resolveOffset(last.offset);
       await commitOffsetsIfNecessary();
       await heartbeat();
