@@ -4,6 +4,8 @@ import { buildApp as buildQuery } from '@pstream/query-api/src/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';
 import { createScorerConsumer } from '@pstream/scorer/src/processor';
+import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
+import { createSegmenter } from '@pstream/segmenter/src/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
@@ -13,8 +15,8 @@ type Interest = { tag: string; score: number };
 
 /**
  * The official Segment Node SDK, pointed at a listening ingest by changing only its host: its
- * calls arrive normalized on Kafka and change the person's profile (scorer and query API wired
- * in-process, as test/pipeline.int.test.ts does).
+ * calls arrive normalized on Kafka and change the person's profile (scorer, segmenter and query
+ * API wired in-process, as test/pipeline.int.test.ts does).
  */
 describe('the official @segment/analytics-node client against ingest', () => {
   jest.setTimeout(60_000);
@@ -34,9 +36,17 @@ describe('the official @segment/analytics-node client against ingest', () => {
     await scorer.start();
     closers.push(() => scorer.stop(), async () => redis.disconnect());
 
+    const gCfg = segmenterConfig(box.env);
+    const gPool: Pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
+    await migrate(gPool, gCfg.PG_SCHEMA);
+    const lifecycleProducer = box.kafka.producer();
+    await lifecycleProducer.connect();
+    const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool: gPool, producer: lifecycleProducer, log: silentLog });
+    await segmenter.start();
+    closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect(), () => gPool.end());
+
     const qCfg = queryConfig(box.env);
     const pool: Pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-    await migrate(pool, qCfg.PG_SCHEMA);
     const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool, checks: [], metrics: createMetrics('query-api') });
     closers.push(() => query.close(), async () => qRedis.disconnect(), () => pool.end());
@@ -82,13 +92,13 @@ describe('the official @segment/analytics-node client against ingest', () => {
     const purchaseIds = events.slice(1).map((e) => e.eventId as string);
     expect(purchaseIds[0]!.replace(/:0$/, '')).toBe(purchaseIds[1]!.replace(/:1$/, ''));
 
-    const interests = await waitFor('the profile of seg-u1', async () => {
+    const profile = await waitFor('the profile of seg-u1', async () => {
       const res = await query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { authorization: 'Bearer dev-api-token' } });
       if (res.statusCode !== 200) return undefined;
-      const list = (res.json() as { interests: Interest[] }).interests;
-      return list.some((i) => i.tag === 'product:p-43') ? list : undefined;
+      const body = res.json() as { interests: Interest[]; stats: { purchases: number } | null };
+      return body.interests.some((i) => i.tag === 'product:p-43') && body.stats?.purchases === 2 ? body : undefined;
     });
-    expect(interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-42', 'product:p-43', 'category:dress', 'brand:acme']));
+    expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-42', 'product:p-43', 'category:dress', 'brand:acme']));
   });
 
   it('a write key reads nothing from the query API, as a bearer token or as Basic auth', async () => {
