@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { registerOpsRoutes, type ReadinessCheck, type Registry } from './health';
 
@@ -12,7 +12,7 @@ export function createHttp(log: Logger, options: Omit<FastifyServerOptions, 'log
   return Fastify({
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     ...options,
     loggerInstance: log as FastifyBaseLogger,
   });
