@@ -40,6 +40,19 @@ port_open() {
   timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" >/dev/null 2>&1
 }
 
+# wait_until CHECK SECONDS LOGFILE MESSAGE: poll CHECK until it succeeds; after SECONDS, show
+# the log's tail and fail with MESSAGE.
+wait_until() {
+  local check=$1 limit=$2 logfile=$3 message=$4 t0=$SECONDS
+  until "$check"; do
+    if ((SECONDS - t0 >= limit)); then
+      tail -n 20 "$logfile" >&2 2>/dev/null || true
+      die "$message"
+    fi
+    sleep 0.3
+  done
+}
+
 is_local_host() {
   case $1 in 127.0.0.1 | localhost | ::1 | '[::1]') return 0 ;; *) return 1 ;; esac
 }
@@ -276,14 +289,8 @@ postgres_up() {
       die "postgres: 'pg_ctlcluster $ver main start' failed (see /var/log/postgresql/postgresql-$ver-main.log)"
     fi
   fi
-  local t0=$SECONDS
-  until pg_up; do
-    if ((SECONDS - t0 >= 30)); then
-      tail -n 20 "/var/log/postgresql/postgresql-$ver-main.log" >&2 2>/dev/null || true
-      die "postgres: cluster $ver/main started but $PG_HOST:$PG_PORT does not answer after 30s (is it configured for port $PG_PORT?)"
-    fi
-    sleep 0.5
-  done
+  wait_until pg_up 30 "/var/log/postgresql/postgresql-$ver-main.log" \
+    "postgres: cluster $ver/main started but $PG_HOST:$PG_PORT does not answer after 30s (is it configured for port $PG_PORT?)"
   say "postgres: started ($ver/main on $PG_HOST:$PG_PORT)"
 }
 
@@ -357,14 +364,8 @@ redis_up() {
     unmark redis
     die "redis: redis-server failed to start (log: $logdir/ci.log)"
   fi
-  local t0=$SECONDS
-  until redis_up_check; do
-    if ((SECONDS - t0 >= 15)); then
-      tail -n 20 "$logdir/ci.log" >&2 2>/dev/null || true
-      die "redis: started but $REDIS_HOST:$REDIS_PORT does not answer PING after 15s (log: $logdir/ci.log)"
-    fi
-    sleep 0.2
-  done
+  wait_until redis_up_check 15 "$logdir/ci.log" \
+    "redis: started but $REDIS_HOST:$REDIS_PORT does not answer PING after 15s (log: $logdir/ci.log)"
   say "redis: started on $REDIS_HOST:$REDIS_PORT"
 }
 

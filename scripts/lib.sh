@@ -1,5 +1,6 @@
-# Shared by run.sh, test.sh and .ci/run: a pnpm that works on a fresh machine, installed deps,
-# and the environment (.env if present, else .env.example). Source it; do not run it.
+# shellcheck shell=bash
+# Shared by run.sh and test.sh: a pnpm that works on a fresh machine, installed deps, the
+# environment (.env if present, else .env.example) and the servers. Source it; do not run it.
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -26,6 +27,20 @@ load_env() {
     case $line in '' | '#'*) continue ;; esac
     key=${line%%=*}
     # variables already set in the environment win
-    if [ -z "${!key+x}" ]; then export "$line"; fi
+    if [ -z "${!key+x}" ]; then export "${key}=${line#*=}"; fi
   done <"$file"
+}
+
+# Install, load the environment and bring the servers up. Infrastructure that was not running
+# before is stopped again when the calling script exits (unless KEEP_INFRA=1); what was already
+# running is left alone.
+prepare_platform() {
+  ensure_deps
+  load_env
+  local already_up=no
+  if bash "$ROOT/scripts/infra.sh" status >/dev/null 2>&1; then already_up=yes; fi
+  bash "$ROOT/scripts/infra.sh" up
+  if [ "$already_up" = no ] && [ "${KEEP_INFRA:-}" != 1 ]; then
+    trap 'echo "stopping infrastructure started by this run…"; bash "$ROOT/scripts/infra.sh" down' EXIT
+  fi
 }

@@ -5,19 +5,17 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
-ensure_deps
-load_env
-
-already_up=no
-if bash scripts/infra.sh status >/dev/null 2>&1; then already_up=yes; fi
-bash scripts/infra.sh up
-if [ "$already_up" = no ] && [ "${KEEP_INFRA:-}" != 1 ]; then
-  trap 'bash scripts/infra.sh down' EXIT
-fi
+prepare_platform
 
 echo "== lint"
 node_modules/.bin/eslint .
 echo "== typecheck"
 node_modules/.bin/tsc -p tsconfig.json --noEmit
 echo "== unit and integration tests"
-node_modules/.bin/jest --ci --runInBand "$@"
+mkdir -p .data
+status=0
+node_modules/.bin/jest --ci --runInBand --json --outputFile=.data/jest-results.json "$@" || status=$?
+# One plain closing line that any CI reader understands, whatever Jest printed above it.
+# shellcheck disable=SC2016 # the ${…} are JavaScript
+node -e 'const r = require("./.data/jest-results.json"); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' || true
+exit "$status"

@@ -1,14 +1,13 @@
 import { buildApp as buildIngest } from '@pstream/ingest/src/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
-import { createPublisher } from '@pstream/ingest/src/publisher';
-import { DEFAULT_RULES } from '@pstream/lifecycle';
+import { KafkaPublisher } from '@pstream/ingest/src/publisher';
 import { createMetrics, createPool, createRedis, migrate } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';
 import { createScorerConsumer } from '@pstream/scorer/src/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
-import { createSegmenterConsumer } from '@pstream/segmenter/src/processor';
+import { createSegmenter } from '@pstream/segmenter/src/processor';
 import { decayParams, forwardWeight, decayedScore, tagValue } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
@@ -32,12 +31,12 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
   beforeAll(async () => {
     box = await createSandbox();
     const iCfg = ingestConfig(box.env);
-    const producer = box.kafka.producer();
-    await producer.connect();
-    closers.push(() => producer.disconnect());
+    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
+    await publisher.start();
+    closers.push(() => publisher.stop());
     ingest = await buildIngest(iCfg, {
       log: silentLog,
-      publisher: createPublisher(producer, iCfg.EVENTS_TOPIC, iCfg.PRODUCE_TIMEOUT_MS),
+      publisher,
       checks: [],
       metrics: createMetrics('ingest'),
     });
@@ -53,7 +52,7 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
     await migrate(pool, gCfg.PG_SCHEMA);
     const lifecycleProducer = box.kafka.producer();
     await lifecycleProducer.connect();
-    const segmenter = createSegmenterConsumer(gCfg, { kafka: box.kafka, pool, producer: lifecycleProducer, log: silentLog, rules: DEFAULT_RULES });
+    const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer: lifecycleProducer, log: silentLog });
     await segmenter.start();
     closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect(), () => pool.end());
 

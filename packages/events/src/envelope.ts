@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { traitsSchema } from './traits';
 
 /** The event types of SPEC §3.1. */
 export const EVENT_TYPES = ['follow', 'unfollow', 'click', 'dwell', 'like', 'comment', 'share', 'favorite', 'purchase'] as const;
@@ -74,3 +75,25 @@ export const nativeEventSchema = z
     }
   });
 export type NativeEvent = z.output<typeof nativeEventSchema>;
+
+/**
+ * Native identify (SPEC §3.2): traits for a known user, and — when `anonymousId` is present and
+ * real — the anonymous→known link of §4.4. Placeholder ids are handled in `normalizeIdentify`.
+ */
+export const nativeIdentifySchema = z.strictObject({
+  eventId: eventIdSchema.optional(),
+  userId: personIdSchema,
+  anonymousId: personIdSchema.optional(),
+  occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
+  traits: traitsSchema.default({}),
+});
+export type NativeIdentify = z.output<typeof nativeIdentifySchema>;
+
+/** Alias (Segment's `previousId` → `userId`): the two ids are one person (§4.4). */
+export const nativeAliasSchema = z.strictObject({
+  eventId: eventIdSchema.optional(),
+  userId: personIdSchema,
+  previousId: personIdSchema,
+  occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
+});
+export type NativeAlias = z.output<typeof nativeAliasSchema>;

@@ -2,3 +2,5 @@ export * from './envelope';
 export * from './message';
 export * from './normalize';
 export * from './identity';
+export * from './traits';
+export * from './segment';

@@ -24,8 +24,18 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   topic: string;
   dlqTopic: string;
   schema: S;
-  /** Applies a batch of valid messages; must make their effects durable before resolving. */
-  apply: (messages: Consumed<z.output<S>>[], partition: number) => Promise<void>;
+  /**
+   * Applies a batch of valid messages; must make their effects durable before resolving.
+   * `chunk` names the topic and the chunk's last offset (DLQ'd messages included), for a
+   * consumer that stores its position together with its effects.
+   */
+  apply: (messages: Consumed<z.output<S>>[], partition: number, chunk: { topic: string; lastOffset: string }) => Promise<void>;
+  /**
+   * Positions kept outside Kafka (e.g. in Postgres with the effects): on each assignment the
+   * consumer seeks every assigned partition that has one. Optional; without it Kafka's
+   * committed offsets are used.
+   */
+  storedOffsets?: (topic: string, partitions: number[]) => Promise<Map<number, string>>;
   /** Read the topic from the beginning when the group has no committed offset. */
   fromBeginning?: boolean;
   /** How many messages one `apply` call gets at most; heartbeats are sent between chunks. */
@@ -43,6 +53,7 @@ export class BatchConsumer<S extends z.ZodType> {
   private consumer: Consumer | undefined;
   private dlq: Producer | undefined;
   private stopped: Promise<void> | undefined;
+  private crashed: Error | undefined;
   private readonly log: Logger;
 
   constructor(private readonly options: BatchConsumerOptions<S>) {
@@ -54,8 +65,29 @@ export class BatchConsumer<S extends z.ZodType> {
     this.dlq = kafka.producer({ allowAutoTopicCreation: true });
     await this.dlq.connect();
     this.consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    // kafkajs restarts the consumer after retriable errors by itself; one it gives up on makes
+    // the service unready (so an orchestrator restarts it) instead of idling silently.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
+      if (!payload.restart) this.crashed = payload.error;
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
+    const storedOffsets = this.options.storedOffsets;
+    if (storedOffsets) {
+      const consumer = this.consumer;
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        const partitions = payload.memberAssignment[topic] ?? [];
+        storedOffsets(topic, partitions).then(
+          (offsets) => {
+            for (const [partition, offset] of offsets) consumer.seek({ topic, partition, offset });
+            this.log.info({ offsets: Object.fromEntries(offsets) }, 'seeked to stored offsets');
+          },
+          // Not fatal: the apply side skips what it already has; seeking only saves refetching.
+          (err: unknown) => this.log.warn({ err }, 'could not read stored offsets'),
+        );
+      });
+    }
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
@@ -64,9 +96,9 @@ export class BatchConsumer<S extends z.ZodType> {
     this.log.info('consuming');
   }
 
-  /** True while the group member is connected and has not crashed. */
+  /** True while the group member is connected and has not crashed for good. */
   isRunning(): boolean {
-    return this.consumer !== undefined && this.stopped === undefined;
+    return this.consumer !== undefined && this.stopped === undefined && this.crashed === undefined;
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
@@ -81,8 +113,8 @@ export class BatchConsumer<S extends z.ZodType> {
         if (parsed.ok) valid.push({ value: parsed.value, partition: batch.partition, offset: message.offset });
         else await this.deadLetter(batch.topic, batch.partition, message, parsed.reason);
       }
-      if (valid.length > 0) await this.options.apply(valid, batch.partition);
       const last = chunk[chunk.length - 1];
+      if (valid.length > 0) await this.options.apply(valid, batch.partition, { topic: batch.topic, lastOffset: last!.offset });
       if (last) resolveOffset(last.offset);
       await commitOffsetsIfNecessary();
       await heartbeat();

@@ -3,16 +3,19 @@ import type { Logger } from 'pino';
 /**
  * The one place signals are handled: on SIGINT/SIGTERM run `stop` (stop intake, drain in-flight
  * work, close clients) and exit; if it has not finished by the deadline, exit anyway with 1.
- * A second signal exits at once.
+ * A second signal exits at once — unless it comes within a second of the first: Ctrl-C reaches a
+ * child both from the terminal and from the process manager relaying it, and that pair must not
+ * cut the drain short.
  */
 export function handleSignals(log: Logger, stop: () => Promise<void>, deadlineMs = 10_000): void {
-  let stopping = false;
+  let stoppingSince: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince !== undefined) {
+      if (Date.now() - stoppingSince < 1000) return;
       log.warn({ signal }, 'second signal, exiting now');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     log.info({ signal, deadlineMs }, 'shutting down');
     const timer = setTimeout(() => {
       log.error({ deadlineMs }, 'shutdown deadline passed, exiting');

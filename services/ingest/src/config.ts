@@ -30,6 +30,14 @@ const schema = z.object({
   WRITE_KEYS: writeKeys,
   /** How long to wait for Kafka's acks=all before answering 503. */
   PRODUCE_TIMEOUT_MS: envInt(5000, 100),
+  /** After a failed send, answer 503 at once for this long instead of waiting on Kafka again. */
+  KAFKA_BREAKER_MS: envInt(1000, 0),
+  /** Requests per second each write key may make, per ingest instance (token bucket refill). */
+  RATE_LIMIT_PER_SEC: envInt(200, 1),
+  /** Requests a write key may make in a burst, per instance (token bucket size). */
+  RATE_LIMIT_BURST: envInt(400, 1),
+  /** The whole request (headers and body) must arrive within this; slower clients get 408. */
+  REQUEST_TIMEOUT_MS: envInt(10_000, 100),
 });
 
 export type IngestConfig = z.output<typeof schema>;

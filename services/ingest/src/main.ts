@@ -1,26 +1,26 @@
 import { createKafka, createLogger, createMetrics, handleSignals } from '@pstream/platform';
 import { buildApp } from './app';
 import { loadConfig } from './config';
-import { createPublisher } from './publisher';
+import { KafkaPublisher } from './publisher';
+import { kafkaReadiness } from './readiness';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('ingest', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'ingest', log });
-  const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await producer.connect();
-  const admin = kafka.admin();
-  await admin.connect();
+  const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS });
+  await publisher.start();
+  const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
   const app = await buildApp(config, {
     log,
-    publisher: createPublisher(producer, config.EVENTS_TOPIC, config.PRODUCE_TIMEOUT_MS),
+    publisher,
     metrics: createMetrics('ingest'),
-    checks: [{ name: 'kafka', check: () => admin.fetchTopicMetadata({ topics: [config.EVENTS_TOPIC] }) }],
+    checks: readiness.checks,
   });
   handleSignals(log, async () => {
     await app.close();
-    await producer.disconnect();
-    await admin.disconnect();
+    await publisher.stop();
+    await readiness.close();
   });
   await app.listen({ host: config.INGEST_HOST, port: config.INGEST_PORT });
 }

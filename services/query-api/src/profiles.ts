@@ -1,46 +1,77 @@
 import type { Pool } from '@pstream/platform';
 
-export type Facts = {
-  firstSeenAt: string;
-  lastActiveAt: string;
-  events: Record<string, number>;
-  purchases: number;
-  monetaryTotal: number;
-  stage: string | null;
-  stageSince: string | null;
-  stageEvaluatedAt: string;
+/** What Postgres holds about a person (written by the segmenter), ready for §5.1. */
+export type ProfileFacts = {
+  /** The canonical profile key the id resolved to (a userId, or an unlinked anonymousId). */
+  profileKey: string;
+  userId: string | null;
+  anonymousIds: string[];
+  traits: Record<string, unknown>;
+  lifecycle: { stage: string | null; since: string | null; evaluatedAt: string };
+  tiers: { value: string; social: string };
+  stats: { firstSeenAt: string | null; lastActiveAt: string | null; events: Record<string, number>; purchases: number; monetaryTotal: number };
+  follows: { count: number; recent: { type: string; id: string; since: string }[] };
 };
 
-/** Reads a person's facts and lifecycle from Postgres (written by the segmenter). */
+const RECENT_FOLLOWS = 10;
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+/**
+ * Reads a person's facts, stage and tiers. Any id resolves through `identities`, so an
+ * anonymousId that was merged into a user answers with that user's profile.
+ */
 export function createFactsReader(pool: Pool) {
   return {
-    async get(profileKey: string): Promise<Facts | undefined> {
+    async get(id: string): Promise<ProfileFacts | undefined> {
       const { rows } = await pool.query<{
-        first_seen_at: Date;
-        last_active_at: Date;
+        profile_key: string;
+        key_kind: string | null;
+        anonymous_ids: string[];
+        traits: Record<string, unknown>;
+        first_seen_at: Date | null;
+        last_active_at: Date | null;
         purchases: number;
         monetary_total: number;
         stage: string | null;
         stage_since: Date | null;
         stage_evaluated_at: Date;
+        value_tier: string;
+        social_tier: string;
         events: Record<string, number> | null;
+        follow_count: number;
+        recent_follows: { type: string; id: string; since: string }[] | null;
       }>(
-        `SELECT p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since, p.stage_evaluated_at,
-                (SELECT jsonb_object_agg(type, n) FROM event_counts c WHERE c.profile_key = p.profile_key) AS events
-         FROM people p WHERE p.profile_key = $1`,
-        [profileKey],
+        `WITH k AS (SELECT coalesce((SELECT profile_key FROM identities WHERE id = $1), $1) AS key)
+         SELECT p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since,
+                p.stage_evaluated_at, p.value_tier, p.social_tier,
+                (SELECT kind FROM identities i WHERE i.id = p.profile_key) AS key_kind,
+                array(SELECT i.id FROM identities i WHERE i.profile_key = p.profile_key AND i.kind = 'anonymous' ORDER BY i.id) AS anonymous_ids,
+                (SELECT jsonb_object_agg(type, n) FROM event_counts c WHERE c.profile_key = p.profile_key) AS events,
+                (SELECT count(*) FROM follows f WHERE f.profile_key = p.profile_key AND f.following) AS follow_count,
+                (SELECT jsonb_agg(jsonb_build_object('type', f.target_type, 'id', f.target_id,
+                          'since', to_char(f.since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) ORDER BY f.since DESC)
+                 FROM (SELECT * FROM follows f WHERE f.profile_key = p.profile_key AND f.following
+                       ORDER BY f.since DESC LIMIT ${RECENT_FOLLOWS}) f) AS recent_follows
+         FROM k JOIN people p ON p.profile_key = k.key`,
+        [id],
       );
       const r = rows[0];
       if (!r) return undefined;
       return {
-        firstSeenAt: r.first_seen_at.toISOString(),
-        lastActiveAt: r.last_active_at.toISOString(),
-        events: r.events ?? {},
-        purchases: r.purchases,
-        monetaryTotal: r.monetary_total,
-        stage: r.stage,
-        stageSince: r.stage_since?.toISOString() ?? null,
-        stageEvaluatedAt: r.stage_evaluated_at.toISOString(),
+        profileKey: r.profile_key,
+        userId: r.key_kind === 'user' ? r.profile_key : null,
+        anonymousIds: r.anonymous_ids,
+        traits: r.traits,
+        lifecycle: { stage: r.stage, since: iso(r.stage_since), evaluatedAt: r.stage_evaluated_at.toISOString() },
+        tiers: { value: r.value_tier, social: r.social_tier },
+        stats: {
+          firstSeenAt: iso(r.first_seen_at),
+          lastActiveAt: iso(r.last_active_at),
+          events: r.events ?? {},
+          purchases: r.purchases,
+          monetaryTotal: r.monetary_total,
+        },
+        follows: { count: r.follow_count, recent: r.recent_follows ?? [] },
       };
     },
   };

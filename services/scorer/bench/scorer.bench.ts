@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { normalizeEvent, type ProfileEvent } from '@pstream/events';
 import { buildApp as buildIngest } from '@pstream/ingest/src/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
-import { createPublisher } from '@pstream/ingest/src/publisher';
+import { KafkaPublisher } from '@pstream/ingest/src/publisher';
 import { createInterestStore } from '@pstream/interest-store';
 import { createMetrics, createPool, createRedis, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';
@@ -124,10 +124,10 @@ async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis) {
 }
 
 async function freshness(box: Sandbox, config: ScorerConfig, redis: Redis, rate: number) {
-  const producer = box.kafka.producer();
-  await producer.connect();
   const iCfg = ingestConfig(box.env);
-  const ingest = await buildIngest(iCfg, { log: silentLog, publisher: createPublisher(producer, iCfg.EVENTS_TOPIC, iCfg.PRODUCE_TIMEOUT_MS), checks: [], metrics: createMetrics('ingest') });
+  const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
+  await publisher.start();
+  const ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
   const qCfg = queryConfig(box.env);
   const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'bench-query');
   const query = await buildQuery(qCfg, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
@@ -177,7 +177,7 @@ async function freshness(box: Sandbox, config: ScorerConfig, redis: Redis, rate:
   await ingest.close();
   await query.close();
   await pool.end();
-  await producer.disconnect();
+  await publisher.stop();
   return { latencies, achieved };
 }
 

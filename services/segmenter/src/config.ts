@@ -1,5 +1,27 @@
+import type { LifecycleRules } from '@pstream/lifecycle';
+import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import { commonEnv, envInt, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
+
+const days = (fallback: number) => envInt(fallback, 1);
+const count = (fallback: number) => envInt(fallback, 1);
+
+/** `USD=7.1,EUR=7.8`: base-currency units per unit of each other currency. */
+const currencyRates = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const rates = new Map<string, number>();
+    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+      const m = /^([A-Z]{3})=(\d+(?:\.\d+)?)$/.exec(entry);
+      if (!m || Number(m[2]) <= 0) {
+        ctx.addIssue({ code: 'custom', message: `entry "${entry}" is not CODE=rate (e.g. USD=7.1)` });
+        return z.NEVER;
+      }
+      rates.set(m[1]!, Number(m[2]));
+    }
+    return rates;
+  });
 
 const schema = z.object({
   ...commonEnv,
@@ -8,10 +30,62 @@ const schema = z.object({
   SEGMENTER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the segmenters; N instances share the partitions. */
   SEGMENTER_GROUP: z.string().min(1).default('segmenter'),
+  /** How often the sweep applies stage and tier changes caused by time passing (SPEC §4.3: 60 s). */
+  SEGMENTER_SWEEP_INTERVAL_MS: envInt(60_000, 10),
+  /** People the sweep re-evaluates per transaction. */
+  SEGMENTER_SWEEP_BATCH: envInt(1000, 1),
+  /** How often the lifecycle outbox is drained to Kafka when no batch pokes it. */
+  SEGMENTER_OUTBOX_POLL_MS: envInt(1000, 10),
+  /** How long an applied (source, eventId) is remembered for dedupe, in hours (SPEC §3.3: ≥ 24). */
+  DEDUPE_WINDOW_HOURS: envInt(72, 24),
+  /** Rates into BASE_CURRENCY; a purchase in another currency counts but adds no money (README). */
+  CURRENCY_RATES: currencyRates,
+  /** §4.3 stages: churned after more than N idle days. */
+  LIFECYCLE_CHURNED_DAYS: days(90),
+  /** §4.3 stages: at_risk after more than N idle days. */
+  LIFECYCLE_AT_RISK_DAYS: days(30),
+  /** §4.3 stages: loyal with at least this many purchases… */
+  LIFECYCLE_LOYAL_PURCHASES: count(3),
+  /** …in this many days. */
+  LIFECYCLE_LOYAL_DAYS: days(90),
+  /** §4.3 stages: new while the first purchase is within this many days. */
+  LIFECYCLE_NEW_DAYS: days(30),
+  /** §4.3 value tier high: at least this many purchases… */
+  TIER_VALUE_HIGH_PURCHASES: count(5),
+  /** …or at least this much spent (base currency)… */
+  TIER_VALUE_HIGH_MONETARY: z.coerce.number().positive().default(2000),
+  /** value tier medium: at least this many purchases… */
+  TIER_VALUE_MEDIUM_PURCHASES: count(1),
+  /** …in this many days (both value tiers). */
+  TIER_VALUE_DAYS: days(365),
+  /** §4.3 social tier active: at least this many likes/comments/shares/favorites (≤ 16)… */
+  TIER_SOCIAL_ACTIVE_COUNT: count(5).pipe(z.number().max(MAX_SOCIAL_ACTIVE_COUNT)),
+  /** …in this many days. */
+  TIER_SOCIAL_ACTIVE_DAYS: days(30),
+  /** social tier potential: at least one in this many days. */
+  TIER_SOCIAL_POTENTIAL_DAYS: days(90),
 });
 
 export type SegmenterConfig = z.output<typeof schema>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): SegmenterConfig {
   return parseEnv(schema, env);
+}
+
+/** The §4.3 thresholds of this deployment. */
+export function lifecycleRules(c: SegmenterConfig): LifecycleRules {
+  return {
+    churnedAfterDays: c.LIFECYCLE_CHURNED_DAYS,
+    atRiskAfterDays: c.LIFECYCLE_AT_RISK_DAYS,
+    loyalPurchases: c.LIFECYCLE_LOYAL_PURCHASES,
+    loyalWindowDays: c.LIFECYCLE_LOYAL_DAYS,
+    newWindowDays: c.LIFECYCLE_NEW_DAYS,
+    valueHighPurchases: c.TIER_VALUE_HIGH_PURCHASES,
+    valueHighMonetary: c.TIER_VALUE_HIGH_MONETARY,
+    valueMediumPurchases: c.TIER_VALUE_MEDIUM_PURCHASES,
+    valueWindowDays: c.TIER_VALUE_DAYS,
+    socialActiveCount: c.TIER_SOCIAL_ACTIVE_COUNT,
+    socialActiveDays: c.TIER_SOCIAL_ACTIVE_DAYS,
+    socialPotentialDays: c.TIER_SOCIAL_POTENTIAL_DAYS,
+  };
 }

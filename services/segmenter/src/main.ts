@@ -1,8 +1,7 @@
-import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { closePool, createKafka, createLogger, createMetrics, createPool, handleSignals, migrate } from '@pstream/platform';
 import { buildApp } from './app';
 import { loadConfig } from './config';
-import { createSegmenterConsumer } from './processor';
+import { createSegmenter } from './processor';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -13,22 +12,22 @@ async function main(): Promise<void> {
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'segmenter', log });
   const producer = kafka.producer();
   await producer.connect();
-  const consumer = createSegmenterConsumer(config, { kafka, pool, producer, log, rules: DEFAULT_RULES });
+  const segmenter = createSegmenter(config, { kafka, pool, producer, log });
   const app = await buildApp({
     log,
     metrics: createMetrics('segmenter'),
     checks: [
       { name: 'postgres', check: () => pool.query('SELECT 1') },
-      { name: 'consumer', check: async () => { if (!consumer.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { if (!segmenter.isRunning()) throw new Error('consumer not running'); } },
     ],
   });
   handleSignals(log, async () => {
-    await consumer.stop();
+    await segmenter.stop();
     await producer.disconnect();
     await app.close();
     await closePool(pool);
   });
-  await consumer.start();
+  await segmenter.start();
   await app.listen({ host: config.SEGMENTER_HOST, port: config.SEGMENTER_PORT });
 }
 

@@ -1,48 +1,96 @@
-import { topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { topicMessageSchema } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
-import { BatchConsumer, type Consumed } from '@pstream/platform';
+import { BatchConsumer, type Logger, type Pool } from '@pstream/platform';
 import type { Kafka, Producer } from 'kafkajs';
-import type { Pool } from '@pstream/platform';
-import type { Logger } from '@pstream/platform';
-import type { SegmenterConfig } from './config';
-import { createFactsRepository, type Transition } from './repository';
+import { lifecycleRules, type SegmenterConfig } from './config';
+import { createConverter } from './fold';
+import { OutboxRelay } from './outbox';
+import { createSegmentStore } from './store';
+import { Sweeper } from './sweep';
+
+export type SegmenterDeps = {
+  kafka: Kafka;
+  pool: Pool;
+  /** Sends lifecycle transitions (acks=all). */
+  producer: Producer;
+  log: Logger;
+  /** Thresholds; default: from the config. */
+  rules?: LifecycleRules;
+  /** Wall clock of stage evaluation; injectable so tests can move time. */
+  now?: () => number;
+};
 
 /**
- * The segmenter's stream processor: read → validate → apply facts and stages in one Postgres
- * transaction → publish the stage changes on the lifecycle topic → commit the offsets.
- * A crash after the Postgres commit redelivers the batch; the dedupe records make it a no-op
- * (its transitions were published or are lost with the crash — see README, "lifecycle topic").
+ * The segmenter: read → validate → apply facts, identities and stages together with the
+ * consumer position in one Postgres transaction (store.ts) → commit Kafka's offset (a
+ * shortcut only). Beside the consumer run the sweep (changes caused by time) and the outbox
+ * relay (transitions → profile.lifecycle.v1).
  */
-export function createSegmenterConsumer(
-  config: SegmenterConfig,
-  deps: { kafka: Kafka; pool: Pool; producer: Producer; log: Logger; rules: LifecycleRules; now?: () => number },
-) {
-  const repo = createFactsRepository(deps.pool, deps.rules);
+export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
+  const rules = deps.rules ?? lifecycleRules(config);
   const now = deps.now ?? Date.now;
-  return new BatchConsumer({
+  const log = deps.log;
+  let stopping = false;
+  // A server that goes away emits 'error' on checked-out clients too; without a listener that
+  // would crash the process. The failed query rejects anyway, and inTransaction retries it.
+  deps.pool.on('connect', (client) => client.on('error', (err) => log.warn({ err: err.message }, 'Postgres connection lost')));
+  const store = createSegmentStore({
+    pool: deps.pool,
+    rules,
+    convert: createConverter(config.BASE_CURRENCY, config.CURRENCY_RATES),
+    log,
+    isStopping: () => stopping,
+  });
+  const relay = new OutboxRelay({
+    pool: deps.pool,
+    producer: deps.producer,
+    topic: config.LIFECYCLE_TOPIC,
+    schema: config.PG_SCHEMA,
+    log: log.child({ component: 'outbox' }),
+    pollMs: config.SEGMENTER_OUTBOX_POLL_MS,
+  });
+  const sweeper = new Sweeper({
+    store,
+    log: log.child({ component: 'sweep' }),
+    intervalMs: config.SEGMENTER_SWEEP_INTERVAL_MS,
+    batch: config.SEGMENTER_SWEEP_BATCH,
+    dedupeWindowHours: config.DEDUPE_WINDOW_HOURS,
+    now,
+    onTransitions: () => relay.poke(),
+  });
+  const groupId = config.SEGMENTER_GROUP;
+  const consumer = new BatchConsumer({
     kafka: deps.kafka,
-    log: deps.log,
-    groupId: config.SEGMENTER_GROUP,
+    log,
+    groupId,
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
-    apply: async (messages: Consumed<TopicMessage>[]) => {
-      const events = messages.map((m) => m.value).filter((v): v is ProfileEvent => v.kind === 'event');
-      if (events.length === 0) return;
-      const transitions = await repo.applyBatch(events, now());
-      if (transitions.length > 0) await publishTransitions(deps.producer, config.LIFECYCLE_TOPIC, transitions);
+    storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
+    apply: async (messages, partition, chunk) => {
+      const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
+      if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
+      if (result.transitions.length > 0) relay.poke();
     },
   });
+  return {
+    store,
+    sweeper,
+    relay,
+    async start(): Promise<void> {
+      relay.start();
+      sweeper.start();
+      await consumer.start();
+    },
+    isRunning: () => consumer.isRunning(),
+    /** Stops intake first, then the sweep, then drains what the outbox holds; safe to call twice. */
+    async stop(): Promise<void> {
+      stopping = true;
+      await consumer.stop();
+      await sweeper.stop();
+      await relay.stop();
+    },
+  };
 }
 
-/** `{ userId, from, to, at, reason }` per change, keyed by the person (SPEC §3.4). */
-export async function publishTransitions(producer: Producer, topic: string, transitions: Transition[]): Promise<void> {
-  await producer.send({
-    topic,
-    acks: -1,
-    messages: transitions.map((t) => ({
-      key: t.profileKey,
-      value: JSON.stringify({ userId: t.profileKey, from: t.from, to: t.to, at: t.at, reason: t.reason }),
-    })),
-  });
-}
+export type Segmenter = ReturnType<typeof createSegmenter>;

@@ -1,45 +1,37 @@
-import { normalizeEvent, type FieldError, type ProfileEvent } from '@pstream/events';
+import { normalizeEvent } from '@pstream/events';
 import type { FastifyInstance } from 'fastify';
+import { MAX_BATCH, sortItems } from '../accept';
 import type { Publisher } from '../publisher';
-
-/** At most this many events in one `{ events: [...] }` body (SPEC §3.3). */
-export const MAX_BATCH = 500;
-
-type Rejection = { index: number; errors: FieldError[] };
+import { eventsBodySchema } from '../schemas';
+import { isObject, malformed, publishAndRespond } from './respond';
+import { trackingRoute } from './route-options';
 
 /**
- * `POST /v1/events`: one event, or `{ events: [...] }`. Each event is validated on its own; the
- * valid ones are published and acknowledged by Kafka before the 202, the invalid ones are listed
- * by index with every problem found. Nothing accepted → 400.
+ * `POST /v1/events` (SPEC §3.3): one native event, or `{ events: [...] }` with at most 500. Each
+ * event is validated on its own with the native schema; the valid ones are published, the
+ * invalid ones listed by index.
  */
 export function registerEventRoutes(app: FastifyInstance, deps: { publisher: Publisher }): void {
-  app.post('/v1/events', { schema: { tags: ['tracking'], security: [{ basicAuth: [] }, { writeKey: [] }] } }, async (request, reply) => {
-    const body = request.body as unknown;
-    const batch = isBatch(body);
-    if (batch && !Array.isArray(body.events)) {
-      return reply.code(400).send({ error: 'Bad Request', message: 'events must be an array' });
-    }
-    const items: unknown[] = batch ? (body.events as unknown[]) : [body];
-    if (items.length === 0) return reply.code(400).send({ error: 'Bad Request', message: 'events is empty' });
-    if (items.length > MAX_BATCH) {
-      return reply.code(400).send({ error: 'Bad Request', message: `at most ${MAX_BATCH} events per request, got ${items.length}` });
-    }
-    const now = Date.now();
-    const accepted: ProfileEvent[] = [];
-    const rejected: Rejection[] = [];
-    items.forEach((item, index) => {
-      const result = normalizeEvent(item, { source: request.source, now });
-      if (result.ok) accepted.push(result.value);
-      else rejected.push({ index, errors: result.errors });
-    });
-    if (accepted.length === 0) {
-      return reply.code(400).send({ error: 'Bad Request', message: 'no event was accepted', accepted: 0, rejected });
-    }
-    await deps.publisher.publish(accepted);
-    return reply.code(202).send({ accepted: accepted.length, rejected });
-  });
+  app.post(
+    '/v1/events',
+    trackingRoute(['native'], 'Track one event or a batch of up to 500', eventsBodySchema),
+    async (request, reply) => {
+      const body = request.body;
+      if (!isObject(body)) return malformed(reply, 'the body must be an event object or { "events": [...] }');
+      let items: unknown[] = [body];
+      if ('events' in body) {
+        if (!Array.isArray(body.events)) return malformed(reply, 'events must be an array');
+        items = body.events;
+        if (items.length === 0) return malformed(reply, 'events is empty');
+        if (items.length > MAX_BATCH) return malformed(reply, `at most ${MAX_BATCH} events per request, got ${items.length}`);
+      }
+      const options = { source: request.source, now: Date.now() };
+      return publishAndRespond(reply, deps.publisher, sortItems(items, (item) => wrap(normalizeEvent(item, options))));
+    },
+  );
 }
 
-function isBatch(body: unknown): body is { events: unknown } {
-  return typeof body === 'object' && body !== null && !Array.isArray(body) && 'events' in body;
+/** A single-message result as the list `sortItems` expects. */
+export function wrap<T>(r: { ok: true; value: T } | { ok: false; errors: { path: string; message: string }[] }) {
+  return r.ok ? { ok: true as const, value: [r.value] } : r;
 }

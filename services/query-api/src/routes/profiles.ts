@@ -1,4 +1,5 @@
 import { readInterests, type Keys } from '@pstream/interest-store';
+import { SOCIAL_TIERS, STAGES, VALUE_TIERS } from '@pstream/lifecycle';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -14,20 +15,31 @@ const interest = z.object({
   score: z.number().describe('decayed score at computedAt'),
   value: z.number().describe('10·tanh(score/10), 0-10'),
 });
+const time = z.string().describe('ISO-8601 UTC');
 const profile = z.object({
-  userId: z.string(),
-  lifecycle: z.object({ stage: z.string().nullable(), since: z.string().nullable(), evaluatedAt: z.string() }).nullable(),
+  userId: z.string().nullable().describe('null for an anonymous profile not linked to a user'),
+  anonymousIds: z.array(z.string()).describe('anonymous ids merged into this profile (or its own)'),
+  traits: z.record(z.string(), z.unknown()).describe('from identify; later values win'),
+  lifecycle: z.object({
+    stage: z.enum(STAGES).nullable().describe('SPEC §4.3; null before the first event'),
+    since: time.nullable(),
+    evaluatedAt: time,
+  }),
+  tiers: z.object({ value: z.enum(VALUE_TIERS), social: z.enum(SOCIAL_TIERS) }),
   interests: z.array(interest).describe('top 20 by score'),
-  stats: z
-    .object({
-      firstSeenAt: z.string(),
-      lastActiveAt: z.string(),
-      events: z.record(z.string(), z.number()),
-      purchases: z.number(),
-      monetary: z.object({ currency: z.string(), total: z.number() }),
-    })
-    .nullable(),
-  computedAt: z.string(),
+  stats: z.object({
+    firstSeenAt: time.nullable(),
+    lastActiveAt: time.nullable().describe('latest event time'),
+    events: z.record(z.string(), z.number()).describe('count per event type'),
+    purchases: z.number(),
+    monetary: z.object({ currency: z.string(), total: z.number().describe('purchases converted to the base currency') }),
+  }),
+  follows: z.object({
+    count: z.number(),
+    recent: z.array(z.object({ type: z.string(), id: z.string(), since: time })).describe('latest 10'),
+  }),
+  consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (SPEC §4.5)'),
+  computedAt: time,
 });
 
 export type ProfileRouteDeps = {
@@ -48,7 +60,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
       preHandler: deps.guard,
       schema: {
         tags: ['profiles'],
-        summary: 'A person’s profile: interests decayed to computedAt, facts and lifecycle stage',
+        summary: 'A person’s profile: identities, traits, lifecycle stage and tiers, interests decayed to computedAt, facts',
         security: [{ bearerAuth: [] }],
         params,
         response: { 200: profile, 401: errorBody, 403: errorBody, 404: errorBody },
@@ -57,26 +69,31 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     async (request, reply) => {
       const { id } = request.params;
       const nowMs = Date.now();
-      const [interests, facts] = await Promise.all([
-        readInterests(deps.redis, deps.keys, id, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale }),
-        deps.facts.get(id),
-      ]);
-      if (!facts && interests.length === 0) {
-        return reply.code(404).send({ error: 'Not Found', message: `no profile for id ${id}` });
-      }
+      const facts = await deps.facts.get(id);
+      if (!facts) return reply.code(404).send({ error: 'Not Found', message: `no profile for id ${id}` });
+      const interests = await readInterests(deps.redis, deps.keys, facts.profileKey, {
+        nowMs,
+        limit: 20,
+        decay: deps.decay,
+        valueScale: deps.valueScale,
+      });
       return {
-        userId: id,
-        lifecycle: facts ? { stage: facts.stage, since: facts.stageSince, evaluatedAt: facts.stageEvaluatedAt } : null,
+        userId: facts.userId,
+        anonymousIds: facts.anonymousIds,
+        traits: facts.traits,
+        lifecycle: facts.lifecycle as z.infer<typeof profile>['lifecycle'],
+        tiers: facts.tiers as z.infer<typeof profile>['tiers'],
         interests,
-        stats: facts
-          ? {
-              firstSeenAt: facts.firstSeenAt,
-              lastActiveAt: facts.lastActiveAt,
-              events: facts.events,
-              purchases: facts.purchases,
-              monetary: { currency: deps.baseCurrency, total: facts.monetaryTotal },
-            }
-          : null,
+        stats: {
+          firstSeenAt: facts.stats.firstSeenAt,
+          lastActiveAt: facts.stats.lastActiveAt,
+          events: facts.stats.events,
+          purchases: facts.stats.purchases,
+          monetary: { currency: deps.baseCurrency, total: facts.stats.monetaryTotal },
+        },
+        follows: facts.follows,
+        // Consent arrives with the privacy issue (§4.5, §5.7); until then everyone is opted in.
+        consent: { personalization: true },
         computedAt: new Date(nowMs).toISOString(),
       };
     },

@@ -1,0 +1,336 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { CHANNELS, EVENT_TYPES, type EventType } from './envelope';
+import type { AliasMessage, IdentifyMessage, ProfileEvent, TopicMessage } from './message';
+import { fieldErrors, normalizeAlias, normalizeEvent, normalizeIdentify, type FieldError, type NormalizeOptions, type Normalized } from './normalize';
+
+/**
+ * Segment's e-commerce event names (their "E-commerce Events" spec) that mean one of ours
+ * (SPEC §3.3). Our own names (`click`, `follow`, …) are accepted as they are.
+ */
+export const SEGMENT_EVENT_NAMES: Readonly<Record<string, EventType>> = {
+  'Product Clicked': 'click',
+  'Product Viewed': 'click',
+  'Product Added to Wishlist': 'favorite',
+  'Product Shared': 'share',
+  'Product Reviewed': 'comment',
+  'Order Completed': 'purchase',
+};
+/** Every event name a Segment `track` may carry, for the error that refuses any other. */
+export const SUPPORTED_EVENT_NAMES: readonly string[] = [...EVENT_TYPES, ...Object.keys(SEGMENT_EVENT_NAMES)];
+
+// Segment ids may be numbers in some SDKs; they name the same person as their string form.
+const segmentId = z.union([z.string(), z.number().transform(String)]);
+const record = z.record(z.string(), z.unknown());
+const common = {
+  messageId: z.string().min(1).max(512).optional().describe('becomes eventId (hashed when it does not fit our id syntax)'),
+  userId: segmentId.optional(),
+  anonymousId: segmentId.optional(),
+  timestamp: z.string().optional().describe('ISO-8601 with a time zone; becomes occurredAt'),
+  context: record.optional().describe('channel, device and location are kept; the rest is ignored'),
+};
+
+/**
+ * Segment's payloads as their SDKs send them. Loose on purpose: SDKs add fields of their own
+ * (`integrations`, `_metadata`, `sentAt`, `writeKey`, …) that we ignore; what we read is checked
+ * through the native rules after mapping, and errors name the Segment field.
+ */
+export const segmentTrackSchema = z.looseObject({
+  type: z.literal('track').optional(),
+  event: z.string().min(1).describe(`one of: ${SUPPORTED_EVENT_NAMES.join(', ')}`),
+  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags'),
+  ...common,
+});
+export const segmentIdentifySchema = z.looseObject({
+  type: z.literal('identify').optional(),
+  traits: record.optional(),
+  ...common,
+});
+export const segmentAliasSchema = z.looseObject({
+  type: z.literal('alias').optional(),
+  previousId: segmentId,
+  userId: segmentId,
+  messageId: common.messageId,
+  timestamp: common.timestamp,
+  context: common.context,
+});
+export const segmentBatchSchema = z.looseObject({
+  batch: z.array(z.union([segmentTrackSchema, segmentIdentifySchema, segmentAliasSchema])).describe('items of type track, identify or alias'),
+  context: record.optional().describe('merged into every item (the item’s own keys win)'),
+});
+
+/** A mapped item: native input plus, for error messages, which Segment field each native path came from. */
+type Mapped = { native: Record<string, unknown>; origin: Record<string, string> };
+
+const ID = /^[A-Za-z0-9._:-]{1,120}$/;
+/**
+ * Our eventId for a Segment messageId. Ids that fit our syntax (with room for a `:n` suffix)
+ * are kept; others are hashed, so a retry of the same message still maps to the same id and
+ * the consumers' (source, eventId) dedupe holds.
+ */
+export function eventIdFromMessageId(messageId: string | undefined): string | undefined {
+  if (messageId === undefined) return undefined;
+  return ID.test(messageId) ? messageId : `m-${createHash('sha256').update(messageId).digest('base64url')}`;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' ? String(v) : undefined);
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** Segment's `context` → ours: channel, device and geo (from `location`); top-level batch context merged under the item's. */
+function mapContext(own: unknown, shared: unknown): Record<string, unknown> | undefined {
+  const ctx = { ...(isRecord(shared) ? shared : {}), ...(isRecord(own) ? own : {}) };
+  const out: Record<string, unknown> = {};
+  const channel = ctx.channel;
+  if (typeof channel === 'string' && (CHANNELS as readonly string[]).includes(channel)) out.channel = channel;
+  else if (isRecord(ctx.campaign)) out.channel = 'campaign';
+  if (isRecord(ctx.device)) out.device = ctx.device;
+  if (isRecord(ctx.location)) {
+    const { city, country, region } = ctx.location;
+    const geo = Object.fromEntries(Object.entries({ city, country, region }).filter(([, v]) => typeof v === 'string'));
+    if (Object.keys(geo).length > 0) out.geo = geo;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/** `properties.target` ({type,id} or "type:id"), else `product_id` → a product. */
+function mapTarget(p: Record<string, unknown>, origin: Record<string, string>, fallbackShop?: string): unknown {
+  const t = p.target;
+  if (isRecord(t)) {
+    origin.target = 'properties.target';
+    return t;
+  }
+  if (typeof t === 'string') {
+    origin.target = 'properties.target';
+    const colon = t.indexOf(':');
+    return colon < 0 ? { type: undefined, id: t } : { type: t.slice(0, colon), id: t.slice(colon + 1) };
+  }
+  const productId = str(p.product_id);
+  if (productId !== undefined) {
+    origin.target = 'properties.product_id';
+    return { type: 'product', id: productId };
+  }
+  if (fallbackShop !== undefined) {
+    origin.target = 'properties.affiliation';
+    return { type: 'shop', id: fallbackShop };
+  }
+  origin.target = 'properties.product_id';
+  return undefined;
+}
+
+/** `category` and `brand` become `category:…`/`brand:…`; `properties.tags` are added as they are. */
+function mapTags(from: Record<string, unknown>, at: string, extra: unknown, origin: Record<string, string>): string[] {
+  const tags: string[] = [];
+  for (const dim of ['category', 'brand'] as const) {
+    const v = str(from[dim]);
+    if (v !== undefined) {
+      origin[`tags.${tags.length}`] = `${at}.${dim}`;
+      tags.push(`${dim}:${v}`);
+    }
+  }
+  if (Array.isArray(extra)) {
+    extra.forEach((t, i) => {
+      origin[`tags.${tags.length}`] = `properties.tags.${i}`;
+      tags.push(t as string);
+    });
+  } else if (extra !== undefined) {
+    origin[`tags.${tags.length}`] = 'properties.tags';
+    tags.push(extra as string);
+  }
+  return tags;
+}
+
+type Track = z.output<typeof segmentTrackSchema>;
+
+function base(item: Track, type: EventType, sharedContext: unknown, origin: Record<string, string>): Record<string, unknown> {
+  Object.assign(origin, { eventId: 'messageId', occurredAt: 'timestamp', type: 'event', 'context.geo': 'context.location' });
+  const context = mapContext(item.context, sharedContext);
+  return {
+    type,
+    ...(item.userId !== undefined && { userId: item.userId }),
+    ...(item.anonymousId !== undefined && { anonymousId: item.anonymousId }),
+    ...(item.timestamp !== undefined && { occurredAt: item.timestamp }),
+    ...(context !== undefined && { context }),
+  };
+}
+
+/** One Segment `track` → native events: one, or one purchase per product for `Order Completed`. */
+function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } {
+  const type = SEGMENT_EVENT_NAMES[item.event] ?? ((EVENT_TYPES as readonly string[]).includes(item.event) ? (item.event as EventType) : undefined);
+  if (type === undefined) {
+    return { ok: false, errors: [{ path: 'event', message: `unknown event "${item.event}"; supported: ${SUPPORTED_EVENT_NAMES.join(', ')}` }] };
+  }
+  const p = item.properties ?? {};
+  const eventId = eventIdFromMessageId(item.messageId);
+  const one = (extra: (origin: Record<string, string>) => Record<string, unknown>, idSuffix = ''): Mapped => {
+    const origin: Record<string, string> = {};
+    const native = { ...base(item, type, sharedContext, origin), ...extra(origin) };
+    if (eventId !== undefined) native.eventId = eventId + idSuffix;
+    return { native, origin };
+  };
+
+  if (type === 'dwell') {
+    return {
+      ok: true,
+      mapped: [one((o) => ((o.dwellMs = 'properties.dwellMs'), { target: mapTarget(p, o), tags: mapTags(p, 'properties', p.tags, o), dwellMs: p.dwellMs ?? p.dwell_ms }))],
+    };
+  }
+  if (type !== 'purchase') {
+    return { ok: true, mapped: [one((o) => ({ target: mapTarget(p, o), tags: mapTags(p, 'properties', p.tags, o) }))] };
+  }
+  return mapPurchase(item, p, one);
+}
+
+const round = (x: number) => Math.round(x * 1e6) / 1e6;
+
+/**
+ * A purchase: with `products[]`, one purchase per product, each worth price × quantity (or, when
+ * a price is missing, the order's `revenue`/`total` shared by quantity); without products, one
+ * purchase for the order, worth `revenue`, else `total`, else `amount`, on the target the
+ * properties name (product_id, target, or the `affiliation` as a shop).
+ */
+function mapPurchase(
+  item: Track,
+  p: Record<string, unknown>,
+  one: (extra: (origin: Record<string, string>) => Record<string, unknown>, idSuffix?: string) => Mapped,
+): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } {
+  const orderAmount = num(p.revenue) ?? num(p.total) ?? num(p.amount);
+  const amountField = num(p.revenue) !== undefined ? 'properties.revenue' : num(p.total) !== undefined ? 'properties.total' : 'properties.amount';
+  const money = (o: Record<string, string>) => {
+    o.currency = 'properties.currency';
+    return { currency: p.currency };
+  };
+  const products = Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
+  if (products === undefined) {
+    if (orderAmount === undefined) return { ok: false, errors: [{ path: 'properties.revenue', message: 'a purchase needs revenue, total or amount' }] };
+    return {
+      ok: true,
+      mapped: [
+        one((o) => {
+          o.amount = amountField;
+          o.quantity = 'properties.quantity';
+          return {
+            target: mapTarget(p, o, str(p.affiliation)),
+            tags: mapTags(p, 'properties', p.tags, o),
+            amount: orderAmount,
+            ...money(o),
+            ...(p.quantity !== undefined && { quantity: p.quantity }),
+          };
+        }),
+      ],
+    };
+  }
+  const lines = products.map((raw) => {
+    const line = isRecord(raw) ? raw : {};
+    return { line, quantity: line.quantity ?? 1, price: num(line.price) };
+  });
+  const everyPrice = lines.every((l) => l.price !== undefined);
+  if (!everyPrice && orderAmount === undefined) {
+    return { ok: false, errors: [{ path: 'properties.revenue', message: 'an order whose products lack a price needs revenue or total' }] };
+  }
+  const units = lines.reduce((s, l) => s + (num(l.quantity) ?? 1), 0);
+  const mapped = lines.map(({ line, quantity, price }, j) =>
+    one((o) => {
+      const at = `properties.products.${j}`;
+      const target = mapTarget(line, o);
+      if (o.target === 'properties.product_id') o.target = `${at}.product_id`;
+      else if (o.target === 'properties.target') o.target = `${at}.target`;
+      o.quantity = `${at}.quantity`;
+      o.amount = everyPrice ? `${at}.price` : amountField;
+      const amount = everyPrice ? price! * (num(quantity) ?? 1) : (orderAmount! * (num(quantity) ?? 1)) / units;
+      return { target, tags: mapTags(line, at, p.tags, o), amount: round(amount), ...money(o), quantity };
+    }, `:${j}`),
+  );
+  return { ok: true, mapped };
+}
+
+/** Turns native-path errors into the Segment field they came from. */
+function translate(errors: FieldError[], origin: Record<string, string>): FieldError[] {
+  return errors.map((e) => {
+    if (origin[e.path] !== undefined) return { ...e, path: origin[e.path]! };
+    const head = Object.keys(origin)
+      .filter((k) => e.path.startsWith(`${k}.`))
+      .sort((a, b) => b.length - a.length)[0];
+    return head === undefined ? e : { ...e, path: origin[head]! + e.path.slice(head.length) };
+  });
+}
+
+function normalizeMapped<T>(mapped: Mapped[], normalize: (input: unknown, o: NormalizeOptions) => Normalized<T>, options: NormalizeOptions): Normalized<T[]> {
+  const out: T[] = [];
+  const errors: FieldError[] = [];
+  for (const m of mapped) {
+    const r = normalize(m.native, options);
+    if (r.ok) out.push(r.value);
+    else errors.push(...translate(r.errors, m.origin));
+  }
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, value: out };
+}
+
+/** Segment `track` → the events it means (all or nothing: an order is never half-accepted). */
+export function mapSegmentTrack(input: unknown, options: NormalizeOptions, sharedContext?: unknown): Normalized<ProfileEvent[]> {
+  const parsed = segmentTrackSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+  const r = mapTrack(parsed.data, sharedContext);
+  if (!r.ok) return r;
+  return normalizeMapped(r.mapped, normalizeEvent, options);
+}
+
+/** Segment traits → ours: `address.{city,country,state}` flattened, `birthday` → `birthYear`. */
+function mapTraits(traits: Record<string, unknown>): Record<string, unknown> {
+  const { address, birthday, ...rest } = traits;
+  const out: Record<string, unknown> = {};
+  if (isRecord(address)) {
+    if (address.city !== undefined) out.city = address.city;
+    if (address.country !== undefined) out.country = address.country;
+    if (address.state !== undefined) out.region = address.state;
+  } else if (address !== undefined) out.address = address;
+  if (typeof birthday === 'string' && !Number.isNaN(Date.parse(birthday))) out.birthYear = new Date(birthday).getUTCFullYear();
+  else if (birthday !== undefined) out.birthday = birthday;
+  return { ...out, ...rest };
+}
+
+/** Segment `identify` → an identify message (userId required; see normalizeIdentify for placeholders). */
+export function mapSegmentIdentify(input: unknown, options: NormalizeOptions): Normalized<IdentifyMessage[]> {
+  const parsed = segmentIdentifySchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+  const item = parsed.data;
+  if (item.userId === undefined) {
+    return { ok: false, errors: [{ path: 'userId', message: 'is required: traits are kept for known users only (send them again once the user is known)' }] };
+  }
+  const eventId = eventIdFromMessageId(item.messageId);
+  const native = {
+    userId: item.userId,
+    traits: mapTraits(item.traits ?? {}),
+    ...(item.anonymousId !== undefined && { anonymousId: item.anonymousId }),
+    ...(item.timestamp !== undefined && { occurredAt: item.timestamp }),
+    ...(eventId !== undefined && { eventId }),
+  };
+  return normalizeMapped([{ native, origin: { eventId: 'messageId', occurredAt: 'timestamp' } }], normalizeIdentify, options);
+}
+
+/** Segment `alias` → an alias message. */
+export function mapSegmentAlias(input: unknown, options: NormalizeOptions): Normalized<AliasMessage[]> {
+  const parsed = segmentAliasSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+  const item = parsed.data;
+  const eventId = eventIdFromMessageId(item.messageId);
+  const native = {
+    userId: item.userId,
+    previousId: item.previousId,
+    ...(item.timestamp !== undefined && { occurredAt: item.timestamp }),
+    ...(eventId !== undefined && { eventId }),
+  };
+  return normalizeMapped([{ native, origin: { eventId: 'messageId', occurredAt: 'timestamp' } }], normalizeAlias, options);
+}
+
+/** One item of a Segment `batch`, by its `type`; the batch's top-level `context` is merged under the item's. */
+export function mapSegmentItem(input: unknown, options: NormalizeOptions, sharedContext?: unknown): Normalized<TopicMessage[]> {
+  const type = isRecord(input) ? input.type : undefined;
+  if (type === 'track') return mapSegmentTrack(input, options, sharedContext);
+  if (type === 'identify') return mapSegmentIdentify(input, options);
+  if (type === 'alias') return mapSegmentAlias(input, options);
+  return {
+    ok: false,
+    errors: [{ path: 'type', message: `${typeof type === 'string' ? `"${type}" calls are` : 'a call without type is'} not supported; send track, identify or alias` }],
+  };
+}

@@ -1,0 +1,106 @@
+import fc from 'fast-check';
+import { eventIdFromMessageId, mapSegmentIdentify, mapSegmentItem, mapSegmentTrack, SEGMENT_EVENT_NAMES, topicMessageSchema } from '../src';
+
+const options = { source: 'web', now: Date.parse('2026-11-20T00:00:00Z') };
+const track = (event: string, properties: Record<string, unknown> = { product_id: 'p-1' }, extra: Record<string, unknown> = {}) => ({ type: 'track', event, userId: 'u-1', messageId: 'm-1', properties, ...extra });
+const events = (input: unknown, context?: unknown) => {
+  const r = mapSegmentTrack(input, options, context);
+  if (!r.ok) throw new Error(JSON.stringify(r.errors));
+  return r.value;
+};
+const errorsOf = (input: unknown) => {
+  const r = mapSegmentItem(input, options);
+  return r.ok ? [] : r.errors;
+};
+
+describe('Segment track mapping', () => {
+  it.each(Object.entries(SEGMENT_EVENT_NAMES).filter(([name]) => name !== 'Order Completed'))('maps %s to %s', (name, type) => {
+    expect(events(track(name))[0]).toMatchObject({ type, target: { type: 'product', id: 'p-1' } });
+  });
+
+  it('accepts our own event names as they are', () => {
+    expect(events(track('follow', { target: 'shop:s-9' }))[0]).toMatchObject({ type: 'follow', target: { type: 'shop', id: 's-9' } });
+    expect(events(track('dwell', { target: { type: 'content', id: 'v-1' }, dwellMs: 42_000 }))[0]).toMatchObject({ type: 'dwell', dwellMs: 42_000 });
+  });
+
+  it('turns category and brand into tags and keeps properties.tags', () => {
+    expect(events(track('Product Clicked', { product_id: 7, category: 'dress', brand: 'acme', tags: ['style:casual'] }))[0]).toMatchObject({
+      target: { type: 'product', id: '7' },
+      tags: ['category:dress', 'brand:acme', 'style:casual'],
+    });
+  });
+
+  it('keeps messageId as eventId and timestamp as occurredAt', () => {
+    expect(events(track('Product Viewed', { product_id: 'p' }, { timestamp: '2026-11-19T08:00:00+08:00' }))[0]).toMatchObject({ eventId: 'm-1', occurredAt: '2026-11-19T00:00:00.000Z' });
+  });
+
+  it('hashes a messageId outside our id syntax, the same way every time', () => {
+    const id = eventIdFromMessageId('a message id with spaces')!;
+    expect(id).toMatch(/^m-[A-Za-z0-9_-]{43}$/);
+    expect(eventIdFromMessageId('a message id with spaces')).toBe(id);
+    expect(eventIdFromMessageId('ok-id')).toBe('ok-id');
+  });
+
+  it('merges the batch context under the item’s own and keeps channel, device and location', () => {
+    const [e] = events(track('Product Viewed', { product_id: 'p' }, { context: { device: { type: 'ios' }, campaign: { name: 'x' } } }), { location: { city: 'Hangzhou' }, device: { type: 'web' }, ip: '1.2.3.4' });
+    expect(e!.context).toEqual({ channel: 'campaign', device: { type: 'ios' }, geo: { city: 'Hangzhou' } });
+  });
+
+  it('makes one purchase per product of an Order Completed, worth price × quantity', () => {
+    const list = events(track('Order Completed', { currency: 'CNY', revenue: 999, tags: ['season:autumn'], products: [{ product_id: 'a', price: 10, quantity: 3, brand: 'acme' }, { product_id: 'b', price: 5 }] }));
+    expect(list.map((e) => [e.eventId, e.target.id, e.amount, e.quantity, e.tags])).toEqual([
+      ['m-1:0', 'a', 30, 3, ['brand:acme', 'season:autumn']],
+      ['m-1:1', 'b', 5, 1, ['season:autumn']],
+    ]);
+  });
+
+  it('shares the order amount by quantity when a product has no price', () => {
+    const list = events(track('Order Completed', { currency: 'CNY', total: 90, products: [{ product_id: 'a', quantity: 2 }, { product_id: 'b' }] }));
+    expect(list.map((e) => e.amount)).toEqual([60, 30]);
+  });
+
+  it('makes one purchase for an order without products, on its product, target or affiliation', () => {
+    expect(events(track('Order Completed', { currency: 'USD', revenue: 12.5, product_id: 'p-1' }))).toEqual([expect.objectContaining({ type: 'purchase', amount: 12.5, currency: 'USD', target: { type: 'product', id: 'p-1' } })]);
+    expect(events(track('Order Completed', { currency: 'USD', total: 20, affiliation: 'store-9' }))[0]).toMatchObject({ amount: 20, target: { type: 'shop', id: 'store-9' } });
+  });
+
+  it.each([
+    ['an unknown event name', track('Signed Up'), 'event'],
+    ['a missing target', track('Product Viewed', { name: 'x' }), 'properties.product_id'],
+    ['a target of unknown type', track('follow', { target: 'page:x' }), 'properties.target.type'],
+    ['a bad category tag', track('Product Viewed', { product_id: 'p', category: 'x'.repeat(65) }), 'properties.category'],
+    ['a bad tag in properties.tags', track('Product Viewed', { product_id: 'p', tags: ['nope'] }), 'properties.tags.0'],
+    ['an order without any amount', track('Order Completed', { currency: 'CNY', products: [{ product_id: 'a' }] }), 'properties.revenue'],
+    ['an order without currency', track('Order Completed', { revenue: 5, product_id: 'a' }), 'properties.currency'],
+    ['a product without id', track('Order Completed', { currency: 'CNY', products: [{ price: 5 }] }), 'properties.products.0.product_id'],
+    ['a time more than 24 h ahead', track('Product Viewed', { product_id: 'p' }, { timestamp: '2026-11-22T00:00:00Z' }), 'timestamp'],
+    ['a page call', { type: 'page', userId: 'u-1' }, 'type'],
+    ['a dwell without dwellMs', track('dwell', { product_id: 'p' }), 'properties.dwellMs'],
+  ])('refuses %s, naming the Segment field', (_name, input, path) => {
+    expect(errorsOf(input).map((e) => e.path)).toContain(path);
+  });
+
+  it('names every supported event when it refuses one', () => {
+    expect(errorsOf(track('Signed Up'))[0]!.message).toContain('Product Added to Wishlist');
+  });
+
+  it('never throws, and what it accepts is a valid topic message', () => {
+    fc.assert(
+      fc.property(fc.anything(), fc.constantFrom('track', 'identify', 'alias'), fc.constantFrom(...Object.keys(SEGMENT_EVENT_NAMES), 'click'), (properties, type, event) => {
+        const r = mapSegmentItem({ type, event, userId: 'u', previousId: 'p', messageId: 'm', properties, traits: properties }, options);
+        return r.ok ? r.value.every((m) => topicMessageSchema.safeParse(m).success) : r.errors.length > 0;
+      }),
+    );
+  });
+});
+
+describe('Segment identify mapping', () => {
+  it('flattens address, derives birthYear from birthday and keeps the link', () => {
+    const r = mapSegmentIdentify({ type: 'identify', userId: 'u-1', anonymousId: 'a-1', traits: { address: { city: 'Hangzhou', state: 'ZJ', country: 'CN' }, birthday: '1990-02-03', plan: 'gold' } }, options);
+    expect(r.ok && r.value[0]).toMatchObject({ kind: 'identify', userId: 'u-1', anonymousId: 'a-1', traits: { city: 'Hangzhou', region: 'ZJ', country: 'CN', birthYear: 1990, plan: 'gold' } });
+  });
+  it('refuses an identify without userId', () => {
+    const r = mapSegmentIdentify({ type: 'identify', anonymousId: 'a-1', traits: {} }, options);
+    expect(!r.ok && r.errors[0]!.path).toBe('userId');
+  });
+});

@@ -1,0 +1,224 @@
+/**
+ * `pnpm bench:ingest` — SPEC §7 "Ingest": events/s accepted through POST /v1/events in batches of
+ * 100, beside Kafka's own ProducerPerformance at the same record size and acks=all, on the same
+ * Kafka, in one run; several alternating rounds, medians and their ratio. With `--profile`, one
+ * extra ingest round runs under `node --cpu-prof` and the hottest functions and packages are printed.
+ *
+ * Ingest runs as its own process (services/ingest/src/main.ts, as deployed), autocannon in this
+ * one. Topics are created for the run and deleted afterwards. Prints figures; it asserts nothing.
+ *
+ * Options (env): BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_PP_RECORDS (600000).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
+import { normalizeEvent } from '@pstream/events';
+import autocannon from 'autocannon';
+import { Kafka, logLevel } from 'kafkajs';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const PP_RECORDS = Number(process.env.BENCH_PP_RECORDS ?? 600_000);
+const BATCH = 100;
+const PARTITIONS = 12;
+const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
+const profile = process.argv.includes('--profile');
+const id = randomBytes(4).toString('hex');
+const topics = { ingest: `bench.${id}.events`, pp: `bench.${id}.pp` };
+
+/** 100 realistic events: 100 people clicking, dwelling and buying, with tags and a channel. */
+function batchBody(): string {
+  const types = ['click', 'dwell', 'like', 'follow', 'purchase'] as const;
+  const events = Array.from({ length: BATCH }, (_, i) => {
+    const type = types[i % types.length]!;
+    return {
+      type,
+      userId: `u-${String(i).padStart(6, '0')}`,
+      target: { type: 'product', id: `p-${1000 + i}` },
+      tags: ['category:dress', `brand:b${i % 17}`, 'style:casual'],
+      context: { channel: 'homepage' },
+      ...(type === 'dwell' && { dwellMs: 42_000 }),
+      ...(type === 'purchase' && { amount: 199, currency: 'CNY', quantity: 1 }),
+    };
+  });
+  return JSON.stringify({ events });
+}
+
+/** Mean size of the normalized messages our events become: ProducerPerformance's --record-size. */
+function recordSize(body: string): number {
+  const { events } = JSON.parse(body) as { events: unknown[] };
+  const sizes = events.map((e) => {
+    const r = normalizeEvent(e, { source: 'bench', now: Date.now() });
+    if (!r.ok) throw new Error(`bench event invalid: ${JSON.stringify(r.errors)}`);
+    return Buffer.byteLength(JSON.stringify(r.value));
+  });
+  return Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length);
+}
+
+function startIngest(port: number, cpuProfDir?: string): ChildProcess {
+  const args = ['--import', 'tsx', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), path.join(ROOT, 'services/ingest/src/main.ts')];
+  return spawn(process.execPath, args, {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: {
+      ...process.env,
+      KAFKA_BROKERS: brokers,
+      EVENTS_TOPIC: topics.ingest,
+      INGEST_HOST: '127.0.0.1',
+      INGEST_PORT: String(port),
+      WRITE_KEYS: 'bench-key=bench',
+      RATE_LIMIT_PER_SEC: '1000000',
+      RATE_LIMIT_BURST: '1000000',
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+      LOG_FORMAT: 'json',
+    },
+  });
+}
+
+async function waitReady(port: number): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('ingest did not become ready');
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** One autocannon round: accepted events per second, counting only 202s. */
+async function ingestRound(port: number, body: string): Promise<{ eventsPerSec: number; p99Ms: number; non2xx: number }> {
+  const result = await autocannon({
+    url: `http://127.0.0.1:${port}/v1/events`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-write-key': 'bench-key' },
+    body,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+  });
+  const accepted = result['2xx'];
+  return { eventsPerSec: (accepted * BATCH) / SECONDS, p99Ms: result.latency.p99, non2xx: result.non2xx + result.errors + result.timeouts };
+}
+
+/** One ProducerPerformance round: records/s with acks=all at our record size. */
+async function producerPerformance(size: number): Promise<number> {
+  const out = await new Promise<string>((resolve, reject) => {
+    const child = spawn(
+      'bash',
+      [path.join(ROOT, 'infra/kafka/broker.sh'), 'run', 'org.apache.kafka.tools.ProducerPerformance', '--topic', topics.pp, '--num-records', String(PP_RECORDS), '--record-size', String(size), '--throughput', '-1', '--producer-props', `bootstrap.servers=${brokers}`, 'acks=all'],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`ProducerPerformance exited ${code}`))));
+  });
+  const last = out.trim().split('\n').pop() ?? '';
+  const m = /records sent, ([\d.]+) records\/sec/.exec(last);
+  if (!m) throw new Error(`cannot read ProducerPerformance output: ${last}`);
+  return Number(m[1]);
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** Self time per function and per package from a .cpuprofile. */
+function summarizeProfile(file: string): string {
+  type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
+  const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[] };
+  const total = prof.samples.length;
+  const byFn = new Map<string, number>();
+  const byPkg = new Map<string, number>();
+  for (const n of prof.nodes) {
+    const hits = n.hitCount ?? 0;
+    if (hits === 0) continue;
+    const url = n.callFrame.url;
+    const pkg = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.includes('/packages/') || url.includes('/services/') ? 'pstream (our code)' : url.startsWith('node:') ? 'node core' : url === '' ? `(${n.callFrame.functionName || 'native'})` : 'other');
+    const fn = `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url.replace(/^.*node_modules\//, '').replace(ROOT + '/', '')}:${n.callFrame.lineNumber + 1}` : ''}`;
+    byFn.set(fn, (byFn.get(fn) ?? 0) + hits);
+    byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + hits);
+  }
+  const top = (m: Map<string, number>, k: number) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, k)
+      .map(([name, hits]) => `| ${((100 * hits) / total).toFixed(1)}% | ${name.replace(/\|/g, '\\|')} |`)
+      .join('\n');
+  return `by package (self time):\n| share | package |\n|---|---|\n${top(byPkg, 12)}\n\nby function (self time):\n| share | function |\n|---|---|\n${top(byFn, 20)}`;
+}
+
+async function main(): Promise<void> {
+  const kafka = new Kafka({ clientId: 'bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+  const body = batchBody();
+  const size = recordSize(body);
+  const port = 20_000 + Math.floor(Math.random() * 10_000);
+  console.log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${cpus()[0]?.model}; node ${process.version}`);
+  console.log(`ingest: ${BATCH} events/request (${(Buffer.byteLength(body) / 1024).toFixed(1)} KB), ${CONNECTIONS} connections, ${SECONDS} s per round; record size ${size} B; ${PARTITIONS} partitions; acks=all`);
+
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  try {
+    const ingest = startIngest(port);
+    try {
+      await waitReady(port);
+      await ingestRound(port, body).then(() => undefined); // warm-up (JIT, connections, metadata)
+      for (let round = 1; round <= ROUNDS; round++) {
+        const r = await ingestRound(port, body);
+        ours.push(r.eventsPerSec);
+        const pp = await producerPerformance(size);
+        theirs.push(pp);
+        console.log(`round ${round}: ingest ${r.eventsPerSec.toFixed(0)} events/s (p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx/errors); ProducerPerformance ${pp.toFixed(0)} records/s; ratio ${((100 * r.eventsPerSec) / pp).toFixed(1)}%`);
+      }
+    } finally {
+      await stop(ingest);
+    }
+
+    const mo = median(ours);
+    const mt = median(theirs);
+    console.log('\n| measure | median of ' + ROUNDS + ' | rounds |\n|---|---|---|');
+    console.log(`| ingest, events/s accepted (202) through /v1/events, batches of ${BATCH} | ${mo.toFixed(0)} | ${ours.map((x) => x.toFixed(0)).join(', ')} |`);
+    console.log(`| ProducerPerformance, records/s, ${size} B, acks=all | ${mt.toFixed(0)} | ${theirs.map((x) => x.toFixed(0)).join(', ')} |`);
+    const ratios = ours.map((o, i) => (100 * o) / theirs[i]!);
+    console.log(`| ratio of the medians | ${((100 * mo) / mt).toFixed(1)}% | |`);
+    console.log(`| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`);
+
+    if (profile) {
+      const dir = mkdtempSync(path.join(tmpdir(), 'ingest-prof-'));
+      const profiled = startIngest(port, dir);
+      try {
+        await waitReady(port);
+        await ingestRound(port, body);
+        const r = await ingestRound(port, body);
+        console.log(`\nprofiled round: ${r.eventsPerSec.toFixed(0)} events/s`);
+      } finally {
+        await stop(profiled);
+      }
+      const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+      console.log(file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written');
+    }
+  } finally {
+    await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
+    await admin.disconnect();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,50 @@
+import type { FieldError, Normalized, TopicMessage } from '@pstream/events';
+import type { Record } from './publisher';
+
+/** At most this many events (or Segment calls) in one request (SPEC §3.3). */
+export const MAX_BATCH = 500;
+/** One event at most 32 KB (SPEC §3.3), measured on the normalized message as it goes to Kafka. */
+export const MAX_EVENT_BYTES = 32 * 1024;
+export const EVENT_TOO_LARGE = `is larger than ${MAX_EVENT_BYTES / 1024} KB`;
+
+export type Rejection = { index: number; errors: FieldError[] };
+
+/** How a request's items fared: the records to publish, and every refused item by index. */
+export type Sorted = { accepted: number; rejected: Rejection[]; records: Record[] };
+
+/**
+ * Maps every item on its own (pure): an item becomes zero or more messages (a Segment order
+ * becomes one purchase per product) or a list of errors. An item is accepted whole or not at all.
+ * The size limit is checked on the serialized message, which is what Kafka stores, and the
+ * serialization is reused for the send.
+ */
+export function sortItems(items: readonly unknown[], map: (item: unknown) => Normalized<TopicMessage[]>): Sorted {
+  const records: Record[] = [];
+  const rejected: Rejection[] = [];
+  let accepted = 0;
+  items.forEach((item, index) => {
+    const result = map(item);
+    if (!result.ok) {
+      rejected.push({ index, errors: result.errors });
+      return;
+    }
+    const own: Record[] = [];
+    for (const message of result.value) {
+      const value = JSON.stringify(message);
+      // Byte length only matters when the UTF-16 length could exceed the limit (≤3 bytes per unit).
+      if (value.length * 3 > MAX_EVENT_BYTES && Buffer.byteLength(value) > MAX_EVENT_BYTES) {
+        rejected.push({ index, errors: [{ path: '', message: EVENT_TOO_LARGE }] });
+        return;
+      }
+      own.push({ key: message.profileKey, value });
+    }
+    records.push(...own);
+    accepted += 1;
+  });
+  return { accepted, rejected, records };
+}
+
+/** True when every refusal was the size limit: the request as a whole is "too large" (413). */
+export function onlyTooLarge(rejected: readonly Rejection[]): boolean {
+  return rejected.length > 0 && rejected.every((r) => r.errors.every((e) => e.message === EVENT_TOO_LARGE));
+}

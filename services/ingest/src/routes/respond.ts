@@ -1,0 +1,27 @@
+import type { FastifyReply } from 'fastify';
+import { onlyTooLarge, type Sorted } from '../accept';
+import { IngestErrors } from '../errors';
+import type { Publisher } from '../publisher';
+
+/** A 400 for a body that does not have the route's shape at all. */
+export function malformed(reply: FastifyReply, message: string) {
+  return reply.code(400).send({ error: 'Bad Request', code: IngestErrors.MALFORMED, message });
+}
+
+/**
+ * Publishes what was accepted and answers: 202 only after Kafka acknowledged every accepted
+ * message (a Kafka failure throws and becomes a 503 in the error handler); 400 — or 413 when
+ * size was the only problem — when nothing was accepted.
+ */
+export async function publishAndRespond(reply: FastifyReply, publisher: Publisher, sorted: Sorted) {
+  const { accepted, rejected, records } = sorted;
+  if (accepted === 0) {
+    return onlyTooLarge(rejected)
+      ? reply.code(413).send({ error: 'Payload Too Large', code: IngestErrors.TOO_LARGE, message: 'every item is too large', accepted: 0, rejected })
+      : reply.code(400).send({ error: 'Bad Request', code: IngestErrors.NOTHING_ACCEPTED, message: 'no item was accepted; see rejected', accepted: 0, rejected });
+  }
+  await publisher.publish(records);
+  return reply.code(202).send({ accepted, rejected });
+}
+
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,0 +1,69 @@
+import type { TopicMessage } from '@pstream/events';
+import { DEFAULT_RULES } from '@pstream/lifecycle';
+import { createMetrics, createPool, createRedis, migrate, type Pool } from '@pstream/platform';
+import { createConverter } from '@pstream/segmenter/src/fold';
+import { createSegmentStore } from '@pstream/segmenter/src/store';
+import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
+import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
+import { buildApp } from '../src/app';
+import { loadConfig } from '../src/config';
+
+const now = Date.now();
+const at = (daysAgo: number) => new Date(now - daysAgo * 86_400_000).toISOString();
+const base = { v: 1 as const, source: 'test', receivedAt: at(0) };
+
+describe('GET /v1/profiles/{id} (SPEC §5.1) from the segmenter’s tables', () => {
+  let box: Sandbox;
+  let pool: Pool;
+  let redis: Redis;
+  let app: FastifyInstance;
+
+  beforeAll(async () => {
+    box = await createSandbox(1);
+    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-profiles');
+    await migrate(pool, box.env.PG_SCHEMA!);
+    const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
+    const messages: TopicMessage[] = [
+      { ...base, kind: 'event', eventId: 'a1', type: 'click', anonymousId: 'dev-1', profileKey: 'dev-1', occurredAt: at(3), target: { type: 'product', id: 'p-1' }, tags: [] },
+      { ...base, kind: 'event', eventId: 'a2', type: 'follow', anonymousId: 'dev-1', profileKey: 'dev-1', occurredAt: at(2), target: { type: 'shop', id: 's-1' }, tags: [] },
+      { ...base, kind: 'event', eventId: 'u1', type: 'purchase', userId: 'u-1', profileKey: 'u-1', occurredAt: at(1), target: { type: 'product', id: 'p-1' }, tags: [], amount: 99.5, currency: 'CNY' },
+      { ...base, kind: 'identify', eventId: 'i1', userId: 'u-1', anonymousId: 'dev-1', profileKey: 'u-1', occurredAt: at(0), traits: { city: 'Hangzhou', birthYear: 1990 } },
+    ];
+    await store.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: '3' }, now);
+    const config = loadConfig(box.env);
+    redis = createRedis(config.REDIS_URL, 'test-profiles');
+    app = await buildApp(config, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+  }, 60_000);
+
+  afterAll(async () => {
+    await app?.close();
+    redis?.disconnect();
+    await pool?.end();
+    await box?.cleanup();
+  });
+
+  const get = (id: string) => app.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: { authorization: 'Bearer dev-api-token' } });
+
+  it('answers a merged anonymousId with the user’s whole profile', async () => {
+    const res = await get('dev-1');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({
+      userId: 'u-1',
+      anonymousIds: ['dev-1'],
+      traits: { city: 'Hangzhou', birthYear: 1990 },
+      lifecycle: { stage: 'new', evaluatedAt: new Date(now).toISOString() },
+      tiers: { value: 'medium', social: 'silent' },
+      interests: [],
+      stats: { firstSeenAt: at(3), lastActiveAt: at(1), events: { click: 1, follow: 1, purchase: 1 }, purchases: 1, monetary: { currency: 'CNY', total: 99.5 } },
+      follows: { count: 1, recent: [{ type: 'shop', id: 's-1', since: at(2) }] },
+      consent: { personalization: true },
+    });
+    expect((await get('u-1')).json()).toMatchObject({ userId: 'u-1', stats: { purchases: 1 } });
+  });
+
+  it('is 404 for an id nobody has used', async () => {
+    expect((await get('nobody-at-all')).statusCode).toBe(404);
+  });
+});

@@ -1,0 +1,89 @@
+import type { ProfileEvent } from '@pstream/events';
+import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
+
+/** The interactions of the social tier (SPEC §4.3). */
+export const SOCIAL_TYPES: ReadonlySet<string> = new Set(['like', 'comment', 'share', 'favorite']);
+
+/** Converts an amount into the base currency; undefined when no rate is configured. */
+export type Converter = (amount: number, currency: string) => number | undefined;
+
+export function createConverter(base: string, rates: ReadonlyMap<string, number>): Converter {
+  return (amount, currency) => {
+    if (currency === base) return amount;
+    const rate = rates.get(currency);
+    return rate === undefined ? undefined : amount * rate;
+  };
+}
+
+/** An event whose person is resolved to its canonical profile key. */
+export type KeyedEvent = { key: string; event: ProfileEvent };
+
+/** Rows one batch of new events adds, already summed per primary key for multi-row upserts. */
+export type EventRows = {
+  people: { key: string; firstSeen: string; lastActive: string; social: string[] }[];
+  counts: { key: string; type: string; n: number }[];
+  purchases: { key: string; source: string; eventId: string; at: string; amount: number; currency: string; baseAmount: number | null }[];
+  daily: { key: string; day: string; type: string; targetType: string; targetId: string; n: number }[];
+  tagDaily: { key: string; day: string; type: string; tag: string; n: number }[];
+  follows: { key: string; targetType: string; targetId: string; following: boolean; at: string }[];
+  followHistory: { source: string; eventId: string; key: string; targetType: string; targetId: string; action: string; at: string }[];
+};
+
+function bump<R extends { n: number }>(map: Map<string, R>, id: string, make: () => Omit<R, 'n'>): void {
+  const row = map.get(id);
+  if (row) row.n += 1;
+  else map.set(id, { ...make(), n: 1 } as R);
+}
+
+/**
+ * Folds a batch into rows (pure; the repository applies each array with one statement). An
+ * upsert cannot touch a row twice in one statement, so everything is summed per key here.
+ * Within a batch the latest follow/unfollow per target by event time wins, as across batches.
+ */
+export function foldEvents(events: readonly KeyedEvent[], convert: Converter): EventRows {
+  const people = new Map<string, { key: string; first: number; last: number; social: number[] }>();
+  const counts = new Map<string, { key: string; type: string; n: number }>();
+  const daily = new Map<string, EventRows['daily'][number]>();
+  const tagDaily = new Map<string, EventRows['tagDaily'][number]>();
+  const follows = new Map<string, { key: string; targetType: string; targetId: string; following: boolean; at: number }>();
+  const rows: Pick<EventRows, 'purchases' | 'followHistory'> = { purchases: [], followHistory: [] };
+  for (const { key, event: e } of events) {
+    const at = Date.parse(e.occurredAt);
+    const p = people.get(key) ?? { key, first: at, last: at, social: [] };
+    people.set(key, p);
+    p.first = Math.min(p.first, at);
+    p.last = Math.max(p.last, at);
+    if (SOCIAL_TYPES.has(e.type)) p.social.push(at);
+    bump(counts, `${key}\u0000${e.type}`, () => ({ key, type: e.type }));
+    const day = e.occurredAt.slice(0, 10);
+    const t = e.target;
+    bump(daily, [key, day, e.type, t.type, t.id].join('\u0000'), () => ({ key, day, type: e.type, targetType: t.type, targetId: t.id }));
+    for (const tag of e.tags) bump(tagDaily, [key, day, e.type, tag].join('\u0000'), () => ({ key, day, type: e.type, tag }));
+    if (e.type === 'purchase') {
+      const amount = e.amount ?? 0;
+      const currency = e.currency ?? '';
+      rows.purchases.push({ key, source: e.source, eventId: e.eventId, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
+    }
+    if (e.type === 'follow' || e.type === 'unfollow') {
+      rows.followHistory.push({ source: e.source, eventId: e.eventId, key, targetType: t.type, targetId: t.id, action: e.type, at: e.occurredAt });
+      const id = [key, t.type, t.id].join('\u0000');
+      const prev = follows.get(id);
+      if (!prev || at >= prev.at) follows.set(id, { key, targetType: t.type, targetId: t.id, following: e.type === 'follow', at });
+    }
+  }
+  const iso = (ms: number) => new Date(ms).toISOString();
+  return {
+    people: [...people.values()].map((p) => ({
+      key: p.key,
+      firstSeen: iso(p.first),
+      lastActive: iso(p.last),
+      social: p.social.sort((a, b) => b - a).slice(0, MAX_SOCIAL_ACTIVE_COUNT).map(iso),
+    })),
+    counts: [...counts.values()],
+    purchases: rows.purchases,
+    daily: [...daily.values()],
+    tagDaily: [...tagDaily.values()],
+    follows: [...follows.values()].map((f) => ({ ...f, at: iso(f.at) })),
+    followHistory: rows.followHistory,
+  };
+}

@@ -1,0 +1,126 @@
+import { isPlaceholderId, type TopicMessage } from '@pstream/events';
+import type { PoolClient } from '@pstream/platform';
+
+export type IdKind = 'user' | 'anonymous';
+
+/** Every id a batch names, with its kind; a userId anywhere makes the id a user. */
+export function idsOf(messages: readonly TopicMessage[]): Map<string, IdKind> {
+  const ids = new Map<string, IdKind>();
+  const add = (id: string | undefined, kind: IdKind) => {
+    if (id === undefined) return;
+    if (ids.get(id) !== 'user') ids.set(id, kind);
+  };
+  for (const m of messages) {
+    if (m.kind === 'event') add(m.profileKey, m.userId !== undefined ? 'user' : 'anonymous');
+    else if (m.kind === 'identify') {
+      add(m.userId, 'user');
+      if (!isPlaceholderId(m.anonymousId)) add(m.anonymousId, 'anonymous');
+    } else {
+      add(m.userId, 'user');
+      if (!isPlaceholderId(m.previousId)) add(m.previousId, 'anonymous');
+    }
+  }
+  return ids;
+}
+
+/**
+ * Registers the batch's ids and locks their identity rows (in id order, so two segmenters lock
+ * in the same order), then returns id → canonical profile key. The lock is what makes merges
+ * safe under any interleaving: a batch of anonymous events and a merge of that anonymous id,
+ * running in two segmenters, both lock the id's row, so one waits for the other to commit and
+ * then resolves the id afresh (README, "identity merge").
+ */
+export async function lockIdentities(client: PoolClient, ids: Map<string, IdKind>): Promise<Map<string, string>> {
+  const sorted = [...ids.keys()].sort();
+  if (sorted.length === 0) return new Map();
+  // DO UPDATE (unlike DO NOTHING) locks an existing row even when its WHERE skips the update.
+  await client.query(
+    `INSERT INTO identities AS i (id, profile_key, kind)
+     SELECT id, id, kind FROM unnest($1::text[], $2::text[]) AS t(id, kind) ORDER BY id
+     ON CONFLICT (id) DO UPDATE SET kind = 'user' WHERE i.kind = 'anonymous' AND excluded.kind = 'user'`,
+    [sorted, sorted.map((id) => ids.get(id))],
+  );
+  const { rows } = await client.query<{ id: string; profile_key: string }>(
+    'SELECT id, profile_key FROM identities WHERE id = ANY($1::text[])',
+    [sorted],
+  );
+  return new Map(rows.map((r) => [r.id, r.profile_key]));
+}
+
+/**
+ * Merges profile `from` into profile `to` (SPEC §4.4): counts and aggregates add, first seen is
+ * the min, last active the max, purchases, follows and history are unions, traits combine with
+ * the surviving profile's own winning; every id of `from` then resolves to `to`. Set-based: one
+ * statement per table whatever the size of the profiles.
+ */
+export async function mergeProfiles(client: PoolClient, from: string, to: string): Promise<void> {
+  const p = [from, to];
+  await client.query('UPDATE identities SET profile_key = $2 WHERE profile_key = $1', p);
+  await client.query(
+    `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, purchases, monetary_total, first_purchase_at,
+                              last_purchase_at, stage, stage_since, stage_evaluated_at, traits, unconverted_purchases,
+                              recent_social, value_tier, social_tier, next_review_at)
+     SELECT $2, first_seen_at, last_active_at, purchases, monetary_total, first_purchase_at, last_purchase_at, stage,
+            stage_since, stage_evaluated_at, traits, unconverted_purchases, recent_social, value_tier, social_tier, next_review_at
+     FROM people WHERE profile_key = $1
+     ON CONFLICT (profile_key) DO UPDATE SET
+       first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
+       last_active_at = greatest(p.last_active_at, excluded.last_active_at),
+       purchases = p.purchases + excluded.purchases,
+       monetary_total = p.monetary_total + excluded.monetary_total,
+       first_purchase_at = least(p.first_purchase_at, excluded.first_purchase_at),
+       last_purchase_at = greatest(p.last_purchase_at, excluded.last_purchase_at),
+       traits = excluded.traits || p.traits,
+       unconverted_purchases = p.unconverted_purchases + excluded.unconverted_purchases,
+       recent_social = ARRAY(SELECT t FROM unnest(p.recent_social || excluded.recent_social) t ORDER BY t DESC LIMIT 16),
+       stage = coalesce(p.stage, excluded.stage),
+       stage_since = CASE WHEN p.stage IS NULL THEN excluded.stage_since ELSE p.stage_since END,
+       updated_at = now()`,
+    p,
+  );
+  await client.query(
+    `INSERT INTO event_counts AS c (profile_key, type, n) SELECT $2, type, n FROM event_counts WHERE profile_key = $1
+     ON CONFLICT (profile_key, type) DO UPDATE SET n = c.n + excluded.n`,
+    p,
+  );
+  await client.query('DELETE FROM event_counts WHERE profile_key = $1', [from]);
+  await client.query('UPDATE purchases SET profile_key = $2 WHERE profile_key = $1', p);
+  await client.query(
+    `INSERT INTO follows AS f (profile_key, target_type, target_id, following, since, changed_at)
+     SELECT $2, target_type, target_id, following, since, changed_at FROM follows WHERE profile_key = $1
+     ON CONFLICT (profile_key, target_type, target_id) DO UPDATE SET
+       following = excluded.following,
+       since = CASE WHEN excluded.following AND f.following THEN least(f.since, excluded.since) ELSE excluded.since END,
+       changed_at = greatest(f.changed_at, excluded.changed_at)
+     WHERE excluded.changed_at > f.changed_at OR (excluded.following AND f.following)`,
+    p,
+  );
+  await client.query('DELETE FROM follows WHERE profile_key = $1', [from]);
+  await client.query('UPDATE follow_history SET profile_key = $2 WHERE profile_key = $1', p);
+  await client.query(
+    `INSERT INTO activity_daily AS a (profile_key, day, type, target_type, target_id, n)
+     SELECT $2, day, type, target_type, target_id, n FROM activity_daily WHERE profile_key = $1
+     ON CONFLICT (profile_key, type, target_type, target_id, day) DO UPDATE SET n = a.n + excluded.n`,
+    p,
+  );
+  await client.query('DELETE FROM activity_daily WHERE profile_key = $1', [from]);
+  await client.query(
+    `INSERT INTO tag_activity_daily AS a (profile_key, day, type, tag, n)
+     SELECT $2, day, type, tag, n FROM tag_activity_daily WHERE profile_key = $1
+     ON CONFLICT (profile_key, type, tag, day) DO UPDATE SET n = a.n + excluded.n`,
+    p,
+  );
+  await client.query('DELETE FROM tag_activity_daily WHERE profile_key = $1', [from]);
+  await client.query('UPDATE lifecycle_transitions SET profile_key = $2 WHERE profile_key = $1', p);
+  // Last: event_counts and purchases reference people ON DELETE CASCADE.
+  await client.query('DELETE FROM people WHERE profile_key = $1', [from]);
+}
+
+/** Traits from identify: stored on the person, newer values per trait win (arrival order). */
+export async function storeTraits(client: PoolClient, key: string, traits: Record<string, unknown>, nowIso: string): Promise<void> {
+  await client.query(
+    `INSERT INTO people AS p (profile_key, traits, stage_evaluated_at) VALUES ($1, $2::jsonb, $3)
+     ON CONFLICT (profile_key) DO UPDATE SET traits = p.traits || excluded.traits, updated_at = now()`,
+    [key, JSON.stringify(traits), nowIso],
+  );
+}

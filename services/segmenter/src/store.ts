@@ -1,0 +1,160 @@
+import { isPlaceholderId, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import type { LifecycleRules } from '@pstream/lifecycle';
+import type { Logger, Pool, PoolClient } from '@pstream/platform';
+import { applyEventRows, keepUnseen } from './facts';
+import { foldEvents, type Converter } from './fold';
+import { idsOf, lockIdentities, mergeProfiles, storeTraits } from './identity';
+import { evaluatePeople, type Cause, type Transition } from './lifecycle';
+import { inTransaction } from './tx';
+
+/** Where a chunk of messages came from: the consumer position it moves. */
+export type Position = { groupId: string; topic: string; partition: number; lastOffset: string };
+export type Offsetted = { value: TopicMessage; offset: string };
+export type ApplyResult = { applied: number; skipped: number; transitions: Transition[] };
+
+export type StoreOptions = { pool: Pool; rules: LifecycleRules; convert: Converter; log: Logger; isStopping?: () => boolean; retryDeadlineMs?: number };
+
+/**
+ * The segmenter's Postgres side. A chunk of messages, its effects and the consumer position
+ * after it commit in ONE transaction; messages at or below the stored position are skipped, so a
+ * redelivery (crash before Kafka's commit, rebalance, zombie member) has no second effect.
+ */
+export function createSegmentStore(options: StoreOptions) {
+  const { pool, rules, convert, log } = options;
+  const tx = <T>(fn: (client: PoolClient) => Promise<T>) =>
+    inTransaction(pool, fn, { log, isStopping: options.isStopping, deadlineMs: options.retryDeadlineMs });
+
+  return {
+    async apply(messages: readonly Offsetted[], at: Position, nowMs: number): Promise<ApplyResult> {
+      return tx(async (client) => {
+        const next = await lockPosition(client, at);
+        const fresh = messages.filter((m) => BigInt(m.offset) >= next);
+        const transitions = fresh.length > 0 ? await applyMessages(client, fresh.map((m) => m.value), nowMs, rules, convert, log) : [];
+        // Moving the position past DLQ'd messages at the chunk's end too.
+        if (BigInt(at.lastOffset) >= next) {
+          await client.query(
+            'UPDATE consumer_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3',
+            [at.groupId, at.topic, at.partition, (BigInt(at.lastOffset) + 1n).toString()],
+          );
+        }
+        return { applied: fresh.length, skipped: messages.length - fresh.length, transitions };
+      });
+    },
+
+    /** The stored positions of `partitions`, to seek to on assignment. */
+    async positions(groupId: string, topic: string, partitions: number[]): Promise<Map<number, string>> {
+      const { rows } = await pool.query<{ partition: number; next_offset: number }>(
+        'SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])',
+        [groupId, topic, partitions],
+      );
+      return new Map(rows.map((r) => [r.partition, String(r.next_offset)]));
+    },
+
+    /**
+     * Applies stage and tier changes caused by time: re-evaluates only people whose indexed
+     * next_review_at has come, `batch` per transaction; SKIP LOCKED lets several segmenters sweep
+     * side by side and never waits on a batch being applied.
+     */
+    async sweep(nowMs: number, batch: number): Promise<{ reviewed: number; transitions: Transition[] }> {
+      let reviewed = 0;
+      const transitions: Transition[] = [];
+      for (;;) {
+        const round = await tx(async (client) => {
+          const { rows } = await client.query<{ profile_key: string }>(
+            `SELECT profile_key FROM people WHERE next_review_at <= $1
+             ORDER BY next_review_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+            [new Date(nowMs).toISOString(), batch],
+          );
+          const causes = new Map<string, Cause>(rows.map((r) => [r.profile_key, 'time']));
+          return { n: rows.length, changes: await evaluatePeople(client, causes, nowMs, rules) };
+        });
+        reviewed += round.n;
+        transitions.push(...round.changes);
+        if (round.n < batch) return { reviewed, transitions };
+      }
+    },
+
+    /** Forgets dedupe records older than the window, a bounded number per call. */
+    async pruneDedupe(nowMs: number, windowHours: number, limit = 10_000): Promise<number> {
+      const { rowCount } = await pool.query(
+        `DELETE FROM applied_events WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM applied_events WHERE received_at < $1 ORDER BY received_at LIMIT $2))`,
+        [new Date(nowMs - windowHours * 3_600_000).toISOString(), limit],
+      );
+      return rowCount ?? 0;
+    },
+  };
+}
+
+export type SegmentStore = ReturnType<typeof createSegmentStore>;
+
+/** Creates and locks the position row: a second member applying the same partition waits here. */
+async function lockPosition(client: PoolClient, at: Position): Promise<bigint> {
+  await client.query(
+    'INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
+    [at.groupId, at.topic, at.partition],
+  );
+  const { rows } = await client.query<{ next_offset: number }>(
+    'SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE',
+    [at.groupId, at.topic, at.partition],
+  );
+  return BigInt(rows[0]!.next_offset);
+}
+
+/**
+ * Applies new messages in the caller's transaction: identities first (locks, then merges and
+ * traits in message order), then all events at once. Facts combine commutatively (sums, min,
+ * max, unions, latest-by-event-time), so applying a batch's merges before its events gives the
+ * same result as message order.
+ */
+async function applyMessages(
+  client: PoolClient,
+  messages: TopicMessage[],
+  nowMs: number,
+  rules: LifecycleRules,
+  convert: Converter,
+  log: Logger,
+): Promise<Transition[]> {
+  const nowIso = new Date(nowMs).toISOString();
+  const canonical = await lockIdentities(client, idsOf(messages));
+  const resolve = (id: string) => canonical.get(id) ?? id;
+  const causes = new Map<string, Cause>();
+  const repoint = (from: string, to: string) => {
+    for (const [id, key] of canonical) if (key === from) canonical.set(id, to);
+    causes.delete(from);
+  };
+  for (const m of messages) {
+    if (m.kind === 'event') continue;
+    const user = resolve(m.userId);
+    if (m.kind === 'identify') {
+      if (!isPlaceholderId(m.anonymousId)) {
+        const anon = m.anonymousId!;
+        const from = resolve(anon);
+        // An anonymous id already linked to another person is not re-linked by identify.
+        if (from !== user && from === anon) {
+          await mergeProfiles(client, from, user);
+          repoint(from, user);
+          if (!causes.has(user)) causes.set(user, 'merge');
+        } else if (from !== user) {
+          log.warn({ userId: m.userId, anonymousId: anon, linkedTo: from }, 'identify of an anonymous id linked elsewhere ignored');
+        }
+      }
+      await storeTraits(client, user, m.traits, nowIso);
+      if (!causes.has(user)) causes.set(user, 'merge');
+    } else if (!isPlaceholderId(m.previousId)) {
+      const from = resolve(m.previousId);
+      if (from !== user) {
+        await mergeProfiles(client, from, user);
+        repoint(from, user);
+        if (!causes.has(user)) causes.set(user, 'merge');
+      }
+    }
+  }
+  const events = await keepUnseen(client, messages.filter((m): m is ProfileEvent => m.kind === 'event'));
+  if (events.length > 0) {
+    const keyed = events.map((event) => ({ key: resolve(event.profileKey), event }));
+    await applyEventRows(client, foldEvents(keyed, convert), nowIso);
+    for (const { key } of keyed) causes.set(key, 'event');
+  }
+  return evaluatePeople(client, causes, nowMs, rules);
+}

@@ -1,0 +1,58 @@
+import type { Logger } from '@pstream/platform';
+import type { SegmentStore } from './store';
+
+/**
+ * Every `intervalMs`: applies the stage and tier changes that time alone caused (people whose
+ * next_review_at has passed), then prunes expired dedupe records. A change is thus applied
+ * within one interval of its threshold. `now` is injectable so tests can move time.
+ */
+export class Sweeper {
+  private timer: NodeJS.Timeout | undefined;
+  private current: Promise<void> | undefined;
+  private stopped = false;
+  /** Completed sweeps, for tests and /metrics. */
+  rounds = 0;
+
+  constructor(
+    private readonly options: {
+      store: SegmentStore;
+      log: Logger;
+      intervalMs: number;
+      batch: number;
+      dedupeWindowHours: number;
+      now: () => number;
+      onTransitions: (n: number) => void;
+    },
+  ) {}
+
+  start(): void {
+    const tick = () => {
+      this.current = this.runOnce()
+        .then(() => undefined)
+        .catch((err: unknown) => this.options.log.warn({ err }, 'sweep failed, will retry next interval'))
+        .finally(() => {
+          this.current = undefined;
+          if (!this.stopped) this.timer = setTimeout(tick, this.options.intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, this.options.intervalMs);
+  }
+
+  async runOnce(): Promise<{ reviewed: number; changed: number }> {
+    const { store, log, batch, now } = this.options;
+    const started = Date.now();
+    const nowMs = now();
+    const { reviewed, transitions } = await store.sweep(nowMs, batch);
+    if (transitions.length > 0) this.options.onTransitions(transitions.length);
+    const pruned = await store.pruneDedupe(nowMs, this.options.dedupeWindowHours);
+    this.rounds += 1;
+    if (reviewed > 0 || pruned > 0) log.info({ reviewed, changed: transitions.length, pruned, ms: Date.now() - started }, 'sweep done');
+    return { reviewed, changed: transitions.length };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.current;
+  }
+}

@@ -1,0 +1,23 @@
+import { DEFAULT_RULES } from '@pstream/lifecycle';
+import { lifecycleRules, loadConfig } from '../src/config';
+
+describe('segmenter config', () => {
+  it('defaults to the §4.3 thresholds and a 60 s sweep', () => {
+    const config = loadConfig({});
+    expect(lifecycleRules(config)).toEqual(DEFAULT_RULES);
+    expect(config.SEGMENTER_SWEEP_INTERVAL_MS).toBe(60_000);
+    expect(config.CURRENCY_RATES.size).toBe(0);
+  });
+
+  it('reads currency rates and thresholds from the environment', () => {
+    const config = loadConfig({ CURRENCY_RATES: 'USD=7.1, EUR=7.8', LIFECYCLE_AT_RISK_DAYS: '14', TIER_SOCIAL_ACTIVE_COUNT: '3' });
+    expect([...config.CURRENCY_RATES]).toEqual([['USD', 7.1], ['EUR', 7.8]]);
+    expect(lifecycleRules(config)).toMatchObject({ atRiskAfterDays: 14, socialActiveCount: 3 });
+  });
+
+  it('names a bad rate, a social count above 16 and a dedupe window under 24 h', () => {
+    expect(() => loadConfig({ CURRENCY_RATES: 'usd=7' })).toThrow(/CURRENCY_RATES/);
+    expect(() => loadConfig({ TIER_SOCIAL_ACTIVE_COUNT: '17' })).toThrow(/TIER_SOCIAL_ACTIVE_COUNT/);
+    expect(() => loadConfig({ DEDUPE_WINDOW_HOURS: '12' })).toThrow(/DEDUPE_WINDOW_HOURS/);
+  });
+});

@@ -1,0 +1,255 @@
+import type { TopicMessage } from '@pstream/events';
+import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
+import { createPool, migrate, type Pool } from '@pstream/platform';
+import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
+import { createConverter } from '../src/fold';
+import { createSegmentStore, type Offsetted, type SegmentStore } from '../src/store';
+
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+let seq = 0;
+function event(type: string, who: { userId?: string; anonymousId?: string }, atMs: number, extra: Record<string, unknown> = {}): TopicMessage {
+  seq += 1;
+  return {
+    v: 1,
+    kind: 'event',
+    eventId: `e-${seq}`,
+    source: 'test',
+    type,
+    ...who,
+    profileKey: (who.userId ?? who.anonymousId)!,
+    occurredAt: iso(atMs),
+    receivedAt: iso(atMs),
+    target: { type: 'product', id: 'p-1' },
+    tags: ['category:dress'],
+    ...extra,
+  } as TopicMessage;
+}
+const buy = (who: { userId?: string; anonymousId?: string }, atMs: number, amount = 100, currency = 'CNY') =>
+  event('purchase', who, atMs, { amount, currency });
+function identify(userId: string, anonymousId: string | undefined, traits: Record<string, unknown> = {}): TopicMessage {
+  seq += 1;
+  return { v: 1, kind: 'identify', eventId: `i-${seq}`, source: 'test', userId, ...(anonymousId !== undefined && { anonymousId }), profileKey: userId, occurredAt: iso(T0), receivedAt: iso(T0), traits } as TopicMessage;
+}
+function alias(userId: string, previousId: string): TopicMessage {
+  seq += 1;
+  return { v: 1, kind: 'alias', eventId: `a-${seq}`, source: 'test', userId, previousId, profileKey: userId, occurredAt: iso(T0), receivedAt: iso(T0) };
+}
+
+describe('segment store against real Postgres', () => {
+  let box: Sandbox;
+  let pool: Pool;
+  let store: SegmentStore;
+  const offsets = new Map<number, number>();
+
+  /** Applies messages as the next chunk of `partition`, at wall-clock `nowMs`. */
+  async function apply(messages: TopicMessage[], nowMs = T0, partition = 0) {
+    const start = offsets.get(partition) ?? 0;
+    offsets.set(partition, start + messages.length);
+    const chunk: Offsetted[] = messages.map((value, i) => ({ value, offset: String(start + i) }));
+    return store.apply(chunk, { groupId: 'g', topic: 't', partition, lastOffset: String(start + messages.length - 1) }, nowMs);
+  }
+  async function person(key: string) {
+    const { rows } = await pool.query('SELECT * FROM people WHERE profile_key = $1', [key]);
+    return rows[0] as Record<string, unknown> | undefined;
+  }
+  async function counts(key: string) {
+    const { rows } = await pool.query<{ type: string; n: number }>('SELECT type, n FROM event_counts WHERE profile_key = $1', [key]);
+    return Object.fromEntries(rows.map((r) => [r.type, r.n]));
+  }
+  async function transitions(key: string) {
+    const { rows } = await pool.query('SELECT from_stage, to_stage, reason FROM lifecycle_transitions WHERE profile_key = $1 ORDER BY id', [key]);
+    return rows.map((r) => `${r.from_stage ?? '-'}>${r.to_stage}:${r.reason}`);
+  }
+
+  beforeAll(async () => {
+    box = await createSandbox(1);
+    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, `test-store-${box.id}`, 6);
+    await migrate(pool, box.env.PG_SCHEMA!);
+    store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map([['USD', 7]])), log: silentLog });
+  }, 60_000);
+
+  afterAll(async () => {
+    await pool?.end();
+    await box?.cleanup();
+  });
+
+  it('keeps first seen, last active, counts, purchases in the base currency, follows and daily aggregates', async () => {
+    const u = { userId: 'facts-1' };
+    await apply([
+      event('click', u, T0 - 3 * DAY_MS),
+      event('like', u, T0 - 1 * DAY_MS),
+      buy(u, T0 - 2 * DAY_MS, 100, 'CNY'),
+      buy(u, T0 - 2 * DAY_MS, 10, 'USD'),
+      buy(u, T0 - 2 * DAY_MS, 5, 'JPY'),
+      event('follow', u, T0 - 5 * DAY_MS, { target: { type: 'shop', id: 's-1' } }),
+      event('follow', u, T0 - 4 * DAY_MS, { target: { type: 'shop', id: 's-2' } }),
+      event('unfollow', u, T0 - 3 * DAY_MS, { target: { type: 'shop', id: 's-2' } }),
+    ]);
+    // a late, older follow of s-2 does not undo the newer unfollow
+    await apply([event('follow', u, T0 - 10 * DAY_MS, { target: { type: 'shop', id: 's-2' } }), event('click', u, T0 - 30 * DAY_MS)]);
+    const p = (await person('facts-1'))!;
+    expect((p.first_seen_at as Date).getTime()).toBe(T0 - 30 * DAY_MS);
+    expect((p.last_active_at as Date).getTime()).toBe(T0 - 1 * DAY_MS);
+    expect(p.purchases).toBe(3);
+    expect(p.monetary_total).toBe(170); // 100 CNY + 10 USD · 7; the JPY purchase has no rate
+    expect(p.unconverted_purchases).toBe(1);
+    expect((p.first_purchase_at as Date).getTime()).toBe(T0 - 2 * DAY_MS);
+    expect(await counts('facts-1')).toEqual({ click: 2, like: 1, purchase: 3, follow: 3, unfollow: 1 });
+    const { rows: follows } = await pool.query('SELECT target_id, following FROM follows WHERE profile_key = $1 ORDER BY target_id', ['facts-1']);
+    expect(follows).toEqual([{ target_id: 's-1', following: true }, { target_id: 's-2', following: false }]);
+    const { rows: history } = await pool.query('SELECT count(*)::int AS n FROM follow_history WHERE profile_key = $1', ['facts-1']);
+    expect(history[0].n).toBe(4);
+    const { rows: daily } = await pool.query(
+      `SELECT sum(n)::int AS n FROM activity_daily WHERE profile_key = $1 AND type = 'purchase' AND target_id = 'p-1' AND day >= $2::date`,
+      ['facts-1', iso(T0 - 7 * DAY_MS)],
+    );
+    expect(daily[0].n).toBe(3);
+    const { rows: tags } = await pool.query(`SELECT sum(n)::int AS n FROM tag_activity_daily WHERE profile_key = $1 AND tag = 'category:dress'`, ['facts-1']);
+    expect(tags[0].n).toBe(10);
+    expect(p.stage).toBe('loyal'); // 3 purchases in 90 days
+    expect(p.value_tier).toBe('medium');
+    expect(p.social_tier).toBe('potential');
+  });
+
+  it('skips a redelivered chunk by its offsets and a retried event id by its dedupe record', async () => {
+    const u = { userId: 'redeliver-1' };
+    const first = [event('click', u, T0), event('click', u, T0)];
+    const start = offsets.get(5) ?? 0;
+    offsets.set(5, start + 2);
+    const chunk = first.map((value, i) => ({ value, offset: String(start + i) }));
+    const at = { groupId: 'g', topic: 't', partition: 5, lastOffset: String(start + 1) };
+    expect((await store.apply(chunk, at, T0)).applied).toBe(2);
+    expect(await store.apply(chunk, at, T0)).toMatchObject({ applied: 0, skipped: 2 });
+    // the client retried the first event: new offset, same (source, eventId)
+    await apply([first[0]!], T0, 5);
+    expect(await counts('redeliver-1')).toEqual({ click: 2 });
+    expect((await store.positions('g', 't', [5])).get(5)).toBe(String(start + 3));
+  });
+
+  it('moves stages and tiers across the 30/90/365-day thresholds with the sweep, reviewing only people due', async () => {
+    // first let time run out for everyone the tests before created, so the counts below are ours
+    await store.sweep(T0 + 2000 * DAY_MS, 1000);
+    const u = { userId: 'sweep-1' };
+    const quiet = { userId: 'sweep-quiet' };
+    await apply([buy(u, T0), event('like', u, T0), event('click', quiet, T0 + 60 * DAY_MS)], T0);
+    const at = async (ms: number) => {
+      const r = await store.sweep(ms, 100);
+      const p = (await person('sweep-1'))!;
+      return { reviewed: r.reviewed, stage: p.stage, value: p.value_tier, social: p.social_tier };
+    };
+    expect((await person('sweep-1'))!.stage).toBe('new');
+    expect(await at(T0 + 30 * DAY_MS)).toEqual({ reviewed: 0, stage: 'new', value: 'medium', social: 'potential' });
+    expect(await at(T0 + 30 * DAY_MS + 1)).toEqual({ reviewed: 1, stage: 'at_risk', value: 'medium', social: 'potential' });
+    // the like exactly 90 days ago still counts
+    expect(await at(T0 + 90 * DAY_MS)).toEqual({ reviewed: 0, stage: 'at_risk', value: 'medium', social: 'potential' });
+    // sweep-quiet (last active day 60) is due at the same instant: at_risk
+    expect(await at(T0 + 90 * DAY_MS + 1)).toEqual({ reviewed: 2, stage: 'churned', value: 'medium', social: 'silent' });
+    // only sweep-quiet (churned at day 150) is due by day 365
+    expect(await at(T0 + 365 * DAY_MS)).toEqual({ reviewed: 1, stage: 'churned', value: 'medium', social: 'silent' });
+    expect(await at(T0 + 365 * DAY_MS + 1)).toEqual({ reviewed: 1, stage: 'churned', value: 'low', social: 'silent' });
+    expect((await person('sweep-1'))!.next_review_at).toBeNull();
+    expect(await transitions('sweep-1')).toEqual(['->new:first_seen', 'new>at_risk:time', 'at_risk>churned:time']);
+    expect(await transitions('sweep-quiet')).toEqual(['->potential:first_seen', 'potential>at_risk:time', 'at_risk>churned:time']);
+    const { rows } = await pool.query(`SELECT payload FROM lifecycle_outbox WHERE profile_key = 'sweep-1' ORDER BY id`);
+    expect(rows.map((r) => r.payload)).toEqual([
+      expect.objectContaining({ userId: 'sweep-1', from: null, to: 'new', reason: 'first_seen', at: iso(T0) }),
+      expect.objectContaining({ from: 'new', to: 'at_risk', reason: 'time', at: iso(T0 + 30 * DAY_MS + 1) }),
+      expect.objectContaining({ from: 'at_risk', to: 'churned', reason: 'time', at: iso(T0 + 90 * DAY_MS + 1) }),
+    ]);
+  });
+
+  it('names a return from churned a reactivation, and a late old event moves nothing back', async () => {
+    const u = { userId: 'react-1' };
+    await apply([event('click', u, T0 - 100 * DAY_MS)], T0);
+    expect((await person('react-1'))!.stage).toBe('churned');
+    await apply([event('click', u, T0 - 200 * DAY_MS)], T0); // late and older: still churned
+    expect((await person('react-1'))!.stage).toBe('churned');
+    await apply([event('click', u, T0 - 1 * DAY_MS)], T0);
+    expect((await person('react-1'))!.stage).toBe('potential');
+    expect(await transitions('react-1')).toEqual(['->churned:first_seen', 'churned>potential:reactivation']);
+  });
+
+  it('becomes loyal at the third purchase in 90 days and leaves it when one ages out', async () => {
+    const u = { userId: 'loyal-1' };
+    await apply([buy(u, T0 - 100 * DAY_MS), buy(u, T0 - 89 * DAY_MS), buy(u, T0 - 10 * DAY_MS)], T0);
+    expect((await person('loyal-1'))!.stage).toBe('active');
+    await apply([buy(u, T0)], T0);
+    expect((await person('loyal-1'))!.stage).toBe('loyal');
+    await store.sweep(T0 + 1 * DAY_MS + 1, 100); // the purchase of day -89 leaves the window
+    expect((await person('loyal-1'))!.stage).toBe('active');
+  });
+
+  it('merges an anonymous profile into the user on identify, and later anonymous events land on the user', async () => {
+    const anon = { anonymousId: 'dev-merge-1' };
+    const user = { userId: 'merge-1' };
+    await apply([event('click', anon, T0 - 20 * DAY_MS), event('like', anon, T0 - 5 * DAY_MS), buy(anon, T0 - 5 * DAY_MS, 50)], T0, 1);
+    await apply([event('click', user, T0 - 2 * DAY_MS), identify('merge-1', 'dev-merge-1', { city: 'Hangzhou' })], T0, 2);
+    await apply([event('click', anon, T0 - 1 * DAY_MS)], T0, 1);
+    expect(await person('dev-merge-1')).toBeUndefined();
+    const p = (await person('merge-1'))!;
+    expect((p.first_seen_at as Date).getTime()).toBe(T0 - 20 * DAY_MS);
+    expect((p.last_active_at as Date).getTime()).toBe(T0 - 1 * DAY_MS);
+    expect(p.purchases).toBe(1);
+    expect(p.monetary_total).toBe(50);
+    expect(p.traits).toEqual({ city: 'Hangzhou' });
+    expect(await counts('merge-1')).toEqual({ click: 3, like: 1, purchase: 1 });
+    const { rows } = await pool.query(`SELECT id, profile_key FROM identities WHERE profile_key = 'merge-1' ORDER BY id`);
+    expect(rows.map((r) => r.id)).toEqual(['dev-merge-1', 'merge-1']);
+  });
+
+  it('never merges on a placeholder id, and alias merges an older user id', async () => {
+    await apply([event('click', { anonymousId: 'anonymous' }, T0), identify('ph-1', 'anonymous'), identify('ph-2', 'null')], T0, 3);
+    expect(await counts('anonymous')).toEqual({ click: 1 });
+    await apply([event('click', { userId: 'old-1' }, T0), event('click', { userId: 'new-1' }, T0), alias('new-1', 'old-1'), alias('new-1', '0')], T0, 3);
+    expect(await counts('new-1')).toEqual({ click: 2 });
+    expect(await person('old-1')).toBeUndefined();
+  });
+
+  it('counts nothing twice or never under concurrent anonymous batches and merges on other partitions', async () => {
+    const rounds = 12;
+    await Promise.all(
+      Array.from({ length: rounds }, async (_, r) => {
+        const anon = { anonymousId: `race-a-${r}` };
+        // anonymous events on partition 10+r, the identify on 30+r, applied at the same time
+        await Promise.all([
+          apply([event('click', anon, T0), event('click', anon, T0)], T0, 10 + r).then(() => apply([event('click', anon, T0)], T0, 10 + r)),
+          apply([event('click', { userId: `race-u-${r}` }, T0), identify(`race-u-${r}`, `race-a-${r}`)], T0, 30 + r),
+        ]);
+      }),
+    );
+    for (let r = 0; r < rounds; r++) {
+      expect(await counts(`race-u-${r}`)).toEqual({ click: 4 });
+      expect(await person(`race-a-${r}`)).toBeUndefined();
+    }
+  });
+
+  it('makes an anonymous batch in flight and a merge of its id on another partition take turns', async () => {
+    const anon = { anonymousId: 'inflight-a' };
+    await apply([event('click', anon, T0)], T0, 60);
+    // Hold the anonymous batch mid-transaction: another session has inserted one of its dedupe keys.
+    const held = event('click', anon, T0) as { eventId: string };
+    const blocker = await pool.connect();
+    await blocker.query('BEGIN');
+    await blocker.query(`INSERT INTO applied_events VALUES ('test', $1, now())`, [held.eventId]);
+    const waiting = async () => {
+      const { rows } = await box.pg.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+        [`test-store-${box.id}`],
+      );
+      return rows[0].n as number;
+    };
+    const anonBatch = apply([held as TopicMessage, event('click', anon, T0)], T0, 60);
+    await waitFor('the anonymous batch to wait', async () => ((await waiting()) >= 1 ? true : undefined));
+    let mergeDone = false;
+    const merge = apply([identify('inflight-u', 'inflight-a')], T0, 61).then(() => (mergeDone = true));
+    // The merge must wait for the anonymous batch (it needs the identity row that batch holds).
+    await waitFor('the merge to wait or finish', async () => (mergeDone || (await waiting()) >= 2 ? true : undefined));
+    await blocker.query('ROLLBACK');
+    blocker.release();
+    await Promise.all([anonBatch, merge]);
+    expect(await counts('inflight-u')).toEqual({ click: 3 });
+    expect(await person('inflight-a')).toBeUndefined();
+  });
+});
