@@ -16,8 +16,8 @@ import type { TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
 import { closePool, commonEnv, createLogger, createPool, migrate, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
-import { createConverter } from '../services/segmenter/src/fold';
-import { createSegmentStore } from '../services/segmenter/src/store';
+import { createConverter } from '../src/fold';
+import { createSegmentStore } from '../src/store';
 
 const env = parseEnv(
   z.object({
