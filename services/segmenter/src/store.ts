@@ -123,31 +123,31 @@ async function applyMessages(
     for (const [id, key] of canonical) if (key === from) canonical.set(id, to);
     causes.delete(from);
   };
+  /**
+   * Merges `fromId`'s person into `user`'s. The first link of an id wins, as in the scorer: an id
+   * already linked to another person is not re-linked by a later identify or alias (logged), so
+   * Postgres and Redis always agree on who is whom.
+   */
+  const link = async (fromId: string, user: string, m: TopicMessage) => {
+    const from = resolve(fromId);
+    if (from === user) return;
+    if (from !== fromId) {
+      log.warn({ kind: m.kind, userId: m.userId, id: fromId, linkedTo: from }, 'id already linked to another person, not re-linked');
+      return;
+    }
+    await mergeProfiles(client, from, user);
+    repoint(from, user);
+    if (!causes.has(user)) causes.set(user, 'merge');
+  };
   for (const m of messages) {
     if (m.kind === 'event') continue;
     const user = resolve(m.userId);
     if (m.kind === 'identify') {
-      if (!isPlaceholderId(m.anonymousId)) {
-        const anon = m.anonymousId!;
-        const from = resolve(anon);
-        // An anonymous id already linked to another person is not re-linked by identify.
-        if (from !== user && from === anon) {
-          await mergeProfiles(client, from, user);
-          repoint(from, user);
-          if (!causes.has(user)) causes.set(user, 'merge');
-        } else if (from !== user) {
-          log.warn({ userId: m.userId, anonymousId: anon, linkedTo: from }, 'identify of an anonymous id linked elsewhere ignored');
-        }
-      }
+      if (!isPlaceholderId(m.anonymousId)) await link(m.anonymousId!, user, m);
       await storeTraits(client, user, m.traits, nowIso);
       if (!causes.has(user)) causes.set(user, 'merge');
     } else if (!isPlaceholderId(m.previousId)) {
-      const from = resolve(m.previousId);
-      if (from !== user) {
-        await mergeProfiles(client, from, user);
-        repoint(from, user);
-        if (!causes.has(user)) causes.set(user, 'merge');
-      }
+      await link(m.previousId, user, m);
     }
   }
   const events = await keepUnseen(client, messages.filter((m): m is ProfileEvent => m.kind === 'event'));

@@ -207,6 +207,13 @@ describe('segment store against real Postgres', () => {
     expect(await person('old-1')).toBeUndefined();
   });
 
+  it('keeps the first link of an id: a later alias of it to another user merges nothing', async () => {
+    await apply([event('click', { anonymousId: 'fl-a' }, T0), event('click', { userId: 'fl-u1' }, T0), identify('fl-u1', 'fl-a')], T0, 3);
+    await apply([event('like', { userId: 'fl-u2' }, T0), alias('fl-u2', 'fl-a')], T0, 3);
+    expect(await counts('fl-u1')).toEqual({ click: 2 });
+    expect(await counts('fl-u2')).toEqual({ like: 1 });
+  });
+
   it('counts nothing twice or never under concurrent anonymous batches and merges on other partitions', async () => {
     const rounds = 12;
     await Promise.all(
