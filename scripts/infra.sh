@@ -187,6 +187,9 @@ kafka_down() {
 kafka_topics() {
   local -a names=("$EVENTS_TOPIC" "$DLQ_TOPIC" "$LIFECYCLE_TOPIC")
   local -a parts=("$EVENTS_PARTITIONS" 3 3)
+  # The events topic is the source of truth: `pnpm scorer:rebuild` replays it from the beginning
+  # (SPEC §6), so it keeps everything; the broker default (24 h) applies to the others.
+  local -a configs=("--config retention.ms=-1 --config retention.bytes=-1" "" "")
   local regex="" n i out
   for n in "${names[@]}"; do regex+="${regex:+|}${n//./\\.}"; done
 
@@ -214,8 +217,9 @@ kafka_topics() {
       fi
       continue
     fi
+    # shellcheck disable=SC2086 # configs[i] is a list of flags
     if ! out=$(kafka_tool "$TOPIC_CMD" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists \
-      --topic "$t" --partitions "$c" --replication-factor 1 2>&1); then
+      --topic "$t" --partitions "$c" --replication-factor 1 ${configs[$i]} 2>&1); then
       printf '%s\n' "$out" >&2
       die "topics: could not create $t"
     fi

@@ -30,6 +30,11 @@ export async function rebuild(
   try {
     const ends = await admin.fetchTopicOffsets(topic);
     const total = ends.reduce((s, p) => s + Number(p.high) - Number(p.low), 0);
+    const trimmed = ends.filter((p) => Number(p.low) > 0).map((p) => p.partition);
+    if (trimmed.length > 0) {
+      // Events already deleted by retention cannot be replayed: the rebuilt scores will lack them.
+      deps.log.warn({ topic, partitions: trimmed }, 'rebuild: the topic no longer starts at offset 0; older events are gone and will be missing from the rebuilt scores (create it with retention.ms=-1, as infra:up does)');
+    }
     const removed = await createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config)).clear();
     deps.log.info({ topic, total, removed }, 'rebuild: state cleared, replaying');
 
