@@ -9,13 +9,17 @@
  * Env: INGEST_PORT, WRITE_KEYS (the first key is used), DEMO_SEED (default 7), DEMO_PEOPLE
  * (default 150), DEMO_LIVE_PER_SEC (default 5; 0 stops after the backfill).
  */
+import { envInt, parseEnv } from '@pstream/platform';
+import { z } from 'zod';
+
 const DAY = 86_400_000;
 const port = process.env.INGEST_PORT ?? '8080';
 const queryPort = process.env.QUERY_API_PORT ?? '8081';
 const writeKey = (process.env.WRITE_KEYS ?? 'dev-write-key=demo').split(',')[0]!.split('=')[0]!;
-const seed = Number(process.env.DEMO_SEED ?? 7);
-const peopleCount = Number(process.env.DEMO_PEOPLE ?? 150);
-const livePerSec = Number(process.env.DEMO_LIVE_PER_SEC ?? 5);
+const { DEMO_SEED: seed, DEMO_PEOPLE: peopleCount, DEMO_LIVE_PER_SEC: livePerSec } = parseEnv(
+  z.object({ DEMO_SEED: envInt(7), DEMO_PEOPLE: envInt(150, 1), DEMO_LIVE_PER_SEC: envInt(5) }),
+  process.env,
+);
 const url = `http://127.0.0.1:${port}`;
 
 /** mulberry32: a small seeded PRNG, so the demo is repeatable. */

@@ -108,13 +108,17 @@ export class BatchConsumer<S extends z.ZodType> {
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(i, i + chunkSize);
       const valid: Consumed<z.output<S>>[] = [];
+      const dead: { message: KafkaMessage; reason: string }[] = [];
       for (const message of chunk) {
         const parsed = this.parse(message);
         if (parsed.ok) valid.push({ value: parsed.value, partition: batch.partition, offset: message.offset });
-        else await this.deadLetter(batch.topic, batch.partition, message, parsed.reason);
+        else dead.push({ message, reason: parsed.reason });
       }
       const last = chunk[chunk.length - 1];
       if (valid.length > 0) await this.options.apply(valid, batch.partition, { topic: batch.topic, lastOffset: last!.offset });
+      // After apply: a chunk whose apply fails is redelivered whole, and its dead letters would
+      // otherwise be written once per attempt.
+      for (const { message, reason } of dead) await this.deadLetter(batch.topic, batch.partition, message, reason);
       if (last) resolveOffset(last.offset);
       await commitOffsetsIfNecessary();
       await heartbeat();

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { withTimeout } from './timeout';
 
 export type { Registry } from 'prom-client';
 
@@ -12,20 +13,6 @@ export function createMetrics(service: string): Registry {
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry });
   return registry;
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /**
@@ -43,7 +30,7 @@ export function registerOpsRoutes(
     const results = await Promise.all(
       options.checks.map(async ({ name, check }) => {
         try {
-          await withTimeout(check(), timeoutMs);
+          await withTimeout(check(), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
           return { name, ok: true as const };
         } catch (err) {
           return { name, ok: false as const, error: (err as Error).message };

@@ -9,3 +9,4 @@ export * from './migrate';
 export * from './postgres';
 export * from './redis';
 export * from './shutdown';
+export * from './timeout';

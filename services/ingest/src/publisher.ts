@@ -1,4 +1,4 @@
-import { AppError, type Logger } from '@pstream/platform';
+import { AppError, withTimeout, type Logger } from '@pstream/platform';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { IngestErrors } from './errors';
 
@@ -81,7 +81,7 @@ export class KafkaPublisher implements Publisher {
 
   /** Connects eagerly; a broker that is down at start only makes us unready, it does not stop the service. */
   async start(): Promise<void> {
-    await this.withTimeout(this.connected()).catch((err: unknown) => {
+    await this.bounded(this.connected()).catch((err: unknown) => {
       this.trip(err);
       this.log.warn({ err }, 'Kafka not reachable at start; will retry on demand');
     });
@@ -91,7 +91,7 @@ export class KafkaPublisher implements Publisher {
     if (this.stopped) throw unavailable('ingest is shutting down');
     if (Date.now() < this.openUntil) throw unavailable(`Kafka is unavailable (${this.lastError ?? 'recent send failed'}); retry later`);
     try {
-      await this.withTimeout(this.enqueue(records));
+      await this.bounded(this.enqueue(records));
       this.openUntil = 0;
       this.lastError = undefined;
     } catch (err) {
@@ -184,17 +184,10 @@ export class KafkaPublisher implements Publisher {
     }
   }
 
-  private async withTimeout<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      return await Promise.race([
-        p,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => reject(unavailable(`Kafka did not acknowledge within ${this.options.timeoutMs} ms`)), this.options.timeoutMs);
-        }),
-      ]);
-    } finally {
-      clearTimeout(timer);
-    }
+  /** Bounds a Kafka call by the produce timeout. */
+  private bounded<T>(p: Promise<T>): Promise<T> {
+    const ms = this.options.timeoutMs;
+    return withTimeout(p, ms, () => unavailable(`Kafka did not acknowledge within ${ms} ms`));
   }
+
 }

@@ -1,4 +1,5 @@
 import { isPlaceholderId, type TopicMessage } from '@pstream/events';
+import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import type { PoolClient } from '@pstream/platform';
 
 export type IdKind = 'user' | 'anonymous';
@@ -72,7 +73,7 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
        last_purchase_at = greatest(p.last_purchase_at, excluded.last_purchase_at),
        traits = excluded.traits || p.traits,
        unconverted_purchases = p.unconverted_purchases + excluded.unconverted_purchases,
-       recent_social = ARRAY(SELECT t FROM unnest(p.recent_social || excluded.recent_social) t ORDER BY t DESC LIMIT 16),
+       recent_social = ARRAY(SELECT t FROM unnest(p.recent_social || excluded.recent_social) t ORDER BY t DESC LIMIT ${MAX_SOCIAL_ACTIVE_COUNT}),
        stage = coalesce(p.stage, excluded.stage),
        stage_since = CASE WHEN p.stage IS NULL THEN excluded.stage_since ELSE p.stage_since END,
        updated_at = now()`,

@@ -83,7 +83,10 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       await consumer.start();
     },
     isRunning: () => consumer.isRunning(),
-    /** Stops intake first, then the sweep, then drains what the outbox holds; safe to call twice. */
+    /**
+     * Stops intake first, then the sweep, then the outbox relay: a drain under way finishes, what is
+     * still in the outbox goes out after the next start (it is durable in Postgres). Safe to call twice.
+     */
     async stop(): Promise<void> {
       stopping = true;
       await consumer.stop();
