@@ -44,3 +44,36 @@ prepare_platform() {
     trap 'echo "stopping infrastructure started by this run…"; bash "$ROOT/scripts/infra.sh" down' EXIT
   fi
 }
+
+# Debian's Chromium for the browser tests (playwright-core drives it; its own browser download cannot
+# reach the internet). Installed with apt-get when missing; a machine where that fails runs the
+# browser tests as skipped with a message saying why (see test/browser.ts).
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  echo "setup: installing Debian's chromium for the browser tests…"
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
+      echo "setup: chromium could not be installed; browser tests will be skipped" >&2
+  else
+    echo "setup: not root, cannot apt-get install chromium; browser tests will be skipped" >&2
+  fi
+}
+
+# promtool from Debian's prometheus package, unpacked into .data/tools (apt-get download + dpkg -x,
+# so no Prometheus daemon is installed or started). Exports PROMTOOL when it is there.
+ensure_promtool() {
+  local dir="$ROOT/.data/tools/prometheus"
+  if [ ! -x "$dir/usr/bin/promtool" ]; then
+    echo "setup: fetching promtool (Debian's prometheus package)…"
+    local tmp
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && { apt-get download prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download prometheus >/dev/null; }; }) &&
+      mkdir -p "$dir" && dpkg -x "$tmp"/prometheus_*.deb "$dir"; then
+      :
+    else
+      echo "setup: promtool could not be fetched; promtool checks will be skipped" >&2
+    fi
+    rm -rf "$tmp"
+  fi
+  if [ -x "$dir/usr/bin/promtool" ]; then export PROMTOOL="$dir/usr/bin/promtool"; fi
+}

@@ -6,6 +6,8 @@ set -euo pipefail
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 prepare_platform
+ensure_chromium
+ensure_promtool
 
 echo "== lint"
 node_modules/.bin/eslint .
