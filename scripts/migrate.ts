@@ -2,7 +2,8 @@
  * Applies the Postgres migrations in infra/migrations to DATABASE_URL / PG_SCHEMA.
  * Run by `pnpm infra:up` and `pnpm migrate`; the segmenter also runs them at start.
  */
-import { closePool, commonEnv, createPool, migrate, parseEnv } from '@pstream/platform';
+import { closePool, commonEnv, createPool, parseEnv } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { z } from 'zod';
 
 async function main(): Promise<void> {

@@ -1,5 +1,6 @@
 import { normalizeEvent, type ProfileEvent } from '@pstream/events';
-import { createMetrics, createPool, createRedis, migrate } from '@pstream/platform';
+import { createMetrics, createPool, createRedis } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';

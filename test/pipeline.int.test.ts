@@ -1,7 +1,8 @@
 import { buildApp as buildIngest } from '@pstream/ingest/src/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
 import { KafkaPublisher } from '@pstream/ingest/src/publisher';
-import { createMetrics, createPool, createRedis, migrate } from '@pstream/platform';
+import { createMetrics, createPool, createRedis } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';

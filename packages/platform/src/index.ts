@@ -5,7 +5,6 @@ export * from './health';
 export * from './http';
 export * from './kafka';
 export * from './logger';
-export * from './migrate';
 export * from './postgres';
 export * from './redis';
 export * from './shutdown';

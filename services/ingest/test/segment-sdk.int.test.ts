@@ -1,5 +1,6 @@
 import { Analytics } from '@segment/analytics-node';
-import { createMetrics, createPool, createRedis, migrate, type Pool } from '@pstream/platform';
+import { createMetrics, createPool, createRedis, type Pool } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';

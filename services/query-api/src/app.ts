@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { keys } from '@pstream/interest-store';
+import { createFactsReader } from '@pstream/profile-store';
 import { createHttp, registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
@@ -10,7 +11,6 @@ import type { Pool } from '@pstream/platform';
 import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
-import { createFactsReader } from './profiles';
 import { registerInterestRoutes } from './routes/interests';
 import { registerProfileRoutes } from './routes/profiles';
 

@@ -1,8 +1,8 @@
 import type { TopicMessage } from '@pstream/events';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
-import { createMetrics, createPool, createRedis, migrate, type Pool } from '@pstream/platform';
-import { createConverter } from '@pstream/segmenter/src/fold';
-import { createSegmentStore } from '@pstream/segmenter/src/store';
+import { createMetrics, createPool, createRedis, type Pool } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
+import { createConverter, createSegmentStore } from '@pstream/profile-store';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';

@@ -14,10 +14,10 @@
 import { randomBytes } from 'node:crypto';
 import type { TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
-import { closePool, commonEnv, createLogger, createPool, migrate, parseEnv } from '@pstream/platform';
+import { closePool, commonEnv, createLogger, createPool, parseEnv } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { z } from 'zod';
-import { createConverter } from '../src/fold';
-import { createSegmentStore } from '../src/store';
+import { createConverter, createSegmentStore } from '@pstream/profile-store';
 
 const env = parseEnv(
   z.object({

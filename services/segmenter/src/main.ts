@@ -1,4 +1,5 @@
-import { closePool, createKafka, createLogger, createMetrics, createPool, handleSignals, migrate } from '@pstream/platform';
+import { closePool, createKafka, createLogger, createMetrics, createPool, handleSignals } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { createSegmenter } from './processor';

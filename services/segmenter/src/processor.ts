@@ -1,11 +1,10 @@
 import { topicMessageSchema } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { BatchConsumer, type Logger, type Pool } from '@pstream/platform';
+import { createConverter, createSegmentStore } from '@pstream/profile-store';
 import type { Kafka, Producer } from 'kafkajs';
 import { lifecycleRules, type SegmenterConfig } from './config';
-import { createConverter } from './fold';
 import { OutboxRelay } from './outbox';
-import { createSegmentStore } from './store';
 import { Sweeper } from './sweep';
 
 export type SegmenterDeps = {

@@ -1,5 +1,5 @@
 import type { Logger } from '@pstream/platform';
-import type { SegmentStore } from './store';
+import type { SegmentStore } from '@pstream/profile-store';
 
 /**
  * Every `intervalMs`: applies the stage and tier changes that time alone caused (people whose

@@ -1,4 +1,5 @@
-import { createPool, migrate } from '@pstream/platform';
+import { createPool } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import pino from 'pino';
 import { createSandbox, waitFor, type Sandbox } from '../../../test/helpers';
 import { loadConfig } from '../src/config';

@@ -1,4 +1,5 @@
-import { createPool, migrate, type Pool } from '@pstream/platform';
+import { createPool, type Pool } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
 import { loadConfig } from '../src/config';

@@ -1,11 +1,11 @@
 import { readInterests, type Keys } from '@pstream/interest-store';
 import { SOCIAL_TIERS, STAGES, VALUE_TIERS } from '@pstream/lifecycle';
+import type { createFactsReader } from '@pstream/profile-store';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-import type { createFactsReader } from '../profiles';
 
 const errorBody = z.object({ error: z.string(), message: z.string() });
 const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });

@@ -1,10 +1,10 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Pool } from 'pg';
-import { AppError, PlatformErrors } from './errors';
+import type { Pool } from '@pstream/platform';
+import { AppError, PlatformErrors } from '@pstream/platform';
 
-/** Where the versioned SQL migrations live: infra/migrations/NNN_name.sql. */
-export const MIGRATIONS_DIR = path.resolve(__dirname, '../../../infra/migrations');
+/** Where the versioned SQL migrations live: this package's migrations/NNN_name.sql. */
+export const MIGRATIONS_DIR = path.resolve(__dirname, '../migrations');
 
 /**
  * Applies the migrations not yet recorded in `<schema>.schema_migrations`, in file-name order,

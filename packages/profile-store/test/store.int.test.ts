@@ -1,8 +1,9 @@
 import type { TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
-import { createPool, migrate, type Pool } from '@pstream/platform';
+import { createPool, type Pool } from '@pstream/platform';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
 import { createConverter } from '../src/fold';
+import { migrate } from '../src/migrate';
 import { createSegmentStore, type Offsetted, type SegmentStore } from '../src/store';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
