@@ -1,5 +1,5 @@
 /**
- * Applies the Postgres migrations in infra/migrations to DATABASE_URL / PG_SCHEMA.
+ * Applies the Postgres migrations of packages/profile-store to DATABASE_URL / PG_SCHEMA.
  * Run by `pnpm infra:up` and `pnpm migrate`; the segmenter also runs them at start.
  */
 import { closePool, commonEnv, createPool, parseEnv } from '@pstream/platform';

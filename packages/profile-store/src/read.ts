@@ -76,3 +76,8 @@ export function createFactsReader(pool: Pool) {
     },
   };
 }
+
+/** Answers when Postgres answers: the readiness check of every service that uses this store. */
+export async function pingPostgres(pool: Pool): Promise<void> {
+  await pool.query('SELECT 1');
+}

@@ -1,4 +1,5 @@
 import { closePool, closeRedis, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
+import { pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
     metrics: createMetrics('query-api'),
     checks: [
       { name: 'redis', check: () => redis.ping() },
-      { name: 'postgres', check: () => pool.query('SELECT 1') },
+      { name: 'postgres', check: () => pingPostgres(pool) },
     ],
   });
   handleSignals(log, async () => {

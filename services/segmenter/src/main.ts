@@ -1,5 +1,5 @@
 import { closePool, createKafka, createLogger, createMetrics, createPool, handleSignals } from '@pstream/platform';
-import { migrate } from '@pstream/profile-store';
+import { migrate, pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { createSegmenter } from './processor';
@@ -18,7 +18,7 @@ async function main(): Promise<void> {
     log,
     metrics: createMetrics('segmenter'),
     checks: [
-      { name: 'postgres', check: () => pool.query('SELECT 1') },
+      { name: 'postgres', check: () => pingPostgres(pool) },
       { name: 'consumer', check: async () => { if (!segmenter.isRunning()) throw new Error('consumer not running'); } },
     ],
   });

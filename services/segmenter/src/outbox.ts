@@ -1,12 +1,11 @@
 import type { Logger, Pool } from '@pstream/platform';
+import { drainOutboxOnce } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
 
 /**
- * Drains lifecycle_outbox to profile.lifecycle.v1: read the oldest rows, send them with
- * acks=all, delete them, commit. A crash between send and commit sends those rows again, so
- * delivery is at least once, never lossy; `transitionId` lets subscribers drop repeats. One
- * drainer at a time per schema (a transaction-scoped advisory lock), so messages leave in id
- * order, which for one person is the order of their changes.
+ * Drains the lifecycle outbox to profile.lifecycle.v1 with acks=all, on a poll timer and
+ * whenever a batch recorded transitions. The transaction is profile-store's `drainOutboxOnce`:
+ * delivery is at least once, never lossy; `transitionId` lets subscribers drop repeats.
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -55,32 +54,11 @@ export class OutboxRelay {
     }
   }
 
-  private async drainOnce(): Promise<number> {
+  private drainOnce(): Promise<number> {
     const { pool, producer, topic, schema } = this.options;
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [`pstream-outbox:${schema}`]);
-      if (!lock[0]?.ok) {
-        await client.query('ROLLBACK');
-        return 0;
-      }
-      const { rows } = await client.query<{ id: number; profile_key: string; payload: unknown }>(
-        'SELECT id, profile_key, payload FROM lifecycle_outbox ORDER BY id LIMIT $1',
-        [this.options.batch ?? 500],
-      );
-      if (rows.length > 0) {
-        await producer.send({ topic, acks: -1, messages: rows.map((r) => ({ key: r.profile_key, value: JSON.stringify(r.payload) })) });
-        await client.query('DELETE FROM lifecycle_outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
-      }
-      await client.query('COMMIT');
-      return rows.length;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    return drainOutboxOnce(pool, schema, this.options.batch ?? 500, async (messages) => {
+      await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: JSON.stringify(m.payload) })) });
+    });
   }
 
   /** Stops polling and waits for a drain in progress; safe to call twice. */

@@ -21,7 +21,7 @@ export type SegmenterDeps = {
 
 /**
  * The segmenter: read → validate → apply facts, identities and stages together with the
- * consumer position in one Postgres transaction (store.ts) → commit Kafka's offset (a
+ * consumer position in one Postgres transaction (profile-store's createSegmentStore) → commit Kafka's offset (a
  * shortcut only). Beside the consumer run the sweep (changes caused by time) and the outbox
  * relay (transitions → profile.lifecycle.v1).
  */

@@ -1,0 +1,43 @@
+import type { Pool } from '@pstream/platform';
+
+/** One lifecycle message waiting in the outbox: the profile key (Kafka key) and its JSON payload. */
+export type OutboxMessage = { key: string; payload: unknown };
+
+/**
+ * Takes up to `batch` of the oldest outbox rows, hands them to `send`, and deletes them in the
+ * same transaction once `send` resolved: a crash after sending and before the commit sends them
+ * again (at least once, never lost). One drainer at a time per schema (a transaction-scoped
+ * advisory lock), so rows leave in id order, which for one person is the order of their changes.
+ * Returns how many rows left; 0 when the outbox is empty or another drainer holds the lock.
+ */
+export async function drainOutboxOnce(
+  pool: Pool,
+  schema: string,
+  batch: number,
+  send: (messages: OutboxMessage[]) => Promise<void>,
+): Promise<number> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [`pstream-outbox:${schema}`]);
+    if (!lock[0]?.ok) {
+      await client.query('ROLLBACK');
+      return 0;
+    }
+    const { rows } = await client.query<{ id: number; profile_key: string; payload: unknown }>(
+      'SELECT id, profile_key, payload FROM lifecycle_outbox ORDER BY id LIMIT $1',
+      [batch],
+    );
+    if (rows.length > 0) {
+      await send(rows.map((r) => ({ key: r.profile_key, payload: r.payload })));
+      await client.query('DELETE FROM lifecycle_outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+    }
+    await client.query('COMMIT');
+    return rows.length;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
