@@ -1,11 +1,10 @@
+import { MAX_ALIAS_HOPS } from '@pstream/events';
 import { decayedScore, tagDimension, tagValue, type DecayParams } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
-/** How many alias hops a read follows (merges chain only when a user id is itself aliased). */
-const MAX_HOPS = 8;
 
 /**
  * A person's top interests decayed to `nowMs`. All stored scores share one landmark, so the
@@ -22,7 +21,7 @@ export async function readInterests(
   const stop = options.dimension === undefined ? options.limit - 1 : -1;
   let id = profileKey;
   let flat: string[] = [];
-  for (let hop = 0; hop <= MAX_HOPS; hop++) {
+  for (let hop = 0; hop <= MAX_ALIAS_HOPS; hop++) {
     const p = k.person(id);
     const [[aliasErr, alias], [rangeErr, range]] = ((await redis.pipeline().get(p.alias).zrevrange(p.interests, 0, stop, 'WITHSCORES').exec()) ?? []) as [
       [Error | null, string | null],

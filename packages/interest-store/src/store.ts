@@ -1,3 +1,4 @@
+import { MAX_ALIAS_HOPS } from '@pstream/events';
 import type { ScoringParams } from '@pstream/scoring';
 import type { Redis, Result } from 'ioredis';
 import { aliasLoop } from './errors';
@@ -31,8 +32,6 @@ export type ApplyResult = { applied: number; duplicates: number; redirected: num
 
 type ScriptReply = number | [number, string];
 
-/** How many alias hops a lookup follows before giving up (a loop can only come from a bug or a cross-merge). */
-const MAX_HOPS = 8;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -81,12 +80,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
   /** Follows alias records from `id` to the profile that holds its state now. */
   async function resolve(id: string): Promise<string> {
     let current = id;
-    for (let hop = 0; hop < MAX_HOPS; hop++) {
+    for (let hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
       const next = await redis.get(k.person(current).alias);
       if (next === null) return current;
       current = next;
     }
-    throw aliasLoop(`alias chain from ${id} longer than ${MAX_HOPS} hops`);
+    throw aliasLoop(`alias chain from ${id} longer than ${MAX_ALIAS_HOPS} hops`);
   }
 
   /**
@@ -99,12 +98,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const [interests, visits, follows, merged] = await redis.pstreamReadState(s.interests, s.visits, s.follows, s.merged);
     const payload = [source, interests.length / 2, visits.length / 2, follows.length / 2, merged.length, ...interests, ...visits, ...follows, ...merged];
     let target = into;
-    for (let hop = 0; hop < MAX_HOPS; hop++) {
+    for (let hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
       const reply = await r[importName]!(...personKeyList(k.person(target)), ...payload);
       if (typeof reply === 'number') return;
       target = reply[1];
     }
-    throw aliasLoop(`import of ${source} followed more than ${MAX_HOPS} aliases`);
+    throw aliasLoop(`import of ${source} followed more than ${MAX_ALIAS_HOPS} aliases`);
   }
 
   /** Applies one event that met an alias (rare): follow the chain, importing on the way when needed. */
@@ -112,7 +111,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     let reply: ScriptReply = first;
     let at = e.profileKey;
     let require = '';
-    for (let hop = 0; hop < 2 * MAX_HOPS; hop++) {
+    for (let hop = 0; hop < 2 * MAX_ALIAS_HOPS; hop++) {
       if (typeof reply === 'number') return reply;
       const [code, id] = reply;
       if (code === 2) {
@@ -123,7 +122,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       }
       reply = await r[applyName]!(...argsOf(e, at, require));
     }
-    throw aliasLoop(`event ${e.member} followed more than ${MAX_HOPS} aliases`);
+    throw aliasLoop(`event ${e.member} followed more than ${MAX_ALIAS_HOPS} aliases`);
   }
 
   return {

@@ -1,4 +1,4 @@
-import { isPlaceholderId, type TopicMessage } from '@pstream/events';
+import { linkOf, type TopicMessage } from '@pstream/events';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import type { PoolClient } from '@pstream/platform';
 
@@ -13,12 +13,9 @@ export function idsOf(messages: readonly TopicMessage[]): Map<string, IdKind> {
   };
   for (const m of messages) {
     if (m.kind === 'event') add(m.profileKey, m.userId !== undefined ? 'user' : 'anonymous');
-    else if (m.kind === 'identify') {
+    else {
       add(m.userId, 'user');
-      if (!isPlaceholderId(m.anonymousId)) add(m.anonymousId, 'anonymous');
-    } else {
-      add(m.userId, 'user');
-      if (!isPlaceholderId(m.previousId)) add(m.previousId, 'anonymous');
+      add(linkOf(m)?.from, 'anonymous');
     }
   }
   return ids;

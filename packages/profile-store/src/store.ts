@@ -1,4 +1,4 @@
-import { isPlaceholderId, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { linkOf, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
 import { applyEventRows, keepUnseen } from './facts';
@@ -124,9 +124,10 @@ async function applyMessages(
     causes.delete(from);
   };
   /**
-   * Merges `fromId`'s person into `user`'s. The first link of an id wins, as in the scorer: an id
-   * already linked to another person is not re-linked by a later identify or alias (logged), so
-   * Postgres and Redis always agree on who is whom.
+   * Merges `fromId`'s person into `user`'s, by the identity rule of the topic contract
+   * (`linkOf`): the first link of an id wins, so an id already linked to another person is not
+   * re-linked by a later identify or alias (logged). test/identity.int.test.ts feeds one stream to
+   * both stores and compares the outcome with Redis's aliases.
    */
   const link = async (fromId: string, user: string, m: TopicMessage) => {
     const from = resolve(fromId);
@@ -142,12 +143,11 @@ async function applyMessages(
   for (const m of messages) {
     if (m.kind === 'event') continue;
     const user = resolve(m.userId);
+    const ids = linkOf(m);
+    if (ids) await link(ids.from, user, m);
     if (m.kind === 'identify') {
-      if (!isPlaceholderId(m.anonymousId)) await link(m.anonymousId!, user, m);
       await storeTraits(client, user, m.traits, nowIso);
       if (!causes.has(user)) causes.set(user, 'merge');
-    } else if (!isPlaceholderId(m.previousId)) {
-      await link(m.previousId, user, m);
     }
   }
   const events = await keepUnseen(client, messages.filter((m): m is ProfileEvent => m.kind === 'event'));

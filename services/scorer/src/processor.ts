@@ -1,4 +1,4 @@
-import { isPlaceholderId, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
 import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
@@ -14,22 +14,11 @@ export type ScorerOptions = {
   groupId?: string;
 };
 
-/** The pair of ids a message merges (§4.4), or undefined: identify with a real anonymousId, or alias. */
-export function mergeOf(m: TopicMessage): { source: string; target: string } | undefined {
-  if (m.kind === 'identify' && m.anonymousId !== undefined) return realPair(m.anonymousId, m.userId);
-  if (m.kind === 'alias') return realPair(m.previousId, m.userId);
-  return undefined;
-}
-
-function realPair(source: string, target: string) {
-  if (source === target || isPlaceholderId(source) || isPlaceholderId(target)) return undefined;
-  return { source, target };
-}
-
 /**
  * Applies one chunk of messages in partition order: runs of events go to Redis in one pipeline
  * (catalog tags fetched first, in one round trip, for events without tags); an identify or alias
- * that links two ids is a merge, done between the events before and after it.
+ * that links two ids (`linkOf`, the identity rule of the topic contract) is a merge, done between
+ * the events before and after it.
  */
 export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger) {
   const { decay } = storeOptions(config).scoring;
@@ -46,13 +35,13 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
         run.push(m);
         continue;
       }
-      const pair = mergeOf(m);
-      if (!pair) continue;
+      const link = linkOf(m);
+      if (!link) continue;
       await applyEvents(run);
       run = [];
-      const { mergedInto } = await store.merge(pair.source, pair.target);
-      if (mergedInto !== undefined && mergedInto !== pair.target) {
-        log.info({ source: pair.source, target: pair.target, mergedInto }, 'profile already merged elsewhere');
+      const { mergedInto } = await store.merge(link.from, link.to);
+      if (mergedInto !== undefined && mergedInto !== link.to) {
+        log.info({ source: link.from, target: link.to, mergedInto }, 'profile already merged elsewhere');
       }
     }
     await applyEvents(run);
