@@ -1,4 +1,5 @@
-import { normalizeEvent, type ProfileEvent } from '@pstream/events';
+import type { ProfileEvent } from '@pstream/events';
+import { normalizeEvent } from '@pstream/ingest/src/dialects';
 import { createMetrics, createPool, createRedis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/src/app';

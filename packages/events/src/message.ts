@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contextSchema, EVENT_TYPES, eventIdSchema, personIdSchema, tagSchema, targetSchema } from './envelope';
+import { contextSchema, EVENT_TYPES, eventIdSchema, personIdSchema, tagSchema, targetSchema } from './fields';
 
 /**
  * What travels on profile.events.v1: an accepted event, normalized — its id is set, its time is

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { normalizeEvent } from '@pstream/events';
+import { normalizeEvent } from '../src/dialects';
 import autocannon from 'autocannon';
 import { Kafka, logLevel } from 'kafkajs';
 

@@ -1,4 +1,5 @@
-import type { FieldError, Normalized, TopicMessage } from '@pstream/events';
+import type { TopicMessage } from '@pstream/events';
+import type { FieldError, Normalized } from './dialects';
 import type { Record } from './publisher';
 
 /** At most this many events (or Segment calls) in one request (SPEC §3.3). */

@@ -1,4 +1,4 @@
-import { nativeEventSchema, nativeIdentifySchema, segmentAliasSchema, segmentBatchSchema, segmentIdentifySchema, segmentTrackSchema } from '@pstream/events';
+import { nativeEventSchema, nativeIdentifySchema, segmentAliasSchema, segmentBatchSchema, segmentIdentifySchema, segmentTrackSchema } from './dialects';
 import { z } from 'zod';
 import { MAX_BATCH } from './accept';
 import { IngestErrors } from './errors';

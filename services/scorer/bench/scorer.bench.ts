@@ -14,7 +14,8 @@
  * Everything runs on its own topic, groups and Redis prefix, removed at the end.
  */
 import { execFileSync } from 'node:child_process';
-import { normalizeEvent, type ProfileEvent } from '@pstream/events';
+import type { ProfileEvent } from '@pstream/events';
+import { normalizeEvent } from '@pstream/ingest/src/dialects';
 import { buildApp as buildIngest } from '@pstream/ingest/src/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
 import { KafkaPublisher } from '@pstream/ingest/src/publisher';

@@ -1,4 +1,5 @@
-import { normalizeEvent, type ProfileEvent } from '@pstream/events';
+import type { ProfileEvent } from '@pstream/events';
+import { normalizeEvent } from '@pstream/ingest/src/dialects';
 import { applyEvent, emptyModel, type PersonModel, type ScoringParams } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';

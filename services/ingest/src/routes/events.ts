@@ -1,4 +1,4 @@
-import { normalizeEvent } from '@pstream/events';
+import { normalizeEvent } from '../dialects';
 import type { FastifyInstance } from 'fastify';
 import { MAX_BATCH, sortItems } from '../accept';
 import type { Publisher } from '../publisher';

@@ -1,4 +1,4 @@
-import { mapSegmentIdentify, normalizeIdentify } from '@pstream/events';
+import { mapSegmentIdentify, normalizeIdentify } from '../dialects';
 import type { FastifyInstance } from 'fastify';
 import { sortItems } from '../accept';
 import type { Publisher } from '../publisher';

@@ -1,4 +1,4 @@
-import { mapSegmentAlias, mapSegmentItem, mapSegmentTrack } from '@pstream/events';
+import { mapSegmentAlias, mapSegmentItem, mapSegmentTrack } from '../dialects';
 import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { MAX_BATCH, sortItems } from '../accept';

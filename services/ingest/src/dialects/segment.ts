@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { CHANNELS, EVENT_TYPES, type EventType } from './envelope';
-import type { AliasMessage, IdentifyMessage, ProfileEvent, TopicMessage } from './message';
+import type { AliasMessage, IdentifyMessage, ProfileEvent, TopicMessage } from '@pstream/events';
 import { fieldErrors, normalizeAlias, normalizeEvent, normalizeIdentify, type FieldError, type NormalizeOptions, type Normalized } from './normalize';
 
 /**

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
-import { isPlaceholderId } from './identity';
-import type { AliasMessage, IdentifyMessage, ProfileEvent } from './message';
+import { isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
 
 /** One reason an input was refused: where (a JSON path such as `tags.3`) and what. */
 export type FieldError = { path: string; message: string };

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { isPlaceholderId, normalizeEvent } from '../src';
+import { isPlaceholderId } from '@pstream/events';
+import { normalizeEvent } from '../../src/dialects';
 
 const now = Date.parse('2026-11-20T00:00:00Z');
 const base = { type: 'click', userId: 'u-1', target: { type: 'product', id: 'p-1' } };

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { eventIdFromMessageId, mapSegmentIdentify, mapSegmentItem, mapSegmentTrack, SEGMENT_EVENT_NAMES, topicMessageSchema } from '../src';
+import { topicMessageSchema } from '@pstream/events';
+import { eventIdFromMessageId, mapSegmentIdentify, mapSegmentItem, mapSegmentTrack, SEGMENT_EVENT_NAMES } from '../../src/dialects';
 
 const options = { source: 'web', now: Date.parse('2026-11-20T00:00:00Z') };
 const track = (event: string, properties: Record<string, unknown> = { product_id: 'p-1' }, extra: Record<string, unknown> = {}) => ({ type: 'track', event, userId: 'u-1', messageId: 'm-1', properties, ...extra });

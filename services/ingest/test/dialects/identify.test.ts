@@ -1,5 +1,6 @@
 import fc from 'fast-check';
-import { MAX_OTHER_TRAITS, normalizeAlias, normalizeEvent, normalizeIdentify, topicMessageSchema, traitsSchema } from '../src';
+import { topicMessageSchema } from '@pstream/events';
+import { MAX_OTHER_TRAITS, normalizeAlias, normalizeEvent, normalizeIdentify, traitsSchema } from '../../src/dialects';
 
 const options = { source: 'web', now: Date.parse('2026-11-20T00:00:00Z') };
 const pathsOf = (r: { ok: boolean; errors?: { path: string }[] }) => (r.ok ? [] : r.errors!.map((e) => e.path));

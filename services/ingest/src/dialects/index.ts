@@ -1,0 +1,4 @@
+export * from './envelope';
+export * from './normalize';
+export * from './segment';
+export * from './traits';
