@@ -11,10 +11,6 @@ export type TargetType = (typeof TARGET_TYPES)[number];
 
 export const CHANNELS = ['search', 'homepage', 'weitao', 'live', 'external', 'campaign'] as const;
 
-export const MAX_TAGS = 32;
-/** How far in the future an event time may lie before it is refused (clock skew allowance). */
-export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
-
 export const eventIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
 export const personIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 /** `dimension:value` — dimension `[a-z][a-z0-9_]{0,31}`, value 1-64 printable characters. */

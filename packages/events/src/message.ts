@@ -28,8 +28,10 @@ export const profileEventSchema = z.object({
 });
 export type ProfileEvent = z.output<typeof profileEventSchema>;
 
-/** Traits from identify: small scalars (SPEC §3.2). */
-export const traitValueSchema = z.union([z.string().max(256), z.number(), z.boolean(), z.null()]);
+/** A trait's value: a small scalar (SPEC §3.2); ingest checks well-known traits more closely. */
+export const traitValueSchema = z.union([z.string().max(256), z.number(), z.boolean(), z.null()], {
+  error: 'must be a string of at most 256 characters, a number, a boolean or null',
+});
 
 export const identifyMessageSchema = z.object({
   v: z.literal(1),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AppError, PlatformErrors } from './errors';
+import { AppError, describeIssues, PlatformErrors } from './errors';
 
 /**
  * Booleans from the environment: only "true"/"1" are true and "false"/"0" false.
@@ -61,6 +61,5 @@ export const commonEnv = {
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`);
-  throw new AppError(PlatformErrors.CONFIG_INVALID, `invalid configuration: ${problems.join('; ')}`);
+  throw new AppError(PlatformErrors.CONFIG_INVALID, `invalid configuration: ${describeIssues(result.error.issues, '(env)')}`);
 }

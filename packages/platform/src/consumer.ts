@@ -1,6 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { describeIssues } from './errors';
 
 /** A message that passed validation, with where it came from. */
 export type Consumed<T> = { value: T; partition: number; offset: string };
@@ -135,8 +136,7 @@ export class BatchConsumer<S extends z.ZodType> {
     }
     const result = this.options.schema.safeParse(json);
     if (result.success) return { ok: true, value: result.data };
-    const reason = result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    return { ok: false, reason: `invalid message: ${reason}` };
+    return { ok: false, reason: `invalid message: ${describeIssues(result.error.issues, '(root)')}` };
   }
 
   private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {

@@ -19,3 +19,20 @@ export const PlatformErrors = {
   CONFIG_INVALID: 'PLT_CONFIG_INVALID',
   MIGRATION_FAILED: 'PLT_MIGRATION_FAILED',
 } as const;
+
+/** One problem with an input: where (a JSON path such as `tags.3`; "" for the whole) and what. */
+export type FieldError = { path: string; message: string };
+
+type Issue = { readonly path: readonly PropertyKey[]; readonly message: string };
+
+/** zod issues as our 4xx bodies name them; the one formatter of issues (see `describeIssues`). */
+export function fieldErrors(issues: readonly Issue[]): FieldError[] {
+  return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
+}
+
+/** Every issue on one line (`tags.3: …; userId: …`), `root` naming an empty path: for logs, DLQ records and start-up errors. */
+export function describeIssues(issues: readonly Issue[], root: string): string {
+  return fieldErrors(issues)
+    .map((e) => `${e.path || root}: ${e.message}`)
+    .join('; ');
+}

@@ -1,5 +1,6 @@
 import type { TopicMessage } from '@pstream/events';
-import type { FieldError, Normalized } from './dialects';
+import type { FieldError } from '@pstream/platform';
+import type { Normalized } from './dialects';
 import type { Record } from './publisher';
 
 /** At most this many events (or Segment calls) in one request (SPEC §3.3). */

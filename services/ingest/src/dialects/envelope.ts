@@ -1,39 +1,10 @@
+import { contextSchema, EVENT_TYPES, eventIdSchema, personIdSchema, tagSchema, targetSchema } from '@pstream/events';
 import { z } from 'zod';
 import { traitsSchema } from './traits';
-
-/** The event types of SPEC §3.1. */
-export const EVENT_TYPES = ['follow', 'unfollow', 'click', 'dwell', 'like', 'comment', 'share', 'favorite', 'purchase'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export const TARGET_TYPES = ['shop', 'product', 'creator', 'content'] as const;
-export type TargetType = (typeof TARGET_TYPES)[number];
-
-export const CHANNELS = ['search', 'homepage', 'weitao', 'live', 'external', 'campaign'] as const;
 
 export const MAX_TAGS = 32;
 /** How far in the future an event time may lie before it is refused (clock skew allowance). */
 export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
-
-export const eventIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
-export const personIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
-/** `dimension:value` — dimension `[a-z][a-z0-9_]{0,31}`, value 1-64 printable characters. */
-export const tagSchema = z
-  .string()
-  .regex(
-    /^[a-z][a-z0-9_]{0,31}:[^\p{C}]{1,64}$/u,
-    'must be "dimension:value": dimension [a-z][a-z0-9_]{0,31}, value 1-64 printable characters',
-  );
-export const targetSchema = z.strictObject({
-  type: z.enum(TARGET_TYPES),
-  id: z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters'),
-});
-export const contextSchema = z.looseObject({
-  channel: z.enum(CHANNELS).optional(),
-  device: z.record(z.string(), z.unknown()).optional(),
-  geo: z
-    .looseObject({ country: z.string().max(64).optional(), region: z.string().max(64).optional(), city: z.string().max(64).optional() })
-    .optional(),
-});
 
 /**
  * The native envelope of SPEC §3.2 as a client posts it. Unknown fields are refused so a typo

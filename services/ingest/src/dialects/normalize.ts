@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
 import { isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
-
-/** One reason an input was refused: where (a JSON path such as `tags.3`) and what. */
-export type FieldError = { path: string; message: string };
+import { fieldErrors, type FieldError } from '@pstream/platform';
 
 export type Normalized<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
 
 /** What every normalizer needs: the source (from the write key) and the receiving time. */
 export type NormalizeOptions = { source: string; now: number };
-
-/** Formats zod issues the way our 4xx bodies and DLQ records name them. */
-export function fieldErrors(issues: readonly { path: readonly PropertyKey[]; message: string }[]): FieldError[] {
-  return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
-}
 
 const fail = (path: string, message: string): { ok: false; errors: FieldError[] } => ({ ok: false, errors: [{ path, message }] });
 

@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { CHANNELS, EVENT_TYPES, type EventType } from './envelope';
+import { CHANNELS, EVENT_TYPES, type EventType } from '@pstream/events';
 import type { AliasMessage, IdentifyMessage, ProfileEvent, TopicMessage } from '@pstream/events';
-import { fieldErrors, normalizeAlias, normalizeEvent, normalizeIdentify, type FieldError, type NormalizeOptions, type Normalized } from './normalize';
+import { fieldErrors, type FieldError } from '@pstream/platform';
+import { isObject } from '../json';
+import { normalizeAlias, normalizeEvent, normalizeIdentify, type NormalizeOptions, type Normalized } from './normalize';
 
 /**
  * Segment's e-commerce event names (their "E-commerce Events" spec) that mean one of ours
@@ -73,19 +75,18 @@ export function eventIdFromMessageId(messageId: string | undefined): string | un
   return ID.test(messageId) ? messageId : `m-${createHash('sha256').update(messageId).digest('base64url')}`;
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' ? String(v) : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /** Segment's `context` → ours: channel, device and geo (from `location`); top-level batch context merged under the item's. */
 function mapContext(own: unknown, shared: unknown): Record<string, unknown> | undefined {
-  const ctx = { ...(isRecord(shared) ? shared : {}), ...(isRecord(own) ? own : {}) };
+  const ctx = { ...(isObject(shared) ? shared : {}), ...(isObject(own) ? own : {}) };
   const out: Record<string, unknown> = {};
   const channel = ctx.channel;
   if (typeof channel === 'string' && (CHANNELS as readonly string[]).includes(channel)) out.channel = channel;
-  else if (isRecord(ctx.campaign)) out.channel = 'campaign';
-  if (isRecord(ctx.device)) out.device = ctx.device;
-  if (isRecord(ctx.location)) {
+  else if (isObject(ctx.campaign)) out.channel = 'campaign';
+  if (isObject(ctx.device)) out.device = ctx.device;
+  if (isObject(ctx.location)) {
     const { city, country, region } = ctx.location;
     const geo = Object.fromEntries(Object.entries({ city, country, region }).filter(([, v]) => typeof v === 'string'));
     if (Object.keys(geo).length > 0) out.geo = geo;
@@ -96,7 +97,7 @@ function mapContext(own: unknown, shared: unknown): Record<string, unknown> | un
 /** `properties.target` ({type,id} or "type:id"), else `product_id` → a product. */
 function mapTarget(p: Record<string, unknown>, origin: Record<string, string>, fallbackShop?: string): unknown {
   const t = p.target;
-  if (isRecord(t)) {
+  if (isObject(t)) {
     origin.target = 'properties.target';
     return t;
   }
@@ -221,7 +222,7 @@ function mapPurchase(
     };
   }
   const lines = products.map((raw) => {
-    const line = isRecord(raw) ? raw : {};
+    const line = isObject(raw) ? raw : {};
     return { line, quantity: line.quantity ?? 1, price: num(line.price) };
   });
   const everyPrice = lines.every((l) => l.price !== undefined);
@@ -279,7 +280,7 @@ export function mapSegmentTrack(input: unknown, options: NormalizeOptions, share
 function mapTraits(traits: Record<string, unknown>): Record<string, unknown> {
   const { address, birthday, ...rest } = traits;
   const out: Record<string, unknown> = {};
-  if (isRecord(address)) {
+  if (isObject(address)) {
     if (address.city !== undefined) out.city = address.city;
     if (address.country !== undefined) out.country = address.country;
     if (address.state !== undefined) out.region = address.state;
@@ -325,7 +326,7 @@ export function mapSegmentAlias(input: unknown, options: NormalizeOptions): Norm
 
 /** One item of a Segment `batch`, by its `type`; the batch's top-level `context` is merged under the item's. */
 export function mapSegmentItem(input: unknown, options: NormalizeOptions, sharedContext?: unknown): Normalized<TopicMessage[]> {
-  const type = isRecord(input) ? input.type : undefined;
+  const type = isObject(input) ? input.type : undefined;
   if (type === 'track') return mapSegmentTrack(input, options, sharedContext);
   if (type === 'identify') return mapSegmentIdentify(input, options);
   if (type === 'alias') return mapSegmentAlias(input, options);

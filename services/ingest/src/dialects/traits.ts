@@ -1,3 +1,4 @@
+import { traitValueSchema } from '@pstream/events';
 import { z } from 'zod';
 
 /**
@@ -28,10 +29,8 @@ export type WellKnownTrait = keyof typeof WELL_KNOWN_TRAITS;
 export const MAX_OTHER_TRAITS = 32;
 /** …named like an identifier… */
 export const TRAIT_NAME = /^[A-Za-z][A-Za-z0-9_]{0,63}$/;
-/** …with a scalar value; strings at most 256 characters (the Kafka message schema's own limit). */
-export const otherTraitSchema = z.union([z.string().max(256), z.number(), z.boolean(), z.null()], {
-  error: 'must be a string of at most 256 characters, a number, a boolean or null',
-});
+/** …with a scalar value: the topic contract's own trait rule. */
+export const otherTraitSchema = traitValueSchema;
 
 const wellKnown = new Map<string, z.ZodType>(Object.entries(WELL_KNOWN_TRAITS));
 

@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import { MAX_BATCH, sortItems } from '../accept';
 import type { Publisher } from '../publisher';
 import { eventsBodySchema } from '../schemas';
-import { isObject, malformed, publishAndRespond } from './respond';
+import { isObject } from '../json';
+import { malformed, publishAndRespond } from './respond';
 import { trackingRoute } from './route-options';
 
 /**

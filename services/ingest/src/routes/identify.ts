@@ -5,7 +5,8 @@ import type { Publisher } from '../publisher';
 import { identifyBodySchema } from '../schemas';
 import { trackingRoute } from './route-options';
 import { wrap } from './events';
-import { isObject, malformed, publishAndRespond } from './respond';
+import { isObject } from '../json';
+import { malformed, publishAndRespond } from './respond';
 
 /** Fields only Segment-style SDK payloads carry; their presence selects the Segment dialect. */
 const SEGMENT_MARKERS = ['messageId', 'type', 'timestamp', 'context', 'integrations', '_metadata', 'sentAt'];

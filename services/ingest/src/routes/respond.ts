@@ -23,5 +23,3 @@ export async function publishAndRespond(reply: FastifyReply, publisher: Publishe
   await publisher.publish(records);
   return reply.code(202).send({ accepted, rejected });
 }
-
-export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

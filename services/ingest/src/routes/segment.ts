@@ -5,12 +5,13 @@ import { MAX_BATCH, sortItems } from '../accept';
 import type { Publisher } from '../publisher';
 import { segmentAliasSchema, segmentBatchSchema, segmentTrackSchema } from '../schemas';
 import { trackingRoute } from './route-options';
-import { isObject, malformed, publishAndRespond } from './respond';
+import { isObject } from '../json';
+import { malformed, publishAndRespond } from './respond';
 
 /**
  * Segment-compatible routes (SPEC §3.3), so Segment's and RudderStack's SDKs work by changing
  * their host: `/v1/track`, `/v1/alias` and `/v1/batch` (`/v1/identify` is shared with the native
- * API, see identify.ts). Each call is mapped to native events (packages/events/src/segment.ts).
+ * API, see identify.ts). Each call is mapped to native events (../dialects/segment.ts).
  */
 export function registerSegmentRoutes(app: FastifyInstance, deps: { publisher: Publisher }): void {
   const common = (summary: string, body: z.ZodType) => trackingRoute(['segment'], summary, body);
