@@ -2,7 +2,6 @@ export * from './config';
 export * from './consumer';
 export * from './errors';
 export * from './health';
-export * from './http';
 export * from './kafka';
 export * from './logger';
 export * from './postgres';

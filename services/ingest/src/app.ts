@@ -1,6 +1,7 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { AppError, createHttp, registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
+import { createHttp } from '@pstream/http';
+import { AppError, registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import { createWriteKeyCheck, presentedWriteKey } from './auth';

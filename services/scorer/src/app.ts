@@ -1,4 +1,4 @@
-import { buildOpsApp } from '@pstream/platform';
+import { buildOpsApp } from '@pstream/http';
 
 /**
  * The HTTP face of this stream processor: /healthz, /readyz and /metrics. The work itself

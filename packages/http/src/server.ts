@@ -1,6 +1,5 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Logger } from 'pino';
-import { registerOpsRoutes, type ReadinessCheck, type Registry } from './health';
+import { registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
 
 /**
  * A Fastify instance logging through our pino logger, refusing prototype-poisoning bodies
