@@ -13,6 +13,10 @@ echo "== lint"
 node_modules/.bin/eslint .
 echo "== typecheck"
 node_modules/.bin/tsc -p tsconfig.json --noEmit
+echo "== OpenAPI lint"
+# The documents ingest and the query API serve, linted against redocly.yaml (no telemetry, no update check).
+node_modules/.bin/tsx scripts/openapi.ts .data/openapi
+REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redocly lint --format=stylish .data/openapi/ingest.json .data/openapi/query-api.json
 echo "== unit and integration tests"
 mkdir -p .data
 status=0

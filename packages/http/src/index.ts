@@ -1,1 +1,4 @@
+export * from './auth';
+export * from './errors';
+export * from './openapi';
 export * from './server';

@@ -1,25 +1,60 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { clientErrorHandler, frameworkErrorsHandler, installErrors, type ErrorOptions } from './errors';
+
+/** A client's own request id is kept when it is a plain token (no log injection, bounded size). */
+const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export type HttpOptions = Omit<FastifyServerOptions, 'logger' | 'loggerInstance'> & {
+  /** Request deadline (ms): Node answers 408 (our body) when a request has not fully arrived by then. */
+  requestTimeoutMs?: number;
+};
 
 /**
  * A Fastify instance logging through our pino logger, refusing prototype-poisoning bodies
- * (`__proto__`, `constructor.prototype`) with a 400 rather than stripping them silently.
- * Per-request log lines are off: at thousands of requests a second they drown everything else;
- * request rates and latencies belong in /metrics, and errors are still logged by the handlers.
+ * (`__proto__`, `constructor.prototype`) with a 400 rather than stripping them silently, with
+ * the one error body on every answer (errors.ts) and one request id per request: the client's
+ * `X-Request-Id` when it is a plain token, else a fresh UUID; echoed in `X-Request-Id` and bound
+ * to every log line of the request as `requestId`. Per-request log lines are off: at thousands
+ * of requests a second they drown everything else; request rates and latencies belong in
+ * /metrics, and every error answer is logged once with its request id.
  */
-export function createHttp(log: Logger, options: Omit<FastifyServerOptions, 'logger' | 'loggerInstance'> = {}): FastifyInstance {
-  return Fastify({
+export function createHttp(log: Logger, errors: ErrorOptions, options: HttpOptions = {}): FastifyInstance {
+  const { requestTimeoutMs, ...fastifyOptions } = options;
+  const app = Fastify({
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
-    logController: new LogController({ disableRequestLogging: true }),
-    ...options,
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && CLIENT_ID.test(given) ? given : randomUUID();
+    },
+    // Ids are up to 128 characters; a longer parameter is refused by the route's schema (400), and
+    // one past this by the router (414), both with the one error body.
+    routerOptions: { maxParamLength: 256 },
+    frameworkErrors: frameworkErrorsHandler(errors),
+    clientErrorHandler: clientErrorHandler({ ...errors, requestTimeoutMs, newId: randomUUID }),
+    ...(requestTimeoutMs !== undefined && {
+      requestTimeout: requestTimeoutMs,
+      // Passed to http.createServer by Fastify (not in its option types). Node only tracks request
+      // deadlines when the server is created with one, and checks them every 30 s by default;
+      // check often enough to honour ours.
+      ...({ http: { requestTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestTimeoutMs) } } as object),
+    }),
+    ...fastifyOptions,
     loggerInstance: log as FastifyBaseLogger,
   });
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  installErrors(app, errors);
+  return app;
 }
 
-/** The HTTP face of a stream processor: health, readiness and metrics only. */
-export async function buildOpsApp(deps: { log: Logger; checks: ReadinessCheck[]; metrics: Registry }): Promise<FastifyInstance> {
-  const app = createHttp(deps.log);
+/** The HTTP face of a stream processor: health, readiness and metrics only, with the one error body. */
+export async function buildOpsApp(deps: { log: Logger; checks: ReadinessCheck[]; metrics: Registry; prefix: string }): Promise<FastifyInstance> {
+  const app = createHttp(deps.log, { prefix: deps.prefix });
   registerOpsRoutes(app, deps);
   return app;
 }

@@ -1,7 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createSecretLookup } from '@pstream/http';
 import type { FastifyRequest } from 'fastify';
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** The write key a request carries: HTTP Basic username (Segment style) or `X-Write-Key`. */
 export function presentedWriteKey(request: FastifyRequest): string | undefined {
@@ -16,17 +14,5 @@ export function presentedWriteKey(request: FastifyRequest): string | undefined {
   return undefined;
 }
 
-/**
- * Finds the source of a write key. Every configured key is compared, each in constant time over
- * fixed-length digests, so response timing reveals neither which key nor how much of it matched.
- */
-export function createWriteKeyCheck(keys: Map<string, string>): (presented: string | undefined) => string | undefined {
-  const entries = [...keys].map(([key, source]) => ({ digest: digest(key), source }));
-  return (presented) => {
-    if (presented === undefined) return undefined;
-    const d = digest(presented);
-    let source: string | undefined;
-    for (const entry of entries) if (timingSafeEqual(d, entry.digest)) source = entry.source;
-    return source;
-  };
-}
+/** Finds the source of a write key, in constant time (@pstream/http's `createSecretLookup`). */
+export const createWriteKeyCheck = (keys: Map<string, string>) => createSecretLookup(keys);

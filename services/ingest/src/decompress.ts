@@ -1,6 +1,6 @@
 import type { Readable, Transform } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
-import { AppError } from '@pstream/platform';
+import { HttpError } from '@pstream/http';
 import type { FastifyRequest } from 'fastify';
 import { IngestErrors } from './errors';
 
@@ -17,10 +17,7 @@ export async function decompressBody(request: FastifyRequest, _reply: unknown, p
   const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding === 'identity' || encoding === '') return payload;
   if (encoding !== 'gzip' && encoding !== 'x-gzip' && encoding !== 'deflate') {
-    throw Object.assign(
-      new AppError(IngestErrors.UNSUPPORTED_MEDIA_TYPE, `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`),
-      { statusCode: 415 },
-    );
+    throw new HttpError(415, IngestErrors.UNSUPPORTED_MEDIA_TYPE, `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`);
   }
   const inflate: Counted = encoding === 'deflate' ? createInflate() : createGunzip();
   inflate.receivedEncodedLength = 0;

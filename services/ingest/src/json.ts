@@ -1,4 +1,4 @@
-import { AppError } from '@pstream/platform';
+import { HttpError } from '@pstream/http';
 import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { IngestErrors } from './errors';
@@ -6,7 +6,7 @@ import { IngestErrors } from './errors';
 /** A plain JSON object (not null, not an array): the shape every route body and Segment field is checked against first. */
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const bad = (message: string) => Object.assign(new AppError(IngestErrors.MALFORMED, message), { statusCode: 400 });
+const bad = (message: string) => new HttpError(400, IngestErrors.MALFORMED, message);
 
 /**
  * The JSON body parser of every route: like Fastify's own (secure-json-parse), but a body with

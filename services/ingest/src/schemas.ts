@@ -1,35 +1,28 @@
 import { nativeEventSchema, nativeIdentifySchema, segmentAliasSchema, segmentBatchSchema, segmentIdentifySchema, segmentTrackSchema } from './dialects';
+import { errorResponse, fieldErrorSchema } from '@pstream/http';
 import { z } from 'zod';
 import { MAX_BATCH } from './accept';
-import { IngestErrors } from './errors';
 
 /**
  * The documented shapes of every route, built from the same zod schemas that validate each
  * event (see routes/): `/openapi.json` is generated from these.
  */
-const fieldError = z.object({ path: z.string().describe('JSON path in the item, e.g. "tags.3"; "" for the whole item'), message: z.string() });
-export const rejectionSchema = z.object({ index: z.number().int().describe('position of the item in the request'), errors: z.array(fieldError) });
+export const rejectionSchema = z
+  .object({ index: z.number().int().describe('position of the item in the request'), errors: z.array(fieldErrorSchema) })
+  .describe('One refused item: where it was in the request and everything wrong with it.');
 
 export const acceptedSchema = z
   .object({ accepted: z.number().int().describe('items accepted and acknowledged by Kafka'), rejected: z.array(rejectionSchema) })
   .describe('Every accepted item is on Kafka (acks=all). Invalid items are listed; the valid ones were still accepted.');
 
-export const errorSchema = z.object({
-  error: z.string().describe('HTTP reason phrase'),
-  code: z.enum(Object.values(IngestErrors) as [string, ...string[]]),
-  message: z.string(),
-  accepted: z.literal(0).optional(),
-  rejected: z.array(rejectionSchema).optional().describe('present when items were read but none was accepted'),
-});
-
-const err = (what: string) => errorSchema.describe(what);
-/** Response bodies shared by every tracking route. */
+const err = errorResponse;
+/** Response bodies shared by every tracking route; errors are the one error body of @pstream/http. */
 export const trackingResponses = {
   202: acceptedSchema,
-  400: err('Malformed body, or nothing accepted (then `rejected` names every problem)'),
+  400: err('Malformed body (ING_MALFORMED), or nothing accepted (ING_NOTHING_ACCEPTED: `error.details.rejected` names every problem)'),
   401: err('Missing or unknown write key'),
   408: err('The request did not fully arrive within REQUEST_TIMEOUT_MS'),
-  413: err('Body over 512 KB after decompression, or a single event over 32 KB'),
+  413: err('Body over 512 KB after decompression, or every event over 32 KB (`error.details.rejected`)'),
   415: err('Content-Type not JSON, or Content-Encoding not gzip/deflate'),
   429: err('Past the write key’s rate; see the Retry-After header'),
   503: err('Kafka did not acknowledge in time; nothing in this request was accepted; see the Retry-After header'),
@@ -42,3 +35,15 @@ export const eventsBodySchema = z.union([
 ]);
 export const identifyBodySchema = z.union([nativeIdentifySchema, segmentIdentifySchema]);
 export { segmentAliasSchema, segmentBatchSchema, segmentTrackSchema };
+
+/** The schemas /openapi.json publishes by name (components.schemas); routes refer to them. */
+export const ingestSchemas = {
+  NativeEvent: nativeEventSchema,
+  NativeIdentify: nativeIdentifySchema,
+  SegmentTrack: segmentTrackSchema,
+  SegmentIdentify: segmentIdentifySchema,
+  SegmentAlias: segmentAliasSchema,
+  SegmentBatch: segmentBatchSchema,
+  Accepted: acceptedSchema,
+  Rejection: rejectionSchema,
+};

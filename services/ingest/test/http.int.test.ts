@@ -6,7 +6,18 @@ import { readTopic, startIngest } from './helpers';
 
 const key = { 'x-write-key': 'test-key' };
 const click = { type: 'click', userId: 'u-1', target: { type: 'product', id: 'p-1' } };
-type Body = { error?: string; code?: string; message?: string; accepted?: number; rejected?: { index: number; errors: { path: string; message: string }[] }[] };
+type Rejected = { index: number; errors: { path: string; message: string }[] }[];
+type Body = { accepted?: number; rejected?: Rejected; error?: { code: string; message: string; details?: { accepted?: number; rejected?: Rejected } } };
+/** What a refusal row expects, flat: the code, message and rejected items of the one error body. */
+type Refusal = { code?: string; message?: string; accepted?: number; rejected?: unknown[] };
+/** A refusal row as the error body `{ error: { code, message, details: { accepted, rejected } } }`. */
+const errorOf = ({ code, message, accepted, rejected }: Refusal) => ({
+  error: {
+    ...(code !== undefined && { code }),
+    ...(message !== undefined && { message }),
+    ...((accepted !== undefined || rejected !== undefined) && { details: { ...(accepted !== undefined && { accepted }), ...(rejected !== undefined && { rejected }) } }),
+  },
+});
 
 /** The HTTP contract of SPEC §3.3 on real Kafka: every bad input's status and error body. */
 describe('ingest HTTP API', () => {
@@ -80,11 +91,11 @@ describe('ingest HTTP API', () => {
   });
 
   describe('refusing', () => {
-    const cases: [string, () => Promise<{ statusCode: number; json: () => unknown }>, number, Partial<Body>][] = [
-      ['no write key', () => post('/v1/events', click, {}), 401, { error: 'Unauthorized', code: 'ING_UNAUTHORIZED' }],
+    const cases: [string, () => Promise<{ statusCode: number; json: () => unknown }>, number, Refusal][] = [
+      ['no write key', () => post('/v1/events', click, {}), 401, { code: 'ING_UNAUTHORIZED' }],
       ['an unknown write key', () => post('/v1/events', click, { 'x-write-key': 'nope' }), 401, { code: 'ING_UNAUTHORIZED' }],
       ['an unknown Basic auth user', () => post('/v1/events', click, { authorization: `Basic ${Buffer.from('nope:').toString('base64')}` }), 401, { code: 'ING_UNAUTHORIZED' }],
-      ['a body that is not JSON', () => post('/v1/events', '{"type": cli'), 400, { error: 'Bad Request', code: 'ING_MALFORMED' }],
+      ['a body that is not JSON', () => post('/v1/events', '{"type": cli'), 400, { code: 'ING_MALFORMED' }],
       ['an empty body', () => post('/v1/events', ''), 400, { code: 'ING_MALFORMED' }],
       ['a JSON array body', () => post('/v1/events', [click]), 400, { code: 'ING_MALFORMED', message: 'the body must be an event object or { "events": [...] }' }],
       ['events that is not an array', () => post('/v1/events', { events: click }), 400, { code: 'ING_MALFORMED', message: 'events must be an array' }],
@@ -92,10 +103,10 @@ describe('ingest HTTP API', () => {
       ['501 events', () => post('/v1/events', { events: Array.from({ length: 501 }, () => click) }), 400, { code: 'ING_MALFORMED', message: 'at most 500 events per request, got 501' }],
       ['a __proto__ key', () => post('/v1/events', '{"type":"click","__proto__":{"admin":true}}'), 400, { code: 'ING_MALFORMED', message: expect.stringContaining('prototype') }],
       ['a constructor.prototype key', () => post('/v1/events', '{"constructor":{"prototype":{"admin":true}}}'), 400, { code: 'ING_MALFORMED', message: expect.stringContaining('prototype') }],
-      ['an XML content type', () => post('/v1/events', '<event/>', { ...key, 'content-type': 'application/xml' }), 415, { error: 'Unsupported Media Type', code: 'ING_UNSUPPORTED_MEDIA_TYPE' }],
+      ['an XML content type', () => post('/v1/events', '<event/>', { ...key, 'content-type': 'application/xml' }), 415, { code: 'ING_UNSUPPORTED_MEDIA_TYPE' }],
       ['a brotli content encoding', () => post('/v1/events', 'xx', { ...key, 'content-encoding': 'br' }), 415, { code: 'ING_UNSUPPORTED_MEDIA_TYPE', message: expect.stringContaining('"br"') }],
       ['a corrupt gzip body', () => post('/v1/events', Buffer.from('not gzip at all'), { ...key, 'content-encoding': 'gzip' }), 400, { code: 'ING_MALFORMED' }],
-      ['a body over 512 KB', () => post('/v1/events', { events: Array.from({ length: 400 }, () => ({ ...click, context: { device: { pad: 'x'.repeat(1400) } } })) }), 413, { error: 'Payload Too Large', code: 'ING_TOO_LARGE' }],
+      ['a body over 512 KB', () => post('/v1/events', { events: Array.from({ length: 400 }, () => ({ ...click, context: { device: { pad: 'x'.repeat(1400) } } })) }), 413, { code: 'ING_TOO_LARGE' }],
       ['a gzip body that inflates past 512 KB', () => post('/v1/events', gzipSync(JSON.stringify({ ...click, context: { device: { pad: ' '.repeat(600_000) } } })), { ...key, 'content-encoding': 'gzip' }), 413, { code: 'ING_TOO_LARGE' }],
       ['a single event over 32 KB', () => post('/v1/events', { ...click, context: { device: { pad: 'x'.repeat(33 * 1024) } } }), 413, { code: 'ING_TOO_LARGE', rejected: [{ index: 0, errors: [{ path: '', message: 'is larger than 32 KB' }] }] }],
       ['a batch where every event is invalid', () => post('/v1/events', { events: [{ ...click, userId: undefined }, { ...click, occurredAt: new Date(Date.now() + 25 * 3600_000).toISOString() }] }), 400, {
@@ -123,7 +134,7 @@ describe('ingest HTTP API', () => {
     it.each(cases)('refuses %s', async (_name, send, status, expected) => {
       const res = await send();
       expect(res.statusCode).toBe(status);
-      expect(body(res)).toMatchObject(expected);
+      expect(body(res)).toMatchObject(errorOf(expected));
     });
 
     it('rejects an oversized event inside a batch but accepts its neighbours', async () => {
@@ -132,10 +143,12 @@ describe('ingest HTTP API', () => {
     });
 
     it('offers no way to read with a write key', async () => {
-      for (const url of ['/v1/events', '/v1/identify', '/v1/profiles/u-1']) {
+      for (const url of ['/v1/events', '/v1/identify']) {
         const res = await app.inject({ method: 'GET', url, headers: key });
-        expect([res.statusCode, body(res).code]).toEqual([404, 'ING_NOT_FOUND']);
+        expect([res.statusCode, body(res).error?.code, res.headers.allow]).toEqual([405, 'ING_METHOD_NOT_ALLOWED', 'POST']);
       }
+      const res = await app.inject({ method: 'GET', url: '/v1/profiles/u-1', headers: key });
+      expect([res.statusCode, body(res).error?.code]).toEqual([404, 'ING_NOT_FOUND']);
     });
   });
 
@@ -169,7 +182,7 @@ describe('ingest HTTP API', () => {
           socket.on('error', reject);
         });
         expect(reply).toMatch(/^HTTP\/1\.1 408 Request Timeout/);
-        expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 'ING_REQUEST_TIMEOUT' });
+        expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'ING_REQUEST_TIMEOUT' } });
       } finally {
         await slow.close();
       }
@@ -184,7 +197,7 @@ describe('ingest HTTP API', () => {
         const third = await send('test-key');
         expect(third.statusCode).toBe(429);
         expect(third.headers['retry-after']).toBe('1');
-        expect(third.json()).toMatchObject({ error: 'Too Many Requests', code: 'ING_RATE_LIMITED' });
+        expect(third.json()).toMatchObject({ error: { code: 'ING_RATE_LIMITED' } });
         expect((await send('other-key')).statusCode).toBe(202);
       } finally {
         await limited.close();

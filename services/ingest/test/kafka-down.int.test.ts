@@ -25,7 +25,7 @@ describe('ingest while Kafka goes down and comes back', () => {
       headers: { 'x-write-key': 'test-key' },
       payload: { eventId, type: 'click', userId: `u-${seq % 7}`, target: { type: 'product', id: 'p-1' } },
     });
-    outcomes.push({ eventId, status: res.statusCode, ms: Date.now() - t0, retryAfter: res.headers['retry-after'] as string | undefined, code: (res.json() as { code?: string }).code });
+    outcomes.push({ eventId, status: res.statusCode, ms: Date.now() - t0, retryAfter: res.headers['retry-after'] as string | undefined, code: (res.json() as { error?: { code?: string } }).error?.code });
     return res.statusCode;
   }
   const ready = async () => (await ingest.app.inject({ method: 'GET', url: '/readyz' })).statusCode;

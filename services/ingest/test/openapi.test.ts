@@ -3,7 +3,7 @@ import { silentLog } from '../../../test/helpers';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 
-type Operation = { requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, unknown>; security?: unknown[] };
+type Operation = { operationId?: string; requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, unknown>; security?: unknown[] };
 
 describe('the OpenAPI document', () => {
   it('describes every tracking route: body, each status with its error body, and both auth schemes', async () => {
@@ -11,17 +11,25 @@ describe('the OpenAPI document', () => {
     const app = await buildApp(loadConfig({ WRITE_KEYS: 'k=web' }), { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
     const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json() as {
       paths: Record<string, { post: Operation }>;
-      components: { securitySchemes: Record<string, unknown> };
+      components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> };
     };
     expect(Object.keys(doc.paths).sort()).toEqual(['/v1/alias', '/v1/batch', '/v1/events', '/v1/identify', '/v1/track']);
     for (const [path, { post }] of Object.entries(doc.paths)) {
       expect([path, Object.keys(post.responses).sort()]).toEqual([path, ['202', '400', '401', '408', '413', '415', '429', '503']]);
       expect(post.requestBody?.content['application/json']?.schema).toBeDefined();
       expect(post.security).toEqual([{ basicAuth: [] }, { writeKey: [] }]);
+      expect(post.operationId).toMatch(/^[a-z][A-Za-z]+$/);
     }
     expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['basicAuth', 'writeKey']);
-    // The event body is the native zod schema itself: its fields and rules show up.
-    expect(JSON.stringify(doc.paths['/v1/events']!.post.requestBody)).toContain('"dwellMs"');
+    // The event body is the native zod schema itself, published once by name: its fields and rules show up.
+    expect(JSON.stringify(doc.paths['/v1/events']!.post.requestBody)).toContain('#/components/schemas/NativeEventInput');
+    expect(JSON.stringify(doc.components.schemas.NativeEventInput)).toContain('"dwellMs"');
+    // Every error is the one error body.
+    for (const { post } of Object.values(doc.paths)) {
+      for (const [status, response] of Object.entries(post.responses)) {
+        if (status !== '202') expect(JSON.stringify(response)).toContain('#/components/schemas/Error');
+      }
+    }
     expect(JSON.stringify(doc.paths['/v1/events']!.post.responses['400'])).toContain('rejected');
     const ui = await app.inject({ method: 'GET', url: '/docs/' });
     expect(ui.statusCode).toBe(200);

@@ -1,45 +1,34 @@
-import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import { keys } from '@pstream/interest-store';
 import { createFactsReader } from '@pstream/profile-store';
-import { createHttp } from '@pstream/http';
+import { createHttp, openApiPlugin } from '@pstream/http';
 import { registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { Pool } from '@pstream/platform';
 import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
-import { registerInterestRoutes } from './routes/interests';
-import { registerProfileRoutes } from './routes/profiles';
+import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
+import { profileSchema, registerProfileRoutes } from './routes/profiles';
 
 export type QueryDeps = { log: Logger; redis: Redis; pool: Pool; checks: ReadinessCheck[]; metrics: Registry };
 
 /** Builds the query API without listening; main.ts listens, tests use `inject`. */
 export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<FastifyInstance> {
-  const app = createHttp(deps.log);
-  app.setValidatorCompiler(validatorCompiler);
-  app.setSerializerCompiler(serializerCompiler);
-
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'pstream query API', version: '0.1.0', description: 'Profiles, interests and lifecycle over REST.' },
-      components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer' } } },
-    },
-    transform: jsonSchemaTransform,
+  const app = createHttp(deps.log, { prefix: 'QRY' });
+  await app.register(openApiPlugin, {
+    title: 'pstream query API',
+    version: '0.1.0',
+    description:
+      'Profiles, interests and lifecycle over REST (SPEC §5). Bearer tokens from API_TOKENS, each with scopes. ' +
+      'Every error answers `{ "error": { "code", "message", "details"? } }` with a `QRY_` code; every answer carries `X-Request-Id`.',
+    servers: [{ url: `http://127.0.0.1:${config.QUERY_API_PORT}`, description: 'a local instance (pnpm start)' }],
+    tags: [{ name: 'profiles', description: 'A person’s profile and interests; any id (userId or anonymousId) resolves to its person' }],
+    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the profiles:read scope' } },
+    schemas: { Profile: profileSchema, Interest: interestSchema, Interests: interestsSchema },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs' });
-  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
-
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
-    const status = err.statusCode ?? 500;
-    if (status < 500) return reply.code(status).send({ error: 'Bad Request', message: err.message });
-    request.log.error({ err, request }, 'request failed');
-    return reply.code(500).send({ error: 'Internal Server Error', message: 'internal error' });
-  });
 
   const guard = createTokenGuard(config.API_TOKENS);
   registerProfileRoutes(app, {

@@ -1,25 +1,18 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createSecretLookup, sendError } from '@pstream/http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Scope } from './config';
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
+import { QueryErrors } from './errors';
 
 /**
  * A preHandler that admits requests whose bearer token has `scope`. Tokens are compared in
  * constant time; a write key is never a token because tokens come only from API_TOKENS.
  */
 export function createTokenGuard(tokens: Map<string, Set<Scope>>) {
-  const entries = [...tokens].map(([token, scopes]) => ({ digest: digest(token), scopes }));
-  const scopesOf = (token: string): Set<Scope> | undefined => {
-    const d = digest(token);
-    let found: Set<Scope> | undefined;
-    for (const e of entries) if (timingSafeEqual(d, e.digest)) found = e.scopes;
-    return found;
-  };
+  const scopesOf = createSecretLookup(tokens);
   return (scope: Scope) => async (request: FastifyRequest, reply: FastifyReply) => {
     const auth = request.headers.authorization;
     const scopes = auth?.startsWith('Bearer ') ? scopesOf(auth.slice(7).trim()) : undefined;
-    if (!scopes) return reply.code(401).header('WWW-Authenticate', 'Bearer').send({ error: 'Unauthorized', message: 'missing or unknown bearer token' });
-    if (!scopes.has(scope)) return reply.code(403).send({ error: 'Forbidden', message: `token lacks scope ${scope}` });
+    if (!scopes) return sendError(reply.header('WWW-Authenticate', 'Bearer'), 401, QueryErrors.UNAUTHORIZED, 'missing or unknown bearer token');
+    if (!scopes.has(scope)) return sendError(reply, 403, QueryErrors.FORBIDDEN, `token lacks scope ${scope}`);
   };
 }

@@ -15,7 +15,7 @@ import { trackingRoute } from './route-options';
 export function registerEventRoutes(app: FastifyInstance, deps: { publisher: Publisher }): void {
   app.post(
     '/v1/events',
-    trackingRoute(['native'], 'Track one event or a batch of up to 500', eventsBodySchema),
+    trackingRoute('trackEvents', ['native'], 'Track one event or a batch of up to 500', eventsBodySchema),
     async (request, reply) => {
       const body = request.body;
       if (!isObject(body)) return malformed(reply, 'the body must be an event object or { "events": [...] }');

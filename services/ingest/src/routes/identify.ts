@@ -19,7 +19,7 @@ const SEGMENT_MARKERS = ['messageId', 'type', 'timestamp', 'context', 'integrati
 export function registerIdentifyRoute(app: FastifyInstance, deps: { publisher: Publisher }): void {
   app.post(
     '/v1/identify',
-    trackingRoute(['native', 'segment'], 'Traits of a known user, and the anonymous→known link when both ids are real (native or Segment body)', identifyBodySchema),
+    trackingRoute('identify', ['native', 'segment'], 'Traits of a known user, and the anonymous→known link when both ids are real (native or Segment body)', identifyBodySchema),
     async (request, reply) => {
       const body = request.body;
       if (!isObject(body)) return malformed(reply, 'the body must be an identify object');

@@ -1,3 +1,4 @@
+import { sendError } from '@pstream/http';
 import type { FastifyReply } from 'fastify';
 import { onlyTooLarge, type Sorted } from '../accept';
 import { IngestErrors } from '../errors';
@@ -5,7 +6,7 @@ import type { Publisher } from '../publisher';
 
 /** A 400 for a body that does not have the route's shape at all. */
 export function malformed(reply: FastifyReply, message: string) {
-  return reply.code(400).send({ error: 'Bad Request', code: IngestErrors.MALFORMED, message });
+  return sendError(reply, 400, IngestErrors.MALFORMED, message);
 }
 
 /**
@@ -17,8 +18,8 @@ export async function publishAndRespond(reply: FastifyReply, publisher: Publishe
   const { accepted, rejected, records } = sorted;
   if (accepted === 0) {
     return onlyTooLarge(rejected)
-      ? reply.code(413).send({ error: 'Payload Too Large', code: IngestErrors.TOO_LARGE, message: 'every item is too large', accepted: 0, rejected })
-      : reply.code(400).send({ error: 'Bad Request', code: IngestErrors.NOTHING_ACCEPTED, message: 'no item was accepted; see rejected', accepted: 0, rejected });
+      ? sendError(reply, 413, IngestErrors.TOO_LARGE, 'every item is too large', { accepted: 0, rejected })
+      : sendError(reply, 400, IngestErrors.NOTHING_ACCEPTED, 'no item was accepted; see details.rejected', { accepted: 0, rejected });
   }
   await publisher.publish(records);
   return reply.code(202).send({ accepted, rejected });

@@ -6,9 +6,9 @@ import { trackingResponses, writeKeySecurity } from '../schemas';
  * it) but Fastify must not validate the body as a whole — one bad event would refuse the batch —
  * so the validator passes it through and the handlers validate each item with the same zod schemas.
  */
-export function trackingRoute(tags: string[], summary: string, body: z.ZodType) {
+export function trackingRoute(operationId: string, tags: string[], summary: string, body: z.ZodType) {
   return {
     validatorCompiler: () => (data: unknown) => ({ value: data }),
-    schema: { tags, summary, security: writeKeySecurity, body, response: trackingResponses },
+    schema: { operationId, tags, summary, security: writeKeySecurity, body, response: trackingResponses },
   };
 }

@@ -14,21 +14,21 @@ import { malformed, publishAndRespond } from './respond';
  * API, see identify.ts). Each call is mapped to native events (../dialects/segment.ts).
  */
 export function registerSegmentRoutes(app: FastifyInstance, deps: { publisher: Publisher }): void {
-  const common = (summary: string, body: z.ZodType) => trackingRoute(['segment'], summary, body);
+  const common = (operationId: string, summary: string, body: z.ZodType) => trackingRoute(operationId, ['segment'], summary, body);
 
-  app.post('/v1/track', common('Segment track: one event, or one purchase per product of an Order Completed', segmentTrackSchema), async (request, reply) => {
+  app.post('/v1/track', common('segmentTrack', 'Segment track: one event, or one purchase per product of an Order Completed', segmentTrackSchema), async (request, reply) => {
     if (!isObject(request.body)) return malformed(reply, 'the body must be a track object');
     const options = { source: request.source, now: Date.now() };
     return publishAndRespond(reply, deps.publisher, sortItems([request.body], (item) => mapSegmentTrack(item, options)));
   });
 
-  app.post('/v1/alias', common('Segment alias: previousId and userId are one person', segmentAliasSchema), async (request, reply) => {
+  app.post('/v1/alias', common('segmentAlias', 'Segment alias: previousId and userId are one person', segmentAliasSchema), async (request, reply) => {
     if (!isObject(request.body)) return malformed(reply, 'the body must be an alias object');
     const options = { source: request.source, now: Date.now() };
     return publishAndRespond(reply, deps.publisher, sortItems([request.body], (item) => mapSegmentAlias(item, options)));
   });
 
-  app.post('/v1/batch', common('Segment batch: up to 500 track/identify/alias calls', segmentBatchSchema), async (request, reply) => {
+  app.post('/v1/batch', common('segmentBatch', 'Segment batch: up to 500 track/identify/alias calls', segmentBatchSchema), async (request, reply) => {
     const body = request.body;
     if (!isObject(body) || !Array.isArray(body.batch)) return malformed(reply, 'the body must be { "batch": [...] }');
     if (body.batch.length === 0) return malformed(reply, 'batch is empty');

@@ -1,11 +1,11 @@
 import { readInterests, type Keys } from '@pstream/interest-store';
+import { errorResponse } from '@pstream/http';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
-const errorBody = z.object({ error: z.string(), message: z.string() });
 const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
 const query = z.object({
   dimension: z
@@ -15,19 +15,21 @@ const query = z.object({
     .describe('only tags of this dimension, e.g. category'),
   limit: z.coerce.number().int().min(1).max(200).default(200).describe('at most 200; all tags if fewer'),
 });
-const body = z.object({
-  interests: z
-    .array(
-      z.object({
-        tag: z.string(),
-        dimension: z.string(),
-        score: z.number().describe('decayed score at computedAt'),
-        value: z.number().describe('scale·tanh(score/scale), 0-10 by default'),
-      }),
-    )
-    .describe('highest score first'),
-  computedAt: z.string().describe('the time scores are decayed to'),
-});
+/** One interest tag of a person, decayed to the answer's computedAt. */
+export const interestSchema = z
+  .object({
+    tag: z.string().describe('dimension:value, e.g. category:dress'),
+    dimension: z.string(),
+    score: z.number().describe('decayed score at computedAt'),
+    value: z.number().describe('scale·tanh(score/scale), 0-10 by default'),
+  })
+  .describe('One interest tag, decayed to computedAt');
+export const interestsSchema = z
+  .object({
+    interests: z.array(interestSchema).describe('highest score first'),
+    computedAt: z.string().describe('the time scores are decayed to'),
+  })
+  .describe('The person’s interest tags, highest score first');
 
 export type InterestRouteDeps = { redis: Redis; keys: Keys; decay: DecayParams; valueScale: number; guard: preHandlerHookHandler };
 
@@ -41,12 +43,18 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
     {
       preHandler: deps.guard,
       schema: {
+        operationId: 'getInterests',
         tags: ['profiles'],
         summary: 'A person’s interest tags, decayed to computedAt',
         security: [{ bearerAuth: [] }],
         params,
         querystring: query,
-        response: { 200: body, 400: errorBody, 401: errorBody, 403: errorBody },
+        response: {
+          200: interestsSchema,
+          400: errorResponse('Invalid id, dimension or limit (QRY_INVALID_REQUEST; `error.details` names each)'),
+          401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)'),
+          403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+        },
       },
     },
     async (request) => {

@@ -1,22 +1,18 @@
 import { readInterests, type Keys } from '@pstream/interest-store';
 import { SOCIAL_TIERS, STAGES, VALUE_TIERS } from '@pstream/lifecycle';
 import type { createFactsReader } from '@pstream/profile-store';
+import { QueryErrors } from '../errors';
+import { interestSchema } from './interests';
+import { errorResponse, sendError } from '@pstream/http';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 
-const errorBody = z.object({ error: z.string(), message: z.string() });
 const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
-const interest = z.object({
-  tag: z.string(),
-  dimension: z.string(),
-  score: z.number().describe('decayed score at computedAt'),
-  value: z.number().describe('10·tanh(score/10), 0-10'),
-});
 const time = z.string().describe('ISO-8601 UTC');
-const profile = z.object({
+export const profileSchema = z.object({
   userId: z.string().nullable().describe('null for an anonymous profile not linked to a user'),
   anonymousIds: z.array(z.string()).describe('anonymous ids merged into this profile (or its own)'),
   traits: z.record(z.string(), z.unknown()).describe('from identify; later values win'),
@@ -26,7 +22,7 @@ const profile = z.object({
     evaluatedAt: time,
   }),
   tiers: z.object({ value: z.enum(VALUE_TIERS), social: z.enum(SOCIAL_TIERS) }),
-  interests: z.array(interest).describe('top 20 by score'),
+  interests: z.array(interestSchema).describe('top 20 by score'),
   stats: z.object({
     firstSeenAt: time.nullable(),
     lastActiveAt: time.nullable().describe('latest event time'),
@@ -40,7 +36,7 @@ const profile = z.object({
   }),
   consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (SPEC §4.5)'),
   computedAt: time,
-});
+}).describe('A person’s profile (SPEC §5.1)');
 
 export type ProfileRouteDeps = {
   redis: Redis;
@@ -59,18 +55,25 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     {
       preHandler: deps.guard,
       schema: {
+        operationId: 'getProfile',
         tags: ['profiles'],
         summary: 'A person’s profile: identities, traits, lifecycle stage and tiers, interests decayed to computedAt, facts',
         security: [{ bearerAuth: [] }],
         params,
-        response: { 200: profile, 401: errorBody, 403: errorBody, 404: errorBody },
+        response: {
+          200: profileSchema,
+          400: errorResponse('Invalid id (QRY_INVALID_REQUEST; `error.details` names the problem)'),
+          401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)'),
+          403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+          404: errorResponse('No profile for this id (QRY_PROFILE_NOT_FOUND)'),
+        },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
       const nowMs = Date.now();
       const facts = await deps.facts.get(id);
-      if (!facts) return reply.code(404).send({ error: 'Not Found', message: `no profile for id ${id}` });
+      if (!facts) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
       const interests = await readInterests(deps.redis, deps.keys, facts.profileKey, {
         nowMs,
         limit: 20,
@@ -81,8 +84,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
         userId: facts.userId,
         anonymousIds: facts.anonymousIds,
         traits: facts.traits,
-        lifecycle: facts.lifecycle as z.infer<typeof profile>['lifecycle'],
-        tiers: facts.tiers as z.infer<typeof profile>['tiers'],
+        lifecycle: facts.lifecycle as z.infer<typeof profileSchema>['lifecycle'],
+        tiers: facts.tiers as z.infer<typeof profileSchema>['tiers'],
         interests,
         stats: {
           firstSeenAt: facts.stats.firstSeenAt,
