@@ -60,8 +60,8 @@ describe('one identity rule, two stores', () => {
     box = await createSandbox(1);
     config = loadConfig(box.env);
     redis = createRedis(config.REDIS_URL, 'test-identity');
-    pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, `test-identity-${box.id}`, 2);
-    await migrate(pool, config.PG_SCHEMA);
+    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, `test-identity-${box.id}`, 2);
+    await migrate(pool, box.env.PG_SCHEMA!);
     interests = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(config));
     applyToRedis = createChunkApplier(interests, redis, config, silentLog);
     facts = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });

@@ -55,6 +55,15 @@ export const commonEnv = {
 } as const;
 
 /**
+ * The shared settings a service actually reads, by name: a service validates only what it uses,
+ * so a bad value for another service's setting (the scorer's view of DATABASE_URL, say) never
+ * stops it.
+ */
+export function sharedEnv<K extends keyof typeof commonEnv>(...names: K[]): Pick<typeof commonEnv, K> {
+  return Object.fromEntries(names.map((name) => [name, commonEnv[name]])) as Pick<typeof commonEnv, K>;
+}
+
+/**
  * Parses the environment with a service's schema. Every problem is reported at once, naming
  * the variable, so a bad deployment fails at start-up with one readable message.
  */

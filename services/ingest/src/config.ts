@@ -1,4 +1,4 @@
-import { commonEnv, envInt, parseEnv } from '@pstream/platform';
+import { envInt, parseEnv, sharedEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 /** `key=source,key2=source2`: each write key and the source its events are stamped with. */
@@ -19,9 +19,7 @@ const writeKeys = z
   });
 
 const schema = z.object({
-  KAFKA_BROKERS: commonEnv.KAFKA_BROKERS,
-  EVENTS_TOPIC: commonEnv.EVENTS_TOPIC,
-  LOG_LEVEL: commonEnv.LOG_LEVEL,
+  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL'),
   /** Interface to listen on. */
   INGEST_HOST: z.string().default('0.0.0.0'),
   /** Port of the tracking API. */
