@@ -6,12 +6,12 @@
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { buildApp as buildIngest } from '@pstream/ingest/src/app';
-import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
-import { KafkaPublisher } from '@pstream/ingest/src/publisher';
+import { buildApp as buildIngest } from '@pstream/ingest/app';
+import { loadConfig as ingestConfig } from '@pstream/ingest/config';
+import { KafkaPublisher } from '@pstream/ingest/publisher';
 import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis } from '@pstream/platform';
-import { buildApp as buildQuery } from '@pstream/query-api/src/app';
-import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
+import { buildApp as buildQuery } from '@pstream/query-api/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/config';
 
 async function main(): Promise<void> {
   // The same defaults as `pnpm start`; variables already set win.

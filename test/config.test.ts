@@ -2,10 +2,10 @@
  * Each service validates only the settings it reads: a bad value for another service's setting
  * never stops it, a bad value for its own does, naming the variable.
  */
-import { loadConfig as ingest } from '@pstream/ingest/src/config';
-import { loadConfig as queryApi } from '@pstream/query-api/src/config';
-import { loadConfig as scorer } from '@pstream/scorer/src/config';
-import { loadConfig as segmenter } from '@pstream/segmenter/src/config';
+import { loadConfig as ingest } from '@pstream/ingest/config';
+import { loadConfig as queryApi } from '@pstream/query-api/config';
+import { loadConfig as scorer } from '@pstream/scorer/config';
+import { loadConfig as segmenter } from '@pstream/segmenter/config';
 
 /** A bad value for every shared setting. */
 const BAD: Record<string, string> = {

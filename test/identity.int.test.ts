@@ -9,8 +9,8 @@ import { createInterestStore, type InterestStore } from '@pstream/interest-store
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
 import { createConverter, createSegmentStore, migrate, type SegmentStore } from '@pstream/profile-store';
-import { loadConfig, storeOptions, type ScorerConfig } from '@pstream/scorer/src/config';
-import { createChunkApplier } from '@pstream/scorer/src/processor';
+import { loadConfig, storeOptions, type ScorerConfig } from '@pstream/scorer/config';
+import { createChunkApplier } from '@pstream/scorer/processor';
 import fc from 'fast-check';
 import { createSandbox, silentLog, type Sandbox } from './helpers';
 

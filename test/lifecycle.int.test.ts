@@ -1,11 +1,11 @@
 import type { ProfileEvent } from '@pstream/events';
-import { normalizeEvent } from '@pstream/ingest/src/dialects';
+import { normalizeEvent } from '@pstream/ingest/dialects';
 import { createMetrics, createPool, createRedis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
-import { buildApp as buildQuery } from '@pstream/query-api/src/app';
-import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
-import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
-import { createSegmenter, type Segmenter } from '@pstream/segmenter/src/processor';
+import { buildApp as buildQuery } from '@pstream/query-api/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/config';
+import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
+import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';

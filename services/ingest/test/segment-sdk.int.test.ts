@@ -1,12 +1,12 @@
 import { Analytics } from '@segment/analytics-node';
 import { createMetrics, createPool, createRedis, type Pool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
-import { buildApp as buildQuery } from '@pstream/query-api/src/app';
-import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
-import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';
-import { createScorerConsumer } from '@pstream/scorer/src/processor';
-import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
-import { createSegmenter } from '@pstream/segmenter/src/processor';
+import { buildApp as buildQuery } from '@pstream/query-api/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/config';
+import { loadConfig as scorerConfig } from '@pstream/scorer/config';
+import { createScorerConsumer } from '@pstream/scorer/processor';
+import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
+import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';

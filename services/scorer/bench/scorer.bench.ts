@@ -15,14 +15,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import type { ProfileEvent } from '@pstream/events';
-import { normalizeEvent } from '@pstream/ingest/src/dialects';
-import { buildApp as buildIngest } from '@pstream/ingest/src/app';
-import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
-import { KafkaPublisher } from '@pstream/ingest/src/publisher';
+import { normalizeEvent } from '@pstream/ingest/dialects';
+import { buildApp as buildIngest } from '@pstream/ingest/app';
+import { loadConfig as ingestConfig } from '@pstream/ingest/config';
+import { KafkaPublisher } from '@pstream/ingest/publisher';
 import { createInterestStore } from '@pstream/interest-store';
 import { createMetrics, createPool, createRedis, type Redis } from '@pstream/platform';
-import { buildApp as buildQuery } from '@pstream/query-api/src/app';
-import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
+import { buildApp as buildQuery } from '@pstream/query-api/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadDefaultEnv } from '../../../test/env';
 import { createSandbox, silentLog, testId, waitFor, type Sandbox } from '../../../test/helpers';
 import { loadConfig, storeOptions, type ScorerConfig } from '../src/config';

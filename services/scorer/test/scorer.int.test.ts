@@ -1,7 +1,7 @@
 import { keys, writeCatalog } from '@pstream/interest-store';
 import { createRedis, type Redis } from '@pstream/platform';
-import { buildApp as buildQuery } from '@pstream/query-api/src/app';
-import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
+import { buildApp as buildQuery } from '@pstream/query-api/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { createPool, createMetrics } from '@pstream/platform';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
 import { loadConfig, scoringParams, type ScorerConfig } from '../src/config';

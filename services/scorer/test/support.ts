@@ -1,5 +1,5 @@
 import type { ProfileEvent } from '@pstream/events';
-import { normalizeEvent } from '@pstream/ingest/src/dialects';
+import { normalizeEvent } from '@pstream/ingest/dialects';
 import { applyEvent, emptyModel, type PersonModel, type ScoringParams } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
