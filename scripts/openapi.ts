@@ -32,9 +32,10 @@ async function main(): Promise<void> {
   const query = await buildQuery(qc, { log, redis, pool, checks: [], metrics: createMetrics('query-api') });
 
   for (const [name, app] of [['ingest', ingest], ['query-api', query]] as const) {
-    await app.ready();
+    const served = await app.inject({ method: 'GET', url: '/openapi.json' });
+    if (served.statusCode !== 200) throw new Error(`${name}: GET /openapi.json answered ${served.statusCode}`);
     const file = path.join(out, `${name}.json`);
-    await writeFile(file, `${JSON.stringify(app.swagger(), null, 2)}\n`);
+    await writeFile(file, `${JSON.stringify(served.json(), null, 2)}\n`);
     console.log(`openapi: ${file}`);
     await app.close();
   }

@@ -12,7 +12,8 @@ ensure_promtool
 echo "== lint"
 node_modules/.bin/eslint .
 echo "== typecheck"
-node_modules/.bin/tsc -p tsconfig.json --noEmit
+# Project references (tsconfig.json): each package sees only the packages it declares.
+node_modules/.bin/tsc -b tsconfig.json
 echo "== OpenAPI lint"
 # The documents ingest and the query API serve, linted against redocly.yaml (no telemetry, no update check).
 node_modules/.bin/tsx scripts/openapi.ts .data/openapi

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, RouteShorthandOptions } from 'fastify';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { withTimeout } from './timeout';
 
@@ -24,7 +24,9 @@ export function registerOpsRoutes(
   options: { checks: ReadinessCheck[]; metrics: Registry; timeoutMs?: number },
 ): void {
   const timeoutMs = options.timeoutMs ?? 2000;
-  const hide = { schema: { hide: true } };
+  // `hide` is read by @fastify/swagger where a service registers it (the ops routes stay out of
+  // the API documents); platform itself does not depend on it, hence the cast.
+  const hide = { schema: { hide: true } } as RouteShorthandOptions;
   app.get('/healthz', hide, async () => ({ status: 'ok' }));
   app.get('/readyz', hide, async (_request, reply) => {
     const results = await Promise.all(
