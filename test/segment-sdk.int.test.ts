@@ -9,8 +9,8 @@ import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
-import { readTopic, startIngest } from './helpers';
+import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { readTopic, startIngest } from '../services/ingest/test/helpers';
 
 type Interest = { tag: string; score: number };
 
