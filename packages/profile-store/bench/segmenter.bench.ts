@@ -15,9 +15,8 @@ import { randomBytes } from 'node:crypto';
 import type { TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
 import { closePool, commonEnv, createLogger, createPool, parseEnv } from '@pstream/platform';
-import { migrate } from '@pstream/profile-store';
 import { z } from 'zod';
-import { createConverter, createSegmentStore } from '@pstream/profile-store';
+import { createConverter, createSegmentStore, migrate } from '../src';
 
 const env = parseEnv(
   z.object({
