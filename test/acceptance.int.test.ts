@@ -3,10 +3,10 @@ import { createMetrics, createPool, createRedis, type Redis } from '@pstream/pla
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
-import { loadConfig } from '../src/config';
-import { createScorerConsumer } from '../src/processor';
-import { appliedCount, generateStream, produceEvents } from './support';
+import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { loadConfig } from '@pstream/scorer/config';
+import { createScorerConsumer } from '@pstream/scorer/processor';
+import { appliedCount, generateStream, produceEvents } from '../services/scorer/test/support';
 
 /**
  * "Done means" of the scorer issue: for a seeded stream of hundreds of people, every tag that
