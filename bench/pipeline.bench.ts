@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:scorer` — SPEC §7 "Scoring" and "Freshness", printed, never asserted.
+ * `pnpm bench:pipeline` — SPEC §7 "Scoring" and "Freshness", printed, never asserted.
  *
  * 1. Apply throughput, several runs, each beside its raw limit measured in the same run:
  *    - store: prepared events applied by the per-event Lua script, pipelined 500 per round trip
@@ -23,12 +23,12 @@ import { createInterestStore } from '@pstream/interest-store';
 import { createMetrics, createPool, createRedis, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
-import { loadDefaultEnv } from '../../../test/env';
-import { createSandbox, silentLog, testId, waitFor, type Sandbox } from '../../../test/helpers';
-import { loadConfig, storeOptions, type ScorerConfig } from '../src/config';
-import { createScorerConsumer } from '../src/processor';
-import { prepareEvent } from '../src/score';
-import { appliedCount, generateStream, produceRaw } from '../test/support';
+import { loadDefaultEnv } from '../test/env';
+import { createSandbox, silentLog, testId, waitFor, type Sandbox } from '../test/helpers';
+import { loadConfig, storeOptions, type ScorerConfig } from '@pstream/scorer/config';
+import { createScorerConsumer } from '@pstream/scorer/processor';
+import { prepareEvent } from '@pstream/scorer/score';
+import { appliedCount, generateStream, produceRaw } from '../services/scorer/test/support';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 40_000);
