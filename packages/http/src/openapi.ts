@@ -52,15 +52,20 @@ export const openApiPlugin = fp(
   { name: 'pstream-openapi', fastify: '5.x' },
 );
 
-/** Error responses made by `errorResponse`: the shared error schema plus this route's description. */
-const errorResponses = new WeakSet<z.ZodType>();
+/** Error responses made by `errorResponse`, with the headers they document besides X-Request-Id. */
+const errorResponses = new WeakMap<z.ZodType, Record<string, string>>();
 
-/** An error response of a route: the one error body (`$ref: Error`), described for this route and status. */
-export function errorResponse(description: string): z.ZodType {
+/**
+ * An error response of a route: the one error body (`$ref: Error`), described for this route and
+ * status; `headers` documents the ones it sets (name → description), e.g. `Retry-After`.
+ */
+export function errorResponse(description: string, headers: Record<string, string> = {}): z.ZodType {
   const schema = errorBodySchema.describe(description);
-  errorResponses.add(schema);
+  errorResponses.set(schema, headers);
   return schema;
 }
+
+const REQUEST_ID = { type: 'string', description: 'the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID' };
 
 type Transform = ReturnType<typeof createJsonSchemaTransform>;
 
@@ -81,7 +86,10 @@ function describeResponses(base: Transform): Transform {
       json[status] = {
         ...json[status],
         ...(description !== undefined && { description }),
-        headers: { 'X-Request-Id': { type: 'string', description: 'the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID' } },
+        headers: {
+          'X-Request-Id': REQUEST_ID,
+          ...Object.fromEntries(Object.entries(errorResponses.get(s) ?? {}).map(([name, about]) => [name, { type: 'string', description: about }])),
+        },
       };
     }
     return out;

@@ -20,12 +20,12 @@ const err = errorResponse;
 export const trackingResponses = {
   202: acceptedSchema,
   400: err('Malformed body (ING_MALFORMED), or nothing accepted (ING_NOTHING_ACCEPTED: `error.details.rejected` names every problem)'),
-  401: err('Missing or unknown write key'),
-  408: err('The request did not fully arrive within REQUEST_TIMEOUT_MS'),
-  413: err('Body over 512 KB after decompression, or every event over 32 KB (`error.details.rejected`)'),
-  415: err('Content-Type not JSON, or Content-Encoding not gzip/deflate'),
-  429: err('Past the write key’s rate; see the Retry-After header'),
-  503: err('Kafka did not acknowledge in time; nothing in this request was accepted; see the Retry-After header'),
+  401: err('Missing or unknown write key (ING_UNAUTHORIZED)'),
+  408: err('The request did not fully arrive within REQUEST_TIMEOUT_MS (ING_REQUEST_TIMEOUT)'),
+  413: err('Body over 512 KB after decompression, or every event over 32 KB (ING_TOO_LARGE; `error.details.rejected` then)'),
+  415: err('Content-Type not JSON, or Content-Encoding not gzip/deflate (ING_UNSUPPORTED_MEDIA_TYPE)'),
+  429: err('Past the write key’s rate (ING_RATE_LIMITED)', { 'Retry-After': 'seconds until the write key may send again' }),
+  503: err('Kafka did not acknowledge in time (ING_KAFKA_UNAVAILABLE); nothing in this request was accepted', { 'Retry-After': 'seconds before Kafka is tried again' }),
 };
 export const writeKeySecurity: { [scheme: string]: string[] }[] = [{ basicAuth: [] }, { writeKey: [] }];
 

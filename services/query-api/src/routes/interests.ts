@@ -52,7 +52,7 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
         response: {
           200: interestsSchema,
           400: errorResponse('Invalid id, dimension or limit (QRY_INVALID_REQUEST; `error.details` names each)'),
-          401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)'),
+          401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
         },
       },

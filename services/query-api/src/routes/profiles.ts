@@ -63,7 +63,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
         response: {
           200: profileSchema,
           400: errorResponse('Invalid id (QRY_INVALID_REQUEST; `error.details` names the problem)'),
-          401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)'),
+          401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
           404: errorResponse('No profile for this id (QRY_PROFILE_NOT_FOUND)'),
         },
