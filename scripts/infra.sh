@@ -16,6 +16,7 @@
 #   EVENTS_TOPIC       default profile.events.v1      (EVENTS_PARTITIONS, default 12)
 #   DLQ_TOPIC          default profile.events.dlq.v1  (3 partitions)
 #   LIFECYCLE_TOPIC    default profile.lifecycle.v1   (3 partitions)
+#   AUDIENCES_TOPIC    default profile.audiences.v1   (3 partitions)
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
@@ -94,6 +95,7 @@ load_config() {
   EVENTS_TOPIC=${EVENTS_TOPIC:-profile.events.v1}
   DLQ_TOPIC=${DLQ_TOPIC:-profile.events.dlq.v1}
   LIFECYCLE_TOPIC=${LIFECYCLE_TOPIC:-profile.lifecycle.v1}
+  AUDIENCES_TOPIC=${AUDIENCES_TOPIC:-profile.audiences.v1}
   EVENTS_PARTITIONS=${EVENTS_PARTITIONS:-12}
   [[ $EVENTS_PARTITIONS =~ ^[1-9][0-9]*$ ]] || die "EVENTS_PARTITIONS must be a positive integer, got '$EVENTS_PARTITIONS'"
 
@@ -185,11 +187,11 @@ kafka_down() {
 }
 
 kafka_topics() {
-  local -a names=("$EVENTS_TOPIC" "$DLQ_TOPIC" "$LIFECYCLE_TOPIC")
-  local -a parts=("$EVENTS_PARTITIONS" 3 3)
+  local -a names=("$EVENTS_TOPIC" "$DLQ_TOPIC" "$LIFECYCLE_TOPIC" "$AUDIENCES_TOPIC")
+  local -a parts=("$EVENTS_PARTITIONS" 3 3 3)
   # The events topic is the source of truth: `pnpm scorer:rebuild` replays it from the beginning
   # (SPEC §6), so it keeps everything; the broker default (24 h) applies to the others.
-  local -a configs=("--config retention.ms=-1 --config retention.bytes=-1" "" "")
+  local -a configs=("--config retention.ms=-1 --config retention.bytes=-1" "" "" "")
   local regex="" n i out
   for n in "${names[@]}"; do regex+="${regex:+|}${n//./\\.}"; done
 

@@ -13,6 +13,7 @@ const BAD: Record<string, string> = {
   EVENTS_TOPIC: '',
   DLQ_TOPIC: '',
   LIFECYCLE_TOPIC: '',
+  AUDIENCES_TOPIC: '',
   REDIS_URL: 'not a url',
   REDIS_PREFIX: 'has spaces',
   DATABASE_URL: 'not a url',
@@ -21,14 +22,18 @@ const BAD: Record<string, string> = {
   LOG_LEVEL: 'loud',
   DECAY_HALF_LIFE_DAYS: '-1',
   DECAY_LANDMARK: 'yesterday',
+  INTEREST_VALUE_SCALE: '0',
 };
 const required = { WRITE_KEYS: 'k=web', API_TOKENS: 't=*' };
 
 const services: [string, (env: NodeJS.ProcessEnv) => unknown, string[]][] = [
   ['ingest', ingest, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL']],
-  ['query-api', queryApi, ['REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK']],
+  ['query-api', queryApi, ['REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE']],
   ['scorer', scorer, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK']],
-  ['segmenter', segmenter, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL']],
+  ['segmenter', segmenter, [
+    'KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL',
+    'AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE',
+  ]],
 ];
 
 describe.each(services)('%s configuration', (_name, load, uses) => {

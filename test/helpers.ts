@@ -48,6 +48,7 @@ export async function createSandbox(partitions = 3): Promise<Sandbox> {
     EVENTS_TOPIC: `test.${id}.events`,
     DLQ_TOPIC: `test.${id}.dlq`,
     LIFECYCLE_TOPIC: `test.${id}.lifecycle`,
+    AUDIENCES_TOPIC: `test.${id}.audiences`,
     REDIS_PREFIX: `test:${id}`,
     PG_SCHEMA: `test_${id}`,
     SCORER_GROUP: `test-${id}-scorer`,
@@ -57,7 +58,7 @@ export async function createSandbox(partitions = 3): Promise<Sandbox> {
   const kafka = testKafka();
   const admin = kafka.admin();
   await admin.connect();
-  const topics = [env.EVENTS_TOPIC!, env.DLQ_TOPIC!, env.LIFECYCLE_TOPIC!];
+  const topics = [env.EVENTS_TOPIC!, env.DLQ_TOPIC!, env.LIFECYCLE_TOPIC!, env.AUDIENCES_TOPIC!];
   await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: partitions })) });
   const redis = new Redis(process.env.REDIS_URL!);
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 });

@@ -26,8 +26,16 @@ export type Keys = {
   seen(profileKey: string): string;
   /** String: JSON array of the tags of a catalog target `type:id` (§5.6). */
   catalog(targetKey: string): string;
+  /**
+   * Sorted set: person → stored forward-decayed score in one tag (the per-tag interest index of
+   * audiences and similar people). Hash-tagged by the TAG, so it is one key in one slot, written
+   * after the per-person script, never inside it (a Cluster script touches one slot only).
+   */
+  tag(tag: string): string;
   /** Pattern matching every per-person key of this prefix (the scorer's derived state). */
   personPattern: string;
+  /** Pattern matching every per-tag index key of this prefix (derived from the per-person keys). */
+  tagPattern: string;
 };
 
 export function keys(prefix: string): Keys {
@@ -40,7 +48,9 @@ export function keys(prefix: string): Keys {
     interests: (k) => `${base(k)}:int`,
     seen: (k) => `${base(k)}:seen`,
     catalog: (t) => `${prefix}:cat:{${t}}`,
+    tag: (t) => `${prefix}:tag:{${t}}`,
     personPattern: `${prefix}:p:*`,
+    tagPattern: `${prefix}:tag:*`,
   };
 }
 

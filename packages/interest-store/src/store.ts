@@ -174,16 +174,18 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
     resolve,
 
-    /** Removes every per-person key of this prefix (the rebuild starts from nothing). Catalog entries stay. */
+    /** Removes every per-person key and per-tag index of this prefix (the rebuild starts from nothing). Catalog entries stay. */
     async clear(): Promise<number> {
       let removed = 0;
-      const stream = redis.scanStream({ match: k.personPattern, count: 1000 });
-      for await (const batch of stream as AsyncIterable<string[]>) {
-        if (batch.length === 0) continue;
-        const pipeline = redis.pipeline();
-        for (const key of batch) pipeline.unlink(key);
-        await pipeline.exec();
-        removed += batch.length;
+      for (const match of [k.personPattern, k.tagPattern]) {
+        const stream = redis.scanStream({ match, count: 1000 });
+        for await (const batch of stream as AsyncIterable<string[]>) {
+          if (batch.length === 0) continue;
+          const pipeline = redis.pipeline();
+          for (const key of batch) pipeline.unlink(key);
+          await pipeline.exec();
+          removed += batch.length;
+        }
       }
       return removed;
     },

@@ -36,6 +36,8 @@ export const commonEnv = {
   DLQ_TOPIC: z.string().min(1).default('profile.events.dlq.v1'),
   /** Topic of lifecycle transitions. */
   LIFECYCLE_TOPIC: z.string().min(1).default('profile.lifecycle.v1'),
+  /** Topic of audience entries and exits (SPEC §5.4). */
+  AUDIENCES_TOPIC: z.string().min(1).default('profile.audiences.v1'),
   /** Redis connection URL. */
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
   /** Prefix of every Redis key; lets several deployments (or tests) share one Redis. */
@@ -52,6 +54,8 @@ export const commonEnv = {
   DECAY_HALF_LIFE_DAYS: z.coerce.number().positive().default(30),
   /** Forward-decay landmark L as an ISO time; fixed for the life of the stored data. */
   DECAY_LANDMARK: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z'),
+  /** Upper end of the tag value S-curve (SPEC §4.1): value = scale·tanh(score/scale). */
+  INTEREST_VALUE_SCALE: z.coerce.number().positive().default(10),
 } as const;
 
 /**

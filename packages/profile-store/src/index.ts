@@ -6,3 +6,4 @@ export * from './outbox';
 export * from './read';
 export * from './store';
 export * from './tx';
+export * from './audiences';

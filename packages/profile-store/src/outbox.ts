@@ -1,7 +1,10 @@
 import type { Pool } from '@pstream/platform';
 
-/** One lifecycle message waiting in the outbox: the profile key (Kafka key) and its JSON payload. */
-export type OutboxMessage = { key: string; payload: unknown };
+/** One message waiting in an outbox: its row id (a change id), the profile key (Kafka key) and its JSON payload. */
+export type OutboxMessage = { id: string; key: string; payload: unknown };
+
+/** The outboxes: lifecycle transitions (profile.lifecycle.v1) and audience entries/exits (profile.audiences.v1). */
+export type OutboxTable = 'lifecycle_outbox' | 'audience_outbox';
 
 /**
  * Takes up to `batch` of the oldest outbox rows, hands them to `send`, and deletes them in the
@@ -15,22 +18,23 @@ export async function drainOutboxOnce(
   schema: string,
   batch: number,
   send: (messages: OutboxMessage[]) => Promise<void>,
+  table: OutboxTable = 'lifecycle_outbox',
 ): Promise<number> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [`pstream-outbox:${schema}`]);
+    const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [table === 'lifecycle_outbox' ? `pstream-outbox:${schema}` : `pstream-outbox:${schema}:${table}`]);
     if (!lock[0]?.ok) {
       await client.query('ROLLBACK');
       return 0;
     }
     const { rows } = await client.query<{ id: number; profile_key: string; payload: unknown }>(
-      'SELECT id, profile_key, payload FROM lifecycle_outbox ORDER BY id LIMIT $1',
+      `SELECT id, profile_key, payload FROM ${table} ORDER BY id LIMIT $1`,
       [batch],
     );
     if (rows.length > 0) {
-      await send(rows.map((r) => ({ key: r.profile_key, payload: r.payload })));
-      await client.query('DELETE FROM lifecycle_outbox WHERE id = ANY($1::bigint[])', [rows.map((r) => r.id)]);
+      await send(rows.map((r) => ({ id: String(r.id), key: r.profile_key, payload: r.payload })));
+      await client.query(`DELETE FROM ${table} WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
     }
     await client.query('COMMIT');
     return rows.length;

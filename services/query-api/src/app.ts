@@ -1,5 +1,6 @@
+import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAULT_SIMILAR, ruleNodeSchema, ruleSchema } from '@pstream/audiences';
 import { keys } from '@pstream/interest-store';
-import { createFactsReader } from '@pstream/profile-store';
+import { createAudienceStore, createFactsReader } from '@pstream/profile-store';
 import { createHttp, openApiPlugin } from '@pstream/http';
 import { registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
@@ -10,7 +11,9 @@ import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
+import { audienceListSchema, audienceRequestSchema, audienceSchema, membersSchema, previewRequestSchema, previewSchema, registerAudienceRoutes } from './routes/audiences';
 import { profileSchema, registerProfileRoutes } from './routes/profiles';
+import { registerSimilarRoutes, similarSchema } from './routes/similar';
 
 export type QueryDeps = { log: Logger; redis: Redis; pool: Pool; checks: ReadinessCheck[]; metrics: Registry };
 
@@ -24,9 +27,25 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       'Profiles, interests and lifecycle over REST (SPEC §5). Bearer tokens from API_TOKENS, each with scopes. ' +
       'Every error answers `{ "error": { "code", "message", "details"? } }` with a `QRY_` code; every answer carries `X-Request-Id`.',
     servers: [{ url: `http://127.0.0.1:${config.QUERY_API_PORT}`, description: 'a local instance (pnpm start)' }],
-    tags: [{ name: 'profiles', description: 'A person’s profile and interests; any id (userId or anonymousId) resolves to its person' }],
-    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the profiles:read scope' } },
-    schemas: { Profile: profileSchema, Interest: interestSchema, Interests: interestsSchema },
+    tags: [
+      { name: 'profiles', description: 'A person’s profile, interests and similar people; any id (userId or anonymousId) resolves to its person' },
+      { name: 'audiences', description: 'Rules over interests, stage, tiers, traits, follows and recent activity (SPEC §5.4); saved audiences stay current' },
+    ],
+    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS: profiles:read to read, audiences:write to save or delete audiences' } },
+    schemas: {
+      Profile: profileSchema,
+      Interest: interestSchema,
+      Interests: interestsSchema,
+      Similar: similarSchema,
+      Rule: ruleSchema,
+      RuleNode: ruleNodeSchema,
+      AudiencePreviewRequest: previewRequestSchema,
+      AudiencePreview: previewSchema,
+      AudienceRequest: audienceRequestSchema,
+      Audience: audienceSchema,
+      AudienceList: audienceListSchema,
+      AudienceMembers: membersSchema,
+    },
   });
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
 
@@ -41,5 +60,12 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     guard: guard('profiles:read'),
   });
   registerInterestRoutes(app, { redis: deps.redis, keys: keys(config.REDIS_PREFIX), decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), valueScale: config.INTEREST_VALUE_SCALE, guard: guard('profiles:read') });
+
+  const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
+  const audiences = createAudienceStore(deps.pool);
+  const engine = createAudienceEngine({ facts: audiences, interests: createInterestSource(deps.redis, keys(config.REDIS_PREFIX), decay, config.INTEREST_VALUE_SCALE) });
+  registerAudienceRoutes(app, { engine, store: audiences, read: guard('profiles:read'), write: guard('audiences:write') });
+  const finder = createSimilarFinder(deps.redis, keys(config.REDIS_PREFIX), audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
+  registerSimilarRoutes(app, { facts: createFactsReader(deps.pool), finder, guard: guard('profiles:read') });
   return app;
 }

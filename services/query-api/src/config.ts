@@ -24,14 +24,12 @@ const apiTokens = z
   });
 
 const schema = z.object({
-  ...sharedEnv('REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
+  ...sharedEnv('REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE'),
   QUERY_API_HOST: z.string().default('0.0.0.0'),
   /** Port of the query API. */
   QUERY_API_PORT: envInt(8081, 1),
   /** Bearer tokens and their scopes. */
   API_TOKENS: apiTokens,
-  /** Upper end of the tag value S-curve (SPEC §4.1). */
-  INTEREST_VALUE_SCALE: z.coerce.number().positive().default(10),
 });
 
 export type QueryConfig = z.output<typeof schema>;

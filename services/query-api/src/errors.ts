@@ -13,4 +13,8 @@ export const QueryErrors = {
   FORBIDDEN: 'QRY_FORBIDDEN',
   /** No profile for the id (unknown to Postgres): 404. */
   PROFILE_NOT_FOUND: 'QRY_PROFILE_NOT_FOUND',
+  /** No saved audience with the id: 404. */
+  AUDIENCE_NOT_FOUND: 'QRY_AUDIENCE_NOT_FOUND',
+  /** A members cursor this API did not give out: 400. */
+  INVALID_CURSOR: 'QRY_INVALID_CURSOR',
 } as const;

@@ -1,5 +1,5 @@
 import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
-import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
+import { createInterestStore, lookupCatalog, type PreparedEvent, syncPersonTags, syncTagIndex, tagsOf, type InterestStore } from '@pstream/interest-store';
 import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
@@ -26,7 +26,27 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
     if (events.length === 0) return;
     const tagless = events.filter((e) => e.tags.length === 0).map((e) => targetTag(e.target));
     const catalog = await lookupCatalog(redis, store.keys, tagless);
-    await store.apply(events.map((e) => prepareEvent(e, decay, catalog)));
+    const prepared = events.map((e) => prepareEvent(e, decay, catalog));
+    await store.apply(prepared);
+    await syncIndex(prepared);
+  };
+  /**
+   * The per-tag interest index follows the per-person sets, after the scripts and outside them
+   * (interest-store tag-index.ts): every (person, tag) the chunk touched gets the person's current
+   * stored score. An event of a merged id was applied to the person it was merged into, whose
+   * tags are synced too.
+   */
+  const syncIndex = async (prepared: PreparedEvent[]) => {
+    const touched = new Map<string, string[]>();
+    for (const e of prepared) touched.set(e.profileKey, [...(touched.get(e.profileKey) ?? []), e.targetKey, ...e.tags]);
+    const aliases = await redis.mget(...[...touched.keys()].map((id) => store.keys.person(id).alias));
+    const ids = [...touched.keys()];
+    for (let i = 0; i < ids.length; i++) {
+      if (aliases[i] === null || aliases[i] === undefined) continue;
+      const root = await store.resolve(ids[i]!);
+      touched.set(root, [...(touched.get(root) ?? []), ...touched.get(ids[i]!)!]);
+    }
+    await syncTagIndex(redis, store.keys, touched);
   };
   return async (messages: TopicMessage[]): Promise<void> => {
     let run: ProfileEvent[] = [];
@@ -39,7 +59,11 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
       if (!link) continue;
       await applyEvents(run);
       run = [];
+      const before = await tagsOf(redis, store.keys, link.from);
       const { mergedInto } = await store.merge(link.from, link.to);
+      // the merged id leaves every tag index; the receiver's scores changed on all its tags
+      await syncTagIndex(redis, store.keys, new Map([[link.from, before]]));
+      if (mergedInto !== undefined) await syncPersonTags(redis, store.keys, mergedInto);
       if (mergedInto !== undefined && mergedInto !== link.to) {
         log.info({ source: link.from, target: link.to, mergedInto }, 'profile already merged elsewhere');
       }

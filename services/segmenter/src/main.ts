@@ -1,4 +1,4 @@
-import { closePool, createKafka, createLogger, createMetrics, createPool, handleSignals } from '@pstream/platform';
+import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
 import { migrate, pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
@@ -13,12 +13,14 @@ async function main(): Promise<void> {
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'segmenter', log });
   const producer = kafka.producer();
   await producer.connect();
-  const segmenter = createSegmenter(config, { kafka, pool, producer, log });
+  const redis = createRedis(config.REDIS_URL, 'segmenter');
+  const segmenter = createSegmenter(config, { kafka, pool, producer, log, redis });
   const app = await buildApp({
     log,
     metrics: createMetrics('segmenter'),
     checks: [
       { name: 'postgres', check: () => pingPostgres(pool) },
+      { name: 'redis', check: () => redis.ping() },
       { name: 'consumer', check: async () => { if (!segmenter.isRunning()) throw new Error('consumer not running'); } },
     ],
   });
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
     await segmenter.stop();
     await producer.disconnect();
     await app.close();
+    await closeRedis(redis);
     await closePool(pool);
   });
   await segmenter.start();

@@ -1,11 +1,12 @@
 import type { Logger, Pool } from '@pstream/platform';
-import { drainOutboxOnce } from '@pstream/profile-store';
+import { drainOutboxOnce, type OutboxTable } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
 
 /**
- * Drains the lifecycle outbox to profile.lifecycle.v1 with acks=all, on a poll timer and
- * whenever a batch recorded transitions. The transaction is profile-store's `drainOutboxOnce`:
- * delivery is at least once, never lossy; `transitionId` lets subscribers drop repeats.
+ * Drains an outbox to its topic with acks=all, on a poll timer and whenever a batch recorded
+ * changes: the lifecycle outbox to profile.lifecycle.v1, the audience outbox to
+ * profile.audiences.v1. The transaction is profile-store's `drainOutboxOnce`: delivery is at
+ * least once, never lossy; `transitionId` / `changeId` let subscribers drop repeats.
  */
 export class OutboxRelay {
   private timer: NodeJS.Timeout | undefined;
@@ -14,7 +15,19 @@ export class OutboxRelay {
   private stopped = false;
 
   constructor(
-    private readonly options: { pool: Pool; producer: Producer; topic: string; schema: string; log: Logger; pollMs: number; batch?: number },
+    private readonly options: {
+      pool: Pool;
+      producer: Producer;
+      topic: string;
+      schema: string;
+      log: Logger;
+      pollMs: number;
+      batch?: number;
+      /** Which outbox (default: lifecycle). */
+      table?: OutboxTable;
+      /** When set, the row id is added to each payload under this name (the change id consumers dedupe by). */
+      idField?: string;
+    },
   ) {}
 
   start(): void {
@@ -55,10 +68,17 @@ export class OutboxRelay {
   }
 
   private drainOnce(): Promise<number> {
-    const { pool, producer, topic, schema } = this.options;
-    return drainOutboxOnce(pool, schema, this.options.batch ?? 500, async (messages) => {
-      await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: JSON.stringify(m.payload) })) });
-    });
+    const { pool, producer, topic, schema, idField } = this.options;
+    const payload = (m: { id: string; payload: unknown }) => (idField === undefined ? m.payload : { ...(m.payload as object), [idField]: m.id });
+    return drainOutboxOnce(
+      pool,
+      schema,
+      this.options.batch ?? 500,
+      async (messages) => {
+        await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: JSON.stringify(payload(m)) })) });
+      },
+      this.options.table,
+    );
   }
 
   /** Stops polling and waits for a drain in progress; safe to call twice. */

@@ -1,8 +1,13 @@
+import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
 import { topicMessageSchema } from '@pstream/events';
+import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { BatchConsumer, type Logger, type Pool } from '@pstream/platform';
-import { createConverter, createSegmentStore } from '@pstream/profile-store';
+import { createAudienceStore, createConverter, createSegmentStore } from '@pstream/profile-store';
+import { decayParams } from '@pstream/scoring';
+import type { Redis } from 'ioredis';
 import type { Kafka, Producer } from 'kafkajs';
+import { AudienceSweeper } from './audiences';
 import { lifecycleRules, type SegmenterConfig } from './config';
 import { OutboxRelay } from './outbox';
 import { Sweeper } from './sweep';
@@ -17,6 +22,8 @@ export type SegmenterDeps = {
   rules?: LifecycleRules;
   /** Wall clock of stage evaluation; injectable so tests can move time. */
   now?: () => number;
+  /** Redis of the scorer's interests: with it, the segmenter also keeps saved audiences current (audiences.ts). */
+  redis?: Redis;
 };
 
 /**
@@ -57,6 +64,30 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     now,
     onTransitions: () => relay.poke(),
   });
+  const audienceRelay = new OutboxRelay({
+    pool: deps.pool,
+    producer: deps.producer,
+    topic: config.AUDIENCES_TOPIC,
+    schema: config.PG_SCHEMA,
+    log: log.child({ component: 'audience-outbox' }),
+    pollMs: config.SEGMENTER_OUTBOX_POLL_MS,
+    table: 'audience_outbox',
+    idField: 'changeId',
+  });
+  const audiences = createAudienceStore(deps.pool);
+  const audienceSweeper =
+    deps.redis &&
+    new AudienceSweeper({
+      engine: createAudienceEngine({
+        facts: audiences,
+        interests: createInterestSource(deps.redis, keys(config.REDIS_PREFIX), decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), config.INTEREST_VALUE_SCALE),
+      }),
+      store: audiences,
+      log: log.child({ component: 'audience-sweep' }),
+      intervalMs: config.AUDIENCE_SWEEP_INTERVAL_MS,
+      now,
+      onChanges: () => audienceRelay.poke(),
+    });
   const groupId = config.SEGMENTER_GROUP;
   const consumer = new BatchConsumer({
     kafka: deps.kafka,
@@ -76,9 +107,15 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     store,
     sweeper,
     relay,
+    audienceSweeper,
+    audienceRelay,
     async start(): Promise<void> {
       relay.start();
       sweeper.start();
+      if (audienceSweeper) {
+        audienceRelay.start();
+        audienceSweeper.start();
+      }
       await consumer.start();
     },
     isRunning: () => consumer.isRunning(),
@@ -90,7 +127,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       stopping = true;
       await consumer.stop();
       await sweeper.stop();
+      await audienceSweeper?.stop();
       await relay.stop();
+      await audienceRelay.stop();
     },
   };
 }

@@ -1,0 +1,4 @@
+export * from './plan';
+export * from './rule';
+export * from './similar';
+export * from './threshold';

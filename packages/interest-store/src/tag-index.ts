@@ -1,0 +1,94 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from './keys';
+
+/**
+ * The per-tag interest index: for every tag, a sorted set person → the person's stored
+ * forward-decayed score in it (the same number as in the person's own `:int` set). Stored scores
+ * share one landmark, so "value ≥ v now" is "stored ≥ a bound that depends only on now" — a range
+ * query — and the index never needs rewriting as time passes.
+ *
+ * Written by the scorer AFTER the per-person script, with idempotent commands only: ZADD of the
+ * person's current stored score, ZREM when the person no longer has the tag. A repeat, a crash
+ * between the two steps or a concurrent scorer converge on the person's own set, which is the
+ * source of truth (the next event of the person on that tag, or a rebuild, repairs a lost step).
+ */
+export async function syncTagIndex(redis: Redis, k: Keys, touched: ReadonlyMap<string, Iterable<string>>): Promise<void> {
+  const pairs: [string, string][] = [];
+  for (const [person, tags] of touched) for (const tag of new Set(tags)) pairs.push([person, tag]);
+  if (pairs.length === 0) return;
+  const read = redis.pipeline();
+  for (const [person, tag] of pairs) read.zscore(k.interests(person), tag);
+  const scores = (await read.exec()) ?? [];
+  const write = redis.pipeline();
+  pairs.forEach(([person, tag], i) => {
+    const [err, score] = scores[i] ?? [new Error('no reply'), null];
+    if (err) throw err;
+    if (score === null) write.zrem(k.tag(tag), person);
+    else write.zadd(k.tag(tag), String(score), person);
+  });
+  await write.exec();
+}
+
+/** Re-syncs every tag a person has (after a merge imported another person's interests). */
+export async function syncPersonTags(redis: Redis, k: Keys, person: string, alsoTags: Iterable<string> = []): Promise<void> {
+  const tags = await redis.zrange(k.interests(person), 0, -1);
+  await syncTagIndex(redis, k, new Map([[person, [...tags, ...alsoTags]]]));
+}
+
+/** The tags a person holds now (read before a merge empties their set). */
+export async function tagsOf(redis: Redis, k: Keys, person: string): Promise<string[]> {
+  return redis.zrange(k.interests(person), 0, -1);
+}
+
+/** People whose stored score in `tag` is at least `minStored`. */
+export async function tagMembersAtLeast(redis: Redis, k: Keys, tag: string, minStored: number): Promise<string[]> {
+  if (!Number.isFinite(minStored)) return [];
+  return redis.zrangebyscore(k.tag(tag), minStored, '+inf');
+}
+
+/** How many people have a stored score of at least `minStored` in `tag` (O(log n)). */
+export async function tagCountAtLeast(redis: Redis, k: Keys, tag: string, minStored: number): Promise<number> {
+  if (!Number.isFinite(minStored)) return 0;
+  return redis.zcount(k.tag(tag), minStored, '+inf');
+}
+
+/** The stored scores in `tag` of `people` (null: not in the tag), one command. */
+export async function tagScoresOf(redis: Redis, k: Keys, tag: string, people: readonly string[]): Promise<(number | null)[]> {
+  if (people.length === 0) return [];
+  const out: (number | null)[] = [];
+  // bounded arguments per command
+  for (let i = 0; i < people.length; i += 10_000) {
+    const chunk = people.slice(i, i + 10_000);
+    const reply = (await redis.zmscore(k.tag(tag), ...chunk)) as (string | null)[];
+    for (const s of reply) out.push(s === null ? null : Number(s));
+  }
+  return out;
+}
+
+/** The `n` people with the highest stored score in `tag`. */
+export async function topOfTag(redis: Redis, k: Keys, tag: string, n: number): Promise<string[]> {
+  return redis.zrevrange(k.tag(tag), 0, n - 1);
+}
+
+/** Everyone's whole stored interest set (tag → stored score), pipelined; profile keys, no aliases. */
+export async function readStoredInterests(redis: Redis, k: Keys, people: readonly string[]): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  if (people.length === 0) return out;
+  const pipeline = redis.pipeline();
+  for (const p of people) pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES');
+  const replies = (await pipeline.exec()) ?? [];
+  people.forEach((p, i) => {
+    const [err, flat] = replies[i] ?? [new Error('no reply'), []];
+    if (err) throw err;
+    const m = new Map<string, number>();
+    const f = flat as string[];
+    for (let j = 0; j + 1 < f.length; j += 2) m.set(f[j]!, Number(f[j + 1]));
+    out.set(p, m);
+  });
+  return out;
+}
+
+/** A person's strongest `n` tags with their stored scores. */
+export async function strongestTags(redis: Redis, k: Keys, person: string, n: number): Promise<string[]> {
+  return redis.zrevrange(k.interests(person), 0, n - 1);
+}

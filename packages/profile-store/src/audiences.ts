@@ -1,0 +1,237 @@
+import type { Pool } from '@pstream/platform';
+
+/*
+ * Everything Postgres answers for audiences (SPEC §5.4) and similar people (§5.3): the fact
+ * leaves of a rule, each from an index (migrations 002 and 005), saved audiences, their members
+ * and the entries/exits outbox, and the spend/social facts of the similarity vector.
+ */
+
+const DAY_MS = 86_400_000;
+
+/** The fact leaves of §5.4 (the rule schema lives in @pstream/audiences; these are its shapes). */
+export type FactLeaf =
+  | { stage: { in: string[] } }
+  | { tier: { value?: string[]; social?: string[] } }
+  | { trait: { name: string; op: 'eq' | 'ne' | 'in' | 'gt' | 'gte' | 'lt' | 'lte' | 'exists'; value?: Scalar | Scalar[] } }
+  | { follows: { type: string; id: string } }
+  | { did: { type: string; target?: { type: string; id: string }; tag?: string; atLeast: number; inLastDays: number } };
+type Scalar = string | number | boolean;
+
+export type AudienceRow = { id: string; name: string; rule: unknown; count: number; createdAt: string };
+
+const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The SQL of a leaf: a query of profile keys, `$1` the optional restriction (NULL: everyone). */
+function leafQuery(leaf: FactLeaf, nowMs: number): { sql: string; params: unknown[] } {
+  const within = 'AND ($1::text[] IS NULL OR profile_key = ANY($1::text[]))';
+  if ('stage' in leaf) return { sql: `SELECT profile_key FROM people WHERE stage = ANY($2::text[]) ${within}`, params: [leaf.stage.in] };
+  if ('tier' in leaf) {
+    const col = leaf.tier.value ? 'value_tier' : 'social_tier';
+    return { sql: `SELECT profile_key FROM people WHERE ${col} = ANY($2::text[]) ${within}`, params: [leaf.tier.value ?? leaf.tier.social] };
+  }
+  if ('follows' in leaf) {
+    return {
+      sql: `SELECT profile_key FROM follows WHERE target_type = $2 AND target_id = $3 AND following ${within}`,
+      params: [leaf.follows.type, leaf.follows.id],
+    };
+  }
+  if ('did' in leaf) {
+    const d = leaf.did;
+    const window = [d.type, utcDay(nowMs - (d.inLastDays - 1) * DAY_MS), utcDay(nowMs), d.atLeast];
+    const tail = `${within} GROUP BY profile_key HAVING sum(n) >= $5`;
+    if (d.tag !== undefined) {
+      return { sql: `SELECT profile_key FROM tag_activity_daily WHERE type = $2 AND day BETWEEN $3 AND $4 AND tag = $6 ${tail}`, params: [...window, d.tag] };
+    }
+    if (d.target !== undefined) {
+      return {
+        sql: `SELECT profile_key FROM activity_daily WHERE type = $2 AND day BETWEEN $3 AND $4 AND target_type = $6 AND target_id = $7 ${tail}`,
+        params: [...window, d.target.type, d.target.id],
+      };
+    }
+    return { sql: `SELECT profile_key FROM activity_daily WHERE type = $2 AND day BETWEEN $3 AND $4 ${tail}`, params: window };
+  }
+  const t = leaf.trait;
+  const has = (v: Scalar) => JSON.stringify({ [t.name]: v });
+  switch (t.op) {
+    case 'exists':
+      return { sql: `SELECT profile_key FROM people WHERE traits ? $2 ${within}`, params: [t.name] };
+    case 'eq':
+      return { sql: `SELECT profile_key FROM people WHERE traits @> $2::jsonb ${within}`, params: [has(t.value as Scalar)] };
+    case 'ne':
+      return { sql: `SELECT profile_key FROM people WHERE NOT traits @> $2::jsonb ${within}`, params: [has(t.value as Scalar)] };
+    case 'in': {
+      const values = t.value as Scalar[];
+      // an OR of containments: each one answered by the GIN index, combined by a bitmap OR
+      const ors = values.map((_, i) => `traits @> $${i + 2}::jsonb`).join(' OR ');
+      return { sql: `SELECT profile_key FROM people WHERE (${ors}) ${within}`, params: values.map(has) };
+    }
+    default: {
+      const op = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[t.op];
+      return {
+        sql: `SELECT profile_key FROM people WHERE jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3 ${within}`,
+        params: [t.name, t.value],
+      };
+    }
+  }
+}
+
+/**
+ * The Postgres side of audiences. Services hold no SQL: query-api's routes and the segmenter's
+ * audience sweep go through this.
+ */
+export function createAudienceStore(pool: Pool) {
+  return {
+    /** The profile keys a fact leaf holds for at `nowMs`, optionally only among `within`. */
+    async leafKeys(leaf: FactLeaf, nowMs: number, within?: readonly string[]): Promise<string[]> {
+      const q = leafQuery(leaf, nowMs);
+      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [within ?? null, ...q.params]);
+      return rows.map((r) => r.profile_key);
+    },
+
+    /** Postgres's own estimate of how many people a leaf holds for: the planner's selectivity, at the cost of a plan. */
+    async estimate(leaf: FactLeaf, nowMs: number): Promise<number> {
+      const q = leafQuery(leaf, nowMs);
+      const { rows } = await pool.query<{ 'QUERY PLAN': [{ Plan: { 'Plan Rows': number } }] }>(`EXPLAIN (FORMAT JSON) ${q.sql}`, [null, ...q.params]);
+      return rows[0]!['QUERY PLAN'][0].Plan['Plan Rows'];
+    },
+
+    /** Every profile key (the universe a top-level `not` subtracts from), or those of `within` that are profiles. */
+    async everyone(within?: readonly string[]): Promise<string[]> {
+      const { rows } = await pool.query<{ profile_key: string }>(
+        'SELECT profile_key FROM people WHERE ($1::text[] IS NULL OR profile_key = ANY($1::text[]))',
+        [within ?? null],
+      );
+      return rows.map((r) => r.profile_key);
+    },
+
+    /**
+     * The people of `keys` whose data may be used for personalization (SPEC §4.5, §5.7): the ONE
+     * place audiences and similar lists filter on consent. Everyone until the consent flag exists.
+     */
+    async personalizationAllowed(keys: readonly string[]): Promise<string[]> {
+      return [...keys];
+    },
+
+    /** Saves an audience with its members, in one transaction. */
+    async create(a: { id: string; name: string; rule: unknown; members: readonly string[]; nowMs: number }): Promise<AudienceRow> {
+      const at = new Date(a.nowMs).toISOString();
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('INSERT INTO audiences (id, name, rule, created_at, refreshed_at) VALUES ($1, $2, $3, $4, $4)', [a.id, a.name, JSON.stringify(a.rule), at]);
+        await client.query('INSERT INTO audience_members (audience_id, profile_key, entered_at) SELECT $1, k, $3 FROM unnest($2::text[]) k', [a.id, a.members, at]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+      return { id: a.id, name: a.name, rule: a.rule, count: a.members.length, createdAt: at };
+    },
+
+    async list(): Promise<AudienceRow[]> {
+      const { rows } = await pool.query<{ id: string; name: string; rule: unknown; created_at: Date; count: number }>(
+        `SELECT a.id, a.name, a.rule, a.created_at, (SELECT count(*)::int FROM audience_members m WHERE m.audience_id = a.id) AS count
+         FROM audiences a ORDER BY a.created_at, a.id`,
+      );
+      return rows.map((r) => ({ id: r.id, name: r.name, rule: r.rule, count: r.count, createdAt: r.created_at.toISOString() }));
+    },
+
+    async get(id: string): Promise<AudienceRow | undefined> {
+      const { rows } = await pool.query<{ id: string; name: string; rule: unknown; created_at: Date; count: number }>(
+        `SELECT a.id, a.name, a.rule, a.created_at, (SELECT count(*)::int FROM audience_members m WHERE m.audience_id = a.id) AS count
+         FROM audiences a WHERE a.id = $1`,
+        [id],
+      );
+      const r = rows[0];
+      return r && { id: r.id, name: r.name, rule: r.rule, count: r.count, createdAt: r.created_at.toISOString() };
+    },
+
+    /** Deletes an audience and its members; true when it existed. */
+    async remove(id: string): Promise<boolean> {
+      const { rowCount } = await pool.query('DELETE FROM audiences WHERE id = $1', [id]);
+      return (rowCount ?? 0) > 0;
+    },
+
+    /**
+     * A page of members in profile-key order after `after`: keyset paging over the stored
+     * membership, so a member appears at most once across pages however the membership changes
+     * meanwhile, and every member present throughout the paging appears exactly once.
+     */
+    async members(id: string, after: string | undefined, limit: number): Promise<{ members: string[]; more: boolean }> {
+      const { rows } = await pool.query<{ profile_key: string }>(
+        `SELECT profile_key FROM audience_members WHERE audience_id = $1 AND ($2::text IS NULL OR profile_key > $2)
+         ORDER BY profile_key LIMIT $3`,
+        [id, after ?? null, limit + 1],
+      );
+      return { members: rows.slice(0, limit).map((r) => r.profile_key), more: rows.length > limit };
+    },
+
+    /** The saved audiences (id and rule), for the sweep. */
+    async all(): Promise<{ id: string; rule: unknown }[]> {
+      const { rows } = await pool.query<{ id: string; rule: unknown }>('SELECT id, rule FROM audiences ORDER BY id');
+      return rows;
+    },
+
+    /**
+     * Replaces an audience's members by `members` and records every entry and exit in the outbox,
+     * in one transaction (published iff recorded). The audience row is locked, so two sweeps of
+     * one audience take turns. Returns the number of entries and exits (0/0 when it was deleted).
+     */
+    async refresh(id: string, members: readonly string[], nowMs: number): Promise<{ entered: number; exited: number }> {
+      const at = new Date(nowMs).toISOString();
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rowCount } = await client.query('SELECT 1 FROM audiences WHERE id = $1 FOR UPDATE', [id]);
+        if (!rowCount) {
+          await client.query('ROLLBACK');
+          return { entered: 0, exited: 0 };
+        }
+        const { rows } = await client.query<{ change: string; n: number }>(
+          `WITH cur AS (SELECT DISTINCT k FROM unnest($2::text[]) k),
+           gone AS (SELECT profile_key FROM audience_members WHERE audience_id = $1 EXCEPT SELECT k FROM cur),
+           exits AS (DELETE FROM audience_members m USING gone WHERE m.audience_id = $1 AND m.profile_key = gone.profile_key RETURNING m.profile_key),
+           enters AS (INSERT INTO audience_members (audience_id, profile_key, entered_at) SELECT $1, k, $3 FROM cur ON CONFLICT DO NOTHING RETURNING profile_key),
+           changes AS (SELECT profile_key, 'exit' AS change FROM exits UNION ALL SELECT profile_key, 'enter' FROM enters),
+           out AS (INSERT INTO audience_outbox (profile_key, payload)
+                   SELECT profile_key, jsonb_build_object('audienceId', $1::text, 'id', profile_key, 'change', change, 'at', $3::text)
+                   FROM changes ORDER BY change DESC, profile_key RETURNING payload ->> 'change' AS change)
+           SELECT change, count(*)::int AS n FROM out GROUP BY change`,
+          [id, members, at],
+        );
+        await client.query('UPDATE audiences SET refreshed_at = $2 WHERE id = $1', [id, at]);
+        await client.query('COMMIT');
+        const n = (c: string) => rows.find((r) => r.change === c)?.n ?? 0;
+        return { entered: n('enter'), exited: n('exit') };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+
+    /**
+     * The non-interest components of the §5.3 vector, per person: money spent in the base currency
+     * over the last 365 days and social interactions (likes, comments, shares, favorites) over the
+     * current UTC day and the 29 before it (the daily aggregates).
+     */
+    async similarityFacts(keys: readonly string[], nowMs: number): Promise<Map<string, { spend: number; social: number }>> {
+      const out = new Map<string, { spend: number; social: number }>(keys.map((k) => [k, { spend: 0, social: 0 }]));
+      if (keys.length === 0) return out;
+      const { rows } = await pool.query<{ k: string; spend: string | null; social: string | null }>(
+        `SELECT k,
+                (SELECT sum(base_amount) FROM purchases p WHERE p.profile_key = k AND p.occurred_at > $2) AS spend,
+                (SELECT sum(n) FROM activity_daily a WHERE a.profile_key = k AND a.type IN ('like', 'comment', 'share', 'favorite') AND a.day >= $3) AS social
+         FROM unnest($1::text[]) k`,
+        [keys, new Date(nowMs - 365 * DAY_MS).toISOString(), utcDay(nowMs - 29 * DAY_MS)],
+      );
+      for (const r of rows) out.set(r.k, { spend: Number(r.spend ?? 0), social: Number(r.social ?? 0) });
+      return out;
+    },
+  };
+}
+
+export type AudienceStore = ReturnType<typeof createAudienceStore>;

@@ -1,0 +1,223 @@
+import { randomUUID } from 'node:crypto';
+import { ruleSchema, type AudienceEngine } from '@pstream/audiences';
+import { errorResponse, sendError } from '@pstream/http';
+import type { AudienceStore } from '@pstream/profile-store';
+import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { QueryErrors } from '../errors';
+
+const EXAMPLE_RULE = {
+  all: [
+    { interest: { tag: 'category:dress', minValue: 5 } },
+    { trait: { name: 'city', op: 'eq', value: 'Hangzhou' } },
+    { did: { type: 'purchase', atLeast: 2, inLastDays: 30 } },
+    { not: { stage: { in: ['churned'] } } },
+  ],
+};
+const SAMPLE = 20;
+const time = z.string().describe('ISO-8601 UTC');
+
+export const ruleRef = ruleSchema;
+export const previewRequestSchema = z
+  .object({ rule: ruleSchema })
+  .describe('A rule to evaluate now')
+  .meta({ examples: [{ rule: EXAMPLE_RULE }] });
+export const previewSchema = z
+  .object({
+    count: z.number().int().describe('people the rule holds for at computedAt'),
+    sample: z.array(z.string()).describe(`at most ${SAMPLE} of their profile ids`),
+    computedAt: time,
+  })
+  .describe('How many people a rule holds for now, and a sample')
+  .meta({ examples: [{ count: 1834, sample: ['u-1007', 'u-1020'], computedAt: '2026-11-30T04:00:00.000Z' }] });
+export const audienceRequestSchema = z
+  .object({ name: z.string().min(1).max(200), rule: ruleSchema })
+  .describe('An audience to save')
+  .meta({ examples: [{ name: 'Hangzhou dress buyers', rule: EXAMPLE_RULE }] });
+export const audienceSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    rule: ruleSchema,
+    count: z.number().int().describe('members as of the last refresh (creation, then every sweep)'),
+    createdAt: time,
+  })
+  .describe('A saved audience')
+  .meta({ examples: [{ id: 'aud-6f1c0e0a-0d7e-4a57-9a8e-2b8c4f0e9d11', name: 'Hangzhou dress buyers', rule: EXAMPLE_RULE, count: 1834, createdAt: '2026-11-30T04:00:00.000Z' }] });
+export const audienceListSchema = z
+  .object({ audiences: z.array(audienceSchema).describe('oldest first') })
+  .describe('Every saved audience');
+export const membersSchema = z
+  .object({
+    members: z.array(z.string()).describe('profile ids, in id order'),
+    nextCursor: z.string().nullable().describe('pass as cursor for the next page; null on the last page'),
+  })
+  .describe('One page of an audience’s members')
+  .meta({ examples: [{ members: ['u-1007', 'u-1020'], nextCursor: 'dS0xMDIw' }] });
+
+const idParams = z.object({ id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be an audience id').describe('audience id') });
+const membersQuery = z.object({
+  cursor: z.string().max(1024).optional().describe('nextCursor of the previous page'),
+  limit: z.coerce.number().int().min(1).max(1000).default(100).describe('at most 1000'),
+});
+
+const encodeCursor = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
+function decodeCursor(cursor: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
+  const key = Buffer.from(cursor, 'base64url').toString('utf8');
+  return key.length > 0 && encodeCursor(key) === cursor ? key : undefined;
+}
+
+export type AudienceRouteDeps = { engine: AudienceEngine; store: AudienceStore; read: preHandlerHookHandler; write: preHandlerHookHandler };
+
+const unauthorized = errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' });
+const notFound = errorResponse('No audience with this id (QRY_AUDIENCE_NOT_FOUND)');
+
+/** Audiences (SPEC §5.4): preview, save, list, get, delete, members. */
+export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRouteDeps): void {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  const common = { tags: ['audiences'], security: [{ bearerAuth: [] }] };
+
+  r.post(
+    '/v1/audiences/preview',
+    {
+      preHandler: deps.read,
+      schema: {
+        ...common,
+        operationId: 'previewAudience',
+        summary: 'How many people a rule holds for now, with a sample',
+        body: previewRequestSchema,
+        response: {
+          200: previewSchema,
+          400: errorResponse('The rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path)'),
+          401: unauthorized,
+          403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+        },
+      },
+    },
+    async (request) => {
+      const nowMs = Date.now();
+      const members = await deps.engine.members(request.body.rule, nowMs);
+      return { count: members.length, sample: members.slice(0, SAMPLE), computedAt: new Date(nowMs).toISOString() };
+    },
+  );
+
+  r.post(
+    '/v1/audiences',
+    {
+      preHandler: deps.write,
+      schema: {
+        ...common,
+        operationId: 'createAudience',
+        summary: 'Save an audience: its members are computed now and kept current; entries and exits go to profile.audiences.v1',
+        body: audienceRequestSchema,
+        response: {
+          201: audienceSchema,
+          400: errorResponse('The name or rule is malformed (QRY_INVALID_REQUEST; `error.details` names each path)'),
+          401: unauthorized,
+          403: errorResponse('The token lacks audiences:write (QRY_FORBIDDEN)'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const nowMs = Date.now();
+      const members = await deps.engine.members(request.body.rule, nowMs);
+      const saved = await deps.store.create({ id: `aud-${randomUUID()}`, name: request.body.name, rule: request.body.rule, members, nowMs });
+      return reply.code(201).send(saved as z.infer<typeof audienceSchema>);
+    },
+  );
+
+  r.get(
+    '/v1/audiences',
+    {
+      preHandler: deps.read,
+      schema: {
+        ...common,
+        operationId: 'listAudiences',
+        summary: 'Every saved audience',
+        response: { 200: audienceListSchema, 401: unauthorized, 403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)') },
+      },
+    },
+    async () => ({ audiences: (await deps.store.list()) as z.infer<typeof audienceSchema>[] }),
+  );
+
+  r.get(
+    '/v1/audiences/:id',
+    {
+      preHandler: deps.read,
+      schema: {
+        ...common,
+        operationId: 'getAudience',
+        summary: 'One saved audience',
+        params: idParams,
+        response: {
+          200: audienceSchema,
+          400: errorResponse('Invalid id (QRY_INVALID_REQUEST)'),
+          401: unauthorized,
+          403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+          404: notFound,
+        },
+      },
+    },
+    async (request, reply) => {
+      const a = await deps.store.get(request.params.id);
+      if (!a) return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${request.params.id}`);
+      return a as z.infer<typeof audienceSchema>;
+    },
+  );
+
+  r.delete(
+    '/v1/audiences/:id',
+    {
+      preHandler: deps.write,
+      schema: {
+        ...common,
+        operationId: 'deleteAudience',
+        summary: 'Delete a saved audience (no exits are published for it)',
+        params: idParams,
+        response: {
+          204: z.null().describe('Deleted'),
+          400: errorResponse('Invalid id (QRY_INVALID_REQUEST)'),
+          401: unauthorized,
+          403: errorResponse('The token lacks audiences:write (QRY_FORBIDDEN)'),
+          404: notFound,
+        },
+      },
+    },
+    async (request, reply) => {
+      if (!(await deps.store.remove(request.params.id))) return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${request.params.id}`);
+      return reply.code(204).send(null);
+    },
+  );
+
+  r.get(
+    '/v1/audiences/:id/members',
+    {
+      preHandler: deps.read,
+      schema: {
+        ...common,
+        operationId: 'getAudienceMembers',
+        summary: 'A page of members, in id order; every member appears exactly once across pages',
+        params: idParams,
+        querystring: membersQuery,
+        response: {
+          200: membersSchema,
+          400: errorResponse('Invalid id, cursor or limit (QRY_INVALID_REQUEST, QRY_INVALID_CURSOR)'),
+          401: unauthorized,
+          403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+          404: notFound,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { cursor, limit } = request.query;
+      const after = cursor === undefined ? undefined : decodeCursor(cursor);
+      if (cursor !== undefined && after === undefined) return sendError(reply, 400, QueryErrors.INVALID_CURSOR, 'cursor is not one this API gave out');
+      if (!(await deps.store.get(request.params.id))) return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${request.params.id}`);
+      const page = await deps.store.members(request.params.id, after, limit);
+      const last = page.members.at(-1);
+      return { members: page.members, nextCursor: page.more && last !== undefined ? encodeCursor(last) : null };
+    },
+  );
+}
