@@ -1,0 +1,358 @@
+import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
+import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
+import { createMetrics, createPool, createRedis } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
+import { buildApp as buildQuery } from '@pstream/query-api/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/config';
+import { loadConfig as scorerConfig } from '@pstream/scorer/config';
+import { createScorerConsumer } from '@pstream/scorer/processor';
+import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
+import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
+import type { FastifyInstance } from 'fastify';
+import type { Consumer } from 'kafkajs';
+import { appliedCount, prng } from '../services/scorer/test/support';
+import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+
+/*
+ * "Done means" of issue 12: a seeded stream of hundreds of people with traits, follows, purchases
+ * and tagged activity runs through the real scorer and segmenter (real Kafka, Redis, Postgres);
+ * every §5.4 leaf and nesting, previewed and saved through the query API, matches a plain
+ * computation here from the raw events and the served profiles at the time of asking; a saved
+ * audience loses people by decay alone and says so on profile.audiences.v1; /similar answers
+ * with the exact cosine of §5.3 and recalls the brute-force top 10.
+ */
+
+const DAY = 86_400_000;
+const HALF_LIFE = 30 * DAY;
+const PEOPLE = 240;
+const SWEEP_MS = 300;
+const TAGS = ['category:dress', 'category:shoes', 'category:bags', 'brand:acme', 'brand:zed', 'style:casual', 'style:formal', 'color:red'];
+const CITIES = ['Hangzhou', 'Beijing', 'Shanghai', 'Shenzhen'];
+const SOCIAL = ['like', 'comment', 'share', 'favorite'];
+const AUTH = { authorization: 'Bearer dev-api-token' };
+
+type Person = { id: string; events: ProfileEvent[]; traits: Record<string, string | number> };
+type Served = { values: Map<string, number>; scores: Map<string, number>; stage: string | null; value: string; social: string };
+type Rule = Record<string, unknown>;
+
+const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** §5.4 read plainly, for one person: served interests/stage/tiers, generated traits, raw events. */
+function holds(rule: Rule, p: Person, s: Served, now: number): boolean {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the rule's shape is checked by the API; this reads it loosely
+  const [kind, arg] = Object.entries(rule)[0] as [string, any];
+  switch (kind) {
+    case 'all':
+      return (arg as Rule[]).every((r) => holds(r, p, s, now));
+    case 'any':
+      return (arg as Rule[]).some((r) => holds(r, p, s, now));
+    case 'not':
+      return !holds(arg, p, s, now);
+    case 'interest':
+      return (s.values.get(arg.tag) ?? 0) >= arg.minValue;
+    case 'stage':
+      return arg.in.includes(s.stage);
+    case 'tier':
+      return arg.value ? arg.value.includes(s.value) : arg.social.includes(s.social);
+    case 'trait': {
+      const v = p.traits[arg.name];
+      if (arg.op === 'exists') return v !== undefined;
+      if (arg.op === 'eq') return v === arg.value;
+      if (arg.op === 'ne') return v !== arg.value;
+      if (arg.op === 'in') return (arg.value as unknown[]).includes(v);
+      if (typeof v !== 'number') return false;
+      return { gt: v > arg.value, gte: v >= arg.value, lt: v < arg.value, lte: v <= arg.value }[arg.op as 'gt'];
+    }
+    case 'follows': {
+      let following = false;
+      let at = -Infinity;
+      for (const e of p.events) {
+        if ((e.type !== 'follow' && e.type !== 'unfollow') || e.target.type !== arg.type || e.target.id !== arg.id) continue;
+        const t = Date.parse(e.occurredAt);
+        if (t >= at) [following, at] = [e.type === 'follow', t];
+      }
+      return following;
+    }
+    case 'did': {
+      const from = utcDay(now - (arg.inLastDays - 1) * DAY);
+      const to = utcDay(now);
+      const n = p.events.filter((e) => {
+        const day = e.occurredAt.slice(0, 10);
+        if (e.type !== arg.type || day < from || day > to) return false;
+        if (arg.target) return e.target.type === arg.target.type && e.target.id === arg.target.id;
+        if (arg.tag) return e.tags.includes(arg.tag);
+        return true;
+      }).length;
+      return n >= arg.atLeast;
+    }
+    default:
+      throw new Error(`unknown leaf ${kind}`);
+  }
+}
+
+/** §5.3 read plainly: tag values (served), $spend over 365 d, $social over the current UTC day and the 29 before. */
+function vector(p: Person, s: Served, now: number): Map<string, number> {
+  const v = new Map(s.values);
+  const spend = p.events.filter((e) => e.type === 'purchase' && Date.parse(e.occurredAt) > now - 365 * DAY).reduce((a, e) => a + e.amount!, 0);
+  const since = utcDay(now - 29 * DAY);
+  const social = p.events.filter((e) => SOCIAL.includes(e.type) && e.occurredAt.slice(0, 10) >= since).length;
+  if (spend > 0) v.set('$spend', 10 * Math.tanh(spend / 1000));
+  if (social > 0) v.set('$social', 10 * Math.tanh(social / 5));
+  return v;
+}
+
+function cos(a: Map<string, number>, b: Map<string, number>): number {
+  let dot = 0;
+  for (const [k, x] of a) dot += x * (b.get(k) ?? 0);
+  const norm = (m: Map<string, number>) => Math.sqrt([...m.values()].reduce((n, x) => n + x * x, 0));
+  return dot / (norm(a) * norm(b));
+}
+
+describe('audiences and similar people, end to end (issue 12 "done means")', () => {
+  let box: Sandbox;
+  let segmenter: Segmenter;
+  let query: FastifyInstance;
+  let watcher: Consumer;
+  const audienceMessages: { audienceId: string; id: string; change: string; at: string; changeId: string }[] = [];
+  const closers: (() => Promise<unknown>)[] = [];
+  const people = new Map<string, Person>();
+  const served = new Map<string, Served>();
+  let offset = 0;
+  let askedAt = 0;
+
+  beforeAll(async () => {
+    box = await createSandbox(3);
+    const env = { ...box.env, AUDIENCE_SWEEP_INTERVAL_MS: String(SWEEP_MS), SEGMENTER_SWEEP_INTERVAL_MS: String(SWEEP_MS) };
+    const sCfg = segmenterConfig(env);
+    const pool = createPool(sCfg.DATABASE_URL, sCfg.PG_SCHEMA, 'test-audiences');
+    await migrate(pool, sCfg.PG_SCHEMA);
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const sRedis = createRedis(sCfg.REDIS_URL, 'test-audiences-seg');
+    segmenter = createSegmenter(sCfg, { kafka: box.kafka, pool, producer, log: silentLog, redis: sRedis, now: () => Date.now() + offset });
+    closers.push(() => pool.end(), () => producer.disconnect(), async () => sRedis.disconnect(), () => segmenter.stop());
+
+    const scCfg = scorerConfig(env);
+    const scRedis = createRedis(scCfg.REDIS_URL, 'test-audiences-scorer');
+    const scorer = createScorerConsumer(scCfg, { kafka: box.kafka, redis: scRedis, log: silentLog });
+    closers.push(async () => scRedis.disconnect(), () => scorer.stop());
+
+    const qCfg = queryConfig(env);
+    const qRedis = createRedis(qCfg.REDIS_URL, 'test-audiences-query');
+    const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-audiences-query');
+    query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
+    closers.push(async () => qRedis.disconnect(), () => qPool.end(), () => query.close());
+
+    watcher = box.kafka.consumer({ groupId: `test-${box.id}-audiences-watch` });
+    await watcher.connect();
+    await watcher.subscribe({ topic: sCfg.AUDIENCES_TOPIC, fromBeginning: true });
+    await watcher.run({ eachMessage: async ({ message }) => void audienceMessages.push(JSON.parse(message.value!.toString())) });
+    closers.push(() => watcher.disconnect());
+
+    // Hundreds of people: traits, follows and unfollows of shops, tagged clicks, likes and purchases over 60 days.
+    const now = Date.now();
+    const random = prng(12);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
+    const messages: { key: string; value: string }[] = [];
+    for (let i = 0; i < PEOPLE; i++) {
+      const id = `aud-${i}`;
+      const traits: Record<string, string | number> = { gender: pick(['f', 'm']), birthYear: 1960 + Math.floor(random() * 45) };
+      if (random() < 0.8) traits.city = pick(CITIES);
+      const person: Person = { id, events: [], traits };
+      const identify = normalizeIdentify({ userId: id, traits }, { source: 'test', now });
+      if (!identify.ok) throw new Error(JSON.stringify(identify.errors));
+      messages.push({ key: id, value: JSON.stringify(identify.value satisfies IdentifyMessage) });
+      const favourite = pick(TAGS);
+      const span = 5 + Math.floor(random() * 55);
+      for (let n = 2 + Math.floor(random() * 14); n > 0; n--) {
+        const r = random();
+        const type = r < 0.5 ? 'click' : r < 0.65 ? pick(SOCIAL) : r < 0.8 ? 'purchase' : r < 0.93 ? 'follow' : 'unfollow';
+        const shop = type === 'follow' || type === 'unfollow';
+        const input = {
+          eventId: `${id}-${n}`,
+          type,
+          userId: id,
+          occurredAt: new Date(now - 60_000 - Math.floor(random() * span * DAY)).toISOString(),
+          target: shop ? { type: 'shop', id: `s-${Math.floor(random() * 3)}` } : { type: 'product', id: `p-${Math.floor(random() * 10)}` },
+          tags: random() < 0.6 ? [favourite] : [pick(TAGS), ...(random() < 0.3 ? [pick(TAGS)] : [])],
+          ...(type === 'purchase' && { amount: 50 + Math.floor(random() * 900), currency: 'CNY' }),
+        };
+        const e = normalizeEvent(input, { source: 'test', now });
+        if (!e.ok) throw new Error(JSON.stringify(e.errors));
+        person.events.push(e.value);
+        messages.push({ key: id, value: JSON.stringify(e.value) });
+      }
+      people.set(id, person);
+    }
+    for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic: sCfg.EVENTS_TOPIC, acks: -1, messages: messages.slice(i, i + 1000) });
+    await scorer.start();
+    await segmenter.start();
+
+    const total = [...people.values()].reduce((n, p) => n + p.events.length, 0);
+    await waitFor('the scorer applied every event', async () => ((await appliedCount(scRedis, scCfg.REDIS_PREFIX, [...people.keys()])) === total ? true : undefined), 60_000);
+    await waitFor('the segmenter applied every event', async () => {
+      const { rows } = await box.pg.query(`SELECT coalesce(sum(n), 0)::int AS n FROM ${box.env.PG_SCHEMA}.event_counts`);
+      return rows[0].n === total ? true : undefined;
+    }, 60_000);
+    await waitFor('every trait stored', async () => {
+      const { rows } = await box.pg.query(`SELECT count(*)::int AS n FROM ${box.env.PG_SCHEMA}.people WHERE traits ? 'gender'`);
+      return rows[0].n === PEOPLE ? true : undefined;
+    }, 60_000);
+
+    // What the query API serves for each person, at (about) the time of asking.
+    askedAt = Date.now();
+    for (const id of people.keys()) {
+      const [profile, interests] = await Promise.all([
+        query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: AUTH }),
+        query.inject({ method: 'GET', url: `/v1/profiles/${id}/interests?limit=200`, headers: AUTH }),
+      ]);
+      const p = profile.json();
+      const list = interests.json().interests as { tag: string; score: number; value: number }[];
+      served.set(id, {
+        values: new Map(list.map((x) => [x.tag, x.value])),
+        scores: new Map(list.map((x) => [x.tag, x.score])),
+        stage: p.lifecycle.stage,
+        value: p.tiers.value,
+        social: p.tiers.social,
+      });
+    }
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await box?.cleanup();
+  }, 60_000);
+
+  const expected = (rule: Rule, now = askedAt) => [...people.values()].filter((p) => holds(rule, p, served.get(p.id)!, now)).map((p) => p.id).sort();
+
+  const RULES: [string, Rule][] = [
+    ['interest', { interest: { tag: 'category:dress', minValue: 3 } }],
+    ['stage', { stage: { in: ['active', 'loyal', 'new'] } }],
+    ['value tier', { tier: { value: ['high', 'medium'] } }],
+    ['social tier', { tier: { social: ['active', 'potential'] } }],
+    ['trait eq', { trait: { name: 'city', op: 'eq', value: 'Hangzhou' } }],
+    ['trait ne', { trait: { name: 'city', op: 'ne', value: 'Hangzhou' } }],
+    ['trait in', { trait: { name: 'city', op: 'in', value: ['Beijing', 'Shenzhen'] } }],
+    ['trait gte', { trait: { name: 'birthYear', op: 'gte', value: 1990 } }],
+    ['trait lt', { trait: { name: 'birthYear', op: 'lt', value: 1975 } }],
+    ['trait exists', { trait: { name: 'city', op: 'exists' } }],
+    ['follows', { follows: { type: 'shop', id: 's-1' } }],
+    ['did', { did: { type: 'purchase', atLeast: 2, inLastDays: 30 } }],
+    ['did on a tag', { did: { type: 'click', tag: 'category:dress', atLeast: 2, inLastDays: 20 } }],
+    ['did on a target', { did: { type: 'click', target: { type: 'product', id: 'p-3' }, atLeast: 1, inLastDays: 45 } }],
+    [
+      'the 3-leaf targeting rule',
+      { all: [{ interest: { tag: 'category:dress', minValue: 1 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }, { did: { type: 'purchase', atLeast: 1, inLastDays: 60 } }] },
+    ],
+    [
+      'nesting with any and not',
+      {
+        all: [
+          { any: [{ follows: { type: 'shop', id: 's-0' } }, { interest: { tag: 'brand:acme', minValue: 2.5 } }] },
+          { not: { stage: { in: ['churned', 'at_risk'] } } },
+          { not: { any: [{ trait: { name: 'city', op: 'eq', value: 'Beijing' } }, { did: { type: 'like', atLeast: 1, inLastDays: 10 } }] } },
+        ],
+      },
+    ],
+    ['a lone negation', { not: { interest: { tag: 'category:shoes', minValue: 1 } } }],
+  ];
+
+  it.each(RULES)('previews %s exactly as §5.4 reads at the time of asking', async (_name, rule) => {
+    const res = await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule } });
+    expect(res.statusCode).toBe(200);
+    const want = expected(rule);
+    const body = res.json();
+    expect(body.count).toBe(want.length);
+    expect(body.sample.length).toBe(Math.min(20, want.length));
+    for (const id of body.sample) expect(want).toContain(id);
+  });
+
+  it('the rules above are not trivially empty or full', () => {
+    for (const [name, rule] of RULES) {
+      const n = expected(rule).length;
+      if (n === 0 || n === PEOPLE) throw new Error(`${name} holds for ${n} of ${PEOPLE}`);
+    }
+  });
+
+  it('refuses a malformed rule with 400 naming the path', async () => {
+    const res = await query.inject({
+      method: 'POST',
+      url: '/v1/audiences/preview',
+      headers: AUTH,
+      payload: { rule: { all: [{ stage: { in: ['active'] } }, { did: { type: 'purchase', atLeast: 0, inLastDays: 30 } }] } },
+    });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error.code).toBe('QRY_INVALID_REQUEST');
+    expect(res.json().error.details).toEqual([expect.objectContaining({ path: 'body.rule.all.1.did.atLeast' })]);
+  });
+
+  it('saves, lists, gets, pages every member exactly once, and deletes', async () => {
+    const rule = RULES.find(([n]) => n === 'nesting with any and not')![1];
+    const created = await query.inject({ method: 'POST', url: '/v1/audiences', headers: AUTH, payload: { name: 'nested', rule } });
+    expect(created.statusCode).toBe(201);
+    const a = created.json();
+    expect(a).toMatchObject({ name: 'nested', rule, count: expected(rule).length });
+    expect((await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}`, headers: AUTH })).json()).toEqual(a);
+    expect((await query.inject({ method: 'GET', url: '/v1/audiences', headers: AUTH })).json().audiences.map((x: { id: string }) => x.id)).toContain(a.id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { members: string[]; nextCursor: string | null } = (
+        await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?limit=7${cursor ? `&cursor=${cursor}` : ''}`, headers: AUTH })
+      ).json();
+      seen.push(...page.members);
+      cursor = page.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([...new Set(seen)]);
+    expect([...seen].sort()).toEqual(expected(rule));
+    const bad = await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?cursor=nonsense!`, headers: AUTH });
+    expect(bad.json().error.code).toBe('QRY_INVALID_CURSOR');
+    expect((await query.inject({ method: 'DELETE', url: `/v1/audiences/${a.id}`, headers: AUTH })).statusCode).toBe(204);
+    expect((await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}`, headers: AUTH })).json().error.code).toBe('QRY_AUDIENCE_NOT_FOUND');
+  });
+
+  it('answers /similar with the exact §5.3 cosine and recalls the brute-force top 10', async () => {
+    const vectors = new Map([...people.values()].map((p) => [p.id, vector(p, served.get(p.id)!, askedAt)]));
+    let recalled = 0;
+    const asked = [...people.keys()].filter((_, i) => i % 8 === 0);
+    for (const id of asked) {
+      const res = await query.inject({ method: 'GET', url: `/v1/profiles/${id}/similar?limit=10`, headers: AUTH });
+      expect(res.statusCode).toBe(200);
+      const got = res.json().similar as { id: string; similarity: number }[];
+      expect(got.map((s) => s.id)).not.toContain(id);
+      for (const s of got) expect(s.similarity).toBeCloseTo(cos(vectors.get(id)!, vectors.get(s.id)!), 6);
+      const exact = [...vectors].filter(([other]) => other !== id).map(([, v]) => cos(vectors.get(id)!, v)).sort((a, b) => b - a);
+      const tenth = exact[9]!;
+      // a tie at the 10th place counts as recalled whichever tied person is named
+      recalled += got.filter((s) => s.similarity >= tenth - 1e-9).length;
+    }
+    expect(recalled / (asked.length * 10)).toBeGreaterThanOrEqual(0.9);
+  }, 60_000);
+
+  it('publishes the exits decay alone causes on profile.audiences.v1 within sweeps, with a change id each', async () => {
+    const rule = { interest: { tag: 'category:dress', minValue: 4 } };
+    const created = (await query.inject({ method: 'POST', url: '/v1/audiences', headers: AUTH, payload: { name: 'dress fans', rule } })).json();
+    const before = expected(rule);
+    expect(created.count).toBe(before.length);
+    // 40 days pass for the segmenter's sweeps: the stored scores do not change, their values decay.
+    const jump = 40 * DAY;
+    offset = jump;
+    const decayed = (id: string) => {
+      const score = (served.get(id)!.scores.get('category:dress') ?? 0) * 2 ** (-jump / HALF_LIFE);
+      return 10 * Math.tanh(score / 10);
+    };
+    const after = before.filter((id) => decayed(id) >= 4);
+    expect(after.length).toBeLessThan(before.length);
+    const gone = before.filter((id) => !after.includes(id));
+    await waitFor('every decay exit published', async () => {
+      const exits = audienceMessages.filter((m) => m.audienceId === created.id && m.change === 'exit').map((m) => m.id);
+      return new Set(exits).size === gone.length ? exits : undefined;
+    }, 30_000);
+    const exits = audienceMessages.filter((m) => m.audienceId === created.id && m.change === 'exit');
+    expect(exits.map((m) => m.id).sort()).toEqual(gone);
+    for (const m of exits) expect(m.changeId).toMatch(/^\d+$/);
+    expect(audienceMessages.filter((m) => m.audienceId === created.id && m.change === 'enter')).toEqual([]);
+    const members = (await query.inject({ method: 'GET', url: `/v1/audiences/${created.id}/members?limit=1000`, headers: AUTH })).json().members;
+    expect([...members].sort()).toEqual(after);
+  }, 60_000);
+});
