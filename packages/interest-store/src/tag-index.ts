@@ -29,6 +29,38 @@ export async function syncTagIndex(redis: Redis, k: Keys, touched: ReadonlyMap<s
   await write.exec();
 }
 
+/**
+ * Writes to the per-tag index what changed between two reads of people's whole interest sets
+ * (before and after applying events): ZADD of every tag whose stored score changed, ZREM of every
+ * tag gone. An event changes more tags than its own (a like re-weights its visit's tags, an
+ * unfollow removes the follow's tags, a trim drops the lowest), and the diff catches them all.
+ * A person without a `before` gets every tag written.
+ */
+export async function writeTagIndexChanges(
+  redis: Redis,
+  k: Keys,
+  before: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  after: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): Promise<number> {
+  const write = redis.pipeline();
+  let n = 0;
+  for (const [person, now] of after) {
+    const was = before.get(person) ?? new Map<string, number>();
+    for (const [tag, score] of now) {
+      if (was.get(tag) === score) continue;
+      write.zadd(k.tag(tag), String(score), person);
+      n++;
+    }
+    for (const tag of was.keys()) {
+      if (now.has(tag)) continue;
+      write.zrem(k.tag(tag), person);
+      n++;
+    }
+  }
+  if (n > 0) await write.exec();
+  return n;
+}
+
 /** Re-syncs every tag a person has (after a merge imported another person's interests). */
 export async function syncPersonTags(redis: Redis, k: Keys, person: string, alsoTags: Iterable<string> = []): Promise<void> {
   const tags = await redis.zrange(k.interests(person), 0, -1);

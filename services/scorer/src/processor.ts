@@ -1,5 +1,5 @@
 import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
-import { createInterestStore, lookupCatalog, type PreparedEvent, syncPersonTags, syncTagIndex, tagsOf, type InterestStore } from '@pstream/interest-store';
+import { createInterestStore, lookupCatalog, readStoredInterests, syncPersonTags, syncTagIndex, tagsOf, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
 import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
@@ -27,26 +27,22 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
     const tagless = events.filter((e) => e.tags.length === 0).map((e) => targetTag(e.target));
     const catalog = await lookupCatalog(redis, store.keys, tagless);
     const prepared = events.map((e) => prepareEvent(e, decay, catalog));
+    const people = await withRoots([...new Set(prepared.map((e) => e.profileKey))]);
+    const before = await readStoredInterests(redis, store.keys, people);
     await store.apply(prepared);
-    await syncIndex(prepared);
+    await writeTagIndexChanges(redis, store.keys, before, await readStoredInterests(redis, store.keys, people));
   };
   /**
-   * The per-tag interest index follows the per-person sets, after the scripts and outside them
-   * (interest-store tag-index.ts): every (person, tag) the chunk touched gets the person's current
-   * stored score. An event of a merged id was applied to the person it was merged into, whose
-   * tags are synced too.
+   * The people whose interests a chunk can change: its profile keys and, for ids merged into
+   * another person, that person (their events are applied there). Their whole sets are read before
+   * and after the chunk, and what changed goes to the per-tag index, after the scripts and outside
+   * them (interest-store tag-index.ts).
    */
-  const syncIndex = async (prepared: PreparedEvent[]) => {
-    const touched = new Map<string, string[]>();
-    for (const e of prepared) touched.set(e.profileKey, [...(touched.get(e.profileKey) ?? []), e.targetKey, ...e.tags]);
-    const aliases = await redis.mget(...[...touched.keys()].map((id) => store.keys.person(id).alias));
-    const ids = [...touched.keys()];
-    for (let i = 0; i < ids.length; i++) {
-      if (aliases[i] === null || aliases[i] === undefined) continue;
-      const root = await store.resolve(ids[i]!);
-      touched.set(root, [...(touched.get(root) ?? []), ...touched.get(ids[i]!)!]);
-    }
-    await syncTagIndex(redis, store.keys, touched);
+  const withRoots = async (people: string[]): Promise<string[]> => {
+    const aliases = await redis.mget(...people.map((id) => store.keys.person(id).alias));
+    const all = new Set(people);
+    for (let i = 0; i < people.length; i++) if (aliases[i] !== null && aliases[i] !== undefined) all.add(await store.resolve(people[i]!));
+    return [...all];
   };
   return async (messages: TopicMessage[]): Promise<void> => {
     let run: ProfileEvent[] = [];

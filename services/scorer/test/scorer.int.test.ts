@@ -11,6 +11,31 @@ import { appliedCount, expectSameScores, generateStream, modelScores, produceEve
 
 const DAY = 86_400_000;
 
+/** The per-tag index, read back whole: tag → person → stored score. */
+async function readTagIndex(redis: Redis, prefix: string): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  const stream = redis.scanStream({ match: `${prefix}:tag:*`, count: 500 });
+  for await (const batch of stream as AsyncIterable<string[]>) {
+    for (const key of batch) {
+      const flat = await redis.zrange(key, 0, -1, 'WITHSCORES');
+      const m = new Map<string, number>();
+      for (let i = 0; i < flat.length; i += 2) m.set(flat[i]!, Number(flat[i + 1]));
+      out.set(key.slice(`${prefix}:tag:{`.length, -1), m);
+    }
+  }
+  return out;
+}
+
+/** The per-tag index holds exactly every person's stored score in every tag they have, and no one else. */
+async function expectIndexMatches(redis: Redis, prefix: string, stored: Map<string, Map<string, number>>): Promise<void> {
+  const want = new Map<string, Map<string, number>>();
+  for (const [person, tags] of stored) for (const [tag, score] of tags) want.set(tag, (want.get(tag) ?? new Map()).set(person, score));
+  const got = await readTagIndex(redis, prefix);
+  for (const [tag, m] of got) if (m.size === 0) got.delete(tag);
+  expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
+  for (const [tag, m] of want) expect(Object.fromEntries(got.get(tag)!)).toEqual(Object.fromEntries(m));
+}
+
 describe('the scorer against real Kafka and Redis', () => {
   let box: Sandbox;
   let config: ScorerConfig;
@@ -63,6 +88,8 @@ describe('the scorer against real Kafka and Redis', () => {
     await waitFor('two scorers applied everything', async () => ((await appliedCount(redis, pairPrefix, people)) === unique ? true : undefined), 60_000);
     const one = await storedScores(redis, config.REDIS_PREFIX, people);
     expectSameScores(one, want);
+    await expectIndexMatches(redis, config.REDIS_PREFIX, one);
+    await expectIndexMatches(redis, pairPrefix, await storedScores(redis, pairPrefix, people));
     expectSameScores(await storedScores(redis, pairPrefix, people), want);
     // the catalog tag reached tagless events on p-0 (some person has it)
     expect([...one.values()].some((m) => m.has('category:catalogued'))).toBe(true);
@@ -74,6 +101,7 @@ describe('the scorer against real Kafka and Redis', () => {
     expect(result.done).toBe(result.total);
     expect(result.total).toBe(messages.length);
     expectSameScores(await storedScores(redis, config.REDIS_PREFIX, people), one, 1e-12);
+    await expectIndexMatches(redis, config.REDIS_PREFIX, await storedScores(redis, config.REDIS_PREFIX, people));
   }, 90_000);
 
   it('counts the same event delivered twice once, sends unusable messages to the DLQ and carries on, and gives tagless events their catalog tags', async () => {
@@ -133,6 +161,11 @@ describe('the scorer against real Kafka and Redis', () => {
       expect(body.interests.map((i) => i.tag)).toEqual(['category:dress']);
       const user = await query.inject({ method: 'GET', url: '/v1/profiles/u-merge/interests?limit=200', headers: { authorization: 'Bearer dev-api-token' } });
       expect((user.json() as { interests: { tag: string }[] }).interests.map((i) => i.tag).sort()).toEqual(['category:dress', 'product:m', 'shop:s']);
+      // the per-tag index follows the merge: the anonymous id left it, the user holds the merged score
+      const dressIndex = `${config.REDIS_PREFIX}:tag:{category:dress}`;
+      const userDress = (await storedScores(redis, config.REDIS_PREFIX, ['u-merge'])).get('u-merge')!.get('category:dress')!;
+      expect(await redis.zscore(dressIndex, 'dev-merge')).toBeNull();
+      expect(Number(await redis.zscore(dressIndex, 'u-merge'))).toBe(userDress);
       expect(await redis.get(`${config.REDIS_PREFIX}:p:{anonymous}:alias`)).toBeNull();
       expect(await redis.get(`${config.REDIS_PREFIX}:p:{u-other}:alias`)).toBeNull();
       const bad = await query.inject({ method: 'GET', url: '/v1/profiles/u-merge/interests?limit=201', headers: { authorization: 'Bearer dev-api-token' } });
