@@ -265,7 +265,7 @@ async function main(): Promise<void> {
     }
     log(
       `similar: p50 ${ms(pct(latencies, 50))}, p99 ${ms(pct(latencies, 99))}, recall@10 ${(recall / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
-        `(candidates: top ${DEFAULT_SIMILAR.perTag} of the person's ${DEFAULT_SIMILAR.seedTags} strongest tags; max |answer − brute force| ${maxDiff.toExponential(1)})`,
+        `(candidates: top ${DEFAULT_SIMILAR.perTag} of the person's ${DEFAULT_SIMILAR.seedTags} strongest tags, exact cosine on ${DEFAULT_SIMILAR.exact}; max |answer − brute force| ${maxDiff.toExponential(1)})`,
     );
   } finally {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((err: unknown) => console.error('drop schema', err));

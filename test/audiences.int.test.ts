@@ -122,7 +122,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
 
   beforeAll(async () => {
     box = await createSandbox(3);
-    const env = { ...box.env, AUDIENCE_SWEEP_INTERVAL_MS: String(SWEEP_MS), SEGMENTER_SWEEP_INTERVAL_MS: String(SWEEP_MS) };
+    const env = { ...box.env, SEGMENTER_SWEEP_INTERVAL_MS: String(SWEEP_MS) };
     const sCfg = segmenterConfig(env);
     const pool = createPool(sCfg.DATABASE_URL, sCfg.PG_SCHEMA, 'test-audiences');
     await migrate(pool, sCfg.PG_SCHEMA);

@@ -60,15 +60,40 @@ export type SimilarOptions = {
   valueScale: number;
   /** How many of the person's strongest tags seed the candidates. */
   seedTags: number;
-  /** How many of each seed tag's strongest holders become candidates. */
+  /** How many of each seed tag's strongest holders are read (ids only). */
   perTag: number;
+  /** How many candidates get their full vector and the exact cosine: those in most of the seed lists. */
+  exact: number;
 };
-export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 250 } as const;
+export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 1000, exact: 400 } as const;
+
+/**
+ * Orders candidates by how many of the seed lists they appear in (people sharing more of the
+ * person's strong tags first), then by their best rank in any list; keeps `n`.
+ */
+export function shortlist(lists: readonly (readonly string[])[], skip: ReadonlySet<string>, n: number): string[] {
+  const seen = new Map<string, { hits: number; best: number }>();
+  for (const list of lists) {
+    list.forEach((id, rank) => {
+      if (skip.has(id)) return;
+      const s = seen.get(id);
+      if (s) {
+        s.hits++;
+        s.best = Math.min(s.best, rank);
+      } else seen.set(id, { hits: 1, best: rank });
+    });
+  }
+  return [...seen]
+    .sort(([, a], [, b]) => b.hits - a.hits || a.best - b.best)
+    .slice(0, n)
+    .map(([id]) => id);
+}
 
 /**
  * Similar people (§5.3) without a scan of everyone: candidates are the strongest holders of the
- * person's strongest tags (per-tag index), and each candidate's similarity is the exact cosine of
- * the full vectors. Excludes the person; candidates pass the one consent filter.
+ * person's strongest tags (per-tag index, ids only), shortlisted by how many of those tags they
+ * share; each shortlisted candidate's similarity is the exact cosine of the full vectors.
+ * Excludes the person; candidates pass the one consent filter.
  */
 export function createSimilarFinder(redis: Redis, k: Keys, facts: Pick<AudienceStore, 'similarityFacts' | 'personalizationAllowed'>, options: SimilarOptions) {
   const vectors = async (people: readonly string[], nowMs: number): Promise<Map<string, Vector>> => {
@@ -80,8 +105,7 @@ export function createSimilarFinder(redis: Redis, k: Keys, facts: Pick<AudienceS
     async similar(profileKey: string, limit: number, nowMs: number, exclude: readonly string[] = []): Promise<Similar[]> {
       const seeds = await strongestTags(redis, k, profileKey, options.seedTags);
       const lists = await Promise.all(seeds.map((t) => topOfTag(redis, k, t, options.perTag)));
-      const skip = new Set([profileKey, ...exclude]);
-      const candidates = [...new Set(lists.flat())].filter((c) => !skip.has(c));
+      const candidates = shortlist(lists, new Set([profileKey, ...exclude]), options.exact);
       const allowed = await facts.personalizationAllowed(candidates);
       const all = await vectors([profileKey, ...allowed], nowMs);
       const me = all.get(profileKey)!;

@@ -27,14 +27,12 @@ const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL'),
   // The audience sweep reads interests from Redis (the per-tag index) beside Postgres's facts.
   ...sharedEnv('AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE'),
-  /** How often saved audiences are re-evaluated and their entries and exits published (SPEC §5.4: 60 s). */
-  AUDIENCE_SWEEP_INTERVAL_MS: envInt(60_000, 10),
   /** Port of /healthz, /readyz and /metrics. */
   SEGMENTER_PORT: envInt(8083, 1),
   SEGMENTER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the segmenters; N instances share the partitions. */
   SEGMENTER_GROUP: z.string().min(1).default('segmenter'),
-  /** How often the sweep applies stage and tier changes caused by time passing (SPEC §4.3: 60 s). */
+  /** How often the sweep applies stage and tier changes caused by time passing, then refreshes saved audiences (SPEC §4.3, §5.4: 60 s). */
   SEGMENTER_SWEEP_INTERVAL_MS: envInt(60_000, 10),
   /** People the sweep re-evaluates per transaction. */
   SEGMENTER_SWEEP_BATCH: envInt(1000, 1),

@@ -7,7 +7,7 @@ import { createAudienceStore, createConverter, createSegmentStore } from '@pstre
 import { decayParams } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka, Producer } from 'kafkajs';
-import { AudienceSweeper } from './audiences';
+import { createAudienceRefresher } from './audiences';
 import { lifecycleRules, type SegmenterConfig } from './config';
 import { OutboxRelay } from './outbox';
 import { Sweeper } from './sweep';
@@ -55,15 +55,6 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     log: log.child({ component: 'outbox' }),
     pollMs: config.SEGMENTER_OUTBOX_POLL_MS,
   });
-  const sweeper = new Sweeper({
-    store,
-    log: log.child({ component: 'sweep' }),
-    intervalMs: config.SEGMENTER_SWEEP_INTERVAL_MS,
-    batch: config.SEGMENTER_SWEEP_BATCH,
-    dedupeWindowHours: config.DEDUPE_WINDOW_HOURS,
-    now,
-    onTransitions: () => relay.poke(),
-  });
   const audienceRelay = new OutboxRelay({
     pool: deps.pool,
     producer: deps.producer,
@@ -75,19 +66,27 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     idField: 'changeId',
   });
   const audiences = createAudienceStore(deps.pool);
-  const audienceSweeper =
+  const refreshAudiences =
     deps.redis &&
-    new AudienceSweeper({
+    createAudienceRefresher({
       engine: createAudienceEngine({
         facts: audiences,
         interests: createInterestSource(deps.redis, keys(config.REDIS_PREFIX), decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), config.INTEREST_VALUE_SCALE),
       }),
       store: audiences,
-      log: log.child({ component: 'audience-sweep' }),
-      intervalMs: config.AUDIENCE_SWEEP_INTERVAL_MS,
-      now,
+      log: log.child({ component: 'audiences' }),
       onChanges: () => audienceRelay.poke(),
     });
+  const sweeper = new Sweeper({
+    store,
+    log: log.child({ component: 'sweep' }),
+    intervalMs: config.SEGMENTER_SWEEP_INTERVAL_MS,
+    batch: config.SEGMENTER_SWEEP_BATCH,
+    dedupeWindowHours: config.DEDUPE_WINDOW_HOURS,
+    now,
+    onTransitions: () => relay.poke(),
+    ...(refreshAudiences && { after: refreshAudiences }),
+  });
   const groupId = config.SEGMENTER_GROUP;
   const consumer = new BatchConsumer({
     kafka: deps.kafka,
@@ -107,15 +106,11 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     store,
     sweeper,
     relay,
-    audienceSweeper,
     audienceRelay,
     async start(): Promise<void> {
       relay.start();
       sweeper.start();
-      if (audienceSweeper) {
-        audienceRelay.start();
-        audienceSweeper.start();
-      }
+      if (refreshAudiences) audienceRelay.start();
       await consumer.start();
     },
     isRunning: () => consumer.isRunning(),
@@ -127,7 +122,6 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       stopping = true;
       await consumer.stop();
       await sweeper.stop();
-      await audienceSweeper?.stop();
       await relay.stop();
       await audienceRelay.stop();
     },

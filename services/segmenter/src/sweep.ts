@@ -22,6 +22,8 @@ export class Sweeper {
       dedupeWindowHours: number;
       now: () => number;
       onTransitions: (n: number) => void;
+      /** Runs after each round at the same instant (the audience refresh, audiences.ts). */
+      after?: (nowMs: number) => Promise<unknown>;
     },
   ) {}
 
@@ -44,6 +46,7 @@ export class Sweeper {
     const nowMs = now();
     const { reviewed, transitions } = await store.sweep(nowMs, batch);
     if (transitions.length > 0) this.options.onTransitions(transitions.length);
+    await this.options.after?.(nowMs);
     const pruned = await store.pruneDedupe(nowMs, this.options.dedupeWindowHours);
     this.rounds += 1;
     if (reviewed > 0 || pruned > 0) log.info({ reviewed, changed: transitions.length, pruned, ms: Date.now() - started }, 'sweep done');
