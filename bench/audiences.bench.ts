@@ -57,13 +57,17 @@ const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 async function main(): Promise<void> {
   loadDefaultEnv();
-  const id = testId();
+  // BENCH_REUSE=<id> measures data a BENCH_KEEP=1 run left behind (generation takes minutes at 1 M).
+  const reuse = process.env.BENCH_REUSE;
+  const keep = process.env.BENCH_KEEP === '1';
+  const id = reuse ?? testId();
   const schema = `bench_aud_${id}`;
   const prefix = `bench:aud:${id}`;
   const pool = createPool(process.env.DATABASE_URL!, schema, 'bench-audiences', 4);
   const redis = createRedis(process.env.REDIS_URL!, 'bench-audiences');
   const k = keyLayout(prefix);
-  const now = Date.now();
+  const now = reuse ? Number(await redis.get(`${prefix}:meta:generatedAt`)) : Date.now();
+  if (!Number.isFinite(now) || now === 0) throw new Error(`nothing to reuse under ${prefix}`);
   const today = new Date(now).toISOString().slice(0, 10);
   const decay = decayParams('2026-01-01T00:00:00Z', 30);
   const forward = 2 ** ((now - decay.landmarkMs) / decay.halfLifeMs);
@@ -71,8 +75,11 @@ async function main(): Promise<void> {
   log(`bench:audiences — ${fmt(N)} people, schema ${schema}, Redis prefix ${prefix}`);
 
   try {
-    await migrate(pool, schema);
     let t0 = Date.now();
+    if (!reuse) await generate();
+    async function generate(): Promise<void> {
+    await migrate(pool, schema);
+    await redis.set(`${prefix}:meta:generatedAt`, String(now));
     await pool.query(
       `INSERT INTO people (profile_key, first_seen_at, last_active_at, purchases, monetary_total, stage, stage_since, stage_evaluated_at, traits, value_tier, social_tier)
        SELECT 'p' || i, $2::timestamptz - interval '90 days', $2::timestamptz - (${H_SQL(9)} % 90) * interval '1 day', 0, 0,
@@ -142,6 +149,7 @@ async function main(): Promise<void> {
       [schema],
     );
     log(`  Postgres schema size: ${size[0]!.s}`);
+    }
 
     const store = createAudienceStore(pool);
     const engine = createAudienceEngine({ facts: store, interests: createInterestSource(redis, k, decay, 10) });
@@ -179,7 +187,7 @@ async function main(): Promise<void> {
     const big: Rule = { stage: { in: ['active', 'loyal'] } };
     t0 = Date.now();
     const bigMembers = await engine.members(big, Date.now());
-    const saved = await store.create({ id: `bench-${id}`, name: 'big', rule: big, members: bigMembers, nowMs: Date.now() });
+    const saved = await store.create({ id: `bench-${testId()}`, name: 'big', rule: big, members: bigMembers, nowMs: Date.now() });
     log(`save of a ${fmt(saved.count)}-member audience: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     t0 = performance.now();
     let paged = 0;
@@ -198,7 +206,8 @@ async function main(): Promise<void> {
     // (as the scorer's index sync does) while the sweep re-evaluates a saved interest audience.
     const liveTag = tagName(42);
     const live: Rule = { all: [{ interest: { tag: liveTag, minValue: 4 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }] };
-    await store.create({ id: `bench-live-${id}`, name: 'live', rule: live, members: await engine.members(live, Date.now()), nowMs: Date.now() });
+    const liveId = `bench-live-${testId()}`;
+    await store.create({ id: liveId, name: 'live', rule: live, members: await engine.members(live, Date.now()), nowMs: Date.now() });
     let writing = true;
     let writes = 0;
     const writer = (async () => {
@@ -219,7 +228,7 @@ async function main(): Promise<void> {
     const liveStart = performance.now();
     for (let r = 0; r < 10; r++) {
       const s = performance.now();
-      const c = await store.refresh(`bench-live-${id}`, await engine.members(live, Date.now()), Date.now());
+      const c = await store.refresh(liveId, await engine.members(live, Date.now()), Date.now());
       sweepTimes.push(performance.now() - s);
       changes += c.entered + c.exited;
     }
@@ -265,9 +274,16 @@ async function main(): Promise<void> {
     }
     log(
       `similar: p50 ${ms(pct(latencies, 50))}, p99 ${ms(pct(latencies, 99))}, recall@10 ${(recall / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
-        `(candidates: top ${DEFAULT_SIMILAR.perTag} of the person's ${DEFAULT_SIMILAR.seedTags} strongest tags, exact cosine on ${DEFAULT_SIMILAR.exact}; max |answer − brute force| ${maxDiff.toExponential(1)})`,
+        `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags, exact cosine on ${DEFAULT_SIMILAR.exact}; max |answer − brute force| ${maxDiff.toExponential(1)})`,
     );
   } finally {
+    if (keep) log(`kept: BENCH_REUSE=${id} measures this data again`);
+    else await drop();
+    redis.disconnect();
+    await pool.end();
+  }
+
+  async function drop(): Promise<void> {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((err: unknown) => console.error('drop schema', err));
     for (const match of [`${prefix}:*`]) {
       for (let found = 1; found > 0; ) {
@@ -280,8 +296,6 @@ async function main(): Promise<void> {
         }
       }
     }
-    redis.disconnect();
-    await pool.end();
   }
 }
 

@@ -1,4 +1,4 @@
-import { readStoredInterests, strongestTags, topOfTag, type Keys } from '@pstream/interest-store';
+import { nearestInTags, readStoredInterests, strongestTags, type Keys } from '@pstream/interest-store';
 import type { AudienceStore } from '@pstream/profile-store';
 import { decayedScore, tagValue, type DecayParams } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
@@ -60,40 +60,34 @@ export type SimilarOptions = {
   valueScale: number;
   /** How many of the person's strongest tags seed the candidates. */
   seedTags: number;
-  /** How many of each seed tag's strongest holders are read (ids only). */
+  /** How many holders of each seed tag are read on each side of the person's own score (ids only). */
   perTag: number;
   /** How many candidates get their full vector and the exact cosine: those in most of the seed lists. */
   exact: number;
 };
-export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 1000, exact: 400 } as const;
+export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 500, exact: 400 } as const;
 
 /**
- * Orders candidates by how many of the seed lists they appear in (people sharing more of the
- * person's strong tags first), then by their best rank in any list; keeps `n`.
+ * Orders candidates by the summed weight of the seed lists they appear in (a list's weight is the
+ * person's own value in that tag: sharing a strong tag at a near score counts most); keeps `n`.
  */
-export function shortlist(lists: readonly (readonly string[])[], skip: ReadonlySet<string>, n: number): string[] {
-  const seen = new Map<string, { hits: number; best: number }>();
-  for (const list of lists) {
-    list.forEach((id, rank) => {
-      if (skip.has(id)) return;
-      const s = seen.get(id);
-      if (s) {
-        s.hits++;
-        s.best = Math.min(s.best, rank);
-      } else seen.set(id, { hits: 1, best: rank });
-    });
-  }
+export function shortlist(lists: readonly (readonly string[])[], weights: readonly number[], skip: ReadonlySet<string>, n: number): string[] {
+  const seen = new Map<string, number>();
+  lists.forEach((list, i) => {
+    for (const id of list) if (!skip.has(id)) seen.set(id, (seen.get(id) ?? 0) + weights[i]!);
+  });
   return [...seen]
-    .sort(([, a], [, b]) => b.hits - a.hits || a.best - b.best)
+    .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : a > b ? 1 : 0))
     .slice(0, n)
     .map(([id]) => id);
 }
 
 /**
- * Similar people (§5.3) without a scan of everyone: candidates are the strongest holders of the
- * person's strongest tags (per-tag index, ids only), shortlisted by how many of those tags they
- * share; each shortlisted candidate's similarity is the exact cosine of the full vectors.
- * Excludes the person; candidates pass the one consent filter.
+ * Similar people (§5.3) without a scan of everyone: for each of the person's strongest tags, the
+ * holders whose stored score is nearest the person's own (per-tag index, ids only, `perTag` on
+ * each side); candidates are shortlisted by how many of those lists they are in, weighted by the
+ * person's value in the tag, and each shortlisted candidate's similarity is the exact cosine of
+ * the full vectors. Excludes the person; candidates pass the one consent filter.
  */
 export function createSimilarFinder(redis: Redis, k: Keys, facts: Pick<AudienceStore, 'similarityFacts' | 'personalizationAllowed'>, options: SimilarOptions) {
   const vectors = async (people: readonly string[], nowMs: number): Promise<Map<string, Vector>> => {
@@ -104,8 +98,9 @@ export function createSimilarFinder(redis: Redis, k: Keys, facts: Pick<AudienceS
     vectors,
     async similar(profileKey: string, limit: number, nowMs: number, exclude: readonly string[] = []): Promise<Similar[]> {
       const seeds = await strongestTags(redis, k, profileKey, options.seedTags);
-      const lists = await Promise.all(seeds.map((t) => topOfTag(redis, k, t, options.perTag)));
-      const candidates = shortlist(lists, new Set([profileKey, ...exclude]), options.exact);
+      const lists = await nearestInTags(redis, k, seeds, options.perTag);
+      const weights = seeds.map((s) => tagValue(decayedScore(s.score, nowMs, options.decay), options.valueScale));
+      const candidates = shortlist(lists, weights, new Set([profileKey, ...exclude]), options.exact);
       const allowed = await facts.personalizationAllowed(candidates);
       const all = await vectors([profileKey, ...allowed], nowMs);
       const me = all.get(profileKey)!;

@@ -97,9 +97,24 @@ export async function tagScoresOf(redis: Redis, k: Keys, tag: string, people: re
   return out;
 }
 
-/** The `n` people with the highest stored score in `tag`. */
-export async function topOfTag(redis: Redis, k: Keys, tag: string, n: number): Promise<string[]> {
-  return redis.zrevrange(k.tag(tag), 0, n - 1);
+/**
+ * For each (tag, stored score): the `n` holders of the tag whose stored score is next above it and
+ * the `n` next below it — the people nearest to that score in that tag. One round trip.
+ */
+export async function nearestInTags(redis: Redis, k: Keys, around: readonly { tag: string; score: number }[], n: number): Promise<string[][]> {
+  if (around.length === 0) return [];
+  const p = redis.pipeline();
+  for (const { tag, score } of around) {
+    p.zrangebyscore(k.tag(tag), score, '+inf', 'LIMIT', 0, n);
+    p.zrevrangebyscore(k.tag(tag), `(${score}`, '-inf', 'LIMIT', 0, n);
+  }
+  const replies = (await p.exec()) ?? [];
+  return around.map((_, i) => {
+    const [e1, up] = replies[2 * i] ?? [new Error('no reply'), []];
+    const [e2, down] = replies[2 * i + 1] ?? [new Error('no reply'), []];
+    if (e1 || e2) throw e1 ?? e2;
+    return [...(up as string[]), ...(down as string[])];
+  });
 }
 
 /** Everyone's whole stored interest set (tag → stored score), pipelined; profile keys, no aliases. */
@@ -121,6 +136,9 @@ export async function readStoredInterests(redis: Redis, k: Keys, people: readonl
 }
 
 /** A person's strongest `n` tags with their stored scores. */
-export async function strongestTags(redis: Redis, k: Keys, person: string, n: number): Promise<string[]> {
-  return redis.zrevrange(k.interests(person), 0, n - 1);
+export async function strongestTags(redis: Redis, k: Keys, person: string, n: number): Promise<{ tag: string; score: number }[]> {
+  const flat = await redis.zrevrange(k.interests(person), 0, n - 1, 'WITHSCORES');
+  const out: { tag: string; score: number }[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ tag: flat[i]!, score: Number(flat[i + 1]) });
+  return out;
 }
