@@ -1,33 +1,13 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from './keys';
 
-/**
+/*
  * The per-tag interest index: for every tag, a sorted set person → the person's stored
  * forward-decayed score in it (the same number as in the person's own `:int` set). Stored scores
  * share one landmark, so "value ≥ v now" is "stored ≥ a bound that depends only on now" — a range
- * query — and the index never needs rewriting as time passes.
- *
- * Written by the scorer AFTER the per-person script, with idempotent commands only: ZADD of the
- * person's current stored score, ZREM when the person no longer has the tag. A repeat, a crash
- * between the two steps or a concurrent scorer converge on the person's own set, which is the
- * source of truth (the next event of the person on that tag, or a rebuild, repairs a lost step).
+ * query — and the index never needs rewriting as time passes. Written by the scorer after the
+ * per-person scripts, with idempotent commands of current values (README).
  */
-export async function syncTagIndex(redis: Redis, k: Keys, touched: ReadonlyMap<string, Iterable<string>>): Promise<void> {
-  const pairs: [string, string][] = [];
-  for (const [person, tags] of touched) for (const tag of new Set(tags)) pairs.push([person, tag]);
-  if (pairs.length === 0) return;
-  const read = redis.pipeline();
-  for (const [person, tag] of pairs) read.zscore(k.interests(person), tag);
-  const scores = (await read.exec()) ?? [];
-  const write = redis.pipeline();
-  pairs.forEach(([person, tag], i) => {
-    const [err, score] = scores[i] ?? [new Error('no reply'), null];
-    if (err) throw err;
-    if (score === null) write.zrem(k.tag(tag), person);
-    else write.zadd(k.tag(tag), String(score), person);
-  });
-  await write.exec();
-}
 
 /**
  * Writes to the per-tag index what changed between two reads of people's whole interest sets
@@ -59,17 +39,6 @@ export async function writeTagIndexChanges(
   }
   if (n > 0) await write.exec();
   return n;
-}
-
-/** Re-syncs every tag a person has (after a merge imported another person's interests). */
-export async function syncPersonTags(redis: Redis, k: Keys, person: string, alsoTags: Iterable<string> = []): Promise<void> {
-  const tags = await redis.zrange(k.interests(person), 0, -1);
-  await syncTagIndex(redis, k, new Map([[person, [...tags, ...alsoTags]]]));
-}
-
-/** The tags a person holds now (read before a merge empties their set). */
-export async function tagsOf(redis: Redis, k: Keys, person: string): Promise<string[]> {
-  return redis.zrange(k.interests(person), 0, -1);
 }
 
 /** People whose stored score in `tag` is at least `minStored`. */

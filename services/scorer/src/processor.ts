@@ -1,5 +1,5 @@
 import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
-import { createInterestStore, lookupCatalog, readStoredInterests, syncPersonTags, syncTagIndex, tagsOf, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
+import { createInterestStore, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
 import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
@@ -55,11 +55,12 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
       if (!link) continue;
       await applyEvents(run);
       run = [];
-      const before = await tagsOf(redis, store.keys, link.from);
+      // the merged id leaves every tag index; the receiver's scores change on its imported tags
+      const people = [link.from, await store.resolve(link.to)];
+      const before = await readStoredInterests(redis, store.keys, people);
       const { mergedInto } = await store.merge(link.from, link.to);
-      // the merged id leaves every tag index; the receiver's scores changed on all its tags
-      await syncTagIndex(redis, store.keys, new Map([[link.from, before]]));
-      if (mergedInto !== undefined) await syncPersonTags(redis, store.keys, mergedInto);
+      const after = await readStoredInterests(redis, store.keys, [...new Set([...people, ...(mergedInto === undefined ? [] : [mergedInto])])]);
+      await writeTagIndexChanges(redis, store.keys, before, after);
       if (mergedInto !== undefined && mergedInto !== link.to) {
         log.info({ source: link.from, target: link.to, mergedInto }, 'profile already merged elsewhere');
       }
