@@ -1,7 +1,7 @@
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
 import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
 import { createMetrics, createPool, createRedis } from '@pstream/platform';
-import { migrate } from '@pstream/profile-store';
+import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/config';
@@ -119,6 +119,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
   const served = new Map<string, Served>();
   let offset = 0;
   let askedAt = 0;
+  let auditPool: ReturnType<typeof createPool>;
 
   beforeAll(async () => {
     box = await createSandbox(3);
@@ -131,6 +132,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const sRedis = createRedis(sCfg.REDIS_URL, 'test-audiences-seg');
     segmenter = createSegmenter(sCfg, { kafka: box.kafka, pool, producer, log: silentLog, redis: sRedis, now: () => Date.now() + offset });
     closers.push(() => pool.end(), () => producer.disconnect(), async () => sRedis.disconnect(), () => segmenter.stop());
+    auditPool = pool;
 
     const scCfg = scorerConfig(env);
     const scRedis = createRedis(scCfg.REDIS_URL, 'test-audiences-scorer');
@@ -307,6 +309,25 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     expect([...seen].sort()).toEqual(expected(rule));
     const bad = await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?cursor=nonsense!`, headers: AUTH });
     expect(bad.json().error.code).toBe('QRY_INVALID_CURSOR');
+
+    // Paging while the membership changes: after the first page, a refresh drops some people not yet
+    // paged and adds others (the running sweep may put them back meanwhile). Nobody appears twice, and
+    // everyone who was a member throughout appears.
+    const store = createAudienceStore(auditPool);
+    const members = expected(rule);
+    const first = (await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?limit=10`, headers: AUTH })).json();
+    const dropped = new Set(members.filter((_, i) => i >= 10 && i % 3 === 0));
+    const added = [...people.keys()].filter((id) => !members.includes(id)).slice(0, 15);
+    await store.refresh(a.id, [...members.filter((m) => !dropped.has(m)), ...added], Date.now());
+    const during: string[] = [...first.members];
+    for (let c: string | null = first.nextCursor; c; ) {
+      const page = (await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?limit=10&cursor=${c}`, headers: AUTH })).json();
+      during.push(...page.members);
+      c = page.nextCursor;
+    }
+    expect(during).toEqual([...new Set(during)]);
+    for (const m of members) if (!dropped.has(m)) expect(during).toContain(m);
+
     expect((await query.inject({ method: 'DELETE', url: `/v1/audiences/${a.id}`, headers: AUTH })).statusCode).toBe(204);
     expect((await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}`, headers: AUTH })).json().error.code).toBe('QRY_AUDIENCE_NOT_FOUND');
   });
