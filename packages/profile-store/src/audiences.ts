@@ -23,56 +23,56 @@ export type AudienceRow = { id: string; name: string; rule: unknown; count: numb
 
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
-/** The SQL of a leaf: a query of profile keys, `$1` the optional restriction (NULL: everyone). */
-function leafQuery(leaf: FactLeaf, nowMs: number): { sql: string; params: unknown[] } {
-  const within = 'AND ($1::text[] IS NULL OR profile_key = ANY($1::text[]))';
-  if ('stage' in leaf) return { sql: `SELECT profile_key FROM people WHERE stage = ANY($2::text[]) ${within}`, params: [leaf.stage.in] };
+/**
+ * The SQL of a leaf: a query of profile keys; `$1` is the restriction (people to check) or NULL.
+ * Restricted, the query is driven by the keys — `unnest($1) JOIN table ON profile_key` — so each
+ * person costs one primary-key lookup however many people the leaf holds for overall; otherwise it
+ * reads the leaf's own index.
+ */
+function leafQuery(leaf: FactLeaf, nowMs: number, restricted: boolean): { sql: string; params: unknown[] } {
+  const from = (table: string) => (restricted ? `unnest($1::text[]) AS w(key) JOIN ${table} ON profile_key = w.key WHERE` : `${table} WHERE $1::text[] IS NULL AND`);
+  if ('stage' in leaf) return { sql: `SELECT profile_key FROM ${from('people')} stage = ANY($2::text[])`, params: [leaf.stage.in] };
   if ('tier' in leaf) {
     const col = leaf.tier.value ? 'value_tier' : 'social_tier';
-    return { sql: `SELECT profile_key FROM people WHERE ${col} = ANY($2::text[]) ${within}`, params: [leaf.tier.value ?? leaf.tier.social] };
+    return { sql: `SELECT profile_key FROM ${from('people')} ${col} = ANY($2::text[])`, params: [leaf.tier.value ?? leaf.tier.social] };
   }
   if ('follows' in leaf) {
-    return {
-      sql: `SELECT profile_key FROM follows WHERE target_type = $2 AND target_id = $3 AND following ${within}`,
-      params: [leaf.follows.type, leaf.follows.id],
-    };
+    return { sql: `SELECT profile_key FROM ${from('follows')} target_type = $2 AND target_id = $3 AND following`, params: [leaf.follows.type, leaf.follows.id] };
   }
   if ('did' in leaf) {
     const d = leaf.did;
     const window = [d.type, utcDay(nowMs - (d.inLastDays - 1) * DAY_MS), utcDay(nowMs), d.atLeast];
-    const tail = `${within} GROUP BY profile_key HAVING sum(n) >= $5`;
+    const tail = 'GROUP BY profile_key HAVING sum(n) >= $5';
     if (d.tag !== undefined) {
-      return { sql: `SELECT profile_key FROM tag_activity_daily WHERE type = $2 AND day BETWEEN $3 AND $4 AND tag = $6 ${tail}`, params: [...window, d.tag] };
+      return { sql: `SELECT profile_key FROM ${from('tag_activity_daily')} type = $2 AND day BETWEEN $3 AND $4 AND tag = $6 ${tail}`, params: [...window, d.tag] };
     }
     if (d.target !== undefined) {
       return {
-        sql: `SELECT profile_key FROM activity_daily WHERE type = $2 AND day BETWEEN $3 AND $4 AND target_type = $6 AND target_id = $7 ${tail}`,
+        sql: `SELECT profile_key FROM ${from('activity_daily')} type = $2 AND day BETWEEN $3 AND $4 AND target_type = $6 AND target_id = $7 ${tail}`,
         params: [...window, d.target.type, d.target.id],
       };
     }
-    return { sql: `SELECT profile_key FROM activity_daily WHERE type = $2 AND day BETWEEN $3 AND $4 ${tail}`, params: window };
+    return { sql: `SELECT profile_key FROM ${from('activity_daily')} type = $2 AND day BETWEEN $3 AND $4 ${tail}`, params: window };
   }
   const t = leaf.trait;
   const has = (v: Scalar) => JSON.stringify({ [t.name]: v });
+  const people = from('people');
   switch (t.op) {
     case 'exists':
-      return { sql: `SELECT profile_key FROM people WHERE traits ? $2 ${within}`, params: [t.name] };
+      return { sql: `SELECT profile_key FROM ${people} traits ? $2`, params: [t.name] };
     case 'eq':
-      return { sql: `SELECT profile_key FROM people WHERE traits @> $2::jsonb ${within}`, params: [has(t.value as Scalar)] };
+      return { sql: `SELECT profile_key FROM ${people} traits @> $2::jsonb`, params: [has(t.value as Scalar)] };
     case 'ne':
-      return { sql: `SELECT profile_key FROM people WHERE NOT traits @> $2::jsonb ${within}`, params: [has(t.value as Scalar)] };
+      return { sql: `SELECT profile_key FROM ${people} NOT traits @> $2::jsonb`, params: [has(t.value as Scalar)] };
     case 'in': {
       const values = t.value as Scalar[];
       // an OR of containments: each one answered by the GIN index, combined by a bitmap OR
       const ors = values.map((_, i) => `traits @> $${i + 2}::jsonb`).join(' OR ');
-      return { sql: `SELECT profile_key FROM people WHERE (${ors}) ${within}`, params: values.map(has) };
+      return { sql: `SELECT profile_key FROM ${people} (${ors})`, params: values.map(has) };
     }
     default: {
       const op = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[t.op];
-      return {
-        sql: `SELECT profile_key FROM people WHERE jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3 ${within}`,
-        params: [t.name, t.value],
-      };
+      return { sql: `SELECT profile_key FROM ${people} jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3`, params: [t.name, t.value] };
     }
   }
 }
@@ -85,7 +85,7 @@ export function createAudienceStore(pool: Pool) {
   return {
     /** The profile keys a fact leaf holds for at `nowMs`, optionally only among `within`. */
     async leafKeys(leaf: FactLeaf, nowMs: number, within?: readonly string[]): Promise<string[]> {
-      const q = leafQuery(leaf, nowMs);
+      const q = leafQuery(leaf, nowMs, within !== undefined);
       const { rows } = await pool.query<{ profile_key: string }>(q.sql, [within ?? null, ...q.params]);
       return rows.map((r) => r.profile_key);
     },
@@ -97,7 +97,11 @@ export function createAudienceStore(pool: Pool) {
      * index read costs.
      */
     async estimate(leaf: FactLeaf, nowMs: number): Promise<number> {
-      const q = leafQuery(leaf, nowMs);
+      // A numeric trait comparison has no index (trait names are open) and Postgres's guess for
+      // `(traits ->> name)::numeric > v` is a fixed small fraction: count it as everyone, so the
+      // planner checks it last, among the people the other leaves left.
+      const unindexed = 'trait' in leaf && ['gt', 'gte', 'lt', 'lte'].includes(leaf.trait.op);
+      const q = unindexed ? { sql: 'SELECT profile_key FROM people WHERE $1::text[] IS NULL', params: [] } : leafQuery(leaf, nowMs, false);
       type Node = { 'Plan Rows': number; 'Node Type': string; Plans?: Node[] };
       const { rows } = await pool.query<{ 'QUERY PLAN': [{ Plan: Node }] }>(`EXPLAIN (FORMAT JSON) ${q.sql}`, [null, ...q.params]);
       const plan = rows[0]!['QUERY PLAN'][0].Plan;
