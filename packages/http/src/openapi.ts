@@ -106,6 +106,9 @@ type Document = { components?: { schemas?: Record<string, unknown> } };
 function withoutUnusedSchemas<T extends Document>(doc: T): T {
   const schemas = doc.components?.schemas;
   if (!schemas) return doc;
+  // A component's `$id` ("#/components/schemas/X") makes its `$ref`s resolve against itself, which
+  // OpenAPI tools (redocly's example check) cannot follow; the component's place is its identity.
+  for (const schema of Object.values(schemas)) delete (schema as { $id?: string }).$id;
   for (;;) {
     const text = JSON.stringify({ ...doc, components: { ...doc.components, schemas: undefined } }) + JSON.stringify(schemas);
     const unused = Object.keys(schemas).filter((name) => {
