@@ -1,23 +1,14 @@
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { instrumentHttp, type Registry } from './metrics';
 import { withTimeout } from './timeout';
-
-export type { Registry } from 'prom-client';
 
 /** A named dependency check: resolves when the dependency answers, rejects otherwise. */
 export type ReadinessCheck = { name: string; check: () => Promise<unknown> };
 
-/** A metrics registry with the process' default metrics, one per service. */
-export function createMetrics(service: string): Registry {
-  const registry = new Registry();
-  registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
-  return registry;
-}
-
 /**
  * `/healthz` (the process is up), `/readyz` (every dependency answers; 503 names the ones that
- * do not) and `/metrics` (Prometheus text) — the same three routes on every service.
+ * do not) and `/metrics` (Prometheus text) — the same three routes on every service — and the
+ * HTTP request metrics of every route of the app.
  */
 export function registerOpsRoutes(
   app: FastifyInstance,
@@ -25,6 +16,7 @@ export function registerOpsRoutes(
 ): void {
   const timeoutMs = options.timeoutMs ?? 2000;
   const hide = { schema: { hide: true } };
+  instrumentHttp(app, options.metrics);
   app.get('/healthz', hide, async () => ({ status: 'ok' }));
   app.get('/readyz', hide, async (_request, reply) => {
     const results = await Promise.all(

@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
-import { registerOpsRoutes, type ReadinessCheck, type Registry } from './health';
+import { registerOpsRoutes, type ReadinessCheck } from './health';
+import type { Registry } from './metrics';
 
 /**
  * A Fastify instance logging through our pino logger, refusing prototype-poisoning bodies

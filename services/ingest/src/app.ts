@@ -8,6 +8,7 @@ import type { IngestConfig } from './config';
 import { decompressBody } from './decompress';
 import { IngestErrors, type IngestErrorCode } from './errors';
 import { parseJsonBody } from './json';
+import { ingestMetrics, type IngestMetrics } from './metrics';
 import type { Publisher } from './publisher';
 import { createTokenBuckets } from './rate-limit';
 import { registerEventRoutes } from './routes/events';
@@ -18,6 +19,10 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The source named by the request's write key. */
     source: string;
+  }
+  interface FastifyInstance {
+    /** Counts accepted and rejected items and times Kafka sends (metrics.ts). */
+    ingestMetrics?: IngestMetrics;
   }
 }
 
@@ -61,6 +66,7 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     },
   });
   app.decorateRequest('source', '');
+  app.decorate('ingestMetrics', ingestMetrics(deps.metrics, deps.publisher));
   app.setSerializerCompiler(serializerCompiler);
 
   await app.register(swagger, {

@@ -1,4 +1,4 @@
-import { commonEnv, envInt, parseEnv } from '@pstream/platform';
+import { commonEnv, envInt, envList, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 export const SCOPES = ['profiles:read', 'audiences:write', 'privacy:write', 'ops:read'] as const;
@@ -32,6 +32,12 @@ const schema = z.object({
   API_TOKENS: apiTokens,
   /** Upper end of the tag value S-curve (SPEC §4.1). */
   INTEREST_VALUE_SCALE: z.coerce.number().positive().default(10),
+  /** Consumer groups whose lag `/ops/lag` reports (SPEC §5.8); `*` for every group of the cluster. */
+  LAG_GROUPS: envList('scorer,segmenter').pipe(z.array(z.string()).min(1, 'name at least one group, or *')),
+  /** How often the lag sampler reads committed and end offsets from Kafka's admin API. */
+  LAG_SAMPLE_INTERVAL_MS: envInt(5000, 100),
+  /** Commits per partition in Burrow's sliding window (at least 2). */
+  LAG_WINDOW: envInt(10, 2),
 });
 
 export type QueryConfig = z.output<typeof schema>;

@@ -83,6 +83,12 @@ export class OutboxRelay {
     }
   }
 
+  /** Transitions written but not yet sent. */
+  async backlog(): Promise<number> {
+    const { rows } = await this.options.pool.query<{ n: string }>('SELECT count(*) AS n FROM lifecycle_outbox');
+    return Number(rows[0]?.n ?? 0);
+  }
+
   /** Stops polling and waits for a drain in progress; safe to call twice. */
   async stop(): Promise<void> {
     this.stopped = true;

@@ -14,13 +14,17 @@ export function malformed(reply: FastifyReply, message: string) {
  * size was the only problem — when nothing was accepted.
  */
 export async function publishAndRespond(reply: FastifyReply, publisher: Publisher, sorted: Sorted) {
-  const { accepted, rejected, records } = sorted;
+  const { accepted, rejected } = sorted;
   if (accepted === 0) {
+    await reply.server.ingestMetrics?.publish(reply.request.source, sorted);
     return onlyTooLarge(rejected)
       ? reply.code(413).send({ error: 'Payload Too Large', code: IngestErrors.TOO_LARGE, message: 'every item is too large', accepted: 0, rejected })
       : reply.code(400).send({ error: 'Bad Request', code: IngestErrors.NOTHING_ACCEPTED, message: 'no item was accepted; see rejected', accepted: 0, rejected });
   }
-  await publisher.publish(records);
+  // Through the metrics wrapper when the app has one (buildApp decorates it), so every item is counted.
+  const metrics = reply.server.ingestMetrics;
+  if (metrics) await metrics.publish(reply.request.source, sorted);
+  else await publisher.publish(sorted.records);
   return reply.code(202).send({ accepted, rejected });
 }
 
