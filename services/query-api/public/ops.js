@@ -130,8 +130,8 @@
     draw('rate-chart', names, align(pick('eventsPerSec')));
     var dlq = history.dlq.map(function (p) { return { at: p.at, y: p.perSec }; });
     draw('dlq-chart', ['DLQ'], align([{ points: dlq }]));
-    // The tile shows the last minute's mean: single rounds are jumpy.
-    var since = Date.now() - 60000;
+    // The tile shows the last minute's mean (single rounds are jumpy), by the server's clock.
+    var since = (dlq.length > 0 ? dlq[dlq.length - 1].at : 0) - 60000;
     var recent = dlq.filter(function (p) { return p.at >= since; });
     var mean = recent.reduce(function (sum, p) { return sum + p.y; }, 0) / Math.max(1, recent.length);
     $('dlq').textContent = mean.toFixed(2);
