@@ -186,10 +186,10 @@ export class LagSampler {
   }
 
   private registerMetrics(registry: Registry): void {
-    const sampler = this;
+    const latest = () => this.latest();
     const errors = counter(registry, { name: 'ops_lag_sample_errors_total', help: 'Lag sampling rounds that failed' });
     this.errors = { inc: () => errors.inc() };
-    const each = (fn: (g: GroupLag) => void) => sampler.latest()?.groups.forEach(fn);
+    const each = (fn: (g: GroupLag) => void) => latest()?.groups.forEach(fn);
     gauge(registry, {
       name: 'ops_lag_messages',
       help: 'Messages between the group’s committed offset and the end of the partition (from the latest lag sample)',
@@ -221,7 +221,7 @@ export class LagSampler {
       name: 'ops_lag_last_sample_timestamp_seconds',
       help: 'When the latest successful lag sample was taken',
       collect() {
-        const at = sampler.latest()?.at;
+        const at = latest()?.at;
         if (at) this.set(Date.parse(at) / 1000);
       },
     });
