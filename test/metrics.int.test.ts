@@ -49,7 +49,7 @@ describeWithPromtool('/metrics of the four services', () => {
     const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
     await publisher.start();
     closers.push(() => publisher.stop());
-    ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: registries.ingest! });
+    ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [{ name: 'kafka', check: () => publisher.check() }], metrics: registries.ingest! });
 
     const sCfg = scorerConfig(env);
     const redis = createRedis(sCfg.REDIS_URL, 'test-metrics');
@@ -113,6 +113,7 @@ describeWithPromtool('/metrics of the four services', () => {
     expect(sample(text, 'ingest_events_rejected_total', { source: 'demo', reason: 'invalid' })).toBe(1);
     expect(sample(text, 'ingest_produce_duration_seconds_count', { outcome: 'ok' })).toBe(2);
     expect(sample(text, 'ingest_kafka_breaker_open')).toBe(0);
+    expect(sample(text, 'readiness_check', { check: 'kafka' })).toBe(1);
     expect(text).not.toMatch(/nodejs_active_handles_total/);
   });
 
