@@ -1,15 +1,13 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { BatchConsumer, createMetrics, createPool, createRedis, type Pool } from '@pstream/platform';
+import { BatchConsumer, createMetrics } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
-import type { Admin, Producer } from 'kafkajs';
+import type { Producer } from 'kafkajs';
 import { z } from 'zod';
 import { artifactPath, browserUnavailable, launchBrowser } from '../../../test/browser';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
-import { buildApp } from '../src/app';
-import { loadConfig } from '../src/config';
-import { LagSampler } from '../src/lag/sampler';
+import type { LagSampler } from '../src/lag/sampler';
+import { kafkaClients, startOpsApp, type OpsRig } from './ops-support';
 
 const skip = browserUnavailable();
 const describeBrowser = skip ? describe.skip : describe;
@@ -24,13 +22,11 @@ if (skip) console.warn(`ops page browser test skipped: ${skip}`);
  */
 describeBrowser('the /ops page', () => {
   let box: Sandbox;
-  let admin: Admin;
   let producer: Producer;
   let healthy: BatchConsumer<z.ZodType>;
   let sampler: LagSampler;
   let app: FastifyInstance;
-  let pool: Pool;
-  let redis: Redis;
+  let rig: OpsRig;
   let stream: NodeJS.Timeout | undefined;
   let topic: string;
   const group = (name: string) => `test-${box.id}-${name}`;
@@ -38,10 +34,8 @@ describeBrowser('the /ops page', () => {
   beforeAll(async () => {
     box = await createSandbox(3);
     topic = box.env.EVENTS_TOPIC!;
-    admin = box.kafka.admin();
-    await admin.connect();
-    producer = box.kafka.producer();
-    await producer.connect();
+    const clients = await kafkaClients(box);
+    producer = clients.producer;
     let n = 0;
     const tick = () => {
       const messages = Array.from({ length: 6 }, () => ({ key: `u-${n % 17}`, value: n++ % 20 === 0 ? 'not json' : JSON.stringify({ n }) }));
@@ -71,33 +65,15 @@ describeBrowser('the /ops page', () => {
       metrics,
     });
     await healthy.start();
-    sampler = new LagSampler({
-      kafka: box.kafka,
-      log: silentLog,
-      groups: [group('healthy'), group('stopped')],
-      dlqTopic: box.env.DLQ_TOPIC!,
-      intervalMs: 500,
-      window: 6,
-      metrics,
-    });
-    sampler.start();
-    const config = loadConfig(box.env);
-    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-ops-page');
-    redis = createRedis(config.REDIS_URL, 'test-ops-page');
-    app = await buildApp(config, { log: silentLog, redis, pool, checks: [], metrics, lag: sampler });
+    rig = await startOpsApp(box, clients, { groups: [group('healthy'), group('stopped')], intervalMs: 500, window: 6 }, metrics);
+    ({ sampler, app } = rig);
     await app.listen({ host: '127.0.0.1', port: 0 });
   }, 90_000);
 
   afterAll(async () => {
     clearInterval(stream);
     await healthy?.stop();
-    await sampler?.stop();
-    await app?.close();
-    redis?.disconnect();
-    await pool?.end();
-    await producer?.disconnect();
-    await admin?.deleteGroups([group('healthy'), group('stopped')]).catch(() => undefined);
-    await admin?.disconnect();
+    await rig?.close();
     await box?.cleanup();
   }, 60_000);
 

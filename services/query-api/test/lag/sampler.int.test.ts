@@ -1,14 +1,11 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { createMetrics, createPool, createRedis, type Pool, type Registry } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import type { Admin, Consumer, Producer } from 'kafkajs';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../../test/helpers';
-import { buildApp } from '../../src/app';
-import { loadConfig } from '../../src/config';
-import { LagSampler, type GroupLag, type LagSnapshot } from '../../src/lag/sampler';
+import { createSandbox, waitFor, type Sandbox } from '../../../../test/helpers';
+import type { GroupLag, LagSampler, LagSnapshot, PartitionLag } from '../../src/lag/sampler';
+import { kafkaClients, startOpsApp, type OpsRig } from '../ops-support';
 
 const INTERVAL_MS = 200;
 const WINDOW = 10;
@@ -24,10 +21,8 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
   let admin: Admin;
   let producer: Producer;
   let sampler: LagSampler;
-  let metrics: Registry;
   let app: FastifyInstance;
-  let pool: Pool;
-  let redis: Redis;
+  let rig: OpsRig;
   let topic: string;
   const group = (name: string) => `test-${box.id}-${name}`;
   const groups = () => ['stall', 'stop', 'rewind'].map(group);
@@ -36,28 +31,13 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
   beforeAll(async () => {
     box = await createSandbox(3);
     topic = box.env.EVENTS_TOPIC!;
-    admin = box.kafka.admin();
-    await admin.connect();
-    producer = box.kafka.producer();
-    await producer.connect();
-    metrics = createMetrics('query-api');
-    sampler = new LagSampler({ kafka: box.kafka, log: silentLog, groups: groups(), dlqTopic: box.env.DLQ_TOPIC!, intervalMs: INTERVAL_MS, window: WINDOW, metrics });
-    sampler.start();
-    const config = loadConfig(box.env);
-    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-lag');
-    redis = createRedis(config.REDIS_URL, 'test-lag');
-    app = await buildApp(config, { log: silentLog, redis, pool, checks: [], metrics, lag: sampler });
+    rig = await startOpsApp(box, await kafkaClients(box), { groups: groups(), intervalMs: INTERVAL_MS, window: WINDOW });
+    ({ admin, producer, sampler, app } = rig);
   }, 60_000);
 
   afterAll(async () => {
     for (const c of consumers) await c.disconnect().catch(() => undefined);
-    await sampler?.stop();
-    await app?.close();
-    redis?.disconnect();
-    await pool?.end();
-    await producer?.disconnect();
-    await admin?.deleteGroups(groups()).catch(() => undefined);
-    await admin?.disconnect();
+    await rig?.close();
     await box?.cleanup();
   }, 60_000);
 
@@ -69,6 +49,16 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
     return res.json();
   };
   const entry = (snapshot: LagSnapshot, name: string): GroupLag | undefined => snapshot.groups.find((g) => g.group === group(name) && g.topic === topic);
+  /** Waits (at most `withinWindow`) for a partition of a group to show `status`; resolves with the group. */
+  const showing = (name: string, partition: number, status: PartitionLag['status']) =>
+    waitFor(
+      `partition ${partition} of the ${name} group to show ${status}`,
+      async () => {
+        const g = entry(await lag(), name);
+        return g?.partitions[partition]?.status === status ? g : undefined;
+      },
+      withinWindow,
+    );
   /** Waits until the sampler finished a round that began after now. */
   const freshSample = async () => {
     const after = sampler.rounds + 1;
@@ -117,14 +107,7 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
     stuck = true;
     await send(0, 7);
     const started = Date.now();
-    const stalled = await waitFor(
-      'partition 0 of the stall group to show STALL',
-      async () => {
-        const g = entry(await lag(), 'stall');
-        return g?.partitions[0]?.status === 'STALL' ? g : undefined;
-      },
-      withinWindow,
-    );
+    const stalled = await showing('stall', 0, 'STALL');
     expect(Date.now() - started).toBeLessThan(withinWindow);
     expect(stalled).toMatchObject({ status: 'ERR', lag: 7 });
     expect(stalled.partitions[0]).toMatchObject({ partition: 0, committed: 5, end: 12, lag: 7 });
@@ -138,14 +121,7 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
     await send(1, 4);
     await admin.setOffsets({ groupId: group('stop'), topic, partitions: [{ partition: 1, offset: '2' }] });
     await send(1, 3);
-    const stopped = await waitFor(
-      'partition 1 of the stop group to show STOP',
-      async () => {
-        const g = entry(await lag(), 'stop');
-        return g?.partitions[1]?.status === 'STOP' ? g : undefined;
-      },
-      withinWindow,
-    );
+    const stopped = await showing('stop', 1, 'STOP');
     expect(stopped).toMatchObject({ status: 'ERR', lag: 5 });
   }, 60_000);
 
@@ -157,14 +133,7 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
     await waitFor('the rewind group at offset 8', async () => (entry(await lag(), 'rewind')?.partitions[2]?.committed === 8 ? true : undefined));
     await freshSample();
     await consumer.commitOffsets([{ topic, partition: 2, offset: '3' }]);
-    const rewound = await waitFor(
-      'partition 2 of the rewind group to show REWIND',
-      async () => {
-        const g = entry(await lag(), 'rewind');
-        return g?.partitions[2]?.status === 'REWIND' ? g : undefined;
-      },
-      withinWindow,
-    );
+    const rewound = await showing('rewind', 2, 'REWIND');
     expect(rewound).toMatchObject({ status: 'ERR', lag: 7 });
     expect(rewound.partitions[2]).toMatchObject({ committed: 3, end: 10, lag: 7 });
   }, 60_000);
