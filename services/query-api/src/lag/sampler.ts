@@ -123,29 +123,14 @@ export class LagSampler {
     };
     const groups: GroupLag[] = [];
     for (const groupId of groupIds) {
-      const owned = ownedPartitions(described.find((d) => d.groupId === groupId));
-      const committed = await admin.fetchOffsets({ groupId });
-      for (const { topic, partitions } of committed) {
-        const end = await endsOf(topic);
-        const offsets = new Map(partitions.map((p) => [p.partition, Number(p.offset)]));
-        const rows: PartitionLag[] = [...end.keys()].sort((a, b) => a - b).map((partition) => {
-          const endOffset = end.get(partition)!;
-          const offset = offsets.get(partition);
-          if (offset === undefined || offset < 0) return { partition, committed: null, end: endOffset, lag: null, status: 'OK' };
-          const lag = Math.max(0, endOffset - offset);
-          const state = this.partitionState(groupId, topic, partition);
-          if (offset !== state.lastOffset || owned.has(`${topic}:${partition}`)) {
-            state.commits.push({ offset, lag, at: nowMs });
-            if (state.commits.length > this.options.window) state.commits.shift();
-          }
-          state.lastOffset = offset;
-          return { partition, committed: offset, end: endOffset, lag, status: partitionStatus(state.commits, lag, nowMs) };
-        });
-        const lag = rows.reduce((sum, r) => sum + (r.lag ?? 0), 0);
-        groups.push({ group: groupId, topic, status: groupStatus(rows.map((r) => r.status)), lag, partitions: rows });
-        const sum = rows.reduce((s, r) => s + (r.committed ?? 0), 0);
-        const stalled = rows.filter((r) => r.status === 'STALL' || r.status === 'STOP').length;
-        this.record(groupId, topic, nowMs, lag, sum, stalled);
+      try {
+        groups.push(...(await this.sampleGroup(admin, groupId, described, endsOf, nowMs)));
+      } catch (err) {
+        // One group's failure (say its topic was just deleted) must not blind the others: it keeps
+        // its last numbers with status ERR until it can be read again.
+        this.errors?.inc();
+        this.options.log.warn({ err, group: groupId }, 'could not sample a group');
+        groups.push(...(this.snapshot?.groups.filter((g) => g.group === groupId).map((g) => ({ ...g, status: 'ERR' as const })) ?? []));
       }
     }
     const dlqEnd = [...(await endsOf(this.options.dlqTopic).catch(() => new Map<number, number>())).values()].reduce((a, b) => a + b, 0);
@@ -154,6 +139,41 @@ export class LagSampler {
     this.trim(this.dlq, nowMs);
     this.snapshot = { groups, at: new Date(nowMs).toISOString() };
     this.rounds += 1;
+  }
+
+  private async sampleGroup(
+    admin: Admin,
+    groupId: string,
+    described: { groupId: string; members: { memberAssignment: Buffer }[] }[],
+    endsOf: (topic: string) => Promise<Map<number, number>>,
+    nowMs: number,
+  ): Promise<GroupLag[]> {
+    const groups: GroupLag[] = [];
+    const owned = ownedPartitions(described.find((d) => d.groupId === groupId));
+    const committed = await admin.fetchOffsets({ groupId });
+    for (const { topic, partitions } of committed) {
+      const end = await endsOf(topic);
+      const offsets = new Map(partitions.map((p) => [p.partition, Number(p.offset)]));
+      const rows: PartitionLag[] = [...end.keys()].sort((a, b) => a - b).map((partition) => {
+        const endOffset = end.get(partition)!;
+        const offset = offsets.get(partition);
+        if (offset === undefined || offset < 0) return { partition, committed: null, end: endOffset, lag: null, status: 'OK' };
+        const lag = Math.max(0, endOffset - offset);
+        const state = this.partitionState(groupId, topic, partition);
+        if (offset !== state.lastOffset || owned.has(`${topic}:${partition}`)) {
+          state.commits.push({ offset, lag, at: nowMs });
+          if (state.commits.length > this.options.window) state.commits.shift();
+        }
+        state.lastOffset = offset;
+        return { partition, committed: offset, end: endOffset, lag, status: partitionStatus(state.commits, lag, nowMs) };
+      });
+      const lag = rows.reduce((sum, r) => sum + (r.lag ?? 0), 0);
+      groups.push({ group: groupId, topic, status: groupStatus(rows.map((r) => r.status)), lag, partitions: rows });
+      const sum = rows.reduce((s, r) => s + (r.committed ?? 0), 0);
+      const stalled = rows.filter((r) => r.status === 'STALL' || r.status === 'STOP').length;
+      this.record(groupId, topic, nowMs, lag, sum, stalled);
+    }
+    return groups;
   }
 
   private partitionState(group: string, topic: string, partition: number): PartitionState {
