@@ -26,6 +26,11 @@ export class PartitionProgress {
     this.partitions.set(partition, { lag, movedAt: this.now() });
   }
 
+  /** After a rebalance: forget partitions this member no longer owns (another member reports them). */
+  keepOnly(partitions: readonly number[]): void {
+    for (const partition of [...this.partitions.keys()]) if (!partitions.includes(partition)) this.partitions.delete(partition);
+  }
+
   lag(): Map<number, number> {
     return new Map([...this.partitions].map(([partition, p]) => [partition, p.lag]));
   }

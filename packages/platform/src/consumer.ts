@@ -89,6 +89,7 @@ export class BatchConsumer<S extends z.ZodType> {
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.progress.keepOnly(payload.memberAssignment[topic] ?? []));
     const storedOffsets = this.options.storedOffsets;
     if (storedOffsets) {
       const consumer = this.consumer;
