@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BatchConsumer, createMetrics } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
@@ -17,8 +17,9 @@ if (skip) console.warn(`ops page browser test skipped: ${skip}`);
  * The /ops page in headless Chromium against a real broker: one healthy group keeps up with a
  * live stream (a few messages a second, some of them unusable, so the DLQ has a rate); another
  * committed once and stopped while events keep arriving. The page must load without console
- * errors and show the stopped group; the screenshot goes to .data/artifacts/ops.png and to
- * docs/images/ops.png for the README.
+ * errors and show the stopped group; the screenshot goes to .data/artifacts/ops.png, and to
+ * docs/images/ops.png for the README when that is missing or UPDATE_SCREENSHOTS=1 (so an ordinary
+ * test run leaves the working tree clean).
  */
 describeBrowser('the /ops page', () => {
   let box: Sandbox;
@@ -110,8 +111,10 @@ describeBrowser('the /ops page', () => {
       const shot = artifactPath('ops.png');
       await page.screenshot({ path: shot, fullPage: true });
       const docs = join(__dirname, '..', '..', '..', 'docs', 'images');
-      mkdirSync(docs, { recursive: true });
-      copyFileSync(shot, join(docs, 'ops.png'));
+      if (process.env.UPDATE_SCREENSHOTS === '1' || !existsSync(join(docs, 'ops.png'))) {
+        mkdirSync(docs, { recursive: true });
+        copyFileSync(shot, join(docs, 'ops.png'));
+      }
       expect(errors).toEqual([]);
     } finally {
       await browser.close();
