@@ -165,7 +165,9 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     }
     const status = err.statusCode ?? 500;
     if (status >= 500) {
-      request.log.error({ err, request }, 'request failed');
+      // Named fields only: the request object would carry its raw headers (Authorization, X-Write-Key)
+      // and body (writeKey) into the log.
+      request.log.error({ err, method: request.method, url: request.url.split('?')[0], source: request.source }, 'request failed');
       return reply.code(500).send({ error: 'Internal Server Error', code: IngestErrors.INTERNAL, message: 'internal error' });
     }
     return reply.code(status).send({ error: REASONS[status] ?? 'Error', code: codeOf(status), message: err.message });

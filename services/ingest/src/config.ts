@@ -7,10 +7,11 @@ const writeKeys = z
   .min(1, 'at least one write key is required')
   .transform((v, ctx) => {
     const map = new Map<string, string>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const [i, entry] of v.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
       const [key, source] = entry.split('=');
       if (!key || !source) {
-        ctx.addIssue({ code: 'custom', message: `entry "${entry}" is not key=source` });
+        // Named by position: the entry may be a bare write key, which must not reach the start-up log.
+        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not key=source` });
         return z.NEVER;
       }
       map.set(key, source);
@@ -21,15 +22,16 @@ const writeKeys = z
 /** An origin as browsers send it: scheme://host[:port], no path; "*" allows any. */
 const ORIGIN = /^https?:\/\/[^/\s:]+(:\d{1,5})?$/;
 const origins = (list: string[], where: string, ctx: z.RefinementCtx): string[] => {
-  for (const o of list) if (o !== '*' && !ORIGIN.test(o)) ctx.addIssue({ code: 'custom', message: `${where}: "${o}" is not an origin like https://shop.example or http://localhost:3000` });
-  return list.map((o) => o.toLowerCase());
+  const lower = list.map((o) => o.toLowerCase());
+  for (const o of lower) if (o !== '*' && !ORIGIN.test(o)) ctx.addIssue({ code: 'custom', message: `${where}"${o}" is not an origin like https://shop.example or http://localhost:3000` });
+  return lower;
 };
 
 /** Origins allowed for every write key, comma-separated. */
 const corsOrigins = z
   .string()
   .default('')
-  .transform((v, ctx) => origins(v.split(',').map((s) => s.trim()).filter(Boolean), 'CORS_ORIGINS', ctx));
+  .transform((v, ctx) => origins(v.split(',').map((s) => s.trim()).filter(Boolean), '', ctx));
 
 /** `key=origin|origin,key2=origin`: origins allowed for one write key only. */
 const corsOriginsByKey = z
@@ -43,7 +45,7 @@ const corsOriginsByKey = z
       const list = entry.slice(eq + 1).split('|').map((s) => s.trim()).filter(Boolean);
       // The entry is named by position: printing it would put a write key in the start-up log.
       if (eq <= 0 || list.length === 0) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not key=origin|origin` });
-      else map.set(key, origins(list, `entry ${i + 1}`, ctx));
+      else map.set(key, origins(list, `entry ${i + 1}: `, ctx));
     });
     return map;
   });
