@@ -12,7 +12,7 @@ import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
 import { createSegmenter } from '@pstream/segmenter/src/processor';
 import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel } from 'kafkajs';
-import { silentLog, testId, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, silentLog, testId, waitFor, type Sandbox } from '../../../test/helpers';
 import { buildApp } from '../src/app';
 import { loadConfig, type IngestConfig } from '../src/config';
 import { KafkaPublisher } from '../src/publisher';
@@ -140,4 +140,21 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
       for (const close of closers.reverse()) await close();
     },
   };
+}
+
+/**
+ * For a describe block driving a real client: a sandbox and a pipeline started before its tests
+ * and removed after them. Read them through the returned object once the tests run.
+ */
+export function usePipeline(): { box: Sandbox; pipeline: Awaited<ReturnType<typeof startPipeline>> } {
+  const state = {} as { box: Sandbox; pipeline: Awaited<ReturnType<typeof startPipeline>> };
+  beforeAll(async () => {
+    state.box = await createSandbox();
+    state.pipeline = await startPipeline(state.box);
+  });
+  afterAll(async () => {
+    await state.pipeline?.close();
+    await state.box?.cleanup();
+  });
+  return state;
 }

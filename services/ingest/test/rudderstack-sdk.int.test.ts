@@ -1,6 +1,5 @@
 import Analytics from '@rudderstack/rudder-sdk-node';
-import { createSandbox, type Sandbox } from '../../../test/helpers';
-import { readTopic, startPipeline } from './helpers';
+import { readTopic, usePipeline } from './helpers';
 
 /**
  * The official RudderStack Node SDK with its defaults — gzip on, so it posts gzipped JSON as
@@ -9,21 +8,10 @@ import { readTopic, startPipeline } from './helpers';
  */
 describe('the official @rudderstack/rudder-sdk-node client against ingest, with its defaults', () => {
   jest.setTimeout(90_000);
-  let box: Sandbox;
-  let pipeline: Awaited<ReturnType<typeof startPipeline>>;
-
-  beforeAll(async () => {
-    box = await createSandbox();
-    pipeline = await startPipeline(box);
-  });
-
-  afterAll(async () => {
-    await pipeline?.close();
-    await box?.cleanup();
-  });
+  const state = usePipeline();
 
   it('identifies, tracks, pages, screens and groups through the SDK, and the profile changes', async () => {
-    const client = new Analytics('test-key', { dataPlaneUrl: pipeline.url, logLevel: 'error' });
+    const client = new Analytics('test-key', { dataPlaneUrl: state.pipeline.url, logLevel: 'error' });
     const outcomes: Promise<unknown>[] = [];
     // Each call's callback is told how its batch fared: an error for any non-2xx after the SDK's retries.
     const sent = () => {
@@ -42,7 +30,7 @@ describe('the official @rudderstack/rudder-sdk-node client against ingest, with 
     await client.flush();
     expect(await Promise.all(outcomes)).toEqual(Array(7).fill('ok'));
 
-    const onTopic = await readTopic<Record<string, unknown>>(box.kafka, box.env.EVENTS_TOPIC!, (v) => v.length >= 3);
+    const onTopic = await readTopic<Record<string, unknown>>(state.box.kafka, state.box.env.EVENTS_TOPIC!, (v) => v.length >= 3);
     expect(onTopic.map((m) => [m.kind, m.type ?? null, (m.target as { id: string } | undefined)?.id ?? null])).toEqual([
       ['identify', null, null],
       ['event', 'click', 'p-1'],
@@ -51,12 +39,12 @@ describe('the official @rudderstack/rudder-sdk-node client against ingest, with 
     // originalTimestamp, corrected by sentAt, is the event time: within the test's own span.
     for (const m of onTopic) expect(Date.parse(m.occurredAt as string)).toBeGreaterThanOrEqual(before - 1000);
 
-    const profile = await pipeline.profile('rs-u1', (p) => p.interests.some((i) => i.tag === 'product:p-2') && p.traits.city === 'Shanghai');
+    const profile = await state.pipeline.profile('rs-u1', (p) => p.interests.some((i) => i.tag === 'product:p-2') && p.traits.city === 'Shanghai');
     expect(profile.anonymousIds).toContain('rs-anon-1');
     expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-1', 'product:p-2', 'category:shoes', 'brand:acme', 'style:sport']));
     expect(profile.stats?.events).toMatchObject({ click: 2 });
 
-    const metrics = (await pipeline.ingest.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await state.pipeline.ingest.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain('ingest_views_mapped_total{source="web",type="page",service="ingest"} 1');
     for (const [type, name] of [['page', 'Home'], ['screen', 'Cart'], ['group', ''], ['track', 'Cart Viewed']]) {
       expect(metrics).toContain(`ingest_events_ignored_total{source="web",type="${type}",name="${name}",service="ingest"} 1`);

@@ -1,6 +1,5 @@
 import { Analytics } from '@segment/analytics-node';
-import { createSandbox, type Sandbox } from '../../../test/helpers';
-import { readTopic, startPipeline } from './helpers';
+import { readTopic, usePipeline } from './helpers';
 
 /**
  * The official Segment Node SDK, pointed at a listening ingest by changing only its host: its
@@ -9,21 +8,10 @@ import { readTopic, startPipeline } from './helpers';
  */
 describe('the official @segment/analytics-node client against ingest', () => {
   jest.setTimeout(60_000);
-  let box: Sandbox;
-  let pipeline: Awaited<ReturnType<typeof startPipeline>>;
-
-  beforeAll(async () => {
-    box = await createSandbox();
-    pipeline = await startPipeline(box);
-  });
-
-  afterAll(async () => {
-    await pipeline?.close();
-    await box?.cleanup();
-  });
+  const state = usePipeline();
 
   it('tracks, identifies and aliases through the SDK, and the profile changes', async () => {
-    const analytics = new Analytics({ writeKey: 'test-key', host: pipeline.url, flushAt: 10, maxRetries: 0 });
+    const analytics = new Analytics({ writeKey: 'test-key', host: state.pipeline.url, flushAt: 10, maxRetries: 0 });
     const failures: unknown[] = [];
     analytics.on('error', (err) => failures.push(err));
 
@@ -43,7 +31,7 @@ describe('the official @segment/analytics-node client against ingest', () => {
     await analytics.closeAndFlush({ timeout: 20_000 });
     expect(failures).toEqual([]);
 
-    const onTopic = await readTopic<Record<string, unknown>>(box.kafka, box.env.EVENTS_TOPIC!, (v) => v.length >= 5);
+    const onTopic = await readTopic<Record<string, unknown>>(state.box.kafka, state.box.env.EVENTS_TOPIC!, (v) => v.length >= 5);
     const byKind = (kind: string) => onTopic.filter((m) => m.kind === kind);
     expect(byKind('identify')).toEqual([
       expect.objectContaining({ userId: 'seg-u1', anonymousId: 'seg-anon-1', source: 'web', traits: { city: 'Hangzhou', country: 'CN', birthYear: 1991, email: 'a@example.org' } }),
@@ -60,10 +48,10 @@ describe('the official @segment/analytics-node client against ingest', () => {
     const purchaseIds = events.slice(1).map((e) => e.eventId as string);
     expect(purchaseIds[0]!.replace(/:0$/, '')).toBe(purchaseIds[1]!.replace(/:1$/, ''));
 
-    const profile = await pipeline.profile('seg-u1', (p) => p.interests.some((i) => i.tag === 'product:p-43') && p.stats?.purchases === 2);
+    const profile = await state.pipeline.profile('seg-u1', (p) => p.interests.some((i) => i.tag === 'product:p-43') && p.stats?.purchases === 2);
     expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-42', 'product:p-43', 'category:dress', 'brand:acme']));
 
-    const metrics = (await pipeline.ingest.app.inject({ method: 'GET', url: '/metrics' })).body;
+    const metrics = (await state.pipeline.ingest.app.inject({ method: 'GET', url: '/metrics' })).body;
     for (const [type, name] of [['page', 'Home'], ['screen', 'Settings'], ['group', ''], ['track', 'Checkout Started']]) {
       expect(metrics).toContain(`ingest_events_ignored_total{source="web",type="${type}",name="${name}",service="ingest"} 1`);
     }
@@ -71,10 +59,10 @@ describe('the official @segment/analytics-node client against ingest', () => {
 
   it('a write key reads nothing from the query API, as a bearer token or as Basic auth', async () => {
     for (const authorization of ['Bearer test-key', `Basic ${Buffer.from('test-key:').toString('base64')}`]) {
-      const res = await pipeline.query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { authorization } });
+      const res = await state.pipeline.query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { authorization } });
       expect(res.statusCode).toBe(401);
     }
-    const viaHeader = await pipeline.query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { 'x-write-key': 'test-key' } });
+    const viaHeader = await state.pipeline.query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { 'x-write-key': 'test-key' } });
     expect(viaHeader.statusCode).toBe(401);
   });
 });
