@@ -81,7 +81,7 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
       ],
       components: {
         securitySchemes: {
-          basicAuth: { type: 'http', scheme: 'basic', description: 'write key as the username, empty password (Segment style)' },
+          basicAuth: { type: 'http', scheme: 'basic', description: 'write key as the username, empty password (Segment style). Browser SDKs may instead (or also) send it as `writeKey` in the JSON body.' },
           writeKey: { type: 'apiKey', in: 'header', name: 'X-Write-Key' },
         },
       },
