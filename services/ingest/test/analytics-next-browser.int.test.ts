@@ -56,18 +56,23 @@ if (unavailable) console.warn(`analytics-next browser test skipped: ${unavailabl
     await box?.cleanup();
   });
 
-  it('identifies, tracks and pages through CORS, every call answered 2xx, and the profile changes', async () => {
-    const page = await browser.newPage();
+  /**
+   * The shop's page in a fresh browser context, watched: console errors, page errors and any request
+   * outside the two local origins (a CDN) are `problems`; each answer from ingest is noted as
+   * "METHOD path auth status".
+   */
+  async function openShop() {
+    const context = await browser.newContext();
+    const page = await context.newPage();
     const problems: string[] = [];
     const answers: string[] = [];
     page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
     page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
-    page.on('response', async (res) => {
+    page.on('response', (res) => {
       if (!res.url().startsWith(pipeline.url)) return;
-      const auth = (await res.request().allHeaders()).authorization === undefined ? 'no-auth' : 'basic-auth';
+      const auth = res.request().headers().authorization === undefined ? 'no-auth' : 'basic-auth';
       answers.push(`${res.request().method()} ${new URL(res.url()).pathname} ${auth} ${res.status()}`);
     });
-    // Only the two local origins: a request anywhere else (a CDN) is a failure, not a fetch.
     await page.route('**/*', (route) => {
       const url = route.request().url();
       if (url.startsWith(shop.origin) || url.startsWith(pipeline.url)) return route.continue();
@@ -75,6 +80,11 @@ if (unavailable) console.warn(`analytics-next browser test skipped: ${unavailabl
       return route.abort();
     });
     await page.goto(shop.origin);
+    return { page, problems, answers, close: () => context.close() };
+  }
+
+  it('identifies, tracks and pages through CORS, every call answered 2xx, and the profile changes', async () => {
+    const { page, problems, answers, close } = await openShop();
 
     const result = await page.evaluate(
       async ({ ingest, cdn }) => {
@@ -112,7 +122,7 @@ if (unavailable) console.warn(`analytics-next browser test skipped: ${unavailabl
       { ingest: pipeline.url, cdn: shop.origin },
     );
     await page.screenshot({ path: artifactPath('ingest-analytics-next.png') });
-    await page.close();
+    await close();
 
     expect(problems).toEqual([]);
     expect(result.failed).toEqual([]);
@@ -131,5 +141,30 @@ if (unavailable) console.warn(`analytics-next browser test skipped: ${unavailabl
     expect(profile.anonymousIds).toContain(result.anonymousId);
     expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['category:dress', 'brand:acme', 'style:casual']));
     expect(profile.stats?.events).toMatchObject({ click: 3 });
+  });
+
+  it('delivers through analytics.js batching (/v1/b), and the profile changes', async () => {
+    const { page, problems, answers, close } = await openShop();
+    const flushed = page.waitForResponse((res) => res.url() === `${pipeline.url}/v1/b`);
+    await page.evaluate(
+      async ({ ingest, cdn }) => {
+        const { AnalyticsBrowser } = (globalThis as unknown as { AnalyticsNext: typeof import('@segment/analytics-next') }).AnalyticsNext;
+        const settings = { apiKey: 'test-key', apiHost: `${ingest.replace(/^http:\/\//, '')}/v1`, protocol: 'http', deliveryStrategy: { strategy: 'batching', config: { size: 3, timeout: 60_000 } } };
+        const [analytics] = await AnalyticsBrowser.load({ writeKey: 'test-key', cdnURL: cdn, cdnSettings: { integrations: { 'Segment.io': settings } } }, { disableClientPersistence: true });
+        // Three calls fill the batch (size 3): one POST carries them all.
+        await analytics.identify('br-u2', { address: { city: 'Ningbo' } });
+        await analytics.track('Product Added to Wishlist', { product_id: 'p-21' });
+        await analytics.page('Product', 'Shoes', { product_id: 'p-22' });
+      },
+      { ingest: pipeline.url, cdn: shop.origin },
+    );
+    const response = await flushed;
+    expect([response.status(), await response.json()]).toEqual([202, { accepted: 3, rejected: [] }]);
+    await close();
+    expect(problems).toEqual([]);
+    expect(answers).toEqual(['POST /v1/b basic-auth 202']);
+
+    const profile = await pipeline.profile('br-u2', (p) => ['product:p-21', 'product:p-22'].every((t) => p.interests.some((i) => i.tag === t)) && p.traits.city === 'Ningbo');
+    expect(profile.stats?.events).toMatchObject({ favorite: 1, click: 1 });
   });
 });
