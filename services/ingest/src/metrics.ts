@@ -8,7 +8,11 @@ import type { Publisher } from './publisher';
  * acknowledge them and the client got a 503), Kafka produce latency and the breaker's state.
  */
 export function ingestMetrics(registry: Registry, publisher: Publisher) {
-  const accepted = counter(registry, { name: 'ingest_events_accepted_total', help: 'Items acknowledged by Kafka and answered 202', labelNames: ['source'] });
+  const accepted = counter(registry, {
+    name: 'ingest_events_accepted_total',
+    help: 'Items put on the events topic (acknowledged by Kafka) and answered 202; accepted calls that became nothing are in ingest_events_ignored_total',
+    labelNames: ['source'],
+  });
   const rejected = counter(registry, {
     name: 'ingest_events_rejected_total',
     help: 'Items not accepted, by reason: invalid, too_large, unavailable (Kafka did not acknowledge)',
@@ -33,17 +37,19 @@ export function ingestMetrics(registry: Registry, publisher: Publisher) {
       for (const r of sorted.rejected) {
         rejected.inc({ source, reason: r.errors.every((e) => e.message === EVENT_TOO_LARGE) ? 'too_large' : 'invalid' });
       }
-      if (sorted.accepted === 0) return;
+      // Accepted items that became no message (ignored Segment calls) are counted by segment-counters.ts.
+      const published = sorted.accepted - sorted.ignored.length;
+      if (sorted.records.length === 0) return;
       const end = produce.startTimer();
       try {
         await publisher.publish(sorted.records);
       } catch (err) {
         end({ outcome: 'error' });
-        rejected.inc({ source, reason: 'unavailable' }, sorted.accepted);
+        rejected.inc({ source, reason: 'unavailable' }, published);
         throw err;
       }
       end({ outcome: 'ok' });
-      accepted.inc({ source }, sorted.accepted);
+      accepted.inc({ source }, published);
     },
   };
 }
