@@ -1,22 +1,14 @@
-import { commonEnv, envInt, parseEnv } from '@pstream/platform';
+import { commonEnv, envInt, envPairs, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 /** `key=source,key2=source2`: each write key and the source its events are stamped with. */
-const writeKeys = z
-  .string()
-  .min(1, 'at least one write key is required')
-  .transform((v, ctx) => {
-    const map = new Map<string, string>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const [key, source] = entry.split('=');
-      if (!key || !source) {
-        ctx.addIssue({ code: 'custom', message: `entry "${entry}" is not key=source` });
-        return z.NEVER;
-      }
-      map.set(key, source);
-    }
-    return map;
-  });
+const writeKeys = envPairs({
+  format: 'key=source',
+  key: z.string().min(1, 'is empty'),
+  value: z.string().min(1, 'is empty'),
+  nonEmpty: true,
+  secretKeys: true,
+});
 
 const schema = z.object({
   KAFKA_BROKERS: commonEnv.KAFKA_BROKERS,
