@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { AppError, createHttp, registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
+import { AppError, createHttp, registerOpsRoutes, type Logger, type ReadinessCheck, type Redis, type Registry } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import { createWriteKeyCheck, presentedWriteKey } from './auth';
@@ -9,7 +9,7 @@ import { decompressBody } from './decompress';
 import { IngestErrors, type IngestErrorCode } from './errors';
 import { parseJsonBody } from './json';
 import type { Publisher } from './publisher';
-import { createTokenBuckets } from './rate-limit';
+import { registerWriteKeyLimit } from './rate-limit';
 import { registerEventRoutes } from './routes/events';
 import { registerIdentifyRoute } from './routes/identify';
 import { registerSegmentRoutes } from './routes/segment';
@@ -21,7 +21,14 @@ declare module 'fastify' {
   }
 }
 
-export type IngestDeps = { log: Logger; publisher: Publisher; checks: ReadinessCheck[]; metrics: Registry };
+export type IngestDeps = {
+  log: Logger;
+  publisher: Publisher;
+  checks: ReadinessCheck[];
+  metrics: Registry;
+  /** Holds the deployment-wide rate limit (main.ts always passes one; without it the limit is per instance). */
+  redis?: Redis;
+};
 
 /** Body limit after decompression (SPEC §3.3). */
 export const BODY_LIMIT = 512 * 1024;
@@ -96,7 +103,13 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
   app.addHook('preParsing', decompressBody);
 
   const sourceOf = createWriteKeyCheck(config.WRITE_KEYS);
-  const buckets = createTokenBuckets({ ratePerSec: config.RATE_LIMIT_PER_SEC, burst: config.RATE_LIMIT_BURST });
+  const rateLimit = await registerWriteKeyLimit(app, {
+    redis: deps.redis,
+    prefix: config.REDIS_PREFIX,
+    ratePerSec: config.RATE_LIMIT_PER_SEC,
+    burst: config.RATE_LIMIT_BURST,
+    log: deps.log,
+  });
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/v1/')) return;
     const key = presentedWriteKey(request);
@@ -104,12 +117,12 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     if (source === undefined) {
       return reply.code(401).send({ error: REASONS[401], code: IngestErrors.UNAUTHORIZED, message: 'unknown or missing write key' });
     }
-    const take = buckets.take(key!);
+    const take = await rateLimit(request, key!);
     if (!take.ok) {
       return reply
         .code(429)
         .header('Retry-After', String(take.retryAfterSec))
-        .send({ error: REASONS[429], code: IngestErrors.RATE_LIMITED, message: `write key past ${config.RATE_LIMIT_PER_SEC} requests/s; retry after ${take.retryAfterSec} s` });
+        .send({ error: REASONS[429], code: IngestErrors.RATE_LIMITED, message: `write key past ${config.RATE_LIMIT_BURST} requests per ${config.RATE_LIMIT_BURST / config.RATE_LIMIT_PER_SEC} s; retry after ${take.retryAfterSec} s` });
     }
     request.source = source;
   });

@@ -24,10 +24,15 @@ const schema = z.object({
   PRODUCE_TIMEOUT_MS: envInt(5000, 100),
   /** After a failed send, answer 503 at once for this long instead of waiting on Kafka again. */
   KAFKA_BREAKER_MS: envInt(1000, 0),
-  /** Requests per second each write key may make, per ingest instance (token bucket refill). */
+  /** Requests per second each write key may make, across all ingest instances (on average). */
   RATE_LIMIT_PER_SEC: envInt(200, 1),
-  /** Requests a write key may make in a burst, per instance (token bucket size). */
+  /** Requests a write key may make at once: the limit counts windows of BURST/PER_SEC seconds. */
   RATE_LIMIT_BURST: envInt(400, 1),
+  /** Holds the shared rate-limit counters. */
+  REDIS_URL: commonEnv.REDIS_URL,
+  REDIS_PREFIX: commonEnv.REDIS_PREFIX,
+  /** How long a rate-limit check waits for Redis before falling back to the per-instance limit. */
+  RATE_LIMIT_REDIS_TIMEOUT_MS: envInt(100, 1),
   /** The whole request (headers and body) must arrive within this; slower clients get 408. */
   REQUEST_TIMEOUT_MS: envInt(10_000, 100),
 });
