@@ -2,13 +2,15 @@ import { commonEnv, envInt, envPairs, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 /** `key=source,key2=source2`: each write key and the source its events are stamped with. */
-const writeKeys = envPairs({
-  format: 'key=source',
-  key: z.string().min(1, 'is empty'),
-  value: z.string().min(1, 'is empty'),
-  nonEmpty: true,
-  secretKeys: true,
-});
+export const writeKeysEnv = (fallback?: string) =>
+  envPairs({
+    format: 'key=source',
+    key: z.string().min(1, 'is empty'),
+    value: z.string().min(1, 'is empty'),
+    fallback,
+    nonEmpty: true,
+    secretKeys: true,
+  });
 
 const schema = z.object({
   KAFKA_BROKERS: commonEnv.KAFKA_BROKERS,
@@ -19,7 +21,7 @@ const schema = z.object({
   /** Port of the tracking API. */
   INGEST_PORT: envInt(8080, 1),
   /** Write keys and their sources, `key=source` comma-separated. */
-  WRITE_KEYS: writeKeys,
+  WRITE_KEYS: writeKeysEnv(),
   /** How long to wait for Kafka's acks=all before answering 503. */
   PRODUCE_TIMEOUT_MS: envInt(5000, 100),
   /** After a failed send, answer 503 at once for this long instead of waiting on Kafka again. */
