@@ -58,7 +58,7 @@ export const nativeEventSchema = z
     amount: z.number().min(0).max(1e12).optional(),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO-4217 code such as CNY').optional(),
     quantity: z.number().int().min(1).max(1_000_000).optional(),
-    orderId: orderIdSchema.optional(),
+    orderId: orderIdSchema.optional().describe('purchase only: line items sharing it are one order, counted as one purchase (§4.2)'),
     context: contextSchema.optional(),
   })
   .superRefine((e, ctx) => {

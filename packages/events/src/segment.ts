@@ -38,7 +38,7 @@ const common = {
 export const segmentTrackSchema = z.looseObject({
   type: z.literal('track').optional(),
   event: z.string().min(1).describe(`one of: ${SUPPORTED_EVENT_NAMES.join(', ')}`),
-  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags'),
+  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags; Order Completed: products[], revenue/total, currency, order_id (its lines count as one purchase)'),
   ...common,
 });
 export const segmentIdentifySchema = z.looseObject({
