@@ -82,13 +82,14 @@ export async function registerWriteKeyLimit(
 }
 
 /**
- * The rate limit's Redis client fails fast: no offline queue and a short command timeout, so a
- * Redis outage costs a request at most RATE_LIMIT_REDIS_TIMEOUT_MS before the per-instance
- * fallback applies (services/ingest/README.md, "rate limit").
+ * The rate limit's Redis client fails fast: every command gives up after
+ * RATE_LIMIT_REDIS_TIMEOUT_MS, and commands queued while disconnected are failed at the first
+ * failed reconnect (no retries), so a Redis outage costs a request at most that timeout before the
+ * per-instance fallback applies (services/ingest/README.md, "rate limit"). The queue itself stays:
+ * checks made while the client is still connecting at start-up wait for it rather than fall back.
  */
 export function createRateLimitRedis(config: Pick<IngestConfig, 'REDIS_URL' | 'RATE_LIMIT_REDIS_TIMEOUT_MS'>): Redis {
   const redis = createRedis(config.REDIS_URL, 'ingest-rate-limit', {
-    enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     commandTimeout: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
     enableAutoPipelining: false,

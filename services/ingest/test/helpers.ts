@@ -23,6 +23,15 @@ export async function startIngest(kafka: Kafka, env: NodeJS.ProcessEnv): Promise
   await publisher.start();
   const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
   const redis = createRateLimitRedis(config);
+  // Tests count requests from the first one: wait until the limit's Redis is connected (or has
+  // failed, or is silent for a second), so a slow connect cannot send the first checks to the fallback.
+  await new Promise<void>((resolve) => {
+    if (redis.status === 'ready') return resolve();
+    const timer = setTimeout(resolve, 1000);
+    const done = () => (clearTimeout(timer), resolve());
+    redis.once('ready', done);
+    redis.once('error', done);
+  });
   const app = await buildApp(config, { log: silentLog, publisher, checks: readiness.checks, metrics: createMetrics('ingest'), redis });
   return {
     app,
