@@ -15,6 +15,11 @@ export const MAX_TAGS = 32;
 export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 
 export const eventIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+/**
+ * The order a purchase belongs to (SPEC §3.1): line items sharing one are one purchase in the
+ * facts and lifecycle (§4.2), while each still weighs on its own product's interests (§4.1).
+ */
+export const orderIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 export const personIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 /**
  * An optional person id where `null` or "" mean "absent" (SDKs send `userId: null` before they
@@ -60,6 +65,7 @@ export const nativeEventSchema = z
     amount: z.number().min(0).max(1e12).optional(),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO-4217 code such as CNY').optional(),
     quantity: z.number().int().min(1).max(1_000_000).optional(),
+    orderId: orderIdSchema.optional().describe('purchase only: line items sharing it are one order, counted as one purchase (§4.2)'),
     context: contextSchema.optional(),
   })
   .superRefine((e, ctx) => {
@@ -76,7 +82,7 @@ export const nativeEventSchema = z
       if (e.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required for purchase events' });
       if (e.currency === undefined) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required for purchase events' });
     } else {
-      for (const field of ['amount', 'currency', 'quantity'] as const) {
+      for (const field of ['amount', 'currency', 'quantity', 'orderId'] as const) {
         if (e[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'is only allowed on purchase events' });
       }
     }

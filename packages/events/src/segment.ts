@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CHANNELS, EVENT_TYPES, type EventType } from './envelope';
 import type { AliasMessage, IdentifyMessage, ProfileEvent, TopicMessage } from './message';
@@ -42,7 +42,7 @@ const common = {
 export const segmentTrackSchema = z.looseObject({
   type: z.literal('track').optional(),
   event: z.string().min(1).describe(`one of: ${SUPPORTED_EVENT_NAMES.join(', ')}`),
-  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags'),
+  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags; Order Completed: products[], revenue/total, currency, order_id (its lines count as one purchase)'),
   ...common,
 });
 export const segmentIdentifySchema = z.looseObject({
@@ -189,7 +189,7 @@ function base(item: Track | Page, type: EventType, sharedContext: unknown, origi
   };
 }
 
-/** One Segment `track` → native events: one, or one purchase per product for `Order Completed`. */
+/** One Segment `track` → native events: one, or one purchase line per product for `Order Completed`. */
 function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } | { ignored: string } {
   const type = SEGMENT_EVENT_NAMES[item.event] ?? ((EVENT_TYPES as readonly string[]).includes(item.event) ? (item.event as EventType) : undefined);
   if (type === undefined) return { ignored: `event "${item.event}" is not one we map; mapped: ${SUPPORTED_EVENT_NAMES.join(', ')}` };
@@ -217,10 +217,12 @@ function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapp
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
 /**
- * A purchase: with `products[]`, one purchase per product, each worth price × quantity (or, when
+ * A purchase: with `products[]`, one purchase event per product (line item), each worth price × quantity (or, when
  * a price is missing, the order's `revenue`/`total` shared by quantity); without products, one
  * purchase for the order, worth `revenue`, else `total`, else `amount`, on the target the
- * properties name (product_id, target, or the `affiliation` as a shop).
+ * properties name (product_id, target, or the `affiliation` as a shop). `order_id` (or `orderId`)
+ * goes on every line item (without one, the call's messageId names the order), so the facts count
+ * the order once (§4.2) while each product keeps its own interest weight (§4.1).
  */
 function mapPurchase(
   item: Track,
@@ -229,11 +231,18 @@ function mapPurchase(
 ): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } {
   const orderAmount = num(p.revenue) ?? num(p.total) ?? num(p.amount);
   const amountField = num(p.revenue) !== undefined ? 'properties.revenue' : num(p.total) !== undefined ? 'properties.total' : 'properties.amount';
+  // Segment's spec names it order_id; some SDKs and older docs send orderId.
+  const orderField = p.order_id !== undefined ? 'order_id' : 'orderId';
+  const products = Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
+  // The line items of one call are one order even when the client names none: then the call's
+  // own id (messageId, stable across SDK retries) names it.
+  const orderId =
+    p[orderField] ?? (products !== undefined && products.length > 1 ? `msg:${eventIdFromMessageId(item.messageId) ?? randomUUID()}` : undefined);
   const money = (o: Record<string, string>) => {
     o.currency = 'properties.currency';
-    return { currency: p.currency };
+    o.orderId = `properties.${orderField}`;
+    return { currency: p.currency, ...(orderId !== undefined && { orderId: typeof orderId === 'number' ? String(orderId) : orderId }) };
   };
-  const products = Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
   if (products === undefined) {
     if (orderAmount === undefined) return { ok: false, errors: [{ path: 'properties.revenue', message: 'a purchase needs revenue, total or amount' }] };
     return {

@@ -54,6 +54,26 @@ describe('Segment track mapping', () => {
     ]);
   });
 
+  it('puts the order_id (or orderId) on every line item of the order', () => {
+    const lines = events(track('Order Completed', { order_id: 'o-7', currency: 'CNY', products: [{ product_id: 'a', price: 1 }, { product_id: 'b', price: 2 }, { product_id: 'c', price: 3 }] }));
+    expect(lines.map((e) => [e.target.id, e.orderId])).toEqual([['a', 'o-7'], ['b', 'o-7'], ['c', 'o-7']]);
+    expect(events(track('Order Completed', { orderId: 12345, currency: 'CNY', revenue: 9, product_id: 'a' }))[0]!.orderId).toBe('12345');
+  });
+
+  it('names the order by the messageId when a multi-product call has no order_id', () => {
+    const lines = events(track('Order Completed', { currency: 'CNY', products: [{ product_id: 'a', price: 1 }, { product_id: 'b', price: 2 }] }));
+    expect(lines.map((e) => e.orderId)).toEqual(['msg:m-1', 'msg:m-1']);
+    const noId = events({ ...track('Order Completed', { currency: 'CNY', products: [{ product_id: 'a', price: 1 }, { product_id: 'b', price: 2 }] }), messageId: undefined });
+    expect(noId[0]!.orderId).toMatch(/^msg:/);
+    expect(noId[1]!.orderId).toBe(noId[0]!.orderId);
+  });
+
+  it('names properties.order_id when it is not a usable id', () => {
+    expect(errorsOf(track('Order Completed', { order_id: { x: 1 }, currency: 'CNY', revenue: 5, product_id: 'a' }))).toEqual([
+      expect.objectContaining({ path: 'properties.order_id' }),
+    ]);
+  });
+
   it('shares the order amount by quantity when a product has no price', () => {
     const list = events(track('Order Completed', { currency: 'CNY', total: 90, products: [{ product_id: 'a', quantity: 2 }, { product_id: 'b' }] }));
     expect(list.map((e) => e.amount)).toEqual([60, 30]);

@@ -1,6 +1,6 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { AppError, createHttp, registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
+import { AppError, createHttp, registerOpsRoutes, type Logger, type ReadinessCheck, type Redis, type Registry } from '@pstream/platform';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
 import { createWriteKeyCheck, presentedWriteKey, sameKey } from './auth';
@@ -11,7 +11,7 @@ import { IngestErrors, type IngestErrorCode } from './errors';
 import { parseJsonBody } from './json';
 import { ingestMetrics, type IngestMetrics } from './metrics';
 import type { Publisher } from './publisher';
-import { createTokenBuckets } from './rate-limit';
+import { registerWriteKeyLimit } from './rate-limit';
 import { registerEventRoutes } from './routes/events';
 import { registerIdentifyRoute } from './routes/identify';
 import { registerSegmentRoutes } from './routes/segment';
@@ -28,7 +28,14 @@ declare module 'fastify' {
   }
 }
 
-export type IngestDeps = { log: Logger; publisher: Publisher; checks: ReadinessCheck[]; metrics: Registry };
+export type IngestDeps = {
+  log: Logger;
+  publisher: Publisher;
+  checks: ReadinessCheck[];
+  metrics: Registry;
+  /** Holds the deployment-wide rate limit (main.ts always passes one; without it the limit is per instance). */
+  redis?: Redis;
+};
 
 /** Body limit after decompression (SPEC §3.3). */
 export const BODY_LIMIT = 512 * 1024;
@@ -108,24 +115,30 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
 
   const sourceOf = createWriteKeyCheck(config.WRITE_KEYS);
   const origins = createOriginPolicy(config.CORS_ORIGINS, config.CORS_ORIGINS_BY_KEY);
-  const buckets = createTokenBuckets({ ratePerSec: config.RATE_LIMIT_PER_SEC, burst: config.RATE_LIMIT_BURST });
+  const rateLimit = await registerWriteKeyLimit(app, {
+    redis: deps.redis,
+    prefix: config.REDIS_PREFIX,
+    ratePerSec: config.RATE_LIMIT_PER_SEC,
+    burst: config.RATE_LIMIT_BURST,
+    log: deps.log,
+  });
   const refuse = (reply: FastifyReply, status: 401 | 403 | 429, code: IngestErrorCode, message: string) => reply.code(status).send({ error: REASONS[status], code, message });
   const notAllowed = (reply: FastifyReply, origin: string) =>
     refuse(reply, 403, IngestErrors.ORIGIN_NOT_ALLOWED, `origin ${origin} is not allowed; list it in CORS_ORIGINS or CORS_ORIGINS_BY_KEY`);
 
   /** The write key's source, its origin and its rate, checked; undefined when the request may go on. */
-  const admit = (request: FastifyRequest, reply: FastifyReply, key: string | undefined, origin: string | undefined) => {
+  const admit = async (request: FastifyRequest, reply: FastifyReply, key: string | undefined, origin: string | undefined) => {
     const source = sourceOf(key);
     if (source === undefined) {
       return refuse(reply, 401, IngestErrors.UNAUTHORIZED, 'unknown or missing write key (send it as the Basic auth username, as X-Write-Key, or as writeKey in the body)');
     }
     if (origin !== undefined && !origins.forKey(key!, origin)) return notAllowed(reply, origin);
-    const take = buckets.take(key!);
+    const take = await rateLimit(request, key!);
     if (!take.ok) {
       return reply
         .code(429)
         .header('Retry-After', String(take.retryAfterSec))
-        .send({ error: REASONS[429], code: IngestErrors.RATE_LIMITED, message: `write key past ${config.RATE_LIMIT_PER_SEC} requests/s; retry after ${take.retryAfterSec} s` });
+        .send({ error: REASONS[429], code: IngestErrors.RATE_LIMITED, message: `write key past ${config.RATE_LIMIT_BURST} requests per ${config.RATE_LIMIT_BURST / config.RATE_LIMIT_PER_SEC} s; retry after ${take.retryAfterSec} s` });
     }
     request.source = source;
     return undefined;

@@ -1,22 +1,15 @@
-import { commonEnv, envInt, parseEnv } from '@pstream/platform';
+import { commonEnv, envInt, envPairs, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 /** `key=source,key2=source2`: each write key and the source its events are stamped with. */
-const writeKeys = z
-  .string()
-  .min(1, 'at least one write key is required')
-  .transform((v, ctx) => {
-    const map = new Map<string, string>();
-    for (const [i, entry] of v.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
-      const [key, source] = entry.split('=');
-      if (!key || !source) {
-        // Named by position: the entry may be a bare write key, which must not reach the start-up log.
-        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not key=source` });
-        return z.NEVER;
-      }
-      map.set(key, source);
-    }
-    return map;
+export const writeKeysEnv = (fallback?: string) =>
+  envPairs({
+    format: 'key=source',
+    key: z.string().min(1, 'is empty'),
+    value: z.string().min(1, 'is empty'),
+    fallback,
+    nonEmpty: true,
+    secretKeys: true,
   });
 
 /** An origin as browsers send it: scheme://host[:port], no path; "*" allows any. */
@@ -33,22 +26,18 @@ const corsOrigins = z
   .default('')
   .transform((v, ctx) => origins(v.split(',').map((s) => s.trim()).filter(Boolean), '', ctx));
 
-/** `key=origin|origin,key2=origin`: origins allowed for one write key only. */
-const corsOriginsByKey = z
-  .string()
-  .default('')
-  .transform((v, ctx) => {
-    const map = new Map<string, string[]>();
-    v.split(',').map((s) => s.trim()).filter(Boolean).forEach((entry, i) => {
-      const eq = entry.indexOf('=');
-      const key = entry.slice(0, eq);
-      const list = entry.slice(eq + 1).split('|').map((s) => s.trim()).filter(Boolean);
-      // The entry is named by position: printing it would put a write key in the start-up log.
-      if (eq <= 0 || list.length === 0) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not key=origin|origin` });
-      else map.set(key, origins(list, `entry ${i + 1}: `, ctx));
-    });
-    return map;
-  });
+/** `key=origin|origin,key2=origin`: origins allowed for one write key only (the one key=value parser). */
+const corsOriginsByKey = envPairs({
+  format: 'key=origin|origin',
+  key: z.string().min(1, 'is empty'),
+  value: z.string().transform((v, ctx) => {
+    const list = v.split('|').map((s) => s.trim()).filter(Boolean);
+    if (list.length === 0) ctx.addIssue({ code: 'custom', message: 'names no origin' });
+    return origins(list, '', ctx);
+  }),
+  fallback: '',
+  secretKeys: true,
+});
 
 const schema = z.object({
   KAFKA_BROKERS: commonEnv.KAFKA_BROKERS,
@@ -59,15 +48,20 @@ const schema = z.object({
   /** Port of the tracking API. */
   INGEST_PORT: envInt(8080, 1),
   /** Write keys and their sources, `key=source` comma-separated. */
-  WRITE_KEYS: writeKeys,
+  WRITE_KEYS: writeKeysEnv(),
   /** How long to wait for Kafka's acks=all before answering 503. */
   PRODUCE_TIMEOUT_MS: envInt(5000, 100),
   /** After a failed send, answer 503 at once for this long instead of waiting on Kafka again. */
   KAFKA_BREAKER_MS: envInt(1000, 0),
-  /** Requests per second each write key may make, per ingest instance (token bucket refill). */
+  /** Requests per second each write key may make, across all ingest instances (on average). */
   RATE_LIMIT_PER_SEC: envInt(200, 1),
-  /** Requests a write key may make in a burst, per instance (token bucket size). */
+  /** Requests a write key may make at once: the limit counts windows of BURST/PER_SEC seconds. */
   RATE_LIMIT_BURST: envInt(400, 1),
+  /** Holds the shared rate-limit counters. */
+  REDIS_URL: commonEnv.REDIS_URL,
+  REDIS_PREFIX: commonEnv.REDIS_PREFIX,
+  /** How long a rate-limit check waits for Redis before falling back to the per-instance limit. */
+  RATE_LIMIT_REDIS_TIMEOUT_MS: envInt(100, 1),
   /** The whole request (headers and body) must arrive within this; slower clients get 408. */
   REQUEST_TIMEOUT_MS: envInt(10_000, 100),
   /** Browser origins (https://shop.example) allowed to post with any write key; "*" allows every origin. */

@@ -1,27 +1,21 @@
-import { commonEnv, envInt, envList, parseEnv } from '@pstream/platform';
+import { commonEnv, envInt, envList, envPairs, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 export const SCOPES = ['profiles:read', 'audiences:write', 'privacy:write', 'ops:read'] as const;
 export type Scope = (typeof SCOPES)[number];
 
 /** `token=scope+scope,token2=*`: each bearer token and its scopes; `*` grants all. */
-const apiTokens = z
-  .string()
-  .min(1, 'at least one API token is required')
-  .transform((v, ctx) => {
-    const map = new Map<string, Set<Scope>>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const eq = entry.indexOf('=');
-      const token = entry.slice(0, eq);
-      const scopes = entry.slice(eq + 1).split('+');
-      if (eq <= 0 || scopes.some((s) => s !== '*' && !SCOPES.includes(s as Scope))) {
-        ctx.addIssue({ code: 'custom', message: `entry "${entry.slice(0, 8)}…" is not token=scope+scope (scopes: ${SCOPES.join(', ')}, or *)` });
-        return z.NEVER;
-      }
-      map.set(token, new Set(scopes.includes('*') ? SCOPES : (scopes as Scope[])));
-    }
-    return map;
-  });
+const apiTokens = envPairs({
+  format: `token=scope+scope (scopes: ${SCOPES.join(', ')}, or *)`,
+  key: z.string().min(1, 'is empty'),
+  value: z
+    .string()
+    .transform((v) => v.split('+').map((s) => s.trim()))
+    .refine((scopes) => scopes.every((s) => s === '*' || SCOPES.includes(s as Scope)), 'names an unknown scope')
+    .transform((scopes) => new Set<Scope>(scopes.includes('*') ? SCOPES : (scopes as Scope[]))),
+  nonEmpty: true,
+  secretKeys: true,
+});
 
 const schema = z.object({
   ...commonEnv,
