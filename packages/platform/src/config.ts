@@ -49,8 +49,10 @@ export function envPairs<K extends z.ZodType<string>, V extends z.ZodType>(optio
     const map = new Map<z.output<K>, z.output<V>>();
     const pairs = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
     const fail = (i: number, pair: string, why: string) => {
+      // A secret key is shown by its first 4 characters only, also when the pair has no "=" (a bare key).
       const eq = pair.indexOf('=');
-      const shown = options.secretKeys && eq > 4 ? `${pair.slice(0, 4)}…${pair.slice(eq)}` : pair;
+      const keyEnd = eq < 0 ? pair.length : eq;
+      const shown = options.secretKeys && keyEnd > 4 ? `${pair.slice(0, 4)}…${pair.slice(keyEnd)}` : pair;
       ctx.addIssue({ code: 'custom', message: `pair ${i + 1} "${shown}" is not ${options.format}: ${why}` });
       return z.NEVER;
     };

@@ -16,7 +16,7 @@ describe('write keys', () => {
 
 describe('WRITE_KEYS', () => {
   it('names the variable and the bad pair', () => {
-    expect(() => loadConfig({ WRITE_KEYS: 'k-web=web,k-app' })).toThrow('WRITE_KEYS: pair 2 "k-app" is not key=source: no "="');
+    expect(() => loadConfig({ WRITE_KEYS: 'k-web=web,k-app' })).toThrow('WRITE_KEYS: pair 2 "k-ap…" is not key=source: no "="');
     expect(() => loadConfig({ WRITE_KEYS: 'k-web=web,k-web=app' })).toThrow('WRITE_KEYS: pair 2 "k-we…=app" is not key=source: the key appears twice');
   });
 });
