@@ -1,3 +1,4 @@
 export * from './fields';
 export * from './identity';
+export * from './lifecycle';
 export * from './message';

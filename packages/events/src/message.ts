@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { contextSchema, EVENT_TYPES, eventIdSchema, personIdSchema, tagSchema, targetSchema } from './fields';
+import { contextSchema, EVENT_TYPES, eventIdSchema, orderIdSchema, personIdSchema, tagSchema, targetSchema } from './fields';
 
 /**
  * What travels on profile.events.v1: an accepted event, normalized — its id is set, its time is
@@ -24,6 +24,8 @@ export const profileEventSchema = z.object({
   amount: z.number().min(0).optional(),
   currency: z.string().optional(),
   quantity: z.number().int().min(1).optional(),
+  /** Purchases only: line items of one order share it and count as one purchase (§4.2). */
+  orderId: orderIdSchema.optional(),
   context: contextSchema.optional(),
 });
 export type ProfileEvent = z.output<typeof profileEventSchema>;

@@ -2,6 +2,8 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from '
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { describeIssues } from './errors';
+import { consumerMetrics, PartitionProgress, type ConsumerMetrics, type DeadLetterKind } from './consumer-metrics';
+import type { Registry } from './metrics';
 
 /** A message that passed validation, with where it came from. */
 export type Consumed<T> = { value: T; partition: number; offset: string };
@@ -30,7 +32,11 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
    * `chunk` names the topic and the chunk's last offset (DLQ'd messages included), for a
    * consumer that stores its position together with its effects.
    */
-  apply: (messages: Consumed<z.output<S>>[], partition: number, chunk: { topic: string; lastOffset: string }) => Promise<void>;
+  apply: (
+    messages: Consumed<z.output<S>>[],
+    partition: number,
+    chunk: { topic: string; lastOffset: string },
+  ) => Promise<void | { duplicates?: number }>;
   /**
    * Positions kept outside Kafka (e.g. in Postgres with the effects): on each assignment the
    * consumer seeks every assigned partition that has one. Optional; without it Kafka's
@@ -41,6 +47,10 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   fromBeginning?: boolean;
   /** How many messages one `apply` call gets at most; heartbeats are sent between chunks. */
   chunkSize?: number;
+  /** Where the consumer's metrics go (consumer-metrics.ts); none without it. */
+  metrics?: Registry;
+  /** A partition with messages waiting whose position has not moved for this long counts as stalled (default 60 s). */
+  stallAfterMs?: number;
 };
 
 /**
@@ -56,9 +66,15 @@ export class BatchConsumer<S extends z.ZodType> {
   private stopped: Promise<void> | undefined;
   private crashed: Error | undefined;
   private readonly log: Logger;
+  private readonly progress: PartitionProgress;
+  private readonly metrics: ConsumerMetrics | undefined;
+  private readonly labels: { group: string; topic: string };
 
   constructor(private readonly options: BatchConsumerOptions<S>) {
     this.log = options.log.child({ component: 'consumer', groupId: options.groupId, topic: options.topic });
+    this.progress = new PartitionProgress(options.stallAfterMs ?? 60_000);
+    this.metrics = options.metrics ? consumerMetrics(options.metrics) : undefined;
+    this.labels = { group: options.groupId, topic: options.topic };
   }
 
   async start(): Promise<void> {
@@ -74,6 +90,7 @@ export class BatchConsumer<S extends z.ZodType> {
     });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.progress.keepOnly(payload.memberAssignment[topic] ?? []));
     const storedOffsets = this.options.storedOffsets;
     if (storedOffsets) {
       const consumer = this.consumer;
@@ -89,6 +106,7 @@ export class BatchConsumer<S extends z.ZodType> {
         );
       });
     }
+    this.metrics?.sources.add({ ...this.labels, progress: this.progress });
     await this.consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
@@ -102,41 +120,62 @@ export class BatchConsumer<S extends z.ZodType> {
     return this.consumer !== undefined && this.stopped === undefined && this.crashed === undefined;
   }
 
+  /** Partitions whose position has not moved for `stallAfterMs` while messages wait. */
+  stalledPartitions(): number[] {
+    return this.progress.stalled();
+  }
+
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const chunkSize = this.options.chunkSize ?? 500;
+    const behind = (offset: string) => Math.max(0, Number(batch.highWatermark) - Number(offset) - 1);
+    if (batch.messages.length > 0) this.progress.seen(batch.partition, behind(batch.firstOffset()!) + 1);
     for (let i = 0; i < batch.messages.length; i += chunkSize) {
       if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(i, i + chunkSize);
       const valid: Consumed<z.output<S>>[] = [];
-      const dead: { message: KafkaMessage; reason: string }[] = [];
+      const dead: { message: KafkaMessage; reason: string; kind: DeadLetterKind }[] = [];
       for (const message of chunk) {
         const parsed = this.parse(message);
         if (parsed.ok) valid.push({ value: parsed.value, partition: batch.partition, offset: message.offset });
-        else dead.push({ message, reason: parsed.reason });
+        else dead.push({ message, reason: parsed.reason, kind: parsed.kind });
       }
       const last = chunk[chunk.length - 1];
-      if (valid.length > 0) await this.options.apply(valid, batch.partition, { topic: batch.topic, lastOffset: last!.offset });
+      if (valid.length > 0) await this.applyChunk(valid, batch.partition, { topic: batch.topic, lastOffset: last!.offset });
       // After apply: a chunk whose apply fails is redelivered whole, and its dead letters would
       // otherwise be written once per attempt.
-      for (const { message, reason } of dead) await this.deadLetter(batch.topic, batch.partition, message, reason);
+      for (const { message, reason, kind } of dead) {
+        await this.deadLetter(batch.topic, batch.partition, message, reason);
+        this.metrics?.deadLettered.inc({ ...this.labels, reason: kind });
+      }
       if (last) resolveOffset(last.offset);
+      if (last) this.progress.moved(batch.partition, behind(last.offset));
+      this.metrics?.processed.inc(this.labels, chunk.length);
       await commitOffsetsIfNecessary();
       await heartbeat();
     }
   }
 
-  private parse(message: KafkaMessage): { ok: true; value: z.output<S> } | { ok: false; reason: string } {
-    if (message.value === null) return { ok: false, reason: 'empty message value' };
+  /** `apply`, timed and counted. */
+  private async applyChunk(valid: Consumed<z.output<S>>[], partition: number, chunk: { topic: string; lastOffset: string }): Promise<void> {
+    const end = this.metrics?.applySeconds.startTimer(this.labels);
+    const result = await this.options.apply(valid, partition, chunk);
+    end?.();
+    this.metrics?.applied.inc(this.labels, valid.length);
+    if (result?.duplicates) this.metrics?.duplicates.inc(this.labels, result.duplicates);
+  }
+
+  private parse(message: KafkaMessage): { ok: true; value: z.output<S> } | { ok: false; reason: string; kind: DeadLetterKind } {
+    if (message.value === null) return { ok: false, reason: 'empty message value', kind: 'empty' };
     let json: unknown;
     try {
       json = JSON.parse(message.value.toString('utf8'));
     } catch (err) {
-      return { ok: false, reason: `value is not JSON: ${(err as Error).message}` };
+      return { ok: false, reason: `value is not JSON: ${(err as Error).message}`, kind: 'not_json' };
     }
     const result = this.options.schema.safeParse(json);
     if (result.success) return { ok: true, value: result.data };
-    return { ok: false, reason: `invalid message: ${describeIssues(result.error.issues, '(root)')}` };
+    return { ok: false, reason: `invalid message: ${describeIssues(result.error.issues, '(root)')}`, kind: 'invalid' };
   }
 
   private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
@@ -161,6 +200,7 @@ export class BatchConsumer<S extends z.ZodType> {
   /** Leaves the group after the batch in hand is applied; safe to call twice. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
+      for (const s of this.metrics?.sources ?? []) if (s.progress === this.progress) this.metrics?.sources.delete(s);
       await this.consumer?.disconnect();
       await this.dlq?.disconnect();
     })();

@@ -44,16 +44,25 @@ export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso
   );
   if (rows.purchases.length > 0) {
     const ps = rows.purchases;
-    // Only purchases inserted now touch the totals, so a purchase is never added twice.
+    // Only purchases inserted now touch the totals, so a purchase is never added twice. An order
+    // counts once (§4.2): when none of its lines was stored before (this statement's snapshot does
+    // not see the rows its own INSERT adds); a line without an order counts on its own.
     await client.query(
       `WITH ins AS (
-         INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[])
-         ON CONFLICT DO NOTHING RETURNING profile_key, occurred_at, base_amount
+         INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount, order_id)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[], $8::text[])
+         ON CONFLICT DO NOTHING RETURNING profile_key, source, order_id, occurred_at, base_amount
+       ), lines AS (
+         SELECT i.*, i.order_id IS NOT NULL AND EXISTS (
+                  SELECT 1 FROM purchases x WHERE x.profile_key = i.profile_key AND x.source = i.source AND x.order_id = i.order_id) AS known_order
+         FROM ins i
        ), agg AS (
-         SELECT profile_key, count(*) AS n, coalesce(sum(base_amount), 0) AS total, count(*) FILTER (WHERE base_amount IS NULL) AS unconverted,
+         SELECT profile_key,
+                count(*) FILTER (WHERE order_id IS NULL)
+                  + count(DISTINCT (source, order_id)) FILTER (WHERE order_id IS NOT NULL AND NOT known_order) AS n,
+                coalesce(sum(base_amount), 0) AS total, count(*) FILTER (WHERE base_amount IS NULL) AS unconverted,
                 min(occurred_at) AS first, max(occurred_at) AS last
-         FROM ins GROUP BY profile_key
+         FROM lines GROUP BY profile_key
        )
        UPDATE people p SET
          purchases = p.purchases + agg.n,
@@ -62,7 +71,7 @@ export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso
          first_purchase_at = least(p.first_purchase_at, agg.first),
          last_purchase_at = greatest(p.last_purchase_at, agg.last)
        FROM agg WHERE p.profile_key = agg.profile_key`,
-      [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount')],
+      [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount'), col(ps, 'orderId')],
     );
   }
   if (rows.daily.length > 0) {

@@ -22,7 +22,7 @@ export type KeyedEvent = { key: string; event: ProfileEvent };
 export type EventRows = {
   people: { key: string; firstSeen: string; lastActive: string; social: string[] }[];
   counts: { key: string; type: string; n: number }[];
-  purchases: { key: string; source: string; eventId: string; at: string; amount: number; currency: string; baseAmount: number | null }[];
+  purchases: { key: string; source: string; eventId: string; orderId: string | null; at: string; amount: number; currency: string; baseAmount: number | null }[];
   daily: { key: string; day: string; type: string; targetType: string; targetId: string; n: number }[];
   tagDaily: { key: string; day: string; type: string; tag: string; n: number }[];
   follows: { key: string; targetType: string; targetId: string; following: boolean; at: string }[];
@@ -62,7 +62,7 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
     if (e.type === 'purchase') {
       const amount = e.amount ?? 0;
       const currency = e.currency ?? '';
-      rows.purchases.push({ key, source: e.source, eventId: e.eventId, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
+      rows.purchases.push({ key, source: e.source, eventId: e.eventId, orderId: e.orderId ?? null, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
     }
     if (e.type === 'follow' || e.type === 'unfollow') {
       rows.followHistory.push({ source: e.source, eventId: e.eventId, key, targetType: t.type, targetId: t.id, action: e.type, at: e.occurredAt });

@@ -83,6 +83,14 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
   );
   await client.query('DELETE FROM event_counts WHERE profile_key = $1', [from]);
   await client.query('UPDATE purchases SET profile_key = $2 WHERE profile_key = $1', p);
+  // Both profiles may hold lines of one order (§4.2 counts it once): count the orders afresh.
+  await client.query(
+    `UPDATE people SET purchases = (
+       SELECT count(*) FILTER (WHERE order_id IS NULL) + count(DISTINCT (source, order_id)) FILTER (WHERE order_id IS NOT NULL)
+       FROM purchases WHERE profile_key = $1)
+     WHERE profile_key = $1`,
+    [to],
+  );
   await client.query(
     `INSERT INTO follows AS f (profile_key, target_type, target_id, following, since, changed_at)
      SELECT $2, target_type, target_id, following, since, changed_at FROM follows WHERE profile_key = $1

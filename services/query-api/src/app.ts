@@ -9,10 +9,20 @@ import type { Pool } from '@pstream/platform';
 import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
+import type { LagSampler } from './lag/sampler';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
+import { registerOpsPage } from './routes/ops';
 import { profileSchema, registerProfileRoutes } from './routes/profiles';
 
-export type QueryDeps = { log: Logger; redis: Redis; pool: Pool; checks: ReadinessCheck[]; metrics: Registry };
+export type QueryDeps = {
+  log: Logger;
+  redis: Redis;
+  pool: Pool;
+  checks: ReadinessCheck[];
+  metrics: Registry;
+  /** Consumer lag for `/ops/lag` and `/ops`; those routes answer 503 without it. */
+  lag?: LagSampler;
+};
 
 /** Builds the query API without listening; main.ts listens, tests use `inject`. */
 export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<FastifyInstance> {
@@ -41,5 +51,6 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     guard: guard('profiles:read'),
   });
   registerInterestRoutes(app, { redis: deps.redis, keys: keys(config.REDIS_PREFIX), decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), valueScale: config.INTEREST_VALUE_SCALE, guard: guard('profiles:read') });
+  await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
   return app;
 }

@@ -1,27 +1,18 @@
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
-import { envInt, parseEnv, sharedEnv } from '@pstream/platform';
+import { envInt, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const days = (fallback: number) => envInt(fallback, 1);
 const count = (fallback: number) => envInt(fallback, 1);
 
 /** `USD=7.1,EUR=7.8`: base-currency units per unit of each other currency. */
-const currencyRates = z
-  .string()
-  .default('')
-  .transform((v, ctx) => {
-    const rates = new Map<string, number>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const m = /^([A-Z]{3})=(\d+(?:\.\d+)?)$/.exec(entry);
-      if (!m || Number(m[2]) <= 0) {
-        ctx.addIssue({ code: 'custom', message: `entry "${entry}" is not CODE=rate (e.g. USD=7.1)` });
-        return z.NEVER;
-      }
-      rates.set(m[1]!, Number(m[2]));
-    }
-    return rates;
-  });
+const currencyRates = envPairs({
+  format: 'CODE=rate (e.g. USD=7.1)',
+  key: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO-4217 code such as USD'),
+  value: z.coerce.number().positive('must be a positive number'),
+  fallback: '',
+});
 
 const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL'),

@@ -69,6 +69,7 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
       ...(e.amount !== undefined && { amount: e.amount }),
       ...(e.currency !== undefined && { currency: e.currency }),
       ...(e.quantity !== undefined && { quantity: e.quantity }),
+      ...(e.orderId !== undefined && { orderId: e.orderId }),
       ...(e.context !== undefined && { context: e.context }),
     },
   };

@@ -27,8 +27,8 @@ export const profileSchema = z.object({
     firstSeenAt: time.nullable(),
     lastActiveAt: time.nullable().describe('latest event time'),
     events: z.record(z.string(), z.number()).describe('count per event type'),
-    purchases: z.number(),
-    monetary: z.object({ currency: z.string(), total: z.number().describe('purchases converted to the base currency') }),
+    purchases: z.number().describe('orders (§4.2): line items sharing an orderId count once; a purchase without one counts on its own'),
+    monetary: z.object({ currency: z.string(), total: z.number().describe('every purchase line converted to the base currency, summed') }),
   }),
   follows: z.object({
     count: z.number(),
