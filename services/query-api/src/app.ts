@@ -12,13 +12,14 @@ import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
 import { createFactsReader } from './profiles';
 import { registerInterestRoutes } from './routes/interests';
+import { MAX_ID_PARAM_LENGTH } from './routes/params';
 import { registerProfileRoutes } from './routes/profiles';
 
 export type QueryDeps = { log: Logger; redis: Redis; pool: Pool; checks: ReadinessCheck[]; metrics: Registry };
 
 /** Builds the query API without listening; main.ts listens, tests use `inject`. */
 export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<FastifyInstance> {
-  const app = createHttp(deps.log);
+  const app = createHttp(deps.log, { routerOptions: { maxParamLength: MAX_ID_PARAM_LENGTH } });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
@@ -41,15 +42,16 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   });
 
   const guard = createTokenGuard(config.API_TOKENS);
+  const facts = createFactsReader(deps.pool);
   registerProfileRoutes(app, {
     redis: deps.redis,
     keys: keys(config.REDIS_PREFIX),
-    facts: createFactsReader(deps.pool),
+    facts,
     decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS),
     valueScale: config.INTEREST_VALUE_SCALE,
     baseCurrency: config.BASE_CURRENCY,
     guard: guard('profiles:read'),
   });
-  registerInterestRoutes(app, { redis: deps.redis, keys: keys(config.REDIS_PREFIX), decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), valueScale: config.INTEREST_VALUE_SCALE, guard: guard('profiles:read') });
+  registerInterestRoutes(app, { redis: deps.redis, keys: keys(config.REDIS_PREFIX), facts, decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), valueScale: config.INTEREST_VALUE_SCALE, guard: guard('profiles:read') });
   return app;
 }
