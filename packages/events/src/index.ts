@@ -4,3 +4,4 @@ export * from './normalize';
 export * from './identity';
 export * from './traits';
 export * from './segment';
+export * from './storable';
