@@ -15,6 +15,7 @@ export const MAX_JSON_DEPTH = 32;
 
 // With the u flag a valid surrogate pair is one astral code point, so the surrogate range only
 // matches lone surrogates.
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const UNSTORABLE_RE = /[\u0000-\u001f\u007f\ud800-\udfff]/u;
 
 /** Why a string cannot be stored, or undefined when it can. */

@@ -1,6 +1,6 @@
 import { isPlaceholderId, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
@@ -60,6 +60,17 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
 }
 
 /**
+ * Poison or transient, for the batch consumer. A Lua error raised while running our script
+ * (`ERR … script …`) comes from the event's data and never heals; OOM, BUSY, LOADING,
+ * READONLY (failover) and lost connections do, so they are retried.
+ */
+export function classifyScorerFailure(err: unknown): FailureKind {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e?.name === 'ReplyError' && typeof e.message === 'string' && /^ERR\b.*script/i.test(e.message)) return 'poison';
+  return classifyFailure(err);
+}
+
+/**
  * The scorer's stream processor: read (BatchConsumer) → validate (schema at the boundary) →
  * prepare (score.ts: catalog tags, forward factor) → write (one pipelined, per-event atomic
  * script; merges in between) → commit (after the write).
@@ -74,6 +85,9 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    classify: classifyScorerFailure,
+    stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
   });
 }
