@@ -41,7 +41,7 @@ export type InterestRouteDeps = {
 
 /**
  * `GET /v1/profiles/{id}/interests?dimension=&limit=` (SPEC §5.2). An id that was merged into
- * another (§4.4) answers with the merged profile's interests; an unknown id answers 404, as the profile does.
+ * another (§4.4) answers with the merged profile's interests; an id neither store knows answers 404, as the profile does.
  */
 export function registerInterestRoutes(app: FastifyInstance, deps: InterestRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -59,7 +59,10 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
     },
     async (request, reply) => {
       const nowMs = Date.now();
-      if ((await deps.facts.profileKeyOf(request.params.id)) === undefined) {
+      // Known to either store: the scorer's keys (Redis Cluster-safe, one hash tag) or a segmenter row.
+      const p = deps.keys.person(request.params.id);
+      const known = (await deps.redis.exists(p.interests, p.seen, p.alias)) > 0 || (await deps.facts.profileKeyOf(request.params.id)) !== undefined;
+      if (!known) {
         return reply.code(404).send({ error: 'Not Found', message: `no profile for id ${request.params.id}` });
       }
       const interests = await readInterests(deps.redis, deps.keys, request.params.id, {
