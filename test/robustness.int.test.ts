@@ -209,4 +209,21 @@ describe('no input can stall a consumer (issue 8)', () => {
     expect([...seen].filter((k) => !k.includes('merge-1')).sort()).toEqual(rows.map((r) => r.k).sort());
     expect(rows.map((r) => r.k).sort()).toEqual(['demo|before-merge@dup-anon', 'demo|changed@dup-a', 'demo|marker@dup-c', 'demo|same-id@dup-a', 'demo|same-id@dup-b']);
   }, 90_000);
+
+  it('the segmenter refuses to start when its stored positions lie beyond the topic end (topic recreated)', async () => {
+    const groupId = `${box.id}-wiped`;
+    await pool.query(`INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 3, 5000000)`, [groupId, box.env.EVENTS_TOPIC]);
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const segmenter = createSegmenter(segmenterConfig({ ...box.env, SEGMENTER_GROUP: groupId }), { kafka: box.kafka, pool, producer, log: silentLog });
+    try {
+      await expect(segmenter.start()).rejects.toMatchObject({
+        code: 'PLT_POSITION_BEYOND_END',
+        message: expect.stringMatching(new RegExp(`group ${groupId} .*partition 3: stored 5000000 > end \\d+.*Refusing to skip events`)),
+      });
+    } finally {
+      await segmenter.stop();
+      await producer.disconnect();
+    }
+  }, 60_000);
 });

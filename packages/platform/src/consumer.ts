@@ -132,7 +132,11 @@ export class BatchConsumer<S extends z.ZodType> {
     if (storedOffsets) {
       this.admin = kafka.admin();
       await this.admin.connect();
-      const ends = await this.topicEnds();
+      const ends = await this.topicEnds().catch((err: { type?: string }) => {
+        // No topic yet (a fresh deployment whose topics are created on first use): nothing to compare.
+        if (err?.type === 'UNKNOWN_TOPIC_OR_PARTITION') return new Map<number, bigint>();
+        throw err;
+      });
       this.assertWithinTopic(await storedOffsets(topic, [...ends.keys()]), ends);
     }
     this.dlq = kafka.producer({ allowAutoTopicCreation: true });
