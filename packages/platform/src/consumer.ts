@@ -118,6 +118,7 @@ export class BatchConsumer<S extends z.ZodType> {
   private stopped: Promise<void> | undefined;
   private crashed: Error | undefined;
   private readonly log: Logger;
+  /** Per partition: the offset its position waits on (the chunk in hand), since when; removed once it moves. */
   private readonly stalls = new Map<number, StalledPartition & { loggedAt: number }>();
   private readonly classify: (err: unknown) => FailureKind;
 
@@ -231,6 +232,9 @@ export class BatchConsumer<S extends z.ZodType> {
     const chunkSize = this.options.chunkSize ?? 500;
     for (let i = 0; i < batch.messages.length; i += chunkSize) {
       const chunk = batch.messages.slice(i, i + chunkSize);
+      // The partition's position waits on this chunk from now on (a first attempt may itself take
+      // long: the segmenter retries a transaction for up to 25 s before giving up).
+      this.waitingOn(batch.topic, batch.partition, chunk[0]!.offset);
       for (let attempt = 0; ; attempt++) {
         if (!isRunning() || isStale()) return;
         try {
@@ -254,13 +258,19 @@ export class BatchConsumer<S extends z.ZodType> {
     }
   }
 
-  private noteStall(topic: string, partition: number, offset: string, err: unknown, attempt: number, waitMs: number): void {
-    const now = Date.now();
+  /** Records that `partition` waits on `offset`, keeping the time it started waiting when the offset is the same. */
+  private waitingOn(topic: string, partition: number, offset: string) {
     let stall = this.stalls.get(partition);
     if (stall === undefined || stall.offset !== offset) {
-      stall = { topic, partition, offset, since: now, loggedAt: 0 };
+      stall = { topic, partition, offset, since: Date.now(), loggedAt: 0 };
       this.stalls.set(partition, stall);
     }
+    return stall;
+  }
+
+  private noteStall(topic: string, partition: number, offset: string, err: unknown, attempt: number, waitMs: number): void {
+    const now = Date.now();
+    const stall = this.waitingOn(topic, partition, offset);
     const stalledFor = now - stall.since;
     const fields = { err, partition, offset, attempt, waitMs, stalledForMs: stalledFor };
     if (stalledFor >= (this.options.stallAfterMs ?? 60_000) && now - stall.loggedAt >= (this.options.stallLogEveryMs ?? 60_000)) {
