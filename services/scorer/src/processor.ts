@@ -59,14 +59,18 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
   };
 }
 
+/** Reply prefixes of a Redis that is busy, starting, full or failing over: they heal, so they are retried. */
+const TRANSIENT_REPLIES = /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS)\b/;
+
 /**
- * Poison or transient, for the batch consumer. A Lua error raised while running our script
- * (`ERR … script …`) comes from the event's data and never heals; OOM, BUSY, LOADING,
- * READONLY (failover) and lost connections do, so they are retried.
+ * Poison or transient, for the batch consumer. An error raised while running our script (Redis
+ * tags it `… script: <sha>, on @user_script:<line>`: a Lua runtime error, or WRONGTYPE from a
+ * call inside it) comes from the event's data or the person's stored state and never heals; OOM,
+ * BUSY, LOADING, READONLY (failover) and the like heal, as do lost connections, so they are retried.
  */
 export function classifyScorerFailure(err: unknown): FailureKind {
   const e = err as { name?: unknown; message?: unknown } | null;
-  if (e?.name === 'ReplyError' && typeof e.message === 'string' && /^ERR\b.*script/i.test(e.message)) return 'poison';
+  if (e?.name === 'ReplyError' && typeof e.message === 'string' && /user_script:\d+/.test(e.message) && !TRANSIENT_REPLIES.test(e.message)) return 'poison';
   return classifyFailure(err);
 }
 
