@@ -226,4 +226,47 @@ describe('no input can stall a consumer (issue 8)', () => {
       await producer.disconnect();
     }
   }, 60_000);
+
+  it('isolates a message only one store refuses: the scorer dead-letters it, its neighbours apply, the segmenter applies it (documented)', async () => {
+    // A person whose stored Redis state does not fit the script (a visit hash that is a string):
+    // every event of theirs fails inside the Lua script with WRONGTYPE.
+    await redis.set(`${box.env.REDIS_PREFIX}:p:{broken-state}:vis`, 'not a hash');
+    const events = [
+      click('split-1', { eventId: 's-1' }),
+      click('broken-state', { eventId: 's-broken' }),
+      click('split-2', { eventId: 's-2' }),
+    ];
+    // One key for all three, so they share a partition and a chunk.
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const now = new Date().toISOString();
+    await producer.send({
+      topic: box.env.EVENTS_TOPIC!,
+      acks: -1,
+      messages: events.map((e) => ({
+        key: 'same-partition',
+        value: JSON.stringify({ v: 1, kind: 'event', source: 'demo', profileKey: e.userId, occurredAt: now, receivedAt: now, ...e }),
+      })),
+    });
+    await producer.disconnect();
+    for (const id of ['split-1', 'split-2']) {
+      await waitFor(`interests of ${id}`, async () => ((await redis.zcard(`${box.env.REDIS_PREFIX}:p:{${id}}:int`)) === 2 ? true : undefined), 30_000);
+    }
+    const dead: Dead[] = [];
+    const dlq = box.kafka.consumer({ groupId: `${box.id}-dlq-split` });
+    await dlq.connect();
+    await dlq.subscribe({ topic: box.env.DLQ_TOPIC!, fromBeginning: true });
+    await dlq.run({ eachMessage: async ({ message: m }) => void dead.push(JSON.parse(m.value!.toString()) as Dead) });
+    try {
+      const record = await waitFor('the broken event on the DLQ', async () => dead.find((d) => d.key === 'same-partition'), 30_000);
+      expect(record).toMatchObject({ consumerGroup: box.env.SCORER_GROUP!, reason: expect.stringMatching(/^apply failed: WRONGTYPE .*user_script/) });
+      expect(dead.filter((d) => d.key === 'same-partition')).toHaveLength(1);
+    } finally {
+      await dlq.disconnect();
+    }
+    // The segmenter holds it: a store-specific refusal is dead-lettered by that group alone.
+    const { rows } = await pool.query(`SELECT n FROM event_counts WHERE profile_key = 'broken-state'`);
+    expect(rows).toEqual([{ n: 1 }]);
+    await redis.del(`${box.env.REDIS_PREFIX}:p:{broken-state}:vis`);
+  }, 90_000);
 });
