@@ -1,15 +1,9 @@
-import { buildApp as buildIngest } from '@pstream/ingest/src/app';
-import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
-import { KafkaPublisher } from '@pstream/ingest/src/publisher';
-import { createMetrics, createPool, createRedis, migrate, type Pool } from '@pstream/platform';
-import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';
-import { createScorerConsumer } from '@pstream/scorer/src/processor';
-import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
-import { createSegmenter } from '@pstream/segmenter/src/processor';
+import type { Pool } from '@pstream/platform';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { createSandbox, waitFor, type Sandbox } from './helpers';
+import { startPlatform, type Platform } from './platform';
 
 /** Strings as hostile as they come: any code point (lone surrogates and C0 controls included), or text. */
 const text = (maxLength: number) =>
@@ -53,36 +47,19 @@ const identify = fc.record(
  */
 describe('everything ingest accepts is applied by both consumers (property, real servers)', () => {
   let box: Sandbox;
+  let platform: Platform;
   let ingest: FastifyInstance;
   let pool: Pool;
   let redis: Redis;
-  const closers: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
     box = await createSandbox(3);
-    const iCfg = ingestConfig({ ...box.env, RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' });
-    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
-    await publisher.start();
-    closers.push(() => publisher.stop());
-    ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
-    closers.push(() => ingest.close());
-    const sCfg = scorerConfig(box.env);
-    redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
-    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog });
-    await scorer.start();
-    closers.push(() => scorer.stop(), async () => redis.disconnect());
-    const gCfg = segmenterConfig(box.env);
-    pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
-    await migrate(pool, gCfg.PG_SCHEMA);
-    const producer = box.kafka.producer();
-    await producer.connect();
-    const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer, log: silentLog });
-    await segmenter.start();
-    closers.push(() => segmenter.stop(), () => producer.disconnect(), () => pool.end());
+    platform = await startPlatform(box, { ...box.env, RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' });
+    ({ ingest, pool, redis } = platform);
   }, 90_000);
 
   afterAll(async () => {
-    for (const close of closers.reverse()) await close();
+    await platform?.close();
     await box?.cleanup();
   }, 60_000);
 

@@ -1,17 +1,11 @@
-import { buildApp as buildIngest } from '@pstream/ingest/src/app';
-import { loadConfig as ingestConfig } from '@pstream/ingest/src/config';
-import { KafkaPublisher } from '@pstream/ingest/src/publisher';
-import { createMetrics, createPool, createRedis, migrate, type Pool } from '@pstream/platform';
-import { buildApp as buildQuery } from '@pstream/query-api/src/app';
-import { loadConfig as queryConfig } from '@pstream/query-api/src/config';
-import { loadConfig as scorerConfig } from '@pstream/scorer/src/config';
-import { createScorerConsumer } from '@pstream/scorer/src/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/src/config';
 import { createSegmenter } from '@pstream/segmenter/src/processor';
+import type { Pool } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { Partitioners } from 'kafkajs';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { startPlatform, type Platform } from './platform';
 
 const PARTITIONS = 12;
 const auth = { 'x-write-key': 'dev-write-key' };
@@ -40,45 +34,20 @@ function onePersonPerPartition(prefix: string): string[] {
  */
 describe('no input can stall a consumer (issue 8)', () => {
   let box: Sandbox;
+  let platform: Platform;
   let ingest: FastifyInstance;
   let query: FastifyInstance;
   let pool: Pool;
   let redis: Redis;
-  const closers: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
     box = await createSandbox(PARTITIONS);
-    const iCfg = ingestConfig(box.env);
-    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
-    await publisher.start();
-    closers.push(() => publisher.stop());
-    ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
-    closers.push(() => ingest.close());
-
-    const sCfg = scorerConfig(box.env);
-    redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
-    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog });
-    await scorer.start();
-    closers.push(() => scorer.stop(), async () => redis.disconnect());
-
-    const gCfg = segmenterConfig(box.env);
-    pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
-    await migrate(pool, gCfg.PG_SCHEMA);
-    const lifecycleProducer = box.kafka.producer();
-    await lifecycleProducer.connect();
-    const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer: lifecycleProducer, log: silentLog });
-    await segmenter.start();
-    closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect(), () => pool.end());
-
-    const qCfg = queryConfig(box.env);
-    const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');
-    const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-    query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
-    closers.push(() => query.close(), async () => qRedis.disconnect(), () => qPool.end());
+    platform = await startPlatform(box);
+    ({ ingest, query, pool, redis } = platform);
   }, 90_000);
 
   afterAll(async () => {
-    for (const close of closers.reverse()) await close();
+    await platform?.close();
     await box?.cleanup();
   }, 60_000);
 

@@ -81,12 +81,19 @@ describe('BatchConsumer failure handling on real Postgres', () => {
   beforeAll(async () => {
     box = await createSandbox(1);
     pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
-    await pool.query(`CREATE SCHEMA ${box.env.PG_SCHEMA}`);
-    // 13 is the "bad data" Postgres refuses (a CHECK violation, SQLSTATE 23514); the position row
-    // commits with the rows, as the segmenter does it.
-    await pool.query(`CREATE TABLE ${box.env.PG_SCHEMA}.rows (n int PRIMARY KEY CHECK (n <> 13), applied int NOT NULL DEFAULT 1)`);
-    await pool.query(`CREATE TABLE ${box.env.PG_SCHEMA}.pos (p int PRIMARY KEY, next bigint NOT NULL)`);
+    await createTables(pool);
   }, 30_000);
+
+  /**
+   * A row per message and the consumer's position, in the test's schema. 13 is the "bad data"
+   * Postgres refuses (a CHECK violation, SQLSTATE 23514); the position row commits with the
+   * rows, as the segmenter does it.
+   */
+  const createTables = async (db: pg.Pool) => {
+    await db.query(`CREATE SCHEMA ${box.env.PG_SCHEMA}`);
+    await db.query(`CREATE TABLE ${box.env.PG_SCHEMA}.rows (n int PRIMARY KEY CHECK (n <> 13), applied int NOT NULL DEFAULT 1)`);
+    await db.query(`CREATE TABLE ${box.env.PG_SCHEMA}.pos (p int PRIMARY KEY, next bigint NOT NULL)`);
+  };
   afterAll(async () => {
     await pool.end();
     await box.cleanup();
@@ -172,9 +179,7 @@ describe('BatchConsumer failure handling on real Postgres', () => {
     const throwaway = await startThrowawayPostgres();
     const tpool = new pg.Pool({ connectionString: throwaway.url, max: 2, connectionTimeoutMillis: 2000 });
     tpool.on('error', () => undefined);
-    await tpool.query(`CREATE SCHEMA ${box.env.PG_SCHEMA}`);
-    await tpool.query(`CREATE TABLE ${box.env.PG_SCHEMA}.rows (n int PRIMARY KEY CHECK (n <> 13), applied int NOT NULL DEFAULT 1)`);
-    await tpool.query(`CREATE TABLE ${box.env.PG_SCHEMA}.pos (p int PRIMARY KEY, next bigint NOT NULL)`);
+    await createTables(tpool);
     const topic = `${box.env.EVENTS_TOPIC!}.transient`;
     const admin = box.kafka.admin();
     await admin.connect();
