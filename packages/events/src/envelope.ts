@@ -16,6 +16,13 @@ export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 
 export const eventIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
 export const personIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+/**
+ * An optional person id where `null` or "" mean "absent" (SDKs send `userId: null` before they
+ * know the user), so `{ userId: null, anonymousId: "a-1" }` is an anonymous event in every endpoint.
+ */
+export const optionalPersonIdSchema = z
+  .preprocess((v) => (v === null || v === '' ? undefined : v), personIdSchema.optional())
+  .describe('null or "" count as absent');
 /** `dimension:value` — dimension `[a-z][a-z0-9_]{0,31}`, value 1-64 printable characters. */
 export const tagSchema = z
   .string()
@@ -44,8 +51,8 @@ export const nativeEventSchema = z
   .strictObject({
     eventId: eventIdSchema.optional(),
     type: z.enum(EVENT_TYPES),
-    userId: personIdSchema.optional(),
-    anonymousId: personIdSchema.optional(),
+    userId: optionalPersonIdSchema,
+    anonymousId: optionalPersonIdSchema,
     occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
     target: targetSchema,
     tags: z.array(tagSchema).max(MAX_TAGS, `at most ${MAX_TAGS} tags`).default([]),
@@ -83,7 +90,7 @@ export type NativeEvent = z.output<typeof nativeEventSchema>;
 export const nativeIdentifySchema = z.strictObject({
   eventId: eventIdSchema.optional(),
   userId: personIdSchema,
-  anonymousId: personIdSchema.optional(),
+  anonymousId: optionalPersonIdSchema,
   occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
   traits: traitsSchema.default({}),
 });

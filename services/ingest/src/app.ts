@@ -1,10 +1,11 @@
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { AppError, createHttp, registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { jsonSchemaTransform, serializerCompiler } from 'fastify-type-provider-zod';
-import { createWriteKeyCheck, presentedWriteKey } from './auth';
+import { createWriteKeyCheck, presentedWriteKey, sameKey } from './auth';
 import type { IngestConfig } from './config';
+import { allowOrigin, answerPreflight, createOriginPolicy, crossOrigin } from './cors';
 import { decompressBody } from './decompress';
 import { IngestErrors, type IngestErrorCode } from './errors';
 import { parseJsonBody } from './json';
@@ -13,6 +14,7 @@ import { createTokenBuckets } from './rate-limit';
 import { registerEventRoutes } from './routes/events';
 import { registerIdentifyRoute } from './routes/identify';
 import { registerSegmentRoutes } from './routes/segment';
+import { createSegmentCounters } from './segment-counters';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,6 +31,7 @@ export const BODY_LIMIT = 512 * 1024;
 const REASONS: Record<number, string> = {
   400: 'Bad Request',
   401: 'Unauthorized',
+  403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
@@ -78,7 +81,7 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
       ],
       components: {
         securitySchemes: {
-          basicAuth: { type: 'http', scheme: 'basic', description: 'write key as the username, empty password (Segment style)' },
+          basicAuth: { type: 'http', scheme: 'basic', description: 'write key as the username, empty password (Segment style). Browser SDKs may instead (or also) send it as `writeKey` in the JSON body.' },
           writeKey: { type: 'apiKey', in: 'header', name: 'X-Write-Key' },
         },
       },
@@ -90,20 +93,27 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
 
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
 
-  // Browser SDKs (analytics.js) post JSON as text/plain to avoid a CORS preflight.
+  // Browser SDKs (analytics.js) post JSON as text/plain to avoid a CORS preflight; RudderStack's
+  // node SDK posts its gzipped JSON as application/x-www-form-urlencoded (axios' default for a
+  // Buffer), as does `curl -d`. Every one of them is read as JSON.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string' }, parseJsonBody);
+  app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string' }, parseJsonBody);
   app.addHook('preParsing', decompressBody);
 
   const sourceOf = createWriteKeyCheck(config.WRITE_KEYS);
+  const origins = createOriginPolicy(config.CORS_ORIGINS, config.CORS_ORIGINS_BY_KEY);
   const buckets = createTokenBuckets({ ratePerSec: config.RATE_LIMIT_PER_SEC, burst: config.RATE_LIMIT_BURST });
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/')) return;
-    const key = presentedWriteKey(request);
+  const refuse = (reply: FastifyReply, status: 401 | 403 | 429, code: IngestErrorCode, message: string) => reply.code(status).send({ error: REASONS[status], code, message });
+  const notAllowed = (reply: FastifyReply, origin: string) =>
+    refuse(reply, 403, IngestErrors.ORIGIN_NOT_ALLOWED, `origin ${origin} is not allowed; list it in CORS_ORIGINS or CORS_ORIGINS_BY_KEY`);
+
+  /** The write key's source, its origin and its rate, checked; undefined when the request may go on. */
+  const admit = (request: FastifyRequest, reply: FastifyReply, key: string | undefined, origin: string | undefined) => {
     const source = sourceOf(key);
     if (source === undefined) {
-      return reply.code(401).send({ error: REASONS[401], code: IngestErrors.UNAUTHORIZED, message: 'unknown or missing write key' });
+      return refuse(reply, 401, IngestErrors.UNAUTHORIZED, 'unknown or missing write key (send it as the Basic auth username, as X-Write-Key, or as writeKey in the body)');
     }
+    if (origin !== undefined && !origins.forKey(key!, origin)) return notAllowed(reply, origin);
     const take = buckets.take(key!);
     if (!take.ok) {
       return reply
@@ -112,6 +122,39 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
         .send({ error: REASONS[429], code: IngestErrors.RATE_LIMITED, message: `write key past ${config.RATE_LIMIT_PER_SEC} requests/s; retry after ${take.retryAfterSec} s` });
     }
     request.source = source;
+    return undefined;
+  };
+
+  // CORS preflights carry no write key: answered here, before any auth (cors.ts).
+  app.options('/v1/*', { schema: { hide: true } }, async (request, reply) => {
+    const origin = crossOrigin(request);
+    if (origin === undefined) return reply.code(204).send();
+    return origins.anyKey(origin) ? answerPreflight(request, reply, origin) : notAllowed(reply, origin);
+  });
+
+  // A write key in a header is checked before the body is read (cheap refusals). Without one,
+  // the key may be `writeKey` in the JSON body (analytics.js), checked once the body is parsed.
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/v1/') || request.method === 'OPTIONS') return undefined;
+    const origin = crossOrigin(request);
+    if (origin !== undefined) {
+      if (!origins.anyKey(origin)) return notAllowed(reply, origin);
+      allowOrigin(reply, origin);
+    }
+    const key = presentedWriteKey(request);
+    return key === undefined ? undefined : admit(request, reply, key, origin);
+  });
+  app.addHook('preHandler', async (request, reply) => {
+    if (!request.url.startsWith('/v1/') || request.method === 'OPTIONS') return undefined;
+    const body = request.body as { writeKey?: unknown } | undefined;
+    const inBody = typeof body === 'object' && body !== null && !Array.isArray(body) && 'writeKey' in body ? body.writeKey : undefined;
+    // Taken out of the body at once, so no handler, log line or error message can carry it.
+    if (inBody !== undefined) delete body!.writeKey;
+    if (request.source === '') return admit(request, reply, typeof inBody === 'string' && inBody !== '' ? inBody : undefined, crossOrigin(request));
+    if (inBody !== undefined && !sameKey(typeof inBody === 'string' ? inBody : '', presentedWriteKey(request)!)) {
+      return refuse(reply, 401, IngestErrors.UNAUTHORIZED, 'the writeKey in the body is not the write key the request was sent with');
+    }
+    return undefined;
   });
 
   const retryAfter = String(Math.max(1, Math.ceil(config.KAFKA_BREAKER_MS / 1000)));
@@ -122,7 +165,9 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     }
     const status = err.statusCode ?? 500;
     if (status >= 500) {
-      request.log.error({ err, request }, 'request failed');
+      // Named fields only: the request object would carry its raw headers (Authorization, X-Write-Key)
+      // and body (writeKey) into the log.
+      request.log.error({ err, method: request.method, url: request.url.split('?')[0], source: request.source }, 'request failed');
       return reply.code(500).send({ error: 'Internal Server Error', code: IngestErrors.INTERNAL, message: 'internal error' });
     }
     return reply.code(status).send({ error: REASONS[status] ?? 'Error', code: codeOf(status), message: err.message });
@@ -132,9 +177,10 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     reply.code(404).send({ error: REASONS[404], code: IngestErrors.NOT_FOUND, message: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
 
+  const segment = { publisher: deps.publisher, counters: createSegmentCounters(deps.metrics) };
   registerEventRoutes(app, { publisher: deps.publisher });
-  registerIdentifyRoute(app, { publisher: deps.publisher });
-  registerSegmentRoutes(app, { publisher: deps.publisher });
+  registerIdentifyRoute(app, segment);
+  registerSegmentRoutes(app, segment);
   return app;
 }
 

@@ -30,3 +30,8 @@ export function createWriteKeyCheck(keys: Map<string, string>): (presented: stri
     return source;
   };
 }
+
+/** True when two write keys are the same, compared in constant time over their digests. */
+export function sameKey(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}

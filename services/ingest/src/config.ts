@@ -7,14 +7,46 @@ const writeKeys = z
   .min(1, 'at least one write key is required')
   .transform((v, ctx) => {
     const map = new Map<string, string>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+    for (const [i, entry] of v.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
       const [key, source] = entry.split('=');
       if (!key || !source) {
-        ctx.addIssue({ code: 'custom', message: `entry "${entry}" is not key=source` });
+        // Named by position: the entry may be a bare write key, which must not reach the start-up log.
+        ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not key=source` });
         return z.NEVER;
       }
       map.set(key, source);
     }
+    return map;
+  });
+
+/** An origin as browsers send it: scheme://host[:port], no path; "*" allows any. */
+const ORIGIN = /^https?:\/\/[^/\s:]+(:\d{1,5})?$/;
+const origins = (list: string[], where: string, ctx: z.RefinementCtx): string[] => {
+  const lower = list.map((o) => o.toLowerCase());
+  for (const o of lower) if (o !== '*' && !ORIGIN.test(o)) ctx.addIssue({ code: 'custom', message: `${where}"${o}" is not an origin like https://shop.example or http://localhost:3000` });
+  return lower;
+};
+
+/** Origins allowed for every write key, comma-separated. */
+const corsOrigins = z
+  .string()
+  .default('')
+  .transform((v, ctx) => origins(v.split(',').map((s) => s.trim()).filter(Boolean), '', ctx));
+
+/** `key=origin|origin,key2=origin`: origins allowed for one write key only. */
+const corsOriginsByKey = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const map = new Map<string, string[]>();
+    v.split(',').map((s) => s.trim()).filter(Boolean).forEach((entry, i) => {
+      const eq = entry.indexOf('=');
+      const key = entry.slice(0, eq);
+      const list = entry.slice(eq + 1).split('|').map((s) => s.trim()).filter(Boolean);
+      // The entry is named by position: printing it would put a write key in the start-up log.
+      if (eq <= 0 || list.length === 0) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not key=origin|origin` });
+      else map.set(key, origins(list, `entry ${i + 1}: `, ctx));
+    });
     return map;
   });
 
@@ -38,6 +70,14 @@ const schema = z.object({
   RATE_LIMIT_BURST: envInt(400, 1),
   /** The whole request (headers and body) must arrive within this; slower clients get 408. */
   REQUEST_TIMEOUT_MS: envInt(10_000, 100),
+  /** Browser origins (https://shop.example) allowed to post with any write key; "*" allows every origin. */
+  CORS_ORIGINS: corsOrigins,
+  /** Browser origins allowed for one write key, `key=origin|origin` comma-separated. */
+  CORS_ORIGINS_BY_KEY: corsOriginsByKey,
+}).superRefine((c, ctx) => {
+  // Compared as sets of keys only; the key itself never goes into the message.
+  const unknown = [...c.CORS_ORIGINS_BY_KEY.keys()].filter((k) => !c.WRITE_KEYS.has(k)).length;
+  if (unknown > 0) ctx.addIssue({ code: 'custom', path: ['CORS_ORIGINS_BY_KEY'], message: `${unknown} entr${unknown === 1 ? 'y names a key' : 'ies name keys'} not in WRITE_KEYS` });
 });
 
 export type IngestConfig = z.output<typeof schema>;

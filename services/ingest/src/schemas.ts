@@ -1,4 +1,4 @@
-import { nativeEventSchema, nativeIdentifySchema, segmentAliasSchema, segmentBatchSchema, segmentIdentifySchema, segmentTrackSchema } from '@pstream/events';
+import { nativeEventSchema, nativeIdentifySchema, segmentAliasSchema, segmentBatchSchema, segmentGroupSchema, segmentIdentifySchema, segmentPageSchema, segmentTrackSchema } from '@pstream/events';
 import { z } from 'zod';
 import { MAX_BATCH } from './accept';
 import { IngestErrors } from './errors';
@@ -10,8 +10,14 @@ import { IngestErrors } from './errors';
 const fieldError = z.object({ path: z.string().describe('JSON path in the item, e.g. "tags.3"; "" for the whole item'), message: z.string() });
 export const rejectionSchema = z.object({ index: z.number().int().describe('position of the item in the request'), errors: z.array(fieldError) });
 
+const ignoredSchema = z.object({ index: z.number().int(), reason: z.string() });
+
 export const acceptedSchema = z
-  .object({ accepted: z.number().int().describe('items accepted and acknowledged by Kafka'), rejected: z.array(rejectionSchema) })
+  .object({
+    accepted: z.number().int().describe('items accepted and acknowledged by Kafka'),
+    rejected: z.array(rejectionSchema),
+    ignored: z.array(ignoredSchema).optional().describe('accepted Segment calls that mean nothing to a profile (group, a page naming no product, an unmapped event name); present only when there are some'),
+  })
   .describe('Every accepted item is on Kafka (acks=all). Invalid items are listed; the valid ones were still accepted.');
 
 export const errorSchema = z.object({
@@ -28,6 +34,7 @@ export const trackingResponses = {
   202: acceptedSchema,
   400: err('Malformed body, or nothing accepted (then `rejected` names every problem)'),
   401: err('Missing or unknown write key'),
+  403: err('A browser request from an origin the write key does not allow (CORS_ORIGINS, CORS_ORIGINS_BY_KEY)'),
   408: err('The request did not fully arrive within REQUEST_TIMEOUT_MS'),
   413: err('Body over 512 KB after decompression, or a single event over 32 KB'),
   415: err('Content-Type not JSON, or Content-Encoding not gzip/deflate'),
@@ -41,4 +48,4 @@ export const eventsBodySchema = z.union([
   z.strictObject({ events: z.array(nativeEventSchema).min(1).max(MAX_BATCH) }),
 ]);
 export const identifyBodySchema = z.union([nativeIdentifySchema, segmentIdentifySchema]);
-export { segmentAliasSchema, segmentBatchSchema, segmentTrackSchema };
+export { segmentAliasSchema, segmentBatchSchema, segmentGroupSchema, segmentPageSchema, segmentTrackSchema };

@@ -11,17 +11,21 @@ export function malformed(reply: FastifyReply, message: string) {
 /**
  * Publishes what was accepted and answers: 202 only after Kafka acknowledged every accepted
  * message (a Kafka failure throws and becomes a 503 in the error handler); 400 — or 413 when
- * size was the only problem — when nothing was accepted.
+ * size was the only problem — when nothing was accepted. Accepted items that became no message
+ * are listed as `ignored` (only when there are some, so native clients see the body they always did);
+ * `onPublished` runs once the 202 is certain.
  */
-export async function publishAndRespond(reply: FastifyReply, publisher: Publisher, sorted: Sorted) {
-  const { accepted, rejected, records } = sorted;
+export async function publishAndRespond(reply: FastifyReply, publisher: Publisher, sorted: Sorted, onPublished?: () => void) {
+  const { accepted, rejected, records, ignored } = sorted;
   if (accepted === 0) {
     return onlyTooLarge(rejected)
       ? reply.code(413).send({ error: 'Payload Too Large', code: IngestErrors.TOO_LARGE, message: 'every item is too large', accepted: 0, rejected })
       : reply.code(400).send({ error: 'Bad Request', code: IngestErrors.NOTHING_ACCEPTED, message: 'no item was accepted; see rejected', accepted: 0, rejected });
   }
-  await publisher.publish(records);
-  return reply.code(202).send({ accepted, rejected });
+  // Only ignored items (a lone page view naming nothing): nothing to wait for.
+  if (records.length > 0) await publisher.publish(records);
+  onPublished?.();
+  return reply.code(202).send({ accepted, rejected, ...(ignored.length > 0 && { ignored }) });
 }
 
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
