@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { classifyScorerFailure } from '../src/processor';
 
@@ -22,8 +23,9 @@ describe('classifyScorerFailure', () => {
   });
 
   it('treats a refused connection and a reply error outside a script as transient', async () => {
-    const closed = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-    const refused = await errorOf(closed.ping().finally(() => closed.disconnect()));
+    // What ioredis hands on when Redis is gone: the socket's own error.
+    const refused = await new Promise<Error>((resolve) => connect(1, '127.0.0.1').on('error', resolve));
+    expect((refused as Error & { code?: string }).code).toBe('ECONNREFUSED');
     expect(refused).toBeDefined();
     expect(classifyScorerFailure(refused)).toBe('transient');
     // A reply error that does not come from a script (as READONLY during a failover, LOADING, OOM):
