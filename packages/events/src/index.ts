@@ -5,3 +5,4 @@ export * from './identity';
 export * from './traits';
 export * from './segment';
 export * from './lifecycle';
+export * from './storable';

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
 import { isPlaceholderId } from './identity';
 import type { AliasMessage, IdentifyMessage, ProfileEvent } from './message';
+import { findUnstorable } from './storable';
 
 /** One reason an input was refused: where (a JSON path such as `tags.3`) and what. */
 export type FieldError = { path: string; message: string };
@@ -47,6 +48,8 @@ const real = (id: string | undefined): string | undefined => (id === undefined |
  * placeholders is refused rather than piled onto one shared "anonymous" profile.
  */
 export function normalizeEvent(input: unknown, options: NormalizeOptions): Normalized<ProfileEvent> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeEventSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
@@ -90,6 +93,8 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
  * but no merge link is made (SPEC §4.4).
  */
 export function normalizeIdentify(input: unknown, options: NormalizeOptions): Normalized<IdentifyMessage> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeIdentifySchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
@@ -119,6 +124,8 @@ export function normalizeIdentify(input: unknown, options: NormalizeOptions): No
  * so a placeholder on either side, or the same id twice, is refused.
  */
 export function normalizeAlias(input: unknown, options: NormalizeOptions): Normalized<AliasMessage> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeAliasSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;

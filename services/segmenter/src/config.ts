@@ -1,6 +1,6 @@
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
-import { commonEnv, envInt, envPairs, parseEnv } from '@pstream/platform';
+import { commonEnv, consumerEnv, envInt, envPairs, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const days = (fallback: number) => envInt(fallback, 1);
@@ -16,6 +16,7 @@ const currencyRates = envPairs({
 
 const schema = z.object({
   ...commonEnv,
+  ...consumerEnv,
   /** Port of /healthz, /readyz and /metrics. */
   SEGMENTER_PORT: envInt(8083, 1),
   SEGMENTER_HOST: z.string().default('0.0.0.0'),

@@ -19,7 +19,7 @@ async function main(): Promise<void> {
     metrics,
     checks: [
       { name: 'postgres', check: () => pool.query('SELECT 1') },
-      { name: 'consumer', check: async () => { if (!segmenter.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { const why = segmenter.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
   handleSignals(log, async () => {

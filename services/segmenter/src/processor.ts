@@ -3,6 +3,7 @@ import type { LifecycleRules } from '@pstream/lifecycle';
 import { BatchConsumer, type Logger, type Pool, type Registry } from '@pstream/platform';
 import type { Kafka, Producer } from 'kafkajs';
 import { lifecycleRules, type SegmenterConfig } from './config';
+import { classifySegmenterFailure } from './errors';
 import { createConverter } from './fold';
 import { segmenterMetrics } from './metrics';
 import { OutboxRelay } from './outbox';
@@ -75,6 +76,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
     metrics: deps.metrics,
+    classify: classifySegmenterFailure,
+    stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     apply: async (messages, partition, chunk) => {
       const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
@@ -94,6 +98,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       await consumer.start();
     },
     isRunning: () => consumer.isRunning(),
+    /** Why the consumer is not ready (stopped, crashed, a stalled partition), or undefined. */
+    unreadyReason: () => consumer.unreadyReason(),
+    stalledPartitions: () => consumer.stalledPartitions(),
     /**
      * Stops intake first, then the sweep, then the outbox relay: a drain under way finishes, what is
      * still in the outbox goes out after the next start (it is durable in Postgres). Safe to call twice.

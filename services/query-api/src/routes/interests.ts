@@ -4,9 +4,10 @@ import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { createFactsReader } from '../profiles';
+import { profileIdParams } from './params';
 
 const errorBody = z.object({ error: z.string(), message: z.string() });
-const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
 const query = z.object({
   dimension: z
     .string()
@@ -29,11 +30,18 @@ const body = z.object({
   computedAt: z.string().describe('the time scores are decayed to'),
 });
 
-export type InterestRouteDeps = { redis: Redis; keys: Keys; decay: DecayParams; valueScale: number; guard: preHandlerHookHandler };
+export type InterestRouteDeps = {
+  redis: Redis;
+  keys: Keys;
+  facts: ReturnType<typeof createFactsReader>;
+  decay: DecayParams;
+  valueScale: number;
+  guard: preHandlerHookHandler;
+};
 
 /**
  * `GET /v1/profiles/{id}/interests?dimension=&limit=` (SPEC §5.2). An id that was merged into
- * another (§4.4) answers with the merged profile's interests; an unknown id has none (200, empty).
+ * another (§4.4) answers with the merged profile's interests; an id neither store knows answers 404, as the profile does.
  */
 export function registerInterestRoutes(app: FastifyInstance, deps: InterestRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -44,13 +52,19 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
         tags: ['profiles'],
         summary: 'A person’s interest tags, decayed to computedAt',
         security: [{ bearerAuth: [] }],
-        params,
+        params: profileIdParams,
         querystring: query,
-        response: { 200: body, 400: errorBody, 401: errorBody, 403: errorBody },
+        response: { 200: body, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const nowMs = Date.now();
+      // Known to either store: the scorer's keys (Redis Cluster-safe, one hash tag) or a segmenter row.
+      const p = deps.keys.person(request.params.id);
+      const known = (await deps.redis.exists(p.interests, p.seen, p.alias)) > 0 || (await deps.facts.profileKeyOf(request.params.id)) !== undefined;
+      if (!known) {
+        return reply.code(404).send({ error: 'Not Found', message: `no profile for id ${request.params.id}` });
+      }
       const interests = await readInterests(deps.redis, deps.keys, request.params.id, {
         nowMs,
         limit: request.query.limit,

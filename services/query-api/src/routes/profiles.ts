@@ -6,9 +6,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import type { createFactsReader } from '../profiles';
+import { profileIdParams } from './params';
 
 const errorBody = z.object({ error: z.string(), message: z.string() });
-const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
 const interest = z.object({
   tag: z.string(),
   dimension: z.string(),
@@ -62,8 +62,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
         tags: ['profiles'],
         summary: 'A person’s profile: identities, traits, lifecycle stage and tiers, interests decayed to computedAt, facts',
         security: [{ bearerAuth: [] }],
-        params,
-        response: { 200: profile, 401: errorBody, 403: errorBody, 404: errorBody },
+        params: profileIdParams,
+        response: { 200: profile, 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody },
       },
     },
     async (request, reply) => {
