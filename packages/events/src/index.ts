@@ -2,3 +2,4 @@ export * from './fields';
 export * from './identity';
 export * from './lifecycle';
 export * from './message';
+export * from './storable';

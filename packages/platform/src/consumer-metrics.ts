@@ -42,9 +42,10 @@ export class PartitionProgress {
 }
 
 /** What a dead letter's `reason` is, as a label with few values. */
-export type DeadLetterKind = 'empty' | 'not_json' | 'invalid';
+export type DeadLetterKind = 'empty' | 'not_json' | 'invalid' | 'poison';
 
-type Source = { group: string; topic: string; progress: PartitionProgress };
+/** One live consumer: its lag per partition, and the partitions it counts as stalled. */
+type Source = { group: string; topic: string; progress: PartitionProgress; stalled: () => number[] };
 
 const sourcesOf = new WeakMap<Registry, Set<Source>>();
 
@@ -69,11 +70,11 @@ export function consumerMetrics(registry: Registry) {
     });
     gauge(registry, {
       name: 'consumer_stalled_partitions',
-      help: 'Partitions with messages waiting whose position has not moved for the stall threshold',
+      help: 'Partitions stuck on a failing chunk, or with messages waiting and a position that has not moved, for the stall threshold',
       labelNames: ['group', 'topic'],
       collect() {
         this.reset();
-        for (const s of live) this.set({ group: s.group, topic: s.topic }, s.progress.stalled().length);
+        for (const s of live) this.set({ group: s.group, topic: s.topic }, s.stalled().length);
       },
     });
   }
@@ -85,7 +86,7 @@ export function consumerMetrics(registry: Registry) {
     duplicates: counter(registry, { name: 'consumer_duplicates_total', help: 'Messages the apply step recognised as already applied', labelNames }),
     deadLettered: counter(registry, {
       name: 'consumer_dead_letters_total',
-      help: 'Messages sent to the DLQ, by reason (empty, not_json, invalid)',
+      help: 'Messages sent to the DLQ, by reason (empty, not_json, invalid, poison)',
       labelNames: ['group', 'topic', 'reason'],
     }),
     applySeconds: histogram(registry, { name: 'consumer_batch_apply_seconds', help: 'Time to apply one chunk of messages durably', labelNames, buckets: LATENCY_BUCKETS }),

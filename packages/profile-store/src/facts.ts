@@ -1,19 +1,22 @@
-import type { ProfileEvent } from '@pstream/events';
+import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import type { EventRows } from './fold';
 
-/** Records each event's (source, eventId); returns those recorded now (first occurrence wins). */
+/**
+ * Records each event's dedupe key — (source, `eventId@profileKey`), the rule both stores share
+ * (see @pstream/events dedupeId) — and returns those recorded now (first occurrence wins).
+ */
 export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Promise<ProfileEvent[]> {
   if (events.length === 0) return [];
   const { rows } = await client.query<{ source: string; event_id: string }>(
     `INSERT INTO applied_events (source, event_id, received_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
      ON CONFLICT DO NOTHING RETURNING source, event_id`,
-    [events.map((e) => e.source), events.map((e) => e.eventId), events.map((e) => e.receivedAt)],
+    [events.map((e) => e.source), events.map(dedupeId), events.map((e) => e.receivedAt)],
   );
   const inserted = new Set(rows.map((r) => `${r.source}\u0000${r.event_id}`));
-  return events.filter((e) => inserted.delete(`${e.source}\u0000${e.eventId}`));
+  return events.filter((e) => inserted.delete(`${e.source}\u0000${dedupeId(e)}`));
 }
 
 const col = <T, K extends keyof T>(rows: readonly T[], k: K) => rows.map((r) => r[k]);

@@ -1,4 +1,4 @@
-import type { ProfileEvent } from '@pstream/events';
+import { dedupeId, type ProfileEvent } from '@pstream/events';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 
 /** The interactions of the social tier (SPEC §4.3). */
@@ -62,10 +62,10 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
     if (e.type === 'purchase') {
       const amount = e.amount ?? 0;
       const currency = e.currency ?? '';
-      rows.purchases.push({ key, source: e.source, eventId: e.eventId, orderId: e.orderId ?? null, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
+      rows.purchases.push({ key, source: e.source, eventId: dedupeId(e), orderId: e.orderId ?? null, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
     }
     if (e.type === 'follow' || e.type === 'unfollow') {
-      rows.followHistory.push({ source: e.source, eventId: e.eventId, key, targetType: t.type, targetId: t.id, action: e.type, at: e.occurredAt });
+      rows.followHistory.push({ source: e.source, eventId: dedupeId(e), key, targetType: t.type, targetId: t.id, action: e.type, at: e.occurredAt });
       const id = [key, t.type, t.id].join('\u0000');
       const prev = follows.get(id);
       if (!prev || at >= prev.at) follows.set(id, { key, targetType: t.type, targetId: t.id, following: e.type === 'follow', at });

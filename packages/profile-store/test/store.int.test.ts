@@ -1,4 +1,4 @@
-import { lifecycleMessageSchema, type TopicMessage } from '@pstream/events';
+import { dedupeId, lifecycleMessageSchema, type TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, type Pool } from '@pstream/platform';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
@@ -296,10 +296,10 @@ describe('segment store against real Postgres', () => {
     const anon = { anonymousId: 'inflight-a' };
     await apply([event('click', anon, T0)], T0, 60);
     // Hold the anonymous batch mid-transaction: another session has inserted one of its dedupe keys.
-    const held = event('click', anon, T0) as { eventId: string };
+    const held = event('click', anon, T0) as { eventId: string; profileKey: string };
     const blocker = await pool.connect();
     await blocker.query('BEGIN');
-    await blocker.query(`INSERT INTO applied_events VALUES ('test', $1, now())`, [held.eventId]);
+    await blocker.query(`INSERT INTO applied_events VALUES ('test', $1, now())`, [dedupeId(held)]);
     const waiting = async () => {
       const { rows } = await box.pg.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,

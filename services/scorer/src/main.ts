@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     metrics,
     checks: [
       { name: 'redis', check: () => redis.ping() },
-      { name: 'consumer', check: async () => { if (!consumer.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { const why = consumer.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
   handleSignals(log, async () => {

@@ -1,6 +1,6 @@
 import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, type Consumed, type Logger, type Registry } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Registry } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
@@ -51,6 +51,21 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
   };
 }
 
+/** Reply prefixes of a Redis that is busy, starting, full or failing over: they heal, so they are retried. */
+const TRANSIENT_REPLIES = /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS)\b/;
+
+/**
+ * Poison or transient, for the batch consumer. An error raised while running our script (Redis
+ * tags it `… script: <sha>, on @user_script:<line>`: a Lua runtime error, or WRONGTYPE from a
+ * call inside it) comes from the event's data or the person's stored state and never heals; OOM,
+ * BUSY, LOADING, READONLY (failover) and the like heal, as do lost connections, so they are retried.
+ */
+export function classifyScorerFailure(err: unknown): FailureKind {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e?.name === 'ReplyError' && typeof e.message === 'string' && /user_script:\d+/.test(e.message) && !TRANSIENT_REPLIES.test(e.message)) return 'poison';
+  return classifyFailure(err);
+}
+
 /**
  * The scorer's stream processor: read (BatchConsumer) → validate (schema at the boundary) →
  * prepare (score.ts: catalog tags, forward factor) → write (one pipelined, per-event atomic
@@ -67,6 +82,9 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
     metrics: deps.metrics,
+    classify: classifyScorerFailure,
+    stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
   });
 }

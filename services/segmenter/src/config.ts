@@ -1,6 +1,6 @@
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
-import { envInt, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
+import { consumerEnv, envInt, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const days = (fallback: number) => envInt(fallback, 1);
@@ -16,6 +16,7 @@ const currencyRates = envPairs({
 
 const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL'),
+  ...consumerEnv,
   /** Port of /healthz, /readyz and /metrics. */
   SEGMENTER_PORT: envInt(8083, 1),
   SEGMENTER_HOST: z.string().default('0.0.0.0'),

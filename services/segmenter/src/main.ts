@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     metrics,
     checks: [
       { name: 'postgres', check: () => pingPostgres(pool) },
-      { name: 'consumer', check: async () => { if (!segmenter.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { const why = segmenter.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
   handleSignals(log, async () => {

@@ -1,7 +1,7 @@
 import { topicMessageSchema } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { BatchConsumer, type Logger, type Pool, type Registry } from '@pstream/platform';
-import { createConverter, createSegmentStore } from '@pstream/profile-store';
+import { classifySegmenterFailure, createConverter, createSegmentStore } from '@pstream/profile-store';
 import type { Kafka, Producer } from 'kafkajs';
 import { lifecycleRules, type SegmenterConfig } from './config';
 import { segmenterMetrics } from './metrics';
@@ -74,6 +74,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
     metrics: deps.metrics,
+    classify: classifySegmenterFailure,
+    stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     apply: async (messages, partition, chunk) => {
       const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
@@ -93,6 +96,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       await consumer.start();
     },
     isRunning: () => consumer.isRunning(),
+    /** Why the consumer is not ready (stopped, crashed, a stalled partition), or undefined. */
+    unreadyReason: () => consumer.unreadyReason(),
+    stalledPartitions: () => consumer.stalledPartitions(),
     /**
      * Stops intake first, then the sweep, then the outbox relay: a drain under way finishes, what is
      * still in the outbox goes out after the next start (it is durable in Postgres). Safe to call twice.

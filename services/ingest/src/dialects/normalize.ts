@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
-import { isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
+import { findUnstorable, isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
 import { fieldErrors, type FieldError } from '@pstream/platform';
 
 export type Normalized<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
@@ -39,6 +39,8 @@ const real = (id: string | undefined): string | undefined => (id === undefined |
  * placeholders is refused rather than piled onto one shared "anonymous" profile.
  */
 export function normalizeEvent(input: unknown, options: NormalizeOptions): Normalized<ProfileEvent> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeEventSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
@@ -82,6 +84,8 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
  * but no merge link is made (SPEC §4.4).
  */
 export function normalizeIdentify(input: unknown, options: NormalizeOptions): Normalized<IdentifyMessage> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeIdentifySchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
@@ -111,6 +115,8 @@ export function normalizeIdentify(input: unknown, options: NormalizeOptions): No
  * so a placeholder on either side, or the same id twice, is refused.
  */
 export function normalizeAlias(input: unknown, options: NormalizeOptions): Normalized<AliasMessage> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeAliasSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;

@@ -9,8 +9,7 @@ import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
-
-const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
+import { profileIdParams } from './params';
 const time = z.string().describe('ISO-8601 UTC');
 export const profileSchema = z.object({
   userId: z.string().nullable().describe('null for an anonymous profile not linked to a user'),
@@ -59,7 +58,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
         tags: ['profiles'],
         summary: 'A person’s profile: identities, traits, lifecycle stage and tiers, interests decayed to computedAt, facts',
         security: [{ bearerAuth: [] }],
-        params,
+        params: profileIdParams,
         response: {
           200: profileSchema,
           400: errorResponse('Invalid id (QRY_INVALID_REQUEST; `error.details` names the problem)'),
