@@ -65,12 +65,12 @@ describe('no input can stall a consumer (issue 8)', () => {
     for (const [event, path] of cases) {
       const res = await post('/v1/events', event);
       expect({ path, status: res.statusCode }).toEqual({ path, status: 400 });
-      expect(res.json().rejected[0].errors[0].path).toBe(path);
+      expect(res.json().error.details.rejected[0].errors[0].path).toBe(path);
     }
     for (const [traits, path] of [[{ city: 'Hang\u0000zhou' }, 'traits.city'], [{ 'x\u0007': 1 }, 'traits.x\u0007']] as const) {
       const identify = await post('/v1/identify', { userId: 'u-ok', traits });
       expect(identify.statusCode).toBe(400);
-      expect(identify.json().rejected[0].errors[0].path).toBe(path);
+      expect(identify.json().error.details.rejected[0].errors[0].path).toBe(path);
     }
     // 5 000 levels of nesting inside one event of a batch: that event is refused, its neighbour lands.
     const batch = `{"events":[${JSON.stringify(click('u-deep-ok', { eventId: 'deep-ok' }))},{"type":"click","userId":"u-deep","target":{"type":"product","id":"p1"},"context":{"device":${deep(5000)}}}]}`;
