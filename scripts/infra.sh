@@ -193,7 +193,7 @@ kafka_topics() {
   local -a names=("$EVENTS_TOPIC" "$DLQ_TOPIC" "$LIFECYCLE_TOPIC")
   local -a parts=("$EVENTS_PARTITIONS" 3 3)
   # The events topic is the source of truth: `pnpm scorer:rebuild` replays it from the beginning
-  # (SPEC §6), so it keeps everything; the broker default (24 h) applies to the others.
+  # (docs/operations.md §6), so it keeps everything; the broker default (24 h) applies to the others.
   local -a configs=("--config retention.ms=-1 --config retention.bytes=-1" "" "")
   local regex="" n i out
   for n in "${names[@]}"; do regex+="${regex:+|}${n//./\\.}"; done

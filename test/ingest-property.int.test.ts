@@ -42,7 +42,7 @@ const identify = fc.record(
 );
 
 /**
- * SPEC §6 as a property: whatever ingest accepts, both consumers apply without an error — no
+ * docs/operations.md §6 as a property: whatever ingest accepts, both consumers apply without an error — no
  * dead letter, and every accepted event carries its dedupe record in Redis and in Postgres.
  */
 describe('everything ingest accepts is applied by both consumers (property, real servers)', () => {

@@ -12,7 +12,7 @@ import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
 
 /*
  * "Done means" of issue 5: a seeded stream of hundreds of people whose events span the last 160
- * days; GET /v1/profiles/{id} reports the stage and tiers SPEC §4.3 defines at the time of
+ * days; GET /v1/profiles/{id} reports the stage and tiers docs/model.md §4.3 defines at the time of
  * asking, held against the straightforward implementation below (it does not use
  * packages/lifecycle); and when time passes a threshold the sweep moves people within one interval.
  */

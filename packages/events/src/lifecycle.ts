@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { personIdSchema } from './fields';
 
 /**
- * A message on profile.lifecycle.v1, version 2: a person's stage or tier changed (SPEC §4.3).
+ * A message on profile.lifecycle.v1, version 2: a person's stage or tier changed (docs/model.md §4.3).
  *
  * Version 1 carried `{ userId, from, to, at, reason, transitionId }` with the profile key in
  * `userId` — an anonymousId for people known only anonymously — and stage changes only. Version 2

@@ -31,7 +31,7 @@ export const profileEventSchema = z.object({
 });
 export type ProfileEvent = z.output<typeof profileEventSchema>;
 
-/** A trait's value: a small scalar (SPEC §3.2); ingest checks well-known traits more closely. */
+/** A trait's value: a small scalar (docs/events.md §3.2); ingest checks well-known traits more closely. */
 export const traitValueSchema = z.union([z.string().max(256), z.number(), z.boolean(), z.null()], {
   error: 'must be a string of at most 256 characters, a number, a boolean or null',
 });
@@ -52,7 +52,7 @@ export type IdentifyMessage = z.output<typeof identifyMessageSchema>;
 
 /**
  * Segment-style alias: `previousId` (an anonymousId or an older userId) is the same person as
- * `userId`. Like identify with both ids, it merges the two profiles (SPEC §4.4). Keyed by userId.
+ * `userId`. Like identify with both ids, it merges the two profiles (docs/model.md §4.4). Keyed by userId.
  */
 export const aliasMessageSchema = z.object({
   v: z.literal(1),

@@ -1,5 +1,5 @@
 /**
- * What every store can hold (SPEC §6). Postgres refuses U+0000 in text and jsonb and any lone
+ * What every store can hold (docs/operations.md §6). Postgres refuses U+0000 in text and jsonb and any lone
  * UTF-16 surrogate (it cannot be encoded as UTF-8); Redis and Kafka would take them, so without
  * this one store would apply a message the other dead-letters. Ingest refuses such input with a
  * 400 naming the path, and both consumers apply the same check at their boundary, so a message

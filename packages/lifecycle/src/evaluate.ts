@@ -33,7 +33,7 @@ export type Evaluation = { stage: Stage | null; value: ValueTier; social: Social
  */
 const inWindow = (atMs: number, nowMs: number, days: number) => atMs >= nowMs - days * DAY_MS;
 
-/** SPEC §4.3, evaluated top to bottom; the first rule that holds is the stage. */
+/** docs/model.md §4.3, evaluated top to bottom; the first rule that holds is the stage. */
 export function stageAt(facts: LifecycleFacts, nowMs: number, rules: LifecycleRules = DEFAULT_RULES): Stage | null {
   if (facts.lastActiveAtMs === null) return null;
   const idle = nowMs - facts.lastActiveAtMs;

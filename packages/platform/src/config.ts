@@ -78,7 +78,7 @@ export function envPairs<K extends z.ZodType<string>, V extends z.ZodType>(optio
 export const commonEnv = {
   /** Comma-separated Kafka bootstrap servers. */
   KAFKA_BROKERS: envList('127.0.0.1:9092').pipe(z.array(z.string()).min(1)),
-  /** Topic of accepted, normalized events (SPEC §3.4). */
+  /** Topic of accepted, normalized events (docs/events.md §3.4). */
   EVENTS_TOPIC: z.string().min(1).default('profile.events.v1'),
   /** Topic for messages a consumer could not use. */
   DLQ_TOPIC: z.string().min(1).default('profile.events.dlq.v1'),
@@ -92,11 +92,11 @@ export const commonEnv = {
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/profiles'),
   /** Postgres schema holding our tables; lets several deployments (or tests) share one database. */
   PG_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
-  /** ISO-4217 code that monetary totals are kept in (SPEC §4.2). */
+  /** ISO-4217 code that monetary totals are kept in (docs/model.md §4.2). */
   BASE_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Half-life of interest decay in days (SPEC §4.1). */
+  /** Half-life of interest decay in days (docs/model.md §4.1). */
   DECAY_HALF_LIFE_DAYS: z.coerce.number().positive().default(30),
   /** Forward-decay landmark L as an ISO time; fixed for the life of the stored data. */
   DECAY_LANDMARK: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z'),

@@ -10,7 +10,7 @@ import type { Registry } from './metrics';
 /** A message that passed validation, with where it came from. */
 export type Consumed<T> = { value: T; partition: number; offset: string };
 
-/** A message a consumer could not use, as written to the DLQ topic (SPEC §3.4). */
+/** A message a consumer could not use, as written to the DLQ topic (docs/events.md §3.4). */
 export type DeadLetter = {
   reason: string;
   consumerGroup: string;

@@ -1,4 +1,4 @@
--- Orders (SPEC §3.1, §4.2) and recorded tier changes (§4.3), on top of 001/002. Unqualified names:
+-- Orders (docs/events.md §3.1, §4.2) and recorded tier changes (§4.3), on top of 001/002. Unqualified names:
 -- the runner sets search_path to the deployment's schema.
 
 -- The order a purchase line belongs to (the event's orderId; Segment's order_id). Lines of one

@@ -1,7 +1,7 @@
 import { dedupeId, type ProfileEvent } from '@pstream/events';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 
-/** The interactions of the social tier (SPEC §4.3). */
+/** The interactions of the social tier (docs/model.md §4.3). */
 export const SOCIAL_TYPES: ReadonlySet<string> = new Set(['like', 'comment', 'share', 'favorite']);
 
 /** Converts an amount into the base currency; undefined when no rate is configured. */

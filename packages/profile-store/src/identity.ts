@@ -46,7 +46,7 @@ export async function lockIdentities(client: PoolClient, ids: Map<string, IdKind
 }
 
 /**
- * Merges profile `from` into profile `to` (SPEC §4.4): counts and aggregates add, first seen is
+ * Merges profile `from` into profile `to` (docs/model.md §4.4): counts and aggregates add, first seen is
  * the min, last active the max, purchases, follows and history are unions, traits combine with
  * the surviving profile's own winning; every id of `from` then resolves to `to`. Set-based: one
  * statement per table whatever the size of the profiles.

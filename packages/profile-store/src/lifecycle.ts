@@ -12,7 +12,7 @@ import type { PoolClient } from '@pstream/platform';
 /** Why a stage was (re-)evaluated: new events, a merge, or time passing (the sweep). */
 export type Cause = 'event' | 'merge' | 'time';
 
-/** What changed: the stage, or one of the two tiers (SPEC §4.3). */
+/** What changed: the stage, or one of the two tiers (docs/model.md §4.3). */
 export type TransitionKind = 'stage' | 'value_tier' | 'social_tier';
 
 export type Transition = { key: string; kind: TransitionKind; from: string | null; to: string; reason: string };

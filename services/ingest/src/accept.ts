@@ -3,9 +3,9 @@ import type { FieldError } from '@pstream/platform';
 import type { Normalized } from './dialects';
 import type { Record } from './publisher';
 
-/** At most this many events (or Segment calls) in one request (SPEC §3.3). */
+/** At most this many events (or Segment calls) in one request (docs/events.md §3.3). */
 export const MAX_BATCH = 500;
-/** One event at most 32 KB (SPEC §3.3), measured on the normalized message as it goes to Kafka. */
+/** One event at most 32 KB (docs/events.md §3.3), measured on the normalized message as it goes to Kafka. */
 export const MAX_EVENT_BYTES = 32 * 1024;
 export const EVENT_TOO_LARGE = `is larger than ${MAX_EVENT_BYTES / 1024} KB`;
 

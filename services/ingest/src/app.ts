@@ -36,7 +36,7 @@ export type IngestDeps = {
   redis?: Redis;
 };
 
-/** Body limit after decompression (SPEC §3.3). */
+/** Body limit after decompression (docs/events.md §3.3). */
 export const BODY_LIMIT = 512 * 1024;
 
 /** Builds the ingest app without listening; main.ts listens, tests use `inject`. */
@@ -60,12 +60,12 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     title: 'pstream ingest',
     version: '0.1.0',
     description:
-      'Tracking API (SPEC §3): native events and Segment-compatible calls in, Kafka out. A 202 means every accepted item is on Kafka with acks=all. ' +
+      'Tracking API (docs/events.md §3): native events and Segment-compatible calls in, Kafka out. A 202 means every accepted item is on Kafka with acks=all. ' +
       'Bodies are JSON (gzip or deflate Content-Encoding accepted), at most 512 KB after decompression; an event at most 32 KB. ' +
       'Every error answers `{ "error": { "code", "message", "details"? } }` with an `ING_` code; every answer carries `X-Request-Id`.',
     servers: [{ url: `http://127.0.0.1:${config.INGEST_PORT}`, description: 'a local instance (pnpm start)' }],
     tags: [
-      { name: 'native', description: 'The native envelope of SPEC §3.2' },
+      { name: 'native', description: 'The native envelope of docs/events.md §3.2' },
       { name: 'segment', description: 'Segment/RudderStack SDK payloads, mapped to native events' },
     ],
     securitySchemes: {

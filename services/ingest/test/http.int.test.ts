@@ -19,7 +19,7 @@ const errorOf = ({ code, message, accepted, rejected }: Refusal) => ({
   },
 });
 
-/** The HTTP contract of SPEC §3.3 on real Kafka: every bad input's status and error body. */
+/** The HTTP contract of docs/events.md §3.3 on real Kafka: every bad input's status and error body. */
 describe('ingest HTTP API', () => {
   jest.setTimeout(60_000);
   let box: Sandbox;

@@ -32,7 +32,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     title: 'pstream query API',
     version: '0.1.0',
     description:
-      'Profiles, interests and lifecycle over REST (SPEC §5). Bearer tokens from API_TOKENS, each with scopes. ' +
+      'Profiles, interests and lifecycle over REST (docs/api.md §5). Bearer tokens from API_TOKENS, each with scopes. ' +
       'Every error answers `{ "error": { "code", "message", "details"? } }` with a `QRY_` code; every answer carries `X-Request-Id`.',
     servers: [{ url: `http://127.0.0.1:${config.QUERY_API_PORT}`, description: 'a local instance (pnpm start)' }],
     tags: [{ name: 'profiles', description: 'A person’s profile and interests; any id (userId or anonymousId) resolves to its person' }],

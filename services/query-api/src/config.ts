@@ -25,9 +25,9 @@ const schema = z.object({
   QUERY_API_PORT: envInt(8081, 1),
   /** Bearer tokens and their scopes. */
   API_TOKENS: apiTokens,
-  /** Upper end of the tag value S-curve (SPEC §4.1). */
+  /** Upper end of the tag value S-curve (docs/model.md §4.1). */
   INTEREST_VALUE_SCALE: z.coerce.number().positive().default(10),
-  /** Consumer groups whose lag `/ops/lag` reports (SPEC §5.8); `*` for every group of the cluster. */
+  /** Consumer groups whose lag `/ops/lag` reports (docs/api.md §5.8); `*` for every group of the cluster. */
   LAG_GROUPS: envList('scorer,segmenter').pipe(z.array(z.string()).min(1, 'name at least one group, or *')),
   /** How often the lag sampler reads committed and end offsets from Kafka's admin API. */
   LAG_SAMPLE_INTERVAL_MS: envInt(5000, 100),

@@ -15,7 +15,7 @@ const base = { v: 1 as const, source: 'test', receivedAt: at(0) };
 /** The longest id ingest accepts (128 characters), with characters that need URL encoding. */
 const LONG_ID = `长-${'é/?#%'.repeat(25)}x`;
 
-describe('GET /v1/profiles/{id} (SPEC §5.1) from the segmenter’s tables', () => {
+describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s tables', () => {
   let box: Sandbox;
   let pool: Pool;
   let redis: Redis;

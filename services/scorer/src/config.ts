@@ -12,9 +12,9 @@ const schema = z.object({
   SCORER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the scorers; N instances share the partitions. */
   SCORER_GROUP: z.string().min(1).default('scorer'),
-  /** How long an applied event id is remembered for dedupe (SPEC §3.3: at least 24 h). */
+  /** How long an applied event id is remembered for dedupe (docs/events.md §3.3: at least 24 h). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
-  /** Base weight of a visit (SPEC §4.1: "doing nothing" scores 1). */
+  /** Base weight of a visit (docs/model.md §4.1: "doing nothing" scores 1). */
   WEIGHT_VISIT: weight(1),
   /** Added to a visit's behaviour weight per comment. */
   WEIGHT_COMMENT: weight(0.5),

@@ -22,13 +22,13 @@ const schema = z.object({
   SEGMENTER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the segmenters; N instances share the partitions. */
   SEGMENTER_GROUP: z.string().min(1).default('segmenter'),
-  /** How often the sweep applies stage and tier changes caused by time passing (SPEC §4.3: 60 s). */
+  /** How often the sweep applies stage and tier changes caused by time passing (docs/model.md §4.3: 60 s). */
   SEGMENTER_SWEEP_INTERVAL_MS: envInt(60_000, 10),
   /** People the sweep re-evaluates per transaction. */
   SEGMENTER_SWEEP_BATCH: envInt(1000, 1),
   /** How often the lifecycle outbox is drained to Kafka when no batch pokes it. */
   SEGMENTER_OUTBOX_POLL_MS: envInt(1000, 10),
-  /** How long an applied (source, eventId) is remembered for dedupe, in hours (SPEC §3.3: ≥ 24). */
+  /** How long an applied (source, eventId) is remembered for dedupe, in hours (docs/events.md §3.3: ≥ 24). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
   /** Rates into BASE_CURRENCY; a purchase in another currency counts but adds no money (README). */
   CURRENCY_RATES: currencyRates,

@@ -15,7 +15,7 @@ export const optionalPersonIdSchema = z
   .describe('null or "" count as absent');
 
 /**
- * The native envelope of SPEC §3.2 as a client posts it. Unknown fields are refused so a typo
+ * The native envelope of docs/events.md §3.2 as a client posts it. Unknown fields are refused so a typo
  * ("dwel_ms") is reported instead of silently ignored. Rules that span fields (which type needs
  * which field, the future-time limit) are checked in `normalizeEvent`.
  */
@@ -57,7 +57,7 @@ export const nativeEventSchema = z
 export type NativeEvent = z.output<typeof nativeEventSchema>;
 
 /**
- * Native identify (SPEC §3.2): traits for a known user, and — when `anonymousId` is present and
+ * Native identify (docs/events.md §3.2): traits for a known user, and — when `anonymousId` is present and
  * real — the anonymous→known link of §4.4. Placeholder ids are handled in `normalizeIdentify`.
  */
 export const nativeIdentifySchema = z.strictObject({

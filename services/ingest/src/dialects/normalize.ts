@@ -81,7 +81,7 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
  * Validates an identify and builds its message, keyed by userId. A placeholder userId is
  * refused: its traits would land on a profile shared by every stranger. A placeholder
  * anonymousId (or one equal to userId) is dropped from the message — the traits still apply,
- * but no merge link is made (SPEC §4.4).
+ * but no merge link is made (docs/model.md §4.4).
  */
 export function normalizeIdentify(input: unknown, options: NormalizeOptions): Normalized<IdentifyMessage> {
   const unstorable = findUnstorable(input);

@@ -8,7 +8,7 @@ import { normalizeAlias, normalizeEvent, normalizeIdentify, type NormalizeOption
 
 /**
  * Segment's e-commerce event names (their "E-commerce Events" spec) that mean one of ours
- * (SPEC §3.3). Our own names (`click`, `follow`, …) are accepted as they are.
+ * (docs/events.md §3.3). Our own names (`click`, `follow`, …) are accepted as they are.
  */
 export const SEGMENT_EVENT_NAMES: Readonly<Record<string, EventType>> = {
   'Product Clicked': 'click',

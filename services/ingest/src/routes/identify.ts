@@ -12,7 +12,7 @@ import { respondSegmentIdentify, type SegmentDeps } from './segment';
 const SEGMENT_MARKERS = ['messageId', 'type', 'timestamp', 'context', 'integrations', '_metadata', 'sentAt', 'originalTimestamp'];
 
 /**
- * `POST /v1/identify` speaks both dialects on one path, as SPEC §3.3 gives them the same one:
+ * `POST /v1/identify` speaks both dialects on one path, as docs/events.md §3.3 gives them the same one:
  * the native body `{ userId, anonymousId?, traits }` (strict), and Segment's identify (its SDKs
  * always send `messageId` and `type`), mapped to the native one. `/v1/i` is the same route
  * under the short path analytics.js posts to.

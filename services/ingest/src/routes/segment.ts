@@ -55,7 +55,7 @@ export function respondSegmentIdentify(request: FastifyRequest, reply: FastifyRe
 }
 
 /**
- * Segment-compatible routes (SPEC §3.3), so Segment's and RudderStack's SDKs work by changing
+ * Segment-compatible routes (docs/events.md §3.3), so Segment's and RudderStack's SDKs work by changing
  * their host: `/v1/track`, `/v1/alias`, `/v1/page`, `/v1/screen`, `/v1/group` and `/v1/batch`
  * (`/v1/identify` is shared with the native API, see identify.ts), each also under the short path
  * analytics.js posts to (`/v1/t`, `/v1/a`, `/v1/p`, `/v1/s`, `/v1/g`, `/v1/b`). Each call is

@@ -4,7 +4,7 @@ import { groupStatus, partitionStatus, type Commit, type GroupStatus, type Parti
 
 export type PartitionLag = { partition: number; committed: number | null; end: number; lag: number | null; status: PartitionStatus };
 export type GroupLag = { group: string; topic: string; status: GroupStatus; lag: number; partitions: PartitionLag[] };
-/** SPEC §5.8 `GET /ops/lag`. */
+/** docs/api.md §5.8 `GET /ops/lag`. */
 export type LagSnapshot = { groups: GroupLag[]; at: string };
 
 /** One point of a group's history, for the ops page. */

@@ -43,7 +43,7 @@ export type InterestRouteDeps = {
 };
 
 /**
- * `GET /v1/profiles/{id}/interests?dimension=&limit=` (SPEC §5.2). An id that was merged into
+ * `GET /v1/profiles/{id}/interests?dimension=&limit=` (docs/api.md §5.2). An id that was merged into
  * another (§4.4) answers with the merged profile's interests; an id neither store knows answers 404, as the profile does.
  */
 export function registerInterestRoutes(app: FastifyInstance, deps: InterestRouteDeps): void {

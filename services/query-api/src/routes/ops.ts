@@ -43,7 +43,7 @@ const errors = {
 };
 
 /**
- * `GET /ops/lag` (SPEC §5.8) and `GET /ops/lag/history` from the lag sampler's memory, and the
+ * `GET /ops/lag` (docs/api.md §5.8) and `GET /ops/lag/history` from the lag sampler's memory, and the
  * `/ops` page (static HTML and script, uPlot served from its npm package; no CDN).
  */
 export async function registerOpsPage(app: FastifyInstance, deps: { lag: LagSampler | undefined; guard: preHandlerHookHandler }): Promise<void> {

@@ -16,7 +16,7 @@ export const profileSchema = z.object({
   anonymousIds: z.array(z.string()).describe('anonymous ids merged into this profile (or its own)'),
   traits: z.record(z.string(), z.unknown()).describe('from identify; later values win'),
   lifecycle: z.object({
-    stage: z.enum(STAGES).nullable().describe('SPEC §4.3; null before the first event'),
+    stage: z.enum(STAGES).nullable().describe('docs/model.md §4.3; null before the first event'),
     since: time.nullable(),
     evaluatedAt: time,
   }),
@@ -33,9 +33,9 @@ export const profileSchema = z.object({
     count: z.number(),
     recent: z.array(z.object({ type: z.string(), id: z.string(), since: time })).describe('latest 10'),
   }),
-  consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (SPEC §4.5)'),
+  consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (docs/model.md §4.5)'),
   computedAt: time,
-}).describe('A person’s profile (SPEC §5.1)');
+}).describe('A person’s profile (docs/api.md §5.1)');
 
 export type ProfileRouteDeps = {
   redis: Redis;
@@ -47,7 +47,7 @@ export type ProfileRouteDeps = {
   guard: preHandlerHookHandler;
 };
 
-/** `GET /v1/profiles/{id}` (SPEC §5.1). */
+/** `GET /v1/profiles/{id}` (docs/api.md §5.1). */
 export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/profiles/:id',

@@ -12,7 +12,7 @@ const WINDOW = 10;
 const auth = { authorization: 'Bearer dev-api-token' };
 
 /*
- * SPEC §5.8 against the real broker: a consumer that stays in its group but stops moving shows
+ * docs/api.md §5.8 against the real broker: a consumer that stays in its group but stops moving shows
  * STALL, a group that stopped committing shows STOP, a rewound group REWIND — each within one
  * window — in /ops/lag and /metrics; and the totals equal Kafka's own consumer-groups tool.
  */
