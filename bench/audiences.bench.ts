@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:audiences` — audiences and similar people (SPEC §5.3, §5.4) at BENCH_PEOPLE
+ * `pnpm bench:audiences` — audiences and similar people (docs/api.md §5.3, §5.4) at BENCH_PEOPLE
  * (default 1 000 000) generated profiles; printed, never asserted.
  *
  * Data: written straight into the stores, not through Kafka, in a schema and Redis prefix of its

@@ -85,7 +85,7 @@ const node: z.ZodType<Rule> = z.lazy(() =>
       const present = KINDS.filter((k) => n[k] !== undefined);
       if (present.length !== 1) ctx.addIssue({ code: 'custom', message: `a rule node has exactly one of ${KINDS.join(', ')} (found ${present.length === 0 ? 'none' : present.join(', ')})` });
     })
-    .describe('A rule node (SPEC §5.4): exactly one of all, any, not or a leaf') as unknown as z.ZodType<Rule>,
+    .describe('A rule node (docs/api.md §5.4): exactly one of all, any, not or a leaf') as unknown as z.ZodType<Rule>,
 );
 
 /** One node of a rule, recursively (published in OpenAPI under its own name, so the recursion is a $ref). */
@@ -105,7 +105,7 @@ export function ruleSize(rule: Rule): { depth: number; nodes: number } {
 }
 
 /**
- * A rule of SPEC §5.4: `all` / `any` / `not` over leaves. A malformed rule fails with issues that
+ * A rule of docs/api.md §5.4: `all` / `any` / `not` over leaves. A malformed rule fails with issues that
  * name the path (`rule.all.2.interest.minValue`), and rules deeper than `maxDepth` or with more
  * than `maxNodes` nodes are refused.
  */

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 export type Vector = Map<string, number>;
 
 /**
- * The vector of SPEC §5.3 from what the stores hold: tag values (scale·tanh(score/scale)) decayed
+ * The vector of docs/api.md §5.3 from what the stores hold: tag values (scale·tanh(score/scale)) decayed
  * to `nowMs`, `$spend` = 10·tanh(spend over 365 d / 1000), `$social` = 10·tanh(interactions over 30 d / 5).
  * Zero components are left out (they add nothing to a dot product or a norm).
  */

@@ -8,7 +8,7 @@ const paths = (input: unknown) => {
 };
 
 describe('the §5.4 rule schema', () => {
-  it('accepts every leaf and nesting of the SPEC example', () => {
+  it('accepts every leaf and nesting of the docs/api.md §5.4 example', () => {
     const rule = {
       all: [
         { interest: { tag: 'category:dress', minValue: 5 } },

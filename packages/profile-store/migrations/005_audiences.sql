@@ -1,4 +1,4 @@
--- Audiences (SPEC §5.4): saved rules, their current members, and the changes waiting for
+-- Audiences (docs/api.md §5.4): saved rules, their current members, and the changes waiting for
 -- profile.audiences.v1. Plus the indexes the rule planner answers leaves from, so no leaf scans
 -- everyone. Unqualified names: the runner sets search_path to the deployment's schema.
 

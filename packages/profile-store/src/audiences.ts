@@ -1,7 +1,7 @@
 import type { Pool } from '@pstream/platform';
 
 /*
- * Everything Postgres answers for audiences (SPEC §5.4) and similar people (§5.3): the fact
+ * Everything Postgres answers for audiences (docs/api.md §5.4) and similar people (§5.3): the fact
  * leaves of a rule, each from an index (migrations 002 and 005), saved audiences, their members
  * and the entries/exits outbox, and the spend/social facts of the similarity vector.
  */
@@ -118,7 +118,7 @@ export function createAudienceStore(pool: Pool) {
     },
 
     /**
-     * The people of `keys` whose data may be used for personalization (SPEC §4.5, §5.7): the ONE
+     * The people of `keys` whose data may be used for personalization (docs/model.md §4.5, docs/api.md §5.7): the ONE
      * place audiences and similar lists filter on consent. Everyone until the consent flag exists.
      */
     async personalizationAllowed(keys: readonly string[]): Promise<string[]> {

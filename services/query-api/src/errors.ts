@@ -17,4 +17,6 @@ export const QueryErrors = {
   AUDIENCE_NOT_FOUND: 'QRY_AUDIENCE_NOT_FOUND',
   /** A members cursor this API did not give out: 400. */
   INVALID_CURSOR: 'QRY_INVALID_CURSOR',
+  /** `/ops/lag`: no lag sample taken yet, or lag sampling is not running: 503. */
+  LAG_UNAVAILABLE: 'QRY_LAG_UNAVAILABLE',
 } as const;

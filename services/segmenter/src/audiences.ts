@@ -3,7 +3,7 @@ import type { Logger } from '@pstream/platform';
 import type { AudienceStore } from '@pstream/profile-store';
 
 /**
- * Keeps saved audiences current (SPEC §5.4). Run by the sweep after each lifecycle round (so stage
+ * Keeps saved audiences current (docs/api.md §5.4). Run by the sweep after each lifecycle round (so stage
  * changes caused by time are already stored): each audience's rule is evaluated at that instant
  * through the leaf indexes and its stored membership replaced by the result; every entry and exit
  * is written to the audience outbox in the same transaction (profile-store `refresh`) and the

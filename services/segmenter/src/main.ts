@@ -13,15 +13,16 @@ async function main(): Promise<void> {
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'segmenter', log });
   const producer = kafka.producer();
   await producer.connect();
+  const metrics = createMetrics('segmenter');
   const redis = createRedis(config.REDIS_URL, 'segmenter');
-  const segmenter = createSegmenter(config, { kafka, pool, producer, log, redis });
+  const segmenter = createSegmenter(config, { kafka, pool, producer, log, metrics, redis });
   const app = await buildApp({
     log,
-    metrics: createMetrics('segmenter'),
+    metrics,
     checks: [
       { name: 'postgres', check: () => pingPostgres(pool) },
       { name: 'redis', check: () => redis.ping() },
-      { name: 'consumer', check: async () => { if (!segmenter.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { const why = segmenter.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
   handleSignals(log, async () => {

@@ -1,5 +1,5 @@
 import type { Logger, Pool } from '@pstream/platform';
-import { drainOutboxOnce, type OutboxTable } from '@pstream/profile-store';
+import { drainOutboxOnce, outboxBacklog, type OutboxTable } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
 
 /**
@@ -79,6 +79,11 @@ export class OutboxRelay {
       },
       this.options.table,
     );
+  }
+
+  /** Transitions written but not yet sent. */
+  async backlog(): Promise<number> {
+    return outboxBacklog(this.options.pool);
   }
 
   /** Stops polling and waits for a drain in progress; safe to call twice. */

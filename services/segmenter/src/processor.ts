@@ -2,13 +2,14 @@ import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
 import { topicMessageSchema } from '@pstream/events';
 import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
-import { BatchConsumer, type Logger, type Pool } from '@pstream/platform';
-import { createAudienceStore, createConverter, createSegmentStore } from '@pstream/profile-store';
+import { BatchConsumer, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { classifySegmenterFailure, createAudienceStore, createConverter, createSegmentStore } from '@pstream/profile-store';
 import { decayParams } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka, Producer } from 'kafkajs';
 import { createAudienceRefresher } from './audiences';
 import { lifecycleRules, type SegmenterConfig } from './config';
+import { segmenterMetrics } from './metrics';
 import { OutboxRelay } from './outbox';
 import { Sweeper } from './sweep';
 
@@ -22,6 +23,8 @@ export type SegmenterDeps = {
   rules?: LifecycleRules;
   /** Wall clock of stage evaluation; injectable so tests can move time. */
   now?: () => number;
+  /** Where the segmenter's and its consumer's metrics go; none without it. */
+  metrics?: Registry;
   /** Redis of the scorer's interests: with it, the segmenter also keeps saved audiences current (audiences.ts). */
   redis?: Redis;
 };
@@ -77,6 +80,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       log: log.child({ component: 'audiences' }),
       onChanges: () => audienceRelay.poke(),
     });
+  const metrics = deps.metrics ? segmenterMetrics(deps.metrics, relay) : undefined;
   const sweeper = new Sweeper({
     store,
     log: log.child({ component: 'sweep' }),
@@ -84,7 +88,11 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     batch: config.SEGMENTER_SWEEP_BATCH,
     dedupeWindowHours: config.DEDUPE_WINDOW_HOURS,
     now,
-    onTransitions: () => relay.poke(),
+    onTransitions: (transitions) => {
+      metrics?.transitions(transitions);
+      relay.poke();
+    },
+    onSwept: (reviewed, seconds) => metrics?.swept(reviewed, seconds),
     ...(refreshAudiences && { after: refreshAudiences }),
   });
   const groupId = config.SEGMENTER_GROUP;
@@ -95,11 +103,17 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    metrics: deps.metrics,
+    classify: classifySegmenterFailure,
+    stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     apply: async (messages, partition, chunk) => {
       const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
       if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
       if (result.transitions.length > 0) relay.poke();
+      metrics?.transitions(result.transitions);
+      return { duplicates: result.skipped };
     },
   });
   return {
@@ -114,6 +128,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       await consumer.start();
     },
     isRunning: () => consumer.isRunning(),
+    /** Why the consumer is not ready (stopped, crashed, a stalled partition), or undefined. */
+    unreadyReason: () => consumer.unreadyReason(),
+    stalledPartitions: () => consumer.stalledPartitions(),
     /**
      * Stops intake first, then the sweep, then the outbox relay: a drain under way finishes, what is
      * still in the outbox goes out after the next start (it is durable in Postgres). Safe to call twice.

@@ -74,7 +74,7 @@ export type AudienceRouteDeps = { engine: AudienceEngine; store: AudienceStore; 
 const unauthorized = errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' });
 const notFound = errorResponse('No audience with this id (QRY_AUDIENCE_NOT_FOUND)');
 
-/** Audiences (SPEC §5.4): preview, save, list, get, delete, members. */
+/** Audiences (docs/api.md §5.4): preview, save, list, get, delete, members. */
 export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRouteDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const common = { tags: ['audiences'], security: [{ bearerAuth: [] }] };

@@ -15,7 +15,7 @@ export const similarSchema = z
       .describe('most similar first; never the person or their merged ids'),
     computedAt: z.string().describe('the instant the vectors are taken at'),
   })
-  .describe('People most similar to a person (SPEC §5.3)')
+  .describe('People most similar to a person (docs/api.md §5.3)')
   .meta({ examples: [{ similar: [{ id: 'u-2048', similarity: 0.93 }, { id: 'u-77', similarity: 0.88 }], computedAt: '2026-11-30T04:00:00.000Z' }] });
 
 export type SimilarRouteDeps = {
@@ -24,7 +24,7 @@ export type SimilarRouteDeps = {
   guard: preHandlerHookHandler;
 };
 
-/** `GET /v1/profiles/{id}/similar?limit=` (SPEC §5.3). */
+/** `GET /v1/profiles/{id}/similar?limit=` (docs/api.md §5.3). */
 export function registerSimilarRoutes(app: FastifyInstance, deps: SimilarRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/profiles/:id/similar',
