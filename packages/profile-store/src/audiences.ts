@@ -1,4 +1,4 @@
-import type { Pool } from '@pstream/platform';
+import type { Pool, PoolClient } from '@pstream/platform';
 
 /*
  * Everything Postgres answers for audiences (docs/api.md §5.4) and similar people (§5.3): the fact
@@ -77,6 +77,22 @@ function leafQuery(leaf: FactLeaf, nowMs: number, restricted: boolean): { sql: s
   }
 }
 
+/** Runs `fn` in one transaction (no retries: an HTTP request or the next sweep round tries again). */
+async function transaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
 /**
  * The Postgres side of audiences. Services hold no SQL: query-api's routes and the segmenter's
  * audience sweep go through this.
@@ -128,18 +144,10 @@ export function createAudienceStore(pool: Pool) {
     /** Saves an audience with its members, in one transaction. */
     async create(a: { id: string; name: string; rule: unknown; members: readonly string[]; nowMs: number }): Promise<AudienceRow> {
       const at = new Date(a.nowMs).toISOString();
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      await transaction(pool, async (client) => {
         await client.query('INSERT INTO audiences (id, name, rule, created_at, refreshed_at) VALUES ($1, $2, $3, $4, $4)', [a.id, a.name, JSON.stringify(a.rule), at]);
         await client.query('INSERT INTO audience_members (audience_id, profile_key, entered_at) SELECT $1, k, $3 FROM unnest($2::text[]) k', [a.id, a.members, at]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
       // Members pages walk the primary key in order; right after a bulk insert, before autovacuum
       // analyzes the table, the planner underestimates the audience and sorts instead (100× slower).
       if (a.members.length >= ANALYZE_AFTER) await pool.query('ANALYZE audience_members');
@@ -197,14 +205,9 @@ export function createAudienceStore(pool: Pool) {
      */
     async refresh(id: string, members: readonly string[], nowMs: number): Promise<{ entered: number; exited: number }> {
       const at = new Date(nowMs).toISOString();
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
+      return transaction(pool, async (client) => {
         const { rowCount } = await client.query('SELECT 1 FROM audiences WHERE id = $1 FOR UPDATE', [id]);
-        if (!rowCount) {
-          await client.query('ROLLBACK');
-          return { entered: 0, exited: 0 };
-        }
+        if (!rowCount) return { entered: 0, exited: 0 };
         const { rows } = await client.query<{ change: string; n: number }>(
           `WITH cur AS (SELECT DISTINCT k FROM unnest($2::text[]) k),
            gone AS (SELECT profile_key FROM audience_members WHERE audience_id = $1 EXCEPT SELECT k FROM cur),
@@ -218,15 +221,9 @@ export function createAudienceStore(pool: Pool) {
           [id, members, at],
         );
         await client.query('UPDATE audiences SET refreshed_at = $2 WHERE id = $1', [id, at]);
-        await client.query('COMMIT');
         const n = (c: string) => rows.find((r) => r.change === c)?.n ?? 0;
         return { entered: n('enter'), exited: n('exit') };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        client.release();
-      }
+      });
     },
 
     /**
