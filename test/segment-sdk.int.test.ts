@@ -33,13 +33,13 @@ describe('the official @segment/analytics-node client against ingest', () => {
 
     const sCfg = scorerConfig(box.env);
     const redis: Redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
-    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog });
-    await scorer.start();
-    closers.push(() => scorer.stop(), async () => redis.disconnect());
-
     const gCfg = segmenterConfig(box.env);
     const gPool: Pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
     await migrate(gPool, gCfg.PG_SCHEMA);
+    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool: gPool, log: silentLog });
+    await scorer.start();
+    closers.push(() => scorer.stop(), async () => redis.disconnect());
+
     const lifecycleProducer = box.kafka.producer();
     await lifecycleProducer.connect();
     const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool: gPool, producer: lifecycleProducer, log: silentLog });

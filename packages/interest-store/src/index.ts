@@ -4,3 +4,4 @@ export * from './read';
 export * from './scripts';
 export * from './store';
 export * from './errors';
+export * from './privacy';

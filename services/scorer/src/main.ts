@@ -1,4 +1,5 @@
-import { closeRedis, createKafka, createLogger, createMetrics, createRedis, handleSignals } from '@pstream/platform';
+import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
+import { pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { createScorerConsumer } from './processor';
@@ -8,12 +9,15 @@ async function main(): Promise<void> {
   const log = createLogger('scorer', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer', log });
   const redis = createRedis(config.REDIS_URL, 'scorer');
-  const consumer = createScorerConsumer(config, { kafka, redis, log });
+  // Read-only: the suppression list of erasures (§5.7), once per chunk.
+  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'scorer', 2);
+  const consumer = createScorerConsumer(config, { kafka, redis, pool, log });
   const app = await buildApp({
     log,
     metrics: createMetrics('scorer'),
     checks: [
       { name: 'redis', check: () => redis.ping() },
+      { name: 'postgres', check: () => pingPostgres(pool) },
       { name: 'consumer', check: async () => { if (!consumer.isRunning()) throw new Error('consumer not running'); } },
     ],
   });
@@ -21,6 +25,7 @@ async function main(): Promise<void> {
     await consumer.stop();
     await app.close();
     await closeRedis(redis);
+    await closePool(pool);
   });
   await consumer.start();
   await app.listen({ host: config.SCORER_HOST, port: config.SCORER_PORT });

@@ -1,13 +1,18 @@
-import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
-import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
+import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { createInterestStore, eraseInterests, lookupCatalog, type InterestStore } from '@pstream/interest-store';
+import { BatchConsumer, type Consumed, type Logger, type Pool } from '@pstream/platform';
+import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
 import { prepareEvent } from './score';
 
-export type ScorerDeps = { kafka: Kafka; redis: Redis; log: Logger };
+export type ScorerDeps = { kafka: Kafka; redis: Redis; pool: Pool; log: Logger };
+
+/** The ids among these that an erasure suppressed (§5.7). */
+export type SuppressionCheck = (ids: string[]) => Promise<Set<string>>;
+const nothingSuppressed: SuppressionCheck = () => Promise.resolve(new Set());
 
 export type ScorerOptions = {
   /** Consumer group (default SCORER_GROUP); the rebuild uses a temporary one. */
@@ -19,8 +24,13 @@ export type ScorerOptions = {
  * (catalog tags fetched first, in one round trip, for events without tags); an identify or alias
  * that links two ids (`linkOf`, the identity rule of the topic contract) is a merge, done between
  * the events before and after it.
+ *
+ * Erasure (§5.7): the suppression list is read once per chunk, before (messages naming an erased
+ * id are dropped) and once after the writes. An erasure that committed in between may have
+ * cleared Redis before this chunk's writes landed, so the ids it suppressed are cleared again
+ * here: whichever of the two clean-ups runs last runs after every write of the chunk.
  */
-export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger) {
+export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger, suppressed: SuppressionCheck = nothingSuppressed) {
   const { decay } = storeOptions(config).scoring;
   const applyEvents = async (events: ProfileEvent[]) => {
     if (events.length === 0) return;
@@ -28,7 +38,7 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
     const catalog = await lookupCatalog(redis, store.keys, tagless);
     await store.apply(events.map((e) => prepareEvent(e, decay, catalog)));
   };
-  return async (messages: TopicMessage[]): Promise<void> => {
+  const applyMessages = async (messages: TopicMessage[]): Promise<void> => {
     let run: ProfileEvent[] = [];
     for (const m of messages) {
       if (m.kind === 'event') {
@@ -46,6 +56,15 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
     }
     await applyEvents(run);
   };
+  return async (chunk: TopicMessage[]): Promise<void> => {
+    const named = [...new Set(chunk.flatMap(idsNamedBy))];
+    const before = await suppressed(named);
+    const messages = before.size === 0 ? chunk : chunk.filter((m) => !idsNamedBy(m).some((id) => before.has(id)));
+    if (messages.length < chunk.length) log.info({ dropped: chunk.length - messages.length }, 'messages of erased people dropped');
+    await applyMessages(messages);
+    const erasedMeanwhile = [...(await suppressed(named))].filter((id) => !before.has(id));
+    if (erasedMeanwhile.length > 0) await eraseInterests(redis, store.keys, erasedMeanwhile);
+  };
 }
 
 /**
@@ -55,7 +74,7 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
  */
 export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, options: ScorerOptions = {}) {
   const store = createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config));
-  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log);
+  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log, (ids) => suppressedAmong(deps.pool, ids));
   return new BatchConsumer({
     kafka: deps.kafka,
     log: deps.log,
