@@ -69,7 +69,7 @@ export async function erasePerson(pool: Pool, log: Logger, id: string, requested
         [id],
       );
       const key = (await client.query<{ profile_key: string }>('SELECT profile_key FROM identities WHERE id = $1', [id])).rows[0]!.profile_key;
-      let ids = new Set([id, key]);
+      const ids = new Set([id, key]);
       for (;;) {
         const { rows } = await client.query<{ id: string }>(
           'SELECT id FROM identities WHERE profile_key = $1 OR id = ANY($2::text[]) ORDER BY id FOR UPDATE',

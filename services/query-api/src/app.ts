@@ -1,5 +1,5 @@
 import { keys } from '@pstream/interest-store';
-import { createFactsReader } from '@pstream/profile-store';
+import { createFactsReader, createFollowersReader, personalizationAllowed } from '@pstream/profile-store';
 import { createHttp, openApiPlugin } from '@pstream/http';
 import { registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
@@ -9,7 +9,10 @@ import type { Pool } from '@pstream/platform';
 import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
+import { catalogEntrySchema, registerCatalogRoutes } from './routes/catalog';
+import { followersSchema, overlapSchema, registerFollowerRoutes } from './routes/followers';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
+import { consentSchema, erasureSchema, erasureStartedSchema, registerPrivacyRoutes } from './routes/privacy';
 import { profileSchema, registerProfileRoutes } from './routes/profiles';
 
 export type QueryDeps = { log: Logger; redis: Redis; pool: Pool; checks: ReadinessCheck[]; metrics: Registry };
@@ -24,9 +27,24 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       'Profiles, interests and lifecycle over REST (SPEC §5). Bearer tokens from API_TOKENS, each with scopes. ' +
       'Every error answers `{ "error": { "code", "message", "details"? } }` with a `QRY_` code; every answer carries `X-Request-Id`.',
     servers: [{ url: `http://127.0.0.1:${config.QUERY_API_PORT}`, description: 'a local instance (pnpm start)' }],
-    tags: [{ name: 'profiles', description: 'A person’s profile and interests; any id (userId or anonymousId) resolves to its person' }],
-    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the profiles:read scope' } },
-    schemas: { Profile: profileSchema, Interest: interestSchema, Interests: interestsSchema },
+    tags: [
+      { name: 'profiles', description: 'A person’s profile and interests; any id (userId or anonymousId) resolves to its person' },
+      { name: 'followers', description: 'Who follows a shop, product, creator or content, and how two targets’ followers overlap (SPEC §5.5)' },
+      { name: 'catalog', description: 'Tags of targets, given to events that carry none (SPEC §5.6)' },
+      { name: 'privacy', description: 'Consent and erasure (SPEC §4.5, §5.7)' },
+    ],
+    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the route’s scope' } },
+    schemas: {
+      Profile: profileSchema,
+      Interest: interestSchema,
+      Interests: interestsSchema,
+      Followers: followersSchema,
+      FollowerOverlap: overlapSchema,
+      CatalogEntry: catalogEntrySchema,
+      Consent: consentSchema,
+      ErasureStarted: erasureStartedSchema,
+      Erasure: erasureSchema,
+    },
   });
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
 
@@ -40,6 +58,27 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     baseCurrency: config.BASE_CURRENCY,
     guard: guard('profiles:read'),
   });
-  registerInterestRoutes(app, { redis: deps.redis, keys: keys(config.REDIS_PREFIX), decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), valueScale: config.INTEREST_VALUE_SCALE, guard: guard('profiles:read') });
+  const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
+  const k = keys(config.REDIS_PREFIX);
+  registerInterestRoutes(app, {
+    redis: deps.redis,
+    keys: k,
+    decay,
+    valueScale: config.INTEREST_VALUE_SCALE,
+    personalizationAllowed: async (id) => (await personalizationAllowed(deps.pool, [id])).has(id),
+    guard: guard('profiles:read'),
+  });
+  registerFollowerRoutes(app, {
+    redis: deps.redis,
+    keys: k,
+    followers: createFollowersReader(deps.pool),
+    decay,
+    valueScale: config.INTEREST_VALUE_SCALE,
+    sampleSize: config.FOLLOWERS_SAMPLE_SIZE,
+    sketchSize: config.FOLLOWERS_SKETCH_SIZE,
+    guard: guard('profiles:read'),
+  });
+  registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
+  registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS });
   return app;
 }

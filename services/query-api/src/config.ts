@@ -32,6 +32,12 @@ const schema = z.object({
   API_TOKENS: apiTokens,
   /** Upper end of the tag value S-curve (SPEC §4.1). */
   INTEREST_VALUE_SCALE: z.coerce.number().positive().default(10),
+  /** Followers whose interests are read for a target's top interests (§5.5); exact below it, a uniform sample above. */
+  FOLLOWERS_SAMPLE_SIZE: envInt(2000, 100),
+  /** Followers per target in the overlap sketch (§5.5); exact while both targets have at most this many. */
+  FOLLOWERS_SKETCH_SIZE: envInt(10_000, 100),
+  /** How often an erasure whose Redis step failed is retried (ms). */
+  ERASURE_RETRY_MS: envInt(5000, 100),
 });
 
 export type QueryConfig = z.output<typeof schema>;

@@ -13,4 +13,8 @@ export const QueryErrors = {
   FORBIDDEN: 'QRY_FORBIDDEN',
   /** No profile for the id (unknown to Postgres): 404. */
   PROFILE_NOT_FOUND: 'QRY_PROFILE_NOT_FOUND',
+  /** No catalog entry for the target: 404. */
+  CATALOG_NOT_FOUND: 'QRY_CATALOG_NOT_FOUND',
+  /** No erasure with this id: 404. */
+  ERASURE_NOT_FOUND: 'QRY_ERASURE_NOT_FOUND',
 } as const;

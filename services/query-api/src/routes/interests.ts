@@ -31,11 +31,20 @@ export const interestsSchema = z
   })
   .describe('The person’s interest tags, highest score first');
 
-export type InterestRouteDeps = { redis: Redis; keys: Keys; decay: DecayParams; valueScale: number; guard: preHandlerHookHandler };
+export type InterestRouteDeps = {
+  redis: Redis;
+  keys: Keys;
+  decay: DecayParams;
+  valueScale: number;
+  /** Consent (§4.5): false when the id's person opted out of personalization. */
+  personalizationAllowed: (id: string) => Promise<boolean>;
+  guard: preHandlerHookHandler;
+};
 
 /**
  * `GET /v1/profiles/{id}/interests?dimension=&limit=` (SPEC §5.2). An id that was merged into
- * another (§4.4) answers with the merged profile's interests; an unknown id has none (200, empty).
+ * another (§4.4) answers with the merged profile's interests; an unknown id has none (200, empty),
+ * and so has a person who opted out of personalization (§4.5).
  */
 export function registerInterestRoutes(app: FastifyInstance, deps: InterestRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -59,6 +68,7 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
     },
     async (request) => {
       const nowMs = Date.now();
+      if (!(await deps.personalizationAllowed(request.params.id))) return { interests: [], computedAt: new Date(nowMs).toISOString() };
       const interests = await readInterests(deps.redis, deps.keys, request.params.id, {
         nowMs,
         limit: request.query.limit,
