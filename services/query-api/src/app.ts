@@ -12,6 +12,7 @@ import type { QueryConfig } from './config';
 import { catalogEntrySchema, registerCatalogRoutes } from './routes/catalog';
 import { followersSchema, overlapSchema, registerFollowerRoutes } from './routes/followers';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
+import { registerMerchantPage } from './routes/merchant';
 import { consentSchema, erasureSchema, erasureStartedSchema, registerPrivacyRoutes } from './routes/privacy';
 import { profileSchema, registerProfileRoutes } from './routes/profiles';
 
@@ -79,6 +80,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     guard: guard('profiles:read'),
   });
   registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
+  await registerMerchantPage(app);
   registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS });
   return app;
 }
