@@ -14,4 +14,12 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  // Scripts of the pages services serve (plain browser scripts, no build step).
+  {
+    files: ['services/*/static/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'writable', fetch: 'readonly', URLSearchParams: 'readonly', uPlot: 'readonly' },
+    },
+  },
 );
