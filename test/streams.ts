@@ -2,17 +2,8 @@ import type { TopicMessage } from '@pstream/events';
 import type { Kafka } from 'kafkajs';
 import { waitFor } from './helpers';
 
-/** A small seeded generator (mulberry32): the same seed gives the same stream. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of the scorer's tests (mulberry32): the same seed gives the same stream. */
+export { prng } from '../services/scorer/test/support';
 
 /** Produces topic messages as ingest would: keyed by the profile key, acks=all. */
 export async function produceMessages(kafka: Kafka, topic: string, messages: readonly TopicMessage[]): Promise<void> {

@@ -51,78 +51,121 @@ RETURNS TABLE (facet text, value text) LANGUAGE sql IMMUTABLE AS $$
   ) AS f(facet, value) WHERE value IS NOT NULL
 $$;
 
--- Adds `sign` × the facets of person `pk` (as stored now) to target (tt, ti).
-CREATE FUNCTION follower_mix_add(tt text, ti text, pk text, sign integer) RETURNS void LANGUAGE sql AS $$
-  INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
-  SELECT tt, ti, x.facet, x.value, sign
-  FROM (SELECT p.stage, p.value_tier, p.traits FROM (SELECT 1) one LEFT JOIN people p ON p.profile_key = pk) q,
-       follower_facets(q.stage, q.value_tier, coalesce(q.traits, '{}')) x
-  ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n
-$$;
+-- The triggers are per statement, over transition tables (visible only in the trigger function
+-- itself, hence one function per case): a chunk's follows, or a sweep's stage changes, become ONE
+-- grouped upsert of follower_mix, so a popular target's rows are written once per statement, not
+-- once per follower.
 
-CREATE FUNCTION follows_mix_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.following THEN
-    PERFORM follower_mix_add(OLD.target_type, OLD.target_id, OLD.profile_key, -1);
-  END IF;
-  IF TG_OP IN ('UPDATE', 'INSERT') AND NEW.following THEN
-    PERFORM follower_mix_add(NEW.target_type, NEW.target_id, NEW.profile_key, 1);
-  END IF;
-  RETURN NULL;
-END $$;
-CREATE TRIGGER follows_mix_ins AFTER INSERT OR DELETE ON follows FOR EACH ROW EXECUTE FUNCTION follows_mix_trigger();
-CREATE TRIGGER follows_mix_upd AFTER UPDATE ON follows FOR EACH ROW
-  WHEN (OLD.following IS DISTINCT FROM NEW.following OR OLD.profile_key IS DISTINCT FROM NEW.profile_key)
-  EXECUTE FUNCTION follows_mix_trigger();
-
--- A person's facets changed (stage, tier, traits; insert; delete): move their count in every
--- target they follow from the old facet values to the new ones.
-CREATE FUNCTION people_mix_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-  key text := CASE WHEN TG_OP = 'DELETE' THEN OLD.profile_key ELSE NEW.profile_key END;
+-- A statement's follows rows, signed (+1 new, −1 old), counted with their person's facets now.
+CREATE FUNCTION follows_mix_ins() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
-  SELECT f.target_type, f.target_id, x.facet, x.value, -1
-  FROM follows f,
-       follower_facets(CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.stage END,
-                       CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.value_tier END,
-                       CASE WHEN TG_OP = 'INSERT' THEN '{}'::jsonb ELSE OLD.traits END) x
-  WHERE f.profile_key = key AND f.following
-  ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n;
-  INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
-  SELECT f.target_type, f.target_id, x.facet, x.value, 1
-  FROM follows f,
-       follower_facets(CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.stage END,
-                       CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.value_tier END,
-                       CASE WHEN TG_OP = 'DELETE' THEN '{}'::jsonb ELSE NEW.traits END) x
-  WHERE f.profile_key = key AND f.following
+  SELECT d.target_type, d.target_id, x.facet, x.value, sum(d.sign)
+  FROM (SELECT target_type, target_id, profile_key, 1 AS sign FROM new_rows WHERE following) d
+  LEFT JOIN people p ON p.profile_key = d.profile_key
+  CROSS JOIN LATERAL follower_facets(p.stage, p.value_tier, coalesce(p.traits, '{}')) x
+  GROUP BY 1, 2, 3, 4 HAVING sum(d.sign) <> 0
   ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n;
   RETURN NULL;
 END $$;
-CREATE TRIGGER people_mix_ins AFTER INSERT OR DELETE ON people FOR EACH ROW EXECUTE FUNCTION people_mix_trigger();
-CREATE TRIGGER people_mix_upd AFTER UPDATE ON people FOR EACH ROW
-  WHEN (OLD.stage IS DISTINCT FROM NEW.stage OR OLD.value_tier IS DISTINCT FROM NEW.value_tier
-        OR OLD.traits->'gender' IS DISTINCT FROM NEW.traits->'gender' OR OLD.traits->'birthYear' IS DISTINCT FROM NEW.traits->'birthYear'
-        OR OLD.traits->'age' IS DISTINCT FROM NEW.traits->'age' OR OLD.traits->'city' IS DISTINCT FROM NEW.traits->'city')
-  EXECUTE FUNCTION people_mix_trigger();
+CREATE FUNCTION follows_mix_del() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
+  SELECT d.target_type, d.target_id, x.facet, x.value, sum(d.sign)
+  FROM (SELECT target_type, target_id, profile_key, -1 AS sign FROM old_rows WHERE following) d
+  LEFT JOIN people p ON p.profile_key = d.profile_key
+  CROSS JOIN LATERAL follower_facets(p.stage, p.value_tier, coalesce(p.traits, '{}')) x
+  GROUP BY 1, 2, 3, 4 HAVING sum(d.sign) <> 0
+  ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION follows_mix_upd() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
+  SELECT d.target_type, d.target_id, x.facet, x.value, sum(d.sign)
+  FROM (SELECT target_type, target_id, profile_key, -1 AS sign FROM old_rows WHERE following
+        UNION ALL SELECT target_type, target_id, profile_key, 1 FROM new_rows WHERE following) d
+  LEFT JOIN people p ON p.profile_key = d.profile_key
+  CROSS JOIN LATERAL follower_facets(p.stage, p.value_tier, coalesce(p.traits, '{}')) x
+  GROUP BY 1, 2, 3, 4 HAVING sum(d.sign) <> 0
+  ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER follows_mix_ins AFTER INSERT ON follows REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION follows_mix_ins();
+CREATE TRIGGER follows_mix_del AFTER DELETE ON follows REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION follows_mix_del();
+CREATE TRIGGER follows_mix_upd AFTER UPDATE ON follows REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION follows_mix_upd();
 
-CREATE FUNCTION follow_daily_add(tt text, ti text, at timestamptz, action text, s integer) RETURNS void LANGUAGE sql AS $$
+-- People whose facets a statement changed (stage, tier, the traits read; inserted; deleted):
+-- their count moves, in every target they follow, from the old facet values to the new ones.
+-- Rows whose facets did not change (most updates: last activity, purchases) drop out first.
+CREATE FUNCTION people_mix_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
+  SELECT f.target_type, f.target_id, x.facet, x.value, sum(d.sign)
+  FROM (SELECT profile_key, stage, value_tier, traits, 1 AS sign FROM new_rows
+        UNION ALL SELECT profile_key, NULL, NULL, '{}'::jsonb, -1 FROM new_rows) d
+  JOIN follows f ON f.profile_key = d.profile_key AND f.following
+  CROSS JOIN LATERAL follower_facets(d.stage, d.value_tier, d.traits) x
+  GROUP BY 1, 2, 3, 4 HAVING sum(d.sign) <> 0
+  ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION people_mix_del() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
+  SELECT f.target_type, f.target_id, x.facet, x.value, sum(d.sign)
+  FROM (SELECT profile_key, stage, value_tier, traits, -1 AS sign FROM old_rows
+        UNION ALL SELECT profile_key, NULL, NULL, '{}'::jsonb, 1 FROM old_rows) d
+  JOIN follows f ON f.profile_key = d.profile_key AND f.following
+  CROSS JOIN LATERAL follower_facets(d.stage, d.value_tier, d.traits) x
+  GROUP BY 1, 2, 3, 4 HAVING sum(d.sign) <> 0
+  ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION people_mix_upd() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO follower_mix AS m (target_type, target_id, facet, value, n)
+  SELECT f.target_type, f.target_id, x.facet, x.value, sum(d.sign)
+  FROM (WITH ch AS (
+          SELECT o.profile_key, o.stage AS os, o.value_tier AS ot, o.traits AS otr, n.stage AS ns, n.value_tier AS nt, n.traits AS ntr
+          FROM old_rows o JOIN new_rows n USING (profile_key)
+          WHERE (o.stage, o.value_tier, o.traits->'gender', o.traits->'birthYear', o.traits->'age', o.traits->'city')
+                IS DISTINCT FROM (n.stage, n.value_tier, n.traits->'gender', n.traits->'birthYear', n.traits->'age', n.traits->'city'))
+        SELECT profile_key, os AS stage, ot AS value_tier, otr AS traits, -1 AS sign FROM ch
+        UNION ALL SELECT profile_key, ns, nt, ntr, 1 FROM ch) d
+  JOIN follows f ON f.profile_key = d.profile_key AND f.following
+  CROSS JOIN LATERAL follower_facets(d.stage, d.value_tier, d.traits) x
+  GROUP BY 1, 2, 3, 4 HAVING sum(d.sign) <> 0
+  ON CONFLICT (target_type, target_id, facet, value) DO UPDATE SET n = m.n + excluded.n;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER people_mix_ins AFTER INSERT ON people REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION people_mix_ins();
+CREATE TRIGGER people_mix_del AFTER DELETE ON people REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION people_mix_del();
+CREATE TRIGGER people_mix_upd AFTER UPDATE ON people REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION people_mix_upd();
+
+-- Follow and unfollow events per target and UTC day, per statement.
+CREATE FUNCTION follow_daily_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
   INSERT INTO follow_daily AS d (target_type, target_id, day, follows, unfollows)
-  VALUES (tt, ti, (at AT TIME ZONE 'UTC')::date,
-          CASE WHEN action = 'follow' THEN s ELSE 0 END, CASE WHEN action = 'unfollow' THEN s ELSE 0 END)
+  SELECT target_type, target_id, (at AT TIME ZONE 'UTC')::date,
+         sum(CASE WHEN action = 'follow' THEN sign ELSE 0 END), sum(CASE WHEN action = 'unfollow' THEN sign ELSE 0 END)
+  FROM (SELECT target_type, target_id, at, action, 1 AS sign FROM new_rows) h GROUP BY 1, 2, 3
   ON CONFLICT (target_type, target_id, day) DO UPDATE
-    SET follows = d.follows + excluded.follows, unfollows = d.unfollows + excluded.unfollows
-$$;
-CREATE FUNCTION follow_daily_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF TG_OP = 'DELETE' THEN
-    PERFORM follow_daily_add(OLD.target_type, OLD.target_id, OLD.at, OLD.action, -1);
-  ELSE
-    PERFORM follow_daily_add(NEW.target_type, NEW.target_id, NEW.at, NEW.action, 1);
-  END IF;
+    SET follows = d.follows + excluded.follows, unfollows = d.unfollows + excluded.unfollows;
   RETURN NULL;
 END $$;
-CREATE TRIGGER follow_history_daily AFTER INSERT OR DELETE ON follow_history FOR EACH ROW EXECUTE FUNCTION follow_daily_trigger();
+CREATE FUNCTION follow_daily_del() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  INSERT INTO follow_daily AS d (target_type, target_id, day, follows, unfollows)
+  SELECT target_type, target_id, (at AT TIME ZONE 'UTC')::date,
+         sum(CASE WHEN action = 'follow' THEN sign ELSE 0 END), sum(CASE WHEN action = 'unfollow' THEN sign ELSE 0 END)
+  FROM (SELECT target_type, target_id, at, action, -1 AS sign FROM old_rows) h GROUP BY 1, 2, 3
+  ON CONFLICT (target_type, target_id, day) DO UPDATE
+    SET follows = d.follows + excluded.follows, unfollows = d.unfollows + excluded.unfollows;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER follow_history_daily_ins AFTER INSERT ON follow_history REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION follow_daily_ins();
+CREATE TRIGGER follow_history_daily_del AFTER DELETE ON follow_history REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION follow_daily_del();
 
 -- What existed before this migration.
 INSERT INTO follower_mix (target_type, target_id, facet, value, n)
