@@ -14,12 +14,12 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
-  // Scripts of the pages services serve (plain browser scripts, no build step).
   {
-    files: ['services/*/static/**/*.js'],
+    // Scripts of the pages services serve run in the browser, uPlot loaded before them.
+    files: ['services/*/public/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { window: 'readonly', document: 'readonly', location: 'writable', fetch: 'readonly', URLSearchParams: 'readonly', uPlot: 'readonly' },
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly', setInterval: 'readonly', URLSearchParams: 'readonly', uPlot: 'readonly' },
     },
   },
 );

@@ -5,8 +5,11 @@
 # Usage:
 #   scripts/infra.sh up      start whatever is not already answering, create the
 #                            database and Kafka topics, run migrations; idempotent
-#   scripts/infra.sh down    stop only what `up` started (marker files in .data/infra/)
+#   scripts/infra.sh down [kafka|postgres|redis…]
+#                            stop only what `up` started (marker files in .data/infra/);
+#                            with names, only those of them
 #   scripts/infra.sh status  one line per component; exit 0 if all up, 3 otherwise
+#   scripts/infra.sh started the components `up` started and that are not yet stopped, one a line
 #
 # Configuration (environment first, then .env, else .env.example; never overridden):
 #   KAFKA_BROKERS      default 127.0.0.1:9092 (first entry is used)
@@ -16,12 +19,14 @@
 #   EVENTS_TOPIC       default profile.events.v1      (EVENTS_PARTITIONS, default 12)
 #   DLQ_TOPIC          default profile.events.dlq.v1  (3 partitions)
 #   LIFECYCLE_TOPIC    default profile.lifecycle.v1   (3 partitions)
+#   PSTREAM_DATA_DIR   runtime state (markers, the broker's data), default <repo>/.data; tests
+#                      point it elsewhere to run a whole `npm start` beside a developer's own
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd -- "$ROOT"
 
-DATA_DIR="$ROOT/.data"
+DATA_DIR=${PSTREAM_DATA_DIR:-"$ROOT/.data"}
 STATE_DIR="$DATA_DIR/infra"
 BROKER_SH="$ROOT/infra/kafka/broker.sh"
 KAFKA_MAIN_DIR="$DATA_DIR/kafka/main"
@@ -188,7 +193,7 @@ kafka_topics() {
   local -a names=("$EVENTS_TOPIC" "$DLQ_TOPIC" "$LIFECYCLE_TOPIC")
   local -a parts=("$EVENTS_PARTITIONS" 3 3)
   # The events topic is the source of truth: `pnpm scorer:rebuild` replays it from the beginning
-  # (SPEC §6), so it keeps everything; the broker default (24 h) applies to the others.
+  # (docs/operations.md §6), so it keeps everything; the broker default (24 h) applies to the others.
   local -a configs=("--config retention.ms=-1 --config retention.bytes=-1" "" "")
   local regex="" n i out
   for n in "${names[@]}"; do regex+="${regex:+|}${n//./\\.}"; done
@@ -416,9 +421,19 @@ cmd_up() {
 }
 
 cmd_down() {
-  kafka_down
-  postgres_down
-  redis_down
+  local c
+  (($# > 0)) || set -- kafka postgres redis
+  for c in "$@"; do
+    case $c in
+      kafka | postgres | redis) "${c}_down" ;;
+      *) die "down: unknown component '$c' (kafka, postgres or redis)" ;;
+    esac
+  done
+}
+
+cmd_started() {
+  local c
+  for c in kafka postgres redis; do if marked "$c"; then say "$c"; fi; done
 }
 
 cmd_status() {
@@ -460,14 +475,15 @@ cmd_status() {
 main() {
   local cmd=${1:-}
   case $cmd in
-    up | down | status) ;;
+    up | down | status | started) ;;
     *)
       awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
       exit 2
       ;;
   esac
+  shift
   load_config
-  "cmd_$cmd"
+  "cmd_$cmd" "$@"
 }
 
 main "$@"

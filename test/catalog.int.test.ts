@@ -1,5 +1,5 @@
 /**
- * The catalog (SPEC §5.6) through the query API, and its effect in the scorer: a tagless event
+ * The catalog (docs/api.md §5.6) through the query API, and its effect in the scorer: a tagless event
  * about a target stored there gets the target's tags; one about an unknown target gets only its
  * implicit tag.
  */
@@ -14,7 +14,7 @@ import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
 import { createSandbox, silentLog, type Sandbox } from './helpers';
 
-describe('the catalog (SPEC §5.6)', () => {
+describe('the catalog (docs/api.md §5.6)', () => {
   let box: Sandbox;
   let pool: Pool;
   let redis: Redis;

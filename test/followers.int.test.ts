@@ -1,5 +1,5 @@
 /**
- * Follower insight (SPEC §5.5) end to end: a seeded stream of follows, unfollows, re-follows,
+ * Follower insight (docs/api.md §5.5) end to end: a seeded stream of follows, unfollows, re-follows,
  * duplicates, merges (anonymous → user), traits and purchases goes through Kafka into the real
  * segmenter and scorer; the query API's answers are held to a computation made here from the
  * stream itself (followers, daily dynamics, traits, overlap) and from per-person reads (stages,
@@ -83,7 +83,7 @@ function generate(seed: number, people: number) {
   return { messages, persons, followersOf, actions };
 }
 
-describe('followers of a target (SPEC §5.5) against a computation from the stream', () => {
+describe('followers of a target (docs/api.md §5.5) against a computation from the stream', () => {
   let box: Sandbox;
   let query: FastifyInstance;
   let redis: Redis;

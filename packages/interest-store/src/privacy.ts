@@ -1,6 +1,6 @@
 import { forwardWeight, type DecayParams } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
-import type { Keys } from './keys';
+import { personKeyList, type Keys } from './keys';
 
 /**
  * Erasure in Redis (§5.7): every per-person key of `ids` and of every id linked to them here —
@@ -30,9 +30,8 @@ export async function eraseInterests(redis: Redis, k: Keys, ids: readonly string
   const all = [...seen];
   const pipeline = redis.pipeline();
   for (const id of all) {
-    const p = k.person(id);
-    // One UNLINK per person: the keys of one person share a hash tag (one Cluster slot).
-    pipeline.unlink(p.interests, p.seen, p.visits, p.follows, p.alias, p.merged);
+    // One UNLINK per person, of every key in the layout: the keys of one person share a hash tag (one Cluster slot).
+    pipeline.unlink(...personKeyList(k.person(id)));
   }
   for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   return all;

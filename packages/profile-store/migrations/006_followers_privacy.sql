@@ -1,4 +1,4 @@
--- Follower insight (SPEC §5.5), consent and erasure (§4.5, §5.7). Unqualified names: the runner
+-- Follower insight (docs/api.md §5.5), consent and erasure (§4.5, §5.7). Unqualified names: the runner
 -- sets search_path to the deployment's schema. Design: packages/profile-store/README.md.
 
 -- Consent: a person can opt out of personalization (facts stay; interests are served nowhere).

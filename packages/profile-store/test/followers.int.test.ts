@@ -10,7 +10,7 @@ import { createSegmentStore } from '../src/store';
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 
 /** The overlap of two targets beyond the sketch size: an estimate, near the truth, marked so. */
-describe('follower overlap (SPEC §5.5)', () => {
+describe('follower overlap (docs/api.md §5.5)', () => {
   let box: Sandbox;
   let pool: Pool;
 

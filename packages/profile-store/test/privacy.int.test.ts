@@ -19,7 +19,7 @@ const identify = (userId: string, anonymousId: string): TopicMessage => ({
   v: 1, kind: 'identify', eventId: `i-${seq++}`, source: 'test', occurredAt: at, receivedAt: at, userId, anonymousId, profileKey: userId, traits: {},
 });
 
-describe('consent and erasure in Postgres (SPEC §4.5, §5.7)', () => {
+describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.7)', () => {
   let box: Sandbox;
   let pool: Pool;
   let store: SegmentStore;

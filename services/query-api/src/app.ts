@@ -11,28 +11,39 @@ import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
 import { catalogEntrySchema, registerCatalogRoutes } from './routes/catalog';
 import { followersSchema, overlapSchema, registerFollowerRoutes } from './routes/followers';
+import type { LagSampler } from './lag/sampler';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
 import { registerMerchantPage } from './routes/merchant';
+import { registerOpsPage } from './routes/ops';
+import { MAX_ID_PARAM_LENGTH } from './routes/params';
 import { consentSchema, erasureSchema, erasureStartedSchema, registerPrivacyRoutes } from './routes/privacy';
 import { profileSchema, registerProfileRoutes } from './routes/profiles';
 
-export type QueryDeps = { log: Logger; redis: Redis; pool: Pool; checks: ReadinessCheck[]; metrics: Registry };
+export type QueryDeps = {
+  log: Logger;
+  redis: Redis;
+  pool: Pool;
+  checks: ReadinessCheck[];
+  metrics: Registry;
+  /** Consumer lag for `/ops/lag` and `/ops`; those routes answer 503 without it. */
+  lag?: LagSampler;
+};
 
 /** Builds the query API without listening; main.ts listens, tests use `inject`. */
 export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<FastifyInstance> {
-  const app = createHttp(deps.log, { prefix: 'QRY' });
+  const app = createHttp(deps.log, { prefix: 'QRY' }, { routerOptions: { maxParamLength: MAX_ID_PARAM_LENGTH } });
   await app.register(openApiPlugin, {
     title: 'pstream query API',
     version: '0.1.0',
     description:
-      'Profiles, interests and lifecycle over REST (SPEC §5). Bearer tokens from API_TOKENS, each with scopes. ' +
+      'Profiles, interests and lifecycle over REST (docs/api.md §5). Bearer tokens from API_TOKENS, each with scopes. ' +
       'Every error answers `{ "error": { "code", "message", "details"? } }` with a `QRY_` code; every answer carries `X-Request-Id`.',
     servers: [{ url: `http://127.0.0.1:${config.QUERY_API_PORT}`, description: 'a local instance (pnpm start)' }],
     tags: [
       { name: 'profiles', description: 'A person’s profile and interests; any id (userId or anonymousId) resolves to its person' },
-      { name: 'followers', description: 'Who follows a shop, product, creator or content, and how two targets’ followers overlap (SPEC §5.5)' },
-      { name: 'catalog', description: 'Tags of targets, given to events that carry none (SPEC §5.6)' },
-      { name: 'privacy', description: 'Consent and erasure (SPEC §4.5, §5.7)' },
+      { name: 'followers', description: 'Who follows a shop, product, creator or content, and how two targets’ followers overlap (docs/api.md §5.5)' },
+      { name: 'catalog', description: 'Tags of targets, given to events that carry none (docs/api.md §5.6)' },
+      { name: 'privacy', description: 'Consent and erasure (docs/model.md §4.5, docs/api.md §5.7)' },
     ],
     securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the route’s scope' } },
     schemas: {
@@ -50,10 +61,11 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
 
   const guard = createTokenGuard(config.API_TOKENS);
+  const facts = createFactsReader(deps.pool);
   registerProfileRoutes(app, {
     redis: deps.redis,
     keys: keys(config.REDIS_PREFIX),
-    facts: createFactsReader(deps.pool),
+    facts,
     decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS),
     valueScale: config.INTEREST_VALUE_SCALE,
     baseCurrency: config.BASE_CURRENCY,
@@ -64,6 +76,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   registerInterestRoutes(app, {
     redis: deps.redis,
     keys: k,
+    facts,
     decay,
     valueScale: config.INTEREST_VALUE_SCALE,
     personalizationAllowed: async (id) => (await personalizationAllowed(deps.pool, [id])).has(id),
@@ -80,7 +93,8 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     guard: guard('profiles:read'),
   });
   registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
-  await registerMerchantPage(app);
   registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS });
+  await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
+  await registerMerchantPage(app);
   return app;
 }

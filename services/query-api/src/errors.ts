@@ -17,4 +17,6 @@ export const QueryErrors = {
   CATALOG_NOT_FOUND: 'QRY_CATALOG_NOT_FOUND',
   /** No erasure with this id: 404. */
   ERASURE_NOT_FOUND: 'QRY_ERASURE_NOT_FOUND',
+  /** `/ops/lag`: no lag sample taken yet, or lag sampling is not running: 503. */
+  LAG_UNAVAILABLE: 'QRY_LAG_UNAVAILABLE',
 } as const;

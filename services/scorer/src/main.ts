@@ -9,16 +9,17 @@ async function main(): Promise<void> {
   const log = createLogger('scorer', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer', log });
   const redis = createRedis(config.REDIS_URL, 'scorer');
-  // Read-only: the suppression list of erasures (§5.7), once per chunk.
+  // Read-only: the suppression list of erasures (docs/api.md §5.7), once per chunk.
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'scorer', 2);
-  const consumer = createScorerConsumer(config, { kafka, redis, pool, log });
+  const metrics = createMetrics('scorer');
+  const consumer = createScorerConsumer(config, { kafka, redis, pool, log, metrics });
   const app = await buildApp({
     log,
-    metrics: createMetrics('scorer'),
+    metrics,
     checks: [
       { name: 'redis', check: () => redis.ping() },
       { name: 'postgres', check: () => pingPostgres(pool) },
-      { name: 'consumer', check: async () => { if (!consumer.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { const why = consumer.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
   handleSignals(log, async () => {

@@ -1,4 +1,4 @@
-import { TARGET_TYPES, tagSchema } from '@pstream/events';
+import { TARGET_TYPES, tagSchema, unstorableString } from '@pstream/events';
 import { errorResponse, sendError } from '@pstream/http';
 import { lookupCatalog, writeCatalog, type Keys } from '@pstream/interest-store';
 import { targetTag } from '@pstream/scoring';
@@ -10,20 +10,28 @@ import { QueryErrors } from '../errors';
 
 export const targetParams = z.object({
   type: z.enum(TARGET_TYPES).describe('target type'),
-  id: z.string().min(1).max(128).describe('target id'),
+  id: z
+    .string()
+    .min(1)
+    .max(128)
+    .superRefine((id, ctx) => {
+      const why = unstorableString(id);
+      if (why !== undefined) ctx.addIssue({ code: 'custom', message: why });
+    })
+    .describe('target id, 1-128 characters (URL-encoded)'),
 });
 export const catalogEntrySchema = z
   .object({
     target: z.object({ type: z.enum(TARGET_TYPES), id: z.string() }),
     tags: z.array(z.string()).describe('the tags events about this target get when they carry none'),
   })
-  .describe('A catalog entry (SPEC §5.6)');
+  .describe('A catalog entry (docs/api.md §5.6)');
 const body = z.strictObject({ tags: z.array(tagSchema).max(32, 'at most 32 tags').describe('0-32 tags, "dimension:value"') });
 
 export type CatalogRouteDeps = { redis: Redis; keys: Keys; read: preHandlerHookHandler; write: preHandlerHookHandler };
 
 /**
- * `PUT`/`GET /v1/catalog/{type}/{id}` (SPEC §5.6): a target's tags. The scorer gives them to
+ * `PUT`/`GET /v1/catalog/{type}/{id}` (docs/api.md §5.6): a target's tags. The scorer gives them to
  * events about the target that carry no tags of their own, from the moment they are stored.
  */
 export function registerCatalogRoutes(app: FastifyInstance, deps: CatalogRouteDeps): void {

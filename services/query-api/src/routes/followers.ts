@@ -38,7 +38,7 @@ export const followersSchema = z
       .describe('topInterests is computed over this many followers who allow personalization: all of them when exact, else a uniform sample'),
     computedAt: z.string(),
   })
-  .describe('Who follows a target (SPEC §5.5)');
+  .describe('Who follows a target (docs/api.md §5.5)');
 export const overlapSchema = z
   .object({
     a: z.object({ target: targetSchema, followers: z.number() }),
@@ -47,7 +47,7 @@ export const overlapSchema = z
     jaccard: z.number().describe('both / followers of either'),
     exact: z.boolean().describe('false when both targets have more followers than the sketch size: then both and jaccard are estimates'),
   })
-  .describe('How two targets’ followers overlap (SPEC §5.5)');
+  .describe('How two targets’ followers overlap (docs/api.md §5.5)');
 
 /** The §5.5 age band of an age in years. */
 export function ageBand(age: number | undefined): (typeof AGE_BANDS)[number] {
@@ -81,7 +81,7 @@ export type FollowerRouteDeps = {
   guard: preHandlerHookHandler;
 };
 
-/** `GET /v1/targets/{type}/{id}/followers` and `.../followers/overlap?with=type:id` (SPEC §5.5). */
+/** `GET /v1/targets/{type}/{id}/followers` and `.../followers/overlap?with=type:id` (docs/api.md §5.5). */
 export function registerFollowerRoutes(app: FastifyInstance, deps: FollowerRouteDeps): void {
   const auth = {
     401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),

@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { targetParams } from './catalog';
 
-const STATIC_DIR = path.resolve(__dirname, '../../static');
+const PUBLIC_DIR = path.resolve(__dirname, '../../public');
 /** uPlot's browser build, from the npm package, served by us: the page loads nothing from elsewhere. */
 const UPLOT_DIR = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
 
@@ -17,9 +17,9 @@ const UPLOT_DIR = path.dirname(require.resolve('uplot/dist/uPlot.iife.min.js'));
  * profiles:read like any other read.
  */
 export async function registerMerchantPage(app: FastifyInstance): Promise<void> {
-  const html = readFileSync(path.join(STATIC_DIR, 'merchant.html'), 'utf8');
+  const html = readFileSync(path.join(PUBLIC_DIR, 'merchant.html'), 'utf8');
   await app.register(fastifyStatic, {
-    root: [STATIC_DIR, UPLOT_DIR],
+    root: [PUBLIC_DIR, UPLOT_DIR],
     prefix: '/merchant/assets/',
     decorateReply: false,
     allowedPath: (p) => /^\/(merchant\.(js|css)|uPlot\.(iife\.min\.js|min\.css))$/.test(p),

@@ -8,9 +8,9 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { QueryErrors } from '../errors';
+import { profileIdParams } from './params';
 
-const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
-export const consentSchema = z.object({ personalization: z.boolean().describe('false: opted out (SPEC §4.5)') }).describe('A person’s consent');
+export const consentSchema = z.object({ personalization: z.boolean().describe('false: opted out (docs/model.md §4.5)') }).describe('A person’s consent');
 export const erasureStartedSchema = z.object({ erasureId: z.string().describe('follow it at GET /v1/erasures/{erasureId}') }).describe('An erasure under way');
 export const erasureSchema = z
   .object({
@@ -19,7 +19,7 @@ export const erasureSchema = z
     requestedAt: z.string(),
     doneAt: z.string().nullable(),
   })
-  .describe('Progress of an erasure (SPEC §5.7)');
+  .describe('Progress of an erasure (docs/api.md §5.7)');
 
 export type PrivacyRouteDeps = { pool: Pool; redis: Redis; keys: Keys; log: Logger; guard: preHandlerHookHandler; retryMs: number };
 
@@ -34,7 +34,7 @@ function requesterOf(authorization: string | undefined): string {
 }
 
 /**
- * Consent and erasure (SPEC §4.5, §5.7). An erasure is two steps: Postgres in one transaction
+ * Consent and erasure (docs/model.md §4.5, docs/api.md §5.7). An erasure is two steps: Postgres in one transaction
  * (rows deleted, ids suppressed, audit row), then Redis (`eraseInterests`), then `done`. When the
  * Redis step fails the erasure stays `pending` and is retried every `retryMs` until it succeeds.
  */
@@ -69,7 +69,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, deps: PrivacyRouteDe
         tags: ['privacy'],
         summary: 'Opt a person in or out of personalization; opted out, no interest of theirs is served anywhere',
         security: [{ bearerAuth: [] }],
-        params,
+        params: profileIdParams,
         body: z.strictObject({ personalization: z.boolean() }),
         response: {
           200: consentSchema,
@@ -97,7 +97,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, deps: PrivacyRouteDe
           'An id nobody knows is suppressed too (its events may still be on their way). The answer comes once Postgres is clean; ' +
           'Redis follows, usually before the answer. Progress: GET /v1/erasures/{erasureId}.',
         security: [{ bearerAuth: [] }],
-        params,
+        params: profileIdParams,
         response: { 202: erasureStartedSchema, 400: errorResponse('Invalid id (QRY_INVALID_REQUEST)'), ...auth },
       },
     },

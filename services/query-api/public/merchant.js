@@ -1,4 +1,4 @@
-// The merchant page (SPEC §5.5, seed 000): who follows my shop. Every number comes from the
+// The merchant page (docs/api.md §5.5, seed 000): who follows my shop. Every number comes from the
 // query API with the bearer token given in the URL fragment (#token=…), which never leaves the
 // browser except in the Authorization header of these requests.
 (function () {
