@@ -29,6 +29,8 @@ module.exports = {
       globalSetup: '<rootDir>/test/global-setup.ts',
       globalTeardown: '<rootDir>/test/global-teardown.ts',
       slowTestThreshold: 30,
+      // Hooks too: cleaning up a sandbox (Redis keys, a schema) can take seconds on a busy machine.
+      testTimeout: 60_000,
     },
   ],
 };
