@@ -19,7 +19,7 @@ export default tseslint.config(
     files: ['services/*/public/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly', setInterval: 'readonly', uPlot: 'readonly' },
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly', setInterval: 'readonly', URLSearchParams: 'readonly', uPlot: 'readonly' },
     },
   },
 );

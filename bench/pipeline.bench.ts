@@ -20,7 +20,8 @@ import { buildApp as buildIngest } from '@pstream/ingest/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/config';
 import { KafkaPublisher } from '@pstream/ingest/publisher';
 import { createInterestStore } from '@pstream/interest-store';
-import { createMetrics, createPool, createRedis, type Redis } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
+import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadDefaultEnv } from '../test/env';
@@ -77,7 +78,7 @@ function stream(seed: number): { messages: ProfileEvent[]; people: string[] } {
   return { messages, people };
 }
 
-async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis) {
+async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis, sPool: Pool) {
   const url = new URL(config.REDIS_URL);
   const rows: { store: number; e2e: number; zincrby: number }[] = [];
   for (let run = 1; run <= RUNS; run++) {
@@ -101,7 +102,7 @@ async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis) {
     await produceRaw(box.kafka, topic, messages.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })));
     const e2ePrefix = `${config.REDIS_PREFIX}-e2e${run}`;
     const groupId = `${config.SCORER_GROUP}-run${run}`;
-    const consumer = createScorerConsumer({ ...config, EVENTS_TOPIC: topic, REDIS_PREFIX: e2ePrefix }, { kafka: box.kafka, redis, log: silentLog }, { groupId });
+    const consumer = createScorerConsumer({ ...config, EVENTS_TOPIC: topic, REDIS_PREFIX: e2ePrefix }, { kafka: box.kafka, redis, pool: sPool, log: silentLog }, { groupId });
     await consumer.start();
     const first = await waitFor('first applied', async () => ((await appliedCount(redis, e2ePrefix, people)) > 0 ? performance.now() : undefined), 60_000, 5);
     const firstCount = await appliedCount(redis, e2ePrefix, people);
@@ -124,7 +125,7 @@ async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis) {
   return rows;
 }
 
-async function freshness(box: Sandbox, config: ScorerConfig, redis: Redis, rate: number) {
+async function freshness(box: Sandbox, config: ScorerConfig, redis: Redis, sPool: Pool, rate: number) {
   const iCfg = ingestConfig(box.env);
   const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
   await publisher.start();
@@ -132,7 +133,7 @@ async function freshness(box: Sandbox, config: ScorerConfig, redis: Redis, rate:
   const qCfg = queryConfig(box.env);
   const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'bench-query');
   const query = await buildQuery(qCfg, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
-  const consumer = createScorerConsumer(config, { kafka: box.kafka, redis, log: silentLog });
+  const consumer = createScorerConsumer(config, { kafka: box.kafka, redis, pool: sPool, log: silentLog });
   await consumer.start();
   // warm-up: the group has joined once a first event is visible
   const warm = await ingest.inject({ method: 'POST', url: '/v1/events', headers: { 'x-write-key': 'dev-write-key' }, payload: { type: 'click', userId: 'warm', target: { type: 'product', id: 'w' } } });
@@ -189,16 +190,19 @@ async function main(): Promise<void> {
   box.env = { ...box.env, REDIS_PREFIX: `bench:${testId()}`, LOG_LEVEL: 'silent' };
   const config = loadConfig(box.env);
   const redis = createRedis(config.REDIS_URL, 'bench-scorer');
+  // the scorer reads the suppression list of erasures (§5.7) from the schema
+  const sPool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'bench-scorer', 2);
+  await migrate(sPool, config.PG_SCHEMA);
   try {
     console.log(`scorer benchmark: ${RUNS} runs of ~${EVENTS} events, ${process.env.KAFKA_BROKERS}, ${config.REDIS_URL}`);
-    const rows = await throughput(box, config, redis);
+    const rows = await throughput(box, config, redis, sPool);
     const store = median(rows.map((r) => r.store));
     const e2e = median(rows.map((r) => r.e2e));
     const z = median(rows.map((r) => r.zincrby));
     console.log(`median: store ${fmt(store)} ev/s, end-to-end ${fmt(e2e)} ev/s, ZINCRBY ${fmt(z)} ops/s; median ratios store ${median(rows.map((r) => r.store / r.zincrby)).toFixed(3)}, end-to-end ${median(rows.map((r) => r.e2e / r.zincrby)).toFixed(3)}`);
 
     const rate = Math.min(e2e / 2, MAX_RATE);
-    const { latencies, achieved } = await freshness(box, config, redis, rate);
+    const { latencies, achieved } = await freshness(box, config, redis, sPool, rate);
     console.log(`freshness at ${fmt(achieved)} ev/s (target ${fmt(rate)} = min(half of ${fmt(e2e)}, BENCH_MAX_RATE ${fmt(MAX_RATE)})), ${latencies.length} probes: p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
   } finally {
     await clearPrefix(redis, config.REDIS_PREFIX);

@@ -1,5 +1,6 @@
 import { keys, writeCatalog } from '@pstream/interest-store';
-import { createMetrics, createPool, createRedis, type Redis } from '@pstream/platform';
+import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import type { FastifyInstance } from 'fastify';
@@ -71,13 +72,15 @@ describe('GET /v1/profiles/{id}/interests holds §4.1 against an independent imp
   let box: Sandbox;
   let redis: Redis;
   let query: FastifyInstance;
+  let pool: Pool;
   const closers: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
     box = await createSandbox(4);
     redis = createRedis(process.env.REDIS_URL!, 'test-acceptance');
     const qCfg = queryConfig(box.env);
-    const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
+    pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
+    await migrate(pool, qCfg.PG_SCHEMA);
     query = await buildQuery(qCfg, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
     closers.push(() => query.close(), () => pool.end());
   }, 60_000);
@@ -106,7 +109,7 @@ describe('GET /v1/profiles/{id}/interests holds §4.1 against an independent imp
     expect(events.length).toBeGreaterThan(5000);
 
     const messages = await produceEvents(box.kafka, config.EVENTS_TOPIC, events as unknown as Record<string, unknown>[]);
-    const scorer = createScorerConsumer(config, { kafka: box.kafka, redis, log: silentLog });
+    const scorer = createScorerConsumer(config, { kafka: box.kafka, redis, pool, log: silentLog });
     await scorer.start();
     closers.push(() => scorer.stop());
     const unique = new Set(messages.map((m) => m.eventId)).size;

@@ -136,7 +136,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
 
     const scCfg = scorerConfig(env);
     const scRedis = createRedis(scCfg.REDIS_URL, 'test-audiences-scorer');
-    const scorer = createScorerConsumer(scCfg, { kafka: box.kafka, redis: scRedis, log: silentLog });
+    const scorer = createScorerConsumer(scCfg, { kafka: box.kafka, redis: scRedis, pool, log: silentLog });
     closers.push(async () => scRedis.disconnect(), () => scorer.stop());
 
     const qCfg = queryConfig(env);

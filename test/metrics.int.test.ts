@@ -54,21 +54,24 @@ describeWithPromtool('/metrics of the four services', () => {
     closers.push(() => publisher.stop());
     ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [{ name: 'kafka', check: () => publisher.check() }], metrics: registries.ingest! });
 
+    const gCfg = segmenterConfig(env);
+    const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-metrics');
+    await migrate(pool, gCfg.PG_SCHEMA);
+    closers.push(() => pool.end());
+
+    // the scorer reads the suppression list of erasures from the same schema
     const sCfg = scorerConfig(env);
     const redis = createRedis(sCfg.REDIS_URL, 'test-metrics');
-    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog, metrics: registries.scorer! });
+    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog, metrics: registries.scorer! });
     await scorer.start();
     closers.push(() => scorer.stop(), async () => redis.disconnect());
     scorerApp = await buildScorerOps({ log: silentLog, checks: [], metrics: registries.scorer! });
 
-    const gCfg = segmenterConfig(env);
-    const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-metrics');
-    await migrate(pool, gCfg.PG_SCHEMA);
     const producer = box.kafka.producer();
     await producer.connect();
     const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer, log: silentLog, metrics: registries.segmenter! });
     await segmenter.start();
-    closers.push(() => segmenter.stop(), () => producer.disconnect(), () => pool.end());
+    closers.push(() => segmenter.stop(), () => producer.disconnect());
     segmenterApp = await buildSegmenterOps({ log: silentLog, checks: [], metrics: registries.segmenter! });
 
     const qCfg = queryConfig(env);

@@ -36,20 +36,23 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
   closers.push(() => ingest.close());
   await ingest.app.listen({ host: '127.0.0.1', port: 0 });
 
-  const sCfg = scorerConfig(box.env);
-  const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
-  const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog });
-  await scorer.start();
-  closers.push(() => scorer.stop(), async () => redis.disconnect());
-
   const gCfg = segmenterConfig(box.env);
   const gPool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
   await migrate(gPool, gCfg.PG_SCHEMA);
+  closers.push(() => gPool.end());
+
+  // the scorer reads the suppression list of erasures from the same schema
+  const sCfg = scorerConfig(box.env);
+  const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
+  const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool: gPool, log: silentLog });
+  await scorer.start();
+  closers.push(() => scorer.stop(), async () => redis.disconnect());
+
   const lifecycleProducer = box.kafka.producer();
   await lifecycleProducer.connect();
   const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool: gPool, producer: lifecycleProducer, log: silentLog });
   await segmenter.start();
-  closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect(), () => gPool.end());
+  closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect());
 
   const qCfg = queryConfig(box.env);
   const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');

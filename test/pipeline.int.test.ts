@@ -44,13 +44,13 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
 
     const sCfg = scorerConfig(box.env);
     const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
-    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog });
-    await scorer.start();
-    closers.push(() => scorer.stop(), async () => redis.disconnect());
-
     const gCfg = segmenterConfig(box.env);
     const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
     await migrate(pool, gCfg.PG_SCHEMA);
+    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog });
+    await scorer.start();
+    closers.push(() => scorer.stop(), async () => redis.disconnect());
+
     const lifecycleProducer = box.kafka.producer();
     await lifecycleProducer.connect();
     const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer: lifecycleProducer, log: silentLog });

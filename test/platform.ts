@@ -25,20 +25,23 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
   const ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
   closers.push(() => ingest.close());
 
-  const sCfg = scorerConfig(env);
-  const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
-  const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog });
-  await scorer.start();
-  closers.push(() => scorer.stop(), async () => redis.disconnect());
-
   const gCfg = segmenterConfig(env);
   const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
   await migrate(pool, gCfg.PG_SCHEMA);
+  closers.push(() => pool.end());
+
+  // the scorer reads the suppression list of erasures from the same schema
+  const sCfg = scorerConfig(env);
+  const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
+  const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog });
+  await scorer.start();
+  closers.push(() => scorer.stop(), async () => redis.disconnect());
+
   const producer = box.kafka.producer();
   await producer.connect();
   const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer, log: silentLog });
   await segmenter.start();
-  closers.push(() => segmenter.stop(), () => producer.disconnect(), () => pool.end());
+  closers.push(() => segmenter.stop(), () => producer.disconnect());
 
   const qCfg = queryConfig(env);
   const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');

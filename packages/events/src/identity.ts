@@ -43,3 +43,15 @@ export function linkOf(m: LinkingMessage): IdLink | undefined {
   if (from === undefined || from === m.userId || isPlaceholderId(from) || isPlaceholderId(m.userId)) return undefined;
   return { from, to: m.userId };
 }
+
+/** The fields of a topic message that name a person. */
+type NamingMessage = { profileKey: string; userId?: string | undefined; anonymousId?: string | undefined; previousId?: string | undefined };
+
+/**
+ * Every id a message names (profile key, userId, anonymousId, previousId): an erasure
+ * suppresses a message that names any erased id (docs/api.md §5.7), in both consumers alike.
+ */
+export function idsNamedBy(m: NamingMessage): string[] {
+  const ids = [m.profileKey, m.userId, m.anonymousId, m.previousId].filter((id): id is string => id !== undefined);
+  return [...new Set(ids)];
+}

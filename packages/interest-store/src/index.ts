@@ -5,3 +5,4 @@ export * from './scripts';
 export * from './store';
 export * from './errors';
 export * from './tag-index';
+export * from './privacy';

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from '@pstream/platform';
+import { personalizationAllowed } from './privacy';
 
 /*
  * Everything Postgres answers for audiences (docs/api.md §5.4) and similar people (§5.3): the fact
@@ -134,11 +135,13 @@ export function createAudienceStore(pool: Pool) {
     },
 
     /**
-     * The people of `keys` whose data may be used for personalization (docs/model.md §4.5, docs/api.md §5.7): the ONE
-     * place audiences and similar lists filter on consent. Everyone until the consent flag exists.
+     * The people of `keys` whose data may be used for personalization (docs/model.md §4.5,
+     * docs/api.md §5.7): the ONE place audiences and similar lists filter on consent (an opted-out
+     * person is in no audience and no similar list).
      */
     async personalizationAllowed(keys: readonly string[]): Promise<string[]> {
-      return [...keys];
+      const allowed = await personalizationAllowed(pool, keys);
+      return keys.filter((k) => allowed.has(k));
     },
 
     /** Saves an audience with its members, in one transaction. */

@@ -57,9 +57,9 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
   await client.query(
     `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, purchases, monetary_total, first_purchase_at,
                               last_purchase_at, stage, stage_since, stage_evaluated_at, traits, unconverted_purchases,
-                              recent_social, value_tier, social_tier, next_review_at)
+                              recent_social, value_tier, social_tier, next_review_at, personalization)
      SELECT $2, first_seen_at, last_active_at, purchases, monetary_total, first_purchase_at, last_purchase_at, stage,
-            stage_since, stage_evaluated_at, traits, unconverted_purchases, recent_social, value_tier, social_tier, next_review_at
+            stage_since, stage_evaluated_at, traits, unconverted_purchases, recent_social, value_tier, social_tier, next_review_at, personalization
      FROM people WHERE profile_key = $1
      ON CONFLICT (profile_key) DO UPDATE SET
        first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
@@ -72,6 +72,7 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
        unconverted_purchases = p.unconverted_purchases + excluded.unconverted_purchases,
        recent_social = ARRAY(SELECT t FROM unnest(p.recent_social || excluded.recent_social) t ORDER BY t DESC LIMIT ${MAX_SOCIAL_ACTIVE_COUNT}),
        stage = coalesce(p.stage, excluded.stage),
+       personalization = p.personalization AND excluded.personalization,
        stage_since = CASE WHEN p.stage IS NULL THEN excluded.stage_since ELSE p.stage_since END,
        updated_at = now()`,
     p,

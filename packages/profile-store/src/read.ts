@@ -11,6 +11,8 @@ export type ProfileFacts = {
   tiers: { value: string; social: string };
   stats: { firstSeenAt: string | null; lastActiveAt: string | null; events: Record<string, number>; purchases: number; monetaryTotal: number };
   follows: { count: number; recent: { type: string; id: string; since: string }[] };
+  /** False once the person opted out of personalization (§4.5): no interests may be served. */
+  personalization: boolean;
 };
 
 const RECENT_FOLLOWS = 10;
@@ -47,13 +49,14 @@ export function createFactsReader(pool: Pool) {
         stage_evaluated_at: Date;
         value_tier: string;
         social_tier: string;
+        personalization: boolean;
         events: Record<string, number> | null;
         follow_count: number;
         recent_follows: { type: string; id: string; since: string }[] | null;
       }>(
         `WITH k AS (SELECT coalesce((SELECT profile_key FROM identities WHERE id = $1), $1) AS key)
          SELECT p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since,
-                p.stage_evaluated_at, p.value_tier, p.social_tier,
+                p.stage_evaluated_at, p.value_tier, p.social_tier, p.personalization,
                 (SELECT kind FROM identities i WHERE i.id = p.profile_key) AS key_kind,
                 array(SELECT i.id FROM identities i WHERE i.profile_key = p.profile_key AND i.kind = 'anonymous' ORDER BY i.id) AS anonymous_ids,
                 (SELECT jsonb_object_agg(type, n) FROM event_counts c WHERE c.profile_key = p.profile_key) AS events,
@@ -82,6 +85,7 @@ export function createFactsReader(pool: Pool) {
           monetaryTotal: r.monetary_total,
         },
         follows: { count: r.follow_count, recent: r.recent_follows ?? [] },
+        personalization: r.personalization,
       };
     },
   };

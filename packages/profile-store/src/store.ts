@@ -1,10 +1,11 @@
-import { linkOf, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { idsNamedBy, linkOf, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
 import { applyEventRows, keepUnseen } from './facts';
 import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergeProfiles, storeTraits } from './identity';
 import { evaluatePeople, type Cause, type Transition } from './lifecycle';
+import { suppressedAmong } from './privacy';
 import { inTransaction } from './tx';
 
 /** Where a chunk of messages came from: the consumer position it moves. */
@@ -109,14 +110,25 @@ async function lockPosition(client: PoolClient, at: Position): Promise<bigint> {
  */
 async function applyMessages(
   client: PoolClient,
-  messages: TopicMessage[],
+  chunk: TopicMessage[],
   nowMs: number,
   rules: LifecycleRules,
   convert: Converter,
   log: Logger,
 ): Promise<Transition[]> {
   const nowIso = new Date(nowMs).toISOString();
-  const canonical = await lockIdentities(client, idsOf(messages));
+  const canonical = await lockIdentities(client, idsOf(chunk));
+  // Erased ids (§5.7), checked once per chunk AFTER the identity rows are locked: an erasure
+  // holds the same rows, so it either committed before this read (and is seen) or waits for
+  // this transaction (and deletes what it wrote). Their messages have no effect at all.
+  const suppressed = await suppressedAmong(client, chunk.flatMap(idsNamedBy));
+  let messages = chunk;
+  if (suppressed.size > 0) {
+    await client.query('DELETE FROM identities WHERE id = ANY($1::text[])', [[...suppressed]]);
+    for (const id of suppressed) canonical.delete(id);
+    messages = chunk.filter((m) => !idsNamedBy(m).some((id) => suppressed.has(id)));
+    log.info({ dropped: chunk.length - messages.length }, 'messages of erased people dropped');
+  }
   const resolve = (id: string) => canonical.get(id) ?? id;
   const causes = new Map<string, Cause>();
   const repoint = (from: string, to: string) => {

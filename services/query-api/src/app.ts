@@ -1,6 +1,6 @@
 import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAULT_SIMILAR, ruleNodeSchema, ruleSchema } from '@pstream/audiences';
 import { keys } from '@pstream/interest-store';
-import { createAudienceStore, createFactsReader } from '@pstream/profile-store';
+import { createAudienceStore, createFactsReader, createFollowersReader, personalizationAllowed } from '@pstream/profile-store';
 import { createHttp, openApiPlugin } from '@pstream/http';
 import { registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
@@ -10,11 +10,15 @@ import type { Pool } from '@pstream/platform';
 import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
+import { catalogEntrySchema, registerCatalogRoutes } from './routes/catalog';
+import { followersSchema, overlapSchema, registerFollowerRoutes } from './routes/followers';
 import type { LagSampler } from './lag/sampler';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
 import { audienceListSchema, audienceRequestSchema, audienceSchema, membersSchema, previewRequestSchema, previewSchema, registerAudienceRoutes } from './routes/audiences';
+import { registerMerchantPage } from './routes/merchant';
 import { registerOpsPage } from './routes/ops';
 import { MAX_ID_PARAM_LENGTH } from './routes/params';
+import { consentSchema, erasureSchema, erasureStartedSchema, registerPrivacyRoutes } from './routes/privacy';
 import { profileSchema, registerProfileRoutes } from './routes/profiles';
 import { registerSimilarRoutes, similarSchema } from './routes/similar';
 
@@ -41,8 +45,11 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     tags: [
       { name: 'profiles', description: 'A person’s profile, interests and similar people; any id (userId or anonymousId) resolves to its person' },
       { name: 'audiences', description: 'Rules over interests, stage, tiers, traits, follows and recent activity (docs/api.md §5.4); saved audiences stay current' },
+      { name: 'followers', description: 'Who follows a shop, product, creator or content, and how two targets’ followers overlap (docs/api.md §5.5)' },
+      { name: 'catalog', description: 'Tags of targets, given to events that carry none (docs/api.md §5.6)' },
+      { name: 'privacy', description: 'Consent and erasure (docs/model.md §4.5, docs/api.md §5.7)' },
     ],
-    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS: profiles:read to read, audiences:write to save or delete audiences' } },
+    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the route’s scope' } },
     schemas: {
       Profile: profileSchema,
       Interest: interestSchema,
@@ -56,6 +63,12 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       Audience: audienceSchema,
       AudienceList: audienceListSchema,
       AudienceMembers: membersSchema,
+      Followers: followersSchema,
+      FollowerOverlap: overlapSchema,
+      CatalogEntry: catalogEntrySchema,
+      Consent: consentSchema,
+      ErasureStarted: erasureStartedSchema,
+      Erasure: erasureSchema,
     },
   });
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
@@ -71,14 +84,36 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     baseCurrency: config.BASE_CURRENCY,
     guard: guard('profiles:read'),
   });
-  registerInterestRoutes(app, { redis: deps.redis, keys: keys(config.REDIS_PREFIX), facts, decay: decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), valueScale: config.INTEREST_VALUE_SCALE, guard: guard('profiles:read') });
-  await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
-
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
+  const k = keys(config.REDIS_PREFIX);
+  registerInterestRoutes(app, {
+    redis: deps.redis,
+    keys: k,
+    facts,
+    decay,
+    valueScale: config.INTEREST_VALUE_SCALE,
+    personalizationAllowed: async (id) => (await personalizationAllowed(deps.pool, [id])).has(id),
+    guard: guard('profiles:read'),
+  });
+  registerFollowerRoutes(app, {
+    redis: deps.redis,
+    keys: k,
+    followers: createFollowersReader(deps.pool),
+    decay,
+    valueScale: config.INTEREST_VALUE_SCALE,
+    sampleSize: config.FOLLOWERS_SAMPLE_SIZE,
+    sketchSize: config.FOLLOWERS_SKETCH_SIZE,
+    guard: guard('profiles:read'),
+  });
+  registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
+  registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS });
+  await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
+  await registerMerchantPage(app);
+
   const audiences = createAudienceStore(deps.pool);
-  const engine = createAudienceEngine({ facts: audiences, interests: createInterestSource(deps.redis, keys(config.REDIS_PREFIX), decay, config.INTEREST_VALUE_SCALE) });
+  const engine = createAudienceEngine({ facts: audiences, interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
   registerAudienceRoutes(app, { engine, store: audiences, read: guard('profiles:read'), write: guard('audiences:write') });
-  const finder = createSimilarFinder(deps.redis, keys(config.REDIS_PREFIX), audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
+  const finder = createSimilarFinder(deps.redis, k, audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
   registerSimilarRoutes(app, { facts, finder, guard: guard('profiles:read') });
   return app;
 }

@@ -25,6 +25,12 @@ const schema = z.object({
   QUERY_API_PORT: envInt(8081, 1),
   /** Bearer tokens and their scopes. */
   API_TOKENS: apiTokens,
+  /** Followers whose interests are read for a target's top interests (§5.5); exact below it, a uniform sample above. */
+  FOLLOWERS_SAMPLE_SIZE: envInt(2000, 100),
+  /** Followers per target in the overlap sketch (§5.5); exact while both targets have at most this many. */
+  FOLLOWERS_SKETCH_SIZE: envInt(10_000, 100),
+  /** How often an erasure whose Redis step failed is retried (ms). */
+  ERASURE_RETRY_MS: envInt(5000, 100),
   /** Consumer groups whose lag `/ops/lag` reports (docs/api.md §5.8); `*` for every group of the cluster. */
   LAG_GROUPS: envList('scorer,segmenter').pipe(z.array(z.string()).min(1, 'name at least one group, or *')),
   /** How often the lag sampler reads committed and end offsets from Kafka's admin API. */

@@ -17,6 +17,10 @@ export const QueryErrors = {
   AUDIENCE_NOT_FOUND: 'QRY_AUDIENCE_NOT_FOUND',
   /** A members cursor this API did not give out: 400. */
   INVALID_CURSOR: 'QRY_INVALID_CURSOR',
+  /** No catalog entry for the target: 404. */
+  CATALOG_NOT_FOUND: 'QRY_CATALOG_NOT_FOUND',
+  /** No erasure with this id: 404. */
+  ERASURE_NOT_FOUND: 'QRY_ERASURE_NOT_FOUND',
   /** `/ops/lag`: no lag sample taken yet, or lag sampling is not running: 503. */
   LAG_UNAVAILABLE: 'QRY_LAG_UNAVAILABLE',
 } as const;

@@ -1,4 +1,5 @@
-import { closeRedis, createKafka, createLogger, createMetrics, createRedis, handleSignals } from '@pstream/platform';
+import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
+import { pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { createScorerConsumer } from './processor';
@@ -8,13 +9,16 @@ async function main(): Promise<void> {
   const log = createLogger('scorer', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer', log });
   const redis = createRedis(config.REDIS_URL, 'scorer');
+  // Read-only: the suppression list of erasures (docs/api.md §5.7), once per chunk.
+  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'scorer', 2);
   const metrics = createMetrics('scorer');
-  const consumer = createScorerConsumer(config, { kafka, redis, log, metrics });
+  const consumer = createScorerConsumer(config, { kafka, redis, pool, log, metrics });
   const app = await buildApp({
     log,
     metrics,
     checks: [
       { name: 'redis', check: () => redis.ping() },
+      { name: 'postgres', check: () => pingPostgres(pool) },
       { name: 'consumer', check: async () => { const why = consumer.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
@@ -22,6 +26,7 @@ async function main(): Promise<void> {
     await consumer.stop();
     await app.close();
     await closeRedis(redis);
+    await closePool(pool);
   });
   await consumer.start();
   await app.listen({ host: config.SCORER_HOST, port: config.SCORER_PORT });

@@ -1,13 +1,18 @@
-import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
-import { createInterestStore, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Registry } from '@pstream/platform';
+import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
+import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
 import { prepareEvent } from './score';
 
-export type ScorerDeps = { kafka: Kafka; redis: Redis; log: Logger; metrics?: Registry };
+export type ScorerDeps = { kafka: Kafka; redis: Redis; pool: Pool; log: Logger; metrics?: Registry };
+
+/** The ids among these that an erasure suppressed (docs/api.md §5.7). */
+export type SuppressionCheck = (ids: string[]) => Promise<Set<string>>;
+const nothingSuppressed: SuppressionCheck = () => Promise.resolve(new Set());
 
 export type ScorerOptions = {
   /** Consumer group (default SCORER_GROUP); the rebuild uses a temporary one. */
@@ -20,8 +25,13 @@ export type ScorerOptions = {
  * that links two ids (`linkOf`, the identity rule of the topic contract) is a merge, done between
  * the events before and after it. Resolves with how many events were duplicates (their dedupe
  * record existed).
+ *
+ * Erasure (§5.7): the suppression list is read once per chunk, before (messages naming an erased
+ * id are dropped) and once after the writes. An erasure that committed in between may have
+ * cleared Redis before this chunk's writes landed, so the ids it suppressed are cleared again
+ * here: whichever of the two clean-ups runs last runs after every write of the chunk.
  */
-export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger) {
+export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger, suppressed: SuppressionCheck = nothingSuppressed) {
   const { decay } = storeOptions(config).scoring;
   const applyEvents = async (events: ProfileEvent[]): Promise<number> => {
     if (events.length === 0) return 0;
@@ -46,7 +56,7 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
     for (let i = 0; i < people.length; i++) if (aliases[i] !== null && aliases[i] !== undefined) all.add(await store.resolve(people[i]!));
     return [...all];
   };
-  return async (messages: TopicMessage[]): Promise<{ duplicates: number }> => {
+  const applyMessages = async (messages: TopicMessage[]): Promise<{ duplicates: number }> => {
     let duplicates = 0;
     let run: ProfileEvent[] = [];
     for (const m of messages) {
@@ -70,6 +80,16 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
     }
     duplicates += await applyEvents(run);
     return { duplicates };
+  };
+  return async (chunk: TopicMessage[]): Promise<{ duplicates: number }> => {
+    const named = [...new Set(chunk.flatMap(idsNamedBy))];
+    const before = await suppressed(named);
+    const messages = before.size === 0 ? chunk : chunk.filter((m) => !idsNamedBy(m).some((id) => before.has(id)));
+    if (messages.length < chunk.length) log.info({ dropped: chunk.length - messages.length }, 'messages of erased people dropped');
+    const result = await applyMessages(messages);
+    const erasedMeanwhile = [...(await suppressed(named))].filter((id) => !before.has(id));
+    if (erasedMeanwhile.length > 0) await eraseInterests(redis, store.keys, erasedMeanwhile);
+    return result;
   };
 }
 
@@ -95,7 +115,7 @@ export function classifyScorerFailure(err: unknown): FailureKind {
  */
 export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, options: ScorerOptions = {}) {
   const store = createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config));
-  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log);
+  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log, (ids) => suppressedAmong(deps.pool, ids));
   return new BatchConsumer({
     kafka: deps.kafka,
     log: deps.log,

@@ -1,5 +1,5 @@
 import { createInterestStore } from '@pstream/interest-store';
-import type { Logger } from '@pstream/platform';
+import type { Logger, Pool } from '@pstream/platform';
 import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
@@ -20,7 +20,7 @@ export type RebuildProgress = { done: number; total: number; partitions: number 
  */
 export async function rebuild(
   config: ScorerConfig,
-  deps: { kafka: Kafka; redis: Redis; log: Logger },
+  deps: { kafka: Kafka; redis: Redis; pool: Pool; log: Logger },
   onProgress: (p: RebuildProgress) => void = () => undefined,
   pollMs = 500,
 ): Promise<RebuildProgress> {

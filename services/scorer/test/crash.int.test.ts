@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createRedis, type Redis } from '@pstream/platform';
+import { createPool, createRedis, type Redis } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { createSandbox, waitFor, type Sandbox } from '../../../test/helpers';
 import { loadConfig, scoringParams } from '../src/config';
 import { appliedCount, expectSameScores, generateStream, modelScores, produceEvents, storedScores } from './support';
@@ -32,6 +33,10 @@ describe('a scorer killed with SIGKILL mid-batch', () => {
   beforeAll(async () => {
     box = await createSandbox(3);
     redis = createRedis(process.env.REDIS_URL!, 'test-crash');
+    // the scorer reads the suppression list of erasures from the schema
+    const pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-crash', 1);
+    await migrate(pool, box.env.PG_SCHEMA!);
+    await pool.end();
   }, 60_000);
 
   afterAll(async () => {

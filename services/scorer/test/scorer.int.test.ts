@@ -2,7 +2,8 @@ import { keys, writeCatalog } from '@pstream/interest-store';
 import { createRedis, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
-import { createPool, createMetrics } from '@pstream/platform';
+import { createPool, createMetrics, type Pool } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
 import { loadConfig, scoringParams, type ScorerConfig } from '../src/config';
 import { createScorerConsumer } from '../src/processor';
@@ -40,11 +41,12 @@ describe('the scorer against real Kafka and Redis', () => {
   let box: Sandbox;
   let config: ScorerConfig;
   let redis: Redis;
+  let pool: Pool;
   const stops: (() => Promise<unknown>)[] = [];
 
   async function startScorer(overrides: Partial<NodeJS.ProcessEnv> = {}) {
     const c = loadConfig({ ...box.env, ...overrides });
-    const consumer = createScorerConsumer(c, { kafka: box.kafka, redis, log: silentLog });
+    const consumer = createScorerConsumer(c, { kafka: box.kafka, redis, pool, log: silentLog });
     await consumer.start();
     stops.push(() => consumer.stop());
     return consumer;
@@ -54,6 +56,9 @@ describe('the scorer against real Kafka and Redis', () => {
     box = await createSandbox(4);
     config = loadConfig(box.env);
     redis = createRedis(config.REDIS_URL, 'test-scorer');
+    // the suppression list of erasures lives in the schema
+    pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'test-scorer', 2);
+    await migrate(pool, config.PG_SCHEMA);
   }, 60_000);
 
   afterAll(async () => {
@@ -66,6 +71,7 @@ describe('the scorer against real Kafka and Redis', () => {
     await admin.deleteGroups([`${config.SCORER_GROUP}-pair`]).catch(() => undefined);
     await admin.disconnect();
     redis.disconnect();
+    await pool?.end();
     await box?.cleanup();
   }, 60_000);
 
@@ -97,7 +103,7 @@ describe('the scorer against real Kafka and Redis', () => {
     // rebuild the single scorer's prefix: same scores afterwards
     for (const stop of stops.splice(0)) await stop();
     const lines: number[] = [];
-    const result = await rebuild(config, { kafka: box.kafka, redis, log: silentLog }, (p) => lines.push(p.done), 100);
+    const result = await rebuild(config, { kafka: box.kafka, redis, pool, log: silentLog }, (p) => lines.push(p.done), 100);
     expect(result.done).toBe(result.total);
     expect(result.total).toBe(messages.length);
     expectSameScores(await storedScores(redis, config.REDIS_PREFIX, people), one, 1e-12);

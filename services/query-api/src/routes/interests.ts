@@ -39,12 +39,15 @@ export type InterestRouteDeps = {
   facts: ReturnType<typeof createFactsReader>;
   decay: DecayParams;
   valueScale: number;
+  /** Consent (docs/model.md §4.5): false when the id's person opted out of personalization. */
+  personalizationAllowed: (id: string) => Promise<boolean>;
   guard: preHandlerHookHandler;
 };
 
 /**
  * `GET /v1/profiles/{id}/interests?dimension=&limit=` (docs/api.md §5.2). An id that was merged into
- * another (§4.4) answers with the merged profile's interests; an id neither store knows answers 404, as the profile does.
+ * another (§4.4) answers with the merged profile's interests; an id neither store knows answers 404, as the profile does;
+ * a person who opted out of personalization (§4.5) has none (200, empty).
  */
 export function registerInterestRoutes(app: FastifyInstance, deps: InterestRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -72,6 +75,7 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
       // Known to either store: the scorer's Redis keys or a segmenter row.
       const known = (await knowsPerson(deps.redis, deps.keys, request.params.id)) || (await deps.facts.profileKeyOf(request.params.id)) !== undefined;
       if (!known) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${request.params.id}`);
+      if (!(await deps.personalizationAllowed(request.params.id))) return { interests: [], computedAt: new Date(nowMs).toISOString() };
       const interests = await readInterests(deps.redis, deps.keys, request.params.id, {
         nowMs,
         limit: request.query.limit,

@@ -21,7 +21,7 @@ export const profileSchema = z.object({
     evaluatedAt: time,
   }),
   tiers: z.object({ value: z.enum(VALUE_TIERS), social: z.enum(SOCIAL_TIERS) }),
-  interests: z.array(interestSchema).describe('top 20 by score'),
+  interests: z.array(interestSchema).describe('top 20 by score; empty when the person opted out of personalization'),
   stats: z.object({
     firstSeenAt: time.nullable(),
     lastActiveAt: time.nullable().describe('latest event time'),
@@ -73,12 +73,10 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
       const nowMs = Date.now();
       const facts = await deps.facts.get(id);
       if (!facts) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
-      const interests = await readInterests(deps.redis, deps.keys, facts.profileKey, {
-        nowMs,
-        limit: 20,
-        decay: deps.decay,
-        valueScale: deps.valueScale,
-      });
+      // Opted out (§4.5): facts stay, interests are not even read.
+      const interests = facts.personalization
+        ? await readInterests(deps.redis, deps.keys, facts.profileKey, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale })
+        : [];
       return {
         userId: facts.userId,
         anonymousIds: facts.anonymousIds,
@@ -94,8 +92,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
           monetary: { currency: deps.baseCurrency, total: facts.stats.monetaryTotal },
         },
         follows: facts.follows,
-        // Consent arrives with the privacy issue (§4.5, §5.7); until then everyone is opted in.
-        consent: { personalization: true },
+        consent: { personalization: facts.personalization },
         computedAt: new Date(nowMs).toISOString(),
       };
     },

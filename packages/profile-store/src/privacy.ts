@@ -1,0 +1,142 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger, Pool, PoolClient } from '@pstream/platform';
+import { inTransaction } from './tx';
+
+type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
+
+/** How an id is kept in the suppression list and the audit: SHA-256 hex, never in clear. */
+export function idDigest(id: string): string {
+  return createHash('sha256').update(id, 'utf8').digest('hex');
+}
+
+/**
+ * The ids among `ids` that are suppressed by an erasure (§5.7): one indexed query for a whole
+ * chunk. Both consumers call it once per chunk, never per event.
+ */
+export async function suppressedAmong(db: Queryable, ids: Iterable<string>): Promise<Set<string>> {
+  const byDigest = new Map<string, string>();
+  for (const id of ids) byDigest.set(idDigest(id), id);
+  if (byDigest.size === 0) return new Set();
+  const { rows } = await db.query<{ digest: string }>('SELECT digest FROM suppressed_ids WHERE digest = ANY($1::text[])', [[...byDigest.keys()]]);
+  return new Set(rows.map((r) => byDigest.get(r.digest)!));
+}
+
+/**
+ * Consent (§4.5): the ids among `ids` whose person has NOT opted out of personalization. An id
+ * resolves through `identities` to its person; an id without a person is allowed (nothing is
+ * known about it, so nothing is served either). The one read every interest-serving path calls.
+ */
+export async function personalizationAllowed(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set();
+  const { rows } = await db.query<{ id: string }>(
+    `SELECT t.id FROM unnest($1::text[]) AS t(id)
+     LEFT JOIN identities i ON i.id = t.id
+     LEFT JOIN people p ON p.profile_key = coalesce(i.profile_key, t.id)
+     WHERE coalesce(p.personalization, true)`,
+    [[...new Set(ids)]],
+  );
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Sets a person's consent; false when no person has this id (nothing changed). */
+export async function setPersonalization(pool: Pool, id: string, allowed: boolean): Promise<boolean> {
+  const { rowCount } = await pool.query(
+    `UPDATE people SET personalization = $2, updated_at = now()
+     WHERE profile_key = coalesce((SELECT profile_key FROM identities WHERE id = $1), $1)`,
+    [id, allowed],
+  );
+  return (rowCount ?? 0) > 0;
+}
+
+export type Erasure = { id: string; status: 'pending' | 'done'; requestedAt: string; doneAt: string | null };
+export type ErasureStarted = { erasureId: string; ids: string[] };
+
+/**
+ * Step 1 of an erasure, one transaction: takes the id's identity row (an upsert, so a segmenter
+ * chunk inserting the same id concurrently is waited for, or waits), finds the person and every
+ * id merged into them (repeated until no new id appears, so a merge committing meanwhile is
+ * included), deletes all their rows, suppresses every id and writes the audit row. A segmenter
+ * chunk that names one of these ids either committed before (and its rows are deleted here) or
+ * waits on the identity rows and then finds the ids suppressed.
+ */
+export async function erasePerson(pool: Pool, log: Logger, id: string, requestedBy: string, nowMs: number): Promise<ErasureStarted> {
+  return inTransaction(
+    pool,
+    async (client) => {
+      await client.query(
+        `INSERT INTO identities AS i (id, profile_key, kind) VALUES ($1, $1, 'anonymous')
+         ON CONFLICT (id) DO UPDATE SET kind = i.kind`,
+        [id],
+      );
+      const key = (await client.query<{ profile_key: string }>('SELECT profile_key FROM identities WHERE id = $1', [id])).rows[0]!.profile_key;
+      const ids = new Set([id, key]);
+      for (;;) {
+        const { rows } = await client.query<{ id: string }>(
+          'SELECT id FROM identities WHERE profile_key = $1 OR id = ANY($2::text[]) ORDER BY id FOR UPDATE',
+          [key, [...ids]],
+        );
+        const before = ids.size;
+        for (const r of rows) ids.add(r.id);
+        if (ids.size === before) break;
+      }
+      const all = [...ids].sort();
+      await deletePersonRows(client, key, all);
+      const erasureId = randomUUID();
+      const at = new Date(nowMs).toISOString();
+      const digests = all.map(idDigest);
+      await client.query(
+        `INSERT INTO erasures (id, requested_by, requested_at, id_digests, pending_ids, status, postgres_done_at)
+         VALUES ($1, $2, $3, $4, $5, 'pending', $3)`,
+        [erasureId, requestedBy, at, digests, all],
+      );
+      await client.query(
+        `INSERT INTO suppressed_ids (digest, erasure_id) SELECT d, $2 FROM unnest($1::text[]) d ON CONFLICT (digest) DO NOTHING`,
+        [digests, erasureId],
+      );
+      return { erasureId, ids: all };
+    },
+    { log },
+  );
+}
+
+/** Every row of person `key` (ids `ids`); follows first, so the follower aggregates' triggers see the person. */
+async function deletePersonRows(client: PoolClient, key: string, ids: string[]): Promise<void> {
+  const k = [key];
+  await client.query('DELETE FROM follows WHERE profile_key = $1', k);
+  await client.query('DELETE FROM follow_history WHERE profile_key = $1', k);
+  await client.query('DELETE FROM activity_daily WHERE profile_key = $1', k);
+  await client.query('DELETE FROM tag_activity_daily WHERE profile_key = $1', k);
+  await client.query('DELETE FROM lifecycle_transitions WHERE profile_key = $1', k);
+  await client.query('DELETE FROM lifecycle_outbox WHERE profile_key = $1', k);
+  await client.query('DELETE FROM purchases WHERE profile_key = $1', k);
+  await client.query('DELETE FROM event_counts WHERE profile_key = $1', k);
+  await client.query('DELETE FROM people WHERE profile_key = $1', k);
+  await client.query('DELETE FROM identities WHERE id = ANY($1::text[])', [ids]);
+}
+
+/** Step 2 of an erasure: Redis is clean too; the erasure is done. */
+export async function markErasureDone(pool: Pool, erasureId: string, nowMs: number): Promise<void> {
+  const at = new Date(nowMs).toISOString();
+  await pool.query(`UPDATE erasures SET status = 'done', pending_ids = NULL, redis_done_at = $2, done_at = $2 WHERE id = $1`, [erasureId, at]);
+}
+
+export async function readErasure(pool: Pool, erasureId: string): Promise<Erasure | undefined> {
+  const { rows } = await pool.query<{ id: string; status: 'pending' | 'done'; requested_at: Date; done_at: Date | null }>(
+    'SELECT id, status, requested_at, done_at FROM erasures WHERE id = $1',
+    [erasureId],
+  );
+  const r = rows[0];
+  return r && { id: r.id, status: r.status, requestedAt: r.requested_at.toISOString(), doneAt: r.done_at?.toISOString() ?? null };
+}
+
+/**
+ * Erasures whose Redis step has not finished (the query API stopped, or Redis was away), oldest
+ * first, with their ids: the only place an erased id is kept in clear, until the step is done.
+ */
+export async function pendingErasures(pool: Pool, limit = 100): Promise<{ id: string; ids: string[] }[]> {
+  const { rows } = await pool.query<{ id: string; pending_ids: string[] }>(
+    `SELECT id, pending_ids FROM erasures WHERE status = 'pending' ORDER BY requested_at LIMIT $1`,
+    [limit],
+  );
+  return rows.map((r) => ({ id: r.id, ids: r.pending_ids }));
+}
