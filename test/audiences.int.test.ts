@@ -350,6 +350,25 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     expect(recalled / (asked.length * 10)).toBeGreaterThanOrEqual(0.9);
   }, 60_000);
 
+  it('leaves an opted-out person out of previews and similar lists (docs/api.md §5.7)', async () => {
+    const rule = { interest: { tag: 'category:dress', minValue: 3 } };
+    const before = expected(rule);
+    const out = before[0]!;
+    const similarTo = async (id: string) =>
+      ((await query.inject({ method: 'GET', url: `/v1/profiles/${id}/similar?limit=100`, headers: AUTH })).json().similar as { id: string }[]).map((x) => x.id);
+    let asker: string | undefined;
+    for (const id of before.slice(1)) if ((await similarTo(id)).includes(out)) { asker = id; break; }
+    expect(asker).toBeDefined();
+    const consent = await query.inject({ method: 'PUT', url: `/v1/profiles/${out}/consent`, headers: AUTH, payload: { personalization: false } });
+    expect(consent.statusCode).toBe(200);
+    const preview = (await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule } })).json();
+    expect(preview.count).toBe(before.length - 1);
+    expect(preview.sample).not.toContain(out);
+    expect(await similarTo(asker!)).not.toContain(out);
+    await query.inject({ method: 'PUT', url: `/v1/profiles/${out}/consent`, headers: AUTH, payload: { personalization: true } });
+    expect((await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule } })).json().count).toBe(before.length);
+  });
+
   it('publishes the exits decay alone causes on profile.audiences.v1 within sweeps, with a change id each', async () => {
     const rule = { interest: { tag: 'category:dress', minValue: 4 } };
     const created = (await query.inject({ method: 'POST', url: '/v1/audiences', headers: AUTH, payload: { name: 'dress fans', rule } })).json();
