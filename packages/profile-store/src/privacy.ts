@@ -108,6 +108,9 @@ async function deletePersonRows(client: PoolClient, key: string, ids: string[]):
   await client.query('DELETE FROM tag_activity_daily WHERE profile_key = $1', k);
   await client.query('DELETE FROM lifecycle_transitions WHERE profile_key = $1', k);
   await client.query('DELETE FROM lifecycle_outbox WHERE profile_key = $1', k);
+  // saved audiences forget them at once, and no entry/exit naming them is published
+  await client.query('DELETE FROM audience_members WHERE profile_key = $1', k);
+  await client.query('DELETE FROM audience_outbox WHERE profile_key = $1', k);
   await client.query('DELETE FROM purchases WHERE profile_key = $1', k);
   await client.query('DELETE FROM event_counts WHERE profile_key = $1', k);
   await client.query('DELETE FROM people WHERE profile_key = $1', k);
