@@ -20,7 +20,7 @@ import { buildApp as buildIngest } from '@pstream/ingest/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/config';
 import { KafkaPublisher } from '@pstream/ingest/publisher';
 import { createInterestStore } from '@pstream/interest-store';
-import { createMetrics, createPool, createRedis, type Redis } from '@pstream/platform';
+import { createMetrics, createPool, createRedis, scanKeys, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadDefaultEnv } from '../test/env';
@@ -48,9 +48,7 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
   for (let found = 1; found > 0; ) {
     found = 0;
-    const stream = redis.scanStream({ match: `${prefix}:*`, count: 1000 });
-    for await (const batch of stream as AsyncIterable<string[]>) {
-      if (batch.length === 0) continue;
+    for await (const batch of scanKeys(redis, `${prefix}:*`)) {
       found += batch.length;
       await redis.unlink(...batch);
     }
@@ -188,7 +186,7 @@ async function main(): Promise<void> {
   // one environment for every component, so the query API reads the prefix the scorer writes
   box.env = { ...box.env, REDIS_PREFIX: `bench:${testId()}`, LOG_LEVEL: 'silent' };
   const config = loadConfig(box.env);
-  const redis = createRedis(config.REDIS_URL, 'bench-scorer');
+  const redis = createRedis(config, 'bench-scorer');
   try {
     console.log(`scorer benchmark: ${RUNS} runs of ~${EVENTS} events, ${process.env.KAFKA_BROKERS}, ${config.REDIS_URL}`);
     const rows = await throughput(box, config, redis);

@@ -8,7 +8,7 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
 import { readTopic, startIngest } from '../services/ingest/test/helpers';
 
@@ -32,7 +32,7 @@ describe('the official @segment/analytics-node client against ingest', () => {
     await ingest.app.listen({ host: '127.0.0.1', port: 0 });
 
     const sCfg = scorerConfig(box.env);
-    const redis: Redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
+    const redis: Redis = createRedis(sCfg, 'test-scorer');
     const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, log: silentLog });
     await scorer.start();
     closers.push(() => scorer.stop(), async () => redis.disconnect());
@@ -48,7 +48,7 @@ describe('the official @segment/analytics-node client against ingest', () => {
 
     const qCfg = queryConfig(box.env);
     const pool: Pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-    const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');
+    const qRedis = createRedis(qCfg, 'test-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool, checks: [], metrics: createMetrics('query-api') });
     closers.push(() => query.close(), async () => qRedis.disconnect(), () => pool.end());
   });

@@ -24,7 +24,7 @@ const apiTokens = z
   });
 
 const schema = z.object({
-  ...sharedEnv('REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
+  ...sharedEnv('REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
   QUERY_API_HOST: z.string().default('0.0.0.0'),
   /** Port of the query API. */
   QUERY_API_PORT: envInt(8081, 1),

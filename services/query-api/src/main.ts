@@ -6,7 +6,7 @@ import { loadConfig } from './config';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('query-api', config.LOG_LEVEL);
-  const redis = createRedis(config.REDIS_URL, 'query-api');
+  const redis = createRedis(config, 'query-api');
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api');
   const app = await buildApp(config, {
     log,

@@ -5,7 +5,7 @@ import { z } from 'zod';
 const weight = (fallback: number) => z.coerce.number().min(0).default(fallback);
 
 const schema = z.object({
-  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
+  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
   /** Port of /healthz, /readyz and /metrics. */
   SCORER_PORT: envInt(8082, 1),
   SCORER_HOST: z.string().default('0.0.0.0'),

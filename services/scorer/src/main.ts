@@ -7,7 +7,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('scorer', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer', log });
-  const redis = createRedis(config.REDIS_URL, 'scorer');
+  const redis = createRedis(config, 'scorer');
   const consumer = createScorerConsumer(config, { kafka, redis, log });
   const app = await buildApp({
     log,

@@ -2,7 +2,7 @@ import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from
 import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
 import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
 import { prepareEvent } from './score';

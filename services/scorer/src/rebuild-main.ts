@@ -7,7 +7,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('scorer-rebuild', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer-rebuild', log });
-  const redis = createRedis(config.REDIS_URL, 'scorer-rebuild');
+  const redis = createRedis(config, 'scorer-rebuild');
   const started = Date.now();
   try {
     const result = await rebuild(config, { kafka, redis, log }, progressPrinter());

@@ -1,6 +1,6 @@
 import { createInterestStore } from '@pstream/interest-store';
 import type { Logger } from '@pstream/platform';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
 import { createScorerConsumer } from './processor';

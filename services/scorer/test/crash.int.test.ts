@@ -31,7 +31,7 @@ describe('a scorer killed with SIGKILL mid-batch', () => {
 
   beforeAll(async () => {
     box = await createSandbox(3);
-    redis = createRedis(process.env.REDIS_URL!, 'test-crash');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-crash');
   }, 60_000);
 
   afterAll(async () => {

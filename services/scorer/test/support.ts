@@ -1,7 +1,7 @@
 import type { ProfileEvent } from '@pstream/events';
 import { normalizeEvent } from '@pstream/ingest/dialects';
 import { applyEvent, emptyModel, type PersonModel, type ScoringParams } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { toScoringEvent } from '../src/score';
 

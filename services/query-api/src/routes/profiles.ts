@@ -7,7 +7,7 @@ import { errorResponse, sendError } from '@pstream/http';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 
 const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
