@@ -279,8 +279,11 @@ redis_node_up() { # PORT -> 0 if it answers PING
   [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
 }
 
-redis_cluster_ok() {
-  timeout 3 redis-cli -h 127.0.0.1 -p "${CLUSTER_REDIS_PORTS[0]}" cluster info 2>/dev/null | grep -q '^cluster_state:ok'
+redis_cluster_ok() { # every node answers and reports cluster_state:ok
+  local port
+  for port in "${CLUSTER_REDIS_PORTS[@]}"; do
+    timeout 3 redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+  done
 }
 
 redis_cluster_up() {

@@ -27,6 +27,8 @@ export type StoreOptions = StoreLimits & {
   scoring: ScoringParams;
   /** How long applied event ids are remembered (dedupe window). */
   dedupeWindowMs: number;
+  /** Replicas that must have a batch's writes before `apply` resolves (Redis WAIT; 0 = none). */
+  waitReplicas?: number;
 };
 
 export type ApplyResult = { applied: number; duplicates: number; redirected: number };
@@ -139,7 +141,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (events.length === 0) return result;
       const replies = await pipelineBySlot(redis, events, (e) => k.person(e.profileKey).seen, (pipeline: ChainableCommander, e) => {
         (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...argsOf(e, e.profileKey, ''));
-      });
+      }, { replicas: options.waitReplicas ?? 0 });
       for (let i = 0; i < events.length; i++) {
         const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
         if (err) throw err;

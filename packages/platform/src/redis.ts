@@ -58,18 +58,29 @@ export function isCluster(redis: Redis): redis is Cluster {
 }
 
 /**
+ * How many replicas must have a pipeline's writes before it resolves (Redis `WAIT`; 0: none).
+ * Redis replicates asynchronously: without it a master that dies right after answering can take
+ * acknowledged writes with it, and a consumer that committed its offset would not redeliver them.
+ */
+export type Durability = { replicas?: number; timeoutMs?: number };
+
+/**
  * Runs one command per item in as few pipelines as the deployment allows and returns the
  * replies in the items' order. On one server that is one pipeline (one round trip). A Cluster
  * pipeline must stay on one node, so there the items are grouped by the node that owns their
  * key's slot, and the groups run concurrently; items of one slot keep their relative order (a
  * person's events are applied in order). `keyOf` names the item's key that decides its slot.
+ * With `durability.replicas`, each pipeline ends with `WAIT`, and fewer acknowledging replicas
+ * than asked is an error (the caller retries; its writes are idempotent).
  */
 export async function pipelineBySlot<T>(
   redis: Redis,
   items: readonly T[],
   keyOf: (item: T) => string,
   add: (pipeline: ChainableCommander, item: T) => void,
+  durability: Durability = {},
 ): Promise<[Error | null, unknown][]> {
+  const replicas = durability.replicas ?? 0;
   if (items.length === 0) return [];
   const groups = new Map<string, number[]>();
   if (!isCluster(redis)) groups.set('', items.map((_, i) => i));
@@ -87,7 +98,13 @@ export async function pipelineBySlot<T>(
     [...groups.values()].map(async (indexes) => {
       const pipeline = redis.pipeline();
       for (const i of indexes) add(pipeline, items[i]!);
+      if (replicas > 0) pipeline.call('WAIT', replicas, durability.timeoutMs ?? 5000);
       const replies = (await pipeline.exec()) ?? [];
+      if (replicas > 0) {
+        const [err, acked] = replies[indexes.length] ?? [new Error('no reply to WAIT'), 0];
+        if (err) throw err;
+        if (Number(acked) < replicas) throw new Error(`Redis: ${String(acked)} of ${replicas} replicas acknowledged the writes within ${durability.timeoutMs ?? 5000} ms`);
+      }
       indexes.forEach((i, j) => {
         out[i] = replies[j] ?? [new Error('no reply'), undefined];
       });

@@ -11,6 +11,13 @@ const schema = z.object({
   SCORER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the scorers; N instances share the partitions. */
   SCORER_GROUP: z.string().min(1).default('scorer'),
+  /**
+   * Replicas that must hold a batch's Redis writes before its offsets are committed (Redis WAIT,
+   * per master written). 0 trusts the master's answer; 1 on a Cluster with replicas means a
+   * master lost right after answering loses no counted event (the scorer waits while no replica
+   * is in sync).
+   */
+  REDIS_WAIT_REPLICAS: envInt(0, 0),
   /** How long an applied event id is remembered for dedupe (SPEC §3.3: at least 24 h). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
   /** Base weight of a visit (SPEC §4.1: "doing nothing" scores 1). */
@@ -83,5 +90,6 @@ export function storeOptions(c: ScorerConfig) {
     maxTagsPerPerson: c.MAX_TAGS_PER_PERSON,
     visitTtlMs: c.VISIT_STATE_TTL_HOURS * 3_600_000,
     dedupeWindowMs: c.DEDUPE_WINDOW_HOURS * 3_600_000,
+    waitReplicas: c.REDIS_WAIT_REPLICAS,
   };
 }
