@@ -63,7 +63,7 @@ export async function waitReady({ name, child, port }: Service): Promise<void> {
 export async function stopService(s: Service): Promise<void> {
   if (s.child.exitCode !== null || s.child.signalCode !== null) return;
   s.child.kill('SIGTERM');
-  const done = await Promise.race([s.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 20_000))]);
+  const done = await Promise.race([s.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 20_000).unref())]);
   if (!done) {
     s.child.kill('SIGKILL');
     await s.exited;

@@ -53,6 +53,11 @@ export function parseNode(node: string): { host: string; port: number } {
   return { host: m[1]!, port };
 }
 
+/** The Cluster hash slot of a key (honours `{hash tags}`). */
+export function slotOf(key: string): number {
+  return calculateSlot(key);
+}
+
 export function isCluster(redis: Redis): redis is Cluster {
   return redis instanceof Cluster;
 }
@@ -86,7 +91,7 @@ export async function pipelineBySlot<T>(
   if (!isCluster(redis)) groups.set('', items.map((_, i) => i));
   else {
     for (let i = 0; i < items.length; i++) {
-      const slot = calculateSlot(keyOf(items[i]!));
+      const slot = slotOf(keyOf(items[i]!));
       const owner = redis.slots[slot]?.join(';') ?? `slot:${slot}`;
       const group = groups.get(owner);
       if (group) group.push(i);
