@@ -50,13 +50,13 @@ async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
     found = 0;
     for await (const batch of scanKeys(redis, `${prefix}:*`)) {
       found += batch.length;
-      await redis.unlink(...batch);
+      await Promise.all(batch.map((key) => redis.unlink(key))); // one key per call: keys of a Cluster sit in many slots
     }
   }
 }
 
-function zincrbyOpsPerSec(url: URL, key: string, n: number): number {
-  const args = ['-h', url.hostname, '-p', url.port || '6379', '-n', String(n), '-P', '16', '-r', '100000', '-q', 'zincrby', key, '1', 'member:__rand_int__'];
+function zincrbyOpsPerSec(url: URL, key: string, n: number, cluster: boolean): number {
+  const args = ['-h', url.hostname, '-p', url.port || '6379', ...(cluster ? ['--cluster'] : []), '-n', String(n), '-P', '16', '-r', '100000', '-q', 'zincrby', key, '1', 'member:__rand_int__'];
   const out = execFileSync('redis-benchmark', args, { encoding: 'utf8' });
   const m = /([\d.]+) requests per second/.exec(out);
   if (!m) throw new Error(`unexpected redis-benchmark output: ${out}`);
@@ -113,7 +113,7 @@ async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis) {
 
     // raw limit, same run
     const key = `${config.REDIS_PREFIX}-raw:zincrby`;
-    const zincrby = zincrbyOpsPerSec(url, key, 200_000);
+    const zincrby = zincrbyOpsPerSec(url, key, 200_000, config.REDIS_CLUSTER_NODES.length > 0);
     await redis.unlink(key);
 
     rows.push({ store: storeRate, e2e: e2eRate, zincrby });

@@ -20,6 +20,7 @@ import {
   busiestLeader,
   CLUSTER_KAFKA,
   CLUSTER_REDIS_NODES,
+  createTopics,
   infraUpCluster,
   killBroker,
   masterOf,
@@ -95,14 +96,11 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
     kafka = new Kafka({ clientId: 'cluster-test', brokers: CLUSTER_KAFKA.split(','), logLevel: logLevel.NOTHING });
     admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: [
-        { topic: live.EVENTS_TOPIC!, numPartitions: 12, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] },
-        { topic: live.DLQ_TOPIC!, numPartitions: 3, replicationFactor: 3 },
-        { topic: live.LIFECYCLE_TOPIC!, numPartitions: 3, replicationFactor: 3 },
-      ],
-    });
+    await createTopics(admin, [
+      { topic: live.EVENTS_TOPIC!, numPartitions: 12, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] },
+      { topic: live.DLQ_TOPIC!, numPartitions: 3, replicationFactor: 3 },
+      { topic: live.LIFECYCLE_TOPIC!, numPartitions: 3, replicationFactor: 3 },
+    ]);
     redis = createRedis({ REDIS_URL: 'redis://127.0.0.1:7101', REDIS_CLUSTER_NODES: CLUSTER_REDIS_NODES.split(',') }, 'cluster-test');
     pool = createPool(process.env.DATABASE_URL!, 'public', 'cluster-test', 4);
   }, 120_000);

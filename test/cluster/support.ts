@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import type { Admin } from 'kafkajs';
+import type { Admin, ITopicConfig } from 'kafkajs';
 import { Redis as SingleRedis } from 'ioredis';
 import { waitFor } from '../helpers';
 
@@ -73,6 +73,25 @@ export async function stopService(s: Service): Promise<void> {
 export async function sigkill(s: Service): Promise<void> {
   s.child.kill('SIGKILL');
   await s.exited;
+}
+
+/**
+ * Creates topics on the cluster and waits until every partition has a leader. (kafkajs's own
+ * `waitForLeaders` gives up on a busy cluster whose brokers learn of a new topic at different times.)
+ */
+export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  await waitFor('the topics to be created', async () => {
+    await admin.createTopics({ waitForLeaders: false, topics });
+    return true;
+  }, 60_000, 500).catch(async (err: unknown) => {
+    const existing = await admin.listTopics();
+    if (!topics.every((t) => existing.includes(t.topic))) throw err;
+  });
+  await waitFor('a leader for every partition', async () => {
+    const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+    const want = new Map(topics.map((t) => [t.topic, t.numPartitions]));
+    return meta.length === topics.length && meta.every((t) => t.partitions.length === want.get(t.name) && t.partitions.every((p) => p.leader >= 0)) ? true : undefined;
+  }, 120_000, 250);
 }
 
 /** The broker (node id) leading the most partitions of `topic`, and how many it leads. */
