@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import { Cluster, Redis as SingleRedis, type ChainableCommander } from 'ioredis';
+import { Cluster, Redis as SingleRedis, type ChainableCommander, type RedisOptions } from 'ioredis';
 
 /** A Redis client: one server, or a Redis Cluster. Every service and store takes this type. */
 export type Redis = SingleRedis | Cluster;
@@ -16,11 +16,12 @@ export type RedisConnection = { REDIS_URL: string; REDIS_CLUSTER_NODES?: readonl
  * nodes (credentials and database come from `REDIS_URL`; a Cluster has only database 0). A
  * command that meets a failing-over master is retried while the replica takes over
  * (`retryDelayOnFailover` × `maxRedirections` ≈ 15 s), so a master's loss delays writes instead
- * of failing them.
+ * of failing them. `options` override the defaults of each connection (a client that must fail
+ * fast instead).
  */
-export function createRedis(conn: RedisConnection, name: string): Redis {
+export function createRedis(conn: RedisConnection, name: string, options: RedisOptions = {}): Redis {
   const nodes = conn.REDIS_CLUSTER_NODES ?? [];
-  if (nodes.length === 0) return new SingleRedis(conn.REDIS_URL, { connectionName: name, maxRetriesPerRequest: 20, enableAutoPipelining: true });
+  if (nodes.length === 0) return new SingleRedis(conn.REDIS_URL, { connectionName: name, maxRetriesPerRequest: 20, enableAutoPipelining: true, ...options });
   const url = new URL(conn.REDIS_URL);
   return new Cluster(
     nodes.map((node) => {
@@ -28,7 +29,7 @@ export function createRedis(conn: RedisConnection, name: string): Redis {
       return { host, port };
     }),
     {
-      enableAutoPipelining: true,
+      enableAutoPipelining: options.enableAutoPipelining ?? true,
       maxRedirections: 50,
       retryDelayOnFailover: 300,
       retryDelayOnClusterDown: 300,
@@ -40,6 +41,7 @@ export function createRedis(conn: RedisConnection, name: string): Redis {
         username: url.username ? decodeURIComponent(url.username) : undefined,
         password: url.password ? decodeURIComponent(url.password) : undefined,
         tls: url.protocol === 'rediss:' ? {} : undefined,
+        ...options,
       },
     },
   );
