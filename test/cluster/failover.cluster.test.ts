@@ -9,8 +9,8 @@
  * is counted exactly once, and interests and facts equal those of one scorer and one segmenter
  * replaying the same topic with no faults.
  *
- * Opt-in (`pnpm test:cluster`, which starts the stack with `pnpm infra:up --cluster`): it needs
- * the cluster's nine extra processes and takes minutes, so it is not part of `pnpm test`.
+ * `pnpm test:cluster` starts the stack (`pnpm infra:up --cluster`) and runs it; CI runs it after
+ * `npm test`, never beside it: it needs nine extra server processes and takes minutes.
  */
 import { createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
