@@ -14,4 +14,12 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.js', '**/*.cjs'], rules: { '@typescript-eslint/no-require-imports': 'off' } },
+  {
+    // Scripts of the pages services serve run in the browser, uPlot loaded before them.
+    files: ['services/*/public/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { window: 'readonly', document: 'readonly', location: 'readonly', history: 'readonly', localStorage: 'readonly', fetch: 'readonly', setInterval: 'readonly', uPlot: 'readonly' },
+    },
+  },
 );

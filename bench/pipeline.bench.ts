@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:pipeline` — SPEC §7 "Scoring" and "Freshness", printed, never asserted.
+ * `pnpm bench:pipeline` — docs/operations.md §7 "Scoring" and "Freshness", printed, never asserted.
  *
  * 1. Apply throughput, several runs, each beside its raw limit measured in the same run:
  *    - store: prepared events applied by the per-event Lua script, pipelined 500 per round trip

@@ -9,17 +9,29 @@
  * Env: INGEST_PORT, WRITE_KEYS (the first key is used), DEMO_SEED (default 7), DEMO_PEOPLE
  * (default 150), DEMO_LIVE_PER_SEC (default 5; 0 stops after the backfill).
  */
+import { writeKeysEnv } from '@pstream/ingest/config';
 import { envInt, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const DAY = 86_400_000;
 const port = process.env.INGEST_PORT ?? '8080';
 const queryPort = process.env.QUERY_API_PORT ?? '8081';
-const writeKey = (process.env.WRITE_KEYS ?? 'dev-write-key=demo').split(',')[0]!.split('=')[0]!;
-const { DEMO_SEED: seed, DEMO_PEOPLE: peopleCount, DEMO_LIVE_PER_SEC: livePerSec } = parseEnv(
-  z.object({ DEMO_SEED: envInt(7), DEMO_PEOPLE: envInt(150, 1), DEMO_LIVE_PER_SEC: envInt(5) }),
+const {
+  WRITE_KEYS: writeKeys,
+  DEMO_SEED: seed,
+  DEMO_PEOPLE: peopleCount,
+  DEMO_LIVE_PER_SEC: livePerSec,
+} = parseEnv(
+  z.object({
+    // Read as ingest reads it; the first key is used.
+    WRITE_KEYS: writeKeysEnv('dev-write-key=demo'),
+    DEMO_SEED: envInt(7),
+    DEMO_PEOPLE: envInt(150, 1),
+    DEMO_LIVE_PER_SEC: envInt(5),
+  }),
   process.env,
 );
+const writeKey = [...writeKeys.keys()][0]!;
 const url = `http://127.0.0.1:${port}`;
 
 /** mulberry32: a small seeded PRNG, so the demo is repeatable. */

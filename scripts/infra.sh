@@ -5,9 +5,13 @@
 # Usage:
 #   scripts/infra.sh up      start whatever is not already answering, create the
 #                            database and Kafka topics, run migrations; idempotent
-#   scripts/infra.sh down    stop only what `up` started (marker files in .data/infra/)
+#   scripts/infra.sh down [kafka|postgres|redis…]
+#                            stop only what `up` started (marker files in .data/infra/);
+#                            with names, only those of them
 #   scripts/infra.sh status  one line per component; exit 0 if all up, 3 otherwise
-#   … --cluster              the same for the multi-node stack instead of Kafka's and Redis's
+#   scripts/infra.sh started the components `up` started and that are not yet stopped, one a line
+#   scripts/infra.sh up|down|status --cluster
+#                            the same for the multi-node stack instead of Kafka's and Redis's
 #                            single servers (which it never touches): three KRaft brokers on
 #                            127.0.0.1:19192-19194 (controllers 19292-19294, replication factor 3,
 #                            min.insync.replicas 2) and a Redis Cluster of 3 masters + 3 replicas on
@@ -24,12 +28,14 @@
 #   EVENTS_TOPIC       default profile.events.v1      (EVENTS_PARTITIONS, default 12)
 #   DLQ_TOPIC          default profile.events.dlq.v1  (3 partitions)
 #   LIFECYCLE_TOPIC    default profile.lifecycle.v1   (3 partitions)
+#   PSTREAM_DATA_DIR   runtime state (markers, the broker's data), default <repo>/.data; tests
+#                      point it elsewhere to run a whole `npm start` beside a developer's own
 set -euo pipefail
 
 ROOT=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 cd -- "$ROOT"
 
-DATA_DIR="$ROOT/.data"
+DATA_DIR=${PSTREAM_DATA_DIR:-"$ROOT/.data"}
 STATE_DIR="$DATA_DIR/infra"
 BROKER_SH="$ROOT/infra/kafka/broker.sh"
 KAFKA_MAIN_DIR="$DATA_DIR/kafka/main"
@@ -197,7 +203,7 @@ kafka_topics() { # [REPLICATION_FACTOR]
   local -a names=("$EVENTS_TOPIC" "$DLQ_TOPIC" "$LIFECYCLE_TOPIC")
   local -a parts=("$EVENTS_PARTITIONS" 3 3)
   # The events topic is the source of truth: `pnpm scorer:rebuild` replays it from the beginning
-  # (SPEC §6), so it keeps everything; the broker default (24 h) applies to the others.
+  # (docs/operations.md §6), so it keeps everything; the broker default (24 h) applies to the others.
   local -a configs=("--config retention.ms=-1 --config retention.bytes=-1" "" "")
   local regex="" n i out
   for n in "${names[@]}"; do regex+="${regex:+|}${n//./\\.}"; done
@@ -556,9 +562,19 @@ cmd_up() {
 }
 
 cmd_down() {
-  kafka_down
-  postgres_down
-  redis_down
+  local c
+  (($# > 0)) || set -- kafka postgres redis
+  for c in "$@"; do
+    case $c in
+      kafka | postgres | redis) "${c}_down" ;;
+      *) die "down: unknown component '$c' (kafka, postgres or redis)" ;;
+    esac
+  done
+}
+
+cmd_started() {
+  local c
+  for c in kafka postgres redis; do if marked "$c"; then say "$c"; fi; done
 }
 
 cmd_status() {
@@ -598,21 +614,24 @@ cmd_status() {
 }
 
 main() {
-  local cmd=${1:-} flag=${2:-}
+  local cmd=${1:-}
   case $cmd in
-    up | down | status) ;;
+    up | down | status | started) ;;
     *)
       awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2
       exit 2
       ;;
   esac
-  case $flag in
-    '') ;;
-    --cluster) ;;
-    *) die "unknown option '$flag' (only --cluster)" ;;
-  esac
+  shift
+  if [[ ${1:-} == --cluster ]]; then
+    [[ $# -eq 1 ]] || die "--cluster takes no other arguments"
+    [[ $cmd != started ]] || die "'started' has no --cluster form"
+    load_config
+    "cluster_$cmd"
+    return
+  fi
   load_config
-  if [[ $flag == --cluster ]]; then "cluster_$cmd"; else "cmd_$cmd"; fi
+  "cmd_$cmd" "$@"
 }
 
 main "$@"

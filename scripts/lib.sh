@@ -31,18 +31,44 @@ load_env() {
   done <"$file"
 }
 
-# Install, load the environment and bring the servers up. Infrastructure that was not running
-# before is stopped again when the calling script exits (unless KEEP_INFRA=1); what was already
-# running is left alone.
+# Install, load the environment and bring the servers up. What this run starts is stopped again
+# when the calling script exits — at its end, on an error, or on Ctrl-C/SIGTERM/SIGHUP — unless
+# KEEP_INFRA=1. "What this run starts" is what `infra.sh up` marked as started during this run;
+# whatever was running before (the machine's own servers, or a broker an earlier `infra:up` left
+# running) is left alone, and the exit message says what stays up and how to stop it.
 prepare_platform() {
   ensure_deps
   load_env
-  local already_up=no
-  if bash "$ROOT/scripts/infra.sh" status >/dev/null 2>&1; then already_up=yes; fi
+  INFRA_BEFORE=" $(bash "$ROOT/scripts/infra.sh" started 2>/dev/null | tr '\n' ' ')"
+  # Set before `up`, so a Ctrl-C while the broker is starting stops it too. A signal's trap runs
+  # once the foreground command (the services) has exited, then `exit` runs the EXIT trap.
+  trap stop_what_this_run_started EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+  trap 'exit 129' HUP
   bash "$ROOT/scripts/infra.sh" up
-  if [ "$already_up" = no ] && [ "${KEEP_INFRA:-}" != 1 ]; then
-    trap 'echo "stopping infrastructure started by this run…"; bash "$ROOT/scripts/infra.sh" down' EXIT
+}
+
+stop_what_this_run_started() {
+  local status=$? c started=() kept=()
+  # Ignored here and in the commands below (children inherit it): a second Ctrl-C, common while
+  # the services drain, must not cut the broker's shutdown short and leave it running.
+  trap '' INT TERM HUP
+  for c in $(bash "$ROOT/scripts/infra.sh" started 2>/dev/null); do
+    if [[ $INFRA_BEFORE == *" $c "* ]]; then kept+=("$c"); else started+=("$c"); fi
+  done
+  if ((${#started[@]} > 0)); then
+    if [ "${KEEP_INFRA:-}" = 1 ]; then
+      echo "KEEP_INFRA=1: leaving ${started[*]} running (pnpm infra:down stops it)"
+    else
+      echo "stopping what this run started: ${started[*]}…"
+      bash "$ROOT/scripts/infra.sh" down "${started[@]}" || true
+    fi
   fi
+  if ((${#kept[@]} > 0)); then
+    echo "${kept[*]} was running before this run (started by an earlier infra:up) and stays up; pnpm infra:down stops it"
+  fi
+  exit "$status"
 }
 
 # Debian's Chromium for the browser tests (playwright-core drives it; its own browser download cannot

@@ -53,7 +53,7 @@ describe('one identity rule, two stores', () => {
   let pool: Pool;
   let interests: InterestStore;
   let facts: SegmentStore;
-  let applyToRedis: (messages: TopicMessage[]) => Promise<void>;
+  let applyToRedis: ReturnType<typeof createChunkApplier>;
   let run = 0;
 
   beforeAll(async () => {

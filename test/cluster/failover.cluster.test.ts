@@ -1,5 +1,5 @@
 /**
- * SPEC §6 past one machine: two ingests, two scorers and two segmenters on a three-broker Kafka
+ * §6 past one machine (docs/operations.md, docs/scaling.md): two ingests, two scorers and two segmenters on a three-broker Kafka
  * (RF 3, min.insync.replicas 2) and a 3+3 Redis Cluster, while the test
  *   1. SIGKILLs the broker leading the most partitions of the events topic mid-stream,
  *   2. SIGKILLs the Redis master that holds a busy person's slot (its replica takes over; the
@@ -12,6 +12,7 @@
  * `pnpm test:cluster` starts the stack (`pnpm infra:up --cluster`) and runs it; CI runs it after
  * `npm test`, never beside it: it needs nine extra server processes and takes minutes.
  */
+import { dedupeId } from '@pstream/events';
 import { createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { loadDefaultEnv } from '../env';
@@ -235,8 +236,8 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
       return n.redis === EVENTS && n.pg === EVENTS ? true : undefined;
     }, 300_000, 500);
 
-    // Exactly the 202'd events, once each: the dedupe members are the posted ids.
-    const want = new Set(Array.from({ length: EVENTS }, (_, i) => `${SOURCE}|${id}-${i}`));
+    // Exactly the 202'd events, once each: the dedupe records are the posted ids (`source|eventId@profileKey`).
+    const want = new Set(Array.from({ length: EVENTS }, (_, i) => `${SOURCE}|${dedupeId({ eventId: `${id}-${i}`, profileKey: person(i) })}`));
     const members: string[] = [];
     for (let i = 0; i < PEOPLE; i++) members.push(...(await redis.zrange(`${live.REDIS_PREFIX}:p:{${person(i)}}:seen`, 0, -1)));
     expect(members.length).toBe(EVENTS);

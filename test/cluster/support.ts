@@ -103,9 +103,10 @@ export async function busiestLeader(admin: Admin, topic: string): Promise<{ node
   return { nodeId, partitions };
 }
 
-/** SIGKILLs the JVM of a cluster broker (node ids 1-3 live in .data/cluster/kafka/b<id>). */
+/** SIGKILLs the JVM of a cluster broker (node ids 1-3 live in <data dir>/cluster/kafka/b<id>). */
 export function killBroker(nodeId: number): number {
-  const pid = Number(readFileSync(path.join(ROOT, `.data/cluster/kafka/b${nodeId}/broker.pid`), 'utf8').trim());
+  const data = process.env.PSTREAM_DATA_DIR ?? path.join(ROOT, '.data');
+  const pid = Number(readFileSync(path.join(data, `cluster/kafka/b${nodeId}/broker.pid`), 'utf8').trim());
   process.kill(pid, 'SIGKILL');
   return pid;
 }

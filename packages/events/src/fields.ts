@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /** The field rules the topic messages share with the envelopes clients post (ingest's dialects). */
 
-/** The event types of SPEC §3.1. */
+/** The event types of docs/events.md §3.1. */
 export const EVENT_TYPES = ['follow', 'unfollow', 'click', 'dwell', 'like', 'comment', 'share', 'favorite', 'purchase'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -12,6 +12,11 @@ export type TargetType = (typeof TARGET_TYPES)[number];
 export const CHANNELS = ['search', 'homepage', 'weitao', 'live', 'external', 'campaign'] as const;
 
 export const eventIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -');
+/**
+ * The order a purchase belongs to (docs/events.md §3.1): line items sharing one are one purchase in the
+ * facts and lifecycle (§4.2), while each still weighs on its own product's interests (§4.1).
+ */
+export const orderIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 export const personIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 /** `dimension:value` — dimension `[a-z][a-z0-9_]{0,31}`, value 1-64 printable characters. */
 export const tagSchema = z

@@ -1,5 +1,5 @@
 /**
- * Ids that SDKs send when they have no real id. They never merge two profiles (SPEC §4.4):
+ * Ids that SDKs send when they have no real id. They never merge two profiles (docs/model.md §4.4):
  * merging on "anonymous" or "0" would fuse thousands of strangers into one person.
  */
 const PLACEHOLDERS = new Set(['', '0', '-1', 'anonymous', 'anon', 'null', 'undefined', 'none', 'nil', 'unknown', 'guest', 'nan', 'false', 'true', '[object object]']);
@@ -17,7 +17,7 @@ export function isPlaceholderId(id: string | undefined | null): boolean {
  */
 export const MAX_ALIAS_HOPS = 8;
 
-/** `from`'s person is the same as `to`'s: `from`'s profile merges into `to`'s (SPEC §4.4). */
+/** `from`'s person is the same as `to`'s: `from`'s profile merges into `to`'s (docs/model.md §4.4). */
 export type IdLink = { from: string; to: string };
 
 /** The fields of a topic message the identity rule reads. */

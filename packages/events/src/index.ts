@@ -1,3 +1,5 @@
 export * from './fields';
 export * from './identity';
+export * from './lifecycle';
 export * from './message';
+export * from './storable';

@@ -146,8 +146,9 @@ export function installErrors(app: FastifyInstance, options: ErrorOptions): void
   const codes = httpErrors(options.prefix);
   const routes: { pattern: RegExp; methods: string[] }[] = [];
   app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    routes.push({ pattern: patternOf(route.url), methods });
+    // OPTIONS routes are CORS preflights (ingest answers them on /v1/*): they make no path "exist".
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).filter((m) => m !== 'OPTIONS');
+    if (methods.length > 0) routes.push({ pattern: patternOf(route.url), methods });
   });
 
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
@@ -161,7 +162,9 @@ export function installErrors(app: FastifyInstance, options: ErrorOptions): void
     if (framework) return sendError(reply, framework.status, framework.code, framework.message, framework.details);
     const status = err.statusCode ?? 500;
     if (status >= 500) {
-      request.log.error({ err, request }, 'request failed');
+      // Named fields only: the request object would carry its raw headers (Authorization,
+      // X-Write-Key) and body (ingest's writeKey) into the log.
+      request.log.error({ err, method: request.method, url: request.url.split('?')[0] }, 'request failed');
       return sendError(reply, 500, codes.INTERNAL, 'internal error');
     }
     const code = status === 413 ? codes.TOO_LARGE : status === 415 ? codes.UNSUPPORTED_MEDIA_TYPE : status === 400 ? codes.MALFORMED : codes.BAD_REQUEST;

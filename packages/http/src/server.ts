@@ -30,8 +30,8 @@ export function createHttp(log: Logger, errors: ErrorOptions, options: HttpOptio
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && CLIENT_ID.test(given) ? given : randomUUID();
     },
-    // Ids are up to 128 characters; a longer parameter is refused by the route's schema (400), and
-    // one past this by the router (414), both with the one error body.
+    // A parameter past this is refused by the router (414, in the one error body); one below it by
+    // the route's schema when invalid (400). A service may raise it (the query API: URL-encoded ids).
     routerOptions: { maxParamLength: 256 },
     frameworkErrors: frameworkErrorsHandler(errors),
     clientErrorHandler: clientErrorHandler({ ...errors, requestTimeoutMs, newId: randomUUID }),

@@ -45,3 +45,12 @@ export async function readInterests(
   }
   return out;
 }
+
+/**
+ * Whether the scorer has seen `id`: its interests, dedupe record or merge alias exist (one hash
+ * tag, so Redis Cluster-safe). The query API answers 404 only when neither store knows an id.
+ */
+export async function knowsPerson(redis: Redis, k: Keys, id: string): Promise<boolean> {
+  const p = k.person(id);
+  return (await redis.exists(p.interests, p.seen, p.alias)) > 0;
+}

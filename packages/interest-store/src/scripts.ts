@@ -101,24 +101,22 @@ end
 /**
  * One event. KEYS: seen, interests, visits, follows, alias, merged (one person).
  * ARGV: member, receivedMs, trimBeforeMs, seenTtlMs, type, t, 2^((t−L)/H), targetKey, dwellMs,
- * requireMerged, explicit tags…
+ * requireMerged, legacyMember ('' for none), explicit tags…
  * Returns 0 (duplicate), 1 (applied), {2, id} (this profile was merged into id: apply there,
  * nothing was recorded here) or {3, id} (apply only after id's state was imported here).
  */
 export function applyScript(p: ScoringParams, limits: StoreLimits): string {
   return `${prelude(p, limits)}
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+if ARGV[11] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[11]) then return 0 end
 local alias = redis.call('GET', KEYS[5])
 if alias then return { 2, alias } end
 if ARGV[10] ~= '' and redis.call('SISMEMBER', KEYS[6], ARGV[10]) == 0 then return { 3, ARGV[10] } end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
 
 local ik, vk, fk = KEYS[2], KEYS[3], KEYS[4]
 local kind, t, ft, key, dwell = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
 local tags = {}
-for i = 11, #ARGV do tags[#tags + 1] = ARGV[i] end
+for i = 12, #ARGV do tags[#tags + 1] = ARGV[i] end
 
 local function add(tag, inc) redis.call('ZINCRBY', ik, fmt(inc), tag) end
 local function addDelta(tag, d)
@@ -196,6 +194,13 @@ else
   end
   redis.call('PEXPIRE', vk, VISIT_TTL)
 end
+-- The dedupe record last: Redis does not roll a script back, so a script that fails on bad data
+-- or state (a Lua error, WRONGTYPE) must not leave the record behind, or the event would count
+-- as applied; every key's first touch above is a read or the write that fails, so a failure
+-- leaves nothing at all and the consumer can dead-letter the event.
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 trimTags(ik)
 return 1
 `;

@@ -9,8 +9,14 @@ import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type Store
 /** One event ready for the apply script: classified, tagged, its forward factor computed (pure, in the scorer). */
 export type PreparedEvent = {
   profileKey: string;
-  /** Dedupe member `source|eventId`. */
+  /** Dedupe member: `source|` + the shared dedupe id (`eventId@profileKey`, see @pstream/events dedupeId). */
   member: string;
+  /**
+   * The member an older version recorded for the same event (`source|eventId`), also looked for
+   * so an upgrade does not re-apply events redelivered right after it; '' or absent for none.
+   * Such records expire with the dedupe window.
+   */
+  legacyMember?: string;
   receivedMs: number;
   type: string;
   occurredMs: number;
@@ -77,6 +83,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     e.targetKey,
     e.dwellMs ?? -1,
     requireMerged,
+    e.legacyMember ?? '',
     ...e.tags,
   ];
 

@@ -12,6 +12,8 @@ export type SocialTier = (typeof SOCIAL_TIERS)[number];
  * `purchaseHorizonDays(rules)` of now, `socialTimesMs` at least the `socialActiveCount` most
  * recent likes/comments/shares/favorites; older entries are allowed and ignored.
  * `amount` is in the base currency (0 for a purchase whose currency could not be converted).
+ * A purchase here is an order (§4.2: line items sharing an orderId are one, at their first
+ * line's time and worth their sum); the store does the grouping.
  */
 export type LifecycleFacts = {
   /** Max event time; null while the person has no event (only traits from identify). */
@@ -31,7 +33,7 @@ export type Evaluation = { stage: Stage | null; value: ValueTier; social: Social
  */
 const inWindow = (atMs: number, nowMs: number, days: number) => atMs >= nowMs - days * DAY_MS;
 
-/** SPEC §4.3, evaluated top to bottom; the first rule that holds is the stage. */
+/** docs/model.md §4.3, evaluated top to bottom; the first rule that holds is the stage. */
 export function stageAt(facts: LifecycleFacts, nowMs: number, rules: LifecycleRules = DEFAULT_RULES): Stage | null {
   if (facts.lastActiveAtMs === null) return null;
   const idle = nowMs - facts.lastActiveAtMs;

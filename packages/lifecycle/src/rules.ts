@@ -1,4 +1,4 @@
-/** Thresholds of SPEC §4.3 (seed 004); every one is configurable, these are the defaults. */
+/** Thresholds of docs/model.md §4.3 (seed 004); every one is configurable, these are the defaults. */
 export type LifecycleRules = {
   /** churned: last activity more than this many days ago. */
   churnedAfterDays: number;

@@ -6,7 +6,7 @@ const ago = (days: number) => now - days * DAY_MS;
 const facts = (f: Partial<LifecycleFacts>): LifecycleFacts => ({ lastActiveAtMs: ago(1), firstPurchaseAtMs: null, purchases: [], socialTimesMs: [], ...f });
 const bought = (...days: number[]) => days.map((d) => ({ atMs: ago(d), amount: 10 }));
 
-describe('stageAt (SPEC §4.3, first rule that holds)', () => {
+describe('stageAt (docs/model.md §4.3, first rule that holds)', () => {
   it.each([
     ['has no stage before any event', facts({ lastActiveAtMs: null }), null],
     ['is churned 1 ms past 90 idle days', facts({ lastActiveAtMs: ago(90) - 1 }), 'churned'],

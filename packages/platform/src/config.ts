@@ -26,11 +26,59 @@ export const envList = (fallback: string) =>
         .filter((s) => s.length > 0),
     );
 
+/**
+ * A `key=value,key2=value2` setting (WRITE_KEYS, API_TOKENS, CURRENCY_RATES) as a Map. Pairs are
+ * split at their first `=` (values may contain `=`), blanks around them are dropped, and each key
+ * and value is checked with its schema. An error quotes the bad pair and its position (parseEnv
+ * adds the variable's name); with `secretKeys`, only the first 4 characters of a key are shown,
+ * so a log of a failed start-up does not leak a credential.
+ */
+export function envPairs<K extends z.ZodType<string>, V extends z.ZodType>(options: {
+  /** How a pair looks, for the error: `key=source`, `CODE=rate (e.g. USD=7.1)`. */
+  format: string;
+  key: K;
+  value: V;
+  /** Used when the variable is unset; without it the variable is required. */
+  fallback?: string;
+  /** At least one pair is required. */
+  nonEmpty?: boolean;
+  secretKeys?: boolean;
+}) {
+  const base = options.fallback === undefined ? z.string() : z.string().default(options.fallback);
+  return base.transform((text, ctx) => {
+    const map = new Map<z.output<K>, z.output<V>>();
+    const pairs = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const fail = (i: number, pair: string, why: string) => {
+      // A secret key is shown by its first 4 characters only, also when the pair has no "=" (a bare key).
+      const eq = pair.indexOf('=');
+      const keyEnd = eq < 0 ? pair.length : eq;
+      const shown = options.secretKeys && keyEnd > 4 ? `${pair.slice(0, 4)}…${pair.slice(keyEnd)}` : pair;
+      ctx.addIssue({ code: 'custom', message: `pair ${i + 1} "${shown}" is not ${options.format}: ${why}` });
+      return z.NEVER;
+    };
+    for (const [i, pair] of pairs.entries()) {
+      const eq = pair.indexOf('=');
+      if (eq < 0) return fail(i, pair, 'no "="');
+      const key = options.key.safeParse(pair.slice(0, eq).trim());
+      if (!key.success) return fail(i, pair, `key ${key.error.issues[0]?.message ?? 'invalid'}`);
+      const value = options.value.safeParse(pair.slice(eq + 1).trim());
+      if (!value.success) return fail(i, pair, `value ${value.error.issues[0]?.message ?? 'invalid'}`);
+      if (map.has(key.data)) return fail(i, pair, 'the key appears twice');
+      map.set(key.data, value.data);
+    }
+    if (options.nonEmpty && map.size === 0) {
+      ctx.addIssue({ code: 'custom', message: `at least one ${options.format} pair is required` });
+      return z.NEVER;
+    }
+    return map;
+  });
+}
+
 /** Settings every service shares: where the servers are and how to log. */
 export const commonEnv = {
   /** Comma-separated Kafka bootstrap servers. */
   KAFKA_BROKERS: envList('127.0.0.1:9092').pipe(z.array(z.string()).min(1)),
-  /** Topic of accepted, normalized events (SPEC §3.4). */
+  /** Topic of accepted, normalized events (docs/events.md §3.4). */
   EVENTS_TOPIC: z.string().min(1).default('profile.events.v1'),
   /** Topic for messages a consumer could not use. */
   DLQ_TOPIC: z.string().min(1).default('profile.events.dlq.v1'),
@@ -49,11 +97,11 @@ export const commonEnv = {
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/profiles'),
   /** Postgres schema holding our tables; lets several deployments (or tests) share one database. */
   PG_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
-  /** ISO-4217 code that monetary totals are kept in (SPEC §4.2). */
+  /** ISO-4217 code that monetary totals are kept in (docs/model.md §4.2). */
   BASE_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  /** Half-life of interest decay in days (SPEC §4.1). */
+  /** Half-life of interest decay in days (docs/model.md §4.1). */
   DECAY_HALF_LIFE_DAYS: z.coerce.number().positive().default(30),
   /** Forward-decay landmark L as an ISO time; fixed for the life of the stored data. */
   DECAY_LANDMARK: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z'),

@@ -1,12 +1,16 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { describeIssues } from './errors';
+import { envInt } from './config';
+import { consumerMetrics, PartitionProgress, type ConsumerMetrics, type DeadLetterKind } from './consumer-metrics';
+import { AppError } from './errors';
+import type { Registry } from './metrics';
 
 /** A message that passed validation, with where it came from. */
 export type Consumed<T> = { value: T; partition: number; offset: string };
 
-/** A message a consumer could not use, as written to the DLQ topic (SPEC §3.4). */
+/** A message a consumer could not use, as written to the DLQ topic (docs/events.md §3.4). */
 export type DeadLetter = {
   reason: string;
   consumerGroup: string;
@@ -18,6 +22,42 @@ export type DeadLetter = {
   failedAt: string;
 };
 
+export const ConsumerErrors = {
+  /** A stored consumer position lies beyond the topic's end: the topic was recreated or its data wiped. */
+  POSITION_BEYOND_END: 'PLT_POSITION_BEYOND_END',
+} as const;
+
+/**
+ * Marks an error as caused by the data of the message(s) being applied: retrying can never
+ * help, so the batch consumer isolates the message and dead-letters it. Throw it (or have
+ * `classify` answer 'poison') only when the input is at fault; anything else is retried.
+ */
+export class PoisonError extends AppError {
+  constructor(code: string, message: string, cause?: unknown) {
+    super(code, message, { cause, retryable: false });
+    this.name = 'PoisonError';
+  }
+}
+
+/** How a consumer reads an apply failure: the message's fault, or the world's (retry). */
+export type FailureKind = 'poison' | 'transient';
+
+/** Settings of the consume loop, shared by the scorer and the segmenter. */
+export const consumerEnv = {
+  /**
+   * A partition whose position has not moved for this long while a chunk is retried is
+   * reported stalled: /readyz answers 503 naming it and an error is logged once a minute.
+   */
+  CONSUMER_STALL_SECONDS: envInt(60, 1),
+  /** Longest wait between two attempts at a chunk that failed transiently (capped exponential backoff). */
+  CONSUMER_RETRY_MAX_MS: envInt(30_000, 10),
+} as const;
+export type ConsumerEnv = { CONSUMER_STALL_SECONDS: number; CONSUMER_RETRY_MAX_MS: number };
+
+
+/** A partition whose position has not advanced: the offset retried, and since when. */
+export type StalledPartition = { topic: string; partition: number; offset: string; since: number };
+
 export type BatchConsumerOptions<S extends z.ZodType> = {
   kafka: Kafka;
   log: Logger;
@@ -26,43 +66,104 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   dlqTopic: string;
   schema: S;
   /**
-   * Applies a batch of valid messages; must make their effects durable before resolving.
-   * `chunk` names the topic and the chunk's last offset (DLQ'd messages included), for a
+   * Applies a batch of valid messages; must make their effects durable before resolving, and
+   * must be idempotent per message (a chunk is re-applied after a failure, and halves of it
+   * when a poison message is searched for). `chunk` names the topic and the last offset the
+   * call covers (dead-lettered messages included; `messages` may be empty then), for a
    * consumer that stores its position together with its effects.
    */
-  apply: (messages: Consumed<z.output<S>>[], partition: number, chunk: { topic: string; lastOffset: string }) => Promise<void>;
+  apply: (
+    messages: Consumed<z.output<S>>[],
+    partition: number,
+    chunk: { topic: string; lastOffset: string },
+  ) => Promise<void | { duplicates?: number }>;
+  /** Poison (isolate and dead-letter) or transient (retry); default `classifyFailure`. */
+  classify?: (err: unknown) => FailureKind;
   /**
    * Positions kept outside Kafka (e.g. in Postgres with the effects): on each assignment the
    * consumer seeks every assigned partition that has one. Optional; without it Kafka's
-   * committed offsets are used.
+   * committed offsets are used. `start()` refuses to run when one lies beyond the topic's end.
    */
   storedOffsets?: (topic: string, partitions: number[]) => Promise<Map<number, string>>;
   /** Read the topic from the beginning when the group has no committed offset. */
   fromBeginning?: boolean;
   /** How many messages one `apply` call gets at most; heartbeats are sent between chunks. */
   chunkSize?: number;
+  /** After how long without progress a partition counts as stalled (default 60 s). */
+  stallAfterMs?: number;
+  /** Where the consumer's metrics go (consumer-metrics.ts); none without it. */
+  metrics?: Registry;
+  /** Backoff of transient retries: first wait and cap (default 100 ms, 30 s). */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** How often a stall is logged at error level (default once a minute). */
+  stallLogEveryMs?: number;
 };
+
+type Dead = { message: KafkaMessage; reason: string; kind: DeadLetterKind };
+
+/** A PoisonError, or any AppError that says a retry cannot help, is the data's fault; everything else is retried. */
+export const classifyFailure = (err: unknown): FailureKind => (err instanceof AppError && !err.retryable ? 'poison' : 'transient');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * The consume loop both stream processors share: kafkajs `eachBatch` with manual offset
- * resolution. Each message is validated at the boundary with `safeParse`; an unusable one goes
- * to the DLQ with its reason and the loop carries on. Offsets are resolved (and committed) only
- * after `apply` made the chunk's effects durable, so a crash redelivers rather than skips; the
- * apply side dedupes, so a redelivery never counts twice.
+ * resolution. Per chunk:
+ * 1. each message is validated at the boundary with `safeParse`; an unusable one will go to the DLQ;
+ * 2. the valid ones are applied; when apply fails with a poison error (the data's fault), the
+ *    chunk is split in halves until the single bad message is found, the rest applied
+ *    (idempotently, so what was applied before the failure is not counted twice);
+ * 3. invalid and poison messages go to the DLQ with the reason, group, topic, partition, offset;
+ * 4. only then is the offset resolved and committed, so a crash redelivers rather than skips.
+ * A transient failure (connection refused, timeout, failover) retries the chunk with capped
+ * exponential backoff and never goes to the DLQ; a partition that has not advanced for
+ * `stallAfterMs` is reported by `stalledPartitions()` and `unreadyReason()`.
  */
 export class BatchConsumer<S extends z.ZodType> {
   private consumer: Consumer | undefined;
   private dlq: Producer | undefined;
+  private admin: Admin | undefined;
   private stopped: Promise<void> | undefined;
   private crashed: Error | undefined;
   private readonly log: Logger;
+  /** Per partition: the offset its position waits on (the chunk in hand), since when; removed once it moves. */
+  private readonly stalls = new Map<number, StalledPartition & { loggedAt: number }>();
+  private readonly classify: (err: unknown) => FailureKind;
+  /** Lag per partition and when its position last moved, for the metrics. */
+  private readonly progress: PartitionProgress;
+  private readonly metrics: ConsumerMetrics | undefined;
+  private readonly labels: { group: string; topic: string };
+  private readonly source: { group: string; topic: string; progress: PartitionProgress; stalled: () => number[] };
 
   constructor(private readonly options: BatchConsumerOptions<S>) {
     this.log = options.log.child({ component: 'consumer', groupId: options.groupId, topic: options.topic });
+    this.classify = options.classify ?? classifyFailure;
+    this.progress = new PartitionProgress(options.stallAfterMs ?? 60_000);
+    this.metrics = options.metrics ? consumerMetrics(options.metrics) : undefined;
+    this.labels = { group: options.groupId, topic: options.topic };
+    // The stalled gauge counts a partition stuck on a failing chunk (what /readyz reports) or one
+    // whose position has not moved while messages wait.
+    this.source = {
+      ...this.labels,
+      progress: this.progress,
+      stalled: () => [...new Set([...this.progress.stalled(), ...this.stalledPartitions().map((p) => p.partition)])],
+    };
   }
 
   async start(): Promise<void> {
     const { kafka, groupId, topic } = this.options;
+    const storedOffsets = this.options.storedOffsets;
+    if (storedOffsets) {
+      this.admin = kafka.admin();
+      await this.admin.connect();
+      const ends = await this.topicEnds().catch((err: { type?: string }) => {
+        // No topic yet (a fresh deployment whose topics are created on first use): nothing to compare.
+        if (err?.type === 'UNKNOWN_TOPIC_OR_PARTITION') return new Map<number, bigint>();
+        throw err;
+      });
+      this.assertWithinTopic(await storedOffsets(topic, [...ends.keys()]), ends);
+    }
     this.dlq = kafka.producer({ allowAutoTopicCreation: true });
     await this.dlq.connect();
     this.consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
@@ -72,24 +173,18 @@ export class BatchConsumer<S extends z.ZodType> {
       this.log.error({ err: payload.error, restart: payload.restart }, 'consumer crashed');
       if (!payload.restart) this.crashed = payload.error;
     });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
-    const storedOffsets = this.options.storedOffsets;
-    if (storedOffsets) {
-      const consumer = this.consumer;
-      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-        const partitions = payload.memberAssignment[topic] ?? [];
-        storedOffsets(topic, partitions).then(
-          (offsets) => {
-            for (const [partition, offset] of offsets) consumer.seek({ topic, partition, offset });
-            this.log.info({ offsets: Object.fromEntries(offsets) }, 'seeked to stored offsets');
-          },
-          // Not fatal: the apply side skips what it already has; seeking only saves refetching.
-          (err: unknown) => this.log.warn({ err }, 'could not read stored offsets'),
-        );
-      });
-    }
-    await this.consumer.run({
+    const consumer = this.consumer;
+    consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+      const partitions = payload.memberAssignment[topic] ?? [];
+      // A partition given to another member is no longer ours to report.
+      for (const p of this.stalls.keys()) if (!partitions.includes(p)) this.stalls.delete(p);
+      this.progress.keepOnly(partitions);
+      if (storedOffsets) void this.seekStored(consumer, partitions, storedOffsets);
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: this.options.fromBeginning ?? true });
+    this.metrics?.sources.add(this.source);
+    await consumer.run({
       autoCommit: true,
       eachBatchAutoResolve: false,
       eachBatch: (payload) => this.onBatch(payload),
@@ -97,73 +192,228 @@ export class BatchConsumer<S extends z.ZodType> {
     this.log.info('consuming');
   }
 
+  private async topicEnds(): Promise<Map<number, bigint>> {
+    const offsets = await this.admin!.fetchTopicOffsets(this.options.topic);
+    return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+  }
+
+  /** Refuses positions beyond the topic's end: following them would silently skip every event up to there. */
+  private assertWithinTopic(stored: Map<number, string>, ends: Map<number, bigint>): void {
+    const beyond = [...stored].filter(([p, offset]) => ends.has(p) && BigInt(offset) > ends.get(p)!);
+    if (beyond.length === 0) return;
+    const list = beyond.map(([p, offset]) => `partition ${p}: stored ${offset} > end ${ends.get(p)}`).join(', ');
+    throw new AppError(
+      ConsumerErrors.POSITION_BEYOND_END,
+      `stored positions of group ${this.options.groupId} lie beyond the end of topic ${this.options.topic} (${list}): ` +
+        'the topic was recreated or its data lost. Refusing to skip events; remove the stored positions of this group ' +
+        '(consumer_offsets rows) to read the topic from its start, after deciding what the stores should keep.',
+    );
+  }
+
+  private async seekStored(consumer: Consumer, partitions: number[], storedOffsets: NonNullable<BatchConsumerOptions<S>['storedOffsets']>) {
+    try {
+      const [offsets, ends] = await Promise.all([storedOffsets(this.options.topic, partitions), this.topicEnds()]);
+      try {
+        this.assertWithinTopic(offsets, ends);
+      } catch (err) {
+        // Found after start (the topic was recreated under a running consumer): stop consuming and turn unready.
+        this.crashed = err as Error;
+        this.log.error({ err }, 'stored positions beyond the topic end; consumer stopped');
+        void this.stop();
+        return;
+      }
+      for (const [partition, offset] of offsets) consumer.seek({ topic: this.options.topic, partition, offset });
+      this.log.info({ offsets: Object.fromEntries(offsets) }, 'seeked to stored offsets');
+    } catch (err) {
+      // Not fatal: the apply side skips what it already has; seeking only saves refetching.
+      this.log.warn({ err }, 'could not read stored offsets');
+    }
+  }
+
   /** True while the group member is connected and has not crashed for good. */
   isRunning(): boolean {
     return this.consumer !== undefined && this.stopped === undefined && this.crashed === undefined;
   }
 
+  /** Partitions whose position has not advanced for longer than the stall threshold. */
+  stalledPartitions(now = Date.now()): StalledPartition[] {
+    const after = this.options.stallAfterMs ?? 60_000;
+    return [...this.stalls.values()]
+      .filter((s) => now - s.since >= after)
+      .map(({ topic, partition, offset, since }) => ({ topic, partition, offset, since }));
+  }
+
+  /** Why this consumer should not count as ready (not running, crashed, a stalled partition), or undefined. */
+  unreadyReason(): string | undefined {
+    if (this.crashed) return `consumer stopped: ${this.crashed.message}`;
+    if (!this.isRunning()) return 'consumer not running';
+    const stalled = this.stalledPartitions();
+    if (stalled.length === 0) return undefined;
+    const list = stalled.map((s) => `${s.topic}[${s.partition}] at offset ${s.offset} for ${Math.round((Date.now() - s.since) / 1000)} s`);
+    return `group ${this.options.groupId} stalled: ${list.join(', ')}`;
+  }
+
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
     const chunkSize = this.options.chunkSize ?? 500;
+    const behind = (offset: string) => Math.max(0, Number(batch.highWatermark) - Number(offset) - 1);
+    if (batch.messages.length > 0) this.progress.seen(batch.partition, behind(batch.firstOffset()!) + 1);
     for (let i = 0; i < batch.messages.length; i += chunkSize) {
-      if (!isRunning() || isStale()) return;
       const chunk = batch.messages.slice(i, i + chunkSize);
-      const valid: Consumed<z.output<S>>[] = [];
-      const dead: { message: KafkaMessage; reason: string }[] = [];
-      for (const message of chunk) {
-        const parsed = this.parse(message);
-        if (parsed.ok) valid.push({ value: parsed.value, partition: batch.partition, offset: message.offset });
-        else dead.push({ message, reason: parsed.reason });
+      // The partition's position waits on this chunk from now on (a first attempt may itself take
+      // long: the segmenter retries a transaction for up to 25 s before giving up).
+      this.waitingOn(batch.topic, batch.partition, chunk[0]!.offset);
+      for (let attempt = 0; ; attempt++) {
+        if (!isRunning() || isStale()) return;
+        try {
+          await this.processChunk(batch.topic, batch.partition, chunk);
+          this.stalls.delete(batch.partition);
+          break;
+        } catch (err) {
+          const waitMs = Math.min(this.options.retryMaxMs ?? 30_000, (this.options.retryInitialMs ?? 100) * 2 ** Math.min(attempt, 20));
+          this.noteStall(batch.topic, batch.partition, chunk[0]!.offset, err, attempt, waitMs);
+          // Wait in slices, heartbeating, so the member keeps its partitions and stops promptly.
+          const until = Date.now() + waitMs;
+          while (Date.now() < until && isRunning() && !isStale()) {
+            await sleep(Math.min(500, until - Date.now()));
+            await heartbeat();
+          }
+        }
       }
-      const last = chunk[chunk.length - 1];
-      if (valid.length > 0) await this.options.apply(valid, batch.partition, { topic: batch.topic, lastOffset: last!.offset });
-      // After apply: a chunk whose apply fails is redelivered whole, and its dead letters would
-      // otherwise be written once per attempt.
-      for (const { message, reason } of dead) await this.deadLetter(batch.topic, batch.partition, message, reason);
-      if (last) resolveOffset(last.offset);
+      resolveOffset(chunk[chunk.length - 1]!.offset);
+      this.progress.moved(batch.partition, behind(chunk[chunk.length - 1]!.offset));
+      this.metrics?.processed.inc(this.labels, chunk.length);
       await commitOffsetsIfNecessary();
       await heartbeat();
     }
   }
 
-  private parse(message: KafkaMessage): { ok: true; value: z.output<S> } | { ok: false; reason: string } {
-    if (message.value === null) return { ok: false, reason: 'empty message value' };
+  /** Records that `partition` waits on `offset`, keeping the time it started waiting when the offset is the same. */
+  private waitingOn(topic: string, partition: number, offset: string) {
+    let stall = this.stalls.get(partition);
+    if (stall === undefined || stall.offset !== offset) {
+      stall = { topic, partition, offset, since: Date.now(), loggedAt: 0 };
+      this.stalls.set(partition, stall);
+    }
+    return stall;
+  }
+
+  private noteStall(topic: string, partition: number, offset: string, err: unknown, attempt: number, waitMs: number): void {
+    const now = Date.now();
+    const stall = this.waitingOn(topic, partition, offset);
+    const stalledFor = now - stall.since;
+    const fields = { err, partition, offset, attempt, waitMs, stalledForMs: stalledFor };
+    if (stalledFor >= (this.options.stallAfterMs ?? 60_000) && now - stall.loggedAt >= (this.options.stallLogEveryMs ?? 60_000)) {
+      stall.loggedAt = now;
+      this.log.error(fields, 'partition stalled: chunk keeps failing transiently');
+    } else {
+      this.log.warn(fields, 'transient failure applying chunk, retrying');
+    }
+  }
+
+  /** Validates, applies (isolating poison), dead-letters; throws only on transient failures. */
+  private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
+    const valid: Consumed<z.output<S>>[] = [];
+    const raw = new Map<string, KafkaMessage>();
+    const dead: Dead[] = [];
+    for (const message of chunk) {
+      const parsed = this.parse(message);
+      if (parsed.ok) {
+        valid.push({ value: parsed.value, partition, offset: message.offset });
+        raw.set(message.offset, message);
+      } else dead.push({ message, reason: parsed.reason, kind: parsed.kind });
+    }
+    const poison = await this.applyIsolating(valid, topic, partition, chunk[chunk.length - 1]!.offset);
+    dead.push(...poison.map((p) => ({ message: raw.get(p.offset)!, reason: p.reason, kind: 'poison' as const })));
+    // After apply: a chunk whose apply fails is retried whole, and its dead letters would
+    // otherwise be written once per attempt.
+    if (dead.length > 0) await this.deadLetter(topic, partition, dead.sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset))));
+  }
+
+  /**
+   * Applies `messages` (covering offsets up to `lastOffset`); on a poison failure, splits them
+   * in halves until the bad message is alone, and returns the poison messages with their reason.
+   * A transient failure propagates (the whole chunk is retried; apply is idempotent).
+   */
+  private async applyIsolating(messages: Consumed<z.output<S>>[], topic: string, partition: number, lastOffset: string): Promise<{ offset: string; reason: string }[]> {
+    try {
+      await this.applyCounted(messages, partition, { topic, lastOffset });
+      return [];
+    } catch (err) {
+      if (messages.length === 0 || this.classify(err) !== 'poison') throw err;
+      if (messages.length === 1) {
+        const [only] = messages;
+        // Moves a stored position past the poison message (a no-op for consumers without one).
+        await this.options.apply([], partition, { topic, lastOffset });
+        return [{ offset: only!.offset, reason: `apply failed: ${describe(err)}` }];
+      }
+      const mid = Math.floor(messages.length / 2);
+      const right = messages.slice(mid);
+      const leftLast = (BigInt(right[0]!.offset) - 1n).toString();
+      const a = await this.applyIsolating(messages.slice(0, mid), topic, partition, leftLast);
+      const b = await this.applyIsolating(right, topic, partition, lastOffset);
+      return [...a, ...b];
+    }
+  }
+
+  /** `apply`, timed and counted. */
+  private async applyCounted(messages: Consumed<z.output<S>>[], partition: number, chunk: { topic: string; lastOffset: string }): Promise<void> {
+    const end = this.metrics?.applySeconds.startTimer(this.labels);
+    const result = await this.options.apply(messages, partition, chunk);
+    end?.();
+    this.metrics?.applied.inc(this.labels, messages.length);
+    if (result?.duplicates) this.metrics?.duplicates.inc(this.labels, result.duplicates);
+  }
+
+  private parse(message: KafkaMessage): { ok: true; value: z.output<S> } | { ok: false; reason: string; kind: DeadLetterKind } {
+    if (message.value === null) return { ok: false, reason: 'empty message value', kind: 'empty' };
     let json: unknown;
     try {
       json = JSON.parse(message.value.toString('utf8'));
     } catch (err) {
-      return { ok: false, reason: `value is not JSON: ${(err as Error).message}` };
+      return { ok: false, reason: `value is not JSON: ${(err as Error).message}`, kind: 'not_json' };
     }
     const result = this.options.schema.safeParse(json);
     if (result.success) return { ok: true, value: result.data };
-    return { ok: false, reason: `invalid message: ${describeIssues(result.error.issues, '(root)')}` };
+    return { ok: false, reason: `invalid message: ${describeIssues(result.error.issues, '(root)')}`, kind: 'invalid' };
   }
 
-  private async deadLetter(topic: string, partition: number, message: KafkaMessage, reason: string): Promise<void> {
-    const record: DeadLetter = {
-      reason,
-      consumerGroup: this.options.groupId,
-      topic,
-      partition,
-      offset: message.offset,
-      key: message.key?.toString('utf8') ?? null,
-      value: message.value?.toString('utf8') ?? null,
-      failedAt: new Date().toISOString(),
-    };
-    this.log.warn({ partition, offset: message.offset, reason }, 'message sent to DLQ');
-    await this.dlq!.send({
-      topic: this.options.dlqTopic,
-      acks: -1,
-      messages: [{ key: message.key, value: JSON.stringify(record) }],
+  /** Writes the dead letters of one chunk in one acks=all send. */
+  private async deadLetter(topic: string, partition: number, dead: Dead[]): Promise<void> {
+    const failedAt = new Date().toISOString();
+    const messages = dead.map(({ message, reason }) => {
+      const record: DeadLetter = {
+        reason,
+        consumerGroup: this.options.groupId,
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key?.toString('utf8') ?? null,
+        value: message.value?.toString('utf8') ?? null,
+        failedAt,
+      };
+      this.log.warn({ partition, offset: message.offset, reason }, 'message sent to DLQ');
+      return { key: message.key, value: JSON.stringify(record) };
     });
+    await this.dlq!.send({ topic: this.options.dlqTopic, acks: -1, messages });
+    for (const { kind } of dead) this.metrics?.deadLettered.inc({ ...this.labels, reason: kind });
   }
 
   /** Leaves the group after the batch in hand is applied; safe to call twice. */
   stop(): Promise<void> {
     this.stopped ??= (async () => {
+      this.metrics?.sources.delete(this.source);
       await this.consumer?.disconnect();
       await this.dlq?.disconnect();
+      await this.admin?.disconnect();
     })();
     return this.stopped;
   }
+}
+
+/** An error as one line for a DLQ reason: its code when it has one, and its message. */
+function describe(err: unknown): string {
+  const e = err as { code?: unknown; message?: unknown };
+  const code = typeof e?.code === 'string' ? `${e.code}: ` : '';
+  return `${code}${typeof e?.message === 'string' ? e.message : String(err)}`;
 }

@@ -1,6 +1,9 @@
+import pg from 'pg';
+import pino from 'pino';
 import { z } from 'zod';
 import { BatchConsumer, type Consumed } from '../src';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
+import { startThrowawayPostgres } from '../../../test/throwaway-postgres';
 
 describe('BatchConsumer', () => {
   let box: Sandbox;
@@ -50,4 +53,211 @@ describe('BatchConsumer', () => {
       await producer.disconnect();
     }
   }, 60_000);
+});
+
+type Dead = { reason: string; consumerGroup: string; topic: string; partition: number; offset: string; value: string };
+
+/** Every DLQ record of `topic` so far, read by a fresh group in the background. */
+async function watchDlq(box: Sandbox, topic: string) {
+  const dead: Dead[] = [];
+  const dlq = box.kafka.consumer({ groupId: `${box.id}-dlq-${Math.random().toString(36).slice(2)}` });
+  await dlq.connect();
+  await dlq.subscribe({ topic, fromBeginning: true });
+  await dlq.run({ eachMessage: async ({ message }) => void dead.push(JSON.parse(message.value!.toString()) as Dead) });
+  return { dead, close: () => dlq.disconnect() };
+}
+
+/** A pino logger whose lines land in `lines` (to check what was logged at which level). */
+function capturingLog() {
+  const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+  const log = pino({ level: 'warn' }, { write: (s: string) => void lines.push(JSON.parse(s)) });
+  return { log, lines };
+}
+
+describe('BatchConsumer failure handling on real Postgres', () => {
+  let box: Sandbox;
+  let pool: pg.Pool;
+  const schema = z.object({ n: z.number() });
+  beforeAll(async () => {
+    box = await createSandbox(1);
+    pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 4 });
+    await createTables(pool);
+  }, 30_000);
+
+  /**
+   * A row per message and the consumer's position, in the test's schema. 13 is the "bad data"
+   * Postgres refuses (a CHECK violation, SQLSTATE 23514); the position row commits with the
+   * rows, as the segmenter does it.
+   */
+  const createTables = async (db: pg.Pool) => {
+    await db.query(`CREATE SCHEMA ${box.env.PG_SCHEMA}`);
+    await db.query(`CREATE TABLE ${box.env.PG_SCHEMA}.rows (n int PRIMARY KEY CHECK (n <> 13), applied int NOT NULL DEFAULT 1)`);
+    await db.query(`CREATE TABLE ${box.env.PG_SCHEMA}.pos (p int PRIMARY KEY, next bigint NOT NULL)`);
+  };
+  afterAll(async () => {
+    await pool.end();
+    await box.cleanup();
+  }, 30_000);
+
+  /** Applies rows and the position in one transaction; rows at or past the stored position only. */
+  const applyTo = (db: () => pg.Pool) => async (messages: Consumed<{ n: number }>[], partition: number, chunk: { lastOffset: string }) => {
+    const client = await db().connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`INSERT INTO ${box.env.PG_SCHEMA}.pos VALUES ($1, 0) ON CONFLICT DO NOTHING`, [partition]);
+      const { rows } = await client.query(`SELECT next FROM ${box.env.PG_SCHEMA}.pos WHERE p = $1 FOR UPDATE`, [partition]);
+      const next = BigInt(rows[0].next);
+      const fresh = messages.filter((m) => BigInt(m.offset) >= next).map((m) => m.value.n);
+      if (fresh.length > 0) {
+        await client.query(
+          `INSERT INTO ${box.env.PG_SCHEMA}.rows (n) SELECT * FROM unnest($1::int[]) ON CONFLICT (n) DO UPDATE SET applied = rows.applied + 1`,
+          [fresh],
+        );
+      }
+      if (BigInt(chunk.lastOffset) >= next) await client.query(`UPDATE ${box.env.PG_SCHEMA}.pos SET next = $2 WHERE p = $1`, [partition, BigInt(chunk.lastOffset) + 1n]);
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  };
+  const classify = (err: unknown) => (/^2[23]/.test(String((err as { code?: string }).code)) ? ('poison' as const) : ('transient' as const));
+
+  it('isolates each poison message, dead-letters it once with its reason and applies the rest exactly once', async () => {
+    const topic = box.env.EVENTS_TOPIC!;
+    const producer = box.kafka.producer();
+    await producer.connect();
+    // Poison first, in the middle, twice in a row, and last; plus one invalid message.
+    const ns = [13, 1, 2, 3, 4, 5, 13, 13, 6, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 13];
+    const values = ns.map((n) => JSON.stringify({ n }));
+    values.splice(10, 0, '{"n":"ten"}');
+    await producer.send({ topic, messages: values.map((value) => ({ value })) });
+    const watch = await watchDlq(box, box.env.DLQ_TOPIC!);
+    const consumer = new BatchConsumer({
+      kafka: box.kafka,
+      log: silentLog,
+      groupId: `${box.id}-poison`,
+      topic,
+      dlqTopic: box.env.DLQ_TOPIC!,
+      schema,
+      classify,
+      chunkSize: 8,
+      apply: applyTo(() => pool),
+    });
+    await consumer.start();
+    try {
+      const want = ns.filter((n) => n !== 13).length;
+      await waitFor('the good rows applied and the bad messages dead-lettered', async () => {
+        const { rows } = await pool.query(`SELECT count(*)::int AS c FROM ${box.env.PG_SCHEMA}.rows`);
+        return rows[0].c === want && watch.dead.length === 5 ? true : undefined;
+      }, 30_000);
+      const { rows } = await pool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`);
+      expect(rows).toEqual(ns.filter((n) => n !== 13).sort((a, b) => a - b).map((n) => ({ n, applied: 1 })));
+      const poisonOffsets = values.flatMap((v, i) => (v === '{"n":13}' ? [String(i)] : []));
+      const byOffset = [...watch.dead].sort((a, b) => Number(a.offset) - Number(b.offset));
+      expect(byOffset.map((d) => d.offset)).toEqual([...poisonOffsets, '10'].sort((a, b) => Number(a) - Number(b)));
+      for (const d of byOffset.filter((x) => x.offset !== '10')) {
+        expect(d).toMatchObject({ consumerGroup: `${box.id}-poison`, topic, partition: 0, value: '{"n":13}' });
+        expect(d.reason).toMatch(/^apply failed: 23514: .*check constraint/);
+      }
+      expect(byOffset.find((d) => d.offset === '10')!.reason).toMatch(/^invalid message: n:/);
+      // The position moved past the last (poison) message, so a restart reads nothing again.
+      const pos = await pool.query(`SELECT next FROM ${box.env.PG_SCHEMA}.pos WHERE p = 0`);
+      expect(String(pos.rows[0].next)).toBe(String(values.length));
+      expect(consumer.stalledPartitions()).toEqual([]);
+      expect(consumer.unreadyReason()).toBeUndefined();
+    } finally {
+      await consumer.stop();
+      await watch.close();
+      await producer.disconnect();
+    }
+  }, 90_000);
+
+  it('retries a transient failure with backoff, reports the stall on readiness, logs it at error level, and recovers', async () => {
+    const throwaway = await startThrowawayPostgres();
+    const tpool = new pg.Pool({ connectionString: throwaway.url, max: 2, connectionTimeoutMillis: 2000 });
+    tpool.on('error', () => undefined);
+    await createTables(tpool);
+    const topic = `${box.env.EVENTS_TOPIC!}.transient`;
+    const admin = box.kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const watch = await watchDlq(box, box.env.DLQ_TOPIC!);
+    const { log, lines } = capturingLog();
+    const consumer = new BatchConsumer({
+      kafka: box.kafka,
+      log,
+      groupId: `${box.id}-transient`,
+      topic,
+      dlqTopic: box.env.DLQ_TOPIC!,
+      schema,
+      classify,
+      stallAfterMs: 1500,
+      stallLogEveryMs: 60_000,
+      retryInitialMs: 50,
+      retryMaxMs: 300,
+      apply: applyTo(() => tpool),
+    });
+    await consumer.start();
+    try {
+      await producer.send({ topic, messages: [{ value: '{"n":1}' }] });
+      await waitFor('the first row', async () => ((await tpool.query(`SELECT 1 FROM ${box.env.PG_SCHEMA}.rows WHERE n = 1`)).rowCount === 1 ? true : undefined));
+      throwaway.stop();
+      await producer.send({ topic, messages: [{ value: '{"n":2}' }, { value: '{"n":3}' }] });
+      const reason = await waitFor('readiness to name the stalled partition', async () => consumer.unreadyReason(), 30_000);
+      expect(reason).toMatch(new RegExp(`group ${box.id}-transient stalled: ${topic.replace(/\./g, '\\.')}\\[0\\] at offset 1 for \\d+ s`));
+      expect(consumer.stalledPartitions()).toEqual([{ topic, partition: 0, offset: '1', since: expect.any(Number) }]);
+      // Several attempts later, still one error line (once a minute), the rest warnings.
+      const firstError = await waitFor('an error line', async () => {
+        const i = lines.findIndex((l) => l.level === 50);
+        return i >= 0 ? i : undefined;
+      }, 30_000);
+      await waitFor('a few more attempts', async () => (lines.slice(firstError).filter((l) => l.level === 40).length >= 4 ? true : undefined), 30_000);
+      const errors = lines.filter((l) => l.level === 50);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ msg: 'partition stalled: chunk keeps failing transiently', partition: 0, offset: '1' });
+      throwaway.start();
+      await waitFor('the stalled rows once Postgres is back', async () => {
+        const { rows } = await tpool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`);
+        return rows.length === 3 ? rows : undefined;
+      }, 60_000);
+      expect((await tpool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`)).rows).toEqual([1, 2, 3].map((n) => ({ n, applied: 1 })));
+      await waitFor('readiness back', async () => (consumer.unreadyReason() === undefined ? true : undefined));
+      expect(consumer.stalledPartitions()).toEqual([]);
+      expect(watch.dead.filter((d) => d.consumerGroup === `${box.id}-transient`)).toEqual([]); // transient failures never go to the DLQ
+    } finally {
+      await consumer.stop();
+      await watch.close();
+      await producer.disconnect();
+      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+      await admin.disconnect();
+      await tpool.end();
+      throwaway.destroy();
+    }
+  }, 180_000);
+
+  it('refuses to start when stored positions lie beyond the topic end', async () => {
+    const consumer = new BatchConsumer({
+      kafka: box.kafka,
+      log: silentLog,
+      groupId: `${box.id}-beyond`,
+      topic: box.env.EVENTS_TOPIC!,
+      dlqTopic: box.env.DLQ_TOPIC!,
+      schema,
+      apply: async () => undefined,
+      storedOffsets: async () => new Map([[0, '1000000']]),
+    });
+    try {
+      await expect(consumer.start()).rejects.toMatchObject({
+        code: 'PLT_POSITION_BEYOND_END',
+        message: expect.stringMatching(/partition 0: stored 1000000 > end \d+/),
+      });
+    } finally {
+      await consumer.stop();
+    }
+  }, 30_000);
 });

@@ -1,4 +1,4 @@
--- Facts and lifecycle of each person (SPEC §4.2, §4.3). Unqualified names: the runner sets
+-- Facts and lifecycle of each person (docs/model.md §4.2, §4.3). Unqualified names: the runner sets
 -- search_path to the deployment's schema.
 
 CREATE TABLE people (

@@ -1,4 +1,4 @@
--- The segmenter's full model (SPEC §4.2-§4.4), on top of 001. Unqualified names: the runner sets
+-- The segmenter's full model (docs/model.md §4.2-§4.4), on top of 001. Unqualified names: the runner sets
 -- search_path to the deployment's schema. The design is described in services/segmenter/README.md.
 
 -- People: one row per canonical profile key (a userId, or an anonymousId not linked to one).

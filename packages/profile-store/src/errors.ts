@@ -1,4 +1,4 @@
-import { AppError } from '@pstream/platform';
+import { AppError, classifyFailure, type FailureKind } from '@pstream/platform';
 
 export const SegmenterErrors = {
   /** Postgres did not come back within the retry deadline; the consumer redelivers the batch. */
@@ -21,4 +21,17 @@ export function isTransient(err: unknown): boolean {
 
 export function dbUnavailable(cause: unknown): AppError {
   return new AppError(SegmenterErrors.DB_UNAVAILABLE, 'Postgres unavailable past the retry deadline', { cause, retryable: true });
+}
+
+/**
+ * Poison or transient, for the batch consumer. Postgres refusing the data — class 22 (data
+ * exception: bad encoding, out of range), 23 (integrity constraint) and 54 (program limit, e.g.
+ * an index row too large) — can never be cured by a retry, so the message is isolated and
+ * dead-lettered; connection loss, failover, deadlocks and anything unknown are retried.
+ */
+export function classifySegmenterFailure(err: unknown): FailureKind {
+  if (isTransient(err)) return 'transient';
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && /^(22|23|54)[0-9A-Z]{3}$/.test(code)) return 'poison';
+  return classifyFailure(err);
 }

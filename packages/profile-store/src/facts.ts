@@ -1,19 +1,22 @@
-import type { ProfileEvent } from '@pstream/events';
+import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import type { EventRows } from './fold';
 
-/** Records each event's (source, eventId); returns those recorded now (first occurrence wins). */
+/**
+ * Records each event's dedupe key — (source, `eventId@profileKey`), the rule both stores share
+ * (see @pstream/events dedupeId) — and returns those recorded now (first occurrence wins).
+ */
 export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Promise<ProfileEvent[]> {
   if (events.length === 0) return [];
   const { rows } = await client.query<{ source: string; event_id: string }>(
     `INSERT INTO applied_events (source, event_id, received_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
      ON CONFLICT DO NOTHING RETURNING source, event_id`,
-    [events.map((e) => e.source), events.map((e) => e.eventId), events.map((e) => e.receivedAt)],
+    [events.map((e) => e.source), events.map(dedupeId), events.map((e) => e.receivedAt)],
   );
   const inserted = new Set(rows.map((r) => `${r.source}\u0000${r.event_id}`));
-  return events.filter((e) => inserted.delete(`${e.source}\u0000${e.eventId}`));
+  return events.filter((e) => inserted.delete(`${e.source}\u0000${dedupeId(e)}`));
 }
 
 const col = <T, K extends keyof T>(rows: readonly T[], k: K) => rows.map((r) => r[k]);
@@ -44,16 +47,25 @@ export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso
   );
   if (rows.purchases.length > 0) {
     const ps = rows.purchases;
-    // Only purchases inserted now touch the totals, so a purchase is never added twice.
+    // Only purchases inserted now touch the totals, so a purchase is never added twice. An order
+    // counts once (§4.2): when none of its lines was stored before (this statement's snapshot does
+    // not see the rows its own INSERT adds); a line without an order counts on its own.
     await client.query(
       `WITH ins AS (
-         INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[])
-         ON CONFLICT DO NOTHING RETURNING profile_key, occurred_at, base_amount
+         INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount, order_id)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[], $8::text[])
+         ON CONFLICT DO NOTHING RETURNING profile_key, source, order_id, occurred_at, base_amount
+       ), lines AS (
+         SELECT i.*, i.order_id IS NOT NULL AND EXISTS (
+                  SELECT 1 FROM purchases x WHERE x.profile_key = i.profile_key AND x.source = i.source AND x.order_id = i.order_id) AS known_order
+         FROM ins i
        ), agg AS (
-         SELECT profile_key, count(*) AS n, coalesce(sum(base_amount), 0) AS total, count(*) FILTER (WHERE base_amount IS NULL) AS unconverted,
+         SELECT profile_key,
+                count(*) FILTER (WHERE order_id IS NULL)
+                  + count(DISTINCT (source, order_id)) FILTER (WHERE order_id IS NOT NULL AND NOT known_order) AS n,
+                coalesce(sum(base_amount), 0) AS total, count(*) FILTER (WHERE base_amount IS NULL) AS unconverted,
                 min(occurred_at) AS first, max(occurred_at) AS last
-         FROM ins GROUP BY profile_key
+         FROM lines GROUP BY profile_key
        )
        UPDATE people p SET
          purchases = p.purchases + agg.n,
@@ -62,7 +74,7 @@ export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso
          first_purchase_at = least(p.first_purchase_at, agg.first),
          last_purchase_at = greatest(p.last_purchase_at, agg.last)
        FROM agg WHERE p.profile_key = agg.profile_key`,
-      [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount')],
+      [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount'), col(ps, 'orderId')],
     );
   }
   if (rows.daily.length > 0) {

@@ -1,7 +1,7 @@
-import type { ProfileEvent } from '@pstream/events';
+import { dedupeId, type ProfileEvent } from '@pstream/events';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 
-/** The interactions of the social tier (SPEC §4.3). */
+/** The interactions of the social tier (docs/model.md §4.3). */
 export const SOCIAL_TYPES: ReadonlySet<string> = new Set(['like', 'comment', 'share', 'favorite']);
 
 /** Converts an amount into the base currency; undefined when no rate is configured. */
@@ -22,7 +22,7 @@ export type KeyedEvent = { key: string; event: ProfileEvent };
 export type EventRows = {
   people: { key: string; firstSeen: string; lastActive: string; social: string[] }[];
   counts: { key: string; type: string; n: number }[];
-  purchases: { key: string; source: string; eventId: string; at: string; amount: number; currency: string; baseAmount: number | null }[];
+  purchases: { key: string; source: string; eventId: string; orderId: string | null; at: string; amount: number; currency: string; baseAmount: number | null }[];
   daily: { key: string; day: string; type: string; targetType: string; targetId: string; n: number }[];
   tagDaily: { key: string; day: string; type: string; tag: string; n: number }[];
   follows: { key: string; targetType: string; targetId: string; following: boolean; at: string }[];
@@ -62,10 +62,10 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
     if (e.type === 'purchase') {
       const amount = e.amount ?? 0;
       const currency = e.currency ?? '';
-      rows.purchases.push({ key, source: e.source, eventId: e.eventId, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
+      rows.purchases.push({ key, source: e.source, eventId: dedupeId(e), orderId: e.orderId ?? null, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
     }
     if (e.type === 'follow' || e.type === 'unfollow') {
-      rows.followHistory.push({ source: e.source, eventId: e.eventId, key, targetType: t.type, targetId: t.id, action: e.type, at: e.occurredAt });
+      rows.followHistory.push({ source: e.source, eventId: dedupeId(e), key, targetType: t.type, targetId: t.id, action: e.type, at: e.occurredAt });
       const id = [key, t.type, t.id].join('\u0000');
       const prev = follows.get(id);
       if (!prev || at >= prev.at) follows.set(id, { key, targetType: t.type, targetId: t.id, following: e.type === 'follow', at });

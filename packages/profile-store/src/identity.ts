@@ -46,7 +46,7 @@ export async function lockIdentities(client: PoolClient, ids: Map<string, IdKind
 }
 
 /**
- * Merges profile `from` into profile `to` (SPEC §4.4): counts and aggregates add, first seen is
+ * Merges profile `from` into profile `to` (docs/model.md §4.4): counts and aggregates add, first seen is
  * the min, last active the max, purchases, follows and history are unions, traits combine with
  * the surviving profile's own winning; every id of `from` then resolves to `to`. Set-based: one
  * statement per table whatever the size of the profiles.
@@ -83,6 +83,14 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
   );
   await client.query('DELETE FROM event_counts WHERE profile_key = $1', [from]);
   await client.query('UPDATE purchases SET profile_key = $2 WHERE profile_key = $1', p);
+  // Both profiles may hold lines of one order (§4.2 counts it once): count the orders afresh.
+  await client.query(
+    `UPDATE people SET purchases = (
+       SELECT count(*) FILTER (WHERE order_id IS NULL) + count(DISTINCT (source, order_id)) FILTER (WHERE order_id IS NOT NULL)
+       FROM purchases WHERE profile_key = $1)
+     WHERE profile_key = $1`,
+    [to],
+  );
   await client.query(
     `INSERT INTO follows AS f (profile_key, target_type, target_id, following, since, changed_at)
      SELECT $2, target_type, target_id, following, since, changed_at FROM follows WHERE profile_key = $1

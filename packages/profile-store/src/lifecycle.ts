@@ -12,7 +12,10 @@ import type { PoolClient } from '@pstream/platform';
 /** Why a stage was (re-)evaluated: new events, a merge, or time passing (the sweep). */
 export type Cause = 'event' | 'merge' | 'time';
 
-export type Transition = { key: string; from: Stage | null; to: Stage; reason: string };
+/** What changed: the stage, or one of the two tiers (docs/model.md §4.3). */
+export type TransitionKind = 'stage' | 'value_tier' | 'social_tier';
+
+export type Transition = { key: string; kind: TransitionKind; from: string | null; to: string; reason: string };
 
 /** The reason recorded with a change; a return from at_risk/churned is always a reactivation. */
 export function reasonFor(from: Stage | null, to: Stage, cause: Cause): string {
@@ -24,7 +27,7 @@ export function reasonFor(from: Stage | null, to: Stage, cause: Cause): string {
 /**
  * Re-evaluates stage and tiers of `causes`' people at `nowMs` (wall clock, never event time, so
  * a late event cannot move anyone backwards), stores them with the next review instant, and
- * records every stage change in lifecycle_transitions and the outbox, in the caller's
+ * records every change of stage or tier in lifecycle_transitions and the outbox, in the caller's
  * transaction. Returns the changes.
  */
 export async function evaluatePeople(
@@ -38,14 +41,24 @@ export async function evaluatePeople(
   const { rows } = await client.query<{
     profile_key: string;
     stage: Stage | null;
+    value_tier: string;
+    social_tier: string;
     last_active_at: Date | null;
     first_purchase_at: Date | null;
     recent_social: Date[];
     recent: [number, number][];
   }>(
-    `SELECT p.profile_key, p.stage, p.last_active_at, p.first_purchase_at, p.recent_social,
-            coalesce((SELECT json_agg(json_build_array(extract(epoch FROM x.occurred_at) * 1000, coalesce(x.base_amount, 0)))
-                      FROM purchases x WHERE x.profile_key = p.profile_key AND x.occurred_at >= $2), '[]') AS recent
+    `SELECT p.profile_key, p.stage, p.value_tier, p.social_tier, p.last_active_at, p.first_purchase_at, p.recent_social,
+            coalesce((SELECT json_agg(json_build_array(o.at_ms, o.amount)) FROM (
+                        -- One entry per order (§4.2, §4.3): at its first line, worth all its lines.
+                        SELECT x.source, min(x.order_id) AS order_id, extract(epoch FROM min(x.occurred_at)) * 1000 AS at_ms,
+                               coalesce(sum(x.base_amount), 0) AS amount
+                        FROM purchases x WHERE x.profile_key = p.profile_key AND x.occurred_at >= $2
+                        GROUP BY x.source, x.order_id IS NULL, coalesce(x.order_id, x.event_id)) o
+                      -- An order whose first line lies before the horizon is older than every window.
+                      WHERE o.order_id IS NULL OR NOT EXISTS (
+                        SELECT 1 FROM purchases y
+                        WHERE y.profile_key = p.profile_key AND y.source = o.source AND y.order_id = o.order_id AND y.occurred_at < $2)), '[]') AS recent
      FROM people p WHERE p.profile_key = ANY($1::text[])`,
     [[...causes.keys()], horizon],
   );
@@ -60,8 +73,13 @@ export async function evaluatePeople(
     };
     const e = evaluate(facts, nowMs, rules);
     const next = nextReviewAt(facts, nowMs, rules);
+    const cause = causes.get(r.profile_key) ?? 'event';
     const changed = e.stage !== r.stage && e.stage !== null;
-    if (changed) changes.push({ key: r.profile_key, from: r.stage, to: e.stage!, reason: reasonFor(r.stage, e.stage!, causes.get(r.profile_key) ?? 'event') });
+    if (changed) changes.push({ key: r.profile_key, kind: 'stage', from: r.stage, to: e.stage!, reason: reasonFor(r.stage, e.stage!, cause) });
+    // Tiers start at low/silent; a change at a person's first evaluation is their first_seen.
+    const tierReason = r.stage === null ? 'first_seen' : cause;
+    if (e.value !== r.value_tier) changes.push({ key: r.profile_key, kind: 'value_tier', from: r.value_tier, to: e.value, reason: tierReason });
+    if (e.social !== r.social_tier) changes.push({ key: r.profile_key, kind: 'social_tier', from: r.social_tier, to: e.social, reason: tierReason });
     out.key.push(r.profile_key);
     out.stage.push(e.stage);
     out.changed.push(changed);
@@ -77,20 +95,32 @@ export async function evaluatePeople(
      WHERE p.profile_key = t.k`,
     [out.key, out.stage, out.changed, out.value, out.social, out.next, nowIso],
   );
-  if (changes.length > 0) {
-    // The outbox row is written in the same transaction as the change: published iff recorded.
-    await client.query(
-      `WITH t AS (
-         INSERT INTO lifecycle_transitions (profile_key, from_stage, to_stage, at, reason)
-         SELECT k, f, s, $5, r FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(k, f, s, r)
-         RETURNING id, profile_key, from_stage, to_stage, at, reason
-       )
-       INSERT INTO lifecycle_outbox (profile_key, payload)
-       SELECT profile_key, jsonb_build_object('userId', profile_key, 'from', from_stage, 'to', to_stage,
-                'at', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), 'reason', reason, 'transitionId', id::text)
-       FROM t ORDER BY id`,
-      [changes.map((c) => c.key), changes.map((c) => c.from), changes.map((c) => c.to), changes.map((c) => c.reason), nowIso],
-    );
-  }
+  if (changes.length > 0) await recordTransitions(client, changes, nowIso);
   return changes;
+}
+
+/**
+ * Stores changes in lifecycle_transitions and writes their messages to the outbox in the same
+ * transaction (published iff recorded). The message is version 2 of profile.lifecycle.v1
+ * (`lifecycleMessageSchema` in packages/events): it names the person by profile key, userId (only
+ * for a known user) and every merged anonymousId, read from identities as this transaction sees them.
+ */
+async function recordTransitions(client: PoolClient, changes: readonly Transition[], nowIso: string): Promise<void> {
+  await client.query(
+    `WITH t AS (
+       INSERT INTO lifecycle_transitions (profile_key, kind, from_stage, to_stage, at, reason)
+       SELECT k, kd, f, s, $6, r FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(k, kd, f, s, r, n)
+       ORDER BY n
+       RETURNING id, profile_key, kind, from_stage, to_stage, at, reason
+     )
+     INSERT INTO lifecycle_outbox (profile_key, payload)
+     SELECT t.profile_key,
+            jsonb_build_object('v', 2, 'kind', t.kind, 'id', t.profile_key,
+              'anonymousIds', to_jsonb(array(SELECT i.id FROM identities i WHERE i.profile_key = t.profile_key AND i.kind = 'anonymous' ORDER BY i.id)),
+              'from', t.from_stage, 'to', t.to_stage, 'at', to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+              'reason', t.reason, 'transitionId', t.id::text)
+            || CASE WHEN (SELECT kind FROM identities i WHERE i.id = t.profile_key) = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
+     FROM t ORDER BY t.id`,
+    [changes.map((c) => c.key), changes.map((c) => c.kind), changes.map((c) => c.from), changes.map((c) => c.to), changes.map((c) => c.reason), nowIso],
+  );
 }

@@ -41,3 +41,9 @@ export async function drainOutboxOnce(
     client.release();
   }
 }
+
+/** Transitions written to the outbox and not yet sent. */
+export async function outboxBacklog(pool: Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>('SELECT count(*) AS n FROM lifecycle_outbox');
+  return Number(rows[0]?.n ?? 0);
+}

@@ -22,6 +22,16 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
  */
 export function createFactsReader(pool: Pool) {
   return {
+    /** The profile key `id` resolves to, when Postgres knows the person (the same rule as `get`'s 404). */
+    async profileKeyOf(id: string): Promise<string | undefined> {
+      const { rows } = await pool.query<{ profile_key: string }>(
+        `SELECT p.profile_key FROM people p
+         WHERE p.profile_key = coalesce((SELECT profile_key FROM identities WHERE id = $1), $1)`,
+        [id],
+      );
+      return rows[0]?.profile_key;
+    },
+
     async get(id: string): Promise<ProfileFacts | undefined> {
       const { rows } = await pool.query<{
         profile_key: string;

@@ -1,4 +1,4 @@
-import type { TopicMessage } from '@pstream/events';
+import { dedupeId, lifecycleMessageSchema, type TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, type Pool } from '@pstream/platform';
 import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
@@ -60,7 +60,7 @@ describe('segment store against real Postgres', () => {
     return Object.fromEntries(rows.map((r) => [r.type, r.n]));
   }
   async function transitions(key: string) {
-    const { rows } = await pool.query('SELECT from_stage, to_stage, reason FROM lifecycle_transitions WHERE profile_key = $1 ORDER BY id', [key]);
+    const { rows } = await pool.query("SELECT from_stage, to_stage, reason FROM lifecycle_transitions WHERE profile_key = $1 AND kind = 'stage' ORDER BY id", [key]);
     return rows.map((r) => `${r.from_stage ?? '-'}>${r.to_stage}:${r.reason}`);
   }
 
@@ -114,6 +114,50 @@ describe('segment store against real Postgres', () => {
     expect(p.social_tier).toBe('potential');
   });
 
+  it('counts an order once however many lines it has and whichever batches bring them (§4.2)', async () => {
+    const u = { userId: 'order-1' };
+    const line = (orderId: string | undefined, atMs: number, amount: number, product: string) =>
+      event('purchase', u, atMs, { amount, currency: 'CNY', target: { type: 'product', id: product }, ...(orderId !== undefined && { orderId }) });
+    // three lines of one order, the third in a later batch; one purchase without an order
+    await apply([line('o-1', T0 - 2 * DAY_MS, 700, 'p-1'), line('o-1', T0 - 2 * DAY_MS, 700, 'p-2')]);
+    await apply([line('o-1', T0 - 2 * DAY_MS, 700, 'p-3'), line(undefined, T0 - 1 * DAY_MS, 10, 'p-4')]);
+    let p = (await person('order-1'))!;
+    expect(p.purchases).toBe(2);
+    expect(p.monetary_total).toBe(2110); // money stays the sum of the lines
+    expect(p.stage).toBe('new'); // two purchases, not four: not loyal
+    expect(p.value_tier).toBe('high'); // by money (2110 ≥ 2000), not by count
+    expect(await counts('order-1')).toMatchObject({ purchase: 4 }); // event counts stay per event
+
+    // the same order id from another source is another order
+    await apply([event('purchase', u, T0 - 1 * DAY_MS, { amount: 1, currency: 'CNY', orderId: 'o-1', source: 'app' })]);
+    p = (await person('order-1'))!;
+    expect(p.purchases).toBe(3);
+    expect(p.stage).toBe('loyal');
+  });
+
+  it('dates an order at its first line: one that began more than 365 days ago counts in no window', async () => {
+    const u = { userId: 'order-old' };
+    const line = (atMs: number, product: string) => event('purchase', u, atMs, { amount: 5, currency: 'CNY', orderId: 'o-old', target: { type: 'product', id: product } });
+    await apply([line(T0 - 366 * DAY_MS, 'p-1'), line(T0 - 364 * DAY_MS, 'p-2'), event('click', u, T0)]);
+    const p = (await person('order-old'))!;
+    expect(p.purchases).toBe(1);
+    expect(p.value_tier).toBe('low');
+    expect(p.stage).toBe('active');
+  });
+
+  it('counts an order once when a merge brings lines of it from both profiles', async () => {
+    const line = (who: { userId?: string; anonymousId?: string }, product: string) =>
+      event('purchase', who, T0 - DAY_MS, { amount: 50, currency: 'CNY', orderId: 'o-shared', target: { type: 'product', id: product } });
+    await apply([line({ anonymousId: 'order-anon' }, 'p-1'), line({ userId: 'order-u' }, 'p-2'), buy({ anonymousId: 'order-anon' }, T0 - DAY_MS, 5)]);
+    expect((await person('order-anon'))!.purchases).toBe(2);
+    expect((await person('order-u'))!.purchases).toBe(1);
+    await apply([identify('order-u', 'order-anon')]);
+    const p = (await person('order-u'))!;
+    expect(p.purchases).toBe(2);
+    expect(p.monetary_total).toBe(105);
+    expect(p.stage).toBe('new');
+  });
+
   it('skips a redelivered chunk by its offsets and a retried event id by its dedupe record', async () => {
     const u = { userId: 'redeliver-1' };
     const first = [event('click', u, T0), event('click', u, T0)];
@@ -154,10 +198,15 @@ describe('segment store against real Postgres', () => {
     expect(await transitions('sweep-1')).toEqual(['->new:first_seen', 'new>at_risk:time', 'at_risk>churned:time']);
     expect(await transitions('sweep-quiet')).toEqual(['->potential:first_seen', 'potential>at_risk:time', 'at_risk>churned:time']);
     const { rows } = await pool.query(`SELECT payload FROM lifecycle_outbox WHERE profile_key = 'sweep-1' ORDER BY id`);
+    for (const r of rows) expect(lifecycleMessageSchema.safeParse(r.payload).error).toBeUndefined();
     expect(rows.map((r) => r.payload)).toEqual([
-      expect.objectContaining({ userId: 'sweep-1', from: null, to: 'new', reason: 'first_seen', at: iso(T0) }),
-      expect.objectContaining({ from: 'new', to: 'at_risk', reason: 'time', at: iso(T0 + 30 * DAY_MS + 1) }),
-      expect.objectContaining({ from: 'at_risk', to: 'churned', reason: 'time', at: iso(T0 + 90 * DAY_MS + 1) }),
+      expect.objectContaining({ v: 2, kind: 'stage', id: 'sweep-1', userId: 'sweep-1', anonymousIds: [], from: null, to: 'new', reason: 'first_seen', at: iso(T0) }),
+      expect.objectContaining({ kind: 'value_tier', from: 'low', to: 'medium', reason: 'first_seen', at: iso(T0) }),
+      expect.objectContaining({ kind: 'social_tier', from: 'silent', to: 'potential', reason: 'first_seen', at: iso(T0) }),
+      expect.objectContaining({ kind: 'stage', from: 'new', to: 'at_risk', reason: 'time', at: iso(T0 + 30 * DAY_MS + 1) }),
+      expect.objectContaining({ kind: 'stage', from: 'at_risk', to: 'churned', reason: 'time', at: iso(T0 + 90 * DAY_MS + 1) }),
+      expect.objectContaining({ kind: 'social_tier', from: 'potential', to: 'silent', reason: 'time', at: iso(T0 + 90 * DAY_MS + 1) }),
+      expect.objectContaining({ kind: 'value_tier', from: 'medium', to: 'low', reason: 'time', at: iso(T0 + 365 * DAY_MS + 1) }),
     ]);
   });
 
@@ -200,6 +249,16 @@ describe('segment store against real Postgres', () => {
     expect(rows.map((r) => r.id)).toEqual(['dev-merge-1', 'merge-1']);
   });
 
+  it('says who changed: an anonymous profile by its anonymousId alone, a merged one by userId and its anonymousIds', async () => {
+    await apply([event('click', { anonymousId: 'who-anon' }, T0 - DAY_MS)]);
+    await apply([identify('who-u', 'who-anon'), buy({ userId: 'who-u' }, T0)]);
+    const { rows } = await pool.query(`SELECT payload FROM lifecycle_outbox WHERE profile_key IN ('who-anon', 'who-u') AND payload->>'kind' = 'stage' ORDER BY id`);
+    expect(rows.map((r) => r.payload)).toEqual([
+      { v: 2, kind: 'stage', id: 'who-anon', anonymousIds: ['who-anon'], from: null, to: 'potential', reason: 'first_seen', at: iso(T0), transitionId: expect.any(String) },
+      { v: 2, kind: 'stage', id: 'who-u', userId: 'who-u', anonymousIds: ['who-anon'], from: 'potential', to: 'new', reason: 'event', at: iso(T0), transitionId: expect.any(String) },
+    ]);
+  });
+
   it('never merges on a placeholder id, and alias merges an older user id', async () => {
     await apply([event('click', { anonymousId: 'anonymous' }, T0), identify('ph-1', 'anonymous'), identify('ph-2', 'null')], T0, 3);
     expect(await counts('anonymous')).toEqual({ click: 1 });
@@ -237,10 +296,10 @@ describe('segment store against real Postgres', () => {
     const anon = { anonymousId: 'inflight-a' };
     await apply([event('click', anon, T0)], T0, 60);
     // Hold the anonymous batch mid-transaction: another session has inserted one of its dedupe keys.
-    const held = event('click', anon, T0) as { eventId: string };
+    const held = event('click', anon, T0) as { eventId: string; profileKey: string };
     const blocker = await pool.connect();
     await blocker.query('BEGIN');
-    await blocker.query(`INSERT INTO applied_events VALUES ('test', $1, now())`, [held.eventId]);
+    await blocker.query(`INSERT INTO applied_events VALUES ('test', $1, now())`, [dedupeId(held)]);
     const waiting = async () => {
       const { rows } = await box.pg.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,

@@ -4,11 +4,11 @@ import { explicitTags, targetTag } from './tags';
 import { DEFAULT_WEIGHTS, dwellFactor, type Weights } from './weights';
 
 /**
- * The streaming interest model of SPEC §4.1 as a pure state machine over one person's events in
+ * The streaming interest model of docs/model.md §4.1 as a pure state machine over one person's events in
  * processing order. This is the reference the Redis script (packages/interest-store) follows
  * step for step; the scorer's tests hold the two against each other on random streams.
  *
- * Rules beyond the SPEC's text (written down in packages/scoring/README.md):
+ * Rules beyond the contract's text (docs/model.md) (written down in packages/scoring/README.md):
  * - A non-click visit event joins the open visit on its target when
  *   `start − gap < t < last + gap`: a late event (older than the visit's last event, e.g. a dwell
  *   report that overtook nothing but was stamped earlier) still joins the visit it belongs to.
@@ -201,7 +201,7 @@ function pruneVisits(m: PersonModel, t: number, gapMs: number, max: number): voi
 }
 
 /**
- * Folds an anonymous person's model into a known person's (SPEC §4.4). Interests add up, which
+ * Folds an anonymous person's model into a known person's (docs/model.md §4.4). Interests add up, which
  * is exact under forward decay; follows of the same target keep both parts, so an unfollow
  * removes both; of two open visits on one target the more recent stays open (the other's weight
  * is already counted and stays).

@@ -1,4 +1,4 @@
-/** Behaviour weights of SPEC §4.1; every one is configuration with these defaults. */
+/** Behaviour weights of docs/model.md §4.1; every one is configuration with these defaults. */
 export type Weights = {
   visitBase: number;
   comment: number;

@@ -1,5 +1,5 @@
 /**
- * `pnpm bench:ingest` — SPEC §7 "Ingest": events/s accepted through POST /v1/events in batches of
+ * `pnpm bench:ingest` — docs/operations.md §7 "Ingest": events/s accepted through POST /v1/events in batches of
  * 100, beside Kafka's own ProducerPerformance at the same record size and acks=all, on the same
  * Kafka, in one run; several alternating rounds, medians and their ratio. With `--profile`, one
  * extra ingest round runs under `node --cpu-prof` and the hottest functions and packages are printed.

@@ -3,16 +3,18 @@ import type { FieldError } from '@pstream/platform';
 import type { Normalized } from './dialects';
 import type { Record } from './publisher';
 
-/** At most this many events (or Segment calls) in one request (SPEC §3.3). */
+/** At most this many events (or Segment calls) in one request (docs/events.md §3.3). */
 export const MAX_BATCH = 500;
-/** One event at most 32 KB (SPEC §3.3), measured on the normalized message as it goes to Kafka. */
+/** One event at most 32 KB (docs/events.md §3.3), measured on the normalized message as it goes to Kafka. */
 export const MAX_EVENT_BYTES = 32 * 1024;
 export const EVENT_TOO_LARGE = `is larger than ${MAX_EVENT_BYTES / 1024} KB`;
 
 export type Rejection = { index: number; errors: FieldError[] };
+/** An accepted item that became no message (a Segment `group`, a page naming nothing, …), and why. */
+export type Ignored = { index: number; reason: string };
 
-/** How a request's items fared: the records to publish, and every refused item by index. */
-export type Sorted = { accepted: number; rejected: Rejection[]; records: Record[] };
+/** How a request's items fared: the records to publish, every refused item by index, and the accepted ones that became nothing. */
+export type Sorted = { accepted: number; rejected: Rejection[]; records: Record[]; ignored: Ignored[] };
 
 /**
  * Maps every item on its own (pure): an item becomes zero or more messages (a Segment order
@@ -20,9 +22,10 @@ export type Sorted = { accepted: number; rejected: Rejection[]; records: Record[
  * The size limit is checked on the serialized message, which is what Kafka stores, and the
  * serialization is reused for the send.
  */
-export function sortItems(items: readonly unknown[], map: (item: unknown) => Normalized<TopicMessage[]>): Sorted {
+export function sortItems(items: readonly unknown[], map: (item: unknown) => Normalized<TopicMessage[]> & { ignored?: string }): Sorted {
   const records: Record[] = [];
   const rejected: Rejection[] = [];
+  const ignored: Ignored[] = [];
   let accepted = 0;
   items.forEach((item, index) => {
     const result = map(item);
@@ -30,6 +33,7 @@ export function sortItems(items: readonly unknown[], map: (item: unknown) => Nor
       rejected.push({ index, errors: result.errors });
       return;
     }
+    if (result.ignored !== undefined) ignored.push({ index, reason: result.ignored });
     const own: Record[] = [];
     for (const message of result.value) {
       const value = JSON.stringify(message);
@@ -43,7 +47,7 @@ export function sortItems(items: readonly unknown[], map: (item: unknown) => Nor
     records.push(...own);
     accepted += 1;
   });
-  return { accepted, rejected, records };
+  return { accepted, rejected, records, ignored };
 }
 
 /** True when every refusal was the size limit: the request as a whole is "too large" (413). */

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createSecretLookup } from '@pstream/http';
 import type { FastifyRequest } from 'fastify';
 
@@ -16,3 +17,10 @@ export function presentedWriteKey(request: FastifyRequest): string | undefined {
 
 /** Finds the source of a write key, in constant time (@pstream/http's `createSecretLookup`). */
 export const createWriteKeyCheck = (keys: Map<string, string>) => createSecretLookup(keys);
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** True when two write keys are the same, compared in constant time over their digests. */
+export function sameKey(a: string, b: string): boolean {
+  return timingSafeEqual(digest(a), digest(b));
+}

@@ -11,6 +11,8 @@ export const IngestErrors = {
   KAFKA_UNAVAILABLE: 'ING_KAFKA_UNAVAILABLE',
   /** No write key, or one we do not know: 401. */
   UNAUTHORIZED: 'ING_UNAUTHORIZED',
+  /** A browser request (or preflight) from an origin no write key / not this write key allows: 403. */
+  ORIGIN_NOT_ALLOWED: 'ING_ORIGIN_NOT_ALLOWED',
   /** The write key is past its rate: 429 with Retry-After. */
   RATE_LIMITED: 'ING_RATE_LIMITED',
   /** Every event of the request was invalid: 400, `details.rejected` names every problem. */

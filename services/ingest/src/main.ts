@@ -1,7 +1,8 @@
-import { createKafka, createLogger, createMetrics, handleSignals } from '@pstream/platform';
+import { closeRedis, createKafka, createLogger, createMetrics, handleSignals } from '@pstream/platform';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { KafkaPublisher } from './publisher';
+import { createRateLimitRedis } from './rate-limit';
 import { kafkaReadiness } from './readiness';
 
 async function main(): Promise<void> {
@@ -11,8 +12,10 @@ async function main(): Promise<void> {
   const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS });
   await publisher.start();
   const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
+  const redis = createRateLimitRedis(config);
   const app = await buildApp(config, {
     log,
+    redis,
     publisher,
     metrics: createMetrics('ingest'),
     checks: readiness.checks,
@@ -21,6 +24,7 @@ async function main(): Promise<void> {
     await app.close();
     await publisher.stop();
     await readiness.close();
+    await closeRedis(redis);
   });
   await app.listen({ host: config.INGEST_HOST, port: config.INGEST_PORT });
 }

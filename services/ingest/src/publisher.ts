@@ -8,6 +8,8 @@ export type Record = { key: string; value: string };
 export type Publisher = {
   /** Resolves once Kafka acknowledged every record with acks=all; rejects (retryable) otherwise. */
   publish(records: Record[]): Promise<void>;
+  /** True while sends are refused at once after a failure (for /metrics). */
+  isOpen?(): boolean;
 };
 
 export type PublisherOptions = {
@@ -134,6 +136,10 @@ export class KafkaPublisher implements Publisher {
         this.sendNow(next.records).then(next.resolve, next.reject);
       }
     }
+  }
+
+  isOpen(): boolean {
+    return Date.now() < this.openUntil;
   }
 
   /** For /readyz: rejects while the breaker is open, so a load balancer steers traffic away. */

@@ -1,4 +1,4 @@
-import { nativeEventSchema, nativeIdentifySchema, segmentAliasSchema, segmentBatchSchema, segmentIdentifySchema, segmentTrackSchema } from './dialects';
+import { nativeEventSchema, nativeIdentifySchema, segmentAliasSchema, segmentBatchSchema, segmentGroupSchema, segmentIdentifySchema, segmentPageSchema, segmentTrackSchema } from './dialects';
 import { errorResponse, fieldErrorSchema } from '@pstream/http';
 import { z } from 'zod';
 import { MAX_BATCH } from './accept';
@@ -11,8 +11,14 @@ export const rejectionSchema = z
   .object({ index: z.number().int().describe('position of the item in the request'), errors: z.array(fieldErrorSchema) })
   .describe('One refused item: where it was in the request and everything wrong with it.');
 
+const ignoredSchema = z.object({ index: z.number().int(), reason: z.string() });
+
 export const acceptedSchema = z
-  .object({ accepted: z.number().int().describe('items accepted and acknowledged by Kafka'), rejected: z.array(rejectionSchema) })
+  .object({
+    accepted: z.number().int().describe('items accepted and acknowledged by Kafka'),
+    rejected: z.array(rejectionSchema),
+    ignored: z.array(ignoredSchema).optional().describe('accepted Segment calls that mean nothing to a profile (group, a page naming no product, an unmapped event name); present only when there are some'),
+  })
   .describe('Every accepted item is on Kafka (acks=all). Invalid items are listed; the valid ones were still accepted.');
 
 const err = errorResponse;
@@ -21,6 +27,7 @@ export const trackingResponses = {
   202: acceptedSchema,
   400: err('Malformed body (ING_MALFORMED), or nothing accepted (ING_NOTHING_ACCEPTED: `error.details.rejected` names every problem)'),
   401: err('Missing or unknown write key (ING_UNAUTHORIZED)'),
+  403: err('A browser request from an origin the write key does not allow (ING_ORIGIN_NOT_ALLOWED; CORS_ORIGINS, CORS_ORIGINS_BY_KEY)'),
   408: err('The request did not fully arrive within REQUEST_TIMEOUT_MS (ING_REQUEST_TIMEOUT)'),
   413: err('Body over 512 KB after decompression, or every event over 32 KB (ING_TOO_LARGE; `error.details.rejected` then)'),
   415: err('Content-Type not JSON, or Content-Encoding not gzip/deflate (ING_UNSUPPORTED_MEDIA_TYPE)'),
@@ -34,7 +41,7 @@ export const eventsBodySchema = z.union([
   z.strictObject({ events: z.array(nativeEventSchema).min(1).max(MAX_BATCH) }),
 ]);
 export const identifyBodySchema = z.union([nativeIdentifySchema, segmentIdentifySchema]);
-export { segmentAliasSchema, segmentBatchSchema, segmentTrackSchema };
+export { segmentAliasSchema, segmentBatchSchema, segmentGroupSchema, segmentPageSchema, segmentTrackSchema };
 
 /** The schemas /openapi.json publishes by name (components.schemas); routes refer to them. */
 export const ingestSchemas = {
@@ -43,6 +50,8 @@ export const ingestSchemas = {
   SegmentTrack: segmentTrackSchema,
   SegmentIdentify: segmentIdentifySchema,
   SegmentAlias: segmentAliasSchema,
+  SegmentPage: segmentPageSchema,
+  SegmentGroup: segmentGroupSchema,
   SegmentBatch: segmentBatchSchema,
   Accepted: acceptedSchema,
   Rejection: rejectionSchema,

@@ -1,4 +1,5 @@
 import { createWriteKeyCheck } from '../src/auth';
+import { loadConfig } from '../src/config';
 
 describe('write keys', () => {
   const check = createWriteKeyCheck(new Map([['k-web', 'web'], ['k-app', 'app']]));
@@ -10,5 +11,12 @@ describe('write keys', () => {
     expect(check('k-we')).toBeUndefined();
     expect(check('')).toBeUndefined();
     expect(check(undefined)).toBeUndefined();
+  });
+});
+
+describe('WRITE_KEYS', () => {
+  it('names the variable and the bad pair', () => {
+    expect(() => loadConfig({ WRITE_KEYS: 'k-web=web,k-app' })).toThrow('WRITE_KEYS: pair 2 "k-ap…" is not key=source: no "="');
+    expect(() => loadConfig({ WRITE_KEYS: 'k-web=web,k-web=app' })).toThrow('WRITE_KEYS: pair 2 "k-we…=app" is not key=source: the key appears twice');
   });
 });

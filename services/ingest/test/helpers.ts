@@ -3,13 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createMetrics } from '@pstream/platform';
+import { closeRedis, createMetrics } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel } from 'kafkajs';
 import { silentLog, testId, waitFor } from '../../../test/helpers';
 import { buildApp } from '../src/app';
 import { loadConfig, type IngestConfig } from '../src/config';
 import { KafkaPublisher } from '../src/publisher';
+import { createRateLimitRedis } from '../src/rate-limit';
 import { kafkaReadiness } from '../src/readiness';
 
 const run = promisify(execFile);
@@ -17,11 +18,21 @@ const BROKER_SH = path.resolve(__dirname, '../../../infra/kafka/broker.sh');
 
 /** The ingest app wired as main.ts wires it, on a given Kafka and topic. */
 export async function startIngest(kafka: Kafka, env: NodeJS.ProcessEnv): Promise<{ app: FastifyInstance; config: IngestConfig; close: () => Promise<void> }> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', ...env, WRITE_KEYS: env.WRITE_KEYS_OVERRIDE ?? 'test-key=web,other-key=app' });
+  const config = loadConfig({ LOG_LEVEL: 'silent', REDIS_PREFIX: `test:${testId()}`, ...env, WRITE_KEYS: env.WRITE_KEYS_OVERRIDE ?? 'test-key=web,other-key=app' });
   const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log: silentLog, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS });
   await publisher.start();
   const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
-  const app = await buildApp(config, { log: silentLog, publisher, checks: readiness.checks, metrics: createMetrics('ingest') });
+  const redis = createRateLimitRedis(config);
+  // Tests count requests from the first one: wait until the limit's Redis is connected (or has
+  // failed, or is silent for a second), so a slow connect cannot send the first checks to the fallback.
+  await new Promise<void>((resolve) => {
+    if (redis.status === 'ready') return resolve();
+    const timer = setTimeout(resolve, 1000);
+    const done = () => (clearTimeout(timer), resolve());
+    redis.once('ready', done);
+    redis.once('error', done);
+  });
+  const app = await buildApp(config, { log: silentLog, publisher, checks: readiness.checks, metrics: createMetrics('ingest'), redis });
   return {
     app,
     config,
@@ -29,6 +40,7 @@ export async function startIngest(kafka: Kafka, env: NodeJS.ProcessEnv): Promise
       await app.close();
       await publisher.stop();
       await readiness.close();
+      await closeRedis(redis);
     },
   };
 }

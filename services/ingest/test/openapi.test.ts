@@ -13,9 +13,14 @@ describe('the OpenAPI document', () => {
       paths: Record<string, { post: Operation }>;
       components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> };
     };
-    expect(Object.keys(doc.paths).sort()).toEqual(['/v1/alias', '/v1/batch', '/v1/events', '/v1/identify', '/v1/track']);
-    for (const [path, { post }] of Object.entries(doc.paths)) {
-      expect([path, Object.keys(post.responses).sort()]).toEqual([path, ['202', '400', '401', '408', '413', '415', '429', '503']]);
+    // Segment's HTTP API paths and the short ones analytics.js posts to; no read route, no OPTIONS.
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      ['/v1/a', '/v1/alias', '/v1/b', '/v1/batch', '/v1/events', '/v1/g', '/v1/group', '/v1/i', '/v1/identify', '/v1/p', '/v1/page', '/v1/s', '/v1/screen', '/v1/t', '/v1/track'],
+    );
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      expect([path, Object.keys(methods)]).toEqual([path, ['post']]);
+      const { post } = methods;
+      expect([path, Object.keys(post.responses).sort()]).toEqual([path, ['202', '400', '401', '403', '408', '413', '415', '429', '503']]);
       expect(post.requestBody?.content['application/json']?.schema).toBeDefined();
       expect(post.security).toEqual([{ basicAuth: [] }, { writeKey: [] }]);
       expect(post.operationId).toMatch(/^[a-z][A-Za-z]+$/);
@@ -31,6 +36,10 @@ describe('the OpenAPI document', () => {
       }
     }
     expect(JSON.stringify(doc.paths['/v1/events']!.post.responses['400'])).toContain('rejected');
+    expect(JSON.stringify(doc.paths['/v1/page']!.post.requestBody)).toContain('#/components/schemas/SegmentPageInput');
+    expect(JSON.stringify(doc.components.schemas.SegmentPageInput)).toContain('content_id');
+    expect(JSON.stringify(doc.paths['/v1/t']!.post.responses['202'])).toContain('#/components/schemas/Accepted');
+    expect(JSON.stringify(doc.components.schemas.Accepted)).toContain('ignored');
     const ui = await app.inject({ method: 'GET', url: '/docs/' });
     expect(ui.statusCode).toBe(200);
     await app.close();

@@ -11,7 +11,9 @@ export function createTokenGuard(tokens: Map<string, Set<Scope>>) {
   const scopesOf = createSecretLookup(tokens);
   return (scope: Scope) => async (request: FastifyRequest, reply: FastifyReply) => {
     const auth = request.headers.authorization;
-    const scopes = auth?.startsWith('Bearer ') ? scopesOf(auth.slice(7).trim()) : undefined;
+    // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer x" and "BEARER x" are the same.
+    const presented = auth === undefined ? undefined : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(auth)?.[1];
+    const scopes = presented === undefined ? undefined : scopesOf(presented);
     if (!scopes) return sendError(reply.header('WWW-Authenticate', 'Bearer'), 401, QueryErrors.UNAUTHORIZED, 'missing or unknown bearer token');
     if (!scopes.has(scope)) return sendError(reply, 403, QueryErrors.FORBIDDEN, `token lacks scope ${scope}`);
   };

@@ -13,4 +13,6 @@ export const QueryErrors = {
   FORBIDDEN: 'QRY_FORBIDDEN',
   /** No profile for the id (unknown to Postgres): 404. */
   PROFILE_NOT_FOUND: 'QRY_PROFILE_NOT_FOUND',
+  /** `/ops/lag`: no lag sample taken yet, or lag sampling is not running: 503. */
+  LAG_UNAVAILABLE: 'QRY_LAG_UNAVAILABLE',
 } as const;

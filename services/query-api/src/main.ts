@@ -1,18 +1,30 @@
-import { closePool, closeRedis, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
+import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
 import { pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
+import { LagSampler } from './lag/sampler';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('query-api', config.LOG_LEVEL);
   const redis = createRedis(config, 'query-api');
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api');
+  const metrics = createMetrics('query-api');
+  const lag = new LagSampler({
+    kafka: createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'query-api', log }),
+    log: log.child({ component: 'lag' }),
+    groups: config.LAG_GROUPS,
+    dlqTopic: config.DLQ_TOPIC,
+    intervalMs: config.LAG_SAMPLE_INTERVAL_MS,
+    window: config.LAG_WINDOW,
+    metrics,
+  });
   const app = await buildApp(config, {
     log,
     redis,
     pool,
-    metrics: createMetrics('query-api'),
+    metrics,
+    lag,
     checks: [
       { name: 'redis', check: () => redis.ping() },
       { name: 'postgres', check: () => pingPostgres(pool) },
@@ -20,9 +32,11 @@ async function main(): Promise<void> {
   });
   handleSignals(log, async () => {
     await app.close();
+    await lag.stop();
     await closeRedis(redis);
     await closePool(pool);
   });
+  lag.start();
   await app.listen({ host: config.QUERY_API_HOST, port: config.QUERY_API_PORT });
 }
 

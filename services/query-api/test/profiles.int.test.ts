@@ -12,8 +12,10 @@ import { loadConfig } from '../src/config';
 const now = Date.now();
 const at = (daysAgo: number) => new Date(now - daysAgo * 86_400_000).toISOString();
 const base = { v: 1 as const, source: 'test', receivedAt: at(0) };
+/** The longest id ingest accepts (128 characters), with characters that need URL encoding. */
+const LONG_ID = `长-${'é/?#%'.repeat(25)}x`;
 
-describe('GET /v1/profiles/{id} (SPEC §5.1) from the segmenter’s tables', () => {
+describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s tables', () => {
   let box: Sandbox;
   let pool: Pool;
   let redis: Redis;
@@ -29,8 +31,9 @@ describe('GET /v1/profiles/{id} (SPEC §5.1) from the segmenter’s tables', () 
       { ...base, kind: 'event', eventId: 'a2', type: 'follow', anonymousId: 'dev-1', profileKey: 'dev-1', occurredAt: at(2), target: { type: 'shop', id: 's-1' }, tags: [] },
       { ...base, kind: 'event', eventId: 'u1', type: 'purchase', userId: 'u-1', profileKey: 'u-1', occurredAt: at(1), target: { type: 'product', id: 'p-1' }, tags: [], amount: 99.5, currency: 'CNY' },
       { ...base, kind: 'identify', eventId: 'i1', userId: 'u-1', anonymousId: 'dev-1', profileKey: 'u-1', occurredAt: at(0), traits: { city: 'Hangzhou', birthYear: 1990 } },
+      { ...base, kind: 'event', eventId: 'l1', type: 'click', userId: LONG_ID, profileKey: LONG_ID, occurredAt: at(1), target: { type: 'product', id: 'p-1' }, tags: [] },
     ];
-    await store.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: '3' }, now);
+    await store.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) }, now);
     const config = loadConfig(box.env);
     redis = createRedis(config, 'test-profiles');
     app = await buildApp(config, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
@@ -65,5 +68,39 @@ describe('GET /v1/profiles/{id} (SPEC §5.1) from the segmenter’s tables', () 
 
   it('is 404 for an id nobody has used', async () => {
     expect((await get('nobody-at-all')).statusCode).toBe(404);
+  });
+
+  it('reads back an id of 128 characters that needs URL encoding (not 414)', async () => {
+    expect(LONG_ID).toHaveLength(128);
+    const res = await get(encodeURIComponent(LONG_ID));
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ userId: LONG_ID, stats: { events: { click: 1 } } });
+    const interests = await app.inject({ method: 'GET', url: `/v1/profiles/${encodeURIComponent(LONG_ID)}/interests`, headers: { authorization: 'Bearer dev-api-token' } });
+    expect(interests.statusCode).toBe(200);
+  });
+
+  it('answers 400 naming the id for %00, other control characters, lone surrogates and over-long ids', async () => {
+    for (const id of ['%00', 'a%0Ab', '%ED%A0%80', encodeURIComponent('x'.repeat(129))]) {
+      for (const suffix of ['', '/interests']) {
+        const res = await app.inject({ method: 'GET', url: `/v1/profiles/${id}${suffix}`, headers: { authorization: 'Bearer dev-api-token' } });
+        expect({ id, suffix, status: res.statusCode }).toEqual({ id, suffix, status: 400 });
+        expect(res.json().error.message).toMatch(/id/);
+      }
+    }
+  });
+
+  it('accepts the bearer scheme in any case', async () => {
+    for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
+      const res = await app.inject({ method: 'GET', url: '/v1/profiles/u-1', headers: { authorization: `${scheme} dev-api-token` } });
+      expect({ scheme, status: res.statusCode }).toEqual({ scheme, status: 200 });
+    }
+    expect((await app.inject({ method: 'GET', url: '/v1/profiles/u-1', headers: { authorization: 'Basic dev-api-token' } })).statusCode).toBe(401);
+  });
+
+  it('answers 404 for the interests of an unknown id, like the profile', async () => {
+    const res = await app.inject({ method: 'GET', url: '/v1/profiles/nobody-at-all/interests', headers: { authorization: 'Bearer dev-api-token' } });
+    expect(res.statusCode).toBe(404);
+    const known = await app.inject({ method: 'GET', url: '/v1/profiles/dev-1/interests', headers: { authorization: 'Bearer dev-api-token' } });
+    expect(known.statusCode).toBe(200);
   });
 });

@@ -1,4 +1,4 @@
-import { envInt, parseEnv, sharedEnv } from '@pstream/platform';
+import { consumerEnv, envInt, parseEnv, sharedEnv } from '@pstream/platform';
 import { decayParams, type ScoringParams } from '@pstream/scoring';
 import { z } from 'zod';
 
@@ -6,6 +6,7 @@ const weight = (fallback: number) => z.coerce.number().min(0).default(fallback);
 
 const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
+  ...consumerEnv,
   /** Port of /healthz, /readyz and /metrics. */
   SCORER_PORT: envInt(8082, 1),
   SCORER_HOST: z.string().default('0.0.0.0'),
@@ -18,9 +19,9 @@ const schema = z.object({
    * is in sync).
    */
   REDIS_WAIT_REPLICAS: envInt(0, 0),
-  /** How long an applied event id is remembered for dedupe (SPEC §3.3: at least 24 h). */
+  /** How long an applied event id is remembered for dedupe (docs/events.md §3.3: at least 24 h). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
-  /** Base weight of a visit (SPEC §4.1: "doing nothing" scores 1). */
+  /** Base weight of a visit (docs/model.md §4.1: "doing nothing" scores 1). */
   WEIGHT_VISIT: weight(1),
   /** Added to a visit's behaviour weight per comment. */
   WEIGHT_COMMENT: weight(0.5),

@@ -8,13 +8,14 @@ async function main(): Promise<void> {
   const log = createLogger('scorer', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer', log });
   const redis = createRedis(config, 'scorer');
-  const consumer = createScorerConsumer(config, { kafka, redis, log });
+  const metrics = createMetrics('scorer');
+  const consumer = createScorerConsumer(config, { kafka, redis, log, metrics });
   const app = await buildApp({
     log,
-    metrics: createMetrics('scorer'),
+    metrics,
     checks: [
       { name: 'redis', check: () => redis.ping() },
-      { name: 'consumer', check: async () => { if (!consumer.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { const why = consumer.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
   handleSignals(log, async () => {

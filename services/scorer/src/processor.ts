@@ -1,13 +1,13 @@
 import { linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, lookupCatalog, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, type Consumed, type Logger } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Registry } from '@pstream/platform';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
 import { prepareEvent } from './score';
 
-export type ScorerDeps = { kafka: Kafka; redis: Redis; log: Logger };
+export type ScorerDeps = { kafka: Kafka; redis: Redis; log: Logger; metrics?: Registry };
 
 export type ScorerOptions = {
   /** Consumer group (default SCORER_GROUP); the rebuild uses a temporary one. */
@@ -18,17 +18,19 @@ export type ScorerOptions = {
  * Applies one chunk of messages in partition order: runs of events go to Redis in one pipeline
  * (catalog tags fetched first, in one round trip, for events without tags); an identify or alias
  * that links two ids (`linkOf`, the identity rule of the topic contract) is a merge, done between
- * the events before and after it.
+ * the events before and after it. Resolves with how many events were duplicates (their dedupe
+ * record existed).
  */
 export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger) {
   const { decay } = storeOptions(config).scoring;
-  const applyEvents = async (events: ProfileEvent[]) => {
-    if (events.length === 0) return;
+  const applyEvents = async (events: ProfileEvent[]): Promise<number> => {
+    if (events.length === 0) return 0;
     const tagless = events.filter((e) => e.tags.length === 0).map((e) => targetTag(e.target));
     const catalog = await lookupCatalog(redis, store.keys, tagless);
-    await store.apply(events.map((e) => prepareEvent(e, decay, catalog)));
+    return (await store.apply(events.map((e) => prepareEvent(e, decay, catalog)))).duplicates;
   };
-  return async (messages: TopicMessage[]): Promise<void> => {
+  return async (messages: TopicMessage[]): Promise<{ duplicates: number }> => {
+    let duplicates = 0;
     let run: ProfileEvent[] = [];
     for (const m of messages) {
       if (m.kind === 'event') {
@@ -37,15 +39,31 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
       }
       const link = linkOf(m);
       if (!link) continue;
-      await applyEvents(run);
+      duplicates += await applyEvents(run);
       run = [];
       const { mergedInto } = await store.merge(link.from, link.to);
       if (mergedInto !== undefined && mergedInto !== link.to) {
         log.info({ source: link.from, target: link.to, mergedInto }, 'profile already merged elsewhere');
       }
     }
-    await applyEvents(run);
+    duplicates += await applyEvents(run);
+    return { duplicates };
   };
+}
+
+/** Reply prefixes of a Redis that is busy, starting, full or failing over: they heal, so they are retried. */
+const TRANSIENT_REPLIES = /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS)\b/;
+
+/**
+ * Poison or transient, for the batch consumer. An error raised while running our script (Redis
+ * tags it `… script: <sha>, on @user_script:<line>`: a Lua runtime error, or WRONGTYPE from a
+ * call inside it) comes from the event's data or the person's stored state and never heals; OOM,
+ * BUSY, LOADING, READONLY (failover) and the like heal, as do lost connections, so they are retried.
+ */
+export function classifyScorerFailure(err: unknown): FailureKind {
+  const e = err as { name?: unknown; message?: unknown } | null;
+  if (e?.name === 'ReplyError' && typeof e.message === 'string' && /user_script:\d+/.test(e.message) && !TRANSIENT_REPLIES.test(e.message)) return 'poison';
+  return classifyFailure(err);
 }
 
 /**
@@ -63,6 +81,10 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    metrics: deps.metrics,
+    classify: classifyScorerFailure,
+    stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
   });
 }

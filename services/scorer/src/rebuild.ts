@@ -8,7 +8,7 @@ import { createScorerConsumer } from './processor';
 export type RebuildProgress = { done: number; total: number; partitions: number };
 
 /**
- * Rebuilds the scorer's Redis state from Kafka (SPEC §6: Redis is derived state):
+ * Rebuilds the scorer's Redis state from Kafka (docs/operations.md §6: Redis is derived state):
  * 1. capture the events topic's end offsets — the rebuild replays up to there;
  * 2. remove every per-person key of REDIS_PREFIX (interests, visits, follows, dedupe records,
  *    aliases; catalog entries are input, not derived, and stay);

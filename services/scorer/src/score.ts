@@ -1,4 +1,4 @@
-import type { ProfileEvent } from '@pstream/events';
+import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PreparedEvent } from '@pstream/interest-store';
 import { explicitTags, forwardWeight, targetTag, type DecayParams, type ScoringEvent } from '@pstream/scoring';
 
@@ -12,7 +12,8 @@ export function prepareEvent(event: ProfileEvent, decay: DecayParams, catalog: R
   const occurredMs = Date.parse(event.occurredAt);
   return {
     profileKey: event.profileKey,
-    member: `${event.source}|${event.eventId}`,
+    member: `${event.source}|${dedupeId(event)}`,
+    legacyMember: `${event.source}|${event.eventId}`,
     receivedMs: Date.parse(event.receivedAt),
     type: event.type,
     occurredMs,

@@ -1,42 +1,34 @@
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
-import { envInt, parseEnv, sharedEnv } from '@pstream/platform';
+import { consumerEnv, envInt, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const days = (fallback: number) => envInt(fallback, 1);
 const count = (fallback: number) => envInt(fallback, 1);
 
 /** `USD=7.1,EUR=7.8`: base-currency units per unit of each other currency. */
-const currencyRates = z
-  .string()
-  .default('')
-  .transform((v, ctx) => {
-    const rates = new Map<string, number>();
-    for (const entry of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-      const m = /^([A-Z]{3})=(\d+(?:\.\d+)?)$/.exec(entry);
-      if (!m || Number(m[2]) <= 0) {
-        ctx.addIssue({ code: 'custom', message: `entry "${entry}" is not CODE=rate (e.g. USD=7.1)` });
-        return z.NEVER;
-      }
-      rates.set(m[1]!, Number(m[2]));
-    }
-    return rates;
-  });
+const currencyRates = envPairs({
+  format: 'CODE=rate (e.g. USD=7.1)',
+  key: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO-4217 code such as USD'),
+  value: z.coerce.number().positive('must be a positive number'),
+  fallback: '',
+});
 
 const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL'),
+  ...consumerEnv,
   /** Port of /healthz, /readyz and /metrics. */
   SEGMENTER_PORT: envInt(8083, 1),
   SEGMENTER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the segmenters; N instances share the partitions. */
   SEGMENTER_GROUP: z.string().min(1).default('segmenter'),
-  /** How often the sweep applies stage and tier changes caused by time passing (SPEC §4.3: 60 s). */
+  /** How often the sweep applies stage and tier changes caused by time passing (docs/model.md §4.3: 60 s). */
   SEGMENTER_SWEEP_INTERVAL_MS: envInt(60_000, 10),
   /** People the sweep re-evaluates per transaction. */
   SEGMENTER_SWEEP_BATCH: envInt(1000, 1),
   /** How often the lifecycle outbox is drained to Kafka when no batch pokes it. */
   SEGMENTER_OUTBOX_POLL_MS: envInt(1000, 10),
-  /** How long an applied (source, eventId) is remembered for dedupe, in hours (SPEC §3.3: ≥ 24). */
+  /** How long an applied (source, eventId) is remembered for dedupe, in hours (docs/events.md §3.3: ≥ 24). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
   /** Rates into BASE_CURRENCY; a purchase in another currency counts but adds no money (README). */
   CURRENCY_RATES: currencyRates,

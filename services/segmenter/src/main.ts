@@ -13,13 +13,14 @@ async function main(): Promise<void> {
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'segmenter', log });
   const producer = kafka.producer();
   await producer.connect();
-  const segmenter = createSegmenter(config, { kafka, pool, producer, log });
+  const metrics = createMetrics('segmenter');
+  const segmenter = createSegmenter(config, { kafka, pool, producer, log, metrics });
   const app = await buildApp({
     log,
-    metrics: createMetrics('segmenter'),
+    metrics,
     checks: [
       { name: 'postgres', check: () => pingPostgres(pool) },
-      { name: 'consumer', check: async () => { if (!segmenter.isRunning()) throw new Error('consumer not running'); } },
+      { name: 'consumer', check: async () => { const why = segmenter.unreadyReason(); if (why) throw new Error(why); } },
     ],
   });
   handleSignals(log, async () => {

@@ -1,5 +1,5 @@
 import type { Logger, Pool } from '@pstream/platform';
-import { drainOutboxOnce } from '@pstream/profile-store';
+import { drainOutboxOnce, outboxBacklog } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
 
 /**
@@ -59,6 +59,11 @@ export class OutboxRelay {
     return drainOutboxOnce(pool, schema, this.options.batch ?? 500, async (messages) => {
       await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: JSON.stringify(m.payload) })) });
     });
+  }
+
+  /** Transitions written but not yet sent. */
+  async backlog(): Promise<number> {
+    return outboxBacklog(this.options.pool);
   }
 
   /** Stops polling and waits for a drain in progress; safe to call twice. */

@@ -1,9 +1,10 @@
 import { topicMessageSchema } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
-import { BatchConsumer, type Logger, type Pool } from '@pstream/platform';
-import { createConverter, createSegmentStore } from '@pstream/profile-store';
+import { BatchConsumer, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { classifySegmenterFailure, createConverter, createSegmentStore } from '@pstream/profile-store';
 import type { Kafka, Producer } from 'kafkajs';
 import { lifecycleRules, type SegmenterConfig } from './config';
+import { segmenterMetrics } from './metrics';
 import { OutboxRelay } from './outbox';
 import { Sweeper } from './sweep';
 
@@ -17,6 +18,8 @@ export type SegmenterDeps = {
   rules?: LifecycleRules;
   /** Wall clock of stage evaluation; injectable so tests can move time. */
   now?: () => number;
+  /** Where the segmenter's and its consumer's metrics go; none without it. */
+  metrics?: Registry;
 };
 
 /**
@@ -48,6 +51,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     log: log.child({ component: 'outbox' }),
     pollMs: config.SEGMENTER_OUTBOX_POLL_MS,
   });
+  const metrics = deps.metrics ? segmenterMetrics(deps.metrics, relay) : undefined;
   const sweeper = new Sweeper({
     store,
     log: log.child({ component: 'sweep' }),
@@ -55,7 +59,11 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     batch: config.SEGMENTER_SWEEP_BATCH,
     dedupeWindowHours: config.DEDUPE_WINDOW_HOURS,
     now,
-    onTransitions: () => relay.poke(),
+    onTransitions: (transitions) => {
+      metrics?.transitions(transitions);
+      relay.poke();
+    },
+    onSwept: (reviewed, seconds) => metrics?.swept(reviewed, seconds),
   });
   const groupId = config.SEGMENTER_GROUP;
   const consumer = new BatchConsumer({
@@ -65,11 +73,17 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    metrics: deps.metrics,
+    classify: classifySegmenterFailure,
+    stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     apply: async (messages, partition, chunk) => {
       const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
       if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
       if (result.transitions.length > 0) relay.poke();
+      metrics?.transitions(result.transitions);
+      return { duplicates: result.skipped };
     },
   });
   return {
@@ -82,6 +96,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       await consumer.start();
     },
     isRunning: () => consumer.isRunning(),
+    /** Why the consumer is not ready (stopped, crashed, a stalled partition), or undefined. */
+    unreadyReason: () => consumer.unreadyReason(),
+    stalledPartitions: () => consumer.stalledPartitions(),
     /**
      * Stops intake first, then the sweep, then the outbox relay: a drain under way finishes, what is
      * still in the outbox goes out after the next start (it is durable in Postgres). Safe to call twice.

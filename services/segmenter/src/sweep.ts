@@ -1,5 +1,5 @@
 import type { Logger } from '@pstream/platform';
-import type { SegmentStore } from '@pstream/profile-store';
+import type { SegmentStore, Transition } from '@pstream/profile-store';
 
 /**
  * Every `intervalMs`: applies the stage and tier changes that time alone caused (people whose
@@ -21,7 +21,9 @@ export class Sweeper {
       batch: number;
       dedupeWindowHours: number;
       now: () => number;
-      onTransitions: (n: number) => void;
+      onTransitions: (transitions: Transition[]) => void;
+      /** After each sweep: people reviewed and seconds taken (for /metrics). */
+      onSwept?: (reviewed: number, seconds: number) => void;
     },
   ) {}
 
@@ -43,8 +45,9 @@ export class Sweeper {
     const started = Date.now();
     const nowMs = now();
     const { reviewed, transitions } = await store.sweep(nowMs, batch);
-    if (transitions.length > 0) this.options.onTransitions(transitions.length);
+    if (transitions.length > 0) this.options.onTransitions(transitions);
     const pruned = await store.pruneDedupe(nowMs, this.options.dedupeWindowHours);
+    this.options.onSwept?.(reviewed, (Date.now() - started) / 1000);
     this.rounds += 1;
     if (reviewed > 0 || pruned > 0) log.info({ reviewed, changed: transitions.length, pruned, ms: Date.now() - started }, 'sweep done');
     return { reviewed, changed: transitions.length };

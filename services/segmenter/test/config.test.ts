@@ -16,7 +16,7 @@ describe('segmenter config', () => {
   });
 
   it('names a bad rate, a social count above 16 and a dedupe window under 24 h', () => {
-    expect(() => loadConfig({ CURRENCY_RATES: 'usd=7' })).toThrow(/CURRENCY_RATES/);
+    expect(() => loadConfig({ CURRENCY_RATES: 'usd=7' })).toThrow('CURRENCY_RATES: pair 1 "usd=7" is not CODE=rate (e.g. USD=7.1): key must be an ISO-4217 code such as USD');
     expect(() => loadConfig({ TIER_SOCIAL_ACTIVE_COUNT: '17' })).toThrow(/TIER_SOCIAL_ACTIVE_COUNT/);
     expect(() => loadConfig({ DEDUPE_WINDOW_HOURS: '12' })).toThrow(/DEDUPE_WINDOW_HOURS/);
   });

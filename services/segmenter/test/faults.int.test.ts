@@ -4,7 +4,7 @@ import pino from 'pino';
 import { createSandbox, waitFor, type Sandbox } from '../../../test/helpers';
 import { loadConfig } from '../src/config';
 import { createSegmenter } from '../src/processor';
-import { startThrowawayPostgres } from './throwaway-postgres';
+import { startThrowawayPostgres } from '../../../test/throwaway-postgres';
 import { countsOf, total, wantCounts, wave } from './waves';
 
 describe('segmenter under faults: nothing lost, nothing counted twice', () => {
@@ -21,7 +21,7 @@ describe('segmenter under faults: nothing lost, nothing counted twice', () => {
     const own = await startThrowawayPostgres();
     const lines: string[] = [];
     const log = pino({ level: 'warn' }, { write: (s: string) => void lines.push(s) });
-    const env = { ...box.env, DATABASE_URL: own.url };
+    const env = { ...box.env, DATABASE_URL: own.url, CONSUMER_STALL_SECONDS: '2' };
     const cfg = loadConfig(env);
     const pool = createPool(cfg.DATABASE_URL, cfg.PG_SCHEMA, 'test-faults', 4);
     const producer = box.kafka.producer();
@@ -36,9 +36,14 @@ describe('segmenter under faults: nothing lost, nothing counted twice', () => {
       own.stop();
       await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('p3', 2000) });
       await waitFor('the segmenter to meet the outage', async () => (lines.some((l) => l.includes('transient Postgres failure')) ? true : undefined));
+      // What /readyz reports: the stalled partition, named with its group and offset.
+      const stalled = await waitFor('the stall to be reported', async () => segmenter.unreadyReason(), 30_000);
+      expect(stalled).toMatch(new RegExp(`^group ${cfg.SEGMENTER_GROUP} stalled: ${cfg.EVENTS_TOPIC.replace(/\./g, '\\.')}\\[\\d+\\] at offset \\d+ for \\d+ s`));
+      expect(segmenter.stalledPartitions().length).toBeGreaterThan(0);
       own.start();
       await waitFor('every event applied after Postgres returned', async () => ((await total(pool, cfg.PG_SCHEMA).catch(() => 0)) === 6000 ? true : undefined), 60_000);
       expect(await countsOf(pool, cfg.PG_SCHEMA)).toEqual(wantCounts([2000, 2000, 2000]));
+      await waitFor('readiness back once every partition moved on', async () => (segmenter.unreadyReason() === undefined ? true : undefined));
     } finally {
       await segmenter.stop();
       await producer.disconnect();

@@ -1,4 +1,4 @@
-import { contextSchema, EVENT_TYPES, eventIdSchema, personIdSchema, tagSchema, targetSchema } from '@pstream/events';
+import { contextSchema, EVENT_TYPES, eventIdSchema, orderIdSchema, personIdSchema, tagSchema, targetSchema } from '@pstream/events';
 import { z } from 'zod';
 import { traitsSchema } from './traits';
 
@@ -7,7 +7,15 @@ export const MAX_TAGS = 32;
 export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
 
 /**
- * The native envelope of SPEC §3.2 as a client posts it. Unknown fields are refused so a typo
+ * An optional person id where `null` or "" mean "absent" (SDKs send `userId: null` before they
+ * know the user), so `{ userId: null, anonymousId: "a-1" }` is an anonymous event in every endpoint.
+ */
+export const optionalPersonIdSchema = z
+  .preprocess((v) => (v === null || v === '' ? undefined : v), personIdSchema.optional())
+  .describe('null or "" count as absent');
+
+/**
+ * The native envelope of docs/events.md §3.2 as a client posts it. Unknown fields are refused so a typo
  * ("dwel_ms") is reported instead of silently ignored. Rules that span fields (which type needs
  * which field, the future-time limit) are checked in `normalizeEvent`.
  */
@@ -15,8 +23,8 @@ export const nativeEventSchema = z
   .strictObject({
     eventId: eventIdSchema.optional(),
     type: z.enum(EVENT_TYPES),
-    userId: personIdSchema.optional(),
-    anonymousId: personIdSchema.optional(),
+    userId: optionalPersonIdSchema,
+    anonymousId: optionalPersonIdSchema,
     occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
     target: targetSchema,
     tags: z.array(tagSchema).max(MAX_TAGS, `at most ${MAX_TAGS} tags`).default([]),
@@ -24,6 +32,7 @@ export const nativeEventSchema = z
     amount: z.number().min(0).max(1e12).optional(),
     currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO-4217 code such as CNY').optional(),
     quantity: z.number().int().min(1).max(1_000_000).optional(),
+    orderId: orderIdSchema.optional().describe('purchase only: line items sharing it are one order, counted as one purchase (§4.2)'),
     context: contextSchema.optional(),
   })
   .superRefine((e, ctx) => {
@@ -40,7 +49,7 @@ export const nativeEventSchema = z
       if (e.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required for purchase events' });
       if (e.currency === undefined) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required for purchase events' });
     } else {
-      for (const field of ['amount', 'currency', 'quantity'] as const) {
+      for (const field of ['amount', 'currency', 'quantity', 'orderId'] as const) {
         if (e[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'is only allowed on purchase events' });
       }
     }
@@ -48,13 +57,13 @@ export const nativeEventSchema = z
 export type NativeEvent = z.output<typeof nativeEventSchema>;
 
 /**
- * Native identify (SPEC §3.2): traits for a known user, and — when `anonymousId` is present and
+ * Native identify (docs/events.md §3.2): traits for a known user, and — when `anonymousId` is present and
  * real — the anonymous→known link of §4.4. Placeholder ids are handled in `normalizeIdentify`.
  */
 export const nativeIdentifySchema = z.strictObject({
   eventId: eventIdSchema.optional(),
   userId: personIdSchema,
-  anonymousId: personIdSchema.optional(),
+  anonymousId: optionalPersonIdSchema,
   occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
   traits: traitsSchema.default({}),
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
-import { isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
+import { findUnstorable, isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
 import { fieldErrors, type FieldError } from '@pstream/platform';
 
 export type Normalized<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
@@ -39,6 +39,8 @@ const real = (id: string | undefined): string | undefined => (id === undefined |
  * placeholders is refused rather than piled onto one shared "anonymous" profile.
  */
 export function normalizeEvent(input: unknown, options: NormalizeOptions): Normalized<ProfileEvent> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeEventSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
@@ -69,6 +71,7 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
       ...(e.amount !== undefined && { amount: e.amount }),
       ...(e.currency !== undefined && { currency: e.currency }),
       ...(e.quantity !== undefined && { quantity: e.quantity }),
+      ...(e.orderId !== undefined && { orderId: e.orderId }),
       ...(e.context !== undefined && { context: e.context }),
     },
   };
@@ -78,9 +81,11 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
  * Validates an identify and builds its message, keyed by userId. A placeholder userId is
  * refused: its traits would land on a profile shared by every stranger. A placeholder
  * anonymousId (or one equal to userId) is dropped from the message — the traits still apply,
- * but no merge link is made (SPEC §4.4).
+ * but no merge link is made (docs/model.md §4.4).
  */
 export function normalizeIdentify(input: unknown, options: NormalizeOptions): Normalized<IdentifyMessage> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeIdentifySchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
@@ -110,6 +115,8 @@ export function normalizeIdentify(input: unknown, options: NormalizeOptions): No
  * so a placeholder on either side, or the same id twice, is refused.
  */
 export function normalizeAlias(input: unknown, options: NormalizeOptions): Normalized<AliasMessage> {
+  const unstorable = findUnstorable(input);
+  if (unstorable) return fail(unstorable.path, unstorable.message);
   const parsed = nativeAliasSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;

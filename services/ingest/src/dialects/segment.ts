@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { CHANNELS, EVENT_TYPES, type EventType } from '@pstream/events';
 import type { AliasMessage, IdentifyMessage, ProfileEvent, TopicMessage } from '@pstream/events';
@@ -8,7 +8,7 @@ import { normalizeAlias, normalizeEvent, normalizeIdentify, type NormalizeOption
 
 /**
  * Segment's e-commerce event names (their "E-commerce Events" spec) that mean one of ours
- * (SPEC §3.3). Our own names (`click`, `follow`, …) are accepted as they are.
+ * (docs/events.md §3.3). Our own names (`click`, `follow`, …) are accepted as they are.
  */
 export const SEGMENT_EVENT_NAMES: Readonly<Record<string, EventType>> = {
   'Product Clicked': 'click',
@@ -22,7 +22,11 @@ export const SEGMENT_EVENT_NAMES: Readonly<Record<string, EventType>> = {
 export const SUPPORTED_EVENT_NAMES: readonly string[] = [...EVENT_TYPES, ...Object.keys(SEGMENT_EVENT_NAMES)];
 
 // Segment ids may be numbers in some SDKs; they name the same person as their string form.
-const segmentId = z.union([z.string(), z.number().transform(String)]);
+// `null` and "" (analytics.js sends `userId: null` before identify) mean "no id", as in the native API.
+const segmentId = z
+  .union([z.string(), z.number().transform(String), z.null()])
+  .transform((v) => (v === null || v === '' ? undefined : v))
+  .describe('a string (numbers are read as strings); null or "" count as absent');
 const record = z.record(z.string(), z.unknown());
 const common = {
   messageId: z.string().min(1).max(512).optional().describe('becomes eventId (hashed when it does not fit our id syntax)'),
@@ -40,7 +44,7 @@ const common = {
 export const segmentTrackSchema = z.looseObject({
   type: z.literal('track').optional(),
   event: z.string().min(1).describe(`one of: ${SUPPORTED_EVENT_NAMES.join(', ')}`),
-  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags'),
+  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags; Order Completed: products[], revenue/total, currency, order_id (its lines count as one purchase)'),
   ...common,
 });
 export const segmentIdentifySchema = z.looseObject({
@@ -56,10 +60,35 @@ export const segmentAliasSchema = z.looseObject({
   timestamp: common.timestamp,
   context: common.context,
 });
+/** Segment `page` (web) and `screen` (apps): a click when the properties name a product, content or target. */
+export const segmentPageSchema = z.looseObject({
+  type: z.enum(['page', 'screen']).optional(),
+  name: z.string().nullish(),
+  category: z.string().nullish(),
+  properties: record.optional().describe('product_id, content_id or target names what was viewed (then it is a click); without one the call is accepted and ignored'),
+  ...common,
+});
+/** Segment `group`: accepted and ignored (profiles have no accounts). */
+export const segmentGroupSchema = z.looseObject({
+  type: z.literal('group').optional(),
+  groupId: segmentId.optional(),
+  traits: record.optional(),
+  ...common,
+});
 export const segmentBatchSchema = z.looseObject({
-  batch: z.array(z.union([segmentTrackSchema, segmentIdentifySchema, segmentAliasSchema])).describe('items of type track, identify or alias'),
+  batch: z
+    .array(z.union([segmentTrackSchema, segmentIdentifySchema, segmentAliasSchema, segmentPageSchema, segmentGroupSchema]))
+    .describe('items of type track, identify, alias, page, screen or group'),
   context: record.optional().describe('merged into every item (the item’s own keys win)'),
 });
+
+/**
+ * A mapped Segment call: its messages, or its errors. A call Segment accepts but that means
+ * nothing to a profile (a `group`, a `page` without a product, an event name we do not map)
+ * is accepted with no message, and `ignored` says why.
+ */
+export type SegmentMapped<T> = Normalized<T[]> & { ignored?: string };
+const ignore = (reason: string): { ok: true; value: never[]; ignored: string } => ({ ok: true, value: [], ignored: reason });
 
 /** A mapped item: native input plus, for error messages, which Segment field each native path came from. */
 type Mapped = { native: Record<string, unknown>; origin: Record<string, string> };
@@ -94,7 +123,7 @@ function mapContext(own: unknown, shared: unknown): Record<string, unknown> | un
   return Object.keys(out).length > 0 ? out : undefined;
 }
 
-/** `properties.target` ({type,id} or "type:id"), else `product_id` → a product. */
+/** `properties.target` ({type,id} or "type:id"), else `product_id` → a product, else `content_id` → content. */
 function mapTarget(p: Record<string, unknown>, origin: Record<string, string>, fallbackShop?: string): unknown {
   const t = p.target;
   if (isObject(t)) {
@@ -110,6 +139,11 @@ function mapTarget(p: Record<string, unknown>, origin: Record<string, string>, f
   if (productId !== undefined) {
     origin.target = 'properties.product_id';
     return { type: 'product', id: productId };
+  }
+  const contentId = str(p.content_id);
+  if (contentId !== undefined) {
+    origin.target = 'properties.content_id';
+    return { type: 'content', id: contentId };
   }
   if (fallbackShop !== undefined) {
     origin.target = 'properties.affiliation';
@@ -142,8 +176,9 @@ function mapTags(from: Record<string, unknown>, at: string, extra: unknown, orig
 }
 
 type Track = z.output<typeof segmentTrackSchema>;
+type Page = z.output<typeof segmentPageSchema>;
 
-function base(item: Track, type: EventType, sharedContext: unknown, origin: Record<string, string>): Record<string, unknown> {
+function base(item: Track | Page, type: EventType, sharedContext: unknown, origin: Record<string, string>): Record<string, unknown> {
   Object.assign(origin, { eventId: 'messageId', occurredAt: 'timestamp', type: 'event', 'context.geo': 'context.location' });
   const context = mapContext(item.context, sharedContext);
   return {
@@ -155,12 +190,10 @@ function base(item: Track, type: EventType, sharedContext: unknown, origin: Reco
   };
 }
 
-/** One Segment `track` → native events: one, or one purchase per product for `Order Completed`. */
-function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } {
+/** One Segment `track` → native events: one, or one purchase line per product for `Order Completed`. */
+function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } | { ignored: string } {
   const type = SEGMENT_EVENT_NAMES[item.event] ?? ((EVENT_TYPES as readonly string[]).includes(item.event) ? (item.event as EventType) : undefined);
-  if (type === undefined) {
-    return { ok: false, errors: [{ path: 'event', message: `unknown event "${item.event}"; supported: ${SUPPORTED_EVENT_NAMES.join(', ')}` }] };
-  }
+  if (type === undefined) return { ignored: `event "${item.event}" is not one we map; mapped: ${SUPPORTED_EVENT_NAMES.join(', ')}` };
   const p = item.properties ?? {};
   const eventId = eventIdFromMessageId(item.messageId);
   const one = (extra: (origin: Record<string, string>) => Record<string, unknown>, idSuffix = ''): Mapped => {
@@ -185,10 +218,12 @@ function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapp
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
 /**
- * A purchase: with `products[]`, one purchase per product, each worth price × quantity (or, when
+ * A purchase: with `products[]`, one purchase event per product (line item), each worth price × quantity (or, when
  * a price is missing, the order's `revenue`/`total` shared by quantity); without products, one
  * purchase for the order, worth `revenue`, else `total`, else `amount`, on the target the
- * properties name (product_id, target, or the `affiliation` as a shop).
+ * properties name (product_id, target, or the `affiliation` as a shop). `order_id` (or `orderId`)
+ * goes on every line item (without one, the call's messageId names the order), so the facts count
+ * the order once (§4.2) while each product keeps its own interest weight (§4.1).
  */
 function mapPurchase(
   item: Track,
@@ -197,11 +232,18 @@ function mapPurchase(
 ): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } {
   const orderAmount = num(p.revenue) ?? num(p.total) ?? num(p.amount);
   const amountField = num(p.revenue) !== undefined ? 'properties.revenue' : num(p.total) !== undefined ? 'properties.total' : 'properties.amount';
+  // Segment's spec names it order_id; some SDKs and older docs send orderId.
+  const orderField = p.order_id !== undefined ? 'order_id' : 'orderId';
+  const products = Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
+  // The line items of one call are one order even when the client names none: then the call's
+  // own id (messageId, stable across SDK retries) names it.
+  const orderId =
+    p[orderField] ?? (products !== undefined && products.length > 1 ? `msg:${eventIdFromMessageId(item.messageId) ?? randomUUID()}` : undefined);
   const money = (o: Record<string, string>) => {
     o.currency = 'properties.currency';
-    return { currency: p.currency };
+    o.orderId = `properties.${orderField}`;
+    return { currency: p.currency, ...(orderId !== undefined && { orderId: typeof orderId === 'number' ? String(orderId) : orderId }) };
   };
-  const products = Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
   if (products === undefined) {
     if (orderAmount === undefined) return { ok: false, errors: [{ path: 'properties.revenue', message: 'a purchase needs revenue, total or amount' }] };
     return {
@@ -268,10 +310,11 @@ function normalizeMapped<T>(mapped: Mapped[], normalize: (input: unknown, o: Nor
 }
 
 /** Segment `track` → the events it means (all or nothing: an order is never half-accepted). */
-export function mapSegmentTrack(input: unknown, options: NormalizeOptions, sharedContext?: unknown): Normalized<ProfileEvent[]> {
+export function mapSegmentTrack(input: unknown, options: NormalizeOptions, sharedContext?: unknown): SegmentMapped<ProfileEvent> {
   const parsed = segmentTrackSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const r = mapTrack(parsed.data, sharedContext);
+  if ('ignored' in r) return ignore(r.ignored);
   if (!r.ok) return r;
   return normalizeMapped(r.mapped, normalizeEvent, options);
 }
@@ -290,14 +333,16 @@ function mapTraits(traits: Record<string, unknown>): Record<string, unknown> {
   return { ...out, ...rest };
 }
 
-/** Segment `identify` → an identify message (userId required; see normalizeIdentify for placeholders). */
-export function mapSegmentIdentify(input: unknown, options: NormalizeOptions): Normalized<IdentifyMessage[]> {
+/**
+ * Segment `identify` → an identify message (see normalizeIdentify for placeholders). Without a
+ * userId it is accepted and ignored: browser SDKs identify anonymous visitors routinely, and
+ * traits are kept for known users only.
+ */
+export function mapSegmentIdentify(input: unknown, options: NormalizeOptions): SegmentMapped<IdentifyMessage> {
   const parsed = segmentIdentifySchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const item = parsed.data;
-  if (item.userId === undefined) {
-    return { ok: false, errors: [{ path: 'userId', message: 'is required: traits are kept for known users only (send them again once the user is known)' }] };
-  }
+  if (item.userId === undefined) return ignore('an identify without userId: traits are kept for known users only (send them again once the user is known)');
   const eventId = eventIdFromMessageId(item.messageId);
   const native = {
     userId: item.userId,
@@ -324,14 +369,47 @@ export function mapSegmentAlias(input: unknown, options: NormalizeOptions): Norm
   return normalizeMapped([{ native, origin: { eventId: 'messageId', occurredAt: 'timestamp' } }], normalizeAlias, options);
 }
 
+/**
+ * Segment `page` or `screen` → a click on what was viewed, when `properties` name it
+ * (`product_id`, `content_id` or `target`); tags come from `properties.tags` only, since a page's
+ * `category` is the page's, not the product's. Any other view is accepted and ignored.
+ */
+export function mapSegmentPage(kind: 'page' | 'screen', input: unknown, options: NormalizeOptions, sharedContext?: unknown): SegmentMapped<ProfileEvent> {
+  const parsed = segmentPageSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+  const item = parsed.data;
+  const p = item.properties ?? {};
+  if (p.target === undefined && str(p.product_id) === undefined && str(p.content_id) === undefined) {
+    return ignore(`a ${kind} without properties.product_id, content_id or target names nothing to score`);
+  }
+  const origin: Record<string, string> = {};
+  const native: Record<string, unknown> = { ...base(item, 'click', sharedContext, origin), target: mapTarget(p, origin), tags: mapTags({}, 'properties', p.tags, origin) };
+  origin.type = 'type';
+  const eventId = eventIdFromMessageId(item.messageId);
+  if (eventId !== undefined) native.eventId = eventId;
+  return normalizeMapped([{ native, origin }], normalizeEvent, options);
+}
+
+/** Segment `group` → nothing (accepted, ignored): profiles are people, not accounts. */
+export function mapSegmentGroup(input: unknown): SegmentMapped<never> {
+  const parsed = segmentGroupSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
+  return ignore('group calls are not used: profiles are people, not accounts');
+}
+
+/** The Segment call types ingest accepts, alone (`/v1/<type>`) or in a batch. */
+export const SEGMENT_CALL_TYPES = ['track', 'identify', 'alias', 'page', 'screen', 'group'] as const;
+
 /** One item of a Segment `batch`, by its `type`; the batch's top-level `context` is merged under the item's. */
-export function mapSegmentItem(input: unknown, options: NormalizeOptions, sharedContext?: unknown): Normalized<TopicMessage[]> {
+export function mapSegmentItem(input: unknown, options: NormalizeOptions, sharedContext?: unknown): SegmentMapped<TopicMessage> {
   const type = isObject(input) ? input.type : undefined;
   if (type === 'track') return mapSegmentTrack(input, options, sharedContext);
   if (type === 'identify') return mapSegmentIdentify(input, options);
   if (type === 'alias') return mapSegmentAlias(input, options);
+  if (type === 'page' || type === 'screen') return mapSegmentPage(type, input, options, sharedContext);
+  if (type === 'group') return mapSegmentGroup(input);
   return {
     ok: false,
-    errors: [{ path: 'type', message: `${typeof type === 'string' ? `"${type}" calls are` : 'a call without type is'} not supported; send track, identify or alias` }],
+    errors: [{ path: 'type', message: `${typeof type === 'string' ? `"${type}" calls are` : 'a call without type is'} not supported; send one of ${SEGMENT_CALL_TYPES.join(', ')}` }],
   };
 }

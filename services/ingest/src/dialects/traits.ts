@@ -2,7 +2,7 @@ import { traitValueSchema } from '@pstream/events';
 import { z } from 'zod';
 
 /**
- * Traits are small scalars (SPEC §3.2). The well-known ones below have a meaning the product
+ * Traits are small scalars (docs/events.md §3.2). The well-known ones below have a meaning the product
  * uses (follower insight reads gender, age band and city, §5.5), so each gets a precise rule;
  * any other trait is accepted under a name/size cap, so one client cannot turn a profile into a
  * document store.

@@ -8,7 +8,7 @@ import { malformed, publishAndRespond } from './respond';
 import { trackingRoute } from './route-options';
 
 /**
- * `POST /v1/events` (SPEC §3.3): one native event, or `{ events: [...] }` with at most 500. Each
+ * `POST /v1/events` (docs/events.md §3.3): one native event, or `{ events: [...] }` with at most 500. Each
  * event is validated on its own with the native schema; the valid ones are published, the
  * invalid ones listed by index.
  */

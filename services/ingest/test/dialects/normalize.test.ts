@@ -41,12 +41,19 @@ describe('normalizeEvent', () => {
     ['a negative dwell', { ...base, type: 'dwell', dwellMs: -1 }, 'dwellMs'],
     ['a purchase without amount', { ...base, type: 'purchase', currency: 'CNY' }, 'amount'],
     ['an amount on a like', { ...base, type: 'like', amount: 3 }, 'amount'],
+    ['an orderId on a click', { ...base, orderId: 'o-1' }, 'orderId'],
+    ['an empty orderId', { ...base, type: 'purchase', amount: 1, currency: 'CNY', orderId: '' }, 'orderId'],
     ['an unknown field', { ...base, dwel_ms: 3 }, ''],
     ['a target of unknown type', { ...base, target: { type: 'page', id: 'x' } }, 'target.type'],
     ['a time more than 24 h ahead', { ...base, occurredAt: '2026-11-21T00:00:01Z' }, 'occurredAt'],
     ['a time without zone', { ...base, occurredAt: '2026-11-20T00:00:00' }, 'occurredAt'],
   ])('refuses %s, naming the field', (_name, input, path) => {
     expect(errorsOf(input).map((e) => e.path)).toContain(path);
+  });
+
+  it('carries a purchase’s orderId onto the topic message', () => {
+    const r = normalizeEvent({ ...base, type: 'purchase', amount: 199, currency: 'CNY', orderId: 'o-1' }, { source: 'web', now });
+    expect(r.ok && r.value.orderId).toBe('o-1');
   });
 
   it('accepts a time exactly 24 h ahead and Chinese tag values', () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { topicMessageSchema } from '@pstream/events';
-import { eventIdFromMessageId, mapSegmentIdentify, mapSegmentItem, mapSegmentTrack, SEGMENT_EVENT_NAMES } from '../../src/dialects';
+import { eventIdFromMessageId, mapSegmentAlias, mapSegmentIdentify, mapSegmentItem, mapSegmentPage, mapSegmentTrack, SEGMENT_EVENT_NAMES } from '../../src/dialects';
 
 const options = { source: 'web', now: Date.parse('2026-11-20T00:00:00Z') };
 const track = (event: string, properties: Record<string, unknown> = { product_id: 'p-1' }, extra: Record<string, unknown> = {}) => ({ type: 'track', event, userId: 'u-1', messageId: 'm-1', properties, ...extra });
@@ -55,6 +55,26 @@ describe('Segment track mapping', () => {
     ]);
   });
 
+  it('puts the order_id (or orderId) on every line item of the order', () => {
+    const lines = events(track('Order Completed', { order_id: 'o-7', currency: 'CNY', products: [{ product_id: 'a', price: 1 }, { product_id: 'b', price: 2 }, { product_id: 'c', price: 3 }] }));
+    expect(lines.map((e) => [e.target.id, e.orderId])).toEqual([['a', 'o-7'], ['b', 'o-7'], ['c', 'o-7']]);
+    expect(events(track('Order Completed', { orderId: 12345, currency: 'CNY', revenue: 9, product_id: 'a' }))[0]!.orderId).toBe('12345');
+  });
+
+  it('names the order by the messageId when a multi-product call has no order_id', () => {
+    const lines = events(track('Order Completed', { currency: 'CNY', products: [{ product_id: 'a', price: 1 }, { product_id: 'b', price: 2 }] }));
+    expect(lines.map((e) => e.orderId)).toEqual(['msg:m-1', 'msg:m-1']);
+    const noId = events({ ...track('Order Completed', { currency: 'CNY', products: [{ product_id: 'a', price: 1 }, { product_id: 'b', price: 2 }] }), messageId: undefined });
+    expect(noId[0]!.orderId).toMatch(/^msg:/);
+    expect(noId[1]!.orderId).toBe(noId[0]!.orderId);
+  });
+
+  it('names properties.order_id when it is not a usable id', () => {
+    expect(errorsOf(track('Order Completed', { order_id: { x: 1 }, currency: 'CNY', revenue: 5, product_id: 'a' }))).toEqual([
+      expect.objectContaining({ path: 'properties.order_id' }),
+    ]);
+  });
+
   it('shares the order amount by quantity when a product has no price', () => {
     const list = events(track('Order Completed', { currency: 'CNY', total: 90, products: [{ product_id: 'a', quantity: 2 }, { product_id: 'b' }] }));
     expect(list.map((e) => e.amount)).toEqual([60, 30]);
@@ -66,7 +86,6 @@ describe('Segment track mapping', () => {
   });
 
   it.each([
-    ['an unknown event name', track('Signed Up'), 'event'],
     ['a missing target', track('Product Viewed', { name: 'x' }), 'properties.product_id'],
     ['a target of unknown type', track('follow', { target: 'page:x' }), 'properties.target.type'],
     ['a bad category tag', track('Product Viewed', { product_id: 'p', category: 'x'.repeat(65) }), 'properties.category'],
@@ -75,14 +94,26 @@ describe('Segment track mapping', () => {
     ['an order without currency', track('Order Completed', { revenue: 5, product_id: 'a' }), 'properties.currency'],
     ['a product without id', track('Order Completed', { currency: 'CNY', products: [{ price: 5 }] }), 'properties.products.0.product_id'],
     ['a time more than 24 h ahead', track('Product Viewed', { product_id: 'p' }, { timestamp: '2026-11-22T00:00:00Z' }), 'timestamp'],
-    ['a page call', { type: 'page', userId: 'u-1' }, 'type'],
+    ['a call of a type Segment does not have', { type: 'visit', userId: 'u-1' }, 'type'],
+    ['a page naming a product without any real id', { type: 'page', userId: null, anonymousId: '', properties: { product_id: 'p' } }, 'userId'],
     ['a dwell without dwellMs', track('dwell', { product_id: 'p' }), 'properties.dwellMs'],
   ])('refuses %s, naming the Segment field', (_name, input, path) => {
     expect(errorsOf(input).map((e) => e.path)).toContain(path);
   });
 
-  it('names every supported event when it refuses one', () => {
-    expect(errorsOf(track('Signed Up'))[0]!.message).toContain('Product Added to Wishlist');
+  it('accepts an event name it does not map, with no message and the reason naming every mapped name', () => {
+    const r = mapSegmentItem(track('Checkout Started'), options);
+    expect(r).toEqual({ ok: true, value: [], ignored: expect.stringContaining('Product Added to Wishlist') });
+    expect(r.ignored).toContain('"Checkout Started"');
+  });
+
+  it('treats a null or "" userId beside a real anonymousId as absent', () => {
+    for (const userId of [null, '']) expect(events(track('Product Viewed', { product_id: 'p' }, { userId, anonymousId: 'a-1' }))[0]).toMatchObject({ profileKey: 'a-1', anonymousId: 'a-1' });
+    expect(events(track('Product Viewed', { product_id: 'p' }, { anonymousId: null }))[0]).not.toHaveProperty('anonymousId');
+  });
+
+  it('reads content_id as a content target', () => {
+    expect(events(track('like', { content_id: 'v-9' }))[0]).toMatchObject({ type: 'like', target: { type: 'content', id: 'v-9' } });
   });
 
   it('never throws, and what it accepts is a valid topic message', () => {
@@ -100,8 +131,51 @@ describe('Segment identify mapping', () => {
     const r = mapSegmentIdentify({ type: 'identify', userId: 'u-1', anonymousId: 'a-1', traits: { address: { city: 'Hangzhou', state: 'ZJ', country: 'CN' }, birthday: '1990-02-03', plan: 'gold' } }, options);
     expect(r.ok && r.value[0]).toMatchObject({ kind: 'identify', userId: 'u-1', anonymousId: 'a-1', traits: { city: 'Hangzhou', region: 'ZJ', country: 'CN', birthYear: 1990, plan: 'gold' } });
   });
-  it('refuses an identify without userId', () => {
-    const r = mapSegmentIdentify({ type: 'identify', anonymousId: 'a-1', traits: {} }, options);
-    expect(!r.ok && r.errors[0]!.path).toBe('userId');
+  it('accepts an identify without userId (or with a null one) and ignores it: traits are kept for known users only', () => {
+    for (const userId of [undefined, null, '']) {
+      const r = mapSegmentIdentify({ type: 'identify', userId, anonymousId: 'a-1', traits: { email: 'x@example.org' } }, options);
+      expect(r).toEqual({ ok: true, value: [], ignored: expect.stringContaining('without userId') });
+    }
+  });
+  it('drops a null or "" anonymousId beside a real userId', () => {
+    const r = mapSegmentIdentify({ type: 'identify', userId: 'u-1', anonymousId: null, traits: {} }, options);
+    expect(r.ok && r.value[0]).not.toHaveProperty('anonymousId');
+  });
+});
+
+describe('Segment page, screen and group mapping', () => {
+  const page = (properties: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ type: 'page', userId: 'u-1', messageId: 'pg-1', name: 'Home', properties, ...extra });
+
+  it('makes a page or screen that names a product, content or target a click on it, tagged from properties.tags only', () => {
+    const r = mapSegmentItem(page({ product_id: 'p-7', category: 'Product', tags: ['style:casual'], url: 'https://shop.example/p/7' }), options);
+    expect(r).toEqual({ ok: true, value: [expect.objectContaining({ type: 'click', eventId: 'pg-1', target: { type: 'product', id: 'p-7' }, tags: ['style:casual'] })] });
+    const screen = mapSegmentItem({ ...page({ content_id: 'v-1' }), type: 'screen' }, options);
+    expect(screen.ok && screen.value[0]).toMatchObject({ type: 'click', target: { type: 'content', id: 'v-1' } });
+    const target = mapSegmentPage('page', page({ target: 'shop:s-1' }), options);
+    expect(target.ok && target.value[0]).toMatchObject({ target: { type: 'shop', id: 's-1' } });
+  });
+
+  it('accepts a page naming nothing, a screen and a group with no message, saying why', () => {
+    for (const input of [page({ path: '/', title: 'Home' }), { ...page({}), type: 'screen', properties: undefined }, { type: 'group', userId: 'u-1', groupId: 'g-1', traits: { plan: 'pro' } }]) {
+      expect(mapSegmentItem(input, options)).toEqual({ ok: true, value: [], ignored: expect.any(String) });
+    }
+  });
+
+  it('refuses a page whose target is malformed, naming the Segment field', () => {
+    expect(errorsOf(page({ target: 'planet:x' })).map((e) => e.path)).toContain('properties.target.type');
+  });
+
+  it('refuses an alias whose previousId is null, as absent', () => {
+    const r = mapSegmentAlias({ type: 'alias', userId: 'u-1', previousId: null }, options);
+    expect(!r.ok && r.errors[0]!.path).toBe('previousId');
+  });
+
+  it('never throws, and what it accepts from any call type is a valid topic message', () => {
+    fc.assert(
+      fc.property(fc.anything(), fc.constantFrom('page', 'screen', 'group', 'identify'), fc.constantFrom(null, '', 'u-1', 7), (properties, type, userId) => {
+        const r = mapSegmentItem({ type, userId, anonymousId: 'a-1', messageId: 'm', properties, traits: properties }, options);
+        return r.ok ? r.value.every((m) => topicMessageSchema.safeParse(m).success) : r.errors.length > 0;
+      }),
+    );
   });
 });

@@ -1,12 +1,14 @@
-import { readInterests, type Keys } from '@pstream/interest-store';
-import { errorResponse } from '@pstream/http';
+import { knowsPerson, readInterests, type Keys } from '@pstream/interest-store';
+import { errorResponse, sendError } from '@pstream/http';
+import type { createFactsReader } from '@pstream/profile-store';
+import { QueryErrors } from '../errors';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
+import { profileIdParams } from './params';
 
-const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
 const query = z.object({
   dimension: z
     .string()
@@ -31,11 +33,18 @@ export const interestsSchema = z
   })
   .describe('The person’s interest tags, highest score first');
 
-export type InterestRouteDeps = { redis: Redis; keys: Keys; decay: DecayParams; valueScale: number; guard: preHandlerHookHandler };
+export type InterestRouteDeps = {
+  redis: Redis;
+  keys: Keys;
+  facts: ReturnType<typeof createFactsReader>;
+  decay: DecayParams;
+  valueScale: number;
+  guard: preHandlerHookHandler;
+};
 
 /**
- * `GET /v1/profiles/{id}/interests?dimension=&limit=` (SPEC §5.2). An id that was merged into
- * another (§4.4) answers with the merged profile's interests; an unknown id has none (200, empty).
+ * `GET /v1/profiles/{id}/interests?dimension=&limit=` (docs/api.md §5.2). An id that was merged into
+ * another (§4.4) answers with the merged profile's interests; an id neither store knows answers 404, as the profile does.
  */
 export function registerInterestRoutes(app: FastifyInstance, deps: InterestRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -47,18 +56,22 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
         tags: ['profiles'],
         summary: 'A person’s interest tags, decayed to computedAt',
         security: [{ bearerAuth: [] }],
-        params,
+        params: profileIdParams,
         querystring: query,
         response: {
           200: interestsSchema,
           400: errorResponse('Invalid id, dimension or limit (QRY_INVALID_REQUEST; `error.details` names each)'),
           401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+          404: errorResponse('Neither store knows the id (QRY_PROFILE_NOT_FOUND)'),
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const nowMs = Date.now();
+      // Known to either store: the scorer's Redis keys or a segmenter row.
+      const known = (await knowsPerson(deps.redis, deps.keys, request.params.id)) || (await deps.facts.profileKeyOf(request.params.id)) !== undefined;
+      if (!known) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${request.params.id}`);
       const interests = await readInterests(deps.redis, deps.keys, request.params.id, {
         nowMs,
         limit: request.query.limit,

@@ -9,15 +9,14 @@ import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
-
-const params = z.object({ id: z.string().min(1).max(128).describe('userId or anonymousId') });
+import { profileIdParams } from './params';
 const time = z.string().describe('ISO-8601 UTC');
 export const profileSchema = z.object({
   userId: z.string().nullable().describe('null for an anonymous profile not linked to a user'),
   anonymousIds: z.array(z.string()).describe('anonymous ids merged into this profile (or its own)'),
   traits: z.record(z.string(), z.unknown()).describe('from identify; later values win'),
   lifecycle: z.object({
-    stage: z.enum(STAGES).nullable().describe('SPEC §4.3; null before the first event'),
+    stage: z.enum(STAGES).nullable().describe('docs/model.md §4.3; null before the first event'),
     since: time.nullable(),
     evaluatedAt: time,
   }),
@@ -27,16 +26,16 @@ export const profileSchema = z.object({
     firstSeenAt: time.nullable(),
     lastActiveAt: time.nullable().describe('latest event time'),
     events: z.record(z.string(), z.number()).describe('count per event type'),
-    purchases: z.number(),
-    monetary: z.object({ currency: z.string(), total: z.number().describe('purchases converted to the base currency') }),
+    purchases: z.number().describe('orders (§4.2): line items sharing an orderId count once; a purchase without one counts on its own'),
+    monetary: z.object({ currency: z.string(), total: z.number().describe('every purchase line converted to the base currency, summed') }),
   }),
   follows: z.object({
     count: z.number(),
     recent: z.array(z.object({ type: z.string(), id: z.string(), since: time })).describe('latest 10'),
   }),
-  consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (SPEC §4.5)'),
+  consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (docs/model.md §4.5)'),
   computedAt: time,
-}).describe('A person’s profile (SPEC §5.1)');
+}).describe('A person’s profile (docs/api.md §5.1)');
 
 export type ProfileRouteDeps = {
   redis: Redis;
@@ -48,7 +47,7 @@ export type ProfileRouteDeps = {
   guard: preHandlerHookHandler;
 };
 
-/** `GET /v1/profiles/{id}` (SPEC §5.1). */
+/** `GET /v1/profiles/{id}` (docs/api.md §5.1). */
 export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/profiles/:id',
@@ -59,7 +58,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
         tags: ['profiles'],
         summary: 'A person’s profile: identities, traits, lifecycle stage and tiers, interests decayed to computedAt, facts',
         security: [{ bearerAuth: [] }],
-        params,
+        params: profileIdParams,
         response: {
           200: profileSchema,
           400: errorResponse('Invalid id (QRY_INVALID_REQUEST; `error.details` names the problem)'),

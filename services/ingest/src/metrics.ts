@@ -1,0 +1,57 @@
+import { counter, gauge, histogram, LATENCY_BUCKETS, type Registry } from '@pstream/platform';
+import { EVENT_TOO_LARGE, type Sorted } from './accept';
+import type { Publisher } from './publisher';
+
+/**
+ * Ingest's own metrics (requests by route and status come from @pstream/platform): events
+ * accepted, rejected by reason (`invalid`, `too_large`, or `unavailable` when Kafka did not
+ * acknowledge them and the client got a 503), Kafka produce latency and the breaker's state.
+ */
+export function ingestMetrics(registry: Registry, publisher: Publisher) {
+  const accepted = counter(registry, {
+    name: 'ingest_events_accepted_total',
+    help: 'Items put on the events topic (acknowledged by Kafka) and answered 202; accepted calls that became nothing are in ingest_events_ignored_total',
+    labelNames: ['source'],
+  });
+  const rejected = counter(registry, {
+    name: 'ingest_events_rejected_total',
+    help: 'Items not accepted, by reason: invalid, too_large, unavailable (Kafka did not acknowledge)',
+    labelNames: ['source', 'reason'],
+  });
+  const produce = histogram(registry, {
+    name: 'ingest_produce_duration_seconds',
+    help: 'Time from handing a request’s records to the publisher until Kafka acknowledged them (or the send failed)',
+    labelNames: ['outcome'],
+    buckets: LATENCY_BUCKETS,
+  });
+  gauge(registry, {
+    name: 'ingest_kafka_breaker_open',
+    help: '1 while the Kafka breaker is open (requests answered 503 at once), else 0',
+    collect() {
+      this.set(publisher.isOpen?.() ? 1 : 0);
+    },
+  });
+  return {
+    /** Publishes a request's accepted records, counting what happened to each item. */
+    async publish(source: string, sorted: Sorted): Promise<void> {
+      for (const r of sorted.rejected) {
+        rejected.inc({ source, reason: r.errors.every((e) => e.message === EVENT_TOO_LARGE) ? 'too_large' : 'invalid' });
+      }
+      // Accepted items that became no message (ignored Segment calls) are counted by segment-counters.ts.
+      const published = sorted.accepted - sorted.ignored.length;
+      if (sorted.records.length === 0) return;
+      const end = produce.startTimer();
+      try {
+        await publisher.publish(sorted.records);
+      } catch (err) {
+        end({ outcome: 'error' });
+        rejected.inc({ source, reason: 'unavailable' }, published);
+        throw err;
+      }
+      end({ outcome: 'ok' });
+      accepted.inc({ source }, published);
+    },
+  };
+}
+
+export type IngestMetrics = ReturnType<typeof ingestMetrics>;

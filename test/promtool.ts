@@ -1,0 +1,27 @@
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Prometheus' `promtool` for the metrics and alert-rule tests: `$PROMTOOL`, else the copy
+ * `scripts/test.sh` unpacks from Debian's prometheus package into .data/tools.
+ */
+export const promtoolPath = process.env.PROMTOOL ?? join(__dirname, '..', '.data', 'tools', 'prometheus', 'usr', 'bin', 'promtool');
+
+/** Why promtool tests cannot run here, or undefined when they can. */
+export function promtoolUnavailable(): string | undefined {
+  return existsSync(promtoolPath) ? undefined : `no promtool at ${promtoolPath} (run \`pnpm test\`, which fetches it, or set PROMTOOL)`;
+}
+
+/** Runs promtool with `args` (and `stdin`), resolving with its exit code and everything it printed. */
+export function promtool(args: string[], stdin?: string): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(promtoolPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, output }));
+    child.stdin.end(stdin ?? '');
+  });
+}
