@@ -3,7 +3,7 @@
  * as real processes (so a SIGKILL is a real crash), and the faults it injects.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Admin, ITopicConfig } from 'kafkajs';
@@ -25,6 +25,13 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Each service's log lines go to <data dir>/cluster-test-logs/<name>.log (appended), for a failed run. */
+function logFile(name: string): number {
+  const dir = path.join(process.env.PSTREAM_DATA_DIR ?? path.join(ROOT, '.data'), 'cluster-test-logs');
+  mkdirSync(dir, { recursive: true });
+  return openSync(path.join(dir, `${name}.log`), 'a');
+}
+
 export type Service = { name: string; child: ChildProcess; port: number; exited: Promise<unknown> };
 
 const PORT_VAR = { ingest: 'INGEST', scorer: 'SCORER', segmenter: 'SEGMENTER' } as const;
@@ -43,11 +50,13 @@ export async function startService(kind: keyof typeof PORT_VAR, name: string, en
 export async function spawnService(kind: keyof typeof PORT_VAR, name: string, env: NodeJS.ProcessEnv): Promise<Service> {
   const port = await freePort();
   const v = PORT_VAR[kind];
+  const out = logFile(name);
   const child = spawn(process.execPath, ['--import', 'tsx', `services/${kind}/src/main.ts`], {
     cwd: ROOT,
-    env: { ...env, [`${v}_PORT`]: String(port), [`${v}_HOST`]: '127.0.0.1', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'error', LOG_FORMAT: 'json' },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...env, [`${v}_PORT`]: String(port), [`${v}_HOST`]: '127.0.0.1', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', LOG_FORMAT: 'json' },
+    stdio: ['ignore', out, out],
   });
+  closeSync(out); // the child has its own copy
   const exited = new Promise((resolve) => child.once('exit', resolve));
   return { name, child, port, exited };
 }

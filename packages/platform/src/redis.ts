@@ -35,6 +35,8 @@ export function createRedis(conn: RedisConnection, name: string, options: RedisO
       retryDelayOnClusterDown: 300,
       retryDelayOnTryAgain: 300,
       slotsRefreshTimeout: 2000,
+      // Also re-read the slot map every 5 s: a failover seen by no command of ours is picked up.
+      slotsRefreshInterval: 5000,
       redisOptions: {
         connectionName: name,
         maxRetriesPerRequest: 20,
@@ -107,6 +109,9 @@ export async function pipelineBySlot<T>(
       for (const i of indexes) add(pipeline, items[i]!);
       if (replicas > 0) pipeline.call('WAIT', replicas, durability.timeoutMs ?? 5000);
       const replies = (await pipeline.exec()) ?? [];
+      // ioredis follows a MOVED only for a pipeline whose commands all failed alike, which ours
+      // (many slots, WAIT) never do: learn the new owners now, so the caller's retry goes there.
+      if (isCluster(redis) && replies.some(([err]) => err)) await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
       if (replicas > 0) {
         const [err, acked] = replies[indexes.length] ?? [new Error('no reply to WAIT'), 0];
         if (err) throw err;
@@ -125,6 +130,7 @@ export async function pipelineBySlot<T>(
  * Cluster (each holds its own slots).
  */
 export async function* scanKeys(redis: Redis, pattern: string, count = 1000): AsyncGenerator<string[]> {
+  if (isCluster(redis) && redis.status !== 'ready') await redis.ping(); // the masters are known once it is ready
   const servers = isCluster(redis) ? redis.nodes('master') : [redis];
   for (const server of servers) {
     for await (const batch of server.scanStream({ match: pattern, count }) as AsyncIterable<string[]>) {
