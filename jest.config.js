@@ -1,6 +1,7 @@
 /**
- * Two projects: `unit` (pure logic, no servers) and `integration` (`*.int.test.ts`, against real
- * Kafka, Redis and Postgres; see test/global-setup.ts for where those come from).
+ * Projects: `unit` (pure logic, no servers), `integration` (`*.int.test.ts`, against real
+ * Kafka, Redis and Postgres; see test/global-setup.ts for where those come from) and, only with
+ * TEST_CLUSTER=1, `cluster` (`test/cluster/*.cluster.test.ts`, the multi-node stack).
  */
 const transform = {
   '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } } }],
@@ -12,13 +13,17 @@ const transformIgnorePatterns = ['/node_modules/(?!\\.pnpm/cookie@|cookie/)'];
 /** @type {import('jest').Config} */
 module.exports = {
   projects: [
+    // `pnpm test:cluster` only (TEST_CLUSTER=1): the multi-node stack of `pnpm infra:up --cluster`.
+    ...(process.env.TEST_CLUSTER === '1'
+      ? [{ displayName: 'cluster', transform, transformIgnorePatterns, testEnvironment: 'node', testMatch: ['<rootDir>/test/cluster/**/*.cluster.test.ts'] }]
+      : []),
     {
       displayName: 'unit',
       transform,
       transformIgnorePatterns,
       testEnvironment: 'node',
       testMatch: ['<rootDir>/{packages,services}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['\\.int\\.test\\.ts$'],
+      testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
     },
     {
       displayName: 'integration',

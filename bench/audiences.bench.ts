@@ -18,7 +18,7 @@
  */
 import { createAudienceEngine, createInterestSource, createSimilarFinder, cosine, DEFAULT_SIMILAR, featureVector, type Rule, type Vector } from '@pstream/audiences';
 import { keys as keyLayout } from '@pstream/interest-store';
-import { createPool, createRedis } from '@pstream/platform';
+import { createPool, createRedis, scanKeys } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { decayParams } from '@pstream/scoring';
 import { loadDefaultEnv } from '../test/env';
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   const schema = `bench_aud_${id}`;
   const prefix = `bench:aud:${id}`;
   const pool = createPool(process.env.DATABASE_URL!, schema, 'bench-audiences', 4);
-  const redis = createRedis(process.env.REDIS_URL!, 'bench-audiences');
+  const redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'bench-audiences');
   const k = keyLayout(prefix);
   const now = reuse ? Number(await redis.get(`${prefix}:meta:generatedAt`)) : Date.now();
   if (!Number.isFinite(now) || now === 0) throw new Error(`nothing to reuse under ${prefix}`);
@@ -309,8 +309,7 @@ async function main(): Promise<void> {
     for (const match of [`${prefix}:*`]) {
       for (let found = 1; found > 0; ) {
         found = 0;
-        const stream = redis.scanStream({ match, count: 5000 });
-        for await (const batch of stream as AsyncIterable<string[]>) {
+        for await (const batch of scanKeys(redis, match, 5000)) {
           if (batch.length === 0) continue;
           found += batch.length;
           await redis.unlink(...batch);

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const id = randomBytes(4).toString('hex');
   const schema = `bench_${id}`;
   const pool = createPool(env.DATABASE_URL, schema, 'bench-followers', 4);
-  const redis = createRedis(env.REDIS_URL, 'bench-followers');
+  const redis = createRedis(env, 'bench-followers');
   const n = env.BENCH_FOLLOWERS;
   try {
     await migrate(pool, schema);

@@ -21,7 +21,7 @@ import { loadConfig as ingestConfig } from '@pstream/ingest/config';
 import { KafkaPublisher } from '@pstream/ingest/publisher';
 import { createInterestStore } from '@pstream/interest-store';
 import { migrate } from '@pstream/profile-store';
-import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
+import { createMetrics, createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadDefaultEnv } from '../test/env';
@@ -49,17 +49,15 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
   for (let found = 1; found > 0; ) {
     found = 0;
-    const stream = redis.scanStream({ match: `${prefix}:*`, count: 1000 });
-    for await (const batch of stream as AsyncIterable<string[]>) {
-      if (batch.length === 0) continue;
+    for await (const batch of scanKeys(redis, `${prefix}:*`)) {
       found += batch.length;
-      await redis.unlink(...batch);
+      await Promise.all(batch.map((key) => redis.unlink(key))); // one key per call: keys of a Cluster sit in many slots
     }
   }
 }
 
-function zincrbyOpsPerSec(url: URL, key: string, n: number): number {
-  const args = ['-h', url.hostname, '-p', url.port || '6379', '-n', String(n), '-P', '16', '-r', '100000', '-q', 'zincrby', key, '1', 'member:__rand_int__'];
+function zincrbyOpsPerSec(url: URL, key: string, n: number, cluster: boolean): number {
+  const args = ['-h', url.hostname, '-p', url.port || '6379', ...(cluster ? ['--cluster'] : []), '-n', String(n), '-P', '16', '-r', '100000', '-q', 'zincrby', key, '1', 'member:__rand_int__'];
   const out = execFileSync('redis-benchmark', args, { encoding: 'utf8' });
   const m = /([\d.]+) requests per second/.exec(out);
   if (!m) throw new Error(`unexpected redis-benchmark output: ${out}`);
@@ -116,7 +114,7 @@ async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis, sPoo
 
     // raw limit, same run
     const key = `${config.REDIS_PREFIX}-raw:zincrby`;
-    const zincrby = zincrbyOpsPerSec(url, key, 200_000);
+    const zincrby = zincrbyOpsPerSec(url, key, 200_000, config.REDIS_CLUSTER_NODES.length > 0);
     await redis.unlink(key);
 
     rows.push({ store: storeRate, e2e: e2eRate, zincrby });
@@ -189,7 +187,7 @@ async function main(): Promise<void> {
   // one environment for every component, so the query API reads the prefix the scorer writes
   box.env = { ...box.env, REDIS_PREFIX: `bench:${testId()}`, LOG_LEVEL: 'silent' };
   const config = loadConfig(box.env);
-  const redis = createRedis(config.REDIS_URL, 'bench-scorer');
+  const redis = createRedis(config, 'bench-scorer');
   // the scorer reads the suppression list of erasures (§5.7) from the schema
   const sPool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'bench-scorer', 2);
   await migrate(sPool, config.PG_SCHEMA);

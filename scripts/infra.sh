@@ -10,6 +10,15 @@
 #                            with names, only those of them
 #   scripts/infra.sh status  one line per component; exit 0 if all up, 3 otherwise
 #   scripts/infra.sh started the components `up` started and that are not yet stopped, one a line
+#   scripts/infra.sh up|down|status --cluster
+#                            the same for the multi-node stack instead of Kafka's and Redis's
+#                            single servers (which it never touches): three KRaft brokers on
+#                            127.0.0.1:19192-19194 (controllers 19292-19294, replication factor 3,
+#                            min.insync.replicas 2) and a Redis Cluster of 3 masters + 3 replicas on
+#                            127.0.0.1:7101-7106 from the machine's redis-server (data in
+#                            .data/cluster/); Postgres, the database, topics (on the cluster) and
+#                            migrations as for `up`. Use it with KAFKA_BROKERS and
+#                            REDIS_CLUSTER_NODES as printed by `up --cluster`.
 #
 # Configuration (environment first, then .env, else .env.example; never overridden):
 #   KAFKA_BROKERS      default 127.0.0.1:9092 (first entry is used)
@@ -191,7 +200,8 @@ kafka_down() {
   fi
 }
 
-kafka_topics() {
+kafka_topics() { # [REPLICATION_FACTOR]
+  local rf=${1:-1}
   local -a names=("$EVENTS_TOPIC" "$DLQ_TOPIC" "$LIFECYCLE_TOPIC" "$AUDIENCES_TOPIC")
   local -a parts=("$EVENTS_PARTITIONS" 3 3 3)
   # The events topic is the source of truth: `pnpm scorer:rebuild` replays it from the beginning
@@ -226,12 +236,143 @@ kafka_topics() {
     fi
     # shellcheck disable=SC2086 # configs[i] is a list of flags
     if ! out=$(kafka_tool "$TOPIC_CMD" --bootstrap-server "$KAFKA_BOOTSTRAP" --create --if-not-exists \
-      --topic "$t" --partitions "$c" --replication-factor 1 ${configs[$i]} 2>&1); then
+      --topic "$t" --partitions "$c" --replication-factor "$rf" ${configs[$i]} 2>&1); then
       printf '%s\n' "$out" >&2
       die "topics: could not create $t"
     fi
     say "topics: $t created ($c partitions)"
   done
+}
+
+# ---------------------------------------------------------------------------
+# the multi-node stack (--cluster)
+# ---------------------------------------------------------------------------
+CLUSTER_DIR="$DATA_DIR/cluster"
+CLUSTER_KAFKA_PORTS=(19192 19193 19194)
+CLUSTER_CONTROLLER_PORTS=(19292 19293 19294)
+CLUSTER_REDIS_PORTS=(7101 7102 7103 7104 7105 7106)
+CLUSTER_KAFKA_BOOTSTRAP="127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194"
+CLUSTER_REDIS_NODES="127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103,127.0.0.1:7104,127.0.0.1:7105,127.0.0.1:7106"
+
+kafka_cluster_up() {
+  "$BROKER_SH" fetch
+  local i voters="" cid pids=() failed=0
+  for i in 0 1 2; do voters+="${voters:+,}$((i + 1))@127.0.0.1:${CLUSTER_CONTROLLER_PORTS[$i]}"; done
+  mkdir -p -- "$CLUSTER_DIR/kafka"
+  if [[ -s $CLUSTER_DIR/kafka/cluster.id ]]; then
+    cid=$(cat "$CLUSTER_DIR/kafka/cluster.id")
+  else
+    cid=-
+    while [[ $cid == -* ]]; do cid=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'); done
+    printf '%s\n' "$cid" >"$CLUSTER_DIR/kafka/cluster.id"
+  fi
+  # All three at once: none of them finishes starting until a quorum of controllers (2 of 3) answers.
+  for i in 0 1 2; do
+    KAFKA_NODE_ID=$((i + 1)) KAFKA_VOTERS=$voters KAFKA_CLUSTER_ID=$cid KAFKA_PROPS="$ROOT/infra/kafka/cluster.properties" \
+      KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:-"-Xmx384m -Xms128m"} KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-120} \
+      "$BROKER_SH" start "$CLUSTER_DIR/kafka/b$((i + 1))" "${CLUSTER_KAFKA_PORTS[$i]}" "${CLUSTER_CONTROLLER_PORTS[$i]}" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || failed=1; done
+  ((failed == 0)) || die "kafka cluster: a broker did not start (logs: $CLUSTER_DIR/kafka/b*/logs)"
+  say "kafka cluster: up on $CLUSTER_KAFKA_BOOTSTRAP"
+}
+
+kafka_cluster_down() {
+  # All three at once: stopped one by one, the last could not finish its controlled shutdown
+  # without a quorum of controllers and would wait for the SIGKILL timeout.
+  local i pids=()
+  for i in 1 2 3; do "$BROKER_SH" stop "$CLUSTER_DIR/kafka/b$i" & pids+=($!); done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+}
+
+redis_node_up() { # PORT -> 0 if it answers PING
+  [[ $(timeout 3 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null) == PONG ]]
+}
+
+redis_cluster_ok() { # every node answers and reports cluster_state:ok
+  local port
+  for port in "${CLUSTER_REDIS_PORTS[@]}"; do
+    timeout 3 redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+  done
+}
+
+redis_cluster_up() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis redis-server redis-tools
+  local port dir
+  for port in "${CLUSTER_REDIS_PORTS[@]}"; do
+    if redis_node_up "$port"; then continue; fi
+    port_open 127.0.0.1 "$port" && die "redis cluster: port $port is taken by something that is not Redis"
+    dir="$CLUSTER_DIR/redis/$port"
+    mkdir -p -- "$dir"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --dir "$dir" \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+      --appendonly yes --appendfsync everysec --save "" \
+      --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >/dev/null ||
+      die "redis cluster: redis-server on $port failed (log: $dir/redis.log)"
+  done
+  for port in "${CLUSTER_REDIS_PORTS[@]}"; do
+    local t0=$SECONDS
+    until redis_node_up "$port"; do
+      ((SECONDS - t0 < 15)) || die "redis cluster: node $port does not answer (log: $CLUSTER_DIR/redis/$port/redis.log)"
+      sleep 0.2
+    done
+  done
+  if ! redis_cluster_ok; then
+    if [[ $(redis-cli -h 127.0.0.1 -p "${CLUSTER_REDIS_PORTS[0]}" cluster info | sed -n 's/^cluster_known_nodes:\([0-9]*\).*/\1/p') == 1 ]]; then
+      local -a hosts=()
+      for port in "${CLUSTER_REDIS_PORTS[@]}"; do hosts+=("127.0.0.1:$port"); done
+      redis-cli --cluster create "${hosts[@]}" --cluster-replicas 1 --cluster-yes >"$CLUSTER_DIR/redis/create.log" 2>&1 ||
+        { tail -n 20 "$CLUSTER_DIR/redis/create.log" >&2; die "redis cluster: redis-cli --cluster create failed"; }
+    fi
+    local t0=$SECONDS
+    until redis_cluster_ok; do
+      ((SECONDS - t0 < 30)) || die "redis cluster: cluster_state is not ok after 30s (redis-cli -p ${CLUSTER_REDIS_PORTS[0]} cluster info)"
+      sleep 0.3
+    done
+  fi
+  say "redis cluster: up on $CLUSTER_REDIS_NODES (3 masters, 3 replicas)"
+}
+
+redis_cluster_down() {
+  local port
+  for port in "${CLUSTER_REDIS_PORTS[@]}"; do
+    # only our own nodes: a cluster-enabled server whose pid file is in our data dir
+    [[ -f $CLUSTER_DIR/redis/$port/redis.pid ]] || continue
+    timeout 10 redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
+  done
+  say "redis cluster: stopped"
+}
+
+cluster_up() {
+  local t0
+  t0=$(now)
+  redis_cluster_up
+  kafka_cluster_up
+  postgres_up
+  database_up
+  KAFKA_BOOTSTRAP=$CLUSTER_KAFKA_BOOTSTRAP kafka_topics 3
+  migrate
+  say "infra: cluster up in $(elapsed_since "$t0")s"
+  say "  KAFKA_BROKERS=$CLUSTER_KAFKA_BOOTSTRAP"
+  say "  REDIS_CLUSTER_NODES=$CLUSTER_REDIS_NODES"
+}
+
+cluster_down() {
+  kafka_cluster_down
+  redis_cluster_down
+}
+
+cluster_status() {
+  local ok=0 i port
+  for i in 0 1 2; do
+    if port_open 127.0.0.1 "${CLUSTER_KAFKA_PORTS[$i]}"; then say "kafka cluster: broker $((i + 1)) up 127.0.0.1:${CLUSTER_KAFKA_PORTS[$i]}"; else say "kafka cluster: broker $((i + 1)) down 127.0.0.1:${CLUSTER_KAFKA_PORTS[$i]}"; ok=3; fi
+  done
+  for port in "${CLUSTER_REDIS_PORTS[@]}"; do
+    redis_node_up "$port" || { say "redis cluster: node $port down"; ok=3; }
+  done
+  if redis_cluster_ok; then say "redis cluster: state ok ($CLUSTER_REDIS_NODES)"; else say "redis cluster: state not ok"; ok=3; fi
+  return "$ok"
 }
 
 # ---------------------------------------------------------------------------
@@ -484,6 +625,13 @@ main() {
       ;;
   esac
   shift
+  if [[ ${1:-} == --cluster ]]; then
+    [[ $# -eq 1 ]] || die "--cluster takes no other arguments"
+    [[ $cmd != started ]] || die "'started' has no --cluster form"
+    load_config
+    "cluster_$cmd"
+    return
+  fi
   load_config
   "cmd_$cmd" "$@"
 }

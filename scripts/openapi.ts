@@ -27,7 +27,7 @@ async function main(): Promise<void> {
   const ingest = await buildIngest(ic, { log, publisher, checks: [], metrics: createMetrics('ingest') });
 
   const qc = queryConfig();
-  const redis = createRedis(qc.REDIS_URL, 'openapi');
+  const redis = createRedis(qc, 'openapi');
   const pool = createPool(qc.DATABASE_URL, qc.PG_SCHEMA, 'openapi', 1);
   const query = await buildQuery(qc, { log, redis, pool, checks: [], metrics: createMetrics('query-api') });
 

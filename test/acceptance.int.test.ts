@@ -77,7 +77,7 @@ describe('GET /v1/profiles/{id}/interests holds §4.1 against an independent imp
 
   beforeAll(async () => {
     box = await createSandbox(4);
-    redis = createRedis(process.env.REDIS_URL!, 'test-acceptance');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-acceptance');
     const qCfg = queryConfig(box.env);
     pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
     await migrate(pool, qCfg.PG_SCHEMA);

@@ -129,18 +129,18 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     await migrate(pool, sCfg.PG_SCHEMA);
     const producer = box.kafka.producer();
     await producer.connect();
-    const sRedis = createRedis(sCfg.REDIS_URL, 'test-audiences-seg');
+    const sRedis = createRedis(sCfg, 'test-audiences-seg');
     segmenter = createSegmenter(sCfg, { kafka: box.kafka, pool, producer, log: silentLog, redis: sRedis, now: () => Date.now() + offset });
     closers.push(() => pool.end(), () => producer.disconnect(), async () => sRedis.disconnect(), () => segmenter.stop());
     auditPool = pool;
 
     const scCfg = scorerConfig(env);
-    const scRedis = createRedis(scCfg.REDIS_URL, 'test-audiences-scorer');
+    const scRedis = createRedis(scCfg, 'test-audiences-scorer');
     const scorer = createScorerConsumer(scCfg, { kafka: box.kafka, redis: scRedis, pool, log: silentLog });
     closers.push(async () => scRedis.disconnect(), () => scorer.stop());
 
     const qCfg = queryConfig(env);
-    const qRedis = createRedis(qCfg.REDIS_URL, 'test-audiences-query');
+    const qRedis = createRedis(qCfg, 'test-audiences-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-audiences-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
     closers.push(async () => qRedis.disconnect(), () => qPool.end(), () => query.close());

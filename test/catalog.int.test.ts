@@ -24,7 +24,7 @@ describe('the catalog (docs/api.md §5.6)', () => {
     box = await createSandbox(1);
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-catalog', 2);
     await migrate(pool, box.env.PG_SCHEMA!);
-    redis = createRedis(process.env.REDIS_URL!, 'test-catalog');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-catalog');
     query = await buildQuery(queryConfig({ ...box.env, API_TOKENS: 'all=*,reader=profiles:read' }), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
   }, 60_000);
 

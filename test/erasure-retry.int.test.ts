@@ -27,7 +27,7 @@ describe('an erasure whose Redis step fails', () => {
     box = await createSandbox(1);
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-erasure-retry', 2);
     await migrate(pool, box.env.PG_SCHEMA!);
-    redis = createRedis(process.env.REDIS_URL!, 'test-erasure-retry');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-erasure-retry');
     // a client whose every command fails at once: nothing listens on port 1
     away = new IORedis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
     away.on('error', () => undefined);

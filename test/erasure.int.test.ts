@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { TopicMessage } from '@pstream/events';
-import { createKafka, createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
+import { createKafka, createMetrics, createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -99,7 +99,7 @@ describe('an erased person stays gone', () => {
     box = await createSandbox(3);
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-erasure', 4);
     await migrate(pool, box.env.PG_SCHEMA!);
-    redis = createRedis(process.env.REDIS_URL!, 'test-erasure');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-erasure');
     query = await buildQuery(queryConfig(box.env), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
   }, 60_000);
 
@@ -119,8 +119,7 @@ describe('an erased person stays gone', () => {
       expect((await get(`/v1/profiles/${id}`)).statusCode).toBe(404);
       expect((await get(`/v1/profiles/${id}/interests`)).statusCode).toBe(404);
       const keys: string[] = [];
-      const scan = redis.scanStream({ match: `${box.env.REDIS_PREFIX}:p:{${id}}*`, count: 1000 });
-      for await (const batch of scan as AsyncIterable<string[]>) keys.push(...batch);
+      for await (const batch of scanKeys(redis, `${box.env.REDIS_PREFIX}:p:{${id}}*`)) keys.push(...batch);
       expect(keys).toEqual([]);
     }
     const ids = [VICTIM, VICTIM_ANON];

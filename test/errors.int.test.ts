@@ -43,7 +43,7 @@ describe('every error of every service', () => {
 
   beforeAll(async () => {
     box = await createSandbox(1);
-    redis = createRedis(process.env.REDIS_URL!, 'test-errors');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-errors');
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-errors', 2);
     await migrate(pool, box.env.PG_SCHEMA!);
     const ic = ingestConfig({ ...box.env, WRITE_KEYS: 'w-key=web' });

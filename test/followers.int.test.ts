@@ -96,7 +96,7 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-followers', 4);
     await migrate(pool, box.env.PG_SCHEMA!);
     closers.push(() => pool.end());
-    redis = createRedis(process.env.REDIS_URL!, 'test-followers');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-followers');
     closers.push(async () => redis.disconnect());
     const producer = box.kafka.producer();
     await producer.connect();

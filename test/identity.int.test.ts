@@ -59,7 +59,7 @@ describe('one identity rule, two stores', () => {
   beforeAll(async () => {
     box = await createSandbox(1);
     config = loadConfig(box.env);
-    redis = createRedis(config.REDIS_URL, 'test-identity');
+    redis = createRedis(config, 'test-identity');
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, `test-identity-${box.id}`, 2);
     await migrate(pool, box.env.PG_SCHEMA!);
     interests = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(config));

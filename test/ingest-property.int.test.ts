@@ -1,7 +1,7 @@
 import type { Pool } from '@pstream/platform';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { createSandbox, waitFor, type Sandbox } from './helpers';
 import { startPlatform, type Platform } from './platform';
 

@@ -91,7 +91,7 @@ describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => 
     closers.push(() => pool.end(), () => producer.disconnect(), () => segmenter.stop());
 
     const qCfg = queryConfig(env);
-    const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');
+    const qRedis = createRedis(qCfg, 'test-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
     closers.push(async () => qRedis.disconnect(), () => qPool.end(), () => query.close());

@@ -64,7 +64,7 @@ function season(seed: number): TopicMessage[] {
     box = await createSandbox(1);
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-merchant', 2);
     await migrate(pool, box.env.PG_SCHEMA!);
-    redis = createRedis(process.env.REDIS_URL!, 'test-merchant');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-merchant');
     const messages = season(17);
     const facts = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
     await facts.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) }, now);

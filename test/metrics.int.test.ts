@@ -61,7 +61,7 @@ describeWithPromtool('/metrics of the four services', () => {
 
     // the scorer reads the suppression list of erasures from the same schema
     const sCfg = scorerConfig(env);
-    const redis = createRedis(sCfg.REDIS_URL, 'test-metrics');
+    const redis = createRedis(sCfg, 'test-metrics');
     const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog, metrics: registries.scorer! });
     await scorer.start();
     closers.push(() => scorer.stop(), async () => redis.disconnect());
@@ -85,7 +85,7 @@ describeWithPromtool('/metrics of the four services', () => {
       metrics: registries['query-api']!,
     });
     sampler.start();
-    const qRedis = createRedis(qCfg.REDIS_URL, 'test-metrics-query');
+    const qRedis = createRedis(qCfg, 'test-metrics-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool, checks: [], metrics: registries['query-api']!, lag: sampler });
     closers.push(() => query.close(), () => sampler.stop(), async () => qRedis.disconnect());
   }, 90_000);

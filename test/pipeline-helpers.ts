@@ -43,7 +43,7 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
 
   // the scorer reads the suppression list of erasures from the same schema
   const sCfg = scorerConfig(box.env);
-  const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
+  const redis = createRedis(sCfg, 'test-scorer');
   const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool: gPool, log: silentLog });
   await scorer.start();
   closers.push(() => scorer.stop(), async () => redis.disconnect());
@@ -56,7 +56,7 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
 
   const qCfg = queryConfig(box.env);
   const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-  const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');
+  const qRedis = createRedis(qCfg, 'test-query');
   const query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool, checks: [], metrics: createMetrics('query-api') });
   closers.push(() => query.close(), async () => qRedis.disconnect(), () => pool.end());
 

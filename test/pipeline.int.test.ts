@@ -43,7 +43,7 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
     });
 
     const sCfg = scorerConfig(box.env);
-    const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
+    const redis = createRedis(sCfg, 'test-scorer');
     const gCfg = segmenterConfig(box.env);
     const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
     await migrate(pool, gCfg.PG_SCHEMA);
@@ -58,7 +58,7 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
     closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect(), () => pool.end());
 
     const qCfg = queryConfig(box.env);
-    const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');
+    const qRedis = createRedis(qCfg, 'test-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
     closers.push(() => query.close(), async () => qRedis.disconnect(), () => qPool.end());

@@ -1,7 +1,7 @@
 import { buildApp as buildIngest } from '@pstream/ingest/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/config';
 import { KafkaPublisher } from '@pstream/ingest/publisher';
-import { createMetrics, createPool, createRedis, type Pool } from '@pstream/platform';
+import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -10,7 +10,6 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
 import { silentLog, type Sandbox } from './helpers';
 
 /** The whole platform in-process on a sandbox: ingest → Kafka → scorer + segmenter → query API, wired as the mains wire it. */
@@ -32,7 +31,7 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
 
   // the scorer reads the suppression list of erasures from the same schema
   const sCfg = scorerConfig(env);
-  const redis = createRedis(sCfg.REDIS_URL, 'test-scorer');
+  const redis = createRedis(sCfg, 'test-scorer');
   const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog });
   await scorer.start();
   closers.push(() => scorer.stop(), async () => redis.disconnect());
@@ -44,7 +43,7 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
   closers.push(() => segmenter.stop(), () => producer.disconnect());
 
   const qCfg = queryConfig(env);
-  const qRedis = createRedis(qCfg.REDIS_URL, 'test-query');
+  const qRedis = createRedis(qCfg, 'test-query');
   const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
   const query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
   closers.push(() => query.close(), async () => qRedis.disconnect(), () => qPool.end());

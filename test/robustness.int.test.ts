@@ -2,7 +2,7 @@ import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { Pool } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { Partitioners } from 'kafkajs';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
 import { startPlatform, type Platform } from './platform';

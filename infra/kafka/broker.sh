@@ -28,6 +28,13 @@
 #   KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 30)
 #   KAFKA_TOOL_OPTS      JVM flags for `run` (default "-Xmx512m"; for quick admin calls
 #                        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" starts faster)
+#   Several brokers as one cluster (scripts/infra.sh up --cluster starts three):
+#   KAFKA_NODE_ID        node.id of this broker (default 1)
+#   KAFKA_VOTERS         controller.quorum.voters, id@host:port,… (default 1@127.0.0.1:<controllerPort>)
+#   KAFKA_CLUSTER_ID     KRaft cluster id to format with (default: a fresh one per data dir);
+#                        every member of one cluster must be formatted with the same id
+#   KAFKA_PROPS          a properties file whose keys replace the template's
+#                        (e.g. infra/kafka/cluster.properties: replication factor 3)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -189,12 +196,24 @@ cmd_start() {
 
   # Derived config: the template minus the keys we own, plus our values.
   mkdir -p -- "$dir/kraft"
+  local owned='node\.id|process\.roles|listeners|advertised\.listeners|controller\.quorum\.voters|log\.dirs'
+  local node_id=${KAFKA_NODE_ID:-1} voters=${KAFKA_VOTERS:-"1@$HOST:$cport"}
+  [[ $node_id =~ ^[0-9]+$ ]] || die "KAFKA_NODE_ID must be a number, got '$node_id'"
+  if [[ -n ${KAFKA_PROPS:-} ]]; then
+    [[ -f $KAFKA_PROPS ]] || die "KAFKA_PROPS: no such file: $KAFKA_PROPS"
+    local k
+    while IFS= read -r k; do owned+="|${k//./\\.}"; done < <(sed -n 's/^[[:space:]]*\([A-Za-z0-9_.-]*\)[[:space:]]*=.*/\1/p' "$KAFKA_PROPS")
+  fi
   {
-    grep -v -E '^[[:space:]]*(node\.id|process\.roles|listeners|advertised\.listeners|controller\.quorum\.voters|log\.dirs)[[:space:]]*=' "$TEMPLATE"
+    grep -v -E "^[[:space:]]*($owned)[[:space:]]*=" "$TEMPLATE"
+    if [[ -n ${KAFKA_PROPS:-} ]]; then
+      printf '\n# ---- from %s ----\n' "$KAFKA_PROPS"
+      grep -E '^[[:space:]]*[A-Za-z0-9_.-]+[[:space:]]*=' "$KAFKA_PROPS"
+    fi
     printf '\n# ---- set by infra/kafka/broker.sh ----\n'
     printf 'process.roles=broker,controller\n'
-    printf 'node.id=1\n'
-    printf 'controller.quorum.voters=1@%s:%s\n' "$HOST" "$cport"
+    printf 'node.id=%s\n' "$node_id"
+    printf 'controller.quorum.voters=%s\n' "$voters"
     printf 'listeners=PLAINTEXT://%s:%s,CONTROLLER://%s:%s\n' "$HOST" "$port" "$HOST" "$cport"
     printf 'advertised.listeners=PLAINTEXT://%s:%s\n' "$HOST" "$port"
     printf 'log.dirs=%s\n' "$dir/kraft"
@@ -205,7 +224,10 @@ cmd_start() {
   # Format the KRaft storage once per data dir.
   if [[ ! -f $dir/kraft/meta.properties ]]; then
     local cid
-    if [[ -s $dir/cluster.id ]]; then
+    if [[ -n ${KAFKA_CLUSTER_ID:-} ]]; then
+      cid=$KAFKA_CLUSTER_ID
+      printf '%s\n' "$cid" >"$dir/cluster.id"
+    elif [[ -s $dir/cluster.id ]]; then
       cid=$(cat "$dir/cluster.id")
     else
       # 16 random bytes, base64url without padding = a Kafka Uuid string.

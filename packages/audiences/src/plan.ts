@@ -1,7 +1,7 @@
 import { tagCountAtLeast, tagMembersAtLeast, tagScoresOf, type Keys } from '@pstream/interest-store';
 import type { AudienceStore, FactLeaf } from '@pstream/profile-store';
 import type { DecayParams } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import type { InterestLeaf, Rule } from './rule';
 import { storedThreshold } from './threshold';
 

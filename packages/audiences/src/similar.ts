@@ -1,7 +1,7 @@
 import { nearestInTags, readStoredInterests, strongestTags, type Keys } from '@pstream/interest-store';
 import type { AudienceStore } from '@pstream/profile-store';
 import { decayedScore, tagValue, type DecayParams } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 
 /** A §5.3 feature vector: one component per interest tag (its value at the instant) plus `$spend` and `$social`. */
 export type Vector = Map<string, number>;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { Keys } from './keys';
 
 /**
@@ -9,14 +9,12 @@ export async function writeCatalog(redis: Redis, k: Keys, targetKey: string, tag
   await redis.set(k.catalog(targetKey), JSON.stringify([...new Set(tags)]));
 }
 
-/** The catalog tags of each target that has an entry, in one round trip. */
+/** The catalog tags of each target that has an entry, in one round trip (one per node on a Cluster). */
 export async function lookupCatalog(redis: Redis, k: Keys, targetKeys: string[]): Promise<Map<string, string[]>> {
   const unique = [...new Set(targetKeys)];
   const found = new Map<string, string[]>();
   if (unique.length === 0) return found;
-  const pipeline = redis.pipeline();
-  for (const t of unique) pipeline.get(k.catalog(t));
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await pipelineBySlot(redis, unique, (t) => k.catalog(t), (pipeline, t) => pipeline.get(k.catalog(t)));
   unique.forEach((t, i) => {
     const [err, value] = replies[i] ?? [];
     if (err) throw err;

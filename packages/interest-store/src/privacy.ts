@@ -1,5 +1,5 @@
 import { forwardWeight, type DecayParams } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import { pipelineBySlot, type Redis } from '@pstream/platform';
 import { personKeyList, type Keys } from './keys';
 import { readStoredInterests, writeTagIndexChanges } from './tag-index';
 
@@ -14,12 +14,14 @@ export async function eraseInterests(redis: Redis, k: Keys, ids: readonly string
   let frontier = [...new Set(ids)];
   while (frontier.length > 0) {
     for (const id of frontier) seen.add(id);
-    const pipeline = redis.pipeline();
-    for (const id of frontier) {
-      const p = k.person(id);
-      pipeline.get(p.alias).smembers(p.merged);
-    }
-    const replies = (await pipeline.exec()) ?? [];
+    // One command per item, grouped by Cluster node: a person's keys share one slot.
+    const asks = frontier.flatMap((id) => [{ id, merged: false }, { id, merged: true }]);
+    const replies = await pipelineBySlot(
+      redis,
+      asks,
+      (a) => k.person(a.id).alias,
+      (pipeline, a) => void (a.merged ? pipeline.smembers(k.person(a.id).merged) : pipeline.get(k.person(a.id).alias)),
+    );
     const next = new Set<string>();
     for (const [err, value] of replies) {
       if (err) throw err;
@@ -32,12 +34,9 @@ export async function eraseInterests(redis: Redis, k: Keys, ids: readonly string
   // They leave the per-tag interest index too (tag-index.ts), or audiences and /similar would still find them.
   const held = await readStoredInterests(redis, k, all);
   await writeTagIndexChanges(redis, k, held, new Map(all.map((id) => [id, new Map()])));
-  const pipeline = redis.pipeline();
-  for (const id of all) {
-    // One UNLINK per person, of every key in the layout: the keys of one person share a hash tag (one Cluster slot).
-    pipeline.unlink(...personKeyList(k.person(id)));
-  }
-  for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+  // One UNLINK per person, of every key in the layout: the keys of one person share a hash tag (one Cluster slot).
+  const unlinked = await pipelineBySlot(redis, all, (id) => k.person(id).alias, (pipeline, id) => void pipeline.unlink(...personKeyList(k.person(id))));
+  for (const [err] of unlinked) if (err) throw err;
   return all;
 }
 
@@ -57,9 +56,8 @@ export async function countStrongTags(
   // value = scale·tanh(score/scale) ≥ minValue  ⇔  score ≥ scale·atanh(minValue/scale)
   const minScore = options.valueScale * Math.atanh(Math.min(options.minValue / options.valueScale, 1 - 1e-12));
   const minStored = forwardWeight(minScore, options.nowMs, options.decay);
-  const pipeline = redis.pipeline();
-  for (const key of profileKeys) pipeline.zrangebyscore(k.interests(key), minStored, '+inf');
-  for (const [err, tags] of (await pipeline.exec()) ?? []) {
+  const replies = await pipelineBySlot(redis, profileKeys, (key) => k.interests(key), (pipeline, key) => void pipeline.zrangebyscore(k.interests(key), minStored, '+inf'));
+  for (const [err, tags] of replies) {
     if (err) throw err;
     for (const tag of tags as string[]) counts.set(tag, (counts.get(tag) ?? 0) + 1);
   }

@@ -1,6 +1,6 @@
 import { MAX_ALIAS_HOPS } from '@pstream/events';
 import { decayedScore, tagDimension, tagValue, type DecayParams } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import type { Keys } from './keys';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };

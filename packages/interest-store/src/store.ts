@@ -1,6 +1,7 @@
 import { MAX_ALIAS_HOPS } from '@pstream/events';
 import type { ScoringParams } from '@pstream/scoring';
-import type { Redis, Result } from 'ioredis';
+import { pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
 import { keys as keyLayout, personKeyList, type Keys } from './keys';
 import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type StoreLimits } from './scripts';
@@ -32,6 +33,8 @@ export type StoreOptions = StoreLimits & {
   scoring: ScoringParams;
   /** How long applied event ids are remembered (dedupe window). */
   dedupeWindowMs: number;
+  /** Replicas that must have a batch's writes before `apply` resolves (Redis WAIT; 0 = none). */
+  waitReplicas?: number;
 };
 
 export type ApplyResult = { applied: number; duplicates: number; redirected: number };
@@ -136,16 +139,16 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     keys: k,
 
     /**
-     * Applies events in one pipeline (one round trip), each atomically with its dedupe record.
+     * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently),
+     * each atomically with its dedupe record; one person's events stay in order.
      * Events of merged profiles are then re-sent, in order, to the profile they were merged into.
      */
     async apply(events: PreparedEvent[]): Promise<ApplyResult> {
       const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0 };
       if (events.length === 0) return result;
-      const pipeline = redis.pipeline();
-      const p = pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>;
-      for (const e of events) p[applyName]!(...argsOf(e, e.profileKey, ''));
-      const replies = (await pipeline.exec()) ?? [];
+      const replies = await pipelineBySlot(redis, events, (e) => k.person(e.profileKey).seen, (pipeline: ChainableCommander, e) => {
+        (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...argsOf(e, e.profileKey, ''));
+      }, { replicas: options.waitReplicas ?? 0 });
       for (let i = 0; i < events.length; i++) {
         const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
         if (err) throw err;
@@ -184,13 +187,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     /** Removes every per-person key and per-tag index of this prefix (the rebuild starts from nothing). Catalog entries stay. */
     async clear(): Promise<number> {
       let removed = 0;
-      for (const match of [k.personPattern, k.tagPattern]) {
-        const stream = redis.scanStream({ match, count: 1000 });
-        for await (const batch of stream as AsyncIterable<string[]>) {
-          if (batch.length === 0) continue;
-          const pipeline = redis.pipeline();
-          for (const key of batch) pipeline.unlink(key);
-          await pipeline.exec();
+      for (const pattern of [k.personPattern, k.tagPattern]) {
+        for await (const batch of scanKeys(redis, pattern)) {
+          const replies = await pipelineBySlot(redis, batch, (key) => key, (pipeline, key) => pipeline.unlink(key));
+          for (const [err] of replies) if (err) throw err;
           removed += batch.length;
         }
       }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { Keys } from './keys';
 
 /*
@@ -22,23 +22,19 @@ export async function writeTagIndexChanges(
   before: ReadonlyMap<string, ReadonlyMap<string, number>>,
   after: ReadonlyMap<string, ReadonlyMap<string, number>>,
 ): Promise<number> {
-  const write = redis.pipeline();
-  let n = 0;
+  const changes: { tag: string; person: string; score: number | null }[] = [];
   for (const [person, now] of after) {
     const was = before.get(person) ?? new Map<string, number>();
-    for (const [tag, score] of now) {
-      if (was.get(tag) === score) continue;
-      write.zadd(k.tag(tag), String(score), person);
-      n++;
-    }
-    for (const tag of was.keys()) {
-      if (now.has(tag)) continue;
-      write.zrem(k.tag(tag), person);
-      n++;
-    }
+    for (const [tag, score] of now) if (was.get(tag) !== score) changes.push({ tag, person, score });
+    for (const tag of was.keys()) if (!now.has(tag)) changes.push({ tag, person, score: null });
   }
-  if (n > 0) await write.exec();
-  return n;
+  // one key per tag, each in its own slot: grouped by the node that owns it on a Cluster
+  const replies = await pipelineBySlot(redis, changes, (c) => k.tag(c.tag), (p, c) => {
+    if (c.score === null) p.zrem(k.tag(c.tag), c.person);
+    else p.zadd(k.tag(c.tag), String(c.score), c.person);
+  });
+  for (const [err] of replies) if (err) throw err;
+  return changes.length;
 }
 
 /** People whose stored score in `tag` is at least `minStored`. */
@@ -72,12 +68,11 @@ export async function tagScoresOf(redis: Redis, k: Keys, tag: string, people: re
  */
 export async function nearestInTags(redis: Redis, k: Keys, around: readonly { tag: string; score: number }[], n: number): Promise<string[][]> {
   if (around.length === 0) return [];
-  const p = redis.pipeline();
-  for (const { tag, score } of around) {
-    p.zrangebyscore(k.tag(tag), score, '+inf', 'LIMIT', 0, n);
-    p.zrevrangebyscore(k.tag(tag), `(${score}`, '-inf', 'LIMIT', 0, n);
-  }
-  const replies = (await p.exec()) ?? [];
+  const sides = around.flatMap((a) => [{ ...a, up: true }, { ...a, up: false }]);
+  const replies = await pipelineBySlot(redis, sides, (s) => k.tag(s.tag), (p, s) => {
+    if (s.up) p.zrangebyscore(k.tag(s.tag), s.score, '+inf', 'LIMIT', 0, n);
+    else p.zrevrangebyscore(k.tag(s.tag), `(${s.score}`, '-inf', 'LIMIT', 0, n);
+  });
   return around.map((_, i) => {
     const [e1, up] = replies[2 * i] ?? [new Error('no reply'), []];
     const [e2, down] = replies[2 * i + 1] ?? [new Error('no reply'), []];
@@ -90,9 +85,7 @@ export async function nearestInTags(redis: Redis, k: Keys, around: readonly { ta
 export async function readStoredInterests(redis: Redis, k: Keys, people: readonly string[]): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
   if (people.length === 0) return out;
-  const pipeline = redis.pipeline();
-  for (const p of people) pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES');
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await pipelineBySlot(redis, people, (p) => k.interests(p), (pipeline, p) => void pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES'));
   people.forEach((p, i) => {
     const [err, flat] = replies[i] ?? [new Error('no reply'), []];
     if (err) throw err;

@@ -88,6 +88,11 @@ export const commonEnv = {
   AUDIENCES_TOPIC: z.string().min(1).default('profile.audiences.v1'),
   /** Redis connection URL. */
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379/0'),
+  /**
+   * Redis Cluster seed nodes `host:port`, comma-separated. Set, it selects a Cluster client
+   * (`createRedis`) and REDIS_URL gives only credentials/TLS; empty means the one REDIS_URL server.
+   */
+  REDIS_CLUSTER_NODES: envList('').pipe(z.array(z.string().regex(/^\[?[^\s\]]+\]?:\d{1,5}$/, 'want host:port'))),
   /** Prefix of every Redis key; lets several deployments (or tests) share one Redis. */
   REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]*$/).default('ps'),
   /** Postgres connection URL. */

@@ -40,8 +40,8 @@ const corsOriginsByKey = envPairs({
 });
 
 const schema = z.object({
-  // REDIS_URL and REDIS_PREFIX hold the shared rate-limit counters.
-  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL', 'REDIS_URL', 'REDIS_PREFIX'),
+  // REDIS_URL (or REDIS_CLUSTER_NODES) and REDIS_PREFIX hold the shared rate-limit counters.
+  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX'),
   /** Interface to listen on. */
   INGEST_HOST: z.string().default('0.0.0.0'),
   /** Port of the tracking API. */

@@ -162,6 +162,11 @@ export class KafkaPublisher implements Publisher {
     this.connecting ??= (async () => {
       const producer = this.options.kafka.producer({
         allowAutoTopicCreation: false,
+        // Idempotent: a send retried after a lost answer (a leader broker killed mid-request)
+        // is written once, in order; one request in flight per broker keeps kafkajs's sequence
+        // numbers safe. Consumers still dedupe by event id, which also covers a client's retry.
+        idempotent: true,
+        maxInFlightRequests: 1,
         createPartitioner: Partitioners.DefaultPartitioner,
         // Retries inside one send stop within about a second; the request deadline is ours.
         retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 3 },

@@ -93,8 +93,8 @@ export async function registerWriteKeyLimit(
  * per-instance fallback applies (services/ingest/README.md, "rate limit"). The queue itself stays:
  * checks made while the client is still connecting at start-up wait for it rather than fall back.
  */
-export function createRateLimitRedis(config: Pick<IngestConfig, 'REDIS_URL' | 'RATE_LIMIT_REDIS_TIMEOUT_MS'>): Redis {
-  const redis = createRedis(config.REDIS_URL, 'ingest-rate-limit', {
+export function createRateLimitRedis(config: Pick<IngestConfig, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'RATE_LIMIT_REDIS_TIMEOUT_MS'>): Redis {
+  const redis = createRedis(config, 'ingest-rate-limit', {
     maxRetriesPerRequest: 0,
     commandTimeout: config.RATE_LIMIT_REDIS_TIMEOUT_MS,
     enableAutoPipelining: false,

@@ -7,7 +7,7 @@ import { LagSampler } from './lag/sampler';
 async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('query-api', config.LOG_LEVEL);
-  const redis = createRedis(config.REDIS_URL, 'query-api');
+  const redis = createRedis(config, 'query-api');
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api');
   const metrics = createMetrics('query-api');
   const lag = new LagSampler({

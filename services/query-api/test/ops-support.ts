@@ -28,7 +28,7 @@ export async function startOpsApp(
   sampler.start();
   const config = loadConfig(box.env);
   const pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-ops');
-  const redis = createRedis(config.REDIS_URL, 'test-ops');
+  const redis = createRedis(config, 'test-ops');
   const app = await buildApp(config, { log: silentLog, redis, pool, checks: [], metrics, lag: sampler });
   return {
     ...clients,

@@ -4,7 +4,7 @@ import { createMetrics, createPool, createRedis, type Pool } from '@pstream/plat
 import { migrate } from '@pstream/profile-store';
 import { createConverter, createSegmentStore } from '@pstream/profile-store';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
@@ -35,7 +35,7 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
     ];
     await store.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) }, now);
     const config = loadConfig(box.env);
-    redis = createRedis(config.REDIS_URL, 'test-profiles');
+    redis = createRedis(config, 'test-profiles');
     app = await buildApp(config, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
   }, 60_000);
 

@@ -5,13 +5,20 @@ import { z } from 'zod';
 const weight = (fallback: number) => z.coerce.number().min(0).default(fallback);
 
 const schema = z.object({
-  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
+  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
   ...consumerEnv,
   /** Port of /healthz, /readyz and /metrics. */
   SCORER_PORT: envInt(8082, 1),
   SCORER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the scorers; N instances share the partitions. */
   SCORER_GROUP: z.string().min(1).default('scorer'),
+  /**
+   * Replicas that must hold a batch's Redis writes before its offsets are committed (Redis WAIT,
+   * per master written). 0 trusts the master's answer; 1 on a Cluster with replicas means a
+   * master lost right after answering loses no counted event (the scorer waits while no replica
+   * is in sync).
+   */
+  REDIS_WAIT_REPLICAS: envInt(0, 0),
   /** How long an applied event id is remembered for dedupe (docs/events.md §3.3: at least 24 h). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
   /** Base weight of a visit (docs/model.md §4.1: "doing nothing" scores 1). */
@@ -84,5 +91,6 @@ export function storeOptions(c: ScorerConfig) {
     maxTagsPerPerson: c.MAX_TAGS_PER_PERSON,
     visitTtlMs: c.VISIT_STATE_TTL_HOURS * 3_600_000,
     dedupeWindowMs: c.DEDUPE_WINDOW_HOURS * 3_600_000,
+    waitReplicas: c.REDIS_WAIT_REPLICAS,
   };
 }

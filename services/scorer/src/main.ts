@@ -8,7 +8,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('scorer', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer', log });
-  const redis = createRedis(config.REDIS_URL, 'scorer');
+  const redis = createRedis(config, 'scorer');
   // Read-only: the suppression list of erasures (docs/api.md §5.7), once per chunk.
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'scorer', 2);
   const metrics = createMetrics('scorer');

@@ -3,7 +3,7 @@ import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests
 import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
 import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
 import { prepareEvent } from './score';

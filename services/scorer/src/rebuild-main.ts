@@ -7,7 +7,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('scorer-rebuild', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'scorer-rebuild', log });
-  const redis = createRedis(config.REDIS_URL, 'scorer-rebuild');
+  const redis = createRedis(config, 'scorer-rebuild');
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'scorer-rebuild', 2);
   const started = Date.now();
   try {

@@ -1,6 +1,5 @@
 import { createInterestStore } from '@pstream/interest-store';
-import type { Logger, Pool } from '@pstream/platform';
-import type { Redis } from 'ioredis';
+import type { Logger, Pool, Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { storeOptions, type ScorerConfig } from './config';
 import { createScorerConsumer } from './processor';

@@ -32,7 +32,7 @@ describe('a scorer killed with SIGKILL mid-batch', () => {
 
   beforeAll(async () => {
     box = await createSandbox(3);
-    redis = createRedis(process.env.REDIS_URL!, 'test-crash');
+    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-crash');
     // the scorer reads the suppression list of erasures from the schema
     const pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-crash', 1);
     await migrate(pool, box.env.PG_SCHEMA!);

@@ -1,5 +1,5 @@
 import { keys, writeCatalog } from '@pstream/interest-store';
-import { createRedis, type Redis } from '@pstream/platform';
+import { createRedis, scanKeys, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { createPool, createMetrics, type Pool } from '@pstream/platform';
@@ -15,8 +15,7 @@ const DAY = 86_400_000;
 /** The per-tag index, read back whole: tag → person → stored score. */
 async function readTagIndex(redis: Redis, prefix: string): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
-  const stream = redis.scanStream({ match: `${prefix}:tag:*`, count: 500 });
-  for await (const batch of stream as AsyncIterable<string[]>) {
+  for await (const batch of scanKeys(redis, `${prefix}:tag:*`)) {
     for (const key of batch) {
       const flat = await redis.zrange(key, 0, -1, 'WITHSCORES');
       const m = new Map<string, number>();
@@ -55,7 +54,7 @@ describe('the scorer against real Kafka and Redis', () => {
   beforeAll(async () => {
     box = await createSandbox(4);
     config = loadConfig(box.env);
-    redis = createRedis(config.REDIS_URL, 'test-scorer');
+    redis = createRedis(config, 'test-scorer');
     // the suppression list of erasures lives in the schema
     pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'test-scorer', 2);
     await migrate(pool, config.PG_SCHEMA);
@@ -64,8 +63,7 @@ describe('the scorer against real Kafka and Redis', () => {
   afterAll(async () => {
     for (const stop of stops.reverse()) await stop();
     // the second prefix and group of the two-scorer test
-    const stream = redis.scanStream({ match: `${config.REDIS_PREFIX}*`, count: 500 });
-    for await (const batch of stream as AsyncIterable<string[]>) if (batch.length > 0) await redis.del(...batch);
+    for await (const batch of scanKeys(redis, `${config.REDIS_PREFIX}*`, 500)) await redis.del(...batch);
     const admin = box.kafka.admin();
     await admin.connect();
     await admin.deleteGroups([`${config.SCORER_GROUP}-pair`]).catch(() => undefined);

@@ -1,7 +1,7 @@
 import type { ProfileEvent } from '@pstream/events';
 import { normalizeEvent } from '@pstream/ingest/dialects';
 import { applyEvent, emptyModel, type PersonModel, type ScoringParams } from '@pstream/scoring';
-import type { Redis } from 'ioredis';
+import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { toScoringEvent } from '../src/score';
 
@@ -140,9 +140,7 @@ export async function storedScores(redis: Redis, prefix: string, people: string[
 
 /** How many events the scorer has recorded as applied for these people (their dedupe records). */
 export async function appliedCount(redis: Redis, prefix: string, people: string[]): Promise<number> {
-  const pipeline = redis.pipeline();
-  for (const id of people) pipeline.zcard(`${prefix}:p:{${id}}:seen`);
-  const replies = (await pipeline.exec()) ?? [];
+  const replies = await pipelineBySlot(redis, people, (id) => `${prefix}:p:{${id}}:seen`, (pipeline, id) => pipeline.zcard(`${prefix}:p:{${id}}:seen`));
   return replies.reduce((s, [, n]) => s + Number(n), 0);
 }
 

@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   const metrics = createMetrics('segmenter');
-  const redis = createRedis(config.REDIS_URL, 'segmenter');
+  const redis = createRedis(config, 'segmenter');
   const segmenter = createSegmenter(config, { kafka, pool, producer, log, metrics, redis });
   const app = await buildApp({
     log,

@@ -4,7 +4,7 @@ import { lookupCatalog, writeCatalog, type Keys } from '@pstream/interest-store'
 import { targetTag } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { QueryErrors } from '../errors';
 

@@ -6,7 +6,7 @@ import type { FollowersReader, Target } from '@pstream/profile-store';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { targetParams } from './catalog';
 

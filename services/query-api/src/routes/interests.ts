@@ -5,7 +5,7 @@ import { QueryErrors } from '../errors';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { profileIdParams } from './params';
 

@@ -5,7 +5,7 @@ import type { Logger, Pool } from '@pstream/platform';
 import { erasePerson, markErasureDone, pendingErasures, readErasure, setPersonalization } from '@pstream/profile-store';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { QueryErrors } from '../errors';
 import { profileIdParams } from './params';
