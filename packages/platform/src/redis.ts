@@ -29,7 +29,11 @@ export function createRedis(conn: RedisConnection, name: string, options: RedisO
       return { host, port };
     }),
     {
-      enableAutoPipelining: options.enableAutoPipelining ?? true,
+      // Off on a Cluster: ioredis groups auto-pipelined commands by the slot map of the moment, and
+      // after a failover a stale group failed for good ("All the keys in a pipeline command should
+      // belong to the same slot"), so the scorers stopped writing. Our own batches go through
+      // pipelineBySlot, which groups by node and re-reads the map after a failed reply.
+      enableAutoPipelining: options.enableAutoPipelining ?? false,
       maxRedirections: 50,
       retryDelayOnFailover: 300,
       retryDelayOnClusterDown: 300,
