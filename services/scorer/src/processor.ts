@@ -1,6 +1,6 @@
 import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, pipelineBySlot, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
 import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
@@ -51,7 +51,12 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
    * them (interest-store tag-index.ts).
    */
   const withRoots = async (people: string[]): Promise<string[]> => {
-    const aliases = await redis.mget(...people.map((id) => store.keys.person(id).alias));
+    // One GET per person, grouped by Cluster node: an MGET across people spans slots (CROSSSLOT).
+    const replies = await pipelineBySlot(redis, people, (id) => store.keys.person(id).alias, (pipeline, id) => void pipeline.get(store.keys.person(id).alias));
+    const aliases = replies.map(([err, value]) => {
+      if (err) throw err;
+      return value as string | null;
+    });
     const all = new Set(people);
     for (let i = 0; i < people.length; i++) if (aliases[i] !== null && aliases[i] !== undefined) all.add(await store.resolve(people[i]!));
     return [...all];
