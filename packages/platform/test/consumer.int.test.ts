@@ -67,6 +67,19 @@ async function watchDlq(box: Sandbox, topic: string) {
   return { dead, close: () => dlq.disconnect() };
 }
 
+/** A one-partition topic of the sandbox's own, and how to delete it. */
+async function ownTopic(box: Sandbox, name: string) {
+  const topic = `${box.env.EVENTS_TOPIC!}.${name}`;
+  const admin = box.kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+  const drop = async () => {
+    await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+    await admin.disconnect();
+  };
+  return { topic, drop };
+}
+
 /** A pino logger whose lines land in `lines` (to check what was logged at which level). */
 function capturingLog() {
   const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
@@ -180,10 +193,7 @@ describe('BatchConsumer failure handling on real Postgres', () => {
     const tpool = new pg.Pool({ connectionString: throwaway.url, max: 2, connectionTimeoutMillis: 2000 });
     tpool.on('error', () => undefined);
     await createTables(tpool);
-    const topic = `${box.env.EVENTS_TOPIC!}.transient`;
-    const admin = box.kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+    const { topic, drop } = await ownTopic(box, 'transient');
     const producer = box.kafka.producer();
     await producer.connect();
     const watch = await watchDlq(box, box.env.DLQ_TOPIC!);
@@ -233,8 +243,7 @@ describe('BatchConsumer failure handling on real Postgres', () => {
       await consumer.stop();
       await watch.close();
       await producer.disconnect();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
+      await drop();
       await tpool.end();
       throwaway.destroy();
     }
@@ -265,10 +274,7 @@ describe('BatchConsumer failure handling on real Postgres', () => {
   it('waits for an end that catches up with a stored position (a leader change), then starts there and applies what follows', async () => {
     // A topic of its own, empty: every stored position above 0 lies beyond its end, as one does
     // while a new leader reports an end lower than the old leader's.
-    const topic = `${box.env.EVENTS_TOPIC!}.grace`;
-    const admin = box.kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+    const { topic, drop } = await ownTopic(box, 'grace');
     const producer = box.kafka.producer();
     await producer.connect();
     const applied: string[] = [];
@@ -300,16 +306,12 @@ describe('BatchConsumer failure handling on real Postgres', () => {
       await started.catch(() => undefined);
       await consumer.stop();
       await producer.disconnect();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
+      await drop();
     }
   }, 90_000);
 
   it('re-checks on an assignment too: a position beyond the end for longer than the grace stops the running consumer', async () => {
-    const topic = `${box.env.EVENTS_TOPIC!}.grace-rebalance`;
-    const admin = box.kafka.admin();
-    await admin.connect();
-    await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+    const { topic, drop } = await ownTopic(box, 'grace-rebalance');
     // Within the topic at start, beyond its end at the assignment that follows (the topic's data
     // is gone in between, as after a recreation under a running consumer).
     let reads = 0;
@@ -331,8 +333,7 @@ describe('BatchConsumer failure handling on real Postgres', () => {
       expect(reads).toBeGreaterThan(2); // re-read during the grace, not refused on the first look
     } finally {
       await consumer.stop();
-      await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-      await admin.disconnect();
+      await drop();
     }
   }, 60_000);
 });
