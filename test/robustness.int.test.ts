@@ -187,11 +187,13 @@ describe('no input can stall a consumer (issue 8)', () => {
     await pool.query(`INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 3, 5000000)`, [groupId, box.env.EVENTS_TOPIC]);
     const producer = box.kafka.producer();
     await producer.connect();
-    const segmenter = createSegmenter(segmenterConfig({ ...box.env, SEGMENTER_GROUP: groupId }), { kafka: box.kafka, pool, producer, log: silentLog });
+    // A short grace: the position stays beyond the end however long it is re-checked.
+    const env = { ...box.env, SEGMENTER_GROUP: groupId, CONSUMER_POSITION_GRACE_SECONDS: '1' };
+    const segmenter = createSegmenter(segmenterConfig(env), { kafka: box.kafka, pool, producer, log: silentLog });
     try {
       await expect(segmenter.start()).rejects.toMatchObject({
         code: 'PLT_POSITION_BEYOND_END',
-        message: expect.stringMatching(new RegExp(`group ${groupId} .*partition 3: stored 5000000 > end \\d+.*Refusing to skip events`)),
+        message: expect.stringMatching(new RegExp(`group ${groupId} .*partition 3: stored 5000000 > end \\d+.*still after 1 s.*Refusing to skip events`)),
       });
     } finally {
       await segmenter.stop();

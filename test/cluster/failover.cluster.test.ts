@@ -154,10 +154,16 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
     const batches: number[][] = [];
     for (let i = 0; i < EVENTS; i += BATCH) batches.push(Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, j) => i + j));
     let next = 0;
+    // The last tenth of the stream waits until the faults are done, so the last fault lands
+    // mid-stream too however slowly the joiners start on a loaded machine.
+    let faultsOver!: () => void;
+    const faultsDone = new Promise<void>((resolve) => (faultsOver = resolve));
+    const holdFrom = Math.floor(batches.length * 0.9);
     const post = async (port: number): Promise<void> => {
       for (;;) {
         const b = next++;
         if (b >= batches.length) return;
+        if (b >= holdFrom) await faultsDone;
         const body = JSON.stringify({ events: batches[b]!.map((i) => event(id, i)) });
         const deadline = Date.now() + 180_000;
         for (;;) {
@@ -218,7 +224,7 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
       await Promise.all([sigkill(scorer1!), sigkill(segmenter1!)]);
       figures.faults.push(`scorer-1 and segmenter-1 SIGKILLed while the groups were ${seen} at ${figures.accepted} accepted`);
       await Promise.all(joiners.map(waitReady));
-    })();
+    })().finally(() => faultsOver());
 
     await Promise.all([post(ingestA!.port), post(ingestB!.port), faults]);
     expect(figures.accepted).toBe(EVENTS);

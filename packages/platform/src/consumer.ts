@@ -54,6 +54,15 @@ export const consumerEnv = {
 } as const;
 export type ConsumerEnv = { CONSUMER_STALL_SECONDS: number; CONSUMER_RETRY_MAX_MS: number };
 
+/** The setting of a consumer that keeps its positions outside Kafka (`storedOffsets`: the segmenter). */
+export const storedPositionEnv = {
+  /**
+   * How long a stored position beyond the topic's end is re-checked before it is refused: a new
+   * partition leader can report an end briefly lower than the old one's. 0 refuses at once.
+   */
+  CONSUMER_POSITION_GRACE_SECONDS: envInt(30, 0),
+} as const;
+
 
 /** A partition whose position has not advanced: the offset retried, and since when. */
 export type StalledPartition = { topic: string; partition: number; offset: string; since: number };
@@ -82,9 +91,17 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   /**
    * Positions kept outside Kafka (e.g. in Postgres with the effects): on each assignment the
    * consumer seeks every assigned partition that has one. Optional; without it Kafka's
-   * committed offsets are used. `start()` refuses to run when one lies beyond the topic's end.
+   * committed offsets are used. `start()` refuses to run when one lies beyond the topic's end
+   * for longer than `positionGraceMs`.
    */
   storedOffsets?: (topic: string, partitions: number[]) => Promise<Map<number, string>>;
+  /**
+   * How long a stored position beyond the topic's end is tolerated while the end offsets are
+   * re-read with backoff (default 30 s): right after a leader change the new leader's high
+   * watermark can lag the old one's, so a valid position looks beyond the end for a moment.
+   * Only a position still beyond the end after this is refused.
+   */
+  positionGraceMs?: number;
   /** Read the topic from the beginning when the group has no committed offset. */
   fromBeginning?: boolean;
   /** How many messages one `apply` call gets at most; heartbeats are sent between chunks. */
@@ -135,6 +152,8 @@ export class BatchConsumer<S extends z.ZodType> {
   private readonly metrics: ConsumerMetrics | undefined;
   private readonly labels: { group: string; topic: string };
   private readonly source: { group: string; topic: string; progress: PartitionProgress; stalled: () => number[] };
+  /** Counts assignments, so a seek to stored positions that waited is dropped once a newer assignment came. */
+  private assignments = 0;
 
   constructor(private readonly options: BatchConsumerOptions<S>) {
     this.log = options.log.child({ component: 'consumer', groupId: options.groupId, topic: options.topic });
@@ -157,12 +176,14 @@ export class BatchConsumer<S extends z.ZodType> {
     if (storedOffsets) {
       this.admin = kafka.admin();
       await this.admin.connect();
-      const ends = await this.topicEnds().catch((err: { type?: string }) => {
-        // No topic yet (a fresh deployment whose topics are created on first use): nothing to compare.
-        if (err?.type === 'UNKNOWN_TOPIC_OR_PARTITION') return new Map<number, bigint>();
-        throw err;
+      await this.storedWithinTopic(async () => {
+        const ends = await this.topicEnds().catch((err: { type?: string }) => {
+          // No topic yet (a fresh deployment whose topics are created on first use): nothing to compare.
+          if (err?.type === 'UNKNOWN_TOPIC_OR_PARTITION') return new Map<number, bigint>();
+          throw err;
+        });
+        return { stored: await storedOffsets(topic, [...ends.keys()]), ends };
       });
-      this.assertWithinTopic(await storedOffsets(topic, [...ends.keys()]), ends);
     }
     this.dlq = kafka.producer({ allowAutoTopicCreation: true });
     await this.dlq.connect();
@@ -197,31 +218,62 @@ export class BatchConsumer<S extends z.ZodType> {
     return new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
   }
 
-  /** Refuses positions beyond the topic's end: following them would silently skip every event up to there. */
-  private assertWithinTopic(stored: Map<number, string>, ends: Map<number, bigint>): void {
-    const beyond = [...stored].filter(([p, offset]) => ends.has(p) && BigInt(offset) > ends.get(p)!);
-    if (beyond.length === 0) return;
-    const list = beyond.map(([p, offset]) => `partition ${p}: stored ${offset} > end ${ends.get(p)}`).join(', ');
-    throw new AppError(
-      ConsumerErrors.POSITION_BEYOND_END,
-      `stored positions of group ${this.options.groupId} lie beyond the end of topic ${this.options.topic} (${list}): ` +
-        'the topic was recreated or its data lost. Refusing to skip events; remove the stored positions of this group ' +
-        '(consumer_offsets rows) to read the topic from its start, after deciding what the stores should keep.',
-    );
+  /**
+   * Reads stored positions and the topic's end offsets (`read`) until no position lies beyond the
+   * end, and answers the positions of that read. A position beyond the end is re-read with backoff
+   * for `positionGraceMs` (a new partition leader's high watermark can lag the old leader's by the
+   * last replicated batch) and refused only if it stays there: following it would silently skip
+   * every event up to it.
+   */
+  private async storedWithinTopic(read: () => Promise<{ stored: Map<number, string>; ends: Map<number, bigint> }>): Promise<Map<number, string>> {
+    const graceMs = this.options.positionGraceMs ?? 30_000;
+    const since = Date.now();
+    for (let attempt = 0; ; attempt++) {
+      const { stored, ends } = await read();
+      const beyond = [...stored].filter(([p, offset]) => ends.has(p) && BigInt(offset) > ends.get(p)!);
+      const waitedMs = Date.now() - since;
+      if (beyond.length === 0) {
+        if (attempt > 0) this.log.info({ waitedMs }, 'stored positions are within the topic again');
+        return stored;
+      }
+      const list = beyond.map(([p, offset]) => `partition ${p}: stored ${offset} > end ${ends.get(p)}`).join(', ');
+      if (waitedMs >= graceMs) {
+        throw new AppError(
+          ConsumerErrors.POSITION_BEYOND_END,
+          `stored positions of group ${this.options.groupId} lie beyond the end of topic ${this.options.topic} (${list}), ` +
+            `still after ${Math.round(waitedMs / 1000)} s: the topic was recreated or its data lost. Refusing to skip events; ` +
+            'remove the stored positions of this group (consumer_offsets rows) to read the topic from its start, after ' +
+            'deciding what the stores should keep.',
+        );
+      }
+      const waitMs = Math.min(graceMs - waitedMs, 250 * 2 ** Math.min(attempt, 4));
+      this.log.warn(
+        { beyond: list, waitedMs, graceMs, waitMs },
+        'stored positions lie beyond the topic end; re-reading the end offsets in case a partition leader just changed',
+      );
+      await sleep(waitMs);
+    }
   }
 
   private async seekStored(consumer: Consumer, partitions: number[], storedOffsets: NonNullable<BatchConsumerOptions<S>['storedOffsets']>) {
+    const assignment = ++this.assignments;
     try {
-      const [offsets, ends] = await Promise.all([storedOffsets(this.options.topic, partitions), this.topicEnds()]);
+      let offsets: Map<number, string>;
       try {
-        this.assertWithinTopic(offsets, ends);
+        offsets = await this.storedWithinTopic(async () => {
+          const [stored, ends] = await Promise.all([storedOffsets(this.options.topic, partitions), this.topicEnds()]);
+          return { stored, ends };
+        });
       } catch (err) {
+        if ((err as AppError).code !== ConsumerErrors.POSITION_BEYOND_END) throw err;
         // Found after start (the topic was recreated under a running consumer): stop consuming and turn unready.
         this.crashed = err as Error;
         this.log.error({ err }, 'stored positions beyond the topic end; consumer stopped');
         void this.stop();
         return;
       }
+      // A newer assignment has its own seek; these positions may be for partitions no longer ours.
+      if (assignment !== this.assignments || this.stopped) return;
       for (const [partition, offset] of offsets) consumer.seek({ topic: this.options.topic, partition, offset });
       this.log.info({ offsets: Object.fromEntries(offsets) }, 'seeked to stored offsets');
     } catch (err) {

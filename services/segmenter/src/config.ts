@@ -1,6 +1,6 @@
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
-import { consumerEnv, envInt, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
+import { consumerEnv, envInt, envPairs, parseEnv, sharedEnv, storedPositionEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const days = (fallback: number) => envInt(fallback, 1);
@@ -17,6 +17,7 @@ const currencyRates = envPairs({
 const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL'),
   ...consumerEnv,
+  ...storedPositionEnv,
   // The audience refresh reads interests from Redis (the per-tag index) beside Postgres's facts.
   ...sharedEnv('AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE'),
   /** Port of /healthz, /readyz and /metrics. */

@@ -107,6 +107,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
     retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
+    positionGraceMs: config.CONSUMER_POSITION_GRACE_SECONDS * 1000,
     apply: async (messages, partition, chunk) => {
       const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
       if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
