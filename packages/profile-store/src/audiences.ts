@@ -94,6 +94,15 @@ async function transaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>
   }
 }
 
+/** Inserts an audience's watch rows (profile key → instant in ms). */
+async function writeWatch(client: PoolClient, id: string, watch: ReadonlyMap<string, number>): Promise<void> {
+  if (watch.size === 0) return;
+  await client.query(
+    'INSERT INTO audience_watch (audience_id, profile_key, due_at) SELECT $1, k, to_timestamp(ms / 1000.0) FROM unnest($2::text[], $3::float8[]) AS w(k, ms)',
+    [id, [...watch.keys()], [...watch.values()]],
+  );
+}
+
 /**
  * The Postgres side of audiences. Services hold no SQL: query-api's routes and the segmenter's
  * audience sweep go through this.
@@ -144,12 +153,16 @@ export function createAudienceStore(pool: Pool) {
       return keys.filter((k) => allowed.has(k));
     },
 
-    /** Saves an audience with its members, in one transaction. */
-    async create(a: { id: string; name: string; rule: unknown; members: readonly string[]; nowMs: number }): Promise<AudienceRow> {
+    /**
+     * Saves an audience with its members and the instants their membership can next change by time
+     * alone (`watch`: profile key → ms), in one transaction.
+     */
+    async create(a: { id: string; name: string; rule: unknown; members: readonly string[]; watch: ReadonlyMap<string, number>; nowMs: number }): Promise<AudienceRow> {
       const at = new Date(a.nowMs).toISOString();
       await transaction(pool, async (client) => {
         await client.query('INSERT INTO audiences (id, name, rule, created_at, refreshed_at) VALUES ($1, $2, $3, $4, $4)', [a.id, a.name, JSON.stringify(a.rule), at]);
         await client.query('INSERT INTO audience_members (audience_id, profile_key, entered_at) SELECT $1, k, $3 FROM unnest($2::text[]) k', [a.id, a.members, at]);
+        await writeWatch(client, a.id, a.watch);
       });
       // Members pages walk the primary key in order; right after a bulk insert, before autovacuum
       // analyzes the table, the planner underestimates the audience and sorts instead (100× slower).
@@ -195,25 +208,37 @@ export function createAudienceStore(pool: Pool) {
       return { members: rows.slice(0, limit).map((r) => r.profile_key), more: rows.length > limit };
     },
 
-    /** The saved audiences (id and rule), for the sweep. */
-    async all(): Promise<{ id: string; rule: unknown }[]> {
-      const { rows } = await pool.query<{ id: string; rule: unknown }>('SELECT id, rule FROM audiences ORDER BY id');
-      return rows;
+    /** The saved audiences (id, rule, instant of the last full evaluation), for the sweep. */
+    async all(): Promise<{ id: string; rule: unknown; refreshedAtMs: number | null }[]> {
+      const { rows } = await pool.query<{ id: string; rule: unknown; refreshed_at: Date | null }>('SELECT id, rule, refreshed_at FROM audiences ORDER BY id');
+      return rows.map((r) => ({ id: r.id, rule: r.rule, refreshedAtMs: r.refreshed_at?.getTime() ?? null }));
     },
 
     /**
      * Replaces an audience's members by `members` and records every entry and exit in the outbox,
      * in one transaction (published iff recorded). The audience row is locked, so two sweeps of
      * one audience take turns. Returns the number of entries and exits (0/0 when it was deleted).
+     *
+     * With `among`, only those people are considered: `members` are the ones of them in the
+     * audience now, the others of them leave it, nobody else changes. With `watch`, the people's
+     * next instants of change by time alone are replaced too (all of the audience's without
+     * `among`); the last full evaluation's instant is recorded when `among` is absent.
      */
-    async refresh(id: string, members: readonly string[], nowMs: number): Promise<{ entered: number; exited: number }> {
+    async refresh(
+      id: string,
+      members: readonly string[],
+      nowMs: number,
+      options: { among?: readonly string[]; watch?: ReadonlyMap<string, number> } = {},
+    ): Promise<{ entered: number; exited: number }> {
       const at = new Date(nowMs).toISOString();
+      const among = options.among ?? null;
       return transaction(pool, async (client) => {
         const { rowCount } = await client.query('SELECT 1 FROM audiences WHERE id = $1 FOR UPDATE', [id]);
         if (!rowCount) return { entered: 0, exited: 0 };
         const { rows } = await client.query<{ change: string; n: number }>(
           `WITH cur AS (SELECT DISTINCT k FROM unnest($2::text[]) k),
-           gone AS (SELECT profile_key FROM audience_members WHERE audience_id = $1 EXCEPT SELECT k FROM cur),
+           gone AS (SELECT profile_key FROM audience_members WHERE audience_id = $1 AND ($4::text[] IS NULL OR profile_key = ANY($4::text[]))
+                    EXCEPT SELECT k FROM cur),
            exits AS (DELETE FROM audience_members m USING gone WHERE m.audience_id = $1 AND m.profile_key = gone.profile_key RETURNING m.profile_key),
            enters AS (INSERT INTO audience_members (audience_id, profile_key, entered_at) SELECT $1, k, $3 FROM cur ON CONFLICT DO NOTHING RETURNING profile_key),
            changes AS (SELECT profile_key, 'exit' AS change FROM exits UNION ALL SELECT profile_key, 'enter' FROM enters),
@@ -221,12 +246,72 @@ export function createAudienceStore(pool: Pool) {
                    SELECT profile_key, jsonb_build_object('audienceId', $1::text, 'id', profile_key, 'change', change, 'at', $3::text)
                    FROM changes ORDER BY change DESC, profile_key RETURNING payload ->> 'change' AS change)
            SELECT change, count(*)::int AS n FROM out GROUP BY change`,
-          [id, members, at],
+          [id, members, at, among],
         );
-        await client.query('UPDATE audiences SET refreshed_at = $2 WHERE id = $1', [id, at]);
+        if (options.watch) {
+          await client.query('DELETE FROM audience_watch WHERE audience_id = $1 AND ($2::text[] IS NULL OR profile_key = ANY($2::text[]))', [id, among]);
+          await writeWatch(client, id, options.watch);
+        }
+        if (among === null) await client.query('UPDATE audiences SET refreshed_at = $2 WHERE id = $1', [id, at]);
         const n = (c: string) => rows.find((r) => r.change === c)?.n ?? 0;
         return { entered: n('enter'), exited: n('exit') };
       });
+    },
+
+    /** Up to `limit` (audience, person) pairs whose next change by time alone is due at `nowMs`, earliest first. */
+    async due(nowMs: number, limit: number): Promise<Map<string, string[]>> {
+      const { rows } = await pool.query<{ audience_id: string; profile_key: string }>(
+        'SELECT audience_id, profile_key FROM audience_watch WHERE due_at <= $1 ORDER BY due_at LIMIT $2',
+        [new Date(nowMs).toISOString(), limit],
+      );
+      const out = new Map<string, string[]>();
+      for (const r of rows) out.set(r.audience_id, [...(out.get(r.audience_id) ?? []), r.profile_key]);
+      return out;
+    },
+
+    /** Records that messages naming `ids` are being applied at `nowMs` (the sweep re-checks their people). */
+    async touch(ids: readonly string[], nowMs: number): Promise<void> {
+      if (ids.length === 0) return;
+      await pool.query(
+        `INSERT INTO audience_touched (id, touched_at) SELECT DISTINCT id, $2::timestamptz FROM unnest($1::text[]) id
+         ON CONFLICT (id) DO UPDATE SET touched_at = greatest(audience_touched.touched_at, excluded.touched_at)`,
+        [ids, new Date(nowMs).toISOString()],
+      );
+    },
+
+    /** The people (profile keys, merged ids resolved) named by messages applied after `sinceMs`. */
+    async touchedSince(sinceMs: number): Promise<string[]> {
+      const { rows } = await pool.query<{ k: string }>(
+        `SELECT DISTINCT coalesce(i.profile_key, t.id) AS k FROM audience_touched t LEFT JOIN identities i ON i.id = t.id WHERE t.touched_at > $1`,
+        [new Date(sinceMs).toISOString()],
+      );
+      return rows.map((r) => r.k);
+    },
+
+    /** Forgets ids touched at or before `beforeMs`; returns how many. */
+    async forgetTouched(beforeMs: number): Promise<number> {
+      const { rowCount } = await pool.query('DELETE FROM audience_touched WHERE touched_at <= $1', [new Date(beforeMs).toISOString()]);
+      return rowCount ?? 0;
+    },
+
+    /**
+     * For the people of `within` a `did` leaf holds for at `nowMs`: the instant it stops holding if
+     * they do nothing more — the start of the UTC day on which the window no longer reaches the
+     * latest day from which on they still did it `atLeast` times.
+     */
+    async didHoldsUntil(leaf: Extract<FactLeaf, { did: unknown }>, nowMs: number, within: readonly string[]): Promise<Map<string, number>> {
+      const q = leafQuery(leaf, nowMs, true);
+      const d = leaf.did;
+      // the leaf's own query gives who holds; the counted days give until when
+      const sql = `WITH holds AS (${q.sql}),
+        days AS (SELECT a.profile_key, a.day, sum(a.n) OVER (PARTITION BY a.profile_key ORDER BY a.day DESC) AS since
+                 FROM ${d.tag !== undefined ? 'tag_activity_daily' : 'activity_daily'} a JOIN holds h ON h.profile_key = a.profile_key
+                 WHERE a.type = $2 AND a.day BETWEEN $3 AND $4 ${d.tag !== undefined ? 'AND a.tag = $6' : d.target !== undefined ? 'AND a.target_type = $6 AND a.target_id = $7' : ''})
+        SELECT profile_key, (max(day) FILTER (WHERE since >= $5) + $${q.params.length + 2}::int)::text AS until FROM days GROUP BY profile_key`;
+      const { rows } = await pool.query<{ profile_key: string; until: string | null }>(sql, [within, ...q.params, d.inLastDays]);
+      const out = new Map<string, number>();
+      for (const r of rows) if (r.until !== null) out.set(r.profile_key, Date.parse(`${r.until}T00:00:00Z`));
+      return out;
     },
 
     /**
