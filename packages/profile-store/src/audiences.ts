@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from '@pstream/platform';
-import { personalizationAllowed } from './privacy';
+import { idDigest, personalizationAllowed } from './privacy';
 
 /*
  * Everything Postgres answers for audiences (docs/api.md §5.4) and similar people (§5.3): the fact
@@ -269,13 +269,19 @@ export function createAudienceStore(pool: Pool) {
       return out;
     },
 
-    /** Records that messages naming `ids` are being applied at `nowMs` (the sweep re-checks their people). */
+    /**
+     * Records that messages naming `ids` are being applied at `nowMs` (the sweep re-checks their
+     * people). Erased ids (§5.7) are never recorded; an erasure deletes those recorded before it.
+     */
     async touch(ids: readonly string[], nowMs: number): Promise<void> {
-      if (ids.length === 0) return;
+      const distinct = [...new Set(ids)];
+      if (distinct.length === 0) return;
       await pool.query(
-        `INSERT INTO audience_touched (id, touched_at) SELECT DISTINCT id, $2::timestamptz FROM unnest($1::text[]) id
+        `INSERT INTO audience_touched (id, touched_at)
+         SELECT t.id, $3::timestamptz FROM unnest($1::text[], $2::text[]) AS t(id, digest)
+         WHERE NOT EXISTS (SELECT 1 FROM suppressed_ids s WHERE s.digest = t.digest)
          ON CONFLICT (id) DO UPDATE SET touched_at = greatest(audience_touched.touched_at, excluded.touched_at)`,
-        [ids, new Date(nowMs).toISOString()],
+        [distinct, distinct.map(idDigest), new Date(nowMs).toISOString()],
       );
     },
 
