@@ -25,55 +25,62 @@ export type AudienceRow = { id: string; name: string; rule: unknown; count: numb
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 /**
- * The SQL of a leaf: a query of profile keys; `$1` is the restriction (people to check) or NULL.
- * Restricted, the query is driven by the keys — `unnest($1) JOIN table ON profile_key` — so each
- * person costs one primary-key lookup however many people the leaf holds for overall; otherwise it
- * reads the leaf's own index.
+ * The SQL of a leaf: a query of profile keys (`profile_key`); `$1` is the restriction (people to
+ * check) or NULL. Unrestricted, it reads the leaf's own index. Restricted, it is driven by the keys:
+ * one lookup per person on the table's primary key (a LATERAL subquery the planner cannot turn
+ * into a join) — however many people the leaf holds for overall. A plain `unnest($1) JOIN table`
+ * let Postgres, which knows the array's length, hash-join against a scan of the whole leaf
+ * instead (200 000 rows of a city to check 20 000 people: 2–3× slower at 1 M people).
  */
 function leafQuery(leaf: FactLeaf, nowMs: number, restricted: boolean): { sql: string; params: unknown[] } {
-  const from = (table: string) => (restricted ? `unnest($1::text[]) AS w(key) JOIN ${table} ON profile_key = w.key WHERE` : `${table} WHERE $1::text[] IS NULL AND`);
-  if ('stage' in leaf) return { sql: `SELECT profile_key FROM ${from('people')} stage = ANY($2::text[])`, params: [leaf.stage.in] };
+  const { table, cond, params, atLeast } = leafCondition(leaf, nowMs);
+  if (atLeast === undefined) {
+    return restricted
+      ? { sql: `SELECT x.profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT profile_key FROM ${table} WHERE profile_key = w.key AND ${cond} LIMIT 1) x`, params }
+      : { sql: `SELECT profile_key FROM ${table} WHERE $1::text[] IS NULL AND ${cond}`, params };
+  }
+  const n = `$${params.length + 2}`;
+  return restricted
+    ? { sql: `SELECT w.key AS profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT sum(n) AS n FROM ${table} WHERE profile_key = w.key AND ${cond}) x WHERE x.n >= ${n}`, params: [...params, atLeast] }
+    : { sql: `SELECT profile_key FROM ${table} WHERE $1::text[] IS NULL AND ${cond} GROUP BY profile_key HAVING sum(n) >= ${n}`, params: [...params, atLeast] };
+}
+
+/** A leaf as a condition on one table's rows (`$2`… are `params`); `atLeast`: the rows' summed `n` must reach it. */
+function leafCondition(leaf: FactLeaf, nowMs: number): { table: string; cond: string; params: unknown[]; atLeast?: number } {
+  if ('stage' in leaf) return { table: 'people', cond: 'stage = ANY($2::text[])', params: [leaf.stage.in] };
   if ('tier' in leaf) {
     const col = leaf.tier.value ? 'value_tier' : 'social_tier';
-    return { sql: `SELECT profile_key FROM ${from('people')} ${col} = ANY($2::text[])`, params: [leaf.tier.value ?? leaf.tier.social] };
+    return { table: 'people', cond: `${col} = ANY($2::text[])`, params: [leaf.tier.value ?? leaf.tier.social] };
   }
-  if ('follows' in leaf) {
-    return { sql: `SELECT profile_key FROM ${from('follows')} target_type = $2 AND target_id = $3 AND following`, params: [leaf.follows.type, leaf.follows.id] };
-  }
+  if ('follows' in leaf) return { table: 'follows', cond: 'target_type = $2 AND target_id = $3 AND following', params: [leaf.follows.type, leaf.follows.id] };
   if ('did' in leaf) {
     const d = leaf.did;
-    const window = [d.type, utcDay(nowMs - (d.inLastDays - 1) * DAY_MS), utcDay(nowMs), d.atLeast];
-    const tail = 'GROUP BY profile_key HAVING sum(n) >= $5';
-    if (d.tag !== undefined) {
-      return { sql: `SELECT profile_key FROM ${from('tag_activity_daily')} type = $2 AND day BETWEEN $3 AND $4 AND tag = $6 ${tail}`, params: [...window, d.tag] };
-    }
+    const window = [d.type, utcDay(nowMs - (d.inLastDays - 1) * DAY_MS), utcDay(nowMs)];
+    const base = 'type = $2 AND day BETWEEN $3 AND $4';
+    if (d.tag !== undefined) return { table: 'tag_activity_daily', cond: `${base} AND tag = $5`, params: [...window, d.tag], atLeast: d.atLeast };
     if (d.target !== undefined) {
-      return {
-        sql: `SELECT profile_key FROM ${from('activity_daily')} type = $2 AND day BETWEEN $3 AND $4 AND target_type = $6 AND target_id = $7 ${tail}`,
-        params: [...window, d.target.type, d.target.id],
-      };
+      return { table: 'activity_daily', cond: `${base} AND target_type = $5 AND target_id = $6`, params: [...window, d.target.type, d.target.id], atLeast: d.atLeast };
     }
-    return { sql: `SELECT profile_key FROM ${from('activity_daily')} type = $2 AND day BETWEEN $3 AND $4 ${tail}`, params: window };
+    return { table: 'activity_daily', cond: base, params: window, atLeast: d.atLeast };
   }
   const t = leaf.trait;
   const has = (v: Scalar) => JSON.stringify({ [t.name]: v });
-  const people = from('people');
   switch (t.op) {
     case 'exists':
-      return { sql: `SELECT profile_key FROM ${people} traits ? $2`, params: [t.name] };
+      return { table: 'people', cond: 'traits ? $2', params: [t.name] };
     case 'eq':
-      return { sql: `SELECT profile_key FROM ${people} traits @> $2::jsonb`, params: [has(t.value as Scalar)] };
+      return { table: 'people', cond: 'traits @> $2::jsonb', params: [has(t.value as Scalar)] };
     case 'ne':
-      return { sql: `SELECT profile_key FROM ${people} NOT traits @> $2::jsonb`, params: [has(t.value as Scalar)] };
+      return { table: 'people', cond: 'NOT traits @> $2::jsonb', params: [has(t.value as Scalar)] };
     case 'in': {
       const values = t.value as Scalar[];
       // an OR of containments: each one answered by the GIN index, combined by a bitmap OR
       const ors = values.map((_, i) => `traits @> $${i + 2}::jsonb`).join(' OR ');
-      return { sql: `SELECT profile_key FROM ${people} (${ors})`, params: values.map(has) };
+      return { table: 'people', cond: `(${ors})`, params: values.map(has) };
     }
     default: {
       const op = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[t.op];
-      return { sql: `SELECT profile_key FROM ${people} jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3`, params: [t.name, t.value] };
+      return { table: 'people', cond: `jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3`, params: [t.name, t.value] };
     }
   }
 }
@@ -112,7 +119,8 @@ export function createAudienceStore(pool: Pool) {
     /** The profile keys a fact leaf holds for at `nowMs`, optionally only among `within`. */
     async leafKeys(leaf: FactLeaf, nowMs: number, within?: readonly string[]): Promise<string[]> {
       const q = leafQuery(leaf, nowMs, within !== undefined);
-      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [within ?? null, ...q.params]);
+      // in key order, the lookups walk the primary key's pages in order (≈ 1.5× faster at 1 M people)
+      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [within ? [...within].sort() : null, ...q.params]);
       return rows.map((r) => r.profile_key);
     },
 
@@ -307,14 +315,14 @@ export function createAudienceStore(pool: Pool) {
      */
     async didHoldsUntil(leaf: Extract<FactLeaf, { did: unknown }>, nowMs: number, within: readonly string[]): Promise<Map<string, number>> {
       const q = leafQuery(leaf, nowMs, true);
-      const d = leaf.did;
-      // the leaf's own query gives who holds; the counted days give until when
+      const c = leafCondition(leaf, nowMs);
+      const atLeast = `$${c.params.length + 2}`;
+      // the leaf's own query gives who holds; their counted days, newest first, give until when
       const sql = `WITH holds AS (${q.sql}),
-        days AS (SELECT a.profile_key, a.day, sum(a.n) OVER (PARTITION BY a.profile_key ORDER BY a.day DESC) AS since
-                 FROM ${d.tag !== undefined ? 'tag_activity_daily' : 'activity_daily'} a JOIN holds h ON h.profile_key = a.profile_key
-                 WHERE a.type = $2 AND a.day BETWEEN $3 AND $4 ${d.tag !== undefined ? 'AND a.tag = $6' : d.target !== undefined ? 'AND a.target_type = $6 AND a.target_id = $7' : ''})
-        SELECT profile_key, (max(day) FILTER (WHERE since >= $5) + $${q.params.length + 2}::int)::text AS until FROM days GROUP BY profile_key`;
-      const { rows } = await pool.query<{ profile_key: string; until: string | null }>(sql, [within, ...q.params, d.inLastDays]);
+        days AS (SELECT profile_key, day, sum(n) OVER (PARTITION BY profile_key ORDER BY day DESC) AS since
+                 FROM ${c.table} JOIN holds USING (profile_key) WHERE ${c.cond})
+        SELECT profile_key, (max(day) FILTER (WHERE since >= ${atLeast}) + $${q.params.length + 2}::int)::text AS until FROM days GROUP BY profile_key`;
+      const { rows } = await pool.query<{ profile_key: string; until: string | null }>(sql, [[...within].sort(), ...q.params, leaf.did.inLastDays]);
       const out = new Map<string, number>();
       for (const r of rows) if (r.until !== null) out.set(r.profile_key, Date.parse(`${r.until}T00:00:00Z`));
       return out;
