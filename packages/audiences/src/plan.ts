@@ -15,7 +15,7 @@ export type InterestSource = {
   /** For those of `people` who hold it at nowMs: the instant their value decays below minValue. */
   holdsUntil(leaf: InterestLeaf, nowMs: number, people: readonly string[]): Promise<Map<string, number>>;
 };
-export type FactSource = Pick<AudienceStore, 'leafKeys' | 'estimate' | 'everyone' | 'personalizationAllowed' | 'didHoldsUntil'>;
+export type FactSource = Pick<AudienceStore, 'leafKeys' | 'holdingAll' | 'estimate' | 'everyone' | 'personalizationAllowed' | 'didHoldsUntil'>;
 export type AudienceSources = { interests: InterestSource; facts: FactSource };
 
 /** The interest leaves over interest-store's per-tag index: a range query above a bound that depends only on now. */
@@ -43,6 +43,10 @@ export function createInterestSource(redis: Redis, k: Keys, decay: DecayParams, 
 }
 
 const isNot = (r: Rule): r is { not: Rule } => 'not' in r;
+const isFact = (r: Rule): boolean => !('interest' in r || 'all' in r || 'any' in r || 'not' in r);
+/** A fact leaf or the negation of one, as a check Postgres can answer per person; else undefined. */
+const factCheck = (r: Rule): { leaf: FactLeaf; negated: boolean } | undefined =>
+  isFact(r) ? { leaf: r as FactLeaf, negated: false } : isNot(r) && isFact(r.not) ? { leaf: r.not as FactLeaf, negated: true } : undefined;
 
 /**
  * A child of `all` is read whole from its index and intersected in memory when it reads at most
@@ -92,14 +96,19 @@ export function createAudienceEngine(sources: AudienceSources) {
       // positives by size, then negations: every step narrows what the next one reads
       sized.sort((a, b) => Number(isNot(a.r)) - Number(isNot(b.r)) || a.n - b.n);
       let current = within;
+      // fact leaves to check person by person: kept for last and checked together, one statement
+      const deferred: { leaf: FactLeaf; negated: boolean }[] = [];
       for (const { r, n } of sized) {
+        const fact = factCheck(r);
         if (current !== undefined && !isNot(r) && n <= SCAN_OVER_PROBE * current.length) {
           // reading the leaf's own index whole is cheaper than probing it once per person left
           const hits = new Set(await evaluate(r, nowMs));
           current = current.filter((k) => hits.has(k));
-        } else current = await evaluate(r, nowMs, current);
+        } else if (current !== undefined && fact) deferred.push(fact);
+        else current = await evaluate(r, nowMs, current);
         if (current.length === 0) return [];
       }
+      if (current !== undefined && deferred.length > 0) current = await facts.holdingAll(deferred, nowMs, current);
       return current === undefined ? [] : [...current];
     }
     return facts.leafKeys(rule as FactLeaf, nowMs, within);

@@ -85,6 +85,43 @@ function leafCondition(leaf: FactLeaf, nowMs: number): { table: string; cond: st
   }
 }
 
+/** Moves a condition's placeholders `$2`… up by `by` (conditions are combined into one statement). */
+const shift = (cond: string, by: number) => cond.replace(/\$(\d+)/g, (_, d: string) => `$${Number(d) + by}`);
+
+/**
+ * Several fact leaves (each possibly negated) checked together among the people of `$1`: one
+ * statement, one primary-key lookup per person for all the `people` leaves at once and one per
+ * other leaf — scalar subqueries, which Postgres runs per person and never turns into joins.
+ */
+function allQuery(checks: readonly { leaf: FactLeaf; negated: boolean }[], nowMs: number): { sql: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const add = (c: { cond: string; params: unknown[] }) => {
+    const cond = shift(c.cond, params.length);
+    params.push(...c.params);
+    return cond;
+  };
+  const onPeople: string[] = [];
+  const quals: string[] = [];
+  for (const { leaf, negated } of checks) {
+    const c = leafCondition(leaf, nowMs);
+    const cond = add(c);
+    if (c.table === 'people' && !negated) onPeople.push(`(${cond})`);
+    else if (c.table === 'people') onPeople.push(`(${cond}) IS NOT TRUE`);
+    else if (c.atLeast === undefined) quals.push(`(SELECT true FROM ${c.table} WHERE profile_key = w.key AND ${cond} LIMIT 1) IS ${negated ? 'NULL' : 'NOT NULL'}`);
+    else {
+      params.push(c.atLeast);
+      quals.push(`coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = w.key AND ${cond}), 0) ${negated ? '<' : '>='} $${params.length + 1}`);
+    }
+  }
+  // a negated people leaf also holds for a key without a people row; with a positive one beside it the row must exist anyway
+  const positiveOnPeople = checks.some((c) => !c.negated && leafCondition(c.leaf, nowMs).table === 'people');
+  if (onPeople.length > 0) {
+    const row = `(SELECT true FROM people WHERE profile_key = w.key AND ${onPeople.join(' AND ')} LIMIT 1)`;
+    quals.unshift(positiveOnPeople ? `${row} IS NOT NULL` : `(${row} IS NOT NULL OR NOT EXISTS (SELECT 1 FROM people WHERE profile_key = w.key))`);
+  }
+  return { sql: `SELECT w.key AS profile_key FROM unnest($1::text[]) AS w(key) WHERE ${quals.join(' AND ')}`, params };
+}
+
 /** Runs `fn` in one transaction (no retries: an HTTP request or the next sweep round tries again). */
 async function transaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
@@ -121,6 +158,14 @@ export function createAudienceStore(pool: Pool) {
       const q = leafQuery(leaf, nowMs, within !== undefined);
       // in key order, the lookups walk the primary key's pages in order (≈ 1.5× faster at 1 M people)
       const { rows } = await pool.query<{ profile_key: string }>(q.sql, [within ? [...within].sort() : null, ...q.params]);
+      return rows.map((r) => r.profile_key);
+    },
+
+    /** Those of `within` for whom every check holds (a negated check: its leaf does not hold), in one statement. */
+    async holdingAll(checks: readonly { leaf: FactLeaf; negated: boolean }[], nowMs: number, within: readonly string[]): Promise<string[]> {
+      if (within.length === 0) return [];
+      const q = allQuery(checks, nowMs);
+      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [[...within].sort(), ...q.params]);
       return rows.map((r) => r.profile_key);
     },
 
