@@ -262,7 +262,6 @@ async function main(): Promise<void> {
     await sweepDue();
 
     // Similar people: latency and recall@10 against the brute force over everyone.
-    const finder = createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR });
     const at = now; // generated scores are "at now"; the vectors of both sides are taken at this instant
     const vectorOf = (i: number): Vector => {
       const stored = new Map(tagsOf(i).map((t, j) => [tagName(t), scoreOf(i, j) * forward]));
@@ -278,32 +277,43 @@ async function main(): Promise<void> {
     const all: Vector[] = new Array(N + 1);
     for (let i = 1; i <= N; i++) all[i] = vectorOf(i);
     log(`  brute force vectors built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the timings).
-    const latencies: number[] = [];
-    const answers: { i: number; got: { id: string; similarity: number }[] }[] = [];
-    await finder.similar('p1', 10, at); // warm-up
+    // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
+    // timings), for several candidate caps (`exact`) interleaved person by person.
+    const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`).split(',').map(Number);
+    const finders = caps.map((exact) => createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR, exact }));
+    const latencies: number[][] = caps.map(() => []);
+    const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
+    for (const f of finders) await f.similar('p1', 10, at); // warm-up
     for (let r = 0; r < SIMILAR_RUNS; r++) {
       const i = 1 + ((h(r, 99) * 7) % N);
-      const s = performance.now();
-      const got = await finder.similar(`p${i}`, 10, at);
-      latencies.push(performance.now() - s);
+      const got: { id: string; similarity: number }[][] = [];
+      for (const [c, f] of finders.entries()) {
+        const s = performance.now();
+        got.push(await f.similar(`p${i}`, 10, at));
+        latencies[c]!.push(performance.now() - s);
+      }
       answers.push({ i, got });
     }
-    let recall = 0;
+    const recall = caps.map(() => 0);
     let maxDiff = 0;
     for (const { i, got } of answers) {
       const scores: number[] = [];
       for (let j = 1; j <= N; j++) if (j !== i) scores.push(cosine(all[i]!, all[j]!));
       scores.sort((a, b) => b - a);
       const tenth = scores[9]!;
-      // a tie at the 10th place counts as recalled whichever tied person is named
-      recall += got.filter((g) => g.similarity >= tenth - 1e-9).length / 10;
-      for (const g of got) maxDiff = Math.max(maxDiff, Math.abs(g.similarity - cosine(all[i]!, all[Number(g.id.slice(1))]!)));
+      got.forEach((g, c) => {
+        // a tie at the 10th place counts as recalled whichever tied person is named
+        recall[c]! += g.filter((x) => x.similarity >= tenth - 1e-9).length / 10;
+        for (const x of g) maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
+      });
     }
-    log(
-      `similar: p50 ${ms(pct(latencies, 50))}, p99 ${ms(pct(latencies, 99))}, recall@10 ${(recall / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
-        `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags, exact cosine on ${DEFAULT_SIMILAR.exact}; max |answer − brute force| ${maxDiff.toExponential(1)})`,
+    caps.forEach((exact, c) =>
+      log(
+        `similar (exact cosine on ${exact}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
+          `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags)`,
+      ),
     );
+    log(`  max |answer − brute force| ${maxDiff.toExponential(1)}`);
   } finally {
     if (keep) log(`kept: BENCH_REUSE=${id} measures this data again`);
     else await drop();
