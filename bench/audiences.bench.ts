@@ -18,8 +18,9 @@
  */
 import { createAudienceEngine, createInterestSource, createSimilarFinder, cosine, DEFAULT_SIMILAR, featureVector, type Rule, type Vector } from '@pstream/audiences';
 import { keys as keyLayout } from '@pstream/interest-store';
-import { createPool, createRedis, scanKeys } from '@pstream/platform';
+import { createLogger, createPool, createRedis, scanKeys } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
+import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { decayParams } from '@pstream/scoring';
 import { loadDefaultEnv } from '../test/env';
 import { testId } from '../test/helpers';
@@ -54,6 +55,7 @@ const scoreOf = (i: number, j: number) => (j === 0 ? 5 : 0) + 0.5 + (h(i, 80 + j
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n.toFixed(1)} ms`;
+const silent = createLogger('bench-audiences', 'silent');
 
 async function main(): Promise<void> {
   loadDefaultEnv();
@@ -198,8 +200,8 @@ async function main(): Promise<void> {
     // A big saved audience, paged through 1000 at a time.
     const big: Rule = { stage: { in: ['active', 'loyal'] } };
     t0 = Date.now();
-    const bigMembers = await engine.members(big, Date.now());
-    const saved = await store.create({ id: `bench-${testId()}`, name: 'big', rule: big, members: bigMembers, nowMs: Date.now() });
+    const bigNow = Date.now();
+    const saved = await store.create({ id: `bench-${testId()}`, name: 'big', rule: big, ...(await engine.snapshot(big, bigNow)), nowMs: bigNow });
     log(`save of a ${fmt(saved.count)}-member audience: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     t0 = performance.now();
     let paged = 0;
@@ -220,7 +222,8 @@ async function main(): Promise<void> {
     const holders = await redis.zrange(k.tag(liveTag), 0, -1);
     const live: Rule = { all: [{ interest: { tag: liveTag, minValue: 4 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }] };
     const liveId = `bench-live-${testId()}`;
-    await store.create({ id: liveId, name: 'live', rule: live, members: await engine.members(live, Date.now()), nowMs: Date.now() });
+    const liveNow = Date.now();
+    await store.create({ id: liveId, name: 'live', rule: live, ...(await engine.snapshot(live, liveNow)), nowMs: liveNow });
     let writing = true;
     let writes = 0;
     const writer = (async () => {
@@ -241,7 +244,9 @@ async function main(): Promise<void> {
     const liveStart = performance.now();
     for (let r = 0; r < 10; r++) {
       const s = performance.now();
-      const c = await store.refresh(liveId, await engine.members(live, Date.now()), Date.now());
+      const at = Date.now();
+      const { members, watch } = await engine.snapshot(live, at);
+      const c = await store.refresh(liveId, members, at, { watch });
       sweepTimes.push(performance.now() - s);
       changes += c.entered + c.exited;
     }
@@ -254,8 +259,9 @@ async function main(): Promise<void> {
         `(${fmt(changes)} in ${liveS.toFixed(1)} s; writer ${fmt(writes / liveS)} score updates/s; one audience sweep p50 ${ms(pct(sweepTimes, 50))})`,
     );
 
+    await sweepDue();
+
     // Similar people: latency and recall@10 against the brute force over everyone.
-    const finder = createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR });
     const at = now; // generated scores are "at now"; the vectors of both sides are taken at this instant
     const vectorOf = (i: number): Vector => {
       const stored = new Map(tagsOf(i).map((t, j) => [tagName(t), scoreOf(i, j) * forward]));
@@ -271,37 +277,84 @@ async function main(): Promise<void> {
     const all: Vector[] = new Array(N + 1);
     for (let i = 1; i <= N; i++) all[i] = vectorOf(i);
     log(`  brute force vectors built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the timings).
-    const latencies: number[] = [];
-    const answers: { i: number; got: { id: string; similarity: number }[] }[] = [];
-    await finder.similar('p1', 10, at); // warm-up
+    // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
+    // timings), for several candidate caps (`exact`) interleaved person by person.
+    const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`).split(',').map(Number);
+    const finders = caps.map((exact) => createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR, exact }));
+    const latencies: number[][] = caps.map(() => []);
+    const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
+    for (const f of finders) await f.similar('p1', 10, at); // warm-up
     for (let r = 0; r < SIMILAR_RUNS; r++) {
       const i = 1 + ((h(r, 99) * 7) % N);
-      const s = performance.now();
-      const got = await finder.similar(`p${i}`, 10, at);
-      latencies.push(performance.now() - s);
+      const got: { id: string; similarity: number }[][] = [];
+      for (const [c, f] of finders.entries()) {
+        const s = performance.now();
+        got.push(await f.similar(`p${i}`, 10, at));
+        latencies[c]!.push(performance.now() - s);
+      }
       answers.push({ i, got });
     }
-    let recall = 0;
+    const recall = caps.map(() => 0);
     let maxDiff = 0;
     for (const { i, got } of answers) {
       const scores: number[] = [];
       for (let j = 1; j <= N; j++) if (j !== i) scores.push(cosine(all[i]!, all[j]!));
       scores.sort((a, b) => b - a);
       const tenth = scores[9]!;
-      // a tie at the 10th place counts as recalled whichever tied person is named
-      recall += got.filter((g) => g.similarity >= tenth - 1e-9).length / 10;
-      for (const g of got) maxDiff = Math.max(maxDiff, Math.abs(g.similarity - cosine(all[i]!, all[Number(g.id.slice(1))]!)));
+      got.forEach((g, c) => {
+        // a tie at the 10th place counts as recalled whichever tied person is named
+        recall[c]! += g.filter((x) => x.similarity >= tenth - 1e-9).length / 10;
+        for (const x of g) maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
+      });
     }
-    log(
-      `similar: p50 ${ms(pct(latencies, 50))}, p99 ${ms(pct(latencies, 99))}, recall@10 ${(recall / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
-        `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags, exact cosine on ${DEFAULT_SIMILAR.exact}; max |answer − brute force| ${maxDiff.toExponential(1)})`,
+    caps.forEach((exact, c) =>
+      log(
+        `similar (exact cosine on ${exact}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
+          `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags)`,
+      ),
     );
+    log(`  max |answer − brute force| ${maxDiff.toExponential(1)}`);
   } finally {
     if (keep) log(`kept: BENCH_REUSE=${id} measures this data again`);
     else await drop();
     redis.disconnect();
     await pool.end();
+  }
+
+  /**
+   * The saved-audience sweep's cost follows the people due: a large audience (everyone who clicked
+   * in the last 30 days) is saved with each member's instant of leaving by time alone; then 1 % and
+   * 0.1 % of its watch rows are made due, alternately, and one sweep round re-checks them.
+   */
+  async function sweepDue(): Promise<void> {
+    const store = createAudienceStore(pool);
+    const engine = createAudienceEngine({ facts: store, interests: createInterestSource(redis, k, decay, 10) });
+    const rule: Rule = { did: { type: 'click', atLeast: 1, inLastDays: 30 } };
+    const id = `bench-due-${testId()}`;
+    let t = Date.now();
+    const at = now;
+    const snap = await engine.snapshot(rule, at);
+    await store.create({ id, name: 'clicked lately', rule, ...snap, nowMs: at });
+    await pool.query('ANALYZE audience_watch');
+    log(`sweep of due people: audience of ${fmt(snap.members.length)} members with ${fmt(snap.watch.size)} watch rows saved in ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    const sweep = createAudienceRefresher({ engine, store, log: silent, onChanges: () => undefined, dueBatch: 1_000_000, touchGraceMs: 0, fullEveryMs: 0 });
+    const times: Record<string, number[]> = { '1%': [], '0.1%': [] };
+    for (let round = 0; round < 3; round++) {
+      for (const [label, share] of [['1%', 0.01], ['0.1%', 0.001]] as const) {
+        const n = Math.round(snap.members.length * share);
+        const { rowCount } = await pool.query(
+          `UPDATE audience_watch SET due_at = $2 WHERE audience_id = $1 AND profile_key IN (SELECT profile_key FROM audience_watch WHERE audience_id = $1 ORDER BY md5(profile_key || $4) LIMIT $3)`,
+          [id, new Date(at - 1).toISOString(), n, String(round)],
+        );
+        t = performance.now();
+        const r = await sweep(at);
+        times[label]!.push(performance.now() - t);
+        if (r.checked !== rowCount) throw new Error(`sweep checked ${r.checked} people, ${rowCount} were due`);
+      }
+    }
+    const [a, b] = [pct(times['1%']!, 50), pct(times['0.1%']!, 50)];
+    log(`  one sweep round, median of 3: 1 % due (${fmt(snap.members.length * 0.01)}) ${ms(a)}, 0.1 % due ${ms(b)} — ratio ${(a / b).toFixed(1)}`);
+    await store.remove(id);
   }
 
   async function drop(): Promise<void> {

@@ -2,3 +2,4 @@ export * from './plan';
 export * from './rule';
 export * from './similar';
 export * from './threshold';
+export * from './watch';

@@ -3,7 +3,8 @@ import type { AudienceStore, FactLeaf } from '@pstream/profile-store';
 import type { DecayParams } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
 import type { InterestLeaf, Rule } from './rule';
-import { storedThreshold } from './threshold';
+import { dropsBelowAt, storedThreshold } from './threshold';
+import { nextChanges, timeLeaves, type HoldsUntil } from './watch';
 
 /** Where leaves are answered: interest leaves from Redis's per-tag index, the rest from Postgres. */
 export type InterestSource = {
@@ -11,8 +12,10 @@ export type InterestSource = {
   holders(leaf: InterestLeaf, nowMs: number, within?: readonly string[]): Promise<string[]>;
   /** How many hold it (exact, O(log n)). */
   count(leaf: InterestLeaf, nowMs: number): Promise<number>;
+  /** For those of `people` who hold it at nowMs: the instant their value decays below minValue. */
+  holdsUntil(leaf: InterestLeaf, nowMs: number, people: readonly string[]): Promise<Map<string, number>>;
 };
-export type FactSource = Pick<AudienceStore, 'leafKeys' | 'estimate' | 'everyone' | 'personalizationAllowed'>;
+export type FactSource = Pick<AudienceStore, 'leafKeys' | 'holdingAll' | 'estimate' | 'everyone' | 'personalizationAllowed' | 'didHoldsUntil'>;
 export type AudienceSources = { interests: InterestSource; facts: FactSource };
 
 /** The interest leaves over interest-store's per-tag index: a range query above a bound that depends only on now. */
@@ -26,10 +29,24 @@ export function createInterestSource(redis: Redis, k: Keys, decay: DecayParams, 
       return within.filter((_, i) => scores[i] !== null && scores[i]! >= min);
     },
     count: (leaf, nowMs) => tagCountAtLeast(redis, k, leaf.tag, bound(leaf, nowMs)),
+    async holdsUntil(leaf, nowMs, people) {
+      const min = bound(leaf, nowMs);
+      const scores = await tagScoresOf(redis, k, leaf.tag, people);
+      const out = new Map<string, number>();
+      people.forEach((p, i) => {
+        const s = scores[i];
+        if (s !== null && s !== undefined && s >= min) out.set(p, dropsBelowAt(s, leaf.minValue, decay, valueScale));
+      });
+      return out;
+    },
   };
 }
 
 const isNot = (r: Rule): r is { not: Rule } => 'not' in r;
+const isFact = (r: Rule): boolean => !('interest' in r || 'all' in r || 'any' in r || 'not' in r);
+/** A fact leaf or the negation of one, as a check Postgres can answer per person; else undefined. */
+const factCheck = (r: Rule): { leaf: FactLeaf; negated: boolean } | undefined =>
+  isFact(r) ? { leaf: r as FactLeaf, negated: false } : isNot(r) && isFact(r.not) ? { leaf: r.not as FactLeaf, negated: true } : undefined;
 
 /**
  * A child of `all` is read whole from its index and intersected in memory when it reads at most
@@ -79,25 +96,54 @@ export function createAudienceEngine(sources: AudienceSources) {
       // positives by size, then negations: every step narrows what the next one reads
       sized.sort((a, b) => Number(isNot(a.r)) - Number(isNot(b.r)) || a.n - b.n);
       let current = within;
+      // fact leaves to check person by person: kept for last and checked together, one statement
+      const deferred: { leaf: FactLeaf; negated: boolean }[] = [];
       for (const { r, n } of sized) {
+        const fact = factCheck(r);
         if (current !== undefined && !isNot(r) && n <= SCAN_OVER_PROBE * current.length) {
           // reading the leaf's own index whole is cheaper than probing it once per person left
           const hits = new Set(await evaluate(r, nowMs));
           current = current.filter((k) => hits.has(k));
-        } else current = await evaluate(r, nowMs, current);
+        } else if (current !== undefined && fact) deferred.push(fact);
+        else current = await evaluate(r, nowMs, current);
         if (current.length === 0) return [];
       }
+      if (current !== undefined && deferred.length > 0) current = await facts.holdingAll(deferred, nowMs, current);
       return current === undefined ? [] : [...current];
     }
     return facts.leafKeys(rule as FactLeaf, nowMs, within);
   }
 
+  const holdsUntil: HoldsUntil = (t, nowMs, people) =>
+    t.kind === 'interest' ? interests.holdsUntil(t.leaf, nowMs, people) : facts.didHoldsUntil({ did: t.leaf }, nowMs, people);
+
+  /** The profile keys of `keys` the rule holds for, consent applied, sorted. */
+  const allowed = async (keys: readonly string[]) => (await facts.personalizationAllowed([...new Set(keys)])).sort();
+
   return {
     estimate,
     /** The profile keys the rule holds for at `nowMs`, consent applied, sorted. */
-    async members(rule: Rule, nowMs: number): Promise<string[]> {
-      const keys = await evaluate(rule, nowMs);
-      return (await facts.personalizationAllowed([...new Set(keys)])).sort();
+    members: async (rule: Rule, nowMs: number): Promise<string[]> => allowed(await evaluate(rule, nowMs)),
+
+    /**
+     * The members at `nowMs` and, for everyone whose membership can change by time alone, the
+     * next instant it can (watch.ts): the members, and the holders of the rule's negated
+     * interest/did leaves (who may enter when those stop holding).
+     */
+    async snapshot(rule: Rule, nowMs: number): Promise<{ members: string[]; watch: Map<string, number> }> {
+      const members = await allowed(await evaluate(rule, nowMs));
+      const people = new Set(members);
+      for (const t of timeLeaves(rule)) {
+        if (t.positive) continue;
+        for (const p of await evaluate(t.kind === 'interest' ? { interest: t.leaf } : { did: t.leaf }, nowMs)) people.add(p);
+      }
+      return { members, watch: await nextChanges(rule, nowMs, [...people], new Set(members), holdsUntil) };
+    },
+
+    /** The same restricted to `people`: those of them in the audience at `nowMs`, and their next instants. */
+    async among(rule: Rule, nowMs: number, people: readonly string[]): Promise<{ members: string[]; watch: Map<string, number> }> {
+      const members = await allowed(await evaluate(rule, nowMs, people));
+      return { members, watch: await nextChanges(rule, nowMs, people, new Set(members), holdsUntil) };
     },
   };
 }

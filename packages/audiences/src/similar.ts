@@ -101,11 +101,11 @@ export function createSimilarFinder(redis: Redis, k: Keys, facts: Pick<AudienceS
       const lists = await nearestInTags(redis, k, seeds, options.perTag);
       const weights = seeds.map((s) => tagValue(decayedScore(s.score, nowMs, options.decay), options.valueScale));
       const candidates = shortlist(lists, weights, new Set([profileKey, ...exclude]), options.exact);
-      const allowed = await facts.personalizationAllowed(candidates);
-      const all = await vectors([profileKey, ...allowed], nowMs);
+      // the consent filter and the vectors in parallel: one round trip fewer on the answer's path
+      const [allowed, all] = await Promise.all([facts.personalizationAllowed(candidates), vectors([profileKey, ...candidates], nowMs)]);
       const me = all.get(profileKey)!;
-      all.delete(profileKey);
-      return rankSimilar(me, all, limit);
+      const others = new Map(allowed.map((id) => [id, all.get(id)!]));
+      return rankSimilar(me, others, limit);
     },
   };
 }

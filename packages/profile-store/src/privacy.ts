@@ -111,6 +111,9 @@ async function deletePersonRows(client: PoolClient, key: string, ids: string[]):
   // saved audiences forget them at once, and no entry/exit naming them is published
   await client.query('DELETE FROM audience_members WHERE profile_key = $1', k);
   await client.query('DELETE FROM audience_outbox WHERE profile_key = $1', k);
+  // (per audience: the primary key leads with the audience)
+  await client.query('DELETE FROM audience_watch WHERE audience_id IN (SELECT id FROM audiences) AND profile_key = $1', k);
+  await client.query('DELETE FROM audience_touched WHERE id = ANY($1::text[])', [ids]);
   await client.query('DELETE FROM purchases WHERE profile_key = $1', k);
   await client.query('DELETE FROM event_counts WHERE profile_key = $1', k);
   await client.query('DELETE FROM people WHERE profile_key = $1', k);

@@ -29,6 +29,12 @@ const schema = z.object({
   SEGMENTER_SWEEP_INTERVAL_MS: envInt(60_000, 10),
   /** People the sweep re-evaluates per transaction. */
   SEGMENTER_SWEEP_BATCH: envInt(1000, 1),
+  /** Saved-audience memberships the sweep re-checks at most per round because their time-driven change is due (the rest next round). */
+  SEGMENTER_AUDIENCE_DUE_BATCH: envInt(100_000, 1),
+  /** How long people named by applied messages stay re-checked against saved audiences (covers the scorer lagging the segmenter); default: two sweep intervals. */
+  SEGMENTER_AUDIENCE_TOUCH_GRACE_MS: envInt(120_000, 0),
+  /** A saved audience is also evaluated whole when its last full evaluation is this old (a safety net; 0: never). */
+  SEGMENTER_AUDIENCE_FULL_EVERY_MS: envInt(3_600_000, 0),
   /** How often the lifecycle outbox is drained to Kafka when no batch pokes it. */
   SEGMENTER_OUTBOX_POLL_MS: envInt(1000, 10),
   /** How long an applied (source, eventId) is remembered for dedupe, in hours (docs/events.md §3.3: ≥ 24). */

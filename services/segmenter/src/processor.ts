@@ -1,5 +1,5 @@
 import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
-import { topicMessageSchema } from '@pstream/events';
+import { idsNamedBy, topicMessageSchema } from '@pstream/events';
 import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { BatchConsumer, type Logger, type Pool, type Redis, type Registry } from '@pstream/platform';
@@ -78,6 +78,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       store: audiences,
       log: log.child({ component: 'audiences' }),
       onChanges: () => audienceRelay.poke(),
+      dueBatch: config.SEGMENTER_AUDIENCE_DUE_BATCH,
+      touchGraceMs: config.SEGMENTER_AUDIENCE_TOUCH_GRACE_MS,
+      fullEveryMs: config.SEGMENTER_AUDIENCE_FULL_EVERY_MS,
     });
   const metrics = deps.metrics ? segmenterMetrics(deps.metrics, relay) : undefined;
   const sweeper = new Sweeper({
@@ -109,6 +112,8 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     positionGraceMs: config.CONSUMER_POSITION_GRACE_SECONDS * 1000,
     apply: async (messages, partition, chunk) => {
+      // Before the facts: a person touched but not yet changed is merely re-checked once more.
+      if (refreshAudiences) await audiences.touch(messages.flatMap((m) => idsNamedBy(m.value)), now());
       const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
       if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
       if (result.transitions.length > 0) relay.poke();

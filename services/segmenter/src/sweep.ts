@@ -24,8 +24,8 @@ export class Sweeper {
       onTransitions: (transitions: Transition[]) => void;
       /** After each sweep: people reviewed and seconds taken (for /metrics). */
       onSwept?: (reviewed: number, seconds: number) => void;
-      /** Runs after each round at the same instant (the audience refresh, audiences.ts). */
-      after?: (nowMs: number) => Promise<unknown>;
+      /** Runs after each round at the same instant, with the round's changes (the audience refresh, audiences.ts). */
+      after?: (nowMs: number, transitions: readonly Transition[]) => Promise<unknown>;
     },
   ) {}
 
@@ -48,7 +48,7 @@ export class Sweeper {
     const nowMs = now();
     const { reviewed, transitions } = await store.sweep(nowMs, batch);
     if (transitions.length > 0) this.options.onTransitions(transitions);
-    await this.options.after?.(nowMs);
+    await this.options.after?.(nowMs, transitions);
     const pruned = await store.pruneDedupe(nowMs, this.options.dedupeWindowHours);
     this.options.onSwept?.(reviewed, (Date.now() - started) / 1000);
     this.rounds += 1;

@@ -122,8 +122,8 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
     },
     async (request, reply) => {
       const nowMs = Date.now();
-      const members = await deps.engine.members(request.body.rule, nowMs);
-      const saved = await deps.store.create({ id: `aud-${randomUUID()}`, name: request.body.name, rule: request.body.rule, members, nowMs });
+      const { members, watch } = await deps.engine.snapshot(request.body.rule, nowMs);
+      const saved = await deps.store.create({ id: `aud-${randomUUID()}`, name: request.body.name, rule: request.body.rule, members, watch, nowMs });
       return reply.code(201).send(saved as z.infer<typeof audienceSchema>);
     },
   );
