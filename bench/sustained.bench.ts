@@ -127,7 +127,8 @@ async function offer(ingestUrl: string, next: ReturnType<typeof trafficSource>, 
   const tickMs = 100;
   const inFlight = new Set<Promise<void>>();
   let accepted = 0;
-  let refused = 0;
+  const refused = new Map<string, number>(); // by status, or the fetch error's message
+  const count = (why: string) => refused.set(why, (refused.get(why) ?? 0) + 1);
   let posted = 0;
   const started = performance.now();
   for (let tick = 0; performance.now() - started < seconds * 1000; tick++) {
@@ -142,9 +143,9 @@ async function offer(ingestUrl: string, next: ReturnType<typeof trafficSource>, 
           if (res.status === 202) {
             accepted += events.length;
             if (b === 0) probe?.accepted(performance.now());
-          } else refused++;
+          } else count(String(res.status));
         },
-        () => void refused++,
+        (err: unknown) => void count((err as Error).message),
       );
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
@@ -243,7 +244,7 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       }
       const growing = Object.entries(lagSlope).filter(([g, s]) => s > 0.03 * rate && lagEnd[g]! > 2 * rate);
       const why =
-        refused > 0 ? `${refused} POSTs refused or failed` :
+        refused.size > 0 ? `POSTs refused or failed: ${[...refused].map(([what, k]) => `${k}× ${what}`).join(', ')}` :
         achieved < 0.97 * rate ? `ingest accepted only ${Math.round(achieved)} events/s` :
         growing.length > 0 ? growing.map(([g, s]) => `${g} lag grows ${Math.round(s)}/s`).join(', ') : 'lag bounded';
       const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd };

@@ -14,7 +14,7 @@ export async function rawCopyRate(databaseUrl: string, schema: string, n: number
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(
       'psql',
-      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', databaseUrl, '-c', `CREATE TABLE IF NOT EXISTS ${table} (event_id text, profile_key text, occurred_at timestamptz)`, '-c', `TRUNCATE ${table}`, '-c', '\\timing on', '-c', `COPY ${table} FROM STDIN`],
+      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', databaseUrl, '-c', 'SET client_min_messages = warning', '-c', `CREATE TABLE IF NOT EXISTS ${table} (event_id text, profile_key text, occurred_at timestamptz)`, '-c', `TRUNCATE ${table}`, '-c', '\\timing on', '-c', `COPY ${table} FROM STDIN`],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
     let text = '';
