@@ -37,16 +37,16 @@ const FRESHNESS_SECONDS = Number(process.env.BENCH_FRESHNESS_SECONDS ?? 15);
 const MAX_RATE = Number(process.env.BENCH_MAX_RATE ?? Infinity);
 const DAY = 86_400_000;
 
-const median = (xs: number[]) => {
+export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+export const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+export const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
 /** Removes every key under `prefix`, scanning again until a pass finds none. */
-async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
+export async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
   for (let found = 1; found > 0; ) {
     found = 0;
     for await (const batch of scanKeys(redis, `${prefix}:*`)) {
@@ -76,10 +76,10 @@ function stream(seed: number): { messages: ProfileEvent[]; people: string[] } {
   return { messages, people };
 }
 
-async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis, sPool: Pool) {
+async function throughput(box: Sandbox, config: ScorerConfig, redis: Redis, sPool: Pool, runs: number) {
   const url = new URL(config.REDIS_URL);
   const rows: { store: number; e2e: number; zincrby: number }[] = [];
-  for (let run = 1; run <= RUNS; run++) {
+  for (let run = 1; run <= runs; run++) {
     const { messages, people } = stream(run);
     const unique = new Set(messages.map((m) => m.eventId)).size;
 
@@ -181,7 +181,10 @@ async function freshness(box: Sandbox, config: ScorerConfig, redis: Redis, sPool
   return { latencies, achieved };
 }
 
-async function main(): Promise<void> {
+export type ScorerFigures = { rows: { store: number; e2e: number; zincrby: number }[]; freshness?: { achieved: number; latencies: number[] } };
+
+/** `runs` throughput runs (store, end to end and ZINCRBY in turn), then freshness unless `withFreshness` is false. */
+export async function runScorerBench(runs = RUNS, withFreshness = true): Promise<ScorerFigures> {
   loadDefaultEnv();
   const box = await createSandbox(4);
   // one environment for every component, so the query API reads the prefix the scorer writes
@@ -192,16 +195,18 @@ async function main(): Promise<void> {
   const sPool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'bench-scorer', 2);
   await migrate(sPool, config.PG_SCHEMA);
   try {
-    console.log(`scorer benchmark: ${RUNS} runs of ~${EVENTS} events, ${process.env.KAFKA_BROKERS}, ${config.REDIS_URL}`);
-    const rows = await throughput(box, config, redis, sPool);
+    console.log(`scorer benchmark: ${runs} runs of ~${EVENTS} events, ${process.env.KAFKA_BROKERS}, ${config.REDIS_URL}`);
+    const rows = await throughput(box, config, redis, sPool, runs);
     const store = median(rows.map((r) => r.store));
     const e2e = median(rows.map((r) => r.e2e));
     const z = median(rows.map((r) => r.zincrby));
     console.log(`median: store ${fmt(store)} ev/s, end-to-end ${fmt(e2e)} ev/s, ZINCRBY ${fmt(z)} ops/s; median ratios store ${median(rows.map((r) => r.store / r.zincrby)).toFixed(3)}, end-to-end ${median(rows.map((r) => r.e2e / r.zincrby)).toFixed(3)}`);
 
+    if (!withFreshness) return { rows };
     const rate = Math.min(e2e / 2, MAX_RATE);
     const { latencies, achieved } = await freshness(box, config, redis, sPool, rate);
     console.log(`freshness at ${fmt(achieved)} ev/s (target ${fmt(rate)} = min(half of ${fmt(e2e)}, BENCH_MAX_RATE ${fmt(MAX_RATE)})), ${latencies.length} probes: p50 ${pct(latencies, 50).toFixed(1)} ms, p99 ${pct(latencies, 99).toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms`);
+    return { rows, freshness: { achieved, latencies } };
   } finally {
     await clearPrefix(redis, config.REDIS_PREFIX);
     redis.disconnect();
@@ -209,10 +214,11 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+if (require.main === module)
+  runScorerBench().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );

@@ -7,7 +7,8 @@
  * Ingest runs as its own process (services/ingest/src/main.ts, as deployed), autocannon in this
  * one. Topics are created for the run and deleted afterwards. Prints figures; it asserts nothing.
  *
- * Options (env): BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_PP_RECORDS (600000).
+ * Options (env): BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_PP_RECORDS (600000),
+ * BENCH_PORT (ingest's port; a random one by default), BENCH_PREFIX (of the topics' names; bench).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -28,7 +29,8 @@ const PARTITIONS = 12;
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const profile = process.argv.includes('--profile');
 const id = randomBytes(4).toString('hex');
-const topics = { ingest: `bench.${id}.events`, pp: `bench.${id}.pp` };
+const prefix = process.env.BENCH_PREFIX ?? 'bench';
+const topics = { ingest: `${prefix}.${id}.events`, pp: `${prefix}.${id}.pp` };
 
 /** 100 realistic events: 100 people clicking, dwelling and buying, with tags and a channel. */
 function batchBody(): string {
@@ -79,17 +81,17 @@ function startIngest(port: number, cpuProfDir?: string): ChildProcess {
   });
 }
 
-async function waitReady(port: number): Promise<void> {
-  const deadline = Date.now() + 30_000;
+export async function waitReady(port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error('ingest did not become ready');
+  throw new Error(`the service on port ${port} did not become ready within 60 s`);
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
@@ -136,7 +138,7 @@ const median = (xs: number[]) => {
 };
 
 /** Self time per function and per package from a .cpuprofile. */
-function summarizeProfile(file: string): string {
+export function summarizeProfile(file: string): string {
   type Node = { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number };
   const prof = JSON.parse(readFileSync(file, 'utf8')) as { nodes: Node[]; samples: number[] };
   const total = prof.samples.length;
@@ -160,16 +162,21 @@ function summarizeProfile(file: string): string {
   return `by package (self time):\n| share | package |\n|---|---|\n${top(byPkg, 12)}\n\nby function (self time):\n| share | function |\n|---|---|\n${top(byFn, 20)}`;
 }
 
-async function main(): Promise<void> {
+export type IngestFigures = { ours: number[]; theirs: number[]; recordSize: number };
+
+/**
+ * The ingest benchmark on `port`: a warm-up round, then ROUNDS alternating rounds of ours and
+ * ProducerPerformance on topics of its own (deleted at the end); progress and the table go to `log`.
+ */
+export async function runIngestBench(port: number, log: (line: string) => void = console.log, withProfile = false): Promise<IngestFigures> {
   const kafka = new Kafka({ clientId: 'bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ waitForLeaders: true, topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
   const body = batchBody();
   const size = recordSize(body);
-  const port = 20_000 + Math.floor(Math.random() * 10_000);
-  console.log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${cpus()[0]?.model}; node ${process.version}`);
-  console.log(`ingest: ${BATCH} events/request (${(Buffer.byteLength(body) / 1024).toFixed(1)} KB), ${CONNECTIONS} connections, ${SECONDS} s per round; record size ${size} B; ${PARTITIONS} partitions; acks=all`);
+  log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${cpus()[0]?.model}; node ${process.version}`);
+  log(`ingest: ${BATCH} events/request (${(Buffer.byteLength(body) / 1024).toFixed(1)} KB), ${CONNECTIONS} connections, ${SECONDS} s per round; record size ${size} B; ${PARTITIONS} partitions; acks=all`);
 
   const ours: number[] = [];
   const theirs: number[] = [];
@@ -183,7 +190,7 @@ async function main(): Promise<void> {
         ours.push(r.eventsPerSec);
         const pp = await producerPerformance(size);
         theirs.push(pp);
-        console.log(`round ${round}: ingest ${r.eventsPerSec.toFixed(0)} events/s (p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx/errors); ProducerPerformance ${pp.toFixed(0)} records/s; ratio ${((100 * r.eventsPerSec) / pp).toFixed(1)}%`);
+        log(`round ${round}: ingest ${r.eventsPerSec.toFixed(0)} events/s (p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx/errors); ProducerPerformance ${pp.toFixed(0)} records/s; ratio ${((100 * r.eventsPerSec) / pp).toFixed(1)}%`);
       }
     } finally {
       await stop(ingest);
@@ -191,34 +198,36 @@ async function main(): Promise<void> {
 
     const mo = median(ours);
     const mt = median(theirs);
-    console.log('\n| measure | median of ' + ROUNDS + ' | rounds |\n|---|---|---|');
-    console.log(`| ingest, events/s accepted (202) through /v1/events, batches of ${BATCH} | ${mo.toFixed(0)} | ${ours.map((x) => x.toFixed(0)).join(', ')} |`);
-    console.log(`| ProducerPerformance, records/s, ${size} B, acks=all | ${mt.toFixed(0)} | ${theirs.map((x) => x.toFixed(0)).join(', ')} |`);
+    log('\n| measure | median of ' + ROUNDS + ' | rounds |\n|---|---|---|');
+    log(`| ingest, events/s accepted (202) through /v1/events, batches of ${BATCH} | ${mo.toFixed(0)} | ${ours.map((x) => x.toFixed(0)).join(', ')} |`);
+    log(`| ProducerPerformance, records/s, ${size} B, acks=all | ${mt.toFixed(0)} | ${theirs.map((x) => x.toFixed(0)).join(', ')} |`);
     const ratios = ours.map((o, i) => (100 * o) / theirs[i]!);
-    console.log(`| ratio of the medians | ${((100 * mo) / mt).toFixed(1)}% | |`);
-    console.log(`| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`);
+    log(`| ratio of the medians | ${((100 * mo) / mt).toFixed(1)}% | |`);
+    log(`| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`);
 
-    if (profile) {
+    if (withProfile) {
       const dir = mkdtempSync(path.join(tmpdir(), 'ingest-prof-'));
       const profiled = startIngest(port, dir);
       try {
         await waitReady(port);
         await ingestRound(port, body);
         const r = await ingestRound(port, body);
-        console.log(`\nprofiled round: ${r.eventsPerSec.toFixed(0)} events/s`);
+        log(`\nprofiled round: ${r.eventsPerSec.toFixed(0)} events/s`);
       } finally {
         await stop(profiled);
       }
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-      console.log(file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written');
+      log(file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written');
     }
+    return { ours, theirs, recordSize: size };
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module)
+  runIngestBench(Number(process.env.BENCH_PORT ?? 20_000 + Math.floor(Math.random() * 10_000)), console.log, profile).catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });

@@ -1,0 +1,156 @@
+/**
+ * `pnpm bench` — every stage of docs/operations.md §7 against its raw limit in one run, then the
+ * whole pipeline sustained; prints one table and appends it, with the machine, load average, date
+ * and commit, to BENCHMARKS.md. Each stage is its own bench module (run alone with its own
+ * `pnpm bench:…`); this one only calls them in turn and judges their figures against the aims.
+ *
+ * | stage | ours | raw limit, alternating with ours in the same run |
+ * |---|---|---|
+ * | ingest | services/ingest/bench/ingest.bench.ts | Kafka's ProducerPerformance |
+ * | scorer, store only / end to end | bench/pipeline.bench.ts | redis-benchmark -P 16 ZINCRBY |
+ * | segmenter, direct apply | packages/profile-store/bench/segmenter.bench.ts | COPY of one narrow row per event |
+ * | profile read | bench/reads.bench.ts | a no-op Fastify route |
+ * | whole pipeline, freshness | bench/sustained.bench.ts | (ingest alone, stage 1) |
+ *
+ * Options (env): BENCH_ROUNDS (3, every stage), BENCH_STAGES (ingest,scorer,segmenter,reads,pipeline),
+ * BENCH_PORT (first of 30 free ports; 24200), BENCH_PREFIX (names of what runs create; bench),
+ * BENCH_APPEND (1; 0 leaves BENCHMARKS.md alone), BENCH_SEGMENTER_EVENTS (40000), and each
+ * module's own knobs (BENCH_SECONDS, BENCH_PP_RECORDS, BENCH_EVENTS, BENCH_READ_SECONDS,
+ * BENCH_PIPELINE_SECONDS, BENCH_PIPELINE_START, BENCH_PIPELINE_STEPS, BENCH_FRESHNESS_SECONDS …).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { DEFAULT_RULES } from '@pstream/lifecycle';
+import { closePool, commonEnv, createLogger, createPool } from '@pstream/platform';
+import { createConverter, createSegmentStore, migrate } from '@pstream/profile-store';
+import { rawCopyRate } from '../packages/profile-store/bench/raw-copy';
+import { applyRate } from '../packages/profile-store/bench/segmenter.bench';
+import { runIngestBench } from '../services/ingest/bench/ingest.bench';
+import { median, runScorerBench } from './pipeline.bench';
+import { readOptionsFromEnv, runReadBench } from './reads.bench';
+import { runSustainedBench, sustainedOptionsFromEnv } from './sustained.bench';
+
+const ROOT = path.resolve(__dirname, '..');
+const STAGES = ['ingest', 'scorer', 'segmenter', 'reads', 'pipeline'] as const;
+
+type Row = { stage: string; ours: string; limit: string; ratio: string; aim: string; met: boolean | undefined };
+
+function options(env: NodeJS.ProcessEnv) {
+  const stages = (env.BENCH_STAGES ?? STAGES.join(',')).split(',').map((s) => s.trim());
+  const unknown = stages.filter((s) => !(STAGES as readonly string[]).includes(s));
+  if (unknown.length > 0) throw new Error(`BENCH_STAGES names unknown stages ${unknown.join(', ')}; known: ${STAGES.join(', ')}`);
+  const rounds = Number(env.BENCH_ROUNDS ?? 3);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_ROUNDS must be a whole number ≥ 1, got ${env.BENCH_ROUNDS}`);
+  const port = Number(env.BENCH_PORT ?? 24_200);
+  if (!Number.isInteger(port) || port < 1 || port > 65_505) throw new Error(`BENCH_PORT must be the first of 30 free ports, got ${env.BENCH_PORT}`);
+  return { stages: new Set(stages), rounds, port, prefix: env.BENCH_PREFIX ?? 'bench', append: env.BENCH_APPEND !== '0', segmenterEvents: Number(env.BENCH_SEGMENTER_EVENTS ?? 40_000) };
+}
+
+const n = (x: number) => Math.round(x).toLocaleString('en-US');
+const ratioOf = (ours: number[], theirs: number[]) => median(ours.map((o, i) => o / theirs[i]!));
+
+function machine(): string {
+  const model = /Model name:\s*(.+)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
+  return `${nproc} cores (\`nproc\`), \`lscpu\`: "${model}", node ${process.version}`;
+}
+
+async function main(): Promise<void> {
+  const o = options(process.env);
+  const started = Date.now();
+  const loadBefore = loadavg();
+  const log = (line: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`);
+  const rows: Row[] = [];
+  let ingestRate: number | undefined;
+  log(`pnpm bench: stages ${[...o.stages].join(', ')}; ${o.rounds} rounds each; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+
+  if (o.stages.has('ingest')) {
+    log('ingest vs ProducerPerformance…');
+    const f = await runIngestBench(o.port, log);
+    ingestRate = median(f.ours);
+    const ratio = ratioOf(f.ours, f.theirs);
+    rows.push({ stage: 'ingest, events/s accepted, batches of 100', ours: n(ingestRate), limit: `ProducerPerformance ${n(median(f.theirs))} rec/s (${f.recordSize} B, acks=all)`, ratio: ratio.toFixed(3), aim: '≥ 0.35', met: ratio >= 0.35 });
+  }
+
+  if (o.stages.has('scorer')) {
+    log('scorer vs redis-benchmark ZINCRBY…');
+    const { rows: runs } = await runScorerBench(o.rounds, false);
+    const z = runs.map((r) => r.zincrby);
+    const store = ratioOf(runs.map((r) => r.store), z);
+    const e2e = ratioOf(runs.map((r) => r.e2e), z);
+    const limit = `redis-benchmark -P 16 ZINCRBY ${n(median(z))} ops/s`;
+    rows.push({ stage: 'scorer, store only, events/s', ours: n(median(runs.map((r) => r.store))), limit, ratio: store.toFixed(3), aim: '≥ 0.30', met: store >= 0.3 });
+    rows.push({ stage: 'scorer, end to end from Kafka, events/s', ours: n(median(runs.map((r) => r.e2e))), limit, ratio: e2e.toFixed(3), aim: '≥ 0.25', met: e2e >= 0.25 });
+  }
+
+  if (o.stages.has('segmenter')) {
+    log('segmenter vs COPY of one narrow row per event…');
+    const dbUrl = commonEnv.DATABASE_URL.parse(process.env.DATABASE_URL);
+    const schema = `${o.prefix}_seg_${randomBytes(4).toString('hex')}`;
+    const pool = createPool(dbUrl, schema, 'bench-segmenter', 4);
+    try {
+      await migrate(pool, schema);
+      const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: createLogger('bench', 'warn') });
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      for (let round = 0; round < o.rounds; round++) {
+        ours.push(await applyRate(store, round, o.segmenterEvents, Date.now()));
+        theirs.push(await rawCopyRate(dbUrl, schema, o.segmenterEvents));
+        log(`segmenter round ${round + 1}: apply ${n(ours.at(-1)!)} events/s; COPY ${n(theirs.at(-1)!)} rows/s; ratio ${(ours.at(-1)! / theirs.at(-1)!).toFixed(3)}`);
+      }
+      const ratio = ratioOf(ours, theirs);
+      rows.push({ stage: `segmenter, direct apply, events/s (${n(o.segmenterEvents)} per round)`, ours: n(median(ours)), limit: `COPY of one narrow row per event ${n(median(theirs))} rows/s`, ratio: ratio.toFixed(3), aim: '≥ 0.25', met: ratio >= 0.25 });
+    } finally {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await closePool(pool);
+    }
+  }
+
+  if (o.stages.has('reads')) {
+    log('profile reads vs a no-op Fastify route…');
+    const f = await runReadBench({ ...readOptionsFromEnv(), rounds: o.rounds, port: o.port + 10, prefix: o.prefix, log });
+    rows.push({ stage: 'profile read, p99 at 1 000 req/s (p50)', ours: `${f.ours.p99} ms (${f.ours.p50} ms)`, limit: `no-op route ${f.noop.p99} ms (${f.noop.p50} ms)`, ratio: `×${f.p99Ratio.toFixed(2)}`, aim: '≤ ×2', met: f.p99Ratio <= 2 });
+    rows.push({ stage: 'profile read, max req/s', ours: n(f.ours.max), limit: `no-op route ${n(f.noop.max)} req/s`, ratio: f.maxRatio.toFixed(3), aim: '≥ 5 000 req/s', met: f.ours.max >= 5000 });
+  }
+
+  if (o.stages.has('pipeline')) {
+    log('whole pipeline: the four services, demo traffic at fixed rates…');
+    const f = await runSustainedBench({ ...sustainedOptionsFromEnv(), port: o.port + 20, prefix: o.prefix, log });
+    const tried = f.tried.map((t) => `${n(t.rate)}${t.holds ? '✓' : '✗'}`).join(' ');
+    rows.push({ stage: `whole pipeline sustained, events/s (tried ${tried})`, ours: n(f.sustained), limit: ingestRate === undefined ? '—' : `ingest alone ${n(ingestRate)}`, ratio: ingestRate === undefined ? '—' : (f.sustained / ingestRate).toFixed(3), aim: '≥ 10 000', met: f.sustained >= 10_000 });
+    if (f.freshness) rows.push({ stage: `freshness p99 (p50), POST 202 → both stores via the query API, at ${n(f.freshness.achieved)} events/s`, ours: `${n(f.freshness.p99)} ms (${n(f.freshness.p50)} ms)`, limit: '—', ratio: '—', aim: '(reported)', met: undefined });
+  }
+
+  const loadAfter = loadavg();
+  const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+  const table = [
+    '| stage | ours | raw limit, same run | ratio | aim | met? |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.stage} | ${r.ours} | ${r.limit} | ${r.ratio} | ${r.aim} | ${r.met === undefined ? '—' : r.met ? 'yes' : 'no'} |`),
+  ].join('\n');
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  const header =
+    `### \`pnpm bench\`, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, commit ${commit}${dirty ? ' (with uncommitted changes)' : ''}\n\n` +
+    `${machine()}; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')} before, ${loadAfter.map((l) => l.toFixed(2)).join(' ')} after; ` +
+    `${o.rounds} rounds per stage, medians (ratios: median of per-round ratios); ${minutes} min.\n`;
+  console.log(`\n${header}\n${table}\n`);
+  if (o.append) {
+    const file = path.join(ROOT, 'BENCHMARKS.md');
+    const anchor = '## `pnpm bench` runs';
+    const intro = readFileSync(file, 'utf8').includes(anchor) ? '' : `\n${anchor}\n\nEvery run of \`pnpm bench\` appends its table here (bench/all.bench.ts).\n`;
+    appendFileSync(file, `${intro}\n${header}\n${table}\n`);
+    console.log('appended to BENCHMARKS.md');
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

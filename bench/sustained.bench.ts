@@ -1,0 +1,331 @@
+/**
+ * `pnpm bench:sustained` — docs/operations.md §7 "Whole pipeline": the four services as real
+ * processes (as scripts/services.ts runs them) on one machine with Kafka, Redis and Postgres, fed
+ * the demo's kind of traffic (scripts/demo-traffic.ts) in POSTs of 100 events at fixed rates.
+ *
+ * 1. Sustained rate: at each offered rate, events are posted for BENCH_PIPELINE_SECONDS while both
+ *    consumer groups' lag (end offsets − committed offsets of the events topic) is sampled every
+ *    second. A rate holds when ingest accepted what was offered (≥ 97 %, every POST 202) and
+ *    each group's lag is bounded: at the end it is under two seconds of traffic, or its line
+ *    fitted over the last two thirds of the window grows by less than 3 % of the rate per second.
+ *    The search doubles from BENCH_PIPELINE_START until a rate fails, then
+ *    halves the interval BENCH_PIPELINE_STEPS times; between rates the groups drain (see `drain`).
+ * 2. Freshness at half the highest holding rate: POST 202 of a probe event (a click of a new
+ *    person) → the profile answering through the query API with its interest (Redis) and its
+ *    event count (Postgres); p50/p99 over the probes.
+ * Everything (topics, groups, Redis prefix, schema) is the run's own and removed at the end.
+ * Printed, never asserted.
+ *
+ * Options (env): BENCH_PREFIX (bench), BENCH_PORT (first of four free ports; 24220),
+ * BENCH_PIPELINE_START (2500), BENCH_PIPELINE_MAX (40000), BENCH_PIPELINE_STEPS (2),
+ * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_PIPELINE_PEOPLE (20000),
+ * BENCH_LOG_LEVEL (info, as deployed).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { closePool, createPool } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
+import { loadConfig } from '@pstream/scorer/config';
+import { createDemoTraffic, type DemoEvent } from '../scripts/demo-traffic';
+import { stop, waitReady } from '../services/ingest/bench/ingest.bench';
+import { pct } from './pipeline.bench';
+import { removeRunData } from './reads.bench';
+
+const ROOT = path.resolve(__dirname, '..');
+const BATCH = 100;
+const WRITE_KEY = 'bench-pipeline-key';
+const TOKEN = 'bench-pipeline-token';
+const SERVICES = ['ingest', 'query-api', 'scorer', 'segmenter'] as const;
+type Service = (typeof SERVICES)[number];
+
+export type SustainedOptions = {
+  prefix: string;
+  port: number;
+  start: number;
+  max: number;
+  steps: number;
+  seconds: number;
+  freshnessSeconds: number;
+  people: number;
+  log?: (line: string) => void;
+};
+
+export type RateResult = { rate: number; achieved: number; holds: boolean; why: string; lagSlope: Record<string, number>; lagEnd: Record<string, number> };
+export type SustainedFigures = {
+  /** Every rate tried, in order. */
+  tried: RateResult[];
+  /** The highest offered rate that held (0 when none did). */
+  sustained: number;
+  freshness?: { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number };
+};
+
+export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SustainedOptions {
+  const num = (name: string, fallback: number) => {
+    const v = Number(env[name] ?? fallback);
+    if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a non-negative number, got ${env[name]}`);
+    return v;
+  };
+  return {
+    prefix: env.BENCH_PREFIX ?? 'bench',
+    port: num('BENCH_PORT', 24_220),
+    start: num('BENCH_PIPELINE_START', 2500),
+    max: num('BENCH_PIPELINE_MAX', 40_000),
+    steps: num('BENCH_PIPELINE_STEPS', 2),
+    seconds: num('BENCH_PIPELINE_SECONDS', 60),
+    freshnessSeconds: num('BENCH_FRESHNESS_SECONDS', 20),
+    people: num('BENCH_PIPELINE_PEOPLE', 20_000),
+  };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: [number, number][]): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((s, p) => s + p[0], 0) / n;
+  const my = points.reduce((s, p) => s + p[1], 0) / n;
+  const sxy = points.reduce((s, p) => s + (p[0] - mx) * (p[1] - my), 0);
+  const sxx = points.reduce((s, p) => s + (p[0] - mx) ** 2, 0);
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+/** Each group's lag on `topic`: the sum over partitions of end offset − committed offset. */
+async function lagOf(admin: Admin, topic: string, groups: string[]): Promise<Record<string, number>> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const out: Record<string, number> = {};
+  for (const groupId of groups) {
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    out[groupId] = ends.reduce((sum, e) => {
+      const c = Number(committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1);
+      return sum + Number(e.high) - (c >= 0 ? c : Number(e.low));
+    }, 0);
+  }
+  return out;
+}
+
+/** Endless demo traffic: sessions of live people, cut into POST bodies of BATCH events. */
+function trafficSource(people: number) {
+  const { people: all, session, pick } = createDemoTraffic(11, people);
+  const live = all.filter((p) => p.lastActiveDaysAgo < 10);
+  const pending: DemoEvent[] = [];
+  let n = 0;
+  return (extra?: DemoEvent): DemoEvent[] => {
+    while (pending.length < BATCH) pending.push(...session(pick(live), Date.now() - 60_000, `b${n++}`));
+    const now = Date.now();
+    const events = pending.splice(0, extra ? BATCH - 1 : BATCH);
+    for (const e of events) if (Date.parse(e.occurredAt as string) > now) e.occurredAt = new Date(now).toISOString();
+    return extra ? [extra, ...events] : events;
+  };
+}
+
+/**
+ * Posts batches at `rate` events/s for `seconds` (checked every 100 ms); `onTick` may add a probe
+ * event to a tick's first batch and learns when that POST was accepted.
+ */
+async function offer(ingestUrl: string, next: ReturnType<typeof trafficSource>, rate: number, seconds: number, onTick?: (tick: number) => { probe: DemoEvent; accepted: (at: number) => void } | undefined) {
+  const tickMs = 100;
+  const inFlight = new Set<Promise<void>>();
+  let accepted = 0;
+  const refused = new Map<string, number>(); // by status, or the fetch error's message
+  const count = (why: string) => refused.set(why, (refused.get(why) ?? 0) + 1);
+  let posted = 0;
+  const started = performance.now();
+  for (let tick = 0; performance.now() - started < seconds * 1000; tick++) {
+    // batches due by now, so a late tick catches up rather than lowering the rate
+    const due = Math.floor(((performance.now() - started) / 1000) * (rate / BATCH)) + 1;
+    const probe = onTick?.(tick);
+    for (let b = 0; posted < due; b++, posted++) {
+      const events = next(b === 0 ? probe?.probe : undefined);
+      const p = fetch(`${ingestUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-write-key': WRITE_KEY }, body: JSON.stringify({ events }) }).then(
+        async (res) => {
+          await res.arrayBuffer();
+          if (res.status === 202) {
+            accepted += events.length;
+            if (b === 0) probe?.accepted(performance.now());
+          } else count(String(res.status));
+        },
+        (err: unknown) => void count((err as Error).message),
+      );
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    }
+    const wait = started + (tick + 1) * tickMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  const elapsed = (performance.now() - started) / 1000;
+  await Promise.all(inFlight);
+  return { achieved: accepted / elapsed, refused };
+}
+
+/** Starts the four services as processes on ports `port`…`port + 3`, with the run's own names. */
+function startServices(env: NodeJS.ProcessEnv, port: number): Map<Service, ChildProcess> {
+  const ports: Record<Service, number> = { ingest: port, 'query-api': port + 1, scorer: port + 2, segmenter: port + 3 };
+  const common = {
+    ...env,
+    INGEST_HOST: '127.0.0.1', INGEST_PORT: String(ports.ingest),
+    QUERY_API_HOST: '127.0.0.1', QUERY_API_PORT: String(ports['query-api']),
+    SCORER_HOST: '127.0.0.1', SCORER_PORT: String(ports.scorer),
+    SEGMENTER_HOST: '127.0.0.1', SEGMENTER_PORT: String(ports.segmenter),
+    WRITE_KEYS: `${WRITE_KEY}=bench`, API_TOKENS: `${TOKEN}=profiles:read`,
+    RATE_LIMIT_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000',
+    LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
+    LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info', LOG_FORMAT: 'json',
+  };
+  return new Map(
+    SERVICES.map((name) => [name, spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: common })]),
+  );
+}
+
+/** The whole-pipeline benchmark; see the header. */
+export async function runSustainedBench(o: SustainedOptions): Promise<SustainedFigures> {
+  const log = o.log ?? console.log;
+  const id = randomBytes(4).toString('hex');
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    EVENTS_TOPIC: `${o.prefix}.${id}.events`,
+    DLQ_TOPIC: `${o.prefix}.${id}.dlq`,
+    LIFECYCLE_TOPIC: `${o.prefix}.${id}.lifecycle`,
+    AUDIENCES_TOPIC: `${o.prefix}.${id}.audiences`,
+    REDIS_PREFIX: `${o.prefix}:${id}`,
+    PG_SCHEMA: `${o.prefix}_${id}`,
+    SCORER_GROUP: `${o.prefix}-${id}-scorer`,
+    SEGMENTER_GROUP: `${o.prefix}-${id}-segmenter`,
+  };
+  const config = loadConfig(env);
+  const groups = [env.SCORER_GROUP!, env.SEGMENTER_GROUP!];
+  const topics = [env.EVENTS_TOPIC!, env.DLQ_TOPIC!, env.LIFECYCLE_TOPIC!, env.AUDIENCES_TOPIC!];
+  const kafka = new Kafka({ clientId: 'bench-sustained', brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'bench-sustained', 1);
+  let services = new Map<Service, ChildProcess>();
+  try {
+    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic, i) => ({ topic, numPartitions: i === 0 ? 12 : 3 })) });
+    await migrate(pool, config.PG_SCHEMA);
+    services = startServices(env, o.port);
+    await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
+    const ingestUrl = `http://127.0.0.1:${o.port}`;
+    const queryUrl = `http://127.0.0.1:${o.port + 1}`;
+    const next = trafficSource(o.people);
+    await offer(ingestUrl, next, 1000, 5); // warm-up: JIT, connections, group joins
+
+    /**
+     * Waits until every group's lag is under a second's worth of `rate`; gives up after 90 s, or
+     * once the total has not fallen for 15 s (the consumers cannot catch up: waiting is wasted).
+     */
+    const drain = async (rate: number) => {
+      const deadline = Date.now() + 90_000;
+      let best = Infinity;
+      let bestAt = Date.now();
+      for (;;) {
+        const lag = await lagOf(admin, env.EVENTS_TOPIC!, groups);
+        const total = Object.values(lag).reduce((a, b) => a + b, 0);
+        if (total < best) [best, bestAt] = [total, Date.now()];
+        if (Object.values(lag).every((l) => l < Math.max(rate, 1000)) || Date.now() > deadline || Date.now() - bestAt > 15_000) return lag;
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    };
+
+    const tryRate = async (rate: number): Promise<RateResult> => {
+      await drain(rate);
+      const samples: { t: number; lag: Record<string, number> }[] = [];
+      const started = performance.now();
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          samples.push({ t: (performance.now() - started) / 1000, lag: await lagOf(admin, env.EVENTS_TOPIC!, groups) });
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      })();
+      const { achieved, refused } = await offer(ingestUrl, next, rate, o.seconds);
+      sampling = false;
+      await sampler;
+      const steady = samples.filter((s) => s.t >= o.seconds / 3);
+      const lagSlope: Record<string, number> = {};
+      const lagEnd: Record<string, number> = {};
+      for (const g of groups) {
+        const name = g.slice(g.lastIndexOf('-') + 1);
+        lagSlope[name] = slope(steady.map((s) => [s.t, s.lag[g]!]));
+        lagEnd[name] = samples.at(-1)?.lag[g] ?? 0;
+      }
+      const growing = Object.entries(lagSlope).filter(([g, s]) => s > 0.03 * rate && lagEnd[g]! > 2 * rate);
+      const why =
+        refused.size > 0 ? `POSTs refused or failed: ${[...refused].map(([what, k]) => `${k}× ${what}`).join(', ')}` :
+        achieved < 0.97 * rate ? `ingest accepted only ${Math.round(achieved)} events/s` :
+        growing.length > 0 ? growing.map(([g, s]) => `${g} lag grows ${Math.round(s)}/s`).join(', ') : 'lag bounded';
+      const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd };
+      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')} → ${r.holds ? 'holds' : `fails (${why})`}`);
+      return r;
+    };
+
+    const tried: RateResult[] = [];
+    let good = 0;
+    let bad = 0;
+    for (let rate = o.start; rate <= o.max; rate *= 2) {
+      const r = await tryRate(rate);
+      tried.push(r);
+      if (!r.holds) {
+        bad = rate;
+        break;
+      }
+      good = rate;
+    }
+    for (let step = 0; step < o.steps && bad > 0; step++) {
+      const rate = Math.round((good + bad) / 2 / 100) * 100;
+      if (rate <= good || rate >= bad) break;
+      const r = await tryRate(rate);
+      tried.push(r);
+      if (r.holds) good = rate;
+      else bad = rate;
+    }
+
+    let freshness: SustainedFigures['freshness'];
+    if (good > 0 && o.freshnessSeconds > 0) {
+      const rate = good / 2;
+      await drain(rate);
+      const latencies: number[] = [];
+      const polls: Promise<void>[] = [];
+      const probeId = (tick: number) => `${o.prefix}-fresh-${id}-${tick}`;
+      const visible = async (who: string) => {
+        const res = await fetch(`${queryUrl}/v1/profiles/${encodeURIComponent(who)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        if (res.status !== 200) return void (await res.arrayBuffer());
+        const body = (await res.json()) as { interests: unknown[]; stats: { events: Record<string, number> } };
+        return body.interests.length > 0 && (body.stats.events.click ?? 0) > 0;
+      };
+      const { achieved } = await offer(ingestUrl, next, rate, o.freshnessSeconds, (tick) => {
+        if (tick % 2 !== 0) return undefined; // a probe every 200 ms
+        const who = probeId(tick);
+        return {
+          probe: { userId: who, eventId: `${who}-click`, type: 'click', target: { type: 'product', id: 'p-1000' }, tags: ['category:fresh'], occurredAt: new Date().toISOString() },
+          accepted: (at) =>
+            void polls.push(
+              (async () => {
+                const deadline = at + 60_000;
+                // every 25 ms: polling every few ms, a dozen outstanding probes alone would be more
+                // requests than the query API answers, and the probes would time their own queue
+                while (!(await visible(who)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+                latencies.push(performance.now() - at);
+              })(),
+            ),
+        };
+      });
+      await Promise.all(polls);
+      freshness = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies) };
+      log(`freshness at ${Math.round(achieved)} events/s (half of ${good}): ${latencies.length} probes, p50 ${freshness.p50.toFixed(0)} ms, p99 ${freshness.p99.toFixed(0)} ms, max ${freshness.max.toFixed(0)} ms`);
+    }
+    return { tried, sustained: good, ...(freshness && { freshness }) };
+  } finally {
+    await Promise.all([...services.values()].map(stop));
+    await admin.deleteTopics({ topics }).catch(() => undefined);
+    await admin.deleteGroups(groups).catch(() => undefined);
+    await admin.disconnect();
+    await closePool(pool);
+    await removeRunData(config);
+  }
+}
+
+if (require.main === module)
+  void runSustainedBench(sustainedOptionsFromEnv())
+    .then((f) => console.log(`\nsustained: ${f.sustained} events/s${f.freshness ? `; freshness p99 ${f.freshness.p99.toFixed(0)} ms at ${Math.round(f.freshness.achieved)} events/s` : ''}`))
+    .then(() => process.exit(0), (err: unknown) => (console.error(err), process.exit(1)));
