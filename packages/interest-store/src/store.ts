@@ -71,20 +71,26 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     redis.defineCommand('pstreamReadState', { numberOfKeys: 4, lua: READ_STATE_SCRIPT });
   }
 
-  const argsOf = (e: PreparedEvent, profileKey: string, requireMerged: string): (string | number)[] => [
-    ...personKeyList(k.person(profileKey)),
+  /** One event's part of the apply script's arguments (scripts.ts applyScript). */
+  const eventArgs = (e: PreparedEvent): (string | number)[] => [
     e.member,
+    e.legacyMember ?? '',
     e.receivedMs,
-    e.receivedMs - options.dedupeWindowMs,
-    options.dedupeWindowMs,
     e.type,
     e.occurredMs,
     e.forwardFactor,
     e.targetKey,
     e.dwellMs ?? -1,
-    requireMerged,
-    e.legacyMember ?? '',
+    e.tags.length,
     ...e.tags,
+  ];
+  /** One apply call: `events` (one person's, in order) on `profileKey`'s keys. */
+  const batchArgs = (events: readonly PreparedEvent[], profileKey: string, requireMerged: string): (string | number)[] => [
+    ...personKeyList(k.person(profileKey)),
+    options.dedupeWindowMs,
+    requireMerged,
+    events.length,
+    ...events.flatMap(eventArgs),
   ];
 
   /** Follows alias records from `id` to the profile that holds its state now. */
@@ -130,7 +136,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       } else {
         await importFrozen(id, at);
       }
-      reply = await r[applyName]!(...argsOf(e, at, require));
+      reply = ((await r[applyName]!(...batchArgs([e], at, require))) as unknown as ScriptReply[])[0]!;
     }
     throw aliasLoop(`event ${e.member} followed more than ${MAX_ALIAS_HOPS} aliases`);
   }
@@ -139,26 +145,32 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     keys: k,
 
     /**
-     * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently),
-     * each atomically with its dedupe record; one person's events stay in order.
-     * Events of merged profiles are then re-sent, in order, to the profile they were merged into.
+     * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently):
+     * each person's events in order, in one script call per person (up to PER_CALL events), each
+     * event atomically with its dedupe record. Events of merged profiles are then re-sent, in
+     * order, to the profile they were merged into.
      */
     async apply(events: PreparedEvent[]): Promise<ApplyResult> {
       const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0 };
       if (events.length === 0) return result;
-      const replies = await pipelineBySlot(redis, events, (e) => k.person(e.profileKey).seen, (pipeline: ChainableCommander, e) => {
-        (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...argsOf(e, e.profileKey, ''));
+      const calls = callsByPerson(events);
+      const replies = await pipelineBySlot(redis, calls, (c) => k.person(c[0]!.profileKey).seen, (pipeline: ChainableCommander, c) => {
+        (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...batchArgs(c, c[0]!.profileKey, ''));
       }, { replicas: options.waitReplicas ?? 0 });
-      for (let i = 0; i < events.length; i++) {
+      for (let i = 0; i < calls.length; i++) {
         const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
         if (err) throw err;
-        let reply = value as ScriptReply;
-        if (typeof reply !== 'number') {
-          result.redirected++;
-          reply = await applyRedirected(events[i]!, reply);
+        const call = calls[i]!;
+        const perEvent = value as ScriptReply[];
+        for (let j = 0; j < call.length; j++) {
+          let reply = perEvent[j]!;
+          if (typeof reply !== 'number') {
+            result.redirected++;
+            reply = await applyRedirected(call[j]!, reply);
+          }
+          if (reply === 1) result.applied++;
+          else result.duplicates++;
         }
-        if (reply === 1) result.applied++;
-        else result.duplicates++;
       }
       return result;
     },
@@ -200,6 +212,28 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 }
 
 export type InterestStore = ReturnType<typeof createInterestStore>;
+
+/**
+ * Most events one apply call carries: one call blocks Redis for its whole run (~10 µs per event),
+ * so a person with many events in a chunk is split to let other clients' commands in between.
+ */
+const PER_CALL = 100;
+
+/** The chunk's events as apply calls: per person, in their order, at most PER_CALL each. */
+function callsByPerson(events: readonly PreparedEvent[]): PreparedEvent[][] {
+  const open = new Map<string, PreparedEvent[]>();
+  const calls: PreparedEvent[][] = [];
+  for (const e of events) {
+    let call = open.get(e.profileKey);
+    if (call === undefined || call.length >= PER_CALL) {
+      call = [];
+      open.set(e.profileKey, call);
+      calls.push(call);
+    }
+    call.push(e);
+  }
+  return calls;
+}
 
 function hashOf(s: string): string {
   let h = 2166136261;
