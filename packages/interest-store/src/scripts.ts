@@ -101,10 +101,14 @@ end
 /**
  * One person's events, applied in order. KEYS: seen, interests, visits, follows, alias, merged (one
  * person). ARGV: seenTtlMs, requireMerged ('' for none), event count, then per event
- * `member, legacyMember ('' for none), receivedMs, type, t, 2^((t−L)/H), targetKey, dwellMs, #tags,
- * tags…`. Returns one reply per event: 0 (duplicate), 1 (applied), {2, id} (this profile was merged
- * into id: apply there, nothing was recorded here) or {3, id} (apply only after id's state was
- * imported here). Each event is the same atomic step it would be alone (its dedupe record written
+ * `member (as stored), fullMember, legacyMember ('' for none), receivedMs, type, t, 2^((t−L)/H),
+ * targetKey, dwellMs, #tags, tags…` — the full and legacy members are what older versions recorded,
+ * looked for so that an upgrade does not re-apply an event. Returns {replies, changes}: one reply per event — 0 (duplicate), 1 (applied), {2, id}
+ * (this profile was merged into id: apply there, nothing was recorded here) or {3, id} (apply only
+ * after id's state was imported here) — and what the call changed in the person's interests, as
+ * flat `tag, stored score ('' = gone)` pairs, for the per-tag index (tag-index.ts): a like
+ * re-weights its visit's tags, an unfollow removes the follow's tags, a trim drops the lowest, and
+ * comparing the whole set before and after catches them all without a round trip. Each event is the same atomic step it would be alone (its dedupe record written
  * last, after its effect); batching them saves the per-call overhead, the alias and merged checks,
  * the dedupe trim and the key expiries, which run once per call.
  */
@@ -114,6 +118,13 @@ local ik, vk, fk = KEYS[2], KEYS[3], KEYS[4]
 local seenTtl, requireMerged, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local alias = redis.call('GET', KEYS[5])
 local unmerged = requireMerged ~= '' and redis.call('SISMEMBER', KEYS[6], requireMerged) == 0
+
+local function scores()
+  local flat, m = redis.call('ZRANGE', ik, 0, -1, 'WITHSCORES'), {}
+  for j = 1, #flat, 2 do m[flat[j]] = flat[j + 1] end
+  return m
+end
+local before = scores()
 
 local function add(tag, inc) redis.call('ZINCRBY', ik, fmt(inc), tag) end
 local function addDelta(tag, d)
@@ -197,12 +208,12 @@ end
 
 local out, i, latest, visited = {}, 4, nil, false
 for e = 1, n do
-  local member, legacy, received, kind = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-  local t, ft, key, dwell, nt = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6], tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
+  local member, full, legacy, received, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
+  local t, ft, key, dwell, nt = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), ARGV[i + 7], tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9])
   local tags = {}
-  for j = 1, nt do tags[j] = ARGV[i + 8 + j] end
-  i = i + 9 + nt
-  if redis.call('ZSCORE', KEYS[1], member) or (legacy ~= '' and redis.call('ZSCORE', KEYS[1], legacy)) then
+  for j = 1, nt do tags[j] = ARGV[i + 9 + j] end
+  i = i + 10 + nt
+  if redis.call('ZSCORE', KEYS[1], member) or redis.call('ZSCORE', KEYS[1], full) or (legacy ~= '' and redis.call('ZSCORE', KEYS[1], legacy)) then
     out[e] = 0
   elseif alias then
     out[e] = { 2, alias }
@@ -226,7 +237,17 @@ if latest then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (latest - tonumber(seenTtl)))
   redis.call('PEXPIRE', KEYS[1], seenTtl)
 end
-return out
+local changes = {}
+if latest then
+  local after = scores()
+  for tag, score in pairs(after) do
+    if before[tag] ~= score then changes[#changes + 1] = tag; changes[#changes + 1] = score end
+  end
+  for tag in pairs(before) do
+    if not after[tag] then changes[#changes + 1] = tag; changes[#changes + 1] = '' end
+  end
+end
+return { out, changes }
 `;
 }
 

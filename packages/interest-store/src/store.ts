@@ -1,20 +1,26 @@
+import { createHash } from 'node:crypto';
 import { MAX_ALIAS_HOPS } from '@pstream/events';
 import type { ScoringParams } from '@pstream/scoring';
 import { pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
 import { keys as keyLayout, personKeyList, type Keys } from './keys';
+import { interestChanges, readStoredInterests, writeTagIndex, type TagChange } from './tag-index';
 import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type StoreLimits } from './scripts';
 
 /** One event ready for the apply script: classified, tagged, its forward factor computed (pure, in the scorer). */
 export type PreparedEvent = {
   profileKey: string;
-  /** Dedupe member: `source|` + the shared dedupe id (`eventId@profileKey`, see @pstream/events dedupeId). */
+  /**
+   * Dedupe member: `source|` + the shared dedupe id (`eventId@profileKey`, see @pstream/events
+   * dedupeId). Recorded as its 12-character hash (`storedMember`); the full member, which older
+   * versions recorded, is looked for too, so an upgrade does not re-apply events redelivered right
+   * after it (such records expire with the dedupe window).
+   */
   member: string;
   /**
-   * The member an older version recorded for the same event (`source|eventId`), also looked for
-   * so an upgrade does not re-apply events redelivered right after it; '' or absent for none.
-   * Such records expire with the dedupe window.
+   * The member an even older version recorded for the same event (`source|eventId`), also looked
+   * for; '' or absent for none.
    */
   legacyMember?: string;
   receivedMs: number;
@@ -40,6 +46,8 @@ export type StoreOptions = StoreLimits & {
 export type ApplyResult = { applied: number; duplicates: number; redirected: number };
 
 type ScriptReply = number | [number, string];
+/** The apply script's reply: one reply per event, and the interests it changed (flat tag/score pairs). */
+type ApplyReply = [ScriptReply[], string[]];
 
 
 declare module 'ioredis' {
@@ -73,6 +81,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
   /** One event's part of the apply script's arguments (scripts.ts applyScript). */
   const eventArgs = (e: PreparedEvent): (string | number)[] => [
+    storedMember(e.member),
     e.member,
     e.legacyMember ?? '',
     e.receivedMs,
@@ -122,8 +131,16 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     throw aliasLoop(`import of ${source} followed more than ${MAX_ALIAS_HOPS} aliases`);
   }
 
-  /** Applies one event that met an alias (rare): follow the chain, importing on the way when needed. */
-  async function applyRedirected(e: PreparedEvent, first: [number, string]): Promise<number> {
+  /** The per-tag index changes an apply call reports for `person`. */
+  const changesOf = (person: string, flat: readonly string[], into: TagChange[]): void => {
+    for (let i = 0; i + 1 < flat.length; i += 2) into.push({ tag: flat[i]!, person, score: flat[i + 1] === '' ? null : flat[i + 1]! });
+  };
+
+  /**
+   * Applies one event that met an alias (rare): follow the chain, importing on the way when
+   * needed; what the import and the apply change in the receiver's interests goes to `changes`.
+   */
+  async function applyRedirected(e: PreparedEvent, first: [number, string], changes: TagChange[]): Promise<number> {
     let reply: ScriptReply = first;
     let at = e.profileKey;
     let require = '';
@@ -134,9 +151,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         require = at;
         at = id;
       } else {
+        const before = await readStoredInterests(redis, k, [at]);
         await importFrozen(id, at);
+        changes.push(...interestChanges(before, await readStoredInterests(redis, k, [at])));
       }
-      reply = ((await r[applyName]!(...batchArgs([e], at, require))) as unknown as ScriptReply[])[0]!;
+      const [replies, changed] = (await r[applyName]!(...batchArgs([e], at, require))) as unknown as ApplyReply;
+      changesOf(at, changed, changes);
+      reply = replies[0]!;
     }
     throw aliasLoop(`event ${e.member} followed more than ${MAX_ALIAS_HOPS} aliases`);
   }
@@ -148,30 +169,44 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
      * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently):
      * each person's events in order, in one script call per person (up to PER_CALL events), each
      * event atomically with its dedupe record. Events of merged profiles are then re-sent, in
-     * order, to the profile they were merged into.
+     * order, to the profile they were merged into. Last, what the calls changed in people's
+     * interests (each call compares the person's whole set before and after) goes to the
+     * per-tag index.
      */
     async apply(events: PreparedEvent[]): Promise<ApplyResult> {
       const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0 };
+      const changes: TagChange[] = [];
       if (events.length === 0) return result;
       const calls = callsByPerson(events);
       const replies = await pipelineBySlot(redis, calls, (c) => k.person(c[0]!.profileKey).seen, (pipeline: ChainableCommander, c) => {
         (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...batchArgs(c, c[0]!.profileKey, ''));
       }, { replicas: options.waitReplicas ?? 0 });
+      // A failed call (an event's bad data or state) fails the batch, but the other calls of the
+      // pipeline did apply: their index changes are written before the error is raised.
+      let failure: Error | null = null;
       for (let i = 0; i < calls.length; i++) {
         const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
-        if (err) throw err;
+        if (err) {
+          failure ??= err;
+          continue;
+        }
         const call = calls[i]!;
-        const perEvent = value as ScriptReply[];
+        const [perEvent, changed] = value as ApplyReply;
+        changesOf(call[0]!.profileKey, changed, changes);
         for (let j = 0; j < call.length; j++) {
           let reply = perEvent[j]!;
           if (typeof reply !== 'number') {
             result.redirected++;
-            reply = await applyRedirected(call[j]!, reply);
+            if (failure) continue; // nothing was recorded for it: the retry applies it
+            reply = await applyRedirected(call[j]!, reply, changes);
           }
           if (reply === 1) result.applied++;
           else result.duplicates++;
         }
       }
+      // after the scripts and outside them: one key per tag, each in its own slot (tag-index.ts)
+      await writeTagIndex(redis, k, changes);
+      if (failure) throw failure;
       return result;
     },
 
@@ -212,6 +247,17 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 }
 
 export type InterestStore = ReturnType<typeof createInterestStore>;
+
+/**
+ * The dedupe record's member: 72 bits of the MD5 of the dedupe member, 12 base64url characters.
+ * The `seen` set of a person is mostly a listpack (≤ 128 entries) whose size is its members', so
+ * this keeps a record at ≈ 24 bytes whatever the ids' length (full members were 40–80). Two
+ * different events of one person share a record with probability ≈ n²/2⁷³ for n events in the
+ * window (≈ 10⁻¹⁴ at n = 10 000): negligible next to the window itself.
+ */
+export function storedMember(member: string): string {
+  return createHash('md5').update(member).digest('base64url').slice(0, 12);
+}
 
 /**
  * Most events one apply call carries: one call blocks Redis for its whole run (~10 µs per event),
