@@ -90,10 +90,13 @@ local function prune(vk, t)
   end
 end
 
--- bounded memory: keep the MAX_TAGS highest stored (= highest decayed) scores
+-- bounded memory: keep the MAX_TAGS highest stored (= highest decayed) scores; returns the tags dropped
 local function trimTags(ik)
   local n = redis.call('ZCARD', ik)
-  if n > MAX_TAGS then redis.call('ZREMRANGEBYRANK', ik, 0, n - MAX_TAGS - 1) end
+  if n <= MAX_TAGS then return {} end
+  local dropped = redis.call('ZRANGE', ik, 0, n - MAX_TAGS - 1)
+  redis.call('ZREMRANGEBYRANK', ik, 0, n - MAX_TAGS - 1)
+  return dropped
 end
 `;
 }
@@ -106,9 +109,9 @@ end
  * looked for so that an upgrade does not re-apply an event. Returns {replies, changes}: one reply per event — 0 (duplicate), 1 (applied), {2, id}
  * (this profile was merged into id: apply there, nothing was recorded here) or {3, id} (apply only
  * after id's state was imported here) — and what the call changed in the person's interests, as
- * flat `tag, stored score ('' = gone)` pairs, for the per-tag index (tag-index.ts): a like
- * re-weights its visit's tags, an unfollow removes the follow's tags, a trim drops the lowest, and
- * comparing the whole set before and after catches them all without a round trip. Each event is the same atomic step it would be alone (its dedupe record written
+ * flat `tag, stored score ('' = gone)` pairs, for the per-tag index (tag-index.ts): every tag the
+ * call wrote — a like re-weights its visit's tags, an unfollow removes the follow's tags, a trim
+ * drops the lowest — with its score at the end of the call, so the index needs no round trip. Each event is the same atomic step it would be alone (its dedupe record written
  * last, after its effect); batching them saves the per-call overhead, the alias and merged checks,
  * the dedupe trim and the key expiries, which run once per call.
  */
@@ -119,22 +122,22 @@ local seenTtl, requireMerged, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local alias = redis.call('GET', KEYS[5])
 local unmerged = requireMerged ~= '' and redis.call('SISMEMBER', KEYS[6], requireMerged) == 0
 
-local function scores()
-  local flat, m = redis.call('ZRANGE', ik, 0, -1, 'WITHSCORES'), {}
-  for j = 1, #flat, 2 do m[flat[j]] = flat[j + 1] end
-  return m
+-- every tag whose stored score this call may have changed (its final score is read at the end)
+local touched, touchedList = {}, {}
+local function touch(tag)
+  if not touched[tag] then touched[tag] = true; touchedList[#touchedList + 1] = tag end
 end
-local before = scores()
 
-local function add(tag, inc) redis.call('ZINCRBY', ik, fmt(inc), tag) end
+local function add(tag, inc) redis.call('ZINCRBY', ik, fmt(inc), tag); touch(tag) end
 local function addDelta(tag, d)
-  if d ~= 0 and redis.call('ZSCORE', ik, tag) then redis.call('ZINCRBY', ik, fmt(d), tag) end
+  if d ~= 0 and redis.call('ZSCORE', ik, tag) then redis.call('ZINCRBY', ik, fmt(d), tag); touch(tag) end
 end
 local function sub(tag, inc)
   local before = redis.call('ZSCORE', ik, tag)
   if not before then return end
   local after = tonumber(before) - inc
   if math.abs(after) <= 1e-9 * math.abs(inc) then redis.call('ZREM', ik, tag) else redis.call('ZADD', ik, fmt(after), tag) end
+  touch(tag)
 end
 
 local function applyOne(kind, t, ft, key, dwell, tags)
@@ -228,7 +231,7 @@ for e = 1, n do
     -- so a retry finds them duplicates) and the consumer can dead-letter it.
     redis.call('ZADD', KEYS[1], received, member)
     if not latest or received > latest then latest = received end
-    trimTags(ik)
+    for _, tag in ipairs(trimTags(ik)) do touch(tag) end
     out[e] = 1
   end
 end
@@ -238,13 +241,12 @@ if latest then
   redis.call('PEXPIRE', KEYS[1], seenTtl)
 end
 local changes = {}
-if latest then
-  local after = scores()
-  for tag, score in pairs(after) do
-    if before[tag] ~= score then changes[#changes + 1] = tag; changes[#changes + 1] = score end
-  end
-  for tag in pairs(before) do
-    if not after[tag] then changes[#changes + 1] = tag; changes[#changes + 1] = '' end
+for from = 1, #touchedList, 1000 do -- bounded arguments per call (Lua's C stack)
+  local upto = math.min(from + 999, #touchedList)
+  local now = redis.call('ZMSCORE', ik, unpack(touchedList, from, upto))
+  for j = from, upto do
+    changes[#changes + 1] = touchedList[j]
+    changes[#changes + 1] = now[j - from + 1] or ''
   end
 end
 return { out, changes }
