@@ -89,9 +89,14 @@ async function storeRate(redis: Redis, config: ScorerConfig, prefix: string, mes
   return rate;
 }
 
-/** Starts a scorer process (the service's own main) and resolves once its consumer is ready. */
+/**
+ * Starts a scorer process (the service's own main) and resolves once its consumer is ready.
+ * BENCH_CPU_PROF_DIR: each process writes a CPU profile there when it stops.
+ */
 async function startScorer(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
-  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), [path.join(ROOT, 'services/scorer/src/main.ts')], {
+  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(ROOT, 'services/scorer/src/main.ts')], {
+    cwd: ROOT,
     env: { ...env, SCORER_PORT: String(port), SCORER_HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

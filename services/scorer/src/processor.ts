@@ -112,6 +112,7 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     metrics: deps.metrics,
     classify: classifyScorerFailure,
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    partitionsConcurrently: config.SCORER_PARTITIONS_CONCURRENTLY,
     retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
   });
