@@ -7,6 +7,7 @@ import { createRedis } from '@pstream/platform';
 import { loadConfig } from '@pstream/scorer/config';
 import { loadDefaultEnv } from '../test/env';
 import { testId } from '../test/helpers';
+import { runCli } from './cli';
 import { clearPrefix } from './redis-bench';
 import { runRedisCost } from './redis-cost';
 
@@ -25,10 +26,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runCli(main);

@@ -104,9 +104,8 @@ end
 /**
  * One person's events, applied in order. KEYS: seen, interests, visits, follows, alias, merged (one
  * person). ARGV: seenTtlMs, requireMerged ('' for none), event count, then per event
- * `member (as stored), fullMember, legacyMember ('' for none), receivedMs, type, t, 2^((t−L)/H),
- * targetKey, dwellMs, #tags, tags…` — the full and legacy members are what older versions recorded,
- * looked for so that an upgrade does not re-apply an event. Returns {replies, changes}: one reply per event — 0 (duplicate), 1 (applied), {2, id}
+ * `member, legacyMember ('' for none), receivedMs, type, t, 2^((t−L)/H), targetKey, dwellMs, #tags,
+ * tags…`. Returns {replies, changes}: one reply per event — 0 (duplicate), 1 (applied), {2, id}
  * (this profile was merged into id: apply there, nothing was recorded here) or {3, id} (apply only
  * after id's state was imported here) — and what the call changed in the person's interests, as
  * flat `tag, stored score ('' = gone)` pairs, for the per-tag index (tag-index.ts): every tag the
@@ -211,12 +210,12 @@ end
 
 local out, i, latest, visited = {}, 4, nil, false
 for e = 1, n do
-  local member, full, legacy, received, kind = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3]), ARGV[i + 4]
-  local t, ft, key, dwell, nt = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), ARGV[i + 7], tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9])
+  local member, legacy, received, kind = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local t, ft, key, dwell, nt = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6], tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
   local tags = {}
-  for j = 1, nt do tags[j] = ARGV[i + 9 + j] end
-  i = i + 10 + nt
-  if redis.call('ZSCORE', KEYS[1], member) or redis.call('ZSCORE', KEYS[1], full) or (legacy ~= '' and redis.call('ZSCORE', KEYS[1], legacy)) then
+  for j = 1, nt do tags[j] = ARGV[i + 8 + j] end
+  i = i + 9 + nt
+  if redis.call('ZSCORE', KEYS[1], member) or (legacy ~= '' and redis.call('ZSCORE', KEYS[1], legacy)) then
     out[e] = 0
   elseif alias then
     out[e] = { 2, alias }

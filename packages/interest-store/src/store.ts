@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { MAX_ALIAS_HOPS } from '@pstream/events';
 import type { ScoringParams } from '@pstream/scoring';
 import { pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
@@ -11,16 +10,12 @@ import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type Store
 /** One event ready for the apply script: classified, tagged, its forward factor computed (pure, in the scorer). */
 export type PreparedEvent = {
   profileKey: string;
-  /**
-   * Dedupe member: `source|` + the shared dedupe id (`eventId@profileKey`, see @pstream/events
-   * dedupeId). Recorded as its 12-character hash (`storedMember`); the full member, which older
-   * versions recorded, is looked for too, so an upgrade does not re-apply events redelivered right
-   * after it (such records expire with the dedupe window).
-   */
+  /** Dedupe member: `source|` + the shared dedupe id (`eventId@profileKey`, see @pstream/events dedupeId). */
   member: string;
   /**
-   * The member an even older version recorded for the same event (`source|eventId`), also looked
-   * for; '' or absent for none.
+   * The member an older version recorded for the same event (`source|eventId`), also looked for
+   * so an upgrade does not re-apply events redelivered right after it; '' or absent for none.
+   * Such records expire with the dedupe window.
    */
   legacyMember?: string;
   receivedMs: number;
@@ -81,7 +76,6 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
   /** One event's part of the apply script's arguments (scripts.ts applyScript). */
   const eventArgs = (e: PreparedEvent): (string | number)[] => [
-    storedMember(e.member),
     e.member,
     e.legacyMember ?? '',
     e.receivedMs,
@@ -247,17 +241,6 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 }
 
 export type InterestStore = ReturnType<typeof createInterestStore>;
-
-/**
- * The dedupe record's member: 72 bits of the MD5 of the dedupe member, 12 base64url characters.
- * The `seen` set of a person is mostly a listpack (≤ 128 entries) whose size is its members', so
- * this keeps a record at ≈ 24 bytes whatever the ids' length (full members were 40–80). Two
- * different events of one person share a record with probability ≈ n²/2⁷³ for n events in the
- * window (≈ 10⁻¹⁴ at n = 10 000): negligible next to the window itself.
- */
-export function storedMember(member: string): string {
-  return createHash('md5').update(member).digest('base64url').slice(0, 12);
-}
 
 /**
  * Most events one apply call carries: one call blocks Redis for its whole run (~10 µs per event),
