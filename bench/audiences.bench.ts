@@ -24,6 +24,7 @@ import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { decayParams } from '@pstream/scoring';
 import { loadDefaultEnv } from '../test/env';
 import { testId } from '../test/helpers';
+import { fmt, pct } from './redis-bench';
 
 const N = Number(process.env.BENCH_PEOPLE ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
@@ -52,8 +53,6 @@ const tagsOf = (i: number) => {
 /** Score at the bench's instant of each of the person's tags (home tag stronger). */
 const scoreOf = (i: number, j: number) => (j === 0 ? 5 : 0) + 0.5 + (h(i, 80 + j) % 2000) / 100;
 
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 const silent = createLogger('bench-audiences', 'silent');
 

@@ -27,7 +27,7 @@ import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
 import { stop, summarizeProfile, waitReady } from '../services/ingest/bench/ingest.bench';
 import { generateStream } from '../services/scorer/test/support';
-import { clearPrefix, median } from './pipeline.bench';
+import { clearPrefix, median } from './redis-bench';
 
 const ROOT = path.resolve(__dirname, '..');
 const DAY = 86_400_000;

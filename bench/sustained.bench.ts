@@ -30,7 +30,7 @@ import { migrate } from '@pstream/profile-store';
 import { loadConfig } from '@pstream/scorer/config';
 import { createDemoTraffic, type DemoEvent } from '../scripts/demo-traffic';
 import { stop, waitReady } from '../services/ingest/bench/ingest.bench';
-import { pct } from './pipeline.bench';
+import { pct } from './redis-bench';
 import { removeRunData } from './reads.bench';
 
 const ROOT = path.resolve(__dirname, '..');

@@ -90,119 +90,165 @@ local function prune(vk, t)
   end
 end
 
--- bounded memory: keep the MAX_TAGS highest stored (= highest decayed) scores
+-- bounded memory: keep the MAX_TAGS highest stored (= highest decayed) scores; returns the tags dropped
 local function trimTags(ik)
   local n = redis.call('ZCARD', ik)
-  if n > MAX_TAGS then redis.call('ZREMRANGEBYRANK', ik, 0, n - MAX_TAGS - 1) end
+  if n <= MAX_TAGS then return {} end
+  local dropped = redis.call('ZRANGE', ik, 0, n - MAX_TAGS - 1)
+  redis.call('ZREMRANGEBYRANK', ik, 0, n - MAX_TAGS - 1)
+  return dropped
 end
 `;
 }
 
 /**
- * One event. KEYS: seen, interests, visits, follows, alias, merged (one person).
- * ARGV: member, receivedMs, trimBeforeMs, seenTtlMs, type, t, 2^((t−L)/H), targetKey, dwellMs,
- * requireMerged, legacyMember ('' for none), explicit tags…
- * Returns 0 (duplicate), 1 (applied), {2, id} (this profile was merged into id: apply there,
- * nothing was recorded here) or {3, id} (apply only after id's state was imported here).
+ * One person's events, applied in order. KEYS: seen, interests, visits, follows, alias, merged (one
+ * person). ARGV: seenTtlMs, requireMerged ('' for none), event count, then per event
+ * `member, legacyMember ('' for none), receivedMs, type, t, 2^((t−L)/H), targetKey, dwellMs, #tags,
+ * tags…`. Returns {replies, changes}: one reply per event — 0 (duplicate), 1 (applied), {2, id}
+ * (this profile was merged into id: apply there, nothing was recorded here) or {3, id} (apply only
+ * after id's state was imported here) — and what the call changed in the person's interests, as
+ * flat `tag, stored score ('' = gone)` pairs, for the per-tag index (tag-index.ts): every tag the
+ * call wrote — a like re-weights its visit's tags, an unfollow removes the follow's tags, a trim
+ * drops the lowest — with its score at the end of the call, so the index needs no round trip. Each event is the same atomic step it would be alone (its dedupe record written
+ * last, after its effect); batching them saves the per-call overhead, the alias and merged checks,
+ * the dedupe trim and the key expiries, which run once per call.
  */
 export function applyScript(p: ScoringParams, limits: StoreLimits): string {
   return `${prelude(p, limits)}
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-if ARGV[11] ~= '' and redis.call('ZSCORE', KEYS[1], ARGV[11]) then return 0 end
-local alias = redis.call('GET', KEYS[5])
-if alias then return { 2, alias } end
-if ARGV[10] ~= '' and redis.call('SISMEMBER', KEYS[6], ARGV[10]) == 0 then return { 3, ARGV[10] } end
-
 local ik, vk, fk = KEYS[2], KEYS[3], KEYS[4]
-local kind, t, ft, key, dwell = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9])
-local tags = {}
-for i = 12, #ARGV do tags[#tags + 1] = ARGV[i] end
+local seenTtl, requireMerged, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local alias = redis.call('GET', KEYS[5])
+local unmerged = requireMerged ~= '' and redis.call('SISMEMBER', KEYS[6], requireMerged) == 0
 
-local function add(tag, inc) redis.call('ZINCRBY', ik, fmt(inc), tag) end
+-- every tag whose stored score this call may have changed (its final score is read at the end)
+local touched, touchedList = {}, {}
+local function touch(tag)
+  if not touched[tag] then touched[tag] = true; touchedList[#touchedList + 1] = tag end
+end
+
+local function add(tag, inc) redis.call('ZINCRBY', ik, fmt(inc), tag); touch(tag) end
 local function addDelta(tag, d)
-  if d ~= 0 and redis.call('ZSCORE', ik, tag) then redis.call('ZINCRBY', ik, fmt(d), tag) end
+  if d ~= 0 and redis.call('ZSCORE', ik, tag) then redis.call('ZINCRBY', ik, fmt(d), tag); touch(tag) end
 end
 local function sub(tag, inc)
   local before = redis.call('ZSCORE', ik, tag)
   if not before then return end
   local after = tonumber(before) - inc
   if math.abs(after) <= 1e-9 * math.abs(inc) then redis.call('ZREM', ik, tag) else redis.call('ZADD', ik, fmt(after), tag) end
-end
-local function record(v)
-  if kind == 'dwell' then
-    if v.dwell < 0 then v.dwell = dwell else v.dwell = v.dwell + dwell end
-  elseif kind ~= 'click' then
-    v[kind] = v[kind] + 1
-  end
+  touch(tag)
 end
 
-if kind == 'purchase' then
-  local inc = W_PURCHASE * ft
-  for _, tag in ipairs(tags) do add(tag, inc) end
-  add(key, inc)
-elseif kind == 'follow' then
-  if redis.call('HEXISTS', fk, key) == 0 then
-    local inc = W_FOLLOW * ft
+local function applyOne(kind, t, ft, key, dwell, tags)
+  local function record(v)
+    if kind == 'dwell' then
+      if v.dwell < 0 then v.dwell = dwell else v.dwell = v.dwell + dwell end
+    elseif kind ~= 'click' then
+      v[kind] = v[kind] + 1
+    end
+  end
+  if kind == 'purchase' then
+    local inc = W_PURCHASE * ft
     for _, tag in ipairs(tags) do add(tag, inc) end
     add(key, inc)
-    local rec = fmt(inc)
-    if #tags > 0 then rec = rec .. '\\t' .. table.concat(tags, '\\t') end
-    redis.call('HSET', fk, key, rec)
-  end
-elseif kind == 'unfollow' then
-  local raw = redis.call('HGET', fk, key)
-  if raw then
-    for _, line in ipairs(split(raw, '\\n')) do
-      local parts = split(line, '\\t')
-      local inc = tonumber(parts[1])
-      for i = 2, #parts do sub(parts[i], inc) end
-      sub(key, inc)
+  elseif kind == 'follow' then
+    if redis.call('HEXISTS', fk, key) == 0 then
+      local inc = W_FOLLOW * ft
+      for _, tag in ipairs(tags) do add(tag, inc) end
+      add(key, inc)
+      local rec = fmt(inc)
+      if #tags > 0 then rec = rec .. '\\t' .. table.concat(tags, '\\t') end
+      redis.call('HSET', fk, key, rec)
     end
-    redis.call('HDEL', fk, key)
-  end
-else
-  local raw = redis.call('HGET', vk, key)
-  local open = raw and decodeVisit(raw)
-  if kind ~= 'click' and open and t > open.start - GAP and t - open.last < GAP then
-    local old = weight(open)
-    record(open)
-    if t > open.last then open.last = t end
-    local new = weight(open)
-    local d = (new - old) * open.fstart
-    for _, tag in ipairs(open.tags) do addDelta(tag, d) end
-    addDelta(key, d)
-    local known = {}
-    for _, tag in ipairs(open.tags) do known[tag] = true end
-    for _, tag in ipairs(tags) do
-      if not known[tag] then
-        known[tag] = true
-        open.tags[#open.tags + 1] = tag
-        add(tag, new * open.fstart)
+  elseif kind == 'unfollow' then
+    local raw = redis.call('HGET', fk, key)
+    if raw then
+      for _, line in ipairs(split(raw, '\\n')) do
+        local parts = split(line, '\\t')
+        local inc = tonumber(parts[1])
+        for i = 2, #parts do sub(parts[i], inc) end
+        sub(key, inc)
+      end
+      redis.call('HDEL', fk, key)
+    end
+  else
+    local raw = redis.call('HGET', vk, key)
+    local open = raw and decodeVisit(raw)
+    if kind ~= 'click' and open and t > open.start - GAP and t - open.last < GAP then
+      local old = weight(open)
+      record(open)
+      if t > open.last then open.last = t end
+      local new = weight(open)
+      local d = (new - old) * open.fstart
+      for _, tag in ipairs(open.tags) do addDelta(tag, d) end
+      addDelta(key, d)
+      local known = {}
+      for _, tag in ipairs(open.tags) do known[tag] = true end
+      for _, tag in ipairs(tags) do
+        if not known[tag] then
+          known[tag] = true
+          open.tags[#open.tags + 1] = tag
+          add(tag, new * open.fstart)
+        end
+      end
+      redis.call('HSET', vk, key, encodeVisit(open))
+    else
+      local v = { start = t, fstart = ft, last = t, comment = 0, like = 0, share = 0, favorite = 0, dwell = -1, tags = tags }
+      record(v)
+      local inc = weight(v) * ft
+      for _, tag in ipairs(tags) do add(tag, inc) end
+      add(key, inc)
+      if not open or t >= open.last then
+        redis.call('HSET', vk, key, encodeVisit(v))
+        prune(vk, t)
       end
     end
-    redis.call('HSET', vk, key, encodeVisit(open))
-  else
-    local v = { start = t, fstart = ft, last = t, comment = 0, like = 0, share = 0, favorite = 0, dwell = -1, tags = tags }
-    record(v)
-    local inc = weight(v) * ft
-    for _, tag in ipairs(tags) do add(tag, inc) end
-    add(key, inc)
-    if not open or t >= open.last then
-      redis.call('HSET', vk, key, encodeVisit(v))
-      prune(vk, t)
-    end
+    return true
   end
-  redis.call('PEXPIRE', vk, VISIT_TTL)
+  return false
 end
--- The dedupe record last: Redis does not roll a script back, so a script that fails on bad data
--- or state (a Lua error, WRONGTYPE) must not leave the record behind, or the event would count
--- as applied; every key's first touch above is a read or the write that fails, so a failure
--- leaves nothing at all and the consumer can dead-letter the event.
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-trimTags(ik)
-return 1
+
+local out, i, latest, visited = {}, 4, nil, false
+for e = 1, n do
+  local member, legacy, received, kind = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local t, ft, key, dwell, nt = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]), ARGV[i + 6], tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8])
+  local tags = {}
+  for j = 1, nt do tags[j] = ARGV[i + 8 + j] end
+  i = i + 9 + nt
+  if redis.call('ZSCORE', KEYS[1], member) or (legacy ~= '' and redis.call('ZSCORE', KEYS[1], legacy)) then
+    out[e] = 0
+  elseif alias then
+    out[e] = { 2, alias }
+  elseif unmerged then
+    out[e] = { 3, requireMerged }
+  else
+    if applyOne(kind, t, ft, key, dwell, tags) then visited = true end
+    -- The dedupe record last: Redis does not roll a script back, so an event that fails on bad
+    -- data or state (a Lua error, WRONGTYPE) must not leave its record behind, or it would count
+    -- as applied; every key's first touch above is a read or the write that fails, so a failure
+    -- leaves nothing of that event (the events before it in this call stay applied and recorded,
+    -- so a retry finds them duplicates) and the consumer can dead-letter it.
+    redis.call('ZADD', KEYS[1], received, member)
+    if not latest or received > latest then latest = received end
+    for _, tag in ipairs(trimTags(ik)) do touch(tag) end
+    out[e] = 1
+  end
+end
+if visited then redis.call('PEXPIRE', vk, VISIT_TTL) end
+if latest then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (latest - tonumber(seenTtl)))
+  redis.call('PEXPIRE', KEYS[1], seenTtl)
+end
+local changes = {}
+for from = 1, #touchedList, 1000 do -- bounded arguments per call (Lua's C stack)
+  local upto = math.min(from + 999, #touchedList)
+  local now = redis.call('ZMSCORE', ik, unpack(touchedList, from, upto))
+  for j = from, upto do
+    changes[#changes + 1] = touchedList[j]
+    changes[#changes + 1] = now[j - from + 1] or ''
+  end
+end
+return { out, changes }
 `;
 }
 

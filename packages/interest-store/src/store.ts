@@ -4,6 +4,7 @@ import { pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
 import { keys as keyLayout, personKeyList, type Keys } from './keys';
+import { interestChanges, readStoredInterests, writeTagIndex, type TagChange } from './tag-index';
 import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type StoreLimits } from './scripts';
 
 /** One event ready for the apply script: classified, tagged, its forward factor computed (pure, in the scorer). */
@@ -40,6 +41,8 @@ export type StoreOptions = StoreLimits & {
 export type ApplyResult = { applied: number; duplicates: number; redirected: number };
 
 type ScriptReply = number | [number, string];
+/** The apply script's reply: one reply per event, and the interests it changed (flat tag/score pairs). */
+type ApplyReply = [ScriptReply[], string[]];
 
 
 declare module 'ioredis' {
@@ -71,20 +74,26 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     redis.defineCommand('pstreamReadState', { numberOfKeys: 4, lua: READ_STATE_SCRIPT });
   }
 
-  const argsOf = (e: PreparedEvent, profileKey: string, requireMerged: string): (string | number)[] => [
-    ...personKeyList(k.person(profileKey)),
+  /** One event's part of the apply script's arguments (scripts.ts applyScript). */
+  const eventArgs = (e: PreparedEvent): (string | number)[] => [
     e.member,
+    e.legacyMember ?? '',
     e.receivedMs,
-    e.receivedMs - options.dedupeWindowMs,
-    options.dedupeWindowMs,
     e.type,
     e.occurredMs,
     e.forwardFactor,
     e.targetKey,
     e.dwellMs ?? -1,
-    requireMerged,
-    e.legacyMember ?? '',
+    e.tags.length,
     ...e.tags,
+  ];
+  /** One apply call: `events` (one person's, in order) on `profileKey`'s keys. */
+  const batchArgs = (events: readonly PreparedEvent[], profileKey: string, requireMerged: string): (string | number)[] => [
+    ...personKeyList(k.person(profileKey)),
+    options.dedupeWindowMs,
+    requireMerged,
+    events.length,
+    ...events.flatMap(eventArgs),
   ];
 
   /** Follows alias records from `id` to the profile that holds its state now. */
@@ -116,8 +125,16 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     throw aliasLoop(`import of ${source} followed more than ${MAX_ALIAS_HOPS} aliases`);
   }
 
-  /** Applies one event that met an alias (rare): follow the chain, importing on the way when needed. */
-  async function applyRedirected(e: PreparedEvent, first: [number, string]): Promise<number> {
+  /** The per-tag index changes an apply call reports for `person`. */
+  const changesOf = (person: string, flat: readonly string[], into: TagChange[]): void => {
+    for (let i = 0; i + 1 < flat.length; i += 2) into.push({ tag: flat[i]!, person, score: flat[i + 1] === '' ? null : flat[i + 1]! });
+  };
+
+  /**
+   * Applies one event that met an alias (rare): follow the chain, importing on the way when
+   * needed; what the import and the apply change in the receiver's interests goes to `changes`.
+   */
+  async function applyRedirected(e: PreparedEvent, first: [number, string], changes: TagChange[]): Promise<number> {
     let reply: ScriptReply = first;
     let at = e.profileKey;
     let require = '';
@@ -128,9 +145,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         require = at;
         at = id;
       } else {
+        const before = await readStoredInterests(redis, k, [at]);
         await importFrozen(id, at);
+        changes.push(...interestChanges(before, await readStoredInterests(redis, k, [at])));
       }
-      reply = await r[applyName]!(...argsOf(e, at, require));
+      const [replies, changed] = (await r[applyName]!(...batchArgs([e], at, require))) as unknown as ApplyReply;
+      changesOf(at, changed, changes);
+      reply = replies[0]!;
     }
     throw aliasLoop(`event ${e.member} followed more than ${MAX_ALIAS_HOPS} aliases`);
   }
@@ -139,27 +160,46 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     keys: k,
 
     /**
-     * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently),
-     * each atomically with its dedupe record; one person's events stay in order.
-     * Events of merged profiles are then re-sent, in order, to the profile they were merged into.
+     * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently):
+     * each person's events in order, in one script call per person (up to PER_CALL events), each
+     * event atomically with its dedupe record. Events of merged profiles are then re-sent, in
+     * order, to the profile they were merged into. Last, what the calls changed in people's
+     * interests (each reports the tags it wrote with their final scores) goes to the per-tag index.
      */
     async apply(events: PreparedEvent[]): Promise<ApplyResult> {
       const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0 };
+      const changes: TagChange[] = [];
       if (events.length === 0) return result;
-      const replies = await pipelineBySlot(redis, events, (e) => k.person(e.profileKey).seen, (pipeline: ChainableCommander, e) => {
-        (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...argsOf(e, e.profileKey, ''));
+      const calls = callsByPerson(events);
+      const replies = await pipelineBySlot(redis, calls, (c) => k.person(c[0]!.profileKey).seen, (pipeline: ChainableCommander, c) => {
+        (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...batchArgs(c, c[0]!.profileKey, ''));
       }, { replicas: options.waitReplicas ?? 0 });
-      for (let i = 0; i < events.length; i++) {
+      // A failed call (an event's bad data or state) fails the batch, but the other calls of the
+      // pipeline did apply: their index changes are written before the error is raised.
+      let failure: Error | null = null;
+      for (let i = 0; i < calls.length; i++) {
         const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
-        if (err) throw err;
-        let reply = value as ScriptReply;
-        if (typeof reply !== 'number') {
-          result.redirected++;
-          reply = await applyRedirected(events[i]!, reply);
+        if (err) {
+          failure ??= err;
+          continue;
         }
-        if (reply === 1) result.applied++;
-        else result.duplicates++;
+        const call = calls[i]!;
+        const [perEvent, changed] = value as ApplyReply;
+        changesOf(call[0]!.profileKey, changed, changes);
+        for (let j = 0; j < call.length; j++) {
+          let reply = perEvent[j]!;
+          if (typeof reply !== 'number') {
+            result.redirected++;
+            if (failure) continue; // nothing was recorded for it: the retry applies it
+            reply = await applyRedirected(call[j]!, reply, changes);
+          }
+          if (reply === 1) result.applied++;
+          else result.duplicates++;
+        }
       }
+      // after the scripts and outside them: one key per tag, each in its own slot (tag-index.ts)
+      await writeTagIndex(redis, k, changes);
+      if (failure) throw failure;
       return result;
     },
 
@@ -200,6 +240,29 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 }
 
 export type InterestStore = ReturnType<typeof createInterestStore>;
+
+/**
+ * Most events one apply call carries: one call blocks Redis for its whole run (≈ 85 µs per event
+ * measured, BENCHMARKS.md), so a person with many events in a chunk is split to let other
+ * clients' commands in between.
+ */
+const PER_CALL = 100;
+
+/** The chunk's events as apply calls: per person, in their order, at most PER_CALL each. */
+function callsByPerson(events: readonly PreparedEvent[]): PreparedEvent[][] {
+  const open = new Map<string, PreparedEvent[]>();
+  const calls: PreparedEvent[][] = [];
+  for (const e of events) {
+    let call = open.get(e.profileKey);
+    if (call === undefined || call.length >= PER_CALL) {
+      call = [];
+      open.set(e.profileKey, call);
+      calls.push(call);
+    }
+    call.push(e);
+  }
+  return calls;
+}
 
 function hashOf(s: string): string {
   let h = 2166136261;

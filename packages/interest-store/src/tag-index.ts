@@ -22,16 +22,29 @@ export async function writeTagIndexChanges(
   before: ReadonlyMap<string, ReadonlyMap<string, number>>,
   after: ReadonlyMap<string, ReadonlyMap<string, number>>,
 ): Promise<number> {
-  const changes: { tag: string; person: string; score: number | null }[] = [];
+  return writeTagIndex(redis, k, interestChanges(before, after));
+}
+
+/** The per-tag index changes between two reads of people's whole interest sets. */
+export function interestChanges(before: ReadonlyMap<string, ReadonlyMap<string, number>>, after: ReadonlyMap<string, ReadonlyMap<string, number>>): TagChange[] {
+  const changes: TagChange[] = [];
   for (const [person, now] of after) {
     const was = before.get(person) ?? new Map<string, number>();
-    for (const [tag, score] of now) if (was.get(tag) !== score) changes.push({ tag, person, score });
+    for (const [tag, score] of now) if (was.get(tag) !== score) changes.push({ tag, person, score: String(score) });
     for (const tag of was.keys()) if (!now.has(tag)) changes.push({ tag, person, score: null });
   }
+  return changes;
+}
+
+/** A person's new stored score in a tag (as Redis prints it), or null: the tag is gone. */
+export type TagChange = { tag: string; person: string; score: string | null };
+
+/** Writes changes to the per-tag index in their order (a later change of the same entry wins). */
+export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly TagChange[]): Promise<number> {
   // one key per tag, each in its own slot: grouped by the node that owns it on a Cluster
   const replies = await pipelineBySlot(redis, changes, (c) => k.tag(c.tag), (p, c) => {
     if (c.score === null) p.zrem(k.tag(c.tag), c.person);
-    else p.zadd(k.tag(c.tag), String(c.score), c.person);
+    else p.zadd(k.tag(c.tag), c.score, c.person);
   });
   for (const [err] of replies) if (err) throw err;
   return changes.length;

@@ -19,6 +19,12 @@ const schema = z.object({
    * is in sync).
    */
   REDIS_WAIT_REPLICAS: envInt(0, 0),
+  /**
+   * Partitions one scorer applies at the same time (each in order). A chunk is a few sequential
+   * round trips (suppression list, catalog, scripts, index), so one partition at a time leaves
+   * the process mostly waiting.
+   */
+  SCORER_PARTITIONS_CONCURRENTLY: envInt(4, 1),
   /** How long an applied event id is remembered for dedupe (docs/events.md §3.3: at least 24 h). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
   /** Base weight of a visit (docs/model.md §4.1: "doing nothing" scores 1). */

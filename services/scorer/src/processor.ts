@@ -1,6 +1,6 @@
 import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, classifyFailure, pipelineBySlot, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
 import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
@@ -38,28 +38,9 @@ export function createChunkApplier(store: InterestStore, redis: Redis, config: S
     const tagless = events.filter((e) => e.tags.length === 0).map((e) => targetTag(e.target));
     const catalog = await lookupCatalog(redis, store.keys, tagless);
     const prepared = events.map((e) => prepareEvent(e, decay, catalog));
-    const people = await withRoots([...new Set(prepared.map((e) => e.profileKey))]);
-    const before = await readStoredInterests(redis, store.keys, people);
+    // the store also brings the per-tag index up to date with what the events changed
     const { duplicates } = await store.apply(prepared);
-    await writeTagIndexChanges(redis, store.keys, before, await readStoredInterests(redis, store.keys, people));
     return duplicates;
-  };
-  /**
-   * The people whose interests a chunk can change: its profile keys and, for ids merged into
-   * another person, that person (their events are applied there). Their whole sets are read before
-   * and after the chunk, and what changed goes to the per-tag index, after the scripts and outside
-   * them (interest-store tag-index.ts).
-   */
-  const withRoots = async (people: string[]): Promise<string[]> => {
-    // One GET per person, grouped by Cluster node: an MGET across people spans slots (CROSSSLOT).
-    const replies = await pipelineBySlot(redis, people, (id) => store.keys.person(id).alias, (pipeline, id) => void pipeline.get(store.keys.person(id).alias));
-    const aliases = replies.map(([err, value]) => {
-      if (err) throw err;
-      return value as string | null;
-    });
-    const all = new Set(people);
-    for (let i = 0; i < people.length; i++) if (aliases[i] !== null && aliases[i] !== undefined) all.add(await store.resolve(people[i]!));
-    return [...all];
   };
   const applyMessages = async (messages: TopicMessage[]): Promise<{ duplicates: number }> => {
     let duplicates = 0;
@@ -131,6 +112,7 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     metrics: deps.metrics,
     classify: classifyScorerFailure,
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
+    partitionsConcurrently: config.SCORER_PARTITIONS_CONCURRENTLY,
     retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
   });

@@ -1,0 +1,105 @@
+/**
+ * Redis cost growth: fills a store with the scorer's kind of traffic (the seeded stream of the
+ * scorer's tests: visits with dwell and actions, follows and unfollows, purchases, ~3 tags an
+ * event, 24 events a person, people's events interleaved in chunks of 500) for each size of
+ * population, then prints Redis bytes per person and per event and the store's events/s at that
+ * size. `runRedisCost` returns the figures for any harness; `pnpm bench:cost:redis` prints them.
+ *
+ * Bytes come from `MEMORY USAGE … SAMPLES 0` (exact) of a random sample of people's keys, by key
+ * kind, plus every per-tag index key divided by the people — not `INFO memory`, which other
+ * clients of a shared server move. Every event of the stream is inside the dedupe window, so the
+ * dedupe figure is its worst case (a person's whole history within the window).
+ */
+import { createInterestStore } from '@pstream/interest-store';
+import { scanKeys, type Redis } from '@pstream/platform';
+import { storeOptions, type ScorerConfig } from '@pstream/scorer/config';
+import { prepareEvent } from '@pstream/scorer/score';
+import { clearPrefix, zincrbyOpsPerSec } from './redis-bench';
+import { benchStream, interleave } from './scorer-throughput';
+
+/** The per-person keys (interest-store keys.ts), by the suffix that names their kind. */
+const KINDS = ['int', 'seen', 'vis', 'fol'] as const;
+
+export type CostRow = {
+  people: number;
+  events: number;
+  /** Bytes per person by key kind, and the per-tag index share. */
+  perPerson: Record<(typeof KINDS)[number] | 'tagIndex', number>;
+  totalPerPerson: number;
+  perEvent: number;
+  /** Store events/s over the last fifth of the fill, and ZINCRBY -P 16 ops/s right after. */
+  eventsPerSec: number;
+  zincrby: number;
+};
+
+export type CostOptions = { sizes: number[]; perPerson?: number; sample?: number };
+
+async function bytesOf(redis: Redis, keys: string[]): Promise<number[]> {
+  const pipeline = redis.pipeline();
+  for (const key of keys) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+  const replies = (await pipeline.exec()) ?? [];
+  return replies.map(([err, v]) => {
+    if (err) throw err;
+    return Number(v ?? 0);
+  });
+}
+
+/** Fills `prefix` with `people` people's traffic; resolves with the events and the late apply rate. */
+async function fill(redis: Redis, config: ScorerConfig, prefix: string, people: number, perPerson: number, log: (line: string) => void): Promise<{ events: number; rate: number; keys: string[] }> {
+  const options = storeOptions(config);
+  const store = createInterestStore(redis, prefix, options);
+  const BLOCK = 2_000; // people generated at a time (bounded memory)
+  let events = 0;
+  let lateEvents = 0;
+  let lateMs = 0;
+  const ids: string[] = [];
+  for (let from = 0; from < people; from += BLOCK) {
+    const n = Math.min(BLOCK, people - from);
+    const { messages, people: block } = benchStream(1_000 + from / BLOCK, n * perPerson, perPerson);
+    ids.push(...block);
+    const prepared = interleave(messages).map((m) => prepareEvent(m, options.scoring.decay, new Map()));
+    const late = from + n > people * 0.8; // the blocks that reach into the last fifth
+    const t0 = performance.now();
+    for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));
+    if (late) {
+      lateMs += performance.now() - t0;
+      lateEvents += prepared.length;
+    }
+    events += prepared.length;
+    if ((from / BLOCK) % 10 === 9) log(`  ${from + n} of ${people} people filled`);
+  }
+  return { events, rate: lateEvents / (lateMs / 1000), keys: ids };
+}
+
+export async function runRedisCost(redis: Redis, config: ScorerConfig, options: CostOptions, log: (line: string) => void = () => undefined): Promise<CostRow[]> {
+  const perPerson = options.perPerson ?? 24;
+  const sampleSize = options.sample ?? 400;
+  const rows: CostRow[] = [];
+  for (const size of options.sizes) {
+    const prefix = `${config.REDIS_PREFIX}-cost${size}`;
+    const k = createInterestStore(redis, prefix, storeOptions(config)).keys;
+    try {
+      const { events, rate, keys: people } = await fill(redis, config, prefix, size, perPerson, log);
+      const zincrby = zincrbyOpsPerSec(new URL(config.REDIS_URL), `${prefix}:raw`, 200_000, config.REDIS_CLUSTER_NODES.length > 0);
+      await redis.unlink(`${prefix}:raw`);
+      // a random sample of people (deterministic stride), every kind of key of each
+      const sample = Array.from({ length: Math.min(sampleSize, people.length) }, (_, i) => people[Math.floor((i * people.length) / Math.min(sampleSize, people.length))]!);
+      const perPersonBytes = {} as CostRow['perPerson'];
+      for (const kind of KINDS) {
+        const bytes = await bytesOf(redis, sample.map((id) => `${k.person(id).seen.slice(0, -'seen'.length)}${kind}`));
+        perPersonBytes[kind] = bytes.reduce((a, b) => a + b, 0) / sample.length;
+      }
+      let tagBytes = 0;
+      for await (const batch of scanKeys(redis, k.tagPattern)) tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
+      perPersonBytes.tagIndex = tagBytes / size;
+      const totalPerPerson = Object.values(perPersonBytes).reduce((a, b) => a + b, 0);
+      const row: CostRow = { people: size, events, perPerson: perPersonBytes, totalPerPerson, perEvent: totalPerPerson / (events / size), eventsPerSec: rate, zincrby };
+      rows.push(row);
+      const b = (x: number) => Math.round(x).toLocaleString('en-US');
+      log(`${b(size)} people, ${b(events)} events: ${b(totalPerPerson)} B/person (int ${b(perPersonBytes.int)}, seen ${b(perPersonBytes.seen)}, vis ${b(perPersonBytes.vis)}, fol ${b(perPersonBytes.fol)}, tag index ${b(perPersonBytes.tagIndex)}), ${b(row.perEvent)} B/event | store ${b(rate)} ev/s, ZINCRBY ${b(zincrby)} ops/s, ratio ${(rate / zincrby).toFixed(3)}`);
+    } finally {
+      await clearPrefix(redis, prefix);
+    }
+  }
+  return rows;
+}
