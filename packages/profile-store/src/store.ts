@@ -4,7 +4,7 @@ import type { Logger, Pool, PoolClient } from '@pstream/platform';
 import { applyEventRows, keepUnseen } from './facts';
 import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergeProfiles, storeTraits } from './identity';
-import { evaluatePeople, type Cause, type Transition } from './lifecycle';
+import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
 import { inTransaction } from './tx';
 
@@ -162,11 +162,14 @@ async function applyMessages(
       if (!causes.has(user)) causes.set(user, 'merge');
     }
   }
+  const gains = new Map<string, FactGain>();
   const events = await keepUnseen(client, messages.filter((m): m is ProfileEvent => m.kind === 'event'));
   if (events.length > 0) {
     const keyed = events.map((event) => ({ key: resolve(event.profileKey), event }));
-    await applyEventRows(client, foldEvents(keyed, convert), nowIso);
+    const rows = foldEvents(keyed, convert);
+    const purchases = await applyEventRows(client, rows);
+    for (const p of rows.people) gains.set(p.key, { firstSeen: p.firstSeen, lastActive: p.lastActive, social: p.social, purchases: purchases.get(p.key) });
     for (const { key } of keyed) causes.set(key, 'event');
   }
-  return evaluatePeople(client, causes, nowMs, rules);
+  return evaluatePeople(client, causes, nowMs, rules, gains);
 }
