@@ -5,3 +5,14 @@
 -- one upsert, lifecycle.ts): the references to people are checked at commit, not per statement.
 ALTER TABLE event_counts ALTER CONSTRAINT event_counts_profile_key_fkey DEFERRABLE INITIALLY DEFERRED;
 ALTER TABLE purchases ALTER CONSTRAINT purchases_profile_key_fkey DEFERRABLE INITIALLY DEFERRED;
+
+-- The start of the current follow of `t`'s state, from the whole history and not from the order
+-- chunks arrive in: the earliest follow after the latest unfollow at or before `t` (the event
+-- time of the follow that won), or `t` itself (an unfollow at the same instant lost to it).
+CREATE FUNCTION follow_since(k text, tt text, ti text, t timestamptz) RETURNS timestamptz LANGUAGE sql STABLE AS $$
+  SELECT coalesce(min(h.at), t) FROM follow_history h
+  WHERE h.profile_key = k AND h.target_type = tt AND h.target_id = ti AND h.action = 'follow' AND h.at <= t
+    AND (h.at = t OR h.at > coalesce((SELECT max(u.at) FROM follow_history u
+                                      WHERE u.profile_key = k AND u.target_type = tt AND u.target_id = ti
+                                        AND u.action = 'unfollow' AND u.at <= t), '-infinity'))
+$$;

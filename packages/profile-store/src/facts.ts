@@ -91,15 +91,18 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
       [col(h, 'source'), col(h, 'eventId'), col(h, 'key'), col(h, 'targetType'), col(h, 'targetId'), col(h, 'action'), col(h, 'at')],
     );
     // The latest follow/unfollow by event time wins; a late, older one only goes to the history.
+    // `since` comes from the history (migration 007 follow_since), recomputed whenever a pair is
+    // touched: a late unfollow between two follows moves it, whatever the chunking.
     await client.query(
       `INSERT INTO follows AS f (profile_key, target_type, target_id, following, since, changed_at)
-       SELECT k, tt, ti, fl, CASE WHEN fl THEN at END, at
+       SELECT k, tt, ti, fl, CASE WHEN fl THEN follow_since(k, tt, ti, at) END, at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[]) AS t(k, tt, ti, fl, at)
        ON CONFLICT (profile_key, target_type, target_id) DO UPDATE SET
-         following = excluded.following,
-         since = CASE WHEN excluded.following AND f.following THEN f.since ELSE excluded.since END,
-         changed_at = excluded.changed_at
-       WHERE excluded.changed_at >= f.changed_at`,
+         following = CASE WHEN excluded.changed_at >= f.changed_at THEN excluded.following ELSE f.following END,
+         since = CASE WHEN excluded.changed_at >= f.changed_at THEN excluded.since
+                      ELSE follow_since(f.profile_key, f.target_type, f.target_id, f.changed_at) END,
+         changed_at = greatest(f.changed_at, excluded.changed_at)
+       WHERE excluded.changed_at >= f.changed_at OR f.following`,
       [col(f, 'key'), col(f, 'targetType'), col(f, 'targetId'), col(f, 'following'), col(f, 'at')],
     );
   }
