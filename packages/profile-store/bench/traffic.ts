@@ -39,18 +39,20 @@ export function* demoTraffic(opts: { people: number; first?: number; nowMs: numb
     const event = (type: string, target: { type: string; id: string }, tags: string[], extra: Record<string, unknown> = {}) => {
       const at = new Date(Math.min(t, opts.nowMs)).toISOString();
       out.push({ v: 1, kind: 'event', eventId: `b-${i}-${seq++}`, source: 'bench', type, ...who, profileKey: id, occurredAt: at, receivedAt: at, target, tags, ...extra } as TopicMessage);
+      return 1; // events added
     };
     for (let n = 0; n < perPerson; ) {
       const category = rand() < 0.8 ? favourite : pick(CATEGORIES);
       const product = { type: 'product', id: `p-${category}-${Math.floor(rand() * 35)}` };
       const tags = [`category:${category}`, `brand:${category}-${Math.floor(rand() * 3)}`];
-      event('click', product, tags);
+      n += event('click', product, tags);
       t += 2_000 + rand() * 28_000;
-      event('dwell', product, tags, { dwellMs: Math.round(3_000 + rand() * 117_000) });
-      n += 2;
-      for (const [type, p] of SOCIAL) if (rand() < p) (event(type, product, tags), n++);
-      if (rand() < buyRate * 3) (event('purchase', product, tags, { amount: 19 + Math.floor(rand() * 980), currency: 'CNY' }), n++);
-      if (rand() < 0.05) (event(rand() < 0.8 ? 'follow' : 'unfollow', { type: 'shop', id: `s-${category}` }, [`category:${category}`]), n++);
+      n += event('dwell', product, tags, { dwellMs: Math.round(3_000 + rand() * 117_000) });
+      for (const [type, p] of SOCIAL) {
+        if (rand() < p) n += event(type, product, tags);
+      }
+      if (rand() < buyRate * 3) n += event('purchase', product, tags, { amount: 19 + Math.floor(rand() * 980), currency: 'CNY' });
+      if (rand() < 0.05) n += event(rand() < 0.8 ? 'follow' : 'unfollow', { type: 'shop', id: `s-${category}` }, [`category:${category}`]);
       t += rand() < 0.7 ? 5_000 + rand() * 55_000 : rand() * 3 * DAY_MS;
     }
     if (out.length >= 5_000) {

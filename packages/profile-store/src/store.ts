@@ -6,6 +6,7 @@ import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergeProfiles, storeTraits } from './identity';
 import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
+import { pruneExpired, type Retention } from './retention';
 import { inTransaction } from './tx';
 
 /** Where a chunk of messages came from: the consumer position it moves. */
@@ -75,15 +76,8 @@ export function createSegmentStore(options: StoreOptions) {
       }
     },
 
-    /** Forgets dedupe records older than the window, a bounded number per call. */
-    async pruneDedupe(nowMs: number, windowHours: number, limit = 10_000): Promise<number> {
-      const { rowCount } = await pool.query(
-        `DELETE FROM applied_events WHERE ctid = ANY(ARRAY(
-           SELECT ctid FROM applied_events WHERE received_at < $1 ORDER BY received_at LIMIT $2))`,
-        [new Date(nowMs - windowHours * 3_600_000).toISOString(), limit],
-      );
-      return rowCount ?? 0;
-    },
+    /** Forgets expired dedupe records and daily aggregates (retention.ts). */
+    prune: (nowMs: number, keep: Retention) => pruneExpired(pool, nowMs, keep),
   };
 }
 
