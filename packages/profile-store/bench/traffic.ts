@@ -2,7 +2,7 @@ import type { TopicMessage } from '@pstream/events';
 import { DAY_MS } from '@pstream/lifecycle';
 
 /** mulberry32: a small seeded generator, so every run feeds the same stream. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let s = seed;
   return () => {
     s = (s + 0x6d2b79f5) | 0;

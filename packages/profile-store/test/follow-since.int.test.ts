@@ -5,19 +5,9 @@ import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
 import { createConverter } from '../src/fold';
 import { migrate } from '../src/migrate';
 import { createSegmentStore } from '../src/store';
+import { prng } from '../bench/traffic';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
-
-/** mulberry32, so the stream is the same on every run. */
-function prng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s + 0x6d2b79f5) | 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * Follows and unfollows of 3 people × 3 targets at distinct event times, in an arrival order
