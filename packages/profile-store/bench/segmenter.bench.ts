@@ -4,7 +4,9 @@
  * 1. Apply throughput against the raw limit (bench/apply.ts): events/s through the segmenter's
  *    apply path (dedupe, identities, facts, aggregates, stage evaluation, consumer position — one
  *    transaction per 500-event chunk) fed directly rather than fetched from Kafka, alternating with
- *    a raw COPY of one narrow row per event in the same chunks; medians of rounds and their ratio.
+ *    a raw COPY of one narrow row per event in the same chunks; medians of rounds and their ratio,
+ *    in events/s and in CPU per event (node plus the Postgres backend, from /proc: unlike wall
+ *    time it does not depend on what else the machine runs).
  * 2. Sweep: 1M people generated with one set-based INSERT, 1% of them due; the time the sweep
  *    takes to re-evaluate (and move to at_risk) the due ones, and the same with 0.1% due — the
  *    ratio shows the cost following the number due, not the number of people.
@@ -80,7 +82,8 @@ async function main(): Promise<void> {
       console.log(`sweep run ${run + 1}: ${one.reviewed} due of ${env.BENCH_PEOPLE} in ${one.ms.toFixed(0)} ms; ${small.reviewed} due in ${small.ms.toFixed(0)} ms`);
     }
     console.log(
-      `\nmedians over ${env.BENCH_RUNS} runs: apply ${Math.round(apply.ours)} events/s, raw COPY ${Math.round(apply.copy)} rows/s, ratio ${apply.ratio.toFixed(3)}; ` +
+      `\nmedians over ${env.BENCH_RUNS} runs: apply ${Math.round(apply.ours)} events/s, raw COPY ${Math.round(apply.copy)} rows/s, ratio ${apply.ratio.toFixed(3)}, ` +
+        `ratio in CPU per event ${apply.cpuRatio === null ? 'n/a (Postgres not local)' : apply.cpuRatio.toFixed(3)}; ` +
         `sweep of ${env.BENCH_PEOPLE / 100} due among ${env.BENCH_PEOPLE} people ${median(sweeps).toFixed(0)} ms ` +
         `(${Math.round((env.BENCH_PEOPLE / 100 / median(sweeps)) * 1000)} people/s); with 0.1% due ${median(tenth).toFixed(0)} ms`,
     );
