@@ -14,7 +14,7 @@ export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promis
   });
   const sweepSeconds = histogram(registry, {
     name: 'segmenter_sweep_duration_seconds',
-    help: 'Time of one sweep (changes caused by time alone, then dedupe pruning)',
+    help: 'Time of one sweep (changes caused by time alone, then the audience refresh); the retention pass after it is not included',
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
   });
   const reviewed = counter(registry, { name: 'segmenter_sweep_people_reviewed_total', help: 'People the sweep re-evaluated' });
