@@ -19,7 +19,8 @@ $$;
 
 -- Retention (retention.ts, docs/operations.md "Retention"): the prune finds old rows through BRIN
 -- indexes — a few pages, since rows arrive roughly in time order. The dedupe record's btree on
--- received_at gives way to one (the record is ~⅓ smaller; pruning needs no order).
+-- received_at gives way to one (≈ 174 → 151 bytes per record with its indexes, 13 % less, in a
+-- 100 000-row test: the B-tree was 23 bytes a row, the BRIN index is a few pages; pruning needs no order).
 DROP INDEX applied_events_by_time;
 CREATE INDEX applied_events_received_brin ON applied_events USING brin (received_at);
 CREATE INDEX activity_daily_day_brin ON activity_daily USING brin (day);
