@@ -8,7 +8,7 @@
  * |---|---|---|
  * | ingest | services/ingest/bench/ingest.bench.ts | Kafka's ProducerPerformance |
  * | scorer, store only / end to end | bench/pipeline.bench.ts | redis-benchmark -P 16 ZINCRBY |
- * | segmenter, direct apply | packages/profile-store/bench/segmenter.bench.ts | COPY of one narrow row per event |
+ * | segmenter, direct apply | packages/profile-store/bench/apply.ts (pnpm bench:segmenter) | COPY of one narrow row per event |
  * | profile read | bench/reads.bench.ts | a no-op Fastify route |
  * | whole pipeline, freshness | bench/sustained.bench.ts | (ingest alone, stage 1) |
  *
@@ -19,15 +19,11 @@
  * BENCH_PIPELINE_SECONDS, BENCH_PIPELINE_START, BENCH_PIPELINE_STEPS, BENCH_FRESHNESS_SECONDS …).
  */
 import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
-import { DEFAULT_RULES } from '@pstream/lifecycle';
-import { closePool, commonEnv, createLogger, createPool } from '@pstream/platform';
-import { createConverter, createSegmentStore, migrate } from '@pstream/profile-store';
-import { rawCopyRate } from '../packages/profile-store/bench/raw-copy';
-import { applyRate } from '../packages/profile-store/bench/segmenter.bench';
+import { commonEnv } from '@pstream/platform';
+import { runSegmenterApply } from '../packages/profile-store/bench/apply';
 import { runIngestBench } from '../services/ingest/bench/ingest.bench';
 import { runScorerBench } from './pipeline.bench';
 import { median } from './redis-bench';
@@ -91,24 +87,9 @@ async function main(): Promise<void> {
   if (o.stages.has('segmenter')) {
     log('segmenter vs COPY of one narrow row per event…');
     const dbUrl = commonEnv.DATABASE_URL.parse(process.env.DATABASE_URL);
-    const schema = `${o.prefix}_seg_${randomBytes(4).toString('hex')}`;
-    const pool = createPool(dbUrl, schema, 'bench-segmenter', 4);
-    try {
-      await migrate(pool, schema);
-      const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: createLogger('bench', 'warn') });
-      const ours: number[] = [];
-      const theirs: number[] = [];
-      for (let round = 0; round < o.rounds; round++) {
-        ours.push(await applyRate(store, round, o.segmenterEvents, Date.now()));
-        theirs.push(await rawCopyRate(dbUrl, schema, o.segmenterEvents));
-        log(`segmenter round ${round + 1}: apply ${n(ours.at(-1)!)} events/s; COPY ${n(theirs.at(-1)!)} rows/s; ratio ${(ours.at(-1)! / theirs.at(-1)!).toFixed(3)}`);
-      }
-      const ratio = ratioOf(ours, theirs);
-      rows.push({ stage: `segmenter, direct apply, events/s (${n(o.segmenterEvents)} per round)`, ours: n(median(ours)), limit: `COPY of one narrow row per event ${n(median(theirs))} rows/s`, ratio: ratio.toFixed(3), aim: '≥ 0.25', met: ratio >= 0.25 });
-    } finally {
-      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await closePool(pool);
-    }
+    const f = await runSegmenterApply({ databaseUrl: dbUrl, rounds: o.rounds, events: o.segmenterEvents, print: log });
+    const cpu = f.cpuRatio === null ? '' : `; by CPU ${f.cpuRatio.toFixed(3)}`;
+    rows.push({ stage: `segmenter, direct apply, events/s (${n(o.segmenterEvents)} per round)`, ours: n(f.ours), limit: `COPY of one narrow row per event ${n(f.copy)} rows/s`, ratio: `${f.ratio.toFixed(3)}${cpu}`, aim: '≥ 0.25', met: f.ratio >= 0.25 });
   }
 
   if (o.stages.has('reads')) {

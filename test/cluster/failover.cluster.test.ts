@@ -269,11 +269,9 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
     const facts = [
       'SELECT profile_key, type, n FROM %s.event_counts ORDER BY 1, 2',
       'SELECT profile_key, first_seen_at, last_active_at, purchases, monetary_total FROM %s.people ORDER BY 1',
-      // Not `since`: profile-store's follow fold depends on arrival order across chunks when an
-      // unfollow arrives after a later follow (a batch retried through a broker failover lands
-      // late), so a run chunked differently may keep an older `since` (reported, not ours to fix
-      // here). Who follows what, and every follow/unfollow, must still be equal.
-      'SELECT profile_key, target_type, target_id, following, changed_at FROM %s.follows ORDER BY 1, 2, 3',
+      // `since` included: it comes from the follow history, whatever the chunking (an unfollow
+      // retried through a broker failover lands after a later follow).
+      'SELECT profile_key, target_type, target_id, following, since, changed_at FROM %s.follows ORDER BY 1, 2, 3',
       'SELECT source, event_id, profile_key, target_type, target_id, action, at FROM %s.follow_history ORDER BY 1, 2',
       'SELECT profile_key, day, type, target_type, target_id, n FROM %s.activity_daily ORDER BY 1, 2, 3, 4, 5',
       'SELECT profile_key, day, type, tag, n FROM %s.tag_activity_daily ORDER BY 1, 2, 3, 4',

@@ -1,6 +1,5 @@
 import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
-import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import type { EventRows } from './fold';
 
 /**
@@ -21,24 +20,16 @@ export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Pr
 
 const col = <T, K extends keyof T>(rows: readonly T[], k: K) => rows.map((r) => r[k]);
 
-/** Applies a batch's folded rows: one multi-row statement per table. */
-export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso: string): Promise<void> {
-  const social = rows.people.flatMap((p) => p.social.map((at) => ({ key: p.key, at })));
-  await client.query(
-    `WITH s AS (
-       SELECT k, array_agg(t ORDER BY t DESC) AS ts FROM unnest($4::text[], $5::timestamptz[]) AS x(k, t) GROUP BY k
-     )
-     INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, recent_social, stage_evaluated_at)
-     SELECT d.k, d.f, d.l, coalesce(s.ts, '{}'), $6
-     FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS d(k, f, l) LEFT JOIN s USING (k)
-     ON CONFLICT (profile_key) DO UPDATE SET
-       first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
-       last_active_at = greatest(p.last_active_at, excluded.last_active_at),
-       recent_social = CASE WHEN cardinality(excluded.recent_social) = 0 THEN p.recent_social
-         ELSE ARRAY(SELECT t FROM unnest(p.recent_social || excluded.recent_social) t ORDER BY t DESC LIMIT ${MAX_SOCIAL_ACTIVE_COUNT}) END,
-       updated_at = now()`,
-    [col(rows.people, 'key'), col(rows.people, 'firstSeen'), col(rows.people, 'lastActive'), col(social, 'key'), col(social, 'at'), nowIso],
-  );
+/** Per person, what the purchases inserted now add (totals for people, see lifecycle.ts FactGain). */
+export type PurchaseGains = Map<string, { n: number; total: string; unconverted: number; first: Date; last: Date }>;
+
+/**
+ * Applies a batch's folded rows except the people row: one multi-row statement per table. The
+ * people row takes the chunk's facts together with its evaluation (lifecycle.ts evaluatePeople),
+ * so it is written once; this returns what the new purchases add to it.
+ */
+export async function applyEventRows(client: PoolClient, rows: EventRows): Promise<PurchaseGains> {
+  const gains: PurchaseGains = new Map();
   await client.query(
     `INSERT INTO event_counts AS c (profile_key, type, n)
      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
@@ -50,7 +41,7 @@ export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso
     // Only purchases inserted now touch the totals, so a purchase is never added twice. An order
     // counts once (§4.2): when none of its lines was stored before (this statement's snapshot does
     // not see the rows its own INSERT adds); a line without an order counts on its own.
-    await client.query(
+    const { rows: agg } = await client.query<{ profile_key: string; n: number; total: string; unconverted: number; first: Date; last: Date }>(
       `WITH ins AS (
          INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount, order_id)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[], $8::text[])
@@ -61,21 +52,16 @@ export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso
          FROM ins i
        ), agg AS (
          SELECT profile_key,
-                count(*) FILTER (WHERE order_id IS NULL)
-                  + count(DISTINCT (source, order_id)) FILTER (WHERE order_id IS NOT NULL AND NOT known_order) AS n,
-                coalesce(sum(base_amount), 0) AS total, count(*) FILTER (WHERE base_amount IS NULL) AS unconverted,
+                (count(*) FILTER (WHERE order_id IS NULL)
+                  + count(DISTINCT (source, order_id)) FILTER (WHERE order_id IS NOT NULL AND NOT known_order))::int AS n,
+                coalesce(sum(base_amount), 0)::text AS total, count(*) FILTER (WHERE base_amount IS NULL)::int AS unconverted,
                 min(occurred_at) AS first, max(occurred_at) AS last
          FROM lines GROUP BY profile_key
        )
-       UPDATE people p SET
-         purchases = p.purchases + agg.n,
-         monetary_total = p.monetary_total + agg.total,
-         unconverted_purchases = p.unconverted_purchases + agg.unconverted,
-         first_purchase_at = least(p.first_purchase_at, agg.first),
-         last_purchase_at = greatest(p.last_purchase_at, agg.last)
-       FROM agg WHERE p.profile_key = agg.profile_key`,
+       SELECT * FROM agg`,
       [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount'), col(ps, 'orderId')],
     );
+    for (const { profile_key, ...gain } of agg) gains.set(profile_key, gain);
   }
   if (rows.daily.length > 0) {
     const d = rows.daily;
@@ -105,16 +91,20 @@ export async function applyEventRows(client: PoolClient, rows: EventRows, nowIso
       [col(h, 'source'), col(h, 'eventId'), col(h, 'key'), col(h, 'targetType'), col(h, 'targetId'), col(h, 'action'), col(h, 'at')],
     );
     // The latest follow/unfollow by event time wins; a late, older one only goes to the history.
+    // `since` comes from the history (migration 007 follow_since), recomputed whenever a pair is
+    // touched: a late unfollow between two follows moves it, whatever the chunking.
     await client.query(
       `INSERT INTO follows AS f (profile_key, target_type, target_id, following, since, changed_at)
-       SELECT k, tt, ti, fl, CASE WHEN fl THEN at END, at
+       SELECT k, tt, ti, fl, CASE WHEN fl THEN follow_since(k, tt, ti, at) END, at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[]) AS t(k, tt, ti, fl, at)
        ON CONFLICT (profile_key, target_type, target_id) DO UPDATE SET
-         following = excluded.following,
-         since = CASE WHEN excluded.following AND f.following THEN f.since ELSE excluded.since END,
-         changed_at = excluded.changed_at
-       WHERE excluded.changed_at >= f.changed_at`,
+         following = CASE WHEN excluded.changed_at >= f.changed_at THEN excluded.following ELSE f.following END,
+         since = CASE WHEN excluded.changed_at >= f.changed_at THEN excluded.since
+                      ELSE follow_since(f.profile_key, f.target_type, f.target_id, f.changed_at) END,
+         changed_at = greatest(f.changed_at, excluded.changed_at)
+       WHERE excluded.changed_at >= f.changed_at OR f.following`,
       [col(f, 'key'), col(f, 'targetType'), col(f, 'targetId'), col(f, 'following'), col(f, 'at')],
     );
   }
+  return gains;
 }

@@ -6,6 +6,7 @@ export * from './migrate';
 export * from './outbox';
 export * from './privacy';
 export * from './read';
+export * from './retention';
 export * from './store';
 export * from './tx';
 export * from './audiences';

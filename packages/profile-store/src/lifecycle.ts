@@ -2,6 +2,7 @@ import {
   DAY_MS,
   evaluate,
   isReactivation,
+  MAX_SOCIAL_ACTIVE_COUNT,
   nextReviewAt,
   purchaseHorizonDays,
   type LifecycleRules,
@@ -25,78 +26,149 @@ export function reasonFor(from: Stage | null, to: Stage, cause: Cause): string {
 }
 
 /**
+ * What a chunk's new events add to a person's row (fold.ts, facts.ts): event times, the newest
+ * social interactions, and the purchase totals of the purchases inserted now.
+ */
+export type FactGain = {
+  firstSeen: string;
+  lastActive: string;
+  /** Newest first, at most MAX_SOCIAL_ACTIVE_COUNT. */
+  social: string[];
+  purchases?: { n: number; total: string; unconverted: number; first: Date; last: Date };
+};
+
+type PersonRow = {
+  k: string;
+  exists: boolean;
+  stage: Stage | null;
+  value_tier: string | null;
+  social_tier: string | null;
+  last_active_at: Date | null;
+  first_purchase_at: Date | null;
+  recent_social: Date[] | null;
+  recent: [number, number][];
+};
+
+const minMs = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
+const maxMs = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.max(a, b));
+
+/**
  * Re-evaluates stage and tiers of `causes`' people at `nowMs` (wall clock, never event time, so
  * a late event cannot move anyone backwards), stores them with the next review instant, and
  * records every change of stage or tier in lifecycle_transitions and the outbox, in the caller's
  * transaction. Returns the changes.
+ *
+ * With `gains` (the apply path) the person's row is written ONCE: the facts the chunk adds and the
+ * evaluation go into one upsert. The row is read and locked first, the evaluation sees the facts
+ * as they will be (the same least/greatest/sum/newest-16 rules the upsert applies), so the result
+ * equals writing the facts and then evaluating them. A person with a gain and no row yet is
+ * inserted; a person with neither (a merge of ids without events) is left alone.
  */
 export async function evaluatePeople(
   client: PoolClient,
   causes: ReadonlyMap<string, Cause>,
   nowMs: number,
   rules: LifecycleRules,
+  gains: ReadonlyMap<string, FactGain> = new Map(),
 ): Promise<Transition[]> {
   if (causes.size === 0) return [];
   const horizon = new Date(nowMs - purchaseHorizonDays(rules) * DAY_MS).toISOString();
-  const { rows } = await client.query<{
-    profile_key: string;
-    stage: Stage | null;
-    value_tier: string;
-    social_tier: string;
-    last_active_at: Date | null;
-    first_purchase_at: Date | null;
-    recent_social: Date[];
-    recent: [number, number][];
-  }>(
-    `SELECT p.profile_key, p.stage, p.value_tier, p.social_tier, p.last_active_at, p.first_purchase_at, p.recent_social,
+  const { rows } = await client.query<PersonRow>(
+    `WITH p AS (
+       SELECT profile_key, stage, value_tier, social_tier, last_active_at, first_purchase_at, recent_social
+       FROM people WHERE profile_key = ANY($1::text[]) ORDER BY profile_key FOR UPDATE
+     )
+     SELECT k.k, p.profile_key IS NOT NULL AS exists, p.stage, p.value_tier, p.social_tier, p.last_active_at, p.first_purchase_at, p.recent_social,
             coalesce((SELECT json_agg(json_build_array(o.at_ms, o.amount)) FROM (
                         -- One entry per order (§4.2, §4.3): at its first line, worth all its lines.
                         SELECT x.source, min(x.order_id) AS order_id, extract(epoch FROM min(x.occurred_at)) * 1000 AS at_ms,
                                coalesce(sum(x.base_amount), 0) AS amount
-                        FROM purchases x WHERE x.profile_key = p.profile_key AND x.occurred_at >= $2
+                        FROM purchases x WHERE x.profile_key = k.k AND x.occurred_at >= $2
                         GROUP BY x.source, x.order_id IS NULL, coalesce(x.order_id, x.event_id)) o
                       -- An order whose first line lies before the horizon is older than every window.
                       WHERE o.order_id IS NULL OR NOT EXISTS (
                         SELECT 1 FROM purchases y
-                        WHERE y.profile_key = p.profile_key AND y.source = o.source AND y.order_id = o.order_id AND y.occurred_at < $2)), '[]') AS recent
-     FROM people p WHERE p.profile_key = ANY($1::text[])`,
+                        WHERE y.profile_key = k.k AND y.source = o.source AND y.order_id = o.order_id AND y.occurred_at < $2)), '[]') AS recent
+     FROM unnest($1::text[]) AS k(k) LEFT JOIN p ON p.profile_key = k.k`,
     [[...causes.keys()], horizon],
   );
-  const out = { key: [] as string[], stage: [] as (Stage | null)[], changed: [] as boolean[], value: [] as string[], social: [] as string[], next: [] as (string | null)[] };
+  const out = {
+    key: [] as string[], stage: [] as (Stage | null)[], changed: [] as boolean[], value: [] as string[], social: [] as string[], next: [] as (string | null)[],
+    first: [] as (string | null)[], last: [] as (string | null)[], recent: [] as (string | null)[], pn: [] as number[], pt: [] as string[], pu: [] as number[],
+    pf: [] as (Date | null)[], pl: [] as (Date | null)[],
+  };
   const changes: Transition[] = [];
   for (const r of rows) {
+    const gain = gains.get(r.k);
+    if (!r.exists && !gain) continue;
+    // A row the upsert inserts starts at the table's defaults (no stage, low, silent).
+    const was = { stage: r.stage, value: r.value_tier ?? 'low', social: r.social_tier ?? 'silent' };
+    let socialMs = (r.recent_social ?? []).map((d) => d.getTime());
+    if (gain && gain.social.length > 0) {
+      socialMs = [...socialMs, ...gain.social.map((t) => Date.parse(t))].sort((a, b) => b - a).slice(0, MAX_SOCIAL_ACTIVE_COUNT);
+    }
     const facts = {
-      lastActiveAtMs: r.last_active_at?.getTime() ?? null,
-      firstPurchaseAtMs: r.first_purchase_at?.getTime() ?? null,
+      lastActiveAtMs: maxMs(r.last_active_at?.getTime() ?? null, gain ? Date.parse(gain.lastActive) : null),
+      firstPurchaseAtMs: minMs(r.first_purchase_at?.getTime() ?? null, gain?.purchases?.first.getTime() ?? null),
       purchases: r.recent.map(([atMs, amount]) => ({ atMs: Number(atMs), amount: Number(amount) })),
-      socialTimesMs: r.recent_social.map((d) => d.getTime()),
+      socialTimesMs: socialMs,
     };
     const e = evaluate(facts, nowMs, rules);
     const next = nextReviewAt(facts, nowMs, rules);
-    const cause = causes.get(r.profile_key) ?? 'event';
-    const changed = e.stage !== r.stage && e.stage !== null;
-    if (changed) changes.push({ key: r.profile_key, kind: 'stage', from: r.stage, to: e.stage!, reason: reasonFor(r.stage, e.stage!, cause) });
+    const cause = causes.get(r.k) ?? 'event';
+    const changed = e.stage !== was.stage && e.stage !== null;
+    if (changed) changes.push({ key: r.k, kind: 'stage', from: was.stage, to: e.stage!, reason: reasonFor(was.stage, e.stage!, cause) });
     // Tiers start at low/silent; a change at a person's first evaluation is their first_seen.
-    const tierReason = r.stage === null ? 'first_seen' : cause;
-    if (e.value !== r.value_tier) changes.push({ key: r.profile_key, kind: 'value_tier', from: r.value_tier, to: e.value, reason: tierReason });
-    if (e.social !== r.social_tier) changes.push({ key: r.profile_key, kind: 'social_tier', from: r.social_tier, to: e.social, reason: tierReason });
-    out.key.push(r.profile_key);
+    const tierReason = was.stage === null ? 'first_seen' : cause;
+    if (e.value !== was.value) changes.push({ key: r.k, kind: 'value_tier', from: was.value, to: e.value, reason: tierReason });
+    if (e.social !== was.social) changes.push({ key: r.k, kind: 'social_tier', from: was.social, to: e.social, reason: tierReason });
+    out.key.push(r.k);
     out.stage.push(e.stage);
     out.changed.push(changed);
     out.value.push(e.value);
     out.social.push(e.social);
     out.next.push(next === null ? null : new Date(next).toISOString());
+    out.first.push(gain?.firstSeen ?? null);
+    out.last.push(gain?.lastActive ?? null);
+    out.recent.push(gain ? toPgArray(socialMs.map((ms) => new Date(ms).toISOString())) : null);
+    out.pn.push(gain?.purchases?.n ?? 0);
+    out.pt.push(gain?.purchases?.total ?? '0');
+    out.pu.push(gain?.purchases?.unconverted ?? 0);
+    out.pf.push(gain?.purchases?.first ?? null);
+    out.pl.push(gain?.purchases?.last ?? null);
   }
   const nowIso = new Date(nowMs).toISOString();
+  // Rows without a gain (sweep, merges) carry NULL event times: least/greatest keep the stored
+  // value, the sums add 0, and recent_social and updated_at stay as they are.
   await client.query(
-    `UPDATE people p SET stage = t.stage, stage_since = CASE WHEN t.changed THEN $7 ELSE p.stage_since END,
-                         value_tier = t.value, social_tier = t.social, next_review_at = t.next, stage_evaluated_at = $7
-     FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[], $6::timestamptz[]) AS t(k, stage, changed, value, social, next)
-     WHERE p.profile_key = t.k`,
-    [out.key, out.stage, out.changed, out.value, out.social, out.next, nowIso],
+    `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, recent_social, purchases, monetary_total, unconverted_purchases,
+                              first_purchase_at, last_purchase_at, stage, stage_since, value_tier, social_tier, next_review_at, stage_evaluated_at)
+     SELECT k, f, l, coalesce(rs::timestamptz[], '{}'), pn, pt, pu, pf, pl, stage, CASE WHEN changed THEN $15::timestamptz END, value, social, next, $15
+     FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
+                 $9::text[], $10::int[], $11::numeric[], $12::int[], $13::timestamptz[], $14::timestamptz[])
+          AS t(k, stage, changed, value, social, next, f, l, rs, pn, pt, pu, pf, pl)
+     ON CONFLICT (profile_key) DO UPDATE SET
+       first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
+       last_active_at = greatest(p.last_active_at, excluded.last_active_at),
+       recent_social = CASE WHEN excluded.last_active_at IS NULL THEN p.recent_social ELSE excluded.recent_social END,
+       purchases = p.purchases + excluded.purchases,
+       monetary_total = p.monetary_total + excluded.monetary_total,
+       unconverted_purchases = p.unconverted_purchases + excluded.unconverted_purchases,
+       first_purchase_at = least(p.first_purchase_at, excluded.first_purchase_at),
+       last_purchase_at = greatest(p.last_purchase_at, excluded.last_purchase_at),
+       stage = excluded.stage, stage_since = coalesce(excluded.stage_since, p.stage_since),
+       value_tier = excluded.value_tier, social_tier = excluded.social_tier, next_review_at = excluded.next_review_at,
+       stage_evaluated_at = excluded.stage_evaluated_at,
+       updated_at = CASE WHEN excluded.last_active_at IS NULL THEN p.updated_at ELSE now() END`,
+    [out.key, out.stage, out.changed, out.value, out.social, out.next, out.first, out.last, out.recent, out.pn, out.pt, out.pu, out.pf, out.pl, nowIso],
   );
   if (changes.length > 0) await recordTransitions(client, changes, nowIso);
   return changes;
+}
+
+/** A Postgres array literal of ISO timestamps (a text[] element per person, cast back in SQL). */
+function toPgArray(isos: readonly string[]): string {
+  return `{${isos.join(',')}}`;
 }
 
 /**

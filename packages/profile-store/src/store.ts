@@ -4,8 +4,9 @@ import type { Logger, Pool, PoolClient } from '@pstream/platform';
 import { applyEventRows, keepUnseen } from './facts';
 import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergeProfiles, storeTraits } from './identity';
-import { evaluatePeople, type Cause, type Transition } from './lifecycle';
+import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
+import { pruneExpired, type Retention } from './retention';
 import { inTransaction } from './tx';
 
 /** Where a chunk of messages came from: the consumer position it moves. */
@@ -75,15 +76,8 @@ export function createSegmentStore(options: StoreOptions) {
       }
     },
 
-    /** Forgets dedupe records older than the window, a bounded number per call. */
-    async pruneDedupe(nowMs: number, windowHours: number, limit = 10_000): Promise<number> {
-      const { rowCount } = await pool.query(
-        `DELETE FROM applied_events WHERE ctid = ANY(ARRAY(
-           SELECT ctid FROM applied_events WHERE received_at < $1 ORDER BY received_at LIMIT $2))`,
-        [new Date(nowMs - windowHours * 3_600_000).toISOString(), limit],
-      );
-      return rowCount ?? 0;
-    },
+    /** Forgets expired dedupe records and daily aggregates (retention.ts). */
+    prune: (nowMs: number, keep: Retention) => pruneExpired(pool, nowMs, keep),
   };
 }
 
@@ -162,11 +156,14 @@ async function applyMessages(
       if (!causes.has(user)) causes.set(user, 'merge');
     }
   }
+  const gains = new Map<string, FactGain>();
   const events = await keepUnseen(client, messages.filter((m): m is ProfileEvent => m.kind === 'event'));
   if (events.length > 0) {
     const keyed = events.map((event) => ({ key: resolve(event.profileKey), event }));
-    await applyEventRows(client, foldEvents(keyed, convert), nowIso);
+    const rows = foldEvents(keyed, convert);
+    const purchases = await applyEventRows(client, rows);
+    for (const p of rows.people) gains.set(p.key, { firstSeen: p.firstSeen, lastActive: p.lastActive, social: p.social, purchases: purchases.get(p.key) });
     for (const { key } of keyed) causes.set(key, 'event');
   }
-  return evaluatePeople(client, causes, nowMs, rules);
+  return evaluatePeople(client, causes, nowMs, rules, gains);
 }

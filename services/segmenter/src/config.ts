@@ -1,9 +1,17 @@
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
+import { RULE_LIMITS } from '@pstream/audiences';
 import { consumerEnv, envInt, envPairs, parseEnv, sharedEnv, storedPositionEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const days = (fallback: number) => envInt(fallback, 1);
+
+/**
+ * The longest window any feature reads from the daily aggregates: audience rules' `did … inLastDays`
+ * (at most RULE_LIMITS.maxDays), /similar's 30 days of social activity. Lifecycle rules read
+ * people and purchases, which retention never prunes; follower charts read follow_daily (kept).
+ */
+export const RETENTION_FLOOR_DAYS = Math.max(RULE_LIMITS.maxDays, 30);
 const count = (fallback: number) => envInt(fallback, 1);
 
 /** `USD=7.1,EUR=7.8`: base-currency units per unit of each other currency. */
@@ -39,6 +47,13 @@ const schema = z.object({
   SEGMENTER_OUTBOX_POLL_MS: envInt(1000, 10),
   /** How long an applied (source, eventId) is remembered for dedupe, in hours (docs/events.md §3.3: ≥ 24). */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
+  /**
+   * Days of daily activity aggregates kept (the current UTC day and N − 1 before it); older days are
+   * pruned. Never below the longest window a feature reads (RETENTION_FLOOR_DAYS).
+   */
+  RETENTION_DAYS: envInt(RETENTION_FLOOR_DAYS, 1).refine((d) => d >= RETENTION_FLOOR_DAYS, {
+    message: `must be at least ${RETENTION_FLOOR_DAYS}: audience rules read up to ${RULE_LIMITS.maxDays} days of daily activity (did … inLastDays), /similar and follower charts 30`,
+  }),
   /** Rates into BASE_CURRENCY; a purchase in another currency counts but adds no money (README). */
   CURRENCY_RATES: currencyRates,
   /** §4.3 stages: churned after more than N idle days. */

@@ -1,9 +1,9 @@
 import { counter, gauge, histogram, type Registry } from '@pstream/platform';
-import type { Transition } from '@pstream/profile-store';
+import type { Pruned, Transition } from '@pstream/profile-store';
 
 /**
  * The segmenter's own metrics (the consume loop's are in @pstream/platform): lifecycle
- * transitions by from/to, sweep duration and people reviewed, and the outbox backlog, read
+ * transitions by from/to, sweep duration and people reviewed, rows pruned by retention, and the outbox backlog, read
  * from Postgres at scrape time.
  */
 export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promise<number> }) {
@@ -14,10 +14,15 @@ export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promis
   });
   const sweepSeconds = histogram(registry, {
     name: 'segmenter_sweep_duration_seconds',
-    help: 'Time of one sweep (changes caused by time alone, then dedupe pruning)',
+    help: 'Time of one sweep (changes caused by time alone, then the audience refresh); the retention pass after it is not included',
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
   });
   const reviewed = counter(registry, { name: 'segmenter_sweep_people_reviewed_total', help: 'People the sweep re-evaluated' });
+  const pruned = counter(registry, {
+    name: 'segmenter_retention_pruned_rows_total',
+    help: 'Rows the retention pass removed: expired dedupe records and daily aggregates past RETENTION_DAYS, by table',
+    labelNames: ['table'],
+  });
   gauge(registry, {
     name: 'segmenter_outbox_backlog',
     help: 'Lifecycle transitions written but not yet sent to the lifecycle topic',
@@ -28,6 +33,9 @@ export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promis
   return {
     transitions(list: readonly Transition[]): void {
       for (const t of list) transitions.inc({ from: t.from ?? 'none', to: t.to });
+    },
+    pruned(rows: Pruned): void {
+      for (const [table, n] of Object.entries(rows)) pruned.inc({ table }, n);
     },
     swept(people: number, seconds: number): void {
       reviewed.inc(people);

@@ -88,13 +88,14 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     log: log.child({ component: 'sweep' }),
     intervalMs: config.SEGMENTER_SWEEP_INTERVAL_MS,
     batch: config.SEGMENTER_SWEEP_BATCH,
-    dedupeWindowHours: config.DEDUPE_WINDOW_HOURS,
+    retention: { dedupeWindowHours: config.DEDUPE_WINDOW_HOURS, retentionDays: config.RETENTION_DAYS },
     now,
     onTransitions: (transitions) => {
       metrics?.transitions(transitions);
       relay.poke();
     },
     onSwept: (reviewed, seconds) => metrics?.swept(reviewed, seconds),
+    onPruned: (pruned) => metrics?.pruned(pruned),
     ...(refreshAudiences && { after: refreshAudiences }),
   });
   const groupId = config.SEGMENTER_GROUP;

@@ -1,10 +1,11 @@
 import type { Logger } from '@pstream/platform';
-import type { SegmentStore, Transition } from '@pstream/profile-store';
+import type { Pruned, Retention, SegmentStore, Transition } from '@pstream/profile-store';
 
 /**
  * Every `intervalMs`: applies the stage and tier changes that time alone caused (people whose
- * next_review_at has passed), then prunes expired dedupe records. A change is thus applied
- * within one interval of its threshold. `now` is injectable so tests can move time.
+ * next_review_at has passed), then prunes expired dedupe records and daily aggregates past the
+ * retention (docs/operations.md "Retention"). A change is thus applied within one interval of its
+ * threshold. `now` is injectable so tests can move time.
  */
 export class Sweeper {
   private timer: NodeJS.Timeout | undefined;
@@ -19,11 +20,13 @@ export class Sweeper {
       log: Logger;
       intervalMs: number;
       batch: number;
-      dedupeWindowHours: number;
+      retention: Retention;
       now: () => number;
       onTransitions: (transitions: Transition[]) => void;
       /** After each sweep: people reviewed and seconds taken (for /metrics). */
       onSwept?: (reviewed: number, seconds: number) => void;
+      /** After each retention pass: rows removed per table (for /metrics). */
+      onPruned?: (pruned: Pruned) => void;
       /** Runs after each round at the same instant, with the round's changes (the audience refresh, audiences.ts). */
       after?: (nowMs: number, transitions: readonly Transition[]) => Promise<unknown>;
     },
@@ -49,10 +52,13 @@ export class Sweeper {
     const { reviewed, transitions } = await store.sweep(nowMs, batch);
     if (transitions.length > 0) this.options.onTransitions(transitions);
     await this.options.after?.(nowMs, transitions);
-    const pruned = await store.pruneDedupe(nowMs, this.options.dedupeWindowHours);
-    this.options.onSwept?.(reviewed, (Date.now() - started) / 1000);
+    const swept = Date.now();
+    this.options.onSwept?.(reviewed, (swept - started) / 1000);
+    if (reviewed > 0) log.info({ reviewed, changed: transitions.length, ms: swept - started }, 'sweep done');
+    const pruned = await store.prune(nowMs, this.options.retention);
+    this.options.onPruned?.(pruned);
+    if (Object.values(pruned).some((n) => n > 0)) log.info({ ...pruned, ms: Date.now() - swept }, 'retention: expired rows pruned');
     this.rounds += 1;
-    if (reviewed > 0 || pruned > 0) log.info({ reviewed, changed: transitions.length, pruned, ms: Date.now() - started }, 'sweep done');
     return { reviewed, changed: transitions.length };
   }
 

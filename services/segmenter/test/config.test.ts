@@ -20,4 +20,10 @@ describe('segmenter config', () => {
     expect(() => loadConfig({ TIER_SOCIAL_ACTIVE_COUNT: '17' })).toThrow(/TIER_SOCIAL_ACTIVE_COUNT/);
     expect(() => loadConfig({ DEDUPE_WINDOW_HOURS: '12' })).toThrow(/DEDUPE_WINDOW_HOURS/);
   });
+
+  it('keeps a year of daily aggregates by default and refuses a retention shorter than the longest rule window', () => {
+    expect(loadConfig({}).RETENTION_DAYS).toBe(365);
+    expect(loadConfig({ RETENTION_DAYS: '400' }).RETENTION_DAYS).toBe(400);
+    expect(() => loadConfig({ RETENTION_DAYS: '364' })).toThrow(/RETENTION_DAYS: must be at least 365: audience rules read up to 365 days/);
+  });
 });
