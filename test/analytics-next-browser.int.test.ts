@@ -138,7 +138,7 @@ if (unavailable) console.warn(`analytics-next browser test skipped: ${unavailabl
     const onTopic = await readTopic<Record<string, unknown>>(box.kafka, box.env.EVENTS_TOPIC!, (v) => v.length >= 4);
     expect(onTopic.find((m) => m.kind === 'identify')).toMatchObject({ userId: 'br-u1', anonymousId: result.anonymousId, traits: { email: 'b@example.org', city: 'Suzhou' } });
 
-    const profile = await pipeline.profile('br-u1', (p) => ['product:p-7', 'product:p-8', 'product:p-9'].every((t) => p.interests.some((i) => i.tag === t)) && p.traits.city === 'Suzhou');
+    const profile = await pipeline.profile('br-u1', (p) => ['product:p-7', 'product:p-8', 'product:p-9'].every((t) => p.interests.some((i) => i.tag === t)) && p.traits.city === 'Suzhou' && p.stats?.events.click === 3);
     expect(profile.anonymousIds).toContain(result.anonymousId);
     expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['category:dress', 'brand:acme', 'style:casual']));
     expect(profile.stats?.events).toMatchObject({ click: 3 });
@@ -165,7 +165,7 @@ if (unavailable) console.warn(`analytics-next browser test skipped: ${unavailabl
     expect(problems).toEqual([]);
     expect(answers).toEqual(['POST /v1/b basic-auth 202']);
 
-    const profile = await pipeline.profile('br-u2', (p) => ['product:p-21', 'product:p-22'].every((t) => p.interests.some((i) => i.tag === t)) && p.traits.city === 'Ningbo');
+    const profile = await pipeline.profile('br-u2', (p) => ['product:p-21', 'product:p-22'].every((t) => p.interests.some((i) => i.tag === t)) && p.traits.city === 'Ningbo' && p.stats?.events.favorite === 1 && p.stats.events.click === 1);
     expect(profile.stats?.events).toMatchObject({ favorite: 1, click: 1 });
   });
 });

@@ -40,7 +40,8 @@ describe('the official @rudderstack/rudder-sdk-node client against ingest, with 
     // originalTimestamp, corrected by sentAt, is the event time: within the test's own span.
     for (const m of onTopic) expect(Date.parse(m.occurredAt as string)).toBeGreaterThanOrEqual(before - 1000);
 
-    const profile = await state.pipeline.profile('rs-u1', (p) => p.interests.some((i) => i.tag === 'product:p-2') && p.traits.city === 'Shanghai');
+    // Both stores, each on its own: the scorer's interests and the segmenter's traits and counts.
+    const profile = await state.pipeline.profile('rs-u1', (p) => p.interests.some((i) => i.tag === 'product:p-2') && p.traits.city === 'Shanghai' && p.stats?.events?.click === 2);
     expect(profile.anonymousIds).toContain('rs-anon-1');
     expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-1', 'product:p-2', 'category:shoes', 'brand:acme', 'style:sport']));
     expect(profile.stats?.events).toMatchObject({ click: 2 });
