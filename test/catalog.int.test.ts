@@ -5,34 +5,31 @@
  */
 import type { TopicMessage } from '@pstream/events';
 import { createInterestStore } from '@pstream/interest-store';
-import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
-import { migrate } from '@pstream/profile-store';
+import { createMetrics, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig, storeOptions } from '@pstream/scorer/config';
 import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, type Sandbox } from './helpers';
+import { silentLog, type Sandbox } from './helpers';
+import { storeSandbox, type StoreSandbox } from './pipeline-helpers';
 
 describe('the catalog (docs/api.md §5.6)', () => {
+  let stores: StoreSandbox;
   let box: Sandbox;
-  let pool: Pool;
   let redis: Redis;
   let query: FastifyInstance;
 
   beforeAll(async () => {
-    box = await createSandbox(1);
-    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-catalog', 2);
-    await migrate(pool, box.env.PG_SCHEMA!);
-    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-catalog');
+    stores = await storeSandbox('test-catalog');
+    ({ box, redis } = stores);
+    const { pool } = stores;
     query = await buildQuery(queryConfig({ ...box.env, API_TOKENS: 'all=*,reader=profiles:read' }), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
   }, 60_000);
 
   afterAll(async () => {
     await query?.close();
-    redis?.disconnect();
-    await pool?.end();
-    await box?.cleanup();
+    await stores?.close();
   });
 
   const call = (method: 'GET' | 'PUT', url: string, token: string, payload?: unknown) =>

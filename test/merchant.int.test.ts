@@ -10,15 +10,16 @@ import path from 'node:path';
 import type { TopicMessage } from '@pstream/events';
 import { createInterestStore } from '@pstream/interest-store';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
-import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
-import { createConverter, createSegmentStore, migrate } from '@pstream/profile-store';
+import { createMetrics } from '@pstream/platform';
+import { createConverter, createSegmentStore } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig, storeOptions } from '@pstream/scorer/config';
 import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
 import { artifactPath, browserUnavailable, launchBrowser } from './browser';
-import { createSandbox, silentLog, type Sandbox } from './helpers';
+import { silentLog } from './helpers';
+import { storeSandbox, type StoreSandbox } from './pipeline-helpers';
 import { prng } from './streams';
 
 const DAY = 86_400_000;
@@ -54,17 +55,13 @@ function season(seed: number): TopicMessage[] {
 }
 
 (skip ? describe.skip : describe)(`the merchant page in Chromium${skip ? ` (skipped: ${skip})` : ''}`, () => {
-  let box: Sandbox;
-  let pool: Pool;
-  let redis: Redis;
+  let stores: StoreSandbox;
   let query: FastifyInstance;
   let url: string;
 
   beforeAll(async () => {
-    box = await createSandbox(1);
-    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-merchant', 2);
-    await migrate(pool, box.env.PG_SCHEMA!);
-    redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-merchant');
+    stores = await storeSandbox('test-merchant');
+    const { box, pool, redis } = stores;
     const messages = season(17);
     const facts = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
     await facts.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) }, now);
@@ -76,9 +73,7 @@ function season(seed: number): TopicMessage[] {
 
   afterAll(async () => {
     await query?.close();
-    redis?.disconnect();
-    await pool?.end();
-    await box?.cleanup();
+    await stores?.close();
   });
 
   it('renders follower trends, audience mix and the overlap with a competitor, with no console error', async () => {

@@ -3,7 +3,7 @@
  * made: ingest listening on a free port, with the scorer, the segmenter and the query API wired
  * in-process on a sandbox (as pipeline.int.test.ts does).
  */
-import { createMetrics, createPool, createRedis } from '@pstream/platform';
+import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -94,4 +94,24 @@ export function usePipeline(): { box: Sandbox; pipeline: Awaited<ReturnType<type
     await state.box?.cleanup();
   });
   return state;
+}
+
+/** A one-partition sandbox with its schema migrated, and a Postgres pool and Redis client on it, for tests that drive the stores directly. */
+export type StoreSandbox = { box: Sandbox; pool: Pool; redis: Redis; close(): Promise<void> };
+
+export async function storeSandbox(name: string): Promise<StoreSandbox> {
+  const box = await createSandbox(1);
+  const pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, name, 2);
+  await migrate(pool, box.env.PG_SCHEMA!);
+  const redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, name);
+  return {
+    box,
+    pool,
+    redis,
+    close: async () => {
+      redis.disconnect();
+      await pool.end();
+      await box.cleanup();
+    },
+  };
 }
