@@ -51,7 +51,7 @@ type Alert = { labels: Record<string, string>; state: 'pending' | 'firing'; acti
  * infra/prometheus/prometheus.yml and alerts.yml against the four services listening on real ports:
  * every target is up, the recording rules make series, every query of the Grafana dashboard returns
  * series, and a scorer whose Redis goes away — connected, but making no progress while events
- * wait — fires ConsumerPartitionStalled. The rules file is generated from the real one with its
+ * wait — fires ConsumerPartitionStalled, which resolves once Redis is back. The rules file is generated from the real one with its
  * `for`s 6 times shorter (testRules); everything else is the real file.
  */
 describeWithPrometheus('a real Prometheus scraping the four services', () => {
@@ -182,5 +182,17 @@ describeWithPrometheus('a real Prometheus scraping the four services', () => {
     // The segmenter's group, which kept applying, has no such alert.
     const segmenter = (await api<{ alerts: Alert[] }>('/api/v1/alerts')).alerts.filter((a) => a.labels.group === box.env.SEGMENTER_GROUP);
     expect(segmenter).toEqual([]);
+  });
+
+  it('the alert resolves once the scorer has Redis again and catches up', async () => {
+    proxy.restore();
+    await waitFor('the scorer’s lag back to 0', async () => {
+      const lag = await query(`pstream:consumer_lag:sum{group="${box.env.SCORER_GROUP}"}`);
+      return lag[0]?.value[1] === '0' ? true : undefined;
+    }, 60_000, 500);
+    await waitFor('ConsumerPartitionStalled resolved', async () => {
+      const alerts = (await api<{ alerts: Alert[] }>('/api/v1/alerts')).alerts;
+      return alerts.some((a) => a.labels.alertname === 'ConsumerPartitionStalled') ? undefined : true;
+    }, 30_000, 500);
   });
 });
