@@ -112,5 +112,7 @@ describe('@pstream/client against a running query API', () => {
     expect(await client.audiences.get(created.id).catch((e: unknown) => (e as QueryApiError).code)).toBe('QRY_AUDIENCE_NOT_FOUND');
     const followers = await client.followers.of('shop', 's-none');
     expect(followers.followers).toBe(0);
+    // No lag sampler in this app: the ops routes answer 503 with their code.
+    await expect(client.ops.lag()).rejects.toMatchObject({ status: 503, code: 'QRY_LAG_UNAVAILABLE' });
   });
 });

@@ -151,6 +151,8 @@ export function createQueryClient(options: QueryClientOptions) {
     ops: {
       /** Consumer lag per group with Burrow's statuses (§5.8); needs the `ops:read` scope. */
       lag: () => unwrap(raw.GET('/ops/lag')),
+      /** The last hour of lag, events/s and stalled partitions per group, and the DLQ's rate (what /ops charts). */
+      lagHistory: () => unwrap(raw.GET('/ops/lag/history')),
     },
   };
 }
