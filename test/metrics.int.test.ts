@@ -1,7 +1,20 @@
+import { buildApp as buildIngest } from '@pstream/ingest/app';
+import { loadConfig as ingestConfig } from '@pstream/ingest/config';
+import { KafkaPublisher } from '@pstream/ingest/publisher';
+import { createMetrics, createPool, createRedis, type Registry } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
+import { buildApp as buildQuery } from '@pstream/query-api/app';
+import { loadConfig as queryConfig } from '@pstream/query-api/config';
+import { LagSampler } from '@pstream/query-api/lag';
+import { buildApp as buildScorerOps } from '@pstream/scorer/app';
+import { buildApp as buildSegmenterOps } from '@pstream/segmenter/app';
+import { loadConfig as scorerConfig } from '@pstream/scorer/config';
+import { createScorerConsumer } from '@pstream/scorer/processor';
+import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
+import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, waitFor, type Sandbox } from './helpers';
+import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
 import { promtool, promtoolUnavailable } from './promtool';
-import { startServices, type Services } from './services';
 
 const skip = promtoolUnavailable();
 if (skip) console.warn(`metrics test skipped: ${skip}`);
@@ -23,20 +36,65 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
  */
 describeWithPromtool('/metrics of the four services', () => {
   let box: Sandbox;
-  let services: Services;
   let ingest: FastifyInstance;
   let query: FastifyInstance;
   let scorerApp: FastifyInstance;
   let segmenterApp: FastifyInstance;
+  const registries: Record<string, Registry> = {};
+  const closers: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
     box = await createSandbox(2);
-    services = await startServices(box, { ...box.env, SEGMENTER_SWEEP_INTERVAL_MS: '200' });
-    ({ ingest, 'query-api': query, scorer: scorerApp, segmenter: segmenterApp } = services.apps);
+    const env: NodeJS.ProcessEnv = { ...box.env, SEGMENTER_SWEEP_INTERVAL_MS: '200' };
+    for (const name of ['ingest', 'scorer', 'segmenter', 'query-api']) registries[name] = createMetrics(name);
+
+    const iCfg = ingestConfig(env);
+    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
+    await publisher.start();
+    closers.push(() => publisher.stop());
+    ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [{ name: 'kafka', check: () => publisher.check() }], metrics: registries.ingest! });
+
+    const gCfg = segmenterConfig(env);
+    const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-metrics');
+    await migrate(pool, gCfg.PG_SCHEMA);
+    closers.push(() => pool.end());
+
+    // the scorer reads the suppression list of erasures from the same schema
+    const sCfg = scorerConfig(env);
+    const redis = createRedis(sCfg, 'test-metrics');
+    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog, metrics: registries.scorer! });
+    await scorer.start();
+    closers.push(() => scorer.stop(), async () => redis.disconnect());
+    scorerApp = await buildScorerOps({ log: silentLog, checks: [], metrics: registries.scorer! });
+
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer, log: silentLog, metrics: registries.segmenter! });
+    await segmenter.start();
+    closers.push(() => segmenter.stop(), () => producer.disconnect());
+    segmenterApp = await buildSegmenterOps({ log: silentLog, checks: [], metrics: registries.segmenter! });
+
+    const qCfg = queryConfig(env);
+    const sampler = new LagSampler({
+      kafka: box.kafka,
+      log: silentLog,
+      groups: [env.SCORER_GROUP!, env.SEGMENTER_GROUP!],
+      dlqTopic: env.DLQ_TOPIC!,
+      intervalMs: 300,
+      window: 5,
+      metrics: registries['query-api']!,
+    });
+    sampler.start();
+    const qRedis = createRedis(qCfg, 'test-metrics-query');
+    query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool, checks: [], metrics: registries['query-api']!, lag: sampler });
+    closers.push(() => query.close(), () => sampler.stop(), async () => qRedis.disconnect());
   }, 90_000);
 
   afterAll(async () => {
-    await services?.close();
+    await ingest?.close();
+    await scorerApp?.close();
+    await segmenterApp?.close();
+    for (const close of closers.reverse()) await close();
     await box?.cleanup();
   }, 60_000);
 

@@ -2,10 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createQueryClient } from '@pstream/client';
 import { createSandbox, freePort, waitFor, type Sandbox } from './helpers';
 import { prometheusPath, prometheusUnavailable } from './promtool';
-import { queryClient } from './query-client';
-import { SERVICE_NAMES, startServices, type Services } from './services';
+import { SERVICE_NAMES, startServiceProcesses, type ServiceProcesses } from './service-processes';
 import { startTcpProxy } from './tcp-proxy';
 
 const skip = prometheusUnavailable();
@@ -22,7 +22,7 @@ const FOR_SCALE = 6;
  * services listen on here, and a 1 s scrape and evaluation interval instead of 15 s. Fails when a
  * job of the real file is not found, so the test follows the file.
  */
-function testConfig(addresses: Services['addresses']): string {
+function testConfig(addresses: ServiceProcesses['addresses']): string {
   let text = readFileSync(join(prometheusDir, 'prometheus.yml'), 'utf8');
   for (const name of SERVICE_NAMES) {
     const job = new RegExp(`(job_name: ${name}\\s+static_configs:\\s+- targets: )\\["[^"]+"\\]`);
@@ -48,7 +48,8 @@ type Alert = { labels: Record<string, string>; state: 'pending' | 'firing'; acti
 
 /*
  * A real Prometheus (Debian's binary, the package promtool comes from) runs
- * infra/prometheus/prometheus.yml and alerts.yml against the four services listening on real ports:
+ * infra/prometheus/prometheus.yml and alerts.yml against the four services, each its own process
+ * running its main.ts as `pnpm start` does, on the sandbox's topics, groups, schema and key prefix:
  * every target is up, the recording rules make series, every query of the Grafana dashboard returns
  * series, and a scorer whose Redis goes away — connected, but making no progress while events
  * wait — fires ConsumerPartitionStalled, which resolves once Redis is back. The rules file is generated from the real one with its
@@ -57,7 +58,7 @@ type Alert = { labels: Record<string, string>; state: 'pending' | 'firing'; acti
 describeWithPrometheus('a real Prometheus scraping the four services', () => {
   jest.setTimeout(120_000);
   let box: Sandbox;
-  let services: Services;
+  let services: ServiceProcesses;
   let proxy: Awaited<ReturnType<typeof startTcpProxy>>;
   let prometheus: ChildProcess;
   let exited: Promise<unknown>;
@@ -72,14 +73,25 @@ describeWithPrometheus('a real Prometheus scraping the four services', () => {
     return body.data;
   };
   const query = (expr: string) => api<{ result: Series[] }>(`/api/v1/query?query=${encodeURIComponent(expr)}`).then((d) => d.result);
-  const post = (payload: object) => services.apps.ingest.inject({ method: 'POST', url: '/v1/events', headers: { 'x-write-key': 'dev-write-key' }, payload });
+  const post = (payload: object) =>
+    fetch(`http://${services.addresses.ingest}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-write-key': 'dev-write-key' }, body: JSON.stringify(payload) });
 
   beforeAll(async () => {
     box = await createSandbox(2);
     const redisUrl = new URL(process.env.REDIS_URL!);
     proxy = await startTcpProxy({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379) });
     redisUrl.host = `127.0.0.1:${proxy.port}`;
-    services = await startServices(box, { ...box.env, SEGMENTER_SWEEP_INTERVAL_MS: '500' }, { listen: true, scorerRedisUrl: redisUrl.toString(), lagIntervalMs: 500, lagWindow: 4 });
+    services = await startServiceProcesses(
+      {
+        ...box.env,
+        LOG_LEVEL: 'warn',
+        SEGMENTER_SWEEP_INTERVAL_MS: '500',
+        LAG_GROUPS: `${box.env.SCORER_GROUP},${box.env.SEGMENTER_GROUP}`,
+        LAG_SAMPLE_INTERVAL_MS: '500',
+        LAG_WINDOW: '4',
+      },
+      { scorer: { REDIS_URL: redisUrl.toString() } },
+    );
 
     dir = mkdtempSync(join(tmpdir(), 'pstream-prometheus-'));
     writeFileSync(join(dir, 'prometheus.yml'), testConfig(services.addresses));
@@ -99,13 +111,13 @@ describeWithPrometheus('a real Prometheus scraping the four services', () => {
     });
 
     // Work for every panel: accepted and rejected events, a person's first stage, a dead letter, reads.
-    expect((await post({ events: [{ type: 'click', userId: 'pm-1', target: { type: 'product', id: 'p-1' } }, { type: 'nope' }] })).statusCode).toBe(202);
-    expect((await post({ type: 'follow', anonymousId: 'pm-a', target: { type: 'shop', id: 's-1' } })).statusCode).toBe(202);
+    expect((await post({ events: [{ type: 'click', userId: 'pm-1', target: { type: 'product', id: 'p-1' } }, { type: 'nope' }] })).status).toBe(202);
+    expect((await post({ type: 'follow', anonymousId: 'pm-a', target: { type: 'shop', id: 's-1' } })).status).toBe(202);
     const raw = box.kafka.producer();
     await raw.connect();
     await raw.send({ topic: box.env.EVENTS_TOPIC!, messages: [{ key: 'x', value: 'not json' }] });
     await raw.disconnect();
-    const client = queryClient(services.apps['query-api']);
+    const client = createQueryClient({ baseUrl: `http://${services.addresses['query-api']}`, token: 'dev-api-token' });
     await waitFor('pm-1’s profile', () => client.profile('pm-1'), 30_000);
   }, 120_000);
 
@@ -167,7 +179,7 @@ describeWithPrometheus('a real Prometheus scraping the four services', () => {
     // The scorer loses Redis: it stays in its group and owns its partitions, but cannot apply.
     proxy.cut();
     const events = Array.from({ length: 20 }, (_, i) => ({ type: 'click', userId: `stall-${i}`, target: { type: 'product', id: 'p-9' } }));
-    expect((await post({ events })).statusCode).toBe(202);
+    expect((await post({ events })).status).toBe(202);
 
     let pendingSeen = false;
     const firing = await waitFor('ConsumerPartitionStalled firing for the scorer', async () => {
