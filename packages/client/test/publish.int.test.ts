@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -18,6 +18,15 @@ describe('the packed @pstream/client', () => {
   let dir: string;
   let consumer: string;
   const node = (file: string) => run(process.execPath, [file], { cwd: consumer });
+  /** tsc on one file of the consumer, strict, with only the installed package's declarations. */
+  const typeCheck = async (file: string) => {
+    const tsconfig = { compilerOptions: { strict: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], types: [], noEmit: true }, files: [file] };
+    await writeFile(path.join(consumer, 'tsconfig.json'), JSON.stringify(tsconfig));
+    return run(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: consumer }).then(
+      () => 'compiles',
+      (err: { stdout: string }) => err.stdout,
+    );
+  };
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'pstream-client-pack-'));
@@ -64,13 +73,15 @@ describe('the packed @pstream/client', () => {
         '',
       ].join('\n'),
     );
-    const tsconfig = { compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], types: [], noEmit: true }, files: ['c.ts'] };
-    await writeFile(path.join(consumer, 'tsconfig.json'), JSON.stringify(tsconfig));
-    const tsc = path.join(ROOT, 'node_modules', '.bin', 'tsc');
-    const result = await run(tsc, ['-p', 'tsconfig.json'], { cwd: consumer }).then(
-      () => 'compiles',
-      (err: { stdout: string }) => err.stdout,
-    );
-    expect(result).toBe('compiles');
+    expect(await typeCheck('c.ts')).toBe('compiles');
+  });
+
+  it('compiles the README’s examples', async () => {
+    const readme = await readFile(path.join(PACKAGE, 'README.md'), 'utf8');
+    const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    // One ES module (top-level await, as the examples use it); `process` is the one Node global they read.
+    await writeFile(path.join(consumer, 'readme.mts'), ['declare const process: { env: Record<string, string | undefined> };', ...examples].join('\n'));
+    expect(await typeCheck('readme.mts')).toBe('compiles');
   });
 });
