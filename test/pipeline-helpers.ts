@@ -58,7 +58,6 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
   return {
     ingest,
     query,
-    client,
     url: `http://127.0.0.1:${port}`,
     async profile(id: string, until: (p: Profile) => boolean, timeoutMs = 30_000): Promise<Profile> {
       return waitFor(`the profile of ${id}`, async () => {

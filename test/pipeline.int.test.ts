@@ -18,7 +18,6 @@ import { queryClient } from './query-client';
 const auth = { 'x-write-key': 'dev-write-key' };
 const bearer = { authorization: 'Bearer dev-api-token' };
 
-
 describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GET /v1/profiles/{id}', () => {
   let box: Sandbox;
   let ingest: FastifyInstance;
