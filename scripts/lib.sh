@@ -85,8 +85,9 @@ ensure_chromium() {
   fi
 }
 
-# promtool from Debian's prometheus package, unpacked into .data/tools (apt-get download + dpkg -x,
-# so no Prometheus daemon is installed or started). Exports PROMTOOL when it is there.
+# promtool and prometheus from Debian's prometheus package, unpacked into .data/tools (apt-get
+# download + dpkg -x, so no Prometheus daemon is installed or started as a system service; the
+# real-Prometheus test runs its own). Exports PROMTOOL and PROMETHEUS when they are there.
 ensure_promtool() {
   local dir="$ROOT/.data/tools/prometheus"
   if [ ! -x "$dir/usr/bin/promtool" ]; then
@@ -102,4 +103,5 @@ ensure_promtool() {
     rm -rf "$tmp"
   fi
   if [ -x "$dir/usr/bin/promtool" ]; then export PROMTOOL="$dir/usr/bin/promtool"; fi
+  if [ -x "$dir/usr/bin/prometheus" ]; then export PROMETHEUS="$dir/usr/bin/prometheus"; fi
 }

@@ -5,6 +5,7 @@ import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import type { FastifyInstance } from 'fastify';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { queryClient } from './query-client';
 import { loadConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
 import { appliedCount, generateStream, produceEvents } from '../services/scorer/test/support';
@@ -127,9 +128,7 @@ describe('GET /v1/profiles/{id}/interests holds §4.1 against an independent imp
 
     let compared = 0;
     for (const id of people) {
-      const res = await query.inject({ method: 'GET', url: `/v1/profiles/${encodeURIComponent(id)}/interests?limit=200`, headers: { authorization: 'Bearer dev-api-token' } });
-      expect(res.statusCode).toBe(200);
-      const body = res.json() as { interests: { tag: string; dimension: string; score: number; value: number }[]; computedAt: string };
+      const body = await queryClient(query).interests(id, { limit: 200 });
       const want = expectedScores(byPerson.get(id) ?? [], catalog, Date.parse(body.computedAt));
       const got = new Map(body.interests.map((i) => [i.tag, i]));
       expect([...got.keys()].sort()).toEqual([...want.keys()].sort());

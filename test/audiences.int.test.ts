@@ -10,8 +10,10 @@ import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
+import type { QueryClient, Rule as ClientRule } from '@pstream/client';
 import { appliedCount, prng } from '../services/scorer/test/support';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { queryClient } from './query-client';
 
 /*
  * "Done means" of issue 12: a seeded stream of hundreds of people with traits, follows, purchases
@@ -112,6 +114,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
   let box: Sandbox;
   let segmenter: Segmenter;
   let query: FastifyInstance;
+  let client: QueryClient;
   let watcher: Consumer;
   const audienceMessages: { audienceId: string; id: string; change: string; at: string; changeId: string }[] = [];
   const closers: (() => Promise<unknown>)[] = [];
@@ -145,6 +148,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const qRedis = createRedis(qCfg, 'test-audiences-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-audiences-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
+    client = queryClient(query);
     closers.push(async () => qRedis.disconnect(), () => qPool.end(), () => query.close());
 
     watcher = box.kafka.consumer({ groupId: `test-${box.id}-audiences-watch` });
@@ -206,18 +210,13 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     // What the query API serves for each person, at (about) the time of asking.
     askedAt = Date.now();
     for (const id of people.keys()) {
-      const [profile, interests] = await Promise.all([
-        query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: AUTH }),
-        query.inject({ method: 'GET', url: `/v1/profiles/${id}/interests?limit=200`, headers: AUTH }),
-      ]);
-      const p = profile.json();
-      const list = interests.json().interests as { tag: string; score: number; value: number }[];
+      const [p, { interests: list }] = await Promise.all([client.profile(id), client.interests(id, { limit: 200 })]);
       served.set(id, {
         values: new Map(list.map((x) => [x.tag, x.value])),
         scores: new Map(list.map((x) => [x.tag, x.score])),
-        stage: p.lifecycle.stage,
-        value: p.tiers.value,
-        social: p.tiers.social,
+        stage: p.lifecycle!.stage,
+        value: p.tiers!.value,
+        social: p.tiers!.social,
       });
     }
   }, 180_000);
@@ -262,10 +261,8 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
   ];
 
   it.each(RULES)('previews %s exactly as §5.4 reads at the time of asking', async (_name, rule) => {
-    const res = await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule } });
-    expect(res.statusCode).toBe(200);
+    const body = await client.audiences.preview(rule as ClientRule);
     const want = expected(rule);
-    const body = res.json();
     expect(body.count).toBe(want.length);
     expect(body.sample.length).toBe(Math.min(20, want.length));
     for (const id of body.sample) expect(want).toContain(id);
@@ -292,21 +289,12 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
 
   it('saves, lists, gets, pages every member exactly once, and deletes', async () => {
     const rule = RULES.find(([n]) => n === 'nesting with any and not')![1];
-    const created = await query.inject({ method: 'POST', url: '/v1/audiences', headers: AUTH, payload: { name: 'nested', rule } });
-    expect(created.statusCode).toBe(201);
-    const a = created.json();
+    const a = await client.audiences.create({ name: 'nested', rule: rule as ClientRule });
     expect(a).toMatchObject({ name: 'nested', rule, count: expected(rule).length });
-    expect((await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}`, headers: AUTH })).json()).toEqual(a);
-    expect((await query.inject({ method: 'GET', url: '/v1/audiences', headers: AUTH })).json().audiences.map((x: { id: string }) => x.id)).toContain(a.id);
+    expect(await client.audiences.get(a.id)).toEqual(a);
+    expect((await client.audiences.list()).audiences.map((x) => x.id)).toContain(a.id);
     const seen: string[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: { members: string[]; nextCursor: string | null } = (
-        await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?limit=7${cursor ? `&cursor=${cursor}` : ''}`, headers: AUTH })
-      ).json();
-      seen.push(...page.members);
-      cursor = page.nextCursor;
-    } while (cursor);
+    for await (const member of client.audiences.allMembers(a.id, 7)) seen.push(member);
     expect(seen).toEqual([...new Set(seen)]);
     expect([...seen].sort()).toEqual(expected(rule));
     const bad = await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?cursor=nonsense!`, headers: AUTH });
@@ -317,21 +305,21 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     // everyone who was a member throughout appears.
     const store = createAudienceStore(auditPool);
     const members = expected(rule);
-    const first = (await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?limit=10`, headers: AUTH })).json();
+    const first = await client.audiences.members(a.id, { limit: 10 });
     const dropped = new Set(members.filter((_, i) => i >= 10 && i % 3 === 0));
     const added = [...people.keys()].filter((id) => !members.includes(id)).slice(0, 15);
     await store.refresh(a.id, [...members.filter((m) => !dropped.has(m)), ...added], Date.now());
     const during: string[] = [...first.members];
     for (let c: string | null = first.nextCursor; c; ) {
-      const page = (await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?limit=10&cursor=${c}`, headers: AUTH })).json();
+      const page = await client.audiences.members(a.id, { limit: 10, cursor: c });
       during.push(...page.members);
       c = page.nextCursor;
     }
     expect(during).toEqual([...new Set(during)]);
     for (const m of members) if (!dropped.has(m)) expect(during).toContain(m);
 
-    expect((await query.inject({ method: 'DELETE', url: `/v1/audiences/${a.id}`, headers: AUTH })).statusCode).toBe(204);
-    expect((await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}`, headers: AUTH })).json().error.code).toBe('QRY_AUDIENCE_NOT_FOUND');
+    await client.audiences.delete(a.id);
+    await expect(client.audiences.get(a.id)).rejects.toMatchObject({ status: 404, code: 'QRY_AUDIENCE_NOT_FOUND' });
   });
 
   it('answers /similar with the exact §5.3 cosine and recalls the brute-force top 10', async () => {
@@ -339,9 +327,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     let recalled = 0;
     const asked = [...people.keys()].filter((_, i) => i % 8 === 0);
     for (const id of asked) {
-      const res = await query.inject({ method: 'GET', url: `/v1/profiles/${id}/similar?limit=10`, headers: AUTH });
-      expect(res.statusCode).toBe(200);
-      const got = res.json().similar as { id: string; similarity: number }[];
+      const got = (await client.similar(id, { limit: 10 })).similar;
       expect(got.map((s) => s.id)).not.toContain(id);
       // The served values were read at askedAt and /similar takes its vectors now: interest values
       // decay against the undecaying $spend/$social by ~1e-7 of the cosine per second, so a busy
@@ -360,23 +346,23 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const before = expected(rule);
     const out = before[0]!;
     const similarTo = async (id: string) =>
-      ((await query.inject({ method: 'GET', url: `/v1/profiles/${id}/similar?limit=100`, headers: AUTH })).json().similar as { id: string }[]).map((x) => x.id);
+      (await client.similar(id, { limit: 100 })).similar.map((x) => x.id);
     let asker: string | undefined;
     for (const id of before.slice(1)) if ((await similarTo(id)).includes(out)) { asker = id; break; }
     expect(asker).toBeDefined();
     const consent = await query.inject({ method: 'PUT', url: `/v1/profiles/${out}/consent`, headers: AUTH, payload: { personalization: false } });
     expect(consent.statusCode).toBe(200);
-    const preview = (await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule } })).json();
+    const preview = await client.audiences.preview(rule);
     expect(preview.count).toBe(before.length - 1);
     expect(preview.sample).not.toContain(out);
     expect(await similarTo(asker!)).not.toContain(out);
     await query.inject({ method: 'PUT', url: `/v1/profiles/${out}/consent`, headers: AUTH, payload: { personalization: true } });
-    expect((await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule } })).json().count).toBe(before.length);
+    expect((await client.audiences.preview(rule)).count).toBe(before.length);
   });
 
   it('publishes the entry an event causes in a saved audience within sweeps', async () => {
-    const rule = { follows: { type: 'shop', id: 's-9' } };
-    const created = (await query.inject({ method: 'POST', url: '/v1/audiences', headers: AUTH, payload: { name: 'shop 9 followers', rule } })).json();
+    const rule = { follows: { type: 'shop' as const, id: 's-9' } };
+    const created = await client.audiences.create({ name: 'shop 9 followers', rule });
     expect(created.count).toBe(0);
     const e = normalizeEvent({ eventId: 'follow-s9', type: 'follow', userId: 'aud-7', target: { type: 'shop', id: 's-9' } }, { source: 'test', now: Date.now() });
     if (!e.ok) throw new Error(JSON.stringify(e.errors));
@@ -389,7 +375,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       return m.length > 0 ? m : undefined;
     }, 30_000);
     expect(entries.map((m) => [m.id, m.change])).toEqual([['aud-7', 'enter']]);
-    await query.inject({ method: 'DELETE', url: `/v1/audiences/${created.id}`, headers: AUTH });
+    await client.audiences.delete(created.id);
   }, 60_000);
 
   it('publishes the exits and entries time alone causes on profile.audiences.v1 within sweeps, with a change id each', async () => {
@@ -401,7 +387,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     };
     const created: Record<string, { id: string; count: number }> = {};
     for (const [name, rule] of Object.entries(rules)) {
-      created[name] = (await query.inject({ method: 'POST', url: '/v1/audiences', headers: AUTH, payload: { name, rule } })).json();
+      created[name] = await client.audiences.create({ name, rule: rule as ClientRule });
       expect(created[name]!.count).toBe(expected(rule).length);
     }
     // 40 days pass for the segmenter's sweeps: the stored scores do not change, their values decay.
@@ -432,7 +418,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       expect(changes('exit').map((m) => m.id).sort()).toEqual(gone);
       expect(changes('enter').map((m) => m.id).sort()).toEqual(come);
       for (const m of [...changes('exit'), ...changes('enter')]) expect(m.changeId).toMatch(/^\d+$/);
-      const members = (await query.inject({ method: 'GET', url: `/v1/audiences/${created[name]!.id}/members?limit=1000`, headers: AUTH })).json().members;
+      const { members } = await client.audiences.members(created[name]!.id, { limit: 1000 });
       expect([...members].sort()).toEqual(after);
     }
   }, 90_000);

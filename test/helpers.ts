@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
 import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -7,6 +8,15 @@ import pino from 'pino';
 /** A short random id for naming a test's own topic, group, key prefix and schema. */
 export function testId(): string {
   return randomBytes(5).toString('hex');
+}
+
+/** A TCP port of 127.0.0.1 free right now, for a process the test starts (a broker, Prometheus). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 export const silentLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

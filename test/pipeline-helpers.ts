@@ -4,6 +4,7 @@
  * in-process on a sandbox (as pipeline.int.test.ts does).
  */
 import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
+import type { Profile } from '@pstream/client';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -13,17 +14,9 @@ import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import { startIngest } from '../services/ingest/test/helpers';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { queryClient } from './query-client';
 
-/** The parts of a query-API profile these tests read. */
-export type Profile = {
-  userId: string | null;
-  anonymousIds: string[];
-  traits: Record<string, unknown>;
-  interests: { tag: string; score: number }[];
-  lifecycle: { stage: string | null } | null;
-  tiers: { value: string; social: string } | null;
-  stats: { events: Record<string, number>; purchases: number; monetary: { currency: string; total: number } } | null;
-};
+export type { Profile } from '@pstream/client';
 
 /**
  * Ingest listening on a free port with the scorer, the segmenter and the query API wired
@@ -61,15 +54,14 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
   closers.push(() => query.close(), async () => qRedis.disconnect(), () => pool.end());
 
   const { port } = ingest.app.server.address() as { port: number };
+  const client = queryClient(query);
   return {
     ingest,
     query,
     url: `http://127.0.0.1:${port}`,
     async profile(id: string, until: (p: Profile) => boolean, timeoutMs = 30_000): Promise<Profile> {
       return waitFor(`the profile of ${id}`, async () => {
-        const res = await query.inject({ method: 'GET', url: `/v1/profiles/${encodeURIComponent(id)}`, headers: { authorization: 'Bearer dev-api-token' } });
-        if (res.statusCode !== 200) return undefined;
-        const body = res.json() as Profile;
+        const body = await client.profile(id);
         return until(body) ? body : undefined;
       }, timeoutMs);
     },

@@ -10,23 +10,19 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import { decayParams, forwardWeight, decayedScore, tagValue } from '@pstream/scoring';
+import type { Profile, QueryClient } from '@pstream/client';
 import type { FastifyInstance } from 'fastify';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { queryClient } from './query-client';
 
 const auth = { 'x-write-key': 'dev-write-key' };
 const bearer = { authorization: 'Bearer dev-api-token' };
-
-type Profile = {
-  interests: { tag: string; dimension: string; score: number; value: number }[];
-  lifecycle: { stage: string | null } | null;
-  stats: { events: Record<string, number>; purchases: number } | null;
-  computedAt: string;
-};
 
 describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GET /v1/profiles/{id}', () => {
   let box: Sandbox;
   let ingest: FastifyInstance;
   let query: FastifyInstance;
+  let client: QueryClient;
   const closers: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
@@ -61,6 +57,7 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
     const qRedis = createRedis(qCfg, 'test-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
     query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
+    client = queryClient(query);
     closers.push(() => query.close(), async () => qRedis.disconnect(), () => qPool.end());
   }, 60_000);
 
@@ -72,9 +69,7 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
 
   async function profileOf(id: string, until: (p: Profile) => boolean): Promise<Profile> {
     return waitFor(`profile ${id}`, async () => {
-      const res = await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: bearer });
-      if (res.statusCode !== 200) return undefined;
-      const body = res.json() as Profile;
+      const body = await client.profile(id);
       return until(body) ? body : undefined;
     });
   }

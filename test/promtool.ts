@@ -13,6 +13,14 @@ export function promtoolUnavailable(): string | undefined {
   return existsSync(promtoolPath) ? undefined : `no promtool at ${promtoolPath} (run \`pnpm test\`, which fetches it, or set PROMTOOL)`;
 }
 
+/** Prometheus itself, from the same Debian package: `$PROMETHEUS`, else the copy beside promtool. */
+export const prometheusPath = process.env.PROMETHEUS ?? join(__dirname, '..', '.data', 'tools', 'prometheus', 'usr', 'bin', 'prometheus');
+
+/** Why a real Prometheus cannot run here, or undefined when it can. */
+export function prometheusUnavailable(): string | undefined {
+  return existsSync(prometheusPath) ? undefined : `no prometheus at ${prometheusPath} (run \`pnpm test\`, which fetches Debian's prometheus package, or set PROMETHEUS)`;
+}
+
 /** Runs promtool with `args` (and `stdin`), resolving with its exit code and everything it printed. */
 export function promtool(args: string[], stdin?: string): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {

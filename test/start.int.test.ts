@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createSandbox, waitFor, type Sandbox } from './helpers';
+import { createSandbox, freePort, waitFor, type Sandbox } from './helpers';
 
 /*
  * `npm start` stops what it started (README "Two commands"): Ctrl-C — SIGINT to the whole
@@ -15,14 +15,6 @@ import { createSandbox, waitFor, type Sandbox } from './helpers';
  */
 
 const ROOT = path.resolve(__dirname, '..');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const answers = (port: number) =>
   new Promise<boolean>((resolve) => {

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { closeRedis, createMetrics } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
 import { Kafka, logLevel } from 'kafkajs';
-import { silentLog, testId, waitFor } from '../../../test/helpers';
+import { createSandbox, silentLog, testId, waitFor, type Sandbox } from '../../../test/helpers';
 import { buildApp } from '../src/app';
 import { loadConfig, type IngestConfig } from '../src/config';
 import { KafkaPublisher } from '../src/publisher';
@@ -43,6 +43,24 @@ export async function startIngest(kafka: Kafka, env: NodeJS.ProcessEnv): Promise
       await closeRedis(redis);
     },
   };
+}
+
+/**
+ * For a describe block posting to ingest: a sandbox and an ingest app (startIngest) made before
+ * its tests and removed after them. Read them through the returned object once the tests run.
+ */
+export function useIngest(): { box: Sandbox; app: FastifyInstance } {
+  const state = {} as { box: Sandbox; app: FastifyInstance; ingest?: Awaited<ReturnType<typeof startIngest>> };
+  beforeAll(async () => {
+    state.box = await createSandbox();
+    state.ingest = await startIngest(state.box.kafka, state.box.env);
+    state.app = state.ingest.app;
+  });
+  afterAll(async () => {
+    await state.ingest?.close();
+    await state.box?.cleanup();
+  });
+  return state;
 }
 
 /** Every message on `topic`, read from the beginning by a fresh group, once `until` holds. */

@@ -30,7 +30,7 @@ describe('ingest accepts what Segment accepts', () => {
       ['/v1/page', { userId: 'h-1', name: 'Home', properties: { path: '/' } }, 'names nothing to score'],
       ['/v1/screen', { userId: 'h-1', name: 'Settings' }, 'names nothing to score'],
       ['/v1/group', { userId: 'h-1', groupId: 'g-1', traits: { plan: 'pro' } }, 'not used'],
-      ['/v1/track', { userId: 'h-1', event: 'Checkout Started', properties: {} }, '"Checkout Started" is not one we map'],
+      ['/v1/track', { userId: 'h-1', event: 'Checkout Started', properties: {} }, '"Checkout Started" is ignored: an intent to buy'],
       ['/v1/identify', { type: 'identify', userId: null, anonymousId: 'h-anon', traits: { email: 'x@example.org' } }, 'without userId'],
     ];
     for (const [url, payload, why] of cases) {

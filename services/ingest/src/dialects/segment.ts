@@ -18,6 +18,19 @@ export const SEGMENT_EVENT_NAMES: Readonly<Record<string, EventType>> = {
   'Product Reviewed': 'comment',
   'Order Completed': 'purchase',
 };
+/**
+ * The rest of the common events of Segment's e-commerce spec, accepted and deliberately ignored,
+ * each with why (docs/tracking.md): none is one of §3.1's types, and folding it into one would
+ * change what that type means. They are counted in `ingest_events_ignored_total` by name.
+ */
+export const SEGMENT_IGNORED_EVENT_NAMES: Readonly<Record<string, string>> = {
+  'Product Added':
+    'a cart change is not in the profile model: as a favorite it would count as a social interaction (§4.3), as a click as a second visit; the Order Completed that may follow is what counts',
+  'Product Removed': 'a cart change is not in the profile model, and it undoes nothing a profile recorded',
+  'Checkout Started': 'an intent to buy, not a purchase: the Order Completed that may follow carries the order',
+  'Product List Viewed': 'a list names no one target; the products opened from it arrive as Product Clicked or Product Viewed',
+  'Products Searched': 'a search query names no target; the products opened from the results arrive as Product Clicked',
+};
 /** Every event name a Segment `track` may carry, for the error that refuses any other. */
 export const SUPPORTED_EVENT_NAMES: readonly string[] = [...EVENT_TYPES, ...Object.keys(SEGMENT_EVENT_NAMES)];
 
@@ -192,8 +205,13 @@ function base(item: Track | Page, type: EventType, sharedContext: unknown, origi
 
 /** One Segment `track` → native events: one, or one purchase line per product for `Order Completed`. */
 function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } | { ignored: string } {
-  const type = SEGMENT_EVENT_NAMES[item.event] ?? ((EVENT_TYPES as readonly string[]).includes(item.event) ? (item.event as EventType) : undefined);
-  if (type === undefined) return { ignored: `event "${item.event}" is not one we map; mapped: ${SUPPORTED_EVENT_NAMES.join(', ')}` };
+  // Own keys only: an event named "toString" or "constructor" is a name like any other, not a type.
+  const own = <T>(names: Readonly<Record<string, T>>) => (Object.hasOwn(names, item.event) ? names[item.event] : undefined);
+  const type = own(SEGMENT_EVENT_NAMES) ?? ((EVENT_TYPES as readonly string[]).includes(item.event) ? (item.event as EventType) : undefined);
+  if (type === undefined) {
+    const why = own(SEGMENT_IGNORED_EVENT_NAMES);
+    return { ignored: why ? `event "${item.event}" is ignored: ${why}` : `event "${item.event}" is not one we map; mapped: ${SUPPORTED_EVENT_NAMES.join(', ')}` };
+  }
   const p = item.properties ?? {};
   const eventId = eventIdFromMessageId(item.messageId);
   const one = (extra: (origin: Record<string, string>) => Record<string, unknown>, idSuffix = ''): Mapped => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { topicMessageSchema } from '@pstream/events';
-import { eventIdFromMessageId, mapSegmentAlias, mapSegmentIdentify, mapSegmentItem, mapSegmentPage, mapSegmentTrack, SEGMENT_EVENT_NAMES } from '../../src/dialects';
+import { eventIdFromMessageId, mapSegmentAlias, mapSegmentIdentify, mapSegmentItem, mapSegmentPage, mapSegmentTrack, SEGMENT_EVENT_NAMES, SEGMENT_IGNORED_EVENT_NAMES } from '../../src/dialects';
 
 const options = { source: 'web', now: Date.parse('2026-11-20T00:00:00Z') };
 const track = (event: string, properties: Record<string, unknown> = { product_id: 'p-1' }, extra: Record<string, unknown> = {}) => ({ type: 'track', event, userId: 'u-1', messageId: 'm-1', properties, ...extra });
@@ -102,9 +102,18 @@ describe('Segment track mapping', () => {
   });
 
   it('accepts an event name it does not map, with no message and the reason naming every mapped name', () => {
-    const r = mapSegmentItem(track('Checkout Started'), options);
+    const r = mapSegmentItem(track('Signed Up'), options);
     expect(r).toEqual({ ok: true, value: [], ignored: expect.stringContaining('Product Added to Wishlist') });
-    expect(r.ignored).toContain('"Checkout Started"');
+    expect(r.ignored).toContain('"Signed Up"');
+  });
+
+  it.each(Object.entries(SEGMENT_IGNORED_EVENT_NAMES))('accepts %s with no message, saying why it is ignored', (name, why) => {
+    expect(mapSegmentItem(track(name, { cart_id: 'c-1', product_id: 'p-1', price: 10, quantity: 1 }), options)).toEqual({ ok: true, value: [], ignored: `event "${name}" is ignored: ${why}` });
+  });
+
+  it('names no event both mapped and ignored, and ignores none that mean a prototype key', () => {
+    expect(Object.keys(SEGMENT_IGNORED_EVENT_NAMES).filter((name) => name in SEGMENT_EVENT_NAMES)).toEqual([]);
+    expect(mapSegmentItem(track('toString'), options)).toMatchObject({ ok: true, value: [], ignored: expect.stringContaining('is not one we map') });
   });
 
   it('treats a null or "" userId beside a real anonymousId as absent', () => {
