@@ -7,10 +7,10 @@ import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from '@pstream/platform';
+import { AGE_BANDS, ageBand } from '@pstream/traits-model';
 import { z } from 'zod';
 import { targetParams } from './catalog';
 
-export const AGE_BANDS = ['<18', '18-24', '25-29', '30-34', '35-39', '40-49', '50+', 'unknown'] as const;
 const TOP_CITIES = 10;
 const TOP_INTERESTS = 10;
 /** §5.5: a follower counts for a tag when their value in it is at least this. */
@@ -48,18 +48,6 @@ export const overlapSchema = z
     exact: z.boolean().describe('false when both targets have more followers than the sketch size: then both and jaccard are estimates'),
   })
   .describe('How two targets’ followers overlap (docs/api.md §5.5)');
-
-/** The §5.5 age band of an age in years. */
-export function ageBand(age: number | undefined): (typeof AGE_BANDS)[number] {
-  if (age === undefined || !Number.isFinite(age) || age < 0) return 'unknown';
-  if (age < 18) return '<18';
-  if (age < 25) return '18-24';
-  if (age < 30) return '25-29';
-  if (age < 35) return '30-34';
-  if (age < 40) return '35-39';
-  if (age < 50) return '40-49';
-  return '50+';
-}
 
 /** A stored 'birth' facet value (`by:YYYY`, `age:N`, `unknown`) as an age in years at `nowMs` (birthday unknown: by calendar year). */
 export function ageOf(birth: string, nowMs: number): number | undefined {
