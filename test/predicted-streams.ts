@@ -1,7 +1,7 @@
 /**
  * Streams for the predicted-trait tests and bench (docs/api.md §5.9): people whose clicks lean to
  * categories by gender and by age (`lean` of their clicks; 0.5 is no signal at all), some of whom
- * give their gender or birth year and some not.
+ * give their gender or birth year and some not. Everyone follows the shop `s-1`.
  */
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
 import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
@@ -52,15 +52,17 @@ export function predictedStream(people: number, lean: number, seed: number, nowM
     for (let n = 0; n < 8; n++) clicks.push(`category:${pick(BY_GENDER[random() < lean ? gender : other])}`);
     const bands = Object.keys(BY_AGE) as (keyof typeof BY_AGE)[];
     for (let n = 0; n < 6; n++) clicks.push(`brand:${pick(BY_AGE[random() < lean ? ageBand : pick(bands.filter((b) => b !== ageBand))])}`);
-    clicks.forEach((tag, n) => {
+    // and everyone follows the shop s-1, whose follower mix then shows the predictions
+    [...clicks, 'follow'].forEach((tag, n) => {
+      const follow = tag === 'follow';
       const e = normalizeEvent(
         {
           eventId: `${id}-${n}`,
-          type: 'click',
+          type: follow ? 'follow' : 'click',
           userId: id,
           occurredAt: new Date(nowMs - 60_000 - Math.floor(random() * 10 * DAY)).toISOString(),
-          target: { type: 'product', id: `p-${Math.floor(random() * 40)}` },
-          tags: [tag],
+          target: follow ? { type: 'shop', id: 's-1' } : { type: 'product', id: `p-${Math.floor(random() * 40)}` },
+          tags: follow ? [] : [tag],
         },
         { source: 'test', now: nowMs },
       );

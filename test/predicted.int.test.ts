@@ -172,6 +172,20 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     await ctx.box.pg.query(`UPDATE ${ctx.box.env.PG_SCHEMA}.people SET traits = traits - 'gender' WHERE profile_key = $1`, [p.id]);
   });
 
+  it('the follower mix says how many of the followers without a gender or age are predicted as what', async () => {
+    const res = await ctx.query.inject({ method: 'GET', url: '/v1/targets/shop/s-1/followers', headers: AUTH });
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.sample.exact).toBe(true);
+    const count = (trait: 'gender' | 'ageBand', gave: (p: StreamPerson) => boolean) => {
+      const out: Record<string, number> = {};
+      for (const p of ctx.people) if (!gave(p)) out[predicted.get(p.id)![trait]!.value] = (out[predicted.get(p.id)![trait]!.value] ?? 0) + 1;
+      return out;
+    };
+    expect(body.traits.predicted).toEqual({ gender: count('gender', gaveGender), ageBand: count('ageBand', gaveAge) });
+    expect(body.traits.gender.unknown).toBe(ctx.people.filter((p) => !gaveGender(p)).length);
+  });
+
   it('an opted-out or erased person is neither predicted nor trained on', async () => {
     const silent = ctx.people.filter((p) => !gaveGender(p));
     const givers = ctx.people.filter((p) => gaveGender(p) && gaveAge(p));

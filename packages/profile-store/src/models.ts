@@ -167,6 +167,24 @@ export function createModelStore(pool: Pool, log: Logger) {
       for (const r of rows) if (PREDICTED_TRAITS.includes(r.trait) && !gaveTrait(r.trait, traits)) out[r.trait] = { value: r.value, confidence: r.confidence };
       return out;
     },
+
+    /**
+     * Among `keys` (profile keys), how many are predicted as each value of each trait, counting
+     * only people who have not given the trait: the "predicted" part of a follower mix (§5.5).
+     */
+    async predictedCounts(keys: readonly string[]): Promise<Record<PredictedTrait, Record<string, number>>> {
+      const out = Object.fromEntries(PREDICTED_TRAITS.map((t) => [t, {}])) as Record<PredictedTrait, Record<string, number>>;
+      if (keys.length === 0) return out;
+      const { rows } = await pool.query<{ trait: PredictedTrait; value: string; n: number }>(
+        `SELECT t.trait, t.value, count(*)::int AS n FROM predicted_traits t JOIN people p ON p.profile_key = t.profile_key
+         WHERE t.profile_key = ANY($1::text[]) AND p.personalization
+           AND NOT (p.traits ?| CASE t.trait WHEN 'gender' THEN $2::text[] ELSE $3::text[] END)
+         GROUP BY t.trait, t.value`,
+        [keys, GIVEN_BY.gender, GIVEN_BY.ageBand],
+      );
+      for (const r of rows) if (r.trait in out) out[r.trait][r.value] = r.n;
+      return out;
+    },
   };
 }
 

@@ -112,6 +112,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     sampleSize: config.FOLLOWERS_SAMPLE_SIZE,
     sketchSize: config.FOLLOWERS_SKETCH_SIZE,
     guard: guard('profiles:read'),
+    predictedCounts: models.predictedCounts,
   });
   registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
   registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS });
