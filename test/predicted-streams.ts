@@ -1,6 +1,7 @@
 /**
  * Streams for the predicted-trait tests and bench (docs/api.md §5.9): people whose clicks lean to
- * categories by gender and by age (`lean` of their clicks; 0.5 is no signal at all), some of whom
+ * categories by gender and by age (`lean` of their clicks for gender; as far from uniform over the
+ * age bands; 0.5 is no signal at all), some of whom
  * give their gender or birth year and some not. Everyone follows the shop `s-1`.
  */
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
@@ -51,7 +52,9 @@ export function predictedStream(people: number, lean: number, seed: number, nowM
     const clicks: string[] = [];
     for (let n = 0; n < 8; n++) clicks.push(`category:${pick(BY_GENDER[random() < lean ? gender : other])}`);
     const bands = Object.keys(BY_AGE) as (keyof typeof BY_AGE)[];
-    for (let n = 0; n < 6; n++) clicks.push(`brand:${pick(BY_AGE[random() < lean ? ageBand : pick(bands.filter((b) => b !== ageBand))])}`);
+    // as far from uniform over the three bands as `lean` is over two genders: none at 0.5
+    const own = (1 + (bands.length - 1) * (2 * lean - 1)) / bands.length;
+    for (let n = 0; n < 6; n++) clicks.push(`brand:${pick(BY_AGE[random() < own ? ageBand : pick(bands.filter((b) => b !== ageBand))])}`);
     // and everyone follows the shop s-1, whose follower mix then shows the predictions
     [...clicks, 'follow'].forEach((tag, n) => {
       const follow = tag === 'follow';
