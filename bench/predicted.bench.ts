@@ -20,7 +20,7 @@ import { createModelStore, migrate } from '@pstream/profile-store';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { createModelTrainer } from '@pstream/query-api/trainer';
 import { decayParams } from '@pstream/scoring';
-import { createPopulation, type PredictedTrait } from '@pstream/traits-model';
+import { createPopulation, seededRandom, type PredictedTrait } from '@pstream/traits-model';
 import { loadDefaultEnv } from '../test/env';
 import { testId } from '../test/helpers';
 import { fmt } from './redis-bench';
@@ -33,15 +33,6 @@ const AGES = { '18-24': ['neon', 'pixel', 'drift'], '30-34': ['nordic', 'urbane'
 const BIRTH_YEAR = { '18-24': 2004, '30-34': 1994, '50+': 1966 } as const;
 const BANDS = Object.keys(AGES) as (keyof typeof AGES)[];
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The chance a click goes to the person's own group among `k`, for a lean given as for two groups:
@@ -82,7 +73,7 @@ async function modelPart(lean: number, label: string): Promise<void> {
   global.gc?.();
   const base = process.memoryUsage().rss;
   const watch = rssWatch();
-  const random = prng(lean === 0.5 ? 2 : 1);
+  const random = seededRandom(lean === 0.5 ? 2 : 1);
   const truth = new Map<string, string>();
   const now = Date.now();
   let t0 = Date.now();
@@ -133,7 +124,7 @@ async function storePart(): Promise<void> {
   const forward = 2 ** ((now - decay.landmarkMs) / decay.halfLifeMs);
   try {
     await migrate(pool, config.PG_SCHEMA);
-    const random = prng(3);
+    const random = seededRandom(3);
     const people = Array.from({ length: STORE_N }, (_, i) => person(i, LEAN, random));
     for (let a = 0; a < people.length; a += 5000) {
       const page = people.slice(a, a + 5000);

@@ -47,7 +47,8 @@ function norm(values: Iterable<number>): number {
 /** Rows between two calls of `pause` (training 1 M rows must not hold a service's event loop for seconds). */
 const PAUSE_EVERY = 20_000;
 
-function mulberry32(seed: number): () => number {
+/** A seeded uniform [0, 1) generator (mulberry32): the row order here, and reproducible streams in tests and benches. */
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -100,7 +101,7 @@ export async function trainSoftmax(
   for (const r of rows) counts[labels[r]!] = counts[labels[r]!]! + 1;
   for (let c = 0; c < k; c++) bias[c] = Math.log((counts[c]! + 1) / (rows.length + k));
 
-  const random = mulberry32(o.seed);
+  const random = seededRandom(o.seed);
   const order = Uint32Array.from(rows);
   const p = new Float64Array(k);
   const xs: number[] = [];

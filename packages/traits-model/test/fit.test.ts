@@ -1,21 +1,12 @@
-import { ageBand, createPopulation, givenLabel, inHoldout } from '../src';
+import { ageBand, createPopulation, givenLabel, inHoldout, seededRandom } from '../src';
 
 const NOW = Date.UTC(2026, 5, 1);
 const CATEGORIES = ['dress', 'skirt', 'makeup', 'bags', 'shoes', 'watches', 'tools', 'games', 'sports', 'phones'];
 
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** People whose clicks lean (`lean` of them) to the first half of the categories when f, the second when m. */
 function population(n: number, lean: number, seed: number) {
-  const random = prng(seed);
+  const random = seededRandom(seed);
   const pop = createPopulation(NOW);
   const truth = new Map<string, string>();
   for (let i = 0; i < n; i++) {
