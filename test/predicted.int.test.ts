@@ -69,6 +69,8 @@ async function pipelineWith(people: number, lean: number, seed: number) {
     box,
     query,
     people: stream.people,
+    /** Another trainer on the same stores, whose clock reads `now()` (the schedule seen from later). */
+    trainerAt: (now: () => number) => createModelTrainer(qCfg, { pool: qPool, redis: qRedis, log: silentLog, now }),
     models,
     /** Asks for a training of both traits and waits until GET /v1/models shows both done. */
     async train(): Promise<Map<string, Model>> {
@@ -229,6 +231,15 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     expect(res.body).toMatch(/model_age_seconds\{trait="ageBand",service="query-api"\} \d/);
     expect(res.body).toMatch(/model_retrain_interval_seconds\{service="query-api"\} 86400/);
   });
+
+  it('retrains on its own once a model is older than MODEL_RETRAIN_INTERVAL_MS (a day), not before', async () => {
+    const before = await ctx.models();
+    expect(await ctx.trainerAt(() => Date.now()).runDue()).toEqual([]);
+    const dayLater = Date.now() + 86_400_000 + 60_000;
+    expect((await ctx.trainerAt(() => dayLater).runDue()).sort()).toEqual(['ageBand', 'gender']);
+    const after = await ctx.models();
+    for (const trait of ['gender', 'ageBand']) expect(Date.parse(after.get(trait)!.trainedAt!)).toBeGreaterThan(Date.parse(before.get(trait)!.trainedAt!));
+  }, 120_000);
 });
 
 describe('predicted traits where behaviour carries nothing (issue 25)', () => {
