@@ -1,5 +1,6 @@
 import { EVENT_TYPES, tagSchema, targetSchema } from '@pstream/events';
 import { SOCIAL_TIERS, STAGES, VALUE_TIERS } from '@pstream/lifecycle';
+import { PREDICTED_TRAITS } from '@pstream/traits-model';
 import { z } from 'zod';
 
 /** Limits of one rule: deep or huge rules would make one preview cost without bound. */
@@ -16,14 +17,26 @@ export const stageLeaf = z.strictObject({ in: z.array(z.enum(STAGES)).min(1) });
 export const tierLeaf = z
   .strictObject({ value: z.array(z.enum(VALUE_TIERS)).min(1).optional(), social: z.array(z.enum(SOCIAL_TIERS)).min(1).optional() })
   .refine((t) => (t.value === undefined) !== (t.social === undefined), { message: 'give exactly one of value or social' });
+/** Trait leaves on a prediction (§5.9) name `predicted.<trait>`; only these ops apply to a predicted class. */
+const PREDICTED_NAMES = PREDICTED_TRAITS.map((t) => `predicted.${t}`);
+const PREDICTED_OPS: readonly string[] = ['eq', 'ne', 'in', 'exists'];
 export const traitLeaf = z
   .strictObject({
-    name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a trait name: [A-Za-z_][A-Za-z0-9_]{0,63}'),
+    name: z
+      .string()
+      .regex(/^([A-Za-z_][A-Za-z0-9_]{0,63}|predicted\.[A-Za-z]+)$/, `must be a trait name ([A-Za-z_][A-Za-z0-9_]{0,63}) or one of ${PREDICTED_NAMES.join(', ')}`),
     op: z.enum(TRAIT_OPS),
     value: z.union([scalar, z.array(scalar).min(1).max(RULE_LIMITS.maxInValues)]).optional(),
+    minConfidence: z.number().min(0).max(1).optional().describe('predicted.* only: the prediction’s confidence must be at least this (default 0)'),
   })
   .superRefine((t, ctx) => {
     const bad = (message: string) => ctx.addIssue({ code: 'custom', path: ['value'], message });
+    if (t.name.startsWith('predicted.')) {
+      if (!PREDICTED_NAMES.includes(t.name)) ctx.addIssue({ code: 'custom', path: ['name'], message: `a predicted trait is one of ${PREDICTED_NAMES.join(', ')}` });
+      if (!PREDICTED_OPS.includes(t.op)) ctx.addIssue({ code: 'custom', path: ['op'], message: `a predicted trait takes ${PREDICTED_OPS.join(', ')}` });
+    } else if (t.minConfidence !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['minConfidence'], message: 'minConfidence applies to predicted.* traits only' });
+    }
     if (t.op === 'exists') {
       if (t.value !== undefined) bad('exists takes no value');
     } else if (t.op === 'in') {
@@ -77,7 +90,7 @@ const node: z.ZodType<Rule> = z.lazy(() =>
       interest: interestLeaf.optional(),
       stage: stageLeaf.optional(),
       tier: tierLeaf.optional().describe('one of value or social'),
-      trait: traitLeaf.optional().describe('ops eq ne in gt gte lt lte exists; ne also holds without the trait'),
+      trait: traitLeaf.optional().describe('ops eq ne in gt gte lt lte exists; ne also holds without the trait; predicted.gender / predicted.ageBand: the stored prediction of people who did not give the trait'),
       follows: followsLeaf.optional().describe('currently follows this target'),
       did: didLeaf.optional().describe('events of the type (on the target / carrying the tag) at least atLeast times in the window'),
     })

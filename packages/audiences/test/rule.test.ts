@@ -38,6 +38,15 @@ describe('the §5.4 rule schema', () => {
     expect(paths({ all: [] })[0]).toMatch(/^all:/);
   });
 
+  it('takes predicted.gender / predicted.ageBand with minConfidence, and refuses what a predicted class cannot take', () => {
+    expect(paths({ trait: { name: 'predicted.gender', op: 'eq', value: 'f', minConfidence: 0.8 } })).toEqual([]);
+    expect(paths({ trait: { name: 'predicted.ageBand', op: 'in', value: ['18-24', '25-29'] } })).toEqual([]);
+    expect(paths({ trait: { name: 'predicted.city', op: 'eq', value: 'x' } })).toEqual(['trait.name: a predicted trait is one of predicted.gender, predicted.ageBand']);
+    expect(paths({ trait: { name: 'predicted.gender', op: 'gt', value: 1 } })).toEqual(['trait.op: a predicted trait takes eq, ne, in, exists']);
+    expect(paths({ trait: { name: 'city', op: 'exists', minConfidence: 0.5 } })).toEqual(['trait.minConfidence: minConfidence applies to predicted.* traits only']);
+    expect(paths({ trait: { name: 'predicted.gender', op: 'eq', value: 'f', minConfidence: 1.5 } })).toHaveLength(1);
+  });
+
   it('refuses rules deeper or larger than the limits', () => {
     let deep: Rule = { stage: { in: ['new'] } };
     for (let i = 0; i < RULE_LIMITS.maxDepth; i++) deep = { not: deep };

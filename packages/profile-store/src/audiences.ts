@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from '@pstream/platform';
+import { GIVEN_BY, type PredictedTrait } from '@pstream/traits-model';
 import { idDigest, personalizationAllowed } from './privacy';
 
 /*
@@ -15,7 +16,7 @@ const ANALYZE_AFTER = 10_000;
 export type FactLeaf =
   | { stage: { in: string[] } }
   | { tier: { value?: string[]; social?: string[] } }
-  | { trait: { name: string; op: 'eq' | 'ne' | 'in' | 'gt' | 'gte' | 'lt' | 'lte' | 'exists'; value?: Scalar | Scalar[] } }
+  | { trait: { name: string; op: 'eq' | 'ne' | 'in' | 'gt' | 'gte' | 'lt' | 'lte' | 'exists'; value?: Scalar | Scalar[]; minConfidence?: number } }
   | { follows: { type: string; id: string } }
   | { did: { type: string; target?: { type: string; id: string }; tag?: string; atLeast: number; inLastDays: number } };
 type Scalar = string | number | boolean;
@@ -64,6 +65,7 @@ function leafCondition(leaf: FactLeaf, nowMs: number): { table: string; cond: st
     return { table: 'activity_daily', cond: base, params: window, atLeast: d.atLeast };
   }
   const t = leaf.trait;
+  if (t.name.startsWith('predicted.')) return predictedCondition(t);
   const has = (v: Scalar) => JSON.stringify({ [t.name]: v });
   switch (t.op) {
     case 'exists':
@@ -83,6 +85,24 @@ function leafCondition(leaf: FactLeaf, nowMs: number): { table: string; cond: st
       return { table: 'people', cond: `jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3`, params: [t.name, t.value] };
     }
   }
+}
+
+/**
+ * A trait leaf on a prediction (§5.9): the stored predictions of `predicted_traits` at or above
+ * `minConfidence`, for people who have not given the trait since (a given trait always wins).
+ * `ne` holds only for people predicted another value; the rule schema allows eq, ne, in, exists.
+ */
+function predictedCondition(t: Extract<FactLeaf, { trait: unknown }>['trait']): { table: string; cond: string; params: unknown[] } {
+  const trait = t.name.slice('predicted.'.length) as PredictedTrait;
+  const values = t.op === 'exists' ? null : ([] as Scalar[]).concat(t.value as Scalar | Scalar[]).map(String);
+  // $4 is referenced in every case: Postgres must be able to type each parameter it is given
+  const test = t.op === 'exists' ? '$4::text[] IS NULL' : t.op === 'ne' ? 'NOT (value = ANY($4::text[]))' : 'value = ANY($4::text[])';
+  return {
+    table: 'predicted_traits',
+    cond: `trait = $2 AND confidence >= $3 AND ${test}
+           AND NOT EXISTS (SELECT 1 FROM people g WHERE g.profile_key = predicted_traits.profile_key AND g.traits ?| $5::text[])`,
+    params: [trait, t.minConfidence ?? 0, values, GIVEN_BY[trait]],
+  };
 }
 
 /** Moves a condition's placeholders `$2`… up by `by` (conditions are combined into one statement). */

@@ -3,6 +3,7 @@ export * from './fold';
 export * from './followers';
 export * from './lifecycle';
 export * from './migrate';
+export * from './models';
 export * from './outbox';
 export * from './privacy';
 export * from './read';

@@ -38,14 +38,19 @@ export async function personalizationAllowed(db: Queryable, ids: readonly string
   return new Set(rows.map((r) => r.id));
 }
 
-/** Sets a person's consent; false when no person has this id (nothing changed). */
+/**
+ * Sets a person's consent; false when no person has this id (nothing changed). Opting out also
+ * drops their stored predicted traits (§5.9), in the same statement.
+ */
 export async function setPersonalization(pool: Pool, id: string, allowed: boolean): Promise<boolean> {
-  const { rowCount } = await pool.query(
-    `UPDATE people SET personalization = $2, updated_at = now()
-     WHERE profile_key = coalesce((SELECT profile_key FROM identities WHERE id = $1), $1)`,
+  const { rows } = await pool.query<{ n: number }>(
+    `WITH p AS (UPDATE people SET personalization = $2, updated_at = now()
+                WHERE profile_key = coalesce((SELECT profile_key FROM identities WHERE id = $1), $1) RETURNING profile_key),
+          d AS (DELETE FROM predicted_traits WHERE NOT $2 AND profile_key IN (SELECT profile_key FROM p))
+     SELECT count(*)::int AS n FROM p`,
     [id, allowed],
   );
-  return (rowCount ?? 0) > 0;
+  return rows[0]!.n > 0;
 }
 
 export type Erasure = { id: string; status: 'pending' | 'done'; requestedAt: string; doneAt: string | null };

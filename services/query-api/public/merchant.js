@@ -48,6 +48,17 @@
     });
   }
   var entries = function (o) { return Object.keys(o).map(function (k) { return [k, o[k]]; }); };
+
+  // Under a given-trait mix: how many of the followers who did not give it are predicted as what (§5.9).
+  function predictedNote(el, counts, what) {
+    var rows = entries(counts).filter(function (r) { return r[1] > 0; }).sort(function (a, b) { return b[1] - a[1]; });
+    var note = document.createElement('p');
+    note.className = 'note predicted';
+    note.textContent = rows.length === 0
+      ? 'No ' + what + ' predicted yet for followers who gave none.'
+      : 'Predicted from behaviour for followers who gave no ' + what + ': ' + rows.map(function (r) { return r[0] + ' ' + r[1]; }).join(', ') + '.';
+    el.appendChild(note);
+  }
   var pct = function (x) { return (100 * x).toFixed(1) + '%'; };
 
   function trend(daily) {
@@ -77,6 +88,8 @@
     bars($('tiers'), entries(f.tiers.value), f.followers);
     bars($('gender'), entries(f.traits.gender).sort(function (a, b) { return b[1] - a[1]; }), f.followers);
     bars($('age'), entries(f.traits.ageBand), f.followers);
+    predictedNote($('gender'), f.traits.predicted.gender, 'gender');
+    predictedNote($('age'), f.traits.predicted.ageBand, 'age');
     bars($('cities'), f.traits.city.map(function (c) { return [c.value, c.count]; }), f.followers);
     bars($('interests'), f.topInterests.map(function (i) { return [i.tag, i.share]; }), 1, pct);
     $('sample').textContent = f.sample.exact ? '(all ' + f.sample.size + ' followers who allow it)' : '(sample of ' + f.sample.size + ')';

@@ -1,6 +1,6 @@
 import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAULT_SIMILAR, ruleNodeSchema, ruleSchema } from '@pstream/audiences';
 import { keys } from '@pstream/interest-store';
-import { createAudienceStore, createFactsReader, createFollowersReader, personalizationAllowed } from '@pstream/profile-store';
+import { createAudienceStore, createFactsReader, createFollowersReader, createModelStore, personalizationAllowed } from '@pstream/profile-store';
 import { createHttp, openApiPlugin } from '@pstream/http';
 import { registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
@@ -16,6 +16,7 @@ import type { LagSampler } from './lag/sampler';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
 import { audienceListSchema, audienceRequestSchema, audienceSchema, membersSchema, previewRequestSchema, previewSchema, registerAudienceRoutes } from './routes/audiences';
 import { registerMerchantPage } from './routes/merchant';
+import { modelSchema, modelsSchema, registerModelRoutes, trainingSchema } from './routes/models';
 import { registerOpsPage } from './routes/ops';
 import { MAX_ID_PARAM_LENGTH } from './routes/params';
 import { consentSchema, erasureSchema, erasureStartedSchema, registerPrivacyRoutes } from './routes/privacy';
@@ -48,6 +49,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       { name: 'followers', description: 'Who follows a shop, product, creator or content, and how two targets’ followers overlap (docs/api.md §5.5)' },
       { name: 'catalog', description: 'Tags of targets, given to events that carry none (docs/api.md §5.6)' },
       { name: 'privacy', description: 'Consent and erasure (docs/model.md §4.5, docs/api.md §5.7)' },
+      { name: 'models', description: 'Predicted gender and age band from behaviour: the models, their held-out accuracy, training (docs/api.md §5.9)' },
     ],
     securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the route’s scope' } },
     schemas: {
@@ -69,12 +71,16 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       Consent: consentSchema,
       ErasureStarted: erasureStartedSchema,
       Erasure: erasureSchema,
+      Model: modelSchema,
+      Models: modelsSchema,
+      ModelTraining: trainingSchema,
     },
   });
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
 
   const guard = createTokenGuard(config.API_TOKENS);
   const facts = createFactsReader(deps.pool);
+  const models = createModelStore(deps.pool, deps.log);
   registerProfileRoutes(app, {
     redis: deps.redis,
     keys: keys(config.REDIS_PREFIX),
@@ -83,7 +89,9 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     valueScale: config.INTEREST_VALUE_SCALE,
     baseCurrency: config.BASE_CURRENCY,
     guard: guard('profiles:read'),
+    predicted: models.predicted,
   });
+  registerModelRoutes(app, { store: models, read: guard('profiles:read'), write: guard('audiences:write') });
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
   const k = keys(config.REDIS_PREFIX);
   registerInterestRoutes(app, {
@@ -104,6 +112,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     sampleSize: config.FOLLOWERS_SAMPLE_SIZE,
     sketchSize: config.FOLLOWERS_SKETCH_SIZE,
     guard: guard('profiles:read'),
+    predictedCounts: models.predictedCounts,
   });
   registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
   registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS });

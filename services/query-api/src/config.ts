@@ -1,4 +1,4 @@
-import { envInt, envList, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
+import { envBoolean, envInt, envList, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 export const SCOPES = ['profiles:read', 'audiences:write', 'privacy:write', 'ops:read'] as const;
@@ -37,6 +37,14 @@ const schema = z.object({
   LAG_SAMPLE_INTERVAL_MS: envInt(5000, 100),
   /** Commits per partition in Burrow's sliding window (at least 2). */
   LAG_WINDOW: envInt(10, 2),
+  /** Predicted traits (docs/api.md §5.9): how often each model is retrained (ms; default daily). */
+  MODEL_RETRAIN_INTERVAL_MS: envInt(86_400_000, 1000),
+  /** How often the trainer looks for a requested or overdue training (ms). */
+  MODEL_POLL_INTERVAL_MS: envInt(30_000, 50),
+  /** Share of the people who gave a trait held out to measure the model's accuracy. */
+  MODEL_HOLDOUT_FRACTION: z.coerce.number().gt(0).lt(1).default(0.2),
+  /** Whether this instance trains models ("true"/"1"); with several instances one trains at a time anyway. */
+  MODEL_TRAINING: envBoolean(true),
 });
 
 export type QueryConfig = z.output<typeof schema>;

@@ -3,6 +3,7 @@ import { pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { LagSampler } from './lag/sampler';
+import { createModelTrainer } from './models/trainer';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -30,13 +31,16 @@ async function main(): Promise<void> {
       { name: 'postgres', check: () => pingPostgres(pool) },
     ],
   });
+  const trainer = config.MODEL_TRAINING ? createModelTrainer(config, { pool, redis, log, metrics }) : undefined;
   handleSignals(log, async () => {
     await app.close();
+    await trainer?.stop();
     await lag.stop();
     await closeRedis(redis);
     await closePool(pool);
   });
   lag.start();
+  trainer?.start();
   await app.listen({ host: config.QUERY_API_HOST, port: config.QUERY_API_PORT });
 }
 

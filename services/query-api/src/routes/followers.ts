@@ -2,15 +2,15 @@ import { TARGET_TYPES } from '@pstream/events';
 import { errorResponse } from '@pstream/http';
 import { countStrongTags, type Keys } from '@pstream/interest-store';
 import { STAGES, VALUE_TIERS } from '@pstream/lifecycle';
-import type { FollowersReader, Target } from '@pstream/profile-store';
+import type { FollowersReader, ModelStore, Target } from '@pstream/profile-store';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from '@pstream/platform';
+import { AGE_BANDS, ageBand } from '@pstream/traits-model';
 import { z } from 'zod';
 import { targetParams } from './catalog';
 
-export const AGE_BANDS = ['<18', '18-24', '25-29', '30-34', '35-39', '40-49', '50+', 'unknown'] as const;
 const TOP_CITIES = 10;
 const TOP_INTERESTS = 10;
 /** §5.5: a follower counts for a tag when their value in it is at least this. */
@@ -29,6 +29,9 @@ export const followersSchema = z
       gender: z.record(z.string(), z.number()).describe('followers per gender trait (lower-cased; "unknown" without one); exact'),
       ageBand: counts(AGE_BANDS).describe('from birthYear, else age; exact'),
       city: z.array(z.object({ value: z.string(), count: z.number() })).describe('top 10 cities; exact'),
+      predicted: z
+        .object({ gender: z.record(z.string(), z.number()), ageBand: z.record(z.string(), z.number()) })
+        .describe('of the followers without a given gender / age, how many are predicted as each value (docs/api.md §5.9); over `sample`, scaled to all followers when the sample is not exact'),
     }),
     topInterests: z
       .array(z.object({ tag: z.string(), share: z.number().describe('share of followers (who allow personalization) whose value in the tag is ≥ 5') }))
@@ -49,18 +52,6 @@ export const overlapSchema = z
   })
   .describe('How two targets’ followers overlap (docs/api.md §5.5)');
 
-/** The §5.5 age band of an age in years. */
-export function ageBand(age: number | undefined): (typeof AGE_BANDS)[number] {
-  if (age === undefined || !Number.isFinite(age) || age < 0) return 'unknown';
-  if (age < 18) return '<18';
-  if (age < 25) return '18-24';
-  if (age < 30) return '25-29';
-  if (age < 35) return '30-34';
-  if (age < 40) return '35-39';
-  if (age < 50) return '40-49';
-  return '50+';
-}
-
 /** A stored 'birth' facet value (`by:YYYY`, `age:N`, `unknown`) as an age in years at `nowMs` (birthday unknown: by calendar year). */
 export function ageOf(birth: string, nowMs: number): number | undefined {
   if (birth.startsWith('by:')) return new Date(nowMs).getUTCFullYear() - Number(birth.slice(3));
@@ -79,6 +70,8 @@ export type FollowerRouteDeps = {
   sampleSize: number;
   sketchSize: number;
   guard: preHandlerHookHandler;
+  /** Per predicted trait, how many of these people are predicted as each value (§5.9). */
+  predictedCounts: ModelStore['predictedCounts'];
 };
 
 /** `GET /v1/targets/{type}/{id}/followers` and `.../followers/overlap?with=type:id` (docs/api.md §5.5). */
@@ -106,7 +99,14 @@ export function registerFollowerRoutes(app: FastifyInstance, deps: FollowerRoute
       const target: Target = request.params;
       const nowMs = Date.now();
       const [mix, sample] = await Promise.all([deps.followers.mix(target, nowMs), deps.followers.personalizedSample(target, deps.sampleSize)]);
-      const strong = await countStrongTags(deps.redis, deps.keys, sample, { nowMs, minValue: STRONG_VALUE, valueScale: deps.valueScale, decay: deps.decay });
+      const [strong, predictedInSample] = await Promise.all([
+        countStrongTags(deps.redis, deps.keys, sample, { nowMs, minValue: STRONG_VALUE, valueScale: deps.valueScale, decay: deps.decay }),
+        deps.predictedCounts(sample),
+      ]);
+      // predictions exist only for people who allow personalization, the people the sample is drawn from
+      const exact = sample.length < deps.sampleSize;
+      const scaled = (counts: Record<string, number>) =>
+        Object.fromEntries(Object.entries(counts).map(([v, n]) => [v, exact ? n : Math.round((n * mix.followers) / sample.length)]));
       const facet = (name: string) => mix.facets[name] ?? {};
       const stages = zeroes(STAGES);
       for (const [v, n] of Object.entries(facet('stage'))) if (v in stages) stages[v as keyof typeof stages] += n;
@@ -128,9 +128,9 @@ export function registerFollowerRoutes(app: FastifyInstance, deps: FollowerRoute
         daily: mix.daily,
         stages,
         tiers: { value },
-        traits: { gender: facet('gender'), ageBand: ages, city },
+        traits: { gender: facet('gender'), ageBand: ages, city, predicted: { gender: scaled(predictedInSample.gender), ageBand: scaled(predictedInSample.ageBand) } },
         topInterests,
-        sample: { size: sample.length, exact: sample.length < deps.sampleSize },
+        sample: { size: sample.length, exact },
         computedAt: new Date(nowMs).toISOString(),
       };
     },

@@ -1,6 +1,6 @@
 import { readInterests, type Keys } from '@pstream/interest-store';
 import { SOCIAL_TIERS, STAGES, VALUE_TIERS } from '@pstream/lifecycle';
-import type { createFactsReader } from '@pstream/profile-store';
+import type { createFactsReader, ModelStore } from '@pstream/profile-store';
 import { QueryErrors } from '../errors';
 import { interestSchema } from './interests';
 import { errorResponse, sendError } from '@pstream/http';
@@ -11,6 +11,13 @@ import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { profileIdParams } from './params';
 const time = z.string().describe('ISO-8601 UTC');
+const prediction = z.object({
+  value: z.string().describe('the predicted class'),
+  confidence: z.number().describe('the model’s probability for it (0-1); near the class’s base rate when behaviour says little'),
+});
+const predictedSchema = z
+  .object({ gender: prediction.optional(), ageBand: prediction.optional() })
+  .describe('traits predicted from behaviour (docs/api.md §5.9), only those the person has not given; empty when opted out or not predicted yet');
 export const profileSchema = z.object({
   userId: z.string().nullable().describe('null for an anonymous profile not linked to a user'),
   anonymousIds: z.array(z.string()).describe('anonymous ids merged into this profile (or its own)'),
@@ -34,6 +41,7 @@ export const profileSchema = z.object({
     recent: z.array(z.object({ type: z.string(), id: z.string(), since: time })).describe('latest 10'),
   }),
   consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (docs/model.md §4.5)'),
+  predicted: predictedSchema,
   computedAt: time,
 }).describe('A person’s profile (docs/api.md §5.1)');
 
@@ -45,6 +53,8 @@ export type ProfileRouteDeps = {
   valueScale: number;
   baseCurrency: string;
   guard: preHandlerHookHandler;
+  /** The stored predictions of a person (§5.9): one indexed read, no model call. */
+  predicted: ModelStore['predicted'];
 };
 
 /** `GET /v1/profiles/{id}` (docs/api.md §5.1). */
@@ -77,6 +87,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
       const interests = facts.personalization
         ? await readInterests(deps.redis, deps.keys, facts.profileKey, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale })
         : [];
+      const predicted = facts.personalization ? await deps.predicted(facts.profileKey, facts.traits) : {};
       return {
         userId: facts.userId,
         anonymousIds: facts.anonymousIds,
@@ -93,6 +104,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
         },
         follows: facts.follows,
         consent: { personalization: facts.personalization },
+        predicted,
         computedAt: new Date(nowMs).toISOString(),
       };
     },

@@ -1,0 +1,4 @@
+export * from './dataset';
+export * from './fit';
+export * from './labels';
+export * from './softmax';
