@@ -10,26 +10,34 @@
  *    fitted over the last two thirds of the window grows by less than 3 % of the rate per second.
  *    The search doubles from BENCH_PIPELINE_START until a rate fails, then
  *    halves the interval BENCH_PIPELINE_STEPS times; between rates the groups drain (see `drain`).
- * 2. Freshness at half the highest holding rate: POST 202 of a probe event (a click of a new
+ * 2. Freshness at each of BENCH_FRESHNESS_RATES (1 000 events/s, half the highest holding rate —
+ *    SPEC §7's point — and that rate itself): POST 202 of a probe event (a click of a new
  *    person) → the profile answering through the query API with its interest (Redis) and its
  *    event count (Postgres); p50/p99 over the probes.
+ * 3. CPU per event: over every measured window, the CPU each process spent (bench/proc-cpu.ts:
+ *    utime + stime from /proc/<pid>/stat) divided by the events accepted in it — the four services,
+ *    the Kafka broker's JVM and Redis (the processes listening on their ports), the Postgres
+ *    backends connected to the run's database — against SPEC §7's 200 µs per event.
  * Everything (topics, groups, Redis prefix, schema) is the run's own and removed at the end.
  * Printed, never asserted.
  *
  * Options (env): BENCH_PREFIX (bench), BENCH_PORT (first of four free ports; 24220),
  * BENCH_PIPELINE_START (2500), BENCH_PIPELINE_MAX (40000), BENCH_PIPELINE_STEPS (2),
- * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_PIPELINE_PEOPLE (20000),
+ * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top),
+ * BENCH_PIPELINE_PEOPLE (20000),
  * BENCH_LOG_LEVEL (info, as deployed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { closePool, createPool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { loadConfig } from '@pstream/scorer/config';
 import { createDemoTraffic, type DemoEvent } from '../scripts/demo-traffic';
-import { stop, waitReady } from '../services/ingest/bench/ingest.bench';
+import { stop, waitReady } from './ingest.bench';
+import { CpuMeter, listeningPid, type CpuWindow, type ProcessGroup } from './proc-cpu';
 import { pct } from './redis-bench';
 import { removeRunData } from './reads.bench';
 
@@ -48,18 +56,78 @@ export type SustainedOptions = {
   steps: number;
   seconds: number;
   freshnessSeconds: number;
+  /** Rates freshness is measured at: numbers, `half` (of the sustained rate, SPEC §7) and `top` (the sustained rate itself). */
+  freshnessRates: (number | 'half' | 'top')[];
   people: number;
   log?: (line: string) => void;
 };
 
-export type RateResult = { rate: number; achieved: number; holds: boolean; why: string; lagSlope: Record<string, number>; lagEnd: Record<string, number> };
+/** SPEC §7: 10 000 events/s on 2 cores is 200 µs of CPU per event, every process included. */
+export const CPU_BUDGET_US = 200;
+
+/** Processes whose CPU is the pipeline's, in the order the table lists them. */
+const PIPELINE_GROUPS = ['ingest', 'scorer', 'segmenter', 'query-api', 'Kafka broker (JVM)', 'Redis', 'Postgres backends (this database)'] as const;
+/** Measured beside them, not counted against the budget. */
+const BESIDE_GROUPS = ['Postgres background (WAL writer, checkpointer…; machine-wide)', 'load generator (this bench)'] as const;
+
+/** The CPU of each process per accepted event over one measured window. */
+export type CpuBudget = {
+  /** Events accepted (202) in the window: the denominator. */
+  events: number;
+  seconds: number;
+  rows: { name: string; cpuSeconds: number; usPerEvent: number; pids: number; counted: boolean }[];
+  /** µs per event of the counted rows: the figure against CPU_BUDGET_US. */
+  totalUs: number;
+  /** The whole machine's busy CPU per event, and what of it no measured process explains (other work on the box). */
+  machineUs: number;
+  othersUs: number;
+  loadavg: number[];
+};
+
+export type RateResult = { rate: number; achieved: number; holds: boolean; why: string; lagSlope: Record<string, number>; lagEnd: Record<string, number>; cpu: CpuBudget };
+export type Freshness = { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number; cpu: CpuBudget };
 export type SustainedFigures = {
   /** Every rate tried, in order. */
   tried: RateResult[];
   /** The highest offered rate that held (0 when none did). */
   sustained: number;
-  freshness?: { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number };
+  /** Freshness at each rate of BENCH_FRESHNESS_RATES that applies. */
+  freshness: Freshness[];
 };
+
+/** Per-event CPU from a window's per-group seconds. */
+function budgetOf(w: CpuWindow, events: number): CpuBudget {
+  const per = (s: number) => (events > 0 ? (s * 1e6) / events : 0);
+  const rows = [...PIPELINE_GROUPS, ...BESIDE_GROUPS].map((name) => {
+    const g = w.byGroup.get(name) ?? { cpu: 0, pids: 0 };
+    return { name, cpuSeconds: g.cpu, usPerEvent: per(g.cpu), pids: g.pids, counted: (PIPELINE_GROUPS as readonly string[]).includes(name) };
+  });
+  const measured = rows.reduce((s, r) => s + r.cpuSeconds, 0);
+  return {
+    events,
+    seconds: w.seconds,
+    rows,
+    totalUs: rows.filter((r) => r.counted).reduce((s, r) => s + r.usPerEvent, 0),
+    machineUs: per(w.machineBusy),
+    othersUs: per(Math.max(0, w.machineBusy - measured)),
+    loadavg: loadavg(),
+  };
+}
+
+/** The per-event CPU table (markdown) of one window, with the budget line. */
+export function cpuBudgetTable(b: CpuBudget, title: string): string {
+  const us = (x: number) => x.toFixed(1);
+  const cores = (s: number) => (b.seconds > 0 ? (s / b.seconds).toFixed(2) : '—');
+  return [
+    `${title}: ${Math.round(b.events).toLocaleString('en-US')} events accepted in ${b.seconds.toFixed(1)} s; load average ${b.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
+    '',
+    '| process | pids | CPU s | cores busy | µs CPU per event |',
+    '|---|---|---|---|---|',
+    ...b.rows.map((r) => `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${us(r.usPerEvent)} |`),
+    `| **pipeline total** (budget ${CPU_BUDGET_US} µs = 10 000 events/s on 2 cores) | | | | **${us(b.totalUs)}** (${(b.totalUs / CPU_BUDGET_US).toFixed(2)} × budget) |`,
+    `| (whole machine busy; of it, outside every process above) | | | | ${us(b.machineUs)} (${us(b.othersUs)}) |`,
+  ].join('\n');
+}
 
 export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SustainedOptions {
   const num = (name: string, fallback: number) => {
@@ -75,6 +143,13 @@ export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): S
     steps: num('BENCH_PIPELINE_STEPS', 2),
     seconds: num('BENCH_PIPELINE_SECONDS', 60),
     freshnessSeconds: num('BENCH_FRESHNESS_SECONDS', 20),
+    freshnessRates: (env.BENCH_FRESHNESS_RATES ?? '1000,half,top').split(',').map((t) => {
+      const v = t.trim();
+      if (v === 'half' || v === 'top') return v;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`BENCH_FRESHNESS_RATES lists events/s, "half" or "top", got "${v}"`);
+      return n;
+    }),
     people: num('BENCH_PIPELINE_PEOPLE', 20_000),
   };
 }
@@ -155,7 +230,7 @@ async function offer(ingestUrl: string, next: ReturnType<typeof trafficSource>, 
   }
   const elapsed = (performance.now() - started) / 1000;
   await Promise.all(inFlight);
-  return { achieved: accepted / elapsed, refused };
+  return { achieved: accepted / elapsed, accepted, refused };
 }
 
 /** Starts the four services as processes on ports `port`…`port + 3`, with the run's own names. */
@@ -175,6 +250,41 @@ function startServices(env: NodeJS.ProcessEnv, port: number): Map<Service, Child
   return new Map(
     SERVICES.map((name) => [name, spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: common })]),
   );
+}
+
+/**
+ * The processes whose CPU the budget counts: the four services (their own pids), the Kafka broker
+ * and Redis (whoever listens on their ports), the Postgres backends connected to the run's database
+ * (the bench's own sampling connection excluded) — and, beside them, Postgres's background processes
+ * and this bench process, the load generator.
+ */
+function processGroups(services: Map<Service, ChildProcess>, config: ReturnType<typeof loadConfig>, pool: ReturnType<typeof createPool>): ProcessGroup[] {
+  const portOf = (hostPort: string, fallback: number) => Number(/:(\d+)$/.exec(hostPort)?.[1] ?? fallback);
+  const listening = (port: number) => () => {
+    const pid = listeningPid(port);
+    return pid === undefined ? [] : [pid];
+  };
+  const backends = (clients: boolean) => async () =>
+    (
+      await pool.query<{ pid: number }>(
+        clients
+          ? "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+          : "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'",
+      )
+    ).rows.map((r) => r.pid);
+  const redisUrl = new URL(config.REDIS_URL);
+  const own = (name: Service) => () => [services.get(name)!.pid!];
+  return [
+    { name: 'ingest', pids: own('ingest') },
+    { name: 'scorer', pids: own('scorer') },
+    { name: 'segmenter', pids: own('segmenter') },
+    { name: 'query-api', pids: own('query-api') },
+    { name: 'Kafka broker (JVM)', pids: listening(portOf(config.KAFKA_BROKERS[0]!, 9092)) },
+    { name: 'Redis', pids: listening(Number(redisUrl.port || 6379)) },
+    { name: 'Postgres backends (this database)', pids: backends(true) },
+    { name: 'Postgres background (WAL writer, checkpointer…; machine-wide)', pids: backends(false) },
+    { name: 'load generator (this bench)', pids: () => [process.pid] },
+  ];
 }
 
 /** The whole-pipeline benchmark; see the header. */
@@ -205,6 +315,13 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     await migrate(pool, config.PG_SCHEMA);
     services = startServices(env, o.port);
     await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
+    const meter = new CpuMeter(processGroups(services, config, pool));
+    /** Runs `f` (which answers the events it had accepted) between two CPU samples. */
+    const metered = async <T extends { accepted: number }>(f: () => Promise<T>): Promise<T & { cpu: CpuBudget }> => {
+      const start = await meter.sample();
+      const r = await f();
+      return { ...r, cpu: budgetOf(CpuMeter.between(start, await meter.sample()), r.accepted) };
+    };
     const ingestUrl = `http://127.0.0.1:${o.port}`;
     const queryUrl = `http://127.0.0.1:${o.port + 1}`;
     const next = trafficSource(o.people);
@@ -238,7 +355,7 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
           await new Promise((r) => setTimeout(r, 1000));
         }
       })();
-      const { achieved, refused } = await offer(ingestUrl, next, rate, o.seconds);
+      const { achieved, refused, cpu } = await metered(() => offer(ingestUrl, next, rate, o.seconds));
       sampling = false;
       await sampler;
       const steady = samples.filter((s) => s.t >= o.seconds / 3);
@@ -254,8 +371,8 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
         refused.size > 0 ? `POSTs refused or failed: ${[...refused].map(([what, k]) => `${k}× ${what}`).join(', ')}` :
         achieved < 0.97 * rate ? `ingest accepted only ${Math.round(achieved)} events/s` :
         growing.length > 0 ? growing.map(([g, s]) => `${g} lag grows ${Math.round(s)}/s`).join(', ') : 'lag bounded';
-      const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd };
-      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')} → ${r.holds ? 'holds' : `fails (${why})`}`);
+      const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd, cpu };
+      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')}; CPU ${cpu.totalUs.toFixed(0)} µs/event (${cpu.rows.filter((x) => x.counted).map((x) => `${x.name.split(' ')[0]} ${x.usPerEvent.toFixed(0)}`).join(', ')}) → ${r.holds ? 'holds' : `fails (${why})`}`);
       return r;
     };
 
@@ -280,41 +397,48 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       else bad = rate;
     }
 
-    let freshness: SustainedFigures['freshness'];
-    if (good > 0 && o.freshnessSeconds > 0) {
-      const rate = good / 2;
+    const freshness: Freshness[] = [];
+    const freshnessRates = [...new Set(o.freshnessRates.map((r) => (r === 'half' ? good / 2 : r === 'top' ? good : r)))].filter((r) => r > 0 && (good === 0 || r <= good));
+    for (const rate of o.freshnessSeconds > 0 ? freshnessRates : []) {
       await drain(rate);
       const latencies: number[] = [];
       const polls: Promise<void>[] = [];
-      const probeId = (tick: number) => `${o.prefix}-fresh-${id}-${tick}`;
+      const probeId = (tick: number) => `${o.prefix}-fresh-${id}-${rate}-${tick}`;
       const visible = async (who: string) => {
         const res = await fetch(`${queryUrl}/v1/profiles/${encodeURIComponent(who)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
         if (res.status !== 200) return void (await res.arrayBuffer());
         const body = (await res.json()) as { interests: unknown[]; stats: { events: Record<string, number> } };
         return body.interests.length > 0 && (body.stats.events.click ?? 0) > 0;
       };
-      const { achieved } = await offer(ingestUrl, next, rate, o.freshnessSeconds, (tick) => {
-        if (tick % 2 !== 0) return undefined; // a probe every 200 ms
-        const who = probeId(tick);
-        return {
-          probe: { userId: who, eventId: `${who}-click`, type: 'click', target: { type: 'product', id: 'p-1000' }, tags: ['category:fresh'], occurredAt: new Date().toISOString() },
-          accepted: (at) =>
-            void polls.push(
-              (async () => {
-                const deadline = at + 60_000;
-                // every 25 ms: polling every few ms, a dozen outstanding probes alone would be more
-                // requests than the query API answers, and the probes would time their own queue
-                while (!(await visible(who)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-                latencies.push(performance.now() - at);
-              })(),
-            ),
-        };
-      });
+      const { achieved, cpu } = await metered(() =>
+        offer(ingestUrl, next, rate, o.freshnessSeconds, (tick) => {
+          if (tick % 2 !== 0) return undefined; // a probe every 200 ms
+          const who = probeId(tick);
+          return {
+            probe: { userId: who, eventId: `${who}-click`, type: 'click', target: { type: 'product', id: 'p-1000' }, tags: ['category:fresh'], occurredAt: new Date().toISOString() },
+            accepted: (at) =>
+              void polls.push(
+                (async () => {
+                  const deadline = at + 60_000;
+                  // every 25 ms: polling every few ms, a dozen outstanding probes alone would be more
+                  // requests than the query API answers, and the probes would time their own queue
+                  while (!(await visible(who)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+                  latencies.push(performance.now() - at);
+                })(),
+              ),
+          };
+        }),
+      );
       await Promise.all(polls);
-      freshness = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies) };
-      log(`freshness at ${Math.round(achieved)} events/s (half of ${good}): ${latencies.length} probes, p50 ${freshness.p50.toFixed(0)} ms, p99 ${freshness.p99.toFixed(0)} ms, max ${freshness.max.toFixed(0)} ms`);
+      const f = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies), cpu };
+      freshness.push(f);
+      log(`freshness at ${Math.round(achieved)} events/s (offered ${Math.round(rate)}; sustained ${good}): ${latencies.length} probes, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms, max ${f.max.toFixed(0)} ms; CPU ${cpu.totalUs.toFixed(0)} µs/event`);
     }
-    return { tried, sustained: good, ...(freshness && { freshness }) };
+    const top = tried.find((t) => t.rate === good);
+    const lowest = tried.reduce<RateResult | undefined>((l, t) => (l === undefined || t.rate < l.rate ? t : l), undefined);
+    if (top) log(`\n${cpuBudgetTable(top.cpu, `CPU per event at the sustained rate, ${good} events/s offered`)}\n`);
+    else if (lowest) log(`\n${cpuBudgetTable(lowest.cpu, `CPU per event at ${lowest.rate} events/s offered (no rate held: ${lowest.why})`)}\n`);
+    return { tried, sustained: good, freshness };
   } finally {
     await Promise.all([...services.values()].map(stop));
     await admin.deleteTopics({ topics }).catch(() => undefined);
@@ -327,5 +451,5 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
 
 if (require.main === module)
   void runSustainedBench(sustainedOptionsFromEnv())
-    .then((f) => console.log(`\nsustained: ${f.sustained} events/s${f.freshness ? `; freshness p99 ${f.freshness.p99.toFixed(0)} ms at ${Math.round(f.freshness.achieved)} events/s` : ''}`))
+    .then((f) => console.log(`\nsustained: ${f.sustained} events/s${f.freshness.map((x) => `; freshness p99 ${x.p99.toFixed(0)} ms at ${Math.round(x.achieved)} events/s`).join('')}`))
     .then(() => process.exit(0), (err: unknown) => (console.error(err), process.exit(1)));
