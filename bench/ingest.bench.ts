@@ -169,7 +169,24 @@ export function summarizeProfile(file: string): string {
 
 /** µs of CPU per record of one round: the producing process (ingest, or ProducerPerformance's JVM) and the broker. */
 export type RoundCpu = { producerUs: number; brokerUs: number };
-export type IngestFigures = { ours: number[]; theirs: number[]; recordSize: number; oursCpu: RoundCpu[]; theirsCpu: RoundCpu[] };
+export type IngestFigures = {
+  ours: number[];
+  theirs: number[];
+  recordSize: number;
+  oursCpu: RoundCpu[];
+  theirsCpu: RoundCpu[];
+  /**
+   * Median over rounds of ProducerPerformance's CPU per record (its JVM + the broker) ÷ ours per
+   * event (ingest + the broker): the rate ratio with each side's use of the cores taken out —
+   * ProducerPerformance's JVM spreads over every core, ingest is one Node process.
+   */
+  cpuRatio: number;
+};
+
+/** Per round, their CPU per record ÷ ours per event (producer + broker each), the median. */
+export function cpuRatioOf(ours: RoundCpu[], theirs: RoundCpu[]): number {
+  return median(ours.map((o, i) => (theirs[i]!.producerUs + theirs[i]!.brokerUs) / (o.producerUs + o.brokerUs)));
+}
 
 /** CPU seconds of the broker listening on the first of KAFKA_BROKERS (0 when it cannot be read). */
 function brokerCpu(): number {
@@ -238,6 +255,8 @@ export async function runIngestBench(port: number, log: (line: string) => void =
     cpuRow('broker, µs CPU per event (ingest rounds)', oursCpu.map((c) => c.brokerUs));
     cpuRow('ProducerPerformance JVM, µs CPU per record', theirsCpu.map((c) => c.producerUs));
     cpuRow('broker, µs CPU per record (ProducerPerformance rounds)', theirsCpu.map((c) => c.brokerUs));
+    const cpuRatio = cpuRatioOf(oursCpu, theirsCpu);
+    log(`| ratio by CPU: ProducerPerformance's µs per record ÷ ours per event (producer + broker each), median of rounds | ${cpuRatio.toFixed(3)} | |`);
 
     if (withProfile) {
       const dir = mkdtempSync(path.join(tmpdir(), 'ingest-prof-'));
@@ -253,7 +272,7 @@ export async function runIngestBench(port: number, log: (line: string) => void =
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       log(file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written');
     }
-    return { ours, theirs, recordSize: size, oursCpu, theirsCpu };
+    return { ours, theirs, recordSize: size, oursCpu, theirsCpu, cpuRatio };
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();

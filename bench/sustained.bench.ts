@@ -17,13 +17,14 @@
  * 3. CPU per event: over every measured window, the CPU each process spent (bench/proc-cpu.ts:
  *    utime + stime from /proc/<pid>/stat) divided by the events accepted in it — the four services,
  *    the Kafka broker's JVM and Redis (the processes listening on their ports), the Postgres
- *    backends connected to the run's database — against SPEC §7's 200 µs per event.
+ *    backends connected to the run's database — against SPEC §7's 200 µs per event; and the same
+ *    above each process's idle rate, measured over BENCH_IDLE_SECONDS without traffic just before.
  * Everything (topics, groups, Redis prefix, schema) is the run's own and removed at the end.
  * Printed, never asserted.
  *
  * Options (env): BENCH_PREFIX (bench), BENCH_PORT (first of four free ports; 24220),
  * BENCH_PIPELINE_START (2500), BENCH_PIPELINE_MAX (40000), BENCH_PIPELINE_STEPS (2),
- * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top),
+ * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top), BENCH_IDLE_SECONDS (5),
  * BENCH_PIPELINE_PEOPLE (20000),
  * BENCH_LOG_LEVEL (info, as deployed).
  */
@@ -56,6 +57,8 @@ export type SustainedOptions = {
   steps: number;
   seconds: number;
   freshnessSeconds: number;
+  /** Length of the window without traffic measured before each measured window (0: none). */
+  idleSeconds: number;
   /** Rates freshness is measured at: numbers, `half` (of the sustained rate, SPEC §7) and `top` (the sustained rate itself). */
   freshnessRates: (number | 'half' | 'top')[];
   people: number;
@@ -75,9 +78,11 @@ export type CpuBudget = {
   /** Events accepted (202) in the window: the denominator. */
   events: number;
   seconds: number;
-  rows: { name: string; cpuSeconds: number; usPerEvent: number; pids: number; counted: boolean }[];
+  rows: { name: string; cpuSeconds: number; usPerEvent: number; idleCores: number; aboveIdleUs: number; pids: number; counted: boolean }[];
   /** µs per event of the counted rows: the figure against CPU_BUDGET_US. */
   totalUs: number;
+  /** The same above each process's idle rate (measured without traffic just before): the part that grows with events. */
+  aboveIdleUs: number;
   /** The whole machine's busy CPU per event, and what of it no measured process explains (other work on the box). */
   machineUs: number;
   othersUs: number;
@@ -95,19 +100,28 @@ export type SustainedFigures = {
   freshness: Freshness[];
 };
 
-/** Per-event CPU from a window's per-group seconds. */
-function budgetOf(w: CpuWindow, events: number): CpuBudget {
+/**
+ * Per-event CPU from a window's per-group seconds, and above each group's rate in `idle` (a window
+ * without traffic just before, when there was one): the broker and Redis serve the whole machine,
+ * and every service polls and samples while idle, so part of their CPU does not grow with events.
+ */
+function budgetOf(w: CpuWindow, events: number, idle?: CpuWindow): CpuBudget {
   const per = (s: number) => (events > 0 ? (s * 1e6) / events : 0);
   const rows = [...PIPELINE_GROUPS, ...BESIDE_GROUPS].map((name) => {
     const g = w.byGroup.get(name) ?? { cpu: 0, pids: 0 };
-    return { name, cpuSeconds: g.cpu, usPerEvent: per(g.cpu), pids: g.pids, counted: (PIPELINE_GROUPS as readonly string[]).includes(name) };
+    const i = idle?.byGroup.get(name);
+    const idleCores = i === undefined || idle!.seconds <= 0 ? 0 : i.cpu / idle!.seconds;
+    const counted = (PIPELINE_GROUPS as readonly string[]).includes(name);
+    return { name, cpuSeconds: g.cpu, usPerEvent: per(g.cpu), idleCores, aboveIdleUs: per(Math.max(0, g.cpu - idleCores * w.seconds)), pids: g.pids, counted };
   });
   const measured = rows.reduce((s, r) => s + r.cpuSeconds, 0);
+  const counted = rows.filter((r) => r.counted);
   return {
     events,
     seconds: w.seconds,
     rows,
-    totalUs: rows.filter((r) => r.counted).reduce((s, r) => s + r.usPerEvent, 0),
+    totalUs: counted.reduce((s, r) => s + r.usPerEvent, 0),
+    aboveIdleUs: counted.reduce((s, r) => s + r.aboveIdleUs, 0),
     machineUs: per(w.machineBusy),
     othersUs: per(Math.max(0, w.machineBusy - measured)),
     loadavg: loadavg(),
@@ -121,11 +135,11 @@ export function cpuBudgetTable(b: CpuBudget, title: string): string {
   return [
     `${title}: ${Math.round(b.events).toLocaleString('en-US')} events accepted in ${b.seconds.toFixed(1)} s; load average ${b.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
     '',
-    '| process | pids | CPU s | cores busy | µs CPU per event |',
-    '|---|---|---|---|---|',
-    ...b.rows.map((r) => `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${us(r.usPerEvent)} |`),
-    `| **pipeline total** (budget ${CPU_BUDGET_US} µs = 10 000 events/s on 2 cores) | | | | **${us(b.totalUs)}** (${(b.totalUs / CPU_BUDGET_US).toFixed(2)} × budget) |`,
-    `| (whole machine busy; of it, outside every process above) | | | | ${us(b.machineUs)} (${us(b.othersUs)}) |`,
+    '| process | pids | CPU s | cores busy | cores busy idle, just before | µs CPU per event | µs per event above idle |',
+    '|---|---|---|---|---|---|---|',
+    ...b.rows.map((r) => `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${r.idleCores.toFixed(3)} | ${us(r.usPerEvent)} | ${us(r.aboveIdleUs)} |`),
+    `| **pipeline total** (budget ${CPU_BUDGET_US} µs = 10 000 events/s on 2 cores) | | | | | **${us(b.totalUs)}** (${(b.totalUs / CPU_BUDGET_US).toFixed(2)} × budget) | **${us(b.aboveIdleUs)}** (${(b.aboveIdleUs / CPU_BUDGET_US).toFixed(2)} ×) |`,
+    `| (whole machine busy; of it, outside every process above) | | | | | ${us(b.machineUs)} (${us(b.othersUs)}) | |`,
   ].join('\n');
 }
 
@@ -143,6 +157,7 @@ export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): S
     steps: num('BENCH_PIPELINE_STEPS', 2),
     seconds: num('BENCH_PIPELINE_SECONDS', 60),
     freshnessSeconds: num('BENCH_FRESHNESS_SECONDS', 20),
+    idleSeconds: num('BENCH_IDLE_SECONDS', 5),
     freshnessRates: (env.BENCH_FRESHNESS_RATES ?? '1000,half,top').split(',').map((t) => {
       const v = t.trim();
       if (v === 'half' || v === 'top') return v;
@@ -316,11 +331,13 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     services = startServices(env, o.port);
     await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
     const meter = new CpuMeter(processGroups(services, config, pool));
-    /** Runs `f` (which answers the events it had accepted) between two CPU samples. */
+    /** Samples the CPU of an idle window (BENCH_IDLE_SECONDS without traffic), then runs `f` (which answers the events it had accepted) between two more samples. */
     const metered = async <T extends { accepted: number }>(f: () => Promise<T>): Promise<T & { cpu: CpuBudget }> => {
+      const before = o.idleSeconds > 0 ? await meter.sample() : undefined;
+      if (before) await new Promise((r) => setTimeout(r, o.idleSeconds * 1000));
       const start = await meter.sample();
       const r = await f();
-      return { ...r, cpu: budgetOf(CpuMeter.between(start, await meter.sample()), r.accepted) };
+      return { ...r, cpu: budgetOf(CpuMeter.between(start, await meter.sample()), r.accepted, before && CpuMeter.between(before, start)) };
     };
     const ingestUrl = `http://127.0.0.1:${o.port}`;
     const queryUrl = `http://127.0.0.1:${o.port + 1}`;
@@ -372,7 +389,7 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
         achieved < 0.97 * rate ? `ingest accepted only ${Math.round(achieved)} events/s` :
         growing.length > 0 ? growing.map(([g, s]) => `${g} lag grows ${Math.round(s)}/s`).join(', ') : 'lag bounded';
       const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd, cpu };
-      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')}; CPU ${cpu.totalUs.toFixed(0)} µs/event (${cpu.rows.filter((x) => x.counted).map((x) => `${x.name.split(' ')[0]} ${x.usPerEvent.toFixed(0)}`).join(', ')}) → ${r.holds ? 'holds' : `fails (${why})`}`);
+      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')}; CPU ${cpu.totalUs.toFixed(0)} µs/event, ${cpu.aboveIdleUs.toFixed(0)} above idle (${cpu.rows.filter((x) => x.counted).map((x) => `${x.name.split(' ')[0]} ${x.usPerEvent.toFixed(0)}`).join(', ')}) → ${r.holds ? 'holds' : `fails (${why})`}`);
       return r;
     };
 
