@@ -70,6 +70,8 @@ export const CPU_BUDGET_US = 200;
 
 /** Processes whose CPU is the pipeline's, in the order the table lists them. */
 const PIPELINE_GROUPS = ['ingest', 'scorer', 'segmenter', 'query-api', 'Kafka broker (JVM)', 'Redis', 'Postgres backends (this database)'] as const;
+/** The consumer group whose events each consumer-side process works for. */
+const CONSUMER_SIDE: Record<string, 'scorer' | 'segmenter' | undefined> = { scorer: 'scorer', Redis: 'scorer', segmenter: 'segmenter', 'Postgres backends (this database)': 'segmenter' };
 /** Measured beside them, not counted against the budget. */
 const BESIDE_GROUPS = ['Postgres background (WAL writer, checkpointer…; machine-wide)', 'load generator (this bench)'] as const;
 
@@ -78,9 +80,13 @@ export type CpuBudget = {
   /** Events accepted (202) in the window: the denominator. */
   events: number;
   seconds: number;
-  rows: { name: string; cpuSeconds: number; usPerEvent: number; idleCores: number; aboveIdleUs: number; pids: number; counted: boolean }[];
+  rows: { name: string; cpuSeconds: number; usPerEvent: number; idleCores: number; aboveIdleUs: number; perProcessedUs: number; pids: number; counted: boolean }[];
+  /** Events each consumer group got through in the window (fewer than accepted when its lag grew). */
+  consumed: { scorer: number; segmenter: number };
   /** µs per event of the counted rows: the figure against CPU_BUDGET_US. */
   totalUs: number;
+  /** The same with the consumer side (scorer and Redis, segmenter and Postgres) per event its group got through. */
+  perProcessedUs: number;
   /** The same above each process's idle rate (measured without traffic just before): the part that grows with events. */
   aboveIdleUs: number;
   /** The whole machine's busy CPU per event, and what of it no measured process explains (other work on the box). */
@@ -105,14 +111,16 @@ export type SustainedFigures = {
  * without traffic just before, when there was one): the broker and Redis serve the whole machine,
  * and every service polls and samples while idle, so part of their CPU does not grow with events.
  */
-function budgetOf(w: CpuWindow, events: number, idle?: CpuWindow): CpuBudget {
-  const per = (s: number) => (events > 0 ? (s * 1e6) / events : 0);
+function budgetOf(w: CpuWindow, events: number, idle: CpuWindow | undefined, consumed: { scorer: number; segmenter: number }): CpuBudget {
+  const per = (s: number, n = events) => (n > 0 ? (s * 1e6) / n : 0);
   const rows = [...PIPELINE_GROUPS, ...BESIDE_GROUPS].map((name) => {
     const g = w.byGroup.get(name) ?? { cpu: 0, pids: 0 };
     const i = idle?.byGroup.get(name);
     const idleCores = i === undefined || idle!.seconds <= 0 ? 0 : i.cpu / idle!.seconds;
     const counted = (PIPELINE_GROUPS as readonly string[]).includes(name);
-    return { name, cpuSeconds: g.cpu, usPerEvent: per(g.cpu), idleCores, aboveIdleUs: per(Math.max(0, g.cpu - idleCores * w.seconds)), pids: g.pids, counted };
+    const group = CONSUMER_SIDE[name];
+    const perProcessedUs = group === undefined ? per(g.cpu) : per(g.cpu, consumed[group]);
+    return { name, cpuSeconds: g.cpu, usPerEvent: per(g.cpu), idleCores, aboveIdleUs: per(Math.max(0, g.cpu - idleCores * w.seconds)), perProcessedUs, pids: g.pids, counted };
   });
   const measured = rows.reduce((s, r) => s + r.cpuSeconds, 0);
   const counted = rows.filter((r) => r.counted);
@@ -120,7 +128,9 @@ function budgetOf(w: CpuWindow, events: number, idle?: CpuWindow): CpuBudget {
     events,
     seconds: w.seconds,
     rows,
+    consumed,
     totalUs: counted.reduce((s, r) => s + r.usPerEvent, 0),
+    perProcessedUs: counted.reduce((s, r) => s + r.perProcessedUs, 0),
     aboveIdleUs: counted.reduce((s, r) => s + r.aboveIdleUs, 0),
     machineUs: per(w.machineBusy),
     othersUs: per(Math.max(0, w.machineBusy - measured)),
@@ -128,18 +138,20 @@ function budgetOf(w: CpuWindow, events: number, idle?: CpuWindow): CpuBudget {
   };
 }
 
+const fmtN = (x: number) => Math.round(x).toLocaleString('en-US');
+
 /** The per-event CPU table (markdown) of one window, with the budget line. */
 export function cpuBudgetTable(b: CpuBudget, title: string): string {
   const us = (x: number) => x.toFixed(1);
   const cores = (s: number) => (b.seconds > 0 ? (s / b.seconds).toFixed(2) : '—');
   return [
-    `${title}: ${Math.round(b.events).toLocaleString('en-US')} events accepted in ${b.seconds.toFixed(1)} s; load average ${b.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
+    `${title}: ${fmtN(b.events)} events accepted in ${b.seconds.toFixed(1)} s, ${fmtN(b.consumed.scorer)} through the scorer, ${fmtN(b.consumed.segmenter)} through the segmenter; load average ${b.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
     '',
-    '| process | pids | CPU s | cores busy | cores busy idle, just before | µs CPU per event | µs per event above idle |',
-    '|---|---|---|---|---|---|---|',
-    ...b.rows.map((r) => `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${r.idleCores.toFixed(3)} | ${us(r.usPerEvent)} | ${us(r.aboveIdleUs)} |`),
-    `| **pipeline total** (budget ${CPU_BUDGET_US} µs = 10 000 events/s on 2 cores) | | | | | **${us(b.totalUs)}** (${(b.totalUs / CPU_BUDGET_US).toFixed(2)} × budget) | **${us(b.aboveIdleUs)}** (${(b.aboveIdleUs / CPU_BUDGET_US).toFixed(2)} ×) |`,
-    `| (whole machine busy; of it, outside every process above) | | | | | ${us(b.machineUs)} (${us(b.othersUs)}) | |`,
+    '| process | pids | CPU s | cores busy | cores busy idle, just before | µs CPU per event accepted | above idle | per event its group got through |',
+    '|---|---|---|---|---|---|---|---|',
+    ...b.rows.map((r) => `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${r.idleCores.toFixed(3)} | ${us(r.usPerEvent)} | ${us(r.aboveIdleUs)} | ${us(r.perProcessedUs)} |`),
+    `| **pipeline total** (budget ${CPU_BUDGET_US} µs = 10 000 events/s on 2 cores) | | | | | **${us(b.totalUs)}** (${(b.totalUs / CPU_BUDGET_US).toFixed(2)} × budget) | **${us(b.aboveIdleUs)}** (${(b.aboveIdleUs / CPU_BUDGET_US).toFixed(2)} ×) | **${us(b.perProcessedUs)}** (${(b.perProcessedUs / CPU_BUDGET_US).toFixed(2)} ×) |`,
+    `| (whole machine busy; of it, outside every process above) | | | | | ${us(b.machineUs)} (${us(b.othersUs)}) | | |`,
   ].join('\n');
 }
 
@@ -335,9 +347,13 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     const metered = async <T extends { accepted: number }>(f: () => Promise<T>): Promise<T & { cpu: CpuBudget }> => {
       const before = o.idleSeconds > 0 ? await meter.sample() : undefined;
       if (before) await new Promise((r) => setTimeout(r, o.idleSeconds * 1000));
-      const start = await meter.sample();
+      const [start, lagBefore] = [await meter.sample(), await lagOf(admin, env.EVENTS_TOPIC!, groups)];
       const r = await f();
-      return { ...r, cpu: budgetOf(CpuMeter.between(start, await meter.sample()), r.accepted, before && CpuMeter.between(before, start)) };
+      const [end, lagAfter] = [await meter.sample(), await lagOf(admin, env.EVENTS_TOPIC!, groups)];
+      // what each group got through: what was accepted, less what its lag grew by
+      const through = (g: string) => Math.max(0, r.accepted - (lagAfter[g]! - lagBefore[g]!));
+      const consumed = { scorer: through(env.SCORER_GROUP!), segmenter: through(env.SEGMENTER_GROUP!) };
+      return { ...r, cpu: budgetOf(CpuMeter.between(start, end), r.accepted, before && CpuMeter.between(before, start), consumed) };
     };
     const ingestUrl = `http://127.0.0.1:${o.port}`;
     const queryUrl = `http://127.0.0.1:${o.port + 1}`;
