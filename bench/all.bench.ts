@@ -11,6 +11,9 @@
  * | segmenter, direct apply | packages/profile-store/bench/apply.ts (pnpm bench:segmenter) | COPY of one narrow row per event |
  * | profile read | bench/reads.bench.ts | a no-op Fastify route |
  * | whole pipeline, freshness | bench/sustained.bench.ts | (ingest alone, stage 1) |
+ * | whole pipeline, CPU per event of every process | bench/sustained.bench.ts (bench/proc-cpu.ts) | SPEC §7's budget, 200 µs |
+ *
+ * The per-process CPU table at the sustained rate is printed (and appended) under the main table.
  *
  * Options (env): BENCH_ROUNDS (3, every stage), BENCH_STAGES (ingest,scorer,segmenter,reads,pipeline),
  * BENCH_PORT (first of 30 free ports; 24200), BENCH_PREFIX (names of what runs create; bench),
@@ -105,10 +108,11 @@ async function main(): Promise<void> {
     const f = await runSustainedBench({ ...sustainedOptionsFromEnv(), port: o.port + 20, prefix: o.prefix, log });
     const tried = f.tried.map((t) => `${n(t.rate)}${t.holds ? '✓' : '✗'}`).join(' ');
     rows.push({ stage: `whole pipeline sustained, events/s (tried ${tried})`, ours: n(f.sustained), limit: ingestRate === undefined ? '—' : `ingest alone ${n(ingestRate)}`, ratio: ingestRate === undefined ? '—' : (f.sustained / ingestRate).toFixed(3), aim: '≥ 10 000', met: f.sustained >= 10_000 });
-    const top = f.tried.find((t) => t.rate === f.sustained);
-    if (top) {
-      rows.push({ stage: `whole pipeline CPU per event at the sustained rate, all processes (table below)`, ours: `${top.cpu.totalUs.toFixed(0)} µs`, limit: `budget ${CPU_BUDGET_US} µs (10 000 events/s on 2 cores)`, ratio: `×${(top.cpu.totalUs / CPU_BUDGET_US).toFixed(2)}`, aim: `≤ ${CPU_BUDGET_US} µs`, met: top.cpu.totalUs <= CPU_BUDGET_US });
-      cpuTable = cpuBudgetTable(top.cpu, `CPU per event at the sustained rate (${n(f.sustained)} events/s offered)`);
+    if (f.budget) {
+      const { cpu, held, rate } = f.budget;
+      const where = held ? 'at the sustained rate' : `at ${n(rate)} events/s, which did not hold`;
+      rows.push({ stage: `whole pipeline CPU per event ${where}, all processes (table below; per event each consumer got through)`, ours: `${cpu.totalUs.toFixed(0)} µs (${cpu.perProcessedUs.toFixed(0)} µs)`, limit: `budget ${CPU_BUDGET_US} µs (10 000 events/s on 2 cores)`, ratio: `×${(cpu.perProcessedUs / CPU_BUDGET_US).toFixed(2)}`, aim: `≤ ${CPU_BUDGET_US} µs`, met: cpu.perProcessedUs <= CPU_BUDGET_US });
+      cpuTable = cpuBudgetTable(cpu, f.budget.title);
     }
     for (const x of f.freshness)
       rows.push({ stage: `freshness p99 (p50), POST 202 → both stores via the query API, at ${n(x.achieved)} events/s`, ours: `${n(x.p99)} ms (${n(x.p50)} ms)`, limit: '—', ratio: '—', aim: '< 250 ms', met: x.p99 < 250 });

@@ -104,6 +104,8 @@ export type SustainedFigures = {
   sustained: number;
   /** Freshness at each rate of BENCH_FRESHNESS_RATES that applies. */
   freshness: Freshness[];
+  /** The CPU budget's window: the sustained rate's, or when no rate held, the lowest rate's (marked). */
+  budget?: { rate: number; held: boolean; title: string; cpu: CpuBudget };
 };
 
 /**
@@ -469,9 +471,11 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     }
     const top = tried.find((t) => t.rate === good);
     const lowest = tried.reduce<RateResult | undefined>((l, t) => (l === undefined || t.rate < l.rate ? t : l), undefined);
-    if (top) log(`\n${cpuBudgetTable(top.cpu, `CPU per event at the sustained rate, ${good} events/s offered`)}\n`);
-    else if (lowest) log(`\n${cpuBudgetTable(lowest.cpu, `CPU per event at ${lowest.rate} events/s offered (no rate held: ${lowest.why})`)}\n`);
-    return { tried, sustained: good, freshness };
+    const budget = top
+      ? { rate: good, held: true, title: `CPU per event at the sustained rate, ${good} events/s offered`, cpu: top.cpu }
+      : lowest && { rate: lowest.rate, held: false, title: `CPU per event at ${lowest.rate} events/s offered (no rate held: ${lowest.why})`, cpu: lowest.cpu };
+    if (budget) log(`\n${cpuBudgetTable(budget.cpu, budget.title)}\n`);
+    return { tried, sustained: good, freshness, ...(budget && { budget }) };
   } finally {
     await Promise.all([...services.values()].map(stop));
     await admin.deleteTopics({ topics }).catch(() => undefined);
