@@ -96,7 +96,8 @@ export type CpuBudget = {
 };
 
 export type RateResult = { rate: number; achieved: number; holds: boolean; why: string; lagSlope: Record<string, number>; lagEnd: Record<string, number>; cpu: CpuBudget };
-export type Freshness = { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number; cpu: CpuBudget };
+/** Freshness to both stores (p50, p99, max), and to each store alone: the interest (Redis, the scorer) and the click count (Postgres, the segmenter). */
+export type Freshness = { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number; redis: { p50: number; p99: number }; postgres: { p50: number; p99: number }; cpu: CpuBudget };
 export type SustainedFigures = {
   /** Every rate tried, in order. */
   tried: RateResult[];
@@ -439,12 +440,26 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       const latencies: number[] = [];
       const polls: Promise<void>[] = [];
       const probeId = (tick: number) => `${o.prefix}-fresh-${id}-${rate}-${tick}`;
-      const visible = async (who: string) => {
-        const res = await fetch(`${queryUrl}/v1/profiles/${encodeURIComponent(who)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-        if (res.status !== 200) return void (await res.arrayBuffer());
-        const body = (await res.json()) as { interests: unknown[]; stats: { events: Record<string, number> } };
-        return body.interests.length > 0 && (body.stats.events.click ?? 0) > 0;
+      const read = async <T>(url: string): Promise<T | undefined> => {
+        const res = await fetch(`${queryUrl}${url}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        if (res.status === 200) return (await res.json()) as T;
+        await res.arrayBuffer();
+        return undefined;
       };
+      /**
+       * What the query API shows of the probe: its click count (Postgres: the profile answers 404 until
+       * the segmenter wrote the person) and its interest (Redis) — read through the interests route while
+       * the profile is not there yet, which answers as soon as either store knows the person.
+       */
+      const visible = async (who: string, redisSeen: boolean) => {
+        const id = encodeURIComponent(who);
+        const profile = await read<{ interests: unknown[]; stats: { events: Record<string, number> } }>(`/v1/profiles/${id}`);
+        const postgres = (profile?.stats.events.click ?? 0) > 0;
+        let redis = redisSeen || (profile?.interests.length ?? 0) > 0;
+        if (!redis) redis = ((await read<{ interests: unknown[] }>(`/v1/profiles/${id}/interests?limit=1`))?.interests.length ?? 0) > 0;
+        return { redis, postgres };
+      };
+      const byStore = { redis: [] as number[], postgres: [] as number[] };
       const { achieved, cpu } = await metered(() =>
         offer(ingestUrl, next, rate, o.freshnessSeconds, (tick) => {
           if (tick % 2 !== 0) return undefined; // a probe every 200 ms
@@ -457,17 +472,31 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
                   const deadline = at + 60_000;
                   // every 25 ms: polling every few ms, a dozen outstanding probes alone would be more
                   // requests than the query API answers, and the probes would time their own queue
-                  while (!(await visible(who)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+                  const seen: { redis?: number; postgres?: number } = {};
+                  while (performance.now() < deadline) {
+                    const v = await visible(who, seen.redis !== undefined);
+                    const now = performance.now();
+                    if (v.redis) seen.redis ??= now - at;
+                    if (v.postgres) seen.postgres ??= now - at;
+                    if (seen.redis !== undefined && seen.postgres !== undefined) break;
+                    await new Promise((r) => setTimeout(r, 25));
+                  }
                   latencies.push(performance.now() - at);
+                  byStore.redis.push(seen.redis ?? Infinity);
+                  byStore.postgres.push(seen.postgres ?? Infinity);
                 })(),
               ),
           };
         }),
       );
       await Promise.all(polls);
-      const f = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies), cpu };
+      const store = (xs: number[]) => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
+      const f = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies), redis: store(byStore.redis), postgres: store(byStore.postgres), cpu };
       freshness.push(f);
-      log(`freshness at ${Math.round(achieved)} events/s (offered ${Math.round(rate)}; sustained ${good}): ${latencies.length} probes, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms, max ${f.max.toFixed(0)} ms; CPU ${cpu.totalUs.toFixed(0)} µs/event`);
+      log(
+        `freshness at ${Math.round(achieved)} events/s (offered ${Math.round(rate)}; sustained ${good}): ${latencies.length} probes, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms, max ${f.max.toFixed(0)} ms ` +
+          `(Redis alone p50 ${f.redis.p50.toFixed(0)} / p99 ${f.redis.p99.toFixed(0)} ms, Postgres alone ${f.postgres.p50.toFixed(0)} / ${f.postgres.p99.toFixed(0)} ms); CPU ${cpu.totalUs.toFixed(0)} µs/event`,
+      );
     }
     const top = tried.find((t) => t.rate === good);
     const lowest = tried.reduce<RateResult | undefined>((l, t) => (l === undefined || t.rate < l.rate ? t : l), undefined);
