@@ -25,7 +25,7 @@ import { closePool, closeRedis, createLogger, createPool, createRedis } from '@p
 import { createConverter, createSegmentStore, migrate } from '@pstream/profile-store';
 import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
-import { stop, summarizeProfile, waitReady } from '../services/ingest/bench/ingest.bench';
+import { stop, summarizeProfile, waitReady } from './ingest.bench';
 import { generateStream } from '../services/scorer/test/support';
 import { clearPrefix, median } from './redis-bench';
 

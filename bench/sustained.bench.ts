@@ -10,26 +10,35 @@
  *    fitted over the last two thirds of the window grows by less than 3 % of the rate per second.
  *    The search doubles from BENCH_PIPELINE_START until a rate fails, then
  *    halves the interval BENCH_PIPELINE_STEPS times; between rates the groups drain (see `drain`).
- * 2. Freshness at half the highest holding rate: POST 202 of a probe event (a click of a new
+ * 2. Freshness at each of BENCH_FRESHNESS_RATES (1 000 events/s, half the highest holding rate —
+ *    SPEC §7's point — and that rate itself): POST 202 of a probe event (a click of a new
  *    person) → the profile answering through the query API with its interest (Redis) and its
  *    event count (Postgres); p50/p99 over the probes.
+ * 3. CPU per event: over every measured window, the CPU each process spent (bench/proc-cpu.ts:
+ *    utime + stime from /proc/<pid>/stat) divided by the events accepted in it — the four services,
+ *    the Kafka broker's JVM and Redis (the processes listening on their ports), the Postgres
+ *    backends connected to the run's database — against SPEC §7's 200 µs per event; and the same
+ *    above each process's idle rate, measured over BENCH_IDLE_SECONDS without traffic just before.
  * Everything (topics, groups, Redis prefix, schema) is the run's own and removed at the end.
  * Printed, never asserted.
  *
  * Options (env): BENCH_PREFIX (bench), BENCH_PORT (first of four free ports; 24220),
  * BENCH_PIPELINE_START (2500), BENCH_PIPELINE_MAX (40000), BENCH_PIPELINE_STEPS (2),
- * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_PIPELINE_PEOPLE (20000),
+ * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top), BENCH_IDLE_SECONDS (5),
+ * BENCH_PIPELINE_PEOPLE (20000),
  * BENCH_LOG_LEVEL (info, as deployed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { closePool, createPool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { loadConfig } from '@pstream/scorer/config';
 import { createDemoTraffic, type DemoEvent } from '../scripts/demo-traffic';
-import { stop, waitReady } from '../services/ingest/bench/ingest.bench';
+import { stop, waitReady } from './ingest.bench';
+import { CpuMeter, listeningPid, type CpuWindow, type ProcessGroup } from './proc-cpu';
 import { pct } from './redis-bench';
 import { removeRunData } from './reads.bench';
 
@@ -48,18 +57,106 @@ export type SustainedOptions = {
   steps: number;
   seconds: number;
   freshnessSeconds: number;
+  /** Length of the window without traffic measured before each measured window (0: none). */
+  idleSeconds: number;
+  /** Rates freshness is measured at: numbers, `half` (of the sustained rate, SPEC §7) and `top` (the sustained rate itself). */
+  freshnessRates: (number | 'half' | 'top')[];
   people: number;
   log?: (line: string) => void;
 };
 
-export type RateResult = { rate: number; achieved: number; holds: boolean; why: string; lagSlope: Record<string, number>; lagEnd: Record<string, number> };
+/** SPEC §7: 10 000 events/s on 2 cores is 200 µs of CPU per event, every process included. */
+export const CPU_BUDGET_US = 200;
+
+/** Processes whose CPU is the pipeline's, in the order the table lists them. */
+const PIPELINE_GROUPS = ['ingest', 'scorer', 'segmenter', 'query-api', 'Kafka broker (JVM)', 'Redis', 'Postgres backends (this database)'] as const;
+/** The consumer group whose events each consumer-side process works for. */
+const CONSUMER_SIDE: Record<string, 'scorer' | 'segmenter' | undefined> = { scorer: 'scorer', Redis: 'scorer', segmenter: 'segmenter', 'Postgres backends (this database)': 'segmenter' };
+/** Measured beside them, not counted against the budget. */
+const BESIDE_GROUPS = ['Postgres background (WAL writer, checkpointer…; machine-wide)', 'load generator (this bench)'] as const;
+
+/** The CPU of each process per accepted event over one measured window. */
+export type CpuBudget = {
+  /** Events accepted (202) in the window: the denominator. */
+  events: number;
+  seconds: number;
+  rows: { name: string; cpuSeconds: number; usPerEvent: number; idleCores: number; aboveIdleUs: number; perProcessedUs: number; pids: number; counted: boolean }[];
+  /** Events each consumer group got through in the window (fewer than accepted when its lag grew). */
+  consumed: { scorer: number; segmenter: number };
+  /** µs per event of the counted rows: the figure against CPU_BUDGET_US. */
+  totalUs: number;
+  /** The same with the consumer side (scorer and Redis, segmenter and Postgres) per event its group got through. */
+  perProcessedUs: number;
+  /** The same above each process's idle rate (measured without traffic just before): the part that grows with events. */
+  aboveIdleUs: number;
+  /** The whole machine's busy CPU per event, and what of it no measured process explains (other work on the box). */
+  machineUs: number;
+  othersUs: number;
+  loadavg: number[];
+};
+
+export type RateResult = { rate: number; achieved: number; holds: boolean; why: string; lagSlope: Record<string, number>; lagEnd: Record<string, number>; cpu: CpuBudget };
+/** Freshness to both stores (p50, p99, max), and to each store alone: the interest (Redis, the scorer) and the click count (Postgres, the segmenter). */
+export type Freshness = { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number; redis: { p50: number; p99: number }; postgres: { p50: number; p99: number }; cpu: CpuBudget };
 export type SustainedFigures = {
   /** Every rate tried, in order. */
   tried: RateResult[];
   /** The highest offered rate that held (0 when none did). */
   sustained: number;
-  freshness?: { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number };
+  /** Freshness at each rate of BENCH_FRESHNESS_RATES that applies. */
+  freshness: Freshness[];
+  /** The CPU budget's window: the sustained rate's, or when no rate held, the lowest rate's (marked). */
+  budget?: { rate: number; held: boolean; title: string; cpu: CpuBudget };
 };
+
+/**
+ * Per-event CPU from a window's per-group seconds, and above each group's rate in `idle` (a window
+ * without traffic just before, when there was one): the broker and Redis serve the whole machine,
+ * and every service polls and samples while idle, so part of their CPU does not grow with events.
+ */
+function budgetOf(w: CpuWindow, events: number, idle: CpuWindow | undefined, consumed: { scorer: number; segmenter: number }): CpuBudget {
+  const per = (s: number, n = events) => (n > 0 ? (s * 1e6) / n : 0);
+  const rows = [...PIPELINE_GROUPS, ...BESIDE_GROUPS].map((name) => {
+    const g = w.byGroup.get(name) ?? { cpu: 0, pids: 0 };
+    const i = idle?.byGroup.get(name);
+    const idleCores = i === undefined || idle!.seconds <= 0 ? 0 : i.cpu / idle!.seconds;
+    const counted = (PIPELINE_GROUPS as readonly string[]).includes(name);
+    const group = CONSUMER_SIDE[name];
+    const perProcessedUs = group === undefined ? per(g.cpu) : per(g.cpu, consumed[group]);
+    return { name, cpuSeconds: g.cpu, usPerEvent: per(g.cpu), idleCores, aboveIdleUs: per(Math.max(0, g.cpu - idleCores * w.seconds)), perProcessedUs, pids: g.pids, counted };
+  });
+  const measured = rows.reduce((s, r) => s + r.cpuSeconds, 0);
+  const counted = rows.filter((r) => r.counted);
+  return {
+    events,
+    seconds: w.seconds,
+    rows,
+    consumed,
+    totalUs: counted.reduce((s, r) => s + r.usPerEvent, 0),
+    perProcessedUs: counted.reduce((s, r) => s + r.perProcessedUs, 0),
+    aboveIdleUs: counted.reduce((s, r) => s + r.aboveIdleUs, 0),
+    machineUs: per(w.machineBusy),
+    othersUs: per(Math.max(0, w.machineBusy - measured)),
+    loadavg: loadavg(),
+  };
+}
+
+const fmtN = (x: number) => Math.round(x).toLocaleString('en-US');
+
+/** The per-event CPU table (markdown) of one window, with the budget line. */
+export function cpuBudgetTable(b: CpuBudget, title: string): string {
+  const us = (x: number) => x.toFixed(1);
+  const cores = (s: number) => (b.seconds > 0 ? (s / b.seconds).toFixed(2) : '—');
+  return [
+    `${title}: ${fmtN(b.events)} events accepted in ${b.seconds.toFixed(1)} s, ${fmtN(b.consumed.scorer)} through the scorer, ${fmtN(b.consumed.segmenter)} through the segmenter; load average ${b.loadavg.map((l) => l.toFixed(2)).join(' ')}`,
+    '',
+    '| process | pids | CPU s | cores busy | cores busy idle, just before | µs CPU per event accepted | above idle | per event its group got through |',
+    '|---|---|---|---|---|---|---|---|',
+    ...b.rows.map((r) => `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${r.idleCores.toFixed(3)} | ${us(r.usPerEvent)} | ${us(r.aboveIdleUs)} | ${us(r.perProcessedUs)} |`),
+    `| **pipeline total** (budget ${CPU_BUDGET_US} µs = 10 000 events/s on 2 cores) | | | | | **${us(b.totalUs)}** (${(b.totalUs / CPU_BUDGET_US).toFixed(2)} × budget) | **${us(b.aboveIdleUs)}** (${(b.aboveIdleUs / CPU_BUDGET_US).toFixed(2)} ×) | **${us(b.perProcessedUs)}** (${(b.perProcessedUs / CPU_BUDGET_US).toFixed(2)} ×) |`,
+    `| (whole machine busy; of it, outside every process above) | | | | | ${us(b.machineUs)} (${us(b.othersUs)}) | | |`,
+  ].join('\n');
+}
 
 export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): SustainedOptions {
   const num = (name: string, fallback: number) => {
@@ -75,6 +172,14 @@ export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): S
     steps: num('BENCH_PIPELINE_STEPS', 2),
     seconds: num('BENCH_PIPELINE_SECONDS', 60),
     freshnessSeconds: num('BENCH_FRESHNESS_SECONDS', 20),
+    idleSeconds: num('BENCH_IDLE_SECONDS', 5),
+    freshnessRates: (env.BENCH_FRESHNESS_RATES ?? '1000,half,top').split(',').map((t) => {
+      const v = t.trim();
+      if (v === 'half' || v === 'top') return v;
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new Error(`BENCH_FRESHNESS_RATES lists events/s, "half" or "top", got "${v}"`);
+      return n;
+    }),
     people: num('BENCH_PIPELINE_PEOPLE', 20_000),
   };
 }
@@ -155,7 +260,7 @@ async function offer(ingestUrl: string, next: ReturnType<typeof trafficSource>, 
   }
   const elapsed = (performance.now() - started) / 1000;
   await Promise.all(inFlight);
-  return { achieved: accepted / elapsed, refused };
+  return { achieved: accepted / elapsed, accepted, refused };
 }
 
 /** Starts the four services as processes on ports `port`…`port + 3`, with the run's own names. */
@@ -175,6 +280,41 @@ function startServices(env: NodeJS.ProcessEnv, port: number): Map<Service, Child
   return new Map(
     SERVICES.map((name) => [name, spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: common })]),
   );
+}
+
+/**
+ * The processes whose CPU the budget counts: the four services (their own pids), the Kafka broker
+ * and Redis (whoever listens on their ports), the Postgres backends connected to the run's database
+ * (the bench's own sampling connection excluded) — and, beside them, Postgres's background processes
+ * and this bench process, the load generator.
+ */
+function processGroups(services: Map<Service, ChildProcess>, config: ReturnType<typeof loadConfig>, pool: ReturnType<typeof createPool>): ProcessGroup[] {
+  const portOf = (hostPort: string, fallback: number) => Number(/:(\d+)$/.exec(hostPort)?.[1] ?? fallback);
+  const listening = (port: number) => () => {
+    const pid = listeningPid(port);
+    return pid === undefined ? [] : [pid];
+  };
+  const backends = (clients: boolean) => async () =>
+    (
+      await pool.query<{ pid: number }>(
+        clients
+          ? "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+          : "SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'",
+      )
+    ).rows.map((r) => r.pid);
+  const redisUrl = new URL(config.REDIS_URL);
+  const own = (name: Service) => () => [services.get(name)!.pid!];
+  return [
+    { name: 'ingest', pids: own('ingest') },
+    { name: 'scorer', pids: own('scorer') },
+    { name: 'segmenter', pids: own('segmenter') },
+    { name: 'query-api', pids: own('query-api') },
+    { name: 'Kafka broker (JVM)', pids: listening(portOf(config.KAFKA_BROKERS[0]!, 9092)) },
+    { name: 'Redis', pids: listening(Number(redisUrl.port || 6379)) },
+    { name: 'Postgres backends (this database)', pids: backends(true) },
+    { name: 'Postgres background (WAL writer, checkpointer…; machine-wide)', pids: backends(false) },
+    { name: 'load generator (this bench)', pids: () => [process.pid] },
+  ];
 }
 
 /** The whole-pipeline benchmark; see the header. */
@@ -205,6 +345,19 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     await migrate(pool, config.PG_SCHEMA);
     services = startServices(env, o.port);
     await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
+    const meter = new CpuMeter(processGroups(services, config, pool));
+    /** Samples the CPU of an idle window (BENCH_IDLE_SECONDS without traffic), then runs `f` (which answers the events it had accepted) between two more samples. */
+    const metered = async <T extends { accepted: number }>(f: () => Promise<T>): Promise<T & { cpu: CpuBudget }> => {
+      const before = o.idleSeconds > 0 ? await meter.sample() : undefined;
+      if (before) await new Promise((r) => setTimeout(r, o.idleSeconds * 1000));
+      const [start, lagBefore] = [await meter.sample(), await lagOf(admin, env.EVENTS_TOPIC!, groups)];
+      const r = await f();
+      const [end, lagAfter] = [await meter.sample(), await lagOf(admin, env.EVENTS_TOPIC!, groups)];
+      // what each group got through: what was accepted, less what its lag grew by
+      const through = (g: string) => Math.max(0, r.accepted - (lagAfter[g]! - lagBefore[g]!));
+      const consumed = { scorer: through(env.SCORER_GROUP!), segmenter: through(env.SEGMENTER_GROUP!) };
+      return { ...r, cpu: budgetOf(CpuMeter.between(start, end), r.accepted, before && CpuMeter.between(before, start), consumed) };
+    };
     const ingestUrl = `http://127.0.0.1:${o.port}`;
     const queryUrl = `http://127.0.0.1:${o.port + 1}`;
     const next = trafficSource(o.people);
@@ -238,7 +391,7 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
           await new Promise((r) => setTimeout(r, 1000));
         }
       })();
-      const { achieved, refused } = await offer(ingestUrl, next, rate, o.seconds);
+      const { achieved, refused, cpu } = await metered(() => offer(ingestUrl, next, rate, o.seconds));
       sampling = false;
       await sampler;
       const steady = samples.filter((s) => s.t >= o.seconds / 3);
@@ -254,8 +407,8 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
         refused.size > 0 ? `POSTs refused or failed: ${[...refused].map(([what, k]) => `${k}× ${what}`).join(', ')}` :
         achieved < 0.97 * rate ? `ingest accepted only ${Math.round(achieved)} events/s` :
         growing.length > 0 ? growing.map(([g, s]) => `${g} lag grows ${Math.round(s)}/s`).join(', ') : 'lag bounded';
-      const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd };
-      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')} → ${r.holds ? 'holds' : `fails (${why})`}`);
+      const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd, cpu };
+      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')}; CPU ${cpu.totalUs.toFixed(0)} µs/event, ${cpu.aboveIdleUs.toFixed(0)} above idle (${cpu.rows.filter((x) => x.counted).map((x) => `${x.name.split(' ')[0]} ${x.usPerEvent.toFixed(0)}`).join(', ')}) → ${r.holds ? 'holds' : `fails (${why})`}`);
       return r;
     };
 
@@ -280,41 +433,78 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       else bad = rate;
     }
 
-    let freshness: SustainedFigures['freshness'];
-    if (good > 0 && o.freshnessSeconds > 0) {
-      const rate = good / 2;
+    const freshness: Freshness[] = [];
+    const freshnessRates = [...new Set(o.freshnessRates.map((r) => (r === 'half' ? good / 2 : r === 'top' ? good : r)))].filter((r) => r > 0 && (good === 0 || r <= good));
+    for (const rate of o.freshnessSeconds > 0 ? freshnessRates : []) {
       await drain(rate);
       const latencies: number[] = [];
       const polls: Promise<void>[] = [];
-      const probeId = (tick: number) => `${o.prefix}-fresh-${id}-${tick}`;
-      const visible = async (who: string) => {
-        const res = await fetch(`${queryUrl}/v1/profiles/${encodeURIComponent(who)}`, { headers: { authorization: `Bearer ${TOKEN}` } });
-        if (res.status !== 200) return void (await res.arrayBuffer());
-        const body = (await res.json()) as { interests: unknown[]; stats: { events: Record<string, number> } };
-        return body.interests.length > 0 && (body.stats.events.click ?? 0) > 0;
+      const probeId = (tick: number) => `${o.prefix}-fresh-${id}-${rate}-${tick}`;
+      const read = async <T>(url: string): Promise<T | undefined> => {
+        const res = await fetch(`${queryUrl}${url}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+        if (res.status === 200) return (await res.json()) as T;
+        await res.arrayBuffer();
+        return undefined;
       };
-      const { achieved } = await offer(ingestUrl, next, rate, o.freshnessSeconds, (tick) => {
-        if (tick % 2 !== 0) return undefined; // a probe every 200 ms
-        const who = probeId(tick);
-        return {
-          probe: { userId: who, eventId: `${who}-click`, type: 'click', target: { type: 'product', id: 'p-1000' }, tags: ['category:fresh'], occurredAt: new Date().toISOString() },
-          accepted: (at) =>
-            void polls.push(
-              (async () => {
-                const deadline = at + 60_000;
-                // every 25 ms: polling every few ms, a dozen outstanding probes alone would be more
-                // requests than the query API answers, and the probes would time their own queue
-                while (!(await visible(who)) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-                latencies.push(performance.now() - at);
-              })(),
-            ),
-        };
-      });
+      /**
+       * What the query API shows of the probe: its click count (Postgres: the profile answers 404 until
+       * the segmenter wrote the person) and its interest (Redis) — read through the interests route while
+       * the profile is not there yet, which answers as soon as either store knows the person.
+       */
+      const visible = async (who: string, redisSeen: boolean) => {
+        const id = encodeURIComponent(who);
+        const profile = await read<{ interests: unknown[]; stats: { events: Record<string, number> } }>(`/v1/profiles/${id}`);
+        const postgres = (profile?.stats.events.click ?? 0) > 0;
+        let redis = redisSeen || (profile?.interests.length ?? 0) > 0;
+        if (!redis) redis = ((await read<{ interests: unknown[] }>(`/v1/profiles/${id}/interests?limit=1`))?.interests.length ?? 0) > 0;
+        return { redis, postgres };
+      };
+      const byStore = { redis: [] as number[], postgres: [] as number[] };
+      const { achieved, cpu } = await metered(() =>
+        offer(ingestUrl, next, rate, o.freshnessSeconds, (tick) => {
+          if (tick % 2 !== 0) return undefined; // a probe every 200 ms
+          const who = probeId(tick);
+          return {
+            probe: { userId: who, eventId: `${who}-click`, type: 'click', target: { type: 'product', id: 'p-1000' }, tags: ['category:fresh'], occurredAt: new Date().toISOString() },
+            accepted: (at) =>
+              void polls.push(
+                (async () => {
+                  const deadline = at + 60_000;
+                  // every 25 ms: polling every few ms, a dozen outstanding probes alone would be more
+                  // requests than the query API answers, and the probes would time their own queue
+                  const seen: { redis?: number; postgres?: number } = {};
+                  while (performance.now() < deadline) {
+                    const v = await visible(who, seen.redis !== undefined);
+                    const now = performance.now();
+                    if (v.redis) seen.redis ??= now - at;
+                    if (v.postgres) seen.postgres ??= now - at;
+                    if (seen.redis !== undefined && seen.postgres !== undefined) break;
+                    await new Promise((r) => setTimeout(r, 25));
+                  }
+                  latencies.push(performance.now() - at);
+                  byStore.redis.push(seen.redis ?? Infinity);
+                  byStore.postgres.push(seen.postgres ?? Infinity);
+                })(),
+              ),
+          };
+        }),
+      );
       await Promise.all(polls);
-      freshness = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies) };
-      log(`freshness at ${Math.round(achieved)} events/s (half of ${good}): ${latencies.length} probes, p50 ${freshness.p50.toFixed(0)} ms, p99 ${freshness.p99.toFixed(0)} ms, max ${freshness.max.toFixed(0)} ms`);
+      const store = (xs: number[]) => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
+      const f = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies), redis: store(byStore.redis), postgres: store(byStore.postgres), cpu };
+      freshness.push(f);
+      log(
+        `freshness at ${Math.round(achieved)} events/s (offered ${Math.round(rate)}; sustained ${good}): ${latencies.length} probes, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms, max ${f.max.toFixed(0)} ms ` +
+          `(Redis alone p50 ${f.redis.p50.toFixed(0)} / p99 ${f.redis.p99.toFixed(0)} ms, Postgres alone ${f.postgres.p50.toFixed(0)} / ${f.postgres.p99.toFixed(0)} ms); CPU ${cpu.totalUs.toFixed(0)} µs/event`,
+      );
     }
-    return { tried, sustained: good, ...(freshness && { freshness }) };
+    const top = tried.find((t) => t.rate === good);
+    const lowest = tried.reduce<RateResult | undefined>((l, t) => (l === undefined || t.rate < l.rate ? t : l), undefined);
+    const budget = top
+      ? { rate: good, held: true, title: `CPU per event at the sustained rate, ${good} events/s offered`, cpu: top.cpu }
+      : lowest && { rate: lowest.rate, held: false, title: `CPU per event at ${lowest.rate} events/s offered (no rate held: ${lowest.why})`, cpu: lowest.cpu };
+    if (budget) log(`\n${cpuBudgetTable(budget.cpu, budget.title)}\n`);
+    return { tried, sustained: good, freshness, ...(budget && { budget }) };
   } finally {
     await Promise.all([...services.values()].map(stop));
     await admin.deleteTopics({ topics }).catch(() => undefined);
@@ -327,5 +517,5 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
 
 if (require.main === module)
   void runSustainedBench(sustainedOptionsFromEnv())
-    .then((f) => console.log(`\nsustained: ${f.sustained} events/s${f.freshness ? `; freshness p99 ${f.freshness.p99.toFixed(0)} ms at ${Math.round(f.freshness.achieved)} events/s` : ''}`))
+    .then((f) => console.log(`\nsustained: ${f.sustained} events/s${f.freshness.map((x) => `; freshness p99 ${x.p99.toFixed(0)} ms at ${Math.round(x.achieved)} events/s`).join('')}`))
     .then(() => process.exit(0), (err: unknown) => (console.error(err), process.exit(1)));

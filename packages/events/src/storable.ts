@@ -32,32 +32,39 @@ export type Unstorable = { path: string; message: string };
 
 /**
  * The first place in a JSON value that no store can hold: a string (or object key) with a
- * control character or a lone surrogate, or nesting deeper than `maxDepth`. Iterative, so a
- * hostile depth cannot overflow the stack.
+ * control character or a lone surrogate, or nesting deeper than `maxDepth`. Keys of an object are
+ * checked before its values, values in document order. The walk recurses, but never deeper than
+ * `maxDepth` (a hostile depth is refused there, not followed); the path is built only for the
+ * problem found — this runs on every event ingest accepts and every message a consumer reads.
  */
 export function findUnstorable(value: unknown, maxDepth = MAX_JSON_DEPTH): Unstorable | undefined {
-  const stack: { v: unknown; path: (string | number)[] }[] = [{ v: value, path: [] }];
-  const at = (path: (string | number)[]) => path.join('.');
-  while (stack.length > 0) {
-    const { v, path } = stack.pop()!;
-    if (typeof v === 'string') {
-      const why = unstorableString(v);
-      if (why !== undefined) return { path: at(path), message: why };
-      continue;
+  const found = walk(value, 0, maxDepth);
+  return found === undefined ? undefined : { path: found.path.reverse().join('.'), message: found.message };
+}
+
+/** `findUnstorable` below `depth`; the path comes back leaf first. */
+function walk(v: unknown, depth: number, maxDepth: number): { path: (string | number)[]; message: string } | undefined {
+  if (typeof v === 'string') {
+    const why = unstorableString(v);
+    return why === undefined ? undefined : { path: [], message: why };
+  }
+  if (typeof v !== 'object' || v === null) return undefined;
+  if (depth >= maxDepth) return { path: [], message: `is nested deeper than ${maxDepth} levels` };
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const bad = walk(v[i], depth + 1, maxDepth);
+      if (bad !== undefined) return (bad.path.push(i), bad);
     }
-    if (typeof v !== 'object' || v === null) continue;
-    if (path.length >= maxDepth) return { path: at(path), message: `is nested deeper than ${maxDepth} levels` };
-    // Pushed in reverse so the first problem in document order is found first.
-    if (Array.isArray(v)) {
-      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], path: [...path, i] });
-      continue;
-    }
-    const entries = Object.entries(v as Record<string, unknown>);
-    for (const [k] of entries) {
-      const why = unstorableString(k);
-      if (why !== undefined) return { path: at([...path, k]), message: `the key ${why}` };
-    }
-    for (let i = entries.length - 1; i >= 0; i--) stack.push({ v: entries[i]![1], path: [...path, entries[i]![0]] });
+    return undefined;
+  }
+  const keys = Object.keys(v);
+  for (const k of keys) {
+    const why = unstorableString(k);
+    if (why !== undefined) return { path: [k], message: `the key ${why}` };
+  }
+  for (const k of keys) {
+    const bad = walk((v as Record<string, unknown>)[k], depth + 1, maxDepth);
+    if (bad !== undefined) return (bad.path.push(k), bad);
   }
   return undefined;
 }

@@ -51,8 +51,31 @@ export const consumerEnv = {
   CONSUMER_STALL_SECONDS: envInt(60, 1),
   /** Longest wait between two attempts at a chunk that failed transiently (capped exponential backoff). */
   CONSUMER_RETRY_MAX_MS: envInt(30_000, 10),
+  /**
+   * Most messages one apply call gets: one scorer pipeline, one segmenter transaction. A fetched
+   * partition batch larger than this is applied in chunks (docs/operations.md "Throughput and freshness").
+   */
+  CONSUMER_CHUNK_SIZE: envInt(500, 1),
+  /**
+   * A fetch waits until the broker has this many bytes for it (or CONSUMER_FETCH_MAX_WAIT_MS passed):
+   * larger partition batches, so fewer chunks, transactions and commits per event, for up to that wait.
+   */
+  CONSUMER_FETCH_MIN_BYTES: envInt(1, 1),
+  /** Longest a fetch waits for CONSUMER_FETCH_MIN_BYTES; only matters when that is above 1. */
+  CONSUMER_FETCH_MAX_WAIT_MS: envInt(5000, 0),
 } as const;
-export type ConsumerEnv = { CONSUMER_STALL_SECONDS: number; CONSUMER_RETRY_MAX_MS: number };
+export type ConsumerEnv = {
+  CONSUMER_STALL_SECONDS: number;
+  CONSUMER_RETRY_MAX_MS: number;
+  CONSUMER_CHUNK_SIZE: number;
+  CONSUMER_FETCH_MIN_BYTES: number;
+  CONSUMER_FETCH_MAX_WAIT_MS: number;
+};
+
+/** The batching settings of `consumerEnv` as `BatchConsumer` options. */
+export function consumerTuning(config: ConsumerEnv): Pick<BatchConsumerOptions<z.ZodType>, 'chunkSize' | 'fetchMinBytes' | 'fetchMaxWaitMs'> {
+  return { chunkSize: config.CONSUMER_CHUNK_SIZE, fetchMinBytes: config.CONSUMER_FETCH_MIN_BYTES, fetchMaxWaitMs: config.CONSUMER_FETCH_MAX_WAIT_MS };
+}
 
 /** The setting of a consumer that keeps its positions outside Kafka (`storedOffsets`: the segmenter). */
 export const storedPositionEnv = {
@@ -104,8 +127,12 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   positionGraceMs?: number;
   /** Read the topic from the beginning when the group has no committed offset. */
   fromBeginning?: boolean;
-  /** How many messages one `apply` call gets at most; heartbeats are sent between chunks. */
+  /** How many messages one `apply` call gets at most; heartbeats are sent between chunks (default 500). */
   chunkSize?: number;
+  /** A fetch waits for this many bytes (default 1: answer as soon as there is anything)… */
+  fetchMinBytes?: number;
+  /** …or this long, whichever comes first (default 5 000 ms, kafkajs's). */
+  fetchMaxWaitMs?: number;
   /**
    * How many partitions are applied at the same time (default 1). Each partition stays in order;
    * more than one overlaps the round trips of chunks of different partitions, which is what a
@@ -193,7 +220,13 @@ export class BatchConsumer<S extends z.ZodType> {
     }
     this.dlq = kafka.producer({ allowAutoTopicCreation: true });
     await this.dlq.connect();
-    this.consumer = kafka.consumer({ groupId, sessionTimeout: 30_000, heartbeatInterval: 3_000 });
+    this.consumer = kafka.consumer({
+      groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      minBytes: this.options.fetchMinBytes ?? 1,
+      maxWaitTimeInMs: this.options.fetchMaxWaitMs ?? 5000,
+    });
     // kafkajs restarts the consumer after retriable errors by itself; one it gives up on makes
     // the service unready (so an orchestrator restarts it) instead of idling silently.
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {

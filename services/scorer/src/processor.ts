@@ -1,6 +1,6 @@
 import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, classifyFailure, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, consumerTuning, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
 import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
@@ -114,6 +114,7 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
     partitionsConcurrently: config.SCORER_PARTITIONS_CONCURRENTLY,
     retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
+    ...consumerTuning(config),
     apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
   });
 }

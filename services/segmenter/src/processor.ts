@@ -2,7 +2,7 @@ import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
 import { idsNamedBy, topicMessageSchema } from '@pstream/events';
 import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
-import { BatchConsumer, type Logger, type Pool, type Redis, type Registry } from '@pstream/platform';
+import { BatchConsumer, consumerTuning, type Logger, type Pool, type Redis, type Registry } from '@pstream/platform';
 import { classifySegmenterFailure, createAudienceStore, createConverter, createSegmentStore } from '@pstream/profile-store';
 import { decayParams } from '@pstream/scoring';
 import type { Kafka, Producer } from 'kafkajs';
@@ -110,6 +110,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     classify: classifySegmenterFailure,
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
     retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
+    ...consumerTuning(config),
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     positionGraceMs: config.CONSUMER_POSITION_GRACE_SECONDS * 1000,
     apply: async (messages, partition, chunk) => {

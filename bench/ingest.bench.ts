@@ -7,6 +7,10 @@
  * Ingest runs as its own process (services/ingest/src/main.ts, as deployed), autocannon in this
  * one. Topics are created for the run and deleted afterwards. Prints figures; it asserts nothing.
  *
+ * Beside the rates, the CPU each side spends per record (bench/proc-cpu.ts): ingest's process and
+ * the broker's JVM during our rounds; ProducerPerformance's JVM and the broker during theirs. On a
+ * shared machine these are far steadier than the rates, and they show where ours costs more.
+ *
  * Options (env): BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_PP_RECORDS (600000),
  * BENCH_PORT (ingest's port; a random one by default), BENCH_PREFIX (of the topics' names; bench).
  */
@@ -15,11 +19,12 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { normalizeEvent } from '../src/dialects';
+import { cpuSeconds, listeningPid, reapedChildrenCpuSeconds } from './proc-cpu';
+import { normalizeEvent } from '../services/ingest/src/dialects';
 import autocannon from 'autocannon';
 import { Kafka, logLevel } from 'kafkajs';
 
-const ROOT = path.resolve(__dirname, '../../..');
+const ROOT = path.resolve(__dirname, '..');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
@@ -162,7 +167,40 @@ export function summarizeProfile(file: string): string {
   return `by package (self time):\n| share | package |\n|---|---|\n${top(byPkg, 12)}\n\nby function (self time):\n| share | function |\n|---|---|\n${top(byFn, 20)}`;
 }
 
-export type IngestFigures = { ours: number[]; theirs: number[]; recordSize: number };
+/** µs of CPU per record of one round: the producing process (ingest, or ProducerPerformance's JVM) and the broker. */
+export type RoundCpu = { producerUs: number; brokerUs: number };
+export type IngestFigures = {
+  ours: number[];
+  theirs: number[];
+  recordSize: number;
+  oursCpu: RoundCpu[];
+  theirsCpu: RoundCpu[];
+  /**
+   * Median over rounds of ProducerPerformance's CPU per record (its JVM + the broker) ÷ ours per
+   * event (ingest + the broker): the rate ratio with each side's use of the cores taken out —
+   * ProducerPerformance's JVM spreads over every core, ingest is one Node process.
+   */
+  cpuRatio: number;
+};
+
+/** Per round, their CPU per record ÷ ours per event (producer + broker each), the median. */
+export function cpuRatioOf(ours: RoundCpu[], theirs: RoundCpu[]): number {
+  return median(ours.map((o, i) => (theirs[i]!.producerUs + theirs[i]!.brokerUs) / (o.producerUs + o.brokerUs)));
+}
+
+/** CPU seconds of the broker listening on the first of KAFKA_BROKERS (0 when it cannot be read). */
+function brokerCpu(): number {
+  const pid = listeningPid(Number(/:(\d+)$/.exec(brokers.split(',')[0]!)?.[1] ?? 9092));
+  return pid === undefined ? 0 : (cpuSeconds(pid) ?? 0);
+}
+
+/** Runs `round`, measuring the producer's CPU with `producerCpu` and the broker's, per record it reports. */
+async function meteredRound<T>(round: () => Promise<T>, records: (r: T) => number, producerCpu: () => number): Promise<T & { cpu: RoundCpu }> {
+  const [p0, b0] = [producerCpu(), brokerCpu()];
+  const r = await round();
+  const n = Math.max(1, records(r));
+  return { ...r, cpu: { producerUs: ((producerCpu() - p0) * 1e6) / n, brokerUs: ((brokerCpu() - b0) * 1e6) / n } };
+}
 
 /**
  * The ingest benchmark on `port`: a warm-up round, then ROUNDS alternating rounds of ours and
@@ -180,17 +218,25 @@ export async function runIngestBench(port: number, log: (line: string) => void =
 
   const ours: number[] = [];
   const theirs: number[] = [];
+  const oursCpu: RoundCpu[] = [];
+  const theirsCpu: RoundCpu[] = [];
   try {
     const ingest = startIngest(port);
     try {
       await waitReady(port);
       await ingestRound(port, body).then(() => undefined); // warm-up (JIT, connections, metadata)
       for (let round = 1; round <= ROUNDS; round++) {
-        const r = await ingestRound(port, body);
+        const r = await meteredRound(() => ingestRound(port, body), (x) => x.eventsPerSec * SECONDS, () => cpuSeconds(ingest.pid!) ?? 0);
         ours.push(r.eventsPerSec);
-        const pp = await producerPerformance(size);
-        theirs.push(pp);
-        log(`round ${round}: ingest ${r.eventsPerSec.toFixed(0)} events/s (p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx/errors); ProducerPerformance ${pp.toFixed(0)} records/s; ratio ${((100 * r.eventsPerSec) / pp).toFixed(1)}%`);
+        oursCpu.push(r.cpu);
+        // ProducerPerformance runs as a child (a launcher script and its JVM): its CPU is ours once reaped.
+        const pp = await meteredRound(async () => ({ rate: await producerPerformance(size) }), () => PP_RECORDS, reapedChildrenCpuSeconds);
+        theirs.push(pp.rate);
+        theirsCpu.push(pp.cpu);
+        log(
+          `round ${round}: ingest ${r.eventsPerSec.toFixed(0)} events/s (p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx/errors; CPU per event: ingest ${r.cpu.producerUs.toFixed(1)} µs, broker ${r.cpu.brokerUs.toFixed(1)} µs); ` +
+            `ProducerPerformance ${pp.rate.toFixed(0)} records/s (CPU per record: its JVM ${pp.cpu.producerUs.toFixed(1)} µs, broker ${pp.cpu.brokerUs.toFixed(1)} µs); ratio ${((100 * r.eventsPerSec) / pp.rate).toFixed(1)}%`,
+        );
       }
     } finally {
       await stop(ingest);
@@ -204,6 +250,13 @@ export async function runIngestBench(port: number, log: (line: string) => void =
     const ratios = ours.map((o, i) => (100 * o) / theirs[i]!);
     log(`| ratio of the medians | ${((100 * mo) / mt).toFixed(1)}% | |`);
     log(`| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`);
+    const cpuRow = (what: string, xs: number[]) => log(`| ${what} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(1)).join(', ')} |`);
+    cpuRow('ingest process, µs CPU per event', oursCpu.map((c) => c.producerUs));
+    cpuRow('broker, µs CPU per event (ingest rounds)', oursCpu.map((c) => c.brokerUs));
+    cpuRow('ProducerPerformance JVM, µs CPU per record', theirsCpu.map((c) => c.producerUs));
+    cpuRow('broker, µs CPU per record (ProducerPerformance rounds)', theirsCpu.map((c) => c.brokerUs));
+    const cpuRatio = cpuRatioOf(oursCpu, theirsCpu);
+    log(`| ratio by CPU: ProducerPerformance's µs per record ÷ ours per event (producer + broker each), median of rounds | ${cpuRatio.toFixed(3)} | |`);
 
     if (withProfile) {
       const dir = mkdtempSync(path.join(tmpdir(), 'ingest-prof-'));
@@ -219,7 +272,7 @@ export async function runIngestBench(port: number, log: (line: string) => void =
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       log(file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written');
     }
-    return { ours, theirs, recordSize: size };
+    return { ours, theirs, recordSize: size, oursCpu, theirsCpu, cpuRatio };
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
