@@ -11,9 +11,11 @@
  * forgetting of old touched ids and the retention pass. Every SOAK_REPORT_SECONDS it prints
  *   - applied events/s in the window, and the apply capacity: events per second spent applying
  *     (what the path could take; it falls as the write path slows, even while the offered rate holds),
+ *   - the CPU per event of the apply (node plus the apply connection's Postgres backend, from
+ *     /proc): on a shared machine events/s swing with the load, the CPU an event costs much less,
  *   - how far behind the schedule the applier is (events),
  *   - live and dead rows and total size of the tables that grow.
- * At the end: the first and last windows' capacity and their ratio (the aim: the last within 10 %
+ * At the end: the first and last windows' figures and their ratios (the aim: the last within 10 %
  * of the first). Autovacuum is reported, not changed: run it on a server with autovacuum off to see
  * the write path on its own.
  *
@@ -26,6 +28,7 @@ import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { closePool, commonEnv, createLogger, createPool, envInt, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
 import { createAudienceStore, createConverter, createSegmentStore, drainOutboxOnce, migrate } from '../src';
+import { cpuSeconds } from './apply';
 import { prng } from './traffic';
 
 const env = parseEnv(
@@ -78,7 +81,9 @@ type TableStat = { relname: string; n_live_tup: string; n_dead_tup: string; byte
 
 async function main(): Promise<void> {
   const schema = env.PG_SCHEMA;
-  const pool = createPool(env.DATABASE_URL, schema, 'bench-soak', 4);
+  const pool = createPool(env.DATABASE_URL, schema, 'bench-soak', 3);
+  // The apply path on one connection of its own, so its Postgres backend's CPU can be read.
+  const applyPool = createPool(env.DATABASE_URL, schema, 'bench-soak-apply', 1);
   const log = createLogger('soak', 'warn');
   const run = `soak-${randomBytes(3).toString('hex')}`;
   const stopAt = Date.now() + env.SOAK_SECONDS * 1000;
@@ -93,6 +98,9 @@ async function main(): Promise<void> {
     );
     const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log });
     const audiences = createAudienceStore(pool);
+    const applier = createSegmentStore({ pool: applyPool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log });
+    const touches = createAudienceStore(applyPool);
+    const pid = (await applyPool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     const topic = run;
 
     // The segmenter's background work, each on its own schedule.
@@ -118,8 +126,8 @@ async function main(): Promise<void> {
     const traffic = steadyTraffic(env.SOAK_PEOPLE, env.SOAK_SEED, run);
     const started = Date.now();
     let offset = 0;
-    let window = { at: started, events: 0, busyMs: 0 };
-    const windows: { applied: number; capacity: number }[] = [];
+    let window = { at: started, events: 0, busyMs: 0, cpu: cpuSeconds(pid) };
+    const windows: { applied: number; capacity: number; cpuUs: number | null }[] = [];
     const stats = async () =>
       (
         await pool.query<TableStat>(
@@ -133,14 +141,19 @@ async function main(): Promise<void> {
       const seconds = (now - window.at) / 1000;
       const applied = window.events / seconds;
       const capacity = window.busyMs > 0 ? (window.events / window.busyMs) * 1000 : 0;
-      windows.push({ applied, capacity });
+      const cpu = cpuSeconds(pid);
+      // CPU per event of the apply (node + its Postgres backend): unlike events/s, it does not move
+      // with whatever else the machine runs. Null when Postgres is not on this machine.
+      const cpuUs = cpu.pg === null || window.cpu.pg === null ? null : ((cpu.node - window.cpu.node + cpu.pg - window.cpu.pg) * 1e6) / window.events;
+      windows.push({ applied, capacity, cpuUs });
       const behind = Math.max(0, Math.round(((now - started) / 1000) * env.SOAK_RATE - offset));
       const tables = (await stats()).map((t) => `${t.relname} ${t.n_live_tup}/${t.n_dead_tup} ${(Number(t.bytes) / 1048576).toFixed(0)}MB`).join(', ');
       console.log(
         `${String(Math.round((now - started) / 1000)).padStart(5)} s: applied ${Math.round(applied)} events/s, capacity ${Math.round(capacity)} events/s, ` +
+          `CPU ${cpuUs === null ? '?' : Math.round(cpuUs)} µs/event (node + Postgres), ` +
           `behind ${behind}; live/dead rows, size: ${tables}`,
       );
-      window = { at: now, events: 0, busyMs: 0 };
+      window = { at: now, events: 0, busyMs: 0, cpu };
     };
     while (Date.now() < stopAt) {
       // Paced: chunk k is due at k·CHUNK/rate seconds; behind schedule, chunks follow back to back.
@@ -149,8 +162,8 @@ async function main(): Promise<void> {
       const nowMs = Date.now();
       const messages = Array.from({ length: CHUNK }, (_, j) => ({ value: traffic.next().value!(nowMs), offset: String(offset + j) }));
       const t0 = performance.now();
-      await audiences.touch(messages.flatMap((m) => idsNamedBy(m.value)), nowMs);
-      await store.apply(messages, { groupId: 'soak', topic, partition: 0, lastOffset: String(offset + CHUNK - 1) }, nowMs);
+      await touches.touch(messages.flatMap((m) => idsNamedBy(m.value)), nowMs);
+      await applier.apply(messages, { groupId: 'soak', topic, partition: 0, lastOffset: String(offset + CHUNK - 1) }, nowMs);
       window.busyMs += performance.now() - t0;
       window.events += CHUNK;
       offset += CHUNK;
@@ -161,10 +174,12 @@ async function main(): Promise<void> {
     const first = windows[0];
     const last = windows.at(-1);
     if (first && last) {
+      const cpuRatio = first.cpuUs !== null && last.cpuUs !== null ? (first.cpuUs / last.cpuUs).toFixed(3) : 'n/a';
       console.log(
-        `\nfirst window: applied ${Math.round(first.applied)} events/s, capacity ${Math.round(first.capacity)}; last: applied ${Math.round(last.applied)}, ` +
-          `capacity ${Math.round(last.capacity)}; last ÷ first: applied ${(last.applied / first.applied).toFixed(3)}, capacity ${(last.capacity / first.capacity).toFixed(3)} ` +
-          `(${offset} events in ${((Date.now() - started) / 1000).toFixed(0)} s)`,
+        `\nfirst window: applied ${Math.round(first.applied)} events/s, capacity ${Math.round(first.capacity)}, CPU ${Math.round(first.cpuUs ?? NaN)} µs/event; ` +
+          `last: applied ${Math.round(last.applied)}, capacity ${Math.round(last.capacity)}, CPU ${Math.round(last.cpuUs ?? NaN)} µs/event; ` +
+          `last ÷ first: applied ${(last.applied / first.applied).toFixed(3)}, capacity ${(last.capacity / first.capacity).toFixed(3)}, ` +
+          `in CPU per event (first ÷ last) ${cpuRatio} (${offset} events in ${((Date.now() - started) / 1000).toFixed(0)} s)`,
       );
     }
     console.log(`tables at the end (live/dead rows, size): ${(await stats()).map((t) => `${t.relname} ${t.n_live_tup}/${t.n_dead_tup} ${(Number(t.bytes) / 1048576).toFixed(1)}MB`).join(', ')}`);
@@ -172,6 +187,7 @@ async function main(): Promise<void> {
     stopping = true;
     await Promise.allSettled(background);
     await closePool(pool);
+    await closePool(applyPool);
   }
 }
 
