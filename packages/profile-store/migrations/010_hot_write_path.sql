@@ -17,9 +17,9 @@ CREATE INDEX tag_activity_daily_by_tag ON tag_activity_daily (type, tag, day);
 
 -- Room on each page for the new versions of its rows (applies to pages written from now on).
 ALTER TABLE people SET (fillfactor = 70);
-ALTER TABLE event_counts SET (fillfactor = 80);
-ALTER TABLE activity_daily SET (fillfactor = 80);
-ALTER TABLE tag_activity_daily SET (fillfactor = 80);
+ALTER TABLE event_counts SET (fillfactor = 90);
+ALTER TABLE activity_daily SET (fillfactor = 90);
+ALTER TABLE tag_activity_daily SET (fillfactor = 90);
 ALTER TABLE follows SET (fillfactor = 80);
 ALTER TABLE consumer_offsets SET (fillfactor = 30);
 ALTER TABLE audience_touched SET (fillfactor = 50);
