@@ -145,12 +145,13 @@ async function main(): Promise<void> {
       // CPU per event of the apply (node + its Postgres backend): unlike events/s, it does not move
       // with whatever else the machine runs. Null when Postgres is not on this machine.
       const cpuUs = cpu.pg === null || window.cpu.pg === null ? null : ((cpu.node - window.cpu.node + cpu.pg - window.cpu.pg) * 1e6) / window.events;
+      const pgUs = cpu.pg === null || window.cpu.pg === null ? null : ((cpu.pg - window.cpu.pg) * 1e6) / window.events;
       windows.push({ applied, capacity, cpuUs });
       const behind = Math.max(0, Math.round(((now - started) / 1000) * env.SOAK_RATE - offset));
       const tables = (await stats()).map((t) => `${t.relname} ${t.n_live_tup}/${t.n_dead_tup} ${(Number(t.bytes) / 1048576).toFixed(0)}MB`).join(', ');
       console.log(
         `${String(Math.round((now - started) / 1000)).padStart(5)} s: applied ${Math.round(applied)} events/s, capacity ${Math.round(capacity)} events/s, ` +
-          `CPU ${cpuUs === null ? '?' : Math.round(cpuUs)} µs/event (node + Postgres), ` +
+          `CPU ${cpuUs === null ? '?' : Math.round(cpuUs)} µs/event (of it Postgres ${pgUs === null ? '?' : Math.round(pgUs)}), ` +
           `behind ${behind}; live/dead rows, size: ${tables}`,
       );
       window = { at: now, events: 0, busyMs: 0, cpu };
