@@ -350,6 +350,7 @@ cluster_up() {
   redis_cluster_up
   kafka_cluster_up
   postgres_up
+  postgres_autovacuum
   database_up
   KAFKA_BOOTSTRAP=$CLUSTER_KAFKA_BOOTSTRAP kafka_topics 3
   migrate
@@ -444,6 +445,25 @@ postgres_up() {
   wait_until pg_up 30 "/var/log/postgresql/postgresql-$ver-main.log" \
     "postgres: cluster $ver/main started but $PG_HOST:$PG_PORT does not answer after 30s (is it configured for port $PG_PORT?)"
   say "postgres: started ($ver/main on $PG_HOST:$PG_PORT)"
+}
+
+# Autovacuum reclaims the dead row versions every UPDATE and DELETE leaves; with it off the
+# segmenter's tables bloat and its apply rate falls hour by hour (docs/operations.md "Postgres upkeep").
+# Turned on only on a machine-local server this script manages (started by it); any other server
+# is left as it is, with a warning.
+postgres_autovacuum() {
+  local on out
+  on=$(psql_admin -tAc 'SHOW autovacuum' 2>&1) || die "postgres: cannot read autovacuum on $PG_HOST:$PG_PORT: $on"
+  if [[ $on == on ]]; then
+    say "postgres: autovacuum on"
+  elif marked postgres && is_local_host "$PG_HOST"; then
+    out=$(psql_admin -c 'ALTER SYSTEM SET autovacuum = on' -c 'SELECT pg_reload_conf()' 2>&1) ||
+      die "postgres: could not turn autovacuum on: $out"
+    say "postgres: autovacuum was off; turned on (ALTER SYSTEM SET autovacuum = on, configuration reloaded)"
+  else
+    say "postgres: WARNING autovacuum is off on $PG_HOST:$PG_PORT (a server infra does not manage, left as it is):"
+    say "  dead rows will pile up and the segmenter slow down; see docs/operations.md \"Postgres upkeep\""
+  fi
 }
 
 postgres_down() {
@@ -556,6 +576,7 @@ cmd_up() {
   mkdir -p -- "$STATE_DIR"
   kafka_up
   postgres_up
+  postgres_autovacuum
   redis_up
   database_up
   kafka_topics

@@ -67,7 +67,7 @@ export async function copyTimed(pool: Pool, events: readonly TopicMessage[], chu
  * /proc, so only when Postgres runs on this machine; null otherwise). Unlike events/s on a
  * shared, loaded machine, CPU per event does not depend on what else is running.
  */
-function cpuSeconds(pid: number | null): { node: number; pg: number | null } {
+export function cpuSeconds(pid: number | null): { node: number; pg: number | null } {
   const u = process.cpuUsage();
   let pg: number | null = null;
   try {

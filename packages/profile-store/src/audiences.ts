@@ -347,12 +347,15 @@ export function createAudienceStore(pool: Pool) {
      * people). Erased ids (§5.7) are never recorded; an erasure deletes those recorded before it.
      */
     async touch(ids: readonly string[], nowMs: number): Promise<void> {
-      const distinct = [...new Set(ids)];
+      // In id order, as forgetTouched deletes: two statements locking the same rows in different
+      // orders deadlock (seen in bench:soak, a chunk's touch against the sweep's delete).
+      const distinct = [...new Set(ids)].sort();
       if (distinct.length === 0) return;
       await pool.query(
         `INSERT INTO audience_touched (id, touched_at)
          SELECT t.id, $3::timestamptz FROM unnest($1::text[], $2::text[]) AS t(id, digest)
          WHERE NOT EXISTS (SELECT 1 FROM suppressed_ids s WHERE s.digest = t.digest)
+         ORDER BY t.id
          ON CONFLICT (id) DO UPDATE SET touched_at = greatest(audience_touched.touched_at, excluded.touched_at)`,
         [distinct, distinct.map(idDigest), new Date(nowMs).toISOString()],
       );
@@ -369,7 +372,11 @@ export function createAudienceStore(pool: Pool) {
 
     /** Forgets ids touched at or before `beforeMs`; returns how many. */
     async forgetTouched(beforeMs: number): Promise<number> {
-      const { rowCount } = await pool.query('DELETE FROM audience_touched WHERE touched_at <= $1', [new Date(beforeMs).toISOString()]);
+      const { rowCount } = await pool.query(
+        `DELETE FROM audience_touched WHERE id IN (
+           SELECT id FROM audience_touched WHERE touched_at <= $1 ORDER BY id FOR UPDATE)`,
+        [new Date(beforeMs).toISOString()],
+      );
       return rowCount ?? 0;
     },
 

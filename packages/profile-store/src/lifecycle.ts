@@ -140,6 +140,11 @@ export async function evaluatePeople(
   const nowIso = new Date(nowMs).toISOString();
   // Rows without a gain (sweep, merges) carry NULL event times: least/greatest keep the stored
   // value, the sums add 0, and recent_social and updated_at stay as they are.
+  // next_review_at: the sweep and merges store the exact instant; new events only ever move it
+  // EARLIER (least). Most events move it later (the person's at_risk date), and an indexed column
+  // that changes makes the update non-HOT (migration 010); an instant that stays earlier than the
+  // exact one only makes the sweep review the person once early, which stores the exact one. So
+  // the stored instant is never later than the exact one: no time-driven change is missed.
   await client.query(
     `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, recent_social, purchases, monetary_total, unconverted_purchases,
                               first_purchase_at, last_purchase_at, stage, stage_since, value_tier, social_tier, next_review_at, stage_evaluated_at)
@@ -157,7 +162,9 @@ export async function evaluatePeople(
        first_purchase_at = least(p.first_purchase_at, excluded.first_purchase_at),
        last_purchase_at = greatest(p.last_purchase_at, excluded.last_purchase_at),
        stage = excluded.stage, stage_since = coalesce(excluded.stage_since, p.stage_since),
-       value_tier = excluded.value_tier, social_tier = excluded.social_tier, next_review_at = excluded.next_review_at,
+       value_tier = excluded.value_tier, social_tier = excluded.social_tier,
+       next_review_at = CASE WHEN excluded.last_active_at IS NULL THEN excluded.next_review_at
+                             ELSE least(p.next_review_at, excluded.next_review_at) END,
        stage_evaluated_at = excluded.stage_evaluated_at,
        updated_at = CASE WHEN excluded.last_active_at IS NULL THEN p.updated_at ELSE now() END`,
     [out.key, out.stage, out.changed, out.value, out.social, out.next, out.first, out.last, out.recent, out.pn, out.pt, out.pu, out.pf, out.pl, nowIso],

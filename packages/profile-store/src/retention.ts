@@ -34,3 +34,15 @@ export async function pruneExpired(pool: Pool, nowMs: number, keep: Retention, b
   }
   return pruned;
 }
+
+/**
+ * The tables the segmenter itself empties or rewrites all the time (the two outboxes, drained by
+ * the relays; the touched ids, forgotten by the audience sweep; the consumer positions, one row
+ * rewritten per chunk) are vacuumed after each retention pass: without it, on a server with
+ * autovacuum off, their dead rows pile up by the hundred thousand and every read of them walks
+ * the dead ones. They hold a few live rows, so this takes milliseconds; the big tables are left to
+ * autovacuum (docs/operations.md "Postgres upkeep"). A table another session holds is skipped.
+ */
+export async function vacuumQueues(pool: Pool): Promise<void> {
+  await pool.query('VACUUM (SKIP_LOCKED) lifecycle_outbox, audience_outbox, audience_touched, consumer_offsets');
+}

@@ -6,7 +6,7 @@ import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergeProfiles, storeTraits } from './identity';
 import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
-import { pruneExpired, type Retention } from './retention';
+import { pruneExpired, vacuumQueues, type Retention } from './retention';
 import { inTransaction } from './tx';
 
 /** Where a chunk of messages came from: the consumer position it moves. */
@@ -76,8 +76,12 @@ export function createSegmentStore(options: StoreOptions) {
       }
     },
 
-    /** Forgets expired dedupe records and daily aggregates (retention.ts). */
-    prune: (nowMs: number, keep: Retention) => pruneExpired(pool, nowMs, keep),
+    /** Forgets expired dedupe records and daily aggregates, then vacuums the queue tables (retention.ts). */
+    async prune(nowMs: number, keep: Retention) {
+      const pruned = await pruneExpired(pool, nowMs, keep);
+      await vacuumQueues(pool);
+      return pruned;
+    },
   };
 }
 

@@ -210,6 +210,21 @@ describe('segment store against real Postgres', () => {
     ]);
   });
 
+  it('lets events move next_review_at only earlier (HOT updates); a review at the early instant stores the exact one and changes nothing', async () => {
+    const u = { userId: 'early-1' };
+    const review = async () => (await person('early-1'))!.next_review_at as Date;
+    await apply([event('click', u, T0)], T0);
+    expect(await review()).toEqual(new Date(T0 + 30 * DAY_MS + 1)); // at_risk after 30 idle days
+    // active again ten days later: the exact instant moves to day 40, the stored one stays at day 30
+    await apply([event('click', u, T0 + 10 * DAY_MS)], T0 + 10 * DAY_MS);
+    expect(await review()).toEqual(new Date(T0 + 30 * DAY_MS + 1));
+    await store.sweep(T0 + 30 * DAY_MS + 1, 1000);
+    expect(await person('early-1')).toMatchObject({ stage: 'potential', next_review_at: new Date(T0 + 40 * DAY_MS + 1) });
+    await store.sweep(T0 + 40 * DAY_MS + 1, 1000);
+    expect((await person('early-1'))!.stage).toBe('at_risk');
+    expect(await transitions('early-1')).toEqual(['->potential:first_seen', 'potential>at_risk:time']);
+  });
+
   it('names a return from churned a reactivation, and a late old event moves nothing back', async () => {
     const u = { userId: 'react-1' };
     await apply([event('click', u, T0 - 100 * DAY_MS)], T0);

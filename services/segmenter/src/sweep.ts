@@ -4,7 +4,8 @@ import type { Pruned, Retention, SegmentStore, Transition } from '@pstream/profi
 /**
  * Every `intervalMs`: applies the stage and tier changes that time alone caused (people whose
  * next_review_at has passed), then prunes expired dedupe records and daily aggregates past the
- * retention (docs/operations.md "Retention"). A change is thus applied within one interval of its
+ * retention (docs/operations.md "Retention") and vacuums the queue tables (profile-store's
+ * `vacuumQueues`, docs/operations.md "Postgres upkeep"). A change is thus applied within one interval of its
  * threshold. `now` is injectable so tests can move time.
  */
 export class Sweeper {

@@ -10,6 +10,7 @@ import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { profileIdParams } from './params';
+import { compiledSuccessSerializer } from '../serialize';
 const time = z.string().describe('ISO-8601 UTC');
 const prediction = z.object({
   value: z.string().describe('the predicted class'),
@@ -63,6 +64,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     '/v1/profiles/:id',
     {
       preHandler: deps.guard,
+      serializerCompiler: compiledSuccessSerializer,
       schema: {
         operationId: 'getProfile',
         tags: ['profiles'],
@@ -81,13 +83,21 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     async (request, reply) => {
       const { id } = request.params;
       const nowMs = Date.now();
-      const facts = await deps.facts.get(id);
+      const read = (key: string) => readInterests(deps.redis, deps.keys, key, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale });
+      // Both stores at once: Redis is read under the id as asked while Postgres resolves it. Almost
+      // every read names the profile key itself; for an id Postgres resolves to another key (a
+      // merged anonymousId) the interests are read again under that key, as before. Consent
+      // (§4.5) is known only once Postgres answered: an opted-out person's interests, read or
+      // not, are never served.
+      const [facts, early] = await Promise.all([deps.facts.get(id), read(id).catch(() => undefined)]);
       if (!facts) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
-      // Opted out (§4.5): facts stay, interests are not even read.
-      const interests = facts.personalization
-        ? await readInterests(deps.redis, deps.keys, facts.profileKey, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale })
-        : [];
-      const predicted = facts.personalization ? await deps.predicted(facts.profileKey, facts.traits) : {};
+      // Predictions (§5.9) are read beside any second interests read; opted-out people get neither.
+      const [interests, predicted] = facts.personalization
+        ? await Promise.all([
+            facts.profileKey === id && early !== undefined ? early : read(facts.profileKey),
+            deps.predicted(facts.profileKey, facts.traits),
+          ])
+        : [[], {}];
       return {
         userId: facts.userId,
         anonymousIds: facts.anonymousIds,
