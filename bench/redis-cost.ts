@@ -57,7 +57,7 @@ async function fill(redis: Redis, config: ScorerConfig, prefix: string, people: 
     const n = Math.min(BLOCK, people - from);
     const { messages, people: block } = benchStream(1_000 + from / BLOCK, n * perPerson, perPerson);
     ids.push(...block);
-    const prepared = interleave(messages).map((m) => prepareEvent(m, options.scoring.decay, new Map()));
+    const prepared = interleave(messages).map((m) => prepareEvent(m, new Map()));
     const late = from + n > people * 0.8; // the blocks that reach into the last fifth
     const t0 = performance.now();
     for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));

@@ -5,13 +5,15 @@
  * (see merge.ts), so the layout stays Cluster-ready.
  */
 export type PersonKeys = {
-  /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H). */
+  /** String: the person's event-time state `version|json` (state.ts): what the scorer reads and writes back. */
+  state: string;
+  /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H), the state's scores for readers. */
   interests: string;
   /** Sorted set: `source|eventId` → receive time (ms); the dedupe record of applied events. */
   seen: string;
-  /** Hash: `type:id` of a target → the open visit on it (packed, see apply.ts). */
+  /** Hash of the layout before event time: open visits (packed, state.ts legacyState); read once and removed. */
   visits: string;
-  /** Hash: `type:id` of a followed target → what the follow added (packed parts). */
+  /** Hash of the layout before event time: follow records (packed); read once and removed. */
   follows: string;
   /** String: the profile this one was merged into (§4.4); never expires. */
   alias: string;
@@ -43,7 +45,7 @@ export function keys(prefix: string): Keys {
   return {
     person: (k) => {
       const b = base(k);
-      return { interests: `${b}:int`, seen: `${b}:seen`, visits: `${b}:vis`, follows: `${b}:fol`, alias: `${b}:alias`, merged: `${b}:merged` };
+      return { state: `${b}:st`, interests: `${b}:int`, seen: `${b}:seen`, visits: `${b}:vis`, follows: `${b}:fol`, alias: `${b}:alias`, merged: `${b}:merged` };
     },
     interests: (k) => `${base(k)}:int`,
     seen: (k) => `${base(k)}:seen`,
@@ -54,7 +56,7 @@ export function keys(prefix: string): Keys {
   };
 }
 
-/** The keys of a person in the order the scripts take them (KEYS[1..6]). */
+/** The keys of a person in the order the guarded write takes them (scripts.ts GUARDED_WRITE). */
 export function personKeyList(p: PersonKeys): string[] {
-  return [p.seen, p.interests, p.visits, p.follows, p.alias, p.merged];
+  return [p.state, p.interests, p.seen, p.alias, p.merged, p.visits, p.follows];
 }

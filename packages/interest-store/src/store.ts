@@ -1,13 +1,14 @@
-import { MAX_ALIAS_HOPS } from '@pstream/events';
-import type { ScoringParams } from '@pstream/scoring';
-import { pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import { MAX_ALIAS_HOPS, type EventType } from '@pstream/events';
+import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import { addEvents, emptyState, mergeStates, replay, type Arrival, type KeyedEvent, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
-import { keys as keyLayout, personKeyList, type Keys } from './keys';
-import { interestChanges, readStoredInterests, writeTagIndex, type TagChange } from './tag-index';
-import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type StoreLimits } from './scripts';
+import { keys as keyLayout, personKeyList, type Keys, type PersonKeys } from './keys';
+import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT } from './scripts';
+import { decodeState, encodeState, legacyState } from './state';
+import { writeTagIndex, type TagChange } from './tag-index';
 
-/** One event ready for the apply script: classified, tagged, its forward factor computed (pure, in the scorer). */
+/** One event ready for the store: classified, tagged (pure, in the scorer). */
 export type PreparedEvent = {
   profileKey: string;
   /** Dedupe member: `source|` + the shared dedupe id (`eventId@profileKey`, see @pstream/events dedupeId). */
@@ -21,13 +22,18 @@ export type PreparedEvent = {
   receivedMs: number;
   type: string;
   occurredMs: number;
-  /** 2^((occurredMs − L)/H). */
-  forwardFactor: number;
   /** `type:id` of the target: its implicit tag and the key of its visit / follow records. */
   targetKey: string;
   dwellMs: number | undefined;
   /** Explicit tags (event's own or the catalog's), once each, without the implicit tag. */
   tags: string[];
+};
+
+export type StoreLimits = {
+  /** Interest tags kept per person; beyond it the lowest stored scores are dropped. */
+  maxTagsPerPerson: number;
+  /** W: how far (event time) behind a person's newest applied event an event still takes its place. */
+  latenessMs: number;
 };
 
 export type StoreOptions = StoreLimits & {
@@ -38,63 +44,53 @@ export type StoreOptions = StoreLimits & {
   waitReplicas?: number;
 };
 
-export type ApplyResult = { applied: number; duplicates: number; redirected: number };
+export type ApplyResult = {
+  applied: number;
+  duplicates: number;
+  redirected: number;
+  /** Applied events by how they arrived (timeline.ts Arrival). */
+  arrivals: Record<Arrival, number>;
+};
 
-type ScriptReply = number | [number, string];
-/** The apply script's reply: one reply per event, and the interests it changed (flat tag/score pairs). */
-type ApplyReply = [ScriptReply[], string[]];
-
+/** GUARDED_WRITE's reply. */
+type GuardReply = number | [number, string];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pstreamApplyEvent(...args: (string | number)[]): Result<ScriptReply, Context>;
-    pstreamImport(...args: (string | number)[]): Result<ScriptReply, Context>;
+    pstreamGuardedWrite(...args: (string | number)[]): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
-    pstreamReadState(...keys: string[]): Result<[string[], string[], string[], string[]], Context>;
+    pstreamLegacyRead(interests: string, visits: string, follows: string): Result<[string[], string[], string[]], Context>;
   }
 }
 
+/** Rounds of read → compute → guarded write before a chunk gives up (another writer kept winning). */
+const MAX_ROUNDS = 20;
+
+/** A person as read from Redis for one round. */
+type Read = { alias: string | null; version: string; state: PersonState; interests: Map<string, number> };
+
+/** What one guarded write carries. */
+type Write = { person: string; expected: string; state: PersonState; interests: Map<string, number>; before: Map<string, number>; seen: [number, string][]; mergeSource: string; mergedIds: string[] };
+
+function newVersion(): string {
+  return Math.floor(Math.random() * 2 ** 48).toString(36);
+}
+
 /**
- * The scorer's Redis model (see README for the key layout and the exactly-once argument).
- * Scripts are registered per client with the scoring parameters baked in; the command names
- * carry a hash of the parameters so two stores with different settings can share one client.
+ * The scorer's Redis model (see README for the key layout and the exactly-once argument). Per
+ * person, one state string holds what §4.1 needs to score by event time (packages/scoring
+ * timeline.ts); a chunk reads it once, replays the person's events in TypeScript and writes it
+ * back once, with the interest scores and dedupe records, through one guarded write.
  */
 export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
   const k = keyLayout(prefix);
-  const suffix = hashOf(JSON.stringify([options.scoring.weights, options.scoring.visitGapMs, options.scoring.maxOpenVisits, options.maxTagsPerPerson, options.visitTtlMs]));
-  const applyName = `pstreamApplyEvent_${suffix}`;
-  const importName = `pstreamImport_${suffix}`;
-  const r = redis as unknown as Record<string, (...args: (string | number)[]) => Promise<ScriptReply>>;
-  if (typeof r[applyName] !== 'function') {
-    redis.defineCommand(applyName, { numberOfKeys: 6, lua: applyScript(options.scoring, options) });
-    redis.defineCommand(importName, { numberOfKeys: 6, lua: importScript(options.scoring, options) });
-  }
-  if (typeof (redis as Partial<Redis>).pstreamFreeze !== 'function') {
+  const params: TimelineParams = { ...options.scoring, latenessMs: options.latenessMs, maxTags: options.maxTagsPerPerson };
+  const decay = options.scoring.decay;
+  if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
+    redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
     redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
-    redis.defineCommand('pstreamReadState', { numberOfKeys: 4, lua: READ_STATE_SCRIPT });
+    redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 3, lua: LEGACY_READ_SCRIPT });
   }
-
-  /** One event's part of the apply script's arguments (scripts.ts applyScript). */
-  const eventArgs = (e: PreparedEvent): (string | number)[] => [
-    e.member,
-    e.legacyMember ?? '',
-    e.receivedMs,
-    e.type,
-    e.occurredMs,
-    e.forwardFactor,
-    e.targetKey,
-    e.dwellMs ?? -1,
-    e.tags.length,
-    ...e.tags,
-  ];
-  /** One apply call: `events` (one person's, in order) on `profileKey`'s keys. */
-  const batchArgs = (events: readonly PreparedEvent[], profileKey: string, requireMerged: string): (string | number)[] => [
-    ...personKeyList(k.person(profileKey)),
-    options.dedupeWindowMs,
-    requireMerged,
-    events.length,
-    ...events.flatMap(eventArgs),
-  ];
 
   /** Follows alias records from `id` to the profile that holds its state now. */
   async function resolve(id: string): Promise<string> {
@@ -108,117 +104,231 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
   }
 
   /**
-   * Imports `source`'s frozen state into `into` (or wherever `into` was merged since). Safe to
-   * repeat and to race: the import script records `source` in the receiver's merged set in the
-   * same step, and a frozen state never changes, so every attempt carries the same data.
+   * Reads people's states in one pipeline (one per node on a Cluster), with their aliases and
+   * whether each of `members` is in their dedupe record; a person still in the layout before
+   * event time (interests but no state) is read from it in a second round trip.
    */
-  async function importFrozen(source: string, into: string): Promise<void> {
-    const s = k.person(source);
-    const [interests, visits, follows, merged] = await redis.pstreamReadState(s.interests, s.visits, s.follows, s.merged);
-    const payload = [source, interests.length / 2, visits.length / 2, follows.length / 2, merged.length, ...interests, ...visits, ...follows, ...merged];
-    let target = into;
-    for (let hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
-      const reply = await r[importName]!(...personKeyList(k.person(target)), ...payload);
-      if (typeof reply === 'number') return;
-      target = reply[1];
+  async function readPeople(people: readonly string[], members: (person: string) => string[]): Promise<{ reads: Map<string, Read>; seen: Map<string, Set<string>> }> {
+    const asks = people.map((person) => ({ person, p: k.person(person), members: members(person) }));
+    // one command per item (pipelineBySlot answers item by item): a person's commands side by side
+    type Ask = (typeof asks)[number];
+    const commands: { a: Ask; add: (pipeline: ChainableCommander) => unknown }[] = asks.flatMap((a) => [
+      { a, add: (pipeline: ChainableCommander) => pipeline.get(a.p.state) },
+      { a, add: (pipeline: ChainableCommander) => pipeline.get(a.p.alias) },
+      { a, add: (pipeline: ChainableCommander) => pipeline.exists(a.p.interests, a.p.visits, a.p.follows) },
+      ...(a.members.length > 0 ? [{ a, add: (pipeline: ChainableCommander) => pipeline.zmscore(a.p.seen, ...a.members) }] : []),
+    ]);
+    const replies = await pipelineBySlot(redis, commands, (c) => c.a.p.state, (pipeline, c) => void c.add(pipeline));
+    const reads = new Map<string, Read>();
+    const seen = new Map<string, Set<string>>();
+    const legacy: Ask[] = [];
+    let at = 0;
+    const next = (): unknown => {
+      const [err, value] = replies[at++] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      return value;
+    };
+    for (const a of asks) {
+      const raw = next() as string | null;
+      const alias = next() as string | null;
+      const legacyKeys = next() as number;
+      const found = new Set<string>();
+      if (a.members.length > 0) (next() as (string | null)[]).forEach((score, i) => score !== null && found.add(a.members[i]!));
+      seen.set(a.person, found);
+      if (raw !== null) {
+        const { version, state } = decodeState(raw, decay);
+        reads.set(a.person, { alias, version, state, interests: replay(state, params) });
+      } else {
+        reads.set(a.person, { alias, version: '', state: emptyState(), interests: new Map() });
+        if (legacyKeys > 0 && alias === null) legacy.push(a);
+      }
     }
-    throw aliasLoop(`import of ${source} followed more than ${MAX_ALIAS_HOPS} aliases`);
+    if (legacy.length > 0) {
+      const old = await pipelineBySlot(redis, legacy, (a) => a.p.state, (pipeline, a) => void pipeline.pstreamLegacyRead(a.p.interests, a.p.visits, a.p.follows));
+      legacy.forEach((a, i) => {
+        const [err, reply] = old[i] ?? [new Error('no reply'), undefined];
+        if (err) throw err;
+        const [interests, visits, follows] = reply as [string[], string[], string[]];
+        const state = legacyState(interests, pairs(visits), pairs(follows));
+        reads.set(a.person, { alias: null, version: '', state, interests: new Map(state.base.interests) });
+      });
+    }
+    return { reads, seen };
   }
 
-  /** The per-tag index changes an apply call reports for `person`. */
-  const changesOf = (person: string, flat: readonly string[], into: TagChange[]): void => {
-    for (let i = 0; i + 1 < flat.length; i += 2) into.push({ tag: flat[i]!, person, score: flat[i + 1] === '' ? null : flat[i + 1]! });
-  };
+  /** Runs guarded writes in one pipeline; returns each one's reply, and the index changes of those written. */
+  async function guardedWrites(writes: readonly Write[], changes: TagChange[]): Promise<GuardReply[]> {
+    const replies = await pipelineBySlot(redis, writes, (w) => k.person(w.person).state, (pipeline: ChainableCommander, w) => {
+      const zadd: (string | number)[] = [];
+      const zrem: string[] = [];
+      for (const [tag, score] of w.interests) if (w.before.get(tag) !== score) zadd.push(score, tag);
+      for (const tag of w.before.keys()) if (!w.interests.has(tag)) zrem.push(tag);
+      pipeline.pstreamGuardedWrite(
+        ...personKeyList(k.person(w.person)),
+        w.expected,
+        encodeState(newVersion(), w.state),
+        options.dedupeWindowMs,
+        w.mergeSource,
+        w.seen.length,
+        zadd.length / 2,
+        zrem.length,
+        w.mergedIds.length,
+        ...w.seen.flat(),
+        ...zadd,
+        ...zrem,
+        ...w.mergedIds,
+      );
+    }, { replicas: options.waitReplicas ?? 0 });
+    return writes.map((w, i) => {
+      const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      if (reply === 1) {
+        for (const [tag, score] of w.interests) if (w.before.get(tag) !== score) changes.push({ tag, person: w.person, score: String(score) });
+        for (const tag of w.before.keys()) if (!w.interests.has(tag)) changes.push({ tag, person: w.person, score: null });
+      }
+      return reply as GuardReply;
+    });
+  }
 
   /**
-   * Applies one event that met an alias (rare): follow the chain, importing on the way when
-   * needed; what the import and the apply change in the receiver's interests goes to `changes`.
+   * Imports `source`'s frozen state into `into` (or wherever `into` was merged since). Safe to
+   * repeat and to race: the guarded write records `source` in the receiver's merged set in the
+   * same step, and a frozen state never changes, so every attempt carries the same data.
    */
-  async function applyRedirected(e: PreparedEvent, first: [number, string], changes: TagChange[]): Promise<number> {
-    let reply: ScriptReply = first;
-    let at = e.profileKey;
-    let require = '';
-    for (let hop = 0; hop < 2 * MAX_ALIAS_HOPS; hop++) {
-      if (typeof reply === 'number') return reply;
-      const [code, id] = reply;
-      if (code === 2) {
-        require = at;
-        at = id;
-      } else {
-        const before = await readStoredInterests(redis, k, [at]);
-        await importFrozen(id, at);
-        changes.push(...interestChanges(before, await readStoredInterests(redis, k, [at])));
+  async function importFrozen(source: string, into: string, changes: TagChange[]): Promise<void> {
+    const s = k.person(source);
+    const [{ reads }, merged] = await Promise.all([readPeople([source], () => []), redis.smembers(s.merged)]);
+    const from = reads.get(source)!;
+    let target = into;
+    for (let round = 0; round < MAX_ROUNDS + MAX_ALIAS_HOPS; round++) {
+      if (await redis.sismember(k.person(target).merged, source)) return;
+      const { reads: mine } = await readPeople([target], () => []);
+      const r = mine.get(target)!;
+      if (r.alias !== null) {
+        target = r.alias;
+        continue;
       }
-      const [replies, changed] = (await r[applyName]!(...batchArgs([e], at, require))) as unknown as ApplyReply;
-      changesOf(at, changed, changes);
-      reply = replies[0]!;
+      // the source's state is merged into a copy of itself each attempt: decodeState gives fresh objects
+      const copy = decodeState(encodeState('', from.state), decay).state;
+      mergeStates(r.state, copy, params);
+      const write: Write = { person: target, expected: r.version, state: r.state, interests: replay(r.state, params), before: r.interests, seen: [], mergeSource: source, mergedIds: merged };
+      const [reply] = await guardedWrites([write], changes);
+      if (reply === 1 || reply === 3) return;
+      if (Array.isArray(reply)) target = reply[1];
     }
-    throw aliasLoop(`event ${e.member} followed more than ${MAX_ALIAS_HOPS} aliases`);
+    throw contention(`import of ${source} into ${into}`);
+  }
+
+  /** One round over people: read, apply in TypeScript, guarded write. Returns who must go again. */
+  async function round(pending: Map<string, PreparedEvent[]>, result: ApplyResult, changes: TagChange[], redirect: Map<string, PreparedEvent[]>): Promise<Map<string, PreparedEvent[]>> {
+    const membersOf = (person: string) => pending.get(person)!.flatMap((e) => (e.legacyMember ? [e.member, e.legacyMember] : [e.member]));
+    const { reads, seen } = await readPeople([...pending.keys()], membersOf);
+    const writes: Write[] = [];
+    const outcome = new Map<string, { duplicates: number; arrivals: Arrival[] }>();
+    for (const [person, events] of pending) {
+      const r = reads.get(person)!;
+      const found = seen.get(person)!;
+      const fresh: PreparedEvent[] = [];
+      let duplicates = 0;
+      for (const e of events) {
+        if (found.has(e.member) || (e.legacyMember && found.has(e.legacyMember))) duplicates++;
+        else {
+          found.add(e.member); // the same event twice in one chunk counts once
+          fresh.push(e);
+        }
+      }
+      if (r.alias !== null) {
+        // merged away: the events not already applied here go to the profile it was merged into
+        result.duplicates += duplicates;
+        result.redirected += fresh.length;
+        if (fresh.length > 0) redirect.set(person, [...(redirect.get(person) ?? []), ...fresh]);
+        continue;
+      }
+      if (fresh.length === 0) {
+        result.duplicates += duplicates;
+        continue;
+      }
+      const arrivals = addEvents(r.state, fresh.map(keyed), params);
+      outcome.set(person, { duplicates, arrivals });
+      writes.push({ person, expected: r.version, state: r.state, interests: replay(r.state, params), before: r.interests, seen: fresh.map((e) => [e.receivedMs, e.member]), mergeSource: '', mergedIds: [] });
+    }
+    const again = new Map<string, PreparedEvent[]>();
+    const replies = await guardedWrites(writes, changes);
+    writes.forEach((w, i) => {
+      if (replies[i] !== 1) {
+        again.set(w.person, pending.get(w.person)!); // changed or merged meanwhile: read again
+        return;
+      }
+      const o = outcome.get(w.person)!;
+      result.duplicates += o.duplicates;
+      result.applied += o.arrivals.length;
+      for (const a of o.arrivals) result.arrivals[a]++;
+    });
+    return again;
+  }
+
+  async function applyAll(events: readonly PreparedEvent[], depth: number): Promise<ApplyResult> {
+    const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0, arrivals: { in_order: 0, reordered: 0, beyond_window: 0 } };
+    if (events.length === 0) return result;
+    const changes: TagChange[] = [];
+    const redirect = new Map<string, PreparedEvent[]>();
+    let pending = new Map<string, PreparedEvent[]>();
+    for (const e of events) pending.set(e.profileKey, [...(pending.get(e.profileKey) ?? []), e]);
+    try {
+      for (let n = 0; pending.size > 0; n++) {
+        if (n >= MAX_ROUNDS) throw contention(`${pending.size} people's states`);
+        pending = await round(pending, result, changes, redirect);
+      }
+    } finally {
+      // what was written is in the per-tag index before any error is raised (one key per tag, each in its own slot)
+      await writeTagIndex(redis, k, changes);
+    }
+    if (redirect.size === 0) return result;
+    if (depth >= MAX_ALIAS_HOPS) throw aliasLoop(`events of ${[...redirect.keys()].join(', ')} followed more than ${MAX_ALIAS_HOPS} aliases`);
+    const moved: PreparedEvent[] = [];
+    const imports: TagChange[] = [];
+    for (const [source, list] of redirect) {
+      const target = await resolve(source);
+      // the receiver holds the source's frozen state before the source's later events land on it
+      await importFrozen(source, target, imports);
+      for (const e of list) moved.push({ ...e, profileKey: target });
+    }
+    await writeTagIndex(redis, k, imports);
+    const there = await applyAll(moved, depth + 1);
+    result.applied += there.applied;
+    result.duplicates += there.duplicates;
+    for (const a of Object.keys(result.arrivals) as Arrival[]) result.arrivals[a] += there.arrivals[a];
+    return result;
   }
 
   return {
     keys: k,
 
     /**
-     * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently):
-     * each person's events in order, in one script call per person (up to PER_CALL events), each
-     * event atomically with its dedupe record. Events of merged profiles are then re-sent, in
-     * order, to the profile they were merged into. Last, what the calls changed in people's
-     * interests (each reports the tags it wrote with their final scores) goes to the per-tag index.
+     * Applies events: per person, one read of the state, the events replayed by event time in
+     * TypeScript, one guarded write of the new state with the scores and dedupe records (each
+     * stage one pipeline; on a Cluster one per node, concurrently). A person whose state another
+     * writer changed in between is read and applied again (its events already recorded then count
+     * as duplicates). Events of merged profiles then go to the profile they were merged into.
+     * Last, what the writes changed in people's interests goes to the per-tag index.
      */
-    async apply(events: PreparedEvent[]): Promise<ApplyResult> {
-      const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0 };
-      const changes: TagChange[] = [];
-      if (events.length === 0) return result;
-      const calls = callsByPerson(events);
-      const replies = await pipelineBySlot(redis, calls, (c) => k.person(c[0]!.profileKey).seen, (pipeline: ChainableCommander, c) => {
-        (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...batchArgs(c, c[0]!.profileKey, ''));
-      }, { replicas: options.waitReplicas ?? 0 });
-      // A failed call (an event's bad data or state) fails the batch, but the other calls of the
-      // pipeline did apply: their index changes are written before the error is raised.
-      let failure: Error | null = null;
-      for (let i = 0; i < calls.length; i++) {
-        const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
-        if (err) {
-          failure ??= err;
-          continue;
-        }
-        const call = calls[i]!;
-        const [perEvent, changed] = value as ApplyReply;
-        changesOf(call[0]!.profileKey, changed, changes);
-        for (let j = 0; j < call.length; j++) {
-          let reply = perEvent[j]!;
-          if (typeof reply !== 'number') {
-            result.redirected++;
-            if (failure) continue; // nothing was recorded for it: the retry applies it
-            reply = await applyRedirected(call[j]!, reply, changes);
-          }
-          if (reply === 1) result.applied++;
-          else result.duplicates++;
-        }
-      }
-      // after the scripts and outside them: one key per tag, each in its own slot (tag-index.ts)
-      await writeTagIndex(redis, k, changes);
-      if (failure) throw failure;
-      return result;
-    },
+    apply: (events: PreparedEvent[]): Promise<ApplyResult> => applyAll(events, 0),
 
     /**
      * Merges profile `source` into `target` (§4.4) in single-person steps, each atomic:
-     * 1. freeze: `source` gets its alias record — from then on every event of `source` is applied
-     *    to the target (the apply script checks the alias in the same step as the dedupe), so
-     *    `source`'s state never changes again;
-     * 2. import: the frozen state is added to the target's, recording `source` as merged there;
-     * 3. clean up `source`'s interests, visits and follows (its dedupe record and alias stay).
+     * 1. freeze: `source` gets its alias record — from then on the guarded write refuses to change
+     *    `source`, whose events go to the target, so `source`'s state never changes again;
+     * 2. import: the frozen state is merged into the target's, recording `source` as merged there;
+     * 3. clean up `source`'s state and interests (its dedupe record and alias stay).
      * Returns where `source` now points (an earlier alias wins over a later, different one).
      */
     async merge(source: string, target: string): Promise<{ mergedInto: string | undefined }> {
       const root = await resolve(target);
       if (root === source) return { mergedInto: undefined };
       const into = await redis.pstreamFreeze(k.person(source).alias, root);
-      await importFrozen(source, into);
-      const s = k.person(source);
-      await redis.del(s.interests, s.visits, s.follows);
+      await importFrozen(source, into, []);
+      const s: PersonKeys = k.person(source);
+      await redis.del(s.state, s.interests, s.visits, s.follows);
       return { mergedInto: into };
     },
 
@@ -241,33 +351,20 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
 export type InterestStore = ReturnType<typeof createInterestStore>;
 
-/**
- * Most events one apply call carries: one call blocks Redis for its whole run (≈ 85 µs per event
- * measured, BENCHMARKS.md), so a person with many events in a chunk is split to let other
- * clients' commands in between.
- */
-const PER_CALL = 100;
-
-/** The chunk's events as apply calls: per person, in their order, at most PER_CALL each. */
-function callsByPerson(events: readonly PreparedEvent[]): PreparedEvent[][] {
-  const open = new Map<string, PreparedEvent[]>();
-  const calls: PreparedEvent[][] = [];
-  for (const e of events) {
-    let call = open.get(e.profileKey);
-    if (call === undefined || call.length >= PER_CALL) {
-      call = [];
-      open.set(e.profileKey, call);
-      calls.push(call);
-    }
-    call.push(e);
-  }
-  return calls;
+/** A flat HGETALL reply as a record. */
+function pairs(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
 }
 
-function hashOf(s: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
-  return h.toString(36);
+function keyed(e: PreparedEvent): KeyedEvent {
+  return { type: e.type as EventType, key: e.targetKey, tags: e.tags, t: e.occurredMs, ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }) };
+}
+
+/** Other writers kept changing the same states: transient, the consumer retries the chunk. */
+function contention(what: string): AppError {
+  return new AppError('SCR_CONTENTION', `${what} kept changing under ${MAX_ROUNDS} guarded writes`, { retryable: true });
 }
 
 export type { Keys };
