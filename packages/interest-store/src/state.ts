@@ -1,11 +1,12 @@
+import { createHash } from 'node:crypto';
 import type { EventType } from '@pstream/events';
 import { AppError } from '@pstream/platform';
 import { emptyModel, emptyState, forwardWeight, type DecayParams, type FollowPart, type PersonState, type TimedEvent, type Visit } from '@pstream/scoring';
 
 /*
- * A person's event-time state (packages/scoring timeline.ts) as one Redis string:
- * `version|json`. The version is a random token written with every change; the guarded write
- * (guard.ts) replaces the state only while the token it read is still there.
+ * A person's event-time state (packages/scoring timeline.ts) and dedupe record as one Redis
+ * string: `version|json`. The version is a random token written with every change; the guarded
+ * write (scripts.ts) replaces the state only while the token it read is still there.
  *
  * JSON, compact arrays (a visit's forward factor is recomputed from its start, exactly as it
  * was computed when the visit opened):
@@ -13,7 +14,9 @@ import { emptyModel, emptyState, forwardWeight, type DecayParams, type FollowPar
  *   i [tag, stored score, …],
  *   v [[target, start, last, comments, likes, shares, favorites, dwellMs | null, [tags]], …],
  *   f [[target, inc, [tags], inc, [tags], …], …]   (one inc/tags pair per follow part),
- *   e [[t, seq, type, target, [tags], dwellMs?], …] (the kept events, sorted)
+ *   e [[t, seq, type, target, [tags], dwellMs?], …] (the kept events, sorted),
+ *   d "digest:receivedSeconds,…" the dedupe record: a 52-bit digest (13 hex digits of SHA-1) of
+ *     each applied event's dedupe member, with its receive time in seconds (base 36).
  */
 
 type Json = {
@@ -24,11 +27,33 @@ type Json = {
   v: [string, number, number, number, number, number, number, number | null, string[]][];
   f: (string | number | string[])[][];
   e: ([number, number, string, string, string[]] | [number, number, string, string, string[], number])[];
+  d?: string;
 };
 
-export type StoredState = { version: string; state: PersonState };
+/** Applied events' member digests → receive time (ms, whole seconds). */
+export type Seen = Map<string, number>;
 
-export function encodeState(version: string, s: PersonState): string {
+export type StoredState = { version: string; state: PersonState; seen: Seen };
+
+/** The digest a dedupe member is remembered by (52 bits: a false match is ~1e-9 at 3 000 records). */
+export function memberDigest(member: string): string {
+  return createHash('sha1').update(member).digest('hex').slice(0, 13);
+}
+
+/** The digests in a stored state's dedupe record, without decoding the rest. */
+export function dedupeDigests(raw: string): Set<string> {
+  const d = (JSON.parse(raw.slice(raw.indexOf('|') + 1)) as Json).d;
+  return new Set(d ? d.split(',').map((entry) => entry.slice(0, entry.indexOf(':'))) : []);
+}
+
+/** Forgets records received more than `windowMs` before the newest one. */
+export function trimSeen(seen: Seen, windowMs: number): void {
+  let newest = -Infinity;
+  for (const at of seen.values()) if (at > newest) newest = at;
+  for (const [digest, at] of seen) if (at < newest - windowMs) seen.delete(digest);
+}
+
+export function encodeState(version: string, s: PersonState, seen: Seen): string {
   const json: Json = {
     h: s.horizon,
     n: s.newest,
@@ -37,6 +62,7 @@ export function encodeState(version: string, s: PersonState): string {
     v: [...s.base.visits].map(([k, v]) => [k, v.start, v.last, v.comment, v.like, v.share, v.favorite, v.dwellMs ?? null, v.tags]),
     f: [...s.base.follows].map(([k, parts]) => [k, ...parts.flatMap((p) => [p.inc, p.tags])]),
     e: s.events.map((e) => (e.dwellMs === undefined ? [e.t, e.seq, e.type, e.key, [...e.tags]] : [e.t, e.seq, e.type, e.key, [...e.tags], e.dwellMs])),
+    d: [...seen].map(([digest, at]) => `${digest}:${Math.floor(at / 1000).toString(36)}`).join(','),
   };
   return `${version}|${JSON.stringify(json)}`;
 }
@@ -65,16 +91,24 @@ export function decodeState(raw: string, decay: DecayParams): StoredState {
     s.base.follows.set(k as string, parts);
   }
   s.events = json.e.map(([t, seq, type, key, tags, dwellMs]): TimedEvent => ({ t, seq, type: type as EventType, key, tags, ...(dwellMs !== undefined && { dwellMs }) }));
-  return { version: raw.slice(0, bar), state: s };
+  const seen: Seen = new Map();
+  if (json.d) {
+    for (const entry of json.d.split(',')) {
+      const colon = entry.indexOf(':');
+      seen.set(entry.slice(0, colon), parseInt(entry.slice(colon + 1), 36) * 1000);
+    }
+  }
+  return { version: raw.slice(0, bar), state: s, seen };
 }
 
 /**
  * The state of a person stored in the layout before event time (one sorted set of interests, a
- * hash of packed open visits, a hash of packed follow records; see docs/operations.md): its
- * interests, visits and follows become the base, and the newest visit's last event the horizon,
- * so events older than what was applied count as beyond the window, as they did then.
+ * hash of packed open visits, a hash of packed follow records, a sorted set of dedupe members;
+ * see docs/operations.md): its interests, visits and follows become the base, and the newest
+ * visit's last event the horizon, so events older than what was applied count as beyond the
+ * window, as they did then; its dedupe members become the record.
  */
-export function legacyState(interests: readonly string[], visits: Record<string, string>, follows: Record<string, string>): PersonState {
+export function legacyState(interests: readonly string[], visits: Record<string, string>, follows: Record<string, string>, seenFlat: readonly string[]): { state: PersonState; seen: Seen } {
   const s = emptyState();
   const base = emptyModel();
   for (let i = 0; i + 1 < interests.length; i += 2) base.interests.set(interests[i]!, Number(interests[i + 1]));
@@ -97,5 +131,7 @@ export function legacyState(interests: readonly string[], visits: Record<string,
   }
   s.base = base;
   s.horizon = s.newest;
-  return s;
+  const seen: Seen = new Map();
+  for (let i = 0; i + 1 < seenFlat.length; i += 2) seen.set(memberDigest(seenFlat[i]!), Math.floor(Number(seenFlat[i + 1]) / 1000) * 1000);
+  return { state: s, seen };
 }

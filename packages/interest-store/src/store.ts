@@ -3,9 +3,9 @@ import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platfor
 import { addEvents, emptyState, mergeStates, replay, type Arrival, type KeyedEvent, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
-import { keys as keyLayout, personKeyList, type Keys, type PersonKeys } from './keys';
+import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
 import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT } from './scripts';
-import { decodeState, encodeState, legacyState } from './state';
+import { decodeState, encodeState, legacyState, memberDigest, trimSeen, type Seen } from './state';
 import { writeTagIndex, type TagChange } from './tag-index';
 
 /** One event ready for the store: classified, tagged (pure, in the scorer). */
@@ -59,18 +59,18 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     pstreamGuardedWrite(...args: (string | number)[]): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
-    pstreamLegacyRead(interests: string, visits: string, follows: string): Result<[string[], string[], string[]], Context>;
+    pstreamLegacyRead(interests: string, visits: string, follows: string, seen: string): Result<[string[], string[], string[], string[]], Context>;
   }
 }
 
 /** Rounds of read → compute → guarded write before a chunk gives up (another writer kept winning). */
 const MAX_ROUNDS = 20;
 
-/** A person as read from Redis for one round. */
-type Read = { alias: string | null; version: string; state: PersonState; interests: Map<string, number> };
+/** A person as read from Redis for one round: state, dedupe record, and the interests they give. */
+type Read = { version: string; state: PersonState; seen: Seen; interests: Map<string, number>; legacy: boolean };
 
 /** What one guarded write carries. */
-type Write = { person: string; expected: string; state: PersonState; interests: Map<string, number>; before: Map<string, number>; seen: [number, string][]; mergeSource: string; mergedIds: string[] };
+type Write = { person: string; read: Read; interests: Map<string, number>; mergeSource: string; mergedIds: string[] };
 
 function newVersion(): string {
   return Math.floor(Math.random() * 2 ** 48).toString(36);
@@ -79,8 +79,8 @@ function newVersion(): string {
 /**
  * The scorer's Redis model (see README for the key layout and the exactly-once argument). Per
  * person, one state string holds what §4.1 needs to score by event time (packages/scoring
- * timeline.ts); a chunk reads it once, replays the person's events in TypeScript and writes it
- * back once, with the interest scores and dedupe records, through one guarded write.
+ * timeline.ts) and the dedupe record; a chunk reads it once, replays the person's events in
+ * TypeScript and writes it back once, with the changed interest scores, through one guarded write.
  */
 export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
   const k = keyLayout(prefix);
@@ -89,7 +89,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
   if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
     redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
-    redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 3, lua: LEGACY_READ_SCRIPT });
+    redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 4, lua: LEGACY_READ_SCRIPT });
   }
 
   /** Follows alias records from `id` to the profile that holds its state now. */
@@ -103,79 +103,60 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     throw aliasLoop(`alias chain from ${id} longer than ${MAX_ALIAS_HOPS} hops`);
   }
 
-  /**
-   * Reads people's states in one pipeline (one per node on a Cluster), with their aliases and
-   * whether each of `members` is in their dedupe record; a person still in the layout before
-   * event time (interests but no state) is read from it in a second round trip.
-   */
-  async function readPeople(people: readonly string[], members: (person: string) => string[]): Promise<{ reads: Map<string, Read>; seen: Map<string, Set<string>> }> {
-    const asks = people.map((person) => ({ person, p: k.person(person), members: members(person) }));
-    // one command per item (pipelineBySlot answers item by item): a person's commands side by side
-    type Ask = (typeof asks)[number];
-    const commands: { a: Ask; add: (pipeline: ChainableCommander) => unknown }[] = asks.flatMap((a) => [
-      { a, add: (pipeline: ChainableCommander) => pipeline.get(a.p.state) },
-      { a, add: (pipeline: ChainableCommander) => pipeline.get(a.p.alias) },
-      { a, add: (pipeline: ChainableCommander) => pipeline.exists(a.p.interests, a.p.visits, a.p.follows) },
-      ...(a.members.length > 0 ? [{ a, add: (pipeline: ChainableCommander) => pipeline.zmscore(a.p.seen, ...a.members) }] : []),
-    ]);
-    const replies = await pipelineBySlot(redis, commands, (c) => c.a.p.state, (pipeline, c) => void c.add(pipeline));
+  /** People's states, one GET each in one pipeline (one per node on a Cluster); a person without one reads as empty. */
+  async function readPeople(people: readonly string[]): Promise<Map<string, Read>> {
+    const replies = await pipelineBySlot(redis, people, (person) => k.person(person).state, (pipeline, person) => void pipeline.get(k.person(person).state));
     const reads = new Map<string, Read>();
-    const seen = new Map<string, Set<string>>();
-    const legacy: Ask[] = [];
-    let at = 0;
-    const next = (): unknown => {
-      const [err, value] = replies[at++] ?? [new Error('no reply'), undefined];
+    people.forEach((person, i) => {
+      const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
-      return value;
-    };
-    for (const a of asks) {
-      const raw = next() as string | null;
-      const alias = next() as string | null;
-      const legacyKeys = next() as number;
-      const found = new Set<string>();
-      if (a.members.length > 0) (next() as (string | null)[]).forEach((score, i) => score !== null && found.add(a.members[i]!));
-      seen.set(a.person, found);
-      if (raw !== null) {
-        const { version, state } = decodeState(raw, decay);
-        reads.set(a.person, { alias, version, state, interests: replay(state, params) });
-      } else {
-        reads.set(a.person, { alias, version: '', state: emptyState(), interests: new Map() });
-        if (legacyKeys > 0 && alias === null) legacy.push(a);
-      }
-    }
-    if (legacy.length > 0) {
-      const old = await pipelineBySlot(redis, legacy, (a) => a.p.state, (pipeline, a) => void pipeline.pstreamLegacyRead(a.p.interests, a.p.visits, a.p.follows));
-      legacy.forEach((a, i) => {
-        const [err, reply] = old[i] ?? [new Error('no reply'), undefined];
-        if (err) throw err;
-        const [interests, visits, follows] = reply as [string[], string[], string[]];
-        const state = legacyState(interests, pairs(visits), pairs(follows));
-        reads.set(a.person, { alias: null, version: '', state, interests: new Map(state.base.interests) });
-      });
-    }
-    return { reads, seen };
+      if (typeof raw === 'string') {
+        const { version, state, seen } = decodeState(raw, decay);
+        reads.set(person, { version, state, seen, interests: replay(state, params), legacy: false });
+      } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), interests: new Map(), legacy: false });
+    });
+    return reads;
+  }
+
+  /** People still in the layout before event time, read from it (LEGACY_READ_SCRIPT), in one pipeline. */
+  async function readLegacy(people: readonly string[]): Promise<Map<string, Read>> {
+    const replies = await pipelineBySlot(redis, people, (person) => k.person(person).state, (pipeline, person) => {
+      const p = k.person(person);
+      pipeline.pstreamLegacyRead(p.interests, p.visits, p.follows, p.seen);
+    });
+    const reads = new Map<string, Read>();
+    people.forEach((person, i) => {
+      const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      const [interests, visits, follows, seen] = reply as [string[], string[], string[], string[]];
+      const legacy = legacyState(interests, pairs(visits), pairs(follows), seen);
+      reads.set(person, { version: '', ...legacy, interests: new Map(legacy.state.base.interests), legacy: true });
+    });
+    return reads;
   }
 
   /** Runs guarded writes in one pipeline; returns each one's reply, and the index changes of those written. */
   async function guardedWrites(writes: readonly Write[], changes: TagChange[]): Promise<GuardReply[]> {
-    const replies = await pipelineBySlot(redis, writes, (w) => k.person(w.person).state, (pipeline: ChainableCommander, w) => {
+    const diffs = writes.map((w) => {
       const zadd: (string | number)[] = [];
       const zrem: string[] = [];
-      for (const [tag, score] of w.interests) if (w.before.get(tag) !== score) zadd.push(score, tag);
-      for (const tag of w.before.keys()) if (!w.interests.has(tag)) zrem.push(tag);
+      for (const [tag, score] of w.interests) if (w.read.interests.get(tag) !== score) zadd.push(score, tag);
+      for (const tag of w.read.interests.keys()) if (!w.interests.has(tag)) zrem.push(tag);
+      return { zadd, zrem };
+    });
+    const replies = await pipelineBySlot(redis, writes.map((w, i) => ({ w, d: diffs[i]! })), ({ w }) => k.person(w.person).state, (pipeline: ChainableCommander, { w, d }) => {
+      const p = k.person(w.person);
       pipeline.pstreamGuardedWrite(
-        ...personKeyList(k.person(w.person)),
-        w.expected,
-        encodeState(newVersion(), w.state),
-        options.dedupeWindowMs,
+        p.state, p.interests, p.alias, p.merged, p.visits, p.follows, p.seen,
+        w.read.version,
+        encodeState(newVersion(), w.read.state, w.read.seen),
         w.mergeSource,
-        w.seen.length,
-        zadd.length / 2,
-        zrem.length,
+        d.zadd.length / 2,
+        d.zrem.length,
         w.mergedIds.length,
-        ...w.seen.flat(),
-        ...zadd,
-        ...zrem,
+        w.read.legacy ? 'legacy' : '',
+        ...d.zadd,
+        ...d.zrem,
         ...w.mergedIds,
       );
     }, { replicas: options.waitReplicas ?? 0 });
@@ -183,8 +164,9 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
       if (reply === 1) {
-        for (const [tag, score] of w.interests) if (w.before.get(tag) !== score) changes.push({ tag, person: w.person, score: String(score) });
-        for (const tag of w.before.keys()) if (!w.interests.has(tag)) changes.push({ tag, person: w.person, score: null });
+        const { zadd, zrem } = diffs[i]!;
+        for (let j = 0; j < zadd.length; j += 2) changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]) });
+        for (const tag of zrem) changes.push({ tag, person: w.person, score: null });
       }
       return reply as GuardReply;
     });
@@ -196,74 +178,84 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
    * same step, and a frozen state never changes, so every attempt carries the same data.
    */
   async function importFrozen(source: string, into: string, changes: TagChange[]): Promise<void> {
-    const s = k.person(source);
-    const [{ reads }, merged] = await Promise.all([readPeople([source], () => []), redis.smembers(s.merged)]);
-    const from = reads.get(source)!;
+    const [reads, merged] = await Promise.all([readPeople([source]), redis.smembers(k.person(source).merged)]);
+    let from = reads.get(source)!;
+    if (from.version === '') from = (await readLegacy([source])).get(source)!; // an empty layout reads as empty
     let target = into;
+    let legacy: Read | undefined;
     for (let round = 0; round < MAX_ROUNDS + MAX_ALIAS_HOPS; round++) {
       if (await redis.sismember(k.person(target).merged, source)) return;
-      const { reads: mine } = await readPeople([target], () => []);
-      const r = mine.get(target)!;
-      if (r.alias !== null) {
-        target = r.alias;
-        continue;
-      }
-      // the source's state is merged into a copy of itself each attempt: decodeState gives fresh objects
-      const copy = decodeState(encodeState('', from.state), decay).state;
-      mergeStates(r.state, copy, params);
-      const write: Write = { person: target, expected: r.version, state: r.state, interests: replay(r.state, params), before: r.interests, seen: [], mergeSource: source, mergedIds: merged };
-      const [reply] = await guardedWrites([write], changes);
+      const r = legacy ?? (await readPeople([target])).get(target)!;
+      legacy = undefined;
+      // the source's state is merged as a copy each attempt: decodeState gives fresh objects
+      const copy = decodeState(encodeState('', from.state, from.seen), decay);
+      mergeStates(r.state, copy.state, params);
+      for (const [digest, at] of copy.seen) r.seen.set(digest, at);
+      trimSeen(r.seen, options.dedupeWindowMs);
+      const [reply] = await guardedWrites([{ person: target, read: r, interests: replay(r.state, params), mergeSource: source, mergedIds: merged }], changes);
       if (reply === 1 || reply === 3) return;
-      if (Array.isArray(reply)) target = reply[1];
+      if (reply === 4) legacy = (await readLegacy([target])).get(target)!;
+      else if (Array.isArray(reply)) target = reply[1];
     }
     throw contention(`import of ${source} into ${into}`);
   }
 
-  /** One round over people: read, apply in TypeScript, guarded write. Returns who must go again. */
-  async function round(pending: Map<string, PreparedEvent[]>, result: ApplyResult, changes: TagChange[], redirect: Map<string, PreparedEvent[]>): Promise<Map<string, PreparedEvent[]>> {
-    const membersOf = (person: string) => pending.get(person)!.flatMap((e) => (e.legacyMember ? [e.member, e.legacyMember] : [e.member]));
-    const { reads, seen } = await readPeople([...pending.keys()], membersOf);
+  /**
+   * One round over people: read, dedupe and apply in TypeScript, guarded write. Returns who must
+   * go again (another writer came first, or the person is still in the layout before event time:
+   * `legacy` then holds what was read from it, for the next round).
+   */
+  async function round(pending: Map<string, PreparedEvent[]>, legacy: Map<string, Read>, result: ApplyResult, changes: TagChange[], redirect: Map<string, PreparedEvent[]>): Promise<Map<string, PreparedEvent[]>> {
+    const fromLegacy = new Map(legacy);
+    legacy.clear();
+    const toRead = [...pending.keys()].filter((person) => !fromLegacy.has(person));
+    const reads = new Map([...(await readPeople(toRead)), ...fromLegacy]);
     const writes: Write[] = [];
-    const outcome = new Map<string, { duplicates: number; arrivals: Arrival[] }>();
+    const outcome = new Map<string, { duplicates: number; fresh: PreparedEvent[]; arrivals: Arrival[] }>();
     for (const [person, events] of pending) {
       const r = reads.get(person)!;
-      const found = seen.get(person)!;
       const fresh: PreparedEvent[] = [];
       let duplicates = 0;
       for (const e of events) {
-        if (found.has(e.member) || (e.legacyMember && found.has(e.legacyMember))) duplicates++;
+        const digest = memberDigest(e.member);
+        if (r.seen.has(digest) || (e.legacyMember && r.seen.has(memberDigest(e.legacyMember)))) duplicates++;
         else {
-          found.add(e.member); // the same event twice in one chunk counts once
+          r.seen.set(digest, Math.floor(e.receivedMs / 1000) * 1000); // the same event twice in one chunk counts once
           fresh.push(e);
         }
-      }
-      if (r.alias !== null) {
-        // merged away: the events not already applied here go to the profile it was merged into
-        result.duplicates += duplicates;
-        result.redirected += fresh.length;
-        if (fresh.length > 0) redirect.set(person, [...(redirect.get(person) ?? []), ...fresh]);
-        continue;
       }
       if (fresh.length === 0) {
         result.duplicates += duplicates;
         continue;
       }
+      trimSeen(r.seen, options.dedupeWindowMs);
       const arrivals = addEvents(r.state, fresh.map(keyed), params);
-      outcome.set(person, { duplicates, arrivals });
-      writes.push({ person, expected: r.version, state: r.state, interests: replay(r.state, params), before: r.interests, seen: fresh.map((e) => [e.receivedMs, e.member]), mergeSource: '', mergedIds: [] });
+      outcome.set(person, { duplicates, fresh, arrivals });
+      writes.push({ person, read: r, interests: replay(r.state, params), mergeSource: '', mergedIds: [] });
     }
     const again = new Map<string, PreparedEvent[]>();
     const replies = await guardedWrites(writes, changes);
+    const old: string[] = [];
     writes.forEach((w, i) => {
-      if (replies[i] !== 1) {
-        again.set(w.person, pending.get(w.person)!); // changed or merged meanwhile: read again
+      const reply = replies[i]!;
+      const o = outcome.get(w.person)!;
+      if (Array.isArray(reply)) {
+        // merged away: the events not in its dedupe record go to the profile it was merged into
+        result.duplicates += o.duplicates;
+        result.redirected += o.fresh.length;
+        redirect.set(w.person, [...(redirect.get(w.person) ?? []), ...o.fresh]);
         return;
       }
-      const o = outcome.get(w.person)!;
+      if (reply !== 1) {
+        if (reply === 4) old.push(w.person);
+        again.set(w.person, pending.get(w.person)!); // changed meanwhile, or in the old layout: read again
+        return;
+      }
       result.duplicates += o.duplicates;
       result.applied += o.arrivals.length;
       for (const a of o.arrivals) result.arrivals[a]++;
     });
+    if (old.length > 0) for (const [person, r] of await readLegacy(old)) legacy.set(person, r);
     return again;
   }
 
@@ -273,11 +265,16 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const changes: TagChange[] = [];
     const redirect = new Map<string, PreparedEvent[]>();
     let pending = new Map<string, PreparedEvent[]>();
-    for (const e of events) pending.set(e.profileKey, [...(pending.get(e.profileKey) ?? []), e]);
+    for (const e of events) {
+      const list = pending.get(e.profileKey);
+      if (list) list.push(e);
+      else pending.set(e.profileKey, [e]);
+    }
+    const legacy = new Map<string, Read>();
     try {
       for (let n = 0; pending.size > 0; n++) {
         if (n >= MAX_ROUNDS) throw contention(`${pending.size} people's states`);
-        pending = await round(pending, result, changes, redirect);
+        pending = await round(pending, legacy, result, changes, redirect);
       }
     } finally {
       // what was written is in the per-tag index before any error is raised (one key per tag, each in its own slot)
@@ -328,7 +325,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const into = await redis.pstreamFreeze(k.person(source).alias, root);
       await importFrozen(source, into, []);
       const s: PersonKeys = k.person(source);
-      await redis.del(s.state, s.interests, s.visits, s.follows);
+      await redis.del(s.state, s.interests, s.visits, s.follows, s.seen);
       return { mergedInto: into };
     },
 

@@ -98,10 +98,13 @@ const TRANSIENT_REPLIES = /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUST
  * tags it `… script: <sha>, on @user_script:<line>`: a Lua runtime error, or WRONGTYPE from a
  * call inside it) comes from the event's data or the person's stored state and never heals; OOM,
  * BUSY, LOADING, READONLY (failover) and the like heal, as do lost connections, so they are retried.
+ * CROSSSLOT (keys of one call in two Cluster slots) never heals either: poison.
  */
 export function classifyScorerFailure(err: unknown): FailureKind {
   const e = err as { name?: unknown; message?: unknown } | null;
   if (e?.name === 'ReplyError' && typeof e.message === 'string' && /user_script:\d+/.test(e.message) && !TRANSIENT_REPLIES.test(e.message)) return 'poison';
+  // keys of one call in two slots: the key names (the person's id) are the cause, a retry meets the same
+  if (e?.name === 'ReplyError' && typeof e.message === 'string' && e.message.startsWith('CROSSSLOT')) return 'poison';
   return classifyFailure(err);
 }
 
