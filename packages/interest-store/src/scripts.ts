@@ -1,5 +1,5 @@
 /**
- * The only Lua left: guards. §4.1 runs in TypeScript (packages/scoring); Redis keeps each
+ * The only Lua left: guards (and a read that skips an unchanged state). §4.1 runs in TypeScript (packages/scoring); Redis keeps each
  * person's state and dedupe record in one string (state.ts) that the scorer reads, computes on,
  * and writes back through GUARDED_WRITE, which applies the whole change — new state and dedupe
  * record, interest scores, merged ids — only while the state still carries the version the
@@ -45,6 +45,16 @@ if source ~= '' then redis.call('SADD', KEYS[4], source) end
 batched('SADD', KEYS[4], nMerged, 1)
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
+`;
+
+/**
+ * KEYS: state. ARGV: the version of the state the caller holds. Returns 1 while that version is
+ * still stored, else the stored state (or nil): a read that sends nothing when nothing changed.
+ */
+export const READ_IF_CHANGED = `
+local head = redis.call('GETRANGE', KEYS[1], 0, 31)
+if string.match(head, '^([^|]*)|') == ARGV[1] then return 1 end
+return redis.call('GET', KEYS[1])
 `;
 
 /** KEYS: alias. ARGV: target. Sets the alias unless one exists; returns the alias in force. */

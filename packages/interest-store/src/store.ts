@@ -4,7 +4,7 @@ import { addEvents, emptyState, mergeStates, replay, type Arrival, type KeyedEve
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
-import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT } from './scripts';
+import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
 import { decodeState, encodeState, legacyState, memberDigest, trimSeen, type Seen } from './state';
 import { writeTagIndex, type TagChange } from './tag-index';
 
@@ -59,12 +59,16 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     pstreamGuardedWrite(...args: (string | number)[]): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
+    pstreamReadIfChanged(state: string, version: string): Result<1 | string | null, Context>;
     pstreamLegacyRead(interests: string, visits: string, follows: string, seen: string): Result<[string[], string[], string[], string[]], Context>;
   }
 }
 
 /** Rounds of read → compute → guarded write before a chunk gives up (another writer kept winning). */
 const MAX_ROUNDS = 20;
+
+/** People whose last written state a store keeps decoded in memory (a few KB each). */
+const CACHED_PEOPLE = 10_000;
 
 /** A person as read from Redis for one round: state, dedupe record, and the interests they give. */
 type Read = { version: string; state: PersonState; seen: Seen; interests: Map<string, number>; legacy: boolean };
@@ -90,7 +94,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
     redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
     redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 4, lua: LEGACY_READ_SCRIPT });
+    redis.defineCommand('pstreamReadIfChanged', { numberOfKeys: 1, lua: READ_IF_CHANGED });
   }
+  /** People's states as this process last wrote them (oldest first), so an unchanged one is neither sent nor decoded again. */
+  const cache = new Map<string, Read>();
 
   /** Follows alias records from `id` to the profile that holds its state now. */
   async function resolve(id: string): Promise<string> {
@@ -105,12 +112,23 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
   /** People's states, one GET each in one pipeline (one per node on a Cluster); a person without one reads as empty. */
   async function readPeople(people: readonly string[]): Promise<Map<string, Read>> {
-    const replies = await pipelineBySlot(redis, people, (person) => k.person(person).state, (pipeline, person) => void pipeline.get(k.person(person).state));
+    // a cached state is taken out while in use (put back only with a write that landed), so two
+    // concurrent rounds of this process never share one mutable state
+    const cached = people.map((person) => {
+      const c = cache.get(person);
+      cache.delete(person);
+      return c;
+    });
+    const replies = await pipelineBySlot(redis, people.map((person, i) => ({ person, c: cached[i] })), ({ person }) => k.person(person).state, (pipeline, { person, c }) => {
+      if (c) pipeline.pstreamReadIfChanged(k.person(person).state, c.version);
+      else pipeline.get(k.person(person).state);
+    });
     const reads = new Map<string, Read>();
     people.forEach((person, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
-      if (typeof raw === 'string') {
+      if (raw === 1) reads.set(person, cached[i]!);
+      else if (typeof raw === 'string') {
         const { version, state, seen } = decodeState(raw, decay);
         reads.set(person, { version, state, seen, interests: replay(state, params), legacy: false });
       } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), interests: new Map(), legacy: false });
@@ -135,8 +153,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     return reads;
   }
 
-  /** Runs guarded writes in one pipeline; returns each one's reply, and the index changes of those written. */
+  /**
+   * Runs guarded writes in one pipeline; returns each one's reply, and the index changes of those
+   * written. A state written stays in this process' cache under its new version.
+   */
   async function guardedWrites(writes: readonly Write[], changes: TagChange[]): Promise<GuardReply[]> {
+    const versions = writes.map(() => newVersion());
     const diffs = writes.map((w) => {
       const zadd: (string | number)[] = [];
       const zrem: string[] = [];
@@ -144,12 +166,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       for (const tag of w.read.interests.keys()) if (!w.interests.has(tag)) zrem.push(tag);
       return { zadd, zrem };
     });
-    const replies = await pipelineBySlot(redis, writes.map((w, i) => ({ w, d: diffs[i]! })), ({ w }) => k.person(w.person).state, (pipeline: ChainableCommander, { w, d }) => {
+    const replies = await pipelineBySlot(redis, writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]! })), ({ w }) => k.person(w.person).state, (pipeline: ChainableCommander, { w, d, version }) => {
       const p = k.person(w.person);
       pipeline.pstreamGuardedWrite(
         p.state, p.interests, p.alias, p.merged, p.visits, p.follows, p.seen,
         w.read.version,
-        encodeState(newVersion(), w.read.state, w.read.seen),
+        encodeState(version, w.read.state, w.read.seen),
         w.mergeSource,
         d.zadd.length / 2,
         d.zrem.length,
@@ -164,6 +186,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
       if (reply === 1) {
+        cache.set(w.person, { version: versions[i]!, state: w.read.state, seen: w.read.seen, interests: w.interests, legacy: false });
+        if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { zadd, zrem } = diffs[i]!;
         for (let j = 0; j < zadd.length; j += 2) changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]) });
         for (const tag of zrem) changes.push({ tag, person: w.person, score: null });
