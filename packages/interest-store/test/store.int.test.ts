@@ -55,6 +55,9 @@ function expectClose(got: Map<string, number>, want: Map<string, number>): void 
   }
 }
 
+// property tests of dozens of streams through real Redis: room for a loaded machine
+jest.setTimeout(90_000);
+
 describe('the interest store against real Redis', () => {
   const redis = new Redis(process.env.REDIS_URL!);
   const prefix = `test:${testId()}`;
