@@ -76,7 +76,7 @@ export async function seed(env: NodeJS.ProcessEnv, people: number): Promise<stri
     for (let i = 0; i < messages.length; i += 500) {
       const chunk: ProfileEvent[] = messages.slice(i, i + 500);
       await segments.apply(chunk.map((value, j) => ({ value: value as TopicMessage, offset: String(i + j) })), { groupId: 'bench', topic: 'seed', partition: 0, lastOffset: String(i + chunk.length - 1) }, now);
-      await interests.apply(chunk.map((m) => prepareEvent(m, storeOptions(config).scoring.decay, new Map())));
+      await interests.apply(chunk.map((m) => prepareEvent(m, new Map())));
     }
   } finally {
     await closePool(pool);

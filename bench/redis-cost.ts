@@ -18,7 +18,7 @@ import { clearPrefix, zincrbyOpsPerSec } from './redis-bench';
 import { benchStream, interleave } from './scorer-throughput';
 
 /** The per-person keys (interest-store keys.ts), by the suffix that names their kind. */
-const KINDS = ['int', 'seen', 'vis', 'fol'] as const;
+const KINDS = ['st', 'int', 'seen'] as const;
 
 export type CostRow = {
   people: number;
@@ -57,7 +57,7 @@ async function fill(redis: Redis, config: ScorerConfig, prefix: string, people: 
     const n = Math.min(BLOCK, people - from);
     const { messages, people: block } = benchStream(1_000 + from / BLOCK, n * perPerson, perPerson);
     ids.push(...block);
-    const prepared = interleave(messages).map((m) => prepareEvent(m, options.scoring.decay, new Map()));
+    const prepared = interleave(messages).map((m) => prepareEvent(m, new Map()));
     const late = from + n > people * 0.8; // the blocks that reach into the last fifth
     const t0 = performance.now();
     for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));
@@ -96,7 +96,7 @@ export async function runRedisCost(redis: Redis, config: ScorerConfig, options: 
       const row: CostRow = { people: size, events, perPerson: perPersonBytes, totalPerPerson, perEvent: totalPerPerson / (events / size), eventsPerSec: rate, zincrby };
       rows.push(row);
       const b = (x: number) => Math.round(x).toLocaleString('en-US');
-      log(`${b(size)} people, ${b(events)} events: ${b(totalPerPerson)} B/person (int ${b(perPersonBytes.int)}, seen ${b(perPersonBytes.seen)}, vis ${b(perPersonBytes.vis)}, fol ${b(perPersonBytes.fol)}, tag index ${b(perPersonBytes.tagIndex)}), ${b(row.perEvent)} B/event | store ${b(rate)} ev/s, ZINCRBY ${b(zincrby)} ops/s, ratio ${(rate / zincrby).toFixed(3)}`);
+      log(`${b(size)} people, ${b(events)} events: ${b(totalPerPerson)} B/person (state ${b(perPersonBytes.st)}, int ${b(perPersonBytes.int)}, seen ${b(perPersonBytes.seen)}, tag index ${b(perPersonBytes.tagIndex)}), ${b(row.perEvent)} B/event | store ${b(rate)} ev/s, ZINCRBY ${b(zincrby)} ops/s, ratio ${(rate / zincrby).toFixed(3)}`);
     } finally {
       await clearPrefix(redis, prefix);
     }

@@ -81,7 +81,7 @@ export function interleave<T extends { profileKey: string }>(xs: readonly T[]): 
 async function storeRate(redis: Redis, config: ScorerConfig, prefix: string, messages: ProfileEvent[]): Promise<number> {
   const options = storeOptions(config);
   const store = createInterestStore(redis, prefix, options);
-  const prepared = messages.map((m) => prepareEvent(m, options.scoring.decay, new Map()));
+  const prepared = messages.map((m) => prepareEvent(m, new Map()));
   const t0 = performance.now();
   for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));
   const rate = prepared.length / ((performance.now() - t0) / 1000);

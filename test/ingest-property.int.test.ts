@@ -1,4 +1,5 @@
 import type { Pool } from '@pstream/platform';
+import { keys, memberDigest, readAppliedDigests } from '@pstream/interest-store';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
@@ -105,7 +106,7 @@ describe('everything ingest accepts is applied by both consumers (property, real
         let key = r.event_id.slice(r.event_id.indexOf('@') + 1);
         let found = false;
         for (let hop = 0; hop < 8 && !found; hop++) {
-          found = (await redis.zscore(`${box.env.REDIS_PREFIX}:p:{${key}}:seen`, `${r.source}|${r.event_id}`)) !== null;
+          found = (await readAppliedDigests(redis, keys(box.env.REDIS_PREFIX!), [key])).get(key)!.has(memberDigest(`${r.source}|${r.event_id}`));
           const alias = found ? null : await redis.get(`${box.env.REDIS_PREFIX}:p:{${key}}:alias`);
           if (alias === null) break;
           key = alias;

@@ -13,6 +13,7 @@
  * `npm test`, never beside it: it needs nine extra server processes and takes minutes.
  */
 import { dedupeId } from '@pstream/events';
+import { keys, memberDigest, readAppliedDigests } from '@pstream/interest-store';
 import { createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { loadDefaultEnv } from '../env';
@@ -126,9 +127,9 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
   /** Distinct applied events: Σ of the people's dedupe sets in Redis, and the segmenter's rows. */
   async function applied(env: NodeJS.ProcessEnv): Promise<{ redis: number; pg: number }> {
     const people = Array.from({ length: PEOPLE }, (_, i) => person(i));
-    const cards = await Promise.all(people.map((p) => redis.zcard(`${env.REDIS_PREFIX}:p:{${p}}:seen`)));
+    const records = await readAppliedDigests(redis, keys(env.REDIS_PREFIX!), people);
     const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${env.PG_SCHEMA}.applied_events`).catch(() => ({ rows: [{ n: 0 }] }));
-    return { redis: cards.reduce((a, b) => a + b, 0), pg: rows[0]!.n };
+    return { redis: [...records.values()].reduce((a, d) => a + d.size, 0), pg: rows[0]!.n };
   }
 
   async function groupState(group: string): Promise<string> {
@@ -197,7 +198,7 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
 
       // 2. The Redis master of a busy person's slot, SIGKILLed while the scorers write to it.
       await atLeast(EVENTS * 0.35);
-      const key = `${live.REDIS_PREFIX}:p:{${person(0)}}:seen`;
+      const key = keys(live.REDIS_PREFIX!).person(person(0)).state;
       const master = await masterOf(key);
       process.kill(master.pid, 'SIGKILL');
       const before = (await applied(live).catch(() => ({ redis: 0 }))).redis;
@@ -244,10 +245,12 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
 
     // Exactly the 202'd events, once each: the dedupe records are the posted ids (`source|eventId@profileKey`).
     const want = new Set(Array.from({ length: EVENTS }, (_, i) => `${SOURCE}|${dedupeId({ eventId: `${id}-${i}`, profileKey: person(i) })}`));
+    // Redis keeps the records' digests (memberDigest)
     const members: string[] = [];
-    for (let i = 0; i < PEOPLE; i++) members.push(...(await redis.zrange(`${live.REDIS_PREFIX}:p:{${person(i)}}:seen`, 0, -1)));
+    const records = await readAppliedDigests(redis, keys(live.REDIS_PREFIX!), Array.from({ length: PEOPLE }, (_, i) => person(i)));
+    for (const digests of records.values()) members.push(...digests);
     expect(members.length).toBe(EVENTS);
-    expect(new Set(members)).toEqual(want);
+    expect(new Set(members)).toEqual(new Set([...want].map(memberDigest)));
     const { rows: ids } = await pool.query<{ k: string }>(`SELECT source || '|' || event_id AS k FROM ${live.PG_SCHEMA}.applied_events`);
     expect(new Set(ids.map((r) => r.k))).toEqual(want);
 

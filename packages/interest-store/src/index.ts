@@ -6,3 +6,4 @@ export * from './store';
 export * from './errors';
 export * from './tag-index';
 export * from './privacy';
+export * from './state';

@@ -1,17 +1,19 @@
 /**
- * Redis key layout. Every key of one person carries the profile key as a hash tag `{…}`, so on
+ * Redis key layout. Every key of one person carries the same hash tag `{…}` (personTag), so on
  * Redis Cluster all of a person's keys live in one slot and one script can touch them together.
  * A script never touches two people's keys: a merge is a sequence of single-person steps
  * (see merge.ts), so the layout stays Cluster-ready.
  */
 export type PersonKeys = {
-  /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H). */
+  /** String: the person's event-time state and dedupe record, `version|json` (state.ts): what the scorer reads and writes back. */
+  state: string;
+  /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H), the state's scores for readers. */
   interests: string;
-  /** Sorted set: `source|eventId` → receive time (ms); the dedupe record of applied events. */
+  /** Sorted set of the layout before event time: dedupe members → receive time (ms); read once into the state and removed. */
   seen: string;
-  /** Hash: `type:id` of a target → the open visit on it (packed, see apply.ts). */
+  /** Hash of the layout before event time: open visits (packed, state.ts legacyState); read once and removed. */
   visits: string;
-  /** Hash: `type:id` of a followed target → what the follow added (packed parts). */
+  /** Hash of the layout before event time: follow records (packed); read once and removed. */
   follows: string;
   /** String: the profile this one was merged into (§4.4); never expires. */
   alias: string;
@@ -38,12 +40,27 @@ export type Keys = {
   tagPattern: string;
 };
 
+/**
+ * The part of a person's keys that holds their hash tag and id. Redis hashes the text between the
+ * first `{` and the next `}` — so an id with braces (ingest accepts any string) could split a
+ * person's keys over slots (an id starting with `}` gives an empty tag: each key hashed whole) or
+ * let one id's tag end early. Such an id gets a tag derived from a hash of it instead, `{#…}`,
+ * followed by the id itself (keys stay distinct: `#` and braces never both occur in a plain
+ * tag). Every other id keeps `{id}`, the layout readers and existing data use.
+ */
+export function personTag(profileKey: string): string {
+  if (!/[{}]/.test(profileKey)) return `{${profileKey}}`;
+  let h = 2166136261;
+  for (let i = 0; i < profileKey.length; i++) h = Math.imul(h ^ profileKey.charCodeAt(i), 16777619) >>> 0;
+  return `{#${h.toString(36)}}${profileKey}`;
+}
+
 export function keys(prefix: string): Keys {
-  const base = (k: string) => `${prefix}:p:{${k}}`;
+  const base = (k: string) => `${prefix}:p:${personTag(k)}`;
   return {
     person: (k) => {
       const b = base(k);
-      return { interests: `${b}:int`, seen: `${b}:seen`, visits: `${b}:vis`, follows: `${b}:fol`, alias: `${b}:alias`, merged: `${b}:merged` };
+      return { state: `${b}:st`, interests: `${b}:int`, seen: `${b}:seen`, visits: `${b}:vis`, follows: `${b}:fol`, alias: `${b}:alias`, merged: `${b}:merged` };
     },
     interests: (k) => `${base(k)}:int`,
     seen: (k) => `${base(k)}:seen`,
@@ -54,7 +71,7 @@ export function keys(prefix: string): Keys {
   };
 }
 
-/** The keys of a person in the order the scripts take them (KEYS[1..6]). */
+/** Every key a person may have (erasure removes them all). */
 export function personKeyList(p: PersonKeys): string[] {
-  return [p.seen, p.interests, p.visits, p.follows, p.alias, p.merged];
+  return [p.state, p.interests, p.seen, p.alias, p.merged, p.visits, p.follows];
 }

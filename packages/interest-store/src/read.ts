@@ -1,7 +1,8 @@
 import { MAX_ALIAS_HOPS } from '@pstream/events';
 import { decayedScore, tagDimension, tagValue, type DecayParams } from '@pstream/scoring';
-import type { Redis } from '@pstream/platform';
+import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { Keys } from './keys';
+import { dedupeDigests } from './state';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
@@ -45,10 +46,27 @@ export async function readInterests(
 }
 
 /**
- * Whether the scorer has seen `id`: its interests, dedupe record or merge alias exist (one hash
- * tag, so Redis Cluster-safe). The query API answers 404 only when neither store knows an id.
+ * Whether the scorer has seen `id`: its state, interests, merge alias or (layout before event time)
+ * dedupe record exist (one hash tag, so Redis Cluster-safe). The query API answers 404 only when
+ * neither store knows an id.
  */
 export async function knowsPerson(redis: Redis, k: Keys, id: string): Promise<boolean> {
   const p = k.person(id);
-  return (await redis.exists(p.interests, p.seen, p.alias)) > 0;
+  return (await redis.exists(p.state, p.interests, p.seen, p.alias)) > 0;
+}
+
+/**
+ * Each person's dedupe record: the digests (`memberDigest`) of the events applied to them and
+ * still inside the dedupe window, one GET per person in one pipeline. For tools and tests that
+ * check what was applied.
+ */
+export async function readAppliedDigests(redis: Redis, k: Keys, people: readonly string[]): Promise<Map<string, Set<string>>> {
+  const replies = await pipelineBySlot(redis, people, (id) => k.person(id).state, (pipeline, id) => void pipeline.get(k.person(id).state));
+  const out = new Map<string, Set<string>>();
+  people.forEach((id, i) => {
+    const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
+    if (err) throw err;
+    out.set(id, typeof raw === 'string' ? dedupeDigests(raw) : new Set());
+  });
+  return out;
 }

@@ -1,13 +1,14 @@
-import { MAX_ALIAS_HOPS } from '@pstream/events';
-import type { ScoringParams } from '@pstream/scoring';
-import { pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import { MAX_ALIAS_HOPS, type EventType } from '@pstream/events';
+import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import { addEvents, emptyState, mergeStates, replay, type Arrival, type KeyedEvent, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
-import { keys as keyLayout, personKeyList, type Keys } from './keys';
-import { interestChanges, readStoredInterests, writeTagIndex, type TagChange } from './tag-index';
-import { applyScript, FREEZE_SCRIPT, importScript, READ_STATE_SCRIPT, type StoreLimits } from './scripts';
+import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
+import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
+import { decodeState, encodeState, legacyState, memberDigest, trimSeen, type Seen } from './state';
+import { writeTagIndex, type TagChange } from './tag-index';
 
-/** One event ready for the apply script: classified, tagged, its forward factor computed (pure, in the scorer). */
+/** One event ready for the store: classified, tagged (pure, in the scorer). */
 export type PreparedEvent = {
   profileKey: string;
   /** Dedupe member: `source|` + the shared dedupe id (`eventId@profileKey`, see @pstream/events dedupeId). */
@@ -21,13 +22,18 @@ export type PreparedEvent = {
   receivedMs: number;
   type: string;
   occurredMs: number;
-  /** 2^((occurredMs − L)/H). */
-  forwardFactor: number;
   /** `type:id` of the target: its implicit tag and the key of its visit / follow records. */
   targetKey: string;
   dwellMs: number | undefined;
   /** Explicit tags (event's own or the catalog's), once each, without the implicit tag. */
   tags: string[];
+};
+
+export type StoreLimits = {
+  /** Interest tags kept per person; beyond it the lowest stored scores are dropped. */
+  maxTagsPerPerson: number;
+  /** W: how far (event time) behind a person's newest applied event an event still takes its place. */
+  latenessMs: number;
 };
 
 export type StoreOptions = StoreLimits & {
@@ -38,63 +44,60 @@ export type StoreOptions = StoreLimits & {
   waitReplicas?: number;
 };
 
-export type ApplyResult = { applied: number; duplicates: number; redirected: number };
+export type ApplyResult = {
+  applied: number;
+  duplicates: number;
+  redirected: number;
+  /** Applied events by how they arrived (timeline.ts Arrival). */
+  arrivals: Record<Arrival, number>;
+};
 
-type ScriptReply = number | [number, string];
-/** The apply script's reply: one reply per event, and the interests it changed (flat tag/score pairs). */
-type ApplyReply = [ScriptReply[], string[]];
-
+/** GUARDED_WRITE's reply. */
+type GuardReply = number | [number, string];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pstreamApplyEvent(...args: (string | number)[]): Result<ScriptReply, Context>;
-    pstreamImport(...args: (string | number)[]): Result<ScriptReply, Context>;
+    pstreamGuardedWrite(...args: (string | number)[]): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
-    pstreamReadState(...keys: string[]): Result<[string[], string[], string[], string[]], Context>;
+    pstreamReadIfChanged(state: string, version: string): Result<1 | string | null, Context>;
+    pstreamLegacyRead(interests: string, visits: string, follows: string, seen: string): Result<[string[], string[], string[], string[]], Context>;
   }
 }
 
+/** Rounds of read → compute → guarded write before a chunk gives up (another writer kept winning). */
+const MAX_ROUNDS = 20;
+
+/** People whose last written state a store keeps decoded in memory (a few KB each). */
+const CACHED_PEOPLE = 10_000;
+
+/** A person as read from Redis for one round: state, dedupe record, and the interests they give. */
+type Read = { version: string; state: PersonState; seen: Seen; interests: Map<string, number>; legacy: boolean };
+
+/** What one guarded write carries. */
+type Write = { person: string; read: Read; interests: Map<string, number>; mergeSource: string; mergedIds: string[] };
+
+function newVersion(): string {
+  return Math.floor(Math.random() * 2 ** 48).toString(36);
+}
+
 /**
- * The scorer's Redis model (see README for the key layout and the exactly-once argument).
- * Scripts are registered per client with the scoring parameters baked in; the command names
- * carry a hash of the parameters so two stores with different settings can share one client.
+ * The scorer's Redis model (see README for the key layout and the exactly-once argument). Per
+ * person, one state string holds what §4.1 needs to score by event time (packages/scoring
+ * timeline.ts) and the dedupe record; a chunk reads it once, replays the person's events in
+ * TypeScript and writes it back once, with the changed interest scores, through one guarded write.
  */
 export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
   const k = keyLayout(prefix);
-  const suffix = hashOf(JSON.stringify([options.scoring.weights, options.scoring.visitGapMs, options.scoring.maxOpenVisits, options.maxTagsPerPerson, options.visitTtlMs]));
-  const applyName = `pstreamApplyEvent_${suffix}`;
-  const importName = `pstreamImport_${suffix}`;
-  const r = redis as unknown as Record<string, (...args: (string | number)[]) => Promise<ScriptReply>>;
-  if (typeof r[applyName] !== 'function') {
-    redis.defineCommand(applyName, { numberOfKeys: 6, lua: applyScript(options.scoring, options) });
-    redis.defineCommand(importName, { numberOfKeys: 6, lua: importScript(options.scoring, options) });
-  }
-  if (typeof (redis as Partial<Redis>).pstreamFreeze !== 'function') {
+  const params: TimelineParams = { ...options.scoring, latenessMs: options.latenessMs, maxTags: options.maxTagsPerPerson };
+  const decay = options.scoring.decay;
+  if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
+    redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
     redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
-    redis.defineCommand('pstreamReadState', { numberOfKeys: 4, lua: READ_STATE_SCRIPT });
+    redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 4, lua: LEGACY_READ_SCRIPT });
+    redis.defineCommand('pstreamReadIfChanged', { numberOfKeys: 1, lua: READ_IF_CHANGED });
   }
-
-  /** One event's part of the apply script's arguments (scripts.ts applyScript). */
-  const eventArgs = (e: PreparedEvent): (string | number)[] => [
-    e.member,
-    e.legacyMember ?? '',
-    e.receivedMs,
-    e.type,
-    e.occurredMs,
-    e.forwardFactor,
-    e.targetKey,
-    e.dwellMs ?? -1,
-    e.tags.length,
-    ...e.tags,
-  ];
-  /** One apply call: `events` (one person's, in order) on `profileKey`'s keys. */
-  const batchArgs = (events: readonly PreparedEvent[], profileKey: string, requireMerged: string): (string | number)[] => [
-    ...personKeyList(k.person(profileKey)),
-    options.dedupeWindowMs,
-    requireMerged,
-    events.length,
-    ...events.flatMap(eventArgs),
-  ];
+  /** People's states as this process last wrote them (oldest first), so an unchanged one is neither sent nor decoded again. */
+  const cache = new Map<string, Read>();
 
   /** Follows alias records from `id` to the profile that holds its state now. */
   async function resolve(id: string): Promise<string> {
@@ -107,118 +110,246 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     throw aliasLoop(`alias chain from ${id} longer than ${MAX_ALIAS_HOPS} hops`);
   }
 
-  /**
-   * Imports `source`'s frozen state into `into` (or wherever `into` was merged since). Safe to
-   * repeat and to race: the import script records `source` in the receiver's merged set in the
-   * same step, and a frozen state never changes, so every attempt carries the same data.
-   */
-  async function importFrozen(source: string, into: string): Promise<void> {
-    const s = k.person(source);
-    const [interests, visits, follows, merged] = await redis.pstreamReadState(s.interests, s.visits, s.follows, s.merged);
-    const payload = [source, interests.length / 2, visits.length / 2, follows.length / 2, merged.length, ...interests, ...visits, ...follows, ...merged];
-    let target = into;
-    for (let hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
-      const reply = await r[importName]!(...personKeyList(k.person(target)), ...payload);
-      if (typeof reply === 'number') return;
-      target = reply[1];
-    }
-    throw aliasLoop(`import of ${source} followed more than ${MAX_ALIAS_HOPS} aliases`);
+  /** People's states, one GET each in one pipeline (one per node on a Cluster); a person without one reads as empty. */
+  async function readPeople(people: readonly string[]): Promise<Map<string, Read>> {
+    // a cached state is taken out while in use (put back only with a write that landed), so two
+    // concurrent rounds of this process never share one mutable state
+    const cached = people.map((person) => {
+      const c = cache.get(person);
+      cache.delete(person);
+      return c;
+    });
+    const replies = await pipelineBySlot(redis, people.map((person, i) => ({ person, c: cached[i] })), ({ person }) => k.person(person).state, (pipeline, { person, c }) => {
+      if (c) pipeline.pstreamReadIfChanged(k.person(person).state, c.version);
+      else pipeline.get(k.person(person).state);
+    });
+    const reads = new Map<string, Read>();
+    people.forEach((person, i) => {
+      const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      if (raw === 1) reads.set(person, cached[i]!);
+      else if (typeof raw === 'string') {
+        const { version, state, seen } = decodeState(raw, decay);
+        reads.set(person, { version, state, seen, interests: replay(state, params), legacy: false });
+      } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), interests: new Map(), legacy: false });
+    });
+    return reads;
   }
 
-  /** The per-tag index changes an apply call reports for `person`. */
-  const changesOf = (person: string, flat: readonly string[], into: TagChange[]): void => {
-    for (let i = 0; i + 1 < flat.length; i += 2) into.push({ tag: flat[i]!, person, score: flat[i + 1] === '' ? null : flat[i + 1]! });
-  };
+  /** People still in the layout before event time, read from it (LEGACY_READ_SCRIPT), in one pipeline. */
+  async function readLegacy(people: readonly string[]): Promise<Map<string, Read>> {
+    const replies = await pipelineBySlot(redis, people, (person) => k.person(person).state, (pipeline, person) => {
+      const p = k.person(person);
+      pipeline.pstreamLegacyRead(p.interests, p.visits, p.follows, p.seen);
+    });
+    const reads = new Map<string, Read>();
+    people.forEach((person, i) => {
+      const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      const [interests, visits, follows, seen] = reply as [string[], string[], string[], string[]];
+      const legacy = legacyState(interests, pairs(visits), pairs(follows), seen);
+      reads.set(person, { version: '', ...legacy, interests: new Map(legacy.state.base.interests), legacy: true });
+    });
+    return reads;
+  }
 
   /**
-   * Applies one event that met an alias (rare): follow the chain, importing on the way when
-   * needed; what the import and the apply change in the receiver's interests goes to `changes`.
+   * Runs guarded writes in one pipeline; returns each one's reply, and the index changes of those
+   * written. A state written stays in this process' cache under its new version.
    */
-  async function applyRedirected(e: PreparedEvent, first: [number, string], changes: TagChange[]): Promise<number> {
-    let reply: ScriptReply = first;
-    let at = e.profileKey;
-    let require = '';
-    for (let hop = 0; hop < 2 * MAX_ALIAS_HOPS; hop++) {
-      if (typeof reply === 'number') return reply;
-      const [code, id] = reply;
-      if (code === 2) {
-        require = at;
-        at = id;
-      } else {
-        const before = await readStoredInterests(redis, k, [at]);
-        await importFrozen(id, at);
-        changes.push(...interestChanges(before, await readStoredInterests(redis, k, [at])));
+  async function guardedWrites(writes: readonly Write[], changes: TagChange[]): Promise<GuardReply[]> {
+    const versions = writes.map(() => newVersion());
+    const diffs = writes.map((w) => {
+      const zadd: (string | number)[] = [];
+      const zrem: string[] = [];
+      for (const [tag, score] of w.interests) if (w.read.interests.get(tag) !== score) zadd.push(score, tag);
+      for (const tag of w.read.interests.keys()) if (!w.interests.has(tag)) zrem.push(tag);
+      return { zadd, zrem };
+    });
+    const replies = await pipelineBySlot(redis, writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]! })), ({ w }) => k.person(w.person).state, (pipeline: ChainableCommander, { w, d, version }) => {
+      const p = k.person(w.person);
+      pipeline.pstreamGuardedWrite(
+        p.state, p.interests, p.alias, p.merged, p.visits, p.follows, p.seen,
+        w.read.version,
+        encodeState(version, w.read.state, w.read.seen),
+        w.mergeSource,
+        d.zadd.length / 2,
+        d.zrem.length,
+        w.mergedIds.length,
+        w.read.legacy ? 'legacy' : '',
+        ...d.zadd,
+        ...d.zrem,
+        ...w.mergedIds,
+      );
+    }, { replicas: options.waitReplicas ?? 0 });
+    return writes.map((w, i) => {
+      const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      if (reply === 1) {
+        cache.set(w.person, { version: versions[i]!, state: w.read.state, seen: w.read.seen, interests: w.interests, legacy: false });
+        if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
+        const { zadd, zrem } = diffs[i]!;
+        for (let j = 0; j < zadd.length; j += 2) changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]) });
+        for (const tag of zrem) changes.push({ tag, person: w.person, score: null });
       }
-      const [replies, changed] = (await r[applyName]!(...batchArgs([e], at, require))) as unknown as ApplyReply;
-      changesOf(at, changed, changes);
-      reply = replies[0]!;
+      return reply as GuardReply;
+    });
+  }
+
+  /**
+   * Imports `source`'s frozen state into `into` (or wherever `into` was merged since). Safe to
+   * repeat and to race: the guarded write records `source` in the receiver's merged set in the
+   * same step, and a frozen state never changes, so every attempt carries the same data.
+   */
+  async function importFrozen(source: string, into: string, changes: TagChange[]): Promise<void> {
+    const [reads, merged] = await Promise.all([readPeople([source]), redis.smembers(k.person(source).merged)]);
+    let from = reads.get(source)!;
+    if (from.version === '') from = (await readLegacy([source])).get(source)!; // an empty layout reads as empty
+    let target = into;
+    let legacy: Read | undefined;
+    for (let round = 0; round < MAX_ROUNDS + MAX_ALIAS_HOPS; round++) {
+      if (await redis.sismember(k.person(target).merged, source)) return;
+      const r = legacy ?? (await readPeople([target])).get(target)!;
+      legacy = undefined;
+      // the source's state is merged as a copy each attempt: decodeState gives fresh objects
+      const copy = decodeState(encodeState('', from.state, from.seen), decay);
+      mergeStates(r.state, copy.state, params);
+      for (const [digest, at] of copy.seen) r.seen.set(digest, at);
+      trimSeen(r.seen, options.dedupeWindowMs);
+      const [reply] = await guardedWrites([{ person: target, read: r, interests: replay(r.state, params), mergeSource: source, mergedIds: merged }], changes);
+      if (reply === 1 || reply === 3) return;
+      if (reply === 4) legacy = (await readLegacy([target])).get(target)!;
+      else if (Array.isArray(reply)) target = reply[1];
     }
-    throw aliasLoop(`event ${e.member} followed more than ${MAX_ALIAS_HOPS} aliases`);
+    throw contention(`import of ${source} into ${into}`);
+  }
+
+  /**
+   * One round over people: read, dedupe and apply in TypeScript, guarded write. Returns who must
+   * go again (another writer came first, or the person is still in the layout before event time:
+   * `legacy` then holds what was read from it, for the next round).
+   */
+  async function round(pending: Map<string, PreparedEvent[]>, legacy: Map<string, Read>, result: ApplyResult, changes: TagChange[], redirect: Map<string, PreparedEvent[]>): Promise<Map<string, PreparedEvent[]>> {
+    const fromLegacy = new Map(legacy);
+    legacy.clear();
+    const toRead = [...pending.keys()].filter((person) => !fromLegacy.has(person));
+    const reads = new Map([...(await readPeople(toRead)), ...fromLegacy]);
+    const writes: Write[] = [];
+    const outcome = new Map<string, { duplicates: number; fresh: PreparedEvent[]; arrivals: Arrival[] }>();
+    for (const [person, events] of pending) {
+      const r = reads.get(person)!;
+      const fresh: PreparedEvent[] = [];
+      let duplicates = 0;
+      for (const e of events) {
+        const digest = memberDigest(e.member);
+        if (r.seen.has(digest) || (e.legacyMember && r.seen.has(memberDigest(e.legacyMember)))) duplicates++;
+        else {
+          r.seen.set(digest, Math.floor(e.receivedMs / 1000) * 1000); // the same event twice in one chunk counts once
+          fresh.push(e);
+        }
+      }
+      if (fresh.length === 0) {
+        result.duplicates += duplicates;
+        continue;
+      }
+      trimSeen(r.seen, options.dedupeWindowMs);
+      const arrivals = addEvents(r.state, fresh.map(keyed), params);
+      outcome.set(person, { duplicates, fresh, arrivals });
+      writes.push({ person, read: r, interests: replay(r.state, params), mergeSource: '', mergedIds: [] });
+    }
+    const again = new Map<string, PreparedEvent[]>();
+    const replies = await guardedWrites(writes, changes);
+    const old: string[] = [];
+    writes.forEach((w, i) => {
+      const reply = replies[i]!;
+      const o = outcome.get(w.person)!;
+      if (Array.isArray(reply)) {
+        // merged away: the events not in its dedupe record go to the profile it was merged into
+        result.duplicates += o.duplicates;
+        result.redirected += o.fresh.length;
+        redirect.set(w.person, [...(redirect.get(w.person) ?? []), ...o.fresh]);
+        return;
+      }
+      if (reply !== 1) {
+        if (reply === 4) old.push(w.person);
+        again.set(w.person, pending.get(w.person)!); // changed meanwhile, or in the old layout: read again
+        return;
+      }
+      result.duplicates += o.duplicates;
+      result.applied += o.arrivals.length;
+      for (const a of o.arrivals) result.arrivals[a]++;
+    });
+    if (old.length > 0) for (const [person, r] of await readLegacy(old)) legacy.set(person, r);
+    return again;
+  }
+
+  async function applyAll(events: readonly PreparedEvent[], depth: number): Promise<ApplyResult> {
+    const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0, arrivals: { in_order: 0, reordered: 0, beyond_window: 0 } };
+    if (events.length === 0) return result;
+    const changes: TagChange[] = [];
+    const redirect = new Map<string, PreparedEvent[]>();
+    let pending = new Map<string, PreparedEvent[]>();
+    for (const e of events) {
+      const list = pending.get(e.profileKey);
+      if (list) list.push(e);
+      else pending.set(e.profileKey, [e]);
+    }
+    const legacy = new Map<string, Read>();
+    try {
+      for (let n = 0; pending.size > 0; n++) {
+        if (n >= MAX_ROUNDS) throw contention(`${pending.size} people's states`);
+        pending = await round(pending, legacy, result, changes, redirect);
+      }
+    } finally {
+      // what was written is in the per-tag index before any error is raised (one key per tag, each in its own slot)
+      await writeTagIndex(redis, k, changes);
+    }
+    if (redirect.size === 0) return result;
+    if (depth >= MAX_ALIAS_HOPS) throw aliasLoop(`events of ${[...redirect.keys()].join(', ')} followed more than ${MAX_ALIAS_HOPS} aliases`);
+    const moved: PreparedEvent[] = [];
+    const imports: TagChange[] = [];
+    for (const [source, list] of redirect) {
+      const target = await resolve(source);
+      // the receiver holds the source's frozen state before the source's later events land on it
+      await importFrozen(source, target, imports);
+      for (const e of list) moved.push({ ...e, profileKey: target });
+    }
+    await writeTagIndex(redis, k, imports);
+    const there = await applyAll(moved, depth + 1);
+    result.applied += there.applied;
+    result.duplicates += there.duplicates;
+    for (const a of Object.keys(result.arrivals) as Arrival[]) result.arrivals[a] += there.arrivals[a];
+    return result;
   }
 
   return {
     keys: k,
 
     /**
-     * Applies events in one pipeline (one round trip; on a Cluster one per node, concurrently):
-     * each person's events in order, in one script call per person (up to PER_CALL events), each
-     * event atomically with its dedupe record. Events of merged profiles are then re-sent, in
-     * order, to the profile they were merged into. Last, what the calls changed in people's
-     * interests (each reports the tags it wrote with their final scores) goes to the per-tag index.
+     * Applies events: per person, one read of the state, the events replayed by event time in
+     * TypeScript, one guarded write of the new state with the scores and dedupe records (each
+     * stage one pipeline; on a Cluster one per node, concurrently). A person whose state another
+     * writer changed in between is read and applied again (its events already recorded then count
+     * as duplicates). Events of merged profiles then go to the profile they were merged into.
+     * Last, what the writes changed in people's interests goes to the per-tag index.
      */
-    async apply(events: PreparedEvent[]): Promise<ApplyResult> {
-      const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0 };
-      const changes: TagChange[] = [];
-      if (events.length === 0) return result;
-      const calls = callsByPerson(events);
-      const replies = await pipelineBySlot(redis, calls, (c) => k.person(c[0]!.profileKey).seen, (pipeline: ChainableCommander, c) => {
-        (pipeline as unknown as Record<string, (...args: (string | number)[]) => unknown>)[applyName]!(...batchArgs(c, c[0]!.profileKey, ''));
-      }, { replicas: options.waitReplicas ?? 0 });
-      // A failed call (an event's bad data or state) fails the batch, but the other calls of the
-      // pipeline did apply: their index changes are written before the error is raised.
-      let failure: Error | null = null;
-      for (let i = 0; i < calls.length; i++) {
-        const [err, value] = replies[i] ?? [new Error('no reply'), undefined];
-        if (err) {
-          failure ??= err;
-          continue;
-        }
-        const call = calls[i]!;
-        const [perEvent, changed] = value as ApplyReply;
-        changesOf(call[0]!.profileKey, changed, changes);
-        for (let j = 0; j < call.length; j++) {
-          let reply = perEvent[j]!;
-          if (typeof reply !== 'number') {
-            result.redirected++;
-            if (failure) continue; // nothing was recorded for it: the retry applies it
-            reply = await applyRedirected(call[j]!, reply, changes);
-          }
-          if (reply === 1) result.applied++;
-          else result.duplicates++;
-        }
-      }
-      // after the scripts and outside them: one key per tag, each in its own slot (tag-index.ts)
-      await writeTagIndex(redis, k, changes);
-      if (failure) throw failure;
-      return result;
-    },
+    apply: (events: PreparedEvent[]): Promise<ApplyResult> => applyAll(events, 0),
 
     /**
      * Merges profile `source` into `target` (§4.4) in single-person steps, each atomic:
-     * 1. freeze: `source` gets its alias record — from then on every event of `source` is applied
-     *    to the target (the apply script checks the alias in the same step as the dedupe), so
-     *    `source`'s state never changes again;
-     * 2. import: the frozen state is added to the target's, recording `source` as merged there;
-     * 3. clean up `source`'s interests, visits and follows (its dedupe record and alias stay).
+     * 1. freeze: `source` gets its alias record — from then on the guarded write refuses to change
+     *    `source`, whose events go to the target, so `source`'s state never changes again;
+     * 2. import: the frozen state is merged into the target's, recording `source` as merged there;
+     * 3. clean up `source`'s state and interests (its dedupe record and alias stay).
      * Returns where `source` now points (an earlier alias wins over a later, different one).
      */
     async merge(source: string, target: string): Promise<{ mergedInto: string | undefined }> {
       const root = await resolve(target);
       if (root === source) return { mergedInto: undefined };
       const into = await redis.pstreamFreeze(k.person(source).alias, root);
-      await importFrozen(source, into);
-      const s = k.person(source);
-      await redis.del(s.interests, s.visits, s.follows);
+      await importFrozen(source, into, []);
+      const s: PersonKeys = k.person(source);
+      await redis.del(s.state, s.interests, s.visits, s.follows, s.seen);
       return { mergedInto: into };
     },
 
@@ -241,33 +372,20 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
 export type InterestStore = ReturnType<typeof createInterestStore>;
 
-/**
- * Most events one apply call carries: one call blocks Redis for its whole run (≈ 85 µs per event
- * measured, BENCHMARKS.md), so a person with many events in a chunk is split to let other
- * clients' commands in between.
- */
-const PER_CALL = 100;
-
-/** The chunk's events as apply calls: per person, in their order, at most PER_CALL each. */
-function callsByPerson(events: readonly PreparedEvent[]): PreparedEvent[][] {
-  const open = new Map<string, PreparedEvent[]>();
-  const calls: PreparedEvent[][] = [];
-  for (const e of events) {
-    let call = open.get(e.profileKey);
-    if (call === undefined || call.length >= PER_CALL) {
-      call = [];
-      open.set(e.profileKey, call);
-      calls.push(call);
-    }
-    call.push(e);
-  }
-  return calls;
+/** A flat HGETALL reply as a record. */
+function pairs(flat: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]!] = flat[i + 1]!;
+  return out;
 }
 
-function hashOf(s: string): string {
-  let h = 2166136261;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
-  return h.toString(36);
+function keyed(e: PreparedEvent): KeyedEvent {
+  return { type: e.type as EventType, key: e.targetKey, tags: e.tags, t: e.occurredMs, ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }) };
+}
+
+/** Other writers kept changing the same states: transient, the consumer retries the chunk. */
+function contention(what: string): AppError {
+  return new AppError('SCR_CONTENTION', `${what} kept changing under ${MAX_ROUNDS} guarded writes`, { retryable: true });
 }
 
 export type { Keys };

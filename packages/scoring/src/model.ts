@@ -5,10 +5,10 @@ import { DEFAULT_WEIGHTS, dwellFactor, type Weights } from './weights';
 
 /**
  * The streaming interest model of docs/model.md §4.1 as a pure state machine over one person's events in
- * processing order. This is the reference the Redis script (packages/interest-store) follows
- * step for step; the scorer's tests hold the two against each other on random streams.
+ * processing order. Fed the events in event-time order (timeline.ts), it gives the §4.1 scores;
+ * the rules below only matter for an event applied out of order (more than W late).
  *
- * Rules beyond the contract's text (docs/model.md) (written down in packages/scoring/README.md):
+ * Rules beyond the contract's text (docs/model.md) (written down in services/scorer/README.md):
  * - A non-click visit event joins the open visit on its target when
  *   `start − gap < t < last + gap`: a late event (older than the visit's last event, e.g. a dwell
  *   report that overtook nothing but was stamped earlier) still joins the visit it belongs to.
@@ -107,11 +107,26 @@ export function applyEvent(m: PersonModel, e: ScoringEvent, p: ScoringParams): M
   return changes;
 }
 
+/**
+ * An event as the model keeps it: its target as the `type:id` key (its implicit tag) and its
+ * explicit tags already without the implicit one (`explicitTags`).
+ */
+export type KeyedEvent = { type: EventType; key: string; tags: readonly string[]; t: number; dwellMs?: number };
+
+/** The keyed form of an event. */
+export function keyedEvent(e: ScoringEvent): KeyedEvent {
+  return { type: e.type, key: targetTag(e.target), tags: explicitTags(e.tags, e.target), t: e.occurredMs, ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }) };
+}
+
 function applyInPlace(m: PersonModel, e: ScoringEvent, p: ScoringParams): void {
-  const key = targetTag(e.target);
+  applyKeyed(m, keyedEvent(e), p);
+}
+
+/** Applies one keyed event to a person's model, mutating it. */
+export function applyKeyed(m: PersonModel, e: KeyedEvent, p: ScoringParams): void {
+  const { key, t } = e;
   const w = p.weights;
-  const t = e.occurredMs;
-  const tags = explicitTags(e.tags, e.target);
+  const tags = e.tags;
   switch (e.type) {
     case 'purchase': {
       const inc = forwardWeight(w.purchase, t, p.decay);
@@ -137,8 +152,8 @@ function applyInPlace(m: PersonModel, e: ScoringEvent, p: ScoringParams): void {
   }
 }
 
-function applyVisitEvent(m: PersonModel, e: ScoringEvent, key: string, tags: string[], p: ScoringParams): void {
-  const t = e.occurredMs;
+function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: readonly string[], p: ScoringParams): void {
+  const t = e.t;
   const open = m.visits.get(key);
   const joins = e.type !== 'click' && open !== undefined && t > open.start - p.visitGapMs && t - open.last < p.visitGapMs;
   if (joins) {
@@ -177,7 +192,7 @@ function applyVisitEvent(m: PersonModel, e: ScoringEvent, key: string, tags: str
   }
 }
 
-function record(v: Visit, e: ScoringEvent): void {
+function record(v: Visit, e: KeyedEvent): void {
   if (e.type === 'dwell') v.dwellMs = (v.dwellMs ?? 0) + (e.dwellMs ?? 0);
   else if (e.type !== 'click') v[e.type as VisitAction] += 1;
 }
@@ -187,7 +202,7 @@ function pruneVisits(m: PersonModel, t: number, gapMs: number, max: number): voi
   if (m.visits.size <= max) return;
   for (const [k, v] of m.visits) if (t - v.last >= gapMs) m.visits.delete(k);
   while (m.visits.size > max) {
-    // least recent first; ties by key so the Redis script (which sees no insertion order) agrees
+    // least recent first; ties by key, so the result does not depend on insertion order
     let oldest: string | undefined;
     let oldestLast = Infinity;
     for (const [k, v] of m.visits) {

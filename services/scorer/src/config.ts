@@ -57,8 +57,12 @@ const schema = z.object({
   MAX_OPEN_VISITS: envInt(100, 1),
   /** Interest tags kept per person; beyond it the lowest-scored tags are dropped (≥ 200, the read limit). */
   MAX_TAGS_PER_PERSON: envInt(1000, 200),
-  /** A person's open visits are forgotten after this many hours without events (wall clock). */
-  VISIT_STATE_TTL_HOURS: envInt(48, 1),
+  /**
+   * W (docs/model.md §4.1): an event up to this many hours (event time) behind the newest event
+   * already applied for its person still takes its place in the time-sorted stream; one further
+   * behind is applied on its own. The scorer keeps each person's last W hours of events.
+   */
+  SCORER_LATENESS_HOURS: z.coerce.number().positive().default(48),
 });
 
 export type ScorerConfig = z.output<typeof schema>;
@@ -95,7 +99,7 @@ export function storeOptions(c: ScorerConfig) {
   return {
     scoring: scoringParams(c),
     maxTagsPerPerson: c.MAX_TAGS_PER_PERSON,
-    visitTtlMs: c.VISIT_STATE_TTL_HOURS * 3_600_000,
+    latenessMs: c.SCORER_LATENESS_HOURS * 3_600_000,
     dedupeWindowMs: c.DEDUPE_WINDOW_HOURS * 3_600_000,
     waitReplicas: c.REDIS_WAIT_REPLICAS,
   };

@@ -1,6 +1,6 @@
 import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, classifyFailure, consumerTuning, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, consumerTuning, counter, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
 import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
@@ -31,15 +31,26 @@ export type ScorerOptions = {
  * cleared Redis before this chunk's writes landed, so the ids it suppressed are cleared again
  * here: whichever of the two clean-ups runs last runs after every write of the chunk.
  */
-export function createChunkApplier(store: InterestStore, redis: Redis, config: ScorerConfig, log: Logger, suppressed: SuppressionCheck = nothingSuppressed) {
-  const { decay } = storeOptions(config).scoring;
+export function createChunkApplier(store: InterestStore, redis: Redis, _config: ScorerConfig, log: Logger, suppressed: SuppressionCheck = nothingSuppressed, metrics?: Registry) {
+  const late =
+    metrics &&
+    counter(metrics, {
+      name: 'scorer_late_events_total',
+      help: 'Applied events that arrived behind a newer one of their person: reordered (within the lateness window, put in their place) or beyond_window (applied on their own)',
+      labelNames: ['outcome'] as const,
+    });
   const applyEvents = async (events: ProfileEvent[]): Promise<number> => {
     if (events.length === 0) return 0;
     const tagless = events.filter((e) => e.tags.length === 0).map((e) => targetTag(e.target));
     const catalog = await lookupCatalog(redis, store.keys, tagless);
-    const prepared = events.map((e) => prepareEvent(e, decay, catalog));
+    const prepared = events.map((e) => prepareEvent(e, catalog));
     // the store also brings the per-tag index up to date with what the events changed
-    const { duplicates } = await store.apply(prepared);
+    const { duplicates, arrivals } = await store.apply(prepared);
+    if (arrivals.reordered > 0) late?.inc({ outcome: 'reordered' }, arrivals.reordered);
+    if (arrivals.beyond_window > 0) {
+      late?.inc({ outcome: 'beyond_window' }, arrivals.beyond_window);
+      log.info({ events: arrivals.beyond_window }, 'events more than the lateness window behind their person applied on their own');
+    }
     return duplicates;
   };
   const applyMessages = async (messages: TopicMessage[]): Promise<{ duplicates: number }> => {
@@ -87,10 +98,13 @@ const TRANSIENT_REPLIES = /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUST
  * tags it `… script: <sha>, on @user_script:<line>`: a Lua runtime error, or WRONGTYPE from a
  * call inside it) comes from the event's data or the person's stored state and never heals; OOM,
  * BUSY, LOADING, READONLY (failover) and the like heal, as do lost connections, so they are retried.
+ * CROSSSLOT (keys of one call in two Cluster slots) never heals either: poison.
  */
 export function classifyScorerFailure(err: unknown): FailureKind {
   const e = err as { name?: unknown; message?: unknown } | null;
   if (e?.name === 'ReplyError' && typeof e.message === 'string' && /user_script:\d+/.test(e.message) && !TRANSIENT_REPLIES.test(e.message)) return 'poison';
+  // keys of one call in two slots: the key names (the person's id) are the cause, a retry meets the same
+  if (e?.name === 'ReplyError' && typeof e.message === 'string' && e.message.startsWith('CROSSSLOT')) return 'poison';
   return classifyFailure(err);
 }
 
@@ -101,7 +115,7 @@ export function classifyScorerFailure(err: unknown): FailureKind {
  */
 export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, options: ScorerOptions = {}) {
   const store = createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config));
-  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log, (ids) => suppressedAmong(deps.pool, ids));
+  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log, (ids) => suppressedAmong(deps.pool, ids), deps.metrics);
   return new BatchConsumer({
     kafka: deps.kafka,
     log: deps.log,

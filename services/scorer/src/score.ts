@@ -1,13 +1,13 @@
 import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PreparedEvent } from '@pstream/interest-store';
-import { explicitTags, forwardWeight, targetTag, type DecayParams, type ScoringEvent } from '@pstream/scoring';
+import { explicitTags, targetTag, type ScoringEvent } from '@pstream/scoring';
 
 /**
- * Turns a validated event into what the apply script needs: its dedupe member, the forward
- * factor of its time, its target key and its explicit tags — the event's own, or the catalog's
- * when it has none (§5.6). Pure; the catalog lookup happens before, in one round trip per batch.
+ * Turns a validated event into what the store needs: its dedupe member, its target key and its
+ * explicit tags — the event's own, or the catalog's when it has none (§5.6). Pure; the catalog
+ * lookup happens before, in one round trip per batch.
  */
-export function prepareEvent(event: ProfileEvent, decay: DecayParams, catalog: ReadonlyMap<string, string[]>): PreparedEvent {
+export function prepareEvent(event: ProfileEvent, catalog: ReadonlyMap<string, string[]>): PreparedEvent {
   const key = targetTag(event.target);
   const occurredMs = Date.parse(event.occurredAt);
   return {
@@ -17,7 +17,6 @@ export function prepareEvent(event: ProfileEvent, decay: DecayParams, catalog: R
     receivedMs: Date.parse(event.receivedAt),
     type: event.type,
     occurredMs,
-    forwardFactor: forwardWeight(1, occurredMs, decay),
     targetKey: key,
     dwellMs: event.dwellMs,
     tags: explicitTags(event.tags.length > 0 ? event.tags : (catalog.get(key) ?? []), event.target),

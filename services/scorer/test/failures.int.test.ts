@@ -8,7 +8,7 @@ describe('classifyScorerFailure', () => {
   afterAll(() => redis.quit());
   const errorOf = async (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err);
 
-  it('treats a Lua error raised while running a script as poison', async () => {
+  it('treats a Lua error raised while running a script, and CROSSSLOT, as poison', async () => {
     // What bad data does inside our apply script: arithmetic on a value that is not a number.
     const err = await errorOf(redis.eval("return tonumber(ARGV[1]) + 1", 0, 'not-a-number'));
     expect((err as Error).name).toBe('ReplyError');
@@ -19,6 +19,8 @@ describe('classifyScorerFailure', () => {
     expect(classifyScorerFailure(called)).toBe('poison');
     // The same failure tagged as a memory limit inside a script heals, so it is retried.
     expect(classifyScorerFailure(Object.assign(new Error("OOM command not allowed when used memory > 'maxmemory'. script: abc, on @user_script:3."), { name: 'ReplyError' }))).toBe('transient');
+    // A Cluster refusing keys of two slots in one call: the key names are the cause, a retry meets the same.
+    expect(classifyScorerFailure(Object.assign(new Error("CROSSSLOT Keys in request don't hash to the same slot"), { name: 'ReplyError' }))).toBe('poison');
     await redis.del(`test:failures:${process.pid}`);
   });
 

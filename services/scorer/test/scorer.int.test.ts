@@ -8,7 +8,7 @@ import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/h
 import { loadConfig, scoringParams, type ScorerConfig } from '../src/config';
 import { createScorerConsumer } from '../src/processor';
 import { rebuild } from '../src/rebuild';
-import { appliedCount, expectSameScores, generateStream, modelScores, produceEvents, produceRaw, storedScores } from './support';
+import { appliedCount, expectSameScores, generateStream, modelScores, prng, produceEvents, produceRaw, storedScores } from './support';
 
 const DAY = 86_400_000;
 
@@ -106,6 +106,49 @@ describe('the scorer against real Kafka and Redis', () => {
     expect(result.total).toBe(messages.length);
     expectSameScores(await storedScores(redis, config.REDIS_PREFIX, people), one, 1e-12);
     await expectIndexMatches(redis, config.REDIS_PREFIX, await storedScores(redis, config.REDIS_PREFIX, people));
+  }, 90_000);
+
+  it('scores by event time whatever order each person’s events arrive in: held-back runs and two interleaved devices', async () => {
+    const now = Date.now();
+    const { events, people } = generateStream(23, 80, now - 20 * DAY, now - 3_600_000);
+    const rand = prng(23);
+    const HOUR = 3_600_000;
+    // per person: runs held back up to 36 h (event time) and sent after newer events, or two devices
+    // whose events arrive up to 12 h late each; an event arrives after every event older than its time + delay
+    const delays = new Map<string, number>();
+    const byPerson = new Map<string, Record<string, unknown>[]>();
+    for (const e of events) {
+      const id = String(e.userId ?? e.anonymousId);
+      byPerson.set(id, [...(byPerson.get(id) ?? []), e]);
+    }
+    for (const [i, list] of [...byPerson.values()].entries()) {
+      let delay = 0;
+      const device = [rand() * 12 * HOUR, rand() * 12 * HOUR];
+      list.forEach((e, j) => {
+        if (i % 2 === 0) {
+          if (rand() < 0.25) delay = rand() < 0.5 ? 0 : rand() * 36 * HOUR;
+          delays.set(String(e.eventId), delay);
+        } else delays.set(String(e.eventId), device[j % 2]!);
+      });
+    }
+    const arrival = [...events].sort((a, b) => Date.parse(String(a.occurredAt)) + delays.get(String(a.eventId))! - (Date.parse(String(b.occurredAt)) + delays.get(String(b.eventId))!));
+    await writeCatalog(redis, keys(config.REDIS_PREFIX), 'product:p-0', ['category:catalogued']);
+    const messages = await produceEvents(box.kafka, config.EVENTS_TOPIC, arrival);
+    // the time-sorted stream (same times in arrival order), through the pure model
+    const sorted = [...messages].sort((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));
+    const want = modelScores(sorted, scoringParams(config), new Map([['product:p-0', ['category:catalogued']]]));
+    expect(messages.map((m) => m.eventId)).not.toEqual(sorted.map((m) => m.eventId));
+    const metrics = createMetrics('scorer');
+    const consumer = createScorerConsumer(config, { kafka: box.kafka, redis, pool, log: silentLog, metrics });
+    await consumer.start();
+    stops.push(() => consumer.stop());
+    const unique = new Set(messages.map((m) => m.eventId)).size;
+    await waitFor('every event applied', async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined), 60_000);
+    const got = await storedScores(redis, config.REDIS_PREFIX, people);
+    expectSameScores(got, want);
+    const late = await metrics.getSingleMetricAsString('scorer_late_events_total');
+    expect(late).toMatch(/outcome="reordered"[^}]*} [1-9]/);
+    expect(late).not.toMatch(/outcome="beyond_window"/);
   }, 90_000);
 
   it('counts the same event delivered twice once, sends unusable messages to the DLQ and carries on, and gives tagless events their catalog tags', async () => {

@@ -1,7 +1,8 @@
 import type { ProfileEvent } from '@pstream/events';
 import { normalizeEvent } from '@pstream/ingest/dialects';
 import { applyEvent, emptyModel, type PersonModel, type ScoringParams } from '@pstream/scoring';
-import { pipelineBySlot, type Redis } from '@pstream/platform';
+import { keys, readAppliedDigests } from '@pstream/interest-store';
+import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { toScoringEvent } from '../src/score';
 
@@ -140,8 +141,8 @@ export async function storedScores(redis: Redis, prefix: string, people: string[
 
 /** How many events the scorer has recorded as applied for these people (their dedupe records). */
 export async function appliedCount(redis: Redis, prefix: string, people: string[]): Promise<number> {
-  const replies = await pipelineBySlot(redis, people, (id) => `${prefix}:p:{${id}}:seen`, (pipeline, id) => pipeline.zcard(`${prefix}:p:{${id}}:seen`));
-  return replies.reduce((s, [, n]) => s + Number(n), 0);
+  const records = await readAppliedDigests(redis, keys(prefix), people);
+  return [...records.values()].reduce((s, d) => s + d.size, 0);
 }
 
 /** Throws naming the first tag whose scores differ by more than `rel` relative. */

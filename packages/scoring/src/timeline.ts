@@ -1,0 +1,145 @@
+import { applyKeyed, emptyModel, mergeModels, type KeyedEvent, type PersonModel, type ScoringParams, type Visit } from './model';
+
+/**
+ * §4.1 by event time: one person's events give the same scores whatever order they arrive in,
+ * as long as each arrives within the lateness window W behind the newest event time already
+ * applied for that person.
+ *
+ * A person's state is a `base` — the model after every event older than `horizon`, applied in
+ * event-time order — and the `events` at or after the horizon, kept sorted. The scores are the
+ * base with the kept events replayed on top (`replay`), which is the time-sorted stream's result.
+ * The horizon trails the newest event time by W: as it moves, the events it passes are folded
+ * into the base (in order) and forgotten. An event that arrives behind the horizon (more than W
+ * late) cannot be put in its place any more: it is applied to the base on its own (`applyKeyed`'s
+ * out-of-order rules) and reported as such.
+ *
+ * Events with the same event time replay in arrival order (`seq`).
+ */
+export type TimelineParams = ScoringParams & {
+  /** W: how far behind the newest applied event time an event still takes its place (ms). */
+  latenessMs: number;
+  /** Interest tags kept per person; beyond it the lowest stored scores are dropped. */
+  maxTags: number;
+};
+
+export type TimedEvent = KeyedEvent & { seq: number };
+
+export type PersonState = {
+  base: PersonModel;
+  /** Events older than this are in `base`; null while nothing was folded. */
+  horizon: number | null;
+  /** The newest event time applied (null: none yet). */
+  newest: number | null;
+  /** Arrival counter: the next event's `seq`. */
+  seq: number;
+  /** The events at or after the horizon, sorted by (t, seq). */
+  events: TimedEvent[];
+};
+
+/** How an event took its place: in order, behind newer ones within W, or beyond W (on its own). */
+export type Arrival = 'in_order' | 'reordered' | 'beyond_window';
+
+export function emptyState(): PersonState {
+  return { base: emptyModel(), horizon: null, newest: null, seq: 0, events: [] };
+}
+
+const before = (a: TimedEvent, b: TimedEvent) => a.t < b.t || (a.t === b.t && a.seq < b.seq);
+
+/** Index at which `e` goes in the sorted `events`: after every event before it. */
+function placeOf(events: readonly TimedEvent[], e: TimedEvent): number {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (before(events[mid]!, e)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Adds one person's events, in arrival order, to their state (mutating it); returns how each arrived. */
+export function addEvents(s: PersonState, events: readonly KeyedEvent[], p: TimelineParams): Arrival[] {
+  const arrivals: Arrival[] = [];
+  for (const e of events) {
+    const timed: TimedEvent = { ...e, seq: s.seq++ };
+    if (s.horizon !== null && e.t < s.horizon) {
+      applyKeyed(s.base, timed, p);
+      trimInterests(s.base.interests, p.maxTags);
+      arrivals.push('beyond_window');
+      continue;
+    }
+    arrivals.push(s.newest !== null && e.t < s.newest ? 'reordered' : 'in_order');
+    s.events.splice(placeOf(s.events, timed), 0, timed);
+    if (s.newest === null || e.t > s.newest) s.newest = e.t;
+  }
+  if (s.newest !== null) foldTo(s, s.newest - p.latenessMs, p);
+  return arrivals;
+}
+
+/** Moves the horizon up to `horizon`: the events it passes go into the base, in order. */
+function foldTo(s: PersonState, horizon: number, p: TimelineParams): void {
+  if (s.horizon !== null && horizon <= s.horizon) return;
+  let n = 0;
+  while (n < s.events.length && s.events[n]!.t < horizon) applyKeyed(s.base, s.events[n++]!, p);
+  s.events.splice(0, n);
+  s.horizon = horizon;
+  // No event at or after the horizon can join a visit whose last event is a gap or more before it.
+  for (const [key, v] of s.base.visits) if (horizon - v.last >= p.visitGapMs) s.base.visits.delete(key);
+  trimInterests(s.base.interests, p.maxTags);
+}
+
+function cloneVisit(v: Visit): Visit {
+  return { ...v, tags: [...v.tags] };
+}
+
+/** The person's interests: the base with the kept events replayed on top, at most `maxTags`. */
+export function replay(s: PersonState, p: TimelineParams): Map<string, number> {
+  const m: PersonModel = {
+    interests: new Map(s.base.interests),
+    visits: new Map([...s.base.visits].map(([k, v]) => [k, cloneVisit(v)])),
+    follows: new Map(s.base.follows),
+  };
+  for (const e of s.events) applyKeyed(m, e, p);
+  trimInterests(m.interests, p.maxTags);
+  return m.interests;
+}
+
+/**
+ * Folds a merged person's state into the receiver's (§4.4): both bases are brought to the same
+ * horizon and merged (`mergeModels`), and the kept events of both are replayed together by event
+ * time, so an anonymous event within W of the merged profile's newest event joins the user's visits.
+ */
+export function mergeStates(into: PersonState, from: PersonState, p: TimelineParams): void {
+  const horizons = [into.horizon, from.horizon].filter((h): h is number => h !== null);
+  if (horizons.length > 0) {
+    const h = Math.max(...horizons);
+    foldTo(into, h, p);
+    foldTo(from, h, p);
+  }
+  mergeModels(into.base, from.base, p);
+  const offset = into.seq;
+  const theirs = from.events.map((e) => ({ ...e, seq: e.seq + offset }));
+  into.seq += from.seq;
+  into.events = mergeSorted(into.events, theirs);
+  if (from.newest !== null && (into.newest === null || from.newest > into.newest)) into.newest = from.newest;
+  if (into.newest !== null) foldTo(into, into.newest - p.latenessMs, p);
+  trimInterests(into.base.interests, p.maxTags);
+}
+
+function mergeSorted(a: readonly TimedEvent[], b: readonly TimedEvent[]): TimedEvent[] {
+  const out: TimedEvent[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && before(a[i]!, b[j]!))) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
+}
+
+/** Bounded memory: keeps the `max` highest stored (= highest decayed) scores; ties by tag. */
+export function trimInterests(interests: Map<string, number>, max: number): void {
+  if (interests.size <= max) return;
+  const order = [...interests].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (let i = 0; i < order.length - max; i++) interests.delete(order[i]![0]);
+}

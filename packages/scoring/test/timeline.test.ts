@@ -1,0 +1,92 @@
+import fc from 'fast-check';
+import { addEvents, applyKeyed, DEFAULT_WEIGHTS, decayParams, emptyModel, emptyState, keyedEvent, mergeStates, replay, type KeyedEvent, type ScoringEvent, type TimelineParams } from '../src';
+
+const L = Date.parse('2026-01-01T00:00:00Z');
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const W = 48 * HOUR;
+const params: TimelineParams = { weights: DEFAULT_WEIGHTS, visitGapMs: 30 * MIN, decay: decayParams('2026-01-01T00:00:00Z', 30), maxOpenVisits: 3, latenessMs: W, maxTags: 1000 };
+const targets = ['p-1', 'p-2', 'p-3', 'p-4'].map((id) => ({ type: 'product' as const, id }));
+
+/** Events over `days`, on few targets and minutes apart, so visits join, bridge and close. */
+const eventArb = (days: number): fc.Arbitrary<ScoringEvent> => fc.record({
+  type: fc.constantFrom('click', 'dwell', 'like', 'comment', 'share', 'favorite', 'follow', 'unfollow', 'purchase' as const),
+  target: fc.constantFrom(...targets),
+  tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual']),
+  occurredMs: fc.integer({ min: 0, max: days * 24 * 12 - 1 }).map((x) => L + x * 5 * MIN),
+  dwellMs: fc.integer({ min: 0, max: 90_000 }),
+});
+/** Distinct times (one time-sorted stream) and, per event, how long after its time it arrives (< W). */
+const delayed = (days: number) => fc.uniqueArray(fc.record({ e: eventArb(days), delay: fc.integer({ min: 0, max: W - 1 }) }), { maxLength: 80, selector: (x) => x.e.occurredMs });
+
+function sortedModel(events: readonly ScoringEvent[]): Map<string, number> {
+  const m = emptyModel();
+  for (const e of [...events].sort((a, b) => a.occurredMs - b.occurredMs)) applyKeyed(m, keyedEvent(e), params);
+  return m.interests;
+}
+
+function expectClose(got: Map<string, number>, want: Map<string, number>): void {
+  for (const tag of new Set([...got.keys(), ...want.keys()])) {
+    const g = got.get(tag) ?? 0;
+    const w = want.get(tag) ?? 0;
+    if (Math.abs(g - w) > 1e-9 * Math.max(1e-6, Math.abs(w))) throw new Error(`${tag}: ${g} ≠ ${w}`);
+  }
+}
+
+/** Arrival order: each event after every event whose time is before its time plus its delay. */
+const arrivalOrder = (xs: readonly { e: ScoringEvent; delay: number }[]): KeyedEvent[] =>
+  [...xs].sort((a, b) => a.e.occurredMs + a.delay - (b.e.occurredMs + b.delay)).map((x) => keyedEvent(x.e));
+
+describe('scores by event time (§4.1, lateness window W)', () => {
+  it('gives the time-sorted stream’s scores for any arrival order within W, in any batches', () => {
+    fc.assert(
+      fc.property(delayed(4), fc.integer({ min: 1, max: 9 }), (xs, size) => {
+        const s = emptyState();
+        const arrivals = arrivalOrder(xs);
+        for (let i = 0; i < arrivals.length; i += size) {
+          const kinds = addEvents(s, arrivals.slice(i, i + size), params);
+          expect(kinds).not.toContain('beyond_window');
+        }
+        expectClose(replay(s, params), sortedModel(xs.map((x) => x.e)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('puts a like that arrives before its click into the click’s visit, and a late unfollow removes its follow', () => {
+    const s = emptyState();
+    const like = keyedEvent({ type: 'like', target: targets[0]!, tags: [], occurredMs: L + MIN });
+    const click = keyedEvent({ type: 'click', target: targets[0]!, tags: [], occurredMs: L });
+    const unfollow = keyedEvent({ type: 'unfollow', target: targets[1]!, tags: [], occurredMs: L + 2 * HOUR });
+    const follow = keyedEvent({ type: 'follow', target: targets[1]!, tags: [], occurredMs: L + HOUR });
+    expect(addEvents(s, [like, unfollow, click, follow], params)).toEqual(['in_order', 'in_order', 'reordered', 'reordered']);
+    expect(Object.fromEntries(replay(s, params))).toEqual({ 'product:p-1': 1.5 * 2 ** (0 / (30 * DAY)) });
+  });
+
+  it('keeps only the last W of events and applies an event beyond W on its own', () => {
+    const s = emptyState();
+    addEvents(s, [keyedEvent({ type: 'click', target: targets[0]!, tags: [], occurredMs: L })], params);
+    addEvents(s, [keyedEvent({ type: 'purchase', target: targets[1]!, tags: [], occurredMs: L + W + HOUR })], params);
+    expect(s.events).toHaveLength(1);
+    expect(s.horizon).toBe(L + HOUR);
+    const kinds = addEvents(s, [keyedEvent({ type: 'like', target: targets[0]!, tags: [], occurredMs: L + MIN })], params);
+    expect(kinds).toEqual(['beyond_window']);
+    // the click's visit closed before the horizon and was forgotten: the like counts as a visit of its own
+    expect(replay(s, params).get('product:p-1')).toBeCloseTo(1 + 1.5 * 2 ** (MIN / (30 * DAY)), 12);
+  });
+
+  it('merges two people’s states into the time-sorted union of their events, all within W', () => {
+    fc.assert(
+      fc.property(delayed(2), fc.array(fc.boolean(), { minLength: 1 }), (xs, sides) => {
+        const a = emptyState();
+        const b = emptyState();
+        const arrivals = arrivalOrder(xs);
+        arrivals.forEach((e, i) => addEvents(sides[i % sides.length] ? a : b, [e], params));
+        mergeStates(a, b, params);
+        expectClose(replay(a, params), sortedModel(xs.map((x) => x.e)));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
