@@ -4,6 +4,7 @@ export * from './consumer-metrics';
 export * from './errors';
 export * from './health';
 export * from './kafka';
+export * from './keyring';
 export * from './logger';
 export * from './metrics';
 export * from './postgres';
