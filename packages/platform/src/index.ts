@@ -9,5 +9,6 @@ export * from './logger';
 export * from './metrics';
 export * from './postgres';
 export * from './redis';
+export * from './seal-topic';
 export * from './shutdown';
 export * from './timeout';
