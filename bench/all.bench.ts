@@ -11,8 +11,9 @@
  * | segmenter, direct apply | packages/profile-store/bench/apply.ts (pnpm bench:segmenter) | COPY of one narrow row per event |
  * | profile read | bench/reads.bench.ts | a no-op Fastify route |
  * | whole pipeline, freshness | bench/sustained.bench.ts | (ingest alone, stage 1) |
+ * | sealing (crypto-shredding) | bench/sealing.bench.ts | the same events in clear: JSON work, and the consume loop |
  *
- * Options (env): BENCH_ROUNDS (3, every stage), BENCH_STAGES (ingest,scorer,segmenter,reads,pipeline),
+ * Options (env): BENCH_ROUNDS (3, every stage), BENCH_STAGES (ingest,scorer,segmenter,reads,pipeline,sealing),
  * BENCH_PORT (first of 30 free ports; 24200), BENCH_PREFIX (names of what runs create; bench),
  * BENCH_APPEND (1; 0 leaves BENCHMARKS.md alone), BENCH_SEGMENTER_EVENTS (40000), and each
  * module's own knobs (BENCH_SECONDS, BENCH_PP_RECORDS, BENCH_EVENTS, BENCH_READ_SECONDS,
@@ -28,10 +29,11 @@ import { runIngestBench } from '../services/ingest/bench/ingest.bench';
 import { runScorerBench } from './pipeline.bench';
 import { median } from './redis-bench';
 import { readOptionsFromEnv, runReadBench } from './reads.bench';
+import { runSealingBench } from './sealing.bench';
 import { runSustainedBench, sustainedOptionsFromEnv } from './sustained.bench';
 
 const ROOT = path.resolve(__dirname, '..');
-const STAGES = ['ingest', 'scorer', 'segmenter', 'reads', 'pipeline'] as const;
+const STAGES = ['ingest', 'scorer', 'segmenter', 'reads', 'pipeline', 'sealing'] as const;
 
 type Row = { stage: string; ours: string; limit: string; ratio: string; aim: string; met: boolean | undefined };
 
@@ -105,6 +107,23 @@ async function main(): Promise<void> {
     const tried = f.tried.map((t) => `${n(t.rate)}${t.holds ? '✓' : '✗'}`).join(' ');
     rows.push({ stage: `whole pipeline sustained, events/s (tried ${tried})`, ours: n(f.sustained), limit: ingestRate === undefined ? '—' : `ingest alone ${n(ingestRate)}`, ratio: ingestRate === undefined ? '—' : (f.sustained / ingestRate).toFixed(3), aim: '≥ 10 000', met: f.sustained >= 10_000 });
     if (f.freshness) rows.push({ stage: `freshness p99 (p50), POST 202 → both stores via the query API, at ${n(f.freshness.achieved)} events/s`, ours: `${n(f.freshness.p99)} ms (${n(f.freshness.p50)} ms)`, limit: '—', ratio: '—', aim: '(reported)', met: undefined });
+  }
+
+  if (o.stages.has('sealing')) {
+    log('sealing: seal/open per event beside the JSON work, and the consume loop sealed vs clear…');
+    const f = await runSealingBench({
+      databaseUrl: commonEnv.DATABASE_URL.parse(process.env.DATABASE_URL),
+      brokers: commonEnv.KAFKA_BROKERS.parse(process.env.KAFKA_BROKERS),
+      rounds: o.rounds,
+      events: Number(process.env.BENCH_SEALING_EVENTS ?? 20_000),
+      prefix: o.prefix,
+      log,
+    });
+    const us = (x: number) => `${x.toFixed(1)} µs`;
+    rows.push({ stage: 'ingest: seal per event, person cached (500 new people per batch)', ours: `${us(f.sealHot)} (${us(f.sealNew)})`, limit: `JSON.stringify ${us(f.stringify)}`, ratio: `×${(f.sealHot / f.stringify).toFixed(1)}`, aim: '(reported)', met: undefined });
+    rows.push({ stage: 'consumers: open per event, person cached (uncached, one SELECT per batch)', ours: `${us(f.openHot)} (${us(f.openCold)})`, limit: `JSON.parse ${us(f.parse)}`, ratio: `×${(f.openHot / f.parse).toFixed(1)}`, aim: '(reported)', met: undefined });
+    const loop = f.consumeSealed / f.consumeClear;
+    rows.push({ stage: 'consume loop, sealed topic, events/s (no-op apply; 5 000 people, keys read as a replay would)', ours: n(f.consumeSealed), limit: `same events in clear ${n(f.consumeClear)}`, ratio: loop.toFixed(3), aim: '(reported)', met: undefined });
   }
 
   const loadAfter = loadavg();

@@ -275,10 +275,16 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
      */
     async seal(records: readonly { key: string; value: string | Buffer }[]): Promise<{ key: string; value: Buffer }[]> {
       const subjects = new Map<string, Buffer>();
+      // One HMAC per person of the batch, not per record.
+      const byProfileKey = new Map<string, string>();
       const subjectOfRecord = records.map((r) => {
-        const s = subjectOf(r.key);
-        const hex = s.toString('hex');
-        subjects.set(hex, s);
+        let hex = byProfileKey.get(r.key);
+        if (hex === undefined) {
+          const s = subjectOf(r.key);
+          hex = s.toString('hex');
+          subjects.set(hex, s);
+          byProfileKey.set(r.key, hex);
+        }
         return hex;
       });
       const keys = await keysOf(subjects, true);
