@@ -141,6 +141,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * The consume loop both stream processors share: kafkajs `eachBatch` with manual offset
  * resolution. Per chunk:
+ * 0. with a keyring, sealed messages are opened (one key lookup for the chunk); an erased person's
+ *    are skipped and counted, a sealed one that does not open will go to the DLQ;
  * 1. each message is validated at the boundary with `safeParse`; an unusable one will go to the DLQ;
  * 2. the valid ones are applied; when apply fails with a poison error (the data's fault), the
  *    chunk is split in halves until the single bad message is found, the rest applied
