@@ -92,7 +92,8 @@ export async function runSealingBench(options: { databaseUrl: string; brokers: s
     const config = loadKeyringConfig();
     const hotPeople = Array.from({ length: 50 }, (_, i) => `u-hot-${i}`);
     const batch = Array.from({ length: BATCH }, (_, i) => message(i, hotPeople[i % hotPeople.length]!));
-    const records = batch.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) }));
+    // as ingest seals them: under the keys of both ids each message names (userId, anonymousId)
+    const records = batch.map((m) => ({ key: m.profileKey, value: JSON.stringify(m), names: [m.profileKey, `dev-${m.profileKey}`] }));
     const writer = createKeyring(config, pool);
     const sealed = await writer.seal(records);
     const ms = 1500;
@@ -106,7 +107,7 @@ export async function runSealingBench(options: { databaseUrl: string; brokers: s
       const chunk = Array.from({ length: Math.min(BATCH, options.events - i) }, (_, j) => message(i + j, `u-${(i + j) % 5000}`));
       const plain = chunk.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) }));
       await producer.send({ topic: clearTopic, acks: -1, messages: plain });
-      await producer.send({ topic: sealedTopic, acks: -1, messages: await writer.seal(plain) });
+      await producer.send({ topic: sealedTopic, acks: -1, messages: await writer.seal(plain.map((p) => ({ ...p, names: [p.key, `dev-${p.key}`] }))) });
     }
     await producer.disconnect();
     for (let r = 0; r < options.rounds; r++) {
@@ -116,11 +117,11 @@ export async function runSealingBench(options: { databaseUrl: string; brokers: s
       const f: SealingFigures = {
         stringify: await perEvent(BATCH, ms, () => batch.map((m) => Buffer.from(JSON.stringify(m)))),
         sealHot: await perEvent(BATCH, ms, () => hot.seal(records)),
-        // every call: 500 people never seen, each gets a key (one INSERT for the batch)
-        sealNew: await perEvent(BATCH, ms, (k) => createKeyring(config, pool).seal(records.map((x, i) => ({ key: `u-new-${r}-${k}-${i}`, value: x.value })))),
+        // every call: 500 people never seen, two ids each: 1 000 keys made (one INSERT for the batch)
+        sealNew: await perEvent(BATCH, ms, (k) => createKeyring(config, pool).seal(records.map((x, i) => ({ key: `u-new-${r}-${k}-${i}`, value: x.value, names: [`u-new-${r}-${k}-${i}`, `dev-new-${r}-${k}-${i}`] })))),
         parse: await perEvent(BATCH, ms, () => sealed.map((_, i) => JSON.parse(records[i]!.value) as unknown)),
         openHot: await perEvent(BATCH, ms, () => hot.open(sealed.map((s) => s.value))),
-        // a process that has none of these 50 people cached: one SELECT for the batch
+        // a process that has none of these 50 people (100 ids) cached: one SELECT for the batch
         openCold: await perEvent(BATCH, ms, () => createKeyring(config, pool).open(sealed.map((s) => s.value))),
         consumeClear: await consumeRate(kafka, clearTopic, undefined, options.events, `clear${r}`),
         consumeSealed: await consumeRate(kafka, sealedTopic, createKeyring(config, pool), options.events, `sealed${r}`),

@@ -5,8 +5,20 @@
  * copy holds every source record exactly once and exits 1 when it does not.
  */
 import { parseArgs } from 'node:util';
+import { idsNamedBy, isPlaceholderId } from '@pstream/events';
 import { checkSealedCopy, closePool, commonEnv, copyIsExact, createKafka, createKeyring, createLogger, createPool, loadKeyringConfig, parseEnv, sealTopic } from '@pstream/platform';
 import { z } from 'zod';
+
+/** The ids a clear message names, as ingest names them for sealing; none for a value that is not a message of ours. */
+function names(value: Buffer | null): string[] {
+  try {
+    const m = JSON.parse(value?.toString('utf8') ?? '') as { profileKey?: unknown };
+    if (typeof m.profileKey !== 'string') return [];
+    return idsNamedBy(m as Parameters<typeof idsNamedBy>[0]).filter((id) => typeof id === 'string' && !isPlaceholderId(id));
+  } catch {
+    return [];
+  }
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { from: { type: 'string' }, to: { type: 'string' }, 'check-only': { type: 'boolean', default: false } } });
@@ -20,7 +32,7 @@ async function main(): Promise<void> {
     if (!values['check-only']) {
       let last = 0;
       const result = await sealTopic({
-        kafka, keyring, from: values.from, to: values.to, log,
+        kafka, keyring, from: values.from, to: values.to, log, names,
         onProgress: ({ done, total }) => {
           if (done === total || Date.now() - last > 2000) {
             last = Date.now();

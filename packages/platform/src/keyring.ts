@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { envInt, parseEnv } from './config';
@@ -13,9 +13,12 @@ import { counter, type Registry } from './metrics';
  * - The person is named by a **subject**: HMAC-SHA256 of the profile key under
  *   KEYRING_SUBJECT_KEY. It is the Kafka message key (hex), so partitioning and per-person order
  *   are those of the profile key, and the broker never sees an id.
- * - A sealed value is `00 01 | subject (32) | iv (12) | AES-256-GCM ciphertext | tag (16)`; the
- *   first 34 bytes are the AEAD's associated data, so a value cannot be passed off as another
- *   person's. JSON never starts with a zero byte, so a plaintext message (an old topic, a test
+ * - A sealed value is `00 01 | n | n subjects (32 each) | iv (12) | AES-256-GCM ciphertext | tag (16)`;
+ *   the header is the AEAD's associated data, so a value cannot be passed off as another
+ *   person's. The first subject is the record's own (its profile key); the others are every
+ *   other id the message names (an anonymousId beside a userId, a previousId), and the message
+ *   key is derived (HKDF) from all their keys: erasing any person the message names makes it
+ *   unreadable. JSON never starts with a zero byte, so a plaintext message (an old topic, a test
  *   producer) is told apart from a sealed one by its first byte.
  * - Data keys (32 random bytes) live in Postgres (`person_keys`, migration 040), wrapped with
  *   AES-256-GCM under a master key from KEYRING_MASTER_KEYS that never leaves the environment.
@@ -32,7 +35,9 @@ import { counter, type Registry } from './metrics';
 const MARK = 0x00;
 const FORMAT = 0x01;
 const SUBJECT_BYTES = 32;
-const HEADER_BYTES = 2 + SUBJECT_BYTES;
+/** A message names at most its profile key, userId, anonymousId and previousId. */
+const MAX_SUBJECTS = 4;
+const headerBytes = (n: number) => 3 + n * SUBJECT_BYTES;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
@@ -143,11 +148,22 @@ export type Keyring = ReturnType<typeof createKeyring>;
 
 /** True when `value` is in the sealed format (by its first two bytes). */
 export function isSealed(value: Buffer | null | undefined): value is Buffer {
-  return value != null && value.length >= HEADER_BYTES + IV_BYTES + TAG_BYTES && value[0] === MARK && value[1] === FORMAT;
+  if (value == null || value.length < 3 || value[0] !== MARK || value[1] !== FORMAT) return false;
+  const n = value[2]!;
+  return n >= 1 && n <= MAX_SUBJECTS && value.length >= headerBytes(n) + IV_BYTES + TAG_BYTES;
 }
 
-function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
-  const iv = randomBytes(IV_BYTES);
+/** The subjects a sealed value names (hex), its own first. */
+function subjectsIn(value: Buffer): Buffer[] {
+  return Array.from({ length: value[2]! }, (_, i) => value.subarray(3 + i * SUBJECT_BYTES, 3 + (i + 1) * SUBJECT_BYTES));
+}
+
+/** The key of one message: its person's key, or one derived from the keys of every person it names. */
+function messageKey(keys: Buffer[]): Buffer {
+  return keys.length === 1 ? keys[0]! : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
+}
+
+function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
@@ -163,8 +179,20 @@ function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
   return Buffer.concat([decipher.update(box.subarray(IV_BYTES, box.length - TAG_BYTES)), decipher.final()]);
 }
 
-function sealWith(key: Buffer, header: Buffer, plaintext: Buffer): Buffer {
-  return Buffer.concat([header, encrypt(key, plaintext, header)]);
+function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
+  return Buffer.concat([header, encrypt(key, plaintext, header, iv)]);
+}
+
+/** Message keys of one call, by the subjects they are made of: derived once per group of people, not per message. */
+function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
+  const memo = new Map<string, Buffer>();
+  return (hexes, keys) => {
+    if (hexes.length === 1) return keys()[0]!;
+    const id = hexes.join('');
+    let key = memo.get(id);
+    if (!key) memo.set(id, (key = messageKey(keys())));
+    return key;
+  };
 }
 
 type Row = { subject: Buffer; wrapped: Buffer | null; master_id: string | null };
@@ -182,7 +210,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const created = metrics && counter(metrics, { name: 'keyring_keys_created_total', help: 'Person keys made for people seen for the first time' });
 
   const subjectOf = (profileKey: string): Buffer => createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
-  const headerOf = (subject: Buffer) => Buffer.concat([Buffer.from([MARK, FORMAT]), subject]);
+  const headerOf = (subjects: Buffer[]) => Buffer.concat([Buffer.from([MARK, FORMAT, subjects.length]), ...subjects]);
 
   const wrap = (subject: Buffer, key: Buffer) => encrypt(master.active.key, key, subject);
   const unwrap = (row: Row): Buffer | null => {
@@ -270,48 +298,55 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
 
     /**
      * Seals records keyed by profile key: each becomes `{ key: subject hex, value: sealed }`,
-     * under its person's key (made on first sight). An erased person's records are sealed
-     * under a throw-away key, so they are unreadable from the moment they are written.
+     * under its person's key (made on first sight) and, when it names other ids (`names`: every
+     * id of the message, placeholders left out by the caller), under theirs too. An erased
+     * person's records are sealed under a throw-away key, so they are unreadable from the
+     * moment they are written.
      */
-    async seal(records: readonly { key: string; value: string | Buffer }[]): Promise<{ key: string; value: Buffer }[]> {
+    async seal(records: readonly { key: string; value: string | Buffer; names?: readonly string[] }[]): Promise<{ key: string; value: Buffer }[]> {
       const subjects = new Map<string, Buffer>();
-      // One HMAC per person of the batch, not per record.
-      const byProfileKey = new Map<string, string>();
-      const subjectOfRecord = records.map((r) => {
-        let hex = byProfileKey.get(r.key);
+      // One HMAC per id of the batch, not per record.
+      const byId = new Map<string, string>();
+      const hexOf = (id: string) => {
+        let hex = byId.get(id);
         if (hex === undefined) {
-          const s = subjectOf(r.key);
+          const s = subjectOf(id);
           hex = s.toString('hex');
           subjects.set(hex, s);
-          byProfileKey.set(r.key, hex);
+          byId.set(id, hex);
         }
         return hex;
-      });
+      };
+      const subjectsOfRecord = records.map((r) => [...new Set([r.key, ...(r.names ?? [])])].slice(0, MAX_SUBJECTS).map(hexOf));
       const keys = await keysOf(subjects, true);
+      // An erased id gets one throw-away key for the call: never stored, so never recovered.
+      for (const [hex, key] of keys) if (!key) keys.set(hex, randomBytes(KEY_BYTES));
+      const keyFor = messageKeys();
+      // One call for every IV of the batch.
+      const ivs = randomBytes(IV_BYTES * records.length);
       return records.map((r, i) => {
-        const hex = subjectOfRecord[i]!;
-        const key = keys.get(hex) ?? randomBytes(KEY_BYTES);
+        const hexes = subjectsOfRecord[i]!;
+        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
         const plaintext = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value;
-        return { key: hex, value: sealWith(key, headerOf(subjects.get(hex)!), plaintext) };
+        return { key: hexes[0]!, value: sealWith(key, headerOf(hexes.map((hex) => subjects.get(hex)!)), plaintext, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
       });
     },
 
     /** Opens Kafka values (one key lookup for the lot); never throws for a value, only when the keys cannot be read. */
     async open(values: readonly (Buffer | null)[]): Promise<Opened[]> {
       const subjects = new Map<string, Buffer>();
-      for (const v of values) {
-        if (!isSealed(v)) continue;
-        const s = v.subarray(2, HEADER_BYTES);
-        subjects.set(s.toString('hex'), s);
-      }
+      for (const v of values) if (isSealed(v)) for (const s of subjectsIn(v)) subjects.set(s.toString('hex'), s);
       const keys = subjects.size === 0 ? new Map<string, Buffer | null>() : await keysOf(subjects, false);
+      const keyFor = messageKeys();
       return values.map((v): Opened => {
         if (!isSealed(v)) return { kind: 'clear' };
-        const header = v.subarray(0, HEADER_BYTES);
-        const key = keys.get(header.subarray(2).toString('hex'));
-        if (!key) return { kind: 'shredded' };
+        const header = v.subarray(0, headerBytes(v[2]!));
+        const hexes = subjectsIn(v).map((s) => s.toString('hex'));
+        // Any person it names erased: unreadable.
+        if (hexes.some((hex) => !keys.get(hex))) return { kind: 'shredded' };
+        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
         try {
-          const plaintext = decrypt(key, v.subarray(HEADER_BYTES), header);
+          const plaintext = decrypt(key, v.subarray(header.length), header);
           return { kind: 'opened', plaintext, reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')) };
         } catch (err) {
           return { kind: 'broken', reason: `sealed value does not open with its person's key (${(err as Error).message})` };

@@ -28,6 +28,8 @@ export type SealTopicOptions = {
   log: Logger;
   onProgress?: (p: SealProgress) => void;
   pollMs?: number;
+  /** Every real id a clear record's message names (ingest's rule), so it is sealed under all their keys. */
+  names?: (value: Buffer | null) => string[];
 };
 
 const HEADER = 'pstream-source';
@@ -95,7 +97,7 @@ export async function sealTopic(options: SealTopicOptions): Promise<SealProgress
         if (messages.length === 0 || !isRunning() || isStale()) return;
         try {
           const clear = messages.filter((m) => !isSealed(m.value));
-          const sealed = await options.keyring.seal(clear.map((m) => ({ key: profileKeyOf(m), value: m.value ?? Buffer.alloc(0) })));
+          const sealed = await options.keyring.seal(clear.map((m) => ({ key: profileKeyOf(m), value: m.value ?? Buffer.alloc(0), names: options.names?.(m.value) })));
           const byOffset = new Map(clear.map((m, i) => [m.offset, sealed[i]!]));
           const out = messages.map((m) => {
             const s = byOffset.get(m.offset);

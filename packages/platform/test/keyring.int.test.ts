@@ -67,6 +67,20 @@ describe('keyring (crypto-shredding)', () => {
     expect(rows[0]!.n).toBe(0);
   });
 
+  it("a message naming two people is unreadable once either is erased; the other's own messages stay readable", async () => {
+    const writer = createKeyring(config, pool);
+    const [both, ownUser, ownAnon] = await writer.seal([
+      { key: 'u-gina', value: '{"anonymousId":"dev-shared"}', names: ['u-gina', 'dev-shared'] },
+      { key: 'u-gina', value: 'gina alone' },
+      { key: 'dev-shared', value: 'anon alone' },
+    ]);
+    expect(both!.key).toBe(writer.subjectOf('u-gina'));
+    const before = await createKeyring(config, pool).open([both!.value]);
+    expect(before[0]!.kind === 'opened' && before[0]!.plaintext.toString()).toBe('{"anonymousId":"dev-shared"}');
+    await writer.shred(pool, ['dev-shared']);
+    expect((await createKeyring(config, pool).open([both!.value, ownUser!.value, ownAnon!.value])).map((o) => o.kind)).toEqual(['shredded', 'opened', 'shredded']);
+  });
+
   it('a hot person costs one key lookup, not one per record', async () => {
     const metrics = createMetrics('test');
     const keyring = createKeyring(config, pool, metrics);

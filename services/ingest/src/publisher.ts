@@ -2,8 +2,11 @@ import { AppError, withTimeout, type Keyring, type Logger } from '@pstream/platf
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { IngestErrors } from './errors';
 
-/** One record for the events topic: the profile key and the normalized message as JSON (sealed on the way out). */
-export type Record = { key: string; value: string | Buffer };
+/**
+ * One record for the events topic: the profile key, the normalized message as JSON and every
+ * real id it names (sealed on the way out under all their keys: docs/privacy.md).
+ */
+export type Record = { key: string; value: string | Buffer; names?: readonly string[] };
 
 export type Publisher = {
   /** Resolves once Kafka acknowledged every record with acks=all; rejects (retryable) otherwise. */
