@@ -12,10 +12,11 @@
  * | profile read | bench/reads.bench.ts | a no-op Fastify route |
  * | whole pipeline, freshness | bench/sustained.bench.ts | (ingest alone, stage 1) |
  * | whole pipeline, CPU per event of every process | bench/sustained.bench.ts (bench/proc-cpu.ts) | SPEC §7's budget, 200 µs |
+ * | sealing (crypto-shredding) | bench/sealing.bench.ts | the same events in clear: JSON work, and the consume loop |
  *
  * The per-process CPU table at the sustained rate is printed (and appended) under the main table.
  *
- * Options (env): BENCH_ROUNDS (3, every stage), BENCH_STAGES (ingest,scorer,segmenter,reads,pipeline),
+ * Options (env): BENCH_ROUNDS (3, every stage), BENCH_STAGES (ingest,scorer,segmenter,reads,pipeline,sealing),
  * BENCH_PORT (first of 30 free ports; 24200), BENCH_PREFIX (names of what runs create; bench),
  * BENCH_APPEND (1; 0 leaves BENCHMARKS.md alone), BENCH_SEGMENTER_EVENTS (40000), and each
  * module's own knobs (BENCH_SECONDS, BENCH_PP_RECORDS, BENCH_EVENTS, BENCH_READ_SECONDS,
@@ -31,10 +32,11 @@ import { runIngestBench } from './ingest.bench';
 import { runScorerBench } from './pipeline.bench';
 import { median } from './redis-bench';
 import { readOptionsFromEnv, runReadBench } from './reads.bench';
+import { runSealingBench } from './sealing.bench';
 import { CPU_BUDGET_US, cpuBudgetTable, runSustainedBench, sustainedOptionsFromEnv } from './sustained.bench';
 
 const ROOT = path.resolve(__dirname, '..');
-const STAGES = ['ingest', 'scorer', 'segmenter', 'reads', 'pipeline'] as const;
+const STAGES = ['ingest', 'scorer', 'segmenter', 'reads', 'pipeline', 'sealing'] as const;
 
 type Row = { stage: string; ours: string; limit: string; ratio: string; aim: string; met: boolean | undefined };
 
@@ -116,6 +118,23 @@ async function main(): Promise<void> {
     }
     for (const x of f.freshness)
       rows.push({ stage: `freshness p99 (p50), POST 202 → both stores via the query API, at ${n(x.achieved)} events/s`, ours: `${n(x.p99)} ms (${n(x.p50)} ms); each store alone p99: Redis ${n(x.redis.p99)} ms, Postgres ${n(x.postgres.p99)} ms`, limit: '—', ratio: '—', aim: '< 250 ms', met: x.p99 < 250 });
+  }
+
+  if (o.stages.has('sealing')) {
+    log('sealing: seal/open per event beside the JSON work, and the consume loop sealed vs clear…');
+    const f = await runSealingBench({
+      databaseUrl: commonEnv.DATABASE_URL.parse(process.env.DATABASE_URL),
+      brokers: commonEnv.KAFKA_BROKERS.parse(process.env.KAFKA_BROKERS),
+      rounds: o.rounds,
+      events: Number(process.env.BENCH_SEALING_EVENTS ?? 20_000),
+      prefix: o.prefix,
+      log,
+    });
+    const us = (x: number) => `${x.toFixed(1)} µs`;
+    rows.push({ stage: 'ingest: seal per event, person cached (500 new people per batch)', ours: `${us(f.sealHot)} (${us(f.sealNew)})`, limit: `JSON.stringify ${us(f.stringify)}`, ratio: `×${(f.sealHot / f.stringify).toFixed(1)}`, aim: '(reported)', met: undefined });
+    rows.push({ stage: 'consumers: open per event, person cached (uncached, one SELECT per batch)', ours: `${us(f.openHot)} (${us(f.openCold)})`, limit: `JSON.parse ${us(f.parse)}`, ratio: `×${(f.openHot / f.parse).toFixed(1)}`, aim: '(reported)', met: undefined });
+    const loop = f.consumeSealed / f.consumeClear;
+    rows.push({ stage: 'consume loop, sealed topic, events/s (no-op apply; 5 000 people, keys read as a replay would)', ours: n(f.consumeSealed), limit: `same events in clear ${n(f.consumeClear)}`, ratio: loop.toFixed(3), aim: '(reported)', met: undefined });
   }
 
   const loadAfter = loadavg();

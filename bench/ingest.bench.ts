@@ -15,12 +15,14 @@
  * BENCH_PORT (ingest's port; a random one by default), BENCH_PREFIX (of the topics' names; bench).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
 import { cpuSeconds, listeningPid, reapedChildrenCpuSeconds } from './proc-cpu';
 import { normalizeEvent } from '../services/ingest/src/dialects';
+import { closePool, commonEnv, createPool } from '@pstream/platform';
 import autocannon from 'autocannon';
 import { Kafka, logLevel } from 'kafkajs';
 
@@ -36,6 +38,8 @@ const profile = process.argv.includes('--profile');
 const id = randomBytes(4).toString('hex');
 const prefix = process.env.BENCH_PREFIX ?? 'bench';
 const topics = { ingest: `${prefix}.${id}.events`, pp: `${prefix}.${id}.pp` };
+/** Ingest seals every event with person keys kept in Postgres (docs/privacy.md): a schema of the bench's own. */
+const schema = `${prefix}_${id}_ingest`.toLowerCase().replace(/[^a-z0-9_]/g, '_');
 
 /** 100 realistic events: 100 people clicking, dwelling and buying, with tags and a channel. */
 function batchBody(): string {
@@ -77,6 +81,7 @@ function startIngest(port: number, cpuProfDir?: string): ChildProcess {
       EVENTS_TOPIC: topics.ingest,
       INGEST_HOST: '127.0.0.1',
       INGEST_PORT: String(port),
+      PG_SCHEMA: schema,
       WRITE_KEYS: 'bench-key=bench',
       RATE_LIMIT_PER_SEC: '1000000',
       RATE_LIMIT_BURST: '1000000',
@@ -211,6 +216,7 @@ export async function runIngestBench(port: number, log: (line: string) => void =
   const admin = kafka.admin();
   await admin.connect();
   await admin.createTopics({ waitForLeaders: true, topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
+  execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/migrate.ts')], { cwd: ROOT, env: { ...process.env, PG_SCHEMA: schema }, stdio: 'ignore' });
   const body = batchBody();
   const size = recordSize(body);
   log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${cpus()[0]?.model}; node ${process.version}`);
@@ -276,6 +282,9 @@ export async function runIngestBench(port: number, log: (line: string) => void =
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
+    const pool = createPool(commonEnv.DATABASE_URL.parse(process.env.DATABASE_URL), schema, 'bench-ingest', 1);
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    await closePool(pool);
   }
 }
 

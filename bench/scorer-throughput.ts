@@ -18,12 +18,12 @@ import path from 'node:path';
 import type { ProfileEvent } from '@pstream/events';
 import { normalizeEvent } from '@pstream/ingest/dialects';
 import { createInterestStore } from '@pstream/interest-store';
-import type { Redis } from '@pstream/platform';
+import { closePool, commonEnv, createKeyring, createPool, loadKeyringConfig, type Redis } from '@pstream/platform';
 import { storeOptions, type ScorerConfig } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
 import type { Kafka } from 'kafkajs';
 import { waitFor } from '../test/helpers';
-import { appliedCount, generateStream, produceRaw } from '../services/scorer/test/support';
+import { appliedCount, generateStream } from '../services/scorer/test/support';
 import { clearPrefix, median, zincrbyOpsPerSec } from './redis-bench';
 
 const DAY = 86_400_000;
@@ -137,7 +137,15 @@ async function endToEnd(kafka: Kafka, redis: Redis, env: NodeJS.ProcessEnv, tag:
       const members = d.groups[0]?.members ?? [];
       return d.groups[0]?.state === 'Stable' && members.length === n ? true : undefined;
     }, 60_000, 100);
-    await produceRaw(kafka, topic, messages.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })));
+    // Sealed as ingest seals them (docs/privacy.md), before the clock starts: the scorers open every message, as deployed.
+    const pool = createPool(commonEnv.DATABASE_URL.parse(env.DATABASE_URL), commonEnv.PG_SCHEMA.parse(env.PG_SCHEMA), 'bench-seal', 2);
+    const sealed = await createKeyring(loadKeyringConfig(env), pool)
+      .seal(messages.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })))
+      .finally(() => closePool(pool));
+    const producer = kafka.producer();
+    await producer.connect();
+    for (let i = 0; i < sealed.length; i += 1000) await producer.send({ topic, acks: -1, messages: sealed.slice(i, i + 1000) });
+    await producer.disconnect();
     const first = await waitFor('first applied', async () => ((await appliedCount(redis, prefix, people)) > 0 ? performance.now() : undefined), 60_000, 5);
     const firstCount = await appliedCount(redis, prefix, people);
     const last = await waitFor('all applied', async () => ((await appliedCount(redis, prefix, people)) === unique ? performance.now() : undefined), 300_000, 20);

@@ -1,6 +1,6 @@
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
 import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
-import { createMetrics, createPool, createRedis } from '@pstream/platform';
+import { createKeyring, createMetrics, createPool, createRedis } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -14,6 +14,7 @@ import type { QueryClient, Rule as ClientRule } from '@pstream/client';
 import { appliedCount, prng } from '../services/scorer/test/support';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
 import { queryClient } from './query-client';
+import { openJson } from './streams';
 
 /*
  * "Done means" of issue 12: a seeded stream of hundreds of people with traits, follows, purchases
@@ -154,7 +155,13 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     watcher = box.kafka.consumer({ groupId: `test-${box.id}-audiences-watch` });
     await watcher.connect();
     await watcher.subscribe({ topic: sCfg.AUDIENCES_TOPIC, fromBeginning: true });
-    await watcher.run({ eachMessage: async ({ message }) => void audienceMessages.push(JSON.parse(message.value!.toString())) });
+    const keyring = createKeyring(sCfg, qPool);
+    await watcher.run({
+      eachMessage: async ({ message }) => {
+        const m = await openJson<(typeof audienceMessages)[number]>(keyring, message.value);
+        if (m) audienceMessages.push(m);
+      },
+    });
     closers.push(() => watcher.disconnect());
 
     // Hundreds of people: traits, follows and unfollows of shops, tagged clicks, likes and purchases over 60 days.

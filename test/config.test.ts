@@ -27,7 +27,7 @@ const BAD: Record<string, string> = {
 const required = { WRITE_KEYS: 'k=web', API_TOKENS: 't=*' };
 
 const services: [string, (env: NodeJS.ProcessEnv) => unknown, string[]][] = [
-  ['ingest', ingest, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL', 'REDIS_URL', 'REDIS_PREFIX']],
+  ['ingest', ingest, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL', 'REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA']],
   ['query-api', queryApi, ['REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE', 'KAFKA_BROKERS', 'DLQ_TOPIC']],
   ['scorer', scorer, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK']],
   ['segmenter', segmenter, [

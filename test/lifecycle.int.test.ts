@@ -1,6 +1,6 @@
 import { lifecycleMessageSchema, type LifecycleMessage, type ProfileEvent } from '@pstream/events';
 import { normalizeEvent } from '@pstream/ingest/dialects';
-import { createMetrics, createPool, createRedis } from '@pstream/platform';
+import { createKeyring, createMetrics, createPool, createRedis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -9,6 +9,7 @@ import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
 import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { openJson } from './streams';
 
 /*
  * "Done means" of issue 5: a seeded stream of hundreds of people whose events span the last 160
@@ -99,7 +100,13 @@ describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => 
     watcher = box.kafka.consumer({ groupId: `test-${box.id}-watch` });
     await watcher.connect();
     await watcher.subscribe({ topic: cfg.LIFECYCLE_TOPIC, fromBeginning: true });
-    await watcher.run({ eachMessage: async ({ message }) => void lifecycleMessages.push(JSON.parse(message.value!.toString())) });
+    const keyring = createKeyring(cfg, qPool);
+    await watcher.run({
+      eachMessage: async ({ message }) => {
+        const m = await openJson<LifecycleMessage>(keyring, message.value);
+        if (m) lifecycleMessages.push(m);
+      },
+    });
     closers.push(() => watcher.disconnect());
 
     // Hundreds of people, events over the last 160 days (a minute's margin before "now").

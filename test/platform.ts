@@ -1,7 +1,7 @@
 import { buildApp as buildIngest } from '@pstream/ingest/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/config';
 import { KafkaPublisher } from '@pstream/ingest/publisher';
-import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
+import { createKeyring, createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -17,17 +17,18 @@ export type Platform = { ingest: FastifyInstance; query: FastifyInstance; redis:
 
 export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.env): Promise<Platform> {
   const closers: (() => Promise<unknown>)[] = [];
-  const iCfg = ingestConfig(env);
-  const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
-  await publisher.start();
-  closers.push(() => publisher.stop());
-  const ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
-  closers.push(() => ingest.close());
-
   const gCfg = segmenterConfig(env);
   const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-segmenter');
   await migrate(pool, gCfg.PG_SCHEMA);
   closers.push(() => pool.end());
+
+  const iCfg = ingestConfig(env);
+  const keyring = createKeyring(iCfg, pool);
+  const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS, keyring });
+  await publisher.start();
+  closers.push(() => publisher.stop());
+  const ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
+  closers.push(() => ingest.close());
 
   // the scorer reads the suppression list of erasures from the same schema
   const sCfg = scorerConfig(env);

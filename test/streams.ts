@@ -1,4 +1,5 @@
 import type { TopicMessage } from '@pstream/events';
+import type { Keyring } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { waitFor } from './helpers';
 
@@ -16,6 +17,17 @@ export async function produceMessages(kafka: Kafka, topic: string, messages: rea
   } finally {
     await producer.disconnect();
   }
+}
+
+/**
+ * A message of a sealed topic (every topic is sealed per person: docs/privacy.md) as JSON, read
+ * as a downstream consumer reads it; undefined for an erased person's.
+ */
+export async function openJson<T>(keyring: Pick<Keyring, 'open'>, value: Buffer | null): Promise<T | undefined> {
+  const [o] = await keyring.open([value]);
+  if (o?.kind === 'opened') return JSON.parse(o.plaintext.toString('utf8')) as T;
+  if (o?.kind === 'clear') return JSON.parse(value!.toString('utf8')) as T;
+  return undefined;
 }
 
 /** Waits until every group has committed the topic's current end on every partition (all applied). */

@@ -42,7 +42,7 @@ export class PartitionProgress {
 }
 
 /** What a dead letter's `reason` is, as a label with few values. */
-export type DeadLetterKind = 'empty' | 'not_json' | 'invalid' | 'poison';
+export type DeadLetterKind = 'empty' | 'not_json' | 'invalid' | 'poison' | 'unreadable';
 
 /** One live consumer: its lag per partition, and the partitions it counts as stalled. */
 type Source = { group: string; topic: string; progress: PartitionProgress; stalled: () => number[] };
@@ -86,8 +86,13 @@ export function consumerMetrics(registry: Registry) {
     duplicates: counter(registry, { name: 'consumer_duplicates_total', help: 'Messages the apply step recognised as already applied', labelNames }),
     deadLettered: counter(registry, {
       name: 'consumer_dead_letters_total',
-      help: 'Messages sent to the DLQ, by reason (empty, not_json, invalid, poison)',
+      help: 'Messages sent to the DLQ, by reason (empty, not_json, invalid, poison, unreadable: sealed but does not open)',
       labelNames: ['group', 'topic', 'reason'],
+    }),
+    shredded: counter(registry, {
+      name: 'consumer_shredded_messages_total',
+      help: 'Messages skipped because they are sealed for a person whose key an erasure destroyed',
+      labelNames,
     }),
     applySeconds: histogram(registry, { name: 'consumer_batch_apply_seconds', help: 'Time to apply one chunk of messages durably', labelNames, buckets: LATENCY_BUCKETS }),
   };

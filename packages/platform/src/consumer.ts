@@ -5,6 +5,7 @@ import { describeIssues } from './errors';
 import { envInt } from './config';
 import { consumerMetrics, PartitionProgress, type ConsumerMetrics, type DeadLetterKind } from './consumer-metrics';
 import { AppError } from './errors';
+import type { Keyring, Opened } from './keyring';
 import type { Registry } from './metrics';
 
 /** A message that passed validation, with where it came from. */
@@ -125,6 +126,12 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
    * Only a position still beyond the end after this is refused.
    */
   positionGraceMs?: number;
+  /**
+   * Opens sealed messages (keyring.ts, docs/privacy.md). A message of an erased person (its key
+   * shredded) is skipped and counted; a sealed message's dead letter is sealed for its person
+   * again. Without it, only plaintext messages are readable.
+   */
+  keyring?: Pick<Keyring, 'open'>;
   /** Read the topic from the beginning when the group has no committed offset. */
   fromBeginning?: boolean;
   /** How many messages one `apply` call gets at most; heartbeats are sent between chunks (default 500). */
@@ -150,7 +157,8 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   stallLogEveryMs?: number;
 };
 
-type Dead = { message: KafkaMessage; reason: string; kind: DeadLetterKind };
+/** A message that goes to the DLQ; `opened` when it was sealed and opened (its dead letter is sealed again). */
+type Dead = { message: KafkaMessage; reason: string; kind: DeadLetterKind; opened?: Extract<Opened, { kind: 'opened' }> };
 
 /** A PoisonError, or any AppError that says a retry cannot help, is the data's fault; everything else is retried. */
 export const classifyFailure = (err: unknown): FailureKind => (err instanceof AppError && !err.retryable ? 'poison' : 'transient');
@@ -160,6 +168,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /**
  * The consume loop both stream processors share: kafkajs `eachBatch` with manual offset
  * resolution. Per chunk:
+ * 0. with a keyring, sealed messages are opened (one key lookup for the chunk); an erased person's
+ *    are skipped and counted, a sealed one that does not open will go to the DLQ;
  * 1. each message is validated at the boundary with `safeParse`; an unusable one will go to the DLQ;
  * 2. the valid ones are applied; when apply fails with a poison error (the data's fault), the
  *    chunk is split in halves until the single bad message is found, the rest applied
@@ -406,17 +416,32 @@ export class BatchConsumer<S extends z.ZodType> {
   /** Validates, applies (isolating poison), dead-letters; throws only on transient failures. */
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
     const valid: Consumed<z.output<S>>[] = [];
-    const raw = new Map<string, KafkaMessage>();
+    const raw = new Map<string, { message: KafkaMessage; opened: Opened }>();
     const dead: Dead[] = [];
-    for (const message of chunk) {
-      const parsed = this.parse(message);
+    // One key lookup for the chunk (none for a person cached); a failure to read keys is transient.
+    const opened = this.options.keyring ? await this.options.keyring.open(chunk.map((m) => m.value)) : chunk.map((): Opened => ({ kind: 'clear' }));
+    let shredded = 0;
+    chunk.forEach((message, i) => {
+      const o = opened[i]!;
+      if (o.kind === 'shredded') {
+        shredded += 1;
+        return;
+      }
+      const sealed = o.kind === 'opened' ? o : undefined;
+      const parsed = o.kind === 'broken' ? { ok: false as const, reason: o.reason, kind: 'unreadable' as const } : this.parse(sealed ? sealed.plaintext : message.value);
       if (parsed.ok) {
         valid.push({ value: parsed.value, partition, offset: message.offset });
-        raw.set(message.offset, message);
-      } else dead.push({ message, reason: parsed.reason, kind: parsed.kind });
-    }
+        raw.set(message.offset, { message, opened: o });
+      } else dead.push({ message, reason: parsed.reason, kind: parsed.kind, opened: sealed });
+    });
+    if (shredded > 0) this.metrics?.shredded.inc(this.labels, shredded);
     const poison = await this.applyIsolating(valid, topic, partition, chunk[chunk.length - 1]!.offset);
-    dead.push(...poison.map((p) => ({ message: raw.get(p.offset)!, reason: p.reason, kind: 'poison' as const })));
+    dead.push(
+      ...poison.map((p) => {
+        const { message, opened: o } = raw.get(p.offset)!;
+        return { message, reason: p.reason, kind: 'poison' as const, opened: o.kind === 'opened' ? o : undefined };
+      }),
+    );
     // After apply: a chunk whose apply fails is retried whole, and its dead letters would
     // otherwise be written once per attempt.
     if (dead.length > 0) await this.deadLetter(topic, partition, dead.sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset))));
@@ -457,11 +482,11 @@ export class BatchConsumer<S extends z.ZodType> {
     if (result?.duplicates) this.metrics?.duplicates.inc(this.labels, result.duplicates);
   }
 
-  private parse(message: KafkaMessage): { ok: true; value: z.output<S> } | { ok: false; reason: string; kind: DeadLetterKind } {
-    if (message.value === null) return { ok: false, reason: 'empty message value', kind: 'empty' };
+  private parse(value: Buffer | null): { ok: true; value: z.output<S> } | { ok: false; reason: string; kind: DeadLetterKind } {
+    if (value === null) return { ok: false, reason: 'empty message value', kind: 'empty' };
     let json: unknown;
     try {
-      json = JSON.parse(message.value.toString('utf8'));
+      json = JSON.parse(value.toString('utf8'));
     } catch (err) {
       return { ok: false, reason: `value is not JSON: ${(err as Error).message}`, kind: 'not_json' };
     }
@@ -473,7 +498,7 @@ export class BatchConsumer<S extends z.ZodType> {
   /** Writes the dead letters of one chunk in one acks=all send. */
   private async deadLetter(topic: string, partition: number, dead: Dead[]): Promise<void> {
     const failedAt = new Date().toISOString();
-    const messages = dead.map(({ message, reason }) => {
+    const messages = dead.map(({ message, reason, kind, opened }) => {
       const record: DeadLetter = {
         reason,
         consumerGroup: this.options.groupId,
@@ -481,11 +506,15 @@ export class BatchConsumer<S extends z.ZodType> {
         partition,
         offset: message.offset,
         key: message.key?.toString('utf8') ?? null,
-        value: message.value?.toString('utf8') ?? null,
+        // A sealed message's dead letter holds it opened and is sealed whole for the same person:
+        // readable to whoever holds the keys, and shredded with the rest of theirs. One that
+        // does not open keeps its bytes (base64; they are ciphertext).
+        value: opened ? opened.plaintext.toString('utf8') : kind === 'unreadable' ? message.value!.toString('base64') : (message.value?.toString('utf8') ?? null),
         failedAt,
       };
-      this.log.warn({ partition, offset: message.offset, reason }, 'message sent to DLQ');
-      return { key: message.key, value: JSON.stringify(record) };
+      // The reason of a sealed message may quote its data (a store's error): it is logged only when the message was in clear.
+      this.log.warn({ partition, offset: message.offset, kind, ...(!opened && { reason }) }, 'message sent to DLQ');
+      return { key: message.key, value: opened ? opened.reseal(JSON.stringify(record)) : JSON.stringify(record) };
     });
     await this.dlq!.send({ topic: this.options.dlqTopic, acks: -1, messages });
     for (const { kind } of dead) this.metrics?.deadLettered.inc({ ...this.labels, reason: kind });

@@ -60,11 +60,20 @@ export type ErasureStarted = { erasureId: string; ids: string[] };
  * Step 1 of an erasure, one transaction: takes the id's identity row (an upsert, so a segmenter
  * chunk inserting the same id concurrently is waited for, or waits), finds the person and every
  * id merged into them (repeated until no new id appears, so a merge committing meanwhile is
- * included), deletes all their rows, suppresses every id and writes the audit row. A segmenter
+ * included), deletes all their rows, destroys their keys (so their sealed messages on every
+ * topic become unreadable), suppresses every id and writes the audit row. A segmenter
  * chunk that names one of these ids either committed before (and its rows are deleted here) or
  * waits on the identity rows and then finds the ids suppressed.
  */
-export async function erasePerson(pool: Pool, log: Logger, id: string, requestedBy: string, nowMs: number): Promise<ErasureStarted> {
+export async function erasePerson(
+  pool: Pool,
+  log: Logger,
+  id: string,
+  requestedBy: string,
+  nowMs: number,
+  /** Destroys the keys their data is sealed with on every topic (platform's `keyring.shred`), in this transaction. */
+  shredKeys: (tx: PoolClient, ids: string[]) => Promise<void>,
+): Promise<ErasureStarted> {
   return inTransaction(
     pool,
     async (client) => {
@@ -86,6 +95,7 @@ export async function erasePerson(pool: Pool, log: Logger, id: string, requested
       }
       const all = [...ids].sort();
       await deletePersonRows(client, key, all);
+      await shredKeys(client, all);
       const erasureId = randomUUID();
       const at = new Date(nowMs).toISOString();
       const digests = all.map(idDigest);

@@ -1,6 +1,6 @@
 import type { TopicMessage } from '@pstream/events';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
-import { createPool, type Pool } from '@pstream/platform';
+import { createKeyring, createPool, loadKeyringConfig, type Pool } from '@pstream/platform';
 import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
 import { createFollowersReader } from '../src/followers';
 import { createConverter } from '../src/fold';
@@ -67,7 +67,7 @@ describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.
       // sometimes the person exists already, sometimes the chunk is their first appearance
       if (i % 2 === 0) await apply([follow({ anonymousId: anon }, 's-race'), identify(user, anon)], 1);
       const chunk = [follow({ userId: user }, 's-race'), follow({ anonymousId: anon }, 's-other'), identify(user, anon)];
-      await Promise.all([apply(chunk, 2), erasePerson(pool, silentLog, i % 3 === 0 ? anon : user, 'test', NOW)]);
+      await Promise.all([apply(chunk, 2), erasePerson(pool, silentLog, i % 3 === 0 ? anon : user, 'test', NOW, createKeyring(loadKeyringConfig({}), pool).shred)]);
       // whichever committed first, the person is gone and stays gone for the next chunk
       await apply([follow({ userId: user }, 's-race'), follow({ anonymousId: anon }, 's-race')], 3);
       const erased = await suppressedAmong(pool, [user, anon]);

@@ -1,4 +1,4 @@
-import type { TopicMessage } from '@pstream/events';
+import { idsNamedBy, isPlaceholderId, type TopicMessage } from '@pstream/events';
 import type { FieldError } from '@pstream/platform';
 import type { Normalized } from './dialects';
 import type { Record } from './publisher';
@@ -42,7 +42,7 @@ export function sortItems(items: readonly unknown[], map: (item: unknown) => Nor
         rejected.push({ index, errors: [{ path: '', message: EVENT_TOO_LARGE }] });
         return;
       }
-      own.push({ key: message.profileKey, value });
+      own.push({ key: message.profileKey, value, names: idsNamedBy(message).filter((id) => !isPlaceholderId(id)) });
     }
     records.push(...own);
     accepted += 1;

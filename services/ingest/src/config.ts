@@ -1,4 +1,4 @@
-import { envInt, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
+import { envInt, envPairs, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 /** `key=source,key2=source2`: each write key and the source its events are stamped with. */
@@ -42,6 +42,9 @@ const corsOriginsByKey = envPairs({
 const schema = z.object({
   // REDIS_URL (or REDIS_CLUSTER_NODES) and REDIS_PREFIX hold the shared rate-limit counters.
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX'),
+  // DATABASE_URL and PG_SCHEMA reach the person keys every event is sealed with (docs/privacy.md).
+  ...sharedEnv('DATABASE_URL', 'PG_SCHEMA'),
+  ...keyringEnv,
   /** Interface to listen on. */
   INGEST_HOST: z.string().default('0.0.0.0'),
   /** Port of the tracking API. */

@@ -1,4 +1,4 @@
-import { closeRedis, createKafka, createLogger, createMetrics, handleSignals } from '@pstream/platform';
+import { closePool, closeRedis, createKafka, createKeyring, createLogger, createMetrics, createPool, handleSignals } from '@pstream/platform';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { KafkaPublisher } from './publisher';
@@ -9,7 +9,11 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('ingest', config.LOG_LEVEL);
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'ingest', log });
-  const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS });
+  const metrics = createMetrics('ingest');
+  // Only the person keys (docs/privacy.md): one lookup per new or uncached person, per batch.
+  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'ingest', 4);
+  const keyring = createKeyring(config, pool, metrics);
+  const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS, keyring });
   await publisher.start();
   const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
   const redis = createRateLimitRedis(config);
@@ -17,7 +21,7 @@ async function main(): Promise<void> {
     log,
     redis,
     publisher,
-    metrics: createMetrics('ingest'),
+    metrics,
     checks: readiness.checks,
   });
   handleSignals(log, async () => {
@@ -25,6 +29,7 @@ async function main(): Promise<void> {
     await publisher.stop();
     await readiness.close();
     await closeRedis(redis);
+    await closePool(pool);
   });
   await app.listen({ host: config.INGEST_HOST, port: config.INGEST_PORT });
 }

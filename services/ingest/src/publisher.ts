@@ -1,9 +1,12 @@
-import { AppError, withTimeout, type Logger } from '@pstream/platform';
+import { AppError, withTimeout, type Keyring, type Logger } from '@pstream/platform';
 import { Partitioners, type Kafka, type Producer } from 'kafkajs';
 import { IngestErrors } from './errors';
 
-/** One record for the events topic: the profile key and the normalized message as JSON. */
-export type Record = { key: string; value: string };
+/**
+ * One record for the events topic: the profile key, the normalized message as JSON and every
+ * real id it names (sealed on the way out under all their keys: docs/privacy.md).
+ */
+export type Record = { key: string; value: string | Buffer; names?: readonly string[] };
 
 export type Publisher = {
   /** Resolves once Kafka acknowledged every record with acks=all; rejects (retryable) otherwise. */
@@ -22,6 +25,8 @@ export type PublisherOptions = {
   breakerMs: number;
   /** Sends under way at once; requests arriving meanwhile share the next send (default 2). */
   maxInFlight?: number;
+  /** Seals every record for its person (docs/privacy.md); without it records go out in clear (tests of other things). */
+  keyring?: Pick<Keyring, 'seal'>;
 };
 
 /** Records of several requests waiting for the next send, and the promise they all wait on. */
@@ -92,8 +97,9 @@ export class KafkaPublisher implements Publisher {
   async publish(records: Record[]): Promise<void> {
     if (this.stopped) throw unavailable('ingest is shutting down');
     if (Date.now() < this.openUntil) throw unavailable(`Kafka is unavailable (${this.lastError ?? 'recent send failed'}); retry later`);
+    const sealed = await this.seal(records);
     try {
-      await this.bounded(this.enqueue(records));
+      await this.bounded(this.enqueue(sealed));
       this.openUntil = 0;
       this.lastError = undefined;
     } catch (err) {
@@ -101,6 +107,17 @@ export class KafkaPublisher implements Publisher {
       if (err instanceof AppError) throw err;
       throw unavailable(`Kafka refused the events: ${(err as Error).message}`, err);
     }
+  }
+
+  /** The one place records are sealed; keys that cannot be read or made refuse the request (503) without tripping the Kafka breaker. */
+  private async seal(records: Record[]): Promise<Record[]> {
+    const keyring = this.options.keyring;
+    if (!keyring) return records;
+    const ms = this.options.timeoutMs;
+    const sealed = keyring.seal(records).catch((err: unknown) => {
+      throw unavailable(`person keys could not be read or made (Postgres): ${(err as Error).message}`, err);
+    });
+    return withTimeout(sealed, ms, () => unavailable(`person keys (Postgres) were not read within ${ms} ms`));
   }
 
   /**

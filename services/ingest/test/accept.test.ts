@@ -8,8 +8,15 @@ describe('sortItems', () => {
     const sorted = sortItems([1, 2, 3], (i) => (i === 2 ? { ok: false, errors: [{ path: 'x', message: 'bad' }] } : { ok: true, value: [message('a'), message('b')] }));
     expect(sorted.accepted).toBe(2);
     expect(sorted.records).toHaveLength(4);
-    expect(sorted.records[0]).toEqual({ key: 'u', value: JSON.stringify(message('a')) });
+    expect(sorted.records[0]).toEqual({ key: 'u', value: JSON.stringify(message('a')), names: ['u'] });
     expect(sorted.rejected).toEqual([{ index: 1, errors: [{ path: 'x', message: 'bad' }] }]);
+  });
+
+  it('names every real id of a message, for sealing under all their keys, and no placeholder', () => {
+    const m = { kind: 'event', profileKey: 'u-1', userId: 'u-1', anonymousId: 'dev-9' } as unknown as TopicMessage;
+    const p = { kind: 'event', profileKey: 'u-2', userId: 'u-2', anonymousId: 'anonymous' } as unknown as TopicMessage;
+    const sorted = sortItems([1], () => ({ ok: true, value: [m, p] }));
+    expect(sorted.records.map((r) => r.names)).toEqual([['u-1', 'dev-9'], ['u-2']]);
   });
 
   it('refuses an item any of whose messages is over 32 KB, counting bytes not characters', () => {

@@ -2,7 +2,7 @@ import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAUL
 import { keys } from '@pstream/interest-store';
 import { createAudienceStore, createFactsReader, createFollowersReader, createModelStore, personalizationAllowed } from '@pstream/profile-store';
 import { createHttp, openApiPlugin } from '@pstream/http';
-import { registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
+import { createKeyring, registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
@@ -115,7 +115,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     predictedCounts: models.predictedCounts,
   });
   registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
-  registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS });
+  registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS, keyring: createKeyring(config, deps.pool) });
   await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
   await registerMerchantPage(app);
 

@@ -1,4 +1,4 @@
-import { envBoolean, envInt, envList, envPairs, parseEnv, sharedEnv } from '@pstream/platform';
+import { envBoolean, envInt, envList, envPairs, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 export const SCOPES = ['profiles:read', 'audiences:write', 'privacy:write', 'ops:read'] as const;
@@ -20,6 +20,8 @@ const apiTokens = envPairs({
 const schema = z.object({
   // Kafka's brokers and the DLQ topic serve the consumer-lag sampler of /ops/lag.
   ...sharedEnv('REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE', 'KAFKA_BROKERS', 'DLQ_TOPIC'),
+  // The erasure destroys the person keys (docs/privacy.md); the subject key names them.
+  ...keyringEnv,
   QUERY_API_HOST: z.string().default('0.0.0.0'),
   /** Port of the query API. */
   QUERY_API_PORT: envInt(8081, 1),

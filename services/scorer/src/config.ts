@@ -1,4 +1,4 @@
-import { consumerEnv, envInt, parseEnv, sharedEnv } from '@pstream/platform';
+import { consumerEnv, envInt, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
 import { decayParams, type ScoringParams } from '@pstream/scoring';
 import { z } from 'zod';
 
@@ -7,6 +7,7 @@ const weight = (fallback: number) => z.coerce.number().min(0).default(fallback);
 const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
   ...consumerEnv,
+  ...keyringEnv,
   /** Port of /healthz, /readyz and /metrics. */
   SCORER_PORT: envInt(8082, 1),
   SCORER_HOST: z.string().default('0.0.0.0'),

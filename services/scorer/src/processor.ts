@@ -1,6 +1,6 @@
 import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, classifyFailure, consumerTuning, counter, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
+import { BatchConsumer, classifyFailure, consumerTuning, counter, createKeyring, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
 import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
@@ -123,6 +123,7 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    keyring: createKeyring(config, deps.pool, deps.metrics),
     metrics: deps.metrics,
     classify: classifyScorerFailure,
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,

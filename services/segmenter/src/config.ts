@@ -1,7 +1,7 @@
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import { RULE_LIMITS } from '@pstream/audiences';
-import { consumerEnv, envInt, envPairs, parseEnv, sharedEnv, storedPositionEnv } from '@pstream/platform';
+import { consumerEnv, envInt, keyringEnv, envPairs, parseEnv, sharedEnv, storedPositionEnv } from '@pstream/platform';
 import { z } from 'zod';
 
 const days = (fallback: number) => envInt(fallback, 1);
@@ -26,6 +26,7 @@ const schema = z.object({
   ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL'),
   ...consumerEnv,
   ...storedPositionEnv,
+  ...keyringEnv,
   // The audience refresh reads interests from Redis (the per-tag index) beside Postgres's facts.
   ...sharedEnv('AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE'),
   /** Port of /healthz, /readyz and /metrics. */

@@ -1,4 +1,4 @@
-import type { Logger, Pool } from '@pstream/platform';
+import type { Keyring, Logger, Pool } from '@pstream/platform';
 import { drainOutboxOnce, outboxBacklog, type OutboxTable } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
 
@@ -16,6 +16,8 @@ export class OutboxRelay {
 
   constructor(
     private readonly options: {
+      /** Seals each message for the person it names (docs/privacy.md: derived topics). */
+      keyring: Pick<Keyring, 'seal'>;
       pool: Pool;
       producer: Producer;
       topic: string;
@@ -75,7 +77,7 @@ export class OutboxRelay {
       schema,
       this.options.batch ?? 500,
       async (messages) => {
-        await producer.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: JSON.stringify(payload(m)) })) });
+        await producer.send({ topic, acks: -1, messages: await this.options.keyring.seal(messages.map((m) => ({ key: m.key, value: JSON.stringify(payload(m)) }))) });
       },
       this.options.table,
     );

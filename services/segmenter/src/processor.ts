@@ -2,7 +2,7 @@ import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
 import { idsNamedBy, topicMessageSchema } from '@pstream/events';
 import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
-import { BatchConsumer, consumerTuning, type Logger, type Pool, type Redis, type Registry } from '@pstream/platform';
+import { BatchConsumer, consumerTuning, createKeyring, type Logger, type Pool, type Redis, type Registry } from '@pstream/platform';
 import { classifySegmenterFailure, createAudienceStore, createConverter, createSegmentStore } from '@pstream/profile-store';
 import { decayParams } from '@pstream/scoring';
 import type { Kafka, Producer } from 'kafkajs';
@@ -49,7 +49,10 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     log,
     isStopping: () => stopping,
   });
+  // Seals what the segmenter publishes and opens what it reads (docs/privacy.md).
+  const keyring = createKeyring(config, deps.pool, deps.metrics);
   const relay = new OutboxRelay({
+    keyring,
     pool: deps.pool,
     producer: deps.producer,
     topic: config.LIFECYCLE_TOPIC,
@@ -58,6 +61,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     pollMs: config.SEGMENTER_OUTBOX_POLL_MS,
   });
   const audienceRelay = new OutboxRelay({
+    keyring,
     pool: deps.pool,
     producer: deps.producer,
     topic: config.AUDIENCES_TOPIC,
@@ -106,6 +110,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    keyring,
     metrics: deps.metrics,
     classify: classifySegmenterFailure,
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { errorResponse, sendError } from '@pstream/http';
 import { eraseInterests, type Keys } from '@pstream/interest-store';
-import type { Logger, Pool } from '@pstream/platform';
+import type { Keyring, Logger, Pool } from '@pstream/platform';
 import { erasePerson, markErasureDone, pendingErasures, readErasure, setPersonalization } from '@pstream/profile-store';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -15,13 +15,13 @@ export const erasureStartedSchema = z.object({ erasureId: z.string().describe('f
 export const erasureSchema = z
   .object({
     erasureId: z.string(),
-    status: z.enum(['pending', 'done']).describe('done: gone from Postgres and Redis, every id suppressed'),
+    status: z.enum(['pending', 'done']).describe('done: gone from Postgres and Redis, every id suppressed, their keys destroyed'),
     requestedAt: z.string(),
     doneAt: z.string().nullable(),
   })
   .describe('Progress of an erasure (docs/api.md §5.7)');
 
-export type PrivacyRouteDeps = { pool: Pool; redis: Redis; keys: Keys; log: Logger; guard: preHandlerHookHandler; retryMs: number };
+export type PrivacyRouteDeps = { pool: Pool; redis: Redis; keys: Keys; log: Logger; guard: preHandlerHookHandler; retryMs: number; keyring: Pick<Keyring, 'shred'> };
 
 const auth = {
   401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
@@ -102,7 +102,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, deps: PrivacyRouteDe
       },
     },
     async (request, reply) => {
-      const started = await erasePerson(deps.pool, deps.log, request.params.id, requesterOf(request.headers.authorization), Date.now());
+      const started = await erasePerson(deps.pool, deps.log, request.params.id, requesterOf(request.headers.authorization), Date.now(), deps.keyring.shred);
       request.log.info({ erasureId: started.erasureId, ids: started.ids.length }, 'erasure: Postgres done');
       await finish(started.erasureId, started.ids).catch((err: unknown) =>
         request.log.warn({ erasureId: started.erasureId, err: (err as Error).message }, 'erasure: Redis step failed, will retry'),

@@ -1,0 +1,405 @@
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import type { Pool, PoolClient } from 'pg';
+import { z } from 'zod';
+import { envInt, parseEnv } from './config';
+import { AppError } from './errors';
+import { counter, type Registry } from './metrics';
+
+/**
+ * Crypto-shredding (docs/privacy.md): everything that describes a person on our topics is
+ * encrypted with a data key of that person's, so destroying the key erases every copy, Kafka's
+ * log segments and their backups included, while everyone else's events stay readable.
+ *
+ * - The person is named by a **subject**: HMAC-SHA256 of the profile key under
+ *   KEYRING_SUBJECT_KEY. It is the Kafka message key (hex), so partitioning and per-person order
+ *   are those of the profile key, and the broker never sees an id.
+ * - A sealed value is `00 01 | n | n subjects (32 each) | iv (12) | AES-256-GCM ciphertext | tag (16)`;
+ *   the header is the AEAD's associated data, so a value cannot be passed off as another
+ *   person's. The first subject is the record's own (its profile key); the others are every
+ *   other id the message names (an anonymousId beside a userId, a previousId), and the message
+ *   key is derived (HKDF) from all their keys: erasing any person the message names makes it
+ *   unreadable. JSON never starts with a zero byte, so a plaintext message (an old topic, a test
+ *   producer) is told apart from a sealed one by its first byte.
+ * - Data keys (32 random bytes) live in Postgres (`person_keys`, migration 040), wrapped with
+ *   AES-256-GCM under a master key from KEYRING_MASTER_KEYS that never leaves the environment.
+ *   Erasure replaces the row by a tombstone (`shred`): the key is gone, and ingest seals the
+ *   erased ids' later events under throw-away keys that are never stored.
+ * - Keys are cached per process for KEYRING_CACHE_TTL_MS, so a hot person costs one lookup per
+ *   TTL, not one per event; a batch's misses are one query.
+ *
+ * This module is the one place that knows the format, the table and the keys: ingest calls
+ * `seal` where it produces, the batch consumer calls `open` where it reads, the segmenter's
+ * outboxes call `seal`, and the erasure calls `shred` in its transaction.
+ */
+
+const MARK = 0x00;
+const FORMAT = 0x01;
+const SUBJECT_BYTES = 32;
+/** A message names at most its profile key, userId, anonymousId and previousId. */
+const MAX_SUBJECTS = 4;
+const headerBytes = (n: number) => 3 + n * SUBJECT_BYTES;
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
+const KEY_BYTES = 32;
+
+export const KeyringErrors = {
+  /** A stored key was wrapped by a master key KEYRING_MASTER_KEYS no longer holds. */
+  MASTER_KEY_MISSING: 'PLT_KEYRING_MASTER_KEY_MISSING',
+  /** A stored key does not unwrap with its master key: a wrong key under that id, or a damaged row. */
+  KEY_UNWRAP_FAILED: 'PLT_KEYRING_KEY_UNWRAP_FAILED',
+} as const;
+
+/** 32 bytes in base64, for a key from the environment. */
+const key32 = z
+  .string()
+  .transform((v) => Buffer.from(v.trim(), 'base64'))
+  .refine((b) => b.length === KEY_BYTES, `must be ${KEY_BYTES} bytes in base64 (openssl rand -base64 32)`);
+
+export type MasterKeys = { active: { id: string; key: Buffer }; byId: Map<string, Buffer> };
+
+/**
+ * `id:base64key,id2:base64key2`: the first wraps new data keys, every one unwraps. Rotation
+ * (docs/privacy.md): put a new key first, run `pnpm keyring:rewrap`, then drop the old one.
+ */
+const masterKeys = z.string().transform((text, ctx): MasterKeys => {
+  const byId = new Map<string, Buffer>();
+  let active: MasterKeys['active'] | undefined;
+  for (const [i, entry] of text.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
+    const colon = entry.indexOf(':');
+    const id = colon < 0 ? '' : entry.slice(0, colon);
+    // The key itself is never quoted in an error.
+    if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(id)) {
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not id:base64key with an id of [a-z0-9._-], at most 32 characters` });
+      return z.NEVER;
+    }
+    const key = Buffer.from(entry.slice(colon + 1), 'base64');
+    if (key.length !== KEY_BYTES) {
+      ctx.addIssue({ code: 'custom', message: `key "${id}" is not ${KEY_BYTES} bytes in base64 (openssl rand -base64 32)` });
+      return z.NEVER;
+    }
+    if (byId.has(id)) {
+      ctx.addIssue({ code: 'custom', message: `key id "${id}" appears twice` });
+      return z.NEVER;
+    }
+    byId.set(id, key);
+    active ??= { id, key };
+  }
+  if (!active) {
+    ctx.addIssue({ code: 'custom', message: 'at least one id:base64key is required' });
+    return z.NEVER;
+  }
+  return { active, byId };
+});
+
+/**
+ * Development keys: the demo, the tests and a fresh checkout run with them. They are public (in
+ * this file), so a deployment must set its own; with NODE_ENV=production they are refused.
+ */
+export const DEV_MASTER_KEYS = 'dev:IVao2od/HQOuZ/IsNIo9d3y5YWpLjvpJM/K48Z2Pxx8=';
+export const DEV_SUBJECT_KEY = 'yfFTWLLDoUeG7xbV8wxYby1TwfsYj/qJlQpbtpqLpmM=';
+const notDevInProduction = (dev: string) => (v: string) => process.env.NODE_ENV !== 'production' || v.trim() !== dev;
+
+/** The keyring's settings; every service that seals, opens or shreds spreads these into its schema. */
+export const keyringEnv = {
+  /** Master keys `id:base64(32 bytes)`, comma-separated; the first wraps new data keys. */
+  KEYRING_MASTER_KEYS: z
+    .string()
+    .default(DEV_MASTER_KEYS)
+    .refine(notDevInProduction(DEV_MASTER_KEYS), 'is the public development key; set your own with NODE_ENV=production')
+    .pipe(masterKeys),
+  /** base64(32 bytes): the HMAC key turning a profile key into its subject (Kafka's message key). Never rotated: it places people on partitions. */
+  KEYRING_SUBJECT_KEY: z
+    .string()
+    .default(DEV_SUBJECT_KEY)
+    .refine(notDevInProduction(DEV_SUBJECT_KEY), 'is the public development key; set your own with NODE_ENV=production')
+    .pipe(key32),
+  /** How long a process keeps a person's unwrapped key (or its absence) in memory. */
+  KEYRING_CACHE_TTL_MS: envInt(60_000, 0),
+  /** How many people's keys a process keeps in memory at most. */
+  KEYRING_CACHE_SIZE: envInt(100_000, 1),
+} as const;
+
+export type KeyringConfig = {
+  KEYRING_MASTER_KEYS: MasterKeys;
+  KEYRING_SUBJECT_KEY: Buffer;
+  KEYRING_CACHE_TTL_MS: number;
+  KEYRING_CACHE_SIZE: number;
+};
+
+/** The keyring's settings alone, for a command or a test that needs nothing else. */
+export function loadKeyringConfig(env: NodeJS.ProcessEnv = process.env): KeyringConfig {
+  return parseEnv(z.object(keyringEnv), env);
+}
+
+/** What reading one Kafka value gave. */
+export type Opened =
+  /** Not sealed (a topic written before sealing, or a test producer): the value as it is. */
+  | { kind: 'clear' }
+  /** Sealed and opened; `reseal` seals another text for the same person (their dead letter). */
+  | { kind: 'opened'; plaintext: Buffer; reseal: (text: string) => Buffer }
+  /** Sealed for a person whose key was destroyed by an erasure: unreadable for good. */
+  | { kind: 'shredded' }
+  /** Sealed, but it does not open with its person's key (damaged or forged). */
+  | { kind: 'broken'; reason: string };
+
+type Db = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
+
+export type Keyring = ReturnType<typeof createKeyring>;
+
+/** True when `value` is in the sealed format (by its first two bytes). */
+export function isSealed(value: Buffer | null | undefined): value is Buffer {
+  if (value == null || value.length < 3 || value[0] !== MARK || value[1] !== FORMAT) return false;
+  const n = value[2]!;
+  return n >= 1 && n <= MAX_SUBJECTS && value.length >= headerBytes(n) + IV_BYTES + TAG_BYTES;
+}
+
+/** The subjects a sealed value names (hex), its own first. */
+function subjectsIn(value: Buffer): Buffer[] {
+  return Array.from({ length: value[2]! }, (_, i) => value.subarray(3 + i * SUBJECT_BYTES, 3 + (i + 1) * SUBJECT_BYTES));
+}
+
+/** The key of one message: its person's key, or one derived from the keys of every person it names. */
+function messageKey(keys: Buffer[]): Buffer {
+  return keys.length === 1 ? keys[0]! : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
+}
+
+function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(aad);
+  const body = cipher.update(plaintext);
+  cipher.final();
+  return Buffer.concat([iv, body, cipher.getAuthTag()]);
+}
+
+/** Throws when the box was not made with this key and aad. */
+function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
+  const decipher = createDecipheriv('aes-256-gcm', key, box.subarray(0, IV_BYTES));
+  decipher.setAAD(aad);
+  decipher.setAuthTag(box.subarray(box.length - TAG_BYTES));
+  return Buffer.concat([decipher.update(box.subarray(IV_BYTES, box.length - TAG_BYTES)), decipher.final()]);
+}
+
+function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
+  return Buffer.concat([header, encrypt(key, plaintext, header, iv)]);
+}
+
+/** Message keys of one call, by the subjects they are made of: derived once per group of people, not per message. */
+function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
+  const memo = new Map<string, Buffer>();
+  return (hexes, keys) => {
+    if (hexes.length === 1) return keys()[0]!;
+    const id = hexes.join('');
+    let key = memo.get(id);
+    if (!key) memo.set(id, (key = messageKey(keys())));
+    return key;
+  };
+}
+
+type Row = { subject: Buffer; wrapped: Buffer | null; master_id: string | null };
+
+/**
+ * The keyring of one process: `db` reaches `person_keys`; `metrics` (optional) counts lookups
+ * and created keys.
+ */
+export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry) {
+  const master = config.KEYRING_MASTER_KEYS;
+  const ttl = config.KEYRING_CACHE_TTL_MS;
+  /** subject hex → the unwrapped key (null: shredded or never made), until when it may be used. */
+  const cache = new Map<string, { key: Buffer | null; until: number }>();
+  const lookups = metrics && counter(metrics, { name: 'keyring_lookups_total', help: 'Person keys wanted, by where they came from (cache, postgres)', labelNames: ['from'] });
+  const created = metrics && counter(metrics, { name: 'keyring_keys_created_total', help: 'Person keys made for people seen for the first time' });
+
+  const subjectOf = (profileKey: string): Buffer => createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
+  const headerOf = (subjects: Buffer[]) => Buffer.concat([Buffer.from([MARK, FORMAT, subjects.length]), ...subjects]);
+
+  const wrap = (subject: Buffer, key: Buffer) => encrypt(master.active.key, key, subject);
+  const unwrap = (row: Row): Buffer | null => {
+    if (row.wrapped === null) return null;
+    const mk = master.byId.get(row.master_id ?? '');
+    if (!mk) {
+      throw new AppError(KeyringErrors.MASTER_KEY_MISSING, `a person key is wrapped by master key "${row.master_id}", which KEYRING_MASTER_KEYS does not hold`, { retryable: true });
+    }
+    try {
+      return decrypt(mk, row.wrapped, row.subject);
+    } catch (cause) {
+      throw new AppError(KeyringErrors.KEY_UNWRAP_FAILED, `a person key does not unwrap with master key "${row.master_id}": a different key under that id, or a damaged row`, { cause, retryable: true });
+    }
+  };
+
+  const remember = (hex: string, key: Buffer | null, now: number) => {
+    cache.delete(hex);
+    cache.set(hex, { key, until: now + ttl });
+    // Oldest first: a Map iterates in insertion order, and a refreshed entry was re-inserted.
+    for (const oldest of cache.keys()) {
+      if (cache.size <= config.KEYRING_CACHE_SIZE) break;
+      cache.delete(oldest);
+    }
+  };
+
+  const read = async (subjects: Buffer[]): Promise<Row[]> =>
+    (await db.query<Row>('SELECT subject, wrapped, master_id FROM person_keys WHERE subject = ANY($1::bytea[])', [subjects])).rows;
+
+  /**
+   * The keys of `subjects` (hex → key, null when shredded or unknown): from the cache, the rest
+   * in one query; with `create`, the subjects nobody has a row for get a new key.
+   */
+  async function keysOf(subjects: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
+    const now = Date.now();
+    const found = new Map<string, Buffer | null>();
+    const missing: Buffer[] = [];
+    for (const [hex, subject] of subjects) {
+      const hit = cache.get(hex);
+      if (hit && hit.until > now) found.set(hex, hit.key);
+      else missing.push(subject);
+    }
+    lookups?.inc({ from: 'cache' }, found.size);
+    if (missing.length === 0) return found;
+    lookups?.inc({ from: 'postgres' }, missing.length);
+    const take = (rows: Row[]) => {
+      for (const row of rows) {
+        const hex = row.subject.toString('hex');
+        const key = unwrap(row);
+        found.set(hex, key);
+        remember(hex, key, now);
+      }
+    };
+    take(await read(missing));
+    let absent = missing.filter((s) => !found.has(s.toString('hex')));
+    if (create && absent.length > 0) {
+      const fresh = absent.map((subject) => ({ subject, key: randomBytes(KEY_BYTES) }));
+      const { rows } = await db.query<{ subject: Buffer }>(
+        `INSERT INTO person_keys (subject, wrapped, master_id)
+         SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[]) ON CONFLICT (subject) DO NOTHING RETURNING subject`,
+        [fresh.map((f) => f.subject), fresh.map((f) => wrap(f.subject, f.key)), fresh.map(() => master.active.id)],
+      );
+      created?.inc(rows.length);
+      const inserted = new Set(rows.map((r) => r.subject.toString('hex')));
+      for (const f of fresh) {
+        const hex = f.subject.toString('hex');
+        if (!inserted.has(hex)) continue;
+        found.set(hex, f.key);
+        remember(hex, f.key, now);
+      }
+      // Made by another process meanwhile (or shredded meanwhile): its row wins.
+      absent = absent.filter((s) => !found.has(s.toString('hex')));
+      if (absent.length > 0) take(await read(absent));
+      absent = absent.filter((s) => !found.has(s.toString('hex')));
+    }
+    for (const subject of absent) {
+      found.set(subject.toString('hex'), null);
+      remember(subject.toString('hex'), null, now);
+    }
+    return found;
+  }
+
+  return {
+    /** The subject of a profile key, as the hex Kafka message key. */
+    subjectOf: (profileKey: string): string => subjectOf(profileKey).toString('hex'),
+
+    /**
+     * Seals records keyed by profile key: each becomes `{ key: subject hex, value: sealed }`,
+     * under its person's key (made on first sight) and, when it names other ids (`names`: every
+     * id of the message, placeholders left out by the caller), under theirs too. An erased
+     * person's records are sealed under a throw-away key, so they are unreadable from the
+     * moment they are written.
+     */
+    async seal(records: readonly { key: string; value: string | Buffer; names?: readonly string[] }[]): Promise<{ key: string; value: Buffer }[]> {
+      const subjects = new Map<string, Buffer>();
+      // One HMAC per id of the batch, not per record.
+      const byId = new Map<string, string>();
+      const hexOf = (id: string) => {
+        let hex = byId.get(id);
+        if (hex === undefined) {
+          const s = subjectOf(id);
+          hex = s.toString('hex');
+          subjects.set(hex, s);
+          byId.set(id, hex);
+        }
+        return hex;
+      };
+      const subjectsOfRecord = records.map((r) => [...new Set([r.key, ...(r.names ?? [])])].slice(0, MAX_SUBJECTS).map(hexOf));
+      const keys = await keysOf(subjects, true);
+      // An erased id gets one throw-away key for the call: never stored, so never recovered.
+      for (const [hex, key] of keys) if (!key) keys.set(hex, randomBytes(KEY_BYTES));
+      const keyFor = messageKeys();
+      // One call for every IV of the batch.
+      const ivs = randomBytes(IV_BYTES * records.length);
+      return records.map((r, i) => {
+        const hexes = subjectsOfRecord[i]!;
+        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
+        const plaintext = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value;
+        return { key: hexes[0]!, value: sealWith(key, headerOf(hexes.map((hex) => subjects.get(hex)!)), plaintext, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
+      });
+    },
+
+    /** Opens Kafka values (one key lookup for the lot); never throws for a value, only when the keys cannot be read. */
+    async open(values: readonly (Buffer | null)[]): Promise<Opened[]> {
+      const subjects = new Map<string, Buffer>();
+      for (const v of values) if (isSealed(v)) for (const s of subjectsIn(v)) subjects.set(s.toString('hex'), s);
+      const keys = subjects.size === 0 ? new Map<string, Buffer | null>() : await keysOf(subjects, false);
+      const keyFor = messageKeys();
+      return values.map((v): Opened => {
+        if (!isSealed(v)) return { kind: 'clear' };
+        const header = v.subarray(0, headerBytes(v[2]!));
+        const hexes = subjectsIn(v).map((s) => s.toString('hex'));
+        // Any person it names erased: unreadable.
+        if (hexes.some((hex) => !keys.get(hex))) return { kind: 'shredded' };
+        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
+        try {
+          const plaintext = decrypt(key, v.subarray(header.length), header);
+          return { kind: 'opened', plaintext, reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')) };
+        } catch (err) {
+          return { kind: 'broken', reason: `sealed value does not open with its person's key (${(err as Error).message})` };
+        }
+      });
+    },
+
+    /**
+     * Destroys the keys of `profileKeys` for good (an erasure; call it in the erasure's
+     * transaction): each row becomes a tombstone, also for an id nobody had a key for yet, so
+     * a key can never be made for it again. This process forgets them at once; others within
+     * their cache TTL.
+     */
+    async shred(tx: Db, profileKeys: readonly string[]): Promise<void> {
+      const subjects = profileKeys.map(subjectOf);
+      await tx.query(
+        `INSERT INTO person_keys (subject, wrapped, master_id, shredded_at)
+         SELECT s, NULL, NULL, now() FROM unnest($1::bytea[]) s
+         ON CONFLICT (subject) DO UPDATE SET wrapped = NULL, master_id = NULL, shredded_at = coalesce(person_keys.shredded_at, now())`,
+        [subjects],
+      );
+      for (const s of subjects) cache.delete(s.toString('hex'));
+    },
+
+    /**
+     * Master key rotation: re-wraps up to `batch` live keys that are not under the active master
+     * key; resolves with how many it re-wrapped (0: done). Safe to run while services run.
+     */
+    async rewrap(pool: Pool, batch = 1000): Promise<number> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const { rows } = await client.query<Row>(
+          `SELECT subject, wrapped, master_id FROM person_keys WHERE wrapped IS NOT NULL AND master_id <> $1
+           LIMIT $2 FOR UPDATE SKIP LOCKED`,
+          [master.active.id, batch],
+        );
+        const rewrapped = rows.map((r) => ({ subject: r.subject, wrapped: wrap(r.subject, unwrap(r)!) }));
+        if (rewrapped.length > 0) {
+          await client.query(
+            `UPDATE person_keys p SET wrapped = n.wrapped, master_id = $3
+             FROM unnest($1::bytea[], $2::bytea[]) AS n(subject, wrapped) WHERE p.subject = n.subject AND p.wrapped IS NOT NULL`,
+            [rewrapped.map((r) => r.subject), rewrapped.map((r) => r.wrapped), master.active.id],
+          );
+        }
+        await client.query('COMMIT');
+        return rewrapped.length;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
+      }
+    },
+  };
+}
