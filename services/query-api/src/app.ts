@@ -95,7 +95,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   registerInterestRoutes(app, {
     redis: deps.redis,
     keys: k,
-    facts,
+    profileOf,
     decay,
     valueScale: config.INTEREST_VALUE_SCALE,
     personalizationAllowed: async (id) => (await personalizationAllowed(deps.pool, [id])).has(id),

@@ -6,7 +6,7 @@ import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { QueryErrors } from '../errors';
-import { profileIdParams } from './params';
+import { cursorParam, decodeCursor, encodeCursor, profileIdParams } from './params';
 
 const EXAMPLE_RULE = {
   all: [
@@ -96,16 +96,10 @@ export const explainSchema = z
 
 const idParams = z.object({ id: audienceIdSchema.describe('audience id') });
 const membersQuery = z.object({
-  cursor: z.string().max(1024).optional().describe('nextCursor of the previous page'),
+  cursor: cursorParam,
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('at most 1000'),
 });
 
-const encodeCursor = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
-function decodeCursor(cursor: string): string | undefined {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
-  const key = Buffer.from(cursor, 'base64url').toString('utf8');
-  return key.length > 0 && encodeCursor(key) === cursor ? key : undefined;
-}
 
 export type AudienceRouteDeps = {
   engine: AudienceEngine;
