@@ -1,0 +1,65 @@
+-- Follower changes (docs/api.md §5.5): follow_daily counts changes of the follow set, not events.
+-- A follow of a target the person already follows is no follow, an unfollow of one they do not
+-- follow is no unfollow, so over any span of days Σ follows − Σ unfollows is the change in the
+-- number of followers. Unqualified names: the runner sets search_path to the deployment's schema.
+--
+-- Which events change the set is a property of each person × target history by event time (the
+-- latest follow/unfollow wins, as in `follows`): an event changes it when its action differs from
+-- the one before it, the state before the first being "not following". At one instant, an
+-- unfollow is taken before a follow (then source, event id), a fixed order whatever the arrival.
+-- A late event can turn the next one of its pair from a change into none or back, and a merge
+-- interleaves two histories, so the triggers recount the whole history of every pair a
+-- statement touched, before and after it, and add the difference.
+
+-- The difference `removed` → `added` makes to follow_daily, `follow_history` holding the state after.
+CREATE FUNCTION follow_daily_move(removed follow_history[], added follow_history[]) RETURNS void LANGUAGE sql AS $$
+  WITH pairs AS (
+    SELECT DISTINCT profile_key, target_type, target_id FROM (SELECT * FROM unnest(removed) UNION ALL SELECT * FROM unnest(added)) m
+  ),
+  after AS (SELECT h.* FROM follow_history h JOIN pairs USING (profile_key, target_type, target_id)),
+  before AS (
+    SELECT * FROM after x WHERE NOT EXISTS (SELECT 1 FROM unnest(added) a WHERE a.source = x.source AND a.event_id = x.event_id)
+    UNION ALL SELECT * FROM unnest(removed)
+  ),
+  states AS (SELECT 1 AS sign, * FROM after UNION ALL SELECT -1, * FROM before),
+  changes AS (
+    SELECT sign, target_type, target_id, (at AT TIME ZONE 'UTC')::date AS day, action,
+           action <> coalesce(lag(action) OVER (PARTITION BY sign, profile_key, target_type, target_id
+                                                ORDER BY at, action DESC, source, event_id), 'unfollow') AS changed
+    FROM states
+  ),
+  delta AS (
+    SELECT target_type, target_id, day,
+           coalesce(sum(sign) FILTER (WHERE action = 'follow'), 0) AS follows,
+           coalesce(sum(sign) FILTER (WHERE action = 'unfollow'), 0) AS unfollows
+    FROM changes WHERE changed GROUP BY 1, 2, 3
+  )
+  INSERT INTO follow_daily AS d (target_type, target_id, day, follows, unfollows)
+  SELECT * FROM delta WHERE follows <> 0 OR unfollows <> 0
+  ON CONFLICT (target_type, target_id, day) DO UPDATE
+    SET follows = d.follows + excluded.follows, unfollows = d.unfollows + excluded.unfollows;
+$$;
+
+-- The triggers of migration 006 keep their names and now count changes; merges (an UPDATE of
+-- profile_key) move histories between pairs, so they get one too.
+CREATE OR REPLACE FUNCTION follow_daily_ins() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM follow_daily_move('{}', ARRAY(SELECT ROW(n.*)::follow_history FROM new_rows n));
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION follow_daily_del() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM follow_daily_move(ARRAY(SELECT ROW(o.*)::follow_history FROM old_rows o), '{}');
+  RETURN NULL;
+END $$;
+CREATE FUNCTION follow_daily_upd() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM follow_daily_move(ARRAY(SELECT ROW(o.*)::follow_history FROM old_rows o), ARRAY(SELECT ROW(n.*)::follow_history FROM new_rows n));
+  RETURN NULL;
+END $$;
+CREATE TRIGGER follow_history_daily_upd AFTER UPDATE ON follow_history
+  REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION follow_daily_upd();
+
+-- The rows that existed before this migration, counted again as changes.
+DELETE FROM follow_daily;
+SELECT follow_daily_move('{}', ARRAY(SELECT h FROM follow_history h));
