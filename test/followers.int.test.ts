@@ -33,7 +33,8 @@ function generate(seed: number, people: number) {
   const messages: TopicMessage[] = [];
   const persons: Person[] = [];
   const following = new Map<string, Map<string, boolean>>(); // user → target → following
-  const actions: { at: string; action: 'follow' | 'unfollow' }[] = [];
+  // every distinct follow/unfollow in event-time order per person, and whether it changed their follow set
+  const actions: { at: string; action: 'follow' | 'unfollow'; target: string; changed: boolean }[] = [];
   let n = 0;
   const base = (at: number) => ({ v: 1 as const, eventId: `e${n++}`, source: 'test', occurredAt: new Date(at).toISOString(), receivedAt: new Date(now).toISOString() });
   for (let i = 0; i < people; i++) {
@@ -64,8 +65,8 @@ function generate(seed: number, people: number) {
       const m: TopicMessage = { ...base(t), kind: 'event', type: action, ...who(k), target: { type: 'shop', id: target }, tags: [] } as TopicMessage;
       messages.push(m);
       if (rand() < 0.1) messages.push({ ...m }); // a duplicate delivery: same source and eventId
+      actions.push({ at: m.occurredAt, action, target, changed: (action === 'follow') !== (state.get(target) === true) });
       state.set(target, action === 'follow');
-      actions.push({ at: m.occurredAt, action });
     }
     if (i % 4 === 0) {
       // two recent purchases tagged category:dress: a strong interest (value ≥ 5) and a stage
@@ -122,12 +123,15 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
     return res.json();
   };
 
-  it('counts current followers, 30 days of follows and unfollows, and the followers’ traits exactly', async () => {
+  it('counts current followers, 30 days of changes of the follow set that add up to the change in followers, and the followers’ traits exactly', async () => {
     // the stream has what the counts must survive: merges of followers, re-follows, duplicates
     const anonFollows = stream.messages.filter((m) => m.kind === 'event' && m.type === 'follow' && m.anonymousId !== undefined);
     expect(anonFollows.some((m) => TARGETS.some((t) => stream.followersOf(t).has(m.profileKey.replace('a-', 'u-'))))).toBe(true);
     expect(new Set(stream.messages.map((m) => m.eventId)).size).toBeLessThan(stream.messages.length);
     expect(stream.actions.filter((a) => a.action === 'unfollow').length).toBeGreaterThan(10);
+    // and what daily must not count: repeat follows, unfollows of what was not followed
+    expect(stream.actions.filter((a) => a.action === 'follow' && !a.changed).length).toBeGreaterThan(5);
+    expect(stream.actions.filter((a) => a.action === 'unfollow' && !a.changed).length).toBeGreaterThan(5);
     const today = Math.floor(now / DAY) * DAY;
     for (const target of TARGETS) {
       const followers = stream.followersOf(target);
@@ -135,18 +139,21 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
       expect(body.target).toEqual({ type: 'shop', id: target });
       expect(body.followers).toBe(followers.size);
 
-      // daily: every distinct follow/unfollow event on the target by the UTC day of its time
+      // daily: the changes of the follow set on the target by the UTC day of their time — a repeat
+      // follow is no follow, an unfollow of what was not followed no unfollow
       const want = new Map<string, { follows: number; unfollows: number }>();
       for (let i = 29; i >= 0; i--) want.set(new Date(today - i * DAY).toISOString().slice(0, 10), { follows: 0, unfollows: 0 });
-      const seen = new Set<string>();
-      for (const m of stream.messages) {
-        if (m.kind !== 'event' || m.target.id !== target || seen.has(m.eventId)) continue;
-        seen.add(m.eventId);
-        const day = want.get(m.occurredAt.slice(0, 10));
-        if (day && m.type === 'follow') day.follows++;
-        if (day && m.type === 'unfollow') day.unfollows++;
+      let before = 0; // followers at the start of the window, from the changes before it
+      for (const a of stream.actions) {
+        if (a.target !== target || !a.changed) continue;
+        const day = want.get(a.at.slice(0, 10));
+        if (day) day[a.action === 'follow' ? 'follows' : 'unfollows']++;
+        else before += a.action === 'follow' ? 1 : -1;
       }
       expect(body.daily).toEqual([...want].map(([date, v]) => ({ date, ...v })));
+      // Σ follows − Σ unfollows over the 30 days is the change in followers
+      const net = body.daily.reduce((n: number, d: { follows: number; unfollows: number }) => n + d.follows - d.unfollows, 0);
+      expect(net).toBe(followers.size - before);
       expect(body.daily.some((d: { follows: number }) => d.follows > 0)).toBe(true);
 
       const traits = stream.persons.filter((p) => followers.has(p.user)).map((p) => p.traits);

@@ -5,8 +5,6 @@
  * .data/artifacts/merchant.png (CI artifact) and, when missing or with UPDATE_SCREENSHOTS=1, to
  * docs/images/merchant.png.
  */
-import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { TopicMessage } from '@pstream/events';
 import { createInterestStore } from '@pstream/interest-store';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
@@ -17,7 +15,7 @@ import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig, storeOptions } from '@pstream/scorer/config';
 import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
-import { artifactPath, browserUnavailable, launchBrowser } from './browser';
+import { browserUnavailable, launchBrowser, openWithoutToken, saveScreenshot, watchProblems } from './browser';
 import { silentLog } from './helpers';
 import { storeSandbox, type StoreSandbox } from './pipeline-helpers';
 import { prng } from './streams';
@@ -80,12 +78,7 @@ function season(seed: number): TopicMessage[] {
     const browser = await launchBrowser();
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 1100 } });
-      const problems: string[] = [];
-      page.on('console', (m) => {
-        if (m.type() === 'error' || m.type() === 'warning') problems.push(`${m.type()}: ${m.text()}`);
-      });
-      page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-      page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()}`));
+      const problems = watchProblems(page);
       const external: string[] = [];
       page.on('request', (r) => {
         if (!r.url().startsWith(url) && !r.url().startsWith('data:')) external.push(r.url());
@@ -110,22 +103,12 @@ function season(seed: number): TopicMessage[] {
       expect(await page.locator('#overlap .row').count()).toBe(3);
       expect(await page.textContent('#jaccard')).toMatch(/^Jaccard 0\.\d{3}$/);
 
-      const shot = artifactPath('merchant.png');
-      await page.screenshot({ path: shot, fullPage: true });
-      const docs = path.join(__dirname, '..', 'docs', 'images', 'merchant.png');
-      if (!existsSync(docs) || process.env.UPDATE_SCREENSHOTS === '1') {
-        mkdirSync(path.dirname(docs), { recursive: true });
-        copyFileSync(shot, docs);
-      }
+      await saveScreenshot(page, 'merchant.png');
       expect(problems).toEqual([]);
       expect(external).toEqual([]);
 
       // without a token the page says why instead of showing numbers
-      const bare = await browser.newPage();
-      await bare.goto(`${url}/merchant/shop/s-1`);
-      await bare.waitForSelector('body[data-ready]', { timeout: 20_000 });
-      expect(await bare.getAttribute('body', 'data-ready')).toBe('error');
-      expect(await bare.textContent('#status')).toContain('QRY_UNAUTHORIZED');
+      expect(await openWithoutToken(browser, `${url}/merchant/shop/s-1`)).toEqual({ ready: 'error', status: expect.stringContaining('QRY_UNAUTHORIZED') });
     } finally {
       await browser.close();
     }

@@ -1,3 +1,4 @@
+export * from './explain';
 export * from './plan';
 export * from './rule';
 export * from './similar';

@@ -1,7 +1,8 @@
 import { tagCountAtLeast, tagMembersAtLeast, tagScoresOf, type Keys } from '@pstream/interest-store';
 import type { AudienceStore, FactLeaf } from '@pstream/profile-store';
-import type { DecayParams } from '@pstream/scoring';
+import { decayedScore, tagValue, type DecayParams } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
+import { explainRule, ruleLeaves, type ExplainedNode, type LeafOutcome } from './explain';
 import type { InterestLeaf, Rule } from './rule';
 import { dropsBelowAt, storedThreshold } from './threshold';
 import { nextChanges, timeLeaves, type HoldsUntil } from './watch';
@@ -14,8 +15,13 @@ export type InterestSource = {
   count(leaf: InterestLeaf, nowMs: number): Promise<number>;
   /** For those of `people` who hold it at nowMs: the instant their value decays below minValue. */
   holdsUntil(leaf: InterestLeaf, nowMs: number, people: readonly string[]): Promise<Map<string, number>>;
+  /** For one person: whether the leaf holds at nowMs (the same bound as `holders`) and their value in the tag (0 when absent). */
+  observe(leaf: InterestLeaf, nowMs: number, person: string): Promise<{ holds: boolean; observed: number }>;
 };
-export type FactSource = Pick<AudienceStore, 'leafKeys' | 'holdingAll' | 'estimate' | 'everyone' | 'personalizationAllowed' | 'didHoldsUntil'>;
+export type FactSource = Pick<AudienceStore, 'leafKeys' | 'holdingAll' | 'estimate' | 'everyone' | 'personalizationAllowed' | 'didHoldsUntil' | 'observe'>;
+
+/** Why an opted-out person's interest leaves do not hold, and why they are in no audience (docs/api.md §5.7). */
+export const OPTED_OUT = 'opted out of personalization: interests are not used, and the person is in no audience';
 export type AudienceSources = { interests: InterestSource; facts: FactSource };
 
 /** The interest leaves over interest-store's per-tag index: a range query above a bound that depends only on now. */
@@ -38,6 +44,11 @@ export function createInterestSource(redis: Redis, k: Keys, decay: DecayParams, 
         if (s !== null && s !== undefined && s >= min) out.set(p, dropsBelowAt(s, leaf.minValue, decay, valueScale));
       });
       return out;
+    },
+    async observe(leaf, nowMs, person) {
+      const [stored] = await tagScoresOf(redis, k, leaf.tag, [person]);
+      if (stored === null || stored === undefined) return { holds: false, observed: 0 };
+      return { holds: stored >= bound(leaf, nowMs), observed: tagValue(decayedScore(stored, nowMs, decay), valueScale) };
     },
   };
 }
@@ -138,6 +149,31 @@ export function createAudienceEngine(sources: AudienceSources) {
         for (const p of await evaluate(t.kind === 'interest' ? { interest: t.leaf } : { did: t.leaf }, nowMs)) people.add(p);
       }
       return { members, watch: await nextChanges(rule, nowMs, [...people], new Set(members), holdsUntil) };
+    },
+
+    /**
+     * Why `key` (a profile key) is or is not a member at `nowMs` (docs/api.md §5.4 "Explain"): every
+     * leaf answered for them by the same sources and bounds as `members`, the nodes above by all /
+     * any / not, and the one consent filter: an opted-out person's interest leaves do not hold
+     * (with `OPTED_OUT` as the reason) and they match nothing.
+     */
+    async explain(rule: Rule, nowMs: number, key: string): Promise<{ matches: boolean; explanation: ExplainedNode; reason?: string }> {
+      const allowed = (await facts.personalizationAllowed([key])).length === 1;
+      const leaves = ruleLeaves(rule);
+      const factLeaves = leaves.flatMap((l) => (l.kind === 'fact' ? [l.leaf] : []));
+      const [factOutcomes, interestOutcomes] = await Promise.all([
+        facts.observe(factLeaves, nowMs, key),
+        Promise.all(
+          leaves.flatMap((l) =>
+            l.kind !== 'interest' ? [] : [allowed ? interests.observe(l.leaf, nowMs, key) : Promise.resolve<LeafOutcome>({ holds: false, observed: null, reason: OPTED_OUT })],
+          ),
+        ),
+      ]);
+      let f = 0;
+      let i = 0;
+      const outcomes = leaves.map((l) => (l.kind === 'fact' ? factOutcomes[f++]! : interestOutcomes[i++]!));
+      const explanation = explainRule(rule, outcomes);
+      return { matches: allowed && explanation.holds, explanation, ...(!allowed && { reason: OPTED_OUT }) };
     },
 
     /** The same restricted to `people`: those of them in the audience at `nowMs`, and their next instants. */

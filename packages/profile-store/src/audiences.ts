@@ -190,6 +190,37 @@ export function createAudienceStore(pool: Pool) {
     },
 
     /**
+     * Each fact leaf for one person at `nowMs` (docs/api.md §5.4 explain): whether it holds — the
+     * very condition `leafKeys` and `holdingAll` test, so a person's answer agrees with theirs — and
+     * the value it compared: the stage, the tier, the trait's value (null when absent), whether the
+     * person follows the target, the number of events counted in the window. One statement; a key
+     * without a people row holds no leaf and has nulls and zeros.
+     */
+    async observe(leaves: readonly FactLeaf[], nowMs: number, key: string): Promise<{ holds: boolean; observed: unknown }[]> {
+      if (leaves.length === 0) return [];
+      const params: unknown[] = [key];
+      const cols = leaves.map((leaf, i) => {
+        const c = leafCondition(leaf, nowMs);
+        const cond = shift(c.cond, params.length - 1);
+        params.push(...c.params);
+        const of = (expr: string) => `(SELECT ${expr} FROM ${c.table} WHERE profile_key = $1)`;
+        if (c.atLeast !== undefined) return `coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = $1 AND ${cond}), 0)::float8 AS o${i}`;
+        if (c.table !== 'people') return `EXISTS (SELECT 1 FROM ${c.table} WHERE profile_key = $1 AND ${cond}) AS o${i}`;
+        let seen = 'stage' in leaf ? 'to_jsonb(stage)' : 'tier' in leaf ? `to_jsonb(${leaf.tier.value ? 'value_tier' : 'social_tier'})` : '';
+        if ('trait' in leaf) seen = `traits -> $${params.push(leaf.trait.name)}::text`;
+        return `coalesce(${of(`(${cond})`)}, false) AS h${i}, ${of(seen)} AS o${i}`;
+      });
+      const { rows } = await pool.query<Record<string, unknown>>(`SELECT ${cols.join(', ')}`, params);
+      const row = rows[0]!;
+      return leaves.map((leaf, i) => {
+        const observed = row[`o${i}`] ?? null;
+        if ('did' in leaf) return { holds: (observed as number) >= leaf.did.atLeast, observed };
+        if ('follows' in leaf) return { holds: observed === true, observed };
+        return { holds: row[`h${i}`] === true, observed };
+      });
+    },
+
+    /**
      * Postgres's own estimate of how many rows a leaf reads (an upper bound on the people it holds
      * for): the planner's selectivity, at the cost of a plan. For a `did` leaf it is the daily rows
      * before grouping — the estimate after `HAVING sum(n) >= N` is a guess, the rows are what the

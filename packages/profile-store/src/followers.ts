@@ -7,7 +7,10 @@ export type FollowerMix = {
   followers: number;
   /** facet → value → count, only values with a count above zero. */
   facets: Record<string, Record<string, number>>;
-  /** The last `days` UTC days, oldest first, every day present. */
+  /**
+   * The last `days` UTC days, oldest first, every day present: changes of the follow set
+   * (migration 020), so Σ follows − Σ unfollows over them is the change in `followers`.
+   */
   daily: { date: string; follows: number; unfollows: number }[];
 };
 

@@ -1,5 +1,5 @@
-import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAULT_SIMILAR, ruleNodeSchema, ruleSchema } from '@pstream/audiences';
-import { keys } from '@pstream/interest-store';
+import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAULT_SIMILAR, explanationNodeSchema, ruleNodeSchema, ruleSchema } from '@pstream/audiences';
+import { keys, knowsPerson } from '@pstream/interest-store';
 import { createAudienceStore, createFactsReader, createFollowersReader, createModelStore, personalizationAllowed } from '@pstream/profile-store';
 import { createHttp, openApiPlugin } from '@pstream/http';
 import { createKeyring, registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
@@ -14,7 +14,8 @@ import { catalogEntrySchema, registerCatalogRoutes } from './routes/catalog';
 import { followersSchema, overlapSchema, registerFollowerRoutes } from './routes/followers';
 import type { LagSampler } from './lag/sampler';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
-import { audienceListSchema, audienceRequestSchema, audienceSchema, membersSchema, previewRequestSchema, previewSchema, registerAudienceRoutes } from './routes/audiences';
+import { audienceListSchema, audienceRequestSchema, audienceSchema, explainRequestSchema, explainSchema, membersSchema, previewRequestSchema, previewSchema, registerAudienceRoutes } from './routes/audiences';
+import { registerExplainPage } from './routes/explain-page';
 import { registerMerchantPage } from './routes/merchant';
 import { modelSchema, modelsSchema, registerModelRoutes, trainingSchema } from './routes/models';
 import { registerOpsPage } from './routes/ops';
@@ -61,6 +62,9 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       RuleNode: ruleNodeSchema,
       AudiencePreviewRequest: previewRequestSchema,
       AudiencePreview: previewSchema,
+      AudienceExplainRequest: explainRequestSchema,
+      AudienceExplanation: explainSchema,
+      ExplanationNode: explanationNodeSchema,
       AudienceRequest: audienceRequestSchema,
       Audience: audienceSchema,
       AudienceList: audienceListSchema,
@@ -94,10 +98,12 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   registerModelRoutes(app, { store: models, read: guard('profiles:read'), write: guard('audiences:write') });
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
   const k = keys(config.REDIS_PREFIX);
+  /** The profile key an id answers for (merged ids resolved by Postgres), or undefined when neither store knows the id (404). */
+  const profileOf = async (id: string) => (await facts.profileKeyOf(id)) ?? ((await knowsPerson(deps.redis, k, id)) ? id : undefined);
   registerInterestRoutes(app, {
     redis: deps.redis,
     keys: k,
-    facts,
+    profileOf,
     decay,
     valueScale: config.INTEREST_VALUE_SCALE,
     personalizationAllowed: async (id) => (await personalizationAllowed(deps.pool, [id])).has(id),
@@ -118,10 +124,11 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS, keyring: createKeyring(config, deps.pool) });
   await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
   await registerMerchantPage(app);
+  await registerExplainPage(app);
 
   const audiences = createAudienceStore(deps.pool);
   const engine = createAudienceEngine({ facts: audiences, interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
-  registerAudienceRoutes(app, { engine, store: audiences, read: guard('profiles:read'), write: guard('audiences:write') });
+  registerAudienceRoutes(app, { engine, store: audiences, profileOf, read: guard('profiles:read'), write: guard('audiences:write') });
   const finder = createSimilarFinder(deps.redis, k, audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
   registerSimilarRoutes(app, { facts, finder, guard: guard('profiles:read') });
   return app;

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ruleSchema, type AudienceEngine } from '@pstream/audiences';
+import { explanationNodeSchema, ruleSchema, type AudienceEngine, type Rule } from '@pstream/audiences';
 import { errorResponse, sendError } from '@pstream/http';
 import type { AudienceStore } from '@pstream/profile-store';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { QueryErrors } from '../errors';
+import { cursorParam, decodeCursor, encodeCursor, profileIdParams } from './params';
 
 const EXAMPLE_RULE = {
   all: [
@@ -56,25 +57,63 @@ export const membersSchema = z
   .describe('One page of an audience’s members')
   .meta({ examples: [{ members: ['u-1007', 'u-1020'], nextCursor: 'dS0xMDIw' }] });
 
-const idParams = z.object({ id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be an audience id').describe('audience id') });
+/** An audience id as the API gives them out (`aud-<uuid>`), or any id of the same alphabet. */
+export const audienceIdSchema = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be an audience id');
+export const explainRequestSchema = z
+  .object({
+    rule: ruleSchema.optional().describe('the rule to explain; or give audienceId'),
+    audienceId: audienceIdSchema.optional().describe('a saved audience whose rule to explain; or give rule'),
+    id: profileIdParams.shape.id,
+  })
+  .refine((b) => (b.rule === undefined) !== (b.audienceId === undefined), { message: 'give exactly one of rule or audienceId', path: ['rule'] })
+  .describe('A person, and a rule or a saved audience')
+  .meta({ examples: [{ audienceId: 'aud-6f1c0e0a-0d7e-4a57-9a8e-2b8c4f0e9d11', id: 'u-1007' }, { rule: EXAMPLE_RULE, id: 'u-1007' }] });
+export const explainSchema = z
+  .object({
+    id: z.string().describe('the profile id the answer is about (a merged id answers for the profile it joined)'),
+    matches: z.boolean().describe('whether the person is in the rule’s audience at computedAt: the membership a preview computes at that instant'),
+    explanation: explanationNodeSchema,
+    reason: z.string().optional().describe('why the person matches nothing although the rule may hold (opted out of personalization)'),
+    computedAt: time,
+  })
+  .describe('Why a person is, or is not, in an audience')
+  .meta({
+    examples: [
+      {
+        id: 'u-1007',
+        matches: true,
+        explanation: {
+          all: [
+            { interest: { tag: 'category:dress', minValue: 5 }, holds: true, observed: 6.2 },
+            { not: { stage: { in: ['churned'] }, holds: false, observed: 'loyal' }, holds: true },
+          ],
+          holds: true,
+        },
+        computedAt: '2026-11-30T04:00:00.000Z',
+      },
+    ],
+  });
+
+const idParams = z.object({ id: audienceIdSchema.describe('audience id') });
 const membersQuery = z.object({
-  cursor: z.string().max(1024).optional().describe('nextCursor of the previous page'),
+  cursor: cursorParam,
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('at most 1000'),
 });
 
-const encodeCursor = (key: string) => Buffer.from(key, 'utf8').toString('base64url');
-function decodeCursor(cursor: string): string | undefined {
-  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
-  const key = Buffer.from(cursor, 'base64url').toString('utf8');
-  return key.length > 0 && encodeCursor(key) === cursor ? key : undefined;
-}
 
-export type AudienceRouteDeps = { engine: AudienceEngine; store: AudienceStore; read: preHandlerHookHandler; write: preHandlerHookHandler };
+export type AudienceRouteDeps = {
+  engine: AudienceEngine;
+  store: AudienceStore;
+  /** The profile key an id answers for (merged ids resolved), or undefined when neither store knows it. */
+  profileOf: (id: string) => Promise<string | undefined>;
+  read: preHandlerHookHandler;
+  write: preHandlerHookHandler;
+};
 
 const unauthorized = errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' });
 const notFound = errorResponse('No audience with this id (QRY_AUDIENCE_NOT_FOUND)');
 
-/** Audiences (docs/api.md §5.4): preview, save, list, get, delete, members. */
+/** Audiences (docs/api.md §5.4): preview, explain, save, list, get, delete, members. */
 export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRouteDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const common = { tags: ['audiences'], security: [{ bearerAuth: [] }] };
@@ -100,6 +139,40 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
       const nowMs = Date.now();
       const members = await deps.engine.members(request.body.rule, nowMs);
       return { count: members.length, sample: members.slice(0, SAMPLE), computedAt: new Date(nowMs).toISOString() };
+    },
+  );
+
+  r.post(
+    '/v1/audiences/explain',
+    {
+      preHandler: deps.read,
+      schema: {
+        ...common,
+        operationId: 'explainAudience',
+        summary: 'Why a person is, or is not, in an audience now: the rule with holds on every node and the value each leaf compared',
+        body: explainRequestSchema,
+        response: {
+          200: explainSchema,
+          400: errorResponse('The rule, audience id or person id is malformed, or both or neither of rule and audienceId are given (QRY_INVALID_REQUEST; `error.details` names each path)'),
+          401: unauthorized,
+          403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+          404: errorResponse('No profile for the id (QRY_PROFILE_NOT_FOUND), or no saved audience with audienceId (QRY_AUDIENCE_NOT_FOUND)'),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { audienceId: saved, id } = request.body;
+      let rule = request.body.rule;
+      if (saved !== undefined) {
+        const a = await deps.store.get(saved);
+        if (!a) return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${saved}`);
+        rule = a.rule as Rule;
+      }
+      const key = await deps.profileOf(id);
+      if (key === undefined) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
+      const nowMs = Date.now();
+      const answer = await deps.engine.explain(rule!, nowMs, key);
+      return { id: key, ...answer, computedAt: new Date(nowMs).toISOString() };
     },
   );
 

@@ -1,13 +1,12 @@
-import { knowsPerson, readInterests, type Keys } from '@pstream/interest-store';
+import { readInterests, type Interest, type Keys } from '@pstream/interest-store';
 import { errorResponse, sendError } from '@pstream/http';
-import type { createFactsReader } from '@pstream/profile-store';
 import { QueryErrors } from '../errors';
-import type { DecayParams } from '@pstream/scoring';
+import { decayedScore, tagValue, type DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
-import { profileIdParams } from './params';
+import { cursorParam, decodeCursor, encodeCursor, profileIdParams } from './params';
 
 const query = z.object({
   dimension: z
@@ -15,7 +14,8 @@ const query = z.object({
     .regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be a tag dimension: [a-z][a-z0-9_]{0,31}')
     .optional()
     .describe('only tags of this dimension, e.g. category'),
-  limit: z.coerce.number().int().min(1).max(200).default(200).describe('at most 200; all tags if fewer'),
+  limit: z.coerce.number().int().min(1).max(200).default(200).describe('at most 200 a page; follow nextCursor for the rest'),
+  cursor: cursorParam,
 });
 /** One interest tag of a person, decayed to the answer's computedAt. */
 export const interestSchema = z
@@ -29,14 +29,16 @@ export const interestSchema = z
 export const interestsSchema = z
   .object({
     interests: z.array(interestSchema).describe('highest score first'),
-    computedAt: z.string().describe('the time scores are decayed to'),
+    nextCursor: z.string().nullable().describe('pass as cursor for the next page; null on the last page'),
+    computedAt: z.string().describe('the time this page’s scores are decayed to'),
   })
-  .describe('The person’s interest tags, highest score first');
+  .describe('One page of the person’s interest tags, highest score first');
 
 export type InterestRouteDeps = {
   redis: Redis;
   keys: Keys;
-  facts: ReturnType<typeof createFactsReader>;
+  /** The profile key an id answers for, or undefined when neither store knows it (404). */
+  profileOf: (id: string) => Promise<string | undefined>;
   decay: DecayParams;
   valueScale: number;
   /** Consent (docs/model.md §4.5): false when the id's person opted out of personalization. */
@@ -45,9 +47,34 @@ export type InterestRouteDeps = {
 };
 
 /**
- * `GET /v1/profiles/{id}/interests?dimension=&limit=` (docs/api.md §5.2). An id that was merged into
- * another (§4.4) answers with the merged profile's interests; an id neither store knows answers 404, as the profile does;
- * a person who opted out of personalization (§4.5) has none (200, empty).
+ * Where a page ends: a tag's stored forward score (its score read at the decay landmark, which
+ * time never changes — decay multiplies every score of a person by one factor, so it never
+ * reorders them) and the tag, which orders ties. Pages are in (stored score, tag) descending.
+ */
+type Position = { stored: number; tag: string };
+const before = (a: Position, b: Position) => a.stored > b.stored || (a.stored === b.stored && a.tag > b.tag);
+
+function parsePosition(cursor: string): Position | undefined {
+  const text = decodeCursor(cursor);
+  if (text === undefined) return undefined;
+  try {
+    const [stored, tag] = JSON.parse(text) as unknown[];
+    return typeof stored === 'number' && Number.isFinite(stored) && typeof tag === 'string' ? { stored, tag } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `GET /v1/profiles/{id}/interests?dimension=&limit=&cursor=` (docs/api.md §5.2). An id that was
+ * merged into another (§4.4) answers with the merged profile's interests; an id neither store knows
+ * answers 404, as the profile does; a person who opted out of personalization (§4.5) has none
+ * (200, empty).
+ *
+ * Paging is keyset on the stored order: following `nextCursor` gives every tag once, however much
+ * time passes between pages (each page's scores are decayed to its own `computedAt`). Each page
+ * reads the person's whole set (at most MAX_TAGS_PER_PERSON tags, one round trip) through
+ * interest-store's `readInterests` evaluated at the landmark, where a score is its stored value.
  */
 export function registerInterestRoutes(app: FastifyInstance, deps: InterestRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -57,13 +84,13 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
       schema: {
         operationId: 'getInterests',
         tags: ['profiles'],
-        summary: 'A person’s interest tags, decayed to computedAt',
+        summary: 'A person’s interest tags, decayed to computedAt, a page at a time',
         security: [{ bearerAuth: [] }],
         params: profileIdParams,
         querystring: query,
         response: {
           200: interestsSchema,
-          400: errorResponse('Invalid id, dimension or limit (QRY_INVALID_REQUEST; `error.details` names each)'),
+          400: errorResponse('Invalid id, dimension, limit (QRY_INVALID_REQUEST; `error.details` names each) or cursor (QRY_INVALID_CURSOR)'),
           401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
           404: errorResponse('Neither store knows the id (QRY_PROFILE_NOT_FOUND)'),
@@ -71,19 +98,35 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
       },
     },
     async (request, reply) => {
+      const { id } = request.params;
+      const { cursor, limit, dimension } = request.query;
+      const after = cursor === undefined ? undefined : parsePosition(cursor);
+      if (cursor !== undefined && after === undefined) return sendError(reply, 400, QueryErrors.INVALID_CURSOR, 'cursor is not one this API gave out');
       const nowMs = Date.now();
-      // Known to either store: the scorer's Redis keys or a segmenter row.
-      const known = (await knowsPerson(deps.redis, deps.keys, request.params.id)) || (await deps.facts.profileKeyOf(request.params.id)) !== undefined;
-      if (!known) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${request.params.id}`);
-      if (!(await deps.personalizationAllowed(request.params.id))) return { interests: [], computedAt: new Date(nowMs).toISOString() };
-      const interests = await readInterests(deps.redis, deps.keys, request.params.id, {
-        nowMs,
-        limit: request.query.limit,
+      const computedAt = new Date(nowMs).toISOString();
+      if ((await deps.profileOf(id)) === undefined) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
+      if (!(await deps.personalizationAllowed(id))) return { interests: [], nextCursor: null, computedAt };
+      const stored: Interest[] = await readInterests(deps.redis, deps.keys, id, {
+        nowMs: deps.decay.landmarkMs,
+        limit: Number.MAX_SAFE_INTEGER,
         decay: deps.decay,
         valueScale: deps.valueScale,
-        ...(request.query.dimension !== undefined && { dimension: request.query.dimension }),
+        ...(dimension !== undefined && { dimension }),
       });
-      return { interests, computedAt: new Date(nowMs).toISOString() };
+      const rest = stored
+        .map((i) => ({ stored: i.score, tag: i.tag, dimension: i.dimension }))
+        .filter((p) => after === undefined || before(after, p))
+        .sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+      const page = rest.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        interests: page.map((p) => {
+          const score = decayedScore(p.stored, nowMs, deps.decay);
+          return { tag: p.tag, dimension: p.dimension, score, value: tagValue(score, deps.valueScale) };
+        }),
+        nextCursor: rest.length > limit && last !== undefined ? encodeCursor(JSON.stringify([last.stored, last.tag])) : null,
+        computedAt,
+      };
     },
   );
 }

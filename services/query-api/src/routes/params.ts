@@ -20,3 +20,16 @@ export const profileIdParams = z.object({
  * bytes, each written as %XX. Fastify's default (100) answered 414 for valid ids of 101-128 characters.
  */
 export const MAX_ID_PARAM_LENGTH = 128 * 4 * 3;
+
+/** `cursor` of a paged route: the `nextCursor` of the previous page, opaque to the caller. */
+export const cursorParam = z.string().max(1024).optional().describe('nextCursor of the previous page');
+
+/** A page's position as an opaque cursor (base64url of the text). */
+export const encodeCursor = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
+
+/** The text of a cursor this API gave out, or undefined for anything else (answered `400 QRY_INVALID_CURSOR`). */
+export function decodeCursor(cursor: string): string | undefined {
+  if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  return text.length > 0 && encodeCursor(text) === cursor ? text : undefined;
+}
