@@ -115,4 +115,12 @@ describe('@pstream/client against a running query API', () => {
     // No lag sampler in this app: the ops routes answer 503 with their code.
     await expect(client.ops.lag()).rejects.toMatchObject({ status: 503, code: 'QRY_LAG_UNAVAILABLE' });
   });
+  it('reaches explain, the models and the paged interests (routes added after 0.1.0)', async () => {
+    const trained = await client.models.train('gender');
+    expect(trained).toMatchObject({ trait: 'gender' });
+    expect(Array.isArray((await client.models.list()).models)).toBe(true);
+    await expect(client.audiences.explain({ id: 'nobody', rule: { stage: { in: ['active'] } } })).rejects.toMatchObject({ status: 404 });
+    const unknown = client.allInterests('nobody', { pageSize: 10 });
+    await expect(unknown.next()).rejects.toMatchObject({ status: 404 });
+  });
 });

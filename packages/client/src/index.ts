@@ -21,6 +21,12 @@ export type CatalogEntry = Schemas['CatalogEntry'];
 export type Consent = Schemas['Consent'];
 export type ErasureStarted = Schemas['ErasureStarted'];
 export type Erasure = Schemas['Erasure'];
+export type AudienceExplanation = Schemas['AudienceExplanation'];
+export type ExplanationNode = Schemas['ExplanationNode'];
+export type Model = Schemas['Model'];
+export type Models = Schemas['Models'];
+export type ModelTraining = Schemas['ModelTraining'];
+export type PredictedTrait = paths['/v1/models/{trait}/train']['post']['parameters']['path']['trait'];
 export type TargetType = paths['/v1/targets/{type}/{id}/followers']['get']['parameters']['path']['type'];
 
 /**
@@ -107,6 +113,11 @@ export function createQueryClient(options: QueryClientOptions) {
     delete: async (audienceId: string): Promise<void> => {
       await unwrap(raw.DELETE('/v1/audiences/{id}', id(audienceId)));
     },
+    /**
+     * Why a person is or is not in an audience (§5.4): the rule with `holds` on every node and the
+     * value each leaf compared; give a `rule` or a saved `audienceId`.
+     */
+    explain: (request: { id: string } & ({ rule: Rule } | { audienceId: string })) => unwrap(raw.POST('/v1/audiences/explain', { body: request })),
     /** One page of members (limit ≤ 1000); pass the previous page's `nextCursor` for the next. */
     members: (audienceId: string, query: { limit?: number; cursor?: string } = {}) =>
       unwrap(raw.GET('/v1/audiences/{id}/members', { params: { path: { id: audienceId }, query } })),
@@ -122,9 +133,19 @@ export function createQueryClient(options: QueryClientOptions) {
     raw,
     /** A person's profile by userId or anonymousId (docs/api.md §5.1); 404 `QRY_PROFILE_NOT_FOUND` when unknown. */
     profile: (personId: string) => unwrap(raw.GET('/v1/profiles/{id}', id(personId))),
-    /** A person's interest tags, highest score first (§5.2). */
-    interests: (personId: string, query: { dimension?: string; limit?: number } = {}) =>
+    /** One page of a person's interest tags, highest score first (§5.2); pass `nextCursor` for the next. */
+    interests: (personId: string, query: { dimension?: string; limit?: number; cursor?: string } = {}) =>
       unwrap(raw.GET('/v1/profiles/{id}/interests', { params: { path: { id: personId }, query } })),
+    /** Every interest tag of a person exactly once, page by page. */
+    allInterests: (personId: string, query: { dimension?: string; pageSize?: number } = {}): AsyncGenerator<Interest> =>
+      pages(async (cursor) => {
+        const page = await unwrap(
+          raw.GET('/v1/profiles/{id}/interests', {
+            params: { path: { id: personId }, query: { ...(query.dimension !== undefined && { dimension: query.dimension }), ...(query.pageSize !== undefined && { limit: query.pageSize }), ...(cursor !== undefined && { cursor }) } },
+          }),
+        );
+        return { items: page.interests, nextCursor: page.nextCursor };
+      }),
     /** The people most similar to a person (§5.3). */
     similar: (personId: string, query: { limit?: number } = {}) => unwrap(raw.GET('/v1/profiles/{id}/similar', { params: { path: { id: personId }, query } })),
     audiences,
@@ -147,6 +168,12 @@ export function createQueryClient(options: QueryClientOptions) {
       /** Starts erasing a person and every merged id; follow it with `erasure(erasureId)`. */
       erase: (personId: string) => unwrap(raw.DELETE('/v1/profiles/{id}', id(personId))),
       erasure: (erasureId: string) => unwrap(raw.GET('/v1/erasures/{erasureId}', { params: { path: { erasureId } } })),
+    },
+    models: {
+      /** The predicted-trait models (§5.9): trained at, on how many, holdout accuracy beside the baseline. */
+      list: () => unwrap(raw.GET('/v1/models')),
+      /** Asks for a training of a trait's model now (`audiences:write`); `list()` shows when it is done. */
+      train: (trait: PredictedTrait) => unwrap(raw.POST('/v1/models/{trait}/train', { params: { path: { trait } } })),
     },
     ops: {
       /** Consumer lag per group with Burrow's statuses (§5.8); needs the `ops:read` scope. */

@@ -25,6 +25,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The predicted-trait models: when each was trained, on how many people, and its held-out accuracy beside the majority-class baseline */
+        get: operations["listModels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{trait}/train": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Ask for a training of the trait’s model now; a trainer picks it up within MODEL_POLL_INTERVAL_MS */
+        post: operations["trainModel"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/profiles/{id}/interests": {
         parameters: {
             query?: never;
@@ -32,7 +66,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** A person’s interest tags, decayed to computedAt */
+        /** A person’s interest tags, decayed to computedAt, a page at a time */
         get: operations["getInterests"];
         put?: never;
         post?: never;
@@ -182,6 +216,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audiences/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Why a person is, or is not, in an audience now: the rule with holds on every node and the value each leaf compared */
+        post: operations["explainAudience"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audiences": {
         parameters: {
             query?: never;
@@ -278,12 +329,14 @@ export interface components {
                 value?: ("high" | "medium" | "low")[];
                 social?: ("active" | "potential" | "silent")[];
             };
-            /** @description ops eq ne in gt gte lt lte exists; ne also holds without the trait */
+            /** @description ops eq ne in gt gte lt lte exists; ne also holds without the trait; predicted.gender / predicted.ageBand: the stored prediction of people who did not give the trait */
             trait?: {
                 name: string;
                 /** @enum {string} */
                 op: "eq" | "ne" | "in" | "gt" | "gte" | "lt" | "lte" | "exists";
                 value?: (string | number | boolean) | (string | number | boolean)[];
+                /** @description predicted.* only: the prediction’s confidence must be at least this (default 0) */
+                minConfidence?: number;
             };
             /** @description currently follows this target */
             follows?: {
@@ -346,6 +399,57 @@ export interface components {
          */
         AudiencePreviewRequestInput: {
             rule: components["schemas"]["RuleInput"];
+        };
+        /**
+         * @description A person, and a rule or a saved audience
+         * @example {
+         *       "audienceId": "aud-6f1c0e0a-0d7e-4a57-9a8e-2b8c4f0e9d11",
+         *       "id": "u-1007"
+         *     }
+         * @example {
+         *       "rule": {
+         *         "all": [
+         *           {
+         *             "interest": {
+         *               "tag": "category:dress",
+         *               "minValue": 5
+         *             }
+         *           },
+         *           {
+         *             "trait": {
+         *               "name": "city",
+         *               "op": "eq",
+         *               "value": "Hangzhou"
+         *             }
+         *           },
+         *           {
+         *             "did": {
+         *               "type": "purchase",
+         *               "atLeast": 2,
+         *               "inLastDays": 30
+         *             }
+         *           },
+         *           {
+         *             "not": {
+         *               "stage": {
+         *                 "in": [
+         *                   "churned"
+         *                 ]
+         *               }
+         *             }
+         *           }
+         *         ]
+         *       },
+         *       "id": "u-1007"
+         *     }
+         */
+        AudienceExplainRequestInput: {
+            /** @description the rule to explain; or give audienceId */
+            rule?: components["schemas"]["RuleInput"];
+            /** @description a saved audience whose rule to explain; or give rule */
+            audienceId?: string;
+            /** @description userId or anonymousId, 1-128 characters (URL-encoded) */
+            id: string;
         };
         /**
          * @description An audience to save
@@ -456,6 +560,21 @@ export interface components {
             consent: {
                 personalization: boolean;
             };
+            /** @description traits predicted from behaviour (docs/api.md §5.9), only those the person has not given; empty when opted out or not predicted yet */
+            predicted: {
+                gender?: {
+                    /** @description the predicted class */
+                    value: string;
+                    /** @description the model’s probability for it (0-1); near the class’s base rate when behaviour says little */
+                    confidence: number;
+                };
+                ageBand?: {
+                    /** @description the predicted class */
+                    value: string;
+                    /** @description the model’s probability for it (0-1); near the class’s base rate when behaviour says little */
+                    confidence: number;
+                };
+            };
             /** @description ISO-8601 UTC */
             computedAt: string;
         };
@@ -469,11 +588,13 @@ export interface components {
             /** @description scale·tanh(score/scale), 0-10 by default */
             value: number;
         };
-        /** @description The person’s interest tags, highest score first */
+        /** @description One page of the person’s interest tags, highest score first */
         Interests: {
             /** @description highest score first */
             interests: components["schemas"]["Interest"][];
-            /** @description the time scores are decayed to */
+            /** @description pass as cursor for the next page; null on the last page */
+            nextCursor: string | null;
+            /** @description the time this page’s scores are decayed to */
             computedAt: string;
         };
         /**
@@ -525,12 +646,14 @@ export interface components {
                 value?: ("high" | "medium" | "low")[];
                 social?: ("active" | "potential" | "silent")[];
             };
-            /** @description ops eq ne in gt gte lt lte exists; ne also holds without the trait */
+            /** @description ops eq ne in gt gte lt lte exists; ne also holds without the trait; predicted.gender / predicted.ageBand: the stored prediction of people who did not give the trait */
             trait?: {
                 name: string;
                 /** @enum {string} */
                 op: "eq" | "ne" | "in" | "gt" | "gte" | "lt" | "lte" | "exists";
                 value?: (string | number | boolean) | (string | number | boolean)[];
+                /** @description predicted.* only: the prediction’s confidence must be at least this (default 0) */
+                minConfidence?: number;
             };
             /** @description currently follows this target */
             follows?: {
@@ -571,6 +694,100 @@ export interface components {
             sample: string[];
             /** @description ISO-8601 UTC */
             computedAt: string;
+        };
+        /**
+         * @description Why a person is, or is not, in an audience
+         * @example {
+         *       "id": "u-1007",
+         *       "matches": true,
+         *       "explanation": {
+         *         "all": [
+         *           {
+         *             "interest": {
+         *               "tag": "category:dress",
+         *               "minValue": 5
+         *             },
+         *             "holds": true,
+         *             "observed": 6.2
+         *           },
+         *           {
+         *             "not": {
+         *               "stage": {
+         *                 "in": [
+         *                   "churned"
+         *                 ]
+         *               },
+         *               "holds": false,
+         *               "observed": "loyal"
+         *             },
+         *             "holds": true
+         *           }
+         *         ],
+         *         "holds": true
+         *       },
+         *       "computedAt": "2026-11-30T04:00:00.000Z"
+         *     }
+         */
+        AudienceExplanation: {
+            /** @description the profile id the answer is about (a merged id answers for the profile it joined) */
+            id: string;
+            /** @description whether the person is in the rule’s audience at computedAt: the membership a preview computes at that instant */
+            matches: boolean;
+            explanation: components["schemas"]["ExplanationNode"];
+            /** @description why the person matches nothing although the rule may hold (opted out of personalization) */
+            reason?: string;
+            /** @description ISO-8601 UTC */
+            computedAt: string;
+        };
+        /** @description A rule node (RuleNode) with holds on every node and observed on every leaf */
+        ExplanationNode: {
+            all?: components["schemas"]["ExplanationNode"][];
+            any?: components["schemas"]["ExplanationNode"][];
+            not?: components["schemas"]["ExplanationNode"];
+            interest?: {
+                tag: string;
+                /** @description the tag’s value (0-10) at the time of asking must be at least this */
+                minValue: number;
+            };
+            stage?: {
+                in: ("potential" | "new" | "active" | "loyal" | "at_risk" | "churned")[];
+            };
+            tier?: {
+                value?: ("high" | "medium" | "low")[];
+                social?: ("active" | "potential" | "silent")[];
+            };
+            trait?: {
+                name: string;
+                /** @enum {string} */
+                op: "eq" | "ne" | "in" | "gt" | "gte" | "lt" | "lte" | "exists";
+                value?: (string | number | boolean) | (string | number | boolean)[];
+                /** @description predicted.* only: the prediction’s confidence must be at least this (default 0) */
+                minConfidence?: number;
+            };
+            follows?: {
+                /** @enum {string} */
+                type: "shop" | "product" | "creator" | "content";
+                id: string;
+            };
+            did?: {
+                /** @enum {string} */
+                type: "follow" | "unfollow" | "click" | "dwell" | "like" | "comment" | "share" | "favorite" | "purchase";
+                target?: {
+                    /** @enum {string} */
+                    type: "shop" | "product" | "creator" | "content";
+                    id: string;
+                };
+                tag?: string;
+                atLeast: number;
+                /** @description the current UTC day and the inLastDays − 1 days before it */
+                inLastDays: number;
+            };
+            /** @description whether this node holds for the person now */
+            holds: boolean;
+            /** @description leaves only: the value compared — the tag’s value (0 when absent; null when opted out), the stage, the tier, the trait’s value (null when absent), whether the person follows the target, the events counted in the window */
+            observed?: unknown;
+            /** @description why a leaf could not be used (an opted-out person’s interest leaves) */
+            reason?: string;
         };
         /**
          * @description A saved audience
@@ -697,6 +914,15 @@ export interface components {
                     value: string;
                     count: number;
                 }[];
+                /** @description of the followers without a given gender / age, how many are predicted as each value (docs/api.md §5.9); over `sample`, scaled to all followers when the sample is not exact */
+                predicted: {
+                    gender: {
+                        [key: string]: number;
+                    };
+                    ageBand: {
+                        [key: string]: number;
+                    };
+                };
             };
             /** @description top 10 by share */
             topInterests: {
@@ -760,12 +986,47 @@ export interface components {
         Erasure: {
             erasureId: string;
             /**
-             * @description done: gone from Postgres and Redis, every id suppressed
+             * @description done: gone from Postgres and Redis, every id suppressed, their keys destroyed
              * @enum {string}
              */
             status: "pending" | "done";
             requestedAt: string;
             doneAt: string | null;
+        };
+        /** @description A predicted-trait model (docs/api.md §5.9) */
+        Model: {
+            /** @enum {string} */
+            trait: "gender" | "ageBand";
+            /** @description null until the first training */
+            trainedAt: string | null;
+            /** @description people the model was trained on: those who gave the trait and allow personalization, minus the held-out part */
+            trainedOn: number;
+            holdout: {
+                /** @description people held out (by a hash of their id) and not trained on */
+                size: number;
+                /** @description share of the held-out people whose given trait the model predicts */
+                accuracy: number | null;
+                /** @description share of them an answer of always the most common class gets right: a model worth serving scores well above it */
+                baseline: number | null;
+            };
+            /** @description a training asked for and not done yet; null when none is pending (done: trainedAt ≥ requestedAt) */
+            training: {
+                /** @description ISO-8601 UTC */
+                requestedAt: string;
+            } | null;
+            /** @description why the last run trained nothing (e.g. fewer than two classes given); null after a success */
+            lastError: string | null;
+        };
+        /** @description Every predicted-trait model */
+        Models: {
+            models: components["schemas"]["Model"][];
+        };
+        /** @description A training asked for */
+        ModelTraining: {
+            /** @enum {string} */
+            trait: "gender" | "ageBand";
+            /** @description the training is done once GET /v1/models shows trainedAt at or after this */
+            requestedAt: string;
         };
     };
     responses: never;
@@ -905,11 +1166,117 @@ export interface operations {
             };
         };
     };
+    listModels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every predicted-trait model */
+            200: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Models"];
+                };
+            };
+            /** @description Missing or unknown bearer token (QRY_UNAUTHORIZED) */
+            401: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    /** @description Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token lacks profiles:read (QRY_FORBIDDEN) */
+            403: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    trainModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                trait: "gender" | "ageBand";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A training asked for */
+            202: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelTraining"];
+                };
+            };
+            /** @description Unknown trait (QRY_INVALID_REQUEST) */
+            400: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or unknown bearer token (QRY_UNAUTHORIZED) */
+            401: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    /** @description Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token lacks audiences:write (QRY_FORBIDDEN) */
+            403: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     getInterests: {
         parameters: {
             query?: {
                 dimension?: string;
                 limit?: number;
+                cursor?: string;
             };
             header?: never;
             path: {
@@ -919,7 +1286,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The person’s interest tags, highest score first */
+            /** @description One page of the person’s interest tags, highest score first */
             200: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
@@ -930,7 +1297,7 @@ export interface operations {
                     "application/json": components["schemas"]["Interests"];
                 };
             };
-            /** @description Invalid id, dimension or limit (QRY_INVALID_REQUEST; `error.details` names each) */
+            /** @description Invalid id, dimension, limit (QRY_INVALID_REQUEST; `error.details` names each) or cursor (QRY_INVALID_CURSOR) */
             400: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
@@ -1580,6 +1947,78 @@ export interface operations {
             };
             /** @description The token lacks profiles:read (QRY_FORBIDDEN) */
             403: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    explainAudience: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AudienceExplainRequestInput"];
+            };
+        };
+        responses: {
+            /** @description Why a person is, or is not, in an audience */
+            200: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AudienceExplanation"];
+                };
+            };
+            /** @description The rule, audience id or person id is malformed, or both or neither of rule and audienceId are given (QRY_INVALID_REQUEST; `error.details` names each path) */
+            400: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or unknown bearer token (QRY_UNAUTHORIZED) */
+            401: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    /** @description Bearer */
+                    "WWW-Authenticate"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token lacks profiles:read (QRY_FORBIDDEN) */
+            403: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No profile for the id (QRY_PROFILE_NOT_FOUND), or no saved audience with audienceId (QRY_AUDIENCE_NOT_FOUND) */
+            404: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
                     "X-Request-Id"?: string;
