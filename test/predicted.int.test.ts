@@ -154,6 +154,17 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     // combined with a given trait: given female or predicted female
     const either = await ctx.preview({ any: [{ trait: { name: 'gender', op: 'eq', value: 'F' } }, rule] });
     expect(either.count).toBe(ctx.people.filter((p) => p.traits.gender === 'F').length + expected.length);
+    // explain (§5.4) agrees person by person and shows the stored prediction it compared
+    const member = expected[0]!;
+    const outsider = ctx.people.find((p) => !gaveGender(p) && !expected.includes(p.id))!.id;
+    for (const id of [member, outsider]) {
+      const res = await ctx.query.inject({ method: 'POST', url: '/v1/audiences/explain', headers: AUTH, payload: { rule, id } });
+      expect(res.statusCode).toBe(200);
+      const body = res.json<{ matches: boolean; explanation: { holds: boolean; observed: unknown } }>();
+      expect(body.matches).toBe(id === member);
+      expect(body.explanation.holds).toBe(id === member);
+      expect(body.explanation.observed).toEqual({ value: predicted.get(id)!.gender!.value, confidence: expect.closeTo(predicted.get(id)!.gender!.confidence, 5) });
+    }
   });
 
   it('refuses minConfidence on a given trait and ops a predicted class cannot take, naming the path', async () => {

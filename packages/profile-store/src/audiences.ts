@@ -205,6 +205,11 @@ export function createAudienceStore(pool: Pool) {
         params.push(...c.params);
         const of = (expr: string) => `(SELECT ${expr} FROM ${c.table} WHERE profile_key = $1)`;
         if (c.atLeast !== undefined) return `coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = $1 AND ${cond}), 0)::float8 AS o${i}`;
+        if (c.table === 'predicted_traits' && 'trait' in leaf) {
+          // observed: the stored prediction the leaf compared (§5.9), whatever its confidence
+          const trait = `$${params.push(leaf.trait.name.slice('predicted.'.length))}::text`;
+          return `EXISTS (SELECT 1 FROM ${c.table} WHERE profile_key = $1 AND ${cond}) AS h${i}, (SELECT jsonb_build_object('value', value, 'confidence', confidence) FROM ${c.table} WHERE profile_key = $1 AND trait = ${trait}) AS o${i}`;
+        }
         if (c.table !== 'people') return `EXISTS (SELECT 1 FROM ${c.table} WHERE profile_key = $1 AND ${cond}) AS o${i}`;
         let seen = 'stage' in leaf ? 'to_jsonb(stage)' : 'tier' in leaf ? `to_jsonb(${leaf.tier.value ? 'value_tier' : 'social_tier'})` : '';
         if ('trait' in leaf) seen = `traits -> $${params.push(leaf.trait.name)}::text`;
