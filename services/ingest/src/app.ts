@@ -47,9 +47,13 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     {
       prefix: 'ING',
       classify: (err) =>
-        err instanceof AppError && err.code === IngestErrors.KAFKA_UNAVAILABLE
-          ? new HttpError(503, err.code, err.message, undefined, { 'Retry-After': retryAfter })
-          : undefined,
+        !(err instanceof AppError)
+          ? undefined
+          : err.code === IngestErrors.KAFKA_UNAVAILABLE
+            ? new HttpError(503, err.code, err.message, undefined, { 'Retry-After': retryAfter })
+            : err.code === IngestErrors.TOO_LARGE
+              ? new HttpError(413, err.code, err.message)
+              : undefined,
     },
     { bodyLimit: BODY_LIMIT, requestTimeoutMs: config.REQUEST_TIMEOUT_MS },
   );
