@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ruleSchema, type AudienceEngine } from '@pstream/audiences';
+import { unstorableString } from '@pstream/events';
 import { errorResponse, sendError } from '@pstream/http';
 import type { AudienceStore } from '@pstream/profile-store';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
@@ -66,7 +67,7 @@ const encodeCursor = (key: string) => Buffer.from(key, 'utf8').toString('base64u
 function decodeCursor(cursor: string): string | undefined {
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
   const key = Buffer.from(cursor, 'base64url').toString('utf8');
-  return key.length > 0 && encodeCursor(key) === cursor ? key : undefined;
+  return key.length > 0 && encodeCursor(key) === cursor && unstorableString(key) === undefined ? key : undefined;
 }
 
 export type AudienceRouteDeps = { engine: AudienceEngine; store: AudienceStore; read: preHandlerHookHandler; write: preHandlerHookHandler };
