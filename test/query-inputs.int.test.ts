@@ -5,7 +5,8 @@ import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { buildApp as buildScorer } from '@pstream/scorer/app';
 import type { FastifyInstance } from 'fastify';
-import { silentLog } from './helpers';
+import pg from 'pg';
+import { silentLog, waitFor } from './helpers';
 import { storeSandbox, type StoreSandbox } from './pipeline-helpers';
 
 type Refusal = { status: number; code?: string; details?: unknown };
@@ -41,7 +42,7 @@ describe('query API inputs no store can hold', () => {
 
   beforeAll(async () => {
     store = await storeSandbox('test-query-inputs');
-    const config = queryConfig({ ...store.box.env, API_TOKENS: 't-all=*', REQUEST_TIMEOUT_MS: '500' });
+    const config = queryConfig({ ...store.box.env, API_TOKENS: 't-all=*', REQUEST_TIMEOUT_MS: '500', PREVIEW_CONCURRENCY: '1' });
     app = await buildQuery(config, { log: silentLog, redis: store.redis, pool: store.pool, checks: [], metrics: createMetrics('query-api') });
     const saved = await app.inject({ method: 'POST', url: '/v1/audiences', headers: auth, payload: JSON.stringify({ name: 'inputs', rule: { stage: { in: ['active'] } } }) });
     expect(saved.statusCode).toBe(201);
@@ -78,6 +79,36 @@ describe('query API inputs no store can hold', () => {
     let rule: unknown = { stage: { in: ['active'] } };
     for (let i = 0; i < 10; i++) rule = { not: rule };
     expect(await send('POST', '/v1/audiences/preview', { rule })).toMatchObject({ status: 400, code: 'QRY_INVALID_REQUEST' });
+  });
+
+  it('refuses a rule whose did leaves cover more than 1 460 days in all, naming the rule', async () => {
+    const rule = { any: Array.from({ length: 5 }, (_, i) => ({ did: { type: 'purchase', tag: `category:c${i}`, atLeast: 1, inLastDays: 365 } })) };
+    const refusal = { status: 400, code: 'QRY_INVALID_REQUEST', details: [{ path: 'body.rule', message: "the rule's did leaves cover 1825 days in all (the sum of their inLastDays); at most 1460" }] };
+    expect(await send('POST', '/v1/audiences/preview', { rule })).toEqual(refusal);
+    expect(await send('POST', '/v1/audiences', { name: 'costly', rule })).toEqual(refusal);
+    expect(await send('POST', '/v1/audiences/preview', { rule: { any: rule.any.slice(0, 4) } })).toMatchObject({ status: 200 });
+  });
+
+  it('answers 429 QRY_AUDIENCES_BUSY with Retry-After past PREVIEW_CONCURRENCY evaluations at once', async () => {
+    // A lock on the people table holds the first preview (a top-level not reads everyone) mid-evaluation.
+    const locker = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${store.box.env.PG_SCHEMA}".people IN ACCESS EXCLUSIVE MODE`);
+      const first = app.inject({ method: 'POST', url: '/v1/audiences/preview', headers: auth, payload: JSON.stringify({ rule: { not: { stage: { in: ['churned'] } } } }) }).then((res) => res); // then() sends it
+      await waitFor('the first preview to wait on the lock', async () => {
+        const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%people%'");
+        return rows[0]!.n > 0 ? true : undefined;
+      });
+      const second = await app.inject({ method: 'POST', url: '/v1/audiences/preview', headers: auth, payload: JSON.stringify({ rule: { stage: { in: ['active'] } } }) });
+      expect({ status: second.statusCode, retryAfter: second.headers['retry-after'], code: (second.json() as { error: { code: string } }).error.code }).toEqual({ status: 429, retryAfter: '1', code: 'QRY_AUDIENCES_BUSY' });
+      await locker.query('COMMIT');
+      expect((await first).statusCode).toBe(200);
+      expect((await send('POST', '/v1/audiences/preview', { rule: { stage: { in: ['active'] } } })).status).toBe(200);
+    } finally {
+      await locker.end();
+    }
   });
 
   it('answers 408 QRY_REQUEST_TIMEOUT when a request does not arrive within REQUEST_TIMEOUT_MS, and the scorer port has a deadline too', async () => {

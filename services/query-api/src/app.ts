@@ -127,7 +127,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
 
   const audiences = createAudienceStore(deps.pool);
   const engine = createAudienceEngine({ facts: audiences, interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
-  registerAudienceRoutes(app, { engine, store: audiences, read: guard('profiles:read'), write: guard('audiences:write') });
+  registerAudienceRoutes(app, { engine, store: audiences, read: guard('profiles:read'), write: guard('audiences:write'), concurrency: config.PREVIEW_CONCURRENCY });
   const finder = createSimilarFinder(deps.redis, k, audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
   registerSimilarRoutes(app, { facts, finder, guard: guard('profiles:read') });
   return app;
