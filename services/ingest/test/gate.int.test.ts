@@ -96,6 +96,14 @@ describe('write gate on every spelling of a write path', () => {
     expect(new Set(onTopic.map((m) => m.source))).toEqual(new Set(['web']));
   });
 
+  it('reads the Basic scheme name in any case', async () => {
+    for (const scheme of ['Basic', 'basic', 'BASIC', 'bAsIc']) {
+      const answer = await post('/v1/events', '{}', { authorization: `${scheme} ${Buffer.from('test-key:').toString('base64')}` });
+      // past the gate: the empty body is what is refused
+      expect({ scheme, status: answer.status, code: answer.code }).toEqual({ scheme, status: 400, code: 'ING_NOTHING_ACCEPTED' });
+    }
+  });
+
   it('counts every spelling against the key’s one rate limit: 429 with Retry-After once it is spent', async () => {
     // The burst (30) is partly spent by the test above; spelling-mixed requests spend the rest.
     const answers: Answer[] = [];
