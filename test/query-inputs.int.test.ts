@@ -68,6 +68,14 @@ describe('query API inputs no store can hold', () => {
     for (const [name, answer, want] of cases) expect({ name, ...(await answer) }).toEqual({ name, ...want });
   });
 
+  it('answers 404 for a missing /merchant/assets file', async () => {
+    for (const url of ['/merchant/assets/missing.js', '/merchant/assets/merchant.js.map', '/merchant/assets/']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect({ url, status: res.statusCode, code: (res.json() as { error: { code: string } }).error.code }).toEqual({ url, status: 404, code: 'QRY_NOT_FOUND' });
+    }
+    expect((await app.inject({ method: 'GET', url: '/merchant/assets/merchant.js' })).statusCode).toBe(200);
+  });
+
   it('refuses a rule nested 1 000 and 10 000 deep with a 400, not a 500', async () => {
     for (const depth of [1000, 10_000]) {
       // Written as text: JSON.stringify itself recurses.
