@@ -76,6 +76,19 @@ describe('query API inputs no store can hold', () => {
     expect((await app.inject({ method: 'GET', url: '/merchant/assets/merchant.js' })).statusCode).toBe(200);
   });
 
+  it('sends /merchant and /ops with a CSP that forbids framing, and nosniff on their assets', async () => {
+    for (const url of ['/merchant/shop/s-1', '/ops']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect({ url, status: res.statusCode, nosniff: res.headers['x-content-type-options'] }).toEqual({ url, status: 200, nosniff: 'nosniff' });
+      expect(res.headers['content-security-policy']).toMatch(/frame-ancestors 'none'/);
+      expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
+    }
+    for (const url of ['/merchant/assets/merchant.js', '/ops/assets/ops.js', '/ops/assets/uplot/uPlot.iife.min.js']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect({ url, status: res.statusCode, nosniff: res.headers['x-content-type-options'] }).toEqual({ url, status: 200, nosniff: 'nosniff' });
+    }
+  });
+
   it('refuses a rule nested 1 000 and 10 000 deep with a 400, not a 500', async () => {
     for (const depth of [1000, 10_000]) {
       // Written as text: JSON.stringify itself recurses.
@@ -98,15 +111,17 @@ describe('query API inputs no store can hold', () => {
   });
 
   it('answers 429 QRY_AUDIENCES_BUSY with Retry-After past PREVIEW_CONCURRENCY evaluations at once', async () => {
-    // A lock on the people table holds the first preview (a top-level not reads everyone) mid-evaluation.
+    // Locks on every table of the schema hold the first preview mid-evaluation.
     const locker = new pg.Client({ connectionString: process.env.DATABASE_URL });
     await locker.connect();
     try {
       await locker.query('BEGIN');
-      await locker.query(`LOCK TABLE "${store.box.env.PG_SCHEMA}".people IN ACCESS EXCLUSIVE MODE`);
+      const schema = store.box.env.PG_SCHEMA!;
+      const { rows: tables } = await locker.query<{ name: string }>("SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 AND table_type = 'BASE TABLE'", [schema]);
+      await locker.query(`LOCK TABLE ${tables.map((t) => `"${schema}"."${t.name}"`).join(', ')} IN ACCESS EXCLUSIVE MODE`);
       const first = app.inject({ method: 'POST', url: '/v1/audiences/preview', headers: auth, payload: JSON.stringify({ rule: { not: { stage: { in: ['churned'] } } } }) }).then((res) => res); // then() sends it
       await waitFor('the first preview to wait on the lock', async () => {
-        const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%people%'");
+        const { rows } = await locker.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = 'test-query-inputs'");
         return rows[0]!.n > 0 ? true : undefined;
       });
       const second = await app.inject({ method: 'POST', url: '/v1/audiences/preview', headers: auth, payload: JSON.stringify({ rule: { stage: { in: ['active'] } } }) });
