@@ -87,7 +87,8 @@ async function main(): Promise<void> {
     await post(history.slice(i, i + 100));
     if ((i / 100) % 20 === 0) console.log(`demo: backfill ${Math.min(i + 100, history.length)}/${history.length}`);
   }
-  console.log(`demo: backfill done. Try: curl -s -H 'Authorization: Bearer dev-api-token' http://127.0.0.1:${queryPort}/v1/profiles/u-0001`);
+  // The token is not printed: logs outlive terminals, and API_TOKENS may hold a real one.
+  console.log(`demo: backfill done. Try: curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${queryPort}/v1/profiles/u-0001 (TOKEN: one of API_TOKENS with profiles:read)`);
   if (livePerSec <= 0) return;
   console.log(`demo: live stream at ~${livePerSec} sessions/s (DEMO_LIVE_PER_SEC); Ctrl-C stops`);
   const live = people.filter((p) => p.lastActiveDaysAgo < 10);

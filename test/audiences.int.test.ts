@@ -363,8 +363,12 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     expect(preview.count).toBe(before.length - 1);
     expect(preview.sample).not.toContain(out);
     expect(await similarTo(asker!)).not.toContain(out);
+    // Nor is anyone ranked from the opted-out person's own interests (no personalization for them).
+    expect((await similarTo(asker!)).length).toBeGreaterThan(0);
+    expect(await similarTo(out)).toEqual([]);
     await query.inject({ method: 'PUT', url: `/v1/profiles/${out}/consent`, headers: AUTH, payload: { personalization: true } });
     expect((await client.audiences.preview(rule)).count).toBe(before.length);
+    expect(await similarTo(out)).toContain(asker);
   });
 
   it('publishes the entry an event causes in a saved audience within sweeps', async () => {

@@ -118,6 +118,19 @@ export function ruleSize(rule: Rule): { depth: number; nodes: number } {
 }
 
 /**
+ * What evaluating a rule may cost Postgres, in did-days: the sum of `inLastDays` over its `did`
+ * leaves (each reads every matching event of its window). Previews and new audiences are refused
+ * past MAX_RULE_DID_DAYS: 32 year-long `did` leaves under one `any` took seconds at a few thousand people.
+ */
+export const MAX_RULE_DID_DAYS = 4 * 365;
+
+export function ruleDidDays(rule: Rule): number {
+  if ('did' in rule) return rule.did.inLastDays;
+  const kids = 'all' in rule ? rule.all : 'any' in rule ? rule.any : 'not' in rule ? [rule.not] : [];
+  return kids.reduce((sum, k) => sum + ruleDidDays(k), 0);
+}
+
+/**
  * A rule of docs/api.md §5.4: `all` / `any` / `not` over leaves. A malformed rule fails with issues that
  * name the path (`rule.all.2.interest.minValue`), and rules deeper than `maxDepth` or with more
  * than `maxNodes` nodes are refused.

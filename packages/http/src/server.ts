@@ -52,9 +52,13 @@ export function createHttp(log: Logger, errors: ErrorOptions, options: HttpOptio
   return app;
 }
 
+/** The request deadline of a stream processor's ops port (ms). */
+export const OPS_REQUEST_TIMEOUT_MS = 10_000;
+
 /** The HTTP face of a stream processor: health, readiness and metrics only, with the one error body. */
 export async function buildOpsApp(deps: { log: Logger; checks: ReadinessCheck[]; metrics: Registry; prefix: string }): Promise<FastifyInstance> {
-  const app = createHttp(deps.log, { prefix: deps.prefix });
+  // Ops routes take no body; the deadline still frees sockets of clients that never finish a request.
+  const app = createHttp(deps.log, { prefix: deps.prefix }, { requestTimeoutMs: OPS_REQUEST_TIMEOUT_MS });
   registerOpsRoutes(app, deps);
   return app;
 }

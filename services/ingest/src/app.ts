@@ -1,11 +1,11 @@
-import { createHttp, HttpError, openApiPlugin, sendError } from '@pstream/http';
+import { createHttp, HttpError, openApiPlugin } from '@pstream/http';
 import { AppError, registerOpsRoutes, type Logger, type ReadinessCheck, type Redis, type Registry } from '@pstream/platform';
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
-import { createWriteKeyCheck, presentedWriteKey, sameKey } from './auth';
+import type { FastifyInstance, RouteShorthandOptions } from 'fastify';
 import type { IngestConfig } from './config';
-import { allowOrigin, answerPreflight, createOriginPolicy, crossOrigin } from './cors';
+import { answerPreflight, createOriginPolicy, crossOrigin } from './cors';
 import { decompressBody } from './decompress';
-import { IngestErrors, type IngestErrorCode } from './errors';
+import { IngestErrors } from './errors';
+import { refuseOrigin, writeGate } from './gate';
 import { parseJsonBody } from './json';
 import { ingestMetrics, type IngestMetrics } from './metrics';
 import type { Publisher } from './publisher';
@@ -47,9 +47,13 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     {
       prefix: 'ING',
       classify: (err) =>
-        err instanceof AppError && err.code === IngestErrors.KAFKA_UNAVAILABLE
-          ? new HttpError(503, err.code, err.message, undefined, { 'Retry-After': retryAfter })
-          : undefined,
+        !(err instanceof AppError)
+          ? undefined
+          : err.code === IngestErrors.KAFKA_UNAVAILABLE
+            ? new HttpError(503, err.code, err.message, undefined, { 'Retry-After': retryAfter })
+            : err.code === IngestErrors.TOO_LARGE
+              ? new HttpError(413, err.code, err.message)
+              : undefined,
     },
     { bodyLimit: BODY_LIMIT, requestTimeoutMs: config.REQUEST_TIMEOUT_MS },
   );
@@ -84,7 +88,6 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
   app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string' }, parseJsonBody);
   app.addHook('preParsing', decompressBody);
 
-  const sourceOf = createWriteKeyCheck(config.WRITE_KEYS);
   const origins = createOriginPolicy(config.CORS_ORIGINS, config.CORS_ORIGINS_BY_KEY);
   const rateLimit = await registerWriteKeyLimit(app, {
     redis: deps.redis,
@@ -93,62 +96,26 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     burst: config.RATE_LIMIT_BURST,
     log: deps.log,
   });
-  const refuse = (reply: FastifyReply, status: 401 | 403 | 429, code: IngestErrorCode, message: string) => sendError(reply, status, code, message);
-  const notAllowed = (reply: FastifyReply, origin: string) =>
-    refuse(reply, 403, IngestErrors.ORIGIN_NOT_ALLOWED, `origin ${origin} is not allowed; list it in CORS_ORIGINS or CORS_ORIGINS_BY_KEY`);
 
-  /** The write key's source, its origin and its rate, checked; undefined when the request may go on. */
-  const admit = async (request: FastifyRequest, reply: FastifyReply, key: string | undefined, origin: string | undefined) => {
-    const source = sourceOf(key);
-    if (source === undefined) {
-      return refuse(reply, 401, IngestErrors.UNAUTHORIZED, 'unknown or missing write key (send it as the Basic auth username, as X-Write-Key, or as writeKey in the body)');
-    }
-    if (origin !== undefined && !origins.forKey(key!, origin)) return notAllowed(reply, origin);
-    const take = await rateLimit(request, key!);
-    if (!take.ok) {
-      reply.header('Retry-After', String(take.retryAfterSec));
-      return refuse(reply, 429, IngestErrors.RATE_LIMITED, `write key past ${config.RATE_LIMIT_BURST} requests per ${config.RATE_LIMIT_BURST / config.RATE_LIMIT_PER_SEC} s; retry after ${take.retryAfterSec} s`);
-    }
-    request.source = source;
-    return undefined;
-  };
-
-  // CORS preflights carry no write key: answered here, before any auth (cors.ts).
+  // CORS preflights carry no write key: answered here, outside the gate (cors.ts).
   // (`hide` keeps it out of /openapi.json; read by @fastify/swagger, which @pstream/http registers.)
   app.options('/v1/*', { schema: { hide: true } } as RouteShorthandOptions, async (request, reply) => {
     const origin = crossOrigin(request);
     if (origin === undefined) return reply.code(204).send();
-    return origins.anyKey(origin) ? answerPreflight(request, reply, origin) : notAllowed(reply, origin);
+    return origins.anyKey(origin) ? answerPreflight(request, reply, origin) : refuseOrigin(reply, origin);
   });
 
-  // A write key in a header is checked before the body is read (cheap refusals). Without one,
-  // the key may be `writeKey` in the JSON body (analytics.js), checked once the body is parsed.
-  app.addHook('onRequest', async (request, reply) => {
-    if (!request.url.startsWith('/v1/') || request.method === 'OPTIONS') return undefined;
-    const origin = crossOrigin(request);
-    if (origin !== undefined) {
-      if (!origins.anyKey(origin)) return notAllowed(reply, origin);
-      allowOrigin(reply, origin);
-    }
-    const key = presentedWriteKey(request);
-    return key === undefined ? undefined : admit(request, reply, key, origin);
-  });
-  app.addHook('preHandler', async (request, reply) => {
-    if (!request.url.startsWith('/v1/') || request.method === 'OPTIONS') return undefined;
-    const body = request.body as { writeKey?: unknown } | undefined;
-    const inBody = typeof body === 'object' && body !== null && !Array.isArray(body) && 'writeKey' in body ? body.writeKey : undefined;
-    // Taken out of the body at once, so no handler, log line or error message can carry it.
-    if (inBody !== undefined) delete body!.writeKey;
-    if (request.source === '') return admit(request, reply, typeof inBody === 'string' && inBody !== '' ? inBody : undefined, crossOrigin(request));
-    if (inBody !== undefined && !sameKey(typeof inBody === 'string' ? inBody : '', presentedWriteKey(request)!)) {
-      return refuse(reply, 401, IngestErrors.UNAUTHORIZED, 'the writeKey in the body is not the write key the request was sent with');
-    }
-    return undefined;
-  });
-
+  // Every write route is registered inside the gate, whose hooks belong to those routes (gate.ts).
   const segment = { publisher: deps.publisher, counters: createSegmentCounters(deps.metrics) };
-  registerEventRoutes(app, { publisher: deps.publisher });
-  registerIdentifyRoute(app, segment);
-  registerSegmentRoutes(app, segment);
+  await app.register(writeGate, {
+    config,
+    origins,
+    rateLimit,
+    routes(scope) {
+      registerEventRoutes(scope, { publisher: deps.publisher });
+      registerIdentifyRoute(scope, segment);
+      registerSegmentRoutes(scope, segment);
+    },
+  });
   return app;
 }

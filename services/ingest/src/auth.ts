@@ -7,7 +7,8 @@ export function presentedWriteKey(request: FastifyRequest): string | undefined {
   const header = request.headers['x-write-key'];
   if (typeof header === 'string' && header.length > 0) return header;
   const auth = request.headers.authorization;
-  if (auth?.startsWith('Basic ')) {
+  // The scheme name is case-insensitive (RFC 9110 §11.1): `basic` is Basic.
+  if (auth !== undefined && /^basic /i.test(auth)) {
     const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     return colon < 0 ? decoded : decoded.slice(0, colon);

@@ -1,10 +1,11 @@
-import { counter, gauge, histogram, LATENCY_BUCKETS, type Registry } from '@pstream/platform';
+import { AppError, counter, gauge, histogram, LATENCY_BUCKETS, type Registry } from '@pstream/platform';
 import { EVENT_TOO_LARGE, type Sorted } from './accept';
+import { IngestErrors } from './errors';
 import type { Publisher } from './publisher';
 
 /**
  * Ingest's own metrics (requests by route and status come from @pstream/platform): events
- * accepted, rejected by reason (`invalid`, `too_large`, or `unavailable` when Kafka did not
+ * accepted, rejected by reason (`invalid`, `too_large` — by our limits or the broker's —, or `unavailable` when Kafka did not
  * acknowledge them and the client got a 503), Kafka produce latency and the breaker's state.
  */
 export function ingestMetrics(registry: Registry, publisher: Publisher) {
@@ -45,7 +46,7 @@ export function ingestMetrics(registry: Registry, publisher: Publisher) {
         await publisher.publish(sorted.records);
       } catch (err) {
         end({ outcome: 'error' });
-        rejected.inc({ source, reason: 'unavailable' }, published);
+        rejected.inc({ source, reason: err instanceof AppError && err.code === IngestErrors.TOO_LARGE ? 'too_large' : 'unavailable' }, published);
         throw err;
       }
       end({ outcome: 'ok' });

@@ -9,7 +9,10 @@ import { IngestErrors } from './errors';
 export type Record = { key: string; value: string | Buffer; names?: readonly string[] };
 
 export type Publisher = {
-  /** Resolves once Kafka acknowledged every record with acks=all; rejects (retryable) otherwise. */
+  /**
+   * Resolves once Kafka acknowledged every record with acks=all; rejects with `ING_TOO_LARGE` when
+   * the records are too large to send (a 413: the request's own fault), else retryable.
+   */
   publish(records: Record[]): Promise<void>;
   /** True while sends are refused at once after a failure (for /metrics). */
   isOpen?(): boolean;
@@ -29,24 +32,51 @@ export type PublisherOptions = {
   keyring?: Pick<Keyring, 'seal'>;
 };
 
-/** Records of several requests waiting for the next send, and the promise they all wait on. */
-type Pending = { records: Record[]; promise: Promise<void>; resolve: () => void; reject: (err: unknown) => void };
+/** One request's records in a shared send, and how to answer that request. */
+type Part = { records: Record[]; resolve: () => void; reject: (err: unknown) => void };
+/** The requests waiting for the next send, and how many records (and UTF-16 units of them) they hold together. */
+type Pending = { parts: Part[]; count: number; units: number };
 /** A shared send never grows past this many records; a full one goes out at once. */
 const MAX_COALESCED = 5000;
 
-function deferred(): Pending {
-  let resolve!: () => void;
-  let reject!: (err: unknown) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  // A caller that timed out no longer listens; the rejection must not become "unhandled".
-  promise.catch(() => undefined);
-  return { records: [], promise, resolve, reject };
+const unavailable = (message: string, cause?: unknown) => new AppError(IngestErrors.KAFKA_UNAVAILABLE, message, { cause, retryable: true });
+
+/**
+ * What one request may put on Kafka: its records' keys and values together. One person's records
+ * share a partition, so a request's records may all go into one record batch, which the broker
+ * refuses past its `message.max.bytes` (1 MB by default): this keeps every request under it.
+ */
+export const MAX_REQUEST_BYTES = 768 * 1024;
+
+/** The UTF-16 length of records' keys and values: bytes for ASCII, a third of the bytes at worst. */
+function unitsOf(records: readonly Record[]): number {
+  let units = 0;
+  for (const r of records) units += r.key.length + r.value.length;
+  return units;
 }
 
-const unavailable = (message: string, cause?: unknown) => new AppError(IngestErrors.KAFKA_UNAVAILABLE, message, { cause, retryable: true });
+/** The size of a request's records when over MAX_REQUEST_BYTES, else undefined (exact bytes counted only when they could be over). */
+function oversized(records: readonly Record[]): number | undefined {
+  const units = unitsOf(records);
+  // A UTF-16 unit is at most 3 bytes of UTF-8.
+  if (units * 3 <= MAX_REQUEST_BYTES) return undefined;
+  let bytes = 0;
+  for (const r of records) bytes += Buffer.byteLength(r.key) + Buffer.byteLength(r.value);
+  return bytes > MAX_REQUEST_BYTES ? bytes : undefined;
+}
+
+/** A send failed on a producer that a size refusal had already replaced: worth one more try on the new one. */
+class StaleProducer extends Error {
+  constructor(readonly original: unknown) {
+    super((original as Error).message, { cause: original });
+  }
+}
+
+/** The broker refused a record (batch) as larger than the topic allows: the records' fault, not Kafka's. */
+const refusedAsTooLarge = (err: unknown) => {
+  const type = (err as { type?: unknown }).type;
+  return type === 'MESSAGE_TOO_LARGE' || type === 'RECORD_LIST_TOO_LARGE';
+};
 
 /**
  * Puts accepted messages on the events topic with acks=all, keyed by the profile key so one
@@ -64,7 +94,9 @@ const unavailable = (message: string, cause?: unknown) => new AppError(IngestErr
  *   that merely timed out does not replace the producer, so one slow ack does not cut the sends
  *   of other requests.
  * Under load, requests that arrive while sends are under way share the next send (see
- * `enqueue`); each still gets its 202 only once the send holding its records was acknowledged.
+ * `enqueue`); each still gets its 202 only once the send holding its records was acknowledged,
+ * and one request's records that the broker refuses as too large fail that request alone (a 413;
+ * the breaker stays closed and the producer is kept: nothing is wrong with Kafka).
  * A send that timed out may still land later (Kafka got it, the ack was slow): that event was
  * answered 503, the client retries it with the same eventId, and the consumers' dedupe keeps
  * the effect single. Events without a client eventId cannot be recognised on retry — clients
@@ -78,6 +110,8 @@ export class KafkaPublisher implements Publisher {
   private stopped = false;
   private inFlight = 0;
   private pending: Pending | undefined;
+  /** Producers replaced after a size refusal: a send of theirs that fails is retried on the new one. */
+  private readonly droppedForSize = new WeakSet<Producer>();
   private readonly maxInFlight: number;
   private readonly log: Logger;
 
@@ -95,6 +129,10 @@ export class KafkaPublisher implements Publisher {
   }
 
   async publish(records: Record[]): Promise<void> {
+    const bytes = oversized(records);
+    if (bytes !== undefined) {
+      throw new AppError(IngestErrors.TOO_LARGE, `the accepted events come to ${Math.ceil(bytes / 1024)} KB on Kafka, over the ${MAX_REQUEST_BYTES / 1024} KB one request may produce; send them in smaller requests`);
+    }
     if (this.stopped) throw unavailable('ingest is shutting down');
     if (Date.now() < this.openUntil) throw unavailable(`Kafka is unavailable (${this.lastError ?? 'recent send failed'}); retry later`);
     const sealed = await this.seal(records);
@@ -103,6 +141,8 @@ export class KafkaPublisher implements Publisher {
       this.openUntil = 0;
       this.lastError = undefined;
     } catch (err) {
+      // A request whose records the broker refuses as too large gets its own 413; Kafka is fine.
+      if (refusedAsTooLarge(err)) throw new AppError(IngestErrors.TOO_LARGE, `Kafka refused this request's events as too large for the topic (${(err as Error).message}); send fewer or smaller events per request`, { cause: err });
       this.trip(err);
       if (err instanceof AppError) throw err;
       throw unavailable(`Kafka refused the events: ${(err as Error).message}`, err);
@@ -127,31 +167,76 @@ export class KafkaPublisher implements Publisher {
    */
   private enqueue(records: Record[]): Promise<void> {
     if (this.inFlight < this.maxInFlight) return this.sendNow(records);
-    const next = (this.pending ??= deferred());
-    next.records.push(...records);
-    if (next.records.length >= MAX_COALESCED) {
-      this.pending = undefined;
-      this.sendNow(next.records).then(next.resolve, next.reject);
-    }
-    return next.promise;
+    const units = unitsOf(records);
+    // A shared send stays under what one request may produce, so no partition's batch in it
+    // can pass the broker's limit because requests were put together.
+    if (this.pending !== undefined && this.pending.units + units > MAX_REQUEST_BYTES) this.flush();
+    const promise = new Promise<void>((resolve, reject) => {
+      const next = (this.pending ??= { parts: [], count: 0, units: 0 });
+      next.parts.push({ records, resolve, reject });
+      next.count += records.length;
+      next.units += units;
+      if (next.count >= MAX_COALESCED) this.flush();
+    });
+    // A caller that timed out no longer listens; the rejection must not become "unhandled".
+    promise.catch(() => undefined);
+    return promise;
   }
 
+  /** Sends the waiting requests now. */
+  private flush(): void {
+    const next = this.pending;
+    this.pending = undefined;
+    if (next !== undefined) void this.sendParts(next.parts);
+  }
+
+  /**
+   * One send for several requests, each answered by it. When the broker refuses it as too large,
+   * the requests are sent again one by one, so only a request that is too large on its own fails
+   * (records of the shared send that were written are written again: same event ids, which the
+   * consumers' dedupe keeps single).
+   */
+  private async sendParts(parts: Part[]): Promise<void> {
+    try {
+      await this.sendNow(parts.flatMap((part) => part.records));
+      for (const part of parts) part.resolve();
+    } catch (err) {
+      if (parts.length > 1 && refusedAsTooLarge(err)) await Promise.all(parts.map((part) => this.sendParts([part])));
+      else for (const part of parts) part.reject(err);
+    }
+  }
+
+  /**
+   * One send, retried once on a fresh producer when its producer was dropped after a size refusal
+   * while it waited (that producer's sequence numbers are no longer the broker's, see `send`).
+   */
   private async sendNow(records: Record[]): Promise<void> {
     this.inFlight += 1;
+    try {
+      await this.send(records).catch((err: unknown) => (err instanceof StaleProducer ? this.send(records) : Promise.reject(err)));
+    } finally {
+      this.inFlight -= 1;
+      this.flush();
+    }
+  }
+
+  private async send(records: Record[]): Promise<void> {
     let producer: Producer | undefined;
     try {
       producer = await this.connected();
       await producer.send({ topic: this.options.topic, acks: -1, timeout: this.options.timeoutMs, messages: records });
     } catch (err) {
-      this.trip(err, producer);
-      throw err;
-    } finally {
-      this.inFlight -= 1;
-      const next = this.pending;
-      if (next !== undefined) {
-        this.pending = undefined;
-        this.sendNow(next.records).then(next.resolve, next.reject);
+      if (refusedAsTooLarge(err)) {
+        // Not Kafka's failure: no breaker. But kafkajs rolled back the sequence numbers of every
+        // partition of the failed produce request, written or not, so the idempotent producer's
+        // next sends would be refused as out of order: a fresh producer (a new producer id) takes over.
+        this.drop(producer!, err);
+      } else if (producer !== undefined && this.droppedForSize.has(producer)) {
+        throw new StaleProducer(err);
+      } else {
+        this.trip(err, producer);
       }
+      throw err;
     }
   }
 
@@ -205,11 +290,16 @@ export class KafkaPublisher implements Publisher {
   private trip(err: unknown, failed?: Producer): void {
     this.openUntil = Date.now() + this.options.breakerMs;
     this.lastError = (err as Error).message;
-    if (failed !== undefined && failed === this.producer) {
-      this.producer = undefined;
-      this.log.warn({ err }, 'send failed; producer replaced');
-      void failed.disconnect().catch(() => undefined);
-    }
+    if (failed !== undefined) this.drop(failed, err);
+  }
+
+  /** Replaces `failed` when it is still the current producer: the next send connects a fresh one. */
+  private drop(failed: Producer, err: unknown): void {
+    if (failed !== this.producer) return;
+    this.producer = undefined;
+    if (refusedAsTooLarge(err)) this.droppedForSize.add(failed);
+    this.log.warn({ err }, 'send failed; producer replaced');
+    void failed.disconnect().catch(() => undefined);
   }
 
   /** Bounds a Kafka call by the produce timeout. */

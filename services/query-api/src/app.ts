@@ -1,7 +1,8 @@
 import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAULT_SIMILAR, explanationNodeSchema, ruleNodeSchema, ruleSchema } from '@pstream/audiences';
 import { keys, knowsPerson } from '@pstream/interest-store';
 import { createAudienceStore, createFactsReader, createFollowersReader, createModelStore, personalizationAllowed } from '@pstream/profile-store';
-import { createHttp, openApiPlugin } from '@pstream/http';
+import { findUnstorable } from '@pstream/events';
+import { createHttp, openApiPlugin, sendError } from '@pstream/http';
 import { createKeyring, registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +11,7 @@ import type { Pool } from '@pstream/platform';
 import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
 import type { QueryConfig } from './config';
+import { QueryErrors } from './errors';
 import { catalogEntrySchema, registerCatalogRoutes } from './routes/catalog';
 import { followersSchema, overlapSchema, registerFollowerRoutes } from './routes/followers';
 import type { LagSampler } from './lag/sampler';
@@ -36,7 +38,20 @@ export type QueryDeps = {
 
 /** Builds the query API without listening; main.ts listens, tests use `inject`. */
 export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<FastifyInstance> {
-  const app = createHttp(deps.log, { prefix: 'QRY' }, { routerOptions: { maxParamLength: MAX_ID_PARAM_LENGTH } });
+  const app = createHttp(deps.log, { prefix: 'QRY' }, { routerOptions: { maxParamLength: MAX_ID_PARAM_LENGTH }, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
+  // Before any schema runs: path ids, query values and bodies with a NUL, another control
+  // character or a lone surrogate (which Postgres cannot hold), or nested past 32 levels (a rule
+  // 1 000 deep would overflow the stack of the recursive rule schema), are a 400 naming the field.
+  app.addHook('preValidation', async (request, reply) => {
+    for (const [where, value] of [['params', request.params], ['querystring', request.query], ['body', request.body]] as const) {
+      const bad = findUnstorable(value);
+      if (bad !== undefined) {
+        const path = bad.path === '' ? where : `${where}.${bad.path}`;
+        return sendError(reply, 400, QueryErrors.INVALID_REQUEST, `${path} ${bad.message}`, [{ path, message: bad.message }]);
+      }
+    }
+    return undefined;
+  });
   await app.register(openApiPlugin, {
     title: 'pstream query API',
     version: '0.1.0',
@@ -128,7 +143,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
 
   const audiences = createAudienceStore(deps.pool);
   const engine = createAudienceEngine({ facts: audiences, interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
-  registerAudienceRoutes(app, { engine, store: audiences, profileOf, read: guard('profiles:read'), write: guard('audiences:write') });
+  registerAudienceRoutes(app, { engine, store: audiences, profileOf, read: guard('profiles:read'), write: guard('audiences:write'), concurrency: config.PREVIEW_CONCURRENCY });
   const finder = createSimilarFinder(deps.redis, k, audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
   registerSimilarRoutes(app, { facts, finder, guard: guard('profiles:read') });
   return app;

@@ -25,8 +25,12 @@ const schema = z.object({
   QUERY_API_HOST: z.string().default('0.0.0.0'),
   /** Port of the query API. */
   QUERY_API_PORT: envInt(8081, 1),
+  /** The whole request must arrive within this, else 408 QRY_REQUEST_TIMEOUT. */
+  REQUEST_TIMEOUT_MS: envInt(10_000, 100),
   /** Bearer tokens and their scopes. */
   API_TOKENS: apiTokens,
+  /** Rule evaluations (previews, new audiences) one instance runs at once; more are answered 429. */
+  PREVIEW_CONCURRENCY: envInt(4, 1),
   /** Followers whose interests are read for a target's top interests (§5.5); exact below it, a uniform sample above. */
   FOLLOWERS_SAMPLE_SIZE: envInt(2000, 100),
   /** Followers per target in the overlap sketch (§5.5); exact while both targets have at most this many. */

@@ -15,6 +15,8 @@ export const QueryErrors = {
   PROFILE_NOT_FOUND: 'QRY_PROFILE_NOT_FOUND',
   /** No saved audience with the id: 404. */
   AUDIENCE_NOT_FOUND: 'QRY_AUDIENCE_NOT_FOUND',
+  /** PREVIEW_CONCURRENCY rule evaluations (previews, new audiences) are already running: 429 with Retry-After. */
+  AUDIENCES_BUSY: 'QRY_AUDIENCES_BUSY',
   /** A members cursor this API did not give out: 400. */
   INVALID_CURSOR: 'QRY_INVALID_CURSOR',
   /** No catalog entry for the target: 404. */

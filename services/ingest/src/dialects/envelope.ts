@@ -5,6 +5,11 @@ import { traitsSchema } from './traits';
 export const MAX_TAGS = 32;
 /** How far in the future an event time may lie before it is refused (clock skew allowance). */
 export const MAX_FUTURE_MS = 24 * 60 * 60 * 1000;
+/**
+ * Event times before this are refused (1970-01-01T00:00:00Z): every store holds every time from
+ * here on (Postgres has no year 0; a 202 for a time one store refuses would lose the event there).
+ */
+export const EARLIEST_EVENT_TIME = Date.UTC(1970, 0, 1);
 
 /**
  * An optional person id where `null` or "" mean "absent" (SDKs send `userId: null` before they

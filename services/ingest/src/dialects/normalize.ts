@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
+import { EARLIEST_EVENT_TIME, MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
 import { findUnstorable, isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
 import { fieldErrors, type FieldError } from '@pstream/platform';
 
@@ -10,12 +10,16 @@ export type NormalizeOptions = { source: string; now: number };
 
 const fail = (path: string, message: string): { ok: false; errors: FieldError[] } => ({ ok: false, errors: [{ path, message }] });
 
-/** The event time in epoch ms (default: received), or an error when it lies more than 24 h ahead. */
-function eventTime(occurredAt: string | undefined, now: number): number | undefined {
+/**
+ * The event time in epoch ms (default: received), or what is wrong with it: more than 24 h ahead,
+ * or before EARLIEST_EVENT_TIME (the schemas have checked it is a real ISO date-time).
+ */
+function eventTime(occurredAt: string | undefined, now: number): number | FieldError {
   const occurred = occurredAt === undefined ? now : Date.parse(occurredAt);
-  return occurred - now > MAX_FUTURE_MS ? undefined : occurred;
+  if (occurred < EARLIEST_EVENT_TIME) return { path: 'occurredAt', message: `is before ${EARLIEST_EVENT_ISO}, the earliest event time ingest accepts` };
+  return occurred - now > MAX_FUTURE_MS ? { path: 'occurredAt', message: 'is more than 24 h in the future' } : occurred;
 }
-const FUTURE = 'is more than 24 h in the future';
+const EARLIEST_EVENT_ISO = new Date(EARLIEST_EVENT_TIME).toISOString();
 
 /**
  * ISO text of an epoch-ms time, remembering the last one: every event of a request shares its
@@ -45,7 +49,7 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
   const occurred = eventTime(e.occurredAt, options.now);
-  if (occurred === undefined) return fail('occurredAt', FUTURE);
+  if (typeof occurred !== 'number') return { ok: false, errors: [occurred] };
   const userId = real(e.userId);
   const anonymousId = real(e.anonymousId);
   const profileKey = userId ?? anonymousId;
@@ -91,7 +95,7 @@ export function normalizeIdentify(input: unknown, options: NormalizeOptions): No
   const e = parsed.data;
   if (isPlaceholderId(e.userId)) return fail('userId', 'is a placeholder id ("anonymous", "0", …), not a known user');
   const occurred = eventTime(e.occurredAt, options.now);
-  if (occurred === undefined) return fail('occurredAt', FUTURE);
+  if (typeof occurred !== 'number') return { ok: false, errors: [occurred] };
   const anonymousId = real(e.anonymousId);
   return {
     ok: true,
@@ -125,7 +129,7 @@ export function normalizeAlias(input: unknown, options: NormalizeOptions): Norma
   }
   if (e.previousId === e.userId) return fail('previousId', 'must differ from userId');
   const occurred = eventTime(e.occurredAt, options.now);
-  if (occurred === undefined) return fail('occurredAt', FUTURE);
+  if (typeof occurred !== 'number') return { ok: false, errors: [occurred] };
   return {
     ok: true,
     value: {

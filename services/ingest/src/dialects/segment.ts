@@ -235,6 +235,9 @@ function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapp
 
 const round = (x: number) => Math.round(x * 1e6) / 1e6;
 
+/** An `Order Completed` names at most this many products: each becomes a message (docs/events.md §3.3). */
+export const MAX_ORDER_PRODUCTS = 100;
+
 /**
  * A purchase: with `products[]`, one purchase event per product (line item), each worth price × quantity (or, when
  * a price is missing, the order's `revenue`/`total` shared by quantity); without products, one
@@ -253,6 +256,9 @@ function mapPurchase(
   // Segment's spec names it order_id; some SDKs and older docs send orderId.
   const orderField = p.order_id !== undefined ? 'order_id' : 'orderId';
   const products = Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
+  if (products !== undefined && products.length > MAX_ORDER_PRODUCTS) {
+    return { ok: false, errors: [{ path: 'properties.products', message: `at most ${MAX_ORDER_PRODUCTS} products per order, got ${products.length}` }] };
+  }
   // The line items of one call are one order even when the client names none: then the call's
   // own id (messageId, stable across SDK retries) names it.
   const orderId =

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { explanationNodeSchema, ruleSchema, type AudienceEngine, type Rule } from '@pstream/audiences';
+import { explanationNodeSchema, MAX_RULE_DID_DAYS, ruleDidDays, ruleSchema, type AudienceEngine, type Rule } from '@pstream/audiences';
 import { errorResponse, sendError } from '@pstream/http';
 import type { AudienceStore } from '@pstream/profile-store';
-import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyReply, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { QueryErrors } from '../errors';
@@ -108,15 +108,42 @@ export type AudienceRouteDeps = {
   profileOf: (id: string) => Promise<string | undefined>;
   read: preHandlerHookHandler;
   write: preHandlerHookHandler;
+  /** Rule evaluations at once (PREVIEW_CONCURRENCY); more are answered 429. */
+  concurrency: number;
 };
 
 const unauthorized = errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' });
 const notFound = errorResponse('No audience with this id (QRY_AUDIENCE_NOT_FOUND)');
+const busy = errorResponse('PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY)', { 'Retry-After': 'seconds to wait before retrying' });
 
 /** Audiences (docs/api.md §5.4): preview, explain, save, list, get, delete, members. */
 export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRouteDeps): void {
   const r = app.withTypeProvider<ZodTypeProvider>();
   const common = { tags: ['audiences'], security: [{ bearerAuth: [] }] };
+  let running = 0;
+  /**
+   * Evaluates a rule over everyone within the load limits: its did-days within MAX_RULE_DID_DAYS
+   * (else 400), and at most `concurrency` evaluations at once (else 429). Undefined once refused.
+   */
+  async function bounded<T>(reply: FastifyReply, rule: Rule, evaluate: () => Promise<T>): Promise<T | undefined> {
+    const cost = ruleDidDays(rule);
+    if (cost > MAX_RULE_DID_DAYS) {
+      const message = `the rule's did leaves cover ${cost} days in all (the sum of their inLastDays); at most ${MAX_RULE_DID_DAYS}`;
+      await sendError(reply, 400, QueryErrors.INVALID_REQUEST, message, [{ path: 'body.rule', message }]);
+      return undefined;
+    }
+    if (running >= deps.concurrency) {
+      reply.header('Retry-After', '1');
+      await sendError(reply, 429, QueryErrors.AUDIENCES_BUSY, `${deps.concurrency} rule evaluations (previews, new audiences) are running on this instance; retry in a second`);
+      return undefined;
+    }
+    running += 1;
+    try {
+      return await evaluate();
+    } finally {
+      running -= 1;
+    }
+  }
 
   r.post(
     '/v1/audiences/preview',
@@ -132,12 +159,14 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
           400: errorResponse('The rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path)'),
           401: unauthorized,
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+          429: busy,
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const nowMs = Date.now();
-      const members = await deps.engine.members(request.body.rule, nowMs);
+      const members = await bounded(reply, request.body.rule, () => deps.engine.members(request.body.rule, nowMs));
+      if (members === undefined) return reply;
       return { count: members.length, sample: members.slice(0, SAMPLE), computedAt: new Date(nowMs).toISOString() };
     },
   );
@@ -187,15 +216,18 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
         body: audienceRequestSchema,
         response: {
           201: audienceSchema,
-          400: errorResponse('The name or rule is malformed (QRY_INVALID_REQUEST; `error.details` names each path)'),
+          400: errorResponse('The name or rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path)'),
           401: unauthorized,
           403: errorResponse('The token lacks audiences:write (QRY_FORBIDDEN)'),
+          429: busy,
         },
       },
     },
     async (request, reply) => {
       const nowMs = Date.now();
-      const { members, watch } = await deps.engine.snapshot(request.body.rule, nowMs);
+      const snapshot = await bounded(reply, request.body.rule, () => deps.engine.snapshot(request.body.rule, nowMs));
+      if (snapshot === undefined) return reply;
+      const { members, watch } = snapshot;
       const saved = await deps.store.create({ id: `aud-${randomUUID()}`, name: request.body.name, rule: request.body.rule, members, watch, nowMs });
       return reply.code(201).send(saved as z.infer<typeof audienceSchema>);
     },

@@ -4,6 +4,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { targetParams } from './catalog';
+import { assetHeaders, withPageHeaders } from './page-headers';
 
 const PUBLIC_DIR = path.resolve(__dirname, '../../public');
 /** uPlot's browser build, from the npm package, served by us: the page loads nothing from elsewhere. */
@@ -24,10 +25,11 @@ export async function registerMerchantPage(app: FastifyInstance): Promise<void> 
     decorateReply: false,
     allowedPath: (p) => /^\/(merchant\.(js|css)|uPlot\.(iife\.min\.js|min\.css))$/.test(p),
     schemaHide: true,
+    setHeaders: assetHeaders,
   });
   app.withTypeProvider<ZodTypeProvider>().get(
     '/merchant/:type/:id',
     { schema: { hide: true, params: targetParams } },
-    async (_request, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(html),
+    async (_request, reply) => withPageHeaders(reply).type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(html),
   );
 }

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { GROUP_STATUSES, PARTITION_STATUSES } from '../lag/burrow';
 import type { LagSampler } from '../lag/sampler';
 import { QueryErrors } from '../errors';
+import { assetHeaders, withPageHeaders } from './page-headers';
 
 const offset = z.number().int();
 const lagBody = z.object({
@@ -66,7 +67,7 @@ export async function registerOpsPage(app: FastifyInstance, deps: { lag: LagSamp
       return deps.lag.recent();
     },
   );
-  await app.register(fastifyStatic, { root: join(__dirname, '..', '..', 'public'), prefix: '/ops/assets/' });
-  await app.register(fastifyStatic, { root: join(require.resolve('uplot'), '..'), prefix: '/ops/assets/uplot/', decorateReply: false });
-  app.get('/ops', { schema: { hide: true } }, async (_request, reply) => reply.sendFile('ops.html'));
+  await app.register(fastifyStatic, { root: join(__dirname, '..', '..', 'public'), prefix: '/ops/assets/', setHeaders: assetHeaders });
+  await app.register(fastifyStatic, { root: join(require.resolve('uplot'), '..'), prefix: '/ops/assets/uplot/', decorateReply: false, setHeaders: assetHeaders });
+  app.get('/ops', { schema: { hide: true } }, async (_request, reply) => withPageHeaders(reply).sendFile('ops.html'));
 }

@@ -31,5 +31,5 @@ export const encodeCursor = (text: string) => Buffer.from(text, 'utf8').toString
 export function decodeCursor(cursor: string): string | undefined {
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) return undefined;
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  return text.length > 0 && encodeCursor(text) === cursor ? text : undefined;
+  return text.length > 0 && encodeCursor(text) === cursor && unstorableString(text) === undefined ? text : undefined;
 }
