@@ -68,7 +68,7 @@ describe('follows.since does not depend on how the stream is chunked', () => {
   });
 
   it.each([1, 2, 5, 13, 72])('chunks of %i give the same follows, since included, as the definition', async (size) => {
-    await pool.query('TRUNCATE follows, follow_history, follow_daily, follower_mix, applied_events, identities, people, event_counts, purchases, activity_daily, tag_activity_daily, lifecycle_transitions, lifecycle_outbox, consumer_offsets');
+    await pool.query('TRUNCATE follows, follow_history, follow_daily, follower_mix, applied_events, identities, people, event_counts, purchases, activity_daily, tag_activity_daily, lifecycle_transitions, lifecycle_outbox, consumer_offsets, predicted_traits');
     const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
     const events = stream();
     for (let i = 0; i < events.length; i += size) {
