@@ -614,7 +614,7 @@ export interface components {
          *     }
          */
         Similar: {
-            /** @description most similar first; never the person or their merged ids */
+            /** @description most similar first; never the person or their merged ids; empty while the person opted out of personalization */
             similar: {
                 /** @description profile id */
                 id: string;
@@ -1956,6 +1956,19 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY) */
+            429: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     explainAudience: {
@@ -2100,7 +2113,7 @@ export interface operations {
                     "application/json": components["schemas"]["Audience"];
                 };
             };
-            /** @description The name or rule is malformed (QRY_INVALID_REQUEST; `error.details` names each path) */
+            /** @description The name or rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path) */
             400: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
@@ -2129,6 +2142,19 @@ export interface operations {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
                     "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY) */
+            429: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
                     [name: string]: unknown;
                 };
                 content: {
