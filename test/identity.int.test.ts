@@ -4,7 +4,7 @@
  * identify/alias/event streams to both consumers' apply steps and checks that every id resolves
  * to the same person in both, and to the person a plain model of the rule gives.
  */
-import { linkOf, type TopicMessage } from '@pstream/events';
+import { linkOf, linkPassesMergedIdCap, MAX_MERGED_IDS, type TopicMessage } from '@pstream/events';
 import { createInterestStore, type InterestStore } from '@pstream/interest-store';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
@@ -16,8 +16,11 @@ import { createSandbox, silentLog, type Sandbox } from './helpers';
 
 const AT = '2026-06-01T00:00:00.000Z';
 
-/** Where each id ends up by the rule alone: first link wins, `to` resolved first, no loops. */
-function modelOf(messages: readonly TopicMessage[]): (id: string) => string {
+/**
+ * Where each id ends up by the rule alone: first link wins, `to` resolved first, no loops, and a
+ * link that would take a profile past `cap` merged ids is refused.
+ */
+function modelOf(messages: readonly TopicMessage[], cap = MAX_MERGED_IDS): (id: string) => string {
   const parent = new Map<string, string>();
   const resolve = (id: string): string => {
     let x = id;
@@ -28,7 +31,9 @@ function modelOf(messages: readonly TopicMessage[]): (id: string) => string {
     const link = linkOf(m);
     if (!link || parent.has(link.from)) continue;
     const to = resolve(link.to);
-    if (to !== link.from) parent.set(link.from, to);
+    if (to === link.from) continue;
+    const mergedInto = (root: string) => [...parent.keys()].filter((id) => resolve(id) === root).length;
+    if (!linkPassesMergedIdCap(mergedInto(to), 1 + mergedInto(link.from), cap)) parent.set(link.from, to);
   }
   return resolve;
 }
@@ -54,6 +59,9 @@ describe('one identity rule, two stores', () => {
   let interests: InterestStore;
   let facts: SegmentStore;
   let applyToRedis: ReturnType<typeof createChunkApplier>;
+  /** The same pair of stores with a merged-id cap of 2, which the streams below often reach. */
+  const SMALL_CAP = 2;
+  let capped: { interests: InterestStore; facts: SegmentStore; applyToRedis: ReturnType<typeof createChunkApplier> };
   let run = 0;
 
   beforeAll(async () => {
@@ -65,6 +73,13 @@ describe('one identity rule, two stores', () => {
     interests = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(config));
     applyToRedis = createChunkApplier(interests, redis, config, silentLog);
     facts = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
+    const small = { ...config, MAX_MERGED_IDS: SMALL_CAP };
+    const smallInterests = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(small));
+    capped = {
+      interests: smallInterests,
+      applyToRedis: createChunkApplier(smallInterests, redis, small, silentLog),
+      facts: createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog, maxMergedIds: SMALL_CAP }),
+    };
   }, 60_000);
 
   afterAll(async () => {
@@ -107,27 +122,40 @@ describe('one identity rule, two stores', () => {
     return new Map(rows.map((r) => [r.id, r.profile_key]));
   }
 
+  /** Feeds one stream to both stores, the segmenter in chunks, and holds every id's person in each to the model with `cap`. */
+  async function check(stores: { interests: InterestStore; facts: SegmentStore; applyToRedis: ReturnType<typeof createChunkApplier> }, cap: number, steps: Step[], chunk: number) {
+    const { interests, facts, applyToRedis } = stores;
+    run += 1;
+    const { messages, ids } = messagesOf(steps, run);
+    await applyToRedis(messages);
+    // The segmenter applies a partition in chunks, each one transaction; vary the chunk size.
+    for (let start = 0; start < messages.length; start += chunk) {
+      const part = messages.slice(start, start + chunk);
+      const offsets = part.map((value, i) => ({ value, offset: String(start + i) }));
+      await facts.apply(offsets, { groupId: `g-${run}`, topic: 't', partition: 0, lastOffset: String(start + part.length - 1) }, Date.parse(AT));
+    }
+    const expected = modelOf(messages, cap);
+    const pg = await postgresKeys(ids);
+    for (const id of ids) {
+      const inRedis = await interests.resolve(id);
+      const inPostgres = pg.get(id) ?? id;
+      expect({ id, inRedis, inPostgres }).toEqual({ id, inRedis: expected(id), inPostgres: expected(id) });
+    }
+  }
+
   it('gives every id the same person in Redis and Postgres, for any stream of identify, alias and events', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 6 }), async (steps, chunk) => {
-        run += 1;
-        const { messages, ids } = messagesOf(steps, run);
-        await applyToRedis(messages);
-        // The segmenter applies a partition in chunks, each one transaction; vary the chunk size.
-        for (let start = 0; start < messages.length; start += chunk) {
-          const part = messages.slice(start, start + chunk);
-          const offsets = part.map((value, i) => ({ value, offset: String(start + i) }));
-          await facts.apply(offsets, { groupId: `g-${run}`, topic: 't', partition: 0, lastOffset: String(start + part.length - 1) }, Date.parse(AT));
-        }
-        const expected = modelOf(messages);
-        const pg = await postgresKeys(ids);
-        for (const id of ids) {
-          const inRedis = await interests.resolve(id);
-          const inPostgres = pg.get(id) ?? id;
-          expect({ id, inRedis, inPostgres }).toEqual({ id, inRedis: expected(id), inPostgres: expected(id) });
-        }
-      }),
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 6 }), (steps, chunk) =>
+        check({ interests, facts, applyToRedis }, MAX_MERGED_IDS, steps, chunk),
+      ),
       { numRuns: 40, seed: 11 },
+    );
+  }, 120_000);
+
+  it(`refuses the same links in both stores under a merged-id cap of ${SMALL_CAP} (links bringing merged ids count them all)`, async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 6 }), (steps, chunk) => check(capped, SMALL_CAP, steps, chunk)),
+      { numRuns: 40, seed: 12 },
     );
   }, 120_000);
 

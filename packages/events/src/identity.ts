@@ -17,6 +17,24 @@ export function isPlaceholderId(id: string | undefined | null): boolean {
  */
 export const MAX_ALIAS_HOPS = 8;
 
+/**
+ * Default of MAX_MERGED_IDS (docs/model.md §4.4): the most ids one profile takes in by merges. A
+ * link that would take a profile past it is refused in both stores, so one misbehaving client
+ * cannot fold thousands of people into one "mega-profile".
+ */
+export const MAX_MERGED_IDS = 100;
+
+/**
+ * The merged-id cap, the one rule both stores follow: `to`'s profile already holds `merged` ids
+ * merged into it, and the link brings `incoming` more (the linked id and every id merged into it
+ * before). The link is refused when the total would pass `cap`; its message's other effects (an
+ * identify's traits, the events of both ids) apply as for a message without the link, and both
+ * ids stay separate people.
+ */
+export function linkPassesMergedIdCap(merged: number, incoming: number, cap: number): boolean {
+  return merged + incoming > cap;
+}
+
 /** `from`'s person is the same as `to`'s: `from`'s profile merges into `to`'s (docs/model.md §4.4). */
 export type IdLink = { from: string; to: string };
 

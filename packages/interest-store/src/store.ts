@@ -1,4 +1,4 @@
-import { MAX_ALIAS_HOPS, type EventType } from '@pstream/events';
+import { linkPassesMergedIdCap, MAX_ALIAS_HOPS, MAX_MERGED_IDS, type EventType } from '@pstream/events';
 import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
 import { addEvents, emptyState, mergeStates, replay, type Arrival, type KeyedEvent, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
@@ -42,7 +42,16 @@ export type StoreOptions = StoreLimits & {
   dedupeWindowMs: number;
   /** Replicas that must have a batch's writes before `apply` resolves (Redis WAIT; 0 = none). */
   waitReplicas?: number;
+  /** MAX_MERGED_IDS (docs/model.md §4.4): most ids one profile takes in by merges; default the shared MAX_MERGED_IDS. */
+  maxMergedIds?: number;
 };
+
+/**
+ * What a merge did: where the source now points (undefined: nothing merged), or, when the
+ * merged-id cap refused the link, the counts it refused on (ids already merged into `profile`,
+ * ids the link would have brought, the cap).
+ */
+export type MergeResult = { mergedInto: string | undefined; refused?: { profile: string; merged: number; incoming: number; cap: number } };
 
 export type ApplyResult = {
   applied: number;
@@ -342,10 +351,24 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
      * 2. import: the frozen state is merged into the target's, recording `source` as merged there;
      * 3. clean up `source`'s state and interests (its dedupe record and alias stay).
      * Returns where `source` now points (an earlier alias wins over a later, different one).
+     * A `source` not merged yet whose merge would take the receiver past the merged-id cap
+     * (§4.4: its merged set, plus `source` and `source`'s own merged set) is left alone: nothing is
+     * written and the counts come back as `refused`. The check and the freeze are two steps (two
+     * people, two slots), so two merges into one person racing from two partitions may both pass;
+     * one person's links come in its own partition's order (keyed by the userId), so they don't.
      */
-    async merge(source: string, target: string): Promise<{ mergedInto: string | undefined }> {
+    async merge(source: string, target: string): Promise<MergeResult> {
       const root = await resolve(target);
       if (root === source) return { mergedInto: undefined };
+      const [alias, merged, sourceMerged] = await Promise.all([
+        redis.get(k.person(source).alias),
+        redis.scard(k.person(root).merged),
+        redis.scard(k.person(source).merged),
+      ]);
+      const cap = options.maxMergedIds ?? MAX_MERGED_IDS;
+      if (alias === null && linkPassesMergedIdCap(merged, 1 + sourceMerged, cap)) {
+        return { mergedInto: undefined, refused: { profile: root, merged, incoming: 1 + sourceMerged, cap } };
+      }
       const into = await redis.pstreamFreeze(k.person(source).alias, root);
       await importFrozen(source, into, []);
       const s: PersonKeys = k.person(source);

@@ -46,6 +46,20 @@ export async function lockIdentities(client: PoolClient, ids: Map<string, IdKind
 }
 
 /**
+ * The counts the merged-id cap reads (docs/model.md §4.4): ids already merged into `to` (its
+ * identities other than itself), and ids a merge of `from` would bring (`from` and every id merged
+ * into it). The same counts as the scorer's merged sets in Redis.
+ */
+export async function mergedIdCounts(client: PoolClient, from: string, to: string): Promise<{ merged: number; incoming: number }> {
+  const { rows } = await client.query<{ merged: number; incoming: number }>(
+    `SELECT count(*) FILTER (WHERE profile_key = $2 AND id <> $2)::int AS merged, count(*) FILTER (WHERE profile_key = $1)::int AS incoming
+     FROM identities WHERE profile_key IN ($1, $2)`,
+    [from, to],
+  );
+  return rows[0]!;
+}
+
+/**
  * Merges profile `from` into profile `to` (docs/model.md §4.4): counts and aggregates add, first seen is
  * the min, last active the max, purchases, follows and history are unions, traits combine with
  * the surviving profile's own winning; every id of `from` then resolves to `to`. Set-based: one

@@ -1,9 +1,9 @@
-import { idsNamedBy, linkOf, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import { idsNamedBy, linkOf, linkPassesMergedIdCap, MAX_MERGED_IDS, type ProfileEvent, type TopicMessage } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
 import { applyEventRows, keepUnseen } from './facts';
 import { foldEvents, type Converter } from './fold';
-import { idsOf, lockIdentities, mergeProfiles, storeTraits } from './identity';
+import { idsOf, lockIdentities, mergedIdCounts, mergeProfiles, storeTraits } from './identity';
 import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
 import { pruneExpired, vacuumQueues, type Retention } from './retention';
@@ -12,9 +12,19 @@ import { inTransaction } from './tx';
 /** Where a chunk of messages came from: the consumer position it moves. */
 export type Position = { groupId: string; topic: string; partition: number; lastOffset: string };
 export type Offsetted = { value: TopicMessage; offset: string };
-export type ApplyResult = { applied: number; skipped: number; transitions: Transition[] };
+/** `refusedLinks`: links refused by the merged-id cap (docs/model.md §4.4), to count once the chunk committed. */
+export type ApplyResult = { applied: number; skipped: number; transitions: Transition[]; refusedLinks: number };
 
-export type StoreOptions = { pool: Pool; rules: LifecycleRules; convert: Converter; log: Logger; isStopping?: () => boolean; retryDeadlineMs?: number };
+export type StoreOptions = {
+  pool: Pool;
+  rules: LifecycleRules;
+  convert: Converter;
+  log: Logger;
+  isStopping?: () => boolean;
+  retryDeadlineMs?: number;
+  /** MAX_MERGED_IDS (docs/model.md §4.4); default the shared MAX_MERGED_IDS. */
+  maxMergedIds?: number;
+};
 
 /**
  * The segmenter's Postgres side. A chunk of messages, its effects and the consumer position
@@ -23,6 +33,7 @@ export type StoreOptions = { pool: Pool; rules: LifecycleRules; convert: Convert
  */
 export function createSegmentStore(options: StoreOptions) {
   const { pool, rules, convert, log } = options;
+  const cap = options.maxMergedIds ?? MAX_MERGED_IDS;
   const tx = <T>(fn: (client: PoolClient) => Promise<T>) =>
     inTransaction(pool, fn, { log, isStopping: options.isStopping, deadlineMs: options.retryDeadlineMs });
 
@@ -31,7 +42,8 @@ export function createSegmentStore(options: StoreOptions) {
       return tx(async (client) => {
         const next = await lockPosition(client, at);
         const fresh = messages.filter((m) => BigInt(m.offset) >= next);
-        const transitions = fresh.length > 0 ? await applyMessages(client, fresh.map((m) => m.value), nowMs, rules, convert, log) : [];
+        const { transitions, refusedLinks } =
+          fresh.length > 0 ? await applyMessages(client, fresh.map((m) => m.value), nowMs, { rules, convert, log, cap }) : { transitions: [], refusedLinks: 0 };
         // Moving the position past DLQ'd messages at the chunk's end too.
         if (BigInt(at.lastOffset) >= next) {
           await client.query(
@@ -39,7 +51,7 @@ export function createSegmentStore(options: StoreOptions) {
             [at.groupId, at.topic, at.partition, (BigInt(at.lastOffset) + 1n).toString()],
           );
         }
-        return { applied: fresh.length, skipped: messages.length - fresh.length, transitions };
+        return { applied: fresh.length, skipped: messages.length - fresh.length, transitions, refusedLinks };
       });
     },
 
@@ -110,10 +122,8 @@ async function applyMessages(
   client: PoolClient,
   chunk: TopicMessage[],
   nowMs: number,
-  rules: LifecycleRules,
-  convert: Converter,
-  log: Logger,
-): Promise<Transition[]> {
+  { rules, convert, log, cap }: { rules: LifecycleRules; convert: Converter; log: Logger; cap: number },
+): Promise<{ transitions: Transition[]; refusedLinks: number }> {
   const nowIso = new Date(nowMs).toISOString();
   const canonical = await lockIdentities(client, idsOf(chunk));
   // Erased ids (§5.7), checked once per chunk AFTER the identity rows are locked: an erasure
@@ -129,6 +139,7 @@ async function applyMessages(
   }
   const resolve = (id: string) => canonical.get(id) ?? id;
   const causes = new Map<string, Cause>();
+  let refusedLinks = 0;
   const repoint = (from: string, to: string) => {
     for (const [id, key] of canonical) if (key === from) canonical.set(id, to);
     causes.delete(from);
@@ -144,6 +155,12 @@ async function applyMessages(
     if (from === user) return;
     if (from !== fromId) {
       log.warn({ kind: m.kind, userId: m.userId, id: fromId, linkedTo: from }, 'id already linked to another person, not re-linked');
+      return;
+    }
+    const counts = await mergedIdCounts(client, from, user);
+    if (linkPassesMergedIdCap(counts.merged, counts.incoming, cap)) {
+      log.warn({ kind: m.kind, profile: user, id: from, mergedIds: counts.merged, incoming: counts.incoming, cap }, 'link refused: the profile would pass the merged-id cap');
+      refusedLinks++;
       return;
     }
     await mergeProfiles(client, from, user);
@@ -169,5 +186,5 @@ async function applyMessages(
     for (const p of rows.people) gains.set(p.key, { firstSeen: p.firstSeen, lastActive: p.lastActive, social: p.social, purchases: purchases.get(p.key) });
     for (const { key } of keyed) causes.set(key, 'event');
   }
-  return evaluatePeople(client, causes, nowMs, rules, gains);
+  return { transitions: await evaluatePeople(client, causes, nowMs, rules, gains), refusedLinks };
 }

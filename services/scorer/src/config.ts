@@ -1,3 +1,4 @@
+import { MAX_MERGED_IDS } from '@pstream/events';
 import { consumerEnv, envInt, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
 import { decayParams, type ScoringParams } from '@pstream/scoring';
 import { z } from 'zod';
@@ -64,6 +65,8 @@ const schema = z.object({
    * behind is applied on its own. The scorer keeps each person's last W hours of events.
    */
   SCORER_LATENESS_HOURS: z.coerce.number().positive().default(48),
+  /** Most ids one profile takes in by merges (docs/model.md §4.4); a link past it is refused, logged and counted. Same value for the scorer and the segmenter. */
+  MAX_MERGED_IDS: envInt(MAX_MERGED_IDS, 1),
 });
 
 export type ScorerConfig = z.output<typeof schema>;
@@ -103,5 +106,6 @@ export function storeOptions(c: ScorerConfig) {
     latenessMs: c.SCORER_LATENESS_HOURS * 3_600_000,
     dedupeWindowMs: c.DEDUPE_WINDOW_HOURS * 3_600_000,
     waitReplicas: c.REDIS_WAIT_REPLICAS,
+    maxMergedIds: c.MAX_MERGED_IDS,
   };
 }

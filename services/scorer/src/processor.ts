@@ -39,6 +39,13 @@ export function createChunkApplier(store: InterestStore, redis: Redis, _config: 
       help: 'Applied events that arrived behind a newer one of their person: reordered (within the lateness window, put in their place) or beyond_window (applied on their own)',
       labelNames: ['outcome'] as const,
     });
+  const refusedLinks =
+    metrics &&
+    counter(metrics, {
+      name: 'scorer_links_refused_total',
+      help: 'Identity links refused, by reason (merged_id_cap: the profile would pass MAX_MERGED_IDS merged ids)',
+      labelNames: ['reason'] as const,
+    });
   const applyEvents = async (events: ProfileEvent[]): Promise<number> => {
     if (events.length === 0) return 0;
     const tagless = events.filter((e) => e.tags.length === 0).map((e) => targetTag(e.target));
@@ -68,7 +75,12 @@ export function createChunkApplier(store: InterestStore, redis: Redis, _config: 
       // the merged id leaves every tag index; the receiver's scores change on its imported tags
       const people = [link.from, await store.resolve(link.to)];
       const before = await readStoredInterests(redis, store.keys, people);
-      const { mergedInto } = await store.merge(link.from, link.to);
+      const { mergedInto, refused } = await store.merge(link.from, link.to);
+      if (refused) {
+        log.warn({ kind: m.kind, profile: refused.profile, id: link.from, mergedIds: refused.merged, incoming: refused.incoming, cap: refused.cap }, 'link refused: the profile would pass the merged-id cap');
+        refusedLinks?.inc({ reason: 'merged_id_cap' });
+        continue;
+      }
       const after = await readStoredInterests(redis, store.keys, [...new Set([...people, ...(mergedInto === undefined ? [] : [mergedInto])])]);
       await writeTagIndexChanges(redis, store.keys, before, after);
       if (mergedInto !== undefined && mergedInto !== link.to) {

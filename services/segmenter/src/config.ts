@@ -1,3 +1,4 @@
+import { MAX_MERGED_IDS } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import { RULE_LIMITS } from '@pstream/audiences';
@@ -27,6 +28,8 @@ const schema = z.object({
   ...consumerEnv,
   ...storedPositionEnv,
   ...keyringEnv,
+  /** Most ids one profile takes in by merges (docs/model.md §4.4); a link past it is refused, logged and counted. Same value for the scorer and the segmenter. */
+  MAX_MERGED_IDS: envInt(MAX_MERGED_IDS, 1),
   // The audience refresh reads interests from Redis (the per-tag index) beside Postgres's facts.
   ...sharedEnv('AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE'),
   /** Port of /healthz, /readyz and /metrics. */

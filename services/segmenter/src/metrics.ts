@@ -4,7 +4,7 @@ import type { Pruned, Transition } from '@pstream/profile-store';
 /**
  * The segmenter's own metrics (the consume loop's are in @pstream/platform): lifecycle
  * transitions by from/to, sweep duration and people reviewed, rows pruned by retention, and the outbox backlog, read
- * from Postgres at scrape time.
+ * from Postgres at scrape time; identity links refused by the merged-id cap (docs/model.md §4.4).
  */
 export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promise<number> }) {
   const transitions = counter(registry, {
@@ -23,6 +23,11 @@ export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promis
     help: 'Rows the retention pass removed: expired dedupe records and daily aggregates past RETENTION_DAYS, by table',
     labelNames: ['table'],
   });
+  const refused = counter(registry, {
+    name: 'segmenter_links_refused_total',
+    help: 'Identity links refused, by reason (merged_id_cap: the profile would pass MAX_MERGED_IDS merged ids)',
+    labelNames: ['reason'],
+  });
   gauge(registry, {
     name: 'segmenter_outbox_backlog',
     help: 'Lifecycle transitions written but not yet sent to the lifecycle topic',
@@ -33,6 +38,9 @@ export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promis
   return {
     transitions(list: readonly Transition[]): void {
       for (const t of list) transitions.inc({ from: t.from ?? 'none', to: t.to });
+    },
+    refusedLinks(n: number): void {
+      if (n > 0) refused.inc({ reason: 'merged_id_cap' }, n);
     },
     pruned(rows: Pruned): void {
       for (const [table, n] of Object.entries(rows)) pruned.inc({ table }, n);

@@ -48,6 +48,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     convert: createConverter(config.BASE_CURRENCY, config.CURRENCY_RATES),
     log,
     isStopping: () => stopping,
+    maxMergedIds: config.MAX_MERGED_IDS,
   });
   // Seals what the segmenter publishes and opens what it reads (docs/privacy.md).
   const keyring = createKeyring(config, deps.pool, deps.metrics);
@@ -125,6 +126,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
       if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
       if (result.transitions.length > 0) relay.poke();
       metrics?.transitions(result.transitions);
+      metrics?.refusedLinks(result.refusedLinks);
       return { duplicates: result.skipped };
     },
   });
