@@ -614,7 +614,7 @@ export interface components {
          *     }
          */
         Similar: {
-            /** @description most similar first; never the person or their merged ids */
+            /** @description most similar first; never the person or their merged ids; empty while the person opted out of personalization */
             similar: {
                 /** @description profile id */
                 id: string;
@@ -1956,6 +1956,30 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY) */
+            429: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY) */
+            503: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     explainAudience: {
@@ -2019,6 +2043,17 @@ export interface operations {
             };
             /** @description No profile for the id (QRY_PROFILE_NOT_FOUND), or no saved audience with audienceId (QRY_AUDIENCE_NOT_FOUND) */
             404: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY) */
+            503: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
                     "X-Request-Id"?: string;
@@ -2100,7 +2135,7 @@ export interface operations {
                     "application/json": components["schemas"]["Audience"];
                 };
             };
-            /** @description The name or rule is malformed (QRY_INVALID_REQUEST; `error.details` names each path) */
+            /** @description The name or rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path) */
             400: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
@@ -2126,6 +2161,30 @@ export interface operations {
             };
             /** @description The token lacks audiences:write (QRY_FORBIDDEN) */
             403: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY) */
+            429: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    /** @description seconds to wait before retrying */
+                    "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY) */
+            503: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
                     "X-Request-Id"?: string;
