@@ -894,10 +894,12 @@ export interface components {
                 };
             };
             traits: {
-                /** @description followers per gender trait (lower-cased; "unknown" without one); exact */
+                /** @description followers per gender trait (lower-cased; "unknown" without one) for the 10 most frequent values; exact */
                 gender: {
                     [key: string]: number;
                 };
+                /** @description followers whose gender is none of the 10 in `gender`; exact */
+                genderOther: number;
                 /** @description from birthYear, else age; exact */
                 ageBand: {
                     "<18": number;
