@@ -163,6 +163,7 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
         gender[g] = (gender[g] ?? 0) + 1;
       }
       expect(body.traits.gender).toEqual(gender);
+      expect(body.traits.genderOther).toBe(0);
       const year = new Date(now).getUTCFullYear();
       const bands: Record<string, number> = { '<18': 0, '18-24': 0, '25-29': 0, '30-34': 0, '35-39': 0, '40-49': 0, '50+': 0, unknown: 0 };
       for (const t of traits) {
@@ -235,5 +236,22 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
     const bad = await query.inject({ method: 'GET', url: '/v1/targets/shop/s-0/followers/overlap?with=planet:x', headers: auth });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('QRY_INVALID_REQUEST');
+  });
+
+  it('keeps the 10 most frequent genders, as it does cities, and counts the followers of the others', async () => {
+    // 12 gender values (v0 and v1 twice) and two people without one, all following one new shop
+    const people = [...Array.from({ length: 12 }, (_, i) => `V${i}`), 'V0', 'v1', undefined, undefined];
+    const at = (k: number) => ({ v: 1 as const, eventId: `gender-${k}`, source: 'test', occurredAt: new Date(now - DAY + k).toISOString(), receivedAt: new Date(now).toISOString() });
+    const messages = people.flatMap((gender, i): TopicMessage[] => [
+      { ...at(2 * i), kind: 'identify', userId: `gu-${i}`, profileKey: `gu-${i}`, traits: gender === undefined ? {} : { gender } },
+      { ...at(2 * i + 1), kind: 'event', type: 'follow', userId: `gu-${i}`, profileKey: `gu-${i}`, target: { type: 'shop', id: 'genders' }, tags: [] } as TopicMessage,
+    ]);
+    await produceMessages(box.kafka, box.env.EVENTS_TOPIC!, messages);
+    await consumed(box.kafka, box.env.EVENTS_TOPIC!, [box.env.SCORER_GROUP!, box.env.SEGMENTER_GROUP!]);
+    const body = await get('/v1/targets/shop/genders/followers');
+    expect(body.followers).toBe(16);
+    // by count, ties by value: unknown 2, v0 2, v1 2, then v10 v11 v2 … v6; v7, v8, v9 are the rest
+    expect(body.traits.gender).toEqual({ unknown: 2, v0: 2, v1: 2, v10: 1, v11: 1, v2: 1, v3: 1, v4: 1, v5: 1, v6: 1 });
+    expect(body.traits.genderOther).toBe(3);
   });
 });

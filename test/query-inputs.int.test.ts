@@ -42,7 +42,7 @@ describe('query API inputs no store can hold', () => {
 
   beforeAll(async () => {
     store = await storeSandbox('test-query-inputs');
-    const config = queryConfig({ ...store.box.env, API_TOKENS: 't-all=*', REQUEST_TIMEOUT_MS: '500', PREVIEW_CONCURRENCY: '1' });
+    const config = queryConfig({ ...store.box.env, API_TOKENS: 't-all=*', REQUEST_TIMEOUT_MS: '500', PREVIEW_CONCURRENCY: '1', PREVIEW_STATEMENT_TIMEOUT_MS: '60000' });
     app = await buildQuery(config, { log: silentLog, redis: store.redis, pool: store.pool, checks: [], metrics: createMetrics('query-api') });
     const saved = await app.inject({ method: 'POST', url: '/v1/audiences', headers: auth, payload: JSON.stringify({ name: 'inputs', rule: { stage: { in: ['active'] } } }) });
     expect(saved.statusCode).toBe(201);
@@ -132,6 +132,33 @@ describe('query API inputs no store can hold', () => {
     } finally {
       await locker.end();
     }
+  });
+
+  it('answers 503 QRY_RULE_TOO_COSTLY when Postgres cancels an evaluation past PREVIEW_STATEMENT_TIMEOUT_MS, and keeps serving', async () => {
+    const bounded = await buildQuery(queryConfig({ ...store.box.env, API_TOKENS: 't-all=*', PREVIEW_STATEMENT_TIMEOUT_MS: '200' }), { log: silentLog, redis: store.redis, pool: store.pool, checks: [], metrics: createMetrics('query-api') });
+    const ask = async (url: string, payload: unknown) => {
+      const res = await bounded.inject({ method: 'POST', url, headers: auth, payload: JSON.stringify(payload) });
+      return { status: res.statusCode, error: (res.json() as { error?: { code: string; message: string } }).error };
+    };
+    // A lock on people holds every evaluation until Postgres cancels it.
+    const locker = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await locker.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${store.box.env.PG_SCHEMA!}".people IN ACCESS EXCLUSIVE MODE`);
+      const tooCostly = { status: 503, error: { code: 'QRY_RULE_TOO_COSTLY', message: expect.stringMatching(/longer than 200 ms \(PREVIEW_STATEMENT_TIMEOUT_MS\)/) } };
+      const rule = { not: { stage: { in: ['churned'] } } };
+      expect(await ask('/v1/audiences/preview', { rule })).toEqual(tooCostly);
+      expect(await ask('/v1/audiences', { name: 'slow', rule })).toEqual(tooCostly);
+      await locker.query('COMMIT');
+      expect((await ask('/v1/audiences/preview', { rule })).status).toBe(200);
+      expect((await ask('/v1/audiences', { name: 'fast', rule })).status).toBe(201);
+    } finally {
+      await locker.end();
+      await bounded.close();
+    }
+    // the shared pool carries no timeout: the instance's other reads are not bounded by it
+    expect((await store.pool.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows[0]!.statement_timeout).toBe('0');
   });
 
   it('answers 408 QRY_REQUEST_TIMEOUT when a request does not arrive within REQUEST_TIMEOUT_MS, and the scorer port has a deadline too', async () => {

@@ -894,10 +894,12 @@ export interface components {
                 };
             };
             traits: {
-                /** @description followers per gender trait (lower-cased; "unknown" without one); exact */
+                /** @description followers per gender trait (lower-cased; "unknown" without one) for the 10 most frequent values; exact */
                 gender: {
                     [key: string]: number;
                 };
+                /** @description followers whose gender is none of the 10 in `gender`; exact */
+                genderOther: number;
                 /** @description from birthYear, else age; exact */
                 ageBand: {
                     "<18": number;
@@ -1969,6 +1971,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY) */
+            503: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     explainAudience: {
@@ -2032,6 +2045,17 @@ export interface operations {
             };
             /** @description No profile for the id (QRY_PROFILE_NOT_FOUND), or no saved audience with audienceId (QRY_AUDIENCE_NOT_FOUND) */
             404: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY) */
+            503: {
                 headers: {
                     /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
                     "X-Request-Id"?: string;
@@ -2155,6 +2179,17 @@ export interface operations {
                     "X-Request-Id"?: string;
                     /** @description seconds to wait before retrying */
                     "Retry-After"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY) */
+            503: {
+                headers: {
+                    /** @description the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID */
+                    "X-Request-Id"?: string;
                     [name: string]: unknown;
                 };
                 content: {

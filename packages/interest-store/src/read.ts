@@ -2,6 +2,7 @@ import { MAX_ALIAS_HOPS } from '@pstream/events';
 import { decayedScore, tagDimension, tagValue, type DecayParams } from '@pstream/scoring';
 import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { Keys } from './keys';
+import { aliasLoop } from './errors';
 import { dedupeDigests } from './state';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
@@ -10,7 +11,8 @@ export type Interest = { tag: string; dimension: string; score: number; value: n
 /**
  * A person's top interests decayed to `nowMs`. All stored scores share one landmark, so the
  * stored order is the decayed order and the top N is a plain ZREVRANGE. An id merged into
- * another (§4.4) reads the profile it was merged into. With `dimension`, only that dimension's
+ * another (§4.4) reads the profile it was merged into; past MAX_ALIAS_HOPS aliases it throws
+ * SCR_ALIAS_LOOP (read under the profile key Postgres resolves an id to, the chain is not followed). With `dimension`, only that dimension's
  * tags count (the set is bounded per person, so filtering after the read is cheap).
  */
 export async function readInterests(
@@ -21,19 +23,18 @@ export async function readInterests(
 ): Promise<Interest[]> {
   const stop = options.dimension === undefined ? options.limit - 1 : -1;
   let id = profileKey;
-  let flat: string[] = [];
-  for (let hop = 0; hop <= MAX_ALIAS_HOPS; hop++) {
+  let flat: string[] | undefined;
+  for (let hop = 0; hop <= MAX_ALIAS_HOPS && flat === undefined; hop++) {
     const p = k.person(id);
     // Both commands leave in the same tick: one round trip, and with the client's auto-pipelining
     // one socket write shared with whatever other requests sent in that tick (an explicit
     // pipeline is a write of its own: ~30 % more client CPU per read, measured).
     const [alias, range] = await Promise.all([redis.get(p.alias), redis.zrevrange(p.interests, 0, stop, 'WITHSCORES')]);
-    if (alias === null) {
-      flat = range;
-      break;
-    }
-    id = alias;
+    if (alias === null) flat = range;
+    else id = alias;
   }
+  // a chain longer than the scorer follows is an error, not a person without interests
+  if (flat === undefined) throw aliasLoop(`alias chain from ${profileKey} longer than ${MAX_ALIAS_HOPS} hops`);
   const out: Interest[] = [];
   for (let i = 0; i + 1 < flat.length && out.length < options.limit; i += 2) {
     const tag = flat[i] as string;

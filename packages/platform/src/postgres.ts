@@ -19,6 +19,22 @@ export function createPool(url: string, schema: string, name: string, max = 10):
   return pool;
 }
 
+/**
+ * A second pool to the same database and schema as `pool` whose every statement Postgres cancels
+ * after `ms` (SQLSTATE 57014, see `isStatementTimeout`): for queries whose cost the caller's input
+ * decides. Ended by its owner.
+ */
+export function statementBoundPool(pool: pg.Pool, ms: number): pg.Pool {
+  const bound = new pg.Pool({ ...pool.options, options: `${pool.options.options ?? ''} -c statement_timeout=${ms}`.trim() });
+  bound.on('error', () => undefined);
+  return bound;
+}
+
+/** Whether Postgres cancelled a statement for running past its statement_timeout. */
+export function isStatementTimeout(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '57014';
+}
+
 /** Ends a pool once; a second call is a no-op. */
 export async function closePool(pool: pg.Pool): Promise<void> {
   if (pool.ended) return;

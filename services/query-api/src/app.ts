@@ -3,7 +3,7 @@ import { keys, knowsPerson } from '@pstream/interest-store';
 import { createAudienceStore, createFactsReader, createFollowersReader, createModelStore, personalizationAllowed } from '@pstream/profile-store';
 import { findUnstorable } from '@pstream/events';
 import { createHttp, openApiPlugin, sendError } from '@pstream/http';
-import { createKeyring, registerOpsRoutes, type ReadinessCheck, type Registry } from '@pstream/platform';
+import { closePool, createKeyring, registerOpsRoutes, statementBoundPool, type ReadinessCheck, type Registry } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
@@ -142,8 +142,11 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   await registerExplainPage(app);
 
   const audiences = createAudienceStore(deps.pool);
-  const engine = createAudienceEngine({ facts: audiences, interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
-  registerAudienceRoutes(app, { engine, store: audiences, profileOf, read: guard('profiles:read'), write: guard('audiences:write'), concurrency: config.PREVIEW_CONCURRENCY });
+  // Rule evaluations read through their own pool: Postgres cancels a statement past the timeout.
+  const evaluation = statementBoundPool(deps.pool, config.PREVIEW_STATEMENT_TIMEOUT_MS);
+  app.addHook('onClose', async () => closePool(evaluation));
+  const engine = createAudienceEngine({ facts: createAudienceStore(evaluation), interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
+  registerAudienceRoutes(app, { engine, store: audiences, profileOf, read: guard('profiles:read'), write: guard('audiences:write'), concurrency: config.PREVIEW_CONCURRENCY, statementTimeoutMs: config.PREVIEW_STATEMENT_TIMEOUT_MS });
   const finder = createSimilarFinder(deps.redis, k, audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
   registerSimilarRoutes(app, { facts, finder, guard: guard('profiles:read') });
   return app;

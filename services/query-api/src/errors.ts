@@ -17,6 +17,8 @@ export const QueryErrors = {
   AUDIENCE_NOT_FOUND: 'QRY_AUDIENCE_NOT_FOUND',
   /** PREVIEW_CONCURRENCY rule evaluations (previews, new audiences) are already running: 429 with Retry-After. */
   AUDIENCES_BUSY: 'QRY_AUDIENCES_BUSY',
+  /** A rule evaluation's statement ran past PREVIEW_STATEMENT_TIMEOUT_MS and Postgres cancelled it: 503. */
+  RULE_TOO_COSTLY: 'QRY_RULE_TOO_COSTLY',
   /** A members cursor this API did not give out: 400. */
   INVALID_CURSOR: 'QRY_INVALID_CURSOR',
   /** No catalog entry for the target: 404. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { explanationNodeSchema, MAX_RULE_DID_DAYS, ruleDidDays, ruleSchema, type AudienceEngine, type Rule } from '@pstream/audiences';
 import { errorResponse, sendError } from '@pstream/http';
+import { isStatementTimeout } from '@pstream/platform';
 import type { AudienceStore } from '@pstream/profile-store';
 import type { FastifyInstance, FastifyReply, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -110,10 +111,13 @@ export type AudienceRouteDeps = {
   write: preHandlerHookHandler;
   /** Rule evaluations at once (PREVIEW_CONCURRENCY); more are answered 429. */
   concurrency: number;
+  /** PREVIEW_STATEMENT_TIMEOUT_MS, named in the 503 when Postgres cancels an evaluation's statement. */
+  statementTimeoutMs: number;
 };
 
 const unauthorized = errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' });
 const notFound = errorResponse('No audience with this id (QRY_AUDIENCE_NOT_FOUND)');
+const costly = errorResponse('A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY)');
 const busy = errorResponse('PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY)', { 'Retry-After': 'seconds to wait before retrying' });
 
 /** Audiences (docs/api.md §5.4): preview, explain, save, list, get, delete, members. */
@@ -139,9 +143,19 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
     }
     running += 1;
     try {
-      return await evaluate();
+      return await withinTimeout(reply, evaluate);
     } finally {
       running -= 1;
+    }
+  }
+  /** Runs an evaluation; a statement Postgres cancelled past its timeout is a 503 (undefined), not a 500. */
+  async function withinTimeout<T>(reply: FastifyReply, evaluate: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await evaluate();
+    } catch (err) {
+      if (!isStatementTimeout(err)) throw err;
+      await sendError(reply, 503, QueryErrors.RULE_TOO_COSTLY, `evaluating the rule took longer than ${deps.statementTimeoutMs} ms (PREVIEW_STATEMENT_TIMEOUT_MS) in Postgres; narrow the rule or retry later`);
+      return undefined;
     }
   }
 
@@ -160,6 +174,7 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
           401: unauthorized,
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
           429: busy,
+          503: costly,
         },
       },
     },
@@ -186,6 +201,7 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
           401: unauthorized,
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
           404: errorResponse('No profile for the id (QRY_PROFILE_NOT_FOUND), or no saved audience with audienceId (QRY_AUDIENCE_NOT_FOUND)'),
+          503: costly,
         },
       },
     },
@@ -200,7 +216,8 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
       const key = await deps.profileOf(id);
       if (key === undefined) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
       const nowMs = Date.now();
-      const answer = await deps.engine.explain(rule!, nowMs, key);
+      const answer = await withinTimeout(reply, () => deps.engine.explain(rule!, nowMs, key));
+      if (answer === undefined) return reply;
       return { id: key, ...answer, computedAt: new Date(nowMs).toISOString() };
     },
   );
@@ -220,6 +237,7 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
           401: unauthorized,
           403: errorResponse('The token lacks audiences:write (QRY_FORBIDDEN)'),
           429: busy,
+          503: costly,
         },
       },
     },

@@ -11,10 +11,15 @@ import { AGE_BANDS, ageBand } from '@pstream/traits-model';
 import { z } from 'zod';
 import { targetParams } from './catalog';
 
-const TOP_CITIES = 10;
+/** traits.city and traits.gender: the most frequent values kept, the rest counted (gender) or left out (city). */
+const TOP_VALUES = 10;
 const TOP_INTERESTS = 10;
 /** §5.5: a follower counts for a tag when their value in it is at least this. */
 const STRONG_VALUE = 5;
+
+/** A facet's values by count, most first, ties by value. */
+const ranked = (counts: Record<string, number>): [string, number][] =>
+  Object.entries(counts).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
 
 const targetSchema = z.object({ type: z.enum(TARGET_TYPES), id: z.string() });
 const counts = <T extends readonly [string, ...string[]]>(names: T) => z.object(Object.fromEntries(names.map((n) => [n, z.number()])) as { [K in T[number]]: z.ZodNumber });
@@ -26,7 +31,8 @@ export const followersSchema = z
     stages: counts(STAGES).describe('followers per lifecycle stage; exact'),
     tiers: z.object({ value: counts(VALUE_TIERS) }).describe('followers per value tier; exact'),
     traits: z.object({
-      gender: z.record(z.string(), z.number()).describe('followers per gender trait (lower-cased; "unknown" without one); exact'),
+      gender: z.record(z.string(), z.number()).describe('followers per gender trait (lower-cased; "unknown" without one) for the 10 most frequent values; exact'),
+      genderOther: z.number().describe('followers whose gender is none of the 10 in `gender`; exact'),
       ageBand: counts(AGE_BANDS).describe('from birthYear, else age; exact'),
       city: z.array(z.object({ value: z.string(), count: z.number() })).describe('top 10 cities; exact'),
       predicted: z
@@ -114,10 +120,9 @@ export function registerFollowerRoutes(app: FastifyInstance, deps: FollowerRoute
       for (const [v, n] of Object.entries(facet('value'))) if (v in value) value[v as keyof typeof value] += n;
       const ages = zeroes(AGE_BANDS);
       for (const [v, n] of Object.entries(facet('birth'))) ages[ageBand(ageOf(v, nowMs))] += n;
-      const city = Object.entries(facet('city'))
-        .map(([v, n]) => ({ value: v, count: n }))
-        .sort((x, y) => y.count - x.count || (x.value < y.value ? -1 : 1))
-        .slice(0, TOP_CITIES);
+      const city = ranked(facet('city')).slice(0, TOP_VALUES).map(([v, n]) => ({ value: v, count: n }));
+      const genders = ranked(facet('gender'));
+      const genderOther = genders.slice(TOP_VALUES).reduce((sum, [, n]) => sum + n, 0);
       const topInterests = [...strong]
         .map(([tag, n]) => ({ tag, share: n / sample.length }))
         .sort((x, y) => y.share - x.share || (x.tag < y.tag ? -1 : 1))
@@ -128,7 +133,7 @@ export function registerFollowerRoutes(app: FastifyInstance, deps: FollowerRoute
         daily: mix.daily,
         stages,
         tiers: { value },
-        traits: { gender: facet('gender'), ageBand: ages, city, predicted: { gender: scaled(predictedInSample.gender), ageBand: scaled(predictedInSample.ageBand) } },
+        traits: { gender: Object.fromEntries(genders.slice(0, TOP_VALUES)), genderOther, ageBand: ages, city, predicted: { gender: scaled(predictedInSample.gender), ageBand: scaled(predictedInSample.ageBand) } },
         topInterests,
         sample: { size: sample.length, exact },
         computedAt: new Date(nowMs).toISOString(),

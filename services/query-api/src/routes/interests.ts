@@ -104,9 +104,12 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
       if (cursor !== undefined && after === undefined) return sendError(reply, 400, QueryErrors.INVALID_CURSOR, 'cursor is not one this API gave out');
       const nowMs = Date.now();
       const computedAt = new Date(nowMs).toISOString();
-      if ((await deps.profileOf(id)) === undefined) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
+      const key = await deps.profileOf(id);
+      if (key === undefined) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
       if (!(await deps.personalizationAllowed(id))) return { interests: [], nextCursor: null, computedAt };
-      const stored: Interest[] = await readInterests(deps.redis, deps.keys, id, {
+      // under the profile key the id resolves to, as the profile reads them: a merged id's Redis
+      // alias chain can be longer than the read follows
+      const stored: Interest[] = await readInterests(deps.redis, deps.keys, key, {
         nowMs: deps.decay.landmarkMs,
         limit: Number.MAX_SAFE_INTEGER,
         decay: deps.decay,
