@@ -21,7 +21,10 @@ REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true node_modules/.bin/redo
 echo "== unit and integration tests"
 mkdir -p .data
 status=0
-node_modules/.bin/jest --ci --runInBand --json --outputFile=.data/jest-results.json "$@" || status=$?
+# --forceExit: since the ingest publisher replaces a producer that Kafka refused a too-large batch
+# on (services/ingest/test/oversized.int.test.ts), Jest reports an open handle after the last test
+# and would wait forever; the results are complete by then. The leak is an open item (closing note).
+node_modules/.bin/jest --ci --runInBand --forceExit --json --outputFile=.data/jest-results.json "$@" || status=$?
 # One plain closing line that any CI reader understands, whatever Jest printed above it.
 # shellcheck disable=SC2016 # the ${…} are JavaScript
 node -e 'const r = require("./.data/jest-results.json"); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)' || true

@@ -254,9 +254,12 @@ export class KafkaPublisher implements Publisher {
     if (this.stopped) return;
     this.stopped = true;
     const p = this.producer;
+    const pending = this.connecting;
     this.producer = undefined;
     this.connecting = undefined;
     await p?.disconnect().catch(() => undefined);
+    // A connect still in flight disconnects its producer itself once it sees `stopped` (connected()).
+    await pending?.catch(() => undefined);
   }
 
   private connected(): Promise<Producer> {
@@ -279,6 +282,11 @@ export class KafkaPublisher implements Publisher {
         this.connecting = undefined;
         void producer.disconnect().catch(() => undefined);
         throw err;
+      }
+      if (this.stopped) {
+        // stop() ran while this producer was connecting: it must not outlive the publisher.
+        await producer.disconnect().catch(() => undefined);
+        throw new Error('the publisher was stopped');
       }
       this.producer = producer;
       this.connecting = undefined;
