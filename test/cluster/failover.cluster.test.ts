@@ -15,6 +15,7 @@
 import { dedupeId } from '@pstream/events';
 import { keys, memberDigest, readAppliedDigests } from '@pstream/interest-store';
 import { createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
+import { migrate } from '@pstream/profile-store';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { loadDefaultEnv } from '../env';
 import { testId, waitFor } from '../helpers';
@@ -235,7 +236,16 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
       return n.redis === EVENTS && n.pg === EVENTS ? true : undefined;
     }, 300_000, 500);
 
-    // The same topic replayed by one scorer and one segmenter, no faults.
+    // The same topic replayed by one scorer and one segmenter, no faults. Every message is sealed with
+    // its person's key (SPEC §4.5), and the keys live beside the live stores: the replay gets a copy, as
+    // docs/operations.md tells an operator replaying into a fresh schema; without one it opens nothing.
+    const refPool = createPool(process.env.DATABASE_URL!, ref.PG_SCHEMA!, 'cluster-test-ref', 2);
+    try {
+      await migrate(refPool, ref.PG_SCHEMA!);
+      await refPool.query(`INSERT INTO ${ref.PG_SCHEMA}.person_keys SELECT * FROM ${live.PG_SCHEMA}.person_keys`);
+    } finally {
+      await refPool.end();
+    }
     const replay = await Promise.all([startService('scorer', 'scorer-ref', ref), startService('segmenter', 'segmenter-ref', ref)]);
     services.push(...replay);
     await waitFor('the replay to apply the whole topic', async () => {
