@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `pnpm test` / `npm test`: install, bring up the real servers, then lint, typecheck, unit and
-# integration tests. Infrastructure this run started is stopped again at the end.
+# `pnpm test` / `npm test`: install, bring up the real servers, then lint (ESLint and Prettier's
+# check), typecheck, unit and integration tests. Infrastructure this run started is stopped again at the end.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
@@ -11,6 +11,8 @@ ensure_promtool
 
 echo "== lint"
 node_modules/.bin/eslint .
+# Formatting (.prettierrc.json, .prettierignore): `pnpm format` rewrites what this refuses.
+node_modules/.bin/prettier --check .
 echo "== typecheck"
 # Project references (tsconfig.json): each package sees only the packages it declares.
 node_modules/.bin/tsc -b tsconfig.json

@@ -9,7 +9,7 @@
  * is counted exactly once, and interests and facts equal those of one scorer and one segmenter
  * replaying the same topic with no faults.
  *
- * `pnpm test:cluster` starts the stack (`pnpm infra:up --cluster`) and runs it; CI runs it after
+ * `pnpm test:cluster` starts the stack (`pnpm infra:up --cluster`), runs it and stops the stack; CI runs it after
  * `npm test`, never beside it: it needs nine extra server processes and takes minutes.
  */
 import { dedupeId } from '@pstream/events';

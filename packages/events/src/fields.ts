@@ -2,9 +2,43 @@ import { z } from 'zod';
 
 /** The field rules the topic messages share with the envelopes clients post (ingest's dialects). */
 
-/** The event types of docs/events.md §3.1. */
-export const EVENT_TYPES = ['follow', 'unfollow', 'click', 'dwell', 'like', 'comment', 'share', 'favorite', 'purchase'] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+/** One day in milliseconds: the unit of every window, half-life and retention in days. */
+export const DAY_MS = 86_400_000;
+
+/**
+ * What an event type does in the profile model (docs/model.md §4.1, §4.3): `visit` opens or joins a
+ * visit of its target (click), `dwell` adds time to one, `social` is a visit action that also counts
+ * for the social tier, `follow`/`unfollow` add and take back a follow, `purchase` is a line item.
+ */
+export type EventRole = 'visit' | 'dwell' | 'social' | 'follow' | 'unfollow' | 'purchase';
+
+/**
+ * The event types of docs/events.md §3.1 with their roles: the one list a new type is added to. The
+ * scoring model, the facts' fold, the social-tier SQL and the Segment dialect derive from it or are
+ * typed by it, so a type nobody handles fails to compile, and test/event-types.test.ts runs each
+ * type through every consumer.
+ */
+export const EVENT_ROLES = {
+  follow: 'follow',
+  unfollow: 'unfollow',
+  click: 'visit',
+  dwell: 'dwell',
+  like: 'social',
+  comment: 'social',
+  share: 'social',
+  favorite: 'social',
+  purchase: 'purchase',
+} as const satisfies Record<string, EventRole>;
+export type EventType = keyof typeof EVENT_ROLES;
+/** The event types, in EVENT_ROLES's order (the order the OpenAPI enum shows). */
+export const EVENT_TYPES = Object.keys(EVENT_ROLES) as [EventType, ...EventType[]];
+
+/** The social interactions: visit actions of §4.1 and what the social tier of §4.3 counts. */
+export type SocialAction = { [T in EventType]: (typeof EVENT_ROLES)[T] extends 'social' ? T : never }[EventType];
+export function isSocialAction(type: string): type is SocialAction {
+  return (EVENT_ROLES as Record<string, EventRole>)[type] === 'social';
+}
+export const SOCIAL_ACTIONS: readonly SocialAction[] = EVENT_TYPES.filter(isSocialAction);
 
 export const TARGET_TYPES = ['shop', 'product', 'creator', 'content'] as const;
 export type TargetType = (typeof TARGET_TYPES)[number];

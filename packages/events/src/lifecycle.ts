@@ -12,9 +12,13 @@ import { personIdSchema } from './fields';
  * subscriber that wants stages alone keeps `kind === "stage"`. Delivery is at least once, in
  * order per person; `transitionId` is unique per change, so repeats are dropped by it.
  */
+/** What a lifecycle transition changes; the CHECK of migration 004 lists the same (its test compares them). */
+export const TRANSITION_KINDS = ['stage', 'value_tier', 'social_tier'] as const;
+export type TransitionKind = (typeof TRANSITION_KINDS)[number];
+
 export const lifecycleMessageSchema = z.object({
   v: z.literal(2),
-  kind: z.enum(['stage', 'value_tier', 'social_tier']),
+  kind: z.enum(TRANSITION_KINDS),
   id: personIdSchema.describe('profile key: the userId, or the anonymousId of a profile not linked to a user'),
   userId: personIdSchema.optional().describe('present only when the profile is a known user'),
   anonymousIds: z.array(personIdSchema).describe('anonymous ids merged into the profile, or its own'),

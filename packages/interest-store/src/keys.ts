@@ -1,15 +1,20 @@
 /**
- * Redis key layout. Every key of one person carries the same hash tag `{…}` (personTag), so on
- * Redis Cluster all of a person's keys live in one slot and one script can touch them together.
- * A script never touches two people's keys: a merge is a sequence of single-person steps
- * (see merge.ts), so the layout stays Cluster-ready.
+ * Redis key layout (the table in services/scorer/README.md). Every key of one person carries the
+ * same hash tag `{…}` (personTag), so on Redis Cluster all of a person's keys live in one slot and
+ * one script can touch them together. A script never touches two people's keys: a merge is a
+ * sequence of single-person steps (`merge` in store.ts), so the layout stays Cluster-ready.
  */
 export type PersonKeys = {
   /** String: the person's event-time state and dedupe record, `version|json` (state.ts): what the scorer reads and writes back. */
   state: string;
   /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H), the state's scores for readers. */
   interests: string;
-  /** Sorted set of the layout before event time: dedupe members → receive time (ms); read once into the state and removed. */
+  /**
+   * Sorted set of the layout before event time: applied events' dedupe members
+   * (`source|eventId@profileKey`, or `source|eventId` as older versions wrote them; PreparedEvent in
+   * store.ts) → receive time (ms). Read once, as digests, into the state's
+   * dedupe record (state.ts legacyState) and removed; the state keeps no member in this form.
+   */
   seen: string;
   /** Hash of the layout before event time: open visits (packed, state.ts legacyState); read once and removed. */
   visits: string;
@@ -25,6 +30,7 @@ export type Keys = {
   person(profileKey: string): PersonKeys;
   /** Sorted set of a person's interests (shortcut for reads). */
   interests(profileKey: string): string;
+  /** The old layout's dedupe set (PersonKeys.seen). */
   seen(profileKey: string): string;
   /** String: JSON array of the tags of a catalog target `type:id` (§5.6). */
   catalog(targetKey: string): string;

@@ -43,7 +43,8 @@ export const DEFAULT_RULES: LifecycleRules = {
  */
 export const MAX_SOCIAL_ACTIVE_COUNT = 16;
 
-export const DAY_MS = 86_400_000;
+/** Days in the rules become milliseconds by the one DAY_MS of the event contract. */
+export { DAY_MS } from '@pstream/events';
 
 /** How far back purchases matter to any rule (older ones never change a stage or tier). */
 export function purchaseHorizonDays(rules: LifecycleRules): number {

@@ -1,3 +1,5 @@
+import { MAX_MERGED_IDS } from '@pstream/events';
+import { DEFAULT_HALF_LIFE_DAYS, DEFAULT_VALUE_SCALE } from '@pstream/scoring';
 import { z } from 'zod';
 import { AppError, describeIssues, PlatformErrors } from './errors';
 
@@ -104,11 +106,15 @@ export const commonEnv = {
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Half-life of interest decay in days (docs/model.md §4.1). */
-  DECAY_HALF_LIFE_DAYS: z.coerce.number().positive().default(30),
+  DECAY_HALF_LIFE_DAYS: z.coerce.number().positive().default(DEFAULT_HALF_LIFE_DAYS),
   /** Forward-decay landmark L as an ISO time; fixed for the life of the stored data. */
   DECAY_LANDMARK: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z'),
   /** Upper end of the tag value S-curve (docs/model.md §4.1): value = scale·tanh(score/scale). */
-  INTEREST_VALUE_SCALE: z.coerce.number().positive().default(10),
+  INTEREST_VALUE_SCALE: z.coerce.number().positive().default(DEFAULT_VALUE_SCALE),
+  /** How long an applied event id is remembered for dedupe, in hours (docs/events.md §3.3: at least 24 h); scorer and segmenter. */
+  DEDUPE_WINDOW_HOURS: envInt(72, 24),
+  /** Most ids one profile takes in by merges (docs/model.md §4.4); a link past it is refused, logged and counted. Same value for the scorer and the segmenter. */
+  MAX_MERGED_IDS: envInt(MAX_MERGED_IDS, 1),
 } as const;
 
 /**

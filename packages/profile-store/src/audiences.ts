@@ -1,5 +1,7 @@
+import { DAY_MS } from '@pstream/events';
 import type { Pool, PoolClient } from '@pstream/platform';
 import { GIVEN_BY, type PredictedTrait } from '@pstream/traits-model';
+import { SOCIAL_TYPES_SQL } from './fold';
 import { idDigest, personalizationAllowed } from './privacy';
 
 /*
@@ -8,7 +10,6 @@ import { idDigest, personalizationAllowed } from './privacy';
  * and the entries/exits outbox, and the spend/social facts of the similarity vector.
  */
 
-const DAY_MS = 86_400_000;
 /** Members written at once from which the table's statistics are refreshed at once. */
 const ANALYZE_AFTER = 10_000;
 
@@ -447,7 +448,7 @@ export function createAudienceStore(pool: Pool) {
       const { rows } = await pool.query<{ k: string; spend: string | null; social: string | null }>(
         `SELECT k,
                 (SELECT sum(base_amount) FROM purchases p WHERE p.profile_key = k AND p.occurred_at > $2) AS spend,
-                (SELECT sum(n) FROM activity_daily a WHERE a.profile_key = k AND a.type IN ('like', 'comment', 'share', 'favorite') AND a.day >= $3) AS social
+                (SELECT sum(n) FROM activity_daily a WHERE a.profile_key = k AND a.type IN (${SOCIAL_TYPES_SQL}) AND a.day >= $3) AS social
          FROM unnest($1::text[]) k`,
         [keys, new Date(nowMs - 365 * DAY_MS).toISOString(), utcDay(nowMs - 29 * DAY_MS)],
       );

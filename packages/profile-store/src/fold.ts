@@ -1,8 +1,17 @@
-import { dedupeId, type ProfileEvent } from '@pstream/events';
+import { dedupeId, SOCIAL_ACTIONS, type ProfileEvent } from '@pstream/events';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 
-/** The interactions of the social tier (docs/model.md §4.3). */
-export const SOCIAL_TYPES: ReadonlySet<string> = new Set(['like', 'comment', 'share', 'favorite']);
+/** The interactions of the social tier (docs/model.md §4.3): the social actions of packages/events. */
+export const SOCIAL_TYPES: ReadonlySet<string> = new Set(SOCIAL_ACTIONS);
+/**
+ * The same set as an SQL list, `'like', 'comment', …`, for statements that count social
+ * interactions in the aggregates. Written from the constant (names of the event contract, plain
+ * lowercase words; checked here so a quote can never slip into SQL).
+ */
+export const SOCIAL_TYPES_SQL = SOCIAL_ACTIONS.map((type) => {
+  if (!/^[a-z_]+$/.test(type)) throw new Error(`event type ${type} cannot be written into SQL`);
+  return `'${type}'`;
+}).join(', ');
 
 /** Converts an amount into the base currency; undefined when no rate is configured. */
 export type Converter = (amount: number, currency: string) => number | undefined;

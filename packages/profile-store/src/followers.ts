@@ -1,3 +1,4 @@
+import { DAY_MS } from '@pstream/events';
 import type { Pool } from '@pstream/platform';
 
 export type Target = { type: string; id: string };
@@ -13,8 +14,6 @@ export type FollowerMix = {
    */
   daily: { date: string; follows: number; unfollows: number }[];
 };
-
-const DAY_MS = 86_400_000;
 
 /** Overlap of two targets' current followers. `exact` is false when both came from the bottom-k sketch. */
 export type Overlap = { a: number; b: number; both: number; jaccard: number; exact: boolean };

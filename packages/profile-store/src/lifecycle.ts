@@ -8,13 +8,14 @@ import {
   type LifecycleRules,
   type Stage,
 } from '@pstream/lifecycle';
+import type { TransitionKind } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
 
 /** Why a stage was (re-)evaluated: new events, a merge, or time passing (the sweep). */
 export type Cause = 'event' | 'merge' | 'time';
 
-/** What changed: the stage, or one of the two tiers (docs/model.md §4.3). */
-export type TransitionKind = 'stage' | 'value_tier' | 'social_tier';
+/** What changed: the stage, or one of the two tiers (docs/model.md §4.3); the list is the event contract's. */
+export type { TransitionKind };
 
 export type Transition = { key: string; kind: TransitionKind; from: string | null; to: string; reason: string };
 

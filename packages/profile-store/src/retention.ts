@@ -1,6 +1,5 @@
+import { DAY_MS } from '@pstream/events';
 import type { Pool } from '@pstream/platform';
-
-const DAY_MS = 86_400_000;
 
 /** What a retention pass keeps: dedupe records by receive time, daily aggregates by UTC day. */
 export type Retention = { dedupeWindowHours: number; retentionDays: number };

@@ -1,4 +1,9 @@
-const DAY_MS = 86_400_000;
+import { DAY_MS } from '@pstream/events';
+
+/** Default half-life of interest decay (docs/model.md §4.1); DECAY_HALF_LIFE_DAYS reads it. */
+export const DEFAULT_HALF_LIFE_DAYS = 30;
+/** Default upper end of the tag value S-curve (docs/model.md §4.1); INTEREST_VALUE_SCALE reads it. */
+export const DEFAULT_VALUE_SCALE = 10;
 
 /**
  * Forward decay (Cormode et al., 2009) with a fixed landmark L and half-life H.
@@ -27,6 +32,6 @@ export function decayedScore(stored: number, nowMs: number, p: DecayParams): num
 }
 
 /** A tag's value: the score squashed onto 0..scale by an S-curve, `scale·tanh(score/scale)`. */
-export function tagValue(score: number, scale = 10): number {
+export function tagValue(score: number, scale = DEFAULT_VALUE_SCALE): number {
   return scale * Math.tanh(score / scale);
 }

@@ -1,4 +1,4 @@
-import type { EventType, TargetType } from '@pstream/events';
+import { EVENT_ROLES, isSocialAction, SOCIAL_ACTIONS, type EventType, type SocialAction, type TargetType } from '@pstream/events';
 import { forwardWeight, type DecayParams } from './decay';
 import { explicitTags, targetTag } from './tags';
 import { DEFAULT_WEIGHTS, dwellFactor, type Weights } from './weights';
@@ -26,8 +26,9 @@ export type ScoringParams = {
   maxOpenVisits: number;
 };
 
-export const VISIT_ACTIONS = ['comment', 'like', 'share', 'favorite'] as const;
-export type VisitAction = (typeof VISIT_ACTIONS)[number];
+/** The actions a visit counts, each weighed by its own weight: the social actions of packages/events. */
+export const VISIT_ACTIONS = SOCIAL_ACTIONS;
+export type VisitAction = SocialAction;
 
 /** What the model needs of one event; tags are the event's own (or the catalog's), without the implicit tag. */
 export type ScoringEvent = {
@@ -38,15 +39,11 @@ export type ScoringEvent = {
   dwellMs?: number;
 };
 
-export type Visit = {
+export type Visit = Record<VisitAction, number> & {
   start: number;
   /** 2^((start − L)/H), computed once when the visit opens. */
   fstart: number;
   last: number;
-  comment: number;
-  like: number;
-  share: number;
-  favorite: number;
   /** Total dwell reported so far; undefined while none was. */
   dwellMs: number | undefined;
   /** Union of the explicit tags of the visit's events (the implicit target tag is implied). */
@@ -71,7 +68,8 @@ export function emptyModel(): PersonModel {
 
 /** Visit weight `(1 + 0.5·comments + 0.5·likes + 2·shares + 1·favorites) × f(total dwell)`. */
 export function visitWeight(v: Pick<Visit, VisitAction | 'dwellMs'>, w: Weights = DEFAULT_WEIGHTS): number {
-  const behaviour = w.visitBase + w.comment * v.comment + w.like * v.like + w.share * v.share + w.favorite * v.favorite;
+  let behaviour = w.visitBase;
+  for (const action of VISIT_ACTIONS) behaviour += w[action] * v[action];
   return behaviour * dwellFactor(v.dwellMs, w);
 }
 
@@ -127,7 +125,8 @@ export function applyKeyed(m: PersonModel, e: KeyedEvent, p: ScoringParams): voi
   const { key, t } = e;
   const w = p.weights;
   const tags = e.tags;
-  switch (e.type) {
+  const role = EVENT_ROLES[e.type];
+  switch (role) {
     case 'purchase': {
       const inc = forwardWeight(w.purchase, t, p.decay);
       for (const tag of [...tags, key]) add(m.interests, tag, inc);
@@ -147,15 +146,25 @@ export function applyKeyed(m: PersonModel, e: KeyedEvent, p: ScoringParams): voi
       m.follows.delete(key);
       return;
     }
-    default:
+    case 'visit':
+    case 'dwell':
+    case 'social':
       applyVisitEvent(m, e, key, tags, p);
+      return;
+    default:
+      // A role added to EVENT_ROLES without a rule here fails to compile.
+      return unhandledRole(role);
   }
+}
+
+function unhandledRole(role: never): never {
+  throw new Error(`no scoring rule for the event role ${String(role)}`);
 }
 
 function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: readonly string[], p: ScoringParams): void {
   const t = e.t;
   const open = m.visits.get(key);
-  const joins = e.type !== 'click' && open !== undefined && t > open.start - p.visitGapMs && t - open.last < p.visitGapMs;
+  const joins = EVENT_ROLES[e.type] !== 'visit' && open !== undefined && t > open.start - p.visitGapMs && t - open.last < p.visitGapMs;
   if (joins) {
     const oldWeight = visitWeight(open, p.weights);
     record(open, e);
@@ -176,10 +185,7 @@ function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: reado
     start: t,
     fstart: forwardWeight(1, t, p.decay),
     last: t,
-    comment: 0,
-    like: 0,
-    share: 0,
-    favorite: 0,
+    ...noActions(),
     dwellMs: undefined,
     tags: [...tags],
   };
@@ -192,9 +198,14 @@ function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: reado
   }
 }
 
+/** A visit's action counts, all zero. */
+export function noActions(): Record<VisitAction, number> {
+  return Object.fromEntries(VISIT_ACTIONS.map((a) => [a, 0])) as Record<VisitAction, number>;
+}
+
 function record(v: Visit, e: KeyedEvent): void {
-  if (e.type === 'dwell') v.dwellMs = (v.dwellMs ?? 0) + (e.dwellMs ?? 0);
-  else if (e.type !== 'click') v[e.type as VisitAction] += 1;
+  if (EVENT_ROLES[e.type] === 'dwell') v.dwellMs = (v.dwellMs ?? 0) + (e.dwellMs ?? 0);
+  else if (isSocialAction(e.type)) v[e.type] += 1;
 }
 
 /** Keeps at most `maxOpenVisits`: visits closed at `t` go first, then the least recent. */

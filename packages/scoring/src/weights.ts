@@ -1,10 +1,11 @@
-/** Behaviour weights of docs/model.md §4.1; every one is configuration with these defaults. */
-export type Weights = {
+import type { SocialAction } from '@pstream/events';
+
+/**
+ * Behaviour weights of docs/model.md §4.1; every one is configuration with these defaults. Each
+ * social action (EVENT_ROLES in packages/events) has its own weight, added to a visit per action.
+ */
+export type Weights = Record<SocialAction, number> & {
   visitBase: number;
-  comment: number;
-  like: number;
-  share: number;
-  favorite: number;
   follow: number;
   purchase: number;
   /** Dwell factor below `dwellShortMs`, between the bounds, and above `dwellLongMs`. */
@@ -15,6 +16,7 @@ export type Weights = {
   dwellLongMs: number;
 };
 
+/** The defaults: the scorer's WEIGHT_* and DWELL_* settings read them from here. */
 export const DEFAULT_WEIGHTS: Weights = {
   visitBase: 1,
   comment: 0.5,

@@ -1,12 +1,12 @@
-import { MAX_MERGED_IDS } from '@pstream/events';
 import { consumerEnv, envInt, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
-import { decayParams, type ScoringParams } from '@pstream/scoring';
+import { decayParams, DEFAULT_WEIGHTS, type ScoringParams } from '@pstream/scoring';
 import { z } from 'zod';
 
+/** A weight or dwell factor; its default is packages/scoring's (DEFAULT_WEIGHTS), the one place to change it. */
 const weight = (fallback: number) => z.coerce.number().min(0).default(fallback);
 
 const schema = z.object({
-  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK'),
+  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'DEDUPE_WINDOW_HOURS', 'MAX_MERGED_IDS'),
   ...consumerEnv,
   ...keyringEnv,
   /** Port of /healthz, /readyz and /metrics. */
@@ -27,32 +27,30 @@ const schema = z.object({
    * the process mostly waiting.
    */
   SCORER_PARTITIONS_CONCURRENTLY: envInt(4, 1),
-  /** How long an applied event id is remembered for dedupe (docs/events.md §3.3: at least 24 h). */
-  DEDUPE_WINDOW_HOURS: envInt(72, 24),
   /** Base weight of a visit (docs/model.md §4.1: "doing nothing" scores 1). */
-  WEIGHT_VISIT: weight(1),
+  WEIGHT_VISIT: weight(DEFAULT_WEIGHTS.visitBase),
   /** Added to a visit's behaviour weight per comment. */
-  WEIGHT_COMMENT: weight(0.5),
+  WEIGHT_COMMENT: weight(DEFAULT_WEIGHTS.comment),
   /** Added per like. */
-  WEIGHT_LIKE: weight(0.5),
+  WEIGHT_LIKE: weight(DEFAULT_WEIGHTS.like),
   /** Added per share. */
-  WEIGHT_SHARE: weight(2),
+  WEIGHT_SHARE: weight(DEFAULT_WEIGHTS.share),
   /** Added per favorite. */
-  WEIGHT_FAVORITE: weight(1),
+  WEIGHT_FAVORITE: weight(DEFAULT_WEIGHTS.favorite),
   /** Weight of a follow (not a visit). */
-  WEIGHT_FOLLOW: weight(3),
+  WEIGHT_FOLLOW: weight(DEFAULT_WEIGHTS.follow),
   /** Weight of a purchase (not a visit). */
-  WEIGHT_PURCHASE: weight(4),
+  WEIGHT_PURCHASE: weight(DEFAULT_WEIGHTS.purchase),
   /** Dwell factor of a visit whose total dwell is below DWELL_SHORT_MS. */
-  DWELL_FACTOR_SHORT: weight(0.5),
+  DWELL_FACTOR_SHORT: weight(DEFAULT_WEIGHTS.dwellShort),
   /** Dwell factor from DWELL_SHORT_MS to DWELL_LONG_MS inclusive, and while no dwell was reported. */
-  DWELL_FACTOR_MID: weight(1),
+  DWELL_FACTOR_MID: weight(DEFAULT_WEIGHTS.dwellMid),
   /** Dwell factor above DWELL_LONG_MS. */
-  DWELL_FACTOR_LONG: weight(2),
+  DWELL_FACTOR_LONG: weight(DEFAULT_WEIGHTS.dwellLong),
   /** Lower dwell bound in ms (10 s). */
-  DWELL_SHORT_MS: envInt(10_000),
+  DWELL_SHORT_MS: envInt(DEFAULT_WEIGHTS.dwellShortMs),
   /** Upper dwell bound in ms (60 s). */
-  DWELL_LONG_MS: envInt(60_000),
+  DWELL_LONG_MS: envInt(DEFAULT_WEIGHTS.dwellLongMs),
   /** An event joins a visit whose last event is less than this many minutes earlier (event time). */
   VISIT_GAP_MINUTES: z.coerce.number().positive().default(30),
   /** Open visits kept per person; beyond it closed ones, then the least recent, are forgotten. */
@@ -65,8 +63,6 @@ const schema = z.object({
    * behind is applied on its own. The scorer keeps each person's last W hours of events.
    */
   SCORER_LATENESS_HOURS: z.coerce.number().positive().default(48),
-  /** Most ids one profile takes in by merges (docs/model.md §4.4); a link past it is refused, logged and counted. Same value for the scorer and the segmenter. */
-  MAX_MERGED_IDS: envInt(MAX_MERGED_IDS, 1),
 });
 
 export type ScorerConfig = z.output<typeof schema>;

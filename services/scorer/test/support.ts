@@ -6,17 +6,9 @@ import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { toScoringEvent } from '../src/score';
 
-/** A small seeded PRNG (mulberry32), so a failing stream can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A small seeded PRNG (mulberry32, the traits model's), so a failing stream can be replayed from its seed. */
+import { seededRandom as prng } from '@pstream/traits-model';
+export { prng };
 
 const MIN = 60_000;
 const TAGS = ['category:dress', 'category:shoes', 'brand:acme', 'brand:zed', 'style:casual', 'style:formal', 'color:red', 'topic:summer'];

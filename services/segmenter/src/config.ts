@@ -1,10 +1,9 @@
-import { MAX_MERGED_IDS } from '@pstream/events';
-import type { LifecycleRules } from '@pstream/lifecycle';
-import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
+import { DEFAULT_RULES, MAX_SOCIAL_ACTIVE_COUNT, type LifecycleRules } from '@pstream/lifecycle';
 import { RULE_LIMITS } from '@pstream/audiences';
 import { consumerEnv, envInt, keyringEnv, envPairs, parseEnv, sharedEnv, storedPositionEnv } from '@pstream/platform';
 import { z } from 'zod';
 
+/** A window in days; the defaults of the §4.3 thresholds below are packages/lifecycle's DEFAULT_RULES, the one place to change them. */
 const days = (fallback: number) => envInt(fallback, 1);
 
 /**
@@ -24,12 +23,10 @@ const currencyRates = envPairs({
 });
 
 const schema = z.object({
-  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL'),
+  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DEDUPE_WINDOW_HOURS', 'MAX_MERGED_IDS'),
   ...consumerEnv,
   ...storedPositionEnv,
   ...keyringEnv,
-  /** Most ids one profile takes in by merges (docs/model.md §4.4); a link past it is refused, logged and counted. Same value for the scorer and the segmenter. */
-  MAX_MERGED_IDS: envInt(MAX_MERGED_IDS, 1),
   // The audience refresh reads interests from Redis (the per-tag index) beside Postgres's facts.
   ...sharedEnv('AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE'),
   /** Port of /healthz, /readyz and /metrics. */
@@ -49,8 +46,6 @@ const schema = z.object({
   SEGMENTER_AUDIENCE_FULL_EVERY_MS: envInt(3_600_000, 0),
   /** How often the lifecycle outbox is drained to Kafka when no batch pokes it. */
   SEGMENTER_OUTBOX_POLL_MS: envInt(1000, 10),
-  /** How long an applied (source, eventId) is remembered for dedupe, in hours (docs/events.md §3.3: ≥ 24). */
-  DEDUPE_WINDOW_HOURS: envInt(72, 24),
   /**
    * Days of daily activity aggregates kept (the current UTC day and N − 1 before it); older days are
    * pruned. Never below the longest window a feature reads (RETENTION_FLOOR_DAYS).
@@ -61,29 +56,29 @@ const schema = z.object({
   /** Rates into BASE_CURRENCY; a purchase in another currency counts but adds no money (README). */
   CURRENCY_RATES: currencyRates,
   /** §4.3 stages: churned after more than N idle days. */
-  LIFECYCLE_CHURNED_DAYS: days(90),
+  LIFECYCLE_CHURNED_DAYS: days(DEFAULT_RULES.churnedAfterDays),
   /** §4.3 stages: at_risk after more than N idle days. */
-  LIFECYCLE_AT_RISK_DAYS: days(30),
+  LIFECYCLE_AT_RISK_DAYS: days(DEFAULT_RULES.atRiskAfterDays),
   /** §4.3 stages: loyal with at least this many purchases… */
-  LIFECYCLE_LOYAL_PURCHASES: count(3),
+  LIFECYCLE_LOYAL_PURCHASES: count(DEFAULT_RULES.loyalPurchases),
   /** …in this many days. */
-  LIFECYCLE_LOYAL_DAYS: days(90),
+  LIFECYCLE_LOYAL_DAYS: days(DEFAULT_RULES.loyalWindowDays),
   /** §4.3 stages: new while the first purchase is within this many days. */
-  LIFECYCLE_NEW_DAYS: days(30),
+  LIFECYCLE_NEW_DAYS: days(DEFAULT_RULES.newWindowDays),
   /** §4.3 value tier high: at least this many purchases… */
-  TIER_VALUE_HIGH_PURCHASES: count(5),
+  TIER_VALUE_HIGH_PURCHASES: count(DEFAULT_RULES.valueHighPurchases),
   /** …or at least this much spent (base currency)… */
-  TIER_VALUE_HIGH_MONETARY: z.coerce.number().positive().default(2000),
+  TIER_VALUE_HIGH_MONETARY: z.coerce.number().positive().default(DEFAULT_RULES.valueHighMonetary),
   /** value tier medium: at least this many purchases… */
-  TIER_VALUE_MEDIUM_PURCHASES: count(1),
+  TIER_VALUE_MEDIUM_PURCHASES: count(DEFAULT_RULES.valueMediumPurchases),
   /** …in this many days (both value tiers). */
-  TIER_VALUE_DAYS: days(365),
+  TIER_VALUE_DAYS: days(DEFAULT_RULES.valueWindowDays),
   /** §4.3 social tier active: at least this many likes/comments/shares/favorites (≤ 16)… */
-  TIER_SOCIAL_ACTIVE_COUNT: count(5).pipe(z.number().max(MAX_SOCIAL_ACTIVE_COUNT)),
+  TIER_SOCIAL_ACTIVE_COUNT: count(DEFAULT_RULES.socialActiveCount).pipe(z.number().max(MAX_SOCIAL_ACTIVE_COUNT)),
   /** …in this many days. */
-  TIER_SOCIAL_ACTIVE_DAYS: days(30),
+  TIER_SOCIAL_ACTIVE_DAYS: days(DEFAULT_RULES.socialActiveDays),
   /** social tier potential: at least one in this many days. */
-  TIER_SOCIAL_POTENTIAL_DAYS: days(90),
+  TIER_SOCIAL_POTENTIAL_DAYS: days(DEFAULT_RULES.socialPotentialDays),
 });
 
 export type SegmenterConfig = z.output<typeof schema>;

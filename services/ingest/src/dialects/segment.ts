@@ -7,17 +7,26 @@ import { isObject } from '../json';
 import { normalizeAlias, normalizeEvent, normalizeIdentify, type NormalizeOptions, type Normalized } from './normalize';
 
 /**
- * Segment's e-commerce event names (their "E-commerce Events" spec) that mean one of ours
- * (docs/events.md §3.3). Our own names (`click`, `follow`, …) are accepted as they are.
+ * Segment's e-commerce event names (their "E-commerce Events" spec) that mean each of our types
+ * (docs/events.md §3.3), none for a type Segment has no name for. Keyed by every event type, so a
+ * new type does not compile until it is decided here. Our own names (`click`, `follow`, …) are
+ * accepted as they are.
  */
-export const SEGMENT_EVENT_NAMES: Readonly<Record<string, EventType>> = {
-  'Product Clicked': 'click',
-  'Product Viewed': 'click',
-  'Product Added to Wishlist': 'favorite',
-  'Product Shared': 'share',
-  'Product Reviewed': 'comment',
-  'Order Completed': 'purchase',
+const SEGMENT_NAMES_BY_TYPE: Readonly<Record<EventType, readonly string[]>> = {
+  follow: [],
+  unfollow: [],
+  click: ['Product Clicked', 'Product Viewed'],
+  dwell: [],
+  like: [],
+  comment: ['Product Reviewed'],
+  share: ['Product Shared'],
+  favorite: ['Product Added to Wishlist'],
+  purchase: ['Order Completed'],
 };
+/** Segment event name → our type. */
+export const SEGMENT_EVENT_NAMES: Readonly<Record<string, EventType>> = Object.fromEntries(
+  EVENT_TYPES.flatMap((type) => SEGMENT_NAMES_BY_TYPE[type].map((name) => [name, type])),
+);
 /**
  * The rest of the common events of Segment's e-commerce spec, accepted and deliberately ignored,
  * each with why (docs/tracking.md): none is one of §3.1's types, and folding it into one would
