@@ -1,3 +1,4 @@
+import type { Rule } from '@pstream/audience-rules';
 import { DAY_MS } from '@pstream/lifecycle';
 import { GIVEN_BY, type PredictedTrait } from '@pstream/traits-model';
 
@@ -8,13 +9,12 @@ import { GIVEN_BY, type PredictedTrait } from '@pstream/traits-model';
  * (audience-leaves.ts runs it).
  */
 
-/** The fact leaves of §5.4 (the rule schema lives in @pstream/audiences; these are its shapes). */
-export type FactLeaf =
-  | { stage: { in: string[] } }
-  | { tier: { value?: string[]; social?: string[] } }
-  | { trait: { name: string; op: 'eq' | 'ne' | 'in' | 'gt' | 'gte' | 'lt' | 'lte' | 'exists'; value?: Scalar | Scalar[]; minConfidence?: number } }
-  | { follows: { type: string; id: string } }
-  | { did: { type: string; target?: { type: string; id: string }; tag?: string; atLeast: number; inLastDays: number } };
+/**
+ * The fact leaves of §5.4: the leaves of the rule schema (@pstream/audience-rules) that Postgres
+ * answers: every leaf kind but `interest` (Redis's). A kind added to the schema is a fact leaf here,
+ * and `leafCondition` does not compile until it handles it.
+ */
+export type FactLeaf = Exclude<Rule, { all: unknown } | { any: unknown } | { not: unknown } | { interest: unknown }>;
 type Scalar = string | number | boolean;
 
 export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
