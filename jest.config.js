@@ -1,6 +1,6 @@
 /**
  * Projects: `unit` (pure logic, no servers), `integration` (`*.int.test.ts`, against real
- * Kafka, Redis and Postgres; see test/global-setup.ts for where those come from) and, only with
+ * Kafka, Redis and Postgres; see packages/testkit/src/global-setup.ts for where those come from) and, only with
  * TEST_CLUSTER=1, `cluster` (`test/cluster/*.cluster.test.ts`, the multi-node stack).
  */
 const transform = {
@@ -31,8 +31,8 @@ module.exports = {
       transformIgnorePatterns,
       testEnvironment: 'node',
       testMatch: ['<rootDir>/{packages,services,scripts}/*/test/**/*.int.test.ts', '<rootDir>/test/**/*.int.test.ts'],
-      globalSetup: '<rootDir>/test/global-setup.ts',
-      globalTeardown: '<rootDir>/test/global-teardown.ts',
+      globalSetup: '<rootDir>/packages/testkit/src/global-setup.ts',
+      globalTeardown: '<rootDir>/packages/testkit/src/global-teardown.ts',
       slowTestThreshold: 30,
       // Hooks too: cleaning up a sandbox (Redis keys, a schema) can take seconds on a busy machine.
       testTimeout: 60_000,

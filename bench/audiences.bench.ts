@@ -22,8 +22,7 @@ import { createLogger, createPool, createRedis, scanKeys } from '@pstream/platfo
 import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { decayParams } from '@pstream/scoring';
-import { loadDefaultEnv } from '../test/env';
-import { testId } from '../test/helpers';
+import { loadDefaultEnv, testId } from '@pstream/testkit';
 import { fmt, pct } from './redis-bench';
 
 const N = Number(process.env.BENCH_PEOPLE ?? 1_000_000);

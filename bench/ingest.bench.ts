@@ -20,11 +20,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import path from 'node:path';
-import { cpuSeconds, listeningPid, reapedChildrenCpuSeconds } from './proc-cpu';
-import { normalizeEvent } from '../services/ingest/src/dialects';
+import { normalizeEvent } from '@pstream/ingest/dialects';
 import { closePool, commonEnv, createPool } from '@pstream/platform';
 import autocannon from 'autocannon';
 import { Kafka, logLevel } from 'kafkajs';
+import { cpuSeconds, listeningPid, reapedChildrenCpuSeconds } from './proc-cpu';
 
 const ROOT = path.resolve(__dirname, '..');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);

@@ -19,10 +19,9 @@ import { migrate } from '@pstream/profile-store';
 import { createMetrics, createPool, createRedis, type Pool, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
-import { loadDefaultEnv } from '../test/env';
-import { createSandbox, silentLog, testId, waitFor, type Sandbox } from '../test/helpers';
 import { loadConfig, type ScorerConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
+import { createSandbox, loadDefaultEnv, type Sandbox, silentLog, testId, waitFor } from '@pstream/testkit';
 import { clearPrefix, fmt, pct } from './redis-bench';
 import { runScorerThroughput } from './scorer-throughput';
 

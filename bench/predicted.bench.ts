@@ -21,8 +21,7 @@ import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { createModelTrainer } from '@pstream/query-api/trainer';
 import { decayParams } from '@pstream/scoring';
 import { createPopulation, seededRandom, type PredictedTrait } from '@pstream/traits-model';
-import { loadDefaultEnv } from '../test/env';
-import { testId } from '../test/helpers';
+import { loadDefaultEnv, testId } from '@pstream/testkit';
 import { fmt } from './redis-bench';
 
 const N = Number(process.env.BENCH_PEOPLE ?? 1_000_000);

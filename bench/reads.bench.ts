@@ -25,8 +25,8 @@ import { closePool, closeRedis, createLogger, createPool, createRedis } from '@p
 import { createConverter, createSegmentStore, migrate } from '@pstream/profile-store';
 import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
+import { generateStream } from '@pstream/testkit/streams';
 import { stop, summarizeProfile, waitReady } from './ingest.bench';
-import { generateStream } from '../services/scorer/test/support';
 import { clearPrefix, median } from './redis-bench';
 
 const ROOT = path.resolve(__dirname, '..');

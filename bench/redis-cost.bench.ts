@@ -5,8 +5,7 @@
  */
 import { createRedis } from '@pstream/platform';
 import { loadConfig } from '@pstream/scorer/config';
-import { loadDefaultEnv } from '../test/env';
-import { testId } from '../test/helpers';
+import { loadDefaultEnv, testId } from '@pstream/testkit';
 import { runCli } from './cli';
 import { clearPrefix } from './redis-bench';
 import { runRedisCost } from './redis-cost';

@@ -22,8 +22,8 @@ import { closePool, commonEnv, createKeyring, createPool, loadKeyringConfig, typ
 import { storeOptions, type ScorerConfig } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
 import type { Kafka } from 'kafkajs';
-import { waitFor } from '../test/helpers';
-import { appliedCount, generateStream } from '../services/scorer/test/support';
+import { waitFor } from '@pstream/testkit';
+import { appliedCount, generateStream } from '@pstream/testkit/streams';
 import { clearPrefix, median, zincrbyOpsPerSec } from './redis-bench';
 
 const DAY = 86_400_000;

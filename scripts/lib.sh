@@ -73,7 +73,7 @@ stop_what_this_run_started() {
 
 # Debian's Chromium for the browser tests (playwright-core drives it; its own browser download cannot
 # reach the internet). Installed with apt-get when missing; a machine where that fails runs the
-# browser tests as skipped with a message saying why (see test/browser.ts).
+# browser tests as skipped with a message saying why (see packages/testkit/src/browser.ts).
 ensure_chromium() {
   if command -v chromium >/dev/null 2>&1; then return 0; fi
   echo "setup: installing Debian's chromium for the browser tests…"

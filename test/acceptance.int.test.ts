@@ -4,11 +4,11 @@ import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { queryClient } from './query-client';
 import { loadConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
-import { appliedCount, generateStream, produceEvents } from '../services/scorer/test/support';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { queryClient } from '@pstream/testkit/services';
+import { appliedCount, generateStream, produceEvents } from '@pstream/testkit/streams';
 
 /**
  * "Done means" of the scorer issue: for a seeded stream of hundreds of people, every tag that

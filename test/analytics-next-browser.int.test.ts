@@ -2,10 +2,9 @@ import { createReadStream, existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import type { Browser } from 'playwright-core';
-import { artifactPath, browserUnavailable, launchBrowser } from './browser';
-import { createSandbox, type Sandbox } from './helpers';
-import { readTopic } from '../services/ingest/test/helpers';
-import { startPipeline } from './pipeline-helpers';
+import { createSandbox, readTopic, type Sandbox } from '@pstream/testkit';
+import { artifactPath, browserUnavailable, launchBrowser } from '@pstream/testkit/browser';
+import { startPipeline } from '@pstream/testkit/services';
 
 /** analytics.js (`@segment/analytics-next`) as the browser loads it: its UMD build from node_modules, no CDN. */
 const UMD = path.dirname(require.resolve('@segment/analytics-next/dist/umd/index.js'));

@@ -12,9 +12,9 @@
 import type { Rule } from '@pstream/audiences';
 import type { TopicMessage } from '@pstream/events';
 import type { FastifyInstance } from 'fastify';
-import { browserUnavailable, launchBrowser, openWithoutToken, saveScreenshot, watchProblems } from './browser';
-import { usePipeline } from './pipeline-helpers';
-import { consumed, produceMessages } from './streams';
+import { consumed, produceMessages } from '@pstream/testkit';
+import { browserUnavailable, launchBrowser, openWithoutToken, saveScreenshot, watchProblems } from '@pstream/testkit/browser';
+import { usePipeline } from '@pstream/testkit/services';
 
 const DAY = 86_400_000;
 const now = Date.now();

@@ -11,10 +11,9 @@ import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
 import type { QueryClient, Rule as ClientRule } from '@pstream/client';
-import { appliedCount, prng } from '../services/scorer/test/support';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { queryClient } from './query-client';
-import { openJson } from './streams';
+import { createSandbox, prng, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { queryClient } from '@pstream/testkit/services';
+import { appliedCount, openJson } from '@pstream/testkit/streams';
 
 /*
  * "Done means" of issue 12: a seeded stream of hundreds of people with traits, follows, purchases

@@ -11,8 +11,8 @@ import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig, storeOptions } from '@pstream/scorer/config';
 import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
-import { silentLog, type Sandbox } from './helpers';
-import { storeSandbox, type StoreSandbox } from './pipeline-helpers';
+import { type Sandbox, silentLog } from '@pstream/testkit';
+import { type StoreSandbox, storeSandbox } from '@pstream/testkit/services';
 
 describe('the catalog (docs/api.md §5.6)', () => {
   let stores: StoreSandbox;

@@ -8,7 +8,7 @@ import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, type Sandbox } from './helpers';
+import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 
 const CLIENT_DIR = path.join(__dirname, '..', 'packages', 'client');
 

@@ -24,8 +24,7 @@ import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import { ConfigResourceTypes, type Kafka } from 'kafkajs';
-import { createSandbox, silentLog, testId, waitFor, type Sandbox } from './helpers';
-import { consumed } from './streams';
+import { consumed, createSandbox, type Sandbox, silentLog, testId, waitFor } from '@pstream/testkit';
 
 const WRITE = { 'x-write-key': 'dev-write-key' };
 const AUTH = { authorization: 'Bearer dev-api-token' };

@@ -14,7 +14,7 @@ import { loadConfig as scorerConfig, storeOptions } from '@pstream/scorer/config
 import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
 import { Redis as IORedis } from 'ioredis';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 
 describe('an erasure whose Redis step fails', () => {
   let box: Sandbox;

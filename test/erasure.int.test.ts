@@ -18,8 +18,7 @@ import { rebuild } from '@pstream/scorer/rebuild';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { consumed, produceMessages } from './streams';
+import { consumed, createSandbox, produceMessages, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 
 const ROOT = path.resolve(__dirname, '..');
 const DAY = 86_400_000;

@@ -16,7 +16,7 @@ import { buildApp as buildScorer } from '@pstream/scorer/app';
 import { buildApp as buildSegmenter } from '@pstream/segmenter/app';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
-import { createSandbox, silentLog, type Sandbox } from './helpers';
+import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 
 type Case = { name: string; method: string; url: string; headers?: Record<string, string>; payload?: string; status: number; code: string; allow?: string };
 

@@ -1,4 +1,4 @@
-import { usePipeline } from './pipeline-helpers';
+import { usePipeline } from '@pstream/testkit/services';
 
 const headers = { 'x-write-key': 'test-key', 'content-type': 'application/json' };
 type Refused = { error: { code: string; details: { rejected: { index: number; errors: { path: string; message: string }[] }[] } } };

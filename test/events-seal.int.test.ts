@@ -11,8 +11,7 @@ import type { TopicMessage } from '@pstream/events';
 import { checkSealedCopy, copyIsExact, createKeyring, createPool, isSealed, loadKeyringConfig, sealTopic, type Keyring, type Pool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import type { KafkaMessage } from 'kafkajs';
-import { createSandbox, silentLog, testId, waitFor, type Sandbox } from './helpers';
-import { produceMessages } from './streams';
+import { createSandbox, produceMessages, type Sandbox, silentLog, testId, waitFor } from '@pstream/testkit';
 
 const ROOT = path.resolve(__dirname, '..');
 const PEOPLE = Array.from({ length: 20 }, (_, i) => `u-seal-${i}`);

@@ -15,8 +15,7 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, type Sandbox } from './helpers';
-import { consumed, produceMessages, prng } from './streams';
+import { consumed, createSandbox, prng, produceMessages, type Sandbox, silentLog } from '@pstream/testkit';
 
 const DAY = 86_400_000;
 const now = Date.now();

@@ -12,7 +12,7 @@ import { createConverter, createSegmentStore, migrate, type SegmentStore } from 
 import { loadConfig, storeOptions, type ScorerConfig } from '@pstream/scorer/config';
 import { createChunkApplier } from '@pstream/scorer/processor';
 import fc from 'fast-check';
-import { createSandbox, silentLog, type Sandbox } from './helpers';
+import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 
 const AT = '2026-06-01T00:00:00.000Z';
 

@@ -3,8 +3,8 @@ import { keys, memberDigest, readAppliedDigests } from '@pstream/interest-store'
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
-import { createSandbox, waitFor, type Sandbox } from './helpers';
-import { startPlatform, type Platform } from './platform';
+import { createSandbox, type Sandbox, waitFor } from '@pstream/testkit';
+import { type Platform, startPlatform } from '@pstream/testkit/services';
 
 /** Strings as hostile as they come: any code point (lone surrogates and C0 controls included), or text. */
 const text = (maxLength: number) =>

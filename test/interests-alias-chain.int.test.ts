@@ -4,8 +4,8 @@
  * joined, and not an empty list.
  */
 import { MAX_ALIAS_HOPS, type TopicMessage } from '@pstream/events';
-import { usePipeline } from './pipeline-helpers';
-import { consumed, produceMessages } from './streams';
+import { consumed, produceMessages } from '@pstream/testkit';
+import { usePipeline } from '@pstream/testkit/services';
 
 const auth = { authorization: 'Bearer dev-api-token' };
 const LINKS = MAX_ALIAS_HOPS + 2;

@@ -7,9 +7,8 @@
  */
 import type { TopicMessage } from '@pstream/events';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
-import { waitFor } from './helpers';
-import { usePipeline } from './pipeline-helpers';
-import { consumed, produceMessages } from './streams';
+import { consumed, produceMessages, waitFor } from '@pstream/testkit';
+import { usePipeline } from '@pstream/testkit/services';
 
 const DAY = 86_400_000;
 const now = Date.now();

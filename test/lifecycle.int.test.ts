@@ -8,8 +8,8 @@ import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { openJson } from './streams';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { openJson } from '@pstream/testkit/streams';
 
 /*
  * "Done means" of issue 5: a seeded stream of hundreds of people whose events span the last 160

@@ -15,10 +15,9 @@ import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig, storeOptions } from '@pstream/scorer/config';
 import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
-import { browserUnavailable, launchBrowser, openWithoutToken, saveScreenshot, watchProblems } from './browser';
-import { silentLog } from './helpers';
-import { storeSandbox, type StoreSandbox } from './pipeline-helpers';
-import { prng } from './streams';
+import { prng, silentLog } from '@pstream/testkit';
+import { browserUnavailable, launchBrowser, openWithoutToken, saveScreenshot, watchProblems } from '@pstream/testkit/browser';
+import { type StoreSandbox, storeSandbox } from '@pstream/testkit/services';
 
 const DAY = 86_400_000;
 const now = Date.now();

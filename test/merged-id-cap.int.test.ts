@@ -10,9 +10,8 @@ import { loadConfig as scorerConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
-import { silentLog, type Sandbox } from './helpers';
-import { storeSandbox } from './pipeline-helpers';
-import { consumed, produceMessages } from './streams';
+import { consumed, produceMessages, type Sandbox, silentLog } from '@pstream/testkit';
+import { storeSandbox } from '@pstream/testkit/services';
 
 const CAP = 3;
 const ANONS = 6;

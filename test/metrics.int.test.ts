@@ -13,8 +13,7 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { promtool, promtoolUnavailable } from './promtool';
+import { createSandbox, promtool, promtoolUnavailable, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 
 const skip = promtoolUnavailable();
 if (skip) console.warn(`metrics test skipped: ${skip}`);

@@ -12,8 +12,8 @@ import { createSegmenter } from '@pstream/segmenter/processor';
 import { decayParams, forwardWeight, decayedScore, tagValue } from '@pstream/scoring';
 import type { Profile, QueryClient } from '@pstream/client';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { queryClient } from './query-client';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { queryClient } from '@pstream/testkit/services';
 
 const auth = { 'x-write-key': 'dev-write-key' };
 const bearer = { authorization: 'Bearer dev-api-token' };

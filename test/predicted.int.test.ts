@@ -8,9 +8,8 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import { appliedCount } from '../services/scorer/test/support';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { predictedStream, type StreamPerson } from './predicted-streams';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { appliedCount, predictedStream, type StreamPerson } from '@pstream/testkit/streams';
 
 /*
  * Issue 25 "done means": streams run through the real scorer and segmenter (Kafka, Redis,

@@ -3,10 +3,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createQueryClient } from '@pstream/client';
-import { createSandbox, freePort, waitFor, type Sandbox } from './helpers';
-import { prometheusPath, prometheusUnavailable } from './promtool';
-import { SERVICE_NAMES, startServiceProcesses, type ServiceProcesses } from './service-processes';
-import { startTcpProxy } from './tcp-proxy';
+import { createSandbox, freePort, prometheusPath, prometheusUnavailable, type Sandbox, startTcpProxy, waitFor } from '@pstream/testkit';
+import { SERVICE_NAMES, type ServiceProcesses, startServiceProcesses } from '@pstream/testkit/services';
 
 const skip = prometheusUnavailable();
 if (skip) console.warn(`real-Prometheus test skipped: ${skip}`);

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promtool, promtoolUnavailable } from './promtool';
+import { promtool, promtoolUnavailable } from '@pstream/testkit';
 
 const skip = promtoolUnavailable();
 if (skip) console.warn(`Prometheus rules test skipped: ${skip}`);

@@ -6,8 +6,8 @@ import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { buildApp as buildScorer } from '@pstream/scorer/app';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
-import { silentLog, waitFor } from './helpers';
-import { storeSandbox, type StoreSandbox } from './pipeline-helpers';
+import { silentLog, waitFor } from '@pstream/testkit';
+import { type StoreSandbox, storeSandbox } from '@pstream/testkit/services';
 
 type Refusal = { status: number; code?: string; details?: unknown };
 const auth = { authorization: 'Bearer t-all', 'content-type': 'application/json' };

@@ -5,8 +5,8 @@ import { keys, memberDigest, readAppliedDigests } from '@pstream/interest-store'
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
 import { Partitioners } from 'kafkajs';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
-import { startPlatform, type Platform } from './platform';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { type Platform, startPlatform } from '@pstream/testkit/services';
 
 const PARTITIONS = 12;
 const auth = { 'x-write-key': 'dev-write-key' };

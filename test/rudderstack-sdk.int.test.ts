@@ -1,6 +1,6 @@
 import Analytics from '@rudderstack/rudder-sdk-node';
-import { readTopic } from '../services/ingest/test/helpers';
-import { usePipeline } from './pipeline-helpers';
+import { readTopic } from '@pstream/testkit';
+import { usePipeline } from '@pstream/testkit/services';
 
 /**
  * The official RudderStack Node SDK with its defaults — gzip on, so it posts gzipped JSON as

@@ -1,6 +1,6 @@
 import { Analytics } from '@segment/analytics-node';
-import { readTopic } from '../services/ingest/test/helpers';
-import { usePipeline } from './pipeline-helpers';
+import { readTopic } from '@pstream/testkit';
+import { usePipeline } from '@pstream/testkit/services';
 
 /**
  * The official Segment Node SDK, pointed at a listening ingest by changing only its host: its

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createSandbox, freePort, waitFor, type Sandbox } from './helpers';
+import { createSandbox, freePort, type Sandbox, waitFor } from '@pstream/testkit';
 
 /*
  * `npm start` stops what it started (README "Two commands"): Ctrl-C — SIGINT to the whole

@@ -17,8 +17,7 @@ import { keys, memberDigest, readAppliedDigests } from '@pstream/interest-store'
 import { createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
-import { loadDefaultEnv } from '../env';
-import { testId, waitFor } from '../helpers';
+import { loadDefaultEnv, testId, waitFor } from '@pstream/testkit';
 import {
   busiestLeader,
   CLUSTER_KAFKA,

@@ -7,7 +7,7 @@
 import { createInterestStore, lookupCatalog, readInterests, writeCatalog, type PreparedEvent, type StoreOptions } from '@pstream/interest-store';
 import { createRedis, isCluster, scanKeys, slotOf } from '@pstream/platform';
 import { applyEvent, DEFAULT_WEIGHTS, decayParams, emptyModel, explicitTags, targetTag, type ScoringEvent, type ScoringParams } from '@pstream/scoring';
-import { testId } from '../helpers';
+import { testId } from '@pstream/testkit';
 import { CLUSTER_REDIS_NODES } from './support';
 
 const L = Date.parse('2026-01-01T00:00:00Z');

@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { Redis as SingleRedis } from 'ioredis';
-import { waitFor } from '../helpers';
+import { waitFor } from '@pstream/testkit';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const CLUSTER_KAFKA = '127.0.0.1:19192,127.0.0.1:19193,127.0.0.1:19194';

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EventType } from '@pstream/events';
 import { AppError } from '@pstream/platform';
 import { emptyModel, emptyState, forwardWeight, type DecayParams, type FollowPart, type PersonState, type TimedEvent, type Visit } from '@pstream/scoring';
+import { InterestStoreErrors } from './errors';
 
 /*
  * A person's event-time state (packages/scoring timeline.ts) and dedupe record as one Redis
@@ -75,7 +76,7 @@ export function decodeState(raw: string, decay: DecayParams): StoredState {
     json = JSON.parse(raw.slice(bar + 1)) as Json;
   } catch (err) {
     // never heals by retrying: the consumer dead-letters the person's events (rebuild repairs the state)
-    throw new AppError('SCR_BAD_STATE', `stored person state is not readable: ${(err as Error).message}`, { retryable: false });
+    throw new AppError(InterestStoreErrors.BAD_STATE, `stored person state is not readable: ${(err as Error).message}`, { retryable: false });
   }
   const s = emptyState();
   s.horizon = json.h;

@@ -2,7 +2,7 @@ import { linkPassesMergedIdCap, MAX_ALIAS_HOPS, MAX_MERGED_IDS, type EventType }
 import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
 import { addEvents, emptyState, mergeStates, replay, type Arrival, type KeyedEvent, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
-import { aliasLoop } from './errors';
+import { aliasLoop, InterestStoreErrors } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
 import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
 import { decodeState, encodeState, legacyState, memberDigest, trimSeen, type Seen } from './state';
@@ -408,7 +408,7 @@ function keyed(e: PreparedEvent): KeyedEvent {
 
 /** Other writers kept changing the same states: transient, the consumer retries the chunk. */
 function contention(what: string): AppError {
-  return new AppError('SCR_CONTENTION', `${what} kept changing under ${MAX_ROUNDS} guarded writes`, { retryable: true });
+  return new AppError(InterestStoreErrors.CONTENTION, `${what} kept changing under ${MAX_ROUNDS} guarded writes`, { retryable: true });
 }
 
 export type { Keys };

@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { applyEvent, DEFAULT_WEIGHTS, decayParams, emptyModel, explicitTags, targetTag, type PersonModel, type ScoringEvent, type ScoringParams } from '@pstream/scoring';
 import type { Redis as RedisClient } from '@pstream/platform';
+import { testId } from '@pstream/testkit';
 import { createInterestStore, lookupCatalog, readAppliedDigests, readInterests, writeCatalog, type PreparedEvent, type StoreOptions } from '../src';
-import { testId } from '../../../test/helpers';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;

@@ -1,9 +1,8 @@
 import pg from 'pg';
 import pino from 'pino';
 import { z } from 'zod';
+import { createSandbox, type Sandbox, silentLog, startThrowawayPostgres, waitFor } from '@pstream/testkit';
 import { BatchConsumer, type Consumed } from '../src';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
-import { startThrowawayPostgres } from '../../../test/throwaway-postgres';
 
 describe('BatchConsumer', () => {
   let box: Sandbox;

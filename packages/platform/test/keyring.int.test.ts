@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 import { BatchConsumer, createKeyring, createMetrics, createPool, DEV_MASTER_KEYS, isSealed, loadKeyringConfig, type Consumed, type Pool } from '../src';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
 
 const config = loadKeyringConfig({});
 const text = (v: Buffer) => v.toString('latin1');

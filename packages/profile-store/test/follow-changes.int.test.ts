@@ -11,7 +11,7 @@ import type { TopicMessage } from '@pstream/events';
 import fc from 'fast-check';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, type Pool } from '@pstream/platform';
-import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 import { createConverter } from '../src/fold';
 import { migrate, MIGRATIONS_DIR } from '../src/migrate';
 import { createSegmentStore } from '../src/store';

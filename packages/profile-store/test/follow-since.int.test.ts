@@ -1,11 +1,10 @@
 import type { TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, type Pool } from '@pstream/platform';
-import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
+import { createSandbox, prng, type Sandbox, silentLog } from '@pstream/testkit';
 import { createConverter } from '../src/fold';
 import { migrate } from '../src/migrate';
 import { createSegmentStore } from '../src/store';
-import { prng } from '../bench/traffic';
 
 const T0 = Date.parse('2026-06-01T00:00:00Z');
 

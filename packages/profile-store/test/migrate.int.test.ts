@@ -2,8 +2,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { testId } from '@pstream/testkit';
 import { migrate } from '../src';
-import { testId } from '../../../test/helpers';
 
 describe('migrate', () => {
   const schema = `test_${testId()}`;

@@ -1,7 +1,7 @@
 import type { TopicMessage } from '@pstream/events';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { createKeyring, createPool, loadKeyringConfig, type Pool } from '@pstream/platform';
-import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 import { createFollowersReader } from '../src/followers';
 import { createConverter } from '../src/fold';
 import { migrate } from '../src/migrate';

@@ -1,7 +1,7 @@
 import type { TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, type Pool } from '@pstream/platform';
-import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 import { createConverter } from '../src/fold';
 import { migrate } from '../src/migrate';
 import { pruneExpired } from '../src/retention';

@@ -1,7 +1,7 @@
 import { dedupeId, lifecycleMessageSchema, type TopicMessage } from '@pstream/events';
 import { DAY_MS, DEFAULT_RULES } from '@pstream/lifecycle';
 import { createPool, type Pool } from '@pstream/platform';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 import { createConverter } from '../src/fold';
 import { migrate } from '../src/migrate';
 import { createSegmentStore, type Offsetted, type SegmentStore } from '../src/store';

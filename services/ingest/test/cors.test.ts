@@ -1,5 +1,5 @@
 import { createMetrics } from '@pstream/platform';
-import { silentLog } from '../../../test/helpers';
+import { silentLog } from '@pstream/testkit';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { createOriginPolicy } from '../src/cors';

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createSandbox, type Sandbox } from '../../../test/helpers';
-import { readTopic, startIngest } from './helpers';
+import { createSandbox, readTopic, type Sandbox } from '@pstream/testkit';
+import { startIngest } from '@pstream/testkit/services';
 
 type Answer = { status: number; code?: string };
 const noRoute = (a: Answer) => (a.status === 404 && a.code === 'ING_NOT_FOUND') || (a.status === 405 && a.code === 'ING_METHOD_NOT_ALLOWED');

@@ -1,8 +1,8 @@
 import { connect } from 'node:net';
 import { deflateSync, gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, type Sandbox } from '../../../test/helpers';
-import { readTopic, startIngest } from './helpers';
+import { createSandbox, readTopic, type Sandbox } from '@pstream/testkit';
+import { startIngest } from '@pstream/testkit/services';
 
 const key = { 'x-write-key': 'test-key' };
 const click = { type: 'click', userId: 'u-1', target: { type: 'product', id: 'p-1' } };

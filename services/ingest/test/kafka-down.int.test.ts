@@ -1,6 +1,6 @@
 import { createKafka } from '@pstream/platform';
-import { silentLog, waitFor } from '../../../test/helpers';
-import { readTopic, startIngest, throwawayBroker } from './helpers';
+import { readTopic, silentLog, throwawayBroker, waitFor } from '@pstream/testkit';
+import { startIngest } from '@pstream/testkit/services';
 
 /**
  * Really stops and restarts a throwaway broker (never the shared one) under a steady stream of

@@ -1,5 +1,5 @@
-import { createSandbox, testId, type Sandbox } from '../../../test/helpers';
-import { readTopic, startIngest } from './helpers';
+import { createSandbox, readTopic, type Sandbox, testId } from '@pstream/testkit';
+import { startIngest } from '@pstream/testkit/services';
 
 const headers = { 'x-write-key': 'test-key', 'content-type': 'application/json' };
 /** 32 tags of 64 characters: every line of an order carries them, so each line is about 2.3 KB on Kafka. */

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { createSandbox, type Sandbox } from '../../../test/helpers';
-import { startIngest } from './helpers';
+import { createSandbox, type Sandbox } from '@pstream/testkit';
+import { startIngest } from '@pstream/testkit/services';
 
 type Ingest = Awaited<ReturnType<typeof startIngest>>;
 // An empty body is refused (400) after the rate limit has counted it, without touching Kafka,

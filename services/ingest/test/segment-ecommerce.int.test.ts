@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { readTopic } from '@pstream/testkit';
+import { useIngest } from '@pstream/testkit/services';
 import { SEGMENT_IGNORED_EVENT_NAMES } from '../src/dialects';
-import { readTopic, useIngest } from './helpers';
 
 const DAY = 86_400_000;
 const basic = (k: string) => ({ authorization: `Basic ${Buffer.from(`${k}:`).toString('base64')}` });

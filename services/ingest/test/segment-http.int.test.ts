@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, type Sandbox } from '../../../test/helpers';
-import { readTopic, startIngest } from './helpers';
+import { createSandbox, readTopic, type Sandbox } from '@pstream/testkit';
+import { startIngest } from '@pstream/testkit/services';
 
 const key = { 'x-write-key': 'test-key' };
 const basic = (k: string) => ({ authorization: `Basic ${Buffer.from(`${k}:`).toString('base64')}` });

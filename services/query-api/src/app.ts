@@ -22,6 +22,7 @@ import { registerMerchantPage } from './routes/merchant';
 import { modelSchema, modelsSchema, registerModelRoutes, trainingSchema } from './routes/models';
 import { registerOpsPage } from './routes/ops';
 import { MAX_ID_PARAM_LENGTH } from './routes/params';
+import { finishErasure, startErasureRetry } from './jobs/erasure';
 import { consentSchema, erasureSchema, erasureStartedSchema, registerPrivacyRoutes } from './routes/privacy';
 import { profileSchema, registerProfileRoutes } from './routes/profiles';
 import { registerSimilarRoutes, similarSchema } from './routes/similar';
@@ -136,7 +137,10 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     predictedCounts: models.predictedCounts,
   });
   registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
-  registerPrivacyRoutes(app, { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log, guard: guard('privacy:write'), retryMs: config.ERASURE_RETRY_MS, keyring: createKeyring(config, deps.pool) });
+  const erasureDeps = { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log };
+  const erasureRetry = startErasureRetry({ ...erasureDeps, retryMs: config.ERASURE_RETRY_MS });
+  app.addHook('onClose', async () => erasureRetry.stop());
+  registerPrivacyRoutes(app, { pool: deps.pool, log: deps.log, guard: guard('privacy:write'), keyring: createKeyring(config, deps.pool), finish: finishErasure(erasureDeps) });
   await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
   await registerMerchantPage(app);
   await registerExplainPage(app);

@@ -4,8 +4,8 @@ import { BatchConsumer, createMetrics } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
 import type { Producer } from 'kafkajs';
 import { z } from 'zod';
-import { artifactPath, browserUnavailable, launchBrowser } from '../../../test/browser';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { artifactPath, browserUnavailable, launchBrowser } from '@pstream/testkit/browser';
 import type { LagSampler } from '../src/lag/sampler';
 import { kafkaClients, startOpsApp, type OpsRig } from './ops-support';
 

@@ -1,7 +1,7 @@
 import { createMetrics, createPool, createRedis, type Registry } from '@pstream/platform';
 import type { FastifyInstance } from 'fastify';
 import type { Admin, Producer } from 'kafkajs';
-import { silentLog, type Sandbox } from '../../../test/helpers';
+import { type Sandbox, silentLog } from '@pstream/testkit';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 import { LagSampler, type LagSamplerOptions } from '../src/lag/sampler';

@@ -5,7 +5,7 @@ import { migrate } from '@pstream/profile-store';
 import { createConverter, createSegmentStore } from '@pstream/profile-store';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
-import { createSandbox, silentLog, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 import { buildApp } from '../src/app';
 import { loadConfig } from '../src/config';
 

@@ -2,9 +2,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createPool, createRedis, type Redis } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
-import { createSandbox, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, waitFor } from '@pstream/testkit';
+import { appliedCount, generateStream, produceEvents, storedScores } from '@pstream/testkit/streams';
 import { loadConfig, scoringParams } from '../src/config';
-import { appliedCount, expectSameScores, generateStream, modelScores, produceEvents, storedScores } from './support';
+import { expectSameScores, modelScores } from './support';
 
 const root = path.resolve(__dirname, '../../..');
 const DAY = 86_400_000;

@@ -4,11 +4,12 @@ import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { createPool, createMetrics, type Pool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, prng, produceRaw, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import { appliedCount, generateStream, produceEvents, storedScores } from '@pstream/testkit/streams';
 import { loadConfig, scoringParams, type ScorerConfig } from '../src/config';
 import { createScorerConsumer } from '../src/processor';
 import { rebuild } from '../src/rebuild';
-import { appliedCount, expectSameScores, generateStream, modelScores, prng, produceEvents, produceRaw, storedScores } from './support';
+import { expectSameScores, modelScores } from './support';
 
 const DAY = 86_400_000;
 

@@ -2,8 +2,7 @@ import { DAY_MS } from '@pstream/lifecycle';
 import { createPool, type Pool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
-import { prng } from '../../../packages/profile-store/bench/traffic';
+import { createSandbox, prng, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 import { loadConfig } from '../src/config';
 import { createSegmenter, type Segmenter } from '../src/processor';
 

@@ -1,10 +1,9 @@
 import { createPool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import pino from 'pino';
-import { createSandbox, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, startThrowawayPostgres, waitFor } from '@pstream/testkit';
 import { loadConfig } from '../src/config';
 import { createSegmenter } from '../src/processor';
-import { startThrowawayPostgres } from '../../../test/throwaway-postgres';
 import { countsOf, total, wantCounts, wave } from './waves';
 
 describe('segmenter under faults: nothing lost, nothing counted twice', () => {

@@ -1,7 +1,7 @@
 import { createPool, type Pool } from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import type { Producer } from 'kafkajs';
-import { createSandbox, silentLog, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 import { loadConfig } from '../src/config';
 import { createSegmenter, type Segmenter } from '../src/processor';
 

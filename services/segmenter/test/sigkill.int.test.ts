@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createSandbox, waitFor, type Sandbox } from '../../../test/helpers';
+import { createSandbox, type Sandbox, waitFor } from '@pstream/testkit';
 import { countsOf, total, wantCounts, wave } from './waves';
 
 const ROOT = path.resolve(__dirname, '../../..');

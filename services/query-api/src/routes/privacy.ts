@@ -1,11 +1,9 @@
 import { createHash } from 'node:crypto';
 import { errorResponse, sendError } from '@pstream/http';
-import { eraseInterests, type Keys } from '@pstream/interest-store';
 import type { Keyring, Logger, Pool } from '@pstream/platform';
-import { erasePerson, markErasureDone, pendingErasures, readErasure, setPersonalization } from '@pstream/profile-store';
+import { erasePerson, readErasure, setPersonalization } from '@pstream/profile-store';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { QueryErrors } from '../errors';
 import { profileIdParams } from './params';
@@ -21,7 +19,14 @@ export const erasureSchema = z
   })
   .describe('Progress of an erasure (docs/api.md §5.7)');
 
-export type PrivacyRouteDeps = { pool: Pool; redis: Redis; keys: Keys; log: Logger; guard: preHandlerHookHandler; retryMs: number; keyring: Pick<Keyring, 'shred'> };
+export type PrivacyRouteDeps = {
+  pool: Pool;
+  log: Logger;
+  guard: preHandlerHookHandler;
+  keyring: Pick<Keyring, 'shred'>;
+  /** The Redis step and `done` (jobs/erasure.ts); a failure leaves the erasure to the retry job. */
+  finish: (erasureId: string, ids: string[]) => Promise<void>;
+};
 
 const auth = {
   401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
@@ -36,29 +41,9 @@ function requesterOf(authorization: string | undefined): string {
 /**
  * Consent and erasure (docs/model.md §4.5, docs/api.md §5.7). An erasure is two steps: Postgres in one transaction
  * (rows deleted, ids suppressed, audit row), then Redis (`eraseInterests`), then `done`. When the
- * Redis step fails the erasure stays `pending` and is retried every `retryMs` until it succeeds.
+ * Redis step fails the erasure stays `pending`; the query API's retry job (jobs/erasure.ts) finishes it.
  */
 export function registerPrivacyRoutes(app: FastifyInstance, deps: PrivacyRouteDeps): void {
-  const finish = async (erasureId: string, ids: string[]) => {
-    await eraseInterests(deps.redis, deps.keys, ids);
-    await markErasureDone(deps.pool, erasureId, Date.now());
-  };
-  let retrying = false;
-  const retry = async () => {
-    if (retrying) return;
-    retrying = true;
-    try {
-      for (const e of await pendingErasures(deps.pool)) await finish(e.id, e.ids);
-    } catch (err) {
-      deps.log.warn({ err: (err as Error).message }, 'erasure: Redis step failed, will retry');
-    } finally {
-      retrying = false;
-    }
-  };
-  const timer = setInterval(() => void retry(), deps.retryMs);
-  timer.unref();
-  app.addHook('onClose', async () => clearInterval(timer));
-
   const typed = app.withTypeProvider<ZodTypeProvider>();
   typed.put(
     '/v1/profiles/:id/consent',
@@ -104,7 +89,7 @@ export function registerPrivacyRoutes(app: FastifyInstance, deps: PrivacyRouteDe
     async (request, reply) => {
       const started = await erasePerson(deps.pool, deps.log, request.params.id, requesterOf(request.headers.authorization), Date.now(), deps.keyring.shred);
       request.log.info({ erasureId: started.erasureId, ids: started.ids.length }, 'erasure: Postgres done');
-      await finish(started.erasureId, started.ids).catch((err: unknown) =>
+      await deps.finish(started.erasureId, started.ids).catch((err: unknown) =>
         request.log.warn({ erasureId: started.erasureId, err: (err as Error).message }, 'erasure: Redis step failed, will retry'),
       );
       return reply.code(202).send({ erasureId: started.erasureId });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { Admin, Consumer, Producer } from 'kafkajs';
-import { createSandbox, waitFor, type Sandbox } from '../../../../test/helpers';
+import { createSandbox, type Sandbox, waitFor } from '@pstream/testkit';
 import type { GroupLag, LagSampler, LagSnapshot, PartitionLag } from '../../src/lag/sampler';
 import { kafkaClients, startOpsApp, type OpsRig } from '../ops-support';
 

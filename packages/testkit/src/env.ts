@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { REPO_ROOT } from './root';
 
 /** Fills unset variables from .env, else .env.example — the same defaults `pnpm start` uses. */
 export function loadDefaultEnv(): void {
-  const root = path.resolve(__dirname, '..');
+  const root = REPO_ROOT;
   const file = [path.join(root, '.env'), path.join(root, '.env.example')].find((f) => existsSync(f));
   if (!file) return;
   for (const line of readFileSync(file, 'utf8').split('\n')) {

@@ -6,7 +6,7 @@
  */
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
 import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
-import { prng } from '../services/scorer/test/support';
+import { prng } from '../index';
 
 const DAY = 86_400_000;
 /** Categories that lean female / male, and brands that lean young / middle / older. */

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { REPO_ROOT } from './root';
 
 /**
  * Prometheus' `promtool` for the metrics and alert-rule tests: `$PROMTOOL`, else the copy
  * `scripts/test.sh` unpacks from Debian's prometheus package into .data/tools.
  */
-export const promtoolPath = process.env.PROMTOOL ?? join(__dirname, '..', '.data', 'tools', 'prometheus', 'usr', 'bin', 'promtool');
+export const promtoolPath = process.env.PROMTOOL ?? join(REPO_ROOT, '.data', 'tools', 'prometheus', 'usr', 'bin', 'promtool');
 
 /** Why promtool tests cannot run here, or undefined when they can. */
 export function promtoolUnavailable(): string | undefined {
@@ -14,7 +15,7 @@ export function promtoolUnavailable(): string | undefined {
 }
 
 /** Prometheus itself, from the same Debian package: `$PROMETHEUS`, else the copy beside promtool. */
-export const prometheusPath = process.env.PROMETHEUS ?? join(__dirname, '..', '.data', 'tools', 'prometheus', 'usr', 'bin', 'prometheus');
+export const prometheusPath = process.env.PROMETHEUS ?? join(REPO_ROOT, '.data', 'tools', 'prometheus', 'usr', 'bin', 'prometheus');
 
 /** Why a real Prometheus cannot run here, or undefined when it can. */
 export function prometheusUnavailable(): string | undefined {

@@ -1,11 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { freePort, waitFor } from './helpers';
+import { freePort, REPO_ROOT, waitFor } from '../index';
 
 export const SERVICE_NAMES = ['ingest', 'query-api', 'scorer', 'segmenter'] as const;
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
-const ROOT = path.resolve(__dirname, '..');
+const ROOT = REPO_ROOT;
 const PORT_VAR: Record<ServiceName, string> = { ingest: 'INGEST', 'query-api': 'QUERY_API', scorer: 'SCORER', segmenter: 'SEGMENTER' };
 
 export type ServiceProcesses = {

@@ -10,7 +10,7 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import { silentLog, type Sandbox } from './helpers';
+import { silentLog, type Sandbox } from '../index';
 
 /** The whole platform in-process on a sandbox: ingest → Kafka → scorer + segmenter → query API, wired as the mains wire it. */
 export type Platform = { ingest: FastifyInstance; query: FastifyInstance; redis: Redis; pool: Pool; close(): Promise<void> };

@@ -1,6 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { REPO_ROOT } from './root';
 
 /**
  * Headless Chromium for the browser tests: Debian's `chromium` (installed by `scripts/test.sh`)
@@ -33,7 +34,7 @@ export function launchBrowser(): Promise<Browser> {
 
 /** Where tests save screenshots and other artifacts a person or CI may look at afterwards. */
 export function artifactPath(name: string): string {
-  const dir = join(__dirname, '..', '.data', 'artifacts');
+  const dir = join(REPO_ROOT, '.data', 'artifacts');
   mkdirSync(dir, { recursive: true });
   return join(dir, name);
 }
@@ -59,7 +60,7 @@ export function watchProblems(page: Page): string[] {
 export async function saveScreenshot(page: Page, name: string): Promise<void> {
   const shot = artifactPath(name);
   await page.screenshot({ path: shot, fullPage: true });
-  const docs = join(__dirname, '..', 'docs', 'images', name);
+  const docs = join(REPO_ROOT, 'docs', 'images', name);
   if (!existsSync(docs) || process.env.UPDATE_SCREENSHOTS === '1') {
     mkdirSync(dirname(docs), { recursive: true });
     copyFileSync(shot, docs);

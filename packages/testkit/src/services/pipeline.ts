@@ -12,8 +12,8 @@ import { loadConfig as scorerConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
-import { startIngest } from '../services/ingest/test/helpers';
-import { createSandbox, silentLog, waitFor, type Sandbox } from './helpers';
+import { startIngest } from './ingest';
+import { createSandbox, silentLog, waitFor, type Sandbox } from '../index';
 import { queryClient } from './query-client';
 
 export type { Profile } from '@pstream/client';

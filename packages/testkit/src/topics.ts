@@ -1,10 +1,9 @@
 import type { TopicMessage } from '@pstream/events';
-import type { Keyring } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
-import { waitFor } from './helpers';
+import { waitFor } from './sandbox';
 
-/** The seeded generator of the scorer's tests (mulberry32): the same seed gives the same stream. */
-export { prng } from '../services/scorer/test/support';
+/** A small seeded PRNG (mulberry32, the traits model's own), so a failing stream can be replayed from its seed. */
+export { seededRandom as prng } from '@pstream/traits-model';
 
 /** Produces topic messages as ingest would: keyed by the profile key, acks=all. */
 export async function produceMessages(kafka: Kafka, topic: string, messages: readonly TopicMessage[]): Promise<void> {
@@ -17,17 +16,6 @@ export async function produceMessages(kafka: Kafka, topic: string, messages: rea
   } finally {
     await producer.disconnect();
   }
-}
-
-/**
- * A message of a sealed topic (every topic is sealed per person: docs/privacy.md) as JSON, read
- * as a downstream consumer reads it; undefined for an erased person's.
- */
-export async function openJson<T>(keyring: Pick<Keyring, 'open'>, value: Buffer | null): Promise<T | undefined> {
-  const [o] = await keyring.open([value]);
-  if (o?.kind === 'opened') return JSON.parse(o.plaintext.toString('utf8')) as T;
-  if (o?.kind === 'clear') return JSON.parse(value!.toString('utf8')) as T;
-  return undefined;
 }
 
 /** Waits until every group has committed the topic's current end on every partition (all applied). */
@@ -45,5 +33,16 @@ export async function consumed(kafka: Kafka, topic: string, groups: string[], ti
     }
   } finally {
     await admin.disconnect();
+  }
+}
+
+/** Produces ready key/value messages (acks=all), a thousand per request. */
+export async function produceRaw(kafka: Kafka, topic: string, messages: { key: string; value: string }[]): Promise<void> {
+  const producer = kafka.producer();
+  await producer.connect();
+  try {
+    for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) });
+  } finally {
+    await producer.disconnect();
   }
 }
