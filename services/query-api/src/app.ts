@@ -108,7 +108,6 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     valueScale: config.INTEREST_VALUE_SCALE,
     baseCurrency: config.BASE_CURRENCY,
     guard: guard('profiles:read'),
-    predicted: models.predicted,
   });
   registerModelRoutes(app, { store: models, read: guard('profiles:read'), write: guard('audiences:write') });
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
