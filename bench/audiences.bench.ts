@@ -12,13 +12,14 @@
  * Memory: 5 interest tags per person out of 200 (one "home" tag and 4 of its neighbours, so
  * people form overlapping clusters), which keeps Redis around 1 GB at 1 M people.
  *
- * Measured: preview of a 3-leaf and a 6-leaf rule (p50/p99), members paging rate, audience
+ * Measured: preview of a 3-leaf and a 6-leaf rule (p50/p99; with Postgres JIT off, as the query API
+ * evaluates, and beside it, rule by rule, with the server's JIT settings), members paging rate, audience
  * updates/s (sweep of saved audiences while a writer moves interest scores, as the scorer would),
  * similar-people latency (p50/p99) and recall@10 against the brute force over everyone.
  */
 import { createAudienceEngine, createInterestSource, createSimilarFinder, cosine, DEFAULT_SIMILAR, featureVector, type Rule, type Vector } from '@pstream/audiences';
 import { keys as keyLayout } from '@pstream/interest-store';
-import { createLogger, createPool, createRedis, scanKeys } from '@pstream/platform';
+import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { decayParams } from '@pstream/scoring';
@@ -182,18 +183,27 @@ async function main(): Promise<void> {
         { did: { type: 'click', tag: tagName(r % TAGS), atLeast: 1, inLastDays: 60 } },
       ],
     });
+    // Previews evaluate as the query API does (services/query-api/src/app.ts): through a pool whose
+    // statements Postgres never JIT-compiles; beside it, alternately rule by rule, the same rules
+    // through a pool with the server's JIT settings, so one run shows what JIT costs the tail.
+    const previewPools = { 'jit off (as the query API)': statementBoundPool(pool, 600_000, { jit: 'off' }), 'jit as the server sets it': statementBoundPool(pool, 600_000) };
+    const previewEngines = Object.entries(previewPools).map(([label, p]) => ({ label, engine: createAudienceEngine({ facts: createAudienceStore(p), interests: createInterestSource(redis, k, decay, 10) }) }));
     for (const [name, make] of [['3-leaf', rule3], ['6-leaf', rule6]] as const) {
-      const times: number[] = [];
+      const times = previewEngines.map((): number[] => []);
       let sizes = 0;
-      await engine.members(make(0), Date.now()); // warm-up
+      for (const e of previewEngines) await e.engine.members(make(0), Date.now()); // warm-up
       for (let r = 1; r <= RUNS; r++) {
-        const s = performance.now();
-        const m = await engine.members(make(r * 7), Date.now());
-        times.push(performance.now() - s);
-        sizes += m.length;
+        for (let j = 0; j < previewEngines.length; j++) {
+          const e = (r + j) % previewEngines.length; // alternate which one goes first
+          const s = performance.now();
+          const m = await previewEngines[e]!.engine.members(make(r * 7), Date.now());
+          times[e]!.push(performance.now() - s);
+          if (e === 0) sizes += m.length;
+        }
       }
-      log(`preview ${name}: p50 ${ms(pct(times, 50))}, p99 ${ms(pct(times, 99))} over ${RUNS} rules (mean ${fmt(sizes / RUNS)} members)`);
+      previewEngines.forEach((e, i) => log(`preview ${name}, ${e.label}: p50 ${ms(pct(times[i]!, 50))}, p99 ${ms(pct(times[i]!, 99))} over ${RUNS} rules (mean ${fmt(sizes / RUNS)} members)`));
     }
+    await Promise.all(Object.values(previewPools).map(closePool));
 
     // A big saved audience, paged through 1000 at a time.
     const big: Rule = { stage: { in: ['active', 'loyal'] } };

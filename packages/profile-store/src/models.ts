@@ -23,6 +23,19 @@ export type Predicted = Partial<Record<PredictedTrait, Prediction>>;
 const WRITE_BATCH = 5000;
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
+/**
+ * The predictions served with a profile (§5.9): the stored rows of known traits the person has
+ * not given (`traits`: their given traits as read with the profile).
+ */
+export function predictionsServed(rows: readonly { trait: string; value: string; confidence: number }[], traits: Record<string, unknown>): Predicted {
+  const out: Predicted = {};
+  for (const r of rows) {
+    const trait = r.trait as PredictedTrait;
+    if (PREDICTED_TRAITS.includes(trait) && !gaveTrait(trait, traits)) out[trait] = { value: r.value, confidence: r.confidence };
+  }
+  return out;
+}
+
 export function createModelStore(pool: Pool, log: Logger) {
   return {
     async list(): Promise<ModelRow[]> {
@@ -163,9 +176,7 @@ export function createModelStore(pool: Pool, log: Logger) {
         text: 'SELECT trait, value, confidence FROM predicted_traits WHERE profile_key = $1',
         values: [profileKey],
       });
-      const out: Predicted = {};
-      for (const r of rows) if (PREDICTED_TRAITS.includes(r.trait) && !gaveTrait(r.trait, traits)) out[r.trait] = { value: r.value, confidence: r.confidence };
-      return out;
+      return predictionsServed(rows, traits);
     },
 
     /**

@@ -13,16 +13,132 @@ export type ProfileFacts = {
   follows: { count: number; recent: { type: string; id: string; since: string }[] };
   /** False once the person opted out of personalization (§4.5): no interests may be served. */
   personalization: boolean;
+  /** The stored predictions (§5.9, any trait, given or not: see `predictionsServed`). */
+  predictions: StoredPrediction[];
 };
+
+/** A row of `predicted_traits`. */
+export type StoredPrediction = { trait: string; value: string; confidence: number };
 
 const RECENT_FOLLOWS = 10;
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
+/** At most this many ids per statement of `get`, and this many such statements at once per reader. */
+const MAX_BATCH = 64;
+const MAX_IN_FLIGHT = 3;
+
+type FactsRow = {
+  ord: number;
+  profile_key: string;
+  key_kind: string | null;
+  anonymous_ids: string[];
+  traits: Record<string, unknown>;
+  first_seen_at: Date | null;
+  last_active_at: Date | null;
+  purchases: number;
+  monetary_total: number;
+  stage: string | null;
+  stage_since: Date | null;
+  stage_evaluated_at: Date;
+  value_tier: string;
+  social_tier: string;
+  personalization: boolean;
+  events: Record<string, number> | null;
+  follow_count: number;
+  recent_follows: { type: string; id: string; since: string }[] | null;
+  /** [trait, value, confidence as Postgres writes a real] per stored prediction. */
+  predictions: [string, string, string][] | null;
+};
+
+/**
+ * Everything a profile read needs from Postgres, for a batch of ids in one statement: each id
+ * (`$1`, in order; `ord` numbers them from 1) resolved through `identities`, then the person's
+ * row and the parts kept beside it (anonymous ids, event counts, follows, stored predictions),
+ * each an indexed lookup on the profile key. An id Postgres does not know has no row.
+ */
+const FACTS_SQL = `WITH q AS (
+    SELECT q.ord::int AS ord, coalesce((SELECT i.profile_key FROM identities i WHERE i.id = q.id), q.id) AS key
+    FROM unnest($1::text[]) WITH ORDINALITY AS q(id, ord))
+  SELECT q.ord, p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since,
+         p.stage_evaluated_at, p.value_tier, p.social_tier, p.personalization,
+         (SELECT kind FROM identities i WHERE i.id = p.profile_key) AS key_kind,
+         array(SELECT i.id FROM identities i WHERE i.profile_key = p.profile_key AND i.kind = 'anonymous' ORDER BY i.id) AS anonymous_ids,
+         (SELECT jsonb_object_agg(type, n) FROM event_counts c WHERE c.profile_key = p.profile_key) AS events,
+         (SELECT count(*) FROM follows f WHERE f.profile_key = p.profile_key AND f.following) AS follow_count,
+         (SELECT jsonb_agg(jsonb_build_object('type', f.target_type, 'id', f.target_id,
+                   'since', to_char(f.since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) ORDER BY f.since DESC)
+          FROM (SELECT * FROM follows f WHERE f.profile_key = p.profile_key AND f.following
+                ORDER BY f.since DESC LIMIT ${RECENT_FOLLOWS}) f) AS recent_follows,
+         (SELECT array_agg(ARRAY[t.trait, t.value, t.confidence::text]) FROM predicted_traits t WHERE t.profile_key = p.profile_key) AS predictions
+  FROM q JOIN people p ON p.profile_key = q.key`;
+
+function toFacts(r: FactsRow): ProfileFacts {
+  return {
+    profileKey: r.profile_key,
+    userId: r.key_kind === 'user' ? r.profile_key : null,
+    anonymousIds: r.anonymous_ids,
+    traits: r.traits,
+    lifecycle: { stage: r.stage, since: iso(r.stage_since), evaluatedAt: r.stage_evaluated_at.toISOString() },
+    tiers: { value: r.value_tier, social: r.social_tier },
+    stats: {
+      firstSeenAt: iso(r.first_seen_at),
+      lastActiveAt: iso(r.last_active_at),
+      events: r.events ?? {},
+      purchases: r.purchases,
+      monetaryTotal: r.monetary_total,
+    },
+    follows: { count: r.follow_count, recent: r.recent_follows ?? [] },
+    personalization: r.personalization,
+    // parseFloat of Postgres' text for a real: what the driver does for a real column
+    predictions: (r.predictions ?? []).map(([trait, value, confidence]) => ({ trait, value, confidence: parseFloat(confidence) })),
+  };
+}
+
+type Waiter = { id: string; resolve: (f: ProfileFacts | undefined) => void; reject: (err: unknown) => void };
+
 /**
  * Reads a person's facts, stage and tiers. Any id resolves through `identities`, so an
  * anonymousId that was merged into a user answers with that user's profile.
+ *
+ * `get` is one statement per store read, and under load one statement for many reads: the ids
+ * asked for in the same turn of the event loop leave together (up to MAX_BATCH), and while
+ * MAX_IN_FLIGHT statements are out the next ids wait for one of them and leave as the next batch.
+ * A lone read waits for nothing (the batch leaves on `setImmediate`, after the turn's I/O). Each
+ * statement costs a pool checkout, a socket write, a parse of its answer and the executor's
+ * start-up; batching pays those once per batch (BENCHMARKS.md "Reads").
  */
 export function createFactsReader(pool: Pool) {
+  let pending: Waiter[] = [];
+  let scheduled = false;
+  let inFlight = 0;
+
+  const flush = () => {
+    scheduled = false;
+    while (pending.length > 0 && inFlight < MAX_IN_FLIGHT) {
+      const batch = pending.length <= MAX_BATCH ? pending : pending.slice(0, MAX_BATCH);
+      pending = pending.length <= MAX_BATCH ? [] : pending.slice(MAX_BATCH);
+      inFlight++;
+      // One named statement per connection: Postgres parses and plans it once, then only binds the ids.
+      pool.query<FactsRow>({ name: 'profile-facts-batch', text: FACTS_SQL, values: [batch.map((w) => w.id)] }).then(
+        ({ rows }) => {
+          const found: (FactsRow | undefined)[] = new Array(batch.length);
+          for (const r of rows) found[r.ord - 1] = r;
+          batch.forEach((w, i) => {
+            const r = found[i];
+            w.resolve(r === undefined ? undefined : toFacts(r));
+          });
+        },
+        (err: unknown) => batch.forEach((w) => w.reject(err)),
+      ).finally(() => {
+        inFlight--;
+        if (pending.length > 0 && !scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    }
+  };
+
   return {
     /** The profile key `id` resolves to, when Postgres knows the person (the same rule as `get`'s 404). */
     async profileKeyOf(id: string): Promise<string | undefined> {
@@ -34,62 +150,14 @@ export function createFactsReader(pool: Pool) {
       return rows[0]?.profile_key;
     },
 
-    async get(id: string): Promise<ProfileFacts | undefined> {
-      // One named statement per connection: Postgres parses and plans it once, then only binds
-      // the id (planning cost about twice the execution of this small indexed read).
-      const { rows } = await pool.query<{
-        profile_key: string;
-        key_kind: string | null;
-        anonymous_ids: string[];
-        traits: Record<string, unknown>;
-        first_seen_at: Date | null;
-        last_active_at: Date | null;
-        purchases: number;
-        monetary_total: number;
-        stage: string | null;
-        stage_since: Date | null;
-        stage_evaluated_at: Date;
-        value_tier: string;
-        social_tier: string;
-        personalization: boolean;
-        events: Record<string, number> | null;
-        follow_count: number;
-        recent_follows: { type: string; id: string; since: string }[] | null;
-      }>({
-        name: 'profile-facts',
-        text: `WITH k AS (SELECT coalesce((SELECT profile_key FROM identities WHERE id = $1), $1) AS key)
-         SELECT p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since,
-                p.stage_evaluated_at, p.value_tier, p.social_tier, p.personalization,
-                (SELECT kind FROM identities i WHERE i.id = p.profile_key) AS key_kind,
-                array(SELECT i.id FROM identities i WHERE i.profile_key = p.profile_key AND i.kind = 'anonymous' ORDER BY i.id) AS anonymous_ids,
-                (SELECT jsonb_object_agg(type, n) FROM event_counts c WHERE c.profile_key = p.profile_key) AS events,
-                (SELECT count(*) FROM follows f WHERE f.profile_key = p.profile_key AND f.following) AS follow_count,
-                (SELECT jsonb_agg(jsonb_build_object('type', f.target_type, 'id', f.target_id,
-                          'since', to_char(f.since AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')) ORDER BY f.since DESC)
-                 FROM (SELECT * FROM follows f WHERE f.profile_key = p.profile_key AND f.following
-                       ORDER BY f.since DESC LIMIT ${RECENT_FOLLOWS}) f) AS recent_follows
-         FROM k JOIN people p ON p.profile_key = k.key`,
-        values: [id],
+    get(id: string): Promise<ProfileFacts | undefined> {
+      return new Promise((resolve, reject) => {
+        pending.push({ id, resolve, reject });
+        if (!scheduled) {
+          scheduled = true;
+          setImmediate(flush);
+        }
       });
-      const r = rows[0];
-      if (!r) return undefined;
-      return {
-        profileKey: r.profile_key,
-        userId: r.key_kind === 'user' ? r.profile_key : null,
-        anonymousIds: r.anonymous_ids,
-        traits: r.traits,
-        lifecycle: { stage: r.stage, since: iso(r.stage_since), evaluatedAt: r.stage_evaluated_at.toISOString() },
-        tiers: { value: r.value_tier, social: r.social_tier },
-        stats: {
-          firstSeenAt: iso(r.first_seen_at),
-          lastActiveAt: iso(r.last_active_at),
-          events: r.events ?? {},
-          purchases: r.purchases,
-          monetaryTotal: r.monetary_total,
-        },
-        follows: { count: r.follow_count, recent: r.recent_follows ?? [] },
-        personalization: r.personalization,
-      };
     },
   };
 }

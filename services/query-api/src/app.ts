@@ -109,7 +109,6 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     valueScale: config.INTEREST_VALUE_SCALE,
     baseCurrency: config.BASE_CURRENCY,
     guard: guard('profiles:read'),
-    predicted: models.predicted,
   });
   registerModelRoutes(app, { store: models, read: guard('profiles:read'), write: guard('audiences:write') });
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
@@ -146,8 +145,12 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   await registerExplainPage(app);
 
   const audiences = createAudienceStore(deps.pool);
-  // Rule evaluations read through their own pool: Postgres cancels a statement past the timeout.
-  const evaluation = statementBoundPool(deps.pool, config.PREVIEW_STATEMENT_TIMEOUT_MS);
+  // Rule evaluations read through their own pool: Postgres cancels a statement past the timeout,
+  // and never JIT-compiles one. A check of 20 000 candidates costs ~335 000 (past jit_above_cost,
+  // 100 000) and its compile took 30-120 ms of a 110 ms statement — more when a larger candidate set
+  // passes 500 000 and adds inlining and optimization: a tail that depends on the rule, not the data
+  // (BENCHMARKS.md "Audiences and similar people", issue 21).
+  const evaluation = statementBoundPool(deps.pool, config.PREVIEW_STATEMENT_TIMEOUT_MS, { jit: 'off' });
   app.addHook('onClose', async () => closePool(evaluation));
   const engine = createAudienceEngine({ facts: createAudienceStore(evaluation), interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
   registerAudienceRoutes(app, { engine, store: audiences, profileOf, read: guard('profiles:read'), write: guard('audiences:write'), concurrency: config.PREVIEW_CONCURRENCY, statementTimeoutMs: config.PREVIEW_STATEMENT_TIMEOUT_MS });

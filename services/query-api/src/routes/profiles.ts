@@ -1,6 +1,6 @@
 import { readInterests, type Keys } from '@pstream/interest-store';
 import { SOCIAL_TIERS, STAGES, VALUE_TIERS } from '@pstream/lifecycle';
-import type { createFactsReader, ModelStore } from '@pstream/profile-store';
+import { predictionsServed, type createFactsReader } from '@pstream/profile-store';
 import { QueryErrors } from '../errors';
 import { interestSchema } from './interests';
 import { errorResponse, sendError } from '@pstream/http';
@@ -54,8 +54,6 @@ export type ProfileRouteDeps = {
   valueScale: number;
   baseCurrency: string;
   guard: preHandlerHookHandler;
-  /** The stored predictions of a person (§5.9): one indexed read, no model call. */
-  predicted: ModelStore['predicted'];
 };
 
 /** `GET /v1/profiles/{id}` (docs/api.md §5.1). */
@@ -84,20 +82,16 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
       const { id } = request.params;
       const nowMs = Date.now();
       const read = (key: string) => readInterests(deps.redis, deps.keys, key, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale });
-      // Both stores at once: Redis is read under the id as asked while Postgres resolves it. Almost
-      // every read names the profile key itself; for an id Postgres resolves to another key (a
-      // merged anonymousId) the interests are read again under that key, as before. Consent
-      // (§4.5) is known only once Postgres answered: an opted-out person's interests, read or
-      // not, are never served.
+      // One read per store, both at once: Redis under the id as asked while Postgres resolves it
+      // and returns every part of the profile in one statement (the stored predictions, §5.9,
+      // included). Almost every read names the profile key itself; for an id Postgres resolves to
+      // another key (a merged anonymousId) the interests are read again under that key. Consent
+      // (§4.5) is known only once Postgres answered: an opted-out person's interests and
+      // predictions, read or not, are never served.
       const [facts, early] = await Promise.all([deps.facts.get(id), read(id).catch(() => undefined)]);
       if (!facts) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
-      // Predictions (§5.9) are read beside any second interests read; opted-out people get neither.
-      const [interests, predicted] = facts.personalization
-        ? await Promise.all([
-            facts.profileKey === id && early !== undefined ? early : read(facts.profileKey),
-            deps.predicted(facts.profileKey, facts.traits),
-          ])
-        : [[], {}];
+      const interests = !facts.personalization ? [] : facts.profileKey === id && early !== undefined ? early : await read(facts.profileKey);
+      const predicted = facts.personalization ? predictionsServed(facts.predictions, facts.traits) : {};
       return {
         userId: facts.userId,
         anonymousIds: facts.anonymousIds,
