@@ -1,6 +1,5 @@
 import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
-import { prepared } from './tx';
 import type { EventRows } from './fold';
 
 /**
@@ -10,10 +9,10 @@ import type { EventRows } from './fold';
 export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Promise<ProfileEvent[]> {
   if (events.length === 0) return [];
   const { rows } = await client.query<{ source: string; event_id: string }>(
-    prepared('apply-dedupe', `INSERT INTO applied_events (source, event_id, received_at)
+    `INSERT INTO applied_events (source, event_id, received_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
      ON CONFLICT DO NOTHING RETURNING source, event_id`,
-    [events.map((e) => e.source), events.map(dedupeId), events.map((e) => e.receivedAt)])
+    [events.map((e) => e.source), events.map(dedupeId), events.map((e) => e.receivedAt)],
   );
   const inserted = new Set(rows.map((r) => `${r.source}\u0000${r.event_id}`));
   return events.filter((e) => inserted.delete(`${e.source}\u0000${dedupeId(e)}`));
@@ -32,10 +31,10 @@ export type PurchaseGains = Map<string, { n: number; total: string; unconverted:
 export async function applyEventRows(client: PoolClient, rows: EventRows): Promise<PurchaseGains> {
   const gains: PurchaseGains = new Map();
   await client.query(
-    prepared('apply-counts', `INSERT INTO event_counts AS c (profile_key, type, n)
+    `INSERT INTO event_counts AS c (profile_key, type, n)
      SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
      ON CONFLICT (profile_key, type) DO UPDATE SET n = c.n + excluded.n`,
-    [col(rows.counts, 'key'), col(rows.counts, 'type'), col(rows.counts, 'n')])
+    [col(rows.counts, 'key'), col(rows.counts, 'type'), col(rows.counts, 'n')],
   );
   if (rows.purchases.length > 0) {
     const ps = rows.purchases;
@@ -43,7 +42,7 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
     // counts once (§4.2): when none of its lines was stored before (this statement's snapshot does
     // not see the rows its own INSERT adds); a line without an order counts on its own.
     const { rows: agg } = await client.query<{ profile_key: string; n: number; total: string; unconverted: number; first: Date; last: Date }>(
-      prepared('apply-purchases', `WITH ins AS (
+      `WITH ins AS (
          INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount, order_id)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[], $8::text[])
          ON CONFLICT DO NOTHING RETURNING profile_key, source, order_id, occurred_at, base_amount
@@ -60,42 +59,42 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
          FROM lines GROUP BY profile_key
        )
        SELECT * FROM agg`,
-      [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount'), col(ps, 'orderId')])
+      [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount'), col(ps, 'orderId')],
     );
     for (const { profile_key, ...gain } of agg) gains.set(profile_key, gain);
   }
   if (rows.daily.length > 0) {
     const d = rows.daily;
     await client.query(
-      prepared('apply-activity-daily', `INSERT INTO activity_daily AS a (profile_key, day, type, target_type, target_id, n)
+      `INSERT INTO activity_daily AS a (profile_key, day, type, target_type, target_id, n)
        SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int[])
        ON CONFLICT (profile_key, type, target_type, target_id, day) DO UPDATE SET n = a.n + excluded.n`,
-      [col(d, 'key'), col(d, 'day'), col(d, 'type'), col(d, 'targetType'), col(d, 'targetId'), col(d, 'n')])
+      [col(d, 'key'), col(d, 'day'), col(d, 'type'), col(d, 'targetType'), col(d, 'targetId'), col(d, 'n')],
     );
   }
   if (rows.tagDaily.length > 0) {
     const d = rows.tagDaily;
     await client.query(
-      prepared('apply-tag-activity-daily', `INSERT INTO tag_activity_daily AS a (profile_key, day, type, tag, n)
+      `INSERT INTO tag_activity_daily AS a (profile_key, day, type, tag, n)
        SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int[])
        ON CONFLICT (profile_key, type, tag, day) DO UPDATE SET n = a.n + excluded.n`,
-      [col(d, 'key'), col(d, 'day'), col(d, 'type'), col(d, 'tag'), col(d, 'n')])
+      [col(d, 'key'), col(d, 'day'), col(d, 'type'), col(d, 'tag'), col(d, 'n')],
     );
   }
   if (rows.follows.length > 0) {
     const f = rows.follows;
     const h = rows.followHistory;
     await client.query(
-      prepared('apply-follow-history', `INSERT INTO follow_history (source, event_id, profile_key, target_type, target_id, action, at)
+      `INSERT INTO follow_history (source, event_id, profile_key, target_type, target_id, action, at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
        ON CONFLICT DO NOTHING`,
-      [col(h, 'source'), col(h, 'eventId'), col(h, 'key'), col(h, 'targetType'), col(h, 'targetId'), col(h, 'action'), col(h, 'at')])
+      [col(h, 'source'), col(h, 'eventId'), col(h, 'key'), col(h, 'targetType'), col(h, 'targetId'), col(h, 'action'), col(h, 'at')],
     );
     // The latest follow/unfollow by event time wins; a late, older one only goes to the history.
     // `since` comes from the history (migration 007 follow_since), recomputed whenever a pair is
     // touched: a late unfollow between two follows moves it, whatever the chunking.
     await client.query(
-      prepared('apply-follows', `INSERT INTO follows AS f (profile_key, target_type, target_id, following, since, changed_at)
+      `INSERT INTO follows AS f (profile_key, target_type, target_id, following, since, changed_at)
        SELECT k, tt, ti, fl, CASE WHEN fl THEN follow_since(k, tt, ti, at) END, at
        FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[]) AS t(k, tt, ti, fl, at)
        ON CONFLICT (profile_key, target_type, target_id) DO UPDATE SET
@@ -104,7 +103,7 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
                       ELSE follow_since(f.profile_key, f.target_type, f.target_id, f.changed_at) END,
          changed_at = greatest(f.changed_at, excluded.changed_at)
        WHERE excluded.changed_at >= f.changed_at OR f.following`,
-      [col(f, 'key'), col(f, 'targetType'), col(f, 'targetId'), col(f, 'following'), col(f, 'at')])
+      [col(f, 'key'), col(f, 'targetType'), col(f, 'targetId'), col(f, 'following'), col(f, 'at')],
     );
   }
   return gains;

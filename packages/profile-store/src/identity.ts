@@ -1,7 +1,6 @@
 import { linkOf, type TopicMessage } from '@pstream/events';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import type { PoolClient } from '@pstream/platform';
-import { prepared } from './tx';
 
 export type IdKind = 'user' | 'anonymous';
 
@@ -34,14 +33,14 @@ export async function lockIdentities(client: PoolClient, ids: Map<string, IdKind
   if (sorted.length === 0) return new Map();
   // DO UPDATE (unlike DO NOTHING) locks an existing row even when its WHERE skips the update.
   await client.query(
-    prepared('apply-identities-register', `INSERT INTO identities AS i (id, profile_key, kind)
+    `INSERT INTO identities AS i (id, profile_key, kind)
      SELECT id, id, kind FROM unnest($1::text[], $2::text[]) AS t(id, kind) ORDER BY id
      ON CONFLICT (id) DO UPDATE SET kind = 'user' WHERE i.kind = 'anonymous' AND excluded.kind = 'user'`,
-    [sorted, sorted.map((id) => ids.get(id))])
+    [sorted, sorted.map((id) => ids.get(id))],
   );
   const { rows } = await client.query<{ id: string; profile_key: string }>(
-    prepared('apply-identities-read', 'SELECT id, profile_key FROM identities WHERE id = ANY($1::text[])',
-    [sorted])
+    'SELECT id, profile_key FROM identities WHERE id = ANY($1::text[])',
+    [sorted],
   );
   return new Map(rows.map((r) => [r.id, r.profile_key]));
 }

@@ -9,7 +9,6 @@ import {
   type Stage,
 } from '@pstream/lifecycle';
 import type { PoolClient } from '@pstream/platform';
-import { prepared } from './tx';
 
 /** Why a stage was (re-)evaluated: new events, a merge, or time passing (the sweep). */
 export type Cause = 'event' | 'merge' | 'time';
@@ -75,7 +74,7 @@ export async function evaluatePeople(
   if (causes.size === 0) return [];
   const horizon = new Date(nowMs - purchaseHorizonDays(rules) * DAY_MS).toISOString();
   const { rows } = await client.query<PersonRow>(
-    prepared('evaluate-people-read', `WITH p AS (
+    `WITH p AS (
        SELECT profile_key, stage, value_tier, social_tier, last_active_at, first_purchase_at, recent_social
        FROM people WHERE profile_key = ANY($1::text[]) ORDER BY profile_key FOR UPDATE
      )
@@ -91,7 +90,7 @@ export async function evaluatePeople(
                         SELECT 1 FROM purchases y
                         WHERE y.profile_key = k.k AND y.source = o.source AND y.order_id = o.order_id AND y.occurred_at < $2)), '[]') AS recent
      FROM unnest($1::text[]) AS k(k) LEFT JOIN p ON p.profile_key = k.k`,
-    [[...causes.keys()], horizon])
+    [[...causes.keys()], horizon],
   );
   const out = {
     key: [] as string[], stage: [] as (Stage | null)[], changed: [] as boolean[], value: [] as string[], social: [] as string[], next: [] as (string | null)[],
@@ -147,7 +146,7 @@ export async function evaluatePeople(
   // exact one only makes the sweep review the person once early, which stores the exact one. So
   // the stored instant is never later than the exact one: no time-driven change is missed.
   await client.query(
-    prepared('evaluate-people-write', `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, recent_social, purchases, monetary_total, unconverted_purchases,
+    `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, recent_social, purchases, monetary_total, unconverted_purchases,
                               first_purchase_at, last_purchase_at, stage, stage_since, value_tier, social_tier, next_review_at, stage_evaluated_at)
      SELECT k, f, l, coalesce(rs::timestamptz[], '{}'), pn, pt, pu, pf, pl, stage, CASE WHEN changed THEN $15::timestamptz END, value, social, next, $15
      FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
@@ -168,7 +167,7 @@ export async function evaluatePeople(
                              ELSE least(p.next_review_at, excluded.next_review_at) END,
        stage_evaluated_at = excluded.stage_evaluated_at,
        updated_at = CASE WHEN excluded.last_active_at IS NULL THEN p.updated_at ELSE now() END`,
-    [out.key, out.stage, out.changed, out.value, out.social, out.next, out.first, out.last, out.recent, out.pn, out.pt, out.pu, out.pf, out.pl, nowIso])
+    [out.key, out.stage, out.changed, out.value, out.social, out.next, out.first, out.last, out.recent, out.pn, out.pt, out.pu, out.pf, out.pl, nowIso],
   );
   if (changes.length > 0) await recordTransitions(client, changes, nowIso);
   return changes;
@@ -187,7 +186,7 @@ function toPgArray(isos: readonly string[]): string {
  */
 async function recordTransitions(client: PoolClient, changes: readonly Transition[], nowIso: string): Promise<void> {
   await client.query(
-    prepared('record-transitions', `WITH t AS (
+    `WITH t AS (
        INSERT INTO lifecycle_transitions (profile_key, kind, from_stage, to_stage, at, reason)
        SELECT k, kd, f, s, $6, r FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(k, kd, f, s, r, n)
        ORDER BY n
@@ -201,6 +200,6 @@ async function recordTransitions(client: PoolClient, changes: readonly Transitio
               'reason', t.reason, 'transitionId', t.id::text)
             || CASE WHEN (SELECT kind FROM identities i WHERE i.id = t.profile_key) = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
      FROM t ORDER BY t.id`,
-    [changes.map((c) => c.key), changes.map((c) => c.kind), changes.map((c) => c.from), changes.map((c) => c.to), changes.map((c) => c.reason), nowIso])
+    [changes.map((c) => c.key), changes.map((c) => c.kind), changes.map((c) => c.from), changes.map((c) => c.to), changes.map((c) => c.reason), nowIso],
   );
 }

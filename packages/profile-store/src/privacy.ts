@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
-import { inTransaction, prepared } from './tx';
+import { inTransaction } from './tx';
 
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
 
@@ -17,7 +17,7 @@ export async function suppressedAmong(db: Queryable, ids: Iterable<string>): Pro
   const byDigest = new Map<string, string>();
   for (const id of ids) byDigest.set(idDigest(id), id);
   if (byDigest.size === 0) return new Set();
-  const { rows } = await db.query<{ digest: string }>(prepared('suppressed-among', 'SELECT digest FROM suppressed_ids WHERE digest = ANY($1::text[])', [[...byDigest.keys()]]));
+  const { rows } = await db.query<{ digest: string }>('SELECT digest FROM suppressed_ids WHERE digest = ANY($1::text[])', [[...byDigest.keys()]]);
   return new Set(rows.map((r) => byDigest.get(r.digest)!));
 }
 

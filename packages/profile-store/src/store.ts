@@ -7,7 +7,7 @@ import { idsOf, lockIdentities, mergedIdCounts, mergeProfiles, storeTraits } fro
 import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
 import { pruneExpired, vacuumQueues, type Retention } from './retention';
-import { inTransaction, prepared } from './tx';
+import { inTransaction } from './tx';
 
 /** Where a chunk of messages came from: the consumer position it moves. */
 export type Position = { groupId: string; topic: string; partition: number; lastOffset: string };
@@ -47,8 +47,8 @@ export function createSegmentStore(options: StoreOptions) {
         // Moving the position past DLQ'd messages at the chunk's end too.
         if (BigInt(at.lastOffset) >= next) {
           await client.query(
-            prepared('apply-position-move', 'UPDATE consumer_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3',
-            [at.groupId, at.topic, at.partition, (BigInt(at.lastOffset) + 1n).toString()])
+            'UPDATE consumer_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3',
+            [at.groupId, at.topic, at.partition, (BigInt(at.lastOffset) + 1n).toString()],
           );
         }
         return { applied: fresh.length, skipped: messages.length - fresh.length, transitions, refusedLinks };
@@ -102,12 +102,12 @@ export type SegmentStore = ReturnType<typeof createSegmentStore>;
 /** Creates and locks the position row: a second member applying the same partition waits here. */
 async function lockPosition(client: PoolClient, at: Position): Promise<bigint> {
   await client.query(
-    prepared('apply-position-row', 'INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
-    [at.groupId, at.topic, at.partition])
+    'INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
+    [at.groupId, at.topic, at.partition],
   );
   const { rows } = await client.query<{ next_offset: number }>(
-    prepared('apply-position-lock', 'SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE',
-    [at.groupId, at.topic, at.partition])
+    'SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE',
+    [at.groupId, at.topic, at.partition],
   );
   return BigInt(rows[0]!.next_offset);
 }

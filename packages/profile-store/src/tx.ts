@@ -33,13 +33,3 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
     }
   }
 }
-
-/**
- * A statement node-postgres prepares once per connection under `name`: every later run on that
- * connection skips parsing and planning from scratch (Postgres keeps the plan; after five runs it
- * may keep one generic plan). For the statements of the apply path and the sweep, whose text never
- * changes; each name must always carry the same text.
- */
-export function prepared(name: string, text: string, values: unknown[]): { name: string; text: string; values: unknown[] } {
-  return { name, text, values };
-}
