@@ -42,7 +42,7 @@ async function main(): Promise<void> {
     const now = Date.now();
 
     // 1M people; 1% (profile keys d-…) due a second ago, about to become at_risk.
-    await pool.query('TRUNCATE people CASCADE');
+    await pool.query('TRUNCATE people, event_counts, purchases CASCADE');
     const t0 = Date.now();
     await pool.query(
       `INSERT INTO people (profile_key, first_seen_at, last_active_at, stage, stage_since, stage_evaluated_at, next_review_at)

@@ -38,10 +38,11 @@ export type EventRows = {
   followHistory: { source: string; eventId: string; key: string; targetType: string; targetId: string; action: string; at: string }[];
 };
 
-function bump<R extends { n: number }>(map: Map<string, R>, id: string, make: () => Omit<R, 'n'>): void {
+/** Adds one to the row under `id`, or stores `make()` (a row with n = 1) there. */
+function bump<R extends { n: number }>(map: Map<string, R>, id: string, make: () => R): void {
   const row = map.get(id);
   if (row) row.n += 1;
-  else map.set(id, { ...make(), n: 1 } as R);
+  else map.set(id, make());
 }
 
 /**
@@ -63,11 +64,14 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
     p.first = Math.min(p.first, at);
     p.last = Math.max(p.last, at);
     if (SOCIAL_TYPES.has(e.type)) p.social.push(at);
-    bump(counts, `${key}\u0000${e.type}`, () => ({ key, type: e.type }));
+    // Keys as one concatenation each (no array per key: this loop runs for every event of a chunk).
+    const type = e.type;
+    bump(counts, `${key}\u0000${type}`, () => ({ key, type, n: 1 }));
     const day = e.occurredAt.slice(0, 10);
     const t = e.target;
-    bump(daily, [key, day, e.type, t.type, t.id].join('\u0000'), () => ({ key, day, type: e.type, targetType: t.type, targetId: t.id }));
-    for (const tag of e.tags) bump(tagDaily, [key, day, e.type, tag].join('\u0000'), () => ({ key, day, type: e.type, tag }));
+    const personDay = `${key}\u0000${day}\u0000${type}\u0000`;
+    bump(daily, `${personDay}${t.type}\u0000${t.id}`, () => ({ key, day, type, targetType: t.type, targetId: t.id, n: 1 }));
+    for (const tag of e.tags) bump(tagDaily, personDay + tag, () => ({ key, day, type, tag, n: 1 }));
     if (e.type === 'purchase') {
       const amount = e.amount ?? 0;
       const currency = e.currency ?? '';

@@ -133,7 +133,7 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
   );
   await client.query('DELETE FROM tag_activity_daily WHERE profile_key = $1', [from]);
   await client.query('UPDATE lifecycle_transitions SET profile_key = $2 WHERE profile_key = $1', p);
-  // Last: event_counts and purchases reference people ON DELETE CASCADE.
+  // Last: the person's counts and purchases moved above (no foreign key cascades them, migration 060).
   await client.query('DELETE FROM people WHERE profile_key = $1', [from]);
 }
 

@@ -82,4 +82,13 @@ describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.
     const { rows: left } = await pool.query<{ n: number }>(`SELECT count(*)::int n FROM follows WHERE target_type = 'shop' AND target_id = 's-race' AND following`);
     expect(mix.followers).toBe(left[0]!.n);
   }, 60_000);
+
+  // Last: no foreign key cascades a person's counts and purchases (migration 060); erasures and merges delete them.
+  it('leaves no counts or purchases of a person who is gone after the erasures and merges above', async () => {
+    const { rows } = await pool.query<{ n: number }>(
+      `SELECT (SELECT count(*) FROM event_counts c WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = c.profile_key))
+            + (SELECT count(*) FROM purchases x WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = x.profile_key)) AS n`,
+    );
+    expect(Number(rows[0]!.n)).toBe(0);
+  });
 });

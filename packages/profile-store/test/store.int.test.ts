@@ -334,4 +334,16 @@ describe('segment store against real Postgres', () => {
     expect(await counts('inflight-u')).toEqual({ click: 3 });
     expect(await person('inflight-a')).toBeUndefined();
   });
+
+  // Last, after every merge above: event_counts and purchases have no foreign key to people
+  // (migration 060), so the apply path and the merge keep the reference themselves.
+  it('leaves no counts or purchases without their person after the chunks and merges above', async () => {
+    const { rows } = await pool.query<{ t: string; n: number }>(
+      `SELECT 'event_counts' AS t, count(*)::int AS n FROM event_counts c WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = c.profile_key)
+       UNION ALL SELECT 'purchases', count(*)::int FROM purchases x WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = x.profile_key)`,
+    );
+    expect(rows).toEqual([{ t: 'event_counts', n: 0 }, { t: 'purchases', n: 0 }]);
+    const { rows: all } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM event_counts');
+    expect(all[0]!.n).toBeGreaterThan(0);
+  });
 });
