@@ -171,6 +171,24 @@ function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = rando
   return Buffer.concat([iv, body, cipher.getAuthTag()]);
 }
 
+/**
+ * `header | iv | ciphertext | tag` in one buffer: the text is encrypted straight from its UTF-8
+ * (no Buffer of the plaintext first) and the parts are copied once (ingest's hot path: one per event).
+ */
+function sealText(key: Buffer, header: Buffer, text: string | Buffer, iv: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(header);
+  const body = typeof text === 'string' ? cipher.update(text, 'utf8') : cipher.update(text);
+  cipher.final();
+  const tag = cipher.getAuthTag();
+  const out = Buffer.allocUnsafe(header.length + IV_BYTES + body.length + TAG_BYTES);
+  header.copy(out, 0);
+  iv.copy(out, header.length);
+  body.copy(out, header.length + IV_BYTES);
+  tag.copy(out, header.length + IV_BYTES + body.length);
+  return out;
+}
+
 /** Throws when the box was not made with this key and aad. */
 function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
   const decipher = createDecipheriv('aes-256-gcm', key, box.subarray(0, IV_BYTES));
@@ -209,8 +227,36 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const lookups = metrics && counter(metrics, { name: 'keyring_lookups_total', help: 'Person keys wanted, by where they came from (cache, postgres)', labelNames: ['from'] });
   const created = metrics && counter(metrics, { name: 'keyring_keys_created_total', help: 'Person keys made for people seen for the first time' });
 
-  const subjectOf = (profileKey: string): Buffer => createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
+  const hmacOf = (profileKey: string): Buffer => createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
+  /**
+   * id → its subject (and hex), for ids sealed recently: the HMAC never changes for an id (the
+   * subject key is never rotated), so a hot person's events skip it. Bounded like the key cache;
+   * it holds no key, only what the Kafka message key already shows.
+   */
+  const subjects = new Map<string, { subject: Buffer; hex: string }>();
+  const subjectEntry = (id: string) => {
+    let entry = subjects.get(id);
+    if (entry === undefined) {
+      const subject = hmacOf(id);
+      entry = { subject, hex: subject.toString('hex') };
+      if (subjects.size >= config.KEYRING_CACHE_SIZE) subjects.delete(subjects.keys().next().value!);
+      subjects.set(id, entry);
+    }
+    return entry;
+  };
+  const subjectOf = (profileKey: string): Buffer => subjectEntry(profileKey).subject;
   const headerOf = (subjects: Buffer[]) => Buffer.concat([Buffer.from([MARK, FORMAT, subjects.length]), ...subjects]);
+  /** Headers of one person's records (the common case), by subject hex: the same bytes every time. */
+  const soloHeaders = new Map<string, Buffer>();
+  const soloHeader = (hex: string, subject: Buffer) => {
+    let header = soloHeaders.get(hex);
+    if (header === undefined) {
+      header = headerOf([subject]);
+      if (soloHeaders.size >= config.KEYRING_CACHE_SIZE) soloHeaders.delete(soloHeaders.keys().next().value!);
+      soloHeaders.set(hex, header);
+    }
+    return header;
+  };
 
   const wrap = (subject: Buffer, key: Buffer) => encrypt(master.active.key, key, subject);
   const unwrap = (row: Row): Buffer | null => {
@@ -294,7 +340,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
 
   return {
     /** The subject of a profile key, as the hex Kafka message key. */
-    subjectOf: (profileKey: string): string => subjectOf(profileKey).toString('hex'),
+    subjectOf: (profileKey: string): string => subjectEntry(profileKey).hex,
 
     /**
      * Seals records keyed by profile key: each becomes `{ key: subject hex, value: sealed }`,
@@ -304,21 +350,20 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
      * moment they are written.
      */
     async seal(records: readonly { key: string; value: string | Buffer; names?: readonly string[] }[]): Promise<{ key: string; value: Buffer }[]> {
-      const subjects = new Map<string, Buffer>();
-      // One HMAC per id of the batch, not per record.
-      const byId = new Map<string, string>();
+      const wanted = new Map<string, Buffer>();
+      // One HMAC per id, cached across calls (subjectEntry); the ids of a record in order, its own first.
       const hexOf = (id: string) => {
-        let hex = byId.get(id);
-        if (hex === undefined) {
-          const s = subjectOf(id);
-          hex = s.toString('hex');
-          subjects.set(hex, s);
-          byId.set(id, hex);
-        }
+        const { subject, hex } = subjectEntry(id);
+        wanted.set(hex, subject);
         return hex;
       };
-      const subjectsOfRecord = records.map((r) => [...new Set([r.key, ...(r.names ?? [])])].slice(0, MAX_SUBJECTS).map(hexOf));
-      const keys = await keysOf(subjects, true);
+      const subjectsOfRecord = records.map((r): string[] => {
+        const names = r.names;
+        // Most records name only their own profile key (or that and ids equal to it).
+        if (names === undefined || names.every((n) => n === r.key)) return [hexOf(r.key)];
+        return [...new Set([r.key, ...names])].slice(0, MAX_SUBJECTS).map(hexOf);
+      });
+      const keys = await keysOf(wanted, true);
       // An erased id gets one throw-away key for the call: never stored, so never recovered.
       for (const [hex, key] of keys) if (!key) keys.set(hex, randomBytes(KEY_BYTES));
       const keyFor = messageKeys();
@@ -326,9 +371,10 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       const ivs = randomBytes(IV_BYTES * records.length);
       return records.map((r, i) => {
         const hexes = subjectsOfRecord[i]!;
-        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
-        const plaintext = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value;
-        return { key: hexes[0]!, value: sealWith(key, headerOf(hexes.map((hex) => subjects.get(hex)!)), plaintext, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
+        const own = hexes[0]!;
+        const key = hexes.length === 1 ? keys.get(own)! : keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
+        const header = hexes.length === 1 ? soloHeader(own, wanted.get(own)!) : headerOf(hexes.map((hex) => wanted.get(hex)!));
+        return { key: own, value: sealText(key, header, r.value, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
       });
     },
 
