@@ -153,11 +153,6 @@ export function isSealed(value: Buffer | null | undefined): value is Buffer {
   return n >= 1 && n <= MAX_SUBJECTS && value.length >= headerBytes(n) + IV_BYTES + TAG_BYTES;
 }
 
-/** The subjects a sealed value names (hex), its own first. */
-function subjectsIn(value: Buffer): Buffer[] {
-  return Array.from({ length: value[2]! }, (_, i) => value.subarray(3 + i * SUBJECT_BYTES, 3 + (i + 1) * SUBJECT_BYTES));
-}
-
 /** The key of one message: its person's key, or one derived from the keys of every person it names. */
 function messageKey(keys: Buffer[]): Buffer {
   return keys.length === 1 ? keys[0]! : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
@@ -194,7 +189,10 @@ function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
   const decipher = createDecipheriv('aes-256-gcm', key, box.subarray(0, IV_BYTES));
   decipher.setAAD(aad);
   decipher.setAuthTag(box.subarray(box.length - TAG_BYTES));
-  return Buffer.concat([decipher.update(box.subarray(IV_BYTES, box.length - TAG_BYTES)), decipher.final()]);
+  const text = decipher.update(box.subarray(IV_BYTES, box.length - TAG_BYTES));
+  // GCM's final() only checks the tag (it throws when the box was not made with this key and aad); it returns no bytes.
+  const rest = decipher.final();
+  return rest.length === 0 ? text : Buffer.concat([text, rest]);
 }
 
 function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
@@ -381,18 +379,30 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
     /** Opens Kafka values (one key lookup for the lot); never throws for a value, only when the keys cannot be read. */
     async open(values: readonly (Buffer | null)[]): Promise<Opened[]> {
       const subjects = new Map<string, Buffer>();
-      for (const v of values) if (isSealed(v)) for (const s of subjectsIn(v)) subjects.set(s.toString('hex'), s);
+      // One pass over the values: each sealed one's subjects (hex) are read once, for the lookup and the opening.
+      const named = values.map((v): string[] | undefined => {
+        if (!isSealed(v)) return undefined;
+        const n = v[2]!;
+        const hexes = new Array<string>(n);
+        for (let i = 0; i < n; i++) {
+          const start = 3 + i * SUBJECT_BYTES;
+          const hex = v.toString('hex', start, start + SUBJECT_BYTES);
+          if (!subjects.has(hex)) subjects.set(hex, v.subarray(start, start + SUBJECT_BYTES));
+          hexes[i] = hex;
+        }
+        return hexes;
+      });
       const keys = subjects.size === 0 ? new Map<string, Buffer | null>() : await keysOf(subjects, false);
       const keyFor = messageKeys();
-      return values.map((v): Opened => {
-        if (!isSealed(v)) return { kind: 'clear' };
-        const header = v.subarray(0, headerBytes(v[2]!));
-        const hexes = subjectsIn(v).map((s) => s.toString('hex'));
+      return values.map((v, i): Opened => {
+        const hexes = named[i];
+        if (hexes === undefined) return { kind: 'clear' };
+        const header = v!.subarray(0, headerBytes(hexes.length));
         // Any person it names erased: unreadable.
         if (hexes.some((hex) => !keys.get(hex))) return { kind: 'shredded' };
-        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
+        const key = hexes.length === 1 ? keys.get(hexes[0]!)! : keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
         try {
-          const plaintext = decrypt(key, v.subarray(header.length), header);
+          const plaintext = decrypt(key, v!.subarray(header.length), header);
           return { kind: 'opened', plaintext, reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')) };
         } catch (err) {
           return { kind: 'broken', reason: `sealed value does not open with its person's key (${(err as Error).message})` };
