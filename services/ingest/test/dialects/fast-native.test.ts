@@ -24,7 +24,7 @@ const geo = fc.oneof(
 );
 const context = fc.oneof(
   fc.record(
-    { zz: maybe(pick(1, 'a')), channel: maybe(pick<unknown>('homepage', 'search', 'live', 'tv', null)), geo: maybe(geo), device: maybe(pick<unknown>({ os: 'ios', b: 1 }, null, [], 'x')) },
+    { zz: maybe(pick<unknown>(1, 'a')), channel: maybe(pick<unknown>('homepage', 'search', 'live', 'tv', null)), geo: maybe(geo), device: maybe(pick<unknown>({ os: 'ios', b: 1 }, null, [], 'x')) },
     { requiredKeys: [] },
   ),
   pick<unknown>(null, [], 'ctx'),
