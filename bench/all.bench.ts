@@ -135,6 +135,7 @@ async function main(): Promise<void> {
     rows.push({ stage: 'consumers: open per event, person cached (uncached, one SELECT per batch)', ours: `${us(f.openHot)} (${us(f.openCold)})`, limit: `JSON.parse ${us(f.parse)}`, ratio: `×${(f.openHot / f.parse).toFixed(1)}`, aim: '(reported)', met: undefined });
     const loop = f.consumeSealed / f.consumeClear;
     rows.push({ stage: 'consume loop, sealed topic, events/s (no-op apply; 5 000 people, keys read as a replay would)', ours: n(f.consumeSealed), limit: `same events in clear ${n(f.consumeClear)}`, ratio: loop.toFixed(3), aim: '(reported)', met: undefined });
+    rows.push({ stage: 'consume loop, µs of CPU per event (kafkajs fetch and decode, open, JSON.parse, validation)', ours: `sealed ${us(f.consumeSealedCpu)}`, limit: `clear ${us(f.consumeClearCpu)}`, ratio: `×${(f.consumeSealedCpu / f.consumeClearCpu).toFixed(2)}`, aim: '(reported)', met: undefined });
   }
 
   const loadAfter = loadavg();

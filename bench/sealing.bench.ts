@@ -32,6 +32,9 @@ export type SealingFigures = {
   /** events/s of the consume loop. */
   consumeClear: number;
   consumeSealed: number;
+  /** µs of this process's CPU per event in the consume loop (kafkajs fetch and decode, open, JSON.parse, validation). */
+  consumeClearCpu: number;
+  consumeSealedCpu: number;
 };
 
 const BATCH = 500;
@@ -57,7 +60,7 @@ async function perEvent(events: number, ms: number, fn: (round: number) => unkno
   return ((performance.now() - start) * 1000) / done;
 }
 
-async function consumeRate(kafka: Kafka, topic: string, keyring: Keyring | undefined, events: number, tag: string): Promise<number> {
+async function consumeRate(kafka: Kafka, topic: string, keyring: Keyring | undefined, events: number, tag: string): Promise<{ rate: number; cpuUs: number }> {
   let seen = 0;
   let resolve!: () => void;
   const all = new Promise<void>((r) => (resolve = r));
@@ -71,11 +74,14 @@ async function consumeRate(kafka: Kafka, topic: string, keyring: Keyring | undef
     },
   });
   const start = performance.now();
+  const cpu = process.cpuUsage();
   await consumer.start();
   await all;
   const rate = events / ((performance.now() - start) / 1000);
+  const used = process.cpuUsage(cpu);
   await consumer.stop();
-  return rate;
+  // The bench does nothing else meanwhile: its CPU is the loop's (group join included, a fixed cost).
+  return { rate, cpuUs: (used.user + used.system) / events };
 }
 
 export async function runSealingBench(options: { databaseUrl: string; brokers: string[]; rounds: number; events: number; prefix: string; log: (line: string) => void }): Promise<SealingFigures> {
@@ -123,14 +129,14 @@ export async function runSealingBench(options: { databaseUrl: string; brokers: s
         openHot: await perEvent(BATCH, ms, () => hot.open(sealed.map((s) => s.value))),
         // a process that has none of these 50 people (100 ids) cached: one SELECT for the batch
         openCold: await perEvent(BATCH, ms, () => createKeyring(config, pool).open(sealed.map((s) => s.value))),
-        consumeClear: await consumeRate(kafka, clearTopic, undefined, options.events, `clear${r}`),
-        consumeSealed: await consumeRate(kafka, sealedTopic, createKeyring(config, pool), options.events, `sealed${r}`),
+        ...(await consumeRate(kafka, clearTopic, undefined, options.events, `clear${r}`).then(({ rate, cpuUs }) => ({ consumeClear: rate, consumeClearCpu: cpuUs }))),
+        ...(await consumeRate(kafka, sealedTopic, createKeyring(config, pool), options.events, `sealed${r}`).then(({ rate, cpuUs }) => ({ consumeSealed: rate, consumeSealedCpu: cpuUs }))),
       };
       options.log(`sealing round ${r + 1}: ${JSON.stringify(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`);
       rows.push(f);
     }
     const m = (k: keyof SealingFigures) => median(rows.map((row) => row[k]));
-    return { stringify: m('stringify'), sealHot: m('sealHot'), sealNew: m('sealNew'), parse: m('parse'), openHot: m('openHot'), openCold: m('openCold'), consumeClear: m('consumeClear'), consumeSealed: m('consumeSealed') };
+    return { stringify: m('stringify'), sealHot: m('sealHot'), sealNew: m('sealNew'), parse: m('parse'), openHot: m('openHot'), openCold: m('openCold'), consumeClear: m('consumeClear'), consumeSealed: m('consumeSealed'), consumeClearCpu: m('consumeClearCpu'), consumeSealedCpu: m('consumeSealedCpu') };
   } finally {
     await admin.deleteTopics({ topics: [clearTopic, sealedTopic] }).catch(() => undefined);
     await admin.disconnect();
@@ -159,6 +165,7 @@ if (require.main === module) {
       console.log(`| consumer: open, person cached | ${r(f.openHot)} | JSON.parse | ${r(f.parse)} | ×${r(f.openHot / f.parse)} |`);
       console.log(`| consumer: open, 50 people uncached per batch (one SELECT) | ${r(f.openCold)} | JSON.parse | ${r(f.parse)} | ×${r(f.openCold / f.parse)} |`);
       console.log(`| consume loop (BatchConsumer, no-op apply), events/s | sealed ${Math.round(f.consumeSealed)} | clear | ${Math.round(f.consumeClear)} | ${r(f.consumeSealed / f.consumeClear)} |`);
+      console.log(`| consume loop, µs of CPU per event (kafkajs, open, parse, validation) | sealed ${r(f.consumeSealedCpu)} | clear | ${r(f.consumeClearCpu)} | ×${r(f.consumeSealedCpu / f.consumeClearCpu)} |`);
       process.exit(0);
     },
     (err: unknown) => {

@@ -163,6 +163,9 @@ type Dead = { message: KafkaMessage; reason: string; kind: DeadLetterKind; opene
 /** A PoisonError, or any AppError that says a retry cannot help, is the data's fault; everything else is retried. */
 export const classifyFailure = (err: unknown): FailureKind => (err instanceof AppError && !err.retryable ? 'poison' : 'transient');
 
+/** What every message of a consumer without a keyring is: one object for all of them. */
+const CLEAR: Opened = { kind: 'clear' };
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -416,32 +419,36 @@ export class BatchConsumer<S extends z.ZodType> {
   /** Validates, applies (isolating poison), dead-letters; throws only on transient failures. */
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
     const valid: Consumed<z.output<S>>[] = [];
-    const raw = new Map<string, { message: KafkaMessage; opened: Opened }>();
+    /** The message each valid one came from (same index), for a poison one's dead letter. */
+    const sources: { message: KafkaMessage; opened: Opened }[] = [];
     const dead: Dead[] = [];
     // One key lookup for the chunk (none for a person cached); a failure to read keys is transient.
-    const opened = this.options.keyring ? await this.options.keyring.open(chunk.map((m) => m.value)) : chunk.map((): Opened => ({ kind: 'clear' }));
+    const opened = this.options.keyring ? await this.options.keyring.open(chunk.map((m) => m.value)) : chunk.map(() => CLEAR);
     let shredded = 0;
-    chunk.forEach((message, i) => {
+    for (let i = 0; i < chunk.length; i++) {
+      const message = chunk[i]!;
       const o = opened[i]!;
       if (o.kind === 'shredded') {
         shredded += 1;
-        return;
+        continue;
       }
       const sealed = o.kind === 'opened' ? o : undefined;
       const parsed = o.kind === 'broken' ? { ok: false as const, reason: o.reason, kind: 'unreadable' as const } : this.parse(sealed ? sealed.plaintext : message.value);
       if (parsed.ok) {
         valid.push({ value: parsed.value, partition, offset: message.offset });
-        raw.set(message.offset, { message, opened: o });
+        sources.push({ message, opened: o });
       } else dead.push({ message, reason: parsed.reason, kind: parsed.kind, opened: sealed });
-    });
+    }
     if (shredded > 0) this.metrics?.shredded.inc(this.labels, shredded);
     const poison = await this.applyIsolating(valid, topic, partition, chunk[chunk.length - 1]!.offset);
-    dead.push(
-      ...poison.map((p) => {
-        const { message, opened: o } = raw.get(p.offset)!;
-        return { message, reason: p.reason, kind: 'poison' as const, opened: o.kind === 'opened' ? o : undefined };
-      }),
-    );
+    if (poison.length > 0) {
+      // Rare: only then is a map from offset to message worth building.
+      const byOffset = new Map(valid.map((v, i) => [v.offset, sources[i]!]));
+      for (const p of poison) {
+        const { message, opened: o } = byOffset.get(p.offset)!;
+        dead.push({ message, reason: p.reason, kind: 'poison', opened: o.kind === 'opened' ? o : undefined });
+      }
+    }
     // After apply: a chunk whose apply fails is retried whole, and its dead letters would
     // otherwise be written once per attempt.
     if (dead.length > 0) await this.deadLetter(topic, partition, dead.sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset))));

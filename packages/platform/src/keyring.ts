@@ -153,11 +153,6 @@ export function isSealed(value: Buffer | null | undefined): value is Buffer {
   return n >= 1 && n <= MAX_SUBJECTS && value.length >= headerBytes(n) + IV_BYTES + TAG_BYTES;
 }
 
-/** The subjects a sealed value names (hex), its own first. */
-function subjectsIn(value: Buffer): Buffer[] {
-  return Array.from({ length: value[2]! }, (_, i) => value.subarray(3 + i * SUBJECT_BYTES, 3 + (i + 1) * SUBJECT_BYTES));
-}
-
 /** The key of one message: its person's key, or one derived from the keys of every person it names. */
 function messageKey(keys: Buffer[]): Buffer {
   return keys.length === 1 ? keys[0]! : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
@@ -171,19 +166,40 @@ function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = rando
   return Buffer.concat([iv, body, cipher.getAuthTag()]);
 }
 
+/**
+ * `header | iv | ciphertext | tag` in one buffer: the text is encrypted straight from its UTF-8
+ * (no Buffer of the plaintext first) and the parts are copied once (ingest's hot path: one per event).
+ */
+function sealText(key: Buffer, header: Buffer, text: string | Buffer, iv: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', key, iv);
+  cipher.setAAD(header);
+  const body = typeof text === 'string' ? cipher.update(text, 'utf8') : cipher.update(text);
+  cipher.final();
+  const tag = cipher.getAuthTag();
+  const out = Buffer.allocUnsafe(header.length + IV_BYTES + body.length + TAG_BYTES);
+  header.copy(out, 0);
+  iv.copy(out, header.length);
+  body.copy(out, header.length + IV_BYTES);
+  tag.copy(out, header.length + IV_BYTES + body.length);
+  return out;
+}
+
 /** Throws when the box was not made with this key and aad. */
 function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
   const decipher = createDecipheriv('aes-256-gcm', key, box.subarray(0, IV_BYTES));
   decipher.setAAD(aad);
   decipher.setAuthTag(box.subarray(box.length - TAG_BYTES));
-  return Buffer.concat([decipher.update(box.subarray(IV_BYTES, box.length - TAG_BYTES)), decipher.final()]);
+  const text = decipher.update(box.subarray(IV_BYTES, box.length - TAG_BYTES));
+  // GCM's final() only checks the tag (it throws when the box was not made with this key and aad); it returns no bytes.
+  const rest = decipher.final();
+  return rest.length === 0 ? text : Buffer.concat([text, rest]);
 }
 
 function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
   return Buffer.concat([header, encrypt(key, plaintext, header, iv)]);
 }
 
-/** Message keys of one call, by the subjects they are made of: derived once per group of people, not per message. */
+/** Message keys of one call (those naming an erased person: never kept), by the subjects they are made of: derived once per group of people, not per message. */
 function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
   const memo = new Map<string, Buffer>();
   return (hexes, keys) => {
@@ -209,8 +225,56 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const lookups = metrics && counter(metrics, { name: 'keyring_lookups_total', help: 'Person keys wanted, by where they came from (cache, postgres)', labelNames: ['from'] });
   const created = metrics && counter(metrics, { name: 'keyring_keys_created_total', help: 'Person keys made for people seen for the first time' });
 
-  const subjectOf = (profileKey: string): Buffer => createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
+  const hmacOf = (profileKey: string): Buffer => createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
+  /**
+   * id → its subject (and hex), for ids sealed recently: the HMAC never changes for an id (the
+   * subject key is never rotated), so a hot person's events skip it. Bounded like the key cache;
+   * it holds no key, only what the Kafka message key already shows.
+   */
+  const subjects = new Map<string, { subject: Buffer; hex: string }>();
+  const subjectEntry = (id: string) => {
+    let entry = subjects.get(id);
+    if (entry === undefined) {
+      const subject = hmacOf(id);
+      entry = { subject, hex: subject.toString('hex') };
+      if (subjects.size >= config.KEYRING_CACHE_SIZE) subjects.delete(subjects.keys().next().value!);
+      subjects.set(id, entry);
+    }
+    return entry;
+  };
+  const subjectOf = (profileKey: string): Buffer => subjectEntry(profileKey).subject;
   const headerOf = (subjects: Buffer[]) => Buffer.concat([Buffer.from([MARK, FORMAT, subjects.length]), ...subjects]);
+  /**
+   * Keys of messages naming two or more people, by their subjects, across calls: HKDF costs 5-13 µs,
+   * and a person's messages keep naming the same ids (a userId beside an anonymousId). A key is
+   * reused only while it was derived from the very key objects the key cache gives now (a key read
+   * again from Postgres derives afresh), expires with them (KEYRING_CACHE_TTL_MS), is bounded like
+   * them, and `shred` forgets them all. Throw-away keys of erased people never enter it.
+   */
+  const derived = new Map<string, { parts: Buffer[]; key: Buffer; until: number }>();
+  const derivedKey = (hexes: string[], parts: Buffer[], now: number): Buffer => {
+    const id = hexes.join('');
+    const hit = derived.get(id);
+    if (hit !== undefined && hit.until > now && hit.parts.length === parts.length && hit.parts.every((p, i) => p === parts[i])) return hit.key;
+    const key = messageKey(parts);
+    if (ttl > 0) {
+      derived.delete(id);
+      if (derived.size >= config.KEYRING_CACHE_SIZE) derived.delete(derived.keys().next().value!);
+      derived.set(id, { parts, key, until: now + ttl });
+    }
+    return key;
+  };
+  /** Headers of one person's records (the common case), by subject hex: the same bytes every time. */
+  const soloHeaders = new Map<string, Buffer>();
+  const soloHeader = (hex: string, subject: Buffer) => {
+    let header = soloHeaders.get(hex);
+    if (header === undefined) {
+      header = headerOf([subject]);
+      if (soloHeaders.size >= config.KEYRING_CACHE_SIZE) soloHeaders.delete(soloHeaders.keys().next().value!);
+      soloHeaders.set(hex, header);
+    }
+    return header;
+  };
 
   const wrap = (subject: Buffer, key: Buffer) => encrypt(master.active.key, key, subject);
   const unwrap = (row: Row): Buffer | null => {
@@ -294,7 +358,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
 
   return {
     /** The subject of a profile key, as the hex Kafka message key. */
-    subjectOf: (profileKey: string): string => subjectOf(profileKey).toString('hex'),
+    subjectOf: (profileKey: string): string => subjectEntry(profileKey).hex,
 
     /**
      * Seals records keyed by profile key: each becomes `{ key: subject hex, value: sealed }`,
@@ -304,49 +368,71 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
      * moment they are written.
      */
     async seal(records: readonly { key: string; value: string | Buffer; names?: readonly string[] }[]): Promise<{ key: string; value: Buffer }[]> {
-      const subjects = new Map<string, Buffer>();
-      // One HMAC per id of the batch, not per record.
-      const byId = new Map<string, string>();
+      const wanted = new Map<string, Buffer>();
+      // One HMAC per id, cached across calls (subjectEntry); the ids of a record in order, its own first.
       const hexOf = (id: string) => {
-        let hex = byId.get(id);
-        if (hex === undefined) {
-          const s = subjectOf(id);
-          hex = s.toString('hex');
-          subjects.set(hex, s);
-          byId.set(id, hex);
-        }
+        const { subject, hex } = subjectEntry(id);
+        wanted.set(hex, subject);
         return hex;
       };
-      const subjectsOfRecord = records.map((r) => [...new Set([r.key, ...(r.names ?? [])])].slice(0, MAX_SUBJECTS).map(hexOf));
-      const keys = await keysOf(subjects, true);
+      const subjectsOfRecord = records.map((r): string[] => {
+        const names = r.names;
+        // Most records name only their own profile key (or that and ids equal to it).
+        if (names === undefined || names.every((n) => n === r.key)) return [hexOf(r.key)];
+        return [...new Set([r.key, ...names])].slice(0, MAX_SUBJECTS).map(hexOf);
+      });
+      const keys = await keysOf(wanted, true);
       // An erased id gets one throw-away key for the call: never stored, so never recovered.
-      for (const [hex, key] of keys) if (!key) keys.set(hex, randomBytes(KEY_BYTES));
-      const keyFor = messageKeys();
+      const erased = new Set<string>();
+      for (const [hex, key] of keys) {
+        if (key) continue;
+        keys.set(hex, randomBytes(KEY_BYTES));
+        erased.add(hex);
+      }
+      const throwAway = messageKeys();
+      const now = Date.now();
+      const keyFor = (hexes: string[]) => {
+        const parts = () => hexes.map((hex) => keys.get(hex)!);
+        return erased.size > 0 && hexes.some((hex) => erased.has(hex)) ? throwAway(hexes, parts) : derivedKey(hexes, parts(), now);
+      };
       // One call for every IV of the batch.
       const ivs = randomBytes(IV_BYTES * records.length);
       return records.map((r, i) => {
         const hexes = subjectsOfRecord[i]!;
-        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
-        const plaintext = typeof r.value === 'string' ? Buffer.from(r.value, 'utf8') : r.value;
-        return { key: hexes[0]!, value: sealWith(key, headerOf(hexes.map((hex) => subjects.get(hex)!)), plaintext, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
+        const own = hexes[0]!;
+        const key = hexes.length === 1 ? keys.get(own)! : keyFor(hexes);
+        const header = hexes.length === 1 ? soloHeader(own, wanted.get(own)!) : headerOf(hexes.map((hex) => wanted.get(hex)!));
+        return { key: own, value: sealText(key, header, r.value, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
       });
     },
 
     /** Opens Kafka values (one key lookup for the lot); never throws for a value, only when the keys cannot be read. */
     async open(values: readonly (Buffer | null)[]): Promise<Opened[]> {
       const subjects = new Map<string, Buffer>();
-      for (const v of values) if (isSealed(v)) for (const s of subjectsIn(v)) subjects.set(s.toString('hex'), s);
+      // One pass over the values: each sealed one's subjects (hex) are read once, for the lookup and the opening.
+      const named = values.map((v): string[] | undefined => {
+        if (!isSealed(v)) return undefined;
+        const n = v[2]!;
+        const hexes = new Array<string>(n);
+        for (let i = 0; i < n; i++) {
+          const start = 3 + i * SUBJECT_BYTES;
+          const hex = v.toString('hex', start, start + SUBJECT_BYTES);
+          if (!subjects.has(hex)) subjects.set(hex, v.subarray(start, start + SUBJECT_BYTES));
+          hexes[i] = hex;
+        }
+        return hexes;
+      });
       const keys = subjects.size === 0 ? new Map<string, Buffer | null>() : await keysOf(subjects, false);
-      const keyFor = messageKeys();
-      return values.map((v): Opened => {
-        if (!isSealed(v)) return { kind: 'clear' };
-        const header = v.subarray(0, headerBytes(v[2]!));
-        const hexes = subjectsIn(v).map((s) => s.toString('hex'));
+      const now = Date.now();
+      return values.map((v, i): Opened => {
+        const hexes = named[i];
+        if (hexes === undefined) return { kind: 'clear' };
+        const header = v!.subarray(0, headerBytes(hexes.length));
         // Any person it names erased: unreadable.
         if (hexes.some((hex) => !keys.get(hex))) return { kind: 'shredded' };
-        const key = keyFor(hexes, () => hexes.map((hex) => keys.get(hex)!));
+        const key = hexes.length === 1 ? keys.get(hexes[0]!)! : derivedKey(hexes, hexes.map((hex) => keys.get(hex)!), now);
         try {
-          const plaintext = decrypt(key, v.subarray(header.length), header);
+          const plaintext = decrypt(key, v!.subarray(header.length), header);
           return { kind: 'opened', plaintext, reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')) };
         } catch (err) {
           return { kind: 'broken', reason: `sealed value does not open with its person's key (${(err as Error).message})` };
@@ -369,6 +455,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         [subjects],
       );
       for (const s of subjects) cache.delete(s.toString('hex'));
+      derived.clear();
     },
 
     /**

@@ -81,6 +81,28 @@ describe('keyring (crypto-shredding)', () => {
     expect((await createKeyring(config, pool).open([both!.value, ownUser!.value, ownAnon!.value])).map((o) => o.kind)).toEqual(['shredded', 'opened', 'shredded']);
   });
 
+  it('a two-person message key kept across calls is not reused once either person is erased', async () => {
+    const writer = createKeyring(config, pool);
+    const reader = createKeyring(config, pool);
+    const record = { key: 'u-hana', value: '{"anonymousId":"dev-hana"}', names: ['u-hana', 'dev-hana'] };
+    // Two calls: the second takes the message key the first derived.
+    const [first] = await writer.seal([record]);
+    const [second] = await writer.seal([record]);
+    expect((await reader.open([first!.value, second!.value])).map((o) => o.kind)).toEqual(['opened', 'opened']);
+    // Erased by this very process: its later records are sealed under a throw-away key, unreadable to all.
+    await writer.shred(pool, ['dev-hana']);
+    const [after] = await writer.seal([record]);
+    expect((await createKeyring(config, pool).open([first!.value, after!.value])).map((o) => o.kind)).toEqual(['shredded', 'shredded']);
+    // Erased by another process: this one's cached keys run out with KEYRING_CACHE_TTL_MS, the derived one with them.
+    const short = createKeyring({ ...config, KEYRING_CACHE_TTL_MS: 1 }, pool);
+    const other = { key: 'u-ida', value: '{"anonymousId":"dev-ida"}', names: ['u-ida', 'dev-ida'] };
+    await short.seal([other]);
+    await createKeyring(config, pool).shred(pool, ['dev-ida']);
+    await new Promise((r) => setTimeout(r, 5));
+    const [late] = await short.seal([other]);
+    expect((await createKeyring(config, pool).open([late!.value])).map((o) => o.kind)).toEqual(['shredded']);
+  });
+
   it('a hot person costs one key lookup, not one per record', async () => {
     const metrics = createMetrics('test');
     const keyring = createKeyring(config, pool, metrics);

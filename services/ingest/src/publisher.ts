@@ -1,5 +1,5 @@
 import { AppError, withTimeout, type Keyring, type Logger } from '@pstream/platform';
-import { Partitioners, type Kafka, type Producer } from 'kafkajs';
+import { Partitioners, type ICustomPartitioner, type Kafka, type Producer } from 'kafkajs';
 import { IngestErrors } from './errors';
 
 /**
@@ -65,6 +65,37 @@ function oversized(records: readonly Record[]): number | undefined {
   return bytes > MAX_REQUEST_BYTES ? bytes : undefined;
 }
 
+/** How many keys' partitions `memoPartitioner` remembers (people active lately; about 100 bytes each). */
+const PARTITION_MEMO_SIZE = 100_000;
+
+/**
+ * kafkajs's default partitioner (murmur2 of the key, as Java's client), remembering each key's
+ * partition: its murmur2 is pure JavaScript on 64-bit `Long` objects, ~10 µs for our 64-character
+ * keys (the person's subject), and a person sends many events. The same key still goes to the same
+ * partition; a change in the partition count starts the memo over.
+ */
+export const memoPartitioner: ICustomPartitioner = () => {
+  const base = Partitioners.DefaultPartitioner();
+  const memo = new Map<string, number>();
+  let partitions = -1;
+  return (args) => {
+    const { message, partitionMetadata } = args;
+    const key = message.key;
+    if (typeof key !== 'string' || (message.partition !== undefined && message.partition !== null)) return base(args);
+    if (partitionMetadata.length !== partitions) {
+      memo.clear();
+      partitions = partitionMetadata.length;
+    }
+    let partition = memo.get(key);
+    if (partition === undefined) {
+      partition = base(args);
+      if (memo.size >= PARTITION_MEMO_SIZE) memo.delete(memo.keys().next().value!);
+      memo.set(key, partition);
+    }
+    return partition;
+  };
+};
+
 /** A send failed on a producer that a size refusal had already replaced: worth one more try on the new one. */
 class StaleProducer extends Error {
   constructor(readonly original: unknown) {
@@ -112,6 +143,11 @@ export class KafkaPublisher implements Publisher {
   private pending: Pending | undefined;
   /** Producers replaced after a size refusal: a send of theirs that fails is retried on the new one. */
   private readonly droppedForSize = new WeakSet<Producer>();
+  /** Sends under way per producer: a producer is disconnected only once none is (see `retire`). */
+  private readonly sending = new Map<Producer, number>();
+  /** Replaced (or stopped) producers that still had sends under way: disconnected when the last settles. */
+  private readonly retiring = new Map<Producer, () => void>();
+  private readonly retired: Promise<void>[] = [];
   private readonly maxInFlight: number;
   private readonly log: Logger;
 
@@ -224,7 +260,7 @@ export class KafkaPublisher implements Publisher {
     let producer: Producer | undefined;
     try {
       producer = await this.connected();
-      await producer.send({ topic: this.options.topic, acks: -1, timeout: this.options.timeoutMs, messages: records });
+      await this.sendOn(producer, records);
     } catch (err) {
       if (refusedAsTooLarge(err)) {
         // Not Kafka's failure: no breaker. But kafkajs rolled back the sequence numbers of every
@@ -238,6 +274,38 @@ export class KafkaPublisher implements Publisher {
       }
       throw err;
     }
+  }
+
+  private async sendOn(producer: Producer, records: Record[]): Promise<void> {
+    this.sending.set(producer, (this.sending.get(producer) ?? 0) + 1);
+    try {
+      await producer.send({ topic: this.options.topic, acks: -1, timeout: this.options.timeoutMs, messages: records });
+    } finally {
+      const left = this.sending.get(producer)! - 1;
+      if (left > 0) this.sending.set(producer, left);
+      else {
+        this.sending.delete(producer);
+        this.retiring.get(producer)?.();
+      }
+    }
+  }
+
+  /**
+   * Disconnects a producer that is no longer used, once no send of its is under way: kafkajs
+   * retries a send inside `send`, and a retry after `disconnect` reconnects the producer's broker
+   * sockets, which then nobody closes (they kept the process — and Jest — alive after a size refusal).
+   */
+  private retire(producer: Producer): void {
+    if (this.retiring.has(producer)) return;
+    const done = new Promise<void>((resolve) => {
+      const disconnect = () => {
+        this.retiring.delete(producer);
+        void producer.disconnect().catch(() => undefined).then(resolve);
+      };
+      if (this.sending.has(producer)) this.retiring.set(producer, disconnect);
+      else disconnect();
+    });
+    this.retired.push(done);
   }
 
   isOpen(): boolean {
@@ -257,9 +325,11 @@ export class KafkaPublisher implements Publisher {
     const pending = this.connecting;
     this.producer = undefined;
     this.connecting = undefined;
-    await p?.disconnect().catch(() => undefined);
+    if (p !== undefined) this.retire(p);
     // A connect still in flight disconnects its producer itself once it sees `stopped` (connected()).
     await pending?.catch(() => undefined);
+    // Every producer disconnected, once its sends under way settled (kafkajs bounds them by the produce timeout and its retries).
+    await Promise.all(this.retired);
   }
 
   private connected(): Promise<Producer> {
@@ -272,7 +342,7 @@ export class KafkaPublisher implements Publisher {
         // numbers safe. Consumers still dedupe by event id, which also covers a client's retry.
         idempotent: true,
         maxInFlightRequests: 1,
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: memoPartitioner,
         // Retries inside one send stop within about a second; the request deadline is ours.
         retry: { initialRetryTime: 100, maxRetryTime: 1000, retries: 3 },
       });
@@ -307,7 +377,7 @@ export class KafkaPublisher implements Publisher {
     this.producer = undefined;
     if (refusedAsTooLarge(err)) this.droppedForSize.add(failed);
     this.log.warn({ err }, 'send failed; producer replaced');
-    void failed.disconnect().catch(() => undefined);
+    this.retire(failed);
   }
 
   /** Bounds a Kafka call by the produce timeout. */

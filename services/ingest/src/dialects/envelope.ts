@@ -24,18 +24,22 @@ export const optionalPersonIdSchema = z
  * ("dwel_ms") is reported instead of silently ignored. Rules that span fields (which type needs
  * which field, the future-time limit) are checked in `normalizeEvent`.
  */
+/** An event time as clients send it (every envelope's `occurredAt`). */
+export const occurredAtSchema = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' });
+export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
+
 export const nativeEventSchema = z
   .strictObject({
     eventId: eventIdSchema.optional(),
     type: z.enum(EVENT_TYPES),
     userId: optionalPersonIdSchema,
     anonymousId: optionalPersonIdSchema,
-    occurredAt: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' }).optional(),
+    occurredAt: occurredAtSchema.optional(),
     target: targetSchema,
     tags: z.array(tagSchema).max(MAX_TAGS, `at most ${MAX_TAGS} tags`).default([]),
     dwellMs: z.number().int('must be a whole number of milliseconds').min(0).max(86_400_000).optional(),
     amount: z.number().min(0).max(1e12).optional(),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO-4217 code such as CNY').optional(),
+    currency: z.string().regex(CURRENCY_PATTERN, 'must be an ISO-4217 code such as CNY').optional(),
     quantity: z.number().int().min(1).max(1_000_000).optional(),
     orderId: orderIdSchema.optional().describe('purchase only: line items sharing it are one order, counted as one purchase (§4.2)'),
     context: contextSchema.optional(),
