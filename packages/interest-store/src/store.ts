@@ -5,7 +5,7 @@ import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
 import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
-import { decodeState, encodeState, legacyState, memberDigest, trimSeen, type Seen } from './state';
+import { decodeState, encodeState, legacyState, digestOf, trimSeen, type Seen } from './state';
 import { writeTagIndex, type TagChange } from './tag-index';
 
 /** One event ready for the store: classified, tagged (pure, in the scorer). */
@@ -66,9 +66,10 @@ type GuardReply = number | [number, string];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pstreamGuardedWrite(...args: (string | number)[]): Result<GuardReply, Context>;
+    pstreamGuardedWrite(...args: (string | number | Buffer)[]): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
     pstreamReadIfChanged(state: string, version: string): Result<1 | string | null, Context>;
+    pstreamReadIfChangedBuffer(state: string, version: string): Result<1 | Buffer | null, Context>;
     pstreamLegacyRead(interests: string, visits: string, follows: string, seen: string): Result<[string[], string[], string[], string[]], Context>;
   }
 }
@@ -129,15 +130,15 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       return c;
     });
     const replies = await pipelineBySlot(redis, people.map((person, i) => ({ person, c: cached[i] })), ({ person }) => k.person(person).state, (pipeline, { person, c }) => {
-      if (c) pipeline.pstreamReadIfChanged(k.person(person).state, c.version);
-      else pipeline.get(k.person(person).state);
+      if (c) pipeline.pstreamReadIfChangedBuffer(k.person(person).state, c.version);
+      else pipeline.getBuffer(k.person(person).state);
     });
     const reads = new Map<string, Read>();
     people.forEach((person, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
       if (raw === 1) reads.set(person, cached[i]!);
-      else if (typeof raw === 'string') {
+      else if (Buffer.isBuffer(raw)) {
         const { version, state, seen } = decodeState(raw, decay);
         reads.set(person, { version, state, seen, interests: replay(state, params), legacy: false });
       } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), interests: new Map(), legacy: false });
@@ -250,8 +251,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const fresh: PreparedEvent[] = [];
       let duplicates = 0;
       for (const e of events) {
-        const digest = memberDigest(e.member);
-        if (r.seen.has(digest) || (e.legacyMember && r.seen.has(memberDigest(e.legacyMember)))) duplicates++;
+        const digest = digestOf(e.member);
+        if (r.seen.has(digest) || (e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
         else {
           r.seen.set(digest, Math.floor(e.receivedMs / 1000) * 1000); // the same event twice in one chunk counts once
           fresh.push(e);
