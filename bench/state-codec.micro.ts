@@ -1,5 +1,5 @@
 /* Microbench (not a pnpm script): packed vs JSON state encode/decode on the cost bench's people. */
-import { encodeJsonState, encodeState, decodeState, digestOf, type Seen } from '../packages/interest-store/src/state';
+import { encodeJsonState, encodeState, decodeState, digestOf, type Seen } from '@pstream/interest-store';
 import { addEvents, emptyState, type PersonState } from '@pstream/scoring';
 import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
