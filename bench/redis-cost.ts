@@ -10,7 +10,7 @@
  * clients of a shared server move. Every event of the stream is inside the dedupe window, so the
  * dedupe figure is its worst case (a person's whole history within the window).
  */
-import { createInterestStore } from '@pstream/interest-store';
+import { createInterestStore, decodeState, encodeState, type StateParts } from '@pstream/interest-store';
 import { scanKeys, type Redis } from '@pstream/platform';
 import { storeOptions, type ScorerConfig } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
@@ -25,6 +25,8 @@ export type CostRow = {
   events: number;
   /** Bytes per person by key kind, and the per-tag index share. */
   perPerson: Record<(typeof KINDS)[number] | 'tagIndex', number>;
+  /** The state's packed bytes per person by part (before Redis' own overhead of the key). */
+  stateParts: StateParts;
   totalPerPerson: number;
   perEvent: number;
   /** Store events/s over the last fifth of the fill, and ZINCRBY -P 16 ops/s right after. */
@@ -89,14 +91,23 @@ export async function runRedisCost(redis: Redis, config: ScorerConfig, options: 
         const bytes = await bytesOf(redis, sample.map((id) => `${k.person(id).seen.slice(0, -'seen'.length)}${kind}`));
         perPersonBytes[kind] = bytes.reduce((a, b) => a + b, 0) / sample.length;
       }
+      const stateParts: StateParts = { header: 0, strings: 0, interests: 0, visits: 0, follows: 0, events: 0, dedupe: 0 };
+      for (const id of sample) {
+        const raw = await redis.getBuffer(k.person(id).state);
+        if (!raw) continue;
+        const { state, seen } = decodeState(raw, storeOptions(config).scoring.decay);
+        encodeState('', state, seen, stateParts);
+      }
+      for (const part of Object.keys(stateParts) as (keyof StateParts)[]) stateParts[part] /= sample.length;
       let tagBytes = 0;
       for await (const batch of scanKeys(redis, k.tagPattern)) tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
       perPersonBytes.tagIndex = tagBytes / size;
       const totalPerPerson = Object.values(perPersonBytes).reduce((a, b) => a + b, 0);
-      const row: CostRow = { people: size, events, perPerson: perPersonBytes, totalPerPerson, perEvent: totalPerPerson / (events / size), eventsPerSec: rate, zincrby };
+      const row: CostRow = { people: size, events, perPerson: perPersonBytes, stateParts, totalPerPerson, perEvent: totalPerPerson / (events / size), eventsPerSec: rate, zincrby };
       rows.push(row);
       const b = (x: number) => Math.round(x).toLocaleString('en-US');
       log(`${b(size)} people, ${b(events)} events: ${b(totalPerPerson)} B/person (state ${b(perPersonBytes.st)}, int ${b(perPersonBytes.int)}, seen ${b(perPersonBytes.seen)}, tag index ${b(perPersonBytes.tagIndex)}), ${b(row.perEvent)} B/event | store ${b(rate)} ev/s, ZINCRBY ${b(zincrby)} ops/s, ratio ${(rate / zincrby).toFixed(3)}`);
+      log(`  state by part (packed bytes a person): ${Object.entries(stateParts).map(([part, bytes]) => `${part} ${b(bytes)}`).join(', ')}`);
     } finally {
       await clearPrefix(redis, prefix);
     }

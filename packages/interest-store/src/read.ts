@@ -62,12 +62,12 @@ export async function knowsPerson(redis: Redis, k: Keys, id: string): Promise<bo
  * check what was applied.
  */
 export async function readAppliedDigests(redis: Redis, k: Keys, people: readonly string[]): Promise<Map<string, Set<string>>> {
-  const replies = await pipelineBySlot(redis, people, (id) => k.person(id).state, (pipeline, id) => void pipeline.get(k.person(id).state));
+  const replies = await pipelineBySlot(redis, people, (id) => k.person(id).state, (pipeline, id) => void pipeline.getBuffer(k.person(id).state));
   const out = new Map<string, Set<string>>();
   people.forEach((id, i) => {
     const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
     if (err) throw err;
-    out.set(id, typeof raw === 'string' ? dedupeDigests(raw) : new Set());
+    out.set(id, Buffer.isBuffer(raw) ? dedupeDigests(raw) : new Set());
   });
   return out;
 }

@@ -6,20 +6,397 @@ import { InterestStoreErrors } from './errors';
 
 /*
  * A person's event-time state (packages/scoring timeline.ts) and dedupe record as one Redis
- * string: `version|json`. The version is a random token written with every change; the guarded
- * write (scripts.ts) replaces the state only while the token it read is still there.
+ * string: `version|` then the packed state. The version is a random token written with every
+ * change; the guarded write (scripts.ts) replaces the state only while the token it read is still
+ * there.
  *
- * JSON, compact arrays (a visit's forward factor is recomputed from its start, exactly as it
- * was computed when the visit opened):
- *   h horizon, n newest event time, q next seq,
- *   i [tag, stored score, …],
- *   v [[target, start, last, comments, likes, shares, favorites, dwellMs | null, [tags]], …],
- *   f [[target, inc, [tags], inc, [tags], …], …]   (one inc/tags pair per follow part),
- *   e [[t, seq, type, target, [tags], dwellMs?], …] (the kept events, sorted),
- *   d "digest:receivedSeconds,…" the dedupe record: a 52-bit digest (13 hex digits of SHA-1) of
- *     each applied event's dedupe member, with its receive time in seconds (base 36).
+ * Packed (format byte 0x01 after the bar; a `{` there is the JSON form of earlier versions, still
+ * read — decodeJsonState — and rewritten packed at the person's next write):
+ *   strings: count, then each as length + UTF-8 — every tag, target key and event type once;
+ *     everything below names a string by its index in this table;
+ *   flags (bit 0: horizon set, bit 1: newest set), newest, horizon (relative to newest), seq;
+ *   interests: count, then (tag, float64 stored score) — the base's scores, exact;
+ *   visits: count, then (key, start rel. newest, last − start, comment, like, share, favorite,
+ *     dwell or none, tag count, tags) — the forward factor is recomputed from the start,
+ *     exactly as it was computed when the visit opened;
+ *   follows: count, then (key, part count, then (float64 inc, tag count, tags));
+ *   events: count, then (t − previous t, seq below the next seq, type, key, dwell or none, tag
+ *     count, tags) — sorted, so the time steps are small;
+ *   dedupe record: count, newest receive second, then (52-bit digest as 7 bytes, seconds before
+ *     the newest).
+ * Numbers are varints: integers (|x| < 2^50) as zigzag·2, anything else as the marker 1 and a
+ * float64, so every number round-trips exactly; 3 is "no number" (a visit without dwell).
  */
 
+/** Applied events' member digests (`digestOf`) → receive time (ms, whole seconds). */
+export type Seen = Map<number, number>;
+
+export type StoredState = { version: string; state: PersonState; seen: Seen };
+
+const PACKED = 0x01;
+/** The varint of an absent number: numbers are even (integers) or the float marker 1. */
+const NONE = 3;
+const BAR = 0x7c; // '|'
+
+/** The digest a dedupe member is remembered by: the first 52 bits of its SHA-1 (a false match is ~1e-9 at 3 000 records). */
+export function digestOf(member: string): number {
+  const h = createHash('sha1').update(member).digest();
+  return h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);
+}
+
+/** A digest as 13 hex digits (the first 13 of the member's SHA-1), as tools and tests name it. */
+export function digestHex(digest: number): string {
+  return digest.toString(16).padStart(13, '0');
+}
+
+/** `digestHex(digestOf(member))`. */
+export function memberDigest(member: string): string {
+  return digestHex(digestOf(member));
+}
+
+/** The digests in a stored state's dedupe record, without decoding the rest. */
+export function dedupeDigests(raw: Buffer | string): Set<string> {
+  const buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
+  const bar = buf.indexOf(BAR);
+  if (buf[bar + 1] !== PACKED) {
+    const d = (JSON.parse(buf.subarray(bar + 1).toString()) as Json).d;
+    return new Set(d ? d.split(',').map((entry) => entry.slice(0, entry.indexOf(':'))) : []);
+  }
+  return new Set([...decodeState(buf, { halfLifeMs: 1, landmarkMs: 0 } as DecayParams).seen.keys()].map(digestHex));
+}
+
+/** Forgets records received more than `windowMs` before the newest one. */
+export function trimSeen(seen: Seen, windowMs: number): void {
+  let newest = -Infinity;
+  for (const at of seen.values()) if (at > newest) newest = at;
+  for (const [digest, at] of seen) if (at < newest - windowMs) seen.delete(digest);
+}
+
+/** A growing byte buffer with varint numbers; one scratch buffer per process, copied out at the end. */
+class Writer {
+  buf: Buffer = Buffer.allocUnsafe(4096);
+  pos = 0;
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  /** A non-negative integer below 2^53. */
+  uint(x: number): void {
+    this.room(8);
+    if (x < 0x80) {
+      this.buf[this.pos++] = x;
+      return;
+    }
+    if (x < 0x4000) {
+      this.buf[this.pos++] = (x & 0x7f) | 0x80;
+      this.buf[this.pos++] = x >>> 7;
+      return;
+    }
+    while (x >= 0x80) {
+      this.buf[this.pos++] = (x % 0x80) | 0x80;
+      x = Math.floor(x / 0x80);
+    }
+    this.buf[this.pos++] = x;
+  }
+  num(x: number): void {
+    if (Number.isInteger(x) && Math.abs(x) < 2 ** 50 && !Object.is(x, -0)) this.uint((x < 0 ? -2 * x - 1 : 2 * x) * 2);
+    else {
+      this.uint(1);
+      this.f64(x);
+    }
+  }
+  /** A number or none (the varint 3, which no number uses). */
+  opt(x: number | undefined): void {
+    if (x === undefined) this.uint(NONE);
+    else this.num(x);
+  }
+  f64(x: number): void {
+    this.room(8);
+    this.buf.writeDoubleLE(x, this.pos);
+    this.pos += 8;
+  }
+  bytes(b: Buffer | string): void {
+    const n = typeof b === 'string' ? Buffer.byteLength(b) : b.length;
+    this.room(n);
+    if (typeof b === 'string') this.buf.write(b, this.pos, 'utf8');
+    else b.copy(this.buf, this.pos);
+    this.pos += n;
+  }
+  /** A string as its UTF-8 length and bytes (ASCII copied here: cheaper than a native call for short tags). */
+  str(x: string): void {
+    const n = x.length;
+    this.room(n + 8);
+    const at = this.pos;
+    this.uint(n);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = 0; i < n; i++) {
+      const c = x.charCodeAt(i);
+      if (c >= 0x80) {
+        this.pos = at;
+        this.uint(Buffer.byteLength(x));
+        this.bytes(x);
+        return;
+      }
+      buf[pos++] = c;
+    }
+    this.pos = pos;
+  }
+  /** A 52-bit digest as 7 little-endian bytes. */
+  digest(x: number): void {
+    this.room(7);
+    this.buf.writeUIntLE(x % 2 ** 48, this.pos, 6);
+    this.buf[this.pos + 6] = Math.floor(x / 2 ** 48);
+    this.pos += 7;
+  }
+}
+
+class Reader {
+  pos: number;
+  constructor(
+    readonly buf: Buffer,
+    start: number,
+  ) {
+    this.pos = start;
+  }
+  uint(): number {
+    let x = 0;
+    let scale = 1;
+    for (;;) {
+      const b = this.buf[this.pos++];
+      if (b === undefined) throw new Error('truncated');
+      x += (b & 0x7f) * scale;
+      if (b < 0x80) return x;
+      scale *= 0x80;
+    }
+  }
+  num(): number {
+    return this.numOf(this.uint());
+  }
+  opt(): number | undefined {
+    const u = this.uint();
+    return u === NONE ? undefined : this.numOf(u);
+  }
+  private numOf(u: number): number {
+    if (u === 1) return this.f64();
+    const z = u / 2;
+    return z % 2 === 0 ? z / 2 : -(z + 1) / 2;
+  }
+  f64(): number {
+    if (this.pos + 8 > this.buf.length) throw new Error('truncated');
+    const x = this.buf.readDoubleLE(this.pos);
+    this.pos += 8;
+    return x;
+  }
+  str(): string {
+    const n = this.uint();
+    if (this.pos + n > this.buf.length) throw new Error('truncated');
+    const s = this.buf.toString('utf8', this.pos, this.pos + n);
+    this.pos += n;
+    return s;
+  }
+  digest(): number {
+    let x = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
+      const b = this.buf[this.pos++];
+      if (b === undefined) throw new Error('truncated');
+      x += b * scale;
+      scale *= 256;
+    }
+    return x;
+  }
+}
+
+/** Scratch buffers (encoding is synchronous): the whole state, and its body while the string table grows. */
+const writer = new Writer();
+const bodyWriter = new Writer();
+const table = new Map<string, number>();
+const strings: string[] = [];
+
+/** Bytes of a packed state by part (for `pnpm bench:cost:redis`). */
+export type StateParts = { header: number; strings: number; interests: number; visits: number; follows: number; events: number; dedupe: number };
+
+/** The packed state; with `parts`, also adds each part's bytes to it. */
+export function encodeState(version: string, s: PersonState, seen: Seen, parts?: StateParts): Buffer {
+  const w = writer;
+  w.pos = 0;
+  w.bytes(version);
+  w.bytes('|');
+  w.uint(PACKED);
+  // the string table first: its size is known only once every string was seen
+  table.clear();
+  strings.length = 0;
+  const id = (x: string): number => {
+    let i = table.get(x);
+    if (i === undefined) {
+      i = strings.length;
+      table.set(x, i);
+      strings.push(x);
+    }
+    return i;
+  };
+  const body = bodyWriter;
+  body.pos = 0;
+  const tagList = (tags: readonly string[]) => {
+    body.uint(tags.length);
+    for (const t of tags) body.uint(id(t));
+  };
+  const ref = s.newest ?? 0;
+  body.uint((s.horizon !== null ? 1 : 0) | (s.newest !== null ? 2 : 0));
+  if (s.newest !== null) body.num(s.newest);
+  if (s.horizon !== null) body.num(s.horizon - ref);
+  body.uint(s.seq);
+  const mark = (part: keyof StateParts, from: number) => {
+    if (parts) parts[part] += body.pos - from;
+    return body.pos;
+  };
+  let at = mark('header', 0);
+  body.uint(s.base.interests.size);
+  for (const [tag, score] of s.base.interests) {
+    body.uint(id(tag));
+    body.f64(score);
+  }
+  at = mark('interests', at);
+  body.uint(s.base.visits.size);
+  for (const [key, v] of s.base.visits) {
+    body.uint(id(key));
+    body.num(v.start - ref);
+    body.num(v.last - v.start);
+    body.num(v.comment);
+    body.num(v.like);
+    body.num(v.share);
+    body.num(v.favorite);
+    body.opt(v.dwellMs);
+    tagList(v.tags);
+  }
+  at = mark('visits', at);
+  body.uint(s.base.follows.size);
+  for (const [key, parts] of s.base.follows) {
+    body.uint(id(key));
+    body.uint(parts.length);
+    for (const p of parts) {
+      body.f64(p.inc);
+      tagList(p.tags);
+    }
+  }
+  at = mark('follows', at);
+  body.uint(s.events.length);
+  let prev = ref;
+  for (let i = 0; i < s.events.length; i++) {
+    const e = s.events[i]!;
+    body.num(i === 0 ? e.t - ref : e.t - prev);
+    prev = e.t;
+    body.num(s.seq - e.seq);
+    body.uint(id(e.type));
+    body.uint(id(e.key));
+    body.opt(e.dwellMs);
+    tagList(e.tags);
+  }
+  at = mark('events', at);
+  let newestSeen = 0;
+  for (const at of seen.values()) if (at > newestSeen) newestSeen = at;
+  const top = Math.floor(newestSeen / 1000);
+  body.uint(seen.size);
+  body.num(top);
+  for (const [digest, at] of seen) {
+    body.digest(digest);
+    body.num(top - Math.floor(at / 1000));
+  }
+  mark('dedupe', at);
+  const head = w.pos;
+  w.uint(strings.length);
+  for (const x of strings) w.str(x);
+  if (parts) {
+    parts.strings += w.pos - head;
+    parts.header += head;
+  }
+  w.bytes(body.buf.subarray(0, body.pos));
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+export function decodeState(raw: Buffer | string, decay: DecayParams): StoredState {
+  const buf = typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw;
+  const bar = buf.indexOf(BAR);
+  try {
+    if (bar < 0) throw new Error('no version');
+    const version = buf.toString('latin1', 0, bar);
+    if (buf[bar + 1] !== PACKED) return { version, ...decodeJsonState(buf.toString('utf8', bar + 1), decay) };
+    const r = new Reader(buf, bar + 2);
+    const strings: string[] = new Array(r.uint());
+    for (let i = 0; i < strings.length; i++) strings[i] = r.str();
+    const str = () => {
+      const x = strings[r.uint()];
+      if (x === undefined) throw new Error('string index out of range');
+      return x;
+    };
+    const tagList = () => {
+      const tags: string[] = new Array(r.uint());
+      for (let i = 0; i < tags.length; i++) tags[i] = str();
+      return tags;
+    };
+    const s = emptyState();
+    const flags = r.uint();
+    const ref = flags & 2 ? r.num() : 0;
+    s.newest = flags & 2 ? ref : null;
+    s.horizon = flags & 1 ? ref + r.num() : null;
+    s.seq = r.uint();
+    for (let n = r.uint(); n > 0; n--) {
+      const tag = str();
+      s.base.interests.set(tag, r.f64());
+    }
+    for (let n = r.uint(); n > 0; n--) {
+      const key = str();
+      const start = ref + r.num();
+      const last = start + r.num();
+      const comment = r.num();
+      const like = r.num();
+      const share = r.num();
+      const favorite = r.num();
+      const dwellMs = r.opt();
+      s.base.visits.set(key, { start, fstart: forwardWeight(1, start, decay), last, comment, like, share, favorite, dwellMs, tags: tagList() });
+    }
+    for (let n = r.uint(); n > 0; n--) {
+      const key = str();
+      const parts: FollowPart[] = new Array(r.uint());
+      for (let i = 0; i < parts.length; i++) {
+        const inc = r.f64();
+        parts[i] = { inc, tags: tagList() };
+      }
+      s.base.follows.set(key, parts);
+    }
+    const events: TimedEvent[] = new Array(r.uint());
+    let prev = ref;
+    for (let i = 0; i < events.length; i++) {
+      const t = prev + r.num();
+      prev = t;
+      const seq = s.seq - r.num();
+      const type = str() as EventType;
+      const key = str();
+      const dwellMs = r.opt();
+      const tags = tagList();
+      events[i] = dwellMs === undefined ? { t, seq, type, key, tags } : { t, seq, type, key, tags, dwellMs };
+    }
+    s.events = events;
+    const seen: Seen = new Map();
+    const count = r.uint();
+    const top = r.num();
+    for (let i = 0; i < count; i++) {
+      const digest = r.digest();
+      seen.set(digest, (top - r.num()) * 1000);
+    }
+    if (r.pos !== buf.length) throw new Error(`${buf.length - r.pos} bytes left over`);
+    return { version, state: s, seen };
+  } catch (err) {
+    if (err instanceof AppError) throw err;
+    // never heals by retrying: the consumer dead-letters the person's events (rebuild repairs the state)
+    throw new AppError(InterestStoreErrors.BAD_STATE, `stored person state is not readable: ${(err as Error).message}`, { retryable: false });
+  }
+}
+
+/** The JSON form of a state written before the packed one (read, never written). */
 type Json = {
   h: number | null;
   n: number | null;
@@ -31,53 +408,8 @@ type Json = {
   d?: string;
 };
 
-/** Applied events' member digests → receive time (ms, whole seconds). */
-export type Seen = Map<string, number>;
-
-export type StoredState = { version: string; state: PersonState; seen: Seen };
-
-/** The digest a dedupe member is remembered by (52 bits: a false match is ~1e-9 at 3 000 records). */
-export function memberDigest(member: string): string {
-  return createHash('sha1').update(member).digest('hex').slice(0, 13);
-}
-
-/** The digests in a stored state's dedupe record, without decoding the rest. */
-export function dedupeDigests(raw: string): Set<string> {
-  const d = (JSON.parse(raw.slice(raw.indexOf('|') + 1)) as Json).d;
-  return new Set(d ? d.split(',').map((entry) => entry.slice(0, entry.indexOf(':'))) : []);
-}
-
-/** Forgets records received more than `windowMs` before the newest one. */
-export function trimSeen(seen: Seen, windowMs: number): void {
-  let newest = -Infinity;
-  for (const at of seen.values()) if (at > newest) newest = at;
-  for (const [digest, at] of seen) if (at < newest - windowMs) seen.delete(digest);
-}
-
-export function encodeState(version: string, s: PersonState, seen: Seen): string {
-  const json: Json = {
-    h: s.horizon,
-    n: s.newest,
-    q: s.seq,
-    i: [...s.base.interests].flat(),
-    v: [...s.base.visits].map(([k, v]) => [k, v.start, v.last, v.comment, v.like, v.share, v.favorite, v.dwellMs ?? null, v.tags]),
-    f: [...s.base.follows].map(([k, parts]) => [k, ...parts.flatMap((p) => [p.inc, p.tags])]),
-    e: s.events.map((e) => (e.dwellMs === undefined ? [e.t, e.seq, e.type, e.key, [...e.tags]] : [e.t, e.seq, e.type, e.key, [...e.tags], e.dwellMs])),
-    d: [...seen].map(([digest, at]) => `${digest}:${Math.floor(at / 1000).toString(36)}`).join(','),
-  };
-  return `${version}|${JSON.stringify(json)}`;
-}
-
-export function decodeState(raw: string, decay: DecayParams): StoredState {
-  const bar = raw.indexOf('|');
-  let json: Json;
-  try {
-    if (bar < 0) throw new Error('no version');
-    json = JSON.parse(raw.slice(bar + 1)) as Json;
-  } catch (err) {
-    // never heals by retrying: the consumer dead-letters the person's events (rebuild repairs the state)
-    throw new AppError(InterestStoreErrors.BAD_STATE, `stored person state is not readable: ${(err as Error).message}`, { retryable: false });
-  }
+function decodeJsonState(text: string, decay: DecayParams): { state: PersonState; seen: Seen } {
+  const json = JSON.parse(text) as Json;
   const s = emptyState();
   s.horizon = json.h;
   s.newest = json.n;
@@ -96,10 +428,25 @@ export function decodeState(raw: string, decay: DecayParams): StoredState {
   if (json.d) {
     for (const entry of json.d.split(',')) {
       const colon = entry.indexOf(':');
-      seen.set(entry.slice(0, colon), parseInt(entry.slice(colon + 1), 36) * 1000);
+      seen.set(parseInt(entry.slice(0, colon), 16), parseInt(entry.slice(colon + 1), 36) * 1000);
     }
   }
-  return { version: raw.slice(0, bar), state: s, seen };
+  return { state: s, seen };
+}
+
+/** The JSON form of earlier versions (for tests of the move to the packed form). */
+export function encodeJsonState(version: string, s: PersonState, seen: Seen): string {
+  const json: Json = {
+    h: s.horizon,
+    n: s.newest,
+    q: s.seq,
+    i: [...s.base.interests].flat(),
+    v: [...s.base.visits].map(([k, v]) => [k, v.start, v.last, v.comment, v.like, v.share, v.favorite, v.dwellMs ?? null, v.tags]),
+    f: [...s.base.follows].map(([k, parts]) => [k, ...parts.flatMap((p) => [p.inc, p.tags])]),
+    e: s.events.map((e) => (e.dwellMs === undefined ? [e.t, e.seq, e.type, e.key, [...e.tags]] : [e.t, e.seq, e.type, e.key, [...e.tags], e.dwellMs])),
+    d: [...seen].map(([digest, at]) => `${digestHex(digest)}:${Math.floor(at / 1000).toString(36)}`).join(','),
+  };
+  return `${version}|${JSON.stringify(json)}`;
 }
 
 /**
@@ -133,6 +480,6 @@ export function legacyState(interests: readonly string[], visits: Record<string,
   s.base = base;
   s.horizon = s.newest;
   const seen: Seen = new Map();
-  for (let i = 0; i + 1 < seenFlat.length; i += 2) seen.set(memberDigest(seenFlat[i]!), Math.floor(Number(seenFlat[i + 1]) / 1000) * 1000);
+  for (let i = 0; i + 1 < seenFlat.length; i += 2) seen.set(digestOf(seenFlat[i]!), Math.floor(Number(seenFlat[i + 1]) / 1000) * 1000);
   return { state: s, seen };
 }

@@ -1,11 +1,11 @@
 import { linkPassesMergedIdCap, MAX_ALIAS_HOPS, MAX_MERGED_IDS, type EventType } from '@pstream/events';
 import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
-import { addEvents, emptyState, mergeStates, replay, type Arrival, type KeyedEvent, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
+import { addEvents, advanceTip, emptyModel, emptyState, mergeStates, replayModel, type Arrival, type KeyedEvent, type PersonModel, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop, InterestStoreErrors } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
 import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
-import { decodeState, encodeState, legacyState, memberDigest, trimSeen, type Seen } from './state';
+import { decodeState, encodeState, legacyState, digestOf, trimSeen, type Seen } from './state';
 import { writeTagIndex, type TagChange } from './tag-index';
 
 /** One event ready for the store: classified, tagged (pure, in the scorer). */
@@ -66,9 +66,10 @@ type GuardReply = number | [number, string];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    pstreamGuardedWrite(...args: (string | number)[]): Result<GuardReply, Context>;
+    pstreamGuardedWrite(...args: (string | number | Buffer)[]): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
     pstreamReadIfChanged(state: string, version: string): Result<1 | string | null, Context>;
+    pstreamReadIfChangedBuffer(state: string, version: string): Result<1 | Buffer | null, Context>;
     pstreamLegacyRead(interests: string, visits: string, follows: string, seen: string): Result<[string[], string[], string[], string[]], Context>;
   }
 }
@@ -79,11 +80,14 @@ const MAX_ROUNDS = 20;
 /** People whose last written state a store keeps decoded in memory (a few KB each). */
 const CACHED_PEOPLE = 10_000;
 
-/** A person as read from Redis for one round: state, dedupe record, and the interests they give. */
-type Read = { version: string; state: PersonState; seen: Seen; interests: Map<string, number>; legacy: boolean };
+/**
+ * A person as read from Redis for one round: state, dedupe record, and the interests they give
+ * (`tip.interests`: the replayed model, which the next events in order continue; timeline.ts advanceTip).
+ */
+type Read = { version: string; state: PersonState; seen: Seen; tip: PersonModel; legacy: boolean };
 
 /** What one guarded write carries. */
-type Write = { person: string; read: Read; interests: Map<string, number>; mergeSource: string; mergedIds: string[] };
+type Write = { person: string; read: Read; tip: PersonModel; mergeSource: string; mergedIds: string[] };
 
 function newVersion(): string {
   return Math.floor(Math.random() * 2 ** 48).toString(36);
@@ -129,18 +133,18 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       return c;
     });
     const replies = await pipelineBySlot(redis, people.map((person, i) => ({ person, c: cached[i] })), ({ person }) => k.person(person).state, (pipeline, { person, c }) => {
-      if (c) pipeline.pstreamReadIfChanged(k.person(person).state, c.version);
-      else pipeline.get(k.person(person).state);
+      if (c) pipeline.pstreamReadIfChangedBuffer(k.person(person).state, c.version);
+      else pipeline.getBuffer(k.person(person).state);
     });
     const reads = new Map<string, Read>();
     people.forEach((person, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
       if (raw === 1) reads.set(person, cached[i]!);
-      else if (typeof raw === 'string') {
+      else if (Buffer.isBuffer(raw)) {
         const { version, state, seen } = decodeState(raw, decay);
-        reads.set(person, { version, state, seen, interests: replay(state, params), legacy: false });
-      } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), interests: new Map(), legacy: false });
+        reads.set(person, { version, state, seen, tip: replayModel(state, params), legacy: false });
+      } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), tip: emptyModel(), legacy: false });
     });
     return reads;
   }
@@ -157,7 +161,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (err) throw err;
       const [interests, visits, follows, seen] = reply as [string[], string[], string[], string[]];
       const legacy = legacyState(interests, pairs(visits), pairs(follows), seen);
-      reads.set(person, { version: '', ...legacy, interests: new Map(legacy.state.base.interests), legacy: true });
+      // the diff starts from what `:int` holds (untrimmed)
+      reads.set(person, { version: '', ...legacy, tip: { ...replayModel(legacy.state, params), interests: new Map(legacy.state.base.interests) }, legacy: true });
     });
     return reads;
   }
@@ -171,8 +176,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const diffs = writes.map((w) => {
       const zadd: (string | number)[] = [];
       const zrem: string[] = [];
-      for (const [tag, score] of w.interests) if (w.read.interests.get(tag) !== score) zadd.push(score, tag);
-      for (const tag of w.read.interests.keys()) if (!w.interests.has(tag)) zrem.push(tag);
+      const before = w.read.tip.interests;
+      const after = w.tip.interests;
+      for (const [tag, score] of after) if (before.get(tag) !== score) zadd.push(score, tag);
+      for (const tag of before.keys()) if (!after.has(tag)) zrem.push(tag);
       return { zadd, zrem };
     });
     const replies = await pipelineBySlot(redis, writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]! })), ({ w }) => k.person(w.person).state, (pipeline: ChainableCommander, { w, d, version }) => {
@@ -195,7 +202,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
       if (reply === 1) {
-        cache.set(w.person, { version: versions[i]!, state: w.read.state, seen: w.read.seen, interests: w.interests, legacy: false });
+        cache.set(w.person, { version: versions[i]!, state: w.read.state, seen: w.read.seen, tip: w.tip, legacy: false });
         if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { zadd, zrem } = diffs[i]!;
         for (let j = 0; j < zadd.length; j += 2) changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]) });
@@ -225,7 +232,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       mergeStates(r.state, copy.state, params);
       for (const [digest, at] of copy.seen) r.seen.set(digest, at);
       trimSeen(r.seen, options.dedupeWindowMs);
-      const [reply] = await guardedWrites([{ person: target, read: r, interests: replay(r.state, params), mergeSource: source, mergedIds: merged }], changes);
+      const [reply] = await guardedWrites([{ person: target, read: r, tip: replayModel(r.state, params), mergeSource: source, mergedIds: merged }], changes);
       if (reply === 1 || reply === 3) return;
       if (reply === 4) legacy = (await readLegacy([target])).get(target)!;
       else if (Array.isArray(reply)) target = reply[1];
@@ -250,8 +257,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const fresh: PreparedEvent[] = [];
       let duplicates = 0;
       for (const e of events) {
-        const digest = memberDigest(e.member);
-        if (r.seen.has(digest) || (e.legacyMember && r.seen.has(memberDigest(e.legacyMember)))) duplicates++;
+        const digest = digestOf(e.member);
+        if (r.seen.has(digest) || (e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
         else {
           r.seen.set(digest, Math.floor(e.receivedMs / 1000) * 1000); // the same event twice in one chunk counts once
           fresh.push(e);
@@ -262,9 +269,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         continue;
       }
       trimSeen(r.seen, options.dedupeWindowMs);
-      const arrivals = addEvents(r.state, fresh.map(keyed), params);
+      const applied = fresh.map(keyed);
+      const arrivals = addEvents(r.state, applied, params);
       outcome.set(person, { duplicates, fresh, arrivals });
-      writes.push({ person, read: r, interests: replay(r.state, params), mergeSource: '', mergedIds: [] });
+      // events in order continue the last replay; anything else replays the kept events
+      const tip = advanceTip(r.tip, r.state, applied, arrivals, params) ?? replayModel(r.state, params);
+      writes.push({ person, read: r, tip, mergeSource: '', mergedIds: [] });
     }
     const again = new Map<string, PreparedEvent[]>();
     const replies = await guardedWrites(writes, changes);

@@ -4,6 +4,7 @@ import { applyEvent, DEFAULT_WEIGHTS, decayParams, emptyModel, explicitTags, tar
 import type { Redis as RedisClient } from '@pstream/platform';
 import { testId } from '@pstream/testkit';
 import { createInterestStore, lookupCatalog, readAppliedDigests, readInterests, writeCatalog, type PreparedEvent, type StoreOptions } from '../src';
+import { decodeState, encodeJsonState } from '../src/state';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
@@ -195,6 +196,25 @@ describe('the interest store against real Redis', () => {
     expectClose(await stored(id), model([click, follow, like, unfollow]).interests);
     expect(await redis.exists(p.visits, p.follows, p.seen)).toBe(0);
     expect(await redis.exists(p.state)).toBe(1);
+  });
+
+  it('reads a JSON state of the previous version and writes it back packed', async () => {
+    const id = 'u-json';
+    const p = store.keys.person(id);
+    const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
+    const follow: ScoringEvent = { type: 'follow', target: targets[1]!, tags: ['brand:acme'], occurredMs: L + DAY + MIN };
+    await store.apply([prepared(id, click, 'json-click'), prepared(id, follow)]);
+    // the same state as the previous version wrote it (`version|json`)
+    const packed = (await redis.getBuffer(p.state))!;
+    const { version, state, seen } = decodeState(packed, scoring.decay);
+    await redis.set(p.state, encodeJsonState(version, state, seen));
+    const like: ScoringEvent = { type: 'like', target: targets[0]!, tags: [], occurredMs: L + DAY + 2 * MIN };
+    const fresh = createInterestStore(redis, prefix, options); // no cached state
+    const r = await fresh.apply([prepared(id, click, 'json-click'), prepared(id, like)]);
+    expect(r).toMatchObject({ applied: 1, duplicates: 1 });
+    expectClose(await stored(id), model([click, follow, like]).interests);
+    const after = (await redis.getBuffer(p.state))!;
+    expect(after[after.indexOf('|') + 1]).toBe(1);
   });
 
   it('scores and merges people whose ids contain braces', async () => {

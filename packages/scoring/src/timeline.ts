@@ -94,6 +94,11 @@ function cloneVisit(v: Visit): Visit {
 
 /** The person's interests: the base with the kept events replayed on top, at most `maxTags`. */
 export function replay(s: PersonState, p: TimelineParams): Map<string, number> {
+  return replayModel(s, p).interests;
+}
+
+/** The whole model after the replay (`replay`'s interests, with the visits and follows they end with): a `tip` for `advanceTip`. */
+export function replayModel(s: PersonState, p: TimelineParams): PersonModel {
   const m: PersonModel = {
     interests: new Map(s.base.interests),
     visits: new Map([...s.base.visits].map(([k, v]) => [k, cloneVisit(v)])),
@@ -101,7 +106,25 @@ export function replay(s: PersonState, p: TimelineParams): Map<string, number> {
   };
   for (const e of s.events) applyKeyed(m, e, p);
   trimInterests(m.interests, p.maxTags);
-  return m.interests;
+  return m;
+}
+
+/**
+ * `replayModel(s)` after `addEvents(s, events)`, from the model `tip` that `replayModel` gave (or
+ * this function) before it, without replaying the kept events again: when every one of the events
+ * arrived in order, the replay is the tip with them applied after it — the same additions in the
+ * same order, so the same numbers to the bit. Returns undefined where that does not hold and the
+ * caller must replay: an event arrived out of order, or a per-person tag cap (`maxTags`) trimmed
+ * or may have trimmed the base or the result (a trim in the middle is not a trim at the end).
+ * Visits that the horizon closed stay in the tip: no later event in order can join them, and
+ * pruning drops closed visits first. Mutates the tip's visits and follows (its interests are
+ * copied): the caller gives up the old tip.
+ */
+export function advanceTip(tip: PersonModel, s: PersonState, events: readonly KeyedEvent[], arrivals: readonly Arrival[], p: TimelineParams): PersonModel | undefined {
+  if (arrivals.some((a) => a !== 'in_order') || s.base.interests.size >= p.maxTags || tip.interests.size >= p.maxTags) return undefined;
+  const m: PersonModel = { interests: new Map(tip.interests), visits: tip.visits, follows: tip.follows };
+  for (const e of events) applyKeyed(m, e, p);
+  return m.interests.size >= p.maxTags ? undefined : m;
 }
 
 /**

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { addEvents, applyKeyed, DEFAULT_WEIGHTS, decayParams, emptyModel, emptyState, keyedEvent, mergeStates, replay, type KeyedEvent, type ScoringEvent, type TimelineParams } from '../src';
+import { addEvents, advanceTip, applyKeyed, DEFAULT_WEIGHTS, decayParams, emptyModel, emptyState, keyedEvent, mergeStates, replay, replayModel, type KeyedEvent, type ScoringEvent, type TimelineParams } from '../src';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
@@ -88,5 +88,34 @@ describe('scores by event time (§4.1, lateness window W)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('advanceTip (the replay continued by events in order)', () => {
+  it('gives the full replay’s model, to the bit, whenever it answers', () => {
+    const tight: TimelineParams = { ...params, maxOpenVisits: 2, maxTags: 6 };
+    let continued = 0;
+    fc.assert(
+      fc.property(delayed(6), fc.integer({ min: 1, max: 6 }), fc.boolean(), (xs, size, inOrder) => {
+        const arrivals = inOrder ? [...xs].sort((a, b) => a.e.occurredMs - b.e.occurredMs).map((x) => keyedEvent(x.e)) : arrivalOrder(xs);
+        for (const p of [params, tight]) {
+          const s = emptyState();
+          let tip = replayModel(s, p);
+          for (let i = 0; i < arrivals.length; i += size) {
+            const batch = arrivals.slice(i, i + size);
+            const kinds = addEvents(s, batch, p);
+            const full = replayModel(s, p);
+            const next = advanceTip(tip, s, batch, kinds, p);
+            if (next) {
+              expect(next.interests).toEqual(full.interests);
+              continued++;
+            }
+            tip = next ?? full;
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(continued).toBeGreaterThan(300);
   });
 });
