@@ -15,7 +15,15 @@ module.exports = {
   projects: [
     // `pnpm test:cluster` only (TEST_CLUSTER=1): the multi-node stack of `pnpm infra:up --cluster`.
     ...(process.env.TEST_CLUSTER === '1'
-      ? [{ displayName: 'cluster', transform, transformIgnorePatterns, testEnvironment: 'node', testMatch: ['<rootDir>/test/cluster/**/*.cluster.test.ts'] }]
+      ? [
+          {
+            displayName: 'cluster',
+            transform,
+            transformIgnorePatterns,
+            testEnvironment: 'node',
+            testMatch: ['<rootDir>/test/cluster/**/*.cluster.test.ts'],
+          },
+        ]
       : []),
     {
       displayName: 'unit',

@@ -43,19 +43,32 @@ type Row = { stage: string; ours: string; limit: string; ratio: string; aim: str
 function options(env: NodeJS.ProcessEnv) {
   const stages = (env.BENCH_STAGES ?? STAGES.join(',')).split(',').map((s) => s.trim());
   const unknown = stages.filter((s) => !(STAGES as readonly string[]).includes(s));
-  if (unknown.length > 0) throw new Error(`BENCH_STAGES names unknown stages ${unknown.join(', ')}; known: ${STAGES.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`BENCH_STAGES names unknown stages ${unknown.join(', ')}; known: ${STAGES.join(', ')}`);
   const rounds = Number(env.BENCH_ROUNDS ?? 3);
-  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`BENCH_ROUNDS must be a whole number ≥ 1, got ${env.BENCH_ROUNDS}`);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`BENCH_ROUNDS must be a whole number ≥ 1, got ${env.BENCH_ROUNDS}`);
   const port = Number(env.BENCH_PORT ?? 24_200);
-  if (!Number.isInteger(port) || port < 1 || port > 65_505) throw new Error(`BENCH_PORT must be the first of 30 free ports, got ${env.BENCH_PORT}`);
-  return { stages: new Set(stages), rounds, port, prefix: env.BENCH_PREFIX ?? 'bench', append: env.BENCH_APPEND !== '0', segmenterEvents: Number(env.BENCH_SEGMENTER_EVENTS ?? 40_000) };
+  if (!Number.isInteger(port) || port < 1 || port > 65_505)
+    throw new Error(`BENCH_PORT must be the first of 30 free ports, got ${env.BENCH_PORT}`);
+  return {
+    stages: new Set(stages),
+    rounds,
+    port,
+    prefix: env.BENCH_PREFIX ?? 'bench',
+    append: env.BENCH_APPEND !== '0',
+    segmenterEvents: Number(env.BENCH_SEGMENTER_EVENTS ?? 40_000),
+  };
 }
 
 const n = (x: number) => Math.round(x).toLocaleString('en-US');
 const ratioOf = (ours: number[], theirs: number[]) => median(ours.map((o, i) => o / theirs[i]!));
 
 function machine(): string {
-  const model = /Model name:\s*(.+)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown';
+  const model =
+    /Model name:\s*(.+)/.exec(execFileSync('lscpu', { encoding: 'utf8' }))?.[1]?.trim() ??
+    cpus()[0]?.model ??
+    'unknown';
   const nproc = execFileSync('nproc', { encoding: 'utf8' }).trim();
   return `${nproc} cores (\`nproc\`), \`lscpu\`: "${model}", node ${process.version}`;
 }
@@ -68,26 +81,63 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let ingestRate: number | undefined;
   let cpuTable: string | undefined;
-  log(`pnpm bench: stages ${[...o.stages].join(', ')}; ${o.rounds} rounds each; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`);
+  log(
+    `pnpm bench: stages ${[...o.stages].join(', ')}; ${o.rounds} rounds each; load average ${loadBefore.map((l) => l.toFixed(2)).join(' ')}`,
+  );
 
   if (o.stages.has('ingest')) {
     log('ingest vs ProducerPerformance…');
     const f = await runIngestBench(o.port, log);
     ingestRate = median(f.ours);
     const ratio = ratioOf(f.ours, f.theirs);
-    rows.push({ stage: 'ingest, events/s accepted, batches of 100', ours: n(ingestRate), limit: `ProducerPerformance ${n(median(f.theirs))} rec/s (${f.recordSize} B, acks=all)`, ratio: `${ratio.toFixed(3)}; by CPU ${f.cpuRatio.toFixed(3)}`, aim: '≥ 0.35', met: ratio >= 0.35 });
+    rows.push({
+      stage: 'ingest, events/s accepted, batches of 100',
+      ours: n(ingestRate),
+      limit: `ProducerPerformance ${n(median(f.theirs))} rec/s (${f.recordSize} B, acks=all)`,
+      ratio: `${ratio.toFixed(3)}; by CPU ${f.cpuRatio.toFixed(3)}`,
+      aim: '≥ 0.35',
+      met: ratio >= 0.35,
+    });
   }
 
   if (o.stages.has('scorer')) {
     log('scorer vs redis-benchmark ZINCRBY…');
     const { rows: runs, scaling } = await runScorerBench(o.rounds, false);
     const z = runs.map((r) => r.zincrby);
-    const store = ratioOf(runs.map((r) => r.store), z);
-    const e2e = ratioOf(runs.map((r) => r.e2e), z);
+    const store = ratioOf(
+      runs.map((r) => r.store),
+      z,
+    );
+    const e2e = ratioOf(
+      runs.map((r) => r.e2e),
+      z,
+    );
     const limit = `redis-benchmark -P 16 ZINCRBY ${n(median(z))} ops/s`;
-    rows.push({ stage: 'scorer, store only, events/s', ours: n(median(runs.map((r) => r.store))), limit, ratio: store.toFixed(3), aim: '≥ 0.40', met: store >= 0.4 });
-    rows.push({ stage: 'scorer, end to end from Kafka, events/s', ours: n(median(runs.map((r) => r.e2e))), limit, ratio: e2e.toFixed(3), aim: '≥ 0.30', met: e2e >= 0.3 });
-    if (scaling !== undefined) rows.push({ stage: 'scorer, end to end, two processes ÷ one (same topic and group)', ours: `×${scaling.toFixed(2)}`, limit: '—', ratio: '—', aim: '(reported)', met: undefined });
+    rows.push({
+      stage: 'scorer, store only, events/s',
+      ours: n(median(runs.map((r) => r.store))),
+      limit,
+      ratio: store.toFixed(3),
+      aim: '≥ 0.40',
+      met: store >= 0.4,
+    });
+    rows.push({
+      stage: 'scorer, end to end from Kafka, events/s',
+      ours: n(median(runs.map((r) => r.e2e))),
+      limit,
+      ratio: e2e.toFixed(3),
+      aim: '≥ 0.30',
+      met: e2e >= 0.3,
+    });
+    if (scaling !== undefined)
+      rows.push({
+        stage: 'scorer, end to end, two processes ÷ one (same topic and group)',
+        ours: `×${scaling.toFixed(2)}`,
+        limit: '—',
+        ratio: '—',
+        aim: '(reported)',
+        met: undefined,
+      });
   }
 
   if (o.stages.has('segmenter')) {
@@ -95,29 +145,77 @@ async function main(): Promise<void> {
     const dbUrl = commonEnv.DATABASE_URL.parse(process.env.DATABASE_URL);
     const f = await runSegmenterApply({ databaseUrl: dbUrl, rounds: o.rounds, events: o.segmenterEvents, print: log });
     const cpu = f.cpuRatio === null ? '' : `; by CPU ${f.cpuRatio.toFixed(3)}`;
-    rows.push({ stage: `segmenter, direct apply, events/s (${n(o.segmenterEvents)} per round)`, ours: n(f.ours), limit: `COPY of one narrow row per event ${n(f.copy)} rows/s`, ratio: `${f.ratio.toFixed(3)}${cpu}`, aim: '≥ 0.25', met: f.ratio >= 0.25 });
+    rows.push({
+      stage: `segmenter, direct apply, events/s (${n(o.segmenterEvents)} per round)`,
+      ours: n(f.ours),
+      limit: `COPY of one narrow row per event ${n(f.copy)} rows/s`,
+      ratio: `${f.ratio.toFixed(3)}${cpu}`,
+      aim: '≥ 0.25',
+      met: f.ratio >= 0.25,
+    });
   }
 
   if (o.stages.has('reads')) {
     log('profile reads vs a no-op Fastify route…');
-    const f = await runReadBench({ ...readOptionsFromEnv(), rounds: o.rounds, port: o.port + 10, prefix: o.prefix, log });
-    rows.push({ stage: 'profile read, p99 at 1 000 req/s (p50)', ours: `${f.ours.p99} ms (${f.ours.p50} ms)`, limit: `no-op route ${f.noop.p99} ms (${f.noop.p50} ms)`, ratio: `×${f.p99Ratio.toFixed(2)}`, aim: '≤ ×2', met: f.p99Ratio <= 2 });
-    rows.push({ stage: 'profile read, max req/s', ours: n(f.ours.max), limit: `no-op route ${n(f.noop.max)} req/s`, ratio: f.maxRatio.toFixed(3), aim: '≥ 5 000 req/s', met: f.ours.max >= 5000 });
+    const f = await runReadBench({
+      ...readOptionsFromEnv(),
+      rounds: o.rounds,
+      port: o.port + 10,
+      prefix: o.prefix,
+      log,
+    });
+    rows.push({
+      stage: 'profile read, p99 at 1 000 req/s (p50)',
+      ours: `${f.ours.p99} ms (${f.ours.p50} ms)`,
+      limit: `no-op route ${f.noop.p99} ms (${f.noop.p50} ms)`,
+      ratio: `×${f.p99Ratio.toFixed(2)}`,
+      aim: '≤ ×2',
+      met: f.p99Ratio <= 2,
+    });
+    rows.push({
+      stage: 'profile read, max req/s',
+      ours: n(f.ours.max),
+      limit: `no-op route ${n(f.noop.max)} req/s`,
+      ratio: f.maxRatio.toFixed(3),
+      aim: '≥ 5 000 req/s',
+      met: f.ours.max >= 5000,
+    });
   }
 
   if (o.stages.has('pipeline')) {
     log('whole pipeline: the four services, demo traffic at fixed rates…');
     const f = await runSustainedBench({ ...sustainedOptionsFromEnv(), port: o.port + 20, prefix: o.prefix, log });
     const tried = f.tried.map((t) => `${n(t.rate)}${t.holds ? '✓' : '✗'}`).join(' ');
-    rows.push({ stage: `whole pipeline sustained, events/s (tried ${tried})`, ours: n(f.sustained), limit: ingestRate === undefined ? '—' : `ingest alone ${n(ingestRate)}`, ratio: ingestRate === undefined ? '—' : (f.sustained / ingestRate).toFixed(3), aim: '≥ 10 000', met: f.sustained >= 10_000 });
+    rows.push({
+      stage: `whole pipeline sustained, events/s (tried ${tried})`,
+      ours: n(f.sustained),
+      limit: ingestRate === undefined ? '—' : `ingest alone ${n(ingestRate)}`,
+      ratio: ingestRate === undefined ? '—' : (f.sustained / ingestRate).toFixed(3),
+      aim: '≥ 10 000',
+      met: f.sustained >= 10_000,
+    });
     if (f.budget) {
       const { cpu, held, rate } = f.budget;
       const where = held ? 'at the sustained rate' : `at ${n(rate)} events/s, which did not hold`;
-      rows.push({ stage: `whole pipeline CPU per event ${where}, all processes (table below; per event each consumer got through)`, ours: `${cpu.totalUs.toFixed(0)} µs (${cpu.perProcessedUs.toFixed(0)} µs)`, limit: `budget ${CPU_BUDGET_US} µs (10 000 events/s on 2 cores)`, ratio: `×${(cpu.perProcessedUs / CPU_BUDGET_US).toFixed(2)}`, aim: `≤ ${CPU_BUDGET_US} µs`, met: cpu.perProcessedUs <= CPU_BUDGET_US });
+      rows.push({
+        stage: `whole pipeline CPU per event ${where}, all processes (table below; per event each consumer got through)`,
+        ours: `${cpu.totalUs.toFixed(0)} µs (${cpu.perProcessedUs.toFixed(0)} µs)`,
+        limit: `budget ${CPU_BUDGET_US} µs (10 000 events/s on 2 cores)`,
+        ratio: `×${(cpu.perProcessedUs / CPU_BUDGET_US).toFixed(2)}`,
+        aim: `≤ ${CPU_BUDGET_US} µs`,
+        met: cpu.perProcessedUs <= CPU_BUDGET_US,
+      });
       cpuTable = cpuBudgetTable(cpu, f.budget.title);
     }
     for (const x of f.freshness)
-      rows.push({ stage: `freshness p99 (p50), POST 202 → both stores via the query API, at ${n(x.achieved)} events/s`, ours: `${n(x.p99)} ms (${n(x.p50)} ms); each store alone p99: Redis ${n(x.redis.p99)} ms, Postgres ${n(x.postgres.p99)} ms`, limit: '—', ratio: '—', aim: '< 250 ms', met: x.p99 < 250 });
+      rows.push({
+        stage: `freshness p99 (p50), POST 202 → both stores via the query API, at ${n(x.achieved)} events/s`,
+        ours: `${n(x.p99)} ms (${n(x.p50)} ms); each store alone p99: Redis ${n(x.redis.p99)} ms, Postgres ${n(x.postgres.p99)} ms`,
+        limit: '—',
+        ratio: '—',
+        aim: '< 250 ms',
+        met: x.p99 < 250,
+      });
   }
 
   if (o.stages.has('sealing')) {
@@ -131,20 +229,53 @@ async function main(): Promise<void> {
       log,
     });
     const us = (x: number) => `${x.toFixed(1)} µs`;
-    rows.push({ stage: 'ingest: seal per event, person cached (500 new people per batch)', ours: `${us(f.sealHot)} (${us(f.sealNew)})`, limit: `JSON.stringify ${us(f.stringify)}`, ratio: `×${(f.sealHot / f.stringify).toFixed(1)}`, aim: '(reported)', met: undefined });
-    rows.push({ stage: 'consumers: open per event, person cached (uncached, one SELECT per batch)', ours: `${us(f.openHot)} (${us(f.openCold)})`, limit: `JSON.parse ${us(f.parse)}`, ratio: `×${(f.openHot / f.parse).toFixed(1)}`, aim: '(reported)', met: undefined });
+    rows.push({
+      stage: 'ingest: seal per event, person cached (500 new people per batch)',
+      ours: `${us(f.sealHot)} (${us(f.sealNew)})`,
+      limit: `JSON.stringify ${us(f.stringify)}`,
+      ratio: `×${(f.sealHot / f.stringify).toFixed(1)}`,
+      aim: '(reported)',
+      met: undefined,
+    });
+    rows.push({
+      stage: 'consumers: open per event, person cached (uncached, one SELECT per batch)',
+      ours: `${us(f.openHot)} (${us(f.openCold)})`,
+      limit: `JSON.parse ${us(f.parse)}`,
+      ratio: `×${(f.openHot / f.parse).toFixed(1)}`,
+      aim: '(reported)',
+      met: undefined,
+    });
     const loop = f.consumeSealed / f.consumeClear;
-    rows.push({ stage: 'consume loop, sealed topic, events/s (no-op apply; 5 000 people, keys read as a replay would)', ours: n(f.consumeSealed), limit: `same events in clear ${n(f.consumeClear)}`, ratio: loop.toFixed(3), aim: '(reported)', met: undefined });
-    rows.push({ stage: 'consume loop, µs of CPU per event (kafkajs fetch and decode, open, JSON.parse, validation)', ours: `sealed ${us(f.consumeSealedCpu)}`, limit: `clear ${us(f.consumeClearCpu)}`, ratio: `×${(f.consumeSealedCpu / f.consumeClearCpu).toFixed(2)}`, aim: '(reported)', met: undefined });
+    rows.push({
+      stage: 'consume loop, sealed topic, events/s (no-op apply; 5 000 people, keys read as a replay would)',
+      ours: n(f.consumeSealed),
+      limit: `same events in clear ${n(f.consumeClear)}`,
+      ratio: loop.toFixed(3),
+      aim: '(reported)',
+      met: undefined,
+    });
+    rows.push({
+      stage: 'consume loop, µs of CPU per event (kafkajs fetch and decode, open, JSON.parse, validation)',
+      ours: `sealed ${us(f.consumeSealedCpu)}`,
+      limit: `clear ${us(f.consumeClearCpu)}`,
+      ratio: `×${(f.consumeSealedCpu / f.consumeClearCpu).toFixed(2)}`,
+      aim: '(reported)',
+      met: undefined,
+    });
   }
 
   const loadAfter = loadavg();
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+  const dirty =
+    execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !==
+    '';
   const table = [
     '| stage | ours | raw limit, same run | ratio | aim | met? |',
     '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.stage} | ${r.ours} | ${r.limit} | ${r.ratio} | ${r.aim} | ${r.met === undefined ? '—' : r.met ? 'yes' : 'no'} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.stage} | ${r.ours} | ${r.limit} | ${r.ratio} | ${r.aim} | ${r.met === undefined ? '—' : r.met ? 'yes' : 'no'} |`,
+    ),
     ...(cpuTable === undefined ? [] : ['', cpuTable]),
   ].join('\n');
   const minutes = ((Date.now() - started) / 60_000).toFixed(1);
@@ -156,7 +287,9 @@ async function main(): Promise<void> {
   if (o.append) {
     const file = path.join(ROOT, 'BENCHMARKS.md');
     const anchor = '## `pnpm bench` runs';
-    const intro = readFileSync(file, 'utf8').includes(anchor) ? '' : `\n${anchor}\n\nEvery run of \`pnpm bench\` appends its table here (bench/all.bench.ts).\n`;
+    const intro = readFileSync(file, 'utf8').includes(anchor)
+      ? ''
+      : `\n${anchor}\n\nEvery run of \`pnpm bench\` appends its table here (bench/all.bench.ts).\n`;
     appendFileSync(file, `${intro}\n${header}\n${table}\n`);
     console.log('appended to BENCHMARKS.md');
   }

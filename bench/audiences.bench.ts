@@ -17,7 +17,16 @@
  * updates/s (sweep of saved audiences while a writer moves interest scores, as the scorer would),
  * similar-people latency (p50/p99) and recall@10 against the brute force over everyone.
  */
-import { createAudienceEngine, createInterestSource, createSimilarFinder, cosine, DEFAULT_SIMILAR, featureVector, type Rule, type Vector } from '@pstream/audiences';
+import {
+  createAudienceEngine,
+  createInterestSource,
+  createSimilarFinder,
+  cosine,
+  DEFAULT_SIMILAR,
+  featureVector,
+  type Rule,
+  type Vector,
+} from '@pstream/audiences';
 import { keys as keyLayout } from '@pstream/interest-store';
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
@@ -79,77 +88,77 @@ async function main(): Promise<void> {
     let t0 = Date.now();
     if (!reuse) await generate();
     async function generate(): Promise<void> {
-    await migrate(pool, schema);
-    await redis.set(`${prefix}:meta:generatedAt`, String(now));
-    await pool.query(
-      `INSERT INTO people (profile_key, first_seen_at, last_active_at, purchases, monetary_total, stage, stage_since, stage_evaluated_at, traits, value_tier, social_tier)
+      await migrate(pool, schema);
+      await redis.set(`${prefix}:meta:generatedAt`, String(now));
+      await pool.query(
+        `INSERT INTO people (profile_key, first_seen_at, last_active_at, purchases, monetary_total, stage, stage_since, stage_evaluated_at, traits, value_tier, social_tier)
        SELECT 'p' || i, $2::timestamptz - interval '90 days', $2::timestamptz - (${H_SQL(9)} % 90) * interval '1 day', 0, 0,
               (ARRAY['${STAGES.join("','")}'])[1 + ${H_SQL(4)} % 6], $2, $2,
               jsonb_build_object('city', (ARRAY['${CITIES.join("','")}'])[1 + ${H_SQL(1)} % 5], 'gender', (ARRAY['f','m'])[1 + ${H_SQL(2)} % 2], 'birthYear', 1960 + ${H_SQL(3)} % 45),
               (ARRAY['${VALUE.join("','")}'])[1 + ${H_SQL(5)} % 3], (ARRAY['${SOCIAL.join("','")}'])[1 + ${H_SQL(6)} % 3]
        FROM generate_series(1, $1) i`,
-      [N, new Date(now).toISOString()],
-    );
-    log(`  people: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    t0 = Date.now();
-    await pool.query(
-      `INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount)
+        [N, new Date(now).toISOString()],
+      );
+      log(`  people: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      t0 = Date.now();
+      await pool.query(
+        `INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount)
        SELECT 'p' || i, 'bench', 'b' || i, $2::timestamptz - (${H_SQL(9)} % 90) * interval '1 day', 50 + ${H_SQL(8)} % 2000, 'CNY', 50 + ${H_SQL(8)} % 2000
        FROM generate_series(1, $1) i WHERE ${H_SQL(7)} % 3 = 0`,
-      [N, new Date(now).toISOString()],
-    );
-    await pool.query(
-      `INSERT INTO follows (profile_key, target_type, target_id, following, since, changed_at)
+        [N, new Date(now).toISOString()],
+      );
+      await pool.query(
+        `INSERT INTO follows (profile_key, target_type, target_id, following, since, changed_at)
        SELECT DISTINCT 'p' || i, 'shop', 's-' || (${H_SQL(60)} + j) % 1000, true, $2::timestamptz, $2::timestamptz
        FROM generate_series(1, $1) i, generate_series(0, 1) j WHERE (${H_SQL(50)} + j) % 3 <> 0`,
-      [N, new Date(now).toISOString()],
-    );
-    log(`  purchases, follows: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    t0 = Date.now();
-    // 4 activity rows per person over 90 days; the same rows per tag (the person's home tag).
-    const activity = `SELECT 'p' || i AS k, ($2::date - ((${H_SQL(20)} + j) % 90)::int) AS day, (ARRAY['${TYPES.join("','")}'])[1 + (${H_SQL(10)} + j) % 5] AS type,
+        [N, new Date(now).toISOString()],
+      );
+      log(`  purchases, follows: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      t0 = Date.now();
+      // 4 activity rows per person over 90 days; the same rows per tag (the person's home tag).
+      const activity = `SELECT 'p' || i AS k, ($2::date - ((${H_SQL(20)} + j) % 90)::int) AS day, (ARRAY['${TYPES.join("','")}'])[1 + (${H_SQL(10)} + j) % 5] AS type,
                              'product' AS tt, 'p-' || (${H_SQL(30)} + j) % 5000 AS tid, 1 + (${H_SQL(40)} + j) % 3 AS n,
                              'category:c' || lpad((${H_SQL(70)} % ${TAGS})::text, 3, '0') AS tag
                       FROM generate_series(1, $1) i, generate_series(0, 3) j`;
-    await pool.query(
-      `INSERT INTO activity_daily (profile_key, day, type, target_type, target_id, n)
+      await pool.query(
+        `INSERT INTO activity_daily (profile_key, day, type, target_type, target_id, n)
        SELECT k, day, type, tt, tid, sum(n) FROM (${activity}) a GROUP BY k, day, type, tt, tid`,
-      [N, today],
-    );
-    await pool.query(
-      `INSERT INTO tag_activity_daily (profile_key, day, type, tag, n)
+        [N, today],
+      );
+      await pool.query(
+        `INSERT INTO tag_activity_daily (profile_key, day, type, tag, n)
        SELECT k, day, type, tag, sum(n) FROM (${activity}) a GROUP BY k, day, type, tag`,
-      [N, today],
-    );
-    await pool.query('ANALYZE');
-    log(`  activity (90 days): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        [N, today],
+      );
+      await pool.query('ANALYZE');
+      log(`  activity (90 days): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
-    t0 = Date.now();
-    const BATCH = 5000;
-    for (let start = 1; start <= N; start += BATCH) {
-      const p = redis.pipeline();
-      const byTag = new Map<number, (string | number)[]>();
-      for (let i = start; i < Math.min(N + 1, start + BATCH); i++) {
-        const args: (string | number)[] = [];
-        tagsOf(i).forEach((t, j) => {
-          const stored = scoreOf(i, j) * forward;
-          args.push(stored, tagName(t));
-          const list = byTag.get(t) ?? [];
-          list.push(stored, `p${i}`);
-          byTag.set(t, list);
-        });
-        p.zadd(k.interests(`p${i}`), ...args);
+      t0 = Date.now();
+      const BATCH = 5000;
+      for (let start = 1; start <= N; start += BATCH) {
+        const p = redis.pipeline();
+        const byTag = new Map<number, (string | number)[]>();
+        for (let i = start; i < Math.min(N + 1, start + BATCH); i++) {
+          const args: (string | number)[] = [];
+          tagsOf(i).forEach((t, j) => {
+            const stored = scoreOf(i, j) * forward;
+            args.push(stored, tagName(t));
+            const list = byTag.get(t) ?? [];
+            list.push(stored, `p${i}`);
+            byTag.set(t, list);
+          });
+          p.zadd(k.interests(`p${i}`), ...args);
+        }
+        for (const [t, list] of byTag) p.zadd(k.tag(tagName(t)), ...list);
+        await p.exec();
       }
-      for (const [t, list] of byTag) p.zadd(k.tag(tagName(t)), ...list);
-      await p.exec();
-    }
-    const mem = (await redis.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
-    log(`  Redis interests + per-tag index: ${((Date.now() - t0) / 1000).toFixed(1)} s (server memory now ${mem})`);
-    const { rows: size } = await pool.query<{ s: string }>(
-      `SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
-      [schema],
-    );
-    log(`  Postgres schema size: ${size[0]!.s}`);
+      const mem = (await redis.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
+      log(`  Redis interests + per-tag index: ${((Date.now() - t0) / 1000).toFixed(1)} s (server memory now ${mem})`);
+      const { rows: size } = await pool.query<{ s: string }>(
+        `SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
+        [schema],
+      );
+      log(`  Postgres schema size: ${size[0]!.s}`);
     }
 
     /** Rewrites one tag's index from the generator (the live-stream writer moves its scores). */
@@ -186,9 +195,21 @@ async function main(): Promise<void> {
     // Previews evaluate as the query API does (services/query-api/src/app.ts): through a pool whose
     // statements Postgres never JIT-compiles; beside it, alternately rule by rule, the same rules
     // through a pool with the server's JIT settings, so one run shows what JIT costs the tail.
-    const previewPools = { 'jit off (as the query API)': statementBoundPool(pool, 600_000, { jit: 'off' }), 'jit as the server sets it': statementBoundPool(pool, 600_000) };
-    const previewEngines = Object.entries(previewPools).map(([label, p]) => ({ label, engine: createAudienceEngine({ facts: createAudienceStore(p), interests: createInterestSource(redis, k, decay, 10) }) }));
-    for (const [name, make] of [['3-leaf', rule3], ['6-leaf', rule6]] as const) {
+    const previewPools = {
+      'jit off (as the query API)': statementBoundPool(pool, 600_000, { jit: 'off' }),
+      'jit as the server sets it': statementBoundPool(pool, 600_000),
+    };
+    const previewEngines = Object.entries(previewPools).map(([label, p]) => ({
+      label,
+      engine: createAudienceEngine({
+        facts: createAudienceStore(p),
+        interests: createInterestSource(redis, k, decay, 10),
+      }),
+    }));
+    for (const [name, make] of [
+      ['3-leaf', rule3],
+      ['6-leaf', rule6],
+    ] as const) {
       const times = previewEngines.map((): number[] => []);
       let sizes = 0;
       for (const e of previewEngines) await e.engine.members(make(0), Date.now()); // warm-up
@@ -201,7 +222,11 @@ async function main(): Promise<void> {
           if (e === 0) sizes += m.length;
         }
       }
-      previewEngines.forEach((e, i) => log(`preview ${name}, ${e.label}: p50 ${ms(pct(times[i]!, 50))}, p99 ${ms(pct(times[i]!, 99))} over ${RUNS} rules (mean ${fmt(sizes / RUNS)} members)`));
+      previewEngines.forEach((e, i) =>
+        log(
+          `preview ${name}, ${e.label}: p50 ${ms(pct(times[i]!, 50))}, p99 ${ms(pct(times[i]!, 99))} over ${RUNS} rules (mean ${fmt(sizes / RUNS)} members)`,
+        ),
+      );
     }
     await Promise.all(Object.values(previewPools).map(closePool));
 
@@ -209,12 +234,18 @@ async function main(): Promise<void> {
     const big: Rule = { stage: { in: ['active', 'loyal'] } };
     t0 = Date.now();
     const bigNow = Date.now();
-    const saved = await store.create({ id: `bench-${testId()}`, name: 'big', rule: big, ...(await engine.snapshot(big, bigNow)), nowMs: bigNow });
+    const saved = await store.create({
+      id: `bench-${testId()}`,
+      name: 'big',
+      rule: big,
+      ...(await engine.snapshot(big, bigNow)),
+      nowMs: bigNow,
+    });
     log(`save of a ${fmt(saved.count)}-member audience: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     t0 = performance.now();
     let paged = 0;
     let pages = 0;
-    for (let after: string | undefined; ; ) {
+    for (let after: string | undefined; ;) {
       const page = await store.members(saved.id, after, 1000);
       paged += page.members.length;
       pages++;
@@ -222,16 +253,26 @@ async function main(): Promise<void> {
       after = page.members.at(-1);
     }
     const pagingS = (performance.now() - t0) / 1000;
-    log(`members paging: ${fmt(pages / pagingS)} pages/s, ${fmt(paged / pagingS)} members/s (${fmt(paged)} members, limit 1000)`);
+    log(
+      `members paging: ${fmt(pages / pagingS)} pages/s, ${fmt(paged / pagingS)} members/s (${fmt(paged)} members, limit 1000)`,
+    );
 
     // Updates under a live stream: a writer moves the interest scores of random people in one tag
     // (as the scorer's index sync does) while the sweep re-evaluates a saved interest audience.
     const liveTag = tagName(42);
     const holders = await redis.zrange(k.tag(liveTag), 0, -1);
-    const live: Rule = { all: [{ interest: { tag: liveTag, minValue: 4 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }] };
+    const live: Rule = {
+      all: [{ interest: { tag: liveTag, minValue: 4 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }],
+    };
     const liveId = `bench-live-${testId()}`;
     const liveNow = Date.now();
-    await store.create({ id: liveId, name: 'live', rule: live, ...(await engine.snapshot(live, liveNow)), nowMs: liveNow });
+    await store.create({
+      id: liveId,
+      name: 'live',
+      rule: live,
+      ...(await engine.snapshot(live, liveNow)),
+      nowMs: liveNow,
+    });
     let writing = true;
     let writes = 0;
     const writer = (async () => {
@@ -288,7 +329,9 @@ async function main(): Promise<void> {
     // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
     // timings), for several candidate caps (`exact`) interleaved person by person.
     const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`).split(',').map(Number);
-    const finders = caps.map((exact) => createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR, exact }));
+    const finders = caps.map((exact) =>
+      createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR, exact }),
+    );
     const latencies: number[][] = caps.map(() => []);
     const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
     for (const f of finders) await f.similar('p1', 10, at); // warm-up
@@ -312,7 +355,8 @@ async function main(): Promise<void> {
       got.forEach((g, c) => {
         // a tie at the 10th place counts as recalled whichever tied person is named
         recall[c]! += g.filter((x) => x.similarity >= tenth - 1e-9).length / 10;
-        for (const x of g) maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
+        for (const x of g)
+          maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
       });
     }
     caps.forEach((exact, c) =>
@@ -344,11 +388,24 @@ async function main(): Promise<void> {
     const snap = await engine.snapshot(rule, at);
     await store.create({ id, name: 'clicked lately', rule, ...snap, nowMs: at });
     await pool.query('ANALYZE audience_watch');
-    log(`sweep of due people: audience of ${fmt(snap.members.length)} members with ${fmt(snap.watch.size)} watch rows saved in ${((Date.now() - t) / 1000).toFixed(1)} s`);
-    const sweep = createAudienceRefresher({ engine, store, log: silent, onChanges: () => undefined, dueBatch: 1_000_000, touchGraceMs: 0, fullEveryMs: 0 });
+    log(
+      `sweep of due people: audience of ${fmt(snap.members.length)} members with ${fmt(snap.watch.size)} watch rows saved in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+    );
+    const sweep = createAudienceRefresher({
+      engine,
+      store,
+      log: silent,
+      onChanges: () => undefined,
+      dueBatch: 1_000_000,
+      touchGraceMs: 0,
+      fullEveryMs: 0,
+    });
     const times: Record<string, number[]> = { '1%': [], '0.1%': [] };
     for (let round = 0; round < 3; round++) {
-      for (const [label, share] of [['1%', 0.01], ['0.1%', 0.001]] as const) {
+      for (const [label, share] of [
+        ['1%', 0.01],
+        ['0.1%', 0.001],
+      ] as const) {
         const n = Math.round(snap.members.length * share);
         const { rowCount } = await pool.query(
           `UPDATE audience_watch SET due_at = $2 WHERE audience_id = $1 AND profile_key IN (SELECT profile_key FROM audience_watch WHERE audience_id = $1 ORDER BY md5(profile_key || $4) LIMIT $3)`,
@@ -361,14 +418,18 @@ async function main(): Promise<void> {
       }
     }
     const [a, b] = [pct(times['1%']!, 50), pct(times['0.1%']!, 50)];
-    log(`  one sweep round, median of 3: 1 % due (${fmt(snap.members.length * 0.01)}) ${ms(a)}, 0.1 % due ${ms(b)} — ratio ${(a / b).toFixed(1)}`);
+    log(
+      `  one sweep round, median of 3: 1 % due (${fmt(snap.members.length * 0.01)}) ${ms(a)}, 0.1 % due ${ms(b)} — ratio ${(a / b).toFixed(1)}`,
+    );
     await store.remove(id);
   }
 
   async function drop(): Promise<void> {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch((err: unknown) => console.error('drop schema', err));
+    await pool
+      .query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)
+      .catch((err: unknown) => console.error('drop schema', err));
     for (const match of [`${prefix}:*`]) {
-      for (let found = 1; found > 0; ) {
+      for (let found = 1; found > 0;) {
         found = 0;
         for await (const batch of scanKeys(redis, match, 5000)) {
           if (batch.length === 0) continue;

@@ -10,7 +10,15 @@
  * the same run. Everything lives in a schema and a Redis prefix of its own, removed at the end.
  */
 import { randomBytes } from 'node:crypto';
-import { closePool, commonEnv, createLogger, createMetrics, createPool, createRedis, parseEnv } from '@pstream/platform';
+import {
+  closePool,
+  commonEnv,
+  createLogger,
+  createMetrics,
+  createPool,
+  createRedis,
+  parseEnv,
+} from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp } from '@pstream/query-api/app';
 import { loadConfig } from '@pstream/query-api/config';
@@ -25,7 +33,8 @@ const env = parseEnv(
   }),
   process.env,
 );
-const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const pct = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 const ms = (x: number) => `${x.toFixed(1)} ms`;
 
 async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
@@ -52,18 +61,32 @@ async function main(): Promise<void> {
          FROM generate_series(0, $1::int - 1) i`,
         [n + n / 10],
       );
-      await pool.query(`INSERT INTO follows SELECT 'u-' || i, 'shop', 'big', true, now() - (i % 30) * interval '1 day', now() FROM generate_series(0, $1::int - 1) i`, [n]);
-      await pool.query(`INSERT INTO follows SELECT 'u-' || i, 'shop', 'rival', true, now(), now() FROM generate_series($1::int - $2::int, $1::int + $2::int - 1) i`, [n, n / 10]);
+      await pool.query(
+        `INSERT INTO follows SELECT 'u-' || i, 'shop', 'big', true, now() - (i % 30) * interval '1 day', now() FROM generate_series(0, $1::int - 1) i`,
+        [n],
+      );
+      await pool.query(
+        `INSERT INTO follows SELECT 'u-' || i, 'shop', 'rival', true, now(), now() FROM generate_series($1::int - $2::int, $1::int + $2::int - 1) i`,
+        [n, n / 10],
+      );
       await pool.query(
         `INSERT INTO follow_history SELECT 'bench', 'f-' || i, 'u-' || i, 'shop', 'big', 'follow', now() - (i % 30) * interval '1 day' FROM generate_series(0, $1::int - 1) i`,
         [n],
       );
       await pool.query('ANALYZE');
     });
-    console.log(`filled ${n} followers of shop:big, ${n / 5} of shop:rival (${n / 10} in both) in ${(fill / 1000).toFixed(1)} s`);
+    console.log(
+      `filled ${n} followers of shop:big, ${n / 5} of shop:rival (${n / 10} in both) in ${(fill / 1000).toFixed(1)} s`,
+    );
 
     const config = loadConfig({ ...process.env, PG_SCHEMA: schema, REDIS_PREFIX: `bench:${id}`, LOG_LEVEL: 'silent' });
-    const app = await buildApp(config, { log: createLogger('bench', 'silent'), redis, pool, checks: [], metrics: createMetrics('query-api') });
+    const app = await buildApp(config, {
+      log: createLogger('bench', 'silent'),
+      redis,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     const headers = { authorization: `Bearer ${[...config.API_TOKENS.keys()][0]}` };
     const measure = async (url: string) => {
       const times: number[] = [];
@@ -83,17 +106,33 @@ async function main(): Promise<void> {
     const scans: number[] = [];
     const joins: number[] = [];
     for (let i = 0; i < 5; i++) {
-      scans.push((await timed(() => pool.query(`SELECT count(*) FROM follows WHERE target_type = 'shop' AND target_id = 'big' AND following`)))[0]);
+      scans.push(
+        (
+          await timed(() =>
+            pool.query(`SELECT count(*) FROM follows WHERE target_type = 'shop' AND target_id = 'big' AND following`),
+          )
+        )[0],
+      );
       joins.push(
-        (await timed(() => pool.query(`SELECT count(*) FROM follows a JOIN follows b USING (profile_key)
-          WHERE a.target_type = 'shop' AND a.target_id = 'big' AND a.following AND b.target_type = 'shop' AND b.target_id = 'rival' AND b.following`)))[0],
+        (
+          await timed(() =>
+            pool.query(`SELECT count(*) FROM follows a JOIN follows b USING (profile_key)
+          WHERE a.target_type = 'shop' AND a.target_id = 'big' AND a.following AND b.target_type = 'shop' AND b.target_id = 'rival' AND b.following`),
+          )
+        )[0],
       );
     }
     const f = followers.body as { followers: number; sample: { size: number } };
     const o = overlap.body as { both: number; jaccard: number; exact: boolean };
-    console.log(`followers route: p50 ${ms(followers.p50)}, p99 ${ms(followers.p99)} (followers ${f.followers}, interest sample ${f.sample.size})`);
-    console.log(`overlap route:   p50 ${ms(overlap.p50)}, p99 ${ms(overlap.p99)} (both ${o.both} of true ${n / 10}, jaccard ${o.jaccard.toFixed(4)} of true ${(n / 10 / (n + n / 10)).toFixed(4)}, exact ${o.exact})`);
-    console.log(`a scan instead:  count(*) of the followers median ${ms(pct(scans, 0.5))}, exact intersection median ${ms(pct(joins, 0.5))}`);
+    console.log(
+      `followers route: p50 ${ms(followers.p50)}, p99 ${ms(followers.p99)} (followers ${f.followers}, interest sample ${f.sample.size})`,
+    );
+    console.log(
+      `overlap route:   p50 ${ms(overlap.p50)}, p99 ${ms(overlap.p99)} (both ${o.both} of true ${n / 10}, jaccard ${o.jaccard.toFixed(4)} of true ${(n / 10 / (n + n / 10)).toFixed(4)}, exact ${o.exact})`,
+    );
+    console.log(
+      `a scan instead:  count(*) of the followers median ${ms(pct(scans, 0.5))}, exact intersection median ${ms(pct(joins, 0.5))}`,
+    );
   } finally {
     await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
     await closePool(pool);

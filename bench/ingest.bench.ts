@@ -71,7 +71,12 @@ function recordSize(body: string): number {
 }
 
 function startIngest(port: number, cpuProfDir?: string): ChildProcess {
-  const args = ['--import', 'tsx', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), path.join(ROOT, 'services/ingest/src/main.ts')];
+  const args = [
+    '--import',
+    'tsx',
+    ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
+    path.join(ROOT, 'services/ingest/src/main.ts'),
+  ];
   return spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
@@ -94,7 +99,10 @@ function startIngest(port: number, cpuProfDir?: string): ChildProcess {
 export async function waitReady(port: number): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -109,7 +117,10 @@ export async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** One autocannon round: accepted events per second, counting only 202s. */
-async function ingestRound(port: number, body: string): Promise<{ eventsPerSec: number; p99Ms: number; non2xx: number }> {
+async function ingestRound(
+  port: number,
+  body: string,
+): Promise<{ eventsPerSec: number; p99Ms: number; non2xx: number }> {
   const result = await autocannon({
     url: `http://127.0.0.1:${port}/v1/events`,
     method: 'POST',
@@ -119,7 +130,11 @@ async function ingestRound(port: number, body: string): Promise<{ eventsPerSec: 
     duration: SECONDS,
   });
   const accepted = result['2xx'];
-  return { eventsPerSec: (accepted * BATCH) / SECONDS, p99Ms: result.latency.p99, non2xx: result.non2xx + result.errors + result.timeouts };
+  return {
+    eventsPerSec: (accepted * BATCH) / SECONDS,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 /** One ProducerPerformance round: records/s with acks=all at our record size. */
@@ -127,7 +142,22 @@ async function producerPerformance(size: number): Promise<number> {
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(
       'bash',
-      [path.join(ROOT, 'infra/kafka/broker.sh'), 'run', 'org.apache.kafka.tools.ProducerPerformance', '--topic', topics.pp, '--num-records', String(PP_RECORDS), '--record-size', String(size), '--throughput', '-1', '--producer-props', `bootstrap.servers=${brokers}`, 'acks=all'],
+      [
+        path.join(ROOT, 'infra/kafka/broker.sh'),
+        'run',
+        'org.apache.kafka.tools.ProducerPerformance',
+        '--topic',
+        topics.pp,
+        '--num-records',
+        String(PP_RECORDS),
+        '--record-size',
+        String(size),
+        '--throughput',
+        '-1',
+        '--producer-props',
+        `bootstrap.servers=${brokers}`,
+        'acks=all',
+      ],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let text = '';
@@ -158,7 +188,15 @@ export function summarizeProfile(file: string): string {
     const hits = n.hitCount ?? 0;
     if (hits === 0) continue;
     const url = n.callFrame.url;
-    const pkg = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? (url.includes('/packages/') || url.includes('/services/') ? 'pstream (our code)' : url.startsWith('node:') ? 'node core' : url === '' ? `(${n.callFrame.functionName || 'native'})` : 'other');
+    const pkg =
+      /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ??
+      (url.includes('/packages/') || url.includes('/services/')
+        ? 'pstream (our code)'
+        : url.startsWith('node:')
+          ? 'node core'
+          : url === ''
+            ? `(${n.callFrame.functionName || 'native'})`
+            : 'other');
     const fn = `${n.callFrame.functionName || '(anonymous)'} ${url ? `${url.replace(/^.*node_modules\//, '').replace(ROOT + '/', '')}:${n.callFrame.lineNumber + 1}` : ''}`;
     byFn.set(fn, (byFn.get(fn) ?? 0) + hits);
     byPkg.set(pkg, (byPkg.get(pkg) ?? 0) + hits);
@@ -200,7 +238,11 @@ function brokerCpu(): number {
 }
 
 /** Runs `round`, measuring the producer's CPU with `producerCpu` and the broker's, per record it reports. */
-async function meteredRound<T>(round: () => Promise<T>, records: (r: T) => number, producerCpu: () => number): Promise<T & { cpu: RoundCpu }> {
+async function meteredRound<T>(
+  round: () => Promise<T>,
+  records: (r: T) => number,
+  producerCpu: () => number,
+): Promise<T & { cpu: RoundCpu }> {
   const [p0, b0] = [producerCpu(), brokerCpu()];
   const r = await round();
   const n = Math.max(1, records(r));
@@ -211,16 +253,31 @@ async function meteredRound<T>(round: () => Promise<T>, records: (r: T) => numbe
  * The ingest benchmark on `port`: a warm-up round, then ROUNDS alternating rounds of ours and
  * ProducerPerformance on topics of its own (deleted at the end); progress and the table go to `log`.
  */
-export async function runIngestBench(port: number, log: (line: string) => void = console.log, withProfile = false): Promise<IngestFigures> {
+export async function runIngestBench(
+  port: number,
+  log: (line: string) => void = console.log,
+  withProfile = false,
+): Promise<IngestFigures> {
   const kafka = new Kafka({ clientId: 'bench', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })) });
-  execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/migrate.ts')], { cwd: ROOT, env: { ...process.env, PG_SCHEMA: schema }, stdio: 'ignore' });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: Object.values(topics).map((topic) => ({ topic, numPartitions: PARTITIONS })),
+  });
+  execFileSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/migrate.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, PG_SCHEMA: schema },
+    stdio: 'ignore',
+  });
   const body = batchBody();
   const size = recordSize(body);
-  log(`machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${cpus()[0]?.model}; node ${process.version}`);
-  log(`ingest: ${BATCH} events/request (${(Buffer.byteLength(body) / 1024).toFixed(1)} KB), ${CONNECTIONS} connections, ${SECONDS} s per round; record size ${size} B; ${PARTITIONS} partitions; acks=all`);
+  log(
+    `machine: ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${cpus()[0]?.model}; node ${process.version}`,
+  );
+  log(
+    `ingest: ${BATCH} events/request (${(Buffer.byteLength(body) / 1024).toFixed(1)} KB), ${CONNECTIONS} connections, ${SECONDS} s per round; record size ${size} B; ${PARTITIONS} partitions; acks=all`,
+  );
 
   const ours: number[] = [];
   const theirs: number[] = [];
@@ -232,11 +289,19 @@ export async function runIngestBench(port: number, log: (line: string) => void =
       await waitReady(port);
       await ingestRound(port, body).then(() => undefined); // warm-up (JIT, connections, metadata)
       for (let round = 1; round <= ROUNDS; round++) {
-        const r = await meteredRound(() => ingestRound(port, body), (x) => x.eventsPerSec * SECONDS, () => cpuSeconds(ingest.pid!) ?? 0);
+        const r = await meteredRound(
+          () => ingestRound(port, body),
+          (x) => x.eventsPerSec * SECONDS,
+          () => cpuSeconds(ingest.pid!) ?? 0,
+        );
         ours.push(r.eventsPerSec);
         oursCpu.push(r.cpu);
         // ProducerPerformance runs as a child (a launcher script and its JVM): its CPU is ours once reaped.
-        const pp = await meteredRound(async () => ({ rate: await producerPerformance(size) }), () => PP_RECORDS, reapedChildrenCpuSeconds);
+        const pp = await meteredRound(
+          async () => ({ rate: await producerPerformance(size) }),
+          () => PP_RECORDS,
+          reapedChildrenCpuSeconds,
+        );
         theirs.push(pp.rate);
         theirsCpu.push(pp.cpu);
         log(
@@ -251,18 +316,39 @@ export async function runIngestBench(port: number, log: (line: string) => void =
     const mo = median(ours);
     const mt = median(theirs);
     log('\n| measure | median of ' + ROUNDS + ' | rounds |\n|---|---|---|');
-    log(`| ingest, events/s accepted (202) through /v1/events, batches of ${BATCH} | ${mo.toFixed(0)} | ${ours.map((x) => x.toFixed(0)).join(', ')} |`);
-    log(`| ProducerPerformance, records/s, ${size} B, acks=all | ${mt.toFixed(0)} | ${theirs.map((x) => x.toFixed(0)).join(', ')} |`);
+    log(
+      `| ingest, events/s accepted (202) through /v1/events, batches of ${BATCH} | ${mo.toFixed(0)} | ${ours.map((x) => x.toFixed(0)).join(', ')} |`,
+    );
+    log(
+      `| ProducerPerformance, records/s, ${size} B, acks=all | ${mt.toFixed(0)} | ${theirs.map((x) => x.toFixed(0)).join(', ')} |`,
+    );
     const ratios = ours.map((o, i) => (100 * o) / theirs[i]!);
     log(`| ratio of the medians | ${((100 * mo) / mt).toFixed(1)}% | |`);
-    log(`| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`);
-    const cpuRow = (what: string, xs: number[]) => log(`| ${what} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(1)).join(', ')} |`);
-    cpuRow('ingest process, µs CPU per event', oursCpu.map((c) => c.producerUs));
-    cpuRow('broker, µs CPU per event (ingest rounds)', oursCpu.map((c) => c.brokerUs));
-    cpuRow('ProducerPerformance JVM, µs CPU per record', theirsCpu.map((c) => c.producerUs));
-    cpuRow('broker, µs CPU per record (ProducerPerformance rounds)', theirsCpu.map((c) => c.brokerUs));
+    log(
+      `| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`,
+    );
+    const cpuRow = (what: string, xs: number[]) =>
+      log(`| ${what} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(1)).join(', ')} |`);
+    cpuRow(
+      'ingest process, µs CPU per event',
+      oursCpu.map((c) => c.producerUs),
+    );
+    cpuRow(
+      'broker, µs CPU per event (ingest rounds)',
+      oursCpu.map((c) => c.brokerUs),
+    );
+    cpuRow(
+      'ProducerPerformance JVM, µs CPU per record',
+      theirsCpu.map((c) => c.producerUs),
+    );
+    cpuRow(
+      'broker, µs CPU per record (ProducerPerformance rounds)',
+      theirsCpu.map((c) => c.brokerUs),
+    );
     const cpuRatio = cpuRatioOf(oursCpu, theirsCpu);
-    log(`| ratio by CPU: ProducerPerformance's µs per record ÷ ours per event (producer + broker each), median of rounds | ${cpuRatio.toFixed(3)} | |`);
+    log(
+      `| ratio by CPU: ProducerPerformance's µs per record ÷ ours per event (producer + broker each), median of rounds | ${cpuRatio.toFixed(3)} | |`,
+    );
 
     if (withProfile) {
       const dir = mkdtempSync(path.join(tmpdir(), 'ingest-prof-'));
@@ -276,7 +362,9 @@ export async function runIngestBench(port: number, log: (line: string) => void =
         await stop(profiled);
       }
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-      log(file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written');
+      log(
+        file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written',
+      );
     }
     return { ours, theirs, recordSize: size, oursCpu, theirsCpu, cpuRatio };
   } finally {
@@ -289,7 +377,11 @@ export async function runIngestBench(port: number, log: (line: string) => void =
 }
 
 if (require.main === module)
-  runIngestBench(Number(process.env.BENCH_PORT ?? 20_000 + Math.floor(Math.random() * 10_000)), console.log, profile).catch((err: unknown) => {
+  runIngestBench(
+    Number(process.env.BENCH_PORT ?? 20_000 + Math.floor(Math.random() * 10_000)),
+    console.log,
+    profile,
+  ).catch((err: unknown) => {
     console.error(err);
     process.exit(1);
   });

@@ -5,7 +5,8 @@
 import Fastify from 'fastify';
 
 const port = Number(process.env.NOOP_PORT);
-if (!Number.isInteger(port) || port <= 0) throw new Error(`NOOP_PORT must be a port number, got ${process.env.NOOP_PORT}`);
+if (!Number.isInteger(port) || port <= 0)
+  throw new Error(`NOOP_PORT must be a port number, got ${process.env.NOOP_PORT}`);
 const app = Fastify({ logger: false });
 app.get('/noop/:id', async () => ({ ok: true }));
 app.get('/readyz', async () => ({ status: 'ready' }));

@@ -27,11 +27,17 @@ import { fmt } from './redis-bench';
 const N = Number(process.env.BENCH_PEOPLE ?? 1_000_000);
 const STORE_N = Number(process.env.BENCH_STORE_PEOPLE ?? 20_000);
 const LEAN = Number(process.env.BENCH_LEAN ?? 0.85);
-const GENDER = { f: ['dress', 'skirt', 'makeup', 'handbags', 'heels'], m: ['watches', 'tools', 'razors', 'sneakers', 'consoles'] } as const;
-const AGES = { '18-24': ['neon', 'pixel', 'drift'], '30-34': ['nordic', 'urbane', 'keystone'], '50+': ['heritage', 'classic', 'evergreen'] } as const;
+const GENDER = {
+  f: ['dress', 'skirt', 'makeup', 'handbags', 'heels'],
+  m: ['watches', 'tools', 'razors', 'sneakers', 'consoles'],
+} as const;
+const AGES = {
+  '18-24': ['neon', 'pixel', 'drift'],
+  '30-34': ['nordic', 'urbane', 'keystone'],
+  '50+': ['heritage', 'classic', 'evergreen'],
+} as const;
 const BIRTH_YEAR = { '18-24': 2004, '30-34': 1994, '50+': 1966 } as const;
 const BANDS = Object.keys(AGES) as (keyof typeof AGES)[];
-
 
 /**
  * The chance a click goes to the person's own group among `k`, for a lean given as for two groups:
@@ -39,7 +45,13 @@ const BANDS = Object.keys(AGES) as (keyof typeof AGES)[];
  */
 const ownShare = (lean: number, k: number) => (1 + (k - 1) * (2 * lean - 1)) / k;
 
-type Person = { key: string; gender: 'f' | 'm'; band: keyof typeof AGES; traits: Record<string, unknown>; vector: Map<string, number> };
+type Person = {
+  key: string;
+  gender: 'f' | 'm';
+  band: keyof typeof AGES;
+  traits: Record<string, unknown>;
+  vector: Map<string, number>;
+};
 
 /** Person `i` of a stream leaning `lean` (tag values as §4.1 would give them: 10·tanh(clicks·w/10)). */
 function person(i: number, lean: number, random: () => number): Person {
@@ -49,7 +61,8 @@ function person(i: number, lean: number, random: () => number): Person {
   const raw = new Map<string, number>();
   const add = (tag: string) => raw.set(tag, (raw.get(tag) ?? 0) + 0.6 + random() * 0.8);
   for (let n = 0; n < 8; n++) add(`category:${pick(GENDER[random() < lean ? gender : gender === 'f' ? 'm' : 'f'])}`);
-  for (let n = 0; n < 6; n++) add(`brand:${pick(AGES[random() < ownShare(lean, BANDS.length) ? band : pick(BANDS.filter((b) => b !== band))])}`);
+  for (let n = 0; n < 6; n++)
+    add(`brand:${pick(AGES[random() < ownShare(lean, BANDS.length) ? band : pick(BANDS.filter((b) => b !== band))])}`);
   for (let n = 0; n < 3; n++) add(`product:p-${Math.floor(random() * 5000)}`);
   const vector = new Map([...raw].map(([t, s]) => [t, 10 * Math.tanh(s / 10)]));
   const traits: Record<string, unknown> = {};
@@ -112,7 +125,12 @@ async function modelPart(lean: number, label: string): Promise<void> {
 async function storePart(): Promise<void> {
   loadDefaultEnv();
   const id = testId();
-  const env = { ...process.env, PG_SCHEMA: `bench_pred_${id}`, REDIS_PREFIX: `bench:pred:${id}`, MODEL_POLL_INTERVAL_MS: '1000000' };
+  const env = {
+    ...process.env,
+    PG_SCHEMA: `bench_pred_${id}`,
+    REDIS_PREFIX: `bench:pred:${id}`,
+    MODEL_POLL_INTERVAL_MS: '1000000',
+  };
   const config = queryConfig(env);
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'bench-predicted', 4);
   const redis = createRedis(config, 'bench-predicted');
@@ -134,7 +152,8 @@ async function storePart(): Promise<void> {
       );
       const pipe = redis.pipeline();
       // stored forward-decayed scores whose value now is the vector's component
-      for (const p of page) pipe.zadd(k.interests(p.key), ...[...p.vector].flatMap(([t, v]) => [10 * Math.atanh(v / 10) * forward, t]));
+      for (const p of page)
+        pipe.zadd(k.interests(p.key), ...[...p.vector].flatMap(([t, v]) => [10 * Math.atanh(v / 10) * forward, t]));
       await pipe.exec();
     }
     await pool.query('ANALYZE people');
@@ -145,13 +164,19 @@ async function storePart(): Promise<void> {
     const ms = Date.now() - t0;
     watch.stop();
     const models = await createModelStore(pool, log).list();
-    console.log(`  whole trainer, ${fmt(STORE_N)} people in Postgres + Redis: ${trained.join(', ')} in ${s(ms)} (${(ms / STORE_N).toFixed(3)} ms/person), peak RSS ${mb(watch.peak())}`);
-    for (const m of models) console.log(`    ${m.trait}: trained on ${fmt(m.trainedOn)}, holdout ${m.holdout.size} accuracy ${m.holdout.accuracy?.toFixed(3)} vs baseline ${m.holdout.baseline?.toFixed(3)}`);
+    console.log(
+      `  whole trainer, ${fmt(STORE_N)} people in Postgres + Redis: ${trained.join(', ')} in ${s(ms)} (${(ms / STORE_N).toFixed(3)} ms/person), peak RSS ${mb(watch.peak())}`,
+    );
+    for (const m of models)
+      console.log(
+        `    ${m.trait}: trained on ${fmt(m.trainedOn)}, holdout ${m.holdout.size} accuracy ${m.holdout.accuracy?.toFixed(3)} vs baseline ${m.holdout.baseline?.toFixed(3)}`,
+      );
     const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM predicted_traits');
     console.log(`    predictions stored: ${fmt(rows[0]!.n)}`);
   } finally {
     await pool.query(`DROP SCHEMA IF EXISTS ${config.PG_SCHEMA} CASCADE`);
-    for await (const batch of scanKeys(redis, `${config.REDIS_PREFIX}:*`)) if (batch.length > 0) await redis.del(...batch);
+    for await (const batch of scanKeys(redis, `${config.REDIS_PREFIX}:*`))
+      if (batch.length > 0) await redis.del(...batch);
     redis.disconnect();
     await pool.end();
   }

@@ -32,14 +32,26 @@ export function parseProcStat(text: string): ProcStat {
   const open = text.indexOf('(');
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) throw new Error(`not a /proc/<pid>/stat line: ${JSON.stringify(text.slice(0, 80))}`);
-  const rest = text.slice(close + 2).trim().split(' ');
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
   // rest[0] is field 3 (state); utime and stime are fields 14 and 15, cutime and cstime 16 and 17.
   const field = (n: number) => {
     const v = Number(rest[n - 3]);
-    if (!Number.isInteger(v)) throw new Error(`/proc/<pid>/stat field ${n} is not a number in ${JSON.stringify(text.slice(0, 80))}`);
+    if (!Number.isInteger(v))
+      throw new Error(`/proc/<pid>/stat field ${n} is not a number in ${JSON.stringify(text.slice(0, 80))}`);
     return v;
   };
-  return { pid: Number(text.slice(0, open).trim()), comm: text.slice(open + 1, close), state: rest[0]!, ppid: field(4), utimeTicks: field(14), stimeTicks: field(15), reapedChildrenTicks: field(16) + field(17) };
+  return {
+    pid: Number(text.slice(0, open).trim()),
+    comm: text.slice(open + 1, close),
+    state: rest[0]!,
+    ppid: field(4),
+    utimeTicks: field(14),
+    stimeTicks: field(15),
+    reapedChildrenTicks: field(16) + field(17),
+  };
 }
 
 let ticks: number | undefined;
@@ -54,7 +66,8 @@ export function readProcStat(pid: number): ProcStat | undefined {
   try {
     return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH') return undefined;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH')
+      return undefined;
     throw err;
   }
 }
@@ -78,7 +91,11 @@ export function reapedChildrenCpuSeconds(): number {
 export function machineCpu(text = readFileSync('/proc/stat', 'utf8')): { busy: number; total: number } {
   const line = text.split('\n').find((l) => l.startsWith('cpu '));
   if (line === undefined) throw new Error('no "cpu " line in /proc/stat');
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number) as number[];
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number) as number[];
   const busy = user! + nice! + system! + irq! + softirq! + steal!;
   return { busy: busy / clockTicks(), total: (busy + idle! + iowait!) / clockTicks() };
 }

@@ -45,7 +45,15 @@ export type ReadFigures = {
 };
 type Paced = { p50: number; p99: number; non2xx: number };
 
-export type ReadOptions = { rounds: number; seconds: number; people: number; port: number; prefix: string; profile?: boolean; log?: (line: string) => void };
+export type ReadOptions = {
+  rounds: number;
+  seconds: number;
+  people: number;
+  port: number;
+  prefix: string;
+  profile?: boolean;
+  log?: (line: string) => void;
+};
 
 export function readOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ReadOptions {
   return {
@@ -71,11 +79,20 @@ export async function seed(env: NodeJS.ProcessEnv, people: number): Promise<stri
   const redis = createRedis(config, 'bench-reads-seed');
   try {
     await migrate(pool, config.PG_SCHEMA);
-    const segments = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: createLogger('bench', 'warn') });
+    const segments = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: createLogger('bench', 'warn'),
+    });
     const interests = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(config));
     for (let i = 0; i < messages.length; i += 500) {
       const chunk: ProfileEvent[] = messages.slice(i, i + 500);
-      await segments.apply(chunk.map((value, j) => ({ value: value as TopicMessage, offset: String(i + j) })), { groupId: 'bench', topic: 'seed', partition: 0, lastOffset: String(i + chunk.length - 1) }, now);
+      await segments.apply(
+        chunk.map((value, j) => ({ value: value as TopicMessage, offset: String(i + j) })),
+        { groupId: 'bench', topic: 'seed', partition: 0, lastOffset: String(i + chunk.length - 1) },
+        now,
+      );
       await interests.apply(chunk.map((m) => prepareEvent(m, new Map())));
     }
   } finally {
@@ -86,16 +103,33 @@ export async function seed(env: NodeJS.ProcessEnv, people: number): Promise<stri
 }
 
 function startQueryApi(env: NodeJS.ProcessEnv, port: number, cpuProfDir?: string): ChildProcess {
-  const args = ['--import', 'tsx', ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []), path.join(ROOT, 'services/query-api/src/main.ts')];
+  const args = [
+    '--import',
+    'tsx',
+    ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
+    path.join(ROOT, 'services/query-api/src/main.ts'),
+  ];
   return spawn(process.execPath, args, {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...env, QUERY_API_HOST: '127.0.0.1', QUERY_API_PORT: String(port), API_TOKENS: `${TOKEN}=profiles:read`, LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`, LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info', LOG_FORMAT: 'json' },
+    env: {
+      ...env,
+      QUERY_API_HOST: '127.0.0.1',
+      QUERY_API_PORT: String(port),
+      API_TOKENS: `${TOKEN}=profiles:read`,
+      LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
+      LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+      LOG_FORMAT: 'json',
+    },
   });
 }
 
 function startNoop(port: number): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/noop-server.ts')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NOOP_PORT: String(port) } });
+  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/noop-server.ts')], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, NOOP_PORT: String(port) },
+  });
 }
 
 /** One autocannon run over `ids` in turn; `rate` caps the requests/s of all connections together. */
@@ -107,16 +141,34 @@ async function load(url: string, ids: string[], seconds: number, rate?: number) 
     duration: seconds,
     ...(rate && { overallRate: rate }),
     headers: { authorization: `Bearer ${TOKEN}` },
-    requests: [{ setupRequest: (req) => ({ ...req, path: `${new URL(url).pathname}${encodeURIComponent(ids[i++ % ids.length]!)}` }) }],
+    requests: [
+      {
+        setupRequest: (req) => ({
+          ...req,
+          path: `${new URL(url).pathname}${encodeURIComponent(ids[i++ % ids.length]!)}`,
+        }),
+      },
+    ],
   });
-  return { p50: result.latency.p50, p99: result.latency.p99, reqPerSec: result.requests.average, non2xx: result.non2xx + result.errors + result.timeouts };
+  return {
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    reqPerSec: result.requests.average,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 /** The read benchmark: seeds, starts both processes, alternates ours and the no-op route, cleans up. */
 export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
   const log = o.log ?? console.log;
   const id = randomBytes(4).toString('hex');
-  const env: NodeJS.ProcessEnv = { ...process.env, PG_SCHEMA: `${o.prefix}_reads_${id}`, REDIS_PREFIX: `${o.prefix}:reads:${id}`, SCORER_GROUP: `${o.prefix}-reads-${id}-scorer`, SEGMENTER_GROUP: `${o.prefix}-reads-${id}-segmenter` };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PG_SCHEMA: `${o.prefix}_reads_${id}`,
+    REDIS_PREFIX: `${o.prefix}:reads:${id}`,
+    SCORER_GROUP: `${o.prefix}-reads-${id}-scorer`,
+    SEGMENTER_GROUP: `${o.prefix}-reads-${id}-segmenter`,
+  };
   const config = loadConfig(env);
   const [qPort, nPort] = [o.port, o.port + 1];
   const children: ChildProcess[] = [];
@@ -136,8 +188,13 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
       const np = await load(noop, people, o.seconds, 1000);
       const om = await load(ours, people, o.seconds);
       const nm = await load(noop, people, o.seconds);
-      rounds.push({ ours: { ...op, max: om.reqPerSec, non2xx: op.non2xx + om.non2xx }, noop: { ...np, max: nm.reqPerSec, non2xx: np.non2xx + nm.non2xx } });
-      log(`reads round ${round}: at 1000/s ours p50 ${op.p50} ms p99 ${op.p99} ms, no-op p50 ${np.p50} ms p99 ${np.p99} ms; max ours ${Math.round(om.reqPerSec)} req/s, no-op ${Math.round(nm.reqPerSec)} req/s (non-2xx ours ${op.non2xx + om.non2xx})`);
+      rounds.push({
+        ours: { ...op, max: om.reqPerSec, non2xx: op.non2xx + om.non2xx },
+        noop: { ...np, max: nm.reqPerSec, non2xx: np.non2xx + nm.non2xx },
+      });
+      log(
+        `reads round ${round}: at 1000/s ours p50 ${op.p50} ms p99 ${op.p99} ms, no-op p50 ${np.p50} ms p99 ${np.p99} ms; max ours ${Math.round(om.reqPerSec)} req/s, no-op ${Math.round(nm.reqPerSec)} req/s (non-2xx ours ${op.non2xx + om.non2xx})`,
+      );
     }
     let profile: string | undefined;
     if (o.profile) {
@@ -153,9 +210,15 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
         await stop(profiled);
       }
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-      profile = file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written';
+      profile = file
+        ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})`
+        : 'no profile written';
     }
-    const pick = (side: 'ours' | 'noop') => ({ p50: median(rounds.map((r) => r[side].p50)), p99: median(rounds.map((r) => r[side].p99)), max: median(rounds.map((r) => r[side].max)) });
+    const pick = (side: 'ours' | 'noop') => ({
+      p50: median(rounds.map((r) => r[side].p50)),
+      p99: median(rounds.map((r) => r[side].p99)),
+      max: median(rounds.map((r) => r[side].max)),
+    });
     return {
       rounds,
       ours: pick('ours'),
@@ -183,7 +246,9 @@ export async function removeRunData(config: ReturnType<typeof loadConfig>): Prom
 if (require.main === module)
   runReadBench({ ...readOptionsFromEnv(), profile: process.argv.includes('--profile') }).then(
     (f) => {
-      console.log(`\nmedians: ours p50 ${f.ours.p50} ms p99 ${f.ours.p99} ms, max ${Math.round(f.ours.max)} req/s; no-op p50 ${f.noop.p50} ms p99 ${f.noop.p99} ms, max ${Math.round(f.noop.max)} req/s; p99 ratio ${f.p99Ratio.toFixed(2)}, max ratio ${f.maxRatio.toFixed(3)}`);
+      console.log(
+        `\nmedians: ours p50 ${f.ours.p50} ms p99 ${f.ours.p99} ms, max ${Math.round(f.ours.max)} req/s; no-op p50 ${f.noop.p50} ms p99 ${f.noop.p99} ms, max ${Math.round(f.noop.max)} req/s; p99 ratio ${f.p99Ratio.toFixed(2)}, max ratio ${f.maxRatio.toFixed(3)}`,
+      );
       if (f.profile) console.log(f.profile);
       process.exit(0);
     },

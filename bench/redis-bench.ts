@@ -9,14 +9,15 @@ export const median = (xs: number[]): number => {
 };
 
 /** The p-th percentile (0–100) of `xs`, nearest rank. */
-export const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
+export const pct = (xs: number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!;
 
 /** A count or rate, rounded, with thousands separators. */
 export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** Removes every key under `prefix`, scanning again until a pass finds none. */
 export async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
-  for (let found = 1; found > 0; ) {
+  for (let found = 1; found > 0;) {
     found = 0;
     for await (const batch of scanKeys(redis, `${prefix}:*`)) {
       found += batch.length;
@@ -27,7 +28,24 @@ export async function clearPrefix(redis: Redis, prefix: string): Promise<void> {
 
 /** The raw limit: `redis-benchmark -P 16` pipelined ZINCRBY on a throwaway key, ops/s. */
 export function zincrbyOpsPerSec(url: URL, key: string, n: number, cluster: boolean): number {
-  const args = ['-h', url.hostname, '-p', url.port || '6379', ...(cluster ? ['--cluster'] : []), '-n', String(n), '-P', '16', '-r', '100000', '-q', 'zincrby', key, '1', 'member:__rand_int__'];
+  const args = [
+    '-h',
+    url.hostname,
+    '-p',
+    url.port || '6379',
+    ...(cluster ? ['--cluster'] : []),
+    '-n',
+    String(n),
+    '-P',
+    '16',
+    '-r',
+    '100000',
+    '-q',
+    'zincrby',
+    key,
+    '1',
+    'member:__rand_int__',
+  ];
   const out = execFileSync('redis-benchmark', args, { encoding: 'utf8' });
   const m = /([\d.]+) requests per second/.exec(out);
   if (!m) throw new Error(`unexpected redis-benchmark output: ${out}`);

@@ -13,8 +13,13 @@ import { runRedisCost } from './redis-cost';
 async function main(): Promise<void> {
   loadDefaultEnv();
   const sizes = (process.env.BENCH_COST_SIZES ?? '10000,100000,1000000').split(',').map(Number);
-  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_COST_SIZES must be positive integers, got ${process.env.BENCH_COST_SIZES}`);
-  const config = loadConfig({ ...process.env, REDIS_PREFIX: `${process.env.BENCH_PREFIX ?? 'bench'}:${testId()}`, LOG_LEVEL: 'silent' });
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1))
+    throw new Error(`BENCH_COST_SIZES must be positive integers, got ${process.env.BENCH_COST_SIZES}`);
+  const config = loadConfig({
+    ...process.env,
+    REDIS_PREFIX: `${process.env.BENCH_PREFIX ?? 'bench'}:${testId()}`,
+    LOG_LEVEL: 'silent',
+  });
   const redis = createRedis(config, 'bench-cost');
   try {
     console.log(`Redis cost benchmark: ${sizes.join(', ')} people, ${config.REDIS_URL}`);

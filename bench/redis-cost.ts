@@ -47,7 +47,14 @@ async function bytesOf(redis: Redis, keys: string[]): Promise<number[]> {
 }
 
 /** Fills `prefix` with `people` people's traffic; resolves with the events and the late apply rate. */
-async function fill(redis: Redis, config: ScorerConfig, prefix: string, people: number, perPerson: number, log: (line: string) => void): Promise<{ events: number; rate: number; keys: string[] }> {
+async function fill(
+  redis: Redis,
+  config: ScorerConfig,
+  prefix: string,
+  people: number,
+  perPerson: number,
+  log: (line: string) => void,
+): Promise<{ events: number; rate: number; keys: string[] }> {
   const options = storeOptions(config);
   const store = createInterestStore(redis, prefix, options);
   const BLOCK = 2_000; // people generated at a time (bounded memory)
@@ -73,7 +80,12 @@ async function fill(redis: Redis, config: ScorerConfig, prefix: string, people: 
   return { events, rate: lateEvents / (lateMs / 1000), keys: ids };
 }
 
-export async function runRedisCost(redis: Redis, config: ScorerConfig, options: CostOptions, log: (line: string) => void = () => undefined): Promise<CostRow[]> {
+export async function runRedisCost(
+  redis: Redis,
+  config: ScorerConfig,
+  options: CostOptions,
+  log: (line: string) => void = () => undefined,
+): Promise<CostRow[]> {
   const perPerson = options.perPerson ?? 24;
   const sampleSize = options.sample ?? 400;
   const rows: CostRow[] = [];
@@ -82,16 +94,35 @@ export async function runRedisCost(redis: Redis, config: ScorerConfig, options: 
     const k = createInterestStore(redis, prefix, storeOptions(config)).keys;
     try {
       const { events, rate, keys: people } = await fill(redis, config, prefix, size, perPerson, log);
-      const zincrby = zincrbyOpsPerSec(new URL(config.REDIS_URL), `${prefix}:raw`, 200_000, config.REDIS_CLUSTER_NODES.length > 0);
+      const zincrby = zincrbyOpsPerSec(
+        new URL(config.REDIS_URL),
+        `${prefix}:raw`,
+        200_000,
+        config.REDIS_CLUSTER_NODES.length > 0,
+      );
       await redis.unlink(`${prefix}:raw`);
       // a random sample of people (deterministic stride), every kind of key of each
-      const sample = Array.from({ length: Math.min(sampleSize, people.length) }, (_, i) => people[Math.floor((i * people.length) / Math.min(sampleSize, people.length))]!);
+      const sample = Array.from(
+        { length: Math.min(sampleSize, people.length) },
+        (_, i) => people[Math.floor((i * people.length) / Math.min(sampleSize, people.length))]!,
+      );
       const perPersonBytes = {} as CostRow['perPerson'];
       for (const kind of KINDS) {
-        const bytes = await bytesOf(redis, sample.map((id) => `${k.person(id).seen.slice(0, -'seen'.length)}${kind}`));
+        const bytes = await bytesOf(
+          redis,
+          sample.map((id) => `${k.person(id).seen.slice(0, -'seen'.length)}${kind}`),
+        );
         perPersonBytes[kind] = bytes.reduce((a, b) => a + b, 0) / sample.length;
       }
-      const stateParts: StateParts = { header: 0, strings: 0, interests: 0, visits: 0, follows: 0, events: 0, dedupe: 0 };
+      const stateParts: StateParts = {
+        header: 0,
+        strings: 0,
+        interests: 0,
+        visits: 0,
+        follows: 0,
+        events: 0,
+        dedupe: 0,
+      };
       for (const id of sample) {
         const raw = await redis.getBuffer(k.person(id).state);
         if (!raw) continue;
@@ -100,14 +131,30 @@ export async function runRedisCost(redis: Redis, config: ScorerConfig, options: 
       }
       for (const part of Object.keys(stateParts) as (keyof StateParts)[]) stateParts[part] /= sample.length;
       let tagBytes = 0;
-      for await (const batch of scanKeys(redis, k.tagPattern)) tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
+      for await (const batch of scanKeys(redis, k.tagPattern))
+        tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
       perPersonBytes.tagIndex = tagBytes / size;
       const totalPerPerson = Object.values(perPersonBytes).reduce((a, b) => a + b, 0);
-      const row: CostRow = { people: size, events, perPerson: perPersonBytes, stateParts, totalPerPerson, perEvent: totalPerPerson / (events / size), eventsPerSec: rate, zincrby };
+      const row: CostRow = {
+        people: size,
+        events,
+        perPerson: perPersonBytes,
+        stateParts,
+        totalPerPerson,
+        perEvent: totalPerPerson / (events / size),
+        eventsPerSec: rate,
+        zincrby,
+      };
       rows.push(row);
       const b = (x: number) => Math.round(x).toLocaleString('en-US');
-      log(`${b(size)} people, ${b(events)} events: ${b(totalPerPerson)} B/person (state ${b(perPersonBytes.st)}, int ${b(perPersonBytes.int)}, seen ${b(perPersonBytes.seen)}, tag index ${b(perPersonBytes.tagIndex)}), ${b(row.perEvent)} B/event | store ${b(rate)} ev/s, ZINCRBY ${b(zincrby)} ops/s, ratio ${(rate / zincrby).toFixed(3)}`);
-      log(`  state by part (packed bytes a person): ${Object.entries(stateParts).map(([part, bytes]) => `${part} ${b(bytes)}`).join(', ')}`);
+      log(
+        `${b(size)} people, ${b(events)} events: ${b(totalPerPerson)} B/person (state ${b(perPersonBytes.st)}, int ${b(perPersonBytes.int)}, seen ${b(perPersonBytes.seen)}, tag index ${b(perPersonBytes.tagIndex)}), ${b(row.perEvent)} B/event | store ${b(rate)} ev/s, ZINCRBY ${b(zincrby)} ops/s, ratio ${(rate / zincrby).toFixed(3)}`,
+      );
+      log(
+        `  state by part (packed bytes a person): ${Object.entries(stateParts)
+          .map(([part, bytes]) => `${part} ${b(bytes)}`)
+          .join(', ')}`,
+      );
     } finally {
       await clearPrefix(redis, prefix);
     }

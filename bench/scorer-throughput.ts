@@ -50,12 +50,25 @@ export type ThroughputRun = {
   zincrby: number;
 };
 
-export type ThroughputFigures = { runs: ThroughputRun[]; median: Omit<ThroughputRun, 'events'> & { ratios: Record<string, number> } };
+export type ThroughputFigures = {
+  runs: ThroughputRun[];
+  median: Omit<ThroughputRun, 'events'> & { ratios: Record<string, number> };
+};
 
 /** A seeded stream of `events` events of 80 per person, normalized as ingest does. */
-export function benchStream(seed: number, events: number, perPerson = 80): { messages: ProfileEvent[]; people: string[] } {
+export function benchStream(
+  seed: number,
+  events: number,
+  perPerson = 80,
+): { messages: ProfileEvent[]; people: string[] } {
   const now = Date.now();
-  const { events: natives, people } = generateStream(seed, Math.ceil(events / perPerson), now - 30 * DAY, now - 3_600_000, perPerson);
+  const { events: natives, people } = generateStream(
+    seed,
+    Math.ceil(events / perPerson),
+    now - 30 * DAY,
+    now - 3_600_000,
+    perPerson,
+  );
   const messages = natives.map((e) => {
     const r = normalizeEvent(e, { source: 'bench', now });
     if (!r.ok) throw new Error('invalid generated event');
@@ -78,7 +91,12 @@ export function interleave<T extends { profileKey: string }>(xs: readonly T[]): 
   return out;
 }
 
-async function storeRate(redis: Redis, config: ScorerConfig, prefix: string, messages: ProfileEvent[]): Promise<number> {
+async function storeRate(
+  redis: Redis,
+  config: ScorerConfig,
+  prefix: string,
+  messages: ProfileEvent[],
+): Promise<number> {
   const options = storeOptions(config);
   const store = createInterestStore(redis, prefix, options);
   const prepared = messages.map((m) => prepareEvent(m, new Map()));
@@ -94,17 +112,28 @@ async function storeRate(redis: Redis, config: ScorerConfig, prefix: string, mes
  * BENCH_CPU_PROF_DIR: each process writes a CPU profile there when it stops.
  */
 async function startScorer(env: NodeJS.ProcessEnv, port: number): Promise<ChildProcess> {
-  const profile = process.env.BENCH_CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`] : [];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.join(ROOT, 'services/scorer/src/main.ts')], {
-    cwd: ROOT,
-    env: { ...env, SCORER_PORT: String(port), SCORER_HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  await waitFor(`scorer on port ${port} ready`, async () => {
-    if (child.exitCode !== null) throw new Error(`scorer exited with ${child.exitCode}`);
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    return res?.ok ? true : undefined;
-  }, 60_000, 100);
+  const profile = process.env.BENCH_CPU_PROF_DIR
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+    : [];
+  const child = spawn(
+    process.execPath,
+    [...profile, '--import', 'tsx', path.join(ROOT, 'services/scorer/src/main.ts')],
+    {
+      cwd: ROOT,
+      env: { ...env, SCORER_PORT: String(port), SCORER_HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  await waitFor(
+    `scorer on port ${port} ready`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`scorer exited with ${child.exitCode}`);
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      return res?.ok ? true : undefined;
+    },
+    60_000,
+    100,
+  );
   return child;
 }
 
@@ -119,7 +148,16 @@ async function stopScorer(child: ChildProcess): Promise<void> {
  * End to end with `n` scorer processes in one group: they start and join on an empty topic, then
  * the run's events are produced; the rate counts from the first applied event to the last.
  */
-async function endToEnd(kafka: Kafka, redis: Redis, env: NodeJS.ProcessEnv, tag: string, n: number, firstPort: number, messages: ProfileEvent[], people: string[]): Promise<number> {
+async function endToEnd(
+  kafka: Kafka,
+  redis: Redis,
+  env: NodeJS.ProcessEnv,
+  tag: string,
+  n: number,
+  firstPort: number,
+  messages: ProfileEvent[],
+  people: string[],
+): Promise<number> {
   const topic = `${env.EVENTS_TOPIC!}-${tag}`;
   const prefix = `${env.REDIS_PREFIX!}-${tag}`;
   const group = `${env.SCORER_GROUP!}-${tag}`;
@@ -132,23 +170,44 @@ async function endToEnd(kafka: Kafka, redis: Redis, env: NodeJS.ProcessEnv, tag:
     const scorerEnv = { ...env, EVENTS_TOPIC: topic, REDIS_PREFIX: prefix, SCORER_GROUP: group };
     for (let i = 0; i < n; i++) children.push(await startScorer(scorerEnv, firstPort + i));
     // every process holds partitions before the events arrive
-    await waitFor('partitions assigned', async () => {
-      const d = await admin.describeGroups([group]);
-      const members = d.groups[0]?.members ?? [];
-      return d.groups[0]?.state === 'Stable' && members.length === n ? true : undefined;
-    }, 60_000, 100);
+    await waitFor(
+      'partitions assigned',
+      async () => {
+        const d = await admin.describeGroups([group]);
+        const members = d.groups[0]?.members ?? [];
+        return d.groups[0]?.state === 'Stable' && members.length === n ? true : undefined;
+      },
+      60_000,
+      100,
+    );
     // Sealed as ingest seals them (docs/privacy.md), before the clock starts: the scorers open every message, as deployed.
-    const pool = createPool(commonEnv.DATABASE_URL.parse(env.DATABASE_URL), commonEnv.PG_SCHEMA.parse(env.PG_SCHEMA), 'bench-seal', 2);
+    const pool = createPool(
+      commonEnv.DATABASE_URL.parse(env.DATABASE_URL),
+      commonEnv.PG_SCHEMA.parse(env.PG_SCHEMA),
+      'bench-seal',
+      2,
+    );
     const sealed = await createKeyring(loadKeyringConfig(env), pool)
       .seal(messages.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })))
       .finally(() => closePool(pool));
     const producer = kafka.producer();
     await producer.connect();
-    for (let i = 0; i < sealed.length; i += 1000) await producer.send({ topic, acks: -1, messages: sealed.slice(i, i + 1000) });
+    for (let i = 0; i < sealed.length; i += 1000)
+      await producer.send({ topic, acks: -1, messages: sealed.slice(i, i + 1000) });
     await producer.disconnect();
-    const first = await waitFor('first applied', async () => ((await appliedCount(redis, prefix, people)) > 0 ? performance.now() : undefined), 60_000, 5);
+    const first = await waitFor(
+      'first applied',
+      async () => ((await appliedCount(redis, prefix, people)) > 0 ? performance.now() : undefined),
+      60_000,
+      5,
+    );
     const firstCount = await appliedCount(redis, prefix, people);
-    const last = await waitFor('all applied', async () => ((await appliedCount(redis, prefix, people)) === unique ? performance.now() : undefined), 300_000, 20);
+    const last = await waitFor(
+      'all applied',
+      async () => ((await appliedCount(redis, prefix, people)) === unique ? performance.now() : undefined),
+      300_000,
+      20,
+    );
     return (unique - firstCount) / ((last - first) / 1000);
   } finally {
     await Promise.all(children.map(stopScorer));
@@ -163,7 +222,14 @@ async function endToEnd(kafka: Kafka, redis: Redis, env: NodeJS.ProcessEnv, tag:
  * Runs the throughput bench. `env` is a complete scorer environment whose EVENTS_TOPIC,
  * REDIS_PREFIX and SCORER_GROUP are the run's own (every name used derives from them).
  */
-export async function runScorerThroughput(kafka: Kafka, redis: Redis, env: NodeJS.ProcessEnv, config: ScorerConfig, options: ThroughputOptions, log: (line: string) => void = () => undefined): Promise<ThroughputFigures> {
+export async function runScorerThroughput(
+  kafka: Kafka,
+  redis: Redis,
+  env: NodeJS.ProcessEnv,
+  config: ScorerConfig,
+  options: ThroughputOptions,
+  log: (line: string) => void = () => undefined,
+): Promise<ThroughputFigures> {
   const url = new URL(config.REDIS_URL);
   const fmt = (x: number) => Math.round(x).toLocaleString('en-US');
   const runs: ThroughputRun[] = [];
@@ -172,13 +238,18 @@ export async function runScorerThroughput(kafka: Kafka, redis: Redis, env: NodeJ
     const store = await storeRate(redis, config, `${config.REDIS_PREFIX}-store${run}`, messages);
     const storeInterleaved = await storeRate(redis, config, `${config.REDIS_PREFIX}-mixed${run}`, interleave(messages));
     const e2e: Record<number, number> = {};
-    for (const n of options.scorers) e2e[n] = await endToEnd(kafka, redis, env, `r${run}s${n}`, n, options.firstPort, messages, people);
+    for (const n of options.scorers)
+      e2e[n] = await endToEnd(kafka, redis, env, `r${run}s${n}`, n, options.firstPort, messages, people);
     const key = `${config.REDIS_PREFIX}-raw:zincrby`;
     const zincrby = zincrbyOpsPerSec(url, key, 200_000, config.REDIS_CLUSTER_NODES.length > 0);
     await redis.unlink(key);
     runs.push({ events: messages.length, store, storeInterleaved, e2e, zincrby });
-    const e2eText = options.scorers.map((n) => `${n} scorer${n > 1 ? 's' : ''} ${fmt(e2e[n]!)} (${(e2e[n]! / zincrby).toFixed(3)})`).join(', ');
-    log(`run ${run}: ${messages.length} events | store ${fmt(store)} ev/s (${(store / zincrby).toFixed(3)}), interleaved ${fmt(storeInterleaved)} (${(storeInterleaved / zincrby).toFixed(3)}) | end to end ${e2eText} | ZINCRBY -P 16 ${fmt(zincrby)} ops/s`);
+    const e2eText = options.scorers
+      .map((n) => `${n} scorer${n > 1 ? 's' : ''} ${fmt(e2e[n]!)} (${(e2e[n]! / zincrby).toFixed(3)})`)
+      .join(', ');
+    log(
+      `run ${run}: ${messages.length} events | store ${fmt(store)} ev/s (${(store / zincrby).toFixed(3)}), interleaved ${fmt(storeInterleaved)} (${(storeInterleaved / zincrby).toFixed(3)}) | end to end ${e2eText} | ZINCRBY -P 16 ${fmt(zincrby)} ops/s`,
+    );
   }
   const ratios: Record<string, number> = {
     store: median(runs.map((r) => r.store / r.zincrby)),
@@ -189,9 +260,16 @@ export async function runScorerThroughput(kafka: Kafka, redis: Redis, env: NodeJ
     e2e[n] = median(runs.map((r) => r.e2e[n]!));
     ratios[`e2e${n}`] = median(runs.map((r) => r.e2e[n]! / r.zincrby));
   }
-  if (options.scorers.includes(1)) for (const n of options.scorers) if (n > 1) ratios[`scaling${n}`] = median(runs.map((r) => r.e2e[n]! / r.e2e[1]!));
+  if (options.scorers.includes(1))
+    for (const n of options.scorers) if (n > 1) ratios[`scaling${n}`] = median(runs.map((r) => r.e2e[n]! / r.e2e[1]!));
   return {
     runs,
-    median: { store: median(runs.map((r) => r.store)), storeInterleaved: median(runs.map((r) => r.storeInterleaved)), e2e, zincrby: median(runs.map((r) => r.zincrby)), ratios },
+    median: {
+      store: median(runs.map((r) => r.store)),
+      storeInterleaved: median(runs.map((r) => r.storeInterleaved)),
+      e2e,
+      zincrby: median(runs.map((r) => r.zincrby)),
+      ratios,
+    },
   };
 }

@@ -16,7 +16,18 @@
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
 import { topicMessageSchema, type TopicMessage } from '@pstream/events';
-import { BatchConsumer, closePool, commonEnv, createKafka, createKeyring, createLogger, createPool, loadKeyringConfig, type Keyring, type Pool } from '@pstream/platform';
+import {
+  BatchConsumer,
+  closePool,
+  commonEnv,
+  createKafka,
+  createKeyring,
+  createLogger,
+  createPool,
+  loadKeyringConfig,
+  type Keyring,
+  type Pool,
+} from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import type { Kafka } from 'kafkajs';
 import { median } from './redis-bench';
@@ -42,8 +53,18 @@ const BATCH = 500;
 function message(i: number, person: string): TopicMessage {
   const at = new Date(Date.UTC(2026, 10, 1) + i * 1000).toISOString();
   return {
-    v: 1, kind: 'event', eventId: `e-${i}`, source: 'bench', type: 'click', userId: person, anonymousId: `dev-${person}`, profileKey: person,
-    occurredAt: at, receivedAt: at, target: { type: 'product', id: `p-${i % 5000}` }, tags: ['category:dress', 'brand:acme', 'style:casual'],
+    v: 1,
+    kind: 'event',
+    eventId: `e-${i}`,
+    source: 'bench',
+    type: 'click',
+    userId: person,
+    anonymousId: `dev-${person}`,
+    profileKey: person,
+    occurredAt: at,
+    receivedAt: at,
+    target: { type: 'product', id: `p-${i % 5000}` },
+    tags: ['category:dress', 'brand:acme', 'style:casual'],
     context: { channel: 'search' },
   } as TopicMessage;
 }
@@ -60,12 +81,23 @@ async function perEvent(events: number, ms: number, fn: (round: number) => unkno
   return ((performance.now() - start) * 1000) / done;
 }
 
-async function consumeRate(kafka: Kafka, topic: string, keyring: Keyring | undefined, events: number, tag: string): Promise<{ rate: number; cpuUs: number }> {
+async function consumeRate(
+  kafka: Kafka,
+  topic: string,
+  keyring: Keyring | undefined,
+  events: number,
+  tag: string,
+): Promise<{ rate: number; cpuUs: number }> {
   let seen = 0;
   let resolve!: () => void;
   const all = new Promise<void>((r) => (resolve = r));
   const consumer = new BatchConsumer({
-    kafka, log: createLogger('bench-sealing', 'silent'), groupId: `${topic}-${tag}-${Date.now()}`, topic, dlqTopic: `${topic}-dlq`, schema: topicMessageSchema,
+    kafka,
+    log: createLogger('bench-sealing', 'silent'),
+    groupId: `${topic}-${tag}-${Date.now()}`,
+    topic,
+    dlqTopic: `${topic}-dlq`,
+    schema: topicMessageSchema,
     ...(keyring && { keyring }),
     chunkSize: 500,
     apply: async (messages) => {
@@ -84,10 +116,21 @@ async function consumeRate(kafka: Kafka, topic: string, keyring: Keyring | undef
   return { rate, cpuUs: (used.user + used.system) / events };
 }
 
-export async function runSealingBench(options: { databaseUrl: string; brokers: string[]; rounds: number; events: number; prefix: string; log: (line: string) => void }): Promise<SealingFigures> {
+export async function runSealingBench(options: {
+  databaseUrl: string;
+  brokers: string[];
+  rounds: number;
+  events: number;
+  prefix: string;
+  log: (line: string) => void;
+}): Promise<SealingFigures> {
   const schema = `${options.prefix.replace(/[^a-z0-9_]/g, '_')}_sealing`;
   const pool: Pool = createPool(options.databaseUrl, schema, 'bench-sealing', 4);
-  const kafka = createKafka({ brokers: options.brokers, clientId: 'bench-sealing', log: createLogger('bench-sealing', 'silent') });
+  const kafka = createKafka({
+    brokers: options.brokers,
+    clientId: 'bench-sealing',
+    log: createLogger('bench-sealing', 'silent'),
+  });
   const admin = kafka.admin();
   const clearTopic = `${options.prefix}-sealing-clear`;
   const sealedTopic = `${options.prefix}-sealing-sealed`;
@@ -99,21 +142,36 @@ export async function runSealingBench(options: { databaseUrl: string; brokers: s
     const hotPeople = Array.from({ length: 50 }, (_, i) => `u-hot-${i}`);
     const batch = Array.from({ length: BATCH }, (_, i) => message(i, hotPeople[i % hotPeople.length]!));
     // as ingest seals them: under the keys of both ids each message names (userId, anonymousId)
-    const records = batch.map((m) => ({ key: m.profileKey, value: JSON.stringify(m), names: [m.profileKey, `dev-${m.profileKey}`] }));
+    const records = batch.map((m) => ({
+      key: m.profileKey,
+      value: JSON.stringify(m),
+      names: [m.profileKey, `dev-${m.profileKey}`],
+    }));
     const writer = createKeyring(config, pool);
     const sealed = await writer.seal(records);
     const ms = 1500;
     const rows: SealingFigures[] = [];
     // The consume-loop topics: the same events in clear and sealed, many people.
-    await admin.deleteTopics({ topics: [clearTopic, sealedTopic, `${clearTopic}-dlq`, `${sealedTopic}-dlq`] }).catch(() => undefined);
-    await admin.createTopics({ waitForLeaders: true, topics: [clearTopic, sealedTopic].map((topic) => ({ topic, numPartitions: 3 })) });
+    await admin
+      .deleteTopics({ topics: [clearTopic, sealedTopic, `${clearTopic}-dlq`, `${sealedTopic}-dlq`] })
+      .catch(() => undefined);
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: [clearTopic, sealedTopic].map((topic) => ({ topic, numPartitions: 3 })),
+    });
     const producer = kafka.producer();
     await producer.connect();
     for (let i = 0; i < options.events; i += BATCH) {
-      const chunk = Array.from({ length: Math.min(BATCH, options.events - i) }, (_, j) => message(i + j, `u-${(i + j) % 5000}`));
+      const chunk = Array.from({ length: Math.min(BATCH, options.events - i) }, (_, j) =>
+        message(i + j, `u-${(i + j) % 5000}`),
+      );
       const plain = chunk.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) }));
       await producer.send({ topic: clearTopic, acks: -1, messages: plain });
-      await producer.send({ topic: sealedTopic, acks: -1, messages: await writer.seal(plain.map((p) => ({ ...p, names: [p.key, `dev-${p.key}`] }))) });
+      await producer.send({
+        topic: sealedTopic,
+        acks: -1,
+        messages: await writer.seal(plain.map((p) => ({ ...p, names: [p.key, `dev-${p.key}`] }))),
+      });
     }
     await producer.disconnect();
     for (let r = 0; r < options.rounds; r++) {
@@ -124,19 +182,45 @@ export async function runSealingBench(options: { databaseUrl: string; brokers: s
         stringify: await perEvent(BATCH, ms, () => batch.map((m) => Buffer.from(JSON.stringify(m)))),
         sealHot: await perEvent(BATCH, ms, () => hot.seal(records)),
         // every call: 500 people never seen, two ids each: 1 000 keys made (one INSERT for the batch)
-        sealNew: await perEvent(BATCH, ms, (k) => createKeyring(config, pool).seal(records.map((x, i) => ({ key: `u-new-${r}-${k}-${i}`, value: x.value, names: [`u-new-${r}-${k}-${i}`, `dev-new-${r}-${k}-${i}`] })))),
+        sealNew: await perEvent(BATCH, ms, (k) =>
+          createKeyring(config, pool).seal(
+            records.map((x, i) => ({
+              key: `u-new-${r}-${k}-${i}`,
+              value: x.value,
+              names: [`u-new-${r}-${k}-${i}`, `dev-new-${r}-${k}-${i}`],
+            })),
+          ),
+        ),
         parse: await perEvent(BATCH, ms, () => sealed.map((_, i) => JSON.parse(records[i]!.value) as unknown)),
         openHot: await perEvent(BATCH, ms, () => hot.open(sealed.map((s) => s.value))),
         // a process that has none of these 50 people (100 ids) cached: one SELECT for the batch
         openCold: await perEvent(BATCH, ms, () => createKeyring(config, pool).open(sealed.map((s) => s.value))),
-        ...(await consumeRate(kafka, clearTopic, undefined, options.events, `clear${r}`).then(({ rate, cpuUs }) => ({ consumeClear: rate, consumeClearCpu: cpuUs }))),
-        ...(await consumeRate(kafka, sealedTopic, createKeyring(config, pool), options.events, `sealed${r}`).then(({ rate, cpuUs }) => ({ consumeSealed: rate, consumeSealedCpu: cpuUs }))),
+        ...(await consumeRate(kafka, clearTopic, undefined, options.events, `clear${r}`).then(({ rate, cpuUs }) => ({
+          consumeClear: rate,
+          consumeClearCpu: cpuUs,
+        }))),
+        ...(await consumeRate(kafka, sealedTopic, createKeyring(config, pool), options.events, `sealed${r}`).then(
+          ({ rate, cpuUs }) => ({ consumeSealed: rate, consumeSealedCpu: cpuUs }),
+        )),
       };
-      options.log(`sealing round ${r + 1}: ${JSON.stringify(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`);
+      options.log(
+        `sealing round ${r + 1}: ${JSON.stringify(Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`,
+      );
       rows.push(f);
     }
     const m = (k: keyof SealingFigures) => median(rows.map((row) => row[k]));
-    return { stringify: m('stringify'), sealHot: m('sealHot'), sealNew: m('sealNew'), parse: m('parse'), openHot: m('openHot'), openCold: m('openCold'), consumeClear: m('consumeClear'), consumeSealed: m('consumeSealed'), consumeClearCpu: m('consumeClearCpu'), consumeSealedCpu: m('consumeSealedCpu') };
+    return {
+      stringify: m('stringify'),
+      sealHot: m('sealHot'),
+      sealNew: m('sealNew'),
+      parse: m('parse'),
+      openHot: m('openHot'),
+      openCold: m('openCold'),
+      consumeClear: m('consumeClear'),
+      consumeSealed: m('consumeSealed'),
+      consumeClearCpu: m('consumeClearCpu'),
+      consumeSealedCpu: m('consumeSealedCpu'),
+    };
   } finally {
     await admin.deleteTopics({ topics: [clearTopic, sealedTopic] }).catch(() => undefined);
     await admin.disconnect();
@@ -160,12 +244,24 @@ if (require.main === module) {
       console.log(`load average before ${started.map(r).join(' ')}, after ${loadavg().map(r).join(' ')}`);
       console.log('| per event | µs | beside, same run | µs | ratio |');
       console.log('|---|---|---|---|---|');
-      console.log(`| ingest: seal, person cached | ${r(f.sealHot)} | JSON.stringify + Buffer | ${r(f.stringify)} | ×${r(f.sealHot / f.stringify)} |`);
-      console.log(`| ingest: seal, 500 new people per batch (keys made and inserted) | ${r(f.sealNew)} | JSON.stringify + Buffer | ${r(f.stringify)} | ×${r(f.sealNew / f.stringify)} |`);
-      console.log(`| consumer: open, person cached | ${r(f.openHot)} | JSON.parse | ${r(f.parse)} | ×${r(f.openHot / f.parse)} |`);
-      console.log(`| consumer: open, 50 people uncached per batch (one SELECT) | ${r(f.openCold)} | JSON.parse | ${r(f.parse)} | ×${r(f.openCold / f.parse)} |`);
-      console.log(`| consume loop (BatchConsumer, no-op apply), events/s | sealed ${Math.round(f.consumeSealed)} | clear | ${Math.round(f.consumeClear)} | ${r(f.consumeSealed / f.consumeClear)} |`);
-      console.log(`| consume loop, µs of CPU per event (kafkajs, open, parse, validation) | sealed ${r(f.consumeSealedCpu)} | clear | ${r(f.consumeClearCpu)} | ×${r(f.consumeSealedCpu / f.consumeClearCpu)} |`);
+      console.log(
+        `| ingest: seal, person cached | ${r(f.sealHot)} | JSON.stringify + Buffer | ${r(f.stringify)} | ×${r(f.sealHot / f.stringify)} |`,
+      );
+      console.log(
+        `| ingest: seal, 500 new people per batch (keys made and inserted) | ${r(f.sealNew)} | JSON.stringify + Buffer | ${r(f.stringify)} | ×${r(f.sealNew / f.stringify)} |`,
+      );
+      console.log(
+        `| consumer: open, person cached | ${r(f.openHot)} | JSON.parse | ${r(f.parse)} | ×${r(f.openHot / f.parse)} |`,
+      );
+      console.log(
+        `| consumer: open, 50 people uncached per batch (one SELECT) | ${r(f.openCold)} | JSON.parse | ${r(f.parse)} | ×${r(f.openCold / f.parse)} |`,
+      );
+      console.log(
+        `| consume loop (BatchConsumer, no-op apply), events/s | sealed ${Math.round(f.consumeSealed)} | clear | ${Math.round(f.consumeClear)} | ${r(f.consumeSealed / f.consumeClear)} |`,
+      );
+      console.log(
+        `| consume loop, µs of CPU per event (kafkajs, open, parse, validation) | sealed ${r(f.consumeSealedCpu)} | clear | ${r(f.consumeClearCpu)} | ×${r(f.consumeSealedCpu / f.consumeClearCpu)} |`,
+      );
       process.exit(0);
     },
     (err: unknown) => {

@@ -1,5 +1,12 @@
 /* Microbench (not a pnpm script): packed vs JSON state encode/decode on the cost bench's people. */
-import { encodeJsonState, encodeState, decodeState, digestOf, type Seen, type StateParts } from '@pstream/interest-store';
+import {
+  encodeJsonState,
+  encodeState,
+  decodeState,
+  digestOf,
+  type Seen,
+  type StateParts,
+} from '@pstream/interest-store';
 import { addEvents, emptyState, type PersonState } from '@pstream/scoring';
 import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
@@ -17,7 +24,19 @@ for (const m of messages) {
   let p = people.get(e.profileKey);
   if (!p) people.set(e.profileKey, (p = { s: emptyState(), seen: new Map() }));
   p.seen.set(digestOf(e.member), Math.floor(e.receivedMs / 1000) * 1000);
-  addEvents(p.s, [{ type: e.type as never, key: e.targetKey, tags: e.tags, t: e.occurredMs, ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }) }], params);
+  addEvents(
+    p.s,
+    [
+      {
+        type: e.type as never,
+        key: e.targetKey,
+        tags: e.tags,
+        t: e.occurredMs,
+        ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
+      },
+    ],
+    params,
+  );
 }
 const list = [...people.values()];
 let packed = 0;
@@ -30,8 +49,16 @@ const parts: StateParts = { header: 0, strings: 0, interests: 0, visits: 0, foll
 for (const p of list) encodeState('abcdefghij', p.s, p.seen, parts);
 const kept = list.reduce((n, p) => n + p.s.events.length, 0) / list.length;
 const tags = list.reduce((n, p) => n + p.s.base.interests.size, 0) / list.length;
-console.log(`by part, bytes a person: ${Object.entries(parts).map(([k, v]) => `${k} ${Math.round(v / list.length)}`).join(', ')}; ${kept.toFixed(1)} kept events, ${tags.toFixed(1)} base tags, ${(list.reduce((n, p) => n + p.seen.size, 0) / list.length).toFixed(1)} dedupe records`);
-console.log(`${list.length} people: packed ${Math.round(packed / list.length)} B, JSON ${Math.round(json / list.length)} B`);
+console.log(
+  `by part, bytes a person: ${Object.entries(parts)
+    .map(([k, v]) => `${k} ${Math.round(v / list.length)}`)
+    .join(
+      ', ',
+    )}; ${kept.toFixed(1)} kept events, ${tags.toFixed(1)} base tags, ${(list.reduce((n, p) => n + p.seen.size, 0) / list.length).toFixed(1)} dedupe records`,
+);
+console.log(
+  `${list.length} people: packed ${Math.round(packed / list.length)} B, JSON ${Math.round(json / list.length)} B`,
+);
 const time = (name: string, f: () => void) => {
   f();
   const t0 = process.cpuUsage();

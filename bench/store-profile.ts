@@ -23,7 +23,11 @@ async function main(): Promise<void> {
   loadDefaultEnv();
   const people = Number(process.env.BENCH_PEOPLE ?? 2000);
   const perPerson = Number(process.env.BENCH_PER_PERSON ?? 80);
-  const config = loadConfig({ ...process.env, REDIS_PREFIX: `${process.env.BENCH_PREFIX ?? 'bench'}:${testId()}`, LOG_LEVEL: 'silent' });
+  const config = loadConfig({
+    ...process.env,
+    REDIS_PREFIX: `${process.env.BENCH_PREFIX ?? 'bench'}:${testId()}`,
+    LOG_LEVEL: 'silent',
+  });
   const redis = createRedis(config, 'bench-store-profile');
   try {
     const store = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(config));
@@ -35,7 +39,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
-    console.log(`${prepared.length} events, ${people} people: ${Math.round(prepared.length / seconds)} ev/s, ${((cpu.user + cpu.system) / prepared.length).toFixed(1)} µs CPU/event of this process`);
+    console.log(
+      `${prepared.length} events, ${people} people: ${Math.round(prepared.length / seconds)} ev/s, ${((cpu.user + cpu.system) / prepared.length).toFixed(1)} µs CPU/event of this process`,
+    );
   } finally {
     await clearPrefix(redis, config.REDIS_PREFIX);
     redis.disconnect();

@@ -69,18 +69,43 @@ export type SustainedOptions = {
 export const CPU_BUDGET_US = 200;
 
 /** Processes whose CPU is the pipeline's, in the order the table lists them. */
-const PIPELINE_GROUPS = ['ingest', 'scorer', 'segmenter', 'query-api', 'Kafka broker (JVM)', 'Redis', 'Postgres backends (this database)'] as const;
+const PIPELINE_GROUPS = [
+  'ingest',
+  'scorer',
+  'segmenter',
+  'query-api',
+  'Kafka broker (JVM)',
+  'Redis',
+  'Postgres backends (this database)',
+] as const;
 /** The consumer group whose events each consumer-side process works for. */
-const CONSUMER_SIDE: Record<string, 'scorer' | 'segmenter' | undefined> = { scorer: 'scorer', Redis: 'scorer', segmenter: 'segmenter', 'Postgres backends (this database)': 'segmenter' };
+const CONSUMER_SIDE: Record<string, 'scorer' | 'segmenter' | undefined> = {
+  scorer: 'scorer',
+  Redis: 'scorer',
+  segmenter: 'segmenter',
+  'Postgres backends (this database)': 'segmenter',
+};
 /** Measured beside them, not counted against the budget. */
-const BESIDE_GROUPS = ['Postgres background (WAL writer, checkpointer…; machine-wide)', 'load generator (this bench)'] as const;
+const BESIDE_GROUPS = [
+  'Postgres background (WAL writer, checkpointer…; machine-wide)',
+  'load generator (this bench)',
+] as const;
 
 /** The CPU of each process per accepted event over one measured window. */
 export type CpuBudget = {
   /** Events accepted (202) in the window: the denominator. */
   events: number;
   seconds: number;
-  rows: { name: string; cpuSeconds: number; usPerEvent: number; idleCores: number; aboveIdleUs: number; perProcessedUs: number; pids: number; counted: boolean }[];
+  rows: {
+    name: string;
+    cpuSeconds: number;
+    usPerEvent: number;
+    idleCores: number;
+    aboveIdleUs: number;
+    perProcessedUs: number;
+    pids: number;
+    counted: boolean;
+  }[];
   /** Events each consumer group got through in the window (fewer than accepted when its lag grew). */
   consumed: { scorer: number; segmenter: number };
   /** µs per event of the counted rows: the figure against CPU_BUDGET_US. */
@@ -95,9 +120,27 @@ export type CpuBudget = {
   loadavg: number[];
 };
 
-export type RateResult = { rate: number; achieved: number; holds: boolean; why: string; lagSlope: Record<string, number>; lagEnd: Record<string, number>; cpu: CpuBudget };
+export type RateResult = {
+  rate: number;
+  achieved: number;
+  holds: boolean;
+  why: string;
+  lagSlope: Record<string, number>;
+  lagEnd: Record<string, number>;
+  cpu: CpuBudget;
+};
 /** Freshness to both stores (p50, p99, max), and to each store alone: the interest (Redis, the scorer) and the click count (Postgres, the segmenter). */
-export type Freshness = { rate: number; achieved: number; probes: number; p50: number; p99: number; max: number; redis: { p50: number; p99: number }; postgres: { p50: number; p99: number }; cpu: CpuBudget };
+export type Freshness = {
+  rate: number;
+  achieved: number;
+  probes: number;
+  p50: number;
+  p99: number;
+  max: number;
+  redis: { p50: number; p99: number };
+  postgres: { p50: number; p99: number };
+  cpu: CpuBudget;
+};
 export type SustainedFigures = {
   /** Every rate tried, in order. */
   tried: RateResult[];
@@ -114,7 +157,12 @@ export type SustainedFigures = {
  * without traffic just before, when there was one): the broker and Redis serve the whole machine,
  * and every service polls and samples while idle, so part of their CPU does not grow with events.
  */
-function budgetOf(w: CpuWindow, events: number, idle: CpuWindow | undefined, consumed: { scorer: number; segmenter: number }): CpuBudget {
+function budgetOf(
+  w: CpuWindow,
+  events: number,
+  idle: CpuWindow | undefined,
+  consumed: { scorer: number; segmenter: number },
+): CpuBudget {
   const per = (s: number, n = events) => (n > 0 ? (s * 1e6) / n : 0);
   const rows = [...PIPELINE_GROUPS, ...BESIDE_GROUPS].map((name) => {
     const g = w.byGroup.get(name) ?? { cpu: 0, pids: 0 };
@@ -123,7 +171,16 @@ function budgetOf(w: CpuWindow, events: number, idle: CpuWindow | undefined, con
     const counted = (PIPELINE_GROUPS as readonly string[]).includes(name);
     const group = CONSUMER_SIDE[name];
     const perProcessedUs = group === undefined ? per(g.cpu) : per(g.cpu, consumed[group]);
-    return { name, cpuSeconds: g.cpu, usPerEvent: per(g.cpu), idleCores, aboveIdleUs: per(Math.max(0, g.cpu - idleCores * w.seconds)), perProcessedUs, pids: g.pids, counted };
+    return {
+      name,
+      cpuSeconds: g.cpu,
+      usPerEvent: per(g.cpu),
+      idleCores,
+      aboveIdleUs: per(Math.max(0, g.cpu - idleCores * w.seconds)),
+      perProcessedUs,
+      pids: g.pids,
+      counted,
+    };
   });
   const measured = rows.reduce((s, r) => s + r.cpuSeconds, 0);
   const counted = rows.filter((r) => r.counted);
@@ -152,7 +209,10 @@ export function cpuBudgetTable(b: CpuBudget, title: string): string {
     '',
     '| process | pids | CPU s | cores busy | cores busy idle, just before | µs CPU per event accepted | above idle | per event its group got through |',
     '|---|---|---|---|---|---|---|---|',
-    ...b.rows.map((r) => `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${r.idleCores.toFixed(3)} | ${us(r.usPerEvent)} | ${us(r.aboveIdleUs)} | ${us(r.perProcessedUs)} |`),
+    ...b.rows.map(
+      (r) =>
+        `| ${r.counted ? r.name : `(${r.name}, not counted)`} | ${r.pids} | ${r.cpuSeconds.toFixed(2)} | ${cores(r.cpuSeconds)} | ${r.idleCores.toFixed(3)} | ${us(r.usPerEvent)} | ${us(r.aboveIdleUs)} | ${us(r.perProcessedUs)} |`,
+    ),
     `| **pipeline total** (budget ${CPU_BUDGET_US} µs = 10 000 events/s on 2 cores) | | | | | **${us(b.totalUs)}** (${(b.totalUs / CPU_BUDGET_US).toFixed(2)} × budget) | **${us(b.aboveIdleUs)}** (${(b.aboveIdleUs / CPU_BUDGET_US).toFixed(2)} ×) | **${us(b.perProcessedUs)}** (${(b.perProcessedUs / CPU_BUDGET_US).toFixed(2)} ×) |`,
     `| (whole machine busy; of it, outside every process above) | | | | | ${us(b.machineUs)} (${us(b.othersUs)}) | | |`,
   ].join('\n');
@@ -177,7 +237,8 @@ export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): S
       const v = t.trim();
       if (v === 'half' || v === 'top') return v;
       const n = Number(v);
-      if (!Number.isFinite(n) || n <= 0) throw new Error(`BENCH_FRESHNESS_RATES lists events/s, "half" or "top", got "${v}"`);
+      if (!Number.isFinite(n) || n <= 0)
+        throw new Error(`BENCH_FRESHNESS_RATES lists events/s, "half" or "top", got "${v}"`);
       return n;
     }),
     people: num('BENCH_PIPELINE_PEOPLE', 20_000),
@@ -228,7 +289,13 @@ function trafficSource(people: number) {
  * Posts batches at `rate` events/s for `seconds` (checked every 100 ms); `onTick` may add a probe
  * event to a tick's first batch and learns when that POST was accepted.
  */
-async function offer(ingestUrl: string, next: ReturnType<typeof trafficSource>, rate: number, seconds: number, onTick?: (tick: number) => { probe: DemoEvent; accepted: (at: number) => void } | undefined) {
+async function offer(
+  ingestUrl: string,
+  next: ReturnType<typeof trafficSource>,
+  rate: number,
+  seconds: number,
+  onTick?: (tick: number) => { probe: DemoEvent; accepted: (at: number) => void } | undefined,
+) {
   const tickMs = 100;
   const inFlight = new Set<Promise<void>>();
   let accepted = 0;
@@ -242,7 +309,11 @@ async function offer(ingestUrl: string, next: ReturnType<typeof trafficSource>, 
     const probe = onTick?.(tick);
     for (let b = 0; posted < due; b++, posted++) {
       const events = next(b === 0 ? probe?.probe : undefined);
-      const p = fetch(`${ingestUrl}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-write-key': WRITE_KEY }, body: JSON.stringify({ events }) }).then(
+      const p = fetch(`${ingestUrl}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-write-key': WRITE_KEY },
+        body: JSON.stringify({ events }),
+      }).then(
         async (res) => {
           await res.arrayBuffer();
           if (res.status === 202) {
@@ -268,17 +339,31 @@ function startServices(env: NodeJS.ProcessEnv, port: number): Map<Service, Child
   const ports: Record<Service, number> = { ingest: port, 'query-api': port + 1, scorer: port + 2, segmenter: port + 3 };
   const common = {
     ...env,
-    INGEST_HOST: '127.0.0.1', INGEST_PORT: String(ports.ingest),
-    QUERY_API_HOST: '127.0.0.1', QUERY_API_PORT: String(ports['query-api']),
-    SCORER_HOST: '127.0.0.1', SCORER_PORT: String(ports.scorer),
-    SEGMENTER_HOST: '127.0.0.1', SEGMENTER_PORT: String(ports.segmenter),
-    WRITE_KEYS: `${WRITE_KEY}=bench`, API_TOKENS: `${TOKEN}=profiles:read`,
-    RATE_LIMIT_PER_SEC: '1000000', RATE_LIMIT_BURST: '1000000',
+    INGEST_HOST: '127.0.0.1',
+    INGEST_PORT: String(ports.ingest),
+    QUERY_API_HOST: '127.0.0.1',
+    QUERY_API_PORT: String(ports['query-api']),
+    SCORER_HOST: '127.0.0.1',
+    SCORER_PORT: String(ports.scorer),
+    SEGMENTER_HOST: '127.0.0.1',
+    SEGMENTER_PORT: String(ports.segmenter),
+    WRITE_KEYS: `${WRITE_KEY}=bench`,
+    API_TOKENS: `${TOKEN}=profiles:read`,
+    RATE_LIMIT_PER_SEC: '1000000',
+    RATE_LIMIT_BURST: '1000000',
     LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
-    LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info', LOG_FORMAT: 'json',
+    LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+    LOG_FORMAT: 'json',
   };
   return new Map(
-    SERVICES.map((name) => [name, spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: common })]),
+    SERVICES.map((name) => [
+      name,
+      spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], {
+        cwd: ROOT,
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: common,
+      }),
+    ]),
   );
 }
 
@@ -288,7 +373,11 @@ function startServices(env: NodeJS.ProcessEnv, port: number): Map<Service, Child
  * (the bench's own sampling connection excluded) — and, beside them, Postgres's background processes
  * and this bench process, the load generator.
  */
-function processGroups(services: Map<Service, ChildProcess>, config: ReturnType<typeof loadConfig>, pool: ReturnType<typeof createPool>): ProcessGroup[] {
+function processGroups(
+  services: Map<Service, ChildProcess>,
+  config: ReturnType<typeof loadConfig>,
+  pool: ReturnType<typeof createPool>,
+): ProcessGroup[] {
   const portOf = (hostPort: string, fallback: number) => Number(/:(\d+)$/.exec(hostPort)?.[1] ?? fallback);
   const listening = (port: number) => () => {
     const pid = listeningPid(port);
@@ -341,7 +430,10 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'bench-sustained', 1);
   let services = new Map<Service, ChildProcess>();
   try {
-    await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic, i) => ({ topic, numPartitions: i === 0 ? 12 : 3 })) });
+    await admin.createTopics({
+      waitForLeaders: true,
+      topics: topics.map((topic, i) => ({ topic, numPartitions: i === 0 ? 12 : 3 })),
+    });
     await migrate(pool, config.PG_SCHEMA);
     services = startServices(env, o.port);
     await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
@@ -356,7 +448,10 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       // what each group got through: what was accepted, less what its lag grew by
       const through = (g: string) => Math.max(0, r.accepted - (lagAfter[g]! - lagBefore[g]!));
       const consumed = { scorer: through(env.SCORER_GROUP!), segmenter: through(env.SEGMENTER_GROUP!) };
-      return { ...r, cpu: budgetOf(CpuMeter.between(start, end), r.accepted, before && CpuMeter.between(before, start), consumed) };
+      return {
+        ...r,
+        cpu: budgetOf(CpuMeter.between(start, end), r.accepted, before && CpuMeter.between(before, start), consumed),
+      };
     };
     const ingestUrl = `http://127.0.0.1:${o.port}`;
     const queryUrl = `http://127.0.0.1:${o.port + 1}`;
@@ -375,7 +470,12 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
         const lag = await lagOf(admin, env.EVENTS_TOPIC!, groups);
         const total = Object.values(lag).reduce((a, b) => a + b, 0);
         if (total < best) [best, bestAt] = [total, Date.now()];
-        if (Object.values(lag).every((l) => l < Math.max(rate, 1000)) || Date.now() > deadline || Date.now() - bestAt > 15_000) return lag;
+        if (
+          Object.values(lag).every((l) => l < Math.max(rate, 1000)) ||
+          Date.now() > deadline ||
+          Date.now() - bestAt > 15_000
+        )
+          return lag;
         await new Promise((r) => setTimeout(r, 1000));
       }
     };
@@ -404,11 +504,24 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       }
       const growing = Object.entries(lagSlope).filter(([g, s]) => s > 0.03 * rate && lagEnd[g]! > 2 * rate);
       const why =
-        refused.size > 0 ? `POSTs refused or failed: ${[...refused].map(([what, k]) => `${k}× ${what}`).join(', ')}` :
-        achieved < 0.97 * rate ? `ingest accepted only ${Math.round(achieved)} events/s` :
-        growing.length > 0 ? growing.map(([g, s]) => `${g} lag grows ${Math.round(s)}/s`).join(', ') : 'lag bounded';
+        refused.size > 0
+          ? `POSTs refused or failed: ${[...refused].map(([what, k]) => `${k}× ${what}`).join(', ')}`
+          : achieved < 0.97 * rate
+            ? `ingest accepted only ${Math.round(achieved)} events/s`
+            : growing.length > 0
+              ? growing.map(([g, s]) => `${g} lag grows ${Math.round(s)}/s`).join(', ')
+              : 'lag bounded';
       const r = { rate, achieved, holds: why === 'lag bounded', why, lagSlope, lagEnd, cpu };
-      log(`pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope).map(([g, s]) => `${g} ${Math.round(s)}/s`).join(', ')}; lag at end ${Object.entries(lagEnd).map(([g, l]) => `${g} ${l}`).join(', ')}; CPU ${cpu.totalUs.toFixed(0)} µs/event, ${cpu.aboveIdleUs.toFixed(0)} above idle (${cpu.rows.filter((x) => x.counted).map((x) => `${x.name.split(' ')[0]} ${x.usPerEvent.toFixed(0)}`).join(', ')}) → ${r.holds ? 'holds' : `fails (${why})`}`);
+      log(
+        `pipeline at ${rate} events/s offered: ${Math.round(achieved)} accepted/s; lag slope ${Object.entries(lagSlope)
+          .map(([g, s]) => `${g} ${Math.round(s)}/s`)
+          .join(', ')}; lag at end ${Object.entries(lagEnd)
+          .map(([g, l]) => `${g} ${l}`)
+          .join(', ')}; CPU ${cpu.totalUs.toFixed(0)} µs/event, ${cpu.aboveIdleUs.toFixed(0)} above idle (${cpu.rows
+          .filter((x) => x.counted)
+          .map((x) => `${x.name.split(' ')[0]} ${x.usPerEvent.toFixed(0)}`)
+          .join(', ')}) → ${r.holds ? 'holds' : `fails (${why})`}`,
+      );
       return r;
     };
 
@@ -434,7 +547,9 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     }
 
     const freshness: Freshness[] = [];
-    const freshnessRates = [...new Set(o.freshnessRates.map((r) => (r === 'half' ? good / 2 : r === 'top' ? good : r)))].filter((r) => r > 0 && (good === 0 || r <= good));
+    const freshnessRates = [
+      ...new Set(o.freshnessRates.map((r) => (r === 'half' ? good / 2 : r === 'top' ? good : r))),
+    ].filter((r) => r > 0 && (good === 0 || r <= good));
     for (const rate of o.freshnessSeconds > 0 ? freshnessRates : []) {
       await drain(rate);
       const latencies: number[] = [];
@@ -453,10 +568,14 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
        */
       const visible = async (who: string, redisSeen: boolean) => {
         const id = encodeURIComponent(who);
-        const profile = await read<{ interests: unknown[]; stats: { events: Record<string, number> } }>(`/v1/profiles/${id}`);
+        const profile = await read<{ interests: unknown[]; stats: { events: Record<string, number> } }>(
+          `/v1/profiles/${id}`,
+        );
         const postgres = (profile?.stats.events.click ?? 0) > 0;
         let redis = redisSeen || (profile?.interests.length ?? 0) > 0;
-        if (!redis) redis = ((await read<{ interests: unknown[] }>(`/v1/profiles/${id}/interests?limit=1`))?.interests.length ?? 0) > 0;
+        if (!redis)
+          redis =
+            ((await read<{ interests: unknown[] }>(`/v1/profiles/${id}/interests?limit=1`))?.interests.length ?? 0) > 0;
         return { redis, postgres };
       };
       const byStore = { redis: [] as number[], postgres: [] as number[] };
@@ -465,7 +584,14 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
           if (tick % 2 !== 0) return undefined; // a probe every 200 ms
           const who = probeId(tick);
           return {
-            probe: { userId: who, eventId: `${who}-click`, type: 'click', target: { type: 'product', id: 'p-1000' }, tags: ['category:fresh'], occurredAt: new Date().toISOString() },
+            probe: {
+              userId: who,
+              eventId: `${who}-click`,
+              type: 'click',
+              target: { type: 'product', id: 'p-1000' },
+              tags: ['category:fresh'],
+              occurredAt: new Date().toISOString(),
+            },
             accepted: (at) =>
               void polls.push(
                 (async () => {
@@ -491,7 +617,17 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       );
       await Promise.all(polls);
       const store = (xs: number[]) => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
-      const f = { rate, achieved, probes: latencies.length, p50: pct(latencies, 50), p99: pct(latencies, 99), max: Math.max(...latencies), redis: store(byStore.redis), postgres: store(byStore.postgres), cpu };
+      const f = {
+        rate,
+        achieved,
+        probes: latencies.length,
+        p50: pct(latencies, 50),
+        p99: pct(latencies, 99),
+        max: Math.max(...latencies),
+        redis: store(byStore.redis),
+        postgres: store(byStore.postgres),
+        cpu,
+      };
       freshness.push(f);
       log(
         `freshness at ${Math.round(achieved)} events/s (offered ${Math.round(rate)}; sustained ${good}): ${latencies.length} probes, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms, max ${f.max.toFixed(0)} ms ` +
@@ -499,10 +635,18 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       );
     }
     const top = tried.find((t) => t.rate === good);
-    const lowest = tried.reduce<RateResult | undefined>((l, t) => (l === undefined || t.rate < l.rate ? t : l), undefined);
+    const lowest = tried.reduce<RateResult | undefined>(
+      (l, t) => (l === undefined || t.rate < l.rate ? t : l),
+      undefined,
+    );
     const budget = top
       ? { rate: good, held: true, title: `CPU per event at the sustained rate, ${good} events/s offered`, cpu: top.cpu }
-      : lowest && { rate: lowest.rate, held: false, title: `CPU per event at ${lowest.rate} events/s offered (no rate held: ${lowest.why})`, cpu: lowest.cpu };
+      : lowest && {
+          rate: lowest.rate,
+          held: false,
+          title: `CPU per event at ${lowest.rate} events/s offered (no rate held: ${lowest.why})`,
+          cpu: lowest.cpu,
+        };
     if (budget) log(`\n${cpuBudgetTable(budget.cpu, budget.title)}\n`);
     return { tried, sustained: good, freshness, ...(budget && { budget }) };
   } finally {
@@ -517,5 +661,12 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
 
 if (require.main === module)
   void runSustainedBench(sustainedOptionsFromEnv())
-    .then((f) => console.log(`\nsustained: ${f.sustained} events/s${f.freshness.map((x) => `; freshness p99 ${x.p99.toFixed(0)} ms at ${Math.round(x.achieved)} events/s`).join('')}`))
-    .then(() => process.exit(0), (err: unknown) => (console.error(err), process.exit(1)));
+    .then((f) =>
+      console.log(
+        `\nsustained: ${f.sustained} events/s${f.freshness.map((x) => `; freshness p99 ${x.p99.toFixed(0)} ms at ${Math.round(x.achieved)} events/s`).join('')}`,
+      ),
+    )
+    .then(
+      () => process.exit(0),
+      (err: unknown) => (console.error(err), process.exit(1)),
+    );

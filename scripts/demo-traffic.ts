@@ -14,7 +14,14 @@ export function prng(s: number): () => number {
   };
 }
 export type DemoEvent = Record<string, unknown>;
-export type DemoPerson = { id: string; likes: DemoProduct[]; buyRate: number; lastActiveDaysAgo: number; firstDaysAgo: number; sessionsPerWeek: number };
+export type DemoPerson = {
+  id: string;
+  likes: DemoProduct[];
+  buyRate: number;
+  lastActiveDaysAgo: number;
+  firstDaysAgo: number;
+  sessionsPerWeek: number;
+};
 type DemoProduct = { id: string; shop: string; tags: string[]; price: number };
 
 /** `peopleCount` people (one in five anonymous) and `session(person, start, idPrefix)`, all drawn from `seed`. */
@@ -24,22 +31,48 @@ export function createDemoTraffic(seed: number, peopleCount: number) {
   const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
 
   const CATEGORIES = [
-    { tag: 'category:连衣裙', brands: ['brand:伊芙丽', 'brand:太平鸟', 'brand:acme'], styles: ['style:casual', 'style:vintage'], price: [129, 599] },
+    {
+      tag: 'category:连衣裙',
+      brands: ['brand:伊芙丽', 'brand:太平鸟', 'brand:acme'],
+      styles: ['style:casual', 'style:vintage'],
+      price: [129, 599],
+    },
     { tag: 'category:口红', brands: ['brand:花西子', 'brand:完美日记'], styles: ['style:国潮'], price: [69, 299] },
-    { tag: 'category:运动鞋', brands: ['brand:李宁', 'brand:安踏', 'brand:特步'], styles: ['style:sport'], price: [299, 999] },
-    { tag: 'category:手机', brands: ['brand:小米', 'brand:华为', 'brand:oppo'], styles: ['style:tech'], price: [1299, 5999] },
+    {
+      tag: 'category:运动鞋',
+      brands: ['brand:李宁', 'brand:安踏', 'brand:特步'],
+      styles: ['style:sport'],
+      price: [299, 999],
+    },
+    {
+      tag: 'category:手机',
+      brands: ['brand:小米', 'brand:华为', 'brand:oppo'],
+      styles: ['style:tech'],
+      price: [1299, 5999],
+    },
     { tag: 'category:零食', brands: ['brand:三只松鼠', 'brand:良品铺子'], styles: ['style:gift'], price: [19, 99] },
     { tag: 'category:茶叶', brands: ['brand:八马', 'brand:大益'], styles: ['style:traditional'], price: [88, 688] },
     { tag: 'category:母婴', brands: ['brand:好孩子', 'brand:babycare'], styles: ['style:safe'], price: [59, 899] },
   ] as const;
 
-  const shops = Array.from({ length: 24 }, (_, i) => ({ id: `s-${100 + i}`, category: CATEGORIES[i % CATEGORIES.length]! }));
+  const shops = Array.from({ length: 24 }, (_, i) => ({
+    id: `s-${100 + i}`,
+    category: CATEGORIES[i % CATEGORIES.length]!,
+  }));
   const products: DemoProduct[] = Array.from({ length: 240 }, (_, i) => {
     const shop = shops[i % shops.length]!;
     const c = shop.category;
-    return { id: `p-${1000 + i}`, shop: shop.id, tags: [c.tag, pick(c.brands), pick(c.styles)], price: Math.round(between(c.price[0], c.price[1])) };
+    return {
+      id: `p-${1000 + i}`,
+      shop: shop.id,
+      tags: [c.tag, pick(c.brands), pick(c.styles)],
+      price: Math.round(between(c.price[0], c.price[1])),
+    };
   });
-  const creators = Array.from({ length: 12 }, (_, i) => ({ id: `c-${10 + i}`, category: CATEGORIES[i % CATEGORIES.length]! }));
+  const creators = Array.from({ length: 12 }, (_, i) => ({
+    id: `c-${10 + i}`,
+    category: CATEGORIES[i % CATEGORIES.length]!,
+  }));
   const channels = ['search', 'homepage', 'weitao', 'live', 'campaign'] as const;
 
   const people: DemoPerson[] = Array.from({ length: peopleCount }, (_, i) => {
@@ -72,7 +105,13 @@ export function createDemoTraffic(seed: number, peopleCount: number) {
       const base = { ...who(p), target, tags: product.tags, context };
       events.push({ ...base, eventId: idFor(idPrefix), type: 'click', occurredAt: new Date(t).toISOString() });
       t += between(2_000, 30_000);
-      events.push({ ...base, eventId: idFor(idPrefix), type: 'dwell', dwellMs: Math.round(between(3_000, 120_000)), occurredAt: new Date(t).toISOString() });
+      events.push({
+        ...base,
+        eventId: idFor(idPrefix),
+        type: 'dwell',
+        dwellMs: Math.round(between(3_000, 120_000)),
+        occurredAt: new Date(t).toISOString(),
+      });
       for (const action of ['like', 'favorite', 'share', 'comment'] as const) {
         if (rand() < { like: 0.3, favorite: 0.15, share: 0.05, comment: 0.08 }[action]) {
           t += between(1_000, 20_000);
@@ -81,17 +120,39 @@ export function createDemoTraffic(seed: number, peopleCount: number) {
       }
       if (rand() < p.buyRate * 3) {
         t += between(10_000, 120_000);
-        events.push({ ...base, eventId: idFor(idPrefix), type: 'purchase', amount: product.price, currency: 'CNY', quantity: 1, occurredAt: new Date(t).toISOString() });
+        events.push({
+          ...base,
+          eventId: idFor(idPrefix),
+          type: 'purchase',
+          amount: product.price,
+          currency: 'CNY',
+          quantity: 1,
+          occurredAt: new Date(t).toISOString(),
+        });
       }
       if (rand() < 0.05) {
         const shop = shops.find((s) => s.id === product.shop)!;
-        events.push({ ...who(p), eventId: idFor(idPrefix), type: 'follow', target: { type: 'shop', id: shop.id }, tags: [shop.category.tag], occurredAt: new Date(t).toISOString() });
+        events.push({
+          ...who(p),
+          eventId: idFor(idPrefix),
+          type: 'follow',
+          target: { type: 'shop', id: shop.id },
+          tags: [shop.category.tag],
+          occurredAt: new Date(t).toISOString(),
+        });
       }
       t += between(5_000, 60_000);
     }
     if (rand() < 0.04) {
       const creator = pick(creators);
-      events.push({ ...who(p), eventId: idFor(idPrefix), type: 'follow', target: { type: 'creator', id: creator.id }, tags: [creator.category.tag], occurredAt: new Date(t).toISOString() });
+      events.push({
+        ...who(p),
+        eventId: idFor(idPrefix),
+        type: 'follow',
+        target: { type: 'creator', id: creator.id },
+        tags: [creator.category.tag],
+        occurredAt: new Date(t).toISOString(),
+      });
     }
     return events;
   }

@@ -47,7 +47,8 @@ async function post(events: Event[]): Promise<void> {
     });
     if (res.status === 202) {
       const body = (await res.json()) as { rejected: unknown[] };
-      if (body.rejected.length > 0) console.warn(`demo: ${body.rejected.length} events rejected: ${JSON.stringify(body.rejected[0])}`);
+      if (body.rejected.length > 0)
+        console.warn(`demo: ${body.rejected.length} events rejected: ${JSON.stringify(body.rejected[0])}`);
       return;
     }
     if ((res.status === 503 || res.status === 429) && attempt < 10) {
@@ -88,13 +89,17 @@ async function main(): Promise<void> {
     if ((i / 100) % 20 === 0) console.log(`demo: backfill ${Math.min(i + 100, history.length)}/${history.length}`);
   }
   // The token is not printed: logs outlive terminals, and API_TOKENS may hold a real one.
-  console.log(`demo: backfill done. Try: curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${queryPort}/v1/profiles/u-0001 (TOKEN: one of API_TOKENS with profiles:read)`);
+  console.log(
+    `demo: backfill done. Try: curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:${queryPort}/v1/profiles/u-0001 (TOKEN: one of API_TOKENS with profiles:read)`,
+  );
   if (livePerSec <= 0) return;
   console.log(`demo: live stream at ~${livePerSec} sessions/s (DEMO_LIVE_PER_SEC); Ctrl-C stops`);
   const live = people.filter((p) => p.lastActiveDaysAgo < 10);
   let sent = 0;
   const timer = setInterval(() => {
-    const batch = Array.from({ length: livePerSec }, () => session(pick(live), Date.now() - 60_000, `live${Date.now()}`)).flat();
+    const batch = Array.from({ length: livePerSec }, () =>
+      session(pick(live), Date.now() - 60_000, `live${Date.now()}`),
+    ).flat();
     for (const e of batch) if (Date.parse(e.occurredAt as string) > Date.now()) e.occurredAt = new Date().toISOString();
     post(batch).then(
       () => {

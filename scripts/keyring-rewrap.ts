@@ -18,7 +18,10 @@ async function main(): Promise<void> {
       total += n;
       console.log(`rewrap: ${total} keys re-wrapped under "${config.KEYRING_MASTER_KEYS.active.id}"`);
     }
-    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM person_keys WHERE wrapped IS NOT NULL AND master_id <> $1', [config.KEYRING_MASTER_KEYS.active.id]);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM person_keys WHERE wrapped IS NOT NULL AND master_id <> $1',
+      [config.KEYRING_MASTER_KEYS.active.id],
+    );
     console.log(`rewrap: done, ${total} re-wrapped; ${rows[0]!.n} keys left under older master keys`);
   } finally {
     await closePool(pool);

@@ -9,7 +9,15 @@ import path from 'node:path';
 import { buildApp as buildIngest } from '@pstream/ingest/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/config';
 import { KafkaPublisher } from '@pstream/ingest/publisher';
-import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis } from '@pstream/platform';
+import {
+  closePool,
+  closeRedis,
+  createKafka,
+  createLogger,
+  createMetrics,
+  createPool,
+  createRedis,
+} from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 
@@ -23,7 +31,13 @@ async function main(): Promise<void> {
 
   const ic = ingestConfig();
   // Never started: documents are generated from the routes, nothing is published.
-  const publisher = new KafkaPublisher({ kafka: createKafka({ brokers: ic.KAFKA_BROKERS, clientId: 'openapi', log }), topic: ic.EVENTS_TOPIC, log, timeoutMs: 1000, breakerMs: 1000 });
+  const publisher = new KafkaPublisher({
+    kafka: createKafka({ brokers: ic.KAFKA_BROKERS, clientId: 'openapi', log }),
+    topic: ic.EVENTS_TOPIC,
+    log,
+    timeoutMs: 1000,
+    breakerMs: 1000,
+  });
   const ingest = await buildIngest(ic, { log, publisher, checks: [], metrics: createMetrics('ingest') });
 
   const qc = queryConfig();
@@ -31,7 +45,10 @@ async function main(): Promise<void> {
   const pool = createPool(qc.DATABASE_URL, qc.PG_SCHEMA, 'openapi', 1);
   const query = await buildQuery(qc, { log, redis, pool, checks: [], metrics: createMetrics('query-api') });
 
-  for (const [name, app] of [['ingest', ingest], ['query-api', query]] as const) {
+  for (const [name, app] of [
+    ['ingest', ingest],
+    ['query-api', query],
+  ] as const) {
     const served = await app.inject({ method: 'GET', url: '/openapi.json' });
     if (served.statusCode !== 200) throw new Error(`${name}: GET /openapi.json answered ${served.statusCode}`);
     const file = path.join(out, `${name}.json`);

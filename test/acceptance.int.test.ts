@@ -23,12 +23,30 @@ const DAY = 86_400_000;
 const HALF_LIFE = 30 * DAY;
 const GAP = 30 * MINUTE;
 
-type Native = { eventId: string; type: string; userId?: string; anonymousId?: string; occurredAt: string; target: { type: string; id: string }; tags: string[]; dwellMs?: number };
+type Native = {
+  eventId: string;
+  type: string;
+  userId?: string;
+  anonymousId?: string;
+  occurredAt: string;
+  target: { type: string; id: string };
+  tags: string[];
+  dwellMs?: number;
+};
 type Contribution = { weight: number; at: number; tags: Set<string> };
 
 /** §4.1 read literally, for events of one person in order. */
 function expectedScores(events: Native[], catalog: Map<string, string[]>, now: number): Map<string, number> {
-  type Visit = { start: number; last: number; comments: number; likes: number; shares: number; favorites: number; dwell: number | null; tags: Set<string> };
+  type Visit = {
+    start: number;
+    last: number;
+    comments: number;
+    likes: number;
+    shares: number;
+    favorites: number;
+    dwell: number | null;
+    tags: Set<string>;
+  };
   const visits: Visit[] = [];
   const openVisit = new Map<string, Visit>();
   const follows = new Map<string, Contribution>();
@@ -62,10 +80,16 @@ function expectedScores(events: Native[], catalog: Map<string, string[]>, now: n
   const all: Contribution[] = [...follows.values(), ...purchases];
   for (const v of visits) {
     const f = v.dwell === null ? 1 : v.dwell < 10_000 ? 0.5 : v.dwell <= 60_000 ? 1 : 2;
-    all.push({ weight: (1 + 0.5 * v.comments + 0.5 * v.likes + 2 * v.shares + 1 * v.favorites) * f, at: v.start, tags: v.tags });
+    all.push({
+      weight: (1 + 0.5 * v.comments + 0.5 * v.likes + 2 * v.shares + 1 * v.favorites) * f,
+      at: v.start,
+      tags: v.tags,
+    });
   }
   const scores = new Map<string, number>();
-  for (const c of all) for (const tag of c.tags) scores.set(tag, (scores.get(tag) ?? 0) + c.weight * Math.pow(2, -(now - c.at) / HALF_LIFE));
+  for (const c of all)
+    for (const tag of c.tags)
+      scores.set(tag, (scores.get(tag) ?? 0) + c.weight * Math.pow(2, -(now - c.at) / HALF_LIFE));
   return scores;
 }
 
@@ -83,7 +107,10 @@ describe('GET /v1/profiles/{id}/interests holds §4.1 against an independent imp
     pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
     await migrate(pool, qCfg.PG_SCHEMA);
     query = await buildQuery(qCfg, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
-    closers.push(() => query.close(), () => pool.end());
+    closers.push(
+      () => query.close(),
+      () => pool.end(),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -101,7 +128,10 @@ describe('GET /v1/profiles/{id}/interests holds §4.1 against an independent imp
     ]);
     for (const [target, tags] of catalog) await writeCatalog(redis, keys(config.REDIS_PREFIX), target, tags);
     const now = Date.now();
-    const { events, people } = generateStream(4, 320, now - 45 * DAY, now - 60_000) as { events: Native[]; people: string[] };
+    const { events, people } = generateStream(4, 320, now - 45 * DAY, now - 60_000) as {
+      events: Native[];
+      people: string[];
+    };
     // the stream covers what §4.1 turns on
     const dwells = new Set(events.filter((e) => e.type === 'dwell').map((e) => e.dwellMs));
     for (const ms of [9_999, 10_000, 60_000, 60_001]) expect(dwells.has(ms)).toBe(true);
@@ -109,12 +139,20 @@ describe('GET /v1/profiles/{id}/interests holds §4.1 against an independent imp
     expect(events.filter((e) => e.type !== 'click' && e.type !== 'follow').length).toBeGreaterThan(1000);
     expect(events.length).toBeGreaterThan(5000);
 
-    const messages = await produceEvents(box.kafka, config.EVENTS_TOPIC, events as unknown as Record<string, unknown>[]);
+    const messages = await produceEvents(
+      box.kafka,
+      config.EVENTS_TOPIC,
+      events as unknown as Record<string, unknown>[],
+    );
     const scorer = createScorerConsumer(config, { kafka: box.kafka, redis, pool, log: silentLog });
     await scorer.start();
     closers.push(() => scorer.stop());
     const unique = new Set(messages.map((m) => m.eventId)).size;
-    await waitFor('every event applied', async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined), 60_000);
+    await waitFor(
+      'every event applied',
+      async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined),
+      60_000,
+    );
 
     // per person, in order, each event id once (the resent duplicates count once)
     const byPerson = new Map<string, Native[]>();

@@ -13,7 +13,13 @@ import type { Rule } from '@pstream/audiences';
 import type { TopicMessage } from '@pstream/events';
 import type { FastifyInstance } from 'fastify';
 import { consumed, produceMessages } from '@pstream/testkit';
-import { browserUnavailable, launchBrowser, openWithoutToken, saveScreenshot, watchProblems } from '@pstream/testkit/browser';
+import {
+  browserUnavailable,
+  launchBrowser,
+  openWithoutToken,
+  saveScreenshot,
+  watchProblems,
+} from '@pstream/testkit/browser';
 import { usePipeline } from '@pstream/testkit/services';
 
 const DAY = 86_400_000;
@@ -36,8 +42,23 @@ function generate() {
     const t = new Date(now - daysAgo * DAY).toISOString();
     return { v: 1 as const, eventId: `x${n++}`, source: 'test', occurredAt: t, receivedAt: t };
   };
-  const event = (daysAgo: number, user: string, type: string, target: { type: string; id: string }, extra: object = {}) =>
-    messages.push({ ...at(daysAgo), kind: 'event', type, userId: user, profileKey: user, target, tags: [], ...extra } as TopicMessage);
+  const event = (
+    daysAgo: number,
+    user: string,
+    type: string,
+    target: { type: string; id: string },
+    extra: object = {},
+  ) =>
+    messages.push({
+      ...at(daysAgo),
+      kind: 'event',
+      type,
+      userId: user,
+      profileKey: user,
+      target,
+      tags: [],
+      ...extra,
+    } as TopicMessage);
   for (let i = 0; i < PEOPLE; i++) {
     const user = `u-${i}`;
     const t: Traits = {};
@@ -47,11 +68,33 @@ function generate() {
     traits.set(user, t);
     if (i === 7) {
       // an anonymous visitor who clicked before signing in: merged into u-7
-      messages.push({ ...at(12), kind: 'event', type: 'click', anonymousId: 'a-7', profileKey: 'a-7', target: { type: 'product', id: 'p-9' }, tags: [] } as TopicMessage);
+      messages.push({
+        ...at(12),
+        kind: 'event',
+        type: 'click',
+        anonymousId: 'a-7',
+        profileKey: 'a-7',
+        target: { type: 'product', id: 'p-9' },
+        tags: [],
+      } as TopicMessage);
       messages.push({ ...at(11), kind: 'identify', userId: user, anonymousId: 'a-7', profileKey: user, traits: t });
     } else messages.push({ ...at(11), kind: 'identify', userId: user, profileKey: user, traits: t });
-    for (let j = 0; j < i % 4; j++) event(1 + j, user, 'purchase', { type: 'product', id: 'p-1' }, { tags: ['category:dress'], amount: 300, currency: 'CNY' });
-    if (i % 5 === 0) event(20, user, 'purchase', { type: 'product', id: 'p-1' }, { tags: ['category:dress'], amount: 300, currency: 'CNY' });
+    for (let j = 0; j < i % 4; j++)
+      event(
+        1 + j,
+        user,
+        'purchase',
+        { type: 'product', id: 'p-1' },
+        { tags: ['category:dress'], amount: 300, currency: 'CNY' },
+      );
+    if (i % 5 === 0)
+      event(
+        20,
+        user,
+        'purchase',
+        { type: 'product', id: 'p-1' },
+        { tags: ['category:dress'], amount: 300, currency: 'CNY' },
+      );
     if (i % 3 === 2) event(2, user, 'click', { type: 'product', id: 'p-9' });
     if (i % 5 === 1) event(1, user, 'like', { type: 'content', id: 'c-1' });
     if (i % 2 === 1) {
@@ -81,10 +124,28 @@ const clickedP9: Rule = { did: { type: 'click', target: { type: 'product', id: '
 const anyPurchase: Rule = { did: { type: 'purchase', atLeast: 1, inLastDays: 30 } };
 
 const RULES: Rule[] = [
-  interest, stage, valueTier, socialTier, inHangzhou, notHangzhou, older, hasCity, cityIn, follows, boughtDress, clickedP9, anyPurchase,
+  interest,
+  stage,
+  valueTier,
+  socialTier,
+  inHangzhou,
+  notHangzhou,
+  older,
+  hasCity,
+  cityIn,
+  follows,
+  boughtDress,
+  clickedP9,
+  anyPurchase,
   { not: interest },
   { not: follows },
-  { all: [{ any: [interest, follows] }, { not: inHangzhou }, { not: { any: [boughtDress, { stage: { in: ['churned'] } }] } }] },
+  {
+    all: [
+      { any: [interest, follows] },
+      { not: inHangzhou },
+      { not: { any: [boughtDress, { stage: { in: ['churned'] } }] } },
+    ],
+  },
   { any: [{ all: [stage, valueTier] }, { not: { all: [hasCity, clickedP9] } }] },
   { all: [anyPurchase, { not: { not: interest } }, { any: [older, socialTier, { not: notHangzhou }] }] },
 ];
@@ -99,13 +160,23 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
     query = env.pipeline.query;
     await produceMessages(env.box.kafka, env.box.env.EVENTS_TOPIC!, stream.messages);
     await consumed(env.box.kafka, env.box.env.EVENTS_TOPIC!, [env.box.env.SCORER_GROUP!, env.box.env.SEGMENTER_GROUP!]);
-    const put = await query.inject({ method: 'PUT', url: `/v1/profiles/${OPTED_OUT}/consent`, headers: auth, payload: { personalization: false } });
+    const put = await query.inject({
+      method: 'PUT',
+      url: `/v1/profiles/${OPTED_OUT}/consent`,
+      headers: auth,
+      payload: { personalization: false },
+    });
     expect(put.statusCode).toBe(200);
     for (let i = 0; i < PEOPLE; i++) {
       const id = `u-${i}`;
       const p = (await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: auth })).json();
       const list = (await query.inject({ method: 'GET', url: `/v1/profiles/${id}/interests`, headers: auth })).json();
-      profiles.set(id, { stage: p.lifecycle.stage, value: p.tiers.value, social: p.tiers.social, tags: new Map(list.interests.map((x: { tag: string; value: number }) => [x.tag, x.value])) });
+      profiles.set(id, {
+        stage: p.lifecycle.stage,
+        value: p.tiers.value,
+        social: p.tiers.social,
+        tags: new Map(list.interests.map((x: { tag: string; value: number }) => [x.tag, x.value])),
+      });
     }
   }, 180_000);
 
@@ -136,25 +207,39 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
     }
     const p = profiles.get(user)!;
     if ('interest' in rule) {
-      if (user === OPTED_OUT) return { ...rule, holds: false, observed: null, reason: expect.stringContaining('opted out') };
+      if (user === OPTED_OUT)
+        return { ...rule, holds: false, observed: null, reason: expect.stringContaining('opted out') };
       const value = p.tags.get(rule.interest.tag) ?? 0;
       // read a few seconds apart from the explanation: equal to 4 decimals (a 30-day half-life moves a value by ~3e-7 a second)
       return { ...rule, holds: value >= rule.interest.minValue, observed: expect.closeTo(value, 4) };
     }
     if ('stage' in rule) return { ...rule, holds: rule.stage.in.includes(p.stage as never), observed: p.stage };
     if ('tier' in rule) {
-      const [tiers, seen] = rule.tier.value ? [rule.tier.value as string[], p.value] : [rule.tier.social as string[], p.social];
+      const [tiers, seen] = rule.tier.value
+        ? [rule.tier.value as string[], p.value]
+        : [rule.tier.social as string[], p.social];
       return { ...rule, holds: tiers.includes(seen), observed: seen };
     }
     if ('trait' in rule) {
       const { name, op, value } = rule.trait;
       const seen = stream.traits.get(user)![name];
       const holds =
-        op === 'exists' ? seen !== undefined
-        : op === 'eq' ? seen === value
-        : op === 'ne' ? seen !== value
-        : op === 'in' ? (value as unknown[]).includes(seen)
-        : typeof seen === 'number' && (op === 'gte' ? seen >= (value as number) : op === 'gt' ? seen > (value as number) : op === 'lt' ? seen < (value as number) : seen <= (value as number));
+        op === 'exists'
+          ? seen !== undefined
+          : op === 'eq'
+            ? seen === value
+            : op === 'ne'
+              ? seen !== value
+              : op === 'in'
+                ? (value as unknown[]).includes(seen)
+                : typeof seen === 'number' &&
+                  (op === 'gte'
+                    ? seen >= (value as number)
+                    : op === 'gt'
+                      ? seen > (value as number)
+                      : op === 'lt'
+                        ? seen < (value as number)
+                        : seen <= (value as number));
       return { ...rule, holds, observed: seen ?? null };
     }
     if ('follows' in rule) {
@@ -165,12 +250,15 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
     return { ...rule, holds: n >= rule.did.atLeast, observed: n };
   }
 
-  const explain = async (payload: object) => query.inject({ method: 'POST', url: '/v1/audiences/explain', headers: auth, payload });
+  const explain = async (payload: object) =>
+    query.inject({ method: 'POST', url: '/v1/audiences/explain', headers: auth, payload });
 
   it('explains every leaf kind and nested all / any / not as an independent evaluation does, and matches as a preview does', async () => {
     const kinds = new Set<boolean>();
     for (const rule of RULES) {
-      const preview = (await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: auth, payload: { rule } })).json();
+      const preview = (
+        await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: auth, payload: { rule } })
+      ).json();
       expect(preview.sample.length).toBe(preview.count); // the whole audience
       for (let i = 0; i < PEOPLE; i++) {
         const id = `u-${i}`;
@@ -198,7 +286,12 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
     expect(body.reason).toMatch(/opted out of personalization/);
     const [stageNode, interestNode] = body.explanation.all;
     expect(stageNode).toMatchObject({ holds: true, observed: 'new' });
-    expect(interestNode).toEqual({ interest: { tag: 'category:dress', minValue: 5 }, holds: false, observed: null, reason: expect.stringMatching(/opted out/) });
+    expect(interestNode).toEqual({
+      interest: { tag: 'category:dress', minValue: 5 },
+      holds: false,
+      observed: null,
+      reason: expect.stringMatching(/opted out/),
+    });
     // a rule without interest leaves may hold, yet the person matches nothing
     const facts = (await explain({ rule: stage, id: OPTED_OUT })).json();
     expect(facts).toMatchObject({ matches: false, explanation: { holds: true } });
@@ -206,10 +299,17 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
 
   it('explains a saved audience by id, and a merged id as the profile it joined', async () => {
     const rule = RULES[15]!;
-    const created = await query.inject({ method: 'POST', url: '/v1/audiences', headers: auth, payload: { name: 'explained', rule } });
+    const created = await query.inject({
+      method: 'POST',
+      url: '/v1/audiences',
+      headers: auth,
+      payload: { name: 'explained', rule },
+    });
     expect(created.statusCode).toBe(201);
     const { id: audienceId } = created.json();
-    const members = (await query.inject({ method: 'GET', url: `/v1/audiences/${audienceId}/members`, headers: auth })).json().members;
+    const members = (
+      await query.inject({ method: 'GET', url: `/v1/audiences/${audienceId}/members`, headers: auth })
+    ).json().members;
     for (let i = 0; i < PEOPLE; i++) {
       const body = (await explain({ audienceId, id: `u-${i}` })).json();
       expect(body.matches).toBe(members.includes(`u-${i}`));
@@ -237,42 +337,56 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
   });
 
   const skip = browserUnavailable();
-  (skip ? it.skip : it)(`draws the explanation of a saved audience on its page in Chromium, with no console error${skip ? ` (skipped: ${skip})` : ''}`, async () => {
-    const rule = RULES[15]!;
-    const created = (await query.inject({ method: 'POST', url: '/v1/audiences', headers: auth, payload: { name: 'Dress lovers outside Hangzhou', rule } })).json();
-    const url = await query.listen({ host: '127.0.0.1', port: 0 });
-    const browser = await launchBrowser();
-    try {
-      for (const id of ['u-5', 'u-3', 'u-6']) {
-        const answer = (await explain({ audienceId: created.id, id })).json();
-        const page = await browser.newPage({ viewport: { width: 1000, height: 560 } });
-        const problems = watchProblems(page);
-        await page.goto(`${url}/audiences/${created.id}/explain/${id}#token=dev-api-token`);
-        await page.waitForSelector('body[data-ready]', { timeout: 20_000 });
-        expect(await page.getAttribute('body', 'data-ready')).toBe('true');
-        expect(await page.textContent('#audience')).toBe('Dress lovers outside Hangzhou');
-        expect(await page.textContent('#verdict')).toMatch(answer.matches ? /^Yes/ : /^No/);
-        // one line per node of the rule, marked as the API says, in depth-first order
-        const marks: string[] = [];
-        const walk = (n: Node) => {
-          marks.push(n.holds ? '✓' : '✗');
-          for (const k of [...((n.all ?? n.any ?? []) as Node[]), ...(n.not ? [n.not as Node] : [])]) walk(k);
-        };
-        walk(answer.explanation);
-        expect(await page.locator('#tree .mark').allTextContents()).toEqual(marks);
-        expect(marks.length).toBe(10);
-        if (id === 'u-6') expect(await page.locator('#tree .reason').count()).toBe(1);
-        if (id === 'u-5') {
-          expect(answer.matches).toBe(true);
-          await saveScreenshot(page, 'explain.png');
+  (skip ? it.skip : it)(
+    `draws the explanation of a saved audience on its page in Chromium, with no console error${skip ? ` (skipped: ${skip})` : ''}`,
+    async () => {
+      const rule = RULES[15]!;
+      const created = (
+        await query.inject({
+          method: 'POST',
+          url: '/v1/audiences',
+          headers: auth,
+          payload: { name: 'Dress lovers outside Hangzhou', rule },
+        })
+      ).json();
+      const url = await query.listen({ host: '127.0.0.1', port: 0 });
+      const browser = await launchBrowser();
+      try {
+        for (const id of ['u-5', 'u-3', 'u-6']) {
+          const answer = (await explain({ audienceId: created.id, id })).json();
+          const page = await browser.newPage({ viewport: { width: 1000, height: 560 } });
+          const problems = watchProblems(page);
+          await page.goto(`${url}/audiences/${created.id}/explain/${id}#token=dev-api-token`);
+          await page.waitForSelector('body[data-ready]', { timeout: 20_000 });
+          expect(await page.getAttribute('body', 'data-ready')).toBe('true');
+          expect(await page.textContent('#audience')).toBe('Dress lovers outside Hangzhou');
+          expect(await page.textContent('#verdict')).toMatch(answer.matches ? /^Yes/ : /^No/);
+          // one line per node of the rule, marked as the API says, in depth-first order
+          const marks: string[] = [];
+          const walk = (n: Node) => {
+            marks.push(n.holds ? '✓' : '✗');
+            for (const k of [...((n.all ?? n.any ?? []) as Node[]), ...(n.not ? [n.not as Node] : [])]) walk(k);
+          };
+          walk(answer.explanation);
+          expect(await page.locator('#tree .mark').allTextContents()).toEqual(marks);
+          expect(marks.length).toBe(10);
+          if (id === 'u-6') expect(await page.locator('#tree .reason').count()).toBe(1);
+          if (id === 'u-5') {
+            expect(answer.matches).toBe(true);
+            await saveScreenshot(page, 'explain.png');
+          }
+          expect(problems).toEqual([]);
+          await page.close();
         }
-        expect(problems).toEqual([]);
-        await page.close();
+        // without a token the page says why instead of showing an answer
+        expect(await openWithoutToken(browser, `${url}/audiences/${created.id}/explain/u-5`)).toEqual({
+          ready: 'error',
+          status: expect.stringContaining('QRY_UNAUTHORIZED'),
+        });
+      } finally {
+        await browser.close();
       }
-      // without a token the page says why instead of showing an answer
-      expect(await openWithoutToken(browser, `${url}/audiences/${created.id}/explain/u-5`)).toEqual({ ready: 'error', status: expect.stringContaining('QRY_UNAUTHORIZED') });
-    } finally {
-      await browser.close();
-    }
-  }, 90_000);
+    },
+    90_000,
+  );
 });

@@ -28,13 +28,28 @@ const DAY = 86_400_000;
 const HALF_LIFE = 30 * DAY;
 const PEOPLE = 240;
 const SWEEP_MS = 300;
-const TAGS = ['category:dress', 'category:shoes', 'category:bags', 'brand:acme', 'brand:zed', 'style:casual', 'style:formal', 'color:red'];
+const TAGS = [
+  'category:dress',
+  'category:shoes',
+  'category:bags',
+  'brand:acme',
+  'brand:zed',
+  'style:casual',
+  'style:formal',
+  'color:red',
+];
 const CITIES = ['Hangzhou', 'Beijing', 'Shanghai', 'Shenzhen'];
 const SOCIAL = ['like', 'comment', 'share', 'favorite'];
 const AUTH = { authorization: 'Bearer dev-api-token' };
 
 type Person = { id: string; events: ProfileEvent[]; traits: Record<string, string | number> };
-type Served = { values: Map<string, number>; scores: Map<string, number>; stage: string | null; value: string; social: string };
+type Served = {
+  values: Map<string, number>;
+  scores: Map<string, number>;
+  stage: string | null;
+  value: string;
+  social: string;
+};
 type Rule = Record<string, unknown>;
 
 const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
@@ -69,7 +84,8 @@ function holds(rule: Rule, p: Person, s: Served, now: number): boolean {
       let following = false;
       let at = -Infinity;
       for (const e of p.events) {
-        if ((e.type !== 'follow' && e.type !== 'unfollow') || e.target.type !== arg.type || e.target.id !== arg.id) continue;
+        if ((e.type !== 'follow' && e.type !== 'unfollow') || e.target.type !== arg.type || e.target.id !== arg.id)
+          continue;
         const t = Date.parse(e.occurredAt);
         if (t >= at) [following, at] = [e.type === 'follow', t];
       }
@@ -95,7 +111,9 @@ function holds(rule: Rule, p: Person, s: Served, now: number): boolean {
 /** §5.3 read plainly: tag values (served), $spend over 365 d, $social over the current UTC day and the 29 before. */
 function vector(p: Person, s: Served, now: number): Map<string, number> {
   const v = new Map(s.values);
-  const spend = p.events.filter((e) => e.type === 'purchase' && Date.parse(e.occurredAt) > now - 365 * DAY).reduce((a, e) => a + e.amount!, 0);
+  const spend = p.events
+    .filter((e) => e.type === 'purchase' && Date.parse(e.occurredAt) > now - 365 * DAY)
+    .reduce((a, e) => a + e.amount!, 0);
   const since = utcDay(now - 29 * DAY);
   const social = p.events.filter((e) => SOCIAL.includes(e.type) && e.occurredAt.slice(0, 10) >= since).length;
   if (spend > 0) v.set('$spend', 10 * Math.tanh(spend / 1000));
@@ -135,21 +153,46 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const producer = box.kafka.producer();
     await producer.connect();
     const sRedis = createRedis(sCfg, 'test-audiences-seg');
-    segmenter = createSegmenter(sCfg, { kafka: box.kafka, pool, producer, log: silentLog, redis: sRedis, now: () => Date.now() + offset });
-    closers.push(() => pool.end(), () => producer.disconnect(), async () => sRedis.disconnect(), () => segmenter.stop());
+    segmenter = createSegmenter(sCfg, {
+      kafka: box.kafka,
+      pool,
+      producer,
+      log: silentLog,
+      redis: sRedis,
+      now: () => Date.now() + offset,
+    });
+    closers.push(
+      () => pool.end(),
+      () => producer.disconnect(),
+      async () => sRedis.disconnect(),
+      () => segmenter.stop(),
+    );
     auditPool = pool;
 
     const scCfg = scorerConfig(env);
     const scRedis = createRedis(scCfg, 'test-audiences-scorer');
     const scorer = createScorerConsumer(scCfg, { kafka: box.kafka, redis: scRedis, pool, log: silentLog });
-    closers.push(async () => scRedis.disconnect(), () => scorer.stop());
+    closers.push(
+      async () => scRedis.disconnect(),
+      () => scorer.stop(),
+    );
 
     const qCfg = queryConfig(env);
     const qRedis = createRedis(qCfg, 'test-audiences-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-audiences-query');
-    query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
+    query = await buildQuery(qCfg, {
+      log: silentLog,
+      redis: qRedis,
+      pool: qPool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     client = queryClient(query);
-    closers.push(async () => qRedis.disconnect(), () => qPool.end(), () => query.close());
+    closers.push(
+      async () => qRedis.disconnect(),
+      () => qPool.end(),
+      () => query.close(),
+    );
 
     watcher = box.kafka.consumer({ groupId: `test-${box.id}-audiences-watch` });
     await watcher.connect();
@@ -170,7 +213,10 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const messages: { key: string; value: string }[] = [];
     for (let i = 0; i < PEOPLE; i++) {
       const id = `aud-${i}`;
-      const traits: Record<string, string | number> = { gender: pick(['f', 'm']), birthYear: 1960 + Math.floor(random() * 45) };
+      const traits: Record<string, string | number> = {
+        gender: pick(['f', 'm']),
+        birthYear: 1960 + Math.floor(random() * 45),
+      };
       if (random() < 0.8) traits.city = pick(CITIES);
       const person: Person = { id, events: [], traits };
       const identify = normalizeIdentify({ userId: id, traits }, { source: 'test', now });
@@ -180,14 +226,17 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       const span = 5 + Math.floor(random() * 55);
       for (let n = 2 + Math.floor(random() * 14); n > 0; n--) {
         const r = random();
-        const type = r < 0.5 ? 'click' : r < 0.65 ? pick(SOCIAL) : r < 0.8 ? 'purchase' : r < 0.93 ? 'follow' : 'unfollow';
+        const type =
+          r < 0.5 ? 'click' : r < 0.65 ? pick(SOCIAL) : r < 0.8 ? 'purchase' : r < 0.93 ? 'follow' : 'unfollow';
         const shop = type === 'follow' || type === 'unfollow';
         const input = {
           eventId: `${id}-${n}`,
           type,
           userId: id,
           occurredAt: new Date(now - 60_000 - Math.floor(random() * span * DAY)).toISOString(),
-          target: shop ? { type: 'shop', id: `s-${Math.floor(random() * 3)}` } : { type: 'product', id: `p-${Math.floor(random() * 10)}` },
+          target: shop
+            ? { type: 'shop', id: `s-${Math.floor(random() * 3)}` }
+            : { type: 'product', id: `p-${Math.floor(random() * 10)}` },
           tags: random() < 0.6 ? [favourite] : [pick(TAGS), ...(random() < 0.3 ? [pick(TAGS)] : [])],
           ...(type === 'purchase' && { amount: 50 + Math.floor(random() * 900), currency: 'CNY' }),
         };
@@ -198,20 +247,37 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       }
       people.set(id, person);
     }
-    for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic: sCfg.EVENTS_TOPIC, acks: -1, messages: messages.slice(i, i + 1000) });
+    for (let i = 0; i < messages.length; i += 1000)
+      await producer.send({ topic: sCfg.EVENTS_TOPIC, acks: -1, messages: messages.slice(i, i + 1000) });
     await scorer.start();
     await segmenter.start();
 
     const total = [...people.values()].reduce((n, p) => n + p.events.length, 0);
-    await waitFor('the scorer applied every event', async () => ((await appliedCount(scRedis, scCfg.REDIS_PREFIX, [...people.keys()])) === total ? true : undefined), 60_000);
-    await waitFor('the segmenter applied every event', async () => {
-      const { rows } = await box.pg.query(`SELECT coalesce(sum(n), 0)::int AS n FROM ${box.env.PG_SCHEMA}.event_counts`);
-      return rows[0].n === total ? true : undefined;
-    }, 60_000);
-    await waitFor('every trait stored', async () => {
-      const { rows } = await box.pg.query(`SELECT count(*)::int AS n FROM ${box.env.PG_SCHEMA}.people WHERE traits ? 'gender'`);
-      return rows[0].n === PEOPLE ? true : undefined;
-    }, 60_000);
+    await waitFor(
+      'the scorer applied every event',
+      async () => ((await appliedCount(scRedis, scCfg.REDIS_PREFIX, [...people.keys()])) === total ? true : undefined),
+      60_000,
+    );
+    await waitFor(
+      'the segmenter applied every event',
+      async () => {
+        const { rows } = await box.pg.query(
+          `SELECT coalesce(sum(n), 0)::int AS n FROM ${box.env.PG_SCHEMA}.event_counts`,
+        );
+        return rows[0].n === total ? true : undefined;
+      },
+      60_000,
+    );
+    await waitFor(
+      'every trait stored',
+      async () => {
+        const { rows } = await box.pg.query(
+          `SELECT count(*)::int AS n FROM ${box.env.PG_SCHEMA}.people WHERE traits ? 'gender'`,
+        );
+        return rows[0].n === PEOPLE ? true : undefined;
+      },
+      60_000,
+    );
 
     // What the query API serves for each person, at (about) the time of asking.
     askedAt = Date.now();
@@ -232,7 +298,11 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     await box?.cleanup();
   }, 60_000);
 
-  const expected = (rule: Rule, now = askedAt) => [...people.values()].filter((p) => holds(rule, p, served.get(p.id)!, now)).map((p) => p.id).sort();
+  const expected = (rule: Rule, now = askedAt) =>
+    [...people.values()]
+      .filter((p) => holds(rule, p, served.get(p.id)!, now))
+      .map((p) => p.id)
+      .sort();
 
   const RULES: [string, Rule][] = [
     ['interest', { interest: { tag: 'category:dress', minValue: 3 } }],
@@ -251,7 +321,13 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     ['did on a target', { did: { type: 'click', target: { type: 'product', id: 'p-3' }, atLeast: 1, inLastDays: 45 } }],
     [
       'the 3-leaf targeting rule',
-      { all: [{ interest: { tag: 'category:dress', minValue: 1 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }, { did: { type: 'purchase', atLeast: 1, inLastDays: 60 } }] },
+      {
+        all: [
+          { interest: { tag: 'category:dress', minValue: 1 } },
+          { trait: { name: 'gender', op: 'eq', value: 'f' } },
+          { did: { type: 'purchase', atLeast: 1, inLastDays: 60 } },
+        ],
+      },
     ],
     [
       'nesting with any and not',
@@ -259,7 +335,14 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
         all: [
           { any: [{ follows: { type: 'shop', id: 's-0' } }, { interest: { tag: 'brand:acme', minValue: 2.5 } }] },
           { not: { stage: { in: ['churned', 'at_risk'] } } },
-          { not: { any: [{ trait: { name: 'city', op: 'eq', value: 'Beijing' } }, { did: { type: 'like', atLeast: 1, inLastDays: 10 } }] } },
+          {
+            not: {
+              any: [
+                { trait: { name: 'city', op: 'eq', value: 'Beijing' } },
+                { did: { type: 'like', atLeast: 1, inLastDays: 10 } },
+              ],
+            },
+          },
         ],
       },
     ],
@@ -286,7 +369,9 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       method: 'POST',
       url: '/v1/audiences/preview',
       headers: AUTH,
-      payload: { rule: { all: [{ stage: { in: ['active'] } }, { did: { type: 'purchase', atLeast: 0, inLastDays: 30 } }] } },
+      payload: {
+        rule: { all: [{ stage: { in: ['active'] } }, { did: { type: 'purchase', atLeast: 0, inLastDays: 30 } }] },
+      },
     });
     expect(res.statusCode).toBe(400);
     expect(res.json().error.code).toBe('QRY_INVALID_REQUEST');
@@ -303,7 +388,11 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     for await (const member of client.audiences.allMembers(a.id, 7)) seen.push(member);
     expect(seen).toEqual([...new Set(seen)]);
     expect([...seen].sort()).toEqual(expected(rule));
-    const bad = await query.inject({ method: 'GET', url: `/v1/audiences/${a.id}/members?cursor=nonsense!`, headers: AUTH });
+    const bad = await query.inject({
+      method: 'GET',
+      url: `/v1/audiences/${a.id}/members?cursor=nonsense!`,
+      headers: AUTH,
+    });
     expect(bad.json().error.code).toBe('QRY_INVALID_CURSOR');
 
     // Paging while the membership changes: after the first page, a refresh drops some people not yet
@@ -316,7 +405,7 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const added = [...people.keys()].filter((id) => !members.includes(id)).slice(0, 15);
     await store.refresh(a.id, [...members.filter((m) => !dropped.has(m)), ...added], Date.now());
     const during: string[] = [...first.members];
-    for (let c: string | null = first.nextCursor; c; ) {
+    for (let c: string | null = first.nextCursor; c;) {
       const page = await client.audiences.members(a.id, { limit: 10, cursor: c });
       during.push(...page.members);
       c = page.nextCursor;
@@ -339,7 +428,10 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       // decay against the undecaying $spend/$social by ~1e-7 of the cosine per second, so a busy
       // machine's seconds in between show up in the 7th digit.
       for (const s of got) expect(s.similarity).toBeCloseTo(cos(vectors.get(id)!, vectors.get(s.id)!), 5);
-      const exact = [...vectors].filter(([other]) => other !== id).map(([, v]) => cos(vectors.get(id)!, v)).sort((a, b) => b - a);
+      const exact = [...vectors]
+        .filter(([other]) => other !== id)
+        .map(([, v]) => cos(vectors.get(id)!, v))
+        .sort((a, b) => b - a);
       const tenth = exact[9]!;
       // a tie at the 10th place counts as recalled whichever tied person is named
       recalled += got.filter((s) => s.similarity >= tenth - 1e-9).length;
@@ -351,12 +443,20 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const rule = { interest: { tag: 'category:dress', minValue: 3 } };
     const before = expected(rule);
     const out = before[0]!;
-    const similarTo = async (id: string) =>
-      (await client.similar(id, { limit: 100 })).similar.map((x) => x.id);
+    const similarTo = async (id: string) => (await client.similar(id, { limit: 100 })).similar.map((x) => x.id);
     let asker: string | undefined;
-    for (const id of before.slice(1)) if ((await similarTo(id)).includes(out)) { asker = id; break; }
+    for (const id of before.slice(1))
+      if ((await similarTo(id)).includes(out)) {
+        asker = id;
+        break;
+      }
     expect(asker).toBeDefined();
-    const consent = await query.inject({ method: 'PUT', url: `/v1/profiles/${out}/consent`, headers: AUTH, payload: { personalization: false } });
+    const consent = await query.inject({
+      method: 'PUT',
+      url: `/v1/profiles/${out}/consent`,
+      headers: AUTH,
+      payload: { personalization: false },
+    });
     expect(consent.statusCode).toBe(200);
     const preview = await client.audiences.preview(rule);
     expect(preview.count).toBe(before.length - 1);
@@ -365,7 +465,12 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     // Nor is anyone ranked from the opted-out person's own interests (no personalization for them).
     expect((await similarTo(asker!)).length).toBeGreaterThan(0);
     expect(await similarTo(out)).toEqual([]);
-    await query.inject({ method: 'PUT', url: `/v1/profiles/${out}/consent`, headers: AUTH, payload: { personalization: true } });
+    await query.inject({
+      method: 'PUT',
+      url: `/v1/profiles/${out}/consent`,
+      headers: AUTH,
+      payload: { personalization: true },
+    });
     expect((await client.audiences.preview(rule)).count).toBe(before.length);
     expect(await similarTo(out)).toContain(asker);
   });
@@ -374,16 +479,27 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     const rule = { follows: { type: 'shop' as const, id: 's-9' } };
     const created = await client.audiences.create({ name: 'shop 9 followers', rule });
     expect(created.count).toBe(0);
-    const e = normalizeEvent({ eventId: 'follow-s9', type: 'follow', userId: 'aud-7', target: { type: 'shop', id: 's-9' } }, { source: 'test', now: Date.now() });
+    const e = normalizeEvent(
+      { eventId: 'follow-s9', type: 'follow', userId: 'aud-7', target: { type: 'shop', id: 's-9' } },
+      { source: 'test', now: Date.now() },
+    );
     if (!e.ok) throw new Error(JSON.stringify(e.errors));
     const producer = box.kafka.producer();
     await producer.connect();
-    await producer.send({ topic: box.env.EVENTS_TOPIC!, acks: -1, messages: [{ key: 'aud-7', value: JSON.stringify(e.value) }] });
+    await producer.send({
+      topic: box.env.EVENTS_TOPIC!,
+      acks: -1,
+      messages: [{ key: 'aud-7', value: JSON.stringify(e.value) }],
+    });
     await producer.disconnect();
-    const entries = await waitFor('the entry published', async () => {
-      const m = audienceMessages.filter((x) => x.audienceId === created.id);
-      return m.length > 0 ? m : undefined;
-    }, 30_000);
+    const entries = await waitFor(
+      'the entry published',
+      async () => {
+        const m = audienceMessages.filter((x) => x.audienceId === created.id);
+        return m.length > 0 ? m : undefined;
+      },
+      30_000,
+    );
     expect(entries.map((m) => [m.id, m.change])).toEqual([['aud-7', 'enter']]);
     await client.audiences.delete(created.id);
   }, 60_000);
@@ -392,7 +508,12 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     // A decaying interest (exits), a negated one (entries as it decays), and a `did` window sliding past every event (exits).
     const rules = {
       decay: { interest: { tag: 'category:dress', minValue: 4 } },
-      between: { all: [{ interest: { tag: 'category:dress', minValue: 0.5 } }, { not: { interest: { tag: 'category:dress', minValue: 4 } } }] },
+      between: {
+        all: [
+          { interest: { tag: 'category:dress', minValue: 0.5 } },
+          { not: { interest: { tag: 'category:dress', minValue: 4 } } },
+        ],
+      },
       window: { did: { type: 'click', atLeast: 1, inLastDays: 30 } },
     };
     const created: Record<string, { id: string; count: number }> = {};
@@ -421,12 +542,27 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       const gone = before.filter((id) => !after.includes(id));
       const come = after.filter((id) => !before.includes(id));
       expect(gone.length + come.length).toBeGreaterThan(0);
-      const changes = (change: string) => audienceMessages.filter((m) => m.audienceId === created[name]!.id && m.change === change);
-      await waitFor(`${name}: every exit and entry published`, async () =>
-        new Set(changes('exit').map((m) => m.id)).size === gone.length && new Set(changes('enter').map((m) => m.id)).size === come.length ? true : undefined,
-      30_000);
-      expect(changes('exit').map((m) => m.id).sort()).toEqual(gone);
-      expect(changes('enter').map((m) => m.id).sort()).toEqual(come);
+      const changes = (change: string) =>
+        audienceMessages.filter((m) => m.audienceId === created[name]!.id && m.change === change);
+      await waitFor(
+        `${name}: every exit and entry published`,
+        async () =>
+          new Set(changes('exit').map((m) => m.id)).size === gone.length &&
+          new Set(changes('enter').map((m) => m.id)).size === come.length
+            ? true
+            : undefined,
+        30_000,
+      );
+      expect(
+        changes('exit')
+          .map((m) => m.id)
+          .sort(),
+      ).toEqual(gone);
+      expect(
+        changes('enter')
+          .map((m) => m.id)
+          .sort(),
+      ).toEqual(come);
       for (const m of [...changes('exit'), ...changes('enter')]) expect(m.changeId).toMatch(/^\d+$/);
       const { members } = await client.audiences.members(created[name]!.id, { limit: 1000 });
       expect([...members].sort()).toEqual(after);

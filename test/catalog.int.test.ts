@@ -24,7 +24,13 @@ describe('the catalog (docs/api.md §5.6)', () => {
     stores = await storeSandbox('test-catalog');
     ({ box, redis } = stores);
     const { pool } = stores;
-    query = await buildQuery(queryConfig({ ...box.env, API_TOKENS: 'all=*,reader=profiles:read' }), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+    query = await buildQuery(queryConfig({ ...box.env, API_TOKENS: 'all=*,reader=profiles:read' }), {
+      log: silentLog,
+      redis,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -33,11 +39,18 @@ describe('the catalog (docs/api.md §5.6)', () => {
   });
 
   const call = (method: 'GET' | 'PUT', url: string, token: string, payload?: unknown) =>
-    query.inject({ method, url, headers: { authorization: `Bearer ${token}` }, ...(payload !== undefined && { payload: payload as object }) });
+    query.inject({
+      method,
+      url,
+      headers: { authorization: `Bearer ${token}` },
+      ...(payload !== undefined && { payload: payload as object }),
+    });
 
   it('stores and returns a target’s tags, needs audiences:write to write, and refuses bad tags naming them', async () => {
     expect((await call('GET', '/v1/catalog/product/p-9', 'reader')).json().error.code).toBe('QRY_CATALOG_NOT_FOUND');
-    const put = await call('PUT', '/v1/catalog/product/p-9', 'all', { tags: ['category:dress', 'brand:acme', 'category:dress'] });
+    const put = await call('PUT', '/v1/catalog/product/p-9', 'all', {
+      tags: ['category:dress', 'brand:acme', 'category:dress'],
+    });
     expect(put.statusCode).toBe(200);
     expect(put.json()).toEqual({ target: { type: 'product', id: 'p-9' }, tags: ['category:dress', 'brand:acme'] });
     const got = await call('GET', '/v1/catalog/product/p-9', 'reader');
@@ -51,18 +64,39 @@ describe('the catalog (docs/api.md §5.6)', () => {
     expect(JSON.stringify(bad.json().error.details)).toContain('tags');
     expect((await call('PUT', '/v1/catalog/planet/p-9', 'all', { tags: [] })).statusCode).toBe(400);
     // nothing half-applied: the refused writes left the entry as it was
-    expect((await call('GET', '/v1/catalog/product/p-9', 'reader')).json().tags).toEqual(['category:dress', 'brand:acme']);
+    expect((await call('GET', '/v1/catalog/product/p-9', 'reader')).json().tags).toEqual([
+      'category:dress',
+      'brand:acme',
+    ]);
   });
 
   it('gives tagless events about a catalogued target its tags in the scorer', async () => {
     await call('PUT', '/v1/catalog/product/p-7', 'all', { tags: ['style:casual'] });
     const at = new Date().toISOString();
     const click = (eventId: string, id: string): TopicMessage => ({
-      v: 1, kind: 'event', eventId, source: 'test', occurredAt: at, receivedAt: at, type: 'click', userId: 'u-1', profileKey: 'u-1', target: { type: 'product', id }, tags: [],
+      v: 1,
+      kind: 'event',
+      eventId,
+      source: 'test',
+      occurredAt: at,
+      receivedAt: at,
+      type: 'click',
+      userId: 'u-1',
+      profileKey: 'u-1',
+      target: { type: 'product', id },
+      tags: [],
     });
     const sCfg = scorerConfig(box.env);
-    await createChunkApplier(createInterestStore(redis, sCfg.REDIS_PREFIX, storeOptions(sCfg)), redis, sCfg, silentLog)([click('c1', 'p-7'), click('c2', 'p-unknown')]);
-    const tags = (await call('GET', '/v1/profiles/u-1/interests', 'reader')).json().interests.map((i: { tag: string }) => i.tag).sort();
+    await createChunkApplier(
+      createInterestStore(redis, sCfg.REDIS_PREFIX, storeOptions(sCfg)),
+      redis,
+      sCfg,
+      silentLog,
+    )([click('c1', 'p-7'), click('c2', 'p-unknown')]);
+    const tags = (await call('GET', '/v1/profiles/u-1/interests', 'reader'))
+      .json()
+      .interests.map((i: { tag: string }) => i.tag)
+      .sort();
     expect(tags).toEqual(['product:p-7', 'product:p-unknown', 'style:casual']);
   });
 });

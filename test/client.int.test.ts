@@ -15,12 +15,18 @@ const CLIENT_DIR = path.join(__dirname, '..', 'packages', 'client');
 /** openapi-typescript (the client's generator) run on `input`, printing the types it makes. */
 function generateTypes(input: string, output: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(CLIENT_DIR, 'node_modules', '.bin', 'openapi-typescript'), [input, '--output', output], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      path.join(CLIENT_DIR, 'node_modules', '.bin', 'openapi-typescript'),
+      [input, '--output', output],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let printed = '';
     child.stdout.on('data', (d: Buffer) => (printed += d.toString()));
     child.stderr.on('data', (d: Buffer) => (printed += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`openapi-typescript exited ${code}: ${printed}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`openapi-typescript exited ${code}: ${printed}`)),
+    );
   });
 }
 
@@ -68,7 +74,9 @@ describe('@pstream/client against a running query API', () => {
       // A plain equality would print 2 000 lines; the first differing line says what drifted.
       const [a, b] = [fresh.split('\n'), committed.split('\n')];
       const at = a.findIndex((line, i) => line !== b[i]);
-      expect(at === -1 && a.length === b.length ? 'in step' : { line: at + 1, served: a[at], committed: b[at] }).toBe('in step');
+      expect(at === -1 && a.length === b.length ? 'in step' : { line: at + 1, served: a[at], committed: b[at] }).toBe(
+        'in step',
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -85,7 +93,9 @@ describe('@pstream/client against a running query API', () => {
 
   it('a missing scope is a 403 naming it, a wrong token a 401', async () => {
     const reader = createQueryClient({ baseUrl, token: 'reader' });
-    const forbidden = (await reader.catalog.put('product', 'p-1', ['category:bags']).catch((e: unknown) => e)) as QueryApiError;
+    const forbidden = (await reader.catalog
+      .put('product', 'p-1', ['category:bags'])
+      .catch((e: unknown) => e)) as QueryApiError;
     expect({ status: forbidden.status, code: forbidden.code }).toEqual({ status: 403, code: 'QRY_FORBIDDEN' });
     expect(forbidden.message).toContain('audiences:write');
     const stranger = createQueryClient({ baseUrl, token: 'not-a-token' });
@@ -93,7 +103,9 @@ describe('@pstream/client against a running query API', () => {
   });
 
   it('a malformed rule rejects with the 400 body whose details name the path', async () => {
-    const err = (await client.audiences.preview({ all: [{ stage: { in: ['royal'] } }] } as never).catch((e: unknown) => e)) as QueryApiError;
+    const err = (await client.audiences
+      .preview({ all: [{ stage: { in: ['royal'] } }] } as never)
+      .catch((e: unknown) => e)) as QueryApiError;
     expect({ status: err.status, code: err.code }).toEqual({ status: 400, code: 'QRY_INVALID_REQUEST' });
     expect(JSON.stringify(err.details)).toContain('all');
   });
@@ -102,14 +114,19 @@ describe('@pstream/client against a running query API', () => {
     const target = 'p:1.a-b';
     await client.catalog.put('product', target, ['category:bags', 'brand:acme']);
     expect((await client.catalog.get('product', target)).tags).toEqual(['category:bags', 'brand:acme']);
-    const created = await client.audiences.create({ name: 'bags', rule: { interest: { tag: 'category:bags', minValue: 1 } } });
+    const created = await client.audiences.create({
+      name: 'bags',
+      rule: { interest: { tag: 'category:bags', minValue: 1 } },
+    });
     expect(await client.audiences.get(created.id)).toEqual(created);
     expect((await client.audiences.list()).audiences.map((a) => a.id)).toContain(created.id);
     const members: string[] = [];
     for await (const member of client.audiences.allMembers(created.id)) members.push(member);
     expect(members).toEqual([]);
     await client.audiences.delete(created.id);
-    expect(await client.audiences.get(created.id).catch((e: unknown) => (e as QueryApiError).code)).toBe('QRY_AUDIENCE_NOT_FOUND');
+    expect(await client.audiences.get(created.id).catch((e: unknown) => (e as QueryApiError).code)).toBe(
+      'QRY_AUDIENCE_NOT_FOUND',
+    );
     const followers = await client.followers.of('shop', 's-none');
     expect(followers.followers).toBe(0);
     // No lag sampler in this app: the ops routes answer 503 with their code.
@@ -119,7 +136,9 @@ describe('@pstream/client against a running query API', () => {
     const trained = await client.models.train('gender');
     expect(trained).toMatchObject({ trait: 'gender' });
     expect(Array.isArray((await client.models.list()).models)).toBe(true);
-    await expect(client.audiences.explain({ id: 'nobody', rule: { stage: { in: ['active'] } } })).rejects.toMatchObject({ status: 404 });
+    await expect(client.audiences.explain({ id: 'nobody', rule: { stage: { in: ['active'] } } })).rejects.toMatchObject(
+      { status: 404 },
+    );
     const unknown = client.allInterests('nobody', { pageSize: 10 });
     await expect(unknown.next()).rejects.toMatchObject({ status: 404 });
   });

@@ -29,13 +29,68 @@ const BAD: Record<string, string> = {
 const required = { WRITE_KEYS: 'k=web', API_TOKENS: 't=*' };
 
 const services: [string, (env: NodeJS.ProcessEnv) => unknown, string[]][] = [
-  ['ingest', ingest, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL', 'REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA']],
-  ['query-api', queryApi, ['REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE', 'KAFKA_BROKERS', 'DLQ_TOPIC']],
-  ['scorer', scorer, ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'DEDUPE_WINDOW_HOURS', 'MAX_MERGED_IDS']],
-  ['segmenter', segmenter, [
-    'KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DEDUPE_WINDOW_HOURS',
-    'MAX_MERGED_IDS', 'AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE',
-  ]],
+  [
+    'ingest',
+    ingest,
+    ['KAFKA_BROKERS', 'EVENTS_TOPIC', 'LOG_LEVEL', 'REDIS_URL', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA'],
+  ],
+  [
+    'query-api',
+    queryApi,
+    [
+      'REDIS_URL',
+      'REDIS_PREFIX',
+      'DATABASE_URL',
+      'PG_SCHEMA',
+      'BASE_CURRENCY',
+      'LOG_LEVEL',
+      'DECAY_HALF_LIFE_DAYS',
+      'DECAY_LANDMARK',
+      'INTEREST_VALUE_SCALE',
+      'KAFKA_BROKERS',
+      'DLQ_TOPIC',
+    ],
+  ],
+  [
+    'scorer',
+    scorer,
+    [
+      'KAFKA_BROKERS',
+      'EVENTS_TOPIC',
+      'DLQ_TOPIC',
+      'REDIS_URL',
+      'REDIS_PREFIX',
+      'DATABASE_URL',
+      'PG_SCHEMA',
+      'LOG_LEVEL',
+      'DECAY_HALF_LIFE_DAYS',
+      'DECAY_LANDMARK',
+      'DEDUPE_WINDOW_HOURS',
+      'MAX_MERGED_IDS',
+    ],
+  ],
+  [
+    'segmenter',
+    segmenter,
+    [
+      'KAFKA_BROKERS',
+      'EVENTS_TOPIC',
+      'DLQ_TOPIC',
+      'LIFECYCLE_TOPIC',
+      'DATABASE_URL',
+      'PG_SCHEMA',
+      'BASE_CURRENCY',
+      'LOG_LEVEL',
+      'DEDUPE_WINDOW_HOURS',
+      'MAX_MERGED_IDS',
+      'AUDIENCES_TOPIC',
+      'REDIS_URL',
+      'REDIS_PREFIX',
+      'DECAY_HALF_LIFE_DAYS',
+      'DECAY_LANDMARK',
+      'INTEREST_VALUE_SCALE',
+    ],
+  ],
 ];
 
 describe.each(services)('%s configuration', (_name, load, uses) => {

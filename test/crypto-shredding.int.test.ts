@@ -13,7 +13,16 @@ import { buildApp as buildIngest } from '@pstream/ingest/app';
 import { loadConfig as ingestConfig } from '@pstream/ingest/config';
 import { KafkaPublisher } from '@pstream/ingest/publisher';
 import { keys as redisKeys, readStoredInterests } from '@pstream/interest-store';
-import { createKeyring, createMetrics, createPool, createRedis, loadKeyringConfig, type Keyring, type Pool, type Redis } from '@pstream/platform';
+import {
+  createKeyring,
+  createMetrics,
+  createPool,
+  createRedis,
+  loadKeyringConfig,
+  type Keyring,
+  type Pool,
+  type Redis,
+} from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -52,14 +61,21 @@ async function brokerLogDirs(kafka: Kafka): Promise<string[]> {
     const { brokers } = await admin.describeCluster();
     const dirs: string[] = [];
     for (const b of brokers) {
-      const { resources } = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.BROKER, name: String(b.nodeId) }] });
+      const { resources } = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.BROKER, name: String(b.nodeId) }],
+      });
       const entries = resources[0]?.configEntries ?? [];
-      const value = entries.find((e) => e.configName === 'log.dirs')?.configValue ?? entries.find((e) => e.configName === 'log.dir')?.configValue;
+      const value =
+        entries.find((e) => e.configName === 'log.dirs')?.configValue ??
+        entries.find((e) => e.configName === 'log.dir')?.configValue;
       if (value) dirs.push(...value.split(','));
     }
     const local = dirs.filter((d) => existsSync(d));
     if (local.length === 0) {
-      throw new Error(`the broker's log.dirs (${dirs.join(', ') || 'none reported'}) are not on this machine; set KAFKA_LOG_DIRS to where they are mounted`);
+      throw new Error(
+        `the broker's log.dirs (${dirs.join(', ') || 'none reported'}) are not on this machine; set KAFKA_LOG_DIRS to where they are mounted`,
+      );
     }
     return local;
   } finally {
@@ -84,7 +100,9 @@ async function segmentFiles(dirs: string[], topics: string[]): Promise<{ file: s
 
 /** Which of `needles` appear in the files, and where (as UTF-8 bytes: how Kafka stores JSON). */
 function hits(files: { file: string; bytes: Buffer }[], needles: string[]): string[] {
-  return files.flatMap(({ file, bytes }) => needles.filter((n) => bytes.includes(Buffer.from(n, 'utf8'))).map((n) => `${n} in ${file}`));
+  return files.flatMap(({ file, bytes }) =>
+    needles.filter((n) => bytes.includes(Buffer.from(n, 'utf8'))).map((n) => `${n} in ${file}`),
+  );
 }
 
 /** Every value of every partition of `topic`, read from the beginning by a throw-away group. */
@@ -100,7 +118,9 @@ async function readTopic(kafka: Kafka, topic: string): Promise<{ key: string | n
   const consumer = kafka.consumer({ groupId });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({ eachMessage: async ({ message }) => void out.push({ key: message.key?.toString() ?? null, value: message.value }) });
+  await consumer.run({
+    eachMessage: async ({ message }) => void out.push({ key: message.key?.toString() ?? null, value: message.value }),
+  });
   try {
     await waitFor(`all ${total} records of ${topic}`, async () => (out.length >= total ? true : undefined), 60_000);
   } finally {
@@ -113,7 +133,7 @@ async function readTopic(kafka: Kafka, topic: string): Promise<{ key: string | n
   return out;
 }
 
-describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s log segments included', () => {
+describe("crypto-shredding: an erased person is unreadable everywhere, Kafka's log segments included", () => {
   let box: Sandbox;
   let env: NodeJS.ProcessEnv;
   let pool: Pool;
@@ -128,7 +148,12 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
 
   beforeAll(async () => {
     box = await createSandbox(3);
-    env = { ...box.env, SEGMENTER_SWEEP_INTERVAL_MS: '300', SEGMENTER_AUDIENCE_FULL_EVERY_MS: '0', SEGMENTER_OUTBOX_POLL_MS: '200' };
+    env = {
+      ...box.env,
+      SEGMENTER_SWEEP_INTERVAL_MS: '300',
+      SEGMENTER_AUDIENCE_FULL_EVERY_MS: '0',
+      SEGMENTER_OUTBOX_POLL_MS: '200',
+    };
     topics = [env.EVENTS_TOPIC!, env.DLQ_TOPIC!, env.LIFECYCLE_TOPIC!, env.AUDIENCES_TOPIC!];
     pool = createPool(process.env.DATABASE_URL!, env.PG_SCHEMA!, 'test-shred', 6);
     await migrate(pool, env.PG_SCHEMA!);
@@ -138,9 +163,19 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
     closers.push(async () => redis.disconnect());
 
     const iCfg = ingestConfig(env);
-    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS, keyring });
+    const publisher = new KafkaPublisher({
+      kafka: box.kafka,
+      topic: iCfg.EVENTS_TOPIC,
+      log: silentLog,
+      timeoutMs: iCfg.PRODUCE_TIMEOUT_MS,
+      breakerMs: iCfg.KAFKA_BREAKER_MS,
+      keyring,
+    });
     ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
-    closers.push(() => publisher.stop(), () => ingest.close());
+    closers.push(
+      () => publisher.stop(),
+      () => ingest.close(),
+    );
 
     const scorer = createScorerConsumer(scorerConfig(env), { kafka: box.kafka, redis, pool, log: silentLog });
     await scorer.start();
@@ -148,11 +183,23 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
     closers.push(stopScorer);
     const producer = box.kafka.producer();
     await producer.connect();
-    const segmenter = createSegmenter(segmenterConfig(env), { kafka: box.kafka, pool, producer, redis, log: silentLog });
+    const segmenter = createSegmenter(segmenterConfig(env), {
+      kafka: box.kafka,
+      pool,
+      producer,
+      redis,
+      log: silentLog,
+    });
     await segmenter.start();
     stopSegmenter = () => segmenter.stop();
     closers.push(stopSegmenter, () => producer.disconnect());
-    query = await buildQuery(queryConfig(env), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+    query = await buildQuery(queryConfig(env), {
+      log: silentLog,
+      redis,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     closers.push(() => query.close());
   }, 120_000);
 
@@ -170,28 +217,94 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
   it('after the erasure no segment file and no key reveals them; rebuild and replay give everyone else exactly what they had', async () => {
     const at = (days: number, i = 0) => new Date(Date.now() - days * DAY + i * 1000).toISOString();
     // A saved audience the victim (and only they) enters: its entry goes to profile.audiences.v1.
-    const audience = await query.inject({ method: 'POST', url: '/v1/audiences', headers: AUTH, payload: { name: 'city', rule: { trait: { name: 'city', op: 'eq', value: SECRET.city } } } });
+    const audience = await query.inject({
+      method: 'POST',
+      url: '/v1/audiences',
+      headers: AUTH,
+      payload: { name: 'city', rule: { trait: { name: 'city', op: 'eq', value: SECRET.city } } },
+    });
     expect(audience.statusCode).toBe(201);
 
     // The victim: anonymous browsing, an identify with traits (a merge), a follow, an order.
-    await post('/v1/events', { events: [
-      { type: 'click', anonymousId: VICTIM_ANON, occurredAt: at(3), target: { type: 'product', id: SECRET.product }, tags: [SECRET.tag] },
-      { type: 'follow', anonymousId: VICTIM_ANON, occurredAt: at(3, 1), target: { type: 'shop', id: SECRET.shop } },
-    ] });
-    await post('/v1/identify', { userId: VICTIM, anonymousId: VICTIM_ANON, occurredAt: at(2), traits: { city: SECRET.city, nickname: SECRET.trait } });
-    await post('/v1/events', { events: [
-      { type: 'purchase', userId: VICTIM, occurredAt: at(1), target: { type: 'product', id: SECRET.product }, tags: [SECRET.tag], amount: 4321.5, currency: 'CNY', orderId: SECRET.order },
-      { type: 'like', anonymousId: VICTIM_ANON, occurredAt: at(1, 1), target: { type: 'product', id: SECRET.product }, tags: [SECRET.tag] },
-    ] });
+    await post('/v1/events', {
+      events: [
+        {
+          type: 'click',
+          anonymousId: VICTIM_ANON,
+          occurredAt: at(3),
+          target: { type: 'product', id: SECRET.product },
+          tags: [SECRET.tag],
+        },
+        { type: 'follow', anonymousId: VICTIM_ANON, occurredAt: at(3, 1), target: { type: 'shop', id: SECRET.shop } },
+      ],
+    });
+    await post('/v1/identify', {
+      userId: VICTIM,
+      anonymousId: VICTIM_ANON,
+      occurredAt: at(2),
+      traits: { city: SECRET.city, nickname: SECRET.trait },
+    });
+    await post('/v1/events', {
+      events: [
+        {
+          type: 'purchase',
+          userId: VICTIM,
+          occurredAt: at(1),
+          target: { type: 'product', id: SECRET.product },
+          tags: [SECRET.tag],
+          amount: 4321.5,
+          currency: 'CNY',
+          orderId: SECRET.order,
+        },
+        {
+          type: 'like',
+          anonymousId: VICTIM_ANON,
+          occurredAt: at(1, 1),
+          target: { type: 'product', id: SECRET.product },
+          tags: [SECRET.tag],
+        },
+      ],
+    });
     // Everyone else.
-    await post('/v1/events', { events: OTHERS.flatMap((u, i) => [
-      { type: 'follow', userId: u, occurredAt: at(4, i), target: { type: 'shop', id: 's-common' } },
-      { type: 'click', userId: u, occurredAt: at(2, i), target: { type: 'product', id: `p-${i % 3}` }, tags: ['category:dress'] },
-      ...(i % 2 ? [{ type: 'purchase', userId: u, occurredAt: at(1, i), target: { type: 'product', id: `p-${i % 3}` }, amount: 10 + i, currency: 'CNY' }] : []),
-    ]) });
+    await post('/v1/events', {
+      events: OTHERS.flatMap((u, i) => [
+        { type: 'follow', userId: u, occurredAt: at(4, i), target: { type: 'shop', id: 's-common' } },
+        {
+          type: 'click',
+          userId: u,
+          occurredAt: at(2, i),
+          target: { type: 'product', id: `p-${i % 3}` },
+          tags: ['category:dress'],
+        },
+        ...(i % 2
+          ? [
+              {
+                type: 'purchase',
+                userId: u,
+                occurredAt: at(1, i),
+                target: { type: 'product', id: `p-${i % 3}` },
+                amount: 10 + i,
+                currency: 'CNY',
+              },
+            ]
+          : []),
+      ]),
+    });
     await post('/v1/identify', { userId: OTHERS[0], traits: { city: 'Hangzhou' } });
     // A producer's bug on the victim's key: both consumers dead-letter it, sealed for the victim.
-    const bad = await keyring.seal([{ key: VICTIM, value: JSON.stringify({ v: 1, kind: 'event', type: 'teleport', userId: VICTIM, profileKey: VICTIM, target: { type: 'product', id: SECRET.product } }) }]);
+    const bad = await keyring.seal([
+      {
+        key: VICTIM,
+        value: JSON.stringify({
+          v: 1,
+          kind: 'event',
+          type: 'teleport',
+          userId: VICTIM,
+          profileKey: VICTIM,
+          target: { type: 'product', id: SECRET.product },
+        }),
+      },
+    ]);
     const p = box.kafka.producer();
     await p.connect();
     await p.send({ topic: env.EVENTS_TOPIC!, acks: -1, messages: bad });
@@ -201,14 +314,21 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
     const victimSubject = keyring.subjectOf(VICTIM);
     // The victim has something on every topic, and it opens with the keys.
     const opened = async (topic: string, k: Keyring) => {
-      const records = (await readTopic(box.kafka, topic)).filter((r) => r.key === victimSubject || r.key === keyring.subjectOf(VICTIM_ANON));
+      const records = (await readTopic(box.kafka, topic)).filter(
+        (r) => r.key === victimSubject || r.key === keyring.subjectOf(VICTIM_ANON),
+      );
       return { records, opened: await k.open(records.map((r) => r.value)) };
     };
     for (const topic of topics) {
-      const { opened: o } = await waitFor(`the victim on ${topic}`, async () => {
-        const r = await opened(topic, keyring);
-        return r.opened.some((x) => x.kind === 'opened' && x.plaintext.toString().includes(VICTIM)) ? r : undefined;
-      }, 60_000, 500);
+      const { opened: o } = await waitFor(
+        `the victim on ${topic}`,
+        async () => {
+          const r = await opened(topic, keyring);
+          return r.opened.some((x) => x.kind === 'opened' && x.plaintext.toString().includes(VICTIM)) ? r : undefined;
+        },
+        60_000,
+        500,
+      );
       expect(o.every((x) => x.kind === 'opened')).toBe(true);
     }
     // What everyone else has, before: stored scores (time-free forward-decay sums) and facts.
@@ -216,7 +336,15 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
     const scoresBefore = await readStoredInterests(redis, k, OTHERS);
     const factsOf = async (q: FastifyInstance, id: string) => {
       const body = (await q.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: AUTH })).json();
-      return { userId: body.userId, anonymousIds: body.anonymousIds, traits: body.traits, stats: body.stats, lifecycle: body.lifecycle?.stage, tiers: body.tiers, follows: body.follows };
+      return {
+        userId: body.userId,
+        anonymousIds: body.anonymousIds,
+        traits: body.traits,
+        stats: body.stats,
+        lifecycle: body.lifecycle?.stage,
+        tiers: body.tiers,
+        follows: body.follows,
+      };
     };
     const factsBefore = await Promise.all(OTHERS.map((id) => factsOf(query, id)));
     expect(factsBefore.every((f) => f.userId !== undefined && f.stats)).toBe(true);
@@ -233,7 +361,9 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
     // Erase, by the anonymous id: the whole merged person goes.
     const del = await query.inject({ method: 'DELETE', url: `/v1/profiles/${VICTIM_ANON}`, headers: AUTH });
     expect(del.statusCode).toBe(202);
-    await waitFor('erasure done', async () => ((await get(`/v1/erasures/${del.json().erasureId}`)).json().status === 'done' ? true : undefined));
+    await waitFor('erasure done', async () =>
+      (await get(`/v1/erasures/${del.json().erasureId}`)).json().status === 'done' ? true : undefined,
+    );
 
     // Nothing of theirs opens any more, on any topic, for a process that never saw the keys.
     const fresh = createKeyring(loadKeyringConfig(env), pool);
@@ -245,7 +375,9 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
     // Everything still readable on the four topics holds none of their data either.
     for (const topic of topics) {
       const all = await readTopic(box.kafka, topic);
-      const texts = (await fresh.open(all.map((r) => r.value))).flatMap((x, i) => (x.kind === 'opened' ? [x.plaintext.toString()] : x.kind === 'clear' ? [all[i]!.value?.toString() ?? ''] : []));
+      const texts = (await fresh.open(all.map((r) => r.value))).flatMap((x, i) =>
+        x.kind === 'opened' ? [x.plaintext.toString()] : x.kind === 'clear' ? [all[i]!.value?.toString() ?? ''] : [],
+      );
       expect(texts.filter((t) => needles.some((n) => t.includes(n)))).toEqual([]);
     }
     expect(hits(await segmentFiles(dirs, topics), needles)).toEqual([]);
@@ -260,7 +392,8 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
       const want = scoresBefore.get(id)!;
       const got = scoresAfter.get(id)!;
       expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
-      for (const [tag, v] of want) expect(Math.abs(got.get(tag)! - v)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(v)));
+      for (const [tag, v] of want)
+        expect(Math.abs(got.get(tag)! - v)).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(v)));
     }
     expect((await readStoredInterests(redis, k, [VICTIM, VICTIM_ANON])).get(VICTIM)?.size ?? 0).toBe(0);
 
@@ -279,7 +412,13 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
     const metrics = createMetrics('test-replay');
     const replayProducer = box.kafka.producer();
     await replayProducer.connect();
-    const replay = createSegmenter(segmenterConfig(replayEnv), { kafka: box.kafka, pool: replayPool, producer: replayProducer, log: silentLog, metrics });
+    const replay = createSegmenter(segmenterConfig(replayEnv), {
+      kafka: box.kafka,
+      pool: replayPool,
+      producer: replayProducer,
+      log: silentLog,
+      metrics,
+    });
     await replay.start();
     try {
       await consumed(box.kafka, env.EVENTS_TOPIC!, [replayEnv.SEGMENTER_GROUP], 120_000);
@@ -287,13 +426,23 @@ describe('crypto-shredding: an erased person is unreadable everywhere, Kafka\'s 
       await replay.stop();
       await replayProducer.disconnect();
     }
-    const skipped = (await metrics.getSingleMetric('consumer_shredded_messages_total')!.get()).values.reduce((s, v) => s + v.value, 0);
+    const skipped = (await metrics.getSingleMetric('consumer_shredded_messages_total')!.get()).values.reduce(
+      (s, v) => s + v.value,
+      0,
+    );
     expect(skipped).toBe(6);
-    const replayQuery = await buildQuery(queryConfig(replayEnv), { log: silentLog, redis, pool: replayPool, checks: [], metrics: createMetrics('query-api') });
+    const replayQuery = await buildQuery(queryConfig(replayEnv), {
+      log: silentLog,
+      redis,
+      pool: replayPool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     closers.push(() => replayQuery.close());
     expect(await Promise.all(OTHERS.map((id) => factsOf(replayQuery, id)))).toEqual(factsBefore);
     for (const q of [query, replayQuery]) {
-      for (const id of [VICTIM, VICTIM_ANON]) expect((await q.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: AUTH })).statusCode).toBe(404);
+      for (const id of [VICTIM, VICTIM_ANON])
+        expect((await q.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: AUTH })).statusCode).toBe(404);
     }
   }, 400_000);
 });

@@ -29,18 +29,40 @@ describe('an erasure whose Redis step fails', () => {
     await migrate(pool, box.env.PG_SCHEMA!);
     redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-erasure-retry');
     // a client whose every command fails at once: nothing listens on port 1
-    away = new IORedis('redis://127.0.0.1:1', { enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    away = new IORedis('redis://127.0.0.1:1', {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     away.on('error', () => undefined);
     await waitFor('the refused client to give up', async () => (away.status === 'end' ? true : undefined));
     const at = new Date().toISOString();
     const click: TopicMessage = {
-      v: 1, kind: 'event', eventId: 'c1', source: 'test', occurredAt: at, receivedAt: at, type: 'click', userId: 'u-gone', profileKey: 'u-gone',
-      target: { type: 'product', id: 'p-1' }, tags: ['category:dress'],
+      v: 1,
+      kind: 'event',
+      eventId: 'c1',
+      source: 'test',
+      occurredAt: at,
+      receivedAt: at,
+      type: 'click',
+      userId: 'u-gone',
+      profileKey: 'u-gone',
+      target: { type: 'product', id: 'p-1' },
+      tags: ['category:dress'],
     };
-    await createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog })
-      .apply([{ value: click, offset: '0' }], { groupId: 'g', topic: 't', partition: 0, lastOffset: '0' }, Date.now());
+    await createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    }).apply([{ value: click, offset: '0' }], { groupId: 'g', topic: 't', partition: 0, lastOffset: '0' }, Date.now());
     const sCfg = scorerConfig(box.env);
-    await createChunkApplier(createInterestStore(redis, sCfg.REDIS_PREFIX, storeOptions(sCfg)), redis, sCfg, silentLog)([click]);
+    await createChunkApplier(
+      createInterestStore(redis, sCfg.REDIS_PREFIX, storeOptions(sCfg)),
+      redis,
+      sCfg,
+      silentLog,
+    )([click]);
   }, 60_000);
 
   afterAll(async () => {
@@ -52,7 +74,13 @@ describe('an erasure whose Redis step fails', () => {
   });
 
   const build = async (client: Redis, retryMs: number) => {
-    const app = await buildQuery(queryConfig({ ...box.env, ERASURE_RETRY_MS: String(retryMs) }), { log: silentLog, redis: client, pool, checks: [], metrics: createMetrics('query-api') });
+    const app = await buildQuery(queryConfig({ ...box.env, ERASURE_RETRY_MS: String(retryMs) }), {
+      log: silentLog,
+      redis: client,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     apps.push(app);
     return app;
   };
@@ -74,7 +102,9 @@ describe('an erasure whose Redis step fails', () => {
     const del = await cut.inject({ method: 'DELETE', url: '/v1/profiles/u-gone', headers: auth });
     expect(del.statusCode).toBe(202);
     const { erasureId } = del.json();
-    expect((await cut.inject({ method: 'GET', url: `/v1/erasures/${erasureId}`, headers: auth })).json()).toMatchObject({ status: 'pending', doneAt: null });
+    expect((await cut.inject({ method: 'GET', url: `/v1/erasures/${erasureId}`, headers: auth })).json()).toMatchObject(
+      { status: 'pending', doneAt: null },
+    );
     expect((await cut.inject({ method: 'GET', url: '/v1/profiles/u-gone', headers: auth })).statusCode).toBe(404);
     expect((await redisKeys()).length).toBeGreaterThan(0);
 
@@ -85,11 +115,17 @@ describe('an erasure whose Redis step fails', () => {
     });
     expect(done.doneAt).toEqual(expect.any(String));
     expect(await redisKeys()).toEqual([]);
-    const row = (await pool.query('SELECT pending_ids, postgres_done_at, redis_done_at FROM erasures WHERE id = $1', [erasureId])).rows[0];
+    const row = (
+      await pool.query('SELECT pending_ids, postgres_done_at, redis_done_at FROM erasures WHERE id = $1', [erasureId])
+    ).rows[0];
     expect(row.pending_ids).toBeNull();
     expect(row.redis_done_at.getTime()).toBeGreaterThanOrEqual(row.postgres_done_at.getTime());
     // unknown erasure ids: 404; not an erasure id at all: 400
-    expect((await healthy.inject({ method: 'GET', url: '/v1/erasures/00000000-0000-4000-8000-000000000000', headers: auth })).json().error.code).toBe('QRY_ERASURE_NOT_FOUND');
+    expect(
+      (
+        await healthy.inject({ method: 'GET', url: '/v1/erasures/00000000-0000-4000-8000-000000000000', headers: auth })
+      ).json().error.code,
+    ).toBe('QRY_ERASURE_NOT_FOUND');
     expect((await healthy.inject({ method: 'GET', url: '/v1/erasures/nope', headers: auth })).statusCode).toBe(400);
   }, 60_000);
 });

@@ -9,7 +9,15 @@ import { createHash } from 'node:crypto';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { TopicMessage } from '@pstream/events';
-import { createKafka, createMetrics, createPool, createRedis, scanKeys, type Pool, type Redis } from '@pstream/platform';
+import {
+  createKafka,
+  createMetrics,
+  createPool,
+  createRedis,
+  scanKeys,
+  type Pool,
+  type Redis,
+} from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -29,18 +37,44 @@ const VICTIM_ANON = 'a-victim';
 const OTHERS = Array.from({ length: 12 }, (_, i) => `u-${i}`);
 
 let n = 0;
-function event(profile: { userId?: string; anonymousId?: string }, type: string, daysAgo: number, target: string, tags: string[] = []): TopicMessage {
+function event(
+  profile: { userId?: string; anonymousId?: string },
+  type: string,
+  daysAgo: number,
+  target: string,
+  tags: string[] = [],
+): TopicMessage {
   const profileKey = profile.userId ?? profile.anonymousId!;
   const at = new Date(now - daysAgo * DAY + n).toISOString();
   return {
-    v: 1, kind: 'event', eventId: `e-${n++}`, source: 'test', occurredAt: at, receivedAt: at, ...profile, profileKey, type,
-    target: { type: target.split(':')[0], id: target.split(':')[1] }, tags,
+    v: 1,
+    kind: 'event',
+    eventId: `e-${n++}`,
+    source: 'test',
+    occurredAt: at,
+    receivedAt: at,
+    ...profile,
+    profileKey,
+    type,
+    target: { type: target.split(':')[0], id: target.split(':')[1] },
+    tags,
     ...(type === 'purchase' && { amount: 50, currency: 'CNY' }),
   } as TopicMessage;
 }
 function identify(userId: string, anonymousId: string, daysAgo: number): TopicMessage {
   const at = new Date(now - daysAgo * DAY + n).toISOString();
-  return { v: 1, kind: 'identify', eventId: `e-${n++}`, source: 'test', occurredAt: at, receivedAt: at, userId, anonymousId, profileKey: userId, traits: { city: 'Hangzhou', gender: 'female' } };
+  return {
+    v: 1,
+    kind: 'identify',
+    eventId: `e-${n++}`,
+    source: 'test',
+    occurredAt: at,
+    receivedAt: at,
+    userId,
+    anonymousId,
+    profileKey: userId,
+    traits: { city: 'Hangzhou', gender: 'female' },
+  };
 }
 /** Everything the victim does: anonymous visits, a merge, follows, purchases. */
 function victimEvents(daysAgo: number): TopicMessage[] {
@@ -56,7 +90,9 @@ function victimEvents(daysAgo: number): TopicMessage[] {
 function othersEvents(daysAgo: number, perPerson: number): TopicMessage[] {
   return OTHERS.flatMap((u) => [
     event({ userId: u }, 'follow', daysAgo, 'shop:s-shared'),
-    ...Array.from({ length: perPerson }, (_, i) => event({ userId: u }, i % 2 ? 'click' : 'purchase', daysAgo, `product:p-${i % 7}`, ['category:dress'])),
+    ...Array.from({ length: perPerson }, (_, i) =>
+      event({ userId: u }, i % 2 ? 'click' : 'purchase', daysAgo, `product:p-${i % 7}`, ['category:dress']),
+    ),
   ]);
 }
 
@@ -75,11 +111,17 @@ describe('an erased person stays gone', () => {
   let redis: Redis;
   let query: FastifyInstance;
   const children: ChildProcess[] = [];
-  const exited = (c: ChildProcess) => new Promise<void>((resolve) => (c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve())));
+  const exited = (c: ChildProcess) =>
+    new Promise<void>((resolve) =>
+      c.exitCode !== null || c.signalCode !== null ? resolve() : c.once('exit', () => resolve()),
+    );
 
   async function start(service: 'scorer' | 'segmenter'): Promise<ChildProcess> {
     const port = String(await freePort());
-    const portVar = service === 'scorer' ? { SCORER_PORT: port, SCORER_HOST: '127.0.0.1' } : { SEGMENTER_PORT: port, SEGMENTER_HOST: '127.0.0.1' };
+    const portVar =
+      service === 'scorer'
+        ? { SCORER_PORT: port, SCORER_HOST: '127.0.0.1' }
+        : { SEGMENTER_PORT: port, SEGMENTER_HOST: '127.0.0.1' };
     // node with tsx as a loader: one process, so a SIGKILL hits the consumer itself
     const child = spawn(process.execPath, ['--import', 'tsx', `services/${service}/src/main.ts`], {
       cwd: ROOT,
@@ -99,7 +141,13 @@ describe('an erased person stays gone', () => {
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-erasure', 4);
     await migrate(pool, box.env.PG_SCHEMA!);
     redis = createRedis({ REDIS_URL: process.env.REDIS_URL! }, 'test-erasure');
-    query = await buildQuery(queryConfig(box.env), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+    query = await buildQuery(queryConfig(box.env), {
+      log: silentLog,
+      redis,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -180,10 +228,17 @@ describe('an erased person stays gone', () => {
 
     // new events, then SIGKILL both consumers mid-stream; the restarted ones get the redelivery
     await produceMessages(box.kafka, topic, [...othersEvents(1, 60), ...victimEvents(1), ...othersEvents(0, 60)]);
-    await waitFor('some new events applied', async () => {
-      const { rows } = await pool.query<{ n: number }>("SELECT coalesce(sum(n), 0)::int n FROM event_counts WHERE type = 'click'");
-      return rows[0]!.n > OTHERS.length * 2 ? true : undefined;
-    }, 60_000, 10);
+    await waitFor(
+      'some new events applied',
+      async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          "SELECT coalesce(sum(n), 0)::int n FROM event_counts WHERE type = 'click'",
+        );
+        return rows[0]!.n > OTHERS.length * 2 ? true : undefined;
+      },
+      60_000,
+      10,
+    );
     await Promise.all([stop(scorer, 'SIGKILL'), stop(segmenter, 'SIGKILL')]);
     expect(scorer.signalCode).toBe('SIGKILL');
     scorer = await start('scorer');

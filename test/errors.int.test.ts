@@ -18,12 +18,25 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import pino from 'pino';
 import { createSandbox, type Sandbox, silentLog } from '@pstream/testkit';
 
-type Case = { name: string; method: string; url: string; headers?: Record<string, string>; payload?: string; status: number; code: string; allow?: string };
+type Case = {
+  name: string;
+  method: string;
+  url: string;
+  headers?: Record<string, string>;
+  payload?: string;
+  status: number;
+  code: string;
+  allow?: string;
+};
 
 /** Asserts the one error body: exactly `{ error: { code, message, details? } }`, and a request id. */
 function expectErrorBody(res: LightMyRequestResponse, want: Case): void {
   const body = res.json() as Record<string, unknown>;
-  expect({ case: want.name, status: res.statusCode, code: (body.error as { code?: string } | undefined)?.code }).toEqual({ case: want.name, status: want.status, code: want.code });
+  expect({
+    case: want.name,
+    status: res.statusCode,
+    code: (body.error as { code?: string } | undefined)?.code,
+  }).toEqual({ case: want.name, status: want.status, code: want.code });
   expect(Object.keys(body)).toEqual(['error']);
   expect(errorBodySchema.safeParse(body).success).toBe(true);
   expect(res.headers['content-type']).toMatch(/^application\/json/);
@@ -38,7 +51,10 @@ describe('every error of every service', () => {
   const apps = new Map<string, FastifyInstance>();
   const lines: Record<string, unknown>[] = [];
   // A logger that keeps its lines, to find the request id on them.
-  const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
+  const log = pino(
+    { level: 'info' },
+    { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+  );
   const token = { authorization: 'Bearer t-read' };
 
   beforeAll(async () => {
@@ -47,7 +63,13 @@ describe('every error of every service', () => {
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-errors', 2);
     await migrate(pool, box.env.PG_SCHEMA!);
     const ic = ingestConfig({ ...box.env, WRITE_KEYS: 'w-key=web' });
-    const publisher = new KafkaPublisher({ kafka: createKafka({ brokers: ic.KAFKA_BROKERS, clientId: 'test-errors', log: silentLog }), topic: ic.EVENTS_TOPIC, log: silentLog, timeoutMs: 5000, breakerMs: 1000 });
+    const publisher = new KafkaPublisher({
+      kafka: createKafka({ brokers: ic.KAFKA_BROKERS, clientId: 'test-errors', log: silentLog }),
+      topic: ic.EVENTS_TOPIC,
+      log: silentLog,
+      timeoutMs: 5000,
+      breakerMs: 1000,
+    });
     apps.set('ingest', await buildIngest(ic, { log, publisher, checks: [], metrics: createMetrics('ingest') }));
     const qc = queryConfig({ ...box.env, API_TOKENS: 't-read=profiles:read,t-none=ops:read' });
     apps.set('query-api', await buildQuery(qc, { log, redis, pool, checks: [], metrics: createMetrics('query-api') }));
@@ -64,37 +86,186 @@ describe('every error of every service', () => {
   });
 
   const framework = (prefix: string, service: string): Case[] => [
-    { name: `${service}: no such route`, method: 'GET', url: '/no/such/route', status: 404, code: `${prefix}_NOT_FOUND` },
-    { name: `${service}: a method the path does not have`, method: 'DELETE', url: '/healthz', status: 405, code: `${prefix}_METHOD_NOT_ALLOWED`, allow: 'GET, HEAD' },
-    { name: `${service}: an undecodable URL`, method: 'GET', url: '/healthz/%zz', status: 400, code: `${prefix}_MALFORMED` },
+    {
+      name: `${service}: no such route`,
+      method: 'GET',
+      url: '/no/such/route',
+      status: 404,
+      code: `${prefix}_NOT_FOUND`,
+    },
+    {
+      name: `${service}: a method the path does not have`,
+      method: 'DELETE',
+      url: '/healthz',
+      status: 405,
+      code: `${prefix}_METHOD_NOT_ALLOWED`,
+      allow: 'GET, HEAD',
+    },
+    {
+      name: `${service}: an undecodable URL`,
+      method: 'GET',
+      url: '/healthz/%zz',
+      status: 400,
+      code: `${prefix}_MALFORMED`,
+    },
   ];
   const cases: [string, Case][] = [
     ...framework('ING', 'ingest').map((c) => ['ingest', c] as [string, Case]),
     ...framework('QRY', 'query-api').map((c) => ['query-api', c] as [string, Case]),
     ...framework('SCR', 'scorer').map((c) => ['scorer', c] as [string, Case]),
     ...framework('SEG', 'segmenter').map((c) => ['segmenter', c] as [string, Case]),
-    ['ingest', { name: 'ingest: no write key', method: 'POST', url: '/v1/events', payload: '{}', headers: { 'content-type': 'application/json' }, status: 401, code: 'ING_UNAUTHORIZED' }],
-    ['ingest', { name: 'ingest: a content type it does not read', method: 'POST', url: '/v1/events', payload: '<e/>', headers: { 'content-type': 'application/xml', 'x-write-key': 'w-key' }, status: 415, code: 'ING_UNSUPPORTED_MEDIA_TYPE' }],
-    ['ingest', { name: 'ingest: a body over the limit', method: 'POST', url: '/v1/events', payload: `{"p":"${'x'.repeat(600_000)}"}`, headers: { 'content-type': 'application/json', 'x-write-key': 'w-key' }, status: 413, code: 'ING_TOO_LARGE' }],
-    ['ingest', { name: 'ingest: a body that is not JSON', method: 'POST', url: '/v1/events', payload: '{"a":', headers: { 'content-type': 'application/json', 'x-write-key': 'w-key' }, status: 400, code: 'ING_MALFORMED' }],
-    ['ingest', { name: 'ingest: nothing valid', method: 'POST', url: '/v1/events', payload: '{"type":"click"}', headers: { 'content-type': 'application/json', 'x-write-key': 'w-key' }, status: 400, code: 'ING_NOTHING_ACCEPTED' }],
-    ['query-api', { name: 'query-api: no token', method: 'GET', url: '/v1/profiles/u-1', status: 401, code: 'QRY_UNAUTHORIZED' }],
-    ['query-api', { name: 'query-api: a token without the scope', method: 'GET', url: '/v1/profiles/u-1', headers: { authorization: 'Bearer t-none' }, status: 403, code: 'QRY_FORBIDDEN' }],
-    ['query-api', { name: 'query-api: an unknown profile', method: 'GET', url: '/v1/profiles/nobody', headers: token, status: 404, code: 'QRY_PROFILE_NOT_FOUND' }],
-    ['query-api', { name: 'query-api: a query out of range', method: 'GET', url: '/v1/profiles/u-1/interests?limit=0', headers: token, status: 400, code: 'QRY_INVALID_REQUEST' }],
-    ['query-api', { name: 'query-api: an id over 128 characters', method: 'GET', url: `/v1/profiles/${'x'.repeat(129)}`, headers: token, status: 400, code: 'QRY_INVALID_REQUEST' }],
-    ['query-api', { name: 'query-api: a path parameter over the router limit', method: 'GET', url: `/v1/profiles/${'x'.repeat(1600)}`, headers: token, status: 414, code: 'QRY_URI_TOO_LONG' }],
-    ['query-api', { name: 'query-api: POST on the profile route (GET to read, DELETE to erase)', method: 'POST', url: '/v1/profiles/u-1', payload: '{}', headers: { ...token, 'content-type': 'application/json' }, status: 405, code: 'QRY_METHOD_NOT_ALLOWED', allow: 'GET, HEAD, DELETE' }],
+    [
+      'ingest',
+      {
+        name: 'ingest: no write key',
+        method: 'POST',
+        url: '/v1/events',
+        payload: '{}',
+        headers: { 'content-type': 'application/json' },
+        status: 401,
+        code: 'ING_UNAUTHORIZED',
+      },
+    ],
+    [
+      'ingest',
+      {
+        name: 'ingest: a content type it does not read',
+        method: 'POST',
+        url: '/v1/events',
+        payload: '<e/>',
+        headers: { 'content-type': 'application/xml', 'x-write-key': 'w-key' },
+        status: 415,
+        code: 'ING_UNSUPPORTED_MEDIA_TYPE',
+      },
+    ],
+    [
+      'ingest',
+      {
+        name: 'ingest: a body over the limit',
+        method: 'POST',
+        url: '/v1/events',
+        payload: `{"p":"${'x'.repeat(600_000)}"}`,
+        headers: { 'content-type': 'application/json', 'x-write-key': 'w-key' },
+        status: 413,
+        code: 'ING_TOO_LARGE',
+      },
+    ],
+    [
+      'ingest',
+      {
+        name: 'ingest: a body that is not JSON',
+        method: 'POST',
+        url: '/v1/events',
+        payload: '{"a":',
+        headers: { 'content-type': 'application/json', 'x-write-key': 'w-key' },
+        status: 400,
+        code: 'ING_MALFORMED',
+      },
+    ],
+    [
+      'ingest',
+      {
+        name: 'ingest: nothing valid',
+        method: 'POST',
+        url: '/v1/events',
+        payload: '{"type":"click"}',
+        headers: { 'content-type': 'application/json', 'x-write-key': 'w-key' },
+        status: 400,
+        code: 'ING_NOTHING_ACCEPTED',
+      },
+    ],
+    [
+      'query-api',
+      { name: 'query-api: no token', method: 'GET', url: '/v1/profiles/u-1', status: 401, code: 'QRY_UNAUTHORIZED' },
+    ],
+    [
+      'query-api',
+      {
+        name: 'query-api: a token without the scope',
+        method: 'GET',
+        url: '/v1/profiles/u-1',
+        headers: { authorization: 'Bearer t-none' },
+        status: 403,
+        code: 'QRY_FORBIDDEN',
+      },
+    ],
+    [
+      'query-api',
+      {
+        name: 'query-api: an unknown profile',
+        method: 'GET',
+        url: '/v1/profiles/nobody',
+        headers: token,
+        status: 404,
+        code: 'QRY_PROFILE_NOT_FOUND',
+      },
+    ],
+    [
+      'query-api',
+      {
+        name: 'query-api: a query out of range',
+        method: 'GET',
+        url: '/v1/profiles/u-1/interests?limit=0',
+        headers: token,
+        status: 400,
+        code: 'QRY_INVALID_REQUEST',
+      },
+    ],
+    [
+      'query-api',
+      {
+        name: 'query-api: an id over 128 characters',
+        method: 'GET',
+        url: `/v1/profiles/${'x'.repeat(129)}`,
+        headers: token,
+        status: 400,
+        code: 'QRY_INVALID_REQUEST',
+      },
+    ],
+    [
+      'query-api',
+      {
+        name: 'query-api: a path parameter over the router limit',
+        method: 'GET',
+        url: `/v1/profiles/${'x'.repeat(1600)}`,
+        headers: token,
+        status: 414,
+        code: 'QRY_URI_TOO_LONG',
+      },
+    ],
+    [
+      'query-api',
+      {
+        name: 'query-api: POST on the profile route (GET to read, DELETE to erase)',
+        method: 'POST',
+        url: '/v1/profiles/u-1',
+        payload: '{}',
+        headers: { ...token, 'content-type': 'application/json' },
+        status: 405,
+        code: 'QRY_METHOD_NOT_ALLOWED',
+        allow: 'GET, HEAD, DELETE',
+      },
+    ],
   ];
 
-  it.each(cases.map(([service, c]) => [c.name, service, c] as const))('%s: the one error body', async (_name, service, c) => {
-    const app = apps.get(service)!;
-    const res = await app.inject({ method: c.method as 'GET', url: c.url, headers: c.headers ?? {}, ...(c.payload !== undefined && { payload: c.payload }) });
-    expectErrorBody(res, c);
-  });
+  it.each(cases.map(([service, c]) => [c.name, service, c] as const))(
+    '%s: the one error body',
+    async (_name, service, c) => {
+      const app = apps.get(service)!;
+      const res = await app.inject({
+        method: c.method as 'GET',
+        url: c.url,
+        headers: c.headers ?? {},
+        ...(c.payload !== undefined && { payload: c.payload }),
+      });
+      expectErrorBody(res, c);
+    },
+  );
 
   it('names each invalid field of a refused query in details', async () => {
-    const res = await apps.get('query-api')!.inject({ method: 'GET', url: '/v1/profiles/u-1/interests?limit=0&dimension=Bad', headers: token });
+    const res = await apps
+      .get('query-api')!
+      .inject({ method: 'GET', url: '/v1/profiles/u-1/interests?limit=0&dimension=Bad', headers: token });
     expect(res.json()).toEqual({
       error: {
         code: 'QRY_INVALID_REQUEST',
@@ -109,10 +280,20 @@ describe('every error of every service', () => {
 
   it('echoes a plain client request id, replaces any other, and logs the refusal under it', async () => {
     const app = apps.get('query-api')!;
-    const given = await app.inject({ method: 'GET', url: '/v1/profiles/u-1', headers: { 'x-request-id': 'client-id.42' } });
+    const given = await app.inject({
+      method: 'GET',
+      url: '/v1/profiles/u-1',
+      headers: { 'x-request-id': 'client-id.42' },
+    });
     expect(given.headers['x-request-id']).toBe('client-id.42');
-    expect(lines.some((l) => l.requestId === 'client-id.42' && l.code === 'QRY_UNAUTHORIZED' && l.status === 401)).toBe(true);
-    const bad = await app.inject({ method: 'GET', url: '/healthz', headers: { 'x-request-id': 'has spaces\tand tabs' } });
+    expect(lines.some((l) => l.requestId === 'client-id.42' && l.code === 'QRY_UNAUTHORIZED' && l.status === 401)).toBe(
+      true,
+    );
+    const bad = await app.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-request-id': 'has spaces\tand tabs' },
+    });
     expect(bad.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
     const a = await app.inject({ method: 'GET', url: '/healthz' });
     const b = await app.inject({ method: 'GET', url: '/healthz' });
@@ -132,6 +313,8 @@ describe('every error of every service', () => {
     });
     expect(reply).toMatch(/^HTTP\/1\.1 400 /);
     expect(reply).toMatch(/\r\nX-Request-Id: [0-9a-f-]{36}\r\n/);
-    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4))).toEqual({ error: { code: 'SCR_MALFORMED', message: 'malformed HTTP request' } });
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: { code: 'SCR_MALFORMED', message: 'malformed HTTP request' },
+    });
   });
 });

@@ -8,7 +8,17 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { TopicMessage } from '@pstream/events';
-import { checkSealedCopy, copyIsExact, createKeyring, createPool, isSealed, loadKeyringConfig, sealTopic, type Keyring, type Pool } from '@pstream/platform';
+import {
+  checkSealedCopy,
+  copyIsExact,
+  createKeyring,
+  createPool,
+  isSealed,
+  loadKeyringConfig,
+  sealTopic,
+  type Keyring,
+  type Pool,
+} from '@pstream/platform';
 import { migrate } from '@pstream/profile-store';
 import type { KafkaMessage } from 'kafkajs';
 import { createSandbox, produceMessages, type Sandbox, silentLog, testId, waitFor } from '@pstream/testkit';
@@ -21,13 +31,29 @@ function events(from: number, n: number): TopicMessage[] {
   return [...PEOPLE, ERASED].flatMap((profileKey) =>
     Array.from({ length: n }, (_, i) => {
       const at = new Date(Date.UTC(2026, 10, 1) + (from + i) * 60_000).toISOString();
-      return { v: 1, kind: 'event', eventId: `e-${from + i}`, source: 'test', type: 'click', userId: profileKey, profileKey, occurredAt: at, receivedAt: at, target: { type: 'product', id: `p-${profileKey}` }, tags: [] } as TopicMessage;
+      return {
+        v: 1,
+        kind: 'event',
+        eventId: `e-${from + i}`,
+        source: 'test',
+        type: 'click',
+        userId: profileKey,
+        profileKey,
+        occurredAt: at,
+        receivedAt: at,
+        target: { type: 'product', id: `p-${profileKey}` },
+        tags: [],
+      } as TopicMessage;
     }),
   );
 }
 
 /** Every record of `topic` in partition order, as (partition, message). */
-async function readAll(box: Sandbox, topic: string, count: number): Promise<{ partition: number; message: KafkaMessage }[]> {
+async function readAll(
+  box: Sandbox,
+  topic: string,
+  count: number,
+): Promise<{ partition: number; message: KafkaMessage }[]> {
   const out: { partition: number; message: KafkaMessage }[] = [];
   const consumer = box.kafka.consumer({ groupId: `test-seal-read-${testId()}` });
   await consumer.connect();
@@ -73,7 +99,9 @@ describe('pnpm events:seal', () => {
       open: (values) => keyring.open(values),
       seal: (records) => (++calls > 1 ? Promise.reject(new Error('Postgres went away')) : keyring.seal(records)),
     };
-    await expect(sealTopic({ kafka: box.kafka, keyring: failing, from: source, to: target, log: silentLog, pollMs: 100 })).rejects.toThrow(/Postgres went away/);
+    await expect(
+      sealTopic({ kafka: box.kafka, keyring: failing, from: source, to: target, log: silentLog, pollMs: 100 }),
+    ).rejects.toThrow(/Postgres went away/);
     const partial = await checkSealedCopy(box.kafka, keyring, source, target);
     expect(partial.target).toBeGreaterThan(0);
     expect(partial.missing).toBeGreaterThan(0);
@@ -81,12 +109,18 @@ describe('pnpm events:seal', () => {
 
     // More events arrive meanwhile; the command resumes, prints progress and checks the copy.
     await produceMessages(box.kafka, source, events(100, 3));
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'scripts/events-seal.ts', '--from', source, '--to', target], {
-      cwd: ROOT,
-      env: { ...box.env, LOG_LEVEL: 'warn' },
-    });
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/events-seal.ts', '--from', source, '--to', target],
+      {
+        cwd: ROOT,
+        env: { ...box.env, LOG_LEVEL: 'warn' },
+      },
+    );
     expect(stdout).toMatch(new RegExp(`seal ${source.replace(/\./g, '\\.')} → .*: \\d+/\\d+ records`));
-    expect(stdout).toMatch(/check: every one of 189 records is in .* exactly once, sealed \(9 of erased people, unreadable\)/);
+    expect(stdout).toMatch(
+      /check: every one of 189 records is in .* exactly once, sealed \(9 of erased people, unreadable\)/,
+    );
 
     const check = await checkSealedCopy(box.kafka, keyring, source, target);
     expect(copyIsExact(check)).toBe(true);

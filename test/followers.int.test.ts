@@ -35,7 +35,13 @@ function generate(seed: number, people: number) {
   // every distinct follow/unfollow in event-time order per person, and whether it changed their follow set
   const actions: { at: string; action: 'follow' | 'unfollow'; target: string; changed: boolean }[] = [];
   let n = 0;
-  const base = (at: number) => ({ v: 1 as const, eventId: `e${n++}`, source: 'test', occurredAt: new Date(at).toISOString(), receivedAt: new Date(now).toISOString() });
+  const base = (at: number) => ({
+    v: 1 as const,
+    eventId: `e${n++}`,
+    source: 'test',
+    occurredAt: new Date(at).toISOString(),
+    receivedAt: new Date(now).toISOString(),
+  });
   for (let i = 0; i < people; i++) {
     const user = `u-${i}`;
     const anon = i % 3 === 0 ? `a-${i}` : undefined;
@@ -52,34 +58,75 @@ function generate(seed: number, people: number) {
     let t = now - 40 * DAY + Math.floor(rand() * DAY);
     const steps = 2 + Math.floor(rand() * 7);
     const mergeAfter = anon ? Math.floor(steps / 2) : -1;
-    const who = (k: number) => (anon && k < mergeAfter ? { anonymousId: anon, profileKey: anon } : { userId: user, profileKey: user });
+    const who = (k: number) =>
+      anon && k < mergeAfter ? { anonymousId: anon, profileKey: anon } : { userId: user, profileKey: user };
     for (let k = 0; k < steps; k++) {
       t += Math.floor(rand() * 5 * DAY) + 1;
       if (k === mergeAfter || (anon === undefined && k === 0)) {
-        messages.push({ ...base(t), kind: 'identify', userId: user, ...(anon && { anonymousId: anon }), profileKey: user, traits });
+        messages.push({
+          ...base(t),
+          kind: 'identify',
+          userId: user,
+          ...(anon && { anonymousId: anon }),
+          profileKey: user,
+          traits,
+        });
         t += 1;
       }
       const target = pick(TARGETS);
       const action = state.get(target) && rand() < 0.6 ? 'unfollow' : rand() < 0.85 ? 'follow' : 'unfollow';
-      const m: TopicMessage = { ...base(t), kind: 'event', type: action, ...who(k), target: { type: 'shop', id: target }, tags: [] } as TopicMessage;
+      const m: TopicMessage = {
+        ...base(t),
+        kind: 'event',
+        type: action,
+        ...who(k),
+        target: { type: 'shop', id: target },
+        tags: [],
+      } as TopicMessage;
       messages.push(m);
       if (rand() < 0.1) messages.push({ ...m }); // a duplicate delivery: same source and eventId
-      actions.push({ at: m.occurredAt, action, target, changed: (action === 'follow') !== (state.get(target) === true) });
+      actions.push({
+        at: m.occurredAt,
+        action,
+        target,
+        changed: (action === 'follow') !== (state.get(target) === true),
+      });
       state.set(target, action === 'follow');
     }
     if (i % 4 === 0) {
       // two recent purchases tagged category:dress: a strong interest (value ≥ 5) and a stage
       for (const d of [3, 2]) {
-        messages.push({ ...base(now - d * DAY), kind: 'event', type: 'purchase', userId: user, profileKey: user, target: { type: 'product', id: 'p-1' }, tags: ['category:dress'], amount: 100, currency: 'CNY' } as TopicMessage);
+        messages.push({
+          ...base(now - d * DAY),
+          kind: 'event',
+          type: 'purchase',
+          userId: user,
+          profileKey: user,
+          target: { type: 'product', id: 'p-1' },
+          tags: ['category:dress'],
+          amount: 100,
+          currency: 'CNY',
+        } as TopicMessage);
       }
     }
     if (i % 5 === 0) {
       for (const d of [4, 1]) {
-        messages.push({ ...base(now - d * DAY), kind: 'event', type: 'purchase', userId: user, profileKey: user, target: { type: 'product', id: 'p-2' }, tags: ['style:casual'], amount: 10, currency: 'CNY' } as TopicMessage);
+        messages.push({
+          ...base(now - d * DAY),
+          kind: 'event',
+          type: 'purchase',
+          userId: user,
+          profileKey: user,
+          target: { type: 'product', id: 'p-2' },
+          tags: ['style:casual'],
+          amount: 10,
+          currency: 'CNY',
+        } as TopicMessage);
       }
     }
   }
-  const followersOf = (target: string) => new Set([...following].filter(([, s]) => s.get(target) === true).map(([u]) => u));
+  const followersOf = (target: string) =>
+    new Set([...following].filter(([, s]) => s.get(target) === true).map(([u]) => u));
   return { messages, persons, followersOf, actions };
 }
 
@@ -104,8 +151,18 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
     const scorer = createScorerConsumer(scorerConfig(box.env), { kafka: box.kafka, redis, pool, log: silentLog });
     await segmenter.start();
     await scorer.start();
-    closers.push(() => producer.disconnect(), () => segmenter.stop(), () => scorer.stop());
-    query = await buildQuery(queryConfig({ ...box.env, FOLLOWERS_SAMPLE_SIZE: '1000' }), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+    closers.push(
+      () => producer.disconnect(),
+      () => segmenter.stop(),
+      () => scorer.stop(),
+    );
+    query = await buildQuery(queryConfig({ ...box.env, FOLLOWERS_SAMPLE_SIZE: '1000' }), {
+      log: silentLog,
+      redis,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     closers.push(() => query.close());
     await produceMessages(box.kafka, box.env.EVENTS_TOPIC!, stream.messages);
     await consumed(box.kafka, box.env.EVENTS_TOPIC!, [box.env.SCORER_GROUP!, box.env.SEGMENTER_GROUP!]);
@@ -124,8 +181,12 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
 
   it('counts current followers, 30 days of changes of the follow set that add up to the change in followers, and the followers’ traits exactly', async () => {
     // the stream has what the counts must survive: merges of followers, re-follows, duplicates
-    const anonFollows = stream.messages.filter((m) => m.kind === 'event' && m.type === 'follow' && m.anonymousId !== undefined);
-    expect(anonFollows.some((m) => TARGETS.some((t) => stream.followersOf(t).has(m.profileKey.replace('a-', 'u-'))))).toBe(true);
+    const anonFollows = stream.messages.filter(
+      (m) => m.kind === 'event' && m.type === 'follow' && m.anonymousId !== undefined,
+    );
+    expect(
+      anonFollows.some((m) => TARGETS.some((t) => stream.followersOf(t).has(m.profileKey.replace('a-', 'u-')))),
+    ).toBe(true);
     expect(new Set(stream.messages.map((m) => m.eventId)).size).toBeLessThan(stream.messages.length);
     expect(stream.actions.filter((a) => a.action === 'unfollow').length).toBeGreaterThan(10);
     // and what daily must not count: repeat follows, unfollows of what was not followed
@@ -141,7 +202,8 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
       // daily: the changes of the follow set on the target by the UTC day of their time — a repeat
       // follow is no follow, an unfollow of what was not followed no unfollow
       const want = new Map<string, { follows: number; unfollows: number }>();
-      for (let i = 29; i >= 0; i--) want.set(new Date(today - i * DAY).toISOString().slice(0, 10), { follows: 0, unfollows: 0 });
+      for (let i = 29; i >= 0; i--)
+        want.set(new Date(today - i * DAY).toISOString().slice(0, 10), { follows: 0, unfollows: 0 });
       let before = 0; // followers at the start of the window, from the changes before it
       for (const a of stream.actions) {
         if (a.target !== target || !a.changed) continue;
@@ -151,7 +213,10 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
       }
       expect(body.daily).toEqual([...want].map(([date, v]) => ({ date, ...v })));
       // Σ follows − Σ unfollows over the 30 days is the change in followers
-      const net = body.daily.reduce((n: number, d: { follows: number; unfollows: number }) => n + d.follows - d.unfollows, 0);
+      const net = body.daily.reduce(
+        (n: number, d: { follows: number; unfollows: number }) => n + d.follows - d.unfollows,
+        0,
+      );
       expect(net).toBe(followers.size - before);
       expect(body.daily.some((d: { follows: number }) => d.follows > 0)).toBe(true);
 
@@ -164,22 +229,57 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
       expect(body.traits.gender).toEqual(gender);
       expect(body.traits.genderOther).toBe(0);
       const year = new Date(now).getUTCFullYear();
-      const bands: Record<string, number> = { '<18': 0, '18-24': 0, '25-29': 0, '30-34': 0, '35-39': 0, '40-49': 0, '50+': 0, unknown: 0 };
+      const bands: Record<string, number> = {
+        '<18': 0,
+        '18-24': 0,
+        '25-29': 0,
+        '30-34': 0,
+        '35-39': 0,
+        '40-49': 0,
+        '50+': 0,
+        unknown: 0,
+      };
       for (const t of traits) {
-        const age = t.birthYear !== undefined ? year - Number(t.birthYear) : t.age !== undefined ? Number(t.age) : undefined;
-        const band = age === undefined ? 'unknown' : age < 18 ? '<18' : age < 25 ? '18-24' : age < 30 ? '25-29' : age < 35 ? '30-34' : age < 40 ? '35-39' : age < 50 ? '40-49' : '50+';
+        const age =
+          t.birthYear !== undefined ? year - Number(t.birthYear) : t.age !== undefined ? Number(t.age) : undefined;
+        const band =
+          age === undefined
+            ? 'unknown'
+            : age < 18
+              ? '<18'
+              : age < 25
+                ? '18-24'
+                : age < 30
+                  ? '25-29'
+                  : age < 35
+                    ? '30-34'
+                    : age < 40
+                      ? '35-39'
+                      : age < 50
+                        ? '40-49'
+                        : '50+';
         bands[band]!++;
       }
       expect(body.traits.ageBand).toEqual(bands);
       const cities = new Map<string, number>();
       for (const t of traits) if (t.city) cities.set(String(t.city), (cities.get(String(t.city)) ?? 0) + 1);
-      expect(body.traits.city).toEqual([...cities].map(([value, count]) => ({ value, count })).sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1)).slice(0, 10));
+      expect(body.traits.city).toEqual(
+        [...cities]
+          .map(([value, count]) => ({ value, count }))
+          .sort((a, b) => b.count - a.count || (a.value < b.value ? -1 : 1))
+          .slice(0, 10),
+      );
     }
   });
 
   it('mixes stages, tiers and top interests over the same followers as their own profiles say', async () => {
     const optedOut = 'u-8'; // i % 4 === 0: has a strong category:dress interest
-    const put = await query.inject({ method: 'PUT', url: `/v1/profiles/${optedOut}/consent`, headers: auth, payload: { personalization: false } });
+    const put = await query.inject({
+      method: 'PUT',
+      url: `/v1/profiles/${optedOut}/consent`,
+      headers: auth,
+      payload: { personalization: false },
+    });
     expect(put.statusCode).toBe(200);
     for (const target of TARGETS) {
       const followers = [...stream.followersOf(target)];
@@ -193,13 +293,17 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
         value[profile.tiers.value]!++;
         if (!profile.consent.personalization) continue;
         allowed++;
-        for (const i of (await get(`/v1/profiles/${id}/interests`)).interests) if (i.value >= 5) strong.set(i.tag, (strong.get(i.tag) ?? 0) + 1);
+        for (const i of (await get(`/v1/profiles/${id}/interests`)).interests)
+          if (i.value >= 5) strong.set(i.tag, (strong.get(i.tag) ?? 0) + 1);
       }
       const body = await get(`/v1/targets/shop/${target}/followers`);
       expect(body.stages).toEqual(stages);
       expect(body.tiers).toEqual({ value });
       expect(body.sample).toEqual({ size: allowed, exact: true });
-      const want = [...strong].map(([tag, n]) => ({ tag, share: n / allowed })).sort((a, b) => b.share - a.share || (a.tag < b.tag ? -1 : 1)).slice(0, 10);
+      const want = [...strong]
+        .map(([tag, n]) => ({ tag, share: n / allowed }))
+        .sort((a, b) => b.share - a.share || (a.tag < b.tag ? -1 : 1))
+        .slice(0, 10);
       expect(body.topInterests).toEqual(want);
       if (followers.includes(optedOut)) expect(allowed).toBe(followers.length - 1);
     }
@@ -212,8 +316,17 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
     expect(profile.stats.purchases).toBe(2);
     expect((await get(`/v1/profiles/${optedOut}/interests`)).interests).toEqual([]);
     // and come back on opting in again
-    await query.inject({ method: 'PUT', url: `/v1/profiles/${optedOut}/consent`, headers: auth, payload: { personalization: true } });
-    expect((await get(`/v1/profiles/${optedOut}/interests`)).interests.some((i: { tag: string }) => i.tag === 'category:dress')).toBe(true);
+    await query.inject({
+      method: 'PUT',
+      url: `/v1/profiles/${optedOut}/consent`,
+      headers: auth,
+      payload: { personalization: true },
+    });
+    expect(
+      (await get(`/v1/profiles/${optedOut}/interests`)).interests.some(
+        (i: { tag: string }) => i.tag === 'category:dress',
+      ),
+    ).toBe(true);
   });
 
   it('gives the overlap of two targets’ followers, and zeros for a target nobody follows', async () => {
@@ -230,9 +343,17 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
       exact: true,
     });
     const none = await get('/v1/targets/creator/nobody/followers');
-    expect(none).toMatchObject({ followers: 0, stages: { potential: 0, new: 0, active: 0, loyal: 0, at_risk: 0, churned: 0 }, topInterests: [] });
+    expect(none).toMatchObject({
+      followers: 0,
+      stages: { potential: 0, new: 0, active: 0, loyal: 0, at_risk: 0, churned: 0 },
+      topInterests: [],
+    });
     expect(none.daily).toHaveLength(30);
-    const bad = await query.inject({ method: 'GET', url: '/v1/targets/shop/s-0/followers/overlap?with=planet:x', headers: auth });
+    const bad = await query.inject({
+      method: 'GET',
+      url: '/v1/targets/shop/s-0/followers/overlap?with=planet:x',
+      headers: auth,
+    });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error.code).toBe('QRY_INVALID_REQUEST');
   });
@@ -240,10 +361,30 @@ describe('followers of a target (docs/api.md §5.5) against a computation from t
   it('keeps the 10 most frequent genders, as it does cities, and counts the followers of the others', async () => {
     // 12 gender values (v0 and v1 twice) and two people without one, all following one new shop
     const people = [...Array.from({ length: 12 }, (_, i) => `V${i}`), 'V0', 'v1', undefined, undefined];
-    const at = (k: number) => ({ v: 1 as const, eventId: `gender-${k}`, source: 'test', occurredAt: new Date(now - DAY + k).toISOString(), receivedAt: new Date(now).toISOString() });
+    const at = (k: number) => ({
+      v: 1 as const,
+      eventId: `gender-${k}`,
+      source: 'test',
+      occurredAt: new Date(now - DAY + k).toISOString(),
+      receivedAt: new Date(now).toISOString(),
+    });
     const messages = people.flatMap((gender, i): TopicMessage[] => [
-      { ...at(2 * i), kind: 'identify', userId: `gu-${i}`, profileKey: `gu-${i}`, traits: gender === undefined ? {} : { gender } },
-      { ...at(2 * i + 1), kind: 'event', type: 'follow', userId: `gu-${i}`, profileKey: `gu-${i}`, target: { type: 'shop', id: 'genders' }, tags: [] } as TopicMessage,
+      {
+        ...at(2 * i),
+        kind: 'identify',
+        userId: `gu-${i}`,
+        profileKey: `gu-${i}`,
+        traits: gender === undefined ? {} : { gender },
+      },
+      {
+        ...at(2 * i + 1),
+        kind: 'event',
+        type: 'follow',
+        userId: `gu-${i}`,
+        profileKey: `gu-${i}`,
+        target: { type: 'shop', id: 'genders' },
+        tags: [],
+      } as TopicMessage,
     ]);
     await produceMessages(box.kafka, box.env.EVENTS_TOPIC!, messages);
     await consumed(box.kafka, box.env.EVENTS_TOPIC!, [box.env.SCORER_GROUP!, box.env.SEGMENTER_GROUP!]);

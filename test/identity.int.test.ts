@@ -46,8 +46,17 @@ type Step =
 const USERS = 4;
 const ANONS = 5;
 const step: fc.Arbitrary<Step> = fc.oneof(
-  fc.record({ kind: fc.constant('identify' as const), user: fc.nat(USERS - 1), anon: fc.oneof(fc.nat(ANONS - 1), fc.constantFrom('none' as const, 'placeholder' as const)) }),
-  fc.record({ kind: fc.constant('alias' as const), user: fc.nat(USERS - 1), previous: fc.nat(ANONS - 1), previousIsUser: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('identify' as const),
+    user: fc.nat(USERS - 1),
+    anon: fc.oneof(fc.nat(ANONS - 1), fc.constantFrom('none' as const, 'placeholder' as const)),
+  }),
+  fc.record({
+    kind: fc.constant('alias' as const),
+    user: fc.nat(USERS - 1),
+    previous: fc.nat(ANONS - 1),
+    previousIsUser: fc.boolean(),
+  }),
   fc.record({ kind: fc.constant('event' as const), anon: fc.nat(ANONS - 1) }),
 );
 
@@ -72,13 +81,24 @@ describe('one identity rule, two stores', () => {
     await migrate(pool, box.env.PG_SCHEMA!);
     interests = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(config));
     applyToRedis = createChunkApplier(interests, redis, config, silentLog);
-    facts = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
+    facts = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    });
     const small = { ...config, MAX_MERGED_IDS: SMALL_CAP };
     const smallInterests = createInterestStore(redis, config.REDIS_PREFIX, storeOptions(small));
     capped = {
       interests: smallInterests,
       applyToRedis: createChunkApplier(smallInterests, redis, small, silentLog),
-      facts: createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog, maxMergedIds: SMALL_CAP }),
+      facts: createSegmentStore({
+        pool,
+        rules: DEFAULT_RULES,
+        convert: createConverter('CNY', new Map()),
+        log: silentLog,
+        maxMergedIds: SMALL_CAP,
+      }),
     };
   }, 60_000);
 
@@ -96,7 +116,14 @@ describe('one identity rule, two stores', () => {
       const base = { v: 1 as const, eventId: `r${r}-${i}`, source: 'test', occurredAt: AT, receivedAt: AT };
       if (s.kind === 'identify') {
         const anonymousId = s.anon === 'none' ? undefined : s.anon === 'placeholder' ? 'anonymous' : anon(s.anon);
-        return { ...base, kind: 'identify', userId: user(s.user), ...(anonymousId !== undefined && { anonymousId }), profileKey: user(s.user), traits: {} };
+        return {
+          ...base,
+          kind: 'identify',
+          userId: user(s.user),
+          ...(anonymousId !== undefined && { anonymousId }),
+          profileKey: user(s.user),
+          traits: {},
+        };
       }
       if (s.kind === 'alias') {
         const previousId = s.previousIsUser ? user(s.previous % USERS) : anon(s.previous);
@@ -112,18 +139,29 @@ describe('one identity rule, two stores', () => {
         tags: ['category:dress'],
       } as TopicMessage;
     });
-    const ids = [...Array.from({ length: USERS }, (_, i) => user(i)), ...Array.from({ length: ANONS }, (_, i) => anon(i))];
+    const ids = [
+      ...Array.from({ length: USERS }, (_, i) => user(i)),
+      ...Array.from({ length: ANONS }, (_, i) => anon(i)),
+    ];
     return { messages, ids };
   }
 
   async function postgresKeys(ids: string[]): Promise<Map<string, string>> {
     // The test reads the table the store wrote; the store itself exposes only the §5.1 read.
-    const { rows } = await pool.query<{ id: string; profile_key: string }>('SELECT id, profile_key FROM identities WHERE id = ANY($1::text[])', [ids]);
+    const { rows } = await pool.query<{ id: string; profile_key: string }>(
+      'SELECT id, profile_key FROM identities WHERE id = ANY($1::text[])',
+      [ids],
+    );
     return new Map(rows.map((r) => [r.id, r.profile_key]));
   }
 
   /** Feeds one stream to both stores, the segmenter in chunks, and holds every id's person in each to the model with `cap`. */
-  async function check(stores: { interests: InterestStore; facts: SegmentStore; applyToRedis: ReturnType<typeof createChunkApplier> }, cap: number, steps: Step[], chunk: number) {
+  async function check(
+    stores: { interests: InterestStore; facts: SegmentStore; applyToRedis: ReturnType<typeof createChunkApplier> },
+    cap: number,
+    steps: Step[],
+    chunk: number,
+  ) {
     const { interests, facts, applyToRedis } = stores;
     run += 1;
     const { messages, ids } = messagesOf(steps, run);
@@ -132,7 +170,11 @@ describe('one identity rule, two stores', () => {
     for (let start = 0; start < messages.length; start += chunk) {
       const part = messages.slice(start, start + chunk);
       const offsets = part.map((value, i) => ({ value, offset: String(start + i) }));
-      await facts.apply(offsets, { groupId: `g-${run}`, topic: 't', partition: 0, lastOffset: String(start + part.length - 1) }, Date.parse(AT));
+      await facts.apply(
+        offsets,
+        { groupId: `g-${run}`, topic: 't', partition: 0, lastOffset: String(start + part.length - 1) },
+        Date.parse(AT),
+      );
     }
     const expected = modelOf(messages, cap);
     const pg = await postgresKeys(ids);
@@ -145,8 +187,10 @@ describe('one identity rule, two stores', () => {
 
   it('gives every id the same person in Redis and Postgres, for any stream of identify, alias and events', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 6 }), (steps, chunk) =>
-        check({ interests, facts, applyToRedis }, MAX_MERGED_IDS, steps, chunk),
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 24 }),
+        fc.integer({ min: 1, max: 6 }),
+        (steps, chunk) => check({ interests, facts, applyToRedis }, MAX_MERGED_IDS, steps, chunk),
       ),
       { numRuns: 40, seed: 11 },
     );
@@ -154,7 +198,11 @@ describe('one identity rule, two stores', () => {
 
   it(`refuses the same links in both stores under a merged-id cap of ${SMALL_CAP} (links bringing merged ids count them all)`, async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 24 }), fc.integer({ min: 1, max: 6 }), (steps, chunk) => check(capped, SMALL_CAP, steps, chunk)),
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 24 }),
+        fc.integer({ min: 1, max: 6 }),
+        (steps, chunk) => check(capped, SMALL_CAP, steps, chunk),
+      ),
       { numRuns: 40, seed: 12 },
     );
   }, 120_000);
@@ -162,13 +210,39 @@ describe('one identity rule, two stores', () => {
   it('links nothing for a placeholder or self link, and keeps the first link of an id', () => {
     const m = (kind: 'identify' | 'alias', userId: string, other: string): TopicMessage =>
       kind === 'identify'
-        ? { v: 1, kind, eventId: 'e', source: 's', userId, anonymousId: other, profileKey: userId, occurredAt: AT, receivedAt: AT, traits: {} }
-        : { v: 1, kind, eventId: 'e', source: 's', userId, previousId: other, profileKey: userId, occurredAt: AT, receivedAt: AT };
+        ? {
+            v: 1,
+            kind,
+            eventId: 'e',
+            source: 's',
+            userId,
+            anonymousId: other,
+            profileKey: userId,
+            occurredAt: AT,
+            receivedAt: AT,
+            traits: {},
+          }
+        : {
+            v: 1,
+            kind,
+            eventId: 'e',
+            source: 's',
+            userId,
+            previousId: other,
+            profileKey: userId,
+            occurredAt: AT,
+            receivedAt: AT,
+          };
     expect(linkOf(m('identify', 'u', 'anonymous'))).toBeUndefined();
     expect(linkOf(m('alias', 'u', 'u'))).toBeUndefined();
     expect(linkOf(m('alias', 'anonymous', 'a'))).toBeUndefined();
     expect(linkOf(m('identify', 'u', 'a'))).toEqual({ from: 'a', to: 'u' });
-    const resolve = modelOf([m('identify', 'u1', 'a'), m('identify', 'u2', 'a'), m('alias', 'u1', 'u2'), m('alias', 'u2', 'u1')]);
+    const resolve = modelOf([
+      m('identify', 'u1', 'a'),
+      m('identify', 'u2', 'a'),
+      m('alias', 'u1', 'u2'),
+      m('alias', 'u2', 'u1'),
+    ]);
     expect([resolve('a'), resolve('u1'), resolve('u2')]).toEqual(['u1', 'u1', 'u1']);
   });
 });

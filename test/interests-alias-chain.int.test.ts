@@ -16,15 +16,44 @@ describe('interests of an id merged along a long chain', () => {
 
   beforeAll(async () => {
     const now = Date.now();
-    const base = (n: number) => ({ v: 1 as const, eventId: `chain-${n}`, source: 'test', occurredAt: new Date(now - 60_000 + n).toISOString(), receivedAt: new Date(now).toISOString() });
+    const base = (n: number) => ({
+      v: 1 as const,
+      eventId: `chain-${n}`,
+      source: 'test',
+      occurredAt: new Date(now - 60_000 + n).toISOString(),
+      receivedAt: new Date(now).toISOString(),
+    });
     const batches: TopicMessage[][] = [
-      [{ ...base(0), kind: 'event', type: 'purchase', userId: 'c-0', profileKey: 'c-0', target: { type: 'product', id: 'p-1' }, tags: ['category:dress'], amount: 10, currency: 'CNY' } as TopicMessage],
-      ...Array.from({ length: LINKS }, (_, i): TopicMessage[] => [{ ...base(i + 1), kind: 'alias', previousId: `c-${i}`, userId: `c-${i + 1}`, profileKey: `c-${i + 1}` } as TopicMessage]),
+      [
+        {
+          ...base(0),
+          kind: 'event',
+          type: 'purchase',
+          userId: 'c-0',
+          profileKey: 'c-0',
+          target: { type: 'product', id: 'p-1' },
+          tags: ['category:dress'],
+          amount: 10,
+          currency: 'CNY',
+        } as TopicMessage,
+      ],
+      ...Array.from({ length: LINKS }, (_, i): TopicMessage[] => [
+        {
+          ...base(i + 1),
+          kind: 'alias',
+          previousId: `c-${i}`,
+          userId: `c-${i + 1}`,
+          profileKey: `c-${i + 1}`,
+        } as TopicMessage,
+      ]),
     ];
     // one merge at a time: each joins the person the previous one made, so the aliases form a chain
     for (const messages of batches) {
       await produceMessages(env.box.kafka, env.box.env.EVENTS_TOPIC!, messages);
-      await consumed(env.box.kafka, env.box.env.EVENTS_TOPIC!, [env.box.env.SCORER_GROUP!, env.box.env.SEGMENTER_GROUP!]);
+      await consumed(env.box.kafka, env.box.env.EVENTS_TOPIC!, [
+        env.box.env.SCORER_GROUP!,
+        env.box.env.SEGMENTER_GROUP!,
+      ]);
     }
   });
 

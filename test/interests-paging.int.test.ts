@@ -30,8 +30,19 @@ function stream() {
     for (const t of [...tags, `product:p-${i}`]) timeOf.set(t, at);
     const iso = new Date(at).toISOString();
     messages.push({
-      v: 1, kind: 'event', eventId: `p${i}`, source: 'test', occurredAt: iso, receivedAt: iso, type: 'purchase',
-      userId: 'u-many', profileKey: 'u-many', target: { type: 'product', id: `p-${i}` }, tags, amount: 10, currency: 'CNY',
+      v: 1,
+      kind: 'event',
+      eventId: `p${i}`,
+      source: 'test',
+      occurredAt: iso,
+      receivedAt: iso,
+      type: 'purchase',
+      userId: 'u-many',
+      profileKey: 'u-many',
+      target: { type: 'product', id: `p-${i}` },
+      tags,
+      amount: 10,
+      currency: 'CNY',
     } as TopicMessage);
   }
   return { messages, timeOf };
@@ -49,7 +60,11 @@ describe('every interest tag reachable through nextCursor (docs/api.md §5.2)', 
   });
 
   const read = async (query: string): Promise<Page> => {
-    const res = await env.pipeline.query.inject({ method: 'GET', url: `/v1/profiles/u-many/interests?${query}`, headers: auth });
+    const res = await env.pipeline.query.inject({
+      method: 'GET',
+      url: `/v1/profiles/u-many/interests?${query}`,
+      headers: auth,
+    });
     expect(res.statusCode).toBe(200);
     return res.json();
   };
@@ -103,8 +118,16 @@ describe('every interest tag reachable through nextCursor (docs/api.md §5.2)', 
   });
 
   it('refuses a cursor it did not give out', async () => {
-    for (const cursor of ['nonsense!', Buffer.from('[1]').toString('base64url'), Buffer.from('["x","y"]').toString('base64url')]) {
-      const res = await env.pipeline.query.inject({ method: 'GET', url: `/v1/profiles/u-many/interests?cursor=${cursor}`, headers: auth });
+    for (const cursor of [
+      'nonsense!',
+      Buffer.from('[1]').toString('base64url'),
+      Buffer.from('["x","y"]').toString('base64url'),
+    ]) {
+      const res = await env.pipeline.query.inject({
+        method: 'GET',
+        url: `/v1/profiles/u-many/interests?cursor=${cursor}`,
+        headers: auth,
+      });
       expect(res.statusCode).toBe(400);
       expect(res.json().error.code).toBe('QRY_INVALID_CURSOR');
     }

@@ -67,7 +67,11 @@ function rng(seed: number) {
   };
 }
 
-type Profile = { lifecycle: { stage: string | null }; tiers: { value: string; social: string }; stats: { events: Record<string, number> } };
+type Profile = {
+  lifecycle: { stage: string | null };
+  tiers: { value: string; social: string };
+  stats: { events: Record<string, number> };
+};
 
 describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => {
   let box: Sandbox;
@@ -89,13 +93,27 @@ describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => 
     const producer = box.kafka.producer();
     await producer.connect();
     segmenter = createSegmenter(cfg, { kafka: box.kafka, pool, producer, log: silentLog, now: () => clock });
-    closers.push(() => pool.end(), () => producer.disconnect(), () => segmenter.stop());
+    closers.push(
+      () => pool.end(),
+      () => producer.disconnect(),
+      () => segmenter.stop(),
+    );
 
     const qCfg = queryConfig(env);
     const qRedis = createRedis(qCfg, 'test-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-    query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
-    closers.push(async () => qRedis.disconnect(), () => qPool.end(), () => query.close());
+    query = await buildQuery(qCfg, {
+      log: silentLog,
+      redis: qRedis,
+      pool: qPool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
+    closers.push(
+      async () => qRedis.disconnect(),
+      () => qPool.end(),
+      () => query.close(),
+    );
 
     watcher = box.kafka.consumer({ groupId: `test-${box.id}-watch` });
     await watcher.connect();
@@ -129,7 +147,10 @@ describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => 
           const input = {
             type,
             userId: id,
-            occurredAt: line === 0 || random() < 0.5 ? occurredAt : new Date(Date.parse(occurredAt) - line * 60_000).toISOString(),
+            occurredAt:
+              line === 0 || random() < 0.5
+                ? occurredAt
+                : new Date(Date.parse(occurredAt) - line * 60_000).toISOString(),
             target: { type: 'product', id: `p-${Math.floor(random() * 20)}` },
             tags: [`category:c${Math.floor(random() * 5)}`],
             ...(type === 'dwell' && { dwellMs: 5000 }),
@@ -153,7 +174,11 @@ describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => 
   }, 60_000);
 
   async function profile(id: string): Promise<Profile> {
-    const res = await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: { authorization: 'Bearer dev-api-token' } });
+    const res = await query.inject({
+      method: 'GET',
+      url: `/v1/profiles/${id}`,
+      headers: { authorization: 'Bearer dev-api-token' },
+    });
     expect(res.statusCode).toBe(200);
     return res.json() as Profile;
   }
@@ -165,17 +190,24 @@ describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => 
       const p = await profile(id);
       const want = expected(events, t);
       const got = { stage: p.lifecycle.stage, value: p.tiers.value, social: p.tiers.social };
-      if (JSON.stringify(got) !== JSON.stringify(want)) wrong.push(`${id}: got ${JSON.stringify(got)} want ${JSON.stringify(want)}`);
+      if (JSON.stringify(got) !== JSON.stringify(want))
+        wrong.push(`${id}: got ${JSON.stringify(got)} want ${JSON.stringify(want)}`);
     }
     return wrong;
   }
 
   it('reports for every person the stage and tiers §4.3 defines at the time of asking, and the exact counts', async () => {
     const total = [...byPerson.values()].reduce((n, e) => n + e.length, 0);
-    await waitFor('every event applied', async () => {
-      const { rows } = await box.pg.query(`SELECT coalesce(sum(n), 0)::int AS n FROM ${box.env.PG_SCHEMA}.event_counts`);
-      return rows[0].n === total ? true : undefined;
-    }, 40_000);
+    await waitFor(
+      'every event applied',
+      async () => {
+        const { rows } = await box.pg.query(
+          `SELECT coalesce(sum(n), 0)::int AS n FROM ${box.env.PG_SCHEMA}.event_counts`,
+        );
+        return rows[0].n === total ? true : undefined;
+      },
+      40_000,
+    );
     expect(await mismatches(asked)).toEqual([]);
     for (const [id, events] of [...byPerson].slice(0, 50)) {
       const want: Record<string, number> = {};
@@ -185,24 +217,43 @@ describe('lifecycle stages and tiers, end to end (issue 5 "done means")', () => 
     const stages = new Set([...byPerson.values()].map((e) => expected(e, asked).stage));
     expect(stages).toEqual(new Set(['potential', 'new', 'active', 'loyal', 'at_risk', 'churned']));
     // The stream holds people whose stage differs when lines rather than orders are counted.
-    const byLines = (events: ProfileEvent[]) => expected(events.map((e) => ({ ...e, orderId: undefined })), asked);
-    expect([...byPerson.values()].filter((e) => JSON.stringify(byLines(e)) !== JSON.stringify(expected(e, asked))).length).toBeGreaterThan(5);
+    const byLines = (events: ProfileEvent[]) =>
+      expected(
+        events.map((e) => ({ ...e, orderId: undefined })),
+        asked,
+      );
+    expect(
+      [...byPerson.values()].filter((e) => JSON.stringify(byLines(e)) !== JSON.stringify(expected(e, asked))).length,
+    ).toBeGreaterThan(5);
   }, 60_000);
 
-  it.each([31, 91, 366])('moves everyone whose threshold passed within one sweep interval when %i days go by', async (days) => {
-    const rounds = segmenter.sweeper.rounds;
-    const jumped = Date.now();
-    clock = asked + days * DAY;
-    await waitFor('a sweep after the jump', async () => (segmenter.sweeper.rounds >= rounds + 2 ? true : undefined), 10_000, 20);
-    const within = Date.now() - jumped;
-    expect(await mismatches(clock)).toEqual([]);
-    // two completed rounds after the jump: the first may have started before it
-    expect(within).toBeLessThan(3 * SWEEP_MS + 2000);
-  }, 60_000);
+  it.each([31, 91, 366])(
+    'moves everyone whose threshold passed within one sweep interval when %i days go by',
+    async (days) => {
+      const rounds = segmenter.sweeper.rounds;
+      const jumped = Date.now();
+      clock = asked + days * DAY;
+      await waitFor(
+        'a sweep after the jump',
+        async () => (segmenter.sweeper.rounds >= rounds + 2 ? true : undefined),
+        10_000,
+        20,
+      );
+      const within = Date.now() - jumped;
+      expect(await mismatches(clock)).toEqual([]);
+      // two completed rounds after the jump: the first may have started before it
+      expect(within).toBeLessThan(3 * SWEEP_MS + 2000);
+    },
+    60_000,
+  );
 
   it('publishes every recorded change on the lifecycle topic, ending in each person’s stage and tiers', async () => {
-    const { rows } = await box.pg.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${box.env.PG_SCHEMA}.lifecycle_transitions`);
-    await waitFor('all transitions published', async () => (new Set(lifecycleMessages.map((m) => m.transitionId)).size === rows[0]!.n ? true : undefined));
+    const { rows } = await box.pg.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM ${box.env.PG_SCHEMA}.lifecycle_transitions`,
+    );
+    await waitFor('all transitions published', async () =>
+      new Set(lifecycleMessages.map((m) => m.transitionId)).size === rows[0]!.n ? true : undefined,
+    );
     for (const m of lifecycleMessages) expect(lifecycleMessageSchema.safeParse(m).error).toBeUndefined();
     const lastTo = new Map<string, string>();
     for (const m of lifecycleMessages) lastTo.set(`${m.kind} ${m.id}`, m.to);

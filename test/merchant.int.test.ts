@@ -16,7 +16,13 @@ import { loadConfig as scorerConfig, storeOptions } from '@pstream/scorer/config
 import { createChunkApplier } from '@pstream/scorer/processor';
 import type { FastifyInstance } from 'fastify';
 import { prng, silentLog } from '@pstream/testkit';
-import { browserUnavailable, launchBrowser, openWithoutToken, saveScreenshot, watchProblems } from '@pstream/testkit/browser';
+import {
+  browserUnavailable,
+  launchBrowser,
+  openWithoutToken,
+  saveScreenshot,
+  watchProblems,
+} from '@pstream/testkit/browser';
 import { type StoreSandbox, storeSandbox } from '@pstream/testkit/services';
 
 const DAY = 86_400_000;
@@ -38,14 +44,56 @@ function season(seed: number): TopicMessage[] {
   for (let i = 0; i < 160; i++) {
     const userId = `u-${i}`;
     const who = { userId, profileKey: userId };
-    out.push({ ...base(31), kind: 'identify', userId, profileKey: userId, traits: { gender: pick(['female', 'female', 'male']), birthYear: 1965 + Math.floor(rand() * 45), city: pick(CITIES) } });
+    out.push({
+      ...base(31),
+      kind: 'identify',
+      userId,
+      profileKey: userId,
+      traits: {
+        gender: pick(['female', 'female', 'male']),
+        birthYear: 1965 + Math.floor(rand() * 45),
+        city: pick(CITIES),
+      },
+    });
     const followedAt = rand() * 29.5;
-    out.push({ ...base(followedAt), kind: 'event', type: 'follow', ...who, target: { type: 'shop', id: 's-1' }, tags: [] } as TopicMessage);
-    if (rand() < 0.2) out.push({ ...base(followedAt * rand()), kind: 'event', type: 'unfollow', ...who, target: { type: 'shop', id: 's-1' }, tags: [] } as TopicMessage);
-    if (rand() < 0.4) out.push({ ...base(rand() * 29), kind: 'event', type: 'follow', ...who, target: { type: 'shop', id: 's-2' }, tags: [] } as TopicMessage);
+    out.push({
+      ...base(followedAt),
+      kind: 'event',
+      type: 'follow',
+      ...who,
+      target: { type: 'shop', id: 's-1' },
+      tags: [],
+    } as TopicMessage);
+    if (rand() < 0.2)
+      out.push({
+        ...base(followedAt * rand()),
+        kind: 'event',
+        type: 'unfollow',
+        ...who,
+        target: { type: 'shop', id: 's-1' },
+        tags: [],
+      } as TopicMessage);
+    if (rand() < 0.4)
+      out.push({
+        ...base(rand() * 29),
+        kind: 'event',
+        type: 'follow',
+        ...who,
+        target: { type: 'shop', id: 's-2' },
+        tags: [],
+      } as TopicMessage);
     const buys = Math.floor(rand() * 4);
     for (let b = 0; b < buys; b++) {
-      out.push({ ...base(rand() * 20), kind: 'event', type: 'purchase', ...who, target: { type: 'product', id: `p-${b}` }, tags: [pick(TAGS), pick(TAGS)], amount: 80 + Math.floor(rand() * 900), currency: 'CNY' } as TopicMessage);
+      out.push({
+        ...base(rand() * 20),
+        kind: 'event',
+        type: 'purchase',
+        ...who,
+        target: { type: 'product', id: `p-${b}` },
+        tags: [pick(TAGS), pick(TAGS)],
+        amount: 80 + Math.floor(rand() * 900),
+        currency: 'CNY',
+      } as TopicMessage);
     }
   }
   return out;
@@ -60,11 +108,31 @@ function season(seed: number): TopicMessage[] {
     stores = await storeSandbox('test-merchant');
     const { box, pool, redis } = stores;
     const messages = season(17);
-    const facts = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
-    await facts.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) }, now);
+    const facts = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    });
+    await facts.apply(
+      messages.map((value, i) => ({ value, offset: String(i) })),
+      { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) },
+      now,
+    );
     const sCfg = scorerConfig(box.env);
-    await createChunkApplier(createInterestStore(redis, sCfg.REDIS_PREFIX, storeOptions(sCfg)), redis, sCfg, silentLog)(messages);
-    query = await buildQuery(queryConfig(box.env), { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+    await createChunkApplier(
+      createInterestStore(redis, sCfg.REDIS_PREFIX, storeOptions(sCfg)),
+      redis,
+      sCfg,
+      silentLog,
+    )(messages);
+    query = await buildQuery(queryConfig(box.env), {
+      log: silentLog,
+      redis,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     url = await query.listen({ host: '127.0.0.1', port: 0 });
   }, 60_000);
 
@@ -86,10 +154,18 @@ function season(seed: number): TopicMessage[] {
       await page.waitForSelector('body[data-ready]', { timeout: 20_000 });
       expect(await page.getAttribute('body', 'data-ready')).toBe('true');
 
-      const api = (await query.inject({ method: 'GET', url: '/v1/targets/shop/s-1/followers', headers: { authorization: 'Bearer dev-api-token' } })).json();
+      const api = (
+        await query.inject({
+          method: 'GET',
+          url: '/v1/targets/shop/s-1/followers',
+          headers: { authorization: 'Bearer dev-api-token' },
+        })
+      ).json();
       expect(api.followers).toBeGreaterThan(100);
       expect(await page.textContent('#followers')).toBe(String(api.followers));
-      expect(await page.textContent('#follows30')).toBe(String(api.daily.reduce((s: number, d: { follows: number }) => s + d.follows, 0)));
+      expect(await page.textContent('#follows30')).toBe(
+        String(api.daily.reduce((s: number, d: { follows: number }) => s + d.follows, 0)),
+      );
       // the chart is drawn: uPlot's canvas with its two series in the legend
       expect(await page.locator('#trend canvas').count()).toBe(1);
       expect(await page.locator('#trend .u-legend .u-series').count()).toBe(3);
@@ -107,7 +183,10 @@ function season(seed: number): TopicMessage[] {
       expect(external).toEqual([]);
 
       // without a token the page says why instead of showing numbers
-      expect(await openWithoutToken(browser, `${url}/merchant/shop/s-1`)).toEqual({ ready: 'error', status: expect.stringContaining('QRY_UNAUTHORIZED') });
+      expect(await openWithoutToken(browser, `${url}/merchant/shop/s-1`)).toEqual({
+        ready: 'error',
+        status: expect.stringContaining('QRY_UNAUTHORIZED'),
+      });
     } finally {
       await browser.close();
     }

@@ -24,8 +24,25 @@ function stream(): TopicMessage[] {
   const messages: TopicMessage[] = [];
   for (let i = 0; i < ANONS; i++) {
     const base = { v: 1 as const, source: 'test', occurredAt: AT, receivedAt: AT };
-    messages.push({ ...base, eventId: `click-${i}`, kind: 'event', type: 'click', anonymousId: anon(i), profileKey: anon(i), target: { type: 'product', id: `p-${i}` }, tags: [] } as TopicMessage);
-    messages.push({ ...base, eventId: `identify-${i}`, kind: 'identify', userId: USER, anonymousId: anon(i), profileKey: USER, traits: { step: i } });
+    messages.push({
+      ...base,
+      eventId: `click-${i}`,
+      kind: 'event',
+      type: 'click',
+      anonymousId: anon(i),
+      profileKey: anon(i),
+      target: { type: 'product', id: `p-${i}` },
+      tags: [],
+    } as TopicMessage);
+    messages.push({
+      ...base,
+      eventId: `identify-${i}`,
+      kind: 'identify',
+      userId: USER,
+      anonymousId: anon(i),
+      profileKey: USER,
+      traits: { step: i },
+    });
   }
   return messages;
 }
@@ -50,11 +67,27 @@ describe(`the merged-id cap (MAX_MERGED_IDS=${CAP}) in both stores`, () => {
     const env = { ...box.env, MAX_MERGED_IDS: String(CAP) };
     const producer = box.kafka.producer();
     await producer.connect();
-    const segmenter = createSegmenter(segmenterConfig(env), { kafka: box.kafka, pool, producer, log: silentLog, metrics: segmenterMetrics });
-    const scorer = createScorerConsumer(scorerConfig(env), { kafka: box.kafka, redis, pool, log: silentLog, metrics: scorerMetrics });
+    const segmenter = createSegmenter(segmenterConfig(env), {
+      kafka: box.kafka,
+      pool,
+      producer,
+      log: silentLog,
+      metrics: segmenterMetrics,
+    });
+    const scorer = createScorerConsumer(scorerConfig(env), {
+      kafka: box.kafka,
+      redis,
+      pool,
+      log: silentLog,
+      metrics: scorerMetrics,
+    });
     await segmenter.start();
     await scorer.start();
-    closers.push(() => producer.disconnect(), () => segmenter.stop(), () => scorer.stop());
+    closers.push(
+      () => producer.disconnect(),
+      () => segmenter.stop(),
+      () => scorer.stop(),
+    );
     await produceMessages(box.kafka, box.env.EVENTS_TOPIC!, stream());
     await consumed(box.kafka, box.env.EVENTS_TOPIC!, [box.env.SCORER_GROUP!, box.env.SEGMENTER_GROUP!]);
   }, 120_000);
@@ -68,13 +101,19 @@ describe(`the merged-id cap (MAX_MERGED_IDS=${CAP}) in both stores`, () => {
   const refusedIds = refusedAt.map(anon);
 
   it('merges the first links up to the cap in Postgres and in Redis, the same ids', async () => {
-    const { rows } = await pool.query<{ id: string }>('SELECT id FROM identities WHERE profile_key = $1 AND id <> $1 ORDER BY id', [USER]);
+    const { rows } = await pool.query<{ id: string }>(
+      'SELECT id FROM identities WHERE profile_key = $1 AND id <> $1 ORDER BY id',
+      [USER],
+    );
     expect(rows.map((r) => r.id)).toEqual(merged);
     const k = keys(box.env.REDIS_PREFIX!);
     expect((await redis.smembers(k.person(USER).merged)).sort()).toEqual(merged);
     for (const id of refusedIds) {
       expect(await redis.get(k.person(id).alias)).toBeNull();
-      const { rows: own } = await pool.query<{ profile_key: string }>('SELECT profile_key FROM identities WHERE id = $1', [id]);
+      const { rows: own } = await pool.query<{ profile_key: string }>(
+        'SELECT profile_key FROM identities WHERE id = $1',
+        [id],
+      );
       expect(own).toEqual([{ profile_key: id }]);
     }
   });
@@ -87,15 +126,25 @@ describe(`the merged-id cap (MAX_MERGED_IDS=${CAP}) in both stores`, () => {
   it('keeps each refused id a person of its own, with its interests and facts; the user has the merged ones', async () => {
     const k = keys(box.env.REDIS_PREFIX!);
     const clicks = async (key: string) =>
-      (await pool.query<{ n: number }>("SELECT n::int AS n FROM event_counts WHERE profile_key = $1 AND type = 'click'", [key])).rows[0]?.n ?? 0;
+      (
+        await pool.query<{ n: number }>(
+          "SELECT n::int AS n FROM event_counts WHERE profile_key = $1 AND type = 'click'",
+          [key],
+        )
+      ).rows[0]?.n ?? 0;
     for (const i of refusedAt) {
       expect(await redis.zrange(k.person(anon(i)).interests, 0, -1)).toEqual([`product:p-${i}`]);
       expect(await clicks(anon(i))).toBe(1);
     }
-    expect((await redis.zrange(k.person(USER).interests, 0, -1)).sort()).toEqual(merged.map((_, i) => `product:p-${i}`));
+    expect((await redis.zrange(k.person(USER).interests, 0, -1)).sort()).toEqual(
+      merged.map((_, i) => `product:p-${i}`),
+    );
     expect(await clicks(USER)).toBe(CAP);
     // a refused identify's other effect (its traits) still applies: the last one's traits are the user's
-    const { rows } = await pool.query<{ traits: Record<string, unknown> }>('SELECT traits FROM people WHERE profile_key = $1', [USER]);
+    const { rows } = await pool.query<{ traits: Record<string, unknown> }>(
+      'SELECT traits FROM people WHERE profile_key = $1',
+      [USER],
+    );
     expect(rows[0]?.traits).toEqual({ step: ANONS - 1 });
   });
 });

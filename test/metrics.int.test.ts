@@ -23,7 +23,8 @@ const describeWithPromtool = skip ? describe.skip : describe;
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return undefined;
 }
@@ -48,10 +49,21 @@ describeWithPromtool('/metrics of the four services', () => {
     for (const name of ['ingest', 'scorer', 'segmenter', 'query-api']) registries[name] = createMetrics(name);
 
     const iCfg = ingestConfig(env);
-    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
+    const publisher = new KafkaPublisher({
+      kafka: box.kafka,
+      topic: iCfg.EVENTS_TOPIC,
+      log: silentLog,
+      timeoutMs: iCfg.PRODUCE_TIMEOUT_MS,
+      breakerMs: iCfg.KAFKA_BREAKER_MS,
+    });
     await publisher.start();
     closers.push(() => publisher.stop());
-    ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [{ name: 'kafka', check: () => publisher.check() }], metrics: registries.ingest! });
+    ingest = await buildIngest(iCfg, {
+      log: silentLog,
+      publisher,
+      checks: [{ name: 'kafka', check: () => publisher.check() }],
+      metrics: registries.ingest!,
+    });
 
     const gCfg = segmenterConfig(env);
     const pool = createPool(gCfg.DATABASE_URL, gCfg.PG_SCHEMA, 'test-metrics');
@@ -61,16 +73,34 @@ describeWithPromtool('/metrics of the four services', () => {
     // the scorer reads the suppression list of erasures from the same schema
     const sCfg = scorerConfig(env);
     const redis = createRedis(sCfg, 'test-metrics');
-    const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog, metrics: registries.scorer! });
+    const scorer = createScorerConsumer(sCfg, {
+      kafka: box.kafka,
+      redis,
+      pool,
+      log: silentLog,
+      metrics: registries.scorer!,
+    });
     await scorer.start();
-    closers.push(() => scorer.stop(), async () => redis.disconnect());
+    closers.push(
+      () => scorer.stop(),
+      async () => redis.disconnect(),
+    );
     scorerApp = await buildScorerOps({ log: silentLog, checks: [], metrics: registries.scorer! });
 
     const producer = box.kafka.producer();
     await producer.connect();
-    const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer, log: silentLog, metrics: registries.segmenter! });
+    const segmenter = createSegmenter(gCfg, {
+      kafka: box.kafka,
+      pool,
+      producer,
+      log: silentLog,
+      metrics: registries.segmenter!,
+    });
     await segmenter.start();
-    closers.push(() => segmenter.stop(), () => producer.disconnect());
+    closers.push(
+      () => segmenter.stop(),
+      () => producer.disconnect(),
+    );
     segmenterApp = await buildSegmenterOps({ log: silentLog, checks: [], metrics: registries.segmenter! });
 
     const qCfg = queryConfig(env);
@@ -85,8 +115,19 @@ describeWithPromtool('/metrics of the four services', () => {
     });
     sampler.start();
     const qRedis = createRedis(qCfg, 'test-metrics-query');
-    query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool, checks: [], metrics: registries['query-api']!, lag: sampler });
-    closers.push(() => query.close(), () => sampler.stop(), async () => qRedis.disconnect());
+    query = await buildQuery(qCfg, {
+      log: silentLog,
+      redis: qRedis,
+      pool,
+      checks: [],
+      metrics: registries['query-api']!,
+      lag: sampler,
+    });
+    closers.push(
+      () => query.close(),
+      () => sampler.stop(),
+      async () => qRedis.disconnect(),
+    );
   }, 90_000);
 
   afterAll(async () => {
@@ -108,9 +149,23 @@ describeWithPromtool('/metrics of the four services', () => {
   };
 
   it('ingest: requests by route and status, events accepted and rejected by reason, produce latency, breaker', async () => {
-    const post = (body: unknown) => ingest.inject({ method: 'POST', url: '/v1/events', headers: { 'x-write-key': 'dev-write-key' }, payload: body as object });
-    expect((await post({ events: [{ type: 'click', userId: 'm-1', target: { type: 'product', id: 'p-1' } }, { type: 'nope' }] })).statusCode).toBe(202);
-    expect((await post({ type: 'follow', anonymousId: 'a-1', target: { type: 'shop', id: 's-1' } })).statusCode).toBe(202);
+    const post = (body: unknown) =>
+      ingest.inject({
+        method: 'POST',
+        url: '/v1/events',
+        headers: { 'x-write-key': 'dev-write-key' },
+        payload: body as object,
+      });
+    expect(
+      (
+        await post({
+          events: [{ type: 'click', userId: 'm-1', target: { type: 'product', id: 'p-1' } }, { type: 'nope' }],
+        })
+      ).statusCode,
+    ).toBe(202);
+    expect((await post({ type: 'follow', anonymousId: 'a-1', target: { type: 'shop', id: 's-1' } })).statusCode).toBe(
+      202,
+    );
     const text = await scrape(ingest);
     await checked(text);
     expect(sample(text, 'http_requests_total', { route: '/v1/events', method: 'POST', status: '202' })).toBe(2);
@@ -134,7 +189,10 @@ describeWithPromtool('/metrics of the four services', () => {
     ] as const) {
       const text = await waitFor(`${name} to handle all 3 messages`, async () => {
         const t = await scrape(app);
-        return sample(t, 'consumer_messages_processed_total', labels(group)) === 3 && sample(t, 'consumer_stalled_partitions', labels(group)) !== undefined ? t : undefined;
+        return sample(t, 'consumer_messages_processed_total', labels(group)) === 3 &&
+          sample(t, 'consumer_stalled_partitions', labels(group)) !== undefined
+          ? t
+          : undefined;
       });
       await checked(text);
       expect(sample(text, 'consumer_messages_applied_total', labels(group))).toBe(2);
@@ -155,13 +213,26 @@ describeWithPromtool('/metrics of the four services', () => {
   }, 60_000);
 
   it('query-api: request latency by route and status, and the lag sampler’s gauges', async () => {
-    expect((await query.inject({ method: 'GET', url: '/v1/profiles/nobody-here', headers: { authorization: 'Bearer dev-api-token' } })).statusCode).toBe(404);
+    expect(
+      (
+        await query.inject({
+          method: 'GET',
+          url: '/v1/profiles/nobody-here',
+          headers: { authorization: 'Bearer dev-api-token' },
+        })
+      ).statusCode,
+    ).toBe(404);
     const text = await waitFor('lag gauges for both groups', async () => {
       const t = await scrape(query);
-      return sample(t, 'ops_lag_messages', { group: box.env.SCORER_GROUP! }) !== undefined && sample(t, 'ops_lag_messages', { group: box.env.SEGMENTER_GROUP! }) !== undefined ? t : undefined;
+      return sample(t, 'ops_lag_messages', { group: box.env.SCORER_GROUP! }) !== undefined &&
+        sample(t, 'ops_lag_messages', { group: box.env.SEGMENTER_GROUP! }) !== undefined
+        ? t
+        : undefined;
     });
     await checked(text);
-    expect(sample(text, 'http_request_duration_seconds_count', { route: '/v1/profiles/:id', method: 'GET', status: '404' })).toBe(1);
+    expect(
+      sample(text, 'http_request_duration_seconds_count', { route: '/v1/profiles/:id', method: 'GET', status: '404' }),
+    ).toBe(1);
     expect(sample(text, 'ops_lag_stalled_partitions', { group: box.env.SCORER_GROUP! })).toBe(0);
     expect(sample(text, 'ops_lag_last_sample_timestamp_seconds')).toBeGreaterThan(0);
   }, 60_000);

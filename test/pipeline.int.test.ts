@@ -28,7 +28,13 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
   beforeAll(async () => {
     box = await createSandbox();
     const iCfg = ingestConfig(box.env);
-    const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS });
+    const publisher = new KafkaPublisher({
+      kafka: box.kafka,
+      topic: iCfg.EVENTS_TOPIC,
+      log: silentLog,
+      timeoutMs: iCfg.PRODUCE_TIMEOUT_MS,
+      breakerMs: iCfg.KAFKA_BREAKER_MS,
+    });
     await publisher.start();
     closers.push(() => publisher.stop());
     ingest = await buildIngest(iCfg, {
@@ -45,20 +51,37 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
     await migrate(pool, gCfg.PG_SCHEMA);
     const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog });
     await scorer.start();
-    closers.push(() => scorer.stop(), async () => redis.disconnect());
+    closers.push(
+      () => scorer.stop(),
+      async () => redis.disconnect(),
+    );
 
     const lifecycleProducer = box.kafka.producer();
     await lifecycleProducer.connect();
     const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer: lifecycleProducer, log: silentLog });
     await segmenter.start();
-    closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect(), () => pool.end());
+    closers.push(
+      () => segmenter.stop(),
+      () => lifecycleProducer.disconnect(),
+      () => pool.end(),
+    );
 
     const qCfg = queryConfig(box.env);
     const qRedis = createRedis(qCfg, 'test-query');
     const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-    query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
+    query = await buildQuery(qCfg, {
+      log: silentLog,
+      redis: qRedis,
+      pool: qPool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     client = queryClient(query);
-    closers.push(() => query.close(), async () => qRedis.disconnect(), () => qPool.end());
+    closers.push(
+      () => query.close(),
+      async () => qRedis.disconnect(),
+      () => qPool.end(),
+    );
   }, 60_000);
 
   afterAll(async () => {
@@ -80,14 +103,25 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
       method: 'POST',
       url: '/v1/events',
       headers: auth,
-      payload: { eventId: 'e-1', type: 'follow', userId: 'u-1', occurredAt, target: { type: 'shop', id: 's-9' }, tags: ['category:dress'] },
+      payload: {
+        eventId: 'e-1',
+        type: 'follow',
+        userId: 'u-1',
+        occurredAt,
+        target: { type: 'shop', id: 's-9' },
+        tags: ['category:dress'],
+      },
     });
     expect(res.statusCode).toBe(202);
     expect(res.json()).toEqual({ accepted: 1, rejected: [] });
 
     const profile = await profileOf('u-1', (p) => p.interests.length === 2 && p.lifecycle?.stage === 'potential');
     const decay = decayParams('2026-01-01T00:00:00Z', 30);
-    const expected = decayedScore(forwardWeight(3, Date.parse(occurredAt), decay), Date.parse(profile.computedAt), decay);
+    const expected = decayedScore(
+      forwardWeight(3, Date.parse(occurredAt), decay),
+      Date.parse(profile.computedAt),
+      decay,
+    );
     for (const tag of ['category:dress', 'shop:s-9']) {
       const interest = profile.interests.find((i) => i.tag === tag)!;
       expect(interest.score).toBeCloseTo(expected, 9);
@@ -125,11 +159,21 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
   it('the same event id posted twice counts once', async () => {
     const event = { eventId: 'dup-1', type: 'click', anonymousId: 'anon-3', target: { type: 'product', id: 'p-3' } };
     for (let i = 0; i < 2; i++) {
-      expect((await ingest.inject({ method: 'POST', url: '/v1/events', headers: auth, payload: event })).statusCode).toBe(202);
+      expect(
+        (await ingest.inject({ method: 'POST', url: '/v1/events', headers: auth, payload: event })).statusCode,
+      ).toBe(202);
     }
     // A marker event posted after both duplicates: once it is visible, both copies were consumed.
-    await ingest.inject({ method: 'POST', url: '/v1/events', headers: auth, payload: { ...event, eventId: 'marker', target: { type: 'shop', id: 'marker' } } });
-    const profile = await profileOf('anon-3', (p) => (p.stats?.events.click ?? 0) >= 2 && p.interests.some((i) => i.tag === 'shop:marker'));
+    await ingest.inject({
+      method: 'POST',
+      url: '/v1/events',
+      headers: auth,
+      payload: { ...event, eventId: 'marker', target: { type: 'shop', id: 'marker' } },
+    });
+    const profile = await profileOf(
+      'anon-3',
+      (p) => (p.stats?.events.click ?? 0) >= 2 && p.interests.some((i) => i.tag === 'shop:marker'),
+    );
     expect(profile.stats?.events.click).toBe(2);
     const product = profile.interests.find((i) => i.tag === 'product:p-3')!;
     const marker = profile.interests.find((i) => i.tag === 'shop:marker')!;

@@ -19,7 +19,13 @@ import { appliedCount, predictedStream, type StreamPerson } from '@pstream/testk
  */
 
 const AUTH = { authorization: 'Bearer dev-api-token' };
-type Model = { trait: string; trainedAt: string | null; trainedOn: number; holdout: { size: number; accuracy: number; baseline: number }; training: unknown };
+type Model = {
+  trait: string;
+  trainedAt: string | null;
+  trainedOn: number;
+  holdout: { size: number; accuracy: number; baseline: number };
+  training: unknown;
+};
 type Prediction = { value: string; confidence: number };
 
 /** A sandbox with a stream applied by the scorer and segmenter, the query API and its trainer on it. */
@@ -33,37 +39,72 @@ async function pipelineWith(people: number, lean: number, seed: number) {
   const producer = box.kafka.producer();
   await producer.connect();
   const segmenter = createSegmenter(sCfg, { kafka: box.kafka, pool, producer, log: silentLog });
-  closers.push(() => pool.end(), () => producer.disconnect(), () => segmenter.stop());
+  closers.push(
+    () => pool.end(),
+    () => producer.disconnect(),
+    () => segmenter.stop(),
+  );
   const scCfg = scorerConfig(env);
   const scRedis = createRedis(scCfg, 'test-predicted-scorer');
   const scorer = createScorerConsumer(scCfg, { kafka: box.kafka, redis: scRedis, pool, log: silentLog });
-  closers.push(async () => scRedis.disconnect(), () => scorer.stop());
+  closers.push(
+    async () => scRedis.disconnect(),
+    () => scorer.stop(),
+  );
 
   const stream = predictedStream(people, lean, seed, Date.now());
-  for (let i = 0; i < stream.messages.length; i += 1000) await producer.send({ topic: sCfg.EVENTS_TOPIC, acks: -1, messages: stream.messages.slice(i, i + 1000) });
+  for (let i = 0; i < stream.messages.length; i += 1000)
+    await producer.send({ topic: sCfg.EVENTS_TOPIC, acks: -1, messages: stream.messages.slice(i, i + 1000) });
   await scorer.start();
   await segmenter.start();
   const ids = stream.people.map((p) => p.id);
-  await waitFor('the scorer applied every event', async () => ((await appliedCount(scRedis, scCfg.REDIS_PREFIX, ids)) === stream.events ? true : undefined), 90_000);
-  await waitFor('the segmenter applied every event and trait', async () => {
-    const { rows } = await box.pg.query(
-      `SELECT (SELECT coalesce(sum(n), 0)::int FROM ${box.env.PG_SCHEMA}.event_counts) AS n,
+  await waitFor(
+    'the scorer applied every event',
+    async () => ((await appliedCount(scRedis, scCfg.REDIS_PREFIX, ids)) === stream.events ? true : undefined),
+    90_000,
+  );
+  await waitFor(
+    'the segmenter applied every event and trait',
+    async () => {
+      const { rows } = await box.pg.query(
+        `SELECT (SELECT coalesce(sum(n), 0)::int FROM ${box.env.PG_SCHEMA}.event_counts) AS n,
               (SELECT count(*)::int FROM ${box.env.PG_SCHEMA}.people WHERE traits <> '{}') AS traits`,
-    );
-    return rows[0].n === stream.events && rows[0].traits === stream.people.filter((p) => Object.keys(p.traits).length > 0).length ? true : undefined;
-  }, 90_000);
+      );
+      return rows[0].n === stream.events &&
+        rows[0].traits === stream.people.filter((p) => Object.keys(p.traits).length > 0).length
+        ? true
+        : undefined;
+    },
+    90_000,
+  );
 
   const qCfg = queryConfig(env);
   const qRedis = createRedis(qCfg, 'test-predicted-query');
   const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-predicted-query');
   const metrics = createMetrics('query-api');
-  const query: FastifyInstance = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics });
+  const query: FastifyInstance = await buildQuery(qCfg, {
+    log: silentLog,
+    redis: qRedis,
+    pool: qPool,
+    checks: [],
+    metrics,
+  });
   const trainer: ModelTrainer = createModelTrainer(qCfg, { pool: qPool, redis: qRedis, log: silentLog, metrics });
   trainer.start();
-  closers.push(async () => qRedis.disconnect(), () => qPool.end(), () => query.close(), () => trainer.stop());
+  closers.push(
+    async () => qRedis.disconnect(),
+    () => qPool.end(),
+    () => query.close(),
+    () => trainer.stop(),
+  );
 
   const models = async (): Promise<Map<string, Model>> =>
-    new Map(((await query.inject({ method: 'GET', url: '/v1/models', headers: AUTH })).json().models as Model[]).map((m) => [m.trait, m]));
+    new Map(
+      ((await query.inject({ method: 'GET', url: '/v1/models', headers: AUTH })).json().models as Model[]).map((m) => [
+        m.trait,
+        m,
+      ]),
+    );
   return {
     box,
     query,
@@ -79,18 +120,32 @@ async function pipelineWith(people: number, lean: number, seed: number) {
         expect(res.statusCode).toBe(202);
         asked.set(trait, res.json().requestedAt);
       }
-      return waitFor('both trainings done', async () => {
-        const m = await models();
-        const done = [...asked].every(([t, at]) => m.get(t)!.trainedAt !== null && m.get(t)!.trainedAt! >= at && m.get(t)!.training === null);
-        return done ? m : undefined;
-      }, 60_000);
+      return waitFor(
+        'both trainings done',
+        async () => {
+          const m = await models();
+          const done = [...asked].every(
+            ([t, at]) => m.get(t)!.trainedAt !== null && m.get(t)!.trainedAt! >= at && m.get(t)!.training === null,
+          );
+          return done ? m : undefined;
+        },
+        60_000,
+      );
     },
     async profile(id: string) {
       const res = await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: AUTH });
-      return { status: res.statusCode, body: res.json() as { traits: Record<string, unknown>; predicted: Record<string, Prediction | undefined> } };
+      return {
+        status: res.statusCode,
+        body: res.json() as { traits: Record<string, unknown>; predicted: Record<string, Prediction | undefined> },
+      };
     },
     async preview(rule: unknown): Promise<{ count: number; sample: string[] }> {
-      const res = await query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule } });
+      const res = await query.inject({
+        method: 'POST',
+        url: '/v1/audiences/preview',
+        headers: AUTH,
+        payload: { rule },
+      });
       expect(res.statusCode).toBe(200);
       return res.json();
     },
@@ -134,7 +189,9 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     const right = silent.filter((p) => predicted.get(p.id)!.gender?.value === p.gender).length;
     expect(right / silent.length).toBeGreaterThanOrEqual(0.9);
     const noAge = ctx.people.filter((p) => !gaveAge(p));
-    expect(noAge.filter((p) => predicted.get(p.id)!.ageBand?.value === p.ageBand).length / noAge.length).toBeGreaterThanOrEqual(0.9);
+    expect(
+      noAge.filter((p) => predicted.get(p.id)!.ageBand?.value === p.ageBand).length / noAge.length,
+    ).toBeGreaterThanOrEqual(0.9);
     for (const p of ctx.people) {
       if (gaveGender(p)) expect(predicted.get(p.id)!.gender).toBeUndefined();
       else expect(predicted.get(p.id)!.gender!.confidence).toBeGreaterThan(0.5);
@@ -145,7 +202,9 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
 
   it('answers a predicted.gender leaf with minConfidence with exactly the stored predictions that reach it', async () => {
     const rule = { trait: { name: 'predicted.gender', op: 'eq', value: 'f', minConfidence: 0.8 } };
-    const expected = ctx.people.filter((p) => predicted.get(p.id)!.gender?.value === 'f' && predicted.get(p.id)!.gender!.confidence >= 0.8).map((p) => p.id);
+    const expected = ctx.people
+      .filter((p) => predicted.get(p.id)!.gender?.value === 'f' && predicted.get(p.id)!.gender!.confidence >= 0.8)
+      .map((p) => p.id);
     expect(expected.length).toBeGreaterThan(10);
     const preview = await ctx.preview(rule);
     expect(preview.count).toBe(expected.length);
@@ -157,33 +216,60 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     const member = expected[0]!;
     const outsider = ctx.people.find((p) => !gaveGender(p) && !expected.includes(p.id))!.id;
     for (const id of [member, outsider]) {
-      const res = await ctx.query.inject({ method: 'POST', url: '/v1/audiences/explain', headers: AUTH, payload: { rule, id } });
+      const res = await ctx.query.inject({
+        method: 'POST',
+        url: '/v1/audiences/explain',
+        headers: AUTH,
+        payload: { rule, id },
+      });
       expect(res.statusCode).toBe(200);
       const body = res.json<{ matches: boolean; explanation: { holds: boolean; observed: unknown } }>();
       expect(body.matches).toBe(id === member);
       expect(body.explanation.holds).toBe(id === member);
-      expect(body.explanation.observed).toEqual({ value: predicted.get(id)!.gender!.value, confidence: expect.closeTo(predicted.get(id)!.gender!.confidence, 5) });
+      expect(body.explanation.observed).toEqual({
+        value: predicted.get(id)!.gender!.value,
+        confidence: expect.closeTo(predicted.get(id)!.gender!.confidence, 5),
+      });
     }
   });
 
   it('refuses minConfidence on a given trait and ops a predicted class cannot take, naming the path', async () => {
-    const bad = await ctx.query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule: { trait: { name: 'city', op: 'eq', value: 'x', minConfidence: 0.5 } } } });
+    const bad = await ctx.query.inject({
+      method: 'POST',
+      url: '/v1/audiences/preview',
+      headers: AUTH,
+      payload: { rule: { trait: { name: 'city', op: 'eq', value: 'x', minConfidence: 0.5 } } },
+    });
     expect(bad.statusCode).toBe(400);
     expect(JSON.stringify(bad.json())).toContain('minConfidence');
-    const gt = await ctx.query.inject({ method: 'POST', url: '/v1/audiences/preview', headers: AUTH, payload: { rule: { trait: { name: 'predicted.gender', op: 'gt', value: 1 } } } });
+    const gt = await ctx.query.inject({
+      method: 'POST',
+      url: '/v1/audiences/preview',
+      headers: AUTH,
+      payload: { rule: { trait: { name: 'predicted.gender', op: 'gt', value: 1 } } },
+    });
     expect(gt.statusCode).toBe(400);
     const unknown = await ctx.query.inject({ method: 'POST', url: '/v1/models/city/train', headers: AUTH });
     expect(unknown.statusCode).toBe(400);
   });
 
   it('a trait given after the prediction wins at once: the profile and the leaf drop the prediction', async () => {
-    const p = ctx.people.find((x) => !gaveGender(x) && predicted.get(x.id)!.gender?.value === 'f' && predicted.get(x.id)!.gender!.confidence >= 0.8)!;
+    const p = ctx.people.find(
+      (x) =>
+        !gaveGender(x) && predicted.get(x.id)!.gender?.value === 'f' && predicted.get(x.id)!.gender!.confidence >= 0.8,
+    )!;
     const rule = { trait: { name: 'predicted.gender', op: 'eq', value: 'f', minConfidence: 0.8 } };
     const before = await ctx.preview(rule);
-    await ctx.box.pg.query(`UPDATE ${ctx.box.env.PG_SCHEMA}.people SET traits = traits || '{"gender":"m"}' WHERE profile_key = $1`, [p.id]);
+    await ctx.box.pg.query(
+      `UPDATE ${ctx.box.env.PG_SCHEMA}.people SET traits = traits || '{"gender":"m"}' WHERE profile_key = $1`,
+      [p.id],
+    );
     expect((await ctx.profile(p.id)).body.predicted.gender).toBeUndefined();
     expect((await ctx.preview(rule)).count).toBe(before.count - 1);
-    await ctx.box.pg.query(`UPDATE ${ctx.box.env.PG_SCHEMA}.people SET traits = traits - 'gender' WHERE profile_key = $1`, [p.id]);
+    await ctx.box.pg.query(
+      `UPDATE ${ctx.box.env.PG_SCHEMA}.people SET traits = traits - 'gender' WHERE profile_key = $1`,
+      [p.id],
+    );
   });
 
   it('the follower mix says how many of the followers without a gender or age are predicted as what', async () => {
@@ -193,7 +279,8 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     expect(body.sample.exact).toBe(true);
     const count = (trait: 'gender' | 'ageBand', gave: (p: StreamPerson) => boolean) => {
       const out: Record<string, number> = {};
-      for (const p of ctx.people) if (!gave(p)) out[predicted.get(p.id)![trait]!.value] = (out[predicted.get(p.id)![trait]!.value] ?? 0) + 1;
+      for (const p of ctx.people)
+        if (!gave(p)) out[predicted.get(p.id)![trait]!.value] = (out[predicted.get(p.id)![trait]!.value] ?? 0) + 1;
       return out;
     };
     expect(body.traits.predicted).toEqual({ gender: count('gender', gaveGender), ageBand: count('ageBand', gaveAge) });
@@ -206,7 +293,16 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     const [optedOut, erased] = [silent[0]!, silent[1]!];
     const [optedOutGiver, erasedGiver] = [givers[0]!, givers[1]!];
     for (const p of [optedOut, optedOutGiver]) {
-      expect((await ctx.query.inject({ method: 'PUT', url: `/v1/profiles/${p.id}/consent`, headers: AUTH, payload: { personalization: false } })).statusCode).toBe(200);
+      expect(
+        (
+          await ctx.query.inject({
+            method: 'PUT',
+            url: `/v1/profiles/${p.id}/consent`,
+            headers: AUTH,
+            payload: { personalization: false },
+          })
+        ).statusCode,
+      ).toBe(200);
     }
     for (const p of [erased, erasedGiver]) {
       const res = await ctx.query.inject({ method: 'DELETE', url: `/v1/profiles/${p.id}`, headers: AUTH });
@@ -220,7 +316,12 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     expect((await ctx.profile(optedOut.id)).body.predicted).toEqual({});
     expect((await ctx.profile(erased.id)).status).toBe(404);
     const stored = async () =>
-      (await ctx.box.pg.query(`SELECT profile_key FROM ${ctx.box.env.PG_SCHEMA}.predicted_traits WHERE profile_key = ANY($1::text[])`, [[optedOut.id, erased.id, optedOutGiver.id, erasedGiver.id]])).rows;
+      (
+        await ctx.box.pg.query(
+          `SELECT profile_key FROM ${ctx.box.env.PG_SCHEMA}.predicted_traits WHERE profile_key = ANY($1::text[])`,
+          [[optedOut.id, erased.id, optedOutGiver.id, erasedGiver.id]],
+        )
+      ).rows;
     expect(await stored()).toEqual([]);
     const anyone = await ctx.preview({ trait: { name: 'predicted.ageBand', op: 'exists' } });
     expect(anyone.count).toBe(ctx.people.filter((p) => !gaveAge(p) && ![optedOut.id, erased.id].includes(p.id)).length);
@@ -232,12 +333,19 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     const age = after.get('ageBand')!;
     const gone = [optedOut, erased, optedOutGiver, erasedGiver].filter(gaveAge).length;
     expect(age.trainedOn + age.holdout.size).toBe(ctx.people.filter(gaveAge).length - gone);
-    await ctx.query.inject({ method: 'PUT', url: `/v1/profiles/${optedOut.id}/consent`, headers: AUTH, payload: { personalization: true } });
+    await ctx.query.inject({
+      method: 'PUT',
+      url: `/v1/profiles/${optedOut.id}/consent`,
+      headers: AUTH,
+      payload: { personalization: true },
+    });
   }, 120_000);
 
   it('exports accuracy, baseline and age per model as metrics', async () => {
     const res = await ctx.query.inject({ method: 'GET', url: '/metrics' });
-    expect(res.body).toMatch(/model_holdout_accuracy\{trait="gender",service="query-api"\} 0\.9\d*|model_holdout_accuracy\{trait="gender",service="query-api"\} 1/);
+    expect(res.body).toMatch(
+      /model_holdout_accuracy\{trait="gender",service="query-api"\} 0\.9\d*|model_holdout_accuracy\{trait="gender",service="query-api"\} 1/,
+    );
     expect(res.body).toMatch(/model_age_seconds\{trait="ageBand",service="query-api"\} \d/);
     expect(res.body).toMatch(/model_retrain_interval_seconds\{service="query-api"\} 86400/);
   });
@@ -248,7 +356,8 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     const dayLater = Date.now() + 86_400_000 + 60_000;
     expect((await ctx.trainerAt(() => dayLater).runDue()).sort()).toEqual(['ageBand', 'gender']);
     const after = await ctx.models();
-    for (const trait of ['gender', 'ageBand']) expect(Date.parse(after.get(trait)!.trainedAt!)).toBeGreaterThan(Date.parse(before.get(trait)!.trainedAt!));
+    for (const trait of ['gender', 'ageBand'])
+      expect(Date.parse(after.get(trait)!.trainedAt!)).toBeGreaterThan(Date.parse(before.get(trait)!.trainedAt!));
   }, 120_000);
 });
 

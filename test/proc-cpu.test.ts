@@ -1,7 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { execFileSync } from 'node:child_process';
-import { clockTicks, CpuMeter, listeningPid, machineCpu, parseProcStat, reapedChildrenCpuSeconds } from '../bench/proc-cpu';
+import {
+  clockTicks,
+  CpuMeter,
+  listeningPid,
+  machineCpu,
+  parseProcStat,
+  reapedChildrenCpuSeconds,
+} from '../bench/proc-cpu';
 
 describe('bench/proc-cpu', () => {
   it('parses this process’s own /proc/<pid>/stat', () => {
@@ -17,14 +24,26 @@ describe('bench/proc-cpu', () => {
   });
 
   it('counts fields from the last parenthesis, so a name with spaces and parentheses is read right', () => {
-    const line = '4242 (we (ird) name) S 17 4242 4242 0 -1 4194560 100 0 0 0 321 45 7 2 20 0 9 0 1000 1 1 18446744073709551615';
-    expect(parseProcStat(line)).toEqual({ pid: 4242, comm: 'we (ird) name', state: 'S', ppid: 17, utimeTicks: 321, stimeTicks: 45, reapedChildrenTicks: 9 });
+    const line =
+      '4242 (we (ird) name) S 17 4242 4242 0 -1 4194560 100 0 0 0 321 45 7 2 20 0 9 0 1000 1 1 18446744073709551615';
+    expect(parseProcStat(line)).toEqual({
+      pid: 4242,
+      comm: 'we (ird) name',
+      state: 'S',
+      ppid: 17,
+      utimeTicks: 321,
+      stimeTicks: 45,
+      reapedChildrenTicks: 9,
+    });
   });
 
   it('counts a reaped child’s CPU among this process’s children', () => {
     const before = reapedChildrenCpuSeconds();
     // a child that burns some CPU, then is waited for
-    execFileSync(process.execPath, ['-e', 'let x = 0; for (let i = 0; i < 5e7; i++) x += i % 3; if (x < 0) console.log(x)']);
+    execFileSync(process.execPath, [
+      '-e',
+      'let x = 0; for (let i = 0; i < 5e7; i++) x += i % 3; if (x < 0) console.log(x)',
+    ]);
     expect(reapedChildrenCpuSeconds()).toBeGreaterThan(before);
   });
 
@@ -47,7 +66,10 @@ describe('bench/proc-cpu', () => {
     try {
       const { port } = server.address() as AddressInfo;
       expect(listeningPid(port)).toBe(process.pid);
-      const meter = new CpuMeter([{ name: 'me', pids: () => [process.pid] }, { name: 'nobody', pids: () => [] }]);
+      const meter = new CpuMeter([
+        { name: 'me', pids: () => [process.pid] },
+        { name: 'nobody', pids: () => [] },
+      ]);
       const start = await meter.sample();
       let x = 0;
       for (let i = 0; i < 3e7; i++) x += i % 7; // some CPU to see

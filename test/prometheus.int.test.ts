@@ -25,7 +25,9 @@ describeWithPromtool('infra/prometheus', () => {
   it('the scrape config passes promtool check config and scrapes the four services', async () => {
     const { code, output } = await promtool(['check', 'config', join(prometheusDir, 'prometheus.yml')]);
     expect({ code, output }).toMatchObject({ code: 0 });
-    const jobs = [...readFileSync(join(prometheusDir, 'prometheus.yml'), 'utf8').matchAll(/job_name: (\S+)/g)].map((m) => m[1]);
+    const jobs = [...readFileSync(join(prometheusDir, 'prometheus.yml'), 'utf8').matchAll(/job_name: (\S+)/g)].map(
+      (m) => m[1],
+    );
     expect(jobs.sort()).toEqual(['ingest', 'query-api', 'scorer', 'segmenter']);
   });
 
@@ -34,13 +36,19 @@ describeWithPromtool('infra/prometheus', () => {
     expect(output).toMatch(/SUCCESS/);
     expect(code).toBe(0);
     // every alert of alerts.yml has a test
-    const alerts = [...readFileSync(join(prometheusDir, 'alerts.yml'), 'utf8').matchAll(/- alert: (\w+)/g)].map((m) => m[1]);
-    const tested = new Set([...readFileSync(join(prometheusDir, 'alerts.test.yml'), 'utf8').matchAll(/alertname: (\w+)/g)].map((m) => m[1]));
+    const alerts = [...readFileSync(join(prometheusDir, 'alerts.yml'), 'utf8').matchAll(/- alert: (\w+)/g)].map(
+      (m) => m[1],
+    );
+    const tested = new Set(
+      [...readFileSync(join(prometheusDir, 'alerts.test.yml'), 'utf8').matchAll(/alertname: (\w+)/g)].map((m) => m[1]),
+    );
     expect(alerts.filter((a) => !tested.has(a))).toEqual([]);
   });
 
   it('every query of the Grafana dashboard parses (checked as recording rules)', async () => {
-    const dashboard = JSON.parse(readFileSync(join(root, 'infra', 'grafana', 'dashboards', 'pstream.json'), 'utf8')) as {
+    const dashboard = JSON.parse(
+      readFileSync(join(root, 'infra', 'grafana', 'dashboards', 'pstream.json'), 'utf8'),
+    ) as {
       panels: { title: string; targets: { expr: string }[] }[];
     };
     const exprs = dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr));
@@ -48,7 +56,9 @@ describeWithPromtool('infra/prometheus', () => {
     const dir = mkdtempSync(join(tmpdir(), 'pstream-dashboard-'));
     try {
       const file = join(dir, 'dashboard-rules.yml');
-      const rules = exprs.map((expr, i) => `      - record: dashboard:q${i}\n        expr: ${JSON.stringify(expr)}`).join('\n');
+      const rules = exprs
+        .map((expr, i) => `      - record: dashboard:q${i}\n        expr: ${JSON.stringify(expr)}`)
+        .join('\n');
       writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules}\n`);
       const { code, output } = await promtool(['check', 'rules', file]);
       expect({ code, output: output.includes('SUCCESS') ? 'SUCCESS' : output }).toEqual({ code: 0, output: 'SUCCESS' });

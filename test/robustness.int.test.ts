@@ -11,13 +11,26 @@ import { type Platform, startPlatform } from '@pstream/testkit/services';
 const PARTITIONS = 12;
 const auth = { 'x-write-key': 'dev-write-key' };
 const bearer = { authorization: 'Bearer dev-api-token' };
-type Dead = { reason: string; consumerGroup: string; topic: string; partition: number; offset: string; key: string | null };
+type Dead = {
+  reason: string;
+  consumerGroup: string;
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string | null;
+};
 type Profile = { interests: { tag: string }[]; stats: { events: Record<string, number> } };
 
 /** One person id per partition of the events topic, as ingest's partitioner places them. */
 function onePersonPerPartition(prefix: string): string[] {
   const partitioner = Partitioners.DefaultPartitioner();
-  const partitionMetadata = Array.from({ length: PARTITIONS }, (_, partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+  const partitionMetadata = Array.from({ length: PARTITIONS }, (_, partitionId) => ({
+    partitionId,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+    partitionErrorCode: 0,
+  }));
   const people = new Map<number, string>();
   for (let i = 0; people.size < PARTITIONS; i++) {
     const id = `${prefix}-${i}`;
@@ -52,8 +65,20 @@ describe('no input can stall a consumer (issue 8)', () => {
     await box?.cleanup();
   }, 60_000);
 
-  const post = (url: string, payload: unknown) => ingest.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload: typeof payload === 'string' ? payload : JSON.stringify(payload) });
-  const click = (userId: string, extra: Record<string, unknown> = {}) => ({ type: 'click', userId, target: { type: 'product', id: 'p1' }, tags: ['category:dress'], ...extra });
+  const post = (url: string, payload: unknown) =>
+    ingest.inject({
+      method: 'POST',
+      url,
+      headers: { ...auth, 'content-type': 'application/json' },
+      payload: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    });
+  const click = (userId: string, extra: Record<string, unknown> = {}) => ({
+    type: 'click',
+    userId,
+    target: { type: 'product', id: 'p1' },
+    tags: ['category:dress'],
+    ...extra,
+  });
   const deep = (n: number) => '{"a":'.repeat(n) + '1' + '}'.repeat(n);
 
   it('refuses every poison input at ingest with a 400 naming the path, keeping the valid events of the batch', async () => {
@@ -68,7 +93,10 @@ describe('no input can stall a consumer (issue 8)', () => {
       expect({ path, status: res.statusCode }).toEqual({ path, status: 400 });
       expect(res.json().error.details.rejected[0].errors[0].path).toBe(path);
     }
-    for (const [traits, path] of [[{ city: 'Hang\u0000zhou' }, 'traits.city'], [{ 'x\u0007': 1 }, 'traits.x\u0007']] as const) {
+    for (const [traits, path] of [
+      [{ city: 'Hang\u0000zhou' }, 'traits.city'],
+      [{ 'x\u0007': 1 }, 'traits.x\u0007'],
+    ] as const) {
       const identify = await post('/v1/identify', { userId: 'u-ok', traits });
       expect(identify.statusCode).toBe(400);
       expect(identify.json().error.details.rejected[0].errors[0].path).toBe(path);
@@ -77,20 +105,55 @@ describe('no input can stall a consumer (issue 8)', () => {
     const batch = `{"events":[${JSON.stringify(click('u-deep-ok', { eventId: 'deep-ok' }))},{"type":"click","userId":"u-deep","target":{"type":"product","id":"p1"},"context":{"device":${deep(5000)}}}]}`;
     const res = await post('/v1/events', batch);
     expect(res.statusCode).toBe(202);
-    expect(res.json()).toEqual({ accepted: 1, rejected: [{ index: 1, errors: [{ path: expect.stringMatching(/^context\.device(\.a)+$/), message: 'is nested deeper than 32 levels' }] }] });
+    expect(res.json()).toEqual({
+      accepted: 1,
+      rejected: [
+        {
+          index: 1,
+          errors: [
+            { path: expect.stringMatching(/^context\.device(\.a)+$/), message: 'is nested deeper than 32 levels' },
+          ],
+        },
+      ],
+    });
   });
 
   it('dead-letters poison that reaches the topic once per group, applies it nowhere, and every partition keeps going', async () => {
     const now = new Date().toISOString();
     const message = (id: string, extra: Record<string, unknown>) => ({
-      v: 1, kind: 'event', eventId: id, source: 'demo', type: 'click', userId: 'x', profileKey: 'x', occurredAt: now, receivedAt: now,
-      target: { type: 'product', id: 'p1' }, tags: [], ...extra,
+      v: 1,
+      kind: 'event',
+      eventId: id,
+      source: 'demo',
+      type: 'click',
+      userId: 'x',
+      profileKey: 'x',
+      occurredAt: now,
+      receivedAt: now,
+      target: { type: 'product', id: 'p1' },
+      tags: [],
+      ...extra,
     });
     // What ingest published before this fix: the NUL id of the issue, a lone surrogate, a deep context.
     const poison = [
-      { key: 'probe\u0000nul', value: JSON.stringify(message('poison-nul', { userId: 'probe\u0000nul', profileKey: 'probe\u0000nul' })) },
-      { key: 'probe-surrogate', value: JSON.stringify(message('poison-sur', { userId: 'probe-surrogate', profileKey: 'probe-surrogate', tags: ['category:\ud800'] })) },
-      { key: 'probe-deep', value: `{"v":1,"kind":"event","eventId":"poison-deep","source":"demo","type":"click","userId":"probe-deep","profileKey":"probe-deep","occurredAt":"${now}","receivedAt":"${now}","target":{"type":"product","id":"p1"},"tags":[],"context":{"device":${deep(5000)}}}` },
+      {
+        key: 'probe\u0000nul',
+        value: JSON.stringify(message('poison-nul', { userId: 'probe\u0000nul', profileKey: 'probe\u0000nul' })),
+      },
+      {
+        key: 'probe-surrogate',
+        value: JSON.stringify(
+          message('poison-sur', {
+            userId: 'probe-surrogate',
+            profileKey: 'probe-surrogate',
+            tags: ['category:\ud800'],
+          }),
+        ),
+      },
+      {
+        key: 'probe-deep',
+        value: `{"v":1,"kind":"event","eventId":"poison-deep","source":"demo","type":"click","userId":"probe-deep","profileKey":"probe-deep","occurredAt":"${now}","receivedAt":"${now}","target":{"type":"product","id":"p1"},"tags":[],"context":{"device":${deep(5000)}}}`,
+      },
     ];
     const producer = box.kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
@@ -103,11 +166,15 @@ describe('no input can stall a consumer (issue 8)', () => {
     expect(res.json()).toEqual({ accepted: people.length, rejected: [] });
 
     for (const id of people) {
-      const profile = await waitFor(`profile ${id}`, async () => {
-        const r = await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: bearer });
-        const body = r.statusCode === 200 ? (r.json() as Profile) : undefined;
-        return body && body.interests.some((i) => i.tag === 'category:dress') ? body : undefined;
-      }, 30_000);
+      const profile = await waitFor(
+        `profile ${id}`,
+        async () => {
+          const r = await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: bearer });
+          const body = r.statusCode === 200 ? (r.json() as Profile) : undefined;
+          return body && body.interests.some((i) => i.tag === 'category:dress') ? body : undefined;
+        },
+        30_000,
+      );
       expect(profile.stats.events).toEqual({ click: 1 });
     }
 
@@ -122,14 +189,21 @@ describe('no input can stall a consumer (issue 8)', () => {
       await new Promise((r) => setTimeout(r, 1000));
       expect(dead).toHaveLength(6);
       for (const group of [box.env.SCORER_GROUP!, box.env.SEGMENTER_GROUP!]) {
-        const mine = dead.filter((d) => d.consumerGroup === group).sort((a, b) => String(a.key).localeCompare(String(b.key)));
+        const mine = dead
+          .filter((d) => d.consumerGroup === group)
+          .sort((a, b) => String(a.key).localeCompare(String(b.key)));
         expect(mine.map((d) => d.key)).toEqual(['probe-deep', 'probe-surrogate', 'probe\u0000nul']);
         expect(mine.map((d) => d.reason)).toEqual([
           expect.stringMatching(/^invalid message: context\.device(\.a)+: is nested deeper than 32 levels$/),
           expect.stringMatching(/^invalid message: tags\.0: .*lone UTF-16 surrogate/),
           expect.stringMatching(/^invalid message: userId: contains the control character U\+0000/),
         ]);
-        for (const d of mine) expect(d).toMatchObject({ topic: box.env.EVENTS_TOPIC!, partition: expect.any(Number), offset: expect.stringMatching(/^\d+$/) });
+        for (const d of mine)
+          expect(d).toMatchObject({
+            topic: box.env.EVENTS_TOPIC!,
+            partition: expect.any(Number),
+            offset: expect.stringMatching(/^\d+$/),
+          });
       }
     } finally {
       await dlq.disconnect();
@@ -141,7 +215,13 @@ describe('no input can stall a consumer (issue 8)', () => {
   }, 120_000);
 
   it('applies the same tricky stream of duplicates identically in both stores', async () => {
-    const ev = (eventId: string, person: Record<string, string>, target = 'p1') => ({ eventId, type: 'click', ...person, target: { type: 'product', id: target }, tags: ['category:dup'] });
+    const ev = (eventId: string, person: Record<string, string>, target = 'p1') => ({
+      eventId,
+      type: 'click',
+      ...person,
+      target: { type: 'product', id: target },
+      tags: ['category:dup'],
+    });
     const steps: [string, unknown][] = [
       ['/v1/events', ev('same-id', { userId: 'dup-a' })],
       ['/v1/events', ev('same-id', { userId: 'dup-b' })], // same id, other person: a different event in both
@@ -155,11 +235,15 @@ describe('no input can stall a consumer (issue 8)', () => {
     for (const [url, body] of steps) expect((await post(url, body)).statusCode).toBe(202);
 
     const profile = async (id: string, until: (p: Profile) => boolean) =>
-      waitFor(`profile ${id}`, async () => {
-        const r = await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: bearer });
-        const body = r.statusCode === 200 ? (r.json() as Profile) : undefined;
-        return body && until(body) ? body : undefined;
-      }, 30_000);
+      waitFor(
+        `profile ${id}`,
+        async () => {
+          const r = await query.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: bearer });
+          const body = r.statusCode === 200 ? (r.json() as Profile) : undefined;
+          return body && until(body) ? body : undefined;
+        },
+        30_000,
+      );
     // Each store applies on its own: wait until both show the person's last event (facts in
     // Postgres, interests in Redis), then hold both to the exact counts.
     const has = (p: Profile, tag: string) => p.interests.some((i) => i.tag === tag);
@@ -176,15 +260,29 @@ describe('no input can stall a consumer (issue 8)', () => {
     // The dedupe records themselves: the same keys in Redis and Postgres.
     // Redis keeps digests of the records (memberDigest): the same set as Postgres' records' digests.
     const seen = new Set<string>();
-    for (const digests of (await readAppliedDigests(redis, keys(box.env.REDIS_PREFIX!), ['dup-a', 'dup-b', 'dup-c', 'dup-anon'])).values()) for (const d of digests) seen.add(d);
-    const { rows } = await pool.query<{ k: string }>(`SELECT source || '|' || event_id AS k FROM applied_events WHERE event_id LIKE ANY(ARRAY['same-id@%','changed@%','before-merge@%','marker@%'])`);
+    for (const digests of (
+      await readAppliedDigests(redis, keys(box.env.REDIS_PREFIX!), ['dup-a', 'dup-b', 'dup-c', 'dup-anon'])
+    ).values())
+      for (const d of digests) seen.add(d);
+    const { rows } = await pool.query<{ k: string }>(
+      `SELECT source || '|' || event_id AS k FROM applied_events WHERE event_id LIKE ANY(ARRAY['same-id@%','changed@%','before-merge@%','marker@%'])`,
+    );
     expect([...seen].sort()).toEqual(rows.map((r) => memberDigest(r.k)).sort());
-    expect(rows.map((r) => r.k).sort()).toEqual(['demo|before-merge@dup-anon', 'demo|changed@dup-a', 'demo|marker@dup-c', 'demo|same-id@dup-a', 'demo|same-id@dup-b']);
+    expect(rows.map((r) => r.k).sort()).toEqual([
+      'demo|before-merge@dup-anon',
+      'demo|changed@dup-a',
+      'demo|marker@dup-c',
+      'demo|same-id@dup-a',
+      'demo|same-id@dup-b',
+    ]);
   }, 90_000);
 
   it('the segmenter refuses to start when its stored positions lie beyond the topic end (topic recreated)', async () => {
     const groupId = `${box.id}-wiped`;
-    await pool.query(`INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 3, 5000000)`, [groupId, box.env.EVENTS_TOPIC]);
+    await pool.query(
+      `INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 3, 5000000)`,
+      [groupId, box.env.EVENTS_TOPIC],
+    );
     const producer = box.kafka.producer();
     await producer.connect();
     // A short grace: the position stays beyond the end however long it is re-checked.
@@ -193,7 +291,11 @@ describe('no input can stall a consumer (issue 8)', () => {
     try {
       await expect(segmenter.start()).rejects.toMatchObject({
         code: 'PLT_POSITION_BEYOND_END',
-        message: expect.stringMatching(new RegExp(`group ${groupId} .*partition 3: stored 5000000 > end \\d+.*still after 1 s.*Refusing to skip events`)),
+        message: expect.stringMatching(
+          new RegExp(
+            `group ${groupId} .*partition 3: stored 5000000 > end \\d+.*still after 1 s.*Refusing to skip events`,
+          ),
+        ),
       });
     } finally {
       await segmenter.stop();
@@ -219,12 +321,24 @@ describe('no input can stall a consumer (issue 8)', () => {
       acks: -1,
       messages: events.map((e) => ({
         key: 'same-partition',
-        value: JSON.stringify({ v: 1, kind: 'event', source: 'demo', profileKey: e.userId, occurredAt: now, receivedAt: now, ...e }),
+        value: JSON.stringify({
+          v: 1,
+          kind: 'event',
+          source: 'demo',
+          profileKey: e.userId,
+          occurredAt: now,
+          receivedAt: now,
+          ...e,
+        }),
       })),
     });
     await producer.disconnect();
     for (const id of ['split-1', 'split-2']) {
-      await waitFor(`interests of ${id}`, async () => ((await redis.zcard(`${box.env.REDIS_PREFIX}:p:{${id}}:int`)) === 2 ? true : undefined), 30_000);
+      await waitFor(
+        `interests of ${id}`,
+        async () => ((await redis.zcard(`${box.env.REDIS_PREFIX}:p:{${id}}:int`)) === 2 ? true : undefined),
+        30_000,
+      );
     }
     const dead: Dead[] = [];
     const dlq = box.kafka.consumer({ groupId: `${box.id}-dlq-split` });
@@ -232,8 +346,15 @@ describe('no input can stall a consumer (issue 8)', () => {
     await dlq.subscribe({ topic: box.env.DLQ_TOPIC!, fromBeginning: true });
     await dlq.run({ eachMessage: async ({ message: m }) => void dead.push(JSON.parse(m.value!.toString()) as Dead) });
     try {
-      const record = await waitFor('the broken event on the DLQ', async () => dead.find((d) => d.key === 'same-partition'), 30_000);
-      expect(record).toMatchObject({ consumerGroup: box.env.SCORER_GROUP!, reason: expect.stringMatching(/^apply failed: WRONGTYPE .*user_script/) });
+      const record = await waitFor(
+        'the broken event on the DLQ',
+        async () => dead.find((d) => d.key === 'same-partition'),
+        30_000,
+      );
+      expect(record).toMatchObject({
+        consumerGroup: box.env.SCORER_GROUP!,
+        reason: expect.stringMatching(/^apply failed: WRONGTYPE .*user_script/),
+      });
       expect(dead.filter((d) => d.key === 'same-partition')).toHaveLength(1);
     } finally {
       await dlq.disconnect();

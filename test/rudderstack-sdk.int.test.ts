@@ -21,8 +21,14 @@ describe('the official @rudderstack/rudder-sdk-node client against ingest, with 
       return (err?: unknown) => done(err ?? 'ok');
     };
     const before = Date.now();
-    client.identify({ userId: 'rs-u1', anonymousId: 'rs-anon-1', traits: { email: 'r@example.org', address: { city: 'Shanghai' } } }, sent());
-    client.track({ userId: 'rs-u1', event: 'Product Viewed', properties: { product_id: 'p-1', category: 'shoes', brand: 'acme' } }, sent());
+    client.identify(
+      { userId: 'rs-u1', anonymousId: 'rs-anon-1', traits: { email: 'r@example.org', address: { city: 'Shanghai' } } },
+      sent(),
+    );
+    client.track(
+      { userId: 'rs-u1', event: 'Product Viewed', properties: { product_id: 'p-1', category: 'shoes', brand: 'acme' } },
+      sent(),
+    );
     client.page({ userId: 'rs-u1', name: 'Product', properties: { product_id: 'p-2', tags: ['style:sport'] } }, sent());
     client.page({ userId: 'rs-u1', name: 'Home', properties: { path: '/' } }, sent());
     client.screen({ userId: 'rs-u1', name: 'Cart' }, sent());
@@ -31,7 +37,11 @@ describe('the official @rudderstack/rudder-sdk-node client against ingest, with 
     await client.flush();
     expect(await Promise.all(outcomes)).toEqual(Array(7).fill('ok'));
 
-    const onTopic = await readTopic<Record<string, unknown>>(state.box.kafka, state.box.env.EVENTS_TOPIC!, (v) => v.length >= 3);
+    const onTopic = await readTopic<Record<string, unknown>>(
+      state.box.kafka,
+      state.box.env.EVENTS_TOPIC!,
+      (v) => v.length >= 3,
+    );
     expect(onTopic.map((m) => [m.kind, m.type ?? null, (m.target as { id: string } | undefined)?.id ?? null])).toEqual([
       ['identify', null, null],
       ['event', 'click', 'p-1'],
@@ -41,15 +51,30 @@ describe('the official @rudderstack/rudder-sdk-node client against ingest, with 
     for (const m of onTopic) expect(Date.parse(m.occurredAt as string)).toBeGreaterThanOrEqual(before - 1000);
 
     // Both stores, each on its own: the scorer's interests and the segmenter's traits and counts.
-    const profile = await state.pipeline.profile('rs-u1', (p) => p.interests.some((i) => i.tag === 'product:p-2') && p.traits.city === 'Shanghai' && p.stats?.events?.click === 2);
+    const profile = await state.pipeline.profile(
+      'rs-u1',
+      (p) =>
+        p.interests.some((i) => i.tag === 'product:p-2') &&
+        p.traits.city === 'Shanghai' &&
+        p.stats?.events?.click === 2,
+    );
     expect(profile.anonymousIds).toContain('rs-anon-1');
-    expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-1', 'product:p-2', 'category:shoes', 'brand:acme', 'style:sport']));
+    expect(profile.interests.map((i) => i.tag)).toEqual(
+      expect.arrayContaining(['product:p-1', 'product:p-2', 'category:shoes', 'brand:acme', 'style:sport']),
+    );
     expect(profile.stats?.events).toMatchObject({ click: 2 });
 
     const metrics = (await state.pipeline.ingest.app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain('ingest_views_mapped_total{source="web",type="page",service="ingest"} 1');
-    for (const [type, name] of [['page', 'Home'], ['screen', 'Cart'], ['group', ''], ['track', 'Cart Viewed']]) {
-      expect(metrics).toContain(`ingest_events_ignored_total{source="web",type="${type}",name="${name}",service="ingest"} 1`);
+    for (const [type, name] of [
+      ['page', 'Home'],
+      ['screen', 'Cart'],
+      ['group', ''],
+      ['track', 'Cart Viewed'],
+    ]) {
+      expect(metrics).toContain(
+        `ingest_events_ignored_total{source="web",type="${type}",name="${name}",service="ingest"} 1`,
+      );
     }
   });
 });

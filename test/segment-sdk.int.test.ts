@@ -16,8 +16,16 @@ describe('the official @segment/analytics-node client against ingest', () => {
     const failures: unknown[] = [];
     analytics.on('error', (err) => failures.push(err));
 
-    analytics.identify({ userId: 'seg-u1', anonymousId: 'seg-anon-1', traits: { email: 'a@example.org', address: { city: 'Hangzhou', country: 'CN' }, birthday: '1991-05-04' } });
-    analytics.track({ userId: 'seg-u1', event: 'Product Viewed', properties: { product_id: 'p-42', category: 'dress', brand: 'acme' } });
+    analytics.identify({
+      userId: 'seg-u1',
+      anonymousId: 'seg-anon-1',
+      traits: { email: 'a@example.org', address: { city: 'Hangzhou', country: 'CN' }, birthday: '1991-05-04' },
+    });
+    analytics.track({
+      userId: 'seg-u1',
+      event: 'Product Viewed',
+      properties: { product_id: 'p-42', category: 'dress', brand: 'acme' },
+    });
     analytics.track({
       userId: 'seg-u1',
       event: 'Order Completed',
@@ -25,7 +33,11 @@ describe('the official @segment/analytics-node client against ingest', () => {
         order_id: 'o-1',
         currency: 'CNY',
         revenue: 330,
-        products: [{ product_id: 'p-42', price: 100, quantity: 2, category: 'dress' }, { product_id: 'p-43', price: 100 }, { product_id: 'p-44', price: 30 }],
+        products: [
+          { product_id: 'p-42', price: 100, quantity: 2, category: 'dress' },
+          { product_id: 'p-43', price: 100 },
+          { product_id: 'p-44', price: 30 },
+        ],
       },
     });
     analytics.alias({ userId: 'seg-u1', previousId: 'seg-anon-2' });
@@ -37,10 +49,19 @@ describe('the official @segment/analytics-node client against ingest', () => {
     await analytics.closeAndFlush({ timeout: 20_000 });
     expect(failures).toEqual([]);
 
-    const onTopic = await readTopic<Record<string, unknown>>(state.box.kafka, state.box.env.EVENTS_TOPIC!, (v) => v.length >= 6);
+    const onTopic = await readTopic<Record<string, unknown>>(
+      state.box.kafka,
+      state.box.env.EVENTS_TOPIC!,
+      (v) => v.length >= 6,
+    );
     const byKind = (kind: string) => onTopic.filter((m) => m.kind === kind);
     expect(byKind('identify')).toEqual([
-      expect.objectContaining({ userId: 'seg-u1', anonymousId: 'seg-anon-1', source: 'web', traits: { city: 'Hangzhou', country: 'CN', birthYear: 1991, email: 'a@example.org' } }),
+      expect.objectContaining({
+        userId: 'seg-u1',
+        anonymousId: 'seg-anon-1',
+        source: 'web',
+        traits: { city: 'Hangzhou', country: 'CN', birthYear: 1991, email: 'a@example.org' },
+      }),
     ]);
     expect(byKind('alias')).toEqual([expect.objectContaining({ userId: 'seg-u1', previousId: 'seg-anon-2' })]);
     const events = byKind('event');
@@ -58,26 +79,46 @@ describe('the official @segment/analytics-node client against ingest', () => {
 
     // One three-product order is one purchase (§4.2): the person is new, not loyal; money is the
     // lines' sum; each product still gets its own purchase weight (§4.1).
-    const profile = await state.pipeline.profile('seg-u1', (p) => p.interests.some((i) => i.tag === 'product:p-44') && p.stats?.events.purchase === 3);
+    const profile = await state.pipeline.profile(
+      'seg-u1',
+      (p) => p.interests.some((i) => i.tag === 'product:p-44') && p.stats?.events.purchase === 3,
+    );
     expect(profile.stats).toMatchObject({ purchases: 1, monetary: { total: 330 } });
     expect(profile.lifecycle).toMatchObject({ stage: 'new' });
     expect(profile.tiers?.value).toBe('medium');
-    expect(profile.interests.map((i) => i.tag)).toEqual(expect.arrayContaining(['product:p-42', 'product:p-43', 'product:p-44', 'category:dress', 'brand:acme']));
+    expect(profile.interests.map((i) => i.tag)).toEqual(
+      expect.arrayContaining(['product:p-42', 'product:p-43', 'product:p-44', 'category:dress', 'brand:acme']),
+    );
     const score = (tag: string) => profile.interests.find((i) => i.tag === tag)!.score;
     expect(score('product:p-43')).toBeCloseTo(score('product:p-44'), 9);
 
     const metrics = (await state.pipeline.ingest.app.inject({ method: 'GET', url: '/metrics' })).body;
-    for (const [type, name] of [['page', 'Home'], ['screen', 'Settings'], ['group', ''], ['track', 'Checkout Started']]) {
-      expect(metrics).toContain(`ingest_events_ignored_total{source="web",type="${type}",name="${name}",service="ingest"} 1`);
+    for (const [type, name] of [
+      ['page', 'Home'],
+      ['screen', 'Settings'],
+      ['group', ''],
+      ['track', 'Checkout Started'],
+    ]) {
+      expect(metrics).toContain(
+        `ingest_events_ignored_total{source="web",type="${type}",name="${name}",service="ingest"} 1`,
+      );
     }
   });
 
   it('a write key reads nothing from the query API, as a bearer token or as Basic auth', async () => {
     for (const authorization of ['Bearer test-key', `Basic ${Buffer.from('test-key:').toString('base64')}`]) {
-      const res = await state.pipeline.query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { authorization } });
+      const res = await state.pipeline.query.inject({
+        method: 'GET',
+        url: '/v1/profiles/seg-u1',
+        headers: { authorization },
+      });
       expect(res.statusCode).toBe(401);
     }
-    const viaHeader = await state.pipeline.query.inject({ method: 'GET', url: '/v1/profiles/seg-u1', headers: { 'x-write-key': 'test-key' } });
+    const viaHeader = await state.pipeline.query.inject({
+      method: 'GET',
+      url: '/v1/profiles/seg-u1',
+      headers: { 'x-write-key': 'test-key' },
+    });
     expect(viaHeader.statusCode).toBe(401);
   });
 });

@@ -50,7 +50,9 @@ describe('npm start and Ctrl-C', () => {
       let out = '';
       p.stdout.on('data', (d) => (out += d));
       p.stderr.on('data', (d) => (out += d));
-      p.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`infra.sh ${cmd} exited ${code}: ${out}`))));
+      p.on('close', (code) =>
+        code === 0 ? resolve(out) : reject(new Error(`infra.sh ${cmd} exited ${code}: ${out}`)),
+      );
     });
 
   /** `npm start` in its own session and process group, like a terminal's foreground job. */
@@ -63,7 +65,12 @@ describe('npm start and Ctrl-C', () => {
     const run = { child, output: () => out, exited };
     runs.push(run);
     // up = every service answers its port (the broker and topics come first)
-    await waitFor('the services of npm start', async () => ((await Promise.all(ports.services.map(answers))).every(Boolean) ? true : undefined), 180_000, 500);
+    await waitFor(
+      'the services of npm start',
+      async () => ((await Promise.all(ports.services.map(answers))).every(Boolean) ? true : undefined),
+      180_000,
+      500,
+    );
     return run;
   }
   const ctrlC = (run: Run) => process.kill(-run.child.pid!, 'SIGINT');
@@ -118,7 +125,12 @@ describe('npm start and Ctrl-C', () => {
     const run = await start();
     const broker = Number(readFileSync(brokerPidFile(), 'utf8'));
     ctrlC(run);
-    await waitFor('the stop to begin', async () => (/stopping what this run started|shutting down/.test(run.output()) ? true : undefined), 60_000, 20);
+    await waitFor(
+      'the stop to begin',
+      async () => (/stopping what this run started|shutting down/.test(run.output()) ? true : undefined),
+      60_000,
+      20,
+    );
     ctrlC(run);
     await waitFor('the broker to stop', async () => (!alive(broker) && groupGone(run) ? true : undefined), 90_000, 200);
     expect(await answers(ports.kafka)).toBe(false);
@@ -133,7 +145,9 @@ describe('npm start and Ctrl-C', () => {
     await run.exited;
     await waitFor('every process of the run to end', async () => (groupGone(run) ? true : undefined), 30_000);
     expect(alive(broker)).toBe(true);
-    expect(run.output()).toContain('kafka was running before this run (started by an earlier infra:up) and stays up; pnpm infra:down stops it');
+    expect(run.output()).toContain(
+      'kafka was running before this run (started by an earlier infra:up) and stays up; pnpm infra:down stops it',
+    );
     await infra('down');
     expect(alive(broker)).toBe(false);
   });

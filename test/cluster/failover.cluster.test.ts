@@ -99,18 +99,30 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
     admin = kafka.admin();
     await admin.connect();
     await createTopics(admin, [
-      { topic: live.EVENTS_TOPIC!, numPartitions: 12, replicationFactor: 3, configEntries: [{ name: 'min.insync.replicas', value: '2' }] },
+      {
+        topic: live.EVENTS_TOPIC!,
+        numPartitions: 12,
+        replicationFactor: 3,
+        configEntries: [{ name: 'min.insync.replicas', value: '2' }],
+      },
       { topic: live.DLQ_TOPIC!, numPartitions: 3, replicationFactor: 3 },
       { topic: live.LIFECYCLE_TOPIC!, numPartitions: 3, replicationFactor: 3 },
     ]);
-    redis = createRedis({ REDIS_URL: 'redis://127.0.0.1:7101', REDIS_CLUSTER_NODES: CLUSTER_REDIS_NODES.split(',') }, 'cluster-test');
+    redis = createRedis(
+      { REDIS_URL: 'redis://127.0.0.1:7101', REDIS_CLUSTER_NODES: CLUSTER_REDIS_NODES.split(',') },
+      'cluster-test',
+    );
     pool = createPool(process.env.DATABASE_URL!, 'public', 'cluster-test', 4);
   }, 120_000);
 
   afterAll(async () => {
     await Promise.all(services.map(stopService));
-    await admin?.deleteTopics({ topics: [live.EVENTS_TOPIC!, live.DLQ_TOPIC!, live.LIFECYCLE_TOPIC!] }).catch(() => undefined);
-    await admin?.deleteGroups([live.SCORER_GROUP!, live.SEGMENTER_GROUP!, ref.SCORER_GROUP!, ref.SEGMENTER_GROUP!]).catch(() => undefined);
+    await admin
+      ?.deleteTopics({ topics: [live.EVENTS_TOPIC!, live.DLQ_TOPIC!, live.LIFECYCLE_TOPIC!] })
+      .catch(() => undefined);
+    await admin
+      ?.deleteGroups([live.SCORER_GROUP!, live.SEGMENTER_GROUP!, ref.SCORER_GROUP!, ref.SEGMENTER_GROUP!])
+      .catch(() => undefined);
     await admin?.disconnect();
     if (redis) {
       for (const prefix of [live.REDIS_PREFIX!, ref.REDIS_PREFIX!]) {
@@ -119,7 +131,8 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
       redis.disconnect();
     }
     if (pool) {
-      for (const schema of [live.PG_SCHEMA!, ref.PG_SCHEMA!]) await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      for (const schema of [live.PG_SCHEMA!, ref.PG_SCHEMA!])
+        await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await pool.end();
     }
   }, 180_000);
@@ -128,7 +141,9 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
   async function applied(env: NodeJS.ProcessEnv): Promise<{ redis: number; pg: number }> {
     const people = Array.from({ length: PEOPLE }, (_, i) => person(i));
     const records = await readAppliedDigests(redis, keys(env.REDIS_PREFIX!), people);
-    const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${env.PG_SCHEMA}.applied_events`).catch(() => ({ rows: [{ n: 0 }] }));
+    const { rows } = await pool
+      .query<{ n: number }>(`SELECT count(*)::int AS n FROM ${env.PG_SCHEMA}.applied_events`)
+      .catch(() => ({ rows: [{ n: 0 }] }));
     return { redis: [...records.values()].reduce((a, d) => a + d.size, 0), pg: rows[0]!.n };
   }
 
@@ -140,7 +155,10 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
   it('SIGKILLs a leader broker, a Redis master and a consumer mid-rebalance: scores equal a single-instance replay', async () => {
     const figures: Figures = { accepted: 0, refusedAttempts: 0, faults: [] };
     const started = Date.now();
-    const [ingestA, ingestB] = await Promise.all([startService('ingest', 'ingest-1', live), startService('ingest', 'ingest-2', live)]);
+    const [ingestA, ingestB] = await Promise.all([
+      startService('ingest', 'ingest-1', live),
+      startService('ingest', 'ingest-2', live),
+    ]);
     services.push(ingestA!, ingestB!);
     const consumers = await Promise.all([
       startService('scorer', 'scorer-1', live),
@@ -153,7 +171,8 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
 
     // The stream: batches posted alternately to the two ingests, each retried until 202.
     const batches: number[][] = [];
-    for (let i = 0; i < EVENTS; i += BATCH) batches.push(Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, j) => i + j));
+    for (let i = 0; i < EVENTS; i += BATCH)
+      batches.push(Array.from({ length: Math.min(BATCH, EVENTS - i) }, (_, j) => i + j));
     let next = 0;
     // The last tenth of the stream waits until the faults are done, so the last fault lands
     // mid-stream too however slowly the joiners start on a loaded machine.
@@ -172,9 +191,13 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
             method: 'POST',
             headers: { 'content-type': 'application/json', 'x-write-key': `cl-${id}` },
             body,
-          }).then((r) => r.status, () => 0);
+          }).then(
+            (r) => r.status,
+            () => 0,
+          );
           if (status === 202) break;
-          if (status !== 503 && status !== 0 && status !== 429) throw new Error(`ingest answered ${status} to batch ${b}`);
+          if (status !== 503 && status !== 0 && status !== 429)
+            throw new Error(`ingest answered ${status} to batch ${b}`);
           figures.refusedAttempts++;
           if (Date.now() > deadline) throw new Error(`batch ${b} not accepted within 180 s`);
           await new Promise((r) => setTimeout(r, 250));
@@ -183,16 +206,24 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
         await new Promise((r) => setTimeout(r, 250)); // a steady stream, so every fault lands mid-stream
       }
     };
-    const atLeast = (n: number) => waitFor(`${n} events accepted`, async () => (figures.accepted >= n ? true : undefined), 300_000, 50);
+    const atLeast = (n: number) =>
+      waitFor(`${n} events accepted`, async () => (figures.accepted >= n ? true : undefined), 300_000, 50);
 
     const faults = (async () => {
       // 1. The broker leading the most partitions of the events topic, SIGKILLed mid-stream.
       await atLeast(EVENTS * 0.15);
       const leader = await busiestLeader(admin, live.EVENTS_TOPIC!);
       killBroker(leader.nodeId);
-      figures.faults.push(`kafka broker ${leader.nodeId} (leader of ${leader.partitions}/12 partitions) SIGKILLed at ${figures.accepted} accepted`);
+      figures.faults.push(
+        `kafka broker ${leader.nodeId} (leader of ${leader.partitions}/12 partitions) SIGKILLed at ${figures.accepted} accepted`,
+      );
       const atKill = figures.accepted;
-      await waitFor('the stream to go on without it', async () => (figures.accepted >= atKill + 10 * BATCH ? true : undefined), 180_000, 100);
+      await waitFor(
+        'the stream to go on without it',
+        async () => (figures.accepted >= atKill + 10 * BATCH ? true : undefined),
+        180_000,
+        100,
+      );
       infraUpCluster();
       figures.faults.push(`broker ${leader.nodeId} restarted at ${figures.accepted} accepted`);
 
@@ -203,37 +234,62 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
       process.kill(master.pid, 'SIGKILL');
       const before = (await applied(live).catch(() => ({ redis: 0 }))).redis;
       figures.faults.push(`redis master :${master.port} SIGKILLed at ${figures.accepted} accepted`);
-      const promoted = await waitFor('a replica to take over the slot', async () => {
-        const now = await masterOf(key).catch(() => undefined);
-        return now && now.port !== master.port ? now.port : undefined;
-      }, 60_000, 200);
+      const promoted = await waitFor(
+        'a replica to take over the slot',
+        async () => {
+          const now = await masterOf(key).catch(() => undefined);
+          return now && now.port !== master.port ? now.port : undefined;
+        },
+        60_000,
+        200,
+      );
       figures.faults.push(`replica :${promoted} took over`);
       // The scorers WAIT for one replica per batch, so the promoted master takes writes again
       // once the old one is back as its replica.
       infraUpCluster();
       figures.faults.push(`:${master.port} back as a replica`);
-      await waitFor('the scorers to write again', async () => ((await applied(live)).redis > before + 2 * BATCH ? true : undefined), 120_000, 250);
+      await waitFor(
+        'the scorers to write again',
+        async () => ((await applied(live)).redis > before + 2 * BATCH ? true : undefined),
+        120_000,
+        250,
+      );
 
       // 3. A third scorer and segmenter join; during the rebalance one of each is SIGKILLed.
       await atLeast(EVENTS * 0.55);
-      const joiners = await Promise.all([spawnService('scorer', 'scorer-3', live), spawnService('segmenter', 'segmenter-3', live)]);
+      const joiners = await Promise.all([
+        spawnService('scorer', 'scorer-3', live),
+        spawnService('segmenter', 'segmenter-3', live),
+      ]);
       services.push(...joiners);
-      const seen = await waitFor('a rebalance under way', async () => {
-        const [a, b] = await Promise.all([groupState(live.SCORER_GROUP!), groupState(live.SEGMENTER_GROUP!)]);
-        return /Rebalance/.test(a) || /Rebalance/.test(b) ? `${a}/${b}` : undefined;
-      }, 120_000, 20);
+      const seen = await waitFor(
+        'a rebalance under way',
+        async () => {
+          const [a, b] = await Promise.all([groupState(live.SCORER_GROUP!), groupState(live.SEGMENTER_GROUP!)]);
+          return /Rebalance/.test(a) || /Rebalance/.test(b) ? `${a}/${b}` : undefined;
+        },
+        120_000,
+        20,
+      );
       await Promise.all([sigkill(scorer1!), sigkill(segmenter1!)]);
-      figures.faults.push(`scorer-1 and segmenter-1 SIGKILLed while the groups were ${seen} at ${figures.accepted} accepted`);
+      figures.faults.push(
+        `scorer-1 and segmenter-1 SIGKILLed while the groups were ${seen} at ${figures.accepted} accepted`,
+      );
       await Promise.all(joiners.map(waitReady));
     })().finally(() => faultsOver());
 
     await Promise.all([post(ingestA!.port), post(ingestB!.port), faults]);
     expect(figures.accepted).toBe(EVENTS);
 
-    await waitFor('every accepted event applied by the surviving instances', async () => {
-      const n = await applied(live);
-      return n.redis === EVENTS && n.pg === EVENTS ? true : undefined;
-    }, 300_000, 500);
+    await waitFor(
+      'every accepted event applied by the surviving instances',
+      async () => {
+        const n = await applied(live);
+        return n.redis === EVENTS && n.pg === EVENTS ? true : undefined;
+      },
+      300_000,
+      500,
+    );
 
     // The same topic replayed by one scorer and one segmenter, no faults. Every message is sealed with
     // its person's key (SPEC §4.5), and the keys live beside the live stores: the replay gets a copy, as
@@ -245,22 +301,41 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
     } finally {
       await refPool.end();
     }
-    const replay = await Promise.all([startService('scorer', 'scorer-ref', ref), startService('segmenter', 'segmenter-ref', ref)]);
+    const replay = await Promise.all([
+      startService('scorer', 'scorer-ref', ref),
+      startService('segmenter', 'segmenter-ref', ref),
+    ]);
     services.push(...replay);
-    await waitFor('the replay to apply the whole topic', async () => {
-      const n = await applied(ref);
-      return n.redis === EVENTS && n.pg === EVENTS ? true : undefined;
-    }, 300_000, 500);
+    await waitFor(
+      'the replay to apply the whole topic',
+      async () => {
+        const n = await applied(ref);
+        return n.redis === EVENTS && n.pg === EVENTS ? true : undefined;
+      },
+      300_000,
+      500,
+    );
 
     // Exactly the 202'd events, once each: the dedupe records are the posted ids (`source|eventId@profileKey`).
-    const want = new Set(Array.from({ length: EVENTS }, (_, i) => `${SOURCE}|${dedupeId({ eventId: `${id}-${i}`, profileKey: person(i) })}`));
+    const want = new Set(
+      Array.from(
+        { length: EVENTS },
+        (_, i) => `${SOURCE}|${dedupeId({ eventId: `${id}-${i}`, profileKey: person(i) })}`,
+      ),
+    );
     // Redis keeps the records' digests (memberDigest)
     const members: string[] = [];
-    const records = await readAppliedDigests(redis, keys(live.REDIS_PREFIX!), Array.from({ length: PEOPLE }, (_, i) => person(i)));
+    const records = await readAppliedDigests(
+      redis,
+      keys(live.REDIS_PREFIX!),
+      Array.from({ length: PEOPLE }, (_, i) => person(i)),
+    );
     for (const digests of records.values()) members.push(...digests);
     expect(members.length).toBe(EVENTS);
     expect(new Set(members)).toEqual(new Set([...want].map(memberDigest)));
-    const { rows: ids } = await pool.query<{ k: string }>(`SELECT source || '|' || event_id AS k FROM ${live.PG_SCHEMA}.applied_events`);
+    const { rows: ids } = await pool.query<{ k: string }>(
+      `SELECT source || '|' || event_id AS k FROM ${live.PG_SCHEMA}.applied_events`,
+    );
     expect(new Set(ids.map((r) => r.k))).toEqual(want);
 
     // Interests: every person's scores equal the replay's.
@@ -293,7 +368,9 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
       expect(mine!.rows.length).toBeGreaterThan(0);
       expect(mine!.rows).toEqual(theirs!.rows);
     }
-    const { rows: counted } = await pool.query<{ n: number }>(`SELECT sum(n)::int AS n FROM ${live.PG_SCHEMA}.event_counts`);
+    const { rows: counted } = await pool.query<{ n: number }>(
+      `SELECT sum(n)::int AS n FROM ${live.PG_SCHEMA}.event_counts`,
+    );
     expect(counted[0]!.n).toBe(EVENTS);
 
     console.log(

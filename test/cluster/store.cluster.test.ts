@@ -4,16 +4,43 @@
  * rebuild's clear on every master, and WAIT for a replica — each equal to the pure model of the
  * time-sorted stream.
  */
-import { createInterestStore, lookupCatalog, readInterests, writeCatalog, type PreparedEvent, type StoreOptions } from '@pstream/interest-store';
+import {
+  createInterestStore,
+  lookupCatalog,
+  readInterests,
+  writeCatalog,
+  type PreparedEvent,
+  type StoreOptions,
+} from '@pstream/interest-store';
 import { createRedis, isCluster, scanKeys, slotOf } from '@pstream/platform';
-import { applyEvent, DEFAULT_WEIGHTS, decayParams, emptyModel, explicitTags, targetTag, type ScoringEvent, type ScoringParams } from '@pstream/scoring';
+import {
+  applyEvent,
+  DEFAULT_WEIGHTS,
+  decayParams,
+  emptyModel,
+  explicitTags,
+  targetTag,
+  type ScoringEvent,
+  type ScoringParams,
+} from '@pstream/scoring';
 import { testId } from '@pstream/testkit';
 import { CLUSTER_REDIS_NODES } from './support';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const DAY = 86_400_000;
-const scoring: ScoringParams = { weights: DEFAULT_WEIGHTS, visitGapMs: 30 * 60_000, decay: decayParams('2026-01-01T00:00:00Z', 30), maxOpenVisits: 4 };
-const options: StoreOptions = { scoring, maxTagsPerPerson: 1000, latenessMs: 2 * DAY, dedupeWindowMs: 3 * DAY, waitReplicas: 1 };
+const scoring: ScoringParams = {
+  weights: DEFAULT_WEIGHTS,
+  visitGapMs: 30 * 60_000,
+  decay: decayParams('2026-01-01T00:00:00Z', 30),
+  maxOpenVisits: 4,
+};
+const options: StoreOptions = {
+  scoring,
+  maxTagsPerPerson: 1000,
+  latenessMs: 2 * DAY,
+  dedupeWindowMs: 3 * DAY,
+  waitReplicas: 1,
+};
 const TYPES = ['click', 'like', 'share', 'follow', 'comment', 'unfollow', 'favorite'] as const;
 
 function scoringEvent(i: number): ScoringEvent {
@@ -46,7 +73,10 @@ function modelOf(events: ScoringEvent[]) {
 }
 
 describe('interest store on a Redis Cluster', () => {
-  const redis = createRedis({ REDIS_URL: 'redis://127.0.0.1:7101', REDIS_CLUSTER_NODES: CLUSTER_REDIS_NODES.split(',') }, 'store-cluster-test');
+  const redis = createRedis(
+    { REDIS_URL: 'redis://127.0.0.1:7101', REDIS_CLUSTER_NODES: CLUSTER_REDIS_NODES.split(',') },
+    'store-cluster-test',
+  );
   const prefix = `clstore:${testId()}`;
   const store = createInterestStore(redis, prefix, options);
   const PEOPLE = 60;
@@ -87,7 +117,12 @@ describe('interest store on a Redis Cluster', () => {
     const eu = [3, 4, 5, 6].map(scoringEvent);
     await store.apply([...ea.map((e, i) => prepared(a, e, `a-${i}`)), ...eu.map((e, i) => prepared(u, e, `u-${i}`))]);
     expect(await store.merge(a, u)).toEqual({ mergedInto: u });
-    const read = await readInterests(redis, store.keys, a, { nowMs: L + 2 * DAY, limit: 100, decay: scoring.decay, valueScale: 10 });
+    const read = await readInterests(redis, store.keys, a, {
+      nowMs: L + 2 * DAY,
+      limit: 100,
+      decay: scoring.decay,
+      valueScale: 10,
+    });
     // both within the lateness window: the merged profile scores the time-sorted union
     const merged = modelOf([...ea, ...eu]);
     const live = [...merged.interests].filter(([, score]) => Math.abs(score) > 1e-9);

@@ -40,20 +40,34 @@ const PORT_VAR = { ingest: 'INGEST', scorer: 'SCORER', segmenter: 'SEGMENTER' } 
  * Starts a service as its own process: node with tsx as a loader, so a SIGKILL hits the service
  * itself (the tsx CLI would run it as a grandchild). Resolves once /readyz answers 200.
  */
-export async function startService(kind: keyof typeof PORT_VAR, name: string, env: NodeJS.ProcessEnv): Promise<Service> {
+export async function startService(
+  kind: keyof typeof PORT_VAR,
+  name: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Service> {
   const s = await spawnService(kind, name, env);
   await waitReady(s);
   return s;
 }
 
 /** Starts a service's process without waiting for it to be ready. */
-export async function spawnService(kind: keyof typeof PORT_VAR, name: string, env: NodeJS.ProcessEnv): Promise<Service> {
+export async function spawnService(
+  kind: keyof typeof PORT_VAR,
+  name: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Service> {
   const port = await freePort();
   const v = PORT_VAR[kind];
   const out = logFile(name);
   const child = spawn(process.execPath, ['--import', 'tsx', `services/${kind}/src/main.ts`], {
     cwd: ROOT,
-    env: { ...env, [`${v}_PORT`]: String(port), [`${v}_HOST`]: '127.0.0.1', LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', LOG_FORMAT: 'json' },
+    env: {
+      ...env,
+      [`${v}_PORT`]: String(port),
+      [`${v}_HOST`]: '127.0.0.1',
+      LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+      LOG_FORMAT: 'json',
+    },
     stdio: ['ignore', out, out],
   });
   closeSync(out); // the child has its own copy
@@ -62,17 +76,26 @@ export async function spawnService(kind: keyof typeof PORT_VAR, name: string, en
 }
 
 export async function waitReady({ name, child, port }: Service): Promise<void> {
-  await waitFor(`${name} to be ready on :${port}`, async () => {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${name} exited (${child.exitCode ?? child.signalCode})`);
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
-    return res.status === 200 ? true : undefined;
-  }, 120_000, 250);
+  await waitFor(
+    `${name} to be ready on :${port}`,
+    async () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`${name} exited (${child.exitCode ?? child.signalCode})`);
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+      return res.status === 200 ? true : undefined;
+    },
+    120_000,
+    250,
+  );
 }
 
 export async function stopService(s: Service): Promise<void> {
   if (s.child.exitCode !== null || s.child.signalCode !== null) return;
   s.child.kill('SIGTERM');
-  const done = await Promise.race([s.exited.then(() => true), new Promise((r) => setTimeout(() => r(false), 20_000).unref())]);
+  const done = await Promise.race([
+    s.exited.then(() => true),
+    new Promise((r) => setTimeout(() => r(false), 20_000).unref()),
+  ]);
   if (!done) {
     s.child.kill('SIGKILL');
     await s.exited;
@@ -89,18 +112,31 @@ export async function sigkill(s: Service): Promise<void> {
  * `waitForLeaders` gives up on a busy cluster whose brokers learn of a new topic at different times.)
  */
 export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promise<void> {
-  await waitFor('the topics to be created', async () => {
-    await admin.createTopics({ waitForLeaders: false, topics });
-    return true;
-  }, 60_000, 500).catch(async (err: unknown) => {
+  await waitFor(
+    'the topics to be created',
+    async () => {
+      await admin.createTopics({ waitForLeaders: false, topics });
+      return true;
+    },
+    60_000,
+    500,
+  ).catch(async (err: unknown) => {
     const existing = await admin.listTopics();
     if (!topics.every((t) => existing.includes(t.topic))) throw err;
   });
-  await waitFor('a leader for every partition', async () => {
-    const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
-    const want = new Map(topics.map((t) => [t.topic, t.numPartitions]));
-    return meta.length === topics.length && meta.every((t) => t.partitions.length === want.get(t.name) && t.partitions.every((p) => p.leader >= 0)) ? true : undefined;
-  }, 120_000, 250);
+  await waitFor(
+    'a leader for every partition',
+    async () => {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+      const want = new Map(topics.map((t) => [t.topic, t.numPartitions]));
+      return meta.length === topics.length &&
+        meta.every((t) => t.partitions.length === want.get(t.name) && t.partitions.every((p) => p.leader >= 0))
+        ? true
+        : undefined;
+    },
+    120_000,
+    250,
+  );
 }
 
 /** The broker (node id) leading the most partitions of `topic`, and how many it leads. */
@@ -123,7 +159,11 @@ export function killBroker(nodeId: number): number {
 /** A plain connection to the first cluster node that answers (one may be down). */
 async function anyNode(): Promise<SingleRedis> {
   for (const port of CLUSTER_REDIS_PORTS) {
-    const node = new SingleRedis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    const node = new SingleRedis(port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => null,
+    });
     try {
       await node.connect();
       await node.ping();
@@ -144,7 +184,11 @@ export async function masterOf(key: string): Promise<{ port: number; pid: number
     const owner = shards.find(([from, to]) => slot >= from && slot <= to);
     if (!owner) throw new Error(`no master owns slot ${slot}`);
     const port = owner[2][1];
-    const node = new SingleRedis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    const node = new SingleRedis(port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 1,
+      retryStrategy: () => null,
+    });
     let info: string;
     try {
       await node.connect();
@@ -160,6 +204,10 @@ export async function masterOf(key: string): Promise<{ port: number; pid: number
 
 /** `pnpm infra:up --cluster`: restarts whatever broker or Redis node is down (idempotent). */
 export function infraUpCluster(): void {
-  const r = spawnSync('bash', ['scripts/infra.sh', 'up', '--cluster'], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync('bash', ['scripts/infra.sh', 'up', '--cluster'], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
   if (r.status !== 0) throw new Error(`infra.sh up --cluster failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
 }

@@ -1,6 +1,15 @@
 import type { FactLeaf } from '@pstream/profile-store';
 import { z } from 'zod';
-import { didLeaf, followsLeaf, interestLeaf, stageLeaf, tierLeaf, traitLeaf, type InterestLeaf, type Rule } from './rule';
+import {
+  didLeaf,
+  followsLeaf,
+  interestLeaf,
+  stageLeaf,
+  tierLeaf,
+  traitLeaf,
+  type InterestLeaf,
+  type Rule,
+} from './rule';
 
 /*
  * Why a person is, or is not, in an audience (docs/api.md §5.4 "Explain"): the rule itself with

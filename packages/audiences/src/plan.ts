@@ -18,7 +18,10 @@ export type InterestSource = {
   /** For one person: whether the leaf holds at nowMs (the same bound as `holders`) and their value in the tag (0 when absent). */
   observe(leaf: InterestLeaf, nowMs: number, person: string): Promise<{ holds: boolean; observed: number }>;
 };
-export type FactSource = Pick<AudienceStore, 'leafKeys' | 'holdingAll' | 'estimate' | 'everyone' | 'personalizationAllowed' | 'didHoldsUntil' | 'observe'>;
+export type FactSource = Pick<
+  AudienceStore,
+  'leafKeys' | 'holdingAll' | 'estimate' | 'everyone' | 'personalizationAllowed' | 'didHoldsUntil' | 'observe'
+>;
 
 /** Why an opted-out person's interest leaves do not hold, and why they are in no audience (docs/api.md §5.7). */
 export const OPTED_OUT = 'opted out of personalization: interests are not used, and the person is in no audience';
@@ -48,7 +51,10 @@ export function createInterestSource(redis: Redis, k: Keys, decay: DecayParams, 
     async observe(leaf, nowMs, person) {
       const [stored] = await tagScoresOf(redis, k, leaf.tag, [person]);
       if (stored === null || stored === undefined) return { holds: false, observed: 0 };
-      return { holds: stored >= bound(leaf, nowMs), observed: tagValue(decayedScore(stored, nowMs, decay), valueScale) };
+      return {
+        holds: stored >= bound(leaf, nowMs),
+        observed: tagValue(decayedScore(stored, nowMs, decay), valueScale),
+      };
     },
   };
 }
@@ -57,7 +63,11 @@ const isNot = (r: Rule): r is { not: Rule } => 'not' in r;
 const isFact = (r: Rule): boolean => !('interest' in r || 'all' in r || 'any' in r || 'not' in r);
 /** A fact leaf or the negation of one, as a check Postgres can answer per person; else undefined. */
 const factCheck = (r: Rule): { leaf: FactLeaf; negated: boolean } | undefined =>
-  isFact(r) ? { leaf: r as FactLeaf, negated: false } : isNot(r) && isFact(r.not) ? { leaf: r.not as FactLeaf, negated: true } : undefined;
+  isFact(r)
+    ? { leaf: r as FactLeaf, negated: false }
+    : isNot(r) && isFact(r.not)
+      ? { leaf: r.not as FactLeaf, negated: true }
+      : undefined;
 
 /**
  * A child of `all` is read whole from its index and intersected in memory when it reads at most
@@ -126,7 +136,9 @@ export function createAudienceEngine(sources: AudienceSources) {
   }
 
   const holdsUntil: HoldsUntil = (t, nowMs, people) =>
-    t.kind === 'interest' ? interests.holdsUntil(t.leaf, nowMs, people) : facts.didHoldsUntil({ did: t.leaf }, nowMs, people);
+    t.kind === 'interest'
+      ? interests.holdsUntil(t.leaf, nowMs, people)
+      : facts.didHoldsUntil({ did: t.leaf }, nowMs, people);
 
   /** The profile keys of `keys` the rule holds for, consent applied, sorted. */
   const allowed = async (keys: readonly string[]) => (await facts.personalizationAllowed([...new Set(keys)])).sort();
@@ -146,7 +158,8 @@ export function createAudienceEngine(sources: AudienceSources) {
       const people = new Set(members);
       for (const t of timeLeaves(rule)) {
         if (t.positive) continue;
-        for (const p of await evaluate(t.kind === 'interest' ? { interest: t.leaf } : { did: t.leaf }, nowMs)) people.add(p);
+        for (const p of await evaluate(t.kind === 'interest' ? { interest: t.leaf } : { did: t.leaf }, nowMs))
+          people.add(p);
       }
       return { members, watch: await nextChanges(rule, nowMs, [...people], new Set(members), holdsUntil) };
     },
@@ -157,7 +170,11 @@ export function createAudienceEngine(sources: AudienceSources) {
      * any / not, and the one consent filter: an opted-out person's interest leaves do not hold
      * (with `OPTED_OUT` as the reason) and they match nothing.
      */
-    async explain(rule: Rule, nowMs: number, key: string): Promise<{ matches: boolean; explanation: ExplainedNode; reason?: string }> {
+    async explain(
+      rule: Rule,
+      nowMs: number,
+      key: string,
+    ): Promise<{ matches: boolean; explanation: ExplainedNode; reason?: string }> {
       const allowed = (await facts.personalizationAllowed([key])).length === 1;
       const leaves = ruleLeaves(rule);
       const factLeaves = leaves.flatMap((l) => (l.kind === 'fact' ? [l.leaf] : []));
@@ -165,7 +182,13 @@ export function createAudienceEngine(sources: AudienceSources) {
         facts.observe(factLeaves, nowMs, key),
         Promise.all(
           leaves.flatMap((l) =>
-            l.kind !== 'interest' ? [] : [allowed ? interests.observe(l.leaf, nowMs, key) : Promise.resolve<LeafOutcome>({ holds: false, observed: null, reason: OPTED_OUT })],
+            l.kind !== 'interest'
+              ? []
+              : [
+                  allowed
+                    ? interests.observe(l.leaf, nowMs, key)
+                    : Promise.resolve<LeafOutcome>({ holds: false, observed: null, reason: OPTED_OUT }),
+                ],
           ),
         ),
       ]);
@@ -177,7 +200,11 @@ export function createAudienceEngine(sources: AudienceSources) {
     },
 
     /** The same restricted to `people`: those of them in the audience at `nowMs`, and their next instants. */
-    async among(rule: Rule, nowMs: number, people: readonly string[]): Promise<{ members: string[]; watch: Map<string, number> }> {
+    async among(
+      rule: Rule,
+      nowMs: number,
+      people: readonly string[],
+    ): Promise<{ members: string[]; watch: Map<string, number> }> {
       const members = await allowed(await evaluate(rule, nowMs, people));
       return { members, watch: await nextChanges(rule, nowMs, people, new Set(members), holdsUntil) };
     },

@@ -71,7 +71,12 @@ export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 500, exact: 400 } as const
  * Orders candidates by the summed weight of the seed lists they appear in (a list's weight is the
  * person's own value in that tag: sharing a strong tag at a near score counts most); keeps `n`.
  */
-export function shortlist(lists: readonly (readonly string[])[], weights: readonly number[], skip: ReadonlySet<string>, n: number): string[] {
+export function shortlist(
+  lists: readonly (readonly string[])[],
+  weights: readonly number[],
+  skip: ReadonlySet<string>,
+  n: number,
+): string[] {
   const seen = new Map<string, number>();
   lists.forEach((list, i) => {
     for (const id of list) if (!skip.has(id)) seen.set(id, (seen.get(id) ?? 0) + weights[i]!);
@@ -89,20 +94,38 @@ export function shortlist(lists: readonly (readonly string[])[], weights: readon
  * person's value in the tag, and each shortlisted candidate's similarity is the exact cosine of
  * the full vectors. Excludes the person; candidates pass the one consent filter.
  */
-export function createSimilarFinder(redis: Redis, k: Keys, facts: Pick<AudienceStore, 'similarityFacts' | 'personalizationAllowed'>, options: SimilarOptions) {
+export function createSimilarFinder(
+  redis: Redis,
+  k: Keys,
+  facts: Pick<AudienceStore, 'similarityFacts' | 'personalizationAllowed'>,
+  options: SimilarOptions,
+) {
   const vectors = async (people: readonly string[], nowMs: number): Promise<Map<string, Vector>> => {
-    const [stored, f] = await Promise.all([readStoredInterests(redis, k, people), facts.similarityFacts(people, nowMs)]);
-    return new Map(people.map((p) => [p, featureVector(stored.get(p)!, f.get(p)!, nowMs, options.decay, options.valueScale)]));
+    const [stored, f] = await Promise.all([
+      readStoredInterests(redis, k, people),
+      facts.similarityFacts(people, nowMs),
+    ]);
+    return new Map(
+      people.map((p) => [p, featureVector(stored.get(p)!, f.get(p)!, nowMs, options.decay, options.valueScale)]),
+    );
   };
   return {
     vectors,
-    async similar(profileKey: string, limit: number, nowMs: number, exclude: readonly string[] = []): Promise<Similar[]> {
+    async similar(
+      profileKey: string,
+      limit: number,
+      nowMs: number,
+      exclude: readonly string[] = [],
+    ): Promise<Similar[]> {
       const seeds = await strongestTags(redis, k, profileKey, options.seedTags);
       const lists = await nearestInTags(redis, k, seeds, options.perTag);
       const weights = seeds.map((s) => tagValue(decayedScore(s.score, nowMs, options.decay), options.valueScale));
       const candidates = shortlist(lists, weights, new Set([profileKey, ...exclude]), options.exact);
       // the consent filter and the vectors in parallel: one round trip fewer on the answer's path
-      const [allowed, all] = await Promise.all([facts.personalizationAllowed(candidates), vectors([profileKey, ...candidates], nowMs)]);
+      const [allowed, all] = await Promise.all([
+        facts.personalizationAllowed(candidates),
+        vectors([profileKey, ...candidates], nowMs),
+      ]);
       const me = all.get(profileKey)!;
       const others = new Map(allowed.map((id) => [id, all.get(id)!]));
       return rankSimilar(me, others, limit);

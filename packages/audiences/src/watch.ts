@@ -16,7 +16,8 @@ import type { DidLeaf, InterestLeaf, Rule } from './rule';
  * over those leaves is when the sweep must look again; a person with none has no instant.
  */
 
-export type TimeLeaf = { kind: 'interest'; leaf: InterestLeaf; positive: boolean } | { kind: 'did'; leaf: DidLeaf; positive: boolean };
+export type TimeLeaf =
+  { kind: 'interest'; leaf: InterestLeaf; positive: boolean } | { kind: 'did'; leaf: DidLeaf; positive: boolean };
 
 /** The interest and `did` leaves of a rule with their polarity. */
 export function timeLeaves(rule: Rule, positive = true): TimeLeaf[] {

@@ -25,7 +25,16 @@ describe('explainRule (docs/api.md §5.4 explain)', () => {
     expect(explainRule(rule, outcomes)).toEqual({
       all: [
         { interest: dress.interest, holds: true, observed: 6.2 },
-        { not: { any: [{ stage: { in: ['loyal'] }, holds: false, observed: 'new' }, { follows: { type: 'shop', id: 's-1' }, holds: true, observed: true }], holds: true }, holds: false },
+        {
+          not: {
+            any: [
+              { stage: { in: ['loyal'] }, holds: false, observed: 'new' },
+              { follows: { type: 'shop', id: 's-1' }, holds: true, observed: true },
+            ],
+            holds: true,
+          },
+          holds: false,
+        },
       ],
       holds: false,
     });
@@ -35,6 +44,11 @@ describe('explainRule (docs/api.md §5.4 explain)', () => {
 
   it('refuses outcomes that do not fit the leaves', () => {
     expect(() => explainRule({ all: [dress, loyal] }, [{ holds: true, observed: 1 }])).toThrow(/fewer outcomes/);
-    expect(() => explainRule(dress, [{ holds: true, observed: 1 }, { holds: true, observed: 1 }])).toThrow(/more outcomes/);
+    expect(() =>
+      explainRule(dress, [
+        { holds: true, observed: 1 },
+        { holds: true, observed: 1 },
+      ]),
+    ).toThrow(/more outcomes/);
   });
 });

@@ -6,7 +6,9 @@ const clicked = { did: { type: 'click' as const, atLeast: 1, inLastDays: 30 } };
 
 describe('which leaves change by time alone, and which way (docs/api.md §5.4)', () => {
   it('gives interest and did leaves with their polarity under nested not', () => {
-    const rule: Rule = { all: [dress, { not: { any: [clicked, { not: dress }, { trait: { name: 'city', op: 'exists' } }] } }] };
+    const rule: Rule = {
+      all: [dress, { not: { any: [clicked, { not: dress }, { trait: { name: 'city', op: 'exists' } }] } }],
+    };
     expect(timeLeaves(rule).map((t) => [t.kind, t.positive])).toEqual([
       ['interest', true],
       ['did', false],
@@ -40,6 +42,8 @@ describe('which leaves change by time alone, and which way (docs/api.md §5.4)',
     const holdsUntil: HoldsUntil = async () => {
       throw new Error('not asked');
     };
-    expect(await nextChanges({ follows: { type: 'shop', id: 's-1' } }, 0, ['a'], new Set(['a']), holdsUntil)).toEqual(new Map());
+    expect(await nextChanges({ follows: { type: 'shop', id: 's-1' } }, 0, ['a'], new Set(['a']), holdsUntil)).toEqual(
+      new Map(),
+    );
   });
 });

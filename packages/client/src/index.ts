@@ -76,12 +76,19 @@ async function unwrap<T>(call: Promise<Answer<T>>): Promise<T> {
   if (response.ok) return data as T;
   const body: ErrorBody = isErrorBody(error)
     ? error
-    : { error: { code: `HTTP_${response.status}`, message: typeof error === 'string' && error !== '' ? error : response.statusText } };
+    : {
+        error: {
+          code: `HTTP_${response.status}`,
+          message: typeof error === 'string' && error !== '' ? error : response.statusText,
+        },
+      };
   throw new QueryApiError(response.status, body, response.headers.get('x-request-id') ?? undefined);
 }
 
 /** Follows `nextCursor` from the first page to the last, yielding each page's items. */
-async function* pages<T>(fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>): AsyncGenerator<T> {
+async function* pages<T>(
+  fetchPage: (cursor: string | undefined) => Promise<{ items: T[]; nextCursor: string | null }>,
+): AsyncGenerator<T> {
   let cursor: string | undefined;
   do {
     const page = await fetchPage(cursor);
@@ -117,7 +124,8 @@ export function createQueryClient(options: QueryClientOptions) {
      * Why a person is or is not in an audience (§5.4): the rule with `holds` on every node and the
      * value each leaf compared; give a `rule` or a saved `audienceId`.
      */
-    explain: (request: { id: string } & ({ rule: Rule } | { audienceId: string })) => unwrap(raw.POST('/v1/audiences/explain', { body: request })),
+    explain: (request: { id: string } & ({ rule: Rule } | { audienceId: string })) =>
+      unwrap(raw.POST('/v1/audiences/explain', { body: request })),
     /** One page of members (limit ≤ 1000); pass the previous page's `nextCursor` for the next. */
     members: (audienceId: string, query: { limit?: number; cursor?: string } = {}) =>
       unwrap(raw.GET('/v1/audiences/{id}/members', { params: { path: { id: audienceId }, query } })),
@@ -141,23 +149,37 @@ export function createQueryClient(options: QueryClientOptions) {
       pages(async (cursor) => {
         const page = await unwrap(
           raw.GET('/v1/profiles/{id}/interests', {
-            params: { path: { id: personId }, query: { ...(query.dimension !== undefined && { dimension: query.dimension }), ...(query.pageSize !== undefined && { limit: query.pageSize }), ...(cursor !== undefined && { cursor }) } },
+            params: {
+              path: { id: personId },
+              query: {
+                ...(query.dimension !== undefined && { dimension: query.dimension }),
+                ...(query.pageSize !== undefined && { limit: query.pageSize }),
+                ...(cursor !== undefined && { cursor }),
+              },
+            },
           }),
         );
         return { items: page.interests, nextCursor: page.nextCursor };
       }),
     /** The people most similar to a person (§5.3). */
-    similar: (personId: string, query: { limit?: number } = {}) => unwrap(raw.GET('/v1/profiles/{id}/similar', { params: { path: { id: personId }, query } })),
+    similar: (personId: string, query: { limit?: number } = {}) =>
+      unwrap(raw.GET('/v1/profiles/{id}/similar', { params: { path: { id: personId }, query } })),
     audiences,
     followers: {
       /** Who follows a target (§5.5); a target nobody follows answers zeros. */
-      of: (type: TargetType, targetId: string) => unwrap(raw.GET('/v1/targets/{type}/{id}/followers', { params: { path: { type, id: targetId } } })),
+      of: (type: TargetType, targetId: string) =>
+        unwrap(raw.GET('/v1/targets/{type}/{id}/followers', { params: { path: { type, id: targetId } } })),
       /** How the followers of two targets overlap. */
       overlap: (a: { type: TargetType; id: string }, b: { type: TargetType; id: string }) =>
-        unwrap(raw.GET('/v1/targets/{type}/{id}/followers/overlap', { params: { path: a, query: { with: `${b.type}:${b.id}` } } })),
+        unwrap(
+          raw.GET('/v1/targets/{type}/{id}/followers/overlap', {
+            params: { path: a, query: { with: `${b.type}:${b.id}` } },
+          }),
+        ),
     },
     catalog: {
-      get: (type: TargetType, targetId: string) => unwrap(raw.GET('/v1/catalog/{type}/{id}', { params: { path: { type, id: targetId } } })),
+      get: (type: TargetType, targetId: string) =>
+        unwrap(raw.GET('/v1/catalog/{type}/{id}', { params: { path: { type, id: targetId } } })),
       put: (type: TargetType, targetId: string, tags: string[]) =>
         unwrap(raw.PUT('/v1/catalog/{type}/{id}', { params: { path: { type, id: targetId } }, body: { tags } })),
     },

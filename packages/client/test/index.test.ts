@@ -19,7 +19,9 @@ describe('createQueryClient', () => {
     });
 
   it('a non-JSON error answer (a proxy’s page) rejects with code HTTP_<status> and its text', async () => {
-    const client = answering(() => new Response('<html>bad gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } }));
+    const client = answering(
+      () => new Response('<html>bad gateway</html>', { status: 502, headers: { 'content-type': 'text/html' } }),
+    );
     const err = (await client.profile('u-1').catch((e: unknown) => e)) as QueryApiError;
     expect(err).toBeInstanceOf(QueryApiError);
     expect({ status: err.status, code: err.code, body: err.body }).toEqual({
@@ -30,9 +32,14 @@ describe('createQueryClient', () => {
   });
 
   it('a JSON error answer that is not the error body still rejects with HTTP_<status>', async () => {
-    const client = answering(() => Response.json({ message: 'rate limited upstream' }, { status: 429, statusText: 'Too Many Requests' }));
+    const client = answering(() =>
+      Response.json({ message: 'rate limited upstream' }, { status: 429, statusText: 'Too Many Requests' }),
+    );
     const err = (await client.similar('u-1').catch((e: unknown) => e)) as QueryApiError;
-    expect({ code: err.code, message: err.body.error.message }).toEqual({ code: 'HTTP_429', message: 'Too Many Requests' });
+    expect({ code: err.code, message: err.body.error.message }).toEqual({
+      code: 'HTTP_429',
+      message: 'Too Many Requests',
+    });
   });
 
   it('sends the bearer token and the caller’s headers, with path and query encoded', async () => {

@@ -20,7 +20,18 @@ describe('the packed @pstream/client', () => {
   const node = (file: string) => run(process.execPath, [file], { cwd: consumer });
   /** tsc on one file of the consumer, strict, with only the installed package's declarations. */
   const typeCheck = async (file: string) => {
-    const tsconfig = { compilerOptions: { strict: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], types: [], noEmit: true }, files: [file] };
+    const tsconfig = {
+      compilerOptions: {
+        strict: true,
+        target: 'es2022',
+        module: 'nodenext',
+        moduleResolution: 'nodenext',
+        lib: ['es2023', 'dom'],
+        types: [],
+        noEmit: true,
+      },
+      files: [file],
+    };
     await writeFile(path.join(consumer, 'tsconfig.json'), JSON.stringify(tsconfig));
     return run(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: consumer }).then(
       () => 'compiles',
@@ -30,14 +41,20 @@ describe('the packed @pstream/client', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'pstream-client-pack-'));
-    await run('corepack', ['pnpm', 'pack', '--pack-destination', dir], { cwd: PACKAGE, env: { ...process.env, COREPACK_INTEGRITY_KEYS: '0' } });
+    await run('corepack', ['pnpm', 'pack', '--pack-destination', dir], {
+      cwd: PACKAGE,
+      env: { ...process.env, COREPACK_INTEGRITY_KEYS: '0' },
+    });
     const tarball = (await readdir(dir)).find((f) => f.endsWith('.tgz'))!;
     consumer = path.join(dir, 'consumer');
     const installed = path.join(consumer, 'node_modules', '@pstream', 'client');
     await mkdir(installed, { recursive: true });
     await run('tar', ['xzf', path.join(dir, tarball), '-C', installed, '--strip-components=1']);
     // Its one dependency, as an install would put it beside it.
-    await symlink(await realpath(path.join(PACKAGE, 'node_modules', 'openapi-fetch')), path.join(consumer, 'node_modules', 'openapi-fetch'));
+    await symlink(
+      await realpath(path.join(PACKAGE, 'node_modules', 'openapi-fetch')),
+      path.join(consumer, 'node_modules', 'openapi-fetch'),
+    );
   });
 
   afterAll(async () => {
@@ -45,15 +62,31 @@ describe('the packed @pstream/client', () => {
   });
 
   it('holds dist, the README and the CHANGELOG, and no source', async () => {
-    const { stdout } = await run('find', ['.', '-type', 'f'], { cwd: path.join(consumer, 'node_modules', '@pstream', 'client') });
+    const { stdout } = await run('find', ['.', '-type', 'f'], {
+      cwd: path.join(consumer, 'node_modules', '@pstream', 'client'),
+    });
     expect(stdout.split('\n').filter(Boolean).sort()).toEqual(
-      ['./CHANGELOG.md', './README.md', './dist/index.d.ts', './dist/index.js', './dist/schema.d.ts', './dist/schema.js', './package.json'].sort(),
+      [
+        './CHANGELOG.md',
+        './README.md',
+        './dist/index.d.ts',
+        './dist/index.js',
+        './dist/schema.d.ts',
+        './dist/schema.js',
+        './package.json',
+      ].sort(),
     );
   });
 
   it('loads with require and with import', async () => {
-    await writeFile(path.join(consumer, 'a.cjs'), "const c = require('@pstream/client'); console.log(typeof c.createQueryClient, typeof c.QueryApiError);\n");
-    await writeFile(path.join(consumer, 'b.mjs'), "import { createQueryClient, QueryApiError } from '@pstream/client'; console.log(typeof createQueryClient, typeof QueryApiError);\n");
+    await writeFile(
+      path.join(consumer, 'a.cjs'),
+      "const c = require('@pstream/client'); console.log(typeof c.createQueryClient, typeof c.QueryApiError);\n",
+    );
+    await writeFile(
+      path.join(consumer, 'b.mjs'),
+      "import { createQueryClient, QueryApiError } from '@pstream/client'; console.log(typeof createQueryClient, typeof QueryApiError);\n",
+    );
     expect((await node('a.cjs')).stdout.trim()).toBe('function function');
     expect((await node('b.mjs')).stdout.trim()).toBe('function function');
   });
@@ -81,7 +114,10 @@ describe('the packed @pstream/client', () => {
     const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]);
     expect(examples.length).toBeGreaterThanOrEqual(3);
     // One ES module (top-level await, as the examples use it); `process` is the one Node global they read.
-    await writeFile(path.join(consumer, 'readme.mts'), ['declare const process: { env: Record<string, string | undefined> };', ...examples].join('\n'));
+    await writeFile(
+      path.join(consumer, 'readme.mts'),
+      ['declare const process: { env: Record<string, string | undefined> };', ...examples].join('\n'),
+    );
     expect(await typeCheck('readme.mts')).toBe('compiles');
   });
 });

@@ -58,10 +58,7 @@ export const personIdSchema = z.string().min(1, 'must not be empty').max(128, 'm
 export const TAG_PATTERN = /^[a-z][a-z0-9_]{0,31}:[^\p{C}]{1,64}$/u;
 export const tagSchema = z
   .string()
-  .regex(
-    TAG_PATTERN,
-    'must be "dimension:value": dimension [a-z][a-z0-9_]{0,31}, value 1-64 printable characters',
-  );
+  .regex(TAG_PATTERN, 'must be "dimension:value": dimension [a-z][a-z0-9_]{0,31}, value 1-64 printable characters');
 export const targetSchema = z.strictObject({
   type: z.enum(TARGET_TYPES),
   id: z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters'),
@@ -70,6 +67,10 @@ export const contextSchema = z.looseObject({
   channel: z.enum(CHANNELS).optional(),
   device: z.record(z.string(), z.unknown()).optional(),
   geo: z
-    .looseObject({ country: z.string().max(64).optional(), region: z.string().max(64).optional(), city: z.string().max(64).optional() })
+    .looseObject({
+      country: z.string().max(64).optional(),
+      region: z.string().max(64).optional(),
+      city: z.string().max(64).optional(),
+    })
     .optional(),
 });

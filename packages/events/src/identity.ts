@@ -2,7 +2,23 @@
  * Ids that SDKs send when they have no real id. They never merge two profiles (docs/model.md §4.4):
  * merging on "anonymous" or "0" would fuse thousands of strangers into one person.
  */
-const PLACEHOLDERS = new Set(['', '0', '-1', 'anonymous', 'anon', 'null', 'undefined', 'none', 'nil', 'unknown', 'guest', 'nan', 'false', 'true', '[object object]']);
+const PLACEHOLDERS = new Set([
+  '',
+  '0',
+  '-1',
+  'anonymous',
+  'anon',
+  'null',
+  'undefined',
+  'none',
+  'nil',
+  'unknown',
+  'guest',
+  'nan',
+  'false',
+  'true',
+  '[object object]',
+]);
 
 export function isPlaceholderId(id: string | undefined | null): boolean {
   if (id === undefined || id === null) return true;
@@ -63,7 +79,12 @@ export function linkOf(m: LinkingMessage): IdLink | undefined {
 }
 
 /** The fields of a topic message that name a person. */
-type NamingMessage = { profileKey: string; userId?: string | undefined; anonymousId?: string | undefined; previousId?: string | undefined };
+type NamingMessage = {
+  profileKey: string;
+  userId?: string | undefined;
+  anonymousId?: string | undefined;
+  previousId?: string | undefined;
+};
 
 /**
  * Every id a message names (profile key, userId, anonymousId, previousId): an erasure

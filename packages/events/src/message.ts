@@ -1,5 +1,13 @@
 import { z } from 'zod';
-import { contextSchema, EVENT_TYPES, eventIdSchema, orderIdSchema, personIdSchema, tagSchema, targetSchema } from './fields';
+import {
+  contextSchema,
+  EVENT_TYPES,
+  eventIdSchema,
+  orderIdSchema,
+  personIdSchema,
+  tagSchema,
+  targetSchema,
+} from './fields';
 import { findUnstorable } from './storable';
 
 /**

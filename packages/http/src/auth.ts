@@ -7,7 +7,9 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  * compared, each in constant time over fixed-length digests, so response timing reveals neither
  * which secret nor how much of it matched.
  */
-export function createSecretLookup<T>(secrets: ReadonlyMap<string, T>): (presented: string | undefined) => T | undefined {
+export function createSecretLookup<T>(
+  secrets: ReadonlyMap<string, T>,
+): (presented: string | undefined) => T | undefined {
   const entries = [...secrets].map(([secret, value]) => ({ digest: digest(secret), value }));
   return (presented) => {
     if (presented === undefined) return undefined;

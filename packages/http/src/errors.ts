@@ -90,17 +90,30 @@ export type ErrorOptions = {
  * Sends the error body. Every error answer goes through here, so each is logged once with the
  * request id (4xx at info: the client's problem; 5xx at error, with the cause, by the handler).
  */
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, details?: unknown): FastifyReply {
+export function sendError(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  message: string,
+  details?: unknown,
+): FastifyReply {
   if (status < 500) reply.request.log.info({ status, code }, 'request refused');
   const body: ErrorBody = { error: { code, message, ...(details !== undefined && { details }) } };
   return reply.code(status).type('application/json; charset=utf-8').send(body);
 }
 
 /** The status and code of one of Fastify's own errors (body parsing, validation, routing), if it is one. */
-function frameworkError(err: FastifyError & { validation?: unknown; validationContext?: string }, codes: ReturnType<typeof httpErrors>) {
+function frameworkError(
+  err: FastifyError & { validation?: unknown; validationContext?: string },
+  codes: ReturnType<typeof httpErrors>,
+) {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return { status: 415, code: codes.UNSUPPORTED_MEDIA_TYPE, message: 'unsupported Content-Type; send application/json' };
+      return {
+        status: 415,
+        code: codes.UNSUPPORTED_MEDIA_TYPE,
+        message: 'unsupported Content-Type; send application/json',
+      };
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return { status: 413, code: codes.TOO_LARGE, message: 'the body is over the size limit' };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -111,7 +124,12 @@ function frameworkError(err: FastifyError & { validation?: unknown; validationCo
       return { status: 414, code: codes.URI_TOO_LONG, message: 'a path parameter is too long' };
   }
   if (Array.isArray(err.validation)) {
-    return { status: 400, code: codes.INVALID_REQUEST, message: err.message, details: validationDetails(err.validation, err.validationContext) };
+    return {
+      status: 400,
+      code: codes.INVALID_REQUEST,
+      message: err.message,
+      details: validationDetails(err.validation, err.validationContext),
+    };
   }
   return undefined;
 }
@@ -119,7 +137,11 @@ function frameworkError(err: FastifyError & { validation?: unknown; validationCo
 /** Field errors of a schema validation failure, paths prefixed by where they were (`querystring.limit`). */
 function validationDetails(validation: unknown[], context: string | undefined): FieldError[] {
   const issues = validation.map((v) => {
-    const entry = v as { instancePath?: string; message?: string; params?: { issue?: { path?: PropertyKey[]; message?: string } } };
+    const entry = v as {
+      instancePath?: string;
+      message?: string;
+      params?: { issue?: { path?: PropertyKey[]; message?: string } };
+    };
     const issue = entry.params?.issue;
     const path = issue?.path ?? (entry.instancePath ?? '').split('/').filter(Boolean);
     return { path: [...(context ? [context] : []), ...path], message: issue?.message ?? entry.message ?? 'is invalid' };
@@ -167,7 +189,14 @@ export function installErrors(app: FastifyInstance, options: ErrorOptions): void
       request.log.error({ err, method: request.method, url: request.url.split('?')[0] }, 'request failed');
       return sendError(reply, 500, codes.INTERNAL, 'internal error');
     }
-    const code = status === 413 ? codes.TOO_LARGE : status === 415 ? codes.UNSUPPORTED_MEDIA_TYPE : status === 400 ? codes.MALFORMED : codes.BAD_REQUEST;
+    const code =
+      status === 413
+        ? codes.TOO_LARGE
+        : status === 415
+          ? codes.UNSUPPORTED_MEDIA_TYPE
+          : status === 400
+            ? codes.MALFORMED
+            : codes.BAD_REQUEST;
     return sendError(reply, status, code, err.message);
   });
 
@@ -177,7 +206,12 @@ export function installErrors(app: FastifyInstance, options: ErrorOptions): void
     // A route that takes this method but found nothing (a missing static file) is a 404, not a 405.
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       reply.header('Allow', allowed.join(', '));
-      return sendError(reply, 405, codes.METHOD_NOT_ALLOWED, `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`);
+      return sendError(
+        reply,
+        405,
+        codes.METHOD_NOT_ALLOWED,
+        `${request.method} is not allowed on ${path}; allowed: ${allowed.join(', ')}`,
+      );
     }
     return sendError(reply, 404, codes.NOT_FOUND, `no route ${request.method} ${path}`);
   });
@@ -203,10 +237,19 @@ export function frameworkErrorsHandler(options: ErrorOptions) {
  */
 export function clientErrorHandler(options: ErrorOptions & { requestTimeoutMs?: number; newId: () => string }) {
   const codes = httpErrors(options.prefix);
-  return (err: Error & { code?: string }, socket: { writable: boolean; end: (data: string) => void; destroy: () => void }) => {
+  return (
+    err: Error & { code?: string },
+    socket: { writable: boolean; end: (data: string) => void; destroy: () => void },
+  ) => {
     const [status, code, message] =
       err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-        ? [408, codes.REQUEST_TIMEOUT, options.requestTimeoutMs ? `the request did not arrive within ${options.requestTimeoutMs} ms` : 'the request did not arrive in time']
+        ? [
+            408,
+            codes.REQUEST_TIMEOUT,
+            options.requestTimeoutMs
+              ? `the request did not arrive within ${options.requestTimeoutMs} ms`
+              : 'the request did not arrive in time',
+          ]
         : err.code === 'HPE_HEADER_OVERFLOW'
           ? [431, codes.HEADERS_TOO_LARGE, 'the request headers are too large']
           : [400, codes.MALFORMED, 'malformed HTTP request'];

@@ -2,7 +2,12 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { createJsonSchemaTransform, createJsonSchemaTransformObject, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
+import {
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorBodySchema, fieldErrorSchema } from './errors';
 
@@ -31,7 +36,12 @@ export const openApiPlugin = fp(
   async (app: FastifyInstance, options: OpenApiOptions) => {
     // One registry per app: two apps in one process (tests) keep their component lists apart.
     const registry = z.registry<{ id: string }>();
-    for (const [id, schema] of Object.entries({ Error: errorBodySchema, FieldError: fieldErrorSchema, ...options.schemas })) registry.add(schema, { id });
+    for (const [id, schema] of Object.entries({
+      Error: errorBodySchema,
+      FieldError: fieldErrorSchema,
+      ...options.schemas,
+    }))
+      registry.add(schema, { id });
     const toObject = createJsonSchemaTransformObject({ schemaRegistry: registry });
     app.setValidatorCompiler(validatorCompiler);
     app.setSerializerCompiler(serializerCompiler);
@@ -65,7 +75,10 @@ export function errorResponse(description: string, headers: Record<string, strin
   return schema;
 }
 
-const REQUEST_ID = { type: 'string', description: 'the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID' };
+const REQUEST_ID = {
+  type: 'string',
+  description: 'the request id: the client’s own X-Request-Id when it is a plain token, else a fresh UUID',
+};
 
 type Transform = ReturnType<typeof createJsonSchemaTransform>;
 
@@ -78,7 +91,9 @@ function describeResponses(base: Transform): Transform {
   return (input) => {
     const response = (input.schema as { response?: Record<string, z.ZodType> } | undefined)?.response;
     if (!response) return base(input);
-    const shared = Object.fromEntries(Object.entries(response).map(([status, s]) => [status, errorResponses.has(s) ? errorBodySchema : s]));
+    const shared = Object.fromEntries(
+      Object.entries(response).map(([status, s]) => [status, errorResponses.has(s) ? errorBodySchema : s]),
+    );
     const out = base({ ...input, schema: { ...input.schema, response: shared } });
     const json = (out.schema as { response?: Record<string, Record<string, unknown>> }).response ?? {};
     for (const [status, s] of Object.entries(response)) {
@@ -88,7 +103,12 @@ function describeResponses(base: Transform): Transform {
         ...(description !== undefined && { description }),
         headers: {
           'X-Request-Id': REQUEST_ID,
-          ...Object.fromEntries(Object.entries(errorResponses.get(s) ?? {}).map(([name, about]) => [name, { type: 'string', description: about }])),
+          ...Object.fromEntries(
+            Object.entries(errorResponses.get(s) ?? {}).map(([name, about]) => [
+              name,
+              { type: 'string', description: about },
+            ]),
+          ),
         },
       };
     }
@@ -110,7 +130,8 @@ function withoutUnusedSchemas<T extends Document>(doc: T): T {
   // OpenAPI tools (redocly's example check) cannot follow; the component's place is its identity.
   for (const schema of Object.values(schemas)) delete (schema as { $id?: string }).$id;
   for (;;) {
-    const text = JSON.stringify({ ...doc, components: { ...doc.components, schemas: undefined } }) + JSON.stringify(schemas);
+    const text =
+      JSON.stringify({ ...doc, components: { ...doc.components, schemas: undefined } }) + JSON.stringify(schemas);
     const unused = Object.keys(schemas).filter((name) => {
       const ref = `"#/components/schemas/${name}"`;
       // Its own body cannot keep a schema alive.

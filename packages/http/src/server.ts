@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { registerOpsRoutes, type Logger, type ReadinessCheck, type Registry } from '@pstream/platform';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerOptions,
+} from 'fastify';
 import { clientErrorHandler, frameworkErrorsHandler, installErrors, type ErrorOptions } from './errors';
 
 /** A client's own request id is kept when it is a plain token (no log injection, bounded size). */
@@ -40,7 +45,9 @@ export function createHttp(log: Logger, errors: ErrorOptions, options: HttpOptio
       // Passed to http.createServer by Fastify (not in its option types). Node only tracks request
       // deadlines when the server is created with one, and checks them every 30 s by default;
       // check often enough to honour ours.
-      ...({ http: { requestTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestTimeoutMs) } } as object),
+      ...({
+        http: { requestTimeout: requestTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestTimeoutMs) },
+      } as object),
     }),
     ...fastifyOptions,
     loggerInstance: log as FastifyBaseLogger,
@@ -56,7 +63,12 @@ export function createHttp(log: Logger, errors: ErrorOptions, options: HttpOptio
 export const OPS_REQUEST_TIMEOUT_MS = 10_000;
 
 /** The HTTP face of a stream processor: health, readiness and metrics only, with the one error body. */
-export async function buildOpsApp(deps: { log: Logger; checks: ReadinessCheck[]; metrics: Registry; prefix: string }): Promise<FastifyInstance> {
+export async function buildOpsApp(deps: {
+  log: Logger;
+  checks: ReadinessCheck[];
+  metrics: Registry;
+  prefix: string;
+}): Promise<FastifyInstance> {
   // Ops routes take no body; the deadline still frees sockets of clients that never finish a request.
   const app = createHttp(deps.log, { prefix: deps.prefix }, { requestTimeoutMs: OPS_REQUEST_TIMEOUT_MS });
   registerOpsRoutes(app, deps);

@@ -14,7 +14,12 @@ export async function lookupCatalog(redis: Redis, k: Keys, targetKeys: string[])
   const unique = [...new Set(targetKeys)];
   const found = new Map<string, string[]>();
   if (unique.length === 0) return found;
-  const replies = await pipelineBySlot(redis, unique, (t) => k.catalog(t), (pipeline, t) => pipeline.get(k.catalog(t)));
+  const replies = await pipelineBySlot(
+    redis,
+    unique,
+    (t) => k.catalog(t),
+    (pipeline, t) => pipeline.get(k.catalog(t)),
+  );
   unique.forEach((t, i) => {
     const [err, value] = replies[i] ?? [];
     if (err) throw err;

@@ -66,7 +66,15 @@ export function keys(prefix: string): Keys {
   return {
     person: (k) => {
       const b = base(k);
-      return { state: `${b}:st`, interests: `${b}:int`, seen: `${b}:seen`, visits: `${b}:vis`, follows: `${b}:fol`, alias: `${b}:alias`, merged: `${b}:merged` };
+      return {
+        state: `${b}:st`,
+        interests: `${b}:int`,
+        seen: `${b}:seen`,
+        visits: `${b}:vis`,
+        follows: `${b}:fol`,
+        alias: `${b}:alias`,
+        merged: `${b}:merged`,
+      };
     },
     interests: (k) => `${base(k)}:int`,
     seen: (k) => `${base(k)}:seen`,

@@ -15,7 +15,10 @@ export async function eraseInterests(redis: Redis, k: Keys, ids: readonly string
   while (frontier.length > 0) {
     for (const id of frontier) seen.add(id);
     // One command per item, grouped by Cluster node: a person's keys share one slot.
-    const asks = frontier.flatMap((id) => [{ id, merged: false }, { id, merged: true }]);
+    const asks = frontier.flatMap((id) => [
+      { id, merged: false },
+      { id, merged: true },
+    ]);
     const replies = await pipelineBySlot(
       redis,
       asks,
@@ -35,7 +38,12 @@ export async function eraseInterests(redis: Redis, k: Keys, ids: readonly string
   const held = await readStoredInterests(redis, k, all);
   await writeTagIndexChanges(redis, k, held, new Map(all.map((id) => [id, new Map()])));
   // One UNLINK per person, of every key in the layout: the keys of one person share a hash tag (one Cluster slot).
-  const unlinked = await pipelineBySlot(redis, all, (id) => k.person(id).alias, (pipeline, id) => void pipeline.unlink(...personKeyList(k.person(id))));
+  const unlinked = await pipelineBySlot(
+    redis,
+    all,
+    (id) => k.person(id).alias,
+    (pipeline, id) => void pipeline.unlink(...personKeyList(k.person(id))),
+  );
   for (const [err] of unlinked) if (err) throw err;
   return all;
 }
@@ -56,7 +64,12 @@ export async function countStrongTags(
   // value = scale·tanh(score/scale) ≥ minValue  ⇔  score ≥ scale·atanh(minValue/scale)
   const minScore = options.valueScale * Math.atanh(Math.min(options.minValue / options.valueScale, 1 - 1e-12));
   const minStored = forwardWeight(minScore, options.nowMs, options.decay);
-  const replies = await pipelineBySlot(redis, profileKeys, (key) => k.interests(key), (pipeline, key) => void pipeline.zrangebyscore(k.interests(key), minStored, '+inf'));
+  const replies = await pipelineBySlot(
+    redis,
+    profileKeys,
+    (key) => k.interests(key),
+    (pipeline, key) => void pipeline.zrangebyscore(k.interests(key), minStored, '+inf'),
+  );
   for (const [err, tags] of replies) {
     if (err) throw err;
     for (const tag of tags as string[]) counts.set(tag, (counts.get(tag) ?? 0) + 1);

@@ -7,7 +7,6 @@ import { dedupeDigests } from './state';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
-
 /**
  * A person's top interests decayed to `nowMs`. All stored scores share one landmark, so the
  * stored order is the decayed order and the top N is a plain ZREVRANGE. An id merged into
@@ -61,8 +60,17 @@ export async function knowsPerson(redis: Redis, k: Keys, id: string): Promise<bo
  * still inside the dedupe window, one GET per person in one pipeline. For tools and tests that
  * check what was applied.
  */
-export async function readAppliedDigests(redis: Redis, k: Keys, people: readonly string[]): Promise<Map<string, Set<string>>> {
-  const replies = await pipelineBySlot(redis, people, (id) => k.person(id).state, (pipeline, id) => void pipeline.getBuffer(k.person(id).state));
+export async function readAppliedDigests(
+  redis: Redis,
+  k: Keys,
+  people: readonly string[],
+): Promise<Map<string, Set<string>>> {
+  const replies = await pipelineBySlot(
+    redis,
+    people,
+    (id) => k.person(id).state,
+    (pipeline, id) => void pipeline.getBuffer(k.person(id).state),
+  );
   const out = new Map<string, Set<string>>();
   people.forEach((id, i) => {
     const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];

@@ -1,7 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { EventType } from '@pstream/events';
 import { AppError } from '@pstream/platform';
-import { emptyModel, emptyState, forwardWeight, type DecayParams, type FollowPart, type PersonState, type TimedEvent, type Visit } from '@pstream/scoring';
+import {
+  emptyModel,
+  emptyState,
+  forwardWeight,
+  type DecayParams,
+  type FollowPart,
+  type PersonState,
+  type TimedEvent,
+  type Visit,
+} from '@pstream/scoring';
 import { InterestStoreErrors } from './errors';
 
 /*
@@ -217,7 +226,15 @@ const table = new Map<string, number>();
 const strings: string[] = [];
 
 /** Bytes of a packed state by part (for `pnpm bench:cost:redis`). */
-export type StateParts = { header: number; strings: number; interests: number; visits: number; follows: number; events: number; dedupe: number };
+export type StateParts = {
+  header: number;
+  strings: number;
+  interests: number;
+  visits: number;
+  follows: number;
+  events: number;
+  dedupe: number;
+};
 
 /** The packed state; with `parts`, also adds each part's bytes to it. */
 export function encodeState(version: string, s: PersonState, seen: Seen, parts?: StateParts): Buffer {
@@ -356,7 +373,17 @@ export function decodeState(raw: Buffer | string, decay: DecayParams): StoredSta
       const share = r.num();
       const favorite = r.num();
       const dwellMs = r.opt();
-      s.base.visits.set(key, { start, fstart: forwardWeight(1, start, decay), last, comment, like, share, favorite, dwellMs, tags: tagList() });
+      s.base.visits.set(key, {
+        start,
+        fstart: forwardWeight(1, start, decay),
+        last,
+        comment,
+        like,
+        share,
+        favorite,
+        dwellMs,
+        tags: tagList(),
+      });
     }
     for (let n = r.uint(); n > 0; n--) {
       const key = str();
@@ -392,7 +419,11 @@ export function decodeState(raw: Buffer | string, decay: DecayParams): StoredSta
   } catch (err) {
     if (err instanceof AppError) throw err;
     // never heals by retrying: the consumer dead-letters the person's events (rebuild repairs the state)
-    throw new AppError(InterestStoreErrors.BAD_STATE, `stored person state is not readable: ${(err as Error).message}`, { retryable: false });
+    throw new AppError(
+      InterestStoreErrors.BAD_STATE,
+      `stored person state is not readable: ${(err as Error).message}`,
+      { retryable: false },
+    );
   }
 }
 
@@ -416,14 +447,31 @@ function decodeJsonState(text: string, decay: DecayParams): { state: PersonState
   s.seq = json.q;
   for (let i = 0; i + 1 < json.i.length; i += 2) s.base.interests.set(json.i[i] as string, json.i[i + 1] as number);
   for (const [k, start, last, comment, like, share, favorite, dwell, tags] of json.v) {
-    s.base.visits.set(k, { start, fstart: forwardWeight(1, start, decay), last, comment, like, share, favorite, dwellMs: dwell ?? undefined, tags });
+    s.base.visits.set(k, {
+      start,
+      fstart: forwardWeight(1, start, decay),
+      last,
+      comment,
+      like,
+      share,
+      favorite,
+      dwellMs: dwell ?? undefined,
+      tags,
+    });
   }
   for (const [k, ...rest] of json.f) {
     const parts: FollowPart[] = [];
     for (let i = 0; i + 1 < rest.length; i += 2) parts.push({ inc: rest[i] as number, tags: rest[i + 1] as string[] });
     s.base.follows.set(k as string, parts);
   }
-  s.events = json.e.map(([t, seq, type, key, tags, dwellMs]): TimedEvent => ({ t, seq, type: type as EventType, key, tags, ...(dwellMs !== undefined && { dwellMs }) }));
+  s.events = json.e.map(([t, seq, type, key, tags, dwellMs]): TimedEvent => ({
+    t,
+    seq,
+    type: type as EventType,
+    key,
+    tags,
+    ...(dwellMs !== undefined && { dwellMs }),
+  }));
   const seen: Seen = new Map();
   if (json.d) {
     for (const entry of json.d.split(',')) {
@@ -441,9 +489,23 @@ export function encodeJsonState(version: string, s: PersonState, seen: Seen): st
     n: s.newest,
     q: s.seq,
     i: [...s.base.interests].flat(),
-    v: [...s.base.visits].map(([k, v]) => [k, v.start, v.last, v.comment, v.like, v.share, v.favorite, v.dwellMs ?? null, v.tags]),
+    v: [...s.base.visits].map(([k, v]) => [
+      k,
+      v.start,
+      v.last,
+      v.comment,
+      v.like,
+      v.share,
+      v.favorite,
+      v.dwellMs ?? null,
+      v.tags,
+    ]),
     f: [...s.base.follows].map(([k, parts]) => [k, ...parts.flatMap((p) => [p.inc, p.tags])]),
-    e: s.events.map((e) => (e.dwellMs === undefined ? [e.t, e.seq, e.type, e.key, [...e.tags]] : [e.t, e.seq, e.type, e.key, [...e.tags], e.dwellMs])),
+    e: s.events.map((e) =>
+      e.dwellMs === undefined
+        ? [e.t, e.seq, e.type, e.key, [...e.tags]]
+        : [e.t, e.seq, e.type, e.key, [...e.tags], e.dwellMs],
+    ),
     d: [...seen].map(([digest, at]) => `${digestHex(digest)}:${Math.floor(at / 1000).toString(36)}`).join(','),
   };
   return `${version}|${JSON.stringify(json)}`;
@@ -456,15 +518,33 @@ export function encodeJsonState(version: string, s: PersonState, seen: Seen): st
  * visit's last event the horizon, so events older than what was applied count as beyond the
  * window, as they did then; its dedupe members become the record.
  */
-export function legacyState(interests: readonly string[], visits: Record<string, string>, follows: Record<string, string>, seenFlat: readonly string[]): { state: PersonState; seen: Seen } {
+export function legacyState(
+  interests: readonly string[],
+  visits: Record<string, string>,
+  follows: Record<string, string>,
+  seenFlat: readonly string[],
+): { state: PersonState; seen: Seen } {
   const s = emptyState();
   const base = emptyModel();
   for (let i = 0; i + 1 < interests.length; i += 2) base.interests.set(interests[i]!, Number(interests[i + 1]));
   for (const [key, raw] of Object.entries(visits)) {
     const nl = raw.indexOf('\n');
-    const [start, fstart, last, comment, like, share, favorite, dwell] = raw.slice(0, nl).split('|').map(Number) as number[];
+    const [start, fstart, last, comment, like, share, favorite, dwell] = raw
+      .slice(0, nl)
+      .split('|')
+      .map(Number) as number[];
     const tags = raw.slice(nl + 1);
-    const v: Visit = { start: start!, fstart: fstart!, last: last!, comment: comment!, like: like!, share: share!, favorite: favorite!, dwellMs: dwell! < 0 ? undefined : dwell, tags: tags === '' ? [] : tags.split('\t') };
+    const v: Visit = {
+      start: start!,
+      fstart: fstart!,
+      last: last!,
+      comment: comment!,
+      like: like!,
+      share: share!,
+      favorite: favorite!,
+      dwellMs: dwell! < 0 ? undefined : dwell,
+      tags: tags === '' ? [] : tags.split('\t'),
+    };
     base.visits.set(key, v);
     if (s.newest === null || v.last > s.newest) s.newest = v.last;
   }
@@ -480,6 +560,7 @@ export function legacyState(interests: readonly string[], visits: Record<string,
   s.base = base;
   s.horizon = s.newest;
   const seen: Seen = new Map();
-  for (let i = 0; i + 1 < seenFlat.length; i += 2) seen.set(digestOf(seenFlat[i]!), Math.floor(Number(seenFlat[i + 1]) / 1000) * 1000);
+  for (let i = 0; i + 1 < seenFlat.length; i += 2)
+    seen.set(digestOf(seenFlat[i]!), Math.floor(Number(seenFlat[i + 1]) / 1000) * 1000);
   return { state: s, seen };
 }

@@ -1,6 +1,19 @@
 import { linkPassesMergedIdCap, MAX_ALIAS_HOPS, MAX_MERGED_IDS, type EventType } from '@pstream/events';
 import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
-import { addEvents, advanceTip, emptyModel, emptyState, mergeStates, replayModel, type Arrival, type KeyedEvent, type PersonModel, type PersonState, type ScoringParams, type TimelineParams } from '@pstream/scoring';
+import {
+  addEvents,
+  advanceTip,
+  emptyModel,
+  emptyState,
+  mergeStates,
+  replayModel,
+  type Arrival,
+  type KeyedEvent,
+  type PersonModel,
+  type PersonState,
+  type ScoringParams,
+  type TimelineParams,
+} from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop, InterestStoreErrors } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
@@ -51,7 +64,10 @@ export type StoreOptions = StoreLimits & {
  * merged-id cap refused the link, the counts it refused on (ids already merged into `profile`,
  * ids the link would have brought, the cap).
  */
-export type MergeResult = { mergedInto: string | undefined; refused?: { profile: string; merged: number; incoming: number; cap: number } };
+export type MergeResult = {
+  mergedInto: string | undefined;
+  refused?: { profile: string; merged: number; incoming: number; cap: number };
+};
 
 export type ApplyResult = {
   applied: number;
@@ -70,7 +86,12 @@ declare module 'ioredis' {
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
     pstreamReadIfChanged(state: string, version: string): Result<1 | string | null, Context>;
     pstreamReadIfChangedBuffer(state: string, version: string): Result<1 | Buffer | null, Context>;
-    pstreamLegacyRead(interests: string, visits: string, follows: string, seen: string): Result<[string[], string[], string[], string[]], Context>;
+    pstreamLegacyRead(
+      interests: string,
+      visits: string,
+      follows: string,
+      seen: string,
+    ): Result<[string[], string[], string[], string[]], Context>;
   }
 }
 
@@ -101,7 +122,11 @@ function newVersion(): string {
  */
 export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
   const k = keyLayout(prefix);
-  const params: TimelineParams = { ...options.scoring, latenessMs: options.latenessMs, maxTags: options.maxTagsPerPerson };
+  const params: TimelineParams = {
+    ...options.scoring,
+    latenessMs: options.latenessMs,
+    maxTags: options.maxTagsPerPerson,
+  };
   const decay = options.scoring.decay;
   if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
@@ -132,10 +157,15 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       cache.delete(person);
       return c;
     });
-    const replies = await pipelineBySlot(redis, people.map((person, i) => ({ person, c: cached[i] })), ({ person }) => k.person(person).state, (pipeline, { person, c }) => {
-      if (c) pipeline.pstreamReadIfChangedBuffer(k.person(person).state, c.version);
-      else pipeline.getBuffer(k.person(person).state);
-    });
+    const replies = await pipelineBySlot(
+      redis,
+      people.map((person, i) => ({ person, c: cached[i] })),
+      ({ person }) => k.person(person).state,
+      (pipeline, { person, c }) => {
+        if (c) pipeline.pstreamReadIfChangedBuffer(k.person(person).state, c.version);
+        else pipeline.getBuffer(k.person(person).state);
+      },
+    );
     const reads = new Map<string, Read>();
     people.forEach((person, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
@@ -151,10 +181,15 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
   /** People still in the layout before event time, read from it (LEGACY_READ_SCRIPT), in one pipeline. */
   async function readLegacy(people: readonly string[]): Promise<Map<string, Read>> {
-    const replies = await pipelineBySlot(redis, people, (person) => k.person(person).state, (pipeline, person) => {
-      const p = k.person(person);
-      pipeline.pstreamLegacyRead(p.interests, p.visits, p.follows, p.seen);
-    });
+    const replies = await pipelineBySlot(
+      redis,
+      people,
+      (person) => k.person(person).state,
+      (pipeline, person) => {
+        const p = k.person(person);
+        pipeline.pstreamLegacyRead(p.interests, p.visits, p.follows, p.seen);
+      },
+    );
     const reads = new Map<string, Read>();
     people.forEach((person, i) => {
       const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
@@ -162,7 +197,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const [interests, visits, follows, seen] = reply as [string[], string[], string[], string[]];
       const legacy = legacyState(interests, pairs(visits), pairs(follows), seen);
       // the diff starts from what `:int` holds (untrimmed)
-      reads.set(person, { version: '', ...legacy, tip: { ...replayModel(legacy.state, params), interests: new Map(legacy.state.base.interests) }, legacy: true });
+      reads.set(person, {
+        version: '',
+        ...legacy,
+        tip: { ...replayModel(legacy.state, params), interests: new Map(legacy.state.base.interests) },
+        legacy: true,
+      });
     });
     return reads;
   }
@@ -182,30 +222,49 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       for (const tag of before.keys()) if (!after.has(tag)) zrem.push(tag);
       return { zadd, zrem };
     });
-    const replies = await pipelineBySlot(redis, writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]! })), ({ w }) => k.person(w.person).state, (pipeline: ChainableCommander, { w, d, version }) => {
-      const p = k.person(w.person);
-      pipeline.pstreamGuardedWrite(
-        p.state, p.interests, p.alias, p.merged, p.visits, p.follows, p.seen,
-        w.read.version,
-        encodeState(version, w.read.state, w.read.seen),
-        w.mergeSource,
-        d.zadd.length / 2,
-        d.zrem.length,
-        w.mergedIds.length,
-        w.read.legacy ? 'legacy' : '',
-        ...d.zadd,
-        ...d.zrem,
-        ...w.mergedIds,
-      );
-    }, { replicas: options.waitReplicas ?? 0 });
+    const replies = await pipelineBySlot(
+      redis,
+      writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]! })),
+      ({ w }) => k.person(w.person).state,
+      (pipeline: ChainableCommander, { w, d, version }) => {
+        const p = k.person(w.person);
+        pipeline.pstreamGuardedWrite(
+          p.state,
+          p.interests,
+          p.alias,
+          p.merged,
+          p.visits,
+          p.follows,
+          p.seen,
+          w.read.version,
+          encodeState(version, w.read.state, w.read.seen),
+          w.mergeSource,
+          d.zadd.length / 2,
+          d.zrem.length,
+          w.mergedIds.length,
+          w.read.legacy ? 'legacy' : '',
+          ...d.zadd,
+          ...d.zrem,
+          ...w.mergedIds,
+        );
+      },
+      { replicas: options.waitReplicas ?? 0 },
+    );
     return writes.map((w, i) => {
       const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
       if (reply === 1) {
-        cache.set(w.person, { version: versions[i]!, state: w.read.state, seen: w.read.seen, tip: w.tip, legacy: false });
+        cache.set(w.person, {
+          version: versions[i]!,
+          state: w.read.state,
+          seen: w.read.seen,
+          tip: w.tip,
+          legacy: false,
+        });
         if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { zadd, zrem } = diffs[i]!;
-        for (let j = 0; j < zadd.length; j += 2) changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]) });
+        for (let j = 0; j < zadd.length; j += 2)
+          changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]) });
         for (const tag of zrem) changes.push({ tag, person: w.person, score: null });
       }
       return reply as GuardReply;
@@ -232,7 +291,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       mergeStates(r.state, copy.state, params);
       for (const [digest, at] of copy.seen) r.seen.set(digest, at);
       trimSeen(r.seen, options.dedupeWindowMs);
-      const [reply] = await guardedWrites([{ person: target, read: r, tip: replayModel(r.state, params), mergeSource: source, mergedIds: merged }], changes);
+      const [reply] = await guardedWrites(
+        [{ person: target, read: r, tip: replayModel(r.state, params), mergeSource: source, mergedIds: merged }],
+        changes,
+      );
       if (reply === 1 || reply === 3) return;
       if (reply === 4) legacy = (await readLegacy([target])).get(target)!;
       else if (Array.isArray(reply)) target = reply[1];
@@ -245,7 +307,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
    * go again (another writer came first, or the person is still in the layout before event time:
    * `legacy` then holds what was read from it, for the next round).
    */
-  async function round(pending: Map<string, PreparedEvent[]>, legacy: Map<string, Read>, result: ApplyResult, changes: TagChange[], redirect: Map<string, PreparedEvent[]>): Promise<Map<string, PreparedEvent[]>> {
+  async function round(
+    pending: Map<string, PreparedEvent[]>,
+    legacy: Map<string, Read>,
+    result: ApplyResult,
+    changes: TagChange[],
+    redirect: Map<string, PreparedEvent[]>,
+  ): Promise<Map<string, PreparedEvent[]>> {
     const fromLegacy = new Map(legacy);
     legacy.clear();
     const toRead = [...pending.keys()].filter((person) => !fromLegacy.has(person));
@@ -303,7 +371,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
   }
 
   async function applyAll(events: readonly PreparedEvent[], depth: number): Promise<ApplyResult> {
-    const result: ApplyResult = { applied: 0, duplicates: 0, redirected: 0, arrivals: { in_order: 0, reordered: 0, beyond_window: 0 } };
+    const result: ApplyResult = {
+      applied: 0,
+      duplicates: 0,
+      redirected: 0,
+      arrivals: { in_order: 0, reordered: 0, beyond_window: 0 },
+    };
     if (events.length === 0) return result;
     const changes: TagChange[] = [];
     const redirect = new Map<string, PreparedEvent[]>();
@@ -324,7 +397,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       await writeTagIndex(redis, k, changes);
     }
     if (redirect.size === 0) return result;
-    if (depth >= MAX_ALIAS_HOPS) throw aliasLoop(`events of ${[...redirect.keys()].join(', ')} followed more than ${MAX_ALIAS_HOPS} aliases`);
+    if (depth >= MAX_ALIAS_HOPS)
+      throw aliasLoop(`events of ${[...redirect.keys()].join(', ')} followed more than ${MAX_ALIAS_HOPS} aliases`);
     const moved: PreparedEvent[] = [];
     const imports: TagChange[] = [];
     for (const [source, list] of redirect) {
@@ -393,7 +467,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       let removed = 0;
       for (const pattern of [k.personPattern, k.tagPattern]) {
         for await (const batch of scanKeys(redis, pattern)) {
-          const replies = await pipelineBySlot(redis, batch, (key) => key, (pipeline, key) => pipeline.unlink(key));
+          const replies = await pipelineBySlot(
+            redis,
+            batch,
+            (key) => key,
+            (pipeline, key) => pipeline.unlink(key),
+          );
           for (const [err] of replies) if (err) throw err;
           removed += batch.length;
         }
@@ -413,12 +492,20 @@ function pairs(flat: readonly string[]): Record<string, string> {
 }
 
 function keyed(e: PreparedEvent): KeyedEvent {
-  return { type: e.type as EventType, key: e.targetKey, tags: e.tags, t: e.occurredMs, ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }) };
+  return {
+    type: e.type as EventType,
+    key: e.targetKey,
+    tags: e.tags,
+    t: e.occurredMs,
+    ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
+  };
 }
 
 /** Other writers kept changing the same states: transient, the consumer retries the chunk. */
 function contention(what: string): AppError {
-  return new AppError(InterestStoreErrors.CONTENTION, `${what} kept changing under ${MAX_ROUNDS} guarded writes`, { retryable: true });
+  return new AppError(InterestStoreErrors.CONTENTION, `${what} kept changing under ${MAX_ROUNDS} guarded writes`, {
+    retryable: true,
+  });
 }
 
 export type { Keys };

@@ -26,7 +26,10 @@ export async function writeTagIndexChanges(
 }
 
 /** The per-tag index changes between two reads of people's whole interest sets. */
-export function interestChanges(before: ReadonlyMap<string, ReadonlyMap<string, number>>, after: ReadonlyMap<string, ReadonlyMap<string, number>>): TagChange[] {
+export function interestChanges(
+  before: ReadonlyMap<string, ReadonlyMap<string, number>>,
+  after: ReadonlyMap<string, ReadonlyMap<string, number>>,
+): TagChange[] {
   const changes: TagChange[] = [];
   for (const [person, now] of after) {
     const was = before.get(person) ?? new Map<string, number>();
@@ -42,10 +45,15 @@ export type TagChange = { tag: string; person: string; score: string | null };
 /** Writes changes to the per-tag index in their order (a later change of the same entry wins). */
 export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly TagChange[]): Promise<number> {
   // one key per tag, each in its own slot: grouped by the node that owns it on a Cluster
-  const replies = await pipelineBySlot(redis, changes, (c) => k.tag(c.tag), (p, c) => {
-    if (c.score === null) p.zrem(k.tag(c.tag), c.person);
-    else p.zadd(k.tag(c.tag), c.score, c.person);
-  });
+  const replies = await pipelineBySlot(
+    redis,
+    changes,
+    (c) => k.tag(c.tag),
+    (p, c) => {
+      if (c.score === null) p.zrem(k.tag(c.tag), c.person);
+      else p.zadd(k.tag(c.tag), c.score, c.person);
+    },
+  );
   for (const [err] of replies) if (err) throw err;
   return changes.length;
 }
@@ -63,7 +71,12 @@ export async function tagCountAtLeast(redis: Redis, k: Keys, tag: string, minSto
 }
 
 /** The stored scores in `tag` of `people` (null: not in the tag), one command. */
-export async function tagScoresOf(redis: Redis, k: Keys, tag: string, people: readonly string[]): Promise<(number | null)[]> {
+export async function tagScoresOf(
+  redis: Redis,
+  k: Keys,
+  tag: string,
+  people: readonly string[],
+): Promise<(number | null)[]> {
   if (people.length === 0) return [];
   const out: (number | null)[] = [];
   // bounded arguments per command
@@ -79,13 +92,26 @@ export async function tagScoresOf(redis: Redis, k: Keys, tag: string, people: re
  * For each (tag, stored score): the `n` holders of the tag whose stored score is next above it and
  * the `n` next below it — the people nearest to that score in that tag. One round trip.
  */
-export async function nearestInTags(redis: Redis, k: Keys, around: readonly { tag: string; score: number }[], n: number): Promise<string[][]> {
+export async function nearestInTags(
+  redis: Redis,
+  k: Keys,
+  around: readonly { tag: string; score: number }[],
+  n: number,
+): Promise<string[][]> {
   if (around.length === 0) return [];
-  const sides = around.flatMap((a) => [{ ...a, up: true }, { ...a, up: false }]);
-  const replies = await pipelineBySlot(redis, sides, (s) => k.tag(s.tag), (p, s) => {
-    if (s.up) p.zrangebyscore(k.tag(s.tag), s.score, '+inf', 'LIMIT', 0, n);
-    else p.zrevrangebyscore(k.tag(s.tag), `(${s.score}`, '-inf', 'LIMIT', 0, n);
-  });
+  const sides = around.flatMap((a) => [
+    { ...a, up: true },
+    { ...a, up: false },
+  ]);
+  const replies = await pipelineBySlot(
+    redis,
+    sides,
+    (s) => k.tag(s.tag),
+    (p, s) => {
+      if (s.up) p.zrangebyscore(k.tag(s.tag), s.score, '+inf', 'LIMIT', 0, n);
+      else p.zrevrangebyscore(k.tag(s.tag), `(${s.score}`, '-inf', 'LIMIT', 0, n);
+    },
+  );
   return around.map((_, i) => {
     const [e1, up] = replies[2 * i] ?? [new Error('no reply'), []];
     const [e2, down] = replies[2 * i + 1] ?? [new Error('no reply'), []];
@@ -95,10 +121,19 @@ export async function nearestInTags(redis: Redis, k: Keys, around: readonly { ta
 }
 
 /** Everyone's whole stored interest set (tag → stored score), pipelined; profile keys, no aliases. */
-export async function readStoredInterests(redis: Redis, k: Keys, people: readonly string[]): Promise<Map<string, Map<string, number>>> {
+export async function readStoredInterests(
+  redis: Redis,
+  k: Keys,
+  people: readonly string[],
+): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
   if (people.length === 0) return out;
-  const replies = await pipelineBySlot(redis, people, (p) => k.interests(p), (pipeline, p) => void pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES'));
+  const replies = await pipelineBySlot(
+    redis,
+    people,
+    (p) => k.interests(p),
+    (pipeline, p) => void pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES'),
+  );
   people.forEach((p, i) => {
     const [err, flat] = replies[i] ?? [new Error('no reply'), []];
     if (err) throw err;
@@ -111,7 +146,12 @@ export async function readStoredInterests(redis: Redis, k: Keys, people: readonl
 }
 
 /** A person's strongest `n` tags with their stored scores. */
-export async function strongestTags(redis: Redis, k: Keys, person: string, n: number): Promise<{ tag: string; score: number }[]> {
+export async function strongestTags(
+  redis: Redis,
+  k: Keys,
+  person: string,
+  n: number,
+): Promise<{ tag: string; score: number }[]> {
   const flat = await redis.zrevrange(k.interests(person), 0, n - 1, 'WITHSCORES');
   const out: { tag: string; score: number }[] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) out.push({ tag: flat[i]!, score: Number(flat[i + 1]) });

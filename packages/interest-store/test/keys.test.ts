@@ -4,7 +4,23 @@ import { keys, personKeyList } from '../src';
 describe('per-person keys on Redis Cluster', () => {
   const k = keys('pre');
   // ids ingest accepts: any non-placeholder string, braces included
-  const ids = ['u-1', 'anon-9f2c', '}x', '}', '{', '{x', 'x{', 'a}b', 'a{b}c', '{}', '}{', '{{}}', 'a}:int', '#1', 'emoji-😀{'];
+  const ids = [
+    'u-1',
+    'anon-9f2c',
+    '}x',
+    '}',
+    '{',
+    '{x',
+    'x{',
+    'a}b',
+    'a{b}c',
+    '{}',
+    '}{',
+    '{{}}',
+    'a}:int',
+    '#1',
+    'emoji-😀{',
+  ];
 
   it('puts every key of one person in one slot, for every id', () => {
     for (const id of ids) {

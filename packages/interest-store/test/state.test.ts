@@ -1,17 +1,51 @@
 import fc from 'fast-check';
-import { addEvents, DEFAULT_WEIGHTS, decayParams, emptyState, keyedEvent, type ScoringEvent, type TimelineParams } from '@pstream/scoring';
+import {
+  addEvents,
+  DEFAULT_WEIGHTS,
+  decayParams,
+  emptyState,
+  keyedEvent,
+  type ScoringEvent,
+  type TimelineParams,
+} from '@pstream/scoring';
 import { createHash } from 'node:crypto';
-import { decodeState, dedupeDigests, digestHex, digestOf, encodeJsonState, encodeState, memberDigest, type Seen } from '../src/state';
+import {
+  decodeState,
+  dedupeDigests,
+  digestHex,
+  digestOf,
+  encodeJsonState,
+  encodeState,
+  memberDigest,
+  type Seen,
+} from '../src/state';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const decay = decayParams('2026-01-01T00:00:00Z', 30);
-const params: TimelineParams = { weights: DEFAULT_WEIGHTS, visitGapMs: 30 * MIN, decay, maxOpenVisits: 3, latenessMs: 48 * HOUR, maxTags: 1000 };
+const params: TimelineParams = {
+  weights: DEFAULT_WEIGHTS,
+  visitGapMs: 30 * MIN,
+  decay,
+  maxOpenVisits: 3,
+  latenessMs: 48 * HOUR,
+  maxTags: 1000,
+};
 const targets = ['p-1', 'p-2', 'p-3', 'ünï-4'].map((id) => ({ type: 'product' as const, id }));
 
 const eventArb: fc.Arbitrary<ScoringEvent> = fc.record({
-  type: fc.constantFrom('click', 'dwell', 'like', 'comment', 'share', 'favorite', 'follow', 'unfollow', 'purchase' as const),
+  type: fc.constantFrom(
+    'click',
+    'dwell',
+    'like',
+    'comment',
+    'share',
+    'favorite',
+    'follow',
+    'unfollow',
+    'purchase' as const,
+  ),
   target: fc.constantFrom(...targets),
   tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual', 'brand:日本']),
   // before and after the landmark, whole and fractional dwell
@@ -22,28 +56,38 @@ const eventArb: fc.Arbitrary<ScoringEvent> = fc.record({
 describe('packed person state (state.ts)', () => {
   it('round-trips every part of any state and dedupe record exactly', () => {
     fc.assert(
-      fc.property(fc.array(fc.array(eventArb, { maxLength: 12 }), { maxLength: 8 }), fc.array(fc.tuple(fc.bigInt({ min: 0n, max: 2n ** 52n - 1n }), fc.integer({ min: 0, max: 2e9 })), { maxLength: 40 }), (batches, records) => {
-        const s = emptyState();
-        for (const batch of batches) addEvents(s, batch.map(keyedEvent), params);
-        const seen: Seen = new Map(records.map(([d, sec]) => [Number(d), sec * 1000]));
-        const raw = encodeState('v1x', s, seen);
-        const back = decodeState(raw, decay);
-        expect(back.version).toBe('v1x');
-        expect(back.state).toEqual(s);
-        expect(back.seen).toEqual(seen);
-        expect(dedupeDigests(raw)).toEqual(new Set([...seen.keys()].map(digestHex)));
-      }),
+      fc.property(
+        fc.array(fc.array(eventArb, { maxLength: 12 }), { maxLength: 8 }),
+        fc.array(fc.tuple(fc.bigInt({ min: 0n, max: 2n ** 52n - 1n }), fc.integer({ min: 0, max: 2e9 })), {
+          maxLength: 40,
+        }),
+        (batches, records) => {
+          const s = emptyState();
+          for (const batch of batches) addEvents(s, batch.map(keyedEvent), params);
+          const seen: Seen = new Map(records.map(([d, sec]) => [Number(d), sec * 1000]));
+          const raw = encodeState('v1x', s, seen);
+          const back = decodeState(raw, decay);
+          expect(back.version).toBe('v1x');
+          expect(back.state).toEqual(s);
+          expect(back.seen).toEqual(seen);
+          expect(dedupeDigests(raw)).toEqual(new Set([...seen.keys()].map(digestHex)));
+        },
+      ),
       { numRuns: 300 },
     );
   });
 
   it('reads the JSON form of earlier versions as the same state', () => {
     const s = emptyState();
-    addEvents(s, [
-      keyedEvent({ type: 'click', target: targets[0]!, tags: ['brand:acme'], occurredMs: L }),
-      keyedEvent({ type: 'dwell', target: targets[0]!, tags: [], occurredMs: L + MIN, dwellMs: 1500 }),
-      keyedEvent({ type: 'follow', target: targets[1]!, tags: ['style:casual'], occurredMs: L + 3 * 24 * HOUR }),
-    ], params);
+    addEvents(
+      s,
+      [
+        keyedEvent({ type: 'click', target: targets[0]!, tags: ['brand:acme'], occurredMs: L }),
+        keyedEvent({ type: 'dwell', target: targets[0]!, tags: [], occurredMs: L + MIN, dwellMs: 1500 }),
+        keyedEvent({ type: 'follow', target: targets[1]!, tags: ['style:casual'], occurredMs: L + 3 * 24 * HOUR }),
+      ],
+      params,
+    );
     const seen: Seen = new Map([[digestOf('test|a@u-1'), 1_700_000_000_000]]);
     const json = Buffer.from(encodeJsonState('abc', s, seen));
     const back = decodeState(json, decay);
@@ -55,7 +99,9 @@ describe('packed person state (state.ts)', () => {
 
   it('refuses a damaged state as IST_BAD_STATE', () => {
     const raw = encodeState('v', emptyState(), new Map([[1, 5000]]));
-    expect(() => decodeState(raw.subarray(0, raw.length - 2), decay)).toThrow(expect.objectContaining({ code: 'IST_BAD_STATE' }));
+    expect(() => decodeState(raw.subarray(0, raw.length - 2), decay)).toThrow(
+      expect.objectContaining({ code: 'IST_BAD_STATE' }),
+    );
     expect(() => decodeState(Buffer.from('no bar'), decay)).toThrow(expect.objectContaining({ code: 'IST_BAD_STATE' }));
   });
 });

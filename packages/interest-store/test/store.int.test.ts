@@ -1,15 +1,38 @@
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
-import { applyEvent, DEFAULT_WEIGHTS, decayParams, emptyModel, explicitTags, targetTag, type PersonModel, type ScoringEvent, type ScoringParams } from '@pstream/scoring';
+import {
+  applyEvent,
+  DEFAULT_WEIGHTS,
+  decayParams,
+  emptyModel,
+  explicitTags,
+  targetTag,
+  type PersonModel,
+  type ScoringEvent,
+  type ScoringParams,
+} from '@pstream/scoring';
 import type { Redis as RedisClient } from '@pstream/platform';
 import { testId } from '@pstream/testkit';
-import { createInterestStore, lookupCatalog, readAppliedDigests, readInterests, writeCatalog, type PreparedEvent, type StoreOptions } from '../src';
+import {
+  createInterestStore,
+  lookupCatalog,
+  readAppliedDigests,
+  readInterests,
+  writeCatalog,
+  type PreparedEvent,
+  type StoreOptions,
+} from '../src';
 import { decodeState, encodeJsonState } from '../src/state';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
 const DAY = 86_400_000;
-const scoring: ScoringParams = { weights: DEFAULT_WEIGHTS, visitGapMs: 30 * MIN, decay: decayParams('2026-01-01T00:00:00Z', 30), maxOpenVisits: 4 };
+const scoring: ScoringParams = {
+  weights: DEFAULT_WEIGHTS,
+  visitGapMs: 30 * MIN,
+  decay: decayParams('2026-01-01T00:00:00Z', 30),
+  maxOpenVisits: 4,
+};
 const W = 2 * DAY;
 const options: StoreOptions = { scoring, maxTagsPerPerson: 1000, latenessMs: W, dedupeWindowMs: 3 * DAY };
 
@@ -17,7 +40,17 @@ const targets = ['p-1', 'p-2', 'p-3', 'p-4', 'p-5', 'p-6'].map((id) => ({ type: 
 /** An event at `L + DAY + 4·x + lane`: events of different lanes (people merged later) never share a time. */
 const eventArb = (lane: number): fc.Arbitrary<ScoringEvent> =>
   fc.record({
-    type: fc.constantFrom('click', 'dwell', 'like', 'comment', 'share', 'favorite', 'follow', 'unfollow', 'purchase' as const),
+    type: fc.constantFrom(
+      'click',
+      'dwell',
+      'like',
+      'comment',
+      'share',
+      'favorite',
+      'follow',
+      'unfollow',
+      'purchase' as const,
+    ),
     target: fc.constantFrom(...targets),
     tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual', 'product:p-1']),
     occurredMs: fc.integer({ min: 0, max: DAY / 4 - 1 }).map((x) => L + DAY + 4 * x + lane),
@@ -25,9 +58,9 @@ const eventArb = (lane: number): fc.Arbitrary<ScoringEvent> =>
   });
 // any arrival order of events within one day (all within W): distinct times, so the time-sorted stream is one stream
 const streamArb = (lane = 0) =>
-  fc.uniqueArray(eventArb(lane), { maxLength: 50, selector: (e) => e.occurredMs }).chain((es) =>
-    fc.boolean().map((shuffle) => (shuffle ? es : [...es].sort((a, b) => a.occurredMs - b.occurredMs))),
-  );
+  fc
+    .uniqueArray(eventArb(lane), { maxLength: 50, selector: (e) => e.occurredMs })
+    .chain((es) => fc.boolean().map((shuffle) => (shuffle ? es : [...es].sort((a, b) => a.occurredMs - b.occurredMs))));
 
 let seq = 0;
 function prepared(profileKey: string, e: ScoringEvent, id = `e${seq++}`): PreparedEvent {
@@ -44,7 +77,8 @@ function prepared(profileKey: string, e: ScoringEvent, id = `e${seq++}`): Prepar
 }
 /** The pure model over the time-sorted stream: what the store must give whatever the arrival order. */
 function model(events: ScoringEvent[], m = emptyModel()): PersonModel {
-  for (const e of [...events].sort((a, b) => a.occurredMs - b.occurredMs)) applyEvent(m, e.type === 'dwell' ? e : { ...e, dwellMs: undefined }, scoring);
+  for (const e of [...events].sort((a, b) => a.occurredMs - b.occurredMs))
+    applyEvent(m, e.type === 'dwell' ? e : { ...e, dwellMs: undefined }, scoring);
   return m;
 }
 function expectClose(got: Map<string, number>, want: Map<string, number>): void {
@@ -78,16 +112,20 @@ describe('the interest store against real Redis', () => {
 
   it('applies any arrival order within W exactly as the pure model does on the time-sorted stream, however it is cut into pipelines', async () => {
     await fc.assert(
-      fc.asyncProperty(streamArb(), fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 5 }), async (events, sizes) => {
-        const id = `u-${seq++}`;
-        const all = events.map((e) => prepared(id, e));
-        for (let i = 0, b = 0; i < all.length; b++) {
-          const size = sizes[b % sizes.length]!;
-          await store.apply(all.slice(i, i + size));
-          i += size;
-        }
-        expectClose(await stored(id), model(events).interests);
-      }),
+      fc.asyncProperty(
+        streamArb(),
+        fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 5 }),
+        async (events, sizes) => {
+          const id = `u-${seq++}`;
+          const all = events.map((e) => prepared(id, e));
+          for (let i = 0, b = 0; i < all.length; b++) {
+            const size = sizes[b % sizes.length]!;
+            await store.apply(all.slice(i, i + size));
+            i += size;
+          }
+          expectClose(await stored(id), model(events).interests);
+        },
+      ),
       { numRuns: 40 },
     );
   });
@@ -95,24 +133,30 @@ describe('the interest store against real Redis', () => {
   it('scores by event time: events arriving up to W behind the newest give the time-sorted stream’s scores', async () => {
     // events over six days; each arrives after every event older than (its time + a delay < W)
     const stream = fc.uniqueArray(
-      fc.record({ e: eventArb(0).map((e) => e), day: fc.nat(5), delay: fc.integer({ min: 0, max: W - 1 }) }).map(({ e, day, delay }) => ({ e: { ...e, occurredMs: e.occurredMs + day * DAY }, delay })),
+      fc
+        .record({ e: eventArb(0).map((e) => e), day: fc.nat(5), delay: fc.integer({ min: 0, max: W - 1 }) })
+        .map(({ e, day, delay }) => ({ e: { ...e, occurredMs: e.occurredMs + day * DAY }, delay })),
       { maxLength: 60, selector: ({ e }) => e.occurredMs },
     );
     let reordered = 0;
     await fc.assert(
-      fc.asyncProperty(stream, fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 5 }), async (xs, sizes) => {
-        const id = `t-${seq++}`;
-        const arrival = [...xs].sort((a, b) => a.e.occurredMs + a.delay - (b.e.occurredMs + b.delay));
-        const all = arrival.map(({ e }) => prepared(id, e));
-        for (let i = 0, b = 0; i < all.length; b++) {
-          const size = sizes[b % sizes.length]!;
-          const r = await store.apply(all.slice(i, i + size));
-          expect(r.arrivals.beyond_window).toBe(0);
-          reordered += r.arrivals.reordered;
-          i += size;
-        }
-        expectClose(await stored(id), model(xs.map(({ e }) => e)).interests);
-      }),
+      fc.asyncProperty(
+        stream,
+        fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 5 }),
+        async (xs, sizes) => {
+          const id = `t-${seq++}`;
+          const arrival = [...xs].sort((a, b) => a.e.occurredMs + a.delay - (b.e.occurredMs + b.delay));
+          const all = arrival.map(({ e }) => prepared(id, e));
+          for (let i = 0, b = 0; i < all.length; b++) {
+            const size = sizes[b % sizes.length]!;
+            const r = await store.apply(all.slice(i, i + size));
+            expect(r.arrivals.beyond_window).toBe(0);
+            reordered += r.arrivals.reordered;
+            i += size;
+          }
+          expectClose(await stored(id), model(xs.map(({ e }) => e)).interests);
+        },
+      ),
       { numRuns: 60 },
     );
     expect(reordered).toBeGreaterThan(0);
@@ -144,7 +188,9 @@ describe('the interest store against real Redis', () => {
             const exec = pipeline.exec.bind(pipeline);
             pipeline.exec = (async () => {
               const run = interloper;
-              const writes = (pipeline as unknown as { _queue: { name: string }[] })._queue.some((c) => c.name === 'evalsha' || c.name === 'eval');
+              const writes = (pipeline as unknown as { _queue: { name: string }[] })._queue.some(
+                (c) => c.name === 'evalsha' || c.name === 'eval',
+              );
               if (run && writes) {
                 interloper = undefined;
                 await run();
@@ -161,7 +207,12 @@ describe('the interest store against real Redis', () => {
     try {
       const zombie = createInterestStore(zombieClient, prefix, options);
       const owner = createInterestStore(other as unknown as RedisClient, prefix, options);
-      const es: ScoringEvent[] = [0, 1, 2, 3].map((i) => ({ type: (['click', 'like', 'share', 'follow'] as const)[i]!, target: targets[i % 2]!, tags: ['category:dress'], occurredMs: L + DAY + i * MIN }));
+      const es: ScoringEvent[] = [0, 1, 2, 3].map((i) => ({
+        type: (['click', 'like', 'share', 'follow'] as const)[i]!,
+        target: targets[i % 2]!,
+        tags: ['category:dress'],
+        occurredMs: L + DAY + i * MIN,
+      }));
       const [e1, e2, e3, e4] = es.map((e, i) => prepared('u-zombie', e, `z-${i}`));
       // the owner was handed the zombie's chunk again (rebalance) plus one more event
       interloper = () => owner.apply([e1!, e2!, e3!]);
@@ -169,7 +220,9 @@ describe('the interest store against real Redis', () => {
       expect(interloper).toBeUndefined(); // the owner did write in between
       expect(r).toMatchObject({ applied: 1, duplicates: 2 });
       expectClose(await stored('u-zombie'), model(es).interests);
-      expect((await readAppliedDigests(redis as unknown as RedisClient, store.keys, ['u-zombie'])).get('u-zombie')!.size).toBe(4);
+      expect(
+        (await readAppliedDigests(redis as unknown as RedisClient, store.keys, ['u-zombie'])).get('u-zombie')!.size,
+      ).toBe(4);
     } finally {
       other.disconnect();
     }
@@ -179,12 +232,21 @@ describe('the interest store against real Redis', () => {
     const id = 'u-legacy';
     const p = store.keys.person(id);
     const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
-    const follow: ScoringEvent = { type: 'follow', target: targets[1]!, tags: ['brand:acme'], occurredMs: L + DAY + MIN };
+    const follow: ScoringEvent = {
+      type: 'follow',
+      target: targets[1]!,
+      tags: ['brand:acme'],
+      occurredMs: L + DAY + MIN,
+    };
     const old = model([click, follow]);
     const v = old.visits.get('product:p-1')!;
     // what the Lua model of the previous version stored for these two events
     await redis.zadd(p.interests, ...[...old.interests].flatMap(([tag, score]) => [score, tag]));
-    await redis.hset(p.visits, 'product:p-1', `${[v.start, v.fstart, v.last, 0, 0, 0, 0, -1].join('|')}\n${v.tags.join('\t')}`);
+    await redis.hset(
+      p.visits,
+      'product:p-1',
+      `${[v.start, v.fstart, v.last, 0, 0, 0, 0, -1].join('|')}\n${v.tags.join('\t')}`,
+    );
     await redis.hset(p.follows, 'product:p-2', `${old.follows.get('product:p-2')![0]!.inc}\tbrand:acme`);
     await redis.zadd(p.seen, Date.now(), 'test|legacy-click');
     const like: ScoringEvent = { type: 'like', target: targets[0]!, tags: [], occurredMs: L + DAY + 2 * MIN };
@@ -202,7 +264,12 @@ describe('the interest store against real Redis', () => {
     const id = 'u-json';
     const p = store.keys.person(id);
     const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
-    const follow: ScoringEvent = { type: 'follow', target: targets[1]!, tags: ['brand:acme'], occurredMs: L + DAY + MIN };
+    const follow: ScoringEvent = {
+      type: 'follow',
+      target: targets[1]!,
+      tags: ['brand:acme'],
+      occurredMs: L + DAY + MIN,
+    };
     await store.apply([prepared(id, click, 'json-click'), prepared(id, follow)]);
     // the same state as the previous version wrote it (`version|json`)
     const packed = (await redis.getBuffer(p.state))!;
@@ -219,7 +286,12 @@ describe('the interest store against real Redis', () => {
 
   it('scores and merges people whose ids contain braces', async () => {
     const odd = ['}x', '{y', 'a}b{c'];
-    const click = (i: number): ScoringEvent => ({ type: 'click', target: targets[i]!, tags: ['category:dress'], occurredMs: L + DAY + i * MIN });
+    const click = (i: number): ScoringEvent => ({
+      type: 'click',
+      target: targets[i]!,
+      tags: ['category:dress'],
+      occurredMs: L + DAY + i * MIN,
+    });
     await store.apply(odd.map((id, i) => prepared(id, click(i))));
     for (const [i, id] of odd.entries()) expectClose(await stored(id), model([click(i)]).interests);
     await store.merge('}x', '{y');
@@ -232,7 +304,10 @@ describe('the interest store against real Redis', () => {
     const first = await store.apply([e, e]);
     const again = await store.apply([e]);
     expect([first.applied, first.duplicates, again.applied, again.duplicates]).toEqual([1, 1, 0, 1]);
-    expectClose(await stored('u-dup'), model([{ type: 'share', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY }]).interests);
+    expectClose(
+      await stored('u-dup'),
+      model([{ type: 'share', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY }]).interests,
+    );
   });
 
   it('merges an anonymous profile into the user’s: interests add up, later and redelivered anonymous events count once on the user', async () => {
@@ -280,7 +355,13 @@ describe('the interest store against real Redis', () => {
     const anon = `a-${seq++}`;
     const known = `u-${seq++}`;
     const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
-    const dwell: ScoringEvent = { type: 'dwell', target: targets[0]!, tags: [], occurredMs: L + DAY + MIN, dwellMs: 70_000 };
+    const dwell: ScoringEvent = {
+      type: 'dwell',
+      target: targets[0]!,
+      tags: [],
+      occurredMs: L + DAY + MIN,
+      dwellMs: 70_000,
+    };
     await store.apply([prepared(anon, click)]);
     // the merge's first step alone, as if its scorer stalled right after it
     await redis.set(store.keys.person(anon).alias, known);
@@ -296,13 +377,25 @@ describe('the interest store against real Redis', () => {
     const anon = `a-${seq++}`;
     await store.apply([prepared(anon, { type: 'purchase', target: targets[1]!, tags: [], occurredMs: L })]);
     await store.merge(anon, 'u-reader');
-    const read = await readInterests(redis, store.keys, anon, { nowMs: L, limit: 10, decay: scoring.decay, valueScale: 10 });
+    const read = await readInterests(redis, store.keys, anon, {
+      nowMs: L,
+      limit: 10,
+      decay: scoring.decay,
+      valueScale: 10,
+    });
     expect(read).toEqual([{ tag: 'product:p-2', dimension: 'product', score: 4, value: 10 * Math.tanh(0.4) }]);
   });
 
   it('keeps at most the configured number of tags per person, dropping the lowest scores', async () => {
     const small = createInterestStore(redis, prefix, { ...options, maxTagsPerPerson: 200 });
-    const events = Array.from({ length: 260 }, (_, i) => prepared('u-cap', { type: 'purchase', target: { type: 'product', id: `q-${i}` }, tags: [], occurredMs: L + i * MIN }));
+    const events = Array.from({ length: 260 }, (_, i) =>
+      prepared('u-cap', {
+        type: 'purchase',
+        target: { type: 'product', id: `q-${i}` },
+        tags: [],
+        occurredMs: L + i * MIN,
+      }),
+    );
     await small.apply(events);
     const flat = await stored('u-cap');
     expect(flat.size).toBe(200);

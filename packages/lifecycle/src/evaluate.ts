@@ -69,7 +69,11 @@ export function socialTierAt(facts: LifecycleFacts, nowMs: number, rules: Lifecy
 }
 
 export function evaluate(facts: LifecycleFacts, nowMs: number, rules: LifecycleRules = DEFAULT_RULES): Evaluation {
-  return { stage: stageAt(facts, nowMs, rules), value: valueTierAt(facts, nowMs, rules), social: socialTierAt(facts, nowMs, rules) };
+  return {
+    stage: stageAt(facts, nowMs, rules),
+    value: valueTierAt(facts, nowMs, rules),
+    social: socialTierAt(facts, nowMs, rules),
+  };
 }
 
 const same = (a: Evaluation, b: Evaluation) => a.stage === b.stage && a.value === b.value && a.social === b.social;
@@ -81,7 +85,11 @@ const same = (a: Evaluation, b: Evaluation) => a.stage === b.stage && a.value ==
  * test those candidates in order. The sweep reviews a person at this instant, so its cost follows
  * the number of people whose stage or tier changes.
  */
-export function nextReviewAt(facts: LifecycleFacts, nowMs: number, rules: LifecycleRules = DEFAULT_RULES): number | null {
+export function nextReviewAt(
+  facts: LifecycleFacts,
+  nowMs: number,
+  rules: LifecycleRules = DEFAULT_RULES,
+): number | null {
   const candidates: number[] = [];
   // Leaving "in the last D days" happens 1 ms after exactly D days; crossing "more than N days" too.
   const after = (atMs: number, days: number) => candidates.push(atMs + days * DAY_MS + 1);

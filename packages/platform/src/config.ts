@@ -49,7 +49,10 @@ export function envPairs<K extends z.ZodType<string>, V extends z.ZodType>(optio
   const base = options.fallback === undefined ? z.string() : z.string().default(options.fallback);
   return base.transform((text, ctx) => {
     const map = new Map<z.output<K>, z.output<V>>();
-    const pairs = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const pairs = text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     const fail = (i: number, pair: string, why: string) => {
       // A secret key is shown by its first 4 characters only, also when the pair has no "=" (a bare key).
       const eq = pair.indexOf('=');
@@ -96,13 +99,22 @@ export const commonEnv = {
    */
   REDIS_CLUSTER_NODES: envList('').pipe(z.array(z.string().regex(/^\[?[^\s\]]+\]?:\d{1,5}$/, 'want host:port'))),
   /** Prefix of every Redis key; lets several deployments (or tests) share one Redis. */
-  REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.:-]*$/).default('ps'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]*$/)
+    .default('ps'),
   /** Postgres connection URL. */
   DATABASE_URL: z.string().url().default('postgres://postgres@127.0.0.1:5432/profiles'),
   /** Postgres schema holding our tables; lets several deployments (or tests) share one database. */
-  PG_SCHEMA: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('public'),
+  PG_SCHEMA: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+    .default('public'),
   /** ISO-4217 code that monetary totals are kept in (docs/model.md §4.2). */
-  BASE_CURRENCY: z.string().regex(/^[A-Z]{3}$/).default('CNY'),
+  BASE_CURRENCY: z
+    .string()
+    .regex(/^[A-Z]{3}$/)
+    .default('CNY'),
   /** pino level. */
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Half-life of interest decay in days (docs/model.md §4.1). */
@@ -133,5 +145,8 @@ export function sharedEnv<K extends keyof typeof commonEnv>(...names: K[]): Pick
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  throw new AppError(PlatformErrors.CONFIG_INVALID, `invalid configuration: ${describeIssues(result.error.issues, '(env)')}`);
+  throw new AppError(
+    PlatformErrors.CONFIG_INVALID,
+    `invalid configuration: ${describeIssues(result.error.issues, '(env)')}`,
+  );
 }

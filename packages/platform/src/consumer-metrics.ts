@@ -28,7 +28,8 @@ export class PartitionProgress {
 
   /** After a rebalance: forget partitions this member no longer owns (another member reports them). */
   keepOnly(partitions: readonly number[]): void {
-    for (const partition of [...this.partitions.keys()]) if (!partitions.includes(partition)) this.partitions.delete(partition);
+    for (const partition of [...this.partitions.keys()])
+      if (!partitions.includes(partition)) this.partitions.delete(partition);
   }
 
   lag(): Map<number, number> {
@@ -37,7 +38,9 @@ export class PartitionProgress {
 
   stalled(): number[] {
     const now = this.now();
-    return [...this.partitions].filter(([, p]) => p.lag > 0 && now - p.movedAt > this.stallAfterMs).map(([partition]) => partition);
+    return [...this.partitions]
+      .filter(([, p]) => p.lag > 0 && now - p.movedAt > this.stallAfterMs)
+      .map(([partition]) => partition);
   }
 }
 
@@ -65,7 +68,9 @@ export function consumerMetrics(registry: Registry) {
       labelNames: ['group', 'topic', 'partition'],
       collect() {
         this.reset();
-        for (const s of live) for (const [partition, lag] of s.progress.lag()) this.set({ group: s.group, topic: s.topic, partition: String(partition) }, lag);
+        for (const s of live)
+          for (const [partition, lag] of s.progress.lag())
+            this.set({ group: s.group, topic: s.topic, partition: String(partition) }, lag);
       },
     });
     gauge(registry, {
@@ -81,9 +86,21 @@ export function consumerMetrics(registry: Registry) {
   const labelNames = ['group', 'topic'] as const;
   return {
     sources,
-    processed: counter(registry, { name: 'consumer_messages_processed_total', help: 'Messages read and handled (applied, skipped or dead-lettered)', labelNames }),
-    applied: counter(registry, { name: 'consumer_messages_applied_total', help: 'Valid messages handed to the apply step', labelNames }),
-    duplicates: counter(registry, { name: 'consumer_duplicates_total', help: 'Messages the apply step recognised as already applied', labelNames }),
+    processed: counter(registry, {
+      name: 'consumer_messages_processed_total',
+      help: 'Messages read and handled (applied, skipped or dead-lettered)',
+      labelNames,
+    }),
+    applied: counter(registry, {
+      name: 'consumer_messages_applied_total',
+      help: 'Valid messages handed to the apply step',
+      labelNames,
+    }),
+    duplicates: counter(registry, {
+      name: 'consumer_duplicates_total',
+      help: 'Messages the apply step recognised as already applied',
+      labelNames,
+    }),
     deadLettered: counter(registry, {
       name: 'consumer_dead_letters_total',
       help: 'Messages sent to the DLQ, by reason (empty, not_json, invalid, poison, unreadable: sealed but does not open)',
@@ -94,7 +111,12 @@ export function consumerMetrics(registry: Registry) {
       help: 'Messages skipped because they are sealed for a person whose key an erasure destroyed',
       labelNames,
     }),
-    applySeconds: histogram(registry, { name: 'consumer_batch_apply_seconds', help: 'Time to apply one chunk of messages durably', labelNames, buckets: LATENCY_BUCKETS }),
+    applySeconds: histogram(registry, {
+      name: 'consumer_batch_apply_seconds',
+      help: 'Time to apply one chunk of messages durably',
+      labelNames,
+      buckets: LATENCY_BUCKETS,
+    }),
   };
 }
 

@@ -74,8 +74,14 @@ export type ConsumerEnv = {
 };
 
 /** The batching settings of `consumerEnv` as `BatchConsumer` options. */
-export function consumerTuning(config: ConsumerEnv): Pick<BatchConsumerOptions<z.ZodType>, 'chunkSize' | 'fetchMinBytes' | 'fetchMaxWaitMs'> {
-  return { chunkSize: config.CONSUMER_CHUNK_SIZE, fetchMinBytes: config.CONSUMER_FETCH_MIN_BYTES, fetchMaxWaitMs: config.CONSUMER_FETCH_MAX_WAIT_MS };
+export function consumerTuning(
+  config: ConsumerEnv,
+): Pick<BatchConsumerOptions<z.ZodType>, 'chunkSize' | 'fetchMinBytes' | 'fetchMaxWaitMs'> {
+  return {
+    chunkSize: config.CONSUMER_CHUNK_SIZE,
+    fetchMinBytes: config.CONSUMER_FETCH_MIN_BYTES,
+    fetchMaxWaitMs: config.CONSUMER_FETCH_MAX_WAIT_MS,
+  };
 }
 
 /** The setting of a consumer that keeps its positions outside Kafka (`storedOffsets`: the segmenter). */
@@ -86,7 +92,6 @@ export const storedPositionEnv = {
    */
   CONSUMER_POSITION_GRACE_SECONDS: envInt(30, 0),
 } as const;
-
 
 /** A partition whose position has not advanced: the offset retried, and since when. */
 export type StalledPartition = { topic: string; partition: number; offset: string; since: number };
@@ -158,10 +163,16 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
 };
 
 /** A message that goes to the DLQ; `opened` when it was sealed and opened (its dead letter is sealed again). */
-type Dead = { message: KafkaMessage; reason: string; kind: DeadLetterKind; opened?: Extract<Opened, { kind: 'opened' }> };
+type Dead = {
+  message: KafkaMessage;
+  reason: string;
+  kind: DeadLetterKind;
+  opened?: Extract<Opened, { kind: 'opened' }>;
+};
 
 /** A PoisonError, or any AppError that says a retry cannot help, is the data's fault; everything else is retried. */
-export const classifyFailure = (err: unknown): FailureKind => (err instanceof AppError && !err.retryable ? 'poison' : 'transient');
+export const classifyFailure = (err: unknown): FailureKind =>
+  err instanceof AppError && !err.retryable ? 'poison' : 'transient';
 
 /** What every message of a consumer without a keyring is: one object for all of them. */
 const CLEAR: Opened = { kind: 'clear' };
@@ -278,7 +289,9 @@ export class BatchConsumer<S extends z.ZodType> {
    * last replicated batch) and refused only if it stays there: following it would silently skip
    * every event up to it.
    */
-  private async storedWithinTopic(read: () => Promise<{ stored: Map<number, string>; ends: Map<number, bigint> }>): Promise<Map<number, string>> {
+  private async storedWithinTopic(
+    read: () => Promise<{ stored: Map<number, string>; ends: Map<number, bigint> }>,
+  ): Promise<Map<number, string>> {
     const graceMs = this.options.positionGraceMs ?? 30_000;
     const since = Date.now();
     for (let attempt = 0; ; attempt++) {
@@ -308,7 +321,11 @@ export class BatchConsumer<S extends z.ZodType> {
     }
   }
 
-  private async seekStored(consumer: Consumer, partitions: number[], storedOffsets: NonNullable<BatchConsumerOptions<S>['storedOffsets']>) {
+  private async seekStored(
+    consumer: Consumer,
+    partitions: number[],
+    storedOffsets: NonNullable<BatchConsumerOptions<S>['storedOffsets']>,
+  ) {
     const assignment = ++this.assignments;
     try {
       let offsets: Map<number, string>;
@@ -354,7 +371,9 @@ export class BatchConsumer<S extends z.ZodType> {
     if (!this.isRunning()) return 'consumer not running';
     const stalled = this.stalledPartitions();
     if (stalled.length === 0) return undefined;
-    const list = stalled.map((s) => `${s.topic}[${s.partition}] at offset ${s.offset} for ${Math.round((Date.now() - s.since) / 1000)} s`);
+    const list = stalled.map(
+      (s) => `${s.topic}[${s.partition}] at offset ${s.offset} for ${Math.round((Date.now() - s.since) / 1000)} s`,
+    );
     return `group ${this.options.groupId} stalled: ${list.join(', ')}`;
   }
 
@@ -375,7 +394,10 @@ export class BatchConsumer<S extends z.ZodType> {
           this.stalls.delete(batch.partition);
           break;
         } catch (err) {
-          const waitMs = Math.min(this.options.retryMaxMs ?? 30_000, (this.options.retryInitialMs ?? 100) * 2 ** Math.min(attempt, 20));
+          const waitMs = Math.min(
+            this.options.retryMaxMs ?? 30_000,
+            (this.options.retryInitialMs ?? 100) * 2 ** Math.min(attempt, 20),
+          );
           this.noteStall(batch.topic, batch.partition, chunk[0]!.offset, err, attempt, waitMs);
           // Wait in slices, heartbeating, so the member keeps its partitions and stops promptly.
           const until = Date.now() + waitMs;
@@ -403,12 +425,22 @@ export class BatchConsumer<S extends z.ZodType> {
     return stall;
   }
 
-  private noteStall(topic: string, partition: number, offset: string, err: unknown, attempt: number, waitMs: number): void {
+  private noteStall(
+    topic: string,
+    partition: number,
+    offset: string,
+    err: unknown,
+    attempt: number,
+    waitMs: number,
+  ): void {
     const now = Date.now();
     const stall = this.waitingOn(topic, partition, offset);
     const stalledFor = now - stall.since;
     const fields = { err, partition, offset, attempt, waitMs, stalledForMs: stalledFor };
-    if (stalledFor >= (this.options.stallAfterMs ?? 60_000) && now - stall.loggedAt >= (this.options.stallLogEveryMs ?? 60_000)) {
+    if (
+      stalledFor >= (this.options.stallAfterMs ?? 60_000) &&
+      now - stall.loggedAt >= (this.options.stallLogEveryMs ?? 60_000)
+    ) {
       stall.loggedAt = now;
       this.log.error(fields, 'partition stalled: chunk keeps failing transiently');
     } else {
@@ -423,7 +455,9 @@ export class BatchConsumer<S extends z.ZodType> {
     const sources: { message: KafkaMessage; opened: Opened }[] = [];
     const dead: Dead[] = [];
     // One key lookup for the chunk (none for a person cached); a failure to read keys is transient.
-    const opened = this.options.keyring ? await this.options.keyring.open(chunk.map((m) => m.value)) : chunk.map(() => CLEAR);
+    const opened = this.options.keyring
+      ? await this.options.keyring.open(chunk.map((m) => m.value))
+      : chunk.map(() => CLEAR);
     let shredded = 0;
     for (let i = 0; i < chunk.length; i++) {
       const message = chunk[i]!;
@@ -433,7 +467,10 @@ export class BatchConsumer<S extends z.ZodType> {
         continue;
       }
       const sealed = o.kind === 'opened' ? o : undefined;
-      const parsed = o.kind === 'broken' ? { ok: false as const, reason: o.reason, kind: 'unreadable' as const } : this.parse(sealed ? sealed.plaintext : message.value);
+      const parsed =
+        o.kind === 'broken'
+          ? { ok: false as const, reason: o.reason, kind: 'unreadable' as const }
+          : this.parse(sealed ? sealed.plaintext : message.value);
       if (parsed.ok) {
         valid.push({ value: parsed.value, partition, offset: message.offset });
         sources.push({ message, opened: o });
@@ -451,7 +488,12 @@ export class BatchConsumer<S extends z.ZodType> {
     }
     // After apply: a chunk whose apply fails is retried whole, and its dead letters would
     // otherwise be written once per attempt.
-    if (dead.length > 0) await this.deadLetter(topic, partition, dead.sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset))));
+    if (dead.length > 0)
+      await this.deadLetter(
+        topic,
+        partition,
+        dead.sort((a, b) => Number(BigInt(a.message.offset) - BigInt(b.message.offset))),
+      );
   }
 
   /**
@@ -459,7 +501,12 @@ export class BatchConsumer<S extends z.ZodType> {
    * in halves until the bad message is alone, and returns the poison messages with their reason.
    * A transient failure propagates (the whole chunk is retried; apply is idempotent).
    */
-  private async applyIsolating(messages: Consumed<z.output<S>>[], topic: string, partition: number, lastOffset: string): Promise<{ offset: string; reason: string }[]> {
+  private async applyIsolating(
+    messages: Consumed<z.output<S>>[],
+    topic: string,
+    partition: number,
+    lastOffset: string,
+  ): Promise<{ offset: string; reason: string }[]> {
     try {
       await this.applyCounted(messages, partition, { topic, lastOffset });
       return [];
@@ -481,7 +528,11 @@ export class BatchConsumer<S extends z.ZodType> {
   }
 
   /** `apply`, timed and counted. */
-  private async applyCounted(messages: Consumed<z.output<S>>[], partition: number, chunk: { topic: string; lastOffset: string }): Promise<void> {
+  private async applyCounted(
+    messages: Consumed<z.output<S>>[],
+    partition: number,
+    chunk: { topic: string; lastOffset: string },
+  ): Promise<void> {
     const end = this.metrics?.applySeconds.startTimer(this.labels);
     const result = await this.options.apply(messages, partition, chunk);
     end?.();
@@ -489,7 +540,9 @@ export class BatchConsumer<S extends z.ZodType> {
     if (result?.duplicates) this.metrics?.duplicates.inc(this.labels, result.duplicates);
   }
 
-  private parse(value: Buffer | null): { ok: true; value: z.output<S> } | { ok: false; reason: string; kind: DeadLetterKind } {
+  private parse(
+    value: Buffer | null,
+  ): { ok: true; value: z.output<S> } | { ok: false; reason: string; kind: DeadLetterKind } {
     if (value === null) return { ok: false, reason: 'empty message value', kind: 'empty' };
     let json: unknown;
     try {
@@ -516,7 +569,11 @@ export class BatchConsumer<S extends z.ZodType> {
         // A sealed message's dead letter holds it opened and is sealed whole for the same person:
         // readable to whoever holds the keys, and shredded with the rest of theirs. One that
         // does not open keeps its bytes (base64; they are ciphertext).
-        value: opened ? opened.plaintext.toString('utf8') : kind === 'unreadable' ? message.value!.toString('base64') : (message.value?.toString('utf8') ?? null),
+        value: opened
+          ? opened.plaintext.toString('utf8')
+          : kind === 'unreadable'
+            ? message.value!.toString('base64')
+            : (message.value?.toString('utf8') ?? null),
         failedAt,
       };
       // The reason of a sealed message may quote its data (a store's error): it is logged only when the message was in clear.

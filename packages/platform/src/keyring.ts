@@ -64,17 +64,27 @@ export type MasterKeys = { active: { id: string; key: Buffer }; byId: Map<string
 const masterKeys = z.string().transform((text, ctx): MasterKeys => {
   const byId = new Map<string, Buffer>();
   let active: MasterKeys['active'] | undefined;
-  for (const [i, entry] of text.split(',').map((s) => s.trim()).filter(Boolean).entries()) {
+  for (const [i, entry] of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .entries()) {
     const colon = entry.indexOf(':');
     const id = colon < 0 ? '' : entry.slice(0, colon);
     // The key itself is never quoted in an error.
     if (!/^[a-z0-9][a-z0-9._-]{0,31}$/.test(id)) {
-      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not id:base64key with an id of [a-z0-9._-], at most 32 characters` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `entry ${i + 1} is not id:base64key with an id of [a-z0-9._-], at most 32 characters`,
+      });
       return z.NEVER;
     }
     const key = Buffer.from(entry.slice(colon + 1), 'base64');
     if (key.length !== KEY_BYTES) {
-      ctx.addIssue({ code: 'custom', message: `key "${id}" is not ${KEY_BYTES} bytes in base64 (openssl rand -base64 32)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `key "${id}" is not ${KEY_BYTES} bytes in base64 (openssl rand -base64 32)`,
+      });
       return z.NEVER;
     }
     if (byId.has(id)) {
@@ -155,7 +165,9 @@ export function isSealed(value: Buffer | null | undefined): value is Buffer {
 
 /** The key of one message: its person's key, or one derived from the keys of every person it names. */
 function messageKey(keys: Buffer[]): Buffer {
-  return keys.length === 1 ? keys[0]! : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
+  return keys.length === 1
+    ? keys[0]!
+    : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
 }
 
 function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
@@ -222,10 +234,22 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const ttl = config.KEYRING_CACHE_TTL_MS;
   /** subject hex → the unwrapped key (null: shredded or never made), until when it may be used. */
   const cache = new Map<string, { key: Buffer | null; until: number }>();
-  const lookups = metrics && counter(metrics, { name: 'keyring_lookups_total', help: 'Person keys wanted, by where they came from (cache, postgres)', labelNames: ['from'] });
-  const created = metrics && counter(metrics, { name: 'keyring_keys_created_total', help: 'Person keys made for people seen for the first time' });
+  const lookups =
+    metrics &&
+    counter(metrics, {
+      name: 'keyring_lookups_total',
+      help: 'Person keys wanted, by where they came from (cache, postgres)',
+      labelNames: ['from'],
+    });
+  const created =
+    metrics &&
+    counter(metrics, {
+      name: 'keyring_keys_created_total',
+      help: 'Person keys made for people seen for the first time',
+    });
 
-  const hmacOf = (profileKey: string): Buffer => createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
+  const hmacOf = (profileKey: string): Buffer =>
+    createHmac('sha256', config.KEYRING_SUBJECT_KEY).update(profileKey, 'utf8').digest();
   /**
    * id → its subject (and hex), for ids sealed recently: the HMAC never changes for an id (the
    * subject key is never rotated), so a hot person's events skip it. Bounded like the key cache;
@@ -255,7 +279,13 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const derivedKey = (hexes: string[], parts: Buffer[], now: number): Buffer => {
     const id = hexes.join('');
     const hit = derived.get(id);
-    if (hit !== undefined && hit.until > now && hit.parts.length === parts.length && hit.parts.every((p, i) => p === parts[i])) return hit.key;
+    if (
+      hit !== undefined &&
+      hit.until > now &&
+      hit.parts.length === parts.length &&
+      hit.parts.every((p, i) => p === parts[i])
+    )
+      return hit.key;
     const key = messageKey(parts);
     if (ttl > 0) {
       derived.delete(id);
@@ -281,12 +311,20 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
     if (row.wrapped === null) return null;
     const mk = master.byId.get(row.master_id ?? '');
     if (!mk) {
-      throw new AppError(KeyringErrors.MASTER_KEY_MISSING, `a person key is wrapped by master key "${row.master_id}", which KEYRING_MASTER_KEYS does not hold`, { retryable: true });
+      throw new AppError(
+        KeyringErrors.MASTER_KEY_MISSING,
+        `a person key is wrapped by master key "${row.master_id}", which KEYRING_MASTER_KEYS does not hold`,
+        { retryable: true },
+      );
     }
     try {
       return decrypt(mk, row.wrapped, row.subject);
     } catch (cause) {
-      throw new AppError(KeyringErrors.KEY_UNWRAP_FAILED, `a person key does not unwrap with master key "${row.master_id}": a different key under that id, or a damaged row`, { cause, retryable: true });
+      throw new AppError(
+        KeyringErrors.KEY_UNWRAP_FAILED,
+        `a person key does not unwrap with master key "${row.master_id}": a different key under that id, or a damaged row`,
+        { cause, retryable: true },
+      );
     }
   };
 
@@ -301,7 +339,11 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   };
 
   const read = async (subjects: Buffer[]): Promise<Row[]> =>
-    (await db.query<Row>('SELECT subject, wrapped, master_id FROM person_keys WHERE subject = ANY($1::bytea[])', [subjects])).rows;
+    (
+      await db.query<Row>('SELECT subject, wrapped, master_id FROM person_keys WHERE subject = ANY($1::bytea[])', [
+        subjects,
+      ])
+    ).rows;
 
   /**
    * The keys of `subjects` (hex → key, null when shredded or unknown): from the cache, the rest
@@ -367,7 +409,9 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
      * person's records are sealed under a throw-away key, so they are unreadable from the
      * moment they are written.
      */
-    async seal(records: readonly { key: string; value: string | Buffer; names?: readonly string[] }[]): Promise<{ key: string; value: Buffer }[]> {
+    async seal(
+      records: readonly { key: string; value: string | Buffer; names?: readonly string[] }[],
+    ): Promise<{ key: string; value: Buffer }[]> {
       const wanted = new Map<string, Buffer>();
       // One HMAC per id, cached across calls (subjectEntry); the ids of a record in order, its own first.
       const hexOf = (id: string) => {
@@ -393,7 +437,9 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       const now = Date.now();
       const keyFor = (hexes: string[]) => {
         const parts = () => hexes.map((hex) => keys.get(hex)!);
-        return erased.size > 0 && hexes.some((hex) => erased.has(hex)) ? throwAway(hexes, parts) : derivedKey(hexes, parts(), now);
+        return erased.size > 0 && hexes.some((hex) => erased.has(hex))
+          ? throwAway(hexes, parts)
+          : derivedKey(hexes, parts(), now);
       };
       // One call for every IV of the batch.
       const ivs = randomBytes(IV_BYTES * records.length);
@@ -401,7 +447,8 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         const hexes = subjectsOfRecord[i]!;
         const own = hexes[0]!;
         const key = hexes.length === 1 ? keys.get(own)! : keyFor(hexes);
-        const header = hexes.length === 1 ? soloHeader(own, wanted.get(own)!) : headerOf(hexes.map((hex) => wanted.get(hex)!));
+        const header =
+          hexes.length === 1 ? soloHeader(own, wanted.get(own)!) : headerOf(hexes.map((hex) => wanted.get(hex)!));
         return { key: own, value: sealText(key, header, r.value, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
       });
     },
@@ -430,12 +477,26 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         const header = v!.subarray(0, headerBytes(hexes.length));
         // Any person it names erased: unreadable.
         if (hexes.some((hex) => !keys.get(hex))) return { kind: 'shredded' };
-        const key = hexes.length === 1 ? keys.get(hexes[0]!)! : derivedKey(hexes, hexes.map((hex) => keys.get(hex)!), now);
+        const key =
+          hexes.length === 1
+            ? keys.get(hexes[0]!)!
+            : derivedKey(
+                hexes,
+                hexes.map((hex) => keys.get(hex)!),
+                now,
+              );
         try {
           const plaintext = decrypt(key, v!.subarray(header.length), header);
-          return { kind: 'opened', plaintext, reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')) };
+          return {
+            kind: 'opened',
+            plaintext,
+            reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')),
+          };
         } catch (err) {
-          return { kind: 'broken', reason: `sealed value does not open with its person's key (${(err as Error).message})` };
+          return {
+            kind: 'broken',
+            reason: `sealed value does not open with its person's key (${(err as Error).message})`,
+          };
         }
       });
     },

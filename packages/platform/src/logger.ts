@@ -9,14 +9,20 @@ export type { Logger } from 'pino';
  */
 export function createLogger(name: string, level = 'info', destination?: pino.DestinationStream): Logger {
   const format = process.env.LOG_FORMAT;
-  const pretty = destination === undefined && (format === 'pretty' || (process.stdout.isTTY === true && format !== 'json'));
+  const pretty =
+    destination === undefined && (format === 'pretty' || (process.stdout.isTTY === true && format !== 'json'));
   const options: pino.LoggerOptions = {
     name,
     level,
     redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     serializers: { request: requestSerializer, req: requestSerializer },
     ...(pretty
-      ? { transport: { target: 'pino-pretty', options: { colorize: true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } }
+      ? {
+          transport: {
+            target: 'pino-pretty',
+            options: { colorize: true, singleLine: true, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+          },
+        }
       : {}),
   };
   return destination === undefined ? pino(options) : pino(options, destination);
@@ -31,8 +37,16 @@ const SECRET_HEADERS = ['authorization', 'proxy-authorization', 'x-write-key', '
  * error's request).
  */
 export const REDACT_PATHS: string[] = [
-  ...['headers', 'req.headers', 'request.headers', 'request.raw.headers', 'req.raw.headers', 'err.request.headers', 'err.config.headers', 'res.headers']
-    .flatMap((base) => SECRET_HEADERS.map((h) => `${base}["${h}"]`)),
+  ...[
+    'headers',
+    'req.headers',
+    'request.headers',
+    'request.raw.headers',
+    'req.raw.headers',
+    'err.request.headers',
+    'err.config.headers',
+    'res.headers',
+  ].flatMap((base) => SECRET_HEADERS.map((h) => `${base}["${h}"]`)),
   ...['WRITE_KEYS', 'API_TOKENS', 'writeKey', 'token', 'password'].flatMap((k) => [k, `*.${k}`]),
 ];
 

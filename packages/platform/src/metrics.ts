@@ -8,7 +8,11 @@ export type { Registry } from 'prom-client';
  * reserves for counters (`promtool check metrics` flags them). Their per-type siblings
  * (`nodejs_active_handles{type}` …) carry the same numbers, so the totals are dropped.
  */
-const MISNAMED_DEFAULTS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+const MISNAMED_DEFAULTS = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
 
 /** A metrics registry with the process' default metrics, one per service. */
 export function createMetrics(service: string): Registry {
@@ -31,15 +35,24 @@ function once<T>(registry: Registry, name: string, make: () => T): T {
 }
 
 export const counter = <L extends string>(registry: Registry, spec: Spec<L>): Counter<L> =>
-  once(registry, spec.name, () => new Counter<L>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] }));
+  once(
+    registry,
+    spec.name,
+    () => new Counter<L>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] }),
+  );
 
 export const gauge = <L extends string>(
   registry: Registry,
   spec: Spec<L> & { collect?: (this: Gauge<L>) => void | Promise<void> },
-): Gauge<L> => once(registry, spec.name, () => new Gauge<L>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] }));
+): Gauge<L> =>
+  once(registry, spec.name, () => new Gauge<L>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] }));
 
 export const histogram = <L extends string>(registry: Registry, spec: Spec<L> & { buckets?: number[] }): Histogram<L> =>
-  once(registry, spec.name, () => new Histogram<L>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] }));
+  once(
+    registry,
+    spec.name,
+    () => new Histogram<L>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] }),
+  );
 
 /** Seconds, from 1 ms to 10 s: the range of an HTTP request, a Kafka send or a batch apply. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -58,7 +71,11 @@ export function instrumentHttp(app: FastifyInstance, registry: Registry): void {
     buckets: LATENCY_BUCKETS,
   });
   app.addHook('onResponse', async (request, reply) => {
-    const labels = { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) };
+    const labels = {
+      route: request.routeOptions.url ?? 'unmatched',
+      method: request.method,
+      status: String(reply.statusCode),
+    };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
   });

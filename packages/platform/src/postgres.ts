@@ -25,9 +25,18 @@ export function createPool(url: string, schema: string, name: string, max = 10):
  * decides. `settings` are further session settings of its connections (e.g. `{ jit: 'off' }`).
  * Ended by its owner.
  */
-export function statementBoundPool(pool: pg.Pool, ms: number, settings: Readonly<Record<string, string>> = {}): pg.Pool {
-  const extra = Object.entries(settings).map(([name, value]) => ` -c ${name}=${value}`).join('');
-  const bound = new pg.Pool({ ...pool.options, options: `${pool.options.options ?? ''} -c statement_timeout=${ms}${extra}`.trim() });
+export function statementBoundPool(
+  pool: pg.Pool,
+  ms: number,
+  settings: Readonly<Record<string, string>> = {},
+): pg.Pool {
+  const extra = Object.entries(settings)
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
+  const bound = new pg.Pool({
+    ...pool.options,
+    options: `${pool.options.options ?? ''} -c statement_timeout=${ms}${extra}`.trim(),
+  });
   bound.on('error', () => undefined);
   return bound;
 }

@@ -21,7 +21,13 @@ export type RedisConnection = { REDIS_URL: string; REDIS_CLUSTER_NODES?: readonl
  */
 export function createRedis(conn: RedisConnection, name: string, options: RedisOptions = {}): Redis {
   const nodes = conn.REDIS_CLUSTER_NODES ?? [];
-  if (nodes.length === 0) return new SingleRedis(conn.REDIS_URL, { connectionName: name, maxRetriesPerRequest: 20, enableAutoPipelining: true, ...options });
+  if (nodes.length === 0)
+    return new SingleRedis(conn.REDIS_URL, {
+      connectionName: name,
+      maxRetriesPerRequest: 20,
+      enableAutoPipelining: true,
+      ...options,
+    });
   const url = new URL(conn.REDIS_URL);
   return new Cluster(
     nodes.map((node) => {
@@ -96,7 +102,11 @@ export async function pipelineBySlot<T>(
   const replicas = durability.replicas ?? 0;
   if (items.length === 0) return [];
   const groups = new Map<string, number[]>();
-  if (!isCluster(redis)) groups.set('', items.map((_, i) => i));
+  if (!isCluster(redis))
+    groups.set(
+      '',
+      items.map((_, i) => i),
+    );
   else {
     for (let i = 0; i < items.length; i++) {
       const slot = slotOf(keyOf(items[i]!));
@@ -115,11 +125,15 @@ export async function pipelineBySlot<T>(
       const replies = (await pipeline.exec()) ?? [];
       // ioredis follows a MOVED only for a pipeline whose commands all failed alike, which ours
       // (many slots, WAIT) never do: learn the new owners now, so the caller's retry goes there.
-      if (isCluster(redis) && replies.some(([err]) => err)) await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
+      if (isCluster(redis) && replies.some(([err]) => err))
+        await new Promise<void>((resolve) => redis.refreshSlotsCache(() => resolve()));
       if (replicas > 0) {
         const [err, acked] = replies[indexes.length] ?? [new Error('no reply to WAIT'), 0];
         if (err) throw err;
-        if (Number(acked) < replicas) throw new Error(`Redis: ${String(acked)} of ${replicas} replicas acknowledged the writes within ${durability.timeoutMs ?? 5000} ms`);
+        if (Number(acked) < replicas)
+          throw new Error(
+            `Redis: ${String(acked)} of ${replicas} replicas acknowledged the writes within ${durability.timeoutMs ?? 5000} ms`,
+          );
       }
       indexes.forEach((i, j) => {
         out[i] = replies[j] ?? [new Error('no reply'), undefined];

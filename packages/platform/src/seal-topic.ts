@@ -63,9 +63,15 @@ export async function sealTopic(options: SealTopicOptions): Promise<SealProgress
     const source = await admin.fetchTopicOffsets(from);
     if ((await admin.listTopics()).includes(to)) {
       const [meta] = (await admin.fetchTopicMetadata({ topics: [to] })).topics;
-      if (meta!.partitions.length !== source.length) throw new Error(`target topic ${to} has ${meta!.partitions.length} partitions, the source ${source.length}: create it with the same number`);
+      if (meta!.partitions.length !== source.length)
+        throw new Error(
+          `target topic ${to} has ${meta!.partitions.length} partitions, the source ${source.length}: create it with the same number`,
+        );
     } else {
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic: to, numPartitions: source.length, configEntries: [{ name: 'retention.ms', value: '-1' }] }] });
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic: to, numPartitions: source.length, configEntries: [{ name: 'retention.ms', value: '-1' }] }],
+      });
       log.info({ topic: to, partitions: source.length }, 'seal: target topic created');
     }
     const ends = new Map(source.map((p) => [p.partition, BigInt(p.high)]));
@@ -97,7 +103,13 @@ export async function sealTopic(options: SealTopicOptions): Promise<SealProgress
         if (messages.length === 0 || !isRunning() || isStale()) return;
         try {
           const clear = messages.filter((m) => !isSealed(m.value));
-          const sealed = await options.keyring.seal(clear.map((m) => ({ key: profileKeyOf(m), value: m.value ?? Buffer.alloc(0), names: options.names?.(m.value) })));
+          const sealed = await options.keyring.seal(
+            clear.map((m) => ({
+              key: profileKeyOf(m),
+              value: m.value ?? Buffer.alloc(0),
+              names: options.names?.(m.value),
+            })),
+          );
           const byOffset = new Map(clear.map((m, i) => [m.offset, sealed[i]!]));
           const out = messages.map((m) => {
             const s = byOffset.get(m.offset);
@@ -109,7 +121,12 @@ export async function sealTopic(options: SealTopicOptions): Promise<SealProgress
           const tx = await producer.transaction();
           try {
             await tx.send({ topic: to, messages: out });
-            await tx.sendOffsets({ consumerGroupId: group, topics: [{ topic: from, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }] });
+            await tx.sendOffsets({
+              consumerGroupId: group,
+              topics: [
+                { topic: from, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] },
+              ],
+            });
             await tx.commit();
           } catch (err) {
             await tx.abort().catch(() => undefined);
@@ -155,7 +172,11 @@ export type CopyCheck = {
 };
 
 /** Reads every record of `topic` up to its current end, committed only, in one pass per partition. */
-async function readAll(kafka: Kafka, topic: string, each: (partition: number, message: KafkaMessage) => void): Promise<number> {
+async function readAll(
+  kafka: Kafka,
+  topic: string,
+  each: (partition: number, message: KafkaMessage) => void,
+): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   const offsets = await admin.fetchTopicOffsets(topic);
@@ -191,16 +212,28 @@ async function readAll(kafka: Kafka, topic: string, each: (partition: number, me
   return seen;
 }
 
-const digest = (value: Buffer | null) => createHash('sha256').update(value ?? Buffer.alloc(0)).digest('hex');
+const digest = (value: Buffer | null) =>
+  createHash('sha256')
+    .update(value ?? Buffer.alloc(0))
+    .digest('hex');
 
 /**
  * Checks that `to` holds every record of `from` exactly once: each source position appears in
  * exactly one target header, every target record is sealed, and each copy that opens equals
  * its source record (erased people's copies cannot open, and are counted apart).
  */
-export async function checkSealedCopy(kafka: Kafka, keyring: Pick<Keyring, 'open'>, from: string, to: string): Promise<CopyCheck> {
+export async function checkSealedCopy(
+  kafka: Kafka,
+  keyring: Pick<Keyring, 'open'>,
+  from: string,
+  to: string,
+): Promise<CopyCheck> {
   const sourceDigest = new Map<string, string>();
-  const source = await readAll(kafka, from, (partition, m) => void sourceDigest.set(`${partition}:${m.offset}`, digest(m.value)));
+  const source = await readAll(
+    kafka,
+    from,
+    (partition, m) => void sourceDigest.set(`${partition}:${m.offset}`, digest(m.value)),
+  );
   const copies = new Map<string, number>();
   const pending: { position: string; value: Buffer | null }[] = [];
   let clear = 0;
@@ -232,4 +265,5 @@ export async function checkSealedCopy(kafka: Kafka, keyring: Pick<Keyring, 'open
 }
 
 /** True when the copy is complete and faithful. */
-export const copyIsExact = (c: CopyCheck) => c.missing === 0 && c.duplicated === 0 && c.clear === 0 && c.different === 0 && c.target === c.source;
+export const copyIsExact = (c: CopyCheck) =>
+  c.missing === 0 && c.duplicated === 0 && c.clear === 0 && c.different === 0 && c.target === c.source;

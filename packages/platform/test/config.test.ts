@@ -29,26 +29,52 @@ describe('parseEnv', () => {
 
 describe('envPairs', () => {
   const schema = z.object({
-    RATES: envPairs({ format: 'CODE=rate', key: z.string().regex(/^[A-Z]{3}$/, 'must be 3 capitals'), value: z.coerce.number().positive('must be positive'), fallback: '' }),
-    KEYS: envPairs({ format: 'key=source', key: z.string().min(1, 'is empty'), value: z.string().min(1, 'is empty'), fallback: 'k=web', nonEmpty: true, secretKeys: true }),
+    RATES: envPairs({
+      format: 'CODE=rate',
+      key: z.string().regex(/^[A-Z]{3}$/, 'must be 3 capitals'),
+      value: z.coerce.number().positive('must be positive'),
+      fallback: '',
+    }),
+    KEYS: envPairs({
+      format: 'key=source',
+      key: z.string().min(1, 'is empty'),
+      value: z.string().min(1, 'is empty'),
+      fallback: 'k=web',
+      nonEmpty: true,
+      secretKeys: true,
+    }),
   });
 
   it('reads pairs into a map, trimming blanks and splitting at the first "="', () => {
     const env = parseEnv(schema, { RATES: ' USD=7.1 , ,EUR=7.8', KEYS: 'abc=web,x=a=b' });
-    expect([...env.RATES]).toEqual([['USD', 7.1], ['EUR', 7.8]]);
-    expect([...env.KEYS]).toEqual([['abc', 'web'], ['x', 'a=b']]);
+    expect([...env.RATES]).toEqual([
+      ['USD', 7.1],
+      ['EUR', 7.8],
+    ]);
+    expect([...env.KEYS]).toEqual([
+      ['abc', 'web'],
+      ['x', 'a=b'],
+    ]);
     expect(parseEnv(schema, {}).RATES.size).toBe(0);
   });
 
   it('names the variable and quotes the bad pair and why', () => {
-    expect(() => parseEnv(schema, { RATES: 'USD=7.1,usd=7' })).toThrow('RATES: pair 2 "usd=7" is not CODE=rate: key must be 3 capitals');
-    expect(() => parseEnv(schema, { RATES: 'USD=-1' })).toThrow('RATES: pair 1 "USD=-1" is not CODE=rate: value must be positive');
+    expect(() => parseEnv(schema, { RATES: 'USD=7.1,usd=7' })).toThrow(
+      'RATES: pair 2 "usd=7" is not CODE=rate: key must be 3 capitals',
+    );
+    expect(() => parseEnv(schema, { RATES: 'USD=-1' })).toThrow(
+      'RATES: pair 1 "USD=-1" is not CODE=rate: value must be positive',
+    );
     expect(() => parseEnv(schema, { RATES: 'USD' })).toThrow('RATES: pair 1 "USD" is not CODE=rate: no "="');
-    expect(() => parseEnv(schema, { RATES: 'USD=1,USD=2' })).toThrow('RATES: pair 2 "USD=2" is not CODE=rate: the key appears twice');
+    expect(() => parseEnv(schema, { RATES: 'USD=1,USD=2' })).toThrow(
+      'RATES: pair 2 "USD=2" is not CODE=rate: the key appears twice',
+    );
   });
 
   it('shows only the start of a secret key and requires a pair when asked', () => {
-    expect(() => parseEnv(schema, { KEYS: 'supersecretkey=' })).toThrow('KEYS: pair 1 "supe…=" is not key=source: value is empty');
+    expect(() => parseEnv(schema, { KEYS: 'supersecretkey=' })).toThrow(
+      'KEYS: pair 1 "supe…=" is not key=source: value is empty',
+    );
     expect(() => parseEnv(schema, { KEYS: ' , ' })).toThrow('KEYS: at least one key=source pair is required');
   });
 });

@@ -103,7 +103,9 @@ describe('BatchConsumer failure handling on real Postgres', () => {
    */
   const createTables = async (db: pg.Pool) => {
     await db.query(`CREATE SCHEMA ${box.env.PG_SCHEMA}`);
-    await db.query(`CREATE TABLE ${box.env.PG_SCHEMA}.rows (n int PRIMARY KEY CHECK (n <> 13), applied int NOT NULL DEFAULT 1)`);
+    await db.query(
+      `CREATE TABLE ${box.env.PG_SCHEMA}.rows (n int PRIMARY KEY CHECK (n <> 13), applied int NOT NULL DEFAULT 1)`,
+    );
     await db.query(`CREATE TABLE ${box.env.PG_SCHEMA}.pos (p int PRIMARY KEY, next bigint NOT NULL)`);
   };
   afterAll(async () => {
@@ -112,30 +114,39 @@ describe('BatchConsumer failure handling on real Postgres', () => {
   }, 30_000);
 
   /** Applies rows and the position in one transaction; rows at or past the stored position only. */
-  const applyTo = (db: () => pg.Pool) => async (messages: Consumed<{ n: number }>[], partition: number, chunk: { lastOffset: string }) => {
-    const client = await db().connect();
-    try {
-      await client.query('BEGIN');
-      await client.query(`INSERT INTO ${box.env.PG_SCHEMA}.pos VALUES ($1, 0) ON CONFLICT DO NOTHING`, [partition]);
-      const { rows } = await client.query(`SELECT next FROM ${box.env.PG_SCHEMA}.pos WHERE p = $1 FOR UPDATE`, [partition]);
-      const next = BigInt(rows[0].next);
-      const fresh = messages.filter((m) => BigInt(m.offset) >= next).map((m) => m.value.n);
-      if (fresh.length > 0) {
-        await client.query(
-          `INSERT INTO ${box.env.PG_SCHEMA}.rows (n) SELECT * FROM unnest($1::int[]) ON CONFLICT (n) DO UPDATE SET applied = rows.applied + 1`,
-          [fresh],
-        );
+  const applyTo =
+    (db: () => pg.Pool) =>
+    async (messages: Consumed<{ n: number }>[], partition: number, chunk: { lastOffset: string }) => {
+      const client = await db().connect();
+      try {
+        await client.query('BEGIN');
+        await client.query(`INSERT INTO ${box.env.PG_SCHEMA}.pos VALUES ($1, 0) ON CONFLICT DO NOTHING`, [partition]);
+        const { rows } = await client.query(`SELECT next FROM ${box.env.PG_SCHEMA}.pos WHERE p = $1 FOR UPDATE`, [
+          partition,
+        ]);
+        const next = BigInt(rows[0].next);
+        const fresh = messages.filter((m) => BigInt(m.offset) >= next).map((m) => m.value.n);
+        if (fresh.length > 0) {
+          await client.query(
+            `INSERT INTO ${box.env.PG_SCHEMA}.rows (n) SELECT * FROM unnest($1::int[]) ON CONFLICT (n) DO UPDATE SET applied = rows.applied + 1`,
+            [fresh],
+          );
+        }
+        if (BigInt(chunk.lastOffset) >= next)
+          await client.query(`UPDATE ${box.env.PG_SCHEMA}.pos SET next = $2 WHERE p = $1`, [
+            partition,
+            BigInt(chunk.lastOffset) + 1n,
+          ]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        client.release();
       }
-      if (BigInt(chunk.lastOffset) >= next) await client.query(`UPDATE ${box.env.PG_SCHEMA}.pos SET next = $2 WHERE p = $1`, [partition, BigInt(chunk.lastOffset) + 1n]);
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  };
-  const classify = (err: unknown) => (/^2[23]/.test(String((err as { code?: string }).code)) ? ('poison' as const) : ('transient' as const));
+    };
+  const classify = (err: unknown) =>
+    /^2[23]/.test(String((err as { code?: string }).code)) ? ('poison' as const) : ('transient' as const);
 
   it('isolates each poison message, dead-letters it once with its reason and applies the rest exactly once', async () => {
     const topic = box.env.EVENTS_TOPIC!;
@@ -161,12 +172,21 @@ describe('BatchConsumer failure handling on real Postgres', () => {
     await consumer.start();
     try {
       const want = ns.filter((n) => n !== 13).length;
-      await waitFor('the good rows applied and the bad messages dead-lettered', async () => {
-        const { rows } = await pool.query(`SELECT count(*)::int AS c FROM ${box.env.PG_SCHEMA}.rows`);
-        return rows[0].c === want && watch.dead.length === 5 ? true : undefined;
-      }, 30_000);
+      await waitFor(
+        'the good rows applied and the bad messages dead-lettered',
+        async () => {
+          const { rows } = await pool.query(`SELECT count(*)::int AS c FROM ${box.env.PG_SCHEMA}.rows`);
+          return rows[0].c === want && watch.dead.length === 5 ? true : undefined;
+        },
+        30_000,
+      );
       const { rows } = await pool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`);
-      expect(rows).toEqual(ns.filter((n) => n !== 13).sort((a, b) => a - b).map((n) => ({ n, applied: 1 })));
+      expect(rows).toEqual(
+        ns
+          .filter((n) => n !== 13)
+          .sort((a, b) => a - b)
+          .map((n) => ({ n, applied: 1 })),
+      );
       const poisonOffsets = values.flatMap((v, i) => (v === '{"n":13}' ? [String(i)] : []));
       const byOffset = [...watch.dead].sort((a, b) => Number(a.offset) - Number(b.offset));
       expect(byOffset.map((d) => d.offset)).toEqual([...poisonOffsets, '10'].sort((a, b) => Number(a) - Number(b)));
@@ -214,27 +234,53 @@ describe('BatchConsumer failure handling on real Postgres', () => {
     await consumer.start();
     try {
       await producer.send({ topic, messages: [{ value: '{"n":1}' }] });
-      await waitFor('the first row', async () => ((await tpool.query(`SELECT 1 FROM ${box.env.PG_SCHEMA}.rows WHERE n = 1`)).rowCount === 1 ? true : undefined));
+      await waitFor('the first row', async () =>
+        (await tpool.query(`SELECT 1 FROM ${box.env.PG_SCHEMA}.rows WHERE n = 1`)).rowCount === 1 ? true : undefined,
+      );
       throwaway.stop();
       await producer.send({ topic, messages: [{ value: '{"n":2}' }, { value: '{"n":3}' }] });
-      const reason = await waitFor('readiness to name the stalled partition', async () => consumer.unreadyReason(), 30_000);
-      expect(reason).toMatch(new RegExp(`group ${box.id}-transient stalled: ${topic.replace(/\./g, '\\.')}\\[0\\] at offset 1 for \\d+ s`));
+      const reason = await waitFor(
+        'readiness to name the stalled partition',
+        async () => consumer.unreadyReason(),
+        30_000,
+      );
+      expect(reason).toMatch(
+        new RegExp(`group ${box.id}-transient stalled: ${topic.replace(/\./g, '\\.')}\\[0\\] at offset 1 for \\d+ s`),
+      );
       expect(consumer.stalledPartitions()).toEqual([{ topic, partition: 0, offset: '1', since: expect.any(Number) }]);
       // Several attempts later, still one error line (once a minute), the rest warnings.
-      const firstError = await waitFor('an error line', async () => {
-        const i = lines.findIndex((l) => l.level === 50);
-        return i >= 0 ? i : undefined;
-      }, 30_000);
-      await waitFor('a few more attempts', async () => (lines.slice(firstError).filter((l) => l.level === 40).length >= 4 ? true : undefined), 30_000);
+      const firstError = await waitFor(
+        'an error line',
+        async () => {
+          const i = lines.findIndex((l) => l.level === 50);
+          return i >= 0 ? i : undefined;
+        },
+        30_000,
+      );
+      await waitFor(
+        'a few more attempts',
+        async () => (lines.slice(firstError).filter((l) => l.level === 40).length >= 4 ? true : undefined),
+        30_000,
+      );
       const errors = lines.filter((l) => l.level === 50);
       expect(errors).toHaveLength(1);
-      expect(errors[0]).toMatchObject({ msg: 'partition stalled: chunk keeps failing transiently', partition: 0, offset: '1' });
+      expect(errors[0]).toMatchObject({
+        msg: 'partition stalled: chunk keeps failing transiently',
+        partition: 0,
+        offset: '1',
+      });
       throwaway.start();
-      await waitFor('the stalled rows once Postgres is back', async () => {
-        const { rows } = await tpool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`);
-        return rows.length === 3 ? rows : undefined;
-      }, 60_000);
-      expect((await tpool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`)).rows).toEqual([1, 2, 3].map((n) => ({ n, applied: 1 })));
+      await waitFor(
+        'the stalled rows once Postgres is back',
+        async () => {
+          const { rows } = await tpool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`);
+          return rows.length === 3 ? rows : undefined;
+        },
+        60_000,
+      );
+      expect((await tpool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows ORDER BY n`)).rows).toEqual(
+        [1, 2, 3].map((n) => ({ n, applied: 1 })),
+      );
       await waitFor('readiness back', async () => (consumer.unreadyReason() === undefined ? true : undefined));
       expect(consumer.stalledPartitions()).toEqual([]);
       expect(watch.dead.filter((d) => d.consumerGroup === `${box.id}-transient`)).toEqual([]); // transient failures never go to the DLQ
@@ -288,14 +334,22 @@ describe('BatchConsumer failure handling on real Postgres', () => {
       // Offsets 0-2 count as applied before (the stored position is 3); apply skips them as the segmenter does.
       storedOffsets: async () => new Map([[0, '3']]),
       positionGraceMs: 60_000,
-      apply: async (messages) => void applied.push(...messages.filter((m) => BigInt(m.offset) >= 3n).map((m) => m.offset)),
+      apply: async (messages) =>
+        void applied.push(...messages.filter((m) => BigInt(m.offset) >= 3n).map((m) => m.offset)),
     });
     const started = consumer.start();
     try {
-      const waiting = await waitFor('the consumer to say what it waits for', async () =>
-        lines.find((l) => l.msg.startsWith('stored positions lie beyond the topic end')), 30_000);
+      const waiting = await waitFor(
+        'the consumer to say what it waits for',
+        async () => lines.find((l) => l.msg.startsWith('stored positions lie beyond the topic end')),
+        30_000,
+      );
       expect(waiting).toMatchObject({ level: 40, beyond: 'partition 0: stored 3 > end 0', graceMs: 60_000 });
-      await producer.send({ topic, acks: -1, messages: [0, 1, 2, 3, 4].map((n) => ({ value: JSON.stringify({ n }) })) });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [0, 1, 2, 3, 4].map((n) => ({ value: JSON.stringify({ n }) })),
+      });
       await started;
       // (A fetch that began before the seek may deliver them twice; apply is idempotent per message.)
       await waitFor('offsets 3 and 4 applied', async () => (new Set(applied).size === 2 ? true : undefined), 30_000);
@@ -327,7 +381,11 @@ describe('BatchConsumer failure handling on real Postgres', () => {
     });
     try {
       await consumer.start();
-      const reason = await waitFor('the consumer to stop on the assignment', async () => consumer.unreadyReason()?.match(/^consumer stopped: .*/)?.[0], 30_000);
+      const reason = await waitFor(
+        'the consumer to stop on the assignment',
+        async () => consumer.unreadyReason()?.match(/^consumer stopped: .*/)?.[0],
+        30_000,
+      );
       expect(reason).toMatch(/partition 0: stored 7 > end 0\), still after \d+ s/);
       expect(reads).toBeGreaterThan(2); // re-read during the grace, not refused on the first look
     } finally {

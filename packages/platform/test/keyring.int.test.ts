@@ -2,7 +2,17 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
-import { BatchConsumer, createKeyring, createMetrics, createPool, DEV_MASTER_KEYS, isSealed, loadKeyringConfig, type Consumed, type Pool } from '../src';
+import {
+  BatchConsumer,
+  createKeyring,
+  createMetrics,
+  createPool,
+  DEV_MASTER_KEYS,
+  isSealed,
+  loadKeyringConfig,
+  type Consumed,
+  type Pool,
+} from '../src';
 
 const config = loadKeyringConfig({});
 const text = (v: Buffer) => v.toString('latin1');
@@ -15,7 +25,9 @@ describe('keyring (crypto-shredding)', () => {
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-keyring', 4);
     // the table alone (profile-store's migration 040; platform cannot import profile-store)
     await pool.query(`CREATE SCHEMA IF NOT EXISTS ${box.env.PG_SCHEMA}`);
-    await pool.query(readFileSync(path.resolve(__dirname, '../../profile-store/migrations/040_person_keys.sql'), 'utf8'));
+    await pool.query(
+      readFileSync(path.resolve(__dirname, '../../profile-store/migrations/040_person_keys.sql'), 'utf8'),
+    );
   }, 60_000);
   afterAll(async () => {
     await pool?.end();
@@ -35,7 +47,8 @@ describe('keyring (crypto-shredding)', () => {
     expect(sealed[0]!.key).toMatch(/^[0-9a-f]{64}$/);
     for (const s of sealed) {
       expect(isSealed(s.value)).toBe(true);
-      for (const clear of ['alice', 'bob', 'Hangzhou', 'Ningbo', 'p-secret']) expect(text(s.value)).not.toContain(clear);
+      for (const clear of ['alice', 'bob', 'Hangzhou', 'Ningbo', 'p-secret'])
+        expect(text(s.value)).not.toContain(clear);
     }
     const opened = await createKeyring(config, pool).open(sealed.map((s) => s.value));
     expect(opened.map((o) => (o.kind === 'opened' ? o.plaintext.toString() : o.kind))).toEqual([
@@ -50,7 +63,10 @@ describe('keyring (crypto-shredding)', () => {
 
   it('after shred the person reads as shredded everywhere, their new records too, while others still open', async () => {
     const writer = createKeyring(config, pool);
-    const before = await writer.seal([{ key: 'u-carol', value: 'carol-1' }, { key: 'u-dave', value: 'dave-1' }]);
+    const before = await writer.seal([
+      { key: 'u-carol', value: 'carol-1' },
+      { key: 'u-dave', value: 'dave-1' },
+    ]);
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
@@ -59,11 +75,22 @@ describe('keyring (crypto-shredding)', () => {
     } finally {
       client.release();
     }
-    const after = await writer.seal([{ key: 'u-carol', value: 'carol-2' }, { key: 'a-never-seen', value: 'x' }]);
+    const after = await writer.seal([
+      { key: 'u-carol', value: 'carol-2' },
+      { key: 'a-never-seen', value: 'x' },
+    ]);
     const reader = createKeyring(config, pool);
-    expect((await reader.open([...before, ...after].map((s) => s.value))).map((o) => o.kind)).toEqual(['shredded', 'opened', 'shredded', 'shredded']);
+    expect((await reader.open([...before, ...after].map((s) => s.value))).map((o) => o.kind)).toEqual([
+      'shredded',
+      'opened',
+      'shredded',
+      'shredded',
+    ]);
     // a shredded id never gets a key again
-    const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM person_keys WHERE subject = $1 AND wrapped IS NOT NULL', [Buffer.from(writer.subjectOf('a-never-seen'), 'hex')]);
+    const { rows } = await pool.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM person_keys WHERE subject = $1 AND wrapped IS NOT NULL',
+      [Buffer.from(writer.subjectOf('a-never-seen'), 'hex')],
+    );
     expect(rows[0]!.n).toBe(0);
   });
 
@@ -78,7 +105,9 @@ describe('keyring (crypto-shredding)', () => {
     const before = await createKeyring(config, pool).open([both!.value]);
     expect(before[0]!.kind === 'opened' && before[0]!.plaintext.toString()).toBe('{"anonymousId":"dev-shared"}');
     await writer.shred(pool, ['dev-shared']);
-    expect((await createKeyring(config, pool).open([both!.value, ownUser!.value, ownAnon!.value])).map((o) => o.kind)).toEqual(['shredded', 'opened', 'shredded']);
+    expect(
+      (await createKeyring(config, pool).open([both!.value, ownUser!.value, ownAnon!.value])).map((o) => o.kind),
+    ).toEqual(['shredded', 'opened', 'shredded']);
   });
 
   it('a two-person message key kept across calls is not reused once either person is erased', async () => {
@@ -92,7 +121,10 @@ describe('keyring (crypto-shredding)', () => {
     // Erased by this very process: its later records are sealed under a throw-away key, unreadable to all.
     await writer.shred(pool, ['dev-hana']);
     const [after] = await writer.seal([record]);
-    expect((await createKeyring(config, pool).open([first!.value, after!.value])).map((o) => o.kind)).toEqual(['shredded', 'shredded']);
+    expect((await createKeyring(config, pool).open([first!.value, after!.value])).map((o) => o.kind)).toEqual([
+      'shredded',
+      'shredded',
+    ]);
     // Erased by another process: this one's cached keys run out with KEYRING_CACHE_TTL_MS, the derived one with them.
     const short = createKeyring({ ...config, KEYRING_CACHE_TTL_MS: 1 }, pool);
     const other = { key: 'u-ida', value: '{"anonymousId":"dev-ida"}', names: ['u-ida', 'dev-ida'] };
@@ -111,7 +143,7 @@ describe('keyring (crypto-shredding)', () => {
     expect(Object.fromEntries(lookups.map((v) => [v.labels.from, v.value]))).toEqual({ cache: 19, postgres: 1 });
   });
 
-  it('a value that is not the person\'s reads as broken; a plaintext value as clear', async () => {
+  it("a value that is not the person's reads as broken; a plaintext value as clear", async () => {
     const [s] = await createKeyring(config, pool).seal([{ key: 'u-erin', value: 'erin' }]);
     const tampered = Buffer.from(s!.value);
     tampered[tampered.length - 1]! ^= 1;
@@ -122,12 +154,17 @@ describe('keyring (crypto-shredding)', () => {
   it('rotation re-wraps every live key under the new master key; the old one can then go', async () => {
     const old = createKeyring(config, pool);
     const [s] = await old.seal([{ key: 'u-frank', value: 'frank' }]);
-    const rotated = loadKeyringConfig({ KEYRING_MASTER_KEYS: `k2:${Buffer.alloc(32, 7).toString('base64')},${DEV_MASTER_KEYS}` });
+    const rotated = loadKeyringConfig({
+      KEYRING_MASTER_KEYS: `k2:${Buffer.alloc(32, 7).toString('base64')},${DEV_MASTER_KEYS}`,
+    });
     const during = createKeyring(rotated, pool);
     let total = 0;
     for (let n = await during.rewrap(pool, 2); n > 0; n = await during.rewrap(pool, 2)) total += n;
     expect(total).toBeGreaterThan(0);
-    const onlyNew = createKeyring(loadKeyringConfig({ KEYRING_MASTER_KEYS: `k2:${Buffer.alloc(32, 7).toString('base64')}` }), pool);
+    const onlyNew = createKeyring(
+      loadKeyringConfig({ KEYRING_MASTER_KEYS: `k2:${Buffer.alloc(32, 7).toString('base64')}` }),
+      pool,
+    );
     const [o] = await onlyNew.open([s!.value]);
     expect(o?.kind === 'opened' && o.plaintext.toString()).toBe('frank');
     // a key under a master key the environment lacks is an error (retried), never a silent skip
@@ -165,13 +202,19 @@ describe('keyring (crypto-shredding)', () => {
     await dlq.run({ eachMessage: async ({ message }) => void dead.push(message.value!) });
     await consumer.start();
     try {
-      await waitFor('kept and clear messages applied, the bad one dead-lettered', async () => (seen.length === 2 && dead.length === 1 ? true : undefined));
+      await waitFor('kept and clear messages applied, the bad one dead-lettered', async () =>
+        seen.length === 2 && dead.length === 1 ? true : undefined,
+      );
       expect(seen).toEqual([2, 3]);
       expect(text(dead[0]!)).not.toContain('secret');
       const [letter] = await keyring.open(dead);
       expect(letter!.kind).toBe('opened');
       const record = JSON.parse((letter as { plaintext: Buffer }).plaintext.toString());
-      expect(record).toMatchObject({ offset: '2', value: '{"n":"bad-u-kept-secret"}', reason: expect.stringMatching(/^invalid message: n: /) });
+      expect(record).toMatchObject({
+        offset: '2',
+        value: '{"n":"bad-u-kept-secret"}',
+        reason: expect.stringMatching(/^invalid message: n: /),
+      });
       const shredded = (await metrics.getSingleMetric('consumer_shredded_messages_total')!.get()).values;
       expect(shredded.map((v) => v.value)).toEqual([1]);
     } finally {
@@ -184,8 +227,12 @@ describe('keyring (crypto-shredding)', () => {
 
 describe('keyring settings', () => {
   it('name what is wrong without quoting a key', () => {
-    expect(() => loadKeyringConfig({ KEYRING_MASTER_KEYS: 'k1:c2hvcnQ=' })).toThrow(/KEYRING_MASTER_KEYS: key "k1" is not 32 bytes/);
+    expect(() => loadKeyringConfig({ KEYRING_MASTER_KEYS: 'k1:c2hvcnQ=' })).toThrow(
+      /KEYRING_MASTER_KEYS: key "k1" is not 32 bytes/,
+    );
     expect(() => loadKeyringConfig({ KEYRING_MASTER_KEYS: 'c2hvcnQ=' })).toThrow(/entry 1 is not id:base64key/);
-    expect(() => loadKeyringConfig({ KEYRING_SUBJECT_KEY: 'c2hvcnQ=' })).toThrow(/KEYRING_SUBJECT_KEY: must be 32 bytes/);
+    expect(() => loadKeyringConfig({ KEYRING_SUBJECT_KEY: 'c2hvcnQ=' })).toThrow(
+      /KEYRING_SUBJECT_KEY: must be 32 bytes/,
+    );
   });
 });

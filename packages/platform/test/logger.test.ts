@@ -39,6 +39,12 @@ describe('createLogger keeps credentials out of the logs', () => {
     };
     log.error({ request }, 'request failed');
     const line = JSON.parse(text()) as { request: unknown };
-    expect(line.request).toEqual({ id: 'req-1', method: 'POST', url: '/v1/events', route: '/v1/events', ip: '127.0.0.1' });
+    expect(line.request).toEqual({
+      id: 'req-1',
+      method: 'POST',
+      url: '/v1/events',
+      route: '/v1/events',
+      ip: '127.0.0.1',
+    });
   });
 });

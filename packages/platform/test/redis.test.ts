@@ -6,7 +6,9 @@ describe('Redis client selection', () => {
 
   it('reads REDIS_CLUSTER_NODES as host:port entries, empty by default, and names a bad one', () => {
     expect(parseEnv(schema, {}).REDIS_CLUSTER_NODES).toEqual([]);
-    expect(parseEnv(schema, { REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-2:7001,[::1]:7002' }).REDIS_CLUSTER_NODES).toEqual(['10.0.0.1:7000', 'redis-2:7001', '[::1]:7002']);
+    expect(
+      parseEnv(schema, { REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-2:7001,[::1]:7002' }).REDIS_CLUSTER_NODES,
+    ).toEqual(['10.0.0.1:7000', 'redis-2:7001', '[::1]:7002']);
     expect(() => parseEnv(schema, { REDIS_CLUSTER_NODES: '10.0.0.1' })).toThrow(/REDIS_CLUSTER_NODES/);
     expect(() => parseEnv(schema, { REDIS_CLUSTER_NODES: 'a:1,b' })).toThrow(/REDIS_CLUSTER_NODES/);
     expect(() => parseNode('host:99999')).toThrow(/'host:99999' is not host:port/);
@@ -27,7 +29,9 @@ describe('Redis client selection', () => {
 
   it('puts every key of one person in one slot (the hash tag), and people apart', () => {
     const p = (id: string, part: string) => `ps:p:{${id}}:${part}`;
-    expect(new Set(['int', 'seen', 'vis', 'fol', 'alias', 'merged'].map((part) => slotOf(p('u-1', part))))).toEqual(new Set([slotOf('u-1')]));
+    expect(new Set(['int', 'seen', 'vis', 'fol', 'alias', 'merged'].map((part) => slotOf(p('u-1', part))))).toEqual(
+      new Set([slotOf('u-1')]),
+    );
     expect(slotOf(p('u-1', 'int'))).not.toBe(slotOf(p('u-2', 'int')));
   });
 });

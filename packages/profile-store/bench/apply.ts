@@ -16,7 +16,12 @@ export async function benchSchema(databaseUrl: string, name: string, connections
   const schema = `bench_${name}_${randomBytes(4).toString('hex')}`;
   const pool = createPool(databaseUrl, schema, `bench-${name}`, connections);
   await migrate(pool, schema);
-  const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: createLogger('bench', 'warn') });
+  const store = createSegmentStore({
+    pool,
+    rules: DEFAULT_RULES,
+    convert: createConverter('CNY', new Map()),
+    log: createLogger('bench', 'warn'),
+  });
   return {
     schema,
     pool,
@@ -29,7 +34,13 @@ export async function benchSchema(databaseUrl: string, name: string, connections
 }
 
 /** Applies `events` through the segmenter's apply path, `chunk` per transaction; returns seconds. */
-export async function applyTimed(store: SegmentStore, events: readonly TopicMessage[], nowMs: number, topic: string, chunk = 500): Promise<number> {
+export async function applyTimed(
+  store: SegmentStore,
+  events: readonly TopicMessage[],
+  nowMs: number,
+  topic: string,
+  chunk = 500,
+): Promise<number> {
   const started = process.hrtime.bigint();
   for (let i = 0; i < events.length; i += chunk) {
     const part = events.slice(i, i + chunk).map((value, j) => ({ value, offset: String(i + j) }));
@@ -43,7 +54,9 @@ export async function applyTimed(store: SegmentStore, events: readonly TopicMess
  * table without indexes, `chunk` rows per transaction like the apply path; returns seconds.
  */
 export async function copyTimed(pool: Pool, events: readonly TopicMessage[], chunk = 500): Promise<number> {
-  await pool.query('CREATE TABLE IF NOT EXISTS raw_copy (event_id text NOT NULL, profile_key text NOT NULL, occurred_at timestamptz NOT NULL)');
+  await pool.query(
+    'CREATE TABLE IF NOT EXISTS raw_copy (event_id text NOT NULL, profile_key text NOT NULL, occurred_at timestamptz NOT NULL)',
+  );
   const client = await pool.connect();
   const started = process.hrtime.bigint();
   try {
@@ -53,7 +66,10 @@ export async function copyTimed(pool: Pool, events: readonly TopicMessage[], chu
         .map((m) => `${m.eventId}\t${m.profileKey}\t${m.occurredAt}\n`)
         .join('');
       await client.query('BEGIN');
-      await pipeline(Readable.from([text]), client.query(copyFrom('COPY raw_copy (event_id, profile_key, occurred_at) FROM STDIN')));
+      await pipeline(
+        Readable.from([text]),
+        client.query(copyFrom('COPY raw_copy (event_id, profile_key, occurred_at) FROM STDIN')),
+      );
       await client.query('COMMIT');
     }
   } finally {
@@ -87,7 +103,11 @@ async function measured(pid: number | null, events: number, fn: () => Promise<nu
   const seconds = await fn();
   const after = cpuSeconds(pid);
   const per = (s: number) => (s * 1e6) / events;
-  return { rate: events / seconds, nodeUs: per(after.node - before.node), pgUs: after.pg === null || before.pg === null ? null : per(after.pg - before.pg) };
+  return {
+    rate: events / seconds,
+    nodeUs: per(after.node - before.node),
+    pgUs: after.pg === null || before.pg === null ? null : per(after.pg - before.pg),
+  };
 }
 
 /** One side of a round: events/s, and CPU µs per event in node and in the Postgres backend. */
@@ -113,7 +133,12 @@ export type ApplyFigures = {
  * applies `events` new events of the demo's kind (new people each round) through the apply path,
  * then COPYs the same number of narrow rows. Medians over `rounds`.
  */
-export async function runSegmenterApply(opts: { databaseUrl: string; rounds?: number; events?: number; print?: (line: string) => void }): Promise<ApplyFigures> {
+export async function runSegmenterApply(opts: {
+  databaseUrl: string;
+  rounds?: number;
+  events?: number;
+  print?: (line: string) => void;
+}): Promise<ApplyFigures> {
   const rounds = opts.rounds ?? 5;
   const n = opts.events ?? 20_000;
   const print = opts.print ?? (() => undefined);

@@ -24,7 +24,9 @@ async function main(): Promise<void> {
   for (const people of env.BENCH_COST_PEOPLE) {
     console.log(`${people} people:`);
     const f = await runPgCost({ databaseUrl: env.DATABASE_URL, people, print: console.log });
-    console.log(`  ${f.events} events, ${Math.round(f.eventsPerSecond)} events/s, ${f.pruned} rows pruned, ${(f.bytesPerPerson / 1024).toFixed(2)} KB/person, ${f.bytesPerEvent.toFixed(0)} B/event`);
+    console.log(
+      `  ${f.events} events, ${Math.round(f.eventsPerSecond)} events/s, ${f.pruned} rows pruned, ${(f.bytesPerPerson / 1024).toFixed(2)} KB/person, ${f.bytesPerEvent.toFixed(0)} B/event`,
+    );
     figures.push(f);
   }
   console.log(`\n${costTable(figures)}`);

@@ -22,7 +22,11 @@ export type PgCostFigures = {
  * (RETENTION_DAYS 365, DEDUPE_WINDOW_HOURS 72, event time taken as receive time), empties the
  * outbox (the relay's job), compacts, and measures every table. The apply rate of the last tenth of the fill shows the rate at that size.
  */
-export async function runPgCost(opts: { databaseUrl: string; people: number; print?: (line: string) => void }): Promise<PgCostFigures> {
+export async function runPgCost(opts: {
+  databaseUrl: string;
+  people: number;
+  print?: (line: string) => void;
+}): Promise<PgCostFigures> {
   const print = opts.print ?? (() => undefined);
   const box = await benchSchema(opts.databaseUrl, 'cost');
   try {
@@ -35,7 +39,8 @@ export async function runPgCost(opts: { databaseUrl: string; people: number; pri
       const s = await applyTimed(box.store, chunk, nowMs, `fill-${block++}`);
       events += chunk.length;
       seconds += s;
-      if (events > 0.9 * opts.people * 13) lastTenth = { events: lastTenth.events + chunk.length, seconds: lastTenth.seconds + s };
+      if (events > 0.9 * opts.people * 13)
+        lastTenth = { events: lastTenth.events + chunk.length, seconds: lastTenth.seconds + s };
       if (block % 50 === 0) print(`  ${events} events applied, ${Math.round(events / seconds)} events/s`);
     }
     let pruned = 0;
@@ -50,12 +55,22 @@ export async function runPgCost(opts: { databaseUrl: string; people: number; pri
     const tablesSql = `SELECT c.relname AS t, pg_total_relation_size(c.oid) AS b FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                        WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY 2 DESC`;
     // Compacted one table at a time, this schema's only (a bare VACUUM FULL would take the whole database).
-    for (const r of (await box.pool.query<{ t: string }>(tablesSql, [box.schema])).rows) await box.pool.query(`VACUUM FULL ${box.schema}.${r.t}`);
+    for (const r of (await box.pool.query<{ t: string }>(tablesSql, [box.schema])).rows)
+      await box.pool.query(`VACUUM FULL ${box.schema}.${r.t}`);
     const { rows } = await box.pool.query<{ t: string; b: string }>(tablesSql, [box.schema]);
     const tables = Object.fromEntries(rows.map((r) => [r.t, Number(r.b)]));
     const bytes = rows.reduce((s, r) => s + Number(r.b), 0);
     const rate = lastTenth.events > 0 ? lastTenth.events / lastTenth.seconds : events / seconds;
-    return { people: opts.people, events, eventsPerSecond: rate, pruned, tables, bytes, bytesPerPerson: bytes / opts.people, bytesPerEvent: bytes / events };
+    return {
+      people: opts.people,
+      events,
+      eventsPerSecond: rate,
+      pruned,
+      tables,
+      bytes,
+      bytesPerPerson: bytes / opts.people,
+      bytesPerEvent: bytes / events,
+    };
   } finally {
     await box.drop();
   }
@@ -69,9 +84,13 @@ export function costTable(figures: readonly PgCostFigures[]): string {
     '|---|---|---|---|---|---|---|',
   ];
   for (const f of figures) {
-    const top = Object.entries(f.tables).slice(0, 4).map(([t, b]) => `${t} ${kb(b / f.people)} KB`).join(', ');
-    lines.push(`| ${f.people} | ${f.events} | ${Math.round(f.eventsPerSecond)} | ${(f.bytes / 1048576).toFixed(1)} MB | ${kb(f.bytesPerPerson)} KB | ${f.bytesPerEvent.toFixed(0)} B | ${top} (per person) |`);
+    const top = Object.entries(f.tables)
+      .slice(0, 4)
+      .map(([t, b]) => `${t} ${kb(b / f.people)} KB`)
+      .join(', ');
+    lines.push(
+      `| ${f.people} | ${f.events} | ${Math.round(f.eventsPerSecond)} | ${(f.bytes / 1048576).toFixed(1)} MB | ${kb(f.bytesPerPerson)} KB | ${f.bytesPerEvent.toFixed(0)} B | ${top} (per person) |`,
+    );
   }
   return lines.join('\n');
 }
-

@@ -34,8 +34,17 @@ function followStream(round: number, events: number, nowMs: number): TopicMessag
     const at = new Date(nowMs - rand() * 60 * DAY_MS).toISOString();
     const id = `u-${Math.floor(rand() * 2000)}`;
     return {
-      v: 1, kind: 'event', eventId: `r${round}-${i}`, source: 'bench', occurredAt: at, receivedAt: at,
-      type: rand() < 0.7 ? 'follow' : 'unfollow', userId: id, profileKey: id, target: { type: 'shop', id: `s-${Math.floor(rand() * 10)}` }, tags: [],
+      v: 1,
+      kind: 'event',
+      eventId: `r${round}-${i}`,
+      source: 'bench',
+      occurredAt: at,
+      receivedAt: at,
+      type: rand() < 0.7 ? 'follow' : 'unfollow',
+      userId: id,
+      profileKey: id,
+      target: { type: 'shop', id: `s-${Math.floor(rand() * 10)}` },
+      tags: [],
     } as TopicMessage;
   });
 }
@@ -43,7 +52,8 @@ function followStream(round: number, events: number, nowMs: number): TopicMessag
 async function main(): Promise<void> {
   const nowMs = Date.now();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'migrations-'));
-  for (const f of await readdir(MIGRATIONS_DIR)) if (f < '020') await cp(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+  for (const f of await readdir(MIGRATIONS_DIR))
+    if (f < '020') await cp(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
   const log = createLogger('bench', 'warn');
   const sides = await Promise.all(
     (['events', 'changes'] as const).map(async (name) => {
@@ -51,7 +61,13 @@ async function main(): Promise<void> {
       const pool = createPool(env.DATABASE_URL, schema, `bench-follow-${name}`, 2);
       await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await migrate(pool, schema, name === 'events' ? dir : MIGRATIONS_DIR);
-      return { name, schema, pool, store: createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log }), rates: [] as number[] };
+      return {
+        name,
+        schema,
+        pool,
+        store: createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log }),
+        rates: [] as number[],
+      };
     }),
   );
   try {

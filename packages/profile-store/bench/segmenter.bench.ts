@@ -32,7 +32,12 @@ const env = parseEnv(
 );
 
 async function main(): Promise<void> {
-  const apply = await runSegmenterApply({ databaseUrl: env.DATABASE_URL, rounds: env.BENCH_RUNS, events: env.BENCH_EVENTS, print: console.log });
+  const apply = await runSegmenterApply({
+    databaseUrl: env.DATABASE_URL,
+    rounds: env.BENCH_RUNS,
+    events: env.BENCH_EVENTS,
+    print: console.log,
+  });
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const pool = createPool(env.DATABASE_URL, schema, 'bench-segmenter', 4);
   const log = createLogger('bench', 'warn');
@@ -79,7 +84,9 @@ async function main(): Promise<void> {
       await makeDue('d-%000'); // every tenth of them: 0.1% due
       const small = await timedSweep();
       tenth.push(small.ms);
-      console.log(`sweep run ${run + 1}: ${one.reviewed} due of ${env.BENCH_PEOPLE} in ${one.ms.toFixed(0)} ms; ${small.reviewed} due in ${small.ms.toFixed(0)} ms`);
+      console.log(
+        `sweep run ${run + 1}: ${one.reviewed} due of ${env.BENCH_PEOPLE} in ${one.ms.toFixed(0)} ms; ${small.reviewed} due in ${small.ms.toFixed(0)} ms`,
+      );
     }
     console.log(
       `\nmedians over ${env.BENCH_RUNS} runs: apply ${Math.round(apply.ours)} events/s, raw COPY ${Math.round(apply.copy)} rows/s, ratio ${apply.ratio.toFixed(3)}, ` +

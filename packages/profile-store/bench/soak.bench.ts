@@ -48,7 +48,17 @@ const env = parseEnv(
 const CHUNK = 500;
 const CATEGORIES = ['dress', 'lipstick', 'sneakers', 'phone', 'snacks', 'tea', 'baby'];
 /** Share of each event type: mostly browsing, some social, a few purchases and follows. */
-const TYPES: [string, number][] = [['click', 0.4], ['dwell', 0.3], ['like', 0.1], ['favorite', 0.06], ['share', 0.03], ['comment', 0.04], ['purchase', 0.04], ['follow', 0.02], ['unfollow', 0.01]];
+const TYPES: [string, number][] = [
+  ['click', 0.4],
+  ['dwell', 0.3],
+  ['like', 0.1],
+  ['favorite', 0.06],
+  ['share', 0.03],
+  ['comment', 0.04],
+  ['purchase', 0.04],
+  ['follow', 0.02],
+  ['unfollow', 0.01],
+];
 
 /**
  * `n` events of people drawn uniformly from `people` (so a chunk is mostly distinct people), at
@@ -64,15 +74,35 @@ function* steadyTraffic(people: number, seed: number, run: string): Generator<(n
     const type = TYPES.find(([, p]) => (acc += p) > r)?.[0] ?? 'click';
     const category = CATEGORIES[i % CATEGORIES.length]!;
     const follow = type === 'follow' || type === 'unfollow';
-    const target = follow ? { type: 'shop', id: `s-${category}` } : { type: 'product', id: `p-${category}-${Math.floor(rand() * 35)}` };
+    const target = follow
+      ? { type: 'shop', id: `s-${category}` }
+      : { type: 'product', id: `p-${category}-${Math.floor(rand() * 35)}` };
     const tags = [`category:${category}`, `brand:${category}-${Math.floor(rand() * 3)}`];
     const id = i % 5 === 4 ? `soak-dev-${i}` : `soak-u-${i}`;
-    const extra = type === 'purchase' ? { amount: 19 + Math.floor(rand() * 980), currency: 'CNY' } : type === 'dwell' ? { dwellMs: 3_000 + Math.floor(rand() * 117_000) } : {};
+    const extra =
+      type === 'purchase'
+        ? { amount: 19 + Math.floor(rand() * 980), currency: 'CNY' }
+        : type === 'dwell'
+          ? { dwellMs: 3_000 + Math.floor(rand() * 117_000) }
+          : {};
     const jitter = Math.floor(rand() * 300_000);
     yield (nowMs: number) => {
       const at = new Date(nowMs - jitter).toISOString();
       const who = i % 5 === 4 ? { anonymousId: id } : { userId: id };
-      return { v: 1, kind: 'event', eventId: `${run}-${seq}`, source: 'soak', type, ...who, profileKey: id, occurredAt: at, receivedAt: at, target, tags, ...extra } as TopicMessage;
+      return {
+        v: 1,
+        kind: 'event',
+        eventId: `${run}-${seq}`,
+        source: 'soak',
+        type,
+        ...who,
+        profileKey: id,
+        occurredAt: at,
+        receivedAt: at,
+        target,
+        tags,
+        ...extra,
+      } as TopicMessage;
     };
   }
 }
@@ -98,7 +128,12 @@ async function main(): Promise<void> {
     );
     const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log });
     const audiences = createAudienceStore(pool);
-    const applier = createSegmentStore({ pool: applyPool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log });
+    const applier = createSegmentStore({
+      pool: applyPool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log,
+    });
     const touches = createAudienceStore(applyPool);
     const pid = (await applyPool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     const topic = run;
@@ -144,11 +179,16 @@ async function main(): Promise<void> {
       const cpu = cpuSeconds(pid);
       // CPU per event of the apply (node + its Postgres backend): unlike events/s, it does not move
       // with whatever else the machine runs. Null when Postgres is not on this machine.
-      const cpuUs = cpu.pg === null || window.cpu.pg === null ? null : ((cpu.node - window.cpu.node + cpu.pg - window.cpu.pg) * 1e6) / window.events;
+      const cpuUs =
+        cpu.pg === null || window.cpu.pg === null
+          ? null
+          : ((cpu.node - window.cpu.node + cpu.pg - window.cpu.pg) * 1e6) / window.events;
       const pgUs = cpu.pg === null || window.cpu.pg === null ? null : ((cpu.pg - window.cpu.pg) * 1e6) / window.events;
       windows.push({ applied, capacity, cpuUs });
       const behind = Math.max(0, Math.round(((now - started) / 1000) * env.SOAK_RATE - offset));
-      const tables = (await stats()).map((t) => `${t.relname} ${t.n_live_tup}/${t.n_dead_tup} ${(Number(t.bytes) / 1048576).toFixed(0)}MB`).join(', ');
+      const tables = (await stats())
+        .map((t) => `${t.relname} ${t.n_live_tup}/${t.n_dead_tup} ${(Number(t.bytes) / 1048576).toFixed(0)}MB`)
+        .join(', ');
       console.log(
         `${String(Math.round((now - started) / 1000)).padStart(5)} s: applied ${Math.round(applied)} events/s, capacity ${Math.round(capacity)} events/s, ` +
           `CPU ${cpuUs === null ? '?' : Math.round(cpuUs)} µs/event (of it Postgres ${pgUs === null ? '?' : Math.round(pgUs)}), ` +
@@ -161,10 +201,20 @@ async function main(): Promise<void> {
       const due = started + (offset / env.SOAK_RATE) * 1000;
       if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
       const nowMs = Date.now();
-      const messages = Array.from({ length: CHUNK }, (_, j) => ({ value: traffic.next().value!(nowMs), offset: String(offset + j) }));
+      const messages = Array.from({ length: CHUNK }, (_, j) => ({
+        value: traffic.next().value!(nowMs),
+        offset: String(offset + j),
+      }));
       const t0 = performance.now();
-      await touches.touch(messages.flatMap((m) => idsNamedBy(m.value)), nowMs);
-      await applier.apply(messages, { groupId: 'soak', topic, partition: 0, lastOffset: String(offset + CHUNK - 1) }, nowMs);
+      await touches.touch(
+        messages.flatMap((m) => idsNamedBy(m.value)),
+        nowMs,
+      );
+      await applier.apply(
+        messages,
+        { groupId: 'soak', topic, partition: 0, lastOffset: String(offset + CHUNK - 1) },
+        nowMs,
+      );
       window.busyMs += performance.now() - t0;
       window.events += CHUNK;
       offset += CHUNK;
@@ -183,7 +233,9 @@ async function main(): Promise<void> {
           `in CPU per event (first ÷ last) ${cpuRatio} (${offset} events in ${((Date.now() - started) / 1000).toFixed(0)} s)`,
       );
     }
-    console.log(`tables at the end (live/dead rows, size): ${(await stats()).map((t) => `${t.relname} ${t.n_live_tup}/${t.n_dead_tup} ${(Number(t.bytes) / 1048576).toFixed(1)}MB`).join(', ')}`);
+    console.log(
+      `tables at the end (live/dead rows, size): ${(await stats()).map((t) => `${t.relname} ${t.n_live_tup}/${t.n_dead_tup} ${(Number(t.bytes) / 1048576).toFixed(1)}MB`).join(', ')}`,
+    );
   } finally {
     stopping = true;
     await Promise.allSettled(background);

@@ -13,7 +13,12 @@ export function prng(seed: number): () => number {
 }
 
 const CATEGORIES = ['dress', 'lipstick', 'sneakers', 'phone', 'snacks', 'tea', 'baby'];
-const SOCIAL = [['like', 0.3], ['favorite', 0.15], ['share', 0.05], ['comment', 0.08]] as const;
+const SOCIAL = [
+  ['like', 0.3],
+  ['favorite', 0.15],
+  ['share', 0.05],
+  ['comment', 0.08],
+] as const;
 
 /**
  * The demo's kind of traffic (scripts/demo.ts), for the Postgres benches: people with a favourite
@@ -22,7 +27,13 @@ const SOCIAL = [['like', 0.3], ['favorite', 0.15], ['share', 0.05], ['comment', 
  * About 12 events per person. Yields chunks of whole people so a million people never sit in
  * memory at once; within a block of about 5 000 events people are interleaved. `first` numbers the first person (so a later fill adds new people).
  */
-export function* demoTraffic(opts: { people: number; first?: number; nowMs: number; seed?: number; eventsPerPerson?: number }): Generator<TopicMessage[]> {
+export function* demoTraffic(opts: {
+  people: number;
+  first?: number;
+  nowMs: number;
+  seed?: number;
+  eventsPerPerson?: number;
+}): Generator<TopicMessage[]> {
   const rand = prng(opts.seed ?? 7);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const first = opts.first ?? 0;
@@ -36,12 +47,30 @@ export function* demoTraffic(opts: { people: number; first?: number; nowMs: numb
     const buyRate = pick([0, 0.02, 0.08, 0.2]);
     const lastDaysAgo = rand() < 0.6 ? rand() * 5 : 31 + rand() * 110;
     let t = opts.nowMs - (lastDaysAgo + rand() * 40) * DAY_MS;
-    const event = (type: string, target: { type: string; id: string }, tags: string[], extra: Record<string, unknown> = {}) => {
+    const event = (
+      type: string,
+      target: { type: string; id: string },
+      tags: string[],
+      extra: Record<string, unknown> = {},
+    ) => {
       const at = new Date(Math.min(t, opts.nowMs)).toISOString();
-      out.push({ v: 1, kind: 'event', eventId: `b-${i}-${seq++}`, source: 'bench', type, ...who, profileKey: id, occurredAt: at, receivedAt: at, target, tags, ...extra } as TopicMessage);
+      out.push({
+        v: 1,
+        kind: 'event',
+        eventId: `b-${i}-${seq++}`,
+        source: 'bench',
+        type,
+        ...who,
+        profileKey: id,
+        occurredAt: at,
+        receivedAt: at,
+        target,
+        tags,
+        ...extra,
+      } as TopicMessage);
       return 1; // events added
     };
-    for (let n = 0; n < perPerson; ) {
+    for (let n = 0; n < perPerson;) {
       const category = rand() < 0.8 ? favourite : pick(CATEGORIES);
       const product = { type: 'product', id: `p-${category}-${Math.floor(rand() * 35)}` };
       const tags = [`category:${category}`, `brand:${category}-${Math.floor(rand() * 3)}`];
@@ -51,8 +80,12 @@ export function* demoTraffic(opts: { people: number; first?: number; nowMs: numb
       for (const [type, p] of SOCIAL) {
         if (rand() < p) n += event(type, product, tags);
       }
-      if (rand() < buyRate * 3) n += event('purchase', product, tags, { amount: 19 + Math.floor(rand() * 980), currency: 'CNY' });
-      if (rand() < 0.05) n += event(rand() < 0.8 ? 'follow' : 'unfollow', { type: 'shop', id: `s-${category}` }, [`category:${category}`]);
+      if (rand() < buyRate * 3)
+        n += event('purchase', product, tags, { amount: 19 + Math.floor(rand() * 980), currency: 'CNY' });
+      if (rand() < 0.05)
+        n += event(rand() < 0.8 ? 'follow' : 'unfollow', { type: 'shop', id: `s-${category}` }, [
+          `category:${category}`,
+        ]);
       t += rand() < 0.7 ? 5_000 + rand() * 55_000 : rand() * 3 * DAY_MS;
     }
     if (out.length >= 5_000) {

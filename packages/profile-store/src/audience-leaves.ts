@@ -13,12 +13,19 @@ export function createLeafReader(pool: Pool) {
     async leafKeys(leaf: FactLeaf, nowMs: number, within?: readonly string[]): Promise<string[]> {
       const q = leafQuery(leaf, nowMs, within !== undefined);
       // in key order, the lookups walk the primary key's pages in order (≈ 1.5× faster at 1 M people)
-      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [within ? [...within].sort() : null, ...q.params]);
+      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [
+        within ? [...within].sort() : null,
+        ...q.params,
+      ]);
       return rows.map((r) => r.profile_key);
     },
 
     /** Those of `within` for whom every check holds (a negated check: its leaf does not hold), in one statement. */
-    async holdingAll(checks: readonly { leaf: FactLeaf; negated: boolean }[], nowMs: number, within: readonly string[]): Promise<string[]> {
+    async holdingAll(
+      checks: readonly { leaf: FactLeaf; negated: boolean }[],
+      nowMs: number,
+      within: readonly string[],
+    ): Promise<string[]> {
       if (within.length === 0) return [];
       const q = allQuery(checks, nowMs);
       const { rows } = await pool.query<{ profile_key: string }>(q.sql, [[...within].sort(), ...q.params]);
@@ -32,7 +39,11 @@ export function createLeafReader(pool: Pool) {
      * person follows the target, the number of events counted in the window. One statement; a key
      * without a people row holds no leaf and has nulls and zeros.
      */
-    async observe(leaves: readonly FactLeaf[], nowMs: number, key: string): Promise<{ holds: boolean; observed: unknown }[]> {
+    async observe(
+      leaves: readonly FactLeaf[],
+      nowMs: number,
+      key: string,
+    ): Promise<{ holds: boolean; observed: unknown }[]> {
       if (leaves.length === 0) return [];
       const params: unknown[] = [key];
       const cols = leaves.map((leaf, i) => {
@@ -40,14 +51,21 @@ export function createLeafReader(pool: Pool) {
         const cond = shift(c.cond, params.length - 1);
         params.push(...c.params);
         const of = (expr: string) => `(SELECT ${expr} FROM ${c.table} WHERE profile_key = $1)`;
-        if (c.atLeast !== undefined) return `coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = $1 AND ${cond}), 0)::float8 AS o${i}`;
+        if (c.atLeast !== undefined)
+          return `coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = $1 AND ${cond}), 0)::float8 AS o${i}`;
         if (c.table === 'predicted_traits' && 'trait' in leaf) {
           // observed: the stored prediction the leaf compared (§5.9), whatever its confidence
           const trait = `$${params.push(leaf.trait.name.slice('predicted.'.length))}::text`;
           return `EXISTS (SELECT 1 FROM ${c.table} WHERE profile_key = $1 AND ${cond}) AS h${i}, (SELECT jsonb_build_object('value', value, 'confidence', confidence) FROM ${c.table} WHERE profile_key = $1 AND trait = ${trait}) AS o${i}`;
         }
-        if (c.table !== 'people') return `EXISTS (SELECT 1 FROM ${c.table} WHERE profile_key = $1 AND ${cond}) AS o${i}`;
-        let seen = 'stage' in leaf ? 'to_jsonb(stage)' : 'tier' in leaf ? `to_jsonb(${leaf.tier.value ? 'value_tier' : 'social_tier'})` : '';
+        if (c.table !== 'people')
+          return `EXISTS (SELECT 1 FROM ${c.table} WHERE profile_key = $1 AND ${cond}) AS o${i}`;
+        let seen =
+          'stage' in leaf
+            ? 'to_jsonb(stage)'
+            : 'tier' in leaf
+              ? `to_jsonb(${leaf.tier.value ? 'value_tier' : 'social_tier'})`
+              : '';
         if ('trait' in leaf) seen = `traits -> $${params.push(leaf.trait.name)}::text`;
         return `coalesce(${of(`(${cond})`)}, false) AS h${i}, ${of(seen)} AS o${i}`;
       });
@@ -72,9 +90,14 @@ export function createLeafReader(pool: Pool) {
       // `(traits ->> name)::numeric > v` is a fixed small fraction: count it as everyone, so the
       // planner checks it last, among the people the other leaves left.
       const unindexed = 'trait' in leaf && ['gt', 'gte', 'lt', 'lte'].includes(leaf.trait.op);
-      const q = unindexed ? { sql: 'SELECT profile_key FROM people WHERE $1::text[] IS NULL', params: [] } : leafQuery(leaf, nowMs, false);
+      const q = unindexed
+        ? { sql: 'SELECT profile_key FROM people WHERE $1::text[] IS NULL', params: [] }
+        : leafQuery(leaf, nowMs, false);
       type Node = { 'Plan Rows': number; 'Node Type': string; Plans?: Node[] };
-      const { rows } = await pool.query<{ 'QUERY PLAN': [{ Plan: Node }] }>(`EXPLAIN (FORMAT JSON) ${q.sql}`, [null, ...q.params]);
+      const { rows } = await pool.query<{ 'QUERY PLAN': [{ Plan: Node }] }>(`EXPLAIN (FORMAT JSON) ${q.sql}`, [
+        null,
+        ...q.params,
+      ]);
       const plan = rows[0]!['QUERY PLAN'][0].Plan;
       return plan['Node Type'] === 'Aggregate' && plan.Plans?.[0] ? plan.Plans[0]['Plan Rows'] : plan['Plan Rows'];
     },
@@ -103,7 +126,11 @@ export function createLeafReader(pool: Pool) {
      * they do nothing more — the start of the UTC day on which the window no longer reaches the
      * latest day from which on they still did it `atLeast` times.
      */
-    async didHoldsUntil(leaf: Extract<FactLeaf, { did: unknown }>, nowMs: number, within: readonly string[]): Promise<Map<string, number>> {
+    async didHoldsUntil(
+      leaf: Extract<FactLeaf, { did: unknown }>,
+      nowMs: number,
+      within: readonly string[],
+    ): Promise<Map<string, number>> {
       const q = leafQuery(leaf, nowMs, true);
       const c = leafCondition(leaf, nowMs);
       const atLeast = `$${c.params.length + 2}`;
@@ -112,7 +139,11 @@ export function createLeafReader(pool: Pool) {
         days AS (SELECT profile_key, day, sum(n) OVER (PARTITION BY profile_key ORDER BY day DESC) AS since
                  FROM ${c.table} JOIN holds USING (profile_key) WHERE ${c.cond})
         SELECT profile_key, (max(day) FILTER (WHERE since >= ${atLeast}) + $${q.params.length + 2}::int)::text AS until FROM days GROUP BY profile_key`;
-      const { rows } = await pool.query<{ profile_key: string; until: string | null }>(sql, [[...within].sort(), ...q.params, leaf.did.inLastDays]);
+      const { rows } = await pool.query<{ profile_key: string; until: string | null }>(sql, [
+        [...within].sort(),
+        ...q.params,
+        leaf.did.inLastDays,
+      ]);
       const out = new Map<string, number>();
       for (const r of rows) if (r.until !== null) out.set(r.profile_key, Date.parse(`${r.until}T00:00:00Z`));
       return out;

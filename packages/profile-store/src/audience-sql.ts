@@ -31,30 +31,58 @@ export function leafQuery(leaf: FactLeaf, nowMs: number, restricted: boolean): {
   const { table, cond, params, atLeast } = leafCondition(leaf, nowMs);
   if (atLeast === undefined) {
     return restricted
-      ? { sql: `SELECT x.profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT profile_key FROM ${table} WHERE profile_key = w.key AND ${cond} LIMIT 1) x`, params }
+      ? {
+          sql: `SELECT x.profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT profile_key FROM ${table} WHERE profile_key = w.key AND ${cond} LIMIT 1) x`,
+          params,
+        }
       : { sql: `SELECT profile_key FROM ${table} WHERE $1::text[] IS NULL AND ${cond}`, params };
   }
   const n = `$${params.length + 2}`;
   return restricted
-    ? { sql: `SELECT w.key AS profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT sum(n) AS n FROM ${table} WHERE profile_key = w.key AND ${cond}) x WHERE x.n >= ${n}`, params: [...params, atLeast] }
-    : { sql: `SELECT profile_key FROM ${table} WHERE $1::text[] IS NULL AND ${cond} GROUP BY profile_key HAVING sum(n) >= ${n}`, params: [...params, atLeast] };
+    ? {
+        sql: `SELECT w.key AS profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT sum(n) AS n FROM ${table} WHERE profile_key = w.key AND ${cond}) x WHERE x.n >= ${n}`,
+        params: [...params, atLeast],
+      }
+    : {
+        sql: `SELECT profile_key FROM ${table} WHERE $1::text[] IS NULL AND ${cond} GROUP BY profile_key HAVING sum(n) >= ${n}`,
+        params: [...params, atLeast],
+      };
 }
 
 /** A leaf as a condition on one table's rows (`$2`… are `params`); `atLeast`: the rows' summed `n` must reach it. */
-export function leafCondition(leaf: FactLeaf, nowMs: number): { table: string; cond: string; params: unknown[]; atLeast?: number } {
+export function leafCondition(
+  leaf: FactLeaf,
+  nowMs: number,
+): { table: string; cond: string; params: unknown[]; atLeast?: number } {
   if ('stage' in leaf) return { table: 'people', cond: 'stage = ANY($2::text[])', params: [leaf.stage.in] };
   if ('tier' in leaf) {
     const col = leaf.tier.value ? 'value_tier' : 'social_tier';
     return { table: 'people', cond: `${col} = ANY($2::text[])`, params: [leaf.tier.value ?? leaf.tier.social] };
   }
-  if ('follows' in leaf) return { table: 'follows', cond: 'target_type = $2 AND target_id = $3 AND following', params: [leaf.follows.type, leaf.follows.id] };
+  if ('follows' in leaf)
+    return {
+      table: 'follows',
+      cond: 'target_type = $2 AND target_id = $3 AND following',
+      params: [leaf.follows.type, leaf.follows.id],
+    };
   if ('did' in leaf) {
     const d = leaf.did;
     const window = [d.type, utcDay(nowMs - (d.inLastDays - 1) * DAY_MS), utcDay(nowMs)];
     const base = 'type = $2 AND day BETWEEN $3 AND $4';
-    if (d.tag !== undefined) return { table: 'tag_activity_daily', cond: `${base} AND tag = $5`, params: [...window, d.tag], atLeast: d.atLeast };
+    if (d.tag !== undefined)
+      return {
+        table: 'tag_activity_daily',
+        cond: `${base} AND tag = $5`,
+        params: [...window, d.tag],
+        atLeast: d.atLeast,
+      };
     if (d.target !== undefined) {
-      return { table: 'activity_daily', cond: `${base} AND target_type = $5 AND target_id = $6`, params: [...window, d.target.type, d.target.id], atLeast: d.atLeast };
+      return {
+        table: 'activity_daily',
+        cond: `${base} AND target_type = $5 AND target_id = $6`,
+        params: [...window, d.target.type, d.target.id],
+        atLeast: d.atLeast,
+      };
     }
     return { table: 'activity_daily', cond: base, params: window, atLeast: d.atLeast };
   }
@@ -76,7 +104,11 @@ export function leafCondition(leaf: FactLeaf, nowMs: number): { table: string; c
     }
     default: {
       const op = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[t.op];
-      return { table: 'people', cond: `jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3`, params: [t.name, t.value] };
+      return {
+        table: 'people',
+        cond: `jsonb_typeof(traits -> $2) = 'number' AND (traits ->> $2)::numeric ${op} $3`,
+        params: [t.name, t.value],
+      };
     }
   }
 }
@@ -86,11 +118,20 @@ export function leafCondition(leaf: FactLeaf, nowMs: number): { table: string; c
  * `minConfidence`, for people who have not given the trait since (a given trait always wins).
  * `ne` holds only for people predicted another value; the rule schema allows eq, ne, in, exists.
  */
-function predictedCondition(t: Extract<FactLeaf, { trait: unknown }>['trait']): { table: string; cond: string; params: unknown[] } {
+function predictedCondition(t: Extract<FactLeaf, { trait: unknown }>['trait']): {
+  table: string;
+  cond: string;
+  params: unknown[];
+} {
   const trait = t.name.slice('predicted.'.length) as PredictedTrait;
   const values = t.op === 'exists' ? null : ([] as Scalar[]).concat(t.value as Scalar | Scalar[]).map(String);
   // $4 is referenced in every case: Postgres must be able to type each parameter it is given
-  const test = t.op === 'exists' ? '$4::text[] IS NULL' : t.op === 'ne' ? 'NOT (value = ANY($4::text[]))' : 'value = ANY($4::text[])';
+  const test =
+    t.op === 'exists'
+      ? '$4::text[] IS NULL'
+      : t.op === 'ne'
+        ? 'NOT (value = ANY($4::text[]))'
+        : 'value = ANY($4::text[])';
   return {
     table: 'predicted_traits',
     cond: `trait = $2 AND confidence >= $3 AND ${test}
@@ -107,7 +148,10 @@ export const shift = (cond: string, by: number) => cond.replace(/\$(\d+)/g, (_, 
  * statement, one primary-key lookup per person for all the `people` leaves at once and one per
  * other leaf — scalar subqueries, which Postgres runs per person and never turns into joins.
  */
-export function allQuery(checks: readonly { leaf: FactLeaf; negated: boolean }[], nowMs: number): { sql: string; params: unknown[] } {
+export function allQuery(
+  checks: readonly { leaf: FactLeaf; negated: boolean }[],
+  nowMs: number,
+): { sql: string; params: unknown[] } {
   const params: unknown[] = [];
   const add = (c: { cond: string; params: unknown[] }) => {
     const cond = shift(c.cond, params.length);
@@ -121,17 +165,26 @@ export function allQuery(checks: readonly { leaf: FactLeaf; negated: boolean }[]
     const cond = add(c);
     if (c.table === 'people' && !negated) onPeople.push(`(${cond})`);
     else if (c.table === 'people') onPeople.push(`(${cond}) IS NOT TRUE`);
-    else if (c.atLeast === undefined) quals.push(`(SELECT true FROM ${c.table} WHERE profile_key = w.key AND ${cond} LIMIT 1) IS ${negated ? 'NULL' : 'NOT NULL'}`);
+    else if (c.atLeast === undefined)
+      quals.push(
+        `(SELECT true FROM ${c.table} WHERE profile_key = w.key AND ${cond} LIMIT 1) IS ${negated ? 'NULL' : 'NOT NULL'}`,
+      );
     else {
       params.push(c.atLeast);
-      quals.push(`coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = w.key AND ${cond}), 0) ${negated ? '<' : '>='} $${params.length + 1}`);
+      quals.push(
+        `coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = w.key AND ${cond}), 0) ${negated ? '<' : '>='} $${params.length + 1}`,
+      );
     }
   }
   // a negated people leaf also holds for a key without a people row; with a positive one beside it the row must exist anyway
   const positiveOnPeople = checks.some((c) => !c.negated && leafCondition(c.leaf, nowMs).table === 'people');
   if (onPeople.length > 0) {
     const row = `(SELECT true FROM people WHERE profile_key = w.key AND ${onPeople.join(' AND ')} LIMIT 1)`;
-    quals.unshift(positiveOnPeople ? `${row} IS NOT NULL` : `(${row} IS NOT NULL OR NOT EXISTS (SELECT 1 FROM people WHERE profile_key = w.key))`);
+    quals.unshift(
+      positiveOnPeople
+        ? `${row} IS NOT NULL`
+        : `(${row} IS NOT NULL OR NOT EXISTS (SELECT 1 FROM people WHERE profile_key = w.key))`,
+    );
   }
   return { sql: `SELECT w.key AS profile_key FROM unnest($1::text[]) AS w(key) WHERE ${quals.join(' AND ')}`, params };
 }

@@ -15,7 +15,12 @@ export type { AudienceRow } from './saved-audiences';
  * (audience-watch.ts), the similarity facts (similarity-facts.ts).
  */
 export function createAudienceStore(pool: Pool) {
-  return { ...createLeafReader(pool), ...createSavedAudiences(pool), ...createAudienceWatch(pool), ...createSimilarityFacts(pool) };
+  return {
+    ...createLeafReader(pool),
+    ...createSavedAudiences(pool),
+    ...createAudienceWatch(pool),
+    ...createSimilarityFacts(pool),
+  };
 }
 
 export type AudienceStore = ReturnType<typeof createAudienceStore>;

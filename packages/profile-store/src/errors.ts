@@ -10,7 +10,19 @@ export const ProfileStoreErrors = {
   DB_UNAVAILABLE: 'PST_DB_UNAVAILABLE',
 } as const;
 
-const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08004', '08006']);
+const TRANSIENT_SQLSTATES = new Set([
+  '40001',
+  '40P01',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+]);
 const TRANSIENT_NODE = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
 
 /**
@@ -21,9 +33,14 @@ export function isTransient(err: unknown): boolean {
   const e = err as { code?: string; message?: string } | null;
   if (!e) return false;
   if (e.code && (TRANSIENT_SQLSTATES.has(e.code) || TRANSIENT_NODE.has(e.code))) return true;
-  return /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection/i.test(e.message ?? '');
+  return /Connection terminated|connection timeout|Client has encountered a connection error|terminating connection/i.test(
+    e.message ?? '',
+  );
 }
 
 export function dbUnavailable(cause: unknown): AppError {
-  return new AppError(ProfileStoreErrors.DB_UNAVAILABLE, 'Postgres unavailable past the retry deadline', { cause, retryable: true });
+  return new AppError(ProfileStoreErrors.DB_UNAVAILABLE, 'Postgres unavailable past the retry deadline', {
+    cause,
+    retryable: true,
+  });
 }

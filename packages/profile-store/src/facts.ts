@@ -41,7 +41,14 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
     // Only purchases inserted now touch the totals, so a purchase is never added twice. An order
     // counts once (§4.2): when none of its lines was stored before (this statement's snapshot does
     // not see the rows its own INSERT adds); a line without an order counts on its own.
-    const { rows: agg } = await client.query<{ profile_key: string; n: number; total: string; unconverted: number; first: Date; last: Date }>(
+    const { rows: agg } = await client.query<{
+      profile_key: string;
+      n: number;
+      total: string;
+      unconverted: number;
+      first: Date;
+      last: Date;
+    }>(
       `WITH ins AS (
          INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount, order_id)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[], $8::text[])
@@ -59,7 +66,16 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
          FROM lines GROUP BY profile_key
        )
        SELECT * FROM agg`,
-      [col(ps, 'key'), col(ps, 'source'), col(ps, 'eventId'), col(ps, 'at'), col(ps, 'amount'), col(ps, 'currency'), col(ps, 'baseAmount'), col(ps, 'orderId')],
+      [
+        col(ps, 'key'),
+        col(ps, 'source'),
+        col(ps, 'eventId'),
+        col(ps, 'at'),
+        col(ps, 'amount'),
+        col(ps, 'currency'),
+        col(ps, 'baseAmount'),
+        col(ps, 'orderId'),
+      ],
     );
     for (const { profile_key, ...gain } of agg) gains.set(profile_key, gain);
   }
@@ -88,7 +104,15 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
       `INSERT INTO follow_history (source, event_id, profile_key, target_type, target_id, action, at)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
        ON CONFLICT DO NOTHING`,
-      [col(h, 'source'), col(h, 'eventId'), col(h, 'key'), col(h, 'targetType'), col(h, 'targetId'), col(h, 'action'), col(h, 'at')],
+      [
+        col(h, 'source'),
+        col(h, 'eventId'),
+        col(h, 'key'),
+        col(h, 'targetType'),
+        col(h, 'targetId'),
+        col(h, 'action'),
+        col(h, 'at'),
+      ],
     );
     // The latest follow/unfollow by event time wins; a late, older one only goes to the history.
     // `since` comes from the history (migration 007 follow_since), recomputed whenever a pair is

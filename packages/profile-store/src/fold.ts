@@ -31,11 +31,28 @@ export type KeyedEvent = { key: string; event: ProfileEvent };
 export type EventRows = {
   people: { key: string; firstSeen: string; lastActive: string; social: string[] }[];
   counts: { key: string; type: string; n: number }[];
-  purchases: { key: string; source: string; eventId: string; orderId: string | null; at: string; amount: number; currency: string; baseAmount: number | null }[];
+  purchases: {
+    key: string;
+    source: string;
+    eventId: string;
+    orderId: string | null;
+    at: string;
+    amount: number;
+    currency: string;
+    baseAmount: number | null;
+  }[];
   daily: { key: string; day: string; type: string; targetType: string; targetId: string; n: number }[];
   tagDaily: { key: string; day: string; type: string; tag: string; n: number }[];
   follows: { key: string; targetType: string; targetId: string; following: boolean; at: string }[];
-  followHistory: { source: string; eventId: string; key: string; targetType: string; targetId: string; action: string; at: string }[];
+  followHistory: {
+    source: string;
+    eventId: string;
+    key: string;
+    targetType: string;
+    targetId: string;
+    action: string;
+    at: string;
+  }[];
 };
 
 /** Adds one to the row under `id`, or stores `make()` (a row with n = 1) there. */
@@ -55,7 +72,10 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
   const counts = new Map<string, { key: string; type: string; n: number }>();
   const daily = new Map<string, EventRows['daily'][number]>();
   const tagDaily = new Map<string, EventRows['tagDaily'][number]>();
-  const follows = new Map<string, { key: string; targetType: string; targetId: string; following: boolean; at: number }>();
+  const follows = new Map<
+    string,
+    { key: string; targetType: string; targetId: string; following: boolean; at: number }
+  >();
   const rows: Pick<EventRows, 'purchases' | 'followHistory'> = { purchases: [], followHistory: [] };
   for (const { key, event: e } of events) {
     const at = Date.parse(e.occurredAt);
@@ -70,18 +90,43 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
     const day = e.occurredAt.slice(0, 10);
     const t = e.target;
     const personDay = `${key}\u0000${day}\u0000${type}\u0000`;
-    bump(daily, `${personDay}${t.type}\u0000${t.id}`, () => ({ key, day, type, targetType: t.type, targetId: t.id, n: 1 }));
+    bump(daily, `${personDay}${t.type}\u0000${t.id}`, () => ({
+      key,
+      day,
+      type,
+      targetType: t.type,
+      targetId: t.id,
+      n: 1,
+    }));
     for (const tag of e.tags) bump(tagDaily, personDay + tag, () => ({ key, day, type, tag, n: 1 }));
     if (e.type === 'purchase') {
       const amount = e.amount ?? 0;
       const currency = e.currency ?? '';
-      rows.purchases.push({ key, source: e.source, eventId: dedupeId(e), orderId: e.orderId ?? null, at: e.occurredAt, amount, currency, baseAmount: convert(amount, currency) ?? null });
+      rows.purchases.push({
+        key,
+        source: e.source,
+        eventId: dedupeId(e),
+        orderId: e.orderId ?? null,
+        at: e.occurredAt,
+        amount,
+        currency,
+        baseAmount: convert(amount, currency) ?? null,
+      });
     }
     if (e.type === 'follow' || e.type === 'unfollow') {
-      rows.followHistory.push({ source: e.source, eventId: dedupeId(e), key, targetType: t.type, targetId: t.id, action: e.type, at: e.occurredAt });
+      rows.followHistory.push({
+        source: e.source,
+        eventId: dedupeId(e),
+        key,
+        targetType: t.type,
+        targetId: t.id,
+        action: e.type,
+        at: e.occurredAt,
+      });
       const id = [key, t.type, t.id].join('\u0000');
       const prev = follows.get(id);
-      if (!prev || at >= prev.at) follows.set(id, { key, targetType: t.type, targetId: t.id, following: e.type === 'follow', at });
+      if (!prev || at >= prev.at)
+        follows.set(id, { key, targetType: t.type, targetId: t.id, following: e.type === 'follow', at });
     }
   }
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -90,7 +135,10 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
       key: p.key,
       firstSeen: iso(p.first),
       lastActive: iso(p.last),
-      social: p.social.sort((a, b) => b - a).slice(0, MAX_SOCIAL_ACTIVE_COUNT).map(iso),
+      social: p.social
+        .sort((a, b) => b - a)
+        .slice(0, MAX_SOCIAL_ACTIVE_COUNT)
+        .map(iso),
     })),
     counts: [...counts.values()],
     purchases: rows.purchases,

@@ -74,7 +74,13 @@ export function createFollowersReader(pool: Pool) {
      * one hash) estimates the Jaccard index, and `both` follows from it and the exact counts.
      */
     async overlap(a: Target, b: Target, k: number): Promise<Overlap> {
-      const { rows } = await pool.query<{ na: number; nb: number; exact_both: number; sketch_both: number; sketch_union: number }>(
+      const { rows } = await pool.query<{
+        na: number;
+        nb: number;
+        exact_both: number;
+        sketch_both: number;
+        sketch_union: number;
+      }>(
         `WITH sa AS (SELECT profile_key, hashtext(profile_key) AS h FROM follows
                      WHERE target_type = $1 AND target_id = $2 AND following ORDER BY 2, 1 LIMIT $5),
               sb AS (SELECT profile_key, hashtext(profile_key) AS h FROM follows

@@ -50,7 +50,11 @@ export async function lockIdentities(client: PoolClient, ids: Map<string, IdKind
  * identities other than itself), and ids a merge of `from` would bring (`from` and every id merged
  * into it). The same counts as the scorer's merged sets in Redis.
  */
-export async function mergedIdCounts(client: PoolClient, from: string, to: string): Promise<{ merged: number; incoming: number }> {
+export async function mergedIdCounts(
+  client: PoolClient,
+  from: string,
+  to: string,
+): Promise<{ merged: number; incoming: number }> {
   const { rows } = await client.query<{ merged: number; incoming: number }>(
     `SELECT count(*) FILTER (WHERE profile_key = $2 AND id <> $2)::int AS merged, count(*) FILTER (WHERE profile_key = $1)::int AS incoming
      FROM identities WHERE profile_key IN ($1, $2)`,
@@ -138,7 +142,12 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
 }
 
 /** Traits from identify: stored on the person, newer values per trait win (arrival order). */
-export async function storeTraits(client: PoolClient, key: string, traits: Record<string, unknown>, nowIso: string): Promise<void> {
+export async function storeTraits(
+  client: PoolClient,
+  key: string,
+  traits: Record<string, unknown>,
+  nowIso: string,
+): Promise<void> {
   await client.query(
     `INSERT INTO people AS p (profile_key, traits, stage_evaluated_at) VALUES ($1, $2::jsonb, $3)
      ON CONFLICT (profile_key) DO UPDATE SET traits = p.traits || excluded.traits, updated_at = now()`,

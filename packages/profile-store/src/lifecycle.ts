@@ -94,9 +94,20 @@ export async function evaluatePeople(
     [[...causes.keys()], horizon],
   );
   const out = {
-    key: [] as string[], stage: [] as (Stage | null)[], changed: [] as boolean[], value: [] as string[], social: [] as string[], next: [] as (string | null)[],
-    first: [] as (string | null)[], last: [] as (string | null)[], recent: [] as (string | null)[], pn: [] as number[], pt: [] as string[], pu: [] as number[],
-    pf: [] as (Date | null)[], pl: [] as (Date | null)[],
+    key: [] as string[],
+    stage: [] as (Stage | null)[],
+    changed: [] as boolean[],
+    value: [] as string[],
+    social: [] as string[],
+    next: [] as (string | null)[],
+    first: [] as (string | null)[],
+    last: [] as (string | null)[],
+    recent: [] as (string | null)[],
+    pn: [] as number[],
+    pt: [] as string[],
+    pu: [] as number[],
+    pf: [] as (Date | null)[],
+    pl: [] as (Date | null)[],
   };
   const changes: Transition[] = [];
   for (const r of rows) {
@@ -106,7 +117,9 @@ export async function evaluatePeople(
     const was = { stage: r.stage, value: r.value_tier ?? 'low', social: r.social_tier ?? 'silent' };
     let socialMs = (r.recent_social ?? []).map((d) => d.getTime());
     if (gain && gain.social.length > 0) {
-      socialMs = [...socialMs, ...gain.social.map((t) => Date.parse(t))].sort((a, b) => b - a).slice(0, MAX_SOCIAL_ACTIVE_COUNT);
+      socialMs = [...socialMs, ...gain.social.map((t) => Date.parse(t))]
+        .sort((a, b) => b - a)
+        .slice(0, MAX_SOCIAL_ACTIVE_COUNT);
     }
     const facts = {
       lastActiveAtMs: maxMs(r.last_active_at?.getTime() ?? null, gain ? Date.parse(gain.lastActive) : null),
@@ -118,11 +131,20 @@ export async function evaluatePeople(
     const next = nextReviewAt(facts, nowMs, rules);
     const cause = causes.get(r.k) ?? 'event';
     const changed = e.stage !== was.stage && e.stage !== null;
-    if (changed) changes.push({ key: r.k, kind: 'stage', from: was.stage, to: e.stage!, reason: reasonFor(was.stage, e.stage!, cause) });
+    if (changed)
+      changes.push({
+        key: r.k,
+        kind: 'stage',
+        from: was.stage,
+        to: e.stage!,
+        reason: reasonFor(was.stage, e.stage!, cause),
+      });
     // Tiers start at low/silent; a change at a person's first evaluation is their first_seen.
     const tierReason = was.stage === null ? 'first_seen' : cause;
-    if (e.value !== was.value) changes.push({ key: r.k, kind: 'value_tier', from: was.value, to: e.value, reason: tierReason });
-    if (e.social !== was.social) changes.push({ key: r.k, kind: 'social_tier', from: was.social, to: e.social, reason: tierReason });
+    if (e.value !== was.value)
+      changes.push({ key: r.k, kind: 'value_tier', from: was.value, to: e.value, reason: tierReason });
+    if (e.social !== was.social)
+      changes.push({ key: r.k, kind: 'social_tier', from: was.social, to: e.social, reason: tierReason });
     out.key.push(r.k);
     out.stage.push(e.stage);
     out.changed.push(changed);
@@ -168,7 +190,23 @@ export async function evaluatePeople(
                              ELSE least(p.next_review_at, excluded.next_review_at) END,
        stage_evaluated_at = excluded.stage_evaluated_at,
        updated_at = CASE WHEN excluded.last_active_at IS NULL THEN p.updated_at ELSE now() END`,
-    [out.key, out.stage, out.changed, out.value, out.social, out.next, out.first, out.last, out.recent, out.pn, out.pt, out.pu, out.pf, out.pl, nowIso],
+    [
+      out.key,
+      out.stage,
+      out.changed,
+      out.value,
+      out.social,
+      out.next,
+      out.first,
+      out.last,
+      out.recent,
+      out.pn,
+      out.pt,
+      out.pu,
+      out.pf,
+      out.pl,
+      nowIso,
+    ],
   );
   if (changes.length > 0) await recordTransitions(client, changes, nowIso);
   return changes;
@@ -201,6 +239,13 @@ async function recordTransitions(client: PoolClient, changes: readonly Transitio
               'reason', t.reason, 'transitionId', t.id::text)
             || CASE WHEN (SELECT kind FROM identities i WHERE i.id = t.profile_key) = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
      FROM t ORDER BY t.id`,
-    [changes.map((c) => c.key), changes.map((c) => c.kind), changes.map((c) => c.from), changes.map((c) => c.to), changes.map((c) => c.reason), nowIso],
+    [
+      changes.map((c) => c.key),
+      changes.map((c) => c.kind),
+      changes.map((c) => c.from),
+      changes.map((c) => c.to),
+      changes.map((c) => c.reason),
+      nowIso,
+    ],
   );
 }

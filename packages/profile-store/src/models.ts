@@ -1,5 +1,12 @@
 import type { Logger, Pool } from '@pstream/platform';
-import { gaveTrait, GIVEN_BY, PREDICTED_TRAITS, type PredictedTrait, type Prediction, type TraitFit } from '@pstream/traits-model';
+import {
+  gaveTrait,
+  GIVEN_BY,
+  PREDICTED_TRAITS,
+  type PredictedTrait,
+  type Prediction,
+  type TraitFit,
+} from '@pstream/traits-model';
 import { inTransaction } from './tx';
 
 /*
@@ -27,11 +34,15 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
  * The predictions served with a profile (§5.9): the stored rows of known traits the person has
  * not given (`traits`: their given traits as read with the profile).
  */
-export function predictionsServed(rows: readonly { trait: string; value: string; confidence: number }[], traits: Record<string, unknown>): Predicted {
+export function predictionsServed(
+  rows: readonly { trait: string; value: string; confidence: number }[],
+  traits: Record<string, unknown>,
+): Predicted {
   const out: Predicted = {};
   for (const r of rows) {
     const trait = r.trait as PredictedTrait;
-    if (PREDICTED_TRAITS.includes(trait) && !gaveTrait(trait, traits)) out[trait] = { value: r.value, confidence: r.confidence };
+    if (PREDICTED_TRAITS.includes(trait) && !gaveTrait(trait, traits))
+      out[trait] = { value: r.value, confidence: r.confidence };
   }
   return out;
 }
@@ -48,7 +59,9 @@ export function createModelStore(pool: Pool, log: Logger) {
         holdout_baseline: number | null;
         requested_at: Date | null;
         last_error: string | null;
-      }>('SELECT trait, trained_at, trained_on, holdout_size, holdout_accuracy, holdout_baseline, requested_at, last_error FROM trait_models');
+      }>(
+        'SELECT trait, trained_at, trained_on, holdout_size, holdout_accuracy, holdout_baseline, requested_at, last_error FROM trait_models',
+      );
       const byTrait = new Map(rows.map((r) => [r.trait, r]));
       return PREDICTED_TRAITS.filter((t) => byTrait.has(t)).map((t) => {
         const r = byTrait.get(t)!;
@@ -120,7 +133,12 @@ export function createModelStore(pool: Pool, log: Logger) {
      * a person who still has a row, still allows personalization and still has not given the trait.
      * A request made after `startedMs` stays asked for. `predictions` is called once per attempt (a retried transaction starts over).
      */
-    async saveFit(fit: TraitFit, predictions: () => Iterable<{ key: string } & Prediction>, startedMs: number, nowMs: number): Promise<number> {
+    async saveFit(
+      fit: TraitFit,
+      predictions: () => Iterable<{ key: string } & Prediction>,
+      startedMs: number,
+      nowMs: number,
+    ): Promise<number> {
       return inTransaction(
         pool,
         async (client) => {
@@ -128,8 +146,16 @@ export function createModelStore(pool: Pool, log: Logger) {
             `UPDATE trait_models SET trained_at = $2, trained_on = $3, holdout_size = $4, holdout_accuracy = $5, holdout_baseline = $6,
                model = $7, last_error = NULL, requested_at = CASE WHEN requested_at <= $8 THEN NULL ELSE requested_at END
              WHERE trait = $1`,
-            [fit.trait, new Date(nowMs).toISOString(), fit.trainedOn, fit.holdout.size, fit.holdout.accuracy, fit.holdout.baseline,
-              JSON.stringify(fit.model), new Date(startedMs).toISOString()],
+            [
+              fit.trait,
+              new Date(nowMs).toISOString(),
+              fit.trainedOn,
+              fit.holdout.size,
+              fit.holdout.accuracy,
+              fit.holdout.baseline,
+              JSON.stringify(fit.model),
+              new Date(startedMs).toISOString(),
+            ],
           );
           await client.query('DELETE FROM predicted_traits WHERE trait = $1', [fit.trait]);
           let written = 0;
@@ -139,7 +165,13 @@ export function createModelStore(pool: Pool, log: Logger) {
                SELECT w.k, $1, w.v, w.c FROM unnest($2::text[], $3::text[], $4::real[]) AS w(k, v, c)
                JOIN people p ON p.profile_key = w.k
                WHERE p.personalization AND NOT (p.traits ?| $5::text[])`,
-              [fit.trait, batch.map((b) => b.key), batch.map((b) => b.value), batch.map((b) => b.confidence), GIVEN_BY[fit.trait]],
+              [
+                fit.trait,
+                batch.map((b) => b.key),
+                batch.map((b) => b.value),
+                batch.map((b) => b.confidence),
+                GIVEN_BY[fit.trait],
+              ],
             );
             written += rowCount ?? 0;
           };
@@ -184,7 +216,10 @@ export function createModelStore(pool: Pool, log: Logger) {
      * only people who have not given the trait: the "predicted" part of a follower mix (§5.5).
      */
     async predictedCounts(keys: readonly string[]): Promise<Record<PredictedTrait, Record<string, number>>> {
-      const out = Object.fromEntries(PREDICTED_TRAITS.map((t) => [t, {}])) as Record<PredictedTrait, Record<string, number>>;
+      const out = Object.fromEntries(PREDICTED_TRAITS.map((t) => [t, {}])) as Record<
+        PredictedTrait,
+        Record<string, number>
+      >;
       if (keys.length === 0) return out;
       const { rows } = await pool.query<{ trait: PredictedTrait; value: string; n: number }>(
         `SELECT t.trait, t.value, count(*)::int AS n FROM predicted_traits t JOIN people p ON p.profile_key = t.profile_key

@@ -23,7 +23,9 @@ export async function drainOutboxOnce(
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [table === 'lifecycle_outbox' ? `pstream-outbox:${schema}` : `pstream-outbox:${schema}:${table}`]);
+    const { rows: lock } = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock(hashtext($1)) AS ok', [
+      table === 'lifecycle_outbox' ? `pstream-outbox:${schema}` : `pstream-outbox:${schema}:${table}`,
+    ]);
     if (!lock[0]?.ok) {
       await client.query('ROLLBACK');
       return 0;

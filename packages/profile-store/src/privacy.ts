@@ -17,7 +17,10 @@ export async function suppressedAmong(db: Queryable, ids: Iterable<string>): Pro
   const byDigest = new Map<string, string>();
   for (const id of ids) byDigest.set(idDigest(id), id);
   if (byDigest.size === 0) return new Set();
-  const { rows } = await db.query<{ digest: string }>('SELECT digest FROM suppressed_ids WHERE digest = ANY($1::text[])', [[...byDigest.keys()]]);
+  const { rows } = await db.query<{ digest: string }>(
+    'SELECT digest FROM suppressed_ids WHERE digest = ANY($1::text[])',
+    [[...byDigest.keys()]],
+  );
   return new Set(rows.map((r) => byDigest.get(r.digest)!));
 }
 
@@ -82,7 +85,9 @@ export async function erasePerson(
          ON CONFLICT (id) DO UPDATE SET kind = i.kind`,
         [id],
       );
-      const key = (await client.query<{ profile_key: string }>('SELECT profile_key FROM identities WHERE id = $1', [id])).rows[0]!.profile_key;
+      const key = (
+        await client.query<{ profile_key: string }>('SELECT profile_key FROM identities WHERE id = $1', [id])
+      ).rows[0]!.profile_key;
       const ids = new Set([id, key]);
       for (;;) {
         const { rows } = await client.query<{ id: string }>(
@@ -127,7 +132,10 @@ async function deletePersonRows(client: PoolClient, key: string, ids: string[]):
   await client.query('DELETE FROM audience_members WHERE profile_key = $1', k);
   await client.query('DELETE FROM audience_outbox WHERE profile_key = $1', k);
   // (per audience: the primary key leads with the audience)
-  await client.query('DELETE FROM audience_watch WHERE audience_id IN (SELECT id FROM audiences) AND profile_key = $1', k);
+  await client.query(
+    'DELETE FROM audience_watch WHERE audience_id IN (SELECT id FROM audiences) AND profile_key = $1',
+    k,
+  );
   await client.query('DELETE FROM audience_touched WHERE id = ANY($1::text[])', [ids]);
   await client.query('DELETE FROM purchases WHERE profile_key = $1', k);
   await client.query('DELETE FROM event_counts WHERE profile_key = $1', k);
@@ -138,16 +146,28 @@ async function deletePersonRows(client: PoolClient, key: string, ids: string[]):
 /** Step 2 of an erasure: Redis is clean too; the erasure is done. */
 export async function markErasureDone(pool: Pool, erasureId: string, nowMs: number): Promise<void> {
   const at = new Date(nowMs).toISOString();
-  await pool.query(`UPDATE erasures SET status = 'done', pending_ids = NULL, redis_done_at = $2, done_at = $2 WHERE id = $1`, [erasureId, at]);
+  await pool.query(
+    `UPDATE erasures SET status = 'done', pending_ids = NULL, redis_done_at = $2, done_at = $2 WHERE id = $1`,
+    [erasureId, at],
+  );
 }
 
 export async function readErasure(pool: Pool, erasureId: string): Promise<Erasure | undefined> {
-  const { rows } = await pool.query<{ id: string; status: 'pending' | 'done'; requested_at: Date; done_at: Date | null }>(
-    'SELECT id, status, requested_at, done_at FROM erasures WHERE id = $1',
-    [erasureId],
-  );
+  const { rows } = await pool.query<{
+    id: string;
+    status: 'pending' | 'done';
+    requested_at: Date;
+    done_at: Date | null;
+  }>('SELECT id, status, requested_at, done_at FROM erasures WHERE id = $1', [erasureId]);
   const r = rows[0];
-  return r && { id: r.id, status: r.status, requestedAt: r.requested_at.toISOString(), doneAt: r.done_at?.toISOString() ?? null };
+  return (
+    r && {
+      id: r.id,
+      status: r.status,
+      requestedAt: r.requested_at.toISOString(),
+      doneAt: r.done_at?.toISOString() ?? null,
+    }
+  );
 }
 
 /**

@@ -9,7 +9,13 @@ export type ProfileFacts = {
   traits: Record<string, unknown>;
   lifecycle: { stage: string | null; since: string | null; evaluatedAt: string };
   tiers: { value: string; social: string };
-  stats: { firstSeenAt: string | null; lastActiveAt: string | null; events: Record<string, number>; purchases: number; monetaryTotal: number };
+  stats: {
+    firstSeenAt: string | null;
+    lastActiveAt: string | null;
+    events: Record<string, number>;
+    purchases: number;
+    monetaryTotal: number;
+  };
   follows: { count: number; recent: { type: string; id: string; since: string }[] };
   /** False once the person opted out of personalization (§4.5): no interests may be served. */
   personalization: boolean;
@@ -90,7 +96,11 @@ function toFacts(r: FactsRow): ProfileFacts {
     follows: { count: r.follow_count, recent: r.recent_follows ?? [] },
     personalization: r.personalization,
     // parseFloat of Postgres' text for a real: what the driver does for a real column
-    predictions: (r.predictions ?? []).map(([trait, value, confidence]) => ({ trait, value, confidence: parseFloat(confidence) })),
+    predictions: (r.predictions ?? []).map(([trait, value, confidence]) => ({
+      trait,
+      value,
+      confidence: parseFloat(confidence),
+    })),
   };
 }
 
@@ -119,23 +129,26 @@ export function createFactsReader(pool: Pool) {
       pending = pending.length <= MAX_BATCH ? [] : pending.slice(MAX_BATCH);
       inFlight++;
       // One named statement per connection: Postgres parses and plans it once, then only binds the ids.
-      pool.query<FactsRow>({ name: 'profile-facts-batch', text: FACTS_SQL, values: [batch.map((w) => w.id)] }).then(
-        ({ rows }) => {
-          const found: (FactsRow | undefined)[] = new Array(batch.length);
-          for (const r of rows) found[r.ord - 1] = r;
-          batch.forEach((w, i) => {
-            const r = found[i];
-            w.resolve(r === undefined ? undefined : toFacts(r));
-          });
-        },
-        (err: unknown) => batch.forEach((w) => w.reject(err)),
-      ).finally(() => {
-        inFlight--;
-        if (pending.length > 0 && !scheduled) {
-          scheduled = true;
-          setImmediate(flush);
-        }
-      });
+      pool
+        .query<FactsRow>({ name: 'profile-facts-batch', text: FACTS_SQL, values: [batch.map((w) => w.id)] })
+        .then(
+          ({ rows }) => {
+            const found: (FactsRow | undefined)[] = new Array(batch.length);
+            for (const r of rows) found[r.ord - 1] = r;
+            batch.forEach((w, i) => {
+              const r = found[i];
+              w.resolve(r === undefined ? undefined : toFacts(r));
+            });
+          },
+          (err: unknown) => batch.forEach((w) => w.reject(err)),
+        )
+        .finally(() => {
+          inFlight--;
+          if (pending.length > 0 && !scheduled) {
+            scheduled = true;
+            setImmediate(flush);
+          }
+        });
     }
   };
 

@@ -15,18 +15,33 @@ export type Pruned = { applied_events: number; activity_daily: number; tag_activ
  * rest goes next time). Found through BRIN indexes on the time columns (migration 007): rows are
  * written roughly in time order, so the old ones sit in the first blocks.
  */
-export async function pruneExpired(pool: Pool, nowMs: number, keep: Retention, batch = 5_000, budgetMs = 5_000): Promise<Pruned> {
+export async function pruneExpired(
+  pool: Pool,
+  nowMs: number,
+  keep: Retention,
+  batch = 5_000,
+  budgetMs = 5_000,
+): Promise<Pruned> {
   const deadline = Date.now() + budgetMs;
-  const firstDay = new Date(Math.floor(nowMs / DAY_MS) * DAY_MS - (keep.retentionDays - 1) * DAY_MS).toISOString().slice(0, 10);
+  const firstDay = new Date(Math.floor(nowMs / DAY_MS) * DAY_MS - (keep.retentionDays - 1) * DAY_MS)
+    .toISOString()
+    .slice(0, 10);
   const cutoffs: [keyof Pruned, string, string][] = [
-    ['applied_events', 'received_at < $1::timestamptz', new Date(nowMs - keep.dedupeWindowHours * 3_600_000).toISOString()],
+    [
+      'applied_events',
+      'received_at < $1::timestamptz',
+      new Date(nowMs - keep.dedupeWindowHours * 3_600_000).toISOString(),
+    ],
     ['activity_daily', 'day < $1::date', firstDay],
     ['tag_activity_daily', 'day < $1::date', firstDay],
   ];
   const pruned: Pruned = { applied_events: 0, activity_daily: 0, tag_activity_daily: 0 };
   for (const [table, where, cutoff] of cutoffs) {
     for (;;) {
-      const { rowCount } = await pool.query(`DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${where} LIMIT $2))`, [cutoff, batch]);
+      const { rowCount } = await pool.query(
+        `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${where} LIMIT $2))`,
+        [cutoff, batch],
+      );
       pruned[table] += rowCount ?? 0;
       if ((rowCount ?? 0) < batch || Date.now() > deadline) break;
     }

@@ -32,11 +32,24 @@ export function createSavedAudiences(pool: Pool) {
      * Saves an audience with its members and the instants their membership can next change by time
      * alone (`watch`: profile key → ms), in one transaction.
      */
-    async create(a: { id: string; name: string; rule: unknown; members: readonly string[]; watch: ReadonlyMap<string, number>; nowMs: number }): Promise<AudienceRow> {
+    async create(a: {
+      id: string;
+      name: string;
+      rule: unknown;
+      members: readonly string[];
+      watch: ReadonlyMap<string, number>;
+      nowMs: number;
+    }): Promise<AudienceRow> {
       const at = new Date(a.nowMs).toISOString();
       await transaction(pool, async (client) => {
-        await client.query('INSERT INTO audiences (id, name, rule, created_at, refreshed_at) VALUES ($1, $2, $3, $4, $4)', [a.id, a.name, JSON.stringify(a.rule), at]);
-        await client.query('INSERT INTO audience_members (audience_id, profile_key, entered_at) SELECT $1, k, $3 FROM unnest($2::text[]) k', [a.id, a.members, at]);
+        await client.query(
+          'INSERT INTO audiences (id, name, rule, created_at, refreshed_at) VALUES ($1, $2, $3, $4, $4)',
+          [a.id, a.name, JSON.stringify(a.rule), at],
+        );
+        await client.query(
+          'INSERT INTO audience_members (audience_id, profile_key, entered_at) SELECT $1, k, $3 FROM unnest($2::text[]) k',
+          [a.id, a.members, at],
+        );
         await writeWatch(client, a.id, a.watch);
       });
       // Members pages walk the primary key in order; right after a bulk insert, before autovacuum
@@ -50,7 +63,13 @@ export function createSavedAudiences(pool: Pool) {
         `SELECT a.id, a.name, a.rule, a.created_at, (SELECT count(*)::int FROM audience_members m WHERE m.audience_id = a.id) AS count
          FROM audiences a ORDER BY a.created_at, a.id`,
       );
-      return rows.map((r) => ({ id: r.id, name: r.name, rule: r.rule, count: r.count, createdAt: r.created_at.toISOString() }));
+      return rows.map((r) => ({
+        id: r.id,
+        name: r.name,
+        rule: r.rule,
+        count: r.count,
+        createdAt: r.created_at.toISOString(),
+      }));
     },
 
     async get(id: string): Promise<AudienceRow | undefined> {
@@ -85,7 +104,9 @@ export function createSavedAudiences(pool: Pool) {
 
     /** The saved audiences (id, rule, instant of the last full evaluation), for the sweep. */
     async all(): Promise<{ id: string; rule: unknown; refreshedAtMs: number | null }[]> {
-      const { rows } = await pool.query<{ id: string; rule: unknown; refreshed_at: Date | null }>('SELECT id, rule, refreshed_at FROM audiences ORDER BY id');
+      const { rows } = await pool.query<{ id: string; rule: unknown; refreshed_at: Date | null }>(
+        'SELECT id, rule, refreshed_at FROM audiences ORDER BY id',
+      );
       return rows.map((r) => ({ id: r.id, rule: r.rule, refreshedAtMs: r.refreshed_at?.getTime() ?? null }));
     },
 
@@ -124,7 +145,10 @@ export function createSavedAudiences(pool: Pool) {
           [id, members, at, among],
         );
         if (options.watch) {
-          await client.query('DELETE FROM audience_watch WHERE audience_id = $1 AND ($2::text[] IS NULL OR profile_key = ANY($2::text[]))', [id, among]);
+          await client.query(
+            'DELETE FROM audience_watch WHERE audience_id = $1 AND ($2::text[] IS NULL OR profile_key = ANY($2::text[]))',
+            [id, among],
+          );
           await writeWatch(client, id, options.watch);
         }
         if (among === null) await client.query('UPDATE audiences SET refreshed_at = $2 WHERE id = $1', [id, at]);

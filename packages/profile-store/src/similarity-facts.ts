@@ -11,7 +11,10 @@ export function createSimilarityFacts(pool: Pool) {
      * over the last 365 days and social interactions (likes, comments, shares, favorites) over the
      * current UTC day and the 29 before it (the daily aggregates).
      */
-    async similarityFacts(keys: readonly string[], nowMs: number): Promise<Map<string, { spend: number; social: number }>> {
+    async similarityFacts(
+      keys: readonly string[],
+      nowMs: number,
+    ): Promise<Map<string, { spend: number; social: number }>> {
       const out = new Map<string, { spend: number; social: number }>(keys.map((k) => [k, { spend: 0, social: 0 }]));
       if (keys.length === 0) return out;
       const { rows } = await pool.query<{ k: string; spend: string | null; social: string | null }>(

@@ -1,4 +1,11 @@
-import { idsNamedBy, linkOf, linkPassesMergedIdCap, MAX_MERGED_IDS, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import {
+  idsNamedBy,
+  linkOf,
+  linkPassesMergedIdCap,
+  MAX_MERGED_IDS,
+  type ProfileEvent,
+  type TopicMessage,
+} from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
 import { applyEventRows, keepUnseen } from './facts';
@@ -43,7 +50,14 @@ export function createSegmentStore(options: StoreOptions) {
         const next = await lockPosition(client, at);
         const fresh = messages.filter((m) => BigInt(m.offset) >= next);
         const { transitions, refusedLinks } =
-          fresh.length > 0 ? await applyMessages(client, fresh.map((m) => m.value), nowMs, { rules, convert, log, cap }) : { transitions: [], refusedLinks: 0 };
+          fresh.length > 0
+            ? await applyMessages(
+                client,
+                fresh.map((m) => m.value),
+                nowMs,
+                { rules, convert, log, cap },
+              )
+            : { transitions: [], refusedLinks: 0 };
         // Moving the position past DLQ'd messages at the chunk's end too.
         if (BigInt(at.lastOffset) >= next) {
           await client.query(
@@ -154,12 +168,18 @@ async function applyMessages(
     const from = resolve(fromId);
     if (from === user) return;
     if (from !== fromId) {
-      log.warn({ kind: m.kind, userId: m.userId, id: fromId, linkedTo: from }, 'id already linked to another person, not re-linked');
+      log.warn(
+        { kind: m.kind, userId: m.userId, id: fromId, linkedTo: from },
+        'id already linked to another person, not re-linked',
+      );
       return;
     }
     const counts = await mergedIdCounts(client, from, user);
     if (linkPassesMergedIdCap(counts.merged, counts.incoming, cap)) {
-      log.warn({ kind: m.kind, profile: user, id: from, mergedIds: counts.merged, incoming: counts.incoming, cap }, 'link refused: the profile would pass the merged-id cap');
+      log.warn(
+        { kind: m.kind, profile: user, id: from, mergedIds: counts.merged, incoming: counts.incoming, cap },
+        'link refused: the profile would pass the merged-id cap',
+      );
       refusedLinks++;
       return;
     }
@@ -178,12 +198,21 @@ async function applyMessages(
     }
   }
   const gains = new Map<string, FactGain>();
-  const events = await keepUnseen(client, messages.filter((m): m is ProfileEvent => m.kind === 'event'));
+  const events = await keepUnseen(
+    client,
+    messages.filter((m): m is ProfileEvent => m.kind === 'event'),
+  );
   if (events.length > 0) {
     const keyed = events.map((event) => ({ key: resolve(event.profileKey), event }));
     const rows = foldEvents(keyed, convert);
     const purchases = await applyEventRows(client, rows);
-    for (const p of rows.people) gains.set(p.key, { firstSeen: p.firstSeen, lastActive: p.lastActive, social: p.social, purchases: purchases.get(p.key) });
+    for (const p of rows.people)
+      gains.set(p.key, {
+        firstSeen: p.firstSeen,
+        lastActive: p.lastActive,
+        social: p.social,
+        purchases: purchases.get(p.key),
+      });
     for (const { key } of keyed) causes.set(key, 'event');
   }
   return { transitions: await evaluatePeople(client, causes, nowMs, rules, gains), refusedLinks };

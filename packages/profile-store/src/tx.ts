@@ -8,7 +8,11 @@ export type RetryOptions = { log: Logger; deadlineMs?: number; isStopping?: () =
  * (deadlock, Postgres restarting or unreachable) with capped backoff until `deadlineMs`.
  * A retry is safe because nothing of a failed attempt was committed.
  */
-export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>, options: RetryOptions): Promise<T> {
+export async function inTransaction<T>(
+  pool: Pool,
+  fn: (client: PoolClient) => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
   const deadline = Date.now() + (options.deadlineMs ?? 25_000);
   for (let attempt = 0; ; attempt++) {
     let client: PoolClient | undefined;
@@ -28,7 +32,10 @@ export async function inTransaction<T>(pool: Pool, fn: (client: PoolClient) => P
       if (!isTransient(err)) throw err;
       if (Date.now() > deadline || options.isStopping?.()) throw dbUnavailable(err);
       const waitMs = Math.min(2000, 50 * 2 ** attempt);
-      options.log.warn({ err: (err as Error).message, attempt, waitMs }, 'transient Postgres failure, retrying transaction');
+      options.log.warn(
+        { err: (err as Error).message, attempt, waitMs },
+        'transient Postgres failure, retrying transaction',
+      );
       await new Promise((r) => setTimeout(r, waitMs));
     }
   }

@@ -6,19 +6,43 @@ let n = 0;
 const ev = (type: string, key: string, occurredAt: string, extra: Partial<ProfileEvent> = {}) => ({
   key,
   event: {
-    v: 1, kind: 'event', eventId: `e${++n}`, source: 's', type, profileKey: key, userId: key, occurredAt, receivedAt: occurredAt,
-    target: { type: 'shop', id: 'x' }, tags: ['a:b'], ...extra,
+    v: 1,
+    kind: 'event',
+    eventId: `e${++n}`,
+    source: 's',
+    type,
+    profileKey: key,
+    userId: key,
+    occurredAt,
+    receivedAt: occurredAt,
+    target: { type: 'shop', id: 'x' },
+    tags: ['a:b'],
+    ...extra,
   } as ProfileEvent,
 });
 
 describe('foldEvents', () => {
   it('sums a batch per primary key so each upsert touches a row once', () => {
     const rows = foldEvents(
-      [ev('click', 'u', '2026-05-01T10:00:00.000Z'), ev('click', 'u', '2026-05-01T11:00:00.000Z'), ev('like', 'u', '2026-05-02T00:00:00.000Z')],
+      [
+        ev('click', 'u', '2026-05-01T10:00:00.000Z'),
+        ev('click', 'u', '2026-05-01T11:00:00.000Z'),
+        ev('like', 'u', '2026-05-02T00:00:00.000Z'),
+      ],
       convert,
     );
-    expect(rows.people).toEqual([{ key: 'u', firstSeen: '2026-05-01T10:00:00.000Z', lastActive: '2026-05-02T00:00:00.000Z', social: ['2026-05-02T00:00:00.000Z'] }]);
-    expect(rows.counts).toEqual([{ key: 'u', type: 'click', n: 2 }, { key: 'u', type: 'like', n: 1 }]);
+    expect(rows.people).toEqual([
+      {
+        key: 'u',
+        firstSeen: '2026-05-01T10:00:00.000Z',
+        lastActive: '2026-05-02T00:00:00.000Z',
+        social: ['2026-05-02T00:00:00.000Z'],
+      },
+    ]);
+    expect(rows.counts).toEqual([
+      { key: 'u', type: 'click', n: 2 },
+      { key: 'u', type: 'like', n: 1 },
+    ]);
     expect(rows.daily).toEqual([
       { key: 'u', day: '2026-05-01', type: 'click', targetType: 'shop', targetId: 'x', n: 2 },
       { key: 'u', day: '2026-05-02', type: 'like', targetType: 'shop', targetId: 'x', n: 1 },
@@ -40,15 +64,23 @@ describe('foldEvents', () => {
 
   it('keeps the latest follow or unfollow per target by event time, and every one in the history', () => {
     const rows = foldEvents(
-      [ev('unfollow', 'u', '2026-05-03T00:00:00.000Z'), ev('follow', 'u', '2026-05-01T00:00:00.000Z'), ev('follow', 'u', '2026-05-02T00:00:00.000Z')],
+      [
+        ev('unfollow', 'u', '2026-05-03T00:00:00.000Z'),
+        ev('follow', 'u', '2026-05-01T00:00:00.000Z'),
+        ev('follow', 'u', '2026-05-02T00:00:00.000Z'),
+      ],
       convert,
     );
-    expect(rows.follows).toEqual([{ key: 'u', targetType: 'shop', targetId: 'x', following: false, at: '2026-05-03T00:00:00.000Z' }]);
+    expect(rows.follows).toEqual([
+      { key: 'u', targetType: 'shop', targetId: 'x', following: false, at: '2026-05-03T00:00:00.000Z' },
+    ]);
     expect(rows.followHistory).toHaveLength(3);
   });
 
   it('keeps only the newest 16 social interactions per person', () => {
-    const likes = Array.from({ length: 20 }, (_, i) => ev('like', 'u', new Date(Date.UTC(2026, 4, 1 + i)).toISOString()));
+    const likes = Array.from({ length: 20 }, (_, i) =>
+      ev('like', 'u', new Date(Date.UTC(2026, 4, 1 + i)).toISOString()),
+    );
     const { people } = foldEvents(likes, convert);
     expect(people[0]!.social).toHaveLength(16);
     expect(people[0]!.social[0]).toBe('2026-05-20T00:00:00.000Z');

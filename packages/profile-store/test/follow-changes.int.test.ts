@@ -24,13 +24,24 @@ let n = 0;
 const message = (who: string, action: Action, target: string, at: number, anon = false): TopicMessage => {
   const iso = new Date(at).toISOString();
   return {
-    v: 1, kind: 'event', eventId: `f${n++}`, source: 'test', occurredAt: iso, receivedAt: iso, type: action,
-    ...(anon ? { anonymousId: who } : { userId: who }), profileKey: who, target: { type: 'shop', id: target }, tags: [],
+    v: 1,
+    kind: 'event',
+    eventId: `f${n++}`,
+    source: 'test',
+    occurredAt: iso,
+    receivedAt: iso,
+    type: action,
+    ...(anon ? { anonymousId: who } : { userId: who }),
+    profileKey: who,
+    target: { type: 'shop', id: target },
+    tags: [],
   } as TopicMessage;
 };
 
 /** Changes of the follow set computed here from each person's events in time order: day → [follows, unfollows]. */
-function changes(events: readonly { who: string; action: Action; target: string; at: number }[]): Map<string, [number, number]> {
+function changes(
+  events: readonly { who: string; action: Action; target: string; at: number }[],
+): Map<string, [number, number]> {
   const out = new Map<string, [number, number]>();
   const state = new Map<string, boolean>();
   for (const e of [...events].sort((a, b) => a.at - b.at)) {
@@ -60,10 +71,19 @@ describe('follow_daily counts changes of the follow set (docs/api.md §5.5)', ()
   });
 
   const apply = async (messages: readonly TopicMessage[]) => {
-    const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
+    const store = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    });
     const first = offset;
     offset += messages.length;
-    await store.apply(messages.map((value, i) => ({ value, offset: String(first + i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(offset - 1) }, NOW);
+    await store.apply(
+      messages.map((value, i) => ({ value, offset: String(first + i) })),
+      { groupId: 'g', topic: 't', partition: 0, lastOffset: String(offset - 1) },
+      NOW,
+    );
   };
   const daily = async () => {
     const { rows } = await pool.query<{ k: string; follows: number; unfollows: number }>(
@@ -72,12 +92,20 @@ describe('follow_daily counts changes of the follow set (docs/api.md §5.5)', ()
     return new Map(rows.map((r) => [r.k, [r.follows, r.unfollows] as [number, number]]));
   };
   const followers = async (target: string) =>
-    Number((await pool.query(`SELECT coalesce(sum(n), 0) AS n FROM follower_mix WHERE target_id = $1 AND facet = 'followers'`, [target])).rows[0].n);
+    Number(
+      (
+        await pool.query(
+          `SELECT coalesce(sum(n), 0) AS n FROM follower_mix WHERE target_id = $1 AND facet = 'followers'`,
+          [target],
+        )
+      ).rows[0].n,
+    );
 
   it('recounts the rows written before migration 020 as changes', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'migrations-'));
     try {
-      for (const f of await readdir(MIGRATIONS_DIR)) if (f < '020') await cp(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
+      for (const f of await readdir(MIGRATIONS_DIR))
+        if (f < '020') await cp(path.join(MIGRATIONS_DIR, f), path.join(dir, f));
       await migrate(pool, box.env.PG_SCHEMA!, dir);
       const sept = Date.parse('2026-09-10T08:00:00Z');
       const nov = Date.parse('2026-11-10T08:00:00Z');
@@ -90,10 +118,20 @@ describe('follow_daily counts changes of the follow set (docs/api.md §5.5)', ()
       ];
       await apply(events.map((e) => message(e.who, e.action, e.target, e.at)));
       // before: every event counted
-      expect(await daily()).toEqual(new Map([['s-1|2026-09-10', [2, 0]], ['s-1|2026-11-10', [1, 2]]]));
+      expect(await daily()).toEqual(
+        new Map([
+          ['s-1|2026-09-10', [2, 0]],
+          ['s-1|2026-11-10', [1, 2]],
+        ]),
+      );
       expect((await migrate(pool, box.env.PG_SCHEMA!))[0]).toBe('020_follow_changes');
       expect(await daily()).toEqual(changes(events));
-      expect(await daily()).toEqual(new Map([['s-1|2026-09-10', [2, 0]], ['s-1|2026-11-10', [0, 1]]]));
+      expect(await daily()).toEqual(
+        new Map([
+          ['s-1|2026-09-10', [2, 0]],
+          ['s-1|2026-11-10', [0, 1]],
+        ]),
+      );
       expect(await followers('s-1')).toBe(1);
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -103,7 +141,11 @@ describe('follow_daily counts changes of the follow set (docs/api.md §5.5)', ()
   it('counts the same changes whatever the arrival order and chunking, through merges, and they add up to the followers', async () => {
     await migrate(pool, box.env.PG_SCHEMA!);
     // one seeded draw: 40 people × 12 follow/unfollow steps, the arrival order, duplicates, chunk sizes
-    const step = fc.record({ gap: fc.integer({ min: 1, max: 4 * DAY }), follow: fc.integer({ min: 0, max: 9 }), target: fc.constantFrom('s-1', 's-2') });
+    const step = fc.record({
+      gap: fc.integer({ min: 1, max: 4 * DAY }),
+      follow: fc.integer({ min: 0, max: 9 }),
+      target: fc.constantFrom('s-1', 's-2'),
+    });
     const [draw] = fc.sample(
       fc.record({
         people: fc.array(fc.array(step, { minLength: 12, maxLength: 12 }), { minLength: 40, maxLength: 40 }),
@@ -130,7 +172,18 @@ describe('follow_daily counts changes of the follow set (docs/api.md §5.5)', ()
       });
       if (anon) {
         const iso = new Date(NOW).toISOString();
-        merges.push({ v: 1, kind: 'identify', eventId: `m${p}`, source: 'test', occurredAt: iso, receivedAt: iso, userId: who, anonymousId: anon, profileKey: who, traits: {} });
+        merges.push({
+          v: 1,
+          kind: 'identify',
+          eventId: `m${p}`,
+          source: 'test',
+          occurredAt: iso,
+          receivedAt: iso,
+          userId: who,
+          anonymousId: anon,
+          profileKey: who,
+          traits: {},
+        });
       }
     });
     // shuffled, with duplicates, in chunks of drawn sizes; the merges half-way through
@@ -154,6 +207,8 @@ describe('follow_daily counts changes of the follow set (docs/api.md §5.5)', ()
       expect(net).toBe(await followers(target));
     }
     // the repeats the stream had, which daily did not count
-    expect(events.filter((e) => e.action === 'follow').length).toBeGreaterThan([...want.values()].reduce((s, [f]) => s + f, 0));
+    expect(events.filter((e) => e.action === 'follow').length).toBeGreaterThan(
+      [...want.values()].reduce((s, [f]) => s + f, 0),
+    );
   }, 60_000);
 });

@@ -21,15 +21,33 @@ describe('follower overlap (docs/api.md §5.5)', () => {
     // people 0-2999 follow s-a, people 2000-3999 follow s-b: 3000 and 2000 followers, 1000 in both
     const at = new Date(NOW - 3_600_000).toISOString();
     const follow = (i: number, target: string): TopicMessage => ({
-      v: 1, kind: 'event', eventId: `f-${i}-${target}`, source: 'test', occurredAt: at, receivedAt: at, type: 'follow',
-      userId: `u-${i}`, profileKey: `u-${i}`, target: { type: 'shop', id: target }, tags: [],
+      v: 1,
+      kind: 'event',
+      eventId: `f-${i}-${target}`,
+      source: 'test',
+      occurredAt: at,
+      receivedAt: at,
+      type: 'follow',
+      userId: `u-${i}`,
+      profileKey: `u-${i}`,
+      target: { type: 'shop', id: target },
+      tags: [],
     });
     const messages = [
       ...Array.from({ length: 3000 }, (_, i) => follow(i, 's-a')),
       ...Array.from({ length: 2000 }, (_, i) => follow(2000 + i, 's-b')),
     ];
-    const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
-    await store.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) }, NOW);
+    const store = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    });
+    await store.apply(
+      messages.map((value, i) => ({ value, offset: String(i) })),
+      { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) },
+      NOW,
+    );
   }, 60_000);
 
   afterAll(async () => {

@@ -23,7 +23,11 @@ describe('migrate', () => {
   });
 
   it('applies each migration once, even when several starters race', async () => {
-    const results = await Promise.all([migrate(pool, schema, dir), migrate(pool, schema, dir), migrate(pool, schema, dir)]);
+    const results = await Promise.all([
+      migrate(pool, schema, dir),
+      migrate(pool, schema, dir),
+      migrate(pool, schema, dir),
+    ]);
     expect(results.flat()).toEqual(['001_a']);
     expect(await migrate(pool, schema, dir)).toEqual([]);
   });

@@ -12,11 +12,29 @@ const NOW = Date.parse('2026-06-01T12:00:00Z');
 const at = new Date(NOW - 60_000).toISOString();
 let seq = 0;
 const follow = (who: { userId?: string; anonymousId?: string }, target: string): TopicMessage => ({
-  v: 1, kind: 'event', eventId: `e-${seq++}`, source: 'test', occurredAt: at, receivedAt: at, type: 'follow', ...who,
-  profileKey: (who.userId ?? who.anonymousId)!, target: { type: 'shop', id: target }, tags: [],
+  v: 1,
+  kind: 'event',
+  eventId: `e-${seq++}`,
+  source: 'test',
+  occurredAt: at,
+  receivedAt: at,
+  type: 'follow',
+  ...who,
+  profileKey: (who.userId ?? who.anonymousId)!,
+  target: { type: 'shop', id: target },
+  tags: [],
 });
 const identify = (userId: string, anonymousId: string): TopicMessage => ({
-  v: 1, kind: 'identify', eventId: `i-${seq++}`, source: 'test', occurredAt: at, receivedAt: at, userId, anonymousId, profileKey: userId, traits: {},
+  v: 1,
+  kind: 'identify',
+  eventId: `i-${seq++}`,
+  source: 'test',
+  occurredAt: at,
+  receivedAt: at,
+  userId,
+  anonymousId,
+  profileKey: userId,
+  traits: {},
 });
 
 describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.7)', () => {
@@ -27,14 +45,23 @@ describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.
   const apply = (messages: TopicMessage[], partition = 0) => {
     const first = offset;
     offset += messages.length;
-    return store.apply(messages.map((value, i) => ({ value, offset: String(first + i) })), { groupId: 'g', topic: 't', partition, lastOffset: String(offset - 1) }, NOW);
+    return store.apply(
+      messages.map((value, i) => ({ value, offset: String(first + i) })),
+      { groupId: 'g', topic: 't', partition, lastOffset: String(offset - 1) },
+      NOW,
+    );
   };
 
   beforeAll(async () => {
     box = await createSandbox(1);
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-privacy', 8);
     await migrate(pool, box.env.PG_SCHEMA!);
-    store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
+    store = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -43,11 +70,17 @@ describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.
   });
 
   it('keeps an opt-out of either person through a merge, for every id of the merged person', async () => {
-    await apply([follow({ anonymousId: 'a-1' }, 's-1'), follow({ userId: 'u-1' }, 's-1'), follow({ userId: 'u-2' }, 's-1')]);
+    await apply([
+      follow({ anonymousId: 'a-1' }, 's-1'),
+      follow({ userId: 'u-1' }, 's-1'),
+      follow({ userId: 'u-2' }, 's-1'),
+    ]);
     expect(await setPersonalization(pool, 'a-1', false)).toBe(true);
     expect(await setPersonalization(pool, 'nobody', false)).toBe(false);
     await apply([identify('u-1', 'a-1')]);
-    expect(await personalizationAllowed(pool, ['u-1', 'a-1', 'u-2', 'never-seen'])).toEqual(new Set(['u-2', 'never-seen']));
+    expect(await personalizationAllowed(pool, ['u-1', 'a-1', 'u-2', 'never-seen'])).toEqual(
+      new Set(['u-2', 'never-seen']),
+    );
     const sample = await createFollowersReader(pool).personalizedSample({ type: 'shop', id: 's-1' }, 10);
     expect(sample).toEqual(['u-2']);
   });
@@ -66,8 +99,22 @@ describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.
       const anon = `race-a${i}`;
       // sometimes the person exists already, sometimes the chunk is their first appearance
       if (i % 2 === 0) await apply([follow({ anonymousId: anon }, 's-race'), identify(user, anon)], 1);
-      const chunk = [follow({ userId: user }, 's-race'), follow({ anonymousId: anon }, 's-other'), identify(user, anon)];
-      await Promise.all([apply(chunk, 2), erasePerson(pool, silentLog, i % 3 === 0 ? anon : user, 'test', NOW, createKeyring(loadKeyringConfig({}), pool).shred)]);
+      const chunk = [
+        follow({ userId: user }, 's-race'),
+        follow({ anonymousId: anon }, 's-other'),
+        identify(user, anon),
+      ];
+      await Promise.all([
+        apply(chunk, 2),
+        erasePerson(
+          pool,
+          silentLog,
+          i % 3 === 0 ? anon : user,
+          'test',
+          NOW,
+          createKeyring(loadKeyringConfig({}), pool).shred,
+        ),
+      ]);
       // whichever committed first, the person is gone and stays gone for the next chunk
       await apply([follow({ userId: user }, 's-race'), follow({ anonymousId: anon }, 's-race')], 3);
       const erased = await suppressedAmong(pool, [user, anon]);
@@ -79,7 +126,9 @@ describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.
     }
     // the aggregates agree with the rows that are left
     const mix = await createFollowersReader(pool).mix({ type: 'shop', id: 's-race' }, NOW);
-    const { rows: left } = await pool.query<{ n: number }>(`SELECT count(*)::int n FROM follows WHERE target_type = 'shop' AND target_id = 's-race' AND following`);
+    const { rows: left } = await pool.query<{ n: number }>(
+      `SELECT count(*)::int n FROM follows WHERE target_type = 'shop' AND target_id = 's-race' AND following`,
+    );
     expect(mix.followers).toBe(left[0]!.n);
   }, 60_000);
 

@@ -12,8 +12,17 @@ const NOW = Date.parse('2026-06-01T12:00:00Z');
 function event(n: number, daysAgo: number, receivedDaysAgo: number): TopicMessage {
   const at = new Date(NOW - daysAgo * DAY_MS).toISOString();
   return {
-    v: 1, kind: 'event', eventId: `rt-${n}`, source: 'test', type: 'click', userId: 'rt-u', profileKey: 'rt-u',
-    occurredAt: at, receivedAt: new Date(NOW - receivedDaysAgo * DAY_MS).toISOString(), target: { type: 'product', id: `p-${n}` }, tags: ['category:tea'],
+    v: 1,
+    kind: 'event',
+    eventId: `rt-${n}`,
+    source: 'test',
+    type: 'click',
+    userId: 'rt-u',
+    profileKey: 'rt-u',
+    occurredAt: at,
+    receivedAt: new Date(NOW - receivedDaysAgo * DAY_MS).toISOString(),
+    target: { type: 'product', id: `p-${n}` },
+    tags: ['category:tea'],
   } as TopicMessage;
 }
 
@@ -33,13 +42,26 @@ describe('retention of dedupe records and daily aggregates', () => {
   });
 
   it('removes days before the window and records before the dedupe window, in small batches, and nothing else', async () => {
-    const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
+    const store = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    });
     // 10 events per day offset: 400, 365 (just outside a 365-day window), 364 (its first day), 3, 0 days ago.
     const offsets = [400, 365, 364, 3, 0];
-    const events = offsets.flatMap((d, i) => Array.from({ length: 10 }, (_, j) => event(i * 10 + j, d, d === 0 ? 0 : 5)));
-    await store.apply(events.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(events.length - 1) }, NOW);
+    const events = offsets.flatMap((d, i) =>
+      Array.from({ length: 10 }, (_, j) => event(i * 10 + j, d, d === 0 ? 0 : 5)),
+    );
+    await store.apply(
+      events.map((value, i) => ({ value, offset: String(i) })),
+      { groupId: 'g', topic: 't', partition: 0, lastOffset: String(events.length - 1) },
+      NOW,
+    );
     const days = async (table: string) =>
-      (await pool.query<{ d: string }>(`SELECT DISTINCT to_char(day, 'YYYY-MM-DD') AS d FROM ${table} ORDER BY 1`)).rows.map((r) => r.d);
+      (
+        await pool.query<{ d: string }>(`SELECT DISTINCT to_char(day, 'YYYY-MM-DD') AS d FROM ${table} ORDER BY 1`)
+      ).rows.map((r) => r.d);
     const day = (ago: number) => new Date(NOW - ago * DAY_MS).toISOString().slice(0, 10);
 
     const pruned = await pruneExpired(pool, NOW, { dedupeWindowHours: 72, retentionDays: 365 }, 3);
@@ -49,8 +71,14 @@ describe('retention of dedupe records and daily aggregates', () => {
     const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM applied_events');
     expect(rows[0]!.n).toBe(10); // received now; the rest 5 days ago, past 72 h
     // Facts kept by the model are untouched.
-    const { rows: counts } = await pool.query<{ n: number }>("SELECT n::int FROM event_counts WHERE profile_key = 'rt-u'");
+    const { rows: counts } = await pool.query<{ n: number }>(
+      "SELECT n::int FROM event_counts WHERE profile_key = 'rt-u'",
+    );
     expect(counts[0]!.n).toBe(50);
-    expect(await pruneExpired(pool, NOW, { dedupeWindowHours: 72, retentionDays: 365 })).toEqual({ applied_events: 0, activity_daily: 0, tag_activity_daily: 0 });
+    expect(await pruneExpired(pool, NOW, { dedupeWindowHours: 72, retentionDays: 365 })).toEqual({
+      applied_events: 0,
+      activity_daily: 0,
+      tag_activity_daily: 0,
+    });
   });
 });

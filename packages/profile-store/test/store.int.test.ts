@@ -10,7 +10,12 @@ const T0 = Date.parse('2026-06-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 let seq = 0;
-function event(type: string, who: { userId?: string; anonymousId?: string }, atMs: number, extra: Record<string, unknown> = {}): TopicMessage {
+function event(
+  type: string,
+  who: { userId?: string; anonymousId?: string },
+  atMs: number,
+  extra: Record<string, unknown> = {},
+): TopicMessage {
   seq += 1;
   return {
     v: 1,
@@ -31,11 +36,32 @@ const buy = (who: { userId?: string; anonymousId?: string }, atMs: number, amoun
   event('purchase', who, atMs, { amount, currency });
 function identify(userId: string, anonymousId: string | undefined, traits: Record<string, unknown> = {}): TopicMessage {
   seq += 1;
-  return { v: 1, kind: 'identify', eventId: `i-${seq}`, source: 'test', userId, ...(anonymousId !== undefined && { anonymousId }), profileKey: userId, occurredAt: iso(T0), receivedAt: iso(T0), traits } as TopicMessage;
+  return {
+    v: 1,
+    kind: 'identify',
+    eventId: `i-${seq}`,
+    source: 'test',
+    userId,
+    ...(anonymousId !== undefined && { anonymousId }),
+    profileKey: userId,
+    occurredAt: iso(T0),
+    receivedAt: iso(T0),
+    traits,
+  } as TopicMessage;
 }
 function alias(userId: string, previousId: string): TopicMessage {
   seq += 1;
-  return { v: 1, kind: 'alias', eventId: `a-${seq}`, source: 'test', userId, previousId, profileKey: userId, occurredAt: iso(T0), receivedAt: iso(T0) };
+  return {
+    v: 1,
+    kind: 'alias',
+    eventId: `a-${seq}`,
+    source: 'test',
+    userId,
+    previousId,
+    profileKey: userId,
+    occurredAt: iso(T0),
+    receivedAt: iso(T0),
+  };
 }
 
 describe('segment store against real Postgres', () => {
@@ -49,18 +75,28 @@ describe('segment store against real Postgres', () => {
     const start = offsets.get(partition) ?? 0;
     offsets.set(partition, start + messages.length);
     const chunk: Offsetted[] = messages.map((value, i) => ({ value, offset: String(start + i) }));
-    return store.apply(chunk, { groupId: 'g', topic: 't', partition, lastOffset: String(start + messages.length - 1) }, nowMs);
+    return store.apply(
+      chunk,
+      { groupId: 'g', topic: 't', partition, lastOffset: String(start + messages.length - 1) },
+      nowMs,
+    );
   }
   async function person(key: string) {
     const { rows } = await pool.query('SELECT * FROM people WHERE profile_key = $1', [key]);
     return rows[0] as Record<string, unknown> | undefined;
   }
   async function counts(key: string) {
-    const { rows } = await pool.query<{ type: string; n: number }>('SELECT type, n FROM event_counts WHERE profile_key = $1', [key]);
+    const { rows } = await pool.query<{ type: string; n: number }>(
+      'SELECT type, n FROM event_counts WHERE profile_key = $1',
+      [key],
+    );
     return Object.fromEntries(rows.map((r) => [r.type, r.n]));
   }
   async function transitions(key: string) {
-    const { rows } = await pool.query("SELECT from_stage, to_stage, reason FROM lifecycle_transitions WHERE profile_key = $1 AND kind = 'stage' ORDER BY id", [key]);
+    const { rows } = await pool.query(
+      "SELECT from_stage, to_stage, reason FROM lifecycle_transitions WHERE profile_key = $1 AND kind = 'stage' ORDER BY id",
+      [key],
+    );
     return rows.map((r) => `${r.from_stage ?? '-'}>${r.to_stage}:${r.reason}`);
   }
 
@@ -68,7 +104,12 @@ describe('segment store against real Postgres', () => {
     box = await createSandbox(1);
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, `test-store-${box.id}`, 6);
     await migrate(pool, box.env.PG_SCHEMA!);
-    store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map([['USD', 7]])), log: silentLog });
+    store = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map([['USD', 7]])),
+      log: silentLog,
+    });
   }, 60_000);
 
   afterAll(async () => {
@@ -89,7 +130,10 @@ describe('segment store against real Postgres', () => {
       event('unfollow', u, T0 - 3 * DAY_MS, { target: { type: 'shop', id: 's-2' } }),
     ]);
     // a late, older follow of s-2 does not undo the newer unfollow
-    await apply([event('follow', u, T0 - 10 * DAY_MS, { target: { type: 'shop', id: 's-2' } }), event('click', u, T0 - 30 * DAY_MS)]);
+    await apply([
+      event('follow', u, T0 - 10 * DAY_MS, { target: { type: 'shop', id: 's-2' } }),
+      event('click', u, T0 - 30 * DAY_MS),
+    ]);
     const p = (await person('facts-1'))!;
     expect((p.first_seen_at as Date).getTime()).toBe(T0 - 30 * DAY_MS);
     expect((p.last_active_at as Date).getTime()).toBe(T0 - 1 * DAY_MS);
@@ -98,16 +142,27 @@ describe('segment store against real Postgres', () => {
     expect(p.unconverted_purchases).toBe(1);
     expect((p.first_purchase_at as Date).getTime()).toBe(T0 - 2 * DAY_MS);
     expect(await counts('facts-1')).toEqual({ click: 2, like: 1, purchase: 3, follow: 3, unfollow: 1 });
-    const { rows: follows } = await pool.query('SELECT target_id, following FROM follows WHERE profile_key = $1 ORDER BY target_id', ['facts-1']);
-    expect(follows).toEqual([{ target_id: 's-1', following: true }, { target_id: 's-2', following: false }]);
-    const { rows: history } = await pool.query('SELECT count(*)::int AS n FROM follow_history WHERE profile_key = $1', ['facts-1']);
+    const { rows: follows } = await pool.query(
+      'SELECT target_id, following FROM follows WHERE profile_key = $1 ORDER BY target_id',
+      ['facts-1'],
+    );
+    expect(follows).toEqual([
+      { target_id: 's-1', following: true },
+      { target_id: 's-2', following: false },
+    ]);
+    const { rows: history } = await pool.query('SELECT count(*)::int AS n FROM follow_history WHERE profile_key = $1', [
+      'facts-1',
+    ]);
     expect(history[0].n).toBe(4);
     const { rows: daily } = await pool.query(
       `SELECT sum(n)::int AS n FROM activity_daily WHERE profile_key = $1 AND type = 'purchase' AND target_id = 'p-1' AND day >= $2::date`,
       ['facts-1', iso(T0 - 7 * DAY_MS)],
     );
     expect(daily[0].n).toBe(3);
-    const { rows: tags } = await pool.query(`SELECT sum(n)::int AS n FROM tag_activity_daily WHERE profile_key = $1 AND tag = 'category:dress'`, ['facts-1']);
+    const { rows: tags } = await pool.query(
+      `SELECT sum(n)::int AS n FROM tag_activity_daily WHERE profile_key = $1 AND tag = 'category:dress'`,
+      ['facts-1'],
+    );
     expect(tags[0].n).toBe(10);
     expect(p.stage).toBe('loyal'); // 3 purchases in 90 days
     expect(p.value_tier).toBe('medium');
@@ -117,7 +172,12 @@ describe('segment store against real Postgres', () => {
   it('counts an order once however many lines it has and whichever batches bring them (§4.2)', async () => {
     const u = { userId: 'order-1' };
     const line = (orderId: string | undefined, atMs: number, amount: number, product: string) =>
-      event('purchase', u, atMs, { amount, currency: 'CNY', target: { type: 'product', id: product }, ...(orderId !== undefined && { orderId }) });
+      event('purchase', u, atMs, {
+        amount,
+        currency: 'CNY',
+        target: { type: 'product', id: product },
+        ...(orderId !== undefined && { orderId }),
+      });
     // three lines of one order, the third in a later batch; one purchase without an order
     await apply([line('o-1', T0 - 2 * DAY_MS, 700, 'p-1'), line('o-1', T0 - 2 * DAY_MS, 700, 'p-2')]);
     await apply([line('o-1', T0 - 2 * DAY_MS, 700, 'p-3'), line(undefined, T0 - 1 * DAY_MS, 10, 'p-4')]);
@@ -137,7 +197,13 @@ describe('segment store against real Postgres', () => {
 
   it('dates an order at its first line: one that began more than 365 days ago counts in no window', async () => {
     const u = { userId: 'order-old' };
-    const line = (atMs: number, product: string) => event('purchase', u, atMs, { amount: 5, currency: 'CNY', orderId: 'o-old', target: { type: 'product', id: product } });
+    const line = (atMs: number, product: string) =>
+      event('purchase', u, atMs, {
+        amount: 5,
+        currency: 'CNY',
+        orderId: 'o-old',
+        target: { type: 'product', id: product },
+      });
     await apply([line(T0 - 366 * DAY_MS, 'p-1'), line(T0 - 364 * DAY_MS, 'p-2'), event('click', u, T0)]);
     const p = (await person('order-old'))!;
     expect(p.purchases).toBe(1);
@@ -147,8 +213,17 @@ describe('segment store against real Postgres', () => {
 
   it('counts an order once when a merge brings lines of it from both profiles', async () => {
     const line = (who: { userId?: string; anonymousId?: string }, product: string) =>
-      event('purchase', who, T0 - DAY_MS, { amount: 50, currency: 'CNY', orderId: 'o-shared', target: { type: 'product', id: product } });
-    await apply([line({ anonymousId: 'order-anon' }, 'p-1'), line({ userId: 'order-u' }, 'p-2'), buy({ anonymousId: 'order-anon' }, T0 - DAY_MS, 5)]);
+      event('purchase', who, T0 - DAY_MS, {
+        amount: 50,
+        currency: 'CNY',
+        orderId: 'o-shared',
+        target: { type: 'product', id: product },
+      });
+    await apply([
+      line({ anonymousId: 'order-anon' }, 'p-1'),
+      line({ userId: 'order-u' }, 'p-2'),
+      buy({ anonymousId: 'order-anon' }, T0 - DAY_MS, 5),
+    ]);
     expect((await person('order-anon'))!.purchases).toBe(2);
     expect((await person('order-u'))!.purchases).toBe(1);
     await apply([identify('order-u', 'order-anon')]);
@@ -186,27 +261,81 @@ describe('segment store against real Postgres', () => {
     };
     expect((await person('sweep-1'))!.stage).toBe('new');
     expect(await at(T0 + 30 * DAY_MS)).toEqual({ reviewed: 0, stage: 'new', value: 'medium', social: 'potential' });
-    expect(await at(T0 + 30 * DAY_MS + 1)).toEqual({ reviewed: 1, stage: 'at_risk', value: 'medium', social: 'potential' });
+    expect(await at(T0 + 30 * DAY_MS + 1)).toEqual({
+      reviewed: 1,
+      stage: 'at_risk',
+      value: 'medium',
+      social: 'potential',
+    });
     // the like exactly 90 days ago still counts
     expect(await at(T0 + 90 * DAY_MS)).toEqual({ reviewed: 0, stage: 'at_risk', value: 'medium', social: 'potential' });
     // sweep-quiet (last active day 60) is due at the same instant: at_risk
-    expect(await at(T0 + 90 * DAY_MS + 1)).toEqual({ reviewed: 2, stage: 'churned', value: 'medium', social: 'silent' });
+    expect(await at(T0 + 90 * DAY_MS + 1)).toEqual({
+      reviewed: 2,
+      stage: 'churned',
+      value: 'medium',
+      social: 'silent',
+    });
     // only sweep-quiet (churned at day 150) is due by day 365
     expect(await at(T0 + 365 * DAY_MS)).toEqual({ reviewed: 1, stage: 'churned', value: 'medium', social: 'silent' });
     expect(await at(T0 + 365 * DAY_MS + 1)).toEqual({ reviewed: 1, stage: 'churned', value: 'low', social: 'silent' });
     expect((await person('sweep-1'))!.next_review_at).toBeNull();
     expect(await transitions('sweep-1')).toEqual(['->new:first_seen', 'new>at_risk:time', 'at_risk>churned:time']);
-    expect(await transitions('sweep-quiet')).toEqual(['->potential:first_seen', 'potential>at_risk:time', 'at_risk>churned:time']);
+    expect(await transitions('sweep-quiet')).toEqual([
+      '->potential:first_seen',
+      'potential>at_risk:time',
+      'at_risk>churned:time',
+    ]);
     const { rows } = await pool.query(`SELECT payload FROM lifecycle_outbox WHERE profile_key = 'sweep-1' ORDER BY id`);
     for (const r of rows) expect(lifecycleMessageSchema.safeParse(r.payload).error).toBeUndefined();
     expect(rows.map((r) => r.payload)).toEqual([
-      expect.objectContaining({ v: 2, kind: 'stage', id: 'sweep-1', userId: 'sweep-1', anonymousIds: [], from: null, to: 'new', reason: 'first_seen', at: iso(T0) }),
+      expect.objectContaining({
+        v: 2,
+        kind: 'stage',
+        id: 'sweep-1',
+        userId: 'sweep-1',
+        anonymousIds: [],
+        from: null,
+        to: 'new',
+        reason: 'first_seen',
+        at: iso(T0),
+      }),
       expect.objectContaining({ kind: 'value_tier', from: 'low', to: 'medium', reason: 'first_seen', at: iso(T0) }),
-      expect.objectContaining({ kind: 'social_tier', from: 'silent', to: 'potential', reason: 'first_seen', at: iso(T0) }),
-      expect.objectContaining({ kind: 'stage', from: 'new', to: 'at_risk', reason: 'time', at: iso(T0 + 30 * DAY_MS + 1) }),
-      expect.objectContaining({ kind: 'stage', from: 'at_risk', to: 'churned', reason: 'time', at: iso(T0 + 90 * DAY_MS + 1) }),
-      expect.objectContaining({ kind: 'social_tier', from: 'potential', to: 'silent', reason: 'time', at: iso(T0 + 90 * DAY_MS + 1) }),
-      expect.objectContaining({ kind: 'value_tier', from: 'medium', to: 'low', reason: 'time', at: iso(T0 + 365 * DAY_MS + 1) }),
+      expect.objectContaining({
+        kind: 'social_tier',
+        from: 'silent',
+        to: 'potential',
+        reason: 'first_seen',
+        at: iso(T0),
+      }),
+      expect.objectContaining({
+        kind: 'stage',
+        from: 'new',
+        to: 'at_risk',
+        reason: 'time',
+        at: iso(T0 + 30 * DAY_MS + 1),
+      }),
+      expect.objectContaining({
+        kind: 'stage',
+        from: 'at_risk',
+        to: 'churned',
+        reason: 'time',
+        at: iso(T0 + 90 * DAY_MS + 1),
+      }),
+      expect.objectContaining({
+        kind: 'social_tier',
+        from: 'potential',
+        to: 'silent',
+        reason: 'time',
+        at: iso(T0 + 90 * DAY_MS + 1),
+      }),
+      expect.objectContaining({
+        kind: 'value_tier',
+        from: 'medium',
+        to: 'low',
+        reason: 'time',
+        at: iso(T0 + 365 * DAY_MS + 1),
+      }),
     ]);
   });
 
@@ -219,7 +348,10 @@ describe('segment store against real Postgres', () => {
     await apply([event('click', u, T0 + 10 * DAY_MS)], T0 + 10 * DAY_MS);
     expect(await review()).toEqual(new Date(T0 + 30 * DAY_MS + 1));
     await store.sweep(T0 + 30 * DAY_MS + 1, 1000);
-    expect(await person('early-1')).toMatchObject({ stage: 'potential', next_review_at: new Date(T0 + 40 * DAY_MS + 1) });
+    expect(await person('early-1')).toMatchObject({
+      stage: 'potential',
+      next_review_at: new Date(T0 + 40 * DAY_MS + 1),
+    });
     await store.sweep(T0 + 40 * DAY_MS + 1, 1000);
     expect((await person('early-1'))!.stage).toBe('at_risk');
     expect(await transitions('early-1')).toEqual(['->potential:first_seen', 'potential>at_risk:time']);
@@ -249,8 +381,16 @@ describe('segment store against real Postgres', () => {
   it('merges an anonymous profile into the user on identify, and later anonymous events land on the user', async () => {
     const anon = { anonymousId: 'dev-merge-1' };
     const user = { userId: 'merge-1' };
-    await apply([event('click', anon, T0 - 20 * DAY_MS), event('like', anon, T0 - 5 * DAY_MS), buy(anon, T0 - 5 * DAY_MS, 50)], T0, 1);
-    await apply([event('click', user, T0 - 2 * DAY_MS), identify('merge-1', 'dev-merge-1', { city: 'Hangzhou' })], T0, 2);
+    await apply(
+      [event('click', anon, T0 - 20 * DAY_MS), event('like', anon, T0 - 5 * DAY_MS), buy(anon, T0 - 5 * DAY_MS, 50)],
+      T0,
+      1,
+    );
+    await apply(
+      [event('click', user, T0 - 2 * DAY_MS), identify('merge-1', 'dev-merge-1', { city: 'Hangzhou' })],
+      T0,
+      2,
+    );
     await apply([event('click', anon, T0 - 1 * DAY_MS)], T0, 1);
     expect(await person('dev-merge-1')).toBeUndefined();
     const p = (await person('merge-1'))!;
@@ -260,30 +400,72 @@ describe('segment store against real Postgres', () => {
     expect(p.monetary_total).toBe(50);
     expect(p.traits).toEqual({ city: 'Hangzhou' });
     expect(await counts('merge-1')).toEqual({ click: 3, like: 1, purchase: 1 });
-    const { rows } = await pool.query(`SELECT id, profile_key FROM identities WHERE profile_key = 'merge-1' ORDER BY id`);
+    const { rows } = await pool.query(
+      `SELECT id, profile_key FROM identities WHERE profile_key = 'merge-1' ORDER BY id`,
+    );
     expect(rows.map((r) => r.id)).toEqual(['dev-merge-1', 'merge-1']);
   });
 
   it('says who changed: an anonymous profile by its anonymousId alone, a merged one by userId and its anonymousIds', async () => {
     await apply([event('click', { anonymousId: 'who-anon' }, T0 - DAY_MS)]);
     await apply([identify('who-u', 'who-anon'), buy({ userId: 'who-u' }, T0)]);
-    const { rows } = await pool.query(`SELECT payload FROM lifecycle_outbox WHERE profile_key IN ('who-anon', 'who-u') AND payload->>'kind' = 'stage' ORDER BY id`);
+    const { rows } = await pool.query(
+      `SELECT payload FROM lifecycle_outbox WHERE profile_key IN ('who-anon', 'who-u') AND payload->>'kind' = 'stage' ORDER BY id`,
+    );
     expect(rows.map((r) => r.payload)).toEqual([
-      { v: 2, kind: 'stage', id: 'who-anon', anonymousIds: ['who-anon'], from: null, to: 'potential', reason: 'first_seen', at: iso(T0), transitionId: expect.any(String) },
-      { v: 2, kind: 'stage', id: 'who-u', userId: 'who-u', anonymousIds: ['who-anon'], from: 'potential', to: 'new', reason: 'event', at: iso(T0), transitionId: expect.any(String) },
+      {
+        v: 2,
+        kind: 'stage',
+        id: 'who-anon',
+        anonymousIds: ['who-anon'],
+        from: null,
+        to: 'potential',
+        reason: 'first_seen',
+        at: iso(T0),
+        transitionId: expect.any(String),
+      },
+      {
+        v: 2,
+        kind: 'stage',
+        id: 'who-u',
+        userId: 'who-u',
+        anonymousIds: ['who-anon'],
+        from: 'potential',
+        to: 'new',
+        reason: 'event',
+        at: iso(T0),
+        transitionId: expect.any(String),
+      },
     ]);
   });
 
   it('never merges on a placeholder id, and alias merges an older user id', async () => {
-    await apply([event('click', { anonymousId: 'anonymous' }, T0), identify('ph-1', 'anonymous'), identify('ph-2', 'null')], T0, 3);
+    await apply(
+      [event('click', { anonymousId: 'anonymous' }, T0), identify('ph-1', 'anonymous'), identify('ph-2', 'null')],
+      T0,
+      3,
+    );
     expect(await counts('anonymous')).toEqual({ click: 1 });
-    await apply([event('click', { userId: 'old-1' }, T0), event('click', { userId: 'new-1' }, T0), alias('new-1', 'old-1'), alias('new-1', '0')], T0, 3);
+    await apply(
+      [
+        event('click', { userId: 'old-1' }, T0),
+        event('click', { userId: 'new-1' }, T0),
+        alias('new-1', 'old-1'),
+        alias('new-1', '0'),
+      ],
+      T0,
+      3,
+    );
     expect(await counts('new-1')).toEqual({ click: 2 });
     expect(await person('old-1')).toBeUndefined();
   });
 
   it('keeps the first link of an id: a later alias of it to another user merges nothing', async () => {
-    await apply([event('click', { anonymousId: 'fl-a' }, T0), event('click', { userId: 'fl-u1' }, T0), identify('fl-u1', 'fl-a')], T0, 3);
+    await apply(
+      [event('click', { anonymousId: 'fl-a' }, T0), event('click', { userId: 'fl-u1' }, T0), identify('fl-u1', 'fl-a')],
+      T0,
+      3,
+    );
     await apply([event('like', { userId: 'fl-u2' }, T0), alias('fl-u2', 'fl-a')], T0, 3);
     expect(await counts('fl-u1')).toEqual({ click: 2 });
     expect(await counts('fl-u2')).toEqual({ like: 1 });
@@ -296,7 +478,9 @@ describe('segment store against real Postgres', () => {
         const anon = { anonymousId: `race-a-${r}` };
         // anonymous events on partition 10+r, the identify on 30+r, applied at the same time
         await Promise.all([
-          apply([event('click', anon, T0), event('click', anon, T0)], T0, 10 + r).then(() => apply([event('click', anon, T0)], T0, 10 + r)),
+          apply([event('click', anon, T0), event('click', anon, T0)], T0, 10 + r).then(() =>
+            apply([event('click', anon, T0)], T0, 10 + r),
+          ),
           apply([event('click', { userId: `race-u-${r}` }, T0), identify(`race-u-${r}`, `race-a-${r}`)], T0, 30 + r),
         ]);
       }),
@@ -342,7 +526,10 @@ describe('segment store against real Postgres', () => {
       `SELECT 'event_counts' AS t, count(*)::int AS n FROM event_counts c WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = c.profile_key)
        UNION ALL SELECT 'purchases', count(*)::int FROM purchases x WHERE NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = x.profile_key)`,
     );
-    expect(rows).toEqual([{ t: 'event_counts', n: 0 }, { t: 'purchases', n: 0 }]);
+    expect(rows).toEqual([
+      { t: 'event_counts', n: 0 },
+      { t: 'purchases', n: 0 },
+    ]);
     const { rows: all } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM event_counts');
     expect(all[0]!.n).toBeGreaterThan(0);
   });

@@ -1,4 +1,11 @@
-import { EVENT_ROLES, isSocialAction, SOCIAL_ACTIONS, type EventType, type SocialAction, type TargetType } from '@pstream/events';
+import {
+  EVENT_ROLES,
+  isSocialAction,
+  SOCIAL_ACTIONS,
+  type EventType,
+  type SocialAction,
+  type TargetType,
+} from '@pstream/events';
 import { forwardWeight, type DecayParams } from './decay';
 import { explicitTags, targetTag } from './tags';
 import { DEFAULT_WEIGHTS, dwellFactor, type Weights } from './weights';
@@ -113,7 +120,13 @@ export type KeyedEvent = { type: EventType; key: string; tags: readonly string[]
 
 /** The keyed form of an event. */
 export function keyedEvent(e: ScoringEvent): KeyedEvent {
-  return { type: e.type, key: targetTag(e.target), tags: explicitTags(e.tags, e.target), t: e.occurredMs, ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }) };
+  return {
+    type: e.type,
+    key: targetTag(e.target),
+    tags: explicitTags(e.tags, e.target),
+    t: e.occurredMs,
+    ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
+  };
 }
 
 function applyInPlace(m: PersonModel, e: ScoringEvent, p: ScoringParams): void {
@@ -164,7 +177,11 @@ function unhandledRole(role: never): never {
 function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: readonly string[], p: ScoringParams): void {
   const t = e.t;
   const open = m.visits.get(key);
-  const joins = EVENT_ROLES[e.type] !== 'visit' && open !== undefined && t > open.start - p.visitGapMs && t - open.last < p.visitGapMs;
+  const joins =
+    EVENT_ROLES[e.type] !== 'visit' &&
+    open !== undefined &&
+    t > open.start - p.visitGapMs &&
+    t - open.last < p.visitGapMs;
   if (joins) {
     const oldWeight = visitWeight(open, p.weights);
     record(open, e);
@@ -232,7 +249,11 @@ function pruneVisits(m: PersonModel, t: number, gapMs: number, max: number): voi
  * removes both; of two open visits on one target the more recent stays open (the other's weight
  * is already counted and stays).
  */
-export function mergeModels(into: PersonModel, from: PersonModel, p: Pick<ScoringParams, 'maxOpenVisits' | 'visitGapMs'>): void {
+export function mergeModels(
+  into: PersonModel,
+  from: PersonModel,
+  p: Pick<ScoringParams, 'maxOpenVisits' | 'visitGapMs'>,
+): void {
   for (const [tag, v] of from.interests) add(into.interests, tag, v);
   for (const [k, parts] of from.follows) into.follows.set(k, [...(into.follows.get(k) ?? []), ...parts]);
   let latest = -Infinity;

@@ -1,4 +1,12 @@
-import { applyKeyed, emptyModel, mergeModels, type KeyedEvent, type PersonModel, type ScoringParams, type Visit } from './model';
+import {
+  applyKeyed,
+  emptyModel,
+  mergeModels,
+  type KeyedEvent,
+  type PersonModel,
+  type ScoringParams,
+  type Visit,
+} from './model';
 
 /**
  * §4.1 by event time: one person's events give the same scores whatever order they arrive in,
@@ -120,8 +128,15 @@ export function replayModel(s: PersonState, p: TimelineParams): PersonModel {
  * pruning drops closed visits first. Mutates the tip's visits and follows (its interests are
  * copied): the caller gives up the old tip.
  */
-export function advanceTip(tip: PersonModel, s: PersonState, events: readonly KeyedEvent[], arrivals: readonly Arrival[], p: TimelineParams): PersonModel | undefined {
-  if (arrivals.some((a) => a !== 'in_order') || s.base.interests.size >= p.maxTags || tip.interests.size >= p.maxTags) return undefined;
+export function advanceTip(
+  tip: PersonModel,
+  s: PersonState,
+  events: readonly KeyedEvent[],
+  arrivals: readonly Arrival[],
+  p: TimelineParams,
+): PersonModel | undefined {
+  if (arrivals.some((a) => a !== 'in_order') || s.base.interests.size >= p.maxTags || tip.interests.size >= p.maxTags)
+    return undefined;
   const m: PersonModel = { interests: new Map(tip.interests), visits: tip.visits, follows: tip.follows };
   for (const e of events) applyKeyed(m, e, p);
   return m.interests.size >= p.maxTags ? undefined : m;

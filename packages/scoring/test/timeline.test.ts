@@ -1,24 +1,61 @@
 import fc from 'fast-check';
-import { addEvents, advanceTip, applyKeyed, DEFAULT_WEIGHTS, decayParams, emptyModel, emptyState, keyedEvent, mergeStates, replay, replayModel, type KeyedEvent, type ScoringEvent, type TimelineParams } from '../src';
+import {
+  addEvents,
+  advanceTip,
+  applyKeyed,
+  DEFAULT_WEIGHTS,
+  decayParams,
+  emptyModel,
+  emptyState,
+  keyedEvent,
+  mergeStates,
+  replay,
+  replayModel,
+  type KeyedEvent,
+  type ScoringEvent,
+  type TimelineParams,
+} from '../src';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 const W = 48 * HOUR;
-const params: TimelineParams = { weights: DEFAULT_WEIGHTS, visitGapMs: 30 * MIN, decay: decayParams('2026-01-01T00:00:00Z', 30), maxOpenVisits: 3, latenessMs: W, maxTags: 1000 };
+const params: TimelineParams = {
+  weights: DEFAULT_WEIGHTS,
+  visitGapMs: 30 * MIN,
+  decay: decayParams('2026-01-01T00:00:00Z', 30),
+  maxOpenVisits: 3,
+  latenessMs: W,
+  maxTags: 1000,
+};
 const targets = ['p-1', 'p-2', 'p-3', 'p-4'].map((id) => ({ type: 'product' as const, id }));
 
 /** Events over `days`, on few targets and minutes apart, so visits join, bridge and close. */
-const eventArb = (days: number): fc.Arbitrary<ScoringEvent> => fc.record({
-  type: fc.constantFrom('click', 'dwell', 'like', 'comment', 'share', 'favorite', 'follow', 'unfollow', 'purchase' as const),
-  target: fc.constantFrom(...targets),
-  tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual']),
-  occurredMs: fc.integer({ min: 0, max: days * 24 * 12 - 1 }).map((x) => L + x * 5 * MIN),
-  dwellMs: fc.integer({ min: 0, max: 90_000 }),
-});
+const eventArb = (days: number): fc.Arbitrary<ScoringEvent> =>
+  fc.record({
+    type: fc.constantFrom(
+      'click',
+      'dwell',
+      'like',
+      'comment',
+      'share',
+      'favorite',
+      'follow',
+      'unfollow',
+      'purchase' as const,
+    ),
+    target: fc.constantFrom(...targets),
+    tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual']),
+    occurredMs: fc.integer({ min: 0, max: days * 24 * 12 - 1 }).map((x) => L + x * 5 * MIN),
+    dwellMs: fc.integer({ min: 0, max: 90_000 }),
+  });
 /** Distinct times (one time-sorted stream) and, per event, how long after its time it arrives (< W). */
-const delayed = (days: number) => fc.uniqueArray(fc.record({ e: eventArb(days), delay: fc.integer({ min: 0, max: W - 1 }) }), { maxLength: 80, selector: (x) => x.e.occurredMs });
+const delayed = (days: number) =>
+  fc.uniqueArray(fc.record({ e: eventArb(days), delay: fc.integer({ min: 0, max: W - 1 }) }), {
+    maxLength: 80,
+    selector: (x) => x.e.occurredMs,
+  });
 
 function sortedModel(events: readonly ScoringEvent[]): Map<string, number> {
   const m = emptyModel();
@@ -60,7 +97,12 @@ describe('scores by event time (§4.1, lateness window W)', () => {
     const click = keyedEvent({ type: 'click', target: targets[0]!, tags: [], occurredMs: L });
     const unfollow = keyedEvent({ type: 'unfollow', target: targets[1]!, tags: [], occurredMs: L + 2 * HOUR });
     const follow = keyedEvent({ type: 'follow', target: targets[1]!, tags: [], occurredMs: L + HOUR });
-    expect(addEvents(s, [like, unfollow, click, follow], params)).toEqual(['in_order', 'in_order', 'reordered', 'reordered']);
+    expect(addEvents(s, [like, unfollow, click, follow], params)).toEqual([
+      'in_order',
+      'in_order',
+      'reordered',
+      'reordered',
+    ]);
     expect(Object.fromEntries(replay(s, params))).toEqual({ 'product:p-1': 1.5 * 2 ** (0 / (30 * DAY)) });
   });
 
@@ -70,7 +112,11 @@ describe('scores by event time (§4.1, lateness window W)', () => {
     addEvents(s, [keyedEvent({ type: 'purchase', target: targets[1]!, tags: [], occurredMs: L + W + HOUR })], params);
     expect(s.events).toHaveLength(1);
     expect(s.horizon).toBe(L + HOUR);
-    const kinds = addEvents(s, [keyedEvent({ type: 'like', target: targets[0]!, tags: [], occurredMs: L + MIN })], params);
+    const kinds = addEvents(
+      s,
+      [keyedEvent({ type: 'like', target: targets[0]!, tags: [], occurredMs: L + MIN })],
+      params,
+    );
     expect(kinds).toEqual(['beyond_window']);
     // the click's visit closed before the horizon and was forgotten: the like counts as a visit of its own
     expect(replay(s, params).get('product:p-1')).toBeCloseTo(1 + 1.5 * 2 ** (MIN / (30 * DAY)), 12);
@@ -97,7 +143,9 @@ describe('advanceTip (the replay continued by events in order)', () => {
     let continued = 0;
     fc.assert(
       fc.property(delayed(6), fc.integer({ min: 1, max: 6 }), fc.boolean(), (xs, size, inOrder) => {
-        const arrivals = inOrder ? [...xs].sort((a, b) => a.e.occurredMs - b.e.occurredMs).map((x) => keyedEvent(x.e)) : arrivalOrder(xs);
+        const arrivals = inOrder
+          ? [...xs].sort((a, b) => a.e.occurredMs - b.e.occurredMs).map((x) => keyedEvent(x.e))
+          : arrivalOrder(xs);
         for (const p of [params, tight]) {
           const s = emptyState();
           let tip = replayModel(s, p);

@@ -13,6 +13,8 @@ describe('dwellFactor', () => {
 
 describe('explicitTags', () => {
   it('keeps each tag once and leaves the implicit target tag to the model', () => {
-    expect(explicitTags(['category:dress', 'product:p-1', 'category:dress'], { type: 'product', id: 'p-1' })).toEqual(['category:dress']);
+    expect(explicitTags(['category:dress', 'product:p-1', 'category:dress'], { type: 'product', id: 'p-1' })).toEqual([
+      'category:dress',
+    ]);
   });
 });

@@ -12,7 +12,9 @@ export const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 /** Why browser tests cannot run here, or undefined when they can. */
 export function browserUnavailable(): string | undefined {
-  return existsSync(chromiumPath) ? undefined : `no Chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`;
+  return existsSync(chromiumPath)
+    ? undefined
+    : `no Chromium at ${chromiumPath} (apt-get install chromium, or set CHROMIUM_PATH)`;
 }
 
 /** Launches Chromium with the flags that keep it off the (closed) network and quiet. */
@@ -68,7 +70,10 @@ export async function saveScreenshot(page: Page, name: string): Promise<void> {
 }
 
 /** Opens one of our pages without a token; once it has settled, what it shows: `data-ready` and the status line. */
-export async function openWithoutToken(browser: Browser, url: string): Promise<{ ready: string | null; status: string | null }> {
+export async function openWithoutToken(
+  browser: Browser,
+  url: string,
+): Promise<{ ready: string | null; status: string | null }> {
   const page = await browser.newPage();
   try {
     await page.goto(url);

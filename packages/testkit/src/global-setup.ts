@@ -63,7 +63,11 @@ async function startContainers(): Promise<void> {
       .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/, 2))
       .start(),
   ]);
-  stops.push(() => kafka.stop(), () => redis.stop(), () => postgres.stop());
+  stops.push(
+    () => kafka.stop(),
+    () => redis.stop(),
+    () => postgres.stop(),
+  );
   process.env.KAFKA_BROKERS = `127.0.0.1:${kafkaPort}`;
   process.env.REDIS_URL = `redis://${redis.getHost()}:${redis.getMappedPort(6379)}/0`;
   process.env.DATABASE_URL = `postgres://postgres@${postgres.getHost()}:${postgres.getMappedPort(5432)}/profiles`;
@@ -71,7 +75,11 @@ async function startContainers(): Promise<void> {
 
 async function assertReachable(): Promise<void> {
   const hint = 'start the local servers with `pnpm infra:up` (or run `pnpm test`, which does)';
-  const kafka = new Kafka({ brokers: process.env.KAFKA_BROKERS!.split(','), logLevel: logLevel.NOTHING, retry: { retries: 2 } });
+  const kafka = new Kafka({
+    brokers: process.env.KAFKA_BROKERS!.split(','),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2 },
+  });
   const admin = kafka.admin();
   try {
     await admin.connect();

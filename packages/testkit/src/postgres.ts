@@ -20,7 +20,11 @@ export async function startThrowawayPostgres(): Promise<{ url: string; stop(): v
     chownSync(dir, uid, gid);
   }
   const run = (bin: string, args: string[]) =>
-    execFileSync(asRoot ? 'runuser' : path.join(BIN, bin), asRoot ? ['-u', 'postgres', '--', path.join(BIN, bin), ...args] : args, { stdio: 'pipe' });
+    execFileSync(
+      asRoot ? 'runuser' : path.join(BIN, bin),
+      asRoot ? ['-u', 'postgres', '--', path.join(BIN, bin), ...args] : args,
+      { stdio: 'pipe' },
+    );
   const data = path.join(dir, 'data');
   run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const port = 20000 + Math.floor(Math.random() * 10000);

@@ -7,19 +7,25 @@ import { REPO_ROOT } from './root';
  * Prometheus' `promtool` for the metrics and alert-rule tests: `$PROMTOOL`, else the copy
  * `scripts/test.sh` unpacks from Debian's prometheus package into .data/tools.
  */
-export const promtoolPath = process.env.PROMTOOL ?? join(REPO_ROOT, '.data', 'tools', 'prometheus', 'usr', 'bin', 'promtool');
+export const promtoolPath =
+  process.env.PROMTOOL ?? join(REPO_ROOT, '.data', 'tools', 'prometheus', 'usr', 'bin', 'promtool');
 
 /** Why promtool tests cannot run here, or undefined when they can. */
 export function promtoolUnavailable(): string | undefined {
-  return existsSync(promtoolPath) ? undefined : `no promtool at ${promtoolPath} (run \`pnpm test\`, which fetches it, or set PROMTOOL)`;
+  return existsSync(promtoolPath)
+    ? undefined
+    : `no promtool at ${promtoolPath} (run \`pnpm test\`, which fetches it, or set PROMTOOL)`;
 }
 
 /** Prometheus itself, from the same Debian package: `$PROMETHEUS`, else the copy beside promtool. */
-export const prometheusPath = process.env.PROMETHEUS ?? join(REPO_ROOT, '.data', 'tools', 'prometheus', 'usr', 'bin', 'prometheus');
+export const prometheusPath =
+  process.env.PROMETHEUS ?? join(REPO_ROOT, '.data', 'tools', 'prometheus', 'usr', 'bin', 'prometheus');
 
 /** Why a real Prometheus cannot run here, or undefined when it can. */
 export function prometheusUnavailable(): string | undefined {
-  return existsSync(prometheusPath) ? undefined : `no prometheus at ${prometheusPath} (run \`pnpm test\`, which fetches Debian's prometheus package, or set PROMETHEUS)`;
+  return existsSync(prometheusPath)
+    ? undefined
+    : `no prometheus at ${prometheusPath} (run \`pnpm test\`, which fetches Debian's prometheus package, or set PROMETHEUS)`;
 }
 
 /** Runs promtool with `args` (and `stdin`), resolving with its exit code and everything it printed. */

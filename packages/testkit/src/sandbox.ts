@@ -26,7 +26,12 @@ export function testKafka(): Kafka {
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs` with `what`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -36,7 +41,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -69,7 +75,10 @@ export async function createSandbox(partitions = 3): Promise<Sandbox> {
   const admin = kafka.admin();
   await admin.connect();
   const topics = [env.EVENTS_TOPIC!, env.DLQ_TOPIC!, env.LIFECYCLE_TOPIC!, env.AUDIENCES_TOPIC!];
-  await admin.createTopics({ waitForLeaders: true, topics: topics.map((topic) => ({ topic, numPartitions: partitions })) });
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: topics.map((topic) => ({ topic, numPartitions: partitions })),
+  });
   const redis = new Redis(process.env.REDIS_URL!);
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
   return {

@@ -14,7 +14,10 @@ export async function startTcpProxy(target: { host: string; port: number }) {
       return;
     }
     const upstream = connect(target.port, target.host);
-    for (const [a, b] of [[client, upstream], [upstream, client]] as const) {
+    for (const [a, b] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       open.add(a);
       a.on('error', () => b.destroy());
       a.on('close', () => (open.delete(a), b.destroy()));

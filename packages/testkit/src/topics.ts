@@ -11,7 +11,11 @@ export async function produceMessages(kafka: Kafka, topic: string, messages: rea
   await producer.connect();
   try {
     for (let i = 0; i < messages.length; i += 500) {
-      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 500).map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })) });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: messages.slice(i, i + 500).map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })),
+      });
     }
   } finally {
     await producer.disconnect();
@@ -25,11 +29,16 @@ export async function consumed(kafka: Kafka, topic: string, groups: string[], ti
   try {
     const ends = new Map((await admin.fetchTopicOffsets(topic)).map((p) => [p.partition, Number(p.high)]));
     for (const groupId of groups) {
-      await waitFor(`${groupId} to consume ${topic}`, async () => {
-        const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-        const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-        return [...ends].every(([p, end]) => end === 0 || (at.get(p) ?? -1) >= end) ? true : undefined;
-      }, timeoutMs, 100);
+      await waitFor(
+        `${groupId} to consume ${topic}`,
+        async () => {
+          const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+          const at = new Map((committed?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+          return [...ends].every(([p, end]) => end === 0 || (at.get(p) ?? -1) >= end) ? true : undefined;
+        },
+        timeoutMs,
+        100,
+      );
     }
   } finally {
     await admin.disconnect();
@@ -37,11 +46,16 @@ export async function consumed(kafka: Kafka, topic: string, groups: string[], ti
 }
 
 /** Produces ready key/value messages (acks=all), a thousand per request. */
-export async function produceRaw(kafka: Kafka, topic: string, messages: { key: string; value: string }[]): Promise<void> {
+export async function produceRaw(
+  kafka: Kafka,
+  topic: string,
+  messages: { key: string; value: string }[],
+): Promise<void> {
   const producer = kafka.producer();
   await producer.connect();
   try {
-    for (let i = 0; i < messages.length; i += 1000) await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) });
+    for (let i = 0; i < messages.length; i += 1000)
+      await producer.send({ topic, acks: -1, messages: messages.slice(i, i + 1000) });
   } finally {
     await producer.disconnect();
   }

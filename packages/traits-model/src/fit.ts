@@ -1,6 +1,14 @@
 import { createDataset, inHoldout, type Dataset, type Features } from './dataset';
 import { gaveTrait, givenLabel, PREDICTED_TRAITS, type PredictedTrait } from './labels';
-import { compile, evaluate, trainSoftmax, type Holdout, type Prediction, type SoftmaxModel, type TrainOptions } from './softmax';
+import {
+  compile,
+  evaluate,
+  trainSoftmax,
+  type Holdout,
+  type Prediction,
+  type SoftmaxModel,
+  type TrainOptions,
+} from './softmax';
 
 /** At most this many classes per trait, the most common (a free-text gender must not make thousands). */
 const MAX_CLASSES = 16;
@@ -43,7 +51,10 @@ export function createPopulation(nowMs: number) {
       const raw = labels.get(trait)!;
       const counts = new Map<string, number>();
       for (const l of raw) if (l !== undefined) counts.set(l, (counts.get(l) ?? 0) + 1);
-      const classes = [...counts].sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1)).slice(0, MAX_CLASSES).map(([c]) => c);
+      const classes = [...counts]
+        .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
+        .slice(0, MAX_CLASSES)
+        .map(([c]) => c);
       // one class (or none) leaves nothing to learn
       if (classes.length < 2) return undefined;
       const index = new Map(classes.map((c, i) => [c, i]));
@@ -58,14 +69,20 @@ export function createPopulation(nowMs: number) {
       });
       const trainRows = Uint32Array.from(train);
       const model = await trainSoftmax(data, trainRows, y, classes, options, pause);
-      return { trait, trainedOn: train.length, holdout: evaluate(model, data, y, Uint32Array.from(held), trainRows), model };
+      return {
+        trait,
+        trainedOn: train.length,
+        holdout: evaluate(model, data, y, Uint32Array.from(held), trainRows),
+        model,
+      };
     },
 
     /** Predictions of `model` for every person who did not give `trait`, by profile key. */
     *predictions(trait: PredictedTrait, model: SoftmaxModel): Generator<{ key: string } & Prediction> {
       const predictor = compile(model);
       const gave = given.get(trait)!;
-      for (let r = 0; r < keys.length; r++) if (!gave[r]) yield { key: keys[r]!, ...predictor.predict(data.features(r)) };
+      for (let r = 0; r < keys.length; r++)
+        if (!gave[r]) yield { key: keys[r]!, ...predictor.predict(data.features(r)) };
     },
   };
 }

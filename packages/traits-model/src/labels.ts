@@ -22,12 +22,16 @@ export function ageBand(age: number | undefined): AgeBand {
  * The traits that count as having GIVEN each predicted trait: a person with any of them is
  * trained on (when it yields a label) and never predicted. Postgres's audience leaf reads the same list.
  */
-export const GIVEN_BY: Record<PredictedTrait, readonly string[]> = { gender: ['gender'], ageBand: ['birthYear', 'age'] };
+export const GIVEN_BY: Record<PredictedTrait, readonly string[]> = {
+  gender: ['gender'],
+  ageBand: ['birthYear', 'age'],
+};
 
 /** A stored birthYear or age, read as migration 006's 'birth' facet reads them (a 4-digit year 19xx/20xx, or a number). */
 function ageFrom(traits: Record<string, unknown>, nowMs: number): number | undefined {
   const by = traits.birthYear;
-  if ((typeof by === 'number' || typeof by === 'string') && /^(19|20)[0-9]{2}$/.test(String(by))) return new Date(nowMs).getUTCFullYear() - Number(by);
+  if ((typeof by === 'number' || typeof by === 'string') && /^(19|20)[0-9]{2}$/.test(String(by)))
+    return new Date(nowMs).getUTCFullYear() - Number(by);
   const age = traits.age;
   if ((typeof age === 'number' || typeof age === 'string') && /^[0-9]{1,3}$/.test(String(age))) return Number(age);
   return undefined;
@@ -48,4 +52,5 @@ export function givenLabel(trait: PredictedTrait, traits: Record<string, unknown
 }
 
 /** Whether the person gave the trait at all (even unusably): then no prediction is served or stored for them. */
-export const gaveTrait = (trait: PredictedTrait, traits: Record<string, unknown>): boolean => GIVEN_BY[trait].some((name) => traits[name] !== undefined && traits[name] !== null);
+export const gaveTrait = (trait: PredictedTrait, traits: Record<string, unknown>): boolean =>
+  GIVEN_BY[trait].some((name) => traits[name] !== undefined && traits[name] !== null);

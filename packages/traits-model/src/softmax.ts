@@ -32,7 +32,15 @@ export type TrainOptions = {
   seed: number;
 };
 
-export const DEFAULT_TRAIN: TrainOptions = { epochs: 8, minSteps: 200_000, learningRate: 0.1, l2: 1e-4, minSupport: 5, maxFeatures: 50_000, seed: 1 };
+export const DEFAULT_TRAIN: TrainOptions = {
+  epochs: 8,
+  minSteps: 200_000,
+  learningRate: 0.1,
+  l2: 1e-4,
+  minSupport: 5,
+  maxFeatures: 50_000,
+  seed: 1,
+};
 
 /**
  * Each vector is divided by its length (all its components, weighed or not) before the dot
@@ -148,7 +156,12 @@ export async function trainSoftmax(
       if (t % PAUSE_EVERY === 0) await pause();
     }
   }
-  return { classes: [...classes], features: kept.map((c) => data.columns[c]!), weights: Array.from(w), bias: Array.from(bias) };
+  return {
+    classes: [...classes],
+    features: kept.map((c) => data.columns[c]!),
+    weights: Array.from(w),
+    bias: Array.from(bias),
+  };
 }
 
 export type Prediction = { value: string; confidence: number };
@@ -188,7 +201,13 @@ export type Holdout = { size: number; accuracy: number; baseline: number };
  * Accuracy of `model` on the held-out `rows`, and the baseline: the accuracy of always answering
  * the most common class of the TRAINING rows (what a model that learned nothing would score).
  */
-export function evaluate(model: SoftmaxModel, data: Dataset, labels: Int32Array, rows: Uint32Array, trainingRows: Uint32Array): Holdout {
+export function evaluate(
+  model: SoftmaxModel,
+  data: Dataset,
+  labels: Int32Array,
+  rows: Uint32Array,
+  trainingRows: Uint32Array,
+): Holdout {
   const predictor = compile(model);
   const counts = new Array<number>(model.classes.length).fill(0);
   for (const r of trainingRows) counts[labels[r]!] = counts[labels[r]!]! + 1;

@@ -3,7 +3,6 @@ import { ageBand, createPopulation, givenLabel, inHoldout, seededRandom } from '
 const NOW = Date.UTC(2026, 5, 1);
 const CATEGORIES = ['dress', 'skirt', 'makeup', 'bags', 'shoes', 'watches', 'tools', 'games', 'sports', 'phones'];
 
-
 /** People whose clicks lean (`lean` of them) to the first half of the categories when f, the second when m. */
 function population(n: number, lean: number, seed: number) {
   const random = seededRandom(seed);

@@ -22,7 +22,10 @@ export type Sorted = { accepted: number; rejected: Rejection[]; records: Record[
  * The size limit is checked on the serialized message, which is what Kafka stores, and the
  * serialization is reused for the send.
  */
-export function sortItems(items: readonly unknown[], map: (item: unknown) => Normalized<TopicMessage[]> & { ignored?: string }): Sorted {
+export function sortItems(
+  items: readonly unknown[],
+  map: (item: unknown) => Normalized<TopicMessage[]> & { ignored?: string },
+): Sorted {
   const records: Record[] = [];
   const rejected: Rejection[] = [];
   const ignored: Ignored[] = [];

@@ -1,5 +1,12 @@
 import { createHttp, HttpError, openApiPlugin } from '@pstream/http';
-import { AppError, registerOpsRoutes, type Logger, type ReadinessCheck, type Redis, type Registry } from '@pstream/platform';
+import {
+  AppError,
+  registerOpsRoutes,
+  type Logger,
+  type ReadinessCheck,
+  type Redis,
+  type Registry,
+} from '@pstream/platform';
 import type { FastifyInstance, RouteShorthandOptions } from 'fastify';
 import type { IngestConfig } from './config';
 import { answerPreflight, createOriginPolicy, crossOrigin } from './cors';
@@ -73,7 +80,12 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
       { name: 'segment', description: 'Segment/RudderStack SDK payloads, mapped to native events' },
     ],
     securitySchemes: {
-      basicAuth: { type: 'http', scheme: 'basic', description: 'write key as the username, empty password (Segment style). Browser SDKs may instead (or also) send it as `writeKey` in the JSON body.' },
+      basicAuth: {
+        type: 'http',
+        scheme: 'basic',
+        description:
+          'write key as the username, empty password (Segment style). Browser SDKs may instead (or also) send it as `writeKey` in the JSON body.',
+      },
       writeKey: { type: 'apiKey', in: 'header', name: 'X-Write-Key', description: 'the write key' },
     },
     schemas: ingestSchemas,
@@ -85,7 +97,11 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
   // node SDK posts its gzipped JSON as application/x-www-form-urlencoded (axios' default for a
   // Buffer), as does `curl -d`. Every one of them is read as JSON.
   app.removeContentTypeParser(['application/json', 'text/plain']);
-  app.addContentTypeParser(['application/json', 'text/plain', 'application/x-www-form-urlencoded'], { parseAs: 'string' }, parseJsonBody);
+  app.addContentTypeParser(
+    ['application/json', 'text/plain', 'application/x-www-form-urlencoded'],
+    { parseAs: 'string' },
+    parseJsonBody,
+  );
   app.addHook('preParsing', decompressBody);
 
   const origins = createOriginPolicy(config.CORS_ORIGINS, config.CORS_ORIGINS_BY_KEY);

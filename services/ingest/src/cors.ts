@@ -17,11 +17,18 @@ export type OriginPolicy = {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function createOriginPolicy(global: readonly string[], byKey: ReadonlyMap<string, readonly string[]>): OriginPolicy {
+export function createOriginPolicy(
+  global: readonly string[],
+  byKey: ReadonlyMap<string, readonly string[]>,
+): OriginPolicy {
   const everyOrigin = global.includes('*');
   const globalSet = new Set(global);
   // Keyed by digest and compared in constant time, like the write keys themselves (auth.ts).
-  const perKey = [...byKey].map(([key, list]) => ({ digest: digest(key), any: list.includes('*'), origins: new Set(list) }));
+  const perKey = [...byKey].map(([key, list]) => ({
+    digest: digest(key),
+    any: list.includes('*'),
+    origins: new Set(list),
+  }));
   const anyKeyOrigins = new Set(perKey.flatMap((k) => [...k.origins]));
   const anyKeyAll = perKey.some((k) => k.any);
   return {
@@ -70,7 +77,10 @@ export function answerPreflight(request: FastifyRequest, reply: FastifyReply, or
     .code(204)
     .header('Vary', 'Origin, Access-Control-Request-Headers')
     .header('Access-Control-Allow-Methods', 'POST, OPTIONS')
-    .header('Access-Control-Allow-Headers', typeof asked === 'string' && HEADER_LIST.test(asked) ? asked : DEFAULT_HEADERS)
+    .header(
+      'Access-Control-Allow-Headers',
+      typeof asked === 'string' && HEADER_LIST.test(asked) ? asked : DEFAULT_HEADERS,
+    )
     .header('Access-Control-Max-Age', '600')
     .send();
 }

@@ -17,7 +17,11 @@ export async function decompressBody(request: FastifyRequest, _reply: unknown, p
   const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
   if (encoding === 'identity' || encoding === '') return payload;
   if (encoding !== 'gzip' && encoding !== 'x-gzip' && encoding !== 'deflate') {
-    throw new HttpError(415, IngestErrors.UNSUPPORTED_MEDIA_TYPE, `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`);
+    throw new HttpError(
+      415,
+      IngestErrors.UNSUPPORTED_MEDIA_TYPE,
+      `Content-Encoding "${encoding}" is not supported; use gzip, deflate or none`,
+    );
   }
   const inflate: Counted = encoding === 'deflate' ? createInflate() : createGunzip();
   inflate.receivedEncodedLength = 0;

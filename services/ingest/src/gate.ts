@@ -17,9 +17,15 @@ export type WriteGateOptions = {
 
 /** A 403 for a browser origin no write key (or not this one) allows. */
 export const refuseOrigin = (reply: FastifyReply, origin: string) =>
-  refuse(reply, 403, IngestErrors.ORIGIN_NOT_ALLOWED, `origin ${origin} is not allowed; list it in CORS_ORIGINS or CORS_ORIGINS_BY_KEY`);
+  refuse(
+    reply,
+    403,
+    IngestErrors.ORIGIN_NOT_ALLOWED,
+    `origin ${origin} is not allowed; list it in CORS_ORIGINS or CORS_ORIGINS_BY_KEY`,
+  );
 
-const refuse = (reply: FastifyReply, status: 401 | 403 | 429, code: IngestErrorCode, message: string) => sendError(reply, status, code, message);
+const refuse = (reply: FastifyReply, status: 401 | 403 | 429, code: IngestErrorCode, message: string) =>
+  sendError(reply, status, code, message);
 
 /**
  * The write key, CORS and rate-limit gate, as an encapsulated Fastify plugin: its hooks belong to
@@ -36,16 +42,31 @@ export async function writeGate(scope: FastifyInstance, options: WriteGateOption
   const sourceOf = createWriteKeyCheck(config.WRITE_KEYS);
 
   /** The write key's source, its origin and its rate, checked; undefined when the request may go on. */
-  const admit = async (request: FastifyRequest, reply: FastifyReply, key: string | undefined, origin: string | undefined) => {
+  const admit = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    key: string | undefined,
+    origin: string | undefined,
+  ) => {
     const source = sourceOf(key);
     if (source === undefined) {
-      return refuse(reply, 401, IngestErrors.UNAUTHORIZED, 'unknown or missing write key (send it as the Basic auth username, as X-Write-Key, or as writeKey in the body)');
+      return refuse(
+        reply,
+        401,
+        IngestErrors.UNAUTHORIZED,
+        'unknown or missing write key (send it as the Basic auth username, as X-Write-Key, or as writeKey in the body)',
+      );
     }
     if (origin !== undefined && !origins.forKey(key!, origin)) return refuseOrigin(reply, origin);
     const take = await rateLimit(request, key!);
     if (!take.ok) {
       reply.header('Retry-After', String(take.retryAfterSec));
-      return refuse(reply, 429, IngestErrors.RATE_LIMITED, `write key past ${config.RATE_LIMIT_BURST} requests per ${config.RATE_LIMIT_BURST / config.RATE_LIMIT_PER_SEC} s; retry after ${take.retryAfterSec} s`);
+      return refuse(
+        reply,
+        429,
+        IngestErrors.RATE_LIMITED,
+        `write key past ${config.RATE_LIMIT_BURST} requests per ${config.RATE_LIMIT_BURST / config.RATE_LIMIT_PER_SEC} s; retry after ${take.retryAfterSec} s`,
+      );
     }
     request.source = source;
     return undefined;
@@ -62,12 +83,26 @@ export async function writeGate(scope: FastifyInstance, options: WriteGateOption
   });
   scope.addHook('preHandler', async (request, reply) => {
     const body = request.body as { writeKey?: unknown } | undefined;
-    const inBody = typeof body === 'object' && body !== null && !Array.isArray(body) && 'writeKey' in body ? body.writeKey : undefined;
+    const inBody =
+      typeof body === 'object' && body !== null && !Array.isArray(body) && 'writeKey' in body
+        ? body.writeKey
+        : undefined;
     // Taken out of the body at once, so no handler, log line or error message can carry it.
     if (inBody !== undefined) delete body!.writeKey;
-    if (request.source === '') return admit(request, reply, typeof inBody === 'string' && inBody !== '' ? inBody : undefined, crossOrigin(request));
+    if (request.source === '')
+      return admit(
+        request,
+        reply,
+        typeof inBody === 'string' && inBody !== '' ? inBody : undefined,
+        crossOrigin(request),
+      );
     if (inBody !== undefined && !sameKey(typeof inBody === 'string' ? inBody : '', presentedWriteKey(request)!)) {
-      return refuse(reply, 401, IngestErrors.UNAUTHORIZED, 'the writeKey in the body is not the write key the request was sent with');
+      return refuse(
+        reply,
+        401,
+        IngestErrors.UNAUTHORIZED,
+        'the writeKey in the body is not the write key the request was sent with',
+      );
     }
     return undefined;
   });

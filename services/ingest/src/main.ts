@@ -1,4 +1,13 @@
-import { closePool, closeRedis, createKafka, createKeyring, createLogger, createMetrics, createPool, handleSignals } from '@pstream/platform';
+import {
+  closePool,
+  closeRedis,
+  createKafka,
+  createKeyring,
+  createLogger,
+  createMetrics,
+  createPool,
+  handleSignals,
+} from '@pstream/platform';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { KafkaPublisher } from './publisher';
@@ -13,7 +22,14 @@ async function main(): Promise<void> {
   // Only the person keys (docs/privacy.md): one lookup per new or uncached person, per batch.
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'ingest', 4);
   const keyring = createKeyring(config, pool, metrics);
-  const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS, keyring });
+  const publisher = new KafkaPublisher({
+    kafka,
+    topic: config.EVENTS_TOPIC,
+    log,
+    timeoutMs: config.PRODUCE_TIMEOUT_MS,
+    breakerMs: config.KAFKA_BREAKER_MS,
+    keyring,
+  });
   await publisher.start();
   const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
   const redis = createRateLimitRedis(config);

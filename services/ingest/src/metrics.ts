@@ -36,7 +36,10 @@ export function ingestMetrics(registry: Registry, publisher: Publisher) {
     /** Publishes a request's accepted records, counting what happened to each item. */
     async publish(source: string, sorted: Sorted): Promise<void> {
       for (const r of sorted.rejected) {
-        rejected.inc({ source, reason: r.errors.every((e) => e.message === EVENT_TOO_LARGE) ? 'too_large' : 'invalid' });
+        rejected.inc({
+          source,
+          reason: r.errors.every((e) => e.message === EVENT_TOO_LARGE) ? 'too_large' : 'invalid',
+        });
       }
       // Accepted items that became no message (ignored Segment calls) are counted by segment-counters.ts.
       const published = sorted.accepted - sorted.ignored.length;
@@ -46,7 +49,13 @@ export function ingestMetrics(registry: Registry, publisher: Publisher) {
         await publisher.publish(sorted.records);
       } catch (err) {
         end({ outcome: 'error' });
-        rejected.inc({ source, reason: err instanceof AppError && err.code === IngestErrors.TOO_LARGE ? 'too_large' : 'unavailable' }, published);
+        rejected.inc(
+          {
+            source,
+            reason: err instanceof AppError && err.code === IngestErrors.TOO_LARGE ? 'too_large' : 'unavailable',
+          },
+          published,
+        );
         throw err;
       }
       end({ outcome: 'ok' });

@@ -39,7 +39,8 @@ type Pending = { parts: Part[]; count: number; units: number };
 /** A shared send never grows past this many records; a full one goes out at once. */
 const MAX_COALESCED = 5000;
 
-const unavailable = (message: string, cause?: unknown) => new AppError(IngestErrors.KAFKA_UNAVAILABLE, message, { cause, retryable: true });
+const unavailable = (message: string, cause?: unknown) =>
+  new AppError(IngestErrors.KAFKA_UNAVAILABLE, message, { cause, retryable: true });
 
 /**
  * What one request may put on Kafka: its records' keys and values together. One person's records
@@ -167,10 +168,14 @@ export class KafkaPublisher implements Publisher {
   async publish(records: Record[]): Promise<void> {
     const bytes = oversized(records);
     if (bytes !== undefined) {
-      throw new AppError(IngestErrors.TOO_LARGE, `the accepted events come to ${Math.ceil(bytes / 1024)} KB on Kafka, over the ${MAX_REQUEST_BYTES / 1024} KB one request may produce; send them in smaller requests`);
+      throw new AppError(
+        IngestErrors.TOO_LARGE,
+        `the accepted events come to ${Math.ceil(bytes / 1024)} KB on Kafka, over the ${MAX_REQUEST_BYTES / 1024} KB one request may produce; send them in smaller requests`,
+      );
     }
     if (this.stopped) throw unavailable('ingest is shutting down');
-    if (Date.now() < this.openUntil) throw unavailable(`Kafka is unavailable (${this.lastError ?? 'recent send failed'}); retry later`);
+    if (Date.now() < this.openUntil)
+      throw unavailable(`Kafka is unavailable (${this.lastError ?? 'recent send failed'}); retry later`);
     const sealed = await this.seal(records);
     try {
       await this.bounded(this.enqueue(sealed));
@@ -178,7 +183,12 @@ export class KafkaPublisher implements Publisher {
       this.lastError = undefined;
     } catch (err) {
       // A request whose records the broker refuses as too large gets its own 413; Kafka is fine.
-      if (refusedAsTooLarge(err)) throw new AppError(IngestErrors.TOO_LARGE, `Kafka refused this request's events as too large for the topic (${(err as Error).message}); send fewer or smaller events per request`, { cause: err });
+      if (refusedAsTooLarge(err))
+        throw new AppError(
+          IngestErrors.TOO_LARGE,
+          `Kafka refused this request's events as too large for the topic (${(err as Error).message}); send fewer or smaller events per request`,
+          { cause: err },
+        );
       this.trip(err);
       if (err instanceof AppError) throw err;
       throw unavailable(`Kafka refused the events: ${(err as Error).message}`, err);
@@ -249,7 +259,9 @@ export class KafkaPublisher implements Publisher {
   private async sendNow(records: Record[]): Promise<void> {
     this.inFlight += 1;
     try {
-      await this.send(records).catch((err: unknown) => (err instanceof StaleProducer ? this.send(records) : Promise.reject(err)));
+      await this.send(records).catch((err: unknown) =>
+        err instanceof StaleProducer ? this.send(records) : Promise.reject(err),
+      );
     } finally {
       this.inFlight -= 1;
       this.flush();
@@ -300,7 +312,10 @@ export class KafkaPublisher implements Publisher {
     const done = new Promise<void>((resolve) => {
       const disconnect = () => {
         this.retiring.delete(producer);
-        void producer.disconnect().catch(() => undefined).then(resolve);
+        void producer
+          .disconnect()
+          .catch(() => undefined)
+          .then(resolve);
       };
       if (this.sending.has(producer)) this.retiring.set(producer, disconnect);
       else disconnect();
@@ -385,5 +400,4 @@ export class KafkaPublisher implements Publisher {
     const ms = this.options.timeoutMs;
     return withTimeout(p, ms, () => unavailable(`Kafka did not acknowledge within ${ms} ms`));
   }
-
 }

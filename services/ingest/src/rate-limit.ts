@@ -66,7 +66,11 @@ export async function registerWriteKeyLimit(
     timeWindow: Math.ceil((options.burst / options.ratePerSec) * 1000),
     // Redis keys name a digest of the write key, never the key itself. The key is the one the
     // request was admitted with (a header, or `writeKey` in the body for analytics.js).
-    keyGenerator: (request) => createHash('sha256').update(limitedKeys.get(request) ?? presentedWriteKey(request) ?? '').digest('base64url').slice(0, 22),
+    keyGenerator: (request) =>
+      createHash('sha256')
+        .update(limitedKeys.get(request) ?? presentedWriteKey(request) ?? '')
+        .digest('base64url')
+        .slice(0, 22),
   });
   const limit = app.createRateLimit();
   let lastWarned = 0;
@@ -93,7 +97,9 @@ export async function registerWriteKeyLimit(
  * per-instance fallback applies (services/ingest/README.md, "rate limit"). The queue itself stays:
  * checks made while the client is still connecting at start-up wait for it rather than fall back.
  */
-export function createRateLimitRedis(config: Pick<IngestConfig, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'RATE_LIMIT_REDIS_TIMEOUT_MS'>): Redis {
+export function createRateLimitRedis(
+  config: Pick<IngestConfig, 'REDIS_URL' | 'REDIS_CLUSTER_NODES' | 'RATE_LIMIT_REDIS_TIMEOUT_MS'>,
+): Redis {
   const redis = createRedis(config, 'ingest-rate-limit', {
     maxRetriesPerRequest: 0,
     commandTimeout: config.RATE_LIMIT_REDIS_TIMEOUT_MS,

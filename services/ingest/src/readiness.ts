@@ -7,7 +7,11 @@ import type { KafkaPublisher } from './publisher';
  * client that reconnects on demand), and the publisher's last send did not fail. Either one
  * failing takes the instance out of a load balancer's rotation until Kafka is back.
  */
-export function kafkaReadiness(kafka: Kafka, topic: string, publisher: KafkaPublisher): { checks: ReadinessCheck[]; close: () => Promise<void> } {
+export function kafkaReadiness(
+  kafka: Kafka,
+  topic: string,
+  publisher: KafkaPublisher,
+): { checks: ReadinessCheck[]; close: () => Promise<void> } {
   const admin = kafka.admin({ retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 500 } });
   return {
     checks: [

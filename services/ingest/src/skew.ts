@@ -2,7 +2,8 @@ import type { FieldError } from '@pstream/platform';
 import { z } from 'zod';
 
 const isoTime = z.iso.datetime({ offset: true });
-const parse = (v: unknown): number | undefined => (typeof v === 'string' && isoTime.safeParse(v).success ? Date.parse(v) : undefined);
+const parse = (v: unknown): number | undefined =>
+  typeof v === 'string' && isoTime.safeParse(v).success ? Date.parse(v) : undefined;
 
 export type Skewed = { ok: true; value: unknown } | { ok: false; errors: FieldError[] };
 
@@ -26,6 +27,7 @@ export function correctSkew(item: unknown, batchSentAt: unknown, receivedAt: num
     return { ok: false, errors: [{ path: 'sentAt', message: 'must be an ISO-8601 date-time with a time zone' }] };
   }
   const at = parse(time);
-  if (at === undefined || sentAt === undefined) return { ok: true, value: time === call.timestamp ? call : { ...call, timestamp: time } };
+  if (at === undefined || sentAt === undefined)
+    return { ok: true, value: time === call.timestamp ? call : { ...call, timestamp: time } };
   return { ok: true, value: { ...call, timestamp: new Date(receivedAt - (sentAt - at)).toISOString() } };
 }

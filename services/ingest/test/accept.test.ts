@@ -5,7 +5,11 @@ const message = (pad: string) => ({ kind: 'event', profileKey: 'u', pad }) as un
 
 describe('sortItems', () => {
   it('accepts an item whole, keyed by profile key, or lists its errors by index', () => {
-    const sorted = sortItems([1, 2, 3], (i) => (i === 2 ? { ok: false, errors: [{ path: 'x', message: 'bad' }] } : { ok: true, value: [message('a'), message('b')] }));
+    const sorted = sortItems([1, 2, 3], (i) =>
+      i === 2
+        ? { ok: false, errors: [{ path: 'x', message: 'bad' }] }
+        : { ok: true, value: [message('a'), message('b')] },
+    );
     expect(sorted.accepted).toBe(2);
     expect(sorted.records).toHaveLength(4);
     expect(sorted.records[0]).toEqual({ key: 'u', value: JSON.stringify(message('a')), names: ['u'] });
@@ -21,7 +25,10 @@ describe('sortItems', () => {
 
   it('refuses an item any of whose messages is over 32 KB, counting bytes not characters', () => {
     const chinese = '连'.repeat(Math.ceil(MAX_EVENT_BYTES / 3)); // under 32 K characters, over 32 KB in UTF-8
-    const sorted = sortItems([0, 1], (i) => ({ ok: true, value: i === 0 ? [message('a'), message(chinese)] : [message('x'.repeat(MAX_EVENT_BYTES - 100))] }));
+    const sorted = sortItems([0, 1], (i) => ({
+      ok: true,
+      value: i === 0 ? [message('a'), message(chinese)] : [message('x'.repeat(MAX_EVENT_BYTES - 100))],
+    }));
     expect(sorted.accepted).toBe(1);
     expect(sorted.records).toHaveLength(1);
     expect(onlyTooLarge(sorted.rejected)).toBe(true);

@@ -25,7 +25,13 @@ describe('ingest while Kafka goes down and comes back', () => {
       headers: { 'x-write-key': 'test-key' },
       payload: { eventId, type: 'click', userId: `u-${seq % 7}`, target: { type: 'product', id: 'p-1' } },
     });
-    outcomes.push({ eventId, status: res.statusCode, ms: Date.now() - t0, retryAfter: res.headers['retry-after'] as string | undefined, code: (res.json() as { error?: { code?: string } }).error?.code });
+    outcomes.push({
+      eventId,
+      status: res.statusCode,
+      ms: Date.now() - t0,
+      retryAfter: res.headers['retry-after'] as string | undefined,
+      code: (res.json() as { error?: { code?: string } }).error?.code,
+    });
     return res.statusCode;
   }
   const ready = async () => (await ingest.app.inject({ method: 'GET', url: '/readyz' })).statusCode;
@@ -38,7 +44,13 @@ describe('ingest while Kafka goes down and comes back', () => {
     await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] });
     await admin.disconnect();
     const kafka = createKafka({ brokers: [broker.brokers], clientId: 'ingest', log: silentLog });
-    ingest = await startIngest(kafka, { EVENTS_TOPIC: topic, PRODUCE_TIMEOUT_MS: '1500', KAFKA_BREAKER_MS: '500', RATE_LIMIT_PER_SEC: '10000', RATE_LIMIT_BURST: '10000' });
+    ingest = await startIngest(kafka, {
+      EVENTS_TOPIC: topic,
+      PRODUCE_TIMEOUT_MS: '1500',
+      KAFKA_BREAKER_MS: '500',
+      RATE_LIMIT_PER_SEC: '10000',
+      RATE_LIMIT_BURST: '10000',
+    });
   });
 
   afterAll(async () => {
@@ -58,7 +70,9 @@ describe('ingest while Kafka goes down and comes back', () => {
     await waitFor('/readyz to turn 503', async () => ((await ready()) === 503 ? true : undefined), 10_000, 100);
 
     const down = outcomes.slice(downFrom).filter((o) => o.status === 503);
-    expect(down.every((o) => o.retryAfter !== undefined && Number(o.retryAfter) >= 1 && o.code === 'ING_KAFKA_UNAVAILABLE')).toBe(true);
+    expect(
+      down.every((o) => o.retryAfter !== undefined && Number(o.retryAfter) >= 1 && o.code === 'ING_KAFKA_UNAVAILABLE'),
+    ).toBe(true);
     // Never a hang: no request took much longer than the produce timeout.
     expect(Math.max(...down.map((o) => o.ms))).toBeLessThan(1500 + 1000);
     // Most of them were refused at once by the breaker.
@@ -67,7 +81,12 @@ describe('ingest while Kafka goes down and comes back', () => {
 
     await broker.start();
     const upFrom = outcomes.length;
-    await waitFor('a 202 after the broker is back', async () => ((await post()) === 202 ? true : undefined), 45_000, 100);
+    await waitFor(
+      'a 202 after the broker is back',
+      async () => ((await post()) === 202 ? true : undefined),
+      45_000,
+      100,
+    );
     for (let i = 0; i < 20; i++) expect(await post()).toBe(202);
     await waitFor('/readyz to turn 200', async () => ((await ready()) === 200 ? true : undefined), 20_000, 200);
     expect(outcomes.slice(upFrom).some((o) => o.status === 202)).toBe(true);

@@ -20,7 +20,11 @@ describe('KafkaPublisher with a keyring', () => {
     });
     const err = await publisher.publish([{ key: 'u-1', value: '{}' }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
-    expect(err).toMatchObject({ code: IngestErrors.KAFKA_UNAVAILABLE, retryable: true, message: expect.stringMatching(/person keys could not be read or made \(Postgres\): connect ECONNREFUSED/) });
+    expect(err).toMatchObject({
+      code: IngestErrors.KAFKA_UNAVAILABLE,
+      retryable: true,
+      message: expect.stringMatching(/person keys could not be read or made \(Postgres\): connect ECONNREFUSED/),
+    });
     expect(publisher.isOpen()).toBe(false);
     await publisher.stop();
   });

@@ -6,7 +6,12 @@ type Ingest = Awaited<ReturnType<typeof startIngest>>;
 // An empty body is refused (400) after the rate limit has counted it, without touching Kafka,
 // so many requests take no time and the windows below cannot run out under the test.
 const send = (ingest: Ingest, writeKey = 'test-key') =>
-  ingest.app.inject({ method: 'POST', url: '/v1/events', headers: { 'x-write-key': writeKey, 'content-type': 'application/json' }, payload: '{}' });
+  ingest.app.inject({
+    method: 'POST',
+    url: '/v1/events',
+    headers: { 'x-write-key': writeKey, 'content-type': 'application/json' },
+    payload: '{}',
+  });
 
 /** The per-write-key limit is one limit for every ingest instance sharing a Redis (§3.3 429). */
 describe('rate limit across ingest instances', () => {
@@ -78,7 +83,12 @@ describe('rate limit across ingest instances', () => {
 
     it('answers from the per-instance limit instead of waiting on it', async () => {
       const { port } = silent.address() as { port: number };
-      const ingest = await start({ REDIS_URL: `redis://127.0.0.1:${port}/0`, RATE_LIMIT_REDIS_TIMEOUT_MS: '200', RATE_LIMIT_PER_SEC: '1', RATE_LIMIT_BURST: '2' });
+      const ingest = await start({
+        REDIS_URL: `redis://127.0.0.1:${port}/0`,
+        RATE_LIMIT_REDIS_TIMEOUT_MS: '200',
+        RATE_LIMIT_PER_SEC: '1',
+        RATE_LIMIT_BURST: '2',
+      });
       const statuses = [];
       for (let i = 0; i < 3; i++) statuses.push((await send(ingest)).statusCode);
       expect(statuses).toEqual([400, 400, 429]);

@@ -17,13 +17,33 @@ describe('write keys in logs', () => {
     const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (lines.push(chunk.toString('utf8')), done()) });
     const log = pino({ level: 'trace' }, sink);
     const publisher = { publish: () => Promise.reject(new TypeError('boom')) };
-    const app = await buildApp(loadConfig({ WRITE_KEYS: `${KEY}=web` }), { log, publisher, checks: [], metrics: createMetrics('ingest') });
+    const app = await buildApp(loadConfig({ WRITE_KEYS: `${KEY}=web` }), {
+      log,
+      publisher,
+      checks: [],
+      metrics: createMetrics('ingest'),
+    });
     const track = { type: 'track', event: 'Product Viewed', userId: 'u-1', properties: { product_id: 'p-1' } };
     const basic = `Basic ${Buffer.from(`${KEY}:`).toString('base64')}`;
     const responses = [
-      await app.inject({ method: 'POST', url: '/v1/t', headers: { 'content-type': 'text/plain' }, payload: JSON.stringify({ ...track, writeKey: KEY }) }),
-      await app.inject({ method: 'POST', url: '/v1/track', headers: { 'content-type': 'application/json', authorization: basic }, payload: JSON.stringify(track) }),
-      await app.inject({ method: 'POST', url: '/v1/b', headers: { 'content-type': 'text/plain', 'x-write-key': KEY }, payload: JSON.stringify({ batch: [track], writeKey: KEY }) }),
+      await app.inject({
+        method: 'POST',
+        url: '/v1/t',
+        headers: { 'content-type': 'text/plain' },
+        payload: JSON.stringify({ ...track, writeKey: KEY }),
+      }),
+      await app.inject({
+        method: 'POST',
+        url: '/v1/track',
+        headers: { 'content-type': 'application/json', authorization: basic },
+        payload: JSON.stringify(track),
+      }),
+      await app.inject({
+        method: 'POST',
+        url: '/v1/b',
+        headers: { 'content-type': 'text/plain', 'x-write-key': KEY },
+        payload: JSON.stringify({ batch: [track], writeKey: KEY }),
+      }),
     ];
     expect(responses.map((r) => r.statusCode)).toEqual([500, 500, 500]);
     await app.close();

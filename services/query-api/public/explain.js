@@ -8,7 +8,9 @@
   var audienceId = parts[2];
   var person = parts.slice(4).join('/');
   var token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
 
   function api(method, path, body) {
     var init = { method: method, headers: { Authorization: 'Bearer ' + token } };
@@ -18,18 +20,28 @@
     }
     return fetch(path, init).then(function (res) {
       return res.json().then(function (json) {
-        if (!res.ok) throw new Error((json.error && json.error.code + ': ' + json.error.message) || 'HTTP ' + res.status);
+        if (!res.ok)
+          throw new Error((json.error && json.error.code + ': ' + json.error.message) || 'HTTP ' + res.status);
         return json;
       });
     });
   }
 
-  var show = function (v) { return v === null || v === undefined ? 'none' : typeof v === 'number' ? String(Math.round(v * 100) / 100) : String(v); };
-  var list = function (xs) { return xs.join(', '); };
+  var show = function (v) {
+    return v === null || v === undefined
+      ? 'none'
+      : typeof v === 'number'
+        ? String(Math.round(v * 100) / 100)
+        : String(v);
+  };
+  var list = function (xs) {
+    return xs.join(', ');
+  };
 
   // What a leaf asks, in words, and what the person has.
   function describe(node) {
-    if (node.interest) return ['interest ' + node.interest.tag + ' ≥ ' + node.interest.minValue, 'value ' + show(node.observed)];
+    if (node.interest)
+      return ['interest ' + node.interest.tag + ' ≥ ' + node.interest.minValue, 'value ' + show(node.observed)];
     if (node.stage) return ['stage in ' + list(node.stage.in), 'stage ' + show(node.observed)];
     if (node.tier) {
       var which = node.tier.value ? 'value' : 'social';
@@ -37,13 +49,24 @@
     }
     if (node.trait) {
       var t = node.trait;
-      var v = t.op === 'exists' ? '' : ' ' + (Array.isArray(t.value) ? '[' + list(t.value) + ']' : JSON.stringify(t.value));
-      return ['trait ' + t.name + ' ' + t.op + v, t.name + ' is ' + (node.observed === null ? 'not given' : JSON.stringify(node.observed))];
+      var v =
+        t.op === 'exists' ? '' : ' ' + (Array.isArray(t.value) ? '[' + list(t.value) + ']' : JSON.stringify(t.value));
+      return [
+        'trait ' + t.name + ' ' + t.op + v,
+        t.name + ' is ' + (node.observed === null ? 'not given' : JSON.stringify(node.observed)),
+      ];
     }
-    if (node.follows) return ['follows ' + node.follows.type + ':' + node.follows.id, node.observed ? 'follows it' : 'does not follow it'];
+    if (node.follows)
+      return [
+        'follows ' + node.follows.type + ':' + node.follows.id,
+        node.observed ? 'follows it' : 'does not follow it',
+      ];
     var d = node.did;
     var on = d.target ? ' on ' + d.target.type + ':' + d.target.id : d.tag ? ' tagged ' + d.tag : '';
-    return [d.type + on + ' at least ' + d.atLeast + '× in the last ' + d.inLastDays + ' days', show(node.observed) + ' counted'];
+    return [
+      d.type + on + ' at least ' + d.atLeast + '× in the last ' + d.inLastDays + ' days',
+      show(node.observed) + ' counted',
+    ];
   }
 
   function draw(node) {
@@ -77,7 +100,9 @@
     li.appendChild(line);
     if (kids) {
       var ul = document.createElement('ul');
-      kids.forEach(function (k) { ul.appendChild(draw(k)); });
+      kids.forEach(function (k) {
+        ul.appendChild(draw(k));
+      });
       li.appendChild(ul);
     }
     return li;
@@ -85,14 +110,19 @@
 
   $('person').textContent = person;
   $('audience').textContent = audienceId;
-  Promise.all([api('GET', '/v1/audiences/' + encodeURIComponent(audienceId)), api('POST', '/v1/audiences/explain', { audienceId: audienceId, id: person })])
+  Promise.all([
+    api('GET', '/v1/audiences/' + encodeURIComponent(audienceId)),
+    api('POST', '/v1/audiences/explain', { audienceId: audienceId, id: person }),
+  ])
     .then(function (r) {
       var audience = r[0];
       var answer = r[1];
       $('audience').textContent = audience.name;
       $('person').textContent = answer.id;
       var verdict = $('verdict');
-      verdict.textContent = answer.matches ? 'Yes: a member now' : 'No: not a member now' + (answer.reason ? ' (' + answer.reason + ')' : '');
+      verdict.textContent = answer.matches
+        ? 'Yes: a member now'
+        : 'No: not a member now' + (answer.reason ? ' (' + answer.reason + ')' : '');
       verdict.className = 'verdict ' + (answer.matches ? 'in' : 'out');
       var ul = document.createElement('ul');
       ul.appendChild(draw(answer.explanation));

@@ -7,7 +7,9 @@
   var STORE = 'pstream-ops-token';
   var COLORS = ['#2563eb', '#dc2626', '#16a34a', '#9333ea', '#ea580c', '#0891b2', '#4b5563', '#ca8a04'];
   var charts = {};
-  var $ = function (id) { return document.getElementById(id); };
+  var $ = function (id) {
+    return document.getElementById(id);
+  };
 
   function token() {
     var m = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
@@ -51,7 +53,9 @@
   }
 
   function lastRate(history, group, topic) {
-    var h = history.groups.find(function (g) { return g.group === group && g.topic === topic; });
+    var h = history.groups.find(function (g) {
+      return g.group === group && g.topic === topic;
+    });
     var p = h && h.points[h.points.length - 1];
     return p ? p.eventsPerSec : 0;
   }
@@ -63,8 +67,12 @@
     var total = 0;
     lag.groups.forEach(function (g) {
       var tr = document.createElement('tr');
-      var bad = g.partitions.filter(function (p) { return p.status !== 'OK'; });
-      stalled += g.partitions.filter(function (p) { return p.status === 'STALL' || p.status === 'STOP'; }).length;
+      var bad = g.partitions.filter(function (p) {
+        return p.status !== 'OK';
+      });
+      stalled += g.partitions.filter(function (p) {
+        return p.status === 'STALL' || p.status === 'STOP';
+      }).length;
       total += g.lag;
       tr.appendChild(cell(g.group));
       tr.appendChild(cell(g.topic));
@@ -92,13 +100,31 @@
   // uPlot wants one x array and one y array per series, aligned: the union of sample times.
   function align(seriesList) {
     var times = {};
-    seriesList.forEach(function (s) { s.points.forEach(function (p) { times[p.at] = true; }); });
-    var xs = Object.keys(times).map(Number).sort(function (a, b) { return a - b; });
-    var data = [xs.map(function (t) { return t / 1000; })];
+    seriesList.forEach(function (s) {
+      s.points.forEach(function (p) {
+        times[p.at] = true;
+      });
+    });
+    var xs = Object.keys(times)
+      .map(Number)
+      .sort(function (a, b) {
+        return a - b;
+      });
+    var data = [
+      xs.map(function (t) {
+        return t / 1000;
+      }),
+    ];
     seriesList.forEach(function (s) {
       var byAt = {};
-      s.points.forEach(function (p) { byAt[p.at] = p.y; });
-      data.push(xs.map(function (t) { return t in byAt ? byAt[t] : null; }));
+      s.points.forEach(function (p) {
+        byAt[p.at] = p.y;
+      });
+      data.push(
+        xs.map(function (t) {
+          return t in byAt ? byAt[t] : null;
+        }),
+      );
     });
     return data;
   }
@@ -113,27 +139,45 @@
       return;
     }
     if (chart) chart.plot.destroy();
-    var series = [{}].concat(names.map(function (name, i) {
-      return { label: name, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true };
-    }));
-    charts[id] = { key: key, plot: new uPlot({ width: width, height: 220, series: series, axes: [{}, { size: 60 }] }, data, el) };
+    var series = [{}].concat(
+      names.map(function (name, i) {
+        return { label: name, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: true };
+      }),
+    );
+    charts[id] = {
+      key: key,
+      plot: new uPlot({ width: width, height: 220, series: series, axes: [{}, { size: 60 }] }, data, el),
+    };
   }
 
   function renderCharts(history) {
-    var names = history.groups.map(function (g) { return g.group + ' / ' + g.topic; });
+    var names = history.groups.map(function (g) {
+      return g.group + ' / ' + g.topic;
+    });
     var pick = function (field) {
       return history.groups.map(function (g) {
-        return { points: g.points.map(function (p) { return { at: p.at, y: p[field] }; }) };
+        return {
+          points: g.points.map(function (p) {
+            return { at: p.at, y: p[field] };
+          }),
+        };
       });
     };
     draw('lag-chart', names, align(pick('lag')));
     draw('rate-chart', names, align(pick('eventsPerSec')));
-    var dlq = history.dlq.map(function (p) { return { at: p.at, y: p.perSec }; });
+    var dlq = history.dlq.map(function (p) {
+      return { at: p.at, y: p.perSec };
+    });
     draw('dlq-chart', ['DLQ'], align([{ points: dlq }]));
     // The tile shows the last minute's mean (single rounds are jumpy), by the server's clock.
     var since = (dlq.length > 0 ? dlq[dlq.length - 1].at : 0) - 60000;
-    var recent = dlq.filter(function (p) { return p.at >= since; });
-    var mean = recent.reduce(function (sum, p) { return sum + p.y; }, 0) / Math.max(1, recent.length);
+    var recent = dlq.filter(function (p) {
+      return p.at >= since;
+    });
+    var mean =
+      recent.reduce(function (sum, p) {
+        return sum + p.y;
+      }, 0) / Math.max(1, recent.length);
     $('dlq').textContent = mean.toFixed(2);
   }
 

@@ -1,9 +1,30 @@
-import { createAudienceEngine, createInterestSource, createSimilarFinder, DEFAULT_SIMILAR, explanationNodeSchema, ruleNodeSchema, ruleSchema } from '@pstream/audiences';
+import {
+  createAudienceEngine,
+  createInterestSource,
+  createSimilarFinder,
+  DEFAULT_SIMILAR,
+  explanationNodeSchema,
+  ruleNodeSchema,
+  ruleSchema,
+} from '@pstream/audiences';
 import { keys, knowsPerson } from '@pstream/interest-store';
-import { createAudienceStore, createFactsReader, createFollowersReader, createModelStore, personalizationAllowed } from '@pstream/profile-store';
+import {
+  createAudienceStore,
+  createFactsReader,
+  createFollowersReader,
+  createModelStore,
+  personalizationAllowed,
+} from '@pstream/profile-store';
 import { findUnstorable } from '@pstream/events';
 import { createHttp, openApiPlugin, sendError } from '@pstream/http';
-import { closePool, createKeyring, registerOpsRoutes, statementBoundPool, type ReadinessCheck, type Registry } from '@pstream/platform';
+import {
+  closePool,
+  createKeyring,
+  registerOpsRoutes,
+  statementBoundPool,
+  type ReadinessCheck,
+  type Registry,
+} from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
@@ -16,7 +37,17 @@ import { catalogEntrySchema, registerCatalogRoutes } from './routes/catalog';
 import { followersSchema, overlapSchema, registerFollowerRoutes } from './routes/followers';
 import type { LagSampler } from './lag/sampler';
 import { interestSchema, interestsSchema, registerInterestRoutes } from './routes/interests';
-import { audienceListSchema, audienceRequestSchema, audienceSchema, explainRequestSchema, explainSchema, membersSchema, previewRequestSchema, previewSchema, registerAudienceRoutes } from './routes/audiences';
+import {
+  audienceListSchema,
+  audienceRequestSchema,
+  audienceSchema,
+  explainRequestSchema,
+  explainSchema,
+  membersSchema,
+  previewRequestSchema,
+  previewSchema,
+  registerAudienceRoutes,
+} from './routes/audiences';
 import { registerExplainPage } from './routes/explain-page';
 import { registerMerchantPage } from './routes/merchant';
 import { modelSchema, modelsSchema, registerModelRoutes, trainingSchema } from './routes/models';
@@ -39,16 +70,26 @@ export type QueryDeps = {
 
 /** Builds the query API without listening; main.ts listens, tests use `inject`. */
 export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<FastifyInstance> {
-  const app = createHttp(deps.log, { prefix: 'QRY' }, { routerOptions: { maxParamLength: MAX_ID_PARAM_LENGTH }, requestTimeoutMs: config.REQUEST_TIMEOUT_MS });
+  const app = createHttp(
+    deps.log,
+    { prefix: 'QRY' },
+    { routerOptions: { maxParamLength: MAX_ID_PARAM_LENGTH }, requestTimeoutMs: config.REQUEST_TIMEOUT_MS },
+  );
   // Before any schema runs: path ids, query values and bodies with a NUL, another control
   // character or a lone surrogate (which Postgres cannot hold), or nested past 32 levels (a rule
   // 1 000 deep would overflow the stack of the recursive rule schema), are a 400 naming the field.
   app.addHook('preValidation', async (request, reply) => {
-    for (const [where, value] of [['params', request.params], ['querystring', request.query], ['body', request.body]] as const) {
+    for (const [where, value] of [
+      ['params', request.params],
+      ['querystring', request.query],
+      ['body', request.body],
+    ] as const) {
       const bad = findUnstorable(value);
       if (bad !== undefined) {
         const path = bad.path === '' ? where : `${where}.${bad.path}`;
-        return sendError(reply, 400, QueryErrors.INVALID_REQUEST, `${path} ${bad.message}`, [{ path, message: bad.message }]);
+        return sendError(reply, 400, QueryErrors.INVALID_REQUEST, `${path} ${bad.message}`, [
+          { path, message: bad.message },
+        ]);
       }
     }
     return undefined;
@@ -61,14 +102,32 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       'Every error answers `{ "error": { "code", "message", "details"? } }` with a `QRY_` code; every answer carries `X-Request-Id`.',
     servers: [{ url: `http://127.0.0.1:${config.QUERY_API_PORT}`, description: 'a local instance (pnpm start)' }],
     tags: [
-      { name: 'profiles', description: 'A person’s profile, interests and similar people; any id (userId or anonymousId) resolves to its person' },
-      { name: 'audiences', description: 'Rules over interests, stage, tiers, traits, follows and recent activity (docs/api.md §5.4); saved audiences stay current' },
-      { name: 'followers', description: 'Who follows a shop, product, creator or content, and how two targets’ followers overlap (docs/api.md §5.5)' },
+      {
+        name: 'profiles',
+        description:
+          'A person’s profile, interests and similar people; any id (userId or anonymousId) resolves to its person',
+      },
+      {
+        name: 'audiences',
+        description:
+          'Rules over interests, stage, tiers, traits, follows and recent activity (docs/api.md §5.4); saved audiences stay current',
+      },
+      {
+        name: 'followers',
+        description:
+          'Who follows a shop, product, creator or content, and how two targets’ followers overlap (docs/api.md §5.5)',
+      },
       { name: 'catalog', description: 'Tags of targets, given to events that carry none (docs/api.md §5.6)' },
       { name: 'privacy', description: 'Consent and erasure (docs/model.md §4.5, docs/api.md §5.7)' },
-      { name: 'models', description: 'Predicted gender and age band from behaviour: the models, their held-out accuracy, training (docs/api.md §5.9)' },
+      {
+        name: 'models',
+        description:
+          'Predicted gender and age band from behaviour: the models, their held-out accuracy, training (docs/api.md §5.9)',
+      },
     ],
-    securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the route’s scope' } },
+    securitySchemes: {
+      bearerAuth: { type: 'http', scheme: 'bearer', description: 'a token from API_TOKENS with the route’s scope' },
+    },
     schemas: {
       Profile: profileSchema,
       Interest: interestSchema,
@@ -114,7 +173,8 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
   const k = keys(config.REDIS_PREFIX);
   /** The profile key an id answers for (merged ids resolved by Postgres), or undefined when neither store knows the id (404). */
-  const profileOf = async (id: string) => (await facts.profileKeyOf(id)) ?? ((await knowsPerson(deps.redis, k, id)) ? id : undefined);
+  const profileOf = async (id: string) =>
+    (await facts.profileKeyOf(id)) ?? ((await knowsPerson(deps.redis, k, id)) ? id : undefined);
   registerInterestRoutes(app, {
     redis: deps.redis,
     keys: k,
@@ -135,11 +195,22 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     guard: guard('profiles:read'),
     predictedCounts: models.predictedCounts,
   });
-  registerCatalogRoutes(app, { redis: deps.redis, keys: k, read: guard('profiles:read'), write: guard('audiences:write') });
+  registerCatalogRoutes(app, {
+    redis: deps.redis,
+    keys: k,
+    read: guard('profiles:read'),
+    write: guard('audiences:write'),
+  });
   const erasureDeps = { pool: deps.pool, redis: deps.redis, keys: k, log: deps.log };
   const erasureRetry = startErasureRetry({ ...erasureDeps, retryMs: config.ERASURE_RETRY_MS });
   app.addHook('onClose', async () => erasureRetry.stop());
-  registerPrivacyRoutes(app, { pool: deps.pool, log: deps.log, guard: guard('privacy:write'), keyring: createKeyring(config, deps.pool), finish: finishErasure(erasureDeps) });
+  registerPrivacyRoutes(app, {
+    pool: deps.pool,
+    log: deps.log,
+    guard: guard('privacy:write'),
+    keyring: createKeyring(config, deps.pool),
+    finish: finishErasure(erasureDeps),
+  });
   await registerOpsPage(app, { lag: deps.lag, guard: guard('ops:read') });
   await registerMerchantPage(app);
   await registerExplainPage(app);
@@ -152,9 +223,24 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   // (BENCHMARKS.md "Audiences and similar people", issue 21).
   const evaluation = statementBoundPool(deps.pool, config.PREVIEW_STATEMENT_TIMEOUT_MS, { jit: 'off' });
   app.addHook('onClose', async () => closePool(evaluation));
-  const engine = createAudienceEngine({ facts: createAudienceStore(evaluation), interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE) });
-  registerAudienceRoutes(app, { engine, store: audiences, profileOf, read: guard('profiles:read'), write: guard('audiences:write'), concurrency: config.PREVIEW_CONCURRENCY, statementTimeoutMs: config.PREVIEW_STATEMENT_TIMEOUT_MS });
-  const finder = createSimilarFinder(deps.redis, k, audiences, { decay, valueScale: config.INTEREST_VALUE_SCALE, ...DEFAULT_SIMILAR });
+  const engine = createAudienceEngine({
+    facts: createAudienceStore(evaluation),
+    interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE),
+  });
+  registerAudienceRoutes(app, {
+    engine,
+    store: audiences,
+    profileOf,
+    read: guard('profiles:read'),
+    write: guard('audiences:write'),
+    concurrency: config.PREVIEW_CONCURRENCY,
+    statementTimeoutMs: config.PREVIEW_STATEMENT_TIMEOUT_MS,
+  });
+  const finder = createSimilarFinder(deps.redis, k, audiences, {
+    decay,
+    valueScale: config.INTEREST_VALUE_SCALE,
+    ...DEFAULT_SIMILAR,
+  });
   registerSimilarRoutes(app, { facts, finder, guard: guard('profiles:read') });
   return app;
 }

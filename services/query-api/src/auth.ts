@@ -14,7 +14,13 @@ export function createTokenGuard(tokens: Map<string, Set<Scope>>) {
     // The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer x" and "BEARER x" are the same.
     const presented = auth === undefined ? undefined : /^bearer[ \t]+(\S+)[ \t]*$/i.exec(auth)?.[1];
     const scopes = presented === undefined ? undefined : scopesOf(presented);
-    if (!scopes) return sendError(reply.header('WWW-Authenticate', 'Bearer'), 401, QueryErrors.UNAUTHORIZED, 'missing or unknown bearer token');
+    if (!scopes)
+      return sendError(
+        reply.header('WWW-Authenticate', 'Bearer'),
+        401,
+        QueryErrors.UNAUTHORIZED,
+        'missing or unknown bearer token',
+      );
     if (!scopes.has(scope)) return sendError(reply, 403, QueryErrors.FORBIDDEN, `token lacks scope ${scope}`);
   };
 }

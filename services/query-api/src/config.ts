@@ -19,7 +19,20 @@ const apiTokens = envPairs({
 
 const schema = z.object({
   // Kafka's brokers and the DLQ topic serve the consumer-lag sampler of /ops/lag.
-  ...sharedEnv('REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE', 'KAFKA_BROKERS', 'DLQ_TOPIC'),
+  ...sharedEnv(
+    'REDIS_URL',
+    'REDIS_CLUSTER_NODES',
+    'REDIS_PREFIX',
+    'DATABASE_URL',
+    'PG_SCHEMA',
+    'BASE_CURRENCY',
+    'LOG_LEVEL',
+    'DECAY_HALF_LIFE_DAYS',
+    'DECAY_LANDMARK',
+    'INTEREST_VALUE_SCALE',
+    'KAFKA_BROKERS',
+    'DLQ_TOPIC',
+  ),
   // The erasure destroys the person keys (docs/privacy.md); the subject key names them.
   ...keyringEnv,
   QUERY_API_HOST: z.string().default('0.0.0.0'),

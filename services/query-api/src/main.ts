@@ -1,4 +1,13 @@
-import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
+import {
+  closePool,
+  closeRedis,
+  createKafka,
+  createLogger,
+  createMetrics,
+  createPool,
+  createRedis,
+  handleSignals,
+} from '@pstream/platform';
 import { pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';

@@ -10,9 +10,18 @@ import { z } from 'zod';
  * serializer writes exactly the schema's keys in the schema's shape. Other statuses (the error
  * bodies) keep the zod serializer. For hot read routes only: see BENCHMARKS.md "Reads".
  */
-export function compiledSuccessSerializer(route: { schema: unknown; method: string; url: string; httpStatus?: string }): (data: unknown) => string {
+export function compiledSuccessSerializer(route: {
+  schema: unknown;
+  method: string;
+  url: string;
+  httpStatus?: string;
+}): (data: unknown) => string {
   const schema = route.schema as z.ZodType;
   if (!/^2\d\d$/.test(String(route.httpStatus))) return zodSerializerCompiler({ ...route, schema });
-  const stringify = fastJson(z.toJSONSchema(schema, { target: 'draft-7', io: 'output', unrepresentable: 'any' }) as Parameters<typeof fastJson>[0]);
+  const stringify = fastJson(
+    z.toJSONSchema(schema, { target: 'draft-7', io: 'output', unrepresentable: 'any' }) as Parameters<
+      typeof fastJson
+    >[0],
+  );
   return (data) => stringify(data);
 }

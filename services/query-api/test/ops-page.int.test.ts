@@ -39,7 +39,10 @@ describeBrowser('the /ops page', () => {
     producer = clients.producer;
     let n = 0;
     const tick = () => {
-      const messages = Array.from({ length: 6 }, () => ({ key: `u-${n % 17}`, value: n++ % 20 === 0 ? 'not json' : JSON.stringify({ n }) }));
+      const messages = Array.from({ length: 6 }, () => ({
+        key: `u-${n % 17}`,
+        value: n++ % 20 === 0 ? 'not json' : JSON.stringify({ n }),
+      }));
       void producer.send({ topic, messages }).catch(() => undefined);
     };
     tick();
@@ -66,7 +69,12 @@ describeBrowser('the /ops page', () => {
       metrics,
     });
     await healthy.start();
-    rig = await startOpsApp(box, clients, { groups: [group('healthy'), group('stopped')], intervalMs: 500, window: 6 }, metrics);
+    rig = await startOpsApp(
+      box,
+      clients,
+      { groups: [group('healthy'), group('stopped')], intervalMs: 500, window: 6 },
+      metrics,
+    );
     ({ sampler, app } = rig);
     await app.listen({ host: '127.0.0.1', port: 0 });
   }, 90_000);

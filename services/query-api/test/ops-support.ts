@@ -7,7 +7,14 @@ import { loadConfig } from '../src/config';
 import { LagSampler, type LagSamplerOptions } from '../src/lag/sampler';
 
 /** What the ops tests share: the sandbox's admin and producer, a sampler, and the query API around it. */
-export type OpsRig = { admin: Admin; producer: Producer; sampler: LagSampler; metrics: Registry; app: FastifyInstance; close(): Promise<void> };
+export type OpsRig = {
+  admin: Admin;
+  producer: Producer;
+  sampler: LagSampler;
+  metrics: Registry;
+  app: FastifyInstance;
+  close(): Promise<void>;
+};
 
 export async function kafkaClients(box: Sandbox): Promise<{ admin: Admin; producer: Producer }> {
   const admin = box.kafka.admin();
@@ -24,7 +31,13 @@ export async function startOpsApp(
   sampling: Pick<LagSamplerOptions, 'groups' | 'intervalMs' | 'window'>,
   metrics: Registry = createMetrics('query-api'),
 ): Promise<OpsRig> {
-  const sampler = new LagSampler({ kafka: box.kafka, log: silentLog, dlqTopic: box.env.DLQ_TOPIC!, metrics, ...sampling });
+  const sampler = new LagSampler({
+    kafka: box.kafka,
+    log: silentLog,
+    dlqTopic: box.env.DLQ_TOPIC!,
+    metrics,
+    ...sampling,
+  });
   sampler.start();
   const config = loadConfig(box.env);
   const pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-ops');

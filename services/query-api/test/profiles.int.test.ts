@@ -25,15 +25,75 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
     box = await createSandbox(1);
     pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-profiles');
     await migrate(pool, box.env.PG_SCHEMA!);
-    const store = createSegmentStore({ pool, rules: DEFAULT_RULES, convert: createConverter('CNY', new Map()), log: silentLog });
+    const store = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+    });
     const messages: TopicMessage[] = [
-      { ...base, kind: 'event', eventId: 'a1', type: 'click', anonymousId: 'dev-1', profileKey: 'dev-1', occurredAt: at(3), target: { type: 'product', id: 'p-1' }, tags: [] },
-      { ...base, kind: 'event', eventId: 'a2', type: 'follow', anonymousId: 'dev-1', profileKey: 'dev-1', occurredAt: at(2), target: { type: 'shop', id: 's-1' }, tags: [] },
-      { ...base, kind: 'event', eventId: 'u1', type: 'purchase', userId: 'u-1', profileKey: 'u-1', occurredAt: at(1), target: { type: 'product', id: 'p-1' }, tags: [], amount: 99.5, currency: 'CNY' },
-      { ...base, kind: 'identify', eventId: 'i1', userId: 'u-1', anonymousId: 'dev-1', profileKey: 'u-1', occurredAt: at(0), traits: { city: 'Hangzhou', birthYear: 1990 } },
-      { ...base, kind: 'event', eventId: 'l1', type: 'click', userId: LONG_ID, profileKey: LONG_ID, occurredAt: at(1), target: { type: 'product', id: 'p-1' }, tags: [] },
+      {
+        ...base,
+        kind: 'event',
+        eventId: 'a1',
+        type: 'click',
+        anonymousId: 'dev-1',
+        profileKey: 'dev-1',
+        occurredAt: at(3),
+        target: { type: 'product', id: 'p-1' },
+        tags: [],
+      },
+      {
+        ...base,
+        kind: 'event',
+        eventId: 'a2',
+        type: 'follow',
+        anonymousId: 'dev-1',
+        profileKey: 'dev-1',
+        occurredAt: at(2),
+        target: { type: 'shop', id: 's-1' },
+        tags: [],
+      },
+      {
+        ...base,
+        kind: 'event',
+        eventId: 'u1',
+        type: 'purchase',
+        userId: 'u-1',
+        profileKey: 'u-1',
+        occurredAt: at(1),
+        target: { type: 'product', id: 'p-1' },
+        tags: [],
+        amount: 99.5,
+        currency: 'CNY',
+      },
+      {
+        ...base,
+        kind: 'identify',
+        eventId: 'i1',
+        userId: 'u-1',
+        anonymousId: 'dev-1',
+        profileKey: 'u-1',
+        occurredAt: at(0),
+        traits: { city: 'Hangzhou', birthYear: 1990 },
+      },
+      {
+        ...base,
+        kind: 'event',
+        eventId: 'l1',
+        type: 'click',
+        userId: LONG_ID,
+        profileKey: LONG_ID,
+        occurredAt: at(1),
+        target: { type: 'product', id: 'p-1' },
+        tags: [],
+      },
     ];
-    await store.apply(messages.map((value, i) => ({ value, offset: String(i) })), { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) }, now);
+    await store.apply(
+      messages.map((value, i) => ({ value, offset: String(i) })),
+      { groupId: 'g', topic: 't', partition: 0, lastOffset: String(messages.length - 1) },
+      now,
+    );
     const config = loadConfig(box.env);
     redis = createRedis(config, 'test-profiles');
     app = await buildApp(config, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
@@ -46,7 +106,8 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
     await box?.cleanup();
   });
 
-  const get = (id: string) => app.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: { authorization: 'Bearer dev-api-token' } });
+  const get = (id: string) =>
+    app.inject({ method: 'GET', url: `/v1/profiles/${id}`, headers: { authorization: 'Bearer dev-api-token' } });
 
   it('answers a merged anonymousId with the user’s whole profile', async () => {
     const res = await get('dev-1');
@@ -59,7 +120,13 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
       lifecycle: { stage: 'new', evaluatedAt: new Date(now).toISOString() },
       tiers: { value: 'medium', social: 'silent' },
       interests: [],
-      stats: { firstSeenAt: at(3), lastActiveAt: at(1), events: { click: 1, follow: 1, purchase: 1 }, purchases: 1, monetary: { currency: 'CNY', total: 99.5 } },
+      stats: {
+        firstSeenAt: at(3),
+        lastActiveAt: at(1),
+        events: { click: 1, follow: 1, purchase: 1 },
+        purchases: 1,
+        monetary: { currency: 'CNY', total: 99.5 },
+      },
       follows: { count: 1, recent: [{ type: 'shop', id: 's-1', since: at(2) }] },
       consent: { personalization: true },
     });
@@ -75,14 +142,22 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
     const res = await get(encodeURIComponent(LONG_ID));
     expect(res.statusCode).toBe(200);
     expect(res.json()).toMatchObject({ userId: LONG_ID, stats: { events: { click: 1 } } });
-    const interests = await app.inject({ method: 'GET', url: `/v1/profiles/${encodeURIComponent(LONG_ID)}/interests`, headers: { authorization: 'Bearer dev-api-token' } });
+    const interests = await app.inject({
+      method: 'GET',
+      url: `/v1/profiles/${encodeURIComponent(LONG_ID)}/interests`,
+      headers: { authorization: 'Bearer dev-api-token' },
+    });
     expect(interests.statusCode).toBe(200);
   });
 
   it('answers 400 naming the id for %00, other control characters, lone surrogates and over-long ids', async () => {
     for (const id of ['%00', 'a%0Ab', '%ED%A0%80', encodeURIComponent('x'.repeat(129))]) {
       for (const suffix of ['', '/interests']) {
-        const res = await app.inject({ method: 'GET', url: `/v1/profiles/${id}${suffix}`, headers: { authorization: 'Bearer dev-api-token' } });
+        const res = await app.inject({
+          method: 'GET',
+          url: `/v1/profiles/${id}${suffix}`,
+          headers: { authorization: 'Bearer dev-api-token' },
+        });
         expect({ id, suffix, status: res.statusCode }).toEqual({ id, suffix, status: 400 });
         expect(res.json().error.message).toMatch(/id/);
       }
@@ -91,16 +166,31 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
 
   it('accepts the bearer scheme in any case', async () => {
     for (const scheme of ['bearer', 'BEARER', 'BeArEr']) {
-      const res = await app.inject({ method: 'GET', url: '/v1/profiles/u-1', headers: { authorization: `${scheme} dev-api-token` } });
+      const res = await app.inject({
+        method: 'GET',
+        url: '/v1/profiles/u-1',
+        headers: { authorization: `${scheme} dev-api-token` },
+      });
       expect({ scheme, status: res.statusCode }).toEqual({ scheme, status: 200 });
     }
-    expect((await app.inject({ method: 'GET', url: '/v1/profiles/u-1', headers: { authorization: 'Basic dev-api-token' } })).statusCode).toBe(401);
+    expect(
+      (await app.inject({ method: 'GET', url: '/v1/profiles/u-1', headers: { authorization: 'Basic dev-api-token' } }))
+        .statusCode,
+    ).toBe(401);
   });
 
   it('answers 404 for the interests of an unknown id, like the profile', async () => {
-    const res = await app.inject({ method: 'GET', url: '/v1/profiles/nobody-at-all/interests', headers: { authorization: 'Bearer dev-api-token' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/v1/profiles/nobody-at-all/interests',
+      headers: { authorization: 'Bearer dev-api-token' },
+    });
     expect(res.statusCode).toBe(404);
-    const known = await app.inject({ method: 'GET', url: '/v1/profiles/dev-1/interests', headers: { authorization: 'Bearer dev-api-token' } });
+    const known = await app.inject({
+      method: 'GET',
+      url: '/v1/profiles/dev-1/interests',
+      headers: { authorization: 'Bearer dev-api-token' },
+    });
     expect(known.statusCode).toBe(200);
   });
 });

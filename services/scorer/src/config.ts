@@ -6,7 +6,21 @@ import { z } from 'zod';
 const weight = (fallback: number) => z.coerce.number().min(0).default(fallback);
 
 const schema = z.object({
-  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DATABASE_URL', 'PG_SCHEMA', 'LOG_LEVEL', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'DEDUPE_WINDOW_HOURS', 'MAX_MERGED_IDS'),
+  ...sharedEnv(
+    'KAFKA_BROKERS',
+    'EVENTS_TOPIC',
+    'DLQ_TOPIC',
+    'REDIS_URL',
+    'REDIS_CLUSTER_NODES',
+    'REDIS_PREFIX',
+    'DATABASE_URL',
+    'PG_SCHEMA',
+    'LOG_LEVEL',
+    'DECAY_HALF_LIFE_DAYS',
+    'DECAY_LANDMARK',
+    'DEDUPE_WINDOW_HOURS',
+    'MAX_MERGED_IDS',
+  ),
   ...consumerEnv,
   ...keyringEnv,
   /** Port of /healthz, /readyz and /metrics. */

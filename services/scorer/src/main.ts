@@ -1,4 +1,13 @@
-import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
+import {
+  closePool,
+  closeRedis,
+  createKafka,
+  createLogger,
+  createMetrics,
+  createPool,
+  createRedis,
+  handleSignals,
+} from '@pstream/platform';
 import { pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
@@ -19,7 +28,13 @@ async function main(): Promise<void> {
     checks: [
       { name: 'redis', check: () => redis.ping() },
       { name: 'postgres', check: () => pingPostgres(pool) },
-      { name: 'consumer', check: async () => { const why = consumer.unreadyReason(); if (why) throw new Error(why); } },
+      {
+        name: 'consumer',
+        check: async () => {
+          const why = consumer.unreadyReason();
+          if (why) throw new Error(why);
+        },
+      },
     ],
   });
   handleSignals(log, async () => {

@@ -1,6 +1,24 @@
 import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
-import { createInterestStore, eraseInterests, lookupCatalog, readStoredInterests, writeTagIndexChanges, type InterestStore } from '@pstream/interest-store';
-import { BatchConsumer, classifyFailure, consumerTuning, counter, createKeyring, type Consumed, type FailureKind, type Logger, type Pool, type Registry } from '@pstream/platform';
+import {
+  createInterestStore,
+  eraseInterests,
+  lookupCatalog,
+  readStoredInterests,
+  writeTagIndexChanges,
+  type InterestStore,
+} from '@pstream/interest-store';
+import {
+  BatchConsumer,
+  classifyFailure,
+  consumerTuning,
+  counter,
+  createKeyring,
+  type Consumed,
+  type FailureKind,
+  type Logger,
+  type Pool,
+  type Registry,
+} from '@pstream/platform';
 import { suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
@@ -31,7 +49,14 @@ export type ScorerOptions = {
  * cleared Redis before this chunk's writes landed, so the ids it suppressed are cleared again
  * here: whichever of the two clean-ups runs last runs after every write of the chunk.
  */
-export function createChunkApplier(store: InterestStore, redis: Redis, _config: ScorerConfig, log: Logger, suppressed: SuppressionCheck = nothingSuppressed, metrics?: Registry) {
+export function createChunkApplier(
+  store: InterestStore,
+  redis: Redis,
+  _config: ScorerConfig,
+  log: Logger,
+  suppressed: SuppressionCheck = nothingSuppressed,
+  metrics?: Registry,
+) {
   const late =
     metrics &&
     counter(metrics, {
@@ -56,7 +81,10 @@ export function createChunkApplier(store: InterestStore, redis: Redis, _config: 
     if (arrivals.reordered > 0) late?.inc({ outcome: 'reordered' }, arrivals.reordered);
     if (arrivals.beyond_window > 0) {
       late?.inc({ outcome: 'beyond_window' }, arrivals.beyond_window);
-      log.info({ events: arrivals.beyond_window }, 'events more than the lateness window behind their person applied on their own');
+      log.info(
+        { events: arrivals.beyond_window },
+        'events more than the lateness window behind their person applied on their own',
+      );
     }
     return duplicates;
   };
@@ -77,11 +105,23 @@ export function createChunkApplier(store: InterestStore, redis: Redis, _config: 
       const before = await readStoredInterests(redis, store.keys, people);
       const { mergedInto, refused } = await store.merge(link.from, link.to);
       if (refused) {
-        log.warn({ kind: m.kind, profile: refused.profile, id: link.from, mergedIds: refused.merged, incoming: refused.incoming, cap: refused.cap }, 'link refused: the profile would pass the merged-id cap');
+        log.warn(
+          {
+            kind: m.kind,
+            profile: refused.profile,
+            id: link.from,
+            mergedIds: refused.merged,
+            incoming: refused.incoming,
+            cap: refused.cap,
+          },
+          'link refused: the profile would pass the merged-id cap',
+        );
         refusedLinks?.inc({ reason: 'merged_id_cap' });
         continue;
       }
-      const after = await readStoredInterests(redis, store.keys, [...new Set([...people, ...(mergedInto === undefined ? [] : [mergedInto])])]);
+      const after = await readStoredInterests(redis, store.keys, [
+        ...new Set([...people, ...(mergedInto === undefined ? [] : [mergedInto])]),
+      ]);
       await writeTagIndexChanges(redis, store.keys, before, after);
       if (mergedInto !== undefined && mergedInto !== link.to) {
         log.info({ source: link.from, target: link.to, mergedInto }, 'profile already merged elsewhere');
@@ -94,7 +134,8 @@ export function createChunkApplier(store: InterestStore, redis: Redis, _config: 
     const named = [...new Set(chunk.flatMap(idsNamedBy))];
     const before = await suppressed(named);
     const messages = before.size === 0 ? chunk : chunk.filter((m) => !idsNamedBy(m).some((id) => before.has(id)));
-    if (messages.length < chunk.length) log.info({ dropped: chunk.length - messages.length }, 'messages of erased people dropped');
+    if (messages.length < chunk.length)
+      log.info({ dropped: chunk.length - messages.length }, 'messages of erased people dropped');
     const result = await applyMessages(messages);
     const erasedMeanwhile = [...(await suppressed(named))].filter((id) => !before.has(id));
     if (erasedMeanwhile.length > 0) await eraseInterests(redis, store.keys, erasedMeanwhile);
@@ -103,7 +144,8 @@ export function createChunkApplier(store: InterestStore, redis: Redis, _config: 
 }
 
 /** Reply prefixes of a Redis that is busy, starting, full or failing over: they heal, so they are retried. */
-const TRANSIENT_REPLIES = /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS)\b/;
+const TRANSIENT_REPLIES =
+  /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|MOVED|ASK|NOREPLICAS)\b/;
 
 /**
  * Poison or transient, for the batch consumer. An error raised while running our script (Redis
@@ -114,7 +156,13 @@ const TRANSIENT_REPLIES = /^(OOM|BUSY|LOADING|READONLY|NOSCRIPT|MASTERDOWN|CLUST
  */
 export function classifyScorerFailure(err: unknown): FailureKind {
   const e = err as { name?: unknown; message?: unknown } | null;
-  if (e?.name === 'ReplyError' && typeof e.message === 'string' && /user_script:\d+/.test(e.message) && !TRANSIENT_REPLIES.test(e.message)) return 'poison';
+  if (
+    e?.name === 'ReplyError' &&
+    typeof e.message === 'string' &&
+    /user_script:\d+/.test(e.message) &&
+    !TRANSIENT_REPLIES.test(e.message)
+  )
+    return 'poison';
   // keys of one call in two slots: the key names (the person's id) are the cause, a retry meets the same
   if (e?.name === 'ReplyError' && typeof e.message === 'string' && e.message.startsWith('CROSSSLOT')) return 'poison';
   return classifyFailure(err);
@@ -127,7 +175,14 @@ export function classifyScorerFailure(err: unknown): FailureKind {
  */
 export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, options: ScorerOptions = {}) {
   const store = createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config));
-  const applyChunk = createChunkApplier(store, deps.redis, config, deps.log, (ids) => suppressedAmong(deps.pool, ids), deps.metrics);
+  const applyChunk = createChunkApplier(
+    store,
+    deps.redis,
+    config,
+    deps.log,
+    (ids) => suppressedAmong(deps.pool, ids),
+    deps.metrics,
+  );
   return new BatchConsumer({
     kafka: deps.kafka,
     log: deps.log,

@@ -12,7 +12,10 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     const result = await rebuild(config, { kafka, redis, pool, log }, progressPrinter());
-    log.info({ events: result.total, partitions: result.partitions, seconds: (Date.now() - started) / 1000 }, 'rebuild done');
+    log.info(
+      { events: result.total, partitions: result.partitions, seconds: (Date.now() - started) / 1000 },
+      'rebuild done',
+    );
   } finally {
     await closeRedis(redis);
     await closePool(pool);

@@ -32,7 +32,10 @@ export async function rebuild(
     const trimmed = ends.filter((p) => Number(p.low) > 0).map((p) => p.partition);
     if (trimmed.length > 0) {
       // Events already deleted by retention cannot be replayed: the rebuilt scores will lack them.
-      deps.log.warn({ topic, partitions: trimmed }, 'rebuild: the topic no longer starts at offset 0; older events are gone and will be missing from the rebuilt scores (create it with retention.ms=-1, as infra:up does)');
+      deps.log.warn(
+        { topic, partitions: trimmed },
+        'rebuild: the topic no longer starts at offset 0; older events are gone and will be missing from the rebuilt scores (create it with retention.ms=-1, as infra:up does)',
+      );
     }
     const removed = await createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config)).clear();
     deps.log.info({ topic, total, removed }, 'rebuild: state cleared, replaying');
@@ -59,7 +62,9 @@ export async function rebuild(
       }
     } finally {
       await consumer.stop();
-      await admin.deleteGroups([groupId]).catch((err: unknown) => deps.log.warn({ err, groupId }, 'rebuild: temporary group not deleted'));
+      await admin
+        .deleteGroups([groupId])
+        .catch((err: unknown) => deps.log.warn({ err, groupId }, 'rebuild: temporary group not deleted'));
     }
   } finally {
     await admin.disconnect();
@@ -74,7 +79,9 @@ export function progressPrinter(out: NodeJS.WriteStream = process.stderr): (p: R
     if (out.isTTY) {
       const width = 30;
       const filled = Math.round((width * pct) / 100);
-      out.write(`\rrebuild [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${done}/${total} events${done >= total ? '\n' : ''}`);
+      out.write(
+        `\rrebuild [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${pct}% ${done}/${total} events${done >= total ? '\n' : ''}`,
+      );
     } else if (Date.now() - lastLine > 2000 || done >= total) {
       lastLine = Date.now();
       out.write(`rebuild ${pct}% ${done}/${total} events\n`);

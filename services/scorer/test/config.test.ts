@@ -11,6 +11,9 @@ describe('scorer config', () => {
   });
 
   it('reads a weight and a dwell bound from the environment', () => {
-    expect(scoringParams(loadConfig({ WEIGHT_SHARE: '3', DWELL_LONG_MS: '90000' })).weights).toMatchObject({ share: 3, dwellLongMs: 90_000 });
+    expect(scoringParams(loadConfig({ WEIGHT_SHARE: '3', DWELL_LONG_MS: '90000' })).weights).toMatchObject({
+      share: 3,
+      dwellLongMs: 90_000,
+    });
   });
 });

@@ -24,7 +24,10 @@ function startScorerProcess(env: NodeJS.ProcessEnv): ChildProcess {
   });
 }
 
-const exited = (child: ChildProcess) => new Promise<void>((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve())));
+const exited = (child: ChildProcess) =>
+  new Promise<void>((resolve) =>
+    child.exitCode !== null || child.signalCode !== null ? resolve() : child.once('exit', () => resolve()),
+  );
 
 describe('a scorer killed with SIGKILL mid-batch', () => {
   let box: Sandbox;
@@ -60,10 +63,15 @@ describe('a scorer killed with SIGKILL mid-batch', () => {
 
     const first = startScorerProcess(box.env);
     children.push(first);
-    const atKill = await waitFor('the first applied events', async () => {
-      const n = await appliedCount(redis, config.REDIS_PREFIX, people);
-      return n > 0 ? n : undefined;
-    }, 60_000, 10);
+    const atKill = await waitFor(
+      'the first applied events',
+      async () => {
+        const n = await appliedCount(redis, config.REDIS_PREFIX, people);
+        return n > 0 ? n : undefined;
+      },
+      60_000,
+      10,
+    );
     first.kill('SIGKILL');
     await exited(first);
     expect(first.signalCode).toBe('SIGKILL');
@@ -73,10 +81,17 @@ describe('a scorer killed with SIGKILL mid-batch', () => {
 
     const second = startScorerProcess(box.env);
     children.push(second);
-    await waitFor('every event applied', async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined), 60_000);
+    await waitFor(
+      'every event applied',
+      async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined),
+      60_000,
+    );
     second.kill('SIGTERM');
     await exited(second);
 
-    expectSameScores(await storedScores(redis, config.REDIS_PREFIX, people), modelScores(messages, scoringParams(config)));
+    expectSameScores(
+      await storedScores(redis, config.REDIS_PREFIX, people),
+      modelScores(messages, scoringParams(config)),
+    );
   }, 90_000);
 });

@@ -28,9 +28,14 @@ async function readTagIndex(redis: Redis, prefix: string): Promise<Map<string, M
 }
 
 /** The per-tag index holds exactly every person's stored score in every tag they have, and no one else. */
-async function expectIndexMatches(redis: Redis, prefix: string, stored: Map<string, Map<string, number>>): Promise<void> {
+async function expectIndexMatches(
+  redis: Redis,
+  prefix: string,
+  stored: Map<string, Map<string, number>>,
+): Promise<void> {
   const want = new Map<string, Map<string, number>>();
-  for (const [person, tags] of stored) for (const [tag, score] of tags) want.set(tag, (want.get(tag) ?? new Map()).set(person, score));
+  for (const [person, tags] of stored)
+    for (const [tag, score] of tags) want.set(tag, (want.get(tag) ?? new Map()).set(person, score));
   const got = await readTagIndex(redis, prefix);
   for (const [tag, m] of got) if (m.size === 0) got.delete(tag);
   expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
@@ -89,8 +94,16 @@ describe('the scorer against real Kafka and Redis', () => {
     await startScorer({ REDIS_PREFIX: pairPrefix, SCORER_GROUP: `${config.SCORER_GROUP}-pair` });
     await startScorer({ REDIS_PREFIX: pairPrefix, SCORER_GROUP: `${config.SCORER_GROUP}-pair` });
 
-    await waitFor('one scorer applied everything', async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined), 60_000);
-    await waitFor('two scorers applied everything', async () => ((await appliedCount(redis, pairPrefix, people)) === unique ? true : undefined), 60_000);
+    await waitFor(
+      'one scorer applied everything',
+      async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined),
+      60_000,
+    );
+    await waitFor(
+      'two scorers applied everything',
+      async () => ((await appliedCount(redis, pairPrefix, people)) === unique ? true : undefined),
+      60_000,
+    );
     const one = await storedScores(redis, config.REDIS_PREFIX, people);
     expectSameScores(one, want);
     await expectIndexMatches(redis, config.REDIS_PREFIX, one);
@@ -102,7 +115,12 @@ describe('the scorer against real Kafka and Redis', () => {
     // rebuild the single scorer's prefix: same scores afterwards
     for (const stop of stops.splice(0)) await stop();
     const lines: number[] = [];
-    const result = await rebuild(config, { kafka: box.kafka, redis, pool, log: silentLog }, (p) => lines.push(p.done), 100);
+    const result = await rebuild(
+      config,
+      { kafka: box.kafka, redis, pool, log: silentLog },
+      (p) => lines.push(p.done),
+      100,
+    );
     expect(result.done).toBe(result.total);
     expect(result.total).toBe(messages.length);
     expectSameScores(await storedScores(redis, config.REDIS_PREFIX, people), one, 1e-12);
@@ -132,7 +150,12 @@ describe('the scorer against real Kafka and Redis', () => {
         } else delays.set(String(e.eventId), device[j % 2]!);
       });
     }
-    const arrival = [...events].sort((a, b) => Date.parse(String(a.occurredAt)) + delays.get(String(a.eventId))! - (Date.parse(String(b.occurredAt)) + delays.get(String(b.eventId))!));
+    const arrival = [...events].sort(
+      (a, b) =>
+        Date.parse(String(a.occurredAt)) +
+        delays.get(String(a.eventId))! -
+        (Date.parse(String(b.occurredAt)) + delays.get(String(b.eventId))!),
+    );
     await writeCatalog(redis, keys(config.REDIS_PREFIX), 'product:p-0', ['category:catalogued']);
     const messages = await produceEvents(box.kafka, config.EVENTS_TOPIC, arrival);
     // the time-sorted stream (same times in arrival order), through the pure model
@@ -144,7 +167,11 @@ describe('the scorer against real Kafka and Redis', () => {
     await consumer.start();
     stops.push(() => consumer.stop());
     const unique = new Set(messages.map((m) => m.eventId)).size;
-    await waitFor('every event applied', async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined), 60_000);
+    await waitFor(
+      'every event applied',
+      async () => ((await appliedCount(redis, config.REDIS_PREFIX, people)) === unique ? true : undefined),
+      60_000,
+    );
     const got = await storedScores(redis, config.REDIS_PREFIX, people);
     expectSameScores(got, want);
     const late = await metrics.getSingleMetricAsString('scorer_late_events_total');
@@ -157,15 +184,29 @@ describe('the scorer against real Kafka and Redis', () => {
     const k = keys(config.REDIS_PREFIX);
     await writeCatalog(redis, k, 'product:cat-1', ['category:bags', 'brand:acme']);
     const occurredAt = new Date(Date.now() - DAY).toISOString();
-    const share = { eventId: 'twice', type: 'share', userId: 'u-twice', occurredAt, target: { type: 'product', id: 'x' }, tags: ['style:casual'] };
+    const share = {
+      eventId: 'twice',
+      type: 'share',
+      userId: 'u-twice',
+      occurredAt,
+      target: { type: 'product', id: 'x' },
+      tags: ['style:casual'],
+    };
     await produceEvents(box.kafka, config.EVENTS_TOPIC, [share]);
-    await produceRaw(box.kafka, config.EVENTS_TOPIC, [{ key: 'u-twice', value: '{not json' }, { key: 'u-twice', value: JSON.stringify({ v: 1, kind: 'event' }) }]);
-    await produceEvents(box.kafka, config.EVENTS_TOPIC, [share, { eventId: 'tagless', type: 'click', userId: 'u-twice', occurredAt, target: { type: 'product', id: 'cat-1' } }]);
+    await produceRaw(box.kafka, config.EVENTS_TOPIC, [
+      { key: 'u-twice', value: '{not json' },
+      { key: 'u-twice', value: JSON.stringify({ v: 1, kind: 'event' }) },
+    ]);
+    await produceEvents(box.kafka, config.EVENTS_TOPIC, [
+      share,
+      { eventId: 'tagless', type: 'click', userId: 'u-twice', occurredAt, target: { type: 'product', id: 'cat-1' } },
+    ]);
     const scores = await waitFor('both events applied', async () => {
       const s = (await storedScores(redis, config.REDIS_PREFIX, ['u-twice'])).get('u-twice')!;
       return s.has('brand:acme') ? s : undefined;
     });
-    const factor = 2 ** ((Date.parse(occurredAt) - Date.parse(config.DECAY_LANDMARK)) / (config.DECAY_HALF_LIFE_DAYS * DAY));
+    const factor =
+      2 ** ((Date.parse(occurredAt) - Date.parse(config.DECAY_LANDMARK)) / (config.DECAY_HALF_LIFE_DAYS * DAY));
     expect(scores.get('style:casual')).toBeCloseTo(3 * factor, 9); // one share visit: 1 + 2, once
     expect(scores.get('category:bags')).toBeCloseTo(factor, 9);
     expect(scores.get('product:cat-1')).toBeCloseTo(factor, 9);
@@ -173,7 +214,9 @@ describe('the scorer against real Kafka and Redis', () => {
     await dlq.connect();
     await dlq.subscribe({ topic: config.DLQ_TOPIC, fromBeginning: true });
     const reasons: string[] = [];
-    await dlq.run({ eachMessage: async ({ message }) => void reasons.push(JSON.parse(message.value!.toString()).reason) });
+    await dlq.run({
+      eachMessage: async ({ message }) => void reasons.push(JSON.parse(message.value!.toString()).reason),
+    });
     await waitFor('two dead letters', async () => (reasons.length >= 2 ? true : undefined));
     await dlq.disconnect();
     expect(reasons[0]).toMatch(/not JSON/);
@@ -184,39 +227,116 @@ describe('the scorer against real Kafka and Redis', () => {
     await startScorer();
     const t = new Date(Date.now() - DAY).toISOString();
     await produceEvents(box.kafka, config.EVENTS_TOPIC, [
-      { eventId: 'm1', type: 'click', anonymousId: 'dev-merge', occurredAt: t, target: { type: 'product', id: 'm' }, tags: ['category:dress'] },
+      {
+        eventId: 'm1',
+        type: 'click',
+        anonymousId: 'dev-merge',
+        occurredAt: t,
+        target: { type: 'product', id: 'm' },
+        tags: ['category:dress'],
+      },
     ]);
-    await waitFor('anonymous click applied', async () => ((await appliedCount(redis, config.REDIS_PREFIX, ['dev-merge'])) === 1 ? true : undefined));
-    const identify = { v: 1, kind: 'identify', eventId: 'id-1', source: 'test', userId: 'u-merge', anonymousId: 'dev-merge', profileKey: 'u-merge', occurredAt: t, receivedAt: t, traits: {} };
-    const placeholder = { ...identify, eventId: 'id-2', userId: 'u-other', profileKey: 'u-other', anonymousId: 'anonymous' };
-    await produceRaw(box.kafka, config.EVENTS_TOPIC, [{ key: 'u-merge', value: JSON.stringify(identify) }, { key: 'u-other', value: JSON.stringify(placeholder) }]);
+    await waitFor('anonymous click applied', async () =>
+      (await appliedCount(redis, config.REDIS_PREFIX, ['dev-merge'])) === 1 ? true : undefined,
+    );
+    const identify = {
+      v: 1,
+      kind: 'identify',
+      eventId: 'id-1',
+      source: 'test',
+      userId: 'u-merge',
+      anonymousId: 'dev-merge',
+      profileKey: 'u-merge',
+      occurredAt: t,
+      receivedAt: t,
+      traits: {},
+    };
+    const placeholder = {
+      ...identify,
+      eventId: 'id-2',
+      userId: 'u-other',
+      profileKey: 'u-other',
+      anonymousId: 'anonymous',
+    };
+    await produceRaw(box.kafka, config.EVENTS_TOPIC, [
+      { key: 'u-merge', value: JSON.stringify(identify) },
+      { key: 'u-other', value: JSON.stringify(placeholder) },
+    ]);
     await produceEvents(box.kafka, config.EVENTS_TOPIC, [
-      { eventId: 'u1', type: 'follow', userId: 'u-merge', occurredAt: t, target: { type: 'shop', id: 's' }, tags: ['category:dress'] },
-      { eventId: 'm2', type: 'dwell', dwellMs: 61_000, anonymousId: 'dev-merge', occurredAt: t, target: { type: 'product', id: 'm' } },
+      {
+        eventId: 'u1',
+        type: 'follow',
+        userId: 'u-merge',
+        occurredAt: t,
+        target: { type: 'shop', id: 's' },
+        tags: ['category:dress'],
+      },
+      {
+        eventId: 'm2',
+        type: 'dwell',
+        dwellMs: 61_000,
+        anonymousId: 'dev-merge',
+        occurredAt: t,
+        target: { type: 'product', id: 'm' },
+      },
     ]);
     const qCfg = queryConfig(box.env);
     const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-    const query = await buildQuery(qCfg, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+    const query = await buildQuery(qCfg, {
+      log: silentLog,
+      redis,
+      pool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
     try {
       const factor = 2 ** ((Date.parse(t) - Date.parse(config.DECAY_LANDMARK)) / (config.DECAY_HALF_LIFE_DAYS * DAY));
       const body = await waitFor('merged interests', async () => {
-        const res = await query.inject({ method: 'GET', url: '/v1/profiles/dev-merge/interests?dimension=category', headers: { authorization: 'Bearer dev-api-token' } });
+        const res = await query.inject({
+          method: 'GET',
+          url: '/v1/profiles/dev-merge/interests?dimension=category',
+          headers: { authorization: 'Bearer dev-api-token' },
+        });
         const b = res.json() as { interests: { tag: string; score: number }[]; computedAt: string };
         const dress = b.interests.find((i) => i.tag === 'category:dress');
         // the later anonymous dwell joined the anonymous click's visit on the user: 1 × 2, plus the follow 3
-        return dress && Math.abs(dress.score / 2 ** (-(Date.parse(b.computedAt) - Date.parse(config.DECAY_LANDMARK)) / (config.DECAY_HALF_LIFE_DAYS * DAY)) - 5 * factor) < 1e-9 * 5 * factor ? b : undefined;
+        return dress &&
+          Math.abs(
+            dress.score /
+              2 **
+                (-(Date.parse(b.computedAt) - Date.parse(config.DECAY_LANDMARK)) /
+                  (config.DECAY_HALF_LIFE_DAYS * DAY)) -
+              5 * factor,
+          ) <
+            1e-9 * 5 * factor
+          ? b
+          : undefined;
       });
       expect(body.interests.map((i) => i.tag)).toEqual(['category:dress']);
-      const user = await query.inject({ method: 'GET', url: '/v1/profiles/u-merge/interests?limit=200', headers: { authorization: 'Bearer dev-api-token' } });
-      expect((user.json() as { interests: { tag: string }[] }).interests.map((i) => i.tag).sort()).toEqual(['category:dress', 'product:m', 'shop:s']);
+      const user = await query.inject({
+        method: 'GET',
+        url: '/v1/profiles/u-merge/interests?limit=200',
+        headers: { authorization: 'Bearer dev-api-token' },
+      });
+      expect((user.json() as { interests: { tag: string }[] }).interests.map((i) => i.tag).sort()).toEqual([
+        'category:dress',
+        'product:m',
+        'shop:s',
+      ]);
       // the per-tag index follows the merge: the anonymous id left it, the user holds the merged score
       const dressIndex = `${config.REDIS_PREFIX}:tag:{category:dress}`;
-      const userDress = (await storedScores(redis, config.REDIS_PREFIX, ['u-merge'])).get('u-merge')!.get('category:dress')!;
+      const userDress = (await storedScores(redis, config.REDIS_PREFIX, ['u-merge']))
+        .get('u-merge')!
+        .get('category:dress')!;
       expect(await redis.zscore(dressIndex, 'dev-merge')).toBeNull();
       expect(Number(await redis.zscore(dressIndex, 'u-merge'))).toBe(userDress);
       expect(await redis.get(`${config.REDIS_PREFIX}:p:{anonymous}:alias`)).toBeNull();
       expect(await redis.get(`${config.REDIS_PREFIX}:p:{u-other}:alias`)).toBeNull();
-      const bad = await query.inject({ method: 'GET', url: '/v1/profiles/u-merge/interests?limit=201', headers: { authorization: 'Bearer dev-api-token' } });
+      const bad = await query.inject({
+        method: 'GET',
+        url: '/v1/profiles/u-merge/interests?limit=201',
+        headers: { authorization: 'Bearer dev-api-token' },
+      });
       expect(bad.statusCode).toBe(400);
     } finally {
       await query.close();

@@ -3,7 +3,11 @@ import { applyEvent, emptyModel, type PersonModel, type ScoringParams } from '@p
 import { toScoringEvent } from '../src/score';
 
 /** Throws naming the first tag whose scores differ by more than `rel` relative. */
-export function expectSameScores(got: Map<string, Map<string, number>>, want: Map<string, Map<string, number>>, rel = 1e-9): void {
+export function expectSameScores(
+  got: Map<string, Map<string, number>>,
+  want: Map<string, Map<string, number>>,
+  rel = 1e-9,
+): void {
   for (const [id, w] of want) {
     const g = got.get(id) ?? new Map<string, number>();
     for (const tag of new Set([...g.keys(), ...w.keys()])) {
@@ -15,7 +19,11 @@ export function expectSameScores(got: Map<string, Map<string, number>>, want: Ma
 }
 
 /** What the pure model (packages/scoring) gives for these messages, per person, deduped by event id. */
-export function modelScores(messages: ProfileEvent[], params: ScoringParams, catalog: ReadonlyMap<string, string[]> = new Map()): Map<string, Map<string, number>> {
+export function modelScores(
+  messages: ProfileEvent[],
+  params: ScoringParams,
+  catalog: ReadonlyMap<string, string[]> = new Map(),
+): Map<string, Map<string, number>> {
   const models = new Map<string, PersonModel>();
   const seen = new Set<string>();
   for (const m of messages) {

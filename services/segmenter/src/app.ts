@@ -5,4 +5,5 @@ import { buildOpsApp } from '@pstream/http';
  * happens in the consumer (processor.ts), started by main.ts.
  * Its errors carry `SEG_` codes: the framework's list of @pstream/http (`httpErrors('SEG')`).
  */
-export const buildApp = (deps: Omit<Parameters<typeof buildOpsApp>[0], 'prefix'>) => buildOpsApp({ ...deps, prefix: 'SEG' });
+export const buildApp = (deps: Omit<Parameters<typeof buildOpsApp>[0], 'prefix'>) =>
+  buildOpsApp({ ...deps, prefix: 'SEG' });

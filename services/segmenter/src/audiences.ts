@@ -30,7 +30,10 @@ export type AudienceRefreshOptions = {
  */
 export function createAudienceRefresher(options: AudienceRefreshOptions) {
   const { engine, store, log } = options;
-  return async (nowMs: number, transitions: readonly Transition[] = []): Promise<{ audiences: number; checked: number; entered: number; exited: number }> => {
+  return async (
+    nowMs: number,
+    transitions: readonly Transition[] = [],
+  ): Promise<{ audiences: number; checked: number; entered: number; exited: number }> => {
     const started = Date.now();
     let entered = 0;
     let exited = 0;
@@ -52,7 +55,9 @@ export function createAudienceRefresher(options: AudienceRefreshOptions) {
         checked += members.length + watch.size;
         changes = await store.refresh(a.id, members, nowMs, { watch });
       } else {
-        const people = [...new Set([...(due.get(a.id) ?? []), ...touched, ...(readsLifecycle(rule) ? changedByTime : [])])];
+        const people = [
+          ...new Set([...(due.get(a.id) ?? []), ...touched, ...(readsLifecycle(rule) ? changedByTime : [])]),
+        ];
         if (people.length === 0) continue;
         checked += people.length;
         const { members, watch } = await engine.among(rule, nowMs, people);
@@ -63,7 +68,8 @@ export function createAudienceRefresher(options: AudienceRefreshOptions) {
     }
     await store.forgetTouched(nowMs - options.touchGraceMs);
     if (entered + exited > 0) options.onChanges(entered + exited);
-    if (checked > 0) log.debug({ audiences: saved.length, checked, entered, exited, ms: Date.now() - started }, 'audiences refreshed');
+    if (checked > 0)
+      log.debug({ audiences: saved.length, checked, entered, exited, ms: Date.now() - started }, 'audiences refreshed');
     return { audiences: saved.length, checked, entered, exited };
   };
 }

@@ -23,12 +23,31 @@ const currencyRates = envPairs({
 });
 
 const schema = z.object({
-  ...sharedEnv('KAFKA_BROKERS', 'EVENTS_TOPIC', 'DLQ_TOPIC', 'LIFECYCLE_TOPIC', 'DATABASE_URL', 'PG_SCHEMA', 'BASE_CURRENCY', 'LOG_LEVEL', 'DEDUPE_WINDOW_HOURS', 'MAX_MERGED_IDS'),
+  ...sharedEnv(
+    'KAFKA_BROKERS',
+    'EVENTS_TOPIC',
+    'DLQ_TOPIC',
+    'LIFECYCLE_TOPIC',
+    'DATABASE_URL',
+    'PG_SCHEMA',
+    'BASE_CURRENCY',
+    'LOG_LEVEL',
+    'DEDUPE_WINDOW_HOURS',
+    'MAX_MERGED_IDS',
+  ),
   ...consumerEnv,
   ...storedPositionEnv,
   ...keyringEnv,
   // The audience refresh reads interests from Redis (the per-tag index) beside Postgres's facts.
-  ...sharedEnv('AUDIENCES_TOPIC', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_PREFIX', 'DECAY_HALF_LIFE_DAYS', 'DECAY_LANDMARK', 'INTEREST_VALUE_SCALE'),
+  ...sharedEnv(
+    'AUDIENCES_TOPIC',
+    'REDIS_URL',
+    'REDIS_CLUSTER_NODES',
+    'REDIS_PREFIX',
+    'DECAY_HALF_LIFE_DAYS',
+    'DECAY_LANDMARK',
+    'INTEREST_VALUE_SCALE',
+  ),
   /** Port of /healthz, /readyz and /metrics. */
   SEGMENTER_PORT: envInt(8083, 1),
   SEGMENTER_HOST: z.string().default('0.0.0.0'),

@@ -1,4 +1,13 @@
-import { closePool, closeRedis, createKafka, createLogger, createMetrics, createPool, createRedis, handleSignals } from '@pstream/platform';
+import {
+  closePool,
+  closeRedis,
+  createKafka,
+  createLogger,
+  createMetrics,
+  createPool,
+  createRedis,
+  handleSignals,
+} from '@pstream/platform';
 import { migrate, pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
@@ -22,7 +31,13 @@ async function main(): Promise<void> {
     checks: [
       { name: 'postgres', check: () => pingPostgres(pool) },
       { name: 'redis', check: () => redis.ping() },
-      { name: 'consumer', check: async () => { const why = segmenter.unreadyReason(); if (why) throw new Error(why); } },
+      {
+        name: 'consumer',
+        check: async () => {
+          const why = segmenter.unreadyReason();
+          if (why) throw new Error(why);
+        },
+      },
     ],
   });
   handleSignals(log, async () => {

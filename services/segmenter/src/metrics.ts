@@ -17,7 +17,10 @@ export function segmenterMetrics(registry: Registry, outbox: { backlog(): Promis
     help: 'Time of one sweep (changes caused by time alone, then the audience refresh); the retention pass after it is not included',
     buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60],
   });
-  const reviewed = counter(registry, { name: 'segmenter_sweep_people_reviewed_total', help: 'People the sweep re-evaluated' });
+  const reviewed = counter(registry, {
+    name: 'segmenter_sweep_people_reviewed_total',
+    help: 'People the sweep re-evaluated',
+  });
   const pruned = counter(registry, {
     name: 'segmenter_retention_pruned_rows_total',
     help: 'Rows the retention pass removed: expired dedupe records and daily aggregates past RETENTION_DAYS, by table',

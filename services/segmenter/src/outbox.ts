@@ -71,13 +71,20 @@ export class OutboxRelay {
 
   private drainOnce(): Promise<number> {
     const { pool, producer, topic, schema, idField } = this.options;
-    const payload = (m: { id: string; payload: unknown }) => (idField === undefined ? m.payload : { ...(m.payload as object), [idField]: m.id });
+    const payload = (m: { id: string; payload: unknown }) =>
+      idField === undefined ? m.payload : { ...(m.payload as object), [idField]: m.id };
     return drainOutboxOnce(
       pool,
       schema,
       this.options.batch ?? 500,
       async (messages) => {
-        await producer.send({ topic, acks: -1, messages: await this.options.keyring.seal(messages.map((m) => ({ key: m.key, value: JSON.stringify(payload(m)) }))) });
+        await producer.send({
+          topic,
+          acks: -1,
+          messages: await this.options.keyring.seal(
+            messages.map((m) => ({ key: m.key, value: JSON.stringify(payload(m)) })),
+          ),
+        });
       },
       this.options.table,
     );

@@ -2,7 +2,15 @@ import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
 import { idsNamedBy, topicMessageSchema } from '@pstream/events';
 import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
-import { BatchConsumer, consumerTuning, createKeyring, type Logger, type Pool, type Redis, type Registry } from '@pstream/platform';
+import {
+  BatchConsumer,
+  consumerTuning,
+  createKeyring,
+  type Logger,
+  type Pool,
+  type Redis,
+  type Registry,
+} from '@pstream/platform';
 import { createAudienceStore, createConverter, createSegmentStore } from '@pstream/profile-store';
 import { decayParams } from '@pstream/scoring';
 import type { Kafka, Producer } from 'kafkajs';
@@ -42,7 +50,9 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
   let stopping = false;
   // A server that goes away emits 'error' on checked-out clients too; without a listener that
   // would crash the process. The failed query rejects anyway, and inTransaction retries it.
-  deps.pool.on('connect', (client) => client.on('error', (err) => log.warn({ err: err.message }, 'Postgres connection lost')));
+  deps.pool.on('connect', (client) =>
+    client.on('error', (err) => log.warn({ err: err.message }, 'Postgres connection lost')),
+  );
   const store = createSegmentStore({
     pool: deps.pool,
     rules,
@@ -79,7 +89,12 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     createAudienceRefresher({
       engine: createAudienceEngine({
         facts: audiences,
-        interests: createInterestSource(deps.redis, keys(config.REDIS_PREFIX), decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS), config.INTEREST_VALUE_SCALE),
+        interests: createInterestSource(
+          deps.redis,
+          keys(config.REDIS_PREFIX),
+          decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS),
+          config.INTEREST_VALUE_SCALE,
+        ),
       }),
       store: audiences,
       log: log.child({ component: 'audiences' }),
@@ -122,8 +137,16 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     positionGraceMs: config.CONSUMER_POSITION_GRACE_SECONDS * 1000,
     apply: async (messages, partition, chunk) => {
       // Before the facts: a person touched but not yet changed is merely re-checked once more.
-      if (refreshAudiences) await audiences.touch(messages.flatMap((m) => idsNamedBy(m.value)), now());
-      const result = await store.apply(messages, { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset }, now());
+      if (refreshAudiences)
+        await audiences.touch(
+          messages.flatMap((m) => idsNamedBy(m.value)),
+          now(),
+        );
+      const result = await store.apply(
+        messages,
+        { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset },
+        now(),
+      );
       if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
       if (result.transitions.length > 0) relay.poke();
       metrics?.transitions(result.transitions);

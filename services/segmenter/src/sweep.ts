@@ -58,7 +58,8 @@ export class Sweeper {
     if (reviewed > 0) log.info({ reviewed, changed: transitions.length, ms: swept - started }, 'sweep done');
     const pruned = await store.prune(nowMs, this.options.retention);
     this.options.onPruned?.(pruned);
-    if (Object.values(pruned).some((n) => n > 0)) log.info({ ...pruned, ms: Date.now() - swept }, 'retention: expired rows pruned');
+    if (Object.values(pruned).some((n) => n > 0))
+      log.info({ ...pruned, ms: Date.now() - swept }, 'retention: expired rows pruned');
     this.rounds += 1;
     return { reviewed, changed: transitions.length };
   }

@@ -5,11 +5,15 @@ import { classifySegmenterFailure } from '../src/errors';
 describe('classifySegmenterFailure', () => {
   const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1 });
   afterAll(() => pool.end());
-  const errorOf = async (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err);
+  const errorOf = async (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
 
   it.each([
     ['a NUL in text, which Postgres cannot hold', "SELECT convert_from('\\x6100'::bytea, 'UTF8')"],
-    ['a NUL escape in jsonb (22P05, the error of the issue)', "SELECT '\"probe\\u0000nul\"'::jsonb"],
+    ['a NUL escape in jsonb (22P05, the error of the issue)', 'SELECT \'"probe\\u0000nul"\'::jsonb'],
     ['division by zero (22012)', 'SELECT 1 / 0'],
     ['a value out of range (22003)', 'SELECT 2147483647::int + 1'],
   ])('treats %s as poison', async (_name, sql) => {
@@ -36,7 +40,9 @@ describe('classifySegmenterFailure', () => {
     const refused = await errorOf(closed.connect());
     expect((refused as { code: string }).code).toBe('ECONNREFUSED');
     expect(classifySegmenterFailure(refused)).toBe('transient');
-    expect(classifySegmenterFailure(Object.assign(new Error('deadlock detected'), { code: '40P01' }))).toBe('transient');
+    expect(classifySegmenterFailure(Object.assign(new Error('deadlock detected'), { code: '40P01' }))).toBe(
+      'transient',
+    );
     expect(classifySegmenterFailure(new Error('something we did not foresee'))).toBe('transient');
   });
 });

@@ -9,7 +9,13 @@ import { createSegmenter, type Segmenter } from '../src/processor';
 const PEOPLE = 24;
 const EVENTS = 30;
 
-type Spec = { type: string; atMs: number; target: { type: string; id: string }; tags: string[]; extra: Record<string, unknown> };
+type Spec = {
+  type: string;
+  atMs: number;
+  target: { type: string; id: string };
+  tags: string[];
+  extra: Record<string, unknown>;
+};
 
 /**
  * One person's events over the last 120 days, every one at a distinct instant: visits with social
@@ -35,14 +41,34 @@ function history(seed: number, nowMs: number): Spec[] {
     const product = { type: 'product', id: `p-${Math.floor(rand() * 4)}` };
     const tags = [`category:c${Math.floor(rand() * 3)}`];
     if (r < 0.35) out.push({ type: 'click', atMs: instant(), target: product, tags, extra: {} });
-    else if (r < 0.55) out.push({ type: ['like', 'comment', 'share', 'favorite'][Math.floor(rand() * 4)]!, atMs: instant(), target: product, tags, extra: {} });
+    else if (r < 0.55)
+      out.push({
+        type: ['like', 'comment', 'share', 'favorite'][Math.floor(rand() * 4)]!,
+        atMs: instant(),
+        target: product,
+        tags,
+        extra: {},
+      });
     else if (r < 0.75) {
       const orderId = rand() < 0.5 ? `o-${seed}-${n}` : undefined;
       const at = instant();
       for (let line = 0; line < (orderId ? 2 : 1); line++) {
-        out.push({ type: 'purchase', atMs: line === 0 ? at : instant(), target: product, tags, extra: { amount: 50 + Math.floor(rand() * 900), currency: 'CNY', ...(orderId && { orderId }) } });
+        out.push({
+          type: 'purchase',
+          atMs: line === 0 ? at : instant(),
+          target: product,
+          tags,
+          extra: { amount: 50 + Math.floor(rand() * 900), currency: 'CNY', ...(orderId && { orderId }) },
+        });
       }
-    } else out.push({ type: rand() < 0.6 ? 'follow' : 'unfollow', atMs: instant(), target: { type: 'shop', id: `s-${Math.floor(rand() * 2)}` }, tags: [], extra: {} });
+    } else
+      out.push({
+        type: rand() < 0.6 ? 'follow' : 'unfollow',
+        atMs: instant(),
+        target: { type: 'shop', id: `s-${Math.floor(rand() * 2)}` },
+        tags: [],
+        extra: {},
+      });
   }
   return out;
 }
@@ -78,7 +104,20 @@ describe('facts and stages are a function of event time, whatever the arrival or
       const at = new Date(e.atMs).toISOString();
       return {
         key: who,
-        value: JSON.stringify({ v: 1, kind: 'event', eventId: `${who}-${n}`, source: 'event-time', type: e.type, userId: who, profileKey: who, occurredAt: at, receivedAt: new Date(now).toISOString(), target: e.target, tags: e.tags, ...e.extra }),
+        value: JSON.stringify({
+          v: 1,
+          kind: 'event',
+          eventId: `${who}-${n}`,
+          source: 'event-time',
+          type: e.type,
+          userId: who,
+          profileKey: who,
+          occurredAt: at,
+          receivedAt: new Date(now).toISOString(),
+          target: e.target,
+          tags: e.tags,
+          ...e.extra,
+        }),
       };
     };
     type Message = { key: string; value: string };
@@ -101,10 +140,14 @@ describe('facts and stages are a function of event time, whatever the arrival or
     for (const batch of [...inOrder, ...shuffled]) {
       await producer.send({ topic, acks: -1, messages: batch });
       sent += batch.length;
-      await waitFor(`${sent} events applied`, async () => {
-        const { rows } = await pool.query<{ n: number }>('SELECT coalesce(sum(n), 0)::int AS n FROM event_counts');
-        return rows[0]!.n === sent ? true : undefined;
-      }, 60_000);
+      await waitFor(
+        `${sent} events applied`,
+        async () => {
+          const { rows } = await pool.query<{ n: number }>('SELECT coalesce(sum(n), 0)::int AS n FROM event_counts');
+          return rows[0]!.n === sent ? true : undefined;
+        },
+        60_000,
+      );
     }
 
     // Each query's rows for the in-order people, and for their twins under the in-order keys.

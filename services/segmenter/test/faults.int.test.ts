@@ -31,18 +31,35 @@ describe('segmenter under faults: nothing lost, nothing counted twice', () => {
       await segmenter.start();
       await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('p1', 2000) });
       await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('p2', 2000) });
-      await waitFor('some events applied', async () => ((await total(pool, cfg.PG_SCHEMA)) > 0 ? true : undefined), 30_000, 10);
+      await waitFor(
+        'some events applied',
+        async () => ((await total(pool, cfg.PG_SCHEMA)) > 0 ? true : undefined),
+        30_000,
+        10,
+      );
       own.stop();
       await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('p3', 2000) });
-      await waitFor('the segmenter to meet the outage', async () => (lines.some((l) => l.includes('transient Postgres failure')) ? true : undefined));
+      await waitFor('the segmenter to meet the outage', async () =>
+        lines.some((l) => l.includes('transient Postgres failure')) ? true : undefined,
+      );
       // What /readyz reports: the stalled partition, named with its group and offset.
       const stalled = await waitFor('the stall to be reported', async () => segmenter.unreadyReason(), 30_000);
-      expect(stalled).toMatch(new RegExp(`^group ${cfg.SEGMENTER_GROUP} stalled: ${cfg.EVENTS_TOPIC.replace(/\./g, '\\.')}\\[\\d+\\] at offset \\d+ for \\d+ s`));
+      expect(stalled).toMatch(
+        new RegExp(
+          `^group ${cfg.SEGMENTER_GROUP} stalled: ${cfg.EVENTS_TOPIC.replace(/\./g, '\\.')}\\[\\d+\\] at offset \\d+ for \\d+ s`,
+        ),
+      );
       expect(segmenter.stalledPartitions().length).toBeGreaterThan(0);
       own.start();
-      await waitFor('every event applied after Postgres returned', async () => ((await total(pool, cfg.PG_SCHEMA).catch(() => 0)) === 6000 ? true : undefined), 60_000);
+      await waitFor(
+        'every event applied after Postgres returned',
+        async () => ((await total(pool, cfg.PG_SCHEMA).catch(() => 0)) === 6000 ? true : undefined),
+        60_000,
+      );
       expect(await countsOf(pool, cfg.PG_SCHEMA)).toEqual(wantCounts([2000, 2000, 2000]));
-      await waitFor('readiness back once every partition moved on', async () => (segmenter.unreadyReason() === undefined ? true : undefined));
+      await waitFor('readiness back once every partition moved on', async () =>
+        segmenter.unreadyReason() === undefined ? true : undefined,
+      );
     } finally {
       await segmenter.stop();
       await producer.disconnect();
@@ -65,15 +82,25 @@ describe('segmenter under faults: nothing lost, nothing counted twice', () => {
       const first = createSegmenter(cfg, { kafka: box.kafka, pool, producer, log });
       await first.start();
       await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('s1', 1000) });
-      await waitFor('the first wave applied', async () => ((await total(pool, cfg.PG_SCHEMA)) === 1000 ? true : undefined), 30_000);
+      await waitFor(
+        'the first wave applied',
+        async () => ((await total(pool, cfg.PG_SCHEMA)) === 1000 ? true : undefined),
+        30_000,
+      );
       await first.stop();
       await admin.resetOffsets({ groupId: cfg.SEGMENTER_GROUP, topic: cfg.EVENTS_TOPIC, earliest: true });
       const second = createSegmenter(cfg, { kafka: box.kafka, pool, producer, log });
       await second.start();
       try {
         await producer.send({ topic: cfg.EVENTS_TOPIC, acks: -1, messages: wave('s2', 500) });
-        await waitFor('the second wave applied', async () => ((await total(pool, cfg.PG_SCHEMA)) >= 1500 ? true : undefined), 30_000);
-        await waitFor('the seek logged', async () => (lines.some((l) => l.includes('seeked to stored offsets')) ? true : undefined));
+        await waitFor(
+          'the second wave applied',
+          async () => ((await total(pool, cfg.PG_SCHEMA)) >= 1500 ? true : undefined),
+          30_000,
+        );
+        await waitFor('the seek logged', async () =>
+          lines.some((l) => l.includes('seeked to stored offsets')) ? true : undefined,
+        );
         expect(await countsOf(pool, cfg.PG_SCHEMA)).toEqual(wantCounts([1000, 500]));
       } finally {
         await second.stop();

@@ -39,10 +39,19 @@ describe('identity merges through Kafka with two segmenters sharing the partitio
     const now = Date.now();
     const msg = (kind: string, id: string, body: Record<string, unknown>) => {
       const at = new Date(now - 60_000).toISOString();
-      return { key: (body.profileKey as string) ?? id, value: JSON.stringify({ v: 1, kind, eventId: id, source: 'merge', occurredAt: at, receivedAt: at, ...body }) };
+      return {
+        key: (body.profileKey as string) ?? id,
+        value: JSON.stringify({ v: 1, kind, eventId: id, source: 'merge', occurredAt: at, receivedAt: at, ...body }),
+      };
     };
     const click = (i: number, n: number) =>
-      msg('event', `c-${i}-${n}`, { type: 'click', anonymousId: `anon-${i}`, profileKey: `anon-${i}`, target: { type: 'product', id: 'p' }, tags: [] });
+      msg('event', `c-${i}-${n}`, {
+        type: 'click',
+        anonymousId: `anon-${i}`,
+        profileKey: `anon-${i}`,
+        target: { type: 'product', id: 'p' },
+        tags: [],
+      });
     const producer = box.kafka.producer();
     await producer.connect();
     const topic = box.env.EVENTS_TOPIC!;
@@ -52,24 +61,46 @@ describe('identity merges through Kafka with two segmenters sharing the partitio
       const messages = [];
       for (let i = 0; i < PEOPLE; i++) {
         messages.push(click(i, round * 2), click(i, round * 2 + 1));
-        if (round === 1) messages.push(msg('identify', `id-${i}`, { userId: `user-${i}`, anonymousId: `anon-${i}`, profileKey: `user-${i}`, traits: { i } }));
+        if (round === 1)
+          messages.push(
+            msg('identify', `id-${i}`, {
+              userId: `user-${i}`,
+              anonymousId: `anon-${i}`,
+              profileKey: `user-${i}`,
+              traits: { i },
+            }),
+          );
       }
       await producer.send({ topic, acks: -1, messages });
     }
     await producer.disconnect();
     const schema = box.env.PG_SCHEMA!;
-    await waitFor('all events applied', async () => {
-      const { rows } = await pool.query(`SELECT coalesce(sum(n), 0)::int AS n FROM ${schema}.event_counts`);
-      return rows[0].n === PEOPLE * 8 ? true : undefined;
-    }, 40_000);
-    await waitFor('all identifies applied', async () => {
-      const { rows } = await pool.query(`SELECT count(*)::int AS n FROM ${schema}.identities WHERE profile_key LIKE 'user-%' AND id LIKE 'anon-%'`);
-      return rows[0].n === PEOPLE ? true : undefined;
-    }, 40_000);
-    const { rows } = await pool.query<{ profile_key: string; n: number }>(`SELECT profile_key, n FROM ${schema}.event_counts ORDER BY profile_key`);
+    await waitFor(
+      'all events applied',
+      async () => {
+        const { rows } = await pool.query(`SELECT coalesce(sum(n), 0)::int AS n FROM ${schema}.event_counts`);
+        return rows[0].n === PEOPLE * 8 ? true : undefined;
+      },
+      40_000,
+    );
+    await waitFor(
+      'all identifies applied',
+      async () => {
+        const { rows } = await pool.query(
+          `SELECT count(*)::int AS n FROM ${schema}.identities WHERE profile_key LIKE 'user-%' AND id LIKE 'anon-%'`,
+        );
+        return rows[0].n === PEOPLE ? true : undefined;
+      },
+      40_000,
+    );
+    const { rows } = await pool.query<{ profile_key: string; n: number }>(
+      `SELECT profile_key, n FROM ${schema}.event_counts ORDER BY profile_key`,
+    );
     expect(rows).toHaveLength(PEOPLE);
     for (const r of rows) expect(r).toEqual({ profile_key: expect.stringMatching(/^user-/), n: 8 });
-    const { rows: orphans } = await pool.query(`SELECT profile_key FROM ${schema}.people WHERE profile_key LIKE 'anon-%'`);
+    const { rows: orphans } = await pool.query(
+      `SELECT profile_key FROM ${schema}.people WHERE profile_key LIKE 'anon-%'`,
+    );
     expect(orphans).toEqual([]);
   }, 60_000);
 });

@@ -26,14 +26,25 @@ describe('segmenter killed with SIGKILL: nothing lost, nothing counted twice', (
       // would run it as a grandchild and a SIGKILL to the CLI would leave it running)
       spawn(process.execPath, ['--import', 'tsx', 'services/segmenter/src/main.ts'], {
         cwd: ROOT,
-        env: { ...box.env, SEGMENTER_PORT: String(20000 + Math.floor(Math.random() * 10000)), SEGMENTER_HOST: '127.0.0.1', LOG_LEVEL: 'warn', LOG_FORMAT: 'json' },
+        env: {
+          ...box.env,
+          SEGMENTER_PORT: String(20000 + Math.floor(Math.random() * 10000)),
+          SEGMENTER_HOST: '127.0.0.1',
+          LOG_LEVEL: 'warn',
+          LOG_FORMAT: 'json',
+        },
         stdio: 'ignore',
       });
     const exited = (child: ChildProcess) => new Promise((resolve) => child.once('exit', resolve));
     try {
       await producer.send({ topic: box.env.EVENTS_TOPIC!, acks: -1, messages: wave('w1', 8000) });
       const first = start();
-      await waitFor('the first segmenter to apply some events', async () => ((await total(box.pg, schema).catch(() => 0)) > 0 ? true : undefined), 40_000, 10);
+      await waitFor(
+        'the first segmenter to apply some events',
+        async () => ((await total(box.pg, schema).catch(() => 0)) > 0 ? true : undefined),
+        40_000,
+        10,
+      );
       first.kill('SIGKILL');
       await exited(first);
       expect(first.signalCode).toBe('SIGKILL');
@@ -41,7 +52,11 @@ describe('segmenter killed with SIGKILL: nothing lost, nothing counted twice', (
       await producer.send({ topic: box.env.EVENTS_TOPIC!, acks: -1, messages: wave('w2', 4000) });
       const second = start();
       try {
-        await waitFor('every event applied after the restart', async () => ((await total(box.pg, schema)) === 12_000 ? true : undefined), 60_000);
+        await waitFor(
+          'every event applied after the restart',
+          async () => ((await total(box.pg, schema)) === 12_000 ? true : undefined),
+          60_000,
+        );
         expect(await countsOf(box.pg, schema)).toEqual(wantCounts([8000, 4000]));
         expect(appliedAtKill).toBeLessThan(8000); // the kill came mid-stream
       } finally {

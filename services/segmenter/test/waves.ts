@@ -10,8 +10,17 @@ export function wave(tag: string, n: number) {
     const userId = `f-${i % PEOPLE}`;
     const at = new Date(now - (i % 1000) * 60_000).toISOString();
     const value = {
-      v: 1, kind: 'event', eventId: `${tag}-${i}`, source: 'faults', type: i % 3 === 0 ? 'like' : 'click', userId, profileKey: userId,
-      occurredAt: at, receivedAt: at, target: { type: 'product', id: `p-${i % 7}` }, tags: ['category:x'],
+      v: 1,
+      kind: 'event',
+      eventId: `${tag}-${i}`,
+      source: 'faults',
+      type: i % 3 === 0 ? 'like' : 'click',
+      userId,
+      profileKey: userId,
+      occurredAt: at,
+      receivedAt: at,
+      target: { type: 'product', id: `p-${i % 7}` },
+      tags: ['category:x'],
     };
     return { key: userId, value: JSON.stringify(value) };
   });
@@ -34,7 +43,12 @@ export function wantCounts(waves: number[]): Map<string, string> {
       per.set(`f-${i % PEOPLE}`, c);
     }
   }
-  return new Map([...per].map(([k, c]) => [k, [c.click > 0 && `click=${c.click}`, c.like > 0 && `like=${c.like}`].filter(Boolean).join(',')]));
+  return new Map(
+    [...per].map(([k, c]) => [
+      k,
+      [c.click > 0 && `click=${c.click}`, c.like > 0 && `like=${c.like}`].filter(Boolean).join(','),
+    ]),
+  );
 }
 
 export async function total(pool: Pool, schema: string): Promise<number> {

@@ -9,9 +9,23 @@ import type { Kafka } from 'kafkajs';
 import { createSandbox, silentLog, testId, type Sandbox } from '../index';
 
 /** The ingest app wired as main.ts wires it, on a given Kafka and topic. */
-export async function startIngest(kafka: Kafka, env: NodeJS.ProcessEnv): Promise<{ app: FastifyInstance; config: IngestConfig; close: () => Promise<void> }> {
-  const config = loadConfig({ LOG_LEVEL: 'silent', REDIS_PREFIX: `test:${testId()}`, ...env, WRITE_KEYS: env.WRITE_KEYS_OVERRIDE ?? 'test-key=web,other-key=app' });
-  const publisher = new KafkaPublisher({ kafka, topic: config.EVENTS_TOPIC, log: silentLog, timeoutMs: config.PRODUCE_TIMEOUT_MS, breakerMs: config.KAFKA_BREAKER_MS });
+export async function startIngest(
+  kafka: Kafka,
+  env: NodeJS.ProcessEnv,
+): Promise<{ app: FastifyInstance; config: IngestConfig; close: () => Promise<void> }> {
+  const config = loadConfig({
+    LOG_LEVEL: 'silent',
+    REDIS_PREFIX: `test:${testId()}`,
+    ...env,
+    WRITE_KEYS: env.WRITE_KEYS_OVERRIDE ?? 'test-key=web,other-key=app',
+  });
+  const publisher = new KafkaPublisher({
+    kafka,
+    topic: config.EVENTS_TOPIC,
+    log: silentLog,
+    timeoutMs: config.PRODUCE_TIMEOUT_MS,
+    breakerMs: config.KAFKA_BREAKER_MS,
+  });
   await publisher.start();
   const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);
   const redis = createRateLimitRedis(config);
@@ -24,7 +38,13 @@ export async function startIngest(kafka: Kafka, env: NodeJS.ProcessEnv): Promise
     redis.once('ready', done);
     redis.once('error', done);
   });
-  const app = await buildApp(config, { log: silentLog, publisher, checks: readiness.checks, metrics: createMetrics('ingest'), redis });
+  const app = await buildApp(config, {
+    log: silentLog,
+    publisher,
+    checks: readiness.checks,
+    metrics: createMetrics('ingest'),
+    redis,
+  });
   return {
     app,
     config,
@@ -54,4 +74,3 @@ export function useIngest(): { box: Sandbox; app: FastifyInstance } {
   });
   return state;
 }
-

@@ -39,19 +39,40 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
   const redis = createRedis(sCfg, 'test-scorer');
   const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool: gPool, log: silentLog });
   await scorer.start();
-  closers.push(() => scorer.stop(), async () => redis.disconnect());
+  closers.push(
+    () => scorer.stop(),
+    async () => redis.disconnect(),
+  );
 
   const lifecycleProducer = box.kafka.producer();
   await lifecycleProducer.connect();
-  const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool: gPool, producer: lifecycleProducer, log: silentLog });
+  const segmenter = createSegmenter(gCfg, {
+    kafka: box.kafka,
+    pool: gPool,
+    producer: lifecycleProducer,
+    log: silentLog,
+  });
   await segmenter.start();
-  closers.push(() => segmenter.stop(), () => lifecycleProducer.disconnect());
+  closers.push(
+    () => segmenter.stop(),
+    () => lifecycleProducer.disconnect(),
+  );
 
   const qCfg = queryConfig(box.env);
   const pool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
   const qRedis = createRedis(qCfg, 'test-query');
-  const query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool, checks: [], metrics: createMetrics('query-api') });
-  closers.push(() => query.close(), async () => qRedis.disconnect(), () => pool.end());
+  const query = await buildQuery(qCfg, {
+    log: silentLog,
+    redis: qRedis,
+    pool,
+    checks: [],
+    metrics: createMetrics('query-api'),
+  });
+  closers.push(
+    () => query.close(),
+    async () => qRedis.disconnect(),
+    () => pool.end(),
+  );
 
   const { port } = ingest.app.server.address() as { port: number };
   const client = queryClient(query);
@@ -60,10 +81,14 @@ export async function startPipeline(box: Sandbox, env: NodeJS.ProcessEnv = {}) {
     query,
     url: `http://127.0.0.1:${port}`,
     async profile(id: string, until: (p: Profile) => boolean, timeoutMs = 30_000): Promise<Profile> {
-      return waitFor(`the profile of ${id}`, async () => {
-        const body = await client.profile(id);
-        return until(body) ? body : undefined;
-      }, timeoutMs);
+      return waitFor(
+        `the profile of ${id}`,
+        async () => {
+          const body = await client.profile(id);
+          return until(body) ? body : undefined;
+        },
+        timeoutMs,
+      );
     },
     async close() {
       for (const close of closers.reverse()) await close();

@@ -13,7 +13,13 @@ import type { FastifyInstance } from 'fastify';
 import { silentLog, type Sandbox } from '../index';
 
 /** The whole platform in-process on a sandbox: ingest → Kafka → scorer + segmenter → query API, wired as the mains wire it. */
-export type Platform = { ingest: FastifyInstance; query: FastifyInstance; redis: Redis; pool: Pool; close(): Promise<void> };
+export type Platform = {
+  ingest: FastifyInstance;
+  query: FastifyInstance;
+  redis: Redis;
+  pool: Pool;
+  close(): Promise<void>;
+};
 
 export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.env): Promise<Platform> {
   const closers: (() => Promise<unknown>)[] = [];
@@ -24,7 +30,14 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
 
   const iCfg = ingestConfig(env);
   const keyring = createKeyring(iCfg, pool);
-  const publisher = new KafkaPublisher({ kafka: box.kafka, topic: iCfg.EVENTS_TOPIC, log: silentLog, timeoutMs: iCfg.PRODUCE_TIMEOUT_MS, breakerMs: iCfg.KAFKA_BREAKER_MS, keyring });
+  const publisher = new KafkaPublisher({
+    kafka: box.kafka,
+    topic: iCfg.EVENTS_TOPIC,
+    log: silentLog,
+    timeoutMs: iCfg.PRODUCE_TIMEOUT_MS,
+    breakerMs: iCfg.KAFKA_BREAKER_MS,
+    keyring,
+  });
   await publisher.start();
   closers.push(() => publisher.stop());
   const ingest = await buildIngest(iCfg, { log: silentLog, publisher, checks: [], metrics: createMetrics('ingest') });
@@ -35,19 +48,35 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
   const redis = createRedis(sCfg, 'test-scorer');
   const scorer = createScorerConsumer(sCfg, { kafka: box.kafka, redis, pool, log: silentLog });
   await scorer.start();
-  closers.push(() => scorer.stop(), async () => redis.disconnect());
+  closers.push(
+    () => scorer.stop(),
+    async () => redis.disconnect(),
+  );
 
   const producer = box.kafka.producer();
   await producer.connect();
   const segmenter = createSegmenter(gCfg, { kafka: box.kafka, pool, producer, log: silentLog });
   await segmenter.start();
-  closers.push(() => segmenter.stop(), () => producer.disconnect());
+  closers.push(
+    () => segmenter.stop(),
+    () => producer.disconnect(),
+  );
 
   const qCfg = queryConfig(env);
   const qRedis = createRedis(qCfg, 'test-query');
   const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-  const query = await buildQuery(qCfg, { log: silentLog, redis: qRedis, pool: qPool, checks: [], metrics: createMetrics('query-api') });
-  closers.push(() => query.close(), async () => qRedis.disconnect(), () => qPool.end());
+  const query = await buildQuery(qCfg, {
+    log: silentLog,
+    redis: qRedis,
+    pool: qPool,
+    checks: [],
+    metrics: createMetrics('query-api'),
+  });
+  closers.push(
+    () => query.close(),
+    async () => qRedis.disconnect(),
+    () => qPool.end(),
+  );
   return {
     ingest,
     query,

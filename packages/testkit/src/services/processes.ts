@@ -6,7 +6,12 @@ export const SERVICE_NAMES = ['ingest', 'query-api', 'scorer', 'segmenter'] as c
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 const ROOT = REPO_ROOT;
-const PORT_VAR: Record<ServiceName, string> = { ingest: 'INGEST', 'query-api': 'QUERY_API', scorer: 'SCORER', segmenter: 'SEGMENTER' };
+const PORT_VAR: Record<ServiceName, string> = {
+  ingest: 'INGEST',
+  'query-api': 'QUERY_API',
+  scorer: 'SCORER',
+  segmenter: 'SEGMENTER',
+};
 
 export type ServiceProcesses = {
   /** `127.0.0.1:port` of each service. */
@@ -22,9 +27,19 @@ export type ServiceProcesses = {
  * environment (a sandbox's names); `only` adds variables for one service. Resolves once every
  * service answers `/healthz`.
  */
-export async function startServiceProcesses(env: NodeJS.ProcessEnv, only: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {}): Promise<ServiceProcesses> {
-  const ports = Object.fromEntries(await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const))) as Record<ServiceName, number>;
-  const listen = Object.fromEntries(SERVICE_NAMES.flatMap((name) => [[`${PORT_VAR[name]}_HOST`, '127.0.0.1'], [`${PORT_VAR[name]}_PORT`, String(ports[name])]]));
+export async function startServiceProcesses(
+  env: NodeJS.ProcessEnv,
+  only: Partial<Record<ServiceName, NodeJS.ProcessEnv>> = {},
+): Promise<ServiceProcesses> {
+  const ports = Object.fromEntries(
+    await Promise.all(SERVICE_NAMES.map(async (name) => [name, await freePort()] as const)),
+  ) as Record<ServiceName, number>;
+  const listen = Object.fromEntries(
+    SERVICE_NAMES.flatMap((name) => [
+      [`${PORT_VAR[name]}_HOST`, '127.0.0.1'],
+      [`${PORT_VAR[name]}_PORT`, String(ports[name])],
+    ]),
+  );
   const printed = Object.fromEntries(SERVICE_NAMES.map((name) => [name, ''])) as Record<ServiceName, string>;
   const children = new Map<ServiceName, { child: ChildProcess; exited: Promise<unknown> }>();
   const close = async () => {
@@ -53,11 +68,16 @@ export async function startServiceProcesses(env: NodeJS.ProcessEnv, only: Partia
   try {
     await Promise.all(
       SERVICE_NAMES.map((name) =>
-        waitFor(`${name} to answer /healthz`, async () => {
-          const { child } = children.get(name)!;
-          if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${printed[name]}`);
-          return (await fetch(`http://127.0.0.1:${ports[name]}/healthz`)).ok ? true : undefined;
-        }, 90_000, 200),
+        waitFor(
+          `${name} to answer /healthz`,
+          async () => {
+            const { child } = children.get(name)!;
+            if (child.exitCode !== null) throw new Error(`${name} exited ${child.exitCode}: ${printed[name]}`);
+            return (await fetch(`http://127.0.0.1:${ports[name]}/healthz`)).ok ? true : undefined;
+          },
+          90_000,
+          200,
+        ),
       ),
     );
   } catch (err) {
@@ -65,7 +85,10 @@ export async function startServiceProcesses(env: NodeJS.ProcessEnv, only: Partia
     throw err;
   }
   return {
-    addresses: Object.fromEntries(SERVICE_NAMES.map((name) => [name, `127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>,
+    addresses: Object.fromEntries(SERVICE_NAMES.map((name) => [name, `127.0.0.1:${ports[name]}`])) as Record<
+      ServiceName,
+      string
+    >,
     output: (name) => printed[name],
     close,
   };

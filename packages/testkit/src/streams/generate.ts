@@ -6,7 +6,16 @@ import type { Kafka } from 'kafkajs';
 import { prng, produceRaw } from '../index';
 
 const MIN = 60_000;
-const TAGS = ['category:dress', 'category:shoes', 'brand:acme', 'brand:zed', 'style:casual', 'style:formal', 'color:red', 'topic:summer'];
+const TAGS = [
+  'category:dress',
+  'category:shoes',
+  'brand:acme',
+  'brand:zed',
+  'style:casual',
+  'style:formal',
+  'color:red',
+  'topic:summer',
+];
 const TARGETS = [
   ...Array.from({ length: 12 }, (_, i) => ({ type: 'product' as const, id: `p-${i}` })),
   ...Array.from({ length: 4 }, (_, i) => ({ type: 'shop' as const, id: `s-${i}` })),
@@ -45,7 +54,15 @@ export function generateStream(seed: number, people: number, fromMs: number, toM
     let n = 0;
     const emit = (type: string, target: { type: string; id: string }, extra: Record<string, unknown> = {}) => {
       const tags = rand() < 0.15 ? [] : TAGS.filter(() => rand() < 0.25);
-      const e = { eventId: `${id}-${n++}`, type, ...who, occurredAt: new Date(Math.min(t, toMs)).toISOString(), target, tags, ...extra };
+      const e = {
+        eventId: `${id}-${n++}`,
+        type,
+        ...who,
+        occurredAt: new Date(Math.min(t, toMs)).toISOString(),
+        target,
+        tags,
+        ...extra,
+      };
       events.push(e);
       if (rand() < 0.03) events.push({ ...e }); // a client retry: same event id
     };
@@ -90,19 +107,32 @@ export function generateStream(seed: number, people: number, fromMs: number, toM
 }
 
 /** Normalizes native envelopes as ingest does and produces them (acks=all), keyed by profile key. */
-export async function produceEvents(kafka: Kafka, topic: string, natives: Record<string, unknown>[], source = 'test'): Promise<ProfileEvent[]> {
+export async function produceEvents(
+  kafka: Kafka,
+  topic: string,
+  natives: Record<string, unknown>[],
+  source = 'test',
+): Promise<ProfileEvent[]> {
   const now = Date.now();
   const messages: ProfileEvent[] = natives.map((n) => {
     const r = normalizeEvent(n, { source, now });
     if (!r.ok) throw new Error(`generated an invalid event: ${JSON.stringify(r.errors)}`);
     return r.value;
   });
-  await produceRaw(kafka, topic, messages.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })));
+  await produceRaw(
+    kafka,
+    topic,
+    messages.map((m) => ({ key: m.profileKey, value: JSON.stringify(m) })),
+  );
   return messages;
 }
 
 /** Every stored (forward) score of every person under `prefix`, read straight from Redis. */
-export async function storedScores(redis: Redis, prefix: string, people: string[]): Promise<Map<string, Map<string, number>>> {
+export async function storedScores(
+  redis: Redis,
+  prefix: string,
+  people: string[],
+): Promise<Map<string, Map<string, number>>> {
   const pipeline = redis.pipeline();
   for (const id of people) pipeline.zrange(`${prefix}:p:{${id}}:int`, 0, -1, 'WITHSCORES');
   const replies = (await pipeline.exec()) ?? [];
@@ -121,4 +151,3 @@ export async function appliedCount(redis: Redis, prefix: string, people: string[
   const records = await readAppliedDigests(redis, keys(prefix), people);
   return [...records.values()].reduce((s, d) => s + d.size, 0);
 }
-

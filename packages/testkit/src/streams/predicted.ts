@@ -14,7 +14,11 @@ export const BY_GENDER = {
   f: ['dress', 'skirt', 'makeup', 'handbags', 'heels'],
   m: ['watches', 'tools', 'razors', 'sneakers', 'consoles'],
 } as const;
-export const BY_AGE = { '18-24': ['neon', 'pixel', 'drift'], '30-34': ['nordic', 'urbane', 'keystone'], '50+': ['heritage', 'classic', 'evergreen'] } as const;
+export const BY_AGE = {
+  '18-24': ['neon', 'pixel', 'drift'],
+  '30-34': ['nordic', 'urbane', 'keystone'],
+  '50+': ['heritage', 'classic', 'evergreen'],
+} as const;
 const BIRTH_YEAR = { '18-24': 2004, '30-34': 1994, '50+': 1966 } as const;
 
 export type StreamPerson = {
@@ -29,7 +33,12 @@ export type StreamPerson = {
  * `people` people; every 5th gives no gender, every 7th no birth year. Each clicks 8 times on a
  * category and 6 times on a brand, each click leaning to their own group with probability `lean`.
  */
-export function predictedStream(people: number, lean: number, seed: number, nowMs: number): { people: StreamPerson[]; messages: { key: string; value: string }[]; events: number } {
+export function predictedStream(
+  people: number,
+  lean: number,
+  seed: number,
+  nowMs: number,
+): { people: StreamPerson[]; messages: { key: string; value: string }[]; events: number } {
   const random = prng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)]!;
   const out: StreamPerson[] = [];
@@ -54,7 +63,8 @@ export function predictedStream(people: number, lean: number, seed: number, nowM
     const bands = Object.keys(BY_AGE) as (keyof typeof BY_AGE)[];
     // as far from uniform over the three bands as `lean` is over two genders: none at 0.5
     const own = (1 + (bands.length - 1) * (2 * lean - 1)) / bands.length;
-    for (let n = 0; n < 6; n++) clicks.push(`brand:${pick(BY_AGE[random() < own ? ageBand : pick(bands.filter((b) => b !== ageBand))])}`);
+    for (let n = 0; n < 6; n++)
+      clicks.push(`brand:${pick(BY_AGE[random() < own ? ageBand : pick(bands.filter((b) => b !== ageBand))])}`);
     // and everyone follows the shop s-1, whose follower mix then shows the predictions
     [...clicks, 'follow'].forEach((tag, n) => {
       const follow = tag === 'follow';

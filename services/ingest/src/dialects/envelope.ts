@@ -1,4 +1,12 @@
-import { contextSchema, EVENT_TYPES, eventIdSchema, orderIdSchema, personIdSchema, tagSchema, targetSchema } from '@pstream/events';
+import {
+  contextSchema,
+  EVENT_TYPES,
+  eventIdSchema,
+  orderIdSchema,
+  personIdSchema,
+  tagSchema,
+  targetSchema,
+} from '@pstream/events';
 import { z } from 'zod';
 import { traitsSchema } from './traits';
 
@@ -25,7 +33,10 @@ export const optionalPersonIdSchema = z
  * which field, the future-time limit) are checked in `normalizeEvent`.
  */
 /** An event time as clients send it (every envelope's `occurredAt`). */
-export const occurredAtSchema = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time with a time zone' });
+export const occurredAtSchema = z.iso.datetime({
+  offset: true,
+  message: 'must be an ISO-8601 date-time with a time zone',
+});
 export const CURRENCY_PATTERN = /^[A-Z]{3}$/;
 
 export const nativeEventSchema = z
@@ -41,7 +52,9 @@ export const nativeEventSchema = z
     amount: z.number().min(0).max(1e12).optional(),
     currency: z.string().regex(CURRENCY_PATTERN, 'must be an ISO-4217 code such as CNY').optional(),
     quantity: z.number().int().min(1).max(1_000_000).optional(),
-    orderId: orderIdSchema.optional().describe('purchase only: line items sharing it are one order, counted as one purchase (§4.2)'),
+    orderId: orderIdSchema
+      .optional()
+      .describe('purchase only: line items sharing it are one order, counted as one purchase (§4.2)'),
     context: contextSchema.optional(),
   })
   .superRefine((e, ctx) => {
@@ -55,11 +68,14 @@ export const nativeEventSchema = z
       ctx.addIssue({ code: 'custom', path: ['dwellMs'], message: 'is only allowed on dwell events' });
     }
     if (e.type === 'purchase') {
-      if (e.amount === undefined) ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required for purchase events' });
-      if (e.currency === undefined) ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required for purchase events' });
+      if (e.amount === undefined)
+        ctx.addIssue({ code: 'custom', path: ['amount'], message: 'is required for purchase events' });
+      if (e.currency === undefined)
+        ctx.addIssue({ code: 'custom', path: ['currency'], message: 'is required for purchase events' });
     } else {
       for (const field of ['amount', 'currency', 'quantity', 'orderId'] as const) {
-        if (e[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: 'is only allowed on purchase events' });
+        if (e[field] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [field], message: 'is only allowed on purchase events' });
       }
     }
   });

@@ -15,14 +15,30 @@ import { CURRENCY_PATTERN, MAX_TAGS, occurredAtSchema, type NativeEvent } from '
 const eventTypes: ReadonlySet<unknown> = new Set(EVENT_TYPES);
 const targetTypes: ReadonlySet<unknown> = new Set(TARGET_TYPES);
 const channels: ReadonlySet<unknown> = new Set(CHANNELS);
-const KNOWN = new Set(['eventId', 'type', 'userId', 'anonymousId', 'occurredAt', 'target', 'tags', 'dwellMs', 'amount', 'currency', 'quantity', 'orderId', 'context']);
+const KNOWN = new Set([
+  'eventId',
+  'type',
+  'userId',
+  'anonymousId',
+  'occurredAt',
+  'target',
+  'tags',
+  'dwellMs',
+  'amount',
+  'currency',
+  'quantity',
+  'orderId',
+  'context',
+]);
 const PURCHASE_ONLY = ['amount', 'currency', 'quantity', 'orderId'] as const;
 
-const isPlain = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+const isPlain = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 const isString = (v: unknown): v is string => typeof v === 'string';
 /** A string of 1..max UTF-16 units (zod's min(1).max(max)). */
 const text = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
-const number = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
+const number = (v: unknown, min: number, max: number): v is number =>
+  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
 const whole = (v: unknown, min: number, max: number): v is number => number(v, min, max) && Number.isInteger(v);
 
 /** An optional person id: absent, null or "" are absent; else 1-128 characters. `false`: not in the plain shape. */
@@ -71,8 +87,10 @@ export function fastNativeEvent(input: unknown): NativeEvent | undefined {
   if (!eventTypes.has(type)) return undefined;
   const userId = personId(input.userId);
   const anonymousId = personId(input.anonymousId);
-  if (userId === false || anonymousId === false || (userId === undefined && anonymousId === undefined)) return undefined;
-  if (occurredAt !== undefined && !(isString(occurredAt) && occurredAtSchema.safeParse(occurredAt).success)) return undefined;
+  if (userId === false || anonymousId === false || (userId === undefined && anonymousId === undefined))
+    return undefined;
+  if (occurredAt !== undefined && !(isString(occurredAt) && occurredAtSchema.safeParse(occurredAt).success))
+    return undefined;
   if (!isPlain(target) || !targetTypes.has(target.type) || !text(target.id, 128)) return undefined;
   if (Object.keys(target).length !== 2) return undefined;
   let tagList: string[] = [];

@@ -1,7 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { EARLIEST_EVENT_TIME, MAX_FUTURE_MS, nativeAliasSchema, nativeEventSchema, nativeIdentifySchema } from './envelope';
+import {
+  EARLIEST_EVENT_TIME,
+  MAX_FUTURE_MS,
+  nativeAliasSchema,
+  nativeEventSchema,
+  nativeIdentifySchema,
+} from './envelope';
 import { fastNativeEvent } from './fast-native';
-import { findUnstorable, isPlaceholderId, type AliasMessage, type IdentifyMessage, type ProfileEvent } from '@pstream/events';
+import {
+  findUnstorable,
+  isPlaceholderId,
+  type AliasMessage,
+  type IdentifyMessage,
+  type ProfileEvent,
+} from '@pstream/events';
 import { fieldErrors, type FieldError } from '@pstream/platform';
 
 export type Normalized<T> = { ok: true; value: T } | { ok: false; errors: FieldError[] };
@@ -9,7 +21,10 @@ export type Normalized<T> = { ok: true; value: T } | { ok: false; errors: FieldE
 /** What every normalizer needs: the source (from the write key) and the receiving time. */
 export type NormalizeOptions = { source: string; now: number };
 
-const fail = (path: string, message: string): { ok: false; errors: FieldError[] } => ({ ok: false, errors: [{ path, message }] });
+const fail = (path: string, message: string): { ok: false; errors: FieldError[] } => ({
+  ok: false,
+  errors: [{ path, message }],
+});
 
 /**
  * The event time in epoch ms (default: received), or what is wrong with it: more than 24 h ahead,
@@ -17,7 +32,8 @@ const fail = (path: string, message: string): { ok: false; errors: FieldError[] 
  */
 function eventTime(occurredAt: string | undefined, now: number): number | FieldError {
   const occurred = occurredAt === undefined ? now : Date.parse(occurredAt);
-  if (occurred < EARLIEST_EVENT_TIME) return { path: 'occurredAt', message: `is before ${EARLIEST_EVENT_ISO}, the earliest event time ingest accepts` };
+  if (occurred < EARLIEST_EVENT_TIME)
+    return { path: 'occurredAt', message: `is before ${EARLIEST_EVENT_ISO}, the earliest event time ingest accepts` };
   return occurred - now > MAX_FUTURE_MS ? { path: 'occurredAt', message: 'is more than 24 h in the future' } : occurred;
 }
 const EARLIEST_EVENT_ISO = new Date(EARLIEST_EVENT_TIME).toISOString();
@@ -31,7 +47,6 @@ function isoTime(ms: number): string {
   if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
   return lastIso.text;
 }
-
 
 /** Drops ids SDKs send when they have none ("anonymous", "0", …): they must never name a profile. */
 const real = (id: string | undefined): string | undefined => (id === undefined || isPlaceholderId(id) ? undefined : id);
@@ -58,7 +73,8 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
   const userId = real(e.userId);
   const anonymousId = real(e.anonymousId);
   const profileKey = userId ?? anonymousId;
-  if (profileKey === undefined) return fail('userId', 'userId or anonymousId is required; placeholder ids such as "anonymous" or "0" do not count');
+  if (profileKey === undefined)
+    return fail('userId', 'userId or anonymousId is required; placeholder ids such as "anonymous" or "0" do not count');
   return {
     ok: true,
     value: {
@@ -130,7 +146,8 @@ export function normalizeAlias(input: unknown, options: NormalizeOptions): Norma
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const e = parsed.data;
   for (const field of ['userId', 'previousId'] as const) {
-    if (isPlaceholderId(e[field])) return fail(field, 'is a placeholder id ("anonymous", "0", …) and never merges profiles');
+    if (isPlaceholderId(e[field]))
+      return fail(field, 'is a placeholder id ("anonymous", "0", …) and never merges profiles');
   }
   if (e.previousId === e.userId) return fail('previousId', 'must differ from userId');
   const occurred = eventTime(e.occurredAt, options.now);

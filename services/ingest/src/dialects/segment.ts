@@ -37,7 +37,8 @@ export const SEGMENT_IGNORED_EVENT_NAMES: Readonly<Record<string, string>> = {
     'a cart change is not in the profile model: as a favorite it would count as a social interaction (§4.3), as a click as a second visit; the Order Completed that may follow is what counts',
   'Product Removed': 'a cart change is not in the profile model, and it undoes nothing a profile recorded',
   'Checkout Started': 'an intent to buy, not a purchase: the Order Completed that may follow carries the order',
-  'Product List Viewed': 'a list names no one target; the products opened from it arrive as Product Clicked or Product Viewed',
+  'Product List Viewed':
+    'a list names no one target; the products opened from it arrive as Product Clicked or Product Viewed',
   'Products Searched': 'a search query names no target; the products opened from the results arrive as Product Clicked',
 };
 /** Every event name a Segment `track` may carry, for the error that refuses any other. */
@@ -51,7 +52,12 @@ const segmentId = z
   .describe('a string (numbers are read as strings); null or "" count as absent');
 const record = z.record(z.string(), z.unknown());
 const common = {
-  messageId: z.string().min(1).max(512).optional().describe('becomes eventId (hashed when it does not fit our id syntax)'),
+  messageId: z
+    .string()
+    .min(1)
+    .max(512)
+    .optional()
+    .describe('becomes eventId (hashed when it does not fit our id syntax)'),
   userId: segmentId.optional(),
   anonymousId: segmentId.optional(),
   timestamp: z.string().optional().describe('ISO-8601 with a time zone; becomes occurredAt'),
@@ -65,8 +71,15 @@ const common = {
  */
 export const segmentTrackSchema = z.looseObject({
   type: z.literal('track').optional(),
-  event: z.string().min(1).describe(`one of: ${SUPPORTED_EVENT_NAMES.join(', ')}`),
-  properties: record.optional().describe('product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags; Order Completed: products[], revenue/total, currency, order_id (its lines count as one purchase)'),
+  event: z
+    .string()
+    .min(1)
+    .describe(`one of: ${SUPPORTED_EVENT_NAMES.join(', ')}`),
+  properties: record
+    .optional()
+    .describe(
+      'product_id or target (an object {type,id} or "type:id") names the target; category, brand and tags become tags; Order Completed: products[], revenue/total, currency, order_id (its lines count as one purchase)',
+    ),
   ...common,
 });
 export const segmentIdentifySchema = z.looseObject({
@@ -87,7 +100,11 @@ export const segmentPageSchema = z.looseObject({
   type: z.enum(['page', 'screen']).optional(),
   name: z.string().nullish(),
   category: z.string().nullish(),
-  properties: record.optional().describe('product_id, content_id or target names what was viewed (then it is a click); without one the call is accepted and ignored'),
+  properties: record
+    .optional()
+    .describe(
+      'product_id, content_id or target names what was viewed (then it is a click); without one the call is accepted and ignored',
+    ),
   ...common,
 });
 /** Segment `group`: accepted and ignored (profiles have no accounts). */
@@ -99,7 +116,9 @@ export const segmentGroupSchema = z.looseObject({
 });
 export const segmentBatchSchema = z.looseObject({
   batch: z
-    .array(z.union([segmentTrackSchema, segmentIdentifySchema, segmentAliasSchema, segmentPageSchema, segmentGroupSchema]))
+    .array(
+      z.union([segmentTrackSchema, segmentIdentifySchema, segmentAliasSchema, segmentPageSchema, segmentGroupSchema]),
+    )
     .describe('items of type track, identify, alias, page, screen or group'),
   context: record.optional().describe('merged into every item (the item’s own keys win)'),
 });
@@ -110,7 +129,11 @@ export const segmentBatchSchema = z.looseObject({
  * is accepted with no message, and `ignored` says why.
  */
 export type SegmentMapped<T> = Normalized<T[]> & { ignored?: string };
-const ignore = (reason: string): { ok: true; value: never[]; ignored: string } => ({ ok: true, value: [], ignored: reason });
+const ignore = (reason: string): { ok: true; value: never[]; ignored: string } => ({
+  ok: true,
+  value: [],
+  ignored: reason,
+});
 
 /** A mapped item: native input plus, for error messages, which Segment field each native path came from. */
 type Mapped = { native: Record<string, unknown>; origin: Record<string, string> };
@@ -126,7 +149,8 @@ export function eventIdFromMessageId(messageId: string | undefined): string | un
   return ID.test(messageId) ? messageId : `m-${createHash('sha256').update(messageId).digest('base64url')}`;
 }
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' ? String(v) : undefined);
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' ? String(v) : undefined;
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /** Segment's `context` → ours: channel, device and geo (from `location`); top-level batch context merged under the item's. */
@@ -200,8 +224,18 @@ function mapTags(from: Record<string, unknown>, at: string, extra: unknown, orig
 type Track = z.output<typeof segmentTrackSchema>;
 type Page = z.output<typeof segmentPageSchema>;
 
-function base(item: Track | Page, type: EventType, sharedContext: unknown, origin: Record<string, string>): Record<string, unknown> {
-  Object.assign(origin, { eventId: 'messageId', occurredAt: 'timestamp', type: 'event', 'context.geo': 'context.location' });
+function base(
+  item: Track | Page,
+  type: EventType,
+  sharedContext: unknown,
+  origin: Record<string, string>,
+): Record<string, unknown> {
+  Object.assign(origin, {
+    eventId: 'messageId',
+    occurredAt: 'timestamp',
+    type: 'event',
+    'context.geo': 'context.location',
+  });
   const context = mapContext(item.context, sharedContext);
   return {
     type,
@@ -213,13 +247,23 @@ function base(item: Track | Page, type: EventType, sharedContext: unknown, origi
 }
 
 /** One Segment `track` → native events: one, or one purchase line per product for `Order Completed`. */
-function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } | { ignored: string } {
+function mapTrack(
+  item: Track,
+  sharedContext: unknown,
+): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } | { ignored: string } {
   // Own keys only: an event named "toString" or "constructor" is a name like any other, not a type.
-  const own = <T>(names: Readonly<Record<string, T>>) => (Object.hasOwn(names, item.event) ? names[item.event] : undefined);
-  const type = own(SEGMENT_EVENT_NAMES) ?? ((EVENT_TYPES as readonly string[]).includes(item.event) ? (item.event as EventType) : undefined);
+  const own = <T>(names: Readonly<Record<string, T>>) =>
+    Object.hasOwn(names, item.event) ? names[item.event] : undefined;
+  const type =
+    own(SEGMENT_EVENT_NAMES) ??
+    ((EVENT_TYPES as readonly string[]).includes(item.event) ? (item.event as EventType) : undefined);
   if (type === undefined) {
     const why = own(SEGMENT_IGNORED_EVENT_NAMES);
-    return { ignored: why ? `event "${item.event}" is ignored: ${why}` : `event "${item.event}" is not one we map; mapped: ${SUPPORTED_EVENT_NAMES.join(', ')}` };
+    return {
+      ignored: why
+        ? `event "${item.event}" is ignored: ${why}`
+        : `event "${item.event}" is not one we map; mapped: ${SUPPORTED_EVENT_NAMES.join(', ')}`,
+    };
   }
   const p = item.properties ?? {};
   const eventId = eventIdFromMessageId(item.messageId);
@@ -233,7 +277,14 @@ function mapTrack(item: Track, sharedContext: unknown): { ok: true; mapped: Mapp
   if (type === 'dwell') {
     return {
       ok: true,
-      mapped: [one((o) => ((o.dwellMs = 'properties.dwellMs'), { target: mapTarget(p, o), tags: mapTags(p, 'properties', p.tags, o), dwellMs: p.dwellMs ?? p.dwell_ms }))],
+      mapped: [
+        one(
+          (o) => (
+            (o.dwellMs = 'properties.dwellMs'),
+            { target: mapTarget(p, o), tags: mapTags(p, 'properties', p.tags, o), dwellMs: p.dwellMs ?? p.dwell_ms }
+          ),
+        ),
+      ],
     };
   }
   if (type !== 'purchase') {
@@ -261,24 +312,48 @@ function mapPurchase(
   one: (extra: (origin: Record<string, string>) => Record<string, unknown>, idSuffix?: string) => Mapped,
 ): { ok: true; mapped: Mapped[] } | { ok: false; errors: FieldError[] } {
   const orderAmount = num(p.revenue) ?? num(p.total) ?? num(p.amount);
-  const amountField = num(p.revenue) !== undefined ? 'properties.revenue' : num(p.total) !== undefined ? 'properties.total' : 'properties.amount';
+  const amountField =
+    num(p.revenue) !== undefined
+      ? 'properties.revenue'
+      : num(p.total) !== undefined
+        ? 'properties.total'
+        : 'properties.amount';
   // Segment's spec names it order_id; some SDKs and older docs send orderId.
   const orderField = p.order_id !== undefined ? 'order_id' : 'orderId';
-  const products = Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
+  const products =
+    Array.isArray(p.products) && p.products.length > 0 && item.event === 'Order Completed' ? p.products : undefined;
   if (products !== undefined && products.length > MAX_ORDER_PRODUCTS) {
-    return { ok: false, errors: [{ path: 'properties.products', message: `at most ${MAX_ORDER_PRODUCTS} products per order, got ${products.length}` }] };
+    return {
+      ok: false,
+      errors: [
+        {
+          path: 'properties.products',
+          message: `at most ${MAX_ORDER_PRODUCTS} products per order, got ${products.length}`,
+        },
+      ],
+    };
   }
   // The line items of one call are one order even when the client names none: then the call's
   // own id (messageId, stable across SDK retries) names it.
   const orderId =
-    p[orderField] ?? (products !== undefined && products.length > 1 ? `msg:${eventIdFromMessageId(item.messageId) ?? randomUUID()}` : undefined);
+    p[orderField] ??
+    (products !== undefined && products.length > 1
+      ? `msg:${eventIdFromMessageId(item.messageId) ?? randomUUID()}`
+      : undefined);
   const money = (o: Record<string, string>) => {
     o.currency = 'properties.currency';
     o.orderId = `properties.${orderField}`;
-    return { currency: p.currency, ...(orderId !== undefined && { orderId: typeof orderId === 'number' ? String(orderId) : orderId }) };
+    return {
+      currency: p.currency,
+      ...(orderId !== undefined && { orderId: typeof orderId === 'number' ? String(orderId) : orderId }),
+    };
   };
   if (products === undefined) {
-    if (orderAmount === undefined) return { ok: false, errors: [{ path: 'properties.revenue', message: 'a purchase needs revenue, total or amount' }] };
+    if (orderAmount === undefined)
+      return {
+        ok: false,
+        errors: [{ path: 'properties.revenue', message: 'a purchase needs revenue, total or amount' }],
+      };
     return {
       ok: true,
       mapped: [
@@ -302,7 +377,10 @@ function mapPurchase(
   });
   const everyPrice = lines.every((l) => l.price !== undefined);
   if (!everyPrice && orderAmount === undefined) {
-    return { ok: false, errors: [{ path: 'properties.revenue', message: 'an order whose products lack a price needs revenue or total' }] };
+    return {
+      ok: false,
+      errors: [{ path: 'properties.revenue', message: 'an order whose products lack a price needs revenue or total' }],
+    };
   }
   const units = lines.reduce((s, l) => s + (num(l.quantity) ?? 1), 0);
   const mapped = lines.map(({ line, quantity, price }, j) =>
@@ -331,7 +409,11 @@ function translate(errors: FieldError[], origin: Record<string, string>): FieldE
   });
 }
 
-function normalizeMapped<T>(mapped: Mapped[], normalize: (input: unknown, o: NormalizeOptions) => Normalized<T>, options: NormalizeOptions): Normalized<T[]> {
+function normalizeMapped<T>(
+  mapped: Mapped[],
+  normalize: (input: unknown, o: NormalizeOptions) => Normalized<T>,
+  options: NormalizeOptions,
+): Normalized<T[]> {
   const out: T[] = [];
   const errors: FieldError[] = [];
   for (const m of mapped) {
@@ -343,7 +425,11 @@ function normalizeMapped<T>(mapped: Mapped[], normalize: (input: unknown, o: Nor
 }
 
 /** Segment `track` → the events it means (all or nothing: an order is never half-accepted). */
-export function mapSegmentTrack(input: unknown, options: NormalizeOptions, sharedContext?: unknown): SegmentMapped<ProfileEvent> {
+export function mapSegmentTrack(
+  input: unknown,
+  options: NormalizeOptions,
+  sharedContext?: unknown,
+): SegmentMapped<ProfileEvent> {
   const parsed = segmentTrackSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const r = mapTrack(parsed.data, sharedContext);
@@ -361,7 +447,8 @@ function mapTraits(traits: Record<string, unknown>): Record<string, unknown> {
     if (address.country !== undefined) out.country = address.country;
     if (address.state !== undefined) out.region = address.state;
   } else if (address !== undefined) out.address = address;
-  if (typeof birthday === 'string' && !Number.isNaN(Date.parse(birthday))) out.birthYear = new Date(birthday).getUTCFullYear();
+  if (typeof birthday === 'string' && !Number.isNaN(Date.parse(birthday)))
+    out.birthYear = new Date(birthday).getUTCFullYear();
   else if (birthday !== undefined) out.birthday = birthday;
   return { ...out, ...rest };
 }
@@ -375,7 +462,10 @@ export function mapSegmentIdentify(input: unknown, options: NormalizeOptions): S
   const parsed = segmentIdentifySchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const item = parsed.data;
-  if (item.userId === undefined) return ignore('an identify without userId: traits are kept for known users only (send them again once the user is known)');
+  if (item.userId === undefined)
+    return ignore(
+      'an identify without userId: traits are kept for known users only (send them again once the user is known)',
+    );
   const eventId = eventIdFromMessageId(item.messageId);
   const native = {
     userId: item.userId,
@@ -384,7 +474,11 @@ export function mapSegmentIdentify(input: unknown, options: NormalizeOptions): S
     ...(item.timestamp !== undefined && { occurredAt: item.timestamp }),
     ...(eventId !== undefined && { eventId }),
   };
-  return normalizeMapped([{ native, origin: { eventId: 'messageId', occurredAt: 'timestamp' } }], normalizeIdentify, options);
+  return normalizeMapped(
+    [{ native, origin: { eventId: 'messageId', occurredAt: 'timestamp' } }],
+    normalizeIdentify,
+    options,
+  );
 }
 
 /** Segment `alias` → an alias message. */
@@ -399,7 +493,11 @@ export function mapSegmentAlias(input: unknown, options: NormalizeOptions): Norm
     ...(item.timestamp !== undefined && { occurredAt: item.timestamp }),
     ...(eventId !== undefined && { eventId }),
   };
-  return normalizeMapped([{ native, origin: { eventId: 'messageId', occurredAt: 'timestamp' } }], normalizeAlias, options);
+  return normalizeMapped(
+    [{ native, origin: { eventId: 'messageId', occurredAt: 'timestamp' } }],
+    normalizeAlias,
+    options,
+  );
 }
 
 /**
@@ -407,7 +505,12 @@ export function mapSegmentAlias(input: unknown, options: NormalizeOptions): Norm
  * (`product_id`, `content_id` or `target`); tags come from `properties.tags` only, since a page's
  * `category` is the page's, not the product's. Any other view is accepted and ignored.
  */
-export function mapSegmentPage(kind: 'page' | 'screen', input: unknown, options: NormalizeOptions, sharedContext?: unknown): SegmentMapped<ProfileEvent> {
+export function mapSegmentPage(
+  kind: 'page' | 'screen',
+  input: unknown,
+  options: NormalizeOptions,
+  sharedContext?: unknown,
+): SegmentMapped<ProfileEvent> {
   const parsed = segmentPageSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error.issues) };
   const item = parsed.data;
@@ -416,7 +519,11 @@ export function mapSegmentPage(kind: 'page' | 'screen', input: unknown, options:
     return ignore(`a ${kind} without properties.product_id, content_id or target names nothing to score`);
   }
   const origin: Record<string, string> = {};
-  const native: Record<string, unknown> = { ...base(item, 'click', sharedContext, origin), target: mapTarget(p, origin), tags: mapTags({}, 'properties', p.tags, origin) };
+  const native: Record<string, unknown> = {
+    ...base(item, 'click', sharedContext, origin),
+    target: mapTarget(p, origin),
+    tags: mapTags({}, 'properties', p.tags, origin),
+  };
   origin.type = 'type';
   const eventId = eventIdFromMessageId(item.messageId);
   if (eventId !== undefined) native.eventId = eventId;
@@ -434,7 +541,11 @@ export function mapSegmentGroup(input: unknown): SegmentMapped<never> {
 export const SEGMENT_CALL_TYPES = ['track', 'identify', 'alias', 'page', 'screen', 'group'] as const;
 
 /** One item of a Segment `batch`, by its `type`; the batch's top-level `context` is merged under the item's. */
-export function mapSegmentItem(input: unknown, options: NormalizeOptions, sharedContext?: unknown): SegmentMapped<TopicMessage> {
+export function mapSegmentItem(
+  input: unknown,
+  options: NormalizeOptions,
+  sharedContext?: unknown,
+): SegmentMapped<TopicMessage> {
   const type = isObject(input) ? input.type : undefined;
   if (type === 'track') return mapSegmentTrack(input, options, sharedContext);
   if (type === 'identify') return mapSegmentIdentify(input, options);
@@ -443,6 +554,11 @@ export function mapSegmentItem(input: unknown, options: NormalizeOptions, shared
   if (type === 'group') return mapSegmentGroup(input);
   return {
     ok: false,
-    errors: [{ path: 'type', message: `${typeof type === 'string' ? `"${type}" calls are` : 'a call without type is'} not supported; send one of ${SEGMENT_CALL_TYPES.join(', ')}` }],
+    errors: [
+      {
+        path: 'type',
+        message: `${typeof type === 'string' ? `"${type}" calls are` : 'a call without type is'} not supported; send one of ${SEGMENT_CALL_TYPES.join(', ')}`,
+      },
+    ],
   };
 }

@@ -24,10 +24,15 @@ export function registerEventRoutes(app: FastifyInstance, deps: { publisher: Pub
         if (!Array.isArray(body.events)) return malformed(reply, 'events must be an array');
         items = body.events;
         if (items.length === 0) return malformed(reply, 'events is empty');
-        if (items.length > MAX_BATCH) return malformed(reply, `at most ${MAX_BATCH} events per request, got ${items.length}`);
+        if (items.length > MAX_BATCH)
+          return malformed(reply, `at most ${MAX_BATCH} events per request, got ${items.length}`);
       }
       const options = { source: request.source, now: Date.now() };
-      return publishAndRespond(reply, deps.publisher, sortItems(items, (item) => wrap(normalizeEvent(item, options))));
+      return publishAndRespond(
+        reply,
+        deps.publisher,
+        sortItems(items, (item) => wrap(normalizeEvent(item, options))),
+      );
     },
   );
 }

@@ -9,7 +9,16 @@ import { malformed, publishAndRespond } from './respond';
 import { respondSegmentIdentify, type SegmentDeps } from './segment';
 
 /** Fields only Segment-style SDK payloads carry; their presence selects the Segment dialect. */
-const SEGMENT_MARKERS = ['messageId', 'type', 'timestamp', 'context', 'integrations', '_metadata', 'sentAt', 'originalTimestamp'];
+const SEGMENT_MARKERS = [
+  'messageId',
+  'type',
+  'timestamp',
+  'context',
+  'integrations',
+  '_metadata',
+  'sentAt',
+  'originalTimestamp',
+];
 
 /**
  * `POST /v1/identify` speaks both dialects on one path, as docs/events.md §3.3 gives them the same one:
@@ -19,13 +28,27 @@ const SEGMENT_MARKERS = ['messageId', 'type', 'timestamp', 'context', 'integrati
  */
 export function registerIdentifyRoute(app: FastifyInstance, deps: SegmentDeps): void {
   for (const path of ['/v1/identify', '/v1/i']) {
-    const summary = 'Traits of a known user, and the anonymous→known link when both ids are real (native or Segment body)';
-    app.post(path, trackingRoute(path === '/v1/i' ? 'identifyShort' : 'identify', ['native', 'segment'], path === '/v1/i' ? `${summary} (analytics.js short path)` : summary, identifyBodySchema), async (request, reply) => {
-      const body = request.body;
-      if (!isObject(body)) return malformed(reply, 'the body must be an identify object');
-      if (SEGMENT_MARKERS.some((k) => k in body)) return respondSegmentIdentify(request, reply, deps);
-      const options = { source: request.source, now: Date.now() };
-      return publishAndRespond(reply, deps.publisher, sortItems([body], (item) => wrap(normalizeIdentify(item, options))));
-    });
+    const summary =
+      'Traits of a known user, and the anonymous→known link when both ids are real (native or Segment body)';
+    app.post(
+      path,
+      trackingRoute(
+        path === '/v1/i' ? 'identifyShort' : 'identify',
+        ['native', 'segment'],
+        path === '/v1/i' ? `${summary} (analytics.js short path)` : summary,
+        identifyBodySchema,
+      ),
+      async (request, reply) => {
+        const body = request.body;
+        if (!isObject(body)) return malformed(reply, 'the body must be an identify object');
+        if (SEGMENT_MARKERS.some((k) => k in body)) return respondSegmentIdentify(request, reply, deps);
+        const options = { source: request.source, now: Date.now() };
+        return publishAndRespond(
+          reply,
+          deps.publisher,
+          sortItems([body], (item) => wrap(normalizeIdentify(item, options))),
+        );
+      },
+    );
   }
 }

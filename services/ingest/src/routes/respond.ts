@@ -16,13 +16,21 @@ export function malformed(reply: FastifyReply, message: string) {
  * are listed as `ignored` (only when there are some, so native clients see the body they always did);
  * `onPublished` runs once the 202 is certain.
  */
-export async function publishAndRespond(reply: FastifyReply, publisher: Publisher, sorted: Sorted, onPublished?: () => void) {
+export async function publishAndRespond(
+  reply: FastifyReply,
+  publisher: Publisher,
+  sorted: Sorted,
+  onPublished?: () => void,
+) {
   const { accepted, rejected, ignored } = sorted;
   if (accepted === 0) {
     await reply.server.ingestMetrics?.publish(reply.request.source, sorted);
     return onlyTooLarge(rejected)
       ? sendError(reply, 413, IngestErrors.TOO_LARGE, 'every item is too large', { accepted: 0, rejected })
-      : sendError(reply, 400, IngestErrors.NOTHING_ACCEPTED, 'no item was accepted; see details.rejected', { accepted: 0, rejected });
+      : sendError(reply, 400, IngestErrors.NOTHING_ACCEPTED, 'no item was accepted; see details.rejected', {
+          accepted: 0,
+          rejected,
+        });
   }
   // Through the metrics wrapper when the app has one (buildApp decorates it), so every item is
   // counted. Only ignored items (a lone page view naming nothing): nothing to wait for.

@@ -10,21 +10,52 @@ import { fastNativeEvent } from '../../src/dialects/fast-native';
 const pick = <T>(...xs: T[]) => fc.constantFrom(...xs);
 const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined, freq: 2 });
 
-const person = fc.oneof(pick<unknown>(null, '', 'u-1', 'anonymous', 'x'.repeat(128), 'x'.repeat(129), 7, {}), fc.string({ maxLength: 5 }));
-const tag = fc.oneof(pick<unknown>('category:dress', 'brand:b1', 'Bad:tag', 'a:', 'style:casual', 'x:' + 'v'.repeat(64), 'x:' + 'v'.repeat(65), 'a:\u0007', 3), fc.string({ maxLength: 6 }));
+const person = fc.oneof(
+  pick<unknown>(null, '', 'u-1', 'anonymous', 'x'.repeat(128), 'x'.repeat(129), 7, {}),
+  fc.string({ maxLength: 5 }),
+);
+const tag = fc.oneof(
+  pick<unknown>(
+    'category:dress',
+    'brand:b1',
+    'Bad:tag',
+    'a:',
+    'style:casual',
+    'x:' + 'v'.repeat(64),
+    'x:' + 'v'.repeat(65),
+    'a:\u0007',
+    3,
+  ),
+  fc.string({ maxLength: 6 }),
+);
 const target = fc.oneof(
-  fc.record({ type: pick<unknown>('product', 'shop', 'creator', 'content', 'nope', 1), id: pick<unknown>('p-1', '', 'y'.repeat(128), 'y'.repeat(129), 2) }),
+  fc.record({
+    type: pick<unknown>('product', 'shop', 'creator', 'content', 'nope', 1),
+    id: pick<unknown>('p-1', '', 'y'.repeat(128), 'y'.repeat(129), 2),
+  }),
   fc.record({ id: pick('p-1'), type: pick('product'), extra: pick(1) }),
   fc.record({ type: pick('product') }),
   pick<unknown>(null, 'p-1', []),
 );
 const geo = fc.oneof(
-  fc.record({ country: maybe(pick<unknown>('CN', 'z'.repeat(64), 'z'.repeat(65), 1)), city: maybe(pick<unknown>('Hangzhou', null)), x: maybe(pick(1)) }, { requiredKeys: [] }),
+  fc.record(
+    {
+      country: maybe(pick<unknown>('CN', 'z'.repeat(64), 'z'.repeat(65), 1)),
+      city: maybe(pick<unknown>('Hangzhou', null)),
+      x: maybe(pick(1)),
+    },
+    { requiredKeys: [] },
+  ),
   pick<unknown>(null, 'cn'),
 );
 const context = fc.oneof(
   fc.record(
-    { zz: maybe(pick<unknown>(1, 'a')), channel: maybe(pick<unknown>('homepage', 'search', 'live', 'tv', null)), geo: maybe(geo), device: maybe(pick<unknown>({ os: 'ios', b: 1 }, null, [], 'x')) },
+    {
+      zz: maybe(pick<unknown>(1, 'a')),
+      channel: maybe(pick<unknown>('homepage', 'search', 'live', 'tv', null)),
+      geo: maybe(geo),
+      device: maybe(pick<unknown>({ os: 'ios', b: 1 }, null, [], 'x')),
+    },
     { requiredKeys: [] },
   ),
   pick<unknown>(null, [], 'ctx'),
@@ -32,10 +63,31 @@ const context = fc.oneof(
 const event = fc.record(
   {
     eventId: maybe(pick<unknown>('e-1', 'bad id', '', 'a'.repeat(128), 'a'.repeat(129), 5)),
-    type: pick<unknown>('click', 'dwell', 'like', 'follow', 'purchase', 'unfollow', 'comment', 'share', 'favorite', 'buy', 1),
+    type: pick<unknown>(
+      'click',
+      'dwell',
+      'like',
+      'follow',
+      'purchase',
+      'unfollow',
+      'comment',
+      'share',
+      'favorite',
+      'buy',
+      1,
+    ),
     userId: maybe(person),
     anonymousId: maybe(person),
-    occurredAt: maybe(pick<unknown>('2026-11-01T10:00:00Z', '2026-11-01T10:00:00.123+08:00', '2026-11-01', 'yesterday', '2026-13-01T10:00:00Z', 0)),
+    occurredAt: maybe(
+      pick<unknown>(
+        '2026-11-01T10:00:00Z',
+        '2026-11-01T10:00:00.123+08:00',
+        '2026-11-01',
+        'yesterday',
+        '2026-13-01T10:00:00Z',
+        0,
+      ),
+    ),
     target,
     tags: maybe(fc.oneof(fc.array(tag, { maxLength: 34 }), pick<unknown>(null, 'a:b'))),
     dwellMs: maybe(pick<unknown>(0, 42_000, 86_400_000, 86_400_001, -1, 1.5, '5')),
@@ -74,8 +126,24 @@ describe('fastNativeEvent', () => {
   });
 
   it('takes the plain events clients send', () => {
-    const click = { type: 'click', userId: 'u-1', target: { type: 'product', id: 'p-1' }, tags: ['category:dress'], context: { channel: 'homepage' } };
-    const purchase = { type: 'purchase', anonymousId: 'a-1', userId: null, target: { type: 'product', id: 'p-1' }, amount: 199, currency: 'CNY', quantity: 1, orderId: 'o-1', occurredAt: '2026-11-01T10:00:00+08:00' };
+    const click = {
+      type: 'click',
+      userId: 'u-1',
+      target: { type: 'product', id: 'p-1' },
+      tags: ['category:dress'],
+      context: { channel: 'homepage' },
+    };
+    const purchase = {
+      type: 'purchase',
+      anonymousId: 'a-1',
+      userId: null,
+      target: { type: 'product', id: 'p-1' },
+      amount: 199,
+      currency: 'CNY',
+      quantity: 1,
+      orderId: 'o-1',
+      occurredAt: '2026-11-01T10:00:00+08:00',
+    };
     for (const e of [click, purchase]) expect(fastNativeEvent(e)).toEqual(nativeEventSchema.parse(e));
   });
 });

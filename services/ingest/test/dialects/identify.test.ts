@@ -7,14 +7,28 @@ const pathsOf = (r: { ok: boolean; errors?: { path: string }[] }) => (r.ok ? [] 
 
 describe('normalizeIdentify', () => {
   it('keys traits by userId and keeps a real anonymousId as the merge link', () => {
-    const r = normalizeIdentify({ userId: 'u-1', anonymousId: 'dev-1', traits: { gender: 'female', birthYear: 1990 } }, options);
-    expect(r.ok && r.value).toMatchObject({ kind: 'identify', profileKey: 'u-1', anonymousId: 'dev-1', traits: { gender: 'female', birthYear: 1990 } });
+    const r = normalizeIdentify(
+      { userId: 'u-1', anonymousId: 'dev-1', traits: { gender: 'female', birthYear: 1990 } },
+      options,
+    );
+    expect(r.ok && r.value).toMatchObject({
+      kind: 'identify',
+      profileKey: 'u-1',
+      anonymousId: 'dev-1',
+      traits: { gender: 'female', birthYear: 1990 },
+    });
   });
-  it.each(['anonymous', '0', 'null', ''])('drops the placeholder anonymousId %p: traits apply, nothing merges', (anonymousId) => {
-    const r = normalizeIdentify({ userId: 'u-1', anonymousId: anonymousId || ' ', traits: { city: 'Hangzhou' } }, options);
-    expect(r.ok).toBe(true);
-    expect(r.ok && 'anonymousId' in r.value).toBe(false);
-  });
+  it.each(['anonymous', '0', 'null', ''])(
+    'drops the placeholder anonymousId %p: traits apply, nothing merges',
+    (anonymousId) => {
+      const r = normalizeIdentify(
+        { userId: 'u-1', anonymousId: anonymousId || ' ', traits: { city: 'Hangzhou' } },
+        options,
+      );
+      expect(r.ok).toBe(true);
+      expect(r.ok && 'anonymousId' in r.value).toBe(false);
+    },
+  );
   it('drops an anonymousId equal to the userId', () => {
     const r = normalizeIdentify({ userId: 'u-1', anonymousId: 'u-1' }, options);
     expect(r.ok && 'anonymousId' in r.value).toBe(false);
@@ -31,7 +45,11 @@ describe('normalizeIdentify', () => {
     ['an array', { pets: ['cat'] }, 'traits.pets'],
     ['a 257-character custom trait', { note: 'x'.repeat(257) }, 'traits.note'],
     ['a trait name with a space', { 'my trait': 1 }, 'traits.my trait'],
-    ['too many custom traits', Object.fromEntries(Array.from({ length: MAX_OTHER_TRAITS + 1 }, (_, i) => [`t${i}`, i])), 'traits'],
+    [
+      'too many custom traits',
+      Object.fromEntries(Array.from({ length: MAX_OTHER_TRAITS + 1 }, (_, i) => [`t${i}`, i])),
+      'traits',
+    ],
   ])('refuses %s', (_name, traits, path) => {
     expect(pathsOf(normalizeIdentify({ userId: 'u-1', traits }, options))).toContain(path);
   });
@@ -61,9 +79,19 @@ describe('native envelopes', () => {
       type: fc.constantFrom('follow', 'unfollow', 'click', 'like', 'comment', 'share', 'favorite'),
       userId: fc.string({ minLength: 1, maxLength: 128 }),
       anonymousId: fc.string({ minLength: 1, maxLength: 128 }),
-      occurredAt: fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2026-11-20T23:00:00Z'), noInvalidDate: true }).map((d) => d.toISOString()),
-      target: fc.record({ type: fc.constantFrom('shop', 'product', 'creator', 'content'), id: fc.string({ minLength: 1, maxLength: 128 }) }),
-      tags: fc.array(fc.tuple(fc.stringMatching(/^[a-z][a-z0-9_]{0,31}$/), fc.stringMatching(/^[a-z0-9 ]{1,64}$/)).map(([d, v]) => `${d}:${v}`), { maxLength: 32 }),
+      occurredAt: fc
+        .date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2026-11-20T23:00:00Z'), noInvalidDate: true })
+        .map((d) => d.toISOString()),
+      target: fc.record({
+        type: fc.constantFrom('shop', 'product', 'creator', 'content'),
+        id: fc.string({ minLength: 1, maxLength: 128 }),
+      }),
+      tags: fc.array(
+        fc
+          .tuple(fc.stringMatching(/^[a-z][a-z0-9_]{0,31}$/), fc.stringMatching(/^[a-z0-9 ]{1,64}$/))
+          .map(([d, v]) => `${d}:${v}`),
+        { maxLength: 32 },
+      ),
     },
     { requiredKeys: ['type', 'target', 'userId'] },
   );

@@ -14,7 +14,15 @@ describe('normalizeEvent', () => {
     const r = normalizeEvent(base, { source: 'web', now });
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.value).toMatchObject({ v: 1, kind: 'event', source: 'web', profileKey: 'u-1', occurredAt: '2026-11-20T00:00:00.000Z', receivedAt: '2026-11-20T00:00:00.000Z', tags: [] });
+    expect(r.value).toMatchObject({
+      v: 1,
+      kind: 'event',
+      source: 'web',
+      profileKey: 'u-1',
+      occurredAt: '2026-11-20T00:00:00.000Z',
+      receivedAt: '2026-11-20T00:00:00.000Z',
+      tags: [],
+    });
     expect(r.value.eventId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -52,7 +60,10 @@ describe('normalizeEvent', () => {
   });
 
   it('carries a purchase’s orderId onto the topic message', () => {
-    const r = normalizeEvent({ ...base, type: 'purchase', amount: 199, currency: 'CNY', orderId: 'o-1' }, { source: 'web', now });
+    const r = normalizeEvent(
+      { ...base, type: 'purchase', amount: 199, currency: 'CNY', orderId: 'o-1' },
+      { source: 'web', now },
+    );
     expect(r.ok && r.value.orderId).toBe('o-1');
   });
 

@@ -2,7 +2,13 @@ import { gauge, counter, type Logger, type Registry } from '@pstream/platform';
 import { AssignerProtocol, type Admin, type Kafka } from 'kafkajs';
 import { groupStatus, partitionStatus, type Commit, type GroupStatus, type PartitionStatus } from './burrow';
 
-export type PartitionLag = { partition: number; committed: number | null; end: number; lag: number | null; status: PartitionStatus };
+export type PartitionLag = {
+  partition: number;
+  committed: number | null;
+  end: number;
+  lag: number | null;
+  status: PartitionStatus;
+};
 export type GroupLag = { group: string; topic: string; status: GroupStatus; lag: number; partitions: PartitionLag[] };
 /** docs/api.md §5.8 `GET /ops/lag`. */
 export type LagSnapshot = { groups: GroupLag[]; at: string };
@@ -52,7 +58,10 @@ export class LagSampler {
   private current: Promise<void> | undefined;
   private stopped = false;
   private readonly partitions = new Map<string, PartitionState>();
-  private readonly history = new Map<string, { group: string; topic: string; points: HistoryPoint[]; last?: { at: number; sum: number } }>();
+  private readonly history = new Map<
+    string,
+    { group: string; topic: string; points: HistoryPoint[]; last?: { at: number; sum: number } }
+  >();
   private readonly dlq: { at: number; perSec: number }[] = [];
   private dlqLast: { at: number; end: number } | undefined;
   private snapshot: LagSnapshot | undefined;
@@ -109,7 +118,9 @@ export class LagSampler {
     const admin = await this.connected();
     const nowMs = this.now();
     const groupIds = this.options.groups.includes('*')
-      ? (await admin.listGroups()).groups.filter((g) => g.protocolType === 'consumer' || g.protocolType === '').map((g) => g.groupId)
+      ? (await admin.listGroups()).groups
+          .filter((g) => g.protocolType === 'consumer' || g.protocolType === '')
+          .map((g) => g.groupId)
       : [...this.options.groups];
     const described = groupIds.length > 0 ? (await admin.describeGroups(groupIds)).groups : [];
     const ends = new Map<string, Promise<Map<number, number>>>();
@@ -130,10 +141,16 @@ export class LagSampler {
         // its last numbers with status ERR until it can be read again.
         this.errors?.inc();
         this.options.log.warn({ err, group: groupId }, 'could not sample a group');
-        groups.push(...(this.snapshot?.groups.filter((g) => g.group === groupId).map((g) => ({ ...g, status: 'ERR' as const })) ?? []));
+        groups.push(
+          ...(this.snapshot?.groups.filter((g) => g.group === groupId).map((g) => ({ ...g, status: 'ERR' as const })) ??
+            []),
+        );
       }
     }
-    const dlqEnd = [...(await endsOf(this.options.dlqTopic).catch(() => new Map<number, number>())).values()].reduce((a, b) => a + b, 0);
+    const dlqEnd = [...(await endsOf(this.options.dlqTopic).catch(() => new Map<number, number>())).values()].reduce(
+      (a, b) => a + b,
+      0,
+    );
     if (this.dlqLast) this.dlq.push({ at: nowMs, perSec: rate(dlqEnd - this.dlqLast.end, nowMs - this.dlqLast.at) });
     this.dlqLast = { at: nowMs, end: dlqEnd };
     this.trim(this.dlq, nowMs);
@@ -154,19 +171,28 @@ export class LagSampler {
     for (const { topic, partitions } of committed) {
       const end = await endsOf(topic);
       const offsets = new Map(partitions.map((p) => [p.partition, Number(p.offset)]));
-      const rows: PartitionLag[] = [...end.keys()].sort((a, b) => a - b).map((partition) => {
-        const endOffset = end.get(partition)!;
-        const offset = offsets.get(partition);
-        if (offset === undefined || offset < 0) return { partition, committed: null, end: endOffset, lag: null, status: 'OK' };
-        const lag = Math.max(0, endOffset - offset);
-        const state = this.partitionState(groupId, topic, partition);
-        if (offset !== state.lastOffset || owned.has(`${topic}:${partition}`)) {
-          state.commits.push({ offset, lag, at: nowMs });
-          if (state.commits.length > this.options.window) state.commits.shift();
-        }
-        state.lastOffset = offset;
-        return { partition, committed: offset, end: endOffset, lag, status: partitionStatus(state.commits, lag, nowMs) };
-      });
+      const rows: PartitionLag[] = [...end.keys()]
+        .sort((a, b) => a - b)
+        .map((partition) => {
+          const endOffset = end.get(partition)!;
+          const offset = offsets.get(partition);
+          if (offset === undefined || offset < 0)
+            return { partition, committed: null, end: endOffset, lag: null, status: 'OK' };
+          const lag = Math.max(0, endOffset - offset);
+          const state = this.partitionState(groupId, topic, partition);
+          if (offset !== state.lastOffset || owned.has(`${topic}:${partition}`)) {
+            state.commits.push({ offset, lag, at: nowMs });
+            if (state.commits.length > this.options.window) state.commits.shift();
+          }
+          state.lastOffset = offset;
+          return {
+            partition,
+            committed: offset,
+            end: endOffset,
+            lag,
+            status: partitionStatus(state.commits, lag, nowMs),
+          };
+        });
       const lag = rows.reduce((sum, r) => sum + (r.lag ?? 0), 0);
       groups.push({ group: groupId, topic, status: groupStatus(rows.map((r) => r.status)), lag, partitions: rows });
       const sum = rows.reduce((s, r) => s + (r.committed ?? 0), 0);
@@ -216,7 +242,12 @@ export class LagSampler {
       labelNames: ['group', 'topic', 'partition'],
       collect() {
         this.reset();
-        each((g) => g.partitions.forEach((p) => p.lag !== null && this.set({ group: g.group, topic: g.topic, partition: String(p.partition) }, p.lag)));
+        each((g) =>
+          g.partitions.forEach(
+            (p) =>
+              p.lag !== null && this.set({ group: g.group, topic: g.topic, partition: String(p.partition) }, p.lag),
+          ),
+        );
       },
     });
     gauge(registry, {
@@ -225,7 +256,11 @@ export class LagSampler {
       labelNames: ['group', 'topic', 'partition', 'status'],
       collect() {
         this.reset();
-        each((g) => g.partitions.forEach((p) => this.set({ group: g.group, topic: g.topic, partition: String(p.partition), status: p.status }, 1)));
+        each((g) =>
+          g.partitions.forEach((p) =>
+            this.set({ group: g.group, topic: g.topic, partition: String(p.partition), status: p.status }, 1),
+          ),
+        );
       },
     });
     gauge(registry, {
@@ -234,7 +269,12 @@ export class LagSampler {
       labelNames: ['group', 'topic'],
       collect() {
         this.reset();
-        each((g) => this.set({ group: g.group, topic: g.topic }, g.partitions.filter((p) => p.status === 'STALL' || p.status === 'STOP').length));
+        each((g) =>
+          this.set(
+            { group: g.group, topic: g.topic },
+            g.partitions.filter((p) => p.status === 'STALL' || p.status === 'STOP').length,
+          ),
+        );
       },
     });
     gauge(registry, {
@@ -266,7 +306,8 @@ function ownedPartitions(group: { members: { memberAssignment: Buffer }[] } | un
   for (const member of group?.members ?? []) {
     if (member.memberAssignment.length === 0) continue;
     const decoded = AssignerProtocol.MemberAssignment.decode(member.memberAssignment);
-    for (const [topic, partitions] of Object.entries(decoded?.assignment ?? {})) for (const p of partitions) owned.add(`${topic}:${p}`);
+    for (const [topic, partitions] of Object.entries(decoded?.assignment ?? {}))
+      for (const p of partitions) owned.add(`${topic}:${p}`);
   }
   return owned;
 }

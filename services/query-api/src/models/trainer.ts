@@ -76,10 +76,13 @@ export class ModelTrainer {
   private async train(traits: PredictedTrait[]): Promise<PredictedTrait[]> {
     const started = this.now();
     const population = createPopulation(started);
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const page = await this.o.store.population(after, PAGE);
       if (page.length === 0) break;
-      const vectors = await this.o.vectors(page.map((p) => p.key), started);
+      const vectors = await this.o.vectors(
+        page.map((p) => p.key),
+        started,
+      );
       for (const p of page) population.add(p.key, p.traits, vectors.get(p.key)!);
       after = page[page.length - 1]!.key;
       await yieldLoop();
@@ -92,8 +95,16 @@ export class ModelTrainer {
         this.o.log.warn({ trait, people: population.keys.length }, 'model not trained: fewer than two classes given');
         continue;
       }
-      const written = await this.o.store.saveFit(fit, () => population.predictions(trait, fit.model), started, this.now());
-      this.o.log.info({ trait, trainedOn: fit.trainedOn, holdout: fit.holdout, predicted: written, ms: this.now() - started }, 'model trained');
+      const written = await this.o.store.saveFit(
+        fit,
+        () => population.predictions(trait, fit.model),
+        started,
+        this.now(),
+      );
+      this.o.log.info(
+        { trait, trainedOn: fit.trainedOn, holdout: fit.holdout, predicted: written, ms: this.now() - started },
+        'model trained',
+      );
       trained.push(trait);
     }
     return trained;
@@ -153,7 +164,14 @@ export class ModelTrainer {
 /** The trainer of a query-API instance, on its stores and config (main.ts starts it; tests too). */
 export function createModelTrainer(
   config: QueryConfig,
-  deps: { pool: Pool; redis: Redis; log: Logger; metrics?: Registry; now?: () => number; train?: Partial<TrainOptions> },
+  deps: {
+    pool: Pool;
+    redis: Redis;
+    log: Logger;
+    metrics?: Registry;
+    now?: () => number;
+    train?: Partial<TrainOptions>;
+  },
 ): ModelTrainer {
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
   const finder = createSimilarFinder(deps.redis, keys(config.REDIS_PREFIX), createAudienceStore(deps.pool), {

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { explanationNodeSchema, MAX_RULE_DID_DAYS, ruleDidDays, ruleSchema, type AudienceEngine, type Rule } from '@pstream/audiences';
+import {
+  explanationNodeSchema,
+  MAX_RULE_DID_DAYS,
+  ruleDidDays,
+  ruleSchema,
+  type AudienceEngine,
+  type Rule,
+} from '@pstream/audiences';
 import { errorResponse, sendError } from '@pstream/http';
 import { isStatementTimeout } from '@pstream/platform';
 import type { AudienceStore } from '@pstream/profile-store';
@@ -46,7 +53,17 @@ export const audienceSchema = z
     createdAt: time,
   })
   .describe('A saved audience')
-  .meta({ examples: [{ id: 'aud-6f1c0e0a-0d7e-4a57-9a8e-2b8c4f0e9d11', name: 'Hangzhou dress buyers', rule: EXAMPLE_RULE, count: 1834, createdAt: '2026-11-30T04:00:00.000Z' }] });
+  .meta({
+    examples: [
+      {
+        id: 'aud-6f1c0e0a-0d7e-4a57-9a8e-2b8c4f0e9d11',
+        name: 'Hangzhou dress buyers',
+        rule: EXAMPLE_RULE,
+        count: 1834,
+        createdAt: '2026-11-30T04:00:00.000Z',
+      },
+    ],
+  });
 export const audienceListSchema = z
   .object({ audiences: z.array(audienceSchema).describe('oldest first') })
   .describe('Every saved audience');
@@ -66,15 +83,30 @@ export const explainRequestSchema = z
     audienceId: audienceIdSchema.optional().describe('a saved audience whose rule to explain; or give rule'),
     id: profileIdParams.shape.id,
   })
-  .refine((b) => (b.rule === undefined) !== (b.audienceId === undefined), { message: 'give exactly one of rule or audienceId', path: ['rule'] })
+  .refine((b) => (b.rule === undefined) !== (b.audienceId === undefined), {
+    message: 'give exactly one of rule or audienceId',
+    path: ['rule'],
+  })
   .describe('A person, and a rule or a saved audience')
-  .meta({ examples: [{ audienceId: 'aud-6f1c0e0a-0d7e-4a57-9a8e-2b8c4f0e9d11', id: 'u-1007' }, { rule: EXAMPLE_RULE, id: 'u-1007' }] });
+  .meta({
+    examples: [
+      { audienceId: 'aud-6f1c0e0a-0d7e-4a57-9a8e-2b8c4f0e9d11', id: 'u-1007' },
+      { rule: EXAMPLE_RULE, id: 'u-1007' },
+    ],
+  });
 export const explainSchema = z
   .object({
     id: z.string().describe('the profile id the answer is about (a merged id answers for the profile it joined)'),
-    matches: z.boolean().describe('whether the person is in the rule’s audience at computedAt: the membership a preview computes at that instant'),
+    matches: z
+      .boolean()
+      .describe(
+        'whether the person is in the rule’s audience at computedAt: the membership a preview computes at that instant',
+      ),
     explanation: explanationNodeSchema,
-    reason: z.string().optional().describe('why the person matches nothing although the rule may hold (opted out of personalization)'),
+    reason: z
+      .string()
+      .optional()
+      .describe('why the person matches nothing although the rule may hold (opted out of personalization)'),
     computedAt: time,
   })
   .describe('Why a person is, or is not, in an audience')
@@ -101,7 +133,6 @@ const membersQuery = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('at most 1000'),
 });
 
-
 export type AudienceRouteDeps = {
   engine: AudienceEngine;
   store: AudienceStore;
@@ -115,10 +146,17 @@ export type AudienceRouteDeps = {
   statementTimeoutMs: number;
 };
 
-const unauthorized = errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' });
+const unauthorized = errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', {
+  'WWW-Authenticate': 'Bearer',
+});
 const notFound = errorResponse('No audience with this id (QRY_AUDIENCE_NOT_FOUND)');
-const costly = errorResponse('A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY)');
-const busy = errorResponse('PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY)', { 'Retry-After': 'seconds to wait before retrying' });
+const costly = errorResponse(
+  'A statement of the rule evaluation ran past PREVIEW_STATEMENT_TIMEOUT_MS and was cancelled (QRY_RULE_TOO_COSTLY)',
+);
+const busy = errorResponse(
+  'PREVIEW_CONCURRENCY rule evaluations are already running on this instance (QRY_AUDIENCES_BUSY)',
+  { 'Retry-After': 'seconds to wait before retrying' },
+);
 
 /** Audiences (docs/api.md §5.4): preview, explain, save, list, get, delete, members. */
 export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRouteDeps): void {
@@ -138,7 +176,12 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
     }
     if (running >= deps.concurrency) {
       reply.header('Retry-After', '1');
-      await sendError(reply, 429, QueryErrors.AUDIENCES_BUSY, `${deps.concurrency} rule evaluations (previews, new audiences) are running on this instance; retry in a second`);
+      await sendError(
+        reply,
+        429,
+        QueryErrors.AUDIENCES_BUSY,
+        `${deps.concurrency} rule evaluations (previews, new audiences) are running on this instance; retry in a second`,
+      );
       return undefined;
     }
     running += 1;
@@ -154,7 +197,12 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
       return await evaluate();
     } catch (err) {
       if (!isStatementTimeout(err)) throw err;
-      await sendError(reply, 503, QueryErrors.RULE_TOO_COSTLY, `evaluating the rule took longer than ${deps.statementTimeoutMs} ms (PREVIEW_STATEMENT_TIMEOUT_MS) in Postgres; narrow the rule or retry later`);
+      await sendError(
+        reply,
+        503,
+        QueryErrors.RULE_TOO_COSTLY,
+        `evaluating the rule took longer than ${deps.statementTimeoutMs} ms (PREVIEW_STATEMENT_TIMEOUT_MS) in Postgres; narrow the rule or retry later`,
+      );
       return undefined;
     }
   }
@@ -170,7 +218,9 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
         body: previewRequestSchema,
         response: {
           200: previewSchema,
-          400: errorResponse('The rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path)'),
+          400: errorResponse(
+            'The rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path)',
+          ),
           401: unauthorized,
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
           429: busy,
@@ -193,14 +243,19 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
       schema: {
         ...common,
         operationId: 'explainAudience',
-        summary: 'Why a person is, or is not, in an audience now: the rule with holds on every node and the value each leaf compared',
+        summary:
+          'Why a person is, or is not, in an audience now: the rule with holds on every node and the value each leaf compared',
         body: explainRequestSchema,
         response: {
           200: explainSchema,
-          400: errorResponse('The rule, audience id or person id is malformed, or both or neither of rule and audienceId are given (QRY_INVALID_REQUEST; `error.details` names each path)'),
+          400: errorResponse(
+            'The rule, audience id or person id is malformed, or both or neither of rule and audienceId are given (QRY_INVALID_REQUEST; `error.details` names each path)',
+          ),
           401: unauthorized,
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
-          404: errorResponse('No profile for the id (QRY_PROFILE_NOT_FOUND), or no saved audience with audienceId (QRY_AUDIENCE_NOT_FOUND)'),
+          404: errorResponse(
+            'No profile for the id (QRY_PROFILE_NOT_FOUND), or no saved audience with audienceId (QRY_AUDIENCE_NOT_FOUND)',
+          ),
           503: costly,
         },
       },
@@ -229,11 +284,14 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
       schema: {
         ...common,
         operationId: 'createAudience',
-        summary: 'Save an audience: its members are computed now and kept current; entries and exits go to profile.audiences.v1',
+        summary:
+          'Save an audience: its members are computed now and kept current; entries and exits go to profile.audiences.v1',
         body: audienceRequestSchema,
         response: {
           201: audienceSchema,
-          400: errorResponse('The name or rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path)'),
+          400: errorResponse(
+            'The name or rule is malformed or over the limits (QRY_INVALID_REQUEST; `error.details` names each path)',
+          ),
           401: unauthorized,
           403: errorResponse('The token lacks audiences:write (QRY_FORBIDDEN)'),
           429: busy,
@@ -246,7 +304,14 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
       const snapshot = await bounded(reply, request.body.rule, () => deps.engine.snapshot(request.body.rule, nowMs));
       if (snapshot === undefined) return reply;
       const { members, watch } = snapshot;
-      const saved = await deps.store.create({ id: `aud-${randomUUID()}`, name: request.body.name, rule: request.body.rule, members, watch, nowMs });
+      const saved = await deps.store.create({
+        id: `aud-${randomUUID()}`,
+        name: request.body.name,
+        rule: request.body.rule,
+        members,
+        watch,
+        nowMs,
+      });
       return reply.code(201).send(saved as z.infer<typeof audienceSchema>);
     },
   );
@@ -259,7 +324,11 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
         ...common,
         operationId: 'listAudiences',
         summary: 'Every saved audience',
-        response: { 200: audienceListSchema, 401: unauthorized, 403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)') },
+        response: {
+          200: audienceListSchema,
+          401: unauthorized,
+          403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
+        },
       },
     },
     async () => ({ audiences: (await deps.store.list()) as z.infer<typeof audienceSchema>[] }),
@@ -309,7 +378,8 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
       },
     },
     async (request, reply) => {
-      if (!(await deps.store.remove(request.params.id))) return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${request.params.id}`);
+      if (!(await deps.store.remove(request.params.id)))
+        return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${request.params.id}`);
       return reply.code(204).send(null);
     },
   );
@@ -336,8 +406,10 @@ export function registerAudienceRoutes(app: FastifyInstance, deps: AudienceRoute
     async (request, reply) => {
       const { cursor, limit } = request.query;
       const after = cursor === undefined ? undefined : decodeCursor(cursor);
-      if (cursor !== undefined && after === undefined) return sendError(reply, 400, QueryErrors.INVALID_CURSOR, 'cursor is not one this API gave out');
-      if (!(await deps.store.get(request.params.id))) return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${request.params.id}`);
+      if (cursor !== undefined && after === undefined)
+        return sendError(reply, 400, QueryErrors.INVALID_CURSOR, 'cursor is not one this API gave out');
+      if (!(await deps.store.get(request.params.id)))
+        return sendError(reply, 404, QueryErrors.AUDIENCE_NOT_FOUND, `no audience ${request.params.id}`);
       const page = await deps.store.members(request.params.id, after, limit);
       const last = page.members.at(-1);
       return { members: page.members, nextCursor: page.more && last !== undefined ? encodeCursor(last) : null };

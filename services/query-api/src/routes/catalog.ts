@@ -26,7 +26,9 @@ export const catalogEntrySchema = z
     tags: z.array(z.string()).describe('the tags events about this target get when they carry none'),
   })
   .describe('A catalog entry (docs/api.md §5.6)');
-const body = z.strictObject({ tags: z.array(tagSchema).max(32, 'at most 32 tags').describe('0-32 tags, "dimension:value"') });
+const body = z.strictObject({
+  tags: z.array(tagSchema).max(32, 'at most 32 tags').describe('0-32 tags, "dimension:value"'),
+});
 
 export type CatalogRouteDeps = { redis: Redis; keys: Keys; read: preHandlerHookHandler; write: preHandlerHookHandler };
 
@@ -35,7 +37,9 @@ export type CatalogRouteDeps = { redis: Redis; keys: Keys; read: preHandlerHookH
  * events about the target that carry no tags of their own, from the moment they are stored.
  */
 export function registerCatalogRoutes(app: FastifyInstance, deps: CatalogRouteDeps): void {
-  const common = { 401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }) };
+  const common = {
+    401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
+  };
   app.withTypeProvider<ZodTypeProvider>().put(
     '/v1/catalog/:type/:id',
     {
@@ -84,7 +88,8 @@ export function registerCatalogRoutes(app: FastifyInstance, deps: CatalogRouteDe
     async (request, reply) => {
       const target = request.params;
       const found = (await lookupCatalog(deps.redis, deps.keys, [targetTag(target)])).get(targetTag(target));
-      if (!found) return sendError(reply, 404, QueryErrors.CATALOG_NOT_FOUND, `no catalog entry for ${target.type}:${target.id}`);
+      if (!found)
+        return sendError(reply, 404, QueryErrors.CATALOG_NOT_FOUND, `no catalog entry for ${target.type}:${target.id}`);
       return { target, tags: found };
     },
   );

@@ -25,9 +25,11 @@ export async function registerExplainPage(app: FastifyInstance): Promise<void> {
     allowedPath: (p) => /^\/explain\.(js|css)$/.test(p),
     schemaHide: true,
   });
-  app.withTypeProvider<ZodTypeProvider>().get(
-    '/audiences/:id/explain/:profileId',
-    { schema: { hide: true, params: z.object({ id: audienceIdSchema, profileId: profileIdParams.shape.id }) } },
-    async (_request, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(html),
-  );
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .get(
+      '/audiences/:id/explain/:profileId',
+      { schema: { hide: true, params: z.object({ id: audienceIdSchema, profileId: profileIdParams.shape.id }) } },
+      async (_request, reply) => reply.type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(html),
+    );
 }

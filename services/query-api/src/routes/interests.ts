@@ -14,7 +14,13 @@ const query = z.object({
     .regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be a tag dimension: [a-z][a-z0-9_]{0,31}')
     .optional()
     .describe('only tags of this dimension, e.g. category'),
-  limit: z.coerce.number().int().min(1).max(200).default(200).describe('at most 200 a page; follow nextCursor for the rest'),
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(200)
+    .default(200)
+    .describe('at most 200 a page; follow nextCursor for the rest'),
   cursor: cursorParam,
 });
 /** One interest tag of a person, decayed to the answer's computedAt. */
@@ -59,7 +65,9 @@ function parsePosition(cursor: string): Position | undefined {
   if (text === undefined) return undefined;
   try {
     const [stored, tag] = JSON.parse(text) as unknown[];
-    return typeof stored === 'number' && Number.isFinite(stored) && typeof tag === 'string' ? { stored, tag } : undefined;
+    return typeof stored === 'number' && Number.isFinite(stored) && typeof tag === 'string'
+      ? { stored, tag }
+      : undefined;
   } catch {
     return undefined;
   }
@@ -90,7 +98,9 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
         querystring: query,
         response: {
           200: interestsSchema,
-          400: errorResponse('Invalid id, dimension, limit (QRY_INVALID_REQUEST; `error.details` names each) or cursor (QRY_INVALID_CURSOR)'),
+          400: errorResponse(
+            'Invalid id, dimension, limit (QRY_INVALID_REQUEST; `error.details` names each) or cursor (QRY_INVALID_CURSOR)',
+          ),
           401: errorResponse('Missing or unknown bearer token (QRY_UNAUTHORIZED)', { 'WWW-Authenticate': 'Bearer' }),
           403: errorResponse('The token lacks profiles:read (QRY_FORBIDDEN)'),
           404: errorResponse('Neither store knows the id (QRY_PROFILE_NOT_FOUND)'),
@@ -101,7 +111,8 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
       const { id } = request.params;
       const { cursor, limit, dimension } = request.query;
       const after = cursor === undefined ? undefined : parsePosition(cursor);
-      if (cursor !== undefined && after === undefined) return sendError(reply, 400, QueryErrors.INVALID_CURSOR, 'cursor is not one this API gave out');
+      if (cursor !== undefined && after === undefined)
+        return sendError(reply, 400, QueryErrors.INVALID_CURSOR, 'cursor is not one this API gave out');
       const nowMs = Date.now();
       const computedAt = new Date(nowMs).toISOString();
       const key = await deps.profileOf(id);
@@ -127,7 +138,8 @@ export function registerInterestRoutes(app: FastifyInstance, deps: InterestRoute
           const score = decayedScore(p.stored, nowMs, deps.decay);
           return { tag: p.tag, dimension: p.dimension, score, value: tagValue(score, deps.valueScale) };
         }),
-        nextCursor: rest.length > limit && last !== undefined ? encodeCursor(JSON.stringify([last.stored, last.tag])) : null,
+        nextCursor:
+          rest.length > limit && last !== undefined ? encodeCursor(JSON.stringify([last.stored, last.tag])) : null,
         computedAt,
       };
     },

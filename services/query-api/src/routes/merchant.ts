@@ -27,9 +27,9 @@ export async function registerMerchantPage(app: FastifyInstance): Promise<void> 
     schemaHide: true,
     setHeaders: assetHeaders,
   });
-  app.withTypeProvider<ZodTypeProvider>().get(
-    '/merchant/:type/:id',
-    { schema: { hide: true, params: targetParams } },
-    async (_request, reply) => withPageHeaders(reply).type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(html),
-  );
+  app
+    .withTypeProvider<ZodTypeProvider>()
+    .get('/merchant/:type/:id', { schema: { hide: true, params: targetParams } }, async (_request, reply) =>
+      withPageHeaders(reply).type('text/html; charset=utf-8').header('Cache-Control', 'no-cache').send(html),
+    );
 }

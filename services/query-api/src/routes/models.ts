@@ -10,22 +10,37 @@ export const modelSchema = z
   .object({
     trait: z.enum(PREDICTED_TRAITS),
     trainedAt: time.nullable().describe('null until the first training'),
-    trainedOn: z.number().describe('people the model was trained on: those who gave the trait and allow personalization, minus the held-out part'),
+    trainedOn: z
+      .number()
+      .describe(
+        'people the model was trained on: those who gave the trait and allow personalization, minus the held-out part',
+      ),
     holdout: z.object({
       size: z.number().describe('people held out (by a hash of their id) and not trained on'),
       accuracy: z.number().nullable().describe('share of the held-out people whose given trait the model predicts'),
-      baseline: z.number().nullable().describe('share of them an answer of always the most common class gets right: a model worth serving scores well above it'),
+      baseline: z
+        .number()
+        .nullable()
+        .describe(
+          'share of them an answer of always the most common class gets right: a model worth serving scores well above it',
+        ),
     }),
     training: z
       .object({ requestedAt: time })
       .nullable()
       .describe('a training asked for and not done yet; null when none is pending (done: trainedAt ≥ requestedAt)'),
-    lastError: z.string().nullable().describe('why the last run trained nothing (e.g. fewer than two classes given); null after a success'),
+    lastError: z
+      .string()
+      .nullable()
+      .describe('why the last run trained nothing (e.g. fewer than two classes given); null after a success'),
   })
   .describe('A predicted-trait model (docs/api.md §5.9)');
 export const modelsSchema = z.object({ models: z.array(modelSchema) }).describe('Every predicted-trait model');
 export const trainingSchema = z
-  .object({ trait: z.enum(PREDICTED_TRAITS), requestedAt: time.describe('the training is done once GET /v1/models shows trainedAt at or after this') })
+  .object({
+    trait: z.enum(PREDICTED_TRAITS),
+    requestedAt: time.describe('the training is done once GET /v1/models shows trainedAt at or after this'),
+  })
   .describe('A training asked for');
 
 export type ModelRouteDeps = { store: ModelStore; read: preHandlerHookHandler; write: preHandlerHookHandler };
@@ -45,7 +60,8 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
       schema: {
         operationId: 'listModels',
         tags: ['models'],
-        summary: 'The predicted-trait models: when each was trained, on how many people, and its held-out accuracy beside the majority-class baseline',
+        summary:
+          'The predicted-trait models: when each was trained, on how many people, and its held-out accuracy beside the majority-class baseline',
         security: [{ bearerAuth: [] }],
         response: { 200: modelsSchema, ...auth('profiles:read') },
       },
@@ -71,7 +87,11 @@ export function registerModelRoutes(app: FastifyInstance, deps: ModelRouteDeps):
         summary: 'Ask for a training of the trait’s model now; a trainer picks it up within MODEL_POLL_INTERVAL_MS',
         security: [{ bearerAuth: [] }],
         params: z.object({ trait: z.enum(PREDICTED_TRAITS).describe('the predicted trait') }),
-        response: { 202: trainingSchema, 400: errorResponse('Unknown trait (QRY_INVALID_REQUEST)'), ...auth('audiences:write') },
+        response: {
+          202: trainingSchema,
+          400: errorResponse('Unknown trait (QRY_INVALID_REQUEST)'),
+          ...auth('audiences:write'),
+        },
       },
     },
     async (request, reply) => {

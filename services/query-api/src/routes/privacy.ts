@@ -8,12 +8,18 @@ import { z } from 'zod';
 import { QueryErrors } from '../errors';
 import { profileIdParams } from './params';
 
-export const consentSchema = z.object({ personalization: z.boolean().describe('false: opted out (docs/model.md §4.5)') }).describe('A person’s consent');
-export const erasureStartedSchema = z.object({ erasureId: z.string().describe('follow it at GET /v1/erasures/{erasureId}') }).describe('An erasure under way');
+export const consentSchema = z
+  .object({ personalization: z.boolean().describe('false: opted out (docs/model.md §4.5)') })
+  .describe('A person’s consent');
+export const erasureStartedSchema = z
+  .object({ erasureId: z.string().describe('follow it at GET /v1/erasures/{erasureId}') })
+  .describe('An erasure under way');
 export const erasureSchema = z
   .object({
     erasureId: z.string(),
-    status: z.enum(['pending', 'done']).describe('done: gone from Postgres and Redis, every id suppressed, their keys destroyed'),
+    status: z
+      .enum(['pending', 'done'])
+      .describe('done: gone from Postgres and Redis, every id suppressed, their keys destroyed'),
     requestedAt: z.string(),
     doneAt: z.string().nullable(),
   })
@@ -35,7 +41,10 @@ const auth = {
 
 /** Who asked, for the audit, without keeping the credential: a short digest of the bearer token. */
 function requesterOf(authorization: string | undefined): string {
-  return `token:${createHash('sha256').update(authorization ?? '').digest('hex').slice(0, 16)}`;
+  return `token:${createHash('sha256')
+    .update(authorization ?? '')
+    .digest('hex')
+    .slice(0, 16)}`;
 }
 
 /**
@@ -87,11 +96,23 @@ export function registerPrivacyRoutes(app: FastifyInstance, deps: PrivacyRouteDe
       },
     },
     async (request, reply) => {
-      const started = await erasePerson(deps.pool, deps.log, request.params.id, requesterOf(request.headers.authorization), Date.now(), deps.keyring.shred);
-      request.log.info({ erasureId: started.erasureId, ids: started.ids.length }, 'erasure: Postgres done');
-      await deps.finish(started.erasureId, started.ids).catch((err: unknown) =>
-        request.log.warn({ erasureId: started.erasureId, err: (err as Error).message }, 'erasure: Redis step failed, will retry'),
+      const started = await erasePerson(
+        deps.pool,
+        deps.log,
+        request.params.id,
+        requesterOf(request.headers.authorization),
+        Date.now(),
+        deps.keyring.shred,
       );
+      request.log.info({ erasureId: started.erasureId, ids: started.ids.length }, 'erasure: Postgres done');
+      await deps
+        .finish(started.erasureId, started.ids)
+        .catch((err: unknown) =>
+          request.log.warn(
+            { erasureId: started.erasureId, err: (err as Error).message },
+            'erasure: Redis step failed, will retry',
+          ),
+        );
       return reply.code(202).send({ erasureId: started.erasureId });
     },
   );

@@ -14,37 +14,50 @@ import { compiledSuccessSerializer } from '../serialize';
 const time = z.string().describe('ISO-8601 UTC');
 const prediction = z.object({
   value: z.string().describe('the predicted class'),
-  confidence: z.number().describe('the model’s probability for it (0-1); near the class’s base rate when behaviour says little'),
+  confidence: z
+    .number()
+    .describe('the model’s probability for it (0-1); near the class’s base rate when behaviour says little'),
 });
 const predictedSchema = z
   .object({ gender: prediction.optional(), ageBand: prediction.optional() })
-  .describe('traits predicted from behaviour (docs/api.md §5.9), only those the person has not given; empty when opted out or not predicted yet');
-export const profileSchema = z.object({
-  userId: z.string().nullable().describe('null for an anonymous profile not linked to a user'),
-  anonymousIds: z.array(z.string()).describe('anonymous ids merged into this profile (or its own)'),
-  traits: z.record(z.string(), z.unknown()).describe('from identify; later values win'),
-  lifecycle: z.object({
-    stage: z.enum(STAGES).nullable().describe('docs/model.md §4.3; null before the first event'),
-    since: time.nullable(),
-    evaluatedAt: time,
-  }),
-  tiers: z.object({ value: z.enum(VALUE_TIERS), social: z.enum(SOCIAL_TIERS) }),
-  interests: z.array(interestSchema).describe('top 20 by score; empty when the person opted out of personalization'),
-  stats: z.object({
-    firstSeenAt: time.nullable(),
-    lastActiveAt: time.nullable().describe('latest event time'),
-    events: z.record(z.string(), z.number()).describe('count per event type'),
-    purchases: z.number().describe('orders (§4.2): line items sharing an orderId count once; a purchase without one counts on its own'),
-    monetary: z.object({ currency: z.string(), total: z.number().describe('every purchase line converted to the base currency, summed') }),
-  }),
-  follows: z.object({
-    count: z.number(),
-    recent: z.array(z.object({ type: z.string(), id: z.string(), since: time })).describe('latest 10'),
-  }),
-  consent: z.object({ personalization: z.boolean() }).describe('opted in unless the person opted out (docs/model.md §4.5)'),
-  predicted: predictedSchema,
-  computedAt: time,
-}).describe('A person’s profile (docs/api.md §5.1)');
+  .describe(
+    'traits predicted from behaviour (docs/api.md §5.9), only those the person has not given; empty when opted out or not predicted yet',
+  );
+export const profileSchema = z
+  .object({
+    userId: z.string().nullable().describe('null for an anonymous profile not linked to a user'),
+    anonymousIds: z.array(z.string()).describe('anonymous ids merged into this profile (or its own)'),
+    traits: z.record(z.string(), z.unknown()).describe('from identify; later values win'),
+    lifecycle: z.object({
+      stage: z.enum(STAGES).nullable().describe('docs/model.md §4.3; null before the first event'),
+      since: time.nullable(),
+      evaluatedAt: time,
+    }),
+    tiers: z.object({ value: z.enum(VALUE_TIERS), social: z.enum(SOCIAL_TIERS) }),
+    interests: z.array(interestSchema).describe('top 20 by score; empty when the person opted out of personalization'),
+    stats: z.object({
+      firstSeenAt: time.nullable(),
+      lastActiveAt: time.nullable().describe('latest event time'),
+      events: z.record(z.string(), z.number()).describe('count per event type'),
+      purchases: z
+        .number()
+        .describe('orders (§4.2): line items sharing an orderId count once; a purchase without one counts on its own'),
+      monetary: z.object({
+        currency: z.string(),
+        total: z.number().describe('every purchase line converted to the base currency, summed'),
+      }),
+    }),
+    follows: z.object({
+      count: z.number(),
+      recent: z.array(z.object({ type: z.string(), id: z.string(), since: time })).describe('latest 10'),
+    }),
+    consent: z
+      .object({ personalization: z.boolean() })
+      .describe('opted in unless the person opted out (docs/model.md §4.5)'),
+    predicted: predictedSchema,
+    computedAt: time,
+  })
+  .describe('A person’s profile (docs/api.md §5.1)');
 
 export type ProfileRouteDeps = {
   redis: Redis;
@@ -66,7 +79,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
       schema: {
         operationId: 'getProfile',
         tags: ['profiles'],
-        summary: 'A person’s profile: identities, traits, lifecycle stage and tiers, interests decayed to computedAt, facts',
+        summary:
+          'A person’s profile: identities, traits, lifecycle stage and tiers, interests decayed to computedAt, facts',
         security: [{ bearerAuth: [] }],
         params: profileIdParams,
         response: {
@@ -81,7 +95,8 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     async (request, reply) => {
       const { id } = request.params;
       const nowMs = Date.now();
-      const read = (key: string) => readInterests(deps.redis, deps.keys, key, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale });
+      const read = (key: string) =>
+        readInterests(deps.redis, deps.keys, key, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale });
       // One read per store, both at once: Redis under the id as asked while Postgres resolves it
       // and returns every part of the profile in one statement (the stored predictions, §5.9,
       // included). Almost every read names the profile key itself; for an id Postgres resolves to
@@ -90,7 +105,11 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
       // predictions, read or not, are never served.
       const [facts, early] = await Promise.all([deps.facts.get(id), read(id).catch(() => undefined)]);
       if (!facts) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
-      const interests = !facts.personalization ? [] : facts.profileKey === id && early !== undefined ? early : await read(facts.profileKey);
+      const interests = !facts.personalization
+        ? []
+        : facts.profileKey === id && early !== undefined
+          ? early
+          : await read(facts.profileKey);
       const predicted = facts.personalization ? predictionsServed(facts.predictions, facts.traits) : {};
       return {
         userId: facts.userId,

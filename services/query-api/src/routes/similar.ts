@@ -11,12 +11,29 @@ const query = z.object({ limit: z.coerce.number().int().min(1).max(100).default(
 export const similarSchema = z
   .object({
     similar: z
-      .array(z.object({ id: z.string().describe('profile id'), similarity: z.number().describe('cosine of the §5.3 feature vectors, -1..1') }))
-      .describe('most similar first; never the person or their merged ids; empty while the person opted out of personalization'),
+      .array(
+        z.object({
+          id: z.string().describe('profile id'),
+          similarity: z.number().describe('cosine of the §5.3 feature vectors, -1..1'),
+        }),
+      )
+      .describe(
+        'most similar first; never the person or their merged ids; empty while the person opted out of personalization',
+      ),
     computedAt: z.string().describe('the instant the vectors are taken at'),
   })
   .describe('People most similar to a person (docs/api.md §5.3)')
-  .meta({ examples: [{ similar: [{ id: 'u-2048', similarity: 0.93 }, { id: 'u-77', similarity: 0.88 }], computedAt: '2026-11-30T04:00:00.000Z' }] });
+  .meta({
+    examples: [
+      {
+        similar: [
+          { id: 'u-2048', similarity: 0.93 },
+          { id: 'u-77', similarity: 0.88 },
+        ],
+        computedAt: '2026-11-30T04:00:00.000Z',
+      },
+    ],
+  });
 
 export type SimilarRouteDeps = {
   facts: ReturnType<typeof createFactsReader>;
@@ -51,7 +68,12 @@ export function registerSimilarRoutes(app: FastifyInstance, deps: SimilarRouteDe
       const facts = await deps.facts.get(request.params.id);
       if (!facts) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${request.params.id}`);
       // An opted-out person gets no personalization: nobody is ranked from their interests (§5.7).
-      const similar = facts.personalization ? await deps.finder.similar(facts.profileKey, request.query.limit, nowMs, [...facts.anonymousIds, request.params.id]) : [];
+      const similar = facts.personalization
+        ? await deps.finder.similar(facts.profileKey, request.query.limit, nowMs, [
+            ...facts.anonymousIds,
+            request.params.id,
+          ])
+        : [];
       return { similar, computedAt: new Date(nowMs).toISOString() };
     },
   );

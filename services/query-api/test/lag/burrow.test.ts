@@ -1,7 +1,8 @@
 import { groupStatus, partitionStatus, type Commit } from '../../src/lag/burrow';
 
 /** Commits one second apart starting at t=0: [offset, lag] pairs. */
-const commits = (...pairs: [number, number][]): Commit[] => pairs.map(([offset, lag], i) => ({ offset, lag, at: i * 1000 }));
+const commits = (...pairs: [number, number][]): Commit[] =>
+  pairs.map(([offset, lag], i) => ({ offset, lag, at: i * 1000 }));
 
 describe('Burrow’s partition rules', () => {
   it('is OK when the lag was zero anywhere in the window, whatever else happened', () => {

@@ -31,7 +31,11 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
   beforeAll(async () => {
     box = await createSandbox(3);
     topic = box.env.EVENTS_TOPIC!;
-    rig = await startOpsApp(box, await kafkaClients(box), { groups: groups(), intervalMs: INTERVAL_MS, window: WINDOW });
+    rig = await startOpsApp(box, await kafkaClients(box), {
+      groups: groups(),
+      intervalMs: INTERVAL_MS,
+      window: WINDOW,
+    });
     ({ admin, producer, sampler, app } = rig);
   }, 60_000);
 
@@ -42,13 +46,18 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
   }, 60_000);
 
   const send = (partition: number, n: number) =>
-    producer.send({ topic, acks: -1, messages: Array.from({ length: n }, (_, i) => ({ partition, value: `{"n":${i}}` })) });
+    producer.send({
+      topic,
+      acks: -1,
+      messages: Array.from({ length: n }, (_, i) => ({ partition, value: `{"n":${i}}` })),
+    });
   const lag = async (): Promise<LagSnapshot> => {
     const res = await app.inject({ method: 'GET', url: '/ops/lag', headers: auth });
     expect(res.statusCode).toBe(200);
     return res.json();
   };
-  const entry = (snapshot: LagSnapshot, name: string): GroupLag | undefined => snapshot.groups.find((g) => g.group === group(name) && g.topic === topic);
+  const entry = (snapshot: LagSnapshot, name: string): GroupLag | undefined =>
+    snapshot.groups.find((g) => g.group === group(name) && g.topic === topic);
   /** Waits (at most `withinWindow`) for a partition of a group to show `status`; resolves with the group. */
   const showing = (name: string, partition: number, status: PartitionLag['status']) =>
     waitFor(
@@ -112,9 +121,15 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
     expect(stalled).toMatchObject({ status: 'ERR', lag: 7 });
     expect(stalled.partitions[0]).toMatchObject({ partition: 0, committed: 5, end: 12, lag: 7 });
     const text = await (await app.inject({ method: 'GET', url: '/metrics' })).body;
-    expect(text).toContain(`ops_lag_stalled_partitions{group="${group('stall')}",topic="${topic}",service="query-api"} 1`);
-    expect(text).toContain(`ops_lag_partition_status{group="${group('stall')}",topic="${topic}",partition="0",status="STALL",service="query-api"} 1`);
-    expect(text).toContain(`ops_lag_messages{group="${group('stall')}",topic="${topic}",partition="0",service="query-api"} 7`);
+    expect(text).toContain(
+      `ops_lag_stalled_partitions{group="${group('stall')}",topic="${topic}",service="query-api"} 1`,
+    );
+    expect(text).toContain(
+      `ops_lag_partition_status{group="${group('stall')}",topic="${topic}",partition="0",status="STALL",service="query-api"} 1`,
+    );
+    expect(text).toContain(
+      `ops_lag_messages{group="${group('stall')}",topic="${topic}",partition="0",service="query-api"} 7`,
+    );
   }, 90_000);
 
   it('shows STOP for a group that committed once and then stopped while events keep arriving', async () => {
@@ -129,8 +144,12 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
     await send(2, 10);
     // a live member of the group, holding its first batch; it commits by hand, as a consumer does
     const consumer = await holdingConsumer('rewind', () => true);
-    await waitFor('the rewind consumer to commit offset 8', () => consumer.commitOffsets([{ topic, partition: 2, offset: '8' }]).then(() => true));
-    await waitFor('the rewind group at offset 8', async () => (entry(await lag(), 'rewind')?.partitions[2]?.committed === 8 ? true : undefined));
+    await waitFor('the rewind consumer to commit offset 8', () =>
+      consumer.commitOffsets([{ topic, partition: 2, offset: '8' }]).then(() => true),
+    );
+    await waitFor('the rewind group at offset 8', async () =>
+      entry(await lag(), 'rewind')?.partitions[2]?.committed === 8 ? true : undefined,
+    );
     await freshSample();
     await consumer.commitOffsets([{ topic, partition: 2, offset: '3' }]);
     const rewound = await showing('rewind', 2, 'REWIND');
@@ -151,7 +170,11 @@ describe('GET /ops/lag: Burrow’s statuses from a real broker', () => {
       const total = rows.reduce((sum, r) => sum + (r.lag ?? 0), 0);
       expect({ group: name, lag: ours.lag }).toEqual({ group: name, lag: total });
       for (const r of rows.filter((row) => row.current !== null)) {
-        expect(ours.partitions.find((p) => p.partition === r.partition)).toMatchObject({ committed: r.current, end: r.end, lag: r.lag });
+        expect(ours.partitions.find((p) => p.partition === r.partition)).toMatchObject({
+          committed: r.current,
+          end: r.end,
+          lag: r.lag,
+        });
       }
     }
   }, 90_000);
@@ -164,7 +187,15 @@ async function describeGroup(groupId: string): Promise<ToolRow[]> {
   const root = join(__dirname, '..', '..', '..', '..');
   const { stdout } = await promisify(execFile)(
     join(root, 'infra', 'kafka', 'broker.sh'),
-    ['run', 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand', '--bootstrap-server', process.env.KAFKA_BROKERS!.split(',')[0]!, '--describe', '--group', groupId],
+    [
+      'run',
+      'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
+      '--bootstrap-server',
+      process.env.KAFKA_BROKERS!.split(',')[0]!,
+      '--describe',
+      '--group',
+      groupId,
+    ],
     { timeout: 60_000 },
   );
   const lines = stdout.split('\n').filter((l) => l.trim().length > 0);
@@ -175,6 +206,12 @@ async function describeGroup(groupId: string): Promise<ToolRow[]> {
   return lines.slice(header + 1).map((line) => {
     const cells = line.trim().split(/\s+/);
     const at = (name: string) => cells[cols.indexOf(name)];
-    return { topic: at('TOPIC')!, partition: Number(at('PARTITION')), current: num(at('CURRENT-OFFSET')), end: Number(at('LOG-END-OFFSET')), lag: num(at('LAG')) };
+    return {
+      topic: at('TOPIC')!,
+      partition: Number(at('PARTITION')),
+      current: num(at('CURRENT-OFFSET')),
+      end: Number(at('LOG-END-OFFSET')),
+      lag: num(at('LAG')),
+    };
   });
 }
