@@ -32,6 +32,9 @@ module.exports = {
       testEnvironment: 'node',
       testMatch: ['<rootDir>/{packages,services}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
       testPathIgnorePatterns: ['\\.int\\.test\\.ts$', '\\.cluster\\.test\\.ts$'],
+      // Property tests run thousands of cases (ingest's compiled check: 20 000, ~2 s idle); on a busy
+      // 2-core machine that passed Jest's 5 s default once, so a unit test may take up to 30 s.
+      testTimeout: 30_000,
     },
     {
       displayName: 'integration',
