@@ -11,12 +11,12 @@ import { expectSameScores, modelScores } from './support';
 const DAY = 86_400_000;
 
 /** What one consumer of the group did, from kafkajs' own instrumentation events. */
-type Member = { consumer: Consumer; joins: number[][]; commits: unknown[]; crashes: unknown[] };
+type Member = { consumer: Consumer; joins: number[][]; commits: unknown[]; requests: string[]; crashes: unknown[] };
 
 /**
  * The same Kafka, whose consumers are created with `overrides` (the scorer's BatchConsumer sets
  * its own session timeout) and watched: every group join with its partitions, every commit that
- * succeeded, every crash.
+ * succeeded, every request answered by a broker (refused ones too), every crash.
  */
 function watchedKafka(kafka: Kafka, overrides: Partial<ConsumerConfig>, members: Member[]): Kafka {
   return new Proxy(kafka, {
@@ -24,11 +24,12 @@ function watchedKafka(kafka: Kafka, overrides: Partial<ConsumerConfig>, members:
       if (prop === 'consumer')
         return (config: ConsumerConfig) => {
           const consumer = target.consumer({ ...config, ...overrides });
-          const m: Member = { consumer, joins: [], commits: [], crashes: [] };
+          const m: Member = { consumer, joins: [], commits: [], requests: [], crashes: [] };
           consumer.on(consumer.events.GROUP_JOIN, ({ payload }) =>
             m.joins.push(Object.values(payload.memberAssignment).flat()),
           );
           consumer.on(consumer.events.COMMIT_OFFSETS, ({ payload }) => m.commits.push(payload));
+          consumer.on(consumer.events.REQUEST, ({ payload }) => m.requests.push(payload.apiName));
           consumer.on(consumer.events.CRASH, ({ payload }) => m.crashes.push(payload.error));
           members.push(m);
           return consumer;
@@ -180,6 +181,7 @@ describe('a zombie scorer after a rebalance, against real Kafka and Redis', () =
 
       // A wakes up: its chunk's guarded writes carry states read before B's, its commit is for a partition it lost
       const joinsBefore = zombie.joins.length;
+      const sentBefore = zombie.requests.length;
       zombieRedis.release();
       await waitFor(
         'A to find its membership gone and join the group again',
@@ -192,7 +194,10 @@ describe('a zombie scorer after a rebalance, against real Kafka and Redis', () =
       expect(stalled!.every((reply) => reply === 0)).toBe(true);
       expect(later.flat().filter((reply) => reply === 1)).toEqual([]);
       expect(await states()).toEqual(ownersStates);
-      // no offset of A ever committed: the group's position is still B's, the end of the partition
+      // A did try to commit its chunk (kafkajs commits on the way out of a failed batch) and was refused:
+      // no offset of A ever committed, the group's position is still B's, the end of the partition
+      expect(zombie.requests.slice(sentBefore)).toContain('OffsetCommit');
+      expect(zombie.crashes).toEqual([]);
       expect(zombie.commits).toEqual([]);
       expect(await committed()).toBe(end);
     } finally {
