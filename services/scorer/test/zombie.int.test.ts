@@ -166,7 +166,7 @@ describe('a zombie scorer after a rebalance, against real Kafka and Redis', () =
     const admin = box.kafka.admin();
     await admin.connect();
     try {
-      const [{ high: end }] = await admin.fetchTopicOffsets(config.EVENTS_TOPIC);
+      const end = (await admin.fetchTopicOffsets(config.EVENTS_TOPIC))[0]!.high;
       const committed = async () =>
         (await admin.fetchOffsets({ groupId: config.SCORER_GROUP, topics: [config.EVENTS_TOPIC] }))[0]!.partitions[0]!
           .offset;
