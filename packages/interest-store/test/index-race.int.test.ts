@@ -1,0 +1,95 @@
+import { Redis } from 'ioredis';
+import { DEFAULT_WEIGHTS, decayParams, explicitTags, targetTag, type ScoringParams } from '@pstream/scoring';
+import type { Redis as RedisClient } from '@pstream/platform';
+import { testId } from '@pstream/testkit';
+import { createInterestStore, type PreparedEvent, type StoreOptions } from '../src';
+
+const L = Date.parse('2026-01-01T00:00:00Z');
+const DAY = 86_400_000;
+const scoring: ScoringParams = {
+  weights: DEFAULT_WEIGHTS,
+  visitGapMs: 30 * 60_000,
+  decay: decayParams('2026-01-01T00:00:00Z', 30),
+  maxOpenVisits: 4,
+};
+const options: StoreOptions = { scoring, maxTagsPerPerson: 1000, latenessMs: 2 * DAY, dedupeWindowMs: 3 * DAY };
+const target = { type: 'product' as const, id: 'p-1' };
+
+function prepared(id: string, type: string, occurredMs: number): PreparedEvent {
+  return {
+    profileKey: 'u-index',
+    member: `test|${id}`,
+    receivedMs: Date.now(),
+    type,
+    occurredMs,
+    targetKey: targetTag(target),
+    dwellMs: undefined,
+    tags: explicitTags(['category:dress'], target),
+  };
+}
+
+/**
+ * A limit the README documents, reproduced; `it.failing` until it is closed (then drop `.failing`).
+ * The guarded write protects a person's state and `:int`, but the per-tag index is written after
+ * it, outside the guard (ZADD of the values this writer computed). A zombie whose guarded write
+ * landed and that stalls before its index write puts its older score over the new owner's in the
+ * index: `{p}:tag:{tag}` then disagrees with `{p}:p:{id}:int` until the person's score in that tag
+ * changes again or `pnpm scorer:rebuild` runs.
+ */
+describe('the per-tag index against a zombie scorer', () => {
+  it.failing('keeps the new owner’s score when a zombie’s index write lands after it', async () => {
+    const prefix = `test:${testId()}`;
+    const redis = new Redis(process.env.REDIS_URL!);
+    const other = new Redis(process.env.REDIS_URL!);
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let stalled = false;
+    // the zombie's client: its first pipeline that writes the per-tag index waits for `release`
+    const zombieClient = new Proxy(redis, {
+      get(t, prop) {
+        if (prop === 'pipeline')
+          return () => {
+            const pipeline = t.pipeline();
+            let index = false;
+            const zadd = pipeline.zadd.bind(pipeline) as (...a: unknown[]) => typeof pipeline;
+            pipeline.zadd = ((...a: unknown[]) => {
+              if (String(a[0]).startsWith(`${prefix}:tag:`)) index = true;
+              return zadd(...a);
+            }) as typeof pipeline.zadd;
+            const exec = pipeline.exec.bind(pipeline);
+            pipeline.exec = (async () => {
+              if (index && !stalled) {
+                stalled = true;
+                await released;
+              }
+              return exec();
+            }) as typeof pipeline.exec;
+            return pipeline;
+          };
+        const v = Reflect.get(t, prop, t) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(t) : v;
+      },
+    }) as unknown as RedisClient;
+    try {
+      const zombie = createInterestStore(zombieClient, prefix, options);
+      const owner = createInterestStore(other as unknown as RedisClient, prefix, options);
+      // the zombie's state write lands; it stalls before its index write
+      const zombieApply = zombie.apply([prepared('click', 'click', L + DAY)]);
+      for (let i = 0; !stalled; i++) {
+        if (i > 2_000) throw new Error('the zombie never reached its index write');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // the new owner gets the click again and a share that joins its visit: the score triples
+      await owner.apply([prepared('click', 'click', L + DAY), prepared('share', 'share', L + DAY + 60_000)]);
+      release();
+      await zombieApply;
+      const own = await redis.zscore(`${prefix}:p:{u-index}:int`, 'category:dress');
+      expect(await redis.zscore(`${prefix}:tag:{category:dress}`, 'u-index')).toBe(own);
+    } finally {
+      const stale = await redis.keys(`${prefix}:*`);
+      if (stale.length > 0) await redis.del(...stale);
+      redis.disconnect();
+      other.disconnect();
+    }
+  });
+});
