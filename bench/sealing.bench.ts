@@ -8,14 +8,17 @@
  * - consumers: `keyring.open` of the same batch, cached and uncached (one indexed read per
  *   batch), beside the JSON.parse they do anyway;
  * - the consume loop both consumers share (BatchConsumer, real Kafka, validation, a no-op
- *   apply): events/s over a sealed topic beside the same events in clear, rounds alternating.
+ *   apply): events/s over a sealed topic beside the same events in clear, rounds alternating;
+ * - validation (issue 22): zod's `topicMessageSchema.safeParse` per message beside the compiled
+ *   check the consumers run first (`fastTopicMessage`), and the clear consume loop with zod alone
+ *   beside the same loop with the compiled check, in the same round (their order alternating).
  *
  * Uses its own schema and topics (BENCH_PREFIX, default bench), dropped afterwards.
  * Options: BENCH_ROUNDS (3), BENCH_SEALING_EVENTS (20000, per consume round).
  */
 import { performance } from 'node:perf_hooks';
 import { loadavg } from 'node:os';
-import { topicMessageSchema, type TopicMessage } from '@pstream/events';
+import { fastTopicMessage, topicMessageSchema, type TopicMessage } from '@pstream/events';
 import {
   BatchConsumer,
   closePool,
@@ -46,6 +49,12 @@ export type SealingFigures = {
   /** µs of this process's CPU per event in the consume loop (kafkajs fetch and decode, open, JSON.parse, validation). */
   consumeClearCpu: number;
   consumeSealedCpu: number;
+  /** µs per message: zod alone, and the compiled check with zod behind it (what the consumers run). */
+  validateZod: number;
+  validateFast: number;
+  /** The clear consume loop validating with zod alone (the loop before issue 22's compiled check). */
+  consumeClearZod: number;
+  consumeClearZodCpu: number;
 };
 
 const BATCH = 500;
@@ -87,6 +96,7 @@ async function consumeRate(
   keyring: Keyring | undefined,
   events: number,
   tag: string,
+  fast = true,
 ): Promise<{ rate: number; cpuUs: number }> {
   let seen = 0;
   let resolve!: () => void;
@@ -98,6 +108,7 @@ async function consumeRate(
     topic,
     dlqTopic: `${topic}-dlq`,
     schema: topicMessageSchema,
+    ...(fast && { fastParse: fastTopicMessage }),
     ...(keyring && { keyring }),
     chunkSize: 500,
     apply: async (messages) => {
@@ -174,8 +185,28 @@ export async function runSealingBench(options: {
       });
     }
     await producer.disconnect();
+    const parsed = records.map((x) => JSON.parse(x.value) as unknown);
     for (let r = 0; r < options.rounds; r++) {
       const hot = createKeyring(config, pool);
+      // zod alone and the compiled check, in the same round; which runs first alternates
+      const clearLoops = async () => {
+        const loop = (fast: boolean) =>
+          consumeRate(kafka, clearTopic, undefined, options.events, `clear${fast ? '' : 'zod'}${r}`, fast);
+        let zod, fast;
+        if (r % 2 === 0) {
+          zod = await loop(false);
+          fast = await loop(true);
+        } else {
+          fast = await loop(true);
+          zod = await loop(false);
+        }
+        return {
+          consumeClear: fast.rate,
+          consumeClearCpu: fast.cpuUs,
+          consumeClearZod: zod.rate,
+          consumeClearZodCpu: zod.cpuUs,
+        };
+      };
       await hot.seal(records);
       await hot.open(sealed.map((s) => s.value));
       const f: SealingFigures = {
@@ -195,10 +226,11 @@ export async function runSealingBench(options: {
         openHot: await perEvent(BATCH, ms, () => hot.open(sealed.map((s) => s.value))),
         // a process that has none of these 50 people (100 ids) cached: one SELECT for the batch
         openCold: await perEvent(BATCH, ms, () => createKeyring(config, pool).open(sealed.map((s) => s.value))),
-        ...(await consumeRate(kafka, clearTopic, undefined, options.events, `clear${r}`).then(({ rate, cpuUs }) => ({
-          consumeClear: rate,
-          consumeClearCpu: cpuUs,
-        }))),
+        validateZod: await perEvent(BATCH, ms, () => parsed.map((m) => topicMessageSchema.safeParse(m))),
+        validateFast: await perEvent(BATCH, ms, () =>
+          parsed.map((m) => fastTopicMessage(m) ?? topicMessageSchema.safeParse(m)),
+        ),
+        ...(await clearLoops()),
         ...(await consumeRate(kafka, sealedTopic, createKeyring(config, pool), options.events, `sealed${r}`).then(
           ({ rate, cpuUs }) => ({ consumeSealed: rate, consumeSealedCpu: cpuUs }),
         )),
@@ -220,6 +252,10 @@ export async function runSealingBench(options: {
       consumeSealed: m('consumeSealed'),
       consumeClearCpu: m('consumeClearCpu'),
       consumeSealedCpu: m('consumeSealedCpu'),
+      validateZod: m('validateZod'),
+      validateFast: m('validateFast'),
+      consumeClearZod: m('consumeClearZod'),
+      consumeClearZodCpu: m('consumeClearZodCpu'),
     };
   } finally {
     await admin.deleteTopics({ topics: [clearTopic, sealedTopic] }).catch(() => undefined);
@@ -261,6 +297,15 @@ if (require.main === module) {
       );
       console.log(
         `| consume loop, µs of CPU per event (kafkajs, open, parse, validation) | sealed ${r(f.consumeSealedCpu)} | clear | ${r(f.consumeClearCpu)} | ×${r(f.consumeSealedCpu / f.consumeClearCpu)} |`,
+      );
+      console.log(
+        `| consumer: validation, compiled check (zod behind it) | ${r(f.validateFast)} | zod safeParse alone | ${r(f.validateZod)} | ×${r(f.validateFast / f.validateZod)} |`,
+      );
+      console.log(
+        `| consume loop in clear, events/s | compiled check ${Math.round(f.consumeClear)} | zod alone | ${Math.round(f.consumeClearZod)} | ${r(f.consumeClear / f.consumeClearZod)} |`,
+      );
+      console.log(
+        `| consume loop in clear, µs of CPU per event | compiled check ${r(f.consumeClearCpu)} | zod alone | ${r(f.consumeClearZodCpu)} | ×${r(f.consumeClearCpu / f.consumeClearZodCpu)} |`,
       );
       process.exit(0);
     },

@@ -3,3 +3,4 @@ export * from './identity';
 export * from './lifecycle';
 export * from './message';
 export * from './storable';
+export * from './fast-message';

@@ -10,6 +10,9 @@ import {
 } from './fields';
 import { findUnstorable } from './storable';
 
+/** The time format of `occurredAt` and `receivedAt`: UTC ("Z"), any number of fractional digits. */
+export const messageTimeSchema = z.iso.datetime();
+
 /**
  * What travels on profile.events.v1: an accepted event, normalized — its id is set, its time is
  * UTC with milliseconds, the receiving time and source are stamped, and `profileKey` (userId,
@@ -25,8 +28,8 @@ export const profileEventSchema = z.object({
   userId: personIdSchema.optional(),
   anonymousId: personIdSchema.optional(),
   profileKey: personIdSchema,
-  occurredAt: z.iso.datetime(),
-  receivedAt: z.iso.datetime(),
+  occurredAt: messageTimeSchema,
+  receivedAt: messageTimeSchema,
   target: targetSchema,
   tags: z.array(tagSchema),
   dwellMs: z.number().int().min(0).optional(),
@@ -52,8 +55,8 @@ export const identifyMessageSchema = z.object({
   userId: personIdSchema,
   anonymousId: personIdSchema.optional(),
   profileKey: personIdSchema,
-  occurredAt: z.iso.datetime(),
-  receivedAt: z.iso.datetime(),
+  occurredAt: messageTimeSchema,
+  receivedAt: messageTimeSchema,
   traits: z.record(z.string(), traitValueSchema),
 });
 export type IdentifyMessage = z.output<typeof identifyMessageSchema>;
@@ -70,8 +73,8 @@ export const aliasMessageSchema = z.object({
   userId: personIdSchema,
   previousId: personIdSchema,
   profileKey: personIdSchema,
-  occurredAt: z.iso.datetime(),
-  receivedAt: z.iso.datetime(),
+  occurredAt: messageTimeSchema,
+  receivedAt: messageTimeSchema,
 });
 export type AliasMessage = z.output<typeof aliasMessageSchema>;
 

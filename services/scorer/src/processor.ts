@@ -1,4 +1,11 @@
-import { idsNamedBy, linkOf, topicMessageSchema, type ProfileEvent, type TopicMessage } from '@pstream/events';
+import {
+  fastTopicMessage,
+  idsNamedBy,
+  linkOf,
+  topicMessageSchema,
+  type ProfileEvent,
+  type TopicMessage,
+} from '@pstream/events';
 import {
   createInterestStore,
   eraseInterests,
@@ -190,6 +197,7 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    fastParse: fastTopicMessage,
     keyring: createKeyring(config, deps.pool, deps.metrics),
     metrics: deps.metrics,
     classify: classifyScorerFailure,

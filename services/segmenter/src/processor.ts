@@ -1,5 +1,5 @@
 import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
-import { idsNamedBy, topicMessageSchema } from '@pstream/events';
+import { fastTopicMessage, idsNamedBy, topicMessageSchema } from '@pstream/events';
 import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import {
@@ -127,6 +127,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     topic: config.EVENTS_TOPIC,
     dlqTopic: config.DLQ_TOPIC,
     schema: topicMessageSchema,
+    fastParse: fastTopicMessage,
     keyring,
     metrics: deps.metrics,
     classify: classifySegmenterFailure,
