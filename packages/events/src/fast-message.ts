@@ -1,4 +1,5 @@
-import { CHANNELS, EVENT_ID_PATTERN, EVENT_TYPES, TAG_PATTERN, TARGET_TYPES } from './fields';
+import { EVENT_ID_PATTERN, TAG_PATTERN } from './fields';
+import { copyKeys, eventTypes, fastContext, isPlain, isString, targetTypes, text } from './fast-shape';
 import { messageTimeSchema, type TopicMessage } from './message';
 import { findUnstorable } from './storable';
 
@@ -14,10 +15,6 @@ import { findUnstorable } from './storable';
  * messages. zod costs 3–5 µs per message per consumer group; this a fraction of that (BENCHMARKS.md).
  */
 
-const eventTypes: ReadonlySet<unknown> = new Set(EVENT_TYPES);
-const targetTypes: ReadonlySet<unknown> = new Set(TARGET_TYPES);
-const channels: ReadonlySet<unknown> = new Set(CHANNELS);
-
 // zod's own pattern for `z.iso.datetime()`, read from the schema the messages use, so the two cannot differ.
 const TIME_PATTERN: RegExp = (() => {
   const pattern = (messageTimeSchema as unknown as { _zod: { pattern?: unknown } })._zod.pattern;
@@ -26,61 +23,10 @@ const TIME_PATTERN: RegExp = (() => {
   return pattern;
 })();
 
-const isPlain = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
-const isString = (v: unknown): v is string => typeof v === 'string';
-/** A string of 1..max UTF-16 units (zod's min(1).max(max)). */
-const text = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
 const isTime = (v: unknown): v is string => typeof v === 'string' && TIME_PATTERN.test(v);
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 /** zod 4's `.int()`: a safe integer. */
 const isWhole = (v: unknown): v is number => Number.isSafeInteger(v);
-
-/**
- * A copy of a JSON object's own keys, or undefined for one this does not copy (a `__proto__` key: an
- * assignment would set the prototype; zod's handling of it is left to zod).
- */
-function copy(o: Record<string, unknown>, skip?: ReadonlySet<string>, into: Record<string, unknown> = {}) {
-  for (const k of Object.keys(o)) {
-    if (k === '__proto__') return undefined;
-    if (skip === undefined || !skip.has(k)) into[k] = o[k];
-  }
-  return into;
-}
-
-const GEO_KEYS: ReadonlySet<string> = new Set(['country', 'region', 'city']);
-const CONTEXT_KEYS: ReadonlySet<string> = new Set(['channel', 'device', 'geo']);
-
-/** `context` as zod's looseObject gives it: channel, device, geo first (when present), then the rest in order. */
-function context(c: unknown): Record<string, unknown> | undefined {
-  if (!isPlain(c)) return undefined;
-  const out: Record<string, unknown> = {};
-  if ('channel' in c) {
-    if (!channels.has(c.channel)) return undefined;
-    out.channel = c.channel;
-  }
-  if ('device' in c) {
-    const device = c.device;
-    if (!isPlain(device)) return undefined;
-    const d = copy(device);
-    if (d === undefined) return undefined;
-    out.device = d;
-  }
-  if ('geo' in c) {
-    const geo = c.geo;
-    if (!isPlain(geo)) return undefined;
-    const g: Record<string, unknown> = {};
-    for (const k of ['country', 'region', 'city'] as const) {
-      if (!(k in geo)) continue;
-      const v = geo[k];
-      if (!isString(v) || v.length > 64) return undefined;
-      g[k] = v;
-    }
-    if (copy(geo, GEO_KEYS, g) === undefined) return undefined;
-    out.geo = g;
-  }
-  return copy(c, CONTEXT_KEYS, out);
-}
 
 /** A trait value of `traitValueSchema`: a string of at most 256 characters, a finite number, a boolean or null. */
 const isTraitValue = (v: unknown) =>
@@ -102,7 +48,7 @@ function event(m: Record<string, unknown>): Record<string, unknown> | undefined 
   if (quantity !== undefined && !(isWhole(quantity) && quantity >= 1)) return undefined;
   if (orderId !== undefined && !text(orderId, 128)) return undefined;
   let ctx: Record<string, unknown> | undefined;
-  if (m.context !== undefined && (ctx = context(m.context)) === undefined) return undefined;
+  if (m.context !== undefined && (ctx = fastContext(m.context)) === undefined) return undefined;
   // In the schema's key order, optional fields set one by one (no spreads: one object on V8's fast path).
   const e: Record<string, unknown> = { v: 1, kind: 'event', eventId: m.eventId, source: m.source, type: m.type };
   if (userId !== undefined) e.userId = userId;
@@ -127,7 +73,7 @@ function identify(m: Record<string, unknown>): Record<string, unknown> | undefin
   if (anonymousId !== undefined && !text(anonymousId, 128)) return undefined;
   if (!isPlain(traits)) return undefined;
   for (const k of Object.keys(traits)) if (!isTraitValue(traits[k])) return undefined;
-  const t = copy(traits);
+  const t = copyKeys(traits);
   if (t === undefined) return undefined;
   const out: Record<string, unknown> = { v: 1, kind: 'identify', eventId: m.eventId, source: m.source, userId };
   if (anonymousId !== undefined) out.anonymousId = anonymousId;

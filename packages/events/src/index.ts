@@ -4,3 +4,4 @@ export * from './lifecycle';
 export * from './message';
 export * from './storable';
 export * from './fast-message';
+export * from './fast-shape';

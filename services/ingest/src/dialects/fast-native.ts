@@ -1,4 +1,13 @@
-import { CHANNELS, EVENT_ID_PATTERN, EVENT_TYPES, TAG_PATTERN, TARGET_TYPES } from '@pstream/events';
+import {
+  EVENT_ID_PATTERN,
+  TAG_PATTERN,
+  eventTypes,
+  fastContext,
+  isPlain,
+  isString,
+  targetTypes,
+  text,
+} from '@pstream/events';
 import { CURRENCY_PATTERN, MAX_TAGS, occurredAtSchema, type NativeEvent } from './envelope';
 
 /**
@@ -12,9 +21,6 @@ import { CURRENCY_PATTERN, MAX_TAGS, occurredAtSchema, type NativeEvent } from '
  * ingest's profile; this costs a fraction of a µs.
  */
 
-const eventTypes: ReadonlySet<unknown> = new Set(EVENT_TYPES);
-const targetTypes: ReadonlySet<unknown> = new Set(TARGET_TYPES);
-const channels: ReadonlySet<unknown> = new Set(CHANNELS);
 const KNOWN = new Set([
   'eventId',
   'type',
@@ -32,11 +38,6 @@ const KNOWN = new Set([
 ]);
 const PURCHASE_ONLY = ['amount', 'currency', 'quantity', 'orderId'] as const;
 
-const isPlain = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
-const isString = (v: unknown): v is string => typeof v === 'string';
-/** A string of 1..max UTF-16 units (zod's min(1).max(max)). */
-const text = (v: unknown, max: number): v is string => typeof v === 'string' && v.length >= 1 && v.length <= max;
 const number = (v: unknown, min: number, max: number): v is number =>
   typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max;
 const whole = (v: unknown, min: number, max: number): v is number => number(v, min, max) && Number.isInteger(v);
@@ -45,37 +46,6 @@ const whole = (v: unknown, min: number, max: number): v is number => number(v, m
 function personId(v: unknown): string | undefined | false {
   if (v === undefined || v === null || v === '') return undefined;
   return text(v, 128) ? v : false;
-}
-
-/** `context` as zod's looseObject gives it: channel, device, geo first (when present), then the rest in order. */
-function context(c: unknown): Record<string, unknown> | undefined {
-  if (!isPlain(c)) return undefined;
-  const out: Record<string, unknown> = {};
-  const { channel, device, geo } = c;
-  if ('channel' in c) {
-    if (!channels.has(channel)) return undefined;
-    out.channel = channel;
-  }
-  if ('device' in c) {
-    if (!isPlain(device)) return undefined;
-    const copy: Record<string, unknown> = {};
-    for (const k of Object.keys(device)) copy[k] = device[k];
-    out.device = copy;
-  }
-  if ('geo' in c) {
-    if (!isPlain(geo)) return undefined;
-    const g: Record<string, unknown> = {};
-    for (const k of ['country', 'region', 'city'] as const) {
-      if (!(k in geo)) continue;
-      const v = geo[k];
-      if (!isString(v) || v.length > 64) return undefined;
-      g[k] = v;
-    }
-    for (const k of Object.keys(geo)) if (k !== 'country' && k !== 'region' && k !== 'city') g[k] = geo[k];
-    out.geo = g;
-  }
-  for (const k of Object.keys(c)) if (k !== 'channel' && k !== 'device' && k !== 'geo') out[k] = c[k];
-  return out;
 }
 
 /** The event as `nativeEventSchema` parses it, or undefined: ask zod (invalid, or a shape this does not cover). */
@@ -107,7 +77,7 @@ export function fastNativeEvent(input: unknown): NativeEvent | undefined {
     if (orderId !== undefined && !text(orderId, 128)) return undefined;
   } else if (PURCHASE_ONLY.some((k) => input[k] !== undefined)) return undefined;
   let ctx: Record<string, unknown> | undefined;
-  if (input.context !== undefined && (ctx = context(input.context)) === undefined) return undefined;
+  if (input.context !== undefined && (ctx = fastContext(input.context)) === undefined) return undefined;
   // Optional fields set one by one (no spreads: one object, built on V8's fast path).
   const e: Record<string, unknown> = { type, target: { type: target.type, id: target.id }, tags: tagList };
   if (eventId !== undefined) e.eventId = eventId;
