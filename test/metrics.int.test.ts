@@ -198,6 +198,8 @@ describeWithPromtool('/metrics of the four services', () => {
       expect(sample(text, 'consumer_messages_applied_total', labels(group))).toBe(2);
       expect(sample(text, 'consumer_dead_letters_total', { ...labels(group), reason: 'not_json' })).toBe(1);
       expect(sample(text, 'consumer_batch_apply_seconds_count', labels(group))).toBeGreaterThan(0);
+      expect(sample(text, 'consumer_message_age_at_pickup_seconds_count', labels(group))).toBeGreaterThan(0);
+      expect(sample(text, 'consumer_message_age_at_done_seconds_count', labels(group))).toBeGreaterThan(0);
       expect(sample(text, 'consumer_partition_lag', labels(group))).toBe(0);
       expect(sample(text, 'consumer_stalled_partitions', labels(group))).toBe(0);
       expect(text).toMatch(/^# TYPE consumer_duplicates_total counter$/m);

@@ -117,6 +117,23 @@ export function consumerMetrics(registry: Registry) {
       labelNames,
       buckets: LATENCY_BUCKETS,
     }),
+    /**
+     * Where a message's freshness goes inside the consumer: its age (now minus the Kafka timestamp the
+     * producer set) when its chunk starts (fetch wait, and waiting behind other partitions' batches) and
+     * when its chunk is durable (plus the apply). Observed once per chunk, for its oldest message.
+     */
+    pickedAge: histogram(registry, {
+      name: 'consumer_message_age_at_pickup_seconds',
+      help: "Age of a chunk's oldest message (from its Kafka timestamp) when the consumer starts on the chunk",
+      labelNames,
+      buckets: LATENCY_BUCKETS,
+    }),
+    doneAge: histogram(registry, {
+      name: 'consumer_message_age_at_done_seconds',
+      help: "Age of a chunk's oldest message (from its Kafka timestamp) when the chunk is applied durably",
+      labelNames,
+      buckets: LATENCY_BUCKETS,
+    }),
   };
 }
 

@@ -394,6 +394,8 @@ export class BatchConsumer<S extends z.ZodType> {
       // The partition's position waits on this chunk from now on (a first attempt may itself take
       // long: the segmenter retries a transaction for up to 25 s before giving up).
       this.waitingOn(batch.topic, batch.partition, chunk[0]!.offset);
+      const produced = Number(chunk[0]!.timestamp);
+      this.metrics?.pickedAge.observe(this.labels, Math.max(0, Date.now() - produced) / 1000);
       for (let attempt = 0; ; attempt++) {
         if (!isRunning() || isStale()) return;
         try {
@@ -414,6 +416,7 @@ export class BatchConsumer<S extends z.ZodType> {
           }
         }
       }
+      this.metrics?.doneAge.observe(this.labels, Math.max(0, Date.now() - produced) / 1000);
       resolveOffset(chunk[chunk.length - 1]!.offset);
       this.progress.moved(batch.partition, behind(chunk[chunk.length - 1]!.offset));
       this.metrics?.processed.inc(this.labels, chunk.length);

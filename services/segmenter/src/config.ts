@@ -53,6 +53,12 @@ const schema = z.object({
   SEGMENTER_HOST: z.string().default('0.0.0.0'),
   /** Consumer group of the segmenters; N instances share the partitions. */
   SEGMENTER_GROUP: z.string().min(1).default('segmenter'),
+  /**
+   * Partitions one segmenter applies at the same time, each in its own transaction and in order. Several
+   * segmenter instances already apply different partitions at once; this does it within one process so a
+   * fetch's partition batches do not queue behind each other's transactions (docs/operations.md "Throughput and freshness").
+   */
+  SEGMENTER_PARTITIONS_CONCURRENTLY: envInt(1, 1),
   /** How often the sweep applies stage and tier changes caused by time passing, then refreshes saved audiences (docs/model.md §4.3, docs/api.md §5.4: 60 s). */
   SEGMENTER_SWEEP_INTERVAL_MS: envInt(60_000, 10),
   /** People the sweep re-evaluates per transaction. */

@@ -133,6 +133,7 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     classify: classifySegmenterFailure,
     stallAfterMs: config.CONSUMER_STALL_SECONDS * 1000,
     retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
+    partitionsConcurrently: config.SEGMENTER_PARTITIONS_CONCURRENTLY,
     ...consumerTuning(config),
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     positionGraceMs: config.CONSUMER_POSITION_GRACE_SECONDS * 1000,
