@@ -27,6 +27,8 @@ export type CostRow = {
   perPerson: Record<(typeof KINDS)[number] | 'tagIndex', number>;
   /** The state's packed bytes per person by part (before Redis' own overhead of the key). */
   stateParts: StateParts;
+  /** The per-tag index: its keys, its entries ((person, tag) pairs), the largest, how many are listpacks. */
+  tagIndex: { keys: number; entries: number; largest: number; listpacks: number };
   totalPerPerson: number;
   perEvent: number;
   /** Store events/s over the last fifth of the fill, and ZINCRBY -P 16 ops/s right after. */
@@ -131,8 +133,20 @@ export async function runRedisCost(
       }
       for (const part of Object.keys(stateParts) as (keyof StateParts)[]) stateParts[part] /= sample.length;
       let tagBytes = 0;
-      for await (const batch of scanKeys(redis, k.tagPattern))
+      const tagIndex = { keys: 0, entries: 0, largest: 0, listpacks: 0 };
+      for await (const batch of scanKeys(redis, k.tagPattern)) {
         tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
+        const p = redis.pipeline();
+        for (const key of batch) p.zcard(key).object('ENCODING', key);
+        const replies = (await p.exec()) ?? [];
+        for (let i = 0; i + 1 < replies.length; i += 2) {
+          const n = Number(replies[i]![1]);
+          tagIndex.keys++;
+          tagIndex.entries += n;
+          tagIndex.largest = Math.max(tagIndex.largest, n);
+          if (replies[i + 1]![1] === 'listpack') tagIndex.listpacks++;
+        }
+      }
       perPersonBytes.tagIndex = tagBytes / size;
       const totalPerPerson = Object.values(perPersonBytes).reduce((a, b) => a + b, 0);
       const row: CostRow = {
@@ -140,6 +154,7 @@ export async function runRedisCost(
         events,
         perPerson: perPersonBytes,
         stateParts,
+        tagIndex,
         totalPerPerson,
         perEvent: totalPerPerson / (events / size),
         eventsPerSec: rate,
@@ -149,6 +164,11 @@ export async function runRedisCost(
       const b = (x: number) => Math.round(x).toLocaleString('en-US');
       log(
         `${b(size)} people, ${b(events)} events: ${b(totalPerPerson)} B/person (state ${b(perPersonBytes.st)}, int ${b(perPersonBytes.int)}, seen ${b(perPersonBytes.seen)}, tag index ${b(perPersonBytes.tagIndex)}), ${b(row.perEvent)} B/event | store ${b(rate)} ev/s, ZINCRBY ${b(zincrby)} ops/s, ratio ${(rate / zincrby).toFixed(3)}`,
+      );
+      const setting =
+        ((await redis.call('CONFIG', 'GET', 'zset-max-listpack-entries').catch(() => [])) as string[])[1] ?? '?';
+      log(
+        `  tag index: ${b(tagIndex.keys)} keys (${tagIndex.listpacks} listpacks, zset-max-listpack-entries ${setting}), ${b(tagIndex.entries)} entries (${(tagIndex.entries / size).toFixed(1)} a person, ${(tagBytes / Math.max(1, tagIndex.entries)).toFixed(1)} B each), largest ${b(tagIndex.largest)}`,
       );
       log(
         `  state by part (packed bytes a person): ${Object.entries(stateParts)
