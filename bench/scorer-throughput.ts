@@ -180,7 +180,8 @@ async function endToEnd(
       60_000,
       100,
     );
-    // Sealed as ingest seals them (docs/privacy.md), before the clock starts: the scorers open every message, as deployed.
+    // Sealed as ingest seals them (docs/privacy.md), before the clock starts: the scorers open every message, as
+    // deployed.
     const pool = createPool(
       commonEnv.DATABASE_URL.parse(env.DATABASE_URL),
       commonEnv.PG_SCHEMA.parse(env.PG_SCHEMA),

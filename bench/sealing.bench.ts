@@ -46,7 +46,9 @@ export type SealingFigures = {
   /** events/s of the consume loop. */
   consumeClear: number;
   consumeSealed: number;
-  /** µs of this process's CPU per event in the consume loop (kafkajs fetch and decode, open, JSON.parse, validation). */
+  /**
+   * µs of this process's CPU per event in the consume loop (kafkajs fetch and decode, open, JSON.parse, validation).
+   */
   consumeClearCpu: number;
   consumeSealedCpu: number;
   /** µs per message: zod alone, and the compiled check with zod behind it (what the consumers run). */

@@ -24,7 +24,8 @@
  *
  * Options (env): BENCH_PREFIX (bench), BENCH_PORT (first of four free ports; 24220),
  * BENCH_PIPELINE_START (2500), BENCH_PIPELINE_MAX (40000), BENCH_PIPELINE_STEPS (2),
- * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top), BENCH_IDLE_SECONDS (5),
+ * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top), BENCH_IDLE_SECONDS
+ * (5),
  * BENCH_PIPELINE_PEOPLE (20000),
  * BENCH_LOG_LEVEL (info, as deployed).
  */
@@ -59,7 +60,10 @@ export type SustainedOptions = {
   freshnessSeconds: number;
   /** Length of the window without traffic measured before each measured window (0: none). */
   idleSeconds: number;
-  /** Rates freshness is measured at: numbers, `half` (of the sustained rate, SPEC §7) and `top` (the sustained rate itself). */
+  /**
+   * Rates freshness is measured at: numbers, `half` (of the sustained rate, SPEC §7) and `top` (the sustained rate
+   * itself).
+   */
   freshnessRates: (number | 'half' | 'top')[];
   people: number;
   log?: (line: string) => void;
@@ -112,7 +116,9 @@ export type CpuBudget = {
   totalUs: number;
   /** The same with the consumer side (scorer and Redis, segmenter and Postgres) per event its group got through. */
   perProcessedUs: number;
-  /** The same above each process's idle rate (measured without traffic just before): the part that grows with events. */
+  /**
+   * The same above each process's idle rate (measured without traffic just before): the part that grows with events.
+   */
   aboveIdleUs: number;
   /** The whole machine's busy CPU per event, and what of it no measured process explains (other work on the box). */
   machineUs: number;
@@ -129,7 +135,10 @@ export type RateResult = {
   lagEnd: Record<string, number>;
   cpu: CpuBudget;
 };
-/** Freshness to both stores (p50, p99, max), and to each store alone: the interest (Redis, the scorer) and the click count (Postgres, the segmenter). */
+/**
+ * Freshness to both stores (p50, p99, max), and to each store alone: the interest (Redis, the scorer) and the click
+ * count (Postgres, the segmenter).
+ */
 export type Freshness = {
   rate: number;
   achieved: number;
@@ -438,7 +447,10 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     services = startServices(env, o.port);
     await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
     const meter = new CpuMeter(processGroups(services, config, pool));
-    /** Samples the CPU of an idle window (BENCH_IDLE_SECONDS without traffic), then runs `f` (which answers the events it had accepted) between two more samples. */
+    /**
+     * Samples the CPU of an idle window (BENCH_IDLE_SECONDS without traffic), then runs `f` (which answers the events
+     * it had accepted) between two more samples.
+     */
     const metered = async <T extends { accepted: number }>(f: () => Promise<T>): Promise<T & { cpu: CpuBudget }> => {
       const before = o.idleSeconds > 0 ? await meter.sample() : undefined;
       if (before) await new Promise((r) => setTimeout(r, o.idleSeconds * 1000));

@@ -180,7 +180,10 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
     }
   }, 180_000);
 
-  /** Events of the stream counted as a `did` leaf counts them: by UTC day of their time, the current one and the inLastDays − 1 before. */
+  /**
+   * Events of the stream counted as a `did` leaf counts them: by UTC day of their time, the current one and the
+   * inLastDays − 1 before.
+   */
   function counted(user: string, d: Extract<Rule, { did: unknown }>['did']): number {
     const first = new Date(Math.floor(now / DAY) * DAY - (d.inLastDays - 1) * DAY).toISOString().slice(0, 10);
     return stream.messages.filter((m) => {
@@ -210,7 +213,8 @@ describe('why a person is or is not in an audience (docs/api.md §5.4 explain)',
       if (user === OPTED_OUT)
         return { ...rule, holds: false, observed: null, reason: expect.stringContaining('opted out') };
       const value = p.tags.get(rule.interest.tag) ?? 0;
-      // read a few seconds apart from the explanation: equal to 4 decimals (a 30-day half-life moves a value by ~3e-7 a second)
+      // read a few seconds apart from the explanation: equal to 4 decimals (a 30-day half-life moves a value by ~3e-7 a
+      // second)
       return { ...rule, holds: value >= rule.interest.minValue, observed: expect.closeTo(value, 4) };
     }
     if ('stage' in rule) return { ...rule, holds: rule.stage.in.includes(p.stage as never), observed: p.stage };

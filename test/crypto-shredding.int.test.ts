@@ -51,7 +51,9 @@ const SECRET = {
 };
 const OTHERS = Array.from({ length: 8 }, (_, i) => `u-other-${i}`);
 
-/** The directories the broker keeps its partitions in: `log.dirs` (else `log.dir`) from the broker's own configuration. */
+/**
+ * The directories the broker keeps its partitions in: `log.dirs` (else `log.dir`) from the broker's own configuration.
+ */
 async function brokerLogDirs(kafka: Kafka): Promise<string[]> {
   const override = process.env.KAFKA_LOG_DIRS;
   if (override) return override.split(',');

@@ -155,7 +155,10 @@ describe('one identity rule, two stores', () => {
     return new Map(rows.map((r) => [r.id, r.profile_key]));
   }
 
-  /** Feeds one stream to both stores, the segmenter in chunks, and holds every id's person in each to the model with `cap`. */
+  /**
+   * Feeds one stream to both stores, the segmenter in chunks, and holds every id's person in each to the model with
+   * `cap`.
+   */
   async function check(
     stores: { interests: InterestStore; facts: SegmentStore; applyToRedis: ReturnType<typeof createChunkApplier> },
     cap: number,

@@ -65,7 +65,8 @@ type Alert = { labels: Record<string, string>; state: 'pending' | 'firing'; acti
  * running its main.ts as `pnpm start` does, on the sandbox's topics, groups, schema and key prefix:
  * every target is up, the recording rules make series, every query of the Grafana dashboard returns
  * series, and a scorer whose Redis goes away — connected, but making no progress while events
- * wait — fires ConsumerPartitionStalled, which resolves once Redis is back. The rules file is generated from the real one with its
+ * wait — fires ConsumerPartitionStalled, which resolves once Redis is back. The rules file is generated from the real
+ * one with its
  * `for`s 6 times shorter (testRules); everything else is the real file.
  */
 describeWithPrometheus('a real Prometheus scraping the four services', () => {

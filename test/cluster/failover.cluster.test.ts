@@ -1,5 +1,6 @@
 /**
- * §6 past one machine (docs/operations.md, docs/scaling.md): two ingests, two scorers and two segmenters on a three-broker Kafka
+ * §6 past one machine (docs/operations.md, docs/scaling.md): two ingests, two scorers and two segmenters on a
+ * three-broker Kafka
  * (RF 3, min.insync.replicas 2) and a 3+3 Redis Cluster, while the test
  *   1. SIGKILLs the broker leading the most partitions of the events topic mid-stream,
  *   2. SIGKILLs the Redis master that holds a busy person's slot (its replica takes over; the

@@ -15,7 +15,10 @@ export type InterestSource = {
   count(leaf: InterestLeaf, nowMs: number): Promise<number>;
   /** For those of `people` who hold it at nowMs: the instant their value decays below minValue. */
   holdsUntil(leaf: InterestLeaf, nowMs: number, people: readonly string[]): Promise<Map<string, number>>;
-  /** For one person: whether the leaf holds at nowMs (the same bound as `holders`) and their value in the tag (0 when absent). */
+  /**
+   * For one person: whether the leaf holds at nowMs (the same bound as `holders`) and their value in the tag (0 when
+   * absent).
+   */
   observe(leaf: InterestLeaf, nowMs: number, person: string): Promise<{ holds: boolean; observed: number }>;
 };
 export type FactSource = Pick<

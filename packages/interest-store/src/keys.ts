@@ -5,7 +5,10 @@
  * sequence of single-person steps (`merge` in store.ts), so the layout stays Cluster-ready.
  */
 export type PersonKeys = {
-  /** String: the person's event-time state and dedupe record, `version|` + the packed state (state.ts): what the scorer reads and writes back. */
+  /**
+   * String: the person's event-time state and dedupe record, `version|` + the packed state (state.ts): what the scorer
+   * reads and writes back.
+   */
   state: string;
   /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H), the state's scores for readers. */
   interests: string;

@@ -11,7 +11,8 @@ export type Interest = { tag: string; dimension: string; score: number; value: n
  * A person's top interests decayed to `nowMs`. All stored scores share one landmark, so the
  * stored order is the decayed order and the top N is a plain ZREVRANGE. An id merged into
  * another (§4.4) reads the profile it was merged into; past MAX_ALIAS_HOPS aliases it throws
- * IST_ALIAS_LOOP (read under the profile key Postgres resolves an id to, the chain is not followed). With `dimension`, only that dimension's
+ * IST_ALIAS_LOOP (read under the profile key Postgres resolves an id to, the chain is not followed). With `dimension`,
+ * only that dimension's
  * tags count (the set is bounded per person, so filtering after the read is cheap).
  */
 export async function readInterests(

@@ -1,5 +1,6 @@
 /**
- * The only Lua left: guards (and a read that skips an unchanged state). §4.1 runs in TypeScript (packages/scoring); Redis keeps each
+ * The only Lua left: guards (and a read that skips an unchanged state). §4.1 runs in TypeScript (packages/scoring);
+ * Redis keeps each
  * person's state and dedupe record in one string (state.ts) that the scorer reads, computes on,
  * and writes back through GUARDED_WRITE, which applies the whole change — new state and dedupe
  * record, interest scores, merged ids — only while the state still carries the version the

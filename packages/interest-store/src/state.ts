@@ -47,7 +47,10 @@ const PACKED = 0x01;
 const NONE = 3;
 const BAR = 0x7c; // '|'
 
-/** The digest a dedupe member is remembered by: the first 52 bits of its SHA-1 (a false match is ~1e-9 at 3 000 records). */
+/**
+ * The digest a dedupe member is remembered by: the first 52 bits of its SHA-1 (a false match is ~1e-9 at 3 000
+ * records).
+ */
 export function digestOf(member: string): number {
   const h = createHash('sha1').update(member).digest();
   return h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);

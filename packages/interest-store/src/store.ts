@@ -55,7 +55,9 @@ export type StoreOptions = StoreLimits & {
   dedupeWindowMs: number;
   /** Replicas that must have a batch's writes before `apply` resolves (Redis WAIT; 0 = none). */
   waitReplicas?: number;
-  /** MAX_MERGED_IDS (docs/model.md §4.4): most ids one profile takes in by merges; default the shared MAX_MERGED_IDS. */
+  /**
+   * MAX_MERGED_IDS (docs/model.md §4.4): most ids one profile takes in by merges; default the shared MAX_MERGED_IDS.
+   */
   maxMergedIds?: number;
 };
 
@@ -134,7 +136,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 4, lua: LEGACY_READ_SCRIPT });
     redis.defineCommand('pstreamReadIfChanged', { numberOfKeys: 1, lua: READ_IF_CHANGED });
   }
-  /** People's states as this process last wrote them (oldest first), so an unchanged one is neither sent nor decoded again. */
+  /**
+   * People's states as this process last wrote them (oldest first), so an unchanged one is neither sent nor decoded
+   * again.
+   */
   const cache = new Map<string, Read>();
 
   /** Follows alias records from `id` to the profile that holds its state now. */
@@ -462,7 +467,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 
     resolve,
 
-    /** Removes every per-person key and per-tag index of this prefix (the rebuild starts from nothing). Catalog entries stay. */
+    /**
+     * Removes every per-person key and per-tag index of this prefix (the rebuild starts from nothing). Catalog entries
+     * stay.
+     */
     async clear(): Promise<number> {
       let removed = 0;
       for (const pattern of [k.personPattern, k.tagPattern]) {

@@ -123,9 +123,15 @@ export const commonEnv = {
   DECAY_LANDMARK: z.iso.datetime({ offset: true }).default('2026-01-01T00:00:00Z'),
   /** Upper end of the tag value S-curve (docs/model.md §4.1): value = scale·tanh(score/scale). */
   INTEREST_VALUE_SCALE: z.coerce.number().positive().default(DEFAULT_VALUE_SCALE),
-  /** How long an applied event id is remembered for dedupe, in hours (docs/events.md §3.3: at least 24 h); scorer and segmenter. */
+  /**
+   * How long an applied event id is remembered for dedupe, in hours (docs/events.md §3.3: at least 24 h); scorer and
+   * segmenter.
+   */
   DEDUPE_WINDOW_HOURS: envInt(72, 24),
-  /** Most ids one profile takes in by merges (docs/model.md §4.4); a link past it is refused, logged and counted. Same value for the scorer and the segmenter. */
+  /**
+   * Most ids one profile takes in by merges (docs/model.md §4.4); a link past it is refused, logged and counted. Same
+   * value for the scorer and the segmenter.
+   */
   MAX_MERGED_IDS: envInt(MAX_MERGED_IDS, 1),
 } as const;
 

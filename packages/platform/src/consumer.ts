@@ -588,7 +588,8 @@ export class BatchConsumer<S extends z.ZodType> {
             : (message.value?.toString('utf8') ?? null),
         failedAt,
       };
-      // The reason of a sealed message may quote its data (a store's error): it is logged only when the message was in clear.
+      // The reason of a sealed message may quote its data (a store's error): it is logged only when the message was in
+      // clear.
       this.log.warn({ partition, offset: message.offset, kind, ...(!opened && { reason }) }, 'message sent to DLQ');
       return { key: message.key, value: opened ? opened.reseal(JSON.stringify(record)) : JSON.stringify(record) };
     });

@@ -30,7 +30,10 @@ export function fieldErrors(issues: readonly Issue[]): FieldError[] {
   return issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message }));
 }
 
-/** Every issue on one line (`tags.3: …; userId: …`), `root` naming an empty path: for logs, DLQ records and start-up errors. */
+/**
+ * Every issue on one line (`tags.3: …; userId: …`), `root` naming an empty path: for logs, DLQ records and start-up
+ * errors.
+ */
 export function describeIssues(issues: readonly Issue[], root: string): string {
   return fieldErrors(issues)
     .map((e) => `${e.path || root}: ${e.message}`)

@@ -117,7 +117,10 @@ export const keyringEnv = {
     .default(DEV_MASTER_KEYS)
     .refine(notDevInProduction(DEV_MASTER_KEYS), 'is the public development key; set your own with NODE_ENV=production')
     .pipe(masterKeys),
-  /** base64(32 bytes): the HMAC key turning a profile key into its subject (Kafka's message key). Never rotated: it places people on partitions. */
+  /**
+   * base64(32 bytes): the HMAC key turning a profile key into its subject (Kafka's message key). Never rotated: it
+   * places people on partitions.
+   */
   KEYRING_SUBJECT_KEY: z
     .string()
     .default(DEV_SUBJECT_KEY)
@@ -211,7 +214,10 @@ function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): 
   return Buffer.concat([header, encrypt(key, plaintext, header, iv)]);
 }
 
-/** Message keys of one call (those naming an erased person: never kept), by the subjects they are made of: derived once per group of people, not per message. */
+/**
+ * Message keys of one call (those naming an erased person: never kept), by the subjects they are made of: derived once
+ * per group of people, not per message.
+ */
 function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
   const memo = new Map<string, Buffer>();
   return (hexes, keys) => {

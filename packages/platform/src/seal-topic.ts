@@ -51,7 +51,10 @@ function profileKeyOf(message: KafkaMessage): string {
   return `pstream-unkeyed:${message.offset}`;
 }
 
-/** Copies `from` into `to` (created with the same partitions and retention.ms=-1 when missing) up to `from`'s end at the start. */
+/**
+ * Copies `from` into `to` (created with the same partitions and retention.ms=-1 when missing) up to `from`'s end at the
+ * start.
+ */
 export async function sealTopic(options: SealTopicOptions): Promise<SealProgress> {
   const { kafka, from, to, log } = options;
   const group = copyGroup(from, to);

@@ -20,7 +20,8 @@ export type PgCostFigures = {
  * Postgres cost at one size: fills a fresh schema with `people` people of the demo's kind of
  * traffic (about 12 events each over 160 days) through the real apply path, runs retention
  * (RETENTION_DAYS 365, DEDUPE_WINDOW_HOURS 72, event time taken as receive time), empties the
- * outbox (the relay's job), compacts, and measures every table. The apply rate of the last tenth of the fill shows the rate at that size.
+ * outbox (the relay's job), compacts, and measures every table. The apply rate of the last tenth of the fill shows the
+ * rate at that size.
  */
 export async function runPgCost(opts: {
   databaseUrl: string;

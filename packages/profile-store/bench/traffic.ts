@@ -25,7 +25,8 @@ const SOCIAL = [
  * category, sessions of clicks and dwells on its products with some likes, favourites, shares,
  * comments, purchases and follows, spread over the last 160 days; every fifth person anonymous.
  * About 12 events per person. Yields chunks of whole people so a million people never sit in
- * memory at once; within a block of about 5 000 events people are interleaved. `first` numbers the first person (so a later fill adds new people).
+ * memory at once; within a block of about 5 000 events people are interleaved. `first` numbers the first person (so a
+ * later fill adds new people).
  */
 export function* demoTraffic(opts: {
   people: number;

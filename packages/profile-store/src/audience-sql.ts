@@ -176,7 +176,8 @@ export function allQuery(
       );
     }
   }
-  // a negated people leaf also holds for a key without a people row; with a positive one beside it the row must exist anyway
+  // a negated people leaf also holds for a key without a people row; with a positive one beside it the row must exist
+  // anyway
   const positiveOnPeople = checks.some((c) => !c.negated && leafCondition(c.leaf, nowMs).table === 'people');
   if (onPeople.length > 0) {
     const row = `(SELECT true FROM people WHERE profile_key = w.key AND ${onPeople.join(' AND ')} LIMIT 1)`;

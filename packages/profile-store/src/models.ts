@@ -131,7 +131,8 @@ export function createModelStore(pool: Pool, log: Logger) {
      * Stores a training run's result for one trait in ONE transaction: the model and its holdout
      * figures, and the predictions in place of the previous ones. A prediction is written only for
      * a person who still has a row, still allows personalization and still has not given the trait.
-     * A request made after `startedMs` stays asked for. `predictions` is called once per attempt (a retried transaction starts over).
+     * A request made after `startedMs` stays asked for. `predictions` is called once per attempt (a retried transaction
+     * starts over).
      */
     async saveFit(
       fit: TraitFit,
@@ -190,7 +191,10 @@ export function createModelStore(pool: Pool, log: Logger) {
       );
     },
 
-    /** Records why a run trained nothing for `trait` (the request is done: asking again will not help until data changes). */
+    /**
+     * Records why a run trained nothing for `trait` (the request is done: asking again will not help until data
+     * changes).
+     */
     async failed(trait: PredictedTrait, reason: string, startedMs: number): Promise<void> {
       await pool.query(
         'UPDATE trait_models SET last_error = $2, requested_at = CASE WHEN requested_at <= $3 THEN NULL ELSE requested_at END WHERE trait = $1',

@@ -105,7 +105,10 @@ export function replay(s: PersonState, p: TimelineParams): Map<string, number> {
   return replayModel(s, p).interests;
 }
 
-/** The whole model after the replay (`replay`'s interests, with the visits and follows they end with): a `tip` for `advanceTip`. */
+/**
+ * The whole model after the replay (`replay`'s interests, with the visits and follows they end with): a `tip` for
+ * `advanceTip`.
+ */
 export function replayModel(s: PersonState, p: TimelineParams): PersonModel {
   const m: PersonModel = {
     interests: new Map(s.base.interests),

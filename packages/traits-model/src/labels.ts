@@ -27,7 +27,9 @@ export const GIVEN_BY: Record<PredictedTrait, readonly string[]> = {
   ageBand: ['birthYear', 'age'],
 };
 
-/** A stored birthYear or age, read as migration 006's 'birth' facet reads them (a 4-digit year 19xx/20xx, or a number). */
+/**
+ * A stored birthYear or age, read as migration 006's 'birth' facet reads them (a 4-digit year 19xx/20xx, or a number).
+ */
 function ageFrom(traits: Record<string, unknown>, nowMs: number): number | undefined {
   const by = traits.birthYear;
   if ((typeof by === 'number' || typeof by === 'string') && /^(19|20)[0-9]{2}$/.test(String(by)))

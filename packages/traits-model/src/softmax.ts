@@ -55,7 +55,9 @@ function norm(values: Iterable<number>): number {
 /** Rows between two calls of `pause` (training 1 M rows must not hold a service's event loop for seconds). */
 const PAUSE_EVERY = 20_000;
 
-/** A seeded uniform [0, 1) generator (mulberry32): the row order here, and reproducible streams in tests and benches. */
+/**
+ * A seeded uniform [0, 1) generator (mulberry32): the row order here, and reproducible streams in tests and benches.
+ */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {

@@ -13,7 +13,10 @@ export type Rejection = { index: number; errors: FieldError[] };
 /** An accepted item that became no message (a Segment `group`, a page naming nothing, …), and why. */
 export type Ignored = { index: number; reason: string };
 
-/** How a request's items fared: the records to publish, every refused item by index, and the accepted ones that became nothing. */
+/**
+ * How a request's items fared: the records to publish, every refused item by index, and the accepted ones that became
+ * nothing.
+ */
 export type Sorted = { accepted: number; rejected: Rejection[]; records: Record[]; ignored: Ignored[] };
 
 /**

@@ -3,7 +3,9 @@ import type { FastifyRequest } from 'fastify';
 import sjson from 'secure-json-parse';
 import { IngestErrors } from './errors';
 
-/** A plain JSON object (not null, not an array): the shape every route body and Segment field is checked against first. */
+/**
+ * A plain JSON object (not null, not an array): the shape every route body and Segment field is checked against first.
+ */
 export const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 

@@ -5,7 +5,8 @@ import type { Publisher } from './publisher';
 
 /**
  * Ingest's own metrics (requests by route and status come from @pstream/platform): events
- * accepted, rejected by reason (`invalid`, `too_large` — by our limits or the broker's —, or `unavailable` when Kafka did not
+ * accepted, rejected by reason (`invalid`, `too_large` — by our limits or the broker's —, or `unavailable` when Kafka
+ * did not
  * acknowledge them and the client got a 503), Kafka produce latency and the breaker's state.
  */
 export function ingestMetrics(registry: Registry, publisher: Publisher) {

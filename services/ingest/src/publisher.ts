@@ -28,7 +28,9 @@ export type PublisherOptions = {
   breakerMs: number;
   /** Sends under way at once; requests arriving meanwhile share the next send (default 2). */
   maxInFlight?: number;
-  /** Seals every record for its person (docs/privacy.md); without it records go out in clear (tests of other things). */
+  /**
+   * Seals every record for its person (docs/privacy.md); without it records go out in clear (tests of other things).
+   */
   keyring?: Pick<Keyring, 'seal'>;
 };
 
@@ -56,7 +58,10 @@ function unitsOf(records: readonly Record[]): number {
   return units;
 }
 
-/** The size of a request's records when over MAX_REQUEST_BYTES, else undefined (exact bytes counted only when they could be over). */
+/**
+ * The size of a request's records when over MAX_REQUEST_BYTES, else undefined (exact bytes counted only when they could
+ * be over).
+ */
 function oversized(records: readonly Record[]): number | undefined {
   const units = unitsOf(records);
   // A UTF-16 unit is at most 3 bytes of UTF-8.
@@ -195,7 +200,10 @@ export class KafkaPublisher implements Publisher {
     }
   }
 
-  /** The one place records are sealed; keys that cannot be read or made refuse the request (503) without tripping the Kafka breaker. */
+  /**
+   * The one place records are sealed; keys that cannot be read or made refuse the request (503) without tripping the
+   * Kafka breaker.
+   */
   private async seal(records: Record[]): Promise<Record[]> {
     const keyring = this.options.keyring;
     if (!keyring) return records;
@@ -343,7 +351,8 @@ export class KafkaPublisher implements Publisher {
     if (p !== undefined) this.retire(p);
     // A connect still in flight disconnects its producer itself once it sees `stopped` (connected()).
     await pending?.catch(() => undefined);
-    // Every producer disconnected, once its sends under way settled (kafkajs bounds them by the produce timeout and its retries).
+    // Every producer disconnected, once its sends under way settled (kafkajs bounds them by the produce timeout and its
+    // retries).
     await Promise.all(this.retired);
   }
 

@@ -1,6 +1,9 @@
 import { Counter, type Registry } from 'prom-client';
 
-/** Distinct names kept per source and call type; more are counted as "(other)" so clients cannot grow the series without bound. */
+/**
+ * Distinct names kept per source and call type; more are counted as "(other)" so clients cannot grow the series without
+ * bound.
+ */
 export const MAX_NAMES = 100;
 const OTHER = '(other)';
 

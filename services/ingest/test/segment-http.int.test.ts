@@ -6,7 +6,10 @@ import { startIngest } from '@pstream/testkit/services';
 const key = { 'x-write-key': 'test-key' };
 const basic = (k: string) => ({ authorization: `Basic ${Buffer.from(`${k}:`).toString('base64')}` });
 
-/** What Segment's and RudderStack's SDKs send routinely, as plain HTTP on real Kafka: each call's status, body and messages. */
+/**
+ * What Segment's and RudderStack's SDKs send routinely, as plain HTTP on real Kafka: each call's status, body and
+ * messages.
+ */
 describe('ingest accepts what Segment accepts', () => {
   jest.setTimeout(60_000);
   let box: Sandbox;

@@ -172,7 +172,10 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   registerModelRoutes(app, { store: models, read: guard('profiles:read'), write: guard('audiences:write') });
   const decay = decayParams(config.DECAY_LANDMARK, config.DECAY_HALF_LIFE_DAYS);
   const k = keys(config.REDIS_PREFIX);
-  /** The profile key an id answers for (merged ids resolved by Postgres), or undefined when neither store knows the id (404). */
+  /**
+   * The profile key an id answers for (merged ids resolved by Postgres), or undefined when neither store knows the id
+   * (404).
+   */
   const profileOf = async (id: string) =>
     (await facts.profileKeyOf(id)) ?? ((await knowsPerson(deps.redis, k, id)) ? id : undefined);
   registerInterestRoutes(app, {

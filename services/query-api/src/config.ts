@@ -44,7 +44,10 @@ const schema = z.object({
   API_TOKENS: apiTokens,
   /** Rule evaluations (previews, new audiences) one instance runs at once; more are answered 429. */
   PREVIEW_CONCURRENCY: envInt(4, 1),
-  /** Postgres cancels each statement of a rule evaluation (preview, explain, new audience) after this (ms); answered 503 QRY_RULE_TOO_COSTLY. */
+  /**
+   * Postgres cancels each statement of a rule evaluation (preview, explain, new audience) after this (ms); answered 503
+   * QRY_RULE_TOO_COSTLY.
+   */
   PREVIEW_STATEMENT_TIMEOUT_MS: envInt(5000, 1),
   /** Followers whose interests are read for a target's top interests (§5.5); exact below it, a uniform sample above. */
   FOLLOWERS_SAMPLE_SIZE: envInt(2000, 100),

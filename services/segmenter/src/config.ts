@@ -3,7 +3,10 @@ import { RULE_LIMITS } from '@pstream/audiences';
 import { consumerEnv, envInt, keyringEnv, envPairs, parseEnv, sharedEnv, storedPositionEnv } from '@pstream/platform';
 import { z } from 'zod';
 
-/** A window in days; the defaults of the §4.3 thresholds below are packages/lifecycle's DEFAULT_RULES, the one place to change them. */
+/**
+ * A window in days; the defaults of the §4.3 thresholds below are packages/lifecycle's DEFAULT_RULES, the one place to
+ * change them.
+ */
 const days = (fallback: number) => envInt(fallback, 1);
 
 /**
@@ -56,16 +59,26 @@ const schema = z.object({
   /**
    * Partitions one segmenter applies at the same time, each in its own transaction and in order. Several
    * segmenter instances already apply different partitions at once; this does it within one process so a
-   * fetch's partition batches do not queue behind each other's transactions (docs/operations.md "Throughput and freshness").
+   * fetch's partition batches do not queue behind each other's transactions (docs/operations.md "Throughput and
+   * freshness").
    */
   SEGMENTER_PARTITIONS_CONCURRENTLY: envInt(1, 1),
-  /** How often the sweep applies stage and tier changes caused by time passing, then refreshes saved audiences (docs/model.md §4.3, docs/api.md §5.4: 60 s). */
+  /**
+   * How often the sweep applies stage and tier changes caused by time passing, then refreshes saved audiences
+   * (docs/model.md §4.3, docs/api.md §5.4: 60 s).
+   */
   SEGMENTER_SWEEP_INTERVAL_MS: envInt(60_000, 10),
   /** People the sweep re-evaluates per transaction. */
   SEGMENTER_SWEEP_BATCH: envInt(1000, 1),
-  /** Saved-audience memberships the sweep re-checks at most per round because their time-driven change is due (the rest next round). */
+  /**
+   * Saved-audience memberships the sweep re-checks at most per round because their time-driven change is due (the rest
+   * next round).
+   */
   SEGMENTER_AUDIENCE_DUE_BATCH: envInt(100_000, 1),
-  /** How long people named by applied messages stay re-checked against saved audiences (covers the scorer lagging the segmenter); default: two sweep intervals. */
+  /**
+   * How long people named by applied messages stay re-checked against saved audiences (covers the scorer lagging the
+   * segmenter); default: two sweep intervals.
+   */
   SEGMENTER_AUDIENCE_TOUCH_GRACE_MS: envInt(120_000, 0),
   /** A saved audience is also evaluated whole when its last full evaluation is this old (a safety net; 0: never). */
   SEGMENTER_AUDIENCE_FULL_EVERY_MS: envInt(3_600_000, 0),

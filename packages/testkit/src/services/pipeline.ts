@@ -113,7 +113,10 @@ export function usePipeline(): { box: Sandbox; pipeline: Awaited<ReturnType<type
   return state;
 }
 
-/** A one-partition sandbox with its schema migrated, and a Postgres pool and Redis client on it, for tests that drive the stores directly. */
+/**
+ * A one-partition sandbox with its schema migrated, and a Postgres pool and Redis client on it, for tests that drive
+ * the stores directly.
+ */
 export type StoreSandbox = { box: Sandbox; pool: Pool; redis: Redis; close(): Promise<void> };
 
 export async function storeSandbox(name: string): Promise<StoreSandbox> {

@@ -12,7 +12,10 @@ import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import { silentLog, type Sandbox } from '../index';
 
-/** The whole platform in-process on a sandbox: ingest → Kafka → scorer + segmenter → query API, wired as the mains wire it. */
+/**
+ * The whole platform in-process on a sandbox: ingest → Kafka → scorer + segmenter → query API, wired as the mains wire
+ * it.
+ */
 export type Platform = {
   ingest: FastifyInstance;
   query: FastifyInstance;

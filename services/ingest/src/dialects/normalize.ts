@@ -61,7 +61,8 @@ const real = (id: string | undefined): string | undefined => (id === undefined |
 export function normalizeEvent(input: unknown, options: NormalizeOptions): Normalized<ProfileEvent> {
   const unstorable = findUnstorable(input);
   if (unstorable) return fail(unstorable.path, unstorable.message);
-  // The compiled check answers for the plain shape nearly every event has; zod for the rest (and for every error's words).
+  // The compiled check answers for the plain shape nearly every event has; zod for the rest (and for every error's
+  // words).
   let e = fastNativeEvent(input);
   if (e === undefined) {
     const parsed = nativeEventSchema.safeParse(input);

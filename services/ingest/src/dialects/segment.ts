@@ -153,7 +153,10 @@ const str = (v: unknown): string | undefined =>
   typeof v === 'string' && v.trim() !== '' ? v.trim() : typeof v === 'number' ? String(v) : undefined;
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
-/** Segment's `context` → ours: channel, device and geo (from `location`); top-level batch context merged under the item's. */
+/**
+ * Segment's `context` → ours: channel, device and geo (from `location`); top-level batch context merged under the
+ * item's.
+ */
 function mapContext(own: unknown, shared: unknown): Record<string, unknown> | undefined {
   const ctx = { ...(isObject(shared) ? shared : {}), ...(isObject(own) ? own : {}) };
   const out: Record<string, unknown> = {};

@@ -78,7 +78,10 @@ export const overlapSchema = z
   })
   .describe('How two targets’ followers overlap (docs/api.md §5.5)');
 
-/** A stored 'birth' facet value (`by:YYYY`, `age:N`, `unknown`) as an age in years at `nowMs` (birthday unknown: by calendar year). */
+/**
+ * A stored 'birth' facet value (`by:YYYY`, `age:N`, `unknown`) as an age in years at `nowMs` (birthday unknown: by
+ * calendar year).
+ */
 export function ageOf(birth: string, nowMs: number): number | undefined {
   if (birth.startsWith('by:')) return new Date(nowMs).getUTCFullYear() - Number(birth.slice(3));
   if (birth.startsWith('age:')) return Number(birth.slice(4));
