@@ -268,9 +268,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         });
         if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { zadd, zrem } = diffs[i]!;
+        const version = versions[i]!;
         for (let j = 0; j < zadd.length; j += 2)
-          changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]) });
-        for (const tag of zrem) changes.push({ tag, person: w.person, score: null });
+          changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]), version });
+        for (const tag of zrem) changes.push({ tag, person: w.person, score: null, version });
       }
       return reply as GuardReply;
     });
@@ -375,6 +376,62 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     return again;
   }
 
+  /**
+   * The per-tag index is written after the guarded writes, outside them: a writer whose person
+   * another writer changed in between (a zombie scorer after a rebalance, whose state write landed
+   * before the new owner read) may have put its older scores over the newer writer's. So every
+   * person whose state no longer carries the version this writer wrote gets the entries it wrote
+   * rewritten from their `:int`, and again until the state's version holds still from before that
+   * read to after the rewrite: a writer later than that writes its own index after its state, so
+   * its scores win. A person without a state (merged away) is left as it is.
+   */
+  async function settleTagIndex(changes: readonly TagChange[]): Promise<void> {
+    const tags = new Map<string, Set<string>>();
+    let expected = new Map<string, string>();
+    for (const c of changes) {
+      if (c.version === undefined) continue;
+      expected.set(c.person, c.version); // the last write of the person in this apply
+      const set = tags.get(c.person);
+      if (set) set.add(c.tag);
+      else tags.set(c.person, new Set([c.tag]));
+    }
+    for (let n = 0; expected.size > 0; n++) {
+      if (n >= MAX_ROUNDS) throw contention(`the per-tag index of ${expected.size} people`);
+      const people = [...expected.keys()];
+      const heads = await pipelineBySlot(
+        redis,
+        people,
+        (person) => k.person(person).state,
+        (pipeline, person) => pipeline.getrange(k.person(person).state, 0, 31),
+      );
+      const now = new Map<string, string>();
+      people.forEach((person, i) => {
+        const [err, head] = heads[i] ?? [new Error('no reply'), undefined];
+        if (err) throw err;
+        const bar = String(head).indexOf('|');
+        const version = bar < 0 ? '' : String(head).slice(0, bar);
+        if (version !== '' && version !== expected.get(person)) now.set(person, version);
+      });
+      if (now.size === 0) return;
+      const stale = [...now.keys()];
+      const scores = await pipelineBySlot(
+        redis,
+        stale,
+        (person) => k.person(person).interests,
+        (pipeline, person) => pipeline.zmscore(k.person(person).interests, ...tags.get(person)!),
+      );
+      const rewrite: TagChange[] = [];
+      stale.forEach((person, i) => {
+        const [err, reply] = scores[i] ?? [new Error('no reply'), undefined];
+        if (err) throw err;
+        const values = reply as (string | null)[];
+        [...tags.get(person)!].forEach((tag, j) => rewrite.push({ tag, person, score: values[j] ?? null }));
+      });
+      await writeTagIndex(redis, k, rewrite);
+      expected = now;
+    }
+  }
+
   async function applyAll(events: readonly PreparedEvent[], depth: number): Promise<ApplyResult> {
     const result: ApplyResult = {
       applied: 0,
@@ -401,6 +458,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       // what was written is in the per-tag index before any error is raised (one key per tag, each in its own slot)
       await writeTagIndex(redis, k, changes);
     }
+    await settleTagIndex(changes);
     if (redirect.size === 0) return result;
     if (depth >= MAX_ALIAS_HOPS)
       throw aliasLoop(`events of ${[...redirect.keys()].join(', ')} followed more than ${MAX_ALIAS_HOPS} aliases`);

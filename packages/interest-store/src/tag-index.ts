@@ -39,8 +39,11 @@ export function interestChanges(
   return changes;
 }
 
-/** A person's new stored score in a tag (as Redis prints it), or null: the tag is gone. */
-export type TagChange = { tag: string; person: string; score: string | null };
+/**
+ * A person's new stored score in a tag (as Redis prints it), or null: the tag is gone; `version`: the
+ * person's state version the writer wrote it with (store.ts settles the index against it).
+ */
+export type TagChange = { tag: string; person: string; score: string | null; version?: string };
 
 /** Writes changes to the per-tag index in their order (a later change of the same entry wins). */
 export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly TagChange[]): Promise<number> {

@@ -29,15 +29,14 @@ function prepared(id: string, type: string, occurredMs: number): PreparedEvent {
 }
 
 /**
- * A limit the README documents, reproduced; `it.failing` until it is closed (then drop `.failing`).
  * The guarded write protects a person's state and `:int`, but the per-tag index is written after
  * it, outside the guard (ZADD of the values this writer computed). A zombie whose guarded write
  * landed and that stalls before its index write puts its older score over the new owner's in the
- * index: `{p}:tag:{tag}` then disagrees with `{p}:p:{id}:int` until the person's score in that tag
- * changes again or `pnpm scorer:rebuild` runs.
+ * index — until it settles the index: it sees the state carries another writer's version now and
+ * rewrites the entries it wrote from `:int` (store.ts settleTagIndex).
  */
 describe('the per-tag index against a zombie scorer', () => {
-  it.failing('keeps the new owner’s score when a zombie’s index write lands after it', async () => {
+  it('keeps the new owner’s score when a zombie’s index write lands after it', async () => {
     const prefix = `test:${testId()}`;
     const redis = new Redis(process.env.REDIS_URL!);
     const other = new Redis(process.env.REDIS_URL!);
