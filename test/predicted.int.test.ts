@@ -260,16 +260,23 @@ describe('predicted traits where behaviour carries them (issue 25)', () => {
     )!;
     const rule = { trait: { name: 'predicted.gender', op: 'eq', value: 'f', minConfidence: 0.8 } };
     const before = await ctx.preview(rule);
-    await ctx.box.pg.query(
-      `UPDATE ${ctx.box.env.PG_SCHEMA}.people SET traits = traits || '{"gender":"m"}' WHERE profile_key = $1`,
-      [p.id],
-    );
+    // The people triggers (migration 006) write follower_mix by the session's search_path: the update
+    // runs with the test's schema first, or it would reach another schema's table (or none, and fail).
+    const updatePerson = async (set: string) => {
+      const c = await ctx.box.pg.connect();
+      try {
+        await c.query('BEGIN');
+        await c.query(`SET LOCAL search_path TO ${ctx.box.env.PG_SCHEMA}, public`);
+        await c.query(`UPDATE people SET traits = ${set} WHERE profile_key = $1`, [p.id]);
+        await c.query('COMMIT');
+      } finally {
+        c.release();
+      }
+    };
+    await updatePerson(`traits || '{"gender":"m"}'`);
     expect((await ctx.profile(p.id)).body.predicted.gender).toBeUndefined();
     expect((await ctx.preview(rule)).count).toBe(before.count - 1);
-    await ctx.box.pg.query(
-      `UPDATE ${ctx.box.env.PG_SCHEMA}.people SET traits = traits - 'gender' WHERE profile_key = $1`,
-      [p.id],
-    );
+    await updatePerson(`traits - 'gender'`);
   });
 
   it('the follower mix says how many of the followers without a gender or age are predicted as what', async () => {
