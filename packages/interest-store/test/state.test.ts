@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '@pstream/events';
 import fc from 'fast-check';
 import {
   addEvents,
@@ -35,17 +36,7 @@ const params: TimelineParams = {
 const targets = ['p-1', 'p-2', 'p-3', 'ünï-4'].map((id) => ({ type: 'product' as const, id }));
 
 const eventArb: fc.Arbitrary<ScoringEvent> = fc.record({
-  type: fc.constantFrom(
-    'click',
-    'dwell',
-    'like',
-    'comment',
-    'share',
-    'favorite',
-    'follow',
-    'unfollow',
-    'purchase' as const,
-  ),
+  type: fc.constantFrom(...EVENT_TYPES),
   target: fc.constantFrom(...targets),
   tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual', 'brand:日本']),
   // before and after the landmark, whole and fractional dwell

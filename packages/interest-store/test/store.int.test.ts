@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '@pstream/events';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import {
@@ -40,17 +41,7 @@ const targets = ['p-1', 'p-2', 'p-3', 'p-4', 'p-5', 'p-6'].map((id) => ({ type: 
 /** An event at `L + DAY + 4·x + lane`: events of different lanes (people merged later) never share a time. */
 const eventArb = (lane: number): fc.Arbitrary<ScoringEvent> =>
   fc.record({
-    type: fc.constantFrom(
-      'click',
-      'dwell',
-      'like',
-      'comment',
-      'share',
-      'favorite',
-      'follow',
-      'unfollow',
-      'purchase' as const,
-    ),
+    type: fc.constantFrom(...EVENT_TYPES),
     target: fc.constantFrom(...targets),
     tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual', 'product:p-1']),
     occurredMs: fc.integer({ min: 0, max: DAY / 4 - 1 }).map((x) => L + DAY + 4 * x + lane),

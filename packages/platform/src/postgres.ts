@@ -6,13 +6,20 @@ export type { Pool, PoolClient } from 'pg';
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
 
-/** A connection pool whose sessions see `schema` first, so tests can each own a schema. */
+/**
+ * A connection pool whose sessions see `schema` first, so tests can each own a schema, and never
+ * JIT-compile a statement. Our statements are short lookups and writes by key; JIT pays off only for
+ * long analytic scans, and its compile time follows the planner's cost ESTIMATE, not the work: on a
+ * table never analyzed (autovacuum off) the segmenter's evaluation statement for a 500-event chunk was
+ * estimated at 514 000, past `jit_inline_above_cost`, and spent 1.5 s compiling a 99 ms statement —
+ * the apply rate fell from 2 000 to 270 events/s at once (BENCHMARKS.md, "Soak", issue 21).
+ */
 export function createPool(url: string, schema: string, name: string, max = 10): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
     application_name: name,
-    options: `-c search_path=${schema},public`,
+    options: `-c search_path=${schema},public -c jit=off`,
   });
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);

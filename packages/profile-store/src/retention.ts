@@ -60,3 +60,23 @@ export async function pruneExpired(
 export async function vacuumQueues(pool: Pool): Promise<void> {
   await pool.query('VACUUM (SKIP_LOCKED) lifecycle_outbox, audience_outbox, audience_touched, consumer_offsets');
 }
+
+/**
+ * ANALYZE of this schema's tables whose planner statistics are missing or stale by autovacuum's own
+ * default rule (more than 50 + 10 % of the rows changed since the last ANALYZE); returns the tables
+ * analyzed. Autovacuum does this where it runs; where it is off (our dev machines) nothing ever
+ * analyzes, a table's row count stays "unknown" and the planner guesses from its pages: the
+ * evaluation statement of a 500-event chunk was estimated at 514 000 on a 50 000-person schema and
+ * read `people` with a sequential scan (60 ms; 12 ms by the index once analyzed). Run after each
+ * retention pass; a table another session holds is skipped and taken next time.
+ */
+export async function analyzeStale(pool: Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ name: string }>(
+    `SELECT format('%I.%I', s.schemaname, s.relname) AS name
+     FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+     WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
+     ORDER BY s.relname`,
+  );
+  if (rows.length > 0) await pool.query(`ANALYZE (SKIP_LOCKED) ${rows.map((r) => r.name).join(', ')}`);
+  return rows.map((r) => r.name);
+}

@@ -13,7 +13,7 @@ import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergedIdCounts, mergeProfiles, storeTraits } from './identity';
 import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
-import { pruneExpired, vacuumQueues, type Retention } from './retention';
+import { analyzeStale, pruneExpired, vacuumQueues, type Retention } from './retention';
 import { inTransaction } from './tx';
 
 /** Where a chunk of messages came from: the consumer position it moves. */
@@ -102,10 +102,15 @@ export function createSegmentStore(options: StoreOptions) {
       }
     },
 
-    /** Forgets expired dedupe records and daily aggregates, then vacuums the queue tables (retention.ts). */
+    /**
+     * Forgets expired dedupe records and daily aggregates, vacuums the queue tables, then analyzes
+     * the tables whose statistics are stale (retention.ts).
+     */
     async prune(nowMs: number, keep: Retention) {
       const pruned = await pruneExpired(pool, nowMs, keep);
       await vacuumQueues(pool);
+      const analyzed = await analyzeStale(pool);
+      if (analyzed.length > 0) log.debug({ analyzed }, 'retention: analyzed tables with stale statistics');
       return pruned;
     },
   };

@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '@pstream/events';
 import fc from 'fast-check';
 import {
   applyEvent,
@@ -167,17 +168,7 @@ describe('value', () => {
 
 const targets = [product, { type: 'shop' as const, id: 's-1' }, { type: 'content' as const, id: 'c-1' }];
 const eventArb: fc.Arbitrary<ScoringEvent> = fc.record({
-  type: fc.constantFrom(
-    'click',
-    'dwell',
-    'like',
-    'comment',
-    'share',
-    'favorite',
-    'follow',
-    'unfollow',
-    'purchase' as const,
-  ),
+  type: fc.constantFrom(...EVENT_TYPES),
   target: fc.constantFrom(...targets),
   tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual']),
   occurredMs: fc.integer({ min: L, max: L + 3 * DAY }),

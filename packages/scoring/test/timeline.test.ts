@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '@pstream/events';
 import fc from 'fast-check';
 import {
   addEvents,
@@ -34,17 +35,7 @@ const targets = ['p-1', 'p-2', 'p-3', 'p-4'].map((id) => ({ type: 'product' as c
 /** Events over `days`, on few targets and minutes apart, so visits join, bridge and close. */
 const eventArb = (days: number): fc.Arbitrary<ScoringEvent> =>
   fc.record({
-    type: fc.constantFrom(
-      'click',
-      'dwell',
-      'like',
-      'comment',
-      'share',
-      'favorite',
-      'follow',
-      'unfollow',
-      'purchase' as const,
-    ),
+    type: fc.constantFrom(...EVENT_TYPES),
     target: fc.constantFrom(...targets),
     tags: fc.subarray(['category:dress', 'brand:acme', 'style:casual']),
     occurredMs: fc.integer({ min: 0, max: days * 24 * 12 - 1 }).map((x) => L + x * 5 * MIN),

@@ -219,12 +219,12 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   await registerExplainPage(app);
 
   const audiences = createAudienceStore(deps.pool);
-  // Rule evaluations read through their own pool: Postgres cancels a statement past the timeout,
-  // and never JIT-compiles one. A check of 20 000 candidates costs ~335 000 (past jit_above_cost,
-  // 100 000) and its compile took 30-120 ms of a 110 ms statement — more when a larger candidate set
-  // passes 500 000 and adds inlining and optimization: a tail that depends on the rule, not the data
-  // (BENCHMARKS.md "Audiences and similar people", issue 21).
-  const evaluation = statementBoundPool(deps.pool, config.PREVIEW_STATEMENT_TIMEOUT_MS, { jit: 'off' });
+  // Rule evaluations read through their own pool: Postgres cancels a statement past the timeout.
+  // Like every pool of ours (createPool) it never JIT-compiles: a check of 20 000 candidates costs
+  // ~335 000 (past jit_above_cost, 100 000) and its compile took 30-120 ms of a 110 ms statement — more
+  // when a larger candidate set passes 500 000 and adds inlining and optimization: a tail that depends
+  // on the rule, not the data (BENCHMARKS.md "Audiences and similar people", issue 21).
+  const evaluation = statementBoundPool(deps.pool, config.PREVIEW_STATEMENT_TIMEOUT_MS);
   app.addHook('onClose', async () => closePool(evaluation));
   const engine = createAudienceEngine({
     facts: createAudienceStore(evaluation),
