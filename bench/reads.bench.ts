@@ -341,7 +341,9 @@ if (require.main === module)
     (f) => {
       console.log(
         `\nmedians: ours p50 ${f.ours.p50} ms p99 ${f.ours.p99} ms, max ${Math.round(f.ours.max)} req/s; no-op p50 ${f.noop.p50} ms p99 ${f.noop.p99} ms, max ${Math.round(f.noop.max)} req/s; p99 ratio ${f.p99Ratio.toFixed(2)}, max ratio ${f.maxRatio.toFixed(3)}` +
-          (f.ours.nodeUs === undefined ? '' : `; CPU per read node ${Math.round(f.ours.nodeUs)} µs, pg ${Math.round(f.ours.pgUs!)} µs`) +
+          (f.ours.nodeUs === undefined
+            ? ''
+            : `; CPU per read node ${Math.round(f.ours.nodeUs)} µs, pg ${Math.round(f.ours.pgUs!)} µs`) +
           (f.base
             ? `\nbase: p50 ${f.base.p50} ms p99 ${f.base.p99} ms, max ${Math.round(f.base.max)} req/s, CPU per read node ${Math.round(f.base.nodeUs!)} µs, pg ${Math.round(f.base.pgUs!)} µs; ours ÷ base max (median of rounds) ${f.baseMaxRatio!.toFixed(3)}`
             : ''),
