@@ -68,7 +68,7 @@ type FactsRow = {
  * execution whenever it was small enough (at 2 000 people, 0.9 ms of a 16-id statement's 1.5 ms).
  * As a LATERAL subquery it is one primary-key lookup per id, whatever the table's size.
  */
-const FACTS_SQL = `SELECT q.ord::int AS ord, p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since,
+export const FACTS_SQL = `SELECT q.ord::int AS ord, p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since,
          p.stage_evaluated_at, p.value_tier, p.social_tier, p.personalization,
          (SELECT kind FROM identities i WHERE i.id = p.profile_key) AS key_kind,
          array(SELECT i.id FROM identities i WHERE i.profile_key = p.profile_key AND i.kind = 'anonymous' ORDER BY i.id) AS anonymous_ids,
