@@ -7,26 +7,33 @@
  * The profiles are real: a seeded stream applied by the segmenter's and the scorer's stores into a
  * schema and Redis prefix of the run's own, removed at the end. Printed, never asserted.
  *
+ * Each max-rate run also reports the CPU per answered read of the query API process and of its
+ * Postgres backends (/proc, bench/proc-cpu.ts).
+ *
  * Options (env): BENCH_ROUNDS (3), BENCH_READ_SECONDS (8), BENCH_READ_PEOPLE (2000),
- * BENCH_PORT (first of two free ports; default 24210), BENCH_PREFIX (names of what the run creates; bench).
+ * BENCH_PORT (first of three free ports; default 24210), BENCH_PREFIX (names of what the run creates; bench),
+ * BENCH_READ_BASE (the root of another checkout, e.g. a worktree of main with its packages installed:
+ * its query API runs as a third process on the same data, measured in each round before ours, and
+ * every seeded id's answer from both is compared first, `computedAt` and decayed scores aside).
  * With `--profile`, the query API of one extra max-rate round runs under `node --cpu-prof`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import type { ProfileEvent, TopicMessage } from '@pstream/events';
 import { normalizeEvent } from '@pstream/ingest/dialects';
 import { createInterestStore } from '@pstream/interest-store';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
-import { closePool, closeRedis, createLogger, createPool, createRedis } from '@pstream/platform';
+import { closePool, closeRedis, createLogger, createPool, createRedis, type Pool } from '@pstream/platform';
 import { createConverter, createSegmentStore, migrate } from '@pstream/profile-store';
 import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
 import { generateStream } from '@pstream/testkit/streams';
 import { stop, summarizeProfile, waitReady } from './ingest.bench';
+import { CpuMeter } from './proc-cpu';
 import { clearPrefix, median } from './redis-bench';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -34,16 +41,26 @@ const DAY = 86_400_000;
 const TOKEN = 'bench-read-token';
 
 export type ReadFigures = {
-  /** Per round, in order: ours and the no-op route at 1 000 req/s (p50, p99 ms) and at full speed (req/s). */
-  rounds: { ours: Paced & { max: number }; noop: Paced & { max: number } }[];
-  ours: { p50: number; p99: number; max: number };
-  noop: { p50: number; p99: number; max: number };
+  /**
+   * Per round, in order: ours and the no-op route at 1 000 req/s (p50, p99 ms) and at full speed
+   * (req/s), with BENCH_READ_BASE the other checkout's query API too.
+   */
+  rounds: { ours: Side; noop: Side; base?: Side }[];
+  ours: Summary;
+  noop: Summary;
+  base?: Summary;
+  /** With BENCH_READ_BASE: median of the per-round ratios ours ÷ base (max req/s). */
+  baseMaxRatio?: number;
   /** Median of the per-round ratios ours ÷ no-op (p99) and ours ÷ no-op (max req/s). */
   p99Ratio: number;
   maxRatio: number;
   profile?: string;
 };
 type Paced = { p50: number; p99: number; non2xx: number };
+/** CPU per answered read at full speed (µs): the query API process and its Postgres backends. */
+type ReadCpu = { nodeUs: number; pgUs: number };
+type Side = Paced & { max: number } & Partial<ReadCpu>;
+type Summary = { p50: number; p99: number; max: number } & Partial<ReadCpu>;
 
 export type ReadOptions = {
   rounds: number;
@@ -51,6 +68,8 @@ export type ReadOptions = {
   people: number;
   port: number;
   prefix: string;
+  /** The root of another checkout whose query API is measured beside ours (BENCH_READ_BASE). */
+  base?: string;
   profile?: boolean;
   log?: (line: string) => void;
 };
@@ -62,6 +81,7 @@ export function readOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ReadOp
     people: Number(env.BENCH_READ_PEOPLE ?? 2000),
     port: Number(env.BENCH_PORT ?? 24_210),
     prefix: env.BENCH_PREFIX ?? 'bench',
+    ...(env.BENCH_READ_BASE && { base: path.resolve(env.BENCH_READ_BASE) }),
   };
 }
 
@@ -102,15 +122,15 @@ export async function seed(env: NodeJS.ProcessEnv, people: number): Promise<stri
   return generated.people;
 }
 
-function startQueryApi(env: NodeJS.ProcessEnv, port: number, cpuProfDir?: string): ChildProcess {
+function startQueryApi(env: NodeJS.ProcessEnv, port: number, cpuProfDir?: string, root = ROOT): ChildProcess {
   const args = [
     '--import',
     'tsx',
     ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
-    path.join(ROOT, 'services/query-api/src/main.ts'),
+    path.join(root, 'services/query-api/src/main.ts'),
   ];
   return spawn(process.execPath, args, {
-    cwd: ROOT,
+    cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: {
       ...env,
@@ -158,6 +178,38 @@ async function load(url: string, ids: string[], seconds: number, rate?: number) 
   };
 }
 
+/**
+ * A full-speed run against one query API, with the CPU per answered read of its process and of the
+ * run database's `query-api` backends (only the API under load spends any).
+ */
+async function meteredLoad(url: string, ids: string[], seconds: number, api: ChildProcess, pool: Pool) {
+  const meter = new CpuMeter([
+    { name: 'node', pids: () => [api.pid!] },
+    {
+      name: 'pg',
+      pids: async () =>
+        (
+          await pool.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'query-api'",
+          )
+        ).rows.map((r) => r.pid),
+    },
+  ]);
+  const start = await meter.sample();
+  const r = await load(url, ids, seconds);
+  const w = CpuMeter.between(start, await meter.sample());
+  const reads = r.reqPerSec * seconds;
+  const us = (group: string) => ((w.byGroup.get(group)?.cpu ?? 0) * 1e6) / Math.max(reads, 1);
+  return { ...r, nodeUs: us('node'), pgUs: us('pg') };
+}
+
+/** The answer to `path` without what differs between two reads a moment apart: computedAt and decayed scores. */
+async function comparable(url: string): Promise<string> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const text = await res.text();
+  return `${res.status} ${text.replace(/"computedAt":"[^"]*"/, '').replace(/"(score|value)":-?[\d.e+-]+/g, '"$1":_')}`;
+}
+
 /** The read benchmark: seeds, starts both processes, alternates ours and the no-op route, cleans up. */
 export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
   const log = o.log ?? console.log;
@@ -170,30 +222,59 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
     SEGMENTER_GROUP: `${o.prefix}-reads-${id}-segmenter`,
   };
   const config = loadConfig(env);
-  const [qPort, nPort] = [o.port, o.port + 1];
+  const [qPort, nPort, bPort] = [o.port, o.port + 1, o.port + 2];
   const children: ChildProcess[] = [];
+  const pool = createPool(config.DATABASE_URL, 'public', 'bench-reads-cpu', 1);
   try {
     const t0 = Date.now();
     const people = await seed(env, o.people);
     log(`reads: ${people.length} profiles seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    children.push(startQueryApi(env, qPort), startNoop(nPort));
-    await Promise.all([waitReady(qPort), waitReady(nPort)]);
+    const api = startQueryApi(env, qPort);
+    const baseApi = o.base === undefined ? undefined : startQueryApi(env, bPort, undefined, o.base);
+    children.push(api, startNoop(nPort), ...(baseApi ? [baseApi] : []));
+    await Promise.all([waitReady(qPort), waitReady(nPort), ...(baseApi ? [waitReady(bPort)] : [])]);
     const ours = `http://127.0.0.1:${qPort}/v1/profiles/`;
     const noop = `http://127.0.0.1:${nPort}/noop/`;
+    const base = `http://127.0.0.1:${bPort}/v1/profiles/`;
+    if (baseApi) {
+      // every seeded id and one nobody has: the same answers (status and body) from both
+      let differ = 0;
+      for (const id of [...people, 'nobody-at-all']) {
+        const path = encodeURIComponent(id);
+        const [a, b] = await Promise.all([comparable(ours + path), comparable(base + path)]);
+        if (a !== b && differ++ < 3) log(`reads: answers differ for ${id}:\n  ours ${a}\n  base ${b}`);
+      }
+      log(`reads: answers of ours and base compared for ${people.length + 1} ids, ${differ} differ`);
+      await load(base, people, 3);
+    }
     await load(ours, people, 3); // warm-up: JIT, pools, prepared statements
     await load(noop, people, 3);
     const rounds: ReadFigures['rounds'] = [];
+    const cpu = (m: { nodeUs: number; pgUs: number }) => `${Math.round(m.nodeUs)}+${Math.round(m.pgUs)} µs`;
     for (let round = 1; round <= o.rounds; round++) {
+      let b: Side | undefined;
+      if (baseApi) {
+        const bp = await load(base, people, o.seconds, 1000);
+        const bm = await meteredLoad(base, people, o.seconds, baseApi, pool);
+        b = { ...bp, max: bm.reqPerSec, non2xx: bp.non2xx + bm.non2xx, nodeUs: bm.nodeUs, pgUs: bm.pgUs };
+      }
       const op = await load(ours, people, o.seconds, 1000);
       const np = await load(noop, people, o.seconds, 1000);
-      const om = await load(ours, people, o.seconds);
+      const om = await meteredLoad(ours, people, o.seconds, api, pool);
       const nm = await load(noop, people, o.seconds);
       rounds.push({
-        ours: { ...op, max: om.reqPerSec, non2xx: op.non2xx + om.non2xx },
+        ours: { ...op, max: om.reqPerSec, non2xx: op.non2xx + om.non2xx, nodeUs: om.nodeUs, pgUs: om.pgUs },
         noop: { ...np, max: nm.reqPerSec, non2xx: np.non2xx + nm.non2xx },
+        ...(b && { base: b }),
       });
       log(
-        `reads round ${round}: at 1000/s ours p50 ${op.p50} ms p99 ${op.p99} ms, no-op p50 ${np.p50} ms p99 ${np.p99} ms; max ours ${Math.round(om.reqPerSec)} req/s, no-op ${Math.round(nm.reqPerSec)} req/s (non-2xx ours ${op.non2xx + om.non2xx})`,
+        `reads round ${round}: at 1000/s ours p50 ${op.p50} ms p99 ${op.p99} ms, no-op p50 ${np.p50} ms p99 ${np.p99} ms; max ours ${Math.round(om.reqPerSec)} req/s (CPU per read node+pg ${cpu(om)}), no-op ${Math.round(nm.reqPerSec)} req/s (non-2xx ours ${op.non2xx + om.non2xx})` +
+          (b
+            ? `; base p50 ${b.p50} ms p99 ${b.p99} ms, max ${Math.round(b.max)} req/s (${cpu({ nodeUs: b.nodeUs!, pgUs: b.pgUs! })}, non-2xx ${b.non2xx})`
+            : '') +
+          `; load average ${loadavg()
+            .map((l) => l.toFixed(1))
+            .join(' ')}`,
       );
     }
     let profile: string | undefined;
@@ -214,21 +295,33 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
         ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})`
         : 'no profile written';
     }
-    const pick = (side: 'ours' | 'noop') => ({
-      p50: median(rounds.map((r) => r[side].p50)),
-      p99: median(rounds.map((r) => r[side].p99)),
-      max: median(rounds.map((r) => r[side].max)),
-    });
+    const pick = (side: 'ours' | 'noop' | 'base'): Summary => {
+      const of = rounds.map((r) => r[side]).filter((s): s is Side => s !== undefined);
+      const cpuOf = of.every((s) => s.nodeUs !== undefined)
+        ? { nodeUs: median(of.map((s) => s.nodeUs!)), pgUs: median(of.map((s) => s.pgUs!)) }
+        : {};
+      return {
+        p50: median(of.map((s) => s.p50)),
+        p99: median(of.map((s) => s.p99)),
+        max: median(of.map((s) => s.max)),
+        ...cpuOf,
+      };
+    };
     return {
       rounds,
       ours: pick('ours'),
       noop: pick('noop'),
+      ...(baseApi && {
+        base: pick('base'),
+        baseMaxRatio: median(rounds.map((r) => r.ours.max / r.base!.max)),
+      }),
       p99Ratio: median(rounds.map((r) => r.ours.p99 / Math.max(r.noop.p99, 1))),
       maxRatio: median(rounds.map((r) => r.ours.max / r.noop.max)),
       ...(profile !== undefined && { profile }),
     };
   } finally {
     await Promise.all(children.map(stop));
+    await closePool(pool);
     await removeRunData(config);
   }
 }
@@ -247,7 +340,13 @@ if (require.main === module)
   runReadBench({ ...readOptionsFromEnv(), profile: process.argv.includes('--profile') }).then(
     (f) => {
       console.log(
-        `\nmedians: ours p50 ${f.ours.p50} ms p99 ${f.ours.p99} ms, max ${Math.round(f.ours.max)} req/s; no-op p50 ${f.noop.p50} ms p99 ${f.noop.p99} ms, max ${Math.round(f.noop.max)} req/s; p99 ratio ${f.p99Ratio.toFixed(2)}, max ratio ${f.maxRatio.toFixed(3)}`,
+        `\nmedians: ours p50 ${f.ours.p50} ms p99 ${f.ours.p99} ms, max ${Math.round(f.ours.max)} req/s; no-op p50 ${f.noop.p50} ms p99 ${f.noop.p99} ms, max ${Math.round(f.noop.max)} req/s; p99 ratio ${f.p99Ratio.toFixed(2)}, max ratio ${f.maxRatio.toFixed(3)}` +
+          (f.ours.nodeUs === undefined
+            ? ''
+            : `; CPU per read node ${Math.round(f.ours.nodeUs)} µs, pg ${Math.round(f.ours.pgUs!)} µs`) +
+          (f.base
+            ? `\nbase: p50 ${f.base.p50} ms p99 ${f.base.p99} ms, max ${Math.round(f.base.max)} req/s, CPU per read node ${Math.round(f.base.nodeUs!)} µs, pg ${Math.round(f.base.pgUs!)} µs; ours ÷ base max (median of rounds) ${f.baseMaxRatio!.toFixed(3)}`
+            : ''),
       );
       if (f.profile) console.log(f.profile);
       process.exit(0);

@@ -1,0 +1,68 @@
+import { createPool, type Pool } from '@pstream/platform';
+import { createSandbox, type Sandbox } from '@pstream/testkit';
+import { migrate } from '../src/migrate';
+import { createFactsReader, FACTS_SQL } from '../src/read';
+
+const PEOPLE = 3000;
+
+type PlanNode = { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: PlanNode[] };
+const nodesOf = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodesOf)];
+
+/** The profile read's one statement (docs/api.md §5.1): its plan and its batching. */
+describe('createFactsReader', () => {
+  let box: Sandbox;
+  let pool: Pool;
+
+  beforeAll(async () => {
+    box = await createSandbox(1);
+    pool = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-read', 4);
+    await migrate(pool, box.env.PG_SCHEMA!);
+    await pool.query(
+      `INSERT INTO people (profile_key, stage_evaluated_at) SELECT 'p-' || g, now() FROM generate_series(1, ${PEOPLE}) g`,
+    );
+    // p-7 is a user with a merged anonymous id; everyone else has no identities row of their own
+    await pool.query(
+      `INSERT INTO identities (id, profile_key, kind) VALUES ('p-7', 'p-7', 'user'), ('anon-7', 'p-7', 'anonymous')`,
+    );
+    await pool.query('ANALYZE people');
+  }, 60_000);
+
+  afterAll(async () => {
+    await pool?.end();
+    await box?.cleanup();
+  });
+
+  it('looks each id’s person up by primary key in the prepared plan, never scanning people', async () => {
+    const client = await pool.connect();
+    try {
+      // The plan a named statement settles on after its first executions: one for any ids.
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      await client.query(`PREPARE facts_plan(text[]) AS ${FACTS_SQL}`);
+      const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+        `EXPLAIN (FORMAT JSON) EXECUTE facts_plan('{p-1,p-2,anon-7}')`,
+      );
+      const people = nodesOf(rows[0]!['QUERY PLAN'][0].Plan).filter((n) => n['Relation Name'] === 'people');
+      expect(people.map((n) => n['Node Type'])).toEqual(['Index Scan']);
+      expect(people[0]!['Index Name']).toBe('people_pkey');
+    } finally {
+      await client.query('DEALLOCATE ALL');
+      await client.query('RESET plan_cache_mode');
+      client.release();
+    }
+  });
+
+  it('answers each of the ids asked in one turn with its own person, a merged id with the one it joined', async () => {
+    const facts = createFactsReader(pool);
+    const ids = ['p-3', 'nobody', 'anon-7', ...Array.from({ length: 150 }, (_, i) => `p-${PEOPLE - i}`), 'p-7'];
+    const answers = await Promise.all(ids.map((id) => facts.get(id)));
+    expect(answers.map((f) => f?.profileKey)).toEqual([
+      'p-3',
+      undefined,
+      'p-7',
+      ...Array.from({ length: 150 }, (_, i) => `p-${PEOPLE - i}`),
+      'p-7',
+    ]);
+    expect(answers[2]).toMatchObject({ userId: 'p-7', anonymousIds: ['anon-7'] });
+    expect(answers[0]).toMatchObject({ userId: null, anonymousIds: [] });
+  });
+});
