@@ -5,11 +5,15 @@ import { describeIssues } from './errors';
 import { envInt } from './config';
 import { consumerMetrics, PartitionProgress, type ConsumerMetrics, type DeadLetterKind } from './consumer-metrics';
 import { AppError } from './errors';
+import { ChunkGatherer, type GatherTicket } from './gather';
 import type { Keyring, Opened } from './keyring';
 import type { Registry } from './metrics';
 
 /** A message that passed validation, with where it came from. */
 export type Consumed<T> = { value: T; partition: number; offset: string };
+
+/** One partition's chunk as `apply` gets it, for `applyTogether`. */
+export type ChunkPart<T> = { messages: Consumed<T>[]; partition: number; chunk: { topic: string; lastOffset: string } };
 
 /** A message a consumer could not use, as written to the DLQ topic (docs/events.md §3.4). */
 export type DeadLetter = {
@@ -121,6 +125,15 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
     partition: number,
     chunk: { topic: string; lastOffset: string },
   ) => Promise<void | { duplicates?: number }>;
+  /**
+   * Applies the chunks of several partitions in one call, with the same duties as `apply` for each
+   * (one segmenter transaction storing every partition's position). Optional: with it, the chunks in
+   * hand at the same moment — the partition batches of one fetch, when `partitionsConcurrently` covers
+   * the partitions fetched — go to one call, one call at a time (gather.ts). A call that fails with a
+   * poison error is not repeated together: each of its chunks is applied again alone through `apply`,
+   * where a poison message is isolated as without it; a transient failure retries each chunk as ever.
+   */
+  applyTogether?: (parts: ChunkPart<z.output<S>>[]) => Promise<void | { duplicates?: number }>;
   /** Poison (isolate and dead-letter) or transient (retry); default `classifyFailure`. */
   classify?: (err: unknown) => FailureKind;
   /**
@@ -154,7 +167,8 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   /**
    * How many partitions are applied at the same time (default 1). Each partition stays in order;
    * more than one overlaps the round trips of chunks of different partitions, which is what a
-   * consumer bound by store latency rather than CPU needs.
+   * consumer bound by store latency rather than CPU needs. With `applyTogether`, how many partitions'
+   * chunks one call can gather.
    */
   partitionsConcurrently?: number;
   /** After how long without progress a partition counts as stalled (default 60 s). */
@@ -192,9 +206,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  *    are skipped and counted, a sealed one that does not open will go to the DLQ;
  * 1. each message is validated at the boundary: by `fastParse` when it knows the message, else with
  *    `safeParse`; an unusable one will go to the DLQ with zod's reason;
- * 2. the valid ones are applied; when apply fails with a poison error (the data's fault), the
- *    chunk is split in halves until the single bad message is found, the rest applied
- *    (idempotently, so what was applied before the failure is not counted twice);
+ * 2. the valid ones are applied (with `applyTogether`, in one call with the chunks of other partitions
+ *    in hand at the same moment); when apply fails with a poison error (the data's fault), the chunk
+ *    is applied alone and, failing again, split in halves until the single bad message is found, the
+ *    rest applied (idempotently, so what was applied before the failure is not counted twice);
  * 3. invalid and poison messages go to the DLQ with the reason, group, topic, partition, offset;
  * 4. only then is the offset resolved and committed, so a crash redelivers rather than skips.
  * A transient failure (connection refused, timeout, failover) retries the chunk with capped
@@ -218,6 +233,8 @@ export class BatchConsumer<S extends z.ZodType> {
   private readonly source: { group: string; topic: string; progress: PartitionProgress; stalled: () => number[] };
   /** Counts assignments, so a seek to stored positions that waited is dropped once a newer assignment came. */
   private assignments = 0;
+  /** With `applyTogether`: gathers the chunks in hand into one call. */
+  private readonly gatherer: ChunkGatherer<ChunkPart<z.output<S>>> | undefined;
 
   constructor(private readonly options: BatchConsumerOptions<S>) {
     this.log = options.log.child({ component: 'consumer', groupId: options.groupId, topic: options.topic });
@@ -225,6 +242,14 @@ export class BatchConsumer<S extends z.ZodType> {
     this.progress = new PartitionProgress(options.stallAfterMs ?? 60_000);
     this.metrics = options.metrics ? consumerMetrics(options.metrics) : undefined;
     this.labels = { group: options.groupId, topic: options.topic };
+    const together = options.applyTogether;
+    if (together)
+      this.gatherer = new ChunkGatherer((parts) =>
+        this.applyCounted(
+          parts.reduce((n, p) => n + p.messages.length, 0),
+          () => together(parts),
+        ),
+      );
     // The stalled gauge counts a partition stuck on a failing chunk (what /readyz reports) or one
     // whose position has not moved while messages wait.
     this.source = {
@@ -460,6 +485,21 @@ export class BatchConsumer<S extends z.ZodType> {
 
   /** Validates, applies (isolating poison), dead-letters; throws only on transient failures. */
   private async processChunk(topic: string, partition: number, chunk: KafkaMessage[]): Promise<void> {
+    // Announced before the key lookup, so a call gathering other partitions' chunks waits for this one.
+    const ticket = this.gatherer?.enter();
+    try {
+      await this.processChunkIn(topic, partition, chunk, ticket);
+    } finally {
+      ticket?.close();
+    }
+  }
+
+  private async processChunkIn(
+    topic: string,
+    partition: number,
+    chunk: KafkaMessage[],
+    ticket: GatherTicket | undefined,
+  ): Promise<void> {
     const valid: Consumed<z.output<S>>[] = [];
     /** The message each valid one came from (same index), for a poison one's dead letter. */
     const sources: { message: KafkaMessage; opened: Opened }[] = [];
@@ -487,7 +527,7 @@ export class BatchConsumer<S extends z.ZodType> {
       } else dead.push({ message, reason: parsed.reason, kind: parsed.kind, opened: sealed });
     }
     if (shredded > 0) this.metrics?.shredded.inc(this.labels, shredded);
-    const poison = await this.applyIsolating(valid, topic, partition, chunk[chunk.length - 1]!.offset);
+    const poison = await this.applyIsolating(valid, topic, partition, chunk[chunk.length - 1]!.offset, ticket);
     if (poison.length > 0) {
       // Rare: only then is a map from offset to message worth building.
       const byOffset = new Map(valid.map((v, i) => [v.offset, sources[i]!]));
@@ -509,19 +549,26 @@ export class BatchConsumer<S extends z.ZodType> {
   /**
    * Applies `messages` (covering offsets up to `lastOffset`); on a poison failure, splits them
    * in halves until the bad message is alone, and returns the poison messages with their reason.
-   * A transient failure propagates (the whole chunk is retried; apply is idempotent).
+   * A transient failure propagates (the whole chunk is retried; apply is idempotent). With a
+   * `ticket`, the first attempt goes to the gatherer (together with other partitions' chunks); a
+   * poison failure there is tried again alone, since it may be another partition's message.
    */
   private async applyIsolating(
     messages: Consumed<z.output<S>>[],
     topic: string,
     partition: number,
     lastOffset: string,
+    ticket?: GatherTicket,
   ): Promise<{ offset: string; reason: string }[]> {
+    const chunk = { topic, lastOffset };
     try {
-      await this.applyCounted(messages, partition, { topic, lastOffset });
+      if (ticket) await this.gatherer!.submit(ticket, { messages, partition, chunk });
+      else await this.applyCounted(messages.length, () => this.options.apply(messages, partition, chunk));
       return [];
     } catch (err) {
-      if (messages.length === 0 || this.classify(err) !== 'poison') throw err;
+      if (this.classify(err) !== 'poison') throw err;
+      if (ticket) return this.applyIsolating(messages, topic, partition, lastOffset);
+      if (messages.length === 0) throw err;
       if (messages.length === 1) {
         const [only] = messages;
         // Moves a stored position past the poison message (a no-op for consumers without one).
@@ -537,16 +584,12 @@ export class BatchConsumer<S extends z.ZodType> {
     }
   }
 
-  /** `apply`, timed and counted. */
-  private async applyCounted(
-    messages: Consumed<z.output<S>>[],
-    partition: number,
-    chunk: { topic: string; lastOffset: string },
-  ): Promise<void> {
+  /** A call of `apply` or `applyTogether` for `count` messages, timed and counted. */
+  private async applyCounted(count: number, call: () => Promise<void | { duplicates?: number }>): Promise<void> {
     const end = this.metrics?.applySeconds.startTimer(this.labels);
-    const result = await this.options.apply(messages, partition, chunk);
+    const result = await call();
     end?.();
-    this.metrics?.applied.inc(this.labels, messages.length);
+    this.metrics?.applied.inc(this.labels, count);
     if (result?.duplicates) this.metrics?.duplicates.inc(this.labels, result.duplicates);
   }
 

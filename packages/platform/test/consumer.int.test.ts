@@ -2,7 +2,7 @@ import pg from 'pg';
 import pino from 'pino';
 import { z } from 'zod';
 import { createSandbox, type Sandbox, silentLog, startThrowawayPostgres, waitFor } from '@pstream/testkit';
-import { BatchConsumer, type Consumed } from '../src';
+import { BatchConsumer, type ChunkPart, type Consumed } from '../src';
 
 describe('BatchConsumer', () => {
   let box: Sandbox;
@@ -66,12 +66,12 @@ async function watchDlq(box: Sandbox, topic: string) {
   return { dead, close: () => dlq.disconnect() };
 }
 
-/** A one-partition topic of the sandbox's own, and how to delete it. */
-async function ownTopic(box: Sandbox, name: string) {
+/** A topic of the sandbox's own (one partition unless told), and how to delete it. */
+async function ownTopic(box: Sandbox, name: string, numPartitions = 1) {
   const topic = `${box.env.EVENTS_TOPIC!}.${name}`;
   const admin = box.kafka.admin();
   await admin.connect();
-  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+  await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions }] });
   const drop = async () => {
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.disconnect();
@@ -113,30 +113,37 @@ describe('BatchConsumer failure handling on real Postgres', () => {
     await box.cleanup();
   }, 30_000);
 
-  /** Applies rows and the position in one transaction; rows at or past the stored position only. */
-  const applyTo =
-    (db: () => pg.Pool) =>
-    async (messages: Consumed<{ n: number }>[], partition: number, chunk: { lastOffset: string }) => {
+  /**
+   * Applies rows and the positions of one or more partitions' chunks in one transaction; rows at or
+   * past each stored position only. `pos`: the table of positions.
+   */
+  const applyPartsTo =
+    (db: () => pg.Pool, pos = 'pos') =>
+    async (parts: ChunkPart<{ n: number }>[]) => {
       const client = await db().connect();
       try {
         await client.query('BEGIN');
-        await client.query(`INSERT INTO ${box.env.PG_SCHEMA}.pos VALUES ($1, 0) ON CONFLICT DO NOTHING`, [partition]);
-        const { rows } = await client.query(`SELECT next FROM ${box.env.PG_SCHEMA}.pos WHERE p = $1 FOR UPDATE`, [
-          partition,
-        ]);
-        const next = BigInt(rows[0].next);
-        const fresh = messages.filter((m) => BigInt(m.offset) >= next).map((m) => m.value.n);
-        if (fresh.length > 0) {
-          await client.query(
-            `INSERT INTO ${box.env.PG_SCHEMA}.rows (n) SELECT * FROM unnest($1::int[]) ON CONFLICT (n) DO UPDATE SET applied = rows.applied + 1`,
-            [fresh],
-          );
-        }
-        if (BigInt(chunk.lastOffset) >= next)
-          await client.query(`UPDATE ${box.env.PG_SCHEMA}.pos SET next = $2 WHERE p = $1`, [
+        for (const { messages, partition, chunk } of [...parts].sort((a, b) => a.partition - b.partition)) {
+          await client.query(`INSERT INTO ${box.env.PG_SCHEMA}.${pos} VALUES ($1, 0) ON CONFLICT DO NOTHING`, [
             partition,
-            BigInt(chunk.lastOffset) + 1n,
           ]);
+          const { rows } = await client.query(`SELECT next FROM ${box.env.PG_SCHEMA}.${pos} WHERE p = $1 FOR UPDATE`, [
+            partition,
+          ]);
+          const next = BigInt(rows[0].next);
+          const fresh = messages.filter((m) => BigInt(m.offset) >= next).map((m) => m.value.n);
+          if (fresh.length > 0) {
+            await client.query(
+              `INSERT INTO ${box.env.PG_SCHEMA}.rows (n) SELECT * FROM unnest($1::int[]) ON CONFLICT (n) DO UPDATE SET applied = rows.applied + 1`,
+              [fresh],
+            );
+          }
+          if (BigInt(chunk.lastOffset) >= next)
+            await client.query(`UPDATE ${box.env.PG_SCHEMA}.${pos} SET next = $2 WHERE p = $1`, [
+              partition,
+              BigInt(chunk.lastOffset) + 1n,
+            ]);
+        }
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -145,6 +152,11 @@ describe('BatchConsumer failure handling on real Postgres', () => {
         client.release();
       }
     };
+  /** `applyPartsTo` for one partition's chunk, as `apply` is called. */
+  const applyTo =
+    (db: () => pg.Pool, pos = 'pos') =>
+    (messages: Consumed<{ n: number }>[], partition: number, chunk: { topic: string; lastOffset: string }) =>
+      applyPartsTo(db, pos)([{ messages, partition, chunk }]);
   const classify = (err: unknown) =>
     /^2[23]/.test(String((err as { code?: string }).code)) ? ('poison' as const) : ('transient' as const);
 
@@ -293,6 +305,84 @@ describe('BatchConsumer failure handling on real Postgres', () => {
       throwaway.destroy();
     }
   }, 180_000);
+
+  it('applies the partitions of a fetch in one call, and a poison message in one of them still only costs its own', async () => {
+    const { topic, drop } = await ownTopic(box, 'together', 3);
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const watch = await watchDlq(box, box.env.DLQ_TOPIC!);
+    const groupId = `${box.id}-together`;
+    // Positions of its own: partition 0 of this topic is not the events topic's.
+    await pool.query(`CREATE TABLE ${box.env.PG_SCHEMA}.pos_together (p int PRIMARY KEY, next bigint NOT NULL)`);
+    /** Every call of applyTogether: the partitions it carried and whether it committed. */
+    const calls: { partitions: number[]; ok: boolean }[] = [];
+    const together = applyPartsTo(() => pool, 'pos_together');
+    const member = () =>
+      new BatchConsumer({
+        kafka: box.kafka,
+        log: silentLog,
+        groupId,
+        topic,
+        dlqTopic: box.env.DLQ_TOPIC!,
+        schema,
+        classify,
+        partitionsConcurrently: 3,
+        apply: applyTo(() => pool, 'pos_together'),
+        applyTogether: async (parts) => {
+          const partitions = parts.map((p) => p.partition).sort();
+          try {
+            await together(parts);
+            calls.push({ partitions, ok: true });
+          } catch (err) {
+            calls.push({ partitions, ok: false });
+            throw err;
+          }
+        },
+      });
+    /** `ns` on each partition, sent before a member starts, so its first fetch brings all three. */
+    const send = (byPartition: number[][]) =>
+      producer.send({
+        topic,
+        acks: -1,
+        messages: byPartition.flatMap((ns, partition) => ns.map((n) => ({ partition, value: JSON.stringify({ n }) }))),
+      });
+    const applied = async () =>
+      (await pool.query(`SELECT n, applied FROM ${box.env.PG_SCHEMA}.rows WHERE n >= 100 ORDER BY n`)).rows;
+    try {
+      await send([[100, 101], [110], [120, 121]]);
+      let consumer = member();
+      await consumer.start();
+      await waitFor('the first fetch applied', async () => ((await applied()).length === 5 ? true : undefined), 30_000);
+      await consumer.stop();
+      expect(calls[0]).toEqual({ partitions: [0, 1, 2], ok: true });
+
+      // Poison (13) on partition 1, between good messages; the other partitions' chunks came in the same fetch.
+      await send([[102], [111, 13, 112], [122]]);
+      calls.length = 0;
+      consumer = member();
+      await consumer.start();
+      await waitFor(
+        'the good rows applied and the poison dead-lettered',
+        async () => ((await applied()).length === 9 && watch.dead.some((d) => d.topic === topic) ? true : undefined),
+        30_000,
+      );
+      await consumer.stop();
+      expect(calls[0]).toEqual({ partitions: [0, 1, 2], ok: false });
+      expect(await applied()).toEqual([100, 101, 102, 110, 111, 112, 120, 121, 122].map((n) => ({ n, applied: 1 })));
+      const dead = watch.dead.filter((d) => d.topic === topic);
+      expect(dead).toEqual([expect.objectContaining({ partition: 1, offset: '2', value: '{"n":13}' })]);
+      const { rows } = await pool.query(`SELECT p, next FROM ${box.env.PG_SCHEMA}.pos_together ORDER BY p`);
+      expect(rows.map((r) => [r.p, String(r.next)])).toEqual([
+        [0, '3'],
+        [1, '4'],
+        [2, '3'],
+      ]);
+    } finally {
+      await watch.close();
+      await producer.disconnect();
+      await drop();
+    }
+  }, 120_000);
 
   it('refuses to start when stored positions lie beyond the topic end', async () => {
     const consumer = new BatchConsumer({

@@ -23,7 +23,7 @@
  * people, 50000), SOAK_REPORT_SECONDS (30), SOAK_SWEEP_SECONDS (60), SOAK_SEED (1).
  */
 import { randomBytes } from 'node:crypto';
-import { idsNamedBy, type TopicMessage } from '@pstream/events';
+import type { TopicMessage } from '@pstream/events';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { closePool, commonEnv, createLogger, createPool, envInt, parseEnv } from '@pstream/platform';
 import { z } from 'zod';
@@ -133,8 +133,8 @@ async function main(): Promise<void> {
       rules: DEFAULT_RULES,
       convert: createConverter('CNY', new Map()),
       log,
+      touchAudiences: true,
     });
-    const touches = createAudienceStore(applyPool);
     const pid = (await applyPool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
     const topic = run;
 
@@ -206,10 +206,6 @@ async function main(): Promise<void> {
         offset: String(offset + j),
       }));
       const t0 = performance.now();
-      await touches.touch(
-        messages.flatMap((m) => idsNamedBy(m.value)),
-        nowMs,
-      );
       await applier.apply(
         messages,
         { groupId: 'soak', topic, partition: 0, lastOffset: String(offset + CHUNK - 1) },

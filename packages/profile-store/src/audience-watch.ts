@@ -16,6 +16,26 @@ async function writeWatch(client: PoolClient, id: string, watch: ReadonlyMap<str
   );
 }
 
+/**
+ * Records that messages naming `ids` are being applied at `nowMs` (the sweep re-checks their people),
+ * in the applying transaction (profile-store's `applyParts`). Erased ids (§5.7) are never recorded; an
+ * erasure deletes those recorded before it.
+ */
+export async function touchIds(client: PoolClient, ids: readonly string[], nowMs: number): Promise<void> {
+  // In id order, as forgetTouched deletes: two statements locking the same rows in different
+  // orders deadlock (seen in bench:soak, a chunk's touch against the sweep's delete).
+  const distinct = [...new Set(ids)].sort();
+  if (distinct.length === 0) return;
+  await client.query(
+    `INSERT INTO audience_touched (id, touched_at)
+     SELECT t.id, $3::timestamptz FROM unnest($1::text[], $2::text[]) AS t(id, digest)
+     WHERE NOT EXISTS (SELECT 1 FROM suppressed_ids s WHERE s.digest = t.digest)
+     ORDER BY t.id
+     ON CONFLICT (id) DO UPDATE SET touched_at = greatest(audience_touched.touched_at, excluded.touched_at)`,
+    [distinct, distinct.map(idDigest), new Date(nowMs).toISOString()],
+  );
+}
+
 /** Due changes and touched people, for the segmenter's audience sweep. */
 export function createAudienceWatch(pool: Pool) {
   return {
@@ -28,25 +48,6 @@ export function createAudienceWatch(pool: Pool) {
       const out = new Map<string, string[]>();
       for (const r of rows) out.set(r.audience_id, [...(out.get(r.audience_id) ?? []), r.profile_key]);
       return out;
-    },
-
-    /**
-     * Records that messages naming `ids` are being applied at `nowMs` (the sweep re-checks their
-     * people). Erased ids (§5.7) are never recorded; an erasure deletes those recorded before it.
-     */
-    async touch(ids: readonly string[], nowMs: number): Promise<void> {
-      // In id order, as forgetTouched deletes: two statements locking the same rows in different
-      // orders deadlock (seen in bench:soak, a chunk's touch against the sweep's delete).
-      const distinct = [...new Set(ids)].sort();
-      if (distinct.length === 0) return;
-      await pool.query(
-        `INSERT INTO audience_touched (id, touched_at)
-         SELECT t.id, $3::timestamptz FROM unnest($1::text[], $2::text[]) AS t(id, digest)
-         WHERE NOT EXISTS (SELECT 1 FROM suppressed_ids s WHERE s.digest = t.digest)
-         ORDER BY t.id
-         ON CONFLICT (id) DO UPDATE SET touched_at = greatest(audience_touched.touched_at, excluded.touched_at)`,
-        [distinct, distinct.map(idDigest), new Date(nowMs).toISOString()],
-      );
     },
 
     /** The people (profile keys, merged ids resolved) named by messages applied after `sinceMs`. */

@@ -8,6 +8,7 @@ import {
 } from '@pstream/events';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
+import { touchIds } from './audience-watch';
 import { applyEventRows, keepUnseen } from './facts';
 import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergedIdCounts, mergeProfiles, storeTraits } from './identity';
@@ -19,6 +20,8 @@ import { inTransaction } from './tx';
 /** Where a chunk of messages came from: the consumer position it moves. */
 export type Position = { groupId: string; topic: string; partition: number; lastOffset: string };
 export type Offsetted = { value: TopicMessage; offset: string };
+/** One partition's chunk: its messages and the position it moves. */
+export type Part = { messages: readonly Offsetted[]; at: Position };
 /** `refusedLinks`: links refused by the merged-id cap (docs/model.md §4.4), to count once the chunk committed. */
 export type ApplyResult = { applied: number; skipped: number; transitions: Transition[]; refusedLinks: number };
 
@@ -31,12 +34,18 @@ export type StoreOptions = {
   retryDeadlineMs?: number;
   /** MAX_MERGED_IDS (docs/model.md §4.4); default the shared MAX_MERGED_IDS. */
   maxMergedIds?: number;
+  /**
+   * Records the ids the applied messages name in `audience_touched`, in the chunk's transaction, for the
+   * saved audiences' sweep (audience-watch.ts); only a segmenter that keeps audiences current needs it.
+   */
+  touchAudiences?: boolean;
 };
 
 /**
- * The segmenter's Postgres side. A chunk of messages, its effects and the consumer position
- * after it commit in ONE transaction; messages at or below the stored position are skipped, so a
- * redelivery (crash before Kafka's commit, rebalance, zombie member) has no second effect.
+ * The segmenter's Postgres side. A chunk of messages — or the chunks of several partitions — its
+ * effects and the consumer positions after it commit in ONE transaction; messages at or below the
+ * stored position are skipped, so a redelivery (crash before Kafka's commit, rebalance, zombie member)
+ * has no second effect.
  */
 export function createSegmentStore(options: StoreOptions) {
   const { pool, rules, convert, log } = options;
@@ -44,29 +53,50 @@ export function createSegmentStore(options: StoreOptions) {
   const tx = <T>(fn: (client: PoolClient) => Promise<T>) =>
     inTransaction(pool, fn, { log, isStopping: options.isStopping, deadlineMs: options.retryDeadlineMs });
 
-  return {
-    async apply(messages: readonly Offsetted[], at: Position, nowMs: number): Promise<ApplyResult> {
-      return tx(async (client) => {
-        const next = await lockPosition(client, at);
-        const fresh = messages.filter((m) => BigInt(m.offset) >= next);
-        const { transitions, refusedLinks } =
-          fresh.length > 0
-            ? await applyMessages(
-                client,
-                fresh.map((m) => m.value),
-                nowMs,
-                { rules, convert, log, cap },
-              )
-            : { transitions: [], refusedLinks: 0 };
+  const touch = options.touchAudiences ?? false;
+
+  /**
+   * Several partitions' chunks in ONE transaction: every position row locked (in key order), the new
+   * messages of all of them applied together, every position moved; a part at or below its stored
+   * position has no effect.
+   */
+  const applyParts = (parts: readonly Part[], nowMs: number): Promise<ApplyResult> =>
+    tx(async (client) => {
+      const next = await lockPositions(
+        client,
+        parts.map((p) => p.at),
+      );
+      const fresh: TopicMessage[] = [];
+      const moved = new Map<string, Position>();
+      for (const { messages, at } of parts) {
+        const key = positionKey(at);
+        const from = next.get(key)!;
+        for (const m of messages) if (BigInt(m.offset) >= from) fresh.push(m.value);
         // Moving the position past DLQ'd messages at the chunk's end too.
-        if (BigInt(at.lastOffset) >= next) {
-          await client.query(
-            'UPDATE consumer_offsets SET next_offset = $4, updated_at = now() WHERE group_id = $1 AND topic = $2 AND partition = $3',
-            [at.groupId, at.topic, at.partition, (BigInt(at.lastOffset) + 1n).toString()],
-          );
+        if (BigInt(at.lastOffset) >= from) {
+          next.set(key, BigInt(at.lastOffset) + 1n);
+          moved.set(key, at);
         }
-        return { applied: fresh.length, skipped: messages.length - fresh.length, transitions, refusedLinks };
-      });
+      }
+      const { transitions, refusedLinks } =
+        fresh.length > 0
+          ? await applyMessages(client, fresh, nowMs, { rules, convert, log, cap, touch })
+          : { transitions: [], refusedLinks: 0 };
+      if (moved.size > 0)
+        await storePositions(
+          client,
+          [...moved].map(([key, at]) => ({ ...at, next: next.get(key)! })),
+        );
+      const total = parts.reduce((n, p) => n + p.messages.length, 0);
+      return { applied: fresh.length, skipped: total - fresh.length, transitions, refusedLinks };
+    });
+
+  return {
+    applyParts,
+
+    /** One partition's chunk, its effects and its position in one transaction (`applyParts` of one part). */
+    apply(messages: readonly Offsetted[], at: Position, nowMs: number): Promise<ApplyResult> {
+      return applyParts([{ messages, at }], nowMs);
     },
 
     /** The stored positions of `partitions`, to seek to on assignment. */
@@ -118,17 +148,54 @@ export function createSegmentStore(options: StoreOptions) {
 
 export type SegmentStore = ReturnType<typeof createSegmentStore>;
 
-/** Creates and locks the position row: a second member applying the same partition waits here. */
-async function lockPosition(client: PoolClient, at: Position): Promise<bigint> {
+const positionKey = (at: Pick<Position, 'groupId' | 'topic' | 'partition'>) =>
+  `${at.groupId}\u0000${at.topic}\u0000${at.partition}`;
+
+/**
+ * Creates and locks the position rows of `positions`, in key order (two transactions locking some of
+ * the same rows cannot deadlock on them): a second member applying the same partition waits here.
+ * Answers each one's next offset by `positionKey`.
+ */
+async function lockPositions(client: PoolClient, positions: readonly Position[]): Promise<Map<string, bigint>> {
+  const distinct = [...new Map(positions.map((at) => [positionKey(at), at])).values()];
+  const columns = [
+    distinct.map((at) => at.groupId),
+    distinct.map((at) => at.topic),
+    distinct.map((at) => at.partition),
+  ];
   await client.query(
-    'INSERT INTO consumer_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 0) ON CONFLICT DO NOTHING',
-    [at.groupId, at.topic, at.partition],
+    `INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+     SELECT g, t, p, 0 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(g, t, p) ORDER BY g, t, p
+     ON CONFLICT DO NOTHING`,
+    columns,
   );
-  const { rows } = await client.query<{ next_offset: number }>(
-    'SELECT next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE',
-    [at.groupId, at.topic, at.partition],
+  const { rows } = await client.query<{ group_id: string; topic: string; partition: number; next_offset: number }>(
+    `SELECT c.group_id, c.topic, c.partition, c.next_offset FROM consumer_offsets c
+     JOIN unnest($1::text[], $2::text[], $3::int[]) AS x(g, t, p) ON c.group_id = x.g AND c.topic = x.t AND c.partition = x.p
+     ORDER BY c.group_id, c.topic, c.partition FOR UPDATE OF c`,
+    columns,
   );
-  return BigInt(rows[0]!.next_offset);
+  return new Map(
+    rows.map((r) => [
+      positionKey({ groupId: r.group_id, topic: r.topic, partition: r.partition }),
+      BigInt(r.next_offset),
+    ]),
+  );
+}
+
+/** Stores the next offset of each position (rows locked by `lockPositions`). */
+async function storePositions(client: PoolClient, positions: readonly (Position & { next: bigint })[]): Promise<void> {
+  await client.query(
+    `UPDATE consumer_offsets c SET next_offset = x.n, updated_at = now()
+     FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS x(g, t, p, n)
+     WHERE c.group_id = x.g AND c.topic = x.t AND c.partition = x.p`,
+    [
+      positions.map((at) => at.groupId),
+      positions.map((at) => at.topic),
+      positions.map((at) => at.partition),
+      positions.map((at) => at.next.toString()),
+    ],
+  );
 }
 
 /**
@@ -141,7 +208,13 @@ async function applyMessages(
   client: PoolClient,
   chunk: TopicMessage[],
   nowMs: number,
-  { rules, convert, log, cap }: { rules: LifecycleRules; convert: Converter; log: Logger; cap: number },
+  {
+    rules,
+    convert,
+    log,
+    cap,
+    touch,
+  }: { rules: LifecycleRules; convert: Converter; log: Logger; cap: number; touch: boolean },
 ): Promise<{ transitions: Transition[]; refusedLinks: number }> {
   const nowIso = new Date(nowMs).toISOString();
   const canonical = await lockIdentities(client, idsOf(chunk));
@@ -156,6 +229,8 @@ async function applyMessages(
     messages = chunk.filter((m) => !idsNamedBy(m).some((id) => suppressed.has(id)));
     log.info({ dropped: chunk.length - messages.length }, 'messages of erased people dropped');
   }
+  // After the identity rows, as an erasure takes them before it deletes touched ids (no lock cycle).
+  if (touch) await touchIds(client, messages.flatMap(idsNamedBy), nowMs);
   const resolve = (id: string) => canonical.get(id) ?? id;
   const causes = new Map<string, Cause>();
   let refusedLinks = 0;

@@ -519,6 +519,60 @@ describe('segment store against real Postgres', () => {
     expect(await person('inflight-a')).toBeUndefined();
   });
 
+  it('applies several partitions in one transaction, storing each position, and skips each redelivered part alone', async () => {
+    const anon = { anonymousId: 'parts-a' };
+    const part = (partition: number, messages: TopicMessage[], from = offsets.get(partition) ?? 0) => {
+      offsets.set(partition, Math.max(offsets.get(partition) ?? 0, from + messages.length));
+      return {
+        messages: messages.map((value, i) => ({ value, offset: String(from + i) })),
+        at: { groupId: 'g', topic: 't', partition, lastOffset: String(from + messages.length - 1) },
+      };
+    };
+    const first = [
+      part(70, [event('click', anon, T0), event('click', anon, T0)]),
+      part(71, [identify('parts-u', 'parts-a')]),
+    ];
+    expect(await store.applyParts(first, T0)).toMatchObject({ applied: 3, skipped: 0 });
+    expect(await counts('parts-u')).toEqual({ click: 2 });
+    expect(await person('parts-a')).toBeUndefined();
+    // Partition 70 again (a redelivery) beside a new chunk of 72: only 72's message has an effect.
+    const again = await store.applyParts([first[0]!, part(72, [event('click', { userId: 'parts-u' }, T0)])], T0);
+    expect(again).toMatchObject({ applied: 1, skipped: 2 });
+    expect(await counts('parts-u')).toEqual({ click: 3 });
+    const positions = await store.positions('g', 't', [70, 71, 72]);
+    expect(Object.fromEntries(positions)).toEqual({ 70: '2', 71: '1', 72: '1' });
+    // Two parts of one partition in one call: the second starts where the first ends.
+    const p73 = [event('click', { userId: 'parts-u' }, T0), event('click', { userId: 'parts-u' }, T0)];
+    const result = await store.applyParts([part(73, p73.slice(0, 1), 0), part(73, p73, 0)], T0);
+    expect(result).toMatchObject({ applied: 2, skipped: 1 });
+    expect(await counts('parts-u')).toEqual({ click: 5 });
+    expect((await store.positions('g', 't', [73])).get(73)).toBe('2');
+  });
+
+  it('records the ids of applied messages for the audience sweep in the same transaction, with touchAudiences', async () => {
+    const touching = createSegmentStore({
+      pool,
+      rules: DEFAULT_RULES,
+      convert: createConverter('CNY', new Map()),
+      log: silentLog,
+      touchAudiences: true,
+    });
+    const touched = async () =>
+      (
+        await pool.query<{ id: string }>("SELECT id FROM audience_touched WHERE id LIKE 'touch-%' ORDER BY id")
+      ).rows.map((r) => r.id);
+    const chunk = [event('click', { userId: 'touch-u', anonymousId: 'touch-a' }, T0)];
+    await touching.apply(
+      chunk.map((value) => ({ value, offset: '0' })),
+      { groupId: 'g', topic: 't', partition: 80, lastOffset: '0' },
+      T0,
+    );
+    expect(await touched()).toEqual(['touch-a', 'touch-u']);
+    // Without the option (the store above), nothing is recorded.
+    await apply([event('click', { userId: 'touch-v' }, T0)], T0, 81);
+    expect(await touched()).toEqual(['touch-a', 'touch-u']);
+  });
+
   // Last, after every merge above: event_counts and purchases have no foreign key to people
   // (migration 060), so the apply path and the merge keep the reference themselves.
   it('leaves no counts or purchases without their person after the chunks and merges above', async () => {

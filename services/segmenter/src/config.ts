@@ -57,12 +57,12 @@ const schema = z.object({
   /** Consumer group of the segmenters; N instances share the partitions. */
   SEGMENTER_GROUP: z.string().min(1).default('segmenter'),
   /**
-   * Partitions one segmenter applies at the same time, each in its own transaction and in order. Several
-   * segmenter instances already apply different partitions at once; this does it within one process so a
-   * fetch's partition batches do not queue behind each other's transactions (docs/operations.md "Throughput and
-   * freshness").
+   * Partitions one segmenter takes in hand at the same time. Their chunks in hand together — the partition batches
+   * of one fetch — are applied in one transaction, one transaction at a time, so this is how many partitions one
+   * transaction can gather: at least the partitions a segmenter holds (12 on the default topic) gives one transaction
+   * per fetch (docs/operations.md "Throughput and freshness"). 1 applies one partition batch per transaction.
    */
-  SEGMENTER_PARTITIONS_CONCURRENTLY: envInt(1, 1),
+  SEGMENTER_PARTITIONS_CONCURRENTLY: envInt(12, 1),
   /**
    * How often the sweep applies stage and tier changes caused by time passing, then refreshes saved audiences
    * (docs/model.md §4.3, docs/api.md §5.4: 60 s).

@@ -1,9 +1,10 @@
 import { createAudienceEngine, createInterestSource } from '@pstream/audiences';
-import { fastTopicMessage, idsNamedBy, topicMessageSchema } from '@pstream/events';
+import { fastTopicMessage, topicMessageSchema, type TopicMessage } from '@pstream/events';
 import { keys } from '@pstream/interest-store';
 import type { LifecycleRules } from '@pstream/lifecycle';
 import {
   BatchConsumer,
+  type ChunkPart,
   consumerTuning,
   createKeyring,
   type Logger,
@@ -39,8 +40,8 @@ export type SegmenterDeps = {
 
 /**
  * The segmenter: read → validate → apply facts, identities and stages together with the
- * consumer position in one Postgres transaction (profile-store's createSegmentStore) → commit Kafka's offset (a
- * shortcut only). Beside the consumer run the sweep (changes caused by time) and the outbox
+ * consumer positions in one Postgres transaction per fetch, across the partitions it brought (BatchConsumer's
+ * `applyTogether`, profile-store's createSegmentStore) → commit Kafka's offset (a shortcut only). Beside the consumer run the sweep (changes caused by time) and the outbox
  * relay (transitions → profile.lifecycle.v1).
  */
 export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
@@ -60,6 +61,8 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     log,
     isStopping: () => stopping,
     maxMergedIds: config.MAX_MERGED_IDS,
+    // With the chunk's facts, in its transaction: a person touched but not yet changed is merely re-checked once more.
+    touchAudiences: deps.redis !== undefined,
   });
   // Seals what the segmenter publishes and opens what it reads (docs/privacy.md).
   const keyring = createKeyring(config, deps.pool, deps.metrics);
@@ -120,6 +123,22 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     ...(refreshAudiences && { after: refreshAudiences }),
   });
   const groupId = config.SEGMENTER_GROUP;
+  /** The chunks of one or more partitions, their effects and positions in one transaction. */
+  const applyParts = async (parts: ChunkPart<TopicMessage>[]) => {
+    const result = await store.applyParts(
+      parts.map(({ messages, partition, chunk }) => ({
+        messages,
+        at: { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset },
+      })),
+      now(),
+    );
+    if (result.skipped > 0)
+      log.info({ partitions: parts.map((p) => p.partition), skipped: result.skipped }, 'redelivered messages skipped');
+    if (result.transitions.length > 0) relay.poke();
+    metrics?.transitions(result.transitions);
+    metrics?.refusedLinks(result.refusedLinks);
+    return { duplicates: result.skipped };
+  };
   const consumer = new BatchConsumer({
     kafka: deps.kafka,
     log,
@@ -137,24 +156,8 @@ export function createSegmenter(config: SegmenterConfig, deps: SegmenterDeps) {
     ...consumerTuning(config),
     storedOffsets: (topic, partitions) => store.positions(groupId, topic, partitions),
     positionGraceMs: config.CONSUMER_POSITION_GRACE_SECONDS * 1000,
-    apply: async (messages, partition, chunk) => {
-      // Before the facts: a person touched but not yet changed is merely re-checked once more.
-      if (refreshAudiences)
-        await audiences.touch(
-          messages.flatMap((m) => idsNamedBy(m.value)),
-          now(),
-        );
-      const result = await store.apply(
-        messages,
-        { groupId, topic: chunk.topic, partition, lastOffset: chunk.lastOffset },
-        now(),
-      );
-      if (result.skipped > 0) log.info({ partition, skipped: result.skipped }, 'redelivered messages skipped');
-      if (result.transitions.length > 0) relay.poke();
-      metrics?.transitions(result.transitions);
-      metrics?.refusedLinks(result.refusedLinks);
-      return { duplicates: result.skipped };
-    },
+    apply: (messages, partition, chunk) => applyParts([{ messages, partition, chunk }]),
+    applyTogether: applyParts,
   });
   return {
     store,
