@@ -91,7 +91,7 @@ async function main(): Promise<void> {
     ingestRate = median(f.ours);
     const ratio = ratioOf(f.ours, f.theirs);
     rows.push({
-      stage: 'ingest, events/s accepted, batches of 100',
+      stage: `ingest, events/s accepted, batches of 100 (INGEST_WORKERS=${f.workers})`,
       ours: n(ingestRate),
       limit: `ProducerPerformance ${n(median(f.theirs))} rec/s (${f.recordSize} B, acks=all)`,
       ratio: `${ratio.toFixed(3)}; by CPU ${f.cpuRatio.toFixed(3)}`,

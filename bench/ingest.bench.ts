@@ -6,13 +6,19 @@
  *
  * Ingest runs as its own process (services/ingest/src/main.ts, as deployed), autocannon in this
  * one. Topics are created for the run and deleted afterwards. Prints figures; it asserts nothing.
+ * With several INGEST_WORKERS settings (BENCH_INGEST_WORKERS, by default 1 and one per core), one
+ * ingest per setting runs side by side on ports `port`, `port + 1`, …, and every round measures
+ * each in turn before ProducerPerformance's round; the figures returned (and judged by `pnpm bench`)
+ * are the last setting's, one worker per core unless told otherwise: ingest on a machine of its own.
  *
  * Beside the rates, the CPU each side spends per record (bench/proc-cpu.ts): ingest's process and
  * the broker's JVM during our rounds; ProducerPerformance's JVM and the broker during theirs. On a
  * shared machine these are far steadier than the rates, and they show where ours costs more.
  *
  * Options (env): BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_CONNECTIONS (16), BENCH_PP_RECORDS (600000),
- * BENCH_PORT (ingest's port; a random one by default), BENCH_PREFIX (of the topics' names; bench).
+ * BENCH_PORT (ingest's port, the first of as many as worker settings; a random one by default),
+ * BENCH_PREFIX (of the topics' names; bench), BENCH_INGEST_WORKERS (comma-separated INGEST_WORKERS
+ * settings; `1,<cores>`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -24,7 +30,7 @@ import { normalizeEvent } from '@pstream/ingest/dialects';
 import { closePool, commonEnv, createPool } from '@pstream/platform';
 import autocannon from 'autocannon';
 import { Kafka, logLevel } from 'kafkajs';
-import { cpuSeconds, listeningPid, reapedChildrenCpuSeconds } from './proc-cpu';
+import { cpuSeconds, listeningPid, reapedChildrenCpuSeconds, treeCpuSeconds } from './proc-cpu';
 
 const ROOT = path.resolve(__dirname, '..');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -33,6 +39,10 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const PP_RECORDS = Number(process.env.BENCH_PP_RECORDS ?? 600_000);
 const BATCH = 100;
 const PARTITIONS = 12;
+/** INGEST_WORKERS settings measured side by side, the one judged last. */
+const WORKERS = [...new Set((process.env.BENCH_INGEST_WORKERS ?? `1,${cpus().length}`).split(',').map(Number))];
+if (WORKERS.some((w) => !Number.isInteger(w) || w < 1))
+  throw new Error(`BENCH_INGEST_WORKERS must list whole numbers ≥ 1, got ${process.env.BENCH_INGEST_WORKERS}`);
 const brokers = process.env.KAFKA_BROKERS ?? '127.0.0.1:9092';
 const profile = process.argv.includes('--profile');
 const id = randomBytes(4).toString('hex');
@@ -70,7 +80,7 @@ function recordSize(body: string): number {
   return Math.round(sizes.reduce((a, b) => a + b, 0) / sizes.length);
 }
 
-function startIngest(port: number, cpuProfDir?: string): ChildProcess {
+function startIngest(port: number, workers: number, cpuProfDir?: string): ChildProcess {
   const args = [
     '--import',
     'tsx',
@@ -86,6 +96,7 @@ function startIngest(port: number, cpuProfDir?: string): ChildProcess {
       EVENTS_TOPIC: topics.ingest,
       INGEST_HOST: '127.0.0.1',
       INGEST_PORT: String(port),
+      INGEST_WORKERS: String(workers),
       PG_SCHEMA: schema,
       WRITE_KEYS: 'bench-key=bench',
       RATE_LIMIT_PER_SEC: '1000000',
@@ -221,9 +232,11 @@ export type IngestFigures = {
   /**
    * Median over rounds of ProducerPerformance's CPU per record (its JVM + the broker) ÷ ours per
    * event (ingest + the broker): the rate ratio with each side's use of the cores taken out —
-   * ProducerPerformance's JVM spreads over every core, ingest is one Node process.
+   * ProducerPerformance's JVM spreads over every core, ingest over its workers.
    */
   cpuRatio: number;
+  /** The INGEST_WORKERS setting these figures are of (the last of BENCH_INGEST_WORKERS). */
+  workers: number;
 };
 
 /** Per round, their CPU per record ÷ ours per event (producer + broker each), the median. */
@@ -250,8 +263,9 @@ async function meteredRound<T>(
 }
 
 /**
- * The ingest benchmark on `port`: a warm-up round, then ROUNDS alternating rounds of ours and
- * ProducerPerformance on topics of its own (deleted at the end); progress and the table go to `log`.
+ * The ingest benchmark on `port` (and the next ports, one per INGEST_WORKERS setting): a warm-up
+ * round each, then ROUNDS alternating rounds of ours (every setting) and ProducerPerformance on
+ * topics of its own (deleted at the end); progress and the table go to `log`.
  */
 export async function runIngestBench(
   port: number,
@@ -279,23 +293,36 @@ export async function runIngestBench(
     `ingest: ${BATCH} events/request (${(Buffer.byteLength(body) / 1024).toFixed(1)} KB), ${CONNECTIONS} connections, ${SECONDS} s per round; record size ${size} B; ${PARTITIONS} partitions; acks=all`,
   );
 
-  const ours: number[] = [];
+  /** Per INGEST_WORKERS setting, in WORKERS' order: its rates and CPU per round. */
+  const byWorkers = WORKERS.map((workers) => ({ workers, ours: [] as number[], oursCpu: [] as RoundCpu[] }));
   const theirs: number[] = [];
-  const oursCpu: RoundCpu[] = [];
   const theirsCpu: RoundCpu[] = [];
   try {
-    const ingest = startIngest(port);
+    const ingests = WORKERS.map((workers, i) => ({ workers, port: port + i, child: startIngest(port + i, workers) }));
     try {
-      await waitReady(port);
-      await ingestRound(port, body).then(() => undefined); // warm-up (JIT, connections, metadata)
+      for (const { port: p } of ingests) {
+        await waitReady(p);
+        await ingestRound(p, body).then(() => undefined); // warm-up (JIT, connections, metadata)
+      }
       for (let round = 1; round <= ROUNDS; round++) {
-        const r = await meteredRound(
-          () => ingestRound(port, body),
-          (x) => x.eventsPerSec * SECONDS,
-          () => cpuSeconds(ingest.pid!) ?? 0,
-        );
-        ours.push(r.eventsPerSec);
-        oursCpu.push(r.cpu);
+        const lines: string[] = [];
+        // Settings take turns going first, so none always follows ProducerPerformance's round.
+        const order = ingests.map((_, i) => i);
+        if (round % 2 === 0) order.reverse();
+        for (const i of order) {
+          const ingest = ingests[i]!;
+          const r = await meteredRound(
+            () => ingestRound(ingest.port, body),
+            (x) => x.eventsPerSec * SECONDS,
+            // The primary and its workers (src/workers.ts) together.
+            () => treeCpuSeconds(ingest.child.pid!) ?? 0,
+          );
+          byWorkers[i]!.ours.push(r.eventsPerSec);
+          byWorkers[i]!.oursCpu.push(r.cpu);
+          lines.push(
+            `ingest ×${ingest.workers} ${r.eventsPerSec.toFixed(0)} events/s (p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx/errors; CPU per event: ingest ${r.cpu.producerUs.toFixed(1)} µs, broker ${r.cpu.brokerUs.toFixed(1)} µs)`,
+          );
+        }
         // ProducerPerformance runs as a child (a launcher script and its JVM): its CPU is ours once reaped.
         const pp = await meteredRound(
           async () => ({ rate: await producerPerformance(size) }),
@@ -304,55 +331,65 @@ export async function runIngestBench(
         );
         theirs.push(pp.rate);
         theirsCpu.push(pp.cpu);
+        const ratios = byWorkers.map((w) => `×${w.workers} ${((100 * w.ours[round - 1]!) / pp.rate).toFixed(1)}%`);
         log(
-          `round ${round}: ingest ${r.eventsPerSec.toFixed(0)} events/s (p99 ${r.p99Ms} ms, ${r.non2xx} non-2xx/errors; CPU per event: ingest ${r.cpu.producerUs.toFixed(1)} µs, broker ${r.cpu.brokerUs.toFixed(1)} µs); ` +
-            `ProducerPerformance ${pp.rate.toFixed(0)} records/s (CPU per record: its JVM ${pp.cpu.producerUs.toFixed(1)} µs, broker ${pp.cpu.brokerUs.toFixed(1)} µs); ratio ${((100 * r.eventsPerSec) / pp.rate).toFixed(1)}%`,
+          `round ${round}: ${lines.join('; ')}; ` +
+            `ProducerPerformance ${pp.rate.toFixed(0)} records/s (CPU per record: its JVM ${pp.cpu.producerUs.toFixed(1)} µs, broker ${pp.cpu.brokerUs.toFixed(1)} µs); ratio ${ratios.join(', ')}`,
         );
       }
     } finally {
-      await stop(ingest);
+      await Promise.all(ingests.map(({ child }) => stop(child)));
     }
 
-    const mo = median(ours);
     const mt = median(theirs);
+    const row = (what: string, xs: number[], digits = 0) =>
+      log(`| ${what} | ${median(xs).toFixed(digits)} | ${xs.map((x) => x.toFixed(digits)).join(', ')} |`);
     log('\n| measure | median of ' + ROUNDS + ' | rounds |\n|---|---|---|');
-    log(
-      `| ingest, events/s accepted (202) through /v1/events, batches of ${BATCH} | ${mo.toFixed(0)} | ${ours.map((x) => x.toFixed(0)).join(', ')} |`,
-    );
-    log(
-      `| ProducerPerformance, records/s, ${size} B, acks=all | ${mt.toFixed(0)} | ${theirs.map((x) => x.toFixed(0)).join(', ')} |`,
-    );
-    const ratios = ours.map((o, i) => (100 * o) / theirs[i]!);
-    log(`| ratio of the medians | ${((100 * mo) / mt).toFixed(1)}% | |`);
-    log(
-      `| median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`,
-    );
-    const cpuRow = (what: string, xs: number[]) =>
-      log(`| ${what} | ${median(xs).toFixed(1)} | ${xs.map((x) => x.toFixed(1)).join(', ')} |`);
-    cpuRow(
-      'ingest process, µs CPU per event',
-      oursCpu.map((c) => c.producerUs),
-    );
-    cpuRow(
-      'broker, µs CPU per event (ingest rounds)',
-      oursCpu.map((c) => c.brokerUs),
-    );
-    cpuRow(
+    row(`ProducerPerformance, records/s, ${size} B, acks=all`, theirs);
+    row(
       'ProducerPerformance JVM, µs CPU per record',
       theirsCpu.map((c) => c.producerUs),
+      1,
     );
-    cpuRow(
+    row(
       'broker, µs CPU per record (ProducerPerformance rounds)',
       theirsCpu.map((c) => c.brokerUs),
+      1,
     );
-    const cpuRatio = cpuRatioOf(oursCpu, theirsCpu);
-    log(
-      `| ratio by CPU: ProducerPerformance's µs per record ÷ ours per event (producer + broker each), median of rounds | ${cpuRatio.toFixed(3)} | |`,
-    );
+    for (const w of byWorkers) {
+      const at = `INGEST_WORKERS=${w.workers}`;
+      row(`ingest (${at}), events/s accepted (202) through /v1/events, batches of ${BATCH}`, w.ours);
+      const ratios = w.ours.map((o, i) => (100 * o) / theirs[i]!);
+      log(`| ${at}: ratio of the medians | ${((100 * median(w.ours)) / mt).toFixed(1)}% | |`);
+      log(
+        `| ${at}: median of the per-round ratios | ${median(ratios).toFixed(1)}% | ${ratios.map((r) => `${r.toFixed(1)}%`).join(', ')} |`,
+      );
+      row(
+        `${at}: ingest processes, µs CPU per event`,
+        w.oursCpu.map((c) => c.producerUs),
+        1,
+      );
+      row(
+        `${at}: broker, µs CPU per event (ingest rounds)`,
+        w.oursCpu.map((c) => c.brokerUs),
+        1,
+      );
+      log(
+        `| ${at}: ratio by CPU: ProducerPerformance's µs per record ÷ ours per event (producer + broker each), median of rounds | ${cpuRatioOf(w.oursCpu, theirsCpu).toFixed(3)} | |`,
+      );
+    }
+    if (byWorkers.length > 1) {
+      const [first, last] = [byWorkers[0]!, byWorkers.at(-1)!];
+      const perRound = last.ours.map((o, i) => o / first.ours[i]!);
+      log(
+        `| ×${last.workers} workers ÷ ×${first.workers}, events/s, median of per-round ratios | ${median(perRound).toFixed(2)} | ${perRound.map((r) => r.toFixed(2)).join(', ')} |`,
+      );
+    }
 
     if (withProfile) {
       const dir = mkdtempSync(path.join(tmpdir(), 'ingest-prof-'));
-      const profiled = startIngest(port, dir);
+      // One process: a profile per worker would be one file each, and one of them would be the idle primary's.
+      const profiled = startIngest(port, 1, dir);
       try {
         await waitReady(port);
         await ingestRound(port, body);
@@ -366,7 +403,16 @@ export async function runIngestBench(
         file ? `${summarizeProfile(path.join(dir, file))}\n(profile: ${path.join(dir, file)})` : 'no profile written',
       );
     }
-    return { ours, theirs, recordSize: size, oursCpu, theirsCpu, cpuRatio };
+    const judged = byWorkers.at(-1)!;
+    return {
+      ours: judged.ours,
+      theirs,
+      recordSize: size,
+      oursCpu: judged.oursCpu,
+      theirsCpu,
+      cpuRatio: cpuRatioOf(judged.oursCpu, theirsCpu),
+      workers: judged.workers,
+    };
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();

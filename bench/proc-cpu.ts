@@ -79,6 +79,29 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 /**
+ * CPU seconds of a process and every live descendant (a `node:cluster` primary and its workers);
+ * undefined once the process itself is gone. Descendants are found by their parent pid in /proc.
+ */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const own = cpuSeconds(pid);
+  if (own === undefined) return undefined;
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = readProcStat(Number(entry));
+    if (s !== undefined) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s.pid]);
+  }
+  let total = own;
+  const queue = [...(children.get(pid) ?? [])];
+  while (queue.length > 0) {
+    const child = queue.pop()!;
+    total += cpuSeconds(child) ?? 0;
+    queue.push(...(children.get(child) ?? []));
+  }
+  return total;
+}
+
+/**
  * CPU seconds of this process's children that have exited and been reaped (Node reaps what it
  * spawns): a tool run as a child — ProducerPerformance's JVM under its launcher script — is
  * measured as the change of this across the run.

@@ -13,21 +13,19 @@ import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
-import { createSandbox, promtool, promtoolUnavailable, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
+import {
+  createSandbox,
+  metricSample as sample,
+  promtool,
+  promtoolUnavailable,
+  type Sandbox,
+  silentLog,
+  waitFor,
+} from '@pstream/testkit';
 
 const skip = promtoolUnavailable();
 if (skip) console.warn(`metrics test skipped: ${skip}`);
 const describeWithPromtool = skip ? describe.skip : describe;
-
-/** The value of the first sample of `/metrics` text whose line starts with `prefix` (name and labels). */
-function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
-      return Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return undefined;
-}
 
 /*
  * Every service's /metrics, after real work against real servers, is valid Prometheus text that

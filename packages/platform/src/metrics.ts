@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type Aggregator } from 'prom-client';
 
 export type { Registry } from 'prom-client';
 
@@ -43,7 +43,11 @@ export const counter = <L extends string>(registry: Registry, spec: Spec<L>): Co
 
 export const gauge = <L extends string>(
   registry: Registry,
-  spec: Spec<L> & { collect?: (this: Gauge<L>) => void | Promise<void> },
+  spec: Spec<L> & {
+    collect?: (this: Gauge<L>) => void | Promise<void>;
+    /** How the processes' values merge where several serve one instance (prom-client's; default `sum`). */
+    aggregator?: Aggregator;
+  },
 ): Gauge<L> =>
   once(registry, spec.name, () => new Gauge<L>({ ...spec, labelNames: spec.labelNames ?? [], registers: [registry] }));
 

@@ -7,7 +7,14 @@
 export { loadDefaultEnv } from './env';
 export { readTopic, randomPort, throwawayBroker } from './kafka';
 export { startThrowawayPostgres } from './postgres';
-export { promtool, promtoolPath, prometheusPath, prometheusUnavailable, promtoolUnavailable } from './promtool';
+export {
+  metricSample,
+  promtool,
+  promtoolPath,
+  prometheusPath,
+  prometheusUnavailable,
+  promtoolUnavailable,
+} from './promtool';
 export { REPO_ROOT } from './root';
 export { createSandbox, freePort, silentLog, testId, testKafka, waitFor, type Sandbox } from './sandbox';
 export { startTcpProxy } from './tcp-proxy';

@@ -16,6 +16,8 @@ export async function readTopic<T = Record<string, unknown>>(
   topic: string,
   until: (values: T[]) => boolean,
   timeoutMs = 30_000,
+  /** How a value becomes T: JSON by default; a sealed topic's values are opened first (keyring.open). */
+  decode: (value: Buffer) => T | Promise<T> = (value) => JSON.parse(value.toString('utf8')) as T,
 ): Promise<T[]> {
   const groupId = `test-read-${testId()}`;
   const consumer = kafka.consumer({ groupId });
@@ -23,7 +25,7 @@ export async function readTopic<T = Record<string, unknown>>(
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
-    eachMessage: async ({ message }) => void values.push(JSON.parse(message.value!.toString('utf8')) as T),
+    eachMessage: async ({ message }) => void values.push(await decode(message.value!)),
   });
   try {
     await waitFor(`messages on ${topic}`, async () => (until(values) ? true : undefined), timeoutMs);

@@ -40,3 +40,13 @@ export function promtool(args: string[], stdin?: string): Promise<{ code: number
     child.stdin.end(stdin ?? '');
   });
 }
+
+/** The value of the first sample of `name` in a Prometheus text carrying every one of `labels`. */
+export function metricSample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+      return Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return undefined;
+}

@@ -2,6 +2,7 @@ import { createHttp, HttpError, openApiPlugin } from '@pstream/http';
 import {
   AppError,
   registerOpsRoutes,
+  type InstanceView,
   type Logger,
   type ReadinessCheck,
   type Redis,
@@ -41,6 +42,8 @@ export type IngestDeps = {
   metrics: Registry;
   /** Holds the deployment-wide rate limit (main.ts always passes one; without it the limit is per instance). */
   redis?: Redis;
+  /** A worker of several (INGEST_WORKERS > 1): /metrics and /readyz answer for all of them (src/workers.ts). */
+  instance?: InstanceView;
 };
 
 /** Body limit after decompression (docs/events.md §3.3). */
@@ -91,7 +94,7 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     schemas: ingestSchemas,
   });
 
-  registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
+  registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics, instance: deps.instance });
 
   // Browser SDKs (analytics.js) post JSON as text/plain to avoid a CORS preflight; RudderStack's
   // node SDK posts its gzipped JSON as application/x-www-form-urlencoded (axios' default for a
@@ -110,6 +113,8 @@ export async function buildApp(config: IngestConfig, deps: IngestDeps): Promise<
     prefix: config.REDIS_PREFIX,
     ratePerSec: config.RATE_LIMIT_PER_SEC,
     burst: config.RATE_LIMIT_BURST,
+    // The fallback bucket lives in each process: the workers of one instance split it.
+    processes: config.INGEST_WORKERS,
     log: deps.log,
   });
 

@@ -67,6 +67,12 @@ const schema = z
     INGEST_HOST: z.string().default('0.0.0.0'),
     /** Port of the tracking API. */
     INGEST_PORT: envInt(8080, 1),
+    /**
+     * Processes serving the port (`node:cluster` workers; 1 = this process alone). A Node process uses about one
+     * core, so a machine that runs ingest alone wants one per core; `pnpm start` shares two cores with every other
+     * service and server, hence 1 (src/workers.ts).
+     */
+    INGEST_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
     /** Write keys and their sources, `key=source` comma-separated. */
     WRITE_KEYS: writeKeysEnv(),
     /** How long to wait for Kafka's acks=all before answering 503. */

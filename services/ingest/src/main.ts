@@ -1,3 +1,4 @@
+import cluster from 'node:cluster';
 import {
   closePool,
   closeRedis,
@@ -13,10 +14,20 @@ import { loadConfig } from './config';
 import { KafkaPublisher } from './publisher';
 import { createRateLimitRedis } from './rate-limit';
 import { kafkaReadiness } from './readiness';
+import { instanceView, runPrimary } from './workers';
+
+/** A worker drains within handleSignals' 10 s; the primary waits a little longer for the last of them. */
+const PRIMARY_DEADLINE_MS = 12_000;
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const log = createLogger('ingest', config.LOG_LEVEL);
+  const root = createLogger('ingest', config.LOG_LEVEL);
+  if (config.INGEST_WORKERS > 1 && cluster.isPrimary) {
+    runPrimary(config.INGEST_WORKERS, root.child({ role: 'primary' }), PRIMARY_DEADLINE_MS);
+    return;
+  }
+  // One process alone, or one of the primary's workers (src/workers.ts): the same ingest either way.
+  const log = cluster.isWorker ? root.child({ worker: cluster.worker!.id }) : root;
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'ingest', log });
   const metrics = createMetrics('ingest');
   // Only the person keys (docs/privacy.md): one lookup per new or uncached person, per batch.
@@ -39,6 +50,7 @@ async function main(): Promise<void> {
     publisher,
     metrics,
     checks: readiness.checks,
+    instance: cluster.isWorker ? instanceView({ registry: metrics, checks: readiness.checks }) : undefined,
   });
   handleSignals(log, async () => {
     await app.close();

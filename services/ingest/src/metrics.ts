@@ -5,9 +5,9 @@ import type { Publisher } from './publisher';
 
 /**
  * Ingest's own metrics (requests by route and status come from @pstream/platform): events
- * accepted, rejected by reason (`invalid`, `too_large` — by our limits or the broker's —, or `unavailable` when Kafka
- * did not
- * acknowledge them and the client got a 503), Kafka produce latency and the breaker's state.
+ * accepted, rejected by reason (`invalid`, `too_large` — by our limits or the broker's —, or
+ * `unavailable` when Kafka did not acknowledge them and the client got a 503), Kafka produce
+ * latency, the breaker's state and how many processes (workers) the scrape covers.
  */
 export function ingestMetrics(registry: Registry, publisher: Publisher) {
   const accepted = counter(registry, {
@@ -29,10 +29,16 @@ export function ingestMetrics(registry: Registry, publisher: Publisher) {
   gauge(registry, {
     name: 'ingest_kafka_breaker_open',
     help: '1 while the Kafka breaker is open (requests answered 503 at once), else 0',
+    // Each worker has its own producer and breaker (src/workers.ts): open in any of them shows.
+    aggregator: 'max',
     collect() {
       this.set(publisher.isOpen?.() ? 1 : 0);
     },
   });
+  gauge(registry, {
+    name: 'ingest_processes',
+    help: 'Processes whose figures this scrape holds: 1, or the workers that answered (INGEST_WORKERS)',
+  }).set(1);
   return {
     /** Publishes a request's accepted records, counting what happened to each item. */
     async publish(source: string, sorted: Sorted): Promise<void> {

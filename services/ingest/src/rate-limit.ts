@@ -45,7 +45,8 @@ const limitedKeys = new WeakMap<FastifyRequest, string>();
  * averages at most `ratePerSec` and bursts up to `burst` (twice that across a window boundary).
  *
  * When Redis does not answer within its command timeout, the check **fails open to the instance's
- * own token bucket**: ingest keeps accepting events at the per-instance rate rather than refusing
+ * own token bucket** (split between its worker processes, each of which gets about every
+ * `processes`-th connection): ingest keeps accepting events at the per-instance rate rather than refusing
  * everyone. The limit exists to keep one runaway client from crowding out the rest, not to
  * authenticate (write keys do that); refusing all traffic because a side store is down would lose
  * every source's events to protect against one. The outage is logged (at most every 10 s).
@@ -53,9 +54,21 @@ const limitedKeys = new WeakMap<FastifyRequest, string>();
  */
 export async function registerWriteKeyLimit(
   app: FastifyInstance,
-  options: { redis?: Redis; prefix: string; ratePerSec: number; burst: number; log: Logger },
+  options: {
+    redis?: Redis;
+    prefix: string;
+    ratePerSec: number;
+    burst: number;
+    /** Processes serving this instance (INGEST_WORKERS): each keeps 1/processes of the fallback bucket. */
+    processes?: number;
+    log: Logger;
+  },
 ): Promise<(request: FastifyRequest, key: string) => Promise<Take>> {
-  const fallback = createTokenBuckets(options);
+  const share = options.processes ?? 1;
+  const fallback = createTokenBuckets({
+    ratePerSec: options.ratePerSec / share,
+    burst: Math.max(1, Math.floor(options.burst / share)),
+  });
   const redis = options.redis;
   if (redis === undefined) return async (_request, key) => fallback.take(key);
   await app.register(rateLimit, {

@@ -66,6 +66,19 @@ describe('rate limit across ingest instances', () => {
     expect(statuses).toEqual([400, 400, 400, 429]);
   });
 
+  it("splits the per-instance fallback between an instance's workers", async () => {
+    // One of two workers (INGEST_WORKERS=2) keeps half of the burst of 4 while Redis is away.
+    const ingest = await start({
+      REDIS_URL: 'redis://127.0.0.1:1/0',
+      RATE_LIMIT_PER_SEC: '1',
+      RATE_LIMIT_BURST: '4',
+      INGEST_WORKERS: '2',
+    });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await send(ingest)).statusCode);
+    expect(statuses).toEqual([400, 400, 429]);
+  });
+
   describe('with a Redis that accepts connections and never answers', () => {
     let silent: Server;
     const sockets = new Set<Socket>();
