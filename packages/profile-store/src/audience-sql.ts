@@ -1,7 +1,7 @@
 import type { Rule } from '@pstream/audience-rules';
 import { DAY_MS } from '@pstream/events';
 import { GIVEN_BY, type PredictedTrait } from '@pstream/traits-model';
-import { TAG_LIST_SQL } from './fold';
+import { TAG_LIST_SQL, TYPED_TAGS_SQL } from './fold';
 
 /*
  * The leaf SQL compiler of audiences (docs/api.md §5.4): a rule's fact leaf as a condition on one
@@ -78,7 +78,7 @@ export function leafCondition(
     if (d.tag !== undefined)
       return {
         table: 'activity',
-        cond: `${base} AND ${TAG_LIST_SQL} @> ARRAY[$5::text]`,
+        cond: `${base} AND ${TYPED_TAGS_SQL} @> ARRAY[$2 || E'\\x1f' || $5::text]`,
         params: [...window, d.tag],
         atLeast: d.atLeast,
         count: `n * cardinality(array_positions(${TAG_LIST_SQL}, $5::text))`,

@@ -18,8 +18,14 @@ export const SOCIAL_TYPES_SQL = SOCIAL_ACTIONS.map((type) => {
  * @pstream/events admits no control character).
  */
 export const TAG_SEPARATOR = '\u001f';
-/** The tag list of an `activity` row in SQL: the very expression its GIN index is on (migration 070). */
+/** The tag list of an `activity` row in SQL. */
 export const TAG_LIST_SQL = "string_to_array(tags, E'\\x1f')";
+/**
+ * The row's tags each prefixed by its type and U+001F, in SQL: the very expression the GIN index
+ * `activity_by_tag` is on (migration 070), so `@> ARRAY[type || E'\x1f' || tag]` is answered by it.
+ */
+export const TYPED_TAGS_SQL =
+  "string_to_array(type || E'\\x1f' || replace(tags, E'\\x1f', E'\\x1e' || type || E'\\x1f'), E'\\x1e')";
 
 /** Converts an amount into the base currency; undefined when no rate is configured. */
 export type Converter = (amount: number, currency: string) => number | undefined;
