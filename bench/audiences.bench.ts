@@ -120,14 +120,10 @@ async function main(): Promise<void> {
                              'product' AS tt, 'p-' || (${H_SQL(30)} + j) % 5000 AS tid, 1 + (${H_SQL(40)} + j) % 3 AS n,
                              'category:c' || lpad((${H_SQL(70)} % ${TAGS})::text, 3, '0') AS tag
                       FROM generate_series(1, $1) i, generate_series(0, 3) j`;
+      // (the tag counts as the row's tags, migration 070)
       await pool.query(
-        `INSERT INTO activity_daily (profile_key, day, type, target_type, target_id, n)
-       SELECT k, day, type, tt, tid, sum(n) FROM (${activity}) a GROUP BY k, day, type, tt, tid`,
-        [N, today],
-      );
-      await pool.query(
-        `INSERT INTO tag_activity_daily (profile_key, day, type, tag, n)
-       SELECT k, day, type, tag, sum(n) FROM (${activity}) a GROUP BY k, day, type, tag`,
+        `INSERT INTO activity (profile_key, day, type, target_type, target_id, tags, n)
+       SELECT k, day, type, tt, tid, tag, sum(n) FROM (${activity}) a GROUP BY k, day, type, tt, tid, tag`,
         [N, today],
       );
       await pool.query('ANALYZE');

@@ -49,10 +49,11 @@ export function createLeafReader(pool: Pool) {
       const cols = leaves.map((leaf, i) => {
         const c = leafCondition(leaf, nowMs);
         const cond = shift(c.cond, params.length - 1);
+        const count = shift(c.count ?? 'n', params.length - 1);
         params.push(...c.params);
         const of = (expr: string) => `(SELECT ${expr} FROM ${c.table} WHERE profile_key = $1)`;
         if (c.atLeast !== undefined)
-          return `coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = $1 AND ${cond}), 0)::float8 AS o${i}`;
+          return `coalesce((SELECT sum(${count}) FROM ${c.table} WHERE profile_key = $1 AND ${cond}), 0)::float8 AS o${i}`;
         if (c.table === 'predicted_traits' && 'trait' in leaf) {
           // observed: the stored prediction the leaf compared (§5.9), whatever its confidence
           const trait = `$${params.push(leaf.trait.name.slice('predicted.'.length))}::text`;
@@ -82,7 +83,7 @@ export function createLeafReader(pool: Pool) {
     /**
      * Postgres's own estimate of how many rows a leaf reads (an upper bound on the people it holds
      * for): the planner's selectivity, at the cost of a plan. For a `did` leaf it is the daily rows
-     * before grouping — the estimate after `HAVING sum(n) >= N` is a guess, the rows are what the
+     * before grouping — the estimate after `HAVING sum(…) >= N` is a guess, the rows are what the
      * index read costs.
      */
     async estimate(leaf: FactLeaf, nowMs: number): Promise<number> {
@@ -136,7 +137,7 @@ export function createLeafReader(pool: Pool) {
       const atLeast = `$${c.params.length + 2}`;
       // the leaf's own query gives who holds; their counted days, newest first, give until when
       const sql = `WITH holds AS (${q.sql}),
-        days AS (SELECT profile_key, day, sum(n) OVER (PARTITION BY profile_key ORDER BY day DESC) AS since
+        days AS (SELECT profile_key, day, sum(${c.count ?? 'n'}) OVER (PARTITION BY profile_key ORDER BY day DESC) AS since
                  FROM ${c.table} JOIN holds USING (profile_key) WHERE ${c.cond})
         SELECT profile_key, (max(day) FILTER (WHERE since >= ${atLeast}) + $${q.params.length + 2}::int)::text AS until FROM days GROUP BY profile_key`;
       const { rows } = await pool.query<{ profile_key: string; until: string | null }>(sql, [

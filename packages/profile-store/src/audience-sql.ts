@@ -1,6 +1,7 @@
 import type { Rule } from '@pstream/audience-rules';
 import { DAY_MS } from '@pstream/events';
 import { GIVEN_BY, type PredictedTrait } from '@pstream/traits-model';
+import { TAG_LIST_SQL, TYPED_TAGS_SQL } from './fold';
 
 /*
  * The leaf SQL compiler of audiences (docs/api.md §5.4): a rule's fact leaf as a condition on one
@@ -28,7 +29,7 @@ export const utcDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
  * instead (200 000 rows of a city to check 20 000 people: 2–3× slower at 1 M people).
  */
 export function leafQuery(leaf: FactLeaf, nowMs: number, restricted: boolean): { sql: string; params: unknown[] } {
-  const { table, cond, params, atLeast } = leafCondition(leaf, nowMs);
+  const { table, cond, params, atLeast, count = 'n' } = leafCondition(leaf, nowMs);
   if (atLeast === undefined) {
     return restricted
       ? {
@@ -40,20 +41,23 @@ export function leafQuery(leaf: FactLeaf, nowMs: number, restricted: boolean): {
   const n = `$${params.length + 2}`;
   return restricted
     ? {
-        sql: `SELECT w.key AS profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT sum(n) AS n FROM ${table} WHERE profile_key = w.key AND ${cond}) x WHERE x.n >= ${n}`,
+        sql: `SELECT w.key AS profile_key FROM unnest($1::text[]) AS w(key) CROSS JOIN LATERAL (SELECT sum(${count}) AS n FROM ${table} WHERE profile_key = w.key AND ${cond}) x WHERE x.n >= ${n}`,
         params: [...params, atLeast],
       }
     : {
-        sql: `SELECT profile_key FROM ${table} WHERE $1::text[] IS NULL AND ${cond} GROUP BY profile_key HAVING sum(n) >= ${n}`,
+        sql: `SELECT profile_key FROM ${table} WHERE $1::text[] IS NULL AND ${cond} GROUP BY profile_key HAVING sum(${count}) >= ${n}`,
         params: [...params, atLeast],
       };
 }
 
-/** A leaf as a condition on one table's rows (`$2`… are `params`); `atLeast`: the rows' summed `n` must reach it. */
+/**
+ * A leaf as a condition on one table's rows (`$2`… are `params`); `atLeast`: the rows' summed
+ * `count` (an expression of a row: how many events it counts) must reach it.
+ */
 export function leafCondition(
   leaf: FactLeaf,
   nowMs: number,
-): { table: string; cond: string; params: unknown[]; atLeast?: number } {
+): { table: string; cond: string; params: unknown[]; atLeast?: number; count?: string } {
   if ('stage' in leaf) return { table: 'people', cond: 'stage = ANY($2::text[])', params: [leaf.stage.in] };
   if ('tier' in leaf) {
     const col = leaf.tier.value ? 'value_tier' : 'social_tier';
@@ -68,23 +72,33 @@ export function leafCondition(
   if ('did' in leaf) {
     const d = leaf.did;
     const window = [d.type, utcDay(nowMs - (d.inLastDays - 1) * DAY_MS), utcDay(nowMs)];
+    // `activity` (migration 070): a row counts `n` events on its target, each with all of `tags`
+    // (a tag as often as it appears there); a row without a target counts towards tags only
     const base = 'type = $2 AND day BETWEEN $3 AND $4';
     if (d.tag !== undefined)
       return {
-        table: 'tag_activity_daily',
-        cond: `${base} AND tag = $5`,
+        table: 'activity',
+        cond: `${base} AND ${TYPED_TAGS_SQL} @> ARRAY[$2 || E'\\x1f' || $5::text]`,
         params: [...window, d.tag],
         atLeast: d.atLeast,
+        count: `n * cardinality(array_positions(${TAG_LIST_SQL}, $5::text))`,
       };
     if (d.target !== undefined) {
       return {
-        table: 'activity_daily',
+        table: 'activity',
         cond: `${base} AND target_type = $5 AND target_id = $6`,
         params: [...window, d.target.type, d.target.id],
         atLeast: d.atLeast,
+        count: 'n',
       };
     }
-    return { table: 'activity_daily', cond: base, params: window, atLeast: d.atLeast };
+    return {
+      table: 'activity',
+      cond: `${base} AND target_type IS NOT NULL`,
+      params: window,
+      atLeast: d.atLeast,
+      count: 'n',
+    };
   }
   const t = leaf.trait;
   if (t.name.startsWith('predicted.')) return predictedCondition(t);
@@ -170,9 +184,10 @@ export function allQuery(
         `(SELECT true FROM ${c.table} WHERE profile_key = w.key AND ${cond} LIMIT 1) IS ${negated ? 'NULL' : 'NOT NULL'}`,
       );
     else {
+      const count = shift(c.count ?? 'n', params.length - c.params.length);
       params.push(c.atLeast);
       quals.push(
-        `coalesce((SELECT sum(n) FROM ${c.table} WHERE profile_key = w.key AND ${cond}), 0) ${negated ? '<' : '>='} $${params.length + 1}`,
+        `coalesce((SELECT sum(${count}) FROM ${c.table} WHERE profile_key = w.key AND ${cond}), 0) ${negated ? '<' : '>='} $${params.length + 1}`,
       );
     }
   }

@@ -79,22 +79,21 @@ export async function applyEventRows(client: PoolClient, rows: EventRows): Promi
     );
     for (const { profile_key, ...gain } of agg) gains.set(profile_key, gain);
   }
-  if (rows.daily.length > 0) {
-    const d = rows.daily;
+  if (rows.activity.length > 0) {
+    // Appended, never upserted (migration 070): no key to probe, no older row to update.
+    const a = rows.activity;
     await client.query(
-      `INSERT INTO activity_daily AS a (profile_key, day, type, target_type, target_id, n)
-       SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::int[])
-       ON CONFLICT (profile_key, type, target_type, target_id, day) DO UPDATE SET n = a.n + excluded.n`,
-      [col(d, 'key'), col(d, 'day'), col(d, 'type'), col(d, 'targetType'), col(d, 'targetId'), col(d, 'n')],
-    );
-  }
-  if (rows.tagDaily.length > 0) {
-    const d = rows.tagDaily;
-    await client.query(
-      `INSERT INTO tag_activity_daily AS a (profile_key, day, type, tag, n)
-       SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::int[])
-       ON CONFLICT (profile_key, type, tag, day) DO UPDATE SET n = a.n + excluded.n`,
-      [col(d, 'key'), col(d, 'day'), col(d, 'type'), col(d, 'tag'), col(d, 'n')],
+      `INSERT INTO activity (profile_key, day, type, target_type, target_id, tags, n)
+       SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])`,
+      [
+        col(a, 'key'),
+        col(a, 'day'),
+        col(a, 'type'),
+        col(a, 'targetType'),
+        col(a, 'targetId'),
+        col(a, 'tags'),
+        col(a, 'n'),
+      ],
     );
   }
   if (rows.follows.length > 0) {

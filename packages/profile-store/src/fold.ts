@@ -13,6 +13,20 @@ export const SOCIAL_TYPES_SQL = SOCIAL_ACTIONS.map((type) => {
   return `'${type}'`;
 }).join(', ');
 
+/**
+ * Joins a row's tags in `activity.tags` (migration 070): U+001F, which no tag holds (TAG_PATTERN of
+ * @pstream/events admits no control character).
+ */
+export const TAG_SEPARATOR = '\u001f';
+/** The tag list of an `activity` row in SQL. */
+export const TAG_LIST_SQL = "string_to_array(tags, E'\\x1f')";
+/**
+ * The row's tags each prefixed by its type and U+001F, in SQL: the very expression the GIN index
+ * `activity_by_tag` is on (migration 070), so `@> ARRAY[type || E'\x1f' || tag]` is answered by it.
+ */
+export const TYPED_TAGS_SQL =
+  "string_to_array(type || E'\\x1f' || replace(tags, E'\\x1f', E'\\x1e' || type || E'\\x1f'), E'\\x1e')";
+
 /** Converts an amount into the base currency; undefined when no rate is configured. */
 export type Converter = (amount: number, currency: string) => number | undefined;
 
@@ -41,8 +55,19 @@ export type EventRows = {
     currency: string;
     baseAmount: number | null;
   }[];
-  daily: { key: string; day: string; type: string; targetType: string; targetId: string; n: number }[];
-  tagDaily: { key: string; day: string; type: string; tag: string; n: number }[];
+  /**
+   * Daily activity (migration 070): per person × UTC day × type × target × tag list, the number of
+   * events; `tags` is the list joined by TAG_SEPARATOR, and each tag counts `n` times per appearance.
+   */
+  activity: {
+    key: string;
+    day: string;
+    type: string;
+    targetType: string;
+    targetId: string;
+    tags: string;
+    n: number;
+  }[];
   follows: { key: string; targetType: string; targetId: string; following: boolean; at: string }[];
   followHistory: {
     source: string;
@@ -70,8 +95,7 @@ function bump<R extends { n: number }>(map: Map<string, R>, id: string, make: ()
 export function foldEvents(events: readonly KeyedEvent[], convert: Converter): EventRows {
   const people = new Map<string, { key: string; first: number; last: number; social: number[] }>();
   const counts = new Map<string, { key: string; type: string; n: number }>();
-  const daily = new Map<string, EventRows['daily'][number]>();
-  const tagDaily = new Map<string, EventRows['tagDaily'][number]>();
+  const activity = new Map<string, EventRows['activity'][number]>();
   const follows = new Map<
     string,
     { key: string; targetType: string; targetId: string; following: boolean; at: number }
@@ -89,16 +113,16 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
     bump(counts, `${key}\u0000${type}`, () => ({ key, type, n: 1 }));
     const day = e.occurredAt.slice(0, 10);
     const t = e.target;
-    const personDay = `${key}\u0000${day}\u0000${type}\u0000`;
-    bump(daily, `${personDay}${t.type}\u0000${t.id}`, () => ({
+    const tags = e.tags.join(TAG_SEPARATOR);
+    bump(activity, `${key}\u0000${day}\u0000${type}\u0000${t.type}\u0000${t.id}\u0000${tags}`, () => ({
       key,
       day,
       type,
       targetType: t.type,
       targetId: t.id,
+      tags,
       n: 1,
     }));
-    for (const tag of e.tags) bump(tagDaily, personDay + tag, () => ({ key, day, type, tag, n: 1 }));
     if (e.type === 'purchase') {
       const amount = e.amount ?? 0;
       const currency = e.currency ?? '';
@@ -142,8 +166,7 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
     })),
     counts: [...counts.values()],
     purchases: rows.purchases,
-    daily: [...daily.values()],
-    tagDaily: [...tagDaily.values()],
+    activity: [...activity.values()],
     follows: [...follows.values()].map((f) => ({ ...f, at: iso(f.at) })),
     followHistory: rows.followHistory,
   };

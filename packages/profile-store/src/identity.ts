@@ -122,20 +122,8 @@ export async function mergeProfiles(client: PoolClient, from: string, to: string
   );
   await client.query('DELETE FROM follows WHERE profile_key = $1', [from]);
   await client.query('UPDATE follow_history SET profile_key = $2 WHERE profile_key = $1', p);
-  await client.query(
-    `INSERT INTO activity_daily AS a (profile_key, day, type, target_type, target_id, n)
-     SELECT $2, day, type, target_type, target_id, n FROM activity_daily WHERE profile_key = $1
-     ON CONFLICT (profile_key, type, target_type, target_id, day) DO UPDATE SET n = a.n + excluded.n`,
-    p,
-  );
-  await client.query('DELETE FROM activity_daily WHERE profile_key = $1', [from]);
-  await client.query(
-    `INSERT INTO tag_activity_daily AS a (profile_key, day, type, tag, n)
-     SELECT $2, day, type, tag, n FROM tag_activity_daily WHERE profile_key = $1
-     ON CONFLICT (profile_key, type, tag, day) DO UPDATE SET n = a.n + excluded.n`,
-    p,
-  );
-  await client.query('DELETE FROM tag_activity_daily WHERE profile_key = $1', [from]);
+  // Activity rows are summed by every reader (migration 070): moving them is the whole merge.
+  await client.query('UPDATE activity SET profile_key = $2 WHERE profile_key = $1', p);
   await client.query('UPDATE lifecycle_transitions SET profile_key = $2 WHERE profile_key = $1', p);
   // Last: the person's counts and purchases moved above (no foreign key cascades them, migration 060).
   await client.query('DELETE FROM people WHERE profile_key = $1', [from]);

@@ -124,8 +124,7 @@ async function deletePersonRows(client: PoolClient, key: string, ids: string[]):
   const k = [key];
   await client.query('DELETE FROM follows WHERE profile_key = $1', k);
   await client.query('DELETE FROM follow_history WHERE profile_key = $1', k);
-  await client.query('DELETE FROM activity_daily WHERE profile_key = $1', k);
-  await client.query('DELETE FROM tag_activity_daily WHERE profile_key = $1', k);
+  await client.query('DELETE FROM activity WHERE profile_key = $1', k);
   await client.query('DELETE FROM lifecycle_transitions WHERE profile_key = $1', k);
   await client.query('DELETE FROM lifecycle_outbox WHERE profile_key = $1', k);
   // saved audiences forget them at once, and no entry/exit naming them is published

@@ -1,19 +1,26 @@
 import { DAY_MS } from '@pstream/events';
 import type { Pool } from '@pstream/platform';
+import { TAG_LIST_SQL } from './fold';
 
 /** What a retention pass keeps: dedupe records by receive time, daily aggregates by UTC day. */
 export type Retention = { dedupeWindowHours: number; retentionDays: number };
 
-/** Rows a pass removed, per table. */
+/**
+ * Rows a pass removed: dedupe records, and the rows of the `activity_daily` and
+ * `tag_activity_daily` views (migration 070: person × type × target, and × tag, per day) whose days
+ * it removed from `activity`.
+ */
 export type Pruned = { applied_events: number; activity_daily: number; tag_activity_daily: number };
 
 /**
- * One retention pass: removes dedupe records received before the window and daily aggregates of
+ * One retention pass: removes dedupe records received before the window and daily activity of
  * days before the current UTC day and the `retentionDays` − 1 before it (the `inLastDays`
- * convention of audience rules). Each DELETE takes at most `batch` rows and commits on its own, so
- * no lock is held long; a table is left when a batch comes back short or `budgetMs` is spent (the
- * rest goes next time). Found through BRIN indexes on the time columns (migration 007): rows are
- * written roughly in time order, so the old ones sit in the first blocks.
+ * convention of audience rules). Each DELETE takes at most `batch` dedupe records, or the
+ * person-days of at most `batch` activity rows (all of a person's rows of a day at once, so the
+ * view rows it counts are whole), and commits on its own, so no lock is held long; a table is left when a batch comes
+ * back short or `budgetMs` is spent (the rest goes next time). Found through BRIN indexes on the
+ * time columns (migrations 007, 070): rows are written roughly in time order, so the old ones sit
+ * in the first blocks.
  */
 export async function pruneExpired(
   pool: Pool,
@@ -26,25 +33,31 @@ export async function pruneExpired(
   const firstDay = new Date(Math.floor(nowMs / DAY_MS) * DAY_MS - (keep.retentionDays - 1) * DAY_MS)
     .toISOString()
     .slice(0, 10);
-  const cutoffs: [keyof Pruned, string, string][] = [
-    [
-      'applied_events',
-      'received_at < $1::timestamptz',
-      new Date(nowMs - keep.dedupeWindowHours * 3_600_000).toISOString(),
-    ],
-    ['activity_daily', 'day < $1::date', firstDay],
-    ['tag_activity_daily', 'day < $1::date', firstDay],
-  ];
+  const dedupeCutoff = new Date(nowMs - keep.dedupeWindowHours * 3_600_000).toISOString();
   const pruned: Pruned = { applied_events: 0, activity_daily: 0, tag_activity_daily: 0 };
-  for (const [table, where, cutoff] of cutoffs) {
-    for (;;) {
-      const { rowCount } = await pool.query(
-        `DELETE FROM ${table} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${table} WHERE ${where} LIMIT $2))`,
-        [cutoff, batch],
-      );
-      pruned[table] += rowCount ?? 0;
-      if ((rowCount ?? 0) < batch || Date.now() > deadline) break;
-    }
+  for (;;) {
+    const { rowCount } = await pool.query(
+      `DELETE FROM applied_events WHERE ctid = ANY(ARRAY(SELECT ctid FROM applied_events WHERE received_at < $1::timestamptz LIMIT $2))`,
+      [dedupeCutoff, batch],
+    );
+    pruned.applied_events += rowCount ?? 0;
+    if ((rowCount ?? 0) < batch || Date.now() > deadline) break;
+  }
+  for (;;) {
+    // the person-days of (at most) `batch` old rows, each deleted whole
+    const { rows } = await pool.query<{ sampled: number; rows: number; tag_rows: number }>(
+      `WITH sample AS (SELECT profile_key, day FROM activity WHERE day < $1::date LIMIT $2),
+       gone AS (DELETE FROM activity a USING (SELECT DISTINCT profile_key, day FROM sample) d
+                WHERE a.profile_key = d.profile_key AND a.day = d.day RETURNING a.*)
+       SELECT (SELECT count(*) FROM sample)::int AS sampled,
+              (SELECT count(*) FROM (SELECT DISTINCT profile_key, day, type, target_type, target_id FROM gone WHERE target_type IS NOT NULL) r)::int AS rows,
+              (SELECT count(*) FROM (SELECT DISTINCT profile_key, day, type, tag FROM gone, unnest(${TAG_LIST_SQL}) AS tag) r)::int AS tag_rows`,
+      [firstDay, batch],
+    );
+    const r = rows[0]!;
+    pruned.activity_daily += r.rows;
+    pruned.tag_activity_daily += r.tag_rows;
+    if (r.sampled < batch || Date.now() > deadline) break;
   }
   return pruned;
 }

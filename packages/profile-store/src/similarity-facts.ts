@@ -20,7 +20,7 @@ export function createSimilarityFacts(pool: Pool) {
       const { rows } = await pool.query<{ k: string; spend: string | null; social: string | null }>(
         `SELECT k,
                 (SELECT sum(base_amount) FROM purchases p WHERE p.profile_key = k AND p.occurred_at > $2) AS spend,
-                (SELECT sum(n) FROM activity_daily a WHERE a.profile_key = k AND a.type IN (${SOCIAL_TYPES_SQL}) AND a.day >= $3) AS social
+                (SELECT sum(n) FROM activity a WHERE a.profile_key = k AND a.type IN (${SOCIAL_TYPES_SQL}) AND a.day >= $3 AND a.target_type IS NOT NULL) AS social
          FROM unnest($1::text[]) k`,
         [keys, new Date(nowMs - 365 * DAY_MS).toISOString(), utcDay(nowMs - 29 * DAY_MS)],
       );

@@ -43,11 +43,10 @@ describe('foldEvents', () => {
       { key: 'u', type: 'click', n: 2 },
       { key: 'u', type: 'like', n: 1 },
     ]);
-    expect(rows.daily).toEqual([
-      { key: 'u', day: '2026-05-01', type: 'click', targetType: 'shop', targetId: 'x', n: 2 },
-      { key: 'u', day: '2026-05-02', type: 'like', targetType: 'shop', targetId: 'x', n: 1 },
+    expect(rows.activity).toEqual([
+      { key: 'u', day: '2026-05-01', type: 'click', targetType: 'shop', targetId: 'x', tags: 'a:b', n: 2 },
+      { key: 'u', day: '2026-05-02', type: 'like', targetType: 'shop', targetId: 'x', tags: 'a:b', n: 1 },
     ]);
-    expect(rows.tagDaily.map((r) => r.n)).toEqual([2, 1]);
   });
 
   it('converts purchases into the base currency and leaves unknown currencies unconverted', () => {

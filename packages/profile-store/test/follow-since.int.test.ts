@@ -81,7 +81,7 @@ describe('follows.since does not depend on how the stream is chunked', () => {
     'chunks of %i give the same follows, since included, as the definition',
     async (size) => {
       await pool.query(
-        'TRUNCATE follows, follow_history, follow_daily, follower_mix, applied_events, identities, people, event_counts, purchases, activity_daily, tag_activity_daily, lifecycle_transitions, lifecycle_outbox, consumer_offsets, predicted_traits',
+        'TRUNCATE follows, follow_history, follow_daily, follower_mix, applied_events, identities, people, event_counts, purchases, activity, lifecycle_transitions, lifecycle_outbox, consumer_offsets, predicted_traits',
       );
       const store = createSegmentStore({
         pool,

@@ -95,15 +95,15 @@ describe('retention of dedupe records and daily aggregates', () => {
         ).rows.map((r) => [r.relname, r]),
       );
     // A backend reports its table counters when idle (within a second): wait until every write of the
-    // test above is seen — applied_events 50 inserts + 40 deletes, activity_daily 50 + 20 — so that
+    // test above is seen — applied_events 50 inserts + 40 deletes, activity 50 + 20 — so that
     // the second call below cannot meet a late report.
     for (let i = 0; i < 100; i++) {
       const now = await stats();
-      if ((now.get('applied_events')?.n_mod ?? 0) >= 90 && (now.get('activity_daily')?.n_mod ?? 0) >= 70) break;
+      if ((now.get('applied_events')?.n_mod ?? 0) >= 90 && (now.get('activity')?.n_mod ?? 0) >= 70) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     const analyzed = await analyzeStale(pool);
-    expect(analyzed).toEqual([`${schema}.activity_daily`, `${schema}.applied_events`]);
+    expect(analyzed).toEqual([`${schema}.activity`, `${schema}.applied_events`]);
     const after = await stats();
     expect(after.get('applied_events')!.reltuples).toBe(10);
     expect(after.get('applied_events')!.n_mod).toBe(0);
