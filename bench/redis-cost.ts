@@ -10,7 +10,13 @@
  * clients of a shared server move. Every event of the stream is inside the dedupe window, so the
  * dedupe figure is its worst case (a person's whole history within the window).
  */
-import { createInterestStore, decodeState, encodeState, timelineParams, type StateParts } from '@pstream/interest-store';
+import {
+  createInterestStore,
+  decodeState,
+  encodeState,
+  timelineParams,
+  type StateParts,
+} from '@pstream/interest-store';
 import { scanKeys, type Redis } from '@pstream/platform';
 import { storeOptions, type ScorerConfig } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
