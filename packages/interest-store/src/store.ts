@@ -168,8 +168,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     throw aliasLoop(`alias chain from ${id} longer than ${MAX_ALIAS_HOPS} hops`);
   }
 
-  /** People's states, one GET each in one pipeline (one per node on a Cluster); a person without one reads as empty. */
-  async function readPeople(people: readonly string[]): Promise<Map<string, Read>> {
+  /**
+   * People's states, one GET each in one pipeline (one per node on a Cluster); a person without one reads as empty.
+   * A state this store wrote last is taken from its cache: `optimistic`, as it is (the guarded write that follows
+   * checks its version, and a refused write reads again), else only after `READ_IF_CHANGED` found its version
+   * still stored (a read that nothing guards, such as a merge's source).
+   */
+  async function readPeople(people: readonly string[], optimistic = false): Promise<Map<string, Read>> {
     // a cached state is taken out while in use (put back only with a write that landed), so two
     // concurrent rounds of this process never share one mutable state
     const cached = people.map((person) => {
@@ -177,20 +182,26 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       cache.delete(person);
       return c;
     });
+    const reads = new Map<string, Read>();
+    const toRead: { person: string; c: Read | undefined }[] = [];
+    people.forEach((person, i) => {
+      const c = cached[i];
+      if (optimistic && c) reads.set(person, c);
+      else toRead.push({ person, c });
+    });
     const replies = await pipelineBySlot(
       redis,
-      people.map((person, i) => ({ person, c: cached[i] })),
+      toRead,
       ({ person }) => k.person(person).state,
       (pipeline, { person, c }) => {
         if (c) pipeline.pstreamReadIfChangedBuffer(k.person(person).state, c.version);
         else pipeline.getBuffer(k.person(person).state);
       },
     );
-    const reads = new Map<string, Read>();
-    people.forEach((person, i) => {
+    toRead.forEach(({ person, c }, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
-      if (raw === 1) reads.set(person, cached[i]!);
+      if (raw === 1) reads.set(person, c!);
       else if (Buffer.isBuffer(raw)) {
         const { version, state, seen, packed } = decodeState(raw, params);
         reads.set(person, { version, state, seen, tip: replayModel(state, params), legacy: false, packed });
@@ -347,7 +358,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const fromLegacy = new Map(legacy);
     legacy.clear();
     const toRead = [...pending.keys()].filter((person) => !fromLegacy.has(person));
-    const reads = new Map([...(await readPeople(toRead)), ...fromLegacy]);
+    // a state this store wrote last is not read again: the guarded write checks its version
+    const reads = new Map([...(await readPeople(toRead, true)), ...fromLegacy]);
     const writes: Write[] = [];
     const outcome = new Map<string, { duplicates: number; fresh: PreparedEvent[]; arrivals: Arrival[] }>();
     for (const [person, events] of pending) {
