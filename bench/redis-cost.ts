@@ -10,7 +10,13 @@
  * clients of a shared server move. Every event of the stream is inside the dedupe window, so the
  * dedupe figure is its worst case (a person's whole history within the window).
  */
-import { createInterestStore, decodeState, encodeState, type StateParts } from '@pstream/interest-store';
+import {
+  createInterestStore,
+  decodeState,
+  encodeState,
+  timelineParams,
+  type StateParts,
+} from '@pstream/interest-store';
 import { scanKeys, type Redis } from '@pstream/platform';
 import { storeOptions, type ScorerConfig } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
@@ -25,8 +31,11 @@ export type CostRow = {
   events: number;
   /** Bytes per person by key kind, and the per-tag index share. */
   perPerson: Record<(typeof KINDS)[number] | 'tagIndex', number>;
-  /** The state's packed bytes per person by part (before Redis' own overhead of the key). */
-  stateParts: StateParts;
+  /**
+   * The state's packed bytes per person by part (before Redis' own overhead of the key), compacted; `tails`: the
+   * bytes of tails appended since the last whole write (store.ts TAIL_SHARE).
+   */
+  stateParts: StateParts & { tails: number };
   /** The per-tag index: its keys, its entries ((person, tag) pairs), the largest, how many are listpacks. */
   tagIndex: { keys: number; entries: number; largest: number; listpacks: number };
   totalPerPerson: number;
@@ -116,7 +125,7 @@ export async function runRedisCost(
         );
         perPersonBytes[kind] = bytes.reduce((a, b) => a + b, 0) / sample.length;
       }
-      const stateParts: StateParts = {
+      const stateParts: CostRow['stateParts'] = {
         header: 0,
         strings: 0,
         interests: 0,
@@ -124,14 +133,16 @@ export async function runRedisCost(
         follows: 0,
         events: 0,
         dedupe: 0,
+        tails: 0,
       };
       for (const id of sample) {
         const raw = await redis.getBuffer(k.person(id).state);
         if (!raw) continue;
-        const { state, seen } = decodeState(raw, storeOptions(config).scoring.decay);
+        const { state, seen, packed } = decodeState(raw, timelineParams(storeOptions(config)));
         encodeState('', state, seen, stateParts);
+        if (packed) stateParts.tails += packed.bytes - packed.snapshotBytes;
       }
-      for (const part of Object.keys(stateParts) as (keyof StateParts)[]) stateParts[part] /= sample.length;
+      for (const part of Object.keys(stateParts) as (keyof CostRow['stateParts'])[]) stateParts[part] /= sample.length;
       let tagBytes = 0;
       const tagIndex = { keys: 0, entries: 0, largest: 0, listpacks: 0 };
       for await (const batch of scanKeys(redis, k.tagPattern)) {

@@ -10,7 +10,10 @@
  *
  * KEYS: state, interests, alias, merged, and the layout before event time: visits, follows, seen.
  * ARGV: expected version ('' = no state yet), new state, merge source ('' = none), #zadd, #zrem,
- * #merged, then interest `score tag` pairs, tags to remove, merged ids.
+ * #merged, 'legacy' or '', the new version to append under ('' = none: ARGV[2] is the whole new
+ * state; else ARGV[2] is a tail, state.ts encodeTail, appended after the stored state with the
+ * version replaced — one SET of the joined string, so the value is stored at its size), then
+ * interest `score tag` pairs, tags to remove, merged ids.
  * Returns 1 (written), 0 (the version changed: read again), {2, alias} (merged into alias:
  * nothing written), 3 (the merge source was already imported: nothing written) or 4 (no state
  * yet but keys of the layout before it: read them first, LEGACY_READ_SCRIPT; nothing written).
@@ -18,17 +21,19 @@
 export const GUARDED_WRITE = `
 local alias = redis.call('GET', KEYS[3])
 if alias then return { 2, alias } end
-local head = redis.call('GETRANGE', KEYS[1], 0, 31)
+local append = ARGV[8] ~= ''
+local head = append and (redis.call('GET', KEYS[1]) or '') or redis.call('GETRANGE', KEYS[1], 0, 31)
 local current = string.match(head, '^([^|]*)|') or ''
 if current ~= ARGV[1] then return 0 end
 if current == '' then
+  if append then return redis.error_reply('PSTREAM_NO_STATE a tail needs a stored state') end
   if ARGV[1] == '' and redis.call('EXISTS', KEYS[2], KEYS[5], KEYS[6], KEYS[7]) > 0 and ARGV[7] ~= 'legacy' then return 4 end
   redis.call('DEL', KEYS[5], KEYS[6], KEYS[7])
 end
 local source = ARGV[3]
 if source ~= '' and redis.call('SISMEMBER', KEYS[4], source) == 1 then return 3 end
 local nAdd, nRem, nMerged = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local i = 8
+local i = 9
 -- bounded arguments per command (Lua's C stack)
 local function batched(cmd, key, count, width)
   local stop = i + count * width
@@ -44,7 +49,8 @@ batched('ZADD', KEYS[2], nAdd, 2)
 batched('ZREM', KEYS[2], nRem, 1)
 if source ~= '' then redis.call('SADD', KEYS[4], source) end
 batched('SADD', KEYS[4], nMerged, 1)
-redis.call('SET', KEYS[1], ARGV[2])
+if append then redis.call('SET', KEYS[1], ARGV[8] .. string.sub(head, #current + 1) .. ARGV[2])
+else redis.call('SET', KEYS[1], ARGV[2]) end
 return 1
 `;
 

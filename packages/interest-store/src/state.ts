@@ -1,14 +1,17 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { EventType } from '@pstream/events';
 import { AppError } from '@pstream/platform';
 import {
+  addEvents,
   emptyModel,
   emptyState,
   forwardWeight,
   type DecayParams,
   type FollowPart,
+  type KeyedEvent,
   type PersonState,
   type TimedEvent,
+  type TimelineParams,
   type Visit,
 } from '@pstream/scoring';
 import { InterestStoreErrors } from './errors';
@@ -35,14 +38,32 @@ import { InterestStoreErrors } from './errors';
  *     the newest).
  * Numbers are varints: integers (|x| < 2^50) as zigzag·2, anything else as the marker 1 and a
  * float64, so every number round-trips exactly; 3 is "no number" (a visit without dwell).
+ *
+ * Tails (`encodeTail`): a write that only adds a chunk's events appends what the chunk brought
+ * instead of the whole state, so its cost follows the chunk, not the state. Each tail is the
+ * marker 0x02, the strings it adds to the table (numbered on after the ones before), its dedupe
+ * records (count, newest receive second, then (digest, seconds before it)), the dedupe trim (the
+ * first receive second kept, before that newest), and the chunk's fresh events in arrival order
+ * (count, then (t − previous t, the first relative to the newest event before the tail; type;
+ * key; dwell or none; tag count, tags)). Reading replays them: the records are added, the trim
+ * applied and the events added (`addEvents`) — the steps the writer took, so the same state to
+ * the bit. The store writes the whole state again (compacts) once its tails pass a share of it.
  */
 
 /** Applied events' member digests (`digestOf`) → receive time (ms, whole seconds). */
 export type Seen = Map<number, number>;
 
-export type StoredState = { version: string; state: PersonState; seen: Seen };
+/**
+ * A packed state as stored, for appending to it: the string table its tails continue (string →
+ * number, in order) and its size in bytes after the version, whole and without tails.
+ */
+export type Packed = { ids: Map<string, number>; bytes: number; snapshotBytes: number };
+
+/** `packed`: absent for a state that was not stored packed (JSON, none): its next write is whole. */
+export type StoredState = { version: string; state: PersonState; seen: Seen; packed?: Packed };
 
 const PACKED = 0x01;
+const TAIL = 0x02;
 /** The varint of an absent number: numbers are even (integers) or the float marker 1. */
 const NONE = 3;
 const BAR = 0x7c; // '|'
@@ -52,7 +73,8 @@ const BAR = 0x7c; // '|'
  * records).
  */
 export function digestOf(member: string): number {
-  const h = createHash('sha1').update(member).digest();
+  // the one-shot hash: no Hash object per event (the same SHA-1)
+  const h = hash('sha1', member, 'buffer');
   return h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);
 }
 
@@ -74,14 +96,16 @@ export function dedupeDigests(raw: Buffer | string): Set<string> {
     const d = (JSON.parse(buf.subarray(bar + 1).toString()) as Json).d;
     return new Set(d ? d.split(',').map((entry) => entry.slice(0, entry.indexOf(':'))) : []);
   }
-  return new Set([...decodeState(buf, { halfLifeMs: 1, landmarkMs: 0 } as DecayParams).seen.keys()].map(digestHex));
+  return new Set([...decode(buf, { halfLifeMs: 1, landmarkMs: 0 } as DecayParams, false).seen.keys()].map(digestHex));
 }
 
-/** Forgets records received more than `windowMs` before the newest one. */
-export function trimSeen(seen: Seen, windowMs: number): void {
+/** Forgets records received more than `windowMs` before the newest one; returns the bound (older is gone). */
+export function trimSeen(seen: Seen, windowMs: number): number {
   let newest = -Infinity;
   for (const at of seen.values()) if (at > newest) newest = at;
-  for (const [digest, at] of seen) if (at < newest - windowMs) seen.delete(digest);
+  const cutoff = newest - windowMs;
+  for (const [digest, at] of seen) if (at < cutoff) seen.delete(digest);
+  return cutoff;
 }
 
 /** A growing byte buffer with varint numbers; one scratch buffer per process, copied out at the end. */
@@ -337,7 +361,83 @@ export function encodeState(version: string, s: PersonState, seen: Seen, parts?:
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
-export function decodeState(raw: Buffer | string, decay: DecayParams): StoredState {
+/** `encodeState`, and what a tail appended to it needs (`encodeTail`). */
+export function encodePacked(version: string, s: PersonState, seen: Seen): { raw: Buffer; packed: Packed } {
+  const raw = encodeState(version, s, seen);
+  const bytes = raw.length - Buffer.byteLength(version);
+  return { raw, packed: { ids: new Map(table), bytes, snapshotBytes: bytes } };
+}
+
+const newStrings: string[] = [];
+
+/**
+ * What one chunk adds to a packed state (see the format above): `added`, the dedupe records it
+ * made (digest, receive ms), `cutoff`, the bound `trimSeen` returned after them, and `events`,
+ * the fresh events `addEvents` was given, in that order; `newest`, the state's newest event time
+ * before them. Numbers the new strings on in `packed.ids` (the caller drops `packed` if the tail
+ * is not written).
+ */
+export function encodeTail(
+  packed: Packed,
+  newest: number | null,
+  added: readonly (readonly [number, number])[],
+  cutoff: number,
+  events: readonly KeyedEvent[],
+): Buffer {
+  const ids = packed.ids;
+  newStrings.length = 0;
+  const id = (x: string): number => {
+    let i = ids.get(x);
+    if (i === undefined) {
+      i = ids.size;
+      ids.set(x, i);
+      newStrings.push(x);
+    }
+    return i;
+  };
+  const body = bodyWriter;
+  body.pos = 0;
+  body.uint(events.length);
+  let prev = newest ?? 0;
+  for (const e of events) {
+    body.num(e.t - prev);
+    prev = e.t;
+    body.uint(id(e.type));
+    body.uint(id(e.key));
+    body.opt(e.dwellMs);
+    body.uint(e.tags.length);
+    for (const t of e.tags) body.uint(id(t));
+  }
+  const w = writer;
+  w.pos = 0;
+  w.uint(TAIL);
+  w.uint(newStrings.length);
+  for (const x of newStrings) w.str(x);
+  let top = 0;
+  for (const [, at] of added) if (at / 1000 > top) top = at / 1000;
+  w.uint(added.length);
+  w.num(top);
+  for (const [digest, at] of added) {
+    w.digest(digest);
+    w.num(top - at / 1000);
+  }
+  // records are whole seconds, so "before cutoff" is "before its second, rounded up"
+  w.num(top - Math.ceil(cutoff / 1000));
+  w.bytes(body.buf.subarray(0, body.pos));
+  return Buffer.from(w.buf.subarray(0, w.pos));
+}
+
+/**
+ * A stored state. A packed state with tails replays their events (`addEvents`), so it needs the
+ * timeline's parameters; the decay alone reads a state without tails.
+ */
+export function decodeState(raw: Buffer | string, params: DecayParams | TimelineParams): StoredState {
+  return decode(raw, params, true);
+}
+
+function decode(raw: Buffer | string, params: DecayParams | TimelineParams, withEvents: boolean): StoredState {
+  const timeline = 'weights' in params ? params : undefined;
+  const decay = timeline ? timeline.decay : (params as DecayParams);
   const buf = typeof raw === 'string' ? Buffer.from(raw, 'latin1') : raw;
   const bar = buf.indexOf(BAR);
   try {
@@ -417,8 +517,42 @@ export function decodeState(raw: Buffer | string, decay: DecayParams): StoredSta
       const digest = r.digest();
       seen.set(digest, (top - r.num()) * 1000);
     }
-    if (r.pos !== buf.length) throw new Error(`${buf.length - r.pos} bytes left over`);
-    return { version, state: s, seen };
+    const snapshotEnd = r.pos;
+    while (r.pos < buf.length) {
+      if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
+      for (let n = r.uint(); n > 0; n--) strings.push(r.str());
+      const added = r.uint();
+      const top = r.num();
+      for (let i = 0; i < added; i++) {
+        const digest = r.digest();
+        seen.set(digest, (top - r.num()) * 1000);
+      }
+      const kept = (top - r.num()) * 1000;
+      for (const [digest, at] of seen) if (at < kept) seen.delete(digest);
+      const tailEvents: KeyedEvent[] = new Array(r.uint());
+      let prev = s.newest ?? 0;
+      for (let i = 0; i < tailEvents.length; i++) {
+        const t = prev + r.num();
+        prev = t;
+        const type = str() as EventType;
+        const key = str();
+        const dwellMs = r.opt();
+        const tags = tagList();
+        tailEvents[i] = dwellMs === undefined ? { t, type, key, tags } : { t, type, key, tags, dwellMs };
+      }
+      if (!withEvents) continue;
+      if (!timeline) throw new Error('a state with tails needs the timeline parameters to be read');
+      addEvents(s, tailEvents, timeline);
+    }
+    if (r.pos !== buf.length) throw new Error(`${r.pos - buf.length} bytes missing`);
+    const ids = new Map<string, number>();
+    for (let i = 0; i < strings.length; i++) ids.set(strings[i]!, i);
+    return {
+      version,
+      state: s,
+      seen,
+      packed: { ids, bytes: buf.length - bar, snapshotBytes: snapshotEnd - bar },
+    };
   } catch (err) {
     if (err instanceof AppError) throw err;
     // never heals by retrying: the consumer dead-letters the person's events (rebuild repairs the state)

@@ -18,7 +18,17 @@ import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop, InterestStoreErrors } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
 import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
-import { decodeState, encodeState, legacyState, digestOf, trimSeen, type Seen } from './state';
+import {
+  decodeState,
+  digestOf,
+  encodePacked,
+  encodeState,
+  encodeTail,
+  legacyState,
+  trimSeen,
+  type Packed,
+  type Seen,
+} from './state';
 import { writeTagIndex, type TagChange } from './tag-index';
 
 /** One event ready for the store: classified, tagged (pure, in the scorer). */
@@ -104,13 +114,23 @@ const MAX_ROUNDS = 20;
 const CACHED_PEOPLE = 10_000;
 
 /**
+ * A write appends a tail (state.ts encodeTail) while the tails together stay within this share of
+ * the whole state's bytes, and writes the whole state again (compacts) past it: the encoding cost
+ * follows the chunk, and a state is at most this much larger than its compacted form.
+ */
+const TAIL_SHARE = 0.5;
+
+/**
  * A person as read from Redis for one round: state, dedupe record, and the interests they give
  * (`tip.interests`: the replayed model, which the next events in order continue; timeline.ts advanceTip).
  */
-type Read = { version: string; state: PersonState; seen: Seen; tip: PersonModel; legacy: boolean };
+type Read = { version: string; state: PersonState; seen: Seen; tip: PersonModel; legacy: boolean; packed?: Packed };
 
-/** What one guarded write carries. */
-type Write = { person: string; read: Read; tip: PersonModel; mergeSource: string; mergedIds: string[] };
+/**
+ * What one guarded write carries; `tail`: what the chunk added (state.ts encodeTail), written
+ * instead of the whole state while the stored tails stay within TAIL_SHARE.
+ */
+type Write = { person: string; read: Read; tip: PersonModel; mergeSource: string; mergedIds: string[]; tail?: Buffer };
 
 function newVersion(): string {
   return Math.floor(Math.random() * 2 ** 48).toString(36);
@@ -124,12 +144,7 @@ function newVersion(): string {
  */
 export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
   const k = keyLayout(prefix);
-  const params: TimelineParams = {
-    ...options.scoring,
-    latenessMs: options.latenessMs,
-    maxTags: options.maxTagsPerPerson,
-  };
-  const decay = options.scoring.decay;
+  const params = timelineParams(options);
   if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
     redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
@@ -153,8 +168,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     throw aliasLoop(`alias chain from ${id} longer than ${MAX_ALIAS_HOPS} hops`);
   }
 
-  /** People's states, one GET each in one pipeline (one per node on a Cluster); a person without one reads as empty. */
-  async function readPeople(people: readonly string[]): Promise<Map<string, Read>> {
+  /**
+   * People's states, one GET each in one pipeline (one per node on a Cluster); a person without one reads as empty.
+   * A state this store wrote last is taken from its cache: `optimistic`, as it is (the guarded write that follows
+   * checks its version, and a refused write reads again), else only after `READ_IF_CHANGED` found its version
+   * still stored (a read that nothing guards, such as a merge's source).
+   */
+  async function readPeople(people: readonly string[], optimistic = false): Promise<Map<string, Read>> {
     // a cached state is taken out while in use (put back only with a write that landed), so two
     // concurrent rounds of this process never share one mutable state
     const cached = people.map((person) => {
@@ -162,23 +182,29 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       cache.delete(person);
       return c;
     });
+    const reads = new Map<string, Read>();
+    const toRead: { person: string; c: Read | undefined }[] = [];
+    people.forEach((person, i) => {
+      const c = cached[i];
+      if (optimistic && c) reads.set(person, c);
+      else toRead.push({ person, c });
+    });
     const replies = await pipelineBySlot(
       redis,
-      people.map((person, i) => ({ person, c: cached[i] })),
+      toRead,
       ({ person }) => k.person(person).state,
       (pipeline, { person, c }) => {
         if (c) pipeline.pstreamReadIfChangedBuffer(k.person(person).state, c.version);
         else pipeline.getBuffer(k.person(person).state);
       },
     );
-    const reads = new Map<string, Read>();
-    people.forEach((person, i) => {
+    toRead.forEach(({ person, c }, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
-      if (raw === 1) reads.set(person, cached[i]!);
+      if (raw === 1) reads.set(person, c!);
       else if (Buffer.isBuffer(raw)) {
-        const { version, state, seen } = decodeState(raw, decay);
-        reads.set(person, { version, state, seen, tip: replayModel(state, params), legacy: false });
+        const { version, state, seen, packed } = decodeState(raw, params);
+        reads.set(person, { version, state, seen, tip: replayModel(state, params), legacy: false, packed });
       } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), tip: emptyModel(), legacy: false });
     });
     return reads;
@@ -218,6 +244,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
    */
   async function guardedWrites(writes: readonly Write[], changes: TagChange[]): Promise<GuardReply[]> {
     const versions = writes.map(() => newVersion());
+    // a tail while the stored tails stay within their share, else the whole state (and its table, for later tails)
+    const values = writes.map((w, i) => {
+      const p = w.read.packed;
+      if (w.tail && p && p.bytes + w.tail.length <= p.snapshotBytes * (1 + TAIL_SHARE))
+        return { raw: w.tail, packed: { ...p, bytes: p.bytes + w.tail.length }, append: true };
+      return { ...encodePacked(versions[i]!, w.read.state, w.read.seen), append: false };
+    });
     const diffs = writes.map((w) => {
       const zadd: (string | number)[] = [];
       const zrem: string[] = [];
@@ -229,9 +262,9 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     });
     const replies = await pipelineBySlot(
       redis,
-      writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]! })),
+      writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]!, value: values[i]! })),
       ({ w }) => k.person(w.person).state,
-      (pipeline: ChainableCommander, { w, d, version }) => {
+      (pipeline: ChainableCommander, { w, d, version, value }) => {
         const p = k.person(w.person);
         pipeline.pstreamGuardedWrite(
           p.state,
@@ -242,12 +275,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
           p.follows,
           p.seen,
           w.read.version,
-          encodeState(version, w.read.state, w.read.seen),
+          value.raw,
           w.mergeSource,
           d.zadd.length / 2,
           d.zrem.length,
           w.mergedIds.length,
           w.read.legacy ? 'legacy' : '',
+          value.append ? version : '',
           ...d.zadd,
           ...d.zrem,
           ...w.mergedIds,
@@ -265,6 +299,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
           seen: w.read.seen,
           tip: w.tip,
           legacy: false,
+          packed: values[i]!.packed,
         });
         if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { zadd, zrem } = diffs[i]!;
@@ -293,7 +328,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const r = legacy ?? (await readPeople([target])).get(target)!;
       legacy = undefined;
       // the source's state is merged as a copy each attempt: decodeState gives fresh objects
-      const copy = decodeState(encodeState('', from.state, from.seen), decay);
+      const copy = decodeState(encodeState('', from.state, from.seen), params);
       mergeStates(r.state, copy.state, params);
       for (const [digest, at] of copy.seen) r.seen.set(digest, at);
       trimSeen(r.seen, options.dedupeWindowMs);
@@ -323,18 +358,22 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const fromLegacy = new Map(legacy);
     legacy.clear();
     const toRead = [...pending.keys()].filter((person) => !fromLegacy.has(person));
-    const reads = new Map([...(await readPeople(toRead)), ...fromLegacy]);
+    // a state this store wrote last is not read again: the guarded write checks its version
+    const reads = new Map([...(await readPeople(toRead, true)), ...fromLegacy]);
     const writes: Write[] = [];
     const outcome = new Map<string, { duplicates: number; fresh: PreparedEvent[]; arrivals: Arrival[] }>();
     for (const [person, events] of pending) {
       const r = reads.get(person)!;
       const fresh: PreparedEvent[] = [];
+      const added: [number, number][] = [];
       let duplicates = 0;
       for (const e of events) {
         const digest = digestOf(e.member);
         if (r.seen.has(digest) || (e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
         else {
-          r.seen.set(digest, Math.floor(e.receivedMs / 1000) * 1000); // the same event twice in one chunk counts once
+          const at = Math.floor(e.receivedMs / 1000) * 1000;
+          r.seen.set(digest, at); // the same event twice in one chunk counts once
+          added.push([digest, at]);
           fresh.push(e);
         }
       }
@@ -342,13 +381,16 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         result.duplicates += duplicates;
         continue;
       }
-      trimSeen(r.seen, options.dedupeWindowMs);
+      const cutoff = trimSeen(r.seen, options.dedupeWindowMs);
       const applied = fresh.map(keyed);
+      const newest = r.state.newest;
       const arrivals = addEvents(r.state, applied, params);
       outcome.set(person, { duplicates, fresh, arrivals });
       // events in order continue the last replay; anything else replays the kept events
       const tip = advanceTip(r.tip, r.state, applied, arrivals, params) ?? replayModel(r.state, params);
-      writes.push({ person, read: r, tip, mergeSource: '', mergedIds: [] });
+      // what the chunk added, in the order taken above: reading the state replays it (state.ts)
+      const tail = r.packed && encodeTail(r.packed, newest, added, cutoff, applied);
+      writes.push({ person, read: r, tip, mergeSource: '', mergedIds: [], tail });
     }
     const again = new Map<string, PreparedEvent[]>();
     const replies = await guardedWrites(writes, changes);
@@ -549,6 +591,11 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
 }
 
 export type InterestStore = ReturnType<typeof createInterestStore>;
+
+/** The timeline parameters (packages/scoring) a store with these options scores and reads states with. */
+export function timelineParams(options: StoreOptions): TimelineParams {
+  return { ...options.scoring, latenessMs: options.latenessMs, maxTags: options.maxTagsPerPerson };
+}
 
 /** A flat HGETALL reply as a record. */
 function pairs(flat: readonly string[]): Record<string, string> {

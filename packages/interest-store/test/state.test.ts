@@ -16,8 +16,11 @@ import {
   digestHex,
   digestOf,
   encodeJsonState,
+  encodePacked,
   encodeState,
+  encodeTail,
   memberDigest,
+  trimSeen,
   type Seen,
 } from '../src/state';
 
@@ -62,6 +65,58 @@ describe('packed person state (state.ts)', () => {
           expect(back.state).toEqual(s);
           expect(back.seen).toEqual(seen);
           expect(dedupeDigests(raw)).toEqual(new Set([...seen.keys()].map(digestHex)));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reads a state with tails appended as the state the writer held, byte for byte', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.array(
+            fc.record({
+              event: eventArb,
+              digest: fc.bigInt({ min: 0n, max: 2n ** 52n - 1n }),
+              // receive seconds spread over several dedupe windows, so trims happen
+              sec: fc.integer({ min: 1_700_000_000, max: 1_700_000_000 + 10 * 86_400 }),
+            }),
+            { minLength: 1, maxLength: 6 },
+          ),
+          { maxLength: 10 },
+        ),
+        fc.nat(),
+        (batches, split) => {
+          const s = emptyState();
+          const seen: Seen = new Map();
+          const windowMs = 3 * 86_400_000;
+          const cut = batches.length === 0 ? 0 : split % (batches.length + 1);
+          let raw: Buffer = Buffer.alloc(0);
+          let packed: ReturnType<typeof encodePacked>['packed'] | undefined = undefined;
+          for (const [i, batch] of batches.entries()) {
+            if (i === cut) ({ raw, packed } = encodePacked('v2', s, seen));
+            // as the store takes a chunk: records, trim, events
+            const added: [number, number][] = [];
+            for (const { digest, sec } of batch) {
+              if (seen.has(Number(digest))) continue;
+              seen.set(Number(digest), sec * 1000);
+              added.push([Number(digest), sec * 1000]);
+            }
+            const cutoff = trimSeen(seen, windowMs);
+            const events = batch.map((b) => keyedEvent(b.event));
+            const newest = s.newest;
+            addEvents(s, events, params);
+            if (packed) raw = Buffer.concat([raw, encodeTail(packed, newest, added, cutoff, events)]);
+          }
+          if (!packed) raw = encodeState('v2', s, seen);
+          const back = decodeState(raw, params);
+          expect(back.version).toBe('v2');
+          expect(back.state).toEqual(s);
+          expect(back.seen).toEqual(seen);
+          expect(encodeState('v2', back.state, back.seen)).toEqual(encodeState('v2', s, seen));
+          expect(dedupeDigests(raw)).toEqual(new Set([...seen.keys()].map(digestHex)));
+          expect(back.packed?.bytes).toBe(raw.length - 2);
         },
       ),
       { numRuns: 300 },

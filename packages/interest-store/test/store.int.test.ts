@@ -19,6 +19,7 @@ import {
   lookupCatalog,
   readAppliedDigests,
   readInterests,
+  timelineParams,
   writeCatalog,
   type PreparedEvent,
   type StoreOptions,
@@ -119,6 +120,31 @@ describe('the interest store against real Redis', () => {
       ),
       { numRuns: 40 },
     );
+  });
+
+  it('appends what a chunk adds, and another store reads the tails and continues exactly', async () => {
+    let tails = 0;
+    await fc.assert(
+      fc.asyncProperty(streamArb(), fc.integer({ min: 1, max: 6 }), async (events, size) => {
+        const id = `tail-${seq++}`;
+        const all = events.map((e) => prepared(id, e));
+        const half = Math.floor(all.length / 2);
+        for (let i = 0; i < half; i += size) await store.apply(all.slice(i, i + size));
+        if (half > 0) {
+          const raw = (await redis.getBuffer(store.keys.person(id).state))!;
+          const { packed } = decodeState(raw, timelineParams(options));
+          if (packed!.bytes > packed!.snapshotBytes) tails++;
+        }
+        // a store that never saw the person (no cached state) decodes the tails, then continues
+        const fresh = createInterestStore(redis, prefix, options);
+        for (let i = half; i < all.length; i += size) await fresh.apply(all.slice(i, i + size));
+        // a redelivery of everything is all duplicates
+        expect((await fresh.apply(all)).duplicates).toBe(all.length);
+        expectClose(await stored(id), model(events).interests);
+      }),
+      { numRuns: 40 },
+    );
+    expect(tails).toBeGreaterThan(0);
   });
 
   it('scores by event time: events arriving up to W behind the newest give the time-sorted stream’s scores', async () => {
