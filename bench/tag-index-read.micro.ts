@@ -45,7 +45,7 @@ async function bytesOf(redis: Redis, pattern: string): Promise<number> {
 
 async function main(): Promise<void> {
   const { config, redis } = microBenchRedis('bench-tag-index-read');
-  const k = keys(config.REDIS_PREFIX);
+  const k = keys(config.REDIS_PREFIX, { tagBuckets: true });
   const one = `${config.REDIS_PREFIX}:one`;
   const rand = prng(11);
   try {

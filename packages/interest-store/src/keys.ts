@@ -52,6 +52,11 @@ export type Keys = {
    * beside the buckets and drained into them by the writes (tag-index.ts), then gone.
    */
   legacyTag(tag: string): string;
+  /**
+   * Whether writes put a tag's index into buckets (TAG_INDEX_BUCKETS; tag-index.ts): a tag not in
+   * buckets yet is otherwise written as one set (`legacyTag`). Readers read either layout.
+   */
+  tagBuckets: boolean;
   /** Pattern matching every per-person key of this prefix (the scorer's derived state). */
   personPattern: string;
   /** Pattern matching every per-tag index key of this prefix (derived from the per-person keys). */
@@ -73,7 +78,7 @@ export function personTag(profileKey: string): string {
   return `{#${h.toString(36)}}${profileKey}`;
 }
 
-export function keys(prefix: string): Keys {
+export function keys(prefix: string, options: { tagBuckets?: boolean } = {}): Keys {
   const base = (k: string) => `${prefix}:p:${personTag(k)}`;
   return {
     person: (k) => {
@@ -94,6 +99,7 @@ export function keys(prefix: string): Keys {
     tagMeta: (t) => `${prefix}:tag:{${t}}:m`,
     tagBucket: (t, i) => `${prefix}:tag:{${t}}:${i}`,
     legacyTag: (t) => `${prefix}:tag:{${t}}`,
+    tagBuckets: options.tagBuckets ?? false,
     personPattern: `${prefix}:p:*`,
     tagPattern: `${prefix}:tag:*`,
   };

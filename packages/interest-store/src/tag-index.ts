@@ -37,15 +37,23 @@ export const LEGACY_MOVES = 500;
 const MAX_READS = 20;
 
 /**
- * KEYS: the tag's meta hash, its index before buckets. ARGV: BUCKET_LOAD, LEGACY_MOVES, then
- * `person score` pairs in order (score '' removes the person). Returns the tag's bucket count.
- * The bucket function is `bucketOf` below, on the first 32 bits of the SHA-1 of the person.
+ * KEYS: the tag's meta hash, its one set. ARGV: '1' to put a tag without buckets into buckets ('0':
+ * it stays one set, written as before buckets), BUCKET_LOAD, LEGACY_MOVES, then `person score` pairs
+ * in order (score '' removes the person). A tag already in buckets is written there either way.
+ * Returns the tag's bucket count (0: one set). The bucket function is `bucketOf` below, on the first
+ * 32 bits of the SHA-1 of the person.
  */
 export const TAG_INDEX_WRITE = `
 local meta, legacy = KEYS[1], KEYS[2]
 local base = string.sub(meta, 1, -3)
-local load, moves = tonumber(ARGV[1]), tonumber(ARGV[2])
+local load, moves = tonumber(ARGV[2]), tonumber(ARGV[3])
 local m = redis.call('HMGET', meta, 'n', 'c', 'l')
+if not m[1] and ARGV[1] ~= '1' then
+  for i = 4, #ARGV, 2 do
+    if ARGV[i + 1] == '' then redis.call('ZREM', legacy, ARGV[i]) else redis.call('ZADD', legacy, ARGV[i + 1], ARGV[i]) end
+  end
+  return 0
+end
 local n, count = tonumber(m[1]) or 1, tonumber(m[2]) or 0
 local old = m[3] ~= '0' and redis.call('EXISTS', legacy) == 1
 local function hash(member) return tonumber(string.sub(redis.sha1hex(member), 1, 8), 16) end
@@ -72,7 +80,7 @@ local function add(member, score)
   count = count + redis.call('ZADD', bucket(hash(member)), score, member)
   while count > load * n do split() end
 end
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local member, score = ARGV[i], ARGV[i + 1]
   if old then redis.call('ZREM', legacy, member) end
   if score == '' then count = count - redis.call('ZREM', bucket(hash(member)), member)
@@ -184,7 +192,15 @@ export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly Tag
     redis,
     calls,
     (c) => k.tagMeta(c.tag),
-    (p, c) => void p.pstreamTagIndexWrite(k.tagMeta(c.tag), k.legacyTag(c.tag), BUCKET_LOAD, LEGACY_MOVES, ...c.args),
+    (p, c) =>
+      void p.pstreamTagIndexWrite(
+        k.tagMeta(c.tag),
+        k.legacyTag(c.tag),
+        k.tagBuckets ? '1' : '0',
+        BUCKET_LOAD,
+        LEGACY_MOVES,
+        ...c.args,
+      ),
   );
   for (const [err] of replies) if (err) throw err;
   return changes.length;
@@ -208,13 +224,23 @@ function layoutKeys(k: Keys, tag: string, layout: Layout): string[] {
   return out;
 }
 
+/** A tag without buckets: its one set (or nothing). */
+const ONE_SET: Layout = { n: 0, legacy: true };
+
+/**
+ * Each key layout's tags' layouts as last read: a read starts from it and is right in one round
+ * trip unless a split came since (tags grow one bucket per ≈ 48 new holders; entries are small).
+ */
+const lastLayouts = new WeakMap<Keys, Map<string, Layout>>();
+
 /** One read of a tag's index: commands on its keys, in one pipeline. */
 type IndexRead = { key: string; add: (pipeline: ChainableCommander) => void };
 
 /**
- * Reads several tags' indexes: `plan` gives each tag's commands for its layout; they run in one
- * pipeline (one per node on a Cluster) that ends with each tag's layout again, and run again for
- * a tag whose layout a split changed meanwhile. Resolves with each tag's replies, in plan order.
+ * Reads several tags' indexes: `plan` gives each tag's commands for the layout last seen; they run
+ * in one pipeline (one per node on a Cluster) that ends with each tag's layout as it is now, and run
+ * again for a tag whose layout differs (a split since, or during the read). Resolves with each tag's
+ * replies, in plan order.
  */
 async function readTags(
   redis: Redis,
@@ -224,7 +250,10 @@ async function readTags(
 ): Promise<unknown[][]> {
   const out: unknown[][] = new Array(tags.length);
   let todo = tags.map((tag, i) => ({ tag, i }));
-  const layouts = await readLayouts(redis, k, tags);
+  // the layout last seen (a tag never read: one set) — checked at the end of the read like any other
+  const seen = lastLayouts.get(k) ?? new Map<string, Layout>();
+  lastLayouts.set(k, seen);
+  const layouts = tags.map((tag) => seen.get(tag) ?? ONE_SET);
   for (let round = 0; todo.length > 0; round++) {
     if (round >= MAX_READS) throw contention(todo.map((t) => t.tag));
     const reads = todo.map(({ tag, i }) => plan(tag, i, layouts[i]!));
@@ -249,6 +278,7 @@ async function readTags(
       const now = layoutOf(check);
       if (!sameLayout(now, layouts[i]!)) {
         layouts[i] = now;
+        seen.set(tag, now);
         again.push({ tag, i });
         return;
       }
@@ -260,19 +290,6 @@ async function readTags(
     todo = again;
   }
   return out;
-}
-
-async function readLayouts(redis: Redis, k: Keys, tags: readonly string[]): Promise<Layout[]> {
-  const replies = await pipelineBySlot(
-    redis,
-    tags,
-    (tag) => k.tagMeta(tag),
-    (p, tag) => void p.hmget(k.tagMeta(tag), 'n', 'l'),
-  );
-  return replies.map(([err, v]) => {
-    if (err) throw err;
-    return layoutOf(v);
-  });
 }
 
 function contention(tags: readonly string[]): AppError {

@@ -32,7 +32,7 @@ describe('the per-tag index in listpack buckets', () => {
     redis = new Redis(process.env.REDIS_URL!);
     client = redis as unknown as RedisClient;
     prefix = `test:${testId()}`;
-    k = keys(prefix);
+    k = keys(prefix, { tagBuckets: true });
     ref = `${prefix}:ref`;
   });
   afterEach(async () => {
@@ -147,5 +147,26 @@ describe('the per-tag index in listpack buckets', () => {
     const after = await buckets();
     expect([...after.encodings]).toEqual(['listpack']);
     expect(Number(await redis.hget(k.tagMeta(TAG), 'c'))).toBe(await redis.zcard(ref));
+  });
+
+  it('writes a tag as one set while buckets are off, and a tag already in buckets stays in them', async () => {
+    const random = prng(22);
+    const off = keys(prefix);
+    const people = Array.from({ length: 300 }, (_, i) => `w-${i}`);
+    const changes = people.map((person) => ({ tag: TAG, person, score: String(10 ** (2 + 4 * random())) }));
+    await writeTagIndex(client, off, changes);
+    await redis.zadd(ref, ...changes.flatMap((c) => [c.score, c.person]));
+    expect(await redis.zcard(off.legacyTag(TAG))).toBe(people.length);
+    expect(await redis.exists(off.tagMeta(TAG))).toBe(0);
+    await expectSameAnswers(people, random);
+
+    // buckets on: the tag moves over; off again: it is still written in buckets
+    await write(people.slice(0, 10).map((person) => ({ tag: TAG, person, score: null })));
+    expect(await redis.exists(off.legacyTag(TAG))).toBe(0);
+    const moved = people.slice(10, 20).map((person) => ({ tag: TAG, person, score: '7' }));
+    await writeTagIndex(client, off, moved);
+    await redis.zadd(ref, ...moved.flatMap((c) => [c.score, c.person]));
+    expect(await redis.exists(off.legacyTag(TAG))).toBe(0);
+    await expectSameAnswers(people, random);
   });
 });
