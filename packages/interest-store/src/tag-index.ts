@@ -388,6 +388,13 @@ export async function nearestInTags(
         ? p.zrangebyscore(key, score, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
         : p.zrevrangebyscore(key, `(${score}`, '-inf', 'WITHSCORES', 'LIMIT', 0, limit)),
   });
+  const plainSide = (key: string, score: number, isUp: boolean): IndexRead => ({
+    key,
+    add: (p) =>
+      void (isUp
+        ? p.zrangebyscore(key, score, '+inf', 'LIMIT', 0, n)
+        : p.zrevrangebyscore(key, `(${score}`, '-inf', 'LIMIT', 0, n)),
+  });
   const entries = (flat: unknown): Entry[] => {
     const f = flat as string[];
     const out: Entry[] = [];
@@ -408,6 +415,8 @@ export async function nearestInTags(
         const [first] = await readTags(redis, k, [tag], (t, _, l) => {
           layout = l;
           const keys = layoutKeys(k, t, l);
+          // one key (a tag in one set): its own order is the answer, no scores to merge by
+          if (keys.length === 1) return [plainSide(keys[0]!, score, true), plainSide(keys[0]!, score, false)];
           few = Math.min(n, Math.ceil((2 * n) / Math.max(1, l.n)) + 2);
           return keys.flatMap((key) => [
             side(key, score, true, key === k.legacyTag(t) ? n : few),
@@ -415,6 +424,7 @@ export async function nearestInTags(
           ]);
         });
         const keys = layoutKeys(k, tag, layout!);
+        if (keys.length === 1) return [...(first![0] as string[]), ...(first![1] as string[])];
         const lists = first!.map(entries);
         const ups = lists.filter((_, i) => i % 2 === 0);
         const downs = lists.filter((_, i) => i % 2 === 1);
