@@ -27,7 +27,7 @@ import {
   type Rule,
   type Vector,
 } from '@pstream/audiences';
-import { keys as keyLayout } from '@pstream/interest-store';
+import { keys as keyLayout, tagMembersAtLeast, writeTagIndex, type TagChange } from '@pstream/interest-store';
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
@@ -133,20 +133,18 @@ async function main(): Promise<void> {
       const BATCH = 5000;
       for (let start = 1; start <= N; start += BATCH) {
         const p = redis.pipeline();
-        const byTag = new Map<number, (string | number)[]>();
+        const index: TagChange[] = [];
         for (let i = start; i < Math.min(N + 1, start + BATCH); i++) {
           const args: (string | number)[] = [];
           tagsOf(i).forEach((t, j) => {
             const stored = scoreOf(i, j) * forward;
             args.push(stored, tagName(t));
-            const list = byTag.get(t) ?? [];
-            list.push(stored, `p${i}`);
-            byTag.set(t, list);
+            index.push({ tag: tagName(t), person: `p${i}`, score: String(stored) });
           });
           p.zadd(k.interests(`p${i}`), ...args);
         }
-        for (const [t, list] of byTag) p.zadd(k.tag(tagName(t)), ...list);
         await p.exec();
+        await writeTagIndex(redis, k, index);
       }
       const mem = (await redis.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
       log(`  Redis interests + per-tag index: ${((Date.now() - t0) / 1000).toFixed(1)} s (server memory now ${mem})`);
@@ -159,10 +157,13 @@ async function main(): Promise<void> {
 
     /** Rewrites one tag's index from the generator (the live-stream writer moves its scores). */
     async function restoreTag(t: number): Promise<void> {
-      const args: (string | number)[] = [];
-      for (let i = 1; i <= N; i++) tagsOf(i).forEach((x, j) => x === t && args.push(scoreOf(i, j) * forward, `p${i}`));
-      await redis.del(k.tag(tagName(t)));
-      for (let a = 0; a < args.length; a += 20_000) await redis.zadd(k.tag(tagName(t)), ...args.slice(a, a + 20_000));
+      const changes: TagChange[] = [];
+      for (let i = 1; i <= N; i++)
+        tagsOf(i).forEach(
+          (x, j) =>
+            x === t && changes.push({ tag: tagName(t), person: `p${i}`, score: String(scoreOf(i, j) * forward) }),
+        );
+      await writeTagIndex(redis, k, changes);
     }
     if (reuse) {
       await pool.query('DELETE FROM audiences');
@@ -256,7 +257,7 @@ async function main(): Promise<void> {
     // Updates under a live stream: a writer moves the interest scores of random people in one tag
     // (as the scorer's index sync does) while the sweep re-evaluates a saved interest audience.
     const liveTag = tagName(42);
-    const holders = await redis.zrange(k.tag(liveTag), 0, -1);
+    const holders = await tagMembersAtLeast(redis, k, liveTag, -Number.MAX_VALUE);
     const live: Rule = {
       all: [{ interest: { tag: liveTag, minValue: 4 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }],
     };
@@ -274,13 +275,14 @@ async function main(): Promise<void> {
     const writer = (async () => {
       let seed = 1;
       while (writing) {
-        const p = redis.pipeline();
+        const moves: TagChange[] = [];
         for (let w = 0; w < 500; w++) {
           seed = (seed * 48271) % 2147483647;
           // a holder of the tag whose score moves (what the scorer's index write does), across the threshold or not
-          p.zadd(k.tag(liveTag), 'XX', (0.5 + (seed % 2000) / 100) * forward, holders[seed % holders.length]!);
+          const score = String((0.5 + (seed % 2000) / 100) * forward);
+          moves.push({ tag: liveTag, person: holders[seed % holders.length]!, score });
         }
-        await p.exec();
+        await writeTagIndex(redis, k, moves);
         writes += 500;
       }
     })();

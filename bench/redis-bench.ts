@@ -1,6 +1,8 @@
 /** Helpers shared by the benches: medians and percentiles, number formatting, Redis clean-up, Redis's raw limit. */
 import { execFileSync } from 'node:child_process';
-import { scanKeys, type Redis } from '@pstream/platform';
+import { createRedis, scanKeys, type Redis } from '@pstream/platform';
+import { loadConfig, type ScorerConfig } from '@pstream/scorer/config';
+import { loadDefaultEnv, testId } from '@pstream/testkit';
 
 export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -14,6 +16,17 @@ export const pct = (xs: number[], p: number): number =>
 
 /** A count or rate, rounded, with thousands separators. */
 export const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+/** A Redis micro bench's setup: the scorer's config under a prefix of its own (BENCH_PREFIX, default `bench`) and a client. */
+export function microBenchRedis(name: string): { config: ScorerConfig; redis: Redis } {
+  loadDefaultEnv();
+  const config = loadConfig({
+    ...process.env,
+    REDIS_PREFIX: `${process.env.BENCH_PREFIX ?? 'bench'}:${testId()}`,
+    LOG_LEVEL: 'silent',
+  });
+  return { config, redis: createRedis(config, name) };
+}
 
 /** Removes every key under `prefix`, scanning again until a pass finds none. */
 export async function clearPrefix(redis: Redis, prefix: string): Promise<void> {

@@ -36,8 +36,11 @@ export type CostRow = {
    * bytes of tails appended since the last whole write (store.ts TAIL_SHARE).
    */
   stateParts: StateParts & { tails: number };
-  /** The per-tag index: its keys, its entries ((person, tag) pairs), the largest, how many are listpacks. */
-  tagIndex: { keys: number; entries: number; largest: number; listpacks: number };
+  /**
+   * The per-tag index: its sorted sets (buckets), its tags' meta hashes, its entries ((person, tag) pairs), the
+   * largest set, how many sets are listpacks.
+   */
+  tagIndex: { keys: number; metas: number; entries: number; largest: number; listpacks: number };
   totalPerPerson: number;
   perEvent: number;
   /** Store events/s over the last fifth of the fill, and ZINCRBY -P 16 ops/s right after. */
@@ -144,11 +147,14 @@ export async function runRedisCost(
       }
       for (const part of Object.keys(stateParts) as (keyof CostRow['stateParts'])[]) stateParts[part] /= sample.length;
       let tagBytes = 0;
-      const tagIndex = { keys: 0, entries: 0, largest: 0, listpacks: 0 };
+      const tagIndex = { keys: 0, metas: 0, entries: 0, largest: 0, listpacks: 0 };
       for await (const batch of scanKeys(redis, k.tagPattern)) {
         tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
         const p = redis.pipeline();
-        for (const key of batch) p.zcard(key).object('ENCODING', key);
+        // a tag's meta hash (bucket count, entries) beside its sorted sets: counted in the bytes only
+        const sets = batch.filter((key) => !key.endsWith(':m'));
+        tagIndex.metas += batch.length - sets.length;
+        for (const key of sets) p.zcard(key).object('ENCODING', key);
         const replies = (await p.exec()) ?? [];
         for (let i = 0; i + 1 < replies.length; i += 2) {
           const n = Number(replies[i]![1]);
@@ -179,7 +185,7 @@ export async function runRedisCost(
       const setting =
         ((await redis.call('CONFIG', 'GET', 'zset-max-listpack-entries').catch(() => [])) as string[])[1] ?? '?';
       log(
-        `  tag index: ${b(tagIndex.keys)} keys (${tagIndex.listpacks} listpacks, zset-max-listpack-entries ${setting}), ${b(tagIndex.entries)} entries (${(tagIndex.entries / size).toFixed(1)} a person, ${(tagBytes / Math.max(1, tagIndex.entries)).toFixed(1)} B each), largest ${b(tagIndex.largest)}`,
+        `  tag index: ${b(tagIndex.keys)} sorted sets (${b(tagIndex.listpacks)} listpacks, zset-max-listpack-entries ${setting}) of ${b(tagIndex.metas)} tags, ${b(tagIndex.entries)} entries (${(tagIndex.entries / size).toFixed(1)} a person, ${(tagBytes / Math.max(1, tagIndex.entries)).toFixed(1)} B each), largest ${b(tagIndex.largest)}`,
       );
       log(
         `  state by part (packed bytes a person): ${Object.entries(stateParts)

@@ -11,10 +11,9 @@
  * and µs per ZRANGEBYSCORE of the top 1 % (at least 10 entries), 200 in a row.
  * BENCH_PREFIX (default `bench`); its keys are removed at the end.
  */
-import { createRedis } from '@pstream/platform';
-import { loadConfig } from '@pstream/scorer/config';
-import { loadDefaultEnv, prng, testId } from '@pstream/testkit';
+import { prng } from '@pstream/testkit';
 import { runCli } from './cli';
+import { microBenchRedis } from './redis-bench';
 
 const SIZES = [100, 128, 129, 256, 512, 1_000, 1_024, 1_025, 10_000];
 const FORMS: Record<string, (i: number) => string> = {
@@ -24,13 +23,7 @@ const FORMS: Record<string, (i: number) => string> = {
 };
 
 async function main(): Promise<void> {
-  loadDefaultEnv();
-  const config = loadConfig({
-    ...process.env,
-    REDIS_PREFIX: `${process.env.BENCH_PREFIX ?? 'bench'}:${testId()}`,
-    LOG_LEVEL: 'silent',
-  });
-  const redis = createRedis(config, 'bench-tag-index');
+  const { config, redis } = microBenchRedis('bench-tag-index');
   const rand = prng(7);
   const key = `${config.REDIS_PREFIX}:tagidx`;
   try {

@@ -38,11 +38,25 @@ export type Keys = {
   /** String: JSON array of the tags of a catalog target `type:id` (§5.6). */
   catalog(targetKey: string): string;
   /**
-   * Sorted set: person → stored forward-decayed score in one tag (the per-tag interest index of
-   * audiences and similar people). Hash-tagged by the TAG, so it is one key in one slot, written
-   * after the per-person script, never inside it (a Cluster script touches one slot only).
+   * The per-tag interest index of audiences and similar people (tag-index.ts): person → stored
+   * forward-decayed score in one tag, in buckets `tagBucket(tag, 0 … n−1)` (sorted sets small enough
+   * to stay listpacks) described by `tagMeta(tag)` (hash: `n` buckets, `c` entries, `l` = 1 while
+   * `legacyTag(tag)` still holds entries). Every key of a tag carries the TAG as its hash tag (one
+   * slot per tag), written after the per-person script, never inside it.
    */
-  tag(tag: string): string;
+  tagMeta(tag: string): string;
+  /** Sorted set: bucket `i` of a tag's index (linear hashing of a hash of the person, tag-index.ts). */
+  tagBucket(tag: string, i: number): string;
+  /**
+   * Sorted set: a tag's whole index as versions before buckets wrote it (one key per tag); read
+   * beside the buckets and drained into them by the writes (tag-index.ts), then gone.
+   */
+  legacyTag(tag: string): string;
+  /**
+   * Whether writes put a tag's index into buckets (TAG_INDEX_BUCKETS; tag-index.ts): a tag not in
+   * buckets yet is otherwise written as one set (`legacyTag`). Readers read either layout.
+   */
+  tagBuckets: boolean;
   /** Pattern matching every per-person key of this prefix (the scorer's derived state). */
   personPattern: string;
   /** Pattern matching every per-tag index key of this prefix (derived from the per-person keys). */
@@ -64,7 +78,7 @@ export function personTag(profileKey: string): string {
   return `{#${h.toString(36)}}${profileKey}`;
 }
 
-export function keys(prefix: string): Keys {
+export function keys(prefix: string, options: { tagBuckets?: boolean } = {}): Keys {
   const base = (k: string) => `${prefix}:p:${personTag(k)}`;
   return {
     person: (k) => {
@@ -82,7 +96,10 @@ export function keys(prefix: string): Keys {
     interests: (k) => `${base(k)}:int`,
     seen: (k) => `${base(k)}:seen`,
     catalog: (t) => `${prefix}:cat:{${t}}`,
-    tag: (t) => `${prefix}:tag:{${t}}`,
+    tagMeta: (t) => `${prefix}:tag:{${t}}:m`,
+    tagBucket: (t, i) => `${prefix}:tag:{${t}}:${i}`,
+    legacyTag: (t) => `${prefix}:tag:{${t}}`,
+    tagBuckets: options.tagBuckets ?? false,
     personPattern: `${prefix}:p:*`,
     tagPattern: `${prefix}:tag:*`,
   };

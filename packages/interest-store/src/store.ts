@@ -69,6 +69,8 @@ export type StoreOptions = StoreLimits & {
    * MAX_MERGED_IDS (docs/model.md §4.4): most ids one profile takes in by merges; default the shared MAX_MERGED_IDS.
    */
   maxMergedIds?: number;
+  /** TAG_INDEX_BUCKETS: the per-tag index of tags written from now on in listpack buckets (tag-index.ts). */
+  tagIndexBuckets?: boolean;
 };
 
 /**
@@ -143,7 +145,7 @@ function newVersion(): string {
  * TypeScript and writes it back once, with the changed interest scores, through one guarded write.
  */
 export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
-  const k = keyLayout(prefix);
+  const k = keyLayout(prefix, { tagBuckets: options.tagIndexBuckets ?? false });
   const params = timelineParams(options);
   if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });

@@ -1,13 +1,141 @@
-import { pipelineBySlot, type Redis } from '@pstream/platform';
+import { createHash } from 'node:crypto';
+import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import type { ChainableCommander, Result } from 'ioredis';
+import { InterestStoreErrors } from './errors';
 import type { Keys } from './keys';
 
 /*
- * The per-tag interest index: for every tag, a sorted set person → the person's stored
- * forward-decayed score in it (the same number as in the person's own `:int` set). Stored scores
- * share one landmark, so "value ≥ v now" is "stored ≥ a bound that depends only on now" — a range
- * query — and the index never needs rewriting as time passes. Written by the scorer after the
- * per-person scripts, with idempotent commands of current values (README).
+ * The per-tag interest index: for every tag, person → the person's stored forward-decayed score in
+ * it (the same number as in the person's own `:int` set). Stored scores share one landmark, so
+ * "value ≥ v now" is "stored ≥ a bound that depends only on now" — a range query — and the index
+ * never needs rewriting as time passes. Written by the scorer after the per-person scripts, with
+ * idempotent writes of current values (README).
+ *
+ * Layout: a tag's entries are spread over `n` sorted sets (buckets) by a hash of the person, so each
+ * stays under Redis's `zset-max-listpack-entries` (128) and is stored as a listpack, ≈ 36 B an entry
+ * instead of ≈ 105 B in the skiplist one set of thousands of holders becomes (BENCHMARKS.md, "The
+ * per-tag index in buckets"). Buckets follow linear hashing: with n buckets and p the largest power
+ * of two ≤ n, a person with hash h is in bucket h mod 2p, or h mod p when that is ≥ n; a write that
+ * takes the tag past BUCKET_LOAD entries a bucket splits bucket n − p into itself and bucket n — one
+ * small bucket at a time, never the whole tag. All of a tag's keys share the tag's hash tag (one
+ * slot), so the write script (TAG_INDEX_WRITE) is atomic per tag, on Redis Cluster too.
+ *
+ * Readers read every bucket of a tag in one pipeline that ends by reading `n` again: a split in
+ * between (the only thing that moves an entry between buckets) changes `n`, and the read is
+ * repeated. The index of versions before buckets (`legacyTag`, one set per tag) is read first,
+ * beside the buckets, while it holds entries; each write moves the people it writes out of it and
+ * up to LEGACY_MOVES more, so it drains with traffic (docs/operations.md). An entry is in exactly one
+ * key at any instant; moves go only from the old set to a bucket, so reading the old set first
+ * never misses one (it may see one twice: the bucket's, the newer, wins).
  */
+
+/** The average number of people a bucket holds before the next split (worst bucket ≈ 2×, under 128). */
+export const BUCKET_LOAD = 48;
+/** Entries of the index before buckets that each write script moves into buckets. */
+export const LEGACY_MOVES = 500;
+/** Reads repeated because a split changed a tag's buckets during them, before giving up. */
+const MAX_READS = 20;
+
+/**
+ * KEYS: the tag's meta hash, its one set. ARGV: '1' to put a tag without buckets into buckets ('0':
+ * it stays one set, written as before buckets), BUCKET_LOAD, LEGACY_MOVES, then `person score` pairs
+ * in order (score '' removes the person). A tag already in buckets is written there either way.
+ * Returns the tag's bucket count (0: one set). The bucket function is `bucketOf` below, on the first
+ * 32 bits of the SHA-1 of the person.
+ */
+export const TAG_INDEX_WRITE = `
+local meta, legacy = KEYS[1], KEYS[2]
+local base = string.sub(meta, 1, -3)
+local load, moves = tonumber(ARGV[2]), tonumber(ARGV[3])
+local m = redis.call('HMGET', meta, 'n', 'c', 'l')
+if not m[1] and ARGV[1] ~= '1' then
+  for i = 4, #ARGV, 2 do
+    if ARGV[i + 1] == '' then redis.call('ZREM', legacy, ARGV[i]) else redis.call('ZADD', legacy, ARGV[i + 1], ARGV[i]) end
+  end
+  return 0
+end
+local n, count = tonumber(m[1]) or 1, tonumber(m[2]) or 0
+local old = m[3] ~= '0' and redis.call('EXISTS', legacy) == 1
+local function hash(member) return tonumber(string.sub(redis.sha1hex(member), 1, 8), 16) end
+local function bucket(h)
+  local p = 1
+  while p * 2 <= n do p = p * 2 end
+  local b = h % (2 * p)
+  if b >= n then b = h % p end
+  return base .. ':' .. b
+end
+local function split()
+  local p = 1
+  while p * 2 <= n do p = p * 2 end
+  local from, to = base .. ':' .. (n - p), base .. ':' .. n
+  local all = redis.call('ZRANGE', from, 0, -1, 'WITHSCORES')
+  -- rewritten, not trimmed: a bucket that grew past the listpack limit goes back to a listpack
+  redis.call('DEL', from)
+  for j = 1, #all, 2 do
+    redis.call('ZADD', (hash(all[j]) % (2 * p) == n - p) and from or to, all[j + 1], all[j])
+  end
+  n = n + 1
+end
+local function add(member, score)
+  count = count + redis.call('ZADD', bucket(hash(member)), score, member)
+  while count > load * n do split() end
+end
+for i = 4, #ARGV, 2 do
+  local member, score = ARGV[i], ARGV[i + 1]
+  if old then redis.call('ZREM', legacy, member) end
+  if score == '' then count = count - redis.call('ZREM', bucket(hash(member)), member)
+  else add(member, score) end
+end
+if old then
+  local moved = redis.call('ZPOPMIN', legacy, moves)
+  for j = 1, #moved, 2 do add(moved[j], moved[j + 1]) end
+  old = redis.call('EXISTS', legacy) == 1
+end
+redis.call('HSET', meta, 'n', n, 'c', count, 'l', old and 1 or 0)
+return n
+`;
+
+/**
+ * KEYS: the tag's meta hash, its index before buckets. ARGV: a bound. Returns how many entries of
+ * the tag have a stored score ≥ the bound: a ZCOUNT of every bucket inside Redis, atomic (a split or
+ * a move out of the old set cannot count anyone twice) and one round trip.
+ */
+export const TAG_INDEX_COUNT = `
+local m = redis.call('HMGET', KEYS[1], 'n', 'l')
+local base = string.sub(KEYS[1], 1, -3)
+local total = 0
+if not m[1] or m[2] ~= '0' then total = redis.call('ZCOUNT', KEYS[2], ARGV[1], '+inf') end
+for i = 0, (tonumber(m[1]) or 0) - 1 do total = total + redis.call('ZCOUNT', base .. ':' .. i, ARGV[1], '+inf') end
+return total
+`;
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    pstreamTagIndexWrite(meta: string, legacy: string, ...args: (string | number)[]): Result<number, Context>;
+    pstreamTagIndexCount(meta: string, legacy: string, min: string | number): Result<number, Context>;
+  }
+}
+
+/** Defines the index's scripts on a client once. */
+function withScripts(redis: Redis): Redis {
+  if (typeof (redis as Partial<Redis>).pstreamTagIndexWrite !== 'function') {
+    redis.defineCommand('pstreamTagIndexWrite', { numberOfKeys: 2, lua: TAG_INDEX_WRITE });
+    redis.defineCommand('pstreamTagIndexCount', { numberOfKeys: 2, lua: TAG_INDEX_COUNT });
+  }
+  return redis;
+}
+
+/** Changes of one tag per script call at most (bounds one call's time). */
+const CHANGES_PER_CALL = 1_000;
+
+/** The bucket of a person among `n` (n ≥ 1) — TAG_INDEX_WRITE's `bucket`. */
+export function bucketOf(person: string, n: number): number {
+  const h = Number.parseInt(createHash('sha1').update(person).digest('hex').slice(0, 8), 16);
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  const b = h % (2 * p);
+  return b >= n ? h % p : b;
+}
 
 /**
  * Writes to the per-tag index what changed between two reads of people's whole interest sets
@@ -47,33 +175,149 @@ export type TagChange = { tag: string; person: string; score: string | null; ver
 
 /** Writes changes to the per-tag index in their order (a later change of the same entry wins). */
 export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly TagChange[]): Promise<number> {
-  // one key per tag, each in its own slot: grouped by the node that owns it on a Cluster
+  if (changes.length === 0) return 0;
+  withScripts(redis);
+  const byTag = new Map<string, string[]>();
+  for (const c of changes) {
+    const args = byTag.get(c.tag);
+    if (args) args.push(c.person, c.score ?? '');
+    else byTag.set(c.tag, [c.person, c.score ?? '']);
+  }
+  const calls: { tag: string; args: string[] }[] = [];
+  for (const [tag, args] of byTag)
+    for (let i = 0; i < args.length; i += 2 * CHANGES_PER_CALL)
+      calls.push({ tag, args: args.slice(i, i + 2 * CHANGES_PER_CALL) });
+  // each tag's keys in the tag's own slot: grouped by the node that owns it on a Cluster
   const replies = await pipelineBySlot(
     redis,
-    changes,
-    (c) => k.tag(c.tag),
-    (p, c) => {
-      if (c.score === null) p.zrem(k.tag(c.tag), c.person);
-      else p.zadd(k.tag(c.tag), c.score, c.person);
-    },
+    calls,
+    (c) => k.tagMeta(c.tag),
+    (p, c) =>
+      void p.pstreamTagIndexWrite(
+        k.tagMeta(c.tag),
+        k.legacyTag(c.tag),
+        k.tagBuckets ? '1' : '0',
+        BUCKET_LOAD,
+        LEGACY_MOVES,
+        ...c.args,
+      ),
   );
   for (const [err] of replies) if (err) throw err;
   return changes.length;
 }
 
+/** How readers find a tag's entries: `n` buckets (0: none yet) and whether the index before buckets is read too. */
+type Layout = { n: number; legacy: boolean };
+
+function layoutOf(reply: unknown): Layout {
+  const [n, l] = (reply ?? [null, null]) as (string | null)[];
+  // no meta yet: the tag was not written since buckets (or never): its index before buckets, if any
+  return n === null || n === undefined ? { n: 0, legacy: true } : { n: Number(n), legacy: l !== '0' };
+}
+
+const sameLayout = (a: Layout, b: Layout) => a.n === b.n && a.legacy === b.legacy;
+
+/** Every key a tag's entries may be in, the index before buckets first (see the layout note above). */
+function layoutKeys(k: Keys, tag: string, layout: Layout): string[] {
+  const out = layout.legacy ? [k.legacyTag(tag)] : [];
+  for (let i = 0; i < layout.n; i++) out.push(k.tagBucket(tag, i));
+  return out;
+}
+
+/** A tag without buckets: its one set (or nothing). */
+const ONE_SET: Layout = { n: 0, legacy: true };
+
+/**
+ * Each key layout's tags' layouts as last read: a read starts from it and is right in one round
+ * trip unless a split came since (tags grow one bucket per ≈ 48 new holders; entries are small).
+ */
+const lastLayouts = new WeakMap<Keys, Map<string, Layout>>();
+
+/** One read of a tag's index: commands on its keys, in one pipeline. */
+type IndexRead = { key: string; add: (pipeline: ChainableCommander) => void };
+
+/**
+ * Reads several tags' indexes: `plan` gives each tag's commands for the layout last seen; they run
+ * in one pipeline (one per node on a Cluster) that ends with each tag's layout as it is now, and run
+ * again for a tag whose layout differs (a split since, or during the read). Resolves with each tag's
+ * replies, in plan order.
+ */
+async function readTags(
+  redis: Redis,
+  k: Keys,
+  tags: readonly string[],
+  plan: (tag: string, i: number, layout: Layout) => IndexRead[],
+): Promise<unknown[][]> {
+  const out: unknown[][] = new Array(tags.length);
+  let todo = tags.map((tag, i) => ({ tag, i }));
+  // the layout last seen (a tag never read: one set) — checked at the end of the read like any other
+  const seen = lastLayouts.get(k) ?? new Map<string, Layout>();
+  lastLayouts.set(k, seen);
+  const layouts = tags.map((tag) => seen.get(tag) ?? ONE_SET);
+  for (let round = 0; todo.length > 0; round++) {
+    if (round >= MAX_READS) throw contention(todo.map((t) => t.tag));
+    const reads = todo.map(({ tag, i }) => plan(tag, i, layouts[i]!));
+    const items: { read?: IndexRead; tag: string }[] = [];
+    todo.forEach(({ tag }, j) => {
+      for (const read of reads[j]!) items.push({ read, tag });
+      items.push({ tag });
+    });
+    const replies = await pipelineBySlot(
+      redis,
+      items,
+      (it) => it.read?.key ?? k.tagMeta(it.tag),
+      (p, it) => (it.read ? it.read.add(p) : void p.hmget(k.tagMeta(it.tag), 'n', 'l')),
+    );
+    const again: typeof todo = [];
+    let at = 0;
+    todo.forEach(({ tag, i }, j) => {
+      const mine = replies.slice(at, at + reads[j]!.length);
+      at += reads[j]!.length;
+      const [err, check] = replies[at++] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      const now = layoutOf(check);
+      if (!sameLayout(now, layouts[i]!)) {
+        layouts[i] = now;
+        seen.set(tag, now);
+        again.push({ tag, i });
+        return;
+      }
+      out[i] = mine.map(([e, v]) => {
+        if (e) throw e;
+        return v;
+      });
+    });
+    todo = again;
+  }
+  return out;
+}
+
+function contention(tags: readonly string[]): AppError {
+  return new AppError(
+    InterestStoreErrors.CONTENTION,
+    `the per-tag index of ${tags.join(', ')} kept splitting under ${MAX_READS} reads`,
+    { retryable: true },
+  );
+}
+
 /** People whose stored score in `tag` is at least `minStored`. */
 export async function tagMembersAtLeast(redis: Redis, k: Keys, tag: string, minStored: number): Promise<string[]> {
   if (!Number.isFinite(minStored)) return [];
-  return redis.zrangebyscore(k.tag(tag), minStored, '+inf');
+  const [lists] = await readTags(redis, k, [tag], (t, _, layout) =>
+    layoutKeys(k, t, layout).map((key) => ({ key, add: (p) => void p.zrangebyscore(key, minStored, '+inf') })),
+  );
+  const out = new Set<string>();
+  for (const list of lists!) for (const person of list as string[]) out.add(person);
+  return [...out];
 }
 
-/** How many people have a stored score of at least `minStored` in `tag` (O(log n)). */
+/** How many people have a stored score of at least `minStored` in `tag` (TAG_INDEX_COUNT: a ZCOUNT a bucket). */
 export async function tagCountAtLeast(redis: Redis, k: Keys, tag: string, minStored: number): Promise<number> {
   if (!Number.isFinite(minStored)) return 0;
-  return redis.zcount(k.tag(tag), minStored, '+inf');
+  return withScripts(redis).pstreamTagIndexCount(k.tagMeta(tag), k.legacyTag(tag), minStored);
 }
 
-/** The stored scores in `tag` of `people` (null: not in the tag), one command. */
+/** The stored scores in `tag` of `people` (null: not in the tag): a ZMSCORE of each bucket's people. */
 export async function tagScoresOf(
   redis: Redis,
   k: Keys,
@@ -81,19 +325,51 @@ export async function tagScoresOf(
   people: readonly string[],
 ): Promise<(number | null)[]> {
   if (people.length === 0) return [];
-  const out: (number | null)[] = [];
-  // bounded arguments per command
-  for (let i = 0; i < people.length; i += 10_000) {
-    const chunk = people.slice(i, i + 10_000);
-    const reply = (await redis.zmscore(k.tag(tag), ...chunk)) as (string | null)[];
-    for (const s of reply) out.push(s === null ? null : Number(s));
-  }
+  // which of `people` each command asked about, per layout (filled by the plan)
+  let asked: number[][] = [];
+  const [replies] = await readTags(redis, k, [tag], (t, _, layout) => {
+    const groups: number[][] = [];
+    if (layout.legacy) groups.push(people.map((_, i) => i));
+    if (layout.n > 0) {
+      const buckets: number[][] = Array.from({ length: layout.n }, () => []);
+      people.forEach((p, i) => buckets[bucketOf(p, layout.n)]!.push(i));
+      groups.push(...buckets);
+    }
+    const keys = layoutKeys(k, t, layout);
+    asked = [];
+    const reads: IndexRead[] = [];
+    groups.forEach((group, g) => {
+      // bounded arguments per command
+      for (let i = 0; i < group.length; i += 10_000) {
+        const chunk = group.slice(i, i + 10_000);
+        asked.push(chunk);
+        reads.push({ key: keys[g]!, add: (p) => void p.zmscore(keys[g]!, ...chunk.map((j) => people[j]!)) });
+      }
+    });
+    return reads;
+  });
+  const out: (number | null)[] = people.map(() => null);
+  // in key order, the index before buckets first: a bucket's score (newer) wins
+  replies!.forEach((reply, r) => {
+    (reply as (string | null)[]).forEach((s, j) => {
+      if (s !== null) out[asked[r]![j]!] = Number(s);
+    });
+  });
   return out;
+}
+
+/** Redis's order of equal scores: members by their bytes (UTF-16 order differs only past the surrogates). */
+function byMember(a: string, b: string): number {
+  if (/[\ud800-\uffff]/.test(a + b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**
  * For each (tag, stored score): the `n` holders of the tag whose stored score is next above it and
- * the `n` next below it — the people nearest to that score in that tag. One round trip.
+ * the `n` next below it — the people nearest to that score in that tag, in the order one sorted set
+ * gives them. Each bucket is asked first for a few on each side (about its share of `n`), and again
+ * for `n` only when its few could hide some of the nearest `n` (it returned all it was asked for,
+ * the last no further than the `n`-th nearest found): two round trips, about 2·n entries read a side.
  */
 export async function nearestInTags(
   redis: Redis,
@@ -102,25 +378,113 @@ export async function nearestInTags(
   n: number,
 ): Promise<string[][]> {
   if (around.length === 0) return [];
-  const sides = around.flatMap((a) => [
-    { ...a, up: true },
-    { ...a, up: false },
-  ]);
-  const replies = await pipelineBySlot(
-    redis,
-    sides,
-    (s) => k.tag(s.tag),
-    (p, s) => {
-      if (s.up) p.zrangebyscore(k.tag(s.tag), s.score, '+inf', 'LIMIT', 0, n);
-      else p.zrevrangebyscore(k.tag(s.tag), `(${s.score}`, '-inf', 'LIMIT', 0, n);
-    },
-  );
-  return around.map((_, i) => {
-    const [e1, up] = replies[2 * i] ?? [new Error('no reply'), []];
-    const [e2, down] = replies[2 * i + 1] ?? [new Error('no reply'), []];
-    if (e1 || e2) throw e1 ?? e2;
-    return [...(up as string[]), ...(down as string[])];
+  type Entry = { member: string; score: number };
+  const up = (a: Entry, b: Entry) => a.score - b.score || byMember(a.member, b.member);
+  const down = (a: Entry, b: Entry) => b.score - a.score || byMember(b.member, a.member);
+  const side = (key: string, score: number, isUp: boolean, limit: number): IndexRead => ({
+    key,
+    add: (p) =>
+      void (isUp
+        ? p.zrangebyscore(key, score, '+inf', 'WITHSCORES', 'LIMIT', 0, limit)
+        : p.zrevrangebyscore(key, `(${score}`, '-inf', 'WITHSCORES', 'LIMIT', 0, limit)),
   });
+  const plainSide = (key: string, score: number, isUp: boolean): IndexRead => ({
+    key,
+    add: (p) =>
+      void (isUp
+        ? p.zrangebyscore(key, score, '+inf', 'LIMIT', 0, n)
+        : p.zrevrangebyscore(key, `(${score}`, '-inf', 'LIMIT', 0, n)),
+  });
+  const entries = (flat: unknown): Entry[] => {
+    const f = flat as string[];
+    const out: Entry[] = [];
+    for (let i = 0; i + 1 < f.length; i += 2) out.push({ member: f[i]!, score: Number(f[i + 1]) });
+    return out;
+  };
+  /** The `n` nearest of each side from every key's list (the index before buckets first: a duplicate's bucket wins). */
+  const nearest = (lists: Entry[][], order: (a: Entry, b: Entry) => number): Entry[] => {
+    const best = new Map<string, Entry>();
+    for (const list of lists) for (const e of list) best.set(e.member, e);
+    return [...best.values()].sort(order).slice(0, n);
+  };
+  return Promise.all(
+    around.map(async ({ tag, score }) => {
+      for (let attempt = 0; attempt < MAX_READS; attempt++) {
+        let layout: Layout | undefined;
+        let few = n;
+        const [first] = await readTags(redis, k, [tag], (t, _, l) => {
+          layout = l;
+          const keys = layoutKeys(k, t, l);
+          // one key (a tag in one set): its own order is the answer, no scores to merge by
+          if (keys.length === 1) return [plainSide(keys[0]!, score, true), plainSide(keys[0]!, score, false)];
+          few = Math.min(n, Math.ceil((2 * n) / Math.max(1, l.n)) + 2);
+          return keys.flatMap((key) => [
+            side(key, score, true, key === k.legacyTag(t) ? n : few),
+            side(key, score, false, key === k.legacyTag(t) ? n : few),
+          ]);
+        });
+        const keys = layoutKeys(k, tag, layout!);
+        if (keys.length === 1) return [...(first![0] as string[]), ...(first![1] as string[])];
+        const lists = first!.map(entries);
+        const ups = lists.filter((_, i) => i % 2 === 0);
+        const downs = lists.filter((_, i) => i % 2 === 1);
+        // keys that may hold more of the nearest than the few they gave
+        const more = (sides: Entry[][], order: (a: Entry, b: Entry) => number): number[] => {
+          const got = nearest(sides, order);
+          const last = got.length < n ? undefined : got[n - 1]!;
+          return sides.flatMap((list, i) =>
+            few < n &&
+            list.length === few &&
+            keys[i] !== k.legacyTag(tag) &&
+            (last === undefined || order(list[list.length - 1]!, last) < 0)
+              ? [i]
+              : [],
+          );
+        };
+        const upMore = more(ups, up);
+        const downMore = more(downs, down);
+        if (upMore.length + downMore.length > 0) {
+          const [second] = await readTags(redis, k, [tag], (_tag, _, l) =>
+            sameLayout(l, layout!)
+              ? [
+                  ...upMore.map((i) => side(keys[i]!, score, true, n)),
+                  ...downMore.map((i) => side(keys[i]!, score, false, n)),
+                ]
+              : [],
+          );
+          if (second!.length !== upMore.length + downMore.length) continue; // split in between: start again
+          second!.forEach((flat, j) => {
+            if (j < upMore.length) ups[upMore[j]!] = entries(flat);
+            else downs[downMore[j - upMore.length]!] = entries(flat);
+          });
+        }
+        return [...nearest(ups, up), ...nearest(downs, down)].map((e) => e.member);
+      }
+      throw contention([tag]);
+    }),
+  );
+}
+
+/** The whole per-tag index, tag → person → stored score (for tools and tests: it scans every index key). */
+export async function readWholeTagIndex(redis: Redis, k: Keys): Promise<Map<string, Map<string, number>>> {
+  const head = k.legacyTag('').slice(0, -1); // `{prefix}:tag:{`
+  const tags = new Set<string>();
+  for await (const batch of scanKeys(redis, k.tagPattern))
+    for (const key of batch) if (key.startsWith(head)) tags.add(key.slice(head.length, key.lastIndexOf('}')));
+  const list = [...tags];
+  const replies = await readTags(redis, k, list, (t, _, layout) =>
+    layoutKeys(k, t, layout).map((key) => ({ key, add: (p) => void p.zrange(key, 0, -1, 'WITHSCORES') })),
+  );
+  const out = new Map<string, Map<string, number>>();
+  list.forEach((tag, i) => {
+    const m = new Map<string, number>();
+    for (const flat of replies[i]!) {
+      const f = flat as string[];
+      for (let j = 0; j + 1 < f.length; j += 2) m.set(f[j]!, Number(f[j + 1]));
+    }
+    out.set(tag, m);
+  });
+  return out;
 }
 
 /** Everyone's whole stored interest set (tag → stored score), pipelined; profile keys, no aliases. */

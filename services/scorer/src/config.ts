@@ -1,4 +1,4 @@
-import { consumerEnv, envInt, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
+import { consumerEnv, envBoolean, envInt, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
 import { decayParams, DEFAULT_WEIGHTS, type ScoringParams } from '@pstream/scoring';
 import { z } from 'zod';
 
@@ -77,6 +77,12 @@ const schema = z.object({
    * behind is applied on its own. The scorer keeps each person's last W hours of events.
    */
   SCORER_LATENESS_HOURS: z.coerce.number().positive().default(48),
+  /**
+   * The per-tag index of audiences and /similar in listpack buckets (≈ 38 B an entry instead of
+   * ≈ 105 B) for tags written from now on; reads then touch every bucket of a tag (≈ holders ÷ 50),
+   * several times slower for tags of many holders (BENCHMARKS.md "The per-tag index in buckets").
+   */
+  TAG_INDEX_BUCKETS: envBoolean(false),
 });
 
 export type ScorerConfig = z.output<typeof schema>;
@@ -117,5 +123,6 @@ export function storeOptions(c: ScorerConfig) {
     dedupeWindowMs: c.DEDUPE_WINDOW_HOURS * 3_600_000,
     waitReplicas: c.REDIS_WAIT_REPLICAS,
     maxMergedIds: c.MAX_MERGED_IDS,
+    tagIndexBuckets: c.TAG_INDEX_BUCKETS,
   };
 }

@@ -1,4 +1,4 @@
-import { keys, writeCatalog } from '@pstream/interest-store';
+import { keys, readWholeTagIndex, tagScoresOf, writeCatalog } from '@pstream/interest-store';
 import { createRedis, scanKeys, type Redis } from '@pstream/platform';
 import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
@@ -15,16 +15,7 @@ const DAY = 86_400_000;
 
 /** The per-tag index, read back whole: tag → person → stored score. */
 async function readTagIndex(redis: Redis, prefix: string): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>();
-  for await (const batch of scanKeys(redis, `${prefix}:tag:*`)) {
-    for (const key of batch) {
-      const flat = await redis.zrange(key, 0, -1, 'WITHSCORES');
-      const m = new Map<string, number>();
-      for (let i = 0; i < flat.length; i += 2) m.set(flat[i]!, Number(flat[i + 1]));
-      out.set(key.slice(`${prefix}:tag:{`.length, -1), m);
-    }
-  }
-  return out;
+  return readWholeTagIndex(redis, keys(prefix));
 }
 
 /** The per-tag index holds exactly every person's stored score in every tag they have, and no one else. */
@@ -324,12 +315,15 @@ describe('the scorer against real Kafka and Redis', () => {
         'shop:s',
       ]);
       // the per-tag index follows the merge: the anonymous id left it, the user holds the merged score
-      const dressIndex = `${config.REDIS_PREFIX}:tag:{category:dress}`;
       const userDress = (await storedScores(redis, config.REDIS_PREFIX, ['u-merge']))
         .get('u-merge')!
         .get('category:dress')!;
-      expect(await redis.zscore(dressIndex, 'dev-merge')).toBeNull();
-      expect(Number(await redis.zscore(dressIndex, 'u-merge'))).toBe(userDress);
+      const [anonymousDress, mergedDress] = await tagScoresOf(redis, keys(config.REDIS_PREFIX), 'category:dress', [
+        'dev-merge',
+        'u-merge',
+      ]);
+      expect(anonymousDress).toBeNull();
+      expect(mergedDress).toBe(userDress);
       expect(await redis.get(`${config.REDIS_PREFIX}:p:{anonymous}:alias`)).toBeNull();
       expect(await redis.get(`${config.REDIS_PREFIX}:p:{u-other}:alias`)).toBeNull();
       const bad = await query.inject({
