@@ -24,7 +24,7 @@
 #   KAFKA_LOG_DIR        where server.log / broker.out go (default <dataDir>/logs)
 #   KAFKA_HEAP_OPTS      default "-Xmx512m -Xms256m"
 #   KAFKA_JVM_OPTS       extra JVM flags for the broker
-#   KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (default 60)
+#   KAFKA_START_TIMEOUT  seconds to wait for the broker to answer (default 180)
 #   KAFKA_STOP_TIMEOUT   seconds to wait after SIGTERM before SIGKILL (default 30)
 #   KAFKA_TOOL_OPTS      JVM flags for `run` (default "-Xmx512m"; for quick admin calls
 #                        "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC" starts faster)
@@ -46,7 +46,7 @@ TOOLS_LOG4J="$SCRIPT_DIR/tools-log4j.properties"
 KAFKA_LIBS=${KAFKA_LIBS:-"$REPO_ROOT/.data/kafka/libs"}
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM" | head -n1)
 KAFKA_VERSION=${KAFKA_VERSION:-unknown}
-START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
+START_TIMEOUT=${KAFKA_START_TIMEOUT:-180}
 STOP_TIMEOUT=${KAFKA_STOP_TIMEOUT:-30}
 HOST=127.0.0.1
 
@@ -282,7 +282,7 @@ cmd_start() {
 
 # wait_ready DATADIR PID PORT LOGDIR SERVERLOG_OFFSET BROKEROUT_OFFSET
 wait_ready() {
-  local dir=$1 pid=$2 port=$3 logdir=$4 offset=$5 outoffset=$6 t0=$SECONDS
+  local dir=$1 pid=$2 port=$3 logdir=$4 offset=$5 outoffset=$6 t0=$SECONDS last_note=0
   while :; do
     if ! kill -0 "$pid" 2>/dev/null; then
       show_log_tail "$logdir" "$offset" "$outoffset"
@@ -291,16 +291,24 @@ wait_ready() {
     fi
     if port_open "$HOST" "$port"; then
       # The socket is bound before the broker serves requests; also wait for
-      # KafkaRaftServer's "Kafka Server started" line from this run.
+      # KafkaRaftServer's "Kafka Server started" line from this run. grep -c reads all of
+      # its input: with `grep -q` it stopped at the match, tail died of SIGPIPE once this
+      # run's log passed a pipe's buffer (a broker loading thousands of consumer groups
+      # logs a line for each) and, under pipefail, the check failed until the timeout.
       if [[ ! -f $logdir/server.log ]] ||
-        tail -c +"$((offset + 1))" "$logdir/server.log" 2>/dev/null | grep -q 'Kafka Server started'; then
+        tail -c +"$((offset + 1))" "$logdir/server.log" 2>/dev/null | grep -c 'Kafka Server started' >/dev/null; then
         log "up on $HOST:$port after $((SECONDS - t0))s (pid $pid)"
         return 0
       fi
     fi
     if ((SECONDS - t0 >= START_TIMEOUT)); then
       show_log_tail "$logdir" "$offset" "$outoffset"
-      die "broker (pid $pid) did not answer on $HOST:$port within ${START_TIMEOUT}s; it is left running for inspection (stop: $0 stop $dir); logs: $logdir"
+      die "broker (pid $pid) did not answer on $HOST:$port within ${START_TIMEOUT}s (KAFKA_START_TIMEOUT); it is left running for inspection (stop: $0 stop $dir); logs: $logdir"
+    fi
+    # Progress on a slow start: what the broker is doing (loading the logs and groups of many topics).
+    if ((SECONDS - t0 >= 15 && (SECONDS - t0) % 15 == 0 && SECONDS != last_note)); then
+      last_note=$SECONDS
+      log "still starting after $((SECONDS - t0))s: $(tail -c +"$((offset + 1))" "$logdir/server.log" 2>/dev/null | tail -n 1 | cut -c1-160)"
     fi
     sleep 0.5
   done
