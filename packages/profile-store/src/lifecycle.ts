@@ -252,15 +252,20 @@ async function recordTransitions(client: PoolClient, changes: readonly Transitio
        SELECT k, kd, f, s, $6, r FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(k, kd, f, s, r, n)
        ORDER BY n
        RETURNING id, profile_key, kind, from_stage, to_stage, at, reason
+     ), anon AS (
+       -- Once per person with anonymous ids, not once per change (a sorted subquery per row).
+       SELECT i.profile_key, array_agg(i.id ORDER BY i.id) AS ids FROM identities i
+       WHERE i.profile_key = ANY($1::text[]) AND i.kind = 'anonymous' GROUP BY i.profile_key
      )
      INSERT INTO lifecycle_outbox (profile_key, payload)
      SELECT t.profile_key,
             jsonb_build_object('v', 2, 'kind', t.kind, 'id', t.profile_key,
-              'anonymousIds', to_jsonb(array(SELECT i.id FROM identities i WHERE i.profile_key = t.profile_key AND i.kind = 'anonymous' ORDER BY i.id)),
+              'anonymousIds', to_jsonb(coalesce(a.ids, '{}')),
               'from', t.from_stage, 'to', t.to_stage, 'at', to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
               'reason', t.reason, 'transitionId', t.id::text)
-            || CASE WHEN (SELECT kind FROM identities i WHERE i.id = t.profile_key) = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
-     FROM t ORDER BY t.id`,
+            || CASE WHEN u.kind = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
+     FROM t LEFT JOIN anon a ON a.profile_key = t.profile_key LEFT JOIN identities u ON u.id = t.profile_key
+     ORDER BY t.id`,
     [
       changes.map((c) => c.key),
       changes.map((c) => c.kind),
