@@ -3,13 +3,14 @@
 -- Unqualified names: the runner sets search_path to the deployment's schema.
 --
 -- PL/pgSQL keeps the plan of a static statement for the life of the connection, made at its first
--- call with that call's transition-table sizes and the table sizes of that moment. The segmenter's
--- connections live long and start on small tables, so the plans stuck were for a handful of rows
--- (auto_explain, log_triggers, a 500-event chunk of bench:segmenter): people_mix_upd joined the
--- statement's old and new rows (282 each) by a nested loop, 79 503 jsonb comparisons, 64 ms of the
--- people upsert's 76; follows_mix_ins read `people` by a sequential scan, 18 ms of 21 for 16 follows
--- — both growing with the chunk and the table. EXECUTE plans the statement at each call, with the
--- actual sizes (a hash join, index lookups); planning one costs a fraction of a millisecond.
+-- call with that call's transition-table sizes (none, when a chunk only inserts people) and the
+-- table sizes of that moment. The segmenter's connections live long and start on small tables, so
+-- the plans kept were for a row or two (auto_explain, log_triggers, bench:segmenter): people_mix_upd
+-- joined the statement's old and new rows (282 each) by a nested loop, 79 503 pairs compared, and
+-- follows_mix_ins read `people` by a sequential scan for 16 follows — both growing with the chunk
+-- and the table. EXECUTE plans the statement at each call with the actual sizes (a hash join, index
+-- lookups); planning costs a fraction of a millisecond. Same run, alternating with main, statement
+-- wall time without instrumentation: the people upsert 21 → 14 µs an event.
 
 CREATE OR REPLACE FUNCTION follows_mix_ins() RETURNS trigger LANGUAGE plpgsql SET jit = off AS $$
 BEGIN

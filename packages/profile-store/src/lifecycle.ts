@@ -206,8 +206,8 @@ export async function evaluatePeople(
 /**
  * The purchases of `keys` inside the longest window (from `horizon`), one entry per order (§4.2,
  * §4.3): at its first line, worth all its lines; an order whose first line lies before the horizon
- * is older than every window. One grouped statement for all the chunk's people: read per person (a
- * subquery per row), its sort and grouping cost ~40 µs a person whether they bought or not.
+ * is older than every window. One grouped statement for all the chunk's people, not a subquery per
+ * person (a sort and a grouping each, buyer or not).
  */
 async function recentPurchases(
   client: PoolClient,
