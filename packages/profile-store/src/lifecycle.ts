@@ -47,7 +47,6 @@ type PersonRow = {
   last_active_at: Date | null;
   first_purchase_at: Date | null;
   recent_social: Date[] | null;
-  recent: [number, number][];
 };
 
 const minMs = (a: number | null, b: number | null) => (a === null ? b : b === null ? a : Math.min(a, b));
@@ -74,25 +73,17 @@ export async function evaluatePeople(
 ): Promise<Transition[]> {
   if (causes.size === 0) return [];
   const horizon = new Date(nowMs - purchaseHorizonDays(rules) * DAY_MS).toISOString();
+  const keys = [...causes.keys()];
   const { rows } = await client.query<PersonRow>(
     `WITH p AS (
        SELECT profile_key, stage, value_tier, social_tier, last_active_at, first_purchase_at, recent_social
        FROM people WHERE profile_key = ANY($1::text[]) ORDER BY profile_key FOR UPDATE
      )
-     SELECT k.k, p.profile_key IS NOT NULL AS exists, p.stage, p.value_tier, p.social_tier, p.last_active_at, p.first_purchase_at, p.recent_social,
-            coalesce((SELECT json_agg(json_build_array(o.at_ms, o.amount)) FROM (
-                        -- One entry per order (§4.2, §4.3): at its first line, worth all its lines.
-                        SELECT x.source, min(x.order_id) AS order_id, extract(epoch FROM min(x.occurred_at)) * 1000 AS at_ms,
-                               coalesce(sum(x.base_amount), 0) AS amount
-                        FROM purchases x WHERE x.profile_key = k.k AND x.occurred_at >= $2
-                        GROUP BY x.source, x.order_id IS NULL, coalesce(x.order_id, x.event_id)) o
-                      -- An order whose first line lies before the horizon is older than every window.
-                      WHERE o.order_id IS NULL OR NOT EXISTS (
-                        SELECT 1 FROM purchases y
-                        WHERE y.profile_key = k.k AND y.source = o.source AND y.order_id = o.order_id AND y.occurred_at < $2)), '[]') AS recent
+     SELECT k.k, p.profile_key IS NOT NULL AS exists, p.stage, p.value_tier, p.social_tier, p.last_active_at, p.first_purchase_at, p.recent_social
      FROM unnest($1::text[]) AS k(k) LEFT JOIN p ON p.profile_key = k.k`,
-    [[...causes.keys()], horizon],
+    [keys],
   );
+  const recent = await recentPurchases(client, keys, horizon);
   const out = {
     key: [] as string[],
     stage: [] as (Stage | null)[],
@@ -124,7 +115,7 @@ export async function evaluatePeople(
     const facts = {
       lastActiveAtMs: maxMs(r.last_active_at?.getTime() ?? null, gain ? Date.parse(gain.lastActive) : null),
       firstPurchaseAtMs: minMs(r.first_purchase_at?.getTime() ?? null, gain?.purchases?.first.getTime() ?? null),
-      purchases: r.recent.map(([atMs, amount]) => ({ atMs: Number(atMs), amount: Number(amount) })),
+      purchases: recent.get(r.k) ?? [],
       socialTimesMs: socialMs,
     };
     const e = evaluate(facts, nowMs, rules);
@@ -212,6 +203,37 @@ export async function evaluatePeople(
   return changes;
 }
 
+/**
+ * The purchases of `keys` inside the longest window (from `horizon`), one entry per order (§4.2,
+ * §4.3): at its first line, worth all its lines; an order whose first line lies before the horizon
+ * is older than every window. One grouped statement for all the chunk's people, not a subquery per
+ * person (a sort and a grouping each, buyer or not).
+ */
+async function recentPurchases(
+  client: PoolClient,
+  keys: readonly string[],
+  horizon: string,
+): Promise<Map<string, { atMs: number; amount: number }[]>> {
+  const { rows } = await client.query<{ k: string; at_ms: string; amount: string }>(
+    `SELECT o.profile_key AS k, o.at_ms, o.amount FROM (
+       SELECT x.profile_key, x.source, min(x.order_id) AS order_id, extract(epoch FROM min(x.occurred_at)) * 1000 AS at_ms,
+              coalesce(sum(x.base_amount), 0) AS amount
+       FROM purchases x WHERE x.profile_key = ANY($1::text[]) AND x.occurred_at >= $2
+       GROUP BY x.profile_key, x.source, x.order_id IS NULL, coalesce(x.order_id, x.event_id)) o
+     WHERE o.order_id IS NULL OR NOT EXISTS (
+       SELECT 1 FROM purchases y
+       WHERE y.profile_key = o.profile_key AND y.source = o.source AND y.order_id = o.order_id AND y.occurred_at < $2)`,
+    [keys, horizon],
+  );
+  const out = new Map<string, { atMs: number; amount: number }[]>();
+  for (const r of rows) {
+    const list = out.get(r.k) ?? [];
+    list.push({ atMs: Number(r.at_ms), amount: Number(r.amount) });
+    out.set(r.k, list);
+  }
+  return out;
+}
+
 /** A Postgres array literal of ISO timestamps (a text[] element per person, cast back in SQL). */
 function toPgArray(isos: readonly string[]): string {
   return `{${isos.join(',')}}`;
@@ -230,15 +252,20 @@ async function recordTransitions(client: PoolClient, changes: readonly Transitio
        SELECT k, kd, f, s, $6, r FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(k, kd, f, s, r, n)
        ORDER BY n
        RETURNING id, profile_key, kind, from_stage, to_stage, at, reason
+     ), anon AS (
+       -- Once per person with anonymous ids, not once per change (a sorted subquery per row).
+       SELECT i.profile_key, array_agg(i.id ORDER BY i.id) AS ids FROM identities i
+       WHERE i.profile_key = ANY($1::text[]) AND i.kind = 'anonymous' GROUP BY i.profile_key
      )
      INSERT INTO lifecycle_outbox (profile_key, payload)
      SELECT t.profile_key,
             jsonb_build_object('v', 2, 'kind', t.kind, 'id', t.profile_key,
-              'anonymousIds', to_jsonb(array(SELECT i.id FROM identities i WHERE i.profile_key = t.profile_key AND i.kind = 'anonymous' ORDER BY i.id)),
+              'anonymousIds', to_jsonb(coalesce(a.ids, '{}')),
               'from', t.from_stage, 'to', t.to_stage, 'at', to_char(t.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
               'reason', t.reason, 'transitionId', t.id::text)
-            || CASE WHEN (SELECT kind FROM identities i WHERE i.id = t.profile_key) = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
-     FROM t ORDER BY t.id`,
+            || CASE WHEN u.kind = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
+     FROM t LEFT JOIN anon a ON a.profile_key = t.profile_key LEFT JOIN identities u ON u.id = t.profile_key
+     ORDER BY t.id`,
     [
       changes.map((c) => c.key),
       changes.map((c) => c.kind),
