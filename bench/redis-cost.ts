@@ -136,13 +136,14 @@ export async function runRedisCost(
         follows: 0,
         events: 0,
         dedupe: 0,
+        scores: 0,
         tails: 0,
       };
       for (const id of sample) {
         const raw = await redis.getBuffer(k.person(id).state);
         if (!raw) continue;
-        const { state, seen, packed } = decodeState(raw, timelineParams(storeOptions(config)));
-        encodeState('', state, seen, stateParts);
+        const { state, seen, packed, scores } = decodeState(raw, timelineParams(storeOptions(config)));
+        encodeState('', state, seen, { parts: stateParts, scores });
         if (packed) stateParts.tails += packed.bytes - packed.snapshotBytes;
       }
       for (const part of Object.keys(stateParts) as (keyof CostRow['stateParts'])[]) stateParts[part] /= sample.length;

@@ -3,17 +3,33 @@ import { decayedScore, tagDimension, tagValue, type DecayParams } from '@pstream
 import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { Keys } from './keys';
 import { aliasLoop } from './errors';
-import { dedupeDigests } from './state';
+import { dedupeDigests, storedScores } from './state';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
 /**
+ * Redis' order of a person's interests read highest first (ZREVRANGE): by stored score, then by tag,
+ * both descending (tags compared as bytes, as Redis compares members).
+ */
+function byStoredScoreDesc(a: [string, number], b: [string, number]): number {
+  if (a[1] !== b[1]) return b[1] - a[1];
+  return Buffer.compare(Buffer.from(b[0]), Buffer.from(a[0]));
+}
+
+/** A person's stored interests highest first, in Redis' order (`byStoredScoreDesc`). */
+function ordered(scores: Map<string, number>): [string, number][] {
+  return [...scores].sort(byStoredScoreDesc);
+}
+
+/**
  * A person's top interests decayed to `nowMs`. All stored scores share one landmark, so the
- * stored order is the decayed order and the top N is a plain ZREVRANGE. An id merged into
- * another (§4.4) reads the profile it was merged into; past MAX_ALIAS_HOPS aliases it throws
- * IST_ALIAS_LOOP (read under the profile key Postgres resolves an id to, the chain is not followed). With `dimension`,
- * only that dimension's
- * tags count (the set is bounded per person, so filtering after the read is cheap).
+ * stored order is the decayed order. An id merged into another (§4.4) reads the profile it was
+ * merged into; past MAX_ALIAS_HOPS aliases it throws IST_ALIAS_LOOP (read under the profile key
+ * Postgres resolves an id to, the chain is not followed). With `dimension`, only that dimension's
+ * tags count (the set is bounded per person, so filtering after the read is cheap). The scores come
+ * from the person's state (state.ts `storedScores`, one GET beside the alias's), or for a state
+ * written before it carried them, from `:int` (one more round trip, until the scorer next writes
+ * the person, which removes `:int`).
  */
 export async function readInterests(
   redis: Redis,
@@ -21,29 +37,99 @@ export async function readInterests(
   profileKey: string,
   options: { nowMs: number; limit: number; decay: DecayParams; valueScale: number; dimension?: string },
 ): Promise<Interest[]> {
-  const stop = options.dimension === undefined ? options.limit - 1 : -1;
   let id = profileKey;
-  let flat: string[] | undefined;
-  for (let hop = 0; hop <= MAX_ALIAS_HOPS && flat === undefined; hop++) {
+  let raw: Buffer | null | undefined;
+  for (let hop = 0; hop <= MAX_ALIAS_HOPS && raw === undefined; hop++) {
     const p = k.person(id);
     // Both commands leave in the same tick: one round trip, and with the client's auto-pipelining
     // one socket write shared with whatever other requests sent in that tick (an explicit
     // pipeline is a write of its own: ~30 % more client CPU per read, measured).
-    const [alias, range] = await Promise.all([redis.get(p.alias), redis.zrevrange(p.interests, 0, stop, 'WITHSCORES')]);
-    if (alias === null) flat = range;
+    const [alias, state] = await Promise.all([redis.get(p.alias), redis.getBuffer(p.state)]);
+    if (alias === null) raw = state;
     else id = alias;
   }
   // a chain longer than the scorer follows is an error, not a person without interests
-  if (flat === undefined) throw aliasLoop(`alias chain from ${profileKey} longer than ${MAX_ALIAS_HOPS} hops`);
+  if (raw === undefined) throw aliasLoop(`alias chain from ${profileKey} longer than ${MAX_ALIAS_HOPS} hops`);
+  const scores = (raw && storedScores(raw)) ?? (await legacyScores(redis, k, [id])).get(id)!;
   const out: Interest[] = [];
-  for (let i = 0; i + 1 < flat.length && out.length < options.limit; i += 2) {
-    const tag = flat[i] as string;
+  for (const [tag, stored] of ordered(scores)) {
+    if (out.length >= options.limit) break;
     const dimension = tagDimension(tag);
     if (options.dimension !== undefined && dimension !== options.dimension) continue;
-    const score = decayedScore(Number(flat[i + 1]), options.nowMs, options.decay);
+    const score = decayedScore(stored, options.nowMs, options.decay);
     out.push({ tag, dimension, score, value: tagValue(score, options.valueScale) });
   }
   return out;
+}
+
+/**
+ * Everyone's whole stored interest set (tag → stored score; profile keys, no aliases): one GET of
+ * each person's state in one pipeline (one per node on a Cluster), the scores read from it without
+ * replaying it (state.ts `storedScores`); people whose state does not carry its scores yet (written
+ * by a version before, or in the layout before event time, or none) are read from `:int` in a second
+ * pipeline (empty when there is none).
+ */
+export async function readStoredInterests(
+  redis: Redis,
+  k: Keys,
+  people: readonly string[],
+): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  if (people.length === 0) return out;
+  const replies = await pipelineBySlot(
+    redis,
+    people,
+    (p) => k.person(p).state,
+    (pipeline, p) => void pipeline.getBuffer(k.person(p).state),
+  );
+  const older: string[] = [];
+  people.forEach((p, i) => {
+    const [err, raw] = replies[i] ?? [new Error('no reply'), null];
+    if (err) throw err;
+    const scores = Buffer.isBuffer(raw) ? storedScores(raw) : undefined;
+    if (scores) out.set(p, scores);
+    else older.push(p);
+  });
+  for (const [p, scores] of await legacyScores(redis, k, older)) out.set(p, scores);
+  return out;
+}
+
+/** The `:int` sorted sets of people whose state does not carry its scores (see `readStoredInterests`). */
+async function legacyScores(
+  redis: Redis,
+  k: Keys,
+  people: readonly string[],
+): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  if (people.length === 0) return out;
+  const replies = await pipelineBySlot(
+    redis,
+    people,
+    (p) => k.interests(p),
+    (pipeline, p) => void pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES'),
+  );
+  people.forEach((p, i) => {
+    const [err, flat] = replies[i] ?? [new Error('no reply'), []];
+    if (err) throw err;
+    const m = new Map<string, number>();
+    const f = flat as string[];
+    for (let j = 0; j + 1 < f.length; j += 2) m.set(f[j]!, Number(f[j + 1]));
+    out.set(p, m);
+  });
+  return out;
+}
+
+/** A person's strongest `n` tags with their stored scores (in Redis' order of a sorted set read highest first). */
+export async function strongestTags(
+  redis: Redis,
+  k: Keys,
+  person: string,
+  n: number,
+): Promise<{ tag: string; score: number }[]> {
+  const scores = (await readStoredInterests(redis, k, [person])).get(person)!;
+  return ordered(scores)
+    .slice(0, n)
+    .map(([tag, score]) => ({ tag, score }));
 }
 
 /**
