@@ -137,9 +137,7 @@ describe(`the merged-id cap (MAX_MERGED_IDS=${CAP}) in both stores`, () => {
       expect(await tagsOf(anon(i))).toEqual([`product:p-${i}`]);
       expect(await clicks(anon(i))).toBe(1);
     }
-    expect(await tagsOf(USER)).toEqual(
-      merged.map((_, i) => `product:p-${i}`),
-    );
+    expect(await tagsOf(USER)).toEqual(merged.map((_, i) => `product:p-${i}`));
     expect(await clicks(USER)).toBe(CAP);
     // a refused identify's other effect (its traits) still applies: the last one's traits are the user's
     const { rows } = await pool.query<{ traits: Record<string, unknown> }>(

@@ -1,6 +1,7 @@
 import { MAX_ALIAS_HOPS } from '@pstream/events';
 import { decayedScore, tagDimension, tagValue, type DecayParams } from '@pstream/scoring';
 import { pipelineBySlot, type Redis } from '@pstream/platform';
+import type { ChainableCommander } from 'ioredis';
 import type { Keys } from './keys';
 import { aliasLoop } from './errors';
 import { dedupeDigests, storedScores } from './state';
@@ -50,7 +51,7 @@ export async function readInterests(
   }
   // a chain longer than the scorer follows is an error, not a person without interests
   if (raw === undefined) throw aliasLoop(`alias chain from ${profileKey} longer than ${MAX_ALIAS_HOPS} hops`);
-  const scores = (raw && storedScores(raw)) ?? (await legacyScores(redis, k, [id])).get(id)!;
+  const scores = (raw && storedScores(raw)) ?? (await readStoredInterests(redis, k, [id])).get(id)!;
   const out: Interest[] = [];
   for (const [tag, stored] of ordered(scores)) {
     if (out.length >= options.limit) break;
@@ -75,48 +76,46 @@ export async function readStoredInterests(
   people: readonly string[],
 ): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
-  if (people.length === 0) return out;
-  const replies = await pipelineBySlot(
+  const raws = await eachPerson(
     redis,
     people,
     (p) => k.person(p).state,
-    (pipeline, p) => void pipeline.getBuffer(k.person(p).state),
+    (pipeline, key) => pipeline.getBuffer(key),
   );
   const older: string[] = [];
   people.forEach((p, i) => {
-    const [err, raw] = replies[i] ?? [new Error('no reply'), null];
-    if (err) throw err;
+    const raw = raws[i];
     const scores = Buffer.isBuffer(raw) ? storedScores(raw) : undefined;
     if (scores) out.set(p, scores);
     else older.push(p);
   });
-  for (const [p, scores] of await legacyScores(redis, k, older)) out.set(p, scores);
-  return out;
-}
-
-/** The `:int` sorted sets of people whose state does not carry its scores (see `readStoredInterests`). */
-async function legacyScores(
-  redis: Redis,
-  k: Keys,
-  people: readonly string[],
-): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>();
-  if (people.length === 0) return out;
-  const replies = await pipelineBySlot(
-    redis,
-    people,
-    (p) => k.interests(p),
-    (pipeline, p) => void pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES'),
+  // the `:int` sorted sets of people whose state does not carry its scores
+  const flats = await eachPerson(redis, older, k.interests, (pipeline, key) =>
+    pipeline.zrange(key, 0, -1, 'WITHSCORES'),
   );
-  people.forEach((p, i) => {
-    const [err, flat] = replies[i] ?? [new Error('no reply'), []];
-    if (err) throw err;
+  older.forEach((p, i) => {
+    const flat = flats[i] as string[];
     const m = new Map<string, number>();
-    const f = flat as string[];
-    for (let j = 0; j + 1 < f.length; j += 2) m.set(f[j]!, Number(f[j + 1]));
+    for (let j = 0; j + 1 < flat.length; j += 2) m.set(flat[j]!, Number(flat[j + 1]));
     out.set(p, m);
   });
   return out;
+}
+
+/** One command per person (on one of the person's keys) in one pipeline, one per node on a Cluster; the replies. */
+async function eachPerson(
+  redis: Redis,
+  people: readonly string[],
+  keyOf: (person: string) => string,
+  send: (pipeline: ChainableCommander, key: string) => unknown,
+): Promise<unknown[]> {
+  if (people.length === 0) return [];
+  const replies = await pipelineBySlot(redis, people, keyOf, (pipeline, p) => void send(pipeline, keyOf(p)));
+  return people.map((_, i) => {
+    const [err, value] = replies[i] ?? [new Error('no reply'), null];
+    if (err) throw err;
+    return value;
+  });
 }
 
 /** A person's strongest `n` tags with their stored scores (in Redis' order of a sorted set read highest first). */

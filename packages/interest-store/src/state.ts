@@ -77,7 +77,13 @@ export type Scores = ReadonlyMap<string, number>;
  * whether it carries the current scores (format 0x03; tails are appended only to such a state). `scores`: those
  * scores, tails applied (absent for a state without them).
  */
-export type StoredState = { version: string; state: PersonState; seen: Seen; packed?: Packed; scores?: Map<string, number> };
+export type StoredState = {
+  version: string;
+  state: PersonState;
+  seen: Seen;
+  packed?: Packed;
+  scores?: Map<string, number>;
+};
 
 const PACKED = 0x01;
 const TAIL = 0x02;
@@ -285,6 +291,11 @@ export type StateParts = {
   /** The current scores (format 0x03) with the length of the rest. */
   scores: number;
 };
+
+/** Every part at 0 bytes (to add a sample's parts to). */
+export function emptyStateParts(): StateParts {
+  return { header: 0, strings: 0, interests: 0, visits: 0, follows: 0, events: 0, dedupe: 0, scores: 0 };
+}
 
 /**
  * The packed state; with `scores` (the person's current interests, `replay`'s), in the form that carries them
@@ -525,13 +536,7 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       return { version, ...decodeJsonState(buf.toString('utf8', bar + 1), decay) };
     const withScores = format === PACKED_SCORES;
     const r = new Reader(buf, bar + 2);
-    const strings: string[] = new Array(r.uint());
-    for (let i = 0; i < strings.length; i++) strings[i] = r.str();
-    const str = () => {
-      const x = strings[r.uint()];
-      if (x === undefined) throw new Error('string index out of range');
-      return x;
-    };
+    const { strings, str } = readTable(r);
     const tagList = () => {
       const tags: string[] = new Array(r.uint());
       for (let i = 0; i < tags.length; i++) tags[i] = str();
@@ -654,6 +659,18 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
   }
 }
 
+/** A packed state's string table, and a reader of the string its next number names (tails push theirs on). */
+function readTable(r: Reader): { strings: string[]; str: () => string } {
+  const strings: string[] = new Array(r.uint());
+  for (let i = 0; i < strings.length; i++) strings[i] = r.str();
+  const str = () => {
+    const x = strings[r.uint()];
+    if (x === undefined) throw new Error('string index out of range');
+    return x;
+  };
+  return { strings, str };
+}
+
 /** A scores section (count, then (tag, float64)) into `into`. */
 function readScores(r: Reader, str: () => string, into: Map<string, number>): void {
   for (let n = r.uint(); n > 0; n--) {
@@ -684,13 +701,7 @@ export function storedScores(raw: Buffer): Map<string, number> | undefined {
   if (bar < 0 || raw[bar + 1] !== PACKED_SCORES) return undefined;
   try {
     const r = new Reader(raw, bar + 2);
-    const strings: string[] = new Array(r.uint());
-    for (let i = 0; i < strings.length; i++) strings[i] = r.str();
-    const str = () => {
-      const x = strings[r.uint()];
-      if (x === undefined) throw new Error('string index out of range');
-      return x;
-    };
+    const { strings, str } = readTable(r);
     const flags = r.uint();
     if (flags & 2) r.num();
     if (flags & 1) r.num();

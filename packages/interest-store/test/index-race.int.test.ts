@@ -2,7 +2,14 @@ import { Redis } from 'ioredis';
 import { explicitTags, targetTag, type ScoringParams } from '@pstream/scoring';
 import type { Redis as RedisClient } from '@pstream/platform';
 import { testId } from '@pstream/testkit';
-import { createInterestStore, keys, readStoredInterests, tagScoresOf, type PreparedEvent, type StoreOptions } from '../src';
+import {
+  createInterestStore,
+  keys,
+  readStoredInterests,
+  tagScoresOf,
+  type PreparedEvent,
+  type StoreOptions,
+} from '../src';
 import { testScoringParams } from '@pstream/scoring/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');

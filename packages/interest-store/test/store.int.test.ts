@@ -297,7 +297,12 @@ describe('the interest store against real Redis', () => {
     const id = 'u-int';
     const p = store.keys.person(id);
     const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
-    const follow: ScoringEvent = { type: 'follow', target: targets[1]!, tags: ['brand:acme'], occurredMs: L + DAY + MIN };
+    const follow: ScoringEvent = {
+      type: 'follow',
+      target: targets[1]!,
+      tags: ['brand:acme'],
+      occurredMs: L + DAY + MIN,
+    };
     await store.apply([prepared(id, click, 'int-click'), prepared(id, follow)]);
     expect(await redis.exists(p.interests)).toBe(0); // the scores are in the state only
     const now = await stored(id);
