@@ -6,7 +6,7 @@ import type { Keys } from './keys';
 
 /*
  * The per-tag interest index: for every tag, person → the person's stored forward-decayed score in
- * it (the same number as in the person's own `:int` set). Stored scores share one landmark, so
+ * it (the same number as in the scores the person's state carries, read.ts). Stored scores share one landmark, so
  * "value ≥ v now" is "stored ≥ a bound that depends only on now" — a range query — and the index
  * never needs rewriting as time passes. Written by the scorer after the per-person scripts, with
  * idempotent writes of current values (README).
