@@ -1,6 +1,6 @@
 /**
  * Microbench (not a pnpm script): the query API's interest reads against the scorer's Redis, client
- * CPU and wall time per read, on people the store of this checkout wrote (the cost bench's traffic,
+ * CPU and wall time per read (and the store's client CPU per event while it fills), on people the store of this checkout wrote (the cost bench's traffic,
  * 24 events a person). Run it in two checkouts back to back to compare how they keep interests
  * (e.g. a state that carries its scores against `:int`):
  *   `tsx bench/interest-read.micro.ts` — BENCH_PEOPLE (2000), BENCH_ROUNDS (5), BENCH_PREFIX.
@@ -31,18 +31,21 @@ async function main(): Promise<void> {
   try {
     const { messages, people: ids } = benchStream(11, people * 24, 24);
     const prepared = interleave(messages).map((m) => prepareEvent(m, new Map()));
-    for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));
-    const read = { nowMs: Date.now(), limit: 20, decay: options.scoring.decay, valueScale: 10 };
-    const measure = async (name: string, reads: number, f: () => Promise<void>) => {
+    const measure = async (name: string, n: number, f: () => Promise<void>) => {
       const cpu = process.cpuUsage();
       const t0 = performance.now();
       await f();
       const ms = performance.now() - t0;
       const used = process.cpuUsage(cpu);
       console.log(
-        `${name}: ${((used.user + used.system) / reads).toFixed(1)} µs CPU a read, ${((ms * 1000) / reads).toFixed(1)} µs wall a read`,
+        `${name}: ${((used.user + used.system) / n).toFixed(1)} µs CPU each, ${((ms * 1000) / n).toFixed(1)} µs wall each`,
       );
     };
+    // the fill: the scorer's store (client side) applying the traffic in chunks of 500
+    await measure('store.apply, an event', prepared.length, async () => {
+      for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));
+    });
+    const read = { nowMs: Date.now(), limit: 20, decay: options.scoring.decay, valueScale: 10 };
     for (let r = 0; r < rounds; r++) {
       await measure('readInterests (top 20)', ids.length, async () => {
         for (let i = 0; i < ids.length; i += 50)

@@ -344,8 +344,8 @@ describe('cluster: N instances, failover, every 202 counted once', () => {
     for (let i = 0; i < PEOPLE; i++) {
       // as readers read them (the scores the person's state carries)
       const [mine, theirs] = await Promise.all(
-        [live, ref].map(
-          async (env) => (await readStoredInterests(redis, keys(env.REDIS_PREFIX!), [person(i)])).get(person(i))!,
+        [live, ref].map(async (env) =>
+          (await readStoredInterests(redis, keys(env.REDIS_PREFIX!), [person(i)])).get(person(i))!,
         ),
       );
       expect(mine!.size).toBeGreaterThan(0);
