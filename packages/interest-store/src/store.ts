@@ -427,9 +427,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
    * another writer changed in between (a zombie scorer after a rebalance, whose state write landed
    * before the new owner read) may have put its older scores over the newer writer's. So every
    * person whose state no longer carries the version this writer wrote gets the entries it wrote
-   * rewritten from their stored scores (read.ts `readStoredInterests`), and again until the state's version holds still from before that
-   * read to after the rewrite: a writer later than that writes its own index after its state, so
-   * its scores win. A person without a state (merged away) is left as it is.
+   * rewritten from their stored scores (read.ts `readStoredInterests`), and again until the
+   * state's version holds still from before that read to after the rewrite: a writer later than
+   * that writes its own index after its state, so its scores win. A person without a state (merged
+   * away) is left as it is.
    */
   async function settleTagIndex(changes: readonly TagChange[]): Promise<void> {
     const tags = new Map<string, Set<string>>();
