@@ -269,16 +269,16 @@ describe('the interest store against real Redis', () => {
     expect(await redis.exists(p.state)).toBe(1);
   });
 
+  // a click, and a follow a minute later: the history of the people written by earlier versions below
+  const clickThenFollow: [ScoringEvent, ScoringEvent] = [
+    { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY },
+    { type: 'follow', target: targets[1]!, tags: ['brand:acme'], occurredMs: L + DAY + MIN },
+  ];
+
   it('reads a JSON state of the previous version and writes it back packed', async () => {
     const id = 'u-json';
     const p = store.keys.person(id);
-    const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
-    const follow: ScoringEvent = {
-      type: 'follow',
-      target: targets[1]!,
-      tags: ['brand:acme'],
-      occurredMs: L + DAY + MIN,
-    };
+    const [click, follow] = clickThenFollow;
     await store.apply([prepared(id, click, 'json-click'), prepared(id, follow)]);
     // the same state as the previous version wrote it (`version|json`)
     const packed = (await redis.getBuffer(p.state))!;
@@ -296,13 +296,7 @@ describe('the interest store against real Redis', () => {
   it('reads a person a version before wrote (state without scores, `:int` beside it) from `:int`, and moves it to the state at its next write', async () => {
     const id = 'u-int';
     const p = store.keys.person(id);
-    const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
-    const follow: ScoringEvent = {
-      type: 'follow',
-      target: targets[1]!,
-      tags: ['brand:acme'],
-      occurredMs: L + DAY + MIN,
-    };
+    const [click, follow] = clickThenFollow;
     await store.apply([prepared(id, click, 'int-click'), prepared(id, follow)]);
     expect(await redis.exists(p.interests)).toBe(0); // the scores are in the state only
     const now = await stored(id);
