@@ -13,6 +13,7 @@
 import {
   createInterestStore,
   decodeState,
+  emptyStateParts,
   encodeState,
   timelineParams,
   type StateParts,
@@ -128,21 +129,12 @@ export async function runRedisCost(
         );
         perPersonBytes[kind] = bytes.reduce((a, b) => a + b, 0) / sample.length;
       }
-      const stateParts: CostRow['stateParts'] = {
-        header: 0,
-        strings: 0,
-        interests: 0,
-        visits: 0,
-        follows: 0,
-        events: 0,
-        dedupe: 0,
-        tails: 0,
-      };
+      const stateParts: CostRow['stateParts'] = { ...emptyStateParts(), tails: 0 };
       for (const id of sample) {
         const raw = await redis.getBuffer(k.person(id).state);
         if (!raw) continue;
-        const { state, seen, packed } = decodeState(raw, timelineParams(storeOptions(config)));
-        encodeState('', state, seen, stateParts);
+        const { state, seen, packed, scores } = decodeState(raw, timelineParams(storeOptions(config)));
+        encodeState('', state, seen, { parts: stateParts, scores });
         if (packed) stateParts.tails += packed.bytes - packed.snapshotBytes;
       }
       for (const part of Object.keys(stateParts) as (keyof CostRow['stateParts'])[]) stateParts[part] /= sample.length;

@@ -4,10 +4,11 @@ import {
   encodeState,
   decodeState,
   digestOf,
+  emptyStateParts,
   type Seen,
   type StateParts,
 } from '@pstream/interest-store';
-import { addEvents, emptyState, type PersonState } from '@pstream/scoring';
+import { addEvents, emptyState, replay, type PersonState } from '@pstream/scoring';
 import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
 import { loadDefaultEnv } from '@pstream/testkit';
@@ -45,8 +46,8 @@ for (const p of list) {
   packed += encodeState('abcdefghij', p.s, p.seen).length;
   json += Buffer.byteLength(encodeJsonState('abcdefghij', p.s, p.seen));
 }
-const parts: StateParts = { header: 0, strings: 0, interests: 0, visits: 0, follows: 0, events: 0, dedupe: 0 };
-for (const p of list) encodeState('abcdefghij', p.s, p.seen, parts);
+const parts: StateParts = emptyStateParts();
+for (const p of list) encodeState('abcdefghij', p.s, p.seen, { parts, scores: replay(p.s, params) });
 const kept = list.reduce((n, p) => n + p.s.events.length, 0) / list.length;
 const tags = list.reduce((n, p) => n + p.s.base.interests.size, 0) / list.length;
 console.log(

@@ -1,7 +1,7 @@
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
 import type { Pool } from '@pstream/platform';
-import { keys, memberDigest, readAppliedDigests } from '@pstream/interest-store';
+import { keys, memberDigest, readAppliedDigests, readStoredInterests } from '@pstream/interest-store';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
 import { Partitioners } from 'kafkajs';
@@ -336,7 +336,8 @@ describe('no input can stall a consumer (issue 8)', () => {
     for (const id of ['split-1', 'split-2']) {
       await waitFor(
         `interests of ${id}`,
-        async () => ((await redis.zcard(`${box.env.REDIS_PREFIX}:p:{${id}}:int`)) === 2 ? true : undefined),
+        async () =>
+          (await readStoredInterests(redis, keys(box.env.REDIS_PREFIX!), [id])).get(id)!.size === 2 ? true : undefined,
         30_000,
       );
     }

@@ -10,7 +10,11 @@ export type PersonKeys = {
    * reads and writes back.
    */
   state: string;
-  /** Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H), the state's scores for readers. */
+  /**
+   * Sorted set: tag → forward-decayed score Σ w·2^((t−L)/H), as versions before the state carried its scores
+   * (state.ts) wrote it for readers; no longer written, read only for a state without its scores (read.ts), and
+   * removed by the person's next whole write.
+   */
   interests: string;
   /**
    * Sorted set of the layout before event time: applied events' dedupe members
@@ -31,7 +35,7 @@ export type PersonKeys = {
 
 export type Keys = {
   person(profileKey: string): PersonKeys;
-  /** Sorted set of a person's interests (shortcut for reads). */
+  /** The `interests` sorted set of a person (`PersonKeys.interests`). */
   interests(profileKey: string): string;
   /** The old layout's dedupe set (PersonKeys.seen). */
   seen(profileKey: string): string;

@@ -1,7 +1,8 @@
 import { forwardWeight, type DecayParams } from '@pstream/scoring';
 import { pipelineBySlot, type Redis } from '@pstream/platform';
 import { personKeyList, type Keys } from './keys';
-import { readStoredInterests, writeTagIndexChanges } from './tag-index';
+import { readStoredInterests } from './read';
+import { writeTagIndexChanges } from './tag-index';
 
 /**
  * Erasure in Redis (§5.7): every per-person key of `ids` and of every id linked to them here —
@@ -50,8 +51,8 @@ export async function eraseInterests(redis: Redis, k: Keys, ids: readonly string
 
 /**
  * For each profile, the tags whose value at `nowMs` is at least `minValue` (§5.5's top
- * interests), counted over `profileKeys`: one pipelined ZRANGEBYSCORE per person against the
- * stored (forward) form of the threshold, so no score is decayed one by one.
+ * interests), counted over `profileKeys`: each person's stored scores (`readStoredInterests`, one
+ * pipeline) compared with the stored (forward) form of the threshold, so no score is decayed one by one.
  */
 export async function countStrongTags(
   redis: Redis,
@@ -64,15 +65,8 @@ export async function countStrongTags(
   // value = scale·tanh(score/scale) ≥ minValue  ⇔  score ≥ scale·atanh(minValue/scale)
   const minScore = options.valueScale * Math.atanh(Math.min(options.minValue / options.valueScale, 1 - 1e-12));
   const minStored = forwardWeight(minScore, options.nowMs, options.decay);
-  const replies = await pipelineBySlot(
-    redis,
-    profileKeys,
-    (key) => k.interests(key),
-    (pipeline, key) => void pipeline.zrangebyscore(k.interests(key), minStored, '+inf'),
-  );
-  for (const [err, tags] of replies) {
-    if (err) throw err;
-    for (const tag of tags as string[]) counts.set(tag, (counts.get(tag) ?? 0) + 1);
-  }
+  const stored = await readStoredInterests(redis, k, profileKeys);
+  for (const key of profileKeys)
+    for (const [tag, score] of stored.get(key)!) if (score >= minStored) counts.set(tag, (counts.get(tag) ?? 0) + 1);
   return counts;
 }

@@ -1,19 +1,36 @@
 import { MAX_ALIAS_HOPS } from '@pstream/events';
 import { decayedScore, tagDimension, tagValue, type DecayParams } from '@pstream/scoring';
 import { pipelineBySlot, type Redis } from '@pstream/platform';
+import type { ChainableCommander } from 'ioredis';
 import type { Keys } from './keys';
 import { aliasLoop } from './errors';
-import { dedupeDigests } from './state';
+import { dedupeDigests, storedScores } from './state';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
 /**
+ * Redis' order of a person's interests read highest first (ZREVRANGE): by stored score, then by tag,
+ * both descending (tags compared as bytes, as Redis compares members).
+ */
+function byStoredScoreDesc(a: [string, number], b: [string, number]): number {
+  if (a[1] !== b[1]) return b[1] - a[1];
+  return Buffer.compare(Buffer.from(b[0]), Buffer.from(a[0]));
+}
+
+/** A person's stored interests highest first, in Redis' order (`byStoredScoreDesc`). */
+function ordered(scores: Map<string, number>): [string, number][] {
+  return [...scores].sort(byStoredScoreDesc);
+}
+
+/**
  * A person's top interests decayed to `nowMs`. All stored scores share one landmark, so the
- * stored order is the decayed order and the top N is a plain ZREVRANGE. An id merged into
- * another (§4.4) reads the profile it was merged into; past MAX_ALIAS_HOPS aliases it throws
- * IST_ALIAS_LOOP (read under the profile key Postgres resolves an id to, the chain is not followed). With `dimension`,
- * only that dimension's
- * tags count (the set is bounded per person, so filtering after the read is cheap).
+ * stored order is the decayed order. An id merged into another (§4.4) reads the profile it was
+ * merged into; past MAX_ALIAS_HOPS aliases it throws IST_ALIAS_LOOP (read under the profile key
+ * Postgres resolves an id to, the chain is not followed). With `dimension`, only that dimension's
+ * tags count (the set is bounded per person, so filtering after the read is cheap). The scores come
+ * from the person's state (state.ts `storedScores`, one GET beside the alias's), or for a state
+ * written before it carried them, from `:int` (one more round trip, until the scorer next writes
+ * the person, which removes `:int`).
  */
 export async function readInterests(
   redis: Redis,
@@ -21,29 +38,97 @@ export async function readInterests(
   profileKey: string,
   options: { nowMs: number; limit: number; decay: DecayParams; valueScale: number; dimension?: string },
 ): Promise<Interest[]> {
-  const stop = options.dimension === undefined ? options.limit - 1 : -1;
   let id = profileKey;
-  let flat: string[] | undefined;
-  for (let hop = 0; hop <= MAX_ALIAS_HOPS && flat === undefined; hop++) {
+  let raw: Buffer | null | undefined;
+  for (let hop = 0; hop <= MAX_ALIAS_HOPS && raw === undefined; hop++) {
     const p = k.person(id);
     // Both commands leave in the same tick: one round trip, and with the client's auto-pipelining
     // one socket write shared with whatever other requests sent in that tick (an explicit
     // pipeline is a write of its own: ~30 % more client CPU per read, measured).
-    const [alias, range] = await Promise.all([redis.get(p.alias), redis.zrevrange(p.interests, 0, stop, 'WITHSCORES')]);
-    if (alias === null) flat = range;
+    const [alias, state] = await Promise.all([redis.get(p.alias), redis.getBuffer(p.state)]);
+    if (alias === null) raw = state;
     else id = alias;
   }
   // a chain longer than the scorer follows is an error, not a person without interests
-  if (flat === undefined) throw aliasLoop(`alias chain from ${profileKey} longer than ${MAX_ALIAS_HOPS} hops`);
+  if (raw === undefined) throw aliasLoop(`alias chain from ${profileKey} longer than ${MAX_ALIAS_HOPS} hops`);
+  const scores = (raw && storedScores(raw)) ?? (await readStoredInterests(redis, k, [id])).get(id)!;
   const out: Interest[] = [];
-  for (let i = 0; i + 1 < flat.length && out.length < options.limit; i += 2) {
-    const tag = flat[i] as string;
+  for (const [tag, stored] of ordered(scores)) {
+    if (out.length >= options.limit) break;
     const dimension = tagDimension(tag);
     if (options.dimension !== undefined && dimension !== options.dimension) continue;
-    const score = decayedScore(Number(flat[i + 1]), options.nowMs, options.decay);
+    const score = decayedScore(stored, options.nowMs, options.decay);
     out.push({ tag, dimension, score, value: tagValue(score, options.valueScale) });
   }
   return out;
+}
+
+/**
+ * Everyone's whole stored interest set (tag → stored score; profile keys, no aliases): one GET of
+ * each person's state in one pipeline (one per node on a Cluster), the scores read from it without
+ * replaying it (state.ts `storedScores`); people whose state does not carry its scores yet (written
+ * by a version before, or in the layout before event time, or none) are read from `:int` in a second
+ * pipeline (empty when there is none).
+ */
+export async function readStoredInterests(
+  redis: Redis,
+  k: Keys,
+  people: readonly string[],
+): Promise<Map<string, Map<string, number>>> {
+  const out = new Map<string, Map<string, number>>();
+  const raws = await eachPerson(
+    redis,
+    people,
+    (p) => k.person(p).state,
+    (pipeline, key) => pipeline.getBuffer(key),
+  );
+  const older: string[] = [];
+  people.forEach((p, i) => {
+    const raw = raws[i];
+    const scores = Buffer.isBuffer(raw) ? storedScores(raw) : undefined;
+    if (scores) out.set(p, scores);
+    else older.push(p);
+  });
+  // the `:int` sorted sets of people whose state does not carry its scores
+  const flats = await eachPerson(redis, older, k.interests, (pipeline, key) =>
+    pipeline.zrange(key, 0, -1, 'WITHSCORES'),
+  );
+  older.forEach((p, i) => {
+    const flat = flats[i] as string[];
+    const m = new Map<string, number>();
+    for (let j = 0; j + 1 < flat.length; j += 2) m.set(flat[j]!, Number(flat[j + 1]));
+    out.set(p, m);
+  });
+  return out;
+}
+
+/** One command per person (on one of the person's keys) in one pipeline, one per node on a Cluster; the replies. */
+async function eachPerson(
+  redis: Redis,
+  people: readonly string[],
+  keyOf: (person: string) => string,
+  send: (pipeline: ChainableCommander, key: string) => unknown,
+): Promise<unknown[]> {
+  if (people.length === 0) return [];
+  const replies = await pipelineBySlot(redis, people, keyOf, (pipeline, p) => void send(pipeline, keyOf(p)));
+  return people.map((_, i) => {
+    const [err, value] = replies[i] ?? [new Error('no reply'), null];
+    if (err) throw err;
+    return value;
+  });
+}
+
+/** A person's strongest `n` tags with their stored scores (in Redis' order of a sorted set read highest first). */
+export async function strongestTags(
+  redis: Redis,
+  k: Keys,
+  person: string,
+  n: number,
+): Promise<{ tag: string; score: number }[]> {
+  const scores = (await readStoredInterests(redis, k, [person])).get(person)!;
+  return ordered(scores)
+    .slice(0, n)
+    .map(([tag, score]) => ({ tag, score }));
 }
 
 /**

@@ -13,7 +13,11 @@
  * #merged, 'legacy' or '', the new version to append under ('' = none: ARGV[2] is the whole new
  * state; else ARGV[2] is a tail, state.ts encodeTail, appended after the stored state with the
  * version replaced — one SET of the joined string, so the value is stored at its size), then
- * interest `score tag` pairs, tags to remove, merged ids.
+ * interest `score tag` pairs, tags to remove, merged ids. The store writes no interest pairs: a
+ * whole state carries the current scores (state.ts, format 0x03), and a whole write without pairs
+ * removes the `:int` sorted set that versions before kept beside the state (a state written whole
+ * from one without scores is the person's move to the layout without `:int`; tails are appended
+ * only to a state with its scores).
  * Returns 1 (written), 0 (the version changed: read again), {2, alias} (merged into alias:
  * nothing written), 3 (the merge source was already imported: nothing written) or 4 (no state
  * yet but keys of the layout before it: read them first, LEGACY_READ_SCRIPT; nothing written).
@@ -50,7 +54,10 @@ batched('ZREM', KEYS[2], nRem, 1)
 if source ~= '' then redis.call('SADD', KEYS[4], source) end
 batched('SADD', KEYS[4], nMerged, 1)
 if append then redis.call('SET', KEYS[1], ARGV[8] .. string.sub(head, #current + 1) .. ARGV[2])
-else redis.call('SET', KEYS[1], ARGV[2]) end
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+  if nAdd == 0 and nRem == 0 then redis.call('UNLINK', KEYS[2]) end
+end
 return 1
 `;
 

@@ -48,6 +48,16 @@ import { InterestStoreErrors } from './errors';
  * key; dwell or none; tag count, tags)). Reading replays them: the records are added, the trim
  * applied and the events added (`addEvents`) — the steps the writer took, so the same state to
  * the bit. The store writes the whole state again (compacts) once its tails pass a share of it.
+ *
+ * With the current scores (format byte 0x03, what the store writes): the same, plus the person's
+ * current interest scores — the replayed model's, what readers read (tag → float64 stored score,
+ * exact) — right after the header as (count, then (tag, float64)) followed by the byte length of
+ * the rest of the snapshot; each tail of such a state carries, right after its strings, the scores
+ * its events changed (count, then (tag, float64)), the tags they removed (count, tags) and the byte
+ * length of the rest of the tail. A reader of scores (`storedScores`) reads the string table, the
+ * scores and each tail's changes and skips the rest by those lengths: no replay, no scoring
+ * parameters. A state without them (0x01, JSON) is read as before, and readers read its scores from
+ * the `:int` sorted set that versions before wrote beside it (read.ts).
  */
 
 /** Applied events' member digests (`digestOf`) → receive time (ms, whole seconds). */
@@ -57,13 +67,28 @@ export type Seen = Map<number, number>;
  * A packed state as stored, for appending to it: the string table its tails continue (string →
  * number, in order) and its size in bytes after the version, whole and without tails.
  */
-export type Packed = { ids: Map<string, number>; bytes: number; snapshotBytes: number };
+export type Packed = { ids: Map<string, number>; bytes: number; snapshotBytes: number; scores: boolean };
 
-/** `packed`: absent for a state that was not stored packed (JSON, none): its next write is whole. */
-export type StoredState = { version: string; state: PersonState; seen: Seen; packed?: Packed };
+/** A person's current interest scores: tag → stored (forward-decayed) score, as readers read them. */
+export type Scores = ReadonlyMap<string, number>;
+
+/**
+ * `packed`: absent for a state that was not stored packed (JSON, none): its next write is whole; `packed.scores`:
+ * whether it carries the current scores (format 0x03; tails are appended only to such a state). `scores`: those
+ * scores, tails applied (absent for a state without them).
+ */
+export type StoredState = {
+  version: string;
+  state: PersonState;
+  seen: Seen;
+  packed?: Packed;
+  scores?: Map<string, number>;
+};
 
 const PACKED = 0x01;
 const TAIL = 0x02;
+/** Packed with the current scores (readers read them without replaying): see the format above. */
+const PACKED_SCORES = 0x03;
 /** The varint of an absent number: numbers are even (integers) or the float marker 1. */
 const NONE = 3;
 const BAR = 0x7c; // '|'
@@ -92,7 +117,7 @@ export function memberDigest(member: string): string {
 export function dedupeDigests(raw: Buffer | string): Set<string> {
   const buf = typeof raw === 'string' ? Buffer.from(raw) : raw;
   const bar = buf.indexOf(BAR);
-  if (buf[bar + 1] !== PACKED) {
+  if (buf[bar + 1] !== PACKED && buf[bar + 1] !== PACKED_SCORES) {
     const d = (JSON.parse(buf.subarray(bar + 1).toString()) as Json).d;
     return new Set(d ? d.split(',').map((entry) => entry.slice(0, entry.indexOf(':'))) : []);
   }
@@ -249,6 +274,8 @@ class Reader {
 /** Scratch buffers (encoding is synchronous): the whole state, and its body while the string table grows. */
 const writer = new Writer();
 const bodyWriter = new Writer();
+/** Scratch for the current scores (and a tail's dedupe records), written before their place is known. */
+const scoreWriter = new Writer();
 const table = new Map<string, number>();
 const strings: string[] = [];
 
@@ -261,15 +288,31 @@ export type StateParts = {
   follows: number;
   events: number;
   dedupe: number;
+  /** The current scores (format 0x03) with the length of the rest. */
+  scores: number;
 };
 
-/** The packed state; with `parts`, also adds each part's bytes to it. */
-export function encodeState(version: string, s: PersonState, seen: Seen, parts?: StateParts): Buffer {
+/** Every part at 0 bytes (to add a sample's parts to). */
+export function emptyStateParts(): StateParts {
+  return { header: 0, strings: 0, interests: 0, visits: 0, follows: 0, events: 0, dedupe: 0, scores: 0 };
+}
+
+/**
+ * The packed state; with `scores` (the person's current interests, `replay`'s), in the form that carries them
+ * (0x03), else in the form without (0x01). With `parts`, also adds each part's bytes to it.
+ */
+export function encodeState(
+  version: string,
+  s: PersonState,
+  seen: Seen,
+  options: { parts?: StateParts; scores?: Scores } = {},
+): Buffer {
+  const { parts, scores } = options;
   const w = writer;
   w.pos = 0;
   w.bytes(version);
   w.bytes('|');
-  w.uint(PACKED);
+  w.uint(scores ? PACKED_SCORES : PACKED);
   // the string table first: its size is known only once every string was seen
   table.clear();
   strings.length = 0;
@@ -298,6 +341,7 @@ export function encodeState(version: string, s: PersonState, seen: Seen, parts?:
     return body.pos;
   };
   let at = mark('header', 0);
+  const headerEnd = at;
   body.uint(s.base.interests.size);
   for (const [tag, score] of s.base.interests) {
     body.uint(id(tag));
@@ -350,6 +394,17 @@ export function encodeState(version: string, s: PersonState, seen: Seen, parts?:
     body.num(top - Math.floor(at / 1000));
   }
   mark('dedupe', at);
+  const sw = scoreWriter;
+  sw.pos = 0;
+  if (scores) {
+    sw.uint(scores.size);
+    for (const [tag, score] of scores) {
+      sw.uint(id(tag));
+      sw.f64(score);
+    }
+    sw.uint(body.pos - headerEnd);
+    if (parts) parts.scores += sw.pos;
+  }
   const head = w.pos;
   w.uint(strings.length);
   for (const x of strings) w.str(x);
@@ -357,15 +412,22 @@ export function encodeState(version: string, s: PersonState, seen: Seen, parts?:
     parts.strings += w.pos - head;
     parts.header += head;
   }
-  w.bytes(body.buf.subarray(0, body.pos));
+  w.bytes(body.buf.subarray(0, headerEnd));
+  w.bytes(sw.buf.subarray(0, sw.pos));
+  w.bytes(body.buf.subarray(headerEnd, body.pos));
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
 
 /** `encodeState`, and what a tail appended to it needs (`encodeTail`). */
-export function encodePacked(version: string, s: PersonState, seen: Seen): { raw: Buffer; packed: Packed } {
-  const raw = encodeState(version, s, seen);
+export function encodePacked(
+  version: string,
+  s: PersonState,
+  seen: Seen,
+  scores?: Scores,
+): { raw: Buffer; packed: Packed } {
+  const raw = encodeState(version, s, seen, { scores });
   const bytes = raw.length - Buffer.byteLength(version);
-  return { raw, packed: { ids: new Map(table), bytes, snapshotBytes: bytes } };
+  return { raw, packed: { ids: new Map(table), bytes, snapshotBytes: bytes, scores: scores !== undefined } };
 }
 
 const newStrings: string[] = [];
@@ -374,8 +436,9 @@ const newStrings: string[] = [];
  * What one chunk adds to a packed state (see the format above): `added`, the dedupe records it
  * made (digest, receive ms), `cutoff`, the bound `trimSeen` returned after them, and `events`,
  * the fresh events `addEvents` was given, in that order; `newest`, the state's newest event time
- * before them. Numbers the new strings on in `packed.ids` (the caller drops `packed` if the tail
- * is not written).
+ * before them; `scores`, the current scores before and after them (required by a state that
+ * carries its scores, `packed.scores`; the tail then carries what changed). Numbers the new strings
+ * on in `packed.ids` (the caller drops `packed` if the tail is not written).
  */
 export function encodeTail(
   packed: Packed,
@@ -383,7 +446,9 @@ export function encodeTail(
   added: readonly (readonly [number, number])[],
   cutoff: number,
   events: readonly KeyedEvent[],
+  scores?: { before: Scores; after: Scores },
 ): Buffer {
+  if (packed.scores && !scores) throw new Error('a tail of a state with its scores needs the scores it changes');
   const ids = packed.ids;
   newStrings.length = 0;
   const id = (x: string): number => {
@@ -408,21 +473,44 @@ export function encodeTail(
     body.uint(e.tags.length);
     for (const t of e.tags) body.uint(id(t));
   }
+  // the changed scores first, then the dedupe records and trim, in one scratch buffer: the changes go before the
+  // length of the rest
+  const sw = scoreWriter;
+  sw.pos = 0;
+  if (packed.scores && scores) {
+    const { before, after } = scores;
+    let set = 0;
+    for (const [tag, score] of after) if (before.get(tag) !== score) set++;
+    sw.uint(set);
+    for (const [tag, score] of after) {
+      if (before.get(tag) === score) continue;
+      sw.uint(id(tag));
+      sw.f64(score);
+    }
+    let removed = 0;
+    for (const tag of before.keys()) if (!after.has(tag)) removed++;
+    sw.uint(removed);
+    for (const tag of before.keys()) if (!after.has(tag)) sw.uint(id(tag));
+  }
+  const changesEnd = sw.pos;
+  let top = 0;
+  for (const [, at] of added) if (at / 1000 > top) top = at / 1000;
+  sw.uint(added.length);
+  sw.num(top);
+  for (const [digest, at] of added) {
+    sw.digest(digest);
+    sw.num(top - at / 1000);
+  }
+  // records are whole seconds, so "before cutoff" is "before its second, rounded up"
+  sw.num(top - Math.ceil(cutoff / 1000));
   const w = writer;
   w.pos = 0;
   w.uint(TAIL);
   w.uint(newStrings.length);
   for (const x of newStrings) w.str(x);
-  let top = 0;
-  for (const [, at] of added) if (at / 1000 > top) top = at / 1000;
-  w.uint(added.length);
-  w.num(top);
-  for (const [digest, at] of added) {
-    w.digest(digest);
-    w.num(top - at / 1000);
-  }
-  // records are whole seconds, so "before cutoff" is "before its second, rounded up"
-  w.num(top - Math.ceil(cutoff / 1000));
+  w.bytes(sw.buf.subarray(0, changesEnd));
+  if (packed.scores) w.uint(sw.pos - changesEnd + body.pos);
+  w.bytes(sw.buf.subarray(changesEnd, sw.pos));
   w.bytes(body.buf.subarray(0, body.pos));
   return Buffer.from(w.buf.subarray(0, w.pos));
 }
@@ -443,15 +531,12 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
   try {
     if (bar < 0) throw new Error('no version');
     const version = buf.toString('latin1', 0, bar);
-    if (buf[bar + 1] !== PACKED) return { version, ...decodeJsonState(buf.toString('utf8', bar + 1), decay) };
+    const format = buf[bar + 1];
+    if (format !== PACKED && format !== PACKED_SCORES)
+      return { version, ...decodeJsonState(buf.toString('utf8', bar + 1), decay) };
+    const withScores = format === PACKED_SCORES;
     const r = new Reader(buf, bar + 2);
-    const strings: string[] = new Array(r.uint());
-    for (let i = 0; i < strings.length; i++) strings[i] = r.str();
-    const str = () => {
-      const x = strings[r.uint()];
-      if (x === undefined) throw new Error('string index out of range');
-      return x;
-    };
+    const { strings, str } = readTable(r);
     const tagList = () => {
       const tags: string[] = new Array(r.uint());
       for (let i = 0; i < tags.length; i++) tags[i] = str();
@@ -463,6 +548,11 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
     s.newest = flags & 2 ? ref : null;
     s.horizon = flags & 1 ? ref + r.num() : null;
     s.seq = r.uint();
+    const scores = withScores ? new Map<string, number>() : undefined;
+    if (scores) {
+      readScores(r, str, scores);
+      r.uint(); // the length of the rest
+    }
     for (let n = r.uint(); n > 0; n--) {
       const tag = str();
       s.base.interests.set(tag, r.f64());
@@ -521,6 +611,10 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
     while (r.pos < buf.length) {
       if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
       for (let n = r.uint(); n > 0; n--) strings.push(r.str());
+      if (scores) {
+        readScoreChanges(r, str, scores);
+        r.uint(); // the length of the rest
+      }
       const added = r.uint();
       const top = r.num();
       for (let i = 0; i < added; i++) {
@@ -551,11 +645,79 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       version,
       state: s,
       seen,
-      packed: { ids, bytes: buf.length - bar, snapshotBytes: snapshotEnd - bar },
+      packed: { ids, bytes: buf.length - bar, snapshotBytes: snapshotEnd - bar, scores: withScores },
+      ...(scores && { scores }),
     };
   } catch (err) {
     if (err instanceof AppError) throw err;
     // never heals by retrying: the consumer dead-letters the person's events (rebuild repairs the state)
+    throw new AppError(
+      InterestStoreErrors.BAD_STATE,
+      `stored person state is not readable: ${(err as Error).message}`,
+      { retryable: false },
+    );
+  }
+}
+
+/** A packed state's string table, and a reader of the string its next number names (tails push theirs on). */
+function readTable(r: Reader): { strings: string[]; str: () => string } {
+  const strings: string[] = new Array(r.uint());
+  for (let i = 0; i < strings.length; i++) strings[i] = r.str();
+  const str = () => {
+    const x = strings[r.uint()];
+    if (x === undefined) throw new Error('string index out of range');
+    return x;
+  };
+  return { strings, str };
+}
+
+/** A scores section (count, then (tag, float64)) into `into`. */
+function readScores(r: Reader, str: () => string, into: Map<string, number>): void {
+  for (let n = r.uint(); n > 0; n--) {
+    const tag = str();
+    into.set(tag, r.f64());
+  }
+}
+
+/** A tail's score changes (scores set, then tags removed) applied to `into`. */
+function readScoreChanges(r: Reader, str: () => string, into: Map<string, number>): void {
+  readScores(r, str, into);
+  for (let n = r.uint(); n > 0; n--) into.delete(str());
+}
+
+/** Skips a part by the byte length before it. */
+function skip(r: Reader): void {
+  const n = r.uint();
+  r.pos += n;
+}
+
+/**
+ * The current interest scores a stored state carries (format 0x03), tails applied, read without
+ * decoding the rest (no replay, no scoring parameters); undefined for a state without them (the
+ * packed form before, JSON): its scores are in `:int` (read.ts).
+ */
+export function storedScores(raw: Buffer): Map<string, number> | undefined {
+  const bar = raw.indexOf(BAR);
+  if (bar < 0 || raw[bar + 1] !== PACKED_SCORES) return undefined;
+  try {
+    const r = new Reader(raw, bar + 2);
+    const { strings, str } = readTable(r);
+    const flags = r.uint();
+    if (flags & 2) r.num();
+    if (flags & 1) r.num();
+    r.uint(); // seq
+    const scores = new Map<string, number>();
+    readScores(r, str, scores);
+    skip(r);
+    while (r.pos < raw.length) {
+      if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
+      for (let n = r.uint(); n > 0; n--) strings.push(r.str());
+      readScoreChanges(r, str, scores);
+      skip(r);
+    }
+    if (r.pos !== raw.length) throw new Error(`${r.pos - raw.length} bytes missing`);
+    return scores;
+  } catch (err) {
     throw new AppError(
       InterestStoreErrors.BAD_STATE,
       `stored person state is not readable: ${(err as Error).message}`,

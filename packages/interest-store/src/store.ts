@@ -29,6 +29,7 @@ import {
   type Packed,
   type Seen,
 } from './state';
+import { readStoredInterests } from './read';
 import { writeTagIndex, type TagChange } from './tag-index';
 
 /** One event ready for the store: classified, tagged (pure, in the scorer). */
@@ -251,7 +252,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const p = w.read.packed;
       if (w.tail && p && p.bytes + w.tail.length <= p.snapshotBytes * (1 + TAIL_SHARE))
         return { raw: w.tail, packed: { ...p, bytes: p.bytes + w.tail.length }, append: true };
-      return { ...encodePacked(versions[i]!, w.read.state, w.read.seen), append: false };
+      return { ...encodePacked(versions[i]!, w.read.state, w.read.seen, w.tip.interests), append: false };
     });
     const diffs = writes.map((w) => {
       const zadd: (string | number)[] = [];
@@ -266,7 +267,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       redis,
       writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]!, value: values[i]! })),
       ({ w }) => k.person(w.person).state,
-      (pipeline: ChainableCommander, { w, d, version, value }) => {
+      (pipeline: ChainableCommander, { w, version, value }) => {
         const p = k.person(w.person);
         pipeline.pstreamGuardedWrite(
           p.state,
@@ -279,13 +280,12 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
           w.read.version,
           value.raw,
           w.mergeSource,
-          d.zadd.length / 2,
-          d.zrem.length,
+          // the scores are in the state (state.ts): nothing for `:int`, which the script removes
+          0,
+          0,
           w.mergedIds.length,
           w.read.legacy ? 'legacy' : '',
           value.append ? version : '',
-          ...d.zadd,
-          ...d.zrem,
           ...w.mergedIds,
         );
       },
@@ -391,7 +391,9 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       // events in order continue the last replay; anything else replays the kept events
       const tip = advanceTip(r.tip, r.state, applied, arrivals, params) ?? replayModel(r.state, params);
       // what the chunk added, in the order taken above: reading the state replays it (state.ts)
-      const tail = r.packed && encodeTail(r.packed, newest, added, cutoff, applied);
+      // (a state without its scores is written whole: state.ts)
+      const scores = { before: r.tip.interests, after: tip.interests };
+      const tail = r.packed?.scores ? encodeTail(r.packed, newest, added, cutoff, applied, scores) : undefined;
       writes.push({ person, read: r, tip, mergeSource: '', mergedIds: [], tail });
     }
     const again = new Map<string, PreparedEvent[]>();
@@ -425,9 +427,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
    * another writer changed in between (a zombie scorer after a rebalance, whose state write landed
    * before the new owner read) may have put its older scores over the newer writer's. So every
    * person whose state no longer carries the version this writer wrote gets the entries it wrote
-   * rewritten from their `:int`, and again until the state's version holds still from before that
-   * read to after the rewrite: a writer later than that writes its own index after its state, so
-   * its scores win. A person without a state (merged away) is left as it is.
+   * rewritten from their stored scores (read.ts `readStoredInterests`), and again until the
+   * state's version holds still from before that read to after the rewrite: a writer later than
+   * that writes its own index after its state, so its scores win. A person without a state (merged
+   * away) is left as it is.
    */
   async function settleTagIndex(changes: readonly TagChange[]): Promise<void> {
     const tags = new Map<string, Set<string>>();
@@ -457,20 +460,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         if (version !== '' && version !== expected.get(person)) now.set(person, version);
       });
       if (now.size === 0) return;
-      const stale = [...now.keys()];
-      const scores = await pipelineBySlot(
-        redis,
-        stale,
-        (person) => k.person(person).interests,
-        (pipeline, person) => pipeline.zmscore(k.person(person).interests, ...tags.get(person)!),
-      );
+      const scores = await readStoredInterests(redis, k, [...now.keys()]);
       const rewrite: TagChange[] = [];
-      stale.forEach((person, i) => {
-        const [err, reply] = scores[i] ?? [new Error('no reply'), undefined];
-        if (err) throw err;
-        const values = reply as (string | null)[];
-        [...tags.get(person)!].forEach((tag, j) => rewrite.push({ tag, person, score: values[j] ?? null }));
-      });
+      for (const [person, held] of scores)
+        for (const tag of tags.get(person)!) {
+          const score = held.get(tag);
+          rewrite.push({ tag, person, score: score === undefined ? null : String(score) });
+        }
       await writeTagIndex(redis, k, rewrite);
       expected = now;
     }

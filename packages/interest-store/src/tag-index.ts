@@ -6,7 +6,7 @@ import type { Keys } from './keys';
 
 /*
  * The per-tag interest index: for every tag, person → the person's stored forward-decayed score in
- * it (the same number as in the person's own `:int` set). Stored scores share one landmark, so
+ * it (the same number as in the scores the person's state carries, read.ts). Stored scores share one landmark, so
  * "value ≥ v now" is "stored ≥ a bound that depends only on now" — a range query — and the index
  * never needs rewriting as time passes. Written by the scorer after the per-person scripts, with
  * idempotent writes of current values (README).
@@ -484,43 +484,5 @@ export async function readWholeTagIndex(redis: Redis, k: Keys): Promise<Map<stri
     }
     out.set(tag, m);
   });
-  return out;
-}
-
-/** Everyone's whole stored interest set (tag → stored score), pipelined; profile keys, no aliases. */
-export async function readStoredInterests(
-  redis: Redis,
-  k: Keys,
-  people: readonly string[],
-): Promise<Map<string, Map<string, number>>> {
-  const out = new Map<string, Map<string, number>>();
-  if (people.length === 0) return out;
-  const replies = await pipelineBySlot(
-    redis,
-    people,
-    (p) => k.interests(p),
-    (pipeline, p) => void pipeline.zrange(k.interests(p), 0, -1, 'WITHSCORES'),
-  );
-  people.forEach((p, i) => {
-    const [err, flat] = replies[i] ?? [new Error('no reply'), []];
-    if (err) throw err;
-    const m = new Map<string, number>();
-    const f = flat as string[];
-    for (let j = 0; j + 1 < f.length; j += 2) m.set(f[j]!, Number(f[j + 1]));
-    out.set(p, m);
-  });
-  return out;
-}
-
-/** A person's strongest `n` tags with their stored scores. */
-export async function strongestTags(
-  redis: Redis,
-  k: Keys,
-  person: string,
-  n: number,
-): Promise<{ tag: string; score: number }[]> {
-  const flat = await redis.zrevrange(k.interests(person), 0, n - 1, 'WITHSCORES');
-  const out: { tag: string; score: number }[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) out.push({ tag: flat[i]!, score: Number(flat[i + 1]) });
   return out;
 }

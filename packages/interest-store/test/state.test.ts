@@ -1,6 +1,6 @@
 import { EVENT_TYPES } from '@pstream/events';
 import fc from 'fast-check';
-import { addEvents, emptyState, keyedEvent, type ScoringEvent, type TimelineParams } from '@pstream/scoring';
+import { addEvents, emptyState, keyedEvent, replay, type ScoringEvent, type TimelineParams } from '@pstream/scoring';
 import { createHash } from 'node:crypto';
 import {
   decodeState,
@@ -12,6 +12,7 @@ import {
   encodeState,
   encodeTail,
   memberDigest,
+  storedScores,
   trimSeen,
   type Seen,
 } from '../src/state';
@@ -57,7 +58,10 @@ describe('packed person state (state.ts)', () => {
     );
   });
 
-  it('reads a state with tails appended as the state the writer held, byte for byte', () => {
+  it.each([
+    ['without its scores (the form before)', false],
+    ['with its current scores', true],
+  ])('reads a state %s with tails appended as the state the writer held, byte for byte', (_, withScores) => {
     fc.assert(
       fc.property(
         fc.array(
@@ -81,7 +85,7 @@ describe('packed person state (state.ts)', () => {
           let raw: Buffer = Buffer.alloc(0);
           let packed: ReturnType<typeof encodePacked>['packed'] | undefined = undefined;
           for (const [i, batch] of batches.entries()) {
-            if (i === cut) ({ raw, packed } = encodePacked('v2', s, seen));
+            if (i === cut) ({ raw, packed } = encodePacked('v2', s, seen, withScores ? replay(s, params) : undefined));
             // as the store takes a chunk: records, trim, events
             const added: [number, number][] = [];
             for (const { digest, sec } of batch) {
@@ -92,10 +96,13 @@ describe('packed person state (state.ts)', () => {
             const cutoff = trimSeen(seen, windowMs);
             const events = batch.map((b) => keyedEvent(b.event));
             const newest = s.newest;
+            const before = replay(s, params);
             addEvents(s, events, params);
-            if (packed) raw = Buffer.concat([raw, encodeTail(packed, newest, added, cutoff, events)]);
+            const scores = withScores ? { before, after: replay(s, params) } : undefined;
+            if (packed) raw = Buffer.concat([raw, encodeTail(packed, newest, added, cutoff, events, scores)]);
           }
-          if (!packed) raw = encodeState('v2', s, seen);
+          const current = replay(s, params);
+          if (!packed) raw = encodeState('v2', s, seen, { scores: withScores ? current : undefined });
           const back = decodeState(raw, params);
           expect(back.version).toBe('v2');
           expect(back.state).toEqual(s);
@@ -103,6 +110,16 @@ describe('packed person state (state.ts)', () => {
           expect(encodeState('v2', back.state, back.seen)).toEqual(encodeState('v2', s, seen));
           expect(dedupeDigests(raw)).toEqual(new Set([...seen.keys()].map(digestHex)));
           expect(back.packed?.bytes).toBe(raw.length - 2);
+          expect(back.packed?.scores).toBe(withScores);
+          // readers read the current scores, to the bit, without replaying (or none: `:int` then)
+          if (withScores) {
+            expect(storedScores(raw)).toEqual(current);
+            expect(back.scores).toEqual(current);
+            for (const [tag, score] of current) expect(Object.is(storedScores(raw)!.get(tag), score)).toBe(true);
+          } else {
+            expect(storedScores(raw)).toBeUndefined();
+            expect(back.scores).toBeUndefined();
+          }
         },
       ),
       { numRuns: 300 },
@@ -134,6 +151,13 @@ describe('packed person state (state.ts)', () => {
     expect(() => decodeState(raw.subarray(0, raw.length - 2), decay)).toThrow(
       expect.objectContaining({ code: 'IST_BAD_STATE' }),
     );
+    const withScores = encodeState('v', emptyState(), new Map([[1, 5000]]), {
+      scores: new Map([['brand:acme', 1.5]]),
+    });
+    expect(() => storedScores(withScores.subarray(0, withScores.length - 3))).toThrow(
+      expect.objectContaining({ code: 'IST_BAD_STATE' }),
+    );
+    expect(storedScores(withScores)).toEqual(new Map([['brand:acme', 1.5]]));
     expect(() => decodeState(Buffer.from('no bar'), decay)).toThrow(expect.objectContaining({ code: 'IST_BAD_STATE' }));
   });
 });

@@ -17,12 +17,14 @@ import {
   lookupCatalog,
   readAppliedDigests,
   readInterests,
+  readStoredInterests,
+  strongestTags,
   timelineParams,
   writeCatalog,
   type PreparedEvent,
   type StoreOptions,
 } from '../src';
-import { decodeState, encodeJsonState } from '../src/state';
+import { decodeState, encodeJsonState, encodeState, storedScores } from '../src/state';
 import { testScoringParams } from '@pstream/scoring/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
@@ -83,12 +85,8 @@ describe('the interest store against real Redis', () => {
   const redis = new Redis(process.env.REDIS_URL!);
   const prefix = `test:${testId()}`;
   const store = createInterestStore(redis, prefix, options);
-  const stored = async (id: string) => {
-    const flat = await redis.zrange(store.keys.interests(id), 0, -1, 'WITHSCORES');
-    const m = new Map<string, number>();
-    for (let i = 0; i < flat.length; i += 2) m.set(flat[i]!, Number(flat[i + 1]));
-    return m;
-  };
+  // what readers read: the scores the state carries (`:int` only for a state written before it carried them)
+  const stored = async (id: string) => (await readStoredInterests(redis, store.keys, [id])).get(id)!;
 
   afterAll(async () => {
     const stream = redis.scanStream({ match: `${prefix}:*`, count: 500 });
@@ -271,16 +269,16 @@ describe('the interest store against real Redis', () => {
     expect(await redis.exists(p.state)).toBe(1);
   });
 
+  // a click, and a follow a minute later: the history of the people written by earlier versions below
+  const clickThenFollow: [ScoringEvent, ScoringEvent] = [
+    { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY },
+    { type: 'follow', target: targets[1]!, tags: ['brand:acme'], occurredMs: L + DAY + MIN },
+  ];
+
   it('reads a JSON state of the previous version and writes it back packed', async () => {
     const id = 'u-json';
     const p = store.keys.person(id);
-    const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
-    const follow: ScoringEvent = {
-      type: 'follow',
-      target: targets[1]!,
-      tags: ['brand:acme'],
-      occurredMs: L + DAY + MIN,
-    };
+    const [click, follow] = clickThenFollow;
     await store.apply([prepared(id, click, 'json-click'), prepared(id, follow)]);
     // the same state as the previous version wrote it (`version|json`)
     const packed = (await redis.getBuffer(p.state))!;
@@ -292,7 +290,45 @@ describe('the interest store against real Redis', () => {
     expect(r).toMatchObject({ applied: 1, duplicates: 1 });
     expectClose(await stored(id), model([click, follow, like]).interests);
     const after = (await redis.getBuffer(p.state))!;
-    expect(after[after.indexOf('|') + 1]).toBe(1);
+    expect(after[after.indexOf('|') + 1]).toBe(3);
+  });
+
+  it('reads a person a version before wrote (state without scores, `:int` beside it) from `:int`, and moves it to the state at its next write', async () => {
+    const id = 'u-int';
+    const p = store.keys.person(id);
+    const [click, follow] = clickThenFollow;
+    await store.apply([prepared(id, click, 'int-click'), prepared(id, follow)]);
+    expect(await redis.exists(p.interests)).toBe(0); // the scores are in the state only
+    const now = await stored(id);
+    // as the version before kept it: the state without its scores, and its scores in `:int`
+    const { version, state, seen } = decodeState((await redis.getBuffer(p.state))!, timelineParams(options));
+    await redis.set(p.state, encodeState(version, state, seen));
+    expect(storedScores((await redis.getBuffer(p.state))!)).toBeUndefined();
+    expect(await stored(id)).toEqual(new Map()); // nothing left to read the scores from but `:int`...
+    await redis.zadd(p.interests, ...[...now].flatMap(([tag, score]) => [score, tag]));
+    expect(await stored(id)).toEqual(now); // ...which readers read
+    const decay = scoring.decay;
+    const read = await readInterests(redis, store.keys, id, { nowMs: L, limit: 10, decay, valueScale: 10 });
+    expect(read.map((i) => i.tag)).toEqual((await strongestTags(redis, store.keys, id, 10)).map((t) => t.tag));
+    expect(read.map((i) => i.tag)).toEqual(
+      (await redis.zrevrange(p.interests, 0, -1)).slice(0, 10), // Redis' order
+    );
+    const like: ScoringEvent = { type: 'like', target: targets[0]!, tags: [], occurredMs: L + DAY + 2 * MIN };
+    const fresh = createInterestStore(redis, prefix, options); // no cached state
+    expect(await fresh.apply([prepared(id, click, 'int-click'), prepared(id, like)])).toMatchObject({
+      applied: 1,
+      duplicates: 1,
+    });
+    expectClose(await stored(id), model([click, follow, like]).interests);
+    // written whole with its scores, and `:int` gone; the next chunk appends a tail that carries its changes
+    expect(await redis.exists(p.interests)).toBe(0);
+    const share: ScoringEvent = { type: 'share', target: targets[0]!, tags: [], occurredMs: L + DAY + 3 * MIN };
+    await fresh.apply([prepared(id, share)]);
+    const raw = (await redis.getBuffer(p.state))!;
+    expect(decodeState(raw, timelineParams(options)).packed!.bytes).toBeGreaterThan(
+      decodeState(raw, timelineParams(options)).packed!.snapshotBytes,
+    );
+    expectClose(await stored(id), model([click, follow, like, share]).interests);
   });
 
   it('scores and merges people whose ids contain braces', async () => {

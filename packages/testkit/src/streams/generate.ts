@@ -1,6 +1,6 @@
 import type { ProfileEvent } from '@pstream/events';
 import { normalizeEvent } from '@pstream/ingest/dialects';
-import { keys, readAppliedDigests } from '@pstream/interest-store';
+import { keys, readAppliedDigests, readStoredInterests } from '@pstream/interest-store';
 import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
 import { prng, produceRaw } from '../index';
@@ -127,23 +127,13 @@ export async function produceEvents(
   return messages;
 }
 
-/** Every stored (forward) score of every person under `prefix`, read straight from Redis. */
+/** Every stored (forward) score of every person under `prefix`, as readers read them (interest-store read.ts). */
 export async function storedScores(
   redis: Redis,
   prefix: string,
   people: string[],
 ): Promise<Map<string, Map<string, number>>> {
-  const pipeline = redis.pipeline();
-  for (const id of people) pipeline.zrange(`${prefix}:p:{${id}}:int`, 0, -1, 'WITHSCORES');
-  const replies = (await pipeline.exec()) ?? [];
-  const out = new Map<string, Map<string, number>>();
-  people.forEach((id, i) => {
-    const flat = (replies[i]?.[1] ?? []) as string[];
-    const m = new Map<string, number>();
-    for (let j = 0; j < flat.length; j += 2) m.set(flat[j]!, Number(flat[j + 1]));
-    out.set(id, m);
-  });
-  return out;
+  return readStoredInterests(redis, keys(prefix), people);
 }
 
 /** How many events the scorer has recorded as applied for these people (their dedupe records). */
