@@ -159,6 +159,12 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
 
   const guard = createTokenGuard(config.API_TOKENS);
   const facts = createFactsReader(deps.pool);
+  // The reader's connections opened and its statement prepared before the first request: a read
+  // never waits for either (BENCHMARKS.md "Reads"). Postgres being down only leaves them to the
+  // first reads, as before; readiness reports it.
+  app.addHook('onReady', async () => {
+    await facts.warm().catch((err: unknown) => deps.log.warn({ err }, 'could not open the profile reader connections'));
+  });
   const models = createModelStore(deps.pool, deps.log);
   registerProfileRoutes(app, {
     redis: deps.redis,

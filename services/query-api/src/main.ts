@@ -8,7 +8,7 @@ import {
   createRedis,
   handleSignals,
 } from '@pstream/platform';
-import { pingPostgres } from '@pstream/profile-store';
+import { FACTS_CONNECTIONS, pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { LagSampler } from './lag/sampler';
@@ -18,7 +18,8 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('query-api', config.LOG_LEVEL);
   const redis = createRedis(config, 'query-api');
-  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api');
+  // The profile reader's connections stay open through lulls (createPool, BENCHMARKS.md "Reads").
+  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api', 10, FACTS_CONNECTIONS);
   const metrics = createMetrics('query-api');
   const lag = new LagSampler({
     kafka: createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'query-api', log }),
