@@ -90,7 +90,9 @@ describe('createFactsReader', () => {
       expect(kept.totalCount).toBe(FACTS_CONNECTIONS);
       const again = await Promise.all(Array.from({ length: FACTS_CONNECTIONS }, () => kept.connect()));
       const stillPrepared = await Promise.all(
-        again.map(async (c) => (await c.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows.length),
+        again.map(
+          async (c) => (await c.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows.length,
+        ),
       );
       again.forEach((c) => c.release());
       expect(stillPrepared).toEqual(Array(FACTS_CONNECTIONS).fill(1));

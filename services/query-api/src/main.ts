@@ -18,8 +18,9 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const log = createLogger('query-api', config.LOG_LEVEL);
   const redis = createRedis(config, 'query-api');
-  // The profile reader's connections stay open through lulls (createPool, BENCHMARKS.md "Reads").
-  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api', 10, FACTS_CONNECTIONS);
+  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api');
+  // The profile reader's own connections, never closed while idle (BENCHMARKS.md "Reads")
+  const readPool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api', FACTS_CONNECTIONS, FACTS_CONNECTIONS);
   const metrics = createMetrics('query-api');
   const lag = new LagSampler({
     kafka: createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'query-api', log }),
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
     log,
     redis,
     pool,
+    readPool,
     metrics,
     lag,
     checks: [
@@ -48,6 +50,7 @@ async function main(): Promise<void> {
     await lag.stop();
     await closeRedis(redis);
     await closePool(pool);
+    await closePool(readPool);
   });
   lag.start();
   trainer?.start();
