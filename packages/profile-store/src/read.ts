@@ -167,15 +167,17 @@ export function createFactsReader(pool: Pool) {
 
   return {
     /**
-     * Opens the FACTS_CONNECTIONS connections `get` uses at once and prepares its statement on each
+     * Opens the FACTS_CONNECTIONS connections `get` uses at once (fewer if the pool has fewer) and prepares its statement on each
      * (run with no ids), so that the first reads after a start neither open a connection nor plan
      * the statement. With a pool that keeps them (`createPool`'s `min`) no later read does either:
      * a connection opened mid-load cost the reads waiting on it 35-440 ms on a busy machine
      * (BENCHMARKS.md "Reads", issue 21).
      */
     async warm(): Promise<void> {
-      // All held at once, so that the pool opens that many; every one acquired is released.
-      const acquired = await Promise.allSettled(Array.from({ length: FACTS_CONNECTIONS }, () => pool.connect()));
+      // All held at once, so that the pool opens that many (never more than it may: holding its
+      // every connection while asking for another would wait forever); every one acquired is released.
+      const n = Math.min(FACTS_CONNECTIONS, pool.options.max ?? FACTS_CONNECTIONS);
+      const acquired = await Promise.allSettled(Array.from({ length: n }, () => pool.connect()));
       const clients = acquired.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const prepared = await Promise.allSettled(
         clients.map((c) => c.query({ name: STATEMENT, text: FACTS_SQL, values: [[]] })),

@@ -100,4 +100,15 @@ describe('createFactsReader', () => {
       await kept.end();
     }
   });
+
+  it('warm opens no more connections than a smaller pool has, and returns', async () => {
+    const one = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-read-warm-one', 1);
+    try {
+      await createFactsReader(one).warm();
+      expect(one.totalCount).toBe(1);
+      expect((await createFactsReader(one).get('p-3'))?.profileKey).toBe('p-3');
+    } finally {
+      await one.end();
+    }
+  });
 });

@@ -165,11 +165,11 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
 
   const guard = createTokenGuard(config.API_TOKENS);
   const facts = createFactsReader(deps.readPool ?? deps.pool);
-  // The reader's connections opened and its statement prepared before the first request: a read
-  // never waits for either (BENCHMARKS.md "Reads"). Postgres being down only leaves them to the
-  // first reads, as before; readiness reports it.
+  // The reader's connections opened and its statement prepared as the service starts, so that no
+  // read waits for either (BENCHMARKS.md "Reads"). Not awaited: a slow or absent Postgres must not
+  // hold up the start (readiness reports it); reads asked meanwhile queue for the same connections.
   app.addHook('onReady', async () => {
-    await facts.warm().catch((err: unknown) => deps.log.warn({ err }, 'could not open the profile reader connections'));
+    void facts.warm().catch((err: unknown) => deps.log.warn({ err }, 'could not open the profile reader connections'));
   });
   const models = createModelStore(deps.pool, deps.log);
   registerProfileRoutes(app, {

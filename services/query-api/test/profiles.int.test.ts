@@ -151,6 +151,13 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
     });
     try {
       await own.ready();
+      // warmed as the app starts, not awaited by it: wait until all are open and back in the pool
+      const deadline = Date.now() + 10_000;
+      while (
+        (readPool.totalCount < FACTS_CONNECTIONS || readPool.idleCount < FACTS_CONNECTIONS) &&
+        Date.now() < deadline
+      )
+        await new Promise((r) => setTimeout(r, 20));
       expect(readPool.totalCount).toBe(FACTS_CONNECTIONS);
       const { rows } = await readPool.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
       expect(rows.map((r) => r.name)).toEqual(['profile-facts-batch']);
