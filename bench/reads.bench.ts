@@ -16,6 +16,9 @@
  * its query API runs as a third process on the same data, measured in each round before ours, and
  * every seeded id's answer from both is compared first, `computedAt` and decayed scores aside).
  * With `--profile`, the query API of one extra max-rate round runs under `node --cpu-prof`.
+ * BENCH_READ_TRACE=1 loads bench/stall-trace.cjs into the query APIs and the no-op route (event-loop
+ * gaps, GC pauses, new Postgres connections, answers over 25 ms, as `TRACE` lines on stderr) and
+ * prints each load's start and end as `TRACE` lines too, to line them up.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +40,10 @@ import { CpuMeter } from './proc-cpu';
 import { clearPrefix, median } from './redis-bench';
 
 const ROOT = path.resolve(__dirname, '..');
+const TRACE_PRELOAD = path.join(ROOT, 'bench/stall-trace.cjs');
+/** NODE_OPTIONS for a measured process: the stall trace preloaded when asked for. */
+const nodeOptions = (env: NodeJS.ProcessEnv) =>
+  env.BENCH_READ_TRACE === '1' ? `${env.NODE_OPTIONS ?? ''} --require ${TRACE_PRELOAD}`.trim() : env.NODE_OPTIONS;
 const DAY = 86_400_000;
 const TOKEN = 'bench-read-token';
 
@@ -140,6 +147,7 @@ function startQueryApi(env: NodeJS.ProcessEnv, port: number, cpuProfDir?: string
       LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
       LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
       LOG_FORMAT: 'json',
+      NODE_OPTIONS: nodeOptions(env),
     },
   });
 }
@@ -148,13 +156,17 @@ function startNoop(port: number): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/noop-server.ts')], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, NOOP_PORT: String(port) },
+    env: { ...process.env, NOOP_PORT: String(port), NODE_OPTIONS: nodeOptions(process.env) },
   });
 }
 
 /** One autocannon run over `ids` in turn; `rate` caps the requests/s of all connections together. */
 async function load(url: string, ids: string[], seconds: number, rate?: number) {
   let i = 0;
+  const mark = (phase: string) =>
+    process.env.BENCH_READ_TRACE === '1' &&
+    process.stderr.write(`TRACE ${JSON.stringify({ t: Date.now(), ev: `load-${phase}`, url, rate: rate ?? 'max' })}\n`);
+  mark('start');
   const result = await autocannon({
     url,
     connections: rate ? 10 : 16,
@@ -170,6 +182,7 @@ async function load(url: string, ids: string[], seconds: number, rate?: number) 
       },
     ],
   });
+  mark('end');
   return {
     p50: result.latency.p50,
     p99: result.latency.p99,

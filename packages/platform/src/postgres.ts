@@ -13,11 +13,16 @@ pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
  * table never analyzed (autovacuum off) the segmenter's evaluation statement for a 500-event chunk was
  * estimated at 514 000, past `jit_inline_above_cost`, and spent 1.5 s compiling a 99 ms statement —
  * the apply rate fell from 2 000 to 270 events/s at once (BENCHMARKS.md, "Soak", issue 21).
+ *
+ * A connection idle for 10 s is closed, except the `min` most recently used: a pool whose load comes
+ * and goes otherwise opens connections again at each rise, and a request waiting on a new one waits
+ * for the connection, a new backend and its first plans (BENCHMARKS.md "Reads", issue 21).
  */
-export function createPool(url: string, schema: string, name: string, max = 10): pg.Pool {
+export function createPool(url: string, schema: string, name: string, max = 10, min = 0): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
+    min,
     application_name: name,
     options: `-c search_path=${schema},public -c jit=off`,
   });

@@ -32,6 +32,13 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
 /** At most this many ids per statement of `get`, and this many such statements at once per reader. */
 const MAX_BATCH = 64;
 const MAX_IN_FLIGHT = 3;
+/**
+ * The most connections a reader uses at once: what its pool should keep open (`createPool`'s
+ * `min`), so that a rise in reads never waits for a connection to be opened (see `warm`).
+ */
+export const FACTS_CONNECTIONS = MAX_IN_FLIGHT;
+/** The name of the facts statement on every connection (prepared once per connection). */
+const STATEMENT = 'profile-facts-batch';
 
 type FactsRow = {
   ord: number;
@@ -136,7 +143,7 @@ export function createFactsReader(pool: Pool) {
       inFlight++;
       // One named statement per connection: Postgres parses and plans it once, then only binds the ids.
       pool
-        .query<FactsRow>({ name: 'profile-facts-batch', text: FACTS_SQL, values: [batch.map((w) => w.id)] })
+        .query<FactsRow>({ name: STATEMENT, text: FACTS_SQL, values: [batch.map((w) => w.id)] })
         .then(
           ({ rows }) => {
             const found: (FactsRow | undefined)[] = new Array(batch.length);
@@ -159,6 +166,31 @@ export function createFactsReader(pool: Pool) {
   };
 
   return {
+    /**
+     * Opens the FACTS_CONNECTIONS connections `get` uses at once (fewer if the pool has fewer) and prepares its statement on each
+     * (run with no ids), so that the first reads after a start neither open a connection nor plan
+     * the statement. With a pool that keeps them (`createPool`'s `min`) no later read does either:
+     * a connection opened mid-load cost the reads waiting on it 35-440 ms on a busy machine
+     * (BENCHMARKS.md "Reads", issue 21).
+     */
+    async warm(): Promise<void> {
+      // All held at once, so that the pool opens that many (never more than it may: holding its
+      // every connection while asking for another would wait forever); every one acquired is released.
+      const n = Math.min(FACTS_CONNECTIONS, pool.options.max ?? FACTS_CONNECTIONS);
+      const acquired = await Promise.allSettled(Array.from({ length: n }, () => pool.connect()));
+      const clients = acquired.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      const prepared = await Promise.allSettled(
+        clients.map((c) => c.query({ name: STATEMENT, text: FACTS_SQL, values: [[]] })),
+      );
+      // a connection whose statement failed is closed, not kept
+      clients.forEach((c, i) => {
+        const r = prepared[i]!;
+        c.release(r.status === 'rejected' ? (r.reason as Error) : undefined);
+      });
+      const failed = [...acquired, ...prepared].find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    },
+
     /** The profile key `id` resolves to, when Postgres knows the person (the same rule as `get`'s 404). */
     async profileKeyOf(id: string): Promise<string | undefined> {
       const { rows } = await pool.query<{ profile_key: string }>(

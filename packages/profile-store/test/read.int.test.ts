@@ -1,7 +1,7 @@
 import { createPool, type Pool } from '@pstream/platform';
 import { createSandbox, type Sandbox } from '@pstream/testkit';
 import { migrate } from '../src/migrate';
-import { createFactsReader, FACTS_SQL } from '../src/read';
+import { createFactsReader, FACTS_CONNECTIONS, FACTS_SQL } from '../src/read';
 
 const PEOPLE = 3000;
 
@@ -64,5 +64,51 @@ describe('createFactsReader', () => {
     ]);
     expect(answers[2]).toMatchObject({ userId: 'p-7', anonymousIds: ['anon-7'] });
     expect(answers[0]).toMatchObject({ userId: null, anonymousIds: [] });
+  });
+
+  it('warm opens the connections reads use at once, each with the statement prepared, and a pool with that min keeps them', async () => {
+    const kept = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-read-warm', 6, FACTS_CONNECTIONS);
+    try {
+      await createFactsReader(kept).warm();
+      expect(kept.totalCount).toBe(FACTS_CONNECTIONS);
+      // more connections than that, all held at once: each warmed one shows the statement
+      const held = await Promise.all(Array.from({ length: FACTS_CONNECTIONS + 2 }, () => kept.connect()));
+      const prepared = await Promise.all(
+        held.map(async (c) => (await c.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows),
+      );
+      expect(prepared.filter((rows) => rows.some((r) => r.name === 'profile-facts-batch'))).toHaveLength(
+        FACTS_CONNECTIONS,
+      );
+      // idle past the pool's timeout (shortened here from 10 s), the extra two close, the warmed ones stay
+      kept.options.idleTimeoutMillis = 100;
+      const warmed = held.filter((_, i) => prepared[i]!.length > 0);
+      for (const c of held.filter((c) => !warmed.includes(c))) c.release();
+      for (const c of warmed) c.release();
+      const deadline = Date.now() + 5000;
+      while (kept.totalCount > FACTS_CONNECTIONS && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(kept.totalCount).toBe(FACTS_CONNECTIONS);
+      const again = await Promise.all(Array.from({ length: FACTS_CONNECTIONS }, () => kept.connect()));
+      const stillPrepared = await Promise.all(
+        again.map(
+          async (c) => (await c.query<{ name: string }>('SELECT name FROM pg_prepared_statements')).rows.length,
+        ),
+      );
+      again.forEach((c) => c.release());
+      expect(stillPrepared).toEqual(Array(FACTS_CONNECTIONS).fill(1));
+    } finally {
+      await kept.end();
+    }
+  });
+
+  it('warm opens no more connections than a smaller pool has, and returns', async () => {
+    const one = createPool(process.env.DATABASE_URL!, box.env.PG_SCHEMA!, 'test-read-warm-one', 1);
+    try {
+      await createFactsReader(one).warm();
+      expect(one.totalCount).toBe(1);
+      expect((await createFactsReader(one).get('p-3'))?.profileKey).toBe('p-3');
+    } finally {
+      await one.end();
+    }
   });
 });

@@ -62,6 +62,12 @@ export type QueryDeps = {
   log: Logger;
   redis: Redis;
   pool: Pool;
+  /**
+   * The profile reader's own connections (`GET /v1/profiles/{id}` and `/similar`; default `pool`):
+   * main.ts gives it FACTS_CONNECTIONS kept open, so that a read never waits for a connection
+   * another part of the service (the model trainer, audiences) made the shared pool open.
+   */
+  readPool?: Pool;
   checks: ReadinessCheck[];
   metrics: Registry;
   /** Consumer lag for `/ops/lag` and `/ops`; those routes answer 503 without it. */
@@ -158,7 +164,13 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   registerOpsRoutes(app, { checks: deps.checks, metrics: deps.metrics });
 
   const guard = createTokenGuard(config.API_TOKENS);
-  const facts = createFactsReader(deps.pool);
+  const facts = createFactsReader(deps.readPool ?? deps.pool);
+  // The reader's connections opened and its statement prepared as the service starts, so that no
+  // read waits for either (BENCHMARKS.md "Reads"). Not awaited: a slow or absent Postgres must not
+  // hold up the start (readiness reports it); reads asked meanwhile queue for the same connections.
+  app.addHook('onReady', async () => {
+    void facts.warm().catch((err: unknown) => deps.log.warn({ err }, 'could not open the profile reader connections'));
+  });
   const models = createModelStore(deps.pool, deps.log);
   registerProfileRoutes(app, {
     redis: deps.redis,
@@ -176,8 +188,9 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
    * The profile key an id answers for (merged ids resolved by Postgres), or undefined when neither store knows the id
    * (404).
    */
+  const resolver = deps.readPool === undefined ? facts : createFactsReader(deps.pool);
   const profileOf = async (id: string) =>
-    (await facts.profileKeyOf(id)) ?? ((await knowsPerson(deps.redis, k, id)) ? id : undefined);
+    (await resolver.profileKeyOf(id)) ?? ((await knowsPerson(deps.redis, k, id)) ? id : undefined);
   registerInterestRoutes(app, {
     redis: deps.redis,
     keys: k,

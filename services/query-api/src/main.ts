@@ -8,7 +8,7 @@ import {
   createRedis,
   handleSignals,
 } from '@pstream/platform';
-import { pingPostgres } from '@pstream/profile-store';
+import { FACTS_CONNECTIONS, pingPostgres } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { LagSampler } from './lag/sampler';
@@ -19,6 +19,8 @@ async function main(): Promise<void> {
   const log = createLogger('query-api', config.LOG_LEVEL);
   const redis = createRedis(config, 'query-api');
   const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api');
+  // The profile reader's own connections, never closed while idle (BENCHMARKS.md "Reads")
+  const readPool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'query-api', FACTS_CONNECTIONS, FACTS_CONNECTIONS);
   const metrics = createMetrics('query-api');
   const lag = new LagSampler({
     kafka: createKafka({ brokers: config.KAFKA_BROKERS, clientId: 'query-api', log }),
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
     log,
     redis,
     pool,
+    readPool,
     metrics,
     lag,
     checks: [
@@ -47,6 +50,7 @@ async function main(): Promise<void> {
     await lag.stop();
     await closeRedis(redis);
     await closePool(pool);
+    await closePool(readPool);
   });
   lag.start();
   trainer?.start();

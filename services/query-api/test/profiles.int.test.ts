@@ -1,7 +1,7 @@
 import type { TopicMessage } from '@pstream/events';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { createMetrics, createPool, createRedis, type Pool } from '@pstream/platform';
-import { migrate } from '@pstream/profile-store';
+import { FACTS_CONNECTIONS, migrate } from '@pstream/profile-store';
 import { createConverter, createSegmentStore } from '@pstream/profile-store';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from '@pstream/platform';
@@ -131,6 +131,56 @@ describe('GET /v1/profiles/{id} (docs/api.md §5.1) from the segmenter’s table
       consent: { personalization: true },
     });
     expect((await get('u-1')).json()).toMatchObject({ userId: 'u-1', stats: { purchases: 1 } });
+  });
+
+  it('reads profiles through its own pool when given one, opened and prepared before the first request', async () => {
+    const readPool = createPool(
+      process.env.DATABASE_URL!,
+      box.env.PG_SCHEMA!,
+      'test-profiles-reads',
+      FACTS_CONNECTIONS,
+      FACTS_CONNECTIONS,
+    );
+    const own = await buildApp(loadConfig(box.env), {
+      log: silentLog,
+      redis,
+      pool,
+      readPool,
+      checks: [],
+      metrics: createMetrics('query-api'),
+    });
+    try {
+      await own.ready();
+      // warmed as the app starts, not awaited by it: wait until all are open and back in the pool
+      const deadline = Date.now() + 10_000;
+      while (
+        (readPool.totalCount < FACTS_CONNECTIONS || readPool.idleCount < FACTS_CONNECTIONS) &&
+        Date.now() < deadline
+      )
+        await new Promise((r) => setTimeout(r, 20));
+      expect(readPool.totalCount).toBe(FACTS_CONNECTIONS);
+      const { rows } = await readPool.query<{ name: string }>('SELECT name FROM pg_prepared_statements');
+      expect(rows.map((r) => r.name)).toEqual(['profile-facts-batch']);
+      const answers = await Promise.all(
+        Array.from({ length: 20 }, () =>
+          own.inject({ method: 'GET', url: '/v1/profiles/dev-1', headers: { authorization: 'Bearer dev-api-token' } }),
+        ),
+      );
+      const expected = (await get('dev-1')).json<{ computedAt: string }>();
+      for (const a of answers)
+        expect({ ...a.json<{ computedAt: string }>(), computedAt: '' }).toEqual({ ...expected, computedAt: '' });
+      expect(readPool.totalCount).toBe(FACTS_CONNECTIONS);
+      // the interests routes resolve ids through the shared pool: still answered
+      const interests = await own.inject({
+        method: 'GET',
+        url: '/v1/profiles/nobody-at-all/interests',
+        headers: { authorization: 'Bearer dev-api-token' },
+      });
+      expect(interests.statusCode).toBe(404);
+    } finally {
+      await own.close();
+      await readPool.end();
+    }
   });
 
   it('is 404 for an id nobody has used', async () => {

@@ -1,0 +1,76 @@
+/**
+ * A preload (`node --require bench/stall-trace.cjs`) that prints, as one JSON line each on stderr
+ * prefixed `TRACE `, what can hold a request up inside a process: event-loop gaps over 15 ms, GC
+ * pauses over 5 ms (with their kind), each new Postgres connection with its connect time, and every
+ * HTTP answer slower than 25 ms. `t` is Date.now(), so lines of several processes line up.
+ * `BENCH_READ_TRACE=1 pnpm bench:reads` loads it into the query APIs and the no-op route and prints
+ * the bench's load windows beside them (BENCHMARKS.md "Reads", issue 21 fourth pass).
+ */
+const http = require('node:http');
+const { setInterval } = require('node:timers');
+const Module = require('node:module');
+const { PerformanceObserver, constants, performance } = require('node:perf_hooks');
+
+const proc = `${(process.argv[1] ?? '').split('/').slice(-5).join('/')}:${process.pid}`;
+const trace = (fields) => process.stderr.write(`TRACE ${JSON.stringify({ t: Date.now(), proc, ...fields })}\n`);
+
+const TICK_MS = 5;
+let last = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const gap = now - last - TICK_MS;
+  if (gap > 15) trace({ ev: 'loop', ms: Math.round(gap) });
+  last = now;
+}, TICK_MS).unref();
+
+const GC_KINDS = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
+};
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries())
+    if (e.duration > 5)
+      trace({ ev: 'gc', kind: GC_KINDS[e.detail?.kind] ?? e.detail?.kind, ms: Math.round(e.duration) });
+}).observe({ entryTypes: ['gc'] });
+
+// pg's Client, wrapped once it is first loaded: the time from connect() to the connection being usable
+const load = Module._load;
+let wrapped = false;
+Module._load = function (request, ...rest) {
+  const loaded = load.call(this, request, ...rest);
+  if (request === 'pg' && !wrapped && loaded?.Client) {
+    wrapped = true;
+    const connect = loaded.Client.prototype.connect;
+    loaded.Client.prototype.connect = function (...args) {
+      const t0 = performance.now();
+      const app = this.connectionParameters?.application_name;
+      const done = () => trace({ ev: 'pg-connect', app, ms: Math.round(performance.now() - t0) });
+      if (typeof args[0] === 'function') {
+        const callback = args[0];
+        args[0] = (err, ...more) => {
+          if (!err) done();
+          return callback(err, ...more);
+        };
+        return connect.apply(this, args);
+      }
+      const result = connect.apply(this, args);
+      result?.then?.(done, () => undefined);
+      return result;
+    };
+  }
+  return loaded;
+};
+
+const emit = http.Server.prototype.emit;
+http.Server.prototype.emit = function (event, request, response) {
+  if (event === 'request' && !request.url?.startsWith('/readyz')) {
+    const t0 = performance.now();
+    response.on('finish', () => {
+      const ms = performance.now() - t0;
+      if (ms > 25) trace({ ev: 'slow-answer', ms: Math.round(ms) });
+    });
+  }
+  return emit.apply(this, arguments);
+};
