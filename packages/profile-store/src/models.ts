@@ -85,11 +85,17 @@ export function createModelStore(pool: Pool, log: Logger) {
       return rows[0]!.requested_at.toISOString();
     },
 
-    /** The traits asked for, never trained, or trained more than `everyMs` before `nowMs`. */
-    async due(nowMs: number, everyMs: number): Promise<PredictedTrait[]> {
+    /**
+     * The traits asked for, and those never trained or trained more than `everyMs` before `nowMs` unless a run
+     * trained nothing for them less than `retryMs` before `nowMs` (failed).
+     */
+    async due(nowMs: number, everyMs: number, retryMs: number): Promise<PredictedTrait[]> {
       const { rows } = await pool.query<{ trait: PredictedTrait }>(
-        `SELECT trait FROM trait_models WHERE requested_at IS NOT NULL OR trained_at IS NULL OR trained_at <= $1 ORDER BY trait`,
-        [new Date(nowMs - everyMs).toISOString()],
+        `SELECT trait FROM trait_models
+          WHERE requested_at IS NOT NULL
+             OR ((trained_at IS NULL OR trained_at <= $1) AND (failed_at IS NULL OR failed_at <= $2))
+          ORDER BY trait`,
+        [new Date(nowMs - everyMs).toISOString(), new Date(nowMs - retryMs).toISOString()],
       );
       return rows.map((r) => r.trait).filter((t) => PREDICTED_TRAITS.includes(t));
     },
@@ -145,7 +151,7 @@ export function createModelStore(pool: Pool, log: Logger) {
         async (client) => {
           await client.query(
             `UPDATE trait_models SET trained_at = $2, trained_on = $3, holdout_size = $4, holdout_accuracy = $5, holdout_baseline = $6,
-               model = $7, last_error = NULL, requested_at = CASE WHEN requested_at <= $8 THEN NULL ELSE requested_at END
+               model = $7, last_error = NULL, failed_at = NULL, requested_at = CASE WHEN requested_at <= $8 THEN NULL ELSE requested_at END
              WHERE trait = $1`,
             [
               fit.trait,
@@ -197,7 +203,7 @@ export function createModelStore(pool: Pool, log: Logger) {
      */
     async failed(trait: PredictedTrait, reason: string, startedMs: number): Promise<void> {
       await pool.query(
-        'UPDATE trait_models SET last_error = $2, requested_at = CASE WHEN requested_at <= $3 THEN NULL ELSE requested_at END WHERE trait = $1',
+        'UPDATE trait_models SET last_error = $2, failed_at = $3, requested_at = CASE WHEN requested_at <= $3 THEN NULL ELSE requested_at END WHERE trait = $1',
         [trait, reason, new Date(startedMs).toISOString()],
       );
     },

@@ -63,6 +63,11 @@ const schema = z.object({
   LAG_WINDOW: envInt(10, 2),
   /** Predicted traits (docs/api.md §5.9): how often each model is retrained (ms; default daily). */
   MODEL_RETRAIN_INTERVAL_MS: envInt(86_400_000, 1000),
+  /**
+   * After a run that trained nothing for a trait (fewer than two classes given yet), how long (ms; default an hour)
+   * before the trainer tries it again on its own; POST /v1/models/{trait}/train asks at once.
+   */
+  MODEL_RETRY_INTERVAL_MS: envInt(3_600_000, 1000),
   /** How often the trainer looks for a requested or overdue training (ms). */
   MODEL_POLL_INTERVAL_MS: envInt(30_000, 50),
   /** Share of the people who gave a trait held out to measure the model's accuracy. */

@@ -14,6 +14,8 @@ export type TrainerOptions = {
   /** The schema whose people are trained on (names the training lock). */
   schema: string;
   retrainEveryMs: number;
+  /** After a run that trained nothing for a trait, how long before it is tried again unasked. */
+  retryMs: number;
   pollMs: number;
   holdoutFraction: number;
   metrics?: Registry;
@@ -66,7 +68,7 @@ export class ModelTrainer {
   /** Trains every due trait now (when no other instance is training); returns the traits trained. */
   async runDue(): Promise<PredictedTrait[]> {
     this.models = await this.o.store.list();
-    const due = await this.o.store.due(this.now(), this.o.retrainEveryMs);
+    const due = await this.o.store.due(this.now(), this.o.retrainEveryMs, this.o.retryMs);
     if (due.length === 0) return [];
     const done = await this.o.store.exclusively(this.o.schema, () => this.train(due));
     this.models = await this.o.store.list();
@@ -185,6 +187,7 @@ export function createModelTrainer(
     log: deps.log.child({ component: 'trainer' }),
     schema: config.PG_SCHEMA,
     retrainEveryMs: config.MODEL_RETRAIN_INTERVAL_MS,
+    retryMs: config.MODEL_RETRY_INTERVAL_MS,
     pollMs: config.MODEL_POLL_INTERVAL_MS,
     holdoutFraction: config.MODEL_HOLDOUT_FRACTION,
     metrics: deps.metrics,
