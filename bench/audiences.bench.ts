@@ -12,10 +12,14 @@
  * Memory: 5 interest tags per person out of 200 (one "home" tag and 4 of its neighbours, so
  * people form overlapping clusters), which keeps Redis around 1 GB at 1 M people.
  *
- * Measured: preview of a 3-leaf and a 6-leaf rule (p50/p99; with Postgres JIT off, as the query API
- * evaluates, and beside it, rule by rule, with the server's JIT settings), members paging rate, audience
+ * Measured: preview of a 3-leaf and a 6-leaf rule (p50/p99 and per step; with the per-person check split
+ * as the query API splits it, and beside it, rule by rule, as one statement), members paging rate, audience
  * updates/s (sweep of saved audiences while a writer moves interest scores, as the scorer would),
  * similar-people latency (p50/p99) and recall@10 against the brute force over everyone.
+ *
+ * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps (no bench lock needed),
+ * then `BENCH_REUSE=<id>` measures under the lock (and keeps the data unless BENCH_KEEP=0);
+ * `BENCH_PARTS=previews,similar` runs only those measurements.
  */
 import {
   createAudienceEngine,
@@ -401,8 +405,16 @@ async function main(): Promise<void> {
       // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
       // timings), for several candidate caps (`exact`) interleaved person by person.
       const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`).split(',').map(Number);
+      // the Postgres calls of an answer timed (consent and the spend/social facts; they run beside Redis reads)
+      const similarSpent = new Map<string, number>();
+      const similarSteps: Map<string, number>[] = [];
       const finders = caps.map((exact) =>
-        createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR, exact }),
+        createSimilarFinder(redis, k, timedCalls(store, similarSpent), {
+          decay,
+          valueScale: 10,
+          ...DEFAULT_SIMILAR,
+          exact,
+        }),
       );
       const latencies: number[][] = caps.map(() => []);
       const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
@@ -411,9 +423,11 @@ async function main(): Promise<void> {
         const i = 1 + ((h(r, 99) * 7) % N);
         const got: { id: string; similarity: number }[][] = [];
         for (const [c, f] of finders.entries()) {
+          similarSpent.clear();
           const s = performance.now();
           got.push(await f.similar(`p${i}`, 10, at));
           latencies[c]!.push(performance.now() - s);
+          if (c === 0) similarSteps.push(new Map(similarSpent));
         }
         answers.push({ i, got });
       }
@@ -438,6 +452,14 @@ async function main(): Promise<void> {
         ),
       );
       log(`  max |answer − brute force| ${maxDiff.toExponential(1)}`);
+      log(
+        `  its Postgres calls (exact ${caps[0]}), p50 / p99: ${['personalizationAllowed', 'similarityFacts']
+          .map((n) => {
+            const xs = similarSteps.map((x) => x.get(n) ?? 0);
+            return `${n} ${pct(xs, 50).toFixed(1)} / ${pct(xs, 99).toFixed(1)} ms`;
+          })
+          .join(', ')}`,
+      );
     }
   } finally {
     if (keep || (!reuse && process.env.BENCH_GENERATE_ONLY === '1'))

@@ -59,7 +59,7 @@ describe('a per-person check split into statements at once (createAudienceStore 
   afterAll(async () => {
     await pool?.end();
     await box?.cleanup();
-  });
+  }, 60_000);
 
   const checks: { leaf: FactLeaf; negated: boolean }[] = [
     { leaf: { trait: { name: 'city', op: 'eq', value: 'Beijing' } }, negated: false },
