@@ -24,8 +24,11 @@ import {
 import { migrate } from '@pstream/profile-store';
 import { buildApp } from '@pstream/query-api/app';
 import { loadConfig } from '@pstream/query-api/config';
+import { loadDefaultEnv } from '@pstream/testkit';
 import { z } from 'zod';
 
+// API_TOKENS and the other query-API settings the environment leaves unset: from .env / .env.example
+loadDefaultEnv();
 const env = parseEnv(
   z.object({
     DATABASE_URL: commonEnv.DATABASE_URL,
