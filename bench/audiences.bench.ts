@@ -12,10 +12,14 @@
  * Memory: 5 interest tags per person out of 200 (one "home" tag and 4 of its neighbours, so
  * people form overlapping clusters), which keeps Redis around 1 GB at 1 M people.
  *
- * Measured: preview of a 3-leaf and a 6-leaf rule (p50/p99; with Postgres JIT off, as the query API
- * evaluates, and beside it, rule by rule, with the server's JIT settings), members paging rate, audience
+ * Measured: preview of a 3-leaf and a 6-leaf rule (p50/p99 and per step; with the per-person check split
+ * as the query API splits it, and beside it, rule by rule, as one statement), members paging rate, audience
  * updates/s (sweep of saved audiences while a writer moves interest scores, as the scorer would),
  * similar-people latency (p50/p99) and recall@10 against the brute force over everyone.
+ *
+ * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps (no bench lock needed),
+ * then `BENCH_REUSE=<id>` measures under the lock (and keeps the data unless BENCH_KEEP=0);
+ * `BENCH_PARTS=previews,similar` runs only those measurements.
  */
 import {
   createAudienceEngine,
@@ -38,6 +42,8 @@ import { fmt, pct } from './redis-bench';
 const N = Number(process.env.BENCH_PEOPLE ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const SIMILAR_RUNS = Number(process.env.BENCH_SIMILAR_RUNS ?? 50);
+/** BENCH_PARTS: which measurements run (comma-separated; default all): previews, save, live, sweep, similar. */
+const parts = new Set((process.env.BENCH_PARTS ?? 'previews,save,live,sweep,similar').split(','));
 const TAGS = 200;
 const PER_PERSON = 5;
 const CITIES = ['Hangzhou', 'Beijing', 'Shanghai', 'Shenzhen', 'Chengdu'];
@@ -63,13 +69,33 @@ const tagsOf = (i: number) => {
 const scoreOf = (i: number, j: number) => (j === 0 ? 5 : 0) + 0.5 + (h(i, 80 + j) % 2000) / 100;
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
+
+/** `source` with each method's time added to `spent` under its name (the per-step figures of previews). */
+function timedCalls<T extends object>(source: T, spent: Map<string, number>): T {
+  return new Proxy(source, {
+    get(target, prop, receiver) {
+      const value: unknown = Reflect.get(target, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return async (...args: unknown[]) => {
+        const s = performance.now();
+        try {
+          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+        } finally {
+          spent.set(String(prop), (spent.get(String(prop)) ?? 0) + performance.now() - s);
+        }
+      };
+    },
+  });
+}
 const silent = createLogger('bench-audiences', 'silent');
 
 async function main(): Promise<void> {
   loadDefaultEnv();
-  // BENCH_REUSE=<id> measures data a BENCH_KEEP=1 run left behind (generation takes minutes at 1 M).
+  // BENCH_REUSE=<id> measures data a BENCH_KEEP=1 (or BENCH_GENERATE_ONLY=1) run left behind
+  // (generation takes minutes at 1 M).
   const reuse = process.env.BENCH_REUSE;
-  const keep = process.env.BENCH_KEEP === '1';
+  // Data seeded for reuse stays unless BENCH_KEEP=0; a fresh run's data goes unless BENCH_KEEP=1.
+  const keep = process.env.BENCH_KEEP === '1' || (reuse !== undefined && process.env.BENCH_KEEP !== '0');
   const id = reuse ?? testId();
   const schema = `bench_aud_${id}`;
   const prefix = `bench:aud:${id}`;
@@ -87,6 +113,8 @@ async function main(): Promise<void> {
   try {
     let t0 = Date.now();
     if (!reuse) await generate();
+    // BENCH_GENERATE_ONLY=1: seed, keep and stop (seeding needs no bench lock; measure under it with BENCH_REUSE).
+    if (!reuse && process.env.BENCH_GENERATE_ONLY === '1') return;
     async function generate(): Promise<void> {
       await migrate(pool, schema);
       await redis.set(`${prefix}:meta:generatedAt`, String(now));
@@ -189,183 +217,253 @@ async function main(): Promise<void> {
         { did: { type: 'click', tag: tagName(r % TAGS), atLeast: 1, inLastDays: 60 } },
       ],
     });
-    // Previews evaluate as the query API does (services/query-api/src/app.ts): through a pool whose
-    // statements Postgres never JIT-compiles; beside it, alternately rule by rule, the same rules
-    // through a pool with the server's JIT settings, so one run shows what JIT costs the tail.
-    const previewPools = {
-      'jit off (as the query API)': statementBoundPool(pool, 600_000, { jit: 'off' }),
-      'jit as the server sets it': statementBoundPool(pool, 600_000),
-    };
-    const previewEngines = Object.entries(previewPools).map(([label, p]) => ({
-      label,
-      engine: createAudienceEngine({
-        facts: createAudienceStore(p),
-        interests: createInterestSource(redis, k, decay, 10),
-      }),
-    }));
+    // Previews evaluate as the query API does (services/query-api/src/app.ts): through a pool with a
+    // statement timeout whose statements Postgres never JIT-compiles (createPool sets jit = off on
+    // every pool), the per-person check split into BENCH_PREVIEW_PARALLEL statements at once (the
+    // query API's PREVIEW_PARALLEL, 2); beside it, alternately rule by rule, the same rules with one
+    // statement per check (as before), so one run gives the ratio. Each source call is timed, so
+    // the slowest rules show which step made them slow.
+    const previewPool = statementBoundPool(pool, 600_000, { jit: 'off' });
+    const split = Number(process.env.BENCH_PREVIEW_PARALLEL ?? 2);
+    const previewEngines = [
+      { label: `checks split in ${split} (as the query API)`, parallel: split },
+      { label: 'one statement per check', parallel: 1 },
+    ].map(({ label, parallel }) => {
+      const spent = new Map<string, number>();
+      const engine = createAudienceEngine({
+        facts: timedCalls(createAudienceStore(previewPool, { parallel }), spent),
+        interests: timedCalls(createInterestSource(redis, k, decay, 10), spent),
+      });
+      return { label, spent, engine };
+    });
     for (const [name, make] of [
       ['3-leaf', rule3],
       ['6-leaf', rule6],
     ] as const) {
-      const times = previewEngines.map((): number[] => []);
-      let sizes = 0;
+      if (!parts.has('previews')) break;
+      type Run = { r: number; t: number; members: number; keys: string; steps: Map<string, number> };
+      const runs = previewEngines.map((): Run[] => []);
       for (const e of previewEngines) await e.engine.members(make(0), Date.now()); // warm-up
       for (let r = 1; r <= RUNS; r++) {
+        const at = Date.now(); // both at one instant: their answers are compared below
         for (let j = 0; j < previewEngines.length; j++) {
-          const e = (r + j) % previewEngines.length; // alternate which one goes first
+          const i = (r + j) % previewEngines.length; // alternate which one goes first
+          const e = previewEngines[i]!;
+          e.spent.clear();
           const s = performance.now();
-          const m = await previewEngines[e]!.engine.members(make(r * 7), Date.now());
-          times[e]!.push(performance.now() - s);
-          if (e === 0) sizes += m.length;
+          const m = await e.engine.members(make(r * 7), at);
+          runs[i]!.push({
+            r: r * 7,
+            t: performance.now() - s,
+            members: m.length,
+            keys: m.join(),
+            steps: new Map(e.spent),
+          });
         }
       }
-      previewEngines.forEach((e, i) =>
-        log(
-          `preview ${name}, ${e.label}: p50 ${ms(pct(times[i]!, 50))}, p99 ${ms(pct(times[i]!, 99))} over ${RUNS} rules (mean ${fmt(sizes / RUNS)} members)`,
+      const p50s = runs.map((rs) =>
+        pct(
+          rs.map((x) => x.t),
+          50,
         ),
       );
-    }
-    await Promise.all(Object.values(previewPools).map(closePool));
-
-    // A big saved audience, paged through 1000 at a time.
-    const big: Rule = { stage: { in: ['active', 'loyal'] } };
-    t0 = Date.now();
-    const bigNow = Date.now();
-    const saved = await store.create({
-      id: `bench-${testId()}`,
-      name: 'big',
-      rule: big,
-      ...(await engine.snapshot(big, bigNow)),
-      nowMs: bigNow,
-    });
-    log(`save of a ${fmt(saved.count)}-member audience: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    t0 = performance.now();
-    let paged = 0;
-    let pages = 0;
-    for (let after: string | undefined; ;) {
-      const page = await store.members(saved.id, after, 1000);
-      paged += page.members.length;
-      pages++;
-      if (!page.more) break;
-      after = page.members.at(-1);
-    }
-    const pagingS = (performance.now() - t0) / 1000;
-    log(
-      `members paging: ${fmt(pages / pagingS)} pages/s, ${fmt(paged / pagingS)} members/s (${fmt(paged)} members, limit 1000)`,
-    );
-
-    // Updates under a live stream: a writer moves the interest scores of random people in one tag
-    // (as the scorer's index sync does) while the sweep re-evaluates a saved interest audience.
-    const liveTag = tagName(42);
-    const holders = await tagMembersAtLeast(redis, k, liveTag, -Number.MAX_VALUE);
-    const live: Rule = {
-      all: [{ interest: { tag: liveTag, minValue: 4 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }],
-    };
-    const liveId = `bench-live-${testId()}`;
-    const liveNow = Date.now();
-    await store.create({
-      id: liveId,
-      name: 'live',
-      rule: live,
-      ...(await engine.snapshot(live, liveNow)),
-      nowMs: liveNow,
-    });
-    let writing = true;
-    let writes = 0;
-    const writer = (async () => {
-      let seed = 1;
-      while (writing) {
-        const moves: TagChange[] = [];
-        for (let w = 0; w < 500; w++) {
-          seed = (seed * 48271) % 2147483647;
-          // a holder of the tag whose score moves (what the scorer's index write does), across the threshold or not
-          const score = String((0.5 + (seed % 2000) / 100) * forward);
-          moves.push({ tag: liveTag, person: holders[seed % holders.length]!, score });
-        }
-        await writeTagIndex(redis, k, moves);
-        writes += 500;
-      }
-    })();
-    let changes = 0;
-    const sweepTimes: number[] = [];
-    const liveStart = performance.now();
-    for (let r = 0; r < 10; r++) {
-      const s = performance.now();
-      const at = Date.now();
-      const { members, watch } = await engine.snapshot(live, at);
-      const c = await store.refresh(liveId, members, at, { watch });
-      sweepTimes.push(performance.now() - s);
-      changes += c.entered + c.exited;
-    }
-    writing = false;
-    await writer;
-    await restoreTag(42); // the index back to what the people's own sets say
-    const liveS = (performance.now() - liveStart) / 1000;
-    log(
-      `membership updates under a live stream: ${fmt(changes / liveS)} entries+exits/s published to the outbox ` +
-        `(${fmt(changes)} in ${liveS.toFixed(1)} s; writer ${fmt(writes / liveS)} score updates/s; one audience sweep p50 ${ms(pct(sweepTimes, 50))})`,
-    );
-
-    await sweepDue();
-
-    // Similar people: latency and recall@10 against the brute force over everyone.
-    const at = now; // generated scores are "at now"; the vectors of both sides are taken at this instant
-    const vectorOf = (i: number): Vector => {
-      const stored = new Map(tagsOf(i).map((t, j) => [tagName(t), scoreOf(i, j) * forward]));
-      const spend = h(i, 7) % 3 === 0 && h(i, 9) % 90 < 365 ? 50 + (h(i, 8) % 2000) : 0;
-      let social = 0;
-      for (let j = 0; j < 4; j++) {
-        const type = TYPES[(h(i, 10) + j) % 5]!;
-        if ((type === 'like' || type === 'share') && (h(i, 20) + j) % 90 <= 29) social += 1 + ((h(i, 40) + j) % 3);
-      }
-      return featureVector(stored, { spend, social }, at, decay, 10);
-    };
-    t0 = Date.now();
-    const all: Vector[] = new Array(N + 1);
-    for (let i = 1; i <= N; i++) all[i] = vectorOf(i);
-    log(`  brute force vectors built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
-    // timings), for several candidate caps (`exact`) interleaved person by person.
-    const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`).split(',').map(Number);
-    const finders = caps.map((exact) =>
-      createSimilarFinder(redis, k, store, { decay, valueScale: 10, ...DEFAULT_SIMILAR, exact }),
-    );
-    const latencies: number[][] = caps.map(() => []);
-    const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
-    for (const f of finders) await f.similar('p1', 10, at); // warm-up
-    for (let r = 0; r < SIMILAR_RUNS; r++) {
-      const i = 1 + ((h(r, 99) * 7) % N);
-      const got: { id: string; similarity: number }[][] = [];
-      for (const [c, f] of finders.entries()) {
-        const s = performance.now();
-        got.push(await f.similar(`p${i}`, 10, at));
-        latencies[c]!.push(performance.now() - s);
-      }
-      answers.push({ i, got });
-    }
-    const recall = caps.map(() => 0);
-    let maxDiff = 0;
-    for (const { i, got } of answers) {
-      const scores: number[] = [];
-      for (let j = 1; j <= N; j++) if (j !== i) scores.push(cosine(all[i]!, all[j]!));
-      scores.sort((a, b) => b - a);
-      const tenth = scores[9]!;
-      got.forEach((g, c) => {
-        // a tie at the 10th place counts as recalled whichever tied person is named
-        recall[c]! += g.filter((x) => x.similarity >= tenth - 1e-9).length / 10;
-        for (const x of g)
-          maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
+      const p99s = runs.map((rs) =>
+        pct(
+          rs.map((x) => x.t),
+          99,
+        ),
+      );
+      previewEngines.forEach((e, i) => {
+        const mine = runs[i]!;
+        const sizes = mine.reduce((a, x) => a + x.members, 0);
+        log(
+          `preview ${name}, ${e.label}: p50 ${ms(p50s[i]!)}, p99 ${ms(p99s[i]!)} over ${RUNS} rules (mean ${fmt(sizes / RUNS)} members)`,
+        );
+        const stepNames = [...new Set(mine.flatMap((x) => [...x.steps.keys()]))];
+        log(
+          `  per step, p50 / p99 (ms; calls made in parallel each count whole): ${stepNames
+            .map((n) => {
+              const xs = mine.map((x) => x.steps.get(n) ?? 0);
+              return `${n} ${pct(xs, 50).toFixed(1)} / ${pct(xs, 99).toFixed(1)}`;
+            })
+            .join(', ')}`,
+        );
+        for (const x of [...mine].sort((a, b) => b.t - a.t).slice(0, 3))
+          log(
+            `  slow: rule ${x.r} ${ms(x.t)} (${x.members} members): ${[...x.steps].map(([n, v]) => `${n} ${v.toFixed(1)}`).join(', ')}`,
+          );
       });
-    }
-    caps.forEach((exact, c) =>
+      // the answers must not depend on the split
+      runs[0]!.forEach((x, n) => {
+        if (x.keys !== runs[1]![n]!.keys) throw new Error(`rule ${x.r}: the split check answered other members`);
+      });
       log(
-        `similar (exact cosine on ${exact}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
-          `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags)`,
-      ),
-    );
-    log(`  max |answer − brute force| ${maxDiff.toExponential(1)}`);
+        `  ratio, split ÷ one statement: p50 ${(p50s[0]! / p50s[1]!).toFixed(2)}, p99 ${(p99s[0]! / p99s[1]!).toFixed(2)}`,
+      );
+    }
+    await closePool(previewPool);
+
+    if (parts.has('save')) {
+      // A big saved audience, paged through 1000 at a time.
+      const big: Rule = { stage: { in: ['active', 'loyal'] } };
+      t0 = Date.now();
+      const bigNow = Date.now();
+      const saved = await store.create({
+        id: `bench-${testId()}`,
+        name: 'big',
+        rule: big,
+        ...(await engine.snapshot(big, bigNow)),
+        nowMs: bigNow,
+      });
+      log(`save of a ${fmt(saved.count)}-member audience: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      t0 = performance.now();
+      let paged = 0;
+      let pages = 0;
+      for (let after: string | undefined; ;) {
+        const page = await store.members(saved.id, after, 1000);
+        paged += page.members.length;
+        pages++;
+        if (!page.more) break;
+        after = page.members.at(-1);
+      }
+      const pagingS = (performance.now() - t0) / 1000;
+      log(
+        `members paging: ${fmt(pages / pagingS)} pages/s, ${fmt(paged / pagingS)} members/s (${fmt(paged)} members, limit 1000)`,
+      );
+    }
+    if (parts.has('live')) {
+      // Updates under a live stream: a writer moves the interest scores of random people in one tag
+      // (as the scorer's index sync does) while the sweep re-evaluates a saved interest audience.
+      const liveTag = tagName(42);
+      const holders = await tagMembersAtLeast(redis, k, liveTag, -Number.MAX_VALUE);
+      const live: Rule = {
+        all: [{ interest: { tag: liveTag, minValue: 4 } }, { trait: { name: 'gender', op: 'eq', value: 'f' } }],
+      };
+      const liveId = `bench-live-${testId()}`;
+      const liveNow = Date.now();
+      await store.create({
+        id: liveId,
+        name: 'live',
+        rule: live,
+        ...(await engine.snapshot(live, liveNow)),
+        nowMs: liveNow,
+      });
+      let writing = true;
+      let writes = 0;
+      const writer = (async () => {
+        let seed = 1;
+        while (writing) {
+          const moves: TagChange[] = [];
+          for (let w = 0; w < 500; w++) {
+            seed = (seed * 48271) % 2147483647;
+            // a holder of the tag whose score moves (what the scorer's index write does), across the threshold or not
+            const score = String((0.5 + (seed % 2000) / 100) * forward);
+            moves.push({ tag: liveTag, person: holders[seed % holders.length]!, score });
+          }
+          await writeTagIndex(redis, k, moves);
+          writes += 500;
+        }
+      })();
+      let changes = 0;
+      const sweepTimes: number[] = [];
+      const liveStart = performance.now();
+      for (let r = 0; r < 10; r++) {
+        const s = performance.now();
+        const at = Date.now();
+        const { members, watch } = await engine.snapshot(live, at);
+        const c = await store.refresh(liveId, members, at, { watch });
+        sweepTimes.push(performance.now() - s);
+        changes += c.entered + c.exited;
+      }
+      writing = false;
+      await writer;
+      await restoreTag(42); // the index back to what the people's own sets say
+      const liveS = (performance.now() - liveStart) / 1000;
+      log(
+        `membership updates under a live stream: ${fmt(changes / liveS)} entries+exits/s published to the outbox ` +
+          `(${fmt(changes)} in ${liveS.toFixed(1)} s; writer ${fmt(writes / liveS)} score updates/s; one audience sweep p50 ${ms(pct(sweepTimes, 50))})`,
+      );
+    }
+    if (parts.has('sweep')) await sweepDue();
+    if (parts.has('similar')) {
+      // Similar people: latency and recall@10 against the brute force over everyone.
+      const at = now; // generated scores are "at now"; the vectors of both sides are taken at this instant
+      const vectorOf = (i: number): Vector => {
+        const stored = new Map(tagsOf(i).map((t, j) => [tagName(t), scoreOf(i, j) * forward]));
+        const spend = h(i, 7) % 3 === 0 && h(i, 9) % 90 < 365 ? 50 + (h(i, 8) % 2000) : 0;
+        let social = 0;
+        for (let j = 0; j < 4; j++) {
+          const type = TYPES[(h(i, 10) + j) % 5]!;
+          if ((type === 'like' || type === 'share') && (h(i, 20) + j) % 90 <= 29) social += 1 + ((h(i, 40) + j) % 3);
+        }
+        return featureVector(stored, { spend, social }, at, decay, 10);
+      };
+      t0 = Date.now();
+      const all: Vector[] = new Array(N + 1);
+      for (let i = 1; i <= N; i++) all[i] = vectorOf(i);
+      log(`  brute force vectors built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
+      // timings), for several candidate caps (`exact`) interleaved person by person.
+      const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`).split(',').map(Number);
+      // the Postgres calls of an answer timed (consent and the spend/social facts; they run beside Redis reads)
+      const similarSpent = new Map<string, number>();
+      const similarSteps: Map<string, number>[] = [];
+      const finders = caps.map((exact) =>
+        createSimilarFinder(redis, k, timedCalls(store, similarSpent), {
+          decay,
+          valueScale: 10,
+          ...DEFAULT_SIMILAR,
+          exact,
+        }),
+      );
+      const latencies: number[][] = caps.map(() => []);
+      const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
+      for (const f of finders) await f.similar('p1', 10, at); // warm-up
+      for (let r = 0; r < SIMILAR_RUNS; r++) {
+        const i = 1 + ((h(r, 99) * 7) % N);
+        const got: { id: string; similarity: number }[][] = [];
+        for (const [c, f] of finders.entries()) {
+          similarSpent.clear();
+          const s = performance.now();
+          got.push(await f.similar(`p${i}`, 10, at));
+          latencies[c]!.push(performance.now() - s);
+          if (c === 0) similarSteps.push(new Map(similarSpent));
+        }
+        answers.push({ i, got });
+      }
+      const recall = caps.map(() => 0);
+      let maxDiff = 0;
+      for (const { i, got } of answers) {
+        const scores: number[] = [];
+        for (let j = 1; j <= N; j++) if (j !== i) scores.push(cosine(all[i]!, all[j]!));
+        scores.sort((a, b) => b - a);
+        const tenth = scores[9]!;
+        got.forEach((g, c) => {
+          // a tie at the 10th place counts as recalled whichever tied person is named
+          recall[c]! += g.filter((x) => x.similarity >= tenth - 1e-9).length / 10;
+          for (const x of g)
+            maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
+        });
+      }
+      caps.forEach((exact, c) =>
+        log(
+          `similar (exact cosine on ${exact}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
+            `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags)`,
+        ),
+      );
+      log(`  max |answer − brute force| ${maxDiff.toExponential(1)}`);
+      log(
+        `  its Postgres calls (exact ${caps[0]}), p50 / p99: ${['personalizationAllowed', 'similarityFacts']
+          .map((n) => {
+            const xs = similarSteps.map((x) => x.get(n) ?? 0);
+            return `${n} ${pct(xs, 50).toFixed(1)} / ${pct(xs, 99).toFixed(1)} ms`;
+          })
+          .join(', ')}`,
+      );
+    }
   } finally {
-    if (keep) log(`kept: BENCH_REUSE=${id} measures this data again`);
+    if (keep || (!reuse && process.env.BENCH_GENERATE_ONLY === '1'))
+      log(`kept: BENCH_REUSE=${id} measures this data again`);
     else await drop();
     redis.disconnect();
     await pool.end();

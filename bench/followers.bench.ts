@@ -7,7 +7,9 @@
  * the segmenter would build them). Then, through the real query API (`inject`, no network):
  * p50/p99 of `GET /v1/targets/shop/big/followers` and of the overlap with the rival, beside what a
  * scan of the followers at request time costs (`count(*)` and an exact intersection), measured in
- * the same run. Everything lives in a schema and a Redis prefix of its own, removed at the end.
+ * the same run. Everything lives in a schema and a Redis prefix of its own, removed at the end —
+ * unless `BENCH_GENERATE_ONLY=1` (seed, keep, stop: seeding needs no bench lock) or
+ * `BENCH_REUSE=<id>` (measure what such a run left, and keep it unless BENCH_KEEP=0).
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -22,8 +24,11 @@ import {
 import { migrate } from '@pstream/profile-store';
 import { buildApp } from '@pstream/query-api/app';
 import { loadConfig } from '@pstream/query-api/config';
+import { loadDefaultEnv } from '@pstream/testkit';
 import { z } from 'zod';
 
+// API_TOKENS and the other query-API settings the environment leaves unset: from .env / .env.example
+loadDefaultEnv();
 const env = parseEnv(
   z.object({
     DATABASE_URL: commonEnv.DATABASE_URL,
@@ -44,40 +49,47 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 async function main(): Promise<void> {
-  const id = randomBytes(4).toString('hex');
+  const reuse = process.env.BENCH_REUSE;
+  const generateOnly = !reuse && process.env.BENCH_GENERATE_ONLY === '1';
+  const keep = generateOnly || (reuse !== undefined && process.env.BENCH_KEEP !== '0');
+  const id = reuse ?? randomBytes(4).toString('hex');
   const schema = `bench_${id}`;
   const pool = createPool(env.DATABASE_URL, schema, 'bench-followers', 4);
   const redis = createRedis(env, 'bench-followers');
   const n = env.BENCH_FOLLOWERS;
   try {
-    await migrate(pool, schema);
-    // Generation only (the bench is not a service): the same rows the segmenter writes.
-    const [fill] = await timed(async () => {
-      await pool.query(
-        `INSERT INTO people (profile_key, first_seen_at, last_active_at, stage_evaluated_at, stage, value_tier, traits)
+    if (!reuse) await generate();
+    async function generate(): Promise<void> {
+      await migrate(pool, schema);
+      // Generation only (the bench is not a service): the same rows the segmenter writes.
+      const [fill] = await timed(async () => {
+        await pool.query(
+          `INSERT INTO people (profile_key, first_seen_at, last_active_at, stage_evaluated_at, stage, value_tier, traits)
          SELECT 'u-' || i, now() - interval '60 days', now() - (i % 120) * interval '1 day', now(),
                 (ARRAY['potential','new','active','loyal','at_risk','churned'])[1 + i % 6], (ARRAY['high','medium','low','low'])[1 + i % 4],
                 jsonb_build_object('gender', (ARRAY['female','male'])[1 + i % 2], 'birthYear', 1960 + i % 50, 'city', 'city-' || (i % 40))
          FROM generate_series(0, $1::int - 1) i`,
-        [n + n / 10],
+          [n + n / 10],
+        );
+        await pool.query(
+          `INSERT INTO follows SELECT 'u-' || i, 'shop', 'big', true, now() - (i % 30) * interval '1 day', now() FROM generate_series(0, $1::int - 1) i`,
+          [n],
+        );
+        await pool.query(
+          `INSERT INTO follows SELECT 'u-' || i, 'shop', 'rival', true, now(), now() FROM generate_series($1::int - $2::int, $1::int + $2::int - 1) i`,
+          [n, n / 10],
+        );
+        await pool.query(
+          `INSERT INTO follow_history SELECT 'bench', 'f-' || i, 'u-' || i, 'shop', 'big', 'follow', now() - (i % 30) * interval '1 day' FROM generate_series(0, $1::int - 1) i`,
+          [n],
+        );
+        await pool.query('ANALYZE');
+      });
+      console.log(
+        `filled ${n} followers of shop:big, ${n / 5} of shop:rival (${n / 10} in both) in ${(fill / 1000).toFixed(1)} s`,
       );
-      await pool.query(
-        `INSERT INTO follows SELECT 'u-' || i, 'shop', 'big', true, now() - (i % 30) * interval '1 day', now() FROM generate_series(0, $1::int - 1) i`,
-        [n],
-      );
-      await pool.query(
-        `INSERT INTO follows SELECT 'u-' || i, 'shop', 'rival', true, now(), now() FROM generate_series($1::int - $2::int, $1::int + $2::int - 1) i`,
-        [n, n / 10],
-      );
-      await pool.query(
-        `INSERT INTO follow_history SELECT 'bench', 'f-' || i, 'u-' || i, 'shop', 'big', 'follow', now() - (i % 30) * interval '1 day' FROM generate_series(0, $1::int - 1) i`,
-        [n],
-      );
-      await pool.query('ANALYZE');
-    });
-    console.log(
-      `filled ${n} followers of shop:big, ${n / 5} of shop:rival (${n / 10} in both) in ${(fill / 1000).toFixed(1)} s`,
-    );
+    }
+    if (generateOnly) return;
 
     const config = loadConfig({ ...process.env, PG_SCHEMA: schema, REDIS_PREFIX: `bench:${id}`, LOG_LEVEL: 'silent' });
     const app = await buildApp(config, {
@@ -134,7 +146,8 @@ async function main(): Promise<void> {
       `a scan instead:  count(*) of the followers median ${ms(pct(scans, 0.5))}, exact intersection median ${ms(pct(joins, 0.5))}`,
     );
   } finally {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
+    if (keep) console.log(`kept: BENCH_REUSE=${id} BENCH_FOLLOWERS=${n} measures this data again`);
+    else await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => undefined);
     await closePool(pool);
     redis.disconnect();
   }

@@ -2,25 +2,50 @@ import type { Pool } from '@pstream/platform';
 import { allQuery, leafCondition, leafQuery, shift, type FactLeaf } from './audience-sql';
 import { personalizationAllowed } from './privacy';
 
+/** The fewest people a statement of a split check gets (below it, one more round trip costs more than it saves). */
+export const MIN_PART = 2000;
+
+export type LeafReaderOptions = {
+  /**
+   * How many statements at once a check of many people is split into (`MIN_PART` people each at
+   * least), each on its own connection of the pool: Postgres runs one statement on one core, and a
+   * check of 20 000 candidates is ~20 000 key lookups of one core. 1: one statement.
+   */
+  parallel?: number;
+};
+
 /**
  * The fact leaves of audience rules answered by Postgres (docs/api.md §5.4): who a leaf holds for,
  * several leaves at once, one person's leaves for explain, plan estimates, the universe of a
  * top-level `not`, the consent filter, and until when a `did` leaf keeps holding.
  */
-export function createLeafReader(pool: Pool) {
+export function createLeafReader(pool: Pool, options: LeafReaderOptions = {}) {
+  const parallel = Math.max(1, Math.floor(options.parallel ?? 1));
+  /**
+   * The keys `run` keeps of `keys`, sorted: one statement per contiguous part of the sorted keys,
+   * the parts at once. In key order the lookups walk the primary key's pages in order (≈ 1.5×
+   * faster at 1 M people); the answer is the same whatever the split.
+   */
+  async function byParts(keys: readonly string[], run: (part: string[]) => Promise<string[]>): Promise<string[]> {
+    const sorted = [...keys].sort();
+    const n = Math.min(parallel, Math.floor(sorted.length / MIN_PART)) || 1;
+    if (n === 1) return run(sorted);
+    const size = Math.ceil(sorted.length / n);
+    const parts = Array.from({ length: n }, (_, i) => sorted.slice(i * size, (i + 1) * size));
+    return (await Promise.all(parts.map(run))).flat();
+  }
+  const keysOf = async (sql: string, params: unknown[]) =>
+    (await pool.query<{ profile_key: string }>(sql, params)).rows.map((r) => r.profile_key);
+
   return {
     /** The profile keys a fact leaf holds for at `nowMs`, optionally only among `within`. */
     async leafKeys(leaf: FactLeaf, nowMs: number, within?: readonly string[]): Promise<string[]> {
       const q = leafQuery(leaf, nowMs, within !== undefined);
-      // in key order, the lookups walk the primary key's pages in order (≈ 1.5× faster at 1 M people)
-      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [
-        within ? [...within].sort() : null,
-        ...q.params,
-      ]);
-      return rows.map((r) => r.profile_key);
+      if (within === undefined) return keysOf(q.sql, [null, ...q.params]);
+      return byParts(within, (part) => keysOf(q.sql, [part, ...q.params]));
     },
 
-    /** Those of `within` for whom every check holds (a negated check: its leaf does not hold), in one statement. */
+    /** Those of `within` for whom every check holds (a negated check: its leaf does not hold), one statement per part. */
     async holdingAll(
       checks: readonly { leaf: FactLeaf; negated: boolean }[],
       nowMs: number,
@@ -28,8 +53,7 @@ export function createLeafReader(pool: Pool) {
     ): Promise<string[]> {
       if (within.length === 0) return [];
       const q = allQuery(checks, nowMs);
-      const { rows } = await pool.query<{ profile_key: string }>(q.sql, [[...within].sort(), ...q.params]);
-      return rows.map((r) => r.profile_key);
+      return byParts(within, (part) => keysOf(q.sql, [part, ...q.params]));
     },
 
     /**

@@ -1,10 +1,11 @@
 import type { Pool } from '@pstream/platform';
-import { createLeafReader } from './audience-leaves';
+import { createLeafReader, type LeafReaderOptions } from './audience-leaves';
 import { createAudienceWatch } from './audience-watch';
 import { createSavedAudiences } from './saved-audiences';
 import { createSimilarityFacts } from './similarity-facts';
 
 export type { FactLeaf } from './audience-sql';
+export { MIN_PART, type LeafReaderOptions } from './audience-leaves';
 export type { AudienceRow } from './saved-audiences';
 
 /**
@@ -14,9 +15,9 @@ export type { AudienceRow } from './saved-audiences';
  * it compiles (audience-leaves.ts), saved audiences (saved-audiences.ts), the watch bookkeeping
  * (audience-watch.ts), the similarity facts (similarity-facts.ts).
  */
-export function createAudienceStore(pool: Pool) {
+export function createAudienceStore(pool: Pool, options: LeafReaderOptions = {}) {
   return {
-    ...createLeafReader(pool),
+    ...createLeafReader(pool, options),
     ...createSavedAudiences(pool),
     ...createAudienceWatch(pool),
     ...createSimilarityFacts(pool),

@@ -240,7 +240,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   const evaluation = statementBoundPool(deps.pool, config.PREVIEW_STATEMENT_TIMEOUT_MS);
   app.addHook('onClose', async () => closePool(evaluation));
   const engine = createAudienceEngine({
-    facts: createAudienceStore(evaluation),
+    facts: createAudienceStore(evaluation, { parallel: config.PREVIEW_PARALLEL }),
     interests: createInterestSource(deps.redis, k, decay, config.INTEREST_VALUE_SCALE),
   });
   registerAudienceRoutes(app, {

@@ -45,6 +45,11 @@ const schema = z.object({
   /** Rule evaluations (previews, new audiences) one instance runs at once; more are answered 429. */
   PREVIEW_CONCURRENCY: envInt(4, 1),
   /**
+   * Statements at once a rule evaluation splits a per-person check of many candidates into (≥ 2 000 people each), one
+   * Postgres core each; 1: one statement.
+   */
+  PREVIEW_PARALLEL: envInt(2, 1),
+  /**
    * Postgres cancels each statement of a rule evaluation (preview, explain, new audience) after this (ms); answered 503
    * QRY_RULE_TOO_COSTLY.
    */
