@@ -63,7 +63,23 @@ describe('the patched kafkajs encoding', () => {
   });
 
   it('writes varints and varlongs that kafkajs decodes back, small numbers and large', () => {
-    const ints = [0, 1, -1, 63, -64, 64, 127, 128, 300, -300, 2 ** 20, 2 ** 30 - 1, -(2 ** 30), 2 ** 31 - 1, -(2 ** 31)];
+    const ints = [
+      0,
+      1,
+      -1,
+      63,
+      -64,
+      64,
+      127,
+      128,
+      300,
+      -300,
+      2 ** 20,
+      2 ** 30 - 1,
+      -(2 ** 30),
+      2 ** 31 - 1,
+      -(2 ** 31),
+    ];
     const encoder = new Encoder();
     for (const v of ints) encoder.writeVarInt(v);
     const longs = [...ints, 2 ** 30, -(2 ** 30) - 1, 2 ** 31, 2 ** 40 + 5, -(2 ** 45), Number.MAX_SAFE_INTEGER];
