@@ -30,7 +30,8 @@ export type PublisherOptions = {
   maxInFlight?: number;
   /**
    * How long (ms) a request's records wait for other requests' to share a send even when a send could start at once
-   * (PRODUCE_LINGER_MS; default 0: they go at once). Fewer, larger sends cost Kafka and kafkajs less per event.
+   * (PRODUCE_LINGER_MS; without it here, 0: they go at once). Fewer, larger sends cost Kafka and kafkajs less per
+   * event.
    */
   lingerMs?: number;
   /**

@@ -54,7 +54,7 @@ describe('KafkaPublisher linger', () => {
     await p.stop();
   });
 
-  it('sends each request at once without a linger (the default)', async () => {
+  it('sends each request at once with a linger of 0', async () => {
     const { p, sends } = publisher(0);
     await p.start();
     await Promise.all([p.publish([record('n-a')]), p.publish([record('n-b')])]);
