@@ -12,8 +12,10 @@ ENV COREPACK_INTEGRITY_KEYS=0 \
 WORKDIR /app
 RUN corepack enable
 
-# Manifests first so the dependency layer is reused when only sources change.
+# Manifests first so the dependency layer is reused when only sources change; pnpm needs the
+# patches its lockfile names (patches/, pnpm patchedDependencies) even to fetch.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+COPY patches ./patches
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm fetch --store-dir /pnpm/store
 

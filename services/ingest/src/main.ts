@@ -39,6 +39,7 @@ async function main(): Promise<void> {
     log,
     timeoutMs: config.PRODUCE_TIMEOUT_MS,
     breakerMs: config.KAFKA_BREAKER_MS,
+    lingerMs: config.PRODUCE_LINGER_MS,
     keyring,
   });
   await publisher.start();

@@ -25,6 +25,7 @@ export async function startIngest(
     log: silentLog,
     timeoutMs: config.PRODUCE_TIMEOUT_MS,
     breakerMs: config.KAFKA_BREAKER_MS,
+    lingerMs: config.PRODUCE_LINGER_MS,
   });
   await publisher.start();
   const readiness = kafkaReadiness(kafka, config.EVENTS_TOPIC, publisher);

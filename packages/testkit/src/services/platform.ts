@@ -39,6 +39,7 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
     log: silentLog,
     timeoutMs: iCfg.PRODUCE_TIMEOUT_MS,
     breakerMs: iCfg.KAFKA_BREAKER_MS,
+    lingerMs: iCfg.PRODUCE_LINGER_MS,
     keyring,
   });
   await publisher.start();

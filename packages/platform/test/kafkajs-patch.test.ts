@@ -1,0 +1,127 @@
+/**
+ * kafkajs 2.2.4 is patched (patches/kafkajs@2.2.4.patch, docs/operations.md §7 "Ingest"): its record
+ * encoding writes varints in place, skips `Long` for small numbers, sizes each record's buffer once,
+ * groups messages per partition in one pass and checksums eight bytes a step. Every one of those must
+ * give the bytes the unpatched code gave; these check them against kafkajs's own decoders and against
+ * a plain bytewise CRC-32C written here from the polynomial.
+ */
+import { randomBytes } from 'node:crypto';
+
+/* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
+type EncoderInstance = {
+  writeVarInt(v: number): unknown;
+  writeVarLong(v: number): unknown;
+  writeUVarInt(v: number): unknown;
+  size(): number;
+  buffer: Buffer;
+};
+const Encoder = require('kafkajs/src/protocol/encoder') as {
+  new (size?: number): EncoderInstance;
+  sizeOfVarInt(v: number): number;
+  sizeOfVarLong(v: number): number;
+};
+const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => {
+  readVarInt(): number;
+  readVarLong(): { toString(): string };
+  readUVarInt(): number;
+  readVarIntBytes(): Buffer | null;
+};
+const Long = require('kafkajs/src/utils/long') as { fromValue(v: unknown): { toString(): string } };
+const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C') as (b: Buffer) => number;
+const Record = require('kafkajs/src/protocol/recordBatch/record/v0') as (r: object) => { buffer: Buffer };
+const decodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder') as (
+  d: InstanceType<typeof Decoder>,
+  batch: object,
+) => { key: Buffer; value: Buffer; headers: Record<string, Buffer | Buffer[]>; offset: string; timestamp: string };
+const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (args: {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: { key: string }[];
+  partitioner: (a: { message: { key: string } }) => number;
+}) => Record<string, { key: string }[]>;
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+/** CRC-32C one bit at a time, from the reflected Castagnoli polynomial. */
+function referenceCrc32C(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0x82f63b78 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+describe('the patched kafkajs encoding', () => {
+  it('checksums as CRC-32C does, at every length around the eight-byte steps', () => {
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    for (let n = 0; n < 70; n++) {
+      const bytes = randomBytes(n);
+      expect(crc32C(bytes)).toBe(referenceCrc32C(bytes));
+    }
+    const big = randomBytes(100_003);
+    expect(crc32C(big)).toBe(referenceCrc32C(big));
+  });
+
+  it('writes varints and varlongs that kafkajs decodes back, small numbers and large', () => {
+    const ints = [
+      0,
+      1,
+      -1,
+      63,
+      -64,
+      64,
+      127,
+      128,
+      300,
+      -300,
+      2 ** 20,
+      2 ** 30 - 1,
+      -(2 ** 30),
+      2 ** 31 - 1,
+      -(2 ** 31),
+    ];
+    const encoder = new Encoder();
+    for (const v of ints) encoder.writeVarInt(v);
+    const longs = [...ints, 2 ** 30, -(2 ** 30) - 1, 2 ** 31, 2 ** 40 + 5, -(2 ** 45), Number.MAX_SAFE_INTEGER];
+    for (const v of longs) {
+      const before = encoder.size();
+      encoder.writeVarLong(v);
+      expect(encoder.size() - before).toBe(Encoder.sizeOfVarLong(v));
+    }
+    encoder.writeUVarInt(2 ** 32 - 1);
+    const decoder = new Decoder(encoder.buffer);
+    for (const v of ints) expect(decoder.readVarInt()).toBe(v);
+    for (const v of longs) expect(decoder.readVarLong().toString()).toBe(Long.fromValue(v).toString());
+    expect(decoder.readUVarInt() >>> 0).toBe(2 ** 32 - 1);
+  });
+
+  it('encodes records that decode to their key, value, headers and deltas', () => {
+    const cases = [
+      { key: 'a'.repeat(64), value: randomBytes(430), offsetDelta: 0, timestampDelta: 0 },
+      { key: randomBytes(32), value: randomBytes(100_000), offsetDelta: 4_999, timestampDelta: 2 ** 33 },
+      { key: null, value: Buffer.alloc(0), offsetDelta: 1, timestampDelta: -5, headers: { h: 'v', m: ['x', 'y'] } },
+    ];
+    for (const c of cases) {
+      const bytes = Record(c).buffer;
+      const decoder = new Decoder(bytes);
+      const length = decoder.readVarInt();
+      expect(Encoder.sizeOfVarInt(length) + length).toBe(bytes.length);
+      const r = decodeRecord(decoder, { firstOffset: '0', firstTimestamp: '0', magicByte: 2 });
+      expect(r.key === null ? null : Buffer.from(r.key)).toEqual(c.key === null ? null : Buffer.from(c.key));
+      expect(Buffer.from(r.value)).toEqual(c.value);
+      expect(r.offset).toBe(String(c.offsetDelta));
+      expect(r.timestamp).toBe(String(c.timestampDelta));
+      expect(Object.keys(r.headers)).toEqual(Object.keys(c.headers ?? {}));
+    }
+  });
+
+  it('groups messages per partition keeping their order', () => {
+    const messages = Array.from({ length: 1000 }, (_, i) => ({ key: `k${i % 37}` }));
+    const partitioner = ({ message }: { message: { key: string } }) => Number(message.key.slice(1)) % 5;
+    const grouped = groupMessagesPerPartition({ topic: 't', partitionMetadata: [{}], messages, partitioner });
+    expect(Object.keys(grouped).sort()).toEqual(['0', '1', '2', '3', '4']);
+    for (const [p, list] of Object.entries(grouped))
+      expect(list).toEqual(messages.filter((m) => partitioner({ message: m }) === Number(p)));
+    expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner })).toEqual({});
+  });
+});
