@@ -550,7 +550,8 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       const digest = r.digest();
       seen.set(digest, (top - r.num()) * 1000);
     }
-    let legacyUntil = legacy === 0 ? (count > 0 ? top * 1000 : -Infinity) : legacy === 1 ? -Infinity : (legacy - 2) * 1000;
+    let legacyUntil =
+      legacy === 0 ? (count > 0 ? top * 1000 : -Infinity) : legacy === 1 ? -Infinity : (legacy - 2) * 1000;
     const snapshotEnd = r.pos;
     while (r.pos < buf.length) {
       if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);

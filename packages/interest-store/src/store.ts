@@ -217,7 +217,15 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (raw === 1) reads.set(person, c!);
       else if (Buffer.isBuffer(raw)) {
         const { version, state, seen, packed, legacyUntil } = decodeState(raw, params);
-        reads.set(person, { version, state, seen, tip: replayModel(state, params), legacy: false, packed, legacyUntil });
+        reads.set(person, {
+          version,
+          state,
+          seen,
+          tip: replayModel(state, params),
+          legacy: false,
+          packed,
+          legacyUntil,
+        });
       } else
         reads.set(person, {
           version: '',

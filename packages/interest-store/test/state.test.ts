@@ -56,7 +56,11 @@ describe('packed person state (state.ts)', () => {
           maxLength: 40,
         }),
         // how far an older version's members may reach: not said (as an older version wrote), none, or a second
-        fc.oneof(fc.constant(undefined), fc.constant(-Infinity), fc.integer({ min: 0, max: 2e9 }).map((x) => x * 1000)),
+        fc.oneof(
+          fc.constant(undefined),
+          fc.constant(-Infinity),
+          fc.integer({ min: 0, max: 2e9 }).map((x) => x * 1000),
+        ),
         (batches, records, legacyUntil) => {
           const s = emptyState();
           for (const batch of batches) addEvents(s, batch.map(keyedEvent), params);

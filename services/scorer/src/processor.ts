@@ -239,7 +239,6 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     ...consumerTuning(config),
     apply: (messages: Consumed<TopicMessage>[]) => applyChunks([messages.map((m) => m.value)]),
     // the chunks of one fetch in one store round (reads pipelined, then writes pipelined)
-    applyTogether: (parts: ChunkPart<TopicMessage>[]) =>
-      applyChunks(parts.map((p) => p.messages.map((m) => m.value))),
+    applyTogether: (parts: ChunkPart<TopicMessage>[]) => applyChunks(parts.map((p) => p.messages.map((m) => m.value))),
   });
 }
