@@ -31,7 +31,7 @@ import { keys as keyLayout, tagMembersAtLeast, writeTagIndex, type TagChange } f
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
-import { decayParams } from '@pstream/scoring';
+import { TEST_DECAY } from '@pstream/scoring/testing';
 import { loadDefaultEnv, testId } from '@pstream/testkit';
 import { fmt, pct } from './redis-bench';
 
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const now = reuse ? Number(await redis.get(`${prefix}:meta:generatedAt`)) : Date.now();
   if (!Number.isFinite(now) || now === 0) throw new Error(`nothing to reuse under ${prefix}`);
   const today = new Date(now).toISOString().slice(0, 10);
-  const decay = decayParams('2026-01-01T00:00:00Z', 30);
+  const decay = TEST_DECAY;
   const forward = 2 ** ((now - decay.landmarkMs) / decay.halfLifeMs);
   const log = (...a: unknown[]) => console.log(...a);
   log(`bench:audiences — ${fmt(N)} people, schema ${schema}, Redis prefix ${prefix}`);

@@ -17,23 +17,12 @@ import {
 } from '@pstream/events';
 import { mapSegmentTrack, normalizeEvent, SEGMENT_EVENT_NAMES } from '@pstream/ingest/dialects';
 import { createConverter, foldEvents, SOCIAL_TYPES, SOCIAL_TYPES_SQL } from '@pstream/profile-store';
-import {
-  applyEvent,
-  decayParams,
-  DEFAULT_WEIGHTS,
-  emptyModel,
-  VISIT_ACTIONS,
-  type ScoringParams,
-} from '@pstream/scoring';
+import { applyEvent, DEFAULT_WEIGHTS, emptyModel, VISIT_ACTIONS, type ScoringParams } from '@pstream/scoring';
+import { testScoringParams } from '@pstream/scoring/testing';
 
 const NOW = Date.parse('2026-05-01T12:00:00.000Z');
 const options = { source: 'test', now: NOW };
-const params: ScoringParams = {
-  weights: DEFAULT_WEIGHTS,
-  visitGapMs: 30 * 60_000,
-  maxOpenVisits: 100,
-  decay: decayParams('2026-01-01T00:00:00Z', 30),
-};
+const params: ScoringParams = testScoringParams();
 
 /** The fields a type requires beyond the common ones (docs/events.md §3.1). */
 function extra(type: EventType): Record<string, unknown> {

@@ -9,11 +9,12 @@ import { loadConfig as scorerConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
 import { createSegmenter } from '@pstream/segmenter/processor';
-import { decayParams, forwardWeight, decayedScore, tagValue } from '@pstream/scoring';
+import { forwardWeight, decayedScore, tagValue } from '@pstream/scoring';
 import type { Profile, QueryClient } from '@pstream/client';
 import type { FastifyInstance } from 'fastify';
 import { createSandbox, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
 import { queryClient } from '@pstream/testkit/services';
+import { TEST_DECAY } from '@pstream/scoring/testing';
 
 const auth = { 'x-write-key': 'dev-write-key' };
 const bearer = { authorization: 'Bearer dev-api-token' };
@@ -116,7 +117,7 @@ describe('the thin path: POST /v1/events → Kafka → scorer + segmenter → GE
     expect(res.json()).toEqual({ accepted: 1, rejected: [] });
 
     const profile = await profileOf('u-1', (p) => p.interests.length === 2 && p.lifecycle?.stage === 'potential');
-    const decay = decayParams('2026-01-01T00:00:00Z', 30);
+    const decay = TEST_DECAY;
     const expected = decayedScore(
       forwardWeight(3, Date.parse(occurredAt), decay),
       Date.parse(profile.computedAt),

@@ -15,8 +15,6 @@ import {
 import { createRedis, isCluster, scanKeys, slotOf } from '@pstream/platform';
 import {
   applyEvent,
-  DEFAULT_WEIGHTS,
-  decayParams,
   emptyModel,
   explicitTags,
   targetTag,
@@ -25,15 +23,11 @@ import {
 } from '@pstream/scoring';
 import { testId } from '@pstream/testkit';
 import { CLUSTER_REDIS_NODES } from './support';
+import { testScoringParams } from '@pstream/scoring/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const DAY = 86_400_000;
-const scoring: ScoringParams = {
-  weights: DEFAULT_WEIGHTS,
-  visitGapMs: 30 * 60_000,
-  decay: decayParams('2026-01-01T00:00:00Z', 30),
-  maxOpenVisits: 4,
-};
+const scoring: ScoringParams = testScoringParams({ maxOpenVisits: 4 });
 const options: StoreOptions = {
   scoring,
   maxTagsPerPerson: 1000,

@@ -1,6 +1,7 @@
-import { decayParams, decayedScore, tagValue } from '@pstream/scoring';
+import { decayedScore, tagValue } from '@pstream/scoring';
 import fc from 'fast-check';
 import { cosine, dropsBelowAt, featureVector, ruleSchema, storedThreshold, RULE_LIMITS, type Rule } from '../src';
+import { TEST_DECAY } from '@pstream/scoring/testing';
 
 const paths = (input: unknown) => {
   const r = ruleSchema.safeParse(input);
@@ -78,7 +79,7 @@ describe('the §5.4 rule schema', () => {
 });
 
 describe('interest thresholds under forward decay', () => {
-  const decay = decayParams('2026-01-01T00:00:00Z', 30);
+  const decay = TEST_DECAY;
   it('"value ≥ v now" is exactly "stored ≥ a bound of now", and the bound gives the instant of the exit', () => {
     fc.assert(
       fc.property(
@@ -103,7 +104,7 @@ describe('interest thresholds under forward decay', () => {
 });
 
 describe('the §5.3 vector and cosine', () => {
-  const decay = decayParams('2026-01-01T00:00:00Z', 30);
+  const decay = TEST_DECAY;
   it('has one component per tag value plus $spend and $social, and cosine is the plain formula', () => {
     const now = decay.landmarkMs;
     const v = featureVector(

@@ -1,17 +1,13 @@
 import { Redis } from 'ioredis';
-import { DEFAULT_WEIGHTS, decayParams, explicitTags, targetTag, type ScoringParams } from '@pstream/scoring';
+import { explicitTags, targetTag, type ScoringParams } from '@pstream/scoring';
 import type { Redis as RedisClient } from '@pstream/platform';
 import { testId } from '@pstream/testkit';
 import { createInterestStore, keys, tagScoresOf, type PreparedEvent, type StoreOptions } from '../src';
+import { testScoringParams } from '@pstream/scoring/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const DAY = 86_400_000;
-const scoring: ScoringParams = {
-  weights: DEFAULT_WEIGHTS,
-  visitGapMs: 30 * 60_000,
-  decay: decayParams('2026-01-01T00:00:00Z', 30),
-  maxOpenVisits: 4,
-};
+const scoring: ScoringParams = testScoringParams({ maxOpenVisits: 4 });
 const options: StoreOptions = { scoring, maxTagsPerPerson: 1000, latenessMs: 2 * DAY, dedupeWindowMs: 3 * DAY };
 const target = { type: 'product' as const, id: 'p-1' };
 

@@ -1,14 +1,6 @@
 import { EVENT_TYPES } from '@pstream/events';
 import fc from 'fast-check';
-import {
-  addEvents,
-  DEFAULT_WEIGHTS,
-  decayParams,
-  emptyState,
-  keyedEvent,
-  type ScoringEvent,
-  type TimelineParams,
-} from '@pstream/scoring';
+import { addEvents, emptyState, keyedEvent, type ScoringEvent, type TimelineParams } from '@pstream/scoring';
 import { createHash } from 'node:crypto';
 import {
   decodeState,
@@ -23,19 +15,13 @@ import {
   trimSeen,
   type Seen,
 } from '../src/state';
+import { testTimelineParams } from '@pstream/scoring/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
 const HOUR = 60 * MIN;
-const decay = decayParams('2026-01-01T00:00:00Z', 30);
-const params: TimelineParams = {
-  weights: DEFAULT_WEIGHTS,
-  visitGapMs: 30 * MIN,
-  decay,
-  maxOpenVisits: 3,
-  latenessMs: 48 * HOUR,
-  maxTags: 1000,
-};
+const params: TimelineParams = testTimelineParams({ maxOpenVisits: 3, latenessMs: 48 * HOUR });
+const decay = params.decay;
 const targets = ['p-1', 'p-2', 'p-3', 'ünï-4'].map((id) => ({ type: 'product' as const, id }));
 
 const eventArb: fc.Arbitrary<ScoringEvent> = fc.record({

@@ -3,8 +3,6 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import {
   applyEvent,
-  DEFAULT_WEIGHTS,
-  decayParams,
   emptyModel,
   emptyState,
   explicitTags,
@@ -26,16 +24,12 @@ import {
   type StoreOptions,
 } from '../src';
 import { decodeState, digestOf, encodeJsonState, encodeState } from '../src/state';
+import { testScoringParams } from '@pstream/scoring/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
 const DAY = 86_400_000;
-const scoring: ScoringParams = {
-  weights: DEFAULT_WEIGHTS,
-  visitGapMs: 30 * MIN,
-  decay: decayParams('2026-01-01T00:00:00Z', 30),
-  maxOpenVisits: 4,
-};
+const scoring: ScoringParams = testScoringParams({ maxOpenVisits: 4 });
 const W = 2 * DAY;
 const options: StoreOptions = { scoring, maxTagsPerPerson: 1000, latenessMs: W, dedupeWindowMs: 3 * DAY };
 

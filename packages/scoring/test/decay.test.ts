@@ -1,8 +1,9 @@
 import fc from 'fast-check';
-import { decayParams, decayedScore, forwardWeight, tagValue } from '../src';
+import { decayedScore, forwardWeight, tagValue } from '../src';
+import { TEST_DECAY } from '../src/testing';
 
 const DAY = 86_400_000;
-const p = decayParams('2026-01-01T00:00:00Z', 30);
+const p = TEST_DECAY;
 
 describe('forward decay', () => {
   it('follows the seed table at 3 / 7 / 15 / 30 days (≈1 / 0.85 / 0.7 / 0.5)', () => {

@@ -2,8 +2,6 @@ import { EVENT_TYPES } from '@pstream/events';
 import fc from 'fast-check';
 import {
   applyEvent,
-  DEFAULT_WEIGHTS,
-  decayParams,
   emptyModel,
   mergeModels,
   tagValue,
@@ -12,16 +10,12 @@ import {
   type ScoringEvent,
   type ScoringParams,
 } from '../src';
+import { testScoringParams } from '../src/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
 const DAY = 86_400_000;
-const params: ScoringParams = {
-  weights: DEFAULT_WEIGHTS,
-  visitGapMs: 30 * MIN,
-  decay: decayParams('2026-01-01T00:00:00Z', 30),
-  maxOpenVisits: 100,
-};
+const params: ScoringParams = testScoringParams();
 const product = { type: 'product' as const, id: 'p-1' };
 
 /** Events at the landmark have forward factor 1, so stored scores are the seed's plain weights. */

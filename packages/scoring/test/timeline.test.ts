@@ -4,8 +4,6 @@ import {
   addEvents,
   advanceTip,
   applyKeyed,
-  DEFAULT_WEIGHTS,
-  decayParams,
   emptyModel,
   emptyState,
   keyedEvent,
@@ -16,20 +14,14 @@ import {
   type ScoringEvent,
   type TimelineParams,
 } from '../src';
+import { testTimelineParams } from '../src/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
 const W = 48 * HOUR;
-const params: TimelineParams = {
-  weights: DEFAULT_WEIGHTS,
-  visitGapMs: 30 * MIN,
-  decay: decayParams('2026-01-01T00:00:00Z', 30),
-  maxOpenVisits: 3,
-  latenessMs: W,
-  maxTags: 1000,
-};
+const params: TimelineParams = testTimelineParams({ maxOpenVisits: 3, latenessMs: W });
 const targets = ['p-1', 'p-2', 'p-3', 'p-4'].map((id) => ({ type: 'product' as const, id }));
 
 /** Events over `days`, on few targets and minutes apart, so visits join, bridge and close. */
