@@ -26,7 +26,10 @@ import { InterestStoreErrors } from './errors';
  * read — decodeJsonState — and rewritten packed at the person's next write):
  *   strings: count, then each as length + UTF-8 — every tag, target key and event type once;
  *     everything below names a string by its index in this table;
- *   flags (bit 0: horizon set, bit 1: newest set), newest, horizon (relative to newest), seq;
+ *   flags (bit 0: horizon set, bit 1: newest set; above them, flags / 4, what the dedupe record may
+ *     hold of an older version's members: 0 not said (written before this was kept: up to its newest
+ *     record), 1 none, n ≥ 2 up to receive second n − 2 — see `StoredState.legacyUntil`), newest,
+ *     horizon (relative to newest), seq;
  *   interests: count, then (tag, float64 stored score) — the base's scores, exact;
  *   visits: count, then (key, start rel. newest, last − start, comment, like, share, favorite,
  *     dwell or none, tag count, tags) — the forward factor is recomputed from the start,
@@ -76,6 +79,10 @@ export type Scores = ReadonlyMap<string, number>;
  * `packed`: absent for a state that was not stored packed (JSON, none): its next write is whole; `packed.scores`:
  * whether it carries the current scores (format 0x03; tails are appended only to such a state). `scores`: those
  * scores, tails applied (absent for a state without them).
+ * `legacyUntil`: the receive time (ms) up to which the dedupe record may hold a member an older
+ * version recorded (`source|eventId`, before the member named the profile too), so an event's
+ * older member must be looked for; -Infinity when none can be there (the state was begun by this
+ * version, or the window has passed that time since).
  */
 export type StoredState = {
   version: string;
@@ -83,7 +90,15 @@ export type StoredState = {
   seen: Seen;
   packed?: Packed;
   scores?: Map<string, number>;
+  legacyUntil: number;
 };
+
+/** The newest receive time among dedupe records, -Infinity for none. */
+export function newestSeen(seen: Seen): number {
+  let newest = -Infinity;
+  for (const at of seen.values()) if (at > newest) newest = at;
+  return newest;
+}
 
 const PACKED = 0x01;
 const TAIL = 0x02;
@@ -126,9 +141,7 @@ export function dedupeDigests(raw: Buffer | string): Set<string> {
 
 /** Forgets records received more than `windowMs` before the newest one; returns the bound (older is gone). */
 export function trimSeen(seen: Seen, windowMs: number): number {
-  let newest = -Infinity;
-  for (const at of seen.values()) if (at > newest) newest = at;
-  const cutoff = newest - windowMs;
+  const cutoff = newestSeen(seen) - windowMs;
   for (const [digest, at] of seen) if (at < cutoff) seen.delete(digest);
   return cutoff;
 }
@@ -299,15 +312,16 @@ export function emptyStateParts(): StateParts {
 
 /**
  * The packed state; with `scores` (the person's current interests, `replay`'s), in the form that carries them
- * (0x03), else in the form without (0x01). With `parts`, also adds each part's bytes to it.
+ * (0x03), else in the form without (0x01). With `parts`, also adds each part's bytes to it. `legacyUntil`
+ * (StoredState): left out, the state reads back as an older version's would (up to its newest record).
  */
 export function encodeState(
   version: string,
   s: PersonState,
   seen: Seen,
-  options: { parts?: StateParts; scores?: Scores } = {},
+  options: { parts?: StateParts; scores?: Scores; legacyUntil?: number } = {},
 ): Buffer {
-  const { parts, scores } = options;
+  const { parts, scores, legacyUntil } = options;
   const w = writer;
   w.pos = 0;
   w.bytes(version);
@@ -332,7 +346,8 @@ export function encodeState(
     for (const t of tags) body.uint(id(t));
   };
   const ref = s.newest ?? 0;
-  body.uint((s.horizon !== null ? 1 : 0) | (s.newest !== null ? 2 : 0));
+  const legacy = legacyUntil === undefined ? 0 : legacyUntil === -Infinity ? 1 : 2 + Math.floor(legacyUntil / 1000);
+  body.uint((s.horizon !== null ? 1 : 0) + (s.newest !== null ? 2 : 0) + 4 * legacy);
   if (s.newest !== null) body.num(s.newest);
   if (s.horizon !== null) body.num(s.horizon - ref);
   body.uint(s.seq);
@@ -423,9 +438,10 @@ export function encodePacked(
   version: string,
   s: PersonState,
   seen: Seen,
+  legacyUntil: number,
   scores?: Scores,
 ): { raw: Buffer; packed: Packed } {
-  const raw = encodeState(version, s, seen, { scores });
+  const raw = encodeState(version, s, seen, { scores, legacyUntil });
   const bytes = raw.length - Buffer.byteLength(version);
   return { raw, packed: { ids: new Map(table), bytes, snapshotBytes: bytes, scores: scores !== undefined } };
 }
@@ -532,8 +548,10 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
     if (bar < 0) throw new Error('no version');
     const version = buf.toString('latin1', 0, bar);
     const format = buf[bar + 1];
-    if (format !== PACKED && format !== PACKED_SCORES)
-      return { version, ...decodeJsonState(buf.toString('utf8', bar + 1), decay) };
+    if (format !== PACKED && format !== PACKED_SCORES) {
+      const json = decodeJsonState(buf.toString('utf8', bar + 1), decay);
+      return { version, ...json, legacyUntil: newestSeen(json.seen) };
+    }
     const withScores = format === PACKED_SCORES;
     const r = new Reader(buf, bar + 2);
     const { strings, str } = readTable(r);
@@ -544,6 +562,7 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
     };
     const s = emptyState();
     const flags = r.uint();
+    const legacy = Math.floor(flags / 4);
     const ref = flags & 2 ? r.num() : 0;
     s.newest = flags & 2 ? ref : null;
     s.horizon = flags & 1 ? ref + r.num() : null;
@@ -607,6 +626,8 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       const digest = r.digest();
       seen.set(digest, (top - r.num()) * 1000);
     }
+    let legacyUntil =
+      legacy === 0 ? (count > 0 ? top * 1000 : -Infinity) : legacy === 1 ? -Infinity : (legacy - 2) * 1000;
     const snapshotEnd = r.pos;
     while (r.pos < buf.length) {
       if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
@@ -623,6 +644,7 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       }
       const kept = (top - r.num()) * 1000;
       for (const [digest, at] of seen) if (at < kept) seen.delete(digest);
+      if (kept > legacyUntil) legacyUntil = -Infinity;
       const tailEvents: KeyedEvent[] = new Array(r.uint());
       let prev = s.newest ?? 0;
       for (let i = 0; i < tailEvents.length; i++) {
@@ -647,6 +669,7 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       seen,
       packed: { ids, bytes: buf.length - bar, snapshotBytes: snapshotEnd - bar, scores: withScores },
       ...(scores && { scores }),
+      legacyUntil,
     };
   } catch (err) {
     if (err instanceof AppError) throw err;

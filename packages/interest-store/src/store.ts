@@ -25,6 +25,7 @@ import {
   encodeState,
   encodeTail,
   legacyState,
+  newestSeen,
   trimSeen,
   type Packed,
   type Seen,
@@ -40,7 +41,8 @@ export type PreparedEvent = {
   /**
    * The member an older version recorded for the same event (`source|eventId`), also looked for
    * so an upgrade does not re-apply events redelivered right after it; '' or absent for none.
-   * Such records expire with the dedupe window.
+   * Such records expire with the dedupe window, and only a person whose state may still hold one
+   * (`legacyUntil`, state.ts) has it looked for: a state begun by this version never does.
    */
   legacyMember?: string;
   receivedMs: number;
@@ -127,7 +129,16 @@ const TAIL_SHARE = 0.5;
  * A person as read from Redis for one round: state, dedupe record, and the interests they give
  * (`tip.interests`: the replayed model, which the next events in order continue; timeline.ts advanceTip).
  */
-type Read = { version: string; state: PersonState; seen: Seen; tip: PersonModel; legacy: boolean; packed?: Packed };
+type Read = {
+  version: string;
+  state: PersonState;
+  seen: Seen;
+  tip: PersonModel;
+  legacy: boolean;
+  packed?: Packed;
+  /** StoredState.legacyUntil: records up to this receive time may be an older version's members. */
+  legacyUntil: number;
+};
 
 /**
  * What one guarded write carries; `tail`: what the chunk added (state.ts encodeTail), written
@@ -206,9 +217,25 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (err) throw err;
       if (raw === 1) reads.set(person, c!);
       else if (Buffer.isBuffer(raw)) {
-        const { version, state, seen, packed } = decodeState(raw, params);
-        reads.set(person, { version, state, seen, tip: replayModel(state, params), legacy: false, packed });
-      } else reads.set(person, { version: '', state: emptyState(), seen: new Map(), tip: emptyModel(), legacy: false });
+        const { version, state, seen, packed, legacyUntil } = decodeState(raw, params);
+        reads.set(person, {
+          version,
+          state,
+          seen,
+          tip: replayModel(state, params),
+          legacy: false,
+          packed,
+          legacyUntil,
+        });
+      } else
+        reads.set(person, {
+          version: '',
+          state: emptyState(),
+          seen: new Map(),
+          tip: emptyModel(),
+          legacy: false,
+          legacyUntil: -Infinity,
+        });
     });
     return reads;
   }
@@ -236,6 +263,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         ...legacy,
         tip: { ...replayModel(legacy.state, params), interests: new Map(legacy.state.base.interests) },
         legacy: true,
+        legacyUntil: newestSeen(legacy.seen),
       });
     });
     return reads;
@@ -252,7 +280,10 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const p = w.read.packed;
       if (w.tail && p && p.bytes + w.tail.length <= p.snapshotBytes * (1 + TAIL_SHARE))
         return { raw: w.tail, packed: { ...p, bytes: p.bytes + w.tail.length }, append: true };
-      return { ...encodePacked(versions[i]!, w.read.state, w.read.seen, w.tip.interests), append: false };
+      return {
+        ...encodePacked(versions[i]!, w.read.state, w.read.seen, w.read.legacyUntil, w.tip.interests),
+        append: false,
+      };
     });
     const diffs = writes.map((w) => {
       const zadd: (string | number)[] = [];
@@ -302,6 +333,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
           tip: w.tip,
           legacy: false,
           packed: values[i]!.packed,
+          legacyUntil: w.read.legacyUntil,
         });
         if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { zadd, zrem } = diffs[i]!;
@@ -333,7 +365,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const copy = decodeState(encodeState('', from.state, from.seen), params);
       mergeStates(r.state, copy.state, params);
       for (const [digest, at] of copy.seen) r.seen.set(digest, at);
-      trimSeen(r.seen, options.dedupeWindowMs);
+      r.legacyUntil = Math.max(r.legacyUntil, from.legacyUntil);
+      if (trimSeen(r.seen, options.dedupeWindowMs) > r.legacyUntil) r.legacyUntil = -Infinity;
       const [reply] = await guardedWrites(
         [{ person: target, read: r, tip: replayModel(r.state, params), mergeSource: source, mergedIds: merged }],
         changes,
@@ -369,9 +402,11 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const fresh: PreparedEvent[] = [];
       const added: [number, number][] = [];
       let duplicates = 0;
+      // an older version's member is looked for only while the record may hold one (a second SHA-1 per event)
+      const legacyToo = r.legacyUntil !== -Infinity;
       for (const e of events) {
         const digest = digestOf(e.member);
-        if (r.seen.has(digest) || (e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
+        if (r.seen.has(digest) || (legacyToo && e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
         else {
           const at = Math.floor(e.receivedMs / 1000) * 1000;
           r.seen.set(digest, at); // the same event twice in one chunk counts once
@@ -384,6 +419,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         continue;
       }
       const cutoff = trimSeen(r.seen, options.dedupeWindowMs);
+      // every record up to it is gone: none of an older version's is left (written with the next whole state)
+      if (cutoff > r.legacyUntil) r.legacyUntil = -Infinity;
       const applied = fresh.map(keyed);
       const newest = r.state.newest;
       const arrivals = addEvents(r.state, applied, params);

@@ -42,15 +42,23 @@ describe('packed person state (state.ts)', () => {
         fc.array(fc.tuple(fc.bigInt({ min: 0n, max: 2n ** 52n - 1n }), fc.integer({ min: 0, max: 2e9 })), {
           maxLength: 40,
         }),
-        (batches, records) => {
+        // how far an older version's members may reach: not said (as an older version wrote), none, or a second
+        fc.oneof(
+          fc.constant(undefined),
+          fc.constant(-Infinity),
+          fc.integer({ min: 0, max: 2e9 }).map((x) => x * 1000),
+        ),
+        (batches, records, legacyUntil) => {
           const s = emptyState();
           for (const batch of batches) addEvents(s, batch.map(keyedEvent), params);
           const seen: Seen = new Map(records.map(([d, sec]) => [Number(d), sec * 1000]));
-          const raw = encodeState('v1x', s, seen);
+          const raw = encodeState('v1x', s, seen, { legacyUntil });
           const back = decodeState(raw, decay);
           expect(back.version).toBe('v1x');
           expect(back.state).toEqual(s);
           expect(back.seen).toEqual(seen);
+          // not said: every record may be an older version's
+          expect(back.legacyUntil).toBe(legacyUntil ?? (seen.size > 0 ? Math.max(...seen.values()) : -Infinity));
           expect(dedupeDigests(raw)).toEqual(new Set([...seen.keys()].map(digestHex)));
         },
       ),
@@ -77,15 +85,19 @@ describe('packed person state (state.ts)', () => {
           { maxLength: 10 },
         ),
         fc.nat(),
-        (batches, split) => {
+        fc.oneof(fc.constant(-Infinity), fc.integer({ min: 1_700_000_000, max: 1_700_000_000 + 10 * 86_400 })),
+        (batches, split, legacySec) => {
           const s = emptyState();
           const seen: Seen = new Map();
           const windowMs = 3 * 86_400_000;
           const cut = batches.length === 0 ? 0 : split % (batches.length + 1);
           let raw: Buffer = Buffer.alloc(0);
           let packed: ReturnType<typeof encodePacked>['packed'] | undefined = undefined;
+          // older members may reach this far; a tail's trim past it leaves none
+          let legacyUntil = legacySec * 1000;
           for (const [i, batch] of batches.entries()) {
-            if (i === cut) ({ raw, packed } = encodePacked('v2', s, seen, withScores ? replay(s, params) : undefined));
+            if (i === cut)
+              ({ raw, packed } = encodePacked('v2', s, seen, legacyUntil, withScores ? replay(s, params) : undefined));
             // as the store takes a chunk: records, trim, events
             const added: [number, number][] = [];
             for (const { digest, sec } of batch) {
@@ -94,6 +106,7 @@ describe('packed person state (state.ts)', () => {
               added.push([Number(digest), sec * 1000]);
             }
             const cutoff = trimSeen(seen, windowMs);
+            if (packed && cutoff > legacyUntil) legacyUntil = -Infinity;
             const events = batch.map((b) => keyedEvent(b.event));
             const newest = s.newest;
             const before = replay(s, params);
@@ -102,8 +115,9 @@ describe('packed person state (state.ts)', () => {
             if (packed) raw = Buffer.concat([raw, encodeTail(packed, newest, added, cutoff, events, scores)]);
           }
           const current = replay(s, params);
-          if (!packed) raw = encodeState('v2', s, seen, { scores: withScores ? current : undefined });
+          if (!packed) raw = encodeState('v2', s, seen, { scores: withScores ? current : undefined, legacyUntil });
           const back = decodeState(raw, params);
+          expect(back.legacyUntil).toBe(legacyUntil);
           expect(back.version).toBe('v2');
           expect(back.state).toEqual(s);
           expect(back.seen).toEqual(seen);
@@ -140,7 +154,8 @@ describe('packed person state (state.ts)', () => {
     const seen: Seen = new Map([[digestOf('test|a@u-1'), 1_700_000_000_000]]);
     const json = Buffer.from(encodeJsonState('abc', s, seen));
     const back = decodeState(json, decay);
-    expect(back).toEqual({ version: 'abc', state: s, seen });
+    // written before the older members were told apart: every record may be one
+    expect(back).toEqual({ version: 'abc', state: s, seen, legacyUntil: 1_700_000_000_000 });
     expect(dedupeDigests(json)).toEqual(new Set([memberDigest('test|a@u-1')]));
     expect(memberDigest('test|a@u-1')).toBe(createHash('sha1').update('test|a@u-1').digest('hex').slice(0, 13));
     expect(encodeState('abc', s, seen).length).toBeLessThan(json.length * 0.7);

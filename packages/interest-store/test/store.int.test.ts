@@ -4,6 +4,7 @@ import { Redis } from 'ioredis';
 import {
   applyEvent,
   emptyModel,
+  emptyState,
   explicitTags,
   targetTag,
   type PersonModel,
@@ -24,7 +25,7 @@ import {
   type PreparedEvent,
   type StoreOptions,
 } from '../src';
-import { decodeState, encodeJsonState, encodeState, storedScores } from '../src/state';
+import { decodeState, digestOf, encodeJsonState, encodeState, storedScores } from '../src/state';
 import { testScoringParams } from '@pstream/scoring/testing';
 
 const L = Date.parse('2026-01-01T00:00:00Z');
@@ -329,6 +330,34 @@ describe('the interest store against real Redis', () => {
       decodeState(raw, timelineParams(options)).packed!.snapshotBytes,
     );
     expectClose(await stored(id), model([click, follow, like, share]).interests);
+  });
+
+  it("honours an older version's dedupe member while the state may hold one, and stops looking once it cannot", async () => {
+    const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
+    const at = Math.floor(Date.now() / 1000) * 1000;
+    // what an older version recorded for event `old-1` (source|eventId), in the JSON form it wrote
+    const seen = new Map([[digestOf('test|old-1'), at]]);
+    const withMembers = (id: string, eventId: string): PreparedEvent => ({
+      ...prepared(id, click, `${eventId}@${id}`),
+      legacyMember: `test|${eventId}`,
+    });
+    await redis.set(store.keys.person('u-older').state, encodeJsonState('v0', emptyState(), seen));
+    // the same record in a state this version began (it says no older member can be there): not looked for
+    await redis.set(
+      store.keys.person('u-newer').state,
+      encodeState('v0', emptyState(), seen, { legacyUntil: -Infinity }),
+    );
+    const fresh = createInterestStore(redis, prefix, options);
+    const r = await fresh.apply([withMembers('u-older', 'old-1'), withMembers('u-newer', 'old-1')]);
+    expect(r).toMatchObject({ applied: 1, duplicates: 1 });
+    expect(await stored('u-older')).toEqual(new Map());
+    expectClose(await stored('u-newer'), model([click]).interests);
+    // once the window has passed the older records, the state is written as holding none
+    const later = { ...withMembers('u-older', 'new-1'), receivedMs: at + options.dedupeWindowMs + 1000 };
+    await fresh.apply([later]);
+    const back = decodeState((await redis.getBuffer(store.keys.person('u-older').state))!, timelineParams(options));
+    expect(back.legacyUntil).toBe(-Infinity);
+    expect(back.seen.has(digestOf('test|old-1'))).toBe(false);
   });
 
   it('scores and merges people whose ids contain braces', async () => {

@@ -36,11 +36,12 @@ const schema = z.object({
    */
   REDIS_WAIT_REPLICAS: envInt(0, 0),
   /**
-   * Partitions one scorer applies at the same time (each in order). A chunk is a few sequential
-   * round trips (suppression list, catalog, scripts, index), so one partition at a time leaves
-   * the process mostly waiting.
+   * Partitions one scorer takes in hand at the same time (each in order). Their chunks in hand
+   * together (one fetch's) are applied in one call: one store round (reads pipelined, then writes
+   * pipelined) for all of them, one call at a time. At least the partitions a scorer holds (12 on
+   * the default topic) gives one call per fetch.
    */
-  SCORER_PARTITIONS_CONCURRENTLY: envInt(4, 1),
+  SCORER_PARTITIONS_CONCURRENTLY: envInt(12, 1),
   /** Base weight of a visit (docs/model.md §4.1: "doing nothing" scores 1). */
   WEIGHT_VISIT: weight(DEFAULT_WEIGHTS.visitBase),
   /** Added to a visit's behaviour weight per comment. */

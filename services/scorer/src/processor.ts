@@ -16,6 +16,7 @@ import {
 } from '@pstream/interest-store';
 import {
   BatchConsumer,
+  type ChunkPart,
   classifyFailure,
   consumerTuning,
   counter,
@@ -45,18 +46,19 @@ export type ScorerOptions = {
 };
 
 /**
- * Applies one chunk of messages in partition order: runs of events go to Redis in one pipeline
- * (catalog tags fetched first, in one round trip, for events without tags); an identify or alias
- * that links two ids (`linkOf`, the identity rule of the topic contract) is a merge, done between
- * the events before and after it. Resolves with how many events were duplicates (their dedupe
- * record existed).
+ * Applies chunks of messages — one partition's, or those of several partitions one fetch brought
+ * (BatchConsumer's `applyTogether`) — each in its partition order: runs of events go to Redis in
+ * one store round for all chunks (catalog tags fetched first, in one round trip, for events
+ * without tags); an identify or alias that links two ids (`linkOf`, the identity rule of the topic
+ * contract) is a merge, done between its chunk's events before and after it. Resolves with how
+ * many events were duplicates (their dedupe record existed).
  *
- * Erasure (§5.7): the suppression list is read once per chunk, before (messages naming an erased
+ * Erasure (§5.7): the suppression list is read once per call, before (messages naming an erased
  * id are dropped) and once after the writes. An erasure that committed in between may have
- * cleared Redis before this chunk's writes landed, so the ids it suppressed are cleared again
- * here: whichever of the two clean-ups runs last runs after every write of the chunk.
+ * cleared Redis before this call's writes landed, so the ids it suppressed are cleared again
+ * here: whichever of the two clean-ups runs last runs after every write of the call.
  */
-export function createChunkApplier(
+export function createChunksApplier(
   store: InterestStore,
   redis: Redis,
   _config: ScorerConfig,
@@ -95,59 +97,89 @@ export function createChunkApplier(
     }
     return duplicates;
   };
-  const applyMessages = async (messages: TopicMessage[]): Promise<{ duplicates: number }> => {
-    let duplicates = 0;
-    let run: ProfileEvent[] = [];
-    for (const m of messages) {
-      if (m.kind === 'event') {
-        run.push(m);
-        continue;
-      }
-      const link = linkOf(m);
-      if (!link) continue;
-      duplicates += await applyEvents(run);
-      run = [];
-      // the merged id leaves every tag index; the receiver's scores change on its imported tags
-      const people = [link.from, await store.resolve(link.to)];
-      const before = await readStoredInterests(redis, store.keys, people);
-      const { mergedInto, refused } = await store.merge(link.from, link.to);
-      if (refused) {
-        log.warn(
-          {
-            kind: m.kind,
-            profile: refused.profile,
-            id: link.from,
-            mergedIds: refused.merged,
-            incoming: refused.incoming,
-            cap: refused.cap,
-          },
-          'link refused: the profile would pass the merged-id cap',
-        );
-        refusedLinks?.inc({ reason: 'merged_id_cap' });
-        continue;
-      }
-      const after = await readStoredInterests(redis, store.keys, [
-        ...new Set([...people, ...(mergedInto === undefined ? [] : [mergedInto])]),
-      ]);
-      await writeTagIndexChanges(redis, store.keys, before, after);
-      if (mergedInto !== undefined && mergedInto !== link.to) {
-        log.info({ source: link.from, target: link.to, mergedInto }, 'profile already merged elsewhere');
-      }
+  /** An identify or alias that links two ids: a merge, with the per-tag index brought along. */
+  const applyLink = async (m: TopicMessage): Promise<void> => {
+    const link = linkOf(m)!;
+    // the merged id leaves every tag index; the receiver's scores change on its imported tags
+    const people = [link.from, await store.resolve(link.to)];
+    const before = await readStoredInterests(redis, store.keys, people);
+    const { mergedInto, refused } = await store.merge(link.from, link.to);
+    if (refused) {
+      log.warn(
+        {
+          kind: m.kind,
+          profile: refused.profile,
+          id: link.from,
+          mergedIds: refused.merged,
+          incoming: refused.incoming,
+          cap: refused.cap,
+        },
+        'link refused: the profile would pass the merged-id cap',
+      );
+      refusedLinks?.inc({ reason: 'merged_id_cap' });
+      return;
     }
-    duplicates += await applyEvents(run);
+    const after = await readStoredInterests(redis, store.keys, [
+      ...new Set([...people, ...(mergedInto === undefined ? [] : [mergedInto])]),
+    ]);
+    await writeTagIndexChanges(redis, store.keys, before, after);
+    if (mergedInto !== undefined && mergedInto !== link.to) {
+      log.info({ source: link.from, target: link.to, mergedInto }, 'profile already merged elsewhere');
+    }
+  };
+  /**
+   * The chunks' messages in waves: every chunk's events up to its next link go to the store in one
+   * `apply` (their people are read in one pipeline and written in one), then those links are merged,
+   * one chunk's concurrently with another's as partitions always were; then the next wave. Each chunk
+   * stays in its order; messages that link nothing are skipped.
+   */
+  const applyMessages = async (chunks: readonly TopicMessage[][]): Promise<{ duplicates: number }> => {
+    let duplicates = 0;
+    let queues = chunks;
+    while (queues.length > 0) {
+      const run: ProfileEvent[] = [];
+      const links: TopicMessage[] = [];
+      const rest: TopicMessage[][] = [];
+      for (const queue of queues) {
+        let i = 0;
+        for (; i < queue.length; i++) {
+          const m = queue[i]!;
+          if (m.kind === 'event') run.push(m);
+          else if (linkOf(m)) break;
+        }
+        if (i < queue.length) {
+          links.push(queue[i]!);
+          if (i + 1 < queue.length) rest.push(queue.slice(i + 1));
+        }
+      }
+      duplicates += await applyEvents(run);
+      const merged = await Promise.allSettled(links.map(applyLink));
+      const failed = merged.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      queues = rest;
+    }
     return { duplicates };
   };
-  return async (chunk: TopicMessage[]): Promise<{ duplicates: number }> => {
-    const named = [...new Set(chunk.flatMap(idsNamedBy))];
+  return async (chunks: readonly TopicMessage[][]): Promise<{ duplicates: number }> => {
+    const named = [...new Set(chunks.flatMap((chunk) => chunk.flatMap(idsNamedBy)))];
     const before = await suppressed(named);
-    const messages = before.size === 0 ? chunk : chunk.filter((m) => !idsNamedBy(m).some((id) => before.has(id)));
-    if (messages.length < chunk.length)
-      log.info({ dropped: chunk.length - messages.length }, 'messages of erased people dropped');
-    const result = await applyMessages(messages);
+    const kept =
+      before.size === 0
+        ? chunks
+        : chunks.map((chunk) => chunk.filter((m) => !idsNamedBy(m).some((id) => before.has(id))));
+    const dropped = chunks.reduce((n, chunk, i) => n + chunk.length - kept[i]!.length, 0);
+    if (dropped > 0) log.info({ dropped }, 'messages of erased people dropped');
+    const result = await applyMessages(kept);
     const erasedMeanwhile = [...(await suppressed(named))].filter((id) => !before.has(id));
     if (erasedMeanwhile.length > 0) await eraseInterests(redis, store.keys, erasedMeanwhile);
     return result;
   };
+}
+
+/** createChunksApplier for one chunk (tests and tools that apply a partition's chunk alone). */
+export function createChunkApplier(...args: Parameters<typeof createChunksApplier>) {
+  const applyChunks = createChunksApplier(...args);
+  return (chunk: TopicMessage[]): Promise<{ duplicates: number }> => applyChunks([chunk]);
 }
 
 /** Reply prefixes of a Redis that is busy, starting, full or failing over: they heal, so they are retried. */
@@ -182,7 +214,7 @@ export function classifyScorerFailure(err: unknown): FailureKind {
  */
 export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, options: ScorerOptions = {}) {
   const store = createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config));
-  const applyChunk = createChunkApplier(
+  const applyChunks = createChunksApplier(
     store,
     deps.redis,
     config,
@@ -205,6 +237,8 @@ export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, opt
     partitionsConcurrently: config.SCORER_PARTITIONS_CONCURRENTLY,
     retryMaxMs: config.CONSUMER_RETRY_MAX_MS,
     ...consumerTuning(config),
-    apply: (messages: Consumed<TopicMessage>[]) => applyChunk(messages.map((m) => m.value)),
+    apply: (messages: Consumed<TopicMessage>[]) => applyChunks([messages.map((m) => m.value)]),
+    // the chunks of one fetch in one store round (reads pipelined, then writes pipelined)
+    applyTogether: (parts: ChunkPart<TopicMessage>[]) => applyChunks(parts.map((p) => p.messages.map((m) => m.value))),
   });
 }
