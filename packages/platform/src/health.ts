@@ -15,6 +15,20 @@ export type CheckResult = { name: string; ok: true } | { name: string; ok: false
  */
 export type InstanceView = { metrics(): Promise<string>; readiness(): Promise<CheckResult[]> };
 
+/**
+ * The readiness check of a service whose work is a Kafka consumer: passes while the consumer is
+ * running and no partition is stalled, else fails with the consumer's own reason.
+ */
+export function consumerCheck(consumer: { unreadyReason(): string | undefined }): ReadinessCheck {
+  return {
+    name: 'consumer',
+    check: async () => {
+      const why = consumer.unreadyReason();
+      if (why) throw new Error(why);
+    },
+  };
+}
+
 /** Runs every check at once, each bounded by `timeoutMs`; never rejects. */
 export function runReadinessChecks(checks: readonly ReadinessCheck[], timeoutMs = 2000): Promise<CheckResult[]> {
   return Promise.all(

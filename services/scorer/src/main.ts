@@ -1,6 +1,7 @@
 import {
   closePool,
   closeRedis,
+  consumerCheck,
   createKafka,
   createLogger,
   createMetrics,
@@ -28,13 +29,7 @@ async function main(): Promise<void> {
     checks: [
       { name: 'redis', check: () => redis.ping() },
       { name: 'postgres', check: () => pingPostgres(pool) },
-      {
-        name: 'consumer',
-        check: async () => {
-          const why = consumer.unreadyReason();
-          if (why) throw new Error(why);
-        },
-      },
+      consumerCheck(consumer),
     ],
   });
   handleSignals(log, async () => {

@@ -1,6 +1,7 @@
 import {
   closePool,
   closeRedis,
+  consumerCheck,
   createKafka,
   createLogger,
   createMetrics,
@@ -31,13 +32,7 @@ async function main(): Promise<void> {
     checks: [
       { name: 'postgres', check: () => pingPostgres(pool) },
       { name: 'redis', check: () => redis.ping() },
-      {
-        name: 'consumer',
-        check: async () => {
-          const why = segmenter.unreadyReason();
-          if (why) throw new Error(why);
-        },
-      },
+      consumerCheck(segmenter),
     ],
   });
   handleSignals(log, async () => {
