@@ -1,6 +1,7 @@
 import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
 import type { EventRows } from './fold';
+import { pgArray } from './pg-array';
 
 /**
  * Records each event's dedupe key — (source, `eventId@profileKey`), the rule both stores share
@@ -8,17 +9,20 @@ import type { EventRows } from './fold';
  */
 export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Promise<ProfileEvent[]> {
   if (events.length === 0) return [];
+  const ids = events.map(dedupeId);
   const { rows } = await client.query<{ source: string; event_id: string }>(
     `INSERT INTO applied_events (source, event_id, received_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
      ON CONFLICT DO NOTHING RETURNING source, event_id`,
-    [events.map((e) => e.source), events.map(dedupeId), events.map((e) => e.receivedAt)],
+    [pgArray(events.map((e) => e.source)), pgArray(ids), pgArray(events.map((e) => e.receivedAt))],
   );
   const inserted = new Set(rows.map((r) => `${r.source}\u0000${r.event_id}`));
-  return events.filter((e) => inserted.delete(`${e.source}\u0000${dedupeId(e)}`));
+  return events.filter((e, i) => inserted.delete(`${e.source}\u0000${ids[i]}`));
 }
 
-const col = <T, K extends keyof T>(rows: readonly T[], k: K) => rows.map((r) => r[k]);
+/** Column `k` of `rows` as one array parameter. */
+const col = <T, K extends keyof T>(rows: readonly T[], k: K) =>
+  pgArray(rows.map((r) => r[k] as string | number | boolean | null));
 
 /** Per person, what the purchases inserted now add (totals for people, see lifecycle.ts FactGain). */
 export type PurchaseGains = Map<string, { n: number; total: string; unconverted: number; first: Date; last: Date }>;

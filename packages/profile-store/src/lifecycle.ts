@@ -10,6 +10,7 @@ import {
 } from '@pstream/lifecycle';
 import type { TransitionKind } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
+import { pgArray } from './pg-array';
 
 /** Why a stage was (re-)evaluated: new events, a merge, or time passing (the sweep). */
 export type Cause = 'event' | 'merge' | 'time';
@@ -183,20 +184,20 @@ export async function evaluatePeople(
        stage_evaluated_at = excluded.stage_evaluated_at,
        updated_at = CASE WHEN excluded.last_active_at IS NULL THEN p.updated_at ELSE now() END`;
   const written = [
-    out.key,
-    out.stage,
-    out.changed,
-    out.value,
-    out.social,
-    out.next,
-    out.first,
-    out.last,
-    out.recent,
-    out.pn,
-    out.pt,
-    out.pu,
-    out.pf,
-    out.pl,
+    pgArray(out.key),
+    pgArray(out.stage),
+    pgArray(out.changed),
+    pgArray(out.value),
+    pgArray(out.social),
+    pgArray(out.next),
+    pgArray(out.first),
+    pgArray(out.last),
+    pgArray(out.recent),
+    pgArray(out.pn),
+    pgArray(out.pt),
+    pgArray(out.pu),
+    pgArray(out.pf),
+    pgArray(out.pl),
     nowIso,
   ];
   if (changes.length === 0) await client.query(upsert, written);
@@ -277,10 +278,10 @@ function transitionsSql(first: number, at: string): string {
 /** The parameters of `transitionsSql`, in its order. */
 function transitionParams(changes: readonly Transition[]): unknown[] {
   return [
-    changes.map((c) => c.key),
-    changes.map((c) => c.kind),
-    changes.map((c) => c.from),
-    changes.map((c) => c.to),
-    changes.map((c) => c.reason),
+    pgArray(changes.map((c) => c.key)),
+    pgArray(changes.map((c) => c.kind)),
+    pgArray(changes.map((c) => c.from)),
+    pgArray(changes.map((c) => c.to)),
+    pgArray(changes.map((c) => c.reason)),
   ];
 }
