@@ -145,7 +145,11 @@ export async function evaluatePeople(
     out.next.push(next === null ? null : new Date(next).toISOString());
     out.first.push(gain?.firstSeen ?? null);
     out.last.push(gain?.lastActive ?? null);
-    out.recent.push(gain ? toPgArray(socialMs.map((ms) => new Date(ms).toISOString())) : null);
+    // Only a chunk with social events changes the list; NULL keeps the stored one (the row is locked,
+    // so it is the list read above), and no list is printed here and parsed again by Postgres.
+    out.recent.push(
+      gain && gain.social.length > 0 ? toPgArray(socialMs.map((ms) => new Date(ms).toISOString())) : null,
+    );
     out.pn.push(gain?.purchases?.n ?? 0);
     out.pt.push(gain?.purchases?.total ?? '0');
     out.pu.push(gain?.purchases?.unconverted ?? 0);
@@ -154,7 +158,7 @@ export async function evaluatePeople(
   }
   const nowIso = new Date(nowMs).toISOString();
   // Rows without a gain (sweep, merges) carry NULL event times: least/greatest keep the stored
-  // value, the sums add 0, and recent_social and updated_at stay as they are.
+  // value, the sums add 0, and recent_social and updated_at stay as they are (recent_social also for a gain without social events).
   // next_review_at: the sweep and merges store the exact instant; new events only ever move it
   // EARLIER (least). Most events move it later (the person's at_risk date), and an indexed column
   // that changes makes the update non-HOT (migration 010); an instant that stays earlier than the
@@ -171,7 +175,8 @@ export async function evaluatePeople(
      ON CONFLICT (profile_key) DO UPDATE SET
        first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
        last_active_at = greatest(p.last_active_at, excluded.last_active_at),
-       recent_social = CASE WHEN excluded.last_active_at IS NULL THEN p.recent_social ELSE excluded.recent_social END,
+       recent_social = CASE WHEN excluded.last_active_at IS NULL OR cardinality(excluded.recent_social) = 0 THEN p.recent_social
+                            ELSE excluded.recent_social END,
        purchases = p.purchases + excluded.purchases,
        monetary_total = p.monetary_total + excluded.monetary_total,
        unconverted_purchases = p.unconverted_purchases + excluded.unconverted_purchases,
