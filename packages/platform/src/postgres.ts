@@ -1,10 +1,18 @@
 import pg from 'pg';
+import { timestamptzArrayParser, timestamptzParser } from './pg-dates';
 
 export type { Pool, PoolClient } from 'pg';
 
 // BIGINT counters and NUMERIC money arrive as strings by default; ours fit a double.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 pg.types.setTypeParser(pg.types.builtins.NUMERIC, (v) => Number(v));
+// Timestamps by character position, the default parser for any shape but ISO's (pg-dates.ts).
+pg.types.setTypeParser(
+  pg.types.builtins.TIMESTAMPTZ,
+  timestamptzParser(pg.types.getTypeParser(pg.types.builtins.TIMESTAMPTZ)),
+);
+const TIMESTAMPTZ_ARRAY = 1185 as unknown as typeof pg.types.builtins.TIMESTAMPTZ; // timestamptz[], not among the builtins
+pg.types.setTypeParser(TIMESTAMPTZ_ARRAY, timestamptzArrayParser(pg.types.getTypeParser(TIMESTAMPTZ_ARRAY)));
 
 /**
  * A connection pool whose sessions see `schema` first, so tests can each own a schema, and never

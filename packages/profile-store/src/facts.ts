@@ -1,6 +1,7 @@
 import { dedupeId, type ProfileEvent } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
 import type { EventRows } from './fold';
+import { pgArray } from './pg-array';
 
 /**
  * Records each event's dedupe key — (source, `eventId@profileKey`), the rule both stores share
@@ -8,111 +9,103 @@ import type { EventRows } from './fold';
  */
 export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Promise<ProfileEvent[]> {
   if (events.length === 0) return [];
+  const ids = events.map(dedupeId);
   const { rows } = await client.query<{ source: string; event_id: string }>(
     `INSERT INTO applied_events (source, event_id, received_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
      ON CONFLICT DO NOTHING RETURNING source, event_id`,
-    [events.map((e) => e.source), events.map(dedupeId), events.map((e) => e.receivedAt)],
+    [pgArray(events.map((e) => e.source)), pgArray(ids), pgArray(events.map((e) => e.receivedAt))],
   );
   const inserted = new Set(rows.map((r) => `${r.source}\u0000${r.event_id}`));
-  return events.filter((e) => inserted.delete(`${e.source}\u0000${dedupeId(e)}`));
+  return events.filter((e, i) => inserted.delete(`${e.source}\u0000${ids[i]}`));
 }
 
-const col = <T, K extends keyof T>(rows: readonly T[], k: K) => rows.map((r) => r[k]);
+/** Column `k` of `rows` as one array parameter. */
+const col = <T, K extends keyof T>(rows: readonly T[], k: K) =>
+  pgArray(rows.map((r) => r[k] as string | number | boolean | null));
 
 /** Per person, what the purchases inserted now add (totals for people, see lifecycle.ts FactGain). */
 export type PurchaseGains = Map<string, { n: number; total: string; unconverted: number; first: Date; last: Date }>;
 
 /**
- * Applies a batch's folded rows except the people row: one multi-row statement per table. The
- * people row takes the chunk's facts together with its evaluation (lifecycle.ts evaluatePeople),
- * so it is written once; this returns what the new purchases add to it.
+ * Applies a batch's folded rows except the people row, and returns what the new purchases add to
+ * it. One statement writes the counts, the purchases, the daily activity and the follow history
+ * (data-modifying CTEs, one round trip: each table's rows are independent of the others'); the
+ * follows go in a second one, after the history, whose rows `follow_since` reads. The people row
+ * takes the chunk's facts together with its evaluation (lifecycle.ts evaluatePeople), so it is
+ * written once.
  */
 export async function applyEventRows(client: PoolClient, rows: EventRows): Promise<PurchaseGains> {
   const gains: PurchaseGains = new Map();
-  await client.query(
-    `INSERT INTO event_counts AS c (profile_key, type, n)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-     ON CONFLICT (profile_key, type) DO UPDATE SET n = c.n + excluded.n`,
-    [col(rows.counts, 'key'), col(rows.counts, 'type'), col(rows.counts, 'n')],
-  );
+  const values: unknown[] = [];
+  /** `$n` of the next parameter, for `v`. */
+  const $ = (v: unknown) => {
+    values.push(v);
+    return `$${values.length}`;
+  };
+  const c = rows.counts;
+  const parts = [
+    `counted AS (
+       INSERT INTO event_counts AS c (profile_key, type, n)
+       SELECT * FROM unnest(${$(col(c, 'key'))}::text[], ${$(col(c, 'type'))}::text[], ${$(col(c, 'n'))}::bigint[])
+       ON CONFLICT (profile_key, type) DO UPDATE SET n = c.n + excluded.n)`,
+  ];
+  if (rows.activity.length > 0) {
+    // Appended, never upserted (migration 070): no key to probe, no older row to update.
+    const a = rows.activity;
+    parts.push(`appended AS (
+       INSERT INTO activity (profile_key, day, type, target_type, target_id, tags, n)
+       SELECT * FROM unnest(${$(col(a, 'key'))}::text[], ${$(col(a, 'day'))}::date[], ${$(col(a, 'type'))}::text[],
+                            ${$(col(a, 'targetType'))}::text[], ${$(col(a, 'targetId'))}::text[], ${$(col(a, 'tags'))}::text[],
+                            ${$(col(a, 'n'))}::int[]))`);
+  }
+  if (rows.followHistory.length > 0) {
+    const h = rows.followHistory;
+    parts.push(`followed AS (
+       INSERT INTO follow_history (source, event_id, profile_key, target_type, target_id, action, at)
+       SELECT * FROM unnest(${$(col(h, 'source'))}::text[], ${$(col(h, 'eventId'))}::text[], ${$(col(h, 'key'))}::text[],
+                            ${$(col(h, 'targetType'))}::text[], ${$(col(h, 'targetId'))}::text[], ${$(col(h, 'action'))}::text[],
+                            ${$(col(h, 'at'))}::timestamptz[])
+       ON CONFLICT DO NOTHING)`);
+  }
+  let answer = 'SELECT NULL::text AS profile_key WHERE false';
   if (rows.purchases.length > 0) {
     const ps = rows.purchases;
     // Only purchases inserted now touch the totals, so a purchase is never added twice. An order
     // counts once (§4.2): when none of its lines was stored before (this statement's snapshot does
     // not see the rows its own INSERT adds); a line without an order counts on its own.
-    const { rows: agg } = await client.query<{
-      profile_key: string;
-      n: number;
-      total: string;
-      unconverted: number;
-      first: Date;
-      last: Date;
-    }>(
-      `WITH ins AS (
+    parts.push(
+      `ins AS (
          INSERT INTO purchases (profile_key, source, event_id, occurred_at, amount, currency, base_amount, order_id)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::numeric[], $6::text[], $7::numeric[], $8::text[])
+         SELECT * FROM unnest(${$(col(ps, 'key'))}::text[], ${$(col(ps, 'source'))}::text[], ${$(col(ps, 'eventId'))}::text[],
+                              ${$(col(ps, 'at'))}::timestamptz[], ${$(col(ps, 'amount'))}::numeric[], ${$(col(ps, 'currency'))}::text[],
+                              ${$(col(ps, 'baseAmount'))}::numeric[], ${$(col(ps, 'orderId'))}::text[])
          ON CONFLICT DO NOTHING RETURNING profile_key, source, order_id, occurred_at, base_amount
-       ), lines AS (
+       )`,
+      `lines AS (
          SELECT i.*, i.order_id IS NOT NULL AND EXISTS (
                   SELECT 1 FROM purchases x WHERE x.profile_key = i.profile_key AND x.source = i.source AND x.order_id = i.order_id) AS known_order
          FROM ins i
-       ), agg AS (
-         SELECT profile_key,
+       )`,
+    );
+    answer = `SELECT profile_key,
                 (count(*) FILTER (WHERE order_id IS NULL)
                   + count(DISTINCT (source, order_id)) FILTER (WHERE order_id IS NOT NULL AND NOT known_order))::int AS n,
                 coalesce(sum(base_amount), 0)::text AS total, count(*) FILTER (WHERE base_amount IS NULL)::int AS unconverted,
                 min(occurred_at) AS first, max(occurred_at) AS last
-         FROM lines GROUP BY profile_key
-       )
-       SELECT * FROM agg`,
-      [
-        col(ps, 'key'),
-        col(ps, 'source'),
-        col(ps, 'eventId'),
-        col(ps, 'at'),
-        col(ps, 'amount'),
-        col(ps, 'currency'),
-        col(ps, 'baseAmount'),
-        col(ps, 'orderId'),
-      ],
-    );
-    for (const { profile_key, ...gain } of agg) gains.set(profile_key, gain);
+              FROM lines GROUP BY profile_key`;
   }
-  if (rows.activity.length > 0) {
-    // Appended, never upserted (migration 070): no key to probe, no older row to update.
-    const a = rows.activity;
-    await client.query(
-      `INSERT INTO activity (profile_key, day, type, target_type, target_id, tags, n)
-       SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[])`,
-      [
-        col(a, 'key'),
-        col(a, 'day'),
-        col(a, 'type'),
-        col(a, 'targetType'),
-        col(a, 'targetId'),
-        col(a, 'tags'),
-        col(a, 'n'),
-      ],
-    );
-  }
+  const { rows: agg } = await client.query<{
+    profile_key: string;
+    n: number;
+    total: string;
+    unconverted: number;
+    first: Date;
+    last: Date;
+  }>(`WITH ${parts.join(',\n')}\n${answer}`, values);
+  for (const { profile_key, ...gain } of agg) gains.set(profile_key, gain);
   if (rows.follows.length > 0) {
     const f = rows.follows;
-    const h = rows.followHistory;
-    await client.query(
-      `INSERT INTO follow_history (source, event_id, profile_key, target_type, target_id, action, at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-       ON CONFLICT DO NOTHING`,
-      [
-        col(h, 'source'),
-        col(h, 'eventId'),
-        col(h, 'key'),
-        col(h, 'targetType'),
-        col(h, 'targetId'),
-        col(h, 'action'),
-        col(h, 'at'),
-      ],
-    );
     // The latest follow/unfollow by event time wins; a late, older one only goes to the history.
     // `since` comes from the history (migration 007 follow_since), recomputed whenever a pair is
     // touched: a late unfollow between two follows moves it, whatever the chunking.

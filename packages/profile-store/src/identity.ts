@@ -1,6 +1,7 @@
 import { linkOf, type TopicMessage } from '@pstream/events';
 import { MAX_SOCIAL_ACTIVE_COUNT } from '@pstream/lifecycle';
 import type { PoolClient } from '@pstream/platform';
+import { pgArray } from './pg-array';
 
 export type IdKind = 'user' | 'anonymous';
 
@@ -36,11 +37,11 @@ export async function lockIdentities(client: PoolClient, ids: Map<string, IdKind
     `INSERT INTO identities AS i (id, profile_key, kind)
      SELECT id, id, kind FROM unnest($1::text[], $2::text[]) AS t(id, kind) ORDER BY id
      ON CONFLICT (id) DO UPDATE SET kind = 'user' WHERE i.kind = 'anonymous' AND excluded.kind = 'user'`,
-    [sorted, sorted.map((id) => ids.get(id))],
+    [pgArray(sorted), pgArray(sorted.map((id) => ids.get(id)))],
   );
   const { rows } = await client.query<{ id: string; profile_key: string }>(
     'SELECT id, profile_key FROM identities WHERE id = ANY($1::text[])',
-    [sorted],
+    [pgArray(sorted)],
   );
   return new Map(rows.map((r) => [r.id, r.profile_key]));
 }

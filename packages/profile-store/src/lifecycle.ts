@@ -10,6 +10,7 @@ import {
 } from '@pstream/lifecycle';
 import type { TransitionKind } from '@pstream/events';
 import type { PoolClient } from '@pstream/platform';
+import { pgArray } from './pg-array';
 
 /** Why a stage was (re-)evaluated: new events, a merge, or time passing (the sweep). */
 export type Cause = 'event' | 'merge' | 'time';
@@ -144,7 +145,11 @@ export async function evaluatePeople(
     out.next.push(next === null ? null : new Date(next).toISOString());
     out.first.push(gain?.firstSeen ?? null);
     out.last.push(gain?.lastActive ?? null);
-    out.recent.push(gain ? toPgArray(socialMs.map((ms) => new Date(ms).toISOString())) : null);
+    // Only a chunk with social events changes the list; NULL keeps the stored one (the row is locked,
+    // so it is the list read above), and no list is printed here and parsed again by Postgres.
+    out.recent.push(
+      gain && gain.social.length > 0 ? toPgArray(socialMs.map((ms) => new Date(ms).toISOString())) : null,
+    );
     out.pn.push(gain?.purchases?.n ?? 0);
     out.pt.push(gain?.purchases?.total ?? '0');
     out.pu.push(gain?.purchases?.unconverted ?? 0);
@@ -153,14 +158,15 @@ export async function evaluatePeople(
   }
   const nowIso = new Date(nowMs).toISOString();
   // Rows without a gain (sweep, merges) carry NULL event times: least/greatest keep the stored
-  // value, the sums add 0, and recent_social and updated_at stay as they are.
+  // value, the sums add 0, and recent_social and updated_at stay as they are (recent_social also for a gain without social events).
   // next_review_at: the sweep and merges store the exact instant; new events only ever move it
   // EARLIER (least). Most events move it later (the person's at_risk date), and an indexed column
   // that changes makes the update non-HOT (migration 010); an instant that stays earlier than the
   // exact one only makes the sweep review the person once early, which stores the exact one. So
   // the stored instant is never later than the exact one: no time-driven change is missed.
-  await client.query(
-    `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, recent_social, purchases, monetary_total, unconverted_purchases,
+  // One statement writes the people rows and, when there are any, the changes and their outbox
+  // messages (a data-modifying CTE each): one round trip.
+  const upsert = `INSERT INTO people AS p (profile_key, first_seen_at, last_active_at, recent_social, purchases, monetary_total, unconverted_purchases,
                               first_purchase_at, last_purchase_at, stage, stage_since, value_tier, social_tier, next_review_at, stage_evaluated_at)
      SELECT k, f, l, coalesce(rs::timestamptz[], '{}'), pn, pt, pu, pf, pl, stage, CASE WHEN changed THEN $15::timestamptz END, value, social, next, $15
      FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::timestamptz[],
@@ -169,7 +175,8 @@ export async function evaluatePeople(
      ON CONFLICT (profile_key) DO UPDATE SET
        first_seen_at = least(p.first_seen_at, excluded.first_seen_at),
        last_active_at = greatest(p.last_active_at, excluded.last_active_at),
-       recent_social = CASE WHEN excluded.last_active_at IS NULL THEN p.recent_social ELSE excluded.recent_social END,
+       recent_social = CASE WHEN excluded.last_active_at IS NULL OR cardinality(excluded.recent_social) = 0 THEN p.recent_social
+                            ELSE excluded.recent_social END,
        purchases = p.purchases + excluded.purchases,
        monetary_total = p.monetary_total + excluded.monetary_total,
        unconverted_purchases = p.unconverted_purchases + excluded.unconverted_purchases,
@@ -180,26 +187,30 @@ export async function evaluatePeople(
        next_review_at = CASE WHEN excluded.last_active_at IS NULL THEN excluded.next_review_at
                              ELSE least(p.next_review_at, excluded.next_review_at) END,
        stage_evaluated_at = excluded.stage_evaluated_at,
-       updated_at = CASE WHEN excluded.last_active_at IS NULL THEN p.updated_at ELSE now() END`,
-    [
-      out.key,
-      out.stage,
-      out.changed,
-      out.value,
-      out.social,
-      out.next,
-      out.first,
-      out.last,
-      out.recent,
-      out.pn,
-      out.pt,
-      out.pu,
-      out.pf,
-      out.pl,
-      nowIso,
-    ],
-  );
-  if (changes.length > 0) await recordTransitions(client, changes, nowIso);
+       updated_at = CASE WHEN excluded.last_active_at IS NULL THEN p.updated_at ELSE now() END`;
+  const written = [
+    pgArray(out.key),
+    pgArray(out.stage),
+    pgArray(out.changed),
+    pgArray(out.value),
+    pgArray(out.social),
+    pgArray(out.next),
+    pgArray(out.first),
+    pgArray(out.last),
+    pgArray(out.recent),
+    pgArray(out.pn),
+    pgArray(out.pt),
+    pgArray(out.pu),
+    pgArray(out.pf),
+    pgArray(out.pl),
+    nowIso,
+  ];
+  if (changes.length === 0) await client.query(upsert, written);
+  else
+    await client.query(`WITH written AS (${upsert}), ${transitionsSql(written.length + 1, '$15')}`, [
+      ...written,
+      ...transitionParams(changes),
+    ]);
   return changes;
 }
 
@@ -240,22 +251,23 @@ function toPgArray(isos: readonly string[]): string {
 }
 
 /**
- * Stores changes in lifecycle_transitions and writes their messages to the outbox in the same
- * transaction (published iff recorded). The message is version 2 of profile.lifecycle.v1
- * (`lifecycleMessageSchema` in packages/events): it names the person by profile key, userId (only
- * for a known user) and every merged anonymousId, read from identities as this transaction sees them.
+ * The statement tail that stores changes in lifecycle_transitions and writes their messages to the
+ * outbox in the same transaction (published iff recorded), its parameters from `$first` (see
+ * `transitionParams`) and the instant of the changes in `at`. The message is version 2 of profile.lifecycle.v1 (`lifecycleMessageSchema`
+ * in packages/events): it names the person by profile key, userId (only for a known user) and every
+ * merged anonymousId, read from identities as this transaction sees them.
  */
-async function recordTransitions(client: PoolClient, changes: readonly Transition[], nowIso: string): Promise<void> {
-  await client.query(
-    `WITH t AS (
+function transitionsSql(first: number, at: string): string {
+  const [k, kd, f, s, r] = [0, 1, 2, 3, 4].map((i) => `$${first + i}`);
+  return `t AS (
        INSERT INTO lifecycle_transitions (profile_key, kind, from_stage, to_stage, at, reason)
-       SELECT k, kd, f, s, $6, r FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS x(k, kd, f, s, r, n)
+       SELECT k, kd, f, s, ${at}::timestamptz, r FROM unnest(${k}::text[], ${kd}::text[], ${f}::text[], ${s}::text[], ${r}::text[]) WITH ORDINALITY AS x(k, kd, f, s, r, n)
        ORDER BY n
        RETURNING id, profile_key, kind, from_stage, to_stage, at, reason
      ), anon AS (
        -- Once per person with anonymous ids, not once per change (a sorted subquery per row).
        SELECT i.profile_key, array_agg(i.id ORDER BY i.id) AS ids FROM identities i
-       WHERE i.profile_key = ANY($1::text[]) AND i.kind = 'anonymous' GROUP BY i.profile_key
+       WHERE i.profile_key = ANY(${k}::text[]) AND i.kind = 'anonymous' GROUP BY i.profile_key
      )
      INSERT INTO lifecycle_outbox (profile_key, payload)
      SELECT t.profile_key,
@@ -265,14 +277,16 @@ async function recordTransitions(client: PoolClient, changes: readonly Transitio
               'reason', t.reason, 'transitionId', t.id::text)
             || CASE WHEN u.kind = 'user' THEN jsonb_build_object('userId', t.profile_key) ELSE '{}' END
      FROM t LEFT JOIN anon a ON a.profile_key = t.profile_key LEFT JOIN identities u ON u.id = t.profile_key
-     ORDER BY t.id`,
-    [
-      changes.map((c) => c.key),
-      changes.map((c) => c.kind),
-      changes.map((c) => c.from),
-      changes.map((c) => c.to),
-      changes.map((c) => c.reason),
-      nowIso,
-    ],
-  );
+     ORDER BY t.id`;
+}
+
+/** The parameters of `transitionsSql`, in its order. */
+function transitionParams(changes: readonly Transition[]): unknown[] {
+  return [
+    pgArray(changes.map((c) => c.key)),
+    pgArray(changes.map((c) => c.kind)),
+    pgArray(changes.map((c) => c.from)),
+    pgArray(changes.map((c) => c.to)),
+    pgArray(changes.map((c) => c.reason)),
+  ];
 }

@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
+import { pgArray } from './pg-array';
 import { inTransaction } from './tx';
 
 type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
@@ -19,7 +20,7 @@ export async function suppressedAmong(db: Queryable, ids: Iterable<string>): Pro
   if (byDigest.size === 0) return new Set();
   const { rows } = await db.query<{ digest: string }>(
     'SELECT digest FROM suppressed_ids WHERE digest = ANY($1::text[])',
-    [[...byDigest.keys()]],
+    [pgArray([...byDigest.keys()])],
   );
   return new Set(rows.map((r) => byDigest.get(r.digest)!));
 }

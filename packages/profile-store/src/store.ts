@@ -154,7 +154,9 @@ const positionKey = (at: Pick<Position, 'groupId' | 'topic' | 'partition'>) =>
 /**
  * Creates and locks the position rows of `positions`, in key order (two transactions locking some of
  * the same rows cannot deadlock on them): a second member applying the same partition waits here.
- * Answers each one's next offset by `positionKey`.
+ * Answers each one's next offset by `positionKey`. The rows exist after a partition's first chunk,
+ * so they are locked and read first (one statement); only when some are missing are they created
+ * and the lock taken again.
  */
 async function lockPositions(client: PoolClient, positions: readonly Position[]): Promise<Map<string, bigint>> {
   const distinct = [...new Map(positions.map((at) => [positionKey(at), at])).values()];
@@ -163,18 +165,23 @@ async function lockPositions(client: PoolClient, positions: readonly Position[])
     distinct.map((at) => at.topic),
     distinct.map((at) => at.partition),
   ];
-  await client.query(
-    `INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
-     SELECT g, t, p, 0 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(g, t, p) ORDER BY g, t, p
-     ON CONFLICT DO NOTHING`,
-    columns,
-  );
-  const { rows } = await client.query<{ group_id: string; topic: string; partition: number; next_offset: number }>(
-    `SELECT c.group_id, c.topic, c.partition, c.next_offset FROM consumer_offsets c
-     JOIN unnest($1::text[], $2::text[], $3::int[]) AS x(g, t, p) ON c.group_id = x.g AND c.topic = x.t AND c.partition = x.p
-     ORDER BY c.group_id, c.topic, c.partition FOR UPDATE OF c`,
-    columns,
-  );
+  const lock = () =>
+    client.query<{ group_id: string; topic: string; partition: number; next_offset: number }>(
+      `SELECT c.group_id, c.topic, c.partition, c.next_offset FROM consumer_offsets c
+       JOIN unnest($1::text[], $2::text[], $3::int[]) AS x(g, t, p) ON c.group_id = x.g AND c.topic = x.t AND c.partition = x.p
+       ORDER BY c.group_id, c.topic, c.partition FOR UPDATE OF c`,
+      columns,
+    );
+  let { rows } = await lock();
+  if (rows.length < distinct.length) {
+    await client.query(
+      `INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+       SELECT g, t, p, 0 FROM unnest($1::text[], $2::text[], $3::int[]) AS x(g, t, p) ORDER BY g, t, p
+       ON CONFLICT DO NOTHING`,
+      columns,
+    );
+    ({ rows } = await lock());
+  }
   return new Map(
     rows.map((r) => [
       positionKey({ groupId: r.group_id, topic: r.topic, partition: r.partition }),
