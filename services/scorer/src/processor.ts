@@ -1,4 +1,5 @@
 import {
+  addIdsNamedBy,
   fastTopicMessage,
   idsNamedBy,
   linkOf,
@@ -161,7 +162,9 @@ export function createChunksApplier(
     return { duplicates };
   };
   return async (chunks: readonly TopicMessage[][]): Promise<{ duplicates: number }> => {
-    const named = [...new Set(chunks.flatMap((chunk) => chunk.flatMap(idsNamedBy)))];
+    const ids = new Set<string>();
+    for (const chunk of chunks) for (const m of chunk) addIdsNamedBy(m, ids);
+    const named = [...ids];
     const before = await suppressed(named);
     const kept =
       before.size === 0
