@@ -174,7 +174,7 @@ export async function runScorerBench(
         scorers
           .map(
             (n) =>
-              `end to end with ${n} scorer${n > 1 ? 's' : ''} ${fmt(median.e2e[n]!)} (${r[`e2e${n}`]!.toFixed(3)})`,
+              `end to end with ${n} scorer${n > 1 ? 's' : ''} ${fmt(median.e2e[n]!)} (${r[`e2e${n}`]!.toFixed(3)}, ${median.e2eCpu[n]!.toFixed(1)} µs CPU/event)`,
           )
           .join(', ') +
         `, ZINCRBY ${fmt(median.zincrby)} ops/s` +

@@ -24,6 +24,7 @@ import { prepareEvent } from '@pstream/scorer/score';
 import type { Kafka } from 'kafkajs';
 import { waitFor } from '@pstream/testkit';
 import { appliedCount, generateStream } from '@pstream/testkit/streams';
+import { cpuSeconds } from './proc-cpu';
 import { clearPrefix, median, zincrbyOpsPerSec } from './redis-bench';
 
 const DAY = 86_400_000;
@@ -47,6 +48,11 @@ export type ThroughputRun = {
   storeInterleaved: number;
   /** End to end events/s by scorer process count. */
   e2e: Record<number, number>;
+  /**
+   * End to end, µs of CPU per event of the scorer processes (/proc utime + stime, all of them, first
+   * applied event → last), by scorer process count: steadier than events/s on a shared machine.
+   */
+  e2eCpu: Record<number, number>;
   zincrby: number;
 };
 
@@ -115,9 +121,11 @@ async function startScorer(env: NodeJS.ProcessEnv, port: number): Promise<ChildP
   const profile = process.env.BENCH_CPU_PROF_DIR
     ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
     : [];
+  // BENCH_SCORER_NODE_FLAGS: extra node flags for the scorer processes (e.g. `--max-semi-space-size=32`)
+  const flags = (process.env.BENCH_SCORER_NODE_FLAGS ?? '').split(' ').filter(Boolean);
   const child = spawn(
     process.execPath,
-    [...profile, '--import', 'tsx', path.join(ROOT, 'services/scorer/src/main.ts')],
+    [...profile, ...flags, '--import', 'tsx', path.join(ROOT, 'services/scorer/src/main.ts')],
     {
       cwd: ROOT,
       env: { ...env, SCORER_PORT: String(port), SCORER_HOST: '127.0.0.1', LOG_LEVEL: 'silent' },
@@ -157,7 +165,7 @@ async function endToEnd(
   firstPort: number,
   messages: ProfileEvent[],
   people: string[],
-): Promise<number> {
+): Promise<{ rate: number; cpuPerEvent: number }> {
   const topic = `${env.EVENTS_TOPIC!}-${tag}`;
   const prefix = `${env.REDIS_PREFIX!}-${tag}`;
   const group = `${env.SCORER_GROUP!}-${tag}`;
@@ -202,6 +210,8 @@ async function endToEnd(
       60_000,
       5,
     );
+    const cpu = () => children.reduce((s, c) => s + (cpuSeconds(c.pid!) ?? 0), 0);
+    const firstCpu = cpu();
     const firstCount = await appliedCount(redis, prefix, people);
     const last = await waitFor(
       'all applied',
@@ -209,7 +219,8 @@ async function endToEnd(
       300_000,
       20,
     );
-    return (unique - firstCount) / ((last - first) / 1000);
+    const events = unique - firstCount;
+    return { rate: events / ((last - first) / 1000), cpuPerEvent: ((cpu() - firstCpu) * 1e6) / events };
   } finally {
     await Promise.all(children.map(stopScorer));
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
@@ -239,14 +250,21 @@ export async function runScorerThroughput(
     const store = await storeRate(redis, config, `${config.REDIS_PREFIX}-store${run}`, messages);
     const storeInterleaved = await storeRate(redis, config, `${config.REDIS_PREFIX}-mixed${run}`, interleave(messages));
     const e2e: Record<number, number> = {};
-    for (const n of options.scorers)
-      e2e[n] = await endToEnd(kafka, redis, env, `r${run}s${n}`, n, options.firstPort, messages, people);
+    const e2eCpu: Record<number, number> = {};
+    for (const n of options.scorers) {
+      const r = await endToEnd(kafka, redis, env, `r${run}s${n}`, n, options.firstPort, messages, people);
+      e2e[n] = r.rate;
+      e2eCpu[n] = r.cpuPerEvent;
+    }
     const key = `${config.REDIS_PREFIX}-raw:zincrby`;
     const zincrby = zincrbyOpsPerSec(url, key, 200_000, config.REDIS_CLUSTER_NODES.length > 0);
     await redis.unlink(key);
-    runs.push({ events: messages.length, store, storeInterleaved, e2e, zincrby });
+    runs.push({ events: messages.length, store, storeInterleaved, e2e, e2eCpu, zincrby });
     const e2eText = options.scorers
-      .map((n) => `${n} scorer${n > 1 ? 's' : ''} ${fmt(e2e[n]!)} (${(e2e[n]! / zincrby).toFixed(3)})`)
+      .map(
+        (n) =>
+          `${n} scorer${n > 1 ? 's' : ''} ${fmt(e2e[n]!)} (${(e2e[n]! / zincrby).toFixed(3)}, ${e2eCpu[n]!.toFixed(1)} µs CPU/event)`,
+      )
       .join(', ');
     log(
       `run ${run}: ${messages.length} events | store ${fmt(store)} ev/s (${(store / zincrby).toFixed(3)}), interleaved ${fmt(storeInterleaved)} (${(storeInterleaved / zincrby).toFixed(3)}) | end to end ${e2eText} | ZINCRBY -P 16 ${fmt(zincrby)} ops/s`,
@@ -257,8 +275,10 @@ export async function runScorerThroughput(
     storeInterleaved: median(runs.map((r) => r.storeInterleaved / r.zincrby)),
   };
   const e2e: Record<number, number> = {};
+  const e2eCpu: Record<number, number> = {};
   for (const n of options.scorers) {
     e2e[n] = median(runs.map((r) => r.e2e[n]!));
+    e2eCpu[n] = median(runs.map((r) => r.e2eCpu[n]!));
     ratios[`e2e${n}`] = median(runs.map((r) => r.e2e[n]! / r.zincrby));
   }
   if (options.scorers.includes(1))
@@ -269,6 +289,7 @@ export async function runScorerThroughput(
       store: median(runs.map((r) => r.store)),
       storeInterleaved: median(runs.map((r) => r.storeInterleaved)),
       e2e,
+      e2eCpu,
       zincrby: median(runs.map((r) => r.zincrby)),
       ratios,
     },

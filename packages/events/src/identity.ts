@@ -94,3 +94,11 @@ export function idsNamedBy(m: NamingMessage): string[] {
   const ids = [m.profileKey, m.userId, m.anonymousId, m.previousId].filter((id): id is string => id !== undefined);
   return [...new Set(ids)];
 }
+
+/** Adds the ids `idsNamedBy` gives to `into`, without its arrays (a consumer's ids of a whole chunk). */
+export function addIdsNamedBy(m: NamingMessage, into: Set<string>): void {
+  into.add(m.profileKey);
+  if (m.userId !== undefined) into.add(m.userId);
+  if (m.anonymousId !== undefined) into.add(m.anonymousId);
+  if (m.previousId !== undefined) into.add(m.previousId);
+}

@@ -4,6 +4,11 @@
  * groups messages per partition in one pass and checksums eight bytes a step. Every one of those must
  * give the bytes the unpatched code gave; these check them against kafkajs's own decoders and against
  * a plain bytewise CRC-32C written here from the polynomial.
+ *
+ * Its fetch-side decoding is patched too (the scorer's and segmenter's consume loops): records are read
+ * in place in their batch, offsets and timestamps added as numbers when they are safe integers (Long
+ * otherwise), no header array for a record without headers, and a batch's offset filter compares
+ * numbers. The decoded values must be exactly what BigInt arithmetic on the encoded batch gives.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -33,6 +38,17 @@ const decodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder
   d: InstanceType<typeof Decoder>,
   batch: object,
 ) => { key: Buffer; value: Buffer; headers: Record<string, Buffer | Buffer[]>; offset: string; timestamp: string };
+const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0') as {
+  RecordBatch(b: object): Promise<{ buffer: Buffer }>;
+};
+const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (d: object) => Promise<{
+  records: { key: Buffer | null; value: Buffer | null; headers: object; offset: string; timestamp: string }[];
+}>;
+const Batch = require('kafkajs/src/consumer/batch') as new (
+  topic: string,
+  fetchedOffset: string,
+  data: { partition: number; highWatermark: string; messages: { offset: string }[]; abortedTransactions: [] },
+) => { messages: { offset: string }[] };
 const groupMessagesPerPartition = require('kafkajs/src/producer/groupMessagesPerPartition') as (args: {
   topic: string;
   partitionMetadata: unknown[];
@@ -123,5 +139,63 @@ describe('the patched kafkajs encoding', () => {
     for (const [p, list] of Object.entries(grouped))
       expect(list).toEqual(messages.filter((m) => partitioner({ message: m }) === Number(p)));
     expect(groupMessagesPerPartition({ topic: 't', partitionMetadata: [], messages, partitioner })).toEqual({});
+  });
+});
+
+describe('the patched kafkajs decoding', () => {
+  const cases: { firstOffset: bigint; firstTimestamp: bigint; deltas: bigint[] }[] = [
+    { firstOffset: 0n, firstTimestamp: 1_765_000_000_000n, deltas: [0n, 5n, -3n, 2n ** 33n, 2n ** 50n, -(2n ** 52n)] },
+    // sums crossing 2^53: Long's arithmetic
+    { firstOffset: 2n ** 53n - 3n, firstTimestamp: 2n ** 53n - 2n, deltas: [0n, 1n, 2n, 3n, -(2n ** 53n)] },
+    { firstOffset: 9_223_372_036_854_775_000n, firstTimestamp: 1n, deltas: [0n, 10n, 2n ** 62n] },
+    { firstOffset: 77n, firstTimestamp: -5n, deltas: [0n, -1n] },
+  ];
+
+  it('decodes record batches to the offsets, timestamps, keys, values and headers encoded', async () => {
+    for (const c of cases) {
+      const records = c.deltas.map((timestampDelta, i) => ({
+        offsetDelta: i * 3,
+        timestampDelta: Long.fromValue(timestampDelta),
+        key: i % 2 ? null : randomBytes(8),
+        value: i === 1 ? null : randomBytes(i * 150),
+        headers: i === 2 ? { a: 'x', b: ['y', 'z'] } : {},
+      }));
+      const encoded = await RecordBatch({
+        firstOffset: Long.fromValue(c.firstOffset),
+        firstTimestamp: Long.fromValue(c.firstTimestamp),
+        maxTimestamp: Long.fromValue(c.firstTimestamp),
+        lastOffsetDelta: (c.deltas.length - 1) * 3,
+        records: records.map((r) => Record(r)),
+      });
+      const batch = await decodeBatch(new Decoder(encoded.buffer));
+      expect(batch.records).toHaveLength(records.length);
+      batch.records.forEach((r, i) => {
+        const source = records[i]!;
+        expect(r.offset).toBe(String(c.firstOffset + BigInt(source.offsetDelta)));
+        expect(r.timestamp).toBe(String(c.firstTimestamp + c.deltas[i]!));
+        expect(r.key === null ? null : Buffer.from(r.key)).toEqual(source.key);
+        expect(r.value === null ? null : Buffer.from(r.value)).toEqual(source.value);
+        const headers = r.headers as Record<string, Buffer | Buffer[]>;
+        expect(Object.getPrototypeOf(headers)).toBe(Object.prototype);
+        expect(Object.keys(headers)).toEqual(Object.keys(source.headers));
+        for (const [k, v] of Object.entries(source.headers)) {
+          const got = headers[k]!;
+          expect(Array.isArray(got) ? got.map(String) : String(got)).toEqual(v);
+        }
+      });
+    }
+  });
+
+  it("keeps a batch's messages at or after the fetched offset, as Long compares them", () => {
+    const offsets = ['5', '6', '9007199254740991', '9007199254740993', '9223372036854775807', '10', '007'];
+    for (const fetched of ['0', '6', '9', '9007199254740992', '9223372036854775806', '7']) {
+      const batch = new Batch('t', fetched, {
+        partition: 0,
+        highWatermark: '0',
+        messages: offsets.map((offset) => ({ offset })),
+        abortedTransactions: [],
+      });
+      expect(batch.messages.map((m) => m.offset)).toEqual(offsets.filter((o) => BigInt(o) >= BigInt(fetched)));
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { hash, randomUUID } from 'node:crypto';
 import type { Logger, Pool, PoolClient } from '@pstream/platform';
 import { pgArray } from './pg-array';
 import { inTransaction } from './tx';
@@ -7,16 +7,22 @@ type Queryable = Pick<Pool, 'query'> | Pick<PoolClient, 'query'>;
 
 /** How an id is kept in the suppression list and the audit: SHA-256 hex, never in clear. */
 export function idDigest(id: string): string {
-  return createHash('sha256').update(id, 'utf8').digest('hex');
+  // one-shot: the same SHA-256 hex as a Hash object's, without the object
+  return hash('sha256', id, 'hex');
 }
 
 /**
  * The ids among `ids` that are suppressed by an erasure (§5.7): one indexed query for a whole
- * chunk. Both consumers call it once per chunk, never per event.
+ * chunk. Both consumers call it once per chunk, never per event. `digestOf` is `idDigest`, or a
+ * caller's memo of it (the scorer asks about the same ids twice a call, and people recur).
  */
-export async function suppressedAmong(db: Queryable, ids: Iterable<string>): Promise<Set<string>> {
+export async function suppressedAmong(
+  db: Queryable,
+  ids: Iterable<string>,
+  digestOf: (id: string) => string = idDigest,
+): Promise<Set<string>> {
   const byDigest = new Map<string, string>();
-  for (const id of ids) byDigest.set(idDigest(id), id);
+  for (const id of ids) byDigest.set(digestOf(id), id);
   if (byDigest.size === 0) return new Set();
   const { rows } = await db.query<{ digest: string }>(
     'SELECT digest FROM suppressed_ids WHERE digest = ANY($1::text[])',

@@ -1,4 +1,5 @@
 import {
+  addIdsNamedBy,
   fastTopicMessage,
   idsNamedBy,
   linkOf,
@@ -27,7 +28,7 @@ import {
   type Pool,
   type Registry,
 } from '@pstream/platform';
-import { suppressedAmong } from '@pstream/profile-store';
+import { idDigest, suppressedAmong } from '@pstream/profile-store';
 import { targetTag } from '@pstream/scoring';
 import type { Redis } from '@pstream/platform';
 import type { Kafka } from 'kafkajs';
@@ -161,7 +162,9 @@ export function createChunksApplier(
     return { duplicates };
   };
   return async (chunks: readonly TopicMessage[][]): Promise<{ duplicates: number }> => {
-    const named = [...new Set(chunks.flatMap((chunk) => chunk.flatMap(idsNamedBy)))];
+    const ids = new Set<string>();
+    for (const chunk of chunks) for (const m of chunk) addIdsNamedBy(m, ids);
+    const named = [...ids];
     const before = await suppressed(named);
     const kept =
       before.size === 0
@@ -180,6 +183,26 @@ export function createChunksApplier(
 export function createChunkApplier(...args: Parameters<typeof createChunksApplier>) {
   const applyChunks = createChunksApplier(...args);
   return (chunk: TopicMessage[]): Promise<{ duplicates: number }> => applyChunks([chunk]);
+}
+
+/** How many ids' suppression-list digests a scorer keeps (≈ 150 B each). */
+const DIGESTS_KEPT = 50_000;
+
+/**
+ * `digest` remembered for the last `size` ids (oldest first out): every call asks the suppression list
+ * about its ids before and after its writes, and live traffic names the same people again and again.
+ */
+export function memoDigest(digest: (id: string) => string, size: number): (id: string) => string {
+  const kept = new Map<string, string>();
+  return (id) => {
+    let d = kept.get(id);
+    if (d === undefined) {
+      d = digest(id);
+      kept.set(id, d);
+      if (kept.size > size) kept.delete(kept.keys().next().value!);
+    }
+    return d;
+  };
 }
 
 /** Reply prefixes of a Redis that is busy, starting, full or failing over: they heal, so they are retried. */
@@ -213,13 +236,14 @@ export function classifyScorerFailure(err: unknown): FailureKind {
  * script; merges in between) → commit (after the write).
  */
 export function createScorerConsumer(config: ScorerConfig, deps: ScorerDeps, options: ScorerOptions = {}) {
+  const digests = memoDigest(idDigest, DIGESTS_KEPT);
   const store = createInterestStore(deps.redis, config.REDIS_PREFIX, storeOptions(config));
   const applyChunks = createChunksApplier(
     store,
     deps.redis,
     config,
     deps.log,
-    (ids) => suppressedAmong(deps.pool, ids),
+    (ids) => suppressedAmong(deps.pool, ids, digests),
     deps.metrics,
   );
   return new BatchConsumer({
