@@ -143,8 +143,8 @@ export async function runRedisCost(
       for await (const batch of scanKeys(redis, k.tagPattern)) {
         tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
         const p = redis.pipeline();
-        // a tag's meta hash (bucket count, entries) beside its sorted sets: counted in the bytes only
-        const sets = batch.filter((key) => !key.endsWith(':m'));
+        // a tag's meta hash, and in score ranges its directory and counts, beside its buckets: counted in the bytes only
+        const sets = batch.filter((key) => !/:(m|rd|rc)$/.test(key));
         tagIndex.metas += batch.length - sets.length;
         for (const key of sets) p.zcard(key).object('ENCODING', key);
         const replies = (await p.exec()) ?? [];
@@ -177,7 +177,7 @@ export async function runRedisCost(
       const setting =
         ((await redis.call('CONFIG', 'GET', 'zset-max-listpack-entries').catch(() => [])) as string[])[1] ?? '?';
       log(
-        `  tag index: ${b(tagIndex.keys)} sorted sets (${b(tagIndex.listpacks)} listpacks, zset-max-listpack-entries ${setting}) of ${b(tagIndex.metas)} tags, ${b(tagIndex.entries)} entries (${(tagIndex.entries / size).toFixed(1)} a person, ${(tagBytes / Math.max(1, tagIndex.entries)).toFixed(1)} B each), largest ${b(tagIndex.largest)}`,
+        `  tag index: ${b(tagIndex.keys)} sorted sets (${b(tagIndex.listpacks)} listpacks, zset-max-listpack-entries ${setting}) (layout ${k.tagLayout}), ${b(tagIndex.metas)} meta/directory/count keys, ${b(tagIndex.entries)} entries (${(tagIndex.entries / size).toFixed(1)} a person, ${(tagBytes / Math.max(1, tagIndex.entries)).toFixed(1)} B each), largest ${b(tagIndex.largest)}`,
       );
       log(
         `  state by part (packed bytes a person): ${Object.entries(stateParts)
