@@ -153,8 +153,10 @@ export function interestChanges(
   const changes: TagChange[] = [];
   for (const [person, now] of after) {
     const was = before.get(person) ?? new Map<string, number>();
-    for (const [tag, score] of now) if (was.get(tag) !== score) changes.push({ tag, person, score: String(score) });
-    for (const tag of was.keys()) if (!now.has(tag)) changes.push({ tag, person, score: null });
+    const old = (tag: string) => (was.has(tag) ? String(was.get(tag)) : null);
+    for (const [tag, score] of now)
+      if (was.get(tag) !== score) changes.push({ tag, person, score: String(score), old: old(tag) });
+    for (const tag of was.keys()) if (!now.has(tag)) changes.push({ tag, person, score: null, old: old(tag) });
   }
   return changes;
 }
