@@ -15,6 +15,7 @@
 import {
   encodePacked,
   keys,
+  moveTagIndex,
   nearestInTags,
   tagCountAtLeast,
   tagMembersAtLeast,
@@ -115,22 +116,24 @@ async function main(): Promise<void> {
       );
       // updates of existing entries, as the scorer's index writes are
       const updates = Array.from({ length: 2_000 }, () => Math.floor(rand() * n));
+      // the same new scores in every layout (the answers are compared below)
+      const next = updates.map(() => 10 ** (2 + 4 * rand()));
       t0 = performance.now();
       const p = redis.pipeline();
-      for (const j of updates) p.zadd(one, 10 ** (2 + 4 * rand()), member(j));
+      updates.forEach((j, u) => p.zadd(one, next[u]!, member(j)));
       await p.exec();
       const oneUpdate = ((performance.now() - t0) * 1_000) / updates.length;
       t0 = performance.now();
       await writeTagIndex(
         redis,
         k,
-        updates.map((j) => ({ tag: TAG, person: member(j), score: String(10 ** (2 + 4 * rand())) })),
+        updates.map((j, u) => ({ tag: TAG, person: member(j), score: String(next[u]!) })),
       );
       const bucketUpdate = ((performance.now() - t0) * 1_000) / updates.length;
       // the same kind of updates in score ranges, with the old score the writer read (the state's)
-      const rangeChanges: TagChange[] = updates.map((j) => {
+      const rangeChanges: TagChange[] = updates.map((j, u) => {
         const was = held.get(member(j))!;
-        const now = 10 ** (2 + 4 * rand());
+        const now = next[u]!;
         held.set(member(j), now);
         return { tag: TAG, person: member(j), score: String(now), old: String(was) };
       });
@@ -202,6 +205,17 @@ async function main(): Promise<void> {
           `| ${name} | ${cell(times[0]!)} | ${cell(times[1]!)} | ${cell(times[2]!)} | ${cell(times[3]!)} | ${(pct(times[2]!, 50) / pct(times[0]!, 50)).toFixed(1)} | ${(pct(times[3]!, 50) / pct(times[0]!, 50)).toFixed(1)} |`,
         );
       }
+      // the move of a tag's one set into score ranges (`pnpm scorer:tag-index-move`): one script call, Redis held throughout
+      t0 = performance.now();
+      const moved = await moveTagIndex(redis, kOne, TAG);
+      console.log(
+        `move of the one set (${moved} entries) into score ranges: ${(performance.now() - t0).toFixed(0)} ms in one script call`,
+      );
+      if (
+        JSON.stringify(await nearestInTags(redis, kOne, [{ tag: TAG, score: half }], 500)) !==
+        JSON.stringify(await nearestInTags(redis, kRange, [{ tag: TAG, score: half }], 500))
+      )
+        throw new Error('the moved index answers differently');
       await redis.unlink(one);
       for await (const batch of scanKeys(redis, `${config.REDIS_PREFIX}:*`)) await redis.unlink(...batch);
     }
