@@ -9,6 +9,8 @@
  * kind, plus every per-tag index key divided by the people — not `INFO memory`, which other
  * clients of a shared server move. Every event of the stream is inside the dedupe window, so the
  * dedupe figure is its worst case (a person's whole history within the window).
+ * BENCH_COST_MEMORY_ONLY=1 skips the ZINCRBY run (the bytes are exact whatever the load; the events/s
+ * then mean nothing).
  */
 import {
   createInterestStore,
@@ -109,12 +111,16 @@ export async function runRedisCost(
     const k = createInterestStore(redis, prefix, storeOptions(config)).keys;
     try {
       const { events, rate, keys: people } = await fill(redis, config, prefix, size, perPerson, log);
-      const zincrby = zincrbyOpsPerSec(
-        new URL(config.REDIS_URL),
-        `${prefix}:raw`,
-        200_000,
-        config.REDIS_CLUSTER_NODES.length > 0,
-      );
+      // BENCH_COST_MEMORY_ONLY=1: bytes only (exact, not timed: may run outside the bench lock), no ZINCRBY run
+      const zincrby =
+        process.env.BENCH_COST_MEMORY_ONLY === '1'
+          ? Number.NaN
+          : zincrbyOpsPerSec(
+              new URL(config.REDIS_URL),
+              `${prefix}:raw`,
+              200_000,
+              config.REDIS_CLUSTER_NODES.length > 0,
+            );
       await redis.unlink(`${prefix}:raw`);
       // a random sample of people (deterministic stride), every kind of key of each
       const sample = Array.from(

@@ -281,9 +281,13 @@ local m = redis.call('HMGET', meta, 'r', 'n')
 if m[1] then return 0 end
 local from = { legacy }
 for i = 0, (tonumber(m[2]) or 0) - 1 do from[#from + 1] = base .. ':' .. i end
-redis.call('ZUNIONSTORE', tmp, #from, unpack(from))
-local total = redis.call('ZCARD', tmp)
-redis.call('DEL', unpack(from))
+-- one set alone is read as it is; with hash buckets, all of them (disjoint) merged in score order first
+local src = legacy
+if #from > 1 then
+  redis.call('ZUNIONSTORE', tmp, #from, unpack(from))
+  src = tmp
+end
+local total = redis.call('ZCARD', src)
 redis.call('HDEL', meta, 'n', 'c', 'l')
 local fill = tonumber(ARGV[1])
 local id, inBucket, last, args = 0, 0, nil, {}
@@ -292,7 +296,7 @@ local function flush()
   if #args > 0 then redis.call('ZADD', key(id), unpack(args)); args = {} end
 end
 for at = 0, total - 1, 1000 do
-  local chunk = redis.call('ZRANGE', tmp, at, at + 999, 'WITHSCORES')
+  local chunk = redis.call('ZRANGE', src, at, at + 999, 'WITHSCORES')
   for j = 1, #chunk, 2 do
     local s = tonumber(chunk[j + 1])
     if inBucket >= fill and s ~= last then
@@ -311,7 +315,7 @@ end
 flush()
 redis.call('HSET', counts, id, inBucket)
 for c = 1, #bounds, 400 do redis.call('ZADD', dir, unpack(bounds, c, math.min(#bounds, c + 399))) end
-redis.call('DEL', tmp)
+redis.call('DEL', tmp, unpack(from))
 redis.call('HSET', meta, 'r', 1, 'i', id + 1)
 return total
 `;
