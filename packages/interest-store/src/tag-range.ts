@@ -8,12 +8,12 @@ import type { Keys } from './keys';
  * RANGE_SPLIT_AT entries each, every one a listpack (≈ 38 B an entry instead of the ≈ 105 B of one
  * skiplist), and a directory `{p}:tag:{tag}:rd` (sorted set: bucket id → the lowest score the bucket
  * holds; the first bucket's is -inf) says which bucket holds a score: the one with the greatest bound
- * ≤ it. A hash `{p}:tag:{tag}:rc` keeps each bucket's count. Buckets never share a score: a split cuts
+ * ≤ it. A hash `{p}:tag:{tag}:rc` keeps each bucket's count, and the meta hash the tag's (`c`). Buckets never share a score: a split cuts
  * between two different scores (a bucket whose entries all have one score cannot split, and grows —
  * a skiplist past 128, same answers), so the buckets read in directory order give exactly one sorted
  * set's order, equal scores (ordered by member) included. So the questions asked in score order read
  * the directory and one or a few buckets: a count above a bound is a ZCOUNT of the bound's bucket plus
- * the counts of the buckets above it; the nearest n on each side read the bound's bucket and its
+ * the counts of the buckets above it (or the tag's count less those below, when fewer); the nearest n on each side read the bound's bucket and its
  * neighbours until n are found; holders above a bound, the buckets from the bound's up.
  *
  * A write moves an entry from the bucket of its OLD score (the writer knows it: the person's state it
@@ -70,12 +70,13 @@ if not m[1] then
 end
 local splitAt, mergeBelow, mergeMax = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local function count(id) return tonumber(redis.call('HGET', counts, id)) or 0 end
-local touched = {}
+local touched, total = {}, 0
 local function remove(id, person)
   local r = redis.call('ZREM', key(id), person)
   if r == 1 then
     redis.call('HINCRBY', counts, id, -1)
     touched[id] = true
+    total = total - 1
   end
   return r
 end
@@ -137,11 +138,13 @@ for i = 4, #ARGV, 3 do
   if new ~= '' then
     local id = holder(new)
     if redis.call('ZADD', key(id), new, person) == 1 then
+      total = total + 1
       if redis.call('HINCRBY', counts, id, 1) > splitAt then split(id) end
     end
   end
 end
 for id in pairs(touched) do merge(id) end
+if total ~= 0 then redis.call('HINCRBY', meta, 'c', total) end
 return 1
 `;
 
@@ -160,13 +163,22 @@ export const RANGE_COUNT =
   `
 local m = redis.call('HMGET', meta, 'r', 'n', 'l')
 if m[1] then
-  local total = redis.call('ZCOUNT', key(holder(ARGV[1])), ARGV[1], '+inf')
-  local above = redis.call('ZRANGEBYSCORE', dir, '(' .. ARGV[1], '+inf')
-  for c = 1, #above, 1000 do
-    local got = redis.call('HMGET', KEYS[3], unpack(above, c, math.min(#above, c + 999)))
-    for _, v in ipairs(got) do total = total + (tonumber(v) or 0) end
+  local function sum(ids)
+    local n = 0
+    for c = 1, #ids, 1000 do
+      local got = redis.call('HMGET', KEYS[3], unpack(ids, c, math.min(#ids, c + 999)))
+      for _, v in ipairs(got) do n = n + (tonumber(v) or 0) end
+    end
+    return n
   end
-  return total
+  local first = holder(ARGV[1])
+  -- the counts of the buckets above the bound's, or (fewer to read) all less those below it
+  if redis.call('ZCOUNT', dir, '(' .. ARGV[1], '+inf') <= redis.call('ZCOUNT', dir, '-inf', ARGV[1]) then
+    return redis.call('ZCOUNT', key(first), ARGV[1], '+inf') + sum(redis.call('ZRANGEBYSCORE', dir, '(' .. ARGV[1], '+inf'))
+  end
+  local below = redis.call('ZRANGEBYSCORE', dir, '-inf', '(' .. redis.call('ZSCORE', dir, first))
+  local all = tonumber(redis.call('HGET', meta, 'c')) or 0
+  return all - sum(below) - redis.call('ZCOUNT', key(first), '-inf', '(' .. ARGV[1])
 end
 local total = 0
 if not m[2] or m[3] ~= '0' then total = redis.call('ZCOUNT', KEYS[4], ARGV[1], '+inf') end
@@ -316,7 +328,7 @@ flush()
 redis.call('HSET', counts, id, inBucket)
 for c = 1, #bounds, 400 do redis.call('ZADD', dir, unpack(bounds, c, math.min(#bounds, c + 399))) end
 redis.call('DEL', tmp, unpack(from))
-redis.call('HSET', meta, 'r', 1, 'i', id + 1)
+redis.call('HSET', meta, 'r', 1, 'i', id + 1, 'c', total)
 return total
 `;
 

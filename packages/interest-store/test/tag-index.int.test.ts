@@ -198,6 +198,7 @@ describe('the per-tag index in listpack buckets', () => {
       total += entries.length;
     }
     expect(Object.keys(counts).sort()).toEqual(dir.filter((_, i) => i % 2 === 0).sort());
+    expect(Number((await redis.hget(k.tagMeta(TAG), 'c')) ?? 0)).toBe(total);
     return { n: dir.length / 2, encodings, largest, total };
   }
 
