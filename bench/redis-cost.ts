@@ -9,6 +9,8 @@
  * kind, plus every per-tag index key divided by the people — not `INFO memory`, which other
  * clients of a shared server move. Every event of the stream is inside the dedupe window, so the
  * dedupe figure is its worst case (a person's whole history within the window).
+ * BENCH_COST_MEMORY_ONLY=1 skips the ZINCRBY run (the bytes are exact whatever the load; the events/s
+ * then mean nothing).
  */
 import {
   createInterestStore,
@@ -109,12 +111,16 @@ export async function runRedisCost(
     const k = createInterestStore(redis, prefix, storeOptions(config)).keys;
     try {
       const { events, rate, keys: people } = await fill(redis, config, prefix, size, perPerson, log);
-      const zincrby = zincrbyOpsPerSec(
-        new URL(config.REDIS_URL),
-        `${prefix}:raw`,
-        200_000,
-        config.REDIS_CLUSTER_NODES.length > 0,
-      );
+      // BENCH_COST_MEMORY_ONLY=1: bytes only (exact, not timed: may run outside the bench lock), no ZINCRBY run
+      const zincrby =
+        process.env.BENCH_COST_MEMORY_ONLY === '1'
+          ? Number.NaN
+          : zincrbyOpsPerSec(
+              new URL(config.REDIS_URL),
+              `${prefix}:raw`,
+              200_000,
+              config.REDIS_CLUSTER_NODES.length > 0,
+            );
       await redis.unlink(`${prefix}:raw`);
       // a random sample of people (deterministic stride), every kind of key of each
       const sample = Array.from(
@@ -143,8 +149,8 @@ export async function runRedisCost(
       for await (const batch of scanKeys(redis, k.tagPattern)) {
         tagBytes += (await bytesOf(redis, batch)).reduce((a, b) => a + b, 0);
         const p = redis.pipeline();
-        // a tag's meta hash (bucket count, entries) beside its sorted sets: counted in the bytes only
-        const sets = batch.filter((key) => !key.endsWith(':m'));
+        // a tag's meta hash, and in score ranges its directory and counts, beside its buckets: counted in the bytes only
+        const sets = batch.filter((key) => !/:(m|rd|rc)$/.test(key));
         tagIndex.metas += batch.length - sets.length;
         for (const key of sets) p.zcard(key).object('ENCODING', key);
         const replies = (await p.exec()) ?? [];
@@ -177,7 +183,7 @@ export async function runRedisCost(
       const setting =
         ((await redis.call('CONFIG', 'GET', 'zset-max-listpack-entries').catch(() => [])) as string[])[1] ?? '?';
       log(
-        `  tag index: ${b(tagIndex.keys)} sorted sets (${b(tagIndex.listpacks)} listpacks, zset-max-listpack-entries ${setting}) of ${b(tagIndex.metas)} tags, ${b(tagIndex.entries)} entries (${(tagIndex.entries / size).toFixed(1)} a person, ${(tagBytes / Math.max(1, tagIndex.entries)).toFixed(1)} B each), largest ${b(tagIndex.largest)}`,
+        `  tag index: ${b(tagIndex.keys)} sorted sets (${b(tagIndex.listpacks)} listpacks, zset-max-listpack-entries ${setting}) (layout ${k.tagLayout}), ${b(tagIndex.metas)} meta/directory/count keys, ${b(tagIndex.entries)} entries (${(tagIndex.entries / size).toFixed(1)} a person, ${(tagBytes / Math.max(1, tagIndex.entries)).toFixed(1)} B each), largest ${b(tagIndex.largest)}`,
       );
       log(
         `  state by part (packed bytes a person): ${Object.entries(stateParts)

@@ -5,5 +5,6 @@ export * from './scripts';
 export * from './store';
 export * from './errors';
 export * from './tag-index';
+export * from './tag-range';
 export * from './privacy';
 export * from './state';

@@ -61,6 +61,20 @@ export type Keys = {
    * buckets yet is otherwise written as one set (`legacyTag`). Readers read either layout.
    */
   tagBuckets: boolean;
+  /**
+   * How writes lay out a tag's index (TAG_INDEX_LAYOUT): `range` (the default) — buckets by score range
+   * (tag-range.ts: `tagRangeBucket`, `tagDirectory`, `tagCounts`); `hash` — buckets by a hash of the person
+   * (`tagBucket`, as `tagBuckets`); `set` — one sorted set (`legacyTag`). Readers read every layout.
+   */
+  tagLayout: TagLayout;
+  /** Sorted set: the score-range buckets of a tag (member: bucket id, score: the lowest score it holds; tag-range.ts). */
+  tagDirectory(tag: string): string;
+  /** Hash: bucket id → how many entries that score-range bucket holds. */
+  tagCounts(tag: string): string;
+  /** Sorted set: score-range bucket `id` of a tag (person → stored score). */
+  tagRangeBucket(tag: string, id: number | string): string;
+  /** Sorted set: scratch key of a tag's move into score-range buckets (tag-range.ts `moveTagIndex`), gone after it. */
+  tagMoving(tag: string): string;
   /** Pattern matching every per-person key of this prefix (the scorer's derived state). */
   personPattern: string;
   /** Pattern matching every per-tag index key of this prefix (derived from the per-person keys). */
@@ -82,7 +96,11 @@ export function personTag(profileKey: string): string {
   return `{#${h.toString(36)}}${profileKey}`;
 }
 
-export function keys(prefix: string, options: { tagBuckets?: boolean } = {}): Keys {
+/** The layouts of the per-tag index a writer may use (Keys.tagLayout). */
+export type TagLayout = 'range' | 'hash' | 'set';
+
+export function keys(prefix: string, options: { tagBuckets?: boolean; tagLayout?: TagLayout } = {}): Keys {
+  const tagLayout: TagLayout = options.tagLayout ?? (options.tagBuckets ? 'hash' : 'range');
   const base = (k: string) => `${prefix}:p:${personTag(k)}`;
   return {
     person: (k) => {
@@ -103,7 +121,12 @@ export function keys(prefix: string, options: { tagBuckets?: boolean } = {}): Ke
     tagMeta: (t) => `${prefix}:tag:{${t}}:m`,
     tagBucket: (t, i) => `${prefix}:tag:{${t}}:${i}`,
     legacyTag: (t) => `${prefix}:tag:{${t}}`,
-    tagBuckets: options.tagBuckets ?? false,
+    tagBuckets: tagLayout === 'hash',
+    tagLayout,
+    tagDirectory: (t) => `${prefix}:tag:{${t}}:rd`,
+    tagCounts: (t) => `${prefix}:tag:{${t}}:rc`,
+    tagRangeBucket: (t, id) => `${prefix}:tag:{${t}}:r${id}`,
+    tagMoving: (t) => `${prefix}:tag:{${t}}:mv`,
     personPattern: `${prefix}:p:*`,
     tagPattern: `${prefix}:tag:*`,
   };

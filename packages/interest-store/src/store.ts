@@ -16,7 +16,7 @@ import {
 } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop, InterestStoreErrors } from './errors';
-import { keys as keyLayout, type Keys, type PersonKeys } from './keys';
+import { keys as keyLayout, type Keys, type PersonKeys, type TagLayout } from './keys';
 import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
 import {
   decodeState,
@@ -72,8 +72,10 @@ export type StoreOptions = StoreLimits & {
    * MAX_MERGED_IDS (docs/model.md §4.4): most ids one profile takes in by merges; default the shared MAX_MERGED_IDS.
    */
   maxMergedIds?: number;
-  /** TAG_INDEX_BUCKETS: the per-tag index of tags written from now on in listpack buckets (tag-index.ts). */
+  /** TAG_INDEX_BUCKETS: the per-tag index of tags written from now on in listpack buckets by a hash of the person (tag-index.ts). */
   tagIndexBuckets?: boolean;
+  /** TAG_INDEX_LAYOUT: the layout of tags with no index yet (default `range`, tag-range.ts; Keys.tagLayout). */
+  tagIndexLayout?: TagLayout;
 };
 
 /**
@@ -157,7 +159,7 @@ function newVersion(): string {
  * TypeScript and writes it back once, with the changed interest scores, through one guarded write.
  */
 export function createInterestStore(redis: Redis, prefix: string, options: StoreOptions) {
-  const k = keyLayout(prefix, { tagBuckets: options.tagIndexBuckets ?? false });
+  const k = keyLayout(prefix, { tagBuckets: options.tagIndexBuckets ?? false, tagLayout: options.tagIndexLayout });
   const params = timelineParams(options);
   if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
@@ -338,9 +340,16 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { zadd, zrem } = diffs[i]!;
         const version = versions[i]!;
-        for (let j = 0; j < zadd.length; j += 2)
-          changes.push({ tag: zadd[j + 1] as string, person: w.person, score: String(zadd[j]), version });
-        for (const tag of zrem) changes.push({ tag, person: w.person, score: null, version });
+        // `old`: where the score-range index looks for the entry (the score this writer read)
+        const was = (tag: string) => {
+          const score = w.read.tip.interests.get(tag);
+          return score === undefined ? null : String(score);
+        };
+        for (let j = 0; j < zadd.length; j += 2) {
+          const tag = zadd[j + 1] as string;
+          changes.push({ tag, person: w.person, score: String(zadd[j]), version, old: was(tag) });
+        }
+        for (const tag of zrem) changes.push({ tag, person: w.person, score: null, version, old: was(tag) });
       }
       return reply as GuardReply;
     });

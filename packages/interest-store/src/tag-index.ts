@@ -3,6 +3,8 @@ import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platfor
 import type { ChainableCommander, Result } from 'ioredis';
 import { InterestStoreErrors } from './errors';
 import type { Keys } from './keys';
+import { storedScores } from './state';
+import { RANGE_MERGE_BELOW, RANGE_MERGE_MAX, RANGE_SPLIT_AT, withRangeScripts } from './tag-range';
 
 /*
  * The per-tag interest index: for every tag, person → the person's stored forward-decayed score in
@@ -10,6 +12,11 @@ import type { Keys } from './keys';
  * "value ≥ v now" is "stored ≥ a bound that depends only on now" — a range query — and the index
  * never needs rewriting as time passes. Written by the scorer after the per-person scripts, with
  * idempotent writes of current values (README).
+ *
+ * Three layouts; writers use the one configured (Keys.tagLayout, TAG_INDEX_LAYOUT) for a tag with no
+ * index yet, and a tag's own layout otherwise; readers read whichever a tag is in (its meta hash says).
+ * The default, buckets by score range, is in tag-range.ts. One sorted set a tag (`legacyTag`, `set`)
+ * is the layout of earlier versions. The layout below (`hash`, TAG_INDEX_BUCKETS) came before score ranges:
  *
  * Layout: a tag's entries are spread over `n` sorted sets (buckets) by a hash of the person, so each
  * stays under Redis's `zset-max-listpack-entries` (128) and is stored as a listpack, ≈ 36 B an entry
@@ -40,14 +47,15 @@ const MAX_READS = 20;
  * KEYS: the tag's meta hash, its one set. ARGV: '1' to put a tag without buckets into buckets ('0':
  * it stays one set, written as before buckets), BUCKET_LOAD, LEGACY_MOVES, then `person score` pairs
  * in order (score '' removes the person). A tag already in buckets is written there either way.
- * Returns the tag's bucket count (0: one set). The bucket function is `bucketOf` below, on the first
+ * Returns the tag's bucket count (0: one set; -1: the tag is in score-range buckets, nothing written). The bucket function is `bucketOf` below, on the first
  * 32 bits of the SHA-1 of the person.
  */
 export const TAG_INDEX_WRITE = `
 local meta, legacy = KEYS[1], KEYS[2]
 local base = string.sub(meta, 1, -3)
 local load, moves = tonumber(ARGV[2]), tonumber(ARGV[3])
-local m = redis.call('HMGET', meta, 'n', 'c', 'l')
+local m = redis.call('HMGET', meta, 'n', 'c', 'l', 'r')
+if m[4] then return -1 end
 if not m[1] and ARGV[1] ~= '1' then
   for i = 4, #ARGV, 2 do
     if ARGV[i + 1] == '' then redis.call('ZREM', legacy, ARGV[i]) else redis.call('ZADD', legacy, ARGV[i + 1], ARGV[i]) end
@@ -95,24 +103,9 @@ redis.call('HSET', meta, 'n', n, 'c', count, 'l', old and 1 or 0)
 return n
 `;
 
-/**
- * KEYS: the tag's meta hash, its index before buckets. ARGV: a bound. Returns how many entries of
- * the tag have a stored score ≥ the bound: a ZCOUNT of every bucket inside Redis, atomic (a split or
- * a move out of the old set cannot count anyone twice) and one round trip.
- */
-export const TAG_INDEX_COUNT = `
-local m = redis.call('HMGET', KEYS[1], 'n', 'l')
-local base = string.sub(KEYS[1], 1, -3)
-local total = 0
-if not m[1] or m[2] ~= '0' then total = redis.call('ZCOUNT', KEYS[2], ARGV[1], '+inf') end
-for i = 0, (tonumber(m[1]) or 0) - 1 do total = total + redis.call('ZCOUNT', base .. ':' .. i, ARGV[1], '+inf') end
-return total
-`;
-
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     pstreamTagIndexWrite(meta: string, legacy: string, ...args: (string | number)[]): Result<number, Context>;
-    pstreamTagIndexCount(meta: string, legacy: string, min: string | number): Result<number, Context>;
   }
 }
 
@@ -120,9 +113,8 @@ declare module 'ioredis' {
 function withScripts(redis: Redis): Redis {
   if (typeof (redis as Partial<Redis>).pstreamTagIndexWrite !== 'function') {
     redis.defineCommand('pstreamTagIndexWrite', { numberOfKeys: 2, lua: TAG_INDEX_WRITE });
-    redis.defineCommand('pstreamTagIndexCount', { numberOfKeys: 2, lua: TAG_INDEX_COUNT });
   }
-  return redis;
+  return withRangeScripts(redis);
 }
 
 /** Changes of one tag per script call at most (bounds one call's time). */
@@ -161,32 +153,90 @@ export function interestChanges(
   const changes: TagChange[] = [];
   for (const [person, now] of after) {
     const was = before.get(person) ?? new Map<string, number>();
-    for (const [tag, score] of now) if (was.get(tag) !== score) changes.push({ tag, person, score: String(score) });
-    for (const tag of was.keys()) if (!now.has(tag)) changes.push({ tag, person, score: null });
+    const old = (tag: string) => (was.has(tag) ? String(was.get(tag)) : null);
+    for (const [tag, score] of now)
+      if (was.get(tag) !== score) changes.push({ tag, person, score: String(score), old: old(tag) });
+    for (const tag of was.keys()) if (!now.has(tag)) changes.push({ tag, person, score: null, old: old(tag) });
   }
   return changes;
 }
 
 /**
  * A person's new stored score in a tag (as Redis prints it), or null: the tag is gone; `version`: the
- * person's state version the writer wrote it with (store.ts settles the index against it).
+ * person's state version the writer wrote it with (store.ts settles the index against it); `old`: the
+ * score the writer read before (null: the person did not hold the tag; absent: not known), where the
+ * score-range layout looks for the entry first (tag-range.ts).
  */
-export type TagChange = { tag: string; person: string; score: string | null; version?: string };
+export type TagChange = { tag: string; person: string; score: string | null; version?: string; old?: string | null };
 
 /** Writes changes to the per-tag index in their order (a later change of the same entry wins). */
 export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly TagChange[]): Promise<number> {
   if (changes.length === 0) return 0;
   withScripts(redis);
-  const byTag = new Map<string, string[]>();
+  const byTag = new Map<string, TagChange[]>();
   for (const c of changes) {
-    const args = byTag.get(c.tag);
-    if (args) args.push(c.person, c.score ?? '');
-    else byTag.set(c.tag, [c.person, c.score ?? '']);
+    const list = byTag.get(c.tag);
+    if (list) list.push(c);
+    else byTag.set(c.tag, [c]);
   }
-  const calls: { tag: string; args: string[] }[] = [];
-  for (const [tag, args] of byTag)
-    for (let i = 0; i < args.length; i += 2 * CHANGES_PER_CALL)
-      calls.push({ tag, args: args.slice(i, i + 2 * CHANGES_PER_CALL) });
+  // each layout's script answers -1 for a tag in the other kind (score ranges or not): written there next
+  let todo = [...byTag];
+  for (let range = k.tagLayout === 'range', round = 0; todo.length > 0; range = !range, round++) {
+    if (round >= MAX_READS) throw contention(todo.map(([tag]) => tag));
+    todo = range ? await writeRange(redis, k, todo) : await writeHashed(redis, k, todo);
+  }
+  return changes.length;
+}
+
+type TagChanges = [tag: string, changes: TagChange[]];
+
+/** Score-range buckets (tag-range.ts RANGE_WRITE); the tags in another layout, unwritten. */
+async function writeRange(redis: Redis, k: Keys, tags: readonly TagChanges[]): Promise<TagChanges[]> {
+  const calls: { tag: string; args: string[]; of: TagChanges }[] = [];
+  for (const of of tags) {
+    const [tag, list] = of;
+    for (let i = 0; i < list.length; i += CHANGES_PER_CALL) {
+      const args: string[] = [];
+      for (const c of list.slice(i, i + CHANGES_PER_CALL))
+        args.push(c.person, c.old === undefined ? '?' : (c.old ?? ''), c.score ?? '');
+      calls.push({ tag, args, of });
+    }
+  }
+  const replies = await pipelineBySlot(
+    redis,
+    calls,
+    (c) => k.tagMeta(c.tag),
+    (p, c) =>
+      void p.pstreamRangeWrite(
+        k.tagMeta(c.tag),
+        k.tagDirectory(c.tag),
+        k.tagCounts(c.tag),
+        k.legacyTag(c.tag),
+        RANGE_SPLIT_AT,
+        RANGE_MERGE_BELOW,
+        RANGE_MERGE_MAX,
+        ...c.args,
+      ),
+  );
+  const other = new Set<TagChanges>();
+  replies.forEach(([err, reply], i) => {
+    if (err) throw err;
+    if (reply === -1) other.add(calls[i]!.of);
+  });
+  return [...other];
+}
+
+/** One set or hash buckets (TAG_INDEX_WRITE); the tags in score-range buckets, unwritten. */
+async function writeHashed(redis: Redis, k: Keys, tags: readonly TagChanges[]): Promise<TagChanges[]> {
+  const calls: { tag: string; args: string[]; of: TagChanges }[] = [];
+  for (const of of tags) {
+    const [tag, list] = of;
+    for (let i = 0; i < list.length; i += CHANGES_PER_CALL) {
+      const args: string[] = [];
+      for (const c of list.slice(i, i + CHANGES_PER_CALL)) args.push(c.person, c.score ?? '');
+      calls.push({ tag, args, of });
+    }
+  }
   // each tag's keys in the tag's own slot: grouped by the node that owns it on a Cluster
   const replies = await pipelineBySlot(
     redis,
@@ -196,26 +246,34 @@ export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly Tag
       void p.pstreamTagIndexWrite(
         k.tagMeta(c.tag),
         k.legacyTag(c.tag),
-        k.tagBuckets ? '1' : '0',
+        k.tagLayout === 'hash' ? '1' : '0',
         BUCKET_LOAD,
         LEGACY_MOVES,
         ...c.args,
       ),
   );
-  for (const [err] of replies) if (err) throw err;
-  return changes.length;
+  const other = new Set<TagChanges>();
+  replies.forEach(([err, reply], i) => {
+    if (err) throw err;
+    if (reply === -1) other.add(calls[i]!.of);
+  });
+  return [...other];
 }
 
-/** How readers find a tag's entries: `n` buckets (0: none yet) and whether the index before buckets is read too. */
-type Layout = { n: number; legacy: boolean };
+/**
+ * How readers find a tag's entries: in score-range buckets (`range`: one script call answers), or in
+ * `n` hash buckets (0: none yet) and, if `legacy`, the index before buckets.
+ */
+type Layout = { n: number; legacy: boolean; range: boolean };
 
 function layoutOf(reply: unknown): Layout {
-  const [n, l] = (reply ?? [null, null]) as (string | null)[];
+  const [n, l, r] = (reply ?? [null, null, null]) as (string | null)[];
+  if (r !== null && r !== undefined) return RANGE;
   // no meta yet: the tag was not written since buckets (or never): its index before buckets, if any
-  return n === null || n === undefined ? { n: 0, legacy: true } : { n: Number(n), legacy: l !== '0' };
+  return n === null || n === undefined ? ONE_SET : { n: Number(n), legacy: l !== '0', range: false };
 }
 
-const sameLayout = (a: Layout, b: Layout) => a.n === b.n && a.legacy === b.legacy;
+const sameLayout = (a: Layout, b: Layout) => a.n === b.n && a.legacy === b.legacy && a.range === b.range;
 
 /** Every key a tag's entries may be in, the index before buckets first (see the layout note above). */
 function layoutKeys(k: Keys, tag: string, layout: Layout): string[] {
@@ -225,7 +283,9 @@ function layoutKeys(k: Keys, tag: string, layout: Layout): string[] {
 }
 
 /** A tag without buckets: its one set (or nothing). */
-const ONE_SET: Layout = { n: 0, legacy: true };
+const ONE_SET: Layout = { n: 0, legacy: true, range: false };
+/** A tag in score-range buckets. */
+const RANGE: Layout = { n: 0, legacy: false, range: true };
 
 /**
  * Each key layout's tags' layouts as last read: a read starts from it and is right in one round
@@ -253,7 +313,8 @@ async function readTags(
   // the layout last seen (a tag never read: one set) — checked at the end of the read like any other
   const seen = lastLayouts.get(k) ?? new Map<string, Layout>();
   lastLayouts.set(k, seen);
-  const layouts = tags.map((tag) => seen.get(tag) ?? ONE_SET);
+  const guess = k.tagLayout === 'range' ? RANGE : ONE_SET;
+  const layouts = tags.map((tag) => seen.get(tag) ?? guess);
   for (let round = 0; todo.length > 0; round++) {
     if (round >= MAX_READS) throw contention(todo.map((t) => t.tag));
     const reads = todo.map(({ tag, i }) => plan(tag, i, layouts[i]!));
@@ -266,7 +327,7 @@ async function readTags(
       redis,
       items,
       (it) => it.read?.key ?? k.tagMeta(it.tag),
-      (p, it) => (it.read ? it.read.add(p) : void p.hmget(k.tagMeta(it.tag), 'n', 'l')),
+      (p, it) => (it.read ? it.read.add(p) : void p.hmget(k.tagMeta(it.tag), 'n', 'l', 'r')),
     );
     const again: typeof todo = [];
     let at = 0;
@@ -276,7 +337,9 @@ async function readTags(
       const [err, check] = replies[at++] ?? [new Error('no reply'), undefined];
       if (err) throw err;
       const now = layoutOf(check);
-      if (!sameLayout(now, layouts[i]!)) {
+      // a score-range script answers nil for a tag not in that layout (moved in since it ran)
+      const stale = layouts[i]!.range && mine.some(([e, v]) => !e && v === null);
+      if (stale || !sameLayout(now, layouts[i]!)) {
         layouts[i] = now;
         seen.set(tag, now);
         again.push({ tag, i });
@@ -303,21 +366,47 @@ function contention(tags: readonly string[]): AppError {
 /** People whose stored score in `tag` is at least `minStored`. */
 export async function tagMembersAtLeast(redis: Redis, k: Keys, tag: string, minStored: number): Promise<string[]> {
   if (!Number.isFinite(minStored)) return [];
+  withScripts(redis);
   const [lists] = await readTags(redis, k, [tag], (t, _, layout) =>
-    layoutKeys(k, t, layout).map((key) => ({ key, add: (p) => void p.zrangebyscore(key, minStored, '+inf') })),
+    layout.range
+      ? [rangeRead(k, t, (p) => void p.pstreamRangeMembers(k.tagMeta(t), k.tagDirectory(t), String(minStored)))]
+      : layoutKeys(k, t, layout).map((key) => ({ key, add: (p) => void p.zrangebyscore(key, minStored, '+inf') })),
   );
+  if (lists!.length === 1) return lists![0] as string[];
   const out = new Set<string>();
   for (const list of lists!) for (const person of list as string[]) out.add(person);
   return [...out];
 }
 
-/** How many people have a stored score of at least `minStored` in `tag` (TAG_INDEX_COUNT: a ZCOUNT a bucket). */
+/**
+ * How many people have a stored score of at least `minStored` in `tag` (tag-range.ts RANGE_COUNT, one
+ * atomic script call in any layout: a ZCOUNT and the counts of the buckets above in score-range
+ * buckets, a ZCOUNT a key in the others).
+ */
 export async function tagCountAtLeast(redis: Redis, k: Keys, tag: string, minStored: number): Promise<number> {
   if (!Number.isFinite(minStored)) return 0;
-  return withScripts(redis).pstreamTagIndexCount(k.tagMeta(tag), k.legacyTag(tag), minStored);
+  return withScripts(redis).pstreamRangeCount(
+    k.tagMeta(tag),
+    k.tagDirectory(tag),
+    k.tagCounts(tag),
+    k.legacyTag(tag),
+    String(minStored),
+  );
 }
 
-/** The stored scores in `tag` of `people` (null: not in the tag): a ZMSCORE of each bucket's people. */
+/** A score-range script call on a tag (its keys are in the meta hash's slot). */
+function rangeRead(k: Keys, tag: string, add: (p: ChainableCommander) => void): IndexRead {
+  return { key: k.tagMeta(tag), add };
+}
+
+/**
+ * The stored scores in `tag` of `people` (null: not in the tag). Hash buckets and one set: a ZMSCORE
+ * of each key's people. Score-range buckets (tag-range.ts RANGE_SCORES): each person is looked for in
+ * the bucket of the score their state carries in the tag (`hints`: read here, one GET of each
+ * person's state, when the tag was last seen in score ranges), and in every bucket when the state has
+ * no scores or the entry is not there; a state that does not hold the tag answers null (the index
+ * follows the state: an entry a writer has not removed yet is not looked for).
+ */
 export async function tagScoresOf(
   redis: Redis,
   k: Keys,
@@ -325,9 +414,17 @@ export async function tagScoresOf(
   people: readonly string[],
 ): Promise<(number | null)[]> {
   if (people.length === 0) return [];
+  withScripts(redis);
+  const last = lastLayouts.get(k)?.get(tag) ?? (k.tagLayout === 'range' ? RANGE : ONE_SET);
+  const hints = last.range ? await scoreHints(redis, k, tag, people) : undefined;
   // which of `people` each command asked about, per layout (filled by the plan)
   let asked: number[][] = [];
   const [replies] = await readTags(redis, k, [tag], (t, _, layout) => {
+    if (layout.range) {
+      asked = [people.map((_, i) => i)];
+      const pairs = people.flatMap((p, i) => [p, hints?.[i] ?? '?']);
+      return [rangeRead(k, t, (p) => void p.pstreamRangeScores(k.tagMeta(t), k.tagDirectory(t), ...pairs))];
+    }
     const groups: number[][] = [];
     if (layout.legacy) groups.push(people.map((_, i) => i));
     if (layout.n > 0) {
@@ -358,6 +455,27 @@ export async function tagScoresOf(
   return out;
 }
 
+/**
+ * The score each person's state carries in `tag`, as the index would print it ('': the state does not
+ * hold the tag; '?': no state, or one without its scores): one GET a person, in one pipeline a node.
+ */
+async function scoreHints(redis: Redis, k: Keys, tag: string, people: readonly string[]): Promise<string[]> {
+  const replies = await pipelineBySlot(
+    redis,
+    people,
+    (p) => k.person(p).state,
+    (pipeline, p) => void pipeline.getBuffer(k.person(p).state),
+  );
+  return people.map((_, i) => {
+    const [err, raw] = replies[i] ?? [null, null];
+    if (err || !Buffer.isBuffer(raw)) return '?';
+    const scores = storedScores(raw);
+    if (!scores) return '?';
+    const score = scores.get(tag);
+    return score === undefined ? '' : String(score);
+  });
+}
+
 /** Redis's order of equal scores: members by their bytes (UTF-16 order differs only past the surrogates). */
 function byMember(a: string, b: string): number {
   if (/[\ud800-\uffff]/.test(a + b)) return Buffer.compare(Buffer.from(a), Buffer.from(b));
@@ -378,6 +496,7 @@ export async function nearestInTags(
   n: number,
 ): Promise<string[][]> {
   if (around.length === 0) return [];
+  withScripts(redis);
   type Entry = { member: string; score: number };
   const up = (a: Entry, b: Entry) => a.score - b.score || byMember(a.member, b.member);
   const down = (a: Entry, b: Entry) => b.score - a.score || byMember(b.member, a.member);
@@ -414,6 +533,10 @@ export async function nearestInTags(
         let few = n;
         const [first] = await readTags(redis, k, [tag], (t, _, l) => {
           layout = l;
+          if (l.range)
+            return [
+              rangeRead(k, t, (p) => void p.pstreamRangeNearest(k.tagMeta(t), k.tagDirectory(t), String(score), n)),
+            ];
           const keys = layoutKeys(k, t, l);
           // one key (a tag in one set): its own order is the answer, no scores to merge by
           if (keys.length === 1) return [plainSide(keys[0]!, score, true), plainSide(keys[0]!, score, false)];
@@ -423,6 +546,10 @@ export async function nearestInTags(
             side(key, score, false, key === k.legacyTag(t) ? n : few),
           ]);
         });
+        if (layout!.range) {
+          const [ups, downs] = first![0] as [string[], string[]];
+          return [...ups, ...downs];
+        }
         const keys = layoutKeys(k, tag, layout!);
         if (keys.length === 1) return [...(first![0] as string[]), ...(first![1] as string[])];
         const lists = first!.map(entries);
@@ -472,8 +599,11 @@ export async function readWholeTagIndex(redis: Redis, k: Keys): Promise<Map<stri
   for await (const batch of scanKeys(redis, k.tagPattern))
     for (const key of batch) if (key.startsWith(head)) tags.add(key.slice(head.length, key.lastIndexOf('}')));
   const list = [...tags];
+  withScripts(redis);
   const replies = await readTags(redis, k, list, (t, _, layout) =>
-    layoutKeys(k, t, layout).map((key) => ({ key, add: (p) => void p.zrange(key, 0, -1, 'WITHSCORES') })),
+    layout.range
+      ? [rangeRead(k, t, (p) => void p.pstreamRangeAll(k.tagMeta(t), k.tagDirectory(t)))]
+      : layoutKeys(k, t, layout).map((key) => ({ key, add: (p) => void p.zrange(key, 0, -1, 'WITHSCORES') })),
   );
   const out = new Map<string, Map<string, number>>();
   list.forEach((tag, i) => {

@@ -6,6 +6,8 @@ import {
   createInterestStore,
   keys,
   readStoredInterests,
+  readWholeTagIndex,
+  tagCountAtLeast,
   tagScoresOf,
   type PreparedEvent,
   type StoreOptions,
@@ -53,12 +55,15 @@ describe('the per-tag index against a zombie scorer', () => {
           return () => {
             const pipeline = t.pipeline();
             let index = false;
-            // the index write: one script call per tag (tag-index.ts TAG_INDEX_WRITE)
-            const write = pipeline.pstreamTagIndexWrite?.bind(pipeline) as (...a: unknown[]) => typeof pipeline;
-            pipeline.pstreamTagIndexWrite = ((...a: unknown[]) => {
-              if (String(a[0]).startsWith(`${prefix}:tag:`)) index = true;
-              return write(...a);
-            }) as typeof pipeline.pstreamTagIndexWrite;
+            // the index write: one script call per tag (tag-range.ts RANGE_WRITE, or tag-index.ts TAG_INDEX_WRITE)
+            for (const name of ['pstreamRangeWrite', 'pstreamTagIndexWrite'] as const) {
+              const write = pipeline[name]?.bind(pipeline) as ((...a: unknown[]) => typeof pipeline) | undefined;
+              if (!write) continue;
+              (pipeline as unknown as Record<string, unknown>)[name] = (...a: unknown[]) => {
+                if (String(a[0]).startsWith(`${prefix}:tag:`)) index = true;
+                return write(...a);
+              };
+            }
             const exec = pipeline.exec.bind(pipeline);
             pipeline.exec = (async () => {
               if (index && !stalled) {
@@ -91,6 +96,11 @@ describe('the per-tag index against a zombie scorer', () => {
       const [indexed] = await tagScoresOf(client, keys(prefix), 'category:dress', ['u-index']);
       expect(own).toBeGreaterThan(0);
       expect(indexed).toBe(own);
+      // one entry: the zombie's (written as new, beside the owner's) went with the settle
+      expect((await readWholeTagIndex(client, keys(prefix))).get('category:dress')).toEqual(
+        new Map([['u-index', own]]),
+      );
+      expect(await tagCountAtLeast(client, keys(prefix), 'category:dress', -Number.MAX_VALUE)).toBe(1);
     } finally {
       const stale = await redis.keys(`${prefix}:*`);
       if (stale.length > 0) await redis.del(...stale);

@@ -4,7 +4,10 @@ import { prng, testId } from '@pstream/testkit';
 import {
   BUCKET_LOAD,
   keys,
+  moveTagIndex,
+  moveTagIndexes,
   nearestInTags,
+  RANGE_SPLIT_AT,
   readWholeTagIndex,
   tagCountAtLeast,
   tagMembersAtLeast,
@@ -32,7 +35,7 @@ describe('the per-tag index in listpack buckets', () => {
     redis = new Redis(process.env.REDIS_URL!);
     client = redis as unknown as RedisClient;
     prefix = `test:${testId()}`;
-    k = keys(prefix, { tagBuckets: true });
+    k = keys(prefix, { tagLayout: 'hash' });
     ref = `${prefix}:ref`;
   });
   afterEach(async () => {
@@ -151,7 +154,7 @@ describe('the per-tag index in listpack buckets', () => {
 
   it('writes a tag as one set while buckets are off, and a tag already in buckets stays in them', async () => {
     const random = prng(22);
-    const off = keys(prefix);
+    const off = keys(prefix, { tagLayout: 'set' });
     const people = Array.from({ length: 300 }, (_, i) => `w-${i}`);
     const changes = people.map((person) => ({ tag: TAG, person, score: String(10 ** (2 + 4 * random())) }));
     await writeTagIndex(client, off, changes);
@@ -168,5 +171,166 @@ describe('the per-tag index in listpack buckets', () => {
     await redis.zadd(ref, ...moved.flatMap((c) => [c.score, c.person]));
     expect(await redis.exists(off.legacyTag(TAG))).toBe(0);
     await expectSameAnswers(people, random);
+  });
+
+  /** The tag's score-range buckets, checked: counts, bounds in order, no score in two buckets. */
+  async function ranges(): Promise<{ n: number; encodings: Set<string>; largest: number; total: number }> {
+    const dir = await redis.zrange(k.tagDirectory(TAG), 0, -1, 'WITHSCORES');
+    const counts = await redis.hgetall(k.tagCounts(TAG));
+    const encodings = new Set<string>();
+    let largest = 0;
+    let total = 0;
+    let below = -Infinity;
+    for (let i = 0; i < dir.length; i += 2) {
+      const [id, bound] = [dir[i]!, i === 0 ? -Infinity : Number(dir[i + 1])];
+      if (i === 0) expect(dir[1]).toBe('-inf');
+      const entries = (await redis.zrange(k.tagRangeBucket(TAG, id), 0, -1, 'WITHSCORES'))
+        .filter((_, j) => j % 2 === 1)
+        .map(Number);
+      expect(Number(counts[id] ?? 0)).toBe(entries.length);
+      if (i > 0) expect(bound).toBeGreaterThan(below);
+      if (entries.length > 0) {
+        expect(entries[0]!).toBeGreaterThanOrEqual(bound);
+        below = entries[entries.length - 1]!;
+        encodings.add(String(await redis.object('ENCODING', k.tagRangeBucket(TAG, id))));
+      } else below = Math.max(below, bound);
+      largest = Math.max(largest, entries.length);
+      total += entries.length;
+    }
+    expect(Object.keys(counts).sort()).toEqual(dir.filter((_, i) => i % 2 === 0).sort());
+    expect(Number((await redis.hget(k.tagMeta(TAG), 'c')) ?? 0)).toBe(total);
+    return { n: dir.length / 2, encodings, largest, total };
+  }
+
+  it('answers as one sorted set from score-range buckets, through splits, merges, moves between buckets and wrong old scores', async () => {
+    k = keys(prefix);
+    expect(k.tagLayout).toBe('range');
+    const random = prng(23);
+    const people = Array.from({ length: 3_000 }, (_, i) => `r-${i}`);
+    const held = new Map<string, string>();
+    // runs of equal scores (Redis orders those by member): a bucket never cuts one
+    const score = () => String(random() < 0.02 ? 1234.5 : random() < 0.01 ? 99 : 10 ** (2 + 4 * random()));
+    /** Changes with the old score each writer would know (sometimes a wrong or an unknown one). */
+    const changes = (list: { person: string; score: string | null }[], wrong = 0): TagChange[] =>
+      list.map(({ person, score: s }) => {
+        const known = held.get(person) ?? null;
+        const r = random();
+        const old = r < wrong / 2 ? undefined : r < wrong ? '777' : known;
+        if (s === null) held.delete(person);
+        else held.set(person, s);
+        return { tag: TAG, person, score: s, old };
+      });
+    for (let i = 0; i < people.length; i += 500)
+      await write(changes(people.slice(i, i + 500).map((person) => ({ person, score: score() }))));
+    const grown = await ranges();
+    expect(grown.n).toBeGreaterThanOrEqual(Math.floor(people.length / RANGE_SPLIT_AT));
+    expect([...grown.encodings]).toEqual(['listpack']);
+    expect(grown.total).toBe(people.length);
+    await expectSameAnswers(people, random);
+
+    // updates (most move between buckets), removals, a later change of the same entry in one write, and old
+    // scores that are wrong (a zombie writer, a lost write) or unknown (a settle): the entry is found wherever it is
+    for (let round = 0; round < 3; round++) {
+      const list = Array.from({ length: 800 }, () => ({
+        person: people[Math.floor(random() * people.length)]!,
+        score: random() < 0.3 ? null : score(),
+      }));
+      await write(changes(list, round === 0 ? 0 : 0.2));
+      const now = await ranges();
+      expect(now.total).toBe(await redis.zcard(ref));
+      expect(now.largest).toBeLessThanOrEqual(RANGE_SPLIT_AT + 1);
+      await expectSameAnswers(people, random);
+    }
+
+    // a zombie writer's index write lands after a newer writer's: it believes the person held nothing (a second
+    // entry), then the settle (store.ts) rewrites the person from the state with the old score unknown: one entry
+    const zombies = [...held.keys()].slice(0, 40);
+    await writeTagIndex(
+      client,
+      k,
+      zombies.map((person) => ({ tag: TAG, person, score: String(10 ** (7 + random())), old: null })),
+    );
+    await write(
+      changes(
+        zombies.map((person) => ({ person, score: score() })).map((c) => c),
+        1,
+      ),
+    );
+    await write(zombies.map((person) => ({ tag: TAG, person, score: held.get(person)!, old: undefined })));
+    expect((await ranges()).total).toBe(await redis.zcard(ref));
+    await expectSameAnswers(people, random);
+
+    // most people leave: buckets merge, answers stay exact down to none
+    const leaving = [...held.keys()].filter(() => random() < 0.9);
+    await write(changes(leaving.map((person) => ({ person, score: null }))));
+    const few = await ranges();
+    expect(few.total).toBe(await redis.zcard(ref));
+    expect(few.n).toBeLessThan(grown.n / 4);
+    await expectSameAnswers(people, random);
+    await write(changes([...held.keys()].map((person) => ({ person, score: null }))));
+    expect((await ranges()).total).toBe(0);
+    expect(await tagCountAtLeast(client, k, TAG, -Number.MAX_VALUE)).toBe(0);
+    expect(await tagMembersAtLeast(client, k, TAG, -Number.MAX_VALUE)).toEqual([]);
+    expect(await nearestInTags(client, k, [{ tag: TAG, score: 5 }], 3)).toEqual([[]]);
+  });
+
+  it('keeps a run of equal scores longer than a bucket in one bucket, and answers in member order', async () => {
+    k = keys(prefix);
+    const random = prng(24);
+    const people = Array.from({ length: 400 }, (_, i) => `t-${(i * 7919) % 400}`);
+    await write(people.map((person, i) => ({ tag: TAG, person, score: i < 300 ? '500' : String(i), old: null })));
+    const r = await ranges();
+    expect(r.largest).toBeGreaterThanOrEqual(300);
+    await expectSameAnswers(people, random);
+  });
+
+  it('moves an index from one set and from hash buckets into score-range buckets, and writes each layout where it is', async () => {
+    const random = prng(25);
+    const people = Array.from({ length: 1_500 }, (_, i) => `m-${i}`);
+    const hashed = keys(prefix, { tagLayout: 'hash' });
+    const range = keys(prefix);
+    // hash buckets drained from one set halfway: entries in both old layouts at once
+    const initial = people.map((person) => ({ tag: TAG, person, score: String(10 ** (2 + 4 * random())) }));
+    await redis.zadd(k.legacyTag(TAG), ...initial.flatMap((c) => [c.score, c.person]));
+    await redis.zadd(ref, ...initial.flatMap((c) => [c.score, c.person]));
+    k = hashed;
+    await write(initial.slice(0, 50).map((c) => ({ ...c, score: String(Number(c.score) * 2) })));
+    expect(await redis.exists(k.legacyTag(TAG))).toBe(1);
+    expect(Number(await redis.hget(k.tagMeta(TAG), 'n'))).toBeGreaterThan(1);
+    // a range writer writes a tag not moved yet in its own layout; the readers read it there
+    k = range;
+    await write(initial.slice(50, 60).map((c) => ({ ...c, score: '3' })));
+    expect(await redis.exists(k.tagDirectory(TAG))).toBe(0);
+    await expectSameAnswers(people, random);
+
+    // `pnpm scorer:tag-index-move`: every tag of the prefix (another tag in one set beside it), once
+    await redis.zadd(k.legacyTag('brand:x'), 5, 'm-1', 6, 'm-2');
+    const seen: string[] = [];
+    expect(await moveTagIndexes(client, k, (tag) => seen.push(tag))).toEqual({ tags: 2, entries: people.length + 2 });
+    expect(seen).toEqual(['brand:x', TAG]);
+    expect(await moveTagIndexes(client, k)).toEqual({ tags: 0, entries: 0 });
+    expect(await moveTagIndex(client, k, TAG)).toBe(0);
+    expect(await tagMembersAtLeast(client, k, 'brand:x', 5.5)).toEqual(['m-2']);
+    expect(await redis.exists(k.legacyTag(TAG), k.tagBucket(TAG, 0), k.tagMoving(TAG))).toBe(0);
+    const moved = await ranges();
+    expect(moved.total).toBe(people.length);
+    expect([...moved.encodings]).toEqual(['listpack']);
+    await expectSameAnswers(people, random);
+
+    // a writer of another layout writes a tag in score-range buckets there (a mixed fleet stays right)
+    for (const kk of [hashed, keys(prefix, { tagLayout: 'set' }), range]) {
+      k = kk;
+      await write(
+        Array.from({ length: 200 }, () => ({
+          tag: TAG,
+          person: people[Math.floor(random() * people.length)]!,
+          score: random() < 0.2 ? null : String(10 ** (2 + 4 * random())),
+        })),
+      );
+      k = range;
+      expect((await ranges()).total).toBe(await redis.zcard(ref));
+      await expectSameAnswers(people, random);
+    }
+    expect(await redis.exists(k.legacyTag(TAG), k.tagMeta(TAG) + 'x')).toBe(0);
   });
 });

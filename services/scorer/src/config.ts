@@ -84,6 +84,14 @@ const schema = z.object({
    * several times slower for tags of many holders (BENCHMARKS.md "The per-tag index in buckets").
    */
   TAG_INDEX_BUCKETS: envBoolean(false),
+  /**
+   * The layout a tag's per-tag index starts in (a tag keeps the layout it is in; docs/operations.md
+   * "Moving the per-tag index into score-range buckets"): `range` (default) — listpack buckets by score
+   * range with a directory, ≈ 38 B an entry, reads in score order at a few keys; `set` — one sorted set a
+   * tag (≈ 105 B an entry past 128 holders); `hash` — listpack buckets by a hash of the person (as
+   * TAG_INDEX_BUCKETS=true; reads touch every bucket). Unset: `hash` with TAG_INDEX_BUCKETS=true, else `range`.
+   */
+  TAG_INDEX_LAYOUT: z.enum(['range', 'set', 'hash']).optional(),
 });
 
 export type ScorerConfig = z.output<typeof schema>;
@@ -125,5 +133,6 @@ export function storeOptions(c: ScorerConfig) {
     waitReplicas: c.REDIS_WAIT_REPLICAS,
     maxMergedIds: c.MAX_MERGED_IDS,
     tagIndexBuckets: c.TAG_INDEX_BUCKETS,
+    tagIndexLayout: c.TAG_INDEX_LAYOUT ?? (c.TAG_INDEX_BUCKETS ? ('hash' as const) : ('range' as const)),
   };
 }
