@@ -1,4 +1,4 @@
-import type { Pool } from '@pstream/platform';
+import { isoTimestampTypes, type Pool } from '@pstream/platform';
 
 /** What Postgres holds about a person (written by the segmenter), ready for §5.1. */
 export type ProfileFacts = {
@@ -27,7 +27,6 @@ export type ProfileFacts = {
 export type StoredPrediction = { trait: string; value: string; confidence: number };
 
 const RECENT_FOLLOWS = 10;
-const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 /** At most this many ids per statement of `get`, and this many such statements at once per reader. */
 const MAX_BATCH = 64;
@@ -46,13 +45,14 @@ type FactsRow = {
   key_kind: string | null;
   anonymous_ids: string[];
   traits: Record<string, unknown>;
-  first_seen_at: Date | null;
-  last_active_at: Date | null;
+  /** The timestamps as ISO-8601 text (`isoTimestampTypes`), as the answer prints them. */
+  first_seen_at: string | null;
+  last_active_at: string | null;
   purchases: number;
   monetary_total: number;
   stage: string | null;
-  stage_since: Date | null;
-  stage_evaluated_at: Date;
+  stage_since: string | null;
+  stage_evaluated_at: string;
   value_tier: string;
   social_tier: string;
   personalization: boolean;
@@ -97,11 +97,11 @@ function toFacts(r: FactsRow): ProfileFacts {
     userId: r.key_kind === 'user' ? r.profile_key : null,
     anonymousIds: r.anonymous_ids,
     traits: r.traits,
-    lifecycle: { stage: r.stage, since: iso(r.stage_since), evaluatedAt: r.stage_evaluated_at.toISOString() },
+    lifecycle: { stage: r.stage, since: r.stage_since, evaluatedAt: r.stage_evaluated_at },
     tiers: { value: r.value_tier, social: r.social_tier },
     stats: {
-      firstSeenAt: iso(r.first_seen_at),
-      lastActiveAt: iso(r.last_active_at),
+      firstSeenAt: r.first_seen_at,
+      lastActiveAt: r.last_active_at,
       events: r.events ?? {},
       purchases: r.purchases,
       monetaryTotal: r.monetary_total,
@@ -143,7 +143,13 @@ export function createFactsReader(pool: Pool) {
       inFlight++;
       // One named statement per connection: Postgres parses and plans it once, then only binds the ids.
       pool
-        .query<FactsRow>({ name: STATEMENT, text: FACTS_SQL, values: [batch.map((w) => w.id)] })
+        .query<FactsRow>({
+          name: STATEMENT,
+          text: FACTS_SQL,
+          values: [batch.map((w) => w.id)],
+          // timestamps straight to the ISO text the answer prints, no Date in between
+          types: isoTimestampTypes,
+        })
         .then(
           ({ rows }) => {
             const found: (FactsRow | undefined)[] = new Array(batch.length);
@@ -180,7 +186,7 @@ export function createFactsReader(pool: Pool) {
       const acquired = await Promise.allSettled(Array.from({ length: n }, () => pool.connect()));
       const clients = acquired.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
       const prepared = await Promise.allSettled(
-        clients.map((c) => c.query({ name: STATEMENT, text: FACTS_SQL, values: [[]] })),
+        clients.map((c) => c.query({ name: STATEMENT, text: FACTS_SQL, values: [[]], types: isoTimestampTypes })),
       );
       // a connection whose statement failed is closed, not kept
       clients.forEach((c, i) => {
