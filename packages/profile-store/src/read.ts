@@ -74,10 +74,14 @@ type FactsRow = {
  * statement's generic plan (which guesses 10 ids) hashed the whole `people` table on every
  * execution whenever it was small enough (at 2 000 people, 0.9 ms of a 16-id statement's 1.5 ms).
  * As a LATERAL subquery it is one primary-key lookup per id, whatever the table's size.
+ *
+ * The id's own `identities` row (`r`, LATERAL with `LIMIT 1` for the same reason) gives both the
+ * profile key it resolves to and, when the id is that key (almost every read), the key's kind:
+ * one lookup of `identities_pkey` instead of two; only a merged id looks its key's kind up again.
  */
 export const FACTS_SQL = `SELECT q.ord::int AS ord, p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total, p.stage, p.stage_since,
          p.stage_evaluated_at, p.value_tier, p.social_tier, p.personalization,
-         (SELECT kind FROM identities i WHERE i.id = p.profile_key) AS key_kind,
+         CASE WHEN q.id = p.profile_key THEN r.kind ELSE (SELECT kind FROM identities i WHERE i.id = p.profile_key) END AS key_kind,
          array(SELECT i.id FROM identities i WHERE i.profile_key = p.profile_key AND i.kind = 'anonymous' ORDER BY i.id) AS anonymous_ids,
          (SELECT jsonb_object_agg(type, n) FROM event_counts c WHERE c.profile_key = p.profile_key) AS events,
          (SELECT count(*) FROM follows f WHERE f.profile_key = p.profile_key AND f.following) AS follow_count,
@@ -87,9 +91,10 @@ export const FACTS_SQL = `SELECT q.ord::int AS ord, p.profile_key, p.traits, p.f
                 ORDER BY f.since DESC LIMIT ${RECENT_FOLLOWS}) f) AS recent_follows,
          (SELECT array_agg(ARRAY[t.trait, t.value, t.confidence::text]) FROM predicted_traits t WHERE t.profile_key = p.profile_key) AS predictions
   FROM unnest($1::text[]) WITH ORDINALITY AS q(id, ord)
+  LEFT JOIN LATERAL (SELECT i.profile_key, i.kind FROM identities i WHERE i.id = q.id LIMIT 1) r ON true
   CROSS JOIN LATERAL (SELECT p.profile_key, p.traits, p.first_seen_at, p.last_active_at, p.purchases, p.monetary_total,
            p.stage, p.stage_since, p.stage_evaluated_at, p.value_tier, p.social_tier, p.personalization
-    FROM people p WHERE p.profile_key = coalesce((SELECT i.profile_key FROM identities i WHERE i.id = q.id), q.id) LIMIT 1) p`;
+    FROM people p WHERE p.profile_key = coalesce(r.profile_key, q.id) LIMIT 1) p`;
 
 function toFacts(r: FactsRow): ProfileFacts {
   return {
