@@ -31,6 +31,10 @@ export function createHttp(log: Logger, errors: ErrorOptions, options: HttpOptio
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    // `request.log` is built when a request first logs, not for every request: most answer without
+    // a log line, and a pino child (bindings serialized, redaction set up) cost ~3 % of the query
+    // API's CPU per profile read (BENCHMARKS.md "Reads", issue 21).
+    childLoggerFactory: (logger, bindings, opts) => new LazyChildLogger(logger, bindings, opts) as FastifyBaseLogger,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && CLIENT_ID.test(given) ? given : randomUUID();
@@ -52,11 +56,66 @@ export function createHttp(log: Logger, errors: ErrorOptions, options: HttpOptio
     ...fastifyOptions,
     loggerInstance: log as FastifyBaseLogger,
   });
-  app.addHook('onRequest', async (request, reply) => {
+  // A callback hook, not an async one: no promise and microtask per request for a header
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id);
+    done();
   });
   installErrors(app, errors);
   return app;
+}
+
+type Bindings = Parameters<FastifyBaseLogger['child']>[0];
+type ChildLoggerOptions = NonNullable<Parameters<FastifyBaseLogger['child']>[1]>;
+
+/**
+ * A request's logger that becomes `parent.child(bindings, opts)` the first time it is used: the
+ * same lines, with the same bindings, as the child it stands for.
+ */
+class LazyChildLogger {
+  private made: FastifyBaseLogger | undefined;
+  constructor(
+    private readonly parent: FastifyBaseLogger,
+    private readonly bindings: Bindings,
+    private readonly opts: ChildLoggerOptions,
+  ) {}
+  private get real(): FastifyBaseLogger {
+    return (this.made ??= this.parent.child(this.bindings, this.opts));
+  }
+  get level(): string {
+    return this.made?.level ?? this.opts.level ?? this.parent.level;
+  }
+  set level(level: string) {
+    this.real.level = level;
+  }
+  fatal(...args: unknown[]): void {
+    this.log('fatal', args);
+  }
+  error(...args: unknown[]): void {
+    this.log('error', args);
+  }
+  warn(...args: unknown[]): void {
+    this.log('warn', args);
+  }
+  info(...args: unknown[]): void {
+    this.log('info', args);
+  }
+  debug(...args: unknown[]): void {
+    this.log('debug', args);
+  }
+  trace(...args: unknown[]): void {
+    this.log('trace', args);
+  }
+  silent(...args: unknown[]): void {
+    this.log('silent', args);
+  }
+  private log(level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent', args: unknown[]): void {
+    const real = this.real;
+    (real[level] as (...a: unknown[]) => void).apply(real, args);
+  }
+  child(bindings: Bindings, opts?: ChildLoggerOptions): FastifyBaseLogger {
+    return this.real.child(bindings, opts);
+  }
 }
 
 /** The request deadline of a stream processor's ops port (ms). */

@@ -71,3 +71,32 @@ export async function closePool(pool: pg.Pool): Promise<void> {
   if (pool.ended) return;
   await pool.end();
 }
+
+const TIMESTAMPTZ_OID = 1184;
+/** A `timestamptz` as Postgres writes it in UTC with at most millisecond precision, years 1000-9999. */
+const UTC_MS = /^([1-9]\d{3}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,3}))?\+00$/;
+const defaultTimestamptz = pg.types.getTypeParser(TIMESTAMPTZ_OID, 'text') as (text: string) => Date;
+
+/**
+ * A `timestamptz` value's text as `Date#toISOString` writes it, the same string the driver's
+ * `Date` would give, without building the `Date`: for a UTC value (the sessions' time zone) of
+ * at most millisecond precision the text is rearranged; anything else goes through the driver's
+ * parser.
+ */
+export function isoOfTimestamptz(text: string): string {
+  const m = UTC_MS.exec(text);
+  if (m === null) return defaultTimestamptz(text).toISOString();
+  return `${m[1]}T${m[2]}.${m[3] === undefined ? '000' : m[3].padEnd(3, '0')}Z`;
+}
+
+/**
+ * The driver's type parsers, except that `timestamptz` columns come back as ISO-8601 strings
+ * (`isoOfTimestamptz`) instead of `Date`s: for a query whose answer prints them anyway (pass as
+ * the query's `types`).
+ */
+export const isoTimestampTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary'): (value: string) => unknown {
+    if (oid === TIMESTAMPTZ_OID && (format ?? 'text') === 'text') return isoOfTimestamptz;
+    return pg.types.getTypeParser(oid, format ?? 'text') as (value: string) => unknown;
+  },
+};

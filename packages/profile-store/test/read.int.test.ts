@@ -44,6 +44,12 @@ describe('createFactsReader', () => {
       const people = nodesOf(rows[0]!['QUERY PLAN'][0].Plan).filter((n) => n['Relation Name'] === 'people');
       expect(people.map((n) => n['Node Type'])).toEqual(['Index Scan']);
       expect(people[0]!['Index Name']).toBe('people_pkey');
+      // the id's own identities row: by primary key too, never a scan or a hash of the table
+      const identities = nodesOf(rows[0]!['QUERY PLAN'][0].Plan).filter((n) => n['Relation Name'] === 'identities');
+      expect(identities.every((n) => n['Node Type'] === 'Index Scan' || n['Node Type'] === 'Bitmap Heap Scan')).toBe(
+        true,
+      );
+      expect(identities.filter((n) => n['Index Name'] === 'identities_pkey').length).toBeGreaterThanOrEqual(1);
     } finally {
       await client.query('DEALLOCATE ALL');
       await client.query('RESET plan_cache_mode');

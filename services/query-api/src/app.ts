@@ -84,7 +84,9 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   // Before any schema runs: path ids, query values and bodies with a NUL, another control
   // character or a lone surrogate (which Postgres cannot hold), or nested past 32 levels (a rule
   // 1 000 deep would overflow the stack of the recursive rule schema), are a 400 naming the field.
-  app.addHook('preValidation', async (request, reply) => {
+  // A callback hook (no promise and microtask per request): a refusal is answered here and `done`
+  // is then never called, which ends the request's hooks (Fastify's rule).
+  app.addHook('preValidation', (request, reply, done) => {
     for (const [where, value] of [
       ['params', request.params],
       ['querystring', request.query],
@@ -93,12 +95,11 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
       const bad = findUnstorable(value);
       if (bad !== undefined) {
         const path = bad.path === '' ? where : `${where}.${bad.path}`;
-        return sendError(reply, 400, QueryErrors.INVALID_REQUEST, `${path} ${bad.message}`, [
-          { path, message: bad.message },
-        ]);
+        sendError(reply, 400, QueryErrors.INVALID_REQUEST, `${path} ${bad.message}`, [{ path, message: bad.message }]);
+        return;
       }
     }
-    return undefined;
+    done();
   });
   await app.register(openApiPlugin, {
     title: 'pstream query API',

@@ -6,7 +6,8 @@ import { interestSchema } from './interests';
 import { errorResponse, sendError } from '@pstream/http';
 import type { DecayParams } from '@pstream/scoring';
 import type { FastifyInstance, preHandlerHookHandler } from 'fastify';
-import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { unstorableString } from '@pstream/events';
 import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { profileIdParams } from './params';
@@ -69,6 +70,26 @@ export type ProfileRouteDeps = {
   guard: preHandlerHookHandler;
 };
 
+/** The early interests read failed: read again under the resolved key (which throws if it fails too). */
+const noInterests = () => undefined;
+
+/**
+ * The route's check of `{id}`: an id that is plainly valid (1-128 characters, nothing
+ * `unstorableString` refuses) is taken as it is, without running zod's (~2.5 % of the query API's
+ * CPU per profile read, BENCHMARKS.md "Reads"); anything else goes to zod's check, which answers
+ * exactly as before.
+ */
+function profileIdValidator(route: { schema: unknown; method: string; url: string; httpPart?: string }) {
+  const zodCheck = validatorCompiler({ ...route, schema: route.schema as z.ZodType });
+  if (route.httpPart !== 'params') return zodCheck;
+  return (data: unknown) => {
+    const id = (data as { id?: unknown }).id;
+    return typeof id === 'string' && id.length >= 1 && id.length <= 128 && unstorableString(id) === undefined
+      ? { value: { id } }
+      : zodCheck(data);
+  };
+}
+
 /** `GET /v1/profiles/{id}` (docs/api.md §5.1). */
 export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
@@ -76,6 +97,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     {
       preHandler: deps.guard,
       serializerCompiler: compiledSuccessSerializer,
+      validatorCompiler: profileIdValidator,
       schema: {
         operationId: 'getProfile',
         tags: ['profiles'],
@@ -95,21 +117,23 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     async (request, reply) => {
       const { id } = request.params;
       const nowMs = Date.now();
-      const read = (key: string) =>
-        readInterests(deps.redis, deps.keys, key, { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale });
+      const options = { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale };
       // One read per store, both at once: Redis under the id as asked while Postgres resolves it
       // and returns every part of the profile in one statement (the stored predictions, §5.9,
       // included). Almost every read names the profile key itself; for an id Postgres resolves to
       // another key (a merged anonymousId) the interests are read again under that key. Consent
       // (§4.5) is known only once Postgres answered: an opted-out person's interests and
       // predictions, read or not, are never served.
-      const [facts, early] = await Promise.all([deps.facts.get(id), read(id).catch(() => undefined)]);
+      const [facts, early] = await Promise.all([
+        deps.facts.get(id),
+        readInterests(deps.redis, deps.keys, id, options).catch(noInterests),
+      ]);
       if (!facts) return sendError(reply, 404, QueryErrors.PROFILE_NOT_FOUND, `no profile for id ${id}`);
       const interests = !facts.personalization
         ? []
         : facts.profileKey === id && early !== undefined
           ? early
-          : await read(facts.profileKey);
+          : await readInterests(deps.redis, deps.keys, facts.profileKey, options);
       const predicted = facts.personalization ? predictionsServed(facts.predictions, facts.traits) : {};
       return {
         userId: facts.userId,
