@@ -24,8 +24,12 @@ export async function suppressedAmong(db: Queryable, ids: Iterable<string>): Pro
   return new Set(rows.map((r) => byDigest.get(r.digest)!));
 }
 
-/** SQL: the profile key the id in column `id` belongs to (through `identities`; itself when unknown). */
-export const PERSON_OF = (id: string) => `coalesce((SELECT i.profile_key FROM identities i WHERE i.id = ${id}), ${id})`;
+/**
+ * SQL: true unless the person whose profile key is the expression `key` opted out — a probe of the
+ * index of the people who opted out (migration 140, a handful of entries), never a people row.
+ */
+export const NOT_OPTED_OUT = (key: string) =>
+  `NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = ${key} AND NOT p.personalization)`;
 
 /**
  * Consent (§4.5): the ids among `ids` whose person has NOT opted out of personalization. An id
@@ -38,9 +42,8 @@ export const PERSON_OF = (id: string) => `coalesce((SELECT i.profile_key FROM id
 export async function personalizationAllowed(db: Queryable, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
   const { rows } = await db.query<{ id: string }>(
-    `SELECT t.id FROM unnest($1::text[]) AS t(id)
-     WHERE NOT EXISTS (SELECT 1 FROM people p
-                       WHERE p.profile_key = ${PERSON_OF('t.id')} AND NOT p.personalization)`,
+    `SELECT t.id FROM unnest($1::text[]) AS t(id) LEFT JOIN identities i ON i.id = t.id
+     WHERE ${NOT_OPTED_OUT('coalesce(i.profile_key, t.id)')}`,
     [[...new Set(ids)].sort()],
   );
   return new Set(rows.map((r) => r.id));

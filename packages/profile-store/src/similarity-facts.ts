@@ -2,7 +2,7 @@ import { DAY_MS } from '@pstream/events';
 import type { Pool } from '@pstream/platform';
 import { utcDay } from './audience-sql';
 import { SOCIAL_TYPES_SQL } from './fold';
-import { PERSON_OF } from './privacy';
+import { NOT_OPTED_OUT } from './privacy';
 
 /** What /similar reads from Postgres per person: the §5.3 vector's facts and consent (§5.7). */
 export type SimilarityInputs = { spend: number; social: number; allowed: boolean };
@@ -11,20 +11,19 @@ export type SimilarityInputs = { spend: number; social: number; allowed: boolean
 export function createSimilarityFacts(pool: Pool) {
   /**
    * One statement for every key: the keys deduplicated and sorted (their index pages are then
-   * walked in order, as the audience leaves do), and per key only index lookups — the consent
-   * probe of the opted-out index (migration 140, no people row), the purchases of the last 365
-   * days and the social rows of the last 30 days through their by-person indexes.
+   * walked in order, as the audience leaves do), and per key only index lookups — its identity,
+   * the consent probe of the opted-out index (migration 140, no people row), the purchases of the
+   * last 365 days and the social rows of the last 30 days through their by-person indexes.
    */
   async function read(keys: readonly string[], nowMs: number): Promise<Map<string, SimilarityInputs>> {
     const out = new Map<string, SimilarityInputs>();
     const sorted = [...new Set(keys)].sort();
     if (sorted.length === 0) return out;
     const { rows } = await pool.query<{ k: string; allowed: boolean; spend: string | null; social: string | null }>(
-      `SELECT k,
-              NOT EXISTS (SELECT 1 FROM people p WHERE p.profile_key = ${PERSON_OF('k')} AND NOT p.personalization) AS allowed,
+      `SELECT k, ${NOT_OPTED_OUT('coalesce(i.profile_key, k)')} AS allowed,
               (SELECT sum(base_amount) FROM purchases p WHERE p.profile_key = k AND p.occurred_at > $2) AS spend,
               (SELECT sum(n) FROM activity a WHERE a.profile_key = k AND a.type IN (${SOCIAL_TYPES_SQL}) AND a.day >= $3 AND a.target_type IS NOT NULL) AS social
-       FROM unnest($1::text[]) k`,
+       FROM unnest($1::text[]) k LEFT JOIN identities i ON i.id = k`,
       [sorted, new Date(nowMs - 365 * DAY_MS).toISOString(), utcDay(nowMs - 29 * DAY_MS)],
     );
     for (const r of rows)
