@@ -51,12 +51,8 @@ export type Similar = { id: string; similarity: number };
 export function rankSimilar(of: Vector, others: ReadonlyMap<string, Vector>, limit: number): Similar[] {
   const out: Similar[] = [];
   for (const [id, v] of others) out.push({ id, similarity: cosine(of, v) });
-  out.sort(bySimilarity);
+  out.sort((a, b) => b.similarity - a.similarity || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return out.slice(0, limit);
-}
-
-function bySimilarity(a: Similar, b: Similar): number {
-  return b.similarity - a.similarity || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 export type SimilarOptions = {
@@ -68,13 +64,10 @@ export type SimilarOptions = {
   perTag: number;
   /** How many candidates get their full vector and the exact cosine: those in most of the seed lists. */
   exact: number;
-  /**
-   * How many candidates (at least `limit`), best bound first, the first Postgres read asks for; the
-   * rest, when those do not settle the answer, in a second read.
-   */
-  factsBatch: number;
+  /** Into how many statements at once the candidates' Postgres read is split (1: one statement). */
+  parallel: number;
 };
-export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 500, exact: 400, factsBatch: 64 } as const;
+export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 500, exact: 400, parallel: 2 } as const;
 
 /**
  * Orders candidates by the summed weight of the seed lists they appear in (a list's weight is the
@@ -97,82 +90,15 @@ export function shortlist(
 }
 
 /**
- * The largest cosine `me` can have with a person whose interest components are `tags` (no `$spend`,
- * `$social`), whatever their spend and social components: each is 10·tanh(·), so together they lie
- * in a disc of radius 10·√2 — with r their length, me's part of the dot product is at most s·r (s the
- * length of me's own two), and (d + s·r) / (|me|·√(|tags|² + r²)) peaks at r = s·|tags|²/d (d > 0) or
- * at the disc's edge. An upper bound of the exact cosine, never below it.
- */
-export function cosineUpperBound(me: Vector, tags: Vector): number {
-  let d = 0;
-  let t = 0;
-  let m = 0;
-  for (const [key, y] of tags) {
-    t += y * y;
-    const x = me.get(key);
-    if (x !== undefined) d += x * y;
-  }
-  for (const x of me.values()) m += x * x;
-  if (m === 0) return 0;
-  const s = Math.hypot(me.get('$spend') ?? 0, me.get('$social') ?? 0);
-  const R = 10 * Math.SQRT2;
-  const r = d > 0 ? Math.min((s * t) / d, R) : R;
-  const denominator = Math.sqrt(m) * Math.sqrt(t + r * r);
-  return denominator === 0 ? 0 : (d + s * r) / denominator;
-}
-
-/** Slack for rounding between `cosineUpperBound` and `cosine` (both in doubles; far below any gap that matters). */
-const BOUND_SLACK = 1e-9;
-
-/**
- * `rankSimilar` over the people of `interestsOnly` (their vectors without `$spend`/`$social`) whose
- * `full` vector is given, without asking `full` for everyone: candidates are asked for best bound
- * first (`cosineUpperBound`), `firstBatch` (at least `limit`) and then all the rest, and asking stops
- * once `limit` of those answered have an exact cosine above every bound left — the answer
- * `rankSimilar` of every candidate's full vector gives. `full` leaves out (undefined) the people who
- * may not be ranked.
- */
-export async function rankBounded(
-  me: Vector,
-  interestsOnly: ReadonlyMap<string, Vector>,
-  limit: number,
-  firstBatch: number,
-  full: (ids: string[]) => Promise<ReadonlyMap<string, Vector | undefined>>,
-): Promise<Similar[]> {
-  const bounded = [...interestsOnly]
-    .map(([id, v]) => ({ id, upper: cosineUpperBound(me, v) }))
-    .sort((a, b) => b.upper - a.upper || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const out: Similar[] = [];
-  let next = 0;
-  for (let batch = Math.max(firstBatch, limit); next < bounded.length; batch = bounded.length) {
-    const ids = bounded.slice(next, next + batch).map((b) => b.id);
-    next += ids.length;
-    const vectors = await full(ids);
-    for (const id of ids) {
-      const v = vectors.get(id);
-      if (v) out.push({ id, similarity: cosine(me, v) });
-    }
-    out.sort(bySimilarity);
-    // the candidates left are sorted by bound: when the first one's cannot beat the `limit`-th answer, none can
-    const last = out[limit - 1];
-    if (last && next < bounded.length && last.similarity > bounded[next]!.upper + BOUND_SLACK) break;
-  }
-  return out.slice(0, limit);
-}
-
-/**
  * Similar people (§5.3) without a scan of everyone: for each of the person's strongest tags, the
  * holders whose stored score is nearest the person's own (per-tag index, ids only, `perTag` on
  * each side); candidates are shortlisted by how many of those lists they are in, weighted by the
  * person's value in the tag, and each shortlisted candidate's similarity is the exact cosine of
  * the full vectors. Excludes the person; candidates pass the one consent filter.
  *
- * Postgres is asked only for the candidates that can still make the answer: every candidate's
- * interests come from Redis first, which bound its cosine whatever its spend and social
- * (`cosineUpperBound`); candidates are read best bound first, `factsBatch` in one statement
- * (their facts and consent together, `similarityInputs`), and reading stops once `limit` allowed
- * candidates are known whose exact cosine beats every bound left. The answer is the one reading
- * every candidate would give.
+ * The candidates' interests (Redis, one pipeline) and their facts and consent (Postgres,
+ * `similarityInputs`: one statement does both) are read at once; the Postgres part is split into
+ * `parallel` statements over consecutive runs of the sorted keys, so a second core works on it.
  */
 export function createSimilarFinder(
   redis: Redis,
@@ -189,9 +115,15 @@ export function createSimilarFinder(
       people.map((p) => [p, featureVector(stored.get(p)!, f.get(p)!, nowMs, options.decay, options.valueScale)]),
     );
   };
-  const vector = (stored: ReadonlyMap<string, number>, f: { spend: number; social: number }, nowMs: number) =>
-    featureVector(stored, f, nowMs, options.decay, options.valueScale);
-  const none = { spend: 0, social: 0 };
+  /** `similarityInputs` of `keys` in `options.parallel` statements at once (sorted, so each reads a run of the index). */
+  const inputs = async (keys: string[], nowMs: number) => {
+    const sorted = [...keys].sort();
+    const size = Math.ceil(sorted.length / Math.max(1, options.parallel));
+    const parts: string[][] = [];
+    for (let i = 0; i < sorted.length; i += size) parts.push(sorted.slice(i, i + size));
+    const got = await Promise.all(parts.map((part) => facts.similarityInputs(part, nowMs)));
+    return new Map(got.flatMap((m) => [...m]));
+  };
   return {
     vectors,
     async similar(
@@ -200,26 +132,17 @@ export function createSimilarFinder(
       nowMs: number,
       exclude: readonly string[] = [],
     ): Promise<Similar[]> {
-      // the person's own facts beside the first Redis read: they are needed before any bound
-      const [seeds, mine] = await Promise.all([
-        strongestTags(redis, k, profileKey, options.seedTags),
-        facts.similarityInputs([profileKey], nowMs),
-      ]);
+      const seeds = await strongestTags(redis, k, profileKey, options.seedTags);
       const lists = await nearestInTags(redis, k, seeds, options.perTag);
       const weights = seeds.map((s) => tagValue(decayedScore(s.score, nowMs, options.decay), options.valueScale));
       const candidates = shortlist(lists, weights, new Set([profileKey, ...exclude]), options.exact);
-      const stored = await readStoredInterests(redis, k, [profileKey, ...candidates]);
-      const me = vector(stored.get(profileKey)!, mine.get(profileKey)!, nowMs);
-      const interestsOnly = new Map(candidates.map((id) => [id, vector(stored.get(id)!, none, nowMs)]));
-      return rankBounded(me, interestsOnly, limit, options.factsBatch, async (ids) => {
-        const inputs = await facts.similarityInputs(ids, nowMs);
-        return new Map(
-          ids.map((id) => {
-            const f = inputs.get(id)!;
-            return [id, f.allowed ? vector(stored.get(id)!, f, nowMs) : undefined];
-          }),
-        );
-      });
+      const people = [profileKey, ...candidates];
+      const [stored, read] = await Promise.all([readStoredInterests(redis, k, people), inputs(people, nowMs)]);
+      const vector = (id: string) =>
+        featureVector(stored.get(id)!, read.get(id)!, nowMs, options.decay, options.valueScale);
+      const me = vector(profileKey);
+      const others = new Map(candidates.filter((id) => read.get(id)!.allowed).map((id) => [id, vector(id)]));
+      return rankSimilar(me, others, limit);
     },
   };
 }
