@@ -33,7 +33,7 @@ import {
 } from '@pstream/audiences';
 import { keys as keyLayout, tagMembersAtLeast, writeTagIndex, type TagChange } from '@pstream/interest-store';
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
-import { createAudienceStore, migrate } from '@pstream/profile-store';
+import { createAudienceStore, migrate, SOCIAL_TYPES_SQL, type SimilarityInputs } from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { TEST_DECAY } from '@pstream/scoring/testing';
 import { loadDefaultEnv, testId } from '@pstream/testkit';
@@ -416,7 +416,7 @@ async function main(): Promise<void> {
       // the Postgres calls of an answer timed (consent and the spend/social facts; they run beside Redis reads)
       const similarSpent = new Map<string, number>();
       const similarSteps: Map<string, number>[] = [];
-      // how many keys each answer sent to Postgres, in how many statements (candidates are read best bound first)
+      // how many keys each answer sent to Postgres, in how many statements
       let sent = { keys: 0, calls: 0 };
       const sentPer: (typeof sent)[] = [];
       const counted = {
@@ -435,22 +435,66 @@ async function main(): Promise<void> {
           parallel,
         }),
       );
+      // BENCH_SIMILAR_BEFORE=1: beside them, person by person, the reads as they were before migration 140
+      // (issue 21): consent from the people rows and the facts, two statements at once over every key, so
+      // one run gives the ratio whatever the box's load does meanwhile
+      if (process.env.BENCH_SIMILAR_BEFORE === '1') {
+        const before = {
+          ...store,
+          similarityInputs: async (keys: readonly string[], nowMs: number) => {
+            const [consent, facts] = await Promise.all([
+              pool.query<{ id: string }>(
+                `SELECT t.id FROM unnest($1::text[]) AS t(id)
+                 LEFT JOIN identities i ON i.id = t.id
+                 LEFT JOIN people p ON p.profile_key = coalesce(i.profile_key, t.id)
+                 WHERE coalesce(p.personalization, true)`,
+                [[...new Set(keys)]],
+              ),
+              pool.query<{ k: string; spend: string | null; social: string | null }>(
+                `SELECT k,
+                  (SELECT sum(base_amount) FROM purchases p WHERE p.profile_key = k AND p.occurred_at > $2) AS spend,
+                  (SELECT sum(n) FROM activity a WHERE a.profile_key = k AND a.type IN (${SOCIAL_TYPES_SQL}) AND a.day >= $3 AND a.target_type IS NOT NULL) AS social
+                 FROM unnest($1::text[]) k`,
+                [
+                  keys,
+                  new Date(nowMs - 365 * 86_400_000).toISOString(),
+                  new Date(nowMs - 29 * 86_400_000).toISOString().slice(0, 10),
+                ],
+              ),
+            ]);
+            const allowed = new Set(consent.rows.map((r) => r.id));
+            return new Map<string, SimilarityInputs>(
+              facts.rows.map((r) => [
+                r.k,
+                { spend: Number(r.spend ?? 0), social: Number(r.social ?? 0), allowed: allowed.has(r.k) },
+              ]),
+            );
+          },
+        };
+        caps.push({ exact: DEFAULT_SIMILAR.exact, parallel: 0 });
+        finders.push(createSimilarFinder(redis, k, before, { decay, valueScale: 10, ...DEFAULT_SIMILAR, parallel: 1 }));
+      }
       const latencies: number[][] = caps.map(() => []);
       const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
       for (const f of finders) await f.similar('p1', 10, at); // warm-up
       for (let r = 0; r < SIMILAR_RUNS; r++) {
         const i = 1 + ((h(r, 99) * 7) % N);
         const got: { id: string; similarity: number }[][] = [];
-        for (const [c, f] of finders.entries()) {
+        // which finder goes first alternates from person to person
+        for (const c of finders.map((_, j) => (j + r) % finders.length)) {
+          const f = finders[c]!;
           similarSpent.clear();
           sent = { keys: 0, calls: 0 };
           const s = performance.now();
-          got.push(await f.similar(`p${i}`, 10, at));
+          got[c] = await f.similar(`p${i}`, 10, at);
           latencies[c]!.push(performance.now() - s);
           if (c === 0) similarSteps.push(new Map(similarSpent));
           if (c === 0) sentPer.push(sent);
         }
         answers.push({ i, got });
+        // every way of reading answers the same
+        for (const g of got)
+          if (JSON.stringify(g) !== JSON.stringify(got[0])) throw new Error(`p${i}: the similar answers differ`);
       }
       const recall = caps.map(() => 0);
       let maxDiff = 0;
@@ -468,7 +512,7 @@ async function main(): Promise<void> {
       }
       caps.forEach(({ exact, parallel }, c) =>
         log(
-          `similar (exact cosine on ${exact}, Postgres read in ${parallel}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
+          `similar (exact cosine on ${exact}, ${parallel === 0 ? 'Postgres read as before migration 140' : `Postgres read in ${parallel}`}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
             `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags)`,
         ),
       );
