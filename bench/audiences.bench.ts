@@ -19,7 +19,9 @@
  *
  * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps (no bench lock needed),
  * then `BENCH_REUSE=<id>` measures under the lock (and keeps the data unless BENCH_KEEP=0);
- * `BENCH_PARTS=previews,similar` runs only those measurements.
+ * `BENCH_PARTS=previews,similar` runs only those measurements. Similar people: `BENCH_SIMILAR_PARALLEL=2,1`
+ * measures each split of the Postgres read, `BENCH_SIMILAR_BEFORE=1` adds the reads as they were before
+ * migration 140, person by person beside them (answers checked equal).
  */
 import {
   createAudienceEngine,
