@@ -19,7 +19,9 @@
  *
  * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps (no bench lock needed),
  * then `BENCH_REUSE=<id>` measures under the lock (and keeps the data unless BENCH_KEEP=0);
- * `BENCH_PARTS=previews,similar` runs only those measurements.
+ * `BENCH_PARTS=previews,similar` runs only those measurements. Similar people: `BENCH_SIMILAR_PARALLEL=2,1`
+ * measures each split of the Postgres read, `BENCH_SIMILAR_BEFORE=1` adds the reads as they were before
+ * migration 140, person by person beside them (answers checked equal).
  */
 import {
   createAudienceEngine,
@@ -33,7 +35,7 @@ import {
 } from '@pstream/audiences';
 import { keys as keyLayout, tagMembersAtLeast, writeTagIndex, type TagChange } from '@pstream/interest-store';
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
-import { createAudienceStore, migrate } from '@pstream/profile-store';
+import { createAudienceStore, migrate, SOCIAL_TYPES_SQL, type SimilarityInputs } from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { TEST_DECAY } from '@pstream/scoring/testing';
 import { loadDefaultEnv, testId } from '@pstream/testkit';
@@ -404,32 +406,97 @@ async function main(): Promise<void> {
       log(`  brute force vectors built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
       // timings), for several candidate caps (`exact`) interleaved person by person.
-      const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`).split(',').map(Number);
+      // BENCH_SIMILAR_PARALLEL: into how many statements the candidates' Postgres read is split (a list: each is measured)
+      const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`)
+        .split(',')
+        .map(Number)
+        .flatMap((exact) =>
+          (process.env.BENCH_SIMILAR_PARALLEL ?? `${DEFAULT_SIMILAR.parallel}`)
+            .split(',')
+            .map((parallel) => ({ exact, parallel: Number(parallel) })),
+        );
       // the Postgres calls of an answer timed (consent and the spend/social facts; they run beside Redis reads)
       const similarSpent = new Map<string, number>();
       const similarSteps: Map<string, number>[] = [];
-      const finders = caps.map((exact) =>
-        createSimilarFinder(redis, k, timedCalls(store, similarSpent), {
+      // how many keys each answer sent to Postgres, in how many statements
+      let sent = { keys: 0, calls: 0 };
+      const sentPer: (typeof sent)[] = [];
+      const counted = {
+        ...store,
+        similarityInputs: (keys: readonly string[], nowMs: number) => {
+          sent = { keys: sent.keys + keys.length, calls: sent.calls + 1 };
+          return store.similarityInputs(keys, nowMs);
+        },
+      };
+      const finders = caps.map(({ exact, parallel }) =>
+        createSimilarFinder(redis, k, timedCalls(counted, similarSpent), {
           decay,
           valueScale: 10,
           ...DEFAULT_SIMILAR,
           exact,
+          parallel,
         }),
       );
+      // BENCH_SIMILAR_BEFORE=1: beside them, person by person, the reads as they were before migration 140
+      // (issue 21): consent from the people rows and the facts, two statements at once over every key, so
+      // one run gives the ratio whatever the box's load does meanwhile
+      if (process.env.BENCH_SIMILAR_BEFORE === '1') {
+        const before = {
+          ...store,
+          similarityInputs: async (keys: readonly string[], nowMs: number) => {
+            const [consent, facts] = await Promise.all([
+              pool.query<{ id: string }>(
+                `SELECT t.id FROM unnest($1::text[]) AS t(id)
+                 LEFT JOIN identities i ON i.id = t.id
+                 LEFT JOIN people p ON p.profile_key = coalesce(i.profile_key, t.id)
+                 WHERE coalesce(p.personalization, true)`,
+                [[...new Set(keys)]],
+              ),
+              pool.query<{ k: string; spend: string | null; social: string | null }>(
+                `SELECT k,
+                  (SELECT sum(base_amount) FROM purchases p WHERE p.profile_key = k AND p.occurred_at > $2) AS spend,
+                  (SELECT sum(n) FROM activity a WHERE a.profile_key = k AND a.type IN (${SOCIAL_TYPES_SQL}) AND a.day >= $3 AND a.target_type IS NOT NULL) AS social
+                 FROM unnest($1::text[]) k`,
+                [
+                  keys,
+                  new Date(nowMs - 365 * 86_400_000).toISOString(),
+                  new Date(nowMs - 29 * 86_400_000).toISOString().slice(0, 10),
+                ],
+              ),
+            ]);
+            const allowed = new Set(consent.rows.map((r) => r.id));
+            return new Map<string, SimilarityInputs>(
+              facts.rows.map((r) => [
+                r.k,
+                { spend: Number(r.spend ?? 0), social: Number(r.social ?? 0), allowed: allowed.has(r.k) },
+              ]),
+            );
+          },
+        };
+        caps.push({ exact: DEFAULT_SIMILAR.exact, parallel: 0 });
+        finders.push(createSimilarFinder(redis, k, before, { decay, valueScale: 10, ...DEFAULT_SIMILAR, parallel: 1 }));
+      }
       const latencies: number[][] = caps.map(() => []);
       const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
       for (const f of finders) await f.similar('p1', 10, at); // warm-up
       for (let r = 0; r < SIMILAR_RUNS; r++) {
         const i = 1 + ((h(r, 99) * 7) % N);
         const got: { id: string; similarity: number }[][] = [];
-        for (const [c, f] of finders.entries()) {
+        // which finder goes first alternates from person to person
+        for (const c of finders.map((_, j) => (j + r) % finders.length)) {
+          const f = finders[c]!;
           similarSpent.clear();
+          sent = { keys: 0, calls: 0 };
           const s = performance.now();
-          got.push(await f.similar(`p${i}`, 10, at));
+          got[c] = await f.similar(`p${i}`, 10, at);
           latencies[c]!.push(performance.now() - s);
           if (c === 0) similarSteps.push(new Map(similarSpent));
+          if (c === 0) sentPer.push(sent);
         }
         answers.push({ i, got });
+        // every way of reading answers the same
+        for (const g of got)
+          if (JSON.stringify(g) !== JSON.stringify(got[0])) throw new Error(`p${i}: the similar answers differ`);
       }
       const recall = caps.map(() => 0);
       let maxDiff = 0;
@@ -445,20 +512,28 @@ async function main(): Promise<void> {
             maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
         });
       }
-      caps.forEach((exact, c) =>
+      caps.forEach(({ exact, parallel }, c) =>
         log(
-          `similar (exact cosine on ${exact}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
+          `similar (exact cosine on ${exact}, ${parallel === 0 ? 'Postgres read as before migration 140' : `Postgres read in ${parallel}`}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
             `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags)`,
         ),
       );
       log(`  max |answer − brute force| ${maxDiff.toExponential(1)}`);
       log(
-        `  its Postgres calls (exact ${caps[0]}), p50 / p99: ${['personalizationAllowed', 'similarityFacts']
+        `  its Postgres reads (exact ${caps[0]!.exact} in ${caps[0]!.parallel}, beside its last Redis read; the statements' times summed), p50 / p99: ${[
+          ...new Set(similarSteps.flatMap((x) => [...x.keys()])),
+        ]
           .map((n) => {
             const xs = similarSteps.map((x) => x.get(n) ?? 0);
             return `${n} ${pct(xs, 50).toFixed(1)} / ${pct(xs, 99).toFixed(1)} ms`;
           })
-          .join(', ')}`,
+          .join(', ')}; keys per answer ${pct(
+          sentPer.map((x) => x.keys),
+          50,
+        )} in ${pct(
+          sentPer.map((x) => x.calls),
+          50,
+        )} statements`,
       );
     }
   } finally {

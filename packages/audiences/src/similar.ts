@@ -64,8 +64,10 @@ export type SimilarOptions = {
   perTag: number;
   /** How many candidates get their full vector and the exact cosine: those in most of the seed lists. */
   exact: number;
+  /** Into how many statements at once the candidates' Postgres read is split (1: one statement). */
+  parallel: number;
 };
-export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 500, exact: 400 } as const;
+export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 500, exact: 400, parallel: 2 } as const;
 
 /**
  * Orders candidates by the summed weight of the seed lists they appear in (a list's weight is the
@@ -93,11 +95,15 @@ export function shortlist(
  * each side); candidates are shortlisted by how many of those lists they are in, weighted by the
  * person's value in the tag, and each shortlisted candidate's similarity is the exact cosine of
  * the full vectors. Excludes the person; candidates pass the one consent filter.
+ *
+ * The candidates' interests (Redis, one pipeline) and their facts and consent (Postgres,
+ * `similarityInputs`: one statement does both) are read at once; the Postgres part is split into
+ * `parallel` statements over consecutive runs of the sorted keys, so a second core works on it.
  */
 export function createSimilarFinder(
   redis: Redis,
   k: Keys,
-  facts: Pick<AudienceStore, 'similarityFacts' | 'personalizationAllowed'>,
+  facts: Pick<AudienceStore, 'similarityFacts' | 'similarityInputs'>,
   options: SimilarOptions,
 ) {
   const vectors = async (people: readonly string[], nowMs: number): Promise<Map<string, Vector>> => {
@@ -108,6 +114,15 @@ export function createSimilarFinder(
     return new Map(
       people.map((p) => [p, featureVector(stored.get(p)!, f.get(p)!, nowMs, options.decay, options.valueScale)]),
     );
+  };
+  /** `similarityInputs` of `keys` in `options.parallel` statements at once (sorted, so each reads a run of the index). */
+  const inputs = async (keys: string[], nowMs: number) => {
+    const sorted = [...keys].sort();
+    const size = Math.ceil(sorted.length / Math.max(1, options.parallel));
+    const parts: string[][] = [];
+    for (let i = 0; i < sorted.length; i += size) parts.push(sorted.slice(i, i + size));
+    const got = await Promise.all(parts.map((part) => facts.similarityInputs(part, nowMs)));
+    return new Map(got.flatMap((m) => [...m]));
   };
   return {
     vectors,
@@ -121,13 +136,12 @@ export function createSimilarFinder(
       const lists = await nearestInTags(redis, k, seeds, options.perTag);
       const weights = seeds.map((s) => tagValue(decayedScore(s.score, nowMs, options.decay), options.valueScale));
       const candidates = shortlist(lists, weights, new Set([profileKey, ...exclude]), options.exact);
-      // the consent filter and the vectors in parallel: one round trip fewer on the answer's path
-      const [allowed, all] = await Promise.all([
-        facts.personalizationAllowed(candidates),
-        vectors([profileKey, ...candidates], nowMs),
-      ]);
-      const me = all.get(profileKey)!;
-      const others = new Map(allowed.map((id) => [id, all.get(id)!]));
+      const people = [profileKey, ...candidates];
+      const [stored, read] = await Promise.all([readStoredInterests(redis, k, people), inputs(people, nowMs)]);
+      const vector = (id: string) =>
+        featureVector(stored.get(id)!, read.get(id)!, nowMs, options.decay, options.valueScale);
+      const me = vector(profileKey);
+      const others = new Map(candidates.filter((id) => read.get(id)!.allowed).map((id) => [id, vector(id)]));
       return rankSimilar(me, others, limit);
     },
   };

@@ -5,6 +5,7 @@ import { createSavedAudiences } from './saved-audiences';
 import { createSimilarityFacts } from './similarity-facts';
 
 export type { FactLeaf } from './audience-sql';
+export type { SimilarityInputs } from './similarity-facts';
 export { MIN_PART, type LeafReaderOptions } from './audience-leaves';
 export type { AudienceRow } from './saved-audiences';
 

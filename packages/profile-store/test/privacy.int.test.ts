@@ -6,6 +6,7 @@ import { createFollowersReader } from '../src/followers';
 import { createConverter } from '../src/fold';
 import { migrate } from '../src/migrate';
 import { erasePerson, personalizationAllowed, setPersonalization, suppressedAmong } from '../src/privacy';
+import { createSimilarityFacts } from '../src/similarity-facts';
 import { createSegmentStore, type SegmentStore } from '../src/store';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
@@ -80,6 +81,19 @@ describe('consent and erasure in Postgres (docs/model.md §4.5, docs/api.md §5.
     await apply([identify('u-1', 'a-1')]);
     expect(await personalizationAllowed(pool, ['u-1', 'a-1', 'u-2', 'never-seen'])).toEqual(
       new Set(['u-2', 'never-seen']),
+    );
+    // /similar's one read gives the same consent, for every key asked (repeats and order do not matter)
+    const inputs = await createSimilarityFacts(pool).similarityInputs(
+      ['u-2', 'a-1', 'never-seen', 'u-1', 'u-2'],
+      Date.now(),
+    );
+    expect(new Map([...inputs].map(([k, v]) => [k, v.allowed]))).toEqual(
+      new Map([
+        ['a-1', false],
+        ['never-seen', true],
+        ['u-1', false],
+        ['u-2', true],
+      ]),
     );
     const sample = await createFollowersReader(pool).personalizedSample({ type: 'shop', id: 's-1' }, 10);
     expect(sample).toEqual(['u-2']);

@@ -1,0 +1,12 @@
+-- Consent reads without the people rows (issue 21 item 3; docs/api.md §5.7).
+-- Unqualified names: the runner sets search_path to the deployment's schema.
+--
+-- Every interest-serving path asks "which of these ids may be personalized?" — /similar for its
+-- ~400 candidates, previews for every member. Reading it from `people` fetched one heap page per
+-- person (a wide row: traits, stage, tiers), at random, for a one-bit answer that is `true` for
+-- nearly everyone. The people who opted out are a handful: this index holds only them, so the
+-- question becomes one probe of a tiny index that stays cached, and a person who did not opt out
+-- (no entry) costs no heap page at all. `personalization` is NOT NULL (migration 006), so "not in
+-- this index" is exactly `personalization = true`. The column changes only on a consent request,
+-- so the index costs the write path nothing but its (rare) entries.
+CREATE INDEX people_opted_out ON people (profile_key) WHERE NOT personalization;
