@@ -233,6 +233,9 @@ export class BatchConsumer<S extends z.ZodType> {
   private readonly source: { group: string; topic: string; progress: PartitionProgress; stalled: () => number[] };
   /** Counts assignments, so a seek to stored positions that waited is dropped once a newer assignment came. */
   private assignments = 0;
+  /** The shared offset commit in flight, and the one that will follow it (commitShared). */
+  private commitRunning: Promise<void> | undefined;
+  private commitNext: Promise<void> | undefined;
   /** With `applyTogether`: gathers the chunks in hand into one call. */
   private readonly gatherer: ChunkGatherer<ChunkPart<z.output<S>>> | undefined;
 
@@ -410,7 +413,7 @@ export class BatchConsumer<S extends z.ZodType> {
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const chunkSize = this.options.chunkSize ?? 500;
     const behind = (offset: string) => Math.max(0, Number(batch.highWatermark) - Number(offset) - 1);
     if (batch.messages.length > 0) this.progress.seen(batch.partition, behind(batch.firstOffset()!) + 1);
@@ -445,9 +448,37 @@ export class BatchConsumer<S extends z.ZodType> {
       resolveOffset(chunk[chunk.length - 1]!.offset);
       this.progress.moved(batch.partition, behind(chunk[chunk.length - 1]!.offset));
       this.metrics?.processed.inc(this.labels, chunk.length);
-      await commitOffsetsIfNecessary();
       await heartbeat();
     }
+    // Committed here rather than by kafkajs after the handler returns (it then finds nothing left to
+    // commit): kafkajs commits once per partition batch, so the partitions of one fetch, whose chunks
+    // finish together, sent one OffsetCommit each — 12 round trips per fetch before the next one.
+    await this.commitShared(payload);
+  }
+
+  /**
+   * Commits the offsets resolved so far, one OffsetCommit for every partition handler that asks within
+   * the same turn of the event loop: a commit starts one macrotask after the first ask (the other
+   * partitions of the fetch resolve their offsets meanwhile), and an ask while one is in flight waits
+   * for the next, which covers it. Resolves once the caller's resolved offsets are committed.
+   */
+  private commitShared(
+    payload: Pick<EachBatchPayload, 'commitOffsetsIfNecessary' | 'uncommittedOffsets'>,
+  ): Promise<void> {
+    if (this.commitNext) return this.commitNext;
+    const start = async () => {
+      await new Promise((r) => setImmediate(r));
+      this.commitNext = undefined;
+      const running = (this.commitRunning = payload.commitOffsetsIfNecessary(payload.uncommittedOffsets()));
+      try {
+        await running;
+      } finally {
+        if (this.commitRunning === running) this.commitRunning = undefined;
+      }
+    };
+    const running = this.commitRunning;
+    this.commitNext = running ? running.then(start, start) : start();
+    return this.commitNext;
   }
 
   /** Records that `partition` waits on `offset`, keeping the time it started waiting when the offset is the same. */
