@@ -63,11 +63,15 @@ export const consumerEnv = {
   CONSUMER_CHUNK_SIZE: envInt(500, 1),
   /**
    * A fetch waits until the broker has this many bytes for it (or CONSUMER_FETCH_MAX_WAIT_MS passed):
-   * larger partition batches, so fewer chunks, transactions and commits per event, for up to that wait.
+   * larger partition batches, so fewer fetches, applies, transactions and commits per event, for up to
+   * that wait. 32 KB is ~70 sealed events: at a few thousand events/s a fetch finds that much at once.
    */
-  CONSUMER_FETCH_MIN_BYTES: envInt(1, 1),
-  /** Longest a fetch waits for CONSUMER_FETCH_MIN_BYTES; only matters when that is above 1. */
-  CONSUMER_FETCH_MAX_WAIT_MS: envInt(5000, 0),
+  CONSUMER_FETCH_MIN_BYTES: envInt(32_768, 1),
+  /**
+   * Longest a fetch waits for CONSUMER_FETCH_MIN_BYTES (also how often an idle consumer fetches): at most
+   * this is added to an event's freshness when traffic is light (docs/operations.md "Throughput and freshness").
+   */
+  CONSUMER_FETCH_MAX_WAIT_MS: envInt(20, 0),
 } as const;
 export type ConsumerEnv = {
   CONSUMER_STALL_SECONDS: number;
@@ -162,7 +166,7 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   chunkSize?: number;
   /** A fetch waits for this many bytes (default 1: answer as soon as there is anything)… */
   fetchMinBytes?: number;
-  /** …or this long, whichever comes first (default 5 000 ms, kafkajs's). */
+  /** …or this long, whichever comes first (default 5 000 ms, kafkajs's). The services pass `consumerEnv`'s. */
   fetchMaxWaitMs?: number;
   /**
    * How many partitions are applied at the same time (default 1). Each partition stays in order;
