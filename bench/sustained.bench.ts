@@ -254,6 +254,15 @@ export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): S
   };
 }
 
+/** The three slowest probes as "latency ms @ seconds into the window". */
+function worst(timeline: [number, number][]): string {
+  return [...timeline]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([t, ms]) => `${ms.toFixed(0)} ms @ ${t.toFixed(1)} s`)
+    .join(', ');
+}
+
 /** Least-squares slope of y over x. */
 function slope(points: [number, number][]): number {
   const n = points.length;
@@ -471,10 +480,11 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
     await offer(ingestUrl, next, 1000, 5); // warm-up: JIT, connections, group joins
 
     /**
-     * Waits until every group's lag is under a second's worth of `rate`; gives up after 90 s, or
+     * Waits until every group's lag is under a second's worth of `rate` (`empty`: until it is 0, so a
+     * freshness window does not start behind what the previous window left); gives up after 90 s, or
      * once the total has not fallen for 15 s (the consumers cannot catch up: waiting is wasted).
      */
-    const drain = async (rate: number) => {
+    const drain = async (rate: number, empty = false) => {
       const deadline = Date.now() + 90_000;
       let best = Infinity;
       let bestAt = Date.now();
@@ -483,7 +493,7 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
         const total = Object.values(lag).reduce((a, b) => a + b, 0);
         if (total < best) [best, bestAt] = [total, Date.now()];
         if (
-          Object.values(lag).every((l) => l < Math.max(rate, 1000)) ||
+          Object.values(lag).every((l) => (empty ? l <= 0 : l < Math.max(rate, 1000))) ||
           Date.now() > deadline ||
           Date.now() - bestAt > 15_000
         )
@@ -563,8 +573,13 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       ...new Set(o.freshnessRates.map((r) => (r === 'half' ? good / 2 : r === 'top' ? good : r))),
     ].filter((r) => r > 0 && (good === 0 || r <= good));
     for (const rate of o.freshnessSeconds > 0 ? freshnessRates : []) {
-      await drain(rate);
+      // Empty, not just under a second's worth: the first probes would otherwise time the backlog of the
+      // window before (after a rate that failed, up to a second of events per group), not the pipeline.
+      const lagAtStart = await drain(rate, true);
       const latencies: number[] = [];
+      /** When each probe was accepted, in seconds into the window, with its latency: where the worst one fell. */
+      const timeline: [number, number][] = [];
+      const windowStart = performance.now();
       const polls: Promise<void>[] = [];
       const probeId = (tick: number) => `${o.prefix}-fresh-${id}-${rate}-${tick}`;
       const read = async <T>(url: string): Promise<T | undefined> => {
@@ -620,6 +635,7 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
                     await new Promise((r) => setTimeout(r, 25));
                   }
                   latencies.push(performance.now() - at);
+                  timeline.push([(at - windowStart) / 1000, performance.now() - at]);
                   byStore.redis.push(seen.redis ?? Infinity);
                   byStore.postgres.push(seen.postgres ?? Infinity);
                 })(),
@@ -643,7 +659,8 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       freshness.push(f);
       log(
         `freshness at ${Math.round(achieved)} events/s (offered ${Math.round(rate)}; sustained ${good}): ${latencies.length} probes, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms, max ${f.max.toFixed(0)} ms ` +
-          `(Redis alone p50 ${f.redis.p50.toFixed(0)} / p99 ${f.redis.p99.toFixed(0)} ms, Postgres alone ${f.postgres.p50.toFixed(0)} / ${f.postgres.p99.toFixed(0)} ms); CPU ${cpu.totalUs.toFixed(0)} µs/event`,
+          `(Redis alone p50 ${f.redis.p50.toFixed(0)} / p99 ${f.redis.p99.toFixed(0)} ms, Postgres alone ${f.postgres.p50.toFixed(0)} / ${f.postgres.p99.toFixed(0)} ms); CPU ${cpu.totalUs.toFixed(0)} µs/event; ` +
+          `lag at start ${Object.values(lagAtStart).join('/')}; slowest probes at ${worst(timeline)}`,
       );
     }
     const top = tried.find((t) => t.rate === good);

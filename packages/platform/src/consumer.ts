@@ -63,11 +63,15 @@ export const consumerEnv = {
   CONSUMER_CHUNK_SIZE: envInt(500, 1),
   /**
    * A fetch waits until the broker has this many bytes for it (or CONSUMER_FETCH_MAX_WAIT_MS passed):
-   * larger partition batches, so fewer chunks, transactions and commits per event, for up to that wait.
+   * larger partition batches, so fewer fetches, applies, transactions and commits per event, for up to
+   * that wait. 32 KB is ~70 sealed events: at a few thousand events/s a fetch finds that much at once.
    */
-  CONSUMER_FETCH_MIN_BYTES: envInt(1, 1),
-  /** Longest a fetch waits for CONSUMER_FETCH_MIN_BYTES; only matters when that is above 1. */
-  CONSUMER_FETCH_MAX_WAIT_MS: envInt(5000, 0),
+  CONSUMER_FETCH_MIN_BYTES: envInt(32_768, 1),
+  /**
+   * Longest a fetch waits for CONSUMER_FETCH_MIN_BYTES (also how often an idle consumer fetches): at most
+   * this is added to an event's freshness when traffic is light (docs/operations.md "Throughput and freshness").
+   */
+  CONSUMER_FETCH_MAX_WAIT_MS: envInt(20, 0),
 } as const;
 export type ConsumerEnv = {
   CONSUMER_STALL_SECONDS: number;
@@ -162,7 +166,7 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
   chunkSize?: number;
   /** A fetch waits for this many bytes (default 1: answer as soon as there is anything)… */
   fetchMinBytes?: number;
-  /** …or this long, whichever comes first (default 5 000 ms, kafkajs's). */
+  /** …or this long, whichever comes first (default 5 000 ms, kafkajs's). The services pass `consumerEnv`'s. */
   fetchMaxWaitMs?: number;
   /**
    * How many partitions are applied at the same time (default 1). Each partition stays in order;
@@ -233,6 +237,9 @@ export class BatchConsumer<S extends z.ZodType> {
   private readonly source: { group: string; topic: string; progress: PartitionProgress; stalled: () => number[] };
   /** Counts assignments, so a seek to stored positions that waited is dropped once a newer assignment came. */
   private assignments = 0;
+  /** The shared offset commit in flight, and the one that will follow it (commitShared). */
+  private commitRunning: Promise<void> | undefined;
+  private commitNext: Promise<void> | undefined;
   /** With `applyTogether`: gathers the chunks in hand into one call. */
   private readonly gatherer: ChunkGatherer<ChunkPart<z.output<S>>> | undefined;
 
@@ -410,7 +417,7 @@ export class BatchConsumer<S extends z.ZodType> {
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch, resolveOffset, heartbeat, isRunning, isStale, commitOffsetsIfNecessary } = payload;
+    const { batch, resolveOffset, heartbeat, isRunning, isStale } = payload;
     const chunkSize = this.options.chunkSize ?? 500;
     const behind = (offset: string) => Math.max(0, Number(batch.highWatermark) - Number(offset) - 1);
     if (batch.messages.length > 0) this.progress.seen(batch.partition, behind(batch.firstOffset()!) + 1);
@@ -445,9 +452,37 @@ export class BatchConsumer<S extends z.ZodType> {
       resolveOffset(chunk[chunk.length - 1]!.offset);
       this.progress.moved(batch.partition, behind(chunk[chunk.length - 1]!.offset));
       this.metrics?.processed.inc(this.labels, chunk.length);
-      await commitOffsetsIfNecessary();
       await heartbeat();
     }
+    // Committed here rather than by kafkajs after the handler returns (it then finds nothing left to
+    // commit): kafkajs commits once per partition batch, so the partitions of one fetch, whose chunks
+    // finish together, sent one OffsetCommit each — 12 round trips per fetch before the next one.
+    await this.commitShared(payload);
+  }
+
+  /**
+   * Commits the offsets resolved so far, one OffsetCommit for every partition handler that asks within
+   * the same turn of the event loop: a commit starts one macrotask after the first ask (the other
+   * partitions of the fetch resolve their offsets meanwhile), and an ask while one is in flight waits
+   * for the next, which covers it. Resolves once the caller's resolved offsets are committed.
+   */
+  private commitShared(
+    payload: Pick<EachBatchPayload, 'commitOffsetsIfNecessary' | 'uncommittedOffsets'>,
+  ): Promise<void> {
+    if (this.commitNext) return this.commitNext;
+    const start = async () => {
+      await new Promise((r) => setImmediate(r));
+      this.commitNext = undefined;
+      const running = (this.commitRunning = payload.commitOffsetsIfNecessary(payload.uncommittedOffsets()));
+      try {
+        await running;
+      } finally {
+        if (this.commitRunning === running) this.commitRunning = undefined;
+      }
+    };
+    const running = this.commitRunning;
+    this.commitNext = running ? running.then(start, start) : start();
+    return this.commitNext;
   }
 
   /** Records that `partition` waits on `offset`, keeping the time it started waiting when the offset is the same. */

@@ -384,6 +384,66 @@ describe('BatchConsumer failure handling on real Postgres', () => {
     }
   }, 120_000);
 
+  it("commits a fetch's partitions in one OffsetCommit, after their chunks are applied", async () => {
+    const { topic, drop } = await ownTopic(box, 'commits', 3);
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const groupId = `${box.id}-commits`;
+    let calls = 0;
+    let applied = 0;
+    const consumer = new BatchConsumer({
+      kafka: box.kafka,
+      log: silentLog,
+      groupId,
+      topic,
+      dlqTopic: box.env.DLQ_TOPIC!,
+      schema,
+      partitionsConcurrently: 3,
+      apply: async (messages: Consumed<{ n: number }>[]) => void (applied += messages.length),
+      applyTogether: async (parts) => {
+        calls++;
+        for (const p of parts) applied += p.messages.length;
+      },
+    });
+    const admin = box.kafka.admin();
+    await admin.connect();
+    const committed = async () =>
+      (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions
+        .map((p) => [p.partition, p.offset])
+        .sort((a, b) => Number(a[0]) - Number(b[0]));
+    try {
+      await consumer.start();
+      // kafkajs's own consumer, for its instrumentation events: one per OffsetCommit request.
+      const kafkajs = (consumer as unknown as { consumer: import('kafkajs').Consumer }).consumer;
+      let commits = 0;
+      kafkajs.on(kafkajs.events.COMMIT_OFFSETS, () => void commits++);
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: [0, 1, 2].flatMap((partition) => [1, 2].map((n) => ({ partition, value: JSON.stringify({ n }) }))),
+      });
+      await waitFor('all six applied and committed', async () =>
+        applied === 6 &&
+        JSON.stringify(await committed()) ===
+          JSON.stringify([
+            [0, '2'],
+            [1, '2'],
+            [2, '2'],
+          ])
+          ? true
+          : undefined,
+      );
+      // One per call of applyTogether (one per fetch), not one per partition batch (three per fetch).
+      expect(commits).toBeGreaterThan(0);
+      expect(commits).toBeLessThanOrEqual(calls);
+    } finally {
+      await consumer.stop();
+      await admin.disconnect();
+      await producer.disconnect();
+      await drop();
+    }
+  }, 60_000);
+
   it('refuses to start when stored positions lie beyond the topic end', async () => {
     const consumer = new BatchConsumer({
       kafka: box.kafka,
