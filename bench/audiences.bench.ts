@@ -350,6 +350,15 @@ async function main(): Promise<void> {
         ...(await engine.snapshot(live, liveNow)),
         nowMs: liveNow,
       });
+      // the scorer writes each entry with the old score it read from the person's state; the
+      // writer here knows it the same way: from the interest sets seeded above, then its own writes
+      const current = new Map<string, string | null>();
+      {
+        const p = redis.pipeline();
+        for (const person of holders) p.zscore(k.interests(person), liveTag);
+        const got = (await p.exec()) ?? [];
+        holders.forEach((person, i) => current.set(person, (got[i]?.[1] as string | null) ?? null));
+      }
       let writing = true;
       let writes = 0;
       const writer = (async () => {
@@ -360,7 +369,9 @@ async function main(): Promise<void> {
             seed = (seed * 48271) % 2147483647;
             // a holder of the tag whose score moves (what the scorer's index write does), across the threshold or not
             const score = String((0.5 + (seed % 2000) / 100) * forward);
-            moves.push({ tag: liveTag, person: holders[seed % holders.length]!, score });
+            const person = holders[seed % holders.length]!;
+            moves.push({ tag: liveTag, person, score, old: current.get(person) ?? null });
+            current.set(person, score);
           }
           await writeTagIndex(redis, k, moves);
           writes += 500;
