@@ -190,18 +190,37 @@ export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly Tag
 
 type TagChanges = [tag: string, changes: TagChange[]];
 
-/** Score-range buckets (tag-range.ts RANGE_WRITE); the tags in another layout, unwritten. */
-async function writeRange(redis: Redis, k: Keys, tags: readonly TagChanges[]): Promise<TagChanges[]> {
-  const calls: { tag: string; args: string[]; of: TagChanges }[] = [];
+type TagCall = { tag: string; args: string[]; of: TagChanges };
+
+/** Each tag's changes cut into script calls of at most CHANGES_PER_CALL, `add` writing a change's arguments. */
+function tagCalls(tags: readonly TagChanges[], add: (c: TagChange, args: string[]) => void): TagCall[] {
+  const calls: TagCall[] = [];
   for (const of of tags) {
     const [tag, list] = of;
     for (let i = 0; i < list.length; i += CHANGES_PER_CALL) {
       const args: string[] = [];
-      for (const c of list.slice(i, i + CHANGES_PER_CALL))
-        args.push(c.person, c.old === undefined ? '?' : (c.old ?? ''), c.score ?? '');
+      for (const c of list.slice(i, i + CHANGES_PER_CALL)) add(c, args);
       calls.push({ tag, args, of });
     }
   }
+  return calls;
+}
+
+/** The tags whose script answered -1 (the tag is in the other kind of layout): to write there next. */
+function inOtherLayout(calls: readonly TagCall[], replies: [Error | null, unknown][]): TagChanges[] {
+  const other = new Set<TagChanges>();
+  replies.forEach(([err, reply], i) => {
+    if (err) throw err;
+    if (reply === -1) other.add(calls[i]!.of);
+  });
+  return [...other];
+}
+
+/** Score-range buckets (tag-range.ts RANGE_WRITE); the tags in another layout, unwritten. */
+async function writeRange(redis: Redis, k: Keys, tags: readonly TagChanges[]): Promise<TagChanges[]> {
+  const calls = tagCalls(tags, (c, args) =>
+    args.push(c.person, c.old === undefined ? '?' : (c.old ?? ''), c.score ?? ''),
+  );
   const replies = await pipelineBySlot(
     redis,
     calls,
@@ -218,25 +237,12 @@ async function writeRange(redis: Redis, k: Keys, tags: readonly TagChanges[]): P
         ...c.args,
       ),
   );
-  const other = new Set<TagChanges>();
-  replies.forEach(([err, reply], i) => {
-    if (err) throw err;
-    if (reply === -1) other.add(calls[i]!.of);
-  });
-  return [...other];
+  return inOtherLayout(calls, replies);
 }
 
 /** One set or hash buckets (TAG_INDEX_WRITE); the tags in score-range buckets, unwritten. */
 async function writeHashed(redis: Redis, k: Keys, tags: readonly TagChanges[]): Promise<TagChanges[]> {
-  const calls: { tag: string; args: string[]; of: TagChanges }[] = [];
-  for (const of of tags) {
-    const [tag, list] = of;
-    for (let i = 0; i < list.length; i += CHANGES_PER_CALL) {
-      const args: string[] = [];
-      for (const c of list.slice(i, i + CHANGES_PER_CALL)) args.push(c.person, c.score ?? '');
-      calls.push({ tag, args, of });
-    }
-  }
+  const calls = tagCalls(tags, (c, args) => args.push(c.person, c.score ?? ''));
   // each tag's keys in the tag's own slot: grouped by the node that owns it on a Cluster
   const replies = await pipelineBySlot(
     redis,
@@ -252,12 +258,7 @@ async function writeHashed(redis: Redis, k: Keys, tags: readonly TagChanges[]): 
         ...c.args,
       ),
   );
-  const other = new Set<TagChanges>();
-  replies.forEach(([err, reply], i) => {
-    if (err) throw err;
-    if (reply === -1) other.add(calls[i]!.of);
-  });
-  return [...other];
+  return inOtherLayout(calls, replies);
 }
 
 /**
