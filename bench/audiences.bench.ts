@@ -21,7 +21,9 @@
  * then `BENCH_REUSE=<id>` measures under the lock (and keeps the data unless BENCH_KEEP=0);
  * `BENCH_PARTS=previews,similar` runs only those measurements. Similar people: `BENCH_SIMILAR_PARALLEL=2,1`
  * measures each split of the Postgres read, `BENCH_SIMILAR_BEFORE=1` adds the reads as they were before
- * migration 140, person by person beside them (answers checked equal).
+ * migration 140, person by person beside them (answers checked equal); `BENCH_SIMILAR_FROM=<n>` asks other
+ * people than the default 50 (a second run asking the same people finds their pages cached: give each run of
+ * a comparison its own). Each answer's stages and the GC pauses inside it are printed, and the slowest answers.
  */
 import {
   createAudienceEngine,
@@ -156,6 +158,9 @@ async function main(): Promise<void> {
        SELECT k, day, type, tt, tid, tag, sum(n) FROM (${activity}) a GROUP BY k, day, type, tt, tid, tag`,
         [N, today],
       );
+      // as autovacuum leaves bulk-written tables (infra:up turns it on where we run Postgres): hint
+      // bits set and pages all-visible, so index-only scans (migrations 140, 170) read no heap page
+      await pool.query('VACUUM (ANALYZE) people, purchases, activity, identities, follows');
       await pool.query('ANALYZE');
       log(`  activity (90 days): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 
@@ -411,12 +416,9 @@ async function main(): Promise<void> {
         }
         return featureVector(stored, { spend, social }, at, decay, 10);
       };
-      t0 = Date.now();
-      const all: Vector[] = new Array(N + 1);
-      for (let i = 1; i <= N; i++) all[i] = vectorOf(i);
-      log(`  brute force vectors built in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-      // Latencies first, on their own (the brute force allocates a lot, and its GC would land in the
-      // timings), for several candidate caps (`exact`) interleaved person by person.
+      // Latencies first, on their own, before the brute force's 1 M vectors exist (with them on the
+      // heap every scavenge of an answer took 5-30 ms: GC the query API does not have), for several
+      // candidate caps (`exact`) interleaved person by person.
       // BENCH_SIMILAR_PARALLEL: into how many statements the candidates' Postgres read is split (a list: each is measured)
       const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`)
         .split(',')
@@ -439,13 +441,23 @@ async function main(): Promise<void> {
           return store.similarityInputs(keys, nowMs);
         },
       };
-      const finders = caps.map(({ exact, parallel }) =>
+      // each stage of an answer (the first way's), and the query API's GC pauses inside each answer
+      const stages = new Map<string, number>();
+      const stagesPer: Map<string, number>[] = [];
+      const gcs: { start: number; end: number }[] = [];
+      const gcObserver = new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+      });
+      gcObserver.observe({ entryTypes: ['gc'] });
+      const gcPer: number[] = [];
+      const finders = caps.map(({ exact, parallel }, c) =>
         createSimilarFinder(redis, k, timedCalls(counted, similarSpent), {
           decay,
           valueScale: 10,
           ...DEFAULT_SIMILAR,
           exact,
           parallel,
+          ...(c === 0 ? { onStage: (n: string, t: number) => void stages.set(n, (stages.get(n) ?? 0) + t) } : {}),
         }),
       );
       // BENCH_SIMILAR_BEFORE=1: beside them, person by person, the reads as they were before migration 140
@@ -490,25 +502,46 @@ async function main(): Promise<void> {
       const latencies: number[][] = caps.map(() => []);
       const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
       for (const f of finders) await f.similar('p1', 10, at); // warm-up
+      // BENCH_SIMILAR_FROM: which people are asked (a run asks people its pages have not seen yet
+      // when it differs from the last run's: the same people again find their pages cached)
+      const from = Number(process.env.BENCH_SIMILAR_FROM ?? 0);
       for (let r = 0; r < SIMILAR_RUNS; r++) {
-        const i = 1 + ((h(r, 99) * 7) % N);
+        const i = 1 + ((h(r + from, 99) * 7) % N);
         const got: { id: string; similarity: number }[][] = [];
         // which finder goes first alternates from person to person
         for (const c of finders.map((_, j) => (j + r) % finders.length)) {
           const f = finders[c]!;
           similarSpent.clear();
+          stages.clear();
           sent = { keys: 0, calls: 0 };
           const s = performance.now();
           got[c] = await f.similar(`p${i}`, 10, at);
-          latencies[c]!.push(performance.now() - s);
-          if (c === 0) similarSteps.push(new Map(similarSpent));
-          if (c === 0) sentPer.push(sent);
+          const e = performance.now();
+          latencies[c]!.push(e - s);
+          if (c === 0) {
+            similarSteps.push(new Map(similarSpent));
+            sentPer.push(sent);
+            stagesPer.push(new Map(stages));
+            // the entries of pauses inside this answer arrive after it: read them below, by time
+            gcPer.push(s, e);
+          }
         }
         answers.push({ i, got });
         // every way of reading answers the same
         for (const g of got)
           if (JSON.stringify(g) !== JSON.stringify(got[0])) throw new Error(`p${i}: the similar answers differ`);
       }
+      await new Promise((r) => setTimeout(r, 50)); // the last GC entries
+      gcObserver.disconnect();
+      const gcIn: number[] = [];
+      for (let j = 0; j + 1 < gcPer.length; j += 2) {
+        const [s, e] = [gcPer[j]!, gcPer[j + 1]!];
+        gcIn.push(gcs.reduce((sum, g) => sum + Math.max(0, Math.min(e, g.end) - Math.max(s, g.start)), 0));
+      }
+      t0 = Date.now();
+      const all: Vector[] = new Array(N + 1);
+      for (let i = 1; i <= N; i++) all[i] = vectorOf(i);
+      log(`  brute force vectors built in ${((Date.now() - t0) / 1000).toFixed(1)} s (a gauge of the box's load)`);
       const recall = caps.map(() => 0);
       let maxDiff = 0;
       for (const { i, got } of answers) {
@@ -546,6 +579,26 @@ async function main(): Promise<void> {
           50,
         )} statements`,
       );
+      const stageNames = [...new Set(stagesPer.flatMap((x) => [...x.keys()]))];
+      log(
+        `  its stages (exact ${caps[0]!.exact} in ${caps[0]!.parallel}), p50 / p99: ${stageNames
+          .map((n) => {
+            const xs = stagesPer.map((x) => x.get(n) ?? 0);
+            return `${n} ${pct(xs, 50).toFixed(1)} / ${pct(xs, 99).toFixed(1)} ms`;
+          })
+          .join(
+            ', ',
+          )}; GC pauses inside an answer ${pct(gcIn, 50).toFixed(1)} / ${pct(gcIn, 99).toFixed(1)} ms (max ${Math.max(0, ...gcIn).toFixed(1)})`,
+      );
+      // the slowest answers, stage by stage (what the tail is made of)
+      const slowest = latencies[0]!
+        .map((t, j) => ({ t, j }))
+        .sort((a, b) => b.t - a.t)
+        .slice(0, 3);
+      for (const { t, j } of slowest)
+        log(
+          `  slow answer ${t.toFixed(1)} ms: ${stageNames.map((n) => `${n} ${(stagesPer[j]!.get(n) ?? 0).toFixed(1)}`).join(', ')}, GC ${gcIn[j]!.toFixed(1)} ms`,
+        );
     }
   } finally {
     if (keep || (!reuse && process.env.BENCH_GENERATE_ONLY === '1'))

@@ -66,6 +66,8 @@ export type SimilarOptions = {
   exact: number;
   /** Into how many statements at once the candidates' Postgres read is split (1: one statement). */
   parallel: number;
+  /** Told each stage's wall time of an answer (ms), for benchmarks: `tags`, `nearest`, `shortlist`, `read` (of which `read.redis` and `read.postgres`, at once), `rank`. */
+  onStage?: (stage: string, ms: number) => void;
 };
 export const DEFAULT_SIMILAR = { seedTags: 8, perTag: 500, exact: 400, parallel: 2 } as const;
 
@@ -132,17 +134,39 @@ export function createSimilarFinder(
       nowMs: number,
       exclude: readonly string[] = [],
     ): Promise<Similar[]> {
+      const stage = options.onStage;
+      let t = stage ? performance.now() : 0;
+      const lap = (name: string) => {
+        if (!stage) return;
+        const now = performance.now();
+        stage(name, now - t);
+        t = now;
+      };
       const seeds = await strongestTags(redis, k, profileKey, options.seedTags);
+      lap('tags');
       const lists = await nearestInTags(redis, k, seeds, options.perTag);
+      lap('nearest');
       const weights = seeds.map((s) => tagValue(decayedScore(s.score, nowMs, options.decay), options.valueScale));
       const candidates = shortlist(lists, weights, new Set([profileKey, ...exclude]), options.exact);
       const people = [profileKey, ...candidates];
-      const [stored, read] = await Promise.all([readStoredInterests(redis, k, people), inputs(people, nowMs)]);
+      lap('shortlist');
+      const timed = <T>(name: string, p: Promise<T>): Promise<T> => {
+        if (!stage) return p;
+        const s = performance.now();
+        return p.then((x) => (stage(name, performance.now() - s), x));
+      };
+      const [stored, read] = await Promise.all([
+        timed('read.redis', readStoredInterests(redis, k, people)),
+        timed('read.postgres', inputs(people, nowMs)),
+      ]);
+      lap('read');
       const vector = (id: string) =>
         featureVector(stored.get(id)!, read.get(id)!, nowMs, options.decay, options.valueScale);
       const me = vector(profileKey);
       const others = new Map(candidates.filter((id) => read.get(id)!.allowed).map((id) => [id, vector(id)]));
-      return rankSimilar(me, others, limit);
+      const ranked = rankSimilar(me, others, limit);
+      lap('rank');
+      return ranked;
     },
   };
 }

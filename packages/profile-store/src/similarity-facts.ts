@@ -13,7 +13,9 @@ export function createSimilarityFacts(pool: Pool) {
    * One statement for every key: the keys deduplicated and sorted (their index pages are then
    * walked in order, as the audience leaves do), and per key only index lookups — its identity,
    * the consent probe of the opted-out index (migration 140, no people row), the purchases of the
-   * last 365 days and the social rows of the last 30 days through their by-person indexes.
+   * last 365 days and the social rows of the last 30 days as index-only scans of the covering
+   * indexes of migration 170 (`purchases_spend`, `activity_social`: the social filter below is that
+   * index's predicate, word for word, or Postgres could not use it) — no heap page per candidate.
    */
   async function read(keys: readonly string[], nowMs: number): Promise<Map<string, SimilarityInputs>> {
     const out = new Map<string, SimilarityInputs>();
