@@ -113,9 +113,9 @@ const BAR = 0x7c; // '|'
  * records).
  */
 export function digestOf(member: string): number {
-  // the one-shot hash: no Hash object per event (the same SHA-1)
-  const h = hash('sha1', member, 'buffer');
-  return h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);
+  // the one-shot hash (no Hash object per event) as hex: a string, not a Buffer (an ArrayBuffer) per event; its
+  // first 13 digits are the first 52 bits, exactly (below 2^53)
+  return Number.parseInt(hash('sha1', member, 'hex').slice(0, 13), 16);
 }
 
 /** A digest as 13 hex digits (the first 13 of the member's SHA-1), as tools and tests name it. */
