@@ -113,9 +113,9 @@ const BAR = 0x7c; // '|'
  * records).
  */
 export function digestOf(member: string): number {
-  // the one-shot hash: no Hash object per event (the same SHA-1)
-  const h = hash('sha1', member, 'buffer');
-  return h.readUIntBE(0, 6) * 16 + (h[6]! >> 4);
+  // the one-shot hash (no Hash object per event) as hex: a string, not a Buffer (an ArrayBuffer) per event; its
+  // first 13 digits are the first 52 bits, exactly (below 2^53)
+  return Number.parseInt(hash('sha1', member, 'hex').slice(0, 13), 16);
 }
 
 /** A digest as 13 hex digits (the first 13 of the member's SHA-1), as tools and tests name it. */
@@ -448,12 +448,29 @@ export function encodePacked(
 
 const newStrings: string[] = [];
 
+/** What changed between two score maps: the tags set (in \`after\`'s order) with their scores, the tags removed. */
+export type ScoreDiff = { tags: string[]; scores: number[]; removed: string[] };
+
+/** The diff from \`before\` to \`after\` (one pass over each). */
+export function scoreDiff(before: Scores, after: Scores): ScoreDiff {
+  const tags: string[] = [];
+  const scores: number[] = [];
+  const removed: string[] = [];
+  for (const [tag, score] of after)
+    if (before.get(tag) !== score) {
+      tags.push(tag);
+      scores.push(score);
+    }
+  for (const tag of before.keys()) if (!after.has(tag)) removed.push(tag);
+  return { tags, scores, removed };
+}
+
 /**
  * What one chunk adds to a packed state (see the format above): `added`, the dedupe records it
  * made (digest, receive ms), `cutoff`, the bound `trimSeen` returned after them, and `events`,
  * the fresh events `addEvents` was given, in that order; `newest`, the state's newest event time
  * before them; `scores`, the current scores before and after them (required by a state that
- * carries its scores, `packed.scores`; the tail then carries what changed). Numbers the new strings
+ * carries its scores, `packed.scores`; the tail then carries what changed; or that change, `scoreDiff`'s). Numbers the new strings
  * on in `packed.ids` (the caller drops `packed` if the tail is not written).
  */
 export function encodeTail(
@@ -462,7 +479,7 @@ export function encodeTail(
   added: readonly (readonly [number, number])[],
   cutoff: number,
   events: readonly KeyedEvent[],
-  scores?: { before: Scores; after: Scores },
+  scores?: { before: Scores; after: Scores } | ScoreDiff,
 ): Buffer {
   if (packed.scores && !scores) throw new Error('a tail of a state with its scores needs the scores it changes');
   const ids = packed.ids;
@@ -494,19 +511,14 @@ export function encodeTail(
   const sw = scoreWriter;
   sw.pos = 0;
   if (packed.scores && scores) {
-    const { before, after } = scores;
-    let set = 0;
-    for (const [tag, score] of after) if (before.get(tag) !== score) set++;
-    sw.uint(set);
-    for (const [tag, score] of after) {
-      if (before.get(tag) === score) continue;
-      sw.uint(id(tag));
-      sw.f64(score);
+    const diff = 'before' in scores ? scoreDiff(scores.before, scores.after) : scores;
+    sw.uint(diff.tags.length);
+    for (let i = 0; i < diff.tags.length; i++) {
+      sw.uint(id(diff.tags[i]!));
+      sw.f64(diff.scores[i]!);
     }
-    let removed = 0;
-    for (const tag of before.keys()) if (!after.has(tag)) removed++;
-    sw.uint(removed);
-    for (const tag of before.keys()) if (!after.has(tag)) sw.uint(id(tag));
+    sw.uint(diff.removed.length);
+    for (const tag of diff.removed) sw.uint(id(tag));
   }
   const changesEnd = sw.pos;
   let top = 0;

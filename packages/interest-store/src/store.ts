@@ -26,8 +26,10 @@ import {
   encodeTail,
   legacyState,
   newestSeen,
+  scoreDiff,
   trimSeen,
   type Packed,
+  type ScoreDiff,
   type Seen,
 } from './state';
 import { readStoredInterests } from './read';
@@ -146,7 +148,16 @@ type Read = {
  * What one guarded write carries; `tail`: what the chunk added (state.ts encodeTail), written
  * instead of the whole state while the stored tails stay within TAIL_SHARE.
  */
-type Write = { person: string; read: Read; tip: PersonModel; mergeSource: string; mergedIds: string[]; tail?: Buffer };
+type Write = {
+  person: string;
+  read: Read;
+  tip: PersonModel;
+  mergeSource: string;
+  mergedIds: string[];
+  tail?: Buffer;
+  /** `scoreDiff(read.tip.interests, tip.interests)` when the caller has it (computed here otherwise). */
+  diff?: ScoreDiff;
+};
 
 function newVersion(): string {
   return Math.floor(Math.random() * 2 ** 48).toString(36);
@@ -287,15 +298,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         append: false,
       };
     });
-    const diffs = writes.map((w) => {
-      const zadd: (string | number)[] = [];
-      const zrem: string[] = [];
-      const before = w.read.tip.interests;
-      const after = w.tip.interests;
-      for (const [tag, score] of after) if (before.get(tag) !== score) zadd.push(score, tag);
-      for (const tag of before.keys()) if (!after.has(tag)) zrem.push(tag);
-      return { zadd, zrem };
-    });
+    const diffs = writes.map((w) => w.diff ?? scoreDiff(w.read.tip.interests, w.tip.interests));
     const replies = await pipelineBySlot(
       redis,
       writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]!, value: values[i]! })),
@@ -338,18 +341,18 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
           legacyUntil: w.read.legacyUntil,
         });
         if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
-        const { zadd, zrem } = diffs[i]!;
+        const { tags, scores, removed } = diffs[i]!;
         const version = versions[i]!;
         // `old`: where the score-range index looks for the entry (the score this writer read)
         const was = (tag: string) => {
           const score = w.read.tip.interests.get(tag);
           return score === undefined ? null : String(score);
         };
-        for (let j = 0; j < zadd.length; j += 2) {
-          const tag = zadd[j + 1] as string;
-          changes.push({ tag, person: w.person, score: String(zadd[j]), version, old: was(tag) });
+        for (let j = 0; j < tags.length; j++) {
+          const tag = tags[j]!;
+          changes.push({ tag, person: w.person, score: String(scores[j]), version, old: was(tag) });
         }
-        for (const tag of zrem) changes.push({ tag, person: w.person, score: null, version, old: was(tag) });
+        for (const tag of removed) changes.push({ tag, person: w.person, score: null, version, old: was(tag) });
       }
       return reply as GuardReply;
     });
@@ -438,9 +441,9 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const tip = advanceTip(r.tip, r.state, applied, arrivals, params) ?? replayModel(r.state, params);
       // what the chunk added, in the order taken above: reading the state replays it (state.ts)
       // (a state without its scores is written whole: state.ts)
-      const scores = { before: r.tip.interests, after: tip.interests };
-      const tail = r.packed?.scores ? encodeTail(r.packed, newest, added, cutoff, applied, scores) : undefined;
-      writes.push({ person, read: r, tip, mergeSource: '', mergedIds: [], tail });
+      const diff = scoreDiff(r.tip.interests, tip.interests);
+      const tail = r.packed?.scores ? encodeTail(r.packed, newest, added, cutoff, applied, diff) : undefined;
+      writes.push({ person, read: r, tip, mergeSource: '', mergedIds: [], tail, diff });
     }
     const again = new Map<string, PreparedEvent[]>();
     const replies = await guardedWrites(writes, changes);

@@ -17,7 +17,8 @@ import type { Keys } from './keys';
  * neighbours until n are found; holders above a bound, the buckets from the bound's up.
  *
  * A write moves an entry from the bucket of its OLD score (the writer knows it: the person's state it
- * read carries the scores, store.ts) to the bucket of its new one. When the entry is not where the old
+ * read carries the scores, store.ts) to the bucket of its new one; when both scores fall in one bucket, its
+ * score changes in place there (one ZADD: no removal, no count or merge). When the entry is not where the old
  * score says — a zombie writer's index write landing after a newer one, a settle, a lost write — the
  * script looks for it in every bucket of the tag and removes it wherever it is; a writer that does not
  * know the old score (the settle's rewrite, tests, tools) passes `?` and the script does the same. A
@@ -70,6 +71,28 @@ if not m[1] then
 end
 local splitAt, mergeBelow, mergeMax = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local function count(id) return tonumber(redis.call('HGET', counts, id)) or 0 end
+-- A call of several changes reads the directory once (while it has at most 4 buckets a change) and finds
+-- each score's bucket in it, as \`holder\` would (the last bound <= the score); a split or a merge drops it.
+local changes = (#ARGV - 3) / 3
+local useDir = changes >= 2 and redis.call('ZCARD', dir) <= 4 * changes
+local bounds, ids
+local function find(score)
+  if not useDir then return holder(score) end
+  if not bounds then
+    local flat = redis.call('ZRANGE', dir, 0, -1, 'WITHSCORES')
+    bounds, ids = {}, {}
+    for j = 1, #flat, 2 do
+      ids[#ids + 1] = flat[j]
+      bounds[#bounds + 1] = tonumber(flat[j + 1])
+    end
+  end
+  local s, lo, hi = tonumber(score), 1, #bounds
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if bounds[mid] <= s then lo = mid else hi = mid - 1 end
+  end
+  return ids[lo]
+end
 local touched, total = {}, 0
 local function remove(id, person)
   local r = redis.call('ZREM', key(id), person)
@@ -80,13 +103,18 @@ local function remove(id, person)
   end
   return r
 end
-local function removeAnywhere(person)
-  for _, id in ipairs(redis.call('ZRANGE', dir, 0, -1)) do remove(id, person) end
+-- from every bucket but \`except\` (nil: every one)
+local function removeAnywhere(person, except)
+  for _, id in ipairs(redis.call('ZRANGE', dir, 0, -1)) do
+    if id ~= except then remove(id, person) end
+  end
 end
--- ZADD of the pairs from..to of a ZRANGE WITHSCORES reply
+-- ZADD of the pairs from..to of a ZRANGE WITHSCORES reply, highest score first: a listpack insert scans
+-- from the lowest entry to its place (a score parsed at each step), so into an empty bucket each pair
+-- stops at the first entry instead of passing every one added before it
 local function put(k, flat, from, to)
   local args = {}
-  for j = from, to do
+  for j = to, from, -1 do
     args[#args + 1] = flat[2 * j]
     args[#args + 1] = flat[2 * j - 1]
     if #args >= 400 then redis.call('ZADD', k, unpack(args)); args = {} end
@@ -109,6 +137,7 @@ local function split(id)
   put(key(new), all, j, c)
   redis.call('ZREMRANGEBYRANK', key(id), j - 1, -1)
   redis.call('ZADD', dir, all[2 * j], new)
+  bounds = nil
   redis.call('HSET', counts, id, j - 1, new, c - j + 1)
 end
 local function absorb(into, from)
@@ -116,6 +145,7 @@ local function absorb(into, from)
   put(key(into), all, 1, #all / 2)
   redis.call('DEL', key(from))
   redis.call('ZREM', dir, from)
+  bounds = nil
   redis.call('HDEL', counts, from)
   redis.call('HINCRBY', counts, into, #all / 2)
 end
@@ -129,18 +159,26 @@ local function merge(id)
   local prev = redis.call('ZREVRANGEBYSCORE', dir, '(' .. bound, '-inf', 'LIMIT', 0, 1)[1]
   if prev and c + count(prev) <= mergeMax then absorb(prev, id) end
 end
+-- \`elsewhere\`: the entry was not in bucket \`id\`: wherever else it is goes first (before a split moves entries)
+local function add(id, person, score, elsewhere)
+  if redis.call('ZADD', key(id), score, person) == 1 then
+    if elsewhere then removeAnywhere(person, id) end
+    total = total + 1
+    if redis.call('HINCRBY', counts, id, 1) > splitAt then split(id) end
+  end
+end
 for i = 4, #ARGV, 3 do
   local person, old, new = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  if old == '?' then removeAnywhere(person)
-  elseif old ~= '' then
-    if remove(holder(old), person) == 0 then removeAnywhere(person) end
-  end
-  if new ~= '' then
-    local id = holder(new)
-    if redis.call('ZADD', key(id), new, person) == 1 then
-      total = total + 1
-      if redis.call('HINCRBY', counts, id, 1) > splitAt then split(id) end
+  local id = new ~= '' and find(new) or nil
+  if old ~= '' and old ~= '?' and id and find(old) == id then
+    -- the old and the new score in one bucket: the entry's score changes in place (no count, no merge)
+    add(id, person, new, true)
+  else
+    if old == '?' then removeAnywhere(person)
+    elseif old ~= '' then
+      if remove(find(old), person) == 0 then removeAnywhere(person) end
     end
+    if id then add(id, person, new, false) end
   end
 end
 for id in pairs(touched) do merge(id) end

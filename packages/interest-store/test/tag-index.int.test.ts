@@ -274,6 +274,34 @@ describe('the per-tag index in listpack buckets', () => {
     expect(await nearestInTags(client, k, [{ tag: TAG, score: 5 }], 3)).toEqual([[]]);
   });
 
+  it('changes a score in place when the old and the new one fall in one bucket, and finds an entry that is not there', async () => {
+    k = keys(prefix);
+    const random = prng(26);
+    // three buckets or more: scores 1 … 300, one entry each
+    const people = Array.from({ length: 300 }, (_, i) => `s-${i}`);
+    await write(people.map((person, i) => ({ tag: TAG, person, score: String(i + 1), old: null })));
+    const before = await ranges();
+    expect(before.n).toBeGreaterThanOrEqual(3);
+    const bounds = (await redis.zrange(k.tagDirectory(TAG), 0, -1, 'WITHSCORES')).filter((_, i) => i % 2 === 1);
+    const second = Number(bounds[1]);
+    // in place: s-{second} moves up by a half within its bucket (its count, the directory, the total unchanged)
+    const inPlace = `s-${second - 1}`;
+    await write([{ tag: TAG, person: inPlace, score: String(second + 0.5), old: String(second) }]);
+    // the entry of s-0 (score 1, the first bucket) with a wrong old score that falls in the new score's bucket:
+    // added there, and removed from the first bucket
+    await write([{ tag: TAG, person: 's-0', score: String(second + 0.25), old: String(second + 1) }]);
+    // a removal and a re-add in place after it in one write
+    await write([
+      { tag: TAG, person: 's-5', score: null, old: '6' },
+      { tag: TAG, person: 's-5', score: '6.5', old: '6' },
+    ]);
+    const after = await ranges();
+    expect(after.total).toBe(people.length);
+    expect(after.total).toBe(await redis.zcard(ref));
+    expect(await tagScoresOf(client, k, TAG, [inPlace, 's-0', 's-5'])).toEqual([second + 0.5, second + 0.25, 6.5]);
+    await expectSameAnswers(people, random);
+  });
+
   it('keeps a run of equal scores longer than a bucket in one bucket, and answers in member order', async () => {
     k = keys(prefix);
     const random = prng(24);

@@ -142,7 +142,8 @@ export function applyKeyed(m: PersonModel, e: KeyedEvent, p: ScoringParams): voi
   switch (role) {
     case 'purchase': {
       const inc = forwardWeight(w.purchase, t, p.decay);
-      for (const tag of [...tags, key]) add(m.interests, tag, inc);
+      for (const tag of tags) add(m.interests, tag, inc);
+      add(m.interests, key, inc);
       return;
     }
     case 'follow': {
@@ -188,11 +189,12 @@ function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: reado
     open.last = Math.max(open.last, t);
     const newWeight = visitWeight(open, p.weights);
     const delta = (newWeight - oldWeight) * open.fstart;
-    const known = new Set(open.tags);
-    for (const tag of [...open.tags, key]) addDelta(m.interests, tag, delta);
+    // (loops, not spread arrays or a Set: no objects per event; the same additions in the same order)
+    const had = open.tags.length;
+    for (let i = 0; i < had; i++) addDelta(m.interests, open.tags[i]!, delta);
+    addDelta(m.interests, key, delta);
     for (const tag of tags) {
-      if (known.has(tag)) continue;
-      known.add(tag);
+      if (open.tags.includes(tag)) continue;
       open.tags.push(tag);
       add(m.interests, tag, newWeight * open.fstart);
     }
@@ -202,13 +204,14 @@ function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: reado
     start: t,
     fstart: forwardWeight(1, t, p.decay),
     last: t,
-    ...noActions(),
+    ...NO_ACTIONS,
     dwellMs: undefined,
-    tags: [...tags],
+    tags: tags.slice(),
   };
   record(visit, e);
   const inc = visitWeight(visit, p.weights) * visit.fstart;
-  for (const tag of [...visit.tags, key]) add(m.interests, tag, inc);
+  for (const tag of visit.tags) add(m.interests, tag, inc);
+  add(m.interests, key, inc);
   if (open === undefined || t >= open.last) {
     m.visits.set(key, visit);
     pruneVisits(m, t, p.visitGapMs, p.maxOpenVisits);
@@ -219,6 +222,9 @@ function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: reado
 export function noActions(): Record<VisitAction, number> {
   return Object.fromEntries(VISIT_ACTIONS.map((a) => [a, 0])) as Record<VisitAction, number>;
 }
+
+/** `noActions()` once, spread into each new visit (no entries array per visit). */
+const NO_ACTIONS: Readonly<Record<VisitAction, number>> = Object.freeze(noActions());
 
 function record(v: Visit, e: KeyedEvent): void {
   if (EVENT_ROLES[e.type] === 'dwell') v.dwellMs = (v.dwellMs ?? 0) + (e.dwellMs ?? 0);
