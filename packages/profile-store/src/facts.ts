@@ -6,19 +6,53 @@ import { pgArray } from './pg-array';
 /**
  * Records each event's dedupe key — (source, `eventId@profileKey`), the rule both stores share
  * (see @pstream/events dedupeId) — and returns those recorded now (first occurrence wins).
+ *
+ * Nearly every key is new (a redelivery is skipped by the consumer position before this), so the
+ * keys are first inserted plainly, in a savepoint: one primary-key descent a row, where `ON CONFLICT`
+ * probes the index first and writes a speculative row and its confirmation (BENCHMARKS.md "The
+ * dedupe records without speculative insertion"). Only when a key exists — a producer's re-send, or
+ * one a concurrent transaction committed while this one waited on it — does the savepoint roll back
+ * and the `ON CONFLICT DO NOTHING` statement pick the unseen ones, as before.
  */
 export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Promise<ProfileEvent[]> {
   if (events.length === 0) return [];
   const ids = events.map(dedupeId);
+  // A key twice in the chunk: its first occurrence is the event, the rest are seen.
+  const firsts = new Set<string>();
+  const unique: number[] = [];
+  events.forEach((e, i) => {
+    const k = `${e.source}\u0000${ids[i]}`;
+    if (!firsts.has(k)) {
+      firsts.add(k);
+      unique.push(i);
+    }
+  });
+  const params = [
+    pgArray(unique.map((i) => events[i]!.source)),
+    pgArray(unique.map((i) => ids[i]!)),
+    pgArray(unique.map((i) => events[i]!.receivedAt)),
+  ];
+  const insert = `INSERT INTO applied_events (source, event_id, received_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])`;
+  await client.query('SAVEPOINT keep_unseen');
+  try {
+    await client.query(insert, params);
+    await client.query('RELEASE SAVEPOINT keep_unseen');
+    return unique.map((i) => events[i]!);
+  } catch (err) {
+    if ((err as { code?: string }).code !== UNIQUE_VIOLATION) throw err;
+    await client.query('ROLLBACK TO SAVEPOINT keep_unseen');
+  }
   const { rows } = await client.query<{ source: string; event_id: string }>(
-    `INSERT INTO applied_events (source, event_id, received_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
-     ON CONFLICT DO NOTHING RETURNING source, event_id`,
-    [pgArray(events.map((e) => e.source)), pgArray(ids), pgArray(events.map((e) => e.receivedAt))],
+    `${insert} ON CONFLICT DO NOTHING RETURNING source, event_id`,
+    params,
   );
   const inserted = new Set(rows.map((r) => `${r.source}\u0000${r.event_id}`));
   return events.filter((e, i) => inserted.delete(`${e.source}\u0000${ids[i]}`));
 }
+
+/** SQLSTATE unique_violation: a dedupe key already recorded. */
+const UNIQUE_VIOLATION = '23505';
 
 /** Column `k` of `rows` as one array parameter. */
 const col = <T, K extends keyof T>(rows: readonly T[], k: K) =>

@@ -248,6 +248,22 @@ describe('segment store against real Postgres', () => {
     expect((await store.positions('g', 't', [5])).get(5)).toBe(String(start + 3));
   });
 
+  it('applies the new events of a chunk that repeats an event or holds one already recorded, each once', async () => {
+    const u = { userId: 'redeliver-2' };
+    const known = event('click', u, T0);
+    await apply([known], T0, 6);
+    // A key twice in one chunk (new), beside a recorded one and a new one: the recorded key sends the
+    // dedupe records down their second path, and only the two new events count.
+    const repeated = event('like', u, T0);
+    const result = await apply([repeated, known, repeated, event('share', u, T0)], T0, 6);
+    expect(result).toMatchObject({ applied: 4, skipped: 0 });
+    expect(await counts('redeliver-2')).toEqual({ click: 1, like: 1, share: 1 });
+    // The same without a recorded key: the first path alone, the repeat still counted once.
+    const again = event('comment', u, T0);
+    await apply([again, again], T0, 6);
+    expect(await counts('redeliver-2')).toEqual({ click: 1, like: 1, share: 1, comment: 1 });
+  });
+
   it('moves stages and tiers across the 30/90/365-day thresholds with the sweep, reviewing only people due', async () => {
     // first let time run out for everyone the tests before created, so the counts below are ours
     await store.sweep(T0 + 2000 * DAY_MS, 1000);
