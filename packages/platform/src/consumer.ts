@@ -1,6 +1,6 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { describeIssues } from './errors';
 import { envInt } from './config';
 import { consumerMetrics, PartitionProgress, type ConsumerMetrics, type DeadLetterKind } from './consumer-metrics';
@@ -80,9 +80,10 @@ export const consumerEnv = {
   CONSUMER_FETCH_IDLE_WAIT_MS: envInt(500, 0),
   /**
    * 1: fetch the next batches while the current ones are applied (one fetch ahead; a fetched batch is used
-   * only if its partition's position is still where it was fetched from). 0: fetch, apply, commit in turn.
+   * only if its partition's position is still where it was fetched from). 2: only after a fetch that left
+   * data behind (a backlog). 0: fetch, apply, commit in turn.
    */
-  CONSUMER_FETCH_AHEAD: envInt(1, 0),
+  CONSUMER_FETCH_AHEAD: z.coerce.number().int().min(0).max(2).default(1),
 } as const;
 export type ConsumerEnv = {
   CONSUMER_STALL_SECONDS: number;
@@ -106,7 +107,7 @@ export function consumerTuning(
     fetchMinBytes: config.CONSUMER_FETCH_MIN_BYTES,
     fetchMaxWaitMs: config.CONSUMER_FETCH_MAX_WAIT_MS,
     fetchIdleWaitMs: config.CONSUMER_FETCH_IDLE_WAIT_MS || undefined,
-    fetchAhead: config.CONSUMER_FETCH_AHEAD !== 0,
+    fetchAhead: config.CONSUMER_FETCH_AHEAD === 2 ? 'behind' : config.CONSUMER_FETCH_AHEAD !== 0,
   };
 }
 
@@ -196,8 +197,9 @@ export type BatchConsumerOptions<S extends z.ZodType> = {
    * the batches in hand end; a batch fetched ahead is applied only if, once those are done, the group
    * generation is the same, its partition is still assigned, not paused and not being sought, and the
    * partition's position is where it was fetched from (kafkajs patch, `fetcher.js`). Otherwise refetched.
+   * 'behind': only after a fetch that left more data in some partition than it brought (a backlog).
    */
-  fetchAhead?: boolean;
+  fetchAhead?: boolean | 'behind';
   /**
    * How many partitions are applied at the same time (default 1). Each partition stays in order;
    * more than one overlaps the round trips of chunks of different partitions, which is what a
