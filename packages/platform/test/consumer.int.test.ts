@@ -52,6 +52,87 @@ describe('BatchConsumer', () => {
       await producer.disconnect();
     }
   }, 60_000);
+
+  /**
+   * Two partitions; the first apply call sends more messages and fails once transiently. Answers how many
+   * apply calls began with a fetch in flight (kafkajs's FETCH_START not yet followed by its FETCH) and what
+   * was applied, by partition in order, once every offset is committed.
+   */
+  const run = async (name: string, fetchAhead: boolean) => {
+    const { topic, drop } = await ownTopic(box, name, 2);
+    const producer = box.kafka.producer();
+    await producer.connect();
+    const groupId = `${box.id}-${name}`;
+    const applied = new Map<number, { n: number; offset: string }[]>([
+      [0, []],
+      [1, []],
+    ]);
+    let fetching = 0;
+    let fetchesDuringApply = 0;
+    let calls = 0;
+    const send = (from: number) =>
+      producer.send({
+        topic,
+        acks: -1,
+        messages: [0, 1].flatMap((partition) =>
+          [0, 1, 2, 3, 4].map((i) => ({ partition, value: JSON.stringify({ n: from + partition * 5 + i }) })),
+        ),
+      });
+    const consumer = new BatchConsumer({
+      fetchAhead,
+      fetchMaxWaitMs: 50,
+      retryInitialMs: 10,
+      topic,
+      groupId,
+      schema: z.object({ n: z.number() }),
+      kafka: box.kafka,
+      dlqTopic: box.env.DLQ_TOPIC!,
+      log: silentLog,
+      apply: async (messages: Consumed<{ n: number }>[], partition) => {
+        if (fetching > 0) fetchesDuringApply++;
+        if (++calls === 1) {
+          await send(100);
+          throw new Error('transient, once');
+        }
+        applied.get(partition)!.push(...messages.map((m) => ({ n: m.value.n, offset: m.offset })));
+      },
+    });
+    const admin = box.kafka.admin();
+    await admin.connect();
+    try {
+      await consumer.start();
+      const kafkajs = (consumer as unknown as { consumer: import('kafkajs').Consumer }).consumer;
+      kafkajs.on(kafkajs.events.FETCH_START, () => void fetching++);
+      // (A fetch started before these listeners ends without its start counted.)
+      kafkajs.on(kafkajs.events.FETCH, () => void (fetching = Math.max(0, fetching - 1)));
+      await send(0);
+      await waitFor('all twenty applied and committed', async () => {
+        const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
+        return [...applied.values()].every((a) => a.length === 10) && committed.every((p) => p.offset === '10')
+          ? true
+          : undefined;
+      });
+      return { fetchesDuringApply, applied };
+    } finally {
+      await consumer.stop();
+      await admin.disconnect();
+      await producer.disconnect();
+      await drop();
+    }
+  };
+
+  it('fetches while a batch is applied, and still applies every message once, in order, committed', async () => {
+    const ahead = await run('ahead', true);
+    const inTurn = await run('in-turn', false);
+    expect(ahead.fetchesDuringApply).toBeGreaterThan(0);
+    expect(inTurn.fetchesDuringApply).toBe(0);
+    for (const { applied } of [ahead, inTurn]) {
+      for (const [partition, list] of applied) {
+        expect(list.map((a) => a.offset)).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+        expect(list.map((a) => a.n)).toEqual([0, 1, 2, 3, 4, 100, 101, 102, 103, 104].map((n) => n + partition * 5));
+      }
+    }
+  }, 90_000);
 });
 
 type Dead = { reason: string; consumerGroup: string; topic: string; partition: number; offset: string; value: string };

@@ -199,3 +199,87 @@ describe('the patched kafkajs decoding', () => {
     }
   });
 });
+
+/**
+ * The consume loop's fetch ahead (fetcher.js): a batch fetched while the ones in hand were processed is
+ * used only when it is what an ordinary fetch would ask for now (consumerGroup.js `takeFetchedAhead`).
+ * kafkajs's own ConsumerGroup, OffsetManager and Batch, with positions resolved as the runner resolves them.
+ */
+describe('the patched kafkajs fetch ahead', () => {
+  type BatchInstance = { topic: string; partition: number; fetchedOffset: string };
+  type Group = {
+    generationId: number;
+    memberId: string;
+    offsetManager: unknown;
+    subscriptionState: { assign(tp: { topic: string; partitions: number[] }[]): void };
+    resolveOffset(o: { topic: string; partition: number; offset: string }): void;
+    seek(o: { topic: string; partition: number; offset: string }): void;
+    pause(tp: { topic: string; partitions: number[] }[]): void;
+    resume(tp: { topic: string; partitions: number[] }[]): void;
+    fetchAheadEpoch(): object;
+    takeFetchedAhead(batches: BatchInstance[], epoch: object): BatchInstance[] | undefined;
+  };
+  /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
+  const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup') as new (o: object) => Group;
+  const OffsetManager = require('kafkajs/src/consumer/offsetManager') as new (o: object) => unknown;
+  const Cluster = require('kafkajs/src/cluster') as new (o: object) => unknown;
+  const Batch = require('kafkajs/src/consumer/batch') as new (
+    topic: string,
+    fetchedOffset: string,
+    data: object,
+  ) => BatchInstance;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const quiet = { namespace: () => quiet, info() {}, debug() {}, warn() {}, error() {} };
+
+  /** A member of generation 1 holding partitions 0 and 1 of `t`, each processed up to offset 9. */
+  const member = () => {
+    // Never connected: it only keeps the group's committed offsets here.
+    const cluster = new Cluster({ logger: quiet, brokers: ['127.0.0.1:9'], retry: { retries: 0 } });
+    const offsets = () =>
+      new OffsetManager({ cluster, memberAssignment: { t: [0, 1] }, groupId: 'g', generationId: 1 });
+    const group = new ConsumerGroup({ logger: quiet, cluster, topics: ['t'], retry: { retries: 0 }, groupId: 'g' });
+    group.generationId = 1;
+    group.memberId = 'm';
+    group.subscriptionState.assign([{ topic: 't', partitions: [0, 1] }]);
+    group.offsetManager = offsets();
+    for (const partition of [0, 1]) group.resolveOffset({ topic: 't', partition, offset: '9' });
+    return { group, offsets };
+  };
+  const batch = (partition: number, fetchedOffset: string) =>
+    new Batch('t', fetchedOffset, { partition, highWatermark: '20', messages: [] });
+
+  it('keeps a batch fetched from where its partition now stands, drops one fetched from elsewhere', () => {
+    const { group } = member();
+    const epoch = group.fetchAheadEpoch();
+    const taken = group.takeFetchedAhead([batch(0, '10'), batch(1, '15')], epoch);
+    expect(taken?.map((b) => [b.partition, b.fetchedOffset])).toEqual([[0, '10']]);
+    // A batch in hand that was not processed through (a retry, a stop) leaves its partition behind.
+    expect(group.takeFetchedAhead([batch(1, '15')], epoch)).toBeUndefined();
+  });
+
+  it('uses nothing after a rebalance, a seek, or for a paused or unassigned partition', () => {
+    const { group: rejoined } = member();
+    const epoch = rejoined.fetchAheadEpoch();
+    rejoined.generationId = 2;
+    expect(rejoined.takeFetchedAhead([batch(0, '10')], epoch)).toBeUndefined();
+
+    const { group: resynced, offsets } = member();
+    const before = resynced.fetchAheadEpoch();
+    resynced.offsetManager = offsets();
+    expect(resynced.takeFetchedAhead([batch(0, '10')], before)).toBeUndefined();
+
+    const { group: sought } = member();
+    sought.seek({ topic: 't', partition: 1, offset: '3' });
+    expect(sought.takeFetchedAhead([batch(0, '10')], sought.fetchAheadEpoch())).toBeUndefined();
+
+    const { group: paused } = member();
+    paused.pause([{ topic: 't', partitions: [0] }]);
+    expect(paused.takeFetchedAhead([batch(0, '10')], paused.fetchAheadEpoch())).toBeUndefined();
+    expect(paused.takeFetchedAhead([batch(0, '10'), batch(1, '10')], paused.fetchAheadEpoch())).toHaveLength(1);
+
+    const { group: revoked } = member();
+    const held = revoked.fetchAheadEpoch();
+    revoked.subscriptionState.assign([{ topic: 't', partitions: [1] }]);
+    expect(revoked.takeFetchedAhead([batch(0, '10')], held)).toBeUndefined();
+  });
+});
