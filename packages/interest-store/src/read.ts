@@ -45,7 +45,7 @@ function ordered(scores: Map<string, number>): [string, number][] {
  * merged into; past MAX_ALIAS_HOPS aliases it throws IST_ALIAS_LOOP (read under the profile key
  * Postgres resolves an id to, the chain is not followed). With `dimension`, only that dimension's
  * tags count (the set is bounded per person, so filtering after the read is cheap). The scores come
- * from the person's state (state.ts `storedScores`, one GET beside the alias's), or for a state
+ * from the person's state (state.ts `topStoredScores`: only the top decoded; one MGET with the alias), or for a state
  * written before it carried them, from `:int` (one more round trip, until the scorer next writes
  * the person, which removes `:int`).
  */
