@@ -13,6 +13,7 @@ import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
 import { loadDefaultEnv, testId } from '@pstream/testkit';
 import { runCli } from './cli';
+import { sampledAllocation } from './heap-sample';
 import { clearPrefix } from './redis-bench';
 import { benchStream, interleave } from './scorer-throughput';
 
@@ -51,6 +52,17 @@ async function main(): Promise<void> {
         for (let i = 0; i < ids.length; i += 50)
           await Promise.all(ids.slice(i, i + 50).map((id) => readInterests(redis, store.keys, id, read)));
       });
+      const names = ['storedScores', 'ordered', 'readInterests', 'mgetBuffer'];
+      const bytes = await sampledAllocation(async () => {
+        for (let i = 0; i < ids.length; i += 50)
+          await Promise.all(ids.slice(i, i + 50).map((id) => readInterests(redis, store.keys, id, read)));
+      }, names);
+      console.log(
+        `readInterests: ${(bytes.total / ids.length / 1024).toFixed(2)} KB allocated per read (${names
+          .map((n) => `${n} ${(bytes.by[n]! / ids.length / 1024).toFixed(2)}`)
+          .join(', ')})`,
+      );
+      for (const [frame, n] of bytes.top) console.log(`  ${(n / ids.length).toFixed(0)} B ${frame}`);
       await measure('readStoredInterests (200 people a call), a person', ids.length, async () => {
         for (let i = 0; i < ids.length; i += 200) await readStoredInterests(redis, store.keys, ids.slice(i, i + 200));
       });

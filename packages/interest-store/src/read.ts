@@ -4,7 +4,7 @@ import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { ChainableCommander } from 'ioredis';
 import type { Keys } from './keys';
 import { aliasLoop } from './errors';
-import { dedupeDigests, storedScores } from './state';
+import { dedupeDigests, storedScores, topStoredScores } from './state';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
@@ -45,7 +45,7 @@ function ordered(scores: Map<string, number>): [string, number][] {
  * merged into; past MAX_ALIAS_HOPS aliases it throws IST_ALIAS_LOOP (read under the profile key
  * Postgres resolves an id to, the chain is not followed). With `dimension`, only that dimension's
  * tags count (the set is bounded per person, so filtering after the read is cheap). The scores come
- * from the person's state (state.ts `storedScores`, one GET beside the alias's), or for a state
+ * from the person's state (state.ts `topStoredScores`: only the top decoded; one MGET with the alias), or for a state
  * written before it carried them, from `:int` (one more round trip, until the scorer next writes
  * the person, which removes `:int`).
  */
@@ -69,16 +69,22 @@ export async function readInterests(
   }
   // a chain longer than the scorer follows is an error, not a person without interests
   if (raw === undefined) throw aliasLoop(`alias chain from ${profileKey} longer than ${MAX_ALIAS_HOPS} hops`);
-  const scores = (raw && storedScores(raw)) ?? (await readStoredInterests(redis, k, [id])).get(id)!;
   const out: Interest[] = [];
   // decayedScore's factor, once per read rather than per tag (the same product, bit for bit)
   const factor = decayedScore(1, options.nowMs, options.decay);
+  const want = options.dimension;
+  const add = (tag: string, stored: number) => {
+    const score = stored * factor;
+    out.push({ tag, dimension: tagDimension(tag), score, value: tagValue(score, options.valueScale) });
+  };
+  // the state's scores, only the top read out (state.ts `topStoredScores`); else `:int`'s
+  if (raw && topStoredScores(raw, options.limit, want === undefined ? undefined : (t) => tagDimension(t) === want, add))
+    return out;
+  const scores = (await readStoredInterests(redis, k, [id])).get(id)!;
   for (const [tag, stored] of ordered(scores)) {
     if (out.length >= options.limit) break;
-    const dimension = tagDimension(tag);
-    if (options.dimension !== undefined && dimension !== options.dimension) continue;
-    const score = stored * factor;
-    out.push({ tag, dimension, score, value: tagValue(score, options.valueScale) });
+    if (want !== undefined && tagDimension(tag) !== want) continue;
+    add(tag, stored);
   }
   return out;
 }

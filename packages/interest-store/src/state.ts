@@ -761,6 +761,143 @@ export function storedScores(raw: Buffer): Map<string, number> | undefined {
   }
 }
 
+/**
+ * Scratch of `topStoredScores` (synchronous, so one set serves every call; grown as needed): each
+ * string's bytes as [start, end) (2 entries per string), each string's stored score and whether it
+ * has one, the top string indices.
+ */
+let ranges = new Int32Array(256);
+let scoreOf = new Float64Array(128);
+let hasScore = new Uint8Array(128);
+let topIds = new Int32Array(32);
+/** Up to this many top scores are selected by insertion; more, by a sort. */
+const INSERTION_MAX = 64;
+
+/** `n` strings of the table read as byte ranges from `at` (string index) on; the new count. */
+function readRanges(r: Reader, n: number, at: number): number {
+  const total = at + n;
+  if (ranges.length < 2 * total) {
+    const grown = new Int32Array(Math.max(2 * total, 2 * ranges.length));
+    grown.set(ranges);
+    ranges = grown;
+  }
+  if (scoreOf.length < total) {
+    const size = Math.max(total, 2 * scoreOf.length);
+    const grown = new Float64Array(size);
+    grown.set(scoreOf);
+    scoreOf = grown;
+    const grownHas = new Uint8Array(size);
+    grownHas.set(hasScore);
+    hasScore = grownHas;
+  }
+  hasScore.fill(0, at, total);
+  for (let i = at; i < total; i++) {
+    const len = r.uint();
+    if (r.pos + len > r.buf.length) throw new Error('truncated');
+    ranges[2 * i] = r.pos;
+    ranges[2 * i + 1] = r.pos + len;
+    r.pos += len;
+  }
+  return total;
+}
+
+/** A string index as read, checked against the table's `count`. */
+function stringIndex(r: Reader, count: number): number {
+  const i = r.uint();
+  if (i >= count) throw new Error('string index out of range');
+  return i;
+}
+
+/** A scores section (count, then (string index, float64)) into the scratch. */
+function readScoresAt(r: Reader, count: number): void {
+  for (let n = r.uint(); n > 0; n--) {
+    const i = stringIndex(r, count);
+    scoreOf[i] = r.f64();
+    hasScore[i] = 1;
+  }
+}
+
+/** Whether string `a` comes before string `b` in Redis' order read highest first (score, then bytes; descending). */
+function firstOf(raw: Buffer, a: number, b: number): boolean {
+  const x = scoreOf[a]!;
+  const y = scoreOf[b]!;
+  if (x !== y) return x > y;
+  return raw.compare(raw, ranges[2 * b], ranges[2 * b + 1], ranges[2 * a], ranges[2 * a + 1]) > 0; // a's bytes after b's
+}
+
+/**
+ * The `limit` highest current scores a stored state carries (format 0x03), tails applied, in Redis'
+ * order of a sorted set read highest first (stored score, then tag as UTF-8 bytes, both descending),
+ * each given to `each` (tag, stored score); with `keep`, only the tags it accepts count. False for a
+ * state without them (read them from `:int`, read.ts). The same scores as `storedScores` (which
+ * reads the state the same way and throws the same errors), but without a string per table entry, a
+ * Map, an entry array per score and a sort: the string table is read as byte ranges into scratch
+ * arrays, the scores kept by string index (a tag is in the table once), the top selected in place
+ * with ties compared as bytes, and only the chosen tags (and, with `keep`, the ones it is asked
+ * about) decoded. For the profile read, where these allocations were most of what it allocated of
+ * its own (BENCHMARKS.md "Reads"). `keep` and `each` must not call it again (they share the scratch).
+ */
+export function topStoredScores(
+  raw: Buffer,
+  limit: number,
+  keep: ((tag: string) => boolean) | undefined,
+  each: (tag: string, stored: number) => void,
+): boolean {
+  const bar = raw.indexOf(BAR);
+  if (bar < 0 || raw[bar + 1] !== PACKED_SCORES) return false;
+  let n = 0;
+  try {
+    const r = new Reader(raw, bar + 2);
+    let count = readRanges(r, r.uint(), 0);
+    const flags = r.uint();
+    if (flags & 2) r.num();
+    if (flags & 1) r.num();
+    r.uint(); // seq
+    readScoresAt(r, count);
+    skip(r);
+    while (r.pos < raw.length) {
+      if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
+      count = readRanges(r, r.uint(), count);
+      readScoresAt(r, count);
+      for (let m = r.uint(); m > 0; m--) hasScore[stringIndex(r, count)] = 0;
+      skip(r);
+    }
+    if (r.pos !== raw.length) throw new Error(`${r.pos - raw.length} bytes missing`);
+    // the top `limit` string indices, best first: each scored string placed by insertion, or for a
+    // long list (the interests route's pages read them all) the candidates sorted
+    const k = Math.min(limit, count);
+    if (topIds.length < k) topIds = new Int32Array(Math.max(k, 2 * topIds.length));
+    if (k > 0 && k <= INSERTION_MAX) {
+      for (let i = 0; i < count; i++) {
+        if (hasScore[i] === 0) continue;
+        if (n === k && !firstOf(raw, i, topIds[k - 1]!)) continue;
+        if (keep && !keep(raw.toString('utf8', ranges[2 * i], ranges[2 * i + 1]))) continue;
+        let j = n < k ? n++ : k - 1;
+        for (; j > 0 && firstOf(raw, i, topIds[j - 1]!); j--) topIds[j] = topIds[j - 1]!;
+        topIds[j] = i;
+      }
+    } else if (k > 0) {
+      const ids: number[] = [];
+      for (let i = 0; i < count; i++)
+        if (hasScore[i] === 1 && (!keep || keep(raw.toString('utf8', ranges[2 * i], ranges[2 * i + 1])))) ids.push(i);
+      ids.sort((a, b) => (a === b ? 0 : firstOf(raw, a, b) ? -1 : 1));
+      n = Math.min(k, ids.length);
+      for (let t = 0; t < n; t++) topIds[t] = ids[t]!;
+    }
+  } catch (err) {
+    throw new AppError(
+      InterestStoreErrors.BAD_STATE,
+      `stored person state is not readable: ${(err as Error).message}`,
+      { retryable: false },
+    );
+  }
+  for (let t = 0; t < n; t++) {
+    const i = topIds[t]!;
+    each(raw.toString('utf8', ranges[2 * i], ranges[2 * i + 1]), scoreOf[i]!);
+  }
+  return true;
+}
+
 /** The JSON form of a state written before the packed one (read, never written). */
 type Json = {
   h: number | null;

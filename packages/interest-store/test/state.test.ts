@@ -13,6 +13,7 @@ import {
   encodeTail,
   memberDigest,
   storedScores,
+  topStoredScores,
   trimSeen,
   type Seen,
 } from '../src/state';
@@ -24,6 +25,22 @@ const HOUR = 60 * MIN;
 const params: TimelineParams = testTimelineParams({ maxOpenVisits: 3, latenessMs: 48 * HOUR });
 const decay = params.decay;
 const targets = ['p-1', 'p-2', 'p-3', 'ünï-4'].map((id) => ({ type: 'product' as const, id }));
+
+/** `topStoredScores`' answer worked out from `storedScores`: sorted as Redis reads a sorted set highest first. */
+function expectTopAsSorted(raw: Buffer): void {
+  const all = [...storedScores(raw)!].sort((a, b) =>
+    a[1] !== b[1] ? b[1] - a[1] : Buffer.compare(Buffer.from(b[0]), Buffer.from(a[0])),
+  );
+  const dimensions = [undefined, ...new Set(all.map(([tag]) => tag.split(':')[0]!))];
+  for (const limit of [0, 1, 3, 20, 64, 65, Number.MAX_SAFE_INTEGER])
+    for (const dimension of dimensions) {
+      const keep = dimension === undefined ? undefined : (tag: string) => tag.split(':')[0] === dimension;
+      const top: [string, number][] = [];
+      expect(topStoredScores(raw, limit, keep, (tag, score) => top.push([tag, score]))).toBe(true);
+      expect(top).toEqual(all.filter(([tag]) => !keep || keep(tag)).slice(0, limit));
+      top.forEach(([tag, score]) => expect(Object.is(score, storedScores(raw)!.get(tag))).toBe(true));
+    }
+}
 
 const eventArb: fc.Arbitrary<ScoringEvent> = fc.record({
   type: fc.constantFrom(...EVENT_TYPES),
@@ -130,8 +147,11 @@ describe('packed person state (state.ts)', () => {
             expect(storedScores(raw)).toEqual(current);
             expect(back.scores).toEqual(current);
             for (const [tag, score] of current) expect(Object.is(storedScores(raw)!.get(tag), score)).toBe(true);
+            // the profile read's top scores: the same as these sorted
+            expectTopAsSorted(raw);
           } else {
             expect(storedScores(raw)).toBeUndefined();
+            expect(topStoredScores(raw, 20, undefined, () => undefined)).toBe(false);
             expect(back.scores).toBeUndefined();
           }
         },
@@ -172,7 +192,30 @@ describe('packed person state (state.ts)', () => {
     expect(() => storedScores(withScores.subarray(0, withScores.length - 3))).toThrow(
       expect.objectContaining({ code: 'IST_BAD_STATE' }),
     );
+    expect(() =>
+      topStoredScores(withScores.subarray(0, withScores.length - 3), 20, undefined, () => undefined),
+    ).toThrow(expect.objectContaining({ code: 'IST_BAD_STATE' }));
     expect(storedScores(withScores)).toEqual(new Map([['brand:acme', 1.5]]));
     expect(() => decodeState(Buffer.from('no bar'), decay)).toThrow(expect.objectContaining({ code: 'IST_BAD_STATE' }));
+  });
+
+  it('reads the top scores in Redis order: equal scores by tag as UTF-8 bytes, descending', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            // surrogate pairs against U+E000-FFFF: UTF-16 order and UTF-8 order differ there
+            fc.stringMatching(/^(a|b|:|é|\uE000|\uFFFD|😀|𝄞){0,4}$/),
+            fc.constantFrom(0, -0, 1, 1.5, 2, -3, Infinity),
+          ),
+          { maxLength: 150 },
+        ),
+        (pairs) => {
+          const raw = encodeState('v', emptyState(), new Map(), { scores: new Map(pairs) });
+          expectTopAsSorted(raw);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

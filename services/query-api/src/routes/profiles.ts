@@ -11,7 +11,7 @@ import { unstorableString } from '@pstream/events';
 import type { Redis } from '@pstream/platform';
 import { z } from 'zod';
 import { profileIdParams } from './params';
-import { compiledSuccessSerializer } from '../serialize';
+import { successSerializerWithNative } from '../serialize';
 const time = z.string().describe('ISO-8601 UTC');
 const prediction = z.object({
   value: z.string().describe('the predicted class'),
@@ -90,13 +90,16 @@ function profileIdValidator(route: { schema: unknown; method: string; url: strin
   };
 }
 
+const profileSerializer = successSerializerWithNative(['interests']);
+
 /** `GET /v1/profiles/{id}` (docs/api.md §5.1). */
 export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDeps): void {
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/profiles/:id',
     {
       preHandler: deps.guard,
-      serializerCompiler: compiledSuccessSerializer,
+      // the interests (built by readInterests with the schema's keys, in order) by JSON.stringify
+      serializerCompiler: profileSerializer,
       validatorCompiler: profileIdValidator,
       schema: {
         operationId: 'getProfile',
