@@ -1,7 +1,7 @@
 /**
  * `pnpm bench:segmenter:statements`: where the apply's time goes, statement by statement, printed,
  * never asserted. BENCH_RUNS rounds (default 3) of BENCH_EVENTS new events of the demo's kind
- * (bench/traffic.ts, new people each round) through `store.apply`, 500 per transaction, on one
+ * (bench/traffic.ts, new people each round) through `store.apply`, BENCH_CHUNK (default 500) per transaction, on one
  * connection; every `client.query` of the apply is timed (wall time from the call to its answer,
  * no instrumentation inside Postgres) and summed by the statement's kind. Rounds after the first
  * are summed (the first warms the JIT and the caches) and printed in µs per event, beside the
@@ -20,6 +20,7 @@ const env = parseEnv(
     DATABASE_URL: commonEnv.DATABASE_URL,
     BENCH_RUNS: z.coerce.number().int().min(2).default(3),
     BENCH_EVENTS: z.coerce.number().int().min(1000).default(10_000),
+    BENCH_CHUNK: z.coerce.number().int().min(1).max(100_000).default(500),
     BENCH_SETUP_SQL: z.string().optional(),
   }),
   process.env,
@@ -87,7 +88,7 @@ async function main(): Promise<void> {
       const batch = events.slice(0, env.BENCH_EVENTS);
       timing = r > 0;
       const before = cpuSeconds(pid);
-      const seconds = await applyTimed(box.store, batch, nowMs, `round-${r}`);
+      const seconds = await applyTimed(box.store, batch, nowMs, `round-${r}`, env.BENCH_CHUNK);
       const after = cpuSeconds(pid);
       const per = (s: number) => ((s * 1e6) / batch.length).toFixed(1);
       console.log(
