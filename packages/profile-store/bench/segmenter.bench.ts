@@ -33,8 +33,8 @@ const env = parseEnv(
     BENCH_CHUNKS: z
       .string()
       .default(`500,${BEHIND_CHUNK}`)
-      .transform((s) => s.split(',').map((x) => x.trim()))
-      .pipe(z.array(z.coerce.number().int().min(1).max(100_000)).min(1)),
+      .transform((s) => s.split(',').map((x) => Number(x.trim())))
+      .pipe(z.array(z.number().int().min(1).max(100_000)).min(1)),
   }),
   process.env,
 );
