@@ -11,6 +11,14 @@ import { demoTraffic } from './traffic';
 
 export const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/**
+ * Events in one segmenter transaction while its group is behind: a fetch's partition batches are
+ * applied together (SEGMENTER_PARTITIONS_CONCURRENTLY 12), one CONSUMER_CHUNK_SIZE (500) chunk of each
+ * partition a transaction, and a backlogged partition's batch (kafkajs's 1 MB a partition) holds more
+ * than 500, so a transaction gets 10–12 chunks: 5 000 at the median (BENCHMARKS.md "Transaction size").
+ */
+export const BEHIND_CHUNK = 5_000;
+
 /** A throwaway schema with the segmenter's tables, dropped by `drop`. */
 export async function benchSchema(databaseUrl: string, name: string, connections = 4) {
   const schema = `bench_${name}_${randomBytes(4).toString('hex')}`;
@@ -131,16 +139,20 @@ export type ApplyFigures = {
 /**
  * Segmenter apply throughput against the raw limit, alternating in the same run: each round
  * applies `events` new events of the demo's kind (new people each round) through the apply path,
- * then COPYs the same number of narrow rows. Medians over `rounds`.
+ * then COPYs the same number of narrow rows, both `chunk` events a transaction (default 500, one
+ * partition's chunk; a segmenter that is behind applies a whole fetch in one transaction, see
+ * BEHIND_CHUNK). Medians over `rounds`.
  */
 export async function runSegmenterApply(opts: {
   databaseUrl: string;
   rounds?: number;
   events?: number;
+  chunk?: number;
   print?: (line: string) => void;
 }): Promise<ApplyFigures> {
   const rounds = opts.rounds ?? 5;
   const n = opts.events ?? 20_000;
+  const chunk = opts.chunk ?? 500;
   const print = opts.print ?? (() => undefined);
   // One connection, so one Postgres backend does all the work and its CPU can be read.
   const box = await benchSchema(opts.databaseUrl, 'apply', 1);
@@ -154,12 +166,12 @@ export async function runSegmenterApply(opts: {
       for (const block of demoTraffic({ people: Math.ceil(n / 10), first, nowMs, seed: r + 1 })) events.push(...block);
       first += Math.ceil(n / 10);
       const batch = events.slice(0, n);
-      const ours = await measured(pid, batch.length, () => applyTimed(box.store, batch, nowMs, `round-${r}`));
-      const copy = await measured(pid, batch.length, () => copyTimed(box.pool, batch));
+      const ours = await measured(pid, batch.length, () => applyTimed(box.store, batch, nowMs, `round-${r}`, chunk));
+      const copy = await measured(pid, batch.length, () => copyTimed(box.pool, batch, chunk));
       figures.push({ ours, copy });
       const cpu = (x: Side) => `${Math.round(x.nodeUs)} + ${x.pgUs === null ? '?' : Math.round(x.pgUs)} µs`;
       print(
-        `round ${r + 1}: apply ${Math.round(ours.rate)} events/s, raw COPY ${Math.round(copy.rate)} rows/s, ratio ${(ours.rate / copy.rate).toFixed(3)}; ` +
+        `round ${r + 1} (${chunk} a transaction): apply ${Math.round(ours.rate)} events/s, raw COPY ${Math.round(copy.rate)} rows/s, ratio ${(ours.rate / copy.rate).toFixed(3)}; ` +
           `CPU per event (node + Postgres) ${cpu(ours)} vs ${cpu(copy)}`,
       );
     }

@@ -1,13 +1,16 @@
 /**
  * `pnpm bench:segmenter:statements`: where the apply's time goes, statement by statement, printed,
  * never asserted. BENCH_RUNS rounds (default 3) of BENCH_EVENTS new events of the demo's kind
- * (bench/traffic.ts, new people each round) through `store.apply`, 500 per transaction, on one
+ * (bench/traffic.ts, new people each round) through `store.apply`, BENCH_CHUNK (default 500) per transaction, on one
  * connection; every `client.query` of the apply is timed (wall time from the call to its answer,
  * no instrumentation inside Postgres) and summed by the statement's kind. Rounds after the first
  * are summed (the first warms the JIT and the caches) and printed in µs per event, beside the
  * CPU per event of node and of the Postgres backend (/proc). BENCH_SETUP_SQL, when set, runs in the
  * bench's schema after the migrations (e.g. `ALTER TABLE people DISABLE TRIGGER people_mix_upd`: what
- * a part costs, by taking it away; never for figures of the code as it is).
+ * a part costs, by taking it away; never for figures of the code as it is). BENCH_EXPLAIN=1 adds, after the
+ * timed rounds, one more round whose LAST transaction's plans are printed: `EXPLAIN (ANALYZE, BUFFERS)` of
+ * every statement of it and of the statements its triggers run (auto_explain, sent to this client as
+ * notices); the per-node times of that round are inflated by the clock reads, so it is not timed.
  */
 import type { TopicMessage } from '@pstream/events';
 import { commonEnv, parseEnv, type PoolClient } from '@pstream/platform';
@@ -20,7 +23,9 @@ const env = parseEnv(
     DATABASE_URL: commonEnv.DATABASE_URL,
     BENCH_RUNS: z.coerce.number().int().min(2).default(3),
     BENCH_EVENTS: z.coerce.number().int().min(1000).default(10_000),
+    BENCH_CHUNK: z.coerce.number().int().min(1).max(100_000).default(500),
     BENCH_SETUP_SQL: z.string().optional(),
+    BENCH_EXPLAIN: z.enum(['0', '1']).default('0'),
   }),
   process.env,
 );
@@ -73,6 +78,16 @@ async function main(): Promise<void> {
       }
     }
   };
+  /** With BENCH_EXPLAIN: the plans of the current transaction (a `BEGIN` starts a new list). */
+  let plans: string[] = [];
+  client.on('notice', (n) => {
+    if (/^duration: /.test(n.message ?? '')) plans.push(n.message!);
+  });
+  const query2 = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  (client as unknown as { query: (...args: unknown[]) => Promise<unknown> }).query = (...args: unknown[]) => {
+    if (args[0] === 'BEGIN') plans = [];
+    return query2(...args);
+  };
   client.release();
   try {
     const nowMs = Date.now();
@@ -87,7 +102,7 @@ async function main(): Promise<void> {
       const batch = events.slice(0, env.BENCH_EVENTS);
       timing = r > 0;
       const before = cpuSeconds(pid);
-      const seconds = await applyTimed(box.store, batch, nowMs, `round-${r}`);
+      const seconds = await applyTimed(box.store, batch, nowMs, `round-${r}`, env.BENCH_CHUNK);
       const after = cpuSeconds(pid);
       const per = (s: number) => ((s * 1e6) / batch.length).toFixed(1);
       console.log(
@@ -108,6 +123,22 @@ async function main(): Promise<void> {
     }
     console.log(`  ${us(total).padStart(6)}  sum`);
     console.log(`CPU per event, same rounds: node ${us(cpu.node * 1000)} µs, Postgres ${us(cpu.pg * 1000)} µs`);
+    if (env.BENCH_EXPLAIN === '1') {
+      timing = false;
+      // Session settings of the one connection: every statement planned with its actual rows and buffers.
+      await box.pool.query(
+        `LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
+         SET auto_explain.log_buffers = on; SET auto_explain.log_nested_statements = on;
+         SET auto_explain.log_level = notice; SET client_min_messages = notice`,
+      );
+      const events: TopicMessage[] = [];
+      for (const block of demoTraffic({ people: Math.ceil(env.BENCH_EVENTS / 10), first, nowMs, seed: 99 }))
+        events.push(...block);
+      await applyTimed(box.store, events.slice(0, env.BENCH_EVENTS), nowMs, 'explain', env.BENCH_CHUNK);
+      await box.pool.query('SET auto_explain.log_min_duration = -1');
+      console.log(`\nplans of the last transaction (${env.BENCH_CHUNK} events):`);
+      for (const p of plans) console.log(`${p}\n`);
+    }
   } finally {
     await box.drop();
   }
