@@ -32,7 +32,7 @@ import type { Keys } from './keys';
  * A bucket keeps its scores multiplied by a power of two, 2^e, named in its directory member
  * (`<id>k<e>`; the bucket's key is `:r<id>k<e>`): e puts the bucket's lowest score at 2^52 or just
  * above (a new tag's first bucket: 2^54, room for lower scores), where every double is a whole
- * number. A listpack keeps a whole number under 1e17 (2^56.5; 2^62 from Redis 7.2) as an integer and
+ * number. A listpack keeps a whole number under 1e17 (2^56.5, Redis 7.0 as measured) as an integer and
  * every other score as text, which each insert parses (strtod) for every entry it walks past: ≈ 7.6 µs
  * for a ZADD into 120 fractional scores, ≈ 1.5 into integers (BENCHMARKS.md "Scaled score-range
  * buckets"). Multiplying by a power of two is exact (no score reaches 2^900), so every reader's
