@@ -29,6 +29,20 @@ import type { Keys } from './keys';
  * The settle (store.ts) rewrites every person another writer changed in between with `?`, so what
  * stays is the newest writer's scores, as in the other layouts.
  *
+ * A bucket keeps its scores multiplied by a power of two, 2^e, named in its directory member
+ * (`<id>k<e>`; the bucket's key is `:r<id>k<e>`): e puts the bucket's lowest score at 2^52 or just
+ * above (a new tag's first bucket: 2^54, room for lower scores), where every double is a whole
+ * number. A listpack keeps a whole number under 1e17 (2^56.5, Redis 7.0 as measured) as an integer and
+ * every other score as text, which each insert parses (strtod) for every entry it walks past: ≈ 7.6 µs
+ * for a ZADD into 120 fractional scores, ≈ 1.5 into integers (BENCHMARKS.md "Scaled score-range
+ * buckets"). Multiplying by a power of two is exact (no score reaches 2^900), so every reader's
+ * answer is what the unscaled scores give: a bound is scaled by the bucket's factor before a ZCOUNT
+ * or a ZRANGEBYSCORE in it, and a score read back is divided by it (printed with %.17g, which parses
+ * back to the same double). Scores more than ≈ 11× a bucket's lowest (the top bucket, a new tag's
+ * first) stay text: right, only slower. A bucket named `<id>` (versions before) keeps its scores as
+ * they are and is read and written so; splits name the new half scaled, and
+ * `pnpm scorer:tag-index-move` rewrites the rest (`RANGE_RESCALE`).
+ *
  * Splits (a bucket past RANGE_SPLIT_AT in two halves) and merges (a bucket under RANGE_MERGE_BELOW
  * after a removal into a neighbour, when both fit under RANGE_MERGE_MAX) happen inside the write
  * script, atomic: all of a tag's keys share the tag's hash tag (one Cluster slot), and every reader is
@@ -50,6 +64,37 @@ local meta, dir = KEYS[1], KEYS[2]
 local base = string.sub(meta, 1, -3)
 local function key(id) return base .. ':r' .. id end
 local function holder(score) return redis.call('ZREVRANGEBYSCORE', dir, score, '-inf', 'LIMIT', 0, 1)[1] end
+-- a bucket named \`<id>k<e>\` keeps its scores multiplied by 2^e (exact: a power of two), a bucket named \`<id>\` as they are
+local scales = {}
+local function scale(id)
+  local f = scales[id]
+  if not f then
+    local at = string.find(id, 'k', 1, true)
+    f = at and 2 ^ tonumber(string.sub(id, at + 1)) or 1
+    scales[id] = f
+  end
+  return f
+end
+-- a score as a bucket keeps it, and back (%.17g: every double prints and parses back exactly)
+local function scaled(id, score)
+  local f = scale(id)
+  if f == 1 then return score end
+  return string.format('%.17g', tonumber(score) * f)
+end
+-- the directory member of a new bucket \`id\` whose scores start at \`low\`: scaled so that \`low\` lands in
+-- [2^(top-1), 2^top) (a listpack keeps a whole number under 1e17 as an integer, so it parses no text), or as it is
+local function named(id, low, top)
+  if low > 0 and low < math.huge then
+    local _, e = math.frexp(low)
+    return id .. 'k' .. math.max(0, math.min(120, top - e))
+  end
+  return tostring(id)
+end
+local function unscaled(id, stored)
+  local f = scale(id)
+  if f == 1 or not stored then return stored end
+  return string.format('%.17g', tonumber(stored) / f)
+end
 `;
 
 /**
@@ -67,7 +112,12 @@ local m = redis.call('HMGET', meta, 'r', 'n')
 if not m[1] then
   if m[2] or redis.call('EXISTS', legacy) == 1 then return -1 end
   redis.call('HSET', meta, 'r', 1, 'i', 1)
-  redis.call('ZADD', dir, '-inf', 0)
+  -- the first bucket's scale from the first score written, with room below it (scores under 2^52 stay fractions)
+  local first = '0'
+  for i = 6, #ARGV, 3 do
+    if ARGV[i] ~= '' then first = named(0, tonumber(ARGV[i]), 55); break end
+  end
+  redis.call('ZADD', dir, '-inf', first)
 end
 local splitAt, mergeBelow, mergeMax = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local function count(id) return tonumber(redis.call('HGET', counts, id)) or 0 end
@@ -112,10 +162,10 @@ end
 -- ZADD of the pairs from..to of a ZRANGE WITHSCORES reply, highest score first: a listpack insert scans
 -- from the lowest entry to its place (a score parsed at each step), so into an empty bucket each pair
 -- stops at the first entry instead of passing every one added before it
-local function put(k, flat, from, to)
+local function put(k, flat, from, to, f)
   local args = {}
   for j = to, from, -1 do
-    args[#args + 1] = flat[2 * j]
+    args[#args + 1] = f == 1 and flat[2 * j] or string.format('%.17g', tonumber(flat[2 * j]) * f)
     args[#args + 1] = flat[2 * j - 1]
     if #args >= 400 then redis.call('ZADD', k, unpack(args)); args = {} end
   end
@@ -133,16 +183,17 @@ local function split(id)
     while j > 1 and s(j) == s(j - 1) do j = j - 1 end
     if j <= 1 then return end
   end
-  local new = redis.call('HINCRBY', meta, 'i', 1) - 1
-  put(key(new), all, j, c)
+  local low = tonumber(all[2 * j]) / scale(id)
+  local new = named(redis.call('HINCRBY', meta, 'i', 1) - 1, low, 53)
+  put(key(new), all, j, c, scale(new) / scale(id))
   redis.call('ZREMRANGEBYRANK', key(id), j - 1, -1)
-  redis.call('ZADD', dir, all[2 * j], new)
+  redis.call('ZADD', dir, string.format('%.17g', low), new)
   bounds = nil
   redis.call('HSET', counts, id, j - 1, new, c - j + 1)
 end
 local function absorb(into, from)
   local all = redis.call('ZRANGE', key(from), 0, -1, 'WITHSCORES')
-  put(key(into), all, 1, #all / 2)
+  put(key(into), all, 1, #all / 2, scale(into) / scale(from))
   redis.call('DEL', key(from))
   redis.call('ZREM', dir, from)
   bounds = nil
@@ -161,7 +212,7 @@ local function merge(id)
 end
 -- \`elsewhere\`: the entry was not in bucket \`id\`: wherever else it is goes first (before a split moves entries)
 local function add(id, person, score, elsewhere)
-  if redis.call('ZADD', key(id), score, person) == 1 then
+  if redis.call('ZADD', key(id), scaled(id, score), person) == 1 then
     if elsewhere then removeAnywhere(person, id) end
     total = total + 1
     if redis.call('HINCRBY', counts, id, 1) > splitAt then split(id) end
@@ -210,13 +261,14 @@ if m[1] then
     return n
   end
   local first = holder(ARGV[1])
+  local bound = scaled(first, ARGV[1])
   -- the counts of the buckets above the bound's, or (fewer to read) all less those below it
   if redis.call('ZCOUNT', dir, '(' .. ARGV[1], '+inf') <= redis.call('ZCOUNT', dir, '-inf', ARGV[1]) then
-    return redis.call('ZCOUNT', key(first), ARGV[1], '+inf') + sum(redis.call('ZRANGEBYSCORE', dir, '(' .. ARGV[1], '+inf'))
+    return redis.call('ZCOUNT', key(first), bound, '+inf') + sum(redis.call('ZRANGEBYSCORE', dir, '(' .. ARGV[1], '+inf'))
   end
   local below = redis.call('ZRANGEBYSCORE', dir, '-inf', '(' .. redis.call('ZSCORE', dir, first))
   local all = tonumber(redis.call('HGET', meta, 'c')) or 0
-  return all - sum(below) - redis.call('ZCOUNT', key(first), '-inf', '(' .. ARGV[1])
+  return all - sum(below) - redis.call('ZCOUNT', key(first), '-inf', '(' .. bound)
 end
 local total = 0
 if not m[2] or m[3] ~= '0' then total = redis.call('ZCOUNT', KEYS[4], ARGV[1], '+inf') end
@@ -229,7 +281,8 @@ export const RANGE_MEMBERS =
   COMMON +
   IS_RANGE +
   `
-local out = redis.call('ZRANGEBYSCORE', key(holder(ARGV[1])), ARGV[1], '+inf')
+local first = holder(ARGV[1])
+local out = redis.call('ZRANGEBYSCORE', key(first), scaled(first, ARGV[1]), '+inf')
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', dir, '(' .. ARGV[1], '+inf')) do
   for _, p in ipairs(redis.call('ZRANGE', key(id), 0, -1)) do out[#out + 1] = p end
 end
@@ -247,7 +300,7 @@ export const RANGE_NEAREST =
   `
 local s, n = ARGV[1], tonumber(ARGV[2])
 local first = holder(s)
-local ups = redis.call('ZRANGEBYSCORE', key(first), s, '+inf', 'LIMIT', 0, n)
+local ups = redis.call('ZRANGEBYSCORE', key(first), scaled(first, s), '+inf', 'LIMIT', 0, n)
 local cursor = s
 while #ups < n do
   local nxt = redis.call('ZRANGEBYSCORE', dir, '(' .. cursor, '+inf', 'WITHSCORES', 'LIMIT', 0, 8)
@@ -258,7 +311,7 @@ while #ups < n do
     cursor = nxt[j + 1]
   end
 end
-local downs = redis.call('ZREVRANGEBYSCORE', key(first), '(' .. s, '-inf', 'LIMIT', 0, n)
+local downs = redis.call('ZREVRANGEBYSCORE', key(first), '(' .. scaled(first, s), '-inf', 'LIMIT', 0, n)
 cursor = redis.call('ZSCORE', dir, first)
 while #downs < n do
   local prev = redis.call('ZREVRANGEBYSCORE', dir, '(' .. cursor, '-inf', 'WITHSCORES', 'LIMIT', 0, 8)
@@ -288,8 +341,9 @@ for i = 1, #ARGV, 2 do
   local hint = ARGV[i + 1]
   if hint == '?' then lost[#lost + 1] = j
   elseif hint ~= '' then
-    local sc = redis.call('ZSCORE', key(holder(hint)), ARGV[i])
-    if sc then out[j] = sc else lost[#lost + 1] = j end
+    local h = holder(hint)
+    local sc = redis.call('ZSCORE', key(h), ARGV[i])
+    if sc then out[j] = unscaled(h, sc) else lost[#lost + 1] = j end
   end
 end
 if #lost > 0 then
@@ -298,7 +352,7 @@ if #lost > 0 then
       local args = {}
       for q = c, math.min(#lost, c + 499) do args[#args + 1] = ARGV[2 * lost[q] - 1] end
       local got = redis.call('ZMSCORE', key(id), unpack(args))
-      for q = 1, #args do if got[q] then out[lost[c + q - 1]] = got[q] end end
+      for q = 1, #args do if got[q] then out[lost[c + q - 1]] = unscaled(id, got[q]) end end
     end
   end
 end
@@ -312,7 +366,11 @@ export const RANGE_ALL =
   `
 local out = {}
 for _, id in ipairs(redis.call('ZRANGE', dir, 0, -1)) do
-  for _, x in ipairs(redis.call('ZRANGE', key(id), 0, -1, 'WITHSCORES')) do out[#out + 1] = x end
+  local flat = redis.call('ZRANGE', key(id), 0, -1, 'WITHSCORES')
+  for j = 1, #flat, 2 do
+    out[#out + 1] = flat[j]
+    out[#out + 1] = unscaled(id, flat[j + 1])
+  end
 end
 return out
 `;
@@ -340,10 +398,11 @@ end
 local total = redis.call('ZCARD', src)
 redis.call('HDEL', meta, 'n', 'c', 'l')
 local fill = tonumber(ARGV[1])
-local id, inBucket, last, args = 0, 0, nil, {}
-local bounds = { '-inf', 0 }
+-- \`name\`: bucket \`id\`'s directory member, scaled from its lowest score (\`named\`) when its first entry comes
+local id, inBucket, last, args, name = 0, 0, nil, {}, nil
+local bounds = {}
 local function flush()
-  if #args > 0 then redis.call('ZADD', key(id), unpack(args)); args = {} end
+  if #args > 0 then redis.call('ZADD', key(name), unpack(args)); args = {} end
 end
 for at = 0, total - 1, 1000 do
   local chunk = redis.call('ZRANGE', src, at, at + 999, 'WITHSCORES')
@@ -351,23 +410,67 @@ for at = 0, total - 1, 1000 do
     local s = tonumber(chunk[j + 1])
     if inBucket >= fill and s ~= last then
       flush()
-      redis.call('HSET', counts, id, inBucket)
-      id, inBucket = id + 1, 0
-      bounds[#bounds + 1] = chunk[j + 1]
-      bounds[#bounds + 1] = id
+      redis.call('HSET', counts, name, inBucket)
+      id, inBucket, name = id + 1, 0, nil
     end
-    args[#args + 1] = chunk[j + 1]
+    if not name then
+      name = named(id, s, 53)
+      bounds[#bounds + 1] = id == 0 and '-inf' or chunk[j + 1]
+      bounds[#bounds + 1] = name
+    end
+    args[#args + 1] = scaled(name, chunk[j + 1])
     args[#args + 1] = chunk[j]
     inBucket, last = inBucket + 1, s
     if #args >= 400 then flush() end
   end
 end
+if not name then
+  name = '0'
+  bounds = { '-inf', name }
+end
 flush()
-redis.call('HSET', counts, id, inBucket)
+redis.call('HSET', counts, name, inBucket)
 for c = 1, #bounds, 400 do redis.call('ZADD', dir, unpack(bounds, c, math.min(#bounds, c + 399))) end
 redis.call('DEL', tmp, unpack(from))
 redis.call('HSET', meta, 'r', 1, 'i', id + 1, 'c', total)
 return total
+`;
+
+/**
+ * KEYS: meta, directory, counts. Rewrites each bucket of a tag in score-range buckets that keeps its
+ * scores as they are (named \`<id>\`: written by versions before scaled buckets) into a new bucket
+ * \`<id>k<e>\` scaled from its lowest score, in one atomic step (readers see one bucket or the other).
+ * Returns the entries rewritten; -1: the tag is not in score-range buckets.
+ */
+export const RANGE_RESCALE =
+  COMMON +
+  `
+local counts = KEYS[3]
+if not redis.call('HGET', meta, 'r') then return -1 end
+local moved = 0
+local flat = redis.call('ZRANGE', dir, 0, -1, 'WITHSCORES')
+for j = 1, #flat, 2 do
+  local id, bound = flat[j], flat[j + 1]
+  local all = string.find(id, 'k', 1, true) == nil and redis.call('ZRANGE', key(id), 0, -1, 'WITHSCORES') or {}
+  local low = tonumber(all[2])
+  if low and low > 0 then
+    local new = named(redis.call('HINCRBY', meta, 'i', 1) - 1, low, 53)
+    -- highest score first: each insert into the new listpack stops at its first entry
+    local args = {}
+    for q = #all - 1, 1, -2 do
+      args[#args + 1] = scaled(new, all[q + 1])
+      args[#args + 1] = all[q]
+      if #args >= 400 or q == 1 then redis.call('ZADD', key(new), unpack(args)); args = {} end
+    end
+    redis.call('DEL', key(id))
+    redis.call('ZREM', dir, id)
+    redis.call('ZADD', dir, bound, new)
+    redis.call('HDEL', counts, id)
+    redis.call('HSET', counts, new, #all / 2)
+    moved = moved + #all / 2
+  end
+end
+return moved
 `;
 
 declare module 'ioredis' {
@@ -389,6 +492,7 @@ declare module 'ioredis' {
     ): Result<[string[], string[]] | null, Context>;
     pstreamRangeScores(meta: string, dir: string, ...pairs: string[]): Result<(string | null)[] | null, Context>;
     pstreamRangeAll(meta: string, dir: string): Result<string[] | null, Context>;
+    pstreamRangeRescale(meta: string, dir: string, counts: string): Result<number, Context>;
     pstreamRangeMove(
       meta: string,
       dir: string,
@@ -410,6 +514,7 @@ export function withRangeScripts(redis: Redis): Redis {
     redis.defineCommand('pstreamRangeScores', { numberOfKeys: 2, lua: RANGE_SCORES });
     redis.defineCommand('pstreamRangeAll', { numberOfKeys: 2, lua: RANGE_ALL });
     redis.defineCommand('pstreamRangeMove', { numberOfKeys: 5, lua: RANGE_MOVE });
+    redis.defineCommand('pstreamRangeRescale', { numberOfKeys: 3, lua: RANGE_RESCALE });
   }
   return redis;
 }
@@ -431,9 +536,19 @@ export async function moveTagIndex(redis: Redis, k: Keys, tag: string): Promise<
 }
 
 /**
+ * Rewrites one tag's score-range buckets that keep their scores as they are (versions before scaled
+ * buckets) into scaled ones, in one script call (atomic; it holds Redis for the tag's size, as the
+ * move). Returns the entries rewritten (0: none left; -1: the tag is not in score-range buckets).
+ */
+export async function rescaleTagIndex(redis: Redis, k: Keys, tag: string): Promise<number> {
+  return withRangeScripts(redis).pstreamRangeRescale(k.tagMeta(tag), k.tagDirectory(tag), k.tagCounts(tag));
+}
+
+/**
  * `pnpm scorer:tag-index-move`: moves every tag of a prefix not in score-range buckets yet into them,
- * one tag (one atomic script call) at a time; safe to run while scorers write and to run again.
- * Calls `onTag` after each tag moved. Returns the tags and entries moved.
+ * and rewrites the buckets of versions before scaled buckets into scaled ones, one tag (one atomic
+ * script call) at a time; safe to run while scorers write and to run again. Calls `onTag` after each
+ * tag moved or rewritten. Returns the tags and entries moved or rewritten.
  */
 export async function moveTagIndexes(
   redis: Redis,
@@ -447,7 +562,7 @@ export async function moveTagIndexes(
   let moved = 0;
   let entries = 0;
   for (const tag of [...tags].sort()) {
-    const n = await moveTagIndex(redis, k, tag);
+    const n = (await moveTagIndex(redis, k, tag)) || Math.max(0, await rescaleTagIndex(redis, k, tag));
     if (n === 0) continue;
     moved++;
     entries += n;

@@ -184,9 +184,11 @@ describe('the per-tag index in listpack buckets', () => {
     for (let i = 0; i < dir.length; i += 2) {
       const [id, bound] = [dir[i]!, i === 0 ? -Infinity : Number(dir[i + 1])];
       if (i === 0) expect(dir[1]).toBe('-inf');
+      // a bucket `<id>k<e>` keeps its scores multiplied by 2^e
+      const scale = 2 ** Number(/k(\d+)$/.exec(id)?.[1] ?? 0);
       const entries = (await redis.zrange(k.tagRangeBucket(TAG, id), 0, -1, 'WITHSCORES'))
         .filter((_, j) => j % 2 === 1)
-        .map(Number);
+        .map((s) => Number(s) / scale);
       expect(Number(counts[id] ?? 0)).toBe(entries.length);
       if (i > 0) expect(bound).toBeGreaterThan(below);
       if (entries.length > 0) {
@@ -309,6 +311,63 @@ describe('the per-tag index in listpack buckets', () => {
     await write(people.map((person, i) => ({ tag: TAG, person, score: i < 300 ? '500' : String(i), old: null })));
     const r = await ranges();
     expect(r.largest).toBeGreaterThanOrEqual(300);
+    await expectSameAnswers(people, random);
+  });
+
+  it('reads and writes the score-range buckets of versions before scaled buckets, and rewrites them scaled', async () => {
+    k = keys(prefix);
+    const random = prng(27);
+    const people = Array.from({ length: 1_000 }, (_, i) => `v-${i}`);
+    const initial = people
+      .map((person) => ({ person, score: 10 ** (2 + 4 * random()) }))
+      .sort((a, b) => a.score - b.score);
+    // as versions before wrote a tag: buckets `<id>` of 90 keeping their scores as they are
+    const held = new Map<string, string>();
+    const p = redis.pipeline();
+    for (let b = 0; b * 90 < initial.length; b++) {
+      const chunk = initial.slice(b * 90, b * 90 + 90);
+      p.zadd(k.tagRangeBucket(TAG, String(b)), ...chunk.flatMap((e) => [String(e.score), e.person]));
+      p.zadd(k.tagDirectory(TAG), b === 0 ? '-inf' : String(chunk[0]!.score), String(b));
+      p.hset(k.tagCounts(TAG), String(b), chunk.length);
+      p.hset(k.tagMeta(TAG), 'r', 1, 'i', b + 1, 'c', (b + 1) * 90);
+      for (const e of chunk) held.set(e.person, String(e.score));
+    }
+    p.hset(k.tagMeta(TAG), 'c', initial.length);
+    p.zadd(ref, ...initial.flatMap((e) => [String(e.score), e.person]));
+    await p.exec();
+    expect((await ranges()).total).toBe(people.length);
+    await expectSameAnswers(people, random);
+
+    // written by this version: moves between plain and scaled buckets, splits (scaled halves) and merges
+    for (let round = 0; round < 3; round++) {
+      const list = Array.from({ length: 400 }, () => {
+        const person = round === 0 ? `w-${Math.floor(random() * 300)}` : people[Math.floor(random() * people.length)]!;
+        const score = random() < 0.2 ? null : String(10 ** (2 + 4 * random()));
+        const old = held.get(person) ?? null;
+        if (score === null) held.delete(person);
+        else held.set(person, score);
+        return { tag: TAG, person, score, old };
+      });
+      await write(list);
+      const now = await ranges();
+      expect(now.total).toBe(await redis.zcard(ref));
+      await expectSameAnswers([...people, ...Array.from({ length: 300 }, (_, i) => `w-${i}`)], random);
+    }
+    const dir = () => redis.zrange(k.tagDirectory(TAG), 0, -1);
+    expect((await dir()).some((id) => !id.includes('k'))).toBe(true);
+    expect((await dir()).some((id) => id.includes('k'))).toBe(true);
+
+    // \`pnpm scorer:tag-index-move\` rewrites the plain buckets scaled, once
+    const plain = await Promise.all(
+      (await dir()).filter((id) => !id.includes('k')).map((id) => redis.zcard(k.tagRangeBucket(TAG, id))),
+    );
+    expect(await moveTagIndexes(client, k)).toEqual({ tags: 1, entries: plain.reduce((a, b) => a + b, 0) });
+    for (const id of (await dir()).filter((id) => !id.includes('k')))
+      expect(await redis.zcard(k.tagRangeBucket(TAG, id))).toBe(0);
+    expect(await moveTagIndexes(client, k)).toEqual({ tags: 0, entries: 0 });
+    const after = await ranges();
+    expect(after.total).toBe(await redis.zcard(ref));
+    expect([...after.encodings]).toEqual(['listpack']);
     await expectSameAnswers(people, random);
   });
 

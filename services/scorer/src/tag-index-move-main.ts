@@ -4,7 +4,8 @@ import { loadConfig } from './config';
 
 /**
  * `pnpm scorer:tag-index-move`: moves the per-tag index of every tag still in one sorted set or in
- * hash buckets into score-range buckets (interest-store tag-range.ts; docs/operations.md "Moving the
+ * hash buckets into score-range buckets, and rewrites score-range buckets of the version before
+ * scaled buckets into scaled ones (interest-store tag-range.ts; docs/operations.md "Moving the
  * per-tag index into score-range buckets"). Each tag moves in one atomic step; scorers may keep running.
  */
 async function main(): Promise<void> {
@@ -14,7 +15,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     const done = await moveTagIndexes(redis, keys(config.REDIS_PREFIX), (tag, entries) => {
-      log.info({ tag, entries }, 'tag moved into score-range buckets');
+      log.info({ tag, entries }, 'tag moved into scaled score-range buckets');
     });
     log.info({ ...done, seconds: (Date.now() - started) / 1000 }, 'per-tag index move done');
   } finally {
