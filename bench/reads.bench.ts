@@ -26,6 +26,13 @@
  * BENCH_READ_TRACE=1 loads bench/stall-trace.cjs into the query APIs and the no-op route (event-loop
  * gaps, GC pauses, new Postgres connections, answers over 25 ms, as `TRACE` lines on stderr) and
  * prints each load's start and end as `TRACE` lines too, to line them up.
+ * BENCH_READ_SPLIT=1 loads bench/read-split.cjs into the query APIs and prints, per paced window,
+ * p50/p99 of each part of a read (before the handler, the facts statement's queue and round trip,
+ * Redis, after both answered) and what the slowest 1 % waited on (bench/read-split.ts).
+ * BENCH_READ_EXPLAIN=1 prints `EXPLAIN (ANALYZE, BUFFERS)` of the facts statement as the query API
+ * runs it (prepared, its generic plan) on the seeded data, for 1 id and for 8 ids.
+ * BENCH_READ_BASE_NODE_OPTIONS: node options added to the BENCH_READ_BASE process only (with
+ * BENCH_READ_BASE=. an A/B of a V8 setting on the same code, e.g. `--max-semi-space-size=64`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -39,19 +46,23 @@ import { normalizeEvent } from '@pstream/ingest/dialects';
 import { createInterestStore } from '@pstream/interest-store';
 import { DEFAULT_RULES } from '@pstream/lifecycle';
 import { closePool, closeRedis, createLogger, createPool, createRedis, type Pool } from '@pstream/platform';
-import { createConverter, createSegmentStore, migrate } from '@pstream/profile-store';
+import { createConverter, createSegmentStore, FACTS_SQL, migrate } from '@pstream/profile-store';
 import { loadConfig, storeOptions } from '@pstream/scorer/config';
 import { prepareEvent } from '@pstream/scorer/score';
 import { generateStream } from '@pstream/testkit/streams';
 import { stop, summarizeProfile, waitReady } from './ingest.bench';
 import { CpuMeter } from './proc-cpu';
+import { summarizeSplit } from './read-split';
 import { clearPrefix, median } from './redis-bench';
 
 const ROOT = path.resolve(__dirname, '..');
 const TRACE_PRELOAD = path.join(ROOT, 'bench/stall-trace.cjs');
-/** NODE_OPTIONS for a measured process: the stall trace preloaded when asked for. */
-const nodeOptions = (env: NodeJS.ProcessEnv) =>
-  env.BENCH_READ_TRACE === '1' ? `${env.NODE_OPTIONS ?? ''} --require ${TRACE_PRELOAD}`.trim() : env.NODE_OPTIONS;
+const SPLIT_PRELOAD = path.join(ROOT, 'bench/read-split.cjs');
+/** NODE_OPTIONS for a measured process: the stall trace preloaded when asked for, and `extra`. */
+const nodeOptions = (env: NodeJS.ProcessEnv, extra = '') =>
+  [env.NODE_OPTIONS ?? '', env.BENCH_READ_TRACE === '1' ? `--require ${TRACE_PRELOAD}` : '', extra]
+    .filter((o) => o !== '')
+    .join(' ') || undefined;
 const DAY = 86_400_000;
 const TOKEN = 'bench-read-token';
 
@@ -78,6 +89,7 @@ type Paced = { p50: number; p99: number; non2xx: number };
 type ReadCpu = { nodeUs: number; pgUs: number };
 /** p50/p99 (ms) at 1 000 req/s evenly paced (`paced`). */
 type Even = { evenP50: number; evenP99: number };
+type SplitWindow = { label: string; start: number; end: number };
 type Side = Paced & Even & { max: number } & Partial<ReadCpu>;
 type Summary = { p50: number; p99: number; max: number } & Even & Partial<ReadCpu>;
 
@@ -141,7 +153,17 @@ export async function seed(env: NodeJS.ProcessEnv, people: number): Promise<stri
   return generated.people;
 }
 
-function startQueryApi(env: NodeJS.ProcessEnv, port: number, cpuProfDir?: string, root = ROOT): ChildProcess {
+/** What else a measured query API runs with: more node options, the per-read split's file. */
+type ApiExtras = { nodeOptions?: string; splitFile?: string };
+
+function startQueryApi(
+  env: NodeJS.ProcessEnv,
+  port: number,
+  cpuProfDir?: string,
+  root = ROOT,
+  extras: ApiExtras = {},
+): ChildProcess {
+  const split = extras.splitFile === undefined ? '' : `--require ${SPLIT_PRELOAD}`;
   const args = [
     '--import',
     'tsx',
@@ -159,7 +181,8 @@ function startQueryApi(env: NodeJS.ProcessEnv, port: number, cpuProfDir?: string
       LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
       LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
       LOG_FORMAT: 'json',
-      NODE_OPTIONS: nodeOptions(env),
+      NODE_OPTIONS: nodeOptions(env, [extras.nodeOptions ?? '', split].join(' ').trim()),
+      ...(extras.splitFile !== undefined && { BENCH_READ_SPLIT_FILE: extras.splitFile }),
     },
   });
 }
@@ -306,14 +329,25 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
     const t0 = Date.now();
     const people = await seed(env, o.people);
     log(`reads: ${people.length} profiles seeded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const api = startQueryApi(env, qPort);
-    const baseApi = o.base === undefined ? undefined : startQueryApi(env, bPort, undefined, o.base);
+    if (process.env.BENCH_READ_EXPLAIN === '1') log(await explainFacts(env, people));
+    const splitDir = process.env.BENCH_READ_SPLIT === '1' ? mkdtempSync(path.join(tmpdir(), 'read-split-')) : undefined;
+    const splitFile = (side: string) => (splitDir === undefined ? undefined : path.join(splitDir, `${side}.ndjson`));
+    const windows: { ours: SplitWindow[]; base: SplitWindow[] } = { ours: [], base: [] };
+    const api = startQueryApi(env, qPort, undefined, ROOT, { splitFile: splitFile('ours') });
+    const baseApi =
+      o.base === undefined
+        ? undefined
+        : startQueryApi(env, bPort, undefined, o.base, {
+            nodeOptions: process.env.BENCH_READ_BASE_NODE_OPTIONS,
+            splitFile: splitFile('base'),
+          });
     children.push(api, startNoop(nPort), ...(baseApi ? [baseApi] : []));
     await Promise.all([waitReady(qPort), waitReady(nPort), ...(baseApi ? [waitReady(bPort)] : [])]);
     const ours = `http://127.0.0.1:${qPort}/v1/profiles/`;
     const noop = `http://127.0.0.1:${nPort}/noop/`;
     const base = `http://127.0.0.1:${bPort}/v1/profiles/`;
-    if (baseApi) {
+    // the same checkout as base (an A/B of BENCH_READ_BASE_NODE_OPTIONS): the same code, nothing to compare
+    if (baseApi && o.base !== ROOT) {
       // every seeded id and one nobody has: the same answers (status and body) from both
       let differ = 0;
       for (const id of [...people, 'nobody-at-all']) {
@@ -322,8 +356,8 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
         if (a !== b && differ++ < 3) log(`reads: answers differ for ${id}:\n  ours ${a}\n  base ${b}`);
       }
       log(`reads: answers of ours and base compared for ${people.length + 1} ids, ${differ} differ`);
-      await load(base, people, 3);
     }
+    if (baseApi) await load(base, people, 3);
     await load(ours, people, 3); // warm-up: JIT, pools, prepared statements
     await load(noop, people, 3);
     const rounds: ReadFigures['rounds'] = [];
@@ -332,7 +366,9 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
       let b: Side | undefined;
       if (baseApi) {
         const bp = await load(base, people, o.seconds, 1000);
+        const bs = Date.now();
         const be = await paced(base, people, o.seconds, 1000);
+        windows.base.push({ label: `split base round ${round}`, start: bs, end: Date.now() });
         const bm = await meteredLoad(base, people, o.seconds, baseApi, pool);
         b = {
           ...bp,
@@ -345,7 +381,9 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
       }
       const op = await load(ours, people, o.seconds, 1000);
       const np = await load(noop, people, o.seconds, 1000);
+      const os = Date.now();
       const oe = await paced(ours, people, o.seconds, 1000);
+      windows.ours.push({ label: `split ours round ${round}`, start: os, end: Date.now() });
       const ne = await paced(noop, people, o.seconds, 1000);
       const om = await meteredLoad(ours, people, o.seconds, api, pool);
       const nm = await load(noop, people, o.seconds);
@@ -370,6 +408,11 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
             .map((l) => l.toFixed(1))
             .join(' ')}`,
       );
+    }
+    if (splitDir !== undefined) {
+      await new Promise((r) => setTimeout(r, 1500)); // the preload writes its lines every second
+      for (const side of ['ours', 'base'] as const)
+        if (windows[side].length > 0) for (const line of summarizeSplit(splitFile(side)!, windows[side])) log(line);
     }
     let profile: string | undefined;
     if (o.profile) {
@@ -421,6 +464,41 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
     await closePool(pool);
     await removeRunData(config);
   }
+}
+
+/**
+ * `EXPLAIN (ANALYZE, BUFFERS)` of the facts statement the way the query API runs it: prepared, so
+ * after a few executions Postgres keeps its generic plan (forced here), for 1 id and for 8 ids
+ * of the seeded people, each the third execution (catalog and pages warm).
+ */
+async function explainFacts(env: NodeJS.ProcessEnv, people: string[]): Promise<string> {
+  const config = loadConfig(env);
+  const pool = createPool(config.DATABASE_URL, config.PG_SCHEMA, 'bench-reads-explain', 1);
+  const out: string[] = [];
+  try {
+    const client = await pool.connect();
+    try {
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      await client.query(`PREPARE facts(text[]) AS ${FACTS_SQL}`);
+      for (const n of [1, 8]) {
+        const ids = `ARRAY[${people
+          .slice(100, 100 + n)
+          .map((p) => `'${p.replace(/'/g, "''")}'`)
+          .join(',')}]`;
+        let plan: string[] = [];
+        for (let i = 0; i < 3; i++)
+          plan = (
+            await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, BUFFERS) EXECUTE facts(${ids})`)
+          ).rows.map((r) => r['QUERY PLAN']);
+        out.push(`EXPLAIN (ANALYZE, BUFFERS) of the facts statement, generic plan, ${n} id(s):`, ...plan);
+      }
+    } finally {
+      client.release();
+    }
+  } finally {
+    await closePool(pool);
+  }
+  return out.join('\n');
 }
 
 /** Drops the run's schema and removes its Redis keys. */
