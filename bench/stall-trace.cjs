@@ -20,6 +20,10 @@ const { PerformanceObserver, constants, performance } = require('node:perf_hooks
 const proc = `${(process.argv[1] ?? '').split('/').slice(-5).join('/')}:${process.pid}`;
 const trace = (fields) => process.stderr.write(`TRACE ${JSON.stringify({ t: Date.now(), proc, ...fields })}\n`);
 
+// Where this process's monotonic clock (CPU profiles' timestamps, µs) stands against Date.now(), to line a
+// profile's samples up with the trace.
+trace({ ev: 'clock', monoUs: Number(process.hrtime.bigint() / 1000n) });
+
 const TICK_MS = 5;
 let last = performance.now();
 setInterval(() => {
