@@ -218,6 +218,7 @@ describe('the patched kafkajs fetch ahead', () => {
     resume(tp: { topic: string; partitions: number[] }[]): void;
     fetchAheadEpoch(): object;
     takeFetchedAhead(batches: BatchInstance[], epoch: object): BatchInstance[] | undefined;
+    fetch(nodeId: number, options: { ahead?: Map<string, string> }): Promise<BatchInstance[] | undefined>;
   };
   /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
   const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup') as new (o: object) => Group;
