@@ -10,7 +10,8 @@
  * stalls"): every kafkajs request slower than usual (a Fetch over 100 ms — the wait under traffic is
  * 20 ms —, anything else over 25 ms; with the time it queued in the client before it was sent), every
  * batch a consumer took over 50 ms to process, and the first Redis command of each 100 ms that took
- * over 25 ms from being sent to its reply (ioredis; with how many commands were in flight).
+ * over 25 ms from being sent to its reply being handled (ioredis; with how many commands were in flight;
+ * a blocked event loop of this process counts in it too — compare with the loop gaps).
  */
 const http = require('node:http');
 const { setInterval } = require('node:timers');
