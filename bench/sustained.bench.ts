@@ -27,7 +27,11 @@
  * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top), BENCH_IDLE_SECONDS
  * (5),
  * BENCH_PIPELINE_PEOPLE (20000),
- * BENCH_LOG_LEVEL (info, as deployed).
+ * BENCH_LOG_LEVEL (info, as deployed),
+ * BENCH_STALL_TRACE (off; 1: bench/stall-trace.cjs preloaded into the four services — event-loop gaps, GC
+ * pauses, slow kafkajs requests and batches, slow Redis replies, as `TRACE` lines on stderr — and, in each
+ * freshness window, every probe's wall-clock time and latency, the machine's runnable tasks and busiest
+ * processes around the slow ones, and Redis's LATENCY and SLOWLOG: bench/stall-window.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -42,8 +46,10 @@ import { stop, waitReady } from './ingest.bench';
 import { CpuMeter, listeningPid, type CpuWindow, type ProcessGroup } from './proc-cpu';
 import { pct } from './redis-bench';
 import { removeRunData } from './reads.bench';
+import { StallWindow } from './stall-window';
 
 const ROOT = path.resolve(__dirname, '..');
+const TRACE_PRELOAD = path.join(ROOT, 'bench/stall-trace.cjs');
 const BATCH = 100;
 const WRITE_KEY = 'bench-pipeline-key';
 const TOKEN = 'bench-pipeline-token';
@@ -66,6 +72,8 @@ export type SustainedOptions = {
    */
   freshnessRates: (number | 'half' | 'top')[];
   people: number;
+  /** BENCH_STALL_TRACE=1: trace what holds the probes up (see the header). */
+  stallTrace?: boolean;
   log?: (line: string) => void;
 };
 
@@ -251,6 +259,7 @@ export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): S
       return n;
     }),
     people: num('BENCH_PIPELINE_PEOPLE', 20_000),
+    stallTrace: env.BENCH_STALL_TRACE === '1',
   };
 }
 
@@ -353,7 +362,7 @@ async function offer(
 }
 
 /** Starts the four services as processes on ports `port`…`port + 3`, with the run's own names. */
-function startServices(env: NodeJS.ProcessEnv, port: number): Map<Service, ChildProcess> {
+function startServices(env: NodeJS.ProcessEnv, port: number, trace = false): Map<Service, ChildProcess> {
   const ports: Record<Service, number> = { ingest: port, 'query-api': port + 1, scorer: port + 2, segmenter: port + 3 };
   const common = {
     ...env,
@@ -372,6 +381,7 @@ function startServices(env: NodeJS.ProcessEnv, port: number): Map<Service, Child
     LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
     LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
     LOG_FORMAT: 'json',
+    ...(trace && { NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --require ${TRACE_PRELOAD}`.trim() }),
   };
   return new Map(
     SERVICES.map((name) => [
@@ -453,7 +463,7 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       topics: topics.map((topic, i) => ({ topic, numPartitions: i === 0 ? 12 : 3 })),
     });
     await migrate(pool, config.PG_SCHEMA);
-    services = startServices(env, o.port);
+    services = startServices(env, o.port, o.stallTrace);
     await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
     const meter = new CpuMeter(processGroups(services, config, pool));
     /**
@@ -606,6 +616,10 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
         return { redis, postgres };
       };
       const byStore = { redis: [] as number[], postgres: [] as number[] };
+      /** With the stall trace: each probe's wall-clock acceptance and latencies, and the window's machine and Redis. */
+      const probeTrace: { t: number; ms: number; redis: number; postgres: number }[] = [];
+      const stallWindow = o.stallTrace ? new StallWindow(config.REDIS_URL) : undefined;
+      await stallWindow?.start();
       const { achieved, cpu } = await metered(() =>
         offer(ingestUrl, next, rate, o.freshnessSeconds, (tick) => {
           if (tick % 2 !== 0) return undefined; // a probe every 200 ms
@@ -638,12 +652,25 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
                   timeline.push([(at - windowStart) / 1000, performance.now() - at]);
                   byStore.redis.push(seen.redis ?? Infinity);
                   byStore.postgres.push(seen.postgres ?? Infinity);
+                  probeTrace.push({
+                    t: Date.now() - Math.round(performance.now() - at),
+                    ms: Math.round(performance.now() - at),
+                    redis: Math.round(seen.redis ?? -1),
+                    postgres: Math.round(seen.postgres ?? -1),
+                  });
                 })(),
               ),
           };
         }),
       );
       await Promise.all(polls);
+      if (stallWindow) {
+        const redisLines = await stallWindow.stop();
+        const slow = probeTrace.filter((p) => p.redis > 250 || p.ms > 400).map((p) => p.t);
+        for (const p of probeTrace.sort((a, b) => a.t - b.t))
+          log(`TRACE ${JSON.stringify({ t: p.t, ev: 'probe', rate, ms: p.ms, redis: p.redis, postgres: p.postgres })}`);
+        for (const line of [...stallWindow.around(slow), ...redisLines]) log(line);
+      }
       const store = (xs: number[]) => ({ p50: pct(xs, 50), p99: pct(xs, 99) });
       const f = {
         rate,

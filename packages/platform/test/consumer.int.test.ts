@@ -135,6 +135,152 @@ describe('BatchConsumer', () => {
   }, 90_000);
 });
 
+describe('BatchConsumer fetch ahead', () => {
+  let box: Sandbox;
+  beforeAll(async () => {
+    box = await createSandbox(1);
+  }, 30_000);
+  afterAll(async () => box.cleanup(), 30_000);
+
+  /** The handles of this process by kind (sockets, timers), without the ones of the test runner's own pipes. */
+  const handles = () => {
+    const counts: Record<string, number> = {};
+    for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
+    return { sockets: counts.TCPSocketWrap ?? 0, timers: counts.Timeout ?? 0 };
+  };
+
+  it('stopped while a fetch ahead is in flight, ends it first: no socket, timer or event outlives stop()', async () => {
+    const { topic, drop } = await ownTopic(box, 'stop-ahead');
+    const producer = box.kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, acks: -1, messages: [{ value: '{"n":1}' }] });
+    let entered!: () => void;
+    const applying = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const consumer = new BatchConsumer({
+      // The fetch ahead waits at the broker for a megabyte that never comes, for 1.5 s.
+      fetchMinBytes: 1 << 20,
+      fetchMaxWaitMs: 1500,
+      topic,
+      groupId: `${box.id}-stop-ahead`,
+      schema: z.object({ n: z.number() }),
+      kafka: box.kafka,
+      dlqTopic: box.env.DLQ_TOPIC!,
+      log: silentLog,
+      apply: async () => {
+        entered();
+        await released;
+      },
+    });
+    const before = handles();
+    const events: { what: string; afterStop: boolean }[] = [];
+    let stopped = false;
+    try {
+      await consumer.start();
+      const kafkajs = (consumer as unknown as { consumer: import('kafkajs').Consumer }).consumer;
+      // Fetches in flight: the one that started before these listeners ends before the next starts.
+      let fetching = 0;
+      kafkajs.on(kafkajs.events.FETCH_START, () => void fetching++);
+      kafkajs.on(kafkajs.events.FETCH, () => void (fetching = Math.max(0, fetching - 1)));
+      for (const what of [kafkajs.events.FETCH_START, kafkajs.events.FETCH, kafkajs.events.REQUEST] as const)
+        kafkajs.on(what, () => void events.push({ what, afterStop: stopped }));
+      const requests: { apiName: string; sentAt: number; duration: number }[] = [];
+      kafkajs.on(kafkajs.events.REQUEST, ({ payload }) => void requests.push(payload));
+      await applying;
+      await waitFor('the fetch ahead to start while the batch is applied', async () =>
+        events.some((e) => e.what === kafkajs.events.FETCH_START) ? true : undefined,
+      );
+      release();
+      await consumer.stop();
+      stopped = true;
+      // Every fetch that started had answered (kafkajs's FETCH) before stop() resolved.
+      expect(events.some((e) => e.what === kafkajs.events.FETCH_START)).toBe(true);
+      expect(fetching).toBe(0);
+      // And the member left the group only then: on one broker the LeaveGroup would otherwise wait behind the
+      // fetch on the same connection, and on several the fetch would still run after the disconnect.
+      const fetchesAnswered = Math.max(
+        ...requests.filter((r) => r.apiName === 'Fetch').map((r) => r.sentAt + r.duration),
+      );
+      const leave = requests.find((r) => r.apiName === 'LeaveGroup');
+      expect(leave?.sentAt).toBeGreaterThanOrEqual(fetchesAnswered);
+      await new Promise((r) => setTimeout(r, 2000));
+      expect(events.filter((e) => e.afterStop)).toEqual([]);
+      // (Fewer is fine: a timer of the sandbox's own clients may have ended meanwhile.)
+      const after = handles();
+      expect(after.sockets).toBeLessThanOrEqual(before.sockets);
+      expect(after.timers).toBeLessThanOrEqual(before.timers);
+    } finally {
+      release();
+      await consumer.stop();
+      await producer.disconnect();
+      await drop();
+    }
+  }, 60_000);
+
+  it("takes the fetch ahead after a batch that ends in a transaction's commit marker, and applies every message once", async () => {
+    const { topic, drop } = await ownTopic(box, 'txn-ahead', 2);
+    /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
+    const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup') as {
+      prototype: { takeFetchedAhead(batches: { partition: number }[], epoch: object): unknown[] | undefined };
+    };
+    /* eslint-enable @typescript-eslint/no-require-imports */
+    const take = jest.spyOn(ConsumerGroup.prototype, 'takeFetchedAhead');
+    const producer = box.kafka.producer({ transactionalId: `${box.id}-txn`, maxInFlightRequests: 1, idempotent: true });
+    await producer.connect();
+    const applied = new Map<number, number[]>([
+      [0, []],
+      [1, []],
+    ]);
+    const groupId = `${box.id}-txn-ahead`;
+    const consumer = new BatchConsumer({
+      fetchMaxWaitMs: 20,
+      topic,
+      groupId,
+      schema: z.object({ n: z.number() }),
+      kafka: box.kafka,
+      dlqTopic: box.env.DLQ_TOPIC!,
+      log: silentLog,
+      apply: async (messages: Consumed<{ n: number }>[], partition) => {
+        // Long enough for the next transaction to be committed meanwhile: the fetch ahead finds it.
+        await new Promise((r) => setTimeout(r, 20));
+        applied.get(partition)!.push(...messages.map((m) => m.value.n));
+      },
+    });
+    const admin = box.kafka.admin();
+    await admin.connect();
+    try {
+      await consumer.start();
+      for (let n = 0; n < 60; n += 2) {
+        const tx = await producer.transaction();
+        await tx.send({ topic, messages: [0, 1].map((partition) => ({ partition, value: JSON.stringify({ n }) })) });
+        await tx.commit();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await waitFor('every message applied and committed past the last commit marker', async () => {
+        const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]!.partitions;
+        // 30 transactions of one message per partition: 30 messages and 30 commit markers each.
+        return committed.every((p) => p.offset === '60') ? true : undefined;
+      });
+      const expected = Array.from({ length: 30 }, (_, i) => i * 2);
+      expect(applied.get(0)).toEqual(expected);
+      expect(applied.get(1)).toEqual(expected);
+      const offered = take.mock.calls.reduce((n, [batches]) => n + batches.length, 0);
+      const taken = take.mock.results.reduce((n, r) => n + ((r.value as unknown[] | undefined)?.length ?? 0), 0);
+      // Each batch in hand ends in its transaction's marker; the fetch ahead starts after it, where the
+      // position stands once the batch is processed, so none of what it brings is dropped.
+      expect(offered).toBeGreaterThan(0);
+      expect(taken).toBe(offered);
+    } finally {
+      take.mockRestore();
+      await consumer.stop();
+      await producer.disconnect();
+      await admin.disconnect();
+      await drop();
+    }
+  }, 90_000);
+});
+
 type Dead = { reason: string; consumerGroup: string; topic: string; partition: number; offset: string; value: string };
 
 /** Every DLQ record of `topic` so far, read by a fresh group in the background. */

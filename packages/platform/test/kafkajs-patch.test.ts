@@ -218,6 +218,7 @@ describe('the patched kafkajs fetch ahead', () => {
     resume(tp: { topic: string; partitions: number[] }[]): void;
     fetchAheadEpoch(): object;
     takeFetchedAhead(batches: BatchInstance[], epoch: object): BatchInstance[] | undefined;
+    fetch(nodeId: number, options: { ahead?: Map<string, string> }): Promise<BatchInstance[] | undefined>;
   };
   /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
   const ConsumerGroup = require('kafkajs/src/consumer/consumerGroup') as new (o: object) => Group;
@@ -281,5 +282,101 @@ describe('the patched kafkajs fetch ahead', () => {
     const held = revoked.fetchAheadEpoch();
     revoked.subscriptionState.assign([{ topic: 't', partitions: [1] }]);
     expect(revoked.takeFetchedAhead([batch(0, '10')], held)).toBeUndefined();
+  });
+
+  it('still fetches ahead when the only seek waiting is for a partition this member no longer holds', async () => {
+    // A seek kept for partition 2, revoked before a fetch applied it: only a fetch of partition 2 pops it.
+    const { group } = member();
+    group.seek({ topic: 't', partition: 2, offset: '3' });
+    const epoch = group.fetchAheadEpoch();
+    expect(group.takeFetchedAhead([batch(0, '10')], epoch)?.map((b) => b.partition)).toEqual([0]);
+
+    // The fetch ahead itself asks the broker for the held partitions (kafkajs's fetch, its cluster stubbed).
+    const asked: { topic: string; partitions: { partition: number; fetchOffset: string }[] }[][] = [];
+    const cluster = {
+      refreshMetadataIfNecessary: async () => undefined,
+      findTopicPartitionMetadata: () => [0, 1].map((partitionId) => ({ partitionId, leader: 1 })),
+      findBroker: async () => ({
+        fetch: async ({ topics }: { topics: (typeof asked)[number] }) => (asked.push(topics), { responses: [] }),
+      }),
+    };
+    Object.assign(group, { cluster, checkForStaleAssignment: () => undefined });
+    group.offsetManager = Object.assign(group.offsetManager as object, {
+      committedOffsets: () => ({ t: { 0: '9', 1: '9' } }),
+    });
+    const ahead = new Map([['t|0', '10']]);
+    expect(await group.fetch(1, { ahead })).toEqual([]);
+    expect(asked).toHaveLength(1);
+    expect(asked[0]![0]!.partitions.map((p) => [p.partition, p.fetchOffset])).toEqual([
+      [0, '10'],
+      [1, '10'],
+    ]);
+
+    // A seek for a partition it holds still holds the fetch ahead back (the ordinary fetch applies it).
+    group.seek({ topic: 't', partition: 1, offset: '3' });
+    expect(await group.fetch(1, { ahead })).toBeUndefined();
+    expect(asked).toHaveLength(1);
+    expect(group.takeFetchedAhead([batch(0, '10')], epoch)).toBeUndefined();
+  });
+});
+
+/**
+ * The fetcher's loop (fetcher.js) stopped while a fetch ahead is in flight: it ends only once that fetch has
+ * answered, so the consumer's disconnect (which follows the fetchers' end) leaves nothing running behind it.
+ */
+describe('the patched kafkajs fetcher, stopped during a fetch ahead', () => {
+  type Fetcher = { start(): Promise<void>; stop(): Promise<void> };
+  /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
+  const createFetcher = require('kafkajs/src/consumer/fetcher') as (o: object) => Fetcher;
+  /* eslint-enable @typescript-eslint/no-require-imports */
+  const quiet = { namespace: () => quiet, info() {}, debug() {}, warn() {}, error() {} };
+  const batch = {
+    topic: 't',
+    partition: 0,
+    isEmpty: () => false,
+    isEmptyDueToFiltering: () => false,
+    lastOffset: () => '4',
+    offsetLag: () => '0',
+  };
+
+  it.each([
+    ['answers', (settle: { resolve(v: unknown): void }) => settle.resolve([])],
+    ['fails', (settle: { reject(e: Error): void }) => settle.reject(new Error('connection closed'))],
+  ])('waits for a fetch ahead that then %s before it ends, and calls nothing after', async (_, settle) => {
+    const order: string[] = [];
+    let aheadFetch!: { resolve(v: unknown): void; reject(e: Error): void };
+    let handed!: () => void;
+    const pushed = new Promise<void>((r) => (handed = r));
+    let release!: () => void;
+    const processed = new Promise<void>((r) => (release = r));
+    const fetcher = createFetcher({
+      nodeId: 1,
+      partitionAssignments: new Map(),
+      logger: quiet,
+      workerQueue: { push: async () => (handed(), processed) },
+      fetch: async (_node: number, options?: { ahead?: Map<string, string> }) => {
+        if (!options?.ahead) return (order.push('fetch'), [batch]);
+        order.push(`fetch ahead from ${options.ahead.get('t|0')}`);
+        return new Promise((resolve, reject) => (aheadFetch = { resolve, reject }));
+      },
+      ahead: {
+        epoch: () => ({}),
+        take: (batches: unknown[]) => (order.push('take'), batches),
+      },
+    });
+    const started = fetcher.start().then(() => void order.push('fetcher ended'));
+    await pushed;
+    expect(order).toEqual(['fetch', 'fetch ahead from 5']);
+    const stopped = fetcher.stop().then(() => void order.push('stopped'));
+    release();
+    await new Promise((r) => setTimeout(r, 50));
+    // The batches in hand are processed and the loop has left, but the fetch ahead has not answered yet.
+    expect(order).toEqual(['fetch', 'fetch ahead from 5']);
+    settle(aheadFetch);
+    await Promise.all([stopped, started]);
+    await new Promise((r) => setTimeout(r, 50));
+    // Its answer is dropped (never taken), and no fetch follows the stop.
+    expect(order.slice(0, 2)).toEqual(['fetch', 'fetch ahead from 5']);
+    expect(order.slice(2).sort()).toEqual(['fetcher ended', 'stopped']);
   });
 });
