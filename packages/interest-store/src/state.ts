@@ -898,6 +898,48 @@ export function topStoredScores(
   return true;
 }
 
+/**
+ * Each tag whose current stored score in a stored state (format 0x03, tails applied) is at least
+ * `min`, given to `each` (in the state's string order); false for a state without scores (read them
+ * from `:int`, read.ts). The same scores as `storedScores` (read the same way, the same errors), but
+ * like `topStoredScores` without a string per table entry or a Map per person: the follower mix's
+ * top interests read 2 000 states a request and keep only the few strong tags of each, and those
+ * per-person Maps were most of what a request allocated (its GC pauses, BENCHMARKS.md "Followers").
+ * `each` must not call it or `topStoredScores` again (they share the scratch).
+ */
+export function storedScoresAtLeast(raw: Buffer, min: number, each: (tag: string) => void): boolean {
+  const bar = raw.indexOf(BAR);
+  if (bar < 0 || raw[bar + 1] !== PACKED_SCORES) return false;
+  let count = 0;
+  try {
+    const r = new Reader(raw, bar + 2);
+    count = readRanges(r, r.uint(), 0);
+    const flags = r.uint();
+    if (flags & 2) r.num();
+    if (flags & 1) r.num();
+    r.uint(); // seq
+    readScoresAt(r, count);
+    skip(r);
+    while (r.pos < raw.length) {
+      if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
+      count = readRanges(r, r.uint(), count);
+      readScoresAt(r, count);
+      for (let m = r.uint(); m > 0; m--) hasScore[stringIndex(r, count)] = 0;
+      skip(r);
+    }
+    if (r.pos !== raw.length) throw new Error(`${r.pos - raw.length} bytes missing`);
+  } catch (err) {
+    throw new AppError(
+      InterestStoreErrors.BAD_STATE,
+      `stored person state is not readable: ${(err as Error).message}`,
+      { retryable: false },
+    );
+  }
+  for (let i = 0; i < count; i++)
+    if (hasScore[i] === 1 && scoreOf[i]! >= min) each(raw.toString('utf8', ranges[2 * i], ranges[2 * i + 1]));
+  return true;
+}
+
 /** The JSON form of a state written before the packed one (read, never written). */
 type Json = {
   h: number | null;
