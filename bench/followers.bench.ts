@@ -9,7 +9,10 @@
  * scan of the followers at request time costs (`count(*)` and an exact intersection), measured in
  * the same run. Everything lives in a schema and a Redis prefix of its own, removed at the end —
  * unless `BENCH_GENERATE_ONLY=1` (seed, keep, stop: seeding needs no bench lock) or
- * `BENCH_REUSE=<id>` (measure what such a run left, and keep it unless BENCH_KEEP=0).
+ * `BENCH_REUSE=<id>` (measure what such a run left, and keep it unless BENCH_KEEP=0). The interests of the
+ * followers the route samples are written through the scorer's store on the first measuring run (kept with the
+ * data). Each route's steps (statements, Redis pipelines, GC pauses) are printed, p50/p99 and the three slowest
+ * requests step by step.
  */
 import { randomBytes } from 'node:crypto';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
