@@ -1,7 +1,7 @@
 import { forwardWeight, type DecayParams } from '@pstream/scoring';
 import { pipelineBySlot, type Redis } from '@pstream/platform';
 import { personKeyList, type Keys } from './keys';
-import { readStoredInterests } from './read';
+import { readStoredInterests, readStoredTagsAtLeast } from './read';
 import { writeTagIndexChanges } from './tag-index';
 
 /**
@@ -51,22 +51,34 @@ export async function eraseInterests(redis: Redis, k: Keys, ids: readonly string
 
 /**
  * For each profile, the tags whose value at `nowMs` is at least `minValue` (§5.5's top
- * interests), counted over `profileKeys`: each person's stored scores (`readStoredInterests`, one
+ * interests), counted over `profileKeys`: each person's stored scores (`readStoredTagsAtLeast`, one
  * pipeline) compared with the stored (forward) form of the threshold, so no score is decayed one by one.
  */
 export async function countStrongTags(
   redis: Redis,
   k: Keys,
   profileKeys: readonly string[],
-  options: { nowMs: number; minValue: number; valueScale: number; decay: DecayParams },
+  options: {
+    nowMs: number;
+    minValue: number;
+    valueScale: number;
+    decay: DecayParams;
+    /** More connections to the same server to read the states over (`readStoredTagsAtLeast`). */
+    connections?: readonly Redis[];
+  },
 ): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   if (profileKeys.length === 0) return counts;
   // value = scale·tanh(score/scale) ≥ minValue  ⇔  score ≥ scale·atanh(minValue/scale)
   const minScore = options.valueScale * Math.atanh(Math.min(options.minValue / options.valueScale, 1 - 1e-12));
   const minStored = forwardWeight(minScore, options.nowMs, options.decay);
-  const stored = await readStoredInterests(redis, k, profileKeys);
-  for (const key of profileKeys)
-    for (const [tag, score] of stored.get(key)!) if (score >= minStored) counts.set(tag, (counts.get(tag) ?? 0) + 1);
+  await readStoredTagsAtLeast(
+    redis,
+    k,
+    profileKeys,
+    minStored,
+    (_, tag) => counts.set(tag, (counts.get(tag) ?? 0) + 1),
+    options.connections,
+  );
   return counts;
 }

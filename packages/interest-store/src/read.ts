@@ -4,7 +4,7 @@ import { pipelineBySlot, type Redis } from '@pstream/platform';
 import type { ChainableCommander } from 'ioredis';
 import type { Keys } from './keys';
 import { aliasLoop } from './errors';
-import { dedupeDigests, storedScores, topStoredScores } from './state';
+import { dedupeDigests, storedScores, storedScoresAtLeast, topStoredScores } from './state';
 
 export type Interest = { tag: string; dimension: string; score: number; value: number };
 
@@ -126,6 +126,52 @@ export async function readStoredInterests(
     out.set(p, m);
   });
   return out;
+}
+
+/**
+ * `readStoredInterests` kept to the tags whose stored score is at least `minStored`, each given to `each` (person,
+ * tag) instead of returned: the same reads (the states in one pipeline, `:int` for the people whose state does not
+ * carry its scores), the scores read from each state in place (state.ts `storedScoresAtLeast`), so a person costs
+ * no Map and no string per tag it does not keep. With `connections` (more connections to the same server as
+ * `redis`), the states are read in as many pipelines at once, one per connection, a contiguous share of `people`
+ * each: Redis writes at most 64 KB of one client's replies per turn of its event loop, so the ~2 MB of 2 000
+ * states took ~35 turns on one connection, each behind whatever other clients ran in that turn (another client's
+ * script of 40 ms made it seconds); on 4 connections it takes a quarter of the turns (BENCHMARKS.md "Followers").
+ */
+export async function readStoredTagsAtLeast(
+  redis: Redis,
+  k: Keys,
+  people: readonly string[],
+  minStored: number,
+  each: (person: string, tag: string) => void,
+  connections: readonly Redis[] = [],
+): Promise<void> {
+  const all = [redis, ...connections];
+  const share = Math.ceil(people.length / all.length);
+  const parts = await Promise.all(
+    all.map((conn, i) =>
+      eachPerson(
+        conn,
+        people.slice(i * share, (i + 1) * share),
+        (p) => k.person(p).state,
+        (pipeline, key) => pipeline.getBuffer(key),
+      ),
+    ),
+  );
+  const raws = parts.flat();
+  const older: string[] = [];
+  people.forEach((p, i) => {
+    const raw = raws[i];
+    if (!Buffer.isBuffer(raw) || !storedScoresAtLeast(raw, minStored, (tag) => each(p, tag))) older.push(p);
+  });
+  // the `:int` sorted sets of people whose state does not carry its scores
+  const flats = await eachPerson(redis, older, k.interests, (pipeline, key) =>
+    pipeline.zrange(key, 0, -1, 'WITHSCORES'),
+  );
+  older.forEach((p, i) => {
+    const flat = flats[i] as string[];
+    for (let j = 0; j + 1 < flat.length; j += 2) if (Number(flat[j + 1]) >= minStored) each(p, flat[j]!);
+  });
 }
 
 /** One command per person (on one of the person's keys) in one pipeline, one per node on a Cluster; the replies. */

@@ -817,6 +817,36 @@ function readScoresAt(r: Reader, count: number): void {
   }
 }
 
+/**
+ * A state's current scores (format 0x03, after the bar at `bar`), tails applied, into the scratch: the string
+ * table as byte ranges, each string's score and whether it has one. The number of strings.
+ */
+function scoresIntoScratch(raw: Buffer, bar: number): number {
+  const r = new Reader(raw, bar + 2);
+  let count = readRanges(r, r.uint(), 0);
+  const flags = r.uint();
+  if (flags & 2) r.num();
+  if (flags & 1) r.num();
+  r.uint(); // seq
+  readScoresAt(r, count);
+  skip(r);
+  while (r.pos < raw.length) {
+    if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
+    count = readRanges(r, r.uint(), count);
+    readScoresAt(r, count);
+    for (let m = r.uint(); m > 0; m--) hasScore[stringIndex(r, count)] = 0;
+    skip(r);
+  }
+  if (r.pos !== raw.length) throw new Error(`${r.pos - raw.length} bytes missing`);
+  return count;
+}
+
+/** A reading error as IST_BAD_STATE. */
+const unreadable = (err: unknown) =>
+  new AppError(InterestStoreErrors.BAD_STATE, `stored person state is not readable: ${(err as Error).message}`, {
+    retryable: false,
+  });
+
 /** Whether string `a` comes before string `b` in Redis' order read highest first (score, then bytes; descending). */
 function firstOf(raw: Buffer, a: number, b: number): boolean {
   const x = scoreOf[a]!;
@@ -847,22 +877,7 @@ export function topStoredScores(
   if (bar < 0 || raw[bar + 1] !== PACKED_SCORES) return false;
   let n = 0;
   try {
-    const r = new Reader(raw, bar + 2);
-    let count = readRanges(r, r.uint(), 0);
-    const flags = r.uint();
-    if (flags & 2) r.num();
-    if (flags & 1) r.num();
-    r.uint(); // seq
-    readScoresAt(r, count);
-    skip(r);
-    while (r.pos < raw.length) {
-      if (r.uint() !== TAIL) throw new Error(`no tail at byte ${r.pos - 1}`);
-      count = readRanges(r, r.uint(), count);
-      readScoresAt(r, count);
-      for (let m = r.uint(); m > 0; m--) hasScore[stringIndex(r, count)] = 0;
-      skip(r);
-    }
-    if (r.pos !== raw.length) throw new Error(`${r.pos - raw.length} bytes missing`);
+    const count = scoresIntoScratch(raw, bar);
     // the top `limit` string indices, best first: each scored string placed by insertion, or for a
     // long list (the interests route's pages read them all) the candidates sorted
     const k = Math.min(limit, count);
@@ -885,16 +900,35 @@ export function topStoredScores(
       for (let t = 0; t < n; t++) topIds[t] = ids[t]!;
     }
   } catch (err) {
-    throw new AppError(
-      InterestStoreErrors.BAD_STATE,
-      `stored person state is not readable: ${(err as Error).message}`,
-      { retryable: false },
-    );
+    throw unreadable(err);
   }
   for (let t = 0; t < n; t++) {
     const i = topIds[t]!;
     each(raw.toString('utf8', ranges[2 * i], ranges[2 * i + 1]), scoreOf[i]!);
   }
+  return true;
+}
+
+/**
+ * Each tag whose current stored score in a stored state (format 0x03, tails applied) is at least
+ * `min`, given to `each` (in the state's string order); false for a state without scores (read them
+ * from `:int`, read.ts). The same scores as `storedScores` (read the same way, the same errors), but
+ * like `topStoredScores` without a string per table entry or a Map per person: the follower mix's
+ * top interests read 2 000 states a request and keep only the few strong tags of each, and those
+ * per-person Maps were most of what a request allocated (its GC pauses, BENCHMARKS.md "Followers").
+ * `each` must not call it or `topStoredScores` again (they share the scratch).
+ */
+export function storedScoresAtLeast(raw: Buffer, min: number, each: (tag: string) => void): boolean {
+  const bar = raw.indexOf(BAR);
+  if (bar < 0 || raw[bar + 1] !== PACKED_SCORES) return false;
+  let count: number;
+  try {
+    count = scoresIntoScratch(raw, bar);
+  } catch (err) {
+    throw unreadable(err);
+  }
+  for (let i = 0; i < count; i++)
+    if (hasScore[i] === 1 && scoreOf[i]! >= min) each(raw.toString('utf8', ranges[2 * i], ranges[2 * i + 1]));
   return true;
 }
 

@@ -13,6 +13,7 @@ import {
   encodeTail,
   memberDigest,
   storedScores,
+  storedScoresAtLeast,
   topStoredScores,
   trimSeen,
   type Seen,
@@ -40,6 +41,18 @@ function expectTopAsSorted(raw: Buffer): void {
       expect(top).toEqual(all.filter(([tag]) => !keep || keep(tag)).slice(0, limit));
       top.forEach(([tag, score]) => expect(Object.is(score, storedScores(raw)!.get(tag))).toBe(true));
     }
+  // the follower mix's strong tags: exactly the stored scores at or past the threshold, at every score and between
+  const scores = all.map(([, score]) => score);
+  for (const min of [-Infinity, Infinity, ...scores, ...scores.map((x) => x + Math.abs(x) * 1e-12 + 1e-300)]) {
+    const strong: string[] = [];
+    expect(storedScoresAtLeast(raw, min, (tag) => strong.push(tag))).toBe(true);
+    expect(strong.sort()).toEqual(
+      all
+        .filter(([, score]) => score >= min)
+        .map(([tag]) => tag)
+        .sort(),
+    );
+  }
 }
 
 const eventArb: fc.Arbitrary<ScoringEvent> = fc.record({
@@ -152,6 +165,7 @@ describe('packed person state (state.ts)', () => {
           } else {
             expect(storedScores(raw)).toBeUndefined();
             expect(topStoredScores(raw, 20, undefined, () => undefined)).toBe(false);
+            expect(storedScoresAtLeast(raw, 0, () => undefined)).toBe(false);
             expect(back.scores).toBeUndefined();
           }
         },
@@ -195,6 +209,9 @@ describe('packed person state (state.ts)', () => {
     expect(() =>
       topStoredScores(withScores.subarray(0, withScores.length - 3), 20, undefined, () => undefined),
     ).toThrow(expect.objectContaining({ code: 'IST_BAD_STATE' }));
+    expect(() => storedScoresAtLeast(withScores.subarray(0, withScores.length - 3), 0, () => undefined)).toThrow(
+      expect.objectContaining({ code: 'IST_BAD_STATE' }),
+    );
     expect(storedScores(withScores)).toEqual(new Map([['brand:acme', 1.5]]));
     expect(() => decodeState(Buffer.from('no bar'), decay)).toThrow(expect.objectContaining({ code: 'IST_BAD_STATE' }));
   });

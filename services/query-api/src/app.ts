@@ -27,7 +27,7 @@ import {
 } from '@pstream/platform';
 import { decayParams } from '@pstream/scoring';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from '@pstream/platform';
+import { isCluster, type Redis } from '@pstream/platform';
 import type { Pool } from '@pstream/platform';
 import type { Logger } from '@pstream/platform';
 import { createTokenGuard } from './auth';
@@ -201,8 +201,18 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     personalizationAllowed: async (id) => (await personalizationAllowed(deps.pool, [id])).has(id),
     guard: guard('profiles:read'),
   });
+  // The followers' top interests read ~2 MB of states a request: over a few connections at once, each gets its
+  // own 64 KB of Redis's replies per turn of its event loop (the tail was these turns behind other clients' work).
+  const single = isCluster(deps.redis) ? undefined : deps.redis;
+  const sampleConnections = single
+    ? Array.from({ length: config.FOLLOWERS_READ_CONNECTIONS - 1 }, () => single.duplicate({ lazyConnect: true }))
+    : [];
+  app.addHook('onClose', async () => {
+    for (const conn of sampleConnections) conn.disconnect();
+  });
   registerFollowerRoutes(app, {
     redis: deps.redis,
+    sampleConnections,
     keys: k,
     followers: createFollowersReader(deps.pool),
     decay,

@@ -56,6 +56,11 @@ const schema = z.object({
   PREVIEW_STATEMENT_TIMEOUT_MS: envInt(5000, 1),
   /** Followers whose interests are read for a target's top interests (§5.5); exact below it, a uniform sample above. */
   FOLLOWERS_SAMPLE_SIZE: envInt(2000, 100),
+  /**
+   * Connections to Redis the sample's states (~2 MB at 2 000 followers) are read over at once, a share each (one
+   * Redis server; a Cluster reads per node anyway): Redis writes 64 KB of a client's replies per turn of its loop.
+   */
+  FOLLOWERS_READ_CONNECTIONS: envInt(4, 1),
   /** Followers per target in the overlap sketch (§5.5); exact while both targets have at most this many. */
   FOLLOWERS_SKETCH_SIZE: envInt(10_000, 100),
   /** How often an erasure whose Redis step failed is retried (ms). */

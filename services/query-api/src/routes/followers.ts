@@ -93,6 +93,8 @@ const zeroes = <T extends string>(names: readonly T[]) =>
 
 export type FollowerRouteDeps = {
   redis: Redis;
+  /** More connections to the same Redis server, to read the sample's states over at once (`countStrongTags`). */
+  sampleConnections?: readonly Redis[];
   keys: Keys;
   followers: FollowersReader;
   decay: DecayParams;
@@ -140,6 +142,7 @@ export function registerFollowerRoutes(app: FastifyInstance, deps: FollowerRoute
           minValue: STRONG_VALUE,
           valueScale: deps.valueScale,
           decay: deps.decay,
+          connections: deps.sampleConnections,
         }),
         deps.predictedCounts(sample),
       ]);
