@@ -6,7 +6,8 @@ import { loadConfig } from './config';
  * `pnpm scorer:tag-index-move`: moves the per-tag index of every tag still in one sorted set or in
  * hash buckets into score-range buckets, and rewrites score-range buckets of the version before
  * scaled buckets into scaled ones (interest-store tag-range.ts; docs/operations.md "Moving the
- * per-tag index into score-range buckets"). Each tag moves in one atomic step; scorers may keep running.
+ * per-tag index into score-range buckets"). Each tag moves in one atomic step; scorers of this version may keep
+ * running, older ones must be stopped first (they would write unscaled scores into a scaled bucket).
  */
 async function main(): Promise<void> {
   const config = loadConfig();
