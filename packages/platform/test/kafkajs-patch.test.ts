@@ -379,4 +379,36 @@ describe('the patched kafkajs fetcher, stopped during a fetch ahead', () => {
     expect(order.slice(0, 2)).toEqual(['fetch', 'fetch ahead from 5']);
     expect(order.slice(2).sort()).toEqual(['fetcher ended', 'stopped']);
   });
+
+  it('makes a stop() that arrives while a failed loop waits for its fetch ahead wait too', async () => {
+    const order: string[] = [];
+    let aheadFetch!: { resolve(v: unknown): void };
+    let handed!: () => void;
+    const pushed = new Promise<void>((r) => (handed = r));
+    let fail!: (e: Error) => void;
+    const processing = new Promise<void>((_, reject) => (fail = reject));
+    const fetcher = createFetcher({
+      nodeId: 1,
+      partitionAssignments: new Map(),
+      logger: quiet,
+      workerQueue: { push: async () => (handed(), processing) },
+      fetch: async (_node: number, options?: { ahead?: Map<string, string> }) => {
+        if (!options?.ahead) return (order.push('fetch'), [batch]);
+        order.push('fetch ahead');
+        return new Promise((resolve) => (aheadFetch = { resolve }));
+      },
+      ahead: { epoch: () => ({}), take: (batches: unknown[]) => batches },
+    });
+    const started = fetcher.start().catch((e: Error) => void order.push(`fetcher failed: ${e.message}`));
+    await pushed;
+    // The worker fails: the loop stops running and waits for the fetch ahead still in flight.
+    fail(new Error('worker failed'));
+    await new Promise((r) => setTimeout(r, 20));
+    const stopped = fetcher.stop().then(() => void order.push('stopped'));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(order).toEqual(['fetch', 'fetch ahead']);
+    aheadFetch.resolve([]);
+    await Promise.all([stopped, started]);
+    expect(order.slice(2).sort()).toEqual(['fetcher failed: worker failed', 'stopped']);
+  });
 });
