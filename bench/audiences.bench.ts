@@ -28,7 +28,7 @@
  * migration 140, person by person beside them (answers checked equal); `BENCH_SIMILAR_FROM=<n>` asks other
  * people than the default 50 (a second run asking the same people finds their pages cached: give each run of
  * a comparison its own); `BENCH_SIMILAR_CONNECTIONS=1,4` reads the candidates' states over 1, then 4 Redis
- * connections, person by person. Each answer's stages and the GC pauses inside it (and whether one was a major GC)
+ * connections, person by person; `BENCH_SIMILAR_WARM=<n>` answers n other people first (default 1). Each answer's stages and the GC pauses inside it (and whether one was a major GC)
  * are printed, the heap the process holds as the answers start, and the slowest answers.
  */
 import {
@@ -562,7 +562,12 @@ async function main(): Promise<void> {
       }
       const latencies: number[][] = caps.map(() => []);
       const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
-      for (const f of finders) await f.similar('p1', 10, at); // warm-up
+      // BENCH_SIMILAR_WARM=<n>: before the timed answers, each way answers n people picked apart from the timed
+      // ones, as a service that has been answering for a while has read its indexes' upper pages and the
+      // covering indexes' hot parts; 1 (default) only warms the connections and the code
+      const warm = Number(process.env.BENCH_SIMILAR_WARM ?? 1);
+      for (let w = 0; w < warm; w++)
+        for (const f of finders) await f.similar(`p${1 + ((h(w + 5_000_000, 98) * 7) % N)}`, 10, at);
       // BENCH_SIMILAR_FROM: which people are asked (a run asks people its pages have not seen yet
       // when it differs from the last run's: the same people again find their pages cached)
       const from = Number(process.env.BENCH_SIMILAR_FROM ?? 0);
