@@ -671,7 +671,7 @@ async function main(): Promise<void> {
         );
     }
   } finally {
-    if (keep || (!reuse && process.env.BENCH_GENERATE_ONLY === '1'))
+    if (keep || (process.env.BENCH_GENERATE_ONLY ?? '0') !== '0')
       log(`kept: BENCH_REUSE=${id} measures this data again`);
     else await drop();
     redis.disconnect();
