@@ -5,7 +5,8 @@
  * Data: written straight into the stores, not through Kafka, in a schema and Redis prefix of its
  * own that are dropped at the end. Postgres rows come from set-based SQL over generate_series
  * (people with traits, stage and tiers; follows; 90 days of daily activity and tag activity;
- * purchases); Redis gets each person's interest set and the per-tag index, pipelined. Every
+ * purchases); Redis gets each person's state (its current scores, as the scorer writes them) and the per-tag
+ * index, pipelined. Every
  * value is a fixed function of the person's number (`h(i, k)` below, the same in SQL and here),
  * so the exact brute force of /similar can rebuild every vector without reading the stores.
  *
@@ -17,13 +18,18 @@
  * updates/s (sweep of saved audiences while a writer moves interest scores, as the scorer would),
  * similar-people latency (p50/p99) and recall@10 against the brute force over everyone.
  *
- * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps (no bench lock needed),
- * then `BENCH_REUSE=<id>` measures under the lock (and keeps the data unless BENCH_KEEP=0);
+ * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps, then `BENCH_REUSE=<id>` measures
+ * under the lock (and keeps the data unless BENCH_KEEP=0). `BENCH_GENERATE_ONLY=postgres` seeds Postgres only (no
+ * bench lock needed: Redis stays idle), then `BENCH_REUSE=<id> BENCH_GENERATE_ONLY=redis` writes the Redis part
+ * (each person's state as the scorer stores it, ~1.1 KB, and the per-tag index: ~1–2 min of a busy Redis, so under
+ * the lock);
  * `BENCH_PARTS=previews,similar` runs only those measurements. Similar people: `BENCH_SIMILAR_PARALLEL=2,1`
  * measures each split of the Postgres read, `BENCH_SIMILAR_BEFORE=1` adds the reads as they were before
  * migration 140, person by person beside them (answers checked equal); `BENCH_SIMILAR_FROM=<n>` asks other
  * people than the default 50 (a second run asking the same people finds their pages cached: give each run of
- * a comparison its own). Each answer's stages and the GC pauses inside it are printed, and the slowest answers.
+ * a comparison its own); `BENCH_SIMILAR_CONNECTIONS=1,4` reads the candidates' states over 1, then 4 Redis
+ * connections, person by person; `BENCH_SIMILAR_WARM=<n>` answers n other people first (default 1). Each answer's stages and the GC pauses inside it (and whether one was a major GC)
+ * are printed, the heap the process holds as the answers start, and the slowest answers.
  */
 import {
   createAudienceEngine,
@@ -35,12 +41,20 @@ import {
   type Rule,
   type Vector,
 } from '@pstream/audiences';
-import { keys as keyLayout, tagMembersAtLeast, writeTagIndex, type TagChange } from '@pstream/interest-store';
+import {
+  encodeState,
+  keys as keyLayout,
+  tagMembersAtLeast,
+  writeTagIndex,
+  type TagChange,
+} from '@pstream/interest-store';
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
 import { createAudienceStore, migrate, SOCIAL_TYPES_SQL, type SimilarityInputs } from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
+import { emptyState } from '@pstream/scoring';
 import { TEST_DECAY } from '@pstream/scoring/testing';
 import { loadDefaultEnv, testId } from '@pstream/testkit';
+import { constants } from 'node:perf_hooks';
 import { fmt, pct } from './redis-bench';
 
 const N = Number(process.env.BENCH_PEOPLE ?? 1_000_000);
@@ -73,6 +87,19 @@ const tagsOf = (i: number) => {
 const scoreOf = (i: number, j: number) => (j === 0 ? 5 : 0) + 0.5 + (h(i, 80 + j) % 2000) / 100;
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
+
+/** Over how many Redis connections the query API's /similar reads the candidates' states (BENCH_SIMILAR_CONNECTIONS). */
+const READ_CONNECTIONS = 1;
+/** Dedupe records in each seeded state: ~1.1 KB a person, as the scorer's states weigh (~450 KB per 400). */
+const DEDUPE_RECORDS = 100;
+/** Person i's stored state: its current scores, an empty model, and DEDUPE_RECORDS records of the last day. */
+function benchState(i: number, scores: ReadonlyMap<string, number>): Buffer {
+  const seen = new Map<number, number>();
+  // any 52-bit digests do (they take 7 bytes each whatever they are): arithmetic, not a hash per record
+  for (let d = 0; d < DEDUPE_RECORDS; d++)
+    seen.set(h(i, 90 + d) * 2 ** 20 + ((i * 131 + d) % 2 ** 20), 1_700_000_000_000 + h(i, 190 + d) * 80);
+  return encodeState(`v${i}`, emptyState(), seen, { scores });
+}
 
 /** `source` with each method's time added to `spent` under its name (the per-step figures of previews). */
 function timedCalls<T extends object>(source: T, spent: Map<string, number>): T {
@@ -116,10 +143,14 @@ async function main(): Promise<void> {
 
   try {
     let t0 = Date.now();
-    if (!reuse) await generate();
-    // BENCH_GENERATE_ONLY=1: seed, keep and stop (seeding needs no bench lock; measure under it with BENCH_REUSE).
-    if (!reuse && process.env.BENCH_GENERATE_ONLY === '1') return;
-    async function generate(): Promise<void> {
+    // BENCH_GENERATE_ONLY=1: seed, keep and stop (measure under the lock with BENCH_REUSE). `postgres` seeds only
+    // Postgres (needs no bench lock: it leaves Redis alone); then `BENCH_REUSE=<id> BENCH_GENERATE_ONLY=redis`
+    // writes the Redis part (the states and the per-tag index: Redis busy for a minute or two, so under the lock).
+    const only = process.env.BENCH_GENERATE_ONLY;
+    if (!reuse && only !== 'redis') await generatePostgres();
+    if ((!reuse && only !== 'postgres') || (reuse && only === 'redis')) await generateRedis();
+    if (only !== undefined && only !== '0') return;
+    async function generatePostgres(): Promise<void> {
       await migrate(pool, schema);
       await redis.set(`${prefix}:meta:generatedAt`, String(now));
       await pool.query(
@@ -163,31 +194,45 @@ async function main(): Promise<void> {
       await pool.query('VACUUM (ANALYZE) people, purchases, activity, identities, follows');
       await pool.query('ANALYZE');
       log(`  activity (90 days): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-
-      t0 = Date.now();
-      const BATCH = 5000;
-      for (let start = 1; start <= N; start += BATCH) {
-        const p = redis.pipeline();
-        const index: TagChange[] = [];
-        for (let i = start; i < Math.min(N + 1, start + BATCH); i++) {
-          const args: (string | number)[] = [];
-          tagsOf(i).forEach((t, j) => {
-            const stored = scoreOf(i, j) * forward;
-            args.push(stored, tagName(t));
-            index.push({ tag: tagName(t), person: `p${i}`, score: String(stored) });
-          });
-          p.zadd(k.interests(`p${i}`), ...args);
-        }
-        await p.exec();
-        await writeTagIndex(redis, k, index);
-      }
-      const mem = (await redis.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
-      log(`  Redis interests + per-tag index: ${((Date.now() - t0) / 1000).toFixed(1)} s (server memory now ${mem})`);
       const { rows: size } = await pool.query<{ s: string }>(
         `SELECT pg_size_pretty(sum(pg_total_relation_size(c.oid))) AS s FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relkind = 'r'`,
         [schema],
       );
       log(`  Postgres schema size: ${size[0]!.s}`);
+    }
+    /**
+     * Each person's interests as the scorer stores them today: one state string carrying its current scores
+     * (state.ts, format 0x03), padded to ~1.1 KB with a dedupe record of DEDUPE_RECORDS digests (what a state
+     * holds besides its scores, BENCHMARKS.md "Followers"), so /similar reads as many bytes per candidate as in
+     * production — before, the bench wrote `:int` sets only, and each read was 401 GETs finding nothing, then
+     * 401 ZRANGEs of small replies. The per-tag index is written with `old: null` (nobody held a tag before):
+     * with the old score unknown, the score-range script looked for each entry in every bucket (35 min at 1 M).
+     */
+    async function generateRedis(): Promise<void> {
+      t0 = Date.now();
+      let indexMs = 0;
+      const BATCH = 5000;
+      for (let start = 1; start <= N; start += BATCH) {
+        const p = redis.pipeline();
+        const index: TagChange[] = [];
+        for (let i = start; i < Math.min(N + 1, start + BATCH); i++) {
+          const scores = new Map<string, number>();
+          tagsOf(i).forEach((t, j) => {
+            const stored = scoreOf(i, j) * forward;
+            scores.set(tagName(t), stored);
+            index.push({ tag: tagName(t), person: `p${i}`, score: String(stored), old: null });
+          });
+          p.set(k.person(`p${i}`).state, benchState(i, scores));
+        }
+        await p.exec();
+        const s = Date.now();
+        await writeTagIndex(redis, k, index);
+        indexMs += Date.now() - s;
+      }
+      const mem = (await redis.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
+      log(
+        `  Redis states + per-tag index: ${((Date.now() - t0) / 1000).toFixed(1)} s, of which the index ${(indexMs / 1000).toFixed(1)} s (server memory now ${mem})`,
+      );
     }
 
     /** Rewrites one tag's index from the generator (the live-stream writer moves its scores). */
@@ -356,13 +401,12 @@ async function main(): Promise<void> {
         nowMs: liveNow,
       });
       // the scorer writes each entry with the old score it read from the person's state; the
-      // writer here knows it the same way: from the interest sets seeded above, then its own writes
+      // writer here knows it the same way: from the generator (what was seeded), then its own writes
       const current = new Map<string, string | null>();
-      {
-        const p = redis.pipeline();
-        for (const person of holders) p.zscore(k.interests(person), liveTag);
-        const got = (await p.exec()) ?? [];
-        holders.forEach((person, i) => current.set(person, (got[i]?.[1] as string | null) ?? null));
+      for (const person of holders) {
+        const i = Number(person.slice(1));
+        const j = tagsOf(i).indexOf(42);
+        current.set(person, j < 0 ? null : String(scoreOf(i, j) * forward));
       }
       let writing = true;
       let writes = 0;
@@ -420,14 +464,15 @@ async function main(): Promise<void> {
       // heap every scavenge of an answer took 5-30 ms: GC the query API does not have), for several
       // candidate caps (`exact`) interleaved person by person.
       // BENCH_SIMILAR_PARALLEL: into how many statements the candidates' Postgres read is split (a list: each is measured)
-      const caps = (process.env.BENCH_SIMILAR_EXACT ?? `${DEFAULT_SIMILAR.exact}`)
-        .split(',')
-        .map(Number)
-        .flatMap((exact) =>
-          (process.env.BENCH_SIMILAR_PARALLEL ?? `${DEFAULT_SIMILAR.parallel}`)
-            .split(',')
-            .map((parallel) => ({ exact, parallel: Number(parallel) })),
-        );
+      // BENCH_SIMILAR_CONNECTIONS: over how many Redis connections the candidates' states are read (a list: each is
+      // measured; the query API's FOLLOWERS_READ_CONNECTIONS by default)
+      const list = (name: string, fallback: number) => (process.env[name] ?? `${fallback}`).split(',').map(Number);
+      const caps = list('BENCH_SIMILAR_EXACT', DEFAULT_SIMILAR.exact).flatMap((exact) =>
+        list('BENCH_SIMILAR_PARALLEL', DEFAULT_SIMILAR.parallel).flatMap((parallel) =>
+          list('BENCH_SIMILAR_CONNECTIONS', READ_CONNECTIONS).map((connections) => ({ exact, parallel, connections })),
+        ),
+      );
+      const extra = Array.from({ length: Math.max(0, ...caps.map((c) => c.connections - 1)) }, () => redis.duplicate());
       // the Postgres calls of an answer timed (consent and the spend/social facts; they run beside Redis reads)
       const similarSpent = new Map<string, number>();
       const similarSteps: Map<string, number>[] = [];
@@ -444,20 +489,36 @@ async function main(): Promise<void> {
       // each stage of an answer (the first way's), and the query API's GC pauses inside each answer
       const stages = new Map<string, number>();
       const stagesPer: Map<string, number>[] = [];
-      const gcs: { start: number; end: number }[] = [];
+      const gcs: { start: number; end: number; major: boolean }[] = [];
       const gcObserver = new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) gcs.push({ start: e.startTime, end: e.startTime + e.duration });
+        for (const e of list.getEntries())
+          gcs.push({
+            start: e.startTime,
+            end: e.startTime + e.duration,
+            major: (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR,
+          });
       });
+      // what this process's heap holds as the answers are timed (the query API's own heap holds its caches only)
+      const heap = process.memoryUsage();
+      log(
+        `  heap before the answers: ${(heap.heapUsed / 1e6).toFixed(0)} MB used of ${(heap.heapTotal / 1e6).toFixed(0)} MB`,
+      );
       gcObserver.observe({ entryTypes: ['gc'] });
       const gcPer: number[] = [];
-      const finders = caps.map(({ exact, parallel }, c) =>
+      // each way's Redis read of the candidates' states (ms per answer)
+      const redisReads: number[][] = caps.map(() => []);
+      const finders = caps.map(({ exact, parallel, connections }, c) =>
         createSimilarFinder(redis, k, timedCalls(counted, similarSpent), {
           decay,
           valueScale: 10,
           ...DEFAULT_SIMILAR,
           exact,
           parallel,
-          ...(c === 0 ? { onStage: (n: string, t: number) => void stages.set(n, (stages.get(n) ?? 0) + t) } : {}),
+          connections: extra.slice(0, connections - 1),
+          onStage: (n: string, t: number) => {
+            if (c === 0) stages.set(n, (stages.get(n) ?? 0) + t);
+            if (n === 'read.redis') redisReads[c]!.push(t);
+          },
         }),
       );
       // BENCH_SIMILAR_BEFORE=1: beside them, person by person, the reads as they were before migration 140
@@ -496,12 +557,17 @@ async function main(): Promise<void> {
             );
           },
         };
-        caps.push({ exact: DEFAULT_SIMILAR.exact, parallel: 0 });
+        caps.push({ exact: DEFAULT_SIMILAR.exact, parallel: 0, connections: 1 });
         finders.push(createSimilarFinder(redis, k, before, { decay, valueScale: 10, ...DEFAULT_SIMILAR, parallel: 1 }));
       }
       const latencies: number[][] = caps.map(() => []);
       const answers: { i: number; got: { id: string; similarity: number }[][] }[] = [];
-      for (const f of finders) await f.similar('p1', 10, at); // warm-up
+      // BENCH_SIMILAR_WARM=<n>: before the timed answers, each way answers n people picked apart from the timed
+      // ones, as a service that has been answering for a while has read its indexes' upper pages and the
+      // covering indexes' hot parts; 1 (default) only warms the connections and the code
+      const warm = Number(process.env.BENCH_SIMILAR_WARM ?? 1);
+      for (let w = 0; w < warm; w++)
+        for (const f of finders) await f.similar(`p${1 + ((h(w + 5_000_000, 98) * 7) % N)}`, 10, at);
       // BENCH_SIMILAR_FROM: which people are asked (a run asks people its pages have not seen yet
       // when it differs from the last run's: the same people again find their pages cached)
       const from = Number(process.env.BENCH_SIMILAR_FROM ?? 0);
@@ -534,10 +600,14 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 50)); // the last GC entries
       gcObserver.disconnect();
       const gcIn: number[] = [];
+      let majorIn = 0;
       for (let j = 0; j + 1 < gcPer.length; j += 2) {
         const [s, e] = [gcPer[j]!, gcPer[j + 1]!];
-        gcIn.push(gcs.reduce((sum, g) => sum + Math.max(0, Math.min(e, g.end) - Math.max(s, g.start)), 0));
+        const inside = gcs.filter((g) => g.end > s && g.start < e);
+        gcIn.push(inside.reduce((sum, g) => sum + Math.min(e, g.end) - Math.max(s, g.start), 0));
+        if (inside.some((g) => g.major)) majorIn++;
       }
+      for (const conn of extra) conn.disconnect();
       t0 = Date.now();
       const all: Vector[] = new Array(N + 1);
       for (let i = 1; i <= N; i++) all[i] = vectorOf(i);
@@ -556,9 +626,9 @@ async function main(): Promise<void> {
             maxDiff = Math.max(maxDiff, Math.abs(x.similarity - cosine(all[i]!, all[Number(x.id.slice(1))]!)));
         });
       }
-      caps.forEach(({ exact, parallel }, c) =>
+      caps.forEach(({ exact, parallel, connections }, c) =>
         log(
-          `similar (exact cosine on ${exact}, ${parallel === 0 ? 'Postgres read as before migration 140' : `Postgres read in ${parallel}`}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people ` +
+          `similar (exact cosine on ${exact}, ${parallel === 0 ? 'Postgres read as before migration 140' : `Postgres read in ${parallel}`}, states over ${connections} Redis connection${connections === 1 ? '' : 's'}): p50 ${ms(pct(latencies[c]!, 50))}, p99 ${ms(pct(latencies[c]!, 99))}, recall@10 ${(recall[c]! / SIMILAR_RUNS).toFixed(3)} over ${SIMILAR_RUNS} people${redisReads[c]!.length > 0 ? `; read.redis p50 ${ms(pct(redisReads[c]!, 50))}, p99 ${ms(pct(redisReads[c]!, 99))}` : ''} ` +
             `(candidates: ${DEFAULT_SIMILAR.perTag} on each side of the person's score in each of their ${DEFAULT_SIMILAR.seedTags} strongest tags)`,
         ),
       );
@@ -588,7 +658,7 @@ async function main(): Promise<void> {
           })
           .join(
             ', ',
-          )}; GC pauses inside an answer ${pct(gcIn, 50).toFixed(1)} / ${pct(gcIn, 99).toFixed(1)} ms (max ${Math.max(0, ...gcIn).toFixed(1)})`,
+          )}; GC pauses inside an answer ${pct(gcIn, 50).toFixed(1)} / ${pct(gcIn, 99).toFixed(1)} ms (max ${Math.max(0, ...gcIn).toFixed(1)}; ${majorIn} answers with a major GC)`,
       );
       // the slowest answers, stage by stage (what the tail is made of)
       const slowest = latencies[0]!
@@ -601,7 +671,7 @@ async function main(): Promise<void> {
         );
     }
   } finally {
-    if (keep || (!reuse && process.env.BENCH_GENERATE_ONLY === '1'))
+    if (keep || (process.env.BENCH_GENERATE_ONLY ?? '0') !== '0')
       log(`kept: BENCH_REUSE=${id} measures this data again`);
     else await drop();
     redis.disconnect();

@@ -94,20 +94,17 @@ export async function readInterests(
  * each person's state in one pipeline (one per node on a Cluster), the scores read from it without
  * replaying it (state.ts `storedScores`); people whose state does not carry its scores yet (written
  * by a version before, or in the layout before event time, or none) are read from `:int` in a second
- * pipeline (empty when there is none).
+ * pipeline (empty when there is none). With `connections`, the states are read over them too
+ * (`readStates`).
  */
 export async function readStoredInterests(
   redis: Redis,
   k: Keys,
   people: readonly string[],
+  connections: readonly Redis[] = [],
 ): Promise<Map<string, Map<string, number>>> {
   const out = new Map<string, Map<string, number>>();
-  const raws = await eachPerson(
-    redis,
-    people,
-    (p) => k.person(p).state,
-    (pipeline, key) => pipeline.getBuffer(key),
-  );
+  const raws = await readStates(redis, k, people, connections);
   const older: string[] = [];
   people.forEach((p, i) => {
     const raw = raws[i];
@@ -146,19 +143,7 @@ export async function readStoredTagsAtLeast(
   each: (person: string, tag: string) => void,
   connections: readonly Redis[] = [],
 ): Promise<void> {
-  const all = [redis, ...connections];
-  const share = Math.ceil(people.length / all.length);
-  const parts = await Promise.all(
-    all.map((conn, i) =>
-      eachPerson(
-        conn,
-        people.slice(i * share, (i + 1) * share),
-        (p) => k.person(p).state,
-        (pipeline, key) => pipeline.getBuffer(key),
-      ),
-    ),
-  );
-  const raws = parts.flat();
+  const raws = await readStates(redis, k, people, connections);
   const older: string[] = [];
   people.forEach((p, i) => {
     const raw = raws[i];
@@ -172,6 +157,33 @@ export async function readStoredTagsAtLeast(
     const flat = flats[i] as string[];
     for (let j = 0; j + 1 < flat.length; j += 2) if (Number(flat[j + 1]) >= minStored) each(p, flat[j]!);
   });
+}
+
+/**
+ * Each person's stored state (a Buffer, or null), in as many pipelines at once as there are connections (`redis`
+ * and `connections`, all to the same server), a contiguous share of `people` each: Redis writes at most 64 KB of
+ * one client's replies per turn of its event loop, so ~1 KB states of hundreds of people take several turns on
+ * one connection, each behind whatever other clients run in that turn.
+ */
+async function readStates(
+  redis: Redis,
+  k: Keys,
+  people: readonly string[],
+  connections: readonly Redis[],
+): Promise<unknown[]> {
+  const all = [redis, ...connections];
+  const share = Math.ceil(people.length / all.length);
+  const parts = await Promise.all(
+    all.map((conn, i) =>
+      eachPerson(
+        conn,
+        people.slice(i * share, (i + 1) * share),
+        (p) => k.person(p).state,
+        (pipeline, key) => pipeline.getBuffer(key),
+      ),
+    ),
+  );
+  return parts.flat();
 }
 
 /** One command per person (on one of the person's keys) in one pipeline, one per node on a Cluster; the replies. */

@@ -332,6 +332,30 @@ describe('the interest store against real Redis', () => {
     expectClose(await stored(id), model([click, follow, like, share]).interests);
   });
 
+  it('reads the same interests over several connections as over one, each person with their own, whatever their layout', async () => {
+    const [click, follow] = clickThenFollow;
+    const people = Array.from({ length: 7 }, (_, i) => `u-conn-${i}`);
+    // people with a state of their own (different events each), one with scores in `:int` only, one unknown
+    for (const [i, id] of people.slice(0, 5).entries())
+      await store.apply([prepared(id, { ...click, target: targets[i]! }), prepared(id, follow)]);
+    await redis.zadd(store.keys.interests(people[5]!), 7.5, 'category:only-int');
+    const extra = [redis.duplicate(), redis.duplicate(), redis.duplicate()];
+    try {
+      const one = await readStoredInterests(redis, store.keys, people);
+      expect(one.get(people[5]!)).toEqual(new Map([['category:only-int', 7.5]]));
+      expect(one.get(people[6]!)).toEqual(new Map());
+      expect(new Set([...one.values()].map((m) => JSON.stringify([...m])).slice(0, 5)).size).toBe(5);
+      // 1 to 3 more connections: shares of 7 people that do not divide evenly, and more connections than people
+      for (const n of [1, 2, 3])
+        expect(await readStoredInterests(redis, store.keys, people, extra.slice(0, n))).toEqual(one);
+      expect(await readStoredInterests(redis, store.keys, people.slice(0, 2), extra)).toEqual(
+        new Map([...one].slice(0, 2)),
+      );
+    } finally {
+      for (const conn of extra) conn.disconnect();
+    }
+  });
+
   it("honours an older version's dedupe member while the state may hold one, and stops looking once it cannot", async () => {
     const click: ScoringEvent = { type: 'click', target: targets[0]!, tags: ['category:dress'], occurredMs: L + DAY };
     const at = Math.floor(Date.now() / 1000) * 1000;
