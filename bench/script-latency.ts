@@ -69,6 +69,21 @@ async function main(): Promise<void> {
       `changes a call at most ${Math.max(0, ...calls.map((c) => c.changes))}; longest ${longest.map((c) => `${c.us} µs/${c.changes}`).join(', ')}; ` +
       `over 1 ms ${us.filter((u) => u > 1000).length}, over 5 ms ${us.filter((u) => u > 5000).length}, time in them ${(us.reduce((a, b) => a + b, 0) / 1000).toFixed(0)} ms`,
   );
+  // by the changes a call carried: a call's time grows with them (and with the splits they make)
+  for (const [lo, hi] of [
+    [1, 10],
+    [11, 50],
+    [51, 100],
+    [101, 250],
+    [251, 500],
+    [501, 1000],
+  ] as const) {
+    const got = calls.filter((c) => c.changes >= lo && c.changes <= hi).map((c) => c.us);
+    if (got.length > 0)
+      console.log(
+        `  ${lo}–${hi} changes: ${got.length} calls, µs p50 ${pct(got, 50)} p99 ${pct(got, 99)} max ${Math.max(...got)}`,
+      );
+  }
   console.log(
     `probe PING every ${every} ms: ${probes.length}, ms p50 ${f(pct(probes, 50))} p99 ${f(pct(probes, 99))} p99.9 ${f(pct(probes, 99.9))} max ${f(Math.max(0, ...probes))}`,
   );
