@@ -117,8 +117,13 @@ function withScripts(redis: Redis): Redis {
   return withRangeScripts(redis);
 }
 
-/** Changes of one tag per script call at most (bounds one call's time). */
-const CHANGES_PER_CALL = 1_000;
+/**
+ * Changes of one tag per script call at most. A script call holds every other Redis client (profile
+ * reads, freshness probes) while it runs, and RANGE_WRITE's time grows with its changes: ≈ 16–20 ms at
+ * 1 000 (the earlier bound), ≈ 3–4 ms at 250, with the same changes/s (BENCHMARKS.md "The index write's
+ * longest call"). Calls of one write still go in one pipeline, so round trips do not grow.
+ */
+const CHANGES_PER_CALL = 250;
 
 /** The bucket of a person among `n` (n ≥ 1) — TAG_INDEX_WRITE's `bucket`. */
 export function bucketOf(person: string, n: number): number {
