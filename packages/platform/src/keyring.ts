@@ -25,7 +25,8 @@ import { counter, type Registry } from './metrics';
  *   Erasure replaces the row by a tombstone (`shred`): the key is gone, and ingest seals the
  *   erased ids' later events under throw-away keys that are never stored.
  * - Keys are cached per process for KEYRING_CACHE_TTL_MS, so a hot person costs one lookup per
- *   TTL, not one per event; a batch's misses are one query.
+ *   TTL, not one per event; the misses of the calls made in one turn of the event loop are one query, and a
+ *   key already being read or made is waited for, not read again.
  *
  * This module is the one place that knows the format, the table and the keys: ingest calls
  * `seal` where it produces, the batch consumer calls `open` where it reads, the segmenter's
@@ -352,21 +353,14 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
     ).rows;
 
   /**
-   * The keys of `subjects` (hex → key, null when shredded or unknown): from the cache, the rest
-   * in one query; with `create`, the subjects nobody has a row for get a new key.
+   * Reads `missing` from Postgres (hex → key, null when shredded or unknown) and caches them; with `create`, the
+   * subjects nobody has a row for get a new key. New rows go in in subject order, so two processes making
+   * overlapping keys at once wait on each other's rows in the same order instead of deadlocking.
    */
-  async function keysOf(subjects: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
+  async function load(missing: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
     const now = Date.now();
     const found = new Map<string, Buffer | null>();
-    const missing: Buffer[] = [];
-    for (const [hex, subject] of subjects) {
-      const hit = cache.get(hex);
-      if (hit && hit.until > now) found.set(hex, hit.key);
-      else missing.push(subject);
-    }
-    lookups?.inc({ from: 'cache' }, found.size);
-    if (missing.length === 0) return found;
-    lookups?.inc({ from: 'postgres' }, missing.length);
+    lookups?.inc({ from: 'postgres' }, missing.size);
     const take = (rows: Row[]) => {
       for (const row of rows) {
         const hex = row.subject.toString('hex');
@@ -375,10 +369,10 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         remember(hex, key, now);
       }
     };
-    take(await read(missing));
-    let absent = missing.filter((s) => !found.has(s.toString('hex')));
+    take(await read([...missing.values()]));
+    let absent = [...missing.values()].filter((s) => !found.has(s.toString('hex')));
     if (create && absent.length > 0) {
-      const fresh = absent.map((subject) => ({ subject, key: randomBytes(KEY_BYTES) }));
+      const fresh = absent.sort(Buffer.compare).map((subject) => ({ subject, key: randomBytes(KEY_BYTES) }));
       const { rows } = await db.query<{ subject: Buffer }>(
         `INSERT INTO person_keys (subject, wrapped, master_id)
          SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::text[]) ON CONFLICT (subject) DO NOTHING RETURNING subject`,
@@ -401,6 +395,59 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       found.set(subject.toString('hex'), null);
       remember(subject.toString('hex'), null, now);
     }
+    return found;
+  }
+
+  type Flight = Promise<Map<string, Buffer | null>>;
+  /**
+   * Loads under way, by mode (0: read only, 1: create) and subject hex. A call missing a key that another call is
+   * already loading waits for that load instead of asking Postgres again, and the misses of every call made in one
+   * turn of the event loop (the requests of one burst) go out together as one load: fewer queries, and none
+   * of this process's own inserts wait on each other's rows.
+   */
+  const flying = [new Map<string, Flight>(), new Map<string, Flight>()] as const;
+  const queued: ({ subjects: Map<string, Buffer>; flight: Flight } | undefined)[] = [undefined, undefined];
+  const enqueue = (hex: string, subject: Buffer, create: boolean): Flight => {
+    const mode = create ? 1 : 0;
+    let next = queued[mode];
+    if (next === undefined) {
+      const subjects = new Map<string, Buffer>();
+      const flight: Flight = new Promise((resolve, reject) =>
+        setImmediate(() => {
+          queued[mode] = undefined;
+          load(subjects, create)
+            .then(resolve, reject)
+            .finally(() => {
+              for (const h of subjects.keys()) if (flying[mode].get(h) === flight) flying[mode].delete(h);
+            });
+        }),
+      );
+      // Every flight has a caller awaiting it; this only keeps a caller that gave up from leaving it unhandled.
+      flight.catch(() => undefined);
+      next = queued[mode] = { subjects, flight };
+    }
+    next.subjects.set(hex, subject);
+    flying[mode].set(hex, next.flight);
+    return next.flight;
+  };
+
+  /**
+   * The keys of `subjects` (hex → key, null when shredded or unknown): from the cache, the rest from Postgres (see
+   * `flying`); with `create`, the subjects nobody has a row for get a new key.
+   */
+  async function keysOf(subjects: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
+    const now = Date.now();
+    const found = new Map<string, Buffer | null>();
+    const waiting: [string, Flight][] = [];
+    const flights = flying[create ? 1 : 0];
+    for (const [hex, subject] of subjects) {
+      const hit = cache.get(hex);
+      if (hit && hit.until > now) found.set(hex, hit.key);
+      else waiting.push([hex, flights.get(hex) ?? enqueue(hex, subject, create)]);
+    }
+    lookups?.inc({ from: 'cache' }, found.size);
+    if (waiting.length === 0) return found;
+    for (const [hex, flight] of waiting) found.set(hex, (await flight).get(hex) ?? null);
     return found;
   }
 
@@ -521,7 +568,12 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
          ON CONFLICT (subject) DO UPDATE SET wrapped = NULL, master_id = NULL, shredded_at = coalesce(person_keys.shredded_at, now())`,
         [subjects],
       );
-      for (const s of subjects) cache.delete(s.toString('hex'));
+      for (const s of subjects) {
+        const hex = s.toString('hex');
+        cache.delete(hex);
+        // A load under way may have read the key before this: later calls load afresh.
+        for (const flights of flying) flights.delete(hex);
+      }
       derived.clear();
     },
 
