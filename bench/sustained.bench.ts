@@ -27,7 +27,8 @@
  * BENCH_PIPELINE_SECONDS (60), BENCH_FRESHNESS_SECONDS (20), BENCH_FRESHNESS_RATES (1000,half,top), BENCH_IDLE_SECONDS
  * (5),
  * BENCH_PIPELINE_PEOPLE (20000),
- * BENCH_LOG_LEVEL (info, as deployed),
+ * BENCH_LOG_LEVEL (info, as deployed), BENCH_SERVICE_LOG_DIR (unset: the services' logs are dropped; a directory: each
+ * service's log lines are appended to `<service>.log` there),
  * BENCH_STALL_TRACE (off; 1: bench/stall-trace.cjs preloaded into the four services — event-loop gaps, GC
  * pauses, slow kafkajs requests and batches, slow Redis replies, as `TRACE` lines on stderr — and, in each
  * freshness window, every probe's wall-clock time and latency, the machine's runnable tasks and busiest
@@ -35,6 +36,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdirSync, openSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel, type Admin } from 'kafkajs';
@@ -383,12 +385,14 @@ function startServices(env: NodeJS.ProcessEnv, port: number, trace = false): Map
     LOG_FORMAT: 'json',
     ...(trace && { NODE_OPTIONS: `${env.NODE_OPTIONS ?? ''} --require ${TRACE_PRELOAD}`.trim() }),
   };
+  const logDir = env.BENCH_SERVICE_LOG_DIR;
+  if (logDir) mkdirSync(logDir, { recursive: true });
   return new Map(
     SERVICES.map((name) => [
       name,
       spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], {
         cwd: ROOT,
-        stdio: ['ignore', 'ignore', 'inherit'],
+        stdio: ['ignore', logDir ? openSync(path.join(logDir, `${name}.log`), 'a') : 'ignore', 'inherit'],
         env: common,
       }),
     ]),
