@@ -39,13 +39,21 @@ function eventTime(occurredAt: string | undefined, now: number): number | FieldE
 const EARLIEST_EVENT_ISO = new Date(EARLIEST_EVENT_TIME).toISOString();
 
 /**
- * ISO text of an epoch-ms time, remembering the last one: every event of a request shares its
- * receiving time (and most their event time), and formatting dates showed up in ingest's CPU profile.
+ * ISO text of an epoch-ms time, remembering the last one of each kind (`slot` 0: event times, 1: receiving times):
+ * every event of a request shares its receiving time (and many their event time), and formatting dates showed up in
+ * ingest's CPU profile. One memo for both missed on every event whose time differs from its receiving time.
  */
-let lastIso = { ms: Number.NaN, text: '' };
-function isoTime(ms: number): string {
-  if (ms !== lastIso.ms) lastIso = { ms, text: new Date(ms).toISOString() };
-  return lastIso.text;
+const lastIso = [
+  { ms: Number.NaN, text: '' },
+  { ms: Number.NaN, text: '' },
+];
+function isoTime(ms: number, slot: 0 | 1 = 0): string {
+  const last = lastIso[slot]!;
+  if (ms !== last.ms) {
+    last.text = new Date(ms).toISOString();
+    last.ms = ms;
+  }
+  return last.text;
 }
 
 /** Drops ids SDKs send when they have none ("anonymous", "0", …): they must never name a profile. */
@@ -90,7 +98,7 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
       ...(anonymousId !== undefined && { anonymousId }),
       profileKey,
       occurredAt: isoTime(occurred),
-      receivedAt: isoTime(options.now),
+      receivedAt: isoTime(options.now, 1),
       target: e.target,
       tags: [...new Set(e.tags)],
       ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
@@ -130,7 +138,7 @@ export function normalizeIdentify(input: unknown, options: NormalizeOptions): No
       ...(anonymousId !== undefined && anonymousId !== e.userId && { anonymousId }),
       profileKey: e.userId,
       occurredAt: isoTime(occurred),
-      receivedAt: isoTime(options.now),
+      receivedAt: isoTime(options.now, 1),
       traits: e.traits,
     },
   };
@@ -164,7 +172,7 @@ export function normalizeAlias(input: unknown, options: NormalizeOptions): Norma
       previousId: e.previousId,
       profileKey: e.userId,
       occurredAt: isoTime(occurred),
-      receivedAt: isoTime(options.now),
+      receivedAt: isoTime(options.now, 1),
     },
   };
 }
