@@ -143,6 +143,27 @@ describe('keyring (crypto-shredding)', () => {
     expect(Object.fromEntries(lookups.map((v) => [v.labels.from, v.value]))).toEqual({ cache: 19, postgres: 1 });
   });
 
+  it('calls made at once that miss the same new people share one load: one key each, every value opens', async () => {
+    const metrics = createMetrics('test');
+    const keyring = createKeyring(config, pool, metrics);
+    // Five requests of one burst, overlapping people in different orders (they used to insert each other's rows).
+    const people = Array.from({ length: 30 }, (_, i) => `u-burst-${i}`);
+    const calls = Array.from({ length: 5 }, (_, c) =>
+      keyring.seal([...people].reverse().map((p, i) => ({ key: c % 2 === 0 ? p : people[i]!, value: `e-${c}-${i}` }))),
+    );
+    const sealed = (await Promise.all(calls)).flat();
+    const lookups = (await metrics.getSingleMetric('keyring_lookups_total')!.get()).values;
+    expect(Object.fromEntries(lookups.map((v) => [v.labels.from, v.value]))).toEqual({ cache: 0, postgres: 30 });
+    expect((await metrics.getSingleMetric('keyring_keys_created_total')!.get()).values[0]!.value).toBe(30);
+    const { rows } = await pool.query<{ n: string }>(
+      'SELECT count(*) AS n FROM person_keys WHERE subject = ANY($1::bytea[])',
+      [people.map((p) => Buffer.from(keyring.subjectOf(p), 'hex'))],
+    );
+    expect(Number(rows[0]!.n)).toBe(30);
+    const opened = await createKeyring(config, pool).open(sealed.map((s) => s.value));
+    expect(opened.every((o) => o.kind === 'opened')).toBe(true);
+  });
+
   it("a value that is not the person's reads as broken; a plaintext value as clear", async () => {
     const [s] = await createKeyring(config, pool).seal([{ key: 'u-erin', value: 'erin' }]);
     const tampered = Buffer.from(s!.value);
