@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import {
   addEvents,
   advanceTip,
+  advanceTipInPlace,
   applyKeyed,
   emptyModel,
   emptyState,
@@ -11,6 +12,7 @@ import {
   replay,
   replayModel,
   type KeyedEvent,
+  type ScoreLog,
   type ScoringEvent,
   type TimelineParams,
 } from '../src';
@@ -148,5 +150,48 @@ describe('advanceTip (the replay continued by events in order)', () => {
       { numRuns: 300 },
     );
     expect(continued).toBeGreaterThan(300);
+  });
+  it('in place: the same model, a log that gives back the scores before, and nothing changed when it does not answer', () => {
+    const tight: TimelineParams = { ...params, maxOpenVisits: 2, maxTags: 6 };
+    const outcomes = { continued: 0, refused: 0 };
+    fc.assert(
+      fc.property(delayed(6), fc.integer({ min: 1, max: 6 }), fc.boolean(), (xs, size, inOrder) => {
+        const arrivals = inOrder
+          ? [...xs].sort((a, b) => a.e.occurredMs - b.e.occurredMs).map((x) => keyedEvent(x.e))
+          : arrivalOrder(xs);
+        for (const p of [params, tight]) {
+          const s = emptyState();
+          let tip = replayModel(s, p);
+          for (let i = 0; i < arrivals.length; i += size) {
+            const batch = arrivals.slice(i, i + size);
+            const kinds = addEvents(s, batch, p);
+            const full = replayModel(s, p);
+            const before = new Map(tip.interests);
+            const log: ScoreLog = new Map();
+            const next = advanceTipInPlace(tip, s, batch, kinds, p, log);
+            if (next) {
+              expect(next).toBe(tip);
+              expect(next.interests).toEqual(full.interests);
+              // the scores before: the log's where it has the tag, the tip's elsewhere
+              const restored = new Map<string, number>();
+              for (const tag of new Set([...next.interests.keys(), ...log.keys()])) {
+                const was = log.has(tag) ? log.get(tag) : next.interests.get(tag);
+                if (was !== undefined) restored.set(tag, was);
+              }
+              expect(restored).toEqual(before);
+              outcomes.continued++;
+            } else {
+              expect(tip.interests).toEqual(before);
+              expect(log.size).toBe(0);
+              outcomes.refused++;
+            }
+            tip = next ?? full;
+          }
+        }
+      }),
+      { numRuns: 300 },
+    );
+    expect(outcomes.continued).toBeGreaterThan(300);
+    expect(outcomes.refused).toBeGreaterThan(0);
   });
 });
