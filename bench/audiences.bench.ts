@@ -207,6 +207,8 @@ async function main(): Promise<void> {
      * production — before, the bench wrote `:int` sets only, and each read was 401 GETs finding nothing, then
      * 401 ZRANGEs of small replies. The per-tag index is written with `old: null` (nobody held a tag before):
      * with the old score unknown, the score-range script looked for each entry in every bucket (35 min at 1 M).
+     * Each tag's entries here share ~100 scores (~250 people each at 1 M): a bucket of one score cannot split, and
+     * until tag-range.ts told such a bucket by its two ends every add read it whole (quadratic: not done in 500 s).
      */
     async function generateRedis(): Promise<void> {
       t0 = Date.now();
@@ -228,6 +230,16 @@ async function main(): Promise<void> {
         const s = Date.now();
         await writeTagIndex(redis, k, index);
         indexMs += Date.now() - s;
+        // progress every 10 %: a step that grows with the people already written shows here (the index's scripts'
+        // server time is Redis's commandstats, every client's EVALSHAs)
+        const done = Math.min(N, start + BATCH - 1);
+        if (N >= 100_000 && Math.floor(done / (N / 10)) > Math.floor((start - 1) / (N / 10))) {
+          const [stats, memory] = [await redis.info('commandstats'), await redis.info('memory')];
+          const evalsha = Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? 0) / 1e6;
+          log(
+            `  Redis: ${fmt(done)} people in ${((Date.now() - t0) / 1000).toFixed(1)} s, index ${(indexMs / 1000).toFixed(1)} s (EVALSHA server time ${evalsha.toFixed(1)} s), memory ${/used_memory_human:(\S+)/.exec(memory)?.[1]}`,
+          );
+        }
       }
       const mem = (await redis.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
       log(
