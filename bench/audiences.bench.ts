@@ -89,7 +89,7 @@ const scoreOf = (i: number, j: number) => (j === 0 ? 5 : 0) + 0.5 + (h(i, 80 + j
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 /** Over how many Redis connections the query API's /similar reads the candidates' states (BENCH_SIMILAR_CONNECTIONS). */
-const READ_CONNECTIONS = 1;
+const READ_CONNECTIONS = 4; // the query API's SIMILAR_READ_CONNECTIONS default
 /** Dedupe records in each seeded state: ~1.1 KB a person, as the scorer's states weigh (~450 KB per 400). */
 const DEDUPE_RECORDS = 100;
 /** Person i's stored state: its current scores, an empty model, and DEDUPE_RECORDS records of the last day. */
@@ -477,7 +477,7 @@ async function main(): Promise<void> {
       // candidate caps (`exact`) interleaved person by person.
       // BENCH_SIMILAR_PARALLEL: into how many statements the candidates' Postgres read is split (a list: each is measured)
       // BENCH_SIMILAR_CONNECTIONS: over how many Redis connections the candidates' states are read (a list: each is
-      // measured; the query API's FOLLOWERS_READ_CONNECTIONS by default)
+      // measured; the query API's SIMILAR_READ_CONNECTIONS default unless given)
       const list = (name: string, fallback: number) => (process.env[name] ?? `${fallback}`).split(',').map(Number);
       const caps = list('BENCH_SIMILAR_EXACT', DEFAULT_SIMILAR.exact).flatMap((exact) =>
         list('BENCH_SIMILAR_PARALLEL', DEFAULT_SIMILAR.parallel).flatMap((parallel) =>

@@ -1,8 +1,7 @@
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
 import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
-import { createKeyring, createMetrics, createPool, createRedis } from '@pstream/platform';
+import { createKeyring, createPool, createRedis } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
-import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
@@ -12,7 +11,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
 import type { QueryClient, Rule as ClientRule } from '@pstream/client';
 import { createSandbox, prng, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
-import { queryClient } from '@pstream/testkit/services';
+import { queryClient, startQueryApi } from '@pstream/testkit/services';
 import { appliedCount, openJson } from '@pstream/testkit/streams';
 
 /*
@@ -141,6 +140,9 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
   let offset = 0;
   let askedAt = 0;
   let auditPool: ReturnType<typeof createPool>;
+  /** The query API's Redis client (its name tells its connections apart in CLIENT LIST), and its settings' env. */
+  let queryRedisName: string;
+  let queryEnv: Record<string, string | undefined>;
 
   beforeAll(async () => {
     box = await createSandbox(3);
@@ -177,27 +179,17 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       () => scorer.stop(),
     );
 
-    const qCfg = queryConfig(env);
-    const qRedis = createRedis(qCfg, 'test-audiences-query');
-    const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-audiences-query');
-    query = await buildQuery(qCfg, {
-      log: silentLog,
-      redis: qRedis,
-      pool: qPool,
-      checks: [],
-      metrics: createMetrics('query-api'),
-    });
+    queryEnv = env;
+    queryRedisName = `test-audiences-query-${box.id}`;
+    const q = await startQueryApi(env, queryRedisName);
+    query = q.app;
     client = queryClient(query);
-    closers.push(
-      async () => qRedis.disconnect(),
-      () => qPool.end(),
-      () => query.close(),
-    );
+    closers.push(() => q.close());
 
     watcher = box.kafka.consumer({ groupId: `test-${box.id}-audiences-watch` });
     await watcher.connect();
     await watcher.subscribe({ topic: sCfg.AUDIENCES_TOPIC, fromBeginning: true });
-    const keyring = createKeyring(sCfg, qPool);
+    const keyring = createKeyring(sCfg, q.pool);
     await watcher.run({
       eachMessage: async ({ message }) => {
         const m = await openJson<(typeof audienceMessages)[number]>(keyring, message.value);
@@ -437,6 +429,36 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       recalled += got.filter((s) => s.similarity >= tenth - 1e-9).length;
     }
     expect(recalled / (asked.length * 10)).toBeGreaterThanOrEqual(0.9);
+  }, 60_000);
+
+  it('reads /similar candidates over SIMILAR_READ_CONNECTIONS Redis connections, and answers as over one', async () => {
+    const cfg = queryConfig(queryEnv);
+    expect(cfg.SIMILAR_READ_CONNECTIONS).toBeGreaterThan(1);
+    // a query API reading over one connection, beside the one above (default settings)
+    const one = await startQueryApi(
+      { ...queryEnv, SIMILAR_READ_CONNECTIONS: '1', FOLLOWERS_READ_CONNECTIONS: '1' },
+      `${queryRedisName}-one`,
+    );
+    try {
+      const oneClient = queryClient(one.app);
+      for (const id of [...people.keys()].filter((_, i) => i % 8 === 0)) {
+        const got = (await client.similar(id, { limit: 20 })).similar;
+        const want = (await oneClient.similar(id, { limit: 20 })).similar;
+        // the same people and cosines (each answer takes its vectors at its own instant: decay moves the 7th digit)
+        expect(got.map((s) => s.id)).toEqual(want.map((s) => s.id));
+        got.forEach((s, i) => expect(s.similarity).toBeCloseTo(want[i]!.similarity, 5));
+      }
+      // the default query API's Redis client and its extra connections, opened by the reads above
+      const names = String(await one.redis.client('LIST'))
+        .split('\n')
+        .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1]);
+      expect(names.filter((n) => n === queryRedisName)).toHaveLength(
+        Math.max(cfg.SIMILAR_READ_CONNECTIONS, cfg.FOLLOWERS_READ_CONNECTIONS),
+      );
+      expect(names.filter((n) => n === `${queryRedisName}-one`)).toHaveLength(1);
+    } finally {
+      await one.close();
+    }
   }, 60_000);
 
   it('leaves an opted-out person out of previews and similar lists (docs/api.md §5.7)', async () => {
