@@ -1,11 +1,19 @@
+import {
+  createAudienceEngine,
+  createInterestSource,
+  type InterestSource,
+  type Rule as AudienceRule,
+} from '@pstream/audiences';
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
 import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
+import { keys } from '@pstream/interest-store';
 import { createKeyring, createPool, createRedis } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
+import { decayParams } from '@pstream/scoring';
 import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
@@ -430,6 +438,59 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
     }
     expect(recalled / (asked.length * 10)).toBeGreaterThanOrEqual(0.9);
   }, 60_000);
+
+  it('answers an interest leaf among the people other leaves left by reading its holders whole as by checking each', async () => {
+    const cfg = queryConfig(queryEnv);
+    const redis = createRedis(cfg, `${queryRedisName}-plan`);
+    try {
+      const real = createInterestSource(
+        redis,
+        keys(cfg.REDIS_PREFIX),
+        decayParams(cfg.DECAY_LANDMARK, cfg.DECAY_HALF_LIFE_DAYS),
+        cfg.INTEREST_VALUE_SCALE,
+      );
+      /** The real source, its `holders` calls counted by whether they were among people (checked) or whole. */
+      const counted = (bucketEntries: number | undefined, count = real.count) => {
+        const calls = { whole: 0, among: 0 };
+        const source: InterestSource = {
+          ...real,
+          count,
+          bucketEntries,
+          holders: (leaf, nowMs, within) => {
+            calls[within === undefined ? 'whole' : 'among']++;
+            return real.holders(leaf, nowMs, within);
+          },
+        };
+        return { calls, engine: createAudienceEngine({ interests: source, facts: createAudienceStore(auditPool) }) };
+      };
+      // bucketEntries 1: a check costs a lookup per entry, so the leaf is read whole; a source that cannot count
+      // (Infinity) has its leaf checked among the people the other leaves left, person by person
+      const [whole, checked] = [counted(1), counted(undefined, () => Promise.resolve(Infinity))];
+      // an interest leaf after a smaller leaf: few people left (checked each unless read whole) or many
+      const dress = { interest: { tag: 'category:dress', minValue: 1 } };
+      const rules: Rule[] = [
+        {
+          all: [{ did: { type: 'click', target: { type: 'product', id: 'p-3' }, atLeast: 1, inLastDays: 45 } }, dress],
+        },
+        { all: [{ follows: { type: 'shop', id: 's-1' } }, dress] },
+        { all: [{ did: { type: 'purchase', atLeast: 2, inLastDays: 30 } }, dress] },
+        { all: [{ did: { type: 'click', atLeast: 1, inLastDays: 60 } }, dress] },
+        RULES.find(([name]) => name === 'the 3-leaf targeting rule')![1],
+      ];
+      const at = Date.now() + offset;
+      let found = 0;
+      for (const rule of rules) {
+        const want = await checked.engine.members(rule as AudienceRule, at);
+        expect(await whole.engine.members(rule as AudienceRule, at)).toEqual(want);
+        found += want.length;
+      }
+      expect(found).toBeGreaterThan(0);
+      expect(whole.calls.among).toBe(0);
+      expect(checked.calls.among).toBeGreaterThan(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
 
   it('reads /similar candidates over SIMILAR_READ_CONNECTIONS Redis connections, and answers as over one', async () => {
     const cfg = queryConfig(queryEnv);
