@@ -21,8 +21,8 @@
  * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps, then `BENCH_REUSE=<id>` measures
  * under the lock (and keeps the data unless BENCH_KEEP=0). `BENCH_GENERATE_ONLY=postgres` seeds Postgres only (no
  * bench lock needed: Redis stays idle), then `BENCH_REUSE=<id> BENCH_GENERATE_ONLY=redis` writes the Redis part
- * (each person's state as the scorer stores it, ~1.1 KB, and the per-tag index: ~1–2 min of a busy Redis, so under
- * the lock);
+ * (each person's state as the scorer stores it, ~1.1 KB, and the per-tag index: ~5 min of a busy Redis at 1 M, so under
+ * the lock or niced);
  * `BENCH_PARTS=previews,similar` runs only those measurements. Similar people: `BENCH_SIMILAR_PARALLEL=2,1`
  * measures each split of the Postgres read, `BENCH_SIMILAR_BEFORE=1` adds the reads as they were before
  * migration 140, person by person beside them (answers checked equal); `BENCH_SIMILAR_FROM=<n>` asks other
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     let t0 = Date.now();
     // BENCH_GENERATE_ONLY=1: seed, keep and stop (measure under the lock with BENCH_REUSE). `postgres` seeds only
     // Postgres (needs no bench lock: it leaves Redis alone); then `BENCH_REUSE=<id> BENCH_GENERATE_ONLY=redis`
-    // writes the Redis part (the states and the per-tag index: Redis busy for a minute or two, so under the lock).
+    // writes the Redis part (the states and the per-tag index: Redis busy ~5 min at 1 M, so under the lock or niced).
     const only = process.env.BENCH_GENERATE_ONLY;
     if (!reuse && only !== 'redis') await generatePostgres();
     if ((!reuse && only !== 'postgres') || (reuse && only === 'redis')) await generateRedis();
