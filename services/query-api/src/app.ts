@@ -205,7 +205,13 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   // own 64 KB of Redis's replies per turn of its event loop (the tail was these turns behind other clients' work).
   const single = isCluster(deps.redis) ? undefined : deps.redis;
   const sampleConnections = single
-    ? Array.from({ length: config.FOLLOWERS_READ_CONNECTIONS - 1 }, () => single.duplicate({ lazyConnect: true }))
+    ? Array.from({ length: config.FOLLOWERS_READ_CONNECTIONS - 1 }, () => {
+        const conn = single.duplicate({ lazyConnect: true });
+        // A lost server surfaces through the follower reads that fail; without a listener
+        // ioredis prints an "Unhandled error event" for every reconnect attempt of every duplicate.
+        conn.on('error', () => undefined);
+        return conn;
+      })
     : [];
   app.addHook('onClose', async () => {
     for (const conn of sampleConnections) conn.disconnect();
