@@ -206,9 +206,13 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
   // turns behind other clients' work). The two routes share the extra connections: max(of the two settings) − 1.
   const single = isCluster(deps.redis) ? undefined : deps.redis;
   const readConnections = single
-    ? Array.from({ length: Math.max(config.FOLLOWERS_READ_CONNECTIONS, config.SIMILAR_READ_CONNECTIONS) - 1 }, () =>
-        single.duplicate({ lazyConnect: true }),
-      )
+    ? Array.from({ length: Math.max(config.FOLLOWERS_READ_CONNECTIONS, config.SIMILAR_READ_CONNECTIONS) - 1 }, () => {
+        const conn = single.duplicate({ lazyConnect: true });
+        // A lost server surfaces through the follower and /similar reads that fail; without a listener
+        // ioredis prints an "Unhandled error event" for every reconnect attempt of every duplicate.
+        conn.on('error', () => undefined);
+        return conn;
+      })
     : [];
   const sampleConnections = readConnections.slice(0, config.FOLLOWERS_READ_CONNECTIONS - 1);
   app.addHook('onClose', async () => {
