@@ -20,7 +20,7 @@
  * Postgres backends (/proc, bench/proc-cpu.ts).
  *
  * Options (env): BENCH_ROUNDS (3), BENCH_READ_SECONDS (8), BENCH_READ_PEOPLE (2000),
- * BENCH_PORT (first of three free ports; default 24210), BENCH_PREFIX (names of what the run creates; bench),
+ * BENCH_PORT (first of five free ports; default 24210), BENCH_PREFIX (names of what the run creates; bench),
  * BENCH_READ_BASE (the root of another checkout, e.g. a worktree of main with its packages installed:
  * its query API runs as a third process on the same data, measured in each round before ours, and
  * every seeded id's answer from both is compared first, `computedAt` and decayed scores aside).
@@ -36,7 +36,7 @@
  * BENCH_READ_BASE_NODE_OPTIONS: node options added to the BENCH_READ_BASE process's command line only
  * (with BENCH_READ_BASE=. an A/B of a V8 setting on the same code, e.g. `--max-semi-space-size=64`
  * or `--single-threaded-gc`, which NODE_OPTIONS refuses).
- * BENCH_READ_CAUSE=1 loads bench/tail-cause.cjs into the query APIs and the no-op route and prints,
+ * BENCH_READ_CAUSE=1 loads bench/tail-cause-preload.cjs into the query APIs and the no-op route and prints,
  * per paced window, where the slowest 1 % of requests waited: the client sending late, the server's
  * main thread waiting for a core (the kernel's run-queue wait) or in a GC pause, and each process's
  * run-queue wait and CPU over the window (bench/tail-cause.ts).
@@ -59,6 +59,7 @@ import { prepareEvent } from '@pstream/scorer/score';
 import { generateStream } from '@pstream/testkit/streams';
 import { stop, summarizeProfile, waitReady } from './ingest.bench';
 import { CpuMeter } from './proc-cpu';
+import { pacedInterleaved } from './paced';
 import { summarizeSplit } from './read-split';
 import { processWaits, selfRunWait, summarizeCause, type CauseClient } from './tail-cause';
 import { clearPrefix, median } from './redis-bench';
@@ -66,13 +67,42 @@ import { clearPrefix, median } from './redis-bench';
 const ROOT = path.resolve(__dirname, '..');
 const TRACE_PRELOAD = path.join(ROOT, 'bench/stall-trace.cjs');
 const SPLIT_PRELOAD = path.join(ROOT, 'bench/read-split.cjs');
-const CAUSE_PRELOAD = path.join(ROOT, 'bench/tail-cause.cjs');
+const CAUSE_PRELOAD = path.join(ROOT, 'bench/tail-cause-preload.cjs');
 /** NODE_OPTIONS for a measured process: the stall trace preloaded when asked for, and `extra`. */
 const nodeOptions = (env: NodeJS.ProcessEnv, extra = '') =>
   [env.NODE_OPTIONS ?? '', env.BENCH_READ_TRACE === '1' ? `--require ${TRACE_PRELOAD}` : '', extra]
     .filter((o) => o !== '')
     .join(' ') || undefined;
 const DAY = 86_400_000;
+
+/**
+ * Each measured server (our query API, the base's, the no-op route) in a session of its own, so that
+ * the kernel's CPU scheduler (autogroups: one per session) weighs it as a group of its own — as a
+ * deployed service is (its own unit or container cgroup), and as Postgres and Redis are here —
+ * instead of in the bench's group, where it shared one group's CPU share with the load generator
+ * (BENCHMARKS.md "Reads", issue 21 ninth pass). BENCH_READ_SHARED_GROUP=1 puts them back in the bench's;
+ * BENCH_READ_PLACEMENT=1 runs a second query API and no-op route in the bench's group as well and
+ * adds both to each round's interleaved window (the two placements under the same load).
+ */
+const ownGroup = () => process.env.BENCH_READ_SHARED_GROUP !== '1';
+/** Servers started in a session of their own do not get the terminal's signals: ended on exit. */
+const detachedChildren = new Set<ChildProcess>();
+const endDetached = () => {
+  for (const child of detachedChildren) if (child.exitCode === null) child.kill('SIGTERM');
+};
+process.on('exit', endDetached);
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.once(signal, () => {
+    endDetached();
+    process.exit(130);
+  });
+const placed = (child: ChildProcess, own: boolean): ChildProcess => {
+  if (own) {
+    detachedChildren.add(child);
+    child.once('exit', () => detachedChildren.delete(child));
+  }
+  return child;
+};
 const TOKEN = 'bench-read-token';
 
 export type ReadFigures = {
@@ -168,7 +198,7 @@ export async function seed(env: NodeJS.ProcessEnv, people: number): Promise<stri
 }
 
 /** What else a measured query API runs with: more node options, the per-read split's file. */
-type ApiExtras = { nodeOptions?: string; splitFile?: string; causeFile?: string };
+type ApiExtras = { nodeOptions?: string; splitFile?: string; causeFile?: string; ownGroup?: boolean };
 
 function startQueryApi(
   env: NodeJS.ProcessEnv,
@@ -189,35 +219,44 @@ function startQueryApi(
     ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
     path.join(root, 'services/query-api/src/main.ts'),
   ];
-  return spawn(process.execPath, args, {
-    cwd: root,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...env,
-      QUERY_API_HOST: '127.0.0.1',
-      QUERY_API_PORT: String(port),
-      API_TOKENS: `${TOKEN}=profiles:read`,
-      LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
-      LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
-      LOG_FORMAT: 'json',
-      NODE_OPTIONS: nodeOptions(env, split.trim()),
-      ...(extras.splitFile !== undefined && { BENCH_READ_SPLIT_FILE: extras.splitFile }),
-      ...(extras.causeFile !== undefined && { BENCH_READ_CAUSE_FILE: extras.causeFile }),
-    },
-  });
+  const own = extras.ownGroup ?? ownGroup();
+  return placed(
+    spawn(process.execPath, args, {
+      cwd: root,
+      detached: own,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...env,
+        QUERY_API_HOST: '127.0.0.1',
+        QUERY_API_PORT: String(port),
+        API_TOKENS: `${TOKEN}=profiles:read`,
+        LAG_GROUPS: `${env.SCORER_GROUP},${env.SEGMENTER_GROUP}`,
+        LOG_LEVEL: env.BENCH_LOG_LEVEL ?? 'info',
+        LOG_FORMAT: 'json',
+        NODE_OPTIONS: nodeOptions(env, split.trim()),
+        ...(extras.splitFile !== undefined && { BENCH_READ_SPLIT_FILE: extras.splitFile }),
+        ...(extras.causeFile !== undefined && { BENCH_READ_CAUSE_FILE: extras.causeFile }),
+      },
+    }),
+    own,
+  );
 }
 
-function startNoop(port: number, causeFile?: string): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/noop-server.ts')], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: {
-      ...process.env,
-      NOOP_PORT: String(port),
-      NODE_OPTIONS: nodeOptions(process.env, causeFile === undefined ? '' : `--require ${CAUSE_PRELOAD}`),
-      ...(causeFile !== undefined && { BENCH_READ_CAUSE_FILE: causeFile }),
-    },
-  });
+function startNoop(port: number, causeFile?: string, own = ownGroup()): ChildProcess {
+  return placed(
+    spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/noop-server.ts')], {
+      cwd: ROOT,
+      detached: own,
+      stdio: ['ignore', 'ignore', 'inherit'],
+      env: {
+        ...process.env,
+        NOOP_PORT: String(port),
+        NODE_OPTIONS: nodeOptions(process.env, causeFile === undefined ? '' : `--require ${CAUSE_PRELOAD}`),
+        ...(causeFile !== undefined && { BENCH_READ_CAUSE_FILE: causeFile }),
+      },
+    }),
+    own,
+  );
 }
 
 /** One autocannon run over `ids` in turn; `rate` caps the requests/s of all connections together. */
@@ -325,71 +364,6 @@ export async function paced(
 }
 
 /**
- * `paced` against several servers in the same window: `rate` requests a second evenly paced over
- * `urls.length` × `seconds`, in slices of `sliceMs` taking turns (the first server's, then the
- * second's, …), so each gets `seconds` of load at `rate` and all meet the same background load — the machine's
- * other work swings from one 6-s window to the next by as much as the figure measured (BENCHMARKS.md
- * "Reads", issue 21 ninth pass). Each server has its own `connections` keep-alive connections;
- * latency counts from the due time as in `paced`. p50/p99 in ms per server.
- */
-export async function pacedInterleaved(
-  urls: string[],
-  ids: string[],
-  seconds: number,
-  rate: number,
-  sliceMs = 500,
-  connections = 32,
-) {
-  const sides = urls.map((url) => ({
-    url: new URL(url),
-    agent: new http.Agent({ keepAlive: true, maxSockets: connections }),
-    latencies: [] as number[],
-    failed: 0,
-  }));
-  const total = Math.round(urls.length * seconds * rate);
-  const t0 = performance.now();
-  await new Promise<void>((resolve) => {
-    let sent = 0;
-    let settled = 0;
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - t0) * rate) / 1000) + 1);
-      for (; sent < due; sent++) {
-        const dueAt = t0 + (sent * 1000) / rate;
-        const side = sides[Math.floor((dueAt - t0) / sliceMs) % sides.length]!;
-        const settle = (ok: boolean) => {
-          side.latencies.push(performance.now() - dueAt);
-          if (!ok) side.failed++;
-          if (++settled === total) resolve();
-        };
-        http
-          .get(
-            {
-              hostname: side.url.hostname,
-              port: side.url.port,
-              path: `${side.url.pathname}${encodeURIComponent(ids[sent % ids.length]!)}`,
-              agent: side.agent,
-              headers: { authorization: `Bearer ${TOKEN}` },
-            },
-            (res) => {
-              res.resume();
-              res.on('end', () => settle(res.statusCode === 200));
-            },
-          )
-          .on('error', () => settle(false));
-      }
-      if (sent < total) setTimeout(tick, 1);
-    };
-    tick();
-  });
-  return sides.map((side) => {
-    side.agent.destroy();
-    const l = side.latencies.sort((a, b) => a - b);
-    const at = (q: number) => Math.round(100 * l[Math.min(l.length - 1, Math.floor(q * l.length))]!) / 100;
-    return { p50: at(0.5), p99: at(0.99), failed: side.failed };
-  });
-}
-
-/**
  * A full-speed run against one query API, with the CPU per answered read of its process and of the
  * run database's `query-api` backends (only the API under load spends any).
  */
@@ -460,7 +434,13 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
             causeFile: causeFile('base'),
           });
     const noopProc = startNoop(nPort, causeFile('noop'));
-    children.push(api, noopProc, ...(baseApi ? [baseApi] : []));
+    // BENCH_READ_PLACEMENT: our query API and the no-op route again, in the bench's own group
+    const [sqPort, snPort] = [o.port + 3, o.port + 4];
+    const placement =
+      process.env.BENCH_READ_PLACEMENT === '1'
+        ? [startQueryApi(env, sqPort, undefined, ROOT, { ownGroup: false }), startNoop(snPort, undefined, false)]
+        : [];
+    children.push(api, noopProc, ...(baseApi ? [baseApi] : []), ...placement);
     /**
      * `paced` with BENCH_READ_CAUSE: each request's client-side instants kept for summarizeCause, and
      * the window's run-queue wait and CPU per process (the server, its Postgres backends, Redis, this
@@ -502,7 +482,15 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
       });
       return r;
     };
-    await Promise.all([waitReady(qPort), waitReady(nPort), ...(baseApi ? [waitReady(bPort)] : [])]);
+    await Promise.all([
+      waitReady(qPort),
+      waitReady(nPort),
+      ...(baseApi ? [waitReady(bPort)] : []),
+      ...(placement.length > 0 ? [waitReady(sqPort), waitReady(snPort)] : []),
+    ]);
+    const sharedUrls =
+      placement.length > 0 ? [`http://127.0.0.1:${sqPort}/v1/profiles/`, `http://127.0.0.1:${snPort}/noop/`] : [];
+    for (const url of sharedUrls) await load(url, people, 3); // warm-up
     const ours = `http://127.0.0.1:${qPort}/v1/profiles/`;
     const noop = `http://127.0.0.1:${nPort}/noop/`;
     const base = `http://127.0.0.1:${bPort}/v1/profiles/`;
@@ -547,8 +535,19 @@ export async function runReadBench(o: ReadOptions): Promise<ReadFigures> {
       const oe = await tracedPaced('ours', `ours round ${round}`, ours, api);
       windows.ours.push({ label: `split ours round ${round}`, start: os, end: Date.now() });
       const ne = await tracedPaced('noop', `no-op round ${round}`, noop, noopProc);
-      const [oi, ni, bi] = await pacedInterleaved([ours, noop, ...(baseApi ? [base] : [])], people, o.seconds, 1000);
+      const [oi, ni, ...more] = await pacedInterleaved(
+        [ours, noop, ...sharedUrls, ...(baseApi ? [base] : [])],
+        people,
+        o.seconds,
+        1000,
+        { authorization: `Bearer ${TOKEN}` },
+      );
+      const bi = baseApi ? more.pop() : undefined;
       if (b && bi) Object.assign(b, { ilP50: bi.p50, ilP99: bi.p99, non2xx: b.non2xx + bi.failed });
+      if (more.length === 2)
+        log(
+          `reads round ${round}: interleaved, in the bench's own group: ours p50 ${more[0]!.p50} ms p99 ${more[0]!.p99} ms, no-op p50 ${more[1]!.p50} ms p99 ${more[1]!.p99} ms (×${(more[0]!.p99 / more[1]!.p99).toFixed(2)}); in groups of their own: ours p99 ${oi!.p99} ms, no-op p99 ${ni!.p99} ms (×${(oi!.p99 / ni!.p99).toFixed(2)})`,
+        );
       const om = await meteredLoad(ours, people, o.seconds, api, pool);
       const nm = await load(noop, people, o.seconds);
       rounds.push({

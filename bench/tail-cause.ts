@@ -3,7 +3,7 @@
  * window, what the slowest 1 % of requests waited on — the client sending late, the server's main
  * thread waiting for a core (the kernel's run-queue wait, /proc/<pid>/task/<tid>/schedstat), a GC
  * pause, or its own CPU — from the client's records (bench/reads.bench.ts `paced`) joined with the
- * lines bench/tail-cause.cjs wrote in the server process, by the `x-bench-seq` header.
+ * lines bench/tail-cause-preload.cjs wrote in the server process, by the `x-bench-seq` header.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 

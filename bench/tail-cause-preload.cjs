@@ -1,5 +1,5 @@
 /**
- * A preload (`node --require bench/tail-cause.cjs`) for the query API and the no-op route of
+ * A preload (`node --require bench/tail-cause-preload.cjs`) for the query API and the no-op route of
  * `BENCH_READ_CAUSE=1 pnpm bench:reads` (BENCHMARKS.md "Reads", issue 21 ninth pass): what holds
  * the process up while a paced request waits. Appends to `BENCH_READ_CAUSE_FILE`, one JSON array a
  * line, absolute ms (`performance.timeOrigin + performance.now()`, comparable with Date.now()):
@@ -19,7 +19,7 @@ const { setInterval } = require('node:timers');
 const { PerformanceObserver, monitorEventLoopDelay, performance, constants } = require('node:perf_hooks');
 
 const file = process.env.BENCH_READ_CAUSE_FILE;
-if (!file) throw new Error('bench/tail-cause.cjs needs BENCH_READ_CAUSE_FILE');
+if (!file) throw new Error('bench/tail-cause-preload.cjs needs BENCH_READ_CAUSE_FILE');
 const out = fs.createWriteStream(file, { flags: 'a' });
 const origin = performance.timeOrigin;
 const now = () => origin + performance.now();
