@@ -16,11 +16,12 @@ const { Buffer } = require('node:buffer');
 const fs = require('node:fs');
 const http = require('node:http');
 const { setInterval } = require('node:timers');
-const { PerformanceObserver, monitorEventLoopDelay, performance, constants } = require('node:perf_hooks');
+const { PerformanceObserver, monitorEventLoopDelay, performance } = require('node:perf_hooks');
+const { GC_KINDS, lineWriter } = require('./preload-lines.cjs');
 
 const file = process.env.BENCH_READ_CAUSE_FILE;
 if (!file) throw new Error('bench/tail-cause-preload.cjs needs BENCH_READ_CAUSE_FILE');
-const out = fs.createWriteStream(file, { flags: 'a' });
+const line = lineWriter(file);
 const origin = performance.timeOrigin;
 const now = () => origin + performance.now();
 
@@ -35,35 +36,21 @@ const sched = () => {
   return [Number(s.slice(sp + 1, sp2)) / 1e6, Number(s.slice(0, sp)) / 1e6];
 };
 
-let lines = [];
-const flush = () => {
-  if (lines.length > 0) out.write(lines.join('\n') + '\n');
-  lines = [];
-};
-setInterval(flush, 1000).unref();
-process.on('exit', flush);
-
 setInterval(() => {
   const [w, c] = sched();
-  lines.push(JSON.stringify(['w', now(), w, c]));
+  line(['w', now(), w, c]);
 }, 10).unref();
 
 const eld = monitorEventLoopDelay({ resolution: 10 });
 eld.enable();
 setInterval(() => {
-  lines.push(JSON.stringify(['l', now(), eld.percentile(50) / 1e6, eld.percentile(99) / 1e6, eld.max / 1e6]));
+  line(['l', now(), eld.percentile(50) / 1e6, eld.percentile(99) / 1e6, eld.max / 1e6]);
   eld.reset();
 }, 1000).unref();
 
-const KINDS = {
-  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
-  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
-  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
-  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
-};
 new PerformanceObserver((list) => {
   for (const e of list.getEntries())
-    lines.push(JSON.stringify(['g', origin + e.startTime, e.duration, KINDS[e.detail?.kind] ?? e.detail?.kind]));
+    line(['g', origin + e.startTime, e.duration, GC_KINDS[e.detail?.kind] ?? e.detail?.kind]);
 }).observe({ entryTypes: ['gc'] });
 
 const emit = http.Server.prototype.emit;
@@ -75,7 +62,7 @@ http.Server.prototype.emit = function (event, request, response) {
     response.on('finish', () => {
       const f = now();
       const [wf, cf] = sched();
-      lines.push(JSON.stringify(['q', seq, a, f, wa, wf, ca, cf]));
+      line(['q', seq, a, f, wa, wf, ca, cf]);
     });
   }
   return emit.apply(this, arguments);
