@@ -6,7 +6,8 @@
  *   ["q", seq, a, f, waitA, waitF, cpuA, cpuF]  a request carrying `x-bench-seq` (the paced client's):
  *        a = Node emitted it, f = its last byte handed to the socket; wait/cpu = the main thread's
  *        cumulative run-queue wait and CPU time (ms, /proc/<pid>/task/<pid>/schedstat) at a and at f
- *   ["w", t, wait, cpu]  the same counters every 10 ms (with the requests' readings, the wait of the
+ *   ["w", t, wait, cpu, slices]  the same counters every 10 ms, and how many times the main thread
+ *        has been put on a core (its wake-ups and preemptions) (with the requests' readings, the wait of the
  *        main thread between any two instants, e.g. before Node saw a request)
  *   ["g", start, ms, kind]  every GC pause
  *   ["l", t, p50, p99, max]  each second's event-loop delay (perf_hooks.monitorEventLoopDelay, 10 ms: as prom-client's, not 1 000 wake-ups a second)
@@ -33,12 +34,12 @@ const sched = () => {
   const s = buf.toString('latin1', 0, n);
   const sp = s.indexOf(' ');
   const sp2 = s.indexOf(' ', sp + 1);
-  return [Number(s.slice(sp + 1, sp2)) / 1e6, Number(s.slice(0, sp)) / 1e6];
+  return [Number(s.slice(sp + 1, sp2)) / 1e6, Number(s.slice(0, sp)) / 1e6, Number(s.slice(sp2 + 1))];
 };
 
 setInterval(() => {
-  const [w, c] = sched();
-  line(['w', now(), w, c]);
+  const [w, c, n] = sched();
+  line(['w', now(), w, c, n]);
 }, 10).unref();
 
 const eld = monitorEventLoopDelay({ resolution: 10 });

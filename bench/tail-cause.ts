@@ -51,6 +51,8 @@ type Gc = { start: number; ms: number; kind: string };
 function readServer(file: string) {
   const reads = new Map<string, ServerRead>();
   const readings: Reading[] = [];
+  // the 10-ms readings with the main thread's count of turns on a core
+  const turns: { t: number; n: number }[] = [];
   const gcs: Gc[] = [];
   const loops: { t: number; p99: number; max: number }[] = [];
   for (const line of readFileSync(file, 'utf8').split('\n')) {
@@ -60,12 +62,14 @@ function readServer(file: string) {
       const [, seq, a, f, waitA, waitF, cpuA, cpuF] = v as [string, string, ...number[]];
       reads.set(seq, { a: a!, f: f!, waitA: waitA!, waitF: waitF!, cpuA: cpuA!, cpuF: cpuF! });
       readings.push({ t: a!, wait: waitA!, cpu: cpuA! }, { t: f!, wait: waitF!, cpu: cpuF! });
-    } else if (v[0] === 'w') readings.push({ t: v[1] as number, wait: v[2] as number, cpu: v[3] as number });
-    else if (v[0] === 'g') gcs.push({ start: v[1] as number, ms: v[2] as number, kind: String(v[3]) });
+    } else if (v[0] === 'w') {
+      readings.push({ t: v[1] as number, wait: v[2] as number, cpu: v[3] as number });
+      if (typeof v[4] === 'number') turns.push({ t: v[1] as number, n: v[4] });
+    } else if (v[0] === 'g') gcs.push({ start: v[1] as number, ms: v[2] as number, kind: String(v[3]) });
     else if (v[0] === 'l') loops.push({ t: v[1] as number, p99: v[3] as number, max: v[4] as number });
   }
   readings.sort((p, q) => p.t - q.t);
-  return { reads, readings, gcs, loops };
+  return { reads, readings, turns, gcs, loops };
 }
 
 /** The counter's growth over [x, y], from the last reading at or before x to the first at or after y. */
@@ -93,7 +97,7 @@ const f2 = (v: number) => v.toFixed(2);
  * of where their time went, and the window's totals per process.
  */
 export function summarizeCause(label: string, serverFile: string, client: CauseClient[]): string {
-  const { reads, readings, gcs, loops } = readServer(serverFile);
+  const { reads, readings, turns, gcs, loops } = readServer(serverFile);
   const joined = client
     .filter((c) => c.done > 0 && reads.has(c.seq))
     .map((c) => ({ c, s: reads.get(c.seq)! }))
@@ -122,11 +126,17 @@ export function summarizeCause(label: string, serverFile: string, client: CauseC
   const win = gcs.filter((g) => g.start >= start && g.start <= end);
   const srvWaitWin = growth(readings, start, end, (r) => r.wait);
   const loopMax = loops.filter((l) => l.t >= start && l.t <= end + 1000).reduce((m, l) => Math.max(m, l.max), 0);
+  const inWindow = turns.filter((x) => x.t >= start && x.t <= end);
+  const turnsPerRequest =
+    inWindow.length < 2
+      ? NaN
+      : (inWindow.at(-1)!.n - inWindow[0]!.n) /
+        (joined.length * ((inWindow.at(-1)!.t - inWindow[0]!.t) / (end - start)));
   const mostlyWait = parts.filter((p) => p.srvWait + p.gc >= 0.5 * (p.latency - p.late)).length;
   return (
     `${label}: ${joined.length} requests, p50 ${f2(q(0.5))} p99 ${f2(q(0.99))} ms; slowest 1 % (${slow.length}) medians ms: ` +
     names.map((n) => `${n} ${f2(med(parts.map((p) => p[n])))}`).join(', ') +
     `; of them ${mostlyWait} spent ≥ half their time (after the due time's send) with the server's main thread waiting for a core or in GC; ` +
-    `window ${f2((end - start) / 1000)} s: server main-thread run-queue wait ${f2(srvWaitWin)} ms, GC ${win.length} pauses ${f2(win.reduce((t, g) => t + g.ms, 0))} ms (longest ${f2(win.reduce((m, g) => Math.max(m, g.ms), 0))}, ${win.filter((g) => g.kind !== 'scavenge').length} not scavenges), event-loop delay max ${f2(loopMax)} ms`
+    `window ${f2((end - start) / 1000)} s: server main-thread run-queue wait ${f2(srvWaitWin)} ms, GC ${win.length} pauses ${f2(win.reduce((t, g) => t + g.ms, 0))} ms (longest ${f2(win.reduce((m, g) => Math.max(m, g.ms), 0))}, ${win.filter((g) => g.kind !== 'scavenge').length} not scavenges), event-loop delay max ${f2(loopMax)} ms, main thread's turns on a core per request ${f2(turnsPerRequest)}`
   );
 }

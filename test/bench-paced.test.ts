@@ -6,7 +6,7 @@ import { processWaits, selfRunWait } from '../bench/tail-cause';
 /** A local server answering 200 and recording when each request arrived (ms since `t0`). */
 async function recorder(t0: () => number) {
   const arrivals: number[] = [];
-  const server = http.createServer((req, res) => {
+  const server = http.createServer((_req, res) => {
     arrivals.push(performance.now() - t0());
     res.end('{}');
   });
