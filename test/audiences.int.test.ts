@@ -450,12 +450,12 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
         cfg.INTEREST_VALUE_SCALE,
       );
       /** The real source, its `holders` calls counted by whether they were among people (checked) or whole. */
-      const counted = (bucketEntries: number | undefined, count = real.count) => {
+      const counted = (checkCost: number | undefined, count = real.count) => {
         const calls = { whole: 0, among: 0 };
         const source: InterestSource = {
           ...real,
           count,
-          bucketEntries,
+          checkCost,
           holders: (leaf, nowMs, within) => {
             calls[within === undefined ? 'whole' : 'among']++;
             return real.holders(leaf, nowMs, within);
@@ -463,9 +463,9 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
         };
         return { calls, engine: createAudienceEngine({ interests: source, facts: createAudienceStore(auditPool) }) };
       };
-      // bucketEntries 1: a check costs a lookup per entry, so the leaf is read whole; a source that cannot count
-      // (Infinity) has its leaf checked among the people the other leaves left, person by person
-      const [whole, checked] = [counted(1), counted(undefined, () => Promise.resolve(Infinity))];
+      // a check that costs more than any read whole: the leaf is read whole; a source that cannot count (Infinity)
+      // has its leaf checked among the people the other leaves left, person by person
+      const [whole, checked] = [counted(Infinity), counted(undefined, () => Promise.resolve(Infinity))];
       // an interest leaf after a smaller leaf: few people left (checked each unless read whole) or many
       const dress = { interest: { tag: 'category:dress', minValue: 1 } };
       const rules: Rule[] = [
