@@ -85,19 +85,30 @@ const DAY = 86_400_000;
  * adds both to each round's interleaved window (the two placements under the same load).
  */
 const ownGroup = () => process.env.BENCH_READ_SHARED_GROUP !== '1';
-/** Servers started in a session of their own do not get the terminal's signals: ended on exit. */
+/**
+ * Servers started in a session of their own do not get the terminal's signals: ended when the bench exits or is
+ * ended by a signal (handlers installed with the first such server, so benches importing this module keep theirs).
+ */
 const detachedChildren = new Set<ChildProcess>();
 const endDetached = () => {
-  for (const child of detachedChildren) if (child.exitCode === null) child.kill('SIGTERM');
+  for (const child of detachedChildren) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
 };
-process.on('exit', endDetached);
-for (const signal of ['SIGINT', 'SIGTERM'] as const)
-  process.once(signal, () => {
-    endDetached();
-    process.exit(130);
-  });
+let endOnSignals = false;
 const placed = (child: ChildProcess, own: boolean): ChildProcess => {
   if (own) {
+    if (!endOnSignals) {
+      endOnSignals = true;
+      process.on('exit', endDetached);
+      for (const [signal, code] of [
+        ['SIGINT', 130],
+        ['SIGTERM', 143],
+        ['SIGHUP', 129],
+      ] as const)
+        process.once(signal, () => {
+          endDetached();
+          process.exit(code);
+        });
+    }
     detachedChildren.add(child);
     child.once('exit', () => detachedChildren.delete(child));
   }
