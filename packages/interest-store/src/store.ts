@@ -157,7 +157,10 @@ type Write = {
   mergeSource: string;
   mergedIds: string[];
   tail?: Buffer;
-  /** `scoreDiff(read.tip.interests, tip.interests)` when the caller has it (computed here otherwise). */
+  /**
+   * The scores the events changed, when the caller has them (computed here otherwise): `scoreDiff` of the tip read
+   * and `tip`, or `loggedDiff` of `before` when `tip` was advanced in place (read.tip is then tip itself).
+   */
   diff?: ScoreDiff;
   /**
    * The changed tags' scores before the events, when `tip` is `read.tip` advanced in place (timeline.ts

@@ -169,7 +169,7 @@ function continuesInOrder(tip: PersonModel, s: PersonState, arrivals: readonly A
 /**
  * `advanceTip` without a copy of the tip's scores: the events are applied to `tip` itself, and `log` (empty)
  * records the score each changed tag had before them (model.ts ScoreLog) — what changed, for the caller, without
- * comparing every score. Returns `tip`, or undefined where `advanceTip` does; the tip's scores are then put back as
+ * copying the scores to compare (loggedDiff still walks the scores after, to keep scoreDiff's order). Returns `tip`, or undefined where `advanceTip` does; the tip's scores are then put back as
  * they were (and `log` emptied), so they stay the scores before the events (its visits and follows do not).
  */
 export function advanceTipInPlace(
