@@ -21,8 +21,8 @@
  * Seeding 1 M people takes minutes: `BENCH_GENERATE_ONLY=1` seeds and keeps, then `BENCH_REUSE=<id>` measures
  * under the lock (and keeps the data unless BENCH_KEEP=0). `BENCH_GENERATE_ONLY=postgres` seeds Postgres only (no
  * bench lock needed: Redis stays idle), then `BENCH_REUSE=<id> BENCH_GENERATE_ONLY=redis` writes the Redis part
- * (each person's state as the scorer stores it, ~1.1 KB, and the per-tag index: ~1–2 min of a busy Redis, so under
- * the lock);
+ * (each person's state as the scorer stores it, ~1.1 KB, and the per-tag index: ~5 min of a busy Redis at 1 M, so under
+ * the lock or niced);
  * `BENCH_PARTS=previews,similar` runs only those measurements. Similar people: `BENCH_SIMILAR_PARALLEL=2,1`
  * measures each split of the Postgres read, `BENCH_SIMILAR_BEFORE=1` adds the reads as they were before
  * migration 140, person by person beside them (answers checked equal); `BENCH_SIMILAR_FROM=<n>` asks other
@@ -89,7 +89,7 @@ const scoreOf = (i: number, j: number) => (j === 0 ? 5 : 0) + 0.5 + (h(i, 80 + j
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 /** Over how many Redis connections the query API's /similar reads the candidates' states (BENCH_SIMILAR_CONNECTIONS). */
-const READ_CONNECTIONS = 1;
+const READ_CONNECTIONS = 4; // the query API's SIMILAR_READ_CONNECTIONS default
 /** Dedupe records in each seeded state: ~1.1 KB a person, as the scorer's states weigh (~450 KB per 400). */
 const DEDUPE_RECORDS = 100;
 /** Person i's stored state: its current scores, an empty model, and DEDUPE_RECORDS records of the last day. */
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
     let t0 = Date.now();
     // BENCH_GENERATE_ONLY=1: seed, keep and stop (measure under the lock with BENCH_REUSE). `postgres` seeds only
     // Postgres (needs no bench lock: it leaves Redis alone); then `BENCH_REUSE=<id> BENCH_GENERATE_ONLY=redis`
-    // writes the Redis part (the states and the per-tag index: Redis busy for a minute or two, so under the lock).
+    // writes the Redis part (the states and the per-tag index: Redis busy ~5 min at 1 M, so under the lock or niced).
     const only = process.env.BENCH_GENERATE_ONLY;
     if (!reuse && only !== 'redis') await generatePostgres();
     if ((!reuse && only !== 'postgres') || (reuse && only === 'redis')) await generateRedis();
@@ -207,6 +207,8 @@ async function main(): Promise<void> {
      * production — before, the bench wrote `:int` sets only, and each read was 401 GETs finding nothing, then
      * 401 ZRANGEs of small replies. The per-tag index is written with `old: null` (nobody held a tag before):
      * with the old score unknown, the score-range script looked for each entry in every bucket (35 min at 1 M).
+     * Each tag's entries here share ~100 scores (~250 people each at 1 M): a bucket of one score cannot split, and
+     * until tag-range.ts told such a bucket by its two ends every add read it whole (quadratic: not done in 500 s).
      */
     async function generateRedis(): Promise<void> {
       t0 = Date.now();
@@ -228,6 +230,16 @@ async function main(): Promise<void> {
         const s = Date.now();
         await writeTagIndex(redis, k, index);
         indexMs += Date.now() - s;
+        // progress every 10 %: a step that grows with the people already written shows here (the index's scripts'
+        // server time is Redis's commandstats, every client's EVALSHAs)
+        const done = Math.min(N, start + BATCH - 1);
+        if (N >= 100_000 && Math.floor(done / (N / 10)) > Math.floor((start - 1) / (N / 10))) {
+          const [stats, memory] = [await redis.info('commandstats'), await redis.info('memory')];
+          const evalsha = Number(/cmdstat_evalsha:calls=\d+,usec=(\d+)/.exec(stats)?.[1] ?? 0) / 1e6;
+          log(
+            `  Redis: ${fmt(done)} people in ${((Date.now() - t0) / 1000).toFixed(1)} s, index ${(indexMs / 1000).toFixed(1)} s (EVALSHA server time ${evalsha.toFixed(1)} s), memory ${/used_memory_human:(\S+)/.exec(memory)?.[1]}`,
+          );
+        }
       }
       const mem = (await redis.info('memory')).match(/used_memory_human:(\S+)/)?.[1];
       log(
@@ -465,7 +477,7 @@ async function main(): Promise<void> {
       // candidate caps (`exact`) interleaved person by person.
       // BENCH_SIMILAR_PARALLEL: into how many statements the candidates' Postgres read is split (a list: each is measured)
       // BENCH_SIMILAR_CONNECTIONS: over how many Redis connections the candidates' states are read (a list: each is
-      // measured; the query API's FOLLOWERS_READ_CONNECTIONS by default)
+      // measured; the query API's SIMILAR_READ_CONNECTIONS default unless given)
       const list = (name: string, fallback: number) => (process.env[name] ?? `${fallback}`).split(',').map(Number);
       const caps = list('BENCH_SIMILAR_EXACT', DEFAULT_SIMILAR.exact).flatMap((exact) =>
         list('BENCH_SIMILAR_PARALLEL', DEFAULT_SIMILAR.parallel).flatMap((parallel) =>

@@ -121,7 +121,8 @@ export async function waitReady(port: number): Promise<void> {
 }
 
 export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  // ended already: by itself (exitCode) or by a signal (signalCode; exitCode stays null and 'exit' has fired)
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGTERM');
   await exited;

@@ -16,15 +16,14 @@
  *   f  the answer's last byte handed to the socket ('finish')
  * Lines `["g", start, ms]` are GC pauses (any kind), to line up with slow reads.
  */
-const fs = require('node:fs');
 const http = require('node:http');
-const { setInterval } = require('node:timers');
 const Module = require('node:module');
+const { lineWriter } = require('./preload-lines.cjs');
 const { PerformanceObserver, performance } = require('node:perf_hooks');
 
 const file = process.env.BENCH_READ_SPLIT_FILE;
 if (!file) throw new Error('bench/read-split.cjs needs BENCH_READ_SPLIT_FILE');
-const out = fs.createWriteStream(file, { flags: 'a' });
+const line = lineWriter(file);
 const origin = performance.timeOrigin;
 const now = () => origin + performance.now();
 const PATH = '/v1/profiles/';
@@ -32,13 +31,6 @@ const STATEMENT = 'profile-facts-batch';
 
 /** Reads under way by id; an id is asked again only ~2 s later in the bench (it walks 2 000 ids). */
 const open = new Map();
-let lines = [];
-const flush = () => {
-  if (lines.length > 0) out.write(lines.join('\n') + '\n');
-  lines = [];
-};
-setInterval(flush, 1000).unref();
-process.on('exit', flush);
 
 const openRead = (id, field) => {
   const list = open.get(id);
@@ -58,14 +50,14 @@ http.Server.prototype.emit = function (event, request, response) {
       const l = open.get(id);
       l.splice(l.indexOf(r), 1);
       if (l.length === 0) open.delete(id);
-      lines.push(JSON.stringify([r.a, r.h, r.s, r.e, r.r, r.f, response.statusCode]));
+      line([r.a, r.h, r.s, r.e, r.r, r.f, response.statusCode]);
     });
   }
   return emit.apply(this, arguments);
 };
 
 new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) lines.push(JSON.stringify(['g', origin + e.startTime, e.duration]));
+  for (const e of list.getEntries()) line(['g', origin + e.startTime, e.duration]);
 }).observe({ entryTypes: ['gc'] });
 
 /**

@@ -16,7 +16,8 @@
 const http = require('node:http');
 const { setInterval } = require('node:timers');
 const Module = require('node:module');
-const { PerformanceObserver, constants, performance } = require('node:perf_hooks');
+const { PerformanceObserver, performance } = require('node:perf_hooks');
+const { GC_KINDS } = require('./preload-lines.cjs');
 
 const proc = `${(process.argv[1] ?? '').split('/').slice(-5).join('/')}:${process.pid}`;
 const trace = (fields) => process.stderr.write(`TRACE ${JSON.stringify({ t: Date.now(), proc, ...fields })}\n`);
@@ -34,12 +35,6 @@ setInterval(() => {
   last = now;
 }, TICK_MS).unref();
 
-const GC_KINDS = {
-  [constants.NODE_PERFORMANCE_GC_MINOR]: 'scavenge',
-  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'mark-compact',
-  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
-  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak-callbacks',
-};
 new PerformanceObserver((list) => {
   for (const e of list.getEntries())
     if (e.duration > 5)

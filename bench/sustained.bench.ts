@@ -32,7 +32,10 @@
  * BENCH_STALL_TRACE (off; 1: bench/stall-trace.cjs preloaded into the four services — event-loop gaps, GC
  * pauses, slow kafkajs requests and batches, slow Redis replies, as `TRACE` lines on stderr — and, in each
  * freshness window, every probe's wall-clock time and latency, the machine's runnable tasks and busiest
- * processes around the slow ones, and Redis's LATENCY and SLOWLOG: bench/stall-window.ts).
+ * processes around the slow ones, and Redis's LATENCY and SLOWLOG: bench/stall-window.ts),
+ * BENCH_CPU_PROF_DIR (off; a directory: the services of BENCH_CPU_PROF_SERVICES — comma-separated, default
+ * `scorer` — run under `node --cpu-prof` and write their profile there when they stop; read one with
+ * `node bench/cpu-profile-summary.cjs FILE`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -387,10 +390,14 @@ function startServices(env: NodeJS.ProcessEnv, port: number, trace = false): Map
   };
   const logDir = env.BENCH_SERVICE_LOG_DIR;
   if (logDir) mkdirSync(logDir, { recursive: true });
+  const profDir = env.BENCH_CPU_PROF_DIR;
+  const profiled = new Set((env.BENCH_CPU_PROF_SERVICES ?? 'scorer').split(',').map((s) => s.trim()));
+  const profile = (name: Service) =>
+    profDir && profiled.has(name) ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`] : [];
   return new Map(
     SERVICES.map((name) => [
       name,
-      spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], {
+      spawn(process.execPath, [...profile(name), '--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], {
         cwd: ROOT,
         stdio: ['ignore', logDir ? openSync(path.join(logDir, `${name}.log`), 'a') : 'ignore', 'inherit'],
         env: common,

@@ -1,18 +1,25 @@
+import {
+  createAudienceEngine,
+  createInterestSource,
+  type InterestSource,
+  type Rule as AudienceRule,
+} from '@pstream/audiences';
 import type { IdentifyMessage, ProfileEvent } from '@pstream/events';
 import { normalizeEvent, normalizeIdentify } from '@pstream/ingest/dialects';
-import { createKeyring, createMetrics, createPool, createRedis } from '@pstream/platform';
+import { keys } from '@pstream/interest-store';
+import { createKeyring, createPool, createRedis } from '@pstream/platform';
 import { createAudienceStore, migrate } from '@pstream/profile-store';
-import { buildApp as buildQuery } from '@pstream/query-api/app';
 import { loadConfig as queryConfig } from '@pstream/query-api/config';
 import { loadConfig as scorerConfig } from '@pstream/scorer/config';
 import { createScorerConsumer } from '@pstream/scorer/processor';
 import { loadConfig as segmenterConfig } from '@pstream/segmenter/config';
+import { decayParams } from '@pstream/scoring';
 import { createSegmenter, type Segmenter } from '@pstream/segmenter/processor';
 import type { FastifyInstance } from 'fastify';
 import type { Consumer } from 'kafkajs';
 import type { QueryClient, Rule as ClientRule } from '@pstream/client';
 import { createSandbox, prng, type Sandbox, silentLog, waitFor } from '@pstream/testkit';
-import { queryClient } from '@pstream/testkit/services';
+import { queryClient, startQueryApi } from '@pstream/testkit/services';
 import { appliedCount, openJson } from '@pstream/testkit/streams';
 
 /*
@@ -141,6 +148,9 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
   let offset = 0;
   let askedAt = 0;
   let auditPool: ReturnType<typeof createPool>;
+  /** The query API's Redis client (its name tells its connections apart in CLIENT LIST), and its settings' env. */
+  let queryRedisName: string;
+  let queryEnv: Record<string, string | undefined>;
 
   beforeAll(async () => {
     box = await createSandbox(3);
@@ -177,27 +187,17 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       () => scorer.stop(),
     );
 
-    const qCfg = queryConfig(env);
-    const qRedis = createRedis(qCfg, 'test-audiences-query');
-    const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-audiences-query');
-    query = await buildQuery(qCfg, {
-      log: silentLog,
-      redis: qRedis,
-      pool: qPool,
-      checks: [],
-      metrics: createMetrics('query-api'),
-    });
+    queryEnv = env;
+    queryRedisName = `test-audiences-query-${box.id}`;
+    const q = await startQueryApi(env, queryRedisName);
+    query = q.app;
     client = queryClient(query);
-    closers.push(
-      async () => qRedis.disconnect(),
-      () => qPool.end(),
-      () => query.close(),
-    );
+    closers.push(() => q.close());
 
     watcher = box.kafka.consumer({ groupId: `test-${box.id}-audiences-watch` });
     await watcher.connect();
     await watcher.subscribe({ topic: sCfg.AUDIENCES_TOPIC, fromBeginning: true });
-    const keyring = createKeyring(sCfg, qPool);
+    const keyring = createKeyring(sCfg, q.pool);
     await watcher.run({
       eachMessage: async ({ message }) => {
         const m = await openJson<(typeof audienceMessages)[number]>(keyring, message.value);
@@ -437,6 +437,89 @@ describe('audiences and similar people, end to end (issue 12 "done means")', () 
       recalled += got.filter((s) => s.similarity >= tenth - 1e-9).length;
     }
     expect(recalled / (asked.length * 10)).toBeGreaterThanOrEqual(0.9);
+  }, 60_000);
+
+  it('answers an interest leaf among the people other leaves left by reading its holders whole as by checking each', async () => {
+    const cfg = queryConfig(queryEnv);
+    const redis = createRedis(cfg, `${queryRedisName}-plan`);
+    try {
+      const real = createInterestSource(
+        redis,
+        keys(cfg.REDIS_PREFIX),
+        decayParams(cfg.DECAY_LANDMARK, cfg.DECAY_HALF_LIFE_DAYS),
+        cfg.INTEREST_VALUE_SCALE,
+      );
+      /** The real source, its `holders` calls counted by whether they were among people (checked) or whole. */
+      const counted = (checkCost: number | undefined, count = real.count) => {
+        const calls = { whole: 0, among: 0 };
+        const source: InterestSource = {
+          ...real,
+          count,
+          checkCost,
+          holders: (leaf, nowMs, within) => {
+            calls[within === undefined ? 'whole' : 'among']++;
+            return real.holders(leaf, nowMs, within);
+          },
+        };
+        return { calls, engine: createAudienceEngine({ interests: source, facts: createAudienceStore(auditPool) }) };
+      };
+      // a check that costs more than any read whole: the leaf is read whole; a source that cannot count (Infinity)
+      // has its leaf checked among the people the other leaves left, person by person
+      const [whole, checked] = [counted(Infinity), counted(undefined, () => Promise.resolve(Infinity))];
+      // an interest leaf after a smaller leaf: few people left (checked each unless read whole) or many
+      const dress = { interest: { tag: 'category:dress', minValue: 1 } };
+      const rules: Rule[] = [
+        {
+          all: [{ did: { type: 'click', target: { type: 'product', id: 'p-3' }, atLeast: 1, inLastDays: 45 } }, dress],
+        },
+        { all: [{ follows: { type: 'shop', id: 's-1' } }, dress] },
+        { all: [{ did: { type: 'purchase', atLeast: 2, inLastDays: 30 } }, dress] },
+        { all: [{ did: { type: 'click', atLeast: 1, inLastDays: 60 } }, dress] },
+        RULES.find(([name]) => name === 'the 3-leaf targeting rule')![1],
+      ];
+      const at = Date.now() + offset;
+      let found = 0;
+      for (const rule of rules) {
+        const want = await checked.engine.members(rule as AudienceRule, at);
+        expect(await whole.engine.members(rule as AudienceRule, at)).toEqual(want);
+        found += want.length;
+      }
+      expect(found).toBeGreaterThan(0);
+      expect(whole.calls.among).toBe(0);
+      expect(checked.calls.among).toBeGreaterThan(0);
+    } finally {
+      redis.disconnect();
+    }
+  });
+
+  it('reads /similar candidates over SIMILAR_READ_CONNECTIONS Redis connections, and answers as over one', async () => {
+    const cfg = queryConfig(queryEnv);
+    expect(cfg.SIMILAR_READ_CONNECTIONS).toBeGreaterThan(1);
+    // a query API reading over one connection, beside the one above (default settings)
+    const one = await startQueryApi(
+      { ...queryEnv, SIMILAR_READ_CONNECTIONS: '1', FOLLOWERS_READ_CONNECTIONS: '1' },
+      `${queryRedisName}-one`,
+    );
+    try {
+      const oneClient = queryClient(one.app);
+      for (const id of [...people.keys()].filter((_, i) => i % 8 === 0)) {
+        const got = (await client.similar(id, { limit: 20 })).similar;
+        const want = (await oneClient.similar(id, { limit: 20 })).similar;
+        // the same people and cosines (each answer takes its vectors at its own instant: decay moves the 7th digit)
+        expect(got.map((s) => s.id)).toEqual(want.map((s) => s.id));
+        got.forEach((s, i) => expect(s.similarity).toBeCloseTo(want[i]!.similarity, 5));
+      }
+      // the default query API's Redis client and its extra connections, opened by the reads above
+      const names = String(await one.redis.client('LIST'))
+        .split('\n')
+        .map((line) => /(?:^| )name=(\S*)/.exec(line)?.[1]);
+      expect(names.filter((n) => n === queryRedisName)).toHaveLength(
+        Math.max(cfg.SIMILAR_READ_CONNECTIONS, cfg.FOLLOWERS_READ_CONNECTIONS),
+      );
+      expect(names.filter((n) => n === `${queryRedisName}-one`)).toHaveLength(1);
+    } finally {
+      await one.close();
+    }
   }, 60_000);
 
   it('leaves an opted-out person out of previews and similar lists (docs/api.md §5.7)', async () => {

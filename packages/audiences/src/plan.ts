@@ -20,6 +20,11 @@ export type InterestSource = {
    * absent).
    */
   observe(leaf: InterestLeaf, nowMs: number, person: string): Promise<{ holds: boolean; observed: number }>;
+  /**
+   * What checking one person (`holders` within) costs, counted in entries of the leaf's index read whole
+   * (`holders` without within reads count entries); undefined: 1.
+   */
+  readonly checkCost?: number;
 };
 export type FactSource = Pick<
   AudienceStore,
@@ -41,6 +46,9 @@ export function createInterestSource(redis: Redis, k: Keys, decay: DecayParams, 
       return within.filter((_, i) => scores[i] !== null && scores[i]! >= min);
     },
     count: (leaf, nowMs) => tagCountAtLeast(redis, k, leaf.tag, bound(leaf, nowMs)),
+    // a check reads the person's state, then the bucket of the score it carries (RANGE_SCORES): at 1 M people
+    // 3 333 people checked took 100-170 ms where a tag's 25 000 entries read whole took 10-60 ms
+    checkCost: k.tagLayout === 'range' ? RANGE_CHECK_COST : undefined,
     async holdsUntil(leaf, nowMs, people) {
       const min = bound(leaf, nowMs);
       const scores = await tagScoresOf(redis, k, leaf.tag, people);
@@ -79,6 +87,19 @@ const factCheck = (r: Rule): { leaf: FactLeaf; negated: boolean } | undefined =>
  * ≈ 3.5 µs — about 7×; 4 leaves a margin for index rows that also need the heap.
  */
 const SCAN_OVER_PROBE = 4;
+
+/**
+ * A check of one person against an interest leaf in score-range buckets (a GET of their state and a look in
+ * one bucket), in entries read whole: × SCAN_OVER_PROBE, a leaf is read whole up to 24 entries a person left
+ * (measured at 1 M people, BENCHMARKS.md "sim1m": 30-50 µs a person checked, 0.4-2.4 µs an entry read whole).
+ */
+const RANGE_CHECK_COST = 6;
+
+/**
+ * The most entries of an interest leaf read whole among the people left (one RANGE_MEMBERS call: ≈ 1-2 µs an
+ * entry, so ≤ ≈ 100 ms of Redis); a bigger leaf is checked person by person, in calls of their own.
+ */
+const INTEREST_WHOLE_READ_MAX = 50_000;
 
 /**
  * Evaluates a rule at one instant. `all` starts from its most selective child (Redis's exact
@@ -124,7 +145,11 @@ export function createAudienceEngine(sources: AudienceSources) {
       const deferred: { leaf: FactLeaf; negated: boolean }[] = [];
       for (const { r, n } of sized) {
         const fact = factCheck(r);
-        if (current !== undefined && !isNot(r) && n <= SCAN_OVER_PROBE * current.length) {
+        // an interest leaf's whole read is one Redis script call, holding every other client while it runs: bounded
+        const interest = 'interest' in r;
+        const perCheck = interest ? (interests.checkCost ?? 1) : 1;
+        const wholeBounded = !interest || n <= INTEREST_WHOLE_READ_MAX;
+        if (current !== undefined && !isNot(r) && wholeBounded && n <= SCAN_OVER_PROBE * current.length * perCheck) {
           // reading the leaf's own index whole is cheaper than probing it once per person left
           const hits = new Set(await evaluate(r, nowMs));
           current = current.filter((k) => hits.has(k));

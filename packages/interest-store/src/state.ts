@@ -466,6 +466,25 @@ export function scoreDiff(before: Scores, after: Scores): ScoreDiff {
 }
 
 /**
+ * `scoreDiff(before, after)` where `before` is `after` with the scores `log` records put back (model.ts ScoreLog: the
+ * tags the events changed, with their scores before them): the same diff, in the same order, without a copy of
+ * `before`.
+ */
+export function loggedDiff(after: Scores, log: ReadonlyMap<string, number | undefined>): ScoreDiff {
+  const tags: string[] = [];
+  const scores: number[] = [];
+  const removed: string[] = [];
+  if (log.size === 0) return { tags, scores, removed };
+  for (const [tag, score] of after)
+    if (log.has(tag) && log.get(tag) !== score) {
+      tags.push(tag);
+      scores.push(score);
+    }
+  for (const [tag, was] of log) if (was !== undefined && !after.has(tag)) removed.push(tag);
+  return { tags, scores, removed };
+}
+
+/**
  * What one chunk adds to a packed state (see the format above): `added`, the dedupe records it
  * made (digest, receive ms), `cutoff`, the bound `trimSeen` returned after them, and `events`,
  * the fresh events `addEvents` was given, in that order; `newest`, the state's newest event time

@@ -1,17 +1,18 @@
 import { linkPassesMergedIdCap, MAX_ALIAS_HOPS, MAX_MERGED_IDS, type EventType } from '@pstream/events';
 import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
 import {
-  addEvents,
-  advanceTip,
+  addOwnedEvents,
+  advanceTipInPlace,
   emptyModel,
   emptyState,
   mergeStates,
   replayModel,
   type Arrival,
-  type KeyedEvent,
   type PersonModel,
   type PersonState,
+  type ScoreLog,
   type ScoringParams,
+  type TimedEvent,
   type TimelineParams,
 } from '@pstream/scoring';
 import type { ChainableCommander, Result } from 'ioredis';
@@ -25,6 +26,7 @@ import {
   encodeState,
   encodeTail,
   legacyState,
+  loggedDiff,
   newestSeen,
   scoreDiff,
   trimSeen,
@@ -155,8 +157,16 @@ type Write = {
   mergeSource: string;
   mergedIds: string[];
   tail?: Buffer;
-  /** `scoreDiff(read.tip.interests, tip.interests)` when the caller has it (computed here otherwise). */
+  /**
+   * The scores the events changed, when the caller has them (computed here otherwise): `scoreDiff` of the tip read
+   * and `tip`, or `loggedDiff` of `before` when `tip` was advanced in place (read.tip is then tip itself).
+   */
   diff?: ScoreDiff;
+  /**
+   * The changed tags' scores before the events, when `tip` is `read.tip` advanced in place (timeline.ts
+   * advanceTipInPlace): `read.tip.interests` then holds the scores after them.
+   */
+  before?: ScoreLog;
 };
 
 function newVersion(): string {
@@ -345,7 +355,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         const version = versions[i]!;
         // `old`: where the score-range index looks for the entry (the score this writer read)
         const was = (tag: string) => {
-          const score = w.read.tip.interests.get(tag);
+          const score = w.before?.has(tag) ? w.before.get(tag) : w.read.tip.interests.get(tag);
           return score === undefined ? null : String(score);
         };
         for (let j = 0; j < tags.length; j++) {
@@ -435,15 +445,27 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (cutoff > r.legacyUntil) r.legacyUntil = -Infinity;
       const applied = fresh.map(keyed);
       const newest = r.state.newest;
-      const arrivals = addEvents(r.state, applied, params);
+      const arrivals = addOwnedEvents(r.state, applied, params);
       outcome.set(person, { duplicates, fresh, arrivals });
-      // events in order continue the last replay; anything else replays the kept events
-      const tip = advanceTip(r.tip, r.state, applied, arrivals, params) ?? replayModel(r.state, params);
+      // events in order continue the last replay (in place: no copy of every score, the log says what
+      // changed); anything else replays the kept events
+      const before: ScoreLog = new Map();
+      const advanced = advanceTipInPlace(r.tip, r.state, applied, arrivals, params, before);
+      const tip = advanced ?? replayModel(r.state, params);
       // what the chunk added, in the order taken above: reading the state replays it (state.ts)
       // (a state without its scores is written whole: state.ts)
-      const diff = scoreDiff(r.tip.interests, tip.interests);
+      const diff = advanced ? loggedDiff(tip.interests, before) : scoreDiff(r.tip.interests, tip.interests);
       const tail = r.packed?.scores ? encodeTail(r.packed, newest, added, cutoff, applied, diff) : undefined;
-      writes.push({ person, read: r, tip, mergeSource: '', mergedIds: [], tail, diff });
+      writes.push({
+        person,
+        read: r,
+        tip,
+        mergeSource: '',
+        mergedIds: [],
+        tail,
+        diff,
+        before: advanced ? before : undefined,
+      });
     }
     const again = new Map<string, PreparedEvent[]>();
     const replies = await guardedWrites(writes, changes);
@@ -651,14 +673,12 @@ function pairs(flat: readonly string[]): Record<string, string> {
   return out;
 }
 
-function keyed(e: PreparedEvent): KeyedEvent {
-  return {
-    type: e.type as EventType,
-    key: e.targetKey,
-    tags: e.tags,
-    t: e.occurredMs,
-    ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
-  };
+/** The event as the timeline keeps it: a fresh object the state takes as it is (addOwnedEvents sets its `seq`). */
+function keyed(e: PreparedEvent): TimedEvent {
+  const type = e.type as EventType;
+  return e.dwellMs === undefined
+    ? { type, key: e.targetKey, tags: e.tags, t: e.occurredMs, seq: 0 }
+    : { type, key: e.targetKey, tags: e.tags, t: e.occurredMs, dwellMs: e.dwellMs, seq: 0 };
 }
 
 /** Other writers kept changing the same states: transient, the consumer retries the chunk. */

@@ -123,7 +123,7 @@ function withScripts(redis: Redis): Redis {
  * 1 000 (the earlier bound), ≈ 3–4 ms at 250, with the same changes/s (BENCHMARKS.md "The index write's
  * longest call"). Calls of one write still go in one pipeline, so round trips do not grow.
  */
-const CHANGES_PER_CALL = 250;
+export const CHANGES_PER_CALL = 250;
 
 /** The bucket of a person among `n` (n ≥ 1) — TAG_INDEX_WRITE's `bucket`. */
 export function bucketOf(person: string, n: number): number {
@@ -193,12 +193,12 @@ export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly Tag
   return changes.length;
 }
 
-type TagChanges = [tag: string, changes: TagChange[]];
+export type TagChanges = [tag: string, changes: TagChange[]];
 
-type TagCall = { tag: string; args: string[]; of: TagChanges };
+export type TagCall = { tag: string; args: string[]; of: TagChanges };
 
 /** Each tag's changes cut into script calls of at most CHANGES_PER_CALL, `add` writing a change's arguments. */
-function tagCalls(tags: readonly TagChanges[], add: (c: TagChange, args: string[]) => void): TagCall[] {
+export function tagCalls(tags: readonly TagChanges[], add: (c: TagChange, args: string[]) => void): TagCall[] {
   const calls: TagCall[] = [];
   for (const of of tags) {
     const [tag, list] = of;

@@ -11,7 +11,9 @@ import {
   encodePacked,
   encodeState,
   encodeTail,
+  loggedDiff,
   memberDigest,
+  scoreDiff,
   storedScores,
   storedScoresAtLeast,
   topStoredScores,
@@ -233,6 +235,31 @@ describe('packed person state (state.ts)', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('loggedDiff', () => {
+  it('is scoreDiff of the scores before (after with the logged ones put back) and after, in the same order', () => {
+    const tag = fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f', 'g', 'h');
+    const change = fc.tuple(tag, fc.option(fc.constantFrom(0.5, 1, 2.25), { nil: undefined }));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(tag, fc.constantFrom(1, 2, 3))), fc.array(change), (start, changes) => {
+        const before = new Map<string, number>(start);
+        const after = new Map(before);
+        const log = new Map<string, number | undefined>();
+        for (const [t, inc] of changes) {
+          if (!log.has(t)) log.set(t, after.get(t));
+          if (inc === undefined) after.delete(t);
+          else after.set(t, (after.get(t) ?? 0) + inc);
+        }
+        const expected = scoreDiff(before, after);
+        const got = loggedDiff(after, log);
+        expect(got.tags).toEqual(expected.tags);
+        expect(got.scores).toEqual(expected.scores);
+        expect(new Set(got.removed)).toEqual(new Set(expected.removed));
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -314,6 +314,29 @@ describe('the per-tag index in listpack buckets', () => {
     await expectSameAnswers(people, random);
   });
 
+  it('grows a bucket of one score past the split size entry by entry, and splits it once another score lands in it', async () => {
+    k = keys(prefix);
+    const random = prng(28);
+    // one entry a call, as the bench's seeding and a scorer add them: every add past RANGE_SPLIT_AT asks for a
+    // split that cannot cut (one score); then scores below and above the run in the same bucket's range
+    const run = Array.from({ length: RANGE_SPLIT_AT + 40 }, (_, i) => `u-${(i * 7919) % 1000}`);
+    for (let i = 0; i < run.length; i += 20)
+      await write(run.slice(i, i + 20).map((person) => ({ tag: TAG, person, score: '750.25', old: null })));
+    const one = await ranges();
+    expect(one.n).toBe(1);
+    expect(one.largest).toBe(run.length);
+    const others = Array.from({ length: 60 }, (_, i) => `w-${i}`);
+    await write(
+      others.map((person, i) => ({ tag: TAG, person, score: String(i < 30 ? 700 + i : 800 + i), old: null })),
+    );
+    const cut = await ranges();
+    expect(cut.n).toBeGreaterThan(1);
+    expect(cut.total).toBe(run.length + others.length);
+    // the run stays whole in one bucket; the other scores are cut off it
+    expect(cut.largest).toBe(run.length);
+    await expectSameAnswers([...run, ...others], random);
+  });
+
   it('reads and writes the score-range buckets of versions before scaled buckets, and rewrites them scaled', async () => {
     k = keys(prefix);
     const random = prng(27);

@@ -41,6 +41,16 @@ export function createConverter(base: string, rates: ReadonlyMap<string, number>
 /** An event whose person is resolved to its canonical profile key. */
 export type KeyedEvent = { key: string; event: ProfileEvent };
 
+/** A person's rows while a batch is folded: their counts by type, their activity by day × type × target × tags. */
+type Folding = {
+  key: string;
+  first: number;
+  last: number;
+  social: number[];
+  counts: Map<string, EventRows['counts'][number]>;
+  activity: Map<string, EventRows['activity'][number]>;
+};
+
 /** Rows one batch of new events adds, already summed per primary key for multi-row upserts. */
 export type EventRows = {
   people: { key: string; firstSeen: string; lastActive: string; social: string[] }[];
@@ -80,22 +90,19 @@ export type EventRows = {
   }[];
 };
 
-/** Adds one to the row under `id`, or stores `make()` (a row with n = 1) there. */
-function bump<R extends { n: number }>(map: Map<string, R>, id: string, make: () => R): void {
-  const row = map.get(id);
-  if (row) row.n += 1;
-  else map.set(id, make());
-}
-
 /**
  * Folds a batch into rows (pure; the repository applies each array with one statement). An
  * upsert cannot touch a row twice in one statement, so everything is summed per key here.
  * Within a batch the latest follow/unfollow per target by event time wins, as across batches.
+ *
+ * This loop runs for every event the segmenter applies, so it allocates as little as it can: a
+ * person's counts and activity rows are found under that person (short keys, no closure per event),
+ * and each array holds its rows in the order their key first appeared in the batch.
  */
 export function foldEvents(events: readonly KeyedEvent[], convert: Converter): EventRows {
-  const people = new Map<string, { key: string; first: number; last: number; social: number[] }>();
-  const counts = new Map<string, { key: string; type: string; n: number }>();
-  const activity = new Map<string, EventRows['activity'][number]>();
+  const people = new Map<string, Folding>();
+  const counts: EventRows['counts'] = [];
+  const activity: EventRows['activity'] = [];
   const follows = new Map<
     string,
     { key: string; targetType: string; targetId: string; following: boolean; at: number }
@@ -103,27 +110,34 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
   const rows: Pick<EventRows, 'purchases' | 'followHistory'> = { purchases: [], followHistory: [] };
   for (const { key, event: e } of events) {
     const at = Date.parse(e.occurredAt);
-    const p = people.get(key) ?? { key, first: at, last: at, social: [] };
-    people.set(key, p);
-    p.first = Math.min(p.first, at);
-    p.last = Math.max(p.last, at);
-    if (SOCIAL_TYPES.has(e.type)) p.social.push(at);
-    // Keys as one concatenation each (no array per key: this loop runs for every event of a chunk).
+    let p = people.get(key);
+    if (p === undefined) {
+      p = { key, first: at, last: at, social: [], counts: new Map(), activity: new Map() };
+      people.set(key, p);
+    } else {
+      p.first = Math.min(p.first, at);
+      p.last = Math.max(p.last, at);
+    }
     const type = e.type;
-    bump(counts, `${key}\u0000${type}`, () => ({ key, type, n: 1 }));
+    if (SOCIAL_TYPES.has(type)) p.social.push(at);
+    const count = p.counts.get(type);
+    if (count === undefined) {
+      const row = { key, type, n: 1 };
+      p.counts.set(type, row);
+      counts.push(row);
+    } else count.n += 1;
     const day = e.occurredAt.slice(0, 10);
     const t = e.target;
     const tags = e.tags.join(TAG_SEPARATOR);
-    bump(activity, `${key}\u0000${day}\u0000${type}\u0000${t.type}\u0000${t.id}\u0000${tags}`, () => ({
-      key,
-      day,
-      type,
-      targetType: t.type,
-      targetId: t.id,
-      tags,
-      n: 1,
-    }));
-    if (e.type === 'purchase') {
+    // one key per person × day × type × target × tag list (the person is the map's)
+    const id = `${day}\u0000${type}\u0000${t.type}\u0000${t.id}\u0000${tags}`;
+    const daily = p.activity.get(id);
+    if (daily === undefined) {
+      const row = { key, day, type, targetType: t.type, targetId: t.id, tags, n: 1 };
+      p.activity.set(id, row);
+      activity.push(row);
+    } else daily.n += 1;
+    if (type === 'purchase') {
       const amount = e.amount ?? 0;
       const currency = e.currency ?? '';
       rows.purchases.push({
@@ -137,20 +151,20 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
         baseAmount: convert(amount, currency) ?? null,
       });
     }
-    if (e.type === 'follow' || e.type === 'unfollow') {
+    if (type === 'follow' || type === 'unfollow') {
       rows.followHistory.push({
         source: e.source,
         eventId: dedupeId(e),
         key,
         targetType: t.type,
         targetId: t.id,
-        action: e.type,
+        action: type,
         at: e.occurredAt,
       });
-      const id = [key, t.type, t.id].join('\u0000');
-      const prev = follows.get(id);
+      const fid = `${key}\u0000${t.type}\u0000${t.id}`;
+      const prev = follows.get(fid);
       if (!prev || at >= prev.at)
-        follows.set(id, { key, targetType: t.type, targetId: t.id, following: e.type === 'follow', at });
+        follows.set(fid, { key, targetType: t.type, targetId: t.id, following: type === 'follow', at });
     }
   }
   const iso = (ms: number) => new Date(ms).toISOString();
@@ -164,9 +178,9 @@ export function foldEvents(events: readonly KeyedEvent[], convert: Converter): E
         .slice(0, MAX_SOCIAL_ACTIVE_COUNT)
         .map(iso),
     })),
-    counts: [...counts.values()],
+    counts,
     purchases: rows.purchases,
-    activity: [...activity.values()],
+    activity,
     follows: [...follows.values()].map((f) => ({ ...f, at: iso(f.at) })),
     followHistory: rows.followHistory,
   };

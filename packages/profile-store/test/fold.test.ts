@@ -84,4 +84,41 @@ describe('foldEvents', () => {
     expect(people[0]!.social).toHaveLength(16);
     expect(people[0]!.social[0]).toBe('2026-05-20T00:00:00.000Z');
   });
+  it('lists each row where its key first appears in the batch, people interleaved', () => {
+    const rows = foldEvents(
+      [
+        ev('click', 'u', '2026-05-01T10:00:00.000Z'),
+        ev('click', 'v', '2026-05-01T10:00:00.000Z'),
+        ev('like', 'u', '2026-05-01T11:00:00.000Z'),
+        ev('click', 'u', '2026-05-02T10:00:00.000Z', { tags: [] }),
+        ev('click', 'v', '2026-05-01T12:00:00.000Z'),
+        ev('click', 'u', '2026-05-01T09:00:00.000Z'),
+      ],
+      convert,
+    );
+    expect(rows.counts).toEqual([
+      { key: 'u', type: 'click', n: 3 },
+      { key: 'v', type: 'click', n: 2 },
+      { key: 'u', type: 'like', n: 1 },
+    ]);
+    const row = (key: string, day: string, type: string, tags: string, n: number) => ({
+      key,
+      day,
+      type,
+      targetType: 'shop',
+      targetId: 'x',
+      tags,
+      n,
+    });
+    expect(rows.activity).toEqual([
+      row('u', '2026-05-01', 'click', 'a:b', 2),
+      row('v', '2026-05-01', 'click', 'a:b', 2),
+      row('u', '2026-05-01', 'like', 'a:b', 1),
+      row('u', '2026-05-02', 'click', '', 1),
+    ]);
+    expect(rows.people.map((p) => [p.key, p.firstSeen, p.lastActive])).toEqual([
+      ['u', '2026-05-01T09:00:00.000Z', '2026-05-02T10:00:00.000Z'],
+      ['v', '2026-05-01T10:00:00.000Z', '2026-05-01T12:00:00.000Z'],
+    ]);
+  });
 });

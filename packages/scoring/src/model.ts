@@ -80,7 +80,19 @@ export function visitWeight(v: Pick<Visit, VisitAction | 'dwellMs'>, w: Weights 
   return behaviour * dwellFactor(v.dwellMs, w);
 }
 
-function add(interests: Map<string, number>, tag: string, inc: number): void {
+/**
+ * The scores a tag had before the events being applied first changed it (undefined: it had none), for
+ * a caller that applies events in place and wants what changed without a copy of every score
+ * (`advanceTipInPlace`). A tag is recorded on its first change only.
+ */
+export type ScoreLog = Map<string, number | undefined>;
+
+function note(log: ScoreLog | undefined, interests: Map<string, number>, tag: string): void {
+  if (log !== undefined && !log.has(tag)) log.set(tag, interests.get(tag));
+}
+
+function add(interests: Map<string, number>, tag: string, inc: number, log?: ScoreLog): void {
+  note(log, interests, tag);
   interests.set(tag, (interests.get(tag) ?? 0) + inc);
 }
 
@@ -88,15 +100,19 @@ function add(interests: Map<string, number>, tag: string, inc: number): void {
  * A change of a visit's weight on a tag it already gave weight to. A tag that is no longer
  * stored (dropped by the per-person tag cap) is not revived by a bare difference.
  */
-function addDelta(interests: Map<string, number>, tag: string, delta: number): void {
+function addDelta(interests: Map<string, number>, tag: string, delta: number, log?: ScoreLog): void {
   const before = interests.get(tag);
-  if (before !== undefined && delta !== 0) interests.set(tag, before + delta);
+  if (before !== undefined && delta !== 0) {
+    note(log, interests, tag);
+    interests.set(tag, before + delta);
+  }
 }
 
 /** Removes `inc` from a tag; a tag left at (float) zero by the removal disappears. */
-function subtract(interests: Map<string, number>, tag: string, inc: number): void {
+function subtract(interests: Map<string, number>, tag: string, inc: number, log?: ScoreLog): void {
   const before = interests.get(tag);
   if (before === undefined) return;
+  note(log, interests, tag);
   const after = before - inc;
   if (Math.abs(after) <= 1e-9 * Math.abs(inc)) interests.delete(tag);
   else interests.set(tag, after);
@@ -133,8 +149,8 @@ function applyInPlace(m: PersonModel, e: ScoringEvent, p: ScoringParams): void {
   applyKeyed(m, keyedEvent(e), p);
 }
 
-/** Applies one keyed event to a person's model, mutating it. */
-export function applyKeyed(m: PersonModel, e: KeyedEvent, p: ScoringParams): void {
+/** Applies one keyed event to a person's model, mutating it; `log` records the scores it changes first (ScoreLog). */
+export function applyKeyed(m: PersonModel, e: KeyedEvent, p: ScoringParams, log?: ScoreLog): void {
   const { key, t } = e;
   const w = p.weights;
   const tags = e.tags;
@@ -142,28 +158,28 @@ export function applyKeyed(m: PersonModel, e: KeyedEvent, p: ScoringParams): voi
   switch (role) {
     case 'purchase': {
       const inc = forwardWeight(w.purchase, t, p.decay);
-      for (const tag of tags) add(m.interests, tag, inc);
-      add(m.interests, key, inc);
+      for (const tag of tags) add(m.interests, tag, inc, log);
+      add(m.interests, key, inc, log);
       return;
     }
     case 'follow': {
       if (m.follows.has(key)) return;
       const part = { inc: forwardWeight(w.follow, t, p.decay), tags: [...tags, key] };
-      for (const tag of part.tags) add(m.interests, tag, part.inc);
+      for (const tag of part.tags) add(m.interests, tag, part.inc, log);
       m.follows.set(key, [part]);
       return;
     }
     case 'unfollow': {
       const parts = m.follows.get(key);
       if (!parts) return;
-      for (const part of parts) for (const tag of part.tags) subtract(m.interests, tag, part.inc);
+      for (const part of parts) for (const tag of part.tags) subtract(m.interests, tag, part.inc, log);
       m.follows.delete(key);
       return;
     }
     case 'visit':
     case 'dwell':
     case 'social':
-      applyVisitEvent(m, e, key, tags, p);
+      applyVisitEvent(m, e, key, tags, p, log);
       return;
     default:
       // A role added to EVENT_ROLES without a rule here fails to compile.
@@ -175,7 +191,14 @@ function unhandledRole(role: never): never {
   throw new Error(`no scoring rule for the event role ${String(role)}`);
 }
 
-function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: readonly string[], p: ScoringParams): void {
+function applyVisitEvent(
+  m: PersonModel,
+  e: KeyedEvent,
+  key: string,
+  tags: readonly string[],
+  p: ScoringParams,
+  log: ScoreLog | undefined,
+): void {
   const t = e.t;
   const open = m.visits.get(key);
   const joins =
@@ -191,12 +214,12 @@ function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: reado
     const delta = (newWeight - oldWeight) * open.fstart;
     // (loops, not spread arrays or a Set: no objects per event; the same additions in the same order)
     const had = open.tags.length;
-    for (let i = 0; i < had; i++) addDelta(m.interests, open.tags[i]!, delta);
-    addDelta(m.interests, key, delta);
+    for (let i = 0; i < had; i++) addDelta(m.interests, open.tags[i]!, delta, log);
+    addDelta(m.interests, key, delta, log);
     for (const tag of tags) {
       if (open.tags.includes(tag)) continue;
       open.tags.push(tag);
-      add(m.interests, tag, newWeight * open.fstart);
+      add(m.interests, tag, newWeight * open.fstart, log);
     }
     return;
   }
@@ -210,8 +233,8 @@ function applyVisitEvent(m: PersonModel, e: KeyedEvent, key: string, tags: reado
   };
   record(visit, e);
   const inc = visitWeight(visit, p.weights) * visit.fstart;
-  for (const tag of visit.tags) add(m.interests, tag, inc);
-  add(m.interests, key, inc);
+  for (const tag of visit.tags) add(m.interests, tag, inc, log);
+  add(m.interests, key, inc, log);
   if (open === undefined || t >= open.last) {
     m.visits.set(key, visit);
     pruneVisits(m, t, p.visitGapMs, p.maxOpenVisits);

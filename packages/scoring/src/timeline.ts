@@ -4,6 +4,7 @@ import {
   mergeModels,
   type KeyedEvent,
   type PersonModel,
+  type ScoreLog,
   type ScoringParams,
   type Visit,
 } from './model';
@@ -67,18 +68,31 @@ function placeOf(events: readonly TimedEvent[], e: TimedEvent): number {
 
 /** Adds one person's events, in arrival order, to their state (mutating it); returns how each arrived. */
 export function addEvents(s: PersonState, events: readonly KeyedEvent[], p: TimelineParams): Arrival[] {
+  return addOwnedEvents(
+    s,
+    events.map((e) => ({ ...e, seq: 0 })),
+    p,
+  );
+}
+
+/**
+ * `addEvents` for events the caller gives up (a store's own fresh objects): each gets its `seq` and is kept as it
+ * is, not copied.
+ */
+export function addOwnedEvents(s: PersonState, events: readonly TimedEvent[], p: TimelineParams): Arrival[] {
   const arrivals: Arrival[] = [];
-  for (const e of events) {
-    const timed: TimedEvent = { ...e, seq: s.seq++ };
-    if (s.horizon !== null && e.t < s.horizon) {
+  for (const timed of events) {
+    timed.seq = s.seq++;
+    const t = timed.t;
+    if (s.horizon !== null && t < s.horizon) {
       applyKeyed(s.base, timed, p);
       trimInterests(s.base.interests, p.maxTags);
       arrivals.push('beyond_window');
       continue;
     }
-    arrivals.push(s.newest !== null && e.t < s.newest ? 'reordered' : 'in_order');
+    arrivals.push(s.newest !== null && t < s.newest ? 'reordered' : 'in_order');
     s.events.splice(placeOf(s.events, timed), 0, timed);
-    if (s.newest === null || e.t > s.newest) s.newest = e.t;
+    if (s.newest === null || t > s.newest) s.newest = t;
   }
   if (s.newest !== null) foldTo(s, s.newest - p.latenessMs, p);
   return arrivals;
@@ -138,11 +152,43 @@ export function advanceTip(
   arrivals: readonly Arrival[],
   p: TimelineParams,
 ): PersonModel | undefined {
-  if (arrivals.some((a) => a !== 'in_order') || s.base.interests.size >= p.maxTags || tip.interests.size >= p.maxTags)
-    return undefined;
+  if (!continuesInOrder(tip, s, arrivals, p)) return undefined;
   const m: PersonModel = { interests: new Map(tip.interests), visits: tip.visits, follows: tip.follows };
-  for (const e of events) applyKeyed(m, e, p);
-  return m.interests.size >= p.maxTags ? undefined : m;
+  return advanceTipInPlace(m, s, events, arrivals, p, new Map());
+}
+
+/** Whether `advanceTip` can continue the tip (before applying anything). */
+function continuesInOrder(tip: PersonModel, s: PersonState, arrivals: readonly Arrival[], p: TimelineParams): boolean {
+  return !(
+    arrivals.some((a) => a !== 'in_order') ||
+    s.base.interests.size >= p.maxTags ||
+    tip.interests.size >= p.maxTags
+  );
+}
+
+/**
+ * `advanceTip` without a copy of the tip's scores: the events are applied to `tip` itself, and `log` (empty)
+ * records the score each changed tag had before them (model.ts ScoreLog) — what changed, for the caller, without
+ * copying the scores to compare (loggedDiff still walks the scores after, to keep scoreDiff's order). Returns `tip`, or undefined where `advanceTip` does; the tip's scores are then put back as
+ * they were (and `log` emptied), so they stay the scores before the events (its visits and follows do not).
+ */
+export function advanceTipInPlace(
+  tip: PersonModel,
+  s: PersonState,
+  events: readonly KeyedEvent[],
+  arrivals: readonly Arrival[],
+  p: TimelineParams,
+  log: ScoreLog,
+): PersonModel | undefined {
+  if (!continuesInOrder(tip, s, arrivals, p)) return undefined;
+  for (const e of events) applyKeyed(tip, e, p, log);
+  if (tip.interests.size < p.maxTags) return tip;
+  for (const [tag, was] of log) {
+    if (was === undefined) tip.interests.delete(tag);
+    else tip.interests.set(tag, was);
+  }
+  log.clear();
+  return undefined;
 }
 
 /**

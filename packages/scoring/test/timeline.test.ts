@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import {
   addEvents,
   advanceTip,
+  advanceTipInPlace,
   applyKeyed,
   emptyModel,
   emptyState,
@@ -10,7 +11,11 @@ import {
   mergeStates,
   replay,
   replayModel,
+  type Arrival,
   type KeyedEvent,
+  type PersonModel,
+  type PersonState,
+  type ScoreLog,
   type ScoringEvent,
   type TimelineParams,
 } from '../src';
@@ -121,9 +126,21 @@ describe('scores by event time (§4.1, lateness window W)', () => {
 });
 
 describe('advanceTip (the replay continued by events in order)', () => {
-  it('gives the full replay’s model, to the bit, whenever it answers', () => {
-    const tight: TimelineParams = { ...params, maxOpenVisits: 2, maxTags: 6 };
-    let continued = 0;
+  const tight: TimelineParams = { ...params, maxOpenVisits: 2, maxTags: 6 };
+  /**
+   * Random streams, in order or not, added in batches; `step` continues the tip over each batch (undefined: it does
+   * not answer) and checks it against `full`, the replay of everything added so far.
+   */
+  const eachBatch = (
+    step: (
+      tip: PersonModel,
+      s: PersonState,
+      batch: KeyedEvent[],
+      kinds: Arrival[],
+      p: TimelineParams,
+      full: PersonModel,
+    ) => PersonModel | undefined,
+  ) =>
     fc.assert(
       fc.property(delayed(6), fc.integer({ min: 1, max: 6 }), fc.boolean(), (xs, size, inOrder) => {
         const arrivals = inOrder
@@ -136,17 +153,51 @@ describe('advanceTip (the replay continued by events in order)', () => {
             const batch = arrivals.slice(i, i + size);
             const kinds = addEvents(s, batch, p);
             const full = replayModel(s, p);
-            const next = advanceTip(tip, s, batch, kinds, p);
-            if (next) {
-              expect(next.interests).toEqual(full.interests);
-              continued++;
-            }
-            tip = next ?? full;
+            tip = step(tip, s, batch, kinds, p, full) ?? full;
           }
         }
       }),
       { numRuns: 300 },
     );
+
+  it('gives the full replay’s model, to the bit, whenever it answers', () => {
+    let continued = 0;
+    eachBatch((tip, s, batch, kinds, p, full) => {
+      const next = advanceTip(tip, s, batch, kinds, p);
+      if (next) {
+        expect(next.interests).toEqual(full.interests);
+        continued++;
+      }
+      return next;
+    });
     expect(continued).toBeGreaterThan(300);
+  });
+
+  it('in place: the same model, a log that gives back the scores before, and nothing changed when it does not answer', () => {
+    const outcomes = { continued: 0, refused: 0 };
+    eachBatch((tip, s, batch, kinds, p, full) => {
+      const before = new Map(tip.interests);
+      const log: ScoreLog = new Map();
+      const next = advanceTipInPlace(tip, s, batch, kinds, p, log);
+      if (next) {
+        expect(next).toBe(tip);
+        expect(next.interests).toEqual(full.interests);
+        // the scores before: the log's where it has the tag, the tip's elsewhere
+        const restored = new Map<string, number>();
+        for (const tag of new Set([...next.interests.keys(), ...log.keys()])) {
+          const was = log.has(tag) ? log.get(tag) : next.interests.get(tag);
+          if (was !== undefined) restored.set(tag, was);
+        }
+        expect(restored).toEqual(before);
+        outcomes.continued++;
+      } else {
+        expect(tip.interests).toEqual(before);
+        expect(log.size).toBe(0);
+        outcomes.refused++;
+      }
+      return next;
+    });
+    expect(outcomes.continued).toBeGreaterThan(300);
+    expect(outcomes.refused).toBeGreaterThan(0);
   });
 });

@@ -201,14 +201,22 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     personalizationAllowed: async (id) => (await personalizationAllowed(deps.pool, [id])).has(id),
     guard: guard('profiles:read'),
   });
-  // The followers' top interests read ~2 MB of states a request: over a few connections at once, each gets its
-  // own 64 KB of Redis's replies per turn of its event loop (the tail was these turns behind other clients' work).
+  // The followers' top interests read ~2 MB of states a request, /similar ~450 KB (its ~400 candidates): over a few
+  // connections at once, each gets its own 64 KB of Redis's replies per turn of its event loop (the tail was these
+  // turns behind other clients' work). The two routes share the extra connections: max(of the two settings) − 1.
   const single = isCluster(deps.redis) ? undefined : deps.redis;
-  const sampleConnections = single
-    ? Array.from({ length: config.FOLLOWERS_READ_CONNECTIONS - 1 }, () => single.duplicate({ lazyConnect: true }))
+  const readConnections = single
+    ? Array.from({ length: Math.max(config.FOLLOWERS_READ_CONNECTIONS, config.SIMILAR_READ_CONNECTIONS) - 1 }, () => {
+        const conn = single.duplicate({ lazyConnect: true });
+        // A lost server surfaces through the follower and /similar reads that fail; without a listener
+        // ioredis prints an "Unhandled error event" for every reconnect attempt of every duplicate.
+        conn.on('error', () => undefined);
+        return conn;
+      })
     : [];
+  const sampleConnections = readConnections.slice(0, config.FOLLOWERS_READ_CONNECTIONS - 1);
   app.addHook('onClose', async () => {
-    for (const conn of sampleConnections) conn.disconnect();
+    for (const conn of readConnections) conn.disconnect();
   });
   registerFollowerRoutes(app, {
     redis: deps.redis,
@@ -267,6 +275,7 @@ export async function buildApp(config: QueryConfig, deps: QueryDeps): Promise<Fa
     decay,
     valueScale: config.INTEREST_VALUE_SCALE,
     ...DEFAULT_SIMILAR,
+    connections: readConnections.slice(0, config.SIMILAR_READ_CONNECTIONS - 1),
   });
   registerSimilarRoutes(app, { facts, finder, guard: guard('profiles:read') });
   return app;

@@ -61,6 +61,11 @@ const schema = z.object({
    * Redis server; a Cluster reads per node anyway): Redis writes 64 KB of a client's replies per turn of its loop.
    */
   FOLLOWERS_READ_CONNECTIONS: envInt(4, 1),
+  /**
+   * Connections to Redis /similar reads its candidates' states over at once (~450 KB for 400), a share each: the same
+   * extra connections as the followers' (one Redis server; a Cluster reads per node).
+   */
+  SIMILAR_READ_CONNECTIONS: envInt(4, 1),
   /** Followers per target in the overlap sketch (§5.5); exact while both targets have at most this many. */
   FOLLOWERS_SKETCH_SIZE: envInt(10_000, 100),
   /** How often an erasure whose Redis step failed is retried (ms). */

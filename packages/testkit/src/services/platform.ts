@@ -66,21 +66,8 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
     () => producer.disconnect(),
   );
 
-  const qCfg = queryConfig(env);
-  const qRedis = createRedis(qCfg, 'test-query');
-  const qPool = createPool(qCfg.DATABASE_URL, qCfg.PG_SCHEMA, 'test-query');
-  const query = await buildQuery(qCfg, {
-    log: silentLog,
-    redis: qRedis,
-    pool: qPool,
-    checks: [],
-    metrics: createMetrics('query-api'),
-  });
-  closers.push(
-    () => query.close(),
-    async () => qRedis.disconnect(),
-    () => qPool.end(),
-  );
+  const { app: query, close: closeQuery } = await startQueryApi(env, 'test-query');
+  closers.push(closeQuery);
   return {
     ingest,
     query,
@@ -88,6 +75,30 @@ export async function startPlatform(box: Sandbox, env: NodeJS.ProcessEnv = box.e
     pool,
     async close() {
       for (const close of closers.reverse()) await close();
+    },
+  };
+}
+
+/**
+ * The query API in-process as its main wires it, with a Redis client and a pool of its own named `name` (the Redis
+ * client's name tells its connections apart in CLIENT LIST). `close` closes the app, then the client and the pool.
+ */
+export async function startQueryApi(
+  env: NodeJS.ProcessEnv,
+  name: string,
+): Promise<{ app: FastifyInstance; redis: Redis; pool: Pool; close(): Promise<void> }> {
+  const cfg = queryConfig(env);
+  const redis = createRedis(cfg, name);
+  const pool = createPool(cfg.DATABASE_URL, cfg.PG_SCHEMA, name);
+  const app = await buildQuery(cfg, { log: silentLog, redis, pool, checks: [], metrics: createMetrics('query-api') });
+  return {
+    app,
+    redis,
+    pool,
+    async close() {
+      await app.close();
+      redis.disconnect();
+      await pool.end();
     },
   };
 }
