@@ -1,4 +1,4 @@
-import { readInterests, type Keys } from '@pstream/interest-store';
+import { createPersonReader, readInterests, type Keys } from '@pstream/interest-store';
 import { SOCIAL_TIERS, STAGES, VALUE_TIERS } from '@pstream/lifecycle';
 import { predictionsServed, type createFactsReader } from '@pstream/profile-store';
 import { QueryErrors } from '../errors';
@@ -94,6 +94,8 @@ const profileSerializer = successSerializerWithNative(['interests']);
 
 /** `GET /v1/profiles/{id}` (docs/api.md §5.1). */
 export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDeps): void {
+  // the reads of one turn in one MGET, sent as a plain command (BENCHMARKS.md "Reads")
+  const person = createPersonReader(deps.redis);
   app.withTypeProvider<ZodTypeProvider>().get(
     '/v1/profiles/:id',
     {
@@ -120,7 +122,7 @@ export function registerProfileRoutes(app: FastifyInstance, deps: ProfileRouteDe
     async (request, reply) => {
       const { id } = request.params;
       const nowMs = Date.now();
-      const options = { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale };
+      const options = { nowMs, limit: 20, decay: deps.decay, valueScale: deps.valueScale, person };
       // One read per store, both at once: Redis under the id as asked while Postgres resolves it
       // and returns every part of the profile in one statement (the stored predictions, §5.9,
       // included). Almost every read names the profile key itself; for an id Postgres resolves to
