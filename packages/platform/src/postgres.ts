@@ -25,14 +25,22 @@ pg.types.setTypeParser(TIMESTAMPTZ_ARRAY, timestamptzArrayParser(pg.types.getTyp
  * A connection idle for 10 s is closed, except the `min` most recently used: a pool whose load comes
  * and goes otherwise opens connections again at each rise, and a request waiting on a new one waits
  * for the connection, a new backend and its first plans (BENCHMARKS.md "Reads", issue 21).
+ * `settings` are further session settings of its connections (e.g. `{ plan_cache_mode: … }`).
  */
-export function createPool(url: string, schema: string, name: string, max = 10, min = 0): pg.Pool {
+export function createPool(
+  url: string,
+  schema: string,
+  name: string,
+  max = 10,
+  min = 0,
+  settings: Readonly<Record<string, string>> = {},
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     max,
     min,
     application_name: name,
-    options: `-c search_path=${schema},public -c jit=off`,
+    options: `-c search_path=${schema},public -c jit=off${sessionSettings(settings)}`,
   });
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
@@ -50,16 +58,19 @@ export function statementBoundPool(
   ms: number,
   settings: Readonly<Record<string, string>> = {},
 ): pg.Pool {
-  const extra = Object.entries(settings)
-    .map(([name, value]) => ` -c ${name}=${value}`)
-    .join('');
   const bound = new pg.Pool({
     ...pool.options,
-    options: `${pool.options.options ?? ''} -c statement_timeout=${ms}${extra}`.trim(),
+    options: `${pool.options.options ?? ''} -c statement_timeout=${ms}${sessionSettings(settings)}`.trim(),
   });
   bound.on('error', () => undefined);
   return bound;
 }
+
+/** Session settings as a connection's `options`: ` -c name=value` each. */
+const sessionSettings = (settings: Readonly<Record<string, string>>) =>
+  Object.entries(settings)
+    .map(([name, value]) => ` -c ${name}=${value}`)
+    .join('');
 
 /** Whether Postgres cancelled a statement for running past its statement_timeout. */
 export function isStatementTimeout(err: unknown): boolean {

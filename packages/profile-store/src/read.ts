@@ -36,6 +36,17 @@ const MAX_IN_FLIGHT = 3;
  * `min`), so that a rise in reads never waits for a connection to be opened (see `warm`).
  */
 export const FACTS_CONNECTIONS = MAX_IN_FLIGHT;
+/**
+ * Session settings for a pool that runs only the facts statement (`createPool`'s `settings`; the
+ * query API's profile reader pool): its generic plan on every execution. With the default
+ * (`plan_cache_mode = auto`) Postgres never settled on the generic plan for this statement — its
+ * `pg_prepared_statements.custom_plans` counted every execution and `generic_plans` none — so every
+ * read planned the statement again: 570-720 µs of the backend's CPU per 1-id statement against
+ * 160-230 µs with the generic plan, 820-990 against 420-460 µs for 8 ids (BENCHMARKS.md "Reads",
+ * readcpu). The generic plan is the one the plan test holds to primary-key lookups
+ * (test/read.int.test.ts), one per id whatever the batch's size.
+ */
+export const FACTS_SESSION_SETTINGS: Readonly<Record<string, string>> = { plan_cache_mode: 'force_generic_plan' };
 /** The name of the facts statement on every connection (prepared once per connection). */
 const STATEMENT = 'profile-facts-batch';
 

@@ -1,7 +1,7 @@
 import { createPool, type Pool } from '@pstream/platform';
 import { createSandbox, type Sandbox } from '@pstream/testkit';
 import { migrate } from '../src/migrate';
-import { createFactsReader, FACTS_CONNECTIONS, FACTS_SQL } from '../src/read';
+import { createFactsReader, FACTS_CONNECTIONS, FACTS_SESSION_SETTINGS, FACTS_SQL } from '../src/read';
 
 const PEOPLE = 3000;
 
@@ -35,7 +35,7 @@ describe('createFactsReader', () => {
   it('looks each id’s person up by primary key in the prepared plan, never scanning people', async () => {
     const client = await pool.connect();
     try {
-      // The plan a named statement settles on after its first executions: one for any ids.
+      // The plan the query API's reader pool runs (FACTS_SESSION_SETTINGS): one for any ids.
       await client.query('SET plan_cache_mode = force_generic_plan');
       await client.query(`PREPARE facts_plan(text[]) AS ${FACTS_SQL}`);
       const { rows } = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
@@ -70,6 +70,34 @@ describe('createFactsReader', () => {
     ]);
     expect(answers[2]).toMatchObject({ userId: 'p-7', anonymousIds: ['anon-7'] });
     expect(answers[0]).toMatchObject({ userId: null, anonymousIds: [] });
+  });
+
+  it('runs the statement’s generic plan on a pool with FACTS_SESSION_SETTINGS, never planning it again per read, with the same answers', async () => {
+    const generic = createPool(
+      process.env.DATABASE_URL!,
+      box.env.PG_SCHEMA!,
+      'test-read-generic',
+      1,
+      0,
+      FACTS_SESSION_SETTINGS,
+    );
+    try {
+      const facts = createFactsReader(generic);
+      const ids = ['p-3', 'nobody', 'anon-7', 'p-7', `p-${PEOPLE}`];
+      const plain = createFactsReader(pool);
+      // one id a statement, then all at once: answers as from a pool with the default plan choice
+      for (const id of ids) expect(await facts.get(id)).toEqual(await plain.get(id));
+      expect(await Promise.all(ids.map((id) => facts.get(id)))).toEqual(
+        await Promise.all(ids.map((id) => plain.get(id))),
+      );
+      // the pool's one connection: every execution of the named statement ran the generic plan
+      const { rows } = await generic.query<{ generic_plans: string; custom_plans: string }>(
+        `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'profile-facts-batch'`,
+      );
+      expect(rows).toEqual([{ generic_plans: ids.length + 1, custom_plans: 0 }]);
+    } finally {
+      await generic.end();
+    }
   });
 
   it('warm opens the connections reads use at once, each with the statement prepared, and a pool with that min keeps them', async () => {
