@@ -94,6 +94,23 @@ if string.match(head, '^([^|]*)|') == ARGV[1] then return 1 end
 return redis.call('GET', KEYS[1])
 `;
 
+/**
+ * KEYS: states (any number, on one server: keys of many slots). ARGV: the version each was written under, in the
+ * same order. Returns `index, version` (flat, 1-based) of each state whose version is now another, non-empty one:
+ * the per-tag index's settle (store.ts) in one command for a whole call instead of a GETRANGE a person.
+ */
+export const VERSIONS_CHANGED = `
+local out = {}
+for i = 1, #KEYS do
+  local v = string.match(redis.call('GETRANGE', KEYS[i], 0, 31), '^([^|]*)|') or ''
+  if v ~= '' and v ~= ARGV[i] then
+    out[#out + 1] = i
+    out[#out + 1] = v
+  end
+end
+return out
+`;
+
 /** KEYS: alias. ARGV: target. Sets the alias unless one exists; returns the alias in force. */
 export const FREEZE_SCRIPT = `
 local cur = redis.call('GET', KEYS[1])

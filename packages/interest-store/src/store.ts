@@ -1,5 +1,5 @@
 import { linkPassesMergedIdCap, MAX_ALIAS_HOPS, MAX_MERGED_IDS, type EventType } from '@pstream/events';
-import { AppError, BoundedMap, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import { AppError, BoundedMap, isCluster, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
 import {
   addOwnedEvents,
   advanceTipInPlace,
@@ -18,7 +18,14 @@ import {
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop, InterestStoreErrors } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys, type TagLayout } from './keys';
-import { FREEZE_SCRIPT, GUARDED_WRITE, LEAN_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
+import {
+  FREEZE_SCRIPT,
+  GUARDED_WRITE,
+  LEAN_WRITE,
+  LEGACY_READ_SCRIPT,
+  READ_IF_CHANGED,
+  VERSIONS_CHANGED,
+} from './scripts';
 import {
   decodeState,
   digestOf,
@@ -118,6 +125,7 @@ declare module 'ioredis' {
       appendUnder: string,
     ): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
+    pstreamVersionsChanged(numberOfKeys: number, ...keysThenVersions: string[]): Result<(number | string)[], Context>;
     pstreamReadIfChanged(state: string, version: string): Result<1 | string | null, Context>;
     pstreamReadIfChangedBuffer(state: string, version: string): Result<1 | Buffer | null, Context>;
     pstreamLegacyRead(
@@ -214,6 +222,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
     redis.defineCommand('pstreamLeanWrite', { numberOfKeys: 2, lua: LEAN_WRITE });
     redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
+    redis.defineCommand('pstreamVersionsChanged', { lua: VERSIONS_CHANGED });
     redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 4, lua: LEGACY_READ_SCRIPT });
     redis.defineCommand('pstreamReadIfChanged', { numberOfKeys: 1, lua: READ_IF_CHANGED });
   }
@@ -255,15 +264,19 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (optimistic && c) reads.set(person, c);
       else toRead.push({ person, c });
     });
-    const replies = await pipelineBySlot(
-      redis,
-      toRead,
-      ({ person }) => k.state(person),
-      (pipeline, { person, c }) => {
-        if (c) pipeline.pstreamReadIfChangedBuffer(k.state(person), c.version);
-        else pipeline.getBuffer(k.state(person));
-      },
-    );
+    // states not held: one MGET on one server (a round's people, often hundreds), else a command each
+    const replies: [Error | null, unknown][] =
+      !isCluster(redis) && toRead.length > 0 && toRead.every(({ c }) => !c)
+        ? (await redis.mgetBuffer(...toRead.map(({ person }) => k.state(person)))).map((raw) => [null, raw])
+        : await pipelineBySlot(
+            redis,
+            toRead,
+            ({ person }) => k.state(person),
+            (pipeline, { person, c }) => {
+              if (c) pipeline.pstreamReadIfChangedBuffer(k.state(person), c.version);
+              else pipeline.getBuffer(k.state(person));
+            },
+          );
     toRead.forEach(({ person, c }, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
@@ -531,6 +544,38 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
   }
 
   /**
+   * The people whose state now carries a version other than the one given (those without a state left out), with it:
+   * on one server in one command (VERSIONS_CHANGED), on a Cluster a GETRANGE a person (keys of many slots).
+   */
+  async function versionsChanged(expected: ReadonlyMap<string, string>): Promise<Map<string, string>> {
+    const people = [...expected.keys()];
+    const now = new Map<string, string>();
+    if (!isCluster(redis)) {
+      const flat = await redis.pstreamVersionsChanged(
+        people.length,
+        ...people.map((person) => k.state(person)),
+        ...people.map((person) => expected.get(person)!),
+      );
+      for (let i = 0; i + 1 < flat.length; i += 2) now.set(people[Number(flat[i]) - 1]!, String(flat[i + 1]));
+      return now;
+    }
+    const heads = await pipelineBySlot(
+      redis,
+      people,
+      (person) => k.state(person),
+      (pipeline, person) => pipeline.getrange(k.state(person), 0, 31),
+    );
+    people.forEach((person, i) => {
+      const [err, head] = heads[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      const bar = String(head).indexOf('|');
+      const version = bar < 0 ? '' : String(head).slice(0, bar);
+      if (version !== '' && version !== expected.get(person)) now.set(person, version);
+    });
+    return now;
+  }
+
+  /**
    * The per-tag index is written after the guarded writes, outside them: a writer whose person
    * another writer changed in between (a zombie scorer after a rebalance, whose state write landed
    * before the new owner read) may have put its older scores over the newer writer's. So every
@@ -552,21 +597,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     }
     for (let n = 0; expected.size > 0; n++) {
       if (n >= MAX_ROUNDS) throw contention(`the per-tag index of ${expected.size} people`);
-      const people = [...expected.keys()];
-      const heads = await pipelineBySlot(
-        redis,
-        people,
-        (person) => k.state(person),
-        (pipeline, person) => pipeline.getrange(k.state(person), 0, 31),
-      );
-      const now = new Map<string, string>();
-      people.forEach((person, i) => {
-        const [err, head] = heads[i] ?? [new Error('no reply'), undefined];
-        if (err) throw err;
-        const bar = String(head).indexOf('|');
-        const version = bar < 0 ? '' : String(head).slice(0, bar);
-        if (version !== '' && version !== expected.get(person)) now.set(person, version);
-      });
+      const now = await versionsChanged(expected);
       if (now.size === 0) return;
       const scores = await readStoredInterests(redis, k, [...now.keys()]);
       const rewrite: TagChange[] = [];
