@@ -1,4 +1,18 @@
 /**
+ * The guards' common start (GUARDED_WRITE, LEAN_WRITE): refuses a person merged away (`aliasKey` holds
+ * where to), then reads the stored version (`current`) — with the whole state (`head`) when the write
+ * appends a tail (`appendUnder`, the argument naming the new version, is not '').
+ */
+function guard(aliasKey: string, appendUnder: string): string {
+  return `
+local alias = redis.call('GET', ${aliasKey})
+if alias then return { 2, alias } end
+local append = ${appendUnder} ~= ''
+local head = append and (redis.call('GET', KEYS[1]) or '') or redis.call('GETRANGE', KEYS[1], 0, 31)
+local current = string.match(head, '^([^|]*)|') or ''`;
+}
+
+/**
  * The only Lua left: guards (and a read that skips an unchanged state). §4.1 runs in TypeScript (packages/scoring);
  * Redis keeps each
  * person's state and dedupe record in one string (state.ts) that the scorer reads, computes on,
@@ -22,12 +36,8 @@
  * nothing written), 3 (the merge source was already imported: nothing written) or 4 (no state
  * yet but keys of the layout before it: read them first, LEGACY_READ_SCRIPT; nothing written).
  */
-export const GUARDED_WRITE = `
-local alias = redis.call('GET', KEYS[3])
-if alias then return { 2, alias } end
-local append = ARGV[8] ~= ''
-local head = append and (redis.call('GET', KEYS[1]) or '') or redis.call('GETRANGE', KEYS[1], 0, 31)
-local current = string.match(head, '^([^|]*)|') or ''
+
+export const GUARDED_WRITE = `${guard('KEYS[3]', 'ARGV[8]')}
 if current ~= ARGV[1] then return 0 end
 if current == '' then
   if append then return redis.error_reply('PSTREAM_NO_STATE a tail needs a stored state') end
@@ -72,12 +82,7 @@ return 1
  * ('' = none: ARGV[2] is the whole new state; else ARGV[2] is a tail, as GUARDED_WRITE's ARGV[8]).
  * Returns 1 (written), 0 (the version changed: read again) or {2, alias} (merged into alias).
  */
-export const LEAN_WRITE = `
-local alias = redis.call('GET', KEYS[2])
-if alias then return { 2, alias } end
-local append = ARGV[3] ~= ''
-local head = append and (redis.call('GET', KEYS[1]) or '') or redis.call('GETRANGE', KEYS[1], 0, 31)
-local current = string.match(head, '^([^|]*)|') or ''
+export const LEAN_WRITE = `${guard('KEYS[2]', 'ARGV[3]')}
 if current == '' or current ~= ARGV[1] then return 0 end
 if append then redis.call('SET', KEYS[1], ARGV[3] .. string.sub(head, #current + 1) .. ARGV[2])
 else redis.call('SET', KEYS[1], ARGV[2]) end
