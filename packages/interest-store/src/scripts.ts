@@ -72,7 +72,7 @@ return 1
 `;
 
 /**
- * GUARDED_WRITE for its common case, with 2 keys and 3 arguments instead of 7 and ≈ 15: a person's own
+ * GUARDED_WRITE for its common case, with 2 keys and 3 arguments instead of 7 and 7: a person's own
  * events written over a state that exists and carries its scores (format 0x03) — no merge source, no
  * merged ids, no layout before event time to read or delete (those keys are only deleted while no state
  * exists), no `:int` to remove (every write of a state with scores removed it in the same step, and a
