@@ -35,6 +35,10 @@ export type PersonKeys = {
 
 export type Keys = {
   person(profileKey: string): PersonKeys;
+  /** A person's state string (`PersonKeys.state`), without building the other keys. */
+  state(profileKey: string): string;
+  /** A person's alias record (`PersonKeys.alias`). */
+  alias(profileKey: string): string;
   /** The `interests` sorted set of a person (`PersonKeys.interests`). */
   interests(profileKey: string): string;
   /** The old layout's dedupe set (PersonKeys.seen). */
@@ -115,6 +119,8 @@ export function keys(prefix: string, options: { tagBuckets?: boolean; tagLayout?
         merged: `${b}:merged`,
       };
     },
+    state: (k) => `${base(k)}:st`,
+    alias: (k) => `${base(k)}:alias`,
     interests: (k) => `${base(k)}:int`,
     seen: (k) => `${base(k)}:seen`,
     catalog: (t) => `${prefix}:cat:{${t}}`,

@@ -1,4 +1,18 @@
 /**
+ * The guards' common start (GUARDED_WRITE, LEAN_WRITE): refuses a person merged away (`aliasKey` holds
+ * where to), then reads the stored version (`current`) — with the whole state (`head`) when the write
+ * appends a tail (`appendUnder`, the argument naming the new version, is not '').
+ */
+function guard(aliasKey: string, appendUnder: string): string {
+  return `
+local alias = redis.call('GET', ${aliasKey})
+if alias then return { 2, alias } end
+local append = ${appendUnder} ~= ''
+local head = append and (redis.call('GET', KEYS[1]) or '') or redis.call('GETRANGE', KEYS[1], 0, 31)
+local current = string.match(head, '^([^|]*)|') or ''`;
+}
+
+/**
  * The only Lua left: guards (and a read that skips an unchanged state). §4.1 runs in TypeScript (packages/scoring);
  * Redis keeps each
  * person's state and dedupe record in one string (state.ts) that the scorer reads, computes on,
@@ -22,12 +36,8 @@
  * nothing written), 3 (the merge source was already imported: nothing written) or 4 (no state
  * yet but keys of the layout before it: read them first, LEGACY_READ_SCRIPT; nothing written).
  */
-export const GUARDED_WRITE = `
-local alias = redis.call('GET', KEYS[3])
-if alias then return { 2, alias } end
-local append = ARGV[8] ~= ''
-local head = append and (redis.call('GET', KEYS[1]) or '') or redis.call('GETRANGE', KEYS[1], 0, 31)
-local current = string.match(head, '^([^|]*)|') or ''
+
+export const GUARDED_WRITE = `${guard('KEYS[3]', 'ARGV[8]')}
 if current ~= ARGV[1] then return 0 end
 if current == '' then
   if append then return redis.error_reply('PSTREAM_NO_STATE a tail needs a stored state') end
@@ -62,6 +72,24 @@ return 1
 `;
 
 /**
+ * GUARDED_WRITE for its common case, with 2 keys and 3 arguments instead of 7 and 7: a person's own
+ * events written over a state that exists and carries its scores (format 0x03) — no merge source, no
+ * merged ids, no layout before event time to read or delete (those keys are only deleted while no state
+ * exists), no `:int` to remove (every write of a state with scores removed it in the same step, and a
+ * writer of a state without them changes the version, so this check fails and the caller reads again).
+ * The same guard: the alias, then the version; the same write (a SET of the whole value).
+ * KEYS: state, alias. ARGV: expected version (never ''), new value, the new version to append under
+ * ('' = none: ARGV[2] is the whole new state; else ARGV[2] is a tail, as GUARDED_WRITE's ARGV[8]).
+ * Returns 1 (written), 0 (the version changed: read again) or {2, alias} (merged into alias).
+ */
+export const LEAN_WRITE = `${guard('KEYS[2]', 'ARGV[3]')}
+if current == '' or current ~= ARGV[1] then return 0 end
+if append then redis.call('SET', KEYS[1], ARGV[3] .. string.sub(head, #current + 1) .. ARGV[2])
+else redis.call('SET', KEYS[1], ARGV[2]) end
+return 1
+`;
+
+/**
  * KEYS: state. ARGV: the version of the state the caller holds. Returns 1 while that version is
  * still stored, else the stored state (or nil): a read that sends nothing when nothing changed.
  */
@@ -69,6 +97,23 @@ export const READ_IF_CHANGED = `
 local head = redis.call('GETRANGE', KEYS[1], 0, 31)
 if string.match(head, '^([^|]*)|') == ARGV[1] then return 1 end
 return redis.call('GET', KEYS[1])
+`;
+
+/**
+ * KEYS: states (any number, on one server: keys of many slots). ARGV: the version each was written under, in the
+ * same order. Returns `index, version` (flat, 1-based) of each state whose version is now another, non-empty one:
+ * the per-tag index's settle (store.ts) in one command for a whole call instead of a GETRANGE a person.
+ */
+export const VERSIONS_CHANGED = `
+local out = {}
+for i = 1, #KEYS do
+  local v = string.match(redis.call('GETRANGE', KEYS[i], 0, 31), '^([^|]*)|') or ''
+  if v ~= '' and v ~= ARGV[i] then
+    out[#out + 1] = i
+    out[#out + 1] = v
+  end
+end
+return out
 `;
 
 /** KEYS: alias. ARGV: target. Sets the alias unless one exists; returns the alias in force. */

@@ -146,6 +146,41 @@ export function trimSeen(seen: Seen, windowMs: number): number {
   return cutoff;
 }
 
+/**
+ * Kept beside a dedupe record, so that trimming it scans it only when a record can have left the window: its newest
+ * receive time, exactly, and one at or below its oldest (-Infinity / Infinity for none). Every record added goes
+ * through `noteSeen`; a record set any other way needs a new span (`seenSpan`).
+ */
+export type SeenSpan = { newest: number; oldest: number };
+
+/** The span of a dedupe record (one scan). */
+export function seenSpan(seen: Seen): SeenSpan {
+  const span = { newest: -Infinity, oldest: Infinity };
+  for (const at of seen.values()) noteSeen(span, at);
+  return span;
+}
+
+/** A record received at `at` was added. */
+export function noteSeen(span: SeenSpan, at: number): void {
+  if (at > span.newest) span.newest = at;
+  if (at < span.oldest) span.oldest = at;
+}
+
+/**
+ * `trimSeen` with the record's span: the same bound and the same records forgotten, without a scan while the oldest
+ * record is still inside the window.
+ */
+export function trimSeenSpanned(seen: Seen, windowMs: number, span: SeenSpan): number {
+  const cutoff = span.newest - windowMs;
+  if (span.oldest >= cutoff) return cutoff;
+  let oldest = Infinity;
+  for (const [digest, at] of seen)
+    if (at < cutoff) seen.delete(digest);
+    else if (at < oldest) oldest = at;
+  span.oldest = oldest;
+  return cutoff;
+}
+
 /** A growing byte buffer with varint numbers; one scratch buffer per process, copied out at the end. */
 class Writer {
   buf: Buffer = Buffer.allocUnsafe(4096);

@@ -1,5 +1,5 @@
 import { linkPassesMergedIdCap, MAX_ALIAS_HOPS, MAX_MERGED_IDS, type EventType } from '@pstream/events';
-import { AppError, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
+import { AppError, BoundedMap, isCluster, pipelineBySlot, scanKeys, type Redis } from '@pstream/platform';
 import {
   addOwnedEvents,
   advanceTipInPlace,
@@ -18,7 +18,14 @@ import {
 import type { ChainableCommander, Result } from 'ioredis';
 import { aliasLoop, InterestStoreErrors } from './errors';
 import { keys as keyLayout, type Keys, type PersonKeys, type TagLayout } from './keys';
-import { FREEZE_SCRIPT, GUARDED_WRITE, LEGACY_READ_SCRIPT, READ_IF_CHANGED } from './scripts';
+import {
+  FREEZE_SCRIPT,
+  GUARDED_WRITE,
+  LEAN_WRITE,
+  LEGACY_READ_SCRIPT,
+  READ_IF_CHANGED,
+  VERSIONS_CHANGED,
+} from './scripts';
 import {
   decodeState,
   digestOf,
@@ -28,11 +35,15 @@ import {
   legacyState,
   loggedDiff,
   newestSeen,
+  noteSeen,
   scoreDiff,
+  seenSpan,
   trimSeen,
+  trimSeenSpanned,
   type Packed,
   type ScoreDiff,
   type Seen,
+  type SeenSpan,
 } from './state';
 import { readStoredInterests } from './read';
 import { writeTagIndex, type TagChange } from './tag-index';
@@ -106,7 +117,15 @@ type GuardReply = number | [number, string];
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     pstreamGuardedWrite(...args: (string | number | Buffer)[]): Result<GuardReply, Context>;
+    pstreamLeanWrite(
+      state: string,
+      alias: string,
+      expected: string,
+      value: Buffer,
+      appendUnder: string,
+    ): Result<GuardReply, Context>;
     pstreamFreeze(alias: string, target: string): Result<string, Context>;
+    pstreamVersionsChanged(numberOfKeys: number, ...keysThenVersions: string[]): Result<(number | string)[], Context>;
     pstreamReadIfChanged(state: string, version: string): Result<1 | string | null, Context>;
     pstreamReadIfChangedBuffer(state: string, version: string): Result<1 | Buffer | null, Context>;
     pstreamLegacyRead(
@@ -144,6 +163,8 @@ type Read = {
   packed?: Packed;
   /** StoredState.legacyUntil: records up to this receive time may be an older version's members. */
   legacyUntil: number;
+  /** `seen`'s span (state.ts SeenSpan), once a round has trimmed it; undefined: not known. */
+  span?: SeenSpan;
 };
 
 /**
@@ -169,6 +190,21 @@ type Write = {
   before?: ScoreLog;
 };
 
+/**
+ * Whether a write can go through LEAN_WRITE (scripts.ts): the person's own events over a stored state that carries
+ * its scores, no merge. Anything else (no state yet, the layout before event time, a state without scores, an
+ * import) goes through GUARDED_WRITE.
+ */
+function leanWrite(w: Write): boolean {
+  return (
+    w.mergeSource === '' &&
+    w.mergedIds.length === 0 &&
+    w.read.version !== '' &&
+    !w.read.legacy &&
+    w.read.packed?.scores === true
+  );
+}
+
 function newVersion(): string {
   return Math.floor(Math.random() * 2 ** 48).toString(36);
 }
@@ -184,7 +220,9 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
   const params = timelineParams(options);
   if (typeof (redis as Partial<Redis>).pstreamGuardedWrite !== 'function') {
     redis.defineCommand('pstreamGuardedWrite', { numberOfKeys: 7, lua: GUARDED_WRITE });
+    redis.defineCommand('pstreamLeanWrite', { numberOfKeys: 2, lua: LEAN_WRITE });
     redis.defineCommand('pstreamFreeze', { numberOfKeys: 1, lua: FREEZE_SCRIPT });
+    redis.defineCommand('pstreamVersionsChanged', { lua: VERSIONS_CHANGED });
     redis.defineCommand('pstreamLegacyRead', { numberOfKeys: 4, lua: LEGACY_READ_SCRIPT });
     redis.defineCommand('pstreamReadIfChanged', { numberOfKeys: 1, lua: READ_IF_CHANGED });
   }
@@ -192,13 +230,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
    * People's states as this process last wrote them (oldest first), so an unchanged one is neither sent nor decoded
    * again.
    */
-  const cache = new Map<string, Read>();
+  const cache = new BoundedMap<string, Read>(CACHED_PEOPLE);
 
   /** Follows alias records from `id` to the profile that holds its state now. */
   async function resolve(id: string): Promise<string> {
     let current = id;
     for (let hop = 0; hop < MAX_ALIAS_HOPS; hop++) {
-      const next = await redis.get(k.person(current).alias);
+      const next = await redis.get(k.alias(current));
       if (next === null) return current;
       current = next;
     }
@@ -226,15 +264,19 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (optimistic && c) reads.set(person, c);
       else toRead.push({ person, c });
     });
-    const replies = await pipelineBySlot(
-      redis,
-      toRead,
-      ({ person }) => k.person(person).state,
-      (pipeline, { person, c }) => {
-        if (c) pipeline.pstreamReadIfChangedBuffer(k.person(person).state, c.version);
-        else pipeline.getBuffer(k.person(person).state);
-      },
-    );
+    // states not held: one MGET on one server (a round's people, often hundreds), else a command each
+    const replies: [Error | null, unknown][] =
+      !isCluster(redis) && toRead.length > 0 && toRead.every(({ c }) => !c)
+        ? (await redis.mgetBuffer(...toRead.map(({ person }) => k.state(person)))).map((raw) => [null, raw])
+        : await pipelineBySlot(
+            redis,
+            toRead,
+            ({ person }) => k.state(person),
+            (pipeline, { person, c }) => {
+              if (c) pipeline.pstreamReadIfChangedBuffer(k.state(person), c.version);
+              else pipeline.getBuffer(k.state(person));
+            },
+          );
     toRead.forEach(({ person, c }, i) => {
       const [err, raw] = replies[i] ?? [new Error('no reply'), undefined];
       if (err) throw err;
@@ -268,7 +310,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const replies = await pipelineBySlot(
       redis,
       people,
-      (person) => k.person(person).state,
+      (person) => k.state(person),
       (pipeline, person) => {
         const p = k.person(person);
         pipeline.pstreamLegacyRead(p.interests, p.visits, p.follows, p.seen);
@@ -312,8 +354,13 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const replies = await pipelineBySlot(
       redis,
       writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]!, value: values[i]! })),
-      ({ w }) => k.person(w.person).state,
+      ({ w }) => k.state(w.person),
       (pipeline: ChainableCommander, { w, version, value }) => {
+        const appendUnder = value.append ? version : '';
+        if (leanWrite(w)) {
+          pipeline.pstreamLeanWrite(k.state(w.person), k.alias(w.person), w.read.version, value.raw, appendUnder);
+          return;
+        }
         const p = k.person(w.person);
         pipeline.pstreamGuardedWrite(
           p.state,
@@ -331,7 +378,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
           0,
           w.mergedIds.length,
           w.read.legacy ? 'legacy' : '',
-          value.append ? version : '',
+          appendUnder,
           ...w.mergedIds,
         );
       },
@@ -349,8 +396,8 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
           legacy: false,
           packed: values[i]!.packed,
           legacyUntil: w.read.legacyUntil,
+          span: w.read.span,
         });
-        if (cache.size > CACHED_PEOPLE) cache.delete(cache.keys().next().value!);
         const { tags, scores, removed } = diffs[i]!;
         const version = versions[i]!;
         // `old`: where the score-range index looks for the entry (the score this writer read)
@@ -387,6 +434,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const copy = decodeState(encodeState('', from.state, from.seen), params);
       mergeStates(r.state, copy.state, params);
       for (const [digest, at] of copy.seen) r.seen.set(digest, at);
+      r.span = undefined;
       r.legacyUntil = Math.max(r.legacyUntil, from.legacyUntil);
       if (trimSeen(r.seen, options.dedupeWindowMs) > r.legacyUntil) r.legacyUntil = -Infinity;
       const [reply] = await guardedWrites(
@@ -426,12 +474,14 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       let duplicates = 0;
       // an older version's member is looked for only while the record may hold one (a second SHA-1 per event)
       const legacyToo = r.legacyUntil !== -Infinity;
+      const span = (r.span ??= seenSpan(r.seen));
       for (const e of events) {
         const digest = digestOf(e.member);
         if (r.seen.has(digest) || (legacyToo && e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
         else {
           const at = Math.floor(e.receivedMs / 1000) * 1000;
           r.seen.set(digest, at); // the same event twice in one chunk counts once
+          noteSeen(span, at);
           added.push([digest, at]);
           fresh.push(e);
         }
@@ -440,7 +490,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
         result.duplicates += duplicates;
         continue;
       }
-      const cutoff = trimSeen(r.seen, options.dedupeWindowMs);
+      const cutoff = trimSeenSpanned(r.seen, options.dedupeWindowMs, span);
       // every record up to it is gone: none of an older version's is left (written with the next whole state)
       if (cutoff > r.legacyUntil) r.legacyUntil = -Infinity;
       const applied = fresh.map(keyed);
@@ -494,6 +544,38 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
   }
 
   /**
+   * The people whose state now carries a version other than the one given (those without a state left out), with it:
+   * on one server in one command (VERSIONS_CHANGED), on a Cluster a GETRANGE a person (keys of many slots).
+   */
+  async function versionsChanged(expected: ReadonlyMap<string, string>): Promise<Map<string, string>> {
+    const people = [...expected.keys()];
+    const now = new Map<string, string>();
+    if (!isCluster(redis)) {
+      const flat = await redis.pstreamVersionsChanged(
+        people.length,
+        ...people.map((person) => k.state(person)),
+        ...people.map((person) => expected.get(person)!),
+      );
+      for (let i = 0; i + 1 < flat.length; i += 2) now.set(people[Number(flat[i]) - 1]!, String(flat[i + 1]));
+      return now;
+    }
+    const heads = await pipelineBySlot(
+      redis,
+      people,
+      (person) => k.state(person),
+      (pipeline, person) => pipeline.getrange(k.state(person), 0, 31),
+    );
+    people.forEach((person, i) => {
+      const [err, head] = heads[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      const bar = String(head).indexOf('|');
+      const version = bar < 0 ? '' : String(head).slice(0, bar);
+      if (version !== '' && version !== expected.get(person)) now.set(person, version);
+    });
+    return now;
+  }
+
+  /**
    * The per-tag index is written after the guarded writes, outside them: a writer whose person
    * another writer changed in between (a zombie scorer after a rebalance, whose state write landed
    * before the new owner read) may have put its older scores over the newer writer's. So every
@@ -515,21 +597,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     }
     for (let n = 0; expected.size > 0; n++) {
       if (n >= MAX_ROUNDS) throw contention(`the per-tag index of ${expected.size} people`);
-      const people = [...expected.keys()];
-      const heads = await pipelineBySlot(
-        redis,
-        people,
-        (person) => k.person(person).state,
-        (pipeline, person) => pipeline.getrange(k.person(person).state, 0, 31),
-      );
-      const now = new Map<string, string>();
-      people.forEach((person, i) => {
-        const [err, head] = heads[i] ?? [new Error('no reply'), undefined];
-        if (err) throw err;
-        const bar = String(head).indexOf('|');
-        const version = bar < 0 ? '' : String(head).slice(0, bar);
-        if (version !== '' && version !== expected.get(person)) now.set(person, version);
-      });
+      const now = await versionsChanged(expected);
       if (now.size === 0) return;
       const scores = await readStoredInterests(redis, k, [...now.keys()]);
       const rewrite: TagChange[] = [];
@@ -619,7 +687,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       const root = await resolve(target);
       if (root === source) return { mergedInto: undefined };
       const [alias, merged, sourceMerged] = await Promise.all([
-        redis.get(k.person(source).alias),
+        redis.get(k.alias(source)),
         redis.scard(k.person(root).merged),
         redis.scard(k.person(source).merged),
       ]);
@@ -627,7 +695,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       if (alias === null && linkPassesMergedIdCap(merged, 1 + sourceMerged, cap)) {
         return { mergedInto: undefined, refused: { profile: root, merged, incoming: 1 + sourceMerged, cap } };
       }
-      const into = await redis.pstreamFreeze(k.person(source).alias, root);
+      const into = await redis.pstreamFreeze(k.alias(source), root);
       await importFrozen(source, into, []);
       const s: PersonKeys = k.person(source);
       await redis.del(s.state, s.interests, s.visits, s.follows, s.seen);

@@ -17,7 +17,10 @@ import {
   storedScores,
   storedScoresAtLeast,
   topStoredScores,
+  noteSeen,
+  seenSpan,
   trimSeen,
+  trimSeenSpanned,
   type Seen,
 } from '../src/state';
 import { testTimelineParams } from '@pstream/scoring/testing';
@@ -235,6 +238,43 @@ describe('packed person state (state.ts)', () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+});
+
+describe('trimSeenSpanned', () => {
+  it('forgets the same records and returns the same bound as trimSeen, chunk after chunk', () => {
+    fc.assert(
+      fc.property(
+        // chunks of (digest, receive second), seconds mostly rising and sometimes behind
+        fc.array(
+          fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: 0, max: 60 })), { maxLength: 12 }),
+          {
+            maxLength: 25,
+          },
+        ),
+        fc.integer({ min: 0, max: 40 }),
+        (chunks, windowSec) => {
+          const plain: Seen = new Map();
+          const spanned: Seen = new Map();
+          const span = seenSpan(spanned);
+          for (const [n, chunk] of chunks.entries()) {
+            for (const [digest, sec] of chunk) {
+              const at = (sec + n * 3) * 1000;
+              if (!plain.has(digest)) plain.set(digest, at);
+              if (!spanned.has(digest)) {
+                spanned.set(digest, at);
+                noteSeen(span, at);
+              }
+            }
+            if (plain.size === 0) continue;
+            expect(trimSeenSpanned(spanned, windowSec * 1000, span)).toBe(trimSeen(plain, windowSec * 1000));
+            expect([...spanned]).toEqual([...plain]);
+            expect(span.newest).toBe(seenSpan(spanned).newest);
+            expect(span.oldest).toBeLessThanOrEqual(seenSpan(spanned).oldest);
+          }
+        },
+      ),
     );
   });
 });

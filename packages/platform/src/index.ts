@@ -1,3 +1,4 @@
+export * from './bounded-map';
 export * from './config';
 export * from './consumer';
 export * from './consumer-metrics';

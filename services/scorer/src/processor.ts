@@ -17,6 +17,7 @@ import {
 } from '@pstream/interest-store';
 import {
   BatchConsumer,
+  BoundedMap,
   type ChunkPart,
   classifyFailure,
   consumerTuning,
@@ -193,13 +194,12 @@ const DIGESTS_KEPT = 50_000;
  * about its ids before and after its writes, and live traffic names the same people again and again.
  */
 export function memoDigest(digest: (id: string) => string, size: number): (id: string) => string {
-  const kept = new Map<string, string>();
+  const kept = new BoundedMap<string, string>(size);
   return (id) => {
     let d = kept.get(id);
     if (d === undefined) {
       d = digest(id);
       kept.set(id, d);
-      if (kept.size > size) kept.delete(kept.keys().next().value!);
     }
     return d;
   };

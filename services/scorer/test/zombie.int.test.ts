@@ -41,8 +41,8 @@ function watchedKafka(kafka: Kafka, overrides: Partial<ConsumerConfig>, members:
 }
 
 /**
- * A stall between read and write: the client's first pipeline of guarded writes (GUARDED_WRITE,
- * interest-store scripts.ts) waits until `release()` before it is sent. The replies of every
+ * A stall between read and write: the client's first pipeline of guarded writes (GUARDED_WRITE or
+ * LEAN_WRITE, interest-store scripts.ts) waits until `release()` before it is sent. The replies of every
  * pipeline of guarded writes are kept, the stalled one first.
  */
 function stallingRedis(redis: Redis) {
@@ -60,6 +60,11 @@ function stallingRedis(redis: Redis) {
             guarded++;
             return write(...args);
           }) as typeof pipeline.pstreamGuardedWrite;
+          const lean = pipeline.pstreamLeanWrite.bind(pipeline);
+          pipeline.pstreamLeanWrite = ((...args: Parameters<typeof lean>) => {
+            guarded++;
+            return lean(...args);
+          }) as typeof pipeline.pstreamLeanWrite;
           const exec = pipeline.exec.bind(pipeline);
           pipeline.exec = (async () => {
             if (guarded > 0 && !gate.released) {
