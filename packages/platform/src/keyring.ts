@@ -1,4 +1,11 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { envInt, parseEnv } from './config';
@@ -167,14 +174,31 @@ export function isSealed(value: Buffer | null | undefined): value is Buffer {
   return n >= 1 && n <= MAX_SUBJECTS && value.length >= headerBytes(n) + IV_BYTES + TAG_BYTES;
 }
 
-/** The key of one message: its person's key, or one derived from the keys of every person it names. */
-function messageKey(keys: Buffer[]): Buffer {
-  return keys.length === 1
-    ? keys[0]!
-    : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
+/** A key as the ciphers take it: raw bytes, or a KeyObject made once for a key used for many messages. */
+type CipherKey = Buffer | KeyObject;
+
+/** HKDF's salt when none is given (RFC 5869 2.2: HashLen zeros), and the info and counter of its one output block. */
+const HKDF_NO_SALT = Buffer.alloc(32);
+const HKDF_INFO_BLOCK_1 = Buffer.concat([Buffer.from('pstream sealed message', 'utf8'), Buffer.from([1])]);
+
+/**
+ * The key of a message naming several people: HKDF-SHA256 of their keys (concatenated, in the header's order), no
+ * salt, info "pstream sealed message", 32 bytes. Written out as RFC 5869's two HMACs (extract, then the one expand
+ * block 32 bytes need): the very bytes of `hkdfSync('sha256', concat(keys), '', info, 32)` (test/keyring-derive.test.ts),
+ * at a third of its cost, which builds KeyObjects and a job per call.
+ */
+export function deriveMessageKey(keys: readonly Buffer[]): Buffer {
+  const extract = createHmac('sha256', HKDF_NO_SALT);
+  for (const k of keys) extract.update(k);
+  return createHmac('sha256', extract.digest()).update(HKDF_INFO_BLOCK_1).digest();
 }
 
-function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
+/** The key of one message: its person's key, or one derived from the keys of every person it names. */
+function messageKey(keys: Buffer[]): CipherKey {
+  return keys.length === 1 ? keys[0]! : deriveMessageKey(keys);
+}
+
+function encrypt(key: CipherKey, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
@@ -186,7 +210,7 @@ function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = rando
  * `header | iv | ciphertext | tag` in one buffer: the text is encrypted straight from its UTF-8
  * (no Buffer of the plaintext first) and the parts are copied once (ingest's hot path: one per event).
  */
-function sealText(key: Buffer, header: Buffer, text: string | Buffer, iv: Buffer): Buffer {
+function sealText(key: CipherKey, header: Buffer, text: string | Buffer, iv: Buffer): Buffer {
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(header);
   const body = typeof text === 'string' ? cipher.update(text, 'utf8') : cipher.update(text);
@@ -201,7 +225,7 @@ function sealText(key: Buffer, header: Buffer, text: string | Buffer, iv: Buffer
 }
 
 /** Throws when the box was not made with this key and aad. */
-function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
+function decrypt(key: CipherKey, box: Buffer, aad: Buffer): Buffer {
   const decipher = createDecipheriv('aes-256-gcm', key, box.subarray(0, IV_BYTES));
   decipher.setAAD(aad);
   decipher.setAuthTag(box.subarray(box.length - TAG_BYTES));
@@ -211,7 +235,7 @@ function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
   return rest.length === 0 ? text : Buffer.concat([text, rest]);
 }
 
-function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
+function sealWith(key: CipherKey, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
   return Buffer.concat([header, encrypt(key, plaintext, header, iv)]);
 }
 
@@ -219,8 +243,8 @@ function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): 
  * Message keys of one call (those naming an erased person: never kept), by the subjects they are made of: derived once
  * per group of people, not per message.
  */
-function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
-  const memo = new Map<string, Buffer>();
+function messageKeys(): (hexes: string[], keys: () => Buffer[]) => CipherKey {
+  const memo = new Map<string, CipherKey>();
   return (hexes, keys) => {
     if (hexes.length === 1) return keys()[0]!;
     const id = hexes.join('');
@@ -233,6 +257,32 @@ function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
 type Row = { subject: Buffer; wrapped: Buffer | null; master_id: string | null };
 
 /**
+ * A person's key as a process holds it: the bytes (null: shredded or never made), until when it may be used, and the
+ * KeyObject the ciphers take, made the first time one does (then once per person and TTL, not once per message).
+ */
+type Held = { key: Buffer | null; until: number; cipher: KeyObject | undefined };
+const cipherKeyOf = (held: Held): KeyObject => (held.cipher ??= createSecretKey(held.key!));
+/** What a call is given for a subject no load covered (never cached). */
+const ABSENT: Held = { key: null, until: 0, cipher: undefined };
+
+/** A sealed value opened: `reseal` seals another text for the same people under the same key (its dead letter). */
+class OpenedValue {
+  readonly kind = 'opened' as const;
+  constructor(
+    readonly plaintext: Buffer,
+    private readonly key: CipherKey,
+    private readonly header: Buffer,
+  ) {}
+
+  reseal(text: string): Buffer {
+    return sealWith(this.key, this.header, Buffer.from(text, 'utf8'));
+  }
+}
+/** The results that carry nothing of their value: one object each for every call. */
+const CLEAR: Opened = { kind: 'clear' };
+const SHREDDED: Opened = { kind: 'shredded' };
+
+/**
  * The keyring of one process: `db` reaches `person_keys`; `metrics` (optional) counts lookups
  * and created keys.
  */
@@ -240,7 +290,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const master = config.KEYRING_MASTER_KEYS;
   const ttl = config.KEYRING_CACHE_TTL_MS;
   /** subject hex → the unwrapped key (null: shredded or never made), until when it may be used. */
-  const cache = new Map<string, { key: Buffer | null; until: number }>();
+  const cache = new Map<string, Held>();
   const lookups =
     metrics &&
     counter(metrics, {
@@ -282,8 +332,10 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
    * again from Postgres derives afresh), expires with them (KEYRING_CACHE_TTL_MS), is bounded like
    * them, and `shred` forgets them all. Throw-away keys of erased people never enter it.
    */
-  const derived = new Map<string, { parts: Buffer[]; key: Buffer; until: number }>();
-  const derivedKey = (hexes: string[], parts: Buffer[], now: number): Buffer => {
+  type Derived = { parts: Buffer[]; key: KeyObject; until: number; header: Buffer | undefined };
+  const derived = new Map<string, Derived>();
+  /** The message key of `hexes` (and, once `seal` made it, their header) from the keys `parts` of the key cache. */
+  const derivedKey = (hexes: string[], parts: Buffer[], now: number): Derived => {
     const id = hexes.join('');
     const hit = derived.get(id);
     if (
@@ -292,14 +344,19 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       hit.parts.length === parts.length &&
       hit.parts.every((p, i) => p === parts[i])
     )
-      return hit.key;
-    const key = messageKey(parts);
+      return hit;
+    const entry: Derived = {
+      parts,
+      key: createSecretKey(deriveMessageKey(parts)),
+      until: now + ttl,
+      header: undefined,
+    };
     if (ttl > 0) {
       derived.delete(id);
       if (derived.size >= config.KEYRING_CACHE_SIZE) derived.delete(derived.keys().next().value!);
-      derived.set(id, { parts, key, until: now + ttl });
+      derived.set(id, entry);
     }
-    return key;
+    return entry;
   };
   /** Headers of one person's records (the common case), by subject hex: the same bytes every time. */
   const soloHeaders = new Map<string, Buffer>();
@@ -335,14 +392,16 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
     }
   };
 
-  const remember = (hex: string, key: Buffer | null, now: number) => {
+  const remember = (hex: string, key: Buffer | null, now: number): Held => {
+    const held: Held = { key, until: now + ttl, cipher: undefined };
     cache.delete(hex);
-    cache.set(hex, { key, until: now + ttl });
+    cache.set(hex, held);
     // Oldest first: a Map iterates in insertion order, and a refreshed entry was re-inserted.
     for (const oldest of cache.keys()) {
       if (cache.size <= config.KEYRING_CACHE_SIZE) break;
       cache.delete(oldest);
     }
+    return held;
   };
 
   const read = async (subjects: Buffer[]): Promise<Row[]> =>
@@ -357,16 +416,14 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
    * subjects nobody has a row for get a new key. New rows go in in subject order, so two processes making
    * overlapping keys at once wait on each other's rows in the same order instead of deadlocking.
    */
-  async function load(missing: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
+  async function load(missing: Map<string, Buffer>, create: boolean): Promise<Map<string, Held>> {
     const now = Date.now();
-    const found = new Map<string, Buffer | null>();
+    const found = new Map<string, Held>();
     lookups?.inc({ from: 'postgres' }, missing.size);
     const take = (rows: Row[]) => {
       for (const row of rows) {
         const hex = row.subject.toString('hex');
-        const key = unwrap(row);
-        found.set(hex, key);
-        remember(hex, key, now);
+        found.set(hex, remember(hex, unwrap(row), now));
       }
     };
     take(await read([...missing.values()]));
@@ -383,8 +440,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       for (const f of fresh) {
         const hex = f.subject.toString('hex');
         if (!inserted.has(hex)) continue;
-        found.set(hex, f.key);
-        remember(hex, f.key, now);
+        found.set(hex, remember(hex, f.key, now));
       }
       // Made by another process meanwhile (or shredded meanwhile): its row wins.
       absent = absent.filter((s) => !found.has(s.toString('hex')));
@@ -392,13 +448,13 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       absent = absent.filter((s) => !found.has(s.toString('hex')));
     }
     for (const subject of absent) {
-      found.set(subject.toString('hex'), null);
-      remember(subject.toString('hex'), null, now);
+      const hex = subject.toString('hex');
+      found.set(hex, remember(hex, null, now));
     }
     return found;
   }
 
-  type Flight = Promise<Map<string, Buffer | null>>;
+  type Flight = Promise<Map<string, Held>>;
   /**
    * Loads under way, by mode (0: read only, 1: create) and subject hex. A call missing a key that another call is
    * already loading waits for that load instead of asking Postgres again, and the misses of every call made in one
@@ -435,19 +491,19 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
    * The keys of `subjects` (hex → key, null when shredded or unknown): from the cache, the rest from Postgres (see
    * `flying`); with `create`, the subjects nobody has a row for get a new key.
    */
-  async function keysOf(subjects: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
+  async function keysOf(subjects: Map<string, Buffer>, create: boolean): Promise<Map<string, Held>> {
     const now = Date.now();
-    const found = new Map<string, Buffer | null>();
+    const found = new Map<string, Held>();
     const waiting: [string, Flight][] = [];
     const flights = flying[create ? 1 : 0];
     for (const [hex, subject] of subjects) {
       const hit = cache.get(hex);
-      if (hit && hit.until > now) found.set(hex, hit.key);
+      if (hit && hit.until > now) found.set(hex, hit);
       else waiting.push([hex, flights.get(hex) ?? enqueue(hex, subject, create)]);
     }
     lookups?.inc({ from: 'cache' }, found.size);
     if (waiting.length === 0) return found;
-    for (const [hex, flight] of waiting) found.set(hex, (await flight).get(hex) ?? null);
+    for (const [hex, flight] of waiting) found.set(hex, (await flight).get(hex) ?? ABSENT);
     return found;
   }
 
@@ -481,27 +537,37 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       const keys = await keysOf(wanted, true);
       // An erased id gets one throw-away key for the call: never stored, so never recovered.
       const erased = new Set<string>();
-      for (const [hex, key] of keys) {
-        if (key) continue;
-        keys.set(hex, randomBytes(KEY_BYTES));
+      for (const [hex, held] of keys) {
+        if (held.key) continue;
+        keys.set(hex, { key: randomBytes(KEY_BYTES), until: 0, cipher: undefined });
         erased.add(hex);
       }
       const throwAway = messageKeys();
       const now = Date.now();
-      const keyFor = (hexes: string[]) => {
-        const parts = () => hexes.map((hex) => keys.get(hex)!);
-        return erased.size > 0 && hexes.some((hex) => erased.has(hex))
-          ? throwAway(hexes, parts)
-          : derivedKey(hexes, parts(), now);
-      };
+      const headerOfAll = (hexes: string[]) => headerOf(hexes.map((hex) => wanted.get(hex)!));
       // One call for every IV of the batch.
       const ivs = randomBytes(IV_BYTES * records.length);
       return records.map((r, i) => {
         const hexes = subjectsOfRecord[i]!;
         const own = hexes[0]!;
-        const key = hexes.length === 1 ? keys.get(own)! : keyFor(hexes);
-        const header =
-          hexes.length === 1 ? soloHeader(own, wanted.get(own)!) : headerOf(hexes.map((hex) => wanted.get(hex)!));
+        let key: CipherKey;
+        let header: Buffer;
+        if (hexes.length === 1) {
+          key = cipherKeyOf(keys.get(own)!);
+          header = soloHeader(own, wanted.get(own)!);
+        } else if (erased.size > 0 && hexes.some((hex) => erased.has(hex))) {
+          key = throwAway(hexes, () => hexes.map((hex) => keys.get(hex)!.key!));
+          header = headerOfAll(hexes);
+        } else {
+          // The key and the header of this group of people, both kept across calls.
+          const entry = derivedKey(
+            hexes,
+            hexes.map((hex) => keys.get(hex)!.key!),
+            now,
+          );
+          key = entry.key;
+          header = entry.header ??= headerOfAll(hexes);
+        }
         return { key: own, value: sealText(key, header, r.value, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
       });
     },
@@ -522,29 +588,24 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         }
         return hexes;
       });
-      const keys = subjects.size === 0 ? new Map<string, Buffer | null>() : await keysOf(subjects, false);
+      const keys = subjects.size === 0 ? new Map<string, Held>() : await keysOf(subjects, false);
       const now = Date.now();
       return values.map((v, i): Opened => {
         const hexes = named[i];
-        if (hexes === undefined) return { kind: 'clear' };
+        if (hexes === undefined) return CLEAR;
         const header = v!.subarray(0, headerBytes(hexes.length));
         // Any person it names erased: unreadable.
-        if (hexes.some((hex) => !keys.get(hex))) return { kind: 'shredded' };
+        if (hexes.some((hex) => !keys.get(hex)!.key)) return SHREDDED;
         const key =
           hexes.length === 1
-            ? keys.get(hexes[0]!)!
+            ? cipherKeyOf(keys.get(hexes[0]!)!)
             : derivedKey(
                 hexes,
-                hexes.map((hex) => keys.get(hex)!),
+                hexes.map((hex) => keys.get(hex)!.key!),
                 now,
-              );
+              ).key;
         try {
-          const plaintext = decrypt(key, v!.subarray(header.length), header);
-          return {
-            kind: 'opened',
-            plaintext,
-            reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')),
-          };
+          return new OpenedValue(decrypt(key, v!.subarray(header.length), header), key, header);
         } catch (err) {
           return {
             kind: 'broken',
