@@ -529,10 +529,15 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         return hex;
       };
       const subjectsOfRecord = records.map((r): string[] => {
+        const hexes = [hexOf(r.key)];
         const names = r.names;
-        // Most records name only their own profile key (or that and ids equal to it).
-        if (names === undefined || names.every((n) => n === r.key)) return [hexOf(r.key)];
-        return [...new Set([r.key, ...names])].slice(0, MAX_SUBJECTS).map(hexOf);
+        // Most records name only their own profile key (or that and ids equal to it); the others' ids in order, once.
+        if (names !== undefined)
+          for (let i = 0; i < names.length && hexes.length < MAX_SUBJECTS; i++) {
+            const id = names[i]!;
+            if (id !== r.key && names.indexOf(id) === i) hexes.push(hexOf(id));
+          }
+        return hexes;
       });
       const keys = await keysOf(wanted, true);
       // An erased id gets one throw-away key for the call: never stored, so never recovered.
