@@ -1,11 +1,4 @@
-import {
-  createCipheriv,
-  createDecipheriv,
-  createHmac,
-  createSecretKey,
-  randomBytes,
-  type KeyObject,
-} from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { envInt, parseEnv } from './config';
@@ -174,9 +167,6 @@ export function isSealed(value: Buffer | null | undefined): value is Buffer {
   return n >= 1 && n <= MAX_SUBJECTS && value.length >= headerBytes(n) + IV_BYTES + TAG_BYTES;
 }
 
-/** A key as the ciphers take it: raw bytes, or a KeyObject made once for a key used for many messages. */
-type CipherKey = Buffer | KeyObject;
-
 /** HKDF's salt when none is given (RFC 5869 2.2: HashLen zeros), and the info and counter of its one output block. */
 const HKDF_NO_SALT = Buffer.alloc(32);
 const HKDF_INFO_BLOCK_1 = Buffer.concat([Buffer.from('pstream sealed message', 'utf8'), Buffer.from([1])]);
@@ -184,8 +174,8 @@ const HKDF_INFO_BLOCK_1 = Buffer.concat([Buffer.from('pstream sealed message', '
 /**
  * The key of a message naming several people: HKDF-SHA256 of their keys (concatenated, in the header's order), no
  * salt, info "pstream sealed message", 32 bytes. Written out as RFC 5869's two HMACs (extract, then the one expand
- * block 32 bytes need): the very bytes of `hkdfSync('sha256', concat(keys), '', info, 32)` (test/keyring-derive.test.ts),
- * at a third of its cost, which builds KeyObjects and a job per call.
+ * block 32 bytes need): the very bytes of `hkdfSync('sha256', concat(keys), '', info, 32)`
+ * (test/keyring-derive.test.ts), at about a third of its cost (it builds KeyObjects and a job per call).
  */
 export function deriveMessageKey(keys: readonly Buffer[]): Buffer {
   const extract = createHmac('sha256', HKDF_NO_SALT);
@@ -194,11 +184,11 @@ export function deriveMessageKey(keys: readonly Buffer[]): Buffer {
 }
 
 /** The key of one message: its person's key, or one derived from the keys of every person it names. */
-function messageKey(keys: Buffer[]): CipherKey {
+function messageKey(keys: Buffer[]): Buffer {
   return keys.length === 1 ? keys[0]! : deriveMessageKey(keys);
 }
 
-function encrypt(key: CipherKey, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
+function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
@@ -210,7 +200,7 @@ function encrypt(key: CipherKey, plaintext: Buffer, aad: Buffer, iv: Buffer = ra
  * `header | iv | ciphertext | tag` in one buffer: the text is encrypted straight from its UTF-8
  * (no Buffer of the plaintext first) and the parts are copied once (ingest's hot path: one per event).
  */
-function sealText(key: CipherKey, header: Buffer, text: string | Buffer, iv: Buffer): Buffer {
+function sealText(key: Buffer, header: Buffer, text: string | Buffer, iv: Buffer): Buffer {
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(header);
   const body = typeof text === 'string' ? cipher.update(text, 'utf8') : cipher.update(text);
@@ -225,7 +215,7 @@ function sealText(key: CipherKey, header: Buffer, text: string | Buffer, iv: Buf
 }
 
 /** Throws when the box was not made with this key and aad. */
-function decrypt(key: CipherKey, box: Buffer, aad: Buffer): Buffer {
+function decrypt(key: Buffer, box: Buffer, aad: Buffer): Buffer {
   const decipher = createDecipheriv('aes-256-gcm', key, box.subarray(0, IV_BYTES));
   decipher.setAAD(aad);
   decipher.setAuthTag(box.subarray(box.length - TAG_BYTES));
@@ -235,7 +225,7 @@ function decrypt(key: CipherKey, box: Buffer, aad: Buffer): Buffer {
   return rest.length === 0 ? text : Buffer.concat([text, rest]);
 }
 
-function sealWith(key: CipherKey, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
+function sealWith(key: Buffer, header: Buffer, plaintext: Buffer, iv?: Buffer): Buffer {
   return Buffer.concat([header, encrypt(key, plaintext, header, iv)]);
 }
 
@@ -243,8 +233,8 @@ function sealWith(key: CipherKey, header: Buffer, plaintext: Buffer, iv?: Buffer
  * Message keys of one call (those naming an erased person: never kept), by the subjects they are made of: derived once
  * per group of people, not per message.
  */
-function messageKeys(): (hexes: string[], keys: () => Buffer[]) => CipherKey {
-  const memo = new Map<string, CipherKey>();
+function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
+  const memo = new Map<string, Buffer>();
   return (hexes, keys) => {
     if (hexes.length === 1) return keys()[0]!;
     const id = hexes.join('');
@@ -256,21 +246,12 @@ function messageKeys(): (hexes: string[], keys: () => Buffer[]) => CipherKey {
 
 type Row = { subject: Buffer; wrapped: Buffer | null; master_id: string | null };
 
-/**
- * A person's key as a process holds it: the bytes (null: shredded or never made), until when it may be used, and the
- * KeyObject the ciphers take, made the first time one does (then once per person and TTL, not once per message).
- */
-type Held = { key: Buffer | null; until: number; cipher: KeyObject | undefined };
-const cipherKeyOf = (held: Held): KeyObject => (held.cipher ??= createSecretKey(held.key!));
-/** What a call is given for a subject no load covered (never cached). */
-const ABSENT: Held = { key: null, until: 0, cipher: undefined };
-
 /** A sealed value opened: `reseal` seals another text for the same people under the same key (its dead letter). */
 class OpenedValue {
   readonly kind = 'opened' as const;
   constructor(
     readonly plaintext: Buffer,
-    private readonly key: CipherKey,
+    private readonly key: Buffer,
     private readonly header: Buffer,
   ) {}
 
@@ -290,7 +271,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const master = config.KEYRING_MASTER_KEYS;
   const ttl = config.KEYRING_CACHE_TTL_MS;
   /** subject hex → the unwrapped key (null: shredded or never made), until when it may be used. */
-  const cache = new Map<string, Held>();
+  const cache = new Map<string, { key: Buffer | null; until: number }>();
   const lookups =
     metrics &&
     counter(metrics, {
@@ -326,13 +307,14 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const subjectOf = (profileKey: string): Buffer => subjectEntry(profileKey).subject;
   const headerOf = (subjects: Buffer[]) => Buffer.concat([Buffer.from([MARK, FORMAT, subjects.length]), ...subjects]);
   /**
-   * Keys of messages naming two or more people, by their subjects, across calls: HKDF costs 5-13 µs,
-   * and a person's messages keep naming the same ids (a userId beside an anonymousId). A key is
+   * Keys of messages naming two or more people (with the group's header once `seal` made it), by their subjects,
+   * across calls: a derivation costs several µs, and a person's messages keep naming the same ids (a userId beside
+   * an anonymousId). A key is
    * reused only while it was derived from the very key objects the key cache gives now (a key read
    * again from Postgres derives afresh), expires with them (KEYRING_CACHE_TTL_MS), is bounded like
    * them, and `shred` forgets them all. Throw-away keys of erased people never enter it.
    */
-  type Derived = { parts: Buffer[]; key: KeyObject; until: number; header: Buffer | undefined };
+  type Derived = { parts: Buffer[]; key: Buffer; until: number; header: Buffer | undefined };
   const derived = new Map<string, Derived>();
   /** The message key of `hexes` (and, once `seal` made it, their header) from the keys `parts` of the key cache. */
   const derivedKey = (hexes: string[], parts: Buffer[], now: number): Derived => {
@@ -345,12 +327,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       hit.parts.every((p, i) => p === parts[i])
     )
       return hit;
-    const entry: Derived = {
-      parts,
-      key: createSecretKey(deriveMessageKey(parts)),
-      until: now + ttl,
-      header: undefined,
-    };
+    const entry: Derived = { parts, key: messageKey(parts), until: now + ttl, header: undefined };
     if (ttl > 0) {
       derived.delete(id);
       if (derived.size >= config.KEYRING_CACHE_SIZE) derived.delete(derived.keys().next().value!);
@@ -392,16 +369,14 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
     }
   };
 
-  const remember = (hex: string, key: Buffer | null, now: number): Held => {
-    const held: Held = { key, until: now + ttl, cipher: undefined };
+  const remember = (hex: string, key: Buffer | null, now: number) => {
     cache.delete(hex);
-    cache.set(hex, held);
+    cache.set(hex, { key, until: now + ttl });
     // Oldest first: a Map iterates in insertion order, and a refreshed entry was re-inserted.
     for (const oldest of cache.keys()) {
       if (cache.size <= config.KEYRING_CACHE_SIZE) break;
       cache.delete(oldest);
     }
-    return held;
   };
 
   const read = async (subjects: Buffer[]): Promise<Row[]> =>
@@ -416,14 +391,16 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
    * subjects nobody has a row for get a new key. New rows go in in subject order, so two processes making
    * overlapping keys at once wait on each other's rows in the same order instead of deadlocking.
    */
-  async function load(missing: Map<string, Buffer>, create: boolean): Promise<Map<string, Held>> {
+  async function load(missing: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
     const now = Date.now();
-    const found = new Map<string, Held>();
+    const found = new Map<string, Buffer | null>();
     lookups?.inc({ from: 'postgres' }, missing.size);
     const take = (rows: Row[]) => {
       for (const row of rows) {
         const hex = row.subject.toString('hex');
-        found.set(hex, remember(hex, unwrap(row), now));
+        const key = unwrap(row);
+        found.set(hex, key);
+        remember(hex, key, now);
       }
     };
     take(await read([...missing.values()]));
@@ -440,7 +417,8 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       for (const f of fresh) {
         const hex = f.subject.toString('hex');
         if (!inserted.has(hex)) continue;
-        found.set(hex, remember(hex, f.key, now));
+        found.set(hex, f.key);
+        remember(hex, f.key, now);
       }
       // Made by another process meanwhile (or shredded meanwhile): its row wins.
       absent = absent.filter((s) => !found.has(s.toString('hex')));
@@ -448,13 +426,13 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       absent = absent.filter((s) => !found.has(s.toString('hex')));
     }
     for (const subject of absent) {
-      const hex = subject.toString('hex');
-      found.set(hex, remember(hex, null, now));
+      found.set(subject.toString('hex'), null);
+      remember(subject.toString('hex'), null, now);
     }
     return found;
   }
 
-  type Flight = Promise<Map<string, Held>>;
+  type Flight = Promise<Map<string, Buffer | null>>;
   /**
    * Loads under way, by mode (0: read only, 1: create) and subject hex. A call missing a key that another call is
    * already loading waits for that load instead of asking Postgres again, and the misses of every call made in one
@@ -491,19 +469,19 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
    * The keys of `subjects` (hex → key, null when shredded or unknown): from the cache, the rest from Postgres (see
    * `flying`); with `create`, the subjects nobody has a row for get a new key.
    */
-  async function keysOf(subjects: Map<string, Buffer>, create: boolean): Promise<Map<string, Held>> {
+  async function keysOf(subjects: Map<string, Buffer>, create: boolean): Promise<Map<string, Buffer | null>> {
     const now = Date.now();
-    const found = new Map<string, Held>();
+    const found = new Map<string, Buffer | null>();
     const waiting: [string, Flight][] = [];
     const flights = flying[create ? 1 : 0];
     for (const [hex, subject] of subjects) {
       const hit = cache.get(hex);
-      if (hit && hit.until > now) found.set(hex, hit);
+      if (hit && hit.until > now) found.set(hex, hit.key);
       else waiting.push([hex, flights.get(hex) ?? enqueue(hex, subject, create)]);
     }
     lookups?.inc({ from: 'cache' }, found.size);
     if (waiting.length === 0) return found;
-    for (const [hex, flight] of waiting) found.set(hex, (await flight).get(hex) ?? ABSENT);
+    for (const [hex, flight] of waiting) found.set(hex, (await flight).get(hex) ?? null);
     return found;
   }
 
@@ -542,9 +520,9 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       const keys = await keysOf(wanted, true);
       // An erased id gets one throw-away key for the call: never stored, so never recovered.
       const erased = new Set<string>();
-      for (const [hex, held] of keys) {
-        if (held.key) continue;
-        keys.set(hex, { key: randomBytes(KEY_BYTES), until: 0, cipher: undefined });
+      for (const [hex, key] of keys) {
+        if (key) continue;
+        keys.set(hex, randomBytes(KEY_BYTES));
         erased.add(hex);
       }
       const throwAway = messageKeys();
@@ -555,19 +533,19 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       return records.map((r, i) => {
         const hexes = subjectsOfRecord[i]!;
         const own = hexes[0]!;
-        let key: CipherKey;
+        let key: Buffer;
         let header: Buffer;
         if (hexes.length === 1) {
-          key = cipherKeyOf(keys.get(own)!);
+          key = keys.get(own)!;
           header = soloHeader(own, wanted.get(own)!);
         } else if (erased.size > 0 && hexes.some((hex) => erased.has(hex))) {
-          key = throwAway(hexes, () => hexes.map((hex) => keys.get(hex)!.key!));
+          key = throwAway(hexes, () => hexes.map((hex) => keys.get(hex)!));
           header = headerOfAll(hexes);
         } else {
           // The key and the header of this group of people, both kept across calls.
           const entry = derivedKey(
             hexes,
-            hexes.map((hex) => keys.get(hex)!.key!),
+            hexes.map((hex) => keys.get(hex)!),
             now,
           );
           key = entry.key;
@@ -593,20 +571,20 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         }
         return hexes;
       });
-      const keys = subjects.size === 0 ? new Map<string, Held>() : await keysOf(subjects, false);
+      const keys = subjects.size === 0 ? new Map<string, Buffer | null>() : await keysOf(subjects, false);
       const now = Date.now();
       return values.map((v, i): Opened => {
         const hexes = named[i];
         if (hexes === undefined) return CLEAR;
         const header = v!.subarray(0, headerBytes(hexes.length));
         // Any person it names erased: unreadable.
-        if (hexes.some((hex) => !keys.get(hex)!.key)) return SHREDDED;
+        if (hexes.some((hex) => !keys.get(hex))) return SHREDDED;
         const key =
           hexes.length === 1
-            ? cipherKeyOf(keys.get(hexes[0]!)!)
+            ? keys.get(hexes[0]!)!
             : derivedKey(
                 hexes,
-                hexes.map((hex) => keys.get(hex)!.key!),
+                hexes.map((hex) => keys.get(hex)!),
                 now,
               ).key;
         try {
