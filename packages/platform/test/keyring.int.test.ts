@@ -17,6 +17,13 @@ import {
 
 const config = loadKeyringConfig({});
 const text = (v: Buffer) => v.toString('latin1');
+/** `iv (12) | ciphertext | tag (16)` opened by hand, as the test's own check of the format. */
+function gcmOpen(key: Buffer, box: Buffer, aad: Buffer): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, box.subarray(0, 12));
+  d.setAAD(aad);
+  d.setAuthTag(box.subarray(box.length - 16));
+  return Buffer.concat([d.update(box.subarray(12, box.length - 16)), d.final()]);
+}
 
 describe('keyring (crypto-shredding)', () => {
   let box: Sandbox;
@@ -122,11 +129,7 @@ describe('keyring (crypto-shredding)', () => {
       const { rows } = await pool.query<{ wrapped: Buffer }>('SELECT wrapped FROM person_keys WHERE subject = $1', [
         subject,
       ]);
-      const w = rows[0]!.wrapped;
-      const d = createDecipheriv('aes-256-gcm', master, w.subarray(0, 12));
-      d.setAAD(subject);
-      d.setAuthTag(w.subarray(w.length - 16));
-      keys.push(Buffer.concat([d.update(w.subarray(12, w.length - 16)), d.final()]));
+      keys.push(gcmOpen(master, rows[0]!.wrapped, subject));
     }
     const key = Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', 32));
     const header = Buffer.concat([Buffer.from([0, 1, 2]), ...subjects]);
@@ -142,20 +145,12 @@ describe('keyring (crypto-shredding)', () => {
       // Its dead letter is sealed under the same key and header: readable with the keys, and only with them.
       const again = o?.kind === 'opened' ? o.reseal('letter') : Buffer.alloc(0);
       expect(again.subarray(0, header.length).equals(header)).toBe(true);
-      const r = again.subarray(header.length);
-      const d = createDecipheriv('aes-256-gcm', key, r.subarray(0, 12));
-      d.setAAD(header);
-      d.setAuthTag(r.subarray(r.length - 16));
-      expect(Buffer.concat([d.update(r.subarray(12, r.length - 16)), d.final()]).toString()).toBe('letter');
+      expect(gcmOpen(key, again.subarray(header.length), header).toString()).toBe('letter');
     }
     // And what the keyring seals now for the two is the same format, under the same key.
     const [now] = await createKeyring(config, pool).seal([{ key: 'u-jon', value: 'y', names: ['u-jon', 'dev-jon'] }]);
-    const r = now!.value.subarray(header.length);
     expect(now!.value.subarray(0, header.length).equals(header)).toBe(true);
-    const d = createDecipheriv('aes-256-gcm', key, r.subarray(0, 12));
-    d.setAAD(header);
-    d.setAuthTag(r.subarray(r.length - 16));
-    expect(Buffer.concat([d.update(r.subarray(12, r.length - 16)), d.final()]).toString()).toBe('y');
+    expect(gcmOpen(key, now!.value.subarray(header.length), header).toString()).toBe('y');
   });
 
   it('a two-person message key kept across calls is not reused once either person is erased', async () => {
