@@ -246,17 +246,26 @@ function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
 
 type Row = { subject: Buffer; wrapped: Buffer | null; master_id: string | null };
 
-/** A sealed value opened: `reseal` seals another text for the same people under the same key (its dead letter). */
+/**
+ * A sealed value opened: `reseal` seals another text for the same people under the same key (its dead letter). The
+ * key and header are #private: never enumerable, so a log or JSON of the object cannot show the key.
+ */
 class OpenedValue {
   readonly kind = 'opened' as const;
+  readonly #key: Buffer;
+  readonly #header: Buffer;
+
   constructor(
     readonly plaintext: Buffer,
-    private readonly key: Buffer,
-    private readonly header: Buffer,
-  ) {}
+    key: Buffer,
+    header: Buffer,
+  ) {
+    this.#key = key;
+    this.#header = header;
+  }
 
   reseal(text: string): Buffer {
-    return sealWith(this.key, this.header, Buffer.from(text, 'utf8'));
+    return sealWith(this.#key, this.#header, Buffer.from(text, 'utf8'));
   }
 }
 /** The results that carry nothing of their value: one object each for every call. */

@@ -142,6 +142,8 @@ describe('keyring (crypto-shredding)', () => {
     for (const reader of [createKeyring(config, pool), writer]) {
       const [o] = await reader.open([value]);
       expect(o?.kind === 'opened' && o.plaintext.toString()).toBe('{"by":"hand"}');
+      // Nothing of the key is enumerable on what `open` gives (a log or JSON of it shows the text only).
+      expect(Object.keys(o!).sort()).toEqual(['kind', 'plaintext']);
       // Its dead letter is sealed under the same key and header: readable with the keys, and only with them.
       const again = o?.kind === 'opened' ? o.reseal('letter') : Buffer.alloc(0);
       expect(again.subarray(0, header.length).equals(header)).toBe(true);
