@@ -318,10 +318,9 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   /**
    * Keys of messages naming two or more people (with the group's header once `seal` made it), by their subjects,
    * across calls: a derivation costs several µs, and a person's messages keep naming the same ids (a userId beside
-   * an anonymousId). A key is
-   * reused only while it was derived from the very key objects the key cache gives now (a key read
-   * again from Postgres derives afresh), expires with them (KEYRING_CACHE_TTL_MS), is bounded like
-   * them, and `shred` forgets them all. Throw-away keys of erased people never enter it.
+   * an anonymousId). A key is reused only while it was derived from the very key objects the key cache gives now (a
+   * key read again from Postgres derives afresh), expires with them (KEYRING_CACHE_TTL_MS), is bounded like them,
+   * and `shred` forgets them all. Throw-away keys of erased people never enter it.
    */
   type Derived = { parts: Buffer[]; key: Buffer; until: number; header: Buffer | undefined };
   const derived = new Map<string, Derived>();
