@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto';
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { envInt, parseEnv } from './config';
@@ -167,11 +167,25 @@ export function isSealed(value: Buffer | null | undefined): value is Buffer {
   return n >= 1 && n <= MAX_SUBJECTS && value.length >= headerBytes(n) + IV_BYTES + TAG_BYTES;
 }
 
+/** HKDF's salt when none is given (RFC 5869 2.2: HashLen zeros), and the info and counter of its one output block. */
+const HKDF_NO_SALT = Buffer.alloc(32);
+const HKDF_INFO_BLOCK_1 = Buffer.concat([Buffer.from('pstream sealed message', 'utf8'), Buffer.from([1])]);
+
+/**
+ * The key of a message naming several people: HKDF-SHA256 of their keys (concatenated, in the header's order), no
+ * salt, info "pstream sealed message", 32 bytes. Written out as RFC 5869's two HMACs (extract, then the one expand
+ * block 32 bytes need): the very bytes of `hkdfSync('sha256', concat(keys), '', info, 32)`
+ * (test/keyring-derive.test.ts), at about a third of its cost (it builds KeyObjects and a job per call).
+ */
+export function deriveMessageKey(keys: readonly Buffer[]): Buffer {
+  const extract = createHmac('sha256', HKDF_NO_SALT);
+  for (const k of keys) extract.update(k);
+  return createHmac('sha256', extract.digest()).update(HKDF_INFO_BLOCK_1).digest();
+}
+
 /** The key of one message: its person's key, or one derived from the keys of every person it names. */
 function messageKey(keys: Buffer[]): Buffer {
-  return keys.length === 1
-    ? keys[0]!
-    : Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', KEY_BYTES));
+  return keys.length === 1 ? keys[0]! : deriveMessageKey(keys);
 }
 
 function encrypt(key: Buffer, plaintext: Buffer, aad: Buffer, iv: Buffer = randomBytes(IV_BYTES)): Buffer {
@@ -233,6 +247,32 @@ function messageKeys(): (hexes: string[], keys: () => Buffer[]) => Buffer {
 type Row = { subject: Buffer; wrapped: Buffer | null; master_id: string | null };
 
 /**
+ * A sealed value opened: `reseal` seals another text for the same people under the same key (its dead letter). The
+ * key and header are #private: never enumerable, so a log or JSON of the object cannot show the key.
+ */
+class OpenedValue {
+  readonly kind = 'opened' as const;
+  readonly #key: Buffer;
+  readonly #header: Buffer;
+
+  constructor(
+    readonly plaintext: Buffer,
+    key: Buffer,
+    header: Buffer,
+  ) {
+    this.#key = key;
+    this.#header = header;
+  }
+
+  reseal(text: string): Buffer {
+    return sealWith(this.#key, this.#header, Buffer.from(text, 'utf8'));
+  }
+}
+/** The results that carry nothing of their value: one object each for every call. */
+const CLEAR: Opened = { kind: 'clear' };
+const SHREDDED: Opened = { kind: 'shredded' };
+
+/**
  * The keyring of one process: `db` reaches `person_keys`; `metrics` (optional) counts lookups
  * and created keys.
  */
@@ -276,14 +316,16 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const subjectOf = (profileKey: string): Buffer => subjectEntry(profileKey).subject;
   const headerOf = (subjects: Buffer[]) => Buffer.concat([Buffer.from([MARK, FORMAT, subjects.length]), ...subjects]);
   /**
-   * Keys of messages naming two or more people, by their subjects, across calls: HKDF costs 5-13 µs,
-   * and a person's messages keep naming the same ids (a userId beside an anonymousId). A key is
-   * reused only while it was derived from the very key objects the key cache gives now (a key read
-   * again from Postgres derives afresh), expires with them (KEYRING_CACHE_TTL_MS), is bounded like
-   * them, and `shred` forgets them all. Throw-away keys of erased people never enter it.
+   * Keys of messages naming two or more people (with the group's header once `seal` made it), by their subjects,
+   * across calls: a derivation costs several µs, and a person's messages keep naming the same ids (a userId beside
+   * an anonymousId). A key is reused only while it was derived from the very key objects the key cache gives now (a
+   * key read again from Postgres derives afresh), expires with them (KEYRING_CACHE_TTL_MS), is bounded like them,
+   * and `shred` forgets them all. Throw-away keys of erased people never enter it.
    */
-  const derived = new Map<string, { parts: Buffer[]; key: Buffer; until: number }>();
-  const derivedKey = (hexes: string[], parts: Buffer[], now: number): Buffer => {
+  type Derived = { parts: Buffer[]; key: Buffer; until: number; header: Buffer | undefined };
+  const derived = new Map<string, Derived>();
+  /** The message key of `hexes` (and, once `seal` made it, their header) from the keys `parts` of the key cache. */
+  const derivedKey = (hexes: string[], parts: Buffer[], now: number): Derived => {
     const id = hexes.join('');
     const hit = derived.get(id);
     if (
@@ -292,14 +334,14 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       hit.parts.length === parts.length &&
       hit.parts.every((p, i) => p === parts[i])
     )
-      return hit.key;
-    const key = messageKey(parts);
+      return hit;
+    const entry: Derived = { parts, key: messageKey(parts), until: now + ttl, header: undefined };
     if (ttl > 0) {
       derived.delete(id);
       if (derived.size >= config.KEYRING_CACHE_SIZE) derived.delete(derived.keys().next().value!);
-      derived.set(id, { parts, key, until: now + ttl });
+      derived.set(id, entry);
     }
-    return key;
+    return entry;
   };
   /** Headers of one person's records (the common case), by subject hex: the same bytes every time. */
   const soloHeaders = new Map<string, Buffer>();
@@ -473,10 +515,15 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
         return hex;
       };
       const subjectsOfRecord = records.map((r): string[] => {
+        const hexes = [hexOf(r.key)];
         const names = r.names;
-        // Most records name only their own profile key (or that and ids equal to it).
-        if (names === undefined || names.every((n) => n === r.key)) return [hexOf(r.key)];
-        return [...new Set([r.key, ...names])].slice(0, MAX_SUBJECTS).map(hexOf);
+        // Most records name only their own profile key (or that and ids equal to it); the others' ids in order, once.
+        if (names !== undefined)
+          for (let i = 0; i < names.length && hexes.length < MAX_SUBJECTS; i++) {
+            const id = names[i]!;
+            if (id !== r.key && names.indexOf(id) === i) hexes.push(hexOf(id));
+          }
+        return hexes;
       });
       const keys = await keysOf(wanted, true);
       // An erased id gets one throw-away key for the call: never stored, so never recovered.
@@ -488,20 +535,30 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       }
       const throwAway = messageKeys();
       const now = Date.now();
-      const keyFor = (hexes: string[]) => {
-        const parts = () => hexes.map((hex) => keys.get(hex)!);
-        return erased.size > 0 && hexes.some((hex) => erased.has(hex))
-          ? throwAway(hexes, parts)
-          : derivedKey(hexes, parts(), now);
-      };
+      const headerOfAll = (hexes: string[]) => headerOf(hexes.map((hex) => wanted.get(hex)!));
       // One call for every IV of the batch.
       const ivs = randomBytes(IV_BYTES * records.length);
       return records.map((r, i) => {
         const hexes = subjectsOfRecord[i]!;
         const own = hexes[0]!;
-        const key = hexes.length === 1 ? keys.get(own)! : keyFor(hexes);
-        const header =
-          hexes.length === 1 ? soloHeader(own, wanted.get(own)!) : headerOf(hexes.map((hex) => wanted.get(hex)!));
+        let key: Buffer;
+        let header: Buffer;
+        if (hexes.length === 1) {
+          key = keys.get(own)!;
+          header = soloHeader(own, wanted.get(own)!);
+        } else if (erased.size > 0 && hexes.some((hex) => erased.has(hex))) {
+          key = throwAway(hexes, () => hexes.map((hex) => keys.get(hex)!));
+          header = headerOfAll(hexes);
+        } else {
+          // The key and the header of this group of people, both kept across calls.
+          const entry = derivedKey(
+            hexes,
+            hexes.map((hex) => keys.get(hex)!),
+            now,
+          );
+          key = entry.key;
+          header = entry.header ??= headerOfAll(hexes);
+        }
         return { key: own, value: sealText(key, header, r.value, ivs.subarray(i * IV_BYTES, (i + 1) * IV_BYTES)) };
       });
     },
@@ -526,10 +583,10 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
       const now = Date.now();
       return values.map((v, i): Opened => {
         const hexes = named[i];
-        if (hexes === undefined) return { kind: 'clear' };
+        if (hexes === undefined) return CLEAR;
         const header = v!.subarray(0, headerBytes(hexes.length));
         // Any person it names erased: unreadable.
-        if (hexes.some((hex) => !keys.get(hex))) return { kind: 'shredded' };
+        if (hexes.some((hex) => !keys.get(hex))) return SHREDDED;
         const key =
           hexes.length === 1
             ? keys.get(hexes[0]!)!
@@ -537,14 +594,9 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
                 hexes,
                 hexes.map((hex) => keys.get(hex)!),
                 now,
-              );
+              ).key;
         try {
-          const plaintext = decrypt(key, v!.subarray(header.length), header);
-          return {
-            kind: 'opened',
-            plaintext,
-            reseal: (text) => sealWith(key, Buffer.from(header), Buffer.from(text, 'utf8')),
-          };
+          return new OpenedValue(decrypt(key, v!.subarray(header.length), header), key, header);
         } catch (err) {
           return {
             kind: 'broken',

@@ -1,3 +1,4 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -16,6 +17,13 @@ import {
 
 const config = loadKeyringConfig({});
 const text = (v: Buffer) => v.toString('latin1');
+/** `iv (12) | ciphertext | tag (16)` opened by hand, as the test's own check of the format. */
+function gcmOpen(key: Buffer, box: Buffer, aad: Buffer): Buffer {
+  const d = createDecipheriv('aes-256-gcm', key, box.subarray(0, 12));
+  d.setAAD(aad);
+  d.setAuthTag(box.subarray(box.length - 16));
+  return Buffer.concat([d.update(box.subarray(12, box.length - 16)), d.final()]);
+}
 
 describe('keyring (crypto-shredding)', () => {
   let box: Sandbox;
@@ -108,6 +116,43 @@ describe('keyring (crypto-shredding)', () => {
     expect(
       (await createKeyring(config, pool).open([both!.value, ownUser!.value, ownAnon!.value])).map((o) => o.kind),
     ).toEqual(['shredded', 'opened', 'shredded']);
+  });
+
+  it('opens a value sealed by hand as the first format sealed it (HKDF of both keys), and reseals for both', async () => {
+    // The person keys as Postgres holds them, unwrapped here with the master key, not by the keyring.
+    const writer = createKeyring(config, pool);
+    await writer.seal([{ key: 'u-jon', value: 'x', names: ['u-jon', 'dev-jon'] }]);
+    const subjects = ['u-jon', 'dev-jon'].map((id) => Buffer.from(writer.subjectOf(id), 'hex'));
+    const master = config.KEYRING_MASTER_KEYS.active.key;
+    const keys: Buffer[] = [];
+    for (const subject of subjects) {
+      const { rows } = await pool.query<{ wrapped: Buffer }>('SELECT wrapped FROM person_keys WHERE subject = $1', [
+        subject,
+      ]);
+      keys.push(gcmOpen(master, rows[0]!.wrapped, subject));
+    }
+    const key = Buffer.from(hkdfSync('sha256', Buffer.concat(keys), Buffer.alloc(0), 'pstream sealed message', 32));
+    const header = Buffer.concat([Buffer.from([0, 1, 2]), ...subjects]);
+    const iv = randomBytes(12);
+    const c = createCipheriv('aes-256-gcm', key, iv);
+    c.setAAD(header);
+    const body = Buffer.concat([c.update('{"by":"hand"}', 'utf8'), c.final()]);
+    const value = Buffer.concat([header, iv, body, c.getAuthTag()]);
+    // A fresh process (keys read and derived afresh) and the writer (its derived key kept) both open it.
+    for (const reader of [createKeyring(config, pool), writer]) {
+      const [o] = await reader.open([value]);
+      expect(o?.kind === 'opened' && o.plaintext.toString()).toBe('{"by":"hand"}');
+      // Nothing of the key is enumerable on what `open` gives (a log or JSON of it shows the text only).
+      expect(Object.keys(o!).sort()).toEqual(['kind', 'plaintext']);
+      // Its dead letter is sealed under the same key and header: readable with the keys, and only with them.
+      const again = o?.kind === 'opened' ? o.reseal('letter') : Buffer.alloc(0);
+      expect(again.subarray(0, header.length).equals(header)).toBe(true);
+      expect(gcmOpen(key, again.subarray(header.length), header).toString()).toBe('letter');
+    }
+    // And what the keyring seals now for the two is the same format, under the same key.
+    const [now] = await createKeyring(config, pool).seal([{ key: 'u-jon', value: 'y', names: ['u-jon', 'dev-jon'] }]);
+    expect(now!.value.subarray(0, header.length).equals(header)).toBe(true);
+    expect(gcmOpen(key, now!.value.subarray(header.length), header).toString()).toBe('y');
   });
 
   it('a two-person message key kept across calls is not reused once either person is erased', async () => {
