@@ -2,6 +2,7 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import type { Pool, PoolClient } from 'pg';
 import { z } from 'zod';
 import { envInt, parseEnv } from './config';
+import { BoundedMap } from './bounded-map';
 import { AppError } from './errors';
 import { counter, type Registry } from './metrics';
 
@@ -280,7 +281,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   const master = config.KEYRING_MASTER_KEYS;
   const ttl = config.KEYRING_CACHE_TTL_MS;
   /** subject hex → the unwrapped key (null: shredded or never made), until when it may be used. */
-  const cache = new Map<string, { key: Buffer | null; until: number }>();
+  const cache = new BoundedMap<string, { key: Buffer | null; until: number }>(config.KEYRING_CACHE_SIZE);
   const lookups =
     metrics &&
     counter(metrics, {
@@ -302,13 +303,12 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
    * subject key is never rotated), so a hot person's events skip it. Bounded like the key cache;
    * it holds no key, only what the Kafka message key already shows.
    */
-  const subjects = new Map<string, { subject: Buffer; hex: string }>();
+  const subjects = new BoundedMap<string, { subject: Buffer; hex: string }>(config.KEYRING_CACHE_SIZE);
   const subjectEntry = (id: string) => {
     let entry = subjects.get(id);
     if (entry === undefined) {
       const subject = hmacOf(id);
       entry = { subject, hex: subject.toString('hex') };
-      if (subjects.size >= config.KEYRING_CACHE_SIZE) subjects.delete(subjects.keys().next().value!);
       subjects.set(id, entry);
     }
     return entry;
@@ -323,7 +323,7 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
    * and `shred` forgets them all. Throw-away keys of erased people never enter it.
    */
   type Derived = { parts: Buffer[]; key: Buffer; until: number; header: Buffer | undefined };
-  const derived = new Map<string, Derived>();
+  const derived = new BoundedMap<string, Derived>(config.KEYRING_CACHE_SIZE);
   /** The message key of `hexes` (and, once `seal` made it, their header) from the keys `parts` of the key cache. */
   const derivedKey = (hexes: string[], parts: Buffer[], now: number): Derived => {
     const id = hexes.join('');
@@ -338,18 +338,16 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
     const entry: Derived = { parts, key: messageKey(parts), until: now + ttl, header: undefined };
     if (ttl > 0) {
       derived.delete(id);
-      if (derived.size >= config.KEYRING_CACHE_SIZE) derived.delete(derived.keys().next().value!);
       derived.set(id, entry);
     }
     return entry;
   };
   /** Headers of one person's records (the common case), by subject hex: the same bytes every time. */
-  const soloHeaders = new Map<string, Buffer>();
+  const soloHeaders = new BoundedMap<string, Buffer>(config.KEYRING_CACHE_SIZE);
   const soloHeader = (hex: string, subject: Buffer) => {
     let header = soloHeaders.get(hex);
     if (header === undefined) {
       header = headerOf([subject]);
-      if (soloHeaders.size >= config.KEYRING_CACHE_SIZE) soloHeaders.delete(soloHeaders.keys().next().value!);
       soloHeaders.set(hex, header);
     }
     return header;
@@ -378,13 +376,9 @@ export function createKeyring(config: KeyringConfig, db: Db, metrics?: Registry)
   };
 
   const remember = (hex: string, key: Buffer | null, now: number) => {
+    // a refreshed entry is re-inserted: the newest (BoundedMap forgets the oldest past its limit)
     cache.delete(hex);
     cache.set(hex, { key, until: now + ttl });
-    // Oldest first: a Map iterates in insertion order, and a refreshed entry was re-inserted.
-    for (const oldest of cache.keys()) {
-      if (cache.size <= config.KEYRING_CACHE_SIZE) break;
-      cache.delete(oldest);
-    }
   };
 
   const read = async (subjects: Buffer[]): Promise<Row[]> =>

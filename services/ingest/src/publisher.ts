@@ -1,4 +1,4 @@
-import { AppError, withTimeout, type Keyring, type Logger } from '@pstream/platform';
+import { AppError, BoundedMap, withTimeout, type Keyring, type Logger } from '@pstream/platform';
 import { Partitioners, type ICustomPartitioner, type Kafka, type Producer } from 'kafkajs';
 import { IngestErrors } from './errors';
 
@@ -88,7 +88,7 @@ const PARTITION_MEMO_SIZE = 100_000;
  */
 export const memoPartitioner: ICustomPartitioner = () => {
   const base = Partitioners.DefaultPartitioner();
-  const memo = new Map<string, number>();
+  const memo = new BoundedMap<string, number>(PARTITION_MEMO_SIZE);
   let partitions = -1;
   return (args) => {
     const { message, partitionMetadata } = args;
@@ -101,7 +101,6 @@ export const memoPartitioner: ICustomPartitioner = () => {
     let partition = memo.get(key);
     if (partition === undefined) {
       partition = base(args);
-      if (memo.size >= PARTITION_MEMO_SIZE) memo.delete(memo.keys().next().value!);
       memo.set(key, partition);
     }
     return partition;
