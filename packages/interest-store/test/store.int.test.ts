@@ -247,6 +247,29 @@ describe('the interest store against real Redis', () => {
     }
   });
 
+  it('refuses a stale write over an existing state (the lean write): the store reads again, and every event counts once', async () => {
+    // both stores have written the person, so each next write is the lean one (a state with scores exists);
+    // `zombie` still holds the version it wrote when `owner` writes over it
+    const zombie = createInterestStore(redis, prefix, options);
+    const owner = createInterestStore(redis, prefix, options);
+    const es: ScoringEvent[] = [0, 1, 2, 3].map((i) => ({
+      type: (['click', 'like', 'share', 'click'] as const)[i]!,
+      target: targets[i % 2]!,
+      tags: ['category:dress'],
+      occurredMs: L + DAY + i * MIN,
+    }));
+    const [e1, e2, e3, e4] = es.map((e, i) => prepared('u-stale', e, `s-${i}`));
+    await zombie.apply([e1!]);
+    await owner.apply([e2!]);
+    await owner.apply([e3!]);
+    // the zombie's cached state is two versions old: its write must fail and it must read the owner's
+    expect(await zombie.apply([e4!])).toMatchObject({ applied: 1, duplicates: 0 });
+    expectClose(await stored('u-stale'), model(es).interests);
+    expect(
+      (await readAppliedDigests(redis as unknown as RedisClient, store.keys, ['u-stale'])).get('u-stale')!.size,
+    ).toBe(4);
+  });
+
   it('moves a person from the layout before event time to the state on first touch', async () => {
     const id = 'u-legacy';
     const p = store.keys.person(id);
