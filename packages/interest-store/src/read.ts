@@ -57,7 +57,8 @@ const MAX_PEOPLE_PER_MGET = 64;
  *
  * On a Cluster the people's keys are in different slots, so each person is read with an MGET of
  * its own (the default of `readInterests`). Replies and errors are the same as the MGET's: a batch
- * that fails rejects every read in it.
+ * that fails rejects every read in it. The command is built here, so a client `keyPrefix` would not apply:
+ * the keys passed are the full names (`Keys`), as everywhere in this package.
  */
 export function createPersonReader(redis: Redis): PersonReader {
   if (isCluster(redis))

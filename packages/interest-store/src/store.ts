@@ -139,6 +139,15 @@ declare module 'ioredis' {
 
 /** Rounds of read → compute → guarded write before a chunk gives up (another writer kept winning). */
 const MAX_ROUNDS = 20;
+/**
+ * At most this many people's keys in one MGET of states or one VERSIONS_CHANGED call: a command runs alone on the
+ * server, so a catch-up's thousands of people go as several, and other clients' commands (profile reads) run between
+ * them (the index write's calls are bounded the same way, docs/operations.md).
+ */
+const KEYS_PER_COMMAND = 250;
+/** `xs` cut into consecutive slices of at most `size`. */
+const slices = <T>(xs: readonly T[], size: number): T[][] =>
+  Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 
 /** People whose last written state a store keeps decoded in memory (a few KB each). */
 const CACHED_PEOPLE = 10_000;
@@ -267,7 +276,15 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     // states not held: one MGET on one server (a round's people, often hundreds), else a command each
     const replies: [Error | null, unknown][] =
       !isCluster(redis) && toRead.length > 0 && toRead.every(({ c }) => !c)
-        ? (await redis.mgetBuffer(...toRead.map(({ person }) => k.state(person)))).map((raw) => [null, raw])
+        ? (
+            await Promise.all(
+              slices(toRead, KEYS_PER_COMMAND).map((part) =>
+                redis.mgetBuffer(...part.map(({ person }) => k.state(person))),
+              ),
+            )
+          )
+            .flat()
+            .map((raw) => [null, raw])
         : await pipelineBySlot(
             redis,
             toRead,
@@ -551,12 +568,19 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     const people = [...expected.keys()];
     const now = new Map<string, string>();
     if (!isCluster(redis)) {
-      const flat = await redis.pstreamVersionsChanged(
-        people.length,
-        ...people.map((person) => k.state(person)),
-        ...people.map((person) => expected.get(person)!),
+      const parts = slices(people, KEYS_PER_COMMAND);
+      const replies = await Promise.all(
+        parts.map((part) =>
+          redis.pstreamVersionsChanged(
+            part.length,
+            ...part.map((person) => k.state(person)),
+            ...part.map((person) => expected.get(person)!),
+          ),
+        ),
       );
-      for (let i = 0; i + 1 < flat.length; i += 2) now.set(people[Number(flat[i]) - 1]!, String(flat[i + 1]));
+      replies.forEach((flat, j) => {
+        for (let i = 0; i + 1 < flat.length; i += 2) now.set(parts[j]![Number(flat[i]) - 1]!, String(flat[i + 1]));
+      });
       return now;
     }
     const heads = await pipelineBySlot(

@@ -151,7 +151,7 @@ export type Opened =
   /** Not sealed (a topic written before sealing, or a test producer): the value as it is. */
   | { kind: 'clear' }
   /** Sealed and opened; `reseal` seals another text for the same person (their dead letter). */
-  | { kind: 'opened'; plaintext: Buffer; reseal: (text: string) => Buffer }
+  | { kind: 'opened'; plaintext: Buffer; reseal(text: string): Buffer } // a method: call it on the value, not detached
   /** Sealed for a person whose key was destroyed by an erasure: unreadable for good. */
   | { kind: 'shredded' }
   /** Sealed, but it does not open with its person's key (damaged or forged). */
