@@ -51,6 +51,10 @@ const streamArb = (lane = 0) =>
     .uniqueArray(eventArb(lane), { maxLength: 50, selector: (e) => e.occurredMs })
     .chain((es) => fc.boolean().map((shuffle) => (shuffle ? es : [...es].sort((a, b) => a.occurredMs - b.occurredMs))));
 
+/** Events of these types a minute apart from L + DAY, on two products in turn, all tagged `category:dress`. */
+const minuteApart = (types: readonly ScoringEvent['type'][]): ScoringEvent[] =>
+  types.map((type, i) => ({ type, target: targets[i % 2]!, tags: ['category:dress'], occurredMs: L + DAY + i * MIN }));
+
 let seq = 0;
 function prepared(profileKey: string, e: ScoringEvent, id = `e${seq++}`): PreparedEvent {
   return {
@@ -226,12 +230,7 @@ describe('the interest store against real Redis', () => {
     try {
       const zombie = createInterestStore(zombieClient, prefix, options);
       const owner = createInterestStore(other as unknown as RedisClient, prefix, options);
-      const es: ScoringEvent[] = [0, 1, 2, 3].map((i) => ({
-        type: (['click', 'like', 'share', 'follow'] as const)[i]!,
-        target: targets[i % 2]!,
-        tags: ['category:dress'],
-        occurredMs: L + DAY + i * MIN,
-      }));
+      const es = minuteApart(['click', 'like', 'share', 'follow']);
       const [e1, e2, e3, e4] = es.map((e, i) => prepared('u-zombie', e, `z-${i}`));
       // the owner was handed the zombie's chunk again (rebalance) plus one more event
       interloper = () => owner.apply([e1!, e2!, e3!]);
@@ -252,12 +251,7 @@ describe('the interest store against real Redis', () => {
     // `zombie` still holds the version it wrote when `owner` writes over it
     const zombie = createInterestStore(redis, prefix, options);
     const owner = createInterestStore(redis, prefix, options);
-    const es: ScoringEvent[] = [0, 1, 2, 3].map((i) => ({
-      type: (['click', 'like', 'share', 'click'] as const)[i]!,
-      target: targets[i % 2]!,
-      tags: ['category:dress'],
-      occurredMs: L + DAY + i * MIN,
-    }));
+    const es = minuteApart(['click', 'like', 'share', 'click']);
     const [e1, e2, e3, e4] = es.map((e, i) => prepared('u-stale', e, `s-${i}`));
     await zombie.apply([e1!]);
     await owner.apply([e2!]);
