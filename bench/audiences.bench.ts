@@ -29,7 +29,9 @@
  * people than the default 50 (a second run asking the same people finds their pages cached: give each run of
  * a comparison its own); `BENCH_SIMILAR_CONNECTIONS=1,4` reads the candidates' states over 1, then 4 Redis
  * connections, person by person; `BENCH_SIMILAR_WARM=<n>` answers n other people first (default 1). Each answer's stages and the GC pauses inside it (and whether one was a major GC)
- * are printed, the heap the process holds as the answers start, and the slowest answers.
+ * are printed, the heap the process holds as the answers start, and the slowest answers. `BENCH_PREWARM=1` prewarms
+ * what the query API prewarms at start (its PG_PREWARM default, migration 210) before measuring; bench/cold-pages.sh
+ * before a run makes it read this data from disk, as after a host's restart.
  */
 import {
   createAudienceEngine,
@@ -49,7 +51,14 @@ import {
   type TagChange,
 } from '@pstream/interest-store';
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
-import { createAudienceStore, migrate, SOCIAL_TYPES_SQL, type SimilarityInputs } from '@pstream/profile-store';
+import {
+  createAudienceStore,
+  migrate,
+  prewarm,
+  QUERY_PREWARM,
+  SOCIAL_TYPES_SQL,
+  type SimilarityInputs,
+} from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { emptyState } from '@pstream/scoring';
 import { TEST_DECAY } from '@pstream/scoring/testing';
@@ -260,6 +269,16 @@ async function main(): Promise<void> {
     if (reuse) {
       await pool.query('DELETE FROM audiences');
       await restoreTag(42);
+    }
+    // BENCH_PREWARM=1: what the query API does at start (its PG_PREWARM default) before anything is measured
+    if (process.env.BENCH_PREWARM === '1') {
+      const s = performance.now();
+      const done = await prewarm(pool, QUERY_PREWARM);
+      log(
+        done === null
+          ? '  prewarm: pg_prewarm is not installed'
+          : `  prewarm (${ms(performance.now() - s)}): ${done.map((d) => `${d.relation} ${d.mode} ${fmt(d.blocks)} blocks ${ms(d.ms)}`).join(', ')}`,
+      );
     }
 
     const store = createAudienceStore(pool);
