@@ -71,6 +71,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const SIMILAR_RUNS = Number(process.env.BENCH_SIMILAR_RUNS ?? 50);
 /** BENCH_PARTS: which measurements run (comma-separated; default all): previews, save, live, sweep, similar. */
 const parts = new Set((process.env.BENCH_PARTS ?? 'previews,save,live,sweep,similar').split(','));
+/** BENCH_PREVIEW_RULES: which previews run (comma-separated; default both): 3-leaf, 6-leaf. */
+const previewRules = new Set((process.env.BENCH_PREVIEW_RULES ?? '3-leaf,6-leaf').split(','));
 const TAGS = 200;
 const PER_PERSON = 5;
 const CITIES = ['Hangzhou', 'Beijing', 'Shanghai', 'Shenzhen', 'Chengdu'];
@@ -324,6 +326,7 @@ async function main(): Promise<void> {
       ['6-leaf', rule6],
     ] as const) {
       if (!parts.has('previews')) break;
+      if (!previewRules.has(name)) continue;
       type Run = { r: number; t: number; members: number; keys: string; steps: Map<string, number> };
       const runs = previewEngines.map((): Run[] => []);
       for (const e of previewEngines) await e.engine.members(make(0), Date.now()); // warm-up

@@ -51,16 +51,25 @@ export async function prewarm(pool: Pool, relations: ReadonlyMap<string, Prewarm
 }
 
 /**
- * What the query API prewarms by default (its PG_PREWARM): /similar's Postgres read — the covering
- * indexes of migration 170, the opted-out index of 140, the identities it resolves keys through —
- * into shared_buffers (~62 MB at 1 M people), and the rows a `did … tag` leaf reads — `activity` and
- * its tag index — into the OS page cache only (~0.5 GB at 1 M people; more than shared_buffers holds).
+ * What the query API prewarms by default (its PG_PREWARM): the relations whose first reads were the
+ * query side's tails — /similar's (the covering indexes of migration 170, the opted-out index of
+ * 140, the identities it resolves keys through), a preview's `did … tag` leaf (`activity`, one heap
+ * page per row of the tag, and its tag index) and its per-person checks (`people`, `follows`) —
+ * into the OS page cache (`read`): ~0.8 GB at 1 M people, more than the default 128 MB of
+ * shared_buffers, which a `buffer` prewarm would fill and the write path's pages would then miss.
+ * A page in the OS cache is a copy away (~5 µs here) where one on disk was ~47 µs
+ * (BENCHMARKS.md "Previews and similar people at 1 M: the first read of pages").
  */
-export const QUERY_PREWARM: ReadonlyMap<string, PrewarmMode> = new Map<string, PrewarmMode>([
-  ['purchases_spend', 'buffer'],
-  ['activity_social', 'buffer'],
-  ['people_opted_out', 'buffer'],
-  ['identities_pkey', 'buffer'],
-  ['activity', 'read'],
-  ['activity_by_tag', 'read'],
-]);
+export const QUERY_PREWARM: ReadonlyMap<string, PrewarmMode> = new Map<string, PrewarmMode>(
+  [
+    'purchases_spend',
+    'activity_social',
+    'people_opted_out',
+    'identities_pkey',
+    'activity',
+    'activity_by_tag',
+    'people',
+    'people_pkey',
+    'follows_pkey',
+  ].map((relation) => [relation, 'read']),
+);
