@@ -29,7 +29,9 @@
  * people than the default 50 (a second run asking the same people finds their pages cached: give each run of
  * a comparison its own); `BENCH_SIMILAR_CONNECTIONS=1,4` reads the candidates' states over 1, then 4 Redis
  * connections, person by person; `BENCH_SIMILAR_WARM=<n>` answers n other people first (default 1). Each answer's stages and the GC pauses inside it (and whether one was a major GC)
- * are printed, the heap the process holds as the answers start, and the slowest answers.
+ * are printed, the heap the process holds as the answers start, and the slowest answers. `BENCH_PREWARM=1` prewarms
+ * what the query API prewarms at start (its PG_PREWARM default, migration 210) before measuring; bench/cold-pages.sh
+ * before a run makes it read this data from disk, as after a host's restart.
  */
 import {
   createAudienceEngine,
@@ -49,7 +51,14 @@ import {
   type TagChange,
 } from '@pstream/interest-store';
 import { closePool, createLogger, createPool, createRedis, scanKeys, statementBoundPool } from '@pstream/platform';
-import { createAudienceStore, migrate, SOCIAL_TYPES_SQL, type SimilarityInputs } from '@pstream/profile-store';
+import {
+  createAudienceStore,
+  migrate,
+  prewarm,
+  QUERY_PREWARM,
+  SOCIAL_TYPES_SQL,
+  type SimilarityInputs,
+} from '@pstream/profile-store';
 import { createAudienceRefresher } from '@pstream/segmenter/audiences';
 import { emptyState } from '@pstream/scoring';
 import { TEST_DECAY } from '@pstream/scoring/testing';
@@ -62,6 +71,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 30);
 const SIMILAR_RUNS = Number(process.env.BENCH_SIMILAR_RUNS ?? 50);
 /** BENCH_PARTS: which measurements run (comma-separated; default all): previews, save, live, sweep, similar. */
 const parts = new Set((process.env.BENCH_PARTS ?? 'previews,save,live,sweep,similar').split(','));
+/** BENCH_PREVIEW_RULES: which previews run (comma-separated; default both): 3-leaf, 6-leaf. */
+const previewRules = new Set((process.env.BENCH_PREVIEW_RULES ?? '3-leaf,6-leaf').split(','));
 const TAGS = 200;
 const PER_PERSON = 5;
 const CITIES = ['Hangzhou', 'Beijing', 'Shanghai', 'Shenzhen', 'Chengdu'];
@@ -261,6 +272,16 @@ async function main(): Promise<void> {
       await pool.query('DELETE FROM audiences');
       await restoreTag(42);
     }
+    // BENCH_PREWARM=1: what the query API does at start (its PG_PREWARM default) before anything is measured
+    if (process.env.BENCH_PREWARM === '1') {
+      const s = performance.now();
+      const done = await prewarm(pool, QUERY_PREWARM);
+      log(
+        done === null
+          ? '  prewarm: pg_prewarm is not installed'
+          : `  prewarm (${ms(performance.now() - s)}): ${done.map((d) => `${d.relation} ${d.mode} ${fmt(d.blocks)} blocks ${ms(d.ms)}`).join(', ')}`,
+      );
+    }
 
     const store = createAudienceStore(pool);
     const engine = createAudienceEngine({ facts: store, interests: createInterestSource(redis, k, decay, 10) });
@@ -305,6 +326,7 @@ async function main(): Promise<void> {
       ['6-leaf', rule6],
     ] as const) {
       if (!parts.has('previews')) break;
+      if (!previewRules.has(name)) continue;
       type Run = { r: number; t: number; members: number; keys: string; steps: Map<string, number> };
       const runs = previewEngines.map((): Run[] => []);
       for (const e of previewEngines) await e.engine.members(make(0), Date.now()); // warm-up

@@ -11,3 +11,4 @@ export * from './retention';
 export * from './store';
 export * from './tx';
 export * from './audiences';
+export * from './prewarm';

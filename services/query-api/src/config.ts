@@ -1,4 +1,5 @@
 import { envBoolean, envInt, envList, envPairs, keyringEnv, parseEnv, sharedEnv } from '@pstream/platform';
+import { PREWARM_MODES, QUERY_PREWARM } from '@pstream/profile-store';
 import { z } from 'zod';
 
 export const SCOPES = ['profiles:read', 'audiences:write', 'privacy:write', 'ops:read'] as const;
@@ -66,6 +67,17 @@ const schema = z.object({
    * extra connections as the followers' (one Redis server; a Cluster reads per node).
    */
   SIMILAR_READ_CONNECTIONS: envInt(4, 1),
+  /**
+   * Relations read at start so the first requests find their pages cached (pg_prewarm, migration 210;
+   * docs/operations.md "Prewarming"): `relation=mode` pairs, mode `buffer` (into shared_buffers), `read` (into the OS
+   * page cache) or `prefetch` (the OS reads it in the background); empty: none. In the background, after listening.
+   */
+  PG_PREWARM: envPairs({
+    format: `relation=mode (mode: ${PREWARM_MODES.join(', ')})`,
+    key: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'is not a table or index name'),
+    value: z.enum(PREWARM_MODES),
+    fallback: [...QUERY_PREWARM].map(([relation, mode]) => `${relation}=${mode}`).join(','),
+  }),
   /** Followers per target in the overlap sketch (§5.5); exact while both targets have at most this many. */
   FOLLOWERS_SKETCH_SIZE: envInt(10_000, 100),
   /** How often an erasure whose Redis step failed is retried (ms). */

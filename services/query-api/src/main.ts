@@ -8,7 +8,7 @@ import {
   createRedis,
   handleSignals,
 } from '@pstream/platform';
-import { FACTS_CONNECTIONS, FACTS_SESSION_SETTINGS, pingPostgres } from '@pstream/profile-store';
+import { FACTS_CONNECTIONS, FACTS_SESSION_SETTINGS, pingPostgres, prewarm } from '@pstream/profile-store';
 import { buildApp } from './app';
 import { loadConfig } from './config';
 import { LagSampler } from './lag/sampler';
@@ -63,6 +63,18 @@ async function main(): Promise<void> {
   lag.start();
   trainer?.start();
   await app.listen({ host: config.QUERY_API_HOST, port: config.QUERY_API_PORT });
+  // the hot relations' pages read before requests need them (docs/operations.md "Prewarming"); in the background:
+  // requests are answered meanwhile, at worst as slowly as without it
+  if (config.PG_PREWARM.size > 0) {
+    const started = performance.now();
+    prewarm(pool, config.PG_PREWARM).then(
+      (done) =>
+        done === null
+          ? log.warn('pg_prewarm is not installed (migration 210): the first reads of pages come from disk')
+          : log.info({ relations: done, ms: Math.round(performance.now() - started) }, 'prewarmed'),
+      (err: unknown) => log.warn({ err }, 'prewarm failed: the first reads of pages come from disk'),
+    );
+  }
 }
 
 main().catch((err: unknown) => {
