@@ -79,6 +79,23 @@ export function cpuSeconds(pid: number): number | undefined {
 }
 
 /**
+ * A process's main thread (its event loop, for Node; Redis's command thread) from /proc/<pid>/schedstat: seconds it
+ * ran on a CPU and seconds it waited runnable on a run queue for one (the scheduler's delay: the machine had no core
+ * free for it); undefined once the process is gone. A wait well above the run time means the thread got its work
+ * done late for want of a core, whatever its own cost.
+ */
+export function mainThreadSched(pid: number): { ran: number; waited: number } | undefined {
+  try {
+    const [ran, waited] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+    return { ran: ran! / 1e9, waited: waited! / 1e9 };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ESRCH')
+      return undefined;
+    throw err;
+  }
+}
+
+/**
  * CPU seconds of a process and every live descendant (a `node:cluster` primary and its workers);
  * undefined once the process itself is gone. Descendants are found by their parent pid in /proc.
  */
@@ -168,10 +185,24 @@ export function listeningPid(port: number): number | undefined {
 /** A named set of processes; `pids` is asked at every sample. */
 export type ProcessGroup = { name: string; pids: () => number[] | Promise<number[]> };
 
-type Sample = { at: number; byGroup: Map<string, Map<number, number>>; machine: { busy: number; total: number } };
+type Sample = {
+  at: number;
+  byGroup: Map<string, Map<number, number>>;
+  /** Each pid's main thread: seconds run and waited on a run queue so far (mainThreadSched). */
+  sched: Map<string, Map<number, { ran: number; waited: number }>>;
+  machine: { busy: number; total: number };
+};
 
-/** CPU seconds per group over a window, and the machine's busy seconds beside them. */
-export type CpuWindow = { seconds: number; byGroup: Map<string, { cpu: number; pids: number }>; machineBusy: number };
+/**
+ * CPU seconds per group over a window, and the machine's busy seconds beside them; `mainThreads`: per group, the
+ * seconds its processes' main threads ran and waited runnable for a CPU (mainThreadSched) in it.
+ */
+export type CpuWindow = {
+  seconds: number;
+  byGroup: Map<string, { cpu: number; pids: number }>;
+  mainThreads: Map<string, { ran: number; waited: number }>;
+  machineBusy: number;
+};
 
 /** Samples the groups' CPU at the start and at the end of a window. */
 export class CpuMeter {
@@ -179,26 +210,45 @@ export class CpuMeter {
 
   async sample(): Promise<Sample> {
     const byGroup = new Map<string, Map<number, number>>();
+    const sched = new Map<string, Map<number, { ran: number; waited: number }>>();
     for (const g of this.groups) {
       const cpu = new Map<number, number>();
+      const threads = new Map<number, { ran: number; waited: number }>();
       for (const pid of await g.pids()) {
         const s = cpuSeconds(pid);
         if (s !== undefined) cpu.set(pid, s);
+        const t = mainThreadSched(pid);
+        if (t !== undefined) threads.set(pid, t);
       }
       byGroup.set(g.name, cpu);
+      sched.set(g.name, threads);
     }
-    return { at: performance.now(), byGroup, machine: machineCpu() };
+    return { at: performance.now(), byGroup, sched, machine: machineCpu() };
   }
 
   /** The CPU each group spent between two samples (see the module's header for pids that came or went). */
   static between(start: Sample, end: Sample): CpuWindow {
     const byGroup = new Map<string, { cpu: number; pids: number }>();
+    const mainThreads = new Map<string, { ran: number; waited: number }>();
     for (const [name, after] of end.byGroup) {
       const before = start.byGroup.get(name) ?? new Map<number, number>();
       let cpu = 0;
       for (const [pid, s] of after) cpu += s - (before.get(pid) ?? 0);
+      let ran = 0;
+      let waited = 0;
+      const threadsBefore = start.sched.get(name);
+      for (const [pid, t] of end.sched.get(name) ?? []) {
+        ran += t.ran - (threadsBefore?.get(pid)?.ran ?? 0);
+        waited += t.waited - (threadsBefore?.get(pid)?.waited ?? 0);
+      }
       byGroup.set(name, { cpu, pids: after.size });
+      mainThreads.set(name, { ran, waited });
     }
-    return { seconds: (end.at - start.at) / 1000, byGroup, machineBusy: end.machine.busy - start.machine.busy };
+    return {
+      seconds: (end.at - start.at) / 1000,
+      byGroup,
+      mainThreads,
+      machineBusy: end.machine.busy - start.machine.busy,
+    };
   }
 }

@@ -13,7 +13,8 @@
  * 2. Freshness at each of BENCH_FRESHNESS_RATES (1 000 events/s, half the highest holding rate —
  *    SPEC §7's point — and that rate itself): POST 202 of a probe event (a click of a new
  *    person) → the profile answering through the query API with its interest (Redis) and its
- *    event count (Postgres); p50/p99 over the probes.
+ *    event count (Postgres); p50/p99 over the probes; beside them, how long each service's and Redis's main
+ *    thread waited runnable for a CPU in the window against how long it ran (bench/proc-cpu.ts mainThreadSched).
  * 3. CPU per event: over every measured window, the CPU each process spent (bench/proc-cpu.ts:
  *    utime + stime from /proc/<pid>/stat) divided by the events accepted in it — the four services,
  *    the Kafka broker's JVM and Redis (the processes listening on their ports), the Postgres
@@ -122,6 +123,13 @@ export type CpuBudget = {
     perProcessedUs: number;
     pids: number;
     counted: boolean;
+    /**
+     * Seconds the process's main thread ran, and waited runnable for a CPU, in the window (proc-cpu.ts
+     * mainThreadSched; for the Postgres backends, summed over them): waiting well above running, the machine had no
+     * core for it, whatever its own cost.
+     */
+    ran: number;
+    waited: number;
   }[];
   /** Events each consumer group got through in the window (fewer than accepted when its lag grew). */
   consumed: { scorer: number; segmenter: number };
@@ -188,6 +196,7 @@ function budgetOf(
   const per = (s: number, n = events) => (n > 0 ? (s * 1e6) / n : 0);
   const rows = [...PIPELINE_GROUPS, ...BESIDE_GROUPS].map((name) => {
     const g = w.byGroup.get(name) ?? { cpu: 0, pids: 0 };
+    const t = w.mainThreads.get(name) ?? { ran: 0, waited: 0 };
     const i = idle?.byGroup.get(name);
     const idleCores = i === undefined || idle!.seconds <= 0 ? 0 : i.cpu / idle!.seconds;
     const counted = (PIPELINE_GROUPS as readonly string[]).includes(name);
@@ -202,6 +211,8 @@ function budgetOf(
       perProcessedUs,
       pids: g.pids,
       counted,
+      ran: t.ran,
+      waited: t.waited,
     };
   });
   const measured = rows.reduce((s, r) => s + r.cpuSeconds, 0);
@@ -266,6 +277,17 @@ export function sustainedOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): S
     people: num('BENCH_PIPELINE_PEOPLE', 20_000),
     stallTrace: env.BENCH_STALL_TRACE === '1',
   };
+}
+
+/**
+ * How long the services' and Redis's main threads waited runnable for a CPU in a window, against how long they ran:
+ * "scorer 1.9 s (3.1× its run)". Above 1×, the thread's work waited on the machine longer than it took.
+ */
+export function runQueueWaits(b: CpuBudget): string {
+  return b.rows
+    .filter((r) => ['ingest', 'scorer', 'segmenter', 'query-api', 'Redis'].includes(r.name))
+    .map((r) => `${r.name} ${r.waited.toFixed(1)} s (${r.ran > 0 ? (r.waited / r.ran).toFixed(1) : '—'}× its run)`)
+    .join(', ');
 }
 
 /** The three slowest probes as "latency ms @ seconds into the window". */
@@ -698,7 +720,8 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       log(
         `freshness at ${Math.round(achieved)} events/s (offered ${Math.round(rate)}; sustained ${good}): ${latencies.length} probes, p50 ${f.p50.toFixed(0)} ms, p99 ${f.p99.toFixed(0)} ms, max ${f.max.toFixed(0)} ms ` +
           `(Redis alone p50 ${f.redis.p50.toFixed(0)} / p99 ${f.redis.p99.toFixed(0)} ms, Postgres alone ${f.postgres.p50.toFixed(0)} / ${f.postgres.p99.toFixed(0)} ms); CPU ${cpu.totalUs.toFixed(0)} µs/event; ` +
-          `lag at start ${Object.values(lagAtStart).join('/')}; slowest probes at ${worst(timeline)}`,
+          `lag at start ${Object.values(lagAtStart).join('/')}; slowest probes at ${worst(timeline)}; ` +
+          `main threads waiting for a CPU: ${runQueueWaits(cpu)}`,
       );
     }
     const top = tried.find((t) => t.rate === good);

@@ -6,6 +6,7 @@ import {
   CpuMeter,
   listeningPid,
   machineCpu,
+  mainThreadSched,
   parseProcStat,
   reapedChildrenCpuSeconds,
 } from '../bench/proc-cpu';
@@ -58,6 +59,31 @@ describe('bench/proc-cpu', () => {
     expect(m.busy).toBeCloseTo((100 + 5 + 50 + 1 + 2 + 3) / t);
     expect(m.total).toBeCloseTo((100 + 5 + 50 + 800 + 20 + 1 + 2 + 3) / t);
     expect(machineCpu().total).toBeGreaterThan(0);
+  });
+
+  it('reads how long this process’s main thread ran and waited for a CPU, and a window over it', async () => {
+    const before = mainThreadSched(process.pid)!;
+    const cpuBefore = process.cpuUsage();
+    let x = 0;
+    for (let i = 0; i < 3e7; i++) x += i % 7; // CPU on this (the main) thread
+    const after = mainThreadSched(process.pid)!;
+    const used = process.cpuUsage(cpuBefore);
+    expect(x).toBeGreaterThan(0);
+    // the loop ran on the main thread: its run time grew by about the process's CPU in the loop
+    const ran = after.ran - before.ran;
+    expect(ran).toBeGreaterThan(0.5 * ((used.user + used.system) / 1e6) - 0.01);
+    expect(ran).toBeLessThanOrEqual((used.user + used.system) / 1e6 + 0.05);
+    expect(after.waited).toBeGreaterThanOrEqual(before.waited);
+    expect(mainThreadSched(2 ** 22 + 1)).toBeUndefined(); // above Linux's largest pid (2^22): no such process
+    const meter = new CpuMeter([
+      { name: 'me', pids: () => [process.pid] },
+      { name: 'nobody', pids: () => [] },
+    ]);
+    const start = await meter.sample();
+    for (let i = 0; i < 3e7; i++) x += i % 7;
+    const w = CpuMeter.between(start, await meter.sample());
+    expect(w.mainThreads.get('me')!.ran).toBeGreaterThan(0);
+    expect(w.mainThreads.get('nobody')).toEqual({ ran: 0, waited: 0 });
   });
 
   it('finds the process listening on a port, and a CPU window over it', async () => {
