@@ -429,6 +429,7 @@ describe('the request queue schedules checks only when something waits', () => {
     scheduleCheckPendingRequests(): void;
     destroy(): void;
   };
+  /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
   const RequestQueue = require('kafkajs/src/network/requestQueue') as new (o: object) => Queue;
   const quiet = { namespace: () => quiet, info() {}, debug() {}, warn() {}, error() {} };
   const queue = () =>
