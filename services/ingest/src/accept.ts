@@ -48,12 +48,24 @@ export function sortItems(
         rejected.push({ index, errors: [{ path: '', message: EVENT_TOO_LARGE }] });
         return;
       }
-      own.push({ key: message.profileKey, value, names: idsNamedBy(message).filter((id) => !isPlaceholderId(id)) });
+      own.push({ key: message.profileKey, value, names: realIds(message) });
     }
     records.push(...own);
     accepted += 1;
   });
   return { accepted, rejected, records, ignored };
+}
+
+/**
+ * Every real id a message names (`idsNamedBy` without placeholders), for sealing under all their keys; a message naming
+ * only its profile key (nearly all) gets its one-id list without the intermediate arrays and Set.
+ */
+function realIds(m: TopicMessage): string[] {
+  const { profileKey: key } = m;
+  const { userId, anonymousId, previousId } = m as { userId?: string; anonymousId?: string; previousId?: string };
+  if ((userId ?? key) === key && (anonymousId ?? key) === key && (previousId ?? key) === key)
+    return isPlaceholderId(key) ? [] : [key];
+  return idsNamedBy(m).filter((id) => !isPlaceholderId(id));
 }
 
 /** True when every refusal was the size limit: the request as a whole is "too large" (413). */

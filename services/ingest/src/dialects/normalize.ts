@@ -84,31 +84,36 @@ export function normalizeEvent(input: unknown, options: NormalizeOptions): Norma
   const profileKey = userId ?? anonymousId;
   if (profileKey === undefined)
     return fail('userId', 'userId or anonymousId is required; placeholder ids such as "anonymous" or "0" do not count');
-  return {
-    ok: true,
-    value: {
-      // Fields written out, not spread from a helper: a leading spread made V8 build these objects
-      // on a slow path (14 µs per event, the top of ingest's CPU profile).
-      v: 1,
-      kind: 'event',
-      eventId: e.eventId ?? randomUUID(),
-      source: options.source,
-      type: e.type,
-      ...(userId !== undefined && { userId }),
-      ...(anonymousId !== undefined && { anonymousId }),
-      profileKey,
-      occurredAt: isoTime(occurred),
-      receivedAt: isoTime(options.now, 1),
-      target: e.target,
-      tags: [...new Set(e.tags)],
-      ...(e.dwellMs !== undefined && { dwellMs: e.dwellMs }),
-      ...(e.amount !== undefined && { amount: e.amount }),
-      ...(e.currency !== undefined && { currency: e.currency }),
-      ...(e.quantity !== undefined && { quantity: e.quantity }),
-      ...(e.orderId !== undefined && { orderId: e.orderId }),
-      ...(e.context !== undefined && { context: e.context }),
-    },
+  // Built field by field in the order the message has always had (its JSON on Kafka is the same): optional fields
+  // spread from `cond && { … }` made a throw-away object per field present and copied it on V8's slow path.
+  const m: Record<string, unknown> = {
+    v: 1,
+    kind: 'event',
+    eventId: e.eventId ?? randomUUID(),
+    source: options.source,
+    type: e.type,
   };
+  if (userId !== undefined) m.userId = userId;
+  if (anonymousId !== undefined) m.anonymousId = anonymousId;
+  m.profileKey = profileKey;
+  m.occurredAt = isoTime(occurred);
+  m.receivedAt = isoTime(options.now, 1);
+  m.target = e.target;
+  m.tags = distinct(e.tags);
+  if (e.dwellMs !== undefined) m.dwellMs = e.dwellMs;
+  if (e.amount !== undefined) m.amount = e.amount;
+  if (e.currency !== undefined) m.currency = e.currency;
+  if (e.quantity !== undefined) m.quantity = e.quantity;
+  if (e.orderId !== undefined) m.orderId = e.orderId;
+  if (e.context !== undefined) m.context = e.context;
+  return { ok: true, value: m as ProfileEvent };
+}
+
+/** `[...new Set(tags)]` without the Set: a new array of the tags in order, each once (at most MAX_TAGS of them). */
+function distinct(tags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const tag of tags) if (!out.includes(tag)) out.push(tag);
+  return out;
 }
 
 /**
