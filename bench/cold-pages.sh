@@ -25,7 +25,10 @@ for r in "${rels[@]}"; do for f in "$datadir/$r" "$datadir/$r".* "$datadir/$r"_*
 echo "before: $(cached | paste -sd ';')"
 sb=$("${psql[@]}" -c "SELECT setting::bigint * 8192 FROM pg_settings WHERE name = 'shared_buffers'")
 rows=$((sb * 5 / 1000)) # ~1 000 bytes a row
-"${psql[@]}" -c "CREATE TABLE IF NOT EXISTS public.bench_cold_flush AS SELECT g, repeat('x', 960) AS pad FROM generate_series(1, $rows) g" \
-  -c "SELECT public.pg_prewarm('public.bench_cold_flush', 'buffer')" >/dev/null
+# made for this shared_buffers size, and dropped once it has pushed the schema's pages out (its own buffers go
+# with it): nothing of ~5 × shared_buffers is left behind in public
+"${psql[@]}" -c 'DROP TABLE IF EXISTS public.bench_cold_flush' \
+  -c "CREATE TABLE public.bench_cold_flush AS SELECT g, repeat('x', 960) AS pad FROM generate_series(1, $rows) g" \
+  -c "SELECT public.pg_prewarm('public.bench_cold_flush', 'buffer')" -c 'DROP TABLE public.bench_cold_flush' >/dev/null
 for f in "${files[@]}"; do dd if="$f" iflag=nocache count=0 status=none; done
 echo "after: $(cached | paste -sd ';')"

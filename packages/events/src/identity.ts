@@ -91,6 +91,9 @@ type NamingMessage = {
  * suppresses a message that names any erased id (docs/api.md §5.7), in both consumers alike.
  */
 export function idsNamedBy(m: NamingMessage): string[] {
+  const key = m.profileKey;
+  // nearly every message names only its profile key: its list without the intermediate arrays and Set
+  if ((m.userId ?? key) === key && (m.anonymousId ?? key) === key && (m.previousId ?? key) === key) return [key];
   const ids = [m.profileKey, m.userId, m.anonymousId, m.previousId].filter((id): id is string => id !== undefined);
   return [...new Set(ids)];
 }

@@ -431,6 +431,7 @@ describe('the request queue schedules checks only when something waits', () => {
   };
   /* eslint-disable @typescript-eslint/no-require-imports -- kafkajs's internals have no typings */
   const RequestQueue = require('kafkajs/src/network/requestQueue') as new (o: object) => Queue;
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const quiet = { namespace: () => quiet, info() {}, debug() {}, warn() {}, error() {} };
   const queue = () =>
     new RequestQueue({

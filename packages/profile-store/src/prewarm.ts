@@ -16,36 +16,81 @@ import type { Pool } from '@pstream/platform';
 export const PREWARM_MODES = ['buffer', 'read', 'prefetch'] as const;
 export type PrewarmMode = (typeof PREWARM_MODES)[number];
 
-/** What one relation's prewarm did: its blocks (8 KB) and how long it took; `missing` when no such relation exists. */
-export type Prewarmed = { relation: string; mode: PrewarmMode; blocks: number; ms: number; missing?: true };
+/**
+ * What one relation's prewarm did: its blocks (8 KB) read and how long it took; `missing` when the deployment's
+ * schema has no such relation, `error` when reading it failed (the others are still read), `stopped` when the
+ * caller stopped it part way (a shutdown).
+ */
+export type Prewarmed = {
+  relation: string;
+  mode: PrewarmMode;
+  blocks: number;
+  ms: number;
+  missing?: true;
+  error?: string;
+  stopped?: true;
+};
 
 /**
- * Loads each relation (a table or index name of the deployment's schema, resolved through the
- * pool's search_path) in its mode, one after the other on one connection. Returns null when the
- * pg_prewarm extension is not installed in the database (migration 210 could not create it), so
- * the caller can say so and carry on: nothing is wrong, the first reads are just slower.
+ * Blocks read by one statement (16 MB): a statement holds its lock on the relation while it runs, so a
+ * relation of gigabytes is read in short steps that DDL (a migration) and a shutdown can come between.
  */
-export async function prewarm(pool: Pool, relations: ReadonlyMap<string, PrewarmMode>): Promise<Prewarmed[] | null> {
+export const PREWARM_STEP_BLOCKS = 2048;
+
+/**
+ * Loads each relation (a table or index name looked up in the deployment's own schema, `current_schema()`:
+ * never another deployment's relation of the same name in `public`) in its mode, one after the other on
+ * one connection at a time, `stepBlocks` a statement; stops between steps once `signal` is
+ * aborted. Returns null when the pg_prewarm extension is not installed in the database (migration 210
+ * could not create it), so the caller can say so and carry on: nothing is wrong, the first reads are
+ * just slower.
+ */
+export async function prewarm(
+  pool: Pool,
+  relations: ReadonlyMap<string, PrewarmMode>,
+  { signal, stepBlocks = PREWARM_STEP_BLOCKS }: { signal?: AbortSignal; stepBlocks?: number } = {},
+): Promise<Prewarmed[] | null> {
   // the extension's functions live in whichever schema created it (public when the migration could)
   const { rows: ext } = await pool.query<{ ns: string }>(
     `SELECT quote_ident(n.nspname) AS ns FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
      WHERE e.extname = 'pg_prewarm'`,
   );
   if (ext.length === 0) return null;
+  const step = `SELECT ${ext[0]!.ns}.pg_prewarm($1::oid::regclass, $2, 'main', $3, $4) AS blocks`;
   const out: Prewarmed[] = [];
   for (const [relation, mode] of relations) {
     const started = performance.now();
-    const { rows } = await pool.query<{ blocks: string | null }>(
-      `SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE ${ext[0]!.ns}.pg_prewarm(to_regclass($1), $2) END AS blocks`,
-      [relation, mode],
-    );
-    const blocks = rows[0]?.blocks;
-    const ms = performance.now() - started;
-    out.push(
-      blocks == null
-        ? { relation, mode, blocks: 0, ms, missing: true }
-        : { relation, mode, blocks: Number(blocks), ms },
-    );
+    let blocks = 0;
+    const done = (more: Partial<Prewarmed> = {}): void => {
+      out.push({ relation, mode, blocks, ms: performance.now() - started, ...more });
+    };
+    try {
+      const { rows } = await pool.query<{ oid: string | null; size: string | null }>(
+        `SELECT r::oid AS oid, pg_relation_size(r) / current_setting('block_size')::int8 AS size
+         FROM to_regclass(format('%I.%I', current_schema(), $1::text)) r`,
+        [relation],
+      );
+      const { oid, size } = rows[0] ?? { oid: null, size: null };
+      if (oid === null) {
+        done({ missing: true });
+        continue;
+      }
+      const last = Number(size) - 1;
+      for (let first = 0; first <= last; first += stepBlocks) {
+        if (signal?.aborted) break;
+        const r = await pool.query<{ blocks: string }>(step, [
+          oid,
+          mode,
+          first,
+          Math.min(first + stepBlocks - 1, last),
+        ]);
+        blocks += Number(r.rows[0]!.blocks);
+      }
+      done(signal?.aborted && blocks <= last ? { stopped: true } : {});
+    } catch (err) {
+      done({ error: err instanceof Error ? err.message : String(err) });
+    }
+    if (signal?.aborted) break;
   }
   return out;
 }

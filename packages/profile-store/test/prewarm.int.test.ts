@@ -45,8 +45,12 @@ describe('prewarm: the query API reads its hot relations at start (migration 210
        SELECT 'pw-' || i, current_date, 'like', 'product', 'x', 'category:tea', 1 FROM generate_series(1, 3000) i`,
     );
     const asked = new Map([...QUERY_PREWARM, ['no_such_relation', 'buffer' as const]]);
-    const done = await prewarm(pool, asked);
+    // a few blocks a step, so the larger relations are read in several steps that must add up to the whole
+    const done = await prewarm(pool, asked, { stepBlocks: 3 });
     expect(done!.map((d) => [d.relation, d.mode])).toEqual([...asked]);
+    // every default relation exists in the schema (a misspelt name would come back missing)
+    expect(done!.filter((d) => d.missing).map((d) => d.relation)).toEqual(['no_such_relation']);
+    expect(done!.filter((d) => d.error || d.stopped)).toEqual([]);
     const { rows } = await pool.query<{ relation: string; blocks: string | null }>(
       `SELECT r AS relation, pg_relation_size(to_regclass(r)) / 8192 AS blocks FROM unnest($1::text[]) r`,
       [[...asked.keys()]],
@@ -60,5 +64,29 @@ describe('prewarm: the query API reads its hot relations at start (migration 210
     // the relations written above hold pages: a prewarm that read nothing would fail here
     expect(done!.find((d) => d.relation === 'activity')!.blocks).toBeGreaterThan(10);
     expect(done!.find((d) => d.relation === 'activity_social')!.blocks).toBeGreaterThan(1);
+  });
+
+  it("looks names up in the deployment's own schema only, and stops between steps once asked to", async () => {
+    const other = `pw_public_only_${box.env.PG_SCHEMA!}`;
+    await pool.query(`CREATE TABLE public.${other} AS SELECT g FROM generate_series(1, 5000) g`);
+    try {
+      // found through the pool's search_path (schema, public) but not the deployment's: not read
+      expect(await prewarm(pool, new Map([[other, 'read']]))).toEqual([
+        expect.objectContaining({ relation: other, blocks: 0, missing: true }),
+      ]);
+    } finally {
+      await pool.query(`DROP TABLE public.${other}`);
+    }
+    const stop = new AbortController();
+    stop.abort();
+    const done = await prewarm(
+      pool,
+      new Map([
+        ['activity', 'read'],
+        ['people', 'read'],
+      ]),
+      { signal: stop.signal },
+    );
+    expect(done).toEqual([expect.objectContaining({ relation: 'activity', blocks: 0, stopped: true })]);
   });
 });

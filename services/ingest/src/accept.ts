@@ -56,15 +56,8 @@ export function sortItems(
   return { accepted, rejected, records, ignored };
 }
 
-/**
- * Every real id a message names (`idsNamedBy` without placeholders), for sealing under all their keys; a message naming
- * only its profile key (nearly all) gets its one-id list without the intermediate arrays and Set.
- */
+/** Every real id a message names (`idsNamedBy` without placeholders), for sealing under all their keys. */
 function realIds(m: TopicMessage): string[] {
-  const { profileKey: key } = m;
-  const { userId, anonymousId, previousId } = m as { userId?: string; anonymousId?: string; previousId?: string };
-  if ((userId ?? key) === key && (anonymousId ?? key) === key && (previousId ?? key) === key)
-    return isPlaceholderId(key) ? [] : [key];
   return idsNamedBy(m).filter((id) => !isPlaceholderId(id));
 }
 

@@ -52,7 +52,10 @@ async function main(): Promise<void> {
     ],
   });
   const trainer = config.MODEL_TRAINING ? createModelTrainer(config, { pool, redis, log, metrics }) : undefined;
+  // stops the start-up prewarm between two of its steps, so the pool closes without waiting for it
+  const prewarming = new AbortController();
   handleSignals(log, async () => {
+    prewarming.abort();
     await app.close();
     await trainer?.stop();
     await lag.stop();
@@ -63,15 +66,17 @@ async function main(): Promise<void> {
   lag.start();
   trainer?.start();
   await app.listen({ host: config.QUERY_API_HOST, port: config.QUERY_API_PORT });
-  // the hot relations' pages read before requests need them (docs/operations.md "Prewarming"); in the background:
-  // requests are answered meanwhile, at worst as slowly as without it
+  // the hot relations' pages read before requests need them (docs/operations.md "Prewarming"), in the background:
+  // requests are answered meanwhile, their first reads of pages competing with the prewarm's for the disk
   if (config.PG_PREWARM.size > 0) {
     const started = performance.now();
-    prewarm(pool, config.PG_PREWARM).then(
-      (done) =>
-        done === null
-          ? log.warn('pg_prewarm is not installed (migration 210): the first reads of pages come from disk')
-          : log.info({ relations: done, ms: Math.round(performance.now() - started) }, 'prewarmed'),
+    prewarm(pool, config.PG_PREWARM, { signal: prewarming.signal }).then(
+      (done) => {
+        if (done === null)
+          log.warn('pg_prewarm is not installed (migration 210): the first reads of pages come from disk');
+        else if (done.some((d) => d.error)) log.warn({ relations: done }, 'prewarm failed for some relations');
+        else log.info({ relations: done, ms: Math.round(performance.now() - started) }, 'prewarmed');
+      },
       (err: unknown) => log.warn({ err }, 'prewarm failed: the first reads of pages come from disk'),
     );
   }

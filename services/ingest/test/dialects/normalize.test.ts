@@ -26,6 +26,50 @@ describe('normalizeEvent', () => {
     expect(r.value.eventId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
+  // The message's bytes on Kafka, field order included (sealed as they are; what every consumer parses): built field
+  // by field, which the compiler does not check against ProfileEvent, so pinned here whole.
+  it.each([
+    [
+      'every field, a duplicate tag',
+      {
+        eventId: 'e-1',
+        type: 'purchase',
+        userId: 'u-1',
+        anonymousId: 'dev-9',
+        occurredAt: '2026-11-19T23:00:00+08:00',
+        target: { type: 'product', id: 'p-1' },
+        tags: ['category:tea', 'brand:x', 'category:tea'],
+        amount: 12.5,
+        currency: 'CNY',
+        quantity: 2,
+        orderId: 'o-1',
+        context: { page: '/p/1' },
+      },
+      '{"v":1,"kind":"event","eventId":"e-1","source":"web","type":"purchase","userId":"u-1","anonymousId":"dev-9","profileKey":"u-1","occurredAt":"2026-11-19T15:00:00.000Z","receivedAt":"2026-11-20T00:00:00.000Z","target":{"type":"product","id":"p-1"},"tags":["category:tea","brand:x"],"amount":12.5,"currency":"CNY","quantity":2,"orderId":"o-1","context":{"page":"/p/1"}}',
+    ],
+    [
+      'anonymousId only (a placeholder userId), dwell',
+      {
+        eventId: 'e-2',
+        type: 'dwell',
+        anonymousId: 'dev-9',
+        userId: 'anonymous',
+        target: { type: 'content', id: 'v-1' },
+        dwellMs: 4000,
+        tags: [],
+      },
+      '{"v":1,"kind":"event","eventId":"e-2","source":"web","type":"dwell","anonymousId":"dev-9","profileKey":"dev-9","occurredAt":"2026-11-20T00:00:00.000Z","receivedAt":"2026-11-20T00:00:00.000Z","target":{"type":"content","id":"v-1"},"tags":[],"dwellMs":4000}',
+    ],
+    [
+      'userId only, no tags',
+      { eventId: 'e-3', type: 'like', userId: 'u-2', target: { type: 'shop', id: 's-1' } },
+      '{"v":1,"kind":"event","eventId":"e-3","source":"web","type":"like","userId":"u-2","profileKey":"u-2","occurredAt":"2026-11-20T00:00:00.000Z","receivedAt":"2026-11-20T00:00:00.000Z","target":{"type":"shop","id":"s-1"},"tags":[]}',
+    ],
+  ])('puts exactly this JSON on Kafka: %s', (_, input, json) => {
+    const r = normalizeEvent(input, { source: 'web', now });
+    expect(r.ok && JSON.stringify(r.value)).toBe(json);
+  });
+
   it('keys by userId, else anonymousId', () => {
     const r = normalizeEvent({ ...base, userId: undefined, anonymousId: 'dev-9' }, { source: 'web', now });
     expect(r.ok && r.value.profileKey).toBe('dev-9');
