@@ -11,6 +11,7 @@
  * timed rounds, one more round whose LAST transaction's plans are printed: `EXPLAIN (ANALYZE, BUFFERS)` of
  * every statement of it and of the statements its triggers run (auto_explain, sent to this client as
  * notices); the per-node times of that round are inflated by the clock reads, so it is not timed.
+ * Also printed: the people the transactions name, per event (what the people statements' cost follows).
  */
 import type { TopicMessage } from '@pstream/events';
 import { commonEnv, parseEnv, type PoolClient } from '@pstream/platform';
@@ -53,6 +54,18 @@ function kindOf(sql: string): string {
   return s.slice(0, 60);
 }
 
+/**
+ * How many (person, transaction) pairs the chunks of `batch` make: the apply reads and writes one `people` row (and
+ * its identities, follows, recent purchases) per person a transaction names, so this, not the statements, is what
+ * the per-event cost of the people statements follows when the transaction size changes.
+ */
+function peopleInChunks(batch: readonly TopicMessage[], chunk: number): number {
+  let n = 0;
+  for (let i = 0; i < batch.length; i += chunk)
+    n += new Set(batch.slice(i, i + chunk).map((m) => (m as { profileKey?: string }).profileKey)).size;
+  return n;
+}
+
 async function main(): Promise<void> {
   const box = await benchSchema(env.DATABASE_URL, 'stmts', 1);
   if (env.BENCH_SETUP_SQL) await box.pool.query(env.BENCH_SETUP_SQL);
@@ -93,6 +106,7 @@ async function main(): Promise<void> {
     const nowMs = Date.now();
     let first = 0;
     let timed = 0;
+    let personRows = 0;
     const cpu = { node: 0, pg: 0 };
     for (let r = 0; r < env.BENCH_RUNS; r++) {
       const events: TopicMessage[] = [];
@@ -100,6 +114,7 @@ async function main(): Promise<void> {
         events.push(...block);
       first += Math.ceil(env.BENCH_EVENTS / 10);
       const batch = events.slice(0, env.BENCH_EVENTS);
+      if (r > 0) personRows += peopleInChunks(batch, env.BENCH_CHUNK);
       timing = r > 0;
       const before = cpuSeconds(pid);
       const seconds = await applyTimed(box.store, batch, nowMs, `round-${r}`, env.BENCH_CHUNK);
@@ -123,6 +138,9 @@ async function main(): Promise<void> {
     }
     console.log(`  ${us(total).padStart(6)}  sum`);
     console.log(`CPU per event, same rounds: node ${us(cpu.node * 1000)} µs, Postgres ${us(cpu.pg * 1000)} µs`);
+    console.log(
+      `people a transaction names, per event: ${(personRows / timed).toFixed(3)} (each costs a people row read and written, whatever its events)`,
+    );
     if (env.BENCH_EXPLAIN === '1') {
       timing = false;
       // Session settings of the one connection: every statement planned with its actual rows and buffers.
