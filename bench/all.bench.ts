@@ -9,6 +9,7 @@
  * | ingest | bench/ingest.bench.ts | Kafka's ProducerPerformance |
  * | scorer, store only / end to end | bench/pipeline.bench.ts | redis-benchmark -P 16 ZINCRBY |
  * | segmenter, direct apply | packages/profile-store/bench/apply.ts (pnpm bench:segmenter) | COPY of one narrow row per event |
+ * | segmenter's write floor (reported) | packages/profile-store/bench/floor.ts (pnpm bench:segmenter:floor) | the same COPY |
  * | profile read | bench/reads.bench.ts | a no-op Fastify route |
  * | whole pipeline, freshness | bench/sustained.bench.ts | (ingest alone, stage 1) |
  * | whole pipeline, CPU per event of every process | bench/sustained.bench.ts (bench/proc-cpu.ts) | SPEC §7's budget, 200 µs |
@@ -28,6 +29,7 @@ import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { commonEnv } from '@pstream/platform';
 import { BEHIND_CHUNK, runSegmenterApply } from '../packages/profile-store/bench/apply';
+import { runWriteFloor } from '../packages/profile-store/bench/floor';
 import { runIngestBench } from './ingest.bench';
 import { runScorerBench } from './pipeline.bench';
 import { median } from './redis-bench';
@@ -163,6 +165,22 @@ async function main(): Promise<void> {
         met: f.ratio >= 0.25,
       });
     }
+    // What no apply keeping today's data model can go below: each event's two rows alone (floor.ts).
+    const floor = await runWriteFloor({
+      databaseUrl: dbUrl,
+      rounds: o.rounds + 1,
+      events: o.segmenterEvents,
+      chunk: BEHIND_CHUNK,
+      print: log,
+    });
+    rows.push({
+      stage: `segmenter's write floor: each event's dedupe record and activity row COPYed into the real tables, nothing else (${n(BEHIND_CHUNK)} a transaction; without activity's secondary indexes)`,
+      ours: `${n(floor.floor.rate)} (${n(floor.bare.rate)})`,
+      limit: `COPY of one narrow row per event ${n(floor.raw.rate)} rows/s`,
+      ratio: `${floor.floorRatio.toFixed(3)} (${floor.bareRatio.toFixed(3)})`,
+      aim: '(reported)',
+      met: undefined,
+    });
   }
 
   if (o.stages.has('reads')) {
