@@ -1,4 +1,12 @@
-import { DAY_MS, DEFAULT_RULES, type LifecycleRules } from './rules';
+import { DAY_MS as SHARED_DAY_MS, DEFAULT_RULES, type LifecycleRules } from './rules';
+
+/**
+ * The one DAY_MS, read once: under tsx (how the services run) each read of an imported binding calls
+ * a getter, three for this one (rules.ts re-exports it from @pstream/events), and the windows below read
+ * it for every time at every candidate instant — it was two thirds of `nextReviewAt`'s CPU
+ * (BENCHMARKS.md "The apply's node side").
+ */
+const DAY_MS = SHARED_DAY_MS;
 
 export const STAGES = ['potential', 'new', 'active', 'loyal', 'at_risk', 'churned'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -39,7 +47,8 @@ export function stageAt(facts: LifecycleFacts, nowMs: number, rules: LifecycleRu
   const idle = nowMs - facts.lastActiveAtMs;
   if (idle > rules.churnedAfterDays * DAY_MS) return 'churned';
   if (idle > rules.atRiskAfterDays * DAY_MS) return 'at_risk';
-  const recent = facts.purchases.filter((p) => inWindow(p.atMs, nowMs, rules.loyalWindowDays)).length;
+  let recent = 0;
+  for (const p of facts.purchases) if (inWindow(p.atMs, nowMs, rules.loyalWindowDays)) recent += 1;
   if (recent >= rules.loyalPurchases) return 'loyal';
   if (facts.firstPurchaseAtMs !== null && inWindow(facts.firstPurchaseAtMs, nowMs, rules.newWindowDays)) return 'new';
   if (facts.firstPurchaseAtMs !== null) return 'active';
@@ -62,10 +71,14 @@ export function valueTierAt(facts: LifecycleFacts, nowMs: number, rules: Lifecyc
 
 /** Social tier: likes, comments, shares and favorites in the two windows. */
 export function socialTierAt(facts: LifecycleFacts, nowMs: number, rules: LifecycleRules = DEFAULT_RULES): SocialTier {
-  const active = facts.socialTimesMs.filter((t) => inWindow(t, nowMs, rules.socialActiveDays)).length;
+  let active = 0;
+  let potential = false;
+  for (const t of facts.socialTimesMs) {
+    if (inWindow(t, nowMs, rules.socialActiveDays)) active += 1;
+    if (inWindow(t, nowMs, rules.socialPotentialDays)) potential = true;
+  }
   if (active >= rules.socialActiveCount) return 'active';
-  if (facts.socialTimesMs.some((t) => inWindow(t, nowMs, rules.socialPotentialDays))) return 'potential';
-  return 'silent';
+  return potential ? 'potential' : 'silent';
 }
 
 export function evaluate(facts: LifecycleFacts, nowMs: number, rules: LifecycleRules = DEFAULT_RULES): Evaluation {
@@ -76,7 +89,14 @@ export function evaluate(facts: LifecycleFacts, nowMs: number, rules: LifecycleR
   };
 }
 
-const same = (a: Evaluation, b: Evaluation) => a.stage === b.stage && a.value === b.value && a.social === b.social;
+/** Whether stage or a tier at `atMs` differs from `current` (`evaluate` without its object). */
+const differs = (current: Evaluation, facts: LifecycleFacts, atMs: number, rules: LifecycleRules) =>
+  stageAt(facts, atMs, rules) !== current.stage ||
+  valueTierAt(facts, atMs, rules) !== current.value ||
+  socialTierAt(facts, atMs, rules) !== current.social;
+
+/** Leaving "in the last D days" happens 1 ms after exactly D days; crossing "more than N days" too. */
+const after = (atMs: number, days: number) => atMs + days * DAY_MS + 1;
 
 /**
  * The first instant after `nowMs` at which the stage or a tier changes if no new event arrives,
@@ -91,24 +111,34 @@ export function nextReviewAt(
   rules: LifecycleRules = DEFAULT_RULES,
 ): number | null {
   const candidates: number[] = [];
-  // Leaving "in the last D days" happens 1 ms after exactly D days; crossing "more than N days" too.
-  const after = (atMs: number, days: number) => candidates.push(atMs + days * DAY_MS + 1);
   if (facts.lastActiveAtMs !== null) {
-    after(facts.lastActiveAtMs, rules.atRiskAfterDays);
-    after(facts.lastActiveAtMs, rules.churnedAfterDays);
+    candidates.push(after(facts.lastActiveAtMs, rules.atRiskAfterDays));
+    candidates.push(after(facts.lastActiveAtMs, rules.churnedAfterDays));
   }
-  if (facts.firstPurchaseAtMs !== null) after(facts.firstPurchaseAtMs, rules.newWindowDays);
+  if (facts.firstPurchaseAtMs !== null) candidates.push(after(facts.firstPurchaseAtMs, rules.newWindowDays));
   for (const p of facts.purchases) {
-    after(p.atMs, rules.loyalWindowDays);
-    after(p.atMs, rules.valueWindowDays);
+    candidates.push(after(p.atMs, rules.loyalWindowDays));
+    candidates.push(after(p.atMs, rules.valueWindowDays));
   }
   for (const t of facts.socialTimesMs) {
-    after(t, rules.socialActiveDays);
-    after(t, rules.socialPotentialDays);
+    candidates.push(after(t, rules.socialActiveDays));
+    candidates.push(after(t, rules.socialPotentialDays));
   }
   const current = evaluate(facts, nowMs, rules);
-  const future = [...new Set(candidates.filter((c) => c > nowMs))].sort((a, b) => a - b);
-  for (const c of future) if (!same(evaluate(facts, c, rules), current)) return c;
+  // The segmenter asks this for every person a chunk names (lifecycle.ts evaluatePeople), so the
+  // candidates are sorted as numbers in a typed array (no comparator calls) and an instant that
+  // repeats is skipped where it repeats (no Set); the evaluations allocate nothing.
+  let n = 0;
+  for (const c of candidates) if (c > nowMs) n += 1;
+  const future = new Float64Array(n);
+  n = 0;
+  for (const c of candidates) if (c > nowMs) future[n++] = c;
+  future.sort();
+  for (let i = 0; i < future.length; i++) {
+    const c = future[i]!;
+    if (i > 0 && c === future[i - 1]) continue;
+    if (differs(current, facts, c, rules)) return c;
+  }
   return null;
 }
 

@@ -17,16 +17,20 @@ import { pgArray } from './pg-array';
 export async function keepUnseen(client: PoolClient, events: ProfileEvent[]): Promise<ProfileEvent[]> {
   if (events.length === 0) return [];
   const ids = events.map(dedupeId);
-  // A key twice in the chunk: its first occurrence is the event, the rest are seen.
-  const firsts = new Set<string>();
+  // A key twice in the chunk: its first occurrence is the event, the rest are seen. The ids under
+  // their source (a chunk has one or a few), so no joined key string is made per event.
+  const firsts = new Map<string, Set<string>>();
   const unique: number[] = [];
-  events.forEach((e, i) => {
-    const k = `${e.source}\u0000${ids[i]}`;
-    if (!firsts.has(k)) {
-      firsts.add(k);
+  for (let i = 0; i < events.length; i++) {
+    const source = events[i]!.source;
+    let seen = firsts.get(source);
+    if (seen === undefined) firsts.set(source, (seen = new Set()));
+    const id = ids[i]!;
+    if (!seen.has(id)) {
+      seen.add(id);
       unique.push(i);
     }
-  });
+  }
   const params = [
     pgArray(unique.map((i) => events[i]!.source)),
     pgArray(unique.map((i) => ids[i]!)),

@@ -1,4 +1,5 @@
 import {
+  addIdsNamedBy,
   idsNamedBy,
   linkOf,
   linkPassesMergedIdCap,
@@ -228,7 +229,10 @@ async function applyMessages(
   // Erased ids (§5.7), checked once per chunk AFTER the identity rows are locked: an erasure
   // holds the same rows, so it either committed before this read (and is seen) or waits for
   // this transaction (and deletes what it wrote). Their messages have no effect at all.
-  const suppressed = await suppressedAmong(client, chunk.flatMap(idsNamedBy));
+  // Each id once: a person's id recurs in most of their messages, and each is hashed (idDigest).
+  const named = new Set<string>();
+  for (const m of chunk) addIdsNamedBy(m, named);
+  const suppressed = await suppressedAmong(client, named);
   let messages = chunk;
   if (suppressed.size > 0) {
     await client.query('DELETE FROM identities WHERE id = ANY($1::text[])', [[...suppressed]]);
