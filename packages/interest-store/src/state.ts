@@ -681,8 +681,10 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       const type = str() as EventType;
       const key = str();
       const dwellMs = r.opt();
-      const tags = tagList();
-      s.events.push(dwellMs === undefined ? { t, seq, type, key, tags } : { t, seq, type, key, tags, dwellMs });
+      // the tags straight into the log's column (through one scratch array): no array an event
+      eventTags.length = 0;
+      for (let n = r.uint(); n > 0; n--) eventTags.push(str());
+      s.events.pushFields(t, seq, type, key, dwellMs, eventTags, 0, eventTags.length);
     }
     const seen: Seen = new Map();
     const count = r.uint();
@@ -746,6 +748,9 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
     );
   }
 }
+
+/** Scratch of `decode`: one event's tags on their way into its state's event log. */
+const eventTags: string[] = [];
 
 /** A packed state's string table, and a reader of the string its next number names (tails push theirs on). */
 function readTable(r: Reader): { strings: string[]; str: () => string } {

@@ -50,14 +50,7 @@ export class EventLog implements Iterable<TimedEvent> {
 
   /** Appends an event that sorts after every one held (a decoded state's, in order). */
   push(e: TimedEvent): void {
-    this.#t.push(e.t);
-    this.#seq.push(e.seq);
-    this.#dwell.push(e.dwellMs ?? 0);
-    this.#hasDwell.push(e.dwellMs === undefined ? 0 : 1);
-    this.#type.push(e.type);
-    this.#key.push(e.key);
-    this.#tagCount.push(e.tags.length);
-    for (const tag of e.tags) this.#tags.push(tag);
+    this.pushFields(e.t, e.seq, e.type, e.key, e.dwellMs, e.tags, 0, e.tags.length);
   }
 
   /** Puts `e` in its place: after every event before it by (t, seq). */
@@ -115,14 +108,47 @@ export class EventLog implements Iterable<TimedEvent> {
     return this.events();
   }
 
-  /** `f` with each event in order (`events()` without a generator: for the replay). */
-  forEach(f: (e: TimedEvent) => void): void {
+  /**
+   * `f` with each event in order, without an object per event (for the replay): one object and one tags array are
+   * filled in for each event in turn, so `f` must not keep them or its tags (applyKeyed copies what it keeps).
+   */
+  forEach(f: (e: Readonly<TimedEvent>) => void): void {
+    const tags: string[] = [];
+    const e: TimedEvent = { type: 'click', key: '', tags, t: 0, seq: 0, dwellMs: undefined };
     let tag = 0;
     for (let i = 0; i < this.#t.length; i++) {
       const count = this.#tagCount[i]!;
-      f(this.#event(i, tag, count, 0));
+      tags.length = 0;
+      for (let j = tag; j < tag + count; j++) tags.push(this.#tags[j]!);
+      e.type = this.#type[i]!;
+      e.key = this.#key[i]!;
+      e.t = this.#t[i]!;
+      e.seq = this.#seq[i]!;
+      e.dwellMs = this.#hasDwell[i] === 1 ? this.#dwell[i]! : undefined;
+      f(e);
       tag += count;
     }
+  }
+
+  /** Appends an event that sorts after every one held, its tags `count` of `tags` from `from` (a decoder's). */
+  pushFields(
+    t: number,
+    seq: number,
+    type: EventType,
+    key: string,
+    dwellMs: number | undefined,
+    tags: readonly string[],
+    from: number,
+    count: number,
+  ): void {
+    this.#t.push(t);
+    this.#seq.push(seq);
+    this.#dwell.push(dwellMs ?? 0);
+    this.#hasDwell.push(dwellMs === undefined ? 0 : 1);
+    this.#type.push(type);
+    this.#key.push(key);
+    this.#tagCount.push(count);
+    for (let j = from; j < from + count; j++) this.#tags.push(tags[j]!);
   }
 
   /**
