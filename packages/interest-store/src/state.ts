@@ -681,10 +681,16 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       const type = str() as EventType;
       const key = str();
       const dwellMs = r.opt();
-      // the tags straight into the log's column (through one scratch array): no array an event
-      eventTags.length = 0;
-      for (let n = r.uint(); n > 0; n--) eventTags.push(str());
-      s.events.pushFields(t, seq, type, key, dwellMs, eventTags, 0, eventTags.length);
+      // into the log's columns through one scratch event: no object or tags array an event
+      const e = scratchEvent;
+      e.tags.length = 0;
+      for (let n = r.uint(); n > 0; n--) e.tags.push(str());
+      e.t = t;
+      e.seq = seq;
+      e.type = type;
+      e.key = key;
+      e.dwellMs = dwellMs;
+      s.events.push(e);
     }
     const seen: Seen = new Map();
     const count = r.uint();
@@ -749,8 +755,8 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
   }
 }
 
-/** Scratch of `decode`: one event's tags on their way into its state's event log. */
-const eventTags: string[] = [];
+/** Scratch of `decode`: one event on its way into its state's event log (which copies it). */
+const scratchEvent: Omit<TimedEvent, 'tags'> & { tags: string[] } = { t: 0, seq: 0, type: 'click', key: '', tags: [] };
 
 /** A packed state's string table, and a reader of the string its next number names (tails push theirs on). */
 function readTable(r: Reader): { strings: string[]; str: () => string } {

@@ -3,6 +3,18 @@ import type { KeyedEvent } from './model';
 
 export type TimedEvent = KeyedEvent & { seq: number };
 
+/** An event's fields, its tags `count` of `tags` from `from` (a flat array of several events' tags). */
+export type EventFields = (
+  t: number,
+  seq: number,
+  type: EventType,
+  key: string,
+  dwellMs: number | undefined,
+  tags: readonly string[],
+  from: number,
+  count: number,
+) => void;
+
 const before = (at: number, aseq: number, t: number, seq: number) => at < t || (at === t && aseq < seq);
 
 /**
@@ -48,9 +60,16 @@ export class EventLog implements Iterable<TimedEvent> {
     return this.#seq[i]!;
   }
 
-  /** Appends an event that sorts after every one held (a decoded state's, in order). */
-  push(e: TimedEvent): void {
-    this.pushFields(e.t, e.seq, e.type, e.key, e.dwellMs, e.tags, 0, e.tags.length);
+  /** Appends an event that sorts after every one held (a decoded state's, in order); `e` is not kept. */
+  push(e: Readonly<TimedEvent>): void {
+    this.#t.push(e.t);
+    this.#seq.push(e.seq);
+    this.#dwell.push(e.dwellMs ?? 0);
+    this.#hasDwell.push(e.dwellMs === undefined ? 0 : 1);
+    this.#type.push(e.type);
+    this.#key.push(e.key);
+    this.#tagCount.push(e.tags.length);
+    for (const tag of e.tags) this.#tags.push(tag);
   }
 
   /** Puts `e` in its place: after every event before it by (t, seq). */
@@ -109,14 +128,14 @@ export class EventLog implements Iterable<TimedEvent> {
   }
 
   /**
-   * `f` with each event in order, without an object per event (for the replay): one object and one tags array are
+   * `f` with each event in order (the first `n`), without an object per event (the replay, the fold): one object and one tags array are
    * filled in for each event in turn, so `f` must not keep them or its tags (applyKeyed copies what it keeps).
    */
-  forEach(f: (e: Readonly<TimedEvent>) => void): void {
+  forEach(f: (e: Readonly<TimedEvent>) => void, n = this.#t.length): void {
     const tags: string[] = [];
     const e: TimedEvent = { type: 'click', key: '', tags, t: 0, seq: 0, dwellMs: undefined };
     let tag = 0;
-    for (let i = 0; i < this.#t.length; i++) {
+    for (let i = 0; i < n; i++) {
       const count = this.#tagCount[i]!;
       tags.length = 0;
       for (let j = tag; j < tag + count; j++) tags.push(this.#tags[j]!);
@@ -130,43 +149,11 @@ export class EventLog implements Iterable<TimedEvent> {
     }
   }
 
-  /** Appends an event that sorts after every one held, its tags `count` of `tags` from `from` (a decoder's). */
-  pushFields(
-    t: number,
-    seq: number,
-    type: EventType,
-    key: string,
-    dwellMs: number | undefined,
-    tags: readonly string[],
-    from: number,
-    count: number,
-  ): void {
-    this.#t.push(t);
-    this.#seq.push(seq);
-    this.#dwell.push(dwellMs ?? 0);
-    this.#hasDwell.push(dwellMs === undefined ? 0 : 1);
-    this.#type.push(type);
-    this.#key.push(key);
-    this.#tagCount.push(count);
-    for (let j = from; j < from + count; j++) this.#tags.push(tags[j]!);
-  }
-
   /**
    * `f` with each event's fields in order, without making it an object (the encoder's walk): `tags` is the log's flat
    * tag array, the event's being `count` of them from `from`.
    */
-  forEachField(
-    f: (
-      t: number,
-      seq: number,
-      type: EventType,
-      key: string,
-      dwellMs: number | undefined,
-      tags: readonly string[],
-      from: number,
-      count: number,
-    ) => void,
-  ): void {
+  forEachField(f: EventFields): void {
     let tag = 0;
     for (let i = 0; i < this.#t.length; i++) {
       const count = this.#tagCount[i]!;

@@ -87,11 +87,8 @@ function foldTo(s: PersonState, horizon: number, p: TimelineParams): void {
   if (s.horizon !== null && horizon <= s.horizon) return;
   let n = 0;
   while (n < s.events.length && s.events.t(n) < horizon) n++;
-  if (n > 0) {
-    const folded = s.events.events();
-    for (let i = 0; i < n; i++) applyKeyed(s.base, folded.next().value as TimedEvent, p);
-    s.events.dropFirst(n);
-  }
+  s.events.forEach((e) => applyKeyed(s.base, e, p), n);
+  s.events.dropFirst(n);
   s.horizon = horizon;
   // No event at or after the horizon can join a visit whose last event is a gap or more before it.
   for (const [key, v] of s.base.visits) if (horizon - v.last >= p.visitGapMs) s.base.visits.delete(key);
