@@ -5,6 +5,7 @@ import {
   addEvents,
   emptyModel,
   emptyState,
+  EventLog,
   forwardWeight,
   type DecayParams,
   type FollowPart,
@@ -423,16 +424,16 @@ export function encodeState(
   at = mark('follows', at);
   body.uint(s.events.length);
   let prev = ref;
-  for (let i = 0; i < s.events.length; i++) {
-    const e = s.events[i]!;
-    body.num(i === 0 ? e.t - ref : e.t - prev);
-    prev = e.t;
-    body.num(s.seq - e.seq);
-    body.uint(id(e.type));
-    body.uint(id(e.key));
-    body.opt(e.dwellMs);
-    tagList(e.tags);
-  }
+  s.events.forEachField((t, seq, type, key, dwellMs, tags, from, count) => {
+    body.num(t - prev);
+    prev = t;
+    body.num(s.seq - seq);
+    body.uint(id(type));
+    body.uint(id(key));
+    body.opt(dwellMs);
+    body.uint(count);
+    for (let j = from; j < from + count; j++) body.uint(id(tags[j]!));
+  });
   at = mark('events', at);
   let newestSeen = 0;
   for (const at of seen.values()) if (at > newestSeen) newestSeen = at;
@@ -672,19 +673,25 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
       }
       s.base.follows.set(key, parts);
     }
-    const events: TimedEvent[] = new Array(r.uint());
     let prev = ref;
-    for (let i = 0; i < events.length; i++) {
+    for (let n = r.uint(); n > 0; n--) {
       const t = prev + r.num();
       prev = t;
       const seq = s.seq - r.num();
       const type = str() as EventType;
       const key = str();
       const dwellMs = r.opt();
-      const tags = tagList();
-      events[i] = dwellMs === undefined ? { t, seq, type, key, tags } : { t, seq, type, key, tags, dwellMs };
+      // into the log's columns through one scratch event: no object or tags array an event
+      const e = scratchEvent;
+      e.tags.length = 0;
+      for (let n = r.uint(); n > 0; n--) e.tags.push(str());
+      e.t = t;
+      e.seq = seq;
+      e.type = type;
+      e.key = key;
+      e.dwellMs = dwellMs;
+      s.events.push(e);
     }
-    s.events = events;
     const seen: Seen = new Map();
     const count = r.uint();
     const top = r.num();
@@ -747,6 +754,9 @@ function decode(raw: Buffer | string, params: DecayParams | TimelineParams, with
     );
   }
 }
+
+/** Scratch of `decode`: one event on its way into its state's event log (which copies it). */
+const scratchEvent: Omit<TimedEvent, 'tags'> & { tags: string[] } = { t: 0, seq: 0, type: 'click', key: '', tags: [] };
 
 /** A packed state's string table, and a reader of the string its next number names (tails push theirs on). */
 function readTable(r: Reader): { strings: string[]; str: () => string } {
@@ -1023,14 +1033,16 @@ function decodeJsonState(text: string, decay: DecayParams): { state: PersonState
     for (let i = 0; i + 1 < rest.length; i += 2) parts.push({ inc: rest[i] as number, tags: rest[i + 1] as string[] });
     s.base.follows.set(k as string, parts);
   }
-  s.events = json.e.map(([t, seq, type, key, tags, dwellMs]): TimedEvent => ({
-    t,
-    seq,
-    type: type as EventType,
-    key,
-    tags,
-    ...(dwellMs !== undefined && { dwellMs }),
-  }));
+  s.events = EventLog.of(
+    json.e.map(([t, seq, type, key, tags, dwellMs]): TimedEvent => ({
+      t,
+      seq,
+      type: type as EventType,
+      key,
+      tags,
+      ...(dwellMs !== undefined && { dwellMs }),
+    })),
+  );
   const seen: Seen = new Map();
   if (json.d) {
     for (const entry of json.d.split(',')) {
@@ -1060,7 +1072,7 @@ export function encodeJsonState(version: string, s: PersonState, seen: Seen): st
       v.tags,
     ]),
     f: [...s.base.follows].map(([k, parts]) => [k, ...parts.flatMap((p) => [p.inc, p.tags])]),
-    e: s.events.map((e) =>
+    e: [...s.events].map((e) =>
       e.dwellMs === undefined
         ? [e.t, e.seq, e.type, e.key, [...e.tags]]
         : [e.t, e.seq, e.type, e.key, [...e.tags], e.dwellMs],

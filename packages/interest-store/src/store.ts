@@ -149,7 +149,12 @@ const KEYS_PER_COMMAND = 250;
 const slices = <T>(xs: readonly T[], size: number): T[][] =>
   Array.from({ length: Math.ceil(xs.length / size) }, (_, i) => xs.slice(i * size, (i + 1) * size));
 
-/** People whose last written state a store keeps decoded in memory (a few KB each). */
+/**
+ * People whose last written state a store keeps decoded in memory. Not a few KB each: a decoded state holds the
+ * person's events of the last W (their event log, scoring event-log.ts), a dedupe record a recent event, its string
+ * table and the replayed model — ≈ 110 KB for a person with 400 events in W (bench/state-heap.micro.ts), so a full
+ * cache of busy people is a heap of about a gigabyte (BENCHMARKS.md "Scorer").
+ */
 const CACHED_PEOPLE = 10_000;
 
 /**

@@ -8,6 +8,9 @@ import {
   type ScoringParams,
   type Visit,
 } from './model';
+import { EventLog, type TimedEvent } from './event-log';
+
+export { EventLog, type TimedEvent } from './event-log';
 
 /**
  * §4.1 by event time: one person's events give the same scores whatever order they arrive in,
@@ -31,8 +34,6 @@ export type TimelineParams = ScoringParams & {
   maxTags: number;
 };
 
-export type TimedEvent = KeyedEvent & { seq: number };
-
 export type PersonState = {
   base: PersonModel;
   /** Events older than this are in `base`; null while nothing was folded. */
@@ -41,29 +42,15 @@ export type PersonState = {
   newest: number | null;
   /** Arrival counter: the next event's `seq`. */
   seq: number;
-  /** The events at or after the horizon, sorted by (t, seq). */
-  events: TimedEvent[];
+  /** The events at or after the horizon, sorted by (t, seq) (held compactly: event-log.ts). */
+  events: EventLog;
 };
 
 /** How an event took its place: in order, behind newer ones within W, or beyond W (on its own). */
 export type Arrival = 'in_order' | 'reordered' | 'beyond_window';
 
 export function emptyState(): PersonState {
-  return { base: emptyModel(), horizon: null, newest: null, seq: 0, events: [] };
-}
-
-const before = (a: TimedEvent, b: TimedEvent) => a.t < b.t || (a.t === b.t && a.seq < b.seq);
-
-/** Index at which `e` goes in the sorted `events`: after every event before it. */
-function placeOf(events: readonly TimedEvent[], e: TimedEvent): number {
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (before(events[mid]!, e)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
+  return { base: emptyModel(), horizon: null, newest: null, seq: 0, events: new EventLog() };
 }
 
 /** Adds one person's events, in arrival order, to their state (mutating it); returns how each arrived. */
@@ -75,10 +62,7 @@ export function addEvents(s: PersonState, events: readonly KeyedEvent[], p: Time
   );
 }
 
-/**
- * `addEvents` for events the caller gives up (a store's own fresh objects): each gets its `seq` and is kept as it
- * is, not copied.
- */
+/** `addEvents` for events the caller gives up (a store's own fresh objects): each gets its `seq` (no copy first). */
 export function addOwnedEvents(s: PersonState, events: readonly TimedEvent[], p: TimelineParams): Arrival[] {
   const arrivals: Arrival[] = [];
   for (const timed of events) {
@@ -91,7 +75,7 @@ export function addOwnedEvents(s: PersonState, events: readonly TimedEvent[], p:
       continue;
     }
     arrivals.push(s.newest !== null && t < s.newest ? 'reordered' : 'in_order');
-    s.events.splice(placeOf(s.events, timed), 0, timed);
+    s.events.insert(timed);
     if (s.newest === null || t > s.newest) s.newest = t;
   }
   if (s.newest !== null) foldTo(s, s.newest - p.latenessMs, p);
@@ -102,8 +86,9 @@ export function addOwnedEvents(s: PersonState, events: readonly TimedEvent[], p:
 function foldTo(s: PersonState, horizon: number, p: TimelineParams): void {
   if (s.horizon !== null && horizon <= s.horizon) return;
   let n = 0;
-  while (n < s.events.length && s.events[n]!.t < horizon) applyKeyed(s.base, s.events[n++]!, p);
-  s.events.splice(0, n);
+  while (n < s.events.length && s.events.t(n) < horizon) n++;
+  s.events.forEach((e) => applyKeyed(s.base, e, p), n);
+  s.events.dropFirst(n);
   s.horizon = horizon;
   // No event at or after the horizon can join a visit whose last event is a gap or more before it.
   for (const [key, v] of s.base.visits) if (horizon - v.last >= p.visitGapMs) s.base.visits.delete(key);
@@ -129,7 +114,7 @@ export function replayModel(s: PersonState, p: TimelineParams): PersonModel {
     visits: new Map([...s.base.visits].map(([k, v]) => [k, cloneVisit(v)])),
     follows: new Map(s.base.follows),
   };
-  for (const e of s.events) applyKeyed(m, e, p);
+  s.events.forEach((e) => applyKeyed(m, e, p));
   trimInterests(m.interests, p.maxTags);
   return m;
 }
@@ -205,13 +190,15 @@ export function mergeStates(into: PersonState, from: PersonState, p: TimelinePar
   }
   mergeModels(into.base, from.base, p);
   const offset = into.seq;
-  const theirs = from.events.map((e) => ({ ...e, seq: e.seq + offset }));
+  const theirs = [...from.events.events(offset)];
   into.seq += from.seq;
-  into.events = mergeSorted(into.events, theirs);
+  into.events = EventLog.of(mergeSorted([...into.events], theirs));
   if (from.newest !== null && (into.newest === null || from.newest > into.newest)) into.newest = from.newest;
   if (into.newest !== null) foldTo(into, into.newest - p.latenessMs, p);
   trimInterests(into.base.interests, p.maxTags);
 }
+
+const before = (a: TimedEvent, b: TimedEvent) => a.t < b.t || (a.t === b.t && a.seq < b.seq);
 
 function mergeSorted(a: readonly TimedEvent[], b: readonly TimedEvent[]): TimedEvent[] {
   const out: TimedEvent[] = [];
