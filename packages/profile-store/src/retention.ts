@@ -84,9 +84,9 @@ export type AnalyzeLimit = { tables?: number; budgetMs?: number };
  * apply's backend and the node processes share the other core: every stale table at once was
  * 0.4–1.4 s of it in one go, and the freshness probes posted meanwhile were the slowest of their
  * window (BENCHMARKS.md "The segmenter's freshness tail at a low rate"). The budget bounds a pass
- * to 100 ms and the dearest table (tens of ms on the bench's schema) while still taking the
- * few-row tables, milliseconds each, several a pass; the tables take turns, so each stale table is
- * reached within a few passes.
+ * to 100 ms and the dearest table (`activity`, 0.2–0.3 s after 100 000 events on the bench) while
+ * still taking the few-row tables, milliseconds each, several a pass; the tables take turns, so each
+ * stale table is reached within a few passes (four to six of 20 s on the bench).
  */
 export const ANALYZE_PER_PASS: AnalyzeLimit = { budgetMs: 100 };
 
