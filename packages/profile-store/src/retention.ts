@@ -74,22 +74,50 @@ export async function vacuumQueues(pool: Pool): Promise<void> {
   await pool.query('VACUUM (SKIP_LOCKED) lifecycle_outbox, audience_outbox, audience_touched, consumer_offsets');
 }
 
+/** How much one `analyzeStale` call may do: at most `tables` tables, none but the first started after `budgetMs`. */
+export type AnalyzeLimit = { tables?: number; budgetMs?: number };
+
+/**
+ * What the retention pass allows itself (`SegmentStore.prune`): tables in turn until 100 ms have
+ * been spent (the first always; none started after). ANALYZE is a core's worth of CPU while it
+ * runs (it reads up to 30 000 rows a table and sorts them per column), and on a 2-core machine the
+ * apply's backend and the node processes share the other core: every stale table at once was
+ * 0.4–1.4 s of it in one go, and the freshness probes posted meanwhile were the slowest of their
+ * window (BENCHMARKS.md "The segmenter's freshness tail at a low rate"). The budget bounds a pass
+ * to 100 ms and the dearest table (`activity`, 0.2–0.3 s after 100 000 events on the bench) while
+ * still taking the few-row tables, milliseconds each, several a pass; the tables take turns, so each
+ * stale table is reached within a few passes (four to six of 20 s on the bench).
+ */
+export const ANALYZE_PER_PASS: AnalyzeLimit = { budgetMs: 100 };
+
 /**
  * ANALYZE of this schema's tables whose planner statistics are missing or stale by autovacuum's own
  * default rule (more than 50 + 10 % of the rows changed since the last ANALYZE); returns the tables
- * analyzed. Autovacuum does this where it runs; where it is off (our dev machines) nothing ever
+ * analyzed, by name. Autovacuum does this where it runs; where it is off (our dev machines) nothing ever
  * analyzes, a table's row count stays "unknown" and the planner guesses from its pages: the
  * evaluation statement of a 500-event chunk was estimated at 514 000 on a 50 000-person schema and
  * read `people` with a sequential scan (60 ms; 12 ms by the index once analyzed). Run after each
  * retention pass; a table another session holds is skipped and taken next time.
+ *
+ * One table a statement, the least recently analyzed first (never analyzed: first of all), until
+ * `limit` is reached: the rest is still stale next call and taken then, and a table just analyzed
+ * goes to the back, so with a limit every stale table is reached in turn — even one that is stale
+ * again at every call (the queue tables, rewritten all the time) cannot keep another out. Without a
+ * limit, every stale table.
  */
-export async function analyzeStale(pool: Pool): Promise<string[]> {
+export async function analyzeStale(pool: Pool, limit: AnalyzeLimit = {}): Promise<string[]> {
   const { rows } = await pool.query<{ name: string }>(
     `SELECT format('%I.%I', s.schemaname, s.relname) AS name
      FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
      WHERE s.schemaname = current_schema() AND s.n_mod_since_analyze > 50 + 0.1 * greatest(c.reltuples, 0)
-     ORDER BY s.relname`,
+     ORDER BY greatest(s.last_analyze, s.last_autoanalyze) NULLS FIRST, s.relname`,
   );
-  if (rows.length > 0) await pool.query(`ANALYZE (SKIP_LOCKED) ${rows.map((r) => r.name).join(', ')}`);
-  return rows.map((r) => r.name);
+  const deadline = Date.now() + (limit.budgetMs ?? Infinity);
+  const analyzed: string[] = [];
+  for (const { name } of rows) {
+    if (analyzed.length >= (limit.tables ?? Infinity) || (analyzed.length > 0 && Date.now() > deadline)) break;
+    await pool.query(`ANALYZE (SKIP_LOCKED) ${name}`);
+    analyzed.push(name);
+  }
+  return analyzed.sort();
 }

@@ -15,7 +15,7 @@ import { foldEvents, type Converter } from './fold';
 import { idsOf, lockIdentities, mergedIdCounts, mergeProfiles, storeTraits } from './identity';
 import { evaluatePeople, type Cause, type FactGain, type Transition } from './lifecycle';
 import { suppressedAmong } from './privacy';
-import { analyzeStale, pruneExpired, vacuumQueues, type Retention } from './retention';
+import { ANALYZE_PER_PASS, analyzeStale, pruneExpired, vacuumQueues, type Retention } from './retention';
 import { inTransaction } from './tx';
 
 /** Where a chunk of messages came from: the consumer position it moves. */
@@ -135,12 +135,13 @@ export function createSegmentStore(options: StoreOptions) {
 
     /**
      * Forgets expired dedupe records and daily aggregates, vacuums the queue tables, then analyzes
-     * the tables whose statistics are stale (retention.ts).
+     * the tables whose statistics are stale, in turn, for about 100 ms a pass (retention.ts,
+     * `ANALYZE_PER_PASS`).
      */
     async prune(nowMs: number, keep: Retention) {
       const pruned = await pruneExpired(pool, nowMs, keep);
       await vacuumQueues(pool);
-      const analyzed = await analyzeStale(pool);
+      const analyzed = await analyzeStale(pool, ANALYZE_PER_PASS);
       if (analyzed.length > 0) log.debug({ analyzed }, 'retention: analyzed tables with stale statistics');
       return pruned;
     },

@@ -110,4 +110,49 @@ describe('retention of dedupe records and daily aggregates', () => {
     // Nothing changed since: nothing to do.
     expect(await analyzeStale(pool)).toEqual([]);
   });
+
+  it('with a limit, analyzes the stale tables in turn, least recently analyzed first, so none is kept out', async () => {
+    // A schema of its own, so that only these three tables can be stale.
+    const schema = `${box.env.PG_SCHEMA!}_turns`;
+    await pool.query(`CREATE SCHEMA ${schema}`);
+    const own = createPool(process.env.DATABASE_URL!, schema, `test-retention-turns-${box.id}`, 1);
+    try {
+      await own.query('CREATE TABLE a (x int); CREATE TABLE b (x int); CREATE TABLE c (x int)');
+      // Rows changed since the last ANALYZE, as reported: a backend reports its counters when idle (within a second).
+      const changed = async (table: string) =>
+        (
+          await own.query<{ n: number }>(
+            `SELECT n_mod_since_analyze::int AS n FROM pg_stat_user_tables WHERE schemaname = $1 AND relname = $2`,
+            [schema, table],
+          )
+        ).rows[0]?.n ?? 0;
+      // Writes, then waits until the write is reported, so that no late report can make a table stale after a call.
+      const write = async (table: string, rows: number) => {
+        const before = await changed(table);
+        await own.query(`INSERT INTO ${table} SELECT generate_series(1, $1::int)`, [rows]);
+        for (let i = 0; i < 100 && (await changed(table)) < before + rows; i++)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(await changed(table)).toBeGreaterThanOrEqual(before + rows);
+      };
+      const t = (name: string) => `${schema}.${name}`;
+      for (const table of ['a', 'b', 'c']) await write(table, 100);
+      expect(await analyzeStale(own, { tables: 1 })).toEqual([t('a')]);
+      // a is stale again, and by far the most changed (1 000 rows over its threshold of 50 + 10 % of 100), but
+      // b and c have waited longer: they go first, one a call.
+      await write('a', 1_000);
+      expect(await analyzeStale(own, { tables: 1 })).toEqual([t('b')]);
+      await write('a', 1_000);
+      expect(await analyzeStale(own, { tables: 1 })).toEqual([t('c')]);
+      expect(await analyzeStale(own, { tables: 1 })).toEqual([t('a')]);
+      expect(await analyzeStale(own, { tables: 1 })).toEqual([]);
+      // A spent budget still lets one table through, and only one.
+      await write('b', 1_000);
+      await write('c', 1_000);
+      expect(await analyzeStale(own, { budgetMs: 0 })).toEqual([t('b')]);
+      expect(await analyzeStale(own)).toEqual([t('c')]);
+    } finally {
+      await own.end();
+      await pool.query(`DROP SCHEMA ${schema} CASCADE`);
+    }
+  }, 30_000);
 });
