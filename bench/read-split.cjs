@@ -7,8 +7,8 @@
  *
  * Per read, in absolute ms (`performance.timeOrigin + performance.now()`, comparable with Date.now()):
  *   a  the 'request' event (Node has parsed the HTTP head)
- *   h  the route's Redis MGET issued (the handler has started: Fastify's routing and hooks are done;
- *      `facts.get` is asked in the same tick)
+ *   h  the Redis MGET holding the id written (the person reader's batch leaves on the `setImmediate` after
+ *      the handler's turn, the turn `facts.get` was asked in: so `pre` also holds that turn's wait)
  *   s  the facts statement holding the id written to its Postgres connection (after the batch's
  *      `setImmediate`, or after waiting for one of the statements already out)
  *   e  that statement's answer parsed (pg's callback)
@@ -103,6 +103,32 @@ Module._load = function (request, ...rest) {
   }
   const Redis = request === 'ioredis' ? (loaded?.default ?? loaded?.Redis ?? loaded) : undefined;
   // every copy of ioredis the process loads (pnpm may hold more than one)
+  // the profile route's person reader (interest-store `createPersonReader`) sends ONE `MGET` of the alias and
+  // state keys of every person asked for in a turn, through `sendCommand`: each alias key stamps its read
+  if (Redis?.prototype?.sendCommand && !patched.has(Redis.prototype.sendCommand)) {
+    const send = Redis.prototype.sendCommand;
+    // the wrapper is what a second load of the same class finds: wrapped once
+    Redis.prototype.sendCommand = function (command, ...rest) {
+      const reads =
+        command?.name === 'mget'
+          ? (command.args ?? [])
+              .map((key) => idOfAlias(String(key)))
+              .filter((id) => id !== undefined)
+              .map((id) => openRead(id, 'h'))
+              .filter(Boolean)
+          : [];
+      const t = now();
+      for (const r of reads) r.h = t;
+      const result = send.call(this, command, ...rest);
+      if (reads.length > 0)
+        command.promise.then(
+          () => reads.forEach((r) => (r.r = now())),
+          () => reads.forEach((r) => (r.r = now())),
+        );
+      return result;
+    };
+    patched.add(Redis.prototype.sendCommand);
+  }
   if (Redis?.prototype?.mgetBuffer && !patched.has(Redis)) {
     {
       patched.add(Redis);

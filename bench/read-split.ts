@@ -10,9 +10,11 @@ type Read = { a: number; h: number; s: number; e: number; r: number; f: number }
 /** The parts of a read (ms): each a span between two of its instants. */
 const PARTS: [string, (x: Read) => number][] = [
   ['total', (x) => x.f - x.a],
-  // HTTP head parsed → handler: Fastify's routing, hooks, the token guard, the id's check
+  // HTTP head parsed → the Redis MGET written: Fastify's routing, hooks, the token guard, the id's check,
+  // the handler, and the rest of its turn (the person reader's batch leaves on the turn's `setImmediate`)
   ['pre', (x) => x.h - x.a],
-  // handler → the facts statement written: the batch's setImmediate, or waiting for a statement out
+  // MGET written → the facts statement written: ≤ 0 when both batches leave in the same `setImmediate` turn
+  // (the statement first); > 0 when the statement waited for one of those already out
   ['pgQueue', (x) => x.s - x.h],
   // the statement written → its answer parsed (Postgres's execution, the wake-ups, pg's parse)
   ['pgStmt', (x) => x.e - x.s],
