@@ -770,7 +770,7 @@ function pairs(flat: readonly string[]): Record<string, string> {
   return out;
 }
 
-/** The event as the timeline keeps it: a fresh object the state takes as it is (addOwnedEvents sets its `seq`). */
+/** The event as the timeline takes it (addOwnedEvents sets its `seq`; the state's log copies its fields). */
 function keyed(e: PreparedEvent): TimedEvent {
   const type = e.type as EventType;
   return e.dwellMs === undefined

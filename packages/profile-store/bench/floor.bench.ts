@@ -28,8 +28,9 @@ runWriteFloor({
   .then((f) => {
     const cpu = (x: number | null) => (x === null ? '?' : x.toFixed(1));
     console.log(
-      `medians: floor ${f.floorRatio.toFixed(3)} of the raw COPY, without activity's secondary indexes ${f.bareRatio.toFixed(3)}; ` +
-        `CPU per event raw ${cpu(f.raw.cpuUs)} µs, floor ${cpu(f.floor.cpuUs)} µs, without the indexes ${cpu(f.bare.cpuUs)} µs`,
+      `medians: floor ${f.floorRatio.toFixed(3)} of the raw COPY, without activity's secondary indexes ${f.bareRatio.toFixed(3)}, ` +
+        `activity rows alone ${f.activityRatio.toFixed(3)}; CPU per event raw ${cpu(f.raw.cpuUs)} µs, floor ${cpu(f.floor.cpuUs)} µs, ` +
+        `without the indexes ${cpu(f.bare.cpuUs)} µs, activity rows alone ${cpu(f.activity.cpuUs)} µs`,
     );
   })
   .catch((err: unknown) => {

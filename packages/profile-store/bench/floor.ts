@@ -13,7 +13,9 @@
  *   - floor:    COPY of exactly those two rows into the real tables, indexes and all — no upserts, no
  *               people, counts, stages, identities or positions: a lower bound for the apply;
  *   - no-index: the same two COPYs in a second schema without `activity`'s secondary indexes: what the
- *               rows cost without the read side's indexes.
+ *               rows cost without the read side's indexes;
+ *   - activity: the activity rows alone into the real table — what would be left if the dedupe record
+ *               wrote nothing of its own (e.g. folded into the activity row).
  * The first round warms up and is left out of the medians.
  */
 import { pipeline } from 'node:stream/promises';
@@ -36,15 +38,18 @@ const line = (cells: (string | number | null)[]) => `${cells.map(cell).join('\t'
 const copyInto = (client: PoolClient, table: string, columns: string, text: string) =>
   pipeline(Readable.from([text]), client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`)));
 
-/** The two rows of each event of `events`, COPYed `chunk` events a transaction; returns seconds. */
-async function floorTimed(pool: Pool, events: readonly ProfileEvent[], chunk: number): Promise<number> {
+/**
+ * The two rows of each event of `events` (only the activity row without `dedupe`), COPYed `chunk` events a
+ * transaction; returns seconds.
+ */
+async function floorTimed(pool: Pool, events: readonly ProfileEvent[], chunk: number, dedupe = true): Promise<number> {
   const convert = createConverter('CNY', new Map());
   const client = await pool.connect();
   const started = process.hrtime.bigint();
   try {
     for (let i = 0; i < events.length; i += chunk) {
       const part = events.slice(i, i + chunk);
-      const dedupe = part.map((e) => line([e.source, dedupeId(e), e.receivedAt])).join('');
+      const records = dedupe ? part.map((e) => line([e.source, dedupeId(e), e.receivedAt])).join('') : '';
       const activity = foldEvents(
         part.map((event) => ({ key: event.profileKey, event })),
         convert,
@@ -52,7 +57,7 @@ async function floorTimed(pool: Pool, events: readonly ProfileEvent[], chunk: nu
         .activity.map((a) => line([a.key, a.day, a.type, a.targetType, a.targetId, a.tags, a.n]))
         .join('');
       await client.query('BEGIN');
-      await copyInto(client, 'applied_events', 'source, event_id, received_at', dedupe);
+      if (dedupe) await copyInto(client, 'applied_events', 'source, event_id, received_at', records);
       await copyInto(client, 'activity', 'profile_key, day, type, target_type, target_id, tags, n', activity);
       await client.query('COMMIT');
     }
@@ -78,9 +83,12 @@ export type FloorFigures = {
   /** Medians over the rounds after the first: each write's share of the raw COPY's events/s, and CPU per event. */
   floorRatio: number;
   bareRatio: number;
+  activityRatio: number;
   raw: FloorSide;
   floor: FloorSide;
   bare: FloorSide;
+  /** The activity rows alone, indexes and all (a dedupe that wrote nothing of its own). */
+  activity: FloorSide;
 };
 
 export async function runWriteFloor(opts: {
@@ -104,7 +112,7 @@ export async function runWriteFloor(opts: {
         `dropped on the no-index side: ${rows.map((r) => r.name).join(', ')}`,
     );
     const nowMs = Date.now();
-    const figures: { raw: FloorSide; floor: FloorSide; bare: FloorSide }[] = [];
+    const figures: { raw: FloorSide; floor: FloorSide; bare: FloorSide; activity: FloorSide }[] = [];
     let first = 0;
     for (let r = 0; r < opts.rounds; r++) {
       const messages: TopicMessage[] = [];
@@ -119,14 +127,18 @@ export async function runWriteFloor(opts: {
         floorTimed(withIndexes.pool, events, opts.chunk),
       );
       const noIndex = await measured(bare.pool, events.length, () => floorTimed(bare.pool, events, opts.chunk));
+      const activity = await measured(withIndexes.pool, events.length, () =>
+        floorTimed(withIndexes.pool, events, opts.chunk, false),
+      );
       const show = (s: FloorSide) => `${Math.round(s.rate)}/s (${s.cpuUs === null ? '?' : s.cpuUs.toFixed(1)} µs CPU)`;
       print(
         `round ${r + 1}: raw COPY ${show(raw)}, floor ${show(floor)} = ${(floor.rate / raw.rate).toFixed(3)} of raw, ` +
-          `without activity's secondary indexes ${show(noIndex)} = ${(noIndex.rate / raw.rate).toFixed(3)}`,
+          `without activity's secondary indexes ${show(noIndex)} = ${(noIndex.rate / raw.rate).toFixed(3)}, ` +
+          `activity rows alone ${show(activity)} = ${(activity.rate / raw.rate).toFixed(3)}`,
       );
-      if (r > 0 || opts.rounds === 1) figures.push({ raw, floor, bare: noIndex });
+      if (r > 0 || opts.rounds === 1) figures.push({ raw, floor, bare: noIndex, activity });
     }
-    const side = (k: 'raw' | 'floor' | 'bare'): FloorSide => {
+    const side = (k: 'raw' | 'floor' | 'bare' | 'activity'): FloorSide => {
       const cpu = figures.map((f) => f[k].cpuUs);
       return {
         rate: median(figures.map((f) => f[k].rate)),
@@ -136,9 +148,11 @@ export async function runWriteFloor(opts: {
     return {
       floorRatio: median(figures.map((f) => f.floor.rate / f.raw.rate)),
       bareRatio: median(figures.map((f) => f.bare.rate / f.raw.rate)),
+      activityRatio: median(figures.map((f) => f.activity.rate / f.raw.rate)),
       raw: side('raw'),
       floor: side('floor'),
       bare: side('bare'),
+      activity: side('activity'),
     };
   } finally {
     await withIndexes.drop();

@@ -8,7 +8,7 @@ import {
   type ScoringParams,
   type Visit,
 } from './model';
-import { EventLog, type TimedEvent } from './event-log';
+import { before, EventLog, type TimedEvent } from './event-log';
 
 export { EventLog, type TimedEvent } from './event-log';
 
@@ -198,14 +198,12 @@ export function mergeStates(into: PersonState, from: PersonState, p: TimelinePar
   trimInterests(into.base.interests, p.maxTags);
 }
 
-const before = (a: TimedEvent, b: TimedEvent) => a.t < b.t || (a.t === b.t && a.seq < b.seq);
-
 function mergeSorted(a: readonly TimedEvent[], b: readonly TimedEvent[]): TimedEvent[] {
   const out: TimedEvent[] = [];
   let i = 0;
   let j = 0;
   while (i < a.length || j < b.length) {
-    if (j >= b.length || (i < a.length && before(a[i]!, b[j]!))) out.push(a[i++]!);
+    if (j >= b.length || (i < a.length && before(a[i]!.t, a[i]!.seq, b[j]!.t, b[j]!.seq))) out.push(a[i++]!);
     else out.push(b[j++]!);
   }
   return out;
