@@ -36,7 +36,10 @@
  * processes around the slow ones, and Redis's LATENCY and SLOWLOG: bench/stall-window.ts),
  * BENCH_CPU_PROF_DIR (off; a directory: the services of BENCH_CPU_PROF_SERVICES — comma-separated, default
  * `scorer` — run under `node --cpu-prof` and write their profile there when they stop; read one with
- * `node bench/cpu-profile-summary.cjs FILE`).
+ * `node bench/cpu-profile-summary.cjs FILE`),
+ * BENCH_SERVICES_FROM (tsx: each service's src/main.ts under `node --import tsx`, as scripts/services.ts runs them;
+ * bundle: each from its single-file bundle, .data/bundle/<service>/main.cjs, built by scripts/build-services.ts at
+ * the start of the run — our modules in one scope, without tsx's per-module `__export` getters).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -53,6 +56,7 @@ import { CpuMeter, listeningPid, type CpuWindow, type ProcessGroup } from './pro
 import { pct } from './redis-bench';
 import { removeRunData } from './reads.bench';
 import { StallWindow } from './stall-window';
+import { bundlePath, buildServices } from '../scripts/build-services';
 
 const ROOT = path.resolve(__dirname, '..');
 const TRACE_PRELOAD = path.join(ROOT, 'bench/stall-trace.cjs');
@@ -388,6 +392,13 @@ async function offer(
   return { achieved: accepted / elapsed, accepted, refused };
 }
 
+/** How the services run: `tsx` (the default, as scripts/services.ts runs them) or `bundle`; see the header. */
+function servicesFrom(env: NodeJS.ProcessEnv): 'tsx' | 'bundle' {
+  const from = env.BENCH_SERVICES_FROM ?? 'tsx';
+  if (from !== 'tsx' && from !== 'bundle') throw new Error(`BENCH_SERVICES_FROM is tsx or bundle, got "${from}"`);
+  return from;
+}
+
 /** Starts the four services as processes on ports `port`…`port + 3`, with the run's own names. */
 function startServices(env: NodeJS.ProcessEnv, port: number, trace = false): Map<Service, ChildProcess> {
   const ports: Record<Service, number> = { ingest: port, 'query-api': port + 1, scorer: port + 2, segmenter: port + 3 };
@@ -416,10 +427,14 @@ function startServices(env: NodeJS.ProcessEnv, port: number, trace = false): Map
   const profiled = new Set((env.BENCH_CPU_PROF_SERVICES ?? 'scorer').split(',').map((s) => s.trim()));
   const profile = (name: Service) =>
     profDir && profiled.has(name) ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profDir)}`] : [];
+  const main = (name: Service) =>
+    servicesFrom(env) === 'bundle'
+      ? [bundlePath(name)]
+      : ['--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)];
   return new Map(
     SERVICES.map((name) => [
       name,
-      spawn(process.execPath, [...profile(name), '--import', 'tsx', path.join(ROOT, `services/${name}/src/main.ts`)], {
+      spawn(process.execPath, [...profile(name), ...main(name)], {
         cwd: ROOT,
         stdio: ['ignore', logDir ? openSync(path.join(logDir, `${name}.log`), 'a') : 'ignore', 'inherit'],
         env: common,
@@ -496,6 +511,9 @@ export async function runSustainedBench(o: SustainedOptions): Promise<SustainedF
       topics: topics.map((topic, i) => ({ topic, numPartitions: i === 0 ? 12 : 3 })),
     });
     await migrate(pool, config.PG_SCHEMA);
+    // built on every run, so a bundle never runs older code than the checkout
+    if (servicesFrom(env) === 'bundle') await buildServices();
+    log(`services from: ${servicesFrom(env)}`);
     services = startServices(env, o.port, o.stallTrace);
     await Promise.all([0, 1, 2, 3].map((i) => waitReady(o.port + i)));
     const meter = new CpuMeter(processGroups(services, config, pool));
