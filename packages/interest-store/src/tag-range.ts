@@ -128,8 +128,9 @@ local function bucket(id)
   if not k then k = key(id); keyOf[id] = k end
   return k
 end
--- bucket counts: read once a call (HGET at first use), kept here, and written once at the end (\`flush\`) — the
--- same values HINCRBY a change would leave; a split writes its two counts itself (a new field, in its order)
+-- bucket counts: read at a call's first use of a bucket, kept here and written once at its end (one HSET of
+-- those changed): the values an HINCRBY a change would leave, without a write command a change (each costs
+-- the script a call and its propagation bookkeeping); a split writes its two counts itself, as before
 local cnt, dirty = {}, {}
 local function count(id)
   local c = cnt[id]
@@ -255,8 +256,8 @@ local function add(id, person, score, s, elsewhere)
 end
 for i = 4, #ARGV, 3 do
   local person, old, new = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local s = new ~= '' and tonumber(new)
-  local id = s and find(new, s) or nil
+  local s = tonumber(new)
+  local id = new ~= '' and find(new, s) or nil
   if old ~= '' and old ~= '?' and id and find(old, tonumber(old)) == id then
     -- the old and the new score in one bucket: the entry's score changes in place (no count, no merge)
     add(id, person, new, s, true)
