@@ -120,13 +120,38 @@ if not m[1] then
   redis.call('ZADD', dir, '-inf', first)
 end
 local splitAt, mergeBelow, mergeMax = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local function count(id) return tonumber(redis.call('HGET', counts, id)) or 0 end
+local floor = math.floor
+-- each bucket's key, made once a call
+local keyOf = {}
+local function bucket(id)
+  local k = keyOf[id]
+  if not k then k = key(id); keyOf[id] = k end
+  return k
+end
+-- bucket counts: read at a call's first use of a bucket, kept here and written once at its end (one HSET of
+-- those changed): the values an HINCRBY a change would leave, without a write command a change (each costs
+-- the script a call and its propagation bookkeeping); a split writes its two counts itself, as before
+local cnt, dirty = {}, {}
+local function count(id)
+  local c = cnt[id]
+  if not c then
+    c = tonumber(redis.call('HGET', counts, id)) or 0
+    cnt[id] = c
+  end
+  return c
+end
+local function bump(id, by)
+  local c = count(id) + by
+  cnt[id], dirty[id] = c, true
+  return c
+end
 -- A call of several changes reads the directory once (while it has at most 4 buckets a change) and finds
 -- each score's bucket in it, as \`holder\` would (the last bound <= the score); a split or a merge drops it.
 local changes = (#ARGV - 3) / 3
 local useDir = changes >= 2 and redis.call('ZCARD', dir) <= 4 * changes
 local bounds, ids
-local function find(score)
+-- \`s\`: the score as a number
+local function find(score, s)
   if not useDir then return holder(score) end
   if not bounds then
     local flat = redis.call('ZRANGE', dir, 0, -1, 'WITHSCORES')
@@ -136,18 +161,18 @@ local function find(score)
       bounds[#bounds + 1] = tonumber(flat[j + 1])
     end
   end
-  local s, lo, hi = tonumber(score), 1, #bounds
+  local lo, hi = 1, #bounds
   while lo < hi do
-    local mid = math.floor((lo + hi + 1) / 2)
+    local mid = floor((lo + hi + 1) / 2)
     if bounds[mid] <= s then lo = mid else hi = mid - 1 end
   end
   return ids[lo]
 end
 local touched, total = {}, 0
 local function remove(id, person)
-  local r = redis.call('ZREM', key(id), person)
+  local r = redis.call('ZREM', bucket(id), person)
   if r == 1 then
-    redis.call('HINCRBY', counts, id, -1)
+    bump(id, -1)
     touched[id] = true
     total = total - 1
   end
@@ -165,7 +190,8 @@ end
 local function put(k, flat, from, to, f)
   local args = {}
   for j = to, from, -1 do
-    args[#args + 1] = f == 1 and flat[2 * j] or string.format('%.17g', tonumber(flat[2 * j]) * f)
+    -- a rescaled score as a Lua number: Redis prints it %.17g, the same double as the text would give
+    args[#args + 1] = f == 1 and flat[2 * j] or tonumber(flat[2 * j]) * f
     args[#args + 1] = flat[2 * j - 1]
     if #args >= 400 then redis.call('ZADD', k, unpack(args)); args = {} end
   end
@@ -195,6 +221,7 @@ local function split(id)
   redis.call('ZADD', dir, string.format('%.17g', low), new)
   bounds = nil
   redis.call('HSET', counts, id, j - 1, new, c - j + 1)
+  cnt[id], cnt[new], dirty[id] = j - 1, c - j + 1, nil
 end
 local function absorb(into, from)
   local all = redis.call('ZRANGE', key(from), 0, -1, 'WITHSCORES')
@@ -203,7 +230,8 @@ local function absorb(into, from)
   redis.call('ZREM', dir, from)
   bounds = nil
   redis.call('HDEL', counts, from)
-  redis.call('HINCRBY', counts, into, #all / 2)
+  cnt[from], dirty[from] = nil, nil
+  bump(into, #all / 2)
 end
 local function merge(id)
   local bound = redis.call('ZSCORE', dir, id)
@@ -216,28 +244,38 @@ local function merge(id)
   if prev and c + count(prev) <= mergeMax then absorb(prev, id) end
 end
 -- \`elsewhere\`: the entry was not in bucket \`id\`: wherever else it is goes first (before a split moves entries)
-local function add(id, person, score, elsewhere)
-  if redis.call('ZADD', key(id), scaled(id, score), person) == 1 then
+-- \`s\` is \`score\` as a number: a scaled score goes to ZADD as a Lua number (Redis prints it %.17g, as \`scaled\`
+-- would: the same double stored), an unscaled one as the writer's text
+local function add(id, person, score, s, elsewhere)
+  local f = scale(id)
+  if redis.call('ZADD', bucket(id), f == 1 and score or s * f, person) == 1 then
     if elsewhere then removeAnywhere(person, id) end
     total = total + 1
-    if redis.call('HINCRBY', counts, id, 1) > splitAt then split(id) end
+    if bump(id, 1) > splitAt then split(id) end
   end
 end
 for i = 4, #ARGV, 3 do
   local person, old, new = ARGV[i], ARGV[i + 1], ARGV[i + 2]
-  local id = new ~= '' and find(new) or nil
-  if old ~= '' and old ~= '?' and id and find(old) == id then
+  local s = tonumber(new)
+  local id = new ~= '' and find(new, s) or nil
+  if old ~= '' and old ~= '?' and id and find(old, tonumber(old)) == id then
     -- the old and the new score in one bucket: the entry's score changes in place (no count, no merge)
-    add(id, person, new, true)
+    add(id, person, new, s, true)
   else
     if old == '?' then removeAnywhere(person)
     elseif old ~= '' then
-      if remove(find(old), person) == 0 then removeAnywhere(person) end
+      if remove(find(old, tonumber(old)), person) == 0 then removeAnywhere(person) end
     end
-    if id then add(id, person, new, false) end
+    if id then add(id, person, new, s, false) end
   end
 end
 for id in pairs(touched) do merge(id) end
+local changed = {}
+for id in pairs(dirty) do
+  changed[#changed + 1] = id
+  changed[#changed + 1] = cnt[id]
+end
+if #changed > 0 then redis.call('HSET', counts, unpack(changed)) end
 if total ~= 0 then redis.call('HINCRBY', meta, 'c', total) end
 return 1
 `;

@@ -304,6 +304,58 @@ describe('the per-tag index in listpack buckets', () => {
     await expectSameAnswers(people, random);
   });
 
+  it("stores the same bytes whether a tag's changes come in one call or one a call (adds, splits, moves)", async () => {
+    // RANGE_WRITE keeps a call's bucket counts and bucket keys in Lua and writes the counts once at its end, and
+    // hands scaled scores to ZADD as numbers: every key it leaves must be byte for byte what one change a call
+    // leaves (counts written at once, scores as text). No removal here takes a bucket under the merge size (a call's
+    // merges run at its end, so a call of many could merge where calls of one do not).
+    k = keys(prefix);
+    const random = prng(31);
+    const OTHER = 'category:shoe';
+    const tagKeys = async (tag: string): Promise<string[]> => {
+      const ids = (await redis.zrange(k.tagDirectory(tag), 0, -1)).map((id) => k.tagRangeBucket(tag, id));
+      return [k.tagMeta(tag), k.tagDirectory(tag), k.tagCounts(tag), ...ids];
+    };
+    const dumps = async (tag: string) =>
+      Promise.all((await tagKeys(tag)).map(async (key) => (await redis.dumpBuffer(key))?.toString('hex') ?? null));
+    const score = () => String(10 ** (2 + 3 * random()));
+    const held = new Map<string, string>();
+    const seed: TagChange[] = Array.from({ length: 400 }, (_, i) => {
+      const s = score();
+      held.set(`b-${i}`, s);
+      return { tag: TAG, person: `b-${i}`, score: s, old: null };
+    });
+    for (let i = 0; i < seed.length; i += 50) {
+      const part = seed.slice(i, i + 50);
+      await writeTagIndex(client, k, part);
+      await writeTagIndex(
+        client,
+        k,
+        part.map((c) => ({ ...c, tag: OTHER })),
+      );
+    }
+    expect(await dumps(OTHER)).toEqual(await dumps(TAG));
+    // new people (some past a split), then moves with the old score known, in place or to another bucket
+    const batch: TagChange[] = Array.from({ length: 150 }, (_, i) => ({
+      tag: TAG,
+      person: `n-${i}`,
+      score: score(),
+      old: null,
+    }));
+    for (const person of [...held.keys()].filter(() => random() < 0.05))
+      batch.push({
+        tag: TAG,
+        person,
+        score: random() < 0.5 ? String(Number(held.get(person)) * 1.001) : score(),
+        old: held.get(person)!,
+      });
+    await writeTagIndex(client, k, batch);
+    for (const c of batch) await writeTagIndex(client, k, [{ ...c, tag: OTHER }]);
+    expect((await ranges()).total).toBe(550);
+    expect((await tagKeys(TAG)).length).toBeGreaterThan(3 + 400 / RANGE_SPLIT_AT);
+    expect(await dumps(OTHER)).toEqual(await dumps(TAG));
+  });
+
   it('keeps a run of equal scores longer than a bucket in one bucket, and answers in member order', async () => {
     k = keys(prefix);
     const random = prng(24);
