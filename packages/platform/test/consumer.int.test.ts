@@ -1,3 +1,4 @@
+import { createHook } from 'node:async_hooks';
 import pg from 'pg';
 import pino from 'pino';
 import { z } from 'zod';
@@ -142,11 +143,34 @@ describe('BatchConsumer fetch ahead', () => {
   }, 30_000);
   afterAll(async () => box.cleanup(), 30_000);
 
-  /** The handles of this process by kind (sockets, timers), without the ones of the test runner's own pipes. */
-  const handles = () => {
-    const counts: Record<string, number> = {};
-    for (const kind of process.getActiveResourcesInfo()) counts[kind] = (counts[kind] ?? 0) + 1;
-    return { sockets: counts.TCPSocketWrap ?? 0, timers: counts.Timeout ?? 0 };
+  /** The sockets of this process, without the test runner's own pipes. */
+  const sockets = () => process.getActiveResourcesInfo().filter((kind) => kind === 'TCPSocketWrap').length;
+  /**
+   * Watches the timers that kafkajs or our consumer create from now on; `live()` gives the creation stack of each
+   * one still pending. A count of the whole process's timers also sees the test runner's own (its reporter's
+   * debounce), which come and go on their own schedule.
+   */
+  const watchTimers = () => {
+    const pending = new Map<number, string>();
+    let seen = 0;
+    const hook = createHook({
+      init(id, type) {
+        if (type !== 'Timeout') return;
+        const limit = Error.stackTraceLimit;
+        Error.stackTraceLimit = 40;
+        const stack = new Error().stack ?? '';
+        Error.stackTraceLimit = limit;
+        if (!/[/\\]kafkajs[/\\]|packages[/\\]platform[/\\]src[/\\]/.test(stack)) return;
+        pending.set(id, stack);
+        seen++;
+      },
+      destroy: (id) => void pending.delete(id),
+    }).enable();
+    return {
+      live: () => [...pending.values()],
+      seen: () => seen,
+      end: () => void hook.disable(),
+    };
   };
 
   it('stopped while a fetch ahead is in flight, ends it first: no socket, timer or event outlives stop()', async () => {
@@ -173,7 +197,8 @@ describe('BatchConsumer fetch ahead', () => {
         await released;
       },
     });
-    const before = handles();
+    const before = sockets();
+    const timers = watchTimers();
     const events: { what: string; afterStop: boolean }[] = [];
     let stopped = false;
     try {
@@ -206,11 +231,12 @@ describe('BatchConsumer fetch ahead', () => {
       expect(leave?.sentAt).toBeGreaterThanOrEqual(fetchesAnswered);
       await new Promise((r) => setTimeout(r, 2000));
       expect(events.filter((e) => e.afterStop)).toEqual([]);
-      // (Fewer is fine: a timer of the sandbox's own clients may have ended meanwhile.)
-      const after = handles();
-      expect(after.sockets).toBeLessThanOrEqual(before.sockets);
-      expect(after.timers).toBeLessThanOrEqual(before.timers);
+      // (Fewer sockets is fine: one of the sandbox's own clients may have closed meanwhile.)
+      expect(sockets()).toBeLessThanOrEqual(before);
+      expect(timers.seen()).toBeGreaterThan(0);
+      expect(timers.live()).toEqual([]);
     } finally {
+      timers.end();
       release();
       await consumer.stop();
       await producer.disconnect();
