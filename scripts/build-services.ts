@@ -73,8 +73,10 @@ const ownFilesAsBefore = (entry: string) => ({
   setup(build: PluginBuild) {
     build.onResolve({ filter: /.*/ }, async (args) => {
       if (isOwn(args.path) || args.pluginData === 'external') return undefined;
+      // resolved as a require() would (the CommonJS builds tsx loads), not by the importer's `import` (esbuild
+      // would pick a package's ESM entry, which Node 20 then require()s)
       const resolved = await build.resolve(args.path, {
-        kind: args.kind,
+        kind: 'require-call',
         importer: args.importer,
         resolveDir: args.resolveDir,
         pluginData: 'external',

@@ -190,7 +190,7 @@ end
 local function put(k, flat, from, to, f)
   local args = {}
   for j = to, from, -1 do
-    -- a rescaled score as a Lua number: Redis prints it %.17g, the same double as the text would give
+    -- a rescaled score as a Lua number: Redis prints it exactly (%.17g, or 7.2's shortest round trip), the same double as the text would give
     args[#args + 1] = f == 1 and flat[2 * j] or tonumber(flat[2 * j]) * f
     args[#args + 1] = flat[2 * j - 1]
     if #args >= 400 then redis.call('ZADD', k, unpack(args)); args = {} end
@@ -244,7 +244,7 @@ local function merge(id)
   if prev and c + count(prev) <= mergeMax then absorb(prev, id) end
 end
 -- \`elsewhere\`: the entry was not in bucket \`id\`: wherever else it is goes first (before a split moves entries)
--- \`s\` is \`score\` as a number: a scaled score goes to ZADD as a Lua number (Redis prints it %.17g, as \`scaled\`
+-- \`s\` is \`score\` as a number: a scaled score goes to ZADD as a Lua number (Redis prints it exactly, %.17g or 7.2's shortest round trip, as \`scaled\`
 -- would: the same double stored), an unscaled one as the writer's text
 local function add(id, person, score, s, elsewhere)
   local f = scale(id)

@@ -307,7 +307,8 @@ describe('the per-tag index in listpack buckets', () => {
   it("stores the same bytes whether a tag's changes come in one call or one a call (adds, splits, moves)", async () => {
     // RANGE_WRITE keeps a call's bucket counts and bucket keys in Lua and writes the counts once at its end, and
     // hands scaled scores to ZADD as numbers: every key it leaves must be byte for byte what one change a call
-    // leaves (counts written at once, scores as text). No removal here takes a bucket under the merge size (a call's
+    // leaves (counts written at once, against one count per change). Both sides run today's script, so this guards
+    // the per-call bookkeeping, not a difference from an earlier script's bytes. No removal here takes a bucket under the merge size (a call's
     // merges run at its end, so a call of many could merge where calls of one do not).
     k = keys(prefix);
     const random = prng(31);
