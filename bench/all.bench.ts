@@ -303,21 +303,24 @@ async function main(): Promise<void> {
     });
     // What the scorer's end to end can reach at most: the loop alone, with nothing applied, against the same
     // run's ZINCRBY (the scorer's end-to-end row divides by it too).
-    if (zincrby !== undefined)
+    if (zincrby !== undefined) {
+      const of = (rate: number) => (rate / zincrby!).toFixed(3);
       rows.push({
         stage:
-          "consume loop with a no-op apply ÷ the scorer rows' ZINCRBY: the ceiling of the scorer end to end (in clear)",
-        ours: n(f.consumeSealed),
+          "consume loop with a no-op apply ÷ the scorer rows' ZINCRBY: the ceiling of the scorer end to end, sealed with keys cached (keys read as a replay would; in clear)",
+        ours: `${n(f.consumeSealedHot)} (${n(f.consumeSealed)}; ${n(f.consumeClear)})`,
         limit: `redis-benchmark -P 16 ZINCRBY ${n(zincrby)} ops/s`,
-        ratio: `${(f.consumeSealed / zincrby).toFixed(3)} (${(f.consumeClear / zincrby).toFixed(3)})`,
+        ratio: `${of(f.consumeSealedHot)} (${of(f.consumeSealed)}; ${of(f.consumeClear)})`,
         aim: '(reported)',
         met: undefined,
       });
+    }
     rows.push({
-      stage: 'consume loop, µs of CPU per event (kafkajs fetch and decode, open, JSON.parse, validation)',
-      ours: `sealed ${us(f.consumeSealedCpu)}`,
+      stage:
+        'consume loop, µs of CPU per event (kafkajs fetch and decode, open, JSON.parse, validation), sealed with keys cached (keys read as a replay would)',
+      ours: `sealed ${us(f.consumeSealedHotCpu)} (${us(f.consumeSealedCpu)})`,
       limit: `clear ${us(f.consumeClearCpu)}`,
-      ratio: `×${(f.consumeSealedCpu / f.consumeClearCpu).toFixed(2)}`,
+      ratio: `×${(f.consumeSealedHotCpu / f.consumeClearCpu).toFixed(2)} (×${(f.consumeSealedCpu / f.consumeClearCpu).toFixed(2)})`,
       aim: '(reported)',
       met: undefined,
     });
