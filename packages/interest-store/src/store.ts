@@ -510,6 +510,9 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       }
       if (fresh.length === 0) {
         result.duplicates += duplicates;
+        // nothing to write: the state goes back to the cache unchanged (else a redelivery costs the person's next
+        // chunk a GET, a decode and a replay)
+        if (r.version !== '' && !r.legacy) cache.set(person, r);
         continue;
       }
       const cutoff = trimSeenSpanned(r.seen, options.dedupeWindowMs, span);
