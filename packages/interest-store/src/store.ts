@@ -219,8 +219,14 @@ function leanWrite(w: Write): boolean {
   );
 }
 
+/**
+ * A random version token, always 10 characters (2^48 < 36^10): a tail under a version as long as the stored one is
+ * appended in place (scripts.ts `guard`).
+ */
 function newVersion(): string {
-  return Math.floor(Math.random() * 2 ** 48).toString(36);
+  return Math.floor(Math.random() * 2 ** 48)
+    .toString(36)
+    .padStart(10, '0');
 }
 
 /**
