@@ -420,14 +420,15 @@ export function encodeState(
   };
   let at = mark('header', 0);
   const headerEnd = at;
+  // Map loops as forEach: a for…of over entries makes a [key, value] array per entry (hundreds a state)
   body.uint(s.base.interests.size);
-  for (const [tag, score] of s.base.interests) {
+  s.base.interests.forEach((score, tag) => {
     body.uint(id(tag));
     body.f64(score);
-  }
+  });
   at = mark('interests', at);
   body.uint(s.base.visits.size);
-  for (const [key, v] of s.base.visits) {
+  s.base.visits.forEach((v, key) => {
     body.uint(id(key));
     body.num(v.start - ref);
     body.num(v.last - v.start);
@@ -437,17 +438,17 @@ export function encodeState(
     body.num(v.favorite);
     body.opt(v.dwellMs);
     tagList(v.tags);
-  }
+  });
   at = mark('visits', at);
   body.uint(s.base.follows.size);
-  for (const [key, parts] of s.base.follows) {
+  s.base.follows.forEach((parts, key) => {
     body.uint(id(key));
     body.uint(parts.length);
     for (const p of parts) {
       body.f64(p.inc);
       tagList(p.tags);
     }
-  }
+  });
   at = mark('follows', at);
   body.uint(s.events.length);
   let prev = ref;
@@ -467,19 +468,19 @@ export function encodeState(
   const top = Math.floor(newestSeen / 1000);
   body.uint(seen.size);
   body.num(top);
-  for (const [digest, at] of seen) {
+  seen.forEach((at, digest) => {
     body.digest(digest);
     body.num(top - Math.floor(at / 1000));
-  }
+  });
   mark('dedupe', at);
   const sw = scoreWriter;
   sw.pos = 0;
   if (scores) {
     sw.uint(scores.size);
-    for (const [tag, score] of scores) {
+    scores.forEach((score, tag) => {
       sw.uint(id(tag));
       sw.f64(score);
-    }
+    });
     sw.uint(body.pos - headerEnd);
     if (parts) parts.scores += sw.pos;
   }
