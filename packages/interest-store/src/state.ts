@@ -182,6 +182,9 @@ export function trimSeenSpanned(seen: Seen, windowMs: number, span: SeenSpan): n
   return cutoff;
 }
 
+/** Up to this many bytes a Writer copies in a loop rather than through a Buffer view (`range`, `copyOut`). */
+const SHORT_COPY = 256;
+
 /** A growing byte buffer with varint numbers; one scratch buffer per process, copied out at the end. */
 class Writer {
   buf: Buffer = Buffer.allocUnsafe(4096);
@@ -233,6 +236,29 @@ class Writer {
     if (typeof b === 'string') this.buf.write(b, this.pos, 'utf8');
     else b.copy(this.buf, this.pos);
     this.pos += n;
+  }
+  /**
+   * Bytes [start, end) of another writer's buffer. A short run (a tail's parts) byte by byte: `copy` and `subarray`
+   * each allocate a view of the bytes first, which for a few dozen bytes costs more than the copy.
+   */
+  range(from: Writer, start: number, end: number): void {
+    const n = end - start;
+    this.room(n);
+    if (n > SHORT_COPY) from.buf.copy(this.buf, this.pos, start, end);
+    else {
+      const src = from.buf;
+      const dst = this.buf;
+      for (let i = 0; i < n; i++) dst[this.pos + i] = src[start + i]!;
+    }
+    this.pos += n;
+  }
+  /** The bytes written, as a new Buffer (a short one copied byte by byte, as `range`). */
+  copyOut(): Buffer {
+    const n = this.pos;
+    const out = Buffer.allocUnsafe(n);
+    if (n > SHORT_COPY) this.buf.copy(out, 0, 0, n);
+    else for (let i = 0; i < n; i++) out[i] = this.buf[i]!;
+    return out;
   }
   /** A string as its UTF-8 length and bytes (ASCII copied here: cheaper than a native call for short tags). */
   str(x: string): void {
@@ -325,7 +351,8 @@ const writer = new Writer();
 const bodyWriter = new Writer();
 /** Scratch for the current scores (and a tail's dedupe records), written before their place is known. */
 const scoreWriter = new Writer();
-const table = new Map<string, number>();
+/** The string table of the state being encoded; handed to its `Packed` by `encodePacked` (a new one then). */
+let table = new Map<string, number>();
 const strings: string[] = [];
 
 /** Bytes of a packed state by part (for `pnpm bench:cost:redis`). */
@@ -393,14 +420,15 @@ export function encodeState(
   };
   let at = mark('header', 0);
   const headerEnd = at;
+  // Map loops as forEach: a for…of over entries makes a [key, value] array per entry (hundreds a state)
   body.uint(s.base.interests.size);
-  for (const [tag, score] of s.base.interests) {
+  s.base.interests.forEach((score, tag) => {
     body.uint(id(tag));
     body.f64(score);
-  }
+  });
   at = mark('interests', at);
   body.uint(s.base.visits.size);
-  for (const [key, v] of s.base.visits) {
+  s.base.visits.forEach((v, key) => {
     body.uint(id(key));
     body.num(v.start - ref);
     body.num(v.last - v.start);
@@ -410,17 +438,17 @@ export function encodeState(
     body.num(v.favorite);
     body.opt(v.dwellMs);
     tagList(v.tags);
-  }
+  });
   at = mark('visits', at);
   body.uint(s.base.follows.size);
-  for (const [key, parts] of s.base.follows) {
+  s.base.follows.forEach((parts, key) => {
     body.uint(id(key));
     body.uint(parts.length);
     for (const p of parts) {
       body.f64(p.inc);
       tagList(p.tags);
     }
-  }
+  });
   at = mark('follows', at);
   body.uint(s.events.length);
   let prev = ref;
@@ -440,19 +468,19 @@ export function encodeState(
   const top = Math.floor(newestSeen / 1000);
   body.uint(seen.size);
   body.num(top);
-  for (const [digest, at] of seen) {
+  seen.forEach((at, digest) => {
     body.digest(digest);
     body.num(top - Math.floor(at / 1000));
-  }
+  });
   mark('dedupe', at);
   const sw = scoreWriter;
   sw.pos = 0;
   if (scores) {
     sw.uint(scores.size);
-    for (const [tag, score] of scores) {
+    scores.forEach((score, tag) => {
       sw.uint(id(tag));
       sw.f64(score);
-    }
+    });
     sw.uint(body.pos - headerEnd);
     if (parts) parts.scores += sw.pos;
   }
@@ -463,10 +491,10 @@ export function encodeState(
     parts.strings += w.pos - head;
     parts.header += head;
   }
-  w.bytes(body.buf.subarray(0, headerEnd));
-  w.bytes(sw.buf.subarray(0, sw.pos));
-  w.bytes(body.buf.subarray(headerEnd, body.pos));
-  return Buffer.from(w.buf.subarray(0, w.pos));
+  w.range(body, 0, headerEnd);
+  w.range(sw, 0, sw.pos);
+  w.range(body, headerEnd, body.pos);
+  return w.copyOut();
 }
 
 /** `encodeState`, and what a tail appended to it needs (`encodeTail`). */
@@ -479,7 +507,10 @@ export function encodePacked(
 ): { raw: Buffer; packed: Packed } {
   const raw = encodeState(version, s, seen, { scores, legacyUntil });
   const bytes = raw.length - Buffer.byteLength(version);
-  return { raw, packed: { ids: new Map(table), bytes, snapshotBytes: bytes, scores: scores !== undefined } };
+  // the scratch table itself, not a copy of it: the next encode starts a new one
+  const ids = table;
+  table = new Map();
+  return { raw, packed: { ids, bytes, snapshotBytes: bytes, scores: scores !== undefined } };
 }
 
 const newStrings: string[] = [];
@@ -492,11 +523,13 @@ export function scoreDiff(before: Scores, after: Scores): ScoreDiff {
   const tags: string[] = [];
   const scores: number[] = [];
   const removed: string[] = [];
-  for (const [tag, score] of after)
+  // forEach, not for…of: no [tag, score] array per entry (a person's whole interest set, every write)
+  after.forEach((score, tag) => {
     if (before.get(tag) !== score) {
       tags.push(tag);
       scores.push(score);
     }
+  });
   for (const tag of before.keys()) if (!after.has(tag)) removed.push(tag);
   return { tags, scores, removed };
 }
@@ -511,12 +544,15 @@ export function loggedDiff(after: Scores, log: ReadonlyMap<string, number | unde
   const scores: number[] = [];
   const removed: string[] = [];
   if (log.size === 0) return { tags, scores, removed };
-  for (const [tag, score] of after)
+  after.forEach((score, tag) => {
     if (log.has(tag) && log.get(tag) !== score) {
       tags.push(tag);
       scores.push(score);
     }
-  for (const [tag, was] of log) if (was !== undefined && !after.has(tag)) removed.push(tag);
+  });
+  log.forEach((was, tag) => {
+    if (was !== undefined && !after.has(tag)) removed.push(tag);
+  });
   return { tags, scores, removed };
 }
 
@@ -591,11 +627,11 @@ export function encodeTail(
   w.uint(TAIL);
   w.uint(newStrings.length);
   for (const x of newStrings) w.str(x);
-  w.bytes(sw.buf.subarray(0, changesEnd));
+  w.range(sw, 0, changesEnd);
   if (packed.scores) w.uint(sw.pos - changesEnd + body.pos);
-  w.bytes(sw.buf.subarray(changesEnd, sw.pos));
-  w.bytes(body.buf.subarray(0, body.pos));
-  return Buffer.from(w.buf.subarray(0, w.pos));
+  w.range(sw, changesEnd, sw.pos);
+  w.range(body, 0, body.pos);
+  return w.copyOut();
 }
 
 /**

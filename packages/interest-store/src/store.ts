@@ -219,8 +219,14 @@ function leanWrite(w: Write): boolean {
   );
 }
 
+/**
+ * A random version token, always 10 characters (2^48 < 36^10): a tail under a version as long as the stored one is
+ * appended in place (scripts.ts `guard`).
+ */
 function newVersion(): string {
-  return Math.floor(Math.random() * 2 ** 48).toString(36);
+  return Math.floor(Math.random() * 2 ** 48)
+    .toString(36)
+    .padStart(10, '0');
 }
 
 /**
@@ -510,6 +516,9 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       }
       if (fresh.length === 0) {
         result.duplicates += duplicates;
+        // nothing to write: the state goes back to the cache unchanged (else a redelivery costs the person's next
+        // chunk a GET, a decode and a replay)
+        if (r.version !== '' && !r.legacy) cache.set(person, r);
         continue;
       }
       const cutoff = trimSeenSpanned(r.seen, options.dedupeWindowMs, span);

@@ -153,6 +153,39 @@ describe('the interest store against real Redis', () => {
     expect(tails).toBeGreaterThan(0);
   });
 
+  it('appends a tail in place yet stores the state at its size, and appends to a state whose version has another length', async () => {
+    const id = `size-${seq++}`;
+    const key = store.keys.person(id).state;
+    const events = minuteApart(Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? 'like' : 'click')));
+    const all = events.map((e) => prepared(id, e));
+    const copy = `${key.slice(0, -2)}cp`; // a name as long as the state's: MEMORY USAGE counts it
+    let tails = 0;
+    for (const e of all.slice(0, 20)) {
+      await store.apply([e]);
+      const raw = (await redis.getBuffer(key))!;
+      const { packed, version } = decodeState(raw, timelineParams(options));
+      expect(version).toHaveLength(10);
+      if (packed!.bytes > packed!.snapshotBytes) tails++;
+      // no APPEND-grown buffer: the same memory as the same bytes SET afresh
+      await redis.set(copy, raw);
+      expect(await redis.memory('USAGE', key)).toBe(await redis.memory('USAGE', copy));
+    }
+    expect(tails).toBeGreaterThan(0);
+    // a state written under a version of another length (versions before were 1–10 characters)
+    const raw = (await redis.getBuffer(key))!;
+    const rest = raw.subarray(raw.indexOf('|'));
+    await redis.set(key, Buffer.concat([Buffer.from('abc'), rest]));
+    const fresh = createInterestStore(redis, prefix, options);
+    await fresh.apply([all[20]!]);
+    const after = (await redis.getBuffer(key))!;
+    const { packed } = decodeState(after, timelineParams(options));
+    expect(packed!.bytes).toBeGreaterThan(rest.length); // a tail appended after what was there
+    expect(after.subarray(10, 10 + rest.length).equals(rest)).toBe(true);
+    for (const e of all.slice(21)) await fresh.apply([e]);
+    expectClose(await stored(id), model(events).interests);
+    await redis.del(copy);
+  });
+
   it('scores by event time: events arriving up to W behind the newest give the time-sorted stream’s scores', async () => {
     // events over six days; each arrives after every event older than (its time + a delay < W)
     const stream = fc.uniqueArray(

@@ -91,7 +91,10 @@ function foldTo(s: PersonState, horizon: number, p: TimelineParams): void {
   s.events.dropFirst(n);
   s.horizon = horizon;
   // No event at or after the horizon can join a visit whose last event is a gap or more before it.
-  for (const [key, v] of s.base.visits) if (horizon - v.last >= p.visitGapMs) s.base.visits.delete(key);
+  // (forEach: no [key, visit] array per visit, every fold; deleting the entry being visited is safe)
+  s.base.visits.forEach((v, key, visits) => {
+    if (horizon - v.last >= p.visitGapMs) visits.delete(key);
+  });
   trimInterests(s.base.interests, p.maxTags);
 }
 
