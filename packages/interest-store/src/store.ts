@@ -140,14 +140,6 @@ declare module 'ioredis' {
 /** Rounds of read → compute → guarded write before a chunk gives up (another writer kept winning). */
 const MAX_ROUNDS = 20;
 /**
- * A round sends its guarded writes in parts of this many people (the rest at the end): Redis runs a part while this
- * process computes the next, instead of the two waiting on each other. Counted in people, not events: Redis's work
- * is mostly one script call a person, so a round of a few people with many events each (one person's events in a
- * row) goes as one part, where splitting cost this process more CPU than Redis's overlap gave back (BENCHMARKS.md
- * "overlap"). The writes and their count are the same; only when they go.
- */
-const PEOPLE_PER_SEND = 64;
-/**
  * At most this many people's keys in one MGET of states or one VERSIONS_CHANGED call: a command runs alone on the
  * server, so a catch-up's thousands of people go as several, and other clients' commands (profile reads) run between
  * them (the index write's calls are bounded the same way, docs/operations.md).
@@ -364,19 +356,11 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     return reads;
   }
 
-  /** Runs guarded writes in one pipeline; returns each one's reply, and the index changes of those written. */
-  async function guardedWrites(writes: readonly Write[], changes: TagChange[]): Promise<GuardReply[]> {
-    return (await sendWrites(writes))(changes);
-  }
-
   /**
-   * Sends guarded writes in one pipeline (on a Cluster one per node) now, before it resolves: a round sends its
-   * people's writes in parts while it computes the rest. Resolves, once the replies are in, to what takes them in:
-   * called with the index changes, it adds those of the writes that landed, keeps each state written in this
-   * process' cache under its new version, and returns each write's reply (the parts of a round are taken in in the
-   * order they were sent, so the changes come in the same order as from one pipeline).
+   * Runs guarded writes in one pipeline; returns each one's reply, and the index changes of those
+   * written. A state written stays in this process' cache under its new version.
    */
-  function sendWrites(writes: readonly Write[]): Promise<(changes: TagChange[]) => GuardReply[]> {
+  async function guardedWrites(writes: readonly Write[], changes: TagChange[]): Promise<GuardReply[]> {
     const versions = writes.map(() => newVersion());
     // a tail while the stored tails stay within their share, else the whole state (and its table, for later tails)
     const values = writes.map((w, i) => {
@@ -389,7 +373,7 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       };
     });
     const diffs = writes.map((w) => w.diff ?? scoreDiff(w.read.tip.interests, w.tip.interests));
-    const sent = pipelineBySlot(
+    const replies = await pipelineBySlot(
       redis,
       writes.map((w, i) => ({ w, d: diffs[i]!, version: versions[i]!, value: values[i]! })),
       ({ w }) => k.state(w.person),
@@ -422,66 +406,35 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
       },
       { replicas: options.waitReplicas ?? 0 },
     );
-    return sent.then((replies) => (changes) => {
-      // every write that landed is taken in before an error of another is raised
-      let failed: { err: Error } | undefined;
-      const out = writes.map((w, i) => {
-        const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
-        if (err) {
-          failed ??= { err };
-          return 0;
+    return writes.map((w, i) => {
+      const [err, reply] = replies[i] ?? [new Error('no reply'), undefined];
+      if (err) throw err;
+      if (reply === 1) {
+        cache.set(w.person, {
+          version: versions[i]!,
+          state: w.read.state,
+          seen: w.read.seen,
+          tip: w.tip,
+          legacy: false,
+          packed: values[i]!.packed,
+          legacyUntil: w.read.legacyUntil,
+          span: w.read.span,
+        });
+        const { tags, scores, removed } = diffs[i]!;
+        const version = versions[i]!;
+        // `old`: where the score-range index looks for the entry (the score this writer read)
+        const was = (tag: string) => {
+          const score = w.before?.has(tag) ? w.before.get(tag) : w.read.tip.interests.get(tag);
+          return score === undefined ? null : String(score);
+        };
+        for (let j = 0; j < tags.length; j++) {
+          const tag = tags[j]!;
+          changes.push({ tag, person: w.person, score: String(scores[j]), version, old: was(tag) });
         }
-        if (reply === 1) {
-          cache.set(w.person, {
-            version: versions[i]!,
-            state: w.read.state,
-            seen: w.read.seen,
-            tip: w.tip,
-            legacy: false,
-            packed: values[i]!.packed,
-            legacyUntil: w.read.legacyUntil,
-            span: w.read.span,
-          });
-          const { tags, scores, removed } = diffs[i]!;
-          const version = versions[i]!;
-          // `old`: where the score-range index looks for the entry (the score this writer read)
-          const was = (tag: string) => {
-            const score = w.before?.has(tag) ? w.before.get(tag) : w.read.tip.interests.get(tag);
-            return score === undefined ? null : String(score);
-          };
-          for (let j = 0; j < tags.length; j++) {
-            const tag = tags[j]!;
-            changes.push({ tag, person: w.person, score: String(scores[j]), version, old: was(tag) });
-          }
-          for (const tag of removed) changes.push({ tag, person: w.person, score: null, version, old: was(tag) });
-        }
-        return reply as GuardReply;
-      });
-      if (failed) throw failed.err;
-      return out;
-    });
-  }
-
-  /**
-   * Takes in the replies of a round's parts (sendWrites) in the order they were sent; every part that answered is
-   * taken in before the first error is raised, so each write that landed is in the index changes and the cache.
-   */
-  async function takeIn(
-    parts: readonly Promise<(changes: TagChange[]) => GuardReply[]>[],
-    changes: TagChange[],
-  ): Promise<GuardReply[]> {
-    let failed: { err: unknown } | undefined;
-    const replies: GuardReply[] = [];
-    for (const part of await Promise.allSettled(parts)) {
-      try {
-        if (part.status === 'rejected') throw part.reason;
-        replies.push(...part.value(changes));
-      } catch (err) {
-        failed ??= { err };
+        for (const tag of removed) changes.push({ tag, person: w.person, score: null, version, old: was(tag) });
       }
-    }
-    if (failed) throw failed.err;
-    return replies;
+      return reply as GuardReply;
+    });
   }
 
   /**
@@ -535,73 +488,59 @@ export function createInterestStore(redis: Redis, prefix: string, options: Store
     // a state this store wrote last is not read again: the guarded write checks its version
     const reads = new Map([...(await readPeople(toRead, true)), ...fromLegacy]);
     const writes: Write[] = [];
-    // the writes go in parts as they are computed, so Redis runs a part while this process computes the next
-    const parts: Promise<(changes: TagChange[]) => GuardReply[]>[] = [];
-    let unsent = 0;
-    const send = () => {
-      if (unsent < writes.length) parts.push(sendWrites(writes.slice(unsent)));
-      unsent = writes.length;
-    };
     const outcome = new Map<string, { duplicates: number; fresh: PreparedEvent[]; arrivals: Arrival[] }>();
-    let replies: GuardReply[] = [];
-    try {
-      for (const [person, events] of pending) {
-        const r = reads.get(person)!;
-        const fresh: PreparedEvent[] = [];
-        const added: [number, number][] = [];
-        let duplicates = 0;
-        // an older version's member is looked for only while the record may hold one (a second SHA-1 per event)
-        const legacyToo = r.legacyUntil !== -Infinity;
-        const span = (r.span ??= seenSpan(r.seen));
-        for (const e of events) {
-          const digest = digestOf(e.member);
-          if (r.seen.has(digest) || (legacyToo && e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
-          else {
-            const at = Math.floor(e.receivedMs / 1000) * 1000;
-            r.seen.set(digest, at); // the same event twice in one chunk counts once
-            noteSeen(span, at);
-            added.push([digest, at]);
-            fresh.push(e);
-          }
+    for (const [person, events] of pending) {
+      const r = reads.get(person)!;
+      const fresh: PreparedEvent[] = [];
+      const added: [number, number][] = [];
+      let duplicates = 0;
+      // an older version's member is looked for only while the record may hold one (a second SHA-1 per event)
+      const legacyToo = r.legacyUntil !== -Infinity;
+      const span = (r.span ??= seenSpan(r.seen));
+      for (const e of events) {
+        const digest = digestOf(e.member);
+        if (r.seen.has(digest) || (legacyToo && e.legacyMember && r.seen.has(digestOf(e.legacyMember)))) duplicates++;
+        else {
+          const at = Math.floor(e.receivedMs / 1000) * 1000;
+          r.seen.set(digest, at); // the same event twice in one chunk counts once
+          noteSeen(span, at);
+          added.push([digest, at]);
+          fresh.push(e);
         }
-        if (fresh.length === 0) {
-          result.duplicates += duplicates;
-          continue;
-        }
-        const cutoff = trimSeenSpanned(r.seen, options.dedupeWindowMs, span);
-        // every record up to it is gone: none of an older version's is left (written with the next whole state)
-        if (cutoff > r.legacyUntil) r.legacyUntil = -Infinity;
-        const applied = fresh.map(keyed);
-        const newest = r.state.newest;
-        const arrivals = addOwnedEvents(r.state, applied, params);
-        outcome.set(person, { duplicates, fresh, arrivals });
-        // events in order continue the last replay (in place: no copy of every score, the log says what
-        // changed); anything else replays the kept events
-        const before: ScoreLog = new Map();
-        const advanced = advanceTipInPlace(r.tip, r.state, applied, arrivals, params, before);
-        const tip = advanced ?? replayModel(r.state, params);
-        // what the chunk added, in the order taken above: reading the state replays it (state.ts)
-        // (a state without its scores is written whole: state.ts)
-        const diff = advanced ? loggedDiff(tip.interests, before) : scoreDiff(r.tip.interests, tip.interests);
-        const tail = r.packed?.scores ? encodeTail(r.packed, newest, added, cutoff, applied, diff) : undefined;
-        writes.push({
-          person,
-          read: r,
-          tip,
-          mergeSource: '',
-          mergedIds: [],
-          tail,
-          diff,
-          before: advanced ? before : undefined,
-        });
-        if (writes.length - unsent >= PEOPLE_PER_SEND) send();
       }
-      send();
-    } finally {
-      // what was sent is taken in even when computing the rest failed: the writes that landed go to the index
-      replies = await takeIn(parts, changes);
+      if (fresh.length === 0) {
+        result.duplicates += duplicates;
+        continue;
+      }
+      const cutoff = trimSeenSpanned(r.seen, options.dedupeWindowMs, span);
+      // every record up to it is gone: none of an older version's is left (written with the next whole state)
+      if (cutoff > r.legacyUntil) r.legacyUntil = -Infinity;
+      const applied = fresh.map(keyed);
+      const newest = r.state.newest;
+      const arrivals = addOwnedEvents(r.state, applied, params);
+      outcome.set(person, { duplicates, fresh, arrivals });
+      // events in order continue the last replay (in place: no copy of every score, the log says what
+      // changed); anything else replays the kept events
+      const before: ScoreLog = new Map();
+      const advanced = advanceTipInPlace(r.tip, r.state, applied, arrivals, params, before);
+      const tip = advanced ?? replayModel(r.state, params);
+      // what the chunk added, in the order taken above: reading the state replays it (state.ts)
+      // (a state without its scores is written whole: state.ts)
+      const diff = advanced ? loggedDiff(tip.interests, before) : scoreDiff(r.tip.interests, tip.interests);
+      const tail = r.packed?.scores ? encodeTail(r.packed, newest, added, cutoff, applied, diff) : undefined;
+      writes.push({
+        person,
+        read: r,
+        tip,
+        mergeSource: '',
+        mergedIds: [],
+        tail,
+        diff,
+        before: advanced ? before : undefined,
+      });
     }
     const again = new Map<string, PreparedEvent[]>();
+    const replies = await guardedWrites(writes, changes);
     const old: string[] = [];
     writes.forEach((w, i) => {
       const reply = replies[i]!;
