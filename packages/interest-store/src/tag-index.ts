@@ -177,6 +177,11 @@ export type TagChange = { tag: string; person: string; score: string | null; ver
 /** Writes changes to the per-tag index in their order (a later change of the same entry wins). */
 export async function writeTagIndex(redis: Redis, k: Keys, changes: readonly TagChange[]): Promise<number> {
   if (changes.length === 0) return 0;
+  // refused before anything is written: a script stopped by a bad score midway would leave its earlier changes
+  // without their bucket counts (tag-range.ts writes a call's counts at its end)
+  const bad = changes.find((c) => c.score !== null && !Number.isFinite(Number(c.score)));
+  if (bad)
+    throw new Error(`per-tag index: the score of ${bad.person} in ${bad.tag} is "${bad.score}", not a finite number`);
   withScripts(redis);
   const byTag = new Map<string, TagChange[]>();
   for (const c of changes) {

@@ -304,6 +304,21 @@ describe('the per-tag index in listpack buckets', () => {
     await expectSameAnswers(people, random);
   });
 
+  it('refuses a score that is not a finite number before writing any change of the call', async () => {
+    k = keys(prefix);
+    await write([{ tag: TAG, person: 'a', score: '1', old: null }]);
+    const before = await redis.dump(k.tagCounts(TAG));
+    for (const score of ['NaN', 'inf', 'x'])
+      await expect(
+        writeTagIndex(client, k, [
+          { tag: TAG, person: 'b', score: '2', old: null },
+          { tag: TAG, person: 'c', score, old: null },
+        ]),
+      ).rejects.toThrow(`the score of c in ${TAG} is "${score}", not a finite number`);
+    expect(await redis.dump(k.tagCounts(TAG))).toEqual(before);
+    expect(await tagScoresOf(client, k, TAG, ['a', 'b'])).toEqual([1, null]);
+  });
+
   it("stores the same bytes whether a tag's changes come in one call or one a call (adds, splits, moves)", async () => {
     // RANGE_WRITE keeps a call's bucket counts and bucket keys in Lua and writes the counts once at its end, and
     // hands scaled scores to ZADD as numbers: every key it leaves must be byte for byte what one change a call
