@@ -1,6 +1,6 @@
 /**
  * The interest store alone under a CPU profile (not a pnpm script): fills BENCH_PEOPLE people
- * (2 000) of BENCH_PER_PERSON events (80) through `store.apply` in chunks of 500, interleaved
+ * (2 000) of BENCH_PER_PERSON events (80) through `store.apply` in chunks of BENCH_CHUNK (500), interleaved
  * (people's events round-robin, as live traffic mixes them) or, with BENCH_ORDER=contiguous, one
  * person's events together; prints events/s and this process' CPU µs per event. Run it as
  * `node --cpu-prof --cpu-prof-dir=DIR --import tsx bench/store-profile.ts`, then
@@ -47,7 +47,8 @@ async function main(): Promise<void> {
     }
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    for (let i = 0; i < prepared.length; i += 500) await store.apply(prepared.slice(i, i + 500));
+    const chunk = Number(process.env.BENCH_CHUNK ?? 500);
+    for (let i = 0; i < prepared.length; i += chunk) await store.apply(prepared.slice(i, i + chunk));
     const seconds = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     if (session) {
